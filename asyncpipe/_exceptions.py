@@ -1,0 +1,88 @@
+"""
+The exceptions asyncpipe raises.
+
+    AsyncpipeError
+    ├── ConfigError            a pipeline, stage or option is set up wrongly
+    ├── StageError             one item failed in one stage (the item's own fault)
+    │   └── RetryableError     ...and trying again may help (carries a retry-after hint)
+    ├── JournalError           the checkpoint journal cannot be read or written
+    ├── QueueClosed            you closed this end of the queue and then used it
+    ├── QueueBroken            the other end of the queue is gone
+    └── EndOfQueue             no more items will arrive (raised by ``receive``)
+
+Stage code raises ``StageError`` (or any ``Exception``); the framework turns the final
+failure of an item into an error *record*, never a status dict.  Cancellation is a
+``BaseException`` and is never caught by the framework.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AsyncpipeError",
+    "ConfigError",
+    "EndOfQueue",
+    "JournalError",
+    "QueueBroken",
+    "QueueClosed",
+    "RetryableError",
+    "StageError",
+]
+
+
+class AsyncpipeError(Exception):
+    """
+    The root of every exception asyncpipe raises on purpose.
+    """
+
+
+class ConfigError(AsyncpipeError):
+    """
+    A pipeline, a stage or an option is configured wrongly.
+    """
+
+
+class StageError(AsyncpipeError):
+    """
+    One item failed in one stage.
+
+    Raise it (or a subclass) from stage code to give a clear, user-facing reason.
+    Translate third-party errors at the boundary with ``raise StageError(...) from exc``.
+    """
+
+
+class RetryableError(StageError):
+    """
+    A failure that may go away if the same item is tried again.
+
+    Args:
+        message: what went wrong.
+        retry_after: seconds the other side asked us to wait (``Retry-After``), or ``None``.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class JournalError(AsyncpipeError):
+    """
+    The checkpoint journal cannot be read or written.
+    """
+
+
+class QueueClosed(AsyncpipeError):
+    """
+    This end of the queue was closed by its owner and then used again.
+    """
+
+
+class QueueBroken(AsyncpipeError):
+    """
+    The other end of the queue is closed: nobody will ever receive what you send.
+    """
+
+
+class EndOfQueue(AsyncpipeError):
+    """
+    The sending side is closed and the buffer is empty: no more items will arrive.
+    """

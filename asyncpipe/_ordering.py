@@ -1,0 +1,91 @@
+"""
+Ordered output: a reorder buffer, and the admission window that keeps it bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Generic, TypeVar
+
+__all__ = ["AdmissionWindow", "Reorderer"]
+
+T = TypeVar("T")
+
+
+class AdmissionWindow:
+    """
+    At most ``size`` items between admission (at the source) and emission (at the sink).
+
+    When output must follow input order, one slow item holds back every item after it.
+    Without a window the items behind it pile up in the reorder buffer without bound;
+    with it, the source stops admitting new items once ``size`` are in flight, so memory
+    stays flat whatever the input size.
+    """
+
+    __slots__ = ("_in_flight", "_size", "_waiters")
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("the admission window must hold at least one item")
+        self._size = size
+        self._in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def acquire(self) -> None:
+        """
+        Wait for room for one more item.  Does not yield when there is room.
+        """
+        while self._in_flight >= self._size:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise
+        self._in_flight += 1
+
+    def release(self, count: int = 1) -> None:
+        """
+        ``count`` items have left through the sink.
+        """
+        self._in_flight -= count
+        # Wake every waiter: each checks the room again (there is one, the source).
+        while self._waiters and self._in_flight < self._size:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class Reorderer(Generic[T]):
+    """
+    Puts items back in index order: `push` takes one in any order and returns the run of
+    items that are now ready, in order.
+    """
+
+    __slots__ = ("_next", "_pending")
+
+    def __init__(self) -> None:
+        self._pending: dict[int, T] = {}
+        self._next = 0
+
+    def push(self, index: int, item: T) -> list[T]:
+        if index != self._next:
+            self._pending[index] = item
+            return []
+        ready = [item]
+        self._next += 1
+        pending = self._pending
+        while self._next in pending:
+            ready.append(pending.pop(self._next))
+            self._next += 1
+        return ready
+
+    def __len__(self) -> int:
+        return len(self._pending)

@@ -1,0 +1,258 @@
+"""
+A bounded queue with paired ends, the link between two stages.
+
+Why not ``anyio.create_memory_object_stream``?  Its ``send`` and ``receive`` always take
+an event-loop checkpoint, even when they could finish at once; measured here, one hop
+cost about 8 µs of CPU against about 1 µs for ``asyncio.Queue``.  That is most of the
+framework's overhead on cheap stages.  This queue yields only when it has to wait (the
+buffer is full, or empty), as ``asyncio.Queue`` does, and it adds what ``asyncio.Queue``
+lacks before Python 3.13: closing, so that end-of-input flows down the pipeline.
+
+It runs on the asyncio backend only (aiolimiter is asyncio-only too), and it is not
+thread-safe: like everything on the event loop, it has one owner, the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ._exceptions import EndOfQueue, QueueBroken, QueueClosed
+
+__all__ = ["QueueStatistics", "ReceiveQueue", "SendQueue", "open_queue"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatistics:
+    """
+    A snapshot of a queue.
+
+    Attributes:
+        current_buffer_used: items waiting in the buffer.
+        max_buffer_size: the most items the buffer holds before ``send`` waits.
+        tasks_waiting_send: senders blocked because the buffer is full.
+        tasks_waiting_receive: receivers blocked because the buffer is empty.
+        send_closed: whether the sending side has been closed.
+    """
+
+    current_buffer_used: int
+    max_buffer_size: int
+    tasks_waiting_send: int
+    tasks_waiting_receive: int
+    send_closed: bool
+
+
+class _State(Generic[T]):
+    __slots__ = ("buffer", "getters", "max_buffer_size", "putters", "receive_closed", "send_closed")
+
+    def __init__(self, max_buffer_size: int) -> None:
+        self.buffer: deque[T] = deque()
+        self.max_buffer_size = max_buffer_size
+        self.getters: deque[asyncio.Future[None]] = deque()
+        self.putters: deque[asyncio.Future[None]] = deque()
+        self.send_closed = False
+        self.receive_closed = False
+
+
+def _wake_one(waiters: deque[asyncio.Future[None]]) -> None:
+    while waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+            return
+
+
+def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
+    while waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+async def _wait(waiters: deque[asyncio.Future[None]], wake_next: deque[asyncio.Future[None]]) -> None:
+    waiter = asyncio.get_running_loop().create_future()
+    waiters.append(waiter)
+    try:
+        await waiter
+    except BaseException:
+        # Cancelled.  If we had already been woken, pass the wake-up on so it is not lost.
+        if waiter.done() and not waiter.cancelled():
+            _wake_one(wake_next)
+        else:
+            try:
+                waiters.remove(waiter)
+            except ValueError:
+                pass
+        raise
+
+
+class SendQueue(Generic[T]):
+    """
+    The sending end of a queue made by `open_queue`.  Many tasks may share it.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: _State[T]) -> None:
+        self._state = state
+
+    def send_nowait(self, item: T) -> None:
+        """
+        Put ``item`` in the buffer without waiting.
+
+        Raises:
+            asyncio.QueueFull: the buffer is full (``send`` would wait).
+            QueueClosed: this end was closed.
+            QueueBroken: the receiving end was closed.
+        """
+        state = self._state
+        if state.send_closed:
+            raise QueueClosed("send on a closed queue")
+        if state.receive_closed:
+            raise QueueBroken("the receiving end of the queue is closed")
+        if len(state.buffer) >= state.max_buffer_size:
+            raise asyncio.QueueFull
+        state.buffer.append(item)
+        if state.getters:
+            _wake_one(state.getters)
+
+    async def send(self, item: T) -> None:
+        """
+        Put ``item`` in the buffer, waiting while it is full.
+
+        Finishes without yielding to the event loop when there is room.
+
+        Raises:
+            QueueClosed: this end was closed.
+            QueueBroken: the receiving end was closed, before or while we waited.
+        """
+        state = self._state
+        while len(state.buffer) >= state.max_buffer_size and not (
+            state.receive_closed or state.send_closed
+        ):
+            await _wait(state.putters, state.putters)
+        self.send_nowait(item)
+
+    def close(self) -> None:
+        """
+        Say that no more items will come.  Receivers get `EndOfQueue` once the buffer is
+        empty.  Closing twice does nothing.
+        """
+        state = self._state
+        if not state.send_closed:
+            state.send_closed = True
+            _wake_all(state.getters)
+            _wake_all(state.putters)
+
+    def statistics(self) -> QueueStatistics:
+        """
+        Return a `QueueStatistics` snapshot of the queue.
+        """
+        return _statistics(self._state)
+
+
+class ReceiveQueue(Generic[T]):
+    """
+    The receiving end of a queue made by `open_queue`.  Many tasks may share it.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: _State[T]) -> None:
+        self._state = state
+
+    def receive_nowait(self) -> T:
+        """
+        Take the next item without waiting.
+
+        Raises:
+            asyncio.QueueEmpty: the buffer is empty but more items may come.
+            EndOfQueue: the buffer is empty and the sending end is closed.
+            QueueClosed: this end was closed.
+        """
+        state = self._state
+        if state.receive_closed:
+            raise QueueClosed("receive on a closed queue")
+        if state.buffer:
+            item = state.buffer.popleft()
+            if state.putters:
+                _wake_one(state.putters)
+            return item
+        if state.send_closed:
+            raise EndOfQueue
+        raise asyncio.QueueEmpty
+
+    async def receive(self) -> T:
+        """
+        Take the next item, waiting while the buffer is empty.
+
+        Finishes without yielding to the event loop when an item is ready.
+
+        Raises:
+            EndOfQueue: the sending end is closed and every item has been taken.
+            QueueClosed: this end was closed.
+        """
+        state = self._state
+        while not state.buffer and not (state.send_closed or state.receive_closed):
+            await _wait(state.getters, state.getters)
+        return self.receive_nowait()
+
+    def close(self) -> None:
+        """
+        Stop receiving: waiting and later senders get `QueueBroken`.
+        """
+        state = self._state
+        if not state.receive_closed:
+            state.receive_closed = True
+            state.buffer.clear()
+            _wake_all(state.putters)
+            _wake_all(state.getters)
+
+    def statistics(self) -> QueueStatistics:
+        """
+        Return a `QueueStatistics` snapshot of the queue.
+        """
+        return _statistics(self._state)
+
+    def __aiter__(self) -> ReceiveQueue[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.receive()
+        except EndOfQueue:
+            raise StopAsyncIteration from None
+
+
+def _statistics(state: _State[T]) -> QueueStatistics:
+    return QueueStatistics(
+        current_buffer_used=len(state.buffer),
+        max_buffer_size=state.max_buffer_size,
+        tasks_waiting_send=sum(1 for w in state.putters if not w.done()),
+        tasks_waiting_receive=sum(1 for w in state.getters if not w.done()),
+        send_closed=state.send_closed,
+    )
+
+
+class open_queue(tuple[SendQueue[T], ReceiveQueue[T]]):  # noqa: N801
+    """
+    Make a bounded queue and return its two ends, ``(send, receive)``.
+
+    It is a class only so that it can be subscripted with the item type, as
+    ``anyio.create_memory_object_stream`` is: ``send, receive = open_queue[int](16)``.
+
+    Args:
+        max_buffer_size: how many items the buffer holds before ``send`` waits (>= 1).
+
+    .. versionadded:: 0.1
+    """
+
+    def __new__(cls, max_buffer_size: int) -> tuple[SendQueue[T], ReceiveQueue[T]]:  # type: ignore[misc]
+        if max_buffer_size < 1:
+            raise ValueError("max_buffer_size must be at least 1")
+        state: _State[T] = _State(max_buffer_size)
+        return (SendQueue(state), ReceiveQueue(state))

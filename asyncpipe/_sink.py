@@ -1,0 +1,192 @@
+"""
+Sinks: where finished items go.  The JSON-lines sink writes each item exactly once,
+across any number of crashes and resumes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiofiles
+import anyio
+import orjson
+
+from ._exceptions import ConfigError
+from ._stage import Item
+
+__all__ = ["CallbackSink", "JsonlSink", "Sink"]
+
+
+class Sink:
+    """
+    Base class for sinks.  Subclass it and override `write`.
+
+    The pipeline calls `open` once, then `write` with batches of finished items (in input
+    order when the run is ordered), then `aclose`, from a single task: a sink needs no
+    locks.
+
+    .. versionadded:: 0.1
+    """
+
+    async def open(self, *, resume: bool, retry_failed: bool) -> set[str] | None:
+        """
+        Get ready to write.
+
+        Args:
+            resume: keep what an earlier run wrote.
+            retry_failed: with ``resume``, forget earlier error records so that those
+                items run again (and are written once more, not twice).
+
+        Returns:
+            The keys of items already written, which the run will skip; or ``None`` if the
+            sink cannot tell, and the journal's word is taken instead.
+        """
+        return None
+
+    async def write(self, items: Sequence[Item]) -> None:
+        """
+        Write finished items.  An item counts as done once this returns.
+        """
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """
+        Flush and release what the sink holds.
+        """
+
+
+class CallbackSink(Sink):
+    """
+    A sink that awaits ``callback(item)`` for each item.
+    """
+
+    def __init__(self, callback: Callable[[Item], Awaitable[None]]) -> None:
+        self._callback = callback
+
+    async def write(self, items: Sequence[Item]) -> None:
+        for item in items:
+            await self._callback(item)
+
+
+def default_record(item: Item) -> dict[str, Any]:
+    """
+    The JSON line written for an item by default.
+    """
+    record: dict[str, Any] = {"id": item.key, "status": "ok" if item.ok else "error"}
+    if item.error is not None:
+        record["error"] = item.error.to_json()
+    else:
+        record["value"] = item.value
+    record["timings"] = item.timings
+    return record
+
+
+class JsonlSink(Sink):
+    """
+    Write one JSON line per item with aiofiles and orjson.
+
+    The file itself says which items are done: on resume it is read back, a torn last
+    line is cut off, and the keys found (in ``key_field``) are skipped.  So an item whose
+    line was written before a crash is never written again, and one whose line was not is
+    written exactly once by the resumed run.
+
+    Args:
+        path: the output file.
+        record: builds the JSON-safe line of an item (default: id, status, value or error,
+            timings).  It must put the item key in ``key_field``.
+        key_field: the field that holds the item key.
+        fsync_interval: seconds between fsyncs of the output (power-loss safety); it is
+            always fsynced on close.
+        overwrite: without resume, replace an existing non-empty file.  If false, an
+            existing file is an error: results are not thrown away by accident.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        record: Callable[[Item], dict[str, Any]] = default_record,
+        key_field: str = "id",
+        fsync_interval: float = 1.0,
+        overwrite: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self._record = record
+        self._key_field = key_field
+        self._fsync_interval = fsync_interval
+        self._overwrite = overwrite
+        self._file: Any = None
+        self._last_sync = 0.0
+        self.lines_written = 0
+
+    async def open(self, *, resume: bool, retry_failed: bool) -> set[str] | None:
+        keys = await anyio.to_thread.run_sync(self._prepare, resume, retry_failed)
+        self._file = await aiofiles.open(self.path, "ab")
+        self._last_sync = anyio.current_time()
+        return keys
+
+    def _prepare(self, resume: bool, retry_failed: bool) -> set[str]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            if self.path.exists() and self.path.stat().st_size and not self._overwrite:
+                raise ConfigError(
+                    f"{self.path} exists: resume the run, choose another output, or allow "
+                    "overwriting it"
+                )
+            self.path.write_bytes(b"")
+            return set()
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return set()
+        keys: set[str] = set()
+        kept: list[bytes] = []
+        good = 0
+        dropped = False
+        for line in data.split(b"\n")[:-1]:
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                break  # a torn tail (one line at most): cut off below
+            good += len(line) + 1
+            if retry_failed and record.get("status") == "error":
+                dropped = True
+                continue
+            keys.add(str(record[self._key_field]))
+            kept.append(line + b"\n")
+        if dropped:
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            with open(tmp, "wb") as fh:
+                fh.write(b"".join(kept))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        elif good < len(data):
+            os.truncate(self.path, good)
+        return keys
+
+    async def write(self, items: Sequence[Item]) -> None:
+        data = b"".join(
+            orjson.dumps(self._record(item), option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+            for item in items
+        )
+        await self._file.write(data)
+        await self._file.flush()
+        self.lines_written += len(items)
+        now = anyio.current_time()
+        if now - self._last_sync >= self._fsync_interval:
+            self._last_sync = now
+            await anyio.to_thread.run_sync(os.fsync, self._file.fileno())
+
+    async def aclose(self) -> None:
+        if self._file is not None:
+            with anyio.CancelScope(shield=True):
+                await self._file.flush()
+                await anyio.to_thread.run_sync(os.fsync, self._file.fileno())
+                await self._file.close()
+            self._file = None

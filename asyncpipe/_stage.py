@@ -1,0 +1,173 @@
+"""
+What a stage is (its configuration), and the item that flows between stages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ._exceptions import ConfigError
+from ._ratelimit import RateLimit
+from ._retry import Retry
+
+__all__ = ["ErrorRecord", "Item", "ResourceFactory", "Stage", "stage_fingerprints"]
+
+StageKind = Literal["async", "thread"]
+
+
+class ResourceFactory(Protocol):
+    """
+    **Protocol:** build one per-worker resource, e.g. an OCR engine.
+
+    It is called once per worker, in a worker thread for ``thread`` stages.  If the
+    resource has a ``close()`` method it is called when the worker stops.
+    """
+
+    def __call__(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    """
+    Why an item failed: the stage, the exception type and message, and how many tries.
+    """
+
+    stage: str
+    type: str
+    message: str
+    attempts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stage": self.stage, "type": self.type, "message": self.message,
+                "attempts": self.attempts}
+
+
+class Item:
+    """
+    One input item on its way through the pipeline, and the result the sink receives.
+
+    Attributes:
+        key: the stable key the journal and resume use.
+        index: the item's position among the items admitted in this run.
+        value: the payload; each stage replaces it with what it returned.
+        error: why it failed, or ``None`` while it is fine.
+        timings: seconds spent in each stage, by stage name.
+    """
+
+    __slots__ = ("error", "index", "key", "start", "timings", "value")
+
+    def __init__(self, key: str, index: int, value: Any, start: int = 0) -> None:
+        self.key = key
+        self.index = index
+        self.value = value
+        self.error: ErrorRecord | None = None
+        self.timings: dict[str, float] = {}
+        # The first stage that still has to run for this item (resume skips the rest).
+        self.start = start
+
+    @property
+    def ok(self) -> bool:
+        """
+        Whether the item got through every stage.
+        """
+        return self.error is None
+
+    def __repr__(self) -> str:
+        state = "ok" if self.error is None else f"error in {self.error.stage}"
+        return f"<Item {self.key!r} #{self.index} {state}>"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """
+    A named step of a pipeline.
+
+    Args:
+        name: unique within the pipeline; used in statistics, error records and the journal.
+        fn: the work. ``async`` stages take an ``async def fn(value)``; ``thread`` stages a
+            plain ``def fn(value)``.  With a ``resource`` factory it is called as
+            ``fn(resource, value)``.  It returns the new value, or raises.
+        kind: ``"async"`` runs ``workers`` concurrent tasks on the event loop (for I/O such
+            as HTTP calls); ``"thread"`` offloads each call with ``anyio.to_thread.run_sync``
+            under a `anyio.CapacityLimiter` of ``workers`` tokens (for CPU work that
+            releases the GIL, like OpenCV and ONNX models).
+        workers: how many items the stage works on at once.  Default 1.
+        resource: a per-worker factory.  Each worker builds its own instance once, so an
+            engine that is not thread-safe is never used by two threads at once.
+        limiter: a `RateLimit` acquired before every try, retries included.  Share one
+            object between stages to share the limit.
+        retry: the `Retry` policy.  Default: 3 tries for `RetryableError` and `TimeoutError`.
+        timeout: seconds one try of an ``async`` stage may take (it is cancelled after).
+            ``thread`` stages take none: a thread cannot be cancelled, and abandoning it
+            would leave it running.
+        checkpoint: journal the stage's output so that resume never runs it twice for the
+            same item.  The output must be JSON-serialisable, or give ``encode``/``decode``.
+        version: change it when the stage's behaviour changes: its checkpoints (and those of
+            the stages after it) are then not reused.
+        encode: turns the output into JSON-safe data for the journal.
+        decode: turns journaled data back into the output, on resume.
+        max_buffer_size: how many items wait in front of this stage; ``None`` takes the
+            pipeline's default.
+
+    .. versionadded:: 0.1
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    kind: StageKind = "async"
+    workers: int = 1
+    resource: ResourceFactory | None = None
+    limiter: RateLimit | None = None
+    retry: Retry = field(default_factory=Retry)
+    timeout: float | None = None
+    checkpoint: bool = False
+    version: str = "1"
+    encode: Callable[[Any], Any] | None = None
+    decode: Callable[[Any], Any] | None = None
+    max_buffer_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise ConfigError("a stage needs a non-empty name")
+        if self.kind not in ("async", "thread"):
+            raise ConfigError(f"stage {self.name!r}: kind must be 'async' or 'thread', not {self.kind!r}")
+        if self.workers < 1:
+            raise ConfigError(f"stage {self.name!r}: workers must be at least 1, got {self.workers}")
+        if self.timeout is not None and self.kind == "thread":
+            raise ConfigError(
+                f"stage {self.name!r}: thread stages take no timeout (a thread cannot be "
+                "cancelled); put the deadline inside the function"
+            )
+        if self.timeout is not None and not self.timeout > 0:
+            raise ConfigError(f"stage {self.name!r}: timeout must be positive")
+        if self.max_buffer_size is not None and self.max_buffer_size < 1:
+            raise ConfigError(f"stage {self.name!r}: max_buffer_size must be at least 1")
+
+    def replace(self, **changes: Any) -> Stage:
+        """
+        A copy of this stage with some settings changed (e.g. ``workers`` from a config).
+        """
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+AsyncStageFn = Callable[[Any], Awaitable[Any]]
+
+
+def stage_fingerprints(stages: Sequence[Stage]) -> list[str]:
+    """
+    For each stage, a hash of the names and versions of it and every stage before it.
+
+    A checkpoint is reused only if its fingerprint still matches, so changing a stage's
+    version invalidates its checkpoints and those of all later stages.
+    """
+    digest = hashlib.sha256()
+    out = []
+    for stage in stages:
+        digest.update(f"{stage.name}\0{stage.version}\0".encode())
+        out.append(digest.copy().hexdigest()[:16])
+    return out

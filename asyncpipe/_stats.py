@@ -1,0 +1,184 @@
+"""
+Per-stage statistics, counted on the event loop (so no locks), and the run summary.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._queue import ReceiveQueue
+
+__all__ = ["RunSummary", "StageCounters", "StageStatistics"]
+
+# Latency percentiles come from the most recent N samples: enough for a stable p95 and
+# a bounded cost, whatever the input size.  (2048 is a round guess, not a measurement.)
+_SAMPLES = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class StageStatistics:
+    """
+    A snapshot of one stage.
+
+    Attributes:
+        name: the stage name.
+        kind: ``"async"`` or ``"thread"``.
+        workers: how many items the stage works on at once.
+        items_in: items the stage started work on (skipped and resumed items excluded).
+        items_out: items it finished successfully.
+        failed: items it turned into error records after their last try.
+        retried: extra tries it made.
+        skipped: items that passed by without work (resumed past it, or already failed).
+        busy_seconds: time spent inside the stage function, summed over workers.
+        utilization: ``busy_seconds / (workers * elapsed)``: 1.0 means always busy.
+        queue_depth: items waiting in the stage's input buffer right now.
+        latency_p50: median seconds per item (recent items).
+        latency_p95: 95th percentile seconds per item (recent items).
+    """
+
+    name: str
+    kind: str
+    workers: int
+    items_in: int
+    items_out: int
+    failed: int
+    retried: int
+    skipped: int
+    busy_seconds: float
+    utilization: float
+    queue_depth: int
+    latency_p50: float
+    latency_p95: float
+
+
+class StageCounters:
+    """
+    The mutable counters behind `StageStatistics`; only the event loop touches them.
+    """
+
+    __slots__ = (
+        "busy",
+        "failed",
+        "items_in",
+        "items_out",
+        "kind",
+        "latencies",
+        "n_latencies",
+        "name",
+        "retried",
+        "skipped",
+        "workers",
+    )
+
+    def __init__(self, name: str, kind: str, workers: int) -> None:
+        self.name = name
+        self.kind = kind
+        self.workers = workers
+        self.items_in = 0
+        self.items_out = 0
+        self.failed = 0
+        self.retried = 0
+        self.skipped = 0
+        self.busy = 0.0
+        self.latencies: list[float] = [0.0] * _SAMPLES
+        self.n_latencies = 0
+
+    def record_latency(self, seconds: float) -> None:
+        self.latencies[self.n_latencies % _SAMPLES] = seconds
+        self.n_latencies += 1
+
+    def snapshot(self, elapsed: float, queue: ReceiveQueue[Any] | None) -> StageStatistics:
+        samples = sorted(self.latencies[: min(self.n_latencies, _SAMPLES)])
+        return StageStatistics(
+            name=self.name,
+            kind=self.kind,
+            workers=self.workers,
+            items_in=self.items_in,
+            items_out=self.items_out,
+            failed=self.failed,
+            retried=self.retried,
+            skipped=self.skipped,
+            busy_seconds=self.busy,
+            utilization=self.busy / (self.workers * elapsed) if elapsed > 0 else 0.0,
+            queue_depth=queue.statistics().current_buffer_used if queue is not None else 0,
+            latency_p50=_percentile(samples, 0.50),
+            latency_p95=_percentile(samples, 0.95),
+        )
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """
+    What a finished (or stopped) run did.
+
+    Attributes:
+        stages: the final statistics of each stage, in pipeline order.
+        elapsed: wall-clock seconds of the run.
+        ok: items written with status ``ok``.
+        failed: items written as error records.
+        skipped: items skipped because a previous run already wrote them (resume).
+        interrupted: the signal name that stopped intake early (``"SIGINT"``...), or ``None``.
+        bottleneck: the name of the busiest stage (highest utilization), or ``None``.
+    """
+
+    stages: list[StageStatistics]
+    elapsed: float
+    ok: int
+    failed: int
+    skipped: int
+    interrupted: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def bottleneck(self) -> str | None:
+        """
+        The stage with the highest utilization: the one to give more workers.
+        """
+        busy = [s for s in self.stages if s.items_in]
+        return max(busy, key=lambda s: s.utilization).name if busy else None
+
+    @property
+    def items_per_second(self) -> float:
+        """
+        Items written (ok or error) per second of the run.
+        """
+        return (self.ok + self.failed) / self.elapsed if self.elapsed > 0 else 0.0
+
+    def format_table(self) -> str:
+        """
+        The summary as a plain-text table that names the bottleneck stage.
+        """
+        head = (
+            f"{'stage':<12} {'kind':<6} {'wrk':>3} {'in':>7} {'out':>7} {'fail':>5} {'retry':>5} "
+            f"{'skip':>6} {'busy s':>8} {'util':>5} {'p50 ms':>8} {'p95 ms':>8}"
+        )
+        rows = [head, "-" * len(head)]
+        for s in self.stages:
+            mark = "  <- bottleneck" if s.name == self.bottleneck else ""
+            rows.append(
+                f"{s.name:<12} {s.kind:<6} {s.workers:>3} {s.items_in:>7} {s.items_out:>7} "
+                f"{s.failed:>5} {s.retried:>5} {s.skipped:>6} {s.busy_seconds:>8.2f} "
+                f"{s.utilization:>5.2f} {s.latency_p50 * 1e3:>8.1f} {s.latency_p95 * 1e3:>8.1f}{mark}"
+            )
+        rows.append(
+            f"{self.ok} ok, {self.failed} failed, {self.skipped} skipped (already done) in "
+            f"{self.elapsed:.2f} s: {self.items_per_second:.2f} items/s"
+            + (f"; interrupted by {self.interrupted}" if self.interrupted else "")
+        )
+        return "\n".join(rows)
+
+
+def now() -> float:
+    """
+    The clock used for statistics (monotonic, high resolution).
+    """
+    return time.perf_counter()

@@ -1,0 +1,97 @@
+"""
+The document item that flows through the document stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["Line", "Page", "PageRef"]
+
+
+@dataclass(frozen=True, slots=True)
+class PageRef:
+    """
+    One page to process, found by input discovery; nothing is decoded yet.
+
+    Attributes:
+        id: stable item key: ``<path relative to its input root>#<page>@<content hash[:12]>``.
+        source: the input path as the user reached it.
+        page: 1-based page number (1 for single-page images).
+        kind: the content type found by sniffing bytes: ``jpeg``, ``png``, ``tiff``, ``pdf``,
+            or ``unknown`` (loading it then fails with a clear reason).
+        problem: a reason discovery already knows this page cannot be loaded, or ``None``.
+    """
+
+    id: str
+    source: str
+    page: int
+    kind: str
+    problem: str | None = None
+
+
+@dataclass(slots=True)
+class Line:
+    """
+    One OCR text line: its text, its box ``[x1, y1, x2, y2]`` in page pixels, its confidence.
+    """
+
+    text: str
+    box: list[float]
+    confidence: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "box": self.box, "confidence": self.confidence}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Line:
+        return cls(text=data["text"], box=list(data["box"]), confidence=float(data["confidence"]))
+
+
+@dataclass(slots=True)
+class Page:
+    """
+    A page as it moves through load → preprocess → ocr → correct → fix → structure.
+
+    ``image`` holds pixels (uint8, gray or BGR) until OCR is done; OCR drops it so that
+    checkpoints and memory stay small.
+    """
+
+    ref: PageRef
+    image: npt.NDArray[np.uint8] | None = None
+    scale: float = 1.0  # preprocess resize factor; OCR boxes are mapped back by it
+    text: str = ""
+    lines: list[Line] = field(default_factory=list)
+    corrected: str | None = None
+    fields: dict[str, Any] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """
+        The JSON-safe state of the page without its pixels (used for checkpoints).
+        """
+        return {
+            "ref": {"id": self.ref.id, "source": self.ref.source, "page": self.ref.page,
+                    "kind": self.ref.kind, "problem": self.ref.problem},
+            "text": self.text,
+            "lines": [line.to_json() for line in self.lines],
+            "corrected": self.corrected,
+            "fields": self.fields,
+            "notes": self.notes,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Page:
+        return cls(
+            ref=PageRef(**data["ref"]),
+            text=data["text"],
+            lines=[Line.from_json(item) for item in data["lines"]],
+            corrected=data["corrected"],
+            fields=data["fields"],
+            notes=dict(data.get("notes") or {}),
+        )

@@ -1,0 +1,29 @@
+"""
+Input discovery and page loading: files, folders and globs → page refs → pixels.
+
+``discover`` finds every page (by content type, never by file name) and gives each a stable
+id; ``load_page`` decodes one page into a numpy image or raises :class:`InputError` with a
+clear reason.  Both are blocking and meant to run in worker threads.
+"""
+
+from __future__ import annotations
+
+from ._discover import DOCUMENT_SUFFIXES as DOCUMENT_SUFFIXES
+from ._discover import SkipCallback as SkipCallback
+from ._discover import discover as discover
+from ._errors import InputError as InputError
+from ._load import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
+from ._load import DEFAULT_PDF_DPI as DEFAULT_PDF_DPI
+from ._load import load_page as load_page
+from ._sniff import sniff as sniff
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_PDF_DPI",
+    "DOCUMENT_SUFFIXES",
+    "InputError",
+    "SkipCallback",
+    "discover",
+    "load_page",
+    "sniff",
+]

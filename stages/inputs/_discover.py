@@ -1,0 +1,252 @@
+"""
+Input discovery: turn the files, folders and glob patterns a user names into page refs.
+
+Rules (the "every file is accounted for" contract):
+
+* A file named explicitly, or matched by a glob pattern, is **always** yielded: if it is not
+  a JPEG, PNG, TIFF or PDF (judged by content, never by name) or cannot be read, its ref
+  carries a ``problem`` and becomes an error record downstream.
+* Inside a folder, only files whose name ends in a document suffix (:data:`DOCUMENT_SUFFIXES`,
+  case-insensitive) and does not start with ``.`` are taken; their content is then checked
+  like any other file.  Everything else (``.DS_Store``, ``notes.txt``, ``truth.json``) is
+  skipped and reported through ``on_skip``, so a caller can still account for it.
+* A path that does not exist, or a pattern that matches nothing, yields one ref with a
+  problem: one typo does not stop the run, but it is not silently lost either.
+* An empty folder (or one with no documents) yields nothing.  If ``discover`` yields
+  nothing at all, the caller must say so clearly (the CLI exits with status 2).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable, Collection, Iterator, Sequence
+from pathlib import Path
+
+from stages._page import PageRef
+
+from ._sniff import count_pages, describe, examine, path_digest, show_path
+
+__all__ = ["DOCUMENT_SUFFIXES", "SkipCallback", "discover"]
+
+#: File name endings taken from inside folders (compared case-insensitively).
+DOCUMENT_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".pdf"}
+)
+
+#: ``on_skip(path, reason)``: told about every folder entry that discovery leaves out.
+SkipCallback = Callable[[str, str], None]
+
+
+def discover(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    recursive: bool = True,
+    suffixes: Collection[str] = DOCUMENT_SUFFIXES,
+    on_skip: SkipCallback | None = None,
+) -> Iterator[PageRef]:
+    """
+    Find every page of every document the inputs name, in a deterministic order.
+
+    This is a blocking generator (it reads and hashes files): run it in a worker thread.
+
+    Inputs are handled in the order given.  Each input is an existing file, an existing
+    folder (walked in sorted path order, into subfolders when ``recursive``), or else a
+    glob pattern (``scans/*.jpg``, ``scans/**/*.pdf``; ``**`` spans folders).  A folder
+    matched by a pattern is walked like a folder; a file matched by a pattern counts as
+    named explicitly.
+
+    Each file is read once to sniff its type from its first bytes and hash its content.
+    A TIFF yields one ref per frame and a PDF one ref per page; a file whose pages cannot
+    be counted (corrupt, truncated, encrypted PDF, unreadable, empty, broken symbolic link)
+    yields one ref with ``page=1`` and ``problem`` set to a reason that names the file.
+
+    The id of a ref is ``<path relative to its input root, posix>#<page>@<hash>``, where
+    the root of a named file is its parent folder, the root of a folder is the folder, and
+    the root of a pattern is its longest folder prefix without wildcards.  ``<hash>`` is the
+    first 12 hex digits of the SHA-256 of the file's content (of its absolute path if it
+    cannot be read).  The same file reached twice (given twice, through two patterns, via a
+    symbolic link) is yielded once; so is a second file with the same id (same relative
+    name and same content under two roots), which is reported through ``on_skip``.
+
+    Symbolic links are followed, but a folder is never walked twice, so link loops end.
+
+    Args:
+        inputs: files, folders and glob patterns, as the user typed them.
+        recursive: walk into subfolders of a folder.
+        suffixes: file name endings taken from inside folders (lower case, with the dot).
+        on_skip: called with ``(path, reason)`` for each folder entry left out (hidden,
+            not a document name, duplicate id), e.g. to print "skipped 3 files".
+
+    Yields:
+        One :class:`PageRef` per page; nothing at all for empty folders.
+
+    Raises:
+        TypeError: ``inputs`` is a single path instead of a sequence of paths.
+
+    .. versionadded:: 0.1.0
+    """
+    if isinstance(inputs, str | bytes | os.PathLike):
+        raise TypeError("discover() takes a sequence of paths; wrap a single path in a list")
+    walker = _Discovery(
+        recursive=recursive,
+        suffixes=frozenset(suffix.lower() for suffix in suffixes),
+        on_skip=on_skip,
+    )
+    for item in inputs:
+        yield from walker.input(os.fspath(item))
+
+
+class _Discovery:
+    """
+    The state of one ``discover`` call: what has been seen, and the options.
+    """
+
+    def __init__(
+        self, *, recursive: bool, suffixes: frozenset[str], on_skip: SkipCallback | None
+    ) -> None:
+        self.recursive = recursive
+        self.suffixes = suffixes
+        self.on_skip = on_skip
+        self.seen_files: set[object] = set()
+        self.seen_ids: set[str] = set()
+        self.seen_dirs: set[tuple[int, int]] = set()
+
+    def skip(self, path: str, reason: str) -> None:
+        if self.on_skip is not None:
+            self.on_skip(path, reason)
+
+    def input(self, text: str) -> Iterator[PageRef]:
+        if not text:
+            yield self.missing("", "", "empty input path")
+            return
+        path = Path(text)
+        if os.path.lexists(path):
+            if path.is_dir():
+                yield from self.folder(path, root=path)
+            else:
+                yield from self.file(path, root=path.parent)
+        elif glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                yield self.missing(text, text, "no file matches this pattern")
+            root = _pattern_root(text)
+            for match in matches:
+                found = Path(match)
+                if found.is_dir():
+                    yield from self.folder(found, root=root)
+                else:
+                    yield from self.file(found, root=root)
+        else:
+            yield self.missing(text, path.name, "no such file or directory")
+
+    def missing(self, source: str, name: str, reason: str) -> PageRef:
+        ref_id = f"{name}#1@{path_digest(source)}"
+        self.seen_ids.add(ref_id)
+        return PageRef(ref_id, source, 1, "unknown", f"{show_path(source)}: {reason}")
+
+    def folder(self, top: Path, *, root: Path) -> Iterator[PageRef]:
+        """
+        Walk a folder in sorted path order (files and subfolders interleaved by name).
+        """
+        # An explicit stack instead of recursion: very deep trees must not hit the
+        # recursion limit.  Each level is an iterator over its sorted entries.
+        stack: list[Iterator[os.DirEntry[str]]] = []
+        opened = self.enter(top)
+        if isinstance(opened, PageRef):
+            yield opened
+            return
+        if opened is not None:
+            stack.append(opened)
+        while stack:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+                continue
+            if entry.name.startswith("."):
+                self.skip(entry.path, "hidden")
+                continue
+            if _is_dir(entry):
+                if not self.recursive:
+                    self.skip(entry.path, "subfolder (recursive=False)")
+                    continue
+                opened = self.enter(Path(entry.path))
+                if isinstance(opened, PageRef):
+                    yield opened
+                elif opened is not None:
+                    stack.append(opened)
+                continue
+            if os.path.splitext(entry.name)[1].lower() not in self.suffixes:
+                self.skip(entry.path, "not a document file name")
+                continue
+            yield from self.file(Path(entry.path), root=root)
+
+    def enter(self, folder: Path) -> Iterator[os.DirEntry[str]] | PageRef | None:
+        """
+        List a folder once: its sorted entries, a problem ref, or ``None`` if already seen.
+        """
+        try:
+            info = folder.stat()
+            key = (info.st_dev, info.st_ino)
+            if key in self.seen_dirs:
+                self.skip(str(folder), "folder already walked (symbolic link loop or repeat)")
+                return None
+            self.seen_dirs.add(key)
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            return self.missing(str(folder), folder.name, f"cannot list folder: {describe(exc)}")
+        return iter(entries)
+
+    def file(self, path: Path, *, root: Path) -> Iterator[PageRef]:
+        try:
+            info = path.stat()
+            key: object = (info.st_dev, info.st_ino)
+        except OSError:
+            key = os.path.abspath(path)
+        if key in self.seen_files:
+            return
+        self.seen_files.add(key)
+        found = examine(path)
+        rel = Path(os.path.relpath(path, root)).as_posix()
+        source = str(path)
+        if found.problem is None:
+            try:
+                pages = count_pages(path, found.kind)
+            except (OSError, ValueError) as exc:
+                problem = f"{show_path(path)}: {describe(exc)}"
+                found = type(found)(found.kind, found.digest, problem)
+                pages = 1
+        else:
+            pages = 1
+        first_id = f"{rel}#1@{found.digest}"
+        if first_id in self.seen_ids:
+            self.skip(source, f"same id as an earlier file ({first_id})")
+            return
+        for page in range(1, pages + 1):
+            ref_id = f"{rel}#{page}@{found.digest}"
+            self.seen_ids.add(ref_id)
+            yield PageRef(ref_id, source, page, found.kind, found.problem)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """
+    Whether an entry is a folder (following symbolic links); unreadable entries are files.
+    """
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _pattern_root(pattern: str) -> Path:
+    """
+    The longest leading folder of a glob pattern that holds no wildcard.
+    """
+    parts = Path(pattern).parts
+    fixed: list[str] = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path()

@@ -1,0 +1,176 @@
+"""
+Page loading: decode one page of a JPEG, PNG, TIFF or PDF into a numpy image.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
+
+from stages._page import Page, PageRef
+
+from ._errors import InputError
+from ._sniff import describe, open_pdf, show_path
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+__all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_PDF_DPI", "load_page"]
+
+#: Pages larger than this many pixels are refused as decompression bombs.  100 Mpx is an
+#: A0 poster at 300 dpi (~140 Mpx) scaled down a little; a receipt at 300 dpi is ~5 Mpx.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+#: The resolution PDF pages are rendered at; 200 dpi is plenty for OCR of body text.
+DEFAULT_PDF_DPI = 200
+
+# The Pillow plugin classes read the header only.  Image.open() would also run Pillow's
+# own decompression-bomb check with the process-wide Image.MAX_IMAGE_PIXELS (warning
+# above ~89 Mpx); we check ``max_pixels`` ourselves instead, without touching globals.
+_OPENERS: dict[str, type[ImageFile.ImageFile]] = {
+    "jpeg": JpegImagePlugin.JpegImageFile,
+    "png": PngImagePlugin.PngImageFile,
+    "tiff": TiffImagePlugin.TiffImageFile,
+}
+
+
+def load_page(
+    ref: PageRef, *, max_pixels: int = DEFAULT_MAX_PIXELS, pdf_dpi: int = DEFAULT_PDF_DPI
+) -> Page:
+    """
+    Decode one page into pixels.
+
+    This is blocking (file I/O and decoding): run it in a worker thread.  JPEG, PNG and
+    TIFF frames are decoded with Pillow (which, unlike OpenCV, refuses truncated files) after
+    a header-only check of their size; JPEG EXIF orientation is applied.  PDF pages are
+    rendered with PDFium at ``pdf_dpi``; a blank page renders fine (OCR then finds no text).
+
+    Args:
+        ref: the page, as found by :func:`~stages.inputs.discover`.
+        max_pixels: refuse pages with more pixels than this (decompression bombs, absurd
+            PDF page sizes); the default is :data:`DEFAULT_MAX_PIXELS` (100 million).
+        pdf_dpi: the resolution PDF pages are rendered at (:data:`DEFAULT_PDF_DPI`).
+
+    Returns:
+        A :class:`Page` whose ``image`` is a uint8 array: ``(h, w)`` gray or ``(h, w, 3)`` BGR.
+
+    Raises:
+        InputError: discovery already found a problem, or the file cannot be read or
+            decoded (missing, truncated, encrypted, corrupt, too large); the message starts
+            with the file's path.
+
+    .. versionadded:: 0.1.0
+    """
+    if ref.problem is not None:
+        raise InputError(ref.problem)
+    path = Path(ref.source)
+    shown = show_path(path)
+    try:
+        if ref.kind == "pdf":
+            image = _render_pdf(path, ref.page, max_pixels=max_pixels, dpi=pdf_dpi)
+        elif ref.kind in _OPENERS:
+            with path.open("rb") as stream:
+                data = stream.read()
+            image = _decode(io.BytesIO(data), ref.kind, ref.page, max_pixels=max_pixels)
+        else:
+            raise ValueError(f"unsupported file type {ref.kind!r}")
+    except InputError:
+        raise
+    except OSError as exc:
+        if exc.errno is not None:
+            raise InputError(f"{shown}: cannot read: {describe(exc)}") from exc
+        # Pillow reports bad data as a plain OSError ("image file is truncated").
+        raise InputError(f"{shown}: cannot decode {ref.kind.upper()}: {exc}") from exc
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{shown}: page too large to decode safely ({exc})") from exc
+    except _TooLarge as exc:
+        raise InputError(f"{shown}: {exc}") from exc
+    except ValueError as exc:
+        raise InputError(f"{shown}: {exc}") from exc
+    except Exception as exc:  # Pillow raises SyntaxError, struct.error, ... on bad data
+        raise InputError(f"{shown}: cannot decode {ref.kind.upper()}: {describe(exc)}") from exc
+    return Page(ref=ref, image=image)
+
+
+class _TooLarge(Exception):
+    """
+    A page has more pixels than ``max_pixels``.
+    """
+
+
+def _check_size(width: float, height: float, max_pixels: int, what: str) -> None:
+    if width * height > max_pixels:
+        raise _TooLarge(
+            f"{what} is {int(width)}x{int(height)} pixels, more than max_pixels={max_pixels}; "
+            "refusing it as a likely decompression bomb or absurd page size"
+        )
+
+
+def _decode(stream: IO[bytes], kind: str, page: int, *, max_pixels: int) -> npt.NDArray[np.uint8]:
+    with _OPENERS[kind](stream) as image:
+        if page > 1:
+            frames = int(getattr(image, "n_frames", 1))
+            if page > frames:
+                raise ValueError(f"page {page} asked for, but the file has {frames}")
+            image.seek(page - 1)
+        width, height = image.size
+        _check_size(width, height, max_pixels, f"page {page}" if kind == "tiff" else "the image")
+        image.load()
+        if kind == "jpeg":
+            transposed = ImageOps.exif_transpose(image)
+            return _to_array(transposed if transposed is not None else image)
+        return _to_array(image)
+
+
+def _to_array(image: Image.Image) -> npt.NDArray[np.uint8]:
+    """
+    Pillow image → uint8 gray ``(h, w)`` or BGR ``(h, w, 3)``; transparency goes on white.
+    """
+    mode = image.mode
+    if mode in ("1", "L"):
+        return np.asarray(image.convert("L"), dtype=np.uint8).copy()
+    if mode in ("I", "F") or mode.startswith("I;"):
+        wide = np.asarray(image, dtype=np.float64)
+        low, high = float(wide.min()), float(wide.max())
+        scaled = (wide - low) * (255.0 / (high - low)) if high > low else np.zeros_like(wide)
+        return np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def _render_pdf(path: Path, page: int, *, max_pixels: int, dpi: int) -> npt.NDArray[np.uint8]:
+    if dpi <= 0:
+        raise ValueError(f"pdf_dpi must be positive, not {dpi}")
+    scale = dpi / 72.0
+    with open_pdf(path) as document:
+        if page > len(document):
+            raise ValueError(f"page {page} asked for, but the PDF has {len(document)}")
+        # open_pdf holds the PDFium lock for the whole block, rendering included.
+        pdf_page = document[page - 1]
+        try:
+            width_pt, height_pt = pdf_page.get_size()
+            _check_size(
+                math.ceil(width_pt * scale),
+                math.ceil(height_pt * scale),
+                max_pixels,
+                f"page {page} at {dpi} dpi",
+            )
+            bitmap = pdf_page.render(scale=scale)
+            try:
+                array: npt.NDArray[np.uint8] = np.array(bitmap.to_numpy(), dtype=np.uint8)
+            finally:
+                bitmap.close()
+        finally:
+            pdf_page.close()
+    if array.ndim == 3 and array.shape[2] == 4:  # BGRx / BGRA: drop the fourth byte
+        array = np.ascontiguousarray(array[:, :, :3])
+    return array

@@ -1,0 +1,227 @@
+"""
+Content sniffing, hashing and page counting: what discovery learns about one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from PIL import TiffImagePlugin
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "FileInfo",
+    "count_pages",
+    "describe",
+    "examine",
+    "open_pdf",
+    "path_digest",
+    "pdfium_lock",
+    "show_path",
+    "sniff",
+]
+
+# Hashing reads the file in chunks so a 2 GB PDF never sits in memory at once.
+# 1 MiB is a common, unremarkable choice; nothing was measured.
+_CHUNK = 1 << 20
+
+# PDFium is one process-wide C library that is not thread-safe (pypdfium2 says so), and
+# discovery and loading run in worker threads, so every PDFium call holds this lock.
+# It guards the library, not shared Python state, which is why it is module-level.
+pdfium_lock = threading.Lock()
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"%PDF-", "pdf"),
+)
+
+
+def sniff(head: bytes) -> str:
+    """
+    Name the document type of a file from its first bytes (never from its name).
+
+    Args:
+        head: at least the first 8 bytes of the file (fewer if the file is shorter).
+
+    Returns:
+        ``"jpeg"``, ``"png"``, ``"tiff"``, ``"pdf"`` or ``"unknown"``.
+    """
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return "unknown"
+
+
+def show_path(path: str | os.PathLike[str]) -> str:
+    """
+    A path as it should appear in a message: as typed, or quoted when it holds
+    control characters such as a newline.
+    """
+    text = os.fspath(path)
+    return text if text.isprintable() else repr(text)
+
+
+def describe(exc: BaseException) -> str:
+    """
+    A short reason for an ``OSError`` (its ``strerror``) or any other exception.
+    """
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower() if exc.strerror[:1].isupper() else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def path_digest(path: str | os.PathLike[str]) -> str:
+    """
+    The id hash of a file that cannot be read: 12 hex digits of the SHA-256 of its
+    absolute path, so the id is still stable and unique, and changes once the file
+    becomes readable (its content hash then takes over).
+    """
+    absolute = os.path.abspath(os.fspath(path))
+    return hashlib.sha256(("path:" + absolute).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """
+    What one read of a file tells: its type, its content hash and why it is unusable.
+
+    Attributes:
+        kind: the sniffed type (see :func:`sniff`).
+        digest: the first 12 hex digits of the SHA-256 of the content, or of the
+            absolute path (see :func:`path_digest`) when the file could not be read.
+        problem: the reason the file cannot be used, or ``None``.
+    """
+
+    kind: str
+    digest: str
+    problem: str | None
+
+
+def examine(path: Path) -> FileInfo:
+    """
+    Read a file once: sniff its type from the first bytes and hash all of it.
+
+    Never raises for an unusable file; the reason lands in ``problem`` instead.
+
+    Args:
+        path: the file to read (symbolic links are followed).
+
+    Returns:
+        The file's type, hash and problem (``None`` when nothing is wrong yet).
+    """
+    shown = show_path(path)
+    unreadable = path_digest(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        reason = "broken symbolic link" if path.is_symlink() else "no such file or directory"
+        return FileInfo("unknown", unreadable, f"{shown}: {reason}")
+    except OSError as exc:
+        return FileInfo("unknown", unreadable, f"{shown}: cannot read: {describe(exc)}")
+    if stat.S_ISDIR(mode):
+        return FileInfo("unknown", unreadable, f"{shown}: is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        # Opening a FIFO would block forever, and a device is never a scan.
+        return FileInfo("unknown", unreadable, f"{shown}: not a regular file (device, FIFO...)")
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(_CHUNK)
+            digest.update(head)
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        return FileInfo("unknown", unreadable, f"{shown}: cannot read: {describe(exc)}")
+    hexdigest = digest.hexdigest()[:12]
+    if not head:
+        return FileInfo("unknown", hexdigest, f"{shown}: empty file (0 bytes)")
+    kind = sniff(head)
+    if kind == "unknown":
+        problem = f"{shown}: not a JPEG, PNG, TIFF or PDF file (starts with {head[:8]!r})"
+        return FileInfo(kind, hexdigest, problem)
+    return FileInfo(kind, hexdigest, None)
+
+
+@contextmanager
+def open_pdf(path: Path) -> Iterator[pdfium.PdfDocument]:
+    """
+    Open a PDF with PDFium and close it afterwards, holding :data:`pdfium_lock` throughout:
+    every PDFium call on the document must happen inside this block.
+
+    Args:
+        path: the PDF file.
+
+    Yields:
+        The open document.
+
+    Raises:
+        ValueError: the PDF is encrypted (password required) or PDFium cannot parse it;
+            the message is the user-facing reason without the path.
+        OSError: the file cannot be read.
+    """
+    with pdfium_lock:
+        try:
+            document = pdfium.PdfDocument(path)
+        except pdfium.PdfiumError as exc:
+            if exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
+                raise ValueError("encrypted PDF (password required)") from exc
+            if exc.err_code == pdfium_c.FPDF_ERR_FILE:
+                raise OSError(f"cannot read the file ({exc})") from exc
+            if exc.err_code == pdfium_c.FPDF_ERR_SECURITY:
+                raise ValueError("PDF uses an unsupported security handler") from exc
+            raise ValueError(f"corrupt or unreadable PDF ({exc})") from exc
+        try:
+            yield document
+        finally:
+            document.close()
+
+
+def count_pages(path: Path, kind: str) -> int:
+    """
+    Count the pages of a file whose type is already known.
+
+    Args:
+        path: the file.
+        kind: its sniffed type; JPEG and PNG files have one page.
+
+    Returns:
+        The number of pages (at least 1).
+
+    Raises:
+        ValueError: the file is damaged, encrypted or has no pages; the message is the
+            user-facing reason without the path.
+        OSError: the file cannot be read.
+    """
+    if kind == "pdf":
+        with open_pdf(path) as document:
+            pages = len(document)
+        if pages < 1:
+            raise ValueError("PDF has no pages")
+        return pages
+    if kind == "tiff":
+        try:
+            with path.open("rb") as stream, TiffImagePlugin.TiffImageFile(stream) as image:
+                # The plugin class reads the header only; Image.open() would also run
+                # Pillow's decompression-bomb check, which load_page does itself.
+                return max(1, int(getattr(image, "n_frames", 1)))
+        except OSError as exc:
+            if exc.errno is not None:  # a real I/O failure, not Pillow's "truncated" etc.
+                raise
+            raise ValueError(f"corrupt TIFF ({describe(exc)})") from exc
+        except Exception as exc:  # Pillow raises many types (SyntaxError, struct.error...)
+            raise ValueError(f"corrupt TIFF ({describe(exc)})") from exc
+    return 1

@@ -1,0 +1,293 @@
+"""
+The Starlette app of the test server: ``POST /v1/chat/completions``, ``GET /v1/models``
+and ``GET /health``.
+
+How the server knows the task of a request: the ``X-Asyncpipe-Task`` header
+(``correct``, ``fix`` or ``structure``); without it, a request asking for
+``response_format: {"type": "json_object"}`` is ``structure`` and any other is ``echo``
+(the document text comes back unchanged).
+
+Where the document text is: between a ``<<<TEXT`` line and a ``TEXT>>>`` line of the
+*first* user message (the shipped prompts put it there), else that whole message.  Using
+the first message means a structure *repair* request, which appends the bad answer and an
+error note, is answered from the same document.
+
+Usage is counted as ``len(text) // 4 + 1`` tokens per message, a stand-in for a tokenizer.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import deque
+from typing import IO, TYPE_CHECKING, Any
+
+import anyio
+import orjson
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ._rules import correct_text, fix_text, structure_text
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from ._options import ServerOptions
+
+__all__ = ["INVALID_OUTPUT", "create_app", "document_text"]
+
+INVALID_OUTPUT = 'Here are the fields you asked for:\n{"company": 12, "total": 9.0}'
+"""The message content of the ``invalid_output`` fault: prose, wrong types, missing keys."""
+
+_TASKS = ("correct", "fix", "structure")
+
+
+def document_text(messages: list[dict[str, Any]]) -> str:
+    """
+    Find the document text in a chat request, as this module's docstring describes.
+
+    Args:
+        messages: the request's ``messages``.
+
+    Returns:
+        The text between the markers of the first user message, or that whole message.
+    """
+    content = next((m.get("content") for m in messages if m.get("role") == "user"), "")
+    if not isinstance(content, str):
+        return ""
+    start = content.find("<<<TEXT\n")
+    end = content.rfind("\nTEXT>>>")
+    if start >= 0 and end >= start + len("<<<TEXT\n"):
+        return content[start + len("<<<TEXT\n") : end]
+    return content
+
+
+def _tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
+def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> Response:
+    body = {"error": {"message": message, "type": kind, "code": status}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _retry_headers(wait: float) -> dict[str, str]:
+    """``Retry-After`` must be whole seconds (RFC 9110); ``retry-after-ms`` carries the rest."""
+    return {"retry-after": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))}
+
+
+class _State:
+    """
+    The server's mutable state. It is only touched on the event loop, so needs no lock.
+    """
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.fault_rng = random.Random(options.seed)
+        self.latency_rng = random.Random(options.seed + 1)
+        self.admitted: deque[float] = deque()
+        self.faults_by_key: dict[tuple[str, str], int] = {}
+        self.count = 0
+        self.first_request: float | None = None
+        # A synchronous, line-buffered append: one short line per request is far cheaper
+        # than a thread hop, and this process only ever serves tests.
+        self.log: IO[str] | None = (
+            open(options.log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            if options.log_path
+            else None
+        )
+
+    def write_log(self, record: dict[str, Any]) -> None:
+        if self.log is not None:
+            self.log.write(orjson.dumps(record).decode() + "\n")
+
+    def is_down(self, now: float) -> bool:
+        opts = self.options
+        if opts.down_after is None or self.first_request is None:
+            return False
+        start = self.first_request + opts.down_after
+        return start <= now < start + opts.down_for
+
+    def rate_limited(self, now: float) -> float | None:
+        """Return the seconds to wait if this request is over the limit, else admit it."""
+        opts = self.options
+        if opts.rate_limit is None:
+            return None
+        while self.admitted and self.admitted[0] <= now - opts.rate_period:
+            self.admitted.popleft()
+        if len(self.admitted) >= opts.rate_limit:
+            return self.admitted[0] + opts.rate_period - now
+        self.admitted.append(now)
+        return None
+
+    def pick_fault(self, key: tuple[str, str]) -> str | None:
+        """Draw this request's fault; ``invalid_output`` only applies to structure requests."""
+        opts = self.options
+        if not opts.faults:
+            return None
+        # Draw on every request, even past the cap, so the sequence depends only on order.
+        draw = self.fault_rng.random()
+        if opts.fault_limit is not None and self.faults_by_key.get(key, 0) >= opts.fault_limit:
+            return None
+        edge = 0.0
+        for kind, prob in opts.faults.items():
+            edge += prob
+            if draw < edge:
+                if kind == "invalid_output" and key[1] != "structure":
+                    return None
+                self.faults_by_key[key] = self.faults_by_key.get(key, 0) + 1
+                return kind
+        return None
+
+    def latency(self) -> float:
+        opts = self.options
+        if opts.latency_max is None:
+            return opts.latency
+        return self.latency_rng.uniform(opts.latency, opts.latency_max)
+
+
+def create_app(options: ServerOptions) -> Starlette:
+    """
+    Build the test server's ASGI app.
+
+    Args:
+        options: how it behaves.
+
+    Returns:
+        The Starlette app.
+    """
+    state = _State(options)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "requests": state.count})
+
+    async def models(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": options.model, "object": "model", "owned_by": "asyncpipe"}],
+            }
+        )
+
+    async def chat(request: Request) -> Response:
+        arrived = time.time()
+        now = time.monotonic()
+        if state.first_request is None:
+            state.first_request = now
+        state.count += 1
+        request_id = f"req-{state.count:06d}"
+        item = request.headers.get("x-asyncpipe-item")
+        attempt = request.headers.get("x-asyncpipe-attempt")
+        record: dict[str, Any] = {
+            "ts": arrived,
+            "id": request_id,
+            "item": item,
+            "attempt": int(attempt) if attempt and attempt.isdigit() else None,
+            "task": None,
+            "status": None,
+            "fault": None,
+        }
+
+        def answer(response: Response, fault: str | None = None) -> Response:
+            record["status"] = response.status_code
+            record["fault"] = fault
+            record["ts_end"] = time.time()
+            response.headers["x-request-id"] = request_id
+            state.write_log(record)
+            return response
+
+        try:
+            body = orjson.loads(await request.body())
+            messages = body["messages"]
+            if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+                raise TypeError("messages must be a list of objects")
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            return answer(_error(400, f"bad request body: {exc}", "invalid_request_error"))
+
+        header_task = request.headers.get("x-asyncpipe-task")
+        json_mode = (body.get("response_format") or {}).get("type") == "json_object"
+        task = header_task if header_task in _TASKS else ("structure" if json_mode else "echo")
+        record["task"] = task
+
+        if options.api_key is not None:
+            # Only ever compare the header; never copy it into the log or a reply.
+            auth = request.headers.get("authorization")
+            record["auth"] = "missing" if auth is None else "ok"
+            if auth != f"Bearer {options.api_key}":
+                if auth is not None:
+                    record["auth"] = "wrong"
+                return answer(_error(401, "invalid API key", "authentication_error"))
+
+        if state.is_down(now):
+            return answer(_error(503, "the server is down for maintenance", "server_error"), "down")
+
+        wait = state.rate_limited(now)
+        if wait is not None:
+            limited = _error(429, "rate limit reached", "rate_limit_error", _retry_headers(wait))
+            return answer(limited, "rate_limit")
+
+        fault = state.pick_fault((item or "", task))
+        if fault == "hang":
+            record["status"] = None
+            record["fault"] = "hang"
+            state.write_log(record)
+            with anyio.move_on_after(options.hang_seconds):
+                while (await request.receive())["type"] != "http.disconnect":
+                    pass
+            return Response(status_code=504)
+
+        await anyio.sleep(state.latency())
+
+        if fault == "500":
+            return answer(_error(500, "injected server error", "server_error"), fault)
+        if fault == "429":
+            headers = _retry_headers(options.fault_retry_after)
+            return answer(_error(429, "injected rate limit", "rate_limit_error", headers), fault)
+        if fault == "malformed":
+            response = Response(
+                b'{"id": "chatcmpl-x", "choices": [{"mess', media_type="application/json"
+            )
+            return answer(response, fault)
+
+        text = document_text(messages)
+        if fault == "invalid_output":
+            content = INVALID_OUTPUT
+        elif task == "correct":
+            content = correct_text(text)
+        elif task == "fix":
+            content = fix_text(text)
+        elif task == "structure":
+            content = orjson.dumps(structure_text(text)).decode()
+        else:
+            content = text
+        prompt_tokens = sum(_tokens(str(m.get("content", ""))) for m in messages)
+        completion_tokens = _tokens(content)
+        reply = {
+            "id": f"chatcmpl-{request_id}",
+            "object": "chat.completion",
+            "created": int(arrived),
+            "model": body.get("model") or options.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        return answer(JSONResponse(reply), fault)
+
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+        ]
+    )

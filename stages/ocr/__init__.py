@@ -1,0 +1,28 @@
+"""
+The OCR stage: the :class:`OcrEngine` protocol, its engines and :func:`ocr_page`.
+
+Engines: ``"rapidocr"`` (default; PP-OCR models as ONNX, shipped in the rapidocr wheel) and
+``"paddle"`` (paddleocr 3.x, the optional ``asyncpipe[paddle]`` extra).
+"""
+
+from __future__ import annotations
+
+from ._base import OcrEngine as OcrEngine
+from ._base import ocr_page as ocr_page
+from ._base import polygon_to_box as polygon_to_box
+from ._base import reading_order as reading_order
+from ._factory import ENGINES as ENGINES
+from ._factory import make_engine as make_engine
+from ._paddle import PaddleOcrEngine as PaddleOcrEngine
+from ._rapid import RapidOcrEngine as RapidOcrEngine
+
+__all__ = [
+    "ENGINES",
+    "OcrEngine",
+    "PaddleOcrEngine",
+    "RapidOcrEngine",
+    "make_engine",
+    "ocr_page",
+    "polygon_to_box",
+    "reading_order",
+]

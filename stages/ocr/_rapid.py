@@ -1,0 +1,155 @@
+"""
+The default OCR engine: PaddleOCR's PP-OCR models run as ONNX by rapidocr and onnxruntime.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from asyncpipe._exceptions import ConfigError, StageError
+from stages._page import Line
+
+from ._base import polygon_to_box, reading_order
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["RapidOcrEngine"]
+
+# The model files the rapidocr 3.x wheel ships in ``rapidocr/models``.
+_DEFAULT_DET = "PP-OCRv6_det_small.onnx"
+_DEFAULT_REC = "PP-OCRv6_rec_small.onnx"
+_DEFAULT_CLS = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
+
+
+def _model_file(name: str | Path, models_dir: Path, role: str) -> Path:
+    path = Path(name)
+    if not path.is_absolute():
+        path = models_dir / path
+    if not path.is_file():
+        raise ConfigError(
+            f"rapidocr {role} model not found at {path}; asyncpipe never downloads models. "
+            "The rapidocr wheel ships them: reinstall it with "
+            "`pip install --force-reinstall 'rapidocr>=3.4,<4'`, or pass a path to an "
+            f"existing .onnx file as {role}_model="
+        )
+    return path
+
+
+class RapidOcrEngine:
+    """
+    OCR with rapidocr 3.x on onnxruntime, with models from the rapidocr wheel only.
+
+    One instance belongs to one worker thread: each instance owns its onnxruntime sessions,
+    limited to ``intra_op_threads`` threads, so N workers use about N cores. rapidocr's
+    ``__call__`` also writes per-call options onto the instance, another reason not to share
+    one between threads.
+
+    Args:
+        use_cls: run the 0/180 degree text-line classifier. Off by default: receipts are
+            upright and it adds a model call per line; its effect on SROIE accuracy is not
+            measured yet (``benchmarks/ocr_accuracy.py accuracy --config raw_cls``).
+        intra_op_threads: onnxruntime threads per session. 1 (the default) suits one
+            engine per worker thread; raise it only for a single worker on a many-core box.
+        text_score: drop lines whose recognition confidence is below this (rapidocr's
+            default, 0.5).
+        det_model: detection model, a file name in ``rapidocr/models`` or a path.
+        rec_model: recognition model, likewise.
+        cls_model: classifier model, likewise (loaded only when ``use_cls``).
+        log_level: level for rapidocr's ``RapidOCR`` logger (it logs at INFO on start-up).
+
+    Raises:
+        ConfigError: rapidocr is not installed or a model file is missing.
+
+    .. versionadded:: 0.1
+    """
+
+    name = "rapidocr"
+
+    def __init__(
+        self,
+        *,
+        use_cls: bool = False,
+        intra_op_threads: int = 1,
+        text_score: float = 0.5,
+        det_model: str | Path = _DEFAULT_DET,
+        rec_model: str | Path = _DEFAULT_REC,
+        cls_model: str | Path = _DEFAULT_CLS,
+        log_level: str = "warning",
+    ) -> None:
+        try:
+            import rapidocr
+        except ImportError as exc:
+            raise ConfigError(
+                "the rapidocr engine needs rapidocr and onnxruntime: "
+                "`pip install 'rapidocr>=3.4,<4' onnxruntime`"
+            ) from exc
+        if intra_op_threads < 1:
+            raise ConfigError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
+        models_dir = Path(rapidocr.__file__).resolve().parent / "models"
+        params: dict[str, Any] = {
+            "Global.log_level": log_level,
+            "Global.use_cls": use_cls,
+            "Global.text_score": text_score,
+            "Det.model_path": str(_model_file(det_model, models_dir, "det")),
+            "Rec.model_path": str(_model_file(rec_model, models_dir, "rec")),
+            "EngineConfig.onnxruntime.intra_op_num_threads": intra_op_threads,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        }
+        if use_cls:
+            params["Cls.model_path"] = str(_model_file(cls_model, models_dir, "cls"))
+        # rapidocr's logger has its own handler and does not propagate; set its level before
+        # construction too, so nothing is printed while the models load.
+        logging.getLogger("RapidOCR").setLevel(log_level.upper())
+        try:
+            self._ocr: Any = rapidocr.RapidOCR(params=params)
+            # rapidocr loads models on first use; load them now so a broken model fails
+            # here, in the factory, rather than on the first page.
+            for step in ("det", "cls", "rec") if use_cls else ("det", "rec"):
+                getattr(self._ocr, f"_load_{step}_model")()
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"rapidocr could not start: {exc}") from exc
+        self.use_cls = use_cls
+        self._closed = False
+
+    def recognize(self, image: npt.NDArray[np.uint8]) -> list[Line]:
+        """
+        Find and read the text lines of one image.
+
+        Args:
+            image: uint8 pixels, gray or BGR.
+
+        Returns:
+            Lines in reading order with boxes in *image* pixels.
+
+        Raises:
+            StageError: the engine is closed or rapidocr failed on this image.
+        """
+        if self._closed:
+            raise StageError("RapidOcrEngine is closed")
+        try:
+            result = self._ocr(image)
+        except Exception as exc:
+            raise StageError(f"rapidocr failed: {exc}") from exc
+        boxes = getattr(result, "boxes", None)
+        texts = getattr(result, "txts", None)
+        scores = getattr(result, "scores", None)
+        if boxes is None or texts is None or scores is None:
+            return []  # rapidocr found no text
+        lines = [
+            Line(text=str(text), box=polygon_to_box(quad), confidence=round(float(score), 4))
+            for quad, text, score in zip(boxes, texts, scores, strict=True)
+        ]
+        return reading_order(lines)
+
+    def close(self) -> None:
+        """
+        Drop the onnxruntime sessions; later calls to :meth:`recognize` raise StageError.
+        """
+        self._closed = True
+        self._ocr = None

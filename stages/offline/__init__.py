@@ -1,0 +1,60 @@
+"""
+Offline fallbacks for the three LLM document stages, as synchronous pure functions.
+
+- :func:`correct_text` ("correct"): a conservative dictionary spelling corrector.
+- :func:`fix_layout` ("fix"): deterministic layout clean-up.
+- :func:`extract_fields` ("structure"): receipt fields by rules.
+
+They need no network and no model beyond the dictionary shipped with symspellpy, are
+safe to call from worker threads, and are meant to be wrapped in thread stages. The
+metrics (:func:`character_error_rate`, :func:`field_match`) are shared with the
+benchmark and the tests.
+"""
+
+from __future__ import annotations
+
+from ._correct import correct_text as correct_text
+from ._correct import load_dictionary as load_dictionary
+from ._dates import find_date as find_date
+from ._eval import ReceiptScore as ReceiptScore
+from ._eval import lines_from_polygons as lines_from_polygons
+from ._eval import read_box_file as read_box_file
+from ._eval import read_key_file as read_key_file
+from ._eval import score_receipt as score_receipt
+from ._fields import DEFAULT_FIELDS as DEFAULT_FIELDS
+from ._fields import extract_fields as extract_fields
+from ._geometry import reading_order_text as reading_order_text
+from ._geometry import rows as rows
+from ._layout import fix_layout as fix_layout
+from ._metrics import character_error_rate as character_error_rate
+from ._metrics import edit_distance as edit_distance
+from ._metrics import field_match as field_match
+from ._metrics import normalize_text as normalize_text
+from ._metrics import text_similarity as text_similarity
+from ._parties import find_address as find_address
+from ._parties import find_company as find_company
+from ._total import find_total as find_total
+
+__all__ = [
+    "DEFAULT_FIELDS",
+    "ReceiptScore",
+    "character_error_rate",
+    "correct_text",
+    "edit_distance",
+    "extract_fields",
+    "field_match",
+    "find_address",
+    "find_company",
+    "find_date",
+    "find_total",
+    "fix_layout",
+    "lines_from_polygons",
+    "load_dictionary",
+    "normalize_text",
+    "read_box_file",
+    "read_key_file",
+    "reading_order_text",
+    "rows",
+    "score_receipt",
+    "text_similarity",
+]

@@ -1,0 +1,145 @@
+"""
+Receipt date extraction: find every date-like string, score it, return it as printed.
+
+The SROIE ground truth keeps the date as printed (``25/12/2018``, ``12-01-19``,
+``05 MAR 2018``) without the time, in upper case; this module follows that convention.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["find_date", "find_dates"]
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_MONTH = r"(?P<mon>JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)[A-Z]*\.?"
+
+# Numeric dates: both separators must be equal ("25/12/2018", "12-01-19", "06.03.2018"),
+# OCR may put a space around a separator.
+_DMY = re.compile(
+    r"(?<![\d/.-])(?P<a>\d{1,2}) ?(?P<sep>[/.-]) ?(?P<b>\d{1,2}) ?(?P=sep) ?"
+    r"(?P<y>\d{4}|\d{2})(?![\d/-])"
+)
+_YMD = re.compile(
+    r"(?<![\d/.-])(?P<y>\d{4}) ?(?P<sep>[/.-]) ?(?P<a>\d{1,2}) ?(?P=sep) ?(?P<b>\d{1,2})(?![\d/.-])"
+)
+_D_MON_Y = re.compile(
+    rf"(?<![\dA-Z])(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?[ /.-]?{_MONTH}[ /.,-]{{0,2}}"
+    r"(?P<y>\d{4}|\d{2})(?!\d)"
+)
+_MON_D_Y = re.compile(
+    rf"(?<![A-Z]){_MONTH} ?(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?,? ?(?P<y>\d{{4}})(?!\d)"
+)
+_LABEL = re.compile(r"DATE|TARIKH|\bDT\b")
+_NEGATIVE_LABEL = re.compile(r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINTED|BIRTH|MFG|BEST")
+_TIME = re.compile(r"\d{1,2} ?: ?\d{2}")
+# Digits that OCR reads as letters; fixed only between digits/separators of a date.
+_DIGIT_LOOKALIKES = str.maketrans({"O": "0", "D": "0", "I": "1", "L": "1", "|": "1", "S": "5"})
+_LOOKALIKE_RUN = re.compile(r"(?<=[\d/.-])[ODILS|](?=[\d/.-])|(?<=\d)[ODILS|](?=\d)")
+
+#: Plausible years for a receipt. Wide on purpose: the rule is "a calendar year", not
+#: "the years of the sample".
+MIN_YEAR, MAX_YEAR = 1990, 2039
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    text: str
+    line: int
+    score: float
+
+
+def _year(raw: str) -> int:
+    value = int(raw)
+    return value + 2000 if len(raw) == 2 else value
+
+
+def _valid(day: int, month: int, year: int) -> bool:
+    return 1 <= day <= 31 and 1 <= month <= 12 and MIN_YEAR <= year <= MAX_YEAR
+
+
+def _numeric_ok(a: int, b: int, year: int) -> bool:
+    """Day-first or, failing that, month-first (``12/28/2017`` is printed too)."""
+    return _valid(a, b, year) or _valid(b, a, year)
+
+
+def _matches(line: str) -> list[tuple[int, str, float]]:
+    """``(start, printed text, format bonus)`` for each date-like string in a line."""
+    found: list[tuple[int, str, float]] = []
+    for match in _DMY.finditer(line):
+        # "1.20.30" is a version or a price, not a date: dotted dates are written in full.
+        dotted_short = match["sep"] == "." and min(len(match["a"]), len(match["b"])) < 2
+        if not dotted_short and _numeric_ok(int(match["a"]), int(match["b"]), _year(match["y"])):
+            printed = re.sub(r" ?([/.-]) ?", r"\1", match.group(0))
+            found.append((match.start(), printed, 0.5 if len(match["y"]) == 4 else 0.0))
+    for match in _YMD.finditer(line):
+        if _valid(int(match["b"]), int(match["a"]), _year(match["y"])):
+            printed = re.sub(r" ?([/.-]) ?", r"\1", match.group(0))
+            found.append((match.start(), printed, 0.0))
+    for pattern in (_D_MON_Y, _MON_D_Y):
+        for match in pattern.finditer(line):
+            if _valid(int(match["d"]), _MONTHS.index(match["mon"][:3]) + 1, _year(match["y"])):
+                found.append((match.start(), match.group(0).strip(" ,"), 0.5))
+    return found
+
+
+def _clean(line: str) -> str:
+    line = line.upper()
+    # Two passes: a run like "2O1O" has overlapping look-alikes.
+    for _ in range(2):
+        line = _LOOKALIKE_RUN.sub(lambda m: m.group(0).translate(_DIGIT_LOOKALIKES), line)
+    return line
+
+
+def find_dates(lines: Sequence[str]) -> list[tuple[str, float]]:
+    """
+    Every date on a receipt with its score, best first.
+
+    Scoring (the weights are judgement, not fitted): a ``DATE``/``TARIKH`` label on the
+    same line +3, on the line before +2; a time right after the date +1; a four-digit
+    year or a month name +0.5; an ``EXPIRY``/``VALID``/``PRINTED`` label -2; earlier
+    lines win ties (the transaction date is printed in the header).
+
+    Args:
+        lines: the receipt text, one row per item.
+
+    Returns:
+        ``(date as printed, score)`` pairs, upper case.
+    """
+    candidates: list[_Candidate] = []
+    cleaned = [_clean(line) for line in lines]
+    for index, line in enumerate(cleaned):
+        for start, printed, bonus in _matches(line):
+            score = bonus
+            before = line[:start]
+            if _LABEL.search(before):
+                score += 3
+            elif index > 0 and _LABEL.search(cleaned[index - 1]):
+                score += 2
+            if _NEGATIVE_LABEL.search(before):
+                score -= 2
+            if _TIME.match(line[start + len(printed) :].lstrip(" ,")):
+                score += 1
+            candidates.append(_Candidate(printed, index, score))
+    candidates.sort(key=lambda c: (-c.score, c.line))
+    return [(c.text, c.score) for c in candidates]
+
+
+def find_date(lines: Sequence[str]) -> str | None:
+    """
+    The most likely transaction date of a receipt, as printed, or ``None``.
+
+    Args:
+        lines: the receipt text, one row per item.
+
+    Returns:
+        The date string as printed (separators and digit order kept, spaces around the
+        separators removed, upper case), without the time.
+    """
+    dates = find_dates(lines)
+    return dates[0][0] if dates else None

@@ -1,0 +1,158 @@
+"""
+Scoring the offline stages on SROIE-style receipts (used by the benchmark and tests).
+
+A receipt folder holds ``img/NNN.jpg``, ``box/NNN.csv`` (OCR ground truth: one line per
+row, ``x1,y1,...,x4,y4,transcript``) and ``key/NNN.json`` (the four key fields).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from stages._page import Line
+
+from ._correct import correct_text
+from ._fields import DEFAULT_FIELDS, extract_fields
+from ._geometry import reading_order_text
+from ._layout import fix_layout
+from ._metrics import edit_distance, field_match, normalize_text
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+
+__all__ = ["ReceiptScore", "lines_from_polygons", "read_box_file", "read_key_file", "score_receipt"]
+
+
+def _box(points: Sequence[Sequence[float]]) -> list[float]:
+    xs = [float(point[0]) for point in points]
+    ys = [float(point[1]) for point in points]
+    return [min(xs), min(ys), max(xs), max(ys)]
+
+
+def lines_from_polygons(
+    texts: Iterable[str], polygons: Iterable[Sequence[Sequence[float]]], scores: Iterable[float]
+) -> list[Line]:
+    """
+    OCR lines from an engine's parallel results (rapidocr: ``.txts``, ``.boxes``, ``.scores``).
+
+    Args:
+        texts: the recognised texts.
+        polygons: one 4-point polygon ``[[x, y], ...]`` per text.
+        scores: one confidence per text.
+
+    Returns:
+        The lines, each with the axis-aligned box of its polygon.
+    """
+    return [
+        Line(text=text, box=_box(polygon), confidence=float(score))
+        for text, polygon, score in zip(texts, polygons, scores, strict=True)
+    ]
+
+
+def read_box_file(path: Path) -> list[Line]:
+    """
+    The ground-truth lines of a ``box/NNN.csv`` file (the transcript may contain commas).
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        One :class:`~stages._page.Line` per row, confidence 1.0.
+    """
+    lines: list[Line] = []
+    for row in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = row.split(",", 8)
+        if len(parts) < 9:
+            continue
+        coords = [float(value) for value in parts[:8]]
+        points = [(coords[i], coords[i + 1]) for i in range(0, 8, 2)]
+        lines.append(Line(text=parts[8], box=_box(points), confidence=1.0))
+    return lines
+
+
+def read_key_file(path: Path) -> dict[str, str]:
+    """
+    The key fields of a ``key/NNN.json`` file.
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        ``{field: value}`` with every value a string.
+    """
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return {str(key): str(value) for key, value in data.items()}
+
+
+@dataclass(slots=True)
+class ReceiptScore:
+    """
+    The scores of one receipt.
+
+    CER counts are kept as ``(edits, reference length)`` so that a corpus CER is the sum
+    of edits over the sum of lengths (receipts weigh by their length).
+
+    Attributes:
+        reference_chars: length of the normalised ground-truth text.
+        edits: edit distance to the reference for ``raw``, ``corrected`` (after
+            :func:`correct_text`) and ``fixed`` (after :func:`correct_text` then
+            :func:`fix_layout`).
+        expected: the ground-truth fields.
+        predicted: the extracted fields.
+        matched: per field, whether it matched; fields with an empty ground truth are
+            left out (SROIE has a few unannotated values).
+    """
+
+    reference_chars: int
+    edits: dict[str, int]
+    expected: dict[str, str]
+    predicted: dict[str, str | None]
+    matched: dict[str, bool] = field(default_factory=dict)
+
+
+def _comparable(text: str) -> str:
+    # SROIE transcripts are upper-cased by the annotators, whatever the print.
+    return normalize_text(text).upper()
+
+
+def score_receipt(
+    ocr_lines: Sequence[Line],
+    truth_lines: Sequence[Line],
+    key: dict[str, str],
+    *,
+    fields: Sequence[str] = DEFAULT_FIELDS,
+) -> ReceiptScore:
+    """
+    Run correct -> fix -> extract on one receipt's OCR lines and score every step.
+
+    Both texts are put in the same reading order (:func:`reading_order_text`) and
+    compared case-insensitively with whitespace runs collapsed to one space.
+
+    Args:
+        ocr_lines: the engine's lines.
+        truth_lines: the ground-truth lines (:func:`read_box_file`).
+        key: the ground-truth fields (:func:`read_key_file`).
+        fields: the fields to extract and score.
+
+    Returns:
+        The receipt's :class:`ReceiptScore`.
+    """
+    reference = _comparable(reading_order_text(truth_lines))
+    raw = reading_order_text(ocr_lines)
+    corrected = correct_text(raw)
+    fixed = fix_layout(corrected)
+    edits = {
+        name: edit_distance(reference, _comparable(text))
+        for name, text in (("raw", raw), ("corrected", corrected), ("fixed", fixed))
+    }
+    # The pipeline hands the structure stage the corrected text in engine line order.
+    text = fix_layout(correct_text("\n".join(line.text for line in ocr_lines)))
+    predicted = extract_fields(text, ocr_lines, fields=fields)
+    score = ReceiptScore(len(reference), edits, dict(key), predicted)
+    for name in fields:
+        if key.get(name, "").strip():
+            score.matched[name] = field_match(name, key[name], predicted[name])
+    return score

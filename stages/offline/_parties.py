@@ -1,0 +1,220 @@
+"""
+Who issued a receipt: the company name and its address, read from the header rows.
+
+Malaysian receipts open with the seller: an optional logo text or stamp, the company
+name (usually with ``SDN BHD``, ``S/B``, ``ENTERPRISE`` ...), its registration number,
+the address ending with a five-digit postcode and state, then ``TEL``/``GST``/``TAX
+INVOICE`` lines. The SROIE ground truth writes both fields in upper case without the
+registration number.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["find_address", "find_company"]
+
+#: How many rows from the top count as the header (a guess; headers are 3-10 rows).
+HEADER_ROWS = 12
+
+_LEGAL_SUFFIX = re.compile(
+    r"\bSDN\.? ?B[HN]?[DN]\b|\bBHD\b|\bBERHAD\b|\bS/B\b|\bPLT\b|\bLTD\b|\bLIMITED\b|\bINC\b"
+)
+_BUSINESS_WORD = re.compile(
+    r"ENTERPRISE|TRADING|TRADERS?\b|RESTAURANTS?|RESTORAN|\bSTORES?\b|\bMART\b|MARKET|"
+    r"HARDWARE|\bSHOP\b|\bCAFE\b|KEDAI|PERNIAGAAN|STATIONERY|\bBOOKS?\b|GALLERY|MOTOR|"
+    r"MACHINERY|\bCO\b\.?|HOLDINGS|INDUSTRIES|PHARMACY|FARMASI|BAKERY|ELECTRICAL|\bDECO\b|"
+    r"SUPERMARKET|HYPERMARKET|PETRO|\bCENTRE\b|\bCENTER\b|\bFOOD|BISTRO|KITCHEN|HOTEL|"
+    r"AGENCY|SERVICES|\bGIFT|\bMINI\b|BOUTIQUE|\bOPTICAL|\bAUTO\b|\bSTATION\b|CORPORATION"
+)
+# Words that end a company name, never start one.
+_NAME_TAIL = re.compile(
+    r"(?:ENTERPRISE|TRADING|TRADERS|SDN|BHD|BERHAD|S/B|HOLDINGS|INDUSTRIES|CORPORATION)\b"
+)
+_NOT_COMPANY = re.compile(
+    r"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|\bGST\b"
+)
+# A registration number: "(CO.REG :933109-X)", "519537-X)", "Reg No: 1203194-W",
+# "Company No:002643278-A", "(65351-M)".
+_REGISTRATION = re.compile(
+    r"\(?\s*(?:CO(?:MPANY)?\.? ?(?:RE[GF]\w*|NO)\.?|RE[GF]\w*\.? ?NO\.?|ROC)?\s*[:.]?\s*"
+    r"\b\d{3,}[- ]?[A-Z]\b\s*\)?"
+)
+_ADDRESS_STOP = re.compile(
+    r"\b[T1I][E3]L\b|TEL[\s:.]|TELEPHONE|PHONE|\bFAX\b|\bH/?P\b|\bGST\b|\bSST\b|INVOICE|"
+    r"RECEIPT|\bDATE\b|E-?MAIL|WWW|HTTP|@|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|"
+    r"\bREG\b|COMPANY NO|\bTAX\b"
+)
+_ADDRESS_SKIP = re.compile(r"FORMERLY|LICEN[SC]EE|\bGST\b|\bREG\b|COMPANY NO|\bTAX\b")
+_FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
+_POSTCODE = re.compile(r"(?<!\d)\d{5}(?!\d)")
+_CODE_ONLY = re.compile(r"^[\W\d_]*[A-Z]?[\W\d_]*$|^\W*[A-Z]{0,3}\d{3,}(?:-? ?[A-Z])?\W*$")
+
+
+def _upper(row: str) -> str:
+    return re.sub(r"\s+", " ", row.upper()).strip()
+
+
+def _letters(row: str) -> int:
+    return sum(char.isalpha() for char in row)
+
+
+def _is_noise(row: str) -> bool:
+    """Logo residue, serial codes, a stray word: fewer than 4 letters or a lone code."""
+    return _letters(row) < 4 or bool(_CODE_ONLY.match(row))
+
+
+def _clean_company(row: str) -> str:
+    row = _REGISTRATION.sub(" ", row)
+    row = re.sub(r"[|_]", " ", row)
+    row = re.sub(r"\(\s*\)", " ", row)
+    row = re.sub(r"\s+", " ", row).strip(" ,:;-")
+    # A bracket left open by a registration number cut away: "SDN BHD (" -> "SDN BHD".
+    return row[:-1].strip() if row.endswith("(") else row
+
+
+def _is_registration(row: str) -> bool:
+    """A row that is (mostly) a registration number: ``BR NO.: 0195932-X``."""
+    match = _REGISTRATION.search(row)
+    return match is not None and _letters(_REGISTRATION.sub(" ", row)) < 6
+
+
+def _header(rows: Sequence[str]) -> list[str]:
+    """
+    The seller block: the rows before the first TEL/GST/INVOICE/DATE row.
+
+    Anything below (a supplier named on an item line, a "SOLD BY" footer) is not the
+    seller. When that block has no usable row, the first :data:`HEADER_ROWS` rows.
+    """
+    header = [_upper(row) for row in rows[:HEADER_ROWS]]
+    for index, row in enumerate(header):
+        if _ADDRESS_STOP.search(row) and not _is_registration(row):
+            if any(not _is_noise(previous) for previous in header[:index]):
+                return header[:index]
+            break
+    return header
+
+
+def _company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
+    """``(first, last)`` row indexes of the company name in the header, or ``None``."""
+    header = _header(rows)
+    suffix = next(
+        (
+            i
+            for i, row in enumerate(header)
+            if _LEGAL_SUFFIX.search(row) and not _NOT_COMPANY.search(row)
+        ),
+        None,
+    )
+    business = next(
+        (
+            i
+            for i, row in enumerate(header)
+            if _BUSINESS_WORD.search(row) and not _NOT_COMPANY.search(row) and not _is_noise(row)
+        ),
+        None,
+    )
+    if suffix is not None:
+        # A name printed over two or three rows: "AIK HUAT HARDWARE / ENTERPRISE(SETIA /
+        # ALAM) SDN BHD". Earlier rows join when they are close, name-like and free of
+        # address or label words.
+        first = suffix
+        if business is not None and business < suffix - 2:
+            return business, business  # the earlier name is the seller's
+        if business is not None and suffix - 2 <= business < suffix:
+            first = business
+        while first > 0 and first > suffix - 2 and _continues(header[first - 1], header[first]):
+            first -= 1
+        return first, suffix
+    if business is not None:
+        return business, business
+    for i, row in enumerate(header):
+        if not _is_noise(row) and not _NOT_COMPANY.search(row) and not _ADDRESS_STOP.search(row):
+            return i, i
+    return None
+
+
+def _continues(previous: str, row: str) -> bool:
+    """Whether ``row`` continues a name that started on ``previous``."""
+    opened = previous.count("(") > previous.count(")")
+    # A name does not start with "ENTERPRISE" or "(SETIA ALAM)": the row above starts it.
+    continued = row.startswith(("(", "&")) or _NAME_TAIL.match(row) is not None
+    name_like = not _is_noise(previous) and not re.search(r"\d", previous)
+    return (opened or continued) and name_like and not _NOT_COMPANY.search(previous)
+
+
+def find_company(rows: Sequence[str]) -> str | None:
+    """
+    The company name from a receipt header, upper case, without its registration number.
+
+    The name is the first header row with a legal suffix (``SDN BHD``, ``BHD``, ``S/B``,
+    ``PLT`` ...), joined with the row or two before it when the name wraps; else the
+    first row with a business word (``ENTERPRISE``, ``TRADING``, ``RESTORAN``,
+    ``HARDWARE`` ...); else the first header row that is not a code or a label.
+
+    Args:
+        rows: the receipt text, one visual row per item.
+
+    Returns:
+        The company name, or ``None``.
+    """
+    span = _company_rows(rows)
+    if span is None:
+        return None
+    first, last = span
+    name = _clean_company(" ".join(_upper(row) for row in rows[first : last + 1]))
+    return name or None
+
+
+def find_address(rows: Sequence[str]) -> str | None:
+    """
+    The seller's address: the header rows after the company name, upper case.
+
+    Registration numbers and "formerly known as" rows between the name and the address
+    are skipped. The address ends before a ``TEL``/``GST``/``INVOICE``/``DATE`` row, or
+    at most two short rows after the row with the five-digit postcode (the state or a
+    branch name often follows it; a row with a phone-length number does not count).
+
+    Args:
+        rows: the receipt text, one visual row per item.
+
+    Returns:
+        The address rows joined with a space, or ``None``.
+    """
+    span = _company_rows(rows)
+    start = span[1] + 1 if span else 0
+    picked: list[str] = []
+    after_postcode = 0
+    skip_next = False
+    for row in (_upper(row) for row in rows[start : start + HEADER_ROWS]):
+        if not picked:
+            if skip_next or _FORMERLY.search(row):
+                # "formerly known as / OLD NAME SDN BHD": the old name is not the address.
+                skip_next = bool(_FORMERLY.search(row))
+                continue
+            if (
+                _is_noise(row)
+                or _ADDRESS_SKIP.search(row)
+                or _is_registration(row)
+                or _LEGAL_SUFFIX.search(row)
+            ):
+                continue
+            if _ADDRESS_STOP.search(row):
+                return None
+        elif _ADDRESS_STOP.search(row) or (_is_noise(row) and not _POSTCODE.search(row)):
+            break
+        if after_postcode:
+            # The state, a district or a branch name may follow the postcode row; a
+            # phone number (many digits) or a long row does not belong to the address.
+            if sum(char.isdigit() for char in row) > 4 or len(row) > 40 or after_postcode > 2:
+                break
+            after_postcode += 1
+        elif _POSTCODE.search(row):
+            after_postcode = 1
+        picked.append(row)
+    address = re.sub(r"\s+", " ", " ".join(picked).replace("|", " ")).strip()
+    return address or None

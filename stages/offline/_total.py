@@ -1,0 +1,258 @@
+"""
+Receipt total extraction: amounts next to TOTAL-like labels, ranked by label strength.
+
+The SROIE ground truth writes the total as printed without ``RM``/``MYR`` but keeps a
+``$`` printed against the digits (``9.00``, ``1,234.50``, ``$8.20``); so does this module.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["Amount", "find_amounts", "find_total"]
+
+# A money amount with two decimals. OCR noise tolerated: "RM9.00", "RM 9.00", "9,00",
+# "9. 00", "1,234.50", "-0.02", "$8.20".
+_AMOUNT = re.compile(
+    r"(?<![\w.,])(?P<cur>RM|MYR|\$)?[ :]?(?P<neg>-)?(?P<cur2>RM|\$)?[ ]?"
+    r"(?P<int>\d{1,3}(?:,\d{3})+|\d{1,7})(?:\.|,(?=\d{2}(?!\d))) ?(?P<dec>\d{2})(?![\d%])"
+)
+_CURRENCY_ONLY = re.compile(r"^[\s:(]*(RM|MYR|\$)?[\s:)]*$")
+
+# Labels, checked on an upper-cased row where letter look-alike digits are fixed
+# ("T0TAL" -> "TOTAL"). Priority 3: the final, rounded or payable total; 2: a total
+# with a qualifier that still means "the total"; 1: a bare TOTAL.
+_FINAL = re.compile(
+    r"ROUND\w*(?: \w{1,2})? ?TOTAL|TOTAL (?:AMT |AMOUNT |SALES )?ROUND|TOTAL AFTER|"
+    r"GRAND ?TOTAL|AMOUNT DUE|TOTAL DUE|BALANCE DUE|TOTAL PAYABLE|NETT? ?TOTAL|"
+    r"NETT? ?AMOUNT|TOTAL[^A-Z]*INCL(?!UDE)|INCLUSIVE|TOTAL[^A-Z]*\(?(?:RM|MYR)\)?|JUMLAH"
+)
+_QUALIFIED = re.compile(r"TOTAL ?(?:AMOUNT|AMT|SALES|BILL|PRICE|CHARGES?)|AMOUNT ?PAYABLE")
+_TOTAL = re.compile(r"TOTAL|TTL|TOTL|TOTAI|\bNETT?\b")
+_EXCLUDED = re.compile(
+    r"SUB[ -]?TOTAL|SUB[ -]?TTL|TOTAL ?(?:QTY|QUANTITY|ITEM|PCS|UNIT|DISC|SAVING|TAX|GST|SST|"
+    r"NO|WEIGHT|POINT)|TAX ?TOTAL|EXCL|BEFORE|CHANGE|TENDER|PAYMENT|PAID|CARD|VISA|"
+    r"MASTER|DISCOUNT|INCLUDES?|INCLUDED|SUMMARY|GST ?@|\bGST\b ?\d|SERVICE|ADJ|DEPOSIT|"
+    r"POINTS?|SAVED|YOU SAVE|\bQTY\b|WEIGHT|\bWT\b|\bKG\b"
+)
+_CASH = re.compile(r"\bCASH\b|TENDER|PAYMENT|\bPAID\b")
+_CHANGE = re.compile(r"CHANGE|\bBAKI\b")
+_ROUNDING = re.compile(r"ROUND")
+# Malaysian cash totals are rounded to 5 sen (since 2008).
+_FIVE_SEN = Decimal("0.05")
+_LOOKALIKES = str.maketrans({"0": "O", "1": "I", "5": "S", "4": "A"})
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """
+    A money amount found in a row.
+
+    Attributes:
+        printed: the normalised printed form: ``[$]digits.dd`` (thousands commas kept).
+        value: the numeric value (negative for a printed minus sign).
+        start: where it starts in the row text.
+    """
+
+    printed: str
+    value: Decimal
+    start: int
+
+
+def find_amounts(row: str) -> list[Amount]:
+    """
+    The money amounts of a row, left to right.
+
+    Args:
+        row: one line of receipt text.
+
+    Returns:
+        The amounts; an amount glued to letters or followed by ``%`` is not one.
+    """
+    found: list[Amount] = []
+    for match in _AMOUNT.finditer(row.upper()):
+        digits = f"{match['int']}.{match['dec']}"
+        dollar = "$" if "$" in (match["cur"] or "", match["cur2"] or "") else ""
+        value = Decimal(digits.replace(",", ""))
+        if match["neg"]:
+            value = -value
+        found.append(Amount(dollar + digits, value, match.start()))
+    return found
+
+
+def _label_text(row: str) -> str:
+    """Upper case, letter look-alike digits inside words fixed, spaces collapsed."""
+    row = re.sub(r"[A-Z0-9]*[A-Z][A-Z0-9]*", lambda m: m.group(0).translate(_LOOKALIKES), row)
+    return re.sub(r"[ .]{2,}", " ", row)
+
+
+def _priority(label: str) -> int:
+    """How strongly a label says "this is the total": 0 (not a total) to 3."""
+    if not _TOTAL.search(label) and not _FINAL.search(label):
+        return 0
+    if _FINAL.search(label):
+        # "SUB TOTAL (RM)" and "CHANGE (NETT AMOUNT)" contain a final phrase but are not
+        # totals: look at what else the label says.
+        return 3 if _final_only(label) else 0
+    if _EXCLUDED.search(label):
+        return 0
+    return 2 if _QUALIFIED.search(label) else 1
+
+
+def _final_only(label: str) -> bool:
+    """Whether a label with a final-total phrase says nothing that makes it another sum."""
+    rest = _FINAL.sub(" ", label)
+    return not re.search(r"SUB|EXCL|CHANGE|TENDER|CASH|PAID|QTY|TAX|INCLUDE", rest)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    amount: Amount
+    priority: int
+    row: int
+
+
+def _split(row: str) -> tuple[str, list[Amount]]:
+    """The label part of a row (text before its first amount) and its amounts."""
+    amounts = find_amounts(row)
+    label = row[: amounts[0].start] if amounts else row
+    return _label_text(label.upper()), amounts
+
+
+@dataclass(slots=True)
+class _Found:
+    candidates: list[_Candidate]
+    cash: list[Amount]
+    change: list[Amount]
+    rounding: list[tuple[int, Amount]]
+
+
+def _pairs(rows: Sequence[str]) -> list[tuple[int, str, Amount]]:
+    """
+    ``(row, label, amount)`` for every labelled amount.
+
+    A row with a label and an amount pairs them. A block of label-only rows followed by
+    a block of bare-amount rows (OCR split label and value, or read a column of labels
+    then a column of values) pairs the values with the *last* labels of the block, in
+    order: a title row above the labels gets nothing.
+    """
+    pairs: list[tuple[int, str, Amount]] = []
+    labels: list[tuple[int, str]] = []  # the current block of label-only rows
+    values: list[Amount] = []  # the bare amounts answering it
+    for index, row in enumerate(rows):
+        label, amounts = _split(row)
+        bare = bool(amounts) and not label.strip(" :()RMYS$")
+        if bare and labels:
+            values.append(amounts[0])
+            continue
+        if values:
+            pairs.extend(_answer(labels, values))
+            labels, values = [], []
+        if amounts:
+            labels = []
+            pairs.append((index, label, amounts[0]))
+        elif _CURRENCY_ONLY.match(row.upper()):
+            continue  # a lone "RM" between label and value
+        else:
+            labels.append((index, label))
+    if values:
+        pairs.extend(_answer(labels, values))
+    return pairs
+
+
+def _answer(labels: list[tuple[int, str]], values: list[Amount]) -> list[tuple[int, str, Amount]]:
+    offset = max(len(labels) - len(values), 0)
+    return [
+        (row, label, value) for (row, label), value in zip(labels[offset:], values, strict=False)
+    ]
+
+
+def _candidates(rows: Sequence[str]) -> _Found:
+    found = _Found([], [], [], [])
+    for row_index, label, value in _pairs(rows):
+        priority = _priority(label)
+        if priority:
+            found.candidates.append(_Candidate(value, priority, row_index))
+        elif _CHANGE.search(label):
+            found.change.append(value)
+        elif _CASH.search(label):
+            found.cash.append(value)
+        elif _ROUNDING.search(label) and abs(value.value) < _FIVE_SEN:
+            found.rounding.append((row_index, value))
+    return found
+
+
+def _printed(value: Decimal, like: str) -> str:
+    """``value`` written the way ``like`` was printed (``$`` prefix, thousands commas)."""
+    digits = f"{value:,.2f}" if "," in like else f"{value:.2f}"
+    return ("$" if like.startswith("$") else "") + digits
+
+
+def _settle(best: _Candidate, found: _Found, paid: Decimal | None) -> str:
+    """Apply a rounding adjustment printed after an unrounded total (rule 4)."""
+    value = best.amount.value
+    if paid is not None and paid == value:
+        return best.amount.printed
+    later = [c for c in found.candidates if c.row > best.row and c.priority == best.priority]
+    if value % _FIVE_SEN and not later:
+        for row, adjustment in found.rounding:
+            rounded = value + adjustment.value
+            if row > best.row and not rounded % _FIVE_SEN and paid in (None, rounded):
+                return _printed(rounded, best.amount.printed)
+        if paid is not None and not paid % _FIVE_SEN and abs(paid - value) < _FIVE_SEN:
+            return _printed(paid, best.amount.printed)
+    return best.amount.printed
+
+
+def find_total(rows: Sequence[str]) -> str | None:
+    """
+    The total amount of a receipt as printed (``9.00``, ``1,234.50``, ``$8.20``), or ``None``.
+
+    Rules, in order:
+
+    1. Every row whose label says total yields its first amount, or, when the row has
+       no amount, the next rows that hold only an amount (OCR often splits label and
+       value into separate lines; stacked labels are answered in order).
+    2. Labels rank: final (``ROUNDED TOTAL``, ``GRAND TOTAL``, ``NETT TOTAL``,
+       ``TOTAL (RM)``, ``AMOUNT DUE``, ``TOTAL ... INCL. GST``) over qualified (``TOTAL
+       AMOUNT``) over a bare ``TOTAL``. Sub-totals, quantities, tax, discounts,
+       rounding adjustments, cash and change are not totals.
+    3. If ``CASH - CHANGE`` equals one candidate, that candidate wins (the customer paid
+       it); otherwise the best-ranked candidate, the largest amount among equals.
+    4. Malaysian cash totals are rounded to 5 sen: a chosen total that is not, followed
+       by a ``ROUNDING`` adjustment, is adjusted (``60.31`` and ``-0.01`` give
+       ``60.30``); failing that, a ``CASH - CHANGE`` within 5 sen of it that is rounded
+       is taken (OCR misread the last digit of one of them, and paid sums agree).
+    5. With no labelled candidate: ``CASH - CHANGE`` when both are printed, else the
+       largest amount on the receipt.
+
+    Args:
+        rows: the receipt text, one visual row per item.
+
+    Returns:
+        The printed total without the ``RM``/``MYR`` currency.
+    """
+    found = _candidates(rows)
+    candidates = found.candidates
+    cash, change = found.cash, found.change
+    paid = cash[0].value - change[0].value if cash and change else None
+    if paid is not None and paid <= 0:
+        paid = None
+    if candidates:
+        if paid is not None:
+            for candidate in candidates:
+                if candidate.amount.value == paid and candidate.priority >= 2:
+                    return candidate.amount.printed
+        best = max(c.priority for c in candidates)
+        top = [c for c in candidates if c.priority == best]
+        return _settle(max(top, key=lambda c: (c.amount.value, -c.row)), found, paid)
+    if paid is not None:
+        return _printed(paid, cash[0].printed)
+    amounts = [amount for row in rows for amount in find_amounts(row) if amount.value > 0]
+    return max(amounts, key=lambda a: a.value).printed if amounts else None

@@ -1,0 +1,556 @@
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image
+
+from stages._page import PageRef
+from stages.inputs import InputError, discover, load_page, sniff
+
+ID = re.compile(r"^(?P<rel>.+)#(?P<page>\d+)@(?P<hash>[0-9a-f]{12})$", re.DOTALL)
+
+
+# --- helpers that make real files -------------------------------------------------------
+
+
+def _copy(sroie: Path, number: int, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes((sroie / "img" / f"{number:03d}.jpg").read_bytes())
+    return target
+
+
+def _receipts(sroie: Path, count: int) -> list[Image.Image]:
+    images = []
+    for number in range(count):
+        with Image.open(sroie / "img" / f"{number:03d}.jpg") as image:
+            images.append(image.convert("RGB"))
+    return images
+
+
+def _pdf(sroie: Path, target: Path, pages: int) -> Path:
+    first, *rest = _receipts(sroie, pages)
+    first.save(target, "PDF", save_all=True, append_images=rest, resolution=150.0)
+    return target
+
+
+def _tiff(sroie: Path, target: Path, pages: int) -> Path:
+    first, *rest = _receipts(sroie, pages)
+    first.save(target, "TIFF", save_all=True, append_images=rest, compression="tiff_deflate")
+    return target
+
+
+def _blank_pdf(target: Path, width: float = 200, height: float = 300) -> Path:
+    document = pdfium.PdfDocument.new()
+    try:
+        document.new_page(width, height).close()
+        document.save(target)
+    finally:
+        document.close()
+    return target
+
+
+def _rc4(key: bytes, data: bytes) -> bytes:
+    state = list(range(256))
+    j = 0
+    for i in range(256):
+        j = (j + state[i] + key[i % len(key)]) % 256
+        state[i], state[j] = state[j], state[i]
+    out = bytearray()
+    i = j = 0
+    for byte in data:
+        i = (i + 1) % 256
+        j = (j + state[i]) % 256
+        state[i], state[j] = state[j], state[i]
+        out.append(byte ^ state[(state[i] + state[j]) % 256])
+    return bytes(out)
+
+
+_PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
+
+
+def _encrypted_pdf(target: Path, user_password: bytes = b"secret") -> Path:
+    """A one-page PDF encrypted with the standard security handler (RC4 40-bit, R2)."""
+    owner = _rc4(hashlib.md5(b"owner" + _PAD[:27]).digest()[:5], (user_password + _PAD)[:32])
+    file_id = bytes(range(16))
+    permissions = -4
+    key = hashlib.md5(
+        (user_password + _PAD)[:32] + owner + struct.pack("<i", permissions) + file_id
+    ).digest()[:5]
+    user = _rc4(key, _PAD)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 300] >>",
+        b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P %d >>"
+        % (owner.hex().encode(), user.hex().encode(), permissions),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 4 0 R /ID [<%s> <%s>] >>\n" % (
+        len(objects) + 1,
+        file_id.hex().encode(),
+        file_id.hex().encode(),
+    )
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
+    target.write_bytes(bytes(out))
+    return target
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _bomb_png(target: Path, side: int = 30000) -> Path:
+    """A valid 1-bit PNG of side x side pixels: ~100 KB on disk, 900 Mpx decoded."""
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1-bit grayscale
+    row = b"\x00" * (1 + (side + 7) // 8)
+    compressor = zlib.compressobj(9)
+    idat = bytearray()
+    rows_per_chunk = 256
+    for start in range(0, side, rows_per_chunk):
+        idat += compressor.compress(row * min(rows_per_chunk, side - start))
+    idat += compressor.flush()
+    data = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+    data += _png_chunk(b"IDAT", bytes(idat)) + _png_chunk(b"IEND", b"")
+    target.write_bytes(data)
+    return target
+
+
+def _one(refs: list[PageRef]) -> PageRef:
+    assert len(refs) == 1, refs
+    return refs[0]
+
+
+# --- discover ---------------------------------------------------------------------------
+
+
+class TestSniff:
+    """Type by magic bytes."""
+
+    @pytest.mark.parametrize(
+        ("head", "kind"),
+        [
+            (b"\xff\xd8\xff\xe0\x00\x10JFIF", "jpeg"),
+            (b"\x89PNG\r\n\x1a\n\x00", "png"),
+            (b"II*\x00\x08\x00", "tiff"),
+            (b"MM\x00*\x00\x00", "tiff"),
+            (b"%PDF-1.7\n", "pdf"),
+            (b"GIF89a", "unknown"),
+            (b"", "unknown"),
+        ],
+    )
+    def test_magic(self, head: bytes, kind: str) -> None:
+        """Each supported signature is recognised and nothing else is."""
+        assert sniff(head) == kind
+
+
+class TestDiscoverFolders:
+    """Folders, order, filtering and ids."""
+
+    def test_recursive_sorted_with_ids(self, sroie: Path, tmp_path: Path) -> None:
+        """A folder yields its documents in sorted path order with stable content ids."""
+        _copy(sroie, 0, tmp_path / "d.jpg")
+        _copy(sroie, 1, tmp_path / "b" / "c.jpg")
+        _copy(sroie, 2, tmp_path / "a.JPEG")
+        refs = list(discover([tmp_path]))
+        assert [Path(ref.source).relative_to(tmp_path).as_posix() for ref in refs] == [
+            "a.JPEG",
+            "b/c.jpg",
+            "d.jpg",
+        ]
+        for ref in refs:
+            match = ID.match(ref.id)
+            assert match is not None, ref.id
+            assert match["rel"] == Path(ref.source).relative_to(tmp_path).as_posix()
+            digest = hashlib.sha256(Path(ref.source).read_bytes()).hexdigest()[:12]
+            assert match["hash"] == digest
+            assert (ref.page, ref.kind, ref.problem) == (1, "jpeg", None)
+        assert [ref.id for ref in discover([tmp_path])] == [ref.id for ref in refs]
+
+    def test_not_recursive(self, sroie: Path, tmp_path: Path) -> None:
+        """recursive=False stays in the folder itself."""
+        _copy(sroie, 0, tmp_path / "top.jpg")
+        _copy(sroie, 1, tmp_path / "sub" / "deep.jpg")
+        refs = list(discover([tmp_path], recursive=False))
+        assert [Path(ref.source).name for ref in refs] == ["top.jpg"]
+
+    def test_non_documents_skipped_and_reported(self, sroie: Path, tmp_path: Path) -> None:
+        """In folders, hidden files and non-document names are skipped but reported."""
+        _copy(sroie, 0, tmp_path / "scan.jpg")
+        (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+        (tmp_path / "notes.txt").write_text("hello")
+        _copy(sroie, 1, tmp_path / ".hidden" / "x.jpg")
+        skipped: list[tuple[str, str]] = []
+        refs = list(discover([tmp_path], on_skip=lambda path, why: skipped.append((path, why))))
+        assert [Path(ref.source).name for ref in refs] == ["scan.jpg"]
+        assert sorted(Path(path).name for path, _ in skipped) == [
+            ".DS_Store",
+            ".hidden",
+            "notes.txt",
+        ]
+
+    def test_empty_folder_yields_nothing(self, tmp_path: Path) -> None:
+        """An empty folder (or one without documents) yields no refs at all."""
+        (tmp_path / "empty").mkdir()
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "readme.md").write_text("# nothing here")
+        assert list(discover([tmp_path / "empty", tmp_path / "other"])) == []
+
+    def test_single_path_is_a_type_error(self, tmp_path: Path) -> None:
+        """A bare path instead of a list is refused rather than iterated per character."""
+        with pytest.raises(TypeError, match="sequence of paths"):
+            list(discover(str(tmp_path)))  # a str is a Sequence[str], so mypy allows it
+
+
+class TestDiscoverFiles:
+    """Explicit files, globs, sniffing and duplicates."""
+
+    def test_sniffing_not_extension(self, sroie: Path, tmp_path: Path) -> None:
+        """A text file named .png is a problem ref; a PNG named .jpg is a PNG and loads."""
+        fake = tmp_path / "fake.png"
+        fake.write_text("this is not an image\n")
+        real = tmp_path / "real.jpg"
+        _receipts(sroie, 1)[0].save(real, "PNG")
+        bad, good = list(discover([fake, real]))
+        assert bad.kind == "unknown"
+        assert bad.problem is not None
+        assert str(fake) in bad.problem
+        assert "not a JPEG, PNG, TIFF or PDF file (starts with b'this is " in bad.problem
+        assert (good.kind, good.problem) == ("png", None)
+        with pytest.raises(InputError, match="not a JPEG, PNG, TIFF or PDF"):
+            load_page(bad)
+        image = load_page(good).image
+        assert image is not None
+        assert image.shape[2] == 3
+
+    def test_explicit_file_is_always_accounted(self, tmp_path: Path) -> None:
+        """A file named explicitly is yielded even with a non-document name."""
+        notes = tmp_path / "notes.txt"
+        notes.write_text("hello")
+        ref = _one(list(discover([notes])))
+        assert ref.id.startswith("notes.txt#1@")
+        assert ref.problem is not None
+
+    def test_globs(self, sroie: Path, tmp_path: Path) -> None:
+        """Glob patterns expand in sorted order, ** crosses folders, ids are pattern-relative."""
+        _copy(sroie, 0, tmp_path / "scans" / "a.jpg")
+        _copy(sroie, 1, tmp_path / "scans" / "b.jpg")
+        _copy(sroie, 2, tmp_path / "scans" / "deep" / "c.jpg")
+        (tmp_path / "scans" / "readme.txt").write_text("x")
+        flat = list(discover([str(tmp_path / "scans" / "*.jpg")]))
+        assert [ref.id.split("#")[0] for ref in flat] == ["a.jpg", "b.jpg"]
+        deep = list(discover([str(tmp_path / "scans" / "**" / "*.jpg")]))
+        assert [ref.id.split("#")[0] for ref in deep] == ["a.jpg", "b.jpg", "deep/c.jpg"]
+
+    def test_unmatched_glob_and_missing_path(self, tmp_path: Path) -> None:
+        """A typo becomes one problem ref each, not an exception that stops the run."""
+        missing, unmatched = list(discover([tmp_path / "nope.jpg", str(tmp_path / "nothing*.pdf")]))
+        assert missing.problem == f"{tmp_path / 'nope.jpg'}: no such file or directory"
+        assert unmatched.problem is not None
+        assert "no file matches this pattern" in unmatched.problem
+        assert ID.match(missing.id) is not None
+        with pytest.raises(InputError, match="no such file"):
+            load_page(missing)
+
+    def test_same_file_yielded_once(self, sroie: Path, tmp_path: Path) -> None:
+        """The same file given twice, by glob and through a symlink, is yielded once."""
+        scan = _copy(sroie, 0, tmp_path / "scan.jpg")
+        (tmp_path / "link.jpg").symlink_to(scan)
+        inputs: list[str | os.PathLike[str]] = [
+            scan,
+            str(scan),
+            str(tmp_path / "*.jpg"),
+            tmp_path,
+            tmp_path / "." / "scan.jpg",
+        ]
+        assert [ref.source for ref in discover(inputs)] == [str(scan)]
+
+    def test_same_name_and_content_in_two_roots(self, sroie: Path, tmp_path: Path) -> None:
+        """Two copies with the same relative name and content would share an id: one is kept."""
+        _copy(sroie, 0, tmp_path / "one" / "scan.jpg")
+        _copy(sroie, 0, tmp_path / "two" / "scan.jpg")
+        _copy(sroie, 1, tmp_path / "three" / "scan.jpg")
+        skipped: list[str] = []
+        refs = list(
+            discover(
+                [tmp_path / "one", tmp_path / "two", tmp_path / "three"],
+                on_skip=lambda path, why: skipped.append(path),
+            )
+        )
+        assert len({ref.id for ref in refs}) == len(refs) == 2
+        assert skipped == [str(tmp_path / "two" / "scan.jpg")]
+
+    def test_odd_names(self, sroie: Path, tmp_path: Path) -> None:
+        """Spaces, non-ASCII and a newline in file names work end to end."""
+        names = ["with space.jpg", "ünïcødé 收据.jpg", "new\nline.jpg"]
+        for number, name in enumerate(names):
+            _copy(sroie, number, tmp_path / name)
+        refs = list(discover([tmp_path]))
+        assert sorted(Path(ref.source).name for ref in refs) == sorted(names)
+        for ref in refs:
+            assert ref.problem is None
+            assert ID.match(ref.id) is not None
+            image = load_page(ref).image
+            assert image is not None
+            assert image.ndim == 3
+
+    def test_empty_file(self, tmp_path: Path) -> None:
+        """A zero-byte file is one problem ref, and loading it fails clearly."""
+        empty = tmp_path / "empty.jpg"
+        empty.touch()
+        ref = _one(list(discover([tmp_path])))
+        assert ref.problem == f"{empty}: empty file (0 bytes)"
+        with pytest.raises(InputError, match=r"empty\.jpg: empty file"):
+            load_page(ref)
+
+
+class TestDiscoverLinksAndPermissions:
+    """Symlink loops, broken links, unreadable and special files."""
+
+    def test_symlink_loop_terminates(self, sroie: Path, tmp_path: Path) -> None:
+        """A link back to an ancestor does not hang; each file comes once."""
+        _copy(sroie, 0, tmp_path / "a" / "scan.jpg")
+        (tmp_path / "a" / "loop").symlink_to(tmp_path)
+        (tmp_path / "a" / "self").symlink_to(tmp_path / "a")
+        refs = list(discover([tmp_path]))
+        assert [Path(ref.source).name for ref in refs] == ["scan.jpg"]
+
+    def test_broken_symlink(self, tmp_path: Path) -> None:
+        """A dangling link with a document name is an error-bearing ref."""
+        (tmp_path / "gone.jpg").symlink_to(tmp_path / "missing.jpg")
+        ref = _one(list(discover([tmp_path])))
+        assert ref.problem == f"{tmp_path / 'gone.jpg'}: broken symbolic link"
+        with pytest.raises(InputError, match="broken symbolic link"):
+            load_page(ref)
+
+    def test_unreadable_file_chmod(self, sroie: Path, tmp_path: Path) -> None:
+        """chmod 000 makes a problem ref (not checkable as root, who reads anyway)."""
+        if os.geteuid() == 0:
+            pytest.skip("running as root: chmod 000 does not stop root from reading a file")
+        locked = _copy(sroie, 0, tmp_path / "locked.jpg")
+        locked.chmod(0)
+        try:
+            ref = _one(list(discover([locked])))
+        finally:
+            locked.chmod(0o644)
+        assert ref.problem == f"{locked}: cannot read: permission denied"
+
+    def test_unreadable_file_simulated(
+        self, sroie: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A read that fails with EACCES (simulated, so it also fails as root) is translated."""
+        locked = _copy(sroie, 0, tmp_path / "locked.jpg")
+        real_open = Path.open
+
+        def refuse(self: Path, *args: object, **kwargs: object) -> object:
+            if self.name == "locked.jpg":
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+        monkeypatch.setattr(Path, "open", refuse)
+        ref = _one(list(discover([locked])))
+        assert ref.problem == f"{locked}: cannot read: permission denied"
+        assert ID.match(ref.id) is not None
+        manual = PageRef("locked.jpg#1@000000000000", str(locked), 1, "jpeg")
+        with pytest.raises(InputError, match=r"locked\.jpg: cannot read: permission denied"):
+            load_page(manual)
+
+    def test_fifo_is_not_opened(self, tmp_path: Path) -> None:
+        """A FIFO named explicitly is refused without blocking on open()."""
+        fifo = tmp_path / "pipe.jpg"
+        os.mkfifo(fifo)
+        ref = _one(list(discover([fifo])))
+        assert ref.problem == f"{fifo}: not a regular file (device, FIFO...)"
+
+
+class TestDiscoverMultiPage:
+    """TIFF frames and PDF pages."""
+
+    def test_tiff_pages(self, sroie: Path, tmp_path: Path) -> None:
+        """A 3-frame TIFF yields pages 1..3 with one content hash."""
+        tiff = _tiff(sroie, tmp_path / "stack.tif", 3)
+        refs = list(discover([tiff]))
+        assert [(ref.page, ref.kind) for ref in refs] == [(1, "tiff"), (2, "tiff"), (3, "tiff")]
+        assert len({ref.id.split("@")[1] for ref in refs}) == 1
+        assert [ref.id.split("@")[0] for ref in refs] == [f"stack.tif#{n}" for n in (1, 2, 3)]
+
+    def test_pdf_pages(self, sroie: Path, tmp_path: Path) -> None:
+        """A 3-page PDF made of real receipts yields 3 refs."""
+        pdf = _pdf(sroie, tmp_path / "receipts.pdf", 3)
+        refs = list(discover([pdf]))
+        assert [(ref.page, ref.kind, ref.problem) for ref in refs] == [
+            (1, "pdf", None),
+            (2, "pdf", None),
+            (3, "pdf", None),
+        ]
+
+    def test_corrupt_pdf(self, tmp_path: Path) -> None:
+        """A PDF header followed by garbage is one problem ref."""
+        bad = tmp_path / "bad.pdf"
+        bad.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 20)
+        ref = _one(list(discover([bad])))
+        assert ref.kind == "pdf"
+        assert ref.problem is not None
+        assert ref.problem.startswith(f"{bad}: corrupt or unreadable PDF")
+        with pytest.raises(InputError, match="corrupt or unreadable PDF"):
+            load_page(ref)
+
+    def test_truncated_tiff(self, sroie: Path, tmp_path: Path) -> None:
+        """A TIFF cut short before its directory is one problem ref."""
+        tiff = _tiff(sroie, tmp_path / "stack.tif", 2)
+        data = tiff.read_bytes()
+        cut = tmp_path / "cut.tif"
+        cut.write_bytes(data[:64])
+        ref = _one(list(discover([cut])))
+        assert ref.problem is not None
+        assert str(cut) in ref.problem
+
+    def test_encrypted_pdf(self, tmp_path: Path) -> None:
+        """A password-protected PDF is one ref saying so, and loading refuses it."""
+        locked = _encrypted_pdf(tmp_path / "locked.pdf")
+        opened = pdfium.PdfDocument(locked, password="secret")  # the file really is valid
+        try:
+            assert len(opened) == 1
+        finally:
+            opened.close()
+        ref = _one(list(discover([locked])))
+        assert ref.problem == f"{locked}: encrypted PDF (password required)"
+        with pytest.raises(InputError, match=r"locked\.pdf: encrypted PDF \(password required\)"):
+            load_page(ref)
+        manual = PageRef("locked.pdf#1@000000000000", str(locked), 1, "pdf")
+        with pytest.raises(InputError, match=r"encrypted PDF \(password required\)"):
+            load_page(manual)
+
+
+# --- load_page --------------------------------------------------------------------------
+
+
+class TestLoadImages:
+    """JPEG, PNG and TIFF decoding and its failures."""
+
+    def test_real_jpeg_shape(self, sroie: Path) -> None:
+        """A real SROIE receipt loads as a BGR uint8 array of its own size."""
+        ref = _one(list(discover([sroie / "img" / "000.jpg"])))
+        with Image.open(sroie / "img" / "000.jpg") as image:
+            width, height = image.size
+            red, green, blue = image.convert("RGB").getpixel((width // 2, height // 2))  # type: ignore[misc]
+        page = load_page(ref)
+        assert page.ref == ref
+        assert page.image is not None
+        assert page.image.dtype == np.uint8
+        assert page.image.shape == (height, width, 3)
+        assert tuple(page.image[height // 2, width // 2]) == (blue, green, red)
+
+    def test_truncated_jpeg(self, sroie: Path, tmp_path: Path) -> None:
+        """A JPEG cut in half fails clearly instead of decoding as a half-grey page."""
+        data = (sroie / "img" / "000.jpg").read_bytes()
+        cut = tmp_path / "cut.jpg"
+        cut.write_bytes(data[: len(data) // 2])
+        ref = _one(list(discover([cut])))
+        assert ref.problem is None  # discovery does not decode JPEGs
+        with pytest.raises(InputError, match=r"cut\.jpg: cannot decode JPEG: .*truncated"):
+            load_page(ref)
+
+    def test_zero_byte_file_with_stale_ref(self, tmp_path: Path) -> None:
+        """A file emptied after discovery fails to decode with a clear error."""
+        empty = tmp_path / "was.jpg"
+        empty.touch()
+        with pytest.raises(InputError, match=r"was\.jpg: cannot decode JPEG"):
+            load_page(PageRef("was.jpg#1@000000000000", str(empty), 1, "jpeg"))
+
+    def test_decompression_bomb(self, tmp_path: Path) -> None:
+        """A 30000x30000 PNG (small on disk) is refused from its header, before decoding."""
+        bomb = _bomb_png(tmp_path / "bomb.png")
+        assert bomb.stat().st_size < 2_000_000
+        limit = Image.MAX_IMAGE_PIXELS
+        ref = _one(list(discover([bomb])))
+        assert ref.problem is None
+        with pytest.raises(InputError, match=r"bomb\.png: the image is 30000x30000 pixels"):
+            load_page(ref)
+        assert limit == Image.MAX_IMAGE_PIXELS  # no process-wide Pillow setting touched
+
+    def test_max_pixels_is_honoured(self, sroie: Path) -> None:
+        """A lower max_pixels refuses an ordinary page."""
+        ref = _one(list(discover([sroie / "img" / "000.jpg"])))
+        with pytest.raises(InputError, match="more than max_pixels=1000"):
+            load_page(ref, max_pixels=1000)
+
+    def test_gray_and_alpha_png(self, tmp_path: Path) -> None:
+        """Gray PNGs stay 2-D; transparent pixels become white BGR."""
+        gray = tmp_path / "gray.png"
+        Image.new("L", (40, 30), 77).save(gray)
+        clear = tmp_path / "clear.png"
+        Image.new("RGBA", (40, 30), (255, 0, 0, 0)).save(clear)
+        gray_ref, clear_ref = list(discover([gray, clear]))
+        gray_image = load_page(gray_ref).image
+        clear_image = load_page(clear_ref).image
+        assert gray_image is not None
+        assert clear_image is not None
+        assert gray_image.shape == (30, 40)
+        assert int(gray_image[0, 0]) == 77
+        assert clear_image.shape == (30, 40, 3)
+        assert clear_image.min() == 255
+
+    def test_tiff_page_two_differs(self, sroie: Path, tmp_path: Path) -> None:
+        """Each TIFF ref decodes its own frame."""
+        refs = list(discover([_tiff(sroie, tmp_path / "stack.tif", 2)]))
+        first, second = (load_page(ref).image for ref in refs)
+        assert first is not None
+        assert second is not None
+        expected = [image.size[::-1] for image in _receipts(sroie, 2)]
+        assert [first.shape[:2], second.shape[:2]] == expected
+        assert first.shape != second.shape or not np.array_equal(first, second)
+
+    def test_page_beyond_the_file(self, sroie: Path, tmp_path: Path) -> None:
+        """A ref to a frame the file does not have fails clearly."""
+        tiff = _tiff(sroie, tmp_path / "stack.tif", 2)
+        with pytest.raises(InputError, match="page 5 asked for, but the file has 2"):
+            load_page(PageRef("stack.tif#5@000000000000", str(tiff), 5, "tiff"))
+
+
+class TestLoadPdf:
+    """PDF rendering."""
+
+    def test_blank_page_renders(self, tmp_path: Path) -> None:
+        """A blank page is not an error: it renders white at the asked dpi."""
+        ref = _one(list(discover([_blank_pdf(tmp_path / "blank.pdf")])))
+        image = load_page(ref, pdf_dpi=72).image
+        assert image is not None
+        assert image.shape == (300, 200, 3)
+        assert image.min() == 255
+        default = load_page(ref).image
+        assert default is not None
+        assert default.shape[:2] == (math.ceil(300 * 200 / 72), math.ceil(200 * 200 / 72))
+
+    def test_receipt_pages_render(self, sroie: Path, tmp_path: Path) -> None:
+        """Each page of a PDF of real receipts renders with ink on it, at its own size."""
+        refs = list(discover([_pdf(sroie, tmp_path / "r.pdf", 2)]))
+        images = [load_page(ref, pdf_dpi=150).image for ref in refs]
+        sizes = [image.size for image in _receipts(sroie, 2)]
+        for image, (width, height) in zip(images, sizes, strict=True):
+            assert image is not None
+            assert image.dtype == np.uint8
+            assert abs(image.shape[0] - height) <= 1
+            assert abs(image.shape[1] - width) <= 1
+            assert image.min() < 100
+
+    def test_absurd_page_size(self, tmp_path: Path) -> None:
+        """A 200x200 inch page at 200 dpi (1.6 Gpx) is refused before rendering."""
+        ref = _one(list(discover([_blank_pdf(tmp_path / "huge.pdf", 14400, 14400)])))
+        with pytest.raises(InputError, match=r"huge\.pdf: page 1 at 200 dpi is 40000x40000"):
+            load_page(ref)

@@ -1,0 +1,395 @@
+"""
+Unit tests of `stages.llm.LlmClient` over ``httpx.MockTransport`` (no network, fake time).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+import pytest
+
+from asyncpipe._exceptions import ConfigError, RetryableError, StageError
+from asyncpipe._ratelimit import RateLimit
+from stages.llm import (
+    LlmClient,
+    LlmDeadlineError,
+    LlmRetriesExhausted,
+    LlmStatusError,
+    Message,
+    parse_retry_after,
+)
+
+KEY = "sk-test-7f3a9c1e5b2d4f6a8c0e"
+MESSAGES: list[Message] = [{"role": "user", "content": "hello"}]
+
+Step = httpx.Response | Exception
+Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
+
+
+def ok(content: str = "fine", prompt: int = 10, completion: int = 3) -> httpx.Response:
+    """A well-formed completion."""
+    return httpx.Response(
+        200,
+        json={
+            "id": "chatcmpl-1",
+            "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
+        },
+    )
+
+
+class FakeTime:
+    """A clock that only moves when the client sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class MaxJitter(random.Random):
+    """A generator whose uniform draw is always the upper bound."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class CountingLimit:
+    """A limiter that admits everything and counts acquisitions."""
+
+    def __init__(self) -> None:
+        self.acquired = 0
+
+    async def acquire(self) -> None:
+        self.acquired += 1
+
+
+class Script:
+    """A MockTransport handler that plays the given steps in order and records requests."""
+
+    def __init__(self, *steps: Step) -> None:
+        self.steps = list(steps)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        step = self.steps.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+def make_client(script: Script | Handler, time: FakeTime | None = None, **kwargs: Any) -> LlmClient:
+    """A client on a mock transport with fake time (unless the test wants real time)."""
+    options: dict[str, Any] = {"api_key": KEY, "rng": MaxJitter(0)}
+    if time is not None:
+        options.update(sleep=time.sleep, clock=time.clock)
+    options.update(kwargs)
+    return LlmClient("http://llm.test/v1", "m", transport=httpx.MockTransport(script), **options)
+
+
+class TestRetryable:
+    """Which failures are retried, and how they are counted."""
+
+    @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
+    async def test_status_is_retried(self, status: int) -> None:
+        """Each retryable status is retried and counted under its code."""
+        script = Script(httpx.Response(status), ok("done"))
+        async with make_client(script, FakeTime()) as client:
+            reply = await client.chat(MESSAGES, task="correct")
+        assert reply.content == "done"
+        assert reply.attempts == 2
+        assert client.statistics().retries == {str(status): 1}
+        assert [r.headers["x-asyncpipe-attempt"] for r in script.requests] == ["1", "2"]
+
+    @pytest.mark.parametrize(
+        ("error", "cause"),
+        [
+            (httpx.ConnectError("refused"), "connect"),
+            (httpx.ConnectTimeout("slow connect"), "connect"),
+            (httpx.ReadTimeout("slow read"), "timeout"),
+            (httpx.RemoteProtocolError("peer closed"), "network"),
+        ],
+    )
+    async def test_transport_error_is_retried(self, error: Exception, cause: str) -> None:
+        """Timeouts, connection and protocol errors are retried, counted by cause."""
+        async with make_client(Script(error, ok()), FakeTime()) as client:
+            reply = await client.chat(MESSAGES, task="fix")
+        assert reply.attempts == 2
+        assert client.statistics().retries == {cause: 1}
+
+    @pytest.mark.parametrize(
+        "body", [b'{"choices": [{"mess', b"[]", b'{"choices": []}', b'{"choices": [{}]}']
+    )
+    async def test_malformed_body_is_retried(self, body: bytes) -> None:
+        """A 200 whose body is not a usable completion is retried."""
+        script = Script(httpx.Response(200, content=body), ok("second"))
+        async with make_client(script, FakeTime()) as client:
+            reply = await client.chat(MESSAGES, task="fix")
+        assert reply.content == "second"
+        assert client.statistics().retries == {"malformed": 1}
+
+    async def test_exhausted_retries_raise(self) -> None:
+        """After max_attempts failures the call raises with cause, status and attempts."""
+        script = Script(*[httpx.Response(503, json={"error": {"message": "busy"}})] * 3)
+        async with make_client(script, FakeTime(), max_attempts=3) as client:
+            with pytest.raises(LlmRetriesExhausted) as info:
+                await client.chat(MESSAGES, task="correct", item="a.png#1")
+        err = info.value
+        assert (err.cause, err.status, err.attempts) == ("503", 503, 3)
+        assert "after 3 attempts" in str(err)
+        assert "HTTP 503 (busy)" in str(err)
+        assert "'a.png#1'" in str(err)
+        assert isinstance(err, StageError)
+        assert not isinstance(err, RetryableError)
+        stats = client.statistics()
+        assert (stats.calls, stats.failed, stats.attempts) == (1, 1, 3)
+        assert stats.failures == {"503": 1}
+        assert stats.retries == {"503": 2}
+
+    @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+    async def test_client_errors_are_not_retried(self, status: int) -> None:
+        """A 4xx other than 408/409/429 fails at once."""
+        script = Script(httpx.Response(status, json={"error": {"message": "nope"}}), ok())
+        async with make_client(script, FakeTime()) as client:
+            with pytest.raises(LlmStatusError) as info:
+                await client.chat(MESSAGES, task="correct")
+        assert len(script.requests) == 1
+        assert info.value.status == status
+        assert info.value.attempts == 1
+        assert f"HTTP {status} (nope)" in str(info.value)
+        assert "not retryable" in str(info.value)
+
+    async def test_x_should_retry_overrides_status(self) -> None:
+        """``x-should-retry`` wins over the status, both ways."""
+        script = Script(
+            httpx.Response(400, headers={"x-should-retry": "true"}),
+            httpx.Response(500, headers={"x-should-retry": "false"}),
+        )
+        async with make_client(script, FakeTime()) as client:
+            with pytest.raises(LlmStatusError) as info:
+                await client.chat(MESSAGES, task="correct")
+        assert info.value.status == 500
+        assert len(script.requests) == 2
+
+
+class TestWaiting:
+    """How long the client waits between attempts, and the deadline."""
+
+    async def test_retry_after_ms_wins(self) -> None:
+        """``retry-after-ms`` is used before ``Retry-After``."""
+        time = FakeTime()
+        headers = {"retry-after-ms": "250", "retry-after": "7"}
+        async with make_client(Script(httpx.Response(429, headers=headers), ok()), time) as client:
+            await client.chat(MESSAGES, task="correct")
+        assert time.sleeps == [0.25]
+
+    async def test_retry_after_seconds(self) -> None:
+        """``Retry-After`` in seconds is honoured exactly."""
+        time = FakeTime()
+        script = Script(httpx.Response(503, headers={"retry-after": "3"}), ok())
+        async with make_client(script, time) as client:
+            await client.chat(MESSAGES, task="correct")
+        assert time.sleeps == [3.0]
+
+    async def test_retry_after_http_date(self) -> None:
+        """``Retry-After`` as an HTTP-date becomes seconds from now."""
+        date = email.utils.formatdate(1_000_000_042.0, usegmt=True)
+        headers = httpx.Headers({"retry-after": date})
+        assert parse_retry_after(headers, now=lambda: 1_000_000_000.0) == 42.0
+        assert parse_retry_after(httpx.Headers({"retry-after": "soon"})) is None
+        assert parse_retry_after(httpx.Headers({"retry-after": "-5"})) == 0.0
+        assert parse_retry_after(httpx.Headers({})) is None
+
+    async def test_huge_retry_after_falls_back_to_backoff(self) -> None:
+        """A hint beyond max_retry_after is ignored in favour of the backoff."""
+        time = FakeTime()
+        script = Script(httpx.Response(429, headers={"retry-after": "3600"}), ok())
+        async with make_client(script, time, max_retry_after=60) as client:
+            await client.chat(MESSAGES, task="correct")
+        assert time.sleeps == [0.5]
+
+    async def test_backoff_doubles_to_cap(self) -> None:
+        """Without hints the ceiling goes 0.5, 1, 2, 4, 8, 8 seconds."""
+        time = FakeTime()
+        script = Script(*[httpx.Response(500)] * 6, ok())
+        async with make_client(script, time, max_attempts=7, deadline=1000) as client:
+            await client.chat(MESSAGES, task="correct")
+        assert time.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+
+    async def test_backoff_has_full_jitter(self) -> None:
+        """The wait is drawn uniformly below the ceiling."""
+        time = FakeTime()
+        script = Script(*[httpx.Response(500)] * 4, ok())
+        client = make_client(script, time, max_attempts=5, rng=random.Random(7))
+        async with client:
+            await client.chat(MESSAGES, task="correct")
+        ceilings = [0.5, 1.0, 2.0, 4.0]
+        assert all(0 <= s <= c for s, c in zip(time.sleeps, ceilings, strict=True))
+        assert time.sleeps != ceilings
+
+    async def test_deadline_stops_retries(self) -> None:
+        """A wait that would cross the deadline fails at once, without sleeping."""
+        time = FakeTime()
+        script = Script(*[httpx.Response(503, headers={"retry-after": "10"})] * 5)
+        async with make_client(script, time, deadline=25, max_attempts=10) as client:
+            with pytest.raises(LlmDeadlineError) as info:
+                await client.chat(MESSAGES, task="correct")
+        assert time.sleeps == [10.0, 10.0]
+        assert info.value.attempts == 3
+        assert "25s deadline" in str(info.value)
+
+    async def test_deadline_cuts_a_slow_attempt(self) -> None:
+        """An attempt that outlives the deadline is abandoned (real time, short)."""
+
+        async def stall(request: httpx.Request) -> httpx.Response:
+            await anyio.sleep(30)
+            return ok()
+
+        async with make_client(stall, deadline=0.2) as client:
+            with anyio.fail_after(5):
+                with pytest.raises(LlmDeadlineError):
+                    await client.chat(MESSAGES, task="correct")
+
+
+class TestRateLimit:
+    """Every attempt acquires the shared rate limit."""
+
+    async def test_each_attempt_acquires(self) -> None:
+        """Three attempts mean three acquisitions."""
+        limit = CountingLimit()
+        script = Script(httpx.Response(500), httpx.Response(429), ok())
+        async with make_client(script, FakeTime(), rate_limit=limit) as client:
+            await client.chat(MESSAGES, task="correct")
+        assert limit.acquired == 3
+        assert client.statistics().attempts == 3
+
+    async def test_real_rate_limit_counts_attempts(self) -> None:
+        """The asyncpipe RateLimit is acquired per attempt, across calls."""
+        limit = RateLimit(1000, 1)
+        script = Script(httpx.Response(502), ok(), ok())
+        async with make_client(script, FakeTime(), rate_limit=limit) as client:
+            await client.chat(MESSAGES, task="correct")
+            await client.chat(MESSAGES, task="fix")
+        assert limit.acquired == 3
+
+
+class TestRequests:
+    """What goes over the wire, and what is counted."""
+
+    async def test_request_shape(self) -> None:
+        """Headers, path and body follow the OpenAI API plus attribution headers."""
+        script = Script(ok())
+        async with make_client(script, FakeTime(), max_tokens=99) as client:
+            await client.chat(MESSAGES, task="structure", item="dir/ü.png#2", json_mode=True)
+        request = script.requests[0]
+        assert request.url == "http://llm.test/v1/chat/completions"
+        assert request.headers["authorization"] == f"Bearer {KEY}"
+        assert request.headers["x-asyncpipe-task"] == "structure"
+        assert request.headers["x-asyncpipe-item"] == "dir/%C3%BC.png#2"
+        body = orjson.loads(request.content)
+        assert body == {
+            "model": "m",
+            "messages": MESSAGES,
+            "temperature": 0.0,
+            "max_tokens": 99,
+            "response_format": {"type": "json_object"},
+        }
+
+    async def test_no_key_no_header(self) -> None:
+        """Without a key no Authorization header is sent."""
+        script = Script(ok())
+        async with make_client(script, FakeTime(), api_key=None) as client:
+            await client.chat(MESSAGES, task="correct")
+        assert "authorization" not in script.requests[0].headers
+
+    async def test_usage_is_counted(self) -> None:
+        """Token usage adds up over calls, including the cost when prices are given."""
+        script = Script(ok(prompt=100, completion=20), ok(prompt=50, completion=5))
+        client = make_client(script, FakeTime(), prices=(2.0, 8.0))
+        async with client:
+            first = await client.chat(MESSAGES, task="correct")
+            await client.chat(MESSAGES, task="fix")
+        assert first.usage.total_tokens == 120
+        stats = client.statistics()
+        assert (stats.prompt_tokens, stats.completion_tokens, stats.total_tokens) == (150, 25, 175)
+        assert stats.cost == pytest.approx((150 * 2 + 25 * 8) / 1e6)
+        assert (stats.calls, stats.succeeded, stats.failed) == (2, 2, 0)
+        assert "tokens: 175" in stats.summary()
+
+    async def test_closes_its_pool(self) -> None:
+        """Leaving the context closes the httpx client."""
+        client = make_client(Script(), FakeTime())
+        async with client:
+            pass
+        with pytest.raises(RuntimeError):
+            await client.chat(MESSAGES, task="correct")
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [{"max_attempts": 0}, {"deadline": 0}, {"backoff_base": 2, "backoff_cap": 1}],
+    )
+    def test_bad_settings(self, kwargs: dict[str, Any]) -> None:
+        """Out-of-range settings are a ConfigError."""
+        with pytest.raises(ConfigError):
+            LlmClient("http://llm.test/v1", "m", **kwargs)
+
+    def test_bad_url(self) -> None:
+        """A base URL without a scheme is a ConfigError."""
+        with pytest.raises(ConfigError):
+            LlmClient("llm.test/v1", "m")
+
+
+class TestSecrets:
+    """The API key never leaks into errors, logs or reprs."""
+
+    async def test_key_not_in_errors_or_logs(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A server that echoes the key cannot make it show up anywhere."""
+        caplog.set_level(logging.DEBUG)
+        echo = {"error": {"message": f"Incorrect API key provided: {KEY}"}}
+        script = Script(
+            httpx.Response(500, json=echo),
+            httpx.ConnectError(f"boom {KEY}"),
+            httpx.Response(401, json=echo),
+        )
+        client = make_client(script, FakeTime())
+        async with client:
+            with pytest.raises(LlmStatusError) as info:
+                await client.chat(MESSAGES, task="correct", item="x")
+        err = info.value
+        assert err.status == 401
+        assert "HTTP 401" in str(err)
+        assert "[REDACTED]" in str(err)
+        texts = [str(err), repr(err), repr(client), caplog.text, client.statistics().summary()]
+        assert caplog.records, "the retries should have been logged"
+        for text in texts:
+            assert KEY not in text
+        assert "***" in repr(client)
+
+    async def test_key_not_in_exhausted_error(self) -> None:
+        """The give-up message is redacted too."""
+        echo = {"error": {"message": f"bad key {KEY}"}}
+        script = Script(httpx.Response(503, json=echo), httpx.Response(503, json=echo))
+        async with make_client(script, FakeTime(), max_attempts=2) as client:
+            with pytest.raises(LlmRetriesExhausted) as info:
+                await client.chat(MESSAGES, task="correct")
+        assert KEY not in str(info.value)
+        assert KEY not in repr(info.value)

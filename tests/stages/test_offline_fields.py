@@ -1,0 +1,262 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stages._page import Line
+from stages.offline import (
+    DEFAULT_FIELDS,
+    ReceiptScore,
+    extract_fields,
+    find_address,
+    find_company,
+    find_date,
+    find_total,
+    lines_from_polygons,
+    read_box_file,
+    read_key_file,
+    score_receipt,
+)
+
+
+class TestDate:
+    """Receipt dates in their printed form."""
+
+    @pytest.mark.parametrize(
+        ("line", "expected"),
+        [
+            ("25/12/2018 8:13:39 PM", "25/12/2018"),
+            ("12-01-19 21:13 SH01 ZK09", "12-01-19"),
+            ("Date: 06.03.2018", "06.03.2018"),
+            ("2018-03-06 10:12", "2018-03-06"),
+            ("05 Mar 2018 18:24", "05 MAR 2018"),
+            ("12 JANUARY 2019", "12 JANUARY 2019"),
+            ("Jan 12, 2018 10:00", "JAN 12, 2018"),
+            ("DATE :12/28/2017 10:17:32 PM", "12/28/2017"),
+            ("DATE: 25/12/ 2018", "25/12/2018"),
+            ("DATE: 2O/11/2O17", "20/11/2017"),
+        ],
+    )
+    def test_formats(self, line: str, expected: str) -> None:
+        """Numeric, ISO, month-name and month-first dates are found as printed."""
+        assert find_date([line]) == expected
+
+    def test_prefers_labelled_date(self) -> None:
+        """A date next to a DATE label beats an earlier unlabelled one."""
+        rows = ["2017-12-28 22:17PM", "BILL NO 123", "DATE", ": 12/28/2017 10:17:32 PM"]
+        assert find_date(rows) == "12/28/2017"
+
+    def test_expiry_dates_lose(self) -> None:
+        """An EXPIRY/VALID date is not the receipt date."""
+        assert find_date(["VALID UNTIL 31/12/2019", "09/01/2019 8:01:11 PM"]) == "09/01/2019"
+
+    def test_rejects_non_dates(self) -> None:
+        """Phone numbers, prices, versions and impossible dates are not dates."""
+        assert find_date(["TEL: 03-1234 5678", "RM 12.50", "1.20.30", "45/13/2018"]) is None
+
+
+class TestTotal:
+    """The receipt total."""
+
+    def test_label_and_value_on_one_row(self) -> None:
+        """The amount on the TOTAL row is taken, without RM."""
+        assert (
+            find_total(["SUB TOTAL 8.49", "GST 6% 0.51", "TOTAL RM 9.00", "CASH 10.00"]) == "9.00"
+        )
+
+    def test_value_on_next_row(self) -> None:
+        """OCR splits label and value: the bare amount row answers the label."""
+        assert find_total(["Total :", "RM 9.00", "Cash", "10.00"]) == "9.00"
+
+    def test_stacked_labels_are_answered_in_order(self) -> None:
+        """Labels stacked above values map one to one."""
+        rows = ["SUBTOTAL", "TOTAL", "CASH", "8.50", "9.00", "10.00"]
+        assert find_total(rows) == "9.00"
+
+    def test_rounded_total_beats_unrounded(self) -> None:
+        """TOTAL ROUNDED wins over TOTAL; the adjustment is not the total."""
+        rows = ["TOTAL RM 33.92", "ROUNDING ADJUSTMENT -RM 0.02", "TOTAL ROUNDED RM 33.90"]
+        assert find_total(rows) == "33.90"
+
+    def test_rounding_adjustment_is_applied(self) -> None:
+        """An unrounded total followed by its rounding line gives the rounded total."""
+        rows = ["TOTAL AMT....... RM 60.31", "ROUNDING ADJ.... -0.01", "CASH RM 70.30"]
+        assert find_total(rows) == "60.30"
+
+    def test_excludes_subtotal_tax_cash_change(self) -> None:
+        """SUBTOTAL, tax, quantities, cash and change are not the total."""
+        rows = [
+            "TOTAL QTY: 2.00",
+            "SUBTOTAL 50.00",
+            "TOTAL GST 3.00",
+            "GRAND TOTAL 53.00",
+            "CASH 100.00",
+            "CHANGE 47.00",
+        ]
+        assert find_total(rows) == "53.00"
+
+    def test_ocr_noise(self) -> None:
+        """T0TAL, RM glued to the digits, comma decimals and split decimals are read."""
+        assert find_total(["T0TAL: RM9.00"]) == "9.00"
+        assert find_total(["TOTAL 9,00"]) == "9.00"
+        assert find_total(["NETT TOTAL RM 12. 50"]) == "12.50"
+
+    def test_keeps_dollar_and_thousands(self) -> None:
+        """A printed ``$`` and thousands separators are part of the printed total."""
+        assert find_total(["NETT TOTAL: $8.20"]) == "$8.20"
+        assert find_total(["GRAND TOTAL RM 1,234.50"]) == "1,234.50"
+
+    def test_cash_minus_change_decides(self) -> None:
+        """Without a total label, CASH - CHANGE is what was paid."""
+        assert find_total(["ITEM 4.50", "ITEM 4.50", "CASH 10.00", "CHANGE 1.00"]) == "9.00"
+
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            (["TOTAL INCL. GST@6%", "RM 37.10", "CASH", "RM 50.00"], "37.10"),
+            (["TOTAL INCLUDES GST 6% 0.51", "TOTAL 9.00"], "9.00"),
+            (
+                ["TOTAL SALES (EXCLUDING GST) : 30.53", "TOTAL SALES (INCLUSIVE OF GST) : 32.35"],
+                "32.35",
+            ),
+            (["(EXCLUDED GST) SUB TOTAL (RM) : 106.10", "TOTAL (RM) : 112.45"], "112.45"),
+            (["TAX TOTAL: 0.85", "TOTAL 15.00"], "15.00"),
+            (["SUBTOTAL 8.00", "SERVICE CHARGE 10% 0.80", "AMOUNT DUE 8.80"], "8.80"),
+        ],
+    )
+    def test_label_variants(self, rows: list[str], expected: str) -> None:
+        """Inclusive totals count, exclusive ones and tax totals do not."""
+        assert find_total(rows) == expected
+
+    def test_nothing_found(self) -> None:
+        """No amount at all gives None."""
+        assert find_total(["THANK YOU", "PLEASE COME AGAIN"]) is None
+
+
+class TestCompanyAddress:
+    """The seller's name and address from the header."""
+
+    ROWS = (
+        "tan woon yann",
+        "BOOK TA .K(TAMAN DAYA) SDN BHD",
+        "789417-W",
+        "NO.53 55,57 & 59, JALAN SAGU 18,",
+        "TAMAN DAYA,",
+        "81100 JOHOR BAHRU,",
+        "JOHOR.",
+        "TEL: 07-123 4567",
+        "Date: 25/12/2018",
+    )
+
+    def test_company_with_legal_suffix(self) -> None:
+        """The SDN BHD row is the company, upper case, registration number removed."""
+        assert find_company(self.ROWS) == "BOOK TA .K(TAMAN DAYA) SDN BHD"
+        assert find_company(["99 SPEED MART S/B (519537-X)", "LOT 1"]) == "99 SPEED MART S/B"
+
+    def test_company_over_two_rows(self) -> None:
+        """A name wrapped onto the next row is joined."""
+        rows = ["AIK HUAT HARDWARE", "ENTERPRISE (SETIA ALAM) SDN BHD", "NO. 17-G, JALAN X"]
+        assert find_company(rows) == "AIK HUAT HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD"
+
+    def test_company_fallback_first_substantial_row(self) -> None:
+        """Without a business word, the first row that is not a code is the name."""
+        assert find_company(["A03061", "YHM Aeon Tebrau City", "S117, Second Floor,"]) == (
+            "YHM AEON TEBRAU CITY"
+        )
+
+    def test_supplier_below_the_header_is_ignored(self) -> None:
+        """A company named after the TEL/GST rows is not the seller."""
+        rows = ["PERNIAGAAN ZHENG HUI", "NO.59 JALAN PERMAS", "TEL: 07-386", "ACME (M) SDN BHD"]
+        assert find_company(rows) == "PERNIAGAAN ZHENG HUI"
+
+    def test_address_block(self) -> None:
+        """Rows after the name up to the state after the postcode row."""
+        assert find_address(self.ROWS) == (
+            "NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR."
+        )
+
+    def test_address_stops_at_phone(self) -> None:
+        """A phone number after the postcode row is not part of the address."""
+        rows = ["ABC HO TRADING", "NO.2, JALAN 3", "81100 JOHOR BAHRU", "07-3579 8901", "X"]
+        assert find_address(rows) == "NO.2, JALAN 3 81100 JOHOR BAHRU"
+
+
+class TestExtractFields:
+    """The structure-stage entry point."""
+
+    TEXT = "ABC HO TRADING\nNO.2, JALAN 3\n81100 JOHOR BAHRU\nDATE: 09/01/2019\nTOTAL :\n31.00"
+
+    def test_text_only(self) -> None:
+        """All four fields from text alone."""
+        assert extract_fields(self.TEXT) == {
+            "company": "ABC HO TRADING",
+            "date": "09/01/2019",
+            "address": "NO.2, JALAN 3 81100 JOHOR BAHRU",
+            "total": "31.00",
+        }
+
+    def test_unknown_and_selected_fields(self) -> None:
+        """Only the asked fields are returned; unknown names map to None."""
+        assert extract_fields(self.TEXT, fields=("total", "vendor_id")) == {
+            "total": "31.00",
+            "vendor_id": None,
+        }
+
+    def test_geometry_pairs_label_with_amount_on_its_row(self) -> None:
+        """With boxes, the amount right of TOTAL on the same row wins over line order."""
+        lines = [
+            Line("TOTAL", [10, 100, 80, 120], 0.9),
+            Line("CASH", [10, 130, 80, 150], 0.9),
+            Line("10.00", [300, 131, 360, 151], 0.9),
+            Line("9.00", [300, 101, 360, 121], 0.9),
+        ]
+        text = "\n".join(line.text for line in lines)
+        assert extract_fields(text, fields=("total",)) == {"total": "10.00"}
+        assert extract_fields(text, lines, fields=("total",)) == {"total": "9.00"}
+
+    def test_empty_text(self) -> None:
+        """An empty page gives None for every field."""
+        assert extract_fields("") == dict.fromkeys(DEFAULT_FIELDS)
+
+
+@pytest.fixture(scope="session")
+def sroie_scores(sroie: Path) -> dict[str, ReceiptScore]:
+    """rapidocr + the offline stages on every SROIE receipt, scored once per session."""
+    from rapidocr import RapidOCR
+
+    engine = RapidOCR()
+    scores: dict[str, ReceiptScore] = {}
+    for image in sorted((sroie / "img").glob("*.jpg")):
+        output: Any = engine(str(image))
+        boxes = output.boxes if output.boxes is not None else ()
+        lines = lines_from_polygons(output.txts or (), boxes, output.scores or ())
+        scores[image.stem] = score_receipt(
+            lines,
+            read_box_file(sroie / "box" / f"{image.stem}.csv"),
+            read_key_file(sroie / "key" / f"{image.stem}.json"),
+        )
+    return scores
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+class TestSroieAccuracy:
+    """Accuracy targets on the real receipts (rapidocr, about 4 s per receipt on 2 cores)."""
+
+    def test_field_accuracy(self, sroie_scores: dict[str, ReceiptScore]) -> None:
+        """Date exact >= 0.85 and total exact >= 0.80."""
+        for field, target in (("date", 0.85), ("total", 0.80)):
+            results = [s.matched[field] for s in sroie_scores.values() if field in s.matched]
+            assert len(results) >= 35
+            assert sum(results) / len(results) >= target, field
+
+    def test_correction_does_not_hurt_cer(self, sroie_scores: dict[str, ReceiptScore]) -> None:
+        """CER after correct and after correct + fix is no worse than the bare engine."""
+        edits = {
+            stage: sum(s.edits[stage] for s in sroie_scores.values())
+            for stage in ("raw", "corrected", "fixed")
+        }
+        assert edits["corrected"] <= edits["raw"]
+        assert edits["fixed"] <= edits["raw"]
