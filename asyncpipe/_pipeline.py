@@ -406,8 +406,9 @@ class _Run:
                 journal.stage_ok_nowait(item.key, stage.name)
 
     def _fail(self, item: Item, counters: StageCounters, error: ErrorRecord) -> None:
+        # item.value stays what the failing stage was given, so the sink can still say
+        # which input it was (and keep what earlier stages produced).
         item.error = error
-        item.value = None
         counters.failed += 1
         if self.journal is not None:
             self.journal.failed_nowait(item.key, error)

@@ -52,7 +52,8 @@ class Item:
     Attributes:
         key: the stable key the journal and resume use.
         index: the item's position among the items admitted in this run.
-        value: the payload; each stage replaces it with what it returned.
+        value: the payload; each stage replaces it with what it returned.  After a failure
+            it is what the failing stage was given.
         error: why it failed, or ``None`` while it is fine.
         timings: seconds spent in each stage, by stage name.
     """

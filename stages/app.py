@@ -1,0 +1,163 @@
+"""
+The document app for the ``asyncpipe run`` command: its options, and one run's job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+
+from asyncpipe import RunSummary, iterate_in_thread
+from asyncpipe._cli import Job, RunOptions
+
+from ._page import PageRef
+from .evaluate import evaluate, load_truth
+from .inputs import discover
+from .ocr import ENGINES
+from .offline import load_dictionary
+from .pipeline import DocumentSettings, build_pipeline, output_record
+from .preprocess import PreprocessOptions
+
+__all__ = ["DocumentApp", "app"]
+
+log = logging.getLogger("asyncpipe.documents")
+
+DEFAULT_KEY_ENV = "ASYNCPIPE_LLM_API_KEY"
+
+
+class DocumentApp:
+    """
+    Scans and PDFs → OCR → correct → fix → structure → JSON lines.
+    """
+
+    description = "OCR scans and PDFs into structured JSON lines"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("documents")
+        group.add_argument("--ocr-engine", default="rapidocr", choices=sorted(ENGINES),
+                           help="OCR engine (default rapidocr: PP-OCR models as ONNX, offline)")
+        group.add_argument("--llm-url", help="an OpenAI-compatible base URL, e.g. "
+                           "http://127.0.0.1:8000/v1; without it the offline fallbacks run")
+        group.add_argument("--llm-model", default="gpt-4o-mini", help="the model name to ask for")
+        group.add_argument("--llm-key-env", default=DEFAULT_KEY_ENV,
+                           help=f"environment variable holding the API key (default "
+                                f"{DEFAULT_KEY_ENV}, then OPENAI_API_KEY); never logged")
+        group.add_argument("--llm-timeout", type=float, default=60.0,
+                           help="seconds one LLM request may take (default 60)")
+        group.add_argument("--prompts", type=Path, help="a folder of prompt files overriding ours")
+        group.add_argument("--schema", type=Path, help="the JSON schema of the fields")
+        group.add_argument("--csv", type=Path, help="also write the fields as CSV here")
+        group.add_argument("--truth", type=Path,
+                           help="score the output against truth.json or an SROIE folder")
+        group.add_argument("--deskew", action="store_true", help="straighten skewed scans")
+        group.add_argument("--denoise", choices=("median", "bilateral", "nlmeans"),
+                           help="denoise before OCR")
+        group.add_argument("--max-side", type=int, help="shrink pages whose longest side is larger")
+        group.add_argument("--pdf-dpi", type=int, default=200, help="PDF render resolution")
+
+    @asynccontextmanager
+    async def open(self, options: RunOptions) -> AsyncIterator[Job]:
+        args = options.args
+        settings = DocumentSettings(
+            workers=options.workers,
+            ocr_engine=args.ocr_engine,
+            preprocess=PreprocessOptions(deskew=args.deskew, denoise=args.denoise,
+                                         max_side=args.max_side),
+            pdf_dpi=args.pdf_dpi,
+            model=args.llm_model if args.llm_url else None,
+        )
+        async with AsyncExitStack() as stack:
+            llm = None
+            client = None
+            if args.llm_url:
+                from .llm import LlmClient, llm_stages
+
+                key = os.environ.get(args.llm_key_env) or os.environ.get("OPENAI_API_KEY")
+                client = await stack.enter_async_context(LlmClient(
+                    args.llm_url, args.llm_model, api_key=key, rate_limit=options.rate_limit,
+                    timeout=args.llm_timeout))
+                llm = await anyio.to_thread.run_sync(
+                    lambda: llm_stages(client, prompts_dir=args.prompts, schema_path=args.schema))
+            else:
+                # Load the spelling dictionary once, before the workers race for it.
+                await anyio.to_thread.run_sync(load_dictionary)
+            pipeline = build_pipeline(settings, llm)
+
+            def skipped(path: str, reason: str) -> None:
+                log.info("skipped %s: %s", path, reason)
+
+            source = iterate_in_thread(discover(options.inputs, on_skip=skipped))
+
+            async def report(summary: RunSummary) -> list[str]:
+                lines: list[str] = []
+                if client is not None:
+                    lines.append(client.statistics().summary())
+                if args.csv is not None or args.truth is not None:
+                    records = await anyio.to_thread.run_sync(_read_records, options.out)
+                    if args.csv is not None:
+                        await anyio.to_thread.run_sync(_write_csv, args.csv, records,
+                                                       settings.fields)
+                        lines.append(f"wrote {args.csv}")
+                    if args.truth is not None:
+                        truth = await anyio.to_thread.run_sync(load_truth, args.truth)
+                        lines += evaluate(records, truth, fields=settings.fields).lines()
+                pages = summary.ok + summary.failed
+                if summary.elapsed > 0 and pages:
+                    lines.append(f"{pages} pages in {summary.elapsed:.1f} s: "
+                                 f"{pages / summary.elapsed:.2f} pages/s")
+                return lines
+
+            yield Job(pipeline=pipeline, source=source, key=_key, record=output_record,
+                      report=report)
+
+
+    def bench(self, argv: list[str]) -> int:
+        """
+        ``asyncpipe bench``: the benchmark harness (see `stages.bench`).
+        """
+        from .bench import main
+
+        return main(argv)
+
+
+def _key(ref: PageRef) -> str:
+    return ref.id
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    with path.open("rb") as fh:
+        return [orjson.loads(line) for line in fh if line.strip()]
+
+
+def _write_csv(path: Path, records: list[dict[str, Any]], fields: tuple[str, ...]) -> None:
+    """
+    The fields of every page as CSV, one row per output line, written whole from the
+    (exactly-once) JSON lines, so crashes and resumes never duplicate a row.
+    """
+    if path.parent:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "source", "page", "status", *fields, "error"])
+        for record in records:
+            values = record.get("fields") or {}
+            error = record.get("error")
+            writer.writerow([
+                record["id"], record.get("source"), record.get("page"), record["status"],
+                *(values.get(name) or "" for name in fields),
+                f"{error['stage']}: {error['type']}: {error['message']}" if error else "",
+            ])
+    os.replace(tmp, path)
+
+
+app = DocumentApp()

@@ -1,0 +1,130 @@
+"""
+Score a results file against ground truth: the bundled samples' ``truth.json``, or an
+SROIE-style folder (``box/NNN.csv`` and ``key/NNN.json`` beside ``img/NNN.jpg``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._page import Line
+from .offline import (
+    DEFAULT_FIELDS,
+    character_error_rate,
+    field_match,
+    read_box_file,
+    read_key_file,
+    reading_order_text,
+)
+
+__all__ = ["Accuracy", "Truth", "evaluate", "load_truth"]
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """
+    The ground truth of one page: its text and its fields.
+    """
+
+    text: str
+    fields: dict[str, str]
+
+
+@dataclass
+class Accuracy:
+    """
+    Accuracy over the pages that have ground truth.
+
+    Attributes:
+        pages: pages scored.
+        cer_text: character error rate of the raw OCR text (edits / reference chars).
+        cer_corrected: the same after correct and fix.
+        fields: per field, ``(matches, pages with a ground-truth value)``.
+    """
+
+    pages: int = 0
+    cer_text: float = 0.0
+    cer_corrected: float = 0.0
+    fields: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """
+        The report, one line per figure.
+        """
+        out = [f"accuracy over {self.pages} pages with ground truth:",
+               f"  OCR character accuracy {1 - self.cer_text:.3f} (CER {self.cer_text:.4f}); "
+               f"after correct+fix {1 - self.cer_corrected:.3f} (CER {self.cer_corrected:.4f})"]
+        for name, (hits, total) in self.fields.items():
+            rate = hits / total if total else 0.0
+            out.append(f"  {name:<8} {hits}/{total} = {rate:.3f}"
+                       + ("  (exact)" if name in ("date", "total") else "  (fuzzy >= 0.8)"))
+        return out
+
+
+def _comparable(text: str) -> str:
+    # SROIE transcripts are upper case whatever the print; compare without case.
+    return " ".join(text.upper().split())
+
+
+def load_truth(path: Path) -> dict[tuple[str, int], Truth]:
+    """
+    Ground truth by ``(file name, page)``, from a ``truth.json`` file or an SROIE folder.
+    """
+    if path.is_dir():
+        truth = {}
+        for key_file in sorted((path / "key").glob("*.json")):
+            box = path / "box" / (key_file.stem + ".csv")
+            lines: list[Line] = read_box_file(box) if box.exists() else []
+            truth[(key_file.stem + ".jpg", 1)] = Truth(reading_order_text(lines),
+                                                       read_key_file(key_file))
+        return truth
+    data: dict[str, list[dict[str, Any]]] = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        (name, number): Truth("\n".join(page["lines"]), dict(page["fields"]))
+        for name, pages in data.items()
+        for number, page in enumerate(pages, start=1)
+    }
+
+
+def evaluate(
+    records: list[dict[str, Any]],
+    truth: dict[tuple[str, int], Truth],
+    *,
+    fields: tuple[str, ...] = tuple(DEFAULT_FIELDS),
+) -> Accuracy:
+    """
+    Score output records (as written by the document pipeline) against ``truth``.
+
+    CER is summed over pages (total edits / total reference characters), comparing
+    upper-cased text with whitespace runs collapsed.  The OCR text is put in reading
+    order from its line boxes first, as the reference is.
+    """
+    acc = Accuracy(fields={name: (0, 0) for name in fields})
+    ref_chars = edits_text = edits_corrected = 0.0
+    for record in records:
+        key = (Path(record.get("source") or "").name, record.get("page") or 1)
+        expected = truth.get(key)
+        if expected is None:
+            continue
+        acc.pages += 1
+        reference = _comparable(expected.text)
+        lines = [Line.from_json(line) for line in record.get("lines") or []]
+        hypothesis = reading_order_text(lines) if lines else record.get("text") or ""
+        ref_chars += len(reference)
+        edits_text += character_error_rate(reference, _comparable(hypothesis)) * len(reference)
+        corrected = record.get("corrected") or ""
+        edits_corrected += character_error_rate(reference, _comparable(corrected)) * len(reference)
+        predicted = record.get("fields") or {}
+        for name in fields:
+            value = expected.fields.get(name, "")
+            if not str(value).strip():
+                continue
+            hits, total = acc.fields[name]
+            acc.fields[name] = (hits + field_match(name, value, predicted.get(name)), total + 1)
+    if ref_chars:
+        acc.cer_text = edits_text / ref_chars
+        acc.cer_corrected = edits_corrected / ref_chars
+    return acc

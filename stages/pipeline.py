@@ -1,0 +1,201 @@
+"""
+The document pipeline: input → load → preprocess → ocr → correct → fix → structure → sink.
+
+`build_pipeline` joins the document stages on the asyncpipe framework; `output_record`
+is the JSON line written for each page.  With an LLM endpoint the three text stages are
+async LLM calls sharing one rate limit; without one they are the offline fallbacks,
+run as thread stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
+
+from ._page import Page, PageRef
+from .inputs import load_page
+from .ocr import make_engine, ocr_page
+from .offline import correct_text, extract_fields, fix_layout
+from .preprocess import PreprocessOptions, preprocess
+
+if TYPE_CHECKING:
+    from .llm import LlmStages
+
+__all__ = [
+    "DEFAULT_WORKERS",
+    "STAGE_NAMES",
+    "DocumentSettings",
+    "build_pipeline",
+    "output_record",
+]
+
+STAGE_NAMES = ("load", "preprocess", "ocr", "correct", "fix", "structure")
+LLM_STAGES = ("correct", "fix", "structure")
+
+# Thread stages get one worker per core (2 here); OCR engines each take one ONNX
+# thread, so two OCR workers fill two cores.  LLM stages wait on the network, so they
+# get many: the shared rate limit, not this number, is what bounds the calls.
+DEFAULT_WORKERS: Mapping[str, int] = {
+    "load": 2,
+    "preprocess": 2,
+    "ocr": 2,
+    "llm": 16,
+    "text": 1,
+}
+
+# A stage failure that is the input's own fault (a corrupt file) fails the same way
+# every time: only retry what says it is worth retrying.  The LLM client retries HTTP
+# faults itself (with Retry-After), so the framework does not multiply its attempts.
+_NO_RETRY = Retry(attempts=1)
+
+
+@dataclass(frozen=True)
+class DocumentSettings:
+    """
+    How to build the document pipeline.
+
+    Attributes:
+        workers: workers per stage name; ``llm`` sets all three LLM stages and ``text``
+            the three offline text stages, unless a stage is named itself.
+        ocr_engine: ``rapidocr`` (default) or ``paddle``.
+        ocr_options: keyword options for the engine.
+        preprocess: the OpenCV steps (all off by default: measured, none helped
+            rapidocr on the SROIE receipts).
+        max_pixels: the largest page accepted, in pixels (decompression-bomb guard).
+        pdf_dpi: the resolution PDF pages are rendered at.
+        fields: the field names to extract (offline rules); the LLM uses its schema.
+        model: the LLM model name, part of the LLM stages' checkpoint version.
+        max_buffer_size: items waiting in front of each stage.
+    """
+
+    workers: Mapping[str, int] = field(default_factory=dict)
+    ocr_engine: str = "rapidocr"
+    ocr_options: Mapping[str, Any] = field(default_factory=dict)
+    preprocess: PreprocessOptions = field(default_factory=PreprocessOptions)
+    max_pixels: int = 100_000_000
+    pdf_dpi: int = 200
+    fields: tuple[str, ...] = ("company", "date", "address", "total")
+    model: str | None = None
+    max_buffer_size: int = 8
+
+    def workers_for(self, stage: str) -> int:
+        """
+        The worker count of ``stage``, after the ``llm``/``text`` group settings.
+        """
+        unknown = set(self.workers) - {*STAGE_NAMES, "llm", "text"}
+        if unknown:
+            raise ConfigError(
+                f"unknown stage in workers: {', '.join(sorted(unknown))} "
+                f"(stages: {', '.join(STAGE_NAMES)}; groups: llm, text)"
+            )
+        if stage in self.workers:
+            return self.workers[stage]
+        group = "llm" if self.model is not None else "text"
+        if stage in LLM_STAGES:
+            return self.workers.get(group, DEFAULT_WORKERS[group])
+        return DEFAULT_WORKERS[stage]
+
+
+def _load(ref: PageRef, *, max_pixels: int, pdf_dpi: int) -> Page:
+    return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi)
+
+
+def _encode(page: Page) -> dict[str, Any]:
+    return page.to_json()
+
+
+def _offline_correct(page: Page) -> Page:
+    page.corrected = correct_text(page.text)
+    return page
+
+
+def _offline_fix(page: Page) -> Page:
+    page.corrected = fix_layout(page.corrected if page.corrected is not None else page.text)
+    return page
+
+
+def _offline_structure(page: Page, *, fields: tuple[str, ...]) -> Page:
+    text = page.corrected if page.corrected is not None else page.text
+    page.fields = dict(extract_fields(text, page.lines, fields=fields))
+    return page
+
+
+def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> Pipeline:
+    """
+    Join the document stages into a `Pipeline` over `PageRef` items.
+
+    Args:
+        settings: worker counts, engine and options.
+        llm: the bound LLM stages (see `stages.llm.llm_stages`); ``None`` uses the
+            offline fallbacks.
+
+    Returns:
+        The pipeline.  OCR and the three text stages are checkpointed, so a resumed run
+        never repeats them (nor pays for an LLM call twice).
+    """
+    engine_name = settings.ocr_engine
+    engine_options = dict(settings.ocr_options)
+
+    def engine_factory() -> Any:
+        return make_engine(engine_name, **engine_options)
+
+    checkpointed = {"checkpoint": True, "encode": _encode, "decode": Page.from_json}
+    stages = [
+        Stage("load", partial(_load, max_pixels=settings.max_pixels, pdf_dpi=settings.pdf_dpi),
+              kind="thread", workers=settings.workers_for("load"), retry=_NO_RETRY),
+        Stage("preprocess", partial(preprocess, options=settings.preprocess), kind="thread",
+              workers=settings.workers_for("preprocess"), retry=_NO_RETRY),
+        Stage("ocr", ocr_page, kind="thread", workers=settings.workers_for("ocr"),
+              resource=engine_factory, retry=_NO_RETRY, version=f"{engine_name}-1",
+              **checkpointed),  # type: ignore[arg-type]
+    ]
+    if llm is not None:
+        version = f"llm-{settings.model}-1"
+        stages += [
+            Stage(name, getattr(llm, name), kind="async", workers=settings.workers_for(name),
+                  retry=_NO_RETRY, version=version, **checkpointed)  # type: ignore[arg-type]
+            for name in LLM_STAGES
+        ]
+    else:
+        offline = {
+            "correct": _offline_correct,
+            "fix": _offline_fix,
+            "structure": partial(_offline_structure, fields=settings.fields),
+        }
+        stages += [
+            Stage(name, fn, kind="thread", workers=settings.workers_for(name),
+                  retry=_NO_RETRY, version="offline-1", **checkpointed)  # type: ignore[arg-type]
+            for name, fn in offline.items()
+        ]
+    return Pipeline(stages, max_buffer_size=settings.max_buffer_size)
+
+
+def output_record(item: Item) -> dict[str, Any]:
+    """
+    The JSON line of one page: id, source, page, status, text, lines, corrected, fields,
+    error (only when status is ``error``) and per-stage timings.
+    """
+    value = item.value
+    page = value if isinstance(value, Page) else None
+    ref = page.ref if page is not None else value if isinstance(value, PageRef) else None
+    record: dict[str, Any] = {
+        "id": item.key,
+        "source": ref.source if ref is not None else None,
+        "page": ref.page if ref is not None else None,
+        "status": "ok" if item.error is None else "error",
+        "text": page.text if page is not None else "",
+        "lines": [line.to_json() for line in page.lines] if page is not None else [],
+        "corrected": page.corrected if page is not None else None,
+        "fields": page.fields if page is not None else None,
+    }
+    if item.error is not None:
+        record["error"] = item.error.to_json()
+    record["timings"] = {name: round(seconds, 6) for name, seconds in item.timings.items()}
+    if page is not None and "llm" in page.notes:
+        record["llm"] = page.notes["llm"]
+    return record
+
