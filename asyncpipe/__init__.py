@@ -15,6 +15,7 @@ from ._exceptions import QueueBroken as QueueBroken
 from ._exceptions import QueueClosed as QueueClosed
 from ._exceptions import RetryableError as RetryableError
 from ._exceptions import StageError as StageError
+from ._executor import Executor as Executor
 from ._journal import Journal as Journal
 from ._journal import JournalState as JournalState
 from ._pipeline import Pipeline as Pipeline
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "EndOfQueue",
     "ErrorRecord",
+    "Executor",
     "Item",
     "Journal",
     "JournalError",

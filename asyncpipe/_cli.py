@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import anyio
 
 from ._exceptions import AsyncpipeError, ConfigError
+from ._executor import Executor
 from ._journal import Journal
 from ._pipeline import Pipeline
 from ._progress import LogProgress, ProgressReporter, auto_progress
@@ -79,6 +80,8 @@ class RunOptions:
     workers: dict[str, int]
     rate_limit: RateLimit
     args: argparse.Namespace = field(repr=False)
+    executor: Executor | None = None
+    executor_stages: frozenset[str] | None = None
 
 
 class App(Protocol):
@@ -167,6 +170,14 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", choices=("auto", "log", "none"), default="auto",
                         help="live table on a terminal, log lines otherwise (default auto)")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument("--executor", choices=("threads", "ray"), default="threads",
+                        help="where thread stages run: local threads (default) or Ray actors")
+    parser.add_argument("--ray-address", metavar="ADDR",
+                        help="run on this Ray cluster: auto, ray://HOST:10001 or HOST:6379 "
+                             "(implies --executor ray; without it Ray starts a local cluster)")
+    parser.add_argument("--ray-stages", metavar="NAMES",
+                        help="thread stages to run on Ray, e.g. ocr (default: the thread "
+                             "stages with a per-worker resource)")
 
 
 def _config_defaults(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
@@ -232,7 +243,46 @@ def _options(args: argparse.Namespace) -> RunOptions:
         workers=parse_workers(args.workers),
         rate_limit=parse_rate(args.rate_limit),
         args=args,
+        **_executor_options(args),
     )
+
+
+def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    names = args.ray_stages
+    if isinstance(names, str):
+        names = [name.strip() for name in names.split(",") if name.strip()]
+    if args.executor != "ray" and not args.ray_address:
+        if names:
+            raise ConfigError("--ray-stages goes with --executor ray or --ray-address")
+        return {}
+    from ._ray import RayExecutor  # imports no ray until a stage opens it
+
+    return {"executor": RayExecutor(address=args.ray_address),
+            "executor_stages": frozenset(names) if names else None}
+
+
+def _with_executor(pipeline: Pipeline, options: RunOptions) -> Pipeline:
+    """
+    The pipeline with the chosen thread stages moved to ``options.executor``.
+    """
+    if options.executor is None:
+        return pipeline
+    names = options.executor_stages
+    threads = {s.name for s in pipeline.stages if s.kind == "thread"}
+    if names is None:
+        names = frozenset(s.name for s in pipeline.stages
+                          if s.kind == "thread" and s.resource is not None)
+        if not names:
+            raise ConfigError("no thread stage has a per-worker resource to move to Ray; "
+                              f"name some with --ray-stages (thread stages: "
+                              f"{', '.join(sorted(threads)) or 'none'})")
+    elif not names <= threads:
+        raise ConfigError(f"--ray-stages: not thread stages of this pipeline: "
+                          f"{', '.join(sorted(names - threads))} (thread stages: "
+                          f"{', '.join(sorted(threads)) or 'none'})")
+    stages = [s.replace(executor=options.executor) if s.name in names else s
+              for s in pipeline.stages]
+    return Pipeline(stages, max_buffer_size=pipeline.max_buffer_size)
 
 
 def _progress(choice: str) -> ProgressReporter | None:
@@ -249,7 +299,7 @@ async def _run(options: RunOptions, app: App) -> int:
         )
     async with app.open(options) as job:
         sink = JsonlSink(options.out, record=job.record, overwrite=options.overwrite)
-        summary = await job.pipeline.run(
+        summary = await _with_executor(job.pipeline, options).run(
             job.source,
             sink=sink,
             journal=Journal(options.journal),

@@ -91,7 +91,15 @@ def _read(path: Path) -> tuple[JournalState, int]:
                     "move it aside to start over"
                 ) from None
             break
-        _apply(state, event)
+        try:
+            _apply(state, event)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            # Well-formed JSON that is not a journal event: a whole line (it ends with a
+            # newline), so not a torn write but corruption, or a file that is no journal.
+            raise JournalError(
+                f"journal {path} is corrupt at line {number} (not a journal event: "
+                f"{type(exc).__name__}: {exc}): move it aside to start over"
+            ) from None
         state.lines += 1
         good += len(line) + 1
     state.torn = len(data) - good
@@ -108,19 +116,32 @@ def _has_good_line_after(lines: list[bytes]) -> bool:
     return False
 
 
-def _apply(state: JournalState, event: dict[str, Any]) -> None:
+def _apply(state: JournalState, event: Any) -> None:
+    if not isinstance(event, dict):
+        raise TypeError(f"a JSON {type(event).__name__}, not an object")
     kind = event.get("ev")
     if kind == "ckpt":
-        state.checkpoints.setdefault(event["k"], {})[event["s"]] = Checkpoint(
-            event["fp"], event.get("out"), event.get("t") or {}
+        state.checkpoints.setdefault(_str(event["k"]), {})[_str(event["s"])] = Checkpoint(
+            _str(event["fp"]), event.get("out"), event.get("t") or {}
         )
     elif kind == "done":
-        state.done[event["k"]] = event["status"]
-        if event["status"] == "ok":
-            state.failed.pop(event["k"], None)
+        key, status = _str(event["k"]), _str(event["status"])
+        state.done[key] = status
+        if status == "ok":
+            state.failed.pop(key, None)
     elif kind == "fail":
         err = event["err"]
-        state.failed[event["k"]] = ErrorRecord(event["s"], err["type"], err["message"], err["attempts"])
+        state.failed[_str(event["k"])] = ErrorRecord(
+            _str(event["s"]), err["type"], err["message"], err["attempts"]
+        )
+    elif kind not in ("start", "ok"):
+        raise ValueError(f"unknown event {kind!r}")
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {value!r}")
+    return value
 
 
 class Journal:
@@ -172,19 +193,31 @@ class Journal:
         return await anyio.to_thread.run_sync(self._open_sync, resume)
 
     def _open_sync(self, resume: bool) -> JournalState:
+        if self._fd is not None:
+            raise JournalError(f"journal {self.path} is already open")
         state = JournalState()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if resume:
                 state, good = _read(self.path)
-                if state.torn:
-                    log.warning("journal %s: cut off a torn last line (%d bytes)", self.path, state.torn)
-                    os.truncate(self.path, good)
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                if state.torn:
+                    log.warning("journal %s: cut off a torn last line (%d bytes)",
+                                self.path, state.torn)
+                    os.ftruncate(self._fd, good)
+                    os.fsync(self._fd)
             else:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+                self._fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+        # A journal object may serve several runs, one after another.
+        self._pending = []
+        self._wakeup = anyio.Event()
+        self._unsynced = 0
+        self._last_sync = time.monotonic()
+        self._closed = False
+        self.failure = None
         return state
 
     @staticmethod
@@ -238,7 +271,11 @@ class Journal:
         """
         batch, self._pending = self._pending, []
         if batch or sync:
-            await anyio.to_thread.run_sync(self._write, b"".join(batch), len(batch), sync)
+            # Shielded: once the batch has left ``_pending`` it must reach the file.  An
+            # unshielded ``run_sync`` can be cancelled at its first checkpoint, before the
+            # thread starts, and the batch (often the last "done" events) would be lost.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._write, b"".join(batch), len(batch), sync)
 
     def _write(self, data: bytes, count: int, sync: bool) -> None:
         if self._fd is None:
@@ -251,7 +288,8 @@ class Journal:
             self.written += count
             self._unsynced += count
             now = time.monotonic()
-            if sync or self._unsynced >= self.fsync_every or now - self._last_sync >= self.fsync_interval:
+            due = self._unsynced >= self.fsync_every or now - self._last_sync >= self.fsync_interval
+            if sync or due:
                 os.fsync(self._fd)
                 self._unsynced = 0
                 self._last_sync = now
@@ -282,35 +320,72 @@ class Journal:
         path: str | os.PathLike[str], *, keep_done: Callable[[str], bool] | None = None
     ) -> tuple[int, int]:
         """
-        Rewrite a journal with only what resume needs: the latest checkpoint of each stage
-        of each unfinished item, the last failure, and one ``done`` line per finished item.
+        Rewrite a journal with only what resume needs: one ``done`` line per finished
+        item, and for every other item the latest checkpoint of each stage and its last
+        failure.
 
-        The new file replaces the old one atomically.
+        Items finished with an error keep their checkpoints too, so that a resume with
+        ``retry_failed`` still restarts them after their last checkpoint.  Never compact
+        a journal that a run has open.
+
+        Args:
+            path: the journal file.  The new file replaces it atomically.
+            keep_done: which finished items stay finished, e.g. ``lambda key: key in
+                written`` with the keys the sink holds (the sink is the truth: after a power
+                loss the journal may say "done" for a line that never reached the disk).
+                An item it rejects is kept as unfinished, with its checkpoints.  Default:
+                every item the journal says is done.
 
         Returns:
-            The number of lines before and after.
+            The number of events before and after.
+
+        Raises:
+            JournalError: the journal cannot be read, is corrupt, or cannot be rewritten.
         """
-        return await anyio.to_thread.run_sync(_compact, Path(path))
+        return await anyio.to_thread.run_sync(_compact, Path(path), keep_done)
 
 
-def _compact(path: Path) -> tuple[int, int]:
+def _compact(path: Path, keep_done: Callable[[str], bool] | None) -> tuple[int, int]:
     state, _ = _read(path)
+    done = {
+        key: status
+        for key, status in state.done.items()
+        if keep_done is None or keep_done(key)
+    }
     out: list[bytes] = []
-    for key, status in state.done.items():
+    for key, status in done.items():
         out.append(orjson.dumps({"ev": "done", "k": key, "status": status}))
     for key, stages in state.checkpoints.items():
-        if key in state.done:
+        if done.get(key) == "ok":
             continue
         for stage, ck in stages.items():
             out.append(orjson.dumps({"ev": "ckpt", "k": key, "s": stage, "fp": ck.fingerprint,
                                      "out": ck.output, "t": ck.timings}))
     for key, err in state.failed.items():
-        if key not in state.done:
+        if done.get(key) != "ok":
             out.append(orjson.dumps({"ev": "fail", "k": key, "s": err.stage, "err": err.to_json()}))
     tmp = path.with_name(path.name + ".compact")
-    with open(tmp, "wb") as fh:
-        fh.write(b"".join(line + b"\n" for line in out))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(b"".join(line + b"\n" for line in out))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise JournalError(f"cannot compact journal {path}: {exc}") from exc
     return state.lines, len(out)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """
+    Make a rename in ``directory`` durable (a no-op where directories cannot be opened).
+    """
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -25,6 +25,7 @@ import anyio
 import anyio.to_thread
 
 from ._exceptions import ConfigError, EndOfQueue
+from ._executor import StageCall
 from ._journal import Journal, JournalState
 from ._ordering import AdmissionWindow, Reorderer
 from ._progress import ProgressReporter
@@ -319,24 +320,35 @@ class _Run:
 
     async def _run_stage(self, index: int) -> None:
         stage = self.stages[index]
-        limiter = anyio.CapacityLimiter(stage.workers) if stage.kind == "thread" else None
         try:
-            async with anyio.create_task_group() as tg:
-                for _ in range(stage.workers):
-                    tg.start_soon(self._worker, index, limiter)
+            if stage.executor is not None:
+                async with stage.executor.open(stage) as remote:
+                    await self._run_workers(index, None, remote)
+            else:
+                threads = anyio.CapacityLimiter(stage.workers) if stage.kind == "thread" else None
+                await self._run_workers(index, threads, None)
         finally:
             self.senders[index + 1].close()
 
-    async def _worker(self, index: int, threads: anyio.CapacityLimiter | None) -> None:
+    async def _run_workers(
+        self, index: int, threads: anyio.CapacityLimiter | None, remote: StageCall | None
+    ) -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(self.stages[index].workers):
+                tg.start_soon(self._worker, index, threads, remote)
+
+    async def _worker(
+        self, index: int, threads: anyio.CapacityLimiter | None, remote: StageCall | None
+    ) -> None:
         stage = self.stages[index]
         resource = None
-        if stage.resource is not None:
+        if stage.resource is not None and remote is None:
             if threads is not None:
                 resource = await anyio.to_thread.run_sync(stage.resource, limiter=threads)
             else:
                 resource = stage.resource()
         try:
-            call = _make_call(stage, resource, threads)
+            call = _make_call(stage, resource, threads, remote)
             receive, send = self.receivers[index], self.senders[index + 1]
             counters = self.counters[index]
             while True:
@@ -477,14 +489,25 @@ class _Run:
 
 
 def _make_call(
-    stage: Stage, resource: Any, threads: anyio.CapacityLimiter | None
+    stage: Stage,
+    resource: Any,
+    threads: anyio.CapacityLimiter | None,
+    remote: StageCall | None,
 ) -> Callable[[Any], Any]:
     """
     Build the coroutine function that makes one try of ``stage`` on a value.
     """
-    fn = partial(stage.fn, resource) if stage.resource is not None else stage.fn
     limiter = stage.limiter
     timeout = stage.timeout
+    if remote is not None:
+        if limiter is None:
+            return remote
+
+        async def call_remote(value: Any) -> Any:
+            await limiter.acquire()
+            return await remote(value)
+        return call_remote
+    fn = partial(stage.fn, resource) if stage.resource is not None else stage.fn
     if threads is not None:
         async def call(value: Any) -> Any:
             if limiter is not None:

@@ -14,7 +14,7 @@ import aiofiles
 import anyio
 import orjson
 
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, JournalError
 from ._stage import Item
 
 __all__ = ["CallbackSink", "JsonlSink", "Sink"]
@@ -89,7 +89,9 @@ class JsonlSink(Sink):
     Write one JSON line per item with aiofiles and orjson.
 
     The file itself says which items are done: on resume it is read back, a torn last
-    line is cut off, and the keys found (in ``key_field``) are skipped.  So an item whose
+    line is cut off, and the keys found (in ``key_field``) are skipped.  A line that does
+    not parse anywhere else is corruption: `open` raises `JournalError` naming the line
+    rather than cut off the results after it.  So an item whose
     line was written before a crash is never written again, and one whose line was not is
     written exactly once by the resumed run.
 
@@ -148,16 +150,23 @@ class JsonlSink(Sink):
         kept: list[bytes] = []
         good = 0
         dropped = False
-        for line in data.split(b"\n")[:-1]:
+        # Every write is of whole lines, so a crash leaves at most one torn line, the part
+        # after the last newline.  Anything else that does not parse is corruption: cutting
+        # the file there would throw away the results after it, so refuse instead.
+        for number, line in enumerate(data.split(b"\n")[:-1], start=1):
             try:
                 record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                break  # a torn tail (one line at most): cut off below
+                key = record[self._key_field]
+            except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+                raise JournalError(
+                    f"{self.path} is corrupt at line {number} (not a JSON object with a "
+                    f"{self._key_field!r} field): repair it or move it aside"
+                ) from None
             good += len(line) + 1
             if retry_failed and record.get("status") == "error":
                 dropped = True
                 continue
-            keys.add(str(record[self._key_field]))
+            keys.add(str(key))
             kept.append(line + b"\n")
         if dropped:
             tmp = self.path.with_name(self.path.name + ".tmp")
@@ -167,7 +176,10 @@ class JsonlSink(Sink):
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
         elif good < len(data):
-            os.truncate(self.path, good)
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good)
+                fh.flush()
+                os.fsync(fh.fileno())
         return keys
 
     async def write(self, items: Sequence[Item]) -> None:

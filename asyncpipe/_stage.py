@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ._exceptions import ConfigError
+from ._executor import Executor
 from ._ratelimit import RateLimit
 from ._retry import Retry
 
@@ -112,6 +113,8 @@ class Stage:
         decode: turns journaled data back into the output, on resume.
         max_buffer_size: how many items wait in front of this stage; ``None`` takes the
             pipeline's default.
+        executor: for ``thread`` stages, an `Executor` that runs the calls elsewhere (e.g.
+            on Ray actors); ``None`` runs them in local threads.
 
     .. versionadded:: 0.1
     """
@@ -129,6 +132,7 @@ class Stage:
     encode: Callable[[Any], Any] | None = None
     decode: Callable[[Any], Any] | None = None
     max_buffer_size: int | None = None
+    executor: Executor | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -144,6 +148,8 @@ class Stage:
             )
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigError(f"stage {self.name!r}: timeout must be positive")
+        if self.executor is not None and self.kind != "thread":
+            raise ConfigError(f"stage {self.name!r}: only thread stages take an executor")
         if self.max_buffer_size is not None and self.max_buffer_size < 1:
             raise ConfigError(f"stage {self.name!r}: max_buffer_size must be at least 1")
 

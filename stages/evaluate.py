@@ -69,6 +69,24 @@ def _comparable(text: str) -> str:
     return " ".join(text.upper().split())
 
 
+def _in_reading_order(record: dict[str, Any]) -> tuple[str, str]:
+    """
+    The raw and corrected text of a record, both in the reading order of the reference.
+
+    The corrected text keeps one line per OCR line unless fix joined some; then both
+    texts are compared in the engine's line order instead, so the two always share one
+    order and the comparison measures the text stages, not the ordering.
+    """
+    lines = [Line.from_json(line) for line in record.get("lines") or []]
+    raw = record.get("text") or ""
+    corrected = record.get("corrected") or ""
+    fixed = corrected.split("\n")
+    if not lines or len(fixed) != len(lines):
+        return raw, corrected
+    mapped = [Line(text, line.box, line.confidence) for text, line in zip(fixed, lines, strict=True)]
+    return reading_order_text(lines), reading_order_text(mapped)
+
+
 def load_truth(path: Path) -> dict[tuple[str, int], Truth]:
     """
     Ground truth by ``(file name, page)``, from a ``truth.json`` file or an SROIE folder.
@@ -99,8 +117,8 @@ def evaluate(
     Score output records (as written by the document pipeline) against ``truth``.
 
     CER is summed over pages (total edits / total reference characters), comparing
-    upper-cased text with whitespace runs collapsed.  The OCR text is put in reading
-    order from its line boxes first, as the reference is.
+    upper-cased text with whitespace runs collapsed.  The OCR and corrected texts are
+    put in reading order from their line boxes first, as the reference is.
     """
     acc = Accuracy(fields={name: (0, 0) for name in fields})
     ref_chars = edits_text = edits_corrected = 0.0
@@ -111,11 +129,9 @@ def evaluate(
             continue
         acc.pages += 1
         reference = _comparable(expected.text)
-        lines = [Line.from_json(line) for line in record.get("lines") or []]
-        hypothesis = reading_order_text(lines) if lines else record.get("text") or ""
+        raw, corrected = _in_reading_order(record)
         ref_chars += len(reference)
-        edits_text += character_error_rate(reference, _comparable(hypothesis)) * len(reference)
-        corrected = record.get("corrected") or ""
+        edits_text += character_error_rate(reference, _comparable(raw)) * len(reference)
         edits_corrected += character_error_rate(reference, _comparable(corrected)) * len(reference)
         predicted = record.get("fields") or {}
         for name in fields:

@@ -1,0 +1,40 @@
+"""
+Executors: where a ``thread`` stage's calls run, when not in local threads.
+
+The default path (no executor) offloads each call with ``anyio.to_thread.run_sync``
+under the stage's `anyio.CapacityLimiter`.  An executor replaces only that: rate
+limits, retries, statistics, ordering and the journal stay on the event loop of the
+driver, and an item is journaled only once its awaited result is back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._stage import Stage
+
+__all__ = ["Executor", "StageCall"]
+
+StageCall = Callable[[Any], Awaitable[Any]]
+
+
+class Executor:
+    """
+    Base class for executors.  Subclass it and override `open`.
+
+    .. versionadded:: 0.1
+    """
+
+    def open(self, stage: Stage) -> AbstractAsyncContextManager[StageCall]:
+        """
+        Get ready to run ``stage`` (e.g. start ``stage.workers`` remote workers, each
+        building ``stage.resource`` once) and yield an ``async def call(value)`` that runs
+        ``stage.fn`` on one value and returns its result.
+
+        ``call`` is awaited by up to ``stage.workers`` tasks at once.  Leaving the context
+        releases everything the executor made.
+        """
+        raise NotImplementedError

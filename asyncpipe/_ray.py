@@ -1,0 +1,348 @@
+"""
+The Ray executor: run a ``thread`` stage's calls on Ray actors instead of local threads.
+
+Each of the stage's ``workers`` becomes one actor that builds the stage's per-worker
+resource (e.g. an OCR engine) once and then runs ``stage.fn`` on one value at a time.
+The driver keeps everything else (rate limits, retries, statistics, ordering and the
+journal) and awaits the actors from its event loop, one call in flight per actor.
+
+Ray is imported lazily: ``import asyncpipe`` never imports it, and without it installed
+`RayExecutor` raises a `ConfigError` that says which extra to install.
+
+Ray 2.60 turns token authentication on for a local cluster that ``ray.init()`` starts
+(it sets ``RAY_AUTH_MODE=token`` in the driver and writes ``~/.ray/auth_token`` if no
+token exists).  A driver that connects to a separately started head must use the same
+mode and token as the head: export the same ``RAY_AUTH_MODE`` (and ``RAY_AUTH_TOKEN`` or
+``RAY_AUTH_TOKEN_PATH``) for ``ray start`` and for ``asyncpipe run``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from ._exceptions import ConfigError, RetryableError, StageError
+from ._executor import Executor, StageCall
+
+if TYPE_CHECKING:
+    from ._stage import Stage
+
+__all__ = ["RayExecutor"]
+
+log = logging.getLogger("asyncpipe.ray")
+
+INSTALL_HINT = "pip install 'asyncpipe[ray]'"
+
+
+def _import_ray() -> ModuleType:
+    """
+    Import ray, or raise the `ConfigError` that says how to install it.
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError(f"the Ray executor needs ray, which is not installed: {INSTALL_HINT}") \
+            from exc
+    return ray
+
+
+class _Worker:
+    """
+    The body of one actor: it builds the stage's resource once and calls the stage on values.
+    """
+
+    def __init__(self, fn: Callable[..., Any], factory: Callable[[], Any] | None) -> None:
+        self._fn = fn
+        self._has_resource = factory is not None
+        self._resource = factory() if factory is not None else None
+
+    def ready(self) -> bool:
+        """Return once the constructor (and so the resource) is done."""
+        return True
+
+    def call(self, value: Any) -> Any:
+        """Run the stage on one value."""
+        if self._has_resource:
+            return self._fn(self._resource, value)
+        return self._fn(value)
+
+    def close(self) -> None:
+        """Close the resource if it has a ``close()`` method."""
+        resource, self._resource = self._resource, None
+        if resource is not None and hasattr(resource, "close"):
+            resource.close()
+
+
+@dataclass
+class _Slot:
+    """One actor and how often calls on it ended with the actor gone."""
+
+    actor: Any
+    deaths: int = 0
+
+
+class RayExecutor(Executor):
+    """
+    Run a ``thread`` stage on Ray actors: ``Stage(..., kind="thread", executor=RayExecutor())``.
+
+    Share one instance between the stages that go to Ray: it connects (or starts a local
+    cluster) once, and shuts down a cluster it started when the last stage is done.  A
+    cluster it connected to is left running.
+
+    Args:
+        address: ``None`` uses the Ray runtime this process already set up, or else starts
+            a local cluster; ``"auto"`` connects to the cluster running on this machine
+            (``ray start --head``); ``"ray://host:10001"`` connects through Ray Client;
+            ``"host:6379"`` connects to a head's GCS.
+        num_cpus: CPUs each actor reserves.  Default 1, which matches one ONNX thread per
+            OCR engine.  Ray sets ``OMP_NUM_THREADS`` in the actor to this number.
+        max_restarts: how often Ray restarts an actor whose process died.  After that
+            many deaths the executor replaces the actor with a new one.
+        max_task_retries: how often Ray itself re-runs a call that was running on an actor
+            that died (on the restarted actor).  When these are used up the call raises
+            `RetryableError`, which the stage's `Retry` policy decides on.  Default 1, so
+            one lost worker process does not fail an item of a stage that never retries.
+        include_dashboard: start the dashboard with a local cluster (default off).
+        object_store_memory: bytes of shared memory for a local cluster's object store;
+            ``None`` lets Ray choose (30% of RAM).
+        init_options: more keyword arguments for ``ray.init`` (e.g. ``num_cpus`` of a
+            local cluster, ``runtime_env``, ``namespace``).
+        check_resources: before starting a stage's actors, check that the cluster has
+            ``workers * num_cpus`` CPUs available (Ray would otherwise wait for them
+            forever).  Turn it off on an autoscaling cluster.
+        start_timeout: seconds the actors of one stage may take to start and build their
+            resources.
+
+    Raises:
+        ConfigError: ray is not installed, or an option is out of range.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        *,
+        address: str | None = None,
+        num_cpus: float = 1,
+        max_restarts: int = 3,
+        max_task_retries: int = 1,
+        include_dashboard: bool = False,
+        object_store_memory: int | None = None,
+        init_options: Mapping[str, Any] | None = None,
+        check_resources: bool = True,
+        start_timeout: float = 600.0,
+    ) -> None:
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(f"the Ray executor needs ray, which is not installed: {INSTALL_HINT}")
+        if not num_cpus > 0:
+            raise ConfigError(f"RayExecutor: num_cpus must be positive, got {num_cpus}")
+        if max_restarts < -1 or max_task_retries < -1:
+            raise ConfigError("RayExecutor: max_restarts and max_task_retries must be -1 "
+                              "(no limit) or more")
+        self.address = address
+        self.num_cpus = num_cpus
+        self.max_restarts = max_restarts
+        self.max_task_retries = max_task_retries
+        self.check_resources = check_resources
+        self.start_timeout = start_timeout
+        init = {"include_dashboard": include_dashboard, **(init_options or {})}
+        if object_store_memory is not None:
+            init["object_store_memory"] = object_store_memory
+        self.init_options = init
+        self._lock = anyio.Lock()
+        self._users = 0
+        self._initialized_here = False
+
+    def __repr__(self) -> str:
+        return (f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "
+                f"max_restarts={self.max_restarts}, max_task_retries={self.max_task_retries})")
+
+    @asynccontextmanager
+    async def open(self, stage: Stage) -> AsyncIterator[StageCall]:
+        """
+        Start ``stage.workers`` actors, yield the call that runs the stage on them, and stop
+        them (closing their resources) on the way out.
+
+        Raises:
+            ConfigError: ray is missing, or the cluster has too few CPUs for the actors.
+            StageError: an actor failed to start (e.g. its resource factory raised).
+        """
+        # ray.init, actor creation and the resource queries are blocking RPCs (seconds
+        # for a new local cluster): they all run in worker threads, never on the loop.
+        ray = await anyio.to_thread.run_sync(_import_ray)
+        async with self._lock:
+            await self._connect(ray)
+        try:
+            # One stage at a time checks the free CPUs and starts its actors, so that two
+            # stages cannot both count the same free CPUs.
+            async with self._lock:
+                slots = await self._start(ray, stage)
+            try:
+                yield self._caller(ray, stage, slots)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._stop(ray, slots)
+        finally:
+            with anyio.CancelScope(shield=True):
+                async with self._lock:
+                    await self._disconnect(ray)
+
+    # -- cluster -------------------------------------------------------------------------
+
+    async def _connect(self, ray: ModuleType) -> None:
+        self._users += 1
+        if self._users > 1:
+            return
+        if ray.is_initialized():
+            # Someone else (the application, a test) set Ray up: use it, leave it alone.
+            self._initialized_here = False
+            return
+        started = anyio.current_time()
+        await anyio.to_thread.run_sync(lambda: ray.init(address=self.address, **self.init_options))
+        self._initialized_here = True
+        log.info("ray: %s in %.1f s", "started a local cluster" if self.address is None
+                 else f"connected to {self.address}", anyio.current_time() - started)
+
+    async def _disconnect(self, ray: ModuleType) -> None:
+        self._users -= 1
+        if self._users == 0 and self._initialized_here:
+            # ray.shutdown stops a local cluster that ray.init started, and only drops the
+            # driver's connection to a cluster given by address: that one keeps running.
+            await anyio.to_thread.run_sync(ray.shutdown)
+            self._initialized_here = False
+
+    # -- actors --------------------------------------------------------------------------
+
+    def _make_actor(self, ray: ModuleType, stage: Stage, payload: Any) -> Any:
+        """
+        Create one actor (blocking: run it in a thread).
+        """
+        cls = ray.remote(_Worker).options(
+            num_cpus=self.num_cpus,
+            max_restarts=self.max_restarts,
+            max_task_retries=self.max_task_retries,
+        )
+        fn, factory = payload
+        return cls.remote(fn, factory)
+
+    async def _start(self, ray: ModuleType, stage: Stage) -> list[_Slot]:
+        if self.check_resources:
+            await self._check_cpus(ray, stage)
+        payload = (stage.fn, stage.resource)
+        try:
+            actors = await anyio.to_thread.run_sync(
+                lambda: [self._make_actor(ray, stage, payload) for _ in range(stage.workers)])
+        except Exception as exc:
+            raise ConfigError(
+                f"stage {stage.name!r}: cannot send the stage to Ray ({exc}); its function "
+                "and resource factory must pickle with cloudpickle"
+            ) from exc
+        slots = [_Slot(actor) for actor in actors]
+        try:
+            with anyio.fail_after(self.start_timeout):
+                async with anyio.create_task_group() as tg:
+                    for actor in actors:
+                        tg.start_soon(self._wait_ready, ray, stage, actor)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._stop(ray, slots, close=False)
+            raise
+        return slots
+
+    async def _wait_ready(self, ray: ModuleType, stage: Stage, actor: Any) -> None:
+        try:
+            await actor.ready.remote()
+        except ray.exceptions.RayActorError as exc:
+            raise StageError(f"stage {stage.name!r}: a Ray actor failed to start: {exc}") \
+                from exc
+
+    async def _check_cpus(self, ray: ModuleType, stage: Stage) -> None:
+        def query() -> tuple[float, float]:
+            return (ray.available_resources().get("CPU", 0.0),
+                    ray.cluster_resources().get("CPU", 0.0))
+
+        needed = stage.workers * self.num_cpus
+        # Ray frees the CPUs of killed actors (e.g. the previous run's) a moment later,
+        # so give it a few seconds before calling the cluster too small.
+        deadline = anyio.current_time() + 10
+        while True:
+            available, total = await anyio.to_thread.run_sync(query)
+            if needed <= available or needed > total or anyio.current_time() > deadline:
+                break
+            await anyio.sleep(0.25)
+        if needed > available:
+            raise ConfigError(
+                f"stage {stage.name!r} needs {stage.workers} Ray actors x {self.num_cpus:g} "
+                f"CPU = {needed:g} CPUs, but the Ray cluster has {available:g} of "
+                f"{total:g} CPUs free; Ray would wait for them forever.  Lower the stage's "
+                "workers or num_cpus, or add nodes"
+            )
+
+    async def _stop(self, ray: ModuleType, slots: list[_Slot], *, close: bool = True) -> None:
+        if close:
+            # Close the resources (as local workers do), but do not wait on a stuck actor.
+            with anyio.move_on_after(10):
+                async with anyio.create_task_group() as tg:
+                    for slot in slots:
+                        tg.start_soon(self._close_one, ray, slot.actor)
+
+        def kill() -> None:
+            for slot in slots:
+                ray.kill(slot.actor, no_restart=True)
+
+        await anyio.to_thread.run_sync(kill)
+
+    @staticmethod
+    async def _close_one(ray: ModuleType, actor: Any) -> None:
+        try:
+            await actor.close.remote()
+        except ray.exceptions.RayError as exc:
+            log.warning("ray: closing an actor's resource failed: %s", exc)
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def _caller(self, ray: ModuleType, stage: Stage, slots: list[_Slot]) -> StageCall:
+        # Idle actors wait in a queue: a call takes one, so at most one call runs on each
+        # actor and at most ``workers`` are in flight, without ever blocking the loop.
+        send, receive = anyio.create_memory_object_stream[_Slot](len(slots))
+        for slot in slots:
+            send.send_nowait(slot)
+        actor_error = ray.exceptions.RayActorError
+        task_error = ray.exceptions.RayTaskError
+        payload = (stage.fn, stage.resource)
+
+        async def call(value: Any) -> Any:
+            slot = await receive.receive()
+            try:
+                return await slot.actor.call.remote(value)
+            except task_error as exc:
+                # The stage raised: re-raise its own exception, so error records and the
+                # retry predicate see the same type as with local threads.
+                cause = exc.cause
+                if isinstance(cause, Exception) and not isinstance(cause, ray.exceptions.RayError):
+                    raise cause from None
+                raise
+            except actor_error as exc:
+                slot.deaths += 1
+                if self.max_restarts != -1 and slot.deaths > self.max_restarts:
+                    # Ray will not restart it again: put a new actor in its place.
+                    log.warning("ray: stage %r: an actor died %d times; replacing it",
+                                stage.name, slot.deaths)
+                    slot.actor = await anyio.to_thread.run_sync(
+                        self._make_actor, ray, stage, payload)
+                    slot.deaths = 0
+                raise RetryableError(
+                    f"the Ray actor running this item died: {str(exc).splitlines()[0]}"
+                ) from exc
+            finally:
+                send.send_nowait(slot)
+
+        return call

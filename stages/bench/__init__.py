@@ -1,0 +1,35 @@
+"""
+The benchmark harness of the document pipeline: ``asyncpipe bench`` (see `main`).
+
+It runs the real pipeline (load → preprocess → rapidocr → three LLM calls) on receipts
+against the local OpenAI-compatible test server with a set latency, sweeps OCR and LLM
+worker counts, runs the sequential and stage-by-stage ``ThreadPoolExecutor`` baselines on
+the same items, compares every run with its theoretical bound, advises worker counts and
+checks the advice, and writes a table, a JSON file and a plot.
+"""
+
+from __future__ import annotations
+
+from ._main import main as main
+from ._model import Advice as Advice
+from ._model import Bound as Bound
+from ._model import Capacities as Capacities
+from ._model import Config as Config
+from ._model import advise as advise
+from ._model import bound as bound
+from ._model import max_in_window as max_in_window
+from ._model import min_makespan as min_makespan
+from ._model import rate_utilisation as rate_utilisation
+
+__all__ = [
+    "Advice",
+    "Bound",
+    "Capacities",
+    "Config",
+    "advise",
+    "bound",
+    "main",
+    "max_in_window",
+    "min_makespan",
+    "rate_utilisation",
+]

@@ -1,0 +1,347 @@
+"""
+``asyncpipe bench``: run the real document pipeline on receipts against the local LLM
+server, sweep worker counts, compare with the baselines, advise, and report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from itertools import cycle, islice
+from pathlib import Path
+from typing import Any
+
+from stages._page import PageRef
+from stages.inputs import discover
+from stages.llm_server.testing import ServerHandle, run_server
+
+from ._model import LLM_STAGES, Advice, Capacities, Config, advise, bound, max_in_window
+from ._model import min_makespan, rate_utilisation
+from ._report import format_table, headline, plot, summary_line
+from ._runners import RunResult, run_asyncpipe, run_sequential, run_stage_by_stage
+
+__all__ = ["main"]
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_input() -> Path:
+    env = os.environ.get("ASYNCPIPE_SROIE")
+    root = Path(env) if env else _ROOT.parent / "shared" / "data" / "sroie"
+    return root / "img"
+
+
+def _default_out() -> Path:
+    results = _ROOT / "benchmarks" / "results"
+    return results if results.parent.is_dir() else Path("bench-results")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _rate(text: str) -> tuple[int, float]:
+    count, _, period = text.partition("/")
+    return int(count), float(period)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="asyncpipe bench",
+        description="Benchmark the document pipeline: worker sweep, baselines, bound, advisor.")
+    p.add_argument("inputs", nargs="*", help="receipts (default: the SROIE img folder)")
+    p.add_argument("--quick", action="store_true",
+                   help="a small run that finishes in under 3 minutes on 2 cores")
+    p.add_argument("--items", type=int, help="items per run (default 6 quick, 16 full)")
+    p.add_argument("--latency", type=float, default=1.2, help="server seconds per call (1.2)")
+    p.add_argument("--ocr-workers", help="OCR worker counts to sweep (default 1,2 quick; 1,2,4)")
+    p.add_argument("--llm-workers", help="LLM workers per stage to sweep (1,8 quick; 1,8,32)")
+    p.add_argument("--rate-limit", default=None,
+                   help="the LLM-bound regime's limit LIMIT/SECONDS (default 100/120 quick, "
+                        "100/60 full); LIMIT >= 50 so that (L-1)/L >= 0.98 is reachable")
+    p.add_argument("--rss-items", type=int, help="items of the 1x RSS run (default 3 quick, 6)")
+    p.add_argument("--out", type=Path, default=None, help="results folder")
+    p.add_argument("--tag", default=None, help="file name stem (default bench-quick / bench)")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--skip-rss", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--skip-baselines", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--url", help=argparse.SUPPRESS)
+    return p
+
+
+def pick_refs(inputs: Sequence[str], n: int) -> list[PageRef]:
+    """
+    The first ``n`` pages of the inputs, in discovery order, repeated if there are fewer.
+    """
+    refs = list(islice(discover(list(inputs)), n))
+    if not refs:
+        raise SystemExit(f"asyncpipe bench: no documents found in {' '.join(inputs)}")
+    return list(islice(cycle(refs), n))
+
+
+def _calls(server: ServerHandle, wall: tuple[float, float]) -> list[dict[str, Any]]:
+    return [r for r in server.read_log() if wall[0] - 0.5 <= r["ts"] <= wall[1] + 0.5]
+
+
+def capacities(seq: RunResult, server: ServerHandle, latency: float, n: int) -> Capacities:
+    """
+    The single-thread capacities from the sequential run and its server log.
+    """
+    log = _calls(server, seq.wall)
+    by_task = Counter(r["task"] for r in log if r.get("status") == 200)
+    calls = {task: by_task.get(task, 0) / n for task in LLM_STAGES}
+    llm_seconds = sum(seq.stage_seconds.get(task, 0.0) * n for task in LLM_STAGES)
+    call_seconds = llm_seconds / max(1, sum(by_task.values()))
+    return Capacities(
+        t_engine=seq.engine_seconds, t_load=seq.stage_seconds["load"],
+        t_preprocess=seq.stage_seconds["preprocess"], t_ocr=seq.stage_seconds["ocr"],
+        latency=latency, call_seconds=call_seconds, calls=calls,
+        cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        else os.cpu_count() or 1,
+    )
+
+
+def make_row(result: RunResult, cap: Capacities | None, server: ServerHandle | None,
+             **extra: Any) -> dict[str, Any]:
+    """
+    The JSON row of one run, with its bound, ratios and LLM call figures.
+    """
+    config = result.config
+    row: dict[str, Any] = {
+        "name": result.name,
+        "config": config.label() if config else "1 thread",
+        "ocr": config.ocr if config else None,
+        "llm": config.llm if config else None,
+        "rate": list(config.rate) if config and config.rate else None,
+        "items": result.items,
+        "failed": result.failed,
+        "elapsed": result.elapsed,
+        "items_per_s": result.items_per_second,
+        "bottleneck": result.bottleneck,
+        "utilisation": {k: v["utilisation"] for k, v in result.stages.items()},
+        "stages": result.stages,
+        "peak_rss_mb": result.peak_rss / 2**20,
+        **extra,
+    }
+    n = result.items + result.failed
+    if cap is not None:
+        cfg = config or Config(ocr=1, llm=1)
+        b = bound(cap, cfg)
+        row["bound"] = b.value
+        row["bound_terms"] = b.to_json()
+        row["limiter"] = b.limiter if config else "sequential"
+        row["regime"] = b.regime
+        if config is not None:
+            t_min = min_makespan(cap, cfg, n)
+            row["bound_n"] = n / t_min
+            row["ratio"] = result.items_per_second / row["bound_n"]
+            row["ratio_steady"] = result.items_per_second / b.value
+    if server is not None:
+        log = _calls(server, result.wall)
+        arrivals = [r["ts"] for r in log]
+        row["llm_calls"] = len(log)
+        row["llm_429"] = sum(1 for r in log if r.get("status") == 429)
+        if config is not None and config.rate is not None:
+            limit, period = config.rate
+            row["rate_utilisation"] = rate_utilisation(arrivals, limit, period)
+            row["max_calls_in_period"] = max_in_window(arrivals, period)
+            short = min(period, 10.0)
+            row["max_rate_in_10s_window"] = max_in_window(arrivals, short) / short
+            row["rate_limit_per_s"] = limit / period
+    return row
+
+
+def _rss_child(args: argparse.Namespace) -> int:
+    n = args.items
+    refs = pick_refs(args.inputs or [str(_default_input())], n)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_asyncpipe(refs, args.url, Config(ocr=2, llm=8), Path(tmp) / "out.jsonl")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"items": result.items, "failed": result.failed, "peak_rss": peak,
+                      "elapsed": result.elapsed}))
+    return 0
+
+
+def _rss_runs(inputs: list[str], url: str, n: int) -> dict[str, Any]:
+    """
+    Peak RSS of two fresh processes running the same pipeline on n and 4n items (the
+    input repeated).  They run side by side: separate processes share no heap.
+    """
+    procs = {}
+    for count in (n, 4 * n):
+        cmd = [sys.executable, "-m", "stages.bench", "--rss-child", "--items", str(count),
+               "--url", url, *inputs]
+        procs[count] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        cwd=_ROOT)
+    out = {}
+    for count, proc in procs.items():
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"RSS child ({count} items) failed:\n{stderr.decode()}")
+        out[count] = json.loads(stdout.decode().strip().splitlines()[-1])
+    growth = out[4 * n]["peak_rss"] / out[n]["peak_rss"]
+    return {"items_1x": n, "items_4x": 4 * n, "peak_rss_1x_mb": out[n]["peak_rss"] / 2**20,
+            "peak_rss_4x_mb": out[4 * n]["peak_rss"] / 2**20, "growth": growth,
+            "runs": {str(k): v for k, v in out.items()}}
+
+
+def balanced(cap: Capacities, configs: Sequence[Config]) -> Config:
+    """
+    The configuration whose OCR and per-stage LLM capacities are closest, ties broken by
+    the most workers: where running stages side by side should matter most.
+    """
+    def distance(config: Config) -> tuple[float, int]:
+        b = bound(cap, config)
+        return abs(math.log(b.ocr / b.llm_concurrency)), -(config.ocr + config.llm)
+    return min(configs, key=distance)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Run the bench.  Returns the exit code.
+    """
+    args = _parser().parse_args(list(argv) if argv is not None else None)
+    if args.rss_child:
+        return _rss_child(args)
+    quick = args.quick
+    n = args.items or (6 if quick else 16)
+    ocr_list = _ints(args.ocr_workers or ("1,2" if quick else "1,2,4"))
+    llm_list = _ints(args.llm_workers or ("1,8" if quick else "1,8,32"))
+    rate = _rate(args.rate_limit or ("100/120" if quick else "100/60"))
+    rss_n = args.rss_items or (3 if quick else 6)
+    inputs = args.inputs or [str(_default_input())]
+    out_dir = args.out or _default_out()
+    tag = args.tag or ("bench-quick" if quick else "bench")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    latency = args.latency
+    started = time.perf_counter()
+    refs = pick_refs(inputs, n)
+    rows: list[dict[str, Any]] = []
+
+    def say(text: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="asyncpipe-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        (tmp / "plain").mkdir()
+        (tmp / "rated").mkdir()
+        with run_server(latency=latency, workdir=tmp / "plain") as server:
+            say(f"sequential on {n} items (latency {latency:g}s)")
+            seq = run_sequential(refs, server.url, tmp / "seq.jsonl")
+            cap = capacities(seq, server, latency, n)
+            rows.append(make_row(seq, cap, server))
+            say(f"capacities: ocr {cap.t_ocr:.3f}s/page, {cap.calls_per_item:g} calls/page, "
+                f"call {cap.call_seconds:.3f}s")
+            advice = advise(cap)
+            rated_advice = advise(cap, rate)
+            configs = [Config(o, c) for o in ocr_list for c in llm_list]
+            if advice.config not in configs:
+                configs.append(advice.config)
+            for config in configs:
+                say(f"asyncpipe {config.label()}")
+                result = run_asyncpipe(refs, server.url, config, tmp / "ap.jsonl")
+                rows.append(make_row(result, cap, server, sweep=config.ocr in ocr_list
+                                     and config.llm in llm_list,
+                                     advised=config == advice.config))
+            even = balanced(cap, [c for c in configs if c != advice.config] or configs)
+            if not args.skip_baselines:
+                say(f"stage-by-stage {even.label()}")
+                tp = run_stage_by_stage(refs, server.url, even, tmp / "tp.csv")
+                rows.append(make_row(tp, cap, server, balanced=True))
+            rss: dict[str, Any] = {}
+            if not args.skip_rss:
+                say(f"RSS: {rss_n} and {4 * rss_n} items in two fresh processes")
+                rss = _rss_runs(inputs, server.url, rss_n)
+        with run_server(latency=latency, rate_limit=rate[0], rate_period=rate[1],
+                        workdir=tmp / "rated") as rated:
+            say(f"LLM-bound: asyncpipe {rated_advice.config.label()}")
+            result = run_asyncpipe(refs, rated.url, rated_advice.config, tmp / "rated.jsonl")
+            rows.append(make_row(result, cap, rated, advised=True))
+    elapsed = time.perf_counter() - started
+
+    ap_even = next((r for r in rows if r["name"] == "asyncpipe"
+                    and r["config"] == even.label()), None)
+    tp_row = next((r for r in rows if r["name"] == "stage-by-stage"), None)
+    speedup = (ap_even["items_per_s"] / tp_row["items_per_s"]
+               if ap_even and tp_row else math.nan)
+    seq_row = rows[0]
+    for r in rows:
+        r["speedup_vs_sequential"] = r["items_per_s"] / seq_row["items_per_s"]
+    best = headline(rows)
+    checks = _advice_checks(rows, advice, rated_advice)
+    results = {
+        "command": "asyncpipe bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {"cores": cap.cores, "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "load_average": os.getloadavg()},
+        "items": n, "latency": latency, "rate_limit": list(rate),
+        "journal": "off (no checkpoints) in every run",
+        "capacities": cap.to_json(),
+        "advice": advice.to_json(), "advice_rate_limited": rated_advice.to_json(),
+        "advice_checks": checks,
+        "balanced_config": even.label(), "speedup_vs_threadpool": speedup,
+        "best_ratio_by_regime": best, "rss": rss, "rows": rows, "bench_seconds": elapsed,
+    }
+    json_path = out_dir / f"{tag}.json"
+    json_path.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    print(format_table(rows))
+    print()
+    print(f"capacities: {json.dumps(cap.to_json())}")
+    for label, adv in (("advisor (no rate limit)", advice),
+                       (f"advisor (rate limit {rate[0]}/{rate[1]:g}s)", rated_advice)):
+        print(f"{label}: {adv.config.label()} -> {adv.predicted:.3f} items/s, "
+              f"bottleneck {adv.bottleneck}")
+        for reason in adv.reasons:
+            print(f"    {reason}")
+    for check in checks:
+        print(f"advisor check: {check}")
+    rated_row = rows[-1]
+    print(f"rate limit: utilisation {rated_row.get('rate_utilisation', math.nan):.4f} of "
+          f"{rate[0]}/{rate[1]:g}s in the steady window; max {rated_row.get('max_calls_in_period')}"
+          f" calls in any {rate[1]:g}s window; {rated_row.get('llm_429')} x 429")
+    if tp_row and ap_even:
+        print(f"balanced {even.label()}: asyncpipe {ap_even['items_per_s']:.3f} items/s vs "
+              f"stage-by-stage {tp_row['items_per_s']:.3f}: x{speedup:.2f}; sequential "
+              f"{seq_row['items_per_s']:.3f}")
+    if rss:
+        print(f"RSS: {rss['items_1x']} items {rss['peak_rss_1x_mb']:.0f} MB, {rss['items_4x']} "
+              f"items {rss['peak_rss_4x_mb']:.0f} MB: growth {rss['growth']:.3f}")
+    print(f"regimes: " + " ".join(f"{k}_bound_best_ratio={v:.3f}" for k, v in sorted(best.items())))
+    if not args.no_plot:
+        png = out_dir / f"{tag}.png"
+        plot(rows, png, f"asyncpipe bench: {n} SROIE receipts, latency {latency:g}s/call, "
+                        f"{cap.cores} cores, rapidocr ({cap.t_ocr:.2f}s/page/thread)")
+        print(f"wrote {json_path} and {png}")
+    else:
+        print(f"wrote {json_path}")
+    print(f"bench took {elapsed:.0f} s")
+    print(summary_line(best, speedup, rss.get("growth", math.nan)))
+    return 0
+
+
+def _advice_checks(rows: Sequence[dict[str, Any]], *advices: Advice) -> list[str]:
+    out = []
+    for adv in advices:
+        row = next((r for r in rows if r["name"] == "asyncpipe" and r.get("advised")
+                    and r["config"] == adv.config.label()), None)
+        if row is None:
+            continue
+        verdict = "as predicted" if row["limiter"] == adv.bottleneck else "NOT as predicted"
+        out.append(
+            f"{adv.config.label()}: measured {row['items_per_s']:.3f} items/s "
+            f"({row['ratio']:.2f} of the bound for {row['items']} items, "
+            f"{row['ratio_steady']:.2f} of the steady {adv.predicted:.3f}); predicted "
+            f"bottleneck {adv.bottleneck}, busiest stage {row['bottleneck']} ({verdict})"
+        )
+    return out

@@ -1,0 +1,193 @@
+"""
+A small pipeline run as a subprocess by the crash and signal tests.
+
+Four stages over ``--items`` integers: ``load`` (async), ``crunch`` (thread), ``paid``
+(async, checkpointed: stands for a paid LLM call) and ``finish`` (thread, checkpointed,
+with encode/decode hooks).  Each checkpointed call appends ``RUN_ID KEY STAGE`` to the
+side file (one ``os.write`` on an ``O_APPEND`` descriptor, before the call returns), so
+the tests can count calls.  The stage results depend only on the item, never on timing,
+so an interrupted run must end with the same output as an uninterrupted one.
+
+The last line on stdout is a JSON summary.  Exit status: 0 when the run finished, 130
+after SIGINT and 143 after SIGTERM (``128 + signal number``, as a shell reports it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import orjson
+
+from asyncpipe import Item, Journal, JsonlSink, Pipeline, Stage
+
+__all__ = ["EXIT_CODES", "Result", "expected_value", "main"]
+
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+
+@dataclass(frozen=True)
+class Result:
+    """The output of ``finish``: not JSON-safe as such, so it needs encode/decode."""
+
+    digest: str
+    total: int
+
+
+def key_of(value: int) -> str:
+    """The stable key of an input value."""
+    return f"k{value:04d}"
+
+
+def _load(value: int) -> int:
+    return value * 7 + 3
+
+
+def _crunch(value: int) -> str:
+    return hashlib.sha256(str(value).encode()).hexdigest()[:12]
+
+
+def _paid(digest: str) -> dict[str, Any]:
+    return {"digest": digest, "score": int(digest[:4], 16) % 1000}
+
+
+def _finish(value: dict[str, Any]) -> Result:
+    return Result(value["digest"][::-1], value["score"] * 3 + len(value["digest"]))
+
+
+def expected_value(value: int) -> dict[str, Any]:
+    """What the sink line of ``value`` holds in ``value``, computed without the pipeline."""
+    return _record_value(_finish(_paid(_crunch(_load(value)))))
+
+
+def _record_value(result: Result) -> dict[str, Any]:
+    return {"digest": result.digest, "total": result.total}
+
+
+class _App:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.run_id = args.run_id
+        self.side = os.open(args.side, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _delay(self, key: str, stage: str) -> float:
+        rng = random.Random(f"{self.args.seed}/{self.run_id}/{key}/{stage}")
+        return rng.uniform(0.0, self.args.sleep)
+
+    def _called(self, key: str, stage: str) -> None:
+        os.write(self.side, f"{self.run_id} {key} {stage}\n".encode())
+
+    async def load(self, value: int) -> tuple[str, int]:
+        key = key_of(value)
+        await anyio.sleep(self._delay(key, "load"))
+        return key, _load(value)
+
+    def crunch(self, value: tuple[str, int]) -> tuple[str, str]:
+        key, number = value
+        time.sleep(self._delay(key, "crunch"))
+        return key, _crunch(number)
+
+    async def paid(self, value: tuple[str, str]) -> list[Any]:
+        key, digest = value
+        await anyio.sleep(self._delay(key, "paid"))
+        self._called(key, "paid")
+        return [key, _paid(digest)]
+
+    def finish(self, value: list[Any]) -> tuple[str, Result]:
+        key, paid = value
+        time.sleep(self._delay(key, "finish"))
+        self._called(key, "finish")
+        return key, _finish(paid)
+
+
+def _encode(value: tuple[str, Result]) -> dict[str, Any]:
+    key, result = value
+    return {"key": key, "digest": result.digest, "total": result.total}
+
+
+def _decode(data: dict[str, Any]) -> tuple[str, Result]:
+    return data["key"], Result(data["digest"], data["total"])
+
+
+def _record(item: Item) -> dict[str, Any]:
+    record: dict[str, Any] = {"id": item.key, "status": "ok" if item.ok else "error"}
+    if item.error is not None:
+        record["error"] = item.error.to_json()
+    else:
+        key, result = item.value
+        if key != item.key:
+            raise AssertionError(f"item {item.key} carries the value of {key}")
+        record["value"] = _record_value(result)
+    return record
+
+
+def _workers(spec: str) -> list[int]:
+    counts = [int(n) for n in spec.split(",")]
+    if len(counts) != 4:
+        raise SystemExit("--workers takes four comma-separated counts")
+    return counts
+
+
+async def _main(args: argparse.Namespace) -> int:
+    app = _App(args)
+    w = _workers(args.workers)
+    pipeline = Pipeline(
+        [
+            Stage("load", app.load, workers=w[0]),
+            Stage("crunch", app.crunch, kind="thread", workers=w[1]),
+            Stage("paid", app.paid, workers=w[2], checkpoint=True),
+            Stage("finish", app.finish, kind="thread", workers=w[3], checkpoint=True,
+                  encode=_encode, decode=_decode),
+        ],
+        max_buffer_size=args.buffer,
+    )
+    journal = Journal(args.journal, fsync_every=args.fsync_every, fsync_interval=0.05)
+    sink = JsonlSink(args.out, record=_record, fsync_interval=0.05)
+    summary = await pipeline.run(
+        range(args.items),
+        sink=sink,
+        journal=journal,
+        resume=args.resume,
+        retry_failed=args.resume and args.retry_failed,
+        ordered=args.ordered,
+        key=key_of,
+        stop_on_signals=True,
+    )
+    report = {"ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
+              "interrupted": summary.interrupted}
+    sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    sys.stdout.flush()
+    if summary.interrupted is not None:
+        return EXIT_CODES.get(summary.interrupted, 1)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the options, run the pipeline, return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--journal", required=True)
+    parser.add_argument("--side", required=True)
+    parser.add_argument("--run-id", type=int, default=0)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--retry-failed", action="store_true")
+    parser.add_argument("--ordered", action="store_true")
+    parser.add_argument("--workers", default="4,2,8,2")
+    parser.add_argument("--buffer", type=int, default=8)
+    parser.add_argument("--sleep", type=float, default=0.01, help="most seconds per stage call")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fsync-every", type=int, default=1000)
+    args = parser.parse_args(argv)
+    return anyio.run(_main, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""
+A corpus of bad inputs, generated here, run end to end through the CLI: each bad file
+gives one clear error record naming the file and the reason, and every good file of the
+same run still completes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corpus import blank_pdf, bomb_png, corrupt_pdf, encrypted_pdf
+from reliability_helpers import RECEIPTS, make_receipt, read_lines, run_cli
+
+GOOD = ["good.png", "with space.png", "ünïcødé €.png", "new\nline.png"]
+
+# name → the words its error message must hold (besides the file name).
+BAD: dict[str, tuple[str, ...]] = {
+    "truncated.jpg": ("truncated",),
+    "empty.jpg": ("empty file",),
+    "notes.png": ("not a JPEG, PNG, TIFF or PDF",),
+    "bomb.png": ("30000x30000", "decompression bomb"),
+    "locked.pdf": ("encrypted PDF",),
+    "corrupt.pdf": ("corrupt",),
+}
+
+
+def build_corpus(folder: Path) -> None:
+    """Write the good and bad files, a blank PDF, an unreadable file and a symlink loop."""
+    for i, name in enumerate(GOOD):
+        make_receipt(folder / name, list(RECEIPTS.values())[i])
+    jpeg = make_receipt(folder / "whole.jpg.tmp.jpg", list(RECEIPTS.values())[4])
+    data = jpeg.read_bytes()
+    jpeg.unlink()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.png").write_text("these are my notes, not an image\n")
+    bomb_png(folder / "bomb.png")
+    encrypted_pdf(folder / "locked.pdf")
+    corrupt_pdf(folder / "corrupt.pdf")
+    blank_pdf(folder / "blank.pdf")
+    make_receipt(folder / "private.png", list(RECEIPTS.values())[5]).chmod(0)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "loop").symlink_to("..", target_is_directory=True)
+
+
+def _by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {Path(r["source"]).name: r for r in records}
+
+
+class TestBadInputs:
+    """One error record per bad file; the good files of the same run are unaffected."""
+
+    def test_corpus(self, tmp_path: Path) -> None:
+        """Each bad file → one error record naming it and the reason; good files → ok."""
+        folder = tmp_path / "in"
+        build_corpus(folder)
+        out = tmp_path / "out" / "r.jsonl"
+        good = folder / "good.png"
+        # The folder, plus one of its files given twice more: processed once.
+        result = run_cli(["run", str(folder), str(good), str(good), "--out", str(out),
+                          "--progress", "none"], log=tmp_path / "cli.log")
+        assert result.returncode == 0, result.output
+        records, torn = read_lines(out)
+        assert torn == 0
+        ids = [r["id"] for r in records]
+        assert len(ids) == len(set(ids))
+        names = _by_name(records)
+        # Every file once: good, bad, blank, private; the symlink loop adds nothing.
+        assert sorted(names) == sorted([*GOOD, *BAD, "blank.pdf", "private.png"])
+        assert len(records) == len(names)
+        for i, name in enumerate(GOOD):
+            assert names[name]["status"] == "ok", names[name]
+            assert list(RECEIPTS.values())[i][0] in names[name]["text"]
+        blank = names["blank.pdf"]
+        assert blank["status"] == "ok" and blank["text"] == "", blank
+        for name, words in BAD.items():
+            record = names[name]
+            assert record["status"] == "error", record
+            error = record["error"]
+            assert error["stage"] == "load"
+            assert error["type"] == "InputError"
+            assert error["message"].startswith(str(folder / name)), error
+            for word in words:
+                assert word in error["message"], error
+            assert "Traceback" not in error["message"]
+        private = names["private.png"]
+        if os.geteuid() == 0:
+            # Root reads a mode-000 file anyway: the honest result is a normal page.
+            assert private["status"] == "ok", private
+        else:
+            assert private["status"] == "error"
+            assert "permission denied" in private["error"]["message"]
+        assert "Traceback" not in result.output
+        # The odd names come back exactly, newline included.
+        assert str(folder / "new\nline.png") in {r["source"] for r in records}
+
+    def test_empty_folder(self, tmp_path: Path) -> None:
+        """An empty input folder: a clear message and exit code 2, as documented."""
+        folder = tmp_path / "empty"
+        folder.mkdir()
+        out = tmp_path / "r.jsonl"
+        result = run_cli(["run", str(folder), "--out", str(out), "--progress", "none"],
+                         log=tmp_path / "cli.log")
+        assert result.returncode == 2, result.output
+        assert f"no documents found in: {folder}" in result.output
+        assert "Traceback" not in result.output
+        records, _ = read_lines(out)
+        assert records == []
+
+    def test_missing_input(self, tmp_path: Path) -> None:
+        """A path that does not exist is an error record, not a crash; others still run."""
+        folder = tmp_path / "in"
+        make_receipt(folder / "good.png", RECEIPTS["kedai.png"])
+        out = tmp_path / "r.jsonl"
+        missing = tmp_path / "nope.jpg"
+        result = run_cli(["run", str(folder), str(missing), "--out", str(out),
+                          "--progress", "none"], log=tmp_path / "cli.log")
+        assert result.returncode == 0, result.output
+        records, _ = read_lines(out)
+        by_status = {r["status"]: r for r in records}
+        assert set(by_status) == {"ok", "error"}
+        assert by_status["error"]["error"]["message"] == f"{missing}: no such file or directory"

@@ -1,0 +1,223 @@
+"""End-to-end tests of `python -m asyncpipe run` on real receipts, offline and with an LLM."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from PIL import Image
+
+from asyncpipe import Journal
+from stages.evaluate import evaluate, load_truth
+from stages.llm_server.testing import ServerHandle, run_server
+
+PROJECT = Path(__file__).resolve().parents[2]
+REQUIRED = {"id", "source", "page", "status", "text", "lines", "corrected", "fields", "timings"}
+SECRET = "sk-test-0123456789abcdef-SECRET"
+
+
+def run_cli(*args: str | Path, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the asyncpipe command in a subprocess and return what it did."""
+    return subprocess.run(
+        [sys.executable, "-m", "asyncpipe", "run", *map(str, args), "--progress", "log"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Parse a JSON-lines file."""
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def receipts(sroie: Path, names: list[str], into: Path) -> Path:
+    """Link some SROIE receipts into a folder of their own."""
+    into.mkdir()
+    for name in names:
+        (into / f"{name}.jpg").symlink_to(sroie / "img" / f"{name}.jpg")
+    return into
+
+
+@pytest.fixture(scope="module")
+def llm_server() -> Iterator[ServerHandle]:
+    """A real OpenAI-compatible server on 127.0.0.1 that demands our API key."""
+    with run_server(latency=0.02, api_key=SECRET) as handle:
+        yield handle
+
+
+class TestOffline:
+    """The default run: no LLM, no network, real OCR."""
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(900)
+    def test_all_receipts_meet_accuracy_targets(self, sroie: Path, tmp_path: Path) -> None:
+        """On the 40 shared receipts: date >= 0.85, total >= 0.80, CER no worse than OCR."""
+        out = tmp_path / "results.jsonl"
+        done = run_cli(sroie / "img", "--out", out, timeout=840)
+        assert done.returncode == 0, done.stderr[-3000:]
+        records = read_jsonl(out)
+        assert len(records) == len(list((sroie / "img").glob("*.jpg")))
+        assert all(r["status"] == "ok" for r in records)
+        accuracy = evaluate(records, load_truth(sroie))
+        dates, totals = accuracy.fields["date"], accuracy.fields["total"]
+        assert dates[0] / dates[1] >= 0.85, accuracy.lines()
+        assert totals[0] / totals[1] >= 0.80, accuracy.lines()
+        assert accuracy.cer_corrected <= accuracy.cer_text + 1e-9, accuracy.lines()
+
+    def test_output_lines_are_complete_and_in_input_order(self, sroie: Path, tmp_path: Path) -> None:
+        """Each page gets one line with every documented field, in input order."""
+        folder = receipts(sroie, ["003", "001", "002"], tmp_path / "in")
+        out = tmp_path / "results.jsonl"
+        done = run_cli(folder, "--out", out, "--csv", tmp_path / "fields.csv",
+                       "--workers", "ocr=2,text=2")
+        assert done.returncode == 0, done.stderr[-3000:]
+        records = read_jsonl(out)
+        assert [Path(r["source"]).name for r in records] == ["001.jpg", "002.jpg", "003.jpg"]
+        for record in records:
+            assert REQUIRED <= set(record), record.keys()
+            assert "error" not in record
+            assert record["page"] == 1 and record["status"] == "ok"
+            assert record["text"] and record["corrected"] and record["lines"]
+            assert set(record["fields"]) == {"company", "date", "address", "total"}
+            assert set(record["timings"]) == {"load", "preprocess", "ocr", "correct", "fix",
+                                              "structure"}
+            line = record["lines"][0]
+            assert len(line["box"]) == 4 and 0 < line["confidence"] <= 1
+        csv_rows = (tmp_path / "fields.csv").read_text().splitlines()
+        assert len(csv_rows) == 1 + len(records)
+        assert "wrote" in done.stderr and "pages/s" in done.stderr
+
+    def test_pdf_and_multipage_tiff_give_one_line_per_page(self, sroie: Path, tmp_path: Path) -> None:
+        """A 2-page PDF and a 2-page TIFF made from receipts give four page records."""
+        def pages() -> list[Image.Image]:
+            # Fresh images for each file: saving one leaves encoder settings on them.
+            return [Image.open(sroie / "img" / f"{n}.jpg").convert("RGB") for n in ("004", "005")]
+
+        folder = tmp_path / "in"
+        folder.mkdir()
+        first, *rest = pages()
+        first.save(folder / "two.pdf", save_all=True, append_images=rest, resolution=150)
+        first, *rest = pages()
+        first.save(folder / "two.tif", save_all=True, append_images=rest,
+                   compression="tiff_deflate")
+        out = tmp_path / "results.jsonl"
+        done = run_cli(folder, "--out", out)
+        assert done.returncode == 0, done.stderr[-3000:]
+        records = read_jsonl(out)
+        assert [(Path(r["source"]).name, r["page"]) for r in records] == [
+            ("two.pdf", 1), ("two.pdf", 2), ("two.tif", 1), ("two.tif", 2)]
+        assert all(r["status"] == "ok" and len(r["text"]) > 100 for r in records)
+        # Page 2 of each is receipt 005: the two renderings must read alike.
+        assert records[1]["fields"]["total"] == records[3]["fields"]["total"]
+        assert records[0]["text"] != records[1]["text"]
+
+    def test_config_file_and_bad_options(self, sroie: Path, tmp_path: Path) -> None:
+        """A TOML config sets the options; unknown keys and bad values exit 2 with a reason."""
+        folder = receipts(sroie, ["006"], tmp_path / "in")
+        out = tmp_path / "results.jsonl"
+        config = tmp_path / "asyncpipe.toml"
+        config.write_text(f'inputs = ["{folder}"]\nout = "{out}"\nunordered = false\n'
+                          'workers = "ocr=1"\n')
+        bad = run_cli("--config", config)
+        assert bad.returncode == 2 and "unknown option 'unordered'" in bad.stderr
+        config.write_text(f'inputs = ["{folder}"]\nout = "{out}"\nworkers = "ocr=1"\n')
+        done = run_cli("--config", config)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert len(read_jsonl(out)) == 1
+        again = run_cli("--config", config)
+        assert again.returncode == 2 and "--resume" in again.stderr
+        assert run_cli(folder, "--out", tmp_path / "x.jsonl", "--workers", "ocr=0").returncode == 2
+        assert run_cli(folder, "--out", tmp_path / "y.jsonl", "--rate-limit", "fast").returncode == 2
+
+    def test_empty_folder_exits_2(self, tmp_path: Path) -> None:
+        """An input folder with no documents says so and exits 2."""
+        (tmp_path / "empty").mkdir()
+        done = run_cli(tmp_path / "empty", "--out", tmp_path / "r.jsonl")
+        assert done.returncode == 2
+        assert "no documents found" in done.stderr
+
+
+class TestWithLlm:
+    """The LLM stages against a real local OpenAI-compatible server."""
+
+    def test_llm_stages_use_the_server_within_the_rate_limit(
+        self, sroie: Path, tmp_path: Path, llm_server: ServerHandle
+    ) -> None:
+        """Fields come from the server; no window of the scaled period holds over the limit."""
+        folder = receipts(sroie, ["007", "008", "009"], tmp_path / "in")
+        out = tmp_path / "results.jsonl"
+        before = len(llm_server.read_log())
+        limit, period = 4, 1.0
+        done = run_cli(folder, "--out", out, "--llm-url", llm_server.url,
+                       "--llm-key-env", "TEST_LLM_KEY", "--rate-limit", f"{limit}/{period}",
+                       "--workers", "llm=8", env={"TEST_LLM_KEY": SECRET})
+        assert done.returncode == 0, done.stderr[-3000:]
+        records = read_jsonl(out)
+        assert len(records) == 3 and all(r["status"] == "ok" for r in records)
+        for record in records:
+            assert set(record["fields"]) == {"company", "date", "address", "total"}
+            assert set(record["llm"]) == {"correct", "fix", "structure"}
+        log = llm_server.read_log()[before:]
+        assert len(log) == 9 and all(entry["auth"] == "ok" for entry in log)
+        stamps = sorted(entry["ts"] for entry in log)
+        for i in range(len(stamps) - limit):
+            assert stamps[i + limit] - stamps[i] >= period, (i, stamps)
+        assert "llm: 9 calls" in done.stderr
+
+    def test_api_key_never_leaves_the_process(
+        self, sroie: Path, tmp_path: Path, llm_server: ServerHandle
+    ) -> None:
+        """The key is in no log line, journal, output line or error, even when calls fail."""
+        folder = receipts(sroie, ["010"], tmp_path / "in")
+        out = tmp_path / "results.jsonl"
+        done = run_cli(folder, "--out", out, "--llm-url", llm_server.url,
+                       "--llm-key-env", "TEST_LLM_KEY", "--log-level", "DEBUG",
+                       env={"TEST_LLM_KEY": SECRET})
+        assert done.returncode == 0, done.stderr[-3000:]
+        wrong = run_cli(folder, "--out", tmp_path / "wrong.jsonl", "--llm-url", llm_server.url,
+                        "--llm-key-env", "TEST_LLM_KEY", "--log-level", "DEBUG",
+                        env={"TEST_LLM_KEY": SECRET + "-wrong"})
+        assert wrong.returncode == 0, wrong.stderr[-3000:]
+        failed = read_jsonl(tmp_path / "wrong.jsonl")
+        assert failed[0]["status"] == "error" and failed[0]["error"]["stage"] == "correct"
+        assert "401" in failed[0]["error"]["message"]
+        texts = [done.stdout, done.stderr, wrong.stdout, wrong.stderr]
+        texts += [p.read_text() for p in tmp_path.glob("*.jsonl*")]
+        for text in texts:
+            assert SECRET not in text
+
+    def test_resume_reuses_journaled_llm_results(
+        self, sroie: Path, tmp_path: Path, llm_server: ServerHandle
+    ) -> None:
+        """A resumed run with --retry-failed redoes only the failed item's missing stages."""
+        folder = receipts(sroie, ["011", "012"], tmp_path / "in")
+        out = tmp_path / "results.jsonl"
+        args = ("--out", out, "--llm-url", llm_server.url, "--llm-key-env", "TEST_LLM_KEY")
+        first = run_cli(folder, *args, env={"TEST_LLM_KEY": "wrong"})
+        assert first.returncode == 0
+        assert [r["status"] for r in read_jsonl(out)] == ["error", "error"]
+        before = len(llm_server.read_log())
+        second = run_cli(folder, *args, "--resume", "--retry-failed",
+                         env={"TEST_LLM_KEY": SECRET})
+        assert second.returncode == 0, second.stderr[-3000:]
+        records = read_jsonl(out)
+        assert [r["status"] for r in records] == ["ok", "ok"]
+        assert len(llm_server.read_log()) - before == 6
+        # OCR was checkpointed in the first run: the resumed run did not redo it.
+        assert all("ocr" in r["timings"] for r in records)
+        third = run_cli(folder, *args, "--resume", env={"TEST_LLM_KEY": SECRET})
+        assert third.returncode == 0
+        assert len(read_jsonl(out)) == 2
+        assert len(llm_server.read_log()) - before == 6
+
+    async def test_journal_holds_checkpoints(self, tmp_path: Path) -> None:
+        """Reading a missing journal gives an empty state (the CLI starts fresh)."""
+        state = await Journal.read(tmp_path / "none.journal")
+        assert state.lines == 0 and not state.checkpoints

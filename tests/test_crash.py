@@ -1,0 +1,271 @@
+"""
+Crash safety: kill -9 the pipeline at random instants, resume until it finishes.
+
+Each case runs ``tests/crashapp.py`` as a real process, kills it with SIGKILL at a
+random instant (during start-up, mid-run, near the end; with a small ``fsync_every`` many
+kills land in the middle of journal writes), reads the journal and the output after each
+kill, and resumes until the app exits 0.  The checks:
+
+- the output and the journal parse after every kill (but for a torn last line);
+- no output line is ever duplicated, and at the end every item has exactly one line,
+  holding the value of an uninterrupted run;
+- no checkpointed stage is called again for an item once its checkpoint was journaled:
+  the calls of run ``m`` (from the side file) never include a (key, stage) that was in
+  the journal read after the kill before run ``m``.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+
+from asyncpipe import Journal
+
+from crashapp import expected_value, key_of
+
+APP = Path(__file__).with_name("crashapp.py")
+CHECKPOINTED = ("paid", "finish")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One crash scenario."""
+
+    name: str
+    items: int = 120
+    workers: str = "4,2,8,2"
+    ordered: bool = False
+    fsync_every: int = 1000
+    buffer: int = 8
+    kills: int = 6
+    compact: bool = False
+    seed: int = 0
+    sleep: float = 0.01
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Files:
+    """The files of one case."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.out = root / "out.jsonl"
+        self.journal = root / "journal.jsonl"
+        self.side = root / "calls.txt"
+
+
+def start(case: Case, files: Files, run_id: int, *, resume: bool) -> subprocess.Popen[bytes]:
+    """Start one run of the crash app."""
+    args = [
+        sys.executable, str(APP),
+        "--items", str(case.items), "--out", str(files.out), "--journal", str(files.journal),
+        "--side", str(files.side), "--run-id", str(run_id), "--workers", case.workers,
+        "--buffer", str(case.buffer), "--fsync-every", str(case.fsync_every),
+        "--seed", str(case.seed), "--sleep", str(case.sleep),
+    ]
+    if resume:
+        args.append("--resume")
+    if case.ordered:
+        args.append("--ordered")
+    log = open(files.root / f"run{run_id}.log", "wb")  # noqa: SIM115 (closed below)
+    try:
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        log.close()
+
+
+def read_output(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Parse the output's whole lines; return them and the size of a torn tail."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    whole, _, tail = data.rpartition(b"\n")
+    records = [orjson.loads(line) for line in whole.split(b"\n")] if whole else []
+    return records, len(tail)
+
+
+def read_calls(path: Path) -> list[tuple[int, str, str]]:
+    """The side file: one (run, key, stage) per checkpointed stage call."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    assert not data or data.endswith(b"\n"), "a side-file line was torn"
+    calls = []
+    for line in data.decode().splitlines():
+        run, key, stage = line.split()
+        calls.append((int(run), key, stage))
+    return calls
+
+
+def journaled(path: Path) -> set[tuple[str, str]]:
+    """The (key, stage) checkpoints in the journal (a torn last line is ignored)."""
+    state = anyio.run(Journal.read, path)
+    return {(key, stage) for key, stages in state.checkpoints.items() for stage in stages}
+
+
+def wait_for_lines(proc: subprocess.Popen[bytes], path: Path, target: int) -> bool:
+    """Poll until the output holds ``target`` lines; False if the process ended first."""
+    while proc.poll() is None:
+        try:
+            if path.read_bytes().count(b"\n") >= target:
+                return True
+        except FileNotFoundError:
+            pass
+        time.sleep(0.002)
+    return False
+
+
+def check_output(records: list[dict[str, Any]], items: int) -> None:
+    """No duplicated line, and every line holds the right value."""
+    ids = Counter(r["id"] for r in records)
+    duplicated = [key for key, n in ids.items() if n > 1]
+    assert not duplicated, f"duplicated output lines: {duplicated}"
+    for record in records:
+        assert record["status"] == "ok", record
+        value = int(record["id"][1:])
+        assert 0 <= value < items
+        assert record["value"] == expected_value(value)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The output values of one uninterrupted run of 200 items."""
+    files = Files(tmp_path_factory.mktemp("reference"))
+    case = Case("reference", items=200)
+    proc = start(case, files, 0, resume=False)
+    assert proc.wait(timeout=60) == 0, (files.root / "run0.log").read_text()
+    records, torn = read_output(files.out)
+    assert torn == 0
+    values = {r["id"]: r["value"] for r in records}
+    assert len(values) == len(records) == 200
+    assert values == {key_of(n): expected_value(n) for n in range(200)}
+    calls = Counter((key, stage) for _, key, stage in read_calls(files.side))
+    assert set(calls.values()) == {1}
+    assert len(calls) == 2 * 200
+    return values
+
+
+def crash_and_resume(case: Case, root: Path, reference: dict[str, Any]) -> int:
+    """Run one case to completion through SIGKILLs; return how many kills landed."""
+    files = Files(root)
+    rng = random.Random(f"crash/{case.name}/{case.seed}")
+    forbidden: dict[int, set[tuple[str, str]]] = {}
+    seen: set[tuple[str, str]] = set()
+    kills = 0
+    run_id = 0
+    while True:
+        forbidden[run_id] = set(seen)
+        proc = start(case, files, run_id, resume=run_id > 0)
+        killed = False
+        if kills < case.kills:
+            done = len(read_output(files.out)[0])
+            room = case.items - 4 - done  # lines this run may write before the kill
+            left = case.kills - kills
+            phase = rng.choice(["startup", "early", "mid", "mid", "mid"])
+            if left <= 2 and room > 2:
+                phase = "late"
+            if phase == "startup" or room < 1:
+                # Before or while the journal and the output are opened (and cut).
+                time.sleep(rng.uniform(0.0, 0.3))
+                reached = proc.poll() is None
+            else:
+                # Spread the kills over the run: each may use about its share of the room.
+                share = max(1, 2 * room // left)
+                if phase == "early":
+                    target = done + rng.randint(1, min(3, room))
+                elif phase == "mid":
+                    target = done + rng.randint(1, min(share, room))
+                else:
+                    target = done + rng.randint(max(1, room - 6), room)
+                reached = wait_for_lines(proc, files.out, target)
+                time.sleep(rng.uniform(0.0, 0.01))  # land between writes, or in one
+            if reached and proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                killed = True
+        rc = proc.wait(timeout=60)
+        log = (files.root / f"run{run_id}.log").read_text(errors="replace")
+        if killed and rc == -signal.SIGKILL:
+            kills += 1
+            records, _ = read_output(files.out)
+            check_output(records, case.items)
+            seen |= journaled(files.journal)
+            if case.compact and kills % 2 == 0:
+                anyio.run(Journal.compact, files.journal)
+        else:
+            assert rc == 0, f"run {run_id} exited {rc}:\n{log}"
+            break
+        run_id += 1
+        assert run_id < case.kills + 10, "the runs make no progress"
+
+    records, torn = read_output(files.out)
+    assert torn == 0
+    check_output(records, case.items)
+    assert {r["id"]: r["value"] for r in records} == {
+        key_of(n): reference[key_of(n)] for n in range(case.items)
+    }
+    state = anyio.run(Journal.read, files.journal)
+    assert state.torn == 0
+
+    calls = read_calls(files.side)
+    for run, key, stage in calls:
+        assert (key, stage) not in forbidden[run], (
+            f"run {run} called {stage} for {key} after its checkpoint was journaled"
+        )
+    called = {(key, stage) for _, key, stage in calls}
+    assert seen <= called  # sanity: every journaled checkpoint came from a call
+    assert {(key_of(n), s) for n in range(case.items) for s in CHECKPOINTED} <= called
+    return kills
+
+
+FAST = [
+    Case("unordered", workers="4,2,8,2", kills=7, seed=1),
+    Case("ordered-narrow-fsync1", workers="1,1,2,1", ordered=True, fsync_every=1, kills=6,
+         seed=2, sleep=0.005),
+    Case("unordered-wide-compact", workers="8,4,16,4", fsync_every=2, kills=6, compact=True,
+         seed=3),
+    Case("ordered-smallbuf-compact", workers="3,2,4,3", ordered=True, buffer=2, fsync_every=5,
+         kills=6, compact=True, seed=4),
+]
+
+SLOW = [
+    Case("slow-unordered", items=200, workers="6,3,12,3", fsync_every=1, kills=25, seed=11),
+    Case("slow-ordered", items=200, workers="2,2,5,2", ordered=True, fsync_every=3, kills=25,
+         compact=True, seed=12),
+]
+
+# Each fast case must land all but one of its kills: at least 20 over the fast cases.
+assert sum(case.kills - 1 for case in FAST) >= 20
+
+
+class TestCrash:
+    @pytest.mark.parametrize("case", FAST, ids=str)
+    def test_sigkill_and_resume(
+        self, case: Case, tmp_path: Path, reference: dict[str, Any]
+    ) -> None:
+        """SIGKILL at random instants loses no item, duplicates none, re-runs no checkpoint."""
+        kills = crash_and_resume(case, tmp_path, reference)
+        print(f"{case.name}: {kills} kills")
+        assert kills >= case.kills - 1
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("case", SLOW, ids=str)
+    def test_many_kills(self, case: Case, tmp_path: Path, reference: dict[str, Any]) -> None:
+        """Longer runs, more kills, fsync after nearly every journal write."""
+        kills = crash_and_resume(case, tmp_path, reference)
+        print(f"{case.name}: {kills} kills")
+        assert kills >= case.kills - 2

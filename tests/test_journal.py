@@ -1,0 +1,310 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import orjson
+import pytest
+
+from asyncpipe import ErrorRecord, Journal, JournalError, JournalState
+from asyncpipe import _journal as journal_module
+
+pytestmark = pytest.mark.anyio
+
+
+async def _lines(path: Path) -> list[bytes]:
+    data = await anyio.Path(path).read_bytes()
+    assert data.endswith(b"\n")
+    return data.split(b"\n")[:-1]
+
+
+def _event(**fields: object) -> bytes:
+    return orjson.dumps(fields) + b"\n"
+
+
+class TestRoundTrip:
+    async def test_every_event_kind_reads_back(self, tmp_path: Path) -> None:
+        """Events queued on the loop and written by the writer task come back from read."""
+        path = tmp_path / "j.jsonl"
+        journal = Journal(path)
+        state = await journal.open(resume=False)
+        assert state == JournalState()
+        error = ErrorRecord("b", "StageError", "bad input", 2)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(journal.run_writer)
+            journal.start_nowait(["a", "b"])
+            journal.stage_ok_nowait("k1", "a")
+            journal.checkpoint_nowait("k1", "b", "fp-b", {"x": [1, 2]}, {"a": 0.5, "b": 1.0})
+            journal.done_nowait("k1", "ok")
+            journal.checkpoint_nowait("k2", "a", "fp-a", "out", {"a": 0.1})
+            journal.failed_nowait("k2", error)
+            journal.done_nowait("k2", "error")
+            journal.checkpoint_nowait("k3", "a", "fp-a", None, {})
+            await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+        await journal.aclose()
+        await journal.aclose()  # twice is fine
+
+        state = await Journal.read(path)
+        assert state.lines == 8
+        assert state.torn == 0
+        assert state.done == {"k1": "ok", "k2": "error"}
+        assert state.failed == {"k2": error}
+        ck = state.checkpoints["k1"]["b"]
+        assert (ck.fingerprint, ck.output, ck.timings) == ("fp-b", {"x": [1, 2]}, {"a": 0.5, "b": 1.0})
+        assert state.checkpoints["k2"]["a"].output == "out"
+        assert state.checkpoints["k3"]["a"].output is None
+        assert journal.written == 8
+
+    async def test_events_queued_at_close_are_written(self, tmp_path: Path) -> None:
+        """aclose writes whatever is still queued, without a writer task."""
+        path = tmp_path / "j.jsonl"
+        journal = Journal(path)
+        await journal.open(resume=False)
+        for n in range(5):
+            journal.done_nowait(f"k{n}", "ok")
+        await journal.aclose()
+        assert len(await _lines(path)) == 5
+        with pytest.raises(JournalError, match="closed"):
+            journal.done_nowait("late", "ok")
+
+    async def test_writer_cancelled_right_after_wakeup_loses_nothing(self, tmp_path: Path) -> None:
+        """A batch taken by the writer reaches the file even if the writer is cancelled at once."""
+        path = tmp_path / "j.jsonl"
+        for _ in range(20):
+            journal = Journal(path)
+            await journal.open(resume=False)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(journal.run_writer)
+                await anyio.sleep(0)
+                for n in range(10):
+                    journal.done_nowait(f"k{n}", "ok")
+                await anyio.sleep(0)  # the writer wakes up and takes the batch...
+                tg.cancel_scope.cancel()  # ...and is cancelled before its thread starts
+            await journal.aclose()
+            state = await Journal.read(path)
+            assert len(state.done) == 10
+
+    async def test_without_resume_starts_afresh(self, tmp_path: Path) -> None:
+        """open(resume=False) truncates an existing journal."""
+        path = tmp_path / "j.jsonl"
+        await anyio.Path(path).write_bytes(_event(ev="done", k="old", status="ok"))
+        journal = Journal(path)
+        assert (await journal.open(resume=False)).done == {}
+        journal.done_nowait("new", "ok")
+        await journal.aclose()
+        assert (await Journal.read(path)).done == {"new": "ok"}
+
+    async def test_a_journal_object_serves_two_runs(self, tmp_path: Path) -> None:
+        """After aclose the same Journal can be opened again and appended to."""
+        path = tmp_path / "j.jsonl"
+        journal = Journal(path)
+        await journal.open(resume=False)
+        journal.done_nowait("a", "ok")
+        await journal.aclose()
+        state = await journal.open(resume=True)
+        assert state.done == {"a": "ok"}
+        journal.done_nowait("b", "ok")
+        await journal.aclose()
+        assert (await Journal.read(path)).done == {"a": "ok", "b": "ok"}
+
+    async def test_missing_journal_reads_empty(self, tmp_path: Path) -> None:
+        """Reading or resuming a journal that does not exist yet gives an empty state."""
+        assert await Journal.read(tmp_path / "none.jsonl") == JournalState()
+        journal = Journal(tmp_path / "sub" / "j.jsonl")
+        assert await journal.open(resume=True) == JournalState()
+        await journal.aclose()
+
+
+class TestTornTail:
+    async def test_resume_cuts_torn_line_and_appends_on_a_clean_line(self, tmp_path: Path) -> None:
+        """A partial last line is cut off on resume, and new events start on their own line."""
+        path = tmp_path / "j.jsonl"
+        good = _event(ev="ckpt", k="a", s="s", fp="f", out=1, t={}) + _event(
+            ev="done", k="a", status="ok"
+        )
+        torn = b'{"ev":"ckpt","k":"b","s":"s","fp":"f","ou'
+        await anyio.Path(path).write_bytes(good + torn)
+
+        read = await Journal.read(path)
+        assert (read.lines, read.torn) == (2, len(torn))
+
+        journal = Journal(path)
+        state = await journal.open(resume=True)
+        assert state.torn == len(torn)
+        assert state.done == {"a": "ok"}
+        assert "b" not in state.checkpoints
+        assert await anyio.Path(path).read_bytes() == good
+        journal.done_nowait("b", "ok")
+        await journal.aclose()
+
+        lines = await _lines(path)
+        assert [orjson.loads(line)["ev"] for line in lines] == ["ckpt", "done", "done"]
+        assert (await Journal.read(path)).done == {"a": "ok", "b": "ok"}
+
+    async def test_unparsable_last_whole_line_is_a_torn_tail(self, tmp_path: Path) -> None:
+        """Garbage after the last good line (e.g. zeros after a power loss) is tolerated."""
+        path = tmp_path / "j.jsonl"
+        good = _event(ev="done", k="a", status="ok")
+        await anyio.Path(path).write_bytes(good + b"\0\0\0\n\0\0")
+        state = await Journal.read(path)
+        assert state.done == {"a": "ok"}
+        assert state.torn == 6
+
+
+class TestCorruption:
+    @pytest.mark.parametrize(
+        "garbage",
+        [b"{not json", b"", b"[1, 2]", b'{"ev": "done", "k": "x"}', b'{"ev": "ckpt", "k": 5}',
+         b'{"ev": "bogus"}'],
+    )
+    async def test_mid_file_garbage_raises_with_line_number(
+        self, tmp_path: Path, garbage: bytes
+    ) -> None:
+        """A bad line followed by good ones is corruption: JournalError names the line."""
+        path = tmp_path / "j.jsonl"
+        data = (
+            _event(ev="done", k="a", status="ok")
+            + garbage + b"\n"
+            + _event(ev="done", k="b", status="ok")
+        )
+        await anyio.Path(path).write_bytes(data)
+        with pytest.raises(JournalError, match="line 2"):
+            await Journal.read(path)
+        with pytest.raises(JournalError, match="line 2"):
+            await Journal(path).open(resume=True)
+        assert await anyio.Path(path).read_bytes() == data  # left as it was
+
+    async def test_unreadable_journal_raises(self, tmp_path: Path) -> None:
+        """A journal path that cannot be read is a JournalError, not an OSError."""
+        with pytest.raises(JournalError):
+            await Journal.read(tmp_path)
+
+
+class TestFsync:
+    @pytest.fixture
+    def fsyncs(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        """Record the journal module's fsync calls (and still make them)."""
+        calls: list[int] = []
+        real = os.fsync
+
+        def counting(fd: int) -> None:
+            calls.append(fd)
+            real(fd)
+
+        monkeypatch.setattr(journal_module.os, "fsync", counting)
+        return calls
+
+    async def test_fsync_by_count_and_at_close(self, tmp_path: Path, fsyncs: list[int]) -> None:
+        """With fsync_every=3 seven single-event writes fsync twice, and close once more."""
+        journal = Journal(tmp_path / "j.jsonl", fsync_every=3, fsync_interval=1e9)
+        await journal.open(resume=False)
+        for n in range(7):
+            journal.done_nowait(f"k{n}", "ok")
+            await journal.flush()
+        assert len(fsyncs) == 2
+        await journal.aclose()
+        assert len(fsyncs) == 3
+
+    async def test_one_batch_one_fsync(self, tmp_path: Path, fsyncs: list[int]) -> None:
+        """A batch larger than fsync_every is written and fsynced once."""
+        journal = Journal(tmp_path / "j.jsonl", fsync_every=3, fsync_interval=1e9)
+        await journal.open(resume=False)
+        for n in range(10):
+            journal.done_nowait(f"k{n}", "ok")
+        await journal.flush()
+        assert len(fsyncs) == 1
+        await journal.flush()  # nothing queued: no write, no fsync
+        assert len(fsyncs) == 1
+        await journal.aclose()
+        assert len(fsyncs) == 2
+
+    async def test_fsync_by_time(self, tmp_path: Path, fsyncs: list[int]) -> None:
+        """With fsync_interval=0 every write is fsynced."""
+        journal = Journal(tmp_path / "j.jsonl", fsync_every=10**6, fsync_interval=0.0)
+        await journal.open(resume=False)
+        for n in range(4):
+            journal.done_nowait(f"k{n}", "ok")
+            await journal.flush()
+        assert len(fsyncs) == 4
+
+    async def test_writer_task_batches(self, tmp_path: Path, fsyncs: list[int]) -> None:
+        """Events queued together by the loop go out in one write and at most one fsync."""
+        journal = Journal(tmp_path / "j.jsonl", fsync_every=1000, fsync_interval=1e9)
+        await journal.open(resume=False)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(journal.run_writer)
+            for n in range(500):
+                journal.done_nowait(f"k{n}", "ok")
+            await anyio.sleep(0.1)
+            assert journal.written == 500
+            tg.cancel_scope.cancel()
+        assert fsyncs == []
+        await journal.aclose()
+        assert len(fsyncs) == 1
+
+
+class TestCompact:
+    async def _write(self, path: Path) -> None:
+        err = {"stage": "s2", "type": "StageError", "message": "no", "attempts": 1}
+        events = [
+            _event(ev="start", at=1.0, stages=["s1", "s2"]),
+            # a: finished ok
+            _event(ev="ckpt", k="a", s="s1", fp="f1", out="a1", t={}),
+            _event(ev="ok", k="a", s="s2"),
+            _event(ev="done", k="a", status="ok"),
+            # b: unfinished, checkpointed twice at s1 (e.g. after a version change)
+            _event(ev="ckpt", k="b", s="s1", fp="old", out="b-old", t={}),
+            _event(ev="ckpt", k="b", s="s1", fp="f1", out="b1", t={"s1": 2.0}),
+            # c: finished with an error (retry_failed restarts it after its checkpoint)
+            _event(ev="ckpt", k="c", s="s1", fp="f1", out="c1", t={}),
+            _event(ev="fail", k="c", s="s2", err=err),
+            _event(ev="done", k="c", status="error"),
+            # d: failed, output not written yet
+            _event(ev="fail", k="d", s="s2", err=err),
+            _event(ev="start", at=2.0, stages=["s1", "s2"]),
+        ]
+        await anyio.Path(path).write_bytes(b"".join(events))
+
+    async def test_compact_keeps_what_resume_needs(self, tmp_path: Path) -> None:
+        """Compaction drops superseded lines but keeps done, checkpoints and failures."""
+        path = tmp_path / "j.jsonl"
+        await self._write(path)
+        before = await Journal.read(path)
+        assert await Journal.compact(path) == (11, 6)
+        after = await Journal.read(path)
+        assert after.done == before.done == {"a": "ok", "c": "error"}
+        assert after.failed == before.failed
+        assert set(after.failed) == {"c", "d"}
+        assert "a" not in after.checkpoints
+        assert after.checkpoints["b"] == before.checkpoints["b"]
+        assert after.checkpoints["b"]["s1"].output == "b1"
+        assert after.checkpoints["c"] == before.checkpoints["c"]
+        assert not await anyio.Path(tmp_path / "j.jsonl.compact").exists()
+        assert await Journal.compact(path) == (6, 6)  # idempotent
+
+    async def test_keep_done_rejects_unwritten_items(self, tmp_path: Path) -> None:
+        """An item keep_done rejects is kept as unfinished, with its checkpoints."""
+        path = tmp_path / "j.jsonl"
+        await self._write(path)
+        await Journal.compact(path, keep_done=lambda key: key != "a")
+        after = await Journal.read(path)
+        assert after.done == {"c": "error"}
+        assert after.checkpoints["a"]["s1"].output == "a1"
+
+    async def test_compact_drops_torn_tail(self, tmp_path: Path) -> None:
+        """A torn last line does not survive compaction."""
+        path = tmp_path / "j.jsonl"
+        await anyio.Path(path).write_bytes(_event(ev="done", k="a", status="ok") + b'{"ev"')
+        assert await Journal.compact(path) == (1, 1)
+        assert (await Journal.read(path)).torn == 0
+
+    async def test_compact_refuses_corrupt_journal(self, tmp_path: Path) -> None:
+        """A corrupt journal is not compacted (nor rewritten)."""
+        path = tmp_path / "j.jsonl"
+        data = b"garbage\n" + _event(ev="done", k="a", status="ok")
+        await anyio.Path(path).write_bytes(data)
+        with pytest.raises(JournalError, match="line 1"):
+            await Journal.compact(path)
+        assert await anyio.Path(path).read_bytes() == data

@@ -1,0 +1,591 @@
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from types import CodeType, FrameType, TracebackType
+from typing import Any
+
+import anyio
+import pytest
+
+from asyncpipe import ConfigError, Item, Pipeline, Retry, Sink, Stage, StageError
+
+
+class Gauge:
+    """Counts calls running at once, from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active = 0
+        self.peak = 0
+        self.calls = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.active += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.active)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        with self._lock:
+            self.active -= 1
+
+
+class CountingSource:
+    """A source (endless unless ``n`` is given) that counts the values pulled from it."""
+
+    def __init__(self, n: int | None = None) -> None:
+        self.n = n
+        self.pulled = 0
+
+    def __iter__(self) -> Iterator[int]:
+        i = 0
+        while self.n is None or i < self.n:
+            self.pulled += 1
+            yield i
+            i += 1
+
+
+class ListSink(Sink):
+    """Keeps every item it is given, in the order given."""
+
+    def __init__(self) -> None:
+        self.items: list[Item] = []
+
+    async def write(self, items: Sequence[Item]) -> None:
+        self.items.extend(items)
+
+
+class StalledSink(Sink):
+    """Blocks in its first write until released."""
+
+    def __init__(self) -> None:
+        self.release = anyio.Event()
+        self.items: list[Item] = []
+
+    async def write(self, items: Sequence[Item]) -> None:
+        await self.release.wait()
+        self.items.extend(items)
+
+
+class BrokenSink(Sink):
+    """Raises in every write, like a full disk."""
+
+    async def write(self, items: Sequence[Item]) -> None:
+        raise RuntimeError("sink broke")
+
+
+class Abort(BaseException):
+    """A BaseException that is not an Exception, as KeyboardInterrupt is."""
+
+
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside ``exc``, with (nested) exception groups flattened."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]
+
+
+def threads_running(code: CodeType) -> list[str]:
+    """Names of the threads whose stack currently contains ``code``."""
+    frames = sys._current_frames()
+    names = []
+    for thread in threading.enumerate():
+        frame: FrameType | None = frames.get(thread.ident or -1)
+        while frame is not None:
+            if frame.f_code is code:
+                names.append(thread.name)
+                break
+            frame = frame.f_back
+    return names
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    """Poll ``predicate`` until it holds (callers put a deadline around this)."""
+    while not predicate():
+        await anyio.sleep(0.005)
+
+
+async def identity(value: Any) -> Any:
+    """An async stage function that returns its input."""
+    return value
+
+
+class TestConfig:
+    """Pipelines and stages refuse bad settings."""
+
+    def test_bad_pipelines(self) -> None:
+        """No stages, duplicate names or a zero buffer are ConfigErrors."""
+        with pytest.raises(ConfigError):
+            Pipeline([])
+        with pytest.raises(ConfigError, match="unique"):
+            Pipeline([Stage("a", identity), Stage("a", identity)])
+        with pytest.raises(ConfigError):
+            Pipeline([Stage("a", identity)], max_buffer_size=0)
+
+    @pytest.mark.parametrize("kwargs", [
+        {"name": ""}, {"kind": "process"}, {"workers": 0}, {"kind": "thread", "timeout": 1.0},
+        {"timeout": 0.0}, {"max_buffer_size": 0},
+    ])
+    def test_bad_stages(self, kwargs: dict[str, Any]) -> None:
+        """Each invalid stage setting is a ConfigError."""
+        settings: dict[str, Any] = {"name": "s", "fn": identity} | kwargs
+        with pytest.raises(ConfigError):
+            Stage(**settings)
+
+    async def test_bad_run_options(self) -> None:
+        """retry_failed needs resume, and resume needs a journal."""
+        pipeline = Pipeline([Stage("a", identity)])
+        with pytest.raises(ConfigError):
+            await pipeline.run([1], retry_failed=True)
+        with pytest.raises(ConfigError):
+            await pipeline.run([1], resume=True)
+
+
+class TestBackpressure:
+    """Bounded queues hold a fast producer back."""
+
+    async def test_stalled_consumer_bounds_the_source(self) -> None:
+        """With a stalled sink the source is never more than buffers + workers + sink batch + 1 ahead."""
+        source = CountingSource(300)
+        sink = StalledSink()
+
+        def parse(value: int) -> int:
+            return value
+
+        stages = [
+            Stage("fetch", identity, workers=2, max_buffer_size=3),
+            Stage("parse", parse, kind="thread", workers=3, max_buffer_size=5),
+        ]
+        sink_buffer = 2
+        pipeline = Pipeline(stages, max_buffer_size=sink_buffer)
+        buffers = 3 + 5 + sink_buffer
+        workers = 2 + 3
+        # Once everything is stalled: every queue is full, every worker holds one item it
+        # cannot pass on, the collector holds the batch the sink is stuck writing (at least
+        # one item, at most what the sink queue held: it never waits to fill a batch), and
+        # the source holds the one value it pulled and cannot send.
+        lowest = buffers + workers + 1 + 1
+        highest = buffers + workers + sink_buffer + 1
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(pipeline.run, source, sink=sink))
+            with anyio.fail_after(10):
+                await wait_until(lambda: source.pulled >= lowest)
+            await anyio.sleep(0.2)  # time for a leak to show
+            assert lowest <= source.pulled <= highest
+            stats = {s.name: s for s in pipeline.statistics()}
+            assert stats["fetch"].queue_depth == 3
+            assert stats["parse"].queue_depth == 5
+            sink.release.set()
+        assert [item.value for item in sorted(sink.items, key=lambda i: i.index)] == list(range(300))
+
+
+class TestConcurrency:
+    """A stage works on exactly `workers` items at once."""
+
+    @pytest.mark.parametrize("workers", [1, 2, 4])
+    async def test_thread_stage(self, workers: int) -> None:
+        """The peak number of concurrent calls of a thread stage equals its worker count."""
+        gauge = Gauge()
+
+        def work(value: int) -> int:
+            with gauge:
+                time.sleep(0.01)
+            return value
+
+        summary = await Pipeline([Stage("work", work, kind="thread", workers=workers)]).run(
+            range(8 * workers + 8))
+        assert summary.ok == 8 * workers + 8
+        assert gauge.peak == workers
+        assert gauge.active == 0
+
+    @pytest.mark.parametrize("workers", [1, 3, 8])
+    async def test_async_stage(self, workers: int) -> None:
+        """The peak number of concurrent calls of an async stage equals its worker count."""
+        gauge = Gauge()
+
+        async def work(value: int) -> int:
+            with gauge:
+                await anyio.sleep(0.005)
+            return value
+
+        summary = await Pipeline([Stage("work", work, workers=workers)]).run(range(6 * workers + 6))
+        assert summary.ok == 6 * workers + 6
+        assert gauge.peak == workers
+
+
+class Engine:
+    """A resource that is not thread-safe: it notes which threads are inside it at once."""
+
+    def __init__(self, registry: list[Engine]) -> None:
+        self._lock = threading.Lock()
+        self.inside: set[int] = set()
+        self.peak = 0
+        self.uses = 0
+        self.closed = 0
+        with self._lock:
+            registry.append(self)
+
+    def use(self, value: int) -> int:
+        with self._lock:
+            self.inside.add(threading.get_ident())
+            self.peak = max(self.peak, len(self.inside))
+            self.uses += 1
+        time.sleep(0.005)
+        with self._lock:
+            self.inside.discard(threading.get_ident())
+        return value
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class TestResources:
+    """Per-worker resources: one per worker, never shared, always closed."""
+
+    async def test_thread_stage_resources(self) -> None:
+        """Each of 4 workers builds one engine, used by one thread at a time, closed once."""
+        engines: list[Engine] = []
+        gauge = Gauge()
+
+        def ocr(engine: Engine, value: int) -> int:
+            with gauge:
+                return engine.use(value)
+
+        stage = Stage("ocr", ocr, kind="thread", workers=4, resource=lambda: Engine(engines))
+        summary = await Pipeline([stage]).run(range(60))
+        assert summary.ok == 60
+        assert gauge.peak == 4  # the workers did overlap, so sharing would have shown
+        assert len(engines) == 4
+        assert [e.peak for e in engines] == [1, 1, 1, 1]
+        assert [e.closed for e in engines] == [1, 1, 1, 1]
+        assert sum(e.uses for e in engines) == 60
+
+    async def test_async_stage_resources(self) -> None:
+        """Each async worker builds one resource and closes it at the end."""
+        engines: list[Engine] = []
+        busy: set[int] = set()
+
+        async def call(engine: Engine, value: int) -> int:
+            assert id(engine) not in busy
+            busy.add(id(engine))
+            await anyio.sleep(0.002)
+            busy.discard(id(engine))
+            engine.uses += 1
+            return value
+
+        stage = Stage("llm", call, workers=3, resource=lambda: Engine(engines))
+        summary = await Pipeline([stage]).run(range(30))
+        assert summary.ok == 30
+        assert len(engines) == 3
+        assert [e.closed for e in engines] == [1, 1, 1]
+
+    async def test_closed_when_the_run_fails(self) -> None:
+        """A failing sink still leaves every resource closed, and no stage thread running."""
+        engines: list[Engine] = []
+
+        def ocr(engine: Engine, value: int) -> int:
+            return engine.use(value)
+
+        stage = Stage("ocr", ocr, kind="thread", workers=3, resource=lambda: Engine(engines))
+        with pytest.raises(BaseException) as excinfo:
+            await Pipeline([stage]).run(range(100), sink=BrokenSink())
+        assert [type(e) for e in leaves(excinfo.value)] == [RuntimeError]
+        assert len(engines) == 3
+        assert [e.closed for e in engines] == [1, 1, 1]
+        assert threads_running(Engine.use.__code__) == []
+
+    async def test_closed_when_the_run_is_cancelled(self) -> None:
+        """Cancelling a run from outside leaves every resource closed."""
+        engines: list[Engine] = []
+        sink = ListSink()
+
+        def ocr(engine: Engine, value: int) -> int:
+            return engine.use(value)
+
+        stage = Stage("ocr", ocr, kind="thread", workers=3, resource=lambda: Engine(engines))
+        with anyio.fail_after(10), anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(partial(Pipeline([stage]).run, CountingSource(), sink=sink))
+                await wait_until(lambda: len(sink.items) >= 5)
+                scope.cancel()
+        assert len(engines) == 3
+        assert [e.closed for e in engines] == [1, 1, 1]
+        assert threads_running(Engine.use.__code__) == []
+
+
+class TestErrorRecords:
+    """A failed item becomes an error record; the run goes on."""
+
+    async def test_failure_becomes_a_record(self) -> None:
+        """Bad items carry key, stage, type, message and attempts; later stages skip them."""
+        labelled: list[int] = []
+
+        async def double(value: int) -> int:
+            return value * 2
+
+        def check(value: int) -> int:
+            if value % 3 == 0:
+                raise StageError(f"bad value {value}")
+            return value
+
+        async def label(value: int) -> str:
+            labelled.append(value)
+            return f"v{value}"
+
+        sink = ListSink()
+        pipeline = Pipeline([
+            Stage("double", double, workers=2),
+            Stage("check", check, kind="thread", workers=2),
+            Stage("label", label, workers=2),
+        ])
+        summary = await pipeline.run(range(12), sink=sink, key=lambda v: f"item-{v}")
+        by_key = {item.key: item for item in sink.items}
+        assert sorted(by_key) == sorted(f"item-{v}" for v in range(12))
+        failed = sorted(k for k, item in by_key.items() if not item.ok)
+        assert failed == ["item-0", "item-3", "item-6", "item-9"]
+        error = by_key["item-3"].error
+        assert error is not None
+        assert (error.stage, error.type, error.message, error.attempts) == (
+            "check", "StageError", "bad value 6", 1)
+        assert error.to_json() == {"stage": "check", "type": "StageError",
+                                   "message": "bad value 6", "attempts": 1}
+        assert by_key["item-4"].ok and by_key["item-4"].value == "v8"
+        assert sorted(labelled) == sorted(v * 2 for v in range(12) if v % 3)
+        assert (summary.ok, summary.failed) == (8, 4)
+        stats = {s.name: s for s in summary.stages}
+        assert (stats["check"].items_in, stats["check"].items_out, stats["check"].failed) == (12, 8, 4)
+        assert (stats["label"].items_in, stats["label"].skipped) == (8, 4)
+
+    async def test_message_falls_back_to_repr(self) -> None:
+        """An exception without a message is described by its repr."""
+
+        async def fail(value: int) -> int:
+            raise KeyError
+
+        sink = ListSink()
+        await Pipeline([Stage("s", fail, retry=Retry(attempts=1))]).run([1], sink=sink)
+        [item] = sink.items
+        assert item.error is not None
+        assert (item.error.type, item.error.message) == ("KeyError", "KeyError()")
+
+
+class TestCancellation:
+    """Cancellation is never swallowed."""
+
+    async def test_cancel_from_outside(self) -> None:
+        """Cancelling the scope around a run stops it, propagates, and leaves no thread running."""
+        gauge = Gauge()
+        source = CountingSource()
+        sink = ListSink()
+        returned: list[bool] = []
+
+        def work(value: int) -> int:
+            with gauge:
+                time.sleep(0.002)
+            return value
+
+        pipeline = Pipeline([Stage("a", identity, workers=4),
+                             Stage("b", work, kind="thread", workers=2)])
+
+        async def runner() -> None:
+            await pipeline.run(source, sink=sink)
+            returned.append(True)
+
+        with anyio.fail_after(10), anyio.CancelScope() as scope:  # a deadline, not a speed test
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(runner)
+                await wait_until(lambda: len(sink.items) >= 10)
+                scope.cancel()
+        assert scope.cancelled_caught
+        assert returned == []  # run() did not turn the cancellation into a return
+        assert gauge.active == 0
+        assert threads_running(work.__code__) == []
+        pulled = source.pulled
+        await anyio.sleep(0.05)
+        assert source.pulled == pulled  # nothing is still pulling
+
+    @pytest.mark.parametrize("kind", ["async", "thread"])
+    async def test_base_exception_from_a_stage_propagates(self, kind: str) -> None:
+        """A BaseException raised by stage code is not turned into an error record."""
+
+        def abort(value: int) -> int:
+            if value == 3:
+                raise Abort
+            return value
+
+        async def abort_async(value: int) -> int:
+            return abort(value)
+
+        fn = abort_async if kind == "async" else abort
+        sink = ListSink()
+        with pytest.raises(BaseException) as excinfo:
+            await Pipeline([Stage("s", fn, kind=kind)]).run(range(10), sink=sink)  # type: ignore[arg-type]
+        assert [type(e) for e in leaves(excinfo.value)] == [Abort]
+        assert all(item.ok for item in sink.items)
+
+
+class TestCrash:
+    """A framework (or sink) failure fails the run loudly and cleanly."""
+
+    async def test_sink_failure_propagates_and_stops_threads(self) -> None:
+        """The sink's RuntimeError comes out of run(), and no stage thread is left running."""
+        gauge = Gauge()
+
+        def work(value: int) -> int:
+            with gauge:
+                time.sleep(0.01)
+            return value
+
+        pipeline = Pipeline([Stage("work", work, kind="thread", workers=3)])
+        # anyio 4 task groups wrap errors in an ExceptionGroup; `leaves` accepts it bare too.
+        with pytest.raises(BaseException) as excinfo:
+            await pipeline.run(range(200), sink=BrokenSink())
+        [error] = leaves(excinfo.value)
+        assert isinstance(error, RuntimeError) and str(error) == "sink broke"
+        assert gauge.active == 0
+        assert threads_running(work.__code__) == []
+        assert gauge.calls < 200  # it stopped, rather than running the input to the end
+
+    async def test_resource_factory_failure_propagates(self) -> None:
+        """A resource factory that raises fails the run with its exception."""
+
+        def factory() -> object:
+            raise OSError("model file missing")
+
+        def work(resource: object, value: int) -> int:
+            return value
+
+        with pytest.raises(BaseException) as excinfo:
+            await Pipeline([Stage("ocr", work, kind="thread", resource=factory)]).run(range(3))
+        assert [type(e) for e in leaves(excinfo.value)] == [OSError]
+
+
+class TestOrdering:
+    """ordered=True gives input order, within a bounded window."""
+
+    async def test_async_stage_random_delays(self) -> None:
+        """Eight async workers with random delays still deliver in input order."""
+        rng = random.Random(42)
+        delays = [rng.uniform(0, 0.004) for _ in range(150)]
+
+        async def work(value: int) -> int:
+            await anyio.sleep(delays[value])
+            return value * 10
+
+        sink = ListSink()
+        summary = await Pipeline([Stage("work", work, workers=8)]).run(range(150), sink=sink,
+                                                                        ordered=True)
+        assert summary.ok == 150
+        assert [item.value for item in sink.items] == [v * 10 for v in range(150)]
+        assert [item.key for item in sink.items] == [str(v) for v in range(150)]
+
+    async def test_thread_stage_random_delays(self) -> None:
+        """Four thread workers with random delays still deliver in input order."""
+        rng = random.Random(7)
+        delays = [rng.uniform(0, 0.004) for _ in range(60)]
+
+        def work(value: int) -> int:
+            time.sleep(delays[value])
+            return value
+
+        async def jitter(value: int) -> int:
+            await anyio.sleep(delays[-1 - value])
+            return value
+
+        sink = ListSink()
+        pipeline = Pipeline([Stage("a", jitter, workers=4),
+                             Stage("b", work, kind="thread", workers=4)])
+        await pipeline.run(range(60), sink=sink, ordered=True)
+        assert [item.value for item in sink.items] == list(range(60))
+
+    async def test_unordered_returns_everything(self) -> None:
+        """Without ordered, every item arrives, and a slow first item does not hold the rest."""
+
+        async def work(value: int) -> int:
+            await anyio.sleep(0.2 if value == 0 else 0)
+            return value
+
+        sink = ListSink()
+        await Pipeline([Stage("work", work, workers=4)]).run(range(30), sink=sink)
+        assert sorted(item.value for item in sink.items) == list(range(30))
+        assert sink.items[0].value != 0
+
+    @pytest.mark.parametrize("window", [6, None])
+    async def test_slow_item_bounds_admission(self, window: int | None) -> None:
+        """While one item is stuck, at most `reorder_window` items behind it are admitted."""
+        slow = 2
+        stuck = anyio.Event()
+        source = CountingSource(200)
+        sink = ListSink()
+
+        async def work(value: int) -> int:
+            if value == slow:
+                await stuck.wait()
+            return value
+
+        pipeline = Pipeline([Stage("work", work, workers=4, max_buffer_size=5)], max_buffer_size=3)
+        # The default window is what the queues and workers hold: 5 + 3 + 4.
+        size = window if window is not None else 5 + 3 + 4
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(pipeline.run, source, sink=sink, ordered=True,
+                                  reorder_window=window))
+            with anyio.fail_after(10):
+                await wait_until(lambda: source.pulled >= slow + size)
+            await anyio.sleep(0.2)  # time for a leak to show
+            # Items before the slow one are out; the window holds the slow one and the
+            # items behind it; the source holds one more it pulled and cannot admit.
+            assert [item.value for item in sink.items] == list(range(slow))
+            assert source.pulled - (slow + 1) <= size
+            stuck.set()
+        assert [item.value for item in sink.items] == list(range(200))
+
+
+class TestStream:
+    """pipeline.stream() yields finished items and cleans up after an early exit."""
+
+    async def test_full_iteration(self) -> None:
+        """Iterating to the end yields every item, in order when asked."""
+        pipeline = Pipeline([Stage("a", identity, workers=4)])
+        async with pipeline.stream(range(50), ordered=True) as items:
+            values = [item.value async for item in items]
+        assert values == list(range(50))
+
+    async def test_early_exit_cancels_the_run(self) -> None:
+        """Leaving the block early stops the run and its threads, without an error."""
+        gauge = Gauge()
+        source = CountingSource()
+
+        def work(value: int) -> int:
+            with gauge:
+                time.sleep(0.001)
+            return value
+
+        pipeline = Pipeline([Stage("a", work, kind="thread", workers=2)])
+        seen = []
+        with anyio.fail_after(10):
+            async with pipeline.stream(source) as items:
+                async for item in items:
+                    seen.append(item.value)
+                    if len(seen) == 5:
+                        break
+        assert len(seen) == 5
+        assert gauge.active == 0
+        assert threads_running(work.__code__) == []
+        pulled = source.pulled
+        await anyio.sleep(0.05)
+        assert source.pulled == pulled
+
+    async def test_error_in_the_body_propagates_unwrapped(self) -> None:
+        """An exception raised by the consumer comes out as itself, not in an ExceptionGroup."""
+        pipeline = Pipeline([Stage("a", identity)])
+        with pytest.raises(ValueError, match="consumer failed"):
+            async with pipeline.stream(CountingSource()) as items:
+                async for item in items:
+                    if item.value == 3:
+                        raise ValueError("consumer failed")

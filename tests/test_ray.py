@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import orjson
+import pytest
+
+from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
+from asyncpipe._ray import RayExecutor, _import_ray
+from stages._page import PageRef
+from stages.inputs import discover
+from stages.pipeline import DocumentSettings, build_pipeline, output_record
+
+ray = pytest.importorskip("ray", reason="the Ray executor tests need ray: "
+                                        "pip install 'asyncpipe[ray]'")
+
+__all__: list[str] = []
+
+pytestmark = [
+    # Ray's own test utilities and workers leave sockets and subprocess pipes to the
+    # garbage collector; those ResourceWarnings come from ray, not from asyncpipe.
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+]
+
+RECEIPTS = ["000", "002"]
+KILLED_RECEIPTS = ["000", "001", "002", "003", "004", "005"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sroie_dir() -> Path:
+    """Where the SROIE receipts are: $ASYNCPIPE_SROIE, else ../shared/data/sroie."""
+    return Path(os.environ.get("ASYNCPIPE_SROIE", ROOT.parent / "shared" / "data" / "sroie"))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """A real local Ray cluster with 2 CPUs for the whole session (about 5-9 s to start)."""
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2,
+             log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _refs(stems: list[str]) -> list[PageRef]:
+    paths = [str(sroie_dir() / "img" / f"{stem}.jpg") for stem in stems]
+    return list(discover(paths))
+
+
+def _key(ref: PageRef) -> str:
+    return ref.id
+
+
+async def _run_records(pipeline: Pipeline, refs: list[PageRef]) -> list[dict[str, Any]]:
+    items: list[Item] = []
+
+    async def collect(item: Item) -> None:
+        items.append(item)
+
+    await pipeline.run(refs, sink=collect, ordered=True, key=_key)
+    records = [output_record(item) for item in items]
+    for record in records:
+        record.pop("timings")
+    return records
+
+
+def _on_ray(pipeline: Pipeline, names: set[str], executor: RayExecutor) -> Pipeline:
+    stages = [s.replace(executor=executor) if s.name in names else s for s in pipeline.stages]
+    return Pipeline(stages, max_buffer_size=pipeline.max_buffer_size)
+
+
+def _die_once(marker_dir: str, value: int) -> int:
+    """Kill the actor process on value 3, the first time only; otherwise double the value."""
+    if value == 3:
+        try:
+            fd = os.open(os.path.join(marker_dir, "died"), os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)
+            os._exit(1)
+    time.sleep(0.05)
+    return value * 2
+
+
+def _noop(value: int) -> int:
+    return value
+
+
+class TestRayExecutor:
+    """The Ray executor against a real local Ray cluster."""
+
+    async def test_ocr_matches_threads(self, ray_cluster: None) -> None:
+        """The document pipeline with OCR on Ray writes the same records as with threads."""
+        pipeline = build_pipeline(DocumentSettings())
+        refs = await anyio.to_thread.run_sync(_refs, RECEIPTS)
+        local = await _run_records(pipeline, refs)
+        remote = await _run_records(_on_ray(pipeline, {"ocr"}, RayExecutor()), refs)
+        assert [r["status"] for r in remote] == ["ok"] * len(RECEIPTS)
+        assert all(r["text"] for r in remote)
+        assert remote == local
+
+    async def test_actor_death_is_retried(self, ray_cluster: None, tmp_path: Path) -> None:
+        """An actor killed mid-call loses no item: the stage retries it on a new actor."""
+        executor = RayExecutor(max_restarts=0, max_task_retries=0)
+        stage = Stage("die", partial(_die_once, str(tmp_path)), kind="thread", workers=2,
+                      retry=Retry(attempts=3, base=0.01, cap=0.01), executor=executor)
+        pipeline = Pipeline([stage])
+        out: list[Item] = []
+
+        async def collect(item: Item) -> None:
+            out.append(item)
+
+        summary = await pipeline.run(range(10), sink=collect, ordered=True)
+        assert (tmp_path / "died").exists()
+        assert [item.value for item in out] == [v * 2 for v in range(10)]
+        assert all(item.ok for item in out)
+        assert summary.stages[0].retried == 1
+
+    async def test_actor_death_absorbed_by_ray(self, ray_cluster: None, tmp_path: Path) -> None:
+        """With the default max_task_retries Ray re-runs the lost call itself."""
+        stage = Stage("die", partial(_die_once, str(tmp_path)), kind="thread", workers=2,
+                      retry=Retry(attempts=1), executor=RayExecutor())
+        out: list[Item] = []
+
+        async def collect(item: Item) -> None:
+            out.append(item)
+
+        summary = await Pipeline([stage]).run(range(10), sink=collect, ordered=True)
+        assert (tmp_path / "died").exists()
+        assert [item.value for item in out] == [v * 2 for v in range(10)]
+        assert summary.ok == 10
+        assert summary.stages[0].retried == 0
+
+    async def test_stage_errors_keep_their_type(self, ray_cluster: None) -> None:
+        """An exception raised by the stage on an actor reaches the error record unwrapped."""
+        stage = Stage("div", partial(divmod, 10), kind="thread", retry=Retry(attempts=1),
+                      executor=RayExecutor())
+        out: list[Item] = []
+
+        async def collect(item: Item) -> None:
+            out.append(item)
+
+        await Pipeline([stage]).run([2, 0], sink=collect, ordered=True)
+        assert out[0].value == (5, 0)
+        assert out[1].error is not None
+        assert out[1].error.type == "ZeroDivisionError"
+
+    async def test_oversubscription_is_refused(self, ray_cluster: None) -> None:
+        """More actor CPUs than the cluster has free is a ConfigError naming the numbers."""
+        stage = Stage("big", _noop, kind="thread", workers=3, executor=RayExecutor())
+        with pytest.raises(ConfigError, match=r"needs 3 Ray actors x 1 CPU = 3 CPUs.* of 2 CPUs"):
+            async with RayExecutor().open(stage):
+                pass
+
+    def test_resume_after_killed_driver(self, tmp_path: Path) -> None:
+        """A driver SIGKILLed mid-run, resumed from its journal, writes each page once."""
+        out = tmp_path / "out.jsonl"
+        paths = [str(sroie_dir() / "img" / f"{stem}.jpg") for stem in KILLED_RECEIPTS]
+        cmd = [sys.executable, "-m", "asyncpipe", "run", *paths, "--out", str(out),
+               "--executor", "ray", "--progress", "none", "--workers", "ocr=1"]
+        env = {**os.environ, "ASYNCPIPE_APP": "stages.app:app"}
+        # Not a child of the test's cluster: the driver starts its own local cluster.
+        env.pop("RAY_ADDRESS", None)
+        driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 90
+            while not (out.exists() and out.read_bytes().count(b"\n") >= 1):
+                assert driver.poll() is None, "the driver ended before writing a line"
+                assert time.monotonic() < deadline, "the driver wrote nothing in 90 s"
+                time.sleep(0.1)
+        finally:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+        first = out.read_bytes().count(b"\n")
+        assert first < len(KILLED_RECEIPTS)
+        done = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True,
+                              timeout=100, check=False)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+        ids = [record["id"] for record in records]
+        assert sorted(ids) == sorted(ref.id for ref in _refs(KILLED_RECEIPTS))
+        assert all(record["status"] == "ok" for record in records)
+
+
+class TestWithoutRay:
+    """What happens when ray is not installed."""
+
+    def test_missing_ray_says_what_to_install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Both the constructor and the lazy import name the extra to install."""
+        monkeypatch.setitem(sys.modules, "ray", None)
+        with pytest.raises(ConfigError, match=r"pip install 'asyncpipe\[ray\]'"):
+            RayExecutor()
+        with pytest.raises(ConfigError, match=r"pip install 'asyncpipe\[ray\]'"):
+            _import_ray()
+
+    def test_import_asyncpipe_does_not_import_ray(self) -> None:
+        """``import asyncpipe`` (and the CLI module) never imports ray."""
+        code = "import sys, asyncpipe, asyncpipe._cli, asyncpipe._ray; print('ray' in sys.modules)"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+        assert done.stdout.strip() == b"False"
