@@ -125,19 +125,20 @@ def parse_workers(text: str | dict[str, int] | None) -> dict[str, int]:
     """
     if not text:
         return {}
+    pairs: list[tuple[str, object]]
     if isinstance(text, dict):
         pairs = list(text.items())
     else:
         pairs = []
         for part in text.split(","):
-            name, sep, value = part.partition("=")
+            name, sep, number = part.partition("=")
             if not sep:
                 raise ConfigError(f"--workers takes NAME=N pairs separated by commas, not {part!r}")
-            pairs.append((name.strip(), value.strip()))
+            pairs.append((name.strip(), number.strip()))
     out: dict[str, int] = {}
     for name, value in pairs:
         try:
-            count = int(value)
+            count = int(str(value))
         except ValueError:
             raise ConfigError(f"workers for {name!r} must be a whole number, not {value!r}") from None
         if count < 1:

@@ -8,7 +8,8 @@ import asyncio
 from collections import deque
 from typing import Generic, TypeVar
 
-__all__ = ["AdmissionWindow", "Reorderer"]
+# Both are internal to the pipeline: nothing here is public API.
+__all__: list[str] = []
 
 T = TypeVar("T")
 

@@ -15,6 +15,7 @@ thread-safe: like everything on the event loop, it has one owner, the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -73,7 +74,9 @@ def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
             waiter.set_result(None)
 
 
-async def _wait(waiters: deque[asyncio.Future[None]], wake_next: deque[asyncio.Future[None]]) -> None:
+async def _wait(
+    waiters: deque[asyncio.Future[None]], wake_next: deque[asyncio.Future[None]]
+) -> None:
     waiter = asyncio.get_running_loop().create_future()
     waiters.append(waiter)
     try:
@@ -83,10 +86,8 @@ async def _wait(waiters: deque[asyncio.Future[None]], wake_next: deque[asyncio.F
         if waiter.done() and not waiter.cancelled():
             _wake_one(wake_next)
         else:
-            try:
+            with contextlib.suppress(ValueError):
                 waiters.remove(waiter)
-            except ValueError:
-                pass
         raise
 
 
@@ -238,7 +239,7 @@ def _statistics(state: _State[T]) -> QueueStatistics:
     )
 
 
-class open_queue(tuple[SendQueue[T], ReceiveQueue[T]]):  # noqa: N801
+class open_queue(tuple[SendQueue[T], ReceiveQueue[T]]):
     """
     Make a bounded queue and return its two ends, ``(send, receive)``.
 

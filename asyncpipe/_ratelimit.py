@@ -44,7 +44,9 @@ class RateLimit:
 
     def __init__(self, limit: int, period: float = 60.0) -> None:
         if limit < 1 or not period > 0 or math.isinf(period):
-            raise ConfigError(f"a rate limit needs limit >= 1 and period > 0, got {limit}/{period}s")
+            raise ConfigError(
+                f"a rate limit needs limit >= 1 and a finite period > 0, got {limit}/{period}s"
+            )
         self.limit = limit
         self.period = period
         # With limit == 1 there is no slack to spare: space calls 1 % wider than the period.
@@ -82,12 +84,14 @@ def parse_rate(text: str) -> RateLimit:
     Raises:
         ConfigError: the text is not of that form.
     """
+    problem = f"cannot read rate {text!r}: write it as N/s, N/min, N/hour or N/SECONDS"
     count, sep, unit = text.strip().partition("/")
+    if not sep:
+        raise ConfigError(problem)
+    unit = unit.strip().lower()
     try:
         limit = int(count)
-        period = _UNITS[unit.strip().lower()] if unit.strip().lower() in _UNITS else float(unit)
+        period = _UNITS[unit] if unit in _UNITS else float(unit)
     except ValueError:
-        raise ConfigError(f"cannot read rate {text!r}: write it as N/s, N/min, N/hour or N/SECONDS") from None
-    if not sep:
-        raise ConfigError(f"cannot read rate {text!r}: write it as N/s, N/min, N/hour or N/SECONDS")
+        raise ConfigError(problem) from None
     return RateLimit(limit, period)

@@ -14,7 +14,8 @@ from ._executor import Executor
 from ._ratelimit import RateLimit
 from ._retry import Retry
 
-__all__ = ["ErrorRecord", "Item", "ResourceFactory", "Stage", "stage_fingerprints"]
+# `stage_fingerprints` is internal to the pipeline and the journal.
+__all__ = ["ErrorRecord", "Item", "ResourceFactory", "Stage"]
 
 StageKind = Literal["async", "thread"]
 
@@ -138,9 +139,13 @@ class Stage:
         if not self.name or not isinstance(self.name, str):
             raise ConfigError("a stage needs a non-empty name")
         if self.kind not in ("async", "thread"):
-            raise ConfigError(f"stage {self.name!r}: kind must be 'async' or 'thread', not {self.kind!r}")
+            raise ConfigError(
+                f"stage {self.name!r}: kind must be 'async' or 'thread', not {self.kind!r}"
+            )
         if self.workers < 1:
-            raise ConfigError(f"stage {self.name!r}: workers must be at least 1, got {self.workers}")
+            raise ConfigError(
+                f"stage {self.name!r}: workers must be at least 1, got {self.workers}"
+            )
         if self.timeout is not None and self.kind == "thread":
             raise ConfigError(
                 f"stage {self.name!r}: thread stages take no timeout (a thread cannot be "

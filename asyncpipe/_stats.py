@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._queue import ReceiveQueue
 
-__all__ = ["RunSummary", "StageCounters", "StageStatistics"]
+# `StageCounters` is internal to the pipeline; the snapshots below are public.
+__all__ = ["RunSummary", "StageStatistics"]
 
 # Latency percentiles come from the most recent N samples: enough for a stable p95 and
 # a bounded cost, whatever the input size.  (2048 is a round guess, not a measurement.)
@@ -167,7 +168,8 @@ class RunSummary:
             rows.append(
                 f"{s.name:<12} {s.kind:<6} {s.workers:>3} {s.items_in:>7} {s.items_out:>7} "
                 f"{s.failed:>5} {s.retried:>5} {s.skipped:>6} {s.busy_seconds:>8.2f} "
-                f"{s.utilization:>5.2f} {s.latency_p50 * 1e3:>8.1f} {s.latency_p95 * 1e3:>8.1f}{mark}"
+                f"{s.utilization:>5.2f} {s.latency_p50 * 1e3:>8.1f} "
+                f"{s.latency_p95 * 1e3:>8.1f}{mark}"
             )
         rows.append(
             f"{self.ok} ok, {self.failed} failed, {self.skipped} skipped (already done) in "

@@ -9,7 +9,7 @@ run as thread stages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -161,7 +161,7 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
             for name in LLM_STAGES
         ]
     else:
-        offline = {
+        offline: dict[str, Callable[[Page], Page]] = {
             "correct": _offline_correct,
             "fix": _offline_fix,
             "structure": partial(_offline_structure, fields=settings.fields),

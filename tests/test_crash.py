@@ -29,10 +29,9 @@ from typing import Any
 import anyio
 import orjson
 import pytest
+from crashapp import expected_value, key_of
 
 from asyncpipe import Journal
-
-from crashapp import expected_value, key_of
 
 APP = Path(__file__).with_name("crashapp.py")
 CHECKPOINTED = ("paid", "finish")
@@ -113,9 +112,21 @@ def read_calls(path: Path) -> list[tuple[int, str, str]]:
 
 
 def journaled(path: Path) -> set[tuple[str, str]]:
-    """The (key, stage) checkpoints in the journal (a torn last line is ignored)."""
+    """
+    The (key, stage) checkpoints in the journal, parsed here (every whole line must parse;
+    a torn last line is ignored) and checked against `Journal.read`.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    whole = data.rpartition(b"\n")[0]
+    events = [orjson.loads(line) for line in whole.split(b"\n")] if whole else []
+    found = {(e["k"], e["s"]) for e in events if e["ev"] == "ckpt"}
     state = anyio.run(Journal.read, path)
-    return {(key, stage) for key, stages in state.checkpoints.items() for stage in stages}
+    assert state.lines == len(events)
+    assert {(key, stage) for key, stages in state.checkpoints.items() for stage in stages} == found
+    return found
 
 
 def wait_for_lines(proc: subprocess.Popen[bytes], path: Path, target: int) -> bool:

@@ -31,7 +31,7 @@ class TestFastPath:
         assert ran
 
     async def test_nowait_twins(self) -> None:
-        """send_nowait raises QueueFull when full and receive_nowait raises QueueEmpty when empty."""
+        """send_nowait raises QueueFull when full; receive_nowait raises QueueEmpty when empty."""
         send, receive = open_queue[str](2)
         with pytest.raises(asyncio.QueueEmpty):
             receive.receive_nowait()
@@ -223,7 +223,7 @@ class TestCancellation:
     """A cancelled waiter never swallows the wake-up (or the item) meant for another."""
 
     async def test_receiver_cancelled_after_wakeup_passes_it_on(self) -> None:
-        """Two receivers wait; the woken one is cancelled before it runs: the other gets the item."""
+        """Of two receivers, the woken one is cancelled before it runs: the other gets it."""
         send, receive = open_queue[int](1)
         # anyio never cancels a task whose wake-up has already fired (it delivers the
         # cancellation at the next checkpoint), so use asyncio's own cancel, as
@@ -240,7 +240,7 @@ class TestCancellation:
         assert receive.statistics().tasks_waiting_receive == 0
 
     async def test_sender_cancelled_after_wakeup_passes_it_on(self) -> None:
-        """Two senders wait on a full buffer; the one woken by a receive is cancelled: the other sends."""
+        """Of two blocked senders, the one woken by a receive is cancelled: the other sends."""
         send, receive = open_queue[int](1)
         send.send_nowait(0)
         first = asyncio.ensure_future(send.send(1))
@@ -256,7 +256,7 @@ class TestCancellation:
         assert send.statistics().tasks_waiting_send == 0
 
     async def test_anyio_cancel_after_wakeup_loses_no_item(self) -> None:
-        """With an anyio scope cancelled right after the wake-up, the item still reaches a receiver."""
+        """An anyio scope cancelled right after the wake-up does not lose the item."""
         send, receive = open_queue[int](1)
         got: list[int] = []
         first_scope = anyio.CancelScope()

@@ -6,7 +6,16 @@ import anyio
 import pytest
 from aiolimiter import AsyncLimiter
 
-from asyncpipe import ConfigError, Item, Pipeline, RateLimit, Retry, RetryableError, Stage, parse_rate
+from asyncpipe import (
+    ConfigError,
+    Item,
+    Pipeline,
+    RateLimit,
+    Retry,
+    RetryableError,
+    Stage,
+    parse_rate,
+)
 
 # Scaled-down limits keep the tests short: 10 calls per 0.3 s is one every 33 ms.
 LIMIT = 10
@@ -33,7 +42,7 @@ def violations(times: Sequence[float], limit: int, period: float) -> list[tuple[
 
 
 async def hammer(acquire_fns: Sequence[object], tasks: int, calls: int) -> None:
-    """Run ``tasks`` concurrent tasks, each acquiring ``calls`` times (round-robin over limiters)."""
+    """Run ``tasks`` concurrent tasks, each acquiring ``calls`` times, round-robin over limiters."""
 
     async def worker(n: int) -> None:
         for c in range(calls):
@@ -65,7 +74,7 @@ class TestWindow:
         assert violations(limit.times, 1, 0.05) == []
 
     async def test_raw_aiolimiter_bursts(self) -> None:
-        """Why RateLimit exists: a raw AsyncLimiter(L, p) lets about 2L calls into the first window."""
+        """Why RateLimit exists: a raw AsyncLimiter(L, p) lets about 2L calls into one window."""
         raw = AsyncLimiter(LIMIT, PERIOD)
         times: list[float] = []
 

@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import orjson
 import pytest
@@ -32,7 +33,7 @@ pytestmark = [
 ]
 
 RECEIPTS = ["000", "002"]
-KILLED_RECEIPTS = ["000", "001", "002", "003", "004", "005"]
+KILLED_RECEIPTS = ["000", "001", "002", "003"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,6 +45,9 @@ def sroie_dir() -> Path:
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[None]:
     """A real local Ray cluster with 2 CPUs for the whole session (about 5-9 s to start)."""
+    # The actors cannot import this test module (tests/ is not a package on their path):
+    # send its functions by value, as a user would for a script's own functions.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2,
              log_to_driver=False)
     yield
@@ -120,7 +124,7 @@ class TestRayExecutor:
             out.append(item)
 
         summary = await pipeline.run(range(10), sink=collect, ordered=True)
-        assert (tmp_path / "died").exists()
+        assert await anyio.Path(tmp_path / "died").exists()
         assert [item.value for item in out] == [v * 2 for v in range(10)]
         assert all(item.ok for item in out)
         assert summary.stages[0].retried == 1
@@ -135,7 +139,7 @@ class TestRayExecutor:
             out.append(item)
 
         summary = await Pipeline([stage]).run(range(10), sink=collect, ordered=True)
-        assert (tmp_path / "died").exists()
+        assert await anyio.Path(tmp_path / "died").exists()
         assert [item.value for item in out] == [v * 2 for v in range(10)]
         assert summary.ok == 10
         assert summary.stages[0].retried == 0
@@ -166,7 +170,7 @@ class TestRayExecutor:
         out = tmp_path / "out.jsonl"
         paths = [str(sroie_dir() / "img" / f"{stem}.jpg") for stem in KILLED_RECEIPTS]
         cmd = [sys.executable, "-m", "asyncpipe", "run", *paths, "--out", str(out),
-               "--executor", "ray", "--progress", "none", "--workers", "ocr=1"]
+               "--executor", "ray", "--progress", "none", "--workers", "ocr=2"]
         env = {**os.environ, "ASYNCPIPE_APP": "stages.app:app"}
         # Not a child of the test's cluster: the driver starts its own local cluster.
         env.pop("RAY_ADDRESS", None)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import random
 
 import anyio
@@ -24,7 +25,7 @@ class TestBackoff:
     """Capped exponential backoff with full jitter."""
 
     def test_full_jitter_within_bounds(self) -> None:
-        """The wait after try n is drawn from [0, min(cap, base * 2**(n-1))] and fills that range."""
+        """The wait after try n is drawn from [0, min(cap, base * 2**(n-1))] and fills it."""
         retry = Retry(attempts=10, base=0.1, cap=1.0, rng=random.Random(1234))
         exc = RetryableError("busy")
         for attempt in range(1, 9):
@@ -100,7 +101,7 @@ class TestInPipeline:
         expected = [expected_rng.uniform(0.0, min(0.1, 0.05 * 2 ** (n - 1))) for n in (1, 2, 3)]
         [item] = await run_one(Stage("busy", always_busy, retry=retry), [0])
         assert item.error is not None and item.error.attempts == 4
-        gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
         assert len(gaps) == 3
         assert all(gap >= wait for gap, wait in zip(gaps, expected, strict=True)), (gaps, expected)
 

@@ -133,7 +133,6 @@ class TestFullDisk:
             assert first.returncode == 1, first.output
             assert "No space left on device" in first.output
             assert f"cannot write journal {journal}" in first.output
-            assert "Traceback" not in first.output, first.output
             events, _ = read_lines(journal)  # whole lines parse; a torn tail is allowed
             assert events and events[0]["ev"] == "start"
             assert count_lines(out) < len(NAMES), "the journal never filled up"
@@ -142,3 +141,6 @@ class TestFullDisk:
             second = run_cli([*args, "--resume"], log=log)
             assert second.returncode == 0, second.output
         _assert_complete(out, inputs)
+        # Last, so that the checks above still run: the error is one line, not an
+        # ExceptionGroup traceback (a framework bug; see the report of issue 5).
+        assert "Traceback" not in first.output, first.output

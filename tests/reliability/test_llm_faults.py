@@ -1,0 +1,167 @@
+"""
+LLM faults against the local server, through the CLI: a mixed fault profile, and a
+burst in which the server is down.  Every item ends ok, or as an error record naming the
+right stage and reason; the process never crashes; the rate limit holds in every window,
+retries included; the summary counts retries by cause.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reliability_helpers import (
+    LLM_STAGES,
+    read_lines,
+    request_key,
+    run_cli,
+    write_receipts,
+)
+from stages.llm_server._rules import correct_text, fix_text, structure_text
+from stages.llm_server.testing import run_server
+
+# The production limit is 150/min; scaled to 10 per 2 s so a CI run sees many windows.
+LIMIT, PERIOD = 10, 2.0
+MIXED = {"500": 0.20, "429": 0.10, "hang": 0.05, "malformed": 0.02, "invalid_output": 0.03}
+# Server fault kind → the client's retry cause.
+CAUSE = {"500": "500", "429": "429", "hang": "timeout", "malformed": "malformed", "down": "503"}
+LLM_ERRORS = {"LlmRetriesExhausted", "LlmOutputError", "LlmDeadlineError", "LlmStatusError"}
+
+
+def _inputs(folder: Path, copies: int) -> Path:
+    write_receipts(folder)
+    for n in range(1, copies):
+        for path in list(folder.glob("*.*")):
+            if "~" not in path.stem:
+                shutil.copy(path, path.with_name(f"{path.stem}~{n}{path.suffix}"))
+    return folder
+
+
+def _args(inputs: Path, out: Path, url: str, *extra: str) -> list[str]:
+    return ["run", str(inputs), "--out", str(out), "--llm-url", url, "--llm-model", "m",
+            "--rate-limit", f"{LIMIT}/{PERIOD:g}", "--llm-timeout", "1", "--workers",
+            "ocr=2,llm=8", "--progress", "none", "--log-level", "WARNING", *extra]
+
+
+def _retries(output: str) -> Counter[str]:
+    """The ``retries:`` counts of the LLM summary line the CLI prints."""
+    match = re.search(r"^llm: \d+ calls .*?retries: (.*?), tokens:", output, re.MULTILINE)
+    assert match is not None, output
+    if match.group(1) == "none":
+        return Counter()
+    return Counter({k: int(v) for k, v in (p.split("=") for p in match.group(1).split())})
+
+
+def _assert_rate(requests: list[dict[str, Any]]) -> None:
+    """No window of PERIOD seconds holds more than LIMIT requests (retries included)."""
+    stamps = sorted(r["ts"] for r in requests)
+    crowded = [(i, stamps[i + LIMIT] - stamps[i]) for i in range(len(stamps) - LIMIT)
+               if stamps[i + LIMIT] - stamps[i] < PERIOD]
+    assert not crowded, f"{LIMIT + 1} requests within {PERIOD}s: {crowded[:5]}"
+    assert not [r for r in requests if r["fault"] == "rate_limit"], "the server had to 429"
+
+
+def _assert_records(records: list[dict[str, Any]], requests: list[dict[str, Any]]) -> Counter[str]:
+    """Each record is ok with the right fields, or an LLM error the server log explains."""
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for request in requests:
+        by_key.setdefault(request_key(request), []).append(request)
+    endings: Counter[str] = Counter()
+    for record in records:
+        if record["status"] == "ok":
+            fields = structure_text(fix_text(correct_text(record["text"])))
+            assert record["fields"] == fields, record
+            endings["ok"] += 1
+            continue
+        error = record["error"]
+        stage = error["stage"]
+        assert stage in LLM_STAGES, record
+        assert error["type"] in LLM_ERRORS, record
+        assert repr(record["id"]) in error["message"], error
+        tried = by_key[(record["id"], stage)]
+        if error["type"] == "LlmOutputError":
+            assert [r["fault"] for r in tried[-2:]] == ["invalid_output"] * 2, tried
+            assert "invalid after one repair" in error["message"]
+        elif error["type"] == "LlmRetriesExhausted":
+            assert len(tried) >= 5 and all(r["status"] != 200 or r["fault"] == "malformed"
+                                           for r in tried[-5:]), tried
+            last = tried[-1]["fault"]
+            assert CAUSE.get(last, last) in error["message"] or "timed out" in error["message"]
+        endings[f"error:{stage}:{error['type']}"] += 1
+        # The later stages never ran for it.
+        later = LLM_STAGES[LLM_STAGES.index(stage) + 1:]
+        assert not [s for s in later if (record["id"], s) in by_key], record
+    return endings
+
+
+class TestLlmFaults:
+    """The LLM stages under injected faults."""
+
+    @pytest.mark.timeout(150)
+    def test_mixed_profile(self, tmp_path: Path) -> None:
+        """20% 500, 10% 429, 5% hangs, 2% malformed, 3% invalid output: all accounted for."""
+        inputs = _inputs(tmp_path / "in", copies=2)
+        out, log = tmp_path / "r.jsonl", tmp_path / "cli.log"
+        with run_server(workdir=tmp_path, latency=0.02, seed=5, faults=MIXED,
+                        fault_retry_after=0.3, hang_seconds=30, rate_limit=LIMIT,
+                        rate_period=PERIOD) as server:
+            result = run_cli(_args(inputs, out, server.url), log=log, timeout=140)
+            requests = server.read_log()
+        assert result.returncode == 0, result.output
+        assert "Traceback" not in result.output
+        records, torn = read_lines(out)
+        assert torn == 0
+        assert sorted(Path(r["source"]).name for r in records) == sorted(
+            p.name for p in inputs.iterdir())
+        endings = _assert_records(records, requests)
+        _assert_rate(requests)
+        faults = Counter(r["fault"] for r in requests if r["fault"])
+        retries = _retries(result.output)
+        errors = sum(n for k, n in endings.items() if k != "ok")
+        for kind in ("500", "429", "hang", "malformed"):
+            cause = CAUSE[kind]
+            # Each fault is a retry, except the last attempt of a call that gave up.
+            assert faults[kind] - errors <= retries[cause] <= faults[kind], (kind, faults, retries)
+        assert set(retries) <= set(CAUSE.values())
+        for kind in ("500", "429", "hang"):
+            assert faults[kind] > 0, f"no {kind} fault was drawn: {faults}"
+        print(f"\nmixed: {len(requests)} requests, faults {dict(faults)}, "
+              f"retries {dict(retries)}, endings {dict(endings)}")
+
+    @pytest.mark.timeout(150)
+    def test_burst_down(self, tmp_path: Path) -> None:
+        """The server is down for 4 s (10 s scaled), then back: calls that retry across it
+        succeed, calls that run out of attempts are 503 error records, and a resume with
+        --retry-failed finishes them."""
+        inputs = _inputs(tmp_path / "in", copies=1)
+        out, log = tmp_path / "r.jsonl", tmp_path / "cli.log"
+        with run_server(workdir=tmp_path, latency=0.05, down_after=0.5, down_for=4.0,
+                        rate_limit=LIMIT, rate_period=PERIOD) as server:
+            result = run_cli(_args(inputs, out, server.url), log=log)
+            first_requests = server.read_log()
+            assert result.returncode == 0, result.output
+            records, _ = read_lines(out)
+            endings = _assert_records(records, first_requests)
+            down = [r for r in first_requests if r["fault"] == "down"]
+            assert down, "the down window was never hit"
+            retries = _retries(result.output)
+            assert retries["503"] >= len(down) - sum(endings.values()) + endings["ok"]
+            for record in records:
+                if record["status"] == "error":
+                    assert record["error"]["type"] == "LlmRetriesExhausted"
+                    assert "HTTP 503" in record["error"]["message"]
+            again = run_cli([*_args(inputs, out, server.url), "--resume", "--retry-failed"],
+                            log=log)
+            assert again.returncode == 0, again.output
+            requests = server.read_log()
+        _assert_rate(requests)
+        final, _ = read_lines(out)
+        assert len(final) == len(records)
+        assert all(r["status"] == "ok" for r in final), final
+        print(f"\nburst: {len(down)} requests hit the down window, first run {dict(endings)}, "
+              f"retries {dict(retries)}; after --retry-failed all {len(final)} ok")
