@@ -228,12 +228,14 @@ class _Run:
 
     async def execute(self, source: Source, *, resume: bool, retry_failed: bool) -> RunSummary:
         try:
-            if self.journal is not None:
-                self.state = await self.journal.open(resume=resume)
-                self.journal.start_nowait([s.name for s in self.stages])
+            # The sink first: it refuses to overwrite an earlier run's output, and that
+            # refusal must come before the journal (and its checkpoints) is truncated.
             written = None
             if self.sink is not None:
                 written = await self.sink.open(resume=resume, retry_failed=retry_failed)
+            if self.journal is not None:
+                self.state = await self.journal.open(resume=resume)
+                self.journal.start_nowait([s.name for s in self.stages])
             if written is not None:
                 # The sink's own record of what it holds is the truth: after a power loss
                 # the journal may say "done" for a line that never reached the disk.
@@ -243,18 +245,15 @@ class _Run:
                     k for k, status in self.state.done.items() if status == "ok" or not retry_failed
                 }
             self.started = now()
-            async with anyio.create_task_group() as tg:
-                if self.journal is not None:
-                    tg.start_soon(self.journal.run_writer)
-                if self.progress is not None:
-                    tg.start_soon(self._report_progress)
-                if self.stop_on_signals:
-                    tg.start_soon(self._watch_signals, tg.cancel_scope)
-                for index in range(len(self.stages)):
-                    tg.start_soon(self._run_stage, index)
-                tg.start_soon(self._source, source)
-                await self._collect()
-                tg.cancel_scope.cancel()  # the helpers above run forever
+            try:
+                await self._run_tasks(source)
+            except BaseExceptionGroup as group:
+                # One failure (a ConfigError from the source, a JournalError from the
+                # writer, the sink's own error) is raised as itself, as documented.
+                leaves = _leaves(group)
+                if len(leaves) == 1 and isinstance(leaves[0], Exception):
+                    raise leaves[0] from None
+                raise
         finally:
             self.finished = now()
             with anyio.CancelScope(shield=True):
@@ -268,6 +267,20 @@ class _Run:
         if self.progress is not None:
             self.progress.finish(summary)
         return summary
+
+    async def _run_tasks(self, source: Source) -> None:
+        async with anyio.create_task_group() as tg:
+            if self.journal is not None:
+                tg.start_soon(self.journal.run_writer)
+            if self.progress is not None:
+                tg.start_soon(self._report_progress)
+            if self.stop_on_signals:
+                tg.start_soon(self._watch_signals, tg.cancel_scope)
+            for index in range(len(self.stages)):
+                tg.start_soon(self._run_stage, index)
+            tg.start_soon(self._source, source)
+            await self._collect()
+            tg.cancel_scope.cancel()  # the helpers above run forever
 
     # -- source ------------------------------------------------------------------------
 
@@ -525,6 +538,13 @@ def _make_call(
         with anyio.fail_after(timeout):
             return await fn(value)
     return call_async
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
 
 
 async def _iterate(source: Source) -> AsyncIterator[Any]:
