@@ -161,12 +161,17 @@ class Pipeline:
             finally:
                 send.close()
 
+        error: Exception | None = None  # the consumer's own error comes out as itself
         async with anyio.create_task_group() as tg:
             tg.start_soon(produce)
             try:
                 yield receive
+            except Exception as exc:
+                error = exc
             finally:
                 tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
 
 
 class _Run:

@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     paths = sorted(str(p) for p in (SROIE / "img").glob("*.jpg"))[: args.receipts]
-    pages = [Page(ref=ref, image=load_page(ref)) for ref in discover(paths)]
+    pages = [load_page(ref) for ref in discover(paths)]
 
     import ray
 

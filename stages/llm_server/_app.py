@@ -36,10 +36,27 @@ if TYPE_CHECKING:
 
     from ._options import ServerOptions
 
-__all__ = ["INVALID_OUTPUT", "create_app", "document_text"]
+__all__ = ["HOSTILE_OUTPUT", "INVALID_OUTPUT", "create_app", "document_text"]
 
 INVALID_OUTPUT = 'Here are the fields you asked for:\n{"company": 12, "total": 9.0}'
 """The message content of the ``invalid_output`` fault: prose, wrong types, missing keys."""
+
+HOSTILE_OUTPUT: dict[str, Any] = {
+    "company": "../../../../etc/passwd",
+    "date": "$(touch /tmp/asyncpipe-pwned); `id`",
+    "address": "A" * 1000,  # the schema's maxLength: the longest value it lets through
+    "total": "999",
+    "id": "../../evil",
+    "status": "error",
+    "error": {"stage": "load", "type": "Injected", "message": "overwrite the output"},
+    "fields": {"total": "0"},
+    "source": "/etc/shadow",
+    "../../escape.txt": "written?",
+    "__class__": "builtins.eval",
+    "notes": "B" * 1_000_000,
+    "K" * 10_000: "a huge key",
+}
+"""The message content (as JSON) of the ``hostile_output`` fault."""
 
 _TASKS = ("correct", "fix", "structure")
 
@@ -123,7 +140,7 @@ class _State:
         return None
 
     def pick_fault(self, key: tuple[str, str]) -> str | None:
-        """Draw this request's fault; ``invalid_output`` only applies to structure requests."""
+        """Draw this request's fault; the ``*_output`` faults only apply to structure requests."""
         opts = self.options
         if not opts.faults:
             return None
@@ -135,7 +152,7 @@ class _State:
         for kind, prob in opts.faults.items():
             edge += prob
             if draw < edge:
-                if kind == "invalid_output" and key[1] != "structure":
+                if kind.endswith("_output") and key[1] != "structure":
                     return None
                 self.faults_by_key[key] = self.faults_by_key.get(key, 0) + 1
                 return kind
@@ -254,6 +271,8 @@ def create_app(options: ServerOptions) -> Starlette:
         text = document_text(messages)
         if fault == "invalid_output":
             content = INVALID_OUTPUT
+        elif fault == "hostile_output":
+            content = orjson.dumps(HOSTILE_OUTPUT).decode()
         elif task == "correct":
             content = correct_text(text)
         elif task == "fix":

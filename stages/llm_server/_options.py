@@ -17,7 +17,7 @@ __all__ = ["ENV_VAR", "FAULTS", "ServerOptions", "parse_args"]
 ENV_VAR = "ASYNCPIPE_LLM_SERVER"
 """An environment variable holding the options as a JSON object (lowest precedence)."""
 
-FAULTS = ("500", "429", "hang", "malformed", "invalid_output")
+FAULTS = ("500", "429", "hang", "malformed", "invalid_output", "hostile_output")
 """
 The faults the server can inject:
 
@@ -27,7 +27,11 @@ The faults the server can inject:
 - ``hang``: no answer for ``hang_seconds`` (or until the client disconnects);
 - ``malformed``: status 200 with a truncated JSON body;
 - ``invalid_output``: a well-formed completion whose message content is not JSON matching
-  the receipt schema (prose around JSON with wrong types and a missing field).
+  the receipt schema (prose around JSON with wrong types and a missing field);
+- ``hostile_output``: a structure reply that tries to do more than fill the fields: the
+  fields with path-like, shell-like and huge values, plus extra keys named like the
+  output record's own (``id``, ``status``, ``error``...) and like paths (see
+  ``HOSTILE_OUTPUT`` in ``_app.py``).  Like ``invalid_output``, it only hits structure.
 """
 
 

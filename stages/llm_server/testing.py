@@ -212,8 +212,8 @@ def start_server(*, workdir: Path | None = None, **options: Any) -> ServerHandle
     Call `ServerHandle.close` when done (or use `run_server`).
 
     Args:
-        workdir: where the log and stderr go (default: a new temporary folder, removed by
-            `ServerHandle.close`).
+        workdir: where the log and stderr go, created if missing (default: a new temporary
+            folder, removed by `ServerHandle.close`).
         **options: `ServerOptions` fields, e.g. ``latency=0.05``,
             ``faults={"hang": 0.1}``, ``rate_limit=10, rate_period=1``.
 
@@ -223,6 +223,7 @@ def start_server(*, workdir: Path | None = None, **options: Any) -> ServerHandle
     server_options = ServerOptions.from_mapping(options)
     own = workdir is None
     folder = Path(tempfile.mkdtemp(prefix="llm-server-")) if workdir is None else workdir
+    folder.mkdir(parents=True, exist_ok=True)
     handle = ServerHandle(server_options, folder, own)
     try:
         handle.start()
