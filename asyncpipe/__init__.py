@@ -16,6 +16,8 @@ from ._exceptions import QueueClosed as QueueClosed
 from ._exceptions import RetryableError as RetryableError
 from ._exceptions import StageError as StageError
 from ._executor import Executor as Executor
+from ._executor import StageCall as StageCall
+from ._journal import Checkpoint as Checkpoint
 from ._journal import Journal as Journal
 from ._journal import JournalState as JournalState
 from ._pipeline import Pipeline as Pipeline
@@ -28,14 +30,17 @@ from ._queue import QueueStatistics as QueueStatistics
 from ._queue import ReceiveQueue as ReceiveQueue
 from ._queue import SendQueue as SendQueue
 from ._queue import open_queue as open_queue
+from ._ray import RayExecutor as RayExecutor
 from ._ratelimit import RateLimit as RateLimit
 from ._ratelimit import parse_rate as parse_rate
 from ._retry import Retry as Retry
+from ._retry import default_retryable as default_retryable
 from ._sink import CallbackSink as CallbackSink
 from ._sink import JsonlSink as JsonlSink
 from ._sink import Sink as Sink
 from ._stage import ErrorRecord as ErrorRecord
 from ._stage import Item as Item
+from ._stage import ResourceFactory as ResourceFactory
 from ._stage import Stage as Stage
 from ._stats import RunSummary as RunSummary
 from ._stats import StageStatistics as StageStatistics
@@ -45,6 +50,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncpipeError",
     "CallbackSink",
+    "Checkpoint",
     "ConfigError",
     "EndOfQueue",
     "ErrorRecord",
@@ -61,7 +67,9 @@ __all__ = [
     "QueueClosed",
     "QueueStatistics",
     "RateLimit",
+    "RayExecutor",
     "ReceiveQueue",
+    "ResourceFactory",
     "Retry",
     "RetryableError",
     "RichProgress",
@@ -69,9 +77,11 @@ __all__ = [
     "SendQueue",
     "Sink",
     "Stage",
+    "StageCall",
     "StageError",
     "StageStatistics",
     "auto_progress",
+    "default_retryable",
     "iterate_in_thread",
     "open_queue",
     "parse_rate",

@@ -99,9 +99,10 @@ class RayExecutor(Executor):
 
     Args:
         address: ``None`` uses the Ray runtime this process already set up, or else starts
-            a local cluster; ``"auto"`` connects to the cluster running on this machine
-            (``ray start --head``); ``"ray://host:10001"`` connects through Ray Client;
-            ``"host:6379"`` connects to a head's GCS.
+            a new local cluster (``$RAY_ADDRESS`` is not consulted); ``"auto"`` connects to
+            the cluster running on this machine (``ray start --head``); ``"host:6379"``
+            connects to a head's GCS; ``"ray://host:10001"`` connects through Ray Client
+            (which needs ``ray[client]`` on the driver and on the head).
         num_cpus: CPUs each actor reserves.  Default 1, which matches one ONNX thread per
             OCR engine.  Ray sets ``OMP_NUM_THREADS`` in the actor to this number.
         max_restarts: how often Ray restarts an actor whose process died.  After that
@@ -206,7 +207,18 @@ class RayExecutor(Executor):
             self._initialized_here = False
             return
         started = anyio.current_time()
-        await anyio.to_thread.run_sync(lambda: ray.init(address=self.address, **self.init_options))
+        try:
+            await anyio.to_thread.run_sync(
+                # "local" always starts a new cluster: a bare ray.init() would join one
+                # that `ray start` left running on this machine, or fail on a stale one.
+                lambda: ray.init(address=self.address or "local", **self.init_options))
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
+            where = "start a local Ray cluster" if self.address is None else \
+                f"connect to the Ray cluster at {self.address!r}"
+            raise ConfigError(
+                f"cannot {where}: {exc}  (A head started with `ray start --head` must share "
+                "this driver's RAY_AUTH_MODE and token, and the same ray and Python versions)"
+            ) from exc
         self._initialized_here = True
         log.info("ray: %s in %.1f s", "started a local cluster" if self.address is None
                  else f"connected to {self.address}", anyio.current_time() - started)

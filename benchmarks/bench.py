@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.bench import main  # noqa: E402
+from stages.bench import main
 
 __all__: list[str] = []
 

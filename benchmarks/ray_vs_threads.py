@@ -118,7 +118,7 @@ def main() -> None:
     import ray
 
     started = time.perf_counter()
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
              object_store_memory=200 * 1024**2, log_to_driver=False)
     print(f"ray {ray.__version__}: ray.init (new local cluster, {os.cpu_count()} CPUs) took "
           f"{time.perf_counter() - started:.1f} s", flush=True)

@@ -48,8 +48,8 @@ def ray_cluster() -> Iterator[None]:
     # The actors cannot import this test module (tests/ is not a package on their path):
     # send its functions by value, as a user would for a script's own functions.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2,
-             log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             object_store_memory=100 * 1024**2, log_to_driver=False)
     yield
     ray.shutdown()
 

@@ -121,8 +121,11 @@ class Bound:
     @property
     def limiter(self) -> str:
         """Which term binds: ``ocr``, ``llm-rate`` or ``llm-concurrency``."""
-        terms = {"ocr": self.ocr, "llm-rate": self.llm_rate,
-                 "llm-concurrency": self.llm_concurrency}
+        terms = {
+            "ocr": self.ocr,
+            "llm-rate": self.llm_rate,
+            "llm-concurrency": self.llm_concurrency,
+        }
         return min(terms, key=lambda name: terms[name])
 
     @property
@@ -131,9 +134,14 @@ class Bound:
         return "ocr" if self.limiter == "ocr" else "llm"
 
     def to_json(self) -> dict[str, object]:
-        return {"ocr": self.ocr, "llm_rate": _finite(self.llm_rate),
-                "llm_concurrency": _finite(self.llm_concurrency), "value": self.value,
-                "limiter": self.limiter, "regime": self.regime}
+        return {
+            "ocr": self.ocr,
+            "llm_rate": _finite(self.llm_rate),
+            "llm_concurrency": _finite(self.llm_concurrency),
+            "value": self.value,
+            "limiter": self.limiter,
+            "regime": self.regime,
+        }
 
 
 def _finite(x: float) -> float | None:
@@ -259,9 +267,14 @@ class Advice:
     reasons: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
-        return {"ocr": self.config.ocr, "llm": self.config.llm, "rate": self.config.rate,
-                "predicted": self.predicted, "bottleneck": self.bottleneck,
-                "reasons": list(self.reasons)}
+        return {
+            "ocr": self.config.ocr,
+            "llm": self.config.llm,
+            "rate": self.config.rate,
+            "predicted": self.predicted,
+            "bottleneck": self.bottleneck,
+            "reasons": list(self.reasons),
+        }
 
 
 def advise(
@@ -269,6 +282,7 @@ def advise(
     rate: tuple[int, float] | None = None,
     *,
     headroom: float = 1.25,
+    llm_headroom: float = 2.0,
     max_llm: int = 64,
 ) -> Advice:
     """
@@ -276,14 +290,16 @@ def advise(
 
     OCR is CPU work: one engine per core is the most that helps, and fewer suffice when
     the rate limit caps the pipeline below that.  The LLM stages wait on the network:
-    each needs about ``rate × call time × calls`` calls in flight (Little's law) to keep
-    up, and ``headroom`` more so that latency jitter does not starve the bottleneck.
-    (1.25 is a judgement, not a measurement.)
+    each needs about ``rate * call time * calls`` calls in flight (Little's law) to keep
+    up.  OCR gets ``headroom`` spare; the LLM stages get ``llm_headroom``, as an LLM
+    worker is a cheap coroutine and a rate limit loses every slot no call is waiting for.
+    (1.25 and 2 are judgements, not measurements.)
 
     Args:
         cap: the measured capacities.
         rate: the LLM rate limit ``(limit, period)``, or ``None``.
-        headroom: spare capacity given to the stages that are not the bottleneck.
+        headroom: spare OCR capacity when OCR is not the bottleneck.
+        llm_headroom: spare LLM concurrency.
         max_llm: the most workers per LLM stage it will recommend.
 
     Returns:
@@ -292,26 +308,40 @@ def advise(
     reasons = []
     cpu_per_item = cap.t_load + cap.t_preprocess + cap.t_ocr
     cpu_rate = cap.cores / cpu_per_item if cpu_per_item > 0 else math.inf
-    reasons.append(f"CPU: {cap.cores} cores / {cpu_per_item:.3f} s per page "
-                   f"(load+preprocess+ocr) = {cpu_rate:.3f} pages/s at most")
+    reasons.append(
+        f"CPU: {cap.cores} cores / {cpu_per_item:.3f} s per page "
+        f"(load+preprocess+ocr) = {cpu_rate:.3f} pages/s at most"
+    )
     target = cpu_rate
     if rate is not None and cap.calls_per_item > 0:
         rate_items = rate[0] / rate[1] / cap.calls_per_item
-        reasons.append(f"rate limit: {rate[0]}/{rate[1]:g}s / {cap.calls_per_item:g} calls "
-                       f"per page = {rate_items:.3f} pages/s")
+        reasons.append(
+            f"rate limit: {rate[0]}/{rate[1]:g}s / {cap.calls_per_item:g} calls "
+            f"per page = {rate_items:.3f} pages/s"
+        )
         target = min(target, rate_items)
     if target < cpu_rate:
         ocr = min(cap.cores, max(1, math.ceil(target * headroom / cap.ocr_rate)))
-        reasons.append(f"OCR workers {ocr}: enough for {target:.3f} pages/s with "
-                       f"{headroom:g}x headroom; more would only idle")
+        reasons.append(
+            f"OCR workers {ocr}: enough for {target:.3f} pages/s with "
+            f"{headroom:g}x headroom; more would only idle"
+        )
     else:
         ocr = cap.cores
         reasons.append(f"OCR workers {ocr}: one engine per core; more only time-slice")
     calls = max((c for c in cap.calls.values()), default=1.0)
-    need = target * cap.call_seconds * calls * headroom if math.isfinite(target) else 1.0
-    llm = min(max_llm, max(1, math.ceil(need)))
-    reasons.append(f"LLM workers per stage {llm}: {target:.3f} pages/s x "
-                   f"{cap.call_seconds:.2f} s per call x {calls:g} calls x {headroom:g}")
+    need = target * cap.call_seconds * calls * llm_headroom if math.isfinite(target) else 1.0
+    llm = max(1, math.ceil(need))
+    if target < cpu_rate:
+        # The rate limit binds: a slot with no call waiting at the limiter is lost for
+        # good, so each stage keeps one more call queued there besides those in flight.
+        llm += 1
+    llm = min(max_llm, llm)
+    reasons.append(
+        f"LLM workers per stage {llm}: {target:.3f} pages/s x "
+        f"{cap.call_seconds:.2f} s per call x {calls:g} calls x {llm_headroom:g}"
+        + (" + 1 waiting at the rate limit" if target < cpu_rate else "")
+    )
     config = Config(ocr=ocr, llm=llm, rate=rate)
     b = bound(cap, config)
     reasons.append(f"expected bottleneck: {b.limiter} at {b.value:.3f} pages/s")

@@ -23,9 +23,11 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     One line per run: contender, worker counts, items/s, the bound, the ratio to it, the
     bottleneck (predicted and measured), per-stage utilisation and peak RSS.
     """
-    head = (f"{'run':<15} {'config':<28} {'n':>3} {'items/s':>8} {'bound':>7} {'bound@n':>7} "
-            f"{'ratio':>6} {'steady':>6} {'limiter':<15} {'busiest':<10} {'rss MB':>7}  "
-            "utilisation")
+    head = (
+        f"{'run':<15} {'config':<28} {'n':>3} {'items/s':>8} {'bound':>7} {'bound@n':>7} "
+        f"{'ratio':>6} {'steady':>6} {'limiter':<15} {'busiest':<10} {'rss MB':>7}  "
+        "utilisation"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         util = " ".join(f"{k[:4]}={v:.2f}" for k, v in r.get("utilisation", {}).items())
@@ -62,14 +64,17 @@ def summary_line(best: Mapping[str, float], speedup: float, rss_growth: float) -
     b = min(best.get("ocr", math.nan), best.get("llm", math.nan))
     if any(math.isnan(best.get(k, math.nan)) for k in ("ocr", "llm")):
         b = math.nan
-    return f"bench best_ratio_to_bound={b:.3f} speedup_vs_threadpool={speedup:.2f} " \
-           f"rss_growth={rss_growth:.3f}"
+    return (
+        f"bench best_ratio_to_bound={b:.3f} speedup_vs_threadpool={speedup:.2f} "
+        f"rss_growth={rss_growth:.3f}"
+    )
 
 
 def plot(rows: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
     """
     Items/s against OCR workers (one line per LLM concurrency) and against LLM workers
-    per stage (one line per OCR worker count), each with its steady bound dashed.
+    per stage (one line per OCR worker count), each with its steady bound dashed and the
+    bound for the run's item count dotted; the baselines as a square and a grey line.
     """
     import matplotlib
 
@@ -84,21 +89,46 @@ def plot(rows: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
     ):
         groups = sorted({r[group_key] for r in sweep})
         for i, g in enumerate(groups):
-            pts = sorted((r[x_key], r["items_per_s"], r["bound"]) for r in sweep
-                         if r[group_key] == g)
+            pts = sorted(
+                (r[x_key], r["items_per_s"], r["bound"], r["bound_n"])
+                for r in sweep
+                if r[group_key] == g
+            )
             xs = [p[0] for p in pts]
             color = f"C{i}"
-            ax.plot(xs, [p[1] for p in pts], "o-", color=color,
-                    label=f"asyncpipe, {group_key}={g}")
-            ax.plot(xs, [p[2] for p in pts], "--", color=color, alpha=0.6,
-                    label=f"bound, {group_key}={g}")
+            ax.plot(xs, [p[1] for p in pts], "o-", color=color, label=f"asyncpipe, {group_key}={g}")
+            ax.plot(
+                xs,
+                [p[2] for p in pts],
+                "--",
+                color=color,
+                alpha=0.6,
+                label=f"steady bound, {group_key}={g}",
+            )
+            ax.plot(
+                xs,
+                [p[3] for p in pts],
+                ":",
+                color=color,
+                label=f"bound for {sweep[0]['items']} items (fill+drain), {group_key}={g}",
+            )
+        seq = next((r for r in rows if r["name"] == "sequential"), None)
+        if seq is not None:
+            ax.axhline(seq["items_per_s"], color="grey", lw=1, label="sequential")
         for r in rows:
-            if r["name"] in ("stage-by-stage", "sequential") and r.get(x_key) is not None:
-                marker = "s" if r["name"] == "stage-by-stage" else "x"
-                ax.plot([r[x_key]], [r["items_per_s"]], marker, color="black",
-                        label=f"{r['name']} ({r['config']})")
+            if r["name"] == "stage-by-stage" and r.get(x_key) is not None:
+                marker = "s"
+                ax.plot(
+                    [r[x_key]],
+                    [r["items_per_s"]],
+                    marker,
+                    color="black",
+                    label=f"{r['name']} ({r['config']})",
+                )
+        ticks = sorted({r[x_key] for r in sweep})
         if x_key == "llm":
             ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.set_xlabel(x_label)
         ax.set_ylabel("items/s")
         ax.set_ylim(bottom=0)

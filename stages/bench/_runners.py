@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -130,8 +129,10 @@ def _client(url: str, rate: tuple[int, float] | None) -> LlmClient:
 
 
 def _stage_table(summary: RunSummary) -> dict[str, dict[str, float]]:
-    return {s.name: {"workers": s.workers, "busy": s.busy_seconds, "utilisation": s.utilization}
-            for s in summary.stages}
+    return {
+        s.name: {"workers": s.workers, "busy": s.busy_seconds, "utilisation": s.utilization}
+        for s in summary.stages
+    }
 
 
 # -- sequential ----------------------------------------------------------------------------
@@ -186,11 +187,19 @@ async def _sequential(refs: list[PageRef], url: str, out: Path) -> RunResult:
     await anyio.to_thread.run_sync(_write_jsonl, out, lines)
     n = max(1, len(refs))
     return RunResult(
-        name="sequential", config=None, items=len(refs), failed=failed, elapsed=elapsed,
-        done_at=done_at, stages={k: {"workers": 1, "busy": v, "utilisation": v / elapsed}
-                                 for k, v in seconds.items()},
-        bottleneck=max(seconds, key=lambda k: seconds[k]), peak_rss=sampler.peak,
-        wall=(wall0, wall1), stage_seconds={k: v / n for k, v in seconds.items()},
+        name="sequential",
+        config=None,
+        items=len(refs),
+        failed=failed,
+        elapsed=elapsed,
+        done_at=done_at,
+        stages={
+            k: {"workers": 1, "busy": v, "utilisation": v / elapsed} for k, v in seconds.items()
+        },
+        bottleneck=max(seconds, key=lambda k: seconds[k]),
+        peak_rss=sampler.peak,
+        wall=(wall0, wall1),
+        stage_seconds={k: v / n for k, v in seconds.items()},
         engine_seconds=engine_seconds,
     )
 
@@ -244,6 +253,7 @@ def run_stage_by_stage(refs: Sequence[PageRef], url: str, config: Config, out: P
             finally:
                 with stats_lock:
                     busy[name] = busy.get(name, 0.0) + time.perf_counter() - t
+
         return run
 
     def ocr(page: Page) -> Page:
@@ -270,8 +280,10 @@ def run_stage_by_stage(refs: Sequence[PageRef], url: str, config: Config, out: P
                 ("preprocess", CHEAP_WORKERS, partial(preprocess, options=options)),
                 ("ocr", config.ocr, ocr),
             ]
-            plan += [(name, config.llm, partial(portal.call, getattr(bound, name)))
-                     for name in LLM_STAGES]
+            plan += [
+                (name, config.llm, partial(portal.call, getattr(bound, name)))
+                for name in LLM_STAGES
+            ]
             done_at: list[float] = []
             for name, workers, fn in plan:
                 s = time.perf_counter()
@@ -285,20 +297,35 @@ def run_stage_by_stage(refs: Sequence[PageRef], url: str, config: Config, out: P
                 if page is not None:
                     fields = page.fields or {}
                     with csv_lock:
-                        writer.writerow([page.ref.id, *(fields.get(k) for k in
-                                                        ("company", "date", "address", "total"))])
+                        writer.writerow(
+                            [
+                                page.ref.id,
+                                *(fields.get(k) for k in ("company", "date", "address", "total")),
+                            ]
+                        )
                 done_at.append(time.perf_counter() - t0)
             elapsed = time.perf_counter() - t0
             wall1 = time.time()
         portal.call(client.aclose)
     workers_of = {name: workers for name, workers, _ in plan}
-    stages = {name: {"workers": workers_of[name], "busy": busy.get(name, 0.0),
-                     "utilisation": busy.get(name, 0.0) / (workers_of[name] * elapsed)}
-              for name in workers_of}
+    stages = {
+        name: {
+            "workers": workers_of[name],
+            "busy": busy.get(name, 0.0),
+            "utilisation": busy.get(name, 0.0) / (workers_of[name] * elapsed),
+        }
+        for name in workers_of
+    }
     return RunResult(
-        name="stage-by-stage", config=config, items=len(refs) - len(failures),
-        failed=len(failures), elapsed=elapsed, done_at=done_at, stages=stages,
-        bottleneck=max(stage_wall, key=lambda k: stage_wall[k]), peak_rss=sampler.peak,
+        name="stage-by-stage",
+        config=config,
+        items=len(refs) - len(failures),
+        failed=len(failures),
+        elapsed=elapsed,
+        done_at=done_at,
+        stages=stages,
+        bottleneck=max(stage_wall, key=lambda k: stage_wall[k]),
+        peak_rss=sampler.peak,
         wall=(wall0, wall1),
     )
 
@@ -333,16 +360,19 @@ def run_asyncpipe(refs: Sequence[PageRef], url: str, config: Config, out: Path) 
 
 async def _asyncpipe(refs: list[PageRef], url: str, config: Config, out: Path) -> RunResult:
     settings = DocumentSettings(
-        workers={"load": CHEAP_WORKERS, "preprocess": CHEAP_WORKERS, "ocr": config.ocr,
-                 "llm": config.llm},
+        workers={
+            "load": CHEAP_WORKERS,
+            "preprocess": CHEAP_WORKERS,
+            "ocr": config.ocr,
+            "llm": config.llm,
+        },
         model=MODEL,
     )
     sampler = RssSampler()
     async with _client(url, config.rate) as client:
         bound = await anyio.to_thread.run_sync(llm_stages, client)
         pipeline = build_pipeline(settings, bound)
-        if os.path.exists(out):
-            await anyio.to_thread.run_sync(os.remove, out)
+        await anyio.to_thread.run_sync(partial(out.unlink, missing_ok=True))
         sink = _TimedSink(out)
         with sampler.running():
             wall0 = time.time()
@@ -350,9 +380,15 @@ async def _asyncpipe(refs: list[PageRef], url: str, config: Config, out: Path) -
             summary = await pipeline.run(refs, sink=sink)
             wall1 = time.time()
     return RunResult(
-        name="asyncpipe", config=config, items=summary.ok + summary.failed,
-        failed=summary.failed, elapsed=summary.elapsed, done_at=sink.done_at,
-        stages=_stage_table(summary), bottleneck=summary.bottleneck, peak_rss=sampler.peak,
+        name="asyncpipe",
+        config=config,
+        items=summary.ok + summary.failed,
+        failed=summary.failed,
+        elapsed=summary.elapsed,
+        done_at=sink.done_at,
+        stages=_stage_table(summary),
+        bottleneck=summary.bottleneck,
+        peak_rss=sampler.peak,
         wall=(wall0, wall1),
     )
 

@@ -12,6 +12,8 @@ no variable is set, so it then behaves exactly like ``python -m asyncpipe``.
 - ``RELIABILITY_ENOSPC_JOURNAL=N``: from the N-th journal batch on, the write fails with
   ``OSError(ENOSPC)`` after writing half of the batch (a disk that fills mid-write); used
   only where a small tmpfs cannot be mounted.
+- ``RELIABILITY_SABOTAGE=NAME``: break one guarantee on purpose, to check that the tests
+  notice (see `SABOTAGE`); never set in a normal run.
 """
 
 from __future__ import annotations
@@ -23,16 +25,72 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["install"]
+__all__ = ["SABOTAGE", "install"]
+
+SABOTAGE = {
+    "no-restore": "resume ignores checkpoints (LLM calls are paid again)",
+    "no-skip": "resume forgets which items the output holds (duplicate lines)",
+    "leak-key": "the API key is logged",
+    "keep-extra-keys": "the structure stage keeps keys outside the schema",
+    "no-rate-limit": "the LLM rate limit admits everything",
+    "vague-errors": "load errors lose the file name and reason",
+}
 
 
 def _kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _sabotage(name: str) -> None:
+    from asyncpipe import _pipeline, _ratelimit, _sink
+
+    if name == "no-restore":
+        _pipeline._Run._restore = lambda self, item: None  # type: ignore[method-assign]
+    elif name == "no-skip":
+        original = _sink.JsonlSink._prepare
+
+        def prepare(self: Any, resume: bool, retry_failed: bool) -> set[str]:
+            original(self, resume, retry_failed)
+            return set()
+
+        _sink.JsonlSink._prepare = prepare  # type: ignore[method-assign]
+        _pipeline._Run.done_keys = property(lambda self: set(), lambda self, v: None)  # type: ignore[assignment]
+    elif name == "leak-key":
+        import logging
+
+        logging.getLogger("asyncpipe").warning("key %s", os.environ.get("MY_LLM_KEY"))
+    elif name == "keep-extra-keys":
+        from stages.llm import _schema
+
+        _schema.Schema.clean = lambda self, value: (dict(value), [])  # type: ignore[method-assign]
+    elif name == "no-rate-limit":
+        async def acquire(self: Any) -> None:
+            self.acquired += 1
+
+        _ratelimit.RateLimit.acquire = acquire  # type: ignore[method-assign]
+    elif name == "vague-errors":
+        from stages import pipeline
+        from stages.inputs import InputError
+
+        original_load = pipeline._load
+
+        def load(ref: Any, **kw: Any) -> Any:
+            try:
+                return original_load(ref, **kw)
+            except InputError:
+                raise InputError("cannot load") from None
+
+        pipeline._load = load
+    else:
+        raise SystemExit(f"unknown sabotage {name!r}: choose from {sorted(SABOTAGE)}")
+
+
 def install() -> None:
     """Install the faults named in the environment."""
     from asyncpipe import _journal, _sink
+
+    if sabotage := os.environ.get("RELIABILITY_SABOTAGE"):
+        _sabotage(sabotage)
 
     tear_journal = int(os.environ.get("RELIABILITY_TEAR_JOURNAL", "0"))
     enospc_journal = int(os.environ.get("RELIABILITY_ENOSPC_JOURNAL", "0"))

@@ -51,6 +51,10 @@ RECEIPTS: dict[str, list[str]] = {
                  "TOTAL 4.80"],
     "buku.png": ["KEDAI BUKU ILMU SDN BHD", "9 JALAN ILMU, 30000 IPOH", "DATE: 30/09/2018",
                  "TOTAL 56.35"],
+    "roti.jpg": ["ROTI SEGAR TRADING", "21 JALAN PASAR, 70000 SEREMBAN", "DATE: 03/04/2018",
+                 "TOTAL 8.40"],
+    "tayar.png": ["BENGKEL TAYAR SDN BHD", "5 JALAN KILANG, 20000 KUALA TERENGGANU",
+                  "11-11-2017", "TOTAL 320.00"],
 }
 
 
@@ -72,7 +76,9 @@ def write_receipts(folder: Path, names: list[str] | None = None) -> list[Path]:
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELIABILITY_", "ASYNCPIPE_"))}
+    # Only the sabotage switch (see cli_driver.py) passes through from the test run.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RELIABILITY_", "ASYNCPIPE_")) or k == "RELIABILITY_SABOTAGE"}
     env.pop("OPENAI_API_KEY", None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.update(extra or {})

@@ -25,7 +25,7 @@ from reliability_helpers import (
 )
 from stages.llm_server.testing import ServerHandle, run_server
 
-SERVER = {"latency": 0.03, "latency_max": 0.25, "seed": 11}
+SERVER = {"latency": 0.05, "latency_max": 0.3, "seed": 11}
 COMPARED = ("status", "source", "page", "text", "corrected", "fields")
 
 # (seed, --workers, ordered).  Seeds fix the kill moments and modes; the process's own
@@ -40,14 +40,18 @@ CAMPAIGNS = [
     (707, "ocr=2,llm=1,preprocess=1", False),
 ]
 MAX_KILLS = 8
-MODES = ("time", "journal", "journal", "output", "tear-journal", "tear-sink")
+# startup: during start-up, before the journal opens; time: a random moment after the
+# journal opens; journal/output: just after the file grows (a batch was written);
+# tear-*: in the middle of writing a batch.
+MODES = ("startup", "time", "time", "journal", "journal", "output", "tear-journal",
+         "tear-sink")
 
 KILLS: dict[int, dict[str, Any]] = {}
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Six small synthetic receipts."""
+    """Eight small synthetic receipts."""
     folder = tmp_path_factory.mktemp("crash-inputs")
     write_receipts(folder)
     return folder
@@ -93,7 +97,7 @@ class TestCrashResume:
     """SIGKILL at random moments, resume until done."""
 
     @pytest.mark.slow
-    @pytest.mark.timeout(110)
+    @pytest.mark.timeout(240)
     @pytest.mark.parametrize(("seed", "workers", "ordered"), CAMPAIGNS)
     def test_campaign(
         self,
@@ -126,14 +130,17 @@ class TestCrashResume:
                 spawns.append((time.time(), checkpoints))
                 process = spawn_cli(args if not spawns[:-1] else [*args, "--resume"],
                                     env=env, log=log)
-                if mode == "time":
-                    _wait_for(process, lambda: False, rng.uniform(0.5, 6.0))
+                if mode == "startup":
+                    _wait_for(process, lambda: False, rng.uniform(0.2, 2.5))
+                elif mode == "time":
+                    _wait_for(process, lambda: count_lines(journal) > journal_base)
+                    _wait_for(process, lambda: False, rng.uniform(0.0, 2.0))
                 elif mode == "journal":
                     target = journal_base + 1 + rng.randint(1, 4)
                     _wait_for(process, lambda: count_lines(journal) >= target)
                 elif mode == "output":
                     _wait_for(process, lambda: count_lines(out) > out_base)
-                if mode in ("time", "journal", "output"):
+                if mode in ("startup", "time", "journal", "output"):
                     time.sleep(delay)
                     process.send_signal(signal.SIGKILL)
                 code = process.wait(60)

@@ -1,0 +1,260 @@
+"""
+Tests of the benchmark harness: its bound, utilisation, advisor and report logic, and one
+end-to-end smoke run (slow: it runs the real OCR).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stages.bench import (
+    Capacities,
+    Config,
+    advise,
+    bound,
+    max_in_window,
+    min_makespan,
+    rate_utilisation,
+)
+from stages.bench._main import balanced, llm_bound_rate
+from stages.bench._report import format_table, headline, summary_line
+
+ROOT = Path(__file__).resolve().parents[2]
+ONE_CALL_EACH = {"correct": 1.0, "fix": 1.0, "structure": 1.0}
+
+
+def caps(t_ocr: float = 2.0, latency: float = 1.0, cores: int = 2) -> Capacities:
+    return Capacities(
+        t_engine=0.5,
+        t_load=0.0,
+        t_preprocess=0.0,
+        t_ocr=t_ocr,
+        latency=latency,
+        call_seconds=latency,
+        calls=ONE_CALL_EACH,
+        cores=cores,
+    )
+
+
+class TestBound:
+    def test_ocr_term_is_capped_at_cores(self) -> None:
+        """Four OCR workers on two cores count as two."""
+        b = bound(caps(t_ocr=2.0), Config(ocr=4, llm=32))
+        assert b.ocr == pytest.approx(1.0)
+        assert b.limiter == "ocr"
+        assert b.regime == "ocr"
+
+    def test_rate_term_divides_by_calls_per_item(self) -> None:
+        """60 calls per 30 s at 3 calls per item is 2/3 item/s."""
+        b = bound(caps(t_ocr=0.1), Config(ocr=2, llm=32, rate=(60, 30.0)))
+        assert b.llm_rate == pytest.approx(2 / 3)
+        assert b.value == pytest.approx(2 / 3)
+        assert b.limiter == "llm-rate"
+        assert b.regime == "llm"
+
+    def test_concurrency_term(self) -> None:
+        """One worker per stage at 2 s per call is 0.5 item/s, whatever the OCR."""
+        b = bound(caps(t_ocr=0.1, latency=2.0), Config(ocr=2, llm=1))
+        assert b.llm_concurrency == pytest.approx(0.5)
+        assert b.limiter == "llm-concurrency"
+
+    def test_a_stage_with_two_calls_halves_its_term(self) -> None:
+        """A stage making two calls per item (a repair) needs twice the workers."""
+        cap = Capacities(
+            0.0, 0.0, 0.0, 0.1, 1.0, 1.0, {"correct": 1.0, "fix": 1.0, "structure": 2.0}, 2
+        )
+        assert bound(cap, Config(ocr=2, llm=4)).llm_concurrency == pytest.approx(2.0)
+
+    def test_no_rate_limit_is_infinite(self) -> None:
+        """Without a limit the rate term never binds."""
+        assert math.isinf(bound(caps(), Config(ocr=1, llm=1)).llm_rate)
+
+
+class TestMinMakespan:
+    def test_ocr_bound_adds_fill_and_drain(self) -> None:
+        """OCR-bound: engine + n OCR times / workers + one call per LLM stage."""
+        t = min_makespan(caps(t_ocr=2.0, latency=1.0), Config(ocr=2, llm=32), 10)
+        assert t == pytest.approx(0.5 + 10 * 2.0 / 2 + 3 * 1.0)
+
+    def test_tends_to_the_steady_bound(self) -> None:
+        """n / min_makespan approaches the steady bound as n grows."""
+        cap, config = caps(), Config(ocr=1, llm=1, rate=(100, 120.0))
+        rate = 1e6 / min_makespan(cap, config, 1_000_000)
+        assert rate == pytest.approx(bound(cap, config).value, rel=1e-3)
+
+    def test_rate_bound(self) -> None:
+        """Rate-bound: the first item's OCR, then every call spaced by period / limit."""
+        t = min_makespan(caps(t_ocr=0.1), Config(ocr=2, llm=32, rate=(10, 10.0)), 10)
+        assert t == pytest.approx(0.5 + 0.1 + 29 * 1.0 + 1.0)
+
+    def test_concurrency_counts_whole_rounds(self) -> None:
+        """Three items with two workers take two rounds of calls in each stage."""
+        t = min_makespan(caps(t_ocr=0.1, latency=1.0), Config(ocr=2, llm=2), 3)
+        assert t == pytest.approx(0.5 + 0.1 + 2 * 1.0 + 2 * 1.0)
+
+
+class TestRateUtilisation:
+    def test_evenly_spaced_calls_at_the_limiter_spacing(self) -> None:
+        """Calls spaced period/(L-1) apart use (L-1)/L of the limit."""
+        limit, period = 100, 50.0
+        arrivals = [i * period / (limit - 1) for i in range(300)]
+        assert rate_utilisation(arrivals, limit, period) == pytest.approx(0.99)
+
+    def test_fill_and_drain_are_trimmed(self) -> None:
+        """Sparse calls at either end do not lower the steady figure."""
+        steady = [10 + i * 0.5 for i in range(81)]
+        arrivals = [0.0, 5.0, *steady, 60.0]
+        assert rate_utilisation(arrivals, 2, 1.0) == pytest.approx(1.0, rel=0.02)
+
+    def test_too_few_calls_is_nan(self) -> None:
+        """Two calls say nothing about a rate."""
+        assert math.isnan(rate_utilisation([0.0, 1.0], 10, 1.0))
+
+    def test_max_in_window(self) -> None:
+        """The window is half-open: a call exactly one period later starts a new one."""
+        assert max_in_window([0.0, 0.5, 1.0, 1.2, 1.4], 1.0) == 4
+        assert max_in_window([0.0, 1.0, 2.0], 1.0) == 1
+        assert max_in_window([], 1.0) == 0
+
+
+class TestAdvisor:
+    def test_cpu_bound_uses_every_core(self) -> None:
+        """Without a rate limit OCR gets one engine per core and is the bottleneck."""
+        advice = advise(caps(t_ocr=2.0, latency=1.0, cores=2))
+        assert advice.config.ocr == 2
+        assert advice.bottleneck == "ocr"
+        # 1 page/s x 1 s per call x 1 call x 2 headroom
+        assert advice.config.llm == 2
+        assert advice.predicted == pytest.approx(1.0)
+
+    def test_rate_bound_needs_fewer_ocr_workers(self) -> None:
+        """Under a low rate limit one OCR worker keeps up, and the limit binds."""
+        advice = advise(caps(t_ocr=0.5, cores=4), (30, 60.0))
+        assert advice.config.ocr == 1
+        assert advice.bottleneck == "llm-rate"
+        assert advice.config.rate == (30, 60.0)
+        # 1/6 page/s x 1 s x 1 call x 2 rounds up to 1, plus one call waiting at the limit
+        assert advice.config.llm == 2
+
+    def test_llm_workers_follow_latency(self) -> None:
+        """Longer calls need more calls in flight (Little's law)."""
+        fast = advise(caps(t_ocr=2.0, latency=0.5))
+        slow = advise(caps(t_ocr=2.0, latency=4.0))
+        assert slow.config.llm == 8 * fast.config.llm
+
+    def test_llm_workers_are_capped(self) -> None:
+        """The advisor never asks for more than max_llm workers per stage."""
+        assert advise(caps(t_ocr=0.001, latency=10.0), max_llm=16).config.llm == 16
+
+    def test_llm_bound_rate_caps_below_cpu(self) -> None:
+        """The chosen limit caps the pipeline at half the CPU rate."""
+        cap = caps(t_ocr=2.0)
+        limit, period = llm_bound_rate(cap)
+        assert limit == 100
+        assert limit / period / 3 == pytest.approx(0.5, rel=0.01)
+        assert bound(cap, Config(2, 8, (limit, period))).limiter == "llm-rate"
+
+    def test_balanced_picks_equal_stage_capacities(self) -> None:
+        """OCR at 1 page/s pairs with one LLM worker per stage at 1 s per call."""
+        configs = [Config(o, c) for o in (1, 2) for c in (1, 8)]
+        assert balanced(caps(t_ocr=2.0, latency=1.0), configs) == Config(2, 1)
+
+
+class TestReport:
+    ROWS = [  # noqa: RUF012
+        {
+            "name": "asyncpipe",
+            "regime": "ocr",
+            "ratio": 0.8,
+            "config": "a",
+            "items": 1,
+            "items_per_s": 1.0,
+        },
+        {
+            "name": "asyncpipe",
+            "regime": "ocr",
+            "ratio": 0.95,
+            "config": "b",
+            "items": 1,
+            "items_per_s": 1.0,
+        },
+        {
+            "name": "asyncpipe",
+            "regime": "llm",
+            "ratio": 0.91,
+            "config": "c",
+            "items": 1,
+            "items_per_s": 1.0,
+        },
+        {
+            "name": "stage-by-stage",
+            "regime": "llm",
+            "ratio": 0.99,
+            "config": "d",
+            "items": 1,
+            "items_per_s": 1.0,
+        },
+    ]
+
+    def test_headline_is_the_best_asyncpipe_ratio_per_regime(self) -> None:
+        """Baseline rows never count toward B."""
+        assert headline(self.ROWS) == {"ocr": 0.95, "llm": 0.91}
+
+    def test_summary_line_takes_the_worse_regime(self) -> None:
+        """B must hold in both regimes, so the line shows the lower one."""
+        line = summary_line({"ocr": 0.95, "llm": 0.91}, 2.345, 1.0123)
+        assert line == (
+            "bench best_ratio_to_bound=0.910 speedup_vs_threadpool=2.35 rss_growth=1.012"
+        )
+
+    def test_summary_line_without_a_regime_is_nan(self) -> None:
+        """A missing regime is not silently passed."""
+        assert "best_ratio_to_bound=nan" in summary_line({"ocr": 0.99}, 2.0, 1.0)
+
+    def test_table_marks_missing_values(self) -> None:
+        """Rows without a bound show dashes, not crashes."""
+        table = format_table(self.ROWS)
+        assert table.count("\n") == len(self.ROWS) + 1
+        assert " - " in table
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_smoke(tmp_path: Path, sroie: Path) -> None:
+    """A one-item run of the whole harness ends with the summary line and writes its files."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "stages.bench",
+        "--items",
+        "1",
+        "--ocr-workers",
+        "1",
+        "--llm-workers",
+        "2",
+        "--latency",
+        "0.05",
+        "--rss-items",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--tag",
+        "smoke",
+        str(sroie / "img" / "000.jpg"),
+    ]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=580, check=False)
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"bench best_ratio_to_bound=\S+ speedup_vs_threadpool=\S+ "
+        r"rss_growth=\S+",
+        last,
+    ), last
+    assert (tmp_path / "smoke.json").is_file()
+    assert (tmp_path / "smoke.png").stat().st_size > 0
