@@ -64,6 +64,7 @@ def _sabotage(name: str) -> None:
 
         _schema.Schema.clean = lambda self, value: (dict(value), [])  # type: ignore[method-assign]
     elif name == "no-rate-limit":
+
         async def acquire(self: Any) -> None:
             self.acquired += 1
 
@@ -87,7 +88,7 @@ def _sabotage(name: str) -> None:
 
 def install() -> None:
     """Install the faults named in the environment."""
-    from asyncpipe import _journal, _sink
+    from asyncpipe import JournalError, _journal, _sink
 
     if sabotage := os.environ.get("RELIABILITY_SABOTAGE"):
         _sabotage(sabotage)
@@ -110,7 +111,7 @@ def install() -> None:
                 os.write(self._fd, data[: len(data) // 2])
                 exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 self.failure = exc
-                raise _journal.JournalError(f"cannot write journal {self.path}: {exc}") from exc
+                raise JournalError(f"cannot write journal {self.path}: {exc}") from exc
             original_write(self, data, count, sync)
 
         _journal.Journal._write = write  # type: ignore[method-assign]

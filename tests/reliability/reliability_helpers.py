@@ -39,22 +39,49 @@ FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
 # Small receipts: rapidocr scales every page to about 736 px, so a small page costs
 # about 1 s of OCR per thread here, against 1.5-3 s for a real SROIE scan.
 RECEIPTS: dict[str, list[str]] = {
-    "kedai.png": ["KEDAI MAJU SDN BHD", "12 JALAN BUNGA, 43000 KAJANG", "DATE: 12/03/2018",
-                  "T0TAL 10.50"],
-    "restoran.png": ["RESTORAN SRI MELAKA", "NO 8 JALAN TUN, 75000 MELAKA", "05/01/2019",
-                     "TOTAL 23.90"],
-    "farmasi.jpg": ["FARMASI SIHAT ENTERPRISE", "LOT 3, 50450 KUALA LUMPUR",
-                    "DATE 28-02-2018", "TOTAL RM 7.20"],
-    "hardware.png": ["SYARIKAT BESI TRADING", "88 JALAN BESI, 81200 JOHOR", "17.06.2018",
-                     "TOTAL 145.00"],
-    "kopi.png": ["KOPI JAYA LTD", "2 LORONG 4, 10200 PENANG", "DATE: 01/12/2017",
-                 "TOTAL 4.80"],
-    "buku.png": ["KEDAI BUKU ILMU SDN BHD", "9 JALAN ILMU, 30000 IPOH", "DATE: 30/09/2018",
-                 "TOTAL 56.35"],
-    "roti.jpg": ["ROTI SEGAR TRADING", "21 JALAN PASAR, 70000 SEREMBAN", "DATE: 03/04/2018",
-                 "TOTAL 8.40"],
-    "tayar.png": ["BENGKEL TAYAR SDN BHD", "5 JALAN KILANG, 20000 KUALA TERENGGANU",
-                  "11-11-2017", "TOTAL 320.00"],
+    "kedai.png": [
+        "KEDAI MAJU SDN BHD",
+        "12 JALAN BUNGA, 43000 KAJANG",
+        "DATE: 12/03/2018",
+        "T0TAL 10.50",
+    ],
+    "restoran.png": [
+        "RESTORAN SRI MELAKA",
+        "NO 8 JALAN TUN, 75000 MELAKA",
+        "05/01/2019",
+        "TOTAL 23.90",
+    ],
+    "farmasi.jpg": [
+        "FARMASI SIHAT ENTERPRISE",
+        "LOT 3, 50450 KUALA LUMPUR",
+        "DATE 28-02-2018",
+        "TOTAL RM 7.20",
+    ],
+    "hardware.png": [
+        "SYARIKAT BESI TRADING",
+        "88 JALAN BESI, 81200 JOHOR",
+        "17.06.2018",
+        "TOTAL 145.00",
+    ],
+    "kopi.png": ["KOPI JAYA LTD", "2 LORONG 4, 10200 PENANG", "DATE: 01/12/2017", "TOTAL 4.80"],
+    "buku.png": [
+        "KEDAI BUKU ILMU SDN BHD",
+        "9 JALAN ILMU, 30000 IPOH",
+        "DATE: 30/09/2018",
+        "TOTAL 56.35",
+    ],
+    "roti.jpg": [
+        "ROTI SEGAR TRADING",
+        "21 JALAN PASAR, 70000 SEREMBAN",
+        "DATE: 03/04/2018",
+        "TOTAL 8.40",
+    ],
+    "tayar.png": [
+        "BENGKEL TAYAR SDN BHD",
+        "5 JALAN KILANG, 20000 KUALA TERENGGANU",
+        "11-11-2017",
+        "TOTAL 320.00",
+    ],
 }
 
 
@@ -77,8 +104,11 @@ def write_receipts(folder: Path, names: list[str] | None = None) -> list[Path]:
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     # Only the sabotage switch (see cli_driver.py) passes through from the test run.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RELIABILITY_", "ASYNCPIPE_")) or k == "RELIABILITY_SABOTAGE"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RELIABILITY_", "ASYNCPIPE_")) or k == "RELIABILITY_SABOTAGE"
+    }
     env.pop("OPENAI_API_KEY", None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.update(extra or {})

@@ -10,9 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from corpus import blank_pdf, bomb_png, corrupt_pdf, encrypted_pdf
+from reliability_corpus import blank_pdf, bomb_png, corrupt_pdf, encrypted_pdf
 from reliability_helpers import RECEIPTS, make_receipt, read_lines, run_cli
 
 GOOD = ["good.png", "with space.png", "ünïcødé €.png", "new\nline.png"]
@@ -61,8 +59,10 @@ class TestBadInputs:
         out = tmp_path / "out" / "r.jsonl"
         good = folder / "good.png"
         # The folder, plus one of its files given twice more: processed once.
-        result = run_cli(["run", str(folder), str(good), str(good), "--out", str(out),
-                          "--progress", "none"], log=tmp_path / "cli.log")
+        result = run_cli(
+            ["run", str(folder), str(good), str(good), "--out", str(out), "--progress", "none"],
+            log=tmp_path / "cli.log",
+        )
         assert result.returncode == 0, result.output
         records, torn = read_lines(out)
         assert torn == 0
@@ -103,8 +103,9 @@ class TestBadInputs:
         folder = tmp_path / "empty"
         folder.mkdir()
         out = tmp_path / "r.jsonl"
-        result = run_cli(["run", str(folder), "--out", str(out), "--progress", "none"],
-                         log=tmp_path / "cli.log")
+        result = run_cli(
+            ["run", str(folder), "--out", str(out), "--progress", "none"], log=tmp_path / "cli.log"
+        )
         assert result.returncode == 2, result.output
         assert f"no documents found in: {folder}" in result.output
         assert "Traceback" not in result.output
@@ -117,8 +118,10 @@ class TestBadInputs:
         make_receipt(folder / "good.png", RECEIPTS["kedai.png"])
         out = tmp_path / "r.jsonl"
         missing = tmp_path / "nope.jpg"
-        result = run_cli(["run", str(folder), str(missing), "--out", str(out),
-                          "--progress", "none"], log=tmp_path / "cli.log")
+        result = run_cli(
+            ["run", str(folder), str(missing), "--out", str(out), "--progress", "none"],
+            log=tmp_path / "cli.log",
+        )
         assert result.returncode == 0, result.output
         records, _ = read_lines(out)
         by_status = {r["status"]: r for r in records}

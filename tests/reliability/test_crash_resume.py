@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from reliability_helpers import (
     count_lines,
     llm_checkpoints,
@@ -23,6 +22,7 @@ from reliability_helpers import (
     spawn_cli,
     write_receipts,
 )
+
 from stages.llm_server.testing import ServerHandle, run_server
 
 SERVER = {"latency": 0.05, "latency_max": 0.3, "seed": 11}
@@ -43,8 +43,7 @@ MAX_KILLS = 8
 # startup: during start-up, before the journal opens; time: a random moment after the
 # journal opens; journal/output: just after the file grows (a batch was written);
 # tear-*: in the middle of writing a batch.
-MODES = ("startup", "time", "time", "journal", "journal", "output", "tear-journal",
-         "tear-sink")
+MODES = ("startup", "time", "time", "journal", "journal", "output", "tear-journal", "tear-sink")
 
 KILLS: dict[int, dict[str, Any]] = {}
 
@@ -57,10 +56,27 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def cli_args(inputs: Path, out: Path, server: ServerHandle, workers: str, ordered: bool) -> list[str]:
-    args = ["run", str(inputs), "--out", str(out), "--llm-url", server.url,
-            "--llm-model", "asyncpipe-test", "--workers", workers, "--rate-limit", "1000/s",
-            "--progress", "none", "--log-level", "WARNING"]
+def cli_args(
+    inputs: Path, out: Path, server: ServerHandle, workers: str, ordered: bool
+) -> list[str]:
+    args = [
+        "run",
+        str(inputs),
+        "--out",
+        str(out),
+        "--llm-url",
+        server.url,
+        "--llm-model",
+        "asyncpipe-test",
+        "--workers",
+        workers,
+        "--rate-limit",
+        "1000/s",
+        "--progress",
+        "none",
+        "--log-level",
+        "WARNING",
+    ]
     return args if ordered else [*args, "--unordered"]
 
 
@@ -69,8 +85,9 @@ def reference(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     """The records of one uninterrupted run."""
     tmp = tmp_path_factory.mktemp("crash-reference")
     with run_server(workdir=tmp, **SERVER) as server:
-        result = run_cli(cli_args(inputs, tmp / "r.jsonl", server, "ocr=2,llm=8", True),
-                         log=tmp / "cli.log")
+        result = run_cli(
+            cli_args(inputs, tmp / "r.jsonl", server, "ocr=2,llm=8", True), log=tmp / "cli.log"
+        )
     assert result.returncode == 0, result.output
     records, torn = read_lines(tmp / "r.jsonl")
     assert torn == 0
@@ -128,18 +145,19 @@ class TestCrashResume:
                 journal_base, out_base = count_lines(journal), count_lines(out)
                 delay = rng.uniform(0.0, 0.02)
                 spawns.append((time.time(), checkpoints))
-                process = spawn_cli(args if not spawns[:-1] else [*args, "--resume"],
-                                    env=env, log=log)
+                process = spawn_cli(
+                    args if not spawns[:-1] else [*args, "--resume"], env=env, log=log
+                )
                 if mode == "startup":
                     _wait_for(process, lambda: False, rng.uniform(0.2, 2.5))
                 elif mode == "time":
-                    _wait_for(process, lambda: count_lines(journal) > journal_base)
+                    _wait_for(process, lambda base=journal_base: count_lines(journal) > base)
                     _wait_for(process, lambda: False, rng.uniform(0.0, 2.0))
                 elif mode == "journal":
                     target = journal_base + 1 + rng.randint(1, 4)
-                    _wait_for(process, lambda: count_lines(journal) >= target)
+                    _wait_for(process, lambda n=target: count_lines(journal) >= n)
                 elif mode == "output":
-                    _wait_for(process, lambda: count_lines(out) > out_base)
+                    _wait_for(process, lambda base=out_base: count_lines(out) > base)
                 if mode in ("startup", "time", "journal", "output"):
                     time.sleep(delay)
                     process.send_signal(signal.SIGKILL)
@@ -171,8 +189,10 @@ class TestCrashResume:
         assert not repeated, f"paid twice after checkpoint: {repeated}"
 
         KILLS[seed] = {"kills": kills, "spawns": len(spawns), "requests": len(requests)}
-        print(f"\nseed {seed}: {len(kills)} kills {kills}, {len(spawns)} processes, "
-              f"{len(requests)} LLM requests")
+        print(
+            f"\nseed {seed}: {len(kills)} kills {kills}, {len(spawns)} processes, "
+            f"{len(requests)} LLM requests"
+        )
         assert len(kills) >= 5, f"only {len(kills)} kills: {kills}"
 
     @pytest.mark.slow
@@ -185,6 +205,8 @@ class TestCrashResume:
         for value in KILLS.values():
             for mode in value["kills"]:
                 by_mode[mode] = by_mode.get(mode, 0) + 1
-        print(f"\ncrash campaigns: {total} kills {by_mode}; "
-              f"{sum(v['spawns'] for v in KILLS.values())} processes")
+        print(
+            f"\ncrash campaigns: {total} kills {by_mode}; "
+            f"{sum(v['spawns'] for v in KILLS.values())} processes"
+        )
         assert total >= 50

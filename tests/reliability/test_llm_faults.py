@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from reliability_helpers import (
     LLM_STAGES,
     read_lines,
@@ -22,6 +21,7 @@ from reliability_helpers import (
     run_cli,
     write_receipts,
 )
+
 from stages.llm_server._rules import correct_text, fix_text, structure_text
 from stages.llm_server.testing import run_server
 
@@ -29,7 +29,14 @@ from stages.llm_server.testing import run_server
 LIMIT, PERIOD = 10, 2.0
 MIXED = {"500": 0.20, "429": 0.10, "hang": 0.05, "malformed": 0.02, "invalid_output": 0.03}
 # Server fault kind → the client's retry cause.
-CAUSE = {"500": "500", "429": "429", "hang": "timeout", "malformed": "malformed", "down": "503"}
+CAUSE = {
+    "500": "500",
+    "429": "429",
+    "hang": "timeout",
+    "malformed": "malformed",
+    "down": "503",
+    "rate_limit": "429",
+}
 LLM_ERRORS = {"LlmRetriesExhausted", "LlmOutputError", "LlmDeadlineError", "LlmStatusError"}
 
 
@@ -43,9 +50,27 @@ def _inputs(folder: Path, copies: int) -> Path:
 
 
 def _args(inputs: Path, out: Path, url: str, *extra: str) -> list[str]:
-    return ["run", str(inputs), "--out", str(out), "--llm-url", url, "--llm-model", "m",
-            "--rate-limit", f"{LIMIT}/{PERIOD:g}", "--llm-timeout", "1", "--workers",
-            "ocr=2,llm=8", "--progress", "none", "--log-level", "WARNING", *extra]
+    return [
+        "run",
+        str(inputs),
+        "--out",
+        str(out),
+        "--llm-url",
+        url,
+        "--llm-model",
+        "m",
+        "--rate-limit",
+        f"{LIMIT}/{PERIOD:g}",
+        "--llm-timeout",
+        "1",
+        "--workers",
+        "ocr=2,llm=8",
+        "--progress",
+        "none",
+        "--log-level",
+        "WARNING",
+        *extra,
+    ]
 
 
 def _retries(output: str) -> Counter[str]:
@@ -60,8 +85,11 @@ def _retries(output: str) -> Counter[str]:
 def _assert_rate(requests: list[dict[str, Any]]) -> None:
     """No window of PERIOD seconds holds more than LIMIT requests (retries included)."""
     stamps = sorted(r["ts"] for r in requests)
-    crowded = [(i, stamps[i + LIMIT] - stamps[i]) for i in range(len(stamps) - LIMIT)
-               if stamps[i + LIMIT] - stamps[i] < PERIOD]
+    crowded = [
+        (i, stamps[i + LIMIT] - stamps[i])
+        for i in range(len(stamps) - LIMIT)
+        if stamps[i + LIMIT] - stamps[i] < PERIOD
+    ]
     assert not crowded, f"{LIMIT + 1} requests within {PERIOD}s: {crowded[:5]}"
     assert not [r for r in requests if r["fault"] == "rate_limit"], "the server had to 429"
 
@@ -88,13 +116,14 @@ def _assert_records(records: list[dict[str, Any]], requests: list[dict[str, Any]
             assert [r["fault"] for r in tried[-2:]] == ["invalid_output"] * 2, tried
             assert "invalid after one repair" in error["message"]
         elif error["type"] == "LlmRetriesExhausted":
-            assert len(tried) >= 5 and all(r["status"] != 200 or r["fault"] == "malformed"
-                                           for r in tried[-5:]), tried
+            assert len(tried) >= 5 and all(
+                r["status"] != 200 or r["fault"] == "malformed" for r in tried[-5:]
+            ), tried
             last = tried[-1]["fault"]
             assert CAUSE.get(last, last) in error["message"] or "timed out" in error["message"]
         endings[f"error:{stage}:{error['type']}"] += 1
         # The later stages never ran for it.
-        later = LLM_STAGES[LLM_STAGES.index(stage) + 1:]
+        later = LLM_STAGES[LLM_STAGES.index(stage) + 1 :]
         assert not [s for s in later if (record["id"], s) in by_key], record
     return endings
 
@@ -107,9 +136,16 @@ class TestLlmFaults:
         """20% 500, 10% 429, 5% hangs, 2% malformed, 3% invalid output: all accounted for."""
         inputs = _inputs(tmp_path / "in", copies=2)
         out, log = tmp_path / "r.jsonl", tmp_path / "cli.log"
-        with run_server(workdir=tmp_path, latency=0.02, seed=5, faults=MIXED,
-                        fault_retry_after=0.3, hang_seconds=30, rate_limit=LIMIT,
-                        rate_period=PERIOD) as server:
+        with run_server(
+            workdir=tmp_path,
+            latency=0.02,
+            seed=5,
+            faults=MIXED,
+            fault_retry_after=0.3,
+            hang_seconds=30,
+            rate_limit=LIMIT,
+            rate_period=PERIOD,
+        ) as server:
             result = run_cli(_args(inputs, out, server.url), log=log, timeout=140)
             requests = server.read_log()
         assert result.returncode == 0, result.output
@@ -117,7 +153,8 @@ class TestLlmFaults:
         records, torn = read_lines(out)
         assert torn == 0
         assert sorted(Path(r["source"]).name for r in records) == sorted(
-            p.name for p in inputs.iterdir())
+            p.name for p in inputs.iterdir()
+        )
         endings = _assert_records(records, requests)
         _assert_rate(requests)
         faults = Counter(r["fault"] for r in requests if r["fault"])
@@ -130,8 +167,10 @@ class TestLlmFaults:
         assert set(retries) <= set(CAUSE.values())
         for kind in ("500", "429", "hang"):
             assert faults[kind] > 0, f"no {kind} fault was drawn: {faults}"
-        print(f"\nmixed: {len(requests)} requests, faults {dict(faults)}, "
-              f"retries {dict(retries)}, endings {dict(endings)}")
+        print(
+            f"\nmixed: {len(requests)} requests, faults {dict(faults)}, "
+            f"retries {dict(retries)}, endings {dict(endings)}"
+        )
 
     @pytest.mark.timeout(150)
     def test_burst_down(self, tmp_path: Path) -> None:
@@ -140,8 +179,14 @@ class TestLlmFaults:
         --retry-failed finishes them."""
         inputs = _inputs(tmp_path / "in", copies=1)
         out, log = tmp_path / "r.jsonl", tmp_path / "cli.log"
-        with run_server(workdir=tmp_path, latency=0.05, down_after=0.5, down_for=4.0,
-                        rate_limit=LIMIT, rate_period=PERIOD) as server:
+        with run_server(
+            workdir=tmp_path,
+            latency=0.05,
+            down_after=0.5,
+            down_for=4.0,
+            rate_limit=LIMIT,
+            rate_period=PERIOD,
+        ) as server:
             result = run_cli(_args(inputs, out, server.url), log=log)
             first_requests = server.read_log()
             assert result.returncode == 0, result.output
@@ -157,13 +202,16 @@ class TestLlmFaults:
                 if record["status"] == "error":
                     assert record["error"]["type"] == "LlmRetriesExhausted"
                     assert "HTTP 503" in record["error"]["message"]
-            again = run_cli([*_args(inputs, out, server.url), "--resume", "--retry-failed"],
-                            log=log)
+            again = run_cli(
+                [*_args(inputs, out, server.url), "--resume", "--retry-failed"], log=log
+            )
             assert again.returncode == 0, again.output
             requests = server.read_log()
         _assert_rate(requests)
         final, _ = read_lines(out)
         assert len(final) == len(records)
         assert all(r["status"] == "ok" for r in final), final
-        print(f"\nburst: {len(down)} requests hit the down window, first run {dict(endings)}, "
-              f"retries {dict(retries)}; after --retry-failed all {len(final)} ok")
+        print(
+            f"\nburst: {len(down)} requests hit the down window, first run {dict(endings)}, "
+            f"retries {dict(retries)}; after --retry-failed all {len(final)} ok"
+        )

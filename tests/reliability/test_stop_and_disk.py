@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from reliability_helpers import (
     count_lines,
     llm_checkpoints,
@@ -24,15 +23,32 @@ from reliability_helpers import (
     spawn_cli,
     write_receipts,
 )
+
 from stages.llm_server.testing import run_server
 
 NAMES = ["kedai.png", "restoran.png", "farmasi.jpg", "kopi.png"]
 
 
 def _args(inputs: Path, out: Path, url: str, *extra: str) -> list[str]:
-    return ["run", str(inputs), "--out", str(out), "--llm-url", url, "--llm-model", "m",
-            "--rate-limit", "1000/s", "--workers", "ocr=2,llm=2", "--progress", "none",
-            "--log-level", "WARNING", *extra]
+    return [
+        "run",
+        str(inputs),
+        "--out",
+        str(out),
+        "--llm-url",
+        url,
+        "--llm-model",
+        "m",
+        "--rate-limit",
+        "1000/s",
+        "--workers",
+        "ocr=2,llm=2",
+        "--progress",
+        "none",
+        "--log-level",
+        "WARNING",
+        *extra,
+    ]
 
 
 def _assert_complete(out: Path, inputs: Path) -> None:
@@ -82,8 +98,9 @@ class TestSignals:
             assert result.returncode == 0, result.output
             requests = server.read_log()
         _assert_complete(out, inputs)
-        again = [request_key(r) for r in requests if r["ts"] > stopped_at
-                 and request_key(r) in paid]
+        again = [
+            request_key(r) for r in requests if r["ts"] > stopped_at and request_key(r) in paid
+        ]
         assert not again, f"LLM calls repeated after their checkpoint: {again}"
 
 
@@ -91,8 +108,11 @@ class TestSignals:
 def _tmpfs(path: Path, size: str) -> Iterator[bool]:
     """Mount a small tmpfs at ``path``; yield whether it worked (needs root)."""
     path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        check=False,
+    )
     try:
         yield done.returncode == 0
     finally:
@@ -118,8 +138,10 @@ class TestFullDisk:
         inputs = tmp_path / "in"
         write_receipts(inputs, NAMES)
         out, log = tmp_path / "r.jsonl", tmp_path / "cli.log"
-        with _tmpfs(tmp_path / "small", "256k") as mounted, \
-                run_server(workdir=tmp_path, latency=0.05) as server:
+        with (
+            _tmpfs(tmp_path / "small", "256k") as mounted,
+            run_server(workdir=tmp_path, latency=0.05) as server,
+        ):
             small = tmp_path / "small"
             journal = small / "r.journal"
             args = _args(inputs, out, server.url, "--journal", str(journal))

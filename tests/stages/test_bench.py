@@ -153,11 +153,11 @@ class TestAdvisor:
         assert advise(caps(t_ocr=0.001, latency=10.0), max_llm=16).config.llm == 16
 
     def test_llm_bound_rate_caps_below_cpu(self) -> None:
-        """The chosen limit caps the pipeline at half the CPU rate."""
+        """The chosen limit caps the pipeline at 60 % of one OCR thread."""
         cap = caps(t_ocr=2.0)
         limit, period = llm_bound_rate(cap)
         assert limit == 100
-        assert limit / period / 3 == pytest.approx(0.5, rel=0.01)
+        assert limit / period / 3 == pytest.approx(0.6 / 2.0, rel=0.01)
         assert bound(cap, Config(2, 8, (limit, period))).limiter == "llm-rate"
 
     def test_balanced_picks_equal_stage_capacities(self) -> None:

@@ -102,5 +102,3 @@ def bomb_png(target: Path, side: int = 30000) -> Path:
     data += _png_chunk(b"IDAT", bytes(idat)) + _png_chunk(b"IEND", b"")
     target.write_bytes(data)
     return target
-
-
