@@ -30,9 +30,9 @@ from ._queue import QueueStatistics as QueueStatistics
 from ._queue import ReceiveQueue as ReceiveQueue
 from ._queue import SendQueue as SendQueue
 from ._queue import open_queue as open_queue
-from ._ray import RayExecutor as RayExecutor
 from ._ratelimit import RateLimit as RateLimit
 from ._ratelimit import parse_rate as parse_rate
+from ._ray import RayExecutor as RayExecutor
 from ._retry import Retry as Retry
 from ._retry import default_retryable as default_retryable
 from ._sink import CallbackSink as CallbackSink

@@ -5,7 +5,7 @@ The framework owns what every pipeline needs from a command line: output, journa
 resume, worker counts, rate limit, ordering, config file, progress, signals and exit
 codes.  What the pipeline *is* comes from an app (`App`), loaded by name, so the
 framework holds no document code.  The default app is the document pipeline
-(``stages.app:app``); ``--app module:attribute`` or ``$ASYNCPIPE_APP`` picks another.
+(``stages.app:app``); ``$ASYNCPIPE_APP=module:attribute`` picks another.
 
 Exit codes: 0 the run finished (error records, if any, are in the output; with
 ``--fail-on-error`` they give 3); 1 the run failed; 2 bad usage or no input found;
@@ -140,7 +140,9 @@ def parse_workers(text: str | dict[str, int] | None) -> dict[str, int]:
         try:
             count = int(str(value))
         except ValueError:
-            raise ConfigError(f"workers for {name!r} must be a whole number, not {value!r}") from None
+            raise ConfigError(
+                f"workers for {name!r} must be a whole number, not {value!r}"
+            ) from None
         if count < 1:
             raise ConfigError(f"workers for {name!r} must be at least 1")
         out[name] = count
@@ -148,37 +150,69 @@ def parse_workers(text: str | dict[str, int] | None) -> dict[str, int]:
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="*", metavar="INPUT",
-                        help="files, folders (recursive) or glob patterns")
+    parser.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="files, folders (recursive) or glob patterns"
+    )
     parser.add_argument("--config", type=Path, help="a TOML file of these options")
     parser.add_argument("--out", "-o", type=Path, help="the JSON-lines output file (required)")
-    parser.add_argument("--journal", type=Path, help="the checkpoint journal (default: OUT.journal)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run: skip finished items, reuse checkpoints")
-    parser.add_argument("--retry-failed", action="store_true",
-                        help="with --resume, run the items that failed before again")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing output instead of refusing")
+    parser.add_argument(
+        "--journal", type=Path, help="the checkpoint journal (default: OUT.journal)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: skip finished items, reuse checkpoints",
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume, run the items that failed before again",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output instead of refusing"
+    )
     order = parser.add_mutually_exclusive_group()
-    order.add_argument("--unordered", dest="ordered", action="store_false",
-                       help="write items as they finish (default: in input order)")
+    order.add_argument(
+        "--unordered",
+        dest="ordered",
+        action="store_false",
+        help="write items as they finish (default: in input order)",
+    )
     order.add_argument("--ordered", dest="ordered", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--workers", help="worker counts, e.g. ocr=2,llm=32")
-    parser.add_argument("--rate-limit", default="150/min",
-                        help="the most LLM calls in any window, e.g. 150/min (default)")
-    parser.add_argument("--fail-on-error", action="store_true",
-                        help="exit 3 if any item ended as an error record")
-    parser.add_argument("--progress", choices=("auto", "log", "none"), default="auto",
-                        help="live table on a terminal, log lines otherwise (default auto)")
+    parser.add_argument(
+        "--rate-limit",
+        default="150/min",
+        help="the most LLM calls in any window, e.g. 150/min (default)",
+    )
+    parser.add_argument(
+        "--fail-on-error", action="store_true", help="exit 3 if any item ended as an error record"
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "log", "none"),
+        default="auto",
+        help="live table on a terminal, log lines otherwise (default auto)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    parser.add_argument("--executor", choices=("threads", "ray"), default="threads",
-                        help="where thread stages run: local threads (default) or Ray actors")
-    parser.add_argument("--ray-address", metavar="ADDR",
-                        help="run on this Ray cluster: auto, ray://HOST:10001 or HOST:6379 "
-                             "(implies --executor ray; without it Ray starts a local cluster)")
-    parser.add_argument("--ray-stages", metavar="NAMES",
-                        help="thread stages to run on Ray, e.g. ocr (default: the thread "
-                             "stages with a per-worker resource)")
+    parser.add_argument(
+        "--executor",
+        choices=("threads", "ray"),
+        default="threads",
+        help="where thread stages run: local threads (default) or Ray actors",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="run on this Ray cluster: auto, ray://HOST:10001 or HOST:6379 "
+        "(implies --executor ray; without it Ray starts a local cluster)",
+    )
+    parser.add_argument(
+        "--ray-stages",
+        metavar="NAMES",
+        help="thread stages to run on Ray, e.g. ocr (default: the thread "
+        "stages with a per-worker resource)",
+    )
 
 
 def _config_defaults(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
@@ -202,15 +236,18 @@ def _config_defaults(path: Path, parser: argparse.ArgumentParser) -> dict[str, A
 
 def _parse(argv: Sequence[str], app: App) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="asyncpipe", description="Run a pipeline over many inputs, resumably.",
+        prog="asyncpipe",
+        description="Run a pipeline over many inputs, resumably.",
         epilog="exit codes: 0 done, 1 failed, 2 usage or no input, 3 done with error "
-               "records (--fail-on-error), 130/143 interrupted")
+        "records (--fail-on-error), 130/143 interrupted",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help=app.description)
     _add_run_arguments(run)
     app.add_arguments(run)
-    commands.add_parser("bench", help="the app's benchmark harness (see `asyncpipe bench -h`)",
-                        add_help=False)
+    commands.add_parser(
+        "bench", help="the app's benchmark harness (see `asyncpipe bench -h`)", add_help=False
+    )
     journal = commands.add_parser("journal", help="journal maintenance")
     journal.add_argument("action", choices=("compact", "show"))
     journal.add_argument("path", type=Path)
@@ -258,8 +295,10 @@ def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
         return {}
     from ._ray import RayExecutor  # imports no ray until a stage opens it
 
-    return {"executor": RayExecutor(address=args.ray_address),
-            "executor_stages": frozenset(names) if names else None}
+    return {
+        "executor": RayExecutor(address=args.ray_address),
+        "executor_stages": frozenset(names) if names else None,
+    }
 
 
 def _with_executor(pipeline: Pipeline, options: RunOptions) -> Pipeline:
@@ -271,18 +310,24 @@ def _with_executor(pipeline: Pipeline, options: RunOptions) -> Pipeline:
     names = options.executor_stages
     threads = {s.name for s in pipeline.stages if s.kind == "thread"}
     if names is None:
-        names = frozenset(s.name for s in pipeline.stages
-                          if s.kind == "thread" and s.resource is not None)
+        names = frozenset(
+            s.name for s in pipeline.stages if s.kind == "thread" and s.resource is not None
+        )
         if not names:
-            raise ConfigError("no thread stage has a per-worker resource to move to Ray; "
-                              f"name some with --ray-stages (thread stages: "
-                              f"{', '.join(sorted(threads)) or 'none'})")
+            raise ConfigError(
+                "no thread stage has a per-worker resource to move to Ray; "
+                f"name some with --ray-stages (thread stages: "
+                f"{', '.join(sorted(threads)) or 'none'})"
+            )
     elif not names <= threads:
-        raise ConfigError(f"--ray-stages: not thread stages of this pipeline: "
-                          f"{', '.join(sorted(names - threads))} (thread stages: "
-                          f"{', '.join(sorted(threads)) or 'none'})")
-    stages = [s.replace(executor=options.executor) if s.name in names else s
-              for s in pipeline.stages]
+        raise ConfigError(
+            f"--ray-stages: not thread stages of this pipeline: "
+            f"{', '.join(sorted(names - threads))} (thread stages: "
+            f"{', '.join(sorted(threads)) or 'none'})"
+        )
+    stages = [
+        s.replace(executor=options.executor) if s.name in names else s for s in pipeline.stages
+    ]
     return Pipeline(stages, max_buffer_size=pipeline.max_buffer_size)
 
 
@@ -317,8 +362,10 @@ async def _run(options: RunOptions, app: App) -> int:
     for line in extra:
         print(line, file=sys.stderr)
     if summary.interrupted:
-        print(f"interrupted by {summary.interrupted}: run again with --resume to finish",
-              file=sys.stderr)
+        print(
+            f"interrupted by {summary.interrupted}: run again with --resume to finish",
+            file=sys.stderr,
+        )
         return 130 if summary.interrupted == "SIGINT" else 143
     if summary.ok + summary.failed + summary.skipped == 0:
         print(f"no documents found in: {' '.join(options.inputs)}", file=sys.stderr)
@@ -336,9 +383,11 @@ async def _journal_command(action: str, path: Path) -> int:
     else:
         state = await Journal.read(path)
         ok = sum(1 for status in state.done.values() if status == "ok")
-        print(f"{path}: {state.lines} events; {len(state.done)} items done ({ok} ok, "
-              f"{len(state.done) - ok} error); {len(state.checkpoints)} items with "
-              f"checkpoints; torn tail: {state.torn} bytes")
+        print(
+            f"{path}: {state.lines} events; {len(state.done)} items done ({ok} ok, "
+            f"{len(state.done) - ok} error); {len(state.checkpoints)} items with "
+            f"checkpoints; torn tail: {state.torn} bytes"
+        )
     return 0
 
 
@@ -357,8 +406,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(bench(args.rest))
         if args.command == "journal":
             return anyio.run(_journal_command, args.action, args.path)
-        logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=args.log_level.upper(),
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
         options = _options(args)
         return anyio.run(_run, options, app)
     except ConfigError as exc:

@@ -202,8 +202,9 @@ class Journal:
                 state, good = _read(self.path)
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 if state.torn:
-                    log.warning("journal %s: cut off a torn last line (%d bytes)",
-                                self.path, state.torn)
+                    log.warning(
+                        "journal %s: cut off a torn last line (%d bytes)", self.path, state.torn
+                    )
                     os.ftruncate(self._fd, good)
                     os.fsync(self._fd)
             else:
@@ -245,8 +246,9 @@ class Journal:
     def checkpoint_nowait(
         self, key: str, stage: str, fingerprint: str, output: Any, timings: dict[str, float]
     ) -> None:
-        self._append({"ev": "ckpt", "k": key, "s": stage, "fp": fingerprint, "out": output,
-                      "t": timings})
+        self._append(
+            {"ev": "ckpt", "k": key, "s": stage, "fp": fingerprint, "out": output, "t": timings}
+        )
 
     def failed_nowait(self, key: str, error: ErrorRecord) -> None:
         self._append({"ev": "fail", "k": key, "s": error.stage, "err": error.to_json()})
@@ -348,9 +350,7 @@ class Journal:
 def _compact(path: Path, keep_done: Callable[[str], bool] | None) -> tuple[int, int]:
     state, _ = _read(path)
     done = {
-        key: status
-        for key, status in state.done.items()
-        if keep_done is None or keep_done(key)
+        key: status for key, status in state.done.items() if keep_done is None or keep_done(key)
     }
     out: list[bytes] = []
     for key, status in done.items():
@@ -359,8 +359,18 @@ def _compact(path: Path, keep_done: Callable[[str], bool] | None) -> tuple[int, 
         if done.get(key) == "ok":
             continue
         for stage, ck in stages.items():
-            out.append(orjson.dumps({"ev": "ckpt", "k": key, "s": stage, "fp": ck.fingerprint,
-                                     "out": ck.output, "t": ck.timings}))
+            out.append(
+                orjson.dumps(
+                    {
+                        "ev": "ckpt",
+                        "k": key,
+                        "s": stage,
+                        "fp": ck.fingerprint,
+                        "out": ck.output,
+                        "t": ck.timings,
+                    }
+                )
+            )
     for key, err in state.failed.items():
         if done.get(key) != "ok":
             out.append(orjson.dumps({"ev": "fail", "k": key, "s": err.stage, "err": err.to_json()}))

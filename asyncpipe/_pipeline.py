@@ -126,9 +126,16 @@ class Pipeline:
             raise ConfigError("resume needs a journal")
         if sink is not None and not isinstance(sink, Sink):
             sink = CallbackSink(sink)
-        run = _Run(self, sink=sink, journal=journal, ordered=ordered, key=key,
-                   reorder_window=reorder_window, progress=progress,
-                   stop_on_signals=stop_on_signals)
+        run = _Run(
+            self,
+            sink=sink,
+            journal=journal,
+            ordered=ordered,
+            key=key,
+            reorder_window=reorder_window,
+            progress=progress,
+            stop_on_signals=stop_on_signals,
+        )
         self._run = run
         return await run.execute(source, resume=resume, retry_failed=retry_failed)
 
@@ -406,8 +413,11 @@ class _Run:
             except Exception as exc:
                 busy += now() - t0
                 if not stage.retry.should_retry(exc, attempt):
-                    self._fail(item, counters, ErrorRecord(
-                        stage.name, type(exc).__name__, str(exc) or repr(exc), attempt))
+                    self._fail(
+                        item,
+                        counters,
+                        ErrorRecord(stage.name, type(exc).__name__, str(exc) or repr(exc), attempt),
+                    )
                     break
                 counters.retried += 1
                 await anyio.sleep(stage.retry.delay(exc, attempt))
@@ -426,12 +436,21 @@ class _Run:
             if stage.checkpoint:
                 try:
                     encoded = stage.encode(value) if stage.encode is not None else value
-                    journal.checkpoint_nowait(item.key, stage.name, self.fingerprints[index],
-                                              encoded, item.timings)
+                    journal.checkpoint_nowait(
+                        item.key, stage.name, self.fingerprints[index], encoded, item.timings
+                    )
                 except TypeError as exc:
                     counters.items_out -= 1
-                    self._fail(item, counters, ErrorRecord(
-                        stage.name, type(exc).__name__, f"cannot checkpoint output: {exc}", attempt))
+                    self._fail(
+                        item,
+                        counters,
+                        ErrorRecord(
+                            stage.name,
+                            type(exc).__name__,
+                            f"cannot checkpoint output: {exc}",
+                            attempt,
+                        ),
+                    )
             else:
                 journal.stage_ok_nowait(item.key, stage.name)
 
@@ -488,8 +507,9 @@ class _Run:
     async def _report_progress(self) -> None:
         assert self.progress is not None
         while True:
-            self.progress.update(self.snapshot(), ok=self.ok, failed=self.failed,
-                                 skipped=self.skipped)
+            self.progress.update(
+                self.snapshot(), ok=self.ok, failed=self.failed, skipped=self.skipped
+            )
             await anyio.sleep(self.progress.interval)
 
     async def _watch_signals(self, everything: anyio.CancelScope) -> None:
@@ -498,8 +518,11 @@ class _Run:
                 name = signal.Signals(signum).name
                 if self.interrupted is None:
                     self.interrupted = name
-                    log.warning("%s: no new items; finishing the items in flight "
-                                "(send it again to stop at once)", name)
+                    log.warning(
+                        "%s: no new items; finishing the items in flight "
+                        "(send it again to stop at once)",
+                        name,
+                    )
                     self.intake.cancel()
                 else:
                     log.warning("%s again: stopping now", name)
@@ -524,13 +547,16 @@ def _make_call(
         async def call_remote(value: Any) -> Any:
             await limiter.acquire()
             return await remote(value)
+
         return call_remote
     fn = partial(stage.fn, resource) if stage.resource is not None else stage.fn
     if threads is not None:
+
         async def call(value: Any) -> Any:
             if limiter is not None:
                 await limiter.acquire()
             return await anyio.to_thread.run_sync(fn, value, limiter=threads)
+
         return call
     if limiter is None and timeout is None:
         return fn  # the fast path: no wrapper at all
@@ -542,6 +568,7 @@ def _make_call(
             return await fn(value)
         with anyio.fail_after(timeout):
             return await fn(value)
+
     return call_async
 
 

@@ -135,7 +135,9 @@ def timed(fn: Callable[[int], Awaitable[None]] | Callable[[int], None], n: int) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -155,8 +157,10 @@ def main() -> None:
         print(f"  {name:<28} {rate:>10,.0f} items/s")
     handwritten = max(best["handwritten asyncio.Queue"], best["handwritten anyio streams"])
     peer = max(best["aiostream pipe.map"], best["pypeln task"])
-    print(f"overhead ratio_vs_handwritten={best['asyncpipe'] / handwritten:.2f} "
-          f"best_peer={best['asyncpipe'] / peer:.2f}")
+    print(
+        f"overhead ratio_vs_handwritten={best['asyncpipe'] / handwritten:.2f} "
+        f"best_peer={best['asyncpipe'] / peer:.2f}"
+    )
 
 
 if __name__ == "__main__":

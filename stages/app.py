@@ -43,24 +43,40 @@ class DocumentApp:
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group("documents")
-        group.add_argument("--ocr-engine", default="rapidocr", choices=sorted(ENGINES),
-                           help="OCR engine (default rapidocr: PP-OCR models as ONNX, offline)")
-        group.add_argument("--llm-url", help="an OpenAI-compatible base URL, e.g. "
-                           "http://127.0.0.1:8000/v1; without it the offline fallbacks run")
+        group.add_argument(
+            "--ocr-engine",
+            default="rapidocr",
+            choices=sorted(ENGINES),
+            help="OCR engine (default rapidocr: PP-OCR models as ONNX, offline)",
+        )
+        group.add_argument(
+            "--llm-url",
+            help="an OpenAI-compatible base URL, e.g. "
+            "http://127.0.0.1:8000/v1; without it the offline fallbacks run",
+        )
         group.add_argument("--llm-model", default="gpt-4o-mini", help="the model name to ask for")
-        group.add_argument("--llm-key-env", default=DEFAULT_KEY_ENV,
-                           help=f"environment variable holding the API key (default "
-                                f"{DEFAULT_KEY_ENV}, then OPENAI_API_KEY); never logged")
-        group.add_argument("--llm-timeout", type=float, default=60.0,
-                           help="seconds one LLM request may take (default 60)")
+        group.add_argument(
+            "--llm-key-env",
+            default=DEFAULT_KEY_ENV,
+            help=f"environment variable holding the API key (default "
+            f"{DEFAULT_KEY_ENV}, then OPENAI_API_KEY); never logged",
+        )
+        group.add_argument(
+            "--llm-timeout",
+            type=float,
+            default=60.0,
+            help="seconds one LLM request may take (default 60)",
+        )
         group.add_argument("--prompts", type=Path, help="a folder of prompt files overriding ours")
         group.add_argument("--schema", type=Path, help="the JSON schema of the fields")
         group.add_argument("--csv", type=Path, help="also write the fields as CSV here")
-        group.add_argument("--truth", type=Path,
-                           help="score the output against truth.json or an SROIE folder")
+        group.add_argument(
+            "--truth", type=Path, help="score the output against truth.json or an SROIE folder"
+        )
         group.add_argument("--deskew", action="store_true", help="straighten skewed scans")
-        group.add_argument("--denoise", choices=("median", "bilateral", "nlmeans"),
-                           help="denoise before OCR")
+        group.add_argument(
+            "--denoise", choices=("median", "bilateral", "nlmeans"), help="denoise before OCR"
+        )
         group.add_argument("--max-side", type=int, help="shrink pages whose longest side is larger")
         group.add_argument("--pdf-dpi", type=int, default=200, help="PDF render resolution")
 
@@ -70,8 +86,9 @@ class DocumentApp:
         settings = DocumentSettings(
             workers=options.workers,
             ocr_engine=args.ocr_engine,
-            preprocess=PreprocessOptions(deskew=args.deskew, denoise=args.denoise,
-                                         max_side=args.max_side),
+            preprocess=PreprocessOptions(
+                deskew=args.deskew, denoise=args.denoise, max_side=args.max_side
+            ),
             pdf_dpi=args.pdf_dpi,
             model=args.llm_model if args.llm_url else None,
         )
@@ -82,11 +99,18 @@ class DocumentApp:
                 from .llm import LlmClient, llm_stages
 
                 key = os.environ.get(args.llm_key_env) or os.environ.get("OPENAI_API_KEY")
-                client = await stack.enter_async_context(LlmClient(
-                    args.llm_url, args.llm_model, api_key=key, rate_limit=options.rate_limit,
-                    timeout=args.llm_timeout))
+                client = await stack.enter_async_context(
+                    LlmClient(
+                        args.llm_url,
+                        args.llm_model,
+                        api_key=key,
+                        rate_limit=options.rate_limit,
+                        timeout=args.llm_timeout,
+                    )
+                )
                 llm = await anyio.to_thread.run_sync(
-                    lambda: llm_stages(client, prompts_dir=args.prompts, schema_path=args.schema))
+                    lambda: llm_stages(client, prompts_dir=args.prompts, schema_path=args.schema)
+                )
             else:
                 # Load the spelling dictionary once, before the workers race for it.
                 await anyio.to_thread.run_sync(load_dictionary)
@@ -104,21 +128,24 @@ class DocumentApp:
                 if args.csv is not None or args.truth is not None:
                     records = await anyio.to_thread.run_sync(_read_records, options.out)
                     if args.csv is not None:
-                        await anyio.to_thread.run_sync(_write_csv, args.csv, records,
-                                                       settings.fields)
+                        await anyio.to_thread.run_sync(
+                            _write_csv, args.csv, records, settings.fields
+                        )
                         lines.append(f"wrote {args.csv}")
                     if args.truth is not None:
                         truth = await anyio.to_thread.run_sync(load_truth, args.truth)
                         lines += evaluate(records, truth, fields=settings.fields).lines()
                 pages = summary.ok + summary.failed
                 if summary.elapsed > 0 and pages:
-                    lines.append(f"{pages} pages in {summary.elapsed:.1f} s: "
-                                 f"{pages / summary.elapsed:.2f} pages/s")
+                    lines.append(
+                        f"{pages} pages in {summary.elapsed:.1f} s: "
+                        f"{pages / summary.elapsed:.2f} pages/s"
+                    )
                 return lines
 
-            yield Job(pipeline=pipeline, source=source, key=_key, record=output_record,
-                      report=report)
-
+            yield Job(
+                pipeline=pipeline, source=source, key=_key, record=output_record, report=report
+            )
 
     def bench(self, argv: list[str]) -> int:
         """
@@ -152,11 +179,16 @@ def _write_csv(path: Path, records: list[dict[str, Any]], fields: tuple[str, ...
         for record in records:
             values = record.get("fields") or {}
             error = record.get("error")
-            writer.writerow([
-                record["id"], record.get("source"), record.get("page"), record["status"],
-                *(values.get(name) or "" for name in fields),
-                f"{error['stage']}: {error['type']}: {error['message']}" if error else "",
-            ])
+            writer.writerow(
+                [
+                    record["id"],
+                    record.get("source"),
+                    record.get("page"),
+                    record["status"],
+                    *(values.get(name) or "" for name in fields),
+                    f"{error['stage']}: {error['type']}: {error['message']}" if error else "",
+                ]
+            )
     os.replace(tmp, path)
 
 

@@ -54,13 +54,17 @@ class Accuracy:
         """
         The report, one line per figure.
         """
-        out = [f"accuracy over {self.pages} pages with ground truth:",
-               f"  OCR character accuracy {1 - self.cer_text:.3f} (CER {self.cer_text:.4f}); "
-               f"after correct+fix {1 - self.cer_corrected:.3f} (CER {self.cer_corrected:.4f})"]
+        out = [
+            f"accuracy over {self.pages} pages with ground truth:",
+            f"  OCR character accuracy {1 - self.cer_text:.3f} (CER {self.cer_text:.4f}); "
+            f"after correct+fix {1 - self.cer_corrected:.3f} (CER {self.cer_corrected:.4f})",
+        ]
         for name, (hits, total) in self.fields.items():
             rate = hits / total if total else 0.0
-            out.append(f"  {name:<8} {hits}/{total} = {rate:.3f}"
-                       + ("  (exact)" if name in ("date", "total") else "  (fuzzy >= 0.8)"))
+            out.append(
+                f"  {name:<8} {hits}/{total} = {rate:.3f}"
+                + ("  (exact)" if name in ("date", "total") else "  (fuzzy >= 0.8)")
+            )
         return out
 
 
@@ -83,7 +87,9 @@ def _in_reading_order(record: dict[str, Any]) -> tuple[str, str]:
     fixed = corrected.split("\n")
     if not lines or len(fixed) != len(lines):
         return raw, corrected
-    mapped = [Line(text, line.box, line.confidence) for text, line in zip(fixed, lines, strict=True)]
+    mapped = [
+        Line(text, line.box, line.confidence) for text, line in zip(fixed, lines, strict=True)
+    ]
     return reading_order_text(lines), reading_order_text(mapped)
 
 
@@ -96,8 +102,9 @@ def load_truth(path: Path) -> dict[tuple[str, int], Truth]:
         for key_file in sorted((path / "key").glob("*.json")):
             box = path / "box" / (key_file.stem + ".csv")
             lines: list[Line] = read_box_file(box) if box.exists() else []
-            truth[(key_file.stem + ".jpg", 1)] = Truth(reading_order_text(lines),
-                                                       read_key_file(key_file))
+            truth[(key_file.stem + ".jpg", 1)] = Truth(
+                reading_order_text(lines), read_key_file(key_file)
+            )
         return truth
     data: dict[str, list[dict[str, Any]]] = json.loads(path.read_text(encoding="utf-8"))
     return {

@@ -145,19 +145,43 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
 
     checkpointed = {"checkpoint": True, "encode": _encode, "decode": Page.from_json}
     stages = [
-        Stage("load", partial(_load, max_pixels=settings.max_pixels, pdf_dpi=settings.pdf_dpi),
-              kind="thread", workers=settings.workers_for("load"), retry=_NO_RETRY),
-        Stage("preprocess", partial(preprocess, options=settings.preprocess), kind="thread",
-              workers=settings.workers_for("preprocess"), retry=_NO_RETRY),
-        Stage("ocr", ocr_page, kind="thread", workers=settings.workers_for("ocr"),
-              resource=engine_factory, retry=_NO_RETRY, version=f"{engine_name}-1",
-              **checkpointed),  # type: ignore[arg-type]
+        Stage(
+            "load",
+            partial(_load, max_pixels=settings.max_pixels, pdf_dpi=settings.pdf_dpi),
+            kind="thread",
+            workers=settings.workers_for("load"),
+            retry=_NO_RETRY,
+        ),
+        Stage(
+            "preprocess",
+            partial(preprocess, options=settings.preprocess),
+            kind="thread",
+            workers=settings.workers_for("preprocess"),
+            retry=_NO_RETRY,
+        ),
+        Stage(
+            "ocr",
+            ocr_page,
+            kind="thread",
+            workers=settings.workers_for("ocr"),
+            resource=engine_factory,
+            retry=_NO_RETRY,
+            version=f"{engine_name}-1",
+            **checkpointed,
+        ),  # type: ignore[arg-type]
     ]
     if llm is not None:
         version = f"llm-{settings.model}-1"
         stages += [
-            Stage(name, getattr(llm, name), kind="async", workers=settings.workers_for(name),
-                  retry=_NO_RETRY, version=version, **checkpointed)  # type: ignore[arg-type]
+            Stage(
+                name,
+                getattr(llm, name),
+                kind="async",
+                workers=settings.workers_for(name),
+                retry=_NO_RETRY,
+                version=version,
+                **checkpointed,
+            )  # type: ignore[arg-type]
             for name in LLM_STAGES
         ]
     else:
@@ -167,8 +191,15 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
             "structure": partial(_offline_structure, fields=settings.fields),
         }
         stages += [
-            Stage(name, fn, kind="thread", workers=settings.workers_for(name),
-                  retry=_NO_RETRY, version="offline-1", **checkpointed)  # type: ignore[arg-type]
+            Stage(
+                name,
+                fn,
+                kind="thread",
+                workers=settings.workers_for(name),
+                retry=_NO_RETRY,
+                version="offline-1",
+                **checkpointed,
+            )  # type: ignore[arg-type]
             for name, fn in offline.items()
         ]
     return Pipeline(stages, max_buffer_size=settings.max_buffer_size)
@@ -198,4 +229,3 @@ def output_record(item: Item) -> dict[str, Any]:
     if page is not None and "llm" in page.notes:
         record["llm"] = page.notes["llm"]
     return record
-

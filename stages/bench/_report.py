@@ -110,7 +110,7 @@ def plot(rows: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
                 [p[3] for p in pts],
                 ":",
                 color=color,
-                label=f"bound for {sweep[0]['items']} items (fill+drain), {group_key}={g}",
+                label=f"bound for the run's items (fill+drain), {group_key}={g}",
             )
         seq = next((r for r in rows if r["name"] == "sequential"), None)
         if seq is not None:
