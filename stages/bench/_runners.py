@@ -15,7 +15,6 @@ baselines have neither).  asyncpipe writes the app's JSON lines with `JsonlSink`
 from __future__ import annotations
 
 import csv
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -395,10 +394,3 @@ async def _asyncpipe(refs: list[PageRef], url: str, config: Config, out: Path) -
         peak_rss=sampler.peak,
         wall=(wall0, wall1),
     )
-
-
-def steady_rate(done_at: Sequence[float]) -> float:
-    """Items/s between the first and the last item written (NaN with fewer than 2)."""
-    if len(done_at) < 2 or done_at[-1] <= done_at[0]:
-        return math.nan
-    return (len(done_at) - 1) / (max(done_at) - min(done_at))
