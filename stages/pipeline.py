@@ -143,7 +143,6 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
     def engine_factory() -> Any:
         return make_engine(engine_name, **engine_options)
 
-    checkpointed = {"checkpoint": True, "encode": _encode, "decode": Page.from_json}
     stages = [
         Stage(
             "load",
@@ -167,8 +166,10 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
             resource=engine_factory,
             retry=_NO_RETRY,
             version=f"{engine_name}-1",
-            **checkpointed,
-        ),  # type: ignore[arg-type]
+            checkpoint=True,
+            encode=_encode,
+            decode=Page.from_json,
+        ),
     ]
     if llm is not None:
         version = f"llm-{settings.model}-1"
@@ -180,8 +181,10 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
                 workers=settings.workers_for(name),
                 retry=_NO_RETRY,
                 version=version,
-                **checkpointed,
-            )  # type: ignore[arg-type]
+                checkpoint=True,
+                encode=_encode,
+                decode=Page.from_json,
+            )
             for name in LLM_STAGES
         ]
     else:
@@ -198,8 +201,10 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
                 workers=settings.workers_for(name),
                 retry=_NO_RETRY,
                 version="offline-1",
-                **checkpointed,
-            )  # type: ignore[arg-type]
+                checkpoint=True,
+                encode=_encode,
+                decode=Page.from_json,
+            )
             for name, fn in offline.items()
         ]
     return Pipeline(stages, max_buffer_size=settings.max_buffer_size)

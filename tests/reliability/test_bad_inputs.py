@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reliability_corpus import blank_pdf, bomb_png, corrupt_pdf, encrypted_pdf
+from corpus import blank_pdf, bomb_png, corrupt_pdf, encrypted_pdf
 from reliability_helpers import RECEIPTS, make_receipt, read_lines, run_cli
 
 GOOD = ["good.png", "with space.png", "ünïcødé €.png", "new\nline.png"]

@@ -4,13 +4,12 @@ import hashlib
 import math
 import os
 import re
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
+from corpus import blank_pdf, bomb_png, encrypted_pdf
 from PIL import Image
 
 from stages._page import PageRef
@@ -45,89 +44,6 @@ def _pdf(sroie: Path, target: Path, pages: int) -> Path:
 def _tiff(sroie: Path, target: Path, pages: int) -> Path:
     first, *rest = _receipts(sroie, pages)
     first.save(target, "TIFF", save_all=True, append_images=rest, compression="tiff_deflate")
-    return target
-
-
-def _blank_pdf(target: Path, width: float = 200, height: float = 300) -> Path:
-    document = pdfium.PdfDocument.new()
-    try:
-        document.new_page(width, height).close()
-        document.save(target)
-    finally:
-        document.close()
-    return target
-
-
-def _rc4(key: bytes, data: bytes) -> bytes:
-    state = list(range(256))
-    j = 0
-    for i in range(256):
-        j = (j + state[i] + key[i % len(key)]) % 256
-        state[i], state[j] = state[j], state[i]
-    out = bytearray()
-    i = j = 0
-    for byte in data:
-        i = (i + 1) % 256
-        j = (j + state[i]) % 256
-        state[i], state[j] = state[j], state[i]
-        out.append(byte ^ state[(state[i] + state[j]) % 256])
-    return bytes(out)
-
-
-_PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
-
-
-def _encrypted_pdf(target: Path, user_password: bytes = b"secret") -> Path:
-    """A one-page PDF encrypted with the standard security handler (RC4 40-bit, R2)."""
-    owner = _rc4(hashlib.md5(b"owner" + _PAD[:27]).digest()[:5], (user_password + _PAD)[:32])
-    file_id = bytes(range(16))
-    permissions = -4
-    key = hashlib.md5(
-        (user_password + _PAD)[:32] + owner + struct.pack("<i", permissions) + file_id
-    ).digest()[:5]
-    user = _rc4(key, _PAD)
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 300] >>",
-        b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P %d >>"
-        % (owner.hex().encode(), user.hex().encode(), permissions),
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 4 0 R /ID [<%s> <%s>] >>\n" % (
-        len(objects) + 1,
-        file_id.hex().encode(),
-        file_id.hex().encode(),
-    )
-    out += b"startxref\n%d\n%%%%EOF\n" % xref
-    target.write_bytes(bytes(out))
-    return target
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _bomb_png(target: Path, side: int = 30000) -> Path:
-    """A valid 1-bit PNG of side x side pixels: ~100 KB on disk, 900 Mpx decoded."""
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1-bit grayscale
-    row = b"\x00" * (1 + (side + 7) // 8)
-    compressor = zlib.compressobj(9)
-    idat = bytearray()
-    rows_per_chunk = 256
-    for start in range(0, side, rows_per_chunk):
-        idat += compressor.compress(row * min(rows_per_chunk, side - start))
-    idat += compressor.flush()
-    data = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-    data += _png_chunk(b"IDAT", bytes(idat)) + _png_chunk(b"IEND", b"")
-    target.write_bytes(data)
     return target
 
 
@@ -420,9 +336,9 @@ class TestDiscoverMultiPage:
         assert ref.problem is not None
         assert str(cut) in ref.problem
 
-    def test_encrypted_pdf(self, tmp_path: Path) -> None:
+    def testencrypted_pdf(self, tmp_path: Path) -> None:
         """A password-protected PDF is one ref saying so, and loading refuses it."""
-        locked = _encrypted_pdf(tmp_path / "locked.pdf")
+        locked = encrypted_pdf(tmp_path / "locked.pdf")
         opened = pdfium.PdfDocument(locked, password="secret")  # the file really is valid
         try:
             assert len(opened) == 1
@@ -475,7 +391,7 @@ class TestLoadImages:
 
     def test_decompression_bomb(self, tmp_path: Path) -> None:
         """A 30000x30000 PNG (small on disk) is refused from its header, before decoding."""
-        bomb = _bomb_png(tmp_path / "bomb.png")
+        bomb = bomb_png(tmp_path / "bomb.png")
         assert bomb.stat().st_size < 2_000_000
         limit = Image.MAX_IMAGE_PIXELS
         ref = _one(list(discover([bomb])))
@@ -528,7 +444,7 @@ class TestLoadPdf:
 
     def test_blank_page_renders(self, tmp_path: Path) -> None:
         """A blank page is not an error: it renders white at the asked dpi."""
-        ref = _one(list(discover([_blank_pdf(tmp_path / "blank.pdf")])))
+        ref = _one(list(discover([blank_pdf(tmp_path / "blank.pdf")])))
         image = load_page(ref, pdf_dpi=72).image
         assert image is not None
         assert image.shape == (300, 200, 3)
@@ -551,6 +467,6 @@ class TestLoadPdf:
 
     def test_absurd_page_size(self, tmp_path: Path) -> None:
         """A 200x200 inch page at 200 dpi (1.6 Gpx) is refused before rendering."""
-        ref = _one(list(discover([_blank_pdf(tmp_path / "huge.pdf", 14400, 14400)])))
+        ref = _one(list(discover([blank_pdf(tmp_path / "huge.pdf", 14400, 14400)])))
         with pytest.raises(InputError, match=r"huge\.pdf: page 1 at 200 dpi is 40000x40000"):
             load_page(ref)
