@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import orjson
 
-from asyncpipe import RunSummary, iterate_in_thread
+from asyncpipe import ConfigError, RunSummary, iterate_in_thread
 from asyncpipe._cli import Job, RunOptions
 
 from ._page import PageRef
@@ -151,8 +151,13 @@ class DocumentApp:
         """
         ``asyncpipe bench``: the benchmark harness (see `stages.bench`).
         """
-        from .bench import main
-
+        try:
+            from .bench import main
+        except ImportError as exc:
+            raise ConfigError(
+                f"the benchmark harness needs the bench extra ({exc}): "
+                "pip install 'asyncpipe[bench]'"
+            ) from exc
         return main(argv)
 
 
