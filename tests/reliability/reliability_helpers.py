@@ -23,6 +23,7 @@ __all__ = [
     "RECEIPTS",
     "CliResult",
     "count_lines",
+    "llm_run_args",
     "llm_checkpoints",
     "make_receipt",
     "read_lines",
@@ -100,6 +101,36 @@ def make_receipt(path: Path, lines: list[str], *, size: tuple[int, int] = (380, 
 def write_receipts(folder: Path, names: list[str] | None = None) -> list[Path]:
     """Write the synthetic receipts into ``folder``."""
     return [make_receipt(folder / name, RECEIPTS[name]) for name in (names or list(RECEIPTS))]
+
+
+def llm_run_args(
+    inputs: Path,
+    out: Path,
+    url: str,
+    *extra: str,
+    workers: str = "ocr=2,llm=2",
+    rate_limit: str = "1000/s",
+) -> list[str]:
+    """The ``run`` arguments of a quiet document run with the LLM stages against ``url``."""
+    return [
+        "run",
+        str(inputs),
+        "--out",
+        str(out),
+        "--llm-url",
+        url,
+        "--llm-model",
+        "asyncpipe-test",
+        "--workers",
+        workers,
+        "--rate-limit",
+        rate_limit,
+        "--progress",
+        "none",
+        "--log-level",
+        "WARNING",
+        *extra,
+    ]
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -16,6 +16,7 @@ import pytest
 from reliability_helpers import (
     count_lines,
     llm_checkpoints,
+    llm_run_args,
     read_lines,
     request_key,
     run_cli,
@@ -59,25 +60,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cli_args(
     inputs: Path, out: Path, server: ServerHandle, workers: str, ordered: bool
 ) -> list[str]:
-    args = [
-        "run",
-        str(inputs),
-        "--out",
-        str(out),
-        "--llm-url",
-        server.url,
-        "--llm-model",
-        "asyncpipe-test",
-        "--workers",
-        workers,
-        "--rate-limit",
-        "1000/s",
-        "--progress",
-        "none",
-        "--log-level",
-        "WARNING",
-    ]
-    return args if ordered else [*args, "--unordered"]
+    return llm_run_args(
+        inputs, out, server.url, *([] if ordered else ["--unordered"]), workers=workers
+    )
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from reliability_helpers import (
     LLM_STAGES,
+    llm_run_args,
     read_lines,
     request_key,
     run_cli,
@@ -50,27 +51,16 @@ def _inputs(folder: Path, copies: int) -> Path:
 
 
 def _args(inputs: Path, out: Path, url: str, *extra: str) -> list[str]:
-    return [
-        "run",
-        str(inputs),
-        "--out",
-        str(out),
-        "--llm-url",
+    return llm_run_args(
+        inputs,
+        out,
         url,
-        "--llm-model",
-        "m",
-        "--rate-limit",
-        f"{LIMIT}/{PERIOD:g}",
         "--llm-timeout",
         "1",
-        "--workers",
-        "ocr=2,llm=8",
-        "--progress",
-        "none",
-        "--log-level",
-        "WARNING",
         *extra,
-    ]
+        workers="ocr=2,llm=8",
+        rate_limit=f"{LIMIT}/{PERIOD:g}",
+    )
 
 
 def _retries(output: str) -> Counter[str]:

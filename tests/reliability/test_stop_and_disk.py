@@ -17,6 +17,7 @@ import pytest
 from reliability_helpers import (
     count_lines,
     llm_checkpoints,
+    llm_run_args,
     read_lines,
     request_key,
     run_cli,
@@ -30,25 +31,7 @@ NAMES = ["kedai.png", "restoran.png", "farmasi.jpg", "kopi.png"]
 
 
 def _args(inputs: Path, out: Path, url: str, *extra: str) -> list[str]:
-    return [
-        "run",
-        str(inputs),
-        "--out",
-        str(out),
-        "--llm-url",
-        url,
-        "--llm-model",
-        "m",
-        "--rate-limit",
-        "1000/s",
-        "--workers",
-        "ocr=2,llm=2",
-        "--progress",
-        "none",
-        "--log-level",
-        "WARNING",
-        *extra,
-    ]
+    return llm_run_args(inputs, out, url, *extra)
 
 
 def _assert_complete(out: Path, inputs: Path) -> None:
