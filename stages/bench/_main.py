@@ -16,14 +16,15 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
+from asyncpipe import ConfigError
 from stages._page import PageRef
-from stages.inputs import discover
+from stages.inputs import discover, load_page
 from stages.llm_server.testing import ServerHandle, run_server
 
 from ._model import (
@@ -37,6 +38,7 @@ from ._model import (
     min_makespan,
     rate_utilisation,
 )
+from ._ray import RayComparison, require_ray, run_comparison
 from ._report import format_table, headline, plot, summary_line
 from ._runners import RunResult, run_asyncpipe, run_sequential, run_stage_by_stage
 
@@ -95,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="results folder")
     p.add_argument("--tag", default=None, help="file name stem (default bench-quick / bench)")
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument(
+        "--ray",
+        action="store_true",
+        help="after the other runs, compare the Ray executor with local threads (a no-op "
+        "stage's per-call overhead and OCR throughput; needs ray: pip install "
+        "'asyncpipe[ray]')",
+    )
     p.add_argument("--skip-rss", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--skip-baselines", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
@@ -330,6 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(argv) if argv is not None else None)
     if args.rss_child:
         return _rss_child(args)
+    if args.ray:
+        try:
+            require_ray()  # now, not after minutes of other runs
+        except ConfigError as exc:
+            raise SystemExit(f"asyncpipe bench --ray: {exc}") from exc
     quick = args.quick
     n = args.items or (4 if quick else 16)
     ocr_list = _ints(args.ocr_workers or ("1,2" if quick else "1,2,4"))
@@ -408,6 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             runs.append(result)
             rows.append(make_row(result, rated, advised=True))
+    ray: RayComparison | str | None = None
+    if args.ray:
+        ray = _ray_runs(inputs, quick, say)
     elapsed = time.perf_counter() - started
     t_ocr, t_ocr_source = single_thread_ocr(seq, runs)
     cap_sequential = cap
@@ -450,9 +467,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rows": rows,
         "bench_seconds": elapsed,
     }
+    if ray is not None:
+        results["ray_vs_threads"] = (
+            ray.to_json() if isinstance(ray, RayComparison) else {"error": ray}
+        )
     json_path = out_dir / f"{tag}.json"
     json_path.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     print(format_table(rows))
+    if ray is not None:
+        print()
+        print(ray.row() if isinstance(ray, RayComparison) else f"ray vs threads: failed: {ray}")
     print()
     print(f"capacities: {json.dumps(cap.to_json())}")
     print(
@@ -513,7 +537,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {json_path}")
     print(f"bench took {elapsed:.0f} s")
     print(summary_line(best, speedup, rss.get("growth", math.nan)))
-    return 0
+    return 1 if isinstance(ray, str) else 0
+
+
+def _ray_runs(
+    inputs: Sequence[str], quick: bool, say: Callable[[str], None]
+) -> RayComparison | str:
+    """
+    The Ray-against-threads comparison (`stages.bench._ray`) on the bench's first pages,
+    or what went wrong: the other runs' results are still reported.
+    """
+    # 4 pages and 1000 calls keep the quick run near a minute on 2 cores; the full run
+    # uses the figures of benchmarks/ray_vs_threads.py.
+    pages = [load_page(ref) for ref in pick_refs(inputs, 4 if quick else 6)]
+    say(f"Ray executor vs local threads: no-op stage and OCR on {len(pages)} pages")
+    try:
+        return run_comparison(pages, calls=1000 if quick else 2000, repeat=2, progress=say)
+    except Exception as exc:
+        say(f"the Ray comparison failed: {type(exc).__name__}: {exc}")
+        return f"{type(exc).__name__}: {exc}"
 
 
 def _advice_checks(rows: Sequence[dict[str, Any]], *advices: Advice) -> list[str]:

@@ -22,7 +22,8 @@ from stages.bench import (
     min_makespan,
     rate_utilisation,
 )
-from stages.bench._main import balanced, llm_bound_rate
+from stages.bench._main import _parser, balanced, llm_bound_rate, main
+from stages.bench._ray import RayComparison
 from stages.bench._report import format_table, headline, summary_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,6 +223,61 @@ class TestReport:
         table = format_table(self.ROWS)
         assert table.count("\n") == len(self.ROWS) + 1
         assert " - " in table
+
+
+class TestRayOption:
+    RESULT = RayComparison(
+        pages=4,
+        calls=1000,
+        repeat=2,
+        noop_us_threads=41.26,
+        noop_us_ray=812.04,
+        ocr_threads=0.5,
+        ocr_ray=0.45,
+        ocr_steady_threads=0.6,
+        ocr_steady_ray=0.58,
+        ray_version="2.60.0",
+        init_seconds=5.0,
+    )
+
+    def test_off_by_default(self) -> None:
+        """Without --ray the bench runs as before."""
+        assert _parser().parse_args([]).ray is False
+        assert _parser().parse_args(["--quick", "--ray"]).ray is True
+
+    def test_without_ray_it_stops_before_any_run(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """A missing ray is reported at once, with the extra to install."""
+        monkeypatch.setitem(sys.modules, "ray", None)
+        monkeypatch.setattr("asyncpipe._ray.importlib.util.find_spec", lambda name: None)
+        with pytest.raises(SystemExit, match=r"--ray: .*pip install 'asyncpipe\[ray\]'"):
+            main(["--ray", "--out", str(tmp_path)])
+        assert list(tmp_path.iterdir()) == []
+
+    def test_row(self) -> None:
+        """The section names both overheads, Ray's first, and the throughput ratio."""
+        head, detail = self.RESULT.row().splitlines()
+        assert head == (
+            "ray vs threads: per-call overhead 812.0 µs vs 41.3 µs, OCR throughput ratio 0.90"
+        )
+        assert "ray 0.450 vs threads 0.500 pages/s" in detail
+
+    def test_script_lines_end_with_the_key_values(self) -> None:
+        """benchmarks/ray_vs_threads.py keeps its last line."""
+        assert self.RESULT.lines()[-1] == (
+            "ray_vs_threads noop_us_threads=41.3 noop_us_ray=812.0 ocr_ratio=0.90"
+        )
+
+    def test_json(self) -> None:
+        """The JSON results carry the figures and the ratio."""
+        data = self.RESULT.to_json()
+        assert data["ocr_ratio"] == pytest.approx(0.9)
+        assert data["noop_us_per_call_ray"] == pytest.approx(812.04)
+
+    def test_ratio_without_threads_is_nan(self) -> None:
+        """No threads throughput gives no ratio, not a ZeroDivisionError."""
+        assert math.isnan(RayComparison(3, 4, 1, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0).ocr_ratio)
 
 
 @pytest.mark.slow
