@@ -71,6 +71,3 @@ class Retry:
         if isinstance(hint, int | float) and hint > 0:
             wait = max(wait, min(float(hint), self.retry_after_cap))
         return wait
-
-
-NO_RETRY = Retry(attempts=1)

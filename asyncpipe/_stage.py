@@ -5,8 +5,8 @@ What a stage is (its configuration), and the item that flows between stages.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from ._exceptions import ConfigError
@@ -43,8 +43,12 @@ class ErrorRecord:
     attempts: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"stage": self.stage, "type": self.type, "message": self.message,
-                "attempts": self.attempts}
+        return {
+            "stage": self.stage,
+            "type": self.type,
+            "message": self.message,
+            "attempts": self.attempts,
+        }
 
 
 class Item:
@@ -162,12 +166,7 @@ class Stage:
         """
         A copy of this stage with some settings changed (e.g. ``workers`` from a config).
         """
-        from dataclasses import replace
-
         return replace(self, **changes)
-
-
-AsyncStageFn = Callable[[Any], Awaitable[Any]]
 
 
 def stage_fingerprints(stages: Sequence[Stage]) -> list[str]:

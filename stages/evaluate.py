@@ -14,6 +14,7 @@ from ._page import Line
 from .offline import (
     DEFAULT_FIELDS,
     character_error_rate,
+    comparable_text,
     field_match,
     read_box_file,
     read_key_file,
@@ -66,11 +67,6 @@ class Accuracy:
                 + ("  (exact)" if name in ("date", "total") else "  (fuzzy >= 0.8)")
             )
         return out
-
-
-def _comparable(text: str) -> str:
-    # SROIE transcripts are upper case whatever the print; compare without case.
-    return " ".join(text.upper().split())
 
 
 def _in_reading_order(record: dict[str, Any]) -> tuple[str, str]:
@@ -135,11 +131,13 @@ def evaluate(
         if expected is None:
             continue
         acc.pages += 1
-        reference = _comparable(expected.text)
+        reference = comparable_text(expected.text)
         raw, corrected = _in_reading_order(record)
         ref_chars += len(reference)
-        edits_text += character_error_rate(reference, _comparable(raw)) * len(reference)
-        edits_corrected += character_error_rate(reference, _comparable(corrected)) * len(reference)
+        edits_text += character_error_rate(reference, comparable_text(raw)) * len(reference)
+        edits_corrected += character_error_rate(reference, comparable_text(corrected)) * len(
+            reference
+        )
         predicted = record.get("fields") or {}
         for name in fields:
             value = expected.fields.get(name, "")

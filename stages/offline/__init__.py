@@ -27,6 +27,7 @@ from ._geometry import reading_order_text as reading_order_text
 from ._geometry import rows as rows
 from ._layout import fix_layout as fix_layout
 from ._metrics import character_error_rate as character_error_rate
+from ._metrics import comparable_text as comparable_text
 from ._metrics import edit_distance as edit_distance
 from ._metrics import field_match as field_match
 from ._metrics import normalize_text as normalize_text
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_FIELDS",
     "ReceiptScore",
     "character_error_rate",
+    "comparable_text",
     "correct_text",
     "edit_distance",
     "extract_fields",

@@ -17,7 +17,7 @@ from ._correct import correct_text
 from ._fields import DEFAULT_FIELDS, extract_fields
 from ._geometry import reading_order_text
 from ._layout import fix_layout
-from ._metrics import edit_distance, field_match, normalize_text
+from ._metrics import comparable_text, edit_distance, field_match
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -113,11 +113,6 @@ class ReceiptScore:
     matched: dict[str, bool] = field(default_factory=dict)
 
 
-def _comparable(text: str) -> str:
-    # SROIE transcripts are upper-cased by the annotators, whatever the print.
-    return normalize_text(text).upper()
-
-
 def score_receipt(
     ocr_lines: Sequence[Line],
     truth_lines: Sequence[Line],
@@ -140,12 +135,12 @@ def score_receipt(
     Returns:
         The receipt's :class:`ReceiptScore`.
     """
-    reference = _comparable(reading_order_text(truth_lines))
+    reference = comparable_text(reading_order_text(truth_lines))
     raw = reading_order_text(ocr_lines)
     corrected = correct_text(raw)
     fixed = fix_layout(corrected)
     edits = {
-        name: edit_distance(reference, _comparable(text))
+        name: edit_distance(reference, comparable_text(text))
         for name, text in (("raw", raw), ("corrected", corrected), ("fixed", fixed))
     }
     # The pipeline hands the structure stage the corrected text in engine line order.

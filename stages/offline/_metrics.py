@@ -17,6 +17,7 @@ __all__ = [
     "FUZZY_FIELDS",
     "FUZZY_THRESHOLD",
     "character_error_rate",
+    "comparable_text",
     "edit_distance",
     "field_match",
     "normalize_text",
@@ -48,6 +49,20 @@ def normalize_text(text: str) -> str:
         The normalised text.
     """
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def comparable_text(text: str) -> str:
+    """
+    Text as scored against SROIE-style ground truth: `normalize_text`, upper-cased
+    (the annotators upper-cased every transcript, whatever the print).
+
+    Args:
+        text: any text.
+
+    Returns:
+        The comparable text.
+    """
+    return normalize_text(text).upper()
 
 
 def edit_distance(a: str, b: str) -> int:
