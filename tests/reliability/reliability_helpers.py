@@ -35,7 +35,19 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("cli_driver.py")
 LLM_STAGES = ("correct", "fix", "structure")
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
+_SYSTEM_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf")
+
+
+def _font_path() -> str:
+    """DejaVu Sans Mono: the system copy, else the one matplotlib (a test dependency) ships."""
+    if _SYSTEM_FONT.exists():
+        return str(_SYSTEM_FONT)
+    import matplotlib
+
+    return str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSansMono.ttf")
+
+
+FONT = _font_path()
 
 # Small receipts: rapidocr scales every page to about 736 px, so a small page costs
 # about 1 s of OCR per thread here, against 1.5-3 s for a real SROIE scan.
