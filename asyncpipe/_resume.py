@@ -31,8 +31,6 @@ class ResumePlan:
         retry_failed: on resume, run failed items again.
     """
 
-    __slots__ = ("checkpoints", "done_keys", "fingerprints", "stages")
-
     def __init__(
         self,
         stages: Sequence[Stage],
