@@ -105,7 +105,9 @@ class Stage:
         resource: a per-worker factory.  Each worker builds its own instance once, so an
             engine that is not thread-safe is never used by two threads at once.
         limiter: a `RateLimit` acquired before every try, retries included.  Share one
-            object between stages to share the limit.
+            object between stages to share the limit, or give a name (e.g. ``"llm"``): the
+            run resolves it to the one shared `RateLimit` of that name (see
+            ``Pipeline(limits=...)`` and ``asyncpipe run --rate-limit``).
         retry: the `Retry` policy.  Default: 3 tries for `RetryableError` and `TimeoutError`.
         timeout: seconds one try of an ``async`` stage may take (it is cancelled after).
             ``thread`` stages take none: a thread cannot be cancelled, and abandoning it
@@ -120,6 +122,8 @@ class Stage:
             pipeline's default.
         executor: for ``thread`` stages, an `Executor` that runs the calls elsewhere (e.g.
             on Ray actors); ``None`` runs them in local threads.
+        group: a name shared by stages that are tuned together (e.g. ``"llm"``): run-wide
+            overrides such as ``--workers llm=32`` reach every stage of the group.
 
     .. versionadded:: 0.1
     """
@@ -129,7 +133,7 @@ class Stage:
     kind: StageKind = "async"
     workers: int = 1
     resource: ResourceFactory | None = None
-    limiter: RateLimit | None = None
+    limiter: RateLimit | str | None = None
     retry: Retry = field(default_factory=Retry)
     timeout: float | None = None
     checkpoint: bool = False
@@ -138,6 +142,7 @@ class Stage:
     decode: Callable[[Any], Any] | None = None
     max_buffer_size: int | None = None
     executor: Executor | None = None
+    group: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -161,6 +166,10 @@ class Stage:
             raise ConfigError(f"stage {self.name!r}: only thread stages take an executor")
         if self.max_buffer_size is not None and self.max_buffer_size < 1:
             raise ConfigError(f"stage {self.name!r}: max_buffer_size must be at least 1")
+        if self.group is not None and (not self.group or not isinstance(self.group, str)):
+            raise ConfigError(f"stage {self.name!r}: a group needs a non-empty name")
+        if isinstance(self.limiter, str) and not self.limiter:
+            raise ConfigError(f"stage {self.name!r}: a shared limit needs a non-empty name")
 
     def replace(self, **changes: Any) -> Stage:
         """

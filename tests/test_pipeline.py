@@ -6,13 +6,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from pathlib import Path
 from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 import anyio
 import pytest
 
-from asyncpipe import ConfigError, Item, Pipeline, Retry, Sink, Stage, StageError
+from asyncpipe import ConfigError, Item, Journal, Pipeline, Retry, Sink, Stage, StageError
 
 
 class Gauge:
@@ -175,7 +176,8 @@ class TestBackpressure:
         lowest = buffers + workers + 1 + 1
         highest = buffers + workers + sink_buffer + 1
         async with anyio.create_task_group() as tg:
-            tg.start_soon(partial(pipeline.run, source, sink=sink))
+            # Unordered: an ordered run's admission window would stop the source sooner.
+            tg.start_soon(partial(pipeline.run, source, sink=sink, ordered=False))
             with anyio.fail_after(10):
                 await wait_until(lambda: source.pulled >= lowest)
             await anyio.sleep(0.2)  # time for a leak to show
@@ -376,6 +378,31 @@ class TestErrorRecords:
         assert item.error is not None
         assert (item.error.type, item.error.message) == ("KeyError", "KeyError()")
 
+    @pytest.mark.parametrize(
+        ("encode", "error_type"),
+        [(lambda value: {"bad": object()}, "TypeError"),  # journal cannot serialise it
+         (lambda value: 1 // 0, "ZeroDivisionError")],  # the encoder itself raises
+    )
+    async def test_checkpoint_failure_keeps_the_input(
+        self, tmp_path: Path, encode: Callable[[Any], Any], error_type: str
+    ) -> None:
+        """An output that cannot be checkpointed fails the item with its input; the run goes on."""
+
+        async def square(value: int) -> int:
+            return value * value
+
+        sink = ListSink()
+        pipeline = Pipeline([Stage("square", square, checkpoint=True, encode=encode)])
+        summary = await pipeline.run(range(1, 5), sink=sink, journal=Journal(tmp_path / "j"))
+        assert (summary.ok, summary.failed) == (0, 4)
+        assert [item.value for item in sink.items] == [1, 2, 3, 4]  # inputs, not squares
+        error = sink.items[0].error
+        assert error is not None
+        assert (error.stage, error.type, error.attempts) == ("square", error_type, 1)
+        assert error.message.startswith("cannot checkpoint output: ")
+        [stats] = summary.stages
+        assert (stats.items_in, stats.items_out, stats.failed) == (4, 0, 4)
+
 
 class TestCancellation:
     """Cancellation is never swallowed."""
@@ -512,7 +539,7 @@ class TestOrdering:
             return value
 
         sink = ListSink()
-        await Pipeline([Stage("work", work, workers=4)]).run(range(30), sink=sink)
+        await Pipeline([Stage("work", work, workers=4)]).run(range(30), sink=sink, ordered=False)
         assert sorted(item.value for item in sink.items) == list(range(30))
         assert sink.items[0].value != 0
 
