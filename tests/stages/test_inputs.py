@@ -486,7 +486,9 @@ class TestLoadAtOcrSize:
         assert max(small.image.shape[:2]) == 2000
         assert small.scale == pytest.approx(2000 / 3508, rel=1e-3)
         height, width = small.image.shape[:2]
-        shrunk = np.asarray(Image.fromarray(full.image).resize((width, height), Image.BOX))
+        shrunk = np.asarray(
+            Image.fromarray(full.image).resize((width, height), Image.Resampling.BOX)
+        )
         difference = np.abs(shrunk.astype(np.int16) - small.image.astype(np.int16))
         assert float(difference.mean()) < 3.0
 
