@@ -73,7 +73,11 @@ class Run:
         self.counters = [StageCounters(s.name, s.kind, s.workers) for s in self.stages]
         sizes = [s.max_buffer_size or pipeline.max_buffer_size for s in self.stages]
         sizes.append(pipeline.max_buffer_size)
-        ends = [open_queue[Item](size) for size in sizes]
+        ends = [
+            open_queue[Item](size, max_weight=s.max_weight, weigh=s.weigh if s.weight else None)
+            for s, size in zip(self.stages, sizes[:-1], strict=True)
+        ]
+        ends.append(open_queue[Item](sizes[-1]))
         self.senders: list[SendQueue[Item]] = [e[0] for e in ends]
         self.receivers: list[ReceiveQueue[Item]] = [e[1] for e in ends]
         capacity = sum(sizes) + sum(s.workers for s in self.stages)

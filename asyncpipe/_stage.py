@@ -120,6 +120,11 @@ class Stage:
         decode: turns journaled data back into the output, on resume.
         max_buffer_size: how many items wait in front of this stage; ``None`` takes the
             pipeline's default.
+        weight: the weight of one value waiting in front of this stage (e.g. the bytes of a
+            decoded image), to bound that queue by weight as well as by count; needs
+            ``max_weight``.  It is called once per item, on the event loop: keep it cheap.
+        max_weight: the total weight that may wait in front of this stage.  One item is
+            always let in, however heavy, so a huge page passes alone.
         executor: for ``thread`` stages, an `Executor` that runs the calls elsewhere (e.g.
             on Ray actors); ``None`` runs them in local threads.
         group: a name shared by stages that are tuned together (e.g. ``"llm"``): run-wide
@@ -141,6 +146,8 @@ class Stage:
     encode: Callable[[Any], Any] | None = None
     decode: Callable[[Any], Any] | None = None
     max_buffer_size: int | None = None
+    weight: Callable[[Any], float] | None = None
+    max_weight: float | None = None
     executor: Executor | None = None
     group: str | None = None
 
@@ -170,6 +177,19 @@ class Stage:
             raise ConfigError(f"stage {self.name!r}: a group needs a non-empty name")
         if isinstance(self.limiter, str) and not self.limiter:
             raise ConfigError(f"stage {self.name!r}: a shared limit needs a non-empty name")
+        if (self.weight is None) != (self.max_weight is None):
+            raise ConfigError(f"stage {self.name!r}: weight and max_weight go together")
+        if self.max_weight is not None and not self.max_weight > 0:
+            raise ConfigError(f"stage {self.name!r}: max_weight must be positive")
+
+    def weigh(self, item: Item) -> float:
+        """
+        The weight of ``item`` waiting in front of this stage: ``weight(item.value)``, or 0
+        for an item that has failed (it only passes through) or when there is no ``weight``.
+        """
+        if self.weight is None or item.error is not None:
+            return 0.0
+        return float(self.weight(item.value))
 
     def replace(self, **changes: Any) -> Stage:
         """

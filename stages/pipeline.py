@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
 from ._page import Page, PageRef
-from .inputs import load_page
+from .inputs import load_page, page_bytes
 from .ocr import make_engine, ocr_page
 from .offline import correct_text, extract_fields, fix_layout
 from .preprocess import PreprocessOptions, preprocess
@@ -70,6 +70,12 @@ class DocumentSettings:
         fields: the field names to extract (offline rules); the LLM uses its schema.
         model: the LLM model name, part of the LLM stages' checkpoint version.
         max_buffer_size: items waiting in front of each stage.
+        decode_max_side: decode pages at most this many pixels on the longer side;
+            ``"engine"`` (the default) uses the OCR engine's own working size (2000 for
+            rapidocr, which shrinks every page to that; full size for other engines) and
+            ``None`` always decodes at full size.
+        max_queue_bytes: the most bytes of pixels waiting in front of preprocess and of
+            OCR each, besides ``max_buffer_size`` (one page always passes, however big).
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
@@ -81,6 +87,8 @@ class DocumentSettings:
     fields: tuple[str, ...] = ("company", "date", "address", "total")
     model: str | None = None
     max_buffer_size: int = 8
+    decode_max_side: int | Literal["engine"] | None = "engine"
+    max_queue_bytes: int = 64 << 20
 
     def workers_for(self, stage: str) -> int:
         """
@@ -100,8 +108,12 @@ class DocumentSettings:
         return DEFAULT_WORKERS[stage]
 
 
-def _load(ref: PageRef, *, max_pixels: int, pdf_dpi: int) -> Page:
-    return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi)
+# The longest side each engine works at: decoding more pixels than this is wasted memory.
+_ENGINE_MAX_SIDE: Mapping[str, int] = {"rapidocr": 2000}
+
+
+def _load(ref: PageRef, *, max_pixels: int, pdf_dpi: int, max_side: int | None) -> Page:
+    return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi, max_side=max_side)
 
 
 def _encode(page: Page) -> dict[str, Any]:
@@ -139,6 +151,9 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
     """
     engine_name = settings.ocr_engine
     engine_options = dict(settings.ocr_options)
+    max_side = settings.decode_max_side
+    if max_side == "engine":
+        max_side = _ENGINE_MAX_SIDE.get(engine_name)
 
     def engine_factory() -> Any:
         return make_engine(engine_name, **engine_options)
@@ -146,7 +161,9 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
     stages = [
         Stage(
             "load",
-            partial(_load, max_pixels=settings.max_pixels, pdf_dpi=settings.pdf_dpi),
+            partial(
+                _load, max_pixels=settings.max_pixels, pdf_dpi=settings.pdf_dpi, max_side=max_side
+            ),
             kind="thread",
             workers=settings.workers_for("load"),
             retry=_NO_RETRY,
@@ -157,6 +174,8 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
             kind="thread",
             workers=settings.workers_for("preprocess"),
             retry=_NO_RETRY,
+            weight=page_bytes,
+            max_weight=settings.max_queue_bytes,
         ),
         Stage(
             "ocr",
@@ -165,6 +184,8 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
             workers=settings.workers_for("ocr"),
             resource=engine_factory,
             retry=_NO_RETRY,
+            weight=page_bytes,
+            max_weight=settings.max_queue_bytes,
             version=f"{engine_name}-1",
             checkpoint=True,
             encode=_encode,

@@ -188,6 +188,36 @@ class TestBackpressure:
             sink.release.set()
         assert sorted(item.value for item in sink.items) == list(range(300))
 
+    @pytest.mark.parametrize("weighed", [True, False])
+    async def test_weight_bounds_what_waits(self, weighed: bool) -> None:
+        """A stage's max_weight bounds the weight waiting in front of it, besides the count."""
+        made = 0
+        started = 0
+        most_waiting = 0
+
+        def make(value: int) -> int:
+            nonlocal made
+            made += 1
+            return 4  # every value weighs 4
+
+        async def slow(value: int) -> int:
+            nonlocal started, most_waiting
+            most_waiting = max(most_waiting, made - started)
+            started += 1
+            await anyio.sleep(0.002)
+            return value
+
+        weights: dict[str, Any] = {"weight": float, "max_weight": 10} if weighed else {}
+        stages = [
+            Stage("make", make, kind="thread"),
+            Stage("slow", slow, max_buffer_size=50, **weights),
+        ]
+        summary = await Pipeline(stages).run(range(60))
+        assert summary.ok == 60
+        # Weighed: two items (8 <= 10) wait, plus the one `make` holds and the one it is
+        # making.  Without a weight, the count bound (50) lets far more pile up.
+        assert most_waiting <= 4 if weighed else most_waiting > 10
+
 
 class TestConcurrency:
     """A stage works on exactly `workers` items at once."""

@@ -15,6 +15,7 @@ from ._errors import InputError as InputError
 from ._load import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from ._load import DEFAULT_PDF_DPI as DEFAULT_PDF_DPI
 from ._load import load_page as load_page
+from ._load import page_bytes as page_bytes
 from ._sniff import sniff as sniff
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "SkipCallback",
     "discover",
     "load_page",
+    "page_bytes",
     "sniff",
 ]
