@@ -29,8 +29,8 @@ class RecordingRateLimit(RateLimit):
         super().__init__(limit, period)
         self.times: list[float] = []
 
-    async def acquire(self) -> None:
-        await super().acquire()
+    async def acquire(self, weight: int = 1) -> None:
+        await super().acquire(weight)
         self.times.append(anyio.current_time())
 
 
