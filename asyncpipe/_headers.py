@@ -62,7 +62,7 @@ def parse_duration(text: str, *, now: float | None = None) -> float:
     except ValueError:
         raise ValueError(f"not a duration or a time: {text!r}") from None
     if when.tzinfo is None:
-        raise ValueError(f"a reset time needs a time zone: {text!r}")
+        raise ValueError(f"not a duration, and a time needs a zone: {text!r}")
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
