@@ -65,7 +65,7 @@ def _sabotage(name: str) -> None:
         _schema.Schema.clean = lambda self, value: (dict(value), [])  # type: ignore[method-assign]
     elif name == "no-rate-limit":
 
-        async def acquire(self: Any) -> None:
+        async def acquire(self: Any, weight: int = 1) -> None:
             self.acquired += 1
 
         _ratelimit.RateLimit.acquire = acquire  # type: ignore[method-assign]
