@@ -27,6 +27,7 @@ import anyio.to_thread
 from ._exceptions import ConfigError, EndOfQueue
 from ._executor import StageCall
 from ._journal import Journal, JournalState
+from ._meter import ProgressSnapshot, RunMeter, Total  # progress:
 from ._ordering import AdmissionWindow, Reorderer
 from ._progress import ProgressReporter
 from ._queue import ReceiveQueue, SendQueue, open_queue
@@ -77,6 +78,12 @@ class Pipeline:
         """
         return self._run.snapshot() if self._run is not None else []
 
+    def progress(self) -> ProgressSnapshot | None:  # progress:
+        """
+        How far the current (or last) run is: total, done, rate, ETA; ``None`` before a run.
+        """
+        return self._run.progress_snapshot() if self._run is not None else None
+
     async def run(
         self,
         source: Source,
@@ -90,6 +97,7 @@ class Pipeline:
         reorder_window: int | None = None,
         progress: ProgressReporter | None = None,
         stop_on_signals: bool = False,
+        total: Total | None = None,  # progress:
     ) -> RunSummary:
         """
         Run every item of ``source`` through the stages into ``sink``.
@@ -111,6 +119,8 @@ class Pipeline:
             stop_on_signals: on SIGINT/SIGTERM stop taking input, finish the items in
                 flight and return (``summary.interrupted`` says which); a second signal
                 cancels the items in flight too.
+            total: how many items the source holds, for the ETA: a number, or an async
+                iterable (or a function returning one) of refined estimates.
 
         Returns:
             A `RunSummary`.
@@ -136,6 +146,7 @@ class Pipeline:
             progress=progress,
             stop_on_signals=stop_on_signals,
         )
+        run.meter = RunMeter(total)  # progress:
         self._run = run
         return await run.execute(source, resume=resume, retry_failed=retry_failed)
 
@@ -223,10 +234,18 @@ class _Run:
         self.failed = 0
         self.skipped = 0
         self.interrupted: str | None = None
+        self.meter = RunMeter()  # progress:
 
     def snapshot(self) -> list[StageStatistics]:
         elapsed = (self.finished or now()) - self.started
         return [c.snapshot(elapsed, self.receivers[i]) for i, c in enumerate(self.counters)]
+
+    def progress_snapshot(self) -> ProgressSnapshot:  # progress:
+        return self.meter.snapshot(
+            self.snapshot(), elapsed=(self.finished or now()) - self.started, ok=self.ok,
+            failed=self.failed, skipped=self.skipped, previous=len(self.done_keys),
+            interrupted=self.interrupted,
+        )
 
     def summary(self) -> RunSummary:
         return RunSummary(
@@ -236,6 +255,7 @@ class _Run:
             failed=self.failed,
             skipped=self.skipped,
             interrupted=self.interrupted,
+            progress=self.progress_snapshot(),  # progress:
         )
 
     async def execute(self, source: Source, *, resume: bool, retry_failed: bool) -> RunSummary:
@@ -286,6 +306,8 @@ class _Run:
                 tg.start_soon(self.journal.run_writer)
             if self.progress is not None:
                 tg.start_soon(self._report_progress)
+            if self.meter.needs_task:  # progress:
+                tg.start_soon(self.meter.follow_total)  # progress:
             if self.stop_on_signals:
                 tg.start_soon(self._watch_signals, tg.cancel_scope)
             for index in range(len(self.stages)):
@@ -322,6 +344,8 @@ class _Run:
                     if self.window is not None:
                         await self.window.acquire()
                     await send.send(item)
+                    self.meter.admitted += 1  # progress:
+                self.meter.exhausted(position + 1)  # progress:
         finally:
             send.close()
 
@@ -507,9 +531,7 @@ class _Run:
     async def _report_progress(self) -> None:
         assert self.progress is not None
         while True:
-            self.progress.update(
-                self.snapshot(), ok=self.ok, failed=self.failed, skipped=self.skipped
-            )
+            self.progress.update(self.progress_snapshot())  # progress:
             await anyio.sleep(self.progress.interval)
 
     async def _watch_signals(self, everything: anyio.CancelScope) -> None:
@@ -518,11 +540,15 @@ class _Run:
                 name = signal.Signals(signum).name
                 if self.interrupted is None:
                     self.interrupted = name
-                    log.warning(
-                        "%s: no new items; finishing the items in flight "
-                        "(send it again to stop at once)",
-                        name,
-                    )
+                    if self.progress is not None:  # progress:
+                        in_flight = self.meter.admitted - self.ok - self.failed  # progress:
+                        self.progress.interrupted(self.progress_snapshot(), in_flight)
+                    else:
+                        log.warning(
+                            "%s: no new items; finishing the items in flight "
+                            "(send it again to stop at once)",
+                            name,
+                        )
                     self.intake.cancel()
                 else:
                     log.warning("%s again: stopping now", name)

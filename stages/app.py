@@ -21,7 +21,7 @@ from asyncpipe._cli import Job, RunOptions
 
 from ._page import PageRef
 from .evaluate import evaluate, load_truth
-from .inputs import discover
+from .inputs import discover, estimate_pages
 from .ocr import ENGINES
 from .offline import load_dictionary
 from .pipeline import DocumentSettings, build_pipeline, output_record
@@ -144,7 +144,9 @@ class DocumentApp:
                 return lines
 
             yield Job(
-                pipeline=pipeline, source=source, key=_key, record=output_record, report=report
+                pipeline=pipeline, source=source, key=_key, record=output_record, report=report,
+                total=lambda: iterate_in_thread(estimate_pages(options.inputs), batch=1),
+                unit="pages", outputs={"CSV": args.csv},  # progress: these two lines
             )
 
     def bench(self, argv: list[str]) -> int:
