@@ -20,6 +20,7 @@ from ._executor import StageCall as StageCall
 from ._journal import Checkpoint as Checkpoint
 from ._journal import Journal as Journal
 from ._journal import JournalState as JournalState
+from ._meter import PerMinute as PerMinute
 from ._meter import ProgressSnapshot as ProgressSnapshot
 from ._meter import Total as Total
 from ._pipeline import Pipeline as Pipeline
@@ -73,6 +74,7 @@ __all__ = [
     "JsonProgress",
     "JsonlSink",
     "LogProgress",
+    "PerMinute",
     "Pipeline",
     "ProgressReporter",
     "ProgressSnapshot",

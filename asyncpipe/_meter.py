@@ -8,6 +8,7 @@ pages as the documents are opened), which the run follows in a task of its own.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from ._stats import StageStatistics
 
 # `RunMeter` is internal to the pipeline; the snapshot is public.
-__all__ = ["ProgressSnapshot", "Total"]
+__all__ = ["PerMinute", "ProgressSnapshot", "Total"]
 
 #: What an app may give as the total: a number, an async iterable of refined estimates,
 #: or a function that returns one (called when the run starts).
@@ -212,3 +213,40 @@ class RunMeter:
         start_time, start_count = oldest if elapsed - oldest[0] >= self.window else (0.0, 0)
         span = elapsed - start_time
         return (finished - start_count) / span if span > 0 else 0.0
+
+
+class PerMinute:
+    """
+    How many events happened in the last minute, from a running count: for a stage's
+    extra counters, e.g. an LLM client's calls beside its rate limit (150/min)::
+
+        calls = PerMinute()
+        counters = {"structure": lambda: {
+            "calls/min": f"{calls(client.statistics().calls)}/150",
+            "tokens": client.statistics().total_tokens,
+        }}
+
+    The count is taken as 0 when the object is made.  Until a minute has passed it is
+    the events so far; then those since the newest reading at least a minute old (so it
+    may count a little more than the last 60 s, never less).
+
+    Args:
+        clock: the time source (monotonic seconds).
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._samples: deque[tuple[float, int]] = deque([(clock(), 0)])
+
+    def __call__(self, count: int) -> int:
+        """
+        Record the running ``count`` now; return the events in the last minute.
+        """
+        t = self._clock()
+        samples = self._samples
+        samples.append((t, count))
+        while len(samples) > 2 and t - samples[1][0] >= self.WINDOW:
+            samples.popleft()
+        return count - samples[0][1]

@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from asyncpipe import Pipeline, ProgressReporter, RunSummary, Stage
-from asyncpipe._meter import ProgressSnapshot, RunMeter
+from asyncpipe._meter import PerMinute, ProgressSnapshot, RunMeter
 from asyncpipe._progress import format_duration, progress_line
 from asyncpipe._summary import command_line, follow_up_command
 
@@ -109,6 +109,21 @@ class TestMeter:
         assert meter.needs_task
         await meter.follow_total()
         assert seen == [None, 3, 8] and meter.estimate == 12
+
+
+class TestPerMinute:
+    """Events in the last minute, from a running count."""
+
+    def test_counts_the_last_minute(self) -> None:
+        """Before a minute: all so far; after: only those of the last minute."""
+        now = [0.0]
+        calls = PerMinute(clock=lambda: now[0])
+        readings = []
+        for second in range(0, 121, 10):
+            now[0] = float(second)
+            readings.append(calls(second * 2))  # 2 calls per second throughout
+        assert readings[:7] == [0, 20, 40, 60, 80, 100, 120]
+        assert readings[7:] == [120] * 6
 
 
 class TestFormat:
@@ -345,7 +360,69 @@ class TestClosingSummary:
         assert len(resume) == 1 and "interrupted by SIGINT" in rest
         command = shlex.split(resume[0].removeprefix("To finish the run: "))
         assert command[-1] == "--resume"
-        again = subprocess.run(command, cwd=tmp_path, env=cli_env(), capture_output=True,
-                               text=True, timeout=120)
+        written = len((tmp_path / "o.jsonl").read_bytes().splitlines())
+        again = subprocess.run(command, cwd=tmp_path,
+                               env=cli_env(ASYNCPIPE_PROGRESS_INTERVAL="0.1"),
+                               capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again.stderr
         assert "200 files in the output, 200 ok, 0 failed" in again.stderr
+        # The bar of the resumed run starts at what the first run finished.
+        lines = [LINE.match(line.split("asyncpipe.progress: ", 1)[1])
+                 for line in again.stderr.splitlines() if "asyncpipe.progress: " in line
+                 and "finished" not in line]
+        assert lines and all(lines), again.stderr
+        first = lines[0]
+        assert first is not None and int(first.group(1)) >= written
+        assert first.group(8) == f" · {written} done before"
+
+
+class TestPageEstimate:
+    """The document app's total: documents first, then pages of PDFs and TIFFs."""
+
+    def test_estimates_refine_to_what_discover_yields(self, tmp_path: Path) -> None:
+        """First the document count, last the page count that discover yields."""
+        from PIL import Image
+
+        from stages.inputs import discover, estimate_pages
+
+        folder = tmp_path / "docs"
+        folder.mkdir()
+        frames = [Image.new("RGB", (40, 30), (i * 60, 0, 0)) for i in range(3)]
+        frames[0].save(folder / "a.tiff", save_all=True, append_images=frames[1:])
+        frames[0].save(folder / "b.pdf", save_all=True, append_images=frames[1:2])
+        frames[0].save(folder / "c.png")
+        (folder / "d.pdf").write_bytes(b"%PDF-1.4 broken")  # one error record
+        (folder / "notes.txt").write_text("not a document")
+        inputs = [str(folder), str(tmp_path / "missing.jpg")]
+        estimates = list(estimate_pages(inputs, every=0.0))
+        assert estimates[0] == 5  # four documents and one missing path, unopened
+        assert estimates[-1] == 3 + 2 + 1 + 1 + 1
+        assert estimates == sorted(estimates)
+        assert estimates[-1] == len(list(discover(inputs)))
+
+
+class TestDocumentApp:
+    """The document app supplies the unit, the page total and its CSV to the framework."""
+
+    def test_corrupt_pages_are_counted_and_named(self, tmp_path: Path) -> None:
+        """Three unreadable files: total 3 pages in the JSON lines, load failures summed."""
+        folder = tmp_path / "in"
+        folder.mkdir()
+        (folder / "a.pdf").write_bytes(b"%PDF-1.4 broken")
+        (folder / "b.jpg").write_bytes(b"garbage")
+        (folder / "c.jpg").write_bytes(b"\xff\xd8\xffjunk")
+        env = {k: v for k, v in os.environ.items() if k != "ASYNCPIPE_APP"}
+        env["ASYNCPIPE_PROGRESS_INTERVAL"] = "0.2"
+        done = subprocess.run(
+            [sys.executable, "-m", "asyncpipe", "run", "in", "--out", "out/r.jsonl", "--csv",
+             "out/f.csv", "--progress", "json", "--workers", "ocr=1"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        events = [orjson.loads(line) for line in done.stderr.splitlines()
+                  if line.startswith("{")]
+        assert events and all(e["unit"] == "pages" for e in events)
+        assert [e["total"] for e in events if e["event"] == "progress"][-1] == 3
+        assert "  CSV:     out/f.csv" in done.stderr
+        assert re.search(r"^\s+3  in load: InputError$", done.stderr, re.M), done.stderr
+        assert re.search(r"^To retry them: .* --resume --retry-failed$", done.stderr, re.M)
