@@ -28,12 +28,20 @@ from ._headers import parse_ratelimit_headers as parse_ratelimit_headers
 from ._journal import Checkpoint as Checkpoint
 from ._journal import Journal as Journal
 from ._journal import JournalState as JournalState
+from ._meter import PerMinute as PerMinute
+from ._meter import ProgressSnapshot as ProgressSnapshot
+from ._meter import Total as Total
 from ._pipeline import Pipeline as Pipeline
 from ._pipeline import iterate_in_thread as iterate_in_thread
+from ._progress import JsonProgress as JsonProgress
 from ._progress import LogProgress as LogProgress
 from ._progress import ProgressReporter as ProgressReporter
 from ._progress import RichProgress as RichProgress
+from ._progress import StageExtras as StageExtras
 from ._progress import auto_progress as auto_progress
+from ._progress import format_duration as format_duration
+from ._progress import make_progress as make_progress
+from ._progress import progress_line as progress_line
 from ._queue import QueueStatistics as QueueStatistics
 from ._queue import ReceiveQueue as ReceiveQueue
 from ._queue import SendQueue as SendQueue
@@ -54,6 +62,10 @@ from ._stage import ResourceFactory as ResourceFactory
 from ._stage import Stage as Stage
 from ._stats import RunSummary as RunSummary
 from ._stats import StageStatistics as StageStatistics
+from ._summary import closing_lines as closing_lines
+from ._summary import command_line as command_line
+from ._summary import follow_up_command as follow_up_command
+from ._summary import resume_command as resume_command
 
 __version__ = "0.1.0"
 
@@ -72,10 +84,13 @@ __all__ = [
     "Journal",
     "JournalError",
     "JournalState",
+    "JsonProgress",
     "JsonlSink",
     "LogProgress",
+    "PerMinute",
     "Pipeline",
     "ProgressReporter",
+    "ProgressSnapshot",
     "QueueBroken",
     "QueueClosed",
     "QueueStatistics",
@@ -95,14 +110,23 @@ __all__ = [
     "Stage",
     "StageCall",
     "StageError",
+    "StageExtras",
     "StageStatistics",
+    "Total",
     "auto_progress",
+    "closing_lines",
+    "command_line",
     "default_retryable",
+    "follow_up_command",
+    "format_duration",
     "iterate_in_thread",
+    "make_progress",
     "open_queue",
     "parse_cost",
     "parse_duration",
     "parse_prices",
     "parse_rate",
     "parse_ratelimit_headers",
+    "progress_line",
+    "resume_command",
 ]

@@ -31,12 +31,14 @@ import anyio
 from ._exceptions import AsyncpipeError, ConfigError
 from ._executor import Executor
 from ._journal import Journal
+from ._meter import Total  # progress:
 from ._pipeline import Pipeline
-from ._progress import LogProgress, ProgressReporter, auto_progress
+from ._progress import StageExtras, make_progress  # progress:
 from ._ratelimit import RateLimit, parse_rate
 from ._sink import JsonlSink
 from ._stage import Item
 from ._stats import RunSummary
+from ._summary import closing_lines, command_line, resume_command  # progress:
 
 __all__ = ["App", "Job", "RunOptions", "main", "parse_workers"]
 
@@ -55,6 +57,11 @@ class Job:
         key: the stable key of an input value.
         record: the JSON line of a finished item.
         report: called after the run with its summary; returns extra lines to print.
+        total: how many items ``source`` holds, for the progress bar and ETA: a number,
+            or an async iterable (or a function returning one) of refined estimates.
+        unit: the plural word for an item in progress lines, e.g. ``"pages"``.
+        outputs: the app's other output files by label, named in the closing lines.
+        counters: extra counters per stage name for the progress display.
     """
 
     pipeline: Pipeline
@@ -62,6 +69,10 @@ class Job:
     key: Callable[[Any], str] | None
     record: Callable[[Item], dict[str, Any]]
     report: Callable[[RunSummary], Awaitable[list[str]]] | None = None
+    total: Total | None = None  # progress:
+    unit: str = "items"  # progress:
+    outputs: dict[str, Path | None] = field(default_factory=dict)  # progress:
+    counters: StageExtras | None = None  # progress:
 
 
 @dataclass(frozen=True)
@@ -190,9 +201,10 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--progress",
-        choices=("auto", "log", "none"),
+        choices=("auto", "rich", "log", "json", "none"),  # progress:
         default="auto",
-        help="live table on a terminal, log lines otherwise (default auto)",
+        help="a bar and stage table on a terminal, log lines otherwise (default auto); "
+        "json: one JSON object per interval ($ASYNCPIPE_PROGRESS_INTERVAL s, default 5)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     parser.add_argument(
@@ -331,12 +343,6 @@ def _with_executor(pipeline: Pipeline, options: RunOptions) -> Pipeline:
     return Pipeline(stages, max_buffer_size=pipeline.max_buffer_size)
 
 
-def _progress(choice: str) -> ProgressReporter | None:
-    if choice == "none":
-        return None
-    return LogProgress() if choice == "log" else auto_progress()
-
-
 async def _run(options: RunOptions, app: App) -> int:
     if not options.resume and options.journal.exists() and not options.overwrite:
         raise ConfigError(
@@ -353,24 +359,29 @@ async def _run(options: RunOptions, app: App) -> int:
             retry_failed=options.retry_failed,
             ordered=options.ordered,
             key=job.key,
-            progress=_progress(options.args.progress),
+            progress=make_progress(  # progress:
+                options.args.progress, unit=job.unit, counters=job.counters,
+                resume_command=resume_command(options.args.command_line),
+            ),
             stop_on_signals=True,
+            total=job.total,  # progress:
         )
         extra = await job.report(summary) if job.report is not None else []
     if options.args.progress == "none":
         print(summary.format_table(), file=sys.stderr)
     for line in extra:
         print(line, file=sys.stderr)
+    closing = await closing_lines(  # progress:
+        summary, out=options.out, journal=options.journal, command=options.args.command_line,
+        unit=job.unit, outputs=job.outputs,
+    )
     if summary.interrupted:
-        print(
-            f"interrupted by {summary.interrupted}: run again with --resume to finish",
-            file=sys.stderr,
-        )
+        print("\n".join(closing), file=sys.stderr)  # progress:
         return 130 if summary.interrupted == "SIGINT" else 143
     if summary.ok + summary.failed + summary.skipped == 0:
         print(f"no documents found in: {' '.join(options.inputs)}", file=sys.stderr)
         return 2
-    print(f"wrote {options.out}", file=sys.stderr)
+    print("\n".join(closing), file=sys.stderr)  # progress:
     if summary.failed and options.args.fail_on_error:
         return 3
     return 0
@@ -399,6 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         app = load_app(os.environ.get("ASYNCPIPE_APP", DEFAULT_APP))
         args = _parse(argv, app)
+        args.command_line = command_line(argv)  # progress:
         if args.command == "bench":
             bench = getattr(app, "bench", None)
             if bench is None:

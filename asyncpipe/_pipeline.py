@@ -21,6 +21,7 @@ import anyio
 from ._exceptions import ConfigError
 from ._executor import Executor
 from ._journal import Journal
+from ._meter import ProgressSnapshot, RunMeter, Total
 from ._overrides import (
     apply_executor,
     apply_workers,
@@ -128,6 +129,12 @@ class Pipeline:
         """
         return self._run.snapshot() if self._run is not None else []
 
+    def progress(self) -> ProgressSnapshot | None:
+        """
+        How far the current (or last) run is: total, done, rate, ETA; ``None`` before a run.
+        """
+        return self._run.progress_snapshot() if self._run is not None else None
+
     async def run(
         self,
         source: Source,
@@ -141,6 +148,7 @@ class Pipeline:
         reorder_window: int | None = None,
         progress: ProgressReporter | None = None,
         stop_on_signals: bool = False,
+        total: Total | None = None,
     ) -> RunSummary:
         """
         Run every item of ``source`` through the stages into ``sink``.
@@ -163,6 +171,8 @@ class Pipeline:
             stop_on_signals: on SIGINT/SIGTERM stop taking input, finish the items in
                 flight and return (``summary.interrupted`` says which); a second signal
                 cancels the items in flight too.
+            total: how many items the source holds, for the ETA: a number, or an async
+                iterable (or a function returning one) of refined estimates.
 
         Returns:
             A `RunSummary`.
@@ -191,6 +201,7 @@ class Pipeline:
             progress=progress,
             stop_on_signals=stop_on_signals,
         )
+        run.meter = RunMeter(total)
         self._run = run
         return await run.execute(source, resume=resume, retry_failed=retry_failed)
 

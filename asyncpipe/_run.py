@@ -25,6 +25,7 @@ from ._attempt import make_call, process
 from ._exceptions import EndOfQueue
 from ._executor import StageCall
 from ._journal import Journal
+from ._meter import ProgressSnapshot, RunMeter
 from ._ordering import AdmissionWindow, Reorderer
 from ._overrides import resolve_limiters
 from ._progress import ProgressReporter
@@ -89,6 +90,7 @@ class Run:
         self.failed = 0
         self.skipped = 0
         self.interrupted: str | None = None
+        self.meter = RunMeter()
 
     def snapshot(self) -> list[StageStatistics]:
         """
@@ -96,6 +98,20 @@ class Run:
         """
         elapsed = (self.finished or now()) - self.started
         return [c.snapshot(elapsed, self.receivers[i]) for i, c in enumerate(self.counters)]
+
+    def progress_snapshot(self) -> ProgressSnapshot:
+        """
+        How far the run is: total, done, rate and ETA.
+        """
+        return self.meter.snapshot(
+            self.snapshot(),
+            elapsed=(self.finished or now()) - self.started,
+            ok=self.ok,
+            failed=self.failed,
+            skipped=self.skipped,
+            previous=len(self.plan.done_keys),
+            interrupted=self.interrupted,
+        )
 
     def summary(self) -> RunSummary:
         """
@@ -108,6 +124,7 @@ class Run:
             failed=self.failed,
             skipped=self.skipped,
             interrupted=self.interrupted,
+            progress=self.progress_snapshot(),
         )
 
     async def execute(self, source: Source, *, resume: bool, retry_failed: bool) -> RunSummary:
@@ -158,6 +175,8 @@ class Run:
                 tg.start_soon(self.journal.run_writer)
             if self.progress is not None:
                 tg.start_soon(self._report_progress)
+            if self.meter.needs_task:
+                tg.start_soon(self.meter.follow_total)
             if self.stop_on_signals:
                 tg.start_soon(self._watch_signals, tg.cancel_scope)
             for index in range(len(self.stages)):
@@ -264,9 +283,7 @@ class Run:
     async def _report_progress(self) -> None:
         assert self.progress is not None
         while True:
-            self.progress.update(
-                self.snapshot(), ok=self.ok, failed=self.failed, skipped=self.skipped
-            )
+            self.progress.update(self.progress_snapshot())
             await anyio.sleep(self.progress.interval)
 
     async def _watch_signals(self, everything: anyio.CancelScope) -> None:
@@ -275,11 +292,15 @@ class Run:
                 name = signal.Signals(signum).name
                 if self.interrupted is None:
                     self.interrupted = name
-                    log.warning(
-                        "%s: no new items; finishing the items in flight "
-                        "(send it again to stop at once)",
-                        name,
-                    )
+                    if self.progress is not None:
+                        in_flight = self.meter.admitted - self.ok - self.failed
+                        self.progress.interrupted(self.progress_snapshot(), in_flight)
+                    else:
+                        log.warning(
+                            "%s: no new items; finishing the items in flight "
+                            "(send it again to stop at once)",
+                            name,
+                        )
                     self.intake.cancel()
                 else:
                     log.warning("%s again: stopping now", name)

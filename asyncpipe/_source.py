@@ -62,6 +62,8 @@ async def feed(run: Run, source: Source) -> None:
                 if window is not None:
                     await window.acquire()
                 await send.send(item)
+                run.meter.admitted += 1
+            run.meter.exhausted(position + 1)
     finally:
         send.close()
 

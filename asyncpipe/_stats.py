@@ -8,7 +8,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._meter import bottleneck
+
 if TYPE_CHECKING:
+    from ._meter import ProgressSnapshot
     from ._queue import ReceiveQueue
 
 # `StageCounters` is internal to the pipeline; the snapshots below are public.
@@ -129,6 +132,7 @@ class RunSummary:
         skipped: items skipped because a previous run already wrote them (resume).
         interrupted: the signal name that stopped intake early (``"SIGINT"``...), or ``None``.
         bottleneck: the name of the busiest stage (highest utilization), or ``None``.
+        progress: the last progress snapshot (total, done, rate), or ``None``.
     """
 
     stages: list[StageStatistics]
@@ -138,14 +142,14 @@ class RunSummary:
     skipped: int
     interrupted: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    progress: ProgressSnapshot | None = None
 
     @property
     def bottleneck(self) -> str | None:
         """
         The stage with the highest utilization: the one to give more workers.
         """
-        busy = [s for s in self.stages if s.items_in]
-        return max(busy, key=lambda s: s.utilization).name if busy else None
+        return bottleneck(self.stages)
 
     @property
     def items_per_second(self) -> float:

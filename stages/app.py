@@ -16,12 +16,12 @@ from typing import Any
 import anyio
 import orjson
 
-from asyncpipe import ConfigError, RunSummary, iterate_in_thread
+from asyncpipe import RunSummary, iterate_in_thread
 from asyncpipe._cli import Job, RunOptions
 
 from ._page import PageRef
 from .evaluate import evaluate, load_truth
-from .inputs import discover
+from .inputs import discover, estimate_pages
 from .ocr import ENGINES
 from .offline import load_dictionary
 from .pipeline import DocumentSettings, build_pipeline, output_record
@@ -144,21 +144,10 @@ class DocumentApp:
                 return lines
 
             yield Job(
-                pipeline=pipeline, source=source, key=_key, record=output_record, report=report
+                pipeline=pipeline, source=source, key=_key, record=output_record, report=report,
+                total=lambda: iterate_in_thread(estimate_pages(options.inputs), batch=1),
+                unit="pages", outputs={"CSV": args.csv},  # progress: these two lines
             )
-
-    def bench(self, argv: list[str]) -> int:
-        """
-        ``asyncpipe bench``: the benchmark harness (see `stages.bench`).
-        """
-        try:
-            from .bench import main
-        except ImportError as exc:
-            raise ConfigError(
-                f"the benchmark harness needs the bench extra ({exc}): "
-                "pip install 'asyncpipe[bench]'"
-            ) from exc
-        return main(argv)
 
 
 def _key(ref: PageRef) -> str:

@@ -18,6 +18,7 @@ from asyncpipe import (
     Stage,
     StageStatistics,
 )
+from asyncpipe._meter import ProgressSnapshot
 from asyncpipe._stats import StageCounters
 
 
@@ -32,11 +33,12 @@ class Recorder(ProgressReporter):
     interval = 0.01
 
     def __init__(self) -> None:
+        super().__init__()
         self.updates: list[list[StageStatistics]] = []
         self.finished: RunSummary | None = None
 
-    def update(self, stages: list[StageStatistics], *, ok: int, failed: int, skipped: int) -> None:
-        self.updates.append(stages)
+    def update(self, snapshot: ProgressSnapshot) -> None:
+        self.updates.append(snapshot.stages)
 
     def finish(self, summary: RunSummary) -> None:
         self.finished = summary

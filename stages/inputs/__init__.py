@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._discover import DOCUMENT_SUFFIXES as DOCUMENT_SUFFIXES
 from ._discover import SkipCallback as SkipCallback
 from ._discover import discover as discover
+from ._discover import estimate_pages as estimate_pages
 from ._errors import InputError as InputError
 from ._load import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from ._load import DEFAULT_PDF_DPI as DEFAULT_PDF_DPI
@@ -25,6 +26,7 @@ __all__ = [
     "InputError",
     "SkipCallback",
     "discover",
+    "estimate_pages",
     "load_page",
     "page_bytes",
     "sniff",

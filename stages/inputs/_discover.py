@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
 from stages._page import PageRef
 
-from ._sniff import count_pages, describe, examine, path_digest, show_path
+from ._sniff import count_pages, describe, examine, path_digest, show_path, sniff
 
-__all__ = ["DOCUMENT_SUFFIXES", "SkipCallback", "discover"]
+__all__ = ["DOCUMENT_SUFFIXES", "SkipCallback", "discover", "estimate_pages"]
 
 #: File name endings taken from inside folders (compared case-insensitively).
 DOCUMENT_SUFFIXES: frozenset[str] = frozenset(
@@ -97,14 +98,75 @@ def discover(
         yield from walker.input(os.fspath(item))
 
 
+def estimate_pages(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    recursive: bool = True,
+    suffixes: Collection[str] = DOCUMENT_SUFFIXES,
+    every: float = 0.5,
+) -> Iterator[int]:
+    """
+    Estimate how many pages `discover` will yield, cheaply and ever better.
+
+    The first estimate counts the documents (one page each) from the folder listings
+    alone, without reading a file.  Then each document's first bytes are read and every
+    PDF and TIFF is opened to count its pages; the refined estimate is yielded at most
+    every ``every`` seconds, and once more at the end (the exact count, unless a file
+    changes meanwhile or two files share an id).
+
+    This is a blocking generator: run it in a worker thread.
+
+    Args:
+        inputs: files, folders and glob patterns, as for `discover`.
+        recursive: walk into subfolders of a folder.
+        suffixes: file name endings taken from inside folders.
+        every: the least seconds between two refined estimates.
+
+    Yields:
+        Page counts: first the number of documents, then refinements.
+    """
+    walker = _Discovery(
+        recursive=recursive,
+        suffixes=frozenset(suffix.lower() for suffix in suffixes),
+        on_skip=None,
+        list_only=True,
+    )
+    problems = sum(1 for item in inputs for _ in walker.input(os.fspath(item)))
+    paths = walker.listed
+    total = len(paths) + problems
+    yield total
+    last = time.monotonic()
+    for path in paths:
+        try:
+            with path.open("rb") as fh:
+                kind = sniff(fh.read(8))
+            if kind in ("pdf", "tiff"):
+                total += count_pages(path, kind) - 1
+        except (OSError, ValueError):
+            pass  # discover will make this file's one error record
+        if time.monotonic() - last >= every:
+            last = time.monotonic()
+            yield total
+    yield total
+
+
 class _Discovery:
     """
     The state of one ``discover`` call: what has been seen, and the options.
+
+    With ``list_only``, files are not read: each new one is appended to ``listed``.
     """
 
     def __init__(
-        self, *, recursive: bool, suffixes: frozenset[str], on_skip: SkipCallback | None
+        self,
+        *,
+        recursive: bool,
+        suffixes: frozenset[str],
+        on_skip: SkipCallback | None,
+        list_only: bool = False,
     ) -> None:
+        self.list_only = list_only
+        self.listed: list[Path] = []
         self.recursive = recursive
         self.suffixes = suffixes
         self.on_skip = on_skip
@@ -207,6 +269,9 @@ class _Discovery:
         if key in self.seen_files:
             return
         self.seen_files.add(key)
+        if self.list_only:
+            self.listed.append(path)
+            return
         found = examine(path)
         rel = Path(os.path.relpath(path, root)).as_posix()
         source = str(path)

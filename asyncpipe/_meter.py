@@ -1,0 +1,252 @@
+"""
+How far a run is: the total, items done, the recent rate and the ETA.
+
+The pipeline owns one `RunMeter` per run.  An app supplies only the total: a number, or
+an async iterable of ever better estimates (count the input documents first, then the
+pages as the documents are opened), which the run follows in a task of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._stats import StageStatistics
+
+# `RunMeter` is internal to the pipeline; the snapshot is public.
+__all__ = ["PerMinute", "ProgressSnapshot", "Total"]
+
+#: What an app may give as the total: a number, an async iterable of refined estimates,
+#: or a function that returns one (called when the run starts).
+Total = int | AsyncIterable[int] | Callable[[], AsyncIterable[int]]
+
+# The rate is measured over the most recent window: long enough to smooth out one slow
+# item, short enough to follow a change (another machine's load, a rate limit kicking
+# in).  30 s is a judgement, not a measurement.
+RATE_WINDOW = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressSnapshot:
+    """
+    How far a run is, at one moment.
+
+    Attributes:
+        stages: the statistics of each stage, in pipeline order.
+        elapsed: seconds since this run started.
+        total: how many items the run has in all (including those done by earlier runs),
+            as far as it is known; ``None`` while unknown.
+        total_exact: the source is exhausted, so ``total`` is exact.
+        done: items finished, by this run and by earlier ones (``previous + ok + failed``).
+        previous: items an earlier run already finished (resume); this run skips them.
+        ok: items this run wrote with status ``ok``.
+        failed: items this run wrote as error records.
+        skipped: items the source yielded that an earlier run had finished.
+        rate: items per second that this run finished, over the recent window.
+        eta: seconds until the end at that rate; ``None`` if the total or the rate is
+            unknown.
+        bottleneck: the busiest stage (highest utilization), or ``None``.
+        interrupted: the signal that stopped intake, or ``None``.
+    """
+
+    stages: list[StageStatistics]
+    elapsed: float
+    total: int | None
+    total_exact: bool
+    done: int
+    previous: int
+    ok: int
+    failed: int
+    skipped: int
+    rate: float
+    eta: float | None
+    bottleneck: str | None
+    interrupted: str | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        """
+        ``done / total`` (0.0 to 1.0), or ``None`` while the total is unknown.
+        """
+        if not self.total:
+            return None
+        return min(1.0, self.done / self.total)
+
+    def to_json(self) -> dict[str, object]:
+        """
+        The snapshot as a JSON-ready dict (the stages by name, without latencies).
+        """
+        return {
+            "elapsed": round(self.elapsed, 3),
+            "total": self.total,
+            "total_exact": self.total_exact,
+            "done": self.done,
+            "previous": self.previous,
+            "ok": self.ok,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "rate": round(self.rate, 4),
+            "eta": None if self.eta is None else round(self.eta, 1),
+            "bottleneck": self.bottleneck,
+            "interrupted": self.interrupted,
+            "stages": {
+                s.name: {
+                    "in": s.items_in,
+                    "out": s.items_out,
+                    "failed": s.failed,
+                    "retried": s.retried,
+                    "queue": s.queue_depth,
+                    "util": round(s.utilization, 3),
+                }
+                for s in self.stages
+            },
+        }
+
+
+def bottleneck(stages: list[StageStatistics]) -> str | None:
+    """
+    The stage with the highest utilization among those that did any work.
+    """
+    busy = [s for s in stages if s.items_in]
+    return max(busy, key=lambda s: s.utilization).name if busy else None
+
+
+class RunMeter:
+    """
+    The total, the done counts over time, and from them the rate and ETA of one run.
+
+    Only the event loop touches it.
+
+    Args:
+        total: the app's total (see `Total`), or ``None``.
+        window: seconds of history the rate is measured over.
+    """
+
+    def __init__(self, total: Total | None = None, *, window: float = RATE_WINDOW) -> None:
+        self.estimate: int | None = total if isinstance(total, int) else None
+        self._follow = None if total is None or isinstance(total, int) else total
+        self.exact: int | None = None
+        self.admitted = 0  # items sent into the first stage by this run
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    @property
+    def needs_task(self) -> bool:
+        """
+        Whether the total is an iterable that `follow_total` must consume.
+        """
+        return self._follow is not None
+
+    async def follow_total(self) -> None:
+        """
+        Take each estimate the app's iterable yields, until it ends (or the run does).
+        """
+        follow = self._follow
+        if follow is None:
+            return
+        estimates = follow() if callable(follow) else follow
+        async for estimate in estimates:
+            if self.exact is None:
+                self.estimate = int(estimate)
+
+    def exhausted(self, count: int) -> None:
+        """
+        The source has ended after ``count`` values: the total is now exact.
+        """
+        self.exact = count
+
+    def snapshot(
+        self,
+        stages: list[StageStatistics],
+        *,
+        elapsed: float,
+        ok: int,
+        failed: int,
+        skipped: int,
+        previous: int,
+        interrupted: str | None = None,
+    ) -> ProgressSnapshot:
+        """
+        Build a snapshot, and keep ``(elapsed, ok + failed)`` as a sample for the rate.
+        """
+        finished = ok + failed
+        rate = self._rate(elapsed, finished)
+        done = previous + finished
+        total = self.exact if self.exact is not None else self.estimate
+        if total is not None:
+            total = max(total, done)
+        eta = None
+        if total is not None:
+            remaining = total - done
+            if remaining == 0:
+                eta = 0.0
+            elif rate > 0:
+                eta = remaining / rate
+        return ProgressSnapshot(
+            stages=stages,
+            elapsed=elapsed,
+            total=total,
+            total_exact=self.exact is not None,
+            done=done,
+            previous=previous,
+            ok=ok,
+            failed=failed,
+            skipped=skipped,
+            rate=rate,
+            eta=eta,
+            bottleneck=bottleneck(stages),
+            interrupted=interrupted,
+        )
+
+    def _rate(self, elapsed: float, finished: int) -> float:
+        samples = self._samples
+        if not samples or elapsed - samples[-1][0] >= 0.2:
+            samples.append((elapsed, finished))
+        while len(samples) > 2 and elapsed - samples[1][0] >= self.window:
+            samples.popleft()
+        # Until a sample is a window old, the rate since the start of this run.
+        oldest = samples[0]
+        start_time, start_count = oldest if elapsed - oldest[0] >= self.window else (0.0, 0)
+        span = elapsed - start_time
+        return (finished - start_count) / span if span > 0 else 0.0
+
+
+class PerMinute:
+    """
+    How many events happened in the last minute, from a running count: for a stage's
+    extra counters, e.g. an LLM client's calls beside its rate limit (150/min)::
+
+        calls = PerMinute()
+        counters = {"structure": lambda: {
+            "calls/min": f"{calls(client.statistics().calls)}/150",
+            "tokens": client.statistics().total_tokens,
+        }}
+
+    The count is taken as 0 when the object is made.  Until a minute has passed it is
+    the events so far; then those since the newest reading at least a minute old (so it
+    may count a little more than the last 60 s, never less).
+
+    Args:
+        clock: the time source (monotonic seconds).
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._samples: deque[tuple[float, int]] = deque([(clock(), 0)])
+
+    def __call__(self, count: int) -> int:
+        """
+        Record the running ``count`` now; return the events in the last minute.
+        """
+        t = self._clock()
+        samples = self._samples
+        samples.append((t, count))
+        while len(samples) > 2 and t - samples[1][0] >= self.WINDOW:
+            samples.popleft()
+        return count - samples[0][1]
