@@ -25,7 +25,7 @@ from typing import Any
 from asyncpipe import ConfigError
 from stages._page import PageRef
 from stages.inputs import discover, load_page
-from stages.llm_server.testing import ServerHandle, run_server
+from stages.testing.llm_server.testing import ServerHandle, run_server
 
 from ._model import (
     LLM_STAGES,
