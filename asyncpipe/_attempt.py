@@ -19,11 +19,13 @@ import anyio.to_thread
 
 from ._exceptions import JournalError
 from ._executor import StageCall
+from ._fuse import ChainOutcome
 from ._ratelimit import RateLimit
 from ._stage import ErrorRecord, Item, Stage
 from ._stats import StageCounters, now
 
 if TYPE_CHECKING:
+    from ._fuse import Chain
     from ._run import Run
 
 # Internal to the run: nothing here is public API.
@@ -166,3 +168,83 @@ def make_call(
             return await fn(value)
 
     return call_async
+
+
+async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> None:
+    """
+    Run the stages of ``chain`` on ``item`` in one call of the executor, from the item's
+    first unfinished stage in it, and account for each stage as if it had run alone.
+
+    A failure is charged to the stage that raised (an executor's own failure, such as a
+    lost worker, to the first stage that was to run), and that stage's retry policy
+    decides; a retry runs the chain again from the same stage.  On failure ``item.value``
+    stays what the chain was given.
+
+    Raises:
+        JournalError: the journal cannot take a checkpoint (the run must stop).
+    """
+    stages = run.stages
+    offset = max(0, item.start - chain.first)
+    begin = chain.first + offset
+    names = {stages[i].name: i for i in range(begin, chain.last + 1)}
+    attempt = 1
+    while True:
+        try:
+            outcome: ChainOutcome = await call((offset, item.value))
+        except Exception as exc:
+            outcome = ChainOutcome(failed=stages[begin].name, error=exc)
+        if outcome.failed is None:
+            break
+        failed = names[outcome.failed]
+        error = outcome.error
+        assert error is not None
+        policy = stages[failed].retry
+        if not policy.should_retry(error, attempt):
+            break
+        run.counters[failed].retried += 1
+        await anyio.sleep(policy.delay(error, attempt))
+        attempt += 1
+    journal = run.journal
+    for index in range(begin, chain.last + 1):
+        stage, counters = stages[index], run.counters[index]
+        seconds = outcome.timings.get(stage.name, 0.0)
+        counters.items_in += 1
+        counters.busy += seconds
+        counters.record_latency(seconds)
+        item.timings[stage.name] = seconds
+        if outcome.failed == stage.name:
+            error = outcome.error
+            assert error is not None
+            message = str(error) or repr(error)
+            fail(
+                run, item, counters, ErrorRecord(stage.name, type(error).__name__, message, attempt)
+            )
+            return
+        if journal is not None:
+            if not stage.checkpoint:
+                journal.stage_ok_nowait(item.key, stage.name)
+            else:
+                if index < chain.last:
+                    encoded = outcome.checkpoints[stage.name]
+                else:
+                    try:
+                        encoded = stage.encode(outcome.value) if stage.encode else outcome.value
+                    except Exception as exc:
+                        fail(
+                            run,
+                            item,
+                            counters,
+                            ErrorRecord(
+                                stage.name,
+                                type(exc).__name__,
+                                f"cannot checkpoint output: {exc}",
+                                attempt,
+                            ),
+                        )
+                        return
+                journal.checkpoint_nowait(
+                    item.key, stage.name, run.plan.fingerprints[index], encoded, item.timings
+                )
+        counters.items_out += 1
+    item.value = outcome.value
+    item.start = chain.last + 1

@@ -96,14 +96,17 @@ def apply_executor(
 ) -> list[Stage]:
     """
     The stages with ``executor`` on the thread stages picked by ``names`` (stage or group
-    names), or by default on every thread stage with a per-worker resource.
+    names), or by default on the CPU part of the pipeline: every run of consecutive thread
+    stages that holds a stage with a per-worker resource (e.g. load, preprocess and OCR).
+    Consecutive stages on one executor are fused into one call per item, so the default
+    ships an item's input to a worker once and gets its result back once.
 
     Raises:
         ConfigError: a name is unknown or not a thread stage, or nothing was picked.
     """
     threads = [s.name for s in stages if s.kind == "thread"]
     if names is None:
-        chosen = {s.name for s in stages if s.kind == "thread" and s.resource is not None}
+        chosen = _cpu_part(stages)
         if not chosen:
             raise ConfigError(
                 "no thread stage has a per-worker resource to move to the executor; name "
@@ -118,6 +121,19 @@ def apply_executor(
                 f"(thread stages: {', '.join(threads) or 'none'})"
             )
     return [s.replace(executor=executor) if s.name in chosen else s for s in stages]
+
+
+def _cpu_part(stages: Sequence[Stage]) -> set[str]:
+    chosen: set[str] = set()
+    run: list[Stage] = []
+    for stage in [*stages, None]:
+        if stage is not None and stage.kind == "thread":
+            run.append(stage)
+            continue
+        if any(s.resource is not None for s in run):
+            chosen.update(s.name for s in run)
+        run = []
+    return chosen
 
 
 def check_limits(stages: Sequence[Stage], limits: Mapping[str, RateLimit]) -> None:

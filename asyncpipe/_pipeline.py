@@ -106,7 +106,9 @@ class Pipeline:
             workers: worker counts by stage or group name (a stage's own name wins).
             executor: an `Executor` for thread stages.
             executor_stages: the stage or group names that go to ``executor``; default,
-                every thread stage with a per-worker resource.
+                the CPU part: each run of consecutive thread stages that holds a stage
+                with a per-worker resource.  Consecutive stages on one executor run as
+                one call per item (they are fused).
             limits: shared rate limits by name, replacing the pipeline's own.
 
         Raises:

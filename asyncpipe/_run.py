@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._attempt import make_call, process
+from ._attempt import make_call, process, process_chain
 from ._exceptions import EndOfQueue
 from ._executor import StageCall
+from ._fuse import Chain, plan_chains
 from ._journal import Journal
 from ._meter import ProgressSnapshot, RunMeter
 from ._ordering import AdmissionWindow, Reorderer
@@ -70,6 +71,13 @@ class Run:
         self.key = key
         self.progress = progress
         self.stop_on_signals = stop_on_signals
+        # Consecutive stages on one executor run as one call per item (see _fuse.py).
+        self.chains = {chain.first: chain for chain in plan_chains(self.stages)}
+        self.fused = {
+            index
+            for chain in self.chains.values()
+            for index in range(chain.first + 1, chain.last + 1)
+        }
         self.plan = ResumePlan.fresh(self.stages)
         self.counters = [StageCounters(s.name, s.kind, s.workers) for s in self.stages]
         sizes = [s.max_buffer_size or pipeline.max_buffer_size for s in self.stages]
@@ -189,6 +197,12 @@ class Run:
 
     async def _run_stage(self, index: int) -> None:
         stage = self.stages[index]
+        chain = self.chains.get(index)
+        if chain is not None:
+            await self._run_chain(chain)
+            return
+        if index in self.fused:
+            return  # the chain's first stage runs it, and feeds the queue after its last
         try:
             if stage.executor is not None:
                 async with stage.executor.open(stage) as remote:
@@ -237,6 +251,30 @@ class Run:
                         await anyio.to_thread.run_sync(resource.close, limiter=threads)
                     else:
                         resource.close()
+
+    async def _run_chain(self, chain: Chain) -> None:
+        fused = chain.fused
+        assert fused.executor is not None
+        try:
+            async with fused.executor.open(fused) as remote, anyio.create_task_group() as tg:
+                for _ in range(fused.workers):
+                    tg.start_soon(self._chain_worker, chain, remote)
+        finally:
+            self.senders[chain.last + 1].close()
+
+    async def _chain_worker(self, chain: Chain, remote: StageCall) -> None:
+        receive, send = self.receivers[chain.first], self.senders[chain.last + 1]
+        while True:
+            try:
+                item = await receive.receive()
+            except EndOfQueue:
+                return
+            if item.error is None and item.start <= chain.last:
+                await process_chain(self, chain, remote, item)
+            else:
+                for index in range(chain.first, chain.last + 1):
+                    self.counters[index].skipped += 1
+            await send.send(item)
 
     # -- collector ---------------------------------------------------------------------
 

@@ -26,6 +26,9 @@ class PageRef:
         kind: the content type found by sniffing bytes: ``jpeg``, ``png``, ``tiff``, ``pdf``,
             or ``unknown`` (loading it then fails with a clear reason).
         problem: a reason discovery already knows this page cannot be loaded, or ``None``.
+        data: the file's bytes, when they travel with the page (to a worker that cannot
+            read ``source``: see `stages.inputs.read_page`); ``None`` reads ``source``.
+            Never journaled.
     """
 
     id: str
@@ -33,6 +36,7 @@ class PageRef:
     page: int
     kind: str
     problem: str | None = None
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)

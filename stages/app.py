@@ -82,6 +82,13 @@ class DocumentApp:
         )
         group.add_argument("--max-side", type=int, help="shrink pages whose longest side is larger")
         group.add_argument("--pdf-dpi", type=int, default=200, help="PDF render resolution")
+        group.add_argument(
+            "--inputs-shared",
+            action="store_true",
+            help="with a remote executor: every worker reads the inputs at the same paths "
+            "(shared storage), so pages travel as paths; by default each page's file "
+            "travels as bytes, and decoding happens on the worker",
+        )
 
     @asynccontextmanager
     async def open(self, options: RunOptions) -> AsyncIterator[Job]:
@@ -96,6 +103,7 @@ class DocumentApp:
             pdf_dpi=args.pdf_dpi,
             model=args.llm_model if args.llm_url else None,
             llm_stages=llm_options.stages,
+            ship_bytes=options.executor is not None and not args.inputs_shared,
         )
         async with AsyncExitStack() as stack:
             llm = None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
 from ._page import Page, PageRef
-from .inputs import load_page, page_bytes
+from .inputs import encoded_bytes, load_page, page_bytes, read_page
 from .ocr import make_engine, ocr_page
 from .offline import correct_text, extract_fields, fix_layout
 from .preprocess import PreprocessOptions, preprocess
@@ -34,13 +34,14 @@ __all__ = [
     "output_record",
 ]
 
-STAGE_NAMES = ("load", "preprocess", "ocr", "correct", "fix", "structure")
+STAGE_NAMES = ("read", "load", "preprocess", "ocr", "correct", "fix", "structure")
 LLM_STAGES = ("correct", "fix", "structure")
 
 # Thread stages get one worker per core (2 here); OCR engines each take one ONNX
 # thread, so two OCR workers fill two cores.  LLM stages wait on the network, so they
 # get many: the shared rate limit, not this number, is what bounds the calls.
 DEFAULT_WORKERS: Mapping[str, int] = {
+    "read": 4,
     "load": 2,
     "preprocess": 2,
     "ocr": 2,
@@ -79,6 +80,9 @@ class DocumentSettings:
             ``None`` always decodes at full size.
         max_queue_bytes: the most bytes of pixels waiting in front of preprocess and of
             OCR each, besides ``max_buffer_size`` (one page always passes, however big).
+        ship_bytes: start with a ``read`` stage that attaches each page's file bytes, so
+            ``load`` can run on a worker that cannot read the inputs' paths (remote
+            executors); the encoded file travels, never the decoded pixels.
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
@@ -93,6 +97,7 @@ class DocumentSettings:
     max_buffer_size: int = 8
     decode_max_side: int | Literal["engine"] | None = "engine"
     max_queue_bytes: int = 64 << 20
+    ship_bytes: bool = False
 
     def workers_for(self, stage: str) -> int:
         """
@@ -239,6 +244,15 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
                     decode=Page.from_json,
                 )
             )
+    if settings.ship_bytes:
+        read = Stage(
+            "read",
+            read_page,
+            workers=settings.workers_for("read"),
+            retry=_NO_RETRY,
+        )
+        stages[0] = stages[0].replace(weight=encoded_bytes, max_weight=settings.max_queue_bytes)
+        stages.insert(0, read)
     return Pipeline(stages, max_buffer_size=settings.max_buffer_size)
 
 

@@ -75,10 +75,14 @@ class TestExecutor:
     """--executor and --ray-stages move thread stages by name."""
 
     def test_default_is_thread_stages_with_a_resource(self) -> None:
-        """Without names, only the thread stages that build a per-worker resource move."""
+        """Without names, the run of thread stages around a per-worker resource moves."""
         executor = FakeExecutor()
         pipeline = document_like().configure(executor=executor)
-        assert {s.name for s in pipeline.stages if s.executor is executor} == {"ocr"}
+        assert {s.name for s in pipeline.stages if s.executor is executor} == {"load", "ocr"}
+        lone = Pipeline([Stage("parse", crunch, kind="thread"), Stage("fix", identity),
+                         Stage("ocr", ocr, kind="thread", resource=make_engine)])
+        moved = lone.configure(executor=executor)
+        assert {s.name for s in moved.stages if s.executor is executor} == {"ocr"}
 
     def test_named_stages(self) -> None:
         """Named thread stages move; an async stage cannot."""

@@ -5,7 +5,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import orjson
 import pytest
 from netns import require_loopback_namespace
 
-from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
+from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage, StageCall
 from asyncpipe._ray import RayExecutor, _import_ray
 from stages._page import PageRef
 from stages.inputs import discover
@@ -114,6 +115,35 @@ class TestRayExecutor:
         assert [r["status"] for r in remote] == ["ok"] * len(RECEIPTS)
         assert all(r["text"] for r in remote)
         assert remote == local
+
+    async def test_cpu_part_runs_fused_from_bytes(self, ray_cluster: None) -> None:
+        """With pages carrying their bytes, the CPU part is one Ray call per page that
+        ships the encoded file out and no pixels back, and writes what threads write."""
+        sent: list[Any] = []
+
+        class Watching(RayExecutor):
+            @asynccontextmanager
+            async def open(self, stage: Stage) -> AsyncIterator[StageCall]:
+                async with super().open(stage) as call:
+
+                    async def watched(value: Any) -> Any:
+                        sent.append((stage.name, value))
+                        return await call(value)
+
+                    yield watched
+
+        local = build_pipeline(DocumentSettings(ship_bytes=True))
+        refs = await anyio.to_thread.run_sync(_refs, RECEIPTS)
+        expected = await _run_records(local, refs)
+        remote = await _run_records(local.configure(executor=Watching()), refs)
+        assert remote == expected
+        assert [r["status"] for r in remote] == ["ok"] * len(RECEIPTS)
+        assert {name for name, _ in sent} == {"load+preprocess+ocr+correct+fix+structure"}
+        assert len(sent) == len(RECEIPTS)
+        for _, (offset, ref) in sent:
+            assert offset == 0
+            assert isinstance(ref, PageRef)
+            assert ref.data == await anyio.Path(ref.source).read_bytes()
 
     async def test_actor_death_is_retried(self, ray_cluster: None, tmp_path: Path) -> None:
         """An actor killed mid-call loses no item: the stage retries it on a new actor."""

@@ -15,8 +15,10 @@ from ._discover import estimate_pages as estimate_pages
 from ._errors import InputError as InputError
 from ._load import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from ._load import DEFAULT_PDF_DPI as DEFAULT_PDF_DPI
+from ._load import encoded_bytes as encoded_bytes
 from ._load import load_page as load_page
 from ._load import page_bytes as page_bytes
+from ._load import read_page as read_page
 from ._sniff import sniff as sniff
 
 __all__ = [
@@ -26,8 +28,10 @@ __all__ = [
     "InputError",
     "SkipCallback",
     "discover",
+    "encoded_bytes",
     "estimate_pages",
     "load_page",
     "page_bytes",
+    "read_page",
     "sniff",
 ]

@@ -4,11 +4,13 @@ Page loading: decode one page of a JPEG, PNG, TIFF or PDF into a numpy image.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+import anyio
 import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
@@ -21,7 +23,14 @@ from ._sniff import describe, open_pdf, show_path
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_PDF_DPI", "load_page", "page_bytes"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_PDF_DPI",
+    "encoded_bytes",
+    "load_page",
+    "page_bytes",
+    "read_page",
+]
 
 #: Pages larger than this many pixels are refused as decompression bombs.  100 Mpx is an
 #: A0 poster at 300 dpi (~140 Mpx) scaled down a little; a receipt at 300 dpi is ~5 Mpx.
@@ -87,11 +96,17 @@ def load_page(
     try:
         if ref.kind == "pdf":
             image, drafted = _render_pdf(
-                path, ref.page, max_pixels=max_pixels, dpi=pdf_dpi, max_side=max_side
+                ref.data if ref.data is not None else path,
+                ref.page,
+                max_pixels=max_pixels,
+                dpi=pdf_dpi,
+                max_side=max_side,
             )
         elif ref.kind in _OPENERS:
-            with path.open("rb") as stream:
-                data = stream.read()
+            data = ref.data
+            if data is None:
+                with path.open("rb") as stream:
+                    data = stream.read()
             image, drafted = _decode(
                 io.BytesIO(data), ref.kind, ref.page, max_pixels=max_pixels, max_side=max_side
             )
@@ -114,6 +129,37 @@ def load_page(
         raise InputError(f"{shown}: cannot decode {ref.kind.upper()}: {describe(exc)}") from exc
     image, shrunk = _shrink(image, max_side)
     return Page(ref=ref, image=image, scale=drafted * shrunk)
+
+
+async def read_page(ref: PageRef) -> PageRef:
+    """
+    The page with its file's bytes attached (``ref.data``), read without blocking the loop.
+
+    This is how a page travels to a worker that cannot read its path (a Ray node without
+    the inputs' storage): the encoded file goes over the wire, and decoding happens there.
+    A multi-page file travels whole with each of its pages.
+
+    Raises:
+        InputError: the file cannot be read; the message starts with its path.
+
+    .. versionadded:: 0.2
+    """
+    if ref.problem is not None or ref.data is not None:
+        return ref
+    try:
+        data = await anyio.Path(ref.source).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{show_path(Path(ref.source))}: cannot read: {describe(exc)}") from exc
+    return dataclasses.replace(ref, data=data)
+
+
+def encoded_bytes(value: object) -> float:
+    """
+    The bytes of a file a page carries (``PageRef.data``): the ``weight`` that bounds the
+    queue in front of ``load`` when pages travel with their bytes.
+    """
+    data = getattr(value, "data", None)
+    return float(len(data)) if isinstance(data, bytes) else 0.0
 
 
 def page_bytes(value: object) -> float:
@@ -199,7 +245,7 @@ def _to_array(image: Image.Image) -> npt.NDArray[np.uint8]:
 
 
 def _render_pdf(
-    path: Path, page: int, *, max_pixels: int, dpi: int, max_side: int | None
+    path: Path | bytes, page: int, *, max_pixels: int, dpi: int, max_side: int | None
 ) -> tuple[npt.NDArray[np.uint8], float]:
     if dpi <= 0:
         raise ValueError(f"pdf_dpi must be positive, not {dpi}")

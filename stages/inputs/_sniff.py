@@ -157,13 +157,13 @@ def examine(path: Path) -> FileInfo:
 
 
 @contextmanager
-def open_pdf(path: Path) -> Iterator[pdfium.PdfDocument]:
+def open_pdf(path: Path | bytes) -> Iterator[pdfium.PdfDocument]:
     """
     Open a PDF with PDFium and close it afterwards, holding :data:`pdfium_lock` throughout:
     every PDFium call on the document must happen inside this block.
 
     Args:
-        path: the PDF file.
+        path: the PDF file, or its bytes.
 
     Yields:
         The open document.

@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+import anyio
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
@@ -13,7 +14,7 @@ from corpus import blank_pdf, bomb_png, encrypted_pdf
 from PIL import Image
 
 from stages._page import PageRef
-from stages.inputs import InputError, discover, load_page, sniff
+from stages.inputs import InputError, discover, encoded_bytes, load_page, read_page, sniff
 
 ID = re.compile(r"^(?P<rel>.+)#(?P<page>\d+)@(?P<hash>[0-9a-f]{12})$", re.DOTALL)
 
@@ -527,3 +528,32 @@ class TestLoadAtOcrSize:
         ref = _one(list(discover([sroie / "img" / "000.jpg"])))
         with pytest.raises(ValueError, match="max_side"):
             load_page(ref, max_side=0)
+
+
+class TestPagesWithTheirBytes:
+    """read_page attaches a file's bytes; load_page then decodes them, not the path."""
+
+    def test_bytes_decode_like_the_path(self, sroie: Path, tmp_path: Path) -> None:
+        """A JPEG and a PDF page read into bytes decode to the same pixels, path gone."""
+        jpeg = _copy(sroie, 1, tmp_path / "r.jpg")
+        pdf = _pdf(sroie, tmp_path / "r.pdf", 2)
+        refs = list(discover([jpeg, pdf]))
+        assert len(refs) == 3
+        carried = [anyio.run(read_page, ref) for ref in refs]
+        expected = [load_page(ref, pdf_dpi=72).image for ref in refs]
+        for ref, page in zip(refs, carried, strict=True):
+            assert page.data == Path(ref.source).read_bytes()
+            assert page == ref  # the bytes are not part of the page's identity
+            assert encoded_bytes(page) == len(page.data or b"")
+        jpeg.unlink()
+        pdf.unlink()
+        for page, image in zip(carried, expected, strict=True):
+            got = load_page(page, pdf_dpi=72).image
+            assert got is not None and image is not None
+            assert np.array_equal(got, image)
+
+    def test_unreadable_file_is_an_input_error(self, tmp_path: Path) -> None:
+        """A page whose file vanished before it was read fails with its path."""
+        ref = PageRef(id="gone#1", source=str(tmp_path / "gone.jpg"), page=1, kind="jpeg")
+        with pytest.raises(InputError, match=r"gone\.jpg: cannot read"):
+            anyio.run(read_page, ref)

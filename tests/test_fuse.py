@@ -1,0 +1,196 @@
+"""
+Fusing consecutive stages on one executor into one call per item (asyncpipe._fuse).
+
+The executor here runs calls in local threads, so these tests check the runner's side:
+one call per item, per-stage statistics, error records naming their stage, retries by
+the failing stage's policy, and checkpoints journaled inside a chain.  The Ray executor
+runs the same chains in tests/test_ray.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+
+from asyncpipe import Executor, Item, Journal, JsonlSink, Pipeline, Retry, Stage, StageCall
+from asyncpipe._fuse import plan_chains
+
+pytestmark = pytest.mark.anyio
+
+
+class ThreadExecutor(Executor):
+    """Runs each call in a local thread, and counts the stages opened and the calls made."""
+
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+        self.calls = 0
+
+    @asynccontextmanager
+    async def open(self, stage: Stage) -> AsyncIterator[StageCall]:
+        self.opened.append(stage.name)
+        resource = stage.resource() if stage.resource is not None else None
+
+        async def call(value: Any) -> Any:
+            self.calls += 1
+            if stage.resource is not None:
+                return await anyio.to_thread.run_sync(stage.fn, resource, value)
+            return await anyio.to_thread.run_sync(stage.fn, value)
+
+        yield call
+
+
+class Steps:
+    """Three thread stages that count their calls and fail chosen values."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.fail_b: set[int] = set()
+        self.flaky_c: set[int] = set()
+
+    def a(self, value: int) -> int:
+        self.calls["a"] += 1
+        return value + 1
+
+    def b(self, value: int) -> int:
+        self.calls["b"] += 1
+        if value in self.fail_b:
+            raise ValueError(f"b refuses {value}")
+        return value * 10
+
+    def c(self, resource: list[int], value: int) -> int:
+        self.calls["c"] += 1
+        if value in self.flaky_c:
+            self.flaky_c.discard(value)
+            raise TimeoutError("flaky")
+        resource.append(value)
+        return value + 5
+
+
+def _stages(steps: Steps, executor: Executor, **b_options: Any) -> list[Stage]:
+    return [
+        Stage("a", steps.a, kind="thread", executor=executor),
+        Stage("b", steps.b, kind="thread", executor=executor, checkpoint=True, **b_options),
+        Stage("c", steps.c, kind="thread", executor=executor, resource=list,
+              retry=Retry(attempts=2, base=0.001, cap=0.001)),
+    ]
+
+
+async def _run(pipeline: Pipeline, values: list[int], **options: Any) -> list[Item]:
+    out: list[Item] = []
+
+    async def collect(item: Item) -> None:
+        out.append(item)
+
+    await pipeline.run(values, sink=collect, **options)
+    return out
+
+
+class TestPlanChains:
+    """Which stages are fused."""
+
+    def test_consecutive_stages_on_one_executor(self) -> None:
+        """Stages on the same executor object fuse; a local stage or another executor splits."""
+        first, second = ThreadExecutor(), ThreadExecutor()
+        steps = Steps()
+        stages = [
+            Stage("a", steps.a, kind="thread", executor=first),
+            Stage("b", steps.b, kind="thread", executor=first),
+            Stage("local", steps.a, kind="thread"),
+            Stage("c", steps.a, kind="thread", executor=second),
+            Stage("d", steps.a, kind="thread", executor=first),
+        ]
+        chains = plan_chains(stages)
+        assert [(c.first, c.last, c.fused.name) for c in chains] == [(0, 1, "a+b")]
+
+
+class TestFusedRun:
+    """A chain runs as one call per item and still shows each stage."""
+
+    async def test_one_call_per_item_and_per_stage_statistics(self) -> None:
+        """Three stages, one executor call per item; every stage counts every item."""
+        steps, executor = Steps(), ThreadExecutor()
+        pipeline = Pipeline(_stages(steps, executor))
+        out = await _run(pipeline, list(range(6)))
+        assert [item.value for item in out] == [(v + 1) * 10 + 5 for v in range(6)]
+        assert executor.opened == ["a+b+c"]
+        assert executor.calls == 6
+        stats = {s.name: s for s in pipeline.statistics()}
+        assert [(stats[n].items_in, stats[n].items_out) for n in "abc"] == [(6, 6)] * 3
+        assert all(set(item.timings) == {"a", "b", "c"} for item in out)
+
+    async def test_error_names_its_stage(self) -> None:
+        """A failure inside the chain is an error record of the stage that raised."""
+        steps, executor = Steps(), ThreadExecutor()
+        steps.fail_b = {3}  # b sees a's output, value + 1
+        pipeline = Pipeline(_stages(steps, executor))
+        out = await _run(pipeline, list(range(4)))
+        failed = [item for item in out if item.error is not None]
+        assert len(failed) == 1
+        assert failed[0].error is not None
+        assert (failed[0].error.stage, failed[0].error.type) == ("b", "ValueError")
+        assert failed[0].value == 2  # what the chain was given
+        stats = {s.name: s for s in pipeline.statistics()}
+        assert (stats["b"].failed, stats["c"].items_in) == (1, 3)
+
+    async def test_retry_follows_the_failing_stage_policy(self) -> None:
+        """c retries once (its own policy); the retry is counted on c."""
+        steps, executor = Steps(), ThreadExecutor()
+        steps.flaky_c = {20}  # c sees (1 + 1) * 10
+        pipeline = Pipeline(_stages(steps, executor))
+        out = await _run(pipeline, [0, 1, 2])
+        assert all(item.error is None for item in out)
+        stats = {s.name: s for s in pipeline.statistics()}
+        assert (stats["a"].retried, stats["b"].retried, stats["c"].retried) == (0, 0, 1)
+        assert executor.calls == 4
+
+    async def test_checkpoint_inside_chain_is_used_on_resume(self, tmp_path: Path) -> None:
+        """b's checkpoint is journaled from inside the chain; a resumed retry starts at c."""
+        steps, executor = Steps(), ThreadExecutor()
+        steps.flaky_c = {10, 20}
+        stages = _stages(steps, executor)
+        stages[2] = stages[2].replace(retry=Retry(attempts=1))
+        out, journal = tmp_path / "out.jsonl", tmp_path / "out.journal"
+
+        def record(item: Item) -> dict[str, Any]:
+            return {"id": item.key, "value": item.value, "status": "ok" if item.ok else "error"}
+
+        summary = await Pipeline(stages).run(
+            [0, 1, 2], sink=JsonlSink(out, record=record), journal=Journal(journal), key=str
+        )
+        assert (summary.ok, summary.failed) == (1, 2)
+        before = Counter(steps.calls)
+        summary = await Pipeline(stages).run(
+            [0, 1, 2], sink=JsonlSink(out, record=record), journal=Journal(journal), key=str,
+            resume=True, retry_failed=True,
+        )
+        assert summary.ok == 2
+        assert steps.calls - before == Counter({"c": 2})  # a and b were not run again
+        lines = (await anyio.Path(out).read_text()).splitlines()
+        assert len(lines) == 3
+
+
+def _double(value: int) -> int:
+    return value * 2
+
+
+class TestWithoutFusing:
+    """A single executor stage is not a chain."""
+
+    async def test_single_stage_runs_alone(self) -> None:
+        """One executor stage between local ones is opened under its own name."""
+        executor = ThreadExecutor()
+        pipeline = Pipeline([
+            Stage("local", partial(_double), kind="thread"),
+            Stage("remote", _double, kind="thread", executor=executor),
+        ])
+        out = await _run(pipeline, [1, 2])
+        assert [item.value for item in out] == [4, 8]
+        assert executor.opened == ["remote"]
