@@ -7,6 +7,10 @@ retries, error records, ordered output, and a checkpoint journal for resume.
 
 from __future__ import annotations
 
+from ._app import App as App
+from ._app import Job as Job
+from ._app import RunOptions as RunOptions
+from ._app import load_app as load_app
 from ._exceptions import AsyncpipeError as AsyncpipeError
 from ._exceptions import ConfigError as ConfigError
 from ._exceptions import EndOfQueue as EndOfQueue
@@ -48,6 +52,7 @@ from ._stats import StageStatistics as StageStatistics
 __version__ = "0.1.0"
 
 __all__ = [
+    "App",
     "AsyncpipeError",
     "CallbackSink",
     "Checkpoint",
@@ -56,6 +61,7 @@ __all__ = [
     "ErrorRecord",
     "Executor",
     "Item",
+    "Job",
     "Journal",
     "JournalError",
     "JournalState",
@@ -73,6 +79,7 @@ __all__ = [
     "Retry",
     "RetryableError",
     "RichProgress",
+    "RunOptions",
     "RunSummary",
     "SendQueue",
     "Sink",
@@ -83,6 +90,7 @@ __all__ = [
     "auto_progress",
     "default_retryable",
     "iterate_in_thread",
+    "load_app",
     "open_queue",
     "parse_rate",
 ]

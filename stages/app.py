@@ -1,5 +1,10 @@
 """
 The document app for the ``asyncpipe run`` command: its options, and one run's job.
+
+It is registered as the ``documents`` app (``[project.entry-points."asyncpipe.apps"]``),
+so ``asyncpipe run`` finds it by name.  The framework applies ``--workers`` (stages and
+the ``llm`` / ``text`` groups), ``--rate-limit`` (the ``llm`` limit the LLM stages
+declare) and ``--executor`` by stage name; this module only adds the document options.
 """
 
 from __future__ import annotations
@@ -16,8 +21,7 @@ from typing import Any
 import anyio
 import orjson
 
-from asyncpipe import ConfigError, RunSummary, iterate_in_thread
-from asyncpipe._cli import Job, RunOptions
+from asyncpipe import Job, RunOptions, RunSummary, iterate_in_thread
 
 from ._page import PageRef
 from .evaluate import evaluate, load_truth
@@ -82,9 +86,8 @@ class DocumentApp:
 
     @asynccontextmanager
     async def open(self, options: RunOptions) -> AsyncIterator[Job]:
-        args = options.args
+        args = options.app_options
         settings = DocumentSettings(
-            workers=options.workers,
             ocr_engine=args.ocr_engine,
             preprocess=PreprocessOptions(
                 deskew=args.deskew, denoise=args.denoise, max_side=args.max_side
@@ -104,7 +107,6 @@ class DocumentApp:
                         args.llm_url,
                         args.llm_model,
                         api_key=key,
-                        rate_limit=options.rate_limit,
                         timeout=args.llm_timeout,
                     )
                 )
@@ -136,6 +138,8 @@ class DocumentApp:
                         truth = await anyio.to_thread.run_sync(load_truth, args.truth)
                         lines += evaluate(records, truth, fields=settings.fields).lines()
                 pages = summary.ok + summary.failed
+                if pages + summary.skipped == 0:
+                    lines.append(f"no documents found in: {' '.join(options.inputs)}")
                 if summary.elapsed > 0 and pages:
                     lines.append(
                         f"{pages} pages in {summary.elapsed:.1f} s: "
@@ -146,19 +150,6 @@ class DocumentApp:
             yield Job(
                 pipeline=pipeline, source=source, key=_key, record=output_record, report=report
             )
-
-    def bench(self, argv: list[str]) -> int:
-        """
-        ``asyncpipe bench``: the benchmark harness (see `stages.bench`).
-        """
-        try:
-            from .bench import main
-        except ImportError as exc:
-            raise ConfigError(
-                f"the benchmark harness needs the bench extra ({exc}): "
-                "pip install 'asyncpipe[bench]'"
-            ) from exc
-        return main(argv)
 
 
 def _key(ref: PageRef) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
+from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage, parse_rate
 
 from ._page import Page, PageRef
 from .inputs import load_page
@@ -70,6 +70,8 @@ class DocumentSettings:
         fields: the field names to extract (offline rules); the LLM uses its schema.
         model: the LLM model name, part of the LLM stages' checkpoint version.
         max_buffer_size: items waiting in front of each stage.
+        rate_limit: the default of the ``llm`` limit the LLM stages share (``asyncpipe
+            run --rate-limit`` overrides it).
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
@@ -81,6 +83,7 @@ class DocumentSettings:
     fields: tuple[str, ...] = ("company", "date", "address", "total")
     model: str | None = None
     max_buffer_size: int = 8
+    rate_limit: str = "150/min"
 
     def workers_for(self, stage: str) -> int:
         """
@@ -179,6 +182,8 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
                 getattr(llm, name),
                 kind="async",
                 workers=settings.workers_for(name),
+                group="llm",
+                limiter="llm",
                 retry=_NO_RETRY,
                 version=version,
                 checkpoint=True,
@@ -199,6 +204,7 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
                 fn,
                 kind="thread",
                 workers=settings.workers_for(name),
+                group="text",
                 retry=_NO_RETRY,
                 version="offline-1",
                 checkpoint=True,
@@ -207,7 +213,8 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
             )
             for name, fn in offline.items()
         ]
-    return Pipeline(stages, max_buffer_size=settings.max_buffer_size)
+    limits = {"llm": parse_rate(settings.rate_limit)} if llm is not None else {}
+    return Pipeline(stages, max_buffer_size=settings.max_buffer_size, limits=limits)
 
 
 def output_record(item: Item) -> dict[str, Any]:
