@@ -7,6 +7,10 @@ retries, error records, ordered output, and a checkpoint journal for resume.
 
 from __future__ import annotations
 
+from ._app import App as App
+from ._app import Job as Job
+from ._app import RunOptions as RunOptions
+from ._app import load_app as load_app
 from ._budget import BudgetExceeded as BudgetExceeded
 from ._budget import CostBudget as CostBudget
 from ._budget import CostReservation as CostReservation
@@ -70,6 +74,7 @@ from ._summary import resume_command as resume_command
 __version__ = "0.1.0"
 
 __all__ = [
+    "App",
     "AsyncpipeError",
     "BudgetExceeded",
     "CallbackSink",
@@ -81,6 +86,7 @@ __all__ = [
     "ErrorRecord",
     "Executor",
     "Item",
+    "Job",
     "Journal",
     "JournalError",
     "JournalState",
@@ -104,6 +110,7 @@ __all__ = [
     "Retry",
     "RetryableError",
     "RichProgress",
+    "RunOptions",
     "RunSummary",
     "SendQueue",
     "Sink",
@@ -121,6 +128,7 @@ __all__ = [
     "format_duration",
     "iterate_in_thread",
     "make_progress",
+    "load_app",
     "open_queue",
     "parse_cost",
     "parse_duration",

@@ -1,5 +1,10 @@
 """
 The document app for the ``asyncpipe run`` command: its options, and one run's job.
+
+It is registered as the ``documents`` app (``[project.entry-points."asyncpipe.apps"]``),
+so ``asyncpipe run`` finds it by name.  The framework applies ``--workers`` (stages and
+the ``llm`` / ``text`` groups), ``--rate-limit`` (the ``llm`` limit the LLM stages
+declare) and ``--executor`` by stage name; this module only adds the document options.
 """
 
 from __future__ import annotations
@@ -17,8 +22,7 @@ from typing import Any
 import anyio
 import orjson
 
-from asyncpipe import RunSummary, iterate_in_thread
-from asyncpipe._cli import Job, RunOptions
+from asyncpipe import Job, RunOptions, RunSummary, iterate_in_thread
 
 from ._page import PageRef
 from .evaluate import evaluate, load_truth
@@ -92,10 +96,9 @@ class DocumentApp:
 
     @asynccontextmanager
     async def open(self, options: RunOptions) -> AsyncIterator[Job]:
-        args = options.args
+        args = options.app_options
         llm_options = LlmOptions.from_args(args)
         settings = DocumentSettings(
-            workers=options.workers,
             ocr_engine=args.ocr_engine,
             preprocess=PreprocessOptions(
                 deskew=args.deskew, denoise=args.denoise, max_side=args.max_side
@@ -117,7 +120,6 @@ class DocumentApp:
                         args.llm_url,
                         args.llm_model,
                         api_key=key,
-                        rate_limit=options.rate_limit,
                         timeout=args.llm_timeout,
                         **llm_options.client_kwargs(),
                     )
@@ -160,6 +162,8 @@ class DocumentApp:
                         truth = await anyio.to_thread.run_sync(load_truth, args.truth)
                         lines += evaluate(records, truth, fields=settings.fields).lines()
                 pages = summary.ok + summary.failed
+                if pages + summary.skipped == 0:
+                    lines.append(f"no documents found in: {' '.join(options.inputs)}")
                 if summary.elapsed > 0 and pages:
                     lines.append(
                         f"{pages} pages in {summary.elapsed:.1f} s: "

@@ -20,8 +20,7 @@ from typing import Any
 
 import anyio
 
-from asyncpipe import Item, Pipeline, Stage
-from asyncpipe._cli import Job, RunOptions
+from asyncpipe import Item, Job, Pipeline, RunOptions, Stage
 
 __all__ = ["app"]
 
@@ -42,7 +41,7 @@ class _ProgressApp:
 
     @asynccontextmanager
     async def open(self, options: RunOptions) -> AsyncIterator[Job]:
-        args = options.args
+        args = options.app_options
         files = sorted(p for name in options.inputs for p in Path(name).glob("*.txt"))  # noqa: ASYNC240
         counts = {"calls": 0, "characters": 0}
 
@@ -55,7 +54,7 @@ class _ProgressApp:
         pipeline = Pipeline(
             [
                 Stage("read", _read, kind="thread", workers=2),
-                Stage("work", work, workers=options.workers.get("work", 2)),
+                Stage("work", work, workers=2),
             ]
         )
 

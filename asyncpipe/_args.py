@@ -1,0 +1,215 @@
+"""
+The ``asyncpipe`` argument parser, and the typed `RunOptions` it yields.
+
+The framework's ``run`` options speak of items and stages; the app adds its own in its
+own argument group, and receives them apart (``RunOptions.app_options``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._app import App, RunOptions
+from ._config import config_defaults, parse_limits, parse_names, parse_workers
+from ._exceptions import ConfigError
+
+# Internal to the command line: nothing here is public API.
+__all__: list[str] = []
+
+COMMANDS = ("run", "journal")
+EPILOG = (
+    "exit codes: 0 done, 1 failed, 2 usage or no input, 3 done with error records "
+    "(--fail-on-error), 130/143 interrupted (continue with --resume)"
+)
+
+
+def app_spec(argv: Sequence[str]) -> tuple[str | None, str | None]:
+    """
+    The ``--app`` value and the command of ``argv``, read before the app is loaded
+    (the app adds options to ``run``, so it must be known before parsing).
+    """
+    spec = None
+    command = None
+    args = list(argv)
+    for i, arg in enumerate(args):
+        if arg == "--app" and i + 1 < len(args):
+            spec = args[i + 1]
+        elif arg.startswith("--app="):
+            spec = arg.partition("=")[2]
+        elif command is None and arg in COMMANDS and (i == 0 or args[i - 1] != "--app"):
+            command = arg
+    return spec, command
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """
+    The framework's ``run`` options.
+    """
+    parser.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="the inputs, as the app reads them"
+    )
+    parser.add_argument("--config", type=Path, help="a TOML file of these options")
+    parser.add_argument("--out", "-o", type=Path, help="the JSON-lines output file (required)")
+    parser.add_argument(
+        "--journal", type=Path, help="the checkpoint journal (default: OUT.journal)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: skip finished items, reuse checkpoints",
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume, run the items that failed before again",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output instead of refusing"
+    )
+    order = parser.add_mutually_exclusive_group()
+    order.add_argument(
+        "--unordered",
+        dest="ordered",
+        action="store_false",
+        help="write items as they finish (default: in input order)",
+    )
+    order.add_argument("--ordered", dest="ordered", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--workers", help="worker counts by stage or group name, e.g. parse=2,llm=32"
+    )
+    parser.add_argument(
+        "--rate-limit",
+        metavar="[NAME=]RATE",
+        help="the shared limits stages declare, e.g. llm=150/min; a bare RATE sets every "
+        "declared limit (default: the app's)",
+    )
+    parser.add_argument(
+        "--fail-on-error", action="store_true", help="exit 3 if any item ended as an error record"
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "rich", "log", "json", "none"),
+        default="auto",
+        help="a bar and stage table on a terminal, log lines otherwise (default auto); "
+        "json: one JSON object per interval on stdout ($ASYNCPIPE_PROGRESS_INTERVAL s, "
+        "default 5)",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--executor",
+        choices=("threads", "ray"),
+        default="threads",
+        help="where thread stages run: local threads (default) or Ray actors",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="run on this Ray cluster: auto, ray://HOST:10001 or HOST:6379 "
+        "(implies --executor ray; without it Ray starts a local cluster)",
+    )
+    parser.add_argument(
+        "--ray-stages",
+        metavar="NAMES",
+        help="thread stages (or groups) to run on Ray, e.g. ocr (default: the thread "
+        "stages with a per-worker resource)",
+    )
+
+
+def build_parser(app: App | None) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """
+    The whole parser and its ``run`` subparser; without an app, ``run`` has only the
+    framework's options.
+    """
+    parser = argparse.ArgumentParser(
+        prog="asyncpipe",
+        description="Run a pipeline over many input items, resumably.",
+        epilog=EPILOG,
+    )
+    parser.add_argument(
+        "--app",
+        metavar="NAME",
+        help="the app to run: an installed app's name or module:attribute "
+        "(default: $ASYNCPIPE_APP, or the only app installed)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run", help=app.description if app is not None else "run the app", epilog=EPILOG
+    )
+    add_run_arguments(run)
+    run.add_argument("--app", metavar="NAME", help=argparse.SUPPRESS)
+    if app is not None:
+        app.add_arguments(run)
+    journal = commands.add_parser("journal", help="journal maintenance")
+    journal.add_argument("action", choices=("compact", "show"))
+    journal.add_argument("path", type=Path)
+    return parser, run
+
+
+def parse(argv: Sequence[str], app: App | None) -> tuple[argparse.Namespace, set[str]]:
+    """
+    Parse ``argv`` (with a ``--config`` file's values as defaults).
+
+    Returns:
+        The namespace, and the names of the options the app added.
+    """
+    parser, run = build_parser(None)
+    framework = {action.dest for action in run._actions}
+    parser, run = build_parser(app)
+    app_dests = {action.dest for action in run._actions} - framework
+    args = parser.parse_args(argv)
+    if args.command == "run" and args.config is not None:
+        run.set_defaults(**config_defaults(args.config, run))
+        args = parser.parse_args(argv)
+        if not args.inputs:
+            args.inputs = run.get_default("inputs") or []
+    return args, app_dests
+
+
+def run_options(
+    args: argparse.Namespace, app_dests: set[str], command: Sequence[str] = ()
+) -> RunOptions:
+    """
+    The typed options of a parsed ``run`` command.
+
+    Raises:
+        ConfigError: an option is missing, malformed or goes without its partner.
+    """
+    if args.out is None:
+        raise ConfigError("--out is required (the JSON-lines output file)")
+    if not args.inputs:
+        raise ConfigError("give at least one INPUT")
+    if args.retry_failed and not args.resume:
+        raise ConfigError("--retry-failed goes with --resume")
+    out = Path(args.out)
+    limits, default_limit = parse_limits(args.rate_limit)
+    return RunOptions(
+        inputs=list(args.inputs),
+        out=out,
+        journal=Path(args.journal) if args.journal else out.with_name(out.name + ".journal"),
+        resume=args.resume,
+        retry_failed=args.retry_failed,
+        overwrite=args.overwrite,
+        ordered=args.ordered is not False,
+        workers=parse_workers(args.workers),
+        limits=limits,
+        default_limit=default_limit,
+        progress=args.progress,
+        command=tuple(command),
+        fail_on_error=args.fail_on_error,
+        app_options=argparse.Namespace(**{d: getattr(args, d) for d in sorted(app_dests)}),
+        **_executor_options(args),
+    )
+
+
+def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    names = parse_names(args.ray_stages)
+    if args.executor != "ray" and not args.ray_address:
+        if names:
+            raise ConfigError("--ray-stages goes with --executor ray or --ray-address")
+        return {}
+    from ._ray import RayExecutor  # imports no ray until a stage opens it
+
+    return {"executor": RayExecutor(address=args.ray_address), "executor_stages": names}

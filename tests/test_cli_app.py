@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from cliapp import CountingApp
+
+import asyncpipe
+from asyncpipe import ConfigError, load_app
+from asyncpipe._args import parse, run_options
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+
+
+def cli(*args: object, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m asyncpipe --app cliapp:app ARGS`` to the end."""
+    return subprocess.run(
+        [sys.executable, "-m", "asyncpipe", *map(str, args)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCPIPE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
+    return env
+
+
+def numbers(path: Path, count: int) -> Path:
+    path.write_text("".join(f"{n}\n" for n in range(count)))
+    return path
+
+
+def read_lines(path: Path) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+class TestCountingApp:
+    """A non-document app runs through the real command line."""
+
+    def test_run_applies_overrides_by_name(self, tmp_path: Path) -> None:
+        """Items come out in input order; --workers and --rate-limit reach stages by name."""
+        source = numbers(tmp_path / "n.txt", 30)
+        out = tmp_path / "out.jsonl"
+        done = cli("--app", "cliapp:app", "run", source, "--out", out, "--side",
+                   tmp_path / "side", "--workers", "math=3,parse=1", "--rate-limit",
+                   "calls=1000/s", "--progress", "none")
+        assert done.returncode == 0, done.stderr
+        lines = read_lines(out)
+        assert [line["id"] for line in lines] == [f"n.txt:{n + 1}" for n in range(30)]
+        assert [line["value"] for line in lines] == [n * n + 1 for n in range(30)]
+        assert "square" in done.stderr and "paid" in done.stderr  # the summary table
+        usage = cli("--app", "cliapp:app", "run", "--help").stdout
+        assert "document" not in (done.stderr + usage).lower()
+
+    def test_unknown_stage_in_workers(self, tmp_path: Path) -> None:
+        """A name that is no stage or group exits 2 naming the stages and groups."""
+        done = cli("--app", "cliapp:app", "run", numbers(tmp_path / "n.txt", 3), "--out",
+                   tmp_path / "o.jsonl", "--side", tmp_path / "side", "--workers", "ocr=2")
+        assert done.returncode == 2
+        assert "no stage or group named 'ocr'" in done.stderr
+        assert "stages: parse, square, paid; groups: math" in done.stderr
+
+    def test_unknown_limit_name(self, tmp_path: Path) -> None:
+        """A named rate limit that no stage declares exits 2."""
+        done = cli("--app", "cliapp:app", "run", numbers(tmp_path / "n.txt", 3), "--out",
+                   tmp_path / "o.jsonl", "--side", tmp_path / "side", "--rate-limit", "llm=5/s")
+        assert done.returncode == 2
+        assert "no stage declares a limit named 'llm' (declared: calls)" in done.stderr
+
+    def test_resume_after_sigkill(self, tmp_path: Path) -> None:
+        """A run killed mid-way and resumed writes every item once, without paying twice."""
+        count = 120
+        source = numbers(tmp_path / "n.txt", count)
+        out, side = tmp_path / "out.jsonl", tmp_path / "side"
+        args = ["--app", "cliapp:app", "run", source, "--out", out, "--side", side,
+                "--delay", "0.02", "--workers", "paid=2", "--progress", "none"]
+        first = subprocess.Popen([sys.executable, "-m", "asyncpipe", *map(str, args),
+                                  "--run-id", "1"], cwd=ROOT, env=_env(),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while not (out.exists() and out.read_bytes().count(b"\n") >= 10):
+                assert first.poll() is None, "the first run ended before it was killed"
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        written = {line["id"] for line in read_lines(out)}
+        assert 10 <= len(written) < count
+        again = cli(*args, "--run-id", "2")
+        assert again.returncode == 2 and "--resume" in again.stderr  # never overwrites
+        done = cli(*args, "--run-id", "2", "--resume")
+        assert done.returncode == 0, done.stderr
+        lines = read_lines(out)
+        assert sorted(str(line["id"]) for line in lines) == sorted(f"n.txt:{n + 1}"
+                                                              for n in range(count))
+        calls = [line.split() for line in side.read_text().splitlines()]
+        repeated = {key for run, key in calls if run == "2"} & written
+        assert repeated == set(), "the resumed run paid again for items already written"
+        assert len({key for run, key in calls if run == "2"}) <= count - len(written)
+
+
+class TestRunOptions:
+    """The app gets typed options, and its own options apart."""
+
+    def test_app_options_hold_only_the_apps(self, tmp_path: Path) -> None:
+        """RunOptions.app_options holds what the app added, and nothing of the framework's."""
+        args, dests = parse(["run", "x.txt", "--out", str(tmp_path / "o"), "--side", "s",
+                             "--workers", "math=2", "--rate-limit", "9/s"], CountingApp())
+        options = run_options(args, dests)
+        assert sorted(vars(options.app_options)) == ["delay", "run_id", "side"]
+        assert options.workers == {"math": 2}
+        assert options.ordered is True
+        assert options.default_limit is not None and options.default_limit.limit == 9
+        assert options.journal == tmp_path / "o.journal"
+
+
+class TestAppDiscovery:
+    """Apps are found by entry point or by module:attribute."""
+
+    def test_registered_document_app_is_the_default(self) -> None:
+        """With only the document app installed, it is the default and found by name."""
+        import stages.app
+
+        assert load_app(None) is stages.app.app
+        assert load_app("documents") is stages.app.app
+
+    def test_unknown_app(self) -> None:
+        """An unknown name lists the installed apps; a bad module path says so."""
+        with pytest.raises(ConfigError, match=r"no app named 'nope' \(installed apps: documents\)"):
+            load_app("nope")
+        with pytest.raises(ConfigError, match="cannot load app 'no_such_module:app'"):
+            load_app("no_such_module:app")
+
+    def test_journal_command_needs_no_app(self, tmp_path: Path) -> None:
+        """`asyncpipe journal show` works whatever app is (or is not) installed."""
+        journal = tmp_path / "j"
+        journal.write_bytes(b'{"ev":"done","k":"a","status":"ok"}\n')
+        done = cli("--app", "no_such_module:app", "journal", "show", journal)
+        assert done.returncode == 0, done.stderr
+        assert "1 items done (1 ok" in done.stdout
+
+    def test_no_bench_subcommand(self) -> None:
+        """Benchmarks are not a framework command."""
+        assert cli("bench").returncode == 2
+        assert not hasattr(asyncpipe, "bench")
