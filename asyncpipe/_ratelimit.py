@@ -222,8 +222,8 @@ class RateLimit:
         Until ``reset`` seconds from now, admit at most ``remaining`` units, less those
         reserved and not yet settled (the server may not have seen them), plus a linear
         refill up to the server's ``limit`` by the reset time when that is known.  Units
-        given back by a settlement are not returned to this allowance.  A newer answer
-        replaces the last one unless the last one allows less right now.
+        given back by a settlement are not returned to this allowance.  The latest answer
+        replaces the last one.
 
         Args:
             remaining: ``x-ratelimit-remaining-*``.
