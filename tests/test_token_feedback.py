@@ -112,7 +112,7 @@ class Client:
             if cost is not None and usage is not None:
                 cost.settle(usage["prompt_tokens"], usage["completion_tokens"])
             elif cost is not None:
-                cost.settle()  # nothing came back: count nothing spent
+                cost.settle()  # unknown: count the worst case
 
 
 async def run(server: TokenServer, tokens: RateLimit, *, feedback: bool) -> Client:
