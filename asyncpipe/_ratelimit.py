@@ -96,7 +96,8 @@ class RateLimit:
 
     One object may be shared by many stages and tasks: that is how the LLM stages share
     150 calls/min.  Use it as ``async with limit:``, ``await limit.acquire()`` or
-    ``await limit.acquire(weight)``.  It runs on anyio (asyncio or trio), timed by `time.monotonic`.
+    ``await limit.acquire(weight)``.  It runs on anyio (asyncio or trio), timed by
+    `time.monotonic`.
 
     Args:
         limit: the most units allowed in any window.

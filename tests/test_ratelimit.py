@@ -408,6 +408,7 @@ class TestParseRate:
         ("1000/3600", 1000, 3600.0),
         ("4/0.5", 4, 0.5),
         (" 150 / MIN ", 150, 60.0),
+        ("200000/min", 200000, 60.0),  # a token limit
     ])
     def test_forms(self, text: str, limit: int, period: float) -> None:
         """Every documented form gives the right limit and period."""
