@@ -119,7 +119,7 @@ class CostBudget:
                 f"(spent {self.spent:.6g}, {self.reserved:.6g} reserved by calls in flight)"
             )
         self.reserved += cost
-        return CostReservation(self, cost)
+        return CostReservation(self, cost, prompt_tokens, completion_tokens)
 
     def charge(self, prompt_tokens: int, completion_tokens: int) -> None:
         """
@@ -141,17 +141,24 @@ class CostReservation:
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_budget", "cost", "settled")
+    __slots__ = ("_budget", "completion_tokens", "cost", "prompt_tokens", "settled")
 
-    def __init__(self, budget: CostBudget, cost: float) -> None:
+    def __init__(
+        self, budget: CostBudget, cost: float, prompt_tokens: int, completion_tokens: int
+    ) -> None:
         self._budget = budget
         self.cost = cost
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
         self.settled = False
 
-    def settle(self, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+    def settle(
+        self, prompt_tokens: int | None = None, completion_tokens: int | None = None
+    ) -> None:
         """
-        Release the reservation and count the tokens really used (0 and 0 for a call
-        the server refused without charging).
+        Release the reservation and count the tokens really used: the ``usage`` of the
+        reply, 0 and 0 for a call the server refused without charging, or nothing (the
+        worst case reserved) when it is unknown, e.g. after a timeout.
 
         Raises:
             RuntimeError: the reservation is settled already.
@@ -161,7 +168,8 @@ class CostReservation:
         self.settled = True
         budget = self._budget
         budget.reserved = max(0.0, budget.reserved - self.cost)
-        budget.charge(prompt_tokens, completion_tokens)
+        budget.charge(self.prompt_tokens if prompt_tokens is None else prompt_tokens,
+                      self.completion_tokens if completion_tokens is None else completion_tokens)
 
 
 def parse_prices(text: str) -> tuple[float, float]:

@@ -96,32 +96,44 @@ class RateLimit:
 
     One object may be shared by many stages and tasks: that is how the LLM stages share
     150 calls/min.  Use it as ``async with limit:``, ``await limit.acquire()`` or
-    ``await limit.acquire(weight)``.  It runs on anyio (asyncio or trio), timed by `time.monotonic`.
+    ``await limit.acquire(weight)``.  It runs on anyio (asyncio or trio), timed by
+    `time.monotonic`.
 
     Args:
         limit: the most units allowed in any window.
         period: the window length in seconds.
         burst: units that may go at once before spacing applies (default 1: even spacing).
+        margin: seconds added to the window for jitter between our clock and the server's
+            (default 0).  Units then stay in the log ``period + margin`` seconds, so no
+            window of that length holds more than ``limit``; it costs ``margin / period``
+            of the throughput when the window rule binds.  Calls (weight 1) have one
+            spacing interval of slack already; weighted limits should set it, e.g. 0.5 s
+            for a per-minute token limit.
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
-       Weights, reservations, `pause`, `observe` and ``burst``.
+       Weights, reservations, `pause`, `observe`, ``burst`` and ``margin``.
     """
 
-    def __init__(self, limit: int, period: float = 60.0, *, burst: int = 1) -> None:
+    def __init__(
+        self, limit: int, period: float = 60.0, *, burst: int = 1, margin: float = 0.0
+    ) -> None:
         if limit < 1 or not period > 0 or math.isinf(period):
             raise ConfigError(
                 f"a rate limit needs limit >= 1 and a finite period > 0, got {limit}/{period}s"
             )
         if not 1 <= burst <= limit:
             raise ConfigError(f"a rate limit's burst must be in 1..{limit}, got {burst}")
+        if not 0 <= margin < math.inf:
+            raise ConfigError(f"a rate limit's margin must be a finite number >= 0, got {margin}")
         self.limit = limit
         self.period = period
         self.burst = burst
+        self.margin = margin
         # With limit == 1 there is no slack to spare: space calls 1 % wider than the period.
         interval = period / (limit - 1) if limit > 1 else period * 1.01
         self.interval = interval
-        self._window = Window(limit, period, interval, (burst - 1) * interval)
+        self._window = Window(limit, period + margin, interval, (burst - 1) * interval)
         self._waiters: deque[_Waiter] = deque()
         self.acquired = 0
         self.units = 0
@@ -222,8 +234,8 @@ class RateLimit:
         Until ``reset`` seconds from now, admit at most ``remaining`` units, less those
         reserved and not yet settled (the server may not have seen them), plus a linear
         refill up to the server's ``limit`` by the reset time when that is known.  Units
-        given back by a settlement are not returned to this allowance.  A newer answer
-        replaces the last one unless the last one allows less right now.
+        given back by a settlement are not returned to this allowance.  The latest answer
+        replaces the last one.
 
         Args:
             remaining: ``x-ratelimit-remaining-*``.
@@ -266,7 +278,8 @@ class RateLimit:
 
     def __repr__(self) -> str:
         burst = f", burst={self.burst}" if self.burst != 1 else ""
-        return f"RateLimit({self.limit}, {self.period:g}{burst})"
+        margin = f", margin={self.margin:g}" if self.margin else ""
+        return f"RateLimit({self.limit}, {self.period:g}{burst}{margin})"
 
 
 class Reservation:
@@ -322,7 +335,7 @@ class Reservation:
         return f"Reservation(estimate={self.estimate}, actual={self.actual})"
 
 
-def parse_rate(text: str, *, burst: int = 1) -> RateLimit:
+def parse_rate(text: str, *, burst: int = 1, margin: float = 0.0) -> RateLimit:
     """
     Parse ``"150/min"``, ``"10/s"``, ``"200000/min"`` or ``"1000/3600"`` into a `RateLimit`.
 
@@ -339,4 +352,4 @@ def parse_rate(text: str, *, burst: int = 1) -> RateLimit:
         period = _UNITS[unit] if unit in _UNITS else float(unit)
     except ValueError:
         raise ConfigError(problem) from None
-    return RateLimit(limit, period, burst=burst)
+    return RateLimit(limit, period, burst=burst, margin=margin)

@@ -149,13 +149,12 @@ class Window:
         Units reserved and not yet settled may not have reached the server when it
         answered, so they are taken off ``remaining`` (cautious: the server may have
         counted some of them already).  The units refill linearly up to ``limit`` (if
-        known) by the reset time; without ``limit`` none come back before it.  A new word
-        replaces the old one unless the old one allows less right now (answers can arrive
-        out of order).
+        known) by the reset time; without ``limit`` none come back before it.  The latest
+        word replaces the last one: keeping the stricter one instead would stall until its
+        reset although the server has refilled since, and an answer overtaken in flight
+        is at most one call's worth stale.
         """
         level = remaining - self.outstanding
-        if now < self._until and self._server_available(now) < level:
-            return
         self._t0 = now
         self._level0 = level
         self._used = 0

@@ -27,6 +27,14 @@ class TestCostBudget:
         with pytest.raises(RuntimeError, match="settled already"):
             r.settle(1, 1)
 
+    def test_unknown_usage_counts_the_worst_case(self) -> None:
+        """settle() without usage (a timeout) counts what was reserved; (0, 0) counts nothing."""
+        budget = CostBudget(1.0, 2.0, max_cost=1.0)
+        budget.reserve(100_000, 50_000).settle()
+        budget.reserve(100_000, 50_000).settle(0, 0)
+        assert budget.spent == pytest.approx(0.2) and budget.reserved == 0
+        assert (budget.prompt_tokens, budget.completion_tokens) == (100_000, 50_000)
+
     def test_in_flight_calls_cannot_overshoot_together(self) -> None:
         """Reservations in flight count: the call that would pass the ceiling is refused."""
         budget = CostBudget(1.0, 1.0, max_cost=1.0)

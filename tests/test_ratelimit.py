@@ -27,8 +27,8 @@ PERIOD = 0.3
 class RecordingRateLimit(RateLimit):
     """A RateLimit that notes the loop time of every acquisition."""
 
-    def __init__(self, limit: int, period: float, *, burst: int = 1) -> None:
-        super().__init__(limit, period, burst=burst)
+    def __init__(self, limit: int, period: float, *, burst: int = 1, margin: float = 0.0) -> None:
+        super().__init__(limit, period, burst=burst, margin=margin)
         self.times: list[float] = []
         self.weights: list[int] = []
 
@@ -167,6 +167,20 @@ class TestRateLimit:
         assert limit.acquired == 2
         assert repr(limit) == "RateLimit(100, 1)"
         assert repr(RateLimit(100, 60, burst=5)) == "RateLimit(100, 60, burst=5)"
+        assert repr(parse_rate("2000/min", margin=0.5)) == "RateLimit(2000, 60, margin=0.5)"
+
+    @pytest.mark.parametrize("margin", [-0.1, float("inf"), float("nan")])
+    def test_bad_margin(self, margin: float) -> None:
+        """A negative or non-finite margin is a ConfigError."""
+        with pytest.raises(ConfigError, match="margin"):
+            RateLimit(10, 1.0, margin=margin)
+
+    async def test_margin_widens_the_window(self) -> None:
+        """With margin m, units stay in the window period + m: a full window waits longer."""
+        limit = RecordingRateLimit(10, 0.2, burst=10, margin=0.15)
+        await limit.acquire(10)
+        await limit.acquire(10)
+        assert limit.times[1] - limit.times[0] >= 0.35
 
     @pytest.mark.parametrize("burst", [0, 11])
     def test_bad_burst(self, burst: int) -> None:
@@ -394,6 +408,7 @@ class TestParseRate:
         ("1000/3600", 1000, 3600.0),
         ("4/0.5", 4, 0.5),
         (" 150 / MIN ", 150, 60.0),
+        ("200000/min", 200000, 60.0),  # a token limit
     ])
     def test_forms(self, text: str, limit: int, period: float) -> None:
         """Every documented form gives the right limit and period."""

@@ -140,15 +140,17 @@ class TestPauseAndServer:
         assert take(w, 1, F(0))[0] == 0
         assert take(w, 1, F(0))[0] == 5
 
-    def test_stale_answer_does_not_loosen(self) -> None:
-        """A later answer that allows more than the current one now is ignored."""
+    def test_latest_answer_wins(self) -> None:
+        """A later answer replaces the last one, looser or stricter."""
         w = window(100, 10, burst=100)
         w.observe(1, F(5), None, F(0))
-        w.observe(50, F(5), None, F(1))
-        take(w, 1, F(1))
+        take(w, 1, F(0))
         assert w.ready_at(1, F(1)) == 5
-        w.observe(0, F(8), None, F(2))  # a stricter answer replaces it
+        w.observe(50, F(5), None, F(1))  # the server has refilled meanwhile
+        assert w.ready_at(1, F(1)) <= 1
+        w.observe(0, F(8), None, F(2))
         assert w.ready_at(1, F(2)) == 10
+        assert w.ready_at(1, F(10)) <= 10  # after the reset the server's word lapses
 
 
 @dataclass(order=True)
@@ -175,17 +177,21 @@ class Run:
 
 def simulate(limit: int, period: int, burst: int,
              calls: Sequence[tuple[int, int, int | None, int]],
-             pauses: Sequence[tuple[int, int]]) -> Run:
+             pauses: Sequence[tuple[int, int]],
+             observes: Sequence[tuple[int, int, int, int | None]] = ()) -> Run:
     """
     Run a FIFO queue of calls through a Window on a simulated clock.
 
     ``calls`` are (arrival quarter-seconds, weight, actual or None, latency); a call with an
-    actual is a reservation settled ``latency`` quarter-seconds after admission.
+    actual is a reservation settled ``latency`` quarter-seconds after admission.  Pauses
+    are (time, seconds) and server answers (time, remaining, reset, limit), in quarters.
     """
     w = window(limit, period, burst)
     queue = sorted((F(arrival, 4), n, weight, actual, F(latency, 4))
                    for n, (arrival, weight, actual, latency) in enumerate(calls))
     pending_pauses = sorted((F(t, 4), F(s, 4)) for t, s in pauses)
+    pending_observes = sorted(((F(t, 4), r, F(reset, 4), lim) for t, r, reset, lim in observes),
+                              key=lambda o: o[0])
     settles: list[_Settle] = []
     run = Run()
     order = 0
@@ -201,10 +207,14 @@ def simulate(limit: int, period: int, burst: int,
                 order += 1
         while pending_pauses and pending_pauses[0][0] <= now:
             w.pause(pending_pauses.pop(0)[1], now)
+        while pending_observes and pending_observes[0][0] <= now:
+            _, remaining, reset, server_limit = pending_observes.pop(0)
+            w.observe(remaining, reset, server_limit, now)
         if not queue and not settles:
             break
         wakes = [settles[0].time] if settles else []
         wakes += [pending_pauses[0][0]] if pending_pauses else []
+        wakes += [pending_observes[0][0]] if pending_observes else []
         if queue:
             arrival, n, weight, actual, latency = queue[0]
             at = max(arrival, w.ready_at(weight, now))
@@ -237,16 +247,22 @@ class TestProperty:
     @settings(max_examples=300, deadline=None)
     @given(limit=st.integers(1, 30), period=st.integers(1, 12), burst_share=st.floats(0, 1),
            calls=calls_strategy,
-           pauses=st.lists(st.tuples(st.integers(0, 80), st.integers(0, 20)), max_size=3))
+           pauses=st.lists(st.tuples(st.integers(0, 80), st.integers(0, 20)), max_size=3),
+           observes=st.lists(st.tuples(st.integers(0, 80), st.integers(0, 30),
+                                       st.integers(1, 40), st.one_of(st.none(),
+                                                                     st.integers(0, 60))),
+                             max_size=3))
     def test_never_over_when_estimates_hold(
         self, limit: int, period: int, burst_share: float,
         calls: list[tuple[int, int, int | None, int]], pauses: list[tuple[int, int]],
+        observes: list[tuple[int, int, int, int | None]],
     ) -> None:
-        """With every actual at most its estimate, every window holds at most ``limit``."""
+        """With every actual at most its estimate, every window holds at most ``limit``,
+        whatever pauses and server answers come, and every call gets through."""
         calls = [(a, min(w, limit), None if u is None else min(u, w, limit), lat)
                  for a, w, u, lat in calls]
         burst = 1 + int(burst_share * (limit - 1))
-        run = simulate(limit, period, burst, calls, pauses)
+        run = simulate(limit, period, burst, calls, pauses, observes)
         assert len(run.admissions) == len(calls)
         assert run.charges == []
         events = [(t, u) for _, t, u, _ in run.events()]
