@@ -37,6 +37,19 @@ class TestVocabulary:
         assert clean_header_text("PERNIAGAAN KITA SDN 8HD") == "PERNIAGAAN KITA SDN BHD"
         assert clean_header_text("10T 27-B JALAN 3") == "LOT 27-B JALAN 3"
 
+    def test_digit_read_for_a_letter(self) -> None:
+        """One look-alike digit in a word of letters is that letter; numbers stay."""
+        assert clean_header_text("JALAN 8UNGA RAYA, 5ETIA") == "JALAN BUNGA RAYA, SETIA"
+        assert clean_header_text("BLOK 1C, U13/BG, 43-45-47G, 8808") == (
+            "BLOK 1C, U13/BG, 43-45-47G, 8808"
+        )
+
+    def test_stray_colon_and_glued_suffix(self) -> None:
+        """A colon between two address words and a hyphen before SDN are residue."""
+        assert clean_header_text("BATU ARANG: SELANGOR") == "BATU ARANG SELANGOR"
+        assert clean_header_text("NO: 28 JALAN 2") == "NO: 28 JALAN 2"
+        assert clean_header_text("GLOBAL BAKERY-SDN BHD") == "GLOBAL BAKERY SDN BHD"
+
     def test_accents(self) -> None:
         """Accents OCR added to Latin letters are removed."""
         assert strip_accents("BÁNDAR SÉRI ÁLAM") == "BANDAR SERI ALAM"
