@@ -42,20 +42,12 @@ _NOT_COMPANY = re.compile(
 )
 # A registration number: "(CO.REG :933109-X)", "519537-X)", "Reg No: 1203194-W",
 # "Company No:002643278-A", "(65351-M)".
-# OCR may read the label as "CO.RFG" and a digit as O/Q ("86Q671-D").
 _REGISTRATION = re.compile(
-    r"\(?\s*(?:CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? ?NO\.?|ROC)?\s*[:.]?\s*"
-    r"\b\d(?:[\dOQ]*\d)?\d{2,}[- ]?[A-Z]\b\s*\)?|"
-    r"\(?\s*(?:CO(?:MPANY)?\.? ?R[EF][GF]\w*|R[EF][GF]\w*\.? ?NO)\.?\s*[:.]?\s*"
-    r"\b\d[\dOQ]{2,}\d[- ]?[A-Z]\b\s*\)?"
+    r"\(?\s*(?:CO(?:MPANY)?\.? ?(?:RE[GF]\w*|NO)\.?|RE[GF]\w*\.? ?NO\.?|ROC)?\s*[:.]?\s*"
+    r"\b\d{3,}[- ]?[A-Z]\b\s*\)?"
 )
 # The end of a legal name; what follows it on the row is a number or residue.
 _LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
-# A period OCR read for the comma between two address parts ("1851-B. JALAN").
-_PERIOD_FOR_COMMA = re.compile(r"(?<=\S)\.(?= [A-Z0-9])")
-# An address opens with a house or lot number: "NO 43-45G,", "LOT 12", "NO.7".
-_ADDRESS_START = re.compile(r"(?:NO|LOT|UNIT|BLOK|BLOCK|PT)\b[.:]? ?\d")
-_ABBREVIATION = re.compile(r"(?:^|\s)(?:[A-Z]{1,3}|\d{1,3})$")
 _ADDRESS_STOP = re.compile(
     r"\b[T1I][E3]L\b|TEL[\s:.]|TELEPHONE|PHONE|\bFAX\b|\bH/?P\b|\bGST\b|\bSST\b|INVOICE|"
     r"RECEIPT|\bDATE\b|E-?MAIL|WWW|HTTP|@|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|"
@@ -106,15 +98,8 @@ def _cut_after_legal_end(name: str) -> str:
 
 
 def _clean_address(address: str) -> str:
-    """OCR clean-up of an address: vocabulary, periods read for commas, a trailing comma."""
-    address = clean_header_text(address)
-
-    def comma(match: re.Match[str]) -> str:
-        before = address[: match.start()]
-        return "." if _ABBREVIATION.search(before) else ","
-
-    address = _PERIOD_FOR_COMMA.sub(comma, address)
-    return address.rstrip(" ,")
+    """OCR clean-up of an address: accents, vocabulary, a comma after the last part."""
+    return clean_header_text(address).rstrip(" ,")
 
 
 def _is_registration(row: str) -> bool:
@@ -263,7 +248,7 @@ def find_address(rows: Sequence[str]) -> str | None:
                 skip_next = bool(_FORMERLY.search(row))
                 continue
             if (
-                (_is_noise(row) and not _ADDRESS_START.match(row))
+                _is_noise(row)
                 or _ADDRESS_SKIP.search(row)
                 or _is_registration(row)
                 or _LEGAL_SUFFIX.search(row)

@@ -49,24 +49,6 @@ for _word in DOMAIN_WORDS:
 
 # "SDN DHD", "SDN BND", "SDN 8HD", "SDN.BHD": the legal suffix as OCR reads it.
 _SDN_BHD = re.compile(r"\b(SDN[ .]*)[BD8][HN][DO0]\b")
-# A lone "10T"/"L0T"/"1OT" before a number is the address word LOT.
-_LOT = re.compile(r"\b[1LI][0O]T(?= ?\d)")
-
-
-# A word of letters with one digit OCR read for a letter: "8ESAR", "JALAM5" -> letters.
-_DIGIT_IN_WORD = re.compile(r"\b[A-Z0158]{4,}\b")
-_DIGIT_AS_LETTER = str.maketrans({"0": "O", "1": "I", "5": "S", "8": "B"})
-# "BERJUNTAI: SELANGOR": a colon between two words of an address is OCR residue.
-_STRAY_COLON = re.compile(r"(?<=[A-Z]{3}):(?= [A-Z])")
-# "INTERNATIONAL-SDN BHD": a hyphen or dot glued before the legal suffix.
-_GLUED_SUFFIX = re.compile(r"(?<=[A-Z])[-_.](?=SDN\b)")
-
-
-def _letters_for_digits(match: re.Match[str]) -> str:
-    word = match.group(0)
-    if sum(char.isdigit() for char in word) != 1 or sum(char.isalpha() for char in word) < 3:
-        return word
-    return word.translate(_DIGIT_AS_LETTER)
 
 
 def strip_accents(text: str) -> str:
@@ -136,9 +118,7 @@ def clean_header_text(text: str) -> str:
     """
     A company or address string cleaned of OCR artefacts.
 
-    Accents are removed, ``SDN DHD``-like suffixes read as ``SDN BHD``, ``10T 12`` as
-    ``LOT 12``, ``8ESAR`` as ``BESAR`` (one look-alike digit in a word of letters), a
-    colon between two words and a hyphen glued to ``SDN`` are dropped, and each word of
+    Accents are removed, ``SDN DHD``-like suffixes read as ``SDN BHD``, and each word of
     four letters or more that is a near miss of exactly one domain word
     (:data:`DOMAIN_WORDS`) is replaced by it.
 
@@ -149,9 +129,5 @@ def clean_header_text(text: str) -> str:
         The cleaned string.
     """
     text = strip_accents(text)
-    text = _GLUED_SUFFIX.sub(" ", text)
     text = _SDN_BHD.sub(r"\1BHD", text)
-    text = _DIGIT_IN_WORD.sub(_letters_for_digits, text)
-    text = _STRAY_COLON.sub("", text)
-    text = _LOT.sub("LOT", text)
     return _WORD.sub(lambda match: fix_word(match.group(0)), text)
