@@ -23,6 +23,12 @@ Rules are written by looking at development misses only; only those are listed
 Usage (from the project root)::
 
     .venv/bin/python benchmarks/accuracy_offline.py [--data DIR] [--variant default]
+    .venv/bin/python benchmarks/accuracy_offline.py --compare default,unclip2 --half dev
+
+``--compare`` prints one row per OCR variant (``benchmarks/fields_ocr.py``) on one half:
+exact matches, OCR character accuracy, and OCR seconds relative to ``default`` on the
+same receipts (each variant was read in its own run on a shared machine: treat the time
+ratio as rough).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
@@ -49,7 +56,7 @@ from stages.offline import (  # noqa: E402
     score_receipt,
 )
 
-__all__ = ["TARGETS", "main", "report", "split"]
+__all__ = ["TARGETS", "compare", "main", "report", "split"]
 
 #: Issue 10's targets: exact-match rate per field, and OCR character accuracy.
 TARGETS = {"date": 0.95, "total": 0.97, "company": 0.80, "address": 0.75, "ocr": 0.96}
@@ -132,6 +139,53 @@ def report(scores: dict[str, ReceiptScore], *, misses: str = "dev") -> dict[str,
     return figures
 
 
+def _scores(data: Path, cached: dict[str, Any], names: list[str]) -> list[ReceiptScore]:
+    return [
+        score_receipt(
+            [Line.from_json(item) for item in cached[name]["lines"]],
+            read_box_file(data / "box" / f"{name}.csv"),
+            read_key_file(data / "key" / f"{name}.json"),
+        )
+        for name in names
+    ]
+
+
+def compare(data: Path, cache_dir: Path, variants: list[str], half: str) -> None:
+    """
+    Print one row per OCR variant on one half of the receipts.
+
+    Args:
+        data: the SROIE folder.
+        cache_dir: the OCR cache folder.
+        variants: keys of ``VARIANTS``.
+        half: ``dev``, ``held`` or ``all``.
+    """
+    images = sorted((data / "img").glob("*.jpg"))
+    names = [image.stem for image in images]
+    chosen = names if half == "all" else split(names)[half]
+    picked = [image for image in images if image.stem in chosen]
+    base = ocr_variant(picked, "default", cache_dir)
+    base_seconds = sum(base[name]["seconds"] for name in chosen)
+    print(
+        f"| variant ({half}, {len(chosen)} receipts) | company | date | address | total "
+        "| OCR char accuracy | OCR time vs default |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for variant in variants:
+        cached = ocr_variant(picked, variant, cache_dir)
+        figures = summary(_scores(data, cached, chosen))
+        seconds = sum(cached[name]["seconds"] for name in chosen)
+        cells = [
+            f"{round(figures[field] * figures[f'{field}_n'])}/{int(figures[f'{field}_n'])}"
+            for field in DEFAULT_FIELDS
+        ]
+        print(
+            f"| {variant} | "
+            + " | ".join(cells)
+            + f" | {figures['ocr']:.3f} | {seconds / base_seconds:.2f} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """
     Command-line entry point.
@@ -149,19 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="OCR cache")
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="default")
     parser.add_argument("--misses", choices=("dev", "held", "all", "none"), default="dev")
+    parser.add_argument("--compare", help="comma-separated OCR variants to compare")
+    parser.add_argument("--half", choices=("dev", "held", "all"), default="dev")
     args = parser.parse_args(argv)
+    if args.compare:
+        compare(args.data, args.cache_dir, args.compare.split(","), args.half)
+        return 0
     images = sorted((args.data / "img").glob("*.jpg"))
     if not images:
         parser.error(f"no receipts in {args.data / 'img'}")
     cached = ocr_variant(images, args.variant, args.cache_dir)
-    scores = {
-        image.stem: score_receipt(
-            [Line.from_json(item) for item in cached[image.stem]["lines"]],
-            read_box_file(args.data / "box" / f"{image.stem}.csv"),
-            read_key_file(args.data / "key" / f"{image.stem}.json"),
-        )
-        for image in images
-    }
+    names = [image.stem for image in images]
+    scores = dict(zip(names, _scores(args.data, cached, names), strict=True))
     figures = report(scores, misses=args.misses)
     held = figures["held"]
     missed = [name for name, target in TARGETS.items() if held[name] < target]

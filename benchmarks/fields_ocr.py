@@ -118,6 +118,8 @@ def ocr_variant(images: list[Path], variant: str, cache_dir: Path) -> dict[str, 
         ref = next(iter(discover([image])))
         page = preprocess(load_page(ref), PreprocessOptions())
         pixels = page.image
+        if variant == "header2x" and image.stem not in base and base_path.exists():
+            base = json.loads(base_path.read_text())  # the default run may still be adding
         first = base.get(image.stem)
         if first is not None and pixels is not None:
             # header2x: the first pass is the default variant's, already cached.

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from ._vocabulary import clean_header_text
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -44,6 +46,8 @@ _REGISTRATION = re.compile(
     r"\(?\s*(?:CO(?:MPANY)?\.? ?(?:RE[GF]\w*|NO)\.?|RE[GF]\w*\.? ?NO\.?|ROC)?\s*[:.]?\s*"
     r"\b\d{3,}[- ]?[A-Z]\b\s*\)?"
 )
+# The end of a legal name; what follows it on the row is a number or residue.
+_LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
 _ADDRESS_STOP = re.compile(
     r"\b[T1I][E3]L\b|TEL[\s:.]|TELEPHONE|PHONE|\bFAX\b|\bH/?P\b|\bGST\b|\bSST\b|INVOICE|"
     r"RECEIPT|\bDATE\b|E-?MAIL|WWW|HTTP|@|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|"
@@ -69,12 +73,33 @@ def _is_noise(row: str) -> bool:
 
 
 def _clean_company(row: str) -> str:
+    row = clean_header_text(row)
     row = _REGISTRATION.sub(" ", row)
     row = re.sub(r"[|_]", " ", row)
     row = re.sub(r"\(\s*\)", " ", row)
     row = re.sub(r"\s+", " ", row).strip(" ,:;-")
     # A bracket left open by a registration number cut away: "SDN BHD (" -> "SDN BHD".
-    return row[:-1].strip() if row.endswith("(") else row
+    row = row[:-1].strip() if row.endswith("(") else row
+    return _cut_after_legal_end(row)
+
+
+def _cut_after_legal_end(name: str) -> str:
+    """
+    Drop what follows ``SDN BHD``/``BHD``/``BERHAD``/``S/B``/``PLT`` on the name's row
+    when it is a garbled registration number or residue (a digit, or under 3 letters).
+    """
+    ends = list(_LEGAL_END.finditer(name))
+    if not ends:
+        return name
+    tail = name[ends[-1].end() :]
+    if re.search(r"\d", tail) or _letters(tail) < 3:
+        return name[: ends[-1].end()].strip(" ,")
+    return name
+
+
+def _clean_address(address: str) -> str:
+    """OCR clean-up of an address: accents, vocabulary, a comma after the last part."""
+    return clean_header_text(address).rstrip(" ,")
 
 
 def _is_registration(row: str) -> bool:
@@ -101,6 +126,32 @@ def _header(rows: Sequence[str]) -> list[str]:
 
 def _company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     """``(first, last)`` row indexes of the company name in the header, or ``None``."""
+    span = _name_rows(rows)
+    if span is None:
+        return None
+    first, last = span
+    header = _header(rows)
+    # "HARDWARE &" / "ELECTRICAL": a name ending in "&" or "AND" goes on to the next row.
+    while (
+        first > 0
+        and re.search(r"(?:&|\bAND)$", header[first - 1])
+        and not _is_noise(header[first - 1])
+        and not _NOT_COMPANY.search(header[first - 1])
+    ):
+        first -= 1
+    while (
+        last + 1 < len(header)
+        and re.search(r"(?:&|\bAND)$", header[last])
+        and not _is_noise(header[last + 1])
+        and not re.search(r"\d", header[last + 1])
+        and not _ADDRESS_STOP.search(header[last + 1])
+    ):
+        last += 1
+    return first, last
+
+
+def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
+    """The company name's rows before a trailing ``&`` is followed."""
     header = _header(rows)
     suffix = next(
         (
@@ -217,4 +268,4 @@ def find_address(rows: Sequence[str]) -> str | None:
             after_postcode = 1
         picked.append(row)
     address = re.sub(r"\s+", " ", " ".join(picked).replace("|", " ")).strip()
-    return address or None
+    return _clean_address(address) or None

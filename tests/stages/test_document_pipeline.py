@@ -59,20 +59,27 @@ def llm_server() -> Iterator[ServerHandle]:
 class TestOffline:
     """The default run: no LLM, no network, real OCR."""
 
+    #: Exact-match floors (the SROIE rule) on the 40 shared receipts. Measured with
+    #: `benchmarks/accuracy_offline.py` (same OCR path, rapidocr defaults): company
+    #: 33/40 = 0.825, date 40/40, address 12/40 = 0.300, total 38/39 = 0.974; OCR
+    #: character accuracy 0.945. Each floor is that level minus two receipts, so losing
+    #: more than two receipts in any field fails.
+    FLOORS = (("company", 0.775), ("date", 0.95), ("address", 0.25), ("total", 0.92))
+
     @pytest.mark.slow
     @pytest.mark.timeout(900)
     def test_all_receipts_meet_accuracy_targets(self, sroie: Path, tmp_path: Path) -> None:
-        """On the 40 shared receipts: date >= 0.85, total >= 0.80, CER no worse than OCR."""
+        """On the 40 shared receipts: all four fields exact at their floors, OCR 0.94."""
         out = tmp_path / "results.jsonl"
         done = run_cli(sroie / "img", "--out", out, timeout=840)
         assert done.returncode == 0, done.stderr[-3000:]
         records = read_jsonl(out)
         assert len(records) == len(list((sroie / "img").glob("*.jpg")))
         assert all(r["status"] == "ok" for r in records)
-        accuracy = evaluate(records, load_truth(sroie))
-        dates, totals = accuracy.fields["date"], accuracy.fields["total"]
-        assert dates[0] / dates[1] >= 0.85, accuracy.lines()
-        assert totals[0] / totals[1] >= 0.80, accuracy.lines()
+        accuracy = evaluate(iter(records), load_truth(sroie))
+        for name, floor in self.FLOORS:
+            assert accuracy.rate(name) >= floor, (name, accuracy.lines())
+        assert 1 - accuracy.cer_text >= 0.94, accuracy.lines()
         assert accuracy.cer_corrected <= accuracy.cer_text + 1e-9, accuracy.lines()
 
     def test_output_lines_are_complete_and_in_input_order(

@@ -1,0 +1,133 @@
+"""
+Header text clean-up for the company and address fields: accents OCR added, look-alike
+characters, and misread words that a general Malaysian receipt vocabulary can fix.
+
+The vocabulary is the words Malaysian receipts print in company names and addresses:
+legal and business words, street and building words, the states and federal territories
+and large towns. It names no shop: it is the domain, not a sample.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["DOMAIN_WORDS", "clean_header_text", "fix_word", "strip_accents"]
+
+_WORDS = """
+    SDN BHD BERHAD ENTERPRISE ENTERPRISES TRADING TRADERS TRADER RESTORAN RESTAURANT
+    HARDWARE ELECTRICAL CONFECTIONERY STATIONERY SUPERMARKET HYPERMARKET MINIMARKET
+    PHARMACY FARMASI BAKERY MARKETING INDUSTRIES INDUSTRIAL HOLDINGS CORPORATION
+    SERVICES SERVICE KEDAI PERNIAGAAN MAKANAN RUNCIT EMPORIUM BOOKSTORE GENERAL SUPPLIES
+    SUPPLY MACHINERY ENGINEERING FURNITURE GROCERY FROZEN BEVERAGE PRINTING STORE STORES
+    MARKET CENTRE CENTER GARDEN NURSERY OPTICAL MOTOR MOTORS AUTOMOBILE ELECTRONICS
+    COMPANY LIMITED INTERNATIONAL MANAGEMENT DEVELOPMENT CONSTRUCTION BUILDING MATERIAL
+    MATERIALS TRAVEL TRANSPORT LOGISTICS PETROLEUM STATION KITCHEN CATERING BOUTIQUE
+    JALAN LORONG PERSIARAN LEBUH LEBUHRAYA LINGKARAN BANDAR TAMAN KAMPUNG KAWASAN
+    PERINDUSTRIAN INDUSTRI BANGUNAN WISMA MENARA KOMPLEKS COMPLEX PLAZA BLOK BLOCK
+    TINGKAT LEVEL FLOOR GROUND SEKSYEN SECTION PUSAT PERDAGANGAN NIAGA DAGANG BATU
+    SUNGAI BUKIT PULAU PADANG TELUK TANJUNG SIMPANG PEKAN UTAMA BARU TENGAH INDAH
+    JOHOR BAHRU KEDAH KELANTAN MELAKA MALACCA NEGERI SEMBILAN PAHANG PERAK PERLIS PINANG
+    PENANG SABAH SARAWAK SELANGOR TERENGGANU KUALA LUMPUR LABUAN PUTRAJAYA WILAYAH
+    PERSEKUTUAN MALAYSIA PETALING JAYA SHAH ALAM KLANG SUBANG CHERAS KAJANG AMPANG
+    PUCHONG SERDANG SEREMBAN IPOH SETIA DAMANSARA KEPONG RAWANG SELAYANG GOMBAK
+    SEMENYIH BANGI NILAI SKUDAI KULAI MUAR BATU PAHAT KLUANG SEGAMAT KUANTAN SEBERANG
+    BUTTERWORTH KILANG KEDAI ROTI KOPI NASI MAKAN SYARIKAT
+"""
+#: Words printed in Malaysian company names and addresses (upper case).
+DOMAIN_WORDS = frozenset(_WORDS.split())
+
+# Pairs of characters OCR confuses; a short word is only fixed through one of these.
+_CONFUSIONS = frozenset(
+    frozenset(pair)
+    for pair in ("MN", "O0", "OD", "OQ", "DB", "B8", "I1", "IL", "L1", "S5", "EF", "HN", "UV", "CG")
+)
+_WORD = re.compile(r"[A-Z]{4,}")
+_BY_LENGTH: dict[int, list[str]] = {}
+for _word in DOMAIN_WORDS:
+    _BY_LENGTH.setdefault(len(_word), []).append(_word)
+
+# "SDN DHD", "SDN BND", "SDN 8HD", "SDN.BHD": the legal suffix as OCR reads it.
+_SDN_BHD = re.compile(r"\b(SDN[ .]*)[BD8][HN][DO0]\b")
+
+
+def strip_accents(text: str) -> str:
+    """
+    Remove accents from Latin letters (``ÁLAM`` -> ``ALAM``); receipts print none.
+
+    Args:
+        text: any text.
+
+    Returns:
+        The text with combining marks removed after NFKD decomposition.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize(
+        "NFC", "".join(char for char in decomposed if not unicodedata.combining(char))
+    )
+
+
+def fix_word(word: str) -> str:
+    """
+    A misread domain word put right, or the word unchanged.
+
+    A word of 4-5 letters is fixed only by one substitution of a look-alike pair (``ALAN``
+    -> ``ALAM``, never ``DAYA`` -> ``JAYA``); a word of 6 letters by one substituted
+    letter, a longer one by up to two (``HARIWARL`` -> ``HARDWARE``), the first letter
+    kept. Letters are never added or dropped (``KILANG`` is not ``KLANG``). The fix must
+    be the only domain word at that distance.
+
+    Args:
+        word: an upper-case word.
+
+    Returns:
+        The domain word it was read for, or ``word``.
+    """
+    if word in DOMAIN_WORDS or len(word) < 4:
+        return word
+    if len(word) <= 5:
+        found = [
+            candidate
+            for candidate in _BY_LENGTH.get(len(word), [])
+            if sum(a != b for a, b in zip(word, candidate, strict=True)) == 1
+            and all(
+                frozenset((a, b)) in _CONFUSIONS
+                for a, b in zip(word, candidate, strict=True)
+                if a != b
+            )
+        ]
+        return found[0] if len(found) == 1 else word
+    limit = 1 if len(word) == 6 else 2
+    best: list[tuple[int, str]] = []
+    # Substitutions only: a dropped letter turns real words into others (KILANG, KLANG).
+    for candidate in _BY_LENGTH.get(len(word), []):
+        if candidate[0] != word[0]:
+            continue  # OCR keeps a word's first letter far more often than not
+        distance = sum(a != b for a, b in zip(word, candidate, strict=True))
+        if distance <= limit:
+            best.append((distance, candidate))
+    if not best:
+        return word
+    best.sort()
+    if len(best) > 1 and best[1][0] == best[0][0]:
+        return word  # two domain words as close: do not guess
+    return best[0][1]
+
+
+def clean_header_text(text: str) -> str:
+    """
+    A company or address string cleaned of OCR artefacts.
+
+    Accents are removed, ``SDN DHD``-like suffixes read as ``SDN BHD``, and each word of
+    four letters or more that is a near miss of exactly one domain word
+    (:data:`DOMAIN_WORDS`) is replaced by it.
+
+    Args:
+        text: an upper-case company or address string.
+
+    Returns:
+        The cleaned string.
+    """
+    text = strip_accents(text)
+    text = _SDN_BHD.sub(r"\1BHD", text)
+    return _WORD.sub(lambda match: fix_word(match.group(0)), text)

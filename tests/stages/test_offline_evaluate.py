@@ -1,0 +1,74 @@
+"""Scoring output records the SROIE way: exact fields, similarity beside them, one pass."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from stages.evaluate import Truth, evaluate
+
+
+def _truth() -> dict[tuple[str, int], Truth]:
+    fields = {
+        "company": "PUNCAK PAINT & ELECTRICAL",
+        "date": "09-10-2019",
+        "address": "NO. 9, JALAN MAWAR 4, 47000 SUNGAI BULOH",
+        "total": "12.30",
+    }
+    return {
+        ("a.jpg", 1): Truth("PUNCAK PAINT", fields),
+        ("b.jpg", 1): Truth("PUNCAK PAINT", {**fields, "total": ""}),
+    }
+
+
+def _records(consumed: list[str]) -> Iterator[dict[str, Any]]:
+    """A stream of records that notes each one as it is read."""
+    rows: list[dict[str, Any]] = [
+        {
+            "source": "in/a.jpg",
+            "page": 1,
+            "text": "PUNCAK PAINT",
+            "corrected": "PUNCAK PAINT",
+            "fields": {
+                "company": "puncak  paint & electrical",
+                "date": "09-10-2019",
+                "address": "NO. 9, JALAN MAWAR 4 47000 SUNGAI BULOH",
+                "total": "12.30",
+            },
+        },
+        {
+            "source": "in/b.jpg",
+            "page": 1,
+            "text": "PUNCAK PAIN",
+            "corrected": "PUNCAK PAINT",
+            "fields": {"company": "PUNCAK PAINT &", "date": None, "address": None},
+        },
+        {"source": "in/unknown.jpg", "page": 1, "text": "X", "fields": {}},
+    ]
+    for row in rows:
+        consumed.append(row["source"])
+        yield row
+
+
+class TestEvaluate:
+    """`evaluate` on a stream of records."""
+
+    def test_exact_match_with_similarity_beside_it(self) -> None:
+        """Fields count only when whole; similarity is reported apart."""
+        accuracy = evaluate(_records([]), _truth())
+        assert accuracy.pages == 2
+        assert accuracy.fields["company"] == (1, 2)  # case and spaces forgiven, a cut name not
+        assert accuracy.fields["address"] == (0, 2)  # one comma missing is a miss
+        assert accuracy.fields["date"] == (1, 2)
+        assert accuracy.fields["total"] == (1, 1)  # an empty true value is not scored
+        assert 0.5 < accuracy.mean_similarity("company") < 1.0
+        assert 0.4 < accuracy.mean_similarity("address") < 0.5  # one near miss, one None
+        report = "\n".join(accuracy.lines())
+        assert "company  exact 1/2 = 0.500" in report and "mean similarity" in report
+        assert accuracy.cer_corrected == 0.0 < accuracy.cer_text
+
+    def test_consumes_any_iterable_once(self) -> None:
+        """A generator is read once, in order, to its end."""
+        consumed: list[str] = []
+        evaluate(_records(consumed), _truth())
+        assert consumed == ["in/a.jpg", "in/b.jpg", "in/unknown.jpg"]

@@ -1,0 +1,82 @@
+"""The failure classes of issue 10 for company and address, on made-up receipt headers."""
+
+from __future__ import annotations
+
+import pytest
+
+from stages.offline import exact_match, find_address, find_company
+from stages.offline._vocabulary import clean_header_text, fix_word, strip_accents
+
+
+class TestVocabulary:
+    """OCR misreads put right by a general receipt vocabulary, and nothing else."""
+
+    @pytest.mark.parametrize(
+        ("word", "expected"),
+        [
+            ("HARDWAPE", "HARDWARE"),
+            ("ENTERPRlSE".upper(), "ENTERPRISE"),
+            ("CONFECTlONARY".upper(), "CONFECTIONERY"),
+            ("SELANCOR", "SELANGOR"),
+            ("ALAN", "ALAM"),
+            ("TAMAM", "TAMAN"),
+        ],
+    )
+    def test_near_misses_are_fixed(self, word: str, expected: str) -> None:
+        """A near miss of exactly one domain word becomes that word."""
+        assert fix_word(word) == expected
+
+    @pytest.mark.parametrize("word", ["MAYA", "LEMBAH", "GEMBIRA", "KENANGA", "SAGA", "PEARL"])
+    def test_other_words_are_kept(self, word: str) -> None:
+        """Place and shop names that only resemble a domain word are left alone."""
+        assert fix_word(word) == word
+
+    def test_legal_suffix(self) -> None:
+        """``SDN DHD`` and ``SDN 8HD`` are OCR readings of ``SDN BHD``; the dot is kept."""
+        assert clean_header_text("MAJU JAYA SDN DHD") == "MAJU JAYA SDN BHD"
+        assert clean_header_text("PERNIAGAAN KITA SDN 8HD") == "PERNIAGAAN KITA SDN BHD"
+        assert clean_header_text("SINAR SDN. BND.") == "SINAR SDN. BHD."
+
+    def test_accents(self) -> None:
+        """Accents OCR added to Latin letters are removed."""
+        assert strip_accents("BÁNDAR SÉRI ÁLAM") == "BANDAR SERI ALAM"
+
+
+class TestCompany:
+    """The company name from made-up headers with the failure classes seen on SROIE."""
+
+    def test_registration_number_glued_to_name(self) -> None:
+        """A garbled registration number after SDN BHD is cut off."""
+        rows = ["KILANG ROTI MESRA SDN DHD 7Z41B9-K", "LOT 4, JALAN 2", "TEL 03-1111 2222"]
+        assert find_company(rows) == "KILANG ROTI MESRA SDN BHD"
+
+    def test_name_ending_with_ampersand_continues(self) -> None:
+        """A row ending in ``&`` is continued by the next row."""
+        rows = ["PUNCAK PAINT &", "ELECTRICAL", "NO. 9, JALAN MAWAR 4,", "47000 SUNGAI BULOH"]
+        assert find_company(rows) == "PUNCAK PAINT & ELECTRICAL"
+        assert find_address(rows) == "NO. 9, JALAN MAWAR 4, 47000 SUNGAI BULOH"
+
+    def test_misread_business_word(self) -> None:
+        """A misread business word is fixed by the vocabulary."""
+        rows = ["SINAR CONFECTEONERY TRADINC", "NO 3 JALAN BUNGA", "TEL 04-555 1234"]
+        assert find_company(rows) == "SINAR CONFECTIONERY TRADING"
+
+
+class TestAddress:
+    """Address letters and punctuation as OCR garbles them."""
+
+    def test_trailing_comma_and_accent(self) -> None:
+        """A comma after the last part is dropped; an OCR accent is removed."""
+        rows = ["RIMBUN TRADING", "12 JALAN DAMAI,", "40000 SHAH ÁLAN,", "TEL 03-5511 2233"]
+        assert find_address(rows) == "12 JALAN DAMAI, 40000 SHAH ALAM"
+
+
+class TestExactMatch:
+    """The SROIE rule: the whole string after whitespace and case normalisation."""
+
+    def test_exact_match(self) -> None:
+        """Case and whitespace runs are forgiven; a missing word or comma is not."""
+        assert exact_match("MAJU  JAYA sdn bhd ", "maju jaya SDN BHD")
+        assert not exact_match("PUNCAK PAINT & ELECTRICAL", "PUNCAK PAINT &")
+        assert not exact_match("12 JALAN DAMAI, KAJANG", "12 JALAN DAMAI KAJANG")
+        assert exact_match(None, "") and not exact_match("9.00", None)
