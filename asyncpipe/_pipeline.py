@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Container, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -216,7 +216,7 @@ class _Run:
         self.window = AdmissionWindow(reorder_window or capacity) if ordered else None
         self.intake = anyio.CancelScope()
         self.state = JournalState()
-        self.done_keys: set[str] = set()
+        self.done_keys: Container[str] = frozenset()
         self.started = now()
         self.finished: float | None = None
         self.ok = 0
@@ -246,16 +246,15 @@ class _Run:
             if self.sink is not None:
                 written = await self.sink.open(resume=resume, retry_failed=retry_failed)
             if self.journal is not None:
-                self.state = await self.journal.open(resume=resume)
-                self.journal.start_nowait([s.name for s in self.stages])
-            if written is not None:
                 # The sink's own record of what it holds is the truth: after a power loss
-                # the journal may say "done" for a line that never reached the disk.
-                self.done_keys = written
-            elif resume:
-                self.done_keys = {
-                    k for k, status in self.state.done.items() if status == "ok" or not retry_failed
-                }
+                # the journal may say "done" for a line that never reached the disk.  The
+                # journal keeps only the checkpoints of the items not in it.
+                self.state = await self.journal.open(
+                    resume=resume, done=written, retry_failed=retry_failed
+                )
+                self.journal.start_nowait([s.name for s in self.stages])
+            if resume:
+                self.done_keys = self.state.done_keys
             self.started = now()
             try:
                 await self._run_tasks(source)
@@ -432,27 +431,24 @@ class _Run:
         counters.record_latency(elapsed)
         item.timings[stage.name] = elapsed
         journal = self.journal
-        if journal is not None and item.error is None:
-            if stage.checkpoint:
-                try:
-                    encoded = stage.encode(value) if stage.encode is not None else value
-                    journal.checkpoint_nowait(
-                        item.key, stage.name, self.fingerprints[index], encoded, item.timings
-                    )
-                except TypeError as exc:
-                    counters.items_out -= 1
-                    self._fail(
-                        item,
-                        counters,
-                        ErrorRecord(
-                            stage.name,
-                            type(exc).__name__,
-                            f"cannot checkpoint output: {exc}",
-                            attempt,
-                        ),
-                    )
-            else:
-                journal.stage_ok_nowait(item.key, stage.name)
+        if journal is not None and item.error is None and stage.checkpoint:
+            try:
+                encoded = stage.encode(value) if stage.encode is not None else value
+                journal.checkpoint_nowait(
+                    item.key, stage.name, self.fingerprints[index], encoded, item.timings
+                )
+            except TypeError as exc:
+                counters.items_out -= 1
+                self._fail(
+                    item,
+                    counters,
+                    ErrorRecord(
+                        stage.name,
+                        type(exc).__name__,
+                        f"cannot checkpoint output: {exc}",
+                        attempt,
+                    ),
+                )
 
     def _fail(self, item: Item, counters: StageCounters, error: ErrorRecord) -> None:
         # item.value stays what the failing stage was given, so the sink can still say

@@ -27,14 +27,13 @@ class TestRoundTrip:
     async def test_every_event_kind_reads_back(self, tmp_path: Path) -> None:
         """Events queued on the loop and written by the writer task come back from read."""
         path = tmp_path / "j.jsonl"
-        journal = Journal(path)
+        journal = Journal(path, compact_bytes=None)
         state = await journal.open(resume=False)
         assert state == JournalState()
         error = ErrorRecord("b", "StageError", "bad input", 2)
         async with anyio.create_task_group() as tg:
             tg.start_soon(journal.run_writer)
             journal.start_nowait(["a", "b"])
-            journal.stage_ok_nowait("k1", "a")
             journal.checkpoint_nowait("k1", "b", "fp-b", {"x": [1, 2]}, {"a": 0.5, "b": 1.0})
             journal.done_nowait("k1", "ok")
             journal.checkpoint_nowait("k2", "a", "fp-a", "out", {"a": 0.1})
@@ -47,7 +46,7 @@ class TestRoundTrip:
         await journal.aclose()  # twice is fine
 
         state = await Journal.read(path)
-        assert state.lines == 8
+        assert state.lines == 7
         assert state.torn == 0
         assert state.done == {"k1": "ok", "k2": "error"}
         assert state.failed == {"k2": error}
@@ -56,12 +55,12 @@ class TestRoundTrip:
         assert ck.timings == {"a": 0.5, "b": 1.0}
         assert state.checkpoints["k2"]["a"].output == "out"
         assert state.checkpoints["k3"]["a"].output is None
-        assert journal.written == 8
+        assert journal.written == 7
 
     async def test_events_queued_at_close_are_written(self, tmp_path: Path) -> None:
         """aclose writes whatever is still queued, without a writer task."""
         path = tmp_path / "j.jsonl"
-        journal = Journal(path)
+        journal = Journal(path, compact_bytes=None)
         await journal.open(resume=False)
         for n in range(5):
             journal.done_nowait(f"k{n}", "ok")
@@ -105,7 +104,8 @@ class TestRoundTrip:
         journal.done_nowait("a", "ok")
         await journal.aclose()
         state = await journal.open(resume=True)
-        assert state.done == {"a": "ok"}
+        assert "a" in state.done_keys
+        assert state.done == {}  # open keeps only what a resume needs
         journal.done_nowait("b", "ok")
         await journal.aclose()
         assert (await Journal.read(path)).done == {"a": "ok", "b": "ok"}
@@ -131,10 +131,10 @@ class TestTornTail:
         read = await Journal.read(path)
         assert (read.lines, read.torn) == (2, len(torn))
 
-        journal = Journal(path)
+        journal = Journal(path, compact_bytes=None)
         state = await journal.open(resume=True)
         assert state.torn == len(torn)
-        assert state.done == {"a": "ok"}
+        assert "a" in state.done_keys
         assert "b" not in state.checkpoints
         assert await anyio.Path(path).read_bytes() == good
         journal.done_nowait("b", "ok")
@@ -200,7 +200,9 @@ class TestFsync:
 
     async def test_fsync_by_count_and_at_close(self, tmp_path: Path, fsyncs: list[int]) -> None:
         """With fsync_every=3 seven single-event writes fsync twice, and close once more."""
-        journal = Journal(tmp_path / "j.jsonl", fsync_every=3, fsync_interval=1e9)
+        journal = Journal(
+            tmp_path / "j.jsonl", fsync_every=3, fsync_interval=1e9, compact_bytes=None
+        )
         await journal.open(resume=False)
         for n in range(7):
             journal.done_nowait(f"k{n}", "ok")
@@ -211,7 +213,9 @@ class TestFsync:
 
     async def test_one_batch_one_fsync(self, tmp_path: Path, fsyncs: list[int]) -> None:
         """A batch larger than fsync_every is written and fsynced once."""
-        journal = Journal(tmp_path / "j.jsonl", fsync_every=3, fsync_interval=1e9)
+        journal = Journal(
+            tmp_path / "j.jsonl", fsync_every=3, fsync_interval=1e9, compact_bytes=None
+        )
         await journal.open(resume=False)
         for n in range(10):
             journal.done_nowait(f"k{n}", "ok")
@@ -233,7 +237,9 @@ class TestFsync:
 
     async def test_writer_task_batches(self, tmp_path: Path, fsyncs: list[int]) -> None:
         """Events queued together by the loop go out in one write and at most one fsync."""
-        journal = Journal(tmp_path / "j.jsonl", fsync_every=1000, fsync_interval=1e9)
+        journal = Journal(
+            tmp_path / "j.jsonl", fsync_every=1000, fsync_interval=1e9, compact_bytes=None
+        )
         await journal.open(resume=False)
         async with anyio.create_task_group() as tg:
             tg.start_soon(journal.run_writer)
@@ -274,7 +280,7 @@ class TestCompact:
         path = tmp_path / "j.jsonl"
         await self._write(path)
         before = await Journal.read(path)
-        assert await Journal.compact(path) == (11, 6)
+        assert await Journal.compact(path) == (11, 7)  # a header, 2 done, 2 ckpt, 2 fail
         after = await Journal.read(path)
         assert after.done == before.done == {"a": "ok", "c": "error"}
         assert after.failed == before.failed
@@ -283,8 +289,8 @@ class TestCompact:
         assert after.checkpoints["b"] == before.checkpoints["b"]
         assert after.checkpoints["b"]["s1"].output == "b1"
         assert after.checkpoints["c"] == before.checkpoints["c"]
-        assert not await anyio.Path(tmp_path / "j.jsonl.compact").exists()
-        assert await Journal.compact(path) == (6, 6)  # idempotent
+        assert not await anyio.Path(tmp_path / "j.jsonl.tmp").exists()
+        assert await Journal.compact(path) == (7, 7)  # idempotent
 
     async def test_keep_done_rejects_unwritten_items(self, tmp_path: Path) -> None:
         """An item keep_done rejects is kept as unfinished, with its checkpoints."""
@@ -299,7 +305,7 @@ class TestCompact:
         """A torn last line does not survive compaction."""
         path = tmp_path / "j.jsonl"
         await anyio.Path(path).write_bytes(_event(ev="done", k="a", status="ok") + b'{"ev"')
-        assert await Journal.compact(path) == (1, 1)
+        assert await Journal.compact(path) == (1, 2)
         assert (await Journal.read(path)).torn == 0
 
     async def test_compact_refuses_corrupt_journal(self, tmp_path: Path) -> None:
