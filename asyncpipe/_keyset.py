@@ -33,9 +33,10 @@ class KeySet:
         for key in keys:
             self.add(key)
 
-    def add(self, key: str) -> None:
+    def add(self, key: str, *, new: bool = False) -> None:
         """
-        Add ``key``.
+        Add ``key``.  With ``new`` the caller knows it is not in yet (the lines of an
+        exactly-once output), and the search for a duplicate is skipped.
         """
         data = key.encode("utf-8", "surrogatepass")
         if b"\0" in data:
@@ -46,7 +47,7 @@ class KeySet:
         # The bucket comes from the hash of the string, not of its bytes: a string caches
         # its hash, so a lookup of a key the pipeline has already hashed pays nothing for it.
         bucket = self._buckets[hash(key) & ((1 << self._bits) - 1)]
-        if b"\0" + data + b"\0" in bucket:
+        if not new and b"\0" + data + b"\0" in bucket:
             return
         bucket += data
         bucket.append(0)

@@ -181,7 +181,7 @@ class JsonlSink(Sink):
                     quote = block.find(b'"', pos + skip, end)
                     if quote > 0 and block[end - 1] == 0x7D and b"\\" not in block[pos:quote]:
                         try:
-                            keys.add(block[pos + skip : quote].decode())
+                            keys.add(block[pos + skip : quote].decode(), new=True)
                             pos = end + 1
                             continue
                         except UnicodeDecodeError:
