@@ -9,6 +9,8 @@ import orjson
 import pytest
 
 from asyncpipe import ErrorRecord, Journal, JournalError, JournalState
+from asyncpipe._durable import temporary
+from asyncpipe._keyset import KeySet
 
 pytestmark = pytest.mark.anyio
 
@@ -316,3 +318,113 @@ class TestCompact:
         with pytest.raises(JournalError, match="line 1"):
             await Journal.compact(path)
         assert await anyio.Path(path).read_bytes() == data
+
+
+async def _run_items(journal: Journal, keys: list[str], *, done: bool = True) -> None:
+    """Journal a 1 KB checkpoint for each key (and its done line), one write per key."""
+    for key in keys:
+        journal.checkpoint_nowait(key, "s", "fp", "x" * 1000, {})
+        if done:
+            journal.done_nowait(key, "ok")
+        await journal.flush()
+
+
+class TestCompaction:
+    async def test_journal_stays_near_the_work_in_flight(self, tmp_path: Path) -> None:
+        """Compacting as it goes, the file never holds much more than the done lines."""
+        path = tmp_path / "j.jsonl"
+        journal = Journal(path, compact_bytes=20_000, compact_grace=0.0)
+        await journal.open(resume=False)
+        await _run_items(journal, ["open1", "open2"], done=False)  # in flight all along
+        biggest = 0
+        for n in range(20):
+            await _run_items(journal, [f"k{n}-{i}" for i in range(10)])
+            biggest = max(biggest, (await anyio.Path(path).stat()).st_size)
+        done_lines = 200 * len(_event(ev="done", k="k10-1", status="ok"))
+        # Without compaction the file would pass 400 KB.
+        assert biggest < 2 * (done_lines + 20_000) + 2 * 1100
+        assert journal.compactions >= 3
+        await journal.aclose()
+        state = await Journal.read(path)
+        assert set(state.checkpoints) == {"open1", "open2"}
+        assert len(state.done) == 200
+
+    async def test_grace_keeps_the_last_lines_as_they_are(self, tmp_path: Path) -> None:
+        """During the run, lines younger than compact_grace are not compacted."""
+        path = tmp_path / "j.jsonl"
+        journal = Journal(path, compact_bytes=1, compact_grace=1e9)
+        await journal.open(resume=False)
+        await _run_items(journal, [f"k{i}" for i in range(20)])
+        assert journal.compactions == 0  # nothing is old enough: no pointless rewrites
+        assert len((await Journal.read(path)).checkpoints) == 20
+        await journal.aclose()  # the close compacts everything (the sink is closed first)
+        assert journal.compactions == 1
+        assert (await Journal.read(path)).checkpoints == {}
+
+    async def test_resume_with_sink_keys_skips_the_done_lines(self, tmp_path: Path) -> None:
+        """Given the sink's keys, open() seeks past a compacted journal's run of done lines."""
+        path = tmp_path / "j.jsonl"
+        journal = Journal(path)
+        await journal.open(resume=False)
+        await _run_items(journal, [f"k{i}" for i in range(50)])
+        await _run_items(journal, ["open"], done=False)
+        await journal.aclose()  # compacted: header, 50 done lines, one checkpoint
+        state = await Journal(path).open(resume=True, done=KeySet(f"k{i}" for i in range(50)))
+        assert state.lines == 1  # only the checkpoint was read
+        assert set(state.checkpoints) == {"open"}
+        assert "k7" in state.done_keys and "open" not in state.done_keys
+        # Without the sink's word, the done lines are read and decide.
+        state = await Journal(path).open(resume=True)
+        assert state.lines == 52
+        assert "k7" in state.done_keys and set(state.checkpoints) == {"open"}
+
+    async def test_resume_keeps_only_unfinished_checkpoints(self, tmp_path: Path) -> None:
+        """open(resume) drops the checkpoints of finished items as it streams."""
+        path = tmp_path / "j.jsonl"
+        events = [
+            _event(ev="ckpt", k="a", s="s", fp="f", out=1, t={}),
+            _event(ev="ckpt", k="b", s="s", fp="f", out=2, t={}),
+            _event(ev="done", k="a", status="ok"),
+            _event(ev="ckpt", k="c", s="s", fp="f", out=3, t={}),
+            _event(ev="fail", k="c", s="t", err={"type": "E", "message": "m", "attempts": 1}),
+            _event(ev="done", k="c", status="error"),
+        ]
+        await anyio.Path(path).write_bytes(b"".join(events))
+        state = await Journal(path, compact_bytes=None).open(resume=True)
+        assert set(state.checkpoints) == {"b"}
+        assert "a" in state.done_keys and "c" in state.done_keys
+        retry = await Journal(path, compact_bytes=None).open(resume=True, retry_failed=True)
+        assert set(retry.checkpoints) == {"b", "c"}
+        assert set(retry.failed) == {"c"}
+        sink = await Journal(path, compact_bytes=None).open(resume=True, done={"b"})
+        assert set(sink.checkpoints) == {"a", "c"}  # the sink says a's line is missing
+
+    async def test_left_over_temporary_is_removed(self, tmp_path: Path) -> None:
+        """A compaction killed half-way leaves a temporary file: open removes it."""
+        path = tmp_path / "j.jsonl"
+        await anyio.Path(path).write_bytes(_event(ev="done", k="a", status="ok"))
+        await anyio.Path(temporary(path)).write_bytes(b'{"ev":"start","at":1,"compac')
+        journal = Journal(path)
+        state = await journal.open(resume=True)
+        assert "a" in state.done_keys
+        assert not await anyio.Path(temporary(path)).exists()
+        await journal.aclose()
+
+    async def test_failed_compaction_keeps_the_journal(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A compaction that cannot write its new file is logged; the run goes on."""
+        path = tmp_path / "j.jsonl"
+        journal = Journal(path, compact_bytes=1, compact_grace=0.0)
+        await journal.open(resume=False)
+
+        def full(*args: object, **kwargs: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr("asyncpipe._durable.FileWriter.write", full)
+        await _run_items(journal, ["a", "b"])
+        assert journal.compactions == 0 and journal.failure is None
+        monkeypatch.undo()
+        await _run_items(journal, ["c"])  # appends still work, to the same file
+        await journal.aclose()
+        assert (await Journal.read(path)).done == {"a": "ok", "b": "ok", "c": "ok"}
