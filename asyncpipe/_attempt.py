@@ -79,33 +79,47 @@ async def process(
     item.timings[stage.name] = elapsed
     if item.error is not None:
         return
-    journal = run.journal
-    if journal is not None:
-        if stage.checkpoint:
-            try:
-                encoded = stage.encode(value) if stage.encode is not None else value
-                journal.checkpoint_nowait(
-                    item.key, stage.name, run.plan.fingerprints[index], encoded, item.timings
-                )
-            except JournalError:
-                raise
-            except Exception as exc:
-                fail(
-                    run,
-                    item,
-                    counters,
-                    ErrorRecord(
-                        stage.name,
-                        type(exc).__name__,
-                        f"cannot checkpoint output: {exc}",
-                        attempt,
-                    ),
-                )
-                return
-        else:
-            journal.stage_ok_nowait(item.key, stage.name)
+    if not checkpoint(run, index, item, counters, attempt, value):
+        return
     item.value = value
     counters.items_out += 1
+
+
+def checkpoint(
+    run: Run,
+    index: int,
+    item: Item,
+    counters: StageCounters,
+    attempt: int,
+    output: Any,
+    *,
+    encoded: bool = False,
+) -> bool:
+    """
+    Journal the output of stage ``index`` for ``item`` if the stage is checkpointed.
+
+    Returns ``False`` when the output cannot be encoded: the item then fails in that
+    stage, keeping its input, like any other failure of the stage.
+
+    Raises:
+        JournalError: the journal cannot take the checkpoint (the run must stop).
+    """
+    stage, journal = run.stages[index], run.journal
+    if journal is None or not stage.checkpoint:
+        return True
+    try:
+        if not encoded and stage.encode is not None:
+            output = stage.encode(output)
+        journal.checkpoint_nowait(
+            item.key, stage.name, run.plan.fingerprints[index], output, item.timings
+        )
+    except JournalError:
+        raise
+    except Exception as exc:
+        message = f"cannot checkpoint output: {exc}"
+        fail(run, item, counters, ErrorRecord(stage.name, type(exc).__name__, message, attempt))
+        return False
+    return True
 
 
 def fail(run: Run, item: Item, counters: StageCounters, error: ErrorRecord) -> None:
@@ -204,7 +218,6 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
         run.counters[failed].retried += 1
         await anyio.sleep(policy.delay(error, attempt))
         attempt += 1
-    journal = run.journal
     for index in range(begin, chain.last + 1):
         stage, counters = stages[index], run.counters[index]
         seconds = outcome.timings.get(stage.name, 0.0)
@@ -220,31 +233,21 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
                 run, item, counters, ErrorRecord(stage.name, type(error).__name__, message, attempt)
             )
             return
-        if journal is not None:
-            if not stage.checkpoint:
-                journal.stage_ok_nowait(item.key, stage.name)
-            else:
-                if index < chain.last:
-                    encoded = outcome.checkpoints[stage.name]
-                else:
-                    try:
-                        encoded = stage.encode(outcome.value) if stage.encode else outcome.value
-                    except Exception as exc:
-                        fail(
-                            run,
-                            item,
-                            counters,
-                            ErrorRecord(
-                                stage.name,
-                                type(exc).__name__,
-                                f"cannot checkpoint output: {exc}",
-                                attempt,
-                            ),
-                        )
-                        return
-                journal.checkpoint_nowait(
-                    item.key, stage.name, run.plan.fingerprints[index], encoded, item.timings
-                )
+        # Inner stages' outputs come back encoded (only the last output travels whole).
+        if index < chain.last:
+            stored = checkpoint(
+                run,
+                index,
+                item,
+                counters,
+                attempt,
+                outcome.checkpoints.get(stage.name),
+                encoded=True,
+            )
+        else:
+            stored = checkpoint(run, index, item, counters, attempt, outcome.value)
+        if not stored:
+            return
         counters.items_out += 1
     item.value = outcome.value
     item.start = chain.last + 1

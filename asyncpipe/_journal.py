@@ -1,18 +1,27 @@
 """
-The checkpoint journal: append-only JSON lines, one writer task, batched fsync.
+The checkpoint journal: append-only JSON lines, one writer task, batched fsync, and
+compaction that keeps it about as large as the work in flight.
 
 Each line is one event::
 
     {"ev": "start", "at": 1700000000.0, "stages": ["load", "ocr"]}
-    {"ev": "ok",   "k": KEY, "s": STAGE}                               a stage finished
-    {"ev": "ckpt", "k": KEY, "s": STAGE, "fp": FP, "out": ..., "t": {...}}   ...with output
+    {"ev": "ckpt", "k": KEY, "s": STAGE, "fp": FP, "out": ..., "t": {...}}   a stage output
     {"ev": "fail", "k": KEY, "s": STAGE, "err": {...}}                 an item failed
     {"ev": "done", "k": KEY, "status": "ok" | "error"}                 its output is written
+
+(Journals written before 0.2 also hold ``{"ev": "ok", "k": KEY, "s": STAGE}`` lines, which
+nothing needed: they are read and dropped.)
 
 Crash safety: every batch is one ``os.write`` of whole lines, so after ``kill -9`` the
 file holds every line written before the kill and at most one torn line at the end,
 which `Journal.open` cuts off before appending.  ``fsync`` (for power loss) is batched
 by count and time, and always done when the journal closes.
+
+Size: the checkpoint of an item is dead weight once its output is written.  When the
+part written since the last compaction outgrows ``compact_bytes`` (and the done lines),
+the writer rewrites the file without it (see `_journal_state.compact`), and it does so
+once more when the journal closes.  Each rewrite goes to a temporary file that replaces
+the journal atomically, so a crash at any instant leaves the old or the new journal.
 """
 
 from __future__ import annotations
@@ -20,128 +29,34 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Container
 from pathlib import Path
 from typing import Any
 
 import anyio
 import orjson
 
+from ._durable import temporary
 from ._exceptions import JournalError
+from ._journal_state import (
+    Checkpoint,
+    JournalState,
+    Layout,
+    compact,
+    read_all,
+    read_for_resume,
+    read_header,
+)
 from ._stage import ErrorRecord
 
 __all__ = ["Checkpoint", "Journal", "JournalState"]
 
 log = logging.getLogger("asyncpipe.journal")
 
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """
-    A journaled stage output: the stage fingerprint, the encoded output and timings.
-    """
-
-    fingerprint: str
-    output: Any
-    timings: dict[str, float]
-
-
-@dataclass
-class JournalState:
-    """
-    What a journal says about earlier runs.
-
-    Attributes:
-        checkpoints: by item key, the latest checkpoint of each stage.
-        done: by item key, the status of items whose output was written.
-        failed: by item key, the last error record.
-        lines: how many events were read.
-        torn: how many bytes of a torn last line were cut off.
-    """
-
-    checkpoints: dict[str, dict[str, Checkpoint]] = field(default_factory=dict)
-    done: dict[str, str] = field(default_factory=dict)
-    failed: dict[str, ErrorRecord] = field(default_factory=dict)
-    lines: int = 0
-    torn: int = 0
-
-
-def _read(path: Path) -> tuple[JournalState, int]:
-    """
-    Parse a journal; return its state and the length of its well-formed prefix.
-    """
-    state = JournalState()
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return state, 0
-    except OSError as exc:
-        raise JournalError(f"cannot read journal {path}: {exc}") from exc
-    good = 0
-    lines = data.split(b"\n")
-    # The last element is what follows the final newline: empty, or a torn line.
-    for number, line in enumerate(lines[:-1], start=1):
-        try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            if _has_good_line_after(lines[number:-1]):
-                raise JournalError(
-                    f"journal {path} is corrupt at line {number} (not a torn tail): "
-                    "move it aside to start over"
-                ) from None
-            break
-        try:
-            _apply(state, event)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            # Well-formed JSON that is not a journal event: a whole line (it ends with a
-            # newline), so not a torn write but corruption, or a file that is no journal.
-            raise JournalError(
-                f"journal {path} is corrupt at line {number} (not a journal event: "
-                f"{type(exc).__name__}: {exc}): move it aside to start over"
-            ) from None
-        state.lines += 1
-        good += len(line) + 1
-    state.torn = len(data) - good
-    return state, good
-
-
-def _has_good_line_after(lines: list[bytes]) -> bool:
-    for line in lines:
-        try:
-            orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        return True
-    return False
-
-
-def _apply(state: JournalState, event: Any) -> None:
-    if not isinstance(event, dict):
-        raise TypeError(f"a JSON {type(event).__name__}, not an object")
-    kind = event.get("ev")
-    if kind == "ckpt":
-        state.checkpoints.setdefault(_str(event["k"]), {})[_str(event["s"])] = Checkpoint(
-            _str(event["fp"]), event.get("out"), event.get("t") or {}
-        )
-    elif kind == "done":
-        key, status = _str(event["k"]), _str(event["status"])
-        state.done[key] = status
-        if status == "ok":
-            state.failed.pop(key, None)
-    elif kind == "fail":
-        err = event["err"]
-        state.failed[_str(event["k"])] = ErrorRecord(
-            _str(event["s"]), err["type"], err["message"], err["attempts"]
-        )
-    elif kind not in ("start", "ok"):
-        raise ValueError(f"unknown event {kind!r}")
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {value!r}")
-    return value
+#: Compact when this much was written since the last compaction (and more than the done
+#: lines take): 64 MiB, a guess that keeps a rewrite well under a second on a laptop disk.
+COMPACT_BYTES = 64 << 20
 
 
 class Journal:
@@ -155,8 +70,18 @@ class Journal:
         path: the journal file.
         fsync_every: fsync after this many events...
         fsync_interval: ...or this many seconds, whichever comes first.
+        compact_bytes: rewrite the journal without the checkpoints of finished items when
+            the part written since the last rewrite exceeds this many bytes, the done
+            lines and twice what the last rewrite kept; and once more on `aclose`.
+            ``None``: never rewrite it.
+        compact_grace: a rewrite during the run keeps the lines of the last this many
+            seconds as they are.  Their "done" lines may stand for output the sink has
+            not fsynced yet; after a power loss such an item runs again, and it must
+            still find its checkpoints.  Keep it above the sink's fsync interval.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       Compaction (``compact_bytes``, ``compact_grace``); ``stage_ok_nowait`` is gone.
     """
 
     def __init__(
@@ -165,47 +90,80 @@ class Journal:
         *,
         fsync_every: int = 1000,
         fsync_interval: float = 1.0,
+        compact_bytes: int | None = COMPACT_BYTES,
+        compact_grace: float = 2.0,
     ) -> None:
         self.path = Path(path)
         self.fsync_every = fsync_every
         self.fsync_interval = fsync_interval
+        self.compact_bytes = compact_bytes
+        self.compact_grace = compact_grace
         self._pending: list[bytes] = []
         self._wakeup = anyio.Event()
         self._fd: int | None = None
         self._unsynced = 0
         self._last_sync = time.monotonic()
         self._closed = False
+        self._layout = Layout()
+        self._clean = 0  # the end of what the last compaction left
+        self._marks: deque[tuple[float, int]] = deque()  # (time, size) after each write
+        self._old = 0  # the end of the lines written ``compact_grace`` seconds ago
+        self._stuck = False  # a compaction failed: stop trying
         self.failure: BaseException | None = None
         self.written = 0
+        self.compactions = 0
 
     # -- reading -----------------------------------------------------------------------
 
-    async def open(self, *, resume: bool) -> JournalState:
+    async def open(
+        self,
+        *,
+        resume: bool,
+        done: Container[str] | None = None,
+        retry_failed: bool = False,
+    ) -> JournalState:
         """
-        Open the journal for appending and return what earlier runs recorded.
+        Open the journal for appending and return what a resume needs of earlier runs.
 
-        Without ``resume`` an existing journal is started afresh.  With it, a torn last
-        line is cut off so new events start on a clean line.
+        Without ``resume`` an existing journal is started afresh.  With it, the journal
+        is streamed: the state holds the checkpoints and failures of unfinished items
+        only, and in ``done_keys`` what to skip.  A torn last line is cut off so new
+        events start on a clean line.
+
+        Args:
+            resume: continue the journal.
+            done: the keys the sink holds, if it can tell: they decide what is finished
+                (after a power loss the journal may say "done" for a line that never
+                reached the disk), and become ``done_keys``.
+            retry_failed: items done with an error count as unfinished (when the
+                journal decides).
 
         Raises:
             JournalError: the journal cannot be read or opened, or is corrupt mid-file.
         """
-        return await anyio.to_thread.run_sync(self._open_sync, resume)
+        return await anyio.to_thread.run_sync(self._open_sync, resume, done, retry_failed)
 
-    def _open_sync(self, resume: bool) -> JournalState:
+    def _open_sync(
+        self, resume: bool, done: Container[str] | None, retry_failed: bool
+    ) -> JournalState:
         if self._fd is not None:
             raise JournalError(f"journal {self.path} is already open")
         state = JournalState()
+        self._layout = Layout()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # What a compaction cut short left behind: the journal itself is whole.
+            temporary(self.path).unlink(missing_ok=True)
             if resume:
-                state, good = _read(self.path)
+                state, self._layout = read_for_resume(
+                    self.path, done=done, retry_failed=retry_failed
+                )
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 if state.torn:
                     log.warning(
                         "journal %s: cut off a torn last line (%d bytes)", self.path, state.torn
                     )
-                    os.ftruncate(self._fd, good)
+                    os.ftruncate(self._fd, self._layout.size)
                     os.fsync(self._fd)
             else:
                 flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -218,16 +176,23 @@ class Journal:
         self._unsynced = 0
         self._last_sync = time.monotonic()
         self._closed = False
+        # What follows the done lines of a journal read back counts as new: the run before
+        # may have crashed before compacting it.
+        self._clean = self._old = self._layout.tail
+        self._marks.clear()
+        self._stuck = False
         self.failure = None
         return state
 
     @staticmethod
     async def read(path: str | os.PathLike[str]) -> JournalState:
         """
-        Read a journal without opening it for writing.
+        Read everything a journal holds, without opening it for writing.
+
+        Unlike `open`, this keeps every checkpoint and done status in memory: it is for
+        inspection, not for resuming a long run.
         """
-        state, _ = await anyio.to_thread.run_sync(_read, Path(path))
-        return state
+        return await anyio.to_thread.run_sync(read_all, Path(path))
 
     # -- queueing events (event loop, never blocks) -------------------------------------
 
@@ -239,9 +204,6 @@ class Journal:
 
     def start_nowait(self, stages: list[str]) -> None:
         self._append({"ev": "start", "at": time.time(), "stages": stages})
-
-    def stage_ok_nowait(self, key: str, stage: str) -> None:
-        self._append({"ev": "ok", "k": key, "s": stage})
 
     def checkpoint_nowait(
         self, key: str, stage: str, fingerprint: str, output: Any, timings: dict[str, float]
@@ -289,6 +251,7 @@ class Journal:
                 view = view[written:]
             self.written += count
             self._unsynced += count
+            self._layout.size += len(data)
             now = time.monotonic()
             due = self._unsynced >= self.fsync_every or now - self._last_sync >= self.fsync_interval
             if sync or due:
@@ -299,10 +262,74 @@ class Journal:
             # A failed write may have left part of a line: a later resume cuts it off.
             self.failure = exc
             raise JournalError(f"cannot write journal {self.path}: {exc}") from exc
+        if data and self.compact_bytes is not None and not self._stuck:
+            self._marks.append((now, self._layout.size))
+            if self._due():
+                self._compact(grace=True)
+
+    def _safe(self) -> int:
+        """
+        The end of the lines written at least ``compact_grace`` seconds ago.
+        """
+        horizon = time.monotonic() - self.compact_grace
+        while self._marks and self._marks[0][0] <= horizon:
+            self._old = self._marks.popleft()[1]
+        return max(self._old, self._clean)
+
+    def _due(self) -> bool:
+        assert self.compact_bytes is not None
+        grown = self._safe() - self._clean
+        kept = self._clean - self._layout.tail
+        return grown >= max(self.compact_bytes, self._layout.done, kept)
+
+    def _compact(self, *, grace: bool) -> None:
+        """
+        Rewrite the journal without finished items' checkpoints (in the writer's thread).
+
+        A rewrite that fails (say, the disk is full) leaves the journal as it was: it is
+        logged, and the run goes on without compacting.
+        """
+        assert self._fd is not None
+        safe = self._safe() if grace else self._layout.size
+        before = self._layout.size
+        try:
+            self._layout, _, _ = compact(self.path, self._layout, safe=safe)
+        except JournalError as exc:
+            log.warning("journal %s: not compacted: %s", self.path, exc)
+            self._stuck = True
+            try:
+                replaced = os.stat(self.path).st_ino != os.fstat(self._fd).st_ino
+            except OSError:
+                replaced = True
+            if not replaced:
+                return
+            # The rename happened, and then something failed: append to the new file.
+            self._layout = read_header(self.path)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            self.failure = exc
+            raise JournalError(f"cannot reopen journal {self.path}: {exc}") from exc
+        old, self._fd = self._fd, fd
+        os.close(old)
+        # Everything in the new file was fsynced by the rewrite.
+        self._unsynced = 0
+        self._last_sync = time.monotonic()
+        # The lines after ``safe`` were copied as they were, this much further up.
+        shift = before - self._layout.size
+        self._clean = self._layout.size - (before - safe)
+        self._old = self._clean
+        self._marks = deque((t, size - shift) for t, size in self._marks)
+        self.compactions += 1
+        log.debug("journal %s: compacted %d -> %d bytes", self.path, before, self._layout.size)
 
     async def aclose(self) -> None:
         """
-        Write what is queued, fsync and close.  Safe to call twice, and under cancellation.
+        Write what is queued, fsync, compact (if enabled) and close.  Safe to call twice,
+        and under cancellation.
+
+        Compacting drops the checkpoints of items whose "done" line is written: close
+        the sink first, so that their output lines are durable (the pipeline does).
         """
         if self._fd is None or self._closed:
             return
@@ -310,10 +337,17 @@ class Journal:
             try:
                 if self.failure is None:
                     await self.flush(sync=True)
+                    if (
+                        self.compact_bytes is not None
+                        and not self._stuck
+                        and self._layout.size > self._clean
+                    ):
+                        await anyio.to_thread.run_sync(lambda: self._compact(grace=False))
             finally:
                 self._closed = True
                 fd, self._fd = self._fd, None
-                await anyio.to_thread.run_sync(os.close, fd)
+                if fd is not None:
+                    await anyio.to_thread.run_sync(os.close, fd)
 
     # -- maintenance --------------------------------------------------------------------
 
@@ -328,7 +362,7 @@ class Journal:
 
         Items finished with an error keep their checkpoints too, so that a resume with
         ``retry_failed`` still restarts them after their last checkpoint.  Never compact
-        a journal that a run has open.
+        a journal that a run has open (a run compacts its own journal as it goes).
 
         Args:
             path: the journal file.  The new file replaces it atomically.
@@ -339,63 +373,19 @@ class Journal:
                 every item the journal says is done.
 
         Returns:
-            The number of events before and after.
+            The number of lines before and after.
 
         Raises:
             JournalError: the journal cannot be read, is corrupt, or cannot be rewritten.
         """
-        return await anyio.to_thread.run_sync(_compact, Path(path), keep_done)
 
+        def run() -> tuple[int, int]:
+            file = Path(path)
+            temporary(file).unlink(missing_ok=True)
+            layout = Layout(size=file.stat().st_size) if file.exists() else None
+            if layout is None:
+                raise JournalError(f"cannot compact journal {file}: it does not exist")
+            _, before, after = compact(file, layout, keep_done=keep_done, full=True)
+            return before, after
 
-def _compact(path: Path, keep_done: Callable[[str], bool] | None) -> tuple[int, int]:
-    state, _ = _read(path)
-    done = {
-        key: status for key, status in state.done.items() if keep_done is None or keep_done(key)
-    }
-    out: list[bytes] = []
-    for key, status in done.items():
-        out.append(orjson.dumps({"ev": "done", "k": key, "status": status}))
-    for key, stages in state.checkpoints.items():
-        if done.get(key) == "ok":
-            continue
-        for stage, ck in stages.items():
-            out.append(
-                orjson.dumps(
-                    {
-                        "ev": "ckpt",
-                        "k": key,
-                        "s": stage,
-                        "fp": ck.fingerprint,
-                        "out": ck.output,
-                        "t": ck.timings,
-                    }
-                )
-            )
-    for key, err in state.failed.items():
-        if done.get(key) != "ok":
-            out.append(orjson.dumps({"ev": "fail", "k": key, "s": err.stage, "err": err.to_json()}))
-    tmp = path.with_name(path.name + ".compact")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(b"".join(line + b"\n" for line in out))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        raise JournalError(f"cannot compact journal {path}: {exc}") from exc
-    return state.lines, len(out)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """
-    Make a rename in ``directory`` durable (a no-op where directories cannot be opened).
-    """
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return await anyio.to_thread.run_sync(run)

@@ -3,14 +3,16 @@ Resume planning: which items a resumed run skips, and where the others restart.
 
 Two records say what an earlier run finished: the sink's own output (the truth: after a
 power loss the journal may say "done" for a line that never reached the disk) and the
-journal.  Checkpoints let an unfinished item restart after its last stage whose output
-was journaled, provided that stage's fingerprint (its name and version, and those of
-every stage before it) still matches.
+journal.  `Journal.open` weighs them while it streams the journal in, and keeps only
+what the unfinished items need (see ``asyncpipe._journal_state``).  Checkpoints let an
+unfinished item restart after its last stage whose output was journaled, provided that
+stage's fingerprint (its name and version, and those of every stage before it) still
+matches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 from ._journal import Checkpoint, JournalState
 from ._stage import Item, Stage, stage_fingerprints
@@ -25,10 +27,9 @@ class ResumePlan:
 
     Args:
         stages: the pipeline's stages.
-        state: what the journal holds (empty on a fresh run).
-        written: the keys the sink already holds, or ``None`` if the sink cannot say.
+        state: what the journal holds of the unfinished items, and the keys to skip
+            (empty on a fresh run).
         resume: whether this run continues an earlier one.
-        retry_failed: on resume, run failed items again.
     """
 
     def __init__(
@@ -36,28 +37,19 @@ class ResumePlan:
         stages: Sequence[Stage],
         state: JournalState,
         *,
-        written: set[str] | None,
         resume: bool,
-        retry_failed: bool,
     ) -> None:
         self.stages = stages
         self.fingerprints = stage_fingerprints(stages)
         self.checkpoints: dict[str, dict[str, Checkpoint]] = state.checkpoints
-        if written is not None:
-            self.done_keys = written
-        elif resume:
-            self.done_keys = {
-                k for k, status in state.done.items() if status == "ok" or not retry_failed
-            }
-        else:
-            self.done_keys = set()
+        self.done_keys: Container[str] = state.done_keys if resume else frozenset()
 
     @classmethod
     def fresh(cls, stages: Sequence[Stage]) -> ResumePlan:
         """
         The plan of a run that resumes nothing.
         """
-        return cls(stages, JournalState(), written=None, resume=False, retry_failed=False)
+        return cls(stages, JournalState(), resume=False)
 
     def restore(self, item: Item) -> None:
         """

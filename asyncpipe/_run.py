@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -117,7 +117,7 @@ class Run:
             ok=self.ok,
             failed=self.failed,
             skipped=self.skipped,
-            previous=len(self.plan.done_keys),
+            previous=len(keys) if isinstance(keys := self.plan.done_keys, Sized) else 0,
             interrupted=self.interrupted,
         )
 
@@ -146,11 +146,13 @@ class Run:
             if self.sink is not None:
                 written = await self.sink.open(resume=resume, retry_failed=retry_failed)
             if self.journal is not None:
-                state = await self.journal.open(resume=resume)
-                self.journal.start_nowait([s.name for s in self.stages])
-                self.plan = ResumePlan(
-                    self.stages, state, written=written, resume=resume, retry_failed=retry_failed
+                # The sink's record of what it holds decides what is finished; the journal
+                # streams in and keeps only the checkpoints of the items not in it.
+                state = await self.journal.open(
+                    resume=resume, done=written, retry_failed=retry_failed
                 )
+                self.journal.start_nowait([s.name for s in self.stages])
+                self.plan = ResumePlan(self.stages, state, resume=resume)
             elif written is not None:
                 self.plan.done_keys = written
             self.started = now()

@@ -6,7 +6,7 @@ across any number of crashes and resumes.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,9 @@ import aiofiles
 import anyio
 import orjson
 
+from ._durable import CHUNK, LineScanner, atomic_write, cut_tail, temporary
 from ._exceptions import ConfigError, JournalError
+from ._keyset import KeySet
 from ._stage import Item
 
 __all__ = ["CallbackSink", "JsonlSink", "Sink"]
@@ -31,7 +33,7 @@ class Sink:
     .. versionadded:: 0.1
     """
 
-    async def open(self, *, resume: bool, retry_failed: bool) -> set[str] | None:
+    async def open(self, *, resume: bool, retry_failed: bool) -> Container[str] | None:
         """
         Get ready to write.
 
@@ -41,8 +43,9 @@ class Sink:
                 items run again (and are written once more, not twice).
 
         Returns:
-            The keys of items already written, which the run will skip; or ``None`` if the
-            sink cannot tell, and the journal's word is taken instead.
+            The keys of items already written (a ``set``, or anything that supports
+            ``in``), which the run will skip; or ``None`` if the sink cannot tell, and the
+            journal's word is taken instead.
         """
         return None
 
@@ -88,8 +91,9 @@ class JsonlSink(Sink):
     """
     Write one JSON line per item with aiofiles and orjson.
 
-    The file itself says which items are done: on resume it is read back, a torn last
-    line is cut off, and the keys found (in ``key_field``) are skipped.  A line that does
+    The file itself says which items are done: on resume it is streamed back (kept in
+    memory: only the keys, compactly), a torn last line is cut off, and the keys found
+    (in ``key_field``) are skipped.  A line that does
     not parse anywhere else is corruption: `open` raises `JournalError` naming the line
     rather than cut off the results after it.  So an item whose
     line was written before a crash is never written again, and one whose line was not is
@@ -126,14 +130,16 @@ class JsonlSink(Sink):
         self._last_sync = 0.0
         self.lines_written = 0
 
-    async def open(self, *, resume: bool, retry_failed: bool) -> set[str] | None:
+    async def open(self, *, resume: bool, retry_failed: bool) -> Container[str] | None:
         keys = await anyio.to_thread.run_sync(self._prepare, resume, retry_failed)
         self._file = await aiofiles.open(self.path, "ab")
         self._last_sync = anyio.current_time()
         return keys
 
-    def _prepare(self, resume: bool, retry_failed: bool) -> set[str]:
+    def _prepare(self, resume: bool, retry_failed: bool) -> KeySet:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary(self.path).unlink(missing_ok=True)  # left by a rewrite cut short
+        keys = KeySet()
         if not resume:
             if self.path.exists() and self.path.stat().st_size and not self._overwrite:
                 raise ConfigError(
@@ -141,46 +147,78 @@ class JsonlSink(Sink):
                     "overwriting it"
                 )
             self.path.write_bytes(b"")
-            return set()
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return set()
-        keys: set[str] = set()
-        kept: list[bytes] = []
-        good = 0
-        dropped = False
+            return keys
         # Every write is of whole lines, so a crash leaves at most one torn line, the part
         # after the last newline.  Anything else that does not parse is corruption: cutting
         # the file there would throw away the results after it, so refuse instead.
-        for number, line in enumerate(data.split(b"\n")[:-1], start=1):
-            try:
-                record = orjson.loads(line)
-                key = record[self._key_field]
-            except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
-                raise JournalError(
-                    f"{self.path} is corrupt at line {number} (not a JSON object with a "
-                    f"{self._key_field!r} field): repair it or move it aside"
-                ) from None
-            good += len(line) + 1
-            if retry_failed and record.get("status") == "error":
-                dropped = True
-                continue
-            keys.add(str(key))
-            kept.append(line + b"\n")
-        if dropped:
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(b"".join(kept))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        elif good < len(data):
-            with open(self.path, "r+b") as fh:
-                fh.truncate(good)
-                fh.flush()
-                os.fsync(fh.fileno())
+        scanner = LineScanner(self.path)
+        try:
+            errors = self._scan(scanner, keys, retry_failed)
+        except FileNotFoundError:
+            return keys
+        if errors:
+            self._drop_errors(scanner.end)
+        elif scanner.torn:
+            cut_tail(self.path, scanner.end)
         return keys
+
+    def _scan(self, scanner: LineScanner, keys: KeySet, retry_failed: bool) -> int:
+        """
+        Add the key of every whole line to ``keys``; return how many error lines were left
+        out (with ``retry_failed``).
+        """
+        # The default record starts with the key: read it off the line without parsing
+        # the whole line.  Any other line is parsed.
+        prefix = b"{" + orjson.dumps(self._key_field) + b':"'
+        skip = len(prefix)
+        number = errors = 0
+        for _, block in scanner.blocks():
+            pos = 0
+            while pos < len(block):
+                end = block.index(b"\n", pos)
+                number += 1
+                if not retry_failed and block.startswith(prefix, pos):
+                    quote = block.find(b'"', pos + skip, end)
+                    if quote > 0 and block[end - 1] == 0x7D and b"\\" not in block[pos:quote]:
+                        try:
+                            keys.add(block[pos + skip : quote].decode(), new=True)
+                            pos = end + 1
+                            continue
+                        except UnicodeDecodeError:
+                            pass
+                key, status = self._parse(block[pos:end], number)
+                if retry_failed and status == "error":
+                    errors += 1
+                else:
+                    keys.add(key)
+                pos = end + 1
+        return errors
+
+    def _parse(self, line: bytes, number: int) -> tuple[str, object]:
+        try:
+            record = orjson.loads(line)
+            key = record[self._key_field]
+        except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+            raise JournalError(
+                f"{self.path} is corrupt at line {number} (not a JSON object with a "
+                f"{self._key_field!r} field): repair it or move it aside"
+            ) from None
+        return str(key), record.get("status")
+
+    def _drop_errors(self, end: int) -> None:
+        """
+        Rewrite the file without its error lines (and without a torn tail), atomically.
+        """
+        with atomic_write(self.path) as out:
+            kept = bytearray()
+            for number, (_, line) in enumerate(LineScanner(self.path, stop=end), start=1):
+                if self._parse(line, number)[1] != "error":
+                    kept += line
+                    kept += b"\n"
+                    if len(kept) >= CHUNK:
+                        out.write(kept)
+                        kept.clear()
+            out.write(kept)
 
     async def write(self, items: Sequence[Item]) -> None:
         data = b"".join(

@@ -13,7 +13,7 @@ import argparse
 import csv
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -23,6 +23,7 @@ import anyio
 import orjson
 
 from asyncpipe import Job, RunOptions, RunSummary, iterate_in_thread
+from asyncpipe._durable import LineScanner, atomic_write_text
 
 from ._page import PageRef
 from .evaluate import evaluate, load_truth
@@ -151,16 +152,18 @@ class DocumentApp:
                     lines += llm.summary()
                     if advice := timeout_advice(client.statistics(), args.llm_timeout):
                         lines.append(advice)
-                if args.csv is not None or args.truth is not None:
-                    records = await anyio.to_thread.run_sync(_read_records, options.out)
-                    if args.csv is not None:
-                        await anyio.to_thread.run_sync(
-                            _write_csv, args.csv, records, settings.fields
-                        )
-                        lines.append(f"wrote {args.csv}")
-                    if args.truth is not None:
-                        truth = await anyio.to_thread.run_sync(load_truth, args.truth)
-                        lines += evaluate(records, truth, fields=settings.fields).lines()
+                # Both read the output as a stream: a long run's output need not fit in memory.
+                if args.csv is not None:
+                    await anyio.to_thread.run_sync(
+                        _write_csv, args.csv, options.out, settings.fields
+                    )
+                    lines.append(f"wrote {args.csv}")
+                if args.truth is not None:
+                    truth = await anyio.to_thread.run_sync(load_truth, args.truth)
+                    accuracy = await anyio.to_thread.run_sync(
+                        lambda: evaluate(_read_records(options.out), truth, fields=settings.fields)
+                    )
+                    lines += accuracy.lines()
                 pages = summary.ok + summary.failed
                 if pages + summary.skipped == 0:
                     lines.append(f"no documents found in: {' '.join(options.inputs)}")
@@ -182,23 +185,27 @@ def _key(ref: PageRef) -> str:
     return ref.id
 
 
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    with path.open("rb") as fh:
-        return [orjson.loads(line) for line in fh if line.strip()]
+def _read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """
+    The output's records, one at a time (a torn last line, left by a crash, is not one).
+    """
+    for _, line in LineScanner(path):
+        if line.strip():
+            yield orjson.loads(line)
 
 
-def _write_csv(path: Path, records: list[dict[str, Any]], fields: tuple[str, ...]) -> None:
+def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
     """
     The fields of every page as CSV, one row per output line, written whole from the
-    (exactly-once) JSON lines, so crashes and resumes never duplicate a row.
+    (exactly-once) JSON lines, so crashes and resumes never duplicate a row.  The file is
+    replaced atomically and durably: a crash leaves the old CSV or the new one.
     """
     if path.parent:
         path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_write_text(path) as fh:
         writer = csv.writer(fh)
         writer.writerow(["id", "source", "page", "status", *fields, "error"])
-        for record in records:
+        for record in _read_records(out):
             values = record.get("fields") or {}
             error = record.get("error")
             writer.writerow(
@@ -211,7 +218,6 @@ def _write_csv(path: Path, records: list[dict[str, Any]], fields: tuple[str, ...
                     f"{error['stage']}: {error['type']}: {error['message']}" if error else "",
                 ]
             )
-    os.replace(tmp, path)
 
 
 app = DocumentApp()

@@ -15,11 +15,13 @@ after SIGINT and 143 after SIGTERM (``128 + signal number``, as a shell reports 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +130,40 @@ def _record(item: Item) -> dict[str, Any]:
     return record
 
 
+def _slow_compaction(pause: float) -> None:
+    """
+    Make every journal compaction slow (a pause after each write to the new file and
+    before it replaces the journal), so that the tests' kills land inside compactions.
+    """
+    from asyncpipe import _journal_state
+
+    real = _journal_state.atomic_write  # type: ignore[attr-defined]
+
+    class Slow:
+        def __init__(self, out: Any) -> None:
+            self._out = out
+
+        def __getattr__(self, name: str) -> Any:
+            attr = getattr(self._out, name)
+            if name in ("write", "copy_from"):
+
+                def slow(*args: Any) -> Any:
+                    result = attr(*args)
+                    time.sleep(pause)
+                    return result
+
+                return slow
+            return attr
+
+    @contextlib.contextmanager
+    def atomic_write(path: Any) -> Iterator[Any]:
+        with real(path) as out:
+            yield Slow(out)
+            time.sleep(pause)  # the new file is whole, not yet renamed
+
+    _journal_state.atomic_write = atomic_write  # type: ignore[attr-defined]
+
+
 def _workers(spec: str) -> list[int]:
     counts = [int(n) for n in spec.split(",")]
     if len(counts) != 4:
@@ -148,7 +184,14 @@ async def _main(args: argparse.Namespace) -> int:
         ],
         max_buffer_size=args.buffer,
     )
-    journal = Journal(args.journal, fsync_every=args.fsync_every, fsync_interval=0.05)
+    if args.compaction_pause:
+        _slow_compaction(args.compaction_pause)
+    compaction: dict[str, Any] = {"compact_grace": args.compact_grace}
+    if args.compact_bytes is not None:
+        compaction["compact_bytes"] = args.compact_bytes
+    journal = Journal(
+        args.journal, fsync_every=args.fsync_every, fsync_interval=0.05, **compaction
+    )
     sink = JsonlSink(args.out, record=_record, fsync_interval=0.05)
     summary = await pipeline.run(
         range(args.items),
@@ -185,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sleep", type=float, default=0.01, help="most seconds per stage call")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fsync-every", type=int, default=1000)
+    parser.add_argument("--compact-bytes", type=int, default=None,
+                        help="Journal(compact_bytes=...); default: the Journal's")
+    parser.add_argument("--compact-grace", type=float, default=0.0)
+    parser.add_argument("--compaction-pause", type=float, default=0.0,
+                        help="seconds to sleep at each step of a compaction")
     args = parser.parse_args(argv)
     return anyio.run(_main, args)
 

@@ -12,6 +12,9 @@ kill, and resumes until the app exits 0.  The checks:
 - no checkpointed stage is called again for an item once its checkpoint was journaled:
   the calls of run ``m`` (from the side file) never include a (key, stage) that was in
   the journal read after the kill before run ``m``.
+
+Two cases make the journal compact after every write, slowly, so that kills land inside
+a compaction (the test counts the kills that left its temporary file behind).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import pytest
 from crashapp import expected_value, key_of
 
 from asyncpipe import Journal
+from asyncpipe._durable import temporary
 
 APP = Path(__file__).with_name("crashapp.py")
 CHECKPOINTED = ("paid", "finish")
@@ -51,6 +55,8 @@ class Case:
     compact: bool = False
     seed: int = 0
     sleep: float = 0.01
+    compact_bytes: int | None = None  # the app's journal compacts as it runs
+    pause: float = 0.0  # ...and each compaction sleeps this long at every step
 
     def __str__(self) -> str:
         return self.name
@@ -74,7 +80,10 @@ def start(case: Case, files: Files, run_id: int, *, resume: bool) -> subprocess.
         "--side", str(files.side), "--run-id", str(run_id), "--workers", case.workers,
         "--buffer", str(case.buffer), "--fsync-every", str(case.fsync_every),
         "--seed", str(case.seed), "--sleep", str(case.sleep),
+        "--compaction-pause", str(case.pause),
     ]
+    if case.compact_bytes is not None:
+        args += ["--compact-bytes", str(case.compact_bytes)]
     if resume:
         args.append("--resume")
     if case.ordered:
@@ -171,13 +180,16 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return values
 
 
-def crash_and_resume(case: Case, root: Path, reference: dict[str, Any]) -> int:
-    """Run one case to completion through SIGKILLs; return how many kills landed."""
+def crash_and_resume(case: Case, root: Path, reference: dict[str, Any]) -> tuple[int, int]:
+    """
+    Run one case to completion through SIGKILLs; return how many kills landed, and how
+    many of them inside a journal compaction (its temporary file was left behind).
+    """
     files = Files(root)
     rng = random.Random(f"crash/{case.name}/{case.seed}")
     forbidden: dict[int, set[tuple[str, str]]] = {}
     seen: set[tuple[str, str]] = set()
-    kills = 0
+    kills = mid_compaction = 0
     run_id = 0
     while True:
         forbidden[run_id] = set(seen)
@@ -215,6 +227,7 @@ def crash_and_resume(case: Case, root: Path, reference: dict[str, Any]) -> int:
         log = (files.root / f"run{run_id}.log").read_text(errors="replace")
         if killed and rc == -signal.SIGKILL:
             kills += 1
+            mid_compaction += temporary(files.journal).exists()
             records, _ = read_output(files.out)
             check_output(records, case.items)
             seen |= journaled(files.journal)
@@ -243,7 +256,8 @@ def crash_and_resume(case: Case, root: Path, reference: dict[str, Any]) -> int:
     called = {(key, stage) for _, key, stage in calls}
     assert seen <= called  # sanity: every journaled checkpoint came from a call
     assert {(key_of(n), s) for n in range(case.items) for s in CHECKPOINTED} <= called
-    return kills
+    assert not temporary(files.journal).exists()
+    return kills, mid_compaction
 
 
 FAST = [
@@ -254,6 +268,11 @@ FAST = [
          seed=3),
     Case("ordered-smallbuf-compact", workers="3,2,4,3", ordered=True, buffer=2, fsync_every=5,
          kills=6, compact=True, seed=4),
+    # The journal is rewritten after every write, slowly: most kills land in a rewrite.
+    Case("kill-during-compaction", workers="4,2,8,2", fsync_every=3, kills=6, seed=5,
+         compact_bytes=1, pause=0.02),
+    Case("ordered-kill-during-compaction", workers="2,2,4,2", ordered=True, kills=6, seed=6,
+         compact_bytes=1, pause=0.01),
 ]
 
 SLOW = [
@@ -272,15 +291,17 @@ class TestCrash:
         self, case: Case, tmp_path: Path, reference: dict[str, Any]
     ) -> None:
         """SIGKILL at random instants loses no item, duplicates none, re-runs no checkpoint."""
-        kills = crash_and_resume(case, tmp_path, reference)
-        print(f"{case.name}: {kills} kills")
+        kills, mid_compaction = crash_and_resume(case, tmp_path, reference)
+        print(f"{case.name}: {kills} kills, {mid_compaction} inside a compaction")
         assert kills >= case.kills - 1
+        if case.pause:
+            assert mid_compaction >= 1
 
     @pytest.mark.slow
     @pytest.mark.parametrize("case", SLOW, ids=str)
     def test_many_kills(self, case: Case, tmp_path: Path, reference: dict[str, Any]) -> None:
         """Longer runs, more kills, fsync after nearly every journal write."""
-        kills = crash_and_resume(case, tmp_path, reference)
+        kills, _ = crash_and_resume(case, tmp_path, reference)
         print(f"{case.name}: {kills} kills")
         # A kill aimed near the end of a resumed run can miss when the process finishes
         # first (seen on a loaded 2-core machine: 22 of 25 landed); what matters is that

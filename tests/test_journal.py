@@ -9,6 +9,8 @@ import orjson
 import pytest
 
 from asyncpipe import ErrorRecord, Journal, JournalError, JournalState
+from asyncpipe._durable import temporary
+from asyncpipe._keyset import KeySet
 
 pytestmark = pytest.mark.anyio
 
@@ -27,14 +29,13 @@ class TestRoundTrip:
     async def test_every_event_kind_reads_back(self, tmp_path: Path) -> None:
         """Events queued on the loop and written by the writer task come back from read."""
         path = tmp_path / "j.jsonl"
-        journal = Journal(path)
+        journal = Journal(path, compact_bytes=None)
         state = await journal.open(resume=False)
         assert state == JournalState()
         error = ErrorRecord("b", "StageError", "bad input", 2)
         async with anyio.create_task_group() as tg:
             tg.start_soon(journal.run_writer)
             journal.start_nowait(["a", "b"])
-            journal.stage_ok_nowait("k1", "a")
             journal.checkpoint_nowait("k1", "b", "fp-b", {"x": [1, 2]}, {"a": 0.5, "b": 1.0})
             journal.done_nowait("k1", "ok")
             journal.checkpoint_nowait("k2", "a", "fp-a", "out", {"a": 0.1})
@@ -47,7 +48,7 @@ class TestRoundTrip:
         await journal.aclose()  # twice is fine
 
         state = await Journal.read(path)
-        assert state.lines == 8
+        assert state.lines == 7
         assert state.torn == 0
         assert state.done == {"k1": "ok", "k2": "error"}
         assert state.failed == {"k2": error}
@@ -56,12 +57,12 @@ class TestRoundTrip:
         assert ck.timings == {"a": 0.5, "b": 1.0}
         assert state.checkpoints["k2"]["a"].output == "out"
         assert state.checkpoints["k3"]["a"].output is None
-        assert journal.written == 8
+        assert journal.written == 7
 
     async def test_events_queued_at_close_are_written(self, tmp_path: Path) -> None:
         """aclose writes whatever is still queued, without a writer task."""
         path = tmp_path / "j.jsonl"
-        journal = Journal(path)
+        journal = Journal(path, compact_bytes=None)
         await journal.open(resume=False)
         for n in range(5):
             journal.done_nowait(f"k{n}", "ok")
@@ -105,7 +106,8 @@ class TestRoundTrip:
         journal.done_nowait("a", "ok")
         await journal.aclose()
         state = await journal.open(resume=True)
-        assert state.done == {"a": "ok"}
+        assert "a" in state.done_keys
+        assert state.done == {}  # open keeps only what a resume needs
         journal.done_nowait("b", "ok")
         await journal.aclose()
         assert (await Journal.read(path)).done == {"a": "ok", "b": "ok"}
@@ -131,10 +133,10 @@ class TestTornTail:
         read = await Journal.read(path)
         assert (read.lines, read.torn) == (2, len(torn))
 
-        journal = Journal(path)
+        journal = Journal(path, compact_bytes=None)
         state = await journal.open(resume=True)
         assert state.torn == len(torn)
-        assert state.done == {"a": "ok"}
+        assert "a" in state.done_keys
         assert "b" not in state.checkpoints
         assert await anyio.Path(path).read_bytes() == good
         journal.done_nowait("b", "ok")
@@ -200,7 +202,9 @@ class TestFsync:
 
     async def test_fsync_by_count_and_at_close(self, tmp_path: Path, fsyncs: list[int]) -> None:
         """With fsync_every=3 seven single-event writes fsync twice, and close once more."""
-        journal = Journal(tmp_path / "j.jsonl", fsync_every=3, fsync_interval=1e9)
+        journal = Journal(
+            tmp_path / "j.jsonl", fsync_every=3, fsync_interval=1e9, compact_bytes=None
+        )
         await journal.open(resume=False)
         for n in range(7):
             journal.done_nowait(f"k{n}", "ok")
@@ -211,7 +215,9 @@ class TestFsync:
 
     async def test_one_batch_one_fsync(self, tmp_path: Path, fsyncs: list[int]) -> None:
         """A batch larger than fsync_every is written and fsynced once."""
-        journal = Journal(tmp_path / "j.jsonl", fsync_every=3, fsync_interval=1e9)
+        journal = Journal(
+            tmp_path / "j.jsonl", fsync_every=3, fsync_interval=1e9, compact_bytes=None
+        )
         await journal.open(resume=False)
         for n in range(10):
             journal.done_nowait(f"k{n}", "ok")
@@ -233,7 +239,9 @@ class TestFsync:
 
     async def test_writer_task_batches(self, tmp_path: Path, fsyncs: list[int]) -> None:
         """Events queued together by the loop go out in one write and at most one fsync."""
-        journal = Journal(tmp_path / "j.jsonl", fsync_every=1000, fsync_interval=1e9)
+        journal = Journal(
+            tmp_path / "j.jsonl", fsync_every=1000, fsync_interval=1e9, compact_bytes=None
+        )
         await journal.open(resume=False)
         async with anyio.create_task_group() as tg:
             tg.start_soon(journal.run_writer)
@@ -274,7 +282,7 @@ class TestCompact:
         path = tmp_path / "j.jsonl"
         await self._write(path)
         before = await Journal.read(path)
-        assert await Journal.compact(path) == (11, 6)
+        assert await Journal.compact(path) == (11, 7)  # a header, 2 done, 2 ckpt, 2 fail
         after = await Journal.read(path)
         assert after.done == before.done == {"a": "ok", "c": "error"}
         assert after.failed == before.failed
@@ -283,8 +291,8 @@ class TestCompact:
         assert after.checkpoints["b"] == before.checkpoints["b"]
         assert after.checkpoints["b"]["s1"].output == "b1"
         assert after.checkpoints["c"] == before.checkpoints["c"]
-        assert not await anyio.Path(tmp_path / "j.jsonl.compact").exists()
-        assert await Journal.compact(path) == (6, 6)  # idempotent
+        assert not await anyio.Path(tmp_path / "j.jsonl.tmp").exists()
+        assert await Journal.compact(path) == (7, 7)  # idempotent
 
     async def test_keep_done_rejects_unwritten_items(self, tmp_path: Path) -> None:
         """An item keep_done rejects is kept as unfinished, with its checkpoints."""
@@ -299,7 +307,7 @@ class TestCompact:
         """A torn last line does not survive compaction."""
         path = tmp_path / "j.jsonl"
         await anyio.Path(path).write_bytes(_event(ev="done", k="a", status="ok") + b'{"ev"')
-        assert await Journal.compact(path) == (1, 1)
+        assert await Journal.compact(path) == (1, 2)
         assert (await Journal.read(path)).torn == 0
 
     async def test_compact_refuses_corrupt_journal(self, tmp_path: Path) -> None:
@@ -310,3 +318,113 @@ class TestCompact:
         with pytest.raises(JournalError, match="line 1"):
             await Journal.compact(path)
         assert await anyio.Path(path).read_bytes() == data
+
+
+async def _run_items(journal: Journal, keys: list[str], *, done: bool = True) -> None:
+    """Journal a 1 KB checkpoint for each key (and its done line), one write per key."""
+    for key in keys:
+        journal.checkpoint_nowait(key, "s", "fp", "x" * 1000, {})
+        if done:
+            journal.done_nowait(key, "ok")
+        await journal.flush()
+
+
+class TestCompaction:
+    async def test_journal_stays_near_the_work_in_flight(self, tmp_path: Path) -> None:
+        """Compacting as it goes, the file never holds much more than the done lines."""
+        path = tmp_path / "j.jsonl"
+        journal = Journal(path, compact_bytes=20_000, compact_grace=0.0)
+        await journal.open(resume=False)
+        await _run_items(journal, ["open1", "open2"], done=False)  # in flight all along
+        biggest = 0
+        for n in range(20):
+            await _run_items(journal, [f"k{n}-{i}" for i in range(10)])
+            biggest = max(biggest, (await anyio.Path(path).stat()).st_size)
+        done_lines = 200 * len(_event(ev="done", k="k10-1", status="ok"))
+        # Without compaction the file would pass 400 KB.
+        assert biggest < 2 * (done_lines + 20_000) + 2 * 1100
+        assert journal.compactions >= 3
+        await journal.aclose()
+        state = await Journal.read(path)
+        assert set(state.checkpoints) == {"open1", "open2"}
+        assert len(state.done) == 200
+
+    async def test_grace_keeps_the_last_lines_as_they_are(self, tmp_path: Path) -> None:
+        """During the run, lines younger than compact_grace are not compacted."""
+        path = tmp_path / "j.jsonl"
+        journal = Journal(path, compact_bytes=1, compact_grace=1e9)
+        await journal.open(resume=False)
+        await _run_items(journal, [f"k{i}" for i in range(20)])
+        assert journal.compactions == 0  # nothing is old enough: no pointless rewrites
+        assert len((await Journal.read(path)).checkpoints) == 20
+        await journal.aclose()  # the close compacts everything (the sink is closed first)
+        assert journal.compactions == 1
+        assert (await Journal.read(path)).checkpoints == {}
+
+    async def test_resume_with_sink_keys_skips_the_done_lines(self, tmp_path: Path) -> None:
+        """Given the sink's keys, open() seeks past a compacted journal's run of done lines."""
+        path = tmp_path / "j.jsonl"
+        journal = Journal(path)
+        await journal.open(resume=False)
+        await _run_items(journal, [f"k{i}" for i in range(50)])
+        await _run_items(journal, ["open"], done=False)
+        await journal.aclose()  # compacted: header, 50 done lines, one checkpoint
+        state = await Journal(path).open(resume=True, done=KeySet(f"k{i}" for i in range(50)))
+        assert state.lines == 1  # only the checkpoint was read
+        assert set(state.checkpoints) == {"open"}
+        assert "k7" in state.done_keys and "open" not in state.done_keys
+        # Without the sink's word, the done lines are read and decide.
+        state = await Journal(path).open(resume=True)
+        assert state.lines == 52
+        assert "k7" in state.done_keys and set(state.checkpoints) == {"open"}
+
+    async def test_resume_keeps_only_unfinished_checkpoints(self, tmp_path: Path) -> None:
+        """open(resume) drops the checkpoints of finished items as it streams."""
+        path = tmp_path / "j.jsonl"
+        events = [
+            _event(ev="ckpt", k="a", s="s", fp="f", out=1, t={}),
+            _event(ev="ckpt", k="b", s="s", fp="f", out=2, t={}),
+            _event(ev="done", k="a", status="ok"),
+            _event(ev="ckpt", k="c", s="s", fp="f", out=3, t={}),
+            _event(ev="fail", k="c", s="t", err={"type": "E", "message": "m", "attempts": 1}),
+            _event(ev="done", k="c", status="error"),
+        ]
+        await anyio.Path(path).write_bytes(b"".join(events))
+        state = await Journal(path, compact_bytes=None).open(resume=True)
+        assert set(state.checkpoints) == {"b"}
+        assert "a" in state.done_keys and "c" in state.done_keys
+        retry = await Journal(path, compact_bytes=None).open(resume=True, retry_failed=True)
+        assert set(retry.checkpoints) == {"b", "c"}
+        assert set(retry.failed) == {"c"}
+        sink = await Journal(path, compact_bytes=None).open(resume=True, done={"b"})
+        assert set(sink.checkpoints) == {"a", "c"}  # the sink says a's line is missing
+
+    async def test_left_over_temporary_is_removed(self, tmp_path: Path) -> None:
+        """A compaction killed half-way leaves a temporary file: open removes it."""
+        path = tmp_path / "j.jsonl"
+        await anyio.Path(path).write_bytes(_event(ev="done", k="a", status="ok"))
+        await anyio.Path(temporary(path)).write_bytes(b'{"ev":"start","at":1,"compac')
+        journal = Journal(path)
+        state = await journal.open(resume=True)
+        assert "a" in state.done_keys
+        assert not await anyio.Path(temporary(path)).exists()
+        await journal.aclose()
+
+    async def test_failed_compaction_keeps_the_journal(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A compaction that cannot write its new file is logged; the run goes on."""
+        path = tmp_path / "j.jsonl"
+        journal = Journal(path, compact_bytes=1, compact_grace=0.0)
+        await journal.open(resume=False)
+
+        def full(*args: object, **kwargs: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr("asyncpipe._durable.FileWriter.write", full)
+        await _run_items(journal, ["a", "b"])
+        assert journal.compactions == 0 and journal.failure is None
+        monkeypatch.undo()
+        await _run_items(journal, ["c"])  # appends still work, to the same file
+        await journal.aclose()
+        assert (await Journal.read(path)).done == {"a": "ok", "b": "ok", "c": "ok"}

@@ -114,14 +114,22 @@ async def assert_complete(path: Path, keys: Iterable[str]) -> None:
 
 
 async def interrupted_run(
-    recorder: Recorder, tmp_path: Path, keys: Sequence[str], *, ordered: bool = False
+    recorder: Recorder,
+    tmp_path: Path,
+    keys: Sequence[str],
+    *,
+    ordered: bool = False,
+    compact: bool = True,
+    journal: Journal | None = None,
 ) -> None:
     """Run until every item that does not hang is written, then cancel the run."""
     sink = JsonlSink(tmp_path / "out.jsonl")
+    if journal is None:
+        journal = Journal(tmp_path / "j.jsonl", compact_bytes=None if not compact else 1)
     hung = set().union(*recorder.hang.values()) if recorder.hang else set()
     pipeline = Pipeline(recorder.stages())
     async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: pipeline.run(keys, sink=sink, journal=Journal(tmp_path / "j.jsonl"),
+        tg.start_soon(lambda: pipeline.run(keys, sink=sink, journal=journal,
                                            key=str, ordered=ordered))
         with anyio.fail_after(10):
             # Ordered output holds back the items after a hung one, so wait for the stage
@@ -184,19 +192,31 @@ class TestResumeSkipsDone:
         assert (summary.ok, summary.skipped) == (7, 5)
         await assert_complete(tmp_path / "out.jsonl", KEYS)
 
-    async def test_sink_is_the_truth_not_the_journal(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("compacted", [False, True])
+    async def test_sink_is_the_truth_not_the_journal(
+        self, tmp_path: Path, compacted: bool
+    ) -> None:
         """An item the journal calls done but whose line is missing runs again, once."""
+        # Without compaction the journal is as a power loss leaves it: the run died before
+        # its close, and a compaction during the run keeps its last seconds as they are.
         await Pipeline(Recorder().stages()).run(
             KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
-            journal=Journal(tmp_path / "j.jsonl"), key=str)
+            journal=Journal(tmp_path / "j.jsonl", compact_bytes=None if not compacted else 1),
+            key=str)
         records = await read_output(tmp_path / "out.jsonl")
         lost = records.pop()["id"]
         await anyio.Path(tmp_path / "out.jsonl").write_bytes(
             b"".join(orjson.dumps(r) + b"\n" for r in records))
         again = Recorder()
         await resume(again, tmp_path, KEYS)
-        # Its checkpoint at "d" is still journaled, so no stage runs again.
-        assert not again.calls
+        if compacted:
+            # After a clean close the sink was fsynced, and the journal dropped what was
+            # finished: a line lost after that (a hand edit) is computed again.
+            assert set(again.calls.values()) == {1}
+            assert {key for _, key in again.calls} == {lost}
+        else:
+            # Its checkpoint at "d" is still journaled, so no stage runs again.
+            assert not again.calls
         await assert_complete(tmp_path / "out.jsonl", KEYS)
         assert (await read_output(tmp_path / "out.jsonl"))[-1]["id"] == lost
 
@@ -250,6 +270,64 @@ class TestRestartAtFirstUnfinishedStage:
         await assert_complete(tmp_path / "out.jsonl", KEYS)
 
 
+class TestCompaction:
+    async def test_compacting_after_every_write_keeps_resume_exact(
+        self, tmp_path: Path
+    ) -> None:
+        """A journal rewritten after every write still restarts items after their checkpoint."""
+        first = Recorder()
+        first.hang = {"c": {"k01", "k02"}, "d": {"k03", "k04"}}
+        journal = Journal(tmp_path / "j.jsonl", compact_bytes=1, compact_grace=0.0)
+        await interrupted_run(first, tmp_path, KEYS, journal=journal)
+        assert journal.compactions >= 2  # during the run, and at its close
+        state = await Journal.read(tmp_path / "j.jsonl")
+        # Only the unfinished items keep checkpoints; the finished ones keep a done line.
+        assert set(state.checkpoints) == {"k01", "k02", "k03", "k04"}
+        assert set(state.done) == set(KEYS) - {"k01", "k02", "k03", "k04"}
+
+        second = Recorder()
+        pipeline = Pipeline(second.stages())
+        again = Journal(tmp_path / "j.jsonl", compact_bytes=1, compact_grace=0.0)
+        summary = await pipeline.run(KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
+                                     journal=again, resume=True, key=str)
+        assert (summary.ok, summary.skipped) == (4, len(KEYS) - 4)
+        assert second.called("a") == set()
+        assert second.called("b") == second.called("c") == {"k01", "k02"}
+        assert second.called("d") == {"k01", "k02", "k03", "k04"}
+        assert max(second.calls.values()) == 1
+        await assert_complete(tmp_path / "out.jsonl", KEYS)
+        final = await Journal.read(tmp_path / "j.jsonl")
+        assert final.checkpoints == {}
+        assert final.done == dict.fromkeys(KEYS, "ok")
+
+    async def test_finished_run_leaves_only_done_lines(self, tmp_path: Path) -> None:
+        """At the end of a run the journal holds a header and one done line per item."""
+        await Pipeline(Recorder().stages()).run(
+            KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
+            journal=Journal(tmp_path / "j.jsonl"), key=str)
+        lines = (await anyio.Path(tmp_path / "j.jsonl").read_bytes()).splitlines()
+        events = [orjson.loads(line) for line in lines]
+        assert events[0]["ev"] == "start"
+        assert sorted(e["k"] for e in events[1:] if e["ev"] == "done") == KEYS
+        assert len(events) == 1 + len(KEYS)
+
+    async def test_failed_items_keep_checkpoints_for_retry(self, tmp_path: Path) -> None:
+        """Compaction keeps the checkpoints of failed items, so retry_failed resumes them."""
+        first = Recorder()
+        first.fail = {"d": {"k02"}}
+        await Pipeline(first.stages()).run(
+            KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
+            journal=Journal(tmp_path / "j.jsonl", compact_bytes=1, compact_grace=0.0), key=str)
+        state = await Journal.read(tmp_path / "j.jsonl")
+        assert set(state.checkpoints) == {"k02"}
+        assert set(state.checkpoints["k02"]) == {"a", "c"}
+        retry = Recorder()
+        summary = await resume(retry, tmp_path, KEYS, retry_failed=True)
+        assert (summary.ok, summary.skipped) == (1, len(KEYS) - 1)
+        assert set(retry.calls) == {("d", "k02")}
+        await assert_complete(tmp_path / "out.jsonl", KEYS)
+
+
 class TestVersionChange:
     @pytest.mark.parametrize(
         ("versions", "rerun"),
@@ -267,8 +345,8 @@ class TestVersionChange:
         first = Recorder()
         first.hang = {"d": {"k00"}}
         # k00 hangs in d after checkpointing a and c; with the output line removed below,
-        # k01 is an item whose every stage is checkpointed.
-        await interrupted_run(first, tmp_path, KEYS[:2])
+        # k01 is an item whose every stage is checkpointed (in a journal not compacted).
+        await interrupted_run(first, tmp_path, KEYS[:2], compact=False)
         await anyio.Path(tmp_path / "out.jsonl").write_bytes(b"")
         second = Recorder()
         await resume(second, tmp_path, KEYS[:2], versions=versions)
@@ -320,9 +398,10 @@ class TestRetryFailed:
 class TestJsonlSink:
     async def test_torn_tail_of_output_is_cut_and_item_written_once(self, tmp_path: Path) -> None:
         """A torn last output line is cut off and its item written again, exactly once."""
+        # A torn line means a crash: the journal is as the crash left it, not compacted.
         await Pipeline(Recorder().stages()).run(
             KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
-            journal=Journal(tmp_path / "j.jsonl"), key=str)
+            journal=Journal(tmp_path / "j.jsonl", compact_bytes=None), key=str)
         out = anyio.Path(tmp_path / "out.jsonl")
         data = await out.read_bytes()
         cut = data.rstrip(b"\n").rfind(b"\n") + 1

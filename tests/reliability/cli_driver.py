@@ -49,7 +49,7 @@ def _sabotage(name: str) -> None:
     elif name == "no-skip":
         original = _sink.JsonlSink._prepare
 
-        def prepare(self: Any, resume: bool, retry_failed: bool) -> set[str]:
+        def prepare(self: Any, resume: bool, retry_failed: bool) -> Any:
             original(self, resume, retry_failed)
             return set()
 

@@ -1,0 +1,387 @@
+"""
+Reading a checkpoint journal, and rewriting it without what no run needs any more.
+
+The journal is JSON lines, one event a line (see `asyncpipe.Journal`).  A compacted
+journal starts with a header and a run of ``done`` lines::
+
+    {"ev":"start","at":1700000000.0,"compacted":4096                }   header
+    {"ev":"done","k":"a","status":"ok"}                                 4096 bytes of
+    ...                                                                 done lines
+    {"ev":"ckpt","k":"b",...}        checkpoints and failures of unfinished items,
+    ...                              then whatever was appended since
+
+The header says how long the run of ``done`` lines is, so a resume whose sink knows what
+it holds seeks past them: its start-up reads only the part of the journal that holds
+checkpoints of unfinished items.  Old journals (no header) read as before.
+
+Every reader streams the file: memory follows the items in flight, not the run's length.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Container, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ._durable import LineScanner, atomic_write
+from ._exceptions import JournalError
+from ._keyset import KeySet
+from ._stage import ErrorRecord
+
+__all__ = ["Checkpoint", "JournalState"]
+
+#: Width of the header's byte count: written as a placeholder, filled in at the end.
+_WIDTH = 20
+_FLUSH = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """
+    A journaled stage output: the stage fingerprint, the encoded output and timings.
+    """
+
+    fingerprint: str
+    output: Any
+    timings: dict[str, float]
+
+
+@dataclass
+class JournalState:
+    """
+    What a journal says about earlier runs.
+
+    `Journal.read` fills every field with everything the file holds.  `Journal.open`, for
+    a resume, keeps only what the run needs: the checkpoints and failures of unfinished
+    items, and in `done_keys` the items to skip; `done` stays empty.
+
+    Attributes:
+        checkpoints: by item key, the latest checkpoint of each stage.
+        done: by item key, the status of items whose output was written.
+        failed: by item key, the last error record.
+        lines: how many events were read.
+        torn: how many bytes of a torn last line were cut off.
+        done_keys: the keys a resume skips (`Journal.open` only).
+    """
+
+    checkpoints: dict[str, dict[str, Checkpoint]] = field(default_factory=dict)
+    done: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, ErrorRecord] = field(default_factory=dict)
+    lines: int = 0
+    torn: int = 0
+    done_keys: Container[str] = field(default_factory=KeySet, compare=False)
+
+
+@dataclass
+class Layout:
+    """
+    Where the parts of a journal file are: header, run of done lines, whole lines.
+    """
+
+    header: int = 0
+    done: int = 0
+    size: int = 0
+
+    @property
+    def tail(self) -> int:
+        """
+        Where the lines after the run of done lines start.
+        """
+        return self.header + self.done
+
+
+class EventReader:
+    """
+    The events of a journal, from ``start``, with the torn-tail rule.
+
+    A line that does not parse, followed only by lines that do not parse either, is a
+    torn tail (a write cut by a crash; zeros after a power loss).  Followed by a line
+    that parses, it is corruption: `JournalError`.  After the iteration `good` is the
+    offset past the last good line and `torn` the bytes after it.
+    """
+
+    def __init__(self, path: Path, *, start: int = 0, stop: int | None = None) -> None:
+        self.path = path
+        self.start = start
+        self.scanner = LineScanner(path, start=start, stop=stop)
+        self.lines = 0
+        self.good = start
+        self.torn = 0
+
+    def where(self, number: int, offset: int) -> str:
+        """
+        Name a line for an error message.
+        """
+        return f"line {number}" if self.start == 0 else f"byte {offset}"
+
+    def __iter__(self) -> Iterator[tuple[str, bytes, Any]]:
+        bad: str | None = None
+        try:
+            for number, (offset, line) in enumerate(self.scanner, start=1):
+                try:
+                    event = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    if bad is None:
+                        bad = self.where(number, offset)
+                        self.good = offset
+                    continue
+                if bad is not None:
+                    raise JournalError(
+                        f"journal {self.path} is corrupt at {bad} (not a torn tail): "
+                        "move it aside to start over"
+                    )
+                self.lines += 1
+                yield self.where(number, offset), line, event
+                self.good = offset + len(line) + 1
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise JournalError(f"cannot read journal {self.path}: {exc}") from exc
+        if bad is None:
+            self.good = self.scanner.end
+        self.torn = self.scanner.size - self.good
+
+
+def not_an_event(path: Path, where: str, exc: Exception) -> JournalError:
+    """
+    Well-formed JSON that is not a journal event: a whole line, so not a torn write but
+    corruption, or a file that is no journal.
+    """
+    return JournalError(
+        f"journal {path} is corrupt at {where} (not a journal event: "
+        f"{type(exc).__name__}: {exc}): move it aside to start over"
+    )
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {value!r}")
+    return value
+
+
+def _kind(event: Any) -> str:
+    if not isinstance(event, dict):
+        raise TypeError(f"a JSON {type(event).__name__}, not an object")
+    kind = event.get("ev")
+    if kind not in ("start", "ok", "ckpt", "fail", "done"):
+        raise ValueError(f"unknown event {kind!r}")
+    return str(kind)
+
+
+def _checkpoint(event: dict[str, Any]) -> Checkpoint:
+    return Checkpoint(_str(event["fp"]), event.get("out"), event.get("t") or {})
+
+
+def _error(event: dict[str, Any]) -> ErrorRecord:
+    err = event["err"]
+    return ErrorRecord(_str(event["s"]), err["type"], err["message"], err["attempts"])
+
+
+def read_header(path: Path) -> Layout:
+    """
+    The header of a compacted journal (a `Layout` of zeros for any other file).
+    """
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(4096)
+            size = os.fstat(fh.fileno()).st_size
+    except FileNotFoundError:
+        return Layout()
+    except OSError as exc:
+        raise JournalError(f"cannot read journal {path}: {exc}") from exc
+    try:
+        event = orjson.loads(first) if first.endswith(b"\n") else None
+    except orjson.JSONDecodeError:
+        event = None
+    if not isinstance(event, dict) or event.get("ev") != "start" or "compacted" not in event:
+        return Layout(size=size)
+    done = event["compacted"]
+    if not isinstance(done, int) or done < 0 or len(first) + done > size:
+        raise JournalError(f"journal {path} is corrupt: its header does not fit the file")
+    return Layout(len(first), done, size)
+
+
+def read_all(path: Path) -> JournalState:
+    """
+    Everything a journal holds (for `Journal.read`: inspection, tests, the CLI).
+    """
+    state = JournalState()
+    events = EventReader(path)
+    try:
+        for where, _, event in events:
+            try:
+                kind = _kind(event)
+                if kind == "ckpt":
+                    state.checkpoints.setdefault(_str(event["k"]), {})[_str(event["s"])] = (
+                        _checkpoint(event)
+                    )
+                elif kind == "done":
+                    key, status = _str(event["k"]), _str(event["status"])
+                    state.done[key] = status
+                    if status == "ok":
+                        state.failed.pop(key, None)
+                elif kind == "fail":
+                    state.failed[_str(event["k"])] = _error(event)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise not_an_event(path, where, exc) from None
+    except FileNotFoundError:
+        return state
+    state.lines, state.torn = events.lines, events.torn
+    return state
+
+
+def read_for_resume(
+    path: Path, *, done: Container[str] | None, retry_failed: bool
+) -> tuple[JournalState, Layout]:
+    """
+    What a resume needs, streamed: checkpoints and failures of the items not done.
+
+    Args:
+        path: the journal.
+        done: the keys the sink holds (the truth, if given): their events are skipped, and
+            so is a compacted journal's run of done lines.  ``None``: the journal's done
+            lines decide.
+        retry_failed: items done with an error are not done.
+
+    Returns:
+        The state, and the layout of the file's good part (``size`` = where it ends).
+    """
+    layout = read_header(path)
+    state = JournalState()
+    keys: Container[str] = done if done is not None else KeySet()
+    learn = keys if isinstance(keys, KeySet) and done is None else None
+    start = layout.tail if done is not None else 0
+    events = EventReader(path, start=start)
+    try:
+        for where, _, event in events:
+            try:
+                kind = _kind(event)
+                if kind == "ckpt":
+                    key = _str(event["k"])
+                    if key not in keys:
+                        state.checkpoints.setdefault(key, {})[_str(event["s"])] = _checkpoint(event)
+                elif kind == "fail":
+                    key = _str(event["k"])
+                    if key not in keys:
+                        state.failed[key] = _error(event)
+                elif kind == "done":
+                    key, status = _str(event["k"]), _str(event["status"])
+                    if learn is not None and (status == "ok" or not retry_failed):
+                        learn.add(key)
+                        state.checkpoints.pop(key, None)
+                        state.failed.pop(key, None)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise not_an_event(path, where, exc) from None
+    except FileNotFoundError:
+        state.done_keys = keys
+        return state, Layout()
+    state.lines, state.torn = events.lines, events.torn
+    state.done_keys = keys
+    layout.size = events.good
+    if layout.tail > layout.size:  # the header claims more than the good part holds
+        raise JournalError(f"journal {path} is corrupt: its header does not fit the file")
+    return state, layout
+
+
+def compact(
+    path: Path,
+    layout: Layout,
+    *,
+    safe: int | None = None,
+    keep_done: Callable[[str], bool] | None = None,
+    full: bool = False,
+) -> tuple[Layout, int, int]:
+    """
+    Rewrite a journal without the checkpoints of finished items, atomically.
+
+    The new file: a header, the old run of done lines (copied by the kernel, not parsed),
+    the done lines found after it, then for each unfinished item (or item done with an
+    error, which ``retry_failed`` restarts) its latest checkpoint of each stage and its
+    last failure, then the lines from ``safe`` on, unchanged.  Start lines go.
+
+    Args:
+        path: the journal; no one may append to it meanwhile.
+        layout: its layout (``size``: where its good part ends; a torn tail is dropped).
+        safe: lines from here on are copied as they are: their "done" lines may stand
+            for output lines the sink has not fsynced yet.  Default: the end.
+        keep_done: which finished items stay finished (the others keep their
+            checkpoints).  Implies ``full``.
+        full: read and check the whole file, the run of done lines too.
+
+    Returns:
+        The new layout, and the number of lines of the part read and of the new file
+        (done lines copied unparsed are in neither).
+    """
+    full = full or keep_done is not None
+    start = 0 if full else layout.tail
+    stop = layout.size if safe is None else max(start, min(safe, layout.size))
+    checkpoints: dict[str, dict[str, bytes]] = {}
+    failures: dict[str, bytes] = {}
+    header = b'{"ev":"start","at":%.3f,"compacted":' % time.time()
+    read = written = 1  # the header
+    try:
+        source = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise JournalError(f"cannot read journal {path}: {exc}") from exc
+    try:
+        with atomic_write(path) as out:
+            buffer = bytearray(header + b" " * _WIDTH + b"}\n")
+            out.write(buffer)
+            buffer.clear()
+            if not full and layout.done:
+                out.copy_from(source, layout.header, layout.done)
+            events = EventReader(path, start=start, stop=stop)
+            read = 0
+            for where, line, event in events:
+                try:
+                    kind = _kind(event)
+                    if kind == "ckpt":
+                        checkpoints.setdefault(_str(event["k"]), {})[_str(event["s"])] = line
+                    elif kind == "fail":
+                        failures[_str(event["k"])] = line
+                    elif kind == "done":
+                        key, status = _str(event["k"]), _str(event["status"])
+                        if keep_done is None or keep_done(key):
+                            buffer += line
+                            buffer += b"\n"
+                            written += 1
+                            if status == "ok":
+                                checkpoints.pop(key, None)
+                                failures.pop(key, None)
+                            if len(buffer) >= _FLUSH:
+                                out.write(buffer)
+                                buffer.clear()
+                except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                    raise not_an_event(path, where, exc) from None
+            read = events.lines
+            out.write(buffer)
+            buffer.clear()
+            done = out.size - len(header) - _WIDTH - 2
+            for line in _chain(checkpoints, failures):
+                buffer += line
+                buffer += b"\n"
+                written += 1
+                if len(buffer) >= _FLUSH:
+                    out.write(buffer)
+                    buffer.clear()
+            out.write(buffer)
+            if stop < layout.size:
+                out.copy_from(source, stop, layout.size - stop)
+            out.write_at(0, header + str(done).ljust(_WIDTH).encode() + b"}\n")
+            size = out.size
+    except OSError as exc:
+        raise JournalError(f"cannot compact journal {path}: {exc}") from exc
+    finally:
+        os.close(source)
+    return Layout(len(header) + _WIDTH + 2, done, size), read, written
+
+
+def _chain(checkpoints: dict[str, dict[str, bytes]], failures: dict[str, bytes]) -> Iterator[bytes]:
+    for stages in checkpoints.values():
+        yield from stages.values()
+    yield from failures.values()

@@ -1,0 +1,229 @@
+"""
+What a resume costs, next to a fresh run of the same size (issue 16).
+
+The run: N small items through the framework's public API, two checkpointed async
+stages whose outputs are about 1 KB each (a page's text, then its lines), a `Journal`
+and a `JsonlSink`.  Three processes, each measured on its own:
+
+1. fresh: all N items, from nothing;
+2. crash: the same, SIGKILLed when the output holds about half the lines;
+3. resume: the crashed run resumed to the end.
+
+It prints, for each size, the figures and their ratios against the goals:
+
+- peak RSS of the resume <= 1.5 x the fresh run's;
+- journal size at the end of a run <= 2 x the bytes of the items in flight, plus the
+  done keys (at the end nothing is in flight: the bound is the done lines);
+- resume start-up (from ``Pipeline.run`` to the first call of the first stage for an
+  item not finished) <= 2 s per million finished items.
+
+It checks exactly-once too: after the resume every id is in the output once.
+
+Usage::
+
+    python benchmarks/resume.py --items 300000 1000000 [--dir /tmp/resume-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+
+from asyncpipe import Journal, JsonlSink, Pipeline, Stage
+from asyncpipe._durable import LineScanner
+from asyncpipe._keyset import KeySet
+
+TEXT = "".join(chr(97 + (i * 7) % 26) if i % 9 else " " for i in range(1000))
+WORKERS = 8
+BUFFER = 16
+
+
+async def _page(n: int) -> dict[str, Any]:
+    if _first[0] is None:
+        _first[0] = time.perf_counter()
+    k = n % 997
+    return {"n": n, "text": TEXT[k:] + TEXT[:k]}
+
+
+async def _lines(value: dict[str, Any]) -> dict[str, Any]:
+    text = value["text"]
+    return {"n": value["n"], "lines": [text[i : i + 100] for i in range(0, 1000, 100)]}
+
+
+_first: list[float | None] = [None]
+
+
+async def _child(items: int, folder: Path, resume: bool) -> dict[str, Any]:
+    pipeline = Pipeline(
+        [
+            Stage("page", _page, workers=WORKERS, checkpoint=True),
+            Stage("lines", _lines, workers=WORKERS, checkpoint=True),
+        ],
+        max_buffer_size=BUFFER,
+    )
+    started = time.perf_counter()
+    summary = await pipeline.run(
+        range(items),
+        sink=JsonlSink(folder / "out.jsonl"),
+        journal=Journal(folder / "journal.jsonl"),
+        resume=resume,
+        key=str,
+    )
+    ended = time.perf_counter()
+    first = _first[0]
+    return {
+        "ok": summary.ok,
+        "skipped": summary.skipped,
+        "seconds": ended - started,
+        "first_new_item": None if first is None else first - started,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _run(items: int, folder: Path, *, resume: bool, kill_at: int | None = None) -> Any:
+    args = [sys.executable, __file__, "--child", str(items), "--dir", str(folder)]
+    if resume:
+        args.append("--resume")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE)
+    if kill_at is not None:
+        out = folder / "out.jsonl"
+        while proc.poll() is None:
+            if out.exists() and out.stat().st_size >= kill_at:
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.01)
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+        return {"returncode": proc.returncode}
+    stdout, _ = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"child failed with {proc.returncode}")
+    return json.loads(stdout.splitlines()[-1])
+
+
+def _lines_in(path: Path) -> int:
+    return sum(block.count(b"\n") for _, block in LineScanner(path).blocks())
+
+
+def _check_exactly_once(path: Path, items: int) -> None:
+    seen: set[str] = set()
+    for _, line in LineScanner(path):
+        key = orjson.loads(line)["id"]
+        if key in seen:
+            raise SystemExit(f"duplicated output line: {key}")
+        seen.add(key)
+    if len(seen) != items:
+        raise SystemExit(f"{len(seen)} ids in the output, not {items}")
+
+
+def _done_key_memory(path: Path) -> tuple[float, float]:
+    """Bytes per key of the finished keys as a KeySet and as a set (tracemalloc)."""
+    keys = [orjson.loads(line)["id"] for _, line in LineScanner(path)]
+    tracemalloc.start()
+    compact = KeySet(keys)
+    a = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del compact
+    tracemalloc.start()
+    plain = {key.encode().decode() for key in keys}
+    b = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del plain
+    return a / len(keys), b / len(keys)
+
+
+def bench(items: int, root: Path) -> dict[str, Any]:
+    fresh_dir, crash_dir = root / f"fresh-{items}", root / f"crash-{items}"
+    for folder in (fresh_dir, crash_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    fresh = _run(items, fresh_dir, resume=False)
+    out_bytes = (fresh_dir / "out.jsonl").stat().st_size
+    fresh["journal_bytes"] = (fresh_dir / "journal.jsonl").stat().st_size
+    shutil.rmtree(fresh_dir)
+
+    _run(items, crash_dir, resume=False, kill_at=out_bytes // 2)
+    finished = _lines_in(crash_dir / "out.jsonl")  # a torn last line is not counted
+    journal_at_kill = (crash_dir / "journal.jsonl").stat().st_size
+    per_key = _done_key_memory(crash_dir / "out.jsonl")
+    resumed = _run(items, crash_dir, resume=True)
+    resumed["journal_bytes"] = (crash_dir / "journal.jsonl").stat().st_size
+    _check_exactly_once(crash_dir / "out.jsonl", items)
+    shutil.rmtree(crash_dir)
+
+    done_line = len(orjson.dumps({"ev": "done", "k": str(items - 1), "status": "ok"})) + 1
+    checkpoint_bytes = 2 * (out_bytes / items)  # two checkpoints of about an output each
+    in_flight = 2 * WORKERS + 3 * BUFFER  # workers, and the queues before them and the sink
+    return {
+        "items": items,
+        "fresh": fresh,
+        "finished_at_kill": finished,
+        "journal_at_kill_mb": journal_at_kill / 1e6,
+        "resume": resumed,
+        "keyset_bytes_per_key": per_key[0],
+        "set_bytes_per_key": per_key[1],
+        "rss_ratio": resumed["peak_rss_mb"] / fresh["peak_rss_mb"],
+        "journal_bound": 2 * in_flight * checkpoint_bytes + items * done_line + 4096,
+        "startup_s_per_million": resumed["first_new_item"] / (finished / 1e6),
+        "output_mb": out_bytes / 1e6,
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    f, r = result["fresh"], result["resume"]
+    print(f"\n== {result['items']:,} items (output {result['output_mb']:.0f} MB) ==")
+    print(f"fresh:  {f['seconds']:.1f} s, peak RSS {f['peak_rss_mb']:.0f} MB, "
+          f"journal at end {f['journal_bytes'] / 1e6:.1f} MB")
+    print(f"killed: {result['finished_at_kill']:,} lines written, journal "
+          f"{result['journal_at_kill_mb']:.1f} MB")
+    print(f"resume: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB, first new item "
+          f"after {r['first_new_item']:.2f} s, journal at end {r['journal_bytes'] / 1e6:.1f} MB; "
+          f"{r['skipped']:,} skipped + {r['ok']:,} run = every id once")
+    print(f"done keys: KeySet {result['keyset_bytes_per_key']:.1f} B/key, "
+          f"set {result['set_bytes_per_key']:.1f} B/key")
+    bound = result["journal_bound"]
+    end = max(f["journal_bytes"], r["journal_bytes"])
+    checks = [
+        ("peak RSS resume / fresh", result["rss_ratio"], 1.5),
+        ("journal at end / (2 x in flight + done keys)", end / bound, 1.0),
+        ("start-up s per million finished / 2 s", result["startup_s_per_million"] / 2, 1.0),
+    ]
+    for name, value, goal in checks:
+        print(f"  {name}: {value:.2f} (goal <= {goal}) {'OK' if value <= goal else 'MISSED'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, nargs="+", default=[300_000])
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/asyncpipe-resume-bench"))
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        result = anyio.run(_child, args.child, args.dir, args.resume)
+        print(json.dumps(result))
+        return
+    print(f"load average: {os.getloadavg()}")
+    for items in args.items:
+        result = bench(items, args.dir)
+        report(result)
+        print(json.dumps(result))
+    print(f"load average: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
