@@ -570,6 +570,20 @@ def _ray_runs(
         return f"{type(exc).__name__}: {exc}"
 
 
+def measured_limiter(row: dict[str, Any]) -> str:
+    """
+    What bound a measured run, in the advisor's terms: ``llm-rate`` when the shared rate
+    limit was saturated (>= 0.95 used: three stages share it, so no one stage looks busy),
+    else ``ocr`` or ``llm-concurrency`` by the busiest stage, else that stage's name.
+    """
+    if row.get("rate_utilisation", 0.0) >= 0.95:
+        return "llm-rate"
+    busiest = str(row.get("bottleneck"))
+    if busiest == "ocr":
+        return "ocr"
+    return "llm-concurrency" if busiest in LLM_STAGES else busiest
+
+
 def _advice_checks(rows: Sequence[dict[str, Any]], *advices: Advice) -> list[str]:
     out = []
     for adv in advices:
@@ -585,23 +599,20 @@ def _advice_checks(rows: Sequence[dict[str, Any]], *advices: Advice) -> list[str
         )
         if row is None:
             continue
-        busiest = (
-            "ocr"
-            if row["bottleneck"] == "ocr"
-            else ("llm" if row["bottleneck"] in LLM_STAGES else str(row["bottleneck"]))
-        )
-        if row.get("rate_utilisation", 0.0) >= 0.95:
-            # The limiter is shared by three stages, so no one stage looks busy: a
-            # saturated limit is the measured bottleneck.
-            busiest = "llm"
-        expected = "ocr" if adv.bottleneck == "ocr" else "llm"
-        verdict = "as predicted" if busiest == expected else "NOT as predicted"
+        measured = measured_limiter(row)
+        if measured == adv.bottleneck:
+            verdict = "as predicted"
+        else:
+            verdict = (
+                f"DIFFERS from the prediction: predicted {adv.bottleneck}, measured {measured}"
+            )
         out.append(
             f"{adv.config.label()}: measured {row['items_per_s']:.3f} items/s "
             f"({row['ratio']:.2f} of the bound for {row['items']} items, "
             f"{row['ratio_steady']:.2f} of the steady {adv.predicted:.3f}); predicted "
-            f"bottleneck {adv.bottleneck}, measured: busiest stage {row['bottleneck']}, rate "
-            f"limit utilisation {row.get('rate_utilisation', math.nan):.3f} ({verdict}); "
+            f"bottleneck {adv.bottleneck}, measured {measured} (busiest stage "
+            f"{row['bottleneck']}, rate "
+            f"limit utilisation {row.get('rate_utilisation', math.nan):.3f}): {verdict}; "
             f"measured/predicted {row['items_per_s'] / adv.predicted:.2f}"
         )
     return out

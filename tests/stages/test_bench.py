@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -27,7 +28,15 @@ from docbench import (  # noqa: E402
     min_makespan,
     rate_utilisation,
 )
-from docbench._main import _parser, balanced, llm_bound_rate, main  # noqa: E402
+from docbench._main import (  # noqa: E402
+    _advice_checks,
+    _parser,
+    balanced,
+    llm_bound_rate,
+    main,
+    measured_limiter,
+)
+from docbench._model import Advice  # noqa: E402
 from docbench._report import format_table, headline, summary_line  # noqa: E402
 
 ONE_CALL_EACH = {"correct": 1.0, "fix": 1.0, "structure": 1.0}
@@ -281,6 +290,38 @@ class TestRayOption:
     def test_ratio_without_threads_is_nan(self) -> None:
         """No threads throughput gives no ratio, not a ZeroDivisionError."""
         assert math.isnan(RayComparison(3, 4, 1, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0).ocr_ratio)
+
+
+class TestAdviceCheck:
+    """The advisor's prediction is compared with the measured bottleneck, term by term."""
+
+    ROW: ClassVar[dict[str, Any]] = {
+        "name": "asyncpipe",
+        "advised": True,
+        "config": "ocr=2 llm=8",
+        "items_per_s": 0.3,
+        "ratio": 0.9,
+        "ratio_steady": 0.95,
+        "items": 16,
+        "bottleneck": "ocr",
+        "rate_utilisation": 0.2,
+    }
+
+    def test_measured_limiter(self) -> None:
+        """A saturated limit is llm-rate; otherwise the busiest stage names the term."""
+        assert measured_limiter({**self.ROW, "rate_utilisation": 0.97}) == "llm-rate"
+        assert measured_limiter(self.ROW) == "ocr"
+        assert measured_limiter({**self.ROW, "bottleneck": "fix"}) == "llm-concurrency"
+        assert measured_limiter({**self.ROW, "bottleneck": "load"}) == "load"
+
+    def test_says_plainly_when_they_differ(self) -> None:
+        """A rate-limit prediction met by an OCR-bound run is reported as different."""
+        advice = Advice(Config(ocr=2, llm=8), predicted=0.3, bottleneck="llm-rate", reasons=[])
+        (line,) = _advice_checks([self.ROW], advice)
+        assert "DIFFERS from the prediction: predicted llm-rate, measured ocr" in line
+        agree = Advice(Config(ocr=2, llm=8), predicted=0.3, bottleneck="ocr", reasons=[])
+        (line,) = _advice_checks([self.ROW], agree)
+        assert "): as predicted;" in line
 
 
 @pytest.mark.slow
