@@ -25,6 +25,8 @@ from ._model import bound as bound
 from ._model import max_in_window as max_in_window
 from ._model import min_makespan as min_makespan
 from ._model import rate_utilisation as rate_utilisation
+from ._ratecheck import RateCheck as RateCheck
+from ._ratecheck import run_rate_check as run_rate_check
 from ._ray import RayComparison as RayComparison
 from ._ray import run_comparison as run_comparison
 
@@ -33,6 +35,7 @@ __all__ = [
     "Bound",
     "Capacities",
     "Config",
+    "RateCheck",
     "RayComparison",
     "advise",
     "bound",
@@ -41,4 +44,5 @@ __all__ = [
     "min_makespan",
     "rate_utilisation",
     "run_comparison",
+    "run_rate_check",
 ]

@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from docbench import (  # noqa: E402
     Capacities,
     Config,
+    RateCheck,
     RayComparison,
     advise,
     bound,
@@ -357,3 +358,19 @@ def test_smoke(tmp_path: Path, sroie: Path) -> None:
     ), last
     assert (tmp_path / "smoke.json").is_file()
     assert (tmp_path / "smoke.png").stat().st_size > 0
+
+
+class TestRateCheck:
+    """The rate-limit check fails on any missed goal."""
+
+    def test_goals(self) -> None:
+        """Over the limit, a 429, or utilisation under 0.95 each fail it."""
+        good = RateCheck(20, 10.0, 28, 84, 44.0, 20, 0.96, 0)
+        assert good.passed
+        assert "PASS" in good.line()
+        assert good.windows == pytest.approx(4.4)
+        assert not RateCheck(20, 10.0, 28, 84, 44.0, 21, 0.96, 0).passed
+        assert not RateCheck(20, 10.0, 28, 84, 44.0, 20, 0.96, 1).passed
+        bad = RateCheck(20, 10.0, 28, 84, 47.2, 19, 0.88, 0)
+        assert not bad.passed
+        assert bad.to_json()["passed"] is False
