@@ -38,7 +38,13 @@ from docbench._main import (  # noqa: E402
     measured_limiter,
 )
 from docbench._model import Advice  # noqa: E402
-from docbench._report import format_table, headline, summary_line  # noqa: E402
+from docbench._ocrbound import OcrReference, pipeline_vs_reference  # noqa: E402
+from docbench._report import (  # noqa: E402
+    compare_baselines,
+    format_table,
+    headline,
+    summary_line,
+)
 
 ONE_CALL_EACH = {"correct": 1.0, "fix": 1.0, "structure": 1.0}
 
@@ -374,3 +380,47 @@ class TestRateCheck:
         bad = RateCheck(20, 10.0, 28, 84, 47.2, 19, 0.88, 0)
         assert not bad.passed
         assert bad.to_json()["passed"] is False
+
+
+def _row(name: str, config: str, per_s: float, **extra: object) -> dict[str, Any]:
+    return {"name": name, "config": config, "items_per_s": per_s, "items": 4, **extra}
+
+
+class TestFairBaselines:
+    """asyncpipe and the stage-by-stage pattern compared over the same configs."""
+
+    ROWS: ClassVar[list[dict[str, Any]]] = [
+        _row("sequential", "1 thread", 0.1),
+        _row("asyncpipe", "ocr=1 llm=1", 0.3, limiter="llm-concurrency"),
+        _row("asyncpipe", "ocr=2 llm=8", 0.5, limiter="ocr"),
+        _row("asyncpipe", "ocr=1 llm=8", 0.4, limiter="ocr"),
+        _row("asyncpipe", "ocr=1 llm=8 rate=20/10s", 0.2, rate=[20, 10.0], limiter="ocr"),
+        _row("stage-by-stage", "ocr=1 llm=1", 0.1),
+        _row("stage-by-stage", "ocr=2 llm=8", 0.45),
+        _row("stage-by-stage", "ocr=1 llm=8", 0.2),
+    ]
+
+    def test_best_against_best_and_spread(self) -> None:
+        """Each pattern at its own best config, named; min/median/max at equal configs."""
+        fair = compare_baselines(self.ROWS)
+        assert fair is not None
+        assert (fair["asyncpipe_best"], fair["baseline_best"]) == ("ocr=2 llm=8", "ocr=2 llm=8")
+        assert fair["best_vs_best"] == pytest.approx(0.5 / 0.45)
+        assert fair["configs"] == 3
+        assert (fair["min"], fair["median"], fair["max"]) == pytest.approx((0.5 / 0.45, 2.0, 3.0))
+
+    def test_no_baseline_no_comparison(self) -> None:
+        """Without stage-by-stage rows there is nothing to compare."""
+        assert compare_baselines(self.ROWS[:5]) is None
+
+    def test_ocr_reference_ratios(self) -> None:
+        """The fastest OCR-bound unlimited run is divided by the hand-written and physical rates."""
+        reference = OcrReference(pages=4, cores=2, single_pages_per_s=0.25, hand_pages_per_s=0.4)
+        assert reference.physical_pages_per_s == 0.5
+        assert reference.to_json()["hand_vs_physical"] == pytest.approx(0.8)
+        ratios = pipeline_vs_reference(self.ROWS, reference)
+        assert ratios is not None
+        assert ratios["config"] == "ocr=2 llm=8"
+        assert ratios["vs_hand"] == pytest.approx(0.5 / 0.4)
+        assert ratios["vs_physical"] == pytest.approx(1.0)
+        assert pipeline_vs_reference(self.ROWS[:2], reference) is None
