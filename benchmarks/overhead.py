@@ -5,22 +5,25 @@ Framework overhead: no-op items per second through 3 async stages, side by side.
 
 Runs, in one process and one run: asyncpipe (journal off, statistics on), the two
 hand-written pipelines a good engineer would write (``asyncio.Queue(maxsize=64)`` and
-anyio memory object streams), pypeln task stages, and aiostream ``pipe.map`` with
-``task_limit=1``.  Each figure is the best of ``--repeat`` runs, taken in turns so that
+anyio memory object streams), pypeln task stages, aiostream ``pipe.map`` with
+``task_limit=1``, and spdl (``PipelineBuilder``, concurrency 1 per stage, its own event loop
+in a background thread).  Each figure is the best of ``--repeat`` runs, taken in turns so that
 machine noise hits every contender alike.  The last line is::
 
     overhead ratio_vs_handwritten=R best_peer=P
 
-R = asyncpipe / the faster hand-written pipeline; P = asyncpipe / the faster of pypeln
-and aiostream.
+R = asyncpipe / the faster hand-written pipeline (goal: >= 0.85); P = asyncpipe / the
+fastest of pypeln, aiostream and spdl.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 
@@ -125,6 +128,21 @@ def run_pypeln(n: int) -> None:
     assert count == n
 
 
+def run_spdl(n: int) -> None:
+    from spdl.pipeline import PipelineBuilder
+
+    builder: Any = PipelineBuilder()
+    builder = builder.add_source(range(n))
+    for _ in range(STAGES):
+        builder = builder.pipe(noop, concurrency=1)
+    pipeline = builder.add_sink(64).build(num_threads=1)
+    count = 0
+    with pipeline.auto_stop():
+        for _ in pipeline:
+            count += 1
+    assert count == n
+
+
 def timed(fn: Callable[[int], Awaitable[None]] | Callable[[int], None], n: int) -> float:
     start = time.perf_counter()
     if asyncio.iscoroutinefunction(fn):
@@ -147,16 +165,20 @@ def main() -> None:
         "handwritten anyio streams": run_anyio_streams,
         "aiostream pipe.map": run_aiostream,
         "pypeln task": run_pypeln,
+        "spdl PipelineBuilder": run_spdl,
     }
     best = dict.fromkeys(contenders, 0.0)
     for _ in range(args.repeat):
         for name, fn in contenders.items():
             best[name] = max(best[name], timed(fn, args.items))  # type: ignore[arg-type]
-    print(f"{args.items} no-op items through {STAGES} async stages, best of {args.repeat}:")
+    print(
+        f"{args.items} no-op items through {STAGES} async stages, best of {args.repeat} "
+        f"(load {os.getloadavg()[0]:.2f}):"
+    )
     for name, rate in best.items():
         print(f"  {name:<28} {rate:>10,.0f} items/s")
     handwritten = max(best["handwritten asyncio.Queue"], best["handwritten anyio streams"])
-    peer = max(best["aiostream pipe.map"], best["pypeln task"])
+    peer = max(best["aiostream pipe.map"], best["pypeln task"], best["spdl PipelineBuilder"])
     print(
         f"overhead ratio_vs_handwritten={best['asyncpipe'] / handwritten:.2f} "
         f"best_peer={best['asyncpipe'] / peer:.2f}"

@@ -8,9 +8,11 @@ relative to the source tree.
 
 It runs the real pipeline (load → preprocess → rapidocr → three LLM calls) on receipts
 against the local OpenAI-compatible test server with a set latency, sweeps OCR and LLM
-worker counts, runs the sequential and stage-by-stage ``ThreadPoolExecutor`` baselines on
-the same items, compares every run with its theoretical bound, advises worker counts and
-checks the advice, and writes a table, a JSON file and a plot.
+worker counts, runs the sequential baseline and the stage-by-stage ``ThreadPoolExecutor``
+pattern over the same configs and items (best against best, and the spread at equal
+configs), times the bare OCR engine as an independent bound (`OcrReference`), compares
+every run with its theoretical bound, advises worker counts and checks the advice, and
+writes a table, a JSON file and a plot.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from ._model import bound as bound
 from ._model import max_in_window as max_in_window
 from ._model import min_makespan as min_makespan
 from ._model import rate_utilisation as rate_utilisation
+from ._ocrbound import OcrReference as OcrReference
+from ._ocrbound import measure_ocr_reference as measure_ocr_reference
+from ._ratecheck import RateCheck as RateCheck
+from ._ratecheck import run_rate_check as run_rate_check
 from ._ray import RayComparison as RayComparison
 from ._ray import run_comparison as run_comparison
 
@@ -33,12 +39,16 @@ __all__ = [
     "Bound",
     "Capacities",
     "Config",
+    "OcrReference",
+    "RateCheck",
     "RayComparison",
     "advise",
     "bound",
     "main",
     "max_in_window",
+    "measure_ocr_reference",
     "min_makespan",
     "rate_utilisation",
     "run_comparison",
+    "run_rate_check",
 ]

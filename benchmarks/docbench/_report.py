@@ -5,6 +5,7 @@ The bench's outputs: the rows, the terminal table, the JSON file, the plot and t
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,34 @@ def headline(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         regime = r["regime"]
         best[regime] = max(best.get(regime, -math.inf), r["ratio"])
     return best
+
+
+def compare_baselines(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """
+    asyncpipe against the stage-by-stage pattern over the same configs (no rate limit):
+    best against best (each at its own best config, both named: the headline) and the
+    min, median and max of the ratio at equal configs.  ``None`` without both.
+    """
+    ours = {r["config"]: r for r in rows if r["name"] == "asyncpipe" and not r.get("rate")}
+    theirs = {r["config"]: r for r in rows if r["name"] == "stage-by-stage"}
+    common = [config for config in ours if config in theirs]
+    if not common:
+        return None
+    ratios = sorted(ours[c]["items_per_s"] / theirs[c]["items_per_s"] for c in common)
+    best_ours = max((ours[c] for c in common), key=lambda r: r["items_per_s"])
+    best_theirs = max((theirs[c] for c in common), key=lambda r: r["items_per_s"])
+    return {
+        "asyncpipe_best": best_ours["config"],
+        "asyncpipe_items_per_s": best_ours["items_per_s"],
+        "baseline_best": best_theirs["config"],
+        "baseline_items_per_s": best_theirs["items_per_s"],
+        "best_vs_best": best_ours["items_per_s"] / best_theirs["items_per_s"],
+        "configs": len(common),
+        "min": ratios[0],
+        "median": statistics.median(ratios),
+        "max": ratios[-1],
+        "at_equal_configs": {c: ours[c]["items_per_s"] / theirs[c]["items_per_s"] for c in common},
+    }
 
 
 def summary_line(best: Mapping[str, float], speedup: float, rss_growth: float) -> str:

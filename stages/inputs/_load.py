@@ -71,10 +71,13 @@ def load_page(
         pdf_dpi: the resolution PDF pages are rendered at (:data:`DEFAULT_PDF_DPI`).
         max_side: decode at most this many pixels on the longer side: the resolution OCR
             will use (rapidocr shrinks every page to 2000 anyway).  JPEGs are decoded at
-            1/2, 1/4 or 1/8 scale by libjpeg when that still leaves at least ``max_side``
-            (far cheaper than a full decode), PDF pages are rendered at the lower scale,
-            and what is still larger is shrunk with area averaging.  ``page.scale`` says
-            by how much, so OCR boxes come back in the pixels of the full-size page.
+            the smallest 1/2, 1/4 or 1/8 scale by libjpeg that still leaves at least
+            ``max_side`` (far cheaper than a full decode; left for the engine to shrink
+            the rest of the way, as it did before: measured, a further area-averaging
+            shrink cost accuracy), PDF pages are rendered at the lower scale, and other
+            formats are shrunk to ``max_side`` with area averaging after decoding.
+            ``page.scale`` says by how much, so OCR boxes come back in the pixels of the
+            full-size page.
             ``None`` (the default) decodes at full size.
 
     Returns:
@@ -127,7 +130,11 @@ def load_page(
         raise InputError(f"{shown}: {exc}") from exc
     except Exception as exc:  # Pillow raises SyntaxError, struct.error, ... on bad data
         raise InputError(f"{shown}: cannot decode {ref.kind.upper()}: {describe(exc)}") from exc
-    image, shrunk = _shrink(image, max_side)
+    shrunk = 1.0
+    if ref.kind != "jpeg":
+        # A JPEG stops at its reduced decode (at least max_side, at most twice it): the
+        # engine's own resize then sees what it saw before, from 4x fewer pixels.
+        image, shrunk = _shrink(image, max_side)
     return Page(ref=ref, image=image, scale=drafted * shrunk)
 
 

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -20,6 +21,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from docbench import (  # noqa: E402
     Capacities,
     Config,
+    RateCheck,
     RayComparison,
     advise,
     bound,
@@ -27,8 +29,22 @@ from docbench import (  # noqa: E402
     min_makespan,
     rate_utilisation,
 )
-from docbench._main import _parser, balanced, llm_bound_rate, main  # noqa: E402
-from docbench._report import format_table, headline, summary_line  # noqa: E402
+from docbench._main import (  # noqa: E402
+    _advice_checks,
+    _parser,
+    balanced,
+    llm_bound_rate,
+    main,
+    measured_limiter,
+)
+from docbench._model import Advice  # noqa: E402
+from docbench._ocrbound import OcrReference, pipeline_vs_reference  # noqa: E402
+from docbench._report import (  # noqa: E402
+    compare_baselines,
+    format_table,
+    headline,
+    summary_line,
+)
 
 ONE_CALL_EACH = {"correct": 1.0, "fix": 1.0, "structure": 1.0}
 
@@ -283,6 +299,38 @@ class TestRayOption:
         assert math.isnan(RayComparison(3, 4, 1, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0).ocr_ratio)
 
 
+class TestAdviceCheck:
+    """The advisor's prediction is compared with the measured bottleneck, term by term."""
+
+    ROW: ClassVar[dict[str, Any]] = {
+        "name": "asyncpipe",
+        "advised": True,
+        "config": "ocr=2 llm=8",
+        "items_per_s": 0.3,
+        "ratio": 0.9,
+        "ratio_steady": 0.95,
+        "items": 16,
+        "bottleneck": "ocr",
+        "rate_utilisation": 0.2,
+    }
+
+    def test_measured_limiter(self) -> None:
+        """A saturated limit is llm-rate; otherwise the busiest stage names the term."""
+        assert measured_limiter({**self.ROW, "rate_utilisation": 0.97}) == "llm-rate"
+        assert measured_limiter(self.ROW) == "ocr"
+        assert measured_limiter({**self.ROW, "bottleneck": "fix"}) == "llm-concurrency"
+        assert measured_limiter({**self.ROW, "bottleneck": "load"}) == "load"
+
+    def test_says_plainly_when_they_differ(self) -> None:
+        """A rate-limit prediction met by an OCR-bound run is reported as different."""
+        advice = Advice(Config(ocr=2, llm=8), predicted=0.3, bottleneck="llm-rate", reasons=[])
+        (line,) = _advice_checks([self.ROW], advice)
+        assert "DIFFERS from the prediction: predicted llm-rate, measured ocr" in line
+        agree = Advice(Config(ocr=2, llm=8), predicted=0.3, bottleneck="ocr", reasons=[])
+        (line,) = _advice_checks([self.ROW], agree)
+        assert "): as predicted;" in line
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_smoke(tmp_path: Path, sroie: Path) -> None:
@@ -316,3 +364,63 @@ def test_smoke(tmp_path: Path, sroie: Path) -> None:
     ), last
     assert (tmp_path / "smoke.json").is_file()
     assert (tmp_path / "smoke.png").stat().st_size > 0
+
+
+class TestRateCheck:
+    """The rate-limit check fails on any missed goal."""
+
+    def test_goals(self) -> None:
+        """Over the limit, a 429, or utilisation under 0.95 each fail it."""
+        good = RateCheck(20, 10.0, 28, 84, 44.0, 20, 0.96, 0)
+        assert good.passed
+        assert "PASS" in good.line()
+        assert good.windows == pytest.approx(4.4)
+        assert not RateCheck(20, 10.0, 28, 84, 44.0, 21, 0.96, 0).passed
+        assert not RateCheck(20, 10.0, 28, 84, 44.0, 20, 0.96, 1).passed
+        bad = RateCheck(20, 10.0, 28, 84, 47.2, 19, 0.88, 0)
+        assert not bad.passed
+        assert bad.to_json()["passed"] is False
+
+
+def _row(name: str, config: str, per_s: float, **extra: object) -> dict[str, Any]:
+    return {"name": name, "config": config, "items_per_s": per_s, "items": 4, **extra}
+
+
+class TestFairBaselines:
+    """asyncpipe and the stage-by-stage pattern compared over the same configs."""
+
+    ROWS: ClassVar[list[dict[str, Any]]] = [
+        _row("sequential", "1 thread", 0.1),
+        _row("asyncpipe", "ocr=1 llm=1", 0.3, limiter="llm-concurrency"),
+        _row("asyncpipe", "ocr=2 llm=8", 0.5, limiter="ocr"),
+        _row("asyncpipe", "ocr=1 llm=8", 0.4, limiter="ocr"),
+        _row("asyncpipe", "ocr=1 llm=8 rate=20/10s", 0.2, rate=[20, 10.0], limiter="ocr"),
+        _row("stage-by-stage", "ocr=1 llm=1", 0.1),
+        _row("stage-by-stage", "ocr=2 llm=8", 0.45),
+        _row("stage-by-stage", "ocr=1 llm=8", 0.2),
+    ]
+
+    def test_best_against_best_and_spread(self) -> None:
+        """Each pattern at its own best config, named; min/median/max at equal configs."""
+        fair = compare_baselines(self.ROWS)
+        assert fair is not None
+        assert (fair["asyncpipe_best"], fair["baseline_best"]) == ("ocr=2 llm=8", "ocr=2 llm=8")
+        assert fair["best_vs_best"] == pytest.approx(0.5 / 0.45)
+        assert fair["configs"] == 3
+        assert (fair["min"], fair["median"], fair["max"]) == pytest.approx((0.5 / 0.45, 2.0, 3.0))
+
+    def test_no_baseline_no_comparison(self) -> None:
+        """Without stage-by-stage rows there is nothing to compare."""
+        assert compare_baselines(self.ROWS[:5]) is None
+
+    def test_ocr_reference_ratios(self) -> None:
+        """The fastest OCR-bound unlimited run is divided by the hand-written and physical rates."""
+        reference = OcrReference(pages=4, cores=2, single_pages_per_s=0.25, hand_pages_per_s=0.4)
+        assert reference.physical_pages_per_s == 0.5
+        assert reference.to_json()["hand_vs_physical"] == pytest.approx(0.8)
+        ratios = pipeline_vs_reference(self.ROWS, reference)
+        assert ratios is not None
+        assert ratios["config"] == "ocr=2 llm=8"
+        assert ratios["vs_hand"] == pytest.approx(0.5 / 0.4)
+        assert ratios["vs_physical"] == pytest.approx(1.0)
+        assert pipeline_vs_reference(self.ROWS[:2], reference) is None
