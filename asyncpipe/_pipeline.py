@@ -502,6 +502,7 @@ class _Run:
                     batch.append(receive.receive_nowait())
                 except (EndOfQueue, asyncio.QueueEmpty):
                     break
+            self.meter.finished += len(batch)  # progress:
             if reorder is not None:
                 ready: list[Item] = []
                 for item in batch:
@@ -541,7 +542,7 @@ class _Run:
                 if self.interrupted is None:
                     self.interrupted = name
                     if self.progress is not None:  # progress:
-                        in_flight = self.meter.admitted - self.ok - self.failed  # progress:
+                        in_flight = self.meter.admitted - self.meter.finished  # progress:
                         self.progress.interrupted(self.progress_snapshot(), in_flight)
                     else:
                         log.warning(
