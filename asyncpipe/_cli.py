@@ -204,7 +204,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "rich", "log", "json", "none"),  # progress:
         default="auto",
         help="a bar and stage table on a terminal, log lines otherwise (default auto); "
-        "json: one JSON object per interval ($ASYNCPIPE_PROGRESS_INTERVAL s, default 5)",
+        "json: one JSON object per interval on stdout ($ASYNCPIPE_PROGRESS_INTERVAL s, "
+        "default 5)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     parser.add_argument(

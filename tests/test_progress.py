@@ -279,8 +279,7 @@ class TestLogAndJson:
                         "0.01", "--workers", "work=1", "--refine"], tmp_path,
                        ASYNCPIPE_PROGRESS_INTERVAL="0.1")
         assert done.returncode == 0, done.stderr
-        events = [orjson.loads(line) for line in done.stderr.splitlines()
-                  if line.startswith("{")]
+        events = [orjson.loads(line) for line in done.stdout.splitlines()]
         progress = [e for e in events if e["event"] == "progress"]
         assert len(progress) >= 3
         assert events[-1]["event"] == "finished" and events[-1]["ok"] == 200
@@ -444,8 +443,7 @@ class TestDocumentApp:
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        events = [orjson.loads(line) for line in done.stderr.splitlines()
-                  if line.startswith("{")]
+        events = [orjson.loads(line) for line in done.stdout.splitlines()]
         assert events and all(e["unit"] == "pages" for e in events)
         assert [e["total"] for e in events if e["event"] == "progress"][-1] == 3
         assert "  CSV:     out/f.csv" in done.stderr
