@@ -7,6 +7,11 @@ retries, error records, ordered output, and a checkpoint journal for resume.
 
 from __future__ import annotations
 
+from ._budget import BudgetExceeded as BudgetExceeded
+from ._budget import CostBudget as CostBudget
+from ._budget import CostReservation as CostReservation
+from ._budget import parse_cost as parse_cost
+from ._budget import parse_prices as parse_prices
 from ._exceptions import AsyncpipeError as AsyncpipeError
 from ._exceptions import ConfigError as ConfigError
 from ._exceptions import EndOfQueue as EndOfQueue
@@ -17,6 +22,9 @@ from ._exceptions import RetryableError as RetryableError
 from ._exceptions import StageError as StageError
 from ._executor import Executor as Executor
 from ._executor import StageCall as StageCall
+from ._headers import RateLimitHeaders as RateLimitHeaders
+from ._headers import parse_duration as parse_duration
+from ._headers import parse_ratelimit_headers as parse_ratelimit_headers
 from ._journal import Checkpoint as Checkpoint
 from ._journal import Journal as Journal
 from ._journal import JournalState as JournalState
@@ -39,6 +47,8 @@ from ._queue import ReceiveQueue as ReceiveQueue
 from ._queue import SendQueue as SendQueue
 from ._queue import open_queue as open_queue
 from ._ratelimit import RateLimit as RateLimit
+from ._ratelimit import RateLimitStatistics as RateLimitStatistics
+from ._ratelimit import Reservation as Reservation
 from ._ratelimit import parse_rate as parse_rate
 from ._ray import RayExecutor as RayExecutor
 from ._retry import Retry as Retry
@@ -61,9 +71,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncpipeError",
+    "BudgetExceeded",
     "CallbackSink",
     "Checkpoint",
     "ConfigError",
+    "CostBudget",
+    "CostReservation",
     "EndOfQueue",
     "ErrorRecord",
     "Executor",
@@ -82,8 +95,11 @@ __all__ = [
     "QueueClosed",
     "QueueStatistics",
     "RateLimit",
+    "RateLimitHeaders",
+    "RateLimitStatistics",
     "RayExecutor",
     "ReceiveQueue",
+    "Reservation",
     "ResourceFactory",
     "Retry",
     "RetryableError",
@@ -106,7 +122,11 @@ __all__ = [
     "iterate_in_thread",
     "make_progress",
     "open_queue",
+    "parse_cost",
+    "parse_duration",
+    "parse_prices",
     "parse_rate",
+    "parse_ratelimit_headers",
     "progress_line",
     "resume_command",
 ]

@@ -8,6 +8,11 @@ framework's overhead on cheap stages.  This queue yields only when it has to wai
 buffer is full, or empty), as ``asyncio.Queue`` does, and it adds what ``asyncio.Queue``
 lacks before Python 3.13: closing, so that end-of-input flows down the pipeline.
 
+A queue can also be bounded by weight: give ``weigh`` (an item's cost, e.g. the bytes of
+its pixels) and ``max_weight``, and ``send`` also waits while the items in the buffer
+weigh too much.  An item is always let into an empty buffer, so one item heavier than
+the limit passes alone instead of blocking the pipeline for ever.
+
 It runs on the asyncio backend only (aiolimiter is asyncio-only too), and it is not
 thread-safe: like everything on the event loop, it has one owner, the loop.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -38,6 +44,8 @@ class QueueStatistics:
         tasks_waiting_send: senders blocked because the buffer is full.
         tasks_waiting_receive: receivers blocked because the buffer is empty.
         send_closed: whether the sending side has been closed.
+        current_weight: the total weight of the items waiting (0 for an unweighted queue).
+        max_weight: the weight the buffer holds before ``send`` waits, or ``None``.
     """
 
     current_buffer_used: int
@@ -45,14 +53,37 @@ class QueueStatistics:
     tasks_waiting_send: int
     tasks_waiting_receive: int
     send_closed: bool
+    current_weight: float = 0.0
+    max_weight: float | None = None
 
 
 class _State(Generic[T]):
-    __slots__ = ("buffer", "getters", "max_buffer_size", "putters", "receive_closed", "send_closed")
+    __slots__ = (
+        "buffer",
+        "getters",
+        "max_buffer_size",
+        "max_weight",
+        "putters",
+        "receive_closed",
+        "send_closed",
+        "weigh",
+        "weight",
+        "weights",
+    )
 
-    def __init__(self, max_buffer_size: int) -> None:
+    def __init__(
+        self,
+        max_buffer_size: int,
+        max_weight: float | None = None,
+        weigh: Callable[[T], float] | None = None,
+    ) -> None:
         self.buffer: deque[T] = deque()
         self.max_buffer_size = max_buffer_size
+        # Weighing is off unless both are given; then ``weights`` runs beside ``buffer``.
+        self.weigh = weigh if max_weight is not None else None
+        self.max_weight = max_weight if weigh is not None else None
+        self.weights: deque[float] = deque()
+        self.weight = 0.0
         self.getters: deque[asyncio.Future[None]] = deque()
         self.putters: deque[asyncio.Future[None]] = deque()
         self.send_closed = False
@@ -111,6 +142,9 @@ class SendQueue(Generic[T]):
             QueueBroken: the receiving end was closed.
         """
         state = self._state
+        if state.weigh is not None:
+            self._put_weighed(item, state.weigh(item))
+            return
         if state.send_closed:
             raise QueueClosed("send on a closed queue")
         if state.receive_closed:
@@ -118,6 +152,20 @@ class SendQueue(Generic[T]):
         if len(state.buffer) >= state.max_buffer_size:
             raise asyncio.QueueFull
         state.buffer.append(item)
+        if state.getters:
+            _wake_one(state.getters)
+
+    def _put_weighed(self, item: T, weight: float) -> None:
+        state = self._state
+        if state.send_closed:
+            raise QueueClosed("send on a closed queue")
+        if state.receive_closed:
+            raise QueueBroken("the receiving end of the queue is closed")
+        if _full(state, weight):
+            raise asyncio.QueueFull
+        state.buffer.append(item)
+        state.weights.append(weight)
+        state.weight += weight
         if state.getters:
             _wake_one(state.getters)
 
@@ -132,6 +180,12 @@ class SendQueue(Generic[T]):
             QueueBroken: the receiving end was closed, before or while we waited.
         """
         state = self._state
+        if state.weigh is not None:
+            weight = state.weigh(item)
+            while _full(state, weight) and not (state.receive_closed or state.send_closed):
+                await _wait(state.putters, state.putters)
+            self._put_weighed(item, weight)
+            return
         while len(state.buffer) >= state.max_buffer_size and not (
             state.receive_closed or state.send_closed
         ):
@@ -180,7 +234,13 @@ class ReceiveQueue(Generic[T]):
             raise QueueClosed("receive on a closed queue")
         if state.buffer:
             item = state.buffer.popleft()
-            if state.putters:
+            if state.weigh is not None:
+                state.weight -= state.weights.popleft()
+                if not state.buffer:
+                    state.weight = 0.0  # no drift from float sums
+                # A waiting sender may need more room than one item made: let all re-check.
+                _wake_all(state.putters)
+            elif state.putters:
                 _wake_one(state.putters)
             return item
         if state.send_closed:
@@ -210,6 +270,8 @@ class ReceiveQueue(Generic[T]):
         if not state.receive_closed:
             state.receive_closed = True
             state.buffer.clear()
+            state.weights.clear()
+            state.weight = 0.0
             _wake_all(state.putters)
             _wake_all(state.getters)
 
@@ -229,6 +291,17 @@ class ReceiveQueue(Generic[T]):
             raise StopAsyncIteration from None
 
 
+def _full(state: _State[T], weight: float) -> bool:
+    """
+    Whether an item of ``weight`` must wait: the buffer is full by count, or it holds
+    something and the item would take it over ``max_weight``.
+    """
+    if len(state.buffer) >= state.max_buffer_size:
+        return True
+    limit = state.max_weight
+    return limit is not None and bool(state.buffer) and state.weight + weight > limit
+
+
 def _statistics(state: _State[T]) -> QueueStatistics:
     return QueueStatistics(
         current_buffer_used=len(state.buffer),
@@ -236,6 +309,8 @@ def _statistics(state: _State[T]) -> QueueStatistics:
         tasks_waiting_send=sum(1 for w in state.putters if not w.done()),
         tasks_waiting_receive=sum(1 for w in state.getters if not w.done()),
         send_closed=state.send_closed,
+        current_weight=state.weight,
+        max_weight=state.max_weight,
     )
 
 
@@ -248,12 +323,26 @@ class open_queue(tuple[SendQueue[T], ReceiveQueue[T]]):
 
     Args:
         max_buffer_size: how many items the buffer holds before ``send`` waits (>= 1).
+        max_weight: with ``weigh``, the total weight the buffer holds before ``send`` waits
+            (> 0).  An empty buffer takes any one item, however heavy.
+        weigh: the weight of one item (called once per item, on the event loop: keep it
+            cheap, e.g. an array's ``nbytes``).
 
     .. versionadded:: 0.1
     """
 
-    def __new__(cls, max_buffer_size: int) -> tuple[SendQueue[T], ReceiveQueue[T]]:  # type: ignore[misc]
+    def __new__(  # type: ignore[misc]
+        cls,
+        max_buffer_size: int,
+        *,
+        max_weight: float | None = None,
+        weigh: Callable[[T], float] | None = None,
+    ) -> tuple[SendQueue[T], ReceiveQueue[T]]:
         if max_buffer_size < 1:
             raise ValueError("max_buffer_size must be at least 1")
-        state: _State[T] = _State(max_buffer_size)
+        if (max_weight is None) != (weigh is None):
+            raise ValueError("max_weight and weigh go together: give both or neither")
+        if max_weight is not None and not max_weight > 0:
+            raise ValueError("max_weight must be positive")
+        state: _State[T] = _State(max_buffer_size, max_weight, weigh)
         return (SendQueue(state), ReceiveQueue(state))

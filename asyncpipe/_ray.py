@@ -18,8 +18,10 @@ mode and token as the head: export the same ``RAY_AUTH_MODE`` (and ``RAY_AUTH_TO
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +35,8 @@ from ._exceptions import ConfigError, RetryableError, StageError
 from ._executor import Executor, StageCall
 
 if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
     from ._stage import Stage
 
 __all__ = ["RayExecutor"]
@@ -68,11 +72,14 @@ class _Worker:
         """Return once the constructor (and so the resource) is done."""
         return True
 
-    def call(self, value: Any) -> Any:
-        """Run the stage on one value."""
+    def call(self, value: Any) -> tuple[int, Any]:
+        """
+        Run the stage on one value; return this process's id with the result, so the
+        driver can tell when Ray restarted the actor (a new process) behind its back.
+        """
         if self._has_resource:
-            return self._fn(self._resource, value)
-        return self._fn(value)
+            return os.getpid(), self._fn(self._resource, value)
+        return os.getpid(), self._fn(value)
 
     def close(self) -> None:
         """Close the resource if it has a ``close()`` method."""
@@ -87,6 +94,7 @@ class _Slot:
 
     actor: Any
     deaths: int = 0
+    pid: int | None = None
 
 
 class RayExecutor(Executor):
@@ -111,6 +119,11 @@ class RayExecutor(Executor):
             that died (on the restarted actor).  When these are used up the call raises
             `RetryableError`, which the stage's `Retry` policy decides on.  Default 1, so
             one lost worker process does not fail an item of a stage that never retries.
+        max_call_retries: how often the executor itself runs a call again when the actor
+            running it was lost and Ray did not re-run it (a whole node lost answers "the
+            task may or may not have been executed").  A lost machine is not the item's
+            fault, so this does not spend the stage's own `Retry` attempts; after these
+            the call raises `RetryableError`.  Default 3, with a wait of 2, 4 and 8 s.
         include_dashboard: start the dashboard with a local cluster (default off).
         object_store_memory: bytes of shared memory for a local cluster's object store;
             ``None`` lets Ray choose (30% of RAM).
@@ -135,6 +148,7 @@ class RayExecutor(Executor):
         num_cpus: float = 1,
         max_restarts: int = 3,
         max_task_retries: int = 1,
+        max_call_retries: int = 3,
         include_dashboard: bool = False,
         object_store_memory: int | None = None,
         init_options: Mapping[str, Any] | None = None,
@@ -148,10 +162,13 @@ class RayExecutor(Executor):
         if max_restarts < -1 or max_task_retries < -1:
             raise ConfigError("RayExecutor: max_restarts and max_task_retries must be -1 "
                               "(no limit) or more")
+        if max_call_retries < 0:
+            raise ConfigError("RayExecutor: max_call_retries must be 0 or more")
         self.address = address
         self.num_cpus = num_cpus
         self.max_restarts = max_restarts
         self.max_task_retries = max_task_retries
+        self.max_call_retries = max_call_retries
         self.check_resources = check_resources
         self.start_timeout = start_timeout
         init = {"include_dashboard": include_dashboard, **(init_options or {})}
@@ -186,8 +203,14 @@ class RayExecutor(Executor):
             # stages cannot both count the same free CPUs.
             async with self._lock:
                 slots = await self._start(ray, stage)
+            # Idle actors wait in a stream: a call takes one, so at most one call runs on
+            # each actor and at most ``workers`` are in flight, without blocking the loop.
+            send, receive = anyio.create_memory_object_stream[_Slot](len(slots))
             try:
-                yield self._caller(ray, stage, slots)
+                with send, receive:
+                    for slot in slots:
+                        send.send_nowait(slot)
+                    yield self._caller(ray, stage, send, receive)
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._stop(ray, slots)
@@ -321,40 +344,65 @@ class RayExecutor(Executor):
 
     # -- calls ---------------------------------------------------------------------------
 
-    def _caller(self, ray: ModuleType, stage: Stage, slots: list[_Slot]) -> StageCall:
-        # Idle actors wait in a queue: a call takes one, so at most one call runs on each
-        # actor and at most ``workers`` are in flight, without ever blocking the loop.
-        send, receive = anyio.create_memory_object_stream[_Slot](len(slots))
-        for slot in slots:
-            send.send_nowait(slot)
+    def _caller(
+        self,
+        ray: ModuleType,
+        stage: Stage,
+        send: MemoryObjectSendStream[_Slot],
+        receive: MemoryObjectReceiveStream[_Slot],
+    ) -> StageCall:
         actor_error = ray.exceptions.RayActorError
         task_error = ray.exceptions.RayTaskError
         payload = (stage.fn, stage.resource)
 
         async def call(value: Any) -> Any:
-            slot = await receive.receive()
-            try:
-                return await slot.actor.call.remote(value)
-            except task_error as exc:
-                # The stage raised: re-raise its own exception, so error records and the
-                # retry predicate see the same type as with local threads.
-                cause = exc.cause
-                if isinstance(cause, Exception) and not isinstance(cause, ray.exceptions.RayError):
-                    raise cause from None
-                raise
-            except actor_error as exc:
-                slot.deaths += 1
-                if self.max_restarts != -1 and slot.deaths > self.max_restarts:
-                    # Ray will not restart it again: put a new actor in its place.
-                    log.warning("ray: stage %r: an actor died %d times; replacing it",
-                                stage.name, slot.deaths)
-                    slot.actor = await anyio.to_thread.run_sync(
-                        self._make_actor, ray, stage, payload)
-                    slot.deaths = 0
-                raise RetryableError(
-                    f"the Ray actor running this item died: {str(exc).splitlines()[0]}"
-                ) from exc
-            finally:
-                send.send_nowait(slot)
+            lost = 0
+            while True:
+                slot = await receive.receive()
+                try:
+                    pid, result = await slot.actor.call.remote(value)
+                    if slot.pid is not None and pid != slot.pid:
+                        # Ray restarted the actor (its process or its node was lost) and
+                        # re-ran the call itself: the item is safe; the user should know.
+                        log.warning("ray: stage %r: an actor was restarted (its process or "
+                                    "node was lost); Ray ran the call again on the new one",
+                                    stage.name)
+                    slot.pid = pid
+                    return result
+                except task_error as exc:
+                    # The stage raised: re-raise its own exception, so error records and
+                    # the retry predicate see the same type as with local threads.
+                    cause = exc.cause
+                    if isinstance(cause, Exception) and not isinstance(
+                        cause, ray.exceptions.RayError
+                    ):
+                        raise cause from None
+                    raise
+                except actor_error as exc:
+                    slot.deaths += 1
+                    if self.max_restarts != -1 and slot.deaths > self.max_restarts:
+                        # Ray will not restart it again: put a new actor in its place.
+                        log.warning("ray: stage %r: an actor died %d times; replacing it",
+                                    stage.name, slot.deaths)
+                        slot.actor = await anyio.to_thread.run_sync(
+                            self._make_actor, ray, stage, payload)
+                        slot.deaths = 0
+                    reason = str(exc).splitlines()[0]
+                    lost += 1
+                    if lost > self.max_call_retries:
+                        raise RetryableError(
+                            f"the Ray actor running this item died: {reason}"
+                        ) from exc
+                    log.warning("ray: stage %r: the actor running an item was lost (%s); "
+                                "running the item again on a restarted actor (%d of %d)",
+                                stage.name, reason[:200], lost, self.max_call_retries)
+                    # Ray needs a moment to notice a lost node and restart its actors
+                    # elsewhere; until then calls fail at once.  Wait, then wait for the
+                    # actor to be up again (Ray queues ``ready`` until it is).
+                    await anyio.sleep(min(2.0**lost, 30.0))
+                    with contextlib.suppress(actor_error), anyio.move_on_after(60):
+                        await slot.actor.ready.remote()
+                finally:
+                    send.send_nowait(slot)
 
         return call

@@ -28,8 +28,17 @@ class Retry:
 
     The wait before try ``n + 1`` is drawn uniformly from ``[0, min(cap, base * 2**(n-1))]``
     ("full jitter", which spreads retries of many items so they do not arrive together).
-    When the exception carries ``retry_after`` (see `RetryableError`), the wait is at least
-    that long: the server knows better than our guess.
+    When the exception carries ``retry_after`` (see `RetryableError`), the wait is that
+    long instead (up to ``retry_after_cap``), as openai-python does: the server knows better
+    than our guess.
+
+    With a ``deadline``, one item's tries in the stage (waits included) must end within that
+    many seconds of its first try.  How long the item has been at it is ``elapsed``: the
+    caller passes it, or the exception carries it as an ``elapsed`` attribute (a stage that
+    tracks its own calls, like the LLM stages, sets it).  No retry is made once the
+    deadline has passed, nor when the server's ``retry_after`` would cross it; a drawn
+    backoff is shortened to end at the deadline.  Without a known ``elapsed`` the deadline
+    is not applied.
 
     Attributes:
         attempts: the most tries per item, the first included (1 means no retry).
@@ -37,6 +46,8 @@ class Retry:
         cap: the largest backoff ceiling, in seconds.
         retry_after_cap: the longest ``Retry-After`` we agree to wait, in seconds.
         retryable: which exceptions are worth another try.
+        deadline: seconds one item may spend in the stage, tries and waits included, or
+            ``None`` for no limit.
         rng: where jitter comes from (tests pass a seeded ``random.Random``).
 
     .. versionadded:: 0.1
@@ -47,6 +58,7 @@ class Retry:
     cap: float = 8.0
     retry_after_cap: float = 60.0
     retryable: Callable[[Exception], bool] = default_retryable
+    deadline: float | None = None
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -54,20 +66,47 @@ class Retry:
             raise ConfigError(f"Retry(attempts={self.attempts}): at least one try is needed")
         if self.base < 0 or self.cap < 0:
             raise ConfigError("Retry base and cap must not be negative")
+        if self.deadline is not None and not self.deadline > 0:
+            raise ConfigError(f"Retry(deadline={self.deadline}): the deadline must be positive")
 
-    def should_retry(self, exc: Exception, attempt: int) -> bool:
+    def remaining(self, exc: Exception, elapsed: float | None = None) -> float | None:
         """
-        Whether try number ``attempt`` (1-based), which raised ``exc``, gets another.
+        Seconds left before the deadline, or ``None`` when there is no deadline or
+        ``elapsed`` is unknown (see the class docstring).
         """
-        return attempt < self.attempts and self.retryable(exc)
+        if elapsed is None:
+            value = getattr(exc, "elapsed", None)
+            elapsed = float(value) if isinstance(value, int | float) else None
+        if self.deadline is None or elapsed is None:
+            return None
+        return self.deadline - elapsed
 
-    def delay(self, exc: Exception, attempt: int) -> float:
+    def should_retry(self, exc: Exception, attempt: int, elapsed: float | None = None) -> bool:
+        """
+        Whether try number ``attempt`` (1-based), which raised ``exc`` after the item had
+        spent ``elapsed`` seconds in the stage, gets another.
+        """
+        if attempt >= self.attempts or not self.retryable(exc):
+            return False
+        left = self.remaining(exc, elapsed)
+        if left is None:
+            return True
+        return left > 0 and self._hint(exc) < left
+
+    def delay(self, exc: Exception, attempt: int, elapsed: float | None = None) -> float:
         """
         Seconds to wait after try number ``attempt`` (1-based) raised ``exc``.
         """
         ceiling = min(self.cap, self.base * 2 ** (attempt - 1))
-        wait = self.rng.uniform(0.0, ceiling)
+        hint = self._hint(exc)
+        wait = hint if hint > 0 else self.rng.uniform(0.0, ceiling)
+        left = self.remaining(exc, elapsed)
+        if left is not None:
+            wait = max(0.0, min(wait, left))
+        return wait
+
+    def _hint(self, exc: Exception) -> float:
         hint = getattr(exc, "retry_after", None)
         if isinstance(hint, int | float) and hint > 0:
-            wait = max(wait, min(float(hint), self.retry_after_cap))
-        return wait
+            return min(float(hint), self.retry_after_cap)
+        return 0.0

@@ -105,7 +105,9 @@ class Stage:
         resource: a per-worker factory.  Each worker builds its own instance once, so an
             engine that is not thread-safe is never used by two threads at once.
         limiter: a `RateLimit` acquired before every try, retries included.  Share one
-            object between stages to share the limit.
+            object between stages to share the limit, or give a name (e.g. ``"llm"``): the
+            run resolves it to the one shared `RateLimit` of that name (see
+            ``Pipeline(limits=...)`` and ``asyncpipe run --rate-limit``).
         retry: the `Retry` policy.  Default: 3 tries for `RetryableError` and `TimeoutError`.
         timeout: seconds one try of an ``async`` stage may take (it is cancelled after).
             ``thread`` stages take none: a thread cannot be cancelled, and abandoning it
@@ -118,8 +120,15 @@ class Stage:
         decode: turns journaled data back into the output, on resume.
         max_buffer_size: how many items wait in front of this stage; ``None`` takes the
             pipeline's default.
+        weight: the weight of one value waiting in front of this stage (e.g. the bytes of a
+            decoded image), to bound that queue by weight as well as by count; needs
+            ``max_weight``.  It is called once per item, on the event loop: keep it cheap.
+        max_weight: the total weight that may wait in front of this stage.  One item is
+            always let in, however heavy, so a huge page passes alone.
         executor: for ``thread`` stages, an `Executor` that runs the calls elsewhere (e.g.
             on Ray actors); ``None`` runs them in local threads.
+        group: a name shared by stages that are tuned together (e.g. ``"llm"``): run-wide
+            overrides such as ``--workers llm=32`` reach every stage of the group.
 
     .. versionadded:: 0.1
     """
@@ -129,7 +138,7 @@ class Stage:
     kind: StageKind = "async"
     workers: int = 1
     resource: ResourceFactory | None = None
-    limiter: RateLimit | None = None
+    limiter: RateLimit | str | None = None
     retry: Retry = field(default_factory=Retry)
     timeout: float | None = None
     checkpoint: bool = False
@@ -137,7 +146,10 @@ class Stage:
     encode: Callable[[Any], Any] | None = None
     decode: Callable[[Any], Any] | None = None
     max_buffer_size: int | None = None
+    weight: Callable[[Any], float] | None = None
+    max_weight: float | None = None
     executor: Executor | None = None
+    group: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -161,6 +173,23 @@ class Stage:
             raise ConfigError(f"stage {self.name!r}: only thread stages take an executor")
         if self.max_buffer_size is not None and self.max_buffer_size < 1:
             raise ConfigError(f"stage {self.name!r}: max_buffer_size must be at least 1")
+        if self.group is not None and (not self.group or not isinstance(self.group, str)):
+            raise ConfigError(f"stage {self.name!r}: a group needs a non-empty name")
+        if isinstance(self.limiter, str) and not self.limiter:
+            raise ConfigError(f"stage {self.name!r}: a shared limit needs a non-empty name")
+        if (self.weight is None) != (self.max_weight is None):
+            raise ConfigError(f"stage {self.name!r}: weight and max_weight go together")
+        if self.max_weight is not None and not self.max_weight > 0:
+            raise ConfigError(f"stage {self.name!r}: max_weight must be positive")
+
+    def weigh(self, item: Item) -> float:
+        """
+        The weight of ``item`` waiting in front of this stage: ``weight(item.value)``, or 0
+        for an item that has failed (it only passes through) or when there is no ``weight``.
+        """
+        if self.weight is None or item.error is not None:
+            return 0.0
+        return float(self.weight(item.value))
 
     def replace(self, **changes: Any) -> Stage:
         """

@@ -1,9 +1,10 @@
 """
-The document pipeline benchmark; the same as ``python -m asyncpipe bench``.
+The document pipeline benchmark harness (the `docbench` package beside this file).
 
-    .venv/bin/python benchmarks/bench.py --quick
+    .venv/bin/python benchmarks/bench.py --quick          # receipts from $ASYNCPIPE_SROIE
+    .venv/bin/python benchmarks/bench.py --quick 'receipts/*.jpg' --out results/
 
-See `stages.bench` for what it measures; ``--help`` for the options.
+See `docbench` for what it measures; ``--help`` for the options.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stages.bench import main
+from docbench import main
 
 __all__: list[str] = []
 

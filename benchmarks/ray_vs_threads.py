@@ -3,8 +3,8 @@ The Ray executor against local threads, on this machine, for a no-op stage and f
 
     python benchmarks/ray_vs_threads.py [--receipts 6] [--calls 2000] [--repeat 2]
 
-A thin wrapper over `stages.bench._ray`, which ``asyncpipe bench --ray`` runs too (see
-that module for what is measured and how).  It OCRs the first ``--receipts`` SROIE
+A thin wrapper over `docbench.run_comparison`, which ``benchmarks/bench.py --ray`` runs
+too (see ``docbench/_ray.py`` for what is measured and how).  It OCRs the first ``--receipts`` SROIE
 receipts, loaded and decoded before the clock starts.
 
 The last line is::
@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from functools import partial
 from pathlib import Path
 
-from stages.bench._ray import run_comparison
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from docbench import run_comparison
+
 from stages.inputs import discover, load_page
 
 __all__ = ["main"]
-
-SROIE = Path(
-    os.environ.get(
-        "ASYNCPIPE_SROIE", Path(__file__).resolve().parents[2] / "shared" / "data" / "sroie"
-    )
-)
 
 
 def main() -> None:
@@ -39,8 +37,11 @@ def main() -> None:
     parser.add_argument("--receipts", type=int, default=6)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--data", type=Path, default=os.environ.get("ASYNCPIPE_SROIE"))
     args = parser.parse_args()
-    paths = sorted(str(p) for p in (SROIE / "img").glob("*.jpg"))[: args.receipts]
+    if args.data is None:
+        parser.error("give --data (the SROIE folder) or set ASYNCPIPE_SROIE")
+    paths = sorted(str(p) for p in (args.data / "img").glob("*.jpg"))[: args.receipts]
     pages = [load_page(ref) for ref in discover(paths)]
     result = run_comparison(
         pages, calls=args.calls, repeat=args.repeat, progress=partial(print, flush=True)

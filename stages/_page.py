@@ -59,7 +59,8 @@ class Page:
     A page as it moves through load → preprocess → ocr → correct → fix → structure.
 
     ``image`` holds pixels (uint8, gray or BGR) until OCR is done; OCR drops it so that
-    checkpoints and memory stay small.
+    checkpoints and memory stay small.  ``fallback_fields`` holds the offline rules' fields
+    of a page whose LLM stage failed for good, so its error record loses nothing.
     """
 
     ref: PageRef
@@ -70,19 +71,26 @@ class Page:
     corrected: str | None = None
     fields: dict[str, Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    fallback_fields: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """
         The JSON-safe state of the page without its pixels (used for checkpoints).
         """
         return {
-            "ref": {"id": self.ref.id, "source": self.ref.source, "page": self.ref.page,
-                    "kind": self.ref.kind, "problem": self.ref.problem},
+            "ref": {
+                "id": self.ref.id,
+                "source": self.ref.source,
+                "page": self.ref.page,
+                "kind": self.ref.kind,
+                "problem": self.ref.problem,
+            },
             "text": self.text,
             "lines": [line.to_json() for line in self.lines],
             "corrected": self.corrected,
             "fields": self.fields,
             "notes": self.notes,
+            "fallback_fields": self.fallback_fields,
         }
 
     @classmethod
@@ -94,4 +102,5 @@ class Page:
             corrected=data["corrected"],
             fields=data["fields"],
             notes=dict(data.get("notes") or {}),
+            fallback_fields=data.get("fallback_fields"),
         )

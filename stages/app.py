@@ -10,21 +10,23 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
 import orjson
 
-from asyncpipe import ConfigError, RunSummary, iterate_in_thread
+from asyncpipe import RunSummary, iterate_in_thread
 from asyncpipe._cli import Job, RunOptions
 
 from ._page import PageRef
 from .evaluate import evaluate, load_truth
 from .inputs import discover, estimate_pages
+from .llm._options import LlmOptions, add_arguments, timeout_advice
 from .ocr import ENGINES
 from .offline import load_dictionary
-from .pipeline import DocumentSettings, build_pipeline, output_record
+from .pipeline import DocumentSettings, build_pipeline, offline_fields, output_record
 from .preprocess import PreprocessOptions
 
 __all__ = ["DocumentApp", "app"]
@@ -67,6 +69,7 @@ class DocumentApp:
             default=60.0,
             help="seconds one LLM request may take (default 60)",
         )
+        add_arguments(group)
         group.add_argument("--prompts", type=Path, help="a folder of prompt files overriding ours")
         group.add_argument("--schema", type=Path, help="the JSON schema of the fields")
         group.add_argument("--csv", type=Path, help="also write the fields as CSV here")
@@ -83,6 +86,7 @@ class DocumentApp:
     @asynccontextmanager
     async def open(self, options: RunOptions) -> AsyncIterator[Job]:
         args = options.args
+        llm_options = LlmOptions.from_args(args)
         settings = DocumentSettings(
             workers=options.workers,
             ocr_engine=args.ocr_engine,
@@ -91,6 +95,7 @@ class DocumentApp:
             ),
             pdf_dpi=args.pdf_dpi,
             model=args.llm_model if args.llm_url else None,
+            llm_stages=llm_options.stages,
         )
         async with AsyncExitStack() as stack:
             llm = None
@@ -106,12 +111,20 @@ class DocumentApp:
                         api_key=key,
                         rate_limit=options.rate_limit,
                         timeout=args.llm_timeout,
+                        **llm_options.client_kwargs(),
                     )
                 )
+                fallback = partial(offline_fields, fields=settings.fields)
                 llm = await anyio.to_thread.run_sync(
-                    lambda: llm_stages(client, prompts_dir=args.prompts, schema_path=args.schema)
+                    lambda: llm_stages(
+                        client,
+                        prompts_dir=args.prompts,
+                        schema_path=args.schema,
+                        fallback=fallback,
+                        **llm_options.stage_kwargs(),
+                    )
                 )
-            else:
+            if not args.llm_url or len(llm_options.stages) < 3:
                 # Load the spelling dictionary once, before the workers race for it.
                 await anyio.to_thread.run_sync(load_dictionary)
             pipeline = build_pipeline(settings, llm)
@@ -123,8 +136,11 @@ class DocumentApp:
 
             async def report(summary: RunSummary) -> list[str]:
                 lines: list[str] = []
-                if client is not None:
+                if client is not None and llm is not None:
                     lines.append(client.statistics().summary())
+                    lines += llm.summary()
+                    if advice := timeout_advice(client.statistics(), args.llm_timeout):
+                        lines.append(advice)
                 if args.csv is not None or args.truth is not None:
                     records = await anyio.to_thread.run_sync(_read_records, options.out)
                     if args.csv is not None:
@@ -148,19 +164,6 @@ class DocumentApp:
                 total=lambda: iterate_in_thread(estimate_pages(options.inputs), batch=1),
                 unit="pages", outputs={"CSV": args.csv},  # progress: these two lines
             )
-
-    def bench(self, argv: list[str]) -> int:
-        """
-        ``asyncpipe bench``: the benchmark harness (see `stages.bench`).
-        """
-        try:
-            from .bench import main
-        except ImportError as exc:
-            raise ConfigError(
-                f"the benchmark harness needs the bench extra ({exc}): "
-                "pip install 'asyncpipe[bench]'"
-            ) from exc
-        return main(argv)
 
 
 def _key(ref: PageRef) -> str:

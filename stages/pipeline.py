@@ -2,9 +2,9 @@
 The document pipeline: input → load → preprocess → ocr → correct → fix → structure → sink.
 
 `build_pipeline` joins the document stages on the asyncpipe framework; `output_record`
-is the JSON line written for each page.  With an LLM endpoint the three text stages are
-async LLM calls sharing one rate limit; without one they are the offline fallbacks,
-run as thread stages.
+is the JSON line written for each page.  With an LLM endpoint the text stages chosen by
+``--llm-stages`` (all three by default) are async LLM calls sharing one rate limit and the
+LLM retry policy; the others are the offline fallbacks, run as thread stages.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
 from ._page import Page, PageRef
-from .inputs import load_page
+from .inputs import load_page, page_bytes
 from .ocr import make_engine, ocr_page
 from .offline import correct_text, extract_fields, fix_layout
 from .preprocess import PreprocessOptions, preprocess
@@ -30,6 +30,7 @@ __all__ = [
     "STAGE_NAMES",
     "DocumentSettings",
     "build_pipeline",
+    "offline_fields",
     "output_record",
 ]
 
@@ -48,8 +49,8 @@ DEFAULT_WORKERS: Mapping[str, int] = {
 }
 
 # A stage failure that is the input's own fault (a corrupt file) fails the same way
-# every time: only retry what says it is worth retrying.  The LLM client retries HTTP
-# faults itself (with Retry-After), so the framework does not multiply its attempts.
+# every time: the offline stages are not retried.  The LLM stages bring their own policy
+# (`LlmStages.retry`): the client reports a retryable fault, the stage's Retry waits.
 _NO_RETRY = Retry(attempts=1)
 
 
@@ -69,7 +70,15 @@ class DocumentSettings:
         pdf_dpi: the resolution PDF pages are rendered at.
         fields: the field names to extract (offline rules); the LLM uses its schema.
         model: the LLM model name, part of the LLM stages' checkpoint version.
+        llm_stages: the text stages that call the LLM when ``model`` is set; the others
+            run their offline fallbacks.
         max_buffer_size: items waiting in front of each stage.
+        decode_max_side: decode pages at most this many pixels on the longer side;
+            ``"engine"`` (the default) uses the OCR engine's own working size (2000 for
+            rapidocr, which shrinks every page to that; full size for other engines) and
+            ``None`` always decodes at full size.
+        max_queue_bytes: the most bytes of pixels waiting in front of preprocess and of
+            OCR each, besides ``max_buffer_size`` (one page always passes, however big).
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
@@ -80,7 +89,10 @@ class DocumentSettings:
     pdf_dpi: int = 200
     fields: tuple[str, ...] = ("company", "date", "address", "total")
     model: str | None = None
+    llm_stages: tuple[str, ...] = LLM_STAGES
     max_buffer_size: int = 8
+    decode_max_side: int | Literal["engine"] | None = "engine"
+    max_queue_bytes: int = 64 << 20
 
     def workers_for(self, stage: str) -> int:
         """
@@ -94,14 +106,18 @@ class DocumentSettings:
             )
         if stage in self.workers:
             return self.workers[stage]
-        group = "llm" if self.model is not None else "text"
+        group = "llm" if self.model is not None and stage in self.llm_stages else "text"
         if stage in LLM_STAGES:
             return self.workers.get(group, DEFAULT_WORKERS[group])
         return DEFAULT_WORKERS[stage]
 
 
-def _load(ref: PageRef, *, max_pixels: int, pdf_dpi: int) -> Page:
-    return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi)
+# The longest side each engine works at: decoding more pixels than this is wasted memory.
+_ENGINE_MAX_SIDE: Mapping[str, int] = {"rapidocr": 2000}
+
+
+def _load(ref: PageRef, *, max_pixels: int, pdf_dpi: int, max_side: int | None) -> Page:
+    return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi, max_side=max_side)
 
 
 def _encode(page: Page) -> dict[str, Any]:
@@ -118,9 +134,17 @@ def _offline_fix(page: Page) -> Page:
     return page
 
 
-def _offline_structure(page: Page, *, fields: tuple[str, ...]) -> Page:
+def offline_fields(page: Page, *, fields: tuple[str, ...]) -> dict[str, Any]:
+    """
+    The offline rules' fields of a page (its corrected text, else its OCR text): the
+    offline structure stage, and the ``fallback_fields`` of a page whose LLM stage failed.
+    """
     text = page.corrected if page.corrected is not None else page.text
-    page.fields = dict(extract_fields(text, page.lines, fields=fields))
+    return dict(extract_fields(text, page.lines, fields=fields))
+
+
+def _offline_structure(page: Page, *, fields: tuple[str, ...]) -> Page:
+    page.fields = offline_fields(page, fields=fields)
     return page
 
 
@@ -139,6 +163,9 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
     """
     engine_name = settings.ocr_engine
     engine_options = dict(settings.ocr_options)
+    max_side = settings.decode_max_side
+    if max_side == "engine":
+        max_side = _ENGINE_MAX_SIDE.get(engine_name)
 
     def engine_factory() -> Any:
         return make_engine(engine_name, **engine_options)
@@ -146,7 +173,9 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
     stages = [
         Stage(
             "load",
-            partial(_load, max_pixels=settings.max_pixels, pdf_dpi=settings.pdf_dpi),
+            partial(
+                _load, max_pixels=settings.max_pixels, pdf_dpi=settings.pdf_dpi, max_side=max_side
+            ),
             kind="thread",
             workers=settings.workers_for("load"),
             retry=_NO_RETRY,
@@ -157,6 +186,8 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
             kind="thread",
             workers=settings.workers_for("preprocess"),
             retry=_NO_RETRY,
+            weight=page_bytes,
+            max_weight=settings.max_queue_bytes,
         ),
         Stage(
             "ocr",
@@ -165,48 +196,49 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
             workers=settings.workers_for("ocr"),
             resource=engine_factory,
             retry=_NO_RETRY,
+            weight=page_bytes,
+            max_weight=settings.max_queue_bytes,
             version=f"{engine_name}-1",
             checkpoint=True,
             encode=_encode,
             decode=Page.from_json,
         ),
     ]
-    if llm is not None:
-        version = f"llm-{settings.model}-1"
-        stages += [
-            Stage(
-                name,
-                getattr(llm, name),
-                kind="async",
-                workers=settings.workers_for(name),
-                retry=_NO_RETRY,
-                version=version,
-                checkpoint=True,
-                encode=_encode,
-                decode=Page.from_json,
+    offline: dict[str, Callable[[Page], Page]] = {
+        "correct": _offline_correct,
+        "fix": _offline_fix,
+        "structure": partial(_offline_structure, fields=settings.fields),
+    }
+    chosen = settings.llm_stages if llm is not None else ()
+    for name in LLM_STAGES:
+        if llm is not None and name in chosen:
+            stages.append(
+                Stage(
+                    name,
+                    getattr(llm, name),
+                    kind="async",
+                    workers=settings.workers_for(name),
+                    retry=llm.retry,
+                    version=f"llm-{settings.model}-2",
+                    checkpoint=True,
+                    encode=_encode,
+                    decode=Page.from_json,
+                )
             )
-            for name in LLM_STAGES
-        ]
-    else:
-        offline: dict[str, Callable[[Page], Page]] = {
-            "correct": _offline_correct,
-            "fix": _offline_fix,
-            "structure": partial(_offline_structure, fields=settings.fields),
-        }
-        stages += [
-            Stage(
-                name,
-                fn,
-                kind="thread",
-                workers=settings.workers_for(name),
-                retry=_NO_RETRY,
-                version="offline-1",
-                checkpoint=True,
-                encode=_encode,
-                decode=Page.from_json,
+        else:
+            stages.append(
+                Stage(
+                    name,
+                    offline[name],
+                    kind="thread",
+                    workers=settings.workers_for(name),
+                    retry=_NO_RETRY,
+                    version="offline-1",
+                    checkpoint=True,
+                    encode=_encode,
+                    decode=Page.from_json,
+                )
             )
-            for name, fn in offline.items()
-        ]
     return Pipeline(stages, max_buffer_size=settings.max_buffer_size)
 
 
@@ -230,6 +262,8 @@ def output_record(item: Item) -> dict[str, Any]:
     }
     if item.error is not None:
         record["error"] = item.error.to_json()
+        if page is not None and page.fallback_fields is not None:
+            record["fallback_fields"] = page.fallback_fields
     record["timings"] = {name: round(seconds, 6) for name, seconds in item.timings.items()}
     if page is not None and "llm" in page.notes:
         record["llm"] = page.notes["llm"]

@@ -6,13 +6,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from pathlib import Path
 from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 import anyio
 import pytest
 
-from asyncpipe import ConfigError, Item, Pipeline, Retry, Sink, Stage, StageError
+from asyncpipe import ConfigError, Item, Journal, Pipeline, Retry, Sink, Stage, StageError
 
 
 class Gauge:
@@ -175,7 +176,8 @@ class TestBackpressure:
         lowest = buffers + workers + 1 + 1
         highest = buffers + workers + sink_buffer + 1
         async with anyio.create_task_group() as tg:
-            tg.start_soon(partial(pipeline.run, source, sink=sink))
+            # Unordered: an ordered run's admission window would stop the source sooner.
+            tg.start_soon(partial(pipeline.run, source, sink=sink, ordered=False))
             with anyio.fail_after(10):
                 await wait_until(lambda: source.pulled >= lowest)
             await anyio.sleep(0.2)  # time for a leak to show
@@ -185,6 +187,36 @@ class TestBackpressure:
             assert stats["parse"].queue_depth == 5
             sink.release.set()
         assert sorted(item.value for item in sink.items) == list(range(300))
+
+    @pytest.mark.parametrize("weighed", [True, False])
+    async def test_weight_bounds_what_waits(self, weighed: bool) -> None:
+        """A stage's max_weight bounds the weight waiting in front of it, besides the count."""
+        made = 0
+        started = 0
+        most_waiting = 0
+
+        def make(value: int) -> int:
+            nonlocal made
+            made += 1
+            return 4  # every value weighs 4
+
+        async def slow(value: int) -> int:
+            nonlocal started, most_waiting
+            most_waiting = max(most_waiting, made - started)
+            started += 1
+            await anyio.sleep(0.002)
+            return value
+
+        weights: dict[str, Any] = {"weight": float, "max_weight": 10} if weighed else {}
+        stages = [
+            Stage("make", make, kind="thread"),
+            Stage("slow", slow, max_buffer_size=50, **weights),
+        ]
+        summary = await Pipeline(stages).run(range(60))
+        assert summary.ok == 60
+        # Weighed: two items (8 <= 10) wait, plus the one `make` holds and the one it is
+        # making.  Without a weight, the count bound (50) lets far more pile up.
+        assert most_waiting <= 4 if weighed else most_waiting > 10
 
 
 class TestConcurrency:
@@ -376,6 +408,31 @@ class TestErrorRecords:
         assert item.error is not None
         assert (item.error.type, item.error.message) == ("KeyError", "KeyError()")
 
+    @pytest.mark.parametrize(
+        ("encode", "error_type"),
+        [(lambda value: {"bad": object()}, "TypeError"),  # journal cannot serialise it
+         (lambda value: 1 // 0, "ZeroDivisionError")],  # the encoder itself raises
+    )
+    async def test_checkpoint_failure_keeps_the_input(
+        self, tmp_path: Path, encode: Callable[[Any], Any], error_type: str
+    ) -> None:
+        """An output that cannot be checkpointed fails the item with its input; the run goes on."""
+
+        async def square(value: int) -> int:
+            return value * value
+
+        sink = ListSink()
+        pipeline = Pipeline([Stage("square", square, checkpoint=True, encode=encode)])
+        summary = await pipeline.run(range(1, 5), sink=sink, journal=Journal(tmp_path / "j"))
+        assert (summary.ok, summary.failed) == (0, 4)
+        assert [item.value for item in sink.items] == [1, 2, 3, 4]  # inputs, not squares
+        error = sink.items[0].error
+        assert error is not None
+        assert (error.stage, error.type, error.attempts) == ("square", error_type, 1)
+        assert error.message.startswith("cannot checkpoint output: ")
+        [stats] = summary.stages
+        assert (stats.items_in, stats.items_out, stats.failed) == (4, 0, 4)
+
 
 class TestCancellation:
     """Cancellation is never swallowed."""
@@ -512,7 +569,7 @@ class TestOrdering:
             return value
 
         sink = ListSink()
-        await Pipeline([Stage("work", work, workers=4)]).run(range(30), sink=sink)
+        await Pipeline([Stage("work", work, workers=4)]).run(range(30), sink=sink, ordered=False)
         assert sorted(item.value for item in sink.items) == list(range(30))
         assert sink.items[0].value != 0
 

@@ -336,3 +336,69 @@ class TestStatistics:
             assert await receive.receive() == 1
         send.close()
         assert receive.statistics() == QueueStatistics(2, 2, 0, 0, True)
+
+
+class TestWeight:
+    """A queue given weigh and max_weight also waits while its items weigh too much."""
+
+    async def test_send_waits_for_weight(self) -> None:
+        """A send that would take the buffer over max_weight waits for a receive."""
+        send, receive = open_queue[int](10, max_weight=10, weigh=float)
+        send.send_nowait(6)
+        with pytest.raises(asyncio.QueueFull):
+            send.send_nowait(5)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(send.send, 5)
+            await anyio.wait_all_tasks_blocked()
+            stats = send.statistics()
+            assert (stats.tasks_waiting_send, stats.current_weight, stats.max_weight) == (1, 6, 10)
+            assert receive.receive_nowait() == 6
+        assert send.statistics().current_weight == 5
+        assert receive.receive_nowait() == 5
+        assert send.statistics().current_weight == 0
+
+    async def test_heavy_item_passes_alone(self) -> None:
+        """An item heavier than max_weight enters an empty buffer, and nothing joins it."""
+        send, receive = open_queue[int](10, max_weight=10, weigh=float)
+        send.send_nowait(50)
+        with pytest.raises(asyncio.QueueFull):
+            send.send_nowait(1)
+        assert receive.receive_nowait() == 50
+        send.send_nowait(1)
+
+    def test_weigh_and_max_weight_go_together(self) -> None:
+        """One without the other, or a non-positive limit, is a ValueError."""
+        with pytest.raises(ValueError, match="together"):
+            open_queue[int](1, max_weight=10)
+        with pytest.raises(ValueError, match="together"):
+            open_queue[int](1, weigh=float)
+        with pytest.raises(ValueError, match="positive"):
+            open_queue[int](1, max_weight=0, weigh=float)
+
+    async def test_weight_bound_never_exceeded_under_load(self) -> None:
+        """Many senders of mixed weights: every item arrives, and the limit always holds."""
+        send, receive = open_queue[int](100, max_weight=20, weigh=float)
+        got: list[int] = []
+        heaviest = 0.0
+
+        async def produce(start: int) -> None:
+            for i in range(start, start + 200):
+                await send.send(1 + i % 9)
+
+        async def consume() -> None:
+            nonlocal heaviest
+            async for value in receive:
+                heaviest = max(heaviest, receive.statistics().current_weight + value)
+                got.append(value)
+                if len(got) % 5 == 0:
+                    await anyio.lowlevel.checkpoint()
+
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(consume)
+            async with anyio.create_task_group() as producers:
+                for start in (0, 200, 400):
+                    producers.start_soon(produce, start)
+            send.close()
+        assert len(got) == 600
+        assert sum(got) == sum(1 + i % 9 for i in range(600))
+        assert heaviest <= 20

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 import anyio
 import pytest
@@ -11,11 +11,13 @@ from asyncpipe import (
     Item,
     Pipeline,
     RateLimit,
+    RateLimitHeaders,
     Retry,
     RetryableError,
     Stage,
     parse_rate,
 )
+from asyncpipe._window import Entry
 
 # Scaled-down limits keep the tests short: 10 calls per 0.3 s is one every 33 ms.
 LIMIT = 10
@@ -25,13 +27,16 @@ PERIOD = 0.3
 class RecordingRateLimit(RateLimit):
     """A RateLimit that notes the loop time of every acquisition."""
 
-    def __init__(self, limit: int, period: float) -> None:
-        super().__init__(limit, period)
+    def __init__(self, limit: int, period: float, *, burst: int = 1) -> None:
+        super().__init__(limit, period, burst=burst)
         self.times: list[float] = []
+        self.weights: list[int] = []
 
-    async def acquire(self) -> None:
-        await super().acquire()
-        self.times.append(anyio.current_time())
+    def _admit(self, weight: int, now: float) -> Entry:
+        # The exact time the limit decided on, not a later reading of the clock.
+        self.times.append(now)
+        self.weights.append(weight)
+        return super()._admit(weight, now)
 
 
 def violations(times: Sequence[float], limit: int, period: float) -> list[tuple[int, float]]:
@@ -52,6 +57,13 @@ async def hammer(acquire_fns: Sequence[object], tasks: int, calls: int) -> None:
     async with anyio.create_task_group() as tg:
         for n in range(tasks):
             tg.start_soon(worker, n)
+
+
+def heaviest(times: Sequence[float], weights: Sequence[int], period: float) -> int:
+    """The most units any half-open window of ``period`` holds."""
+    events = sorted(zip(times, weights, strict=True))
+    return max(sum(w for t, w in events[i:] if t < start + period)
+               for i, (start, _) in enumerate(events))
 
 
 class TestWindow:
@@ -154,6 +166,217 @@ class TestRateLimit:
         await limit.acquire()
         assert limit.acquired == 2
         assert repr(limit) == "RateLimit(100, 1)"
+        assert repr(RateLimit(100, 60, burst=5)) == "RateLimit(100, 60, burst=5)"
+
+    @pytest.mark.parametrize("burst", [0, 11])
+    def test_bad_burst(self, burst: int) -> None:
+        """A burst outside 1..limit is a ConfigError."""
+        with pytest.raises(ConfigError, match="burst"):
+            RateLimit(10, 1.0, burst=burst)
+
+    async def test_statistics(self) -> None:
+        """statistics() reports acquisitions, units, the window, reservations and pauses."""
+        limit = RateLimit(100, 60, burst=100)
+        await limit.acquire(5)
+        reservation = await limit.reserve(20)
+        limit.pause(30)
+        stats = limit.statistics()
+        assert (stats.acquired, stats.units, stats.in_window, stats.outstanding) == (2, 25, 25, 20)
+        assert stats.waiting == 0 and 29 < stats.paused_for <= 30
+        reservation.settle(7)
+        stats = limit.statistics()
+        assert (stats.units, stats.in_window, stats.outstanding) == (12, 12, 0)
+
+
+# Long periods make the timing checks robust on a busy machine: "it went at once" is
+# checked with a generous fail_after, "it waited" by a short move_on_after that a 60 s
+# wait cannot beat.
+LONG = 60.0
+
+
+async def goes_now(acquire: Awaitable[object]) -> None:
+    """``acquire`` completes without waiting for the (long) window."""
+    with anyio.fail_after(5):
+        await acquire
+
+
+async def waits(acquire: Awaitable[object]) -> bool:
+    """``acquire`` is still waiting after 0.2 s (it is cancelled then)."""
+    with anyio.move_on_after(0.2) as scope:
+        await acquire
+    return scope.cancelled_caught
+
+
+class TestWeighted:
+    """Weighted acquisitions: the same window guarantee, FIFO, and no hang."""
+
+    @pytest.mark.parametrize("burst", [1, 40])
+    async def test_mixed_weights_never_over(self, burst: int) -> None:
+        """Concurrent acquirers of weights 1..40 never put more than L units in a window."""
+        limit = RecordingRateLimit(40, 0.3, burst=burst)
+        weights = [1, 5, 12, 40, 3, 20, 1, 7]
+
+        async def worker(n: int) -> None:
+            for c in range(2):
+                await limit.acquire(weights[(n + c) % len(weights)])
+
+        async with anyio.create_task_group() as tg:
+            for n in range(len(weights)):
+                tg.start_soon(worker, n)
+        assert len(limit.times) == 16 and limit.units == 2 * sum(weights)
+        assert heaviest(limit.times, limit.weights, 0.3) <= 40
+
+    async def test_heavy_acquirer_is_not_starved(self) -> None:
+        """A heavy waiter at the head goes before light ones that queued after it."""
+        limit = RecordingRateLimit(10, LONG, burst=10)
+        reservation = await limit.reserve(6)
+        order: list[str] = []
+        first_in = anyio.Event()
+
+        async def take(name: str, weight: int) -> None:
+            await limit.acquire(weight)
+            order.append(name)
+            first_in.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(take, "heavy", 10)
+            await anyio.sleep(0.05)
+            for n in range(4):
+                tg.start_soon(take, f"light{n}", 1)  # 6 + 4 would fit, but heavy is first
+            await anyio.sleep(0.2)
+            assert order == [] and limit.statistics().waiting == 5
+            reservation.settle(0)
+            with anyio.fail_after(5):
+                await first_in.wait()
+            await anyio.sleep(0.1)
+            assert order == ["heavy"]  # and the window is full again for a minute
+            tg.cancel_scope.cancel()
+        assert limit.statistics().waiting == 0
+
+    async def test_cancelled_head_lets_the_next_go(self) -> None:
+        """When the waiter at the head is cancelled, the one behind it is considered at once."""
+        limit = RateLimit(10, LONG, burst=10)
+        await limit.acquire(5)
+        async with anyio.create_task_group() as tg:
+            head = anyio.CancelScope()
+
+            async def heavy() -> None:
+                with head:
+                    await limit.acquire(10)
+
+            tg.start_soon(heavy)
+            await anyio.sleep(0.05)
+            tg.start_soon(goes_now, limit.acquire(5))
+            await anyio.sleep(0.1)
+            assert limit.statistics().waiting == 2
+            head.cancel()
+        assert limit.acquired == 2 and limit.units == 10
+
+    @pytest.mark.parametrize("weight", [0, -1, 11, 10**9])
+    @pytest.mark.parametrize("how", ["acquire", "reserve"])
+    async def test_never_fitting_weight_fails_at_once(self, weight: int, how: str) -> None:
+        """A weight outside 1..limit raises ConfigError at once, even while the limit waits."""
+        limit = RateLimit(10, LONG)
+        limit.pause(LONG)
+        with anyio.fail_after(1), pytest.raises(ConfigError, match=r"never fit|at least 1"):
+            await getattr(limit, how)(weight)
+
+
+class TestReservation:
+    """reserve() takes an estimate; settle() corrects it to the real usage."""
+
+    async def test_settling_less_returns_capacity(self) -> None:
+        """Reserve 10 of 10, settle 3: 7 more go at once, the 8th waits for the window."""
+        limit = RateLimit(10, LONG, burst=10)
+        reservation = await limit.reserve(10)
+        assert await waits(limit.acquire(1))
+        reservation.settle(3)
+        await goes_now(limit.acquire(7))
+        assert await waits(limit.acquire(1))
+        assert limit.units == 10 and reservation.actual == 3
+
+    async def test_settling_more_consumes_capacity(self) -> None:
+        """Reserve 2, settle 9: only 1 more unit fits in the window."""
+        limit = RateLimit(10, LONG, burst=10)
+        reservation = await limit.reserve(2)
+        reservation.settle(9)
+        await goes_now(limit.acquire(1))
+        assert await waits(limit.acquire(1))
+        assert limit.units == 10
+
+    async def test_settling_more_wakes_no_one_early(self) -> None:
+        """Excess settled while a waiter is queued pushes its admission later."""
+        limit = RecordingRateLimit(10, 0.3, burst=10)
+        first = await limit.reserve(10)
+        got: list[float] = []
+
+        async def late() -> None:
+            await limit.acquire(5)
+            got.append(anyio.current_time())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(late)
+            await anyio.sleep(0.1)
+            settled_at = anyio.current_time()
+            first.settle(16)  # 6 units over, charged now: they stay until settled_at + 0.3
+        assert got[0] >= settled_at + 0.3
+
+    async def test_settle_once(self) -> None:
+        """settle() without a value keeps the estimate; a second settle or a negative one fails."""
+        limit = RateLimit(10, LONG, burst=10)
+        reservation = await limit.reserve(4)
+        with pytest.raises(ConfigError):
+            reservation.settle(-1)
+        reservation.settle()
+        assert reservation.actual == 4 and limit.statistics().outstanding == 0
+        with pytest.raises(RuntimeError, match="settled already"):
+            reservation.settle(2)
+        assert repr(reservation) == "Reservation(estimate=4, actual=4)"
+
+
+class TestFeedback:
+    """pause() after a 429 and observe() from the server's headers slow everyone down."""
+
+    async def test_pause_holds_future_acquirers(self) -> None:
+        """After pause(0.3), nothing is admitted for 0.3 s, and then everything is."""
+        limit = RecordingRateLimit(100, 1.0, burst=100)
+        start = anyio.current_time()
+        limit.pause(0.3)
+        limit.pause(0.1)  # a shorter pause does not shorten it
+        await hammer([limit], tasks=5, calls=2)
+        assert len(limit.times) == 10 and min(limit.times) >= start + 0.3
+
+    async def test_pause_holds_a_waiter_already_queued(self) -> None:
+        """A waiter queued for spacing when the pause comes waits for the pause instead."""
+        limit = RecordingRateLimit(11, 1.0)  # one call per 0.1 s
+        await limit.acquire()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(limit.acquire)
+            await anyio.sleep(0.02)
+            paused_at = anyio.current_time()
+            limit.pause(0.4)
+        assert limit.times[1] >= paused_at + 0.4
+
+    async def test_observe_spends_what_the_server_has_left(self) -> None:
+        """remaining=3, reset=0.3: three calls go now, the fourth after the reset."""
+        limit = RecordingRateLimit(1000, LONG, burst=1000)
+        start = anyio.current_time()
+        limit.observe(3, 0.3)
+        limit.observe(5, 0.0)  # no reset time: ignored
+        with anyio.fail_after(5):
+            await hammer([limit], tasks=4, calls=1)
+        assert sorted(limit.times)[2] < start + 0.3 <= sorted(limit.times)[3]
+
+    async def test_headers_reach_both_limits(self) -> None:
+        """RateLimitHeaders.apply tells the call limit and the token limit what is left."""
+        calls, tokens = RateLimit(1000, LONG, burst=1000), RateLimit(10**6, LONG, burst=10**6)
+        RateLimitHeaders(remaining_requests=1, reset_requests=30.0,
+                         remaining_tokens=500, reset_tokens=30.0, limit_tokens=1000).apply(
+            requests=calls, tokens=tokens)
+        await goes_now(calls.acquire())
+        assert await waits(calls.acquire())
+        await goes_now(tokens.acquire(500))
+        assert await waits(tokens.acquire(100))  # refills 1000 - 500 over 30 s: 100 takes 6 s
 
 
 class TestParseRate:

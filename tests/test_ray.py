@@ -14,12 +14,15 @@ import anyio
 import anyio.to_thread
 import orjson
 import pytest
+from netns import require_loopback_namespace
 
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 from asyncpipe._ray import RayExecutor, _import_ray
 from stages._page import PageRef
 from stages.inputs import discover
 from stages.pipeline import DocumentSettings, build_pipeline, output_record
+
+require_loopback_namespace()
 
 ray = pytest.importorskip("ray", reason="the Ray executor tests need ray: "
                                         "pip install 'asyncpipe[ray]'")
@@ -114,7 +117,7 @@ class TestRayExecutor:
 
     async def test_actor_death_is_retried(self, ray_cluster: None, tmp_path: Path) -> None:
         """An actor killed mid-call loses no item: the stage retries it on a new actor."""
-        executor = RayExecutor(max_restarts=0, max_task_retries=0)
+        executor = RayExecutor(max_restarts=0, max_task_retries=0, max_call_retries=0)
         stage = Stage("die", partial(_die_once, str(tmp_path)), kind="thread", workers=2,
                       retry=Retry(attempts=3, base=0.01, cap=0.01), executor=executor)
         pipeline = Pipeline([stage])

@@ -51,7 +51,7 @@ class TestBackoff:
         assert [a.delay(exc, n) for n in range(1, 6)] == [b.delay(exc, n) for n in range(1, 6)]
 
     def test_retry_after_hint(self) -> None:
-        """A Retry-After hint is a floor on the wait, capped at retry_after_cap."""
+        """A Retry-After hint is the wait (as in openai-python), capped at retry_after_cap."""
         retry = Retry(base=0.0, retry_after_cap=5.0, rng=random.Random(0))
         assert retry.delay(RetryableError("x", retry_after=0.2), 1) == 0.2
         assert retry.delay(RetryableError("x", retry_after=500.0), 1) == 5.0

@@ -16,6 +16,7 @@ from ._errors import InputError as InputError
 from ._load import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from ._load import DEFAULT_PDF_DPI as DEFAULT_PDF_DPI
 from ._load import load_page as load_page
+from ._load import page_bytes as page_bytes
 from ._sniff import sniff as sniff
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "discover",
     "estimate_pages",
     "load_page",
+    "page_bytes",
     "sniff",
 ]

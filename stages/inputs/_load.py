@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
@@ -20,7 +21,7 @@ from ._sniff import describe, open_pdf, show_path
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_PDF_DPI", "load_page"]
+__all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_PDF_DPI", "load_page", "page_bytes"]
 
 #: Pages larger than this many pixels are refused as decompression bombs.  100 Mpx is an
 #: A0 poster at 300 dpi (~140 Mpx) scaled down a little; a receipt at 300 dpi is ~5 Mpx.
@@ -40,7 +41,11 @@ _OPENERS: dict[str, type[ImageFile.ImageFile]] = {
 
 
 def load_page(
-    ref: PageRef, *, max_pixels: int = DEFAULT_MAX_PIXELS, pdf_dpi: int = DEFAULT_PDF_DPI
+    ref: PageRef,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    pdf_dpi: int = DEFAULT_PDF_DPI,
+    max_side: int | None = None,
 ) -> Page:
     """
     Decode one page into pixels.
@@ -55,6 +60,13 @@ def load_page(
         max_pixels: refuse pages with more pixels than this (decompression bombs, absurd
             PDF page sizes); the default is :data:`DEFAULT_MAX_PIXELS` (100 million).
         pdf_dpi: the resolution PDF pages are rendered at (:data:`DEFAULT_PDF_DPI`).
+        max_side: decode at most this many pixels on the longer side: the resolution OCR
+            will use (rapidocr shrinks every page to 2000 anyway).  JPEGs are decoded at
+            1/2, 1/4 or 1/8 scale by libjpeg when that still leaves at least ``max_side``
+            (far cheaper than a full decode), PDF pages are rendered at the lower scale,
+            and what is still larger is shrunk with area averaging.  ``page.scale`` says
+            by how much, so OCR boxes come back in the pixels of the full-size page.
+            ``None`` (the default) decodes at full size.
 
     Returns:
         A :class:`Page` whose ``image`` is a uint8 array: ``(h, w)`` gray or ``(h, w, 3)`` BGR.
@@ -70,13 +82,19 @@ def load_page(
         raise InputError(ref.problem)
     path = Path(ref.source)
     shown = show_path(path)
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be at least 1, not {max_side}")
     try:
         if ref.kind == "pdf":
-            image = _render_pdf(path, ref.page, max_pixels=max_pixels, dpi=pdf_dpi)
+            image, drafted = _render_pdf(
+                path, ref.page, max_pixels=max_pixels, dpi=pdf_dpi, max_side=max_side
+            )
         elif ref.kind in _OPENERS:
             with path.open("rb") as stream:
                 data = stream.read()
-            image = _decode(io.BytesIO(data), ref.kind, ref.page, max_pixels=max_pixels)
+            image, drafted = _decode(
+                io.BytesIO(data), ref.kind, ref.page, max_pixels=max_pixels, max_side=max_side
+            )
         else:
             raise ValueError(f"unsupported file type {ref.kind!r}")
     except InputError:
@@ -94,7 +112,33 @@ def load_page(
         raise InputError(f"{shown}: {exc}") from exc
     except Exception as exc:  # Pillow raises SyntaxError, struct.error, ... on bad data
         raise InputError(f"{shown}: cannot decode {ref.kind.upper()}: {describe(exc)}") from exc
-    return Page(ref=ref, image=image)
+    image, shrunk = _shrink(image, max_side)
+    return Page(ref=ref, image=image, scale=drafted * shrunk)
+
+
+def page_bytes(value: object) -> float:
+    """
+    The bytes of pixels a page holds (0 once OCR has dropped them, or for anything else):
+    the ``weight`` that bounds the queues in front of the image stages.
+    """
+    image = getattr(value, "image", None)
+    return float(image.nbytes) if isinstance(image, np.ndarray) else 0.0
+
+
+def _shrink(
+    image: npt.NDArray[np.uint8], max_side: int | None
+) -> tuple[npt.NDArray[np.uint8], float]:
+    """
+    Shrink ``image`` (area averaging) to at most ``max_side`` on its longer side; return it
+    and the factor it was shrunk by (1.0 when it was small enough).
+    """
+    height, width = image.shape[:2]
+    if max_side is None or max(width, height) <= max_side:
+        return image, 1.0
+    ratio = max_side / max(width, height)
+    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
+    shrunk = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(shrunk, dtype=np.uint8), size[0] / width
 
 
 class _TooLarge(Exception):
@@ -111,7 +155,9 @@ def _check_size(width: float, height: float, max_pixels: int, what: str) -> None
         )
 
 
-def _decode(stream: IO[bytes], kind: str, page: int, *, max_pixels: int) -> npt.NDArray[np.uint8]:
+def _decode(
+    stream: IO[bytes], kind: str, page: int, *, max_pixels: int, max_side: int | None
+) -> tuple[npt.NDArray[np.uint8], float]:
     with _OPENERS[kind](stream) as image:
         if page > 1:
             frames = int(getattr(image, "n_frames", 1))
@@ -120,11 +166,16 @@ def _decode(stream: IO[bytes], kind: str, page: int, *, max_pixels: int) -> npt.
             image.seek(page - 1)
         width, height = image.size
         _check_size(width, height, max_pixels, f"page {page}" if kind == "tiff" else "the image")
+        if kind == "jpeg" and max_side is not None and max(width, height) > max_side:
+            # libjpeg decodes at the smallest 1/2, 1/4 or 1/8 scale still >= the request.
+            ratio = max_side / max(width, height)
+            image.draft(image.mode, (math.ceil(width * ratio), math.ceil(height * ratio)))
         image.load()
         if kind == "jpeg":
             transposed = ImageOps.exif_transpose(image)
-            return _to_array(transposed if transposed is not None else image)
-        return _to_array(image)
+            if transposed is not None:
+                return _to_array(transposed), image.size[0] / width
+        return _to_array(image), image.size[0] / width
 
 
 def _to_array(image: Image.Image) -> npt.NDArray[np.uint8]:
@@ -147,7 +198,9 @@ def _to_array(image: Image.Image) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def _render_pdf(path: Path, page: int, *, max_pixels: int, dpi: int) -> npt.NDArray[np.uint8]:
+def _render_pdf(
+    path: Path, page: int, *, max_pixels: int, dpi: int, max_side: int | None
+) -> tuple[npt.NDArray[np.uint8], float]:
     if dpi <= 0:
         raise ValueError(f"pdf_dpi must be positive, not {dpi}")
     scale = dpi / 72.0
@@ -164,7 +217,11 @@ def _render_pdf(path: Path, page: int, *, max_pixels: int, dpi: int) -> npt.NDAr
                 max_pixels,
                 f"page {page} at {dpi} dpi",
             )
-            bitmap = pdf_page.render(scale=scale)
+            longest = max(width_pt, height_pt) * scale
+            render = scale
+            if max_side is not None and longest > max_side:
+                render = scale * max_side / longest
+            bitmap = pdf_page.render(scale=render)
             try:
                 array: npt.NDArray[np.uint8] = np.array(bitmap.to_numpy(), dtype=np.uint8)
             finally:
@@ -173,4 +230,4 @@ def _render_pdf(path: Path, page: int, *, max_pixels: int, dpi: int) -> npt.NDAr
             pdf_page.close()
     if array.ndim == 3 and array.shape[2] == 4:  # BGRx / BGRA: drop the fourth byte
         array = np.ascontiguousarray(array[:, :, :3])
-    return array
+    return array, render / scale

@@ -1,13 +1,13 @@
 """
 `LlmClient`: one pooled ``httpx.AsyncClient`` for an OpenAI-compatible chat endpoint,
-with a shared rate limit, retries, a per-call deadline and usage statistics.
+with a shared rate limit, one attempt per request (retries belong to the stage's
+``asyncpipe.Retry``), a per-call deadline and usage statistics.
 """
 
 from __future__ import annotations
 
 import email.utils
 import logging
-import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,11 +20,11 @@ import orjson
 
 from asyncpipe._exceptions import ConfigError
 
-from ._errors import LlmDeadlineError, LlmRetriesExhausted, LlmStatusError
-from ._types import ChatReply, Usage
+from ._errors import LlmDeadlineError, LlmRetriesExhausted, LlmRetryableError, LlmStatusError
+from ._types import CallState, ChatReply, Usage
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
 
     from ._types import Limiter, Message
@@ -36,8 +36,8 @@ logger = logging.getLogger("stages.llm")
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 """60 s to read, write or wait for a pooled connection, 5 s to connect.
 
-openai-python waits 600 s for a read; a pipeline item should not, and ``deadline`` caps a
-whole call anyway."""
+openai-python waits 600 s for a read; a pipeline item should not, and the call's deadline
+caps a whole call anyway."""
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 _REDACTED = "[REDACTED]"
@@ -46,44 +46,59 @@ _REDACTED = "[REDACTED]"
 @dataclass(frozen=True, slots=True)
 class LlmStatistics:
     """
-    What one `LlmClient` has done so far.
+    What one `LlmClient` has done so far.  Retries are counted by the pipeline stages
+    (their ``retried`` statistic); here every request is one attempt.
 
     Attributes:
-        calls: ``chat`` calls started.
-        succeeded: calls that returned a reply.
-        failed: calls that raised an `LlmError`.
-        attempts: HTTP attempts sent (each one acquired the rate limit).
-        retries: cause → retries made for it (``"timeout"``, ``"connect"``, ``"network"``,
-            ``"malformed"``, or the HTTP status such as ``"429"`` or ``"500"``).
-        failures: cause → calls that finally failed with it.
+        attempts: HTTP requests sent (each one acquired the rate limit).
+        succeeded: requests that returned a usable reply.
+        failed: requests that failed.
+        failures: cause → failed requests (``"timeout"``, ``"connect"``, ``"network"``,
+            ``"malformed"``, ``"deadline"``, or the HTTP status such as ``"429"``).
+        length_stops: replies cut by ``max_tokens`` (``finish_reason: "length"``).
         prompt_tokens: prompt tokens of every completion received.
         completion_tokens: completion tokens of every completion received.
         total_tokens: total tokens of every completion received.
+        seconds: time spent in requests that returned a reply.
         cost: the price of those tokens, if the client was given ``prices``.
     """
 
-    calls: int = 0
+    attempts: int = 0
     succeeded: int = 0
     failed: int = 0
-    attempts: int = 0
-    retries: Mapping[str, int] = field(default_factory=dict)
     failures: Mapping[str, int] = field(default_factory=dict)
+    length_stops: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    seconds: float = 0.0
     cost: float | None = None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """
+        Completion tokens per second of request time, per request (what one server slot
+        generated, prompt processing included), or ``None`` before the first reply.
+        """
+        if self.seconds <= 0 or not self.succeeded:
+            return None
+        return self.completion_tokens / self.seconds
 
     def summary(self) -> str:
         """
         Returns:
             One line for a run summary.
         """
-        retries = " ".join(f"{k}={v}" for k, v in sorted(self.retries.items())) or "none"
+        failures = " ".join(f"{k}={v}" for k, v in sorted(self.failures.items())) or "none"
         line = (
-            f"llm: {self.calls} calls ({self.succeeded} ok, {self.failed} failed), "
-            f"{self.attempts} attempts, retries: {retries}, tokens: {self.total_tokens} "
-            f"(prompt {self.prompt_tokens} + completion {self.completion_tokens})"
+            f"llm: {self.attempts} requests ({self.succeeded} ok, {self.failed} failed: "
+            f"{failures}), tokens: {self.total_tokens} (prompt {self.prompt_tokens} + "
+            f"completion {self.completion_tokens})"
         )
+        if (speed := self.tokens_per_second) is not None:
+            line += f", {speed:.1f} completion tokens/s per request"
+        if self.length_stops:
+            line += f", {self.length_stops} replies cut by max_tokens"
         if self.cost is not None:
             line += f", cost: {self.cost:.4f}"
         return line
@@ -134,17 +149,20 @@ class LlmClient:
     A chat-completions client for OpenAI, vLLM, Ollama, llama.cpp server and the like.
 
     One ``httpx.AsyncClient`` is shared by every call, so connections are pooled.  Each
-    *attempt* of each call first acquires ``rate_limit`` (a retry is a request too, and
-    the server counts it), then sends.  Retryable failures are timeouts, connection and
-    protocol errors, statuses 408, 409, 429 and 5xx, and a malformed body; a server's
-    ``x-should-retry: true/false`` overrides that, as in openai-python.  Between attempts
-    it waits what ``retry-after-ms`` or ``Retry-After`` asks (up to ``max_retry_after``),
-    else a full-jitter backoff: uniform in ``[0, min(backoff_cap, backoff_base * 2**n)]``.
+    `chat` is *one attempt*: it acquires ``rate_limit`` (a retry is a request too, and the
+    server counts it), then sends.  A failure another attempt may fix raises
+    `LlmRetryableError`: timeouts, connection and protocol errors, statuses 408, 409, 429
+    and 5xx, and a malformed body; a server's ``x-should-retry: true/false`` overrides that,
+    as in openai-python.  The error carries the wait the server asked for
+    (``retry-after-ms``, then ``Retry-After``; a hint over ``max_retry_after`` is dropped so
+    the backoff applies, as openai-python does).  The stage's `asyncpipe.Retry` then waits
+    (full jitter, 0.5 s doubling to 8 s by default) and calls again.
 
-    ``deadline`` caps a whole call, from the moment its first attempt is admitted by the
-    rate limit (time spent queueing for that first slot is the pipeline's backpressure,
-    not a fault) to its last byte, including backoff sleeps and later rate-limit waits.  A
-    wait that would cross the deadline fails at once rather than sleeping in vain.
+    A `CallState` ties the attempts of one call together: its deadline runs from the moment
+    the first attempt is admitted by the rate limit (time spent queueing for that first
+    slot is the pipeline's backpressure, not a fault) to the last byte, so an attempt never
+    outlives it.  A timed-out generation starts over on a retry, so it is retried at most
+    ``timeout_retries`` times (default 1); after that `LlmRetriesExhausted` is raised.
 
     The API key goes into the ``Authorization`` header only; it is redacted from every
     error message and log line, and `repr` hides it.
@@ -155,25 +173,18 @@ class LlmClient:
         model: the model name to request.
         api_key: sent as ``Authorization: Bearer``; ``None`` sends no header.
         rate_limit: a limit shared with other clients and stages, or ``None``.
-        max_attempts: attempts per call, the first included (default 5, i.e. 4 retries;
-            openai-python makes 3).
         timeout: httpx timeouts per attempt (default `DEFAULT_TIMEOUT`).
-        deadline: seconds a whole call may take (default 180).
-        backoff_base: the first backoff ceiling in seconds (default 0.5).
-        backoff_cap: the largest backoff ceiling in seconds (default 8).
-        max_retry_after: honour a server's wait hint up to this many seconds (default 60);
-            a longer hint falls back to the backoff, as openai-python does.
+        timeout_retries: how many times a call whose attempt timed out may be retried.
+        max_retry_after: pass on a server's wait hint up to this many seconds (default 60).
         temperature: sent as ``temperature`` unless ``None`` (default 0, for repeatability).
-        max_tokens: sent as ``max_tokens`` unless ``None``.
+        max_tokens: the default ``max_tokens`` of a request that names none.
         prices: (prompt, completion) price per million tokens, to count ``cost``.
         headers: extra headers for every request.
         limits: httpx pool limits.  The default has no cap on connections: the caller's
             worker count bounds concurrency, and a capped pool would queue requests the
             rate limit had spaced out and then release them in a burst.
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
-        sleep: the backoff sleep (tests inject a fake).
         clock: the monotonic clock of the deadline (tests inject a fake).
-        rng: the jitter's random generator (default: a fresh ``random.Random()``).
 
     Raises:
         ConfigError: an argument is out of range.
@@ -188,11 +199,8 @@ class LlmClient:
         *,
         api_key: str | None = None,
         rate_limit: Limiter | None = None,
-        max_attempts: int = 5,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        deadline: float = 180.0,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 8.0,
+        timeout_retries: int = 1,
         max_retry_after: float = 60.0,
         temperature: float | None = 0.0,
         max_tokens: int | None = None,
@@ -200,33 +208,27 @@ class LlmClient:
         headers: Mapping[str, str] | None = None,
         limits: httpx.Limits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         clock: Callable[[], float] = time.monotonic,
-        rng: random.Random | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"the LLM base URL must start with http:// or https://, got {base_url!r}"
             )
-        if max_attempts < 1:
-            raise ConfigError(f"max_attempts must be >= 1, got {max_attempts}")
-        if not deadline > 0 or backoff_base < 0 or backoff_cap < backoff_base:
-            raise ConfigError("need deadline > 0 and 0 <= backoff_base <= backoff_cap")
+        if timeout_retries < 0:
+            raise ConfigError(f"timeout_retries must be >= 0, got {timeout_retries}")
+        if max_tokens is not None and max_tokens < 1:
+            raise ConfigError(f"max_tokens must be >= 1, got {max_tokens}")
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.max_attempts = max_attempts
-        self.deadline = deadline
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.timeout_retries = timeout_retries
         self.max_retry_after = max_retry_after
         self.temperature = temperature
         self.max_tokens = max_tokens
         self._api_key = api_key or None
         self._limit = rate_limit
         self._prices = prices
-        self._sleep = sleep
         self._clock = clock
-        self._rng = rng if rng is not None else random.Random()
         all_headers = {"User-Agent": "asyncpipe-llm/0.1", **(headers or {})}
         if self._api_key is not None:
             all_headers["Authorization"] = f"Bearer {self._api_key}"
@@ -237,8 +239,8 @@ class LlmClient:
             limits=limits or httpx.Limits(max_connections=None, max_keepalive_connections=64),
             transport=transport,
         )
-        self._calls = self._succeeded = self._failed = self._attempts = 0
-        self._retries: Counter[str] = Counter()
+        self._succeeded = self._failed = self._attempts = self._length_stops = 0
+        self._seconds = 0.0
         self._failures: Counter[str] = Counter()
         self._usage = [0, 0, 0]
 
@@ -277,15 +279,15 @@ class LlmClient:
         if self._prices is not None:
             cost = (prompt * self._prices[0] + completion * self._prices[1]) / 1e6
         return LlmStatistics(
-            calls=self._calls,
+            attempts=self._attempts,
             succeeded=self._succeeded,
             failed=self._failed,
-            attempts=self._attempts,
-            retries=dict(self._retries),
             failures=dict(self._failures),
+            length_stops=self._length_stops,
             prompt_tokens=prompt,
             completion_tokens=completion,
             total_tokens=total,
+            seconds=self._seconds,
             cost=cost,
         )
 
@@ -297,128 +299,142 @@ class LlmClient:
         *,
         task: str,
         item: str | None = None,
-        json_mode: bool = False,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        call: CallState | None = None,
     ) -> ChatReply:
         """
-        Send one chat completion, retrying as the class describes.
+        Send one attempt of a chat completion.
 
         Args:
             messages: the conversation.
             task: what the call is for; sent as ``X-Asyncpipe-Task``.
             item: the pipeline item id; sent (percent-encoded) as ``X-Asyncpipe-Item``.
-            json_mode: ask for ``response_format: {"type": "json_object"}``.
+            response_format: sent as ``response_format`` (e.g. ``{"type": "json_schema",
+                ...}``), if given.
+            max_tokens: the most tokens to generate (default: the client's).
+            call: the call this attempt belongs to; its attempt number is sent as
+                ``X-Asyncpipe-Attempt`` and its deadline bounds the attempt.  ``None`` is a
+                one-attempt call without a deadline.
 
         Returns:
-            The reply, with its usage and attempt count.
+            The reply, with its usage, attempt number and ``finish_reason``.
 
         Raises:
+            LlmRetryableError: the attempt failed in a way another attempt may fix.
             LlmStatusError: a status that retrying cannot fix (400, 401, 404...).
-            LlmRetriesExhausted: ``max_attempts`` attempts all failed retryably.
-            LlmDeadlineError: ``deadline`` ran out.
+            LlmRetriesExhausted: a timed-out generation may not be retried again.
+            LlmDeadlineError: the call's deadline ran out.
         """
+        state = call if call is not None else CallState()
         payload: dict[str, Any] = {"model": self.model, "messages": list(messages)}
         if self.temperature is not None:
             payload["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            payload["max_tokens"] = self.max_tokens
-        if json_mode:
-            payload["response_format"] = {"type": "json_object"}
+        limit = max_tokens if max_tokens is not None else self.max_tokens
+        if limit is not None:
+            payload["max_tokens"] = limit
+        if response_format is not None:
+            payload["response_format"] = dict(response_format)
         body = orjson.dumps(payload)
-        headers = {"Content-Type": "application/json", "X-Asyncpipe-Task": task}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Asyncpipe-Task": task,
+            "X-Asyncpipe-Attempt": str(state.attempt),
+        }
         if item is not None:
             headers["X-Asyncpipe-Item"] = quote(item, safe="/#@:.,_-+=")
         what = f"LLM {task} call" + (f" for item {item!r}" if item is not None else "")
 
-        self._calls += 1
-        started: float | None = None
-        attempt = 0
-        while True:
-            attempt += 1
-            if self._limit is not None:
-                await self._limit.acquire()
-            now = self._clock()
-            if started is None:
-                started = now
-            remaining = started + self.deadline - now
-            if remaining <= 0:
-                raise self._give_up(
-                    LlmDeadlineError,
-                    f"{what} ran out of its {self.deadline:g}s deadline waiting for the rate "
-                    f"limit after {attempt - 1} attempts",
-                    "deadline",
-                    attempt - 1,
-                )
-            headers["X-Asyncpipe-Attempt"] = str(attempt)
-            self._attempts += 1
-            result = await self._attempt(body, headers, remaining)
-            if isinstance(result, ChatReply):
-                self._succeeded += 1
-                return ChatReply(result.content, result.usage, attempt, result.model)
+        if self._limit is not None:
+            await self._limit.acquire()
+        now = self._clock()
+        if state.started is None:
+            state.started = now
+        remaining = None if state.deadline is None else state.started + state.deadline - now
+        if remaining is not None and remaining <= 0:
+            raise self._give_up(
+                LlmDeadlineError,
+                f"{what} ran out of its {state.deadline:g}s deadline before attempt "
+                f"{state.attempt} (raise --llm-deadline)",
+                "deadline",
+                state,
+            )
+        self._attempts += 1
+        result = await self._attempt(body, headers, remaining)
+        if isinstance(result, ChatReply):
+            self._succeeded += 1
+            self._seconds += result.seconds
+            if result.finish_reason == "length":
+                self._length_stops += 1
+            return ChatReply(
+                result.content,
+                result.usage,
+                state.attempt,
+                result.model,
+                result.finish_reason,
+                result.seconds,
+            )
 
-            failure = result
-            described = self._redact(failure.detail)
-            if failure.cause == "deadline":
-                raise self._give_up(
-                    LlmDeadlineError,
-                    f"{what} ran out of its {self.deadline:g}s deadline during attempt {attempt}",
-                    "deadline",
-                    attempt,
-                )
-            if not failure.retryable:
-                raise self._give_up(
-                    LlmStatusError,
-                    f"{what} failed: {described}; not retryable (attempt {attempt})",
-                    failure.cause,
-                    attempt,
-                    failure.status,
-                )
-            if attempt >= self.max_attempts:
+        failure = result
+        described = self._redact(failure.detail)
+        if failure.cause == "deadline":
+            raise self._give_up(
+                LlmDeadlineError,
+                f"{what} ran out of its {state.deadline:g}s deadline during attempt "
+                f"{state.attempt} (raise --llm-deadline)",
+                "deadline",
+                state,
+            )
+        if not failure.retryable:
+            raise self._give_up(
+                LlmStatusError,
+                f"{what} failed: {described}; not retryable (attempt {state.attempt})",
+                failure.cause,
+                state,
+                failure.status,
+            )
+        if failure.cause == "timeout":
+            state.timeouts += 1
+            if state.timeouts > self.timeout_retries:
                 raise self._give_up(
                     LlmRetriesExhausted,
-                    f"{what} failed after {attempt} attempts; last: {described}",
-                    failure.cause,
-                    attempt,
-                    failure.status,
+                    f"{what} timed out {state.timeouts} times (each attempt may take "
+                    f"{self.timeout.read}s; a timed-out generation is retried at most "
+                    f"{self.timeout_retries} times): raise --llm-timeout or lower "
+                    "--llm-max-tokens for a slow server",
+                    "timeout",
+                    state,
                 )
-            hint = failure.retry_after
-            if hint is not None and hint <= self.max_retry_after:
-                delay = hint
-            else:
-                ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-                delay = self._rng.uniform(0.0, ceiling)
-            if self._clock() + delay >= started + self.deadline:
-                raise self._give_up(
-                    LlmDeadlineError,
-                    f"{what} would pass its {self.deadline:g}s deadline waiting {delay:.2f}s "
-                    f"to retry after attempt {attempt} ({described})",
-                    "deadline",
-                    attempt,
-                    failure.status,
-                )
-            self._retries[failure.cause] += 1
-            logger.debug(
-                "%s: attempt %d/%d failed (%s); retrying in %.2fs",
-                what,
-                attempt,
-                self.max_attempts,
-                described,
-                delay,
-            )
-            await self._sleep(delay)
+        hint = failure.retry_after
+        if hint is not None and hint > self.max_retry_after:
+            hint = None
+        self._failed += 1
+        self._failures[failure.cause] += 1
+        message = f"{what} failed: {described} (attempt {state.attempt})"
+        logger.debug("%s", message)
+        raise LlmRetryableError(
+            message,
+            cause=failure.cause,
+            attempts=state.attempt,
+            status=failure.status,
+            elapsed=self._clock() - state.started,
+            retry_after=hint,
+        )
 
     def _give_up(
         self,
         kind: type[LlmStatusError | LlmRetriesExhausted | LlmDeadlineError],
         message: str,
         cause: str,
-        attempts: int,
+        state: CallState,
         status: int | None = None,
     ) -> LlmStatusError | LlmRetriesExhausted | LlmDeadlineError:
         self._failed += 1
         self._failures[cause] += 1
         message = self._redact(message)
         logger.debug("%s", message)
-        return kind(message, cause=cause, attempts=attempts, status=status)
+        elapsed = None if state.started is None else self._clock() - state.started
+        return kind(message, cause=cause, attempts=state.attempt, status=status, elapsed=elapsed)
 
     def _redact(self, text: str) -> str:
         if self._api_key:
@@ -426,8 +442,9 @@ class LlmClient:
         return text
 
     async def _attempt(
-        self, body: bytes, headers: dict[str, str], remaining: float
+        self, body: bytes, headers: dict[str, str], remaining: float | None
     ) -> ChatReply | _Failure:
+        sent = self._clock()
         try:
             with anyio.move_on_after(remaining) as scope:
                 response = await self._http.post("/chat/completions", content=body, headers=headers)
@@ -444,7 +461,7 @@ class LlmClient:
 
         status = response.status_code
         if 200 <= status < 300:
-            return self._parse(response)
+            return self._parse(response, self._clock() - sent)
         should = response.headers.get("x-should-retry")
         if should in ("true", "false"):
             retryable = should == "true"
@@ -458,10 +475,12 @@ class LlmClient:
             retry_after=parse_retry_after(response.headers),
         )
 
-    def _parse(self, response: httpx.Response) -> ChatReply | _Failure:
+    def _parse(self, response: httpx.Response, seconds: float) -> ChatReply | _Failure:
         try:
             data = orjson.loads(response.content)
-            content = data["choices"][0]["message"]["content"]
+            choice = data["choices"][0]
+            content = choice["message"]["content"]
+            finish = choice.get("finish_reason")
             model = str(data.get("model") or self.model)
             raw_usage = data.get("usage") or {}
             usage = Usage(
@@ -490,7 +509,9 @@ class LlmClient:
         self._usage[0] += usage.prompt_tokens
         self._usage[1] += usage.completion_tokens
         self._usage[2] += usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
-        return ChatReply(content, usage, 0, model)
+        return ChatReply(
+            content, usage, 0, model, str(finish) if finish is not None else None, seconds
+        )
 
 
 def _error_detail(response: httpx.Response) -> str:

@@ -3,25 +3,31 @@ The errors of the LLM client and stages.
 
     StageError                 (asyncpipe)
     └── LlmError               a chat call or an LLM stage failed
+        ├── LlmRetryableError  one attempt failed, and another may work (also an asyncpipe
+        │                      ``RetryableError``: the stage's ``Retry`` decides and waits)
         ├── LlmStatusError     the server answered a status that retrying cannot fix
-        ├── LlmRetriesExhausted every attempt failed with a retryable cause
+        ├── LlmRetriesExhausted a timed-out generation was already retried as often as allowed
         ├── LlmDeadlineError   the call's total time budget ran out
-        └── LlmOutputError     the answer is unusable (structure: invalid after one repair)
+        └── LlmOutputError     the answer is unusable (structure: invalid after one repair,
+                               or cut by ``max_tokens``)
 
-None of them is a ``RetryableError``: the client has already retried as far as its policy
-allows, so a framework-level retry would only multiply the attempts.  Messages never hold
-the API key (the client redacts it before building them).
+There is one retry system: the client makes one attempt per request and reports a
+retryable failure as `LlmRetryableError` with the server's ``retry_after``; the pipeline
+stage's `asyncpipe.Retry` waits and tries again, so its statistics count the retries and
+the error record carries the true attempt count.  Messages never hold the API key (the
+client redacts it before building them).
 """
 
 from __future__ import annotations
 
-from asyncpipe._exceptions import StageError
+from asyncpipe._exceptions import RetryableError, StageError
 
 __all__ = [
     "LlmDeadlineError",
     "LlmError",
     "LlmOutputError",
     "LlmRetriesExhausted",
+    "LlmRetryableError",
     "LlmStatusError",
 ]
 
@@ -33,17 +39,57 @@ class LlmError(StageError):
     Args:
         message: what went wrong, for a person.
         cause: a short machine-readable cause (``"401"``, ``"timeout"``, ``"malformed"``...).
-        attempts: how many HTTP attempts were made.
+        attempts: how many attempts of the call were made.
         status: the last HTTP status, if any.
+        elapsed: seconds since the call's first attempt was admitted, if known (a
+            deadline-aware `asyncpipe.Retry` reads it).
     """
 
     def __init__(
-        self, message: str, *, cause: str, attempts: int = 0, status: int | None = None
+        self,
+        message: str,
+        *,
+        cause: str,
+        attempts: int = 0,
+        status: int | None = None,
+        elapsed: float | None = None,
     ) -> None:
-        super().__init__(message)
+        StageError.__init__(self, message)
         self.cause = cause
         self.attempts = attempts
         self.status = status
+        self.elapsed = elapsed
+
+
+class LlmRetryableError(LlmError, RetryableError):
+    """
+    One attempt failed in a way another attempt may fix: a timeout, a connection or
+    protocol error, status 408, 409, 429 or 5xx, or a malformed body.
+
+    Args:
+        message: what went wrong.
+        cause: ``"timeout"``, ``"connect"``, ``"network"``, ``"malformed"`` or the status.
+        attempts: the attempt number that failed.
+        status: the HTTP status, if any.
+        elapsed: see `LlmError`.
+        retry_after: seconds the server asked to wait (``retry-after-ms``, then
+            ``Retry-After``), or ``None`` (then the stage's backoff applies).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: str,
+        attempts: int = 0,
+        status: int | None = None,
+        elapsed: float | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        LlmError.__init__(
+            self, message, cause=cause, attempts=attempts, status=status, elapsed=elapsed
+        )
+        self.retry_after = retry_after
 
 
 class LlmStatusError(LlmError):
@@ -54,7 +100,8 @@ class LlmStatusError(LlmError):
 
 class LlmRetriesExhausted(LlmError):
     """
-    Every attempt failed with a retryable cause (timeout, connection, 429, 5xx, malformed).
+    A retryable cause may not be retried again: a generation timed out more often than
+    the client's ``timeout_retries`` allows (each retry would start it over).
     """
 
 

@@ -1,28 +1,77 @@
 """
 The three LLM stages: ``correct``, ``fix`` and ``structure``, and a factory that binds them.
+
+Every request is bounded by ``max_tokens`` (for correct and fix, from the input's length;
+for structure, from the schema), a reply cut by that limit is never passed on as complete,
+and correct and fix replies go through the correction guard (see `judge_edit`): a rewrite
+keeps the input text and is recorded as rejected.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._errors import LlmOutputError
+import anyio
+
+from asyncpipe._exceptions import RetryableError
+from asyncpipe._retry import Retry
+
+from ._errors import LlmOutputError, LlmStatusError
+from ._guard import DEFAULT_MIN_SIMILARITY, judge_edit
 from ._prompts import Prompts, render
 from ._schema import OutputInvalid, Schema, parse_json_object
+from ._structured import StructuredOutputs
+from ._types import CallState
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
     from pathlib import Path
 
     from stages._page import Page
 
     from ._types import ChatModel, ChatReply, Message
 
-__all__ = ["LlmStages", "correct", "fix", "llm_stages", "structure"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "LlmStages",
+    "correct",
+    "fix",
+    "llm_stages",
+    "structure",
+    "structure_max_tokens",
+    "text_max_tokens",
+]
 
+DEFAULT_RETRY = Retry(attempts=5, base=0.5, cap=8.0, retry_after_cap=60.0, deadline=180.0)
+"""The LLM stages' retry policy: openai-python's conventions (full jitter from 0.5 s doubling
+to 8 s, a server's wait honoured up to 60 s), 5 attempts, and 180 s per call."""
 
 _MARKERS = ("<<<TEXT", "TEXT>>>")
+
+
+def text_max_tokens(source: str) -> int:
+    """
+    The default ``max_tokens`` of a correct or fix reply: half the input's characters plus
+    32.  Tokenizers spend 3 to 4 characters per token on receipt text, so an edit of the
+    same length fits with room to spare, while a runaway generation stops early.
+    """
+    return math.ceil(len(source) / 2) + 32
+
+
+def structure_max_tokens(schema: Schema) -> int:
+    """
+    The default ``max_tokens`` of a structure reply, from the schema: per property its
+    name, quoting and punctuation (8 + len/2 tokens) and its value (``maxLength``, at most
+    200 characters, at 4 characters a token), plus 16 for the braces.
+    """
+    total = 16
+    for name, spec in (schema.schema.get("properties") or {}).items():
+        limit = spec.get("maxLength", 200) if isinstance(spec, dict) else 200
+        total += 8 + math.ceil(len(name) / 2) + math.ceil(min(int(limit), 200) / 4)
+    return total
 
 
 def _clean_text(content: str) -> str:
@@ -41,7 +90,7 @@ def _note(page: Page, task: str, replies: list[ChatReply], **extra: Any) -> None
     notes = page.notes.setdefault("llm", {})
     notes[task] = {
         "calls": len(replies),
-        "attempts": sum(r.attempts for r in replies),
+        "attempts": max(r.attempts for r in replies),
         "tokens": sum(r.usage.total_tokens for r in replies),
         "model": replies[-1].model,
         **extra,
@@ -49,7 +98,16 @@ def _note(page: Page, task: str, replies: list[ChatReply], **extra: Any) -> None
 
 
 async def _text_task(
-    client: ChatModel, page: Page, task: str, system: str, user: str, source: str
+    client: ChatModel,
+    page: Page,
+    task: str,
+    system: str,
+    user: str,
+    source: str,
+    *,
+    call: CallState | None,
+    min_similarity: float,
+    max_tokens: int | None,
 ) -> str:
     if not source.strip():
         page.notes.setdefault("llm", {})[task] = {"calls": 0, "skipped": "empty text"}
@@ -58,74 +116,128 @@ async def _text_task(
         {"role": "system", "content": system},
         {"role": "user", "content": render(user, text=source)},
     ]
-    reply = await client.chat(messages, task=task, item=page.ref.id)
+    limit = max_tokens if max_tokens is not None else text_max_tokens(source)
+    reply = await client.chat(messages, task=task, item=page.ref.id, max_tokens=limit, call=call)
     text = _clean_text(reply.content)
-    if not text.strip():
-        raise LlmOutputError(
-            f"LLM {task} for item {page.ref.id!r} returned empty text for a non-empty page",
-            cause="empty",
-            attempts=reply.attempts,
-        )
-    _note(page, task, [reply])
-    return text
+    verdict = judge_edit(
+        source,
+        text,
+        min_similarity=min_similarity,
+        keep_lines=task == "correct",
+        finish_reason=reply.finish_reason,
+    )
+    _note(page, task, [reply], max_tokens=limit, **verdict.to_json())
+    return text if verdict.accepted else source
 
 
-async def correct(client: ChatModel, page: Page, *, prompts: Prompts) -> Page:
+async def correct(
+    client: ChatModel,
+    page: Page,
+    *,
+    prompts: Prompts,
+    call: CallState | None = None,
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    max_tokens: int | None = None,
+) -> Page:
     """
     Repair OCR errors: ``page.text`` → ``page.corrected``.
 
-    An empty page is passed through without a call.
+    An empty page is passed through without a call.  A reply that is empty, cut by
+    ``max_tokens``, less similar to the input than ``min_similarity`` or missing lines is
+    rejected: ``corrected`` keeps the input, and ``notes["llm"]["correct"]["rejected"]``
+    is true with the similarity and the reason.
 
     Args:
         client: the chat model.
         page: the page after OCR.
         prompts: the prompts (``correct_system``, ``correct_user``).
+        call: the call state across retries (see `CallState`).
+        min_similarity: the correction guard's threshold, 0-100.
+        max_tokens: the reply's limit (default `text_max_tokens` of the input).
 
     Returns:
         The same page, with ``corrected`` set and ``notes["llm"]["correct"]`` recorded.
 
     Raises:
-        LlmError: the call failed, or the model returned nothing.
+        LlmError: the call failed.
     """
     page.corrected = await _text_task(
-        client, page, "correct", prompts.correct_system, prompts.correct_user, page.text
+        client,
+        page,
+        "correct",
+        prompts.correct_system,
+        prompts.correct_user,
+        page.text,
+        call=call,
+        min_similarity=min_similarity,
+        max_tokens=max_tokens,
     )
     return page
 
 
-async def fix(client: ChatModel, page: Page, *, prompts: Prompts) -> Page:
+async def fix(
+    client: ChatModel,
+    page: Page,
+    *,
+    prompts: Prompts,
+    call: CallState | None = None,
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    max_tokens: int | None = None,
+) -> Page:
     """
     Normalise layout (hyphenation, broken lines, stray characters) of ``page.corrected``.
 
-    It reads ``page.text`` when no correct stage ran, and writes ``page.corrected``.
+    It reads ``page.text`` when no correct stage ran, and writes ``page.corrected``.  The
+    guard is as in `correct`, except that fix may join lines.
 
     Args:
         client: the chat model.
         page: the page.
         prompts: the prompts (``fix_system``, ``fix_user``).
+        call: the call state across retries (see `CallState`).
+        min_similarity: the correction guard's threshold, 0-100.
+        max_tokens: the reply's limit (default `text_max_tokens` of the input).
 
     Returns:
         The same page, with ``corrected`` replaced and ``notes["llm"]["fix"]`` recorded.
 
     Raises:
-        LlmError: the call failed, or the model returned nothing.
+        LlmError: the call failed.
     """
     source = page.corrected if page.corrected is not None else page.text
     page.corrected = await _text_task(
-        client, page, "fix", prompts.fix_system, prompts.fix_user, source
+        client,
+        page,
+        "fix",
+        prompts.fix_system,
+        prompts.fix_user,
+        source,
+        call=call,
+        min_similarity=min_similarity,
+        max_tokens=max_tokens,
     )
     return page
 
 
 async def structure(
-    client: ChatModel, page: Page, *, prompts: Prompts, schema: Schema, json_mode: bool = True
+    client: ChatModel,
+    page: Page,
+    *,
+    prompts: Prompts,
+    schema: Schema,
+    structured: StructuredOutputs | None = None,
+    call: CallState | None = None,
+    max_tokens: int | None = None,
+    memo: dict[str, Any] | None = None,
 ) -> Page:
     """
     Extract fields as JSON valid against ``schema`` → ``page.fields``.
 
-    The reply is parsed (never evaluated), unexpected keys are dropped, and the rest is
-    validated; every value must be a string or ``null``.  An invalid reply gets exactly
-    one repair request, which sends the bad answer back with the reason.
+    The request asks for structured outputs as ``structured`` says (default: ``json_schema``
+    with the fallback chain).  The reply is parsed (never evaluated), unexpected keys are
+    dropped, and the rest is validated; every value must be a string or ``null``.  An
+    invalid reply gets exactly one repair request, which sends the bad answer back with the
+    reason.  A reply cut by ``max_tokens`` fails at once: retrying would cut it again.
 
     Args:
         client: the chat model.
@@ -133,31 +245,60 @@ async def structure(
         prompts: the prompts (``structure_system``, ``structure_user``,
             ``structure_repair``).
         schema: the schema of the fields.
-        json_mode: ask for ``response_format: json_object`` (turn off for servers that
-            reject it).
+        structured: the run's structured-output mode.
+        call: the call state across retries (see `CallState`).
+        max_tokens: the reply's limit (default `structure_max_tokens` of the schema).
+        memo: where replies already received are kept across retries, so a retry of the
+            repair request does not pay for the first request again.
 
     Returns:
         The same page, with ``fields`` set and ``notes["llm"]["structure"]`` recorded.
 
     Raises:
-        LlmOutputError: the reply is still invalid after the repair.
+        LlmOutputError: the reply is still invalid after the repair, or was cut.
         LlmError: a call failed.
     """
+    structured = structured or StructuredOutputs("auto", schema)
+    memo = memo if memo is not None else {}
+    limit = max_tokens if max_tokens is not None else structure_max_tokens(schema)
     source = page.corrected if page.corrected is not None else page.text
-    messages: list[Message] = [
-        {"role": "system", "content": render(prompts.structure_system, schema=schema.text)},
-        {"role": "user", "content": render(prompts.structure_user, text=source)},
-    ]
-    replies: list[ChatReply] = []
-    reason = ""
-    for _ in range(2):
-        reply = await client.chat(messages, task="structure", item=page.ref.id, json_mode=json_mode)
+    messages: list[Message] = memo.setdefault(
+        "messages",
+        [
+            {"role": "system", "content": render(prompts.structure_system, schema=schema.text)},
+            {"role": "user", "content": render(prompts.structure_user, text=source)},
+        ],
+    )
+    replies: list[ChatReply] = memo.setdefault("replies", [])
+    reason = memo.get("reason", "")
+    while len(replies) < 2:
+        mode = structured.mode
+        try:
+            reply = await client.chat(
+                messages,
+                task="structure",
+                item=page.ref.id,
+                response_format=structured.response_format(mode),
+                max_tokens=limit,
+                call=call,
+            )
+        except LlmStatusError as exc:
+            if structured.refused(mode, exc):
+                continue
+            raise
         replies.append(reply)
+        if reply.finish_reason == "length":
+            raise LlmOutputError(
+                f"LLM structure reply for item {page.ref.id!r} was cut at max_tokens={limit} "
+                "(finish_reason: length); raise --llm-structure-max-tokens",
+                cause="length",
+                attempts=reply.attempts,
+            )
         try:
             record, dropped = schema.clean(parse_json_object(reply.content))
         except OutputInvalid as exc:
-            reason = str(exc)
-            messages = [
+            reason = memo["reason"] = str(exc)
+            messages = memo["messages"] = [
                 *messages,
                 {"role": "assistant", "content": reply.content},
                 {"role": "user", "content": render(prompts.structure_repair, error=reason)},
@@ -168,6 +309,8 @@ async def structure(
             page,
             "structure",
             replies,
+            mode=mode,
+            max_tokens=limit,
             repaired=len(replies) > 1,
             dropped_keys=[k[:50] for k in dropped[:10]],
         )
@@ -176,7 +319,7 @@ async def structure(
         f"LLM structure output for item {page.ref.id!r} is invalid after one repair attempt: "
         f"{reason}",
         cause="invalid_output",
-        attempts=sum(r.attempts for r in replies),
+        attempts=replies[-1].attempts,
     )
 
 
@@ -185,12 +328,76 @@ class LlmStages:
     """
     The three stage functions bound to one client, prompts and schema.
 
-    Each takes a `Page` and returns it, ready to hand to a pipeline stage.
+    Each takes a `Page` and returns it, ready to hand to a pipeline stage whose ``retry``
+    is `retry`: a retryable failure raises `LlmRetryableError`, and the stage's policy
+    waits and calls again (the functions track each page's call across those attempts).
+
+    Attributes:
+        correct: the correct stage function.
+        fix: the fix stage function.
+        structure: the structure stage function.
+        retry: the policy to give the three pipeline stages.
+        structured: the run's structured-output mode (see `StructuredOutputs`).
+        rejected: task → corrections the guard rejected so far.
     """
 
-    correct: Callable[[Page], Awaitable[Page]]
-    fix: Callable[[Page], Awaitable[Page]]
-    structure: Callable[[Page], Awaitable[Page]]
+    correct: Callable[[Page], Coroutine[Any, Any, Page]]
+    fix: Callable[[Page], Coroutine[Any, Any, Page]]
+    structure: Callable[[Page], Coroutine[Any, Any, Page]]
+    retry: Retry
+    structured: StructuredOutputs
+    rejected: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> list[str]:
+        """
+        Returns:
+            Lines for the run summary: the structured-output mode and the rejections.
+        """
+        rejected = " ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())) or "none"
+        return [self.structured.describe(), f"corrections rejected by the guard: {rejected}"]
+
+
+class _Tracker:
+    """
+    Each page's call across the attempts the stage's `Retry` makes: the same `CallState`
+    (deadline clock, attempt number, timeouts) and memo until it succeeds or fails for good.
+    """
+
+    def __init__(self, retry: Retry, fallback: Callable[[Page], dict[str, Any]] | None) -> None:
+        self.retry = retry
+        self.fallback = fallback
+        self._open: dict[str, tuple[CallState, dict[str, Any]]] = {}
+
+    def wrap(
+        self, fn: Callable[[Page, CallState, dict[str, Any]], Awaitable[Page]]
+    ) -> Callable[[Page], Coroutine[Any, Any, Page]]:
+        async def run(page: Page) -> Page:
+            key = page.ref.id
+            entry = self._open.get(key)
+            if entry is None:
+                entry = self._open[key] = (CallState(deadline=self.retry.deadline), {})
+            else:
+                entry[0].attempt += 1
+            state, memo = entry
+            try:
+                result = await fn(page, state, memo)
+            except Exception as exc:
+                again = isinstance(exc, RetryableError) and self.retry.should_retry(
+                    exc, state.attempt
+                )
+                if not again:
+                    del self._open[key]
+                    if self.fallback is not None:
+                        # Nothing paid for is lost: the error record keeps these too.
+                        page.fallback_fields = await anyio.to_thread.run_sync(self.fallback, page)
+                raise
+            except BaseException:
+                self._open.pop(key, None)
+                raise
+            del self._open[key]
+            return result
+
+        return run
 
 
 def llm_stages(
@@ -198,7 +405,12 @@ def llm_stages(
     *,
     prompts_dir: str | Path | None = None,
     schema_path: str | Path | None = None,
-    json_mode: bool = True,
+    structured: str = "auto",
+    retry: Retry = DEFAULT_RETRY,
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    text_max_tokens: int | None = None,
+    structure_max_tokens: int | None = None,
+    fallback: Callable[[Page], dict[str, Any]] | None = None,
 ) -> LlmStages:
     """
     Load prompts and schema, and bind the three stages to ``client``.
@@ -209,24 +421,73 @@ def llm_stages(
         client: the chat model (an `LlmClient`, usually shared by all three stages).
         prompts_dir: a folder of prompt overrides (see `Prompts.load`).
         schema_path: the schema file (default: the shipped ``receipt.json``).
-        json_mode: see `structure`.
+        structured: the structured-output mode (see `StructuredOutputs`).
+        retry: the retry policy of the stages; its ``deadline`` bounds each call.
+        min_similarity: the correction guard's threshold, 0-100.
+        text_max_tokens: a fixed ``max_tokens`` for correct and fix (default: from the
+            input's length, see `text_max_tokens`).
+        structure_max_tokens: a fixed ``max_tokens`` for structure (default: from the
+            schema).
+        fallback: computes the offline fields of a page whose LLM stage failed for good;
+            they go to ``page.fallback_fields`` (run in a worker thread).
 
     Returns:
         The bound stages.
 
     Raises:
-        ConfigError: the prompts or the schema cannot be used.
+        ConfigError: the prompts, the schema or an option cannot be used.
     """
     prompts = Prompts.load(prompts_dir)
     schema = Schema.load(schema_path)
+    modes = StructuredOutputs(structured, schema)
+    judge_edit("x", "x", min_similarity=min_similarity)  # validates the threshold
+    rejected: Counter[str] = Counter()
 
-    async def correct_page(page: Page) -> Page:
-        return await correct(client, page, prompts=prompts)
+    def count(page: Page, task: str) -> None:
+        if page.notes.get("llm", {}).get(task, {}).get("rejected"):
+            rejected[task] += 1
 
-    async def fix_page(page: Page) -> Page:
-        return await fix(client, page, prompts=prompts)
+    async def correct_page(page: Page, call: CallState, memo: dict[str, Any]) -> Page:
+        await correct(
+            client,
+            page,
+            prompts=prompts,
+            call=call,
+            min_similarity=min_similarity,
+            max_tokens=text_max_tokens,
+        )
+        count(page, "correct")
+        return page
 
-    async def structure_page(page: Page) -> Page:
-        return await structure(client, page, prompts=prompts, schema=schema, json_mode=json_mode)
+    async def fix_page(page: Page, call: CallState, memo: dict[str, Any]) -> Page:
+        await fix(
+            client,
+            page,
+            prompts=prompts,
+            call=call,
+            min_similarity=min_similarity,
+            max_tokens=text_max_tokens,
+        )
+        count(page, "fix")
+        return page
 
-    return LlmStages(correct=correct_page, fix=fix_page, structure=structure_page)
+    async def structure_page(page: Page, call: CallState, memo: dict[str, Any]) -> Page:
+        return await structure(
+            client,
+            page,
+            prompts=prompts,
+            schema=schema,
+            structured=modes,
+            call=call,
+            max_tokens=structure_max_tokens,
+            memo=memo,
+        )
+
+    return LlmStages(
+        correct=_Tracker(retry, fallback).wrap(correct_page),
+        fix=_Tracker(retry, fallback).wrap(fix_page),
+        structure=_Tracker(retry, fallback).wrap(structure_page),
+        retry=retry,
+        structured=modes,
+        rejected=rejected,
+    )

@@ -14,6 +14,8 @@ from stages._page import Line
 from ._base import polygon_to_box, reading_order
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import numpy as np
     import numpy.typing as npt
 
@@ -60,6 +62,9 @@ class RapidOcrEngine:
         rec_model: recognition model, likewise.
         cls_model: classifier model, likewise (loaded only when ``use_cls``).
         log_level: level for rapidocr's ``RapidOCR`` logger (it logs at INFO on start-up).
+        params: further rapidocr config keys, e.g. ``{"Det.unclip_ratio": 2.0}`` or
+            ``{"Rec.rec_batch_num": 1}`` (measured in ``benchmarks/fields_exact.py``);
+            they override the keys above.
 
     Raises:
         ConfigError: rapidocr is not installed or a model file is missing.
@@ -79,6 +84,7 @@ class RapidOcrEngine:
         rec_model: str | Path = _DEFAULT_REC,
         cls_model: str | Path = _DEFAULT_CLS,
         log_level: str = "warning",
+        params: Mapping[str, Any] | None = None,
     ) -> None:
         try:
             import rapidocr
@@ -90,7 +96,7 @@ class RapidOcrEngine:
         if intra_op_threads < 1:
             raise ConfigError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
         models_dir = Path(rapidocr.__file__).resolve().parent / "models"
-        params: dict[str, Any] = {
+        config: dict[str, Any] = {
             "Global.log_level": log_level,
             "Global.use_cls": use_cls,
             "Global.text_score": text_score,
@@ -99,13 +105,14 @@ class RapidOcrEngine:
             "EngineConfig.onnxruntime.intra_op_num_threads": intra_op_threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         }
+        config.update(params or {})
         if use_cls:
-            params["Cls.model_path"] = str(_model_file(cls_model, models_dir, "cls"))
+            config["Cls.model_path"] = str(_model_file(cls_model, models_dir, "cls"))
         # rapidocr's logger has its own handler and does not propagate; set its level before
         # construction too, so nothing is printed while the models load.
         logging.getLogger("RapidOCR").setLevel(log_level.upper())
         try:
-            self._ocr: Any = rapidocr.RapidOCR(params=params)
+            self._ocr: Any = rapidocr.RapidOCR(params=config)
             # rapidocr loads models on first use; load them now so a broken model fails
             # here, in the factory, rather than on the first page.
             for step in ("det", "cls", "rec") if use_cls else ("det", "rec"):

@@ -7,8 +7,8 @@ Offline fallbacks for the three LLM document stages, as synchronous pure functio
 
 They need no network and no model beyond the dictionary shipped with symspellpy, are
 safe to call from worker threads, and are meant to be wrapped in thread stages. The
-metrics (:func:`character_error_rate`, :func:`field_match`) are shared with the
-benchmark and the tests.
+metrics (:func:`character_error_rate`, :func:`exact_match`, :func:`text_similarity`)
+are shared with the benchmarks and the tests.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ._layout import fix_layout as fix_layout
 from ._metrics import character_error_rate as character_error_rate
 from ._metrics import comparable_text as comparable_text
 from ._metrics import edit_distance as edit_distance
+from ._metrics import exact_match as exact_match
 from ._metrics import field_match as field_match
 from ._metrics import normalize_text as normalize_text
 from ._metrics import text_similarity as text_similarity
@@ -43,6 +44,7 @@ __all__ = [
     "comparable_text",
     "correct_text",
     "edit_distance",
+    "exact_match",
     "extract_fields",
     "field_match",
     "find_address",

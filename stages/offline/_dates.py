@@ -20,11 +20,15 @@ _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
 _MONTH = r"(?P<mon>JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)[A-Z]*\.?"
 
 # Numeric dates: both separators must be equal ("25/12/2018", "12-01-19", "06.03.2018"),
-# OCR may put a space around a separator.
+# OCR may put a space around a separator. The year ends at a non-digit, or right before
+# a time printed without a space ("02-04-201815:14:07", "23/06/1812:46:33 PM").
+_GLUED_TIME = r"(?=\d{1,2} ?: ?\d{2})"
 _DMY = re.compile(
     r"(?<![\d/.-])(?P<a>\d{1,2}) ?(?P<sep>[/.-]) ?(?P<b>\d{1,2}) ?(?P=sep) ?"
-    r"(?P<y>\d{4}|\d{2})(?![\d/-])"
+    rf"(?P<y>(?:19|20)\d{{2}}|\d{{2}})(?:(?![\d/-])|{_GLUED_TIME})"
 )
+# A doubled separator is an OCR or printer stutter: "26-05--2018" is "26-05-2018".
+_DOUBLED_SEPARATOR = re.compile(r"(?<=\d)([/.-]) ?\1(?=\d)")
 _YMD = re.compile(
     r"(?<![\d/.-])(?P<y>\d{4}) ?(?P<sep>[/.-]) ?(?P<a>\d{1,2}) ?(?P=sep) ?(?P<b>\d{1,2})(?![\d/.-])"
 )
@@ -89,7 +93,7 @@ def _matches(line: str) -> list[tuple[int, str, float]]:
 
 
 def _clean(line: str) -> str:
-    line = line.upper()
+    line = _DOUBLED_SEPARATOR.sub(r"\1", line.upper())
     # Two passes: a run like "2O1O" has overlapping look-alikes.
     for _ in range(2):
         line = _LOOKALIKE_RUN.sub(lambda m: m.group(0).translate(_DIGIT_LOOKALIKES), line)

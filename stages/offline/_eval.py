@@ -17,7 +17,7 @@ from ._correct import correct_text
 from ._fields import DEFAULT_FIELDS, extract_fields
 from ._geometry import reading_order_text
 from ._layout import fix_layout
-from ._metrics import comparable_text, edit_distance, field_match
+from ._metrics import comparable_text, edit_distance, exact_match, text_similarity
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -102,8 +102,11 @@ class ReceiptScore:
             :func:`fix_layout`).
         expected: the ground-truth fields.
         predicted: the extracted fields.
-        matched: per field, whether it matched; fields with an empty ground truth are
-            left out (SROIE has a few unannotated values).
+        matched: per field, whether it is an exact match (:func:`exact_match`, the SROIE
+            rule); fields with an empty ground truth are left out (SROIE has a few
+            unannotated values).
+        similarity: per scored field, :func:`text_similarity` of the two values (0.0
+            when nothing was extracted), a diagnostic beside ``matched``.
     """
 
     reference_chars: int
@@ -111,6 +114,7 @@ class ReceiptScore:
     expected: dict[str, str]
     predicted: dict[str, str | None]
     matched: dict[str, bool] = field(default_factory=dict)
+    similarity: dict[str, float] = field(default_factory=dict)
 
 
 def score_receipt(
@@ -149,5 +153,7 @@ def score_receipt(
     score = ReceiptScore(len(reference), edits, dict(key), predicted)
     for name in fields:
         if key.get(name, "").strip():
-            score.matched[name] = field_match(name, key[name], predicted[name])
+            value = predicted[name]
+            score.matched[name] = exact_match(key[name], value)
+            score.similarity[name] = text_similarity(key[name], value) if value else 0.0
     return score

@@ -42,10 +42,10 @@ def _kill_self() -> None:
 
 
 def _sabotage(name: str) -> None:
-    from asyncpipe import _pipeline, _ratelimit, _sink
+    from asyncpipe import _ratelimit, _resume, _sink
 
     if name == "no-restore":
-        _pipeline._Run._restore = lambda self, item: None  # type: ignore[method-assign]
+        _resume.ResumePlan.restore = lambda self, item: None  # type: ignore[method-assign]
     elif name == "no-skip":
         original = _sink.JsonlSink._prepare
 
@@ -54,7 +54,7 @@ def _sabotage(name: str) -> None:
             return set()
 
         _sink.JsonlSink._prepare = prepare  # type: ignore[method-assign]
-        _pipeline._Run.done_keys = property(lambda self: set(), lambda self, v: None)  # type: ignore[assignment]
+        _resume.ResumePlan.done_keys = property(lambda self: set(), lambda self, v: None)  # type: ignore[assignment]
     elif name == "leak-key":
         import logging
 
@@ -65,7 +65,7 @@ def _sabotage(name: str) -> None:
         _schema.Schema.clean = lambda self, value: (dict(value), [])  # type: ignore[method-assign]
     elif name == "no-rate-limit":
 
-        async def acquire(self: Any) -> None:
+        async def acquire(self: Any, weight: int = 1) -> None:
             self.acquired += 1
 
         _ratelimit.RateLimit.acquire = acquire  # type: ignore[method-assign]

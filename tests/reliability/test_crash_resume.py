@@ -24,7 +24,7 @@ from reliability_helpers import (
     write_receipts,
 )
 
-from stages.llm_server.testing import ServerHandle, run_server
+from stages.testing.llm_server.testing import ServerHandle, run_server
 
 SERVER = {"latency": 0.05, "latency_max": 0.3, "seed": 11}
 COMPARED = ("status", "source", "page", "text", "corrected", "fields")

@@ -23,8 +23,8 @@ from reliability_helpers import (
     write_receipts,
 )
 
-from stages.llm_server._rules import correct_text, fix_text, structure_text
-from stages.llm_server.testing import run_server
+from stages.testing.llm_server._rules import rule_correct, rule_fix, rule_structure
+from stages.testing.llm_server.testing import run_server
 
 # The production limit is 150/min; scaled to 10 per 2 s so a CI run sees many windows.
 LIMIT, PERIOD = 10, 2.0
@@ -92,7 +92,7 @@ def _assert_records(records: list[dict[str, Any]], requests: list[dict[str, Any]
     endings: Counter[str] = Counter()
     for record in records:
         if record["status"] == "ok":
-            fields = structure_text(fix_text(correct_text(record["text"])))
+            fields = rule_structure(rule_fix(rule_correct(record["text"])))
             assert record["fields"] == fields, record
             endings["ok"] += 1
             continue

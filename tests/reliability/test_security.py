@@ -19,7 +19,7 @@ from reliability_helpers import (
     write_receipts,
 )
 
-from stages.llm_server.testing import run_server
+from stages.testing.llm_server.testing import run_server
 
 KEY = "sk-reliability-Zq8vX3nT0pL5wR7e"
 RECORD_KEYS = {

@@ -25,7 +25,7 @@ from reliability_helpers import (
     write_receipts,
 )
 
-from stages.llm_server.testing import run_server
+from stages.testing.llm_server.testing import run_server
 
 NAMES = ["kedai.png", "restoran.png", "farmasi.jpg", "kopi.png"]
 

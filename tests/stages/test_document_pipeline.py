@@ -15,7 +15,7 @@ from PIL import Image
 
 from asyncpipe import Journal
 from stages.evaluate import evaluate, load_truth
-from stages.llm_server.testing import ServerHandle, run_server
+from stages.testing.llm_server.testing import ServerHandle, run_server
 
 PROJECT = Path(__file__).resolve().parents[2]
 REQUIRED = {"id", "source", "page", "status", "text", "lines", "corrected", "fields", "timings"}

@@ -470,3 +470,60 @@ class TestLoadPdf:
         ref = _one(list(discover([blank_pdf(tmp_path / "huge.pdf", 14400, 14400)])))
         with pytest.raises(InputError, match=r"huge\.pdf: page 1 at 200 dpi is 40000x40000"):
             load_page(ref)
+
+
+class TestLoadAtOcrSize:
+    """max_side decodes at the resolution OCR uses, and page.scale says by how much."""
+
+    def test_large_jpeg_is_decoded_small(self, sroie: Path) -> None:
+        """A 2481x3508 receipt comes out 2000 px long, close to a full decode shrunk alike."""
+        ref = _one(list(discover([sroie / "img" / "023.jpg"])))
+        full = load_page(ref)
+        small = load_page(ref, max_side=2000)
+        assert full.image is not None
+        assert small.image is not None
+        assert full.image.shape == (3508, 2481, 3)
+        assert max(small.image.shape[:2]) == 2000
+        assert small.scale == pytest.approx(2000 / 3508, rel=1e-3)
+        height, width = small.image.shape[:2]
+        shrunk = np.asarray(
+            Image.fromarray(full.image).resize((width, height), Image.Resampling.BOX)
+        )
+        difference = np.abs(shrunk.astype(np.int16) - small.image.astype(np.int16))
+        assert float(difference.mean()) < 3.0
+
+    def test_small_jpeg_is_untouched(self, sroie: Path) -> None:
+        """A page already within max_side is the same array as a full decode, scale 1."""
+        ref = _one(list(discover([sroie / "img" / "000.jpg"])))
+        full = load_page(ref)
+        small = load_page(ref, max_side=4000)
+        assert full.image is not None
+        assert small.image is not None
+        assert small.scale == 1.0
+        assert np.array_equal(full.image, small.image)
+
+    def test_pdf_rendered_at_lower_scale(self, sroie: Path, tmp_path: Path) -> None:
+        """A PDF page is rendered no longer than max_side; scale is against pdf_dpi."""
+        ref = next(iter(discover([_pdf(sroie, tmp_path / "two.pdf", 2)])))
+        full = load_page(ref)
+        small = load_page(ref, max_side=500)
+        assert full.image is not None
+        assert small.image is not None
+        assert max(small.image.shape[:2]) <= 501
+        assert small.scale == pytest.approx(small.image.shape[1] / full.image.shape[1], rel=0.01)
+
+    def test_png_shrunk_after_decoding(self, tmp_path: Path) -> None:
+        """Formats without reduced decoding are shrunk after decoding, by area averaging."""
+        path = tmp_path / "wide.png"
+        Image.new("L", (400, 100), 200).save(path)
+        page = load_page(_one(list(discover([path]))), max_side=100)
+        assert page.image is not None
+        assert page.image.shape == (25, 100)
+        assert page.scale == 0.25
+        assert int(page.image[10, 10]) == 200
+
+    def test_bad_max_side(self, sroie: Path) -> None:
+        """max_side must be positive."""
+        ref = _one(list(discover([sroie / "img" / "000.jpg"])))
+        with pytest.raises(ValueError, match="max_side"):
+            load_page(ref, max_side=0)

@@ -1,5 +1,6 @@
 """
-Unit tests of `stages.llm.LlmClient` over ``httpx.MockTransport`` (no network, fake time).
+Unit tests of `stages.llm.LlmClient` over ``httpx.MockTransport`` (no network, fake time),
+with retries made by the LLM stages' `asyncpipe.Retry` policy.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ import pytest
 
 from asyncpipe._exceptions import ConfigError, RetryableError, StageError
 from asyncpipe._ratelimit import RateLimit
+from asyncpipe._retry import Retry
 from stages.llm import (
+    DEFAULT_RETRY,
+    CallState,
+    ChatReply,
     LlmClient,
     LlmDeadlineError,
     LlmRetriesExhausted,
+    LlmRetryableError,
     LlmStatusError,
     Message,
     parse_retry_after,
@@ -99,26 +105,69 @@ class Script:
 
 def make_client(script: Script | Handler, time: FakeTime | None = None, **kwargs: Any) -> LlmClient:
     """A client on a mock transport with fake time (unless the test wants real time)."""
-    options: dict[str, Any] = {"api_key": KEY, "rng": MaxJitter(0)}
+    options: dict[str, Any] = {"api_key": KEY}
     if time is not None:
-        options.update(sleep=time.sleep, clock=time.clock)
+        options.update(clock=time.clock)
     options.update(kwargs)
     return LlmClient("http://llm.test/v1", "m", transport=httpx.MockTransport(script), **options)
 
 
+def policy(**kwargs: Any) -> Retry:
+    """The LLM stages' default policy, with the jitter drawn at its upper bound."""
+    options: dict[str, Any] = {
+        "attempts": DEFAULT_RETRY.attempts,
+        "deadline": DEFAULT_RETRY.deadline,
+        "rng": MaxJitter(0),
+    }
+    options.update(kwargs)
+    return Retry(**options)
+
+
+async def call(
+    client: LlmClient, time: FakeTime, retry: Retry | None = None, **kwargs: Any
+) -> ChatReply:
+    """
+    One call under a stage's `Retry`, as the pipeline's attempt loop makes it (should_retry,
+    then sleep the delay, then try again), with fake time.  The real loop is exercised in
+    tests/test_retry.py and, with the LLM stages, in test_llm_stages.py.
+    """
+    retry = retry or policy()
+    state = CallState(deadline=retry.deadline)
+    while True:
+        try:
+            return await client.chat(MESSAGES, call=state, **kwargs)
+        except Exception as exc:
+            if not retry.should_retry(exc, state.attempt):
+                raise
+            await time.sleep(retry.delay(exc, state.attempt))
+            state.attempt += 1
+
+
 class TestRetryable:
-    """Which failures are retried, and how they are counted."""
+    """Which failures are retryable, and how they are counted."""
 
     @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
     async def test_status_is_retried(self, status: int) -> None:
-        """Each retryable status is retried and counted under its code."""
+        """Each retryable status raises LlmRetryableError; the policy's retry succeeds."""
         script = Script(httpx.Response(status), ok("done"))
         async with make_client(script, FakeTime()) as client:
-            reply = await client.chat(MESSAGES, task="correct")
+            reply = await call(client, FakeTime(), task="correct")
         assert reply.content == "done"
         assert reply.attempts == 2
-        assert client.statistics().retries == {str(status): 1}
+        assert client.statistics().failures == {str(status): 1}
         assert [r.headers["x-asyncpipe-attempt"] for r in script.requests] == ["1", "2"]
+
+    async def test_one_attempt_per_chat(self) -> None:
+        """The client itself never retries: one chat is one request."""
+        script = Script(httpx.Response(503), ok())
+        async with make_client(script, FakeTime()) as client:
+            with pytest.raises(LlmRetryableError) as info:
+                await client.chat(MESSAGES, task="correct", item="a.png#1")
+        assert len(script.requests) == 1
+        err = info.value
+        assert isinstance(err, RetryableError) and isinstance(err, StageError)
+        assert (err.cause, err.status, err.attempts) == ("503", 503, 1)
+        assert "'a.png#1'" in str(err)
 
     @pytest.mark.parametrize(
         ("error", "cause"),
@@ -130,40 +179,46 @@ class TestRetryable:
         ],
     )
     async def test_transport_error_is_retried(self, error: Exception, cause: str) -> None:
-        """Timeouts, connection and protocol errors are retried, counted by cause."""
+        """Timeouts, connection and protocol errors are retryable, counted by cause."""
         async with make_client(Script(error, ok()), FakeTime()) as client:
-            reply = await client.chat(MESSAGES, task="fix")
+            reply = await call(client, FakeTime(), task="fix")
         assert reply.attempts == 2
-        assert client.statistics().retries == {cause: 1}
+        assert client.statistics().failures == {cause: 1}
 
     @pytest.mark.parametrize(
         "body", [b'{"choices": [{"mess', b"[]", b'{"choices": []}', b'{"choices": [{}]}']
     )
     async def test_malformed_body_is_retried(self, body: bytes) -> None:
-        """A 200 whose body is not a usable completion is retried."""
+        """A 200 whose body is not a usable completion is retryable."""
         script = Script(httpx.Response(200, content=body), ok("second"))
         async with make_client(script, FakeTime()) as client:
-            reply = await client.chat(MESSAGES, task="fix")
+            reply = await call(client, FakeTime(), task="fix")
         assert reply.content == "second"
-        assert client.statistics().retries == {"malformed": 1}
+        assert client.statistics().failures == {"malformed": 1}
 
     async def test_exhausted_retries_raise(self) -> None:
-        """After max_attempts failures the call raises with cause, status and attempts."""
+        """After the policy's attempts the last LlmRetryableError stands, with its numbers."""
         script = Script(*[httpx.Response(503, json={"error": {"message": "busy"}})] * 3)
-        async with make_client(script, FakeTime(), max_attempts=3) as client:
-            with pytest.raises(LlmRetriesExhausted) as info:
-                await client.chat(MESSAGES, task="correct", item="a.png#1")
+        async with make_client(script, FakeTime()) as client:
+            with pytest.raises(LlmRetryableError) as info:
+                await call(client, FakeTime(), policy(attempts=3), task="correct", item="a#1")
         err = info.value
         assert (err.cause, err.status, err.attempts) == ("503", 503, 3)
-        assert "after 3 attempts" in str(err)
         assert "HTTP 503 (busy)" in str(err)
-        assert "'a.png#1'" in str(err)
-        assert isinstance(err, StageError)
-        assert not isinstance(err, RetryableError)
+        assert "attempt 3" in str(err)
         stats = client.statistics()
-        assert (stats.calls, stats.failed, stats.attempts) == (1, 1, 3)
-        assert stats.failures == {"503": 1}
-        assert stats.retries == {"503": 2}
+        assert (stats.succeeded, stats.failed, stats.attempts) == (0, 3, 3)
+        assert stats.failures == {"503": 3}
+
+    async def test_timeout_retried_once(self) -> None:
+        """A timed-out generation is retried once by default, then gives up."""
+        script = Script(httpx.ReadTimeout("slow"), httpx.ReadTimeout("slow"), ok())
+        async with make_client(script, FakeTime(), timeout=7.0) as client:
+            with pytest.raises(LlmRetriesExhausted) as info:
+                await call(client, FakeTime(), task="correct")
+        assert len(script.requests) == 2
+        assert info.value.cause == "timeout"
+        assert "timed out 2 times" in str(info.value) and "--llm-timeout" in str(info.value)
 
     @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
     async def test_client_errors_are_not_retried(self, status: int) -> None:
@@ -171,7 +226,7 @@ class TestRetryable:
         script = Script(httpx.Response(status, json={"error": {"message": "nope"}}), ok())
         async with make_client(script, FakeTime()) as client:
             with pytest.raises(LlmStatusError) as info:
-                await client.chat(MESSAGES, task="correct")
+                await call(client, FakeTime(), task="correct")
         assert len(script.requests) == 1
         assert info.value.status == status
         assert info.value.attempts == 1
@@ -186,20 +241,20 @@ class TestRetryable:
         )
         async with make_client(script, FakeTime()) as client:
             with pytest.raises(LlmStatusError) as info:
-                await client.chat(MESSAGES, task="correct")
+                await call(client, FakeTime(), task="correct")
         assert info.value.status == 500
         assert len(script.requests) == 2
 
 
 class TestWaiting:
-    """How long the client waits between attempts, and the deadline."""
+    """How long the stage's policy waits between attempts, and the deadline."""
 
     async def test_retry_after_ms_wins(self) -> None:
         """``retry-after-ms`` is used before ``Retry-After``."""
         time = FakeTime()
         headers = {"retry-after-ms": "250", "retry-after": "7"}
         async with make_client(Script(httpx.Response(429, headers=headers), ok()), time) as client:
-            await client.chat(MESSAGES, task="correct")
+            await call(client, time, task="correct")
         assert time.sleeps == [0.25]
 
     async def test_retry_after_seconds(self) -> None:
@@ -207,7 +262,7 @@ class TestWaiting:
         time = FakeTime()
         script = Script(httpx.Response(503, headers={"retry-after": "3"}), ok())
         async with make_client(script, time) as client:
-            await client.chat(MESSAGES, task="correct")
+            await call(client, time, task="correct")
         assert time.sleeps == [3.0]
 
     async def test_retry_after_http_date(self) -> None:
@@ -220,42 +275,53 @@ class TestWaiting:
         assert parse_retry_after(httpx.Headers({})) is None
 
     async def test_huge_retry_after_falls_back_to_backoff(self) -> None:
-        """A hint beyond max_retry_after is ignored in favour of the backoff."""
+        """A hint beyond max_retry_after is dropped in favour of the backoff."""
         time = FakeTime()
         script = Script(httpx.Response(429, headers={"retry-after": "3600"}), ok())
         async with make_client(script, time, max_retry_after=60) as client:
-            await client.chat(MESSAGES, task="correct")
+            await call(client, time, task="correct")
         assert time.sleeps == [0.5]
 
     async def test_backoff_doubles_to_cap(self) -> None:
         """Without hints the ceiling goes 0.5, 1, 2, 4, 8, 8 seconds."""
         time = FakeTime()
         script = Script(*[httpx.Response(500)] * 6, ok())
-        async with make_client(script, time, max_attempts=7, deadline=1000) as client:
-            await client.chat(MESSAGES, task="correct")
+        async with make_client(script, time) as client:
+            await call(client, time, policy(attempts=7, deadline=1000), task="correct")
         assert time.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
 
     async def test_backoff_has_full_jitter(self) -> None:
         """The wait is drawn uniformly below the ceiling."""
         time = FakeTime()
         script = Script(*[httpx.Response(500)] * 4, ok())
-        client = make_client(script, time, max_attempts=5, rng=random.Random(7))
-        async with client:
-            await client.chat(MESSAGES, task="correct")
+        async with make_client(script, time) as client:
+            await call(client, time, policy(rng=random.Random(7)), task="correct")
         ceilings = [0.5, 1.0, 2.0, 4.0]
         assert all(0 <= s <= c for s, c in zip(time.sleeps, ceilings, strict=True))
         assert time.sleeps != ceilings
 
     async def test_deadline_stops_retries(self) -> None:
-        """A wait that would cross the deadline fails at once, without sleeping."""
+        """A server wait that would cross the deadline is not slept: the call fails."""
         time = FakeTime()
         script = Script(*[httpx.Response(503, headers={"retry-after": "10"})] * 5)
-        async with make_client(script, time, deadline=25, max_attempts=10) as client:
-            with pytest.raises(LlmDeadlineError) as info:
-                await client.chat(MESSAGES, task="correct")
+        async with make_client(script, time) as client:
+            with pytest.raises(LlmRetryableError) as info:
+                await call(client, time, policy(attempts=10, deadline=25), task="correct")
         assert time.sleeps == [10.0, 10.0]
         assert info.value.attempts == 3
-        assert "25s deadline" in str(info.value)
+        assert info.value.elapsed == 20.0
+
+    async def test_deadline_before_an_attempt(self) -> None:
+        """An attempt that would start after the deadline is not sent."""
+        time = FakeTime()
+        state = CallState(deadline=5.0, started=0.0, attempt=2)
+        time.now = 6.0
+        script = Script(ok())
+        async with make_client(script, time) as client:
+            with pytest.raises(LlmDeadlineError) as info:
+                await client.chat(MESSAGES, task="correct", call=state)
+        assert script.requests == []
+        assert "5s deadline" in str(info.value)
 
     async def test_deadline_cuts_a_slow_attempt(self) -> None:
         """An attempt that outlives the deadline is abandoned (real time, short)."""
@@ -264,10 +330,10 @@ class TestWaiting:
             await anyio.sleep(30)
             return ok()
 
-        async with make_client(stall, deadline=0.2) as client:
+        async with make_client(stall) as client:
             with anyio.fail_after(5):
                 with pytest.raises(LlmDeadlineError):
-                    await client.chat(MESSAGES, task="correct")
+                    await client.chat(MESSAGES, task="correct", call=CallState(deadline=0.2))
 
 
 class TestRateLimit:
@@ -278,7 +344,7 @@ class TestRateLimit:
         limit = CountingLimit()
         script = Script(httpx.Response(500), httpx.Response(429), ok())
         async with make_client(script, FakeTime(), rate_limit=limit) as client:
-            await client.chat(MESSAGES, task="correct")
+            await call(client, FakeTime(), task="correct")
         assert limit.acquired == 3
         assert client.statistics().attempts == 3
 
@@ -287,7 +353,7 @@ class TestRateLimit:
         limit = RateLimit(1000, 1)
         script = Script(httpx.Response(502), ok(), ok())
         async with make_client(script, FakeTime(), rate_limit=limit) as client:
-            await client.chat(MESSAGES, task="correct")
+            await call(client, FakeTime(), task="correct")
             await client.chat(MESSAGES, task="fix")
         assert limit.acquired == 3
 
@@ -299,7 +365,12 @@ class TestRequests:
         """Headers, path and body follow the OpenAI API plus attribution headers."""
         script = Script(ok())
         async with make_client(script, FakeTime(), max_tokens=99) as client:
-            await client.chat(MESSAGES, task="structure", item="dir/ü.png#2", json_mode=True)
+            await client.chat(
+                MESSAGES,
+                task="structure",
+                item="dir/ü.png#2",
+                response_format={"type": "json_object"},
+            )
         request = script.requests[0]
         assert request.url == "http://llm.test/v1/chat/completions"
         assert request.headers["authorization"] == f"Bearer {KEY}"
@@ -332,7 +403,7 @@ class TestRequests:
         stats = client.statistics()
         assert (stats.prompt_tokens, stats.completion_tokens, stats.total_tokens) == (150, 25, 175)
         assert stats.cost == pytest.approx((150 * 2 + 25 * 8) / 1e6)
-        assert (stats.calls, stats.succeeded, stats.failed) == (2, 2, 0)
+        assert (stats.attempts, stats.succeeded, stats.failed) == (2, 2, 0)
         assert "tokens: 175" in stats.summary()
 
     async def test_closes_its_pool(self) -> None:
@@ -343,10 +414,19 @@ class TestRequests:
         with pytest.raises(RuntimeError):
             await client.chat(MESSAGES, task="correct")
 
-    @pytest.mark.parametrize(
-        "kwargs",
-        [{"max_attempts": 0}, {"deadline": 0}, {"backoff_base": 2, "backoff_cap": 1}],
-    )
+    async def test_max_tokens_and_finish_reason(self) -> None:
+        """max_tokens per request wins over the client's; finish_reason comes back."""
+        cut = ok()
+        cut_body = orjson.loads(cut.content)
+        cut_body["choices"][0]["finish_reason"] = "length"
+        script = Script(httpx.Response(200, json=cut_body))
+        async with make_client(script, FakeTime(), max_tokens=99) as client:
+            reply = await client.chat(MESSAGES, task="fix", max_tokens=7)
+        assert orjson.loads(script.requests[0].content)["max_tokens"] == 7
+        assert reply.finish_reason == "length"
+        assert client.statistics().length_stops == 1
+
+    @pytest.mark.parametrize("kwargs", [{"timeout_retries": -1}, {"max_tokens": 0}])
     def test_bad_settings(self, kwargs: dict[str, Any]) -> None:
         """Out-of-range settings are a ConfigError."""
         with pytest.raises(ConfigError):
@@ -373,23 +453,23 @@ class TestSecrets:
         client = make_client(script, FakeTime())
         async with client:
             with pytest.raises(LlmStatusError) as info:
-                await client.chat(MESSAGES, task="correct", item="x")
+                await call(client, FakeTime(), task="correct", item="x")
         err = info.value
         assert err.status == 401
         assert "HTTP 401" in str(err)
         assert "[REDACTED]" in str(err)
         texts = [str(err), repr(err), repr(client), caplog.text, client.statistics().summary()]
-        assert caplog.records, "the retries should have been logged"
+        assert caplog.records, "the failed attempts should have been logged"
         for text in texts:
             assert KEY not in text
         assert "***" in repr(client)
 
     async def test_key_not_in_exhausted_error(self) -> None:
-        """The give-up message is redacted too."""
+        """The last attempt's error is redacted too."""
         echo = {"error": {"message": f"bad key {KEY}"}}
         script = Script(httpx.Response(503, json=echo), httpx.Response(503, json=echo))
-        async with make_client(script, FakeTime(), max_attempts=2) as client:
-            with pytest.raises(LlmRetriesExhausted) as info:
-                await client.chat(MESSAGES, task="correct")
+        async with make_client(script, FakeTime()) as client:
+            with pytest.raises(LlmRetryableError) as info:
+                await call(client, FakeTime(), policy(attempts=2), task="correct")
         assert KEY not in str(info.value)
         assert KEY not in repr(info.value)

@@ -15,16 +15,16 @@ import httpx
 import orjson
 import pytest
 
-from stages.llm_server import (
+from stages.testing.llm_server import (
     INVALID_OUTPUT,
     ServerOptions,
-    correct_text,
     document_text,
-    fix_text,
-    structure_text,
+    rule_correct,
+    rule_fix,
+    rule_structure,
 )
-from stages.llm_server._options import ENV_VAR, parse_args
-from stages.llm_server.testing import ServerHandle, open_server, run_server
+from stages.testing.llm_server._options import ENV_VAR, parse_args
+from stages.testing.llm_server.testing import ServerHandle, open_server, run_server
 
 KEY = "sk-server-secret-0123456789"
 RECEIPT = """BOOK TA .K(TAMAN DAYA) SDN BHD
@@ -75,26 +75,26 @@ class TestRules:
 
     def test_correct_table(self) -> None:
         """Each row of the correction table applies, and nothing else changes."""
-        assert correct_text("T0TAL 1O.5O arnount TIRNE 10KG RM9.OO B00K 9.OO") == (
+        assert rule_correct("T0TAL 1O.5O arnount TIRNE 10KG RM9.OO B00K 9.OO") == (
             "TOTAL 10.50 amount TIME 10KG RM9.OO BOOK 9.00"
         )
-        assert correct_text("AB8C w1th Mi5s") == "ABBC wlth MiSs"
-        assert correct_text("plain words, 12.50 and 2018") == "plain words, 12.50 and 2018"
+        assert rule_correct("AB8C w1th Mi5s") == "ABBC wlth MiSs"
+        assert rule_correct("plain words, 12.50 and 2018") == "plain words, 12.50 and 2018"
 
     def test_fix_rules(self) -> None:
         """Hyphenation, broken lines, stray lines and characters, spaces."""
         text = "docu-\nment  is\nbroken here,\nand | there\n***\nEND-\nNext"
-        assert fix_text(text) == "document is broken here, and there\nEND-\nNext"
+        assert rule_fix(text) == "document is broken here, and there\nEND-\nNext"
 
     def test_structure_rules(self) -> None:
         """Date, total, company and address come from the simple rules."""
-        assert structure_text(RECEIPT) == {
+        assert rule_structure(RECEIPT) == {
             "company": "BOOK TA .K(TAMAN DAYA) SDN BHD",
             "date": "25/12/2018",
             "address": "NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU",
             "total": "9.00",
         }
-        assert structure_text("") == {"company": None, "date": None, "address": None, "total": None}
+        assert rule_structure("") == {"company": None, "date": None, "address": None, "total": None}
 
     def test_document_text(self) -> None:
         """The text is found between markers of the first user message."""
@@ -184,7 +184,7 @@ class TestEndpoints:
         data = response.json()
         content = data["choices"][0]["message"]["content"]
         if expected is None:
-            assert json.loads(content) == structure_text(text)
+            assert json.loads(content) == rule_structure(text)
         else:
             assert content == expected
         usage = data["usage"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +14,33 @@ import anyio
 import httpx
 import pytest
 
+from asyncpipe import Item, Pipeline, RunSummary, Stage
 from asyncpipe._exceptions import ConfigError
 from asyncpipe._ratelimit import RateLimit
+from asyncpipe._retry import Retry
 from stages._page import Page, PageRef
 from stages.llm import (
+    CallState,
     ChatReply,
     LlmClient,
     LlmOutputError,
-    LlmRetriesExhausted,
+    LlmStages,
+    LlmStatusError,
     Message,
     Prompts,
     Schema,
+    StructuredOutputs,
     Usage,
     correct,
     fix,
     llm_stages,
     parse_json_object,
     structure,
+    structure_max_tokens,
+    text_max_tokens,
 )
-from stages.llm_server import correct_text, fix_text, structure_text
-from stages.llm_server.testing import ServerHandle, open_server
+from stages.testing.llm_server import REWRITE_OUTPUT, rule_correct, rule_fix, rule_structure
+from stages.testing.llm_server.testing import ServerHandle, open_server
 
 OCR = "B00K SHOP SDN BHD\n789417-W\nNO.5 JALAN\n81100 JOHOR\nDATE: 25/12/2018\nT0TAL arnount\n9.OO"
 LAYOUT = "THANK Y0U for the pay-\nment of the\ncustorner |\n***"
@@ -47,9 +54,11 @@ def page(text: str, item: str = "receipts/000.jpg#1@abc") -> Page:
 class FakeModel:
     """A ChatModel that replays canned answers and records the conversations."""
 
-    def __init__(self, *answers: str) -> None:
+    def __init__(self, *answers: str | Exception, finish: str = "stop") -> None:
         self.answers = list(answers)
-        self.calls: list[tuple[list[Message], str, str | None, bool]] = []
+        self.finish = finish
+        self.calls: list[tuple[list[Message], str, str | None, Any]] = []
+        self.max_tokens: list[int | None] = []
 
     async def chat(
         self,
@@ -57,10 +66,16 @@ class FakeModel:
         *,
         task: str,
         item: str | None = None,
-        json_mode: bool = False,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        call: CallState | None = None,
     ) -> ChatReply:
-        self.calls.append((list(messages), task, item, json_mode))
-        return ChatReply(self.answers.pop(0), Usage(5, 2, 7), 1, "fake")
+        self.calls.append((list(messages), task, item, response_format))
+        self.max_tokens.append(max_tokens)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return ChatReply(answer, Usage(5, 2, 7), 1, "fake", self.finish)
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +98,27 @@ class TestStageLogic:
 
     async def test_correct_and_fix_fill_corrected(self, prompts: Prompts) -> None:
         """correct reads text, fix reads corrected; both clean fences and markers."""
-        model = FakeModel("```\n<<<TEXT\nfixed once\nTEXT>>>\n```", "fixed twice")
-        p = await correct(model, page("raw"), prompts=prompts)
-        assert p.corrected == "fixed once"
+        raw, once, twice = "T0TAL 9.OO\nTHANK Y0U", "TOTAL 9.00\nTHANK YOU", "TOTAL 9.00 THANK YOU"
+        model = FakeModel(f"```\n<<<TEXT\n{once}\nTEXT>>>\n```", twice)
+        p = await correct(model, page(raw), prompts=prompts)
+        assert p.corrected == once
         await fix(model, p, prompts=prompts)
-        assert p.corrected == "fixed twice"
-        (first, task, item, json_mode), (second, *_) = model.calls
-        assert (task, item, json_mode) == ("correct", "receipts/000.jpg#1@abc", False)
-        assert "<<<TEXT\nraw\nTEXT>>>" in first[1]["content"]
-        assert "<<<TEXT\nfixed once\nTEXT>>>" in second[1]["content"]
-        assert p.notes["llm"]["fix"] == {"calls": 1, "attempts": 1, "tokens": 7, "model": "fake"}
+        assert p.corrected == twice
+        (first, task, item, response_format), (second, *_) = model.calls
+        assert (task, item, response_format) == ("correct", "receipts/000.jpg#1@abc", None)
+        assert f"<<<TEXT\n{raw}\nTEXT>>>" in first[1]["content"]
+        assert f"<<<TEXT\n{once}\nTEXT>>>" in second[1]["content"]
+        assert p.notes["llm"]["fix"] == {
+            "calls": 1,
+            "attempts": 1,
+            "tokens": 7,
+            "model": "fake",
+            "max_tokens": text_max_tokens(once),
+            "rejected": False,
+            "similarity": 100.0,
+        }
+        assert p.notes["llm"]["correct"]["similarity"] == 80.0
+        assert model.max_tokens == [text_max_tokens(raw), text_max_tokens(once)]
 
     async def test_empty_page_makes_no_call(self, prompts: Prompts) -> None:
         """Nothing to correct means no paid call."""
@@ -101,10 +127,49 @@ class TestStageLogic:
         assert model.calls == []
         assert p.notes["llm"]["correct"]["calls"] == 0
 
-    async def test_empty_answer_is_an_error(self, prompts: Prompts) -> None:
-        """A blank answer for a non-empty page is an LlmOutputError."""
-        with pytest.raises(LlmOutputError, match="empty"):
-            await correct(FakeModel("  "), page("text"), prompts=prompts)
+    async def test_empty_answer_is_rejected(self, prompts: Prompts) -> None:
+        """A blank answer for a non-empty page is never accepted: the input is kept."""
+        p = await correct(FakeModel("  "), page("text"), prompts=prompts)
+        assert p.corrected == "text"
+        assert p.notes["llm"]["correct"]["rejected"] is True
+        assert p.notes["llm"]["correct"]["reason"] == "empty reply"
+
+    async def test_rewrite_is_rejected(self, prompts: Prompts) -> None:
+        """A reply that is not an edit keeps the input and records the figure."""
+        p = await correct(FakeModel(REWRITE_OUTPUT), page(OCR), prompts=prompts)
+        assert p.corrected == OCR
+        note = p.notes["llm"]["correct"]
+        assert note["rejected"] is True and note["similarity"] < 50
+        assert "a rewrite" in note["reason"]
+
+    async def test_dropped_lines_are_rejected(self, prompts: Prompts) -> None:
+        """correct may not drop lines, even when the rest is close."""
+        lines = "line one of it\nline two of it\nline three of it\nline four of it\nend"
+        p = await correct(FakeModel(lines.rsplit("\n", 1)[0]), page(lines), prompts=prompts)
+        assert p.corrected == lines
+        assert "dropped lines" in p.notes["llm"]["correct"]["reason"]
+
+    async def test_threshold_is_an_option(self, prompts: Prompts) -> None:
+        """With the threshold at 0 even a rewrite passes; the figure is recorded."""
+        p = await correct(FakeModel(REWRITE_OUTPUT), page("x"), prompts=prompts, min_similarity=0)
+        assert p.corrected == REWRITE_OUTPUT
+
+    async def test_cut_reply_is_rejected(self, prompts: Prompts) -> None:
+        """A reply stopped by max_tokens is never passed on as complete."""
+        model = FakeModel("T0TAL 9.O", finish="length")
+        p = await fix(model, page("T0TAL 9.OO"), prompts=prompts, max_tokens=3)
+        assert p.corrected == "T0TAL 9.OO"
+        assert "max_tokens" in p.notes["llm"]["fix"]["reason"]
+        assert model.max_tokens == [3]
+
+    async def test_cut_structure_fails(self, prompts: Prompts, schema: Schema) -> None:
+        """A structure reply stopped by max_tokens fails at once, without a repair call."""
+        model = FakeModel(GOOD, GOOD, finish="length")
+        with pytest.raises(LlmOutputError, match="max_tokens") as info:
+            await structure(model, page("t"), prompts=prompts, schema=schema)
+        assert info.value.cause == "length"
+        assert len(model.calls) == 1
+        assert model.max_tokens == [structure_max_tokens(schema)]
 
     async def test_structure_first_try(self, prompts: Prompts, schema: Schema) -> None:
         """A valid answer is kept; unexpected keys are dropped and noted."""
@@ -114,9 +179,42 @@ class TestStageLogic:
         assert p.fields == {"company": "A", "date": "1/1/2020", "address": None, "total": "9.00"}
         assert p.notes["llm"]["structure"]["dropped_keys"] == ["__class__", "cmd"]
         assert p.notes["llm"]["structure"]["repaired"] is False
-        messages, task, _, json_mode = model.calls[0]
-        assert (task, json_mode) == ("structure", True)
+        messages, task, _, response_format = model.calls[0]
+        assert task == "structure"
+        assert response_format["type"] == "json_schema"
+        assert response_format["json_schema"]["strict"] is True
+        assert response_format["json_schema"]["schema"]["required"] == list(schema.properties)
+        assert "$schema" not in response_format["json_schema"]["schema"]
+        assert p.notes["llm"]["structure"]["mode"] == "json_schema"
         assert '"company"' in messages[0]["content"]
+
+    async def test_fallback_chain(self, prompts: Prompts, schema: Schema) -> None:
+        """auto steps json_schema → json_object → off on refusals, once for the run."""
+
+        def refusal(kind: str) -> LlmStatusError:
+            message = f"HTTP 400 (response_format {kind} is not supported)"
+            return LlmStatusError(message, cause="400", status=400)
+
+        modes = StructuredOutputs("auto", schema)
+        model = FakeModel(refusal("json_schema"), refusal("json_object"), GOOD, GOOD)
+        p = await structure(model, page("t"), prompts=prompts, schema=schema, structured=modes)
+        assert p.fields is not None
+        await structure(model, page("u"), prompts=prompts, schema=schema, structured=modes)
+        sent = [c[3]["type"] if c[3] else None for c in model.calls]
+        assert sent == ["json_schema", "json_object", None, None]
+        assert modes.mode == "off"
+        assert "off (prompt only)" in modes.describe()
+        assert "json_schema refused" in modes.describe()
+
+    async def test_fixed_mode_does_not_fall_back(self, prompts: Prompts, schema: Schema) -> None:
+        """A mode the user chose is kept: the refusal fails the page."""
+        modes = StructuredOutputs("json_schema", schema)
+        error = LlmStatusError("HTTP 400 (response_format)", cause="400", status=400)
+        with pytest.raises(LlmStatusError):
+            await structure(
+                FakeModel(error), page("t"), prompts=prompts, schema=schema, structured=modes
+            )
+        assert modes.mode == "json_schema"
 
     async def test_structure_one_repair(self, prompts: Prompts, schema: Schema) -> None:
         """An invalid answer is sent back once with the reason, then the fix is kept."""
@@ -181,37 +279,48 @@ class TestStageLogic:
 
 
 def client_for(server: ServerHandle, **kwargs: Any) -> LlmClient:
-    """A client tuned for quick tests: short timeouts, seeded jitter."""
+    """A client tuned for quick tests: short timeouts."""
     options: dict[str, Any] = {
         "api_key": "sk-e2e-secret",
         "timeout": httpx.Timeout(1.0, connect=1.0),
-        "deadline": 20.0,
-        "backoff_base": 0.05,
-        "backoff_cap": 0.4,
-        "rng": random.Random(1),
     }
     options.update(kwargs)
     return LlmClient(server.url, "asyncpipe-test", **options)
 
 
-async def load_stages(client: LlmClient) -> Any:
+QUICK = Retry(attempts=5, base=0.05, cap=0.4, deadline=20.0, rng=random.Random(1))
+
+
+async def load_stages(client: LlmClient, retry: Retry = QUICK, **kwargs: Any) -> LlmStages:
     """Build the bound stages off the event loop (it reads files)."""
-    return await anyio.to_thread.run_sync(llm_stages, client)
+    return await anyio.to_thread.run_sync(lambda: llm_stages(client, retry=retry, **kwargs))
+
+
+async def run_stage(stages: LlmStages, name: str, *pages: Page) -> tuple[list[Item], RunSummary]:
+    """Run pages through one LLM stage in a real pipeline, with the stages' retry policy."""
+    got: list[Item] = []
+
+    async def sink(item: Item) -> None:
+        got.append(item)
+
+    stage = Stage(name, getattr(stages, name), retry=stages.retry, workers=len(pages))
+    summary = await Pipeline([stage]).run(list(pages), sink=sink)
+    return sorted(got, key=lambda item: item.index), summary
 
 
 class TestEndToEnd:
-    """The stages against the real server subprocess."""
+    """The stages against the rule-based server subprocess, in a real pipeline."""
 
     async def test_three_stages(self) -> None:
         """correct → fix → structure give the server's deterministic answers."""
         async with open_server(api_key="sk-e2e-secret") as srv, client_for(srv) as client:
             stages = await load_stages(client)
             p = await stages.correct(page(OCR))
-            assert p.corrected == correct_text(OCR)
+            assert p.corrected == rule_correct(OCR)
             assert "BOOK SHOP" in p.corrected
             assert "TOTAL amount\n9.00" in p.corrected
             p = await stages.fix(p)
-            assert p.corrected == fix_text(correct_text(OCR))
+            assert p.corrected == rule_fix(rule_correct(OCR))
             p = await stages.structure(p)
             assert p.fields == {
                 "company": "BOOK SHOP SDN BHD",
@@ -223,8 +332,9 @@ class TestEndToEnd:
             assert q.corrected == "THANK Y0U for the payment of the custorner"
             stats = client.statistics()
             records = await anyio.to_thread.run_sync(srv.read_log)
-        assert (stats.calls, stats.succeeded, stats.attempts) == (4, 4, 4)
+        assert (stats.attempts, stats.succeeded, stats.failed) == (4, 4, 0)
         assert stats.total_tokens > 0
+        assert stages.rejected == {}
         assert [(r["task"], r["item"], r["auth"]) for r in records] == [
             ("correct", "receipts/000.jpg#1@abc", "ok"),
             ("fix", "receipts/000.jpg#1@abc", "ok"),
@@ -234,18 +344,20 @@ class TestEndToEnd:
 
     @pytest.mark.parametrize("fault", ["500", "429", "hang", "malformed"])
     async def test_fault_is_retried(self, fault: str) -> None:
-        """Each injected fault costs one retry and the answer is still right."""
+        """Each injected fault costs one retry, counted by the stage, and the answer is right."""
         options: dict[str, Any] = {"faults": {fault: 1.0}, "fault_limit": 1}
         options["fault_retry_after"] = 0.2
         async with open_server(**options) as srv:
             async with client_for(srv, timeout=httpx.Timeout(0.5, connect=1.0)) as client:
                 stages = await load_stages(client)
-                p = await stages.correct(page(OCR))
+                [item], summary = await run_stage(stages, "correct", page(OCR))
                 stats = client.statistics()
             records = await anyio.to_thread.run_sync(srv.read_log)
-        assert p.corrected == correct_text(OCR)
+        assert item.ok and item.value.corrected == rule_correct(OCR)
+        assert item.value.notes["llm"]["correct"]["attempts"] == 2
         cause = {"hang": "timeout"}.get(fault, fault)
-        assert stats.retries == {cause: 1}
+        assert stats.failures == {cause: 1}
+        assert summary.stages[0].retried == 1
         assert [(r["attempt"], r["fault"]) for r in records] == [(1, fault), (2, None)]
         if fault == "429":
             gap = records[1]["ts"] - records[0]["ts_end"]
@@ -259,44 +371,85 @@ class TestEndToEnd:
                 stages = await load_stages(client)
                 p = await stages.structure(page(OCR))
             records = await anyio.to_thread.run_sync(srv.read_log)
-        assert p.fields == structure_text(OCR)
+        assert p.fields == rule_structure(OCR)
         assert p.notes["llm"]["structure"]["repaired"] is True
         assert [r["fault"] for r in records] == ["invalid_output", None]
 
     async def test_invalid_output_twice_fails(self) -> None:
-        """Invalid output on the repair too ends in a clear LlmOutputError."""
+        """Invalid output on the repair too ends in a clear error, with fallback fields."""
+        fallback_calls: list[str] = []
+
+        def fallback(p: Page) -> dict[str, Any]:
+            fallback_calls.append(p.ref.id)
+            return {"total": "from rules"}
+
         async with open_server(faults={"invalid_output": 1.0}) as srv, client_for(srv) as client:
-            stages = await load_stages(client)
-            with pytest.raises(LlmOutputError, match="invalid after one repair") as info:
-                await stages.structure(page(OCR))
+            stages = await load_stages(client, fallback=fallback)
+            [item], _ = await run_stage(stages, "structure", page(OCR))
             records = await anyio.to_thread.run_sync(srv.read_log)
-        assert "receipts/000.jpg#1@abc" in str(info.value)
+        assert item.error is not None and item.error.type == "LlmOutputError"
+        assert "invalid after one repair" in item.error.message
+        assert "receipts/000.jpg#1@abc" in item.error.message
+        assert item.error.attempts == 1
+        assert item.value.fallback_fields == {"total": "from rules"}
+        assert fallback_calls == ["receipts/000.jpg#1@abc"]
         assert len(records) == 2
 
     async def test_persistent_500_exhausts(self) -> None:
-        """A server that always fails exhausts the attempts with a clear error."""
-        server = open_server(faults={"500": 1.0})
-        async with server as srv, client_for(srv, max_attempts=3) as client:
+        """A server that always fails: the record carries the true attempt count."""
+        retry = Retry(attempts=3, base=0.05, cap=0.1, deadline=20.0)
+        async with open_server(faults={"500": 1.0}) as srv, client_for(srv) as client:
+            stages = await load_stages(client, retry)
+            [item], summary = await run_stage(stages, "fix", page("x"))
+            records = await anyio.to_thread.run_sync(srv.read_log)
+        assert item.error is not None
+        assert item.error.type == "LlmRetryableError"
+        assert item.error.attempts == 3
+        assert "attempt 3" in item.error.message and "HTTP 500" in item.error.message
+        assert summary.stages[0].retried == 2
+        assert [r["attempt"] for r in records] == [1, 2, 3]
+
+    async def test_refused_json_schema_falls_back(self) -> None:
+        """A server without json_schema: the run steps to json_object once, and says so."""
+        async with open_server(response_formats=("json_object",)) as srv, client_for(srv) as client:
             stages = await load_stages(client)
-            with pytest.raises(LlmRetriesExhausted, match=r"after 3 attempts.*HTTP 500"):
-                await stages.fix(page("x"))
+            items, _ = await run_stage(stages, "structure", page(OCR, "a"), page(OCR, "b"))
+            records = await anyio.to_thread.run_sync(srv.read_log)
+        assert all(item.ok and item.value.fields == rule_structure(OCR) for item in items)
+        statuses = [r["status"] for r in records]
+        # At most one refusal per call that was in flight when the run switched.
+        assert statuses.count(400) in (1, 2) and statuses.count(200) == 2
+        assert stages.structured.mode == "json_object"
+        assert "json_object, after the server refused: json_schema" in stages.summary()[0]
+
+    async def test_rewrite_is_rejected_and_counted(self) -> None:
+        """A server that rewrites: the guard keeps the OCR text and counts it."""
+        async with open_server(faults={"rewrite": 1.0}) as srv, client_for(srv) as client:
+            stages = await load_stages(client)
+            [item], _ = await run_stage(stages, "correct", page(OCR))
+        assert item.ok and item.value.corrected == OCR
+        assert item.value.notes["llm"]["correct"]["rejected"] is True
+        assert stages.rejected == {"correct": 1}
+        assert "corrections rejected by the guard: correct=1" in stages.summary()
 
     async def test_down_window(self) -> None:
         """A one-second outage (503) is ridden out by backoff."""
-        server = open_server(down_after=0.0, down_for=1.0)
-        async with server as srv, client_for(srv, max_attempts=8, backoff_cap=0.8) as client:
-            stages = await load_stages(client)
-            p = await stages.correct(page("T0TAL"))
+        retry = Retry(attempts=8, base=0.05, cap=0.8, deadline=20.0)
+        async with open_server(down_after=0.0, down_for=1.0) as srv, client_for(srv) as client:
+            stages = await load_stages(client, retry)
+            [item], summary = await run_stage(stages, "correct", page("T0TAL"))
             stats = client.statistics()
-        assert p.corrected == "TOTAL"
-        assert stats.retries["503"] >= 1
+        assert item.ok and item.value.corrected == "TOTAL"
+        assert stats.failures["503"] >= 1
+        assert summary.stages[0].retried == stats.failures["503"]
 
     async def test_connection_refused_window(self) -> None:
         """A server that is gone for a moment (connection refused) is retried."""
+        retry = Retry(attempts=10, base=0.05, cap=0.4, deadline=20.0)
         async with open_server() as srv:
             await anyio.to_thread.run_sync(srv.stop)
-            async with client_for(srv, max_attempts=10, backoff_cap=0.4) as client:
-                stages = await load_stages(client)
+            async with client_for(srv) as client:
+                stages = await load_stages(client, retry)
                 async with anyio.create_task_group() as tg:
 
                     async def restart() -> None:
@@ -304,10 +457,10 @@ class TestEndToEnd:
                         await anyio.to_thread.run_sync(srv.start)
 
                     tg.start_soon(restart)
-                    p = await stages.correct(page("T0TAL"))
+                    [item], _ = await run_stage(stages, "correct", page("T0TAL"))
                 stats = client.statistics()
-        assert p.corrected == "TOTAL"
-        assert stats.retries["connect"] >= 1
+        assert item.ok and item.value.corrected == "TOTAL"
+        assert stats.failures["connect"] >= 1
 
     async def test_rate_limit_holds_on_the_wire(self) -> None:
         """With 10/s shared by 25 concurrent calls, no 1 s window holds more than 10."""
@@ -324,7 +477,7 @@ class TestEndToEnd:
         assert rate.acquired == calls
         assert len(records) == calls
         assert all(r["status"] == 200 for r in records), "the server had to refuse some"
-        assert stats.retries == {}
+        assert stats.failures == {}
         ts = sorted(r["ts"] for r in records)
         for i in range(len(ts) - limit):
             assert ts[i + limit] - ts[i] >= period, f"window at {i} holds > {limit}"

@@ -44,6 +44,32 @@ class TestDate:
         """An EXPIRY/VALID date is not the receipt date."""
         assert find_date(["VALID UNTIL 31/12/2019", "09/01/2019 8:01:11 PM"]) == "09/01/2019"
 
+    @pytest.mark.parametrize(
+        ("line", "expected"),
+        [
+            ("DATE:11-09-201907:45:10", "11-09-2019"),
+            ("14/02/202023:59", "14/02/2020"),
+            ("3/7/20199:05:44AM", "3/7/2019"),
+            ("TIME :30/11/1709:15:02 AM", "30/11/17"),
+            ("DATE 12.10.201914:20", "12.10.2019"),
+        ],
+    )
+    def test_date_glued_to_time(self, line: str, expected: str) -> None:
+        """A time printed right after the year, without a space, is cut off."""
+        assert find_date([line]) == expected
+
+    @pytest.mark.parametrize(
+        ("line", "expected"),
+        [("DATE: 09-10--2019", "09-10-2019"), ("17//03/2019 10:00", "17/03/2019")],
+    )
+    def test_doubled_separator(self, line: str, expected: str) -> None:
+        """A doubled separator is read as one."""
+        assert find_date([line]) == expected
+
+    def test_glued_digits_that_are_no_time_are_no_date(self) -> None:
+        """Digits glued to a year without a time pattern still do not make a date."""
+        assert find_date(["INV 12/05/2019123", "REF 1/2/3456789"]) is None
+
     def test_rejects_non_dates(self) -> None:
         """Phone numbers, prices, versions and impossible dates are not dates."""
         assert find_date(["TEL: 03-1234 5678", "RM 12.50", "1.20.30", "45/13/2018"]) is None

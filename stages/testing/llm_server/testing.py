@@ -3,7 +3,7 @@ Start the test server as a subprocess on a free port, for tests and benchmarks.
 
 Example::
 
-    from stages.llm_server.testing import run_server
+    from stages.testing.llm_server.testing import run_server
 
     with run_server(latency=0.01, faults={"500": 1.0}, fault_limit=1) as server:
         client = LlmClient(server.url, "asyncpipe-test", ...)
@@ -39,7 +39,7 @@ from ._options import ServerOptions
 
 __all__ = ["ServerHandle", "open_server", "run_server", "start_server"]
 
-_ROOT = Path(__file__).resolve().parents[2]
+_ROOT = Path(__file__).resolve().parents[3]
 
 
 class ServerHandle:
@@ -102,7 +102,7 @@ class ServerHandle:
                     [
                         sys.executable,
                         "-m",
-                        "stages.llm_server",
+                        "stages.testing.llm_server",
                         "--fd",
                         str(sock.fileno()),
                         "--config-json",

@@ -1,5 +1,10 @@
 """
-The benchmark harness of the document pipeline: ``asyncpipe bench`` (see `main`).
+The benchmark harness of the document pipeline (see `main`).
+
+It lives in ``benchmarks/``, outside the installed packages.  Run it as
+``python benchmarks/bench.py`` (or ``python -m docbench`` with ``benchmarks/`` on the path);
+it finds the receipts through its arguments or ``$ASYNCPIPE_SROIE``, never by a path
+relative to the source tree.
 
 It runs the real pipeline (load → preprocess → rapidocr → three LLM calls) on receipts
 against the local OpenAI-compatible test server with a set latency, sweeps OCR and LLM
@@ -20,16 +25,20 @@ from ._model import bound as bound
 from ._model import max_in_window as max_in_window
 from ._model import min_makespan as min_makespan
 from ._model import rate_utilisation as rate_utilisation
+from ._ray import RayComparison as RayComparison
+from ._ray import run_comparison as run_comparison
 
 __all__ = [
     "Advice",
     "Bound",
     "Capacities",
     "Config",
+    "RayComparison",
     "advise",
     "bound",
     "main",
     "max_in_window",
     "min_makespan",
     "rate_utilisation",
+    "run_comparison",
 ]

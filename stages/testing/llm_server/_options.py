@@ -17,7 +17,7 @@ __all__ = ["ENV_VAR", "FAULTS", "ServerOptions", "parse_args"]
 ENV_VAR = "ASYNCPIPE_LLM_SERVER"
 """An environment variable holding the options as a JSON object (lowest precedence)."""
 
-FAULTS = ("500", "429", "hang", "malformed", "invalid_output", "hostile_output")
+FAULTS = ("500", "429", "hang", "malformed", "invalid_output", "hostile_output", "rewrite")
 """
 The faults the server can inject:
 
@@ -32,6 +32,8 @@ The faults the server can inject:
   fields with path-like, shell-like and huge values, plus extra keys named like the
   output record's own (``id``, ``status``, ``error``...) and like paths (see
   ``HOSTILE_OUTPUT`` in ``_app.py``).  Like ``invalid_output``, it only hits structure.
+- ``rewrite``: a correct or fix reply that is not an edit of the text but an unrelated
+  paragraph (``REWRITE_OUTPUT`` in ``_app.py``); it only hits correct and fix.
 """
 
 
@@ -62,6 +64,9 @@ class ServerOptions:
             answered 503 without ``Retry-After``.
         api_key: if set, requests must carry ``Authorization: Bearer <api_key>`` (else 401).
         log_path: append one JSON line per chat request here (``None``: no log).
+        response_formats: the ``response_format`` types it accepts; a request asking for
+            another is answered 400 naming ``response_format`` (as servers without
+            structured outputs do).
     """
 
     model: str = "asyncpipe-test"
@@ -78,6 +83,7 @@ class ServerOptions:
     down_for: float = 0.0
     api_key: str | None = field(default=None, repr=False)
     log_path: str | None = None
+    response_formats: tuple[str, ...] = ("json_schema", "json_object")
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULTS)
@@ -125,7 +131,7 @@ def _fault(text: str) -> tuple[str, float]:
 
 def parse_args(argv: list[str] | None = None) -> tuple[ServerOptions, str, int, int | None]:
     """
-    Read the command line of ``python -m stages.llm_server``.
+    Read the command line of ``python -m stages.testing.llm_server``.
 
     Precedence, lowest first: ``$ASYNCPIPE_LLM_SERVER`` (JSON), ``--config FILE`` (JSON),
     ``--config-json TEXT``, then the individual flags.
@@ -140,7 +146,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ServerOptions, str, int, 
         ValueError: an option is unknown or out of range.
     """
     p = argparse.ArgumentParser(
-        prog="python -m stages.llm_server",
+        prog="python -m stages.testing.llm_server",
         description="A local OpenAI-compatible chat server with scripted latency and faults.",
     )
     p.add_argument("--host", default="127.0.0.1")

@@ -1,5 +1,5 @@
 """
-Run the test server: ``python -m stages.llm_server --port 8000 --latency 0.2``.
+Run the test server: ``python -m stages.testing.llm_server --port 8000 --latency 0.2``.
 """
 
 from __future__ import annotations

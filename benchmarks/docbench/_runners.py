@@ -124,7 +124,7 @@ class RssSampler:
 
 def _client(url: str, rate: tuple[int, float] | None) -> LlmClient:
     limit = RateLimit(rate[0], rate[1]) if rate is not None else None
-    return LlmClient(url, MODEL, rate_limit=limit, timeout=120.0, deadline=600.0)
+    return LlmClient(url, MODEL, rate_limit=limit, timeout=120.0)
 
 
 def _stage_table(summary: RunSummary) -> dict[str, dict[str, float]]:

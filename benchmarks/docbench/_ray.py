@@ -1,6 +1,6 @@
 """
 The Ray executor against local threads on this machine, for a no-op stage and for OCR
-(issue 6): ``asyncpipe bench --ray`` and ``benchmarks/ray_vs_threads.py`` both run it.
+(issue 6): ``benchmarks/bench.py --ray`` and ``benchmarks/ray_vs_threads.py`` both run it.
 
 `run_comparison` starts one local Ray cluster (``num_cpus`` = this machine's cores, no
 dashboard) and times how long ``ray.init`` took.  Then, taking turns so that machine noise

@@ -3,9 +3,11 @@ The Starlette app of the test server: ``POST /v1/chat/completions``, ``GET /v1/m
 and ``GET /health``.
 
 How the server knows the task of a request: the ``X-Asyncpipe-Task`` header
-(``correct``, ``fix`` or ``structure``); without it, a request asking for
-``response_format: {"type": "json_object"}`` is ``structure`` and any other is ``echo``
-(the document text comes back unchanged).
+(``correct``, ``fix`` or ``structure``); without it, a request asking for a
+``response_format`` of type ``json_object`` or ``json_schema`` is ``structure`` and any
+other is ``echo`` (the document text comes back unchanged).  A ``response_format`` type not
+in ``response_formats`` is refused with a 400 that names it.  ``max_tokens`` is honoured:
+a longer reply is cut to ``max_tokens * 4`` characters with ``finish_reason: "length"``.
 
 Where the document text is: between a ``<<<TEXT`` line and a ``TEXT>>>`` line of the
 *first* user message (the shipped prompts put it there), else that whole message.  Using
@@ -29,14 +31,20 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._rules import correct_text, fix_text, structure_text
+from ._rules import rule_correct, rule_fix, rule_structure
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
     from ._options import ServerOptions
 
-__all__ = ["HOSTILE_OUTPUT", "INVALID_OUTPUT", "create_app", "document_text"]
+__all__ = ["HOSTILE_OUTPUT", "INVALID_OUTPUT", "REWRITE_OUTPUT", "create_app", "document_text"]
+
+REWRITE_OUTPUT = (
+    "The company has recently announced a new initiative to reduce carbon emissions across "
+    "all of its stores, and customers are invited to bring their own bags."
+)
+"""The message content of the ``rewrite`` fault: prose, not an edit of the text."""
 
 INVALID_OUTPUT = 'Here are the fields you asked for:\n{"company": 12, "total": 9.0}'
 """The message content of the ``invalid_output`` fault: prose, wrong types, missing keys."""
@@ -154,6 +162,8 @@ class _State:
             if draw < edge:
                 if kind.endswith("_output") and key[1] != "structure":
                     return None
+                if kind == "rewrite" and key[1] not in ("correct", "fix"):
+                    return None
                 self.faults_by_key[key] = self.faults_by_key.get(key, 0) + 1
                 return kind
         return None
@@ -224,7 +234,9 @@ def create_app(options: ServerOptions) -> Starlette:
             return answer(_error(400, f"bad request body: {exc}", "invalid_request_error"))
 
         header_task = request.headers.get("x-asyncpipe-task")
-        json_mode = (body.get("response_format") or {}).get("type") == "json_object"
+        asked = body.get("response_format") or {}
+        asked_type = asked.get("type") if isinstance(asked, dict) else None
+        json_mode = asked_type in ("json_object", "json_schema")
         task = header_task if header_task in _TASKS else ("structure" if json_mode else "echo")
         record["task"] = task
 
@@ -236,6 +248,10 @@ def create_app(options: ServerOptions) -> Starlette:
                 if auth is not None:
                     record["auth"] = "wrong"
                 return answer(_error(401, "invalid API key", "authentication_error"))
+
+        if asked_type is not None and asked_type not in options.response_formats:
+            refused = f"response_format type {asked_type!r} is not supported by this server"
+            return answer(_error(400, refused, "invalid_request_error"))
 
         if state.is_down(now):
             return answer(_error(503, "the server is down for maintenance", "server_error"), "down")
@@ -273,14 +289,21 @@ def create_app(options: ServerOptions) -> Starlette:
             content = INVALID_OUTPUT
         elif fault == "hostile_output":
             content = orjson.dumps(HOSTILE_OUTPUT).decode()
+        elif fault == "rewrite":
+            content = REWRITE_OUTPUT
         elif task == "correct":
-            content = correct_text(text)
+            content = rule_correct(text)
         elif task == "fix":
-            content = fix_text(text)
+            content = rule_fix(text)
         elif task == "structure":
-            content = orjson.dumps(structure_text(text)).decode()
+            content = orjson.dumps(rule_structure(text)).decode()
         else:
             content = text
+        finish = "stop"
+        limit = body.get("max_tokens")
+        if isinstance(limit, int) and limit > 0 and _tokens(content) > limit:
+            content = content[: limit * 4]
+            finish = "length"
         prompt_tokens = sum(_tokens(str(m.get("content", ""))) for m in messages)
         completion_tokens = _tokens(content)
         reply = {
@@ -292,7 +315,7 @@ def create_app(options: ServerOptions) -> Starlette:
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": content},
-                    "finish_reason": "stop",
+                    "finish_reason": finish,
                 }
             ],
             "usage": {

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["RN_WORDS", "STRAY_CHARS", "correct_text", "fix_text", "structure_text"]
+__all__ = ["RN_WORDS", "STRAY_CHARS", "rule_correct", "rule_fix", "rule_structure"]
 
 RN_WORDS: dict[str, str] = {
     "arnount": "amount",
@@ -97,7 +97,7 @@ def _rn_word(word: str) -> str:
     return fixed
 
 
-def correct_text(text: str) -> str:
+def rule_correct(text: str) -> str:
     """
     Apply the OCR correction table of this module to ``text``.
 
@@ -110,7 +110,7 @@ def correct_text(text: str) -> str:
     return _TOKEN.sub(lambda m: _repair_token(m.group(0)), text)
 
 
-def fix_text(text: str) -> str:
+def rule_fix(text: str) -> str:
     """
     Apply the layout rules of this module to ``text``.
 
@@ -140,7 +140,7 @@ def fix_text(text: str) -> str:
     return "\n".join(lines)
 
 
-def structure_text(text: str) -> dict[str, str | None]:
+def rule_structure(text: str) -> dict[str, str | None]:
     """
     Extract receipt fields from ``text`` by the rules of this module.
 

@@ -17,7 +17,7 @@ __all__ = ["main"]
 
 def main(argv: list[str] | None = None) -> None:
     """
-    The entry point of ``python -m stages.llm_server``.
+    The entry point of ``python -m stages.testing.llm_server``.
 
     With ``--fd N`` it serves on the listening socket inherited as file descriptor N (the
     parent bound it to port 0, so there is no race for a free port); otherwise it binds

@@ -1,5 +1,5 @@
 """
-``asyncpipe bench``: run the real document pipeline on receipts against the local LLM
+``python benchmarks/bench.py``: run the real document pipeline on receipts against the local LLM
 server, sweep worker counts, compare with the baselines, advise, and report.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 from asyncpipe import ConfigError
 from stages._page import PageRef
 from stages.inputs import discover, load_page
-from stages.llm_server.testing import ServerHandle, run_server
+from stages.testing.llm_server.testing import ServerHandle, run_server
 
 from ._model import (
     LLM_STAGES,
@@ -44,18 +44,22 @@ from ._runners import RunResult, run_asyncpipe, run_sequential, run_stage_by_sta
 
 __all__ = ["main"]
 
-_ROOT = Path(__file__).resolve().parents[2]
+# The folder that holds this package: the RSS children import it from there.
+_HOME = Path(__file__).resolve().parents[1]
+_PROG = "python benchmarks/bench.py"
 
 
-def _default_input() -> Path:
+def _default_inputs() -> list[str]:
+    """
+    The SROIE receipts named by ``$ASYNCPIPE_SROIE``; the harness never guesses a path.
+    """
     env = os.environ.get("ASYNCPIPE_SROIE")
-    root = Path(env) if env else _ROOT.parent / "shared" / "data" / "sroie"
-    return root / "img"
-
-
-def _default_out() -> Path:
-    results = _ROOT / "benchmarks" / "results"
-    return results if results.parent.is_dir() else Path("bench-results")
+    if not env:
+        raise SystemExit(
+            f"{_PROG}: name the receipts (paths or globs), or set ASYNCPIPE_SROIE to the "
+            "SROIE folder (its img/ subfolder is used)"
+        )
+    return [str(Path(env) / "img")]
 
 
 def _ints(text: str) -> list[int]:
@@ -69,10 +73,10 @@ def _rate(text: str) -> tuple[int, float]:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="asyncpipe bench",
+        prog=_PROG,
         description="Benchmark the document pipeline: worker sweep, baselines, bound, advisor.",
     )
-    p.add_argument("inputs", nargs="*", help="receipts (default: the SROIE img folder)")
+    p.add_argument("inputs", nargs="*", help="receipts (default: $ASYNCPIPE_SROIE/img)")
     p.add_argument(
         "--quick",
         action="store_true",
@@ -94,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
         "LIMIT >= 60 so that (L-1)/L >= 0.98 is reachable",
     )
     p.add_argument("--rss-items", type=int, help="items of the 1x RSS run (default 2 quick, 6)")
-    p.add_argument("--out", type=Path, default=None, help="results folder")
+    p.add_argument(
+        "--out", type=Path, default=Path("bench-results"), help="results folder (bench-results)"
+    )
     p.add_argument("--tag", default=None, help="file name stem (default bench-quick / bench)")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument(
@@ -118,7 +124,7 @@ def pick_refs(inputs: Sequence[str], n: int) -> list[PageRef]:
     """
     refs = list(islice(discover(list(inputs)), n))
     if not refs:
-        raise SystemExit(f"asyncpipe bench: no documents found in {' '.join(inputs)}")
+        raise SystemExit(f"{_PROG}: no documents found in {' '.join(inputs)}")
     return list(islice(cycle(refs), n))
 
 
@@ -228,8 +234,14 @@ def _cpu_pressure() -> float | None:
         return None
 
 
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_HOME), env.get("PYTHONPATH")]))
+    return env
+
+
 def _rss_child(args: argparse.Namespace) -> int:
-    refs = pick_refs(args.inputs or [str(_default_input())], args.rss_items)
+    refs = pick_refs(args.inputs or _default_inputs(), args.rss_items)
     refs = refs * (args.items // len(refs))
     with tempfile.TemporaryDirectory() as tmp:
         config = Config(ocr=args.rss_ocr, llm=8)
@@ -277,7 +289,7 @@ def _rss_runs(inputs: list[str], url: str, n: int) -> dict[str, Any]:
         cmd = [
             sys.executable,
             "-m",
-            "stages.bench",
+            "docbench",
             "--rss-child",
             "--rss-items",
             str(n),
@@ -288,7 +300,7 @@ def _rss_runs(inputs: list[str], url: str, n: int) -> dict[str, Any]:
             *inputs,
         ]
         procs[count] = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=_ROOT
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env()
         )
     out = {}
     for count, proc in procs.items():
@@ -343,15 +355,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             require_ray()  # now, not after minutes of other runs
         except ConfigError as exc:
-            raise SystemExit(f"asyncpipe bench --ray: {exc}") from exc
+            raise SystemExit(f"{_PROG} --ray: {exc}") from exc
     quick = args.quick
     n = args.items or (4 if quick else 16)
     ocr_list = _ints(args.ocr_workers or ("1,2" if quick else "1,2,4"))
     llm_list = _ints(args.llm_workers or ("1,8" if quick else "1,8,32"))
     fixed_rate = _rate(args.rate_limit) if args.rate_limit else None
     rss_n = args.rss_items or (2 if quick else 6)
-    inputs = args.inputs or [str(_default_input())]
-    out_dir = args.out or _default_out()
+    inputs = args.inputs or _default_inputs()
+    out_dir = args.out
     tag = args.tag or ("bench-quick" if quick else "bench")
     out_dir.mkdir(parents=True, exist_ok=True)
     latency = args.latency
@@ -443,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     best = headline(rows)
     checks = _advice_checks(rows, advice, rated_advice)
     results = {
-        "command": "asyncpipe bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": f"{_PROG} " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {
             "cores": cap.cores,
             "platform": platform.platform(),
@@ -529,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plot(
             rows,
             png,
-            f"asyncpipe bench: {n} SROIE receipts, latency {latency:g}s/call, "
+            f"{_PROG}: {n} SROIE receipts, latency {latency:g}s/call, "
             f"{cap.cores} cores, rapidocr ({cap.t_ocr:.2f}s/page/thread)",
         )
         print(f"wrote {json_path} and {png}")
@@ -544,7 +556,7 @@ def _ray_runs(
     inputs: Sequence[str], quick: bool, say: Callable[[str], None]
 ) -> RayComparison | str:
     """
-    The Ray-against-threads comparison (`stages.bench._ray`) on the bench's first pages,
+    The Ray-against-threads comparison (`docbench._ray`) on the bench's first pages,
     or what went wrong: the other runs' results are still reported.
     """
     # 4 pages and 1000 calls keep the quick run near a minute on 2 cores; the full run

@@ -1,0 +1,314 @@
+"""
+One run of a pipeline: its queues and tasks, its workers, the collector, and its end.
+
+::
+
+    source ──q0──► stage 0 ──q1──► stage 1 ── … ──qN──► collector ──► sink
+                    (N workers)     (N workers)          (reorders if asked)
+
+Every task runs in one task group.  The collector returns once the last queue is
+drained; the helpers (journal writer, progress, signal watcher) are then cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from ._attempt import make_call, process
+from ._exceptions import EndOfQueue
+from ._executor import StageCall
+from ._journal import Journal
+from ._meter import ProgressSnapshot, RunMeter
+from ._ordering import AdmissionWindow, Reorderer
+from ._overrides import resolve_limiters
+from ._progress import ProgressReporter
+from ._queue import ReceiveQueue, SendQueue, open_queue
+from ._resume import ResumePlan
+from ._sink import Sink
+from ._source import Source, feed
+from ._stage import Item
+from ._stats import RunSummary, StageCounters, StageStatistics, now
+
+if TYPE_CHECKING:
+    from ._pipeline import Pipeline
+
+# Internal to `Pipeline`: nothing here is public API.
+__all__: list[str] = []
+
+log = logging.getLogger("asyncpipe")
+
+
+class Run:
+    """
+    The state of one run of a pipeline.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        sink: Sink | None,
+        journal: Journal | None,
+        ordered: bool,
+        key: Callable[[Any], str] | None,
+        reorder_window: int | None,
+        progress: ProgressReporter | None,
+        stop_on_signals: bool,
+    ) -> None:
+        self.stages = pipeline.stages
+        self.limiters = resolve_limiters(self.stages, pipeline.limits)
+        self.sink = sink
+        self.journal = journal
+        self.ordered = ordered
+        self.key = key
+        self.progress = progress
+        self.stop_on_signals = stop_on_signals
+        self.plan = ResumePlan.fresh(self.stages)
+        self.counters = [StageCounters(s.name, s.kind, s.workers) for s in self.stages]
+        sizes = [s.max_buffer_size or pipeline.max_buffer_size for s in self.stages]
+        sizes.append(pipeline.max_buffer_size)
+        ends = [
+            open_queue[Item](size, max_weight=s.max_weight, weigh=s.weigh if s.weight else None)
+            for s, size in zip(self.stages, sizes[:-1], strict=True)
+        ]
+        ends.append(open_queue[Item](sizes[-1]))
+        self.senders: list[SendQueue[Item]] = [e[0] for e in ends]
+        self.receivers: list[ReceiveQueue[Item]] = [e[1] for e in ends]
+        capacity = sum(sizes) + sum(s.workers for s in self.stages)
+        self.window = AdmissionWindow(reorder_window or capacity) if ordered else None
+        self.intake = anyio.CancelScope()
+        self.started = now()
+        self.finished: float | None = None
+        self.ok = 0
+        self.failed = 0
+        self.skipped = 0
+        self.interrupted: str | None = None
+        self.meter = RunMeter()
+
+    def snapshot(self) -> list[StageStatistics]:
+        """
+        Live statistics, one entry per stage.
+        """
+        elapsed = (self.finished or now()) - self.started
+        return [c.snapshot(elapsed, self.receivers[i]) for i, c in enumerate(self.counters)]
+
+    def progress_snapshot(self) -> ProgressSnapshot:
+        """
+        How far the run is: total, done, rate and ETA.
+        """
+        return self.meter.snapshot(
+            self.snapshot(),
+            elapsed=(self.finished or now()) - self.started,
+            ok=self.ok,
+            failed=self.failed,
+            skipped=self.skipped,
+            previous=len(self.plan.done_keys),
+            interrupted=self.interrupted,
+        )
+
+    def summary(self) -> RunSummary:
+        """
+        The summary of the run so far.
+        """
+        return RunSummary(
+            stages=self.snapshot(),
+            elapsed=(self.finished or now()) - self.started,
+            ok=self.ok,
+            failed=self.failed,
+            skipped=self.skipped,
+            interrupted=self.interrupted,
+            progress=self.progress_snapshot(),
+        )
+
+    async def execute(self, source: Source, *, resume: bool, retry_failed: bool) -> RunSummary:
+        """
+        Open the sink and the journal, plan the resume, run every task, and close up.
+        """
+        try:
+            # The sink first: it refuses to overwrite an earlier run's output, and that
+            # refusal must come before the journal (and its checkpoints) is truncated.
+            written = None
+            if self.sink is not None:
+                written = await self.sink.open(resume=resume, retry_failed=retry_failed)
+            if self.journal is not None:
+                state = await self.journal.open(resume=resume)
+                self.journal.start_nowait([s.name for s in self.stages])
+                self.plan = ResumePlan(
+                    self.stages, state, written=written, resume=resume, retry_failed=retry_failed
+                )
+            elif written is not None:
+                self.plan.done_keys = written
+            self.started = now()
+            try:
+                await self._run_tasks(source)
+            except BaseExceptionGroup as group:
+                # One failure (a ConfigError from the source, a JournalError from the
+                # writer, the sink's own error) is raised as itself, as documented.
+                leaves = _leaves(group)
+                if len(leaves) == 1 and isinstance(leaves[0], Exception):
+                    raise leaves[0] from None
+                raise
+        finally:
+            self.finished = now()
+            with anyio.CancelScope(shield=True):
+                try:
+                    if self.sink is not None:
+                        await self.sink.aclose()
+                finally:
+                    if self.journal is not None:
+                        await self.journal.aclose()
+        summary = self.summary()
+        if self.progress is not None:
+            self.progress.finish(summary)
+        return summary
+
+    async def _run_tasks(self, source: Source) -> None:
+        async with anyio.create_task_group() as tg:
+            if self.journal is not None:
+                tg.start_soon(self.journal.run_writer)
+            if self.progress is not None:
+                tg.start_soon(self._report_progress)
+            if self.meter.needs_task:
+                tg.start_soon(self.meter.follow_total)
+            if self.stop_on_signals:
+                tg.start_soon(self._watch_signals, tg.cancel_scope)
+            for index in range(len(self.stages)):
+                tg.start_soon(self._run_stage, index)
+            tg.start_soon(feed, self, source)
+            await self._collect()
+            tg.cancel_scope.cancel()  # the helpers above run forever
+
+    # -- stages ------------------------------------------------------------------------
+
+    async def _run_stage(self, index: int) -> None:
+        stage = self.stages[index]
+        try:
+            if stage.executor is not None:
+                async with stage.executor.open(stage) as remote:
+                    await self._run_workers(index, None, remote)
+            else:
+                threads = anyio.CapacityLimiter(stage.workers) if stage.kind == "thread" else None
+                await self._run_workers(index, threads, None)
+        finally:
+            self.senders[index + 1].close()
+
+    async def _run_workers(
+        self, index: int, threads: anyio.CapacityLimiter | None, remote: StageCall | None
+    ) -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(self.stages[index].workers):
+                tg.start_soon(self._worker, index, threads, remote)
+
+    async def _worker(
+        self, index: int, threads: anyio.CapacityLimiter | None, remote: StageCall | None
+    ) -> None:
+        stage = self.stages[index]
+        resource = None
+        if stage.resource is not None and remote is None:
+            if threads is not None:
+                resource = await anyio.to_thread.run_sync(stage.resource, limiter=threads)
+            else:
+                resource = stage.resource()
+        try:
+            call = make_call(stage, self.limiters[index], resource, threads, remote)
+            receive, send = self.receivers[index], self.senders[index + 1]
+            counters = self.counters[index]
+            while True:
+                try:
+                    item = await receive.receive()
+                except EndOfQueue:
+                    return
+                if item.error is None and item.start <= index:
+                    await process(self, index, stage, counters, call, item)
+                else:
+                    counters.skipped += 1
+                await send.send(item)
+        finally:
+            if resource is not None and hasattr(resource, "close"):
+                with anyio.CancelScope(shield=True):
+                    if threads is not None:
+                        await anyio.to_thread.run_sync(resource.close, limiter=threads)
+                    else:
+                        resource.close()
+
+    # -- collector ---------------------------------------------------------------------
+
+    async def _collect(self) -> None:
+        receive = self.receivers[-1]
+        reorder: Reorderer[Item] | None = Reorderer() if self.ordered else None
+        while True:
+            try:
+                batch = [await receive.receive()]
+            except EndOfQueue:
+                break
+            # Take whatever else is ready too: one sink write per batch, not per item.
+            while len(batch) < 256:
+                try:
+                    batch.append(receive.receive_nowait())
+                except (EndOfQueue, asyncio.QueueEmpty):
+                    break
+            if reorder is not None:
+                ready: list[Item] = []
+                for item in batch:
+                    ready.extend(reorder.push(item.index, item))
+                batch = ready
+            if batch:
+                await self._emit(batch)
+        if reorder is not None and len(reorder):
+            raise RuntimeError(f"asyncpipe bug: {len(reorder)} items never left the reorder buffer")
+
+    async def _emit(self, batch: list[Item]) -> None:
+        if self.sink is not None:
+            await self.sink.write(batch)
+        journal = self.journal
+        for item in batch:
+            if item.error is None:
+                self.ok += 1
+            else:
+                self.failed += 1
+            if journal is not None:
+                journal.done_nowait(item.key, "ok" if item.error is None else "error")
+        if self.window is not None:
+            self.window.release(len(batch))
+
+    # -- helpers -----------------------------------------------------------------------
+
+    async def _report_progress(self) -> None:
+        assert self.progress is not None
+        while True:
+            self.progress.update(self.progress_snapshot())
+            await anyio.sleep(self.progress.interval)
+
+    async def _watch_signals(self, everything: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if self.interrupted is None:
+                    self.interrupted = name
+                    if self.progress is not None:
+                        in_flight = self.meter.admitted - self.ok - self.failed
+                        self.progress.interrupted(self.progress_snapshot(), in_flight)
+                    else:
+                        log.warning(
+                            "%s: no new items; finishing the items in flight "
+                            "(send it again to stop at once)",
+                            name,
+                        )
+                    self.intake.cancel()
+                else:
+                    log.warning("%s again: stopping now", name)
+                    everything.cancel()
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out

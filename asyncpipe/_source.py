@@ -1,0 +1,105 @@
+"""
+Sources: turn an iterable or async iterable of input values into keyed items.
+
+The source task is the run's intake: it gives each value its stable key, refuses two
+values with the same key (the journal could not tell them apart), skips what resume
+says is done, restores checkpoints, and waits for room in the admission window before
+it sends an item to the first stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from ._exceptions import ConfigError
+from ._stage import Item
+
+if TYPE_CHECKING:
+    from ._run import Run
+
+__all__ = ["iterate_in_thread"]
+
+Source = Iterable[Any] | AsyncIterable[Any]
+
+
+async def feed(run: Run, source: Source) -> None:
+    """
+    Send every input value of ``source`` to the first stage, as an `Item`.
+
+    Stops early when ``run.intake`` is cancelled (a signal asked for a graceful stop),
+    and always closes the first queue so that the stages drain and end.
+
+    Raises:
+        ConfigError: two input values have the same key (only checked with a journal).
+    """
+    send = run.senders[0]
+    keyfn: Callable[[Any], str] | None = run.key
+    seen: set[str] | None = set() if run.journal is not None else None
+    plan = run.plan
+    window = run.window
+    index = 0
+    position = -1
+    try:
+        with run.intake:
+            async for value in iterate(source):
+                position += 1
+                key = keyfn(value) if keyfn is not None else str(position)
+                if seen is not None:
+                    if key in seen:
+                        raise ConfigError(f"two input items have the same key {key!r}")
+                    seen.add(key)
+                if key in plan.done_keys:
+                    run.skipped += 1
+                    continue
+                item = Item(key, index, value)
+                if plan.checkpoints:
+                    plan.restore(item)
+                index += 1
+                if window is not None:
+                    await window.acquire()
+                await send.send(item)
+                run.meter.admitted += 1
+            run.meter.exhausted(position + 1)
+    finally:
+        send.close()
+
+
+async def iterate(source: Source) -> AsyncIterator[Any]:
+    """
+    Iterate a plain or an async iterable alike.
+    """
+    if isinstance(source, AsyncIterable):
+        async for value in source:
+            yield value
+    else:
+        for value in source:
+            yield value
+
+
+async def iterate_in_thread(iterable: Iterable[Any], *, batch: int = 64) -> AsyncIterator[Any]:
+    """
+    Iterate a blocking iterable (e.g. a directory walk) in a worker thread, ``batch``
+    values at a time, so that the event loop never blocks on it.
+
+    .. versionadded:: 0.1
+    """
+    iterator = iter(iterable)
+
+    def take() -> list[Any]:
+        out = []
+        for value in iterator:
+            out.append(value)
+            if len(out) >= batch:
+                break
+        return out
+
+    while True:
+        values = await anyio.to_thread.run_sync(take)
+        if not values:
+            return
+        for value in values:
+            yield value

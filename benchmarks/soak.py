@@ -1,0 +1,182 @@
+"""
+Memory soak: peak RSS of the document pipeline over large and small scans, at 1x and 4x
+the items (issue 11, point 5).
+
+The large pages are 600-dpi A4 scans, 4961x7016 pixels (about 100 MB each once decoded),
+made by enlarging a shared SROIE receipt onto a white A4 canvas; the small ones are the
+receipts themselves.  The corpus alternates them (half the pages are large, a harsher mix
+than the unseen receipts, where a quarter are) and cycles them to the item count.  Each run
+is a fresh child process running the default document pipeline (default workers, offline
+text stages, ordered output dropped), so its peak RSS (``ru_maxrss``) is that run's alone.
+
+Configs:
+    bounded: the defaults: pages decoded at the OCR engine's working size (2000 px on the
+        long side for rapidocr) and the queues in front of preprocess and OCR bounded by
+        bytes of pixels as well as by count.
+    unbounded: the old behaviour: full-size decoding, queues bounded by count only.
+
+Goals: peak(4x) / peak(1x) <= 1.10 and peak < 2.0 GB for ``bounded``.
+
+    python benchmarks/soak.py --data /work/shared/data/sroie --items 12
+    python benchmarks/soak.py --data ... --items 12 --config unbounded   # the contrast
+
+The A4 scans are written once to ``--cache`` (default ``/tmp/asyncpipe-soak``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stages._page import PageRef
+
+__all__ = ["main", "make_corpus", "page_refs"]
+
+A4_600DPI = (4961, 7016)  # width, height in pixels
+GOAL_GROWTH = 1.10
+GOAL_PEAK_GB = 2.0
+
+
+def make_a4(receipt: Path, out: Path) -> None:
+    """
+    Write a 600-dpi A4 scan of ``receipt``: enlarged to 90% of the page height, centred
+    on white, saved as a quality-90 JPEG.
+    """
+    from PIL import Image
+
+    with Image.open(receipt) as opened:
+        small = opened.convert("RGB")
+    width, height = A4_600DPI
+    ratio = min(0.9 * height / small.height, 0.9 * width / small.width)
+    big = small.resize((round(small.width * ratio), round(small.height * ratio)))
+    canvas = Image.new("RGB", A4_600DPI, (255, 255, 255))
+    canvas.paste(big, ((width - big.width) // 2, (height - big.height) // 2))
+    canvas.save(out, "JPEG", quality=90)
+
+
+def make_corpus(data: Path, cache: Path, kinds: int = 4) -> tuple[list[Path], list[Path]]:
+    """
+    The large pages (600-dpi A4 scans of ``kinds`` receipts, written once to ``cache``) and
+    the small ones (``kinds`` other receipts).
+    """
+    receipts = sorted((data / "img").glob("*.jpg"))
+    if len(receipts) < 2 * kinds:
+        raise SystemExit(f"need {2 * kinds} receipts in {data / 'img'}, found {len(receipts)}")
+    a4_dir = cache / "a4"
+    a4_dir.mkdir(parents=True, exist_ok=True)
+    large = []
+    for receipt in receipts[:kinds]:
+        out = a4_dir / f"a4-{receipt.stem}.jpg"
+        if not out.exists():
+            make_a4(receipt, out)
+        large.append(out)
+    return large, receipts[kinds : 2 * kinds]
+
+
+def page_refs(large: list[Path], small: list[Path], items: int) -> Iterator[PageRef]:
+    """
+    ``items`` pages alternating large and small, cycling each list; every page gets its own
+    id (discovery would fold repeats of one file into one page).
+    """
+    from stages._page import PageRef
+
+    for index in range(items):
+        pool = large if index % 2 == 0 else small
+        path = pool[(index // 2) % len(pool)]
+        yield PageRef(id=f"{index:05d}-{path.name}", source=str(path), page=1, kind="jpeg")
+
+
+def child(data: Path, cache: Path, items: int, config: str) -> None:
+    """
+    Run the default document pipeline over ``items`` pages and print a JSON line with the
+    peak RSS and the counts (runs in its own process).
+    """
+    import anyio
+
+    from stages.pipeline import DocumentSettings, build_pipeline
+
+    if config == "bounded":
+        settings = DocumentSettings()
+    else:
+        settings = DocumentSettings(decode_max_side=None, max_queue_bytes=1 << 50)
+    pipeline = build_pipeline(settings)
+    started = time.perf_counter()
+    large, small = make_corpus(data, cache)
+    refs = list(page_refs(large, small, items))
+    summary = anyio.run(lambda: pipeline.run(refs, ordered=True))
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "config": config,
+                "items": summary.ok + summary.failed,
+                "ok": summary.ok,
+                "failed": summary.failed,
+                "seconds": round(time.perf_counter() - started, 1),
+                "peak_rss_mb": round(peak_kb / 1024, 1),
+            }
+        )
+    )
+
+
+def run_child(data: Path, cache: Path, items: int, config: str) -> dict[str, float]:
+    """
+    Run `child` in a fresh interpreter and return its JSON line.
+    """
+    command = [sys.executable, __file__, "--child", "--data", str(data), "--cache", str(cache)]
+    command += ["--items", str(items), "--config", config]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"soak child failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Run the soak at 1x and 4x the items and print the peak RSS, the growth and the goals.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=os.environ.get("ASYNCPIPE_SROIE"))
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/asyncpipe-soak"))
+    parser.add_argument("--items", type=int, default=12, help="pages at 1x (default 12)")
+    parser.add_argument("--config", choices=("bounded", "unbounded"), default="bounded")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.data is None:
+        parser.error("give --data (the SROIE folder) or set ASYNCPIPE_SROIE")
+    if args.child:
+        child(args.data, args.cache, args.items, args.config)
+        return 0
+    make_corpus(args.data, args.cache)
+    rows = []
+    for factor in (1, 4):
+        row = run_child(args.data, args.cache, args.items * factor, args.config)
+        row["load"] = round(os.getloadavg()[0], 2)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    growth = rows[1]["peak_rss_mb"] / rows[0]["peak_rss_mb"]
+    peak_gb = max(r["peak_rss_mb"] for r in rows) / 1024
+    print(
+        f"config={args.config} items={args.items}/{4 * args.items} (half 600-dpi A4) "
+        f"peak_rss={rows[0]['peak_rss_mb']:.0f}/{rows[1]['peak_rss_mb']:.0f} MB "
+        f"growth={growth:.3f} (goal <= {GOAL_GROWTH}) peak={peak_gb:.2f} GB "
+        f"(goal < {GOAL_PEAK_GB}) load={os.getloadavg()[0]:.2f}"
+    )
+    ok = growth <= GOAL_GROWTH and peak_gb < GOAL_PEAK_GB
+    print("goals met" if ok else "goals NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    raise SystemExit(main())

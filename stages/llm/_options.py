@@ -1,0 +1,209 @@
+"""
+The command-line options of the LLM stages, and the typed settings built from them.
+
+The document app adds them with `add_arguments` and reads them back with
+`LlmOptions.from_args`, so the LLM options live beside the code that uses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from asyncpipe._exceptions import ConfigError
+from asyncpipe._retry import Retry
+
+from ._guard import DEFAULT_MIN_SIMILARITY
+from ._stages import DEFAULT_RETRY
+from ._structured import STRUCTURED_MODES
+
+if TYPE_CHECKING:
+    from ._client import LlmStatistics
+
+__all__ = ["LLM_STAGE_NAMES", "LlmOptions", "add_arguments", "timeout_advice"]
+
+LLM_STAGE_NAMES = ("correct", "fix", "structure")
+
+
+def _stage_list(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in LLM_STAGE_NAMES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown LLM stage {', '.join(unknown)}; choose from {', '.join(LLM_STAGE_NAMES)}"
+        )
+    return names
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_arguments(group: argparse._ActionsContainer) -> None:
+    """
+    Add the LLM stage options (``--llm-stages``, ``--llm-structured``, the limits and the
+    correction guard) to a parser or argument group.
+    """
+    group.add_argument(
+        "--llm-stages",
+        type=_stage_list,
+        default=LLM_STAGE_NAMES,
+        metavar="STAGES",
+        help="which text stages call the LLM, comma-separated (default correct,fix,structure);"
+        " the others run their offline fallbacks",
+    )
+    group.add_argument(
+        "--llm-structured",
+        choices=STRUCTURED_MODES,
+        default="auto",
+        help="structured outputs for structure: json_schema (strict), json_object or off "
+        "(prompt only); auto (default) starts at json_schema and falls back once per run "
+        "if the server refuses it",
+    )
+    group.add_argument(
+        "--llm-deadline",
+        type=float,
+        default=DEFAULT_RETRY.deadline,
+        help="seconds one LLM call may take, all attempts and waits included (default "
+        f"{DEFAULT_RETRY.deadline:g})",
+    )
+    group.add_argument(
+        "--llm-attempts",
+        type=_positive_int,
+        default=DEFAULT_RETRY.attempts,
+        help=f"attempts per LLM call, the first included (default {DEFAULT_RETRY.attempts})",
+    )
+    group.add_argument(
+        "--llm-timeout-retries",
+        type=int,
+        default=1,
+        help="how often a timed-out generation is retried (default 1): each retry starts "
+        "the generation over",
+    )
+    group.add_argument(
+        "--llm-min-similarity",
+        type=float,
+        default=DEFAULT_MIN_SIMILARITY,
+        help="the correction guard: a correct or fix reply less similar to its input "
+        f"(0-100) is rejected and the input kept (default {DEFAULT_MIN_SIMILARITY:g})",
+    )
+    group.add_argument(
+        "--llm-text-max-tokens",
+        type=_positive_int,
+        help="max_tokens of correct and fix replies (default: half the input's characters plus 32)",
+    )
+    group.add_argument(
+        "--llm-structure-max-tokens",
+        type=_positive_int,
+        help="max_tokens of structure replies (default: from the schema)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LlmOptions:
+    """
+    The LLM stage settings of one run.
+
+    Attributes:
+        stages: the text stages that call the LLM; the others run offline.
+        structured: the structured-output mode (see `StructuredOutputs`).
+        deadline: seconds per call, attempts and waits included.
+        attempts: attempts per call.
+        timeout_retries: retries of a timed-out generation.
+        min_similarity: the correction guard's threshold, 0-100.
+        text_max_tokens: a fixed ``max_tokens`` for correct and fix, or ``None`` (derived).
+        structure_max_tokens: a fixed ``max_tokens`` for structure, or ``None`` (derived).
+    """
+
+    stages: tuple[str, ...] = LLM_STAGE_NAMES
+    structured: str = "auto"
+    deadline: float = 180.0
+    attempts: int = 5
+    timeout_retries: int = 1
+    min_similarity: float = DEFAULT_MIN_SIMILARITY
+    text_max_tokens: int | None = None
+    structure_max_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.deadline > 0:
+            raise ConfigError(f"--llm-deadline must be positive, got {self.deadline}")
+        if self.timeout_retries < 0:
+            raise ConfigError(f"--llm-timeout-retries must be >= 0, got {self.timeout_retries}")
+        if not 0 <= self.min_similarity <= 100:
+            raise ConfigError(
+                f"--llm-min-similarity must be within 0-100, got {self.min_similarity}"
+            )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> LlmOptions:
+        """
+        Read the options `add_arguments` added.
+        """
+        return cls(
+            stages=tuple(args.llm_stages),
+            structured=args.llm_structured,
+            deadline=args.llm_deadline,
+            attempts=args.llm_attempts,
+            timeout_retries=args.llm_timeout_retries,
+            min_similarity=args.llm_min_similarity,
+            text_max_tokens=args.llm_text_max_tokens,
+            structure_max_tokens=args.llm_structure_max_tokens,
+        )
+
+    def retry(self) -> Retry:
+        """
+        The retry policy of the LLM stages.
+        """
+        return Retry(
+            attempts=self.attempts,
+            base=DEFAULT_RETRY.base,
+            cap=DEFAULT_RETRY.cap,
+            retry_after_cap=DEFAULT_RETRY.retry_after_cap,
+            deadline=self.deadline,
+        )
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """
+        Keyword arguments for `LlmClient`.
+        """
+        return {"timeout_retries": self.timeout_retries}
+
+    def stage_kwargs(self) -> dict[str, Any]:
+        """
+        Keyword arguments for `llm_stages`.
+        """
+        return {
+            "structured": self.structured,
+            "retry": self.retry(),
+            "min_similarity": self.min_similarity,
+            "text_max_tokens": self.text_max_tokens,
+            "structure_max_tokens": self.structure_max_tokens,
+        }
+
+
+def timeout_advice(statistics: LlmStatistics, timeout: float | None) -> str | None:
+    """
+    One plain sentence for the run summary when most requests timed out, else ``None``.
+
+    Args:
+        statistics: the client's statistics.
+        timeout: the per-attempt timeout in seconds.
+    """
+    timeouts = statistics.failures.get("timeout", 0)
+    if not timeouts or timeouts * 2 <= statistics.attempts:
+        return None
+    speed = statistics.tokens_per_second
+    measured = (
+        f"the server generated {speed:.1f} tokens/s per request"
+        if speed is not None
+        else "no request finished, so no speed could be measured"
+    )
+    return (
+        f"Most LLM requests timed out ({timeouts} of {statistics.attempts}, "
+        f"--llm-timeout {timeout}s): {measured}; raise --llm-timeout (or lower "
+        "--llm-text-max-tokens) for this server."
+    )

@@ -1,0 +1,38 @@
+"""
+Run tests inside a network namespace that has only loopback.
+
+Ray binds its nodes to the machine's interface address, and test traffic must stay on
+127.0.0.1.  So every Ray test module calls `require_loopback_namespace` at import, which
+skips it anywhere else, and `tests/test_ray_netns.py` runs those modules in a fresh
+namespace (``unshare -n``, then ``ip link set lo up``) as a child pytest.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+__all__ = ["RAY_TEST_MODULES", "loopback_only", "require_loopback_namespace"]
+
+# The modules that start or join a Ray cluster; test_ray_netns.py runs exactly these.
+RAY_TEST_MODULES = ("tests/test_ray.py", "tests/test_ray_cluster.py")
+
+
+def loopback_only() -> bool:
+    """
+    Whether this process sees no network interface but ``lo``.
+    """
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+def require_loopback_namespace() -> None:
+    """
+    Skip the calling test module unless it runs in a loopback-only network namespace.
+    """
+    if not loopback_only():
+        pytest.skip(
+            "Ray tests run only inside a loopback-only network namespace; "
+            "tests/test_ray_netns.py runs them there",
+            allow_module_level=True,
+        )
