@@ -28,6 +28,8 @@ Total = int | AsyncIterable[int] | Callable[[], AsyncIterable[int]]
 # item, short enough to follow a change (another machine's load, a rate limit kicking
 # in).  30 s is a judgement, not a measurement.
 RATE_WINDOW = 30.0
+# ... and over at least this many items, so that a slow run's rate is steady.
+MIN_ITEMS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +43,11 @@ class ProgressSnapshot:
         total: how many items the run has in all (including those done by earlier runs),
             as far as it is known; ``None`` while unknown.
         total_exact: the source is exhausted, so ``total`` is exact.
-        done: items finished, by this run and by earlier ones (``previous + ok + failed``).
+        done: items finished, by this run and by earlier ones: ``previous`` plus the items
+            through every stage (written, or with ordered output waiting for their turn).
         previous: items an earlier run already finished (resume); this run skips them.
         ok: items this run wrote with status ``ok``.
-        failed: items this run wrote as error records.
+        failed: items that failed in this run (error records, written or about to be).
         skipped: items the source yielded that an earlier run had finished.
         rate: items per second that this run finished, over the recent window.
         eta: seconds until the end at that rate; ``None`` if the total or the rate is
@@ -131,6 +134,7 @@ class RunMeter:
         self._follow = None if total is None or isinstance(total, int) else total
         self.exact: int | None = None
         self.admitted = 0  # items sent into the first stage by this run
+        self.finished = 0  # items through the last stage (written, or waiting for order)
         self.window = window
         self._samples: deque[tuple[float, int]] = deque()
 
@@ -171,9 +175,10 @@ class RunMeter:
         interrupted: str | None = None,
     ) -> ProgressSnapshot:
         """
-        Build a snapshot, and keep ``(elapsed, ok + failed)`` as a sample for the rate.
+        Build a snapshot, and keep ``(elapsed, finished)`` as a sample for the rate.
         """
-        finished = ok + failed
+        finished = max(self.finished, ok + failed)
+        failed = max(failed, sum(s.failed for s in stages))
         rate = self._rate(elapsed, finished)
         done = previous + finished
         total = self.exact if self.exact is not None else self.estimate
@@ -206,11 +211,17 @@ class RunMeter:
         samples = self._samples
         if not samples or elapsed - samples[-1][0] >= 0.2:
             samples.append((elapsed, finished))
-        while len(samples) > 2 and elapsed - samples[1][0] >= self.window:
+        # The oldest sample kept is the newest one that is a window old and at least
+        # MIN_ITEMS behind: slow items (seconds each) must not make the rate jump.
+        while (
+            len(samples) > 2
+            and elapsed - samples[1][0] >= self.window
+            and finished - samples[1][1] >= MIN_ITEMS
+        ):
             samples.popleft()
-        # Until a sample is a window old, the rate since the start of this run.
-        oldest = samples[0]
-        start_time, start_count = oldest if elapsed - oldest[0] >= self.window else (0.0, 0)
+        start_time, start_count = samples[0]
+        if elapsed - start_time < self.window or finished - start_count < MIN_ITEMS:
+            start_time, start_count = 0.0, 0  # not yet: the rate since this run started
         span = elapsed - start_time
         return (finished - start_count) / span if span > 0 else 0.0
 

@@ -347,7 +347,8 @@ def make_progress(
 ) -> ProgressReporter | None:
     """
     The reporter a ``--progress`` choice names: ``auto`` (a bar on a terminal, log lines
-    otherwise), ``rich``, ``log``, ``json`` or ``none``.  ``$ASYNCPIPE_PROGRESS_INTERVAL``
+    otherwise), ``rich``, ``log``, ``json`` (on stdout, which nothing else writes to) or
+    ``none``.  ``$ASYNCPIPE_PROGRESS_INTERVAL``
     sets the seconds between log lines and JSON objects (default 5).
     """
     options: dict[str, Any] = {"unit": unit, "counters": counters,
@@ -356,7 +357,7 @@ def make_progress(
     if choice == "none":
         return None
     if choice == "json":
-        return JsonProgress(interval, **options)
+        return JsonProgress(interval, sys.stdout, **options)
     if choice == "log" or (choice == "auto" and not sys.stderr.isatty()):
         return LogProgress(interval, **options)
     return RichProgress(**options)

@@ -294,6 +294,7 @@ class Run:
                     batch.append(receive.receive_nowait())
                 except (EndOfQueue, asyncio.QueueEmpty):
                     break
+            self.meter.finished += len(batch)  # through every stage, maybe held for order
             if reorder is not None:
                 ready: list[Item] = []
                 for item in batch:
@@ -333,7 +334,7 @@ class Run:
                 if self.interrupted is None:
                     self.interrupted = name
                     if self.progress is not None:
-                        in_flight = self.meter.admitted - self.ok - self.failed
+                        in_flight = self.meter.admitted - self.meter.finished
                         self.progress.interrupted(self.progress_snapshot(), in_flight)
                     else:
                         log.warning(

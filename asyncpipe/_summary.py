@@ -117,14 +117,15 @@ async def closing_lines(
     lines: list[str] = []
     progress = summary.progress
     if summary.interrupted:
-        left = ""
-        if progress is not None and progress.total is not None:
-            left = f" of {progress.total}"
+        total = progress.total if progress is not None else None
+        if total is not None and lines_out >= total:
+            where = f"all {lines_out} {unit} are in the output"
+        else:
+            where = f"{lines_out}{'' if total is None else f' of {total}'} {unit} are in the output"
         lines.append(
-            f"Run interrupted by {summary.interrupted} after {format_duration(summary.elapsed)}: "
-            f"{lines_out}{left} {unit} are in the output."
+            f"Run interrupted by {summary.interrupted} after "
+            f"{format_duration(summary.elapsed)}: {where}."
         )
-        lines.append(f"To finish the run: {resume_command(command)}")
     else:
         lines.append(
             f"Done in {format_duration(summary.elapsed)}: {lines_out} {unit} in the output, "
@@ -144,4 +145,6 @@ async def closing_lines(
         lines.append(
             f"To retry them: {follow_up_command(command, '--resume', '--retry-failed')}"
         )
+    if summary.interrupted:
+        lines.append(f"To finish the run: {resume_command(command)}")
     return lines

@@ -51,6 +51,7 @@ class Snapshots(ProgressReporter):
 
 def meter_snapshot(meter: RunMeter, elapsed: float, done: int, previous: int = 0) -> Any:
     """A snapshot of ``meter`` with ``done`` items finished by this run."""
+    meter.finished = done
     return meter.snapshot([], elapsed=elapsed, ok=done, failed=0, skipped=0, previous=previous)
 
 
@@ -74,6 +75,14 @@ class TestMeter:
             meter_snapshot(meter, float(t), t if t <= 10 else 10 + 5 * (t - 10))
         snap = meter_snapshot(meter, 21.0, 10 + 5 * 11)
         assert snap.rate == pytest.approx(5.0)
+
+    def test_bursts_of_slow_items_give_a_steady_rate(self) -> None:
+        """5 items at once every 25 s: the rate spans 20 items, not one jumpy 30 s window."""
+        meter = RunMeter(1000, window=30.0)
+        rates = []
+        for t in range(0, 401):
+            rates.append(meter_snapshot(meter, float(t), 5 * (t // 25)).rate)
+        assert min(rates[150:]) >= 0.19 and max(rates[150:]) <= 0.27  # true rate 0.2
 
     def test_resume_counts_earlier_items_but_not_their_rate(self) -> None:
         """Items done before count as done; the rate and ETA use this run's items only."""
@@ -170,6 +179,22 @@ class TestPipelineProgress:
         final = pipeline.progress()
         assert final is not None and final.done == 40 and final.eta == 0.0
 
+    async def test_ordered_output_counts_pages_waiting_for_their_turn(self) -> None:
+        """With the first item slow, the others count as done before they are written."""
+        reporter = Snapshots()
+
+        async def first_slow(value: int) -> int:
+            import anyio
+
+            await anyio.sleep(0.3 if value == 0 else 0)
+            return value
+
+        pipeline = Pipeline([Stage("s", first_slow, workers=4)])
+        await pipeline.run(range(8), progress=reporter, total=8, ordered=True)
+        waiting = [s for s in reporter.snapshots if s.ok == 0 and s.done == 7]
+        assert waiting, [(s.ok, s.done) for s in reporter.snapshots]
+        assert all(s.eta is not None for s in waiting)
+
     async def test_source_longer_than_the_estimate(self) -> None:
         """A too-small estimate never shows more done than total."""
         reporter = Snapshots()
@@ -254,8 +279,7 @@ class TestLogAndJson:
                         "0.01", "--workers", "work=1", "--refine"], tmp_path,
                        ASYNCPIPE_PROGRESS_INTERVAL="0.1")
         assert done.returncode == 0, done.stderr
-        events = [orjson.loads(line) for line in done.stderr.splitlines()
-                  if line.startswith("{")]
+        events = [orjson.loads(line) for line in done.stdout.splitlines()]
         progress = [e for e in events if e["event"] == "progress"]
         assert len(progress) >= 3
         assert events[-1]["event"] == "finished" and events[-1]["ok"] == 200
@@ -419,8 +443,7 @@ class TestDocumentApp:
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        events = [orjson.loads(line) for line in done.stderr.splitlines()
-                  if line.startswith("{")]
+        events = [orjson.loads(line) for line in done.stdout.splitlines()]
         assert events and all(e["unit"] == "pages" for e in events)
         assert [e["total"] for e in events if e["event"] == "progress"][-1] == 3
         assert "  CSV:     out/f.csv" in done.stderr

@@ -25,7 +25,7 @@ import anyio
 from asyncpipe import Pipeline, Stage
 from stages._page import Page, PageRef
 from stages.llm import llm_stages
-from stages.llm_server.testing import run_server
+from stages.testing.llm_server.testing import run_server
 
 from ._model import LLM_STAGES, max_in_window, rate_utilisation
 from ._runners import _client
