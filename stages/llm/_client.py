@@ -400,8 +400,8 @@ class LlmClient:
                     LlmRetriesExhausted,
                     f"{what} timed out {state.timeouts} times (each attempt may take "
                     f"{self.timeout.read}s; a timed-out generation is retried at most "
-                    f"{self.timeout_retries} times): raise --llm-timeout or lower "
-                    "--llm-max-tokens for a slow server",
+                    f"{self.timeout_retries} times): for a slow server raise --llm-timeout, or "
+                    "lower --llm-text-max-tokens / --llm-structure-max-tokens",
                     "timeout",
                     state,
                 )

@@ -2,7 +2,8 @@
 LLM faults against the local server, through the CLI: a mixed fault profile, and a
 burst in which the server is down.  Every item ends ok, or as an error record naming the
 right stage and reason; the process never crashes; the rate limit holds in every window,
-retries included; the summary counts retries by cause.
+retries included; the summary counts failed requests by cause, and the stage table counts
+the retries (one retry system: the stages' Retry makes them).
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ CAUSE = {
     "down": "503",
     "rate_limit": "429",
 }
-LLM_ERRORS = {"LlmRetriesExhausted", "LlmOutputError", "LlmDeadlineError", "LlmStatusError"}
+LLM_ERRORS = {
+    "LlmRetryableError",
+    "LlmRetriesExhausted",
+    "LlmOutputError",
+    "LlmDeadlineError",
+    "LlmStatusError",
+}
+RETRYABLE_CAUSES = ("500", "429", "503", "timeout", "malformed", "connect", "network")
 
 
 def _inputs(folder: Path, copies: int) -> Path:
@@ -63,13 +71,36 @@ def _args(inputs: Path, out: Path, url: str, *extra: str) -> list[str]:
     )
 
 
-def _retries(output: str) -> Counter[str]:
-    """The ``retries:`` counts of the LLM summary line the CLI prints."""
-    match = re.search(r"^llm: \d+ calls .*?retries: (.*?), tokens:", output, re.MULTILINE)
+def _failures(output: str) -> Counter[str]:
+    """The failed requests by cause, from the LLM summary line the CLI prints."""
+    match = re.search(r"^llm: \d+ requests \(\d+ ok, \d+ failed: (.*?)\)", output, re.MULTILINE)
     assert match is not None, output
     if match.group(1) == "none":
         return Counter()
     return Counter({k: int(v) for k, v in (p.split("=") for p in match.group(1).split())})
+
+
+def _stage_retries(output: str) -> int:
+    """The retries the LLM stages made, from the statistics table (its ``retry`` column)."""
+    head = next(line for line in output.splitlines() if line.startswith("stage "))
+    column = head.split().index("retry")
+    rows = [
+        line.split()
+        for line in output.splitlines()
+        if line.split()[:1] in [[s] for s in LLM_STAGES]
+    ]
+    assert len(rows) == len(LLM_STAGES), output
+    return sum(int(row[column]) for row in rows)
+
+
+def _gave_up(records: list[dict[str, Any]]) -> int:
+    """Calls whose last attempt failed retryably, so it was not retried."""
+    return sum(
+        1
+        for r in records
+        if r["status"] == "error"
+        and r["error"]["type"] in ("LlmRetryableError", "LlmRetriesExhausted")
+    )
 
 
 def _assert_rate(requests: list[dict[str, Any]]) -> None:
@@ -105,12 +136,15 @@ def _assert_records(records: list[dict[str, Any]], requests: list[dict[str, Any]
         if error["type"] == "LlmOutputError":
             assert [r["fault"] for r in tried[-2:]] == ["invalid_output"] * 2, tried
             assert "invalid after one repair" in error["message"]
-        elif error["type"] == "LlmRetriesExhausted":
-            assert len(tried) >= 5 and all(
-                r["status"] != 200 or r["fault"] == "malformed" for r in tried[-5:]
-            ), tried
+        elif error["type"] == "LlmRetryableError":
+            assert len(tried) == error["attempts"] == 5, (tried, error)
+            assert all(r["status"] != 200 or r["fault"] == "malformed" for r in tried), tried
             last = tried[-1]["fault"]
-            assert CAUSE.get(last, last) in error["message"] or "timed out" in error["message"]
+            assert CAUSE.get(last, last) in error["message"] or "HTTP" in error["message"]
+        elif error["type"] == "LlmRetriesExhausted":
+            # A timed-out generation is retried once, then given up.
+            assert [r["fault"] for r in tried if r["fault"] == "hang"] == ["hang", "hang"], tried
+            assert "timed out 2 times" in error["message"]
         endings[f"error:{stage}:{error['type']}"] += 1
         # The later stages never ran for it.
         later = LLM_STAGES[LLM_STAGES.index(stage) + 1 :]
@@ -148,18 +182,19 @@ class TestLlmFaults:
         endings = _assert_records(records, requests)
         _assert_rate(requests)
         faults = Counter(r["fault"] for r in requests if r["fault"])
-        retries = _retries(result.output)
-        errors = sum(n for k, n in endings.items() if k != "ok")
+        failures = _failures(result.output)
         for kind in ("500", "429", "hang", "malformed"):
-            cause = CAUSE[kind]
-            # Each fault is a retry, except the last attempt of a call that gave up.
-            assert faults[kind] - errors <= retries[cause] <= faults[kind], (kind, faults, retries)
-        assert set(retries) <= set(CAUSE.values())
+            assert failures[CAUSE[kind]] == faults[kind], (kind, faults, failures)
+        assert set(failures) <= set(CAUSE.values())
+        # Each failed attempt is retried by its stage, except the last of a call that gave up.
+        retryable = sum(failures[c] for c in RETRYABLE_CAUSES)
+        retries = _stage_retries(result.output)
+        assert retries == retryable - _gave_up(records), (retries, failures, endings)
         for kind in ("500", "429", "hang"):
             assert faults[kind] > 0, f"no {kind} fault was drawn: {faults}"
         print(
             f"\nmixed: {len(requests)} requests, faults {dict(faults)}, "
-            f"retries {dict(retries)}, endings {dict(endings)}"
+            f"retries {retries}, endings {dict(endings)}"
         )
 
     @pytest.mark.timeout(150)
@@ -184,24 +219,37 @@ class TestLlmFaults:
             endings = _assert_records(records, first_requests)
             down = [r for r in first_requests if r["fault"] == "down"]
             assert down, "the down window was never hit"
-            retries = _retries(result.output)
-            errors = sum(n for k, n in endings.items() if k != "ok")
+            failures = _failures(result.output)
+            assert failures["503"] == len(down), (failures, len(down))
+            retries = _stage_retries(result.output)
             # Every 503 was retried, except the last attempt of each call that gave up.
-            assert retries["503"] == len(down) - errors, (retries, len(down), endings)
+            assert retries == len(down) - _gave_up(records), (retries, len(down), endings)
+            failed_at = {}
             for record in records:
                 if record["status"] == "error":
-                    assert record["error"]["type"] == "LlmRetriesExhausted"
+                    assert record["error"]["type"] == "LlmRetryableError"
+                    assert record["error"]["attempts"] == 5
                     assert "HTTP 503" in record["error"]["message"]
+                    assert record["text"] and isinstance(record["fallback_fields"], dict)
+                    failed_at[record["id"]] = record["error"]["stage"]
             again = run_cli(
                 [*_args(inputs, out, server.url), "--resume", "--retry-failed"], log=log
             )
             assert again.returncode == 0, again.output
             requests = server.read_log()
+        # --retry-failed re-runs only the stage that failed (and those after it): the
+        # stages a failed page had passed are not paid for again.
+        second = Counter(request_key(r) for r in requests[len(first_requests) :])
+        for item, stage in failed_at.items():
+            for earlier in LLM_STAGES[: LLM_STAGES.index(stage)]:
+                assert second[(item, earlier)] == 0, (item, earlier, stage)
+            assert second[(item, stage)] >= 1
+        assert {item for item, _ in second} == set(failed_at)
         _assert_rate(requests)
         final, _ = read_lines(out)
         assert len(final) == len(records)
         assert all(r["status"] == "ok" for r in final), final
         print(
             f"\nburst: {len(down)} requests hit the down window, first run {dict(endings)}, "
-            f"retries {dict(retries)}; after --retry-failed all {len(final)} ok"
+            f"retries {retries}; after --retry-failed all {len(final)} ok"
         )

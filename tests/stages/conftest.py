@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from stages.testing.llama_server import LlamaServer, llama_server
+from stages.testing.proxy import CountingProxy
 
 _DEFAULT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sroie"
 
@@ -23,3 +27,24 @@ def sroie() -> Path:
             "or set ASYNCPIPE_SROIE to the folder holding img/, box/ and key/"
         )
     return root
+
+
+# -- a real llama.cpp server, and a proxy that counts the calls it gets ----------------------
+
+
+@pytest.fixture(scope="session")
+def real_llm() -> Iterator[LlamaServer]:
+    """
+    llama.cpp (xllamacpp) serving SmolLM2-135M on 127.0.0.1 for the whole session.
+
+    A missing package is an error with the install line, never a skip: CI must run these.
+    """
+    with llama_server(n_parallel=2, n_ctx=4096, n_threads=2) as server:
+        yield server
+
+
+@pytest.fixture
+def counting_proxy(real_llm: LlamaServer) -> Iterator[CountingProxy]:
+    """A fresh counting proxy in front of the session's llama.cpp server."""
+    with CountingProxy(real_llm.url) as proxy:
+        yield proxy

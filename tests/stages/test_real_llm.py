@@ -1,0 +1,214 @@
+"""
+The document CLI against a real llama.cpp server (xllamacpp + SmolLM2-135M-Instruct) on
+real SROIE receipts, with a counting proxy in front of the server.
+
+The model is tiny and the machine has two cores, so the runs are small: a few receipts,
+and the structure stage alone where the test is about the protocol.  The checks are about
+the protocol and the guards (every page ends ok or as a clear error record, structured
+outputs validate, no rewrite is accepted, nothing journaled is paid for twice), not about
+the model's accuracy, which benchmarks/real_llm.py reports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from jsonschema import Draft202012Validator
+from rapidfuzz import fuzz
+
+from stages.llm import DEFAULT_MIN_SIMILARITY, Schema
+from stages.testing.llama_server import LlamaServer
+from stages.testing.proxy import CountingProxy
+
+ROOT = Path(__file__).resolve().parents[2]
+# Small receipts (short OCR text), so that a 135M model on two cores answers in seconds.
+RECEIPTS = ("003", "012", "021", "034")
+
+# Generous per-attempt timeouts: the point is the protocol, and a shared CI machine can be
+# many times slower than an idle one.
+SLOW = ("--llm-timeout", "300", "--llm-deadline", "900")
+pytestmark = pytest.mark.timeout(900)
+
+
+def receipts(sroie: Path, folder: Path, names: tuple[str, ...]) -> Path:
+    """Copy some SROIE scans into ``folder`` (the CLI reads a folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / f"{name}.jpg").write_bytes((sroie / "img" / f"{name}.jpg").read_bytes())
+    return folder
+
+
+def cli(inputs: Path, out: Path, url: str, *extra: str) -> list[str]:
+    """The command line of a document run against ``url``."""
+    return [
+        sys.executable,
+        "-m",
+        "asyncpipe",
+        "run",
+        str(inputs),
+        "--out",
+        str(out),
+        "--llm-url",
+        url,
+        "--llm-model",
+        "smollm2",
+        "--workers",
+        "ocr=1,llm=2",
+        "--progress",
+        "none",
+        *SLOW,
+        *extra,
+    ]
+
+
+def env() -> dict[str, str]:
+    """The CLI's environment: this checkout first on the path, no API keys."""
+    variables = {k: v for k, v in os.environ.items() if not k.endswith("API_KEY")}
+    variables["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), variables.get("PYTHONPATH", "")) if p
+    )
+    return variables
+
+
+def run(args: list[str], timeout: float = 800) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to the end."""
+    return subprocess.run(
+        args, capture_output=True, text=True, env=env(), cwd=ROOT, timeout=timeout, check=False
+    )
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    """The output's JSON lines."""
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def assert_clear_endings(found: list[dict[str, Any]]) -> None:
+    """Every page is ok, or an error record naming a stage and a reason."""
+    for record in found:
+        assert record["status"] in ("ok", "error"), record
+        if record["status"] == "error":
+            error = record["error"]
+            assert error["stage"] in ("load", "preprocess", "ocr", "correct", "fix", "structure")
+            assert error["message"] and error["type"], record
+            assert record["text"], "the OCR text must survive an LLM failure"
+            if error["stage"] in ("correct", "fix", "structure"):
+                assert isinstance(record["fallback_fields"], dict), record
+
+
+class TestRealLlamaCpp:
+    """The CLI against llama.cpp serving SmolLM2."""
+
+    def test_structured_outputs_validate(
+        self, sroie: Path, tmp_path: Path, counting_proxy: CountingProxy
+    ) -> None:
+        """json_schema mode: structure output validates on >= 95 % of pages; bounded calls."""
+        inputs = receipts(sroie, tmp_path / "in", RECEIPTS[:2])
+        out = tmp_path / "out.jsonl"
+        args = cli(inputs, out, counting_proxy.url, "--llm-stages", "structure")
+        result = run([*args, "--llm-structured", "json_schema"])
+        assert result.returncode in (0, 1), result.stderr[-2000:]
+        found = records(out)
+        assert len(found) == 2
+        assert_clear_endings(found)
+        validator = Draft202012Validator(Schema.load().schema)
+        valid = [r for r in found if r["fields"] is not None and validator.is_valid(r["fields"])]
+        assert len(valid) / len(found) >= 0.95, [r.get("error") for r in found]
+        for record in valid:
+            assert record["llm"]["structure"]["mode"] == "json_schema"
+        calls = counting_proxy.calls()
+        assert {c["task"] for c in calls} == {"structure"}
+        assert all(c["status"] == 200 for c in calls), calls
+        assert "structured outputs: json_schema (strict) (as asked)" in result.stdout
+
+    def test_three_stages_never_accept_a_rewrite(
+        self, sroie: Path, tmp_path: Path, counting_proxy: CountingProxy
+    ) -> None:
+        """correct → fix → structure: the corrected text is an edit of the OCR, or the OCR."""
+        inputs = receipts(sroie, tmp_path / "in", RECEIPTS[:1])
+        out = tmp_path / "out.jsonl"
+        result = run(cli(inputs, out, counting_proxy.url))
+        assert result.returncode in (0, 1), result.stderr[-2000:]
+        [record] = records(out)
+        assert_clear_endings([record])
+        notes = record["llm"]
+        for task in ("correct", "fix"):
+            note = notes[task]
+            assert note["rejected"] or note["similarity"] >= DEFAULT_MIN_SIMILARITY, note
+            assert note["max_tokens"] >= 32
+        # Independent of the guard's own figures: two edits that each keep 80 % similarity
+        # keep the result within 60 % of the OCR text (Indel distance obeys the triangle
+        # inequality).
+        squeeze = " ".join
+        similarity = fuzz.ratio(
+            squeeze(record["text"].split()), squeeze(record["corrected"].split())
+        )
+        assert similarity >= 2 * DEFAULT_MIN_SIMILARITY - 100, (similarity, record["corrected"])
+        tasks = Counter(c["task"] for c in counting_proxy.calls())
+        assert tasks["correct"] == 1 and tasks["fix"] == 1 and 1 <= tasks["structure"] <= 2
+        assert "corrections rejected by the guard:" in result.stdout
+
+    def test_sigkill_and_resume_repeat_no_journaled_call(
+        self, sroie: Path, tmp_path: Path, counting_proxy: CountingProxy
+    ) -> None:
+        """After SIGKILL and --resume, no journaled call reaches the server again."""
+        inputs = receipts(sroie, tmp_path / "in", RECEIPTS[:3])
+        out = tmp_path / "out.jsonl"
+        journal = tmp_path / "out.jsonl.journal"
+        args = cli(inputs, out, counting_proxy.url, "--llm-stages", "structure")
+        args[args.index("ocr=1,llm=2")] = "ocr=2,llm=1"
+        process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=ROOT
+        )
+        try:
+            deadline = time.monotonic() + 600
+            journaled: set[str] = set()
+            while not journaled:
+                assert process.poll() is None, "the run ended before it could be killed"
+                assert time.monotonic() < deadline, "no structure checkpoint in time"
+                time.sleep(0.2)
+                journaled = structure_checkpoints(journal)
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        journaled = structure_checkpoints(journal)
+        before = Counter(c["item"] for c in counting_proxy.calls() if c["task"] == "structure")
+        assert journaled and len(journaled) < 3
+
+        result = run([*args, "--resume"])
+        assert result.returncode in (0, 1), result.stderr[-2000:]
+        after = Counter(c["item"] for c in counting_proxy.calls() if c["task"] == "structure")
+        for item in journaled:
+            assert after[item] == before[item], f"{item} was paid for again after resume"
+        found = records(out)
+        assert sorted(r["id"] for r in found) == sorted({r["id"] for r in found})
+        assert len(found) == 3
+        assert_clear_endings(found)
+        assert sum(after.values()) > sum(before.values()), "the resumed run made no call"
+
+
+def structure_checkpoints(journal: Path) -> set[str]:
+    """The items whose structure result the journal holds (a torn last line is skipped)."""
+    try:
+        lines = journal.read_bytes().split(b"\n")[:-1]
+    except FileNotFoundError:
+        return set()
+    events = [orjson.loads(line) for line in lines]
+    return {e["k"] for e in events if e.get("ev") == "ckpt" and e.get("s") == "structure"}
+
+
+def test_server_fixture_reports_itself(real_llm: LlamaServer) -> None:
+    """The session server is the shipped SmolLM2 on a loopback port."""
+    assert real_llm.url.startswith("http://127.0.0.1:")
+    assert real_llm.model.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
