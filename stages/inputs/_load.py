@@ -135,6 +135,9 @@ def load_page(
         # A JPEG stops at its reduced decode (at least max_side, at most twice it): the
         # engine's own resize then sees what it saw before, from 4x fewer pixels.
         image, shrunk = _shrink(image, max_side)
+    # The file's bytes have done their job: they must not travel on with the page.
+    if ref.data is not None:
+        ref = dataclasses.replace(ref, data=None)
     return Page(ref=ref, image=image, scale=drafted * shrunk)
 
 
