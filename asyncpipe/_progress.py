@@ -268,8 +268,19 @@ class RichProgress(ProgressReporter):
         from rich.table import Table
 
         table = Table()
-        columns = ["stage", "kind", "workers", "in", "out", "failed", "retried", "queue",
-                   "util", "p50 ms", "p95 ms"]
+        columns = [
+            "stage",
+            "kind",
+            "workers",
+            "in",
+            "out",
+            "failed",
+            "retried",
+            "queue",
+            "util",
+            "p50 ms",
+            "p95 ms",
+        ]
         extra_columns = list(dict.fromkeys(k for values in extras.values() for k in values))
         for column in columns + extra_columns:
             table.add_column(column, justify="left" if column in ("stage", "kind") else "right")
@@ -279,9 +290,17 @@ class RichProgress(ProgressReporter):
                 name = f"[bold red]{name} ◀ bottleneck[/]"
             values = extras.get(s.name, {})
             table.add_row(
-                name, s.kind, str(s.workers), str(s.items_in), str(s.items_out), str(s.failed),
-                str(s.retried), str(s.queue_depth), f"{s.utilization:.2f}",
-                f"{s.latency_p50 * 1e3:.0f}", f"{s.latency_p95 * 1e3:.0f}",
+                name,
+                s.kind,
+                str(s.workers),
+                str(s.items_in),
+                str(s.items_out),
+                str(s.failed),
+                str(s.retried),
+                str(s.queue_depth),
+                f"{s.utilization:.2f}",
+                f"{s.latency_p50 * 1e3:.0f}",
+                f"{s.latency_p95 * 1e3:.0f}",
                 *(_value(values[c]) if c in values else "" for c in extra_columns),
             )
         return table
@@ -313,15 +332,15 @@ class RichProgress(ProgressReporter):
 
         renderable = self._renderable(snapshot)
         if self._live is None:
-            self._live = Live(renderable, console=self._console, auto_refresh=False,
-                              transient=True)
+            self._live = Live(renderable, console=self._console, auto_refresh=False, transient=True)
             self._live.start()
         self._live.update(renderable, refresh=True)
 
     def interrupted(self, snapshot: ProgressSnapshot, in_flight: int) -> None:
         message = interrupt_message(snapshot, in_flight, self.unit, self.resume_command)
-        self._console.print(message, style="bold yellow", markup=False, highlight=False,
-                            soft_wrap=True)
+        self._console.print(
+            message, style="bold yellow", markup=False, highlight=False, soft_wrap=True
+        )
 
     def finish(self, summary: RunSummary) -> None:
         if self._live is not None:
@@ -351,8 +370,7 @@ def make_progress(
     ``none``.  ``$ASYNCPIPE_PROGRESS_INTERVAL``
     sets the seconds between log lines and JSON objects (default 5).
     """
-    options: dict[str, Any] = {"unit": unit, "counters": counters,
-                               "resume_command": resume_command}
+    options: dict[str, Any] = {"unit": unit, "counters": counters, "resume_command": resume_command}
     interval = float(os.environ.get("ASYNCPIPE_PROGRESS_INTERVAL") or 5.0)
     if choice == "none":
         return None

@@ -40,7 +40,7 @@ def command_line(argv: Sequence[str]) -> list[str]:
     """
     argv = list(argv)
     orig = list(getattr(sys, "orig_argv", []))
-    if argv and orig[len(orig) - len(argv):] == argv and len(orig) > len(argv):
+    if argv and orig[len(orig) - len(argv) :] == argv and len(orig) > len(argv):
         return orig[: len(orig) - len(argv)] + argv
     if not argv and orig and sys.argv[1:] == []:
         return orig
@@ -142,9 +142,7 @@ async def closing_lines(
         lines.append(f"{failed} {unit} failed (error records in the output):")
         for (stage, cause), count in sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])):
             lines.append(f"  {count:>6}  in {stage}: {cause}")
-        lines.append(
-            f"To retry them: {follow_up_command(command, '--resume', '--retry-failed')}"
-        )
+        lines.append(f"To retry them: {follow_up_command(command, '--resume', '--retry-failed')}")
     if summary.interrupted:
         lines.append(f"To finish the run: {resume_command(command)}")
     return lines

@@ -140,8 +140,7 @@ class TestFormat:
 
     @pytest.mark.parametrize(
         ("seconds", "text"),
-        [(None, "?"), (0, "0s"), (42.4, "42s"), (185, "3m05s"), (24540, "6h49m"),
-         (90000, "1d01h")],
+        [(None, "?"), (0, "0s"), (42.4, "42s"), (185, "3m05s"), (24540, "6h49m"), (90000, "1d01h")],
     )
     def test_durations(self, seconds: float | None, text: str) -> None:
         """Durations read as the largest two units."""
@@ -212,11 +211,28 @@ class TestCommandLine:
 
     def test_follow_up_drops_overwrite_and_quotes(self) -> None:
         """--overwrite goes, the new flags come last, odd paths are quoted."""
-        command = ["python", "-m", "asyncpipe", "run", "my scans", "--out", "o.jsonl",
-                   "--overwrite"]
+        command = [
+            "python",
+            "-m",
+            "asyncpipe",
+            "run",
+            "my scans",
+            "--out",
+            "o.jsonl",
+            "--overwrite",
+        ]
         text = follow_up_command(command, "--resume", "--retry-failed")
-        assert shlex.split(text) == ["python", "-m", "asyncpipe", "run", "my scans", "--out",
-                                     "o.jsonl", "--resume", "--retry-failed"]
+        assert shlex.split(text) == [
+            "python",
+            "-m",
+            "asyncpipe",
+            "run",
+            "my scans",
+            "--out",
+            "o.jsonl",
+            "--resume",
+            "--retry-failed",
+        ]
 
     def test_in_process_call_falls_back_to_module_form(self) -> None:
         """main(argv) from Python names ``python -m asyncpipe``."""
@@ -247,8 +263,12 @@ def cli_env(**extra: str) -> dict[str, str]:
 def run_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run ``python -m asyncpipe`` with the test app, capturing its output."""
     return subprocess.run(
-        [sys.executable, "-m", "asyncpipe", *args], cwd=cwd, env=cli_env(**env),
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "asyncpipe", *args],
+        cwd=cwd,
+        env=cli_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -258,13 +278,28 @@ class TestLogAndJson:
     def test_log_lines(self, tmp_path: Path) -> None:
         """Every progress line has counts, percentage, rate, ETA, failures."""
         make_inputs(tmp_path / "in", 30, bad={4})
-        done = run_cli(["run", "in", "--out", "out.jsonl", "--progress", "log", "--delay",
-                        "0.05", "--workers", "work=1"], tmp_path,
-                       ASYNCPIPE_PROGRESS_INTERVAL="0.2")
+        done = run_cli(
+            [
+                "run",
+                "in",
+                "--out",
+                "out.jsonl",
+                "--progress",
+                "log",
+                "--delay",
+                "0.05",
+                "--workers",
+                "work=1",
+            ],
+            tmp_path,
+            ASYNCPIPE_PROGRESS_INTERVAL="0.2",
+        )
         assert done.returncode == 0, done.stderr
-        lines = [line.split("asyncpipe.progress: ", 1)[1]
-                 for line in done.stderr.splitlines() if "asyncpipe.progress: " in line
-                 and "finished" not in line]
+        lines = [
+            line.split("asyncpipe.progress: ", 1)[1]
+            for line in done.stderr.splitlines()
+            if "asyncpipe.progress: " in line and "finished" not in line
+        ]
         assert len(lines) >= 3, done.stderr
         for line in lines:
             assert LINE.match(line), line
@@ -275,9 +310,23 @@ class TestLogAndJson:
     def test_json_objects(self, tmp_path: Path) -> None:
         """One JSON object per line: progress events with total, rate, ETA, then finished."""
         make_inputs(tmp_path / "in", 200)  # more than the queues hold: the source waits
-        done = run_cli(["run", "in", "--out", "out.jsonl", "--progress", "json", "--delay",
-                        "0.01", "--workers", "work=1", "--refine"], tmp_path,
-                       ASYNCPIPE_PROGRESS_INTERVAL="0.1")
+        done = run_cli(
+            [
+                "run",
+                "in",
+                "--out",
+                "out.jsonl",
+                "--progress",
+                "json",
+                "--delay",
+                "0.01",
+                "--workers",
+                "work=1",
+                "--refine",
+            ],
+            tmp_path,
+            ASYNCPIPE_PROGRESS_INTERVAL="0.1",
+        )
         assert done.returncode == 0, done.stderr
         events = [orjson.loads(line) for line in done.stdout.splitlines()]
         progress = [e for e in events if e["event"] == "progress"]
@@ -304,9 +353,23 @@ class TestTerminal:
         if pid == 0:  # the child: become the CLI
             os.chdir(tmp_path)
             env = cli_env(TERM="xterm-256color")
-            os.execve(sys.executable, [sys.executable, "-m", "asyncpipe", "run", "in",
-                                       "--out", "out.jsonl", "--delay", "0.05",
-                                       "--workers", "work=1"], env)
+            os.execve(
+                sys.executable,
+                [
+                    sys.executable,
+                    "-m",
+                    "asyncpipe",
+                    "run",
+                    "in",
+                    "--out",
+                    "out.jsonl",
+                    "--delay",
+                    "0.05",
+                    "--workers",
+                    "work=1",
+                ],
+                env,
+            )
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
         chunks: list[bytes] = []
         deadline = time.monotonic() + 60
@@ -351,13 +414,15 @@ class TestClosingSummary:
         assert command[:3] == [sys.executable, "-m", "asyncpipe"]
         assert command[-2:] == ["--resume", "--retry-failed"]
         make_inputs(tmp_path / "in", 12)  # the bad files are fixed
-        second = subprocess.run(command, cwd=tmp_path, env=cli_env(), capture_output=True,
-                                text=True, timeout=120)
+        second = subprocess.run(
+            command, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120
+        )
         assert second.returncode == 0, second.stderr
         assert "12 files in the output, 12 ok, 0 failed" in second.stderr
         assert "To retry them" not in second.stderr
-        records = [orjson.loads(line) for line in
-                   (tmp_path / "out/r.jsonl").read_bytes().splitlines()]
+        records = [
+            orjson.loads(line) for line in (tmp_path / "out/r.jsonl").read_bytes().splitlines()
+        ]
         assert sorted(r["id"] for r in records) == [f"f{i:03d}.txt" for i in range(12)]
         assert all(r["status"] == "ok" for r in records)
 
@@ -365,10 +430,25 @@ class TestClosingSummary:
         """SIGINT: 'finishing N files in flight', then a resume command that finishes."""
         make_inputs(tmp_path / "in", 200)
         with subprocess.Popen(
-            [sys.executable, "-m", "asyncpipe", "run", "in", "--out", "o.jsonl", "--progress",
-             "log", "--delay", "0.05", "--workers", "work=3"],
-            cwd=tmp_path, env=cli_env(ASYNCPIPE_PROGRESS_INTERVAL="0.2"),
-            stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "asyncpipe",
+                "run",
+                "in",
+                "--out",
+                "o.jsonl",
+                "--progress",
+                "log",
+                "--delay",
+                "0.05",
+                "--workers",
+                "work=3",
+            ],
+            cwd=tmp_path,
+            env=cli_env(ASYNCPIPE_PROGRESS_INTERVAL="0.2"),
+            stderr=subprocess.PIPE,
+            text=True,
         ) as proc:
             assert proc.stderr is not None
             for line in proc.stderr:
@@ -385,15 +465,22 @@ class TestClosingSummary:
         command = shlex.split(resume[0].removeprefix("To finish the run: "))
         assert command[-1] == "--resume"
         written = len((tmp_path / "o.jsonl").read_bytes().splitlines())
-        again = subprocess.run(command, cwd=tmp_path,
-                               env=cli_env(ASYNCPIPE_PROGRESS_INTERVAL="0.1"),
-                               capture_output=True, text=True, timeout=120)
+        again = subprocess.run(
+            command,
+            cwd=tmp_path,
+            env=cli_env(ASYNCPIPE_PROGRESS_INTERVAL="0.1"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert again.returncode == 0, again.stderr
         assert "200 files in the output, 200 ok, 0 failed" in again.stderr
         # The bar of the resumed run starts at what the first run finished.
-        lines = [LINE.match(line.split("asyncpipe.progress: ", 1)[1])
-                 for line in again.stderr.splitlines() if "asyncpipe.progress: " in line
-                 and "finished" not in line]
+        lines = [
+            LINE.match(line.split("asyncpipe.progress: ", 1)[1])
+            for line in again.stderr.splitlines()
+            if "asyncpipe.progress: " in line and "finished" not in line
+        ]
         assert lines and all(lines), again.stderr
         first = lines[0]
         assert first is not None and int(first.group(1)) >= written
@@ -438,9 +525,26 @@ class TestDocumentApp:
         env = {k: v for k, v in os.environ.items() if k != "ASYNCPIPE_APP"}
         env["ASYNCPIPE_PROGRESS_INTERVAL"] = "0.2"
         done = subprocess.run(
-            [sys.executable, "-m", "asyncpipe", "run", "in", "--out", "out/r.jsonl", "--csv",
-             "out/f.csv", "--progress", "json", "--workers", "ocr=1"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "asyncpipe",
+                "run",
+                "in",
+                "--out",
+                "out/r.jsonl",
+                "--csv",
+                "out/f.csv",
+                "--progress",
+                "json",
+                "--workers",
+                "ocr=1",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert done.returncode == 0, done.stderr[-3000:]
         events = [orjson.loads(line) for line in done.stdout.splitlines()]

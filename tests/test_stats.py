@@ -46,10 +46,19 @@ class Recorder(ProgressReporter):
 
 def stats(name: str, **changes: float) -> StageStatistics:
     """A StageStatistics with neutral values, changed as asked."""
-    values: dict[str, float] = {"workers": 1, "items_in": 1, "items_out": 1, "failed": 0,
-                                "retried": 0, "skipped": 0, "busy_seconds": 0.0,
-                                "utilization": 0.0, "queue_depth": 0, "latency_p50": 0.0,
-                                "latency_p95": 0.0} | changes
+    values: dict[str, float] = {
+        "workers": 1,
+        "items_in": 1,
+        "items_out": 1,
+        "failed": 0,
+        "retried": 0,
+        "skipped": 0,
+        "busy_seconds": 0.0,
+        "utilization": 0.0,
+        "queue_depth": 0,
+        "latency_p50": 0.0,
+        "latency_p95": 0.0,
+    } | changes
     return StageStatistics(name=name, kind="async", **values)  # type: ignore[arg-type]
 
 
@@ -68,14 +77,27 @@ class TestCounters:
                 raise RetryableError("again")
             return value
 
-        pipeline = Pipeline([Stage("a", flaky, retry=Retry(attempts=3, base=0.0)),
-                             Stage("b", identity)])
+        pipeline = Pipeline(
+            [Stage("a", flaky, retry=Retry(attempts=3, base=0.0)), Stage("b", identity)]
+        )
         summary = await pipeline.run(range(10))
         a, b = summary.stages
         assert (a.name, a.items_in, a.items_out, a.failed, a.retried, a.skipped) == (
-            "a", 10, 9, 1, 1, 0)
+            "a",
+            10,
+            9,
+            1,
+            1,
+            0,
+        )
         assert (b.name, b.items_in, b.items_out, b.failed, b.retried, b.skipped) == (
-            "b", 9, 9, 0, 0, 1)
+            "b",
+            9,
+            9,
+            0,
+            0,
+            1,
+        )
         assert (summary.ok, summary.failed, summary.skipped) == (9, 1, 0)
         assert pipeline.statistics() == summary.stages
 
@@ -90,8 +112,9 @@ class TestCounters:
             time.sleep(0.002)
             return value
 
-        summary = await Pipeline([Stage("wait", wait, workers=3),
-                                  Stage("work", work, kind="thread", workers=2)]).run(range(40))
+        summary = await Pipeline(
+            [Stage("wait", wait, workers=3), Stage("work", work, kind="thread", workers=2)]
+        ).run(range(40))
         for s in summary.stages:
             assert 0.0 < s.utilization <= 1.05, s
             assert s.busy_seconds > 0.0
@@ -175,9 +198,13 @@ class TestSummary:
             async def write(self, items: Sequence[Item]) -> None:
                 pass
 
-        pipeline = Pipeline([Stage("fast", identity, workers=4),
-                             Stage("slow", slow, kind="thread", workers=1),
-                             Stage("after", identity, workers=4)])
+        pipeline = Pipeline(
+            [
+                Stage("fast", identity, workers=4),
+                Stage("slow", slow, kind="thread", workers=1),
+                Stage("after", identity, workers=4),
+            ]
+        )
         summary = await pipeline.run(range(40), sink=Discard())
         assert summary.bottleneck == "slow"
         table = summary.format_table()
@@ -188,18 +215,27 @@ class TestSummary:
 
     def test_bottleneck_ignores_idle_stages(self) -> None:
         """A stage that did no work is never the bottleneck; no work at all means none."""
-        summary = RunSummary(stages=[stats("idle", items_in=0, utilization=0.9),
-                                     stats("busy", utilization=0.5)],
-                             elapsed=2.0, ok=3, failed=1, skipped=0)
+        summary = RunSummary(
+            stages=[stats("idle", items_in=0, utilization=0.9), stats("busy", utilization=0.5)],
+            elapsed=2.0,
+            ok=3,
+            failed=1,
+            skipped=0,
+        )
         assert summary.bottleneck == "busy"
         assert summary.items_per_second == 2.0
-        assert RunSummary(stages=[stats("idle", items_in=0)], elapsed=0.0, ok=0, failed=0,
-                          skipped=0).bottleneck is None
+        assert (
+            RunSummary(
+                stages=[stats("idle", items_in=0)], elapsed=0.0, ok=0, failed=0, skipped=0
+            ).bottleneck
+            is None
+        )
 
     @pytest.mark.parametrize("interrupted", [None, "SIGINT"])
     def test_table_mentions_interruption(self, interrupted: str | None) -> None:
         """The last line of the table says if a signal stopped the run."""
-        summary = RunSummary(stages=[stats("a")], elapsed=1.0, ok=1, failed=0, skipped=0,
-                             interrupted=interrupted)
+        summary = RunSummary(
+            stages=[stats("a")], elapsed=1.0, ok=1, failed=0, skipped=0, interrupted=interrupted
+        )
         last = summary.format_table().splitlines()[-1]
         assert ("interrupted by SIGINT" in last) == (interrupted is not None)
