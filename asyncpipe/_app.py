@@ -116,6 +116,22 @@ class RunOptions:
     fail_on_error: bool = False
     app_options: argparse.Namespace = field(default_factory=argparse.Namespace, repr=False)
 
+    _made: dict[str, RateLimit] = field(default_factory=dict, repr=False, compare=False)
+
+    def limit(self, name: str, default: RateLimit) -> RateLimit:
+        """
+        The shared limit ``name`` for this run: ``--rate-limit name=RATE``, else a bare
+        ``--rate-limit RATE``, else ``default``.  The same object every time it is asked,
+        and the one `configure` gives the pipeline, so an app may hand it to a client
+        that acquires it per request (e.g. an HTTP client whose retries are requests too).
+        """
+        if name in self.limits:
+            return self.limits[name]
+        if name not in self._made:
+            rate = self.default_limit
+            self._made[name] = default if rate is None else RateLimit(rate.limit, rate.period)
+        return self._made[name]
+
     def configure(self, pipeline: Pipeline) -> Pipeline:
         """
         ``pipeline`` with this run's overrides applied by stage and group name.
@@ -125,9 +141,8 @@ class RunOptions:
         """
         limits = dict(self.limits)
         if self.default_limit is not None:
-            rate = self.default_limit
             for name in pipeline.limit_names - set(limits):
-                limits[name] = RateLimit(rate.limit, rate.period)
+                limits[name] = self.limit(name, pipeline.limits.get(name) or self.default_limit)
         return pipeline.configure(
             workers=self.workers,
             executor=self.executor,

@@ -136,13 +136,12 @@ def _cpu_part(stages: Sequence[Stage]) -> set[str]:
     return chosen
 
 
-def check_limits(stages: Sequence[Stage], limits: Mapping[str, RateLimit]) -> None:
+def check_limits(declared: Collection[str], limits: Mapping[str, RateLimit]) -> None:
     """
     Raises:
-        ConfigError: a limit is named that no stage declares.
+        ConfigError: a limit is named that the pipeline does not declare.
     """
-    declared = declared_limits(stages)
-    unknown = sorted(set(limits) - declared)
+    unknown = sorted(set(limits) - set(declared))
     if unknown:
         raise ConfigError(
             f"rate limit: no stage declares a limit named {', '.join(map(repr, unknown))} "

@@ -50,8 +50,10 @@ class Pipeline:
             name of a stage.
         max_buffer_size: how many items wait in front of each stage (and of the sink),
             unless the stage sets its own.  Default 16.
-        limits: the shared rate limits, by the names stages declare with
-            ``Stage(..., limiter="name")``.
+        limits: the shared rate limits by name.  Stages use one with
+            ``Stage(..., limiter="name")`` (acquired before every try); an app may also
+            hand one to code that acquires it itself (e.g. per HTTP request).  Either way
+            the name is what ``configure(limits=...)`` and ``--rate-limit`` override.
 
     Example::
 
@@ -78,7 +80,6 @@ class Pipeline:
             raise ConfigError("max_buffer_size must be at least 1")
         self.groups = stage_groups(stages)
         limits = dict(limits or {})
-        check_limits(stages, limits)
         self.stages = list(stages)
         self.max_buffer_size = max_buffer_size
         self.limits = limits
@@ -87,9 +88,9 @@ class Pipeline:
     @property
     def limit_names(self) -> set[str]:
         """
-        The names of the shared limits the stages declare.
+        The names of the shared limits: those the stages use and those the pipeline holds.
         """
-        return declared_limits(self.stages)
+        return declared_limits(self.stages) | set(self.limits)
 
     def configure(
         self,
@@ -116,6 +117,7 @@ class Pipeline:
                 ``executor_stages`` names a stage that is not a thread stage.
         """
         stages = self.stages
+        check_limits(self.limit_names, limits or {})
         if workers:
             stages = apply_workers(stages, workers)
         if executor is not None:

@@ -3,8 +3,9 @@ The document app for the ``asyncpipe run`` command: its options, and one run's j
 
 It is registered as the ``documents`` app (``[project.entry-points."asyncpipe.apps"]``),
 so ``asyncpipe run`` finds it by name.  The framework applies ``--workers`` (stages and
-the ``llm`` / ``text`` groups), ``--rate-limit`` (the ``llm`` limit the LLM stages
-declare) and ``--executor`` by stage name; this module only adds the document options.
+the ``llm`` / ``text`` groups) and ``--executor`` by stage name.  The LLM client takes
+the run's shared ``llm`` limit (``--rate-limit``, default 150/min) and acquires it per
+HTTP request, so a stage call that sends a repair request counts twice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import anyio
 import orjson
 
-from asyncpipe import Job, RunOptions, RunSummary, iterate_in_thread
+from asyncpipe import Job, Pipeline, RunOptions, RunSummary, iterate_in_thread, parse_rate
 from asyncpipe._durable import LineScanner, atomic_write_text
 
 from ._page import PageRef
@@ -39,6 +40,7 @@ __all__ = ["DocumentApp", "app"]
 log = logging.getLogger("asyncpipe.documents")
 
 DEFAULT_KEY_ENV = "ASYNCPIPE_LLM_API_KEY"
+DEFAULT_RATE_LIMIT = "150/min"
 
 
 class DocumentApp:
@@ -116,11 +118,13 @@ class DocumentApp:
                 from .llm import LlmClient, llm_stages
 
                 key = os.environ.get(args.llm_key_env) or os.environ.get("OPENAI_API_KEY")
+                rate = options.limit("llm", parse_rate(DEFAULT_RATE_LIMIT))
                 client = await stack.enter_async_context(
                     LlmClient(
                         args.llm_url,
                         args.llm_model,
                         api_key=key,
+                        rate_limit=rate,
                         timeout=args.llm_timeout,
                         **llm_options.client_kwargs(),
                     )
@@ -139,6 +143,12 @@ class DocumentApp:
                 # Load the spelling dictionary once, before the workers race for it.
                 await anyio.to_thread.run_sync(load_dictionary)
             pipeline = build_pipeline(settings, llm)
+            if client is not None:
+                # Declares the ``llm`` limit to the framework (so --rate-limit can name it);
+                # the client, not the stages, acquires it.
+                pipeline = Pipeline(
+                    pipeline.stages, max_buffer_size=pipeline.max_buffer_size, limits={"llm": rate}
+                )
 
             def skipped(path: str, reason: str) -> None:
                 log.info("skipped %s: %s", path, reason)
@@ -175,9 +185,14 @@ class DocumentApp:
                 return lines
 
             yield Job(
-                pipeline=pipeline, source=source, key=_key, record=output_record, report=report,
+                pipeline=pipeline,
+                source=source,
+                key=_key,
+                record=output_record,
+                report=report,
                 total=lambda: iterate_in_thread(estimate_pages(options.inputs), batch=1),
-                unit="pages", outputs={"CSV": args.csv},  # progress: these two lines
+                unit="pages",
+                outputs={"CSV": args.csv},  # progress: these two lines
             )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
-from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage, parse_rate
+from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
 from ._page import Page, PageRef
 from .inputs import encoded_bytes, load_page, page_bytes, read_page
@@ -83,8 +83,6 @@ class DocumentSettings:
         ship_bytes: start with a ``read`` stage that attaches each page's file bytes, so
             ``load`` can run on a worker that cannot read the inputs' paths (remote
             executors); the encoded file travels, never the decoded pixels.
-        rate_limit: the default of the ``llm`` limit the LLM stages share (``asyncpipe
-            run --rate-limit`` overrides it).
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
@@ -100,7 +98,6 @@ class DocumentSettings:
     decode_max_side: int | Literal["engine"] | None = "engine"
     max_queue_bytes: int = 64 << 20
     ship_bytes: bool = False
-    rate_limit: str = "150/min"
 
     def workers_for(self, stage: str) -> int:
         """
@@ -227,7 +224,6 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
                     kind="async",
                     workers=settings.workers_for(name),
                     group="llm",
-                    limiter="llm",
                     retry=llm.retry,
                     version=f"llm-{settings.model}-2",
                     checkpoint=True,
@@ -259,8 +255,7 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
         )
         stages[0] = stages[0].replace(weight=encoded_bytes, max_weight=settings.max_queue_bytes)
         stages.insert(0, read)
-    limits = {"llm": parse_rate(settings.rate_limit)} if llm is not None else {}
-    return Pipeline(stages, max_buffer_size=settings.max_buffer_size, limits=limits)
+    return Pipeline(stages, max_buffer_size=settings.max_buffer_size)
 
 
 def output_record(item: Item) -> dict[str, Any]:

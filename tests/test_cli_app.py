@@ -12,7 +12,7 @@ import pytest
 from cliapp import CountingApp
 
 import asyncpipe
-from asyncpipe import ConfigError, load_app
+from asyncpipe import ConfigError, Pipeline, RateLimit, Stage, load_app
 from asyncpipe._args import parse, run_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +36,10 @@ def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCPIPE_")}
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
     return env
+
+
+async def _identity(value: object) -> object:
+    return value
 
 
 def numbers(path: Path, count: int) -> Path:
@@ -127,6 +131,18 @@ class TestRunOptions:
         assert options.ordered is True
         assert options.default_limit is not None and options.default_limit.limit == 9
         assert options.journal == tmp_path / "o.journal"
+
+    def test_limit_an_app_acquires_itself(self, tmp_path: Path) -> None:
+        """options.limit gives one object per name, and the configured pipeline holds it."""
+        args, dests = parse(["run", "x", "--out", str(tmp_path / "o"), "--side", "s",
+                             "--rate-limit", "9/s"], CountingApp())
+        options = run_options(args, dests)
+        client_limit = options.limit("api", RateLimit(1, 1))
+        assert client_limit is options.limit("api", RateLimit(1, 1))
+        assert (client_limit.limit, client_limit.period) == (9, 1.0)
+        pipeline = Pipeline([Stage("s", _identity)], limits={"api": RateLimit(1, 1)})
+        assert pipeline.limit_names == {"api"}
+        assert options.configure(pipeline).limits["api"] is client_limit
 
 
 class TestAppDiscovery:
