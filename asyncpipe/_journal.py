@@ -55,8 +55,8 @@ __all__ = ["Checkpoint", "Journal", "JournalState"]
 log = logging.getLogger("asyncpipe.journal")
 
 #: Compact when this much was written since the last compaction (and more than the done
-#: lines take): 64 MiB, a guess that keeps a rewrite well under a second on a laptop disk.
-COMPACT_BYTES = 64 << 20
+#: lines take): 16 MiB, a guess; a resume reads at most about this much of skipped checkpoints.
+COMPACT_BYTES = 16 << 20
 
 
 class Journal:

@@ -105,9 +105,17 @@ class EventReader:
     offset past the last good line and `torn` the bytes after it.
     """
 
-    def __init__(self, path: Path, *, start: int = 0, stop: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+        skip: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.path = path
         self.start = start
+        self.skip = skip
         self.scanner = LineScanner(path, start=start, stop=stop)
         self.lines = 0
         self.good = start
@@ -122,7 +130,12 @@ class EventReader:
     def __iter__(self) -> Iterator[tuple[str, bytes, Any]]:
         bad: str | None = None
         try:
+            skip = self.skip
             for number, (offset, line) in enumerate(self.scanner, start=1):
+                if skip is not None and bad is None and skip(line):
+                    self.lines += 1
+                    self.good = offset + len(line) + 1
+                    continue
                 try:
                     event = orjson.loads(line)
                 except orjson.JSONDecodeError:
@@ -180,6 +193,33 @@ def _checkpoint(event: dict[str, Any]) -> Checkpoint:
 def _error(event: dict[str, Any]) -> ErrorRecord:
     err = event["err"]
     return ErrorRecord(_str(event["s"]), err["type"], err["message"], err["attempts"])
+
+
+_CKPT = b'{"ev":"ckpt","k":"'
+_FAIL = b'{"ev":"fail","k":"'
+_DONE = b'{"ev":"done",'
+
+
+def _finished(done: Container[str]) -> Callable[[bytes], bool]:
+    """
+    A test for lines a resume can skip unparsed: the sink's word makes done lines moot,
+    and checkpoints and failures of finished items are most of a crashed journal.
+    """
+
+    def skip(line: bytes) -> bool:
+        if line.startswith(_DONE):
+            return line.endswith(b"}")
+        if line.startswith(_CKPT) or line.startswith(_FAIL):
+            end = line.find(b'"', 18)
+            key = line[18:end]
+            if end > 0 and b"\\" not in key and line.endswith(b"}"):
+                try:
+                    return key.decode() in done
+                except UnicodeDecodeError:
+                    return False
+        return False
+
+    return skip
 
 
 def read_header(path: Path) -> Layout:
@@ -256,7 +296,7 @@ def read_for_resume(
     keys: Container[str] = done if done is not None else KeySet()
     learn = keys if isinstance(keys, KeySet) and done is None else None
     start = layout.tail if done is not None else 0
-    events = EventReader(path, start=start)
+    events = EventReader(path, start=start, skip=_finished(done) if done is not None else None)
     try:
         for where, _, event in events:
             try:

@@ -55,6 +55,21 @@ class KeySet:
         if self._count > _PER_BUCKET << self._bits:
             self._grow()
 
+    def update_new(self, keys: Iterable[bytes]) -> None:
+        """
+        Add keys given as UTF-8 bytes without NUL bytes, known not to be in yet (the keys
+        of an exactly-once output, read off its lines): the fast path of a resume.
+        """
+        buckets, mask = self._buckets, (1 << self._bits) - 1
+        for data in keys:
+            bucket = buckets[hash(data.decode("utf-8", "surrogatepass")) & mask]
+            bucket += data
+            bucket.append(0)
+            self._count += 1
+            if self._count > _PER_BUCKET << self._bits:
+                self._grow()
+                buckets, mask = self._buckets, (1 << self._bits) - 1
+
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False

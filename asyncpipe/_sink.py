@@ -6,6 +6,7 @@ across any number of crashes and resumes.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Awaitable, Callable, Container, Sequence
 from pathlib import Path
 from typing import Any
@@ -171,8 +172,21 @@ class JsonlSink(Sink):
         # the whole line.  Any other line is parsed.
         prefix = b"{" + orjson.dumps(self._key_field) + b':"'
         skip = len(prefix)
+        # A block at once: every line starts with the key and ends with "}"?
+        pattern = re.compile(b"\n" + re.escape(prefix) + b'([^"\\\\\n\x00]*)"')
         number = errors = 0
         for _, block in scanner.blocks():
+            if not retry_failed:
+                found = pattern.findall(b"\n" + block)
+                lines = block.count(b"\n")
+                if (
+                    len(found) == lines
+                    and block.count(b"}\n") >= lines
+                    and _is_utf8(b"".join(found))
+                ):
+                    keys.update_new(found)
+                    number += lines
+                    continue
             pos = 0
             while pos < len(block):
                 end = block.index(b"\n", pos)
@@ -240,3 +254,11 @@ class JsonlSink(Sink):
                 await anyio.to_thread.run_sync(os.fsync, self._file.fileno())
                 await self._file.close()
             self._file = None
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
