@@ -16,6 +16,7 @@ import anyio
 import anyio.to_thread
 
 from ._exceptions import ConfigError
+from ._keyset import KeySet
 from ._stage import Item
 
 if TYPE_CHECKING:
@@ -38,7 +39,9 @@ async def feed(run: Run, source: Source) -> None:
     """
     send = run.senders[0]
     keyfn: Callable[[Any], str] | None = run.key
-    seen: set[str] | None = set() if run.journal is not None else None
+    # Every key of the run, to refuse duplicates: compact, as a resumed run of millions of
+    # items must not hold a full Python set of them.
+    seen: KeySet | None = KeySet() if run.journal is not None else None
     plan = run.plan
     window = run.window
     index = 0
@@ -51,7 +54,7 @@ async def feed(run: Run, source: Source) -> None:
                 if seen is not None:
                     if key in seen:
                         raise ConfigError(f"two input items have the same key {key!r}")
-                    seen.add(key)
+                    seen.add(key, new=True)
                 if key in plan.done_keys:
                     run.skipped += 1
                     continue
