@@ -34,6 +34,7 @@ ratio as rough).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from stages._page import Line  # noqa: E402
 from stages.offline import (  # noqa: E402
     DEFAULT_FIELDS,
     ReceiptScore,
+    comparable_text,
     read_box_file,
     read_key_file,
     score_receipt,
@@ -76,6 +78,11 @@ def split(names: list[str]) -> dict[str, list[str]]:
     return {"dev": ordered[0::2], "held": ordered[1::2]}
 
 
+def _squash(text: str | None) -> str:
+    """A value with every space removed: the diagnostic "exact but for spaces"."""
+    return re.sub(r"\s+", "", comparable_text(text or ""))
+
+
 def summary(scores: list[ReceiptScore]) -> dict[str, float]:
     """
     The figures of a set of receipts.
@@ -85,8 +92,9 @@ def summary(scores: list[ReceiptScore]) -> dict[str, float]:
 
     Returns:
         ``ocr`` and ``ocr_fixed`` (character accuracy), and per field its exact rate
-        (``date``) and mean similarity (``date_similarity``), and the count scored
-        (``date_n``).
+        (``date``), mean similarity (``date_similarity``), exact rate with every space
+        removed (``date_nospace``, a diagnostic: OCR adds and drops spaces around commas)
+        and the count scored (``date_n``).
     """
     chars = sum(score.reference_chars for score in scores) or 1
     figures = {
@@ -98,6 +106,13 @@ def summary(scores: list[ReceiptScore]) -> dict[str, float]:
         n = len(scored) or 1
         figures[field] = sum(score.matched[field] for score in scored) / n
         figures[f"{field}_similarity"] = sum(score.similarity[field] for score in scored) / n
+        figures[f"{field}_nospace"] = (
+            sum(
+                _squash(score.expected[field]) == _squash(score.predicted[field])
+                for score in scored
+            )
+            / n
+        )
         figures[f"{field}_n"] = len(scored)
     return figures
 
@@ -128,7 +143,7 @@ def report(scores: dict[str, ReceiptScore], *, misses: str = "dev") -> dict[str,
     for field in DEFAULT_FIELDS:
         cells = [
             f"{f[field]:.3f} ({round(f[field] * f[f'{field}_n'])}/{int(f[f'{field}_n'])}; "
-            f"sim {f[f'{field}_similarity']:.3f})"
+            f"sim {f[f'{field}_similarity']:.3f}; no-space {f[f'{field}_nospace']:.2f})"
             for f in (figures["dev"], figures["held"], figures["all"])
         ]
         print(f"| {field}, exact | " + " | ".join(cells) + f" | {TARGETS[field]:.2f} |")
