@@ -17,6 +17,11 @@ Configs:
 
 Goals: peak(4x) / peak(1x) <= 1.10 and peak < 2.0 GB for ``bounded``.
 
+``--malloc`` runs the children with glibc's ``MALLOC_MMAP_THRESHOLD_=1048576`` and
+``MALLOC_ARENA_MAX=2``: every block of 1 MB or more (page pixels, OCR tensors) is then
+its own mapping, returned to the system when freed, instead of fragmenting per-thread
+heaps that only grow.
+
     python benchmarks/soak.py --data /work/shared/data/sroie --items 12
     python benchmarks/soak.py --data ... --items 12 --config unbounded   # the contrast
 
@@ -128,13 +133,19 @@ def child(data: Path, cache: Path, items: int, config: str) -> None:
     )
 
 
-def run_child(data: Path, cache: Path, items: int, config: str) -> dict[str, float]:
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "1048576", "MALLOC_ARENA_MAX": "2"}
+
+
+def run_child(
+    data: Path, cache: Path, items: int, config: str, malloc: bool = False
+) -> dict[str, float]:
     """
     Run `child` in a fresh interpreter and return its JSON line.
     """
     command = [sys.executable, __file__, "--child", "--data", str(data), "--cache", str(cache)]
     command += ["--items", str(items), "--config", config]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = {**os.environ, **(MALLOC_ENV if malloc else {})}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"soak child failed ({done.returncode}):\n{done.stderr[-3000:]}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -150,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/asyncpipe-soak"))
     parser.add_argument("--items", type=int, default=12, help="pages at 1x (default 12)")
     parser.add_argument("--config", choices=("bounded", "unbounded"), default="bounded")
+    parser.add_argument("--malloc", action="store_true", help="tune glibc malloc (see above)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.data is None:
@@ -160,14 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     make_corpus(args.data, args.cache)
     rows = []
     for factor in (1, 4):
-        row = run_child(args.data, args.cache, args.items * factor, args.config)
+        row = run_child(args.data, args.cache, args.items * factor, args.config, args.malloc)
         row["load"] = round(os.getloadavg()[0], 2)
         rows.append(row)
         print(json.dumps(row), flush=True)
     growth = rows[1]["peak_rss_mb"] / rows[0]["peak_rss_mb"]
     peak_gb = max(r["peak_rss_mb"] for r in rows) / 1024
     print(
-        f"config={args.config} items={args.items}/{4 * args.items} (half 600-dpi A4) "
+        f"config={args.config}{' malloc' if args.malloc else ''} "
+        f"items={args.items}/{4 * args.items} (half 600-dpi A4) "
         f"peak_rss={rows[0]['peak_rss_mb']:.0f}/{rows[1]['peak_rss_mb']:.0f} MB "
         f"growth={growth:.3f} (goal <= {GOAL_GROWTH}) peak={peak_gb:.2f} GB "
         f"(goal < {GOAL_PEAK_GB}) load={os.getloadavg()[0]:.2f}"
