@@ -204,7 +204,7 @@ class TestWithLlm:
         stamps = sorted(entry["ts"] for entry in log)
         for i in range(len(stamps) - limit):
             assert stamps[i + limit] - stamps[i] >= period, (i, stamps)
-        assert "llm: 9 calls" in done.stderr
+        assert "llm: 9 requests" in done.stderr
 
     def test_api_key_never_leaves_the_process(
         self, sroie: Path, tmp_path: Path, llm_server: ServerHandle
