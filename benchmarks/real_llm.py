@@ -90,7 +90,8 @@ def _fields(records: list[dict[str, Any]], data: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "sroie")
+    default_data = os.environ.get("ASYNCPIPE_SROIE") or ROOT.parent / "shared" / "data" / "sroie"
+    parser.add_argument("--data", type=Path, default=Path(default_data))
     parser.add_argument("--pages", type=int, default=8, help="the first N receipts (default 8)")
     parser.add_argument("--stages", default="correct,fix,structure", help="--llm-stages")
     parser.add_argument("--parallel", type=int, default=2, help="llama.cpp slots (default 2)")
