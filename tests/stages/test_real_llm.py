@@ -127,7 +127,7 @@ class TestRealLlamaCpp:
         calls = counting_proxy.calls()
         assert {c["task"] for c in calls} == {"structure"}
         assert all(c["status"] == 200 for c in calls), calls
-        assert "structured outputs: json_schema (strict) (as asked)" in result.stdout
+        assert "structured outputs: json_schema (strict) (as asked)" in result.stderr
 
     def test_three_stages_never_accept_a_rewrite(
         self, sroie: Path, tmp_path: Path, counting_proxy: CountingProxy
@@ -154,7 +154,7 @@ class TestRealLlamaCpp:
         assert similarity >= 2 * DEFAULT_MIN_SIMILARITY - 100, (similarity, record["corrected"])
         tasks = Counter(c["task"] for c in counting_proxy.calls())
         assert tasks["correct"] == 1 and tasks["fix"] == 1 and 1 <= tasks["structure"] <= 2
-        assert "corrections rejected by the guard:" in result.stdout
+        assert "corrections rejected by the guard:" in result.stderr
 
     def test_sigkill_and_resume_repeat_no_journaled_call(
         self, sroie: Path, tmp_path: Path, counting_proxy: CountingProxy
