@@ -69,7 +69,8 @@ def _cli(inputs: Path, out: Path, *extra: str) -> tuple[float, str]:
     seconds = time.monotonic() - start
     if done.returncode not in (0, 1):
         raise SystemExit(f"the CLI failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return seconds, done.stdout
+    # The run summary goes to stderr, the statistics table to stdout.
+    return seconds, done.stdout + done.stderr
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -90,12 +91,15 @@ def _fields(records: list[dict[str, Any]], data: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "sroie")
+    default_data = os.environ.get("ASYNCPIPE_SROIE") or ROOT.parent / "shared" / "data" / "sroie"
+    parser.add_argument("--data", type=Path, default=Path(default_data))
     parser.add_argument("--pages", type=int, default=8, help="the first N receipts (default 8)")
     parser.add_argument("--stages", default="correct,fix,structure", help="--llm-stages")
     parser.add_argument("--parallel", type=int, default=2, help="llama.cpp slots (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default 2)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="--llm-timeout")
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="--llm-timeout (--llm-deadline is 3x)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
@@ -124,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.stages,
                 "--llm-timeout",
                 str(args.timeout),
+                "--llm-deadline",
+                str(3 * args.timeout),
                 "--workers",
                 f"ocr=2,llm={args.parallel}",
             )
@@ -153,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             "pages": len(images),
             "llm_stages": args.stages,
             "llm_timeout": args.timeout,
+            "llm_deadline": 3 * args.timeout,
             "load_average": os.getloadavg(),
         },
         "pages_per_second": round(len(records) / seconds, 4),
@@ -166,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "valid_structured": f"{len(valid)}/{asked}",
         "rejected_corrections": dict(rejected),
         "error_records_by_stage": dict(errors),
+        "errors": [r["error"]["message"][:200] for r in records if r["status"] == "error"],
         "field_accuracy_llm": _fields(records, args.data),
         "field_accuracy_offline": _fields(offline, args.data),
         "offline_seconds": round(offline_seconds, 1),

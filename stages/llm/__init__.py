@@ -16,6 +16,8 @@ Example::
 
 from __future__ import annotations
 
+from ._bind import LlmStages as LlmStages
+from ._bind import llm_stages as llm_stages
 from ._client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._client import LlmClient as LlmClient
 from ._client import LlmStatistics as LlmStatistics
@@ -39,10 +41,8 @@ from ._schema import OutputInvalid as OutputInvalid
 from ._schema import Schema as Schema
 from ._schema import parse_json_object as parse_json_object
 from ._stages import DEFAULT_RETRY as DEFAULT_RETRY
-from ._stages import LlmStages as LlmStages
 from ._stages import correct as correct
 from ._stages import fix as fix
-from ._stages import llm_stages as llm_stages
 from ._stages import structure as structure
 from ._stages import structure_max_tokens as structure_max_tokens
 from ._stages import text_max_tokens as text_max_tokens

@@ -21,9 +21,9 @@ __all__ = ["DEFAULT_MIN_SIMILARITY", "Verdict", "judge_edit"]
 DEFAULT_MIN_SIMILARITY = 80.0
 """The similarity (0-100) below which a correction is a rewrite.
 
-OCR repairs change a few characters per line: on the SROIE receipts the rule-based
-corrector's edits stay above 95, while an unrelated paragraph of the same length scores
-near 40.  80 leaves room for a model that also fixes spacing and case."""
+OCR repairs change a few characters per line: on the 40 SROIE transcripts the offline
+corrector's edits (correct + fix) score at least 99.7, while unrelated prose of the same
+length scores about 18.  80 leaves room for a model that also fixes spacing and case."""
 
 
 @dataclass(frozen=True, slots=True)

