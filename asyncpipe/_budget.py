@@ -6,17 +6,9 @@ from __future__ import annotations
 
 import math
 
-from ._exceptions import ConfigError, StageError
+from ._exceptions import BudgetExceeded, ConfigError
 
 __all__ = ["BudgetExceeded", "CostBudget", "CostReservation", "parse_cost", "parse_prices"]
-
-
-class BudgetExceeded(StageError):
-    """
-    A call was refused because its worst-case cost would pass the cost ceiling.
-
-    .. versionadded:: 0.2
-    """
 
 
 class CostBudget:

@@ -4,7 +4,9 @@ The exceptions asyncpipe raises.
     AsyncpipeError
     ├── ConfigError            a pipeline, stage or option is set up wrongly
     ├── StageError             one item failed in one stage (the item's own fault)
-    │   └── RetryableError     ...and trying again may help (carries a retry-after hint)
+    │   ├── RetryableError     ...and trying again may help (carries a retry-after hint)
+    │   └── BudgetExceeded     ...a call would pass the cost ceiling (see `CostBudget`)
+    ├── StopIntake             raised by a source: take no new items, finish the rest
     ├── JournalError           the checkpoint journal cannot be read or written
     ├── QueueClosed            you closed this end of the queue and then used it
     ├── QueueBroken            the other end of the queue is gone
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "AsyncpipeError",
+    "BudgetExceeded",
     "ConfigError",
     "EndOfQueue",
     "JournalError",
@@ -26,6 +29,7 @@ __all__ = [
     "QueueClosed",
     "RetryableError",
     "StageError",
+    "StopIntake",
 ]
 
 
@@ -62,6 +66,33 @@ class RetryableError(StageError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class BudgetExceeded(StageError):
+    """
+    A call was refused because its worst-case cost would pass the cost ceiling.
+
+    .. versionadded:: 0.2
+    """
+
+
+class StopIntake(AsyncpipeError):
+    """
+    Raised by a run's source to stop taking new items, as a first Ctrl-C does: the items
+    in flight are finished, the run ends as interrupted by ``reason``, and ``--resume``
+    continues it.  An app raises it, for instance, when its cost ceiling is reached.
+
+    Args:
+        reason: what stopped the run, in a few words (``"the cost ceiling"``); the
+            summary says "interrupted by" it.
+        message: the full explanation, logged when the intake stops.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message or reason)
+        self.reason = reason
 
 
 class JournalError(AsyncpipeError):

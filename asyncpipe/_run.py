@@ -327,22 +327,31 @@ class Run:
             self.progress.update(self.progress_snapshot())
             await anyio.sleep(self.progress.interval)
 
+    def stop_intake(self, reason: str, message: str) -> None:
+        """
+        Take no new items and finish those in flight; the run ends as interrupted by
+        ``reason`` (a signal's name, or a `StopIntake` reason).  ``message`` is logged when
+        there is no progress display to tell.
+        """
+        if self.interrupted is not None:
+            return
+        self.interrupted = reason
+        if self.progress is not None:
+            in_flight = self.meter.admitted - self.meter.finished
+            self.progress.interrupted(self.progress_snapshot(), in_flight)
+            if not reason.startswith("SIG"):
+                log.warning("%s", message)
+        else:
+            log.warning("%s", message)
+        self.intake.cancel()
+
     async def _watch_signals(self, everything: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if self.interrupted is None:
-                    self.interrupted = name
-                    if self.progress is not None:
-                        in_flight = self.meter.admitted - self.meter.finished
-                        self.progress.interrupted(self.progress_snapshot(), in_flight)
-                    else:
-                        log.warning(
-                            "%s: no new items; finishing the items in flight "
-                            "(send it again to stop at once)",
-                            name,
-                        )
-                    self.intake.cancel()
+                    self.stop_intake(name, f"{name}: no new items; finishing the items in "
+                                     "flight (send it again to stop at once)")
                 else:
                     log.warning("%s again: stopping now", name)
                     everything.cancel()
