@@ -97,6 +97,7 @@ class Run:
         self.ok = 0
         self.failed = 0
         self.skipped = 0
+        self.deferred = 0  # items a stage left for --resume (`StopIntake`)
         self.interrupted: str | None = None
         self.meter = RunMeter()
 
@@ -241,7 +242,7 @@ class Run:
                     item = await receive.receive()
                 except EndOfQueue:
                     return
-                if item.error is None and item.start <= index:
+                if item.error is None and item.start <= index and not item.deferred:
                     await process(self, index, stage, counters, call, item)
                 else:
                     counters.skipped += 1
@@ -306,7 +307,10 @@ class Run:
             raise RuntimeError(f"asyncpipe bug: {len(reorder)} items never left the reorder buffer")
 
     async def _emit(self, batch: list[Item]) -> None:
-        if self.sink is not None:
+        released = len(batch)
+        batch = [item for item in batch if not item.deferred]  # left for --resume
+        self.deferred += released - len(batch)
+        if self.sink is not None and batch:
             await self.sink.write(batch)
         journal = self.journal
         for item in batch:
@@ -317,7 +321,7 @@ class Run:
             if journal is not None:
                 journal.done_nowait(item.key, "ok" if item.error is None else "error")
         if self.window is not None:
-            self.window.release(len(batch))
+            self.window.release(released)
 
     # -- helpers -----------------------------------------------------------------------
 
