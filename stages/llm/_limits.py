@@ -21,13 +21,11 @@ if TYPE_CHECKING:
 
     from ._types import Message, Usage
 
-__all__ = ["CHARS_PER_TOKEN", "DEFAULT_COMPLETION", "Admission", "LlmLimits", "prompt_tokens"]
+__all__ = ["DEFAULT_COMPLETION", "MESSAGE_OVERHEAD", "Admission", "LlmLimits", "prompt_tokens"]
 
-CHARS_PER_TOKEN = 2.5
-"""Characters per token the prompt estimate assumes.  It errs high on purpose: the estimate
-must be an upper bound for the token limit to hold in every window (what is not used is
-given back when the call settles).  SmolLM2's tokenizer spends 3.4 characters per token
-on the SROIE prompts (prompt text and OCR text), OpenAI's about 4 on English."""
+MESSAGE_OVERHEAD = 8
+"""Tokens a chat template adds per message (role, start and end markers): ChatML, as
+SmolLM2 and Qwen use it, adds 5; OpenAI counts 4."""
 
 DEFAULT_COMPLETION = 1024
 """The completion tokens reserved for a call that names no ``max_tokens``."""
@@ -37,10 +35,13 @@ _OPEN = 1 << 60  # a limit that never binds: pause and observe still apply
 
 def prompt_tokens(messages: Sequence[Message]) -> int:
     """
-    An upper estimate of a chat prompt's tokens: its characters at `CHARS_PER_TOKEN`,
-    plus 4 per message and 3 for the reply's priming, as OpenAI counts chat formatting.
+    An upper bound of a chat prompt's tokens: its UTF-8 bytes, plus `MESSAGE_OVERHEAD` per
+    message and 3 for the reply's priming.  A byte-level BPE token (GPT, Llama, SmolLM2,
+    Qwen) is never shorter than one byte, and receipts are full of digits, which these
+    tokenizers often spend one token each on; so a tighter guess could pass the limit.
+    What a call does not use is given back when it settles.
     """
-    return sum(math.ceil(len(m["content"]) / CHARS_PER_TOKEN) + 4 for m in messages) + 3
+    return sum(len(m["content"].encode()) + MESSAGE_OVERHEAD for m in messages) + 3
 
 
 class Admission:

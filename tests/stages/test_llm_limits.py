@@ -15,6 +15,7 @@ import pytest
 from asyncpipe import BudgetExceeded, CostBudget, RateLimit, StageError
 from stages.llm import LlmClient, LlmError, LlmRetryableError, Message
 from stages.llm._limits import LlmLimits, prompt_tokens
+from stages.testing.llama_server import LlamaServer
 
 MESSAGES: list[Message] = [{"role": "user", "content": "x" * 100}]
 
@@ -39,10 +40,10 @@ def client(handler: httpx.MockTransport, limits: LlmLimits) -> LlmClient:
 class TestTokenLimit:
     """Reserve before the attempt, settle with usage after it, whatever happens."""
 
-    def test_estimate_is_above_what_tokenizers_count(self) -> None:
-        """The prompt estimate is at least characters/3 per message (an upper bound)."""
-        assert prompt_tokens(MESSAGES) >= 100 // 3 + 4
-        assert prompt_tokens([*MESSAGES, *MESSAGES]) > prompt_tokens(MESSAGES)
+    def test_estimate_is_at_least_a_token_per_byte(self) -> None:
+        """The prompt estimate counts every byte, and each message's template tokens."""
+        assert prompt_tokens(MESSAGES) == 100 + 8 + 3
+        assert prompt_tokens([{"role": "user", "content": "é"}]) == 2 + 8 + 3
 
     async def test_settles_with_usage(self) -> None:
         """After the call the window holds the usage the server reported, not the estimate."""
@@ -107,7 +108,7 @@ class TestTokenLimit:
 
         def answer(request: httpx.Request) -> httpx.Response:
             starts.append(time.monotonic())
-            return completion(40, 150)  # the estimate was 45 + 150; settles at 190
+            return completion(40, 150)  # the estimate was 111 + 150; settles at 190
 
         async with client(httpx.MockTransport(answer), LlmLimits(tokens)) as llm:
             await llm.chat(MESSAGES, task="t", max_tokens=150)
@@ -181,7 +182,38 @@ class TestCostCeiling:
                 for _ in range(20):
                     await llm.chat(MESSAGES, task="t", max_tokens=100)
         assert isinstance(refused.value, StageError)  # an error record, never a crash
-        # Each call reserves 47 prompt + 100 completion tokens = 0.247 and spends 0.06: the
-        # sixth would pass 0.5 (0.3 spent + 0.247).
-        assert len(sent) == 5 and budget.spent == pytest.approx(0.3)
+        # Each call reserves 111 prompt + 100 completion tokens = 0.311 and spends 0.06: the
+        # fifth would pass 0.5 (0.24 spent + 0.311).
+        assert len(sent) == 4 and budget.spent == pytest.approx(0.24)
         assert budget.closed and budget.reserved == 0
+
+
+class TestRealServer:
+    """Against llama.cpp (xllamacpp + SmolLM2): its usage is what the limits count."""
+
+    @pytest.mark.timeout(600)
+    async def test_usage_is_counted_and_settled(self, real_llm: LlamaServer) -> None:
+        """After real calls, the token window and the spend hold exactly the usage the
+        server reported, nothing is left outstanding, and each estimate was an upper bound."""
+        tokens = RateLimit(100_000, 600)
+        budget = CostBudget(1.0, 2.0)
+        limits = LlmLimits(tokens, budget)
+        texts = ["TOTAL RM 12.50\nTHANK YOU", "SHOP NUMBER 7 SDN BHD\n12 JALAN BESAR 47100",
+                 "DATE 01/03/2018 10:22"]
+        replies = []
+        async with LlmClient(real_llm.url, "smollm2", shared=limits, timeout=300) as llm:
+            for text in texts:
+                messages: list[Message] = [
+                    {"role": "system", "content": "Repeat the user's text exactly."},
+                    {"role": "user", "content": text},
+                ]
+                reply = await llm.chat(messages, task="correct", max_tokens=24)
+                assert reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
+                assert prompt_tokens(messages) >= reply.usage.prompt_tokens  # an upper bound
+                replies.append(reply)
+        used = sum(r.usage.total_tokens for r in replies)
+        stats = tokens.statistics()
+        assert (stats.in_window, stats.units, stats.outstanding) == (used, used, 0)
+        assert budget.prompt_tokens == sum(r.usage.prompt_tokens for r in replies)
+        assert budget.completion_tokens == sum(r.usage.completion_tokens for r in replies)
+        assert budget.reserved == 0
