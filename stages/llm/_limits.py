@@ -177,7 +177,7 @@ class LlmLimits:
         """
         calls, tokens = self.per_minute()
         out: dict[str, object] = {
-            "calls/min": f"{calls}/{call_limit}" if call_limit else calls
+            "calls/min": f"{calls}/{call_limit.removesuffix('/min')}" if call_limit else calls
         }
         limit = self.tokens
         out["tokens/min"] = (
