@@ -354,8 +354,11 @@ class Run:
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if self.interrupted is None:
-                    self.stop_intake(name, f"{name}: no new items; finishing the items in "
-                                     "flight (send it again to stop at once)")
+                    self.stop_intake(
+                        name,
+                        f"{name}: no new items; finishing the items in "
+                        "flight (send it again to stop at once)",
+                    )
                 else:
                     log.warning("%s again: stopping now", name)
                     everything.cancel()

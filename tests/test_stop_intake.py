@@ -35,6 +35,7 @@ class TestStopIntake:
 
     async def test_source_stops_the_intake(self, tmp_path: Path) -> None:
         """A source raising StopIntake after 5 values: those 5 finish, the run says why."""
+
         async def source() -> AsyncIterator[str]:
             for n, key in enumerate(KEYS):
                 if n == 5:
@@ -62,14 +63,16 @@ class TestStopIntake:
 
         out, journal = tmp_path / "out.jsonl", tmp_path / "journal"
         pipeline = Pipeline([Stage("priced", priced, workers=1)], max_buffer_size=1)
-        summary = await pipeline.run(KEYS, sink=JsonlSink(out, record=record),
-                                     journal=Journal(journal), key=str)
+        summary = await pipeline.run(
+            KEYS, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str
+        )
         assert summary.interrupted == "the cost ceiling" and summary.failed == 0
         first = await written(out)
         assert "k03" not in first and len(first) < len(KEYS) - 1
         refuse.clear()
-        summary = await pipeline.run(KEYS, sink=JsonlSink(out, record=record),
-                                     journal=Journal(journal), key=str, resume=True)
+        summary = await pipeline.run(
+            KEYS, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str, resume=True
+        )
         assert summary.interrupted is None
         final = await written(out)
         assert sorted(final) == KEYS and len(final) == len(KEYS)

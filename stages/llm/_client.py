@@ -392,8 +392,11 @@ class LlmClient:
             self.shared.feedback_from(
                 response.headers,
                 response.status_code,
-                None if isinstance(result, ChatReply) or result.retry_after is None
-                or result.retry_after > self.max_retry_after else result.retry_after,
+                None
+                if isinstance(result, ChatReply)
+                or result.retry_after is None
+                or result.retry_after > self.max_retry_after
+                else result.retry_after,
             )
         if isinstance(result, ChatReply):
             self._succeeded += 1

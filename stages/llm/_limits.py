@@ -108,8 +108,9 @@ class LlmLimits:
         self._requests = RateLimit(_OPEN, 60.0, burst=_OPEN)
         self.pauses = 0
 
-    async def admit(self, messages: Sequence[Message], max_tokens: int | None,
-                    what: str) -> Admission:
+    async def admit(
+        self, messages: Sequence[Message], max_tokens: int | None, what: str
+    ) -> Admission:
         """
         Wait for the tokens of one attempt, and reserve its cost.
 
@@ -138,8 +139,9 @@ class LlmLimits:
             raise
         return Admission(tokens, cost)
 
-    def feedback_from(self, headers: Mapping[str, str], status: int,
-                      retry_after: float | None) -> None:
+    def feedback_from(
+        self, headers: Mapping[str, str], status: int, retry_after: float | None
+    ) -> None:
         """
         Tell the shared limits what a response said: its ``x-ratelimit-*`` headers, and
         after a 429 a pause of ``retry_after`` seconds (else the header's reset time,
@@ -186,7 +188,8 @@ class LlmLimits:
         if self.budget is not None:
             budget = self.budget
             out["cost"] = (
-                f"{budget.spent:.4g}/{budget.max_cost:g}" if budget.max_cost is not None
+                f"{budget.spent:.4g}/{budget.max_cost:g}"
+                if budget.max_cost is not None
                 else f"{budget.spent:.4g}"
             )
         return out

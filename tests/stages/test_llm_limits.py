@@ -20,16 +20,29 @@ from stages.testing.llama_server import LlamaServer
 MESSAGES: list[Message] = [{"role": "user", "content": "x" * 100}]
 
 
-def completion(prompt: int, completion: int, headers: dict[str, str] | None = None
-               ) -> httpx.Response:
+def completion(
+    prompt: int, completion: int, headers: dict[str, str] | None = None
+) -> httpx.Response:
     """A well-formed completion with its usage."""
-    return httpx.Response(200, headers=headers, json={
-        "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
-                     "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                  "total_tokens": prompt + completion},
-    })
+    return httpx.Response(
+        200,
+        headers=headers,
+        json={
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "ok"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
+        },
+    )
 
 
 def client(handler: httpx.MockTransport, limits: LlmLimits) -> LlmClient:
@@ -48,8 +61,9 @@ class TestTokenLimit:
     async def test_settles_with_usage(self) -> None:
         """After the call the window holds the usage the server reported, not the estimate."""
         tokens = RateLimit(10_000, 60)
-        async with client(httpx.MockTransport(lambda r: completion(30, 7)),
-                          LlmLimits(tokens)) as llm:
+        async with client(
+            httpx.MockTransport(lambda r: completion(30, 7)), LlmLimits(tokens)
+        ) as llm:
             await llm.chat(MESSAGES, task="t", max_tokens=200)
             stats = tokens.statistics()
         assert (stats.in_window, stats.outstanding, stats.units) == (37, 0, 37)
@@ -57,14 +71,16 @@ class TestTokenLimit:
     async def test_refused_call_gives_everything_back(self) -> None:
         """A 500 used nothing: the window is empty again."""
         tokens = RateLimit(10_000, 60)
-        async with client(httpx.MockTransport(lambda r: httpx.Response(500)),
-                          LlmLimits(tokens)) as llm:
+        async with client(
+            httpx.MockTransport(lambda r: httpx.Response(500)), LlmLimits(tokens)
+        ) as llm:
             with pytest.raises(LlmRetryableError):
                 await llm.chat(MESSAGES, task="t", max_tokens=200)
         assert tokens.statistics().in_window == 0
 
     async def test_timeout_keeps_the_estimate(self) -> None:
         """A timed-out attempt may have been charged: the estimate stands."""
+
         def hang(request: httpx.Request) -> httpx.Response:
             raise httpx.ReadTimeout("slow", request=request)
 
@@ -77,6 +93,7 @@ class TestTokenLimit:
 
     async def test_cancelled_call_is_settled(self) -> None:
         """A call cancelled mid-flight settles its reservation (nothing left outstanding)."""
+
         async def slow(request: httpx.Request) -> httpx.Response:
             await anyio.sleep(10)
             return completion(1, 1)
@@ -198,8 +215,11 @@ class TestRealServer:
         tokens = RateLimit(100_000, 600)
         budget = CostBudget(1.0, 2.0)
         limits = LlmLimits(tokens, budget)
-        texts = ["TOTAL RM 12.50\nTHANK YOU", "SHOP NUMBER 7 SDN BHD\n12 JALAN BESAR 47100",
-                 "DATE 01/03/2018 10:22"]
+        texts = [
+            "TOTAL RM 12.50\nTHANK YOU",
+            "SHOP NUMBER 7 SDN BHD\n12 JALAN BESAR 47100",
+            "DATE 01/03/2018 10:22",
+        ]
         replies = []
         async with LlmClient(real_llm.url, "smollm2", shared=limits, timeout=300) as llm:
             for text in texts:

@@ -38,22 +38,50 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(PAGES):
         image = Image.new("RGB", (900, 420), "white")
         draw = ImageDraw.Draw(image)
-        lines = [f"SHOP NUMBER {i} SDN BHD", "12 JALAN BESAR 47100 PUCHONG",
-                 f"DATE 0{1 + i % 9}/03/2018", f"TOTAL {10 + i}.50", "THANK YOU COME AGAIN"]
+        lines = [
+            f"SHOP NUMBER {i} SDN BHD",
+            "12 JALAN BESAR 47100 PUCHONG",
+            f"DATE 0{1 + i % 9}/03/2018",
+            f"TOTAL {10 + i}.50",
+            "THANK YOU COME AGAIN",
+        ]
         for j, line in enumerate(lines):
             draw.text((30, 30 + 75 * j), line, fill="black", font=font)
         image.save(folder / f"r{i:02d}.png")
     return folder
 
 
-def run(pages: Path, out: Path, server: ServerHandle, *extra: str
-        ) -> subprocess.CompletedProcess[str]:
+def run(
+    pages: Path, out: Path, server: ServerHandle, *extra: str
+) -> subprocess.CompletedProcess[str]:
     """One document run against ``server``, all calls unthrottled but by the options."""
     return subprocess.run(
-        [sys.executable, "-m", "asyncpipe", "run", str(pages), "--out", str(out),
-         "--llm-url", server.url, "--llm-model", "t", "--rate-limit", "llm=6000/min",
-         "--llm-attempts", "30", "--llm-deadline", "400", "--progress", "none", *extra],
-        cwd=PROJECT, capture_output=True, text=True, timeout=500,
+        [
+            sys.executable,
+            "-m",
+            "asyncpipe",
+            "run",
+            str(pages),
+            "--out",
+            str(out),
+            "--llm-url",
+            server.url,
+            "--llm-model",
+            "t",
+            "--rate-limit",
+            "llm=6000/min",
+            "--llm-attempts",
+            "30",
+            "--llm-deadline",
+            "400",
+            "--progress",
+            "none",
+            *extra,
+        ],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=500,
         env={**os.environ, "PYTHONPATH": str(PROJECT)},
     )
 
@@ -78,8 +106,9 @@ def server() -> Iterator[ServerHandle]:
 class TestTokenBudget:
     """--token-limit against a server that enforces one."""
 
-    def test_under_the_budget_gets_no_429(self, pages: Path, server: ServerHandle,
-                                          tmp_path: Path) -> None:
+    def test_under_the_budget_gets_no_429(
+        self, pages: Path, server: ServerHandle, tmp_path: Path
+    ) -> None:
         """A client limit under the server's: every page ok, not one 429, tokens reported."""
         out = tmp_path / "out.jsonl"
         done = run(pages, out, server, "--token-limit", f"{BUDGET * 9 // 10}/{PERIOD}")
@@ -98,8 +127,7 @@ class TestTokenBudget:
             with run_server(latency=0.05, token_limit=BUDGET, token_period=PERIOD) as server:
                 out = tmp_path / f"{mode}.jsonl"
                 extra = ["--no-llm-feedback"] if mode == "alone" else []
-                done = run(pages, out, server, "--token-limit", f"{BUDGET * 10}/{PERIOD}",
-                           *extra)
+                done = run(pages, out, server, "--token-limit", f"{BUDGET * 10}/{PERIOD}", *extra)
                 assert done.returncode == 0, done.stderr[-3000:]
                 assert [r["status"] for r in records(out)] == ["ok"] * PAGES
                 refused[mode] = health(server)["refused"]

@@ -190,19 +190,25 @@ class _State:
             while self.admitted and self.admitted[0] <= now - opts.rate_period:
                 self.admitted.popleft()
             reset = self.admitted[-1] + opts.rate_period - now if self.admitted else 0.0
-            headers.update({
-                "x-ratelimit-limit-requests": str(opts.rate_limit),
-                "x-ratelimit-remaining-requests": str(max(0, opts.rate_limit - len(self.admitted))),
-                "x-ratelimit-reset-requests": f"{max(0, math.ceil(reset * 1000))}ms",
-            })
+            headers.update(
+                {
+                    "x-ratelimit-limit-requests": str(opts.rate_limit),
+                    "x-ratelimit-remaining-requests": str(
+                        max(0, opts.rate_limit - len(self.admitted))
+                    ),
+                    "x-ratelimit-reset-requests": f"{max(0, math.ceil(reset * 1000))}ms",
+                }
+            )
         if opts.token_limit is not None:
             used = self.tokens_in_window(now)
             reset = self.token_log[-1][0] + opts.token_period - now if self.token_log else 0.0
-            headers.update({
-                "x-ratelimit-limit-tokens": str(opts.token_limit),
-                "x-ratelimit-remaining-tokens": str(max(0, opts.token_limit - used)),
-                "x-ratelimit-reset-tokens": f"{max(0, math.ceil(reset * 1000))}ms",
-            })
+            headers.update(
+                {
+                    "x-ratelimit-limit-tokens": str(opts.token_limit),
+                    "x-ratelimit-remaining-tokens": str(max(0, opts.token_limit - used)),
+                    "x-ratelimit-reset-tokens": f"{max(0, math.ceil(reset * 1000))}ms",
+                }
+            )
         return headers
 
     def pick_fault(self, key: tuple[str, str]) -> str | None:
@@ -246,8 +252,14 @@ def create_app(options: ServerOptions) -> Starlette:
     state = _State(options)
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "requests": state.count, "refused": state.refused,
-                             "heaviest_tokens": state.heaviest})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "requests": state.count,
+                "refused": state.refused,
+                "heaviest_tokens": state.heaviest,
+            }
+        )
 
     async def models(request: Request) -> Response:
         return JSONResponse(
