@@ -11,12 +11,12 @@ from ._app import App as App
 from ._app import Job as Job
 from ._app import RunOptions as RunOptions
 from ._app import load_app as load_app
-from ._budget import BudgetExceeded as BudgetExceeded
 from ._budget import CostBudget as CostBudget
 from ._budget import CostReservation as CostReservation
 from ._budget import parse_cost as parse_cost
 from ._budget import parse_prices as parse_prices
 from ._exceptions import AsyncpipeError as AsyncpipeError
+from ._exceptions import BudgetExceeded as BudgetExceeded
 from ._exceptions import ConfigError as ConfigError
 from ._exceptions import EndOfQueue as EndOfQueue
 from ._exceptions import JournalError as JournalError
@@ -24,6 +24,7 @@ from ._exceptions import QueueBroken as QueueBroken
 from ._exceptions import QueueClosed as QueueClosed
 from ._exceptions import RetryableError as RetryableError
 from ._exceptions import StageError as StageError
+from ._exceptions import StopIntake as StopIntake
 from ._executor import Executor as Executor
 from ._executor import StageCall as StageCall
 from ._headers import RateLimitHeaders as RateLimitHeaders
@@ -119,6 +120,7 @@ __all__ = [
     "StageError",
     "StageExtras",
     "StageStatistics",
+    "StopIntake",
     "Total",
     "auto_progress",
     "closing_lines",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._exceptions import JournalError
+from ._exceptions import JournalError, StopIntake
 from ._executor import StageCall
 from ._fuse import ChainOutcome
 from ._ratelimit import RateLimit
@@ -57,6 +57,12 @@ async def process(
         t0 = now()
         try:
             value = await call(item.value)
+        except StopIntake as stop:
+            # Not the item's fault: leave it unwritten for --resume, and stop the intake.
+            item.deferred = True
+            run.stop_intake(stop.reason, str(stop))
+            counters.busy += now() - t0
+            return
         except Exception as exc:
             busy += now() - t0
             if not stage.retry.should_retry(exc, attempt):

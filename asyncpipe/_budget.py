@@ -6,17 +6,9 @@ from __future__ import annotations
 
 import math
 
-from ._exceptions import ConfigError, StageError
+from ._exceptions import BudgetExceeded, ConfigError, StageError
 
 __all__ = ["BudgetExceeded", "CostBudget", "CostReservation", "parse_cost", "parse_prices"]
-
-
-class BudgetExceeded(StageError):
-    """
-    A call was refused because its worst-case cost would pass the cost ceiling.
-
-    .. versionadded:: 0.2
-    """
 
 
 class CostBudget:
@@ -111,6 +103,11 @@ class CostBudget:
             BudgetExceeded: the reservation does not fit under the ceiling.
         """
         cost = self.cost(prompt_tokens, completion_tokens)
+        if self.max_cost is not None and cost > self.max_cost:
+            raise StageError(
+                f"a call that may cost {cost:.6g} can never fit under the cost ceiling of "
+                f"{self.max_cost:g}: raise --max-cost or lower the max_tokens options"
+            )
         if cost > self.remaining:
             self.refused += 1
             raise BudgetExceeded(

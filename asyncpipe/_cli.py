@@ -8,7 +8,8 @@ app (see `asyncpipe.App`), found by name, so the framework holds no app code.
 
 Exit codes: 0 the run finished (error records, if any, are in the output; with
 ``--fail-on-error`` they give 3); 1 the run failed; 2 bad usage or no input found;
-130 / 143 stopped by SIGINT / SIGTERM (resume with ``--resume``).
+130 / 143 stopped by SIGINT / SIGTERM, 4 stopped by the app (e.g. its cost ceiling);
+resume with ``--resume``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from ._sink import JsonlSink
 from ._summary import closing_lines, command_line, resume_command
 
 __all__ = ["main"]
+
+# SIGINT and SIGTERM as shells report them; 4 for a stop the app asked for (`StopIntake`).
+_STOP_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
 async def run_command(options: RunOptions, app: App) -> int:
@@ -75,7 +79,7 @@ async def run_command(options: RunOptions, app: App) -> int:
     )
     if summary.interrupted:
         print("\n".join(closing), file=sys.stderr)
-        return 130 if summary.interrupted == "SIGINT" else 143
+        return _STOP_CODES.get(summary.interrupted, 4)
     if summary.ok + summary.failed + summary.skipped == 0:
         print(f"no input items found in: {' '.join(options.inputs)}", file=sys.stderr)
         return 2

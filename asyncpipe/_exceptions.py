@@ -4,7 +4,10 @@ The exceptions asyncpipe raises.
     AsyncpipeError
     ├── ConfigError            a pipeline, stage or option is set up wrongly
     ├── StageError             one item failed in one stage (the item's own fault)
-    │   └── RetryableError     ...and trying again may help (carries a retry-after hint)
+    │   ├── RetryableError     ...and trying again may help (carries a retry-after hint)
+    │   └── BudgetExceeded     ...a call would pass the cost ceiling (also a StopIntake)
+    ├── StopIntake             take no new items, finish the rest (raised by a source; from
+    │                          a stage it also leaves that item for --resume)
     ├── JournalError           the checkpoint journal cannot be read or written
     ├── QueueClosed            you closed this end of the queue and then used it
     ├── QueueBroken            the other end of the queue is gone
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "AsyncpipeError",
+    "BudgetExceeded",
     "ConfigError",
     "EndOfQueue",
     "JournalError",
@@ -26,6 +30,7 @@ __all__ = [
     "QueueClosed",
     "RetryableError",
     "StageError",
+    "StopIntake",
 ]
 
 
@@ -62,6 +67,42 @@ class RetryableError(StageError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StopIntake(AsyncpipeError):
+    """
+    Raised by a run's source to stop taking new items, as a first Ctrl-C does: the items
+    in flight are finished, the run ends as interrupted by ``reason``, and ``--resume``
+    continues it.  Raised by a stage, it does the same, and the item it was working on is
+    not written (nor journaled as done), so ``--resume`` runs it again from its last
+    checkpoint.  An app raises it, for instance, when its cost ceiling is reached.
+
+    Args:
+        reason: what stopped the run, in a few words (``"the cost ceiling"``); the
+            summary says "interrupted by" it.
+        message: the full explanation, logged when the intake stops.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message or reason)
+        self.reason = reason
+
+
+class BudgetExceeded(StageError, StopIntake):
+    """
+    A call was refused because its worst-case cost would pass the cost ceiling.
+
+    Raised from a stage, it stops the run's intake (`StopIntake`, reason "the cost
+    ceiling") and leaves the item unwritten for ``--resume``; elsewhere it is a
+    `StageError`.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, message: str) -> None:
+        StopIntake.__init__(self, "the cost ceiling", message)
 
 
 class JournalError(AsyncpipeError):

@@ -97,6 +97,7 @@ class Run:
         self.ok = 0
         self.failed = 0
         self.skipped = 0
+        self.deferred = 0  # items a stage left for --resume (`StopIntake`)
         self.interrupted: str | None = None
         self.meter = RunMeter()
 
@@ -241,7 +242,7 @@ class Run:
                     item = await receive.receive()
                 except EndOfQueue:
                     return
-                if item.error is None and item.start <= index:
+                if item.error is None and item.start <= index and not item.deferred:
                     await process(self, index, stage, counters, call, item)
                 else:
                     counters.skipped += 1
@@ -306,7 +307,10 @@ class Run:
             raise RuntimeError(f"asyncpipe bug: {len(reorder)} items never left the reorder buffer")
 
     async def _emit(self, batch: list[Item]) -> None:
-        if self.sink is not None:
+        released = len(batch)
+        batch = [item for item in batch if not item.deferred]  # left for --resume
+        self.deferred += released - len(batch)
+        if self.sink is not None and batch:
             await self.sink.write(batch)
         journal = self.journal
         for item in batch:
@@ -317,7 +321,7 @@ class Run:
             if journal is not None:
                 journal.done_nowait(item.key, "ok" if item.error is None else "error")
         if self.window is not None:
-            self.window.release(len(batch))
+            self.window.release(released)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -327,22 +331,34 @@ class Run:
             self.progress.update(self.progress_snapshot())
             await anyio.sleep(self.progress.interval)
 
+    def stop_intake(self, reason: str, message: str) -> None:
+        """
+        Take no new items and finish those in flight; the run ends as interrupted by
+        ``reason`` (a signal's name, or a `StopIntake` reason).  ``message`` is logged when
+        there is no progress display to tell.
+        """
+        if self.interrupted is not None:
+            return
+        self.interrupted = reason
+        if self.progress is not None:
+            in_flight = self.meter.admitted - self.meter.finished
+            self.progress.interrupted(self.progress_snapshot(), in_flight)
+            if not reason.startswith("SIG"):
+                log.warning("%s", message)
+        else:
+            log.warning("%s", message)
+        self.intake.cancel()
+
     async def _watch_signals(self, everything: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if self.interrupted is None:
-                    self.interrupted = name
-                    if self.progress is not None:
-                        in_flight = self.meter.admitted - self.meter.finished
-                        self.progress.interrupted(self.progress_snapshot(), in_flight)
-                    else:
-                        log.warning(
-                            "%s: no new items; finishing the items in flight "
-                            "(send it again to stop at once)",
-                            name,
-                        )
-                    self.intake.cancel()
+                    self.stop_intake(
+                        name,
+                        f"{name}: no new items; finishing the items in "
+                        "flight (send it again to stop at once)",
+                    )
                 else:
                     log.warning("%s again: stopping now", name)
                     everything.cancel()

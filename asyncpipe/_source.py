@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, StopIntake
 from ._keyset import KeySet
 from ._stage import Item
 
@@ -31,8 +31,9 @@ async def feed(run: Run, source: Source) -> None:
     """
     Send every input value of ``source`` to the first stage, as an `Item`.
 
-    Stops early when ``run.intake`` is cancelled (a signal asked for a graceful stop),
-    and always closes the first queue so that the stages drain and end.
+    Stops early when ``run.intake`` is cancelled (a signal asked for a graceful stop) or
+    the source raises `StopIntake` (the app asked for one), and always closes the first
+    queue so that the stages drain and end.
 
     Raises:
         ConfigError: two input values have the same key (only checked with a journal).
@@ -67,6 +68,8 @@ async def feed(run: Run, source: Source) -> None:
                 await send.send(item)
                 run.meter.admitted += 1
             run.meter.exhausted(position + 1)
+    except StopIntake as stop:
+        run.stop_intake(stop.reason, str(stop))
     finally:
         send.close()
 

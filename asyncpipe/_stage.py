@@ -62,9 +62,11 @@ class Item:
             it is what the failing stage was given.
         error: why it failed, or ``None`` while it is fine.
         timings: seconds spent in each stage, by stage name.
+        deferred: a stage raised `StopIntake` for it: it is not written, so ``--resume``
+            runs it again (from its last checkpoint).
     """
 
-    __slots__ = ("error", "index", "key", "start", "timings", "value")
+    __slots__ = ("deferred", "error", "index", "key", "start", "timings", "value")
 
     def __init__(self, key: str, index: int, value: Any, start: int = 0) -> None:
         self.key = key
@@ -74,6 +76,7 @@ class Item:
         self.timings: dict[str, float] = {}
         # The first stage that still has to run for this item (resume skips the rest).
         self.start = start
+        self.deferred = False
 
     @property
     def ok(self) -> bool:

@@ -23,7 +23,16 @@ from typing import Any
 import anyio
 import orjson
 
-from asyncpipe import Job, Pipeline, RunOptions, RunSummary, iterate_in_thread, parse_rate
+from asyncpipe import (
+    CostBudget,
+    Job,
+    Pipeline,
+    RunOptions,
+    RunSummary,
+    StopIntake,
+    iterate_in_thread,
+    parse_rate,
+)
 from asyncpipe._durable import LineScanner, atomic_write_text
 
 from ._page import PageRef
@@ -114,6 +123,7 @@ class DocumentApp:
         async with AsyncExitStack() as stack:
             llm = None
             client = None
+            limits = llm_options.limits()
             if args.llm_url:
                 from .llm import LlmClient, llm_stages
 
@@ -126,6 +136,7 @@ class DocumentApp:
                         api_key=key,
                         rate_limit=rate,
                         timeout=args.llm_timeout,
+                        shared=limits,
                         **llm_options.client_kwargs(),
                     )
                 )
@@ -154,12 +165,16 @@ class DocumentApp:
                 log.info("skipped %s: %s", path, reason)
 
             source = iterate_in_thread(discover(options.inputs, on_skip=skipped))
+            if client is not None and limits.budget is not None:
+                source = _within_budget(source, limits.budget)
+            call_limit = _call_limit(options, DEFAULT_RATE_LIMIT)
 
             async def report(summary: RunSummary) -> list[str]:
                 lines: list[str] = []
                 if client is not None and llm is not None:
                     lines.append(client.statistics().summary())
                     lines += llm.summary()
+                    lines += limits.summary(summary.elapsed, call_limit)
                     if advice := timeout_advice(client.statistics(), args.llm_timeout):
                         lines.append(advice)
                 # Both read the output as a stream: a long run's output need not fit in memory.
@@ -191,9 +206,35 @@ class DocumentApp:
                 record=output_record,
                 report=report,
                 total=lambda: iterate_in_thread(estimate_pages(options.inputs), batch=1),
-                unit="pages",
-                outputs={"CSV": args.csv},  # progress: these two lines
+                unit="pages", outputs={"CSV": args.csv},  # progress: these two lines
+                counters=(  # the shared LLM limits, shown once, on the first LLM stage
+                    {llm_options.stages[0]: lambda: limits.live(call_limit)}
+                    if client is not None and llm_options.stages else None
+                ),
             )
+
+
+async def _within_budget(source: AsyncIterator[Any], budget: CostBudget) -> AsyncIterator[Any]:
+    """
+    ``source`` until the cost ceiling closes; then stop the run's intake (`StopIntake`).
+    """
+    async for value in source:
+        if budget.closed:
+            raise StopIntake(
+                "the cost ceiling",
+                f"the cost ceiling of {budget.max_cost:g} is reached (spent {budget.spent:.6g},"
+                f" {budget.reserved:.6g} reserved by calls in flight): no new pages; finishing "
+                "the pages in flight, then exit 4; --resume continues",
+            )
+        yield value
+
+
+def _call_limit(options: RunOptions, default: str) -> str:
+    """The ``llm`` call limit of this run, as text (``--rate-limit`` overrides the default)."""
+    rate = options.limits.get("llm") or options.default_limit
+    if rate is None:
+        return default
+    return f"{rate.limit}/min" if rate.period == 60 else f"{rate.limit}/{rate.period:g}s"
 
 
 def _key(ref: PageRef) -> str:

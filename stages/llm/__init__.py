@@ -31,6 +31,8 @@ from ._errors import LlmStatusError as LlmStatusError
 from ._guard import DEFAULT_MIN_SIMILARITY as DEFAULT_MIN_SIMILARITY
 from ._guard import Verdict as Verdict
 from ._guard import judge_edit as judge_edit
+from ._limits import LlmLimits as LlmLimits
+from ._limits import prompt_tokens as prompt_tokens
 from ._options import LLM_STAGE_NAMES as LLM_STAGE_NAMES
 from ._options import LlmOptions as LlmOptions
 from ._options import add_arguments as add_arguments
@@ -69,6 +71,7 @@ __all__ = [
     "LlmClient",
     "LlmDeadlineError",
     "LlmError",
+    "LlmLimits",
     "LlmOptions",
     "LlmOutputError",
     "LlmRetriesExhausted",
@@ -90,6 +93,7 @@ __all__ = [
     "llm_stages",
     "parse_json_object",
     "parse_retry_after",
+    "prompt_tokens",
     "structure",
     "structure_max_tokens",
     "text_max_tokens",

@@ -21,12 +21,14 @@ import orjson
 from asyncpipe._exceptions import ConfigError
 
 from ._errors import LlmDeadlineError, LlmRetriesExhausted, LlmRetryableError, LlmStatusError
+from ._limits import LlmLimits
 from ._types import CallState, ChatReply, Usage
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
 
+    from ._limits import Admission
     from ._types import Limiter, Message
 
 __all__ = ["DEFAULT_TIMEOUT", "LlmClient", "LlmStatistics", "parse_retry_after"]
@@ -173,6 +175,8 @@ class LlmClient:
         model: the model name to request.
         api_key: sent as ``Authorization: Bearer``; ``None`` sends no header.
         rate_limit: a limit shared with other clients and stages, or ``None``.
+        shared: the token limit, header feedback and cost ceiling shared by every call
+            (see `LlmLimits`); by default none but the feedback.
         timeout: httpx timeouts per attempt (default `DEFAULT_TIMEOUT`).
         timeout_retries: how many times a call whose attempt timed out may be retried.
         max_retry_after: pass on a server's wait hint up to this many seconds (default 60).
@@ -199,6 +203,7 @@ class LlmClient:
         *,
         api_key: str | None = None,
         rate_limit: Limiter | None = None,
+        shared: LlmLimits | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         timeout_retries: int = 1,
         max_retry_after: float = 60.0,
@@ -227,6 +232,7 @@ class LlmClient:
         self.max_tokens = max_tokens
         self._api_key = api_key or None
         self._limit = rate_limit
+        self.shared = shared if shared is not None else LlmLimits()
         self._prices = prices
         self._clock = clock
         all_headers = {"User-Agent": "asyncpipe-llm/0.1", **(headers or {})}
@@ -347,11 +353,26 @@ class LlmClient:
 
         if self._limit is not None:
             await self._limit.acquire()
+        admission = await self.shared.admit(messages, limit, what)
+        try:
+            return await self._admitted(body, headers, what, state, admission)
+        finally:
+            admission.settle(None)  # not settled yet: cancelled, so the estimate stands
+
+    async def _admitted(
+        self,
+        body: bytes,
+        headers: dict[str, str],
+        what: str,
+        state: CallState,
+        admission: Admission,
+    ) -> ChatReply:
         now = self._clock()
         if state.started is None:
             state.started = now
         remaining = None if state.deadline is None else state.started + state.deadline - now
         if remaining is not None and remaining <= 0:
+            admission.settle(None, charged=False)
             raise self._give_up(
                 LlmDeadlineError,
                 f"{what} ran out of its {state.deadline:g}s deadline before attempt "
@@ -360,7 +381,23 @@ class LlmClient:
                 state,
             )
         self._attempts += 1
-        result = await self._attempt(body, headers, remaining)
+        result, response = await self._attempt(body, headers, remaining)
+        if isinstance(result, ChatReply):
+            admission.settle(result.usage)
+        elif result.cause == "connect" or (response is not None and response.status_code >= 300):
+            admission.settle(None, charged=False)  # refused, or never received: nothing used
+        else:
+            admission.settle(None)  # a timeout or a bad body: the estimate stands
+        if response is not None:
+            self.shared.feedback_from(
+                response.headers,
+                response.status_code,
+                None
+                if isinstance(result, ChatReply)
+                or result.retry_after is None
+                or result.retry_after > self.max_retry_after
+                else result.retry_after,
+            )
         if isinstance(result, ChatReply):
             self._succeeded += 1
             self._seconds += result.seconds
@@ -443,37 +480,39 @@ class LlmClient:
 
     async def _attempt(
         self, body: bytes, headers: dict[str, str], remaining: float | None
-    ) -> ChatReply | _Failure:
+    ) -> tuple[ChatReply | _Failure, httpx.Response | None]:
         sent = self._clock()
         try:
             with anyio.move_on_after(remaining) as scope:
                 response = await self._http.post("/chat/completions", content=body, headers=headers)
             if scope.cancelled_caught:
-                return _Failure("deadline", False, "deadline passed")
+                return _Failure("deadline", False, "deadline passed"), None
         except httpx.ConnectTimeout as exc:
-            return _Failure("connect", True, f"connect timeout ({type(exc).__name__})")
+            return _Failure("connect", True, f"connect timeout ({type(exc).__name__})"), None
         except httpx.TimeoutException as exc:
-            return _Failure("timeout", True, f"timed out ({type(exc).__name__})")
+            return _Failure("timeout", True, f"timed out ({type(exc).__name__})"), None
         except httpx.ConnectError as exc:
-            return _Failure("connect", True, f"cannot connect ({exc})")
+            return _Failure("connect", True, f"cannot connect ({exc})"), None
         except httpx.TransportError as exc:
-            return _Failure("network", True, f"network error ({type(exc).__name__}: {exc})")
+            failure = _Failure("network", True, f"network error ({type(exc).__name__}: {exc})")
+            return failure, None
 
         status = response.status_code
         if 200 <= status < 300:
-            return self._parse(response, self._clock() - sent)
+            return self._parse(response, self._clock() - sent), response
         should = response.headers.get("x-should-retry")
         if should in ("true", "false"):
             retryable = should == "true"
         else:
             retryable = status in _RETRY_STATUSES or status >= 500
-        return _Failure(
+        failure = _Failure(
             str(status),
             retryable,
             f"HTTP {status}{_error_detail(response)}",
             status=status,
             retry_after=parse_retry_after(response.headers),
         )
+        return failure, response
 
     def _parse(self, response: httpx.Response, seconds: float) -> ChatReply | _Failure:
         try:

@@ -11,10 +11,13 @@ import argparse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from asyncpipe._budget import CostBudget, parse_cost, parse_prices
 from asyncpipe._exceptions import ConfigError
+from asyncpipe._ratelimit import RateLimit, parse_rate
 from asyncpipe._retry import Retry
 
 from ._guard import DEFAULT_MIN_SIMILARITY
+from ._limits import LlmLimits
 from ._stages import DEFAULT_RETRY
 from ._structured import STRUCTURED_MODES
 
@@ -101,6 +104,32 @@ def add_arguments(group: argparse._ActionsContainer) -> None:
         type=_positive_int,
         help="max_tokens of structure replies (default: from the schema)",
     )
+    group.add_argument(
+        "--token-limit",
+        metavar="RATE",
+        help="tokens all LLM calls may use per window, e.g. 200000/min, never passed in any "
+        "window: each call reserves its prompt (estimated) plus max_tokens and settles with "
+        "the usage the server reports (default: no limit)",
+    )
+    group.add_argument(
+        "--no-llm-feedback",
+        dest="llm_feedback",
+        action="store_false",
+        help="ignore the server's x-ratelimit-* headers, and after a 429 retry only the call "
+        "that got it instead of pausing every call",
+    )
+    group.add_argument(
+        "--llm-prices",
+        metavar="IN,OUT",
+        help="prices per million prompt and completion tokens, e.g. 0.15,0.60: the summary "
+        "counts the cost",
+    )
+    group.add_argument(
+        "--max-cost",
+        metavar="COST",
+        help="with --llm-prices: stop taking new pages once the spend would pass COST, "
+        "finish the pages in flight and exit 4 (continue with --resume)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +146,10 @@ class LlmOptions:
         min_similarity: the correction guard's threshold, 0-100.
         text_max_tokens: a fixed ``max_tokens`` for correct and fix, or ``None`` (derived).
         structure_max_tokens: a fixed ``max_tokens`` for structure, or ``None`` (derived).
+        token_limit: the ``--token-limit`` rate, e.g. ``"200000/min"``, or ``None``.
+        prices: prompt and completion prices per million tokens, or ``None``.
+        max_cost: the cost ceiling, or ``None``.
+        feedback: follow the server's rate-limit headers and pause all calls after a 429.
     """
 
     stages: tuple[str, ...] = LLM_STAGE_NAMES
@@ -127,8 +160,15 @@ class LlmOptions:
     min_similarity: float = DEFAULT_MIN_SIMILARITY
     text_max_tokens: int | None = None
     structure_max_tokens: int | None = None
+    token_limit: str | None = None
+    prices: tuple[float, float] | None = None
+    max_cost: float | None = None
+    feedback: bool = True
 
     def __post_init__(self) -> None:
+        if self.max_cost is not None and self.prices is None:
+            raise ConfigError("--max-cost needs --llm-prices PROMPT,COMPLETION to count the cost")
+        self.token_rate()  # validates it
         if not self.deadline > 0:
             raise ConfigError(f"--llm-deadline must be positive, got {self.deadline}")
         if self.timeout_retries < 0:
@@ -152,7 +192,33 @@ class LlmOptions:
             min_similarity=args.llm_min_similarity,
             text_max_tokens=args.llm_text_max_tokens,
             structure_max_tokens=args.llm_structure_max_tokens,
+            token_limit=args.token_limit,
+            prices=parse_prices(args.llm_prices) if args.llm_prices else None,
+            max_cost=parse_cost(args.max_cost) if args.max_cost else None,
+            feedback=args.llm_feedback,
         )
+
+    def token_rate(self) -> RateLimit | None:
+        """
+        A new token limit from ``token_limit``, with a jitter margin of 1/120 of its period
+        (0.5 s a minute), or ``None``.
+
+        Raises:
+            ConfigError: the rate cannot be read.
+        """
+        if self.token_limit is None:
+            return None
+        rate = parse_rate(self.token_limit)
+        return RateLimit(rate.limit, rate.period, margin=rate.period / 120)
+
+    def limits(self) -> LlmLimits:
+        """
+        The run's shared LLM limits: the token limit and the cost budget.
+        """
+        budget = None
+        if self.prices is not None:
+            budget = CostBudget(*self.prices, max_cost=self.max_cost)
+        return LlmLimits(self.token_rate(), budget, self.feedback)
 
     def retry(self) -> Retry:
         """
@@ -170,7 +236,7 @@ class LlmOptions:
         """
         Keyword arguments for `LlmClient`.
         """
-        return {"timeout_retries": self.timeout_retries}
+        return {"timeout_retries": self.timeout_retries, "prices": self.prices}
 
     def stage_kwargs(self) -> dict[str, Any]:
         """

@@ -113,6 +113,9 @@ class _State:
         self.fault_rng = random.Random(options.seed)
         self.latency_rng = random.Random(options.seed + 1)
         self.admitted: deque[float] = deque()
+        self.token_log: deque[list[float]] = deque()  # [time, tokens] per admission
+        self.refused = 0  # requests answered 429 by the request or token limit
+        self.heaviest = 0  # the most tokens ever in one window (checked after admission)
         self.faults_by_key: dict[tuple[str, str], int] = {}
         self.count = 0
         self.first_request: float | None = None
@@ -135,17 +138,78 @@ class _State:
         start = self.first_request + opts.down_after
         return start <= now < start + opts.down_for
 
-    def rate_limited(self, now: float) -> float | None:
-        """Return the seconds to wait if this request is over the limit, else admit it."""
+    def rate_limited(self, now: float, tokens: int) -> float | list[float] | None:
+        """
+        Return the seconds to wait if this request is over the request or the token limit,
+        else admit it, charging ``tokens`` (its prompt plus ``max_tokens``), and return its
+        token log entry to correct once the completion is known (``None`` without a
+        token limit).
+        """
         opts = self.options
-        if opts.rate_limit is None:
+        waits = []
+        if opts.rate_limit is not None:
+            while self.admitted and self.admitted[0] <= now - opts.rate_period:
+                self.admitted.popleft()
+            if len(self.admitted) >= opts.rate_limit:
+                waits.append(self.admitted[0] + opts.rate_period - now)
+        if opts.token_limit is not None:
+            excess: float = self.tokens_in_window(now) + tokens - opts.token_limit
+            if excess > 0:
+                for entry in self.token_log:  # the wait until enough tokens expire
+                    excess -= entry[1]
+                    if excess <= 0 or entry is self.token_log[-1]:
+                        waits.append(entry[0] + opts.token_period - now)
+                        break
+                else:
+                    waits.append(opts.token_period)  # can never fit: no entry to wait for
+        if waits:
+            self.refused += 1
+            return float(max(waits))
+        if opts.rate_limit is not None:
+            self.admitted.append(now)
+        if opts.token_limit is None:
             return None
-        while self.admitted and self.admitted[0] <= now - opts.rate_period:
-            self.admitted.popleft()
-        if len(self.admitted) >= opts.rate_limit:
-            return self.admitted[0] + opts.rate_period - now
-        self.admitted.append(now)
-        return None
+        entry = [now, float(tokens)]
+        self.token_log.append(entry)
+        self.heaviest = max(self.heaviest, self.tokens_in_window(now))
+        return entry
+
+    def tokens_in_window(self, now: float) -> int:
+        period = self.options.token_period
+        while self.token_log and self.token_log[0][0] <= now - period:
+            self.token_log.popleft()
+        return int(sum(entry[1] for entry in self.token_log))
+
+    def ratelimit_headers(self, now: float) -> dict[str, str]:
+        """OpenAI's x-ratelimit-* headers: what is left, and when all of it is back."""
+        opts = self.options
+        if not opts.ratelimit_headers:
+            return {}
+        headers = {}
+        if opts.rate_limit is not None:
+            while self.admitted and self.admitted[0] <= now - opts.rate_period:
+                self.admitted.popleft()
+            reset = self.admitted[-1] + opts.rate_period - now if self.admitted else 0.0
+            headers.update(
+                {
+                    "x-ratelimit-limit-requests": str(opts.rate_limit),
+                    "x-ratelimit-remaining-requests": str(
+                        max(0, opts.rate_limit - len(self.admitted))
+                    ),
+                    "x-ratelimit-reset-requests": f"{max(0, math.ceil(reset * 1000))}ms",
+                }
+            )
+        if opts.token_limit is not None:
+            used = self.tokens_in_window(now)
+            reset = self.token_log[-1][0] + opts.token_period - now if self.token_log else 0.0
+            headers.update(
+                {
+                    "x-ratelimit-limit-tokens": str(opts.token_limit),
+                    "x-ratelimit-remaining-tokens": str(max(0, opts.token_limit - used)),
+                    "x-ratelimit-reset-tokens": f"{max(0, math.ceil(reset * 1000))}ms",
+                }
+            )
+        return headers
 
     def pick_fault(self, key: tuple[str, str]) -> str | None:
         """Draw this request's fault; the ``*_output`` faults only apply to structure requests."""
@@ -188,7 +252,14 @@ def create_app(options: ServerOptions) -> Starlette:
     state = _State(options)
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "requests": state.count})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "requests": state.count,
+                "refused": state.refused,
+                "heaviest_tokens": state.heaviest,
+            }
+        )
 
     async def models(request: Request) -> Response:
         return JSONResponse(
@@ -222,6 +293,8 @@ def create_app(options: ServerOptions) -> Starlette:
             record["fault"] = fault
             record["ts_end"] = time.time()
             response.headers["x-request-id"] = request_id
+            for name, value in state.ratelimit_headers(time.monotonic()).items():
+                response.headers[name] = value
             state.write_log(record)
             return response
 
@@ -256,8 +329,12 @@ def create_app(options: ServerOptions) -> Starlette:
         if state.is_down(now):
             return answer(_error(503, "the server is down for maintenance", "server_error"), "down")
 
-        wait = state.rate_limited(now)
-        if wait is not None:
+        prompt_tokens = sum(_tokens(str(m.get("content", ""))) for m in messages)
+        max_tokens = body.get("max_tokens")
+        reserved = prompt_tokens + (max_tokens if isinstance(max_tokens, int) else 0)
+        wait = state.rate_limited(now, reserved)
+        entry = wait if isinstance(wait, list) else None
+        if isinstance(wait, float):
             limited = _error(429, "rate limit reached", "rate_limit_error", _retry_headers(wait))
             return answer(limited, "rate_limit")
 
@@ -304,8 +381,9 @@ def create_app(options: ServerOptions) -> Starlette:
         if isinstance(limit, int) and limit > 0 and _tokens(content) > limit:
             content = content[: limit * 4]
             finish = "length"
-        prompt_tokens = sum(_tokens(str(m.get("content", ""))) for m in messages)
         completion_tokens = _tokens(content)
+        if entry is not None:
+            entry[1] = prompt_tokens + completion_tokens  # charge what it really used
         reply = {
             "id": f"chatcmpl-{request_id}",
             "object": "chat.completion",

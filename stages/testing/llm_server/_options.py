@@ -51,6 +51,14 @@ class ServerOptions:
         rate_limit: admit at most this many requests in any window of ``rate_period``
             seconds and answer the rest 429 (``None``: no limit).
         rate_period: the window of ``rate_limit`` in seconds.
+        token_limit: admit a request only if its prompt tokens plus its ``max_tokens`` fit
+            in the tokens of the last ``token_period`` seconds, as OpenAI counts a request,
+            and answer the rest 429 with the wait until they fit; an admitted request is
+            charged its prompt plus the completion it really gets (``None``: no limit).
+        token_period: the window of ``token_limit`` in seconds.
+        ratelimit_headers: with a request or token limit, send OpenAI's
+            ``x-ratelimit-limit-*``, ``x-ratelimit-remaining-*`` and ``x-ratelimit-reset-*``
+            headers on every chat answer.
         faults: fault kind (see `FAULTS`) → probability; one uniform draw per request picks
             at most one fault, so the probabilities must sum to 1 or less.
         fault_limit: inject at most this many faults per (item, task) pair, so retries
@@ -75,6 +83,9 @@ class ServerOptions:
     seed: int = 0
     rate_limit: int | None = None
     rate_period: float = 60.0
+    token_limit: int | None = None
+    token_period: float = 60.0
+    ratelimit_headers: bool = True
     faults: dict[str, float] = field(default_factory=dict)
     fault_limit: int | None = None
     fault_retry_after: float = 1.0
@@ -93,6 +104,8 @@ class ServerOptions:
             raise ValueError("fault probabilities must be >= 0 and sum to at most 1")
         if self.rate_limit is not None and (self.rate_limit < 1 or self.rate_period <= 0):
             raise ValueError("rate_limit must be >= 1 and rate_period > 0")
+        if self.token_limit is not None and (self.token_limit < 1 or self.token_period <= 0):
+            raise ValueError("token_limit must be >= 1 and token_period > 0")
         if self.latency < 0 or (self.latency_max is not None and self.latency_max < self.latency):
             raise ValueError("latency must be >= 0 and latency_max >= latency")
 
@@ -158,6 +171,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ServerOptions, str, int, 
     p.add_argument("--latency", help="seconds, or MIN-MAX for a uniform draw")
     p.add_argument("--seed", type=int)
     p.add_argument("--rate-limit", help="N/SECONDS, e.g. 10/1")
+    p.add_argument("--token-limit", help="TOKENS/SECONDS, e.g. 20000/60")
     p.add_argument("--fault", action="append", type=_fault, help="KIND=PROB (repeatable)")
     p.add_argument("--fault-limit", type=int)
     p.add_argument("--fault-retry-after", type=float)
@@ -185,6 +199,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[ServerOptions, str, int, 
         count, _, period = ns.rate_limit.partition("/")
         data["rate_limit"] = int(count)
         data["rate_period"] = float(period or "60")
+    if ns.token_limit:
+        count, _, period = ns.token_limit.partition("/")
+        data["token_limit"] = int(count)
+        data["token_period"] = float(period or "60")
     if ns.fault:
         data["faults"] = dict(ns.fault)
     if ns.down:

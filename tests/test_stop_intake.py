@@ -1,0 +1,84 @@
+"""
+`StopIntake`: a source or a stage stops the run's intake the way a first Ctrl-C does, and
+an item a stage stopped on is left unwritten for ``--resume``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import orjson
+import pytest
+
+from asyncpipe import BudgetExceeded, Journal, JsonlSink, Pipeline, Stage, StageError, StopIntake
+
+pytestmark = pytest.mark.anyio
+
+KEYS = [f"k{n:02d}" for n in range(40)]
+
+
+async def written(path: Path) -> list[str]:
+    """The keys in a JSON-lines output."""
+    data = await anyio.Path(path).read_bytes()
+    return [orjson.loads(line)["id"] for line in data.splitlines()]
+
+
+def record(item: object) -> dict[str, object]:
+    """The JSON line of an item: its key and status."""
+    return {"id": item.key, "ok": item.ok}  # type: ignore[attr-defined]
+
+
+class TestStopIntake:
+    """The run ends as interrupted by the reason, after finishing what it holds."""
+
+    async def test_source_stops_the_intake(self, tmp_path: Path) -> None:
+        """A source raising StopIntake after 5 values: those 5 finish, the run says why."""
+
+        async def source() -> AsyncIterator[str]:
+            for n, key in enumerate(KEYS):
+                if n == 5:
+                    raise StopIntake("the cost ceiling", "no more money")
+                yield key
+
+        async def upper(key: str) -> str:
+            return key.upper()
+
+        out = tmp_path / "out.jsonl"
+        pipeline = Pipeline([Stage("upper", upper)])
+        summary = await pipeline.run(source(), sink=JsonlSink(out, record=record), key=str)
+        assert summary.interrupted == "the cost ceiling"
+        assert await written(out) == KEYS[:5] and summary.ok == 5
+
+    async def test_stage_defers_its_item_and_resume_runs_it(self, tmp_path: Path) -> None:
+        """A stage raising BudgetExceeded on k03: k03 is not written, nothing new is taken
+        in, and a resumed run writes k03 and the rest exactly once."""
+        refuse = {"k03"}
+
+        async def priced(key: str) -> str:
+            if key in refuse:
+                raise BudgetExceeded(f"{key} would pass the ceiling")
+            return key
+
+        out, journal = tmp_path / "out.jsonl", tmp_path / "journal"
+        pipeline = Pipeline([Stage("priced", priced, workers=1)], max_buffer_size=1)
+        summary = await pipeline.run(
+            KEYS, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str
+        )
+        assert summary.interrupted == "the cost ceiling" and summary.failed == 0
+        first = await written(out)
+        assert "k03" not in first and len(first) < len(KEYS) - 1
+        refuse.clear()
+        summary = await pipeline.run(
+            KEYS, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str, resume=True
+        )
+        assert summary.interrupted is None
+        final = await written(out)
+        assert sorted(final) == KEYS and len(final) == len(KEYS)
+
+    def test_budget_exceeded_is_both(self) -> None:
+        """BudgetExceeded is a StageError (an error outside a run) and a StopIntake."""
+        exc = BudgetExceeded("over")
+        assert isinstance(exc, StageError) and isinstance(exc, StopIntake)
+        assert exc.reason == "the cost ceiling" and str(exc) == "over"
