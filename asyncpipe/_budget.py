@@ -48,10 +48,12 @@ class CostBudget:
         *,
         headroom: float = 0.0,
     ) -> None:
-        for name, value in (("prompt price", prompt_price),
-                            ("completion price", completion_price),
-                            ("max cost", 0.0 if max_cost is None else max_cost),
-                            ("headroom", headroom)):
+        for name, value in (
+            ("prompt price", prompt_price),
+            ("completion price", completion_price),
+            ("max cost", 0.0 if max_cost is None else max_cost),
+            ("headroom", headroom),
+        ):
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"the {name} must be a finite number >= 0, got {value}")
         self.prompt_price = prompt_price
@@ -69,8 +71,7 @@ class CostBudget:
         Returns:
             What the tokens cost at this budget's prices.
         """
-        return (prompt_tokens * self.prompt_price
-                + completion_tokens * self.completion_price) / 1e6
+        return (prompt_tokens * self.prompt_price + completion_tokens * self.completion_price) / 1e6
 
     @property
     def remaining(self) -> float:
@@ -88,8 +89,7 @@ class CostBudget:
         ``True`` once no new page should start (a call was refused, or `remaining` is
         within ``headroom`` of nothing).
         """
-        return self.refused > 0 or (self.max_cost is not None
-                                    and self.remaining <= self.headroom)
+        return self.refused > 0 or (self.max_cost is not None and self.remaining <= self.headroom)
 
     def reserve(self, prompt_tokens: int, completion_tokens: int) -> CostReservation:
         """
@@ -127,8 +127,10 @@ class CostBudget:
         self.spent += self.cost(prompt_tokens, completion_tokens)
 
     def __repr__(self) -> str:
-        return (f"CostBudget({self.prompt_price:g}, {self.completion_price:g}, "
-                f"max_cost={self.max_cost}, spent={self.spent:.6g})")
+        return (
+            f"CostBudget({self.prompt_price:g}, {self.completion_price:g}, "
+            f"max_cost={self.max_cost}, spent={self.spent:.6g})"
+        )
 
 
 class CostReservation:
@@ -165,8 +167,10 @@ class CostReservation:
         self.settled = True
         budget = self._budget
         budget.reserved = max(0.0, budget.reserved - self.cost)
-        budget.charge(self.prompt_tokens if prompt_tokens is None else prompt_tokens,
-                      self.completion_tokens if completion_tokens is None else completion_tokens)
+        budget.charge(
+            self.prompt_tokens if prompt_tokens is None else prompt_tokens,
+            self.completion_tokens if completion_tokens is None else completion_tokens,
+        )
 
 
 def parse_prices(text: str) -> tuple[float, float]:

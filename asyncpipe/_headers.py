@@ -17,18 +17,30 @@ __all__ = ["RateLimitHeaders", "parse_duration", "parse_ratelimit_headers"]
 
 # Go's time.Duration.String(), which OpenAI's "6m0s" and "20ms" come from.
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_SCALE = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
-          "h": 3600.0}
+_SCALE = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
 
 # (kind, field) -> header names, OpenAI style first, then Anthropic's.
 _NAMES = {
     ("requests", "limit"): ("x-ratelimit-limit-requests", "anthropic-ratelimit-requests-limit"),
-    ("requests", "remaining"): ("x-ratelimit-remaining-requests",
-                                "anthropic-ratelimit-requests-remaining"),
+    ("requests", "remaining"): (
+        "x-ratelimit-remaining-requests",
+        "anthropic-ratelimit-requests-remaining",
+    ),
     ("requests", "reset"): ("x-ratelimit-reset-requests", "anthropic-ratelimit-requests-reset"),
     ("tokens", "limit"): ("x-ratelimit-limit-tokens", "anthropic-ratelimit-tokens-limit"),
-    ("tokens", "remaining"): ("x-ratelimit-remaining-tokens",
-                              "anthropic-ratelimit-tokens-remaining"),
+    ("tokens", "remaining"): (
+        "x-ratelimit-remaining-tokens",
+        "anthropic-ratelimit-tokens-remaining",
+    ),
     ("tokens", "reset"): ("x-ratelimit-reset-tokens", "anthropic-ratelimit-tokens-reset"),
 }
 
@@ -98,11 +110,17 @@ class RateLimitHeaders:
         Settle the response's token reservation *before* this call, so that its units are
         not counted as outstanding on top of what the server already counted.
         """
-        if requests is not None and self.remaining_requests is not None \
-                and self.reset_requests is not None:
+        if (
+            requests is not None
+            and self.remaining_requests is not None
+            and self.reset_requests is not None
+        ):
             requests.observe(self.remaining_requests, self.reset_requests, self.limit_requests)
-        if tokens is not None and self.remaining_tokens is not None \
-                and self.reset_tokens is not None:
+        if (
+            tokens is not None
+            and self.remaining_tokens is not None
+            and self.reset_tokens is not None
+        ):
             tokens.observe(self.remaining_tokens, self.reset_tokens, self.limit_tokens)
 
 

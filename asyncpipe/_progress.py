@@ -163,8 +163,13 @@ def interrupt_message(
     What a first Ctrl-C (or SIGTERM) does now, and how to finish the run later.
     """
     stop = snapshot.interrupted
-    again = ("Ctrl-C again" if stop in (None, "SIGINT")
-             else "send it again" if stop.startswith("SIG") else "Ctrl-C")
+    again = (
+        "Ctrl-C again"
+        if stop in (None, "SIGINT")
+        else "send it again"
+        if stop.startswith("SIG")
+        else "Ctrl-C"
+    )
     text = (
         f"{snapshot.interrupted or 'interrupted'}: no new {unit}; finishing {in_flight} "
         f"{unit} in flight; {again} to cancel them"

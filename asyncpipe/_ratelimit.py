@@ -20,8 +20,16 @@ if TYPE_CHECKING:
 
 __all__ = ["RateLimit", "RateLimitStatistics", "Reservation", "parse_rate"]
 
-_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
-          "h": 3600.0, "hour": 3600.0}
+_UNITS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+}
 
 
 # The limit's clock.  anyio.current_time() costs ~6 us (it looks up the backend) against

@@ -53,8 +53,9 @@ def _import_ray() -> ModuleType:
     try:
         import ray
     except ImportError as exc:
-        raise ConfigError(f"the Ray executor needs ray, which is not installed: {INSTALL_HINT}") \
-            from exc
+        raise ConfigError(
+            f"the Ray executor needs ray, which is not installed: {INSTALL_HINT}"
+        ) from exc
     return ray
 
 
@@ -160,8 +161,9 @@ class RayExecutor(Executor):
         if not num_cpus > 0:
             raise ConfigError(f"RayExecutor: num_cpus must be positive, got {num_cpus}")
         if max_restarts < -1 or max_task_retries < -1:
-            raise ConfigError("RayExecutor: max_restarts and max_task_retries must be -1 "
-                              "(no limit) or more")
+            raise ConfigError(
+                "RayExecutor: max_restarts and max_task_retries must be -1 (no limit) or more"
+            )
         if max_call_retries < 0:
             raise ConfigError("RayExecutor: max_call_retries must be 0 or more")
         self.address = address
@@ -180,8 +182,10 @@ class RayExecutor(Executor):
         self._initialized_here = False
 
     def __repr__(self) -> str:
-        return (f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "
-                f"max_restarts={self.max_restarts}, max_task_retries={self.max_task_retries})")
+        return (
+            f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "
+            f"max_restarts={self.max_restarts}, max_task_retries={self.max_task_retries})"
+        )
 
     @asynccontextmanager
     async def open(self, stage: Stage) -> AsyncIterator[StageCall]:
@@ -234,17 +238,24 @@ class RayExecutor(Executor):
             await anyio.to_thread.run_sync(
                 # "local" always starts a new cluster: a bare ray.init() would join one
                 # that `ray start` left running on this machine, or fail on a stale one.
-                lambda: ray.init(address=self.address or "local", **self.init_options))
+                lambda: ray.init(address=self.address or "local", **self.init_options)
+            )
         except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
-            where = "start a local Ray cluster" if self.address is None else \
-                f"connect to the Ray cluster at {self.address!r}"
+            where = (
+                "start a local Ray cluster"
+                if self.address is None
+                else f"connect to the Ray cluster at {self.address!r}"
+            )
             raise ConfigError(
                 f"cannot {where}: {exc}  (A head started with `ray start --head` must share "
                 "this driver's RAY_AUTH_MODE and token, and the same ray and Python versions)"
             ) from exc
         self._initialized_here = True
-        log.info("ray: %s in %.1f s", "started a local cluster" if self.address is None
-                 else f"connected to {self.address}", anyio.current_time() - started)
+        log.info(
+            "ray: %s in %.1f s",
+            "started a local cluster" if self.address is None else f"connected to {self.address}",
+            anyio.current_time() - started,
+        )
 
     async def _disconnect(self, ray: ModuleType) -> None:
         self._users -= 1
@@ -274,7 +285,8 @@ class RayExecutor(Executor):
         payload = (stage.fn, stage.resource)
         try:
             actors = await anyio.to_thread.run_sync(
-                lambda: [self._make_actor(ray, stage, payload) for _ in range(stage.workers)])
+                lambda: [self._make_actor(ray, stage, payload) for _ in range(stage.workers)]
+            )
         except Exception as exc:
             raise ConfigError(
                 f"stage {stage.name!r}: cannot send the stage to Ray ({exc}); its function "
@@ -296,13 +308,14 @@ class RayExecutor(Executor):
         try:
             await actor.ready.remote()
         except ray.exceptions.RayActorError as exc:
-            raise StageError(f"stage {stage.name!r}: a Ray actor failed to start: {exc}") \
-                from exc
+            raise StageError(f"stage {stage.name!r}: a Ray actor failed to start: {exc}") from exc
 
     async def _check_cpus(self, ray: ModuleType, stage: Stage) -> None:
         def query() -> tuple[float, float]:
-            return (ray.available_resources().get("CPU", 0.0),
-                    ray.cluster_resources().get("CPU", 0.0))
+            return (
+                ray.available_resources().get("CPU", 0.0),
+                ray.cluster_resources().get("CPU", 0.0),
+            )
 
         needed = stage.workers * self.num_cpus
         # Ray frees the CPUs of killed actors (e.g. the previous run's) a moment later,
@@ -364,9 +377,11 @@ class RayExecutor(Executor):
                     if slot.pid is not None and pid != slot.pid:
                         # Ray restarted the actor (its process or its node was lost) and
                         # re-ran the call itself: the item is safe; the user should know.
-                        log.warning("ray: stage %r: an actor was restarted (its process or "
-                                    "node was lost); Ray ran the call again on the new one",
-                                    stage.name)
+                        log.warning(
+                            "ray: stage %r: an actor was restarted (its process or "
+                            "node was lost); Ray ran the call again on the new one",
+                            stage.name,
+                        )
                     slot.pid = pid
                     return result
                 except task_error as exc:
@@ -382,10 +397,14 @@ class RayExecutor(Executor):
                     slot.deaths += 1
                     if self.max_restarts != -1 and slot.deaths > self.max_restarts:
                         # Ray will not restart it again: put a new actor in its place.
-                        log.warning("ray: stage %r: an actor died %d times; replacing it",
-                                    stage.name, slot.deaths)
+                        log.warning(
+                            "ray: stage %r: an actor died %d times; replacing it",
+                            stage.name,
+                            slot.deaths,
+                        )
                         slot.actor = await anyio.to_thread.run_sync(
-                            self._make_actor, ray, stage, payload)
+                            self._make_actor, ray, stage, payload
+                        )
                         slot.deaths = 0
                     reason = str(exc).splitlines()[0]
                     lost += 1
@@ -393,9 +412,14 @@ class RayExecutor(Executor):
                         raise RetryableError(
                             f"the Ray actor running this item died: {reason}"
                         ) from exc
-                    log.warning("ray: stage %r: the actor running an item was lost (%s); "
-                                "running the item again on a restarted actor (%d of %d)",
-                                stage.name, reason[:200], lost, self.max_call_retries)
+                    log.warning(
+                        "ray: stage %r: the actor running an item was lost (%s); "
+                        "running the item again on a restarted actor (%d of %d)",
+                        stage.name,
+                        reason[:200],
+                        lost,
+                        self.max_call_retries,
+                    )
                     # Ray needs a moment to notice a lost node and restart its actors
                     # elsewhere; until then calls fail at once.  Wait, then wait for the
                     # actor to be up again (Ray queues ``ready`` until it is).

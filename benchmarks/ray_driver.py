@@ -119,10 +119,13 @@ def _measure(pipeline: Pipeline, refs: list[PageRef]) -> dict[str, float]:
 
 def _ceiling(items: int, workers: int) -> dict[str, float]:
     ref = PageRef(id="x", source="/nonexistent", page=1, kind="jpeg", data=b"\0" * 1000)
-    values = [PageRef(id=f"p{n}", source=ref.source, page=1, kind="jpeg", data=ref.data)
-              for n in range(items)]
-    pipeline = Pipeline([Stage("noop", _noop, kind="thread", workers=workers,
-                               executor=RayExecutor())])
+    values = [
+        PageRef(id=f"p{n}", source=ref.source, page=1, kind="jpeg", data=ref.data)
+        for n in range(items)
+    ]
+    pipeline = Pipeline(
+        [Stage("noop", _noop, kind="thread", workers=workers, executor=RayExecutor())]
+    )
     cpu, wall = time.process_time(), time.perf_counter()
     anyio.run(_drain, pipeline, values)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -132,14 +135,21 @@ def _ceiling(items: int, workers: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print a table and the last line."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=os.environ.get("ASYNCPIPE_SROIE"),
-                        help="the SROIE folder (default $ASYNCPIPE_SROIE)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=os.environ.get("ASYNCPIPE_SROIE"),
+        help="the SROIE folder (default $ASYNCPIPE_SROIE)",
+    )
     parser.add_argument("--small", type=int, default=6, help="small receipts (default 6)")
     parser.add_argument("--large", type=int, default=2, help="A4 scans (default 2)")
     parser.add_argument("--noop-items", type=int, default=2000)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/asyncpipe-soak"))
-    parser.add_argument("--any-network", action="store_true",
-                        help="run even outside a loopback-only network namespace")
+    parser.add_argument(
+        "--any-network",
+        action="store_true",
+        help="run even outside a loopback-only network namespace",
+    )
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("give --data or set ASYNCPIPE_SROIE")
@@ -162,32 +172,39 @@ def main(argv: list[str] | None = None) -> int:
         for label, paths in (("small", small), ("A4", large)):
             refs = list(discover([str(p) for p in paths]))
             old = build_pipeline(DocumentSettings()).configure(
-                executor=_Metered(), executor_stages=["ocr"])
-            new = build_pipeline(DocumentSettings(ship_bytes=True)).configure(
-                executor=_Metered())
+                executor=_Metered(), executor_stages=["ocr"]
+            )
+            new = build_pipeline(DocumentSettings(ship_bytes=True)).configure(executor=_Metered())
             rows.append(("ocr-only", label, _measure(old, refs)))
             rows.append(("fused", label, _measure(new, refs)))
         ceiling = _ceiling(args.noop_items, workers=2)
     finally:
         ray.shutdown()
     load = os.getloadavg()[0]
-    print(f"{'config':9} {'pages':6} {'n':>3} {'driver CPU ms/page':>18} "
-          f"{'sent KB/page':>13} {'back KB/page':>13} {'file KB':>8} {'bytes/file':>10} "
-          f"{'pages/s':>8}")
+    print(
+        f"{'config':9} {'pages':6} {'n':>3} {'driver CPU ms/page':>18} "
+        f"{'sent KB/page':>13} {'back KB/page':>13} {'file KB':>8} {'bytes/file':>10} "
+        f"{'pages/s':>8}"
+    )
     for config, label, r in rows:
-        print(f"{config:9} {label:6} {int(r['pages']):>3} {r['cpu_ms_per_page']:>18.1f} "
-              f"{r['sent_per_page'] / 1024:>13.1f} {r['received_per_page'] / 1024:>13.1f} "
-              f"{r['encoded_per_page'] / 1024:>8.1f} {r['bytes_ratio']:>10.2f} "
-              f"{r['pages_per_s']:>8.3f}" + (f"  ({int(r['failed'])} failed)"
-                                             if r["failed"] else ""))
-    print(f"no-op remote stage, 2 actors, {ceiling['items']} items: "
-          f"{ceiling['pages_per_s']:.0f} items/s, driver CPU "
-          f"{ceiling['cpu_ms_per_item']:.2f} ms/item  (load average {load:.1f})")
+        print(
+            f"{config:9} {label:6} {int(r['pages']):>3} {r['cpu_ms_per_page']:>18.1f} "
+            f"{r['sent_per_page'] / 1024:>13.1f} {r['received_per_page'] / 1024:>13.1f} "
+            f"{r['encoded_per_page'] / 1024:>8.1f} {r['bytes_ratio']:>10.2f} "
+            f"{r['pages_per_s']:>8.3f}" + (f"  ({int(r['failed'])} failed)" if r["failed"] else "")
+        )
+    print(
+        f"no-op remote stage, 2 actors, {ceiling['items']} items: "
+        f"{ceiling['pages_per_s']:.0f} items/s, driver CPU "
+        f"{ceiling['cpu_ms_per_item']:.2f} ms/item  (load average {load:.1f})"
+    )
     fused = [r for config, _, r in rows if config == "fused"]
     worst_cpu = max(r["cpu_ms_per_page"] for r in fused)
     worst_bytes = max(r["bytes_ratio"] for r in fused)
-    print(f"ray_driver cpu_ms_per_page={worst_cpu:.1f} bytes_ratio={worst_bytes:.2f} "
-          f"noop_pages_per_s={ceiling['pages_per_s']:.0f}")
+    print(
+        f"ray_driver cpu_ms_per_page={worst_cpu:.1f} bytes_ratio={worst_bytes:.2f} "
+        f"noop_pages_per_s={ceiling['pages_per_s']:.0f}"
+    )
     return 0
 
 

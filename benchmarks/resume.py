@@ -186,15 +186,23 @@ def bench(items: int, root: Path) -> dict[str, Any]:
 def report(result: dict[str, Any]) -> None:
     f, r = result["fresh"], result["resume"]
     print(f"\n== {result['items']:,} items (output {result['output_mb']:.0f} MB) ==")
-    print(f"fresh:  {f['seconds']:.1f} s, peak RSS {f['peak_rss_mb']:.0f} MB, "
-          f"journal at end {f['journal_bytes'] / 1e6:.1f} MB")
-    print(f"killed: {result['finished_at_kill']:,} lines written, journal "
-          f"{result['journal_at_kill_mb']:.1f} MB")
-    print(f"resume: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB, first new item "
-          f"after {r['first_new_item']:.2f} s, journal at end {r['journal_bytes'] / 1e6:.1f} MB; "
-          f"{r['skipped']:,} skipped + {r['ok']:,} run = every id once")
-    print(f"done keys: KeySet {result['keyset_bytes_per_key']:.1f} B/key, "
-          f"set {result['set_bytes_per_key']:.1f} B/key")
+    print(
+        f"fresh:  {f['seconds']:.1f} s, peak RSS {f['peak_rss_mb']:.0f} MB, "
+        f"journal at end {f['journal_bytes'] / 1e6:.1f} MB"
+    )
+    print(
+        f"killed: {result['finished_at_kill']:,} lines written, journal "
+        f"{result['journal_at_kill_mb']:.1f} MB"
+    )
+    print(
+        f"resume: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB, first new item "
+        f"after {r['first_new_item']:.2f} s, journal at end {r['journal_bytes'] / 1e6:.1f} MB; "
+        f"{r['skipped']:,} skipped + {r['ok']:,} run = every id once"
+    )
+    print(
+        f"done keys: KeySet {result['keyset_bytes_per_key']:.1f} B/key, "
+        f"set {result['set_bytes_per_key']:.1f} B/key"
+    )
     bound = result["journal_bound"]
     end = max(f["journal_bytes"], r["journal_bytes"])
     checks = [

@@ -22,8 +22,9 @@ async def main(urls: list[str], out: str) -> RunSummary:
             response = await client.get(url)
             if response.status_code in (429, 503):
                 wait = response.headers.get("Retry-After")
-                raise RetryableError(f"HTTP {response.status_code}",
-                                     retry_after=float(wait) if wait else None)
+                raise RetryableError(
+                    f"HTTP {response.status_code}", retry_after=float(wait) if wait else None
+                )
             response.raise_for_status()  # any other error status fails just this URL
             return response.text
 
@@ -32,10 +33,14 @@ async def main(urls: list[str], out: str) -> RunSummary:
             words = re.sub(r"<[^>]*>", " ", html).split()
             return {"title": title and title[1].strip(), "words": len(words)}
 
-        pipeline = Pipeline([
-            Stage("fetch", fetch, workers=16, limiter=RateLimit(50, 1.0), retry=Retry(attempts=3)),
-            Stage("parse", parse, kind="thread", workers=2),
-        ])
+        pipeline = Pipeline(
+            [
+                Stage(
+                    "fetch", fetch, workers=16, limiter=RateLimit(50, 1.0), retry=Retry(attempts=3)
+                ),
+                Stage("parse", parse, kind="thread", workers=2),
+            ]
+        )
         sink = JsonlSink(out, overwrite=True)  # store: one JSON line per URL
         return await pipeline.run(urls, sink=sink, key=str, ordered=True)
 

@@ -179,8 +179,15 @@ async def _main(args: argparse.Namespace) -> int:
             Stage("load", app.load, workers=w[0]),
             Stage("crunch", app.crunch, kind="thread", workers=w[1]),
             Stage("paid", app.paid, workers=w[2], checkpoint=True),
-            Stage("finish", app.finish, kind="thread", workers=w[3], checkpoint=True,
-                  encode=_encode, decode=_decode),
+            Stage(
+                "finish",
+                app.finish,
+                kind="thread",
+                workers=w[3],
+                checkpoint=True,
+                encode=_encode,
+                decode=_decode,
+            ),
         ],
         max_buffer_size=args.buffer,
     )
@@ -189,9 +196,7 @@ async def _main(args: argparse.Namespace) -> int:
     compaction: dict[str, Any] = {"compact_grace": args.compact_grace}
     if args.compact_bytes is not None:
         compaction["compact_bytes"] = args.compact_bytes
-    journal = Journal(
-        args.journal, fsync_every=args.fsync_every, fsync_interval=0.05, **compaction
-    )
+    journal = Journal(args.journal, fsync_every=args.fsync_every, fsync_interval=0.05, **compaction)
     sink = JsonlSink(args.out, record=_record, fsync_interval=0.05)
     summary = await pipeline.run(
         range(args.items),
@@ -203,8 +208,12 @@ async def _main(args: argparse.Namespace) -> int:
         key=key_of,
         stop_on_signals=True,
     )
-    report = {"ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped,
-              "interrupted": summary.interrupted}
+    report = {
+        "ok": summary.ok,
+        "failed": summary.failed,
+        "skipped": summary.skipped,
+        "interrupted": summary.interrupted,
+    }
     sys.stdout.write(orjson.dumps(report).decode() + "\n")
     sys.stdout.flush()
     if summary.interrupted is not None:
@@ -228,11 +237,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sleep", type=float, default=0.01, help="most seconds per stage call")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fsync-every", type=int, default=1000)
-    parser.add_argument("--compact-bytes", type=int, default=None,
-                        help="Journal(compact_bytes=...); default: the Journal's")
+    parser.add_argument(
+        "--compact-bytes",
+        type=int,
+        default=None,
+        help="Journal(compact_bytes=...); default: the Journal's",
+    )
     parser.add_argument("--compact-grace", type=float, default=0.0)
-    parser.add_argument("--compaction-pause", type=float, default=0.0,
-                        help="seconds to sleep at each step of a compaction")
+    parser.add_argument(
+        "--compaction-pause",
+        type=float,
+        default=0.0,
+        help="seconds to sleep at each step of a compaction",
+    )
     args = parser.parse_args(argv)
     return anyio.run(_main, args)
 

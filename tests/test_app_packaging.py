@@ -6,8 +6,15 @@ import sys
 from importlib.metadata import entry_points, requires
 
 DOCUMENT_STACK = {
-    "httpx", "numpy", "opencv-python-headless", "pillow", "pypdfium2", "rapidocr",
-    "onnxruntime", "symspellpy", "jsonschema",
+    "httpx",
+    "numpy",
+    "opencv-python-headless",
+    "pillow",
+    "pypdfium2",
+    "rapidocr",
+    "onnxruntime",
+    "symspellpy",
+    "jsonschema",
 }
 
 
@@ -35,8 +42,10 @@ class TestPackaging:
         documents = {name for name, extra in _requirements() if extra == "documents"}
         assert documents == DOCUMENT_STACK
         assert ("asyncpipe", "test") in _requirements()
-        assert any(r.startswith("asyncpipe[documents]") and 'extra == "test"' in r
-                   for r in requires("asyncpipe") or [])
+        assert any(
+            r.startswith("asyncpipe[documents]") and 'extra == "test"' in r
+            for r in requires("asyncpipe") or []
+        )
 
     def test_document_app_is_registered(self) -> None:
         """The document app is an entry point of the `asyncpipe.apps` group."""
@@ -45,9 +54,12 @@ class TestPackaging:
 
     def test_framework_imports_no_document_module(self) -> None:
         """Importing the framework and its command line loads none of the document stack."""
-        code = ("import sys, asyncpipe, asyncpipe._cli; print(sorted(m for m in "
-                "('cv2', 'numpy', 'httpx', 'onnxruntime', 'rapidocr', 'pypdfium2', 'PIL', "
-                "'symspellpy', 'jsonschema', 'stages') if m in sys.modules))")
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              check=True)
+        code = (
+            "import sys, asyncpipe, asyncpipe._cli; print(sorted(m for m in "
+            "('cv2', 'numpy', 'httpx', 'onnxruntime', 'rapidocr', 'pypdfium2', 'PIL', "
+            "'symspellpy', 'jsonschema', 'stages') if m in sys.modules))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
         assert done.stdout.strip() == "[]"

@@ -80,10 +80,16 @@ class TestCostBudget:
         assert budget.spent == pytest.approx(750.0)
         assert repr(budget) == "CostBudget(0.15, 0.6, max_cost=None, spent=750)"
 
-    @pytest.mark.parametrize(("args", "kw"), [
-        ((-1.0, 1.0), {}), ((1.0, math.nan), {}), ((1.0, 1.0), {"max_cost": -1.0}),
-        ((1.0, 1.0), {"max_cost": math.inf}), ((1.0, 1.0), {"headroom": -0.5}),
-    ])
+    @pytest.mark.parametrize(
+        ("args", "kw"),
+        [
+            ((-1.0, 1.0), {}),
+            ((1.0, math.nan), {}),
+            ((1.0, 1.0), {"max_cost": -1.0}),
+            ((1.0, 1.0), {"max_cost": math.inf}),
+            ((1.0, 1.0), {"headroom": -0.5}),
+        ],
+    )
     def test_bad_configuration(self, args: tuple[float, float], kw: dict[str, float]) -> None:
         """Negative or non-finite prices, ceilings and headroom are ConfigErrors."""
         with pytest.raises(ConfigError, match="finite number"):
@@ -93,9 +99,14 @@ class TestCostBudget:
 class TestParsing:
     """--llm-prices and --max-cost."""
 
-    @pytest.mark.parametrize(("text", "prices"), [
-        ("0.15,0.60", (0.15, 0.60)), (" 3 , 15 ", (3.0, 15.0)), ("0,0", (0.0, 0.0)),
-    ])
+    @pytest.mark.parametrize(
+        ("text", "prices"),
+        [
+            ("0.15,0.60", (0.15, 0.60)),
+            (" 3 , 15 ", (3.0, 15.0)),
+            ("0,0", (0.0, 0.0)),
+        ],
+    )
     def test_prices(self, text: str, prices: tuple[float, float]) -> None:
         """PROMPT,COMPLETION per million tokens."""
         assert parse_prices(text) == prices

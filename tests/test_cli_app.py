@@ -58,9 +58,22 @@ class TestCountingApp:
         """Items come out in input order; --workers and --rate-limit reach stages by name."""
         source = numbers(tmp_path / "n.txt", 30)
         out = tmp_path / "out.jsonl"
-        done = cli("--app", "cliapp:app", "run", source, "--out", out, "--side",
-                   tmp_path / "side", "--workers", "math=3,parse=1", "--rate-limit",
-                   "calls=1000/s", "--progress", "none")
+        done = cli(
+            "--app",
+            "cliapp:app",
+            "run",
+            source,
+            "--out",
+            out,
+            "--side",
+            tmp_path / "side",
+            "--workers",
+            "math=3,parse=1",
+            "--rate-limit",
+            "calls=1000/s",
+            "--progress",
+            "none",
+        )
         assert done.returncode == 0, done.stderr
         lines = read_lines(out)
         assert [line["id"] for line in lines] == [f"n.txt:{n + 1}" for n in range(30)]
@@ -71,16 +84,36 @@ class TestCountingApp:
 
     def test_unknown_stage_in_workers(self, tmp_path: Path) -> None:
         """A name that is no stage or group exits 2 naming the stages and groups."""
-        done = cli("--app", "cliapp:app", "run", numbers(tmp_path / "n.txt", 3), "--out",
-                   tmp_path / "o.jsonl", "--side", tmp_path / "side", "--workers", "ocr=2")
+        done = cli(
+            "--app",
+            "cliapp:app",
+            "run",
+            numbers(tmp_path / "n.txt", 3),
+            "--out",
+            tmp_path / "o.jsonl",
+            "--side",
+            tmp_path / "side",
+            "--workers",
+            "ocr=2",
+        )
         assert done.returncode == 2
         assert "no stage or group named 'ocr'" in done.stderr
         assert "stages: parse, square, paid; groups: math" in done.stderr
 
     def test_unknown_limit_name(self, tmp_path: Path) -> None:
         """A named rate limit that no stage declares exits 2."""
-        done = cli("--app", "cliapp:app", "run", numbers(tmp_path / "n.txt", 3), "--out",
-                   tmp_path / "o.jsonl", "--side", tmp_path / "side", "--rate-limit", "llm=5/s")
+        done = cli(
+            "--app",
+            "cliapp:app",
+            "run",
+            numbers(tmp_path / "n.txt", 3),
+            "--out",
+            tmp_path / "o.jsonl",
+            "--side",
+            tmp_path / "side",
+            "--rate-limit",
+            "llm=5/s",
+        )
         assert done.returncode == 2
         assert "no stage declares a limit named 'llm' (declared: calls)" in done.stderr
 
@@ -89,11 +122,29 @@ class TestCountingApp:
         count = 120
         source = numbers(tmp_path / "n.txt", count)
         out, side = tmp_path / "out.jsonl", tmp_path / "side"
-        args = ["--app", "cliapp:app", "run", source, "--out", out, "--side", side,
-                "--delay", "0.02", "--workers", "paid=2", "--progress", "none"]
-        first = subprocess.Popen([sys.executable, "-m", "asyncpipe", *map(str, args),
-                                  "--run-id", "1"], cwd=ROOT, env=_env(),
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = [
+            "--app",
+            "cliapp:app",
+            "run",
+            source,
+            "--out",
+            out,
+            "--side",
+            side,
+            "--delay",
+            "0.02",
+            "--workers",
+            "paid=2",
+            "--progress",
+            "none",
+        ]
+        first = subprocess.Popen(
+            [sys.executable, "-m", "asyncpipe", *map(str, args), "--run-id", "1"],
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 30
             while not (out.exists() and out.read_bytes().count(b"\n") >= 10):
@@ -110,8 +161,9 @@ class TestCountingApp:
         done = cli(*args, "--run-id", "2", "--resume")
         assert done.returncode == 0, done.stderr
         lines = read_lines(out)
-        assert sorted(str(line["id"]) for line in lines) == sorted(f"n.txt:{n + 1}"
-                                                              for n in range(count))
+        assert sorted(str(line["id"]) for line in lines) == sorted(
+            f"n.txt:{n + 1}" for n in range(count)
+        )
         calls = [line.split() for line in side.read_text().splitlines()]
         repeated = {key for run, key in calls if run == "2"} & written
         assert repeated == set(), "the resumed run paid again for items already written"
@@ -123,8 +175,21 @@ class TestRunOptions:
 
     def test_app_options_hold_only_the_apps(self, tmp_path: Path) -> None:
         """RunOptions.app_options holds what the app added, and nothing of the framework's."""
-        args, dests = parse(["run", "x.txt", "--out", str(tmp_path / "o"), "--side", "s",
-                             "--workers", "math=2", "--rate-limit", "9/s"], CountingApp())
+        args, dests = parse(
+            [
+                "run",
+                "x.txt",
+                "--out",
+                str(tmp_path / "o"),
+                "--side",
+                "s",
+                "--workers",
+                "math=2",
+                "--rate-limit",
+                "9/s",
+            ],
+            CountingApp(),
+        )
         options = run_options(args, dests)
         assert sorted(vars(options.app_options)) == ["delay", "run_id", "side"]
         assert options.workers == {"math": 2}
@@ -134,8 +199,10 @@ class TestRunOptions:
 
     def test_limit_an_app_acquires_itself(self, tmp_path: Path) -> None:
         """options.limit gives one object per name, and the configured pipeline holds it."""
-        args, dests = parse(["run", "x", "--out", str(tmp_path / "o"), "--side", "s",
-                             "--rate-limit", "9/s"], CountingApp())
+        args, dests = parse(
+            ["run", "x", "--out", str(tmp_path / "o"), "--side", "s", "--rate-limit", "9/s"],
+            CountingApp(),
+        )
         options = run_options(args, dests)
         client_limit = options.limit("api", RateLimit(1, 1))
         assert client_limit is options.limit("api", RateLimit(1, 1))

@@ -75,12 +75,30 @@ class Files:
 def start(case: Case, files: Files, run_id: int, *, resume: bool) -> subprocess.Popen[bytes]:
     """Start one run of the crash app."""
     args = [
-        sys.executable, str(APP),
-        "--items", str(case.items), "--out", str(files.out), "--journal", str(files.journal),
-        "--side", str(files.side), "--run-id", str(run_id), "--workers", case.workers,
-        "--buffer", str(case.buffer), "--fsync-every", str(case.fsync_every),
-        "--seed", str(case.seed), "--sleep", str(case.sleep),
-        "--compaction-pause", str(case.pause),
+        sys.executable,
+        str(APP),
+        "--items",
+        str(case.items),
+        "--out",
+        str(files.out),
+        "--journal",
+        str(files.journal),
+        "--side",
+        str(files.side),
+        "--run-id",
+        str(run_id),
+        "--workers",
+        case.workers,
+        "--buffer",
+        str(case.buffer),
+        "--fsync-every",
+        str(case.fsync_every),
+        "--seed",
+        str(case.seed),
+        "--sleep",
+        str(case.sleep),
+        "--compaction-pause",
+        str(case.pause),
     ]
     if case.compact_bytes is not None:
         args += ["--compact-bytes", str(case.compact_bytes)]
@@ -262,23 +280,61 @@ def crash_and_resume(case: Case, root: Path, reference: dict[str, Any]) -> tuple
 
 FAST = [
     Case("unordered", workers="4,2,8,2", kills=7, seed=1),
-    Case("ordered-narrow-fsync1", workers="1,1,2,1", ordered=True, fsync_every=1, kills=6,
-         seed=2, sleep=0.005),
-    Case("unordered-wide-compact", workers="8,4,16,4", fsync_every=2, kills=6, compact=True,
-         seed=3),
-    Case("ordered-smallbuf-compact", workers="3,2,4,3", ordered=True, buffer=2, fsync_every=5,
-         kills=6, compact=True, seed=4),
+    Case(
+        "ordered-narrow-fsync1",
+        workers="1,1,2,1",
+        ordered=True,
+        fsync_every=1,
+        kills=6,
+        seed=2,
+        sleep=0.005,
+    ),
+    Case(
+        "unordered-wide-compact", workers="8,4,16,4", fsync_every=2, kills=6, compact=True, seed=3
+    ),
+    Case(
+        "ordered-smallbuf-compact",
+        workers="3,2,4,3",
+        ordered=True,
+        buffer=2,
+        fsync_every=5,
+        kills=6,
+        compact=True,
+        seed=4,
+    ),
     # The journal is rewritten after every write, slowly: most kills land in a rewrite.
-    Case("kill-during-compaction", workers="4,2,8,2", fsync_every=3, kills=6, seed=5,
-         compact_bytes=1, pause=0.02),
-    Case("ordered-kill-during-compaction", workers="2,2,4,2", ordered=True, kills=6, seed=6,
-         compact_bytes=1, pause=0.01),
+    Case(
+        "kill-during-compaction",
+        workers="4,2,8,2",
+        fsync_every=3,
+        kills=6,
+        seed=5,
+        compact_bytes=1,
+        pause=0.02,
+    ),
+    Case(
+        "ordered-kill-during-compaction",
+        workers="2,2,4,2",
+        ordered=True,
+        kills=6,
+        seed=6,
+        compact_bytes=1,
+        pause=0.01,
+    ),
 ]
 
 SLOW = [
     Case("slow-unordered", items=200, workers="6,3,12,3", fsync_every=1, kills=25, seed=11),
-    Case("slow-ordered", items=200, workers="2,2,5,2", ordered=True, fsync_every=3, kills=25,
-         compact=True, seed=12),
+    Case(
+        "slow-ordered",
+        items=200,
+        workers="2,2,5,2",
+        ordered=True,
+        fsync_every=3,
+        kills=25,
+        compact=True,
+        seed=12,
+    ),
 ]
 
 # Each fast case must land all but one of its kills: at least 20 over the fast cases.

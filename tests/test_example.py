@@ -52,8 +52,12 @@ class TinyServer:
                 data += await stream.receive()
             path = data.split(b" ", 2)[1].decode()
             status, headers, body = self.route(path)
-            head = [f"HTTP/1.1 {status}", "Content-Type: text/html",
-                    f"Content-Length: {len(body)}", "Connection: close"]
+            head = [
+                f"HTTP/1.1 {status}",
+                "Content-Type: text/html",
+                f"Content-Length: {len(body)}",
+                "Connection: close",
+            ]
             head += [f"{name}: {value}" for name, value in headers.items()]
             await stream.send("\r\n".join(head).encode() + b"\r\n\r\n" + body)
 

@@ -34,7 +34,8 @@ class TestExports:
     def test_no_public_name_left_out(self) -> None:
         """Every public attribute of the package (not a submodule) is in __all__."""
         public = {
-            name for name, value in vars(asyncpipe).items()
+            name
+            for name, value in vars(asyncpipe).items()
             if not name.startswith("_")
             and not isinstance(value, types.ModuleType | __future__._Feature)
         }

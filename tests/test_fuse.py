@@ -78,8 +78,14 @@ def _stages(steps: Steps, executor: Executor, **b_options: Any) -> list[Stage]:
     return [
         Stage("a", steps.a, kind="thread", executor=executor),
         Stage("b", steps.b, kind="thread", executor=executor, checkpoint=True, **b_options),
-        Stage("c", steps.c, kind="thread", executor=executor, resource=list,
-              retry=Retry(attempts=2, base=0.001, cap=0.001)),
+        Stage(
+            "c",
+            steps.c,
+            kind="thread",
+            executor=executor,
+            resource=list,
+            retry=Retry(attempts=2, base=0.001, cap=0.001),
+        ),
     ]
 
 
@@ -168,8 +174,12 @@ class TestFusedRun:
         assert (summary.ok, summary.failed) == (1, 2)
         before = Counter(steps.calls)
         summary = await Pipeline(stages).run(
-            [0, 1, 2], sink=JsonlSink(out, record=record), journal=Journal(journal), key=str,
-            resume=True, retry_failed=True,
+            [0, 1, 2],
+            sink=JsonlSink(out, record=record),
+            journal=Journal(journal),
+            key=str,
+            resume=True,
+            retry_failed=True,
         )
         assert summary.ok == 2
         assert steps.calls - before == Counter({"c": 2})  # a and b were not run again
@@ -187,10 +197,12 @@ class TestWithoutFusing:
     async def test_single_stage_runs_alone(self) -> None:
         """One executor stage between local ones is opened under its own name."""
         executor = ThreadExecutor()
-        pipeline = Pipeline([
-            Stage("local", partial(_double), kind="thread"),
-            Stage("remote", _double, kind="thread", executor=executor),
-        ])
+        pipeline = Pipeline(
+            [
+                Stage("local", partial(_double), kind="thread"),
+                Stage("remote", _double, kind="thread", executor=executor),
+            ]
+        )
         out = await _run(pipeline, [1, 2])
         assert [item.value for item in out] == [4, 8]
         assert executor.opened == ["remote"]

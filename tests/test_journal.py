@@ -159,8 +159,14 @@ class TestTornTail:
 class TestCorruption:
     @pytest.mark.parametrize(
         "garbage",
-        [b"{not json", b"", b"[1, 2]", b'{"ev": "done", "k": "x"}', b'{"ev": "ckpt", "k": 5}',
-         b'{"ev": "bogus"}'],
+        [
+            b"{not json",
+            b"",
+            b"[1, 2]",
+            b'{"ev": "done", "k": "x"}',
+            b'{"ev": "ckpt", "k": 5}',
+            b'{"ev": "bogus"}',
+        ],
     )
     async def test_mid_file_garbage_raises_with_line_number(
         self, tmp_path: Path, garbage: bytes
@@ -169,7 +175,8 @@ class TestCorruption:
         path = tmp_path / "j.jsonl"
         data = (
             _event(ev="done", k="a", status="ok")
-            + garbage + b"\n"
+            + garbage
+            + b"\n"
             + _event(ev="done", k="b", status="ok")
         )
         await anyio.Path(path).write_bytes(data)

@@ -79,8 +79,13 @@ class TestExecutor:
         executor = FakeExecutor()
         pipeline = document_like().configure(executor=executor)
         assert {s.name for s in pipeline.stages if s.executor is executor} == {"load", "ocr"}
-        lone = Pipeline([Stage("parse", crunch, kind="thread"), Stage("fix", identity),
-                         Stage("ocr", ocr, kind="thread", resource=make_engine)])
+        lone = Pipeline(
+            [
+                Stage("parse", crunch, kind="thread"),
+                Stage("fix", identity),
+                Stage("ocr", ocr, kind="thread", resource=make_engine),
+            ]
+        )
         moved = lone.configure(executor=executor)
         assert {s.name for s in moved.stages if s.executor is executor} == {"ocr"}
 

@@ -31,8 +31,12 @@ class Gauge:
             self.calls += 1
             self.peak = max(self.peak, self.active)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         with self._lock:
             self.active -= 1
 
@@ -131,10 +135,17 @@ class TestConfig:
         with pytest.raises(ConfigError):
             Pipeline([Stage("a", identity)], max_buffer_size=0)
 
-    @pytest.mark.parametrize("kwargs", [
-        {"name": ""}, {"kind": "process"}, {"workers": 0}, {"kind": "thread", "timeout": 1.0},
-        {"timeout": 0.0}, {"max_buffer_size": 0},
-    ])
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"name": ""},
+            {"kind": "process"},
+            {"workers": 0},
+            {"kind": "thread", "timeout": 1.0},
+            {"timeout": 0.0},
+            {"max_buffer_size": 0},
+        ],
+    )
     def test_bad_stages(self, kwargs: dict[str, Any]) -> None:
         """Each invalid stage setting is a ConfigError."""
         settings: dict[str, Any] = {"name": "s", "fn": identity} | kwargs
@@ -233,7 +244,8 @@ class TestConcurrency:
             return value
 
         summary = await Pipeline([Stage("work", work, kind="thread", workers=workers)]).run(
-            range(8 * workers + 8))
+            range(8 * workers + 8)
+        )
         assert summary.ok == 8 * workers + 8
         assert gauge.peak == workers
         assert gauge.active == 0
@@ -372,11 +384,13 @@ class TestErrorRecords:
             return f"v{value}"
 
         sink = ListSink()
-        pipeline = Pipeline([
-            Stage("double", double, workers=2),
-            Stage("check", check, kind="thread", workers=2),
-            Stage("label", label, workers=2),
-        ])
+        pipeline = Pipeline(
+            [
+                Stage("double", double, workers=2),
+                Stage("check", check, kind="thread", workers=2),
+                Stage("label", label, workers=2),
+            ]
+        )
         summary = await pipeline.run(range(12), sink=sink, key=lambda v: f"item-{v}")
         by_key = {item.key: item for item in sink.items}
         assert sorted(by_key) == sorted(f"item-{v}" for v in range(12))
@@ -385,9 +399,17 @@ class TestErrorRecords:
         error = by_key["item-3"].error
         assert error is not None
         assert (error.stage, error.type, error.message, error.attempts) == (
-            "check", "StageError", "bad value 6", 1)
-        assert error.to_json() == {"stage": "check", "type": "StageError",
-                                   "message": "bad value 6", "attempts": 1}
+            "check",
+            "StageError",
+            "bad value 6",
+            1,
+        )
+        assert error.to_json() == {
+            "stage": "check",
+            "type": "StageError",
+            "message": "bad value 6",
+            "attempts": 1,
+        }
         assert by_key["item-4"].ok and by_key["item-4"].value == "v8"
         assert sorted(labelled) == sorted(v * 2 for v in range(12) if v % 3)
         assert (summary.ok, summary.failed) == (8, 4)
@@ -410,8 +432,10 @@ class TestErrorRecords:
 
     @pytest.mark.parametrize(
         ("encode", "error_type"),
-        [(lambda value: {"bad": object()}, "TypeError"),  # journal cannot serialise it
-         (lambda value: 1 // 0, "ZeroDivisionError")],  # the encoder itself raises
+        [
+            (lambda value: {"bad": object()}, "TypeError"),  # journal cannot serialise it
+            (lambda value: 1 // 0, "ZeroDivisionError"),
+        ],  # the encoder itself raises
     )
     async def test_checkpoint_failure_keeps_the_input(
         self, tmp_path: Path, encode: Callable[[Any], Any], error_type: str
@@ -449,8 +473,9 @@ class TestCancellation:
                 time.sleep(0.002)
             return value
 
-        pipeline = Pipeline([Stage("a", identity, workers=4),
-                             Stage("b", work, kind="thread", workers=2)])
+        pipeline = Pipeline(
+            [Stage("a", identity, workers=4), Stage("b", work, kind="thread", workers=2)]
+        )
 
         async def runner() -> None:
             await pipeline.run(source, sink=sink)
@@ -536,8 +561,9 @@ class TestOrdering:
             return value * 10
 
         sink = ListSink()
-        summary = await Pipeline([Stage("work", work, workers=8)]).run(range(150), sink=sink,
-                                                                        ordered=True)
+        summary = await Pipeline([Stage("work", work, workers=8)]).run(
+            range(150), sink=sink, ordered=True
+        )
         assert summary.ok == 150
         assert [item.value for item in sink.items] == [v * 10 for v in range(150)]
         assert [item.key for item in sink.items] == [str(v) for v in range(150)]
@@ -556,8 +582,9 @@ class TestOrdering:
             return value
 
         sink = ListSink()
-        pipeline = Pipeline([Stage("a", jitter, workers=4),
-                             Stage("b", work, kind="thread", workers=4)])
+        pipeline = Pipeline(
+            [Stage("a", jitter, workers=4), Stage("b", work, kind="thread", workers=4)]
+        )
         await pipeline.run(range(60), sink=sink, ordered=True)
         assert [item.value for item in sink.items] == list(range(60))
 
@@ -590,8 +617,9 @@ class TestOrdering:
         # The default window is what the queues and workers hold: 5 + 3 + 4.
         size = window if window is not None else 5 + 3 + 4
         async with anyio.create_task_group() as tg:
-            tg.start_soon(partial(pipeline.run, source, sink=sink, ordered=True,
-                                  reorder_window=window))
+            tg.start_soon(
+                partial(pipeline.run, source, sink=sink, ordered=True, reorder_window=window)
+            )
             with anyio.fail_after(10):
                 await wait_until(lambda: source.pulled >= slow + size)
             await anyio.sleep(0.2)  # time for a leak to show

@@ -328,8 +328,11 @@ class TestStatistics:
             await anyio.wait_all_tasks_blocked()
             stats = receive.statistics()
             assert stats == QueueStatistics(
-                current_buffer_used=2, max_buffer_size=2, tasks_waiting_send=1,
-                tasks_waiting_receive=0, send_closed=False,
+                current_buffer_used=2,
+                max_buffer_size=2,
+                tasks_waiting_send=1,
+                tasks_waiting_receive=0,
+                send_closed=False,
             )
             with pytest.raises(AttributeError):
                 stats.current_buffer_used = 0  # type: ignore[misc]

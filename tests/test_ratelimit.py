@@ -42,8 +42,9 @@ class RecordingRateLimit(RateLimit):
 def violations(times: Sequence[float], limit: int, period: float) -> list[tuple[int, float]]:
     """Where more than ``limit`` acquisitions fall in a half-open window of ``period`` seconds."""
     ts = sorted(times)
-    return [(i, ts[i + limit] - ts[i]) for i in range(len(ts) - limit)
-            if ts[i + limit] - ts[i] < period]
+    return [
+        (i, ts[i + limit] - ts[i]) for i in range(len(ts) - limit) if ts[i + limit] - ts[i] < period
+    ]
 
 
 async def hammer(acquire_fns: Sequence[object], tasks: int, calls: int) -> None:
@@ -62,8 +63,9 @@ async def hammer(acquire_fns: Sequence[object], tasks: int, calls: int) -> None:
 def heaviest(times: Sequence[float], weights: Sequence[int], period: float) -> int:
     """The most units any half-open window of ``period`` holds."""
     events = sorted(zip(times, weights, strict=True))
-    return max(sum(w for t, w in events[i:] if t < start + period)
-               for i, (start, _) in enumerate(events))
+    return max(
+        sum(w for t, w in events[i:] if t < start + period) for i, (start, _) in enumerate(events)
+    )
 
 
 class TestWindow:
@@ -109,10 +111,12 @@ class TestWindow:
         def second(value: int) -> int:
             return value
 
-        pipeline = Pipeline([
-            Stage("first", first, workers=8, limiter=limit),
-            Stage("second", second, kind="thread", workers=4, limiter=limit),
-        ])
+        pipeline = Pipeline(
+            [
+                Stage("first", first, workers=8, limiter=limit),
+                Stage("second", second, kind="thread", workers=4, limiter=limit),
+            ]
+        )
         summary = await pipeline.run(range(15))
         assert summary.ok == 15
         assert limit.acquired == 30
@@ -139,8 +143,14 @@ class TestWindow:
         async def sink(item: Item) -> None:
             got.append(item)
 
-        stage = Stage("flaky", fn, kind=kind, workers=2, limiter=limit,  # type: ignore[arg-type]
-                      retry=Retry(attempts=3, base=0.0))
+        stage = Stage(
+            "flaky",
+            fn,
+            kind=kind,  # type: ignore[arg-type]
+            workers=2,
+            limiter=limit,
+            retry=Retry(attempts=3, base=0.0),
+        )
         summary = await Pipeline([stage]).run(range(4), sink=sink)
         assert summary.ok == 4
         assert tries == {0: 3, 1: 3, 2: 3, 3: 3}
@@ -151,8 +161,10 @@ class TestWindow:
 class TestRateLimit:
     """Construction and use of RateLimit."""
 
-    @pytest.mark.parametrize(("limit", "period"), [(0, 1.0), (-1, 1.0), (5, 0.0), (5, -1.0),
-                                                   (5, float("inf")), (5, float("nan"))])
+    @pytest.mark.parametrize(
+        ("limit", "period"),
+        [(0, 1.0), (-1, 1.0), (5, 0.0), (5, -1.0), (5, float("inf")), (5, float("nan"))],
+    )
     def test_bad_limits(self, limit: int, period: float) -> None:
         """A limit below one or a period that is not a positive finite number is a ConfigError."""
         with pytest.raises(ConfigError):
@@ -384,9 +396,13 @@ class TestFeedback:
     async def test_headers_reach_both_limits(self) -> None:
         """RateLimitHeaders.apply tells the call limit and the token limit what is left."""
         calls, tokens = RateLimit(1000, LONG, burst=1000), RateLimit(10**6, LONG, burst=10**6)
-        RateLimitHeaders(remaining_requests=1, reset_requests=30.0,
-                         remaining_tokens=500, reset_tokens=30.0, limit_tokens=1000).apply(
-            requests=calls, tokens=tokens)
+        RateLimitHeaders(
+            remaining_requests=1,
+            reset_requests=30.0,
+            remaining_tokens=500,
+            reset_tokens=30.0,
+            limit_tokens=1000,
+        ).apply(requests=calls, tokens=tokens)
         await goes_now(calls.acquire())
         assert await waits(calls.acquire())
         await goes_now(tokens.acquire(500))
@@ -396,27 +412,45 @@ class TestFeedback:
 class TestParseRate:
     """parse_rate reads N/unit and N/seconds."""
 
-    @pytest.mark.parametrize(("text", "limit", "period"), [
-        ("150/min", 150, 60.0),
-        ("10/s", 10, 1.0),
-        ("10/sec", 10, 1.0),
-        ("5/second", 5, 1.0),
-        ("2/m", 2, 60.0),
-        ("3/minute", 3, 60.0),
-        ("1000/hour", 1000, 3600.0),
-        ("7/h", 7, 3600.0),
-        ("1000/3600", 1000, 3600.0),
-        ("4/0.5", 4, 0.5),
-        (" 150 / MIN ", 150, 60.0),
-        ("200000/min", 200000, 60.0),  # a token limit
-    ])
+    @pytest.mark.parametrize(
+        ("text", "limit", "period"),
+        [
+            ("150/min", 150, 60.0),
+            ("10/s", 10, 1.0),
+            ("10/sec", 10, 1.0),
+            ("5/second", 5, 1.0),
+            ("2/m", 2, 60.0),
+            ("3/minute", 3, 60.0),
+            ("1000/hour", 1000, 3600.0),
+            ("7/h", 7, 3600.0),
+            ("1000/3600", 1000, 3600.0),
+            ("4/0.5", 4, 0.5),
+            (" 150 / MIN ", 150, 60.0),
+            ("200000/min", 200000, 60.0),  # a token limit
+        ],
+    )
     def test_forms(self, text: str, limit: int, period: float) -> None:
         """Every documented form gives the right limit and period."""
         rate = parse_rate(text)
         assert (rate.limit, rate.period) == (limit, period)
 
-    @pytest.mark.parametrize("text", ["", "150", "150/", "/min", "abc/min", "1.5/s", "10/fortnight",
-                                      "0/s", "10/0", "10/-1", "-3/min", "10/inf"])
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "",
+            "150",
+            "150/",
+            "/min",
+            "abc/min",
+            "1.5/s",
+            "10/fortnight",
+            "0/s",
+            "10/0",
+            "10/-1",
+            "-3/min",
+            "10/inf",
+        ],
+    )
     def test_errors(self, text: str) -> None:
         """Anything else is a ConfigError that says what was wrong."""
         with pytest.raises(ConfigError, match="rate"):

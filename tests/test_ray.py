@@ -25,8 +25,9 @@ from stages.pipeline import DocumentSettings, build_pipeline, output_record
 
 require_loopback_namespace()
 
-ray = pytest.importorskip("ray", reason="the Ray executor tests need ray: "
-                                        "pip install 'asyncpipe[ray]'")
+ray = pytest.importorskip(
+    "ray", reason="the Ray executor tests need ray: pip install 'asyncpipe[ray]'"
+)
 
 __all__: list[str] = []
 
@@ -52,8 +53,13 @@ def ray_cluster() -> Iterator[None]:
     # The actors cannot import this test module (tests/ is not a package on their path):
     # send its functions by value, as a user would for a script's own functions.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             object_store_memory=100 * 1024**2, log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=100 * 1024**2,
+        log_to_driver=False,
+    )
     yield
     ray.shutdown()
 
@@ -148,8 +154,14 @@ class TestRayExecutor:
     async def test_actor_death_is_retried(self, ray_cluster: None, tmp_path: Path) -> None:
         """An actor killed mid-call loses no item: the stage retries it on a new actor."""
         executor = RayExecutor(max_restarts=0, max_task_retries=0, max_call_retries=0)
-        stage = Stage("die", partial(_die_once, str(tmp_path)), kind="thread", workers=2,
-                      retry=Retry(attempts=3, base=0.01, cap=0.01), executor=executor)
+        stage = Stage(
+            "die",
+            partial(_die_once, str(tmp_path)),
+            kind="thread",
+            workers=2,
+            retry=Retry(attempts=3, base=0.01, cap=0.01),
+            executor=executor,
+        )
         pipeline = Pipeline([stage])
         out: list[Item] = []
 
@@ -164,8 +176,14 @@ class TestRayExecutor:
 
     async def test_actor_death_absorbed_by_ray(self, ray_cluster: None, tmp_path: Path) -> None:
         """With the default max_task_retries Ray re-runs the lost call itself."""
-        stage = Stage("die", partial(_die_once, str(tmp_path)), kind="thread", workers=2,
-                      retry=Retry(attempts=1), executor=RayExecutor())
+        stage = Stage(
+            "die",
+            partial(_die_once, str(tmp_path)),
+            kind="thread",
+            workers=2,
+            retry=Retry(attempts=1),
+            executor=RayExecutor(),
+        )
         out: list[Item] = []
 
         async def collect(item: Item) -> None:
@@ -179,8 +197,13 @@ class TestRayExecutor:
 
     async def test_stage_errors_keep_their_type(self, ray_cluster: None) -> None:
         """An exception raised by the stage on an actor reaches the error record unwrapped."""
-        stage = Stage("div", partial(divmod, 10), kind="thread", retry=Retry(attempts=1),
-                      executor=RayExecutor())
+        stage = Stage(
+            "div",
+            partial(divmod, 10),
+            kind="thread",
+            retry=Retry(attempts=1),
+            executor=RayExecutor(),
+        )
         out: list[Item] = []
 
         async def collect(item: Item) -> None:
@@ -202,13 +225,32 @@ class TestRayExecutor:
         """A driver SIGKILLed mid-run, resumed from its journal, writes each page once."""
         out = tmp_path / "out.jsonl"
         paths = [str(sroie_dir() / "img" / f"{stem}.jpg") for stem in KILLED_RECEIPTS]
-        cmd = [sys.executable, "-m", "asyncpipe", "run", *paths, "--out", str(out),
-               "--executor", "ray", "--progress", "none", "--workers", "ocr=2"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "asyncpipe",
+            "run",
+            *paths,
+            "--out",
+            str(out),
+            "--executor",
+            "ray",
+            "--progress",
+            "none",
+            "--workers",
+            "ocr=2",
+        ]
         env = {**os.environ, "ASYNCPIPE_APP": "stages.app:app"}
         # Not a child of the test's cluster: the driver starts its own local cluster.
         env.pop("RAY_ADDRESS", None)
-        driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        driver = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + 90
             while not (out.exists() and out.read_bytes().count(b"\n") >= 1):
@@ -220,8 +262,9 @@ class TestRayExecutor:
             driver.wait()
         first = out.read_bytes().count(b"\n")
         assert first < len(KILLED_RECEIPTS)
-        done = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True,
-                              timeout=100, check=False)
+        done = subprocess.run(
+            [*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True, timeout=100, check=False
+        )
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
         ids = [record["id"] for record in records]

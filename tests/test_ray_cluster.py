@@ -65,14 +65,28 @@ class TestNodeLoss:
         """Every page ends ok exactly once, and the run says an actor was restarted."""
         out = tmp_path / "out.jsonl"
         paths = [str(_sroie() / "img" / f"{stem}.jpg") for stem in RECEIPTS]
-        cmd = [sys.executable, "-m", "asyncpipe", "run", *paths, "--out", str(out),
-               "--ray-address", cluster.address, "--workers", "ocr=2", "--progress", "none"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "asyncpipe",
+            "run",
+            *paths,
+            "--out",
+            str(out),
+            "--ray-address",
+            cluster.address,
+            "--workers",
+            "ocr=2",
+            "--progress",
+            "none",
+        ]
         env = {**os.environ, "ASYNCPIPE_APP": "stages.app:app"}
         env.pop("RAY_ADDRESS", None)
         log = tmp_path / "driver.log"
         with log.open("wb") as stderr:
-            driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=stderr)
+            driver = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr
+            )
             try:
                 deadline = time.monotonic() + 300
                 while _lines(out) < 1:

@@ -51,8 +51,7 @@ class TestRayInLoopbackNamespace:
             pytest.skip("already in a loopback-only namespace: the modules run directly")
         missing = [tool for tool in ("unshare", "ip") if shutil.which(tool) is None]
         assert not missing, (
-            f"the Ray tests need {' and '.join(missing)} "
-            "(Debian packages util-linux and iproute2)"
+            f"the Ray tests need {' and '.join(missing)} (Debian packages util-linux and iproute2)"
         )
         script = 'ip link set lo up && exec "$0" -m pytest -p no:cacheprovider -q -rs "$@"'
         command = [*_namespace_command(), "sh", "-c", script, sys.executable, *RAY_TEST_MODULES]

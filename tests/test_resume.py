@@ -82,8 +82,16 @@ class Recorder:
         return [
             Stage("a", self.a, workers=3, checkpoint=True, version=v.get("a", "1"), retry=once),
             Stage("b", self.b, kind="thread", workers=2, version=v.get("b", "1"), retry=once),
-            Stage("c", self.c, workers=4, checkpoint=True, version=v.get("c", "1"), retry=once,
-                  encode=lambda out: [out[0], out[1].text], decode=self.decode),
+            Stage(
+                "c",
+                self.c,
+                workers=4,
+                checkpoint=True,
+                version=v.get("c", "1"),
+                retry=once,
+                encode=lambda out: [out[0], out[1].text],
+                decode=self.decode,
+            ),
             Stage("d", self.d, workers=4, checkpoint=True, version=v.get("d", "1"), retry=once),
         ]
 
@@ -129,15 +137,19 @@ async def interrupted_run(
     hung = set().union(*recorder.hang.values()) if recorder.hang else set()
     pipeline = Pipeline(recorder.stages())
     async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: pipeline.run(keys, sink=sink, journal=journal,
-                                           key=str, ordered=ordered))
+        tg.start_soon(
+            lambda: pipeline.run(keys, sink=sink, journal=journal, key=str, ordered=ordered)
+        )
         with anyio.fail_after(10):
             # Ordered output holds back the items after a hung one, so wait for the stage
             # calls rather than for the output lines.
             while not (  # noqa: ASYNC110 (polls the stages' call counts)
                 all(recorder.calls["d", key] for key in set(keys) - hung)
-                and all(recorder.calls[stage, key]
-                        for stage, stuck in recorder.hang.items() for key in stuck)
+                and all(
+                    recorder.calls[stage, key]
+                    for stage, stuck in recorder.hang.items()
+                    for key in stuck
+                )
                 and (ordered or sink.lines_written == len(set(keys) - hung))
             ):
                 await anyio.sleep(0.01)
@@ -169,8 +181,12 @@ class TestResumeSkipsDone:
     async def test_finished_run_resumes_to_nothing(self, tmp_path: Path) -> None:
         """Resuming a finished run runs no stage and writes no line."""
         first = Recorder()
-        await Pipeline(first.stages()).run(KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
-                                           journal=Journal(tmp_path / "j.jsonl"), key=str)
+        await Pipeline(first.stages()).run(
+            KEYS,
+            sink=JsonlSink(tmp_path / "out.jsonl"),
+            journal=Journal(tmp_path / "j.jsonl"),
+            key=str,
+        )
         await assert_complete(tmp_path / "out.jsonl", KEYS)
         state = await Journal.read(tmp_path / "j.jsonl")
         assert state.done == dict.fromkeys(KEYS, "ok")
@@ -184,8 +200,11 @@ class TestResumeSkipsDone:
     async def test_new_items_run_old_ones_skip(self, tmp_path: Path) -> None:
         """Resuming with more input runs only the new items."""
         await Pipeline(Recorder().stages()).run(
-            KEYS[:5], sink=JsonlSink(tmp_path / "out.jsonl"),
-            journal=Journal(tmp_path / "j.jsonl"), key=str)
+            KEYS[:5],
+            sink=JsonlSink(tmp_path / "out.jsonl"),
+            journal=Journal(tmp_path / "j.jsonl"),
+            key=str,
+        )
         again = Recorder()
         summary = await resume(again, tmp_path, KEYS)
         assert again.called("a") == set(KEYS[5:])
@@ -193,20 +212,21 @@ class TestResumeSkipsDone:
         await assert_complete(tmp_path / "out.jsonl", KEYS)
 
     @pytest.mark.parametrize("compacted", [False, True])
-    async def test_sink_is_the_truth_not_the_journal(
-        self, tmp_path: Path, compacted: bool
-    ) -> None:
+    async def test_sink_is_the_truth_not_the_journal(self, tmp_path: Path, compacted: bool) -> None:
         """An item the journal calls done but whose line is missing runs again, once."""
         # Without compaction the journal is as a power loss leaves it: the run died before
         # its close, and a compaction during the run keeps its last seconds as they are.
         await Pipeline(Recorder().stages()).run(
-            KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
+            KEYS,
+            sink=JsonlSink(tmp_path / "out.jsonl"),
             journal=Journal(tmp_path / "j.jsonl", compact_bytes=None if not compacted else 1),
-            key=str)
+            key=str,
+        )
         records = await read_output(tmp_path / "out.jsonl")
         lost = records.pop()["id"]
         await anyio.Path(tmp_path / "out.jsonl").write_bytes(
-            b"".join(orjson.dumps(r) + b"\n" for r in records))
+            b"".join(orjson.dumps(r) + b"\n" for r in records)
+        )
         again = Recorder()
         await resume(again, tmp_path, KEYS)
         if compacted:
@@ -256,9 +276,15 @@ class TestRestartAtFirstUnfinishedStage:
         second.hang = {"d": {"k05"}}
         pipeline = Pipeline(second.stages())
         async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: pipeline.run(
-                KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
-                journal=Journal(tmp_path / "j.jsonl"), resume=True, key=str))
+            tg.start_soon(
+                lambda: pipeline.run(
+                    KEYS,
+                    sink=JsonlSink(tmp_path / "out.jsonl"),
+                    journal=Journal(tmp_path / "j.jsonl"),
+                    resume=True,
+                    key=str,
+                )
+            )
             with anyio.fail_after(10):
                 while not second.calls["d", "k05"]:  # noqa: ASYNC110 (polls a call count)
                     await anyio.sleep(0.01)
@@ -271,9 +297,7 @@ class TestRestartAtFirstUnfinishedStage:
 
 
 class TestCompaction:
-    async def test_compacting_after_every_write_keeps_resume_exact(
-        self, tmp_path: Path
-    ) -> None:
+    async def test_compacting_after_every_write_keeps_resume_exact(self, tmp_path: Path) -> None:
         """A journal rewritten after every write still restarts items after their checkpoint."""
         first = Recorder()
         first.hang = {"c": {"k01", "k02"}, "d": {"k03", "k04"}}
@@ -288,8 +312,9 @@ class TestCompaction:
         second = Recorder()
         pipeline = Pipeline(second.stages())
         again = Journal(tmp_path / "j.jsonl", compact_bytes=1, compact_grace=0.0)
-        summary = await pipeline.run(KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
-                                     journal=again, resume=True, key=str)
+        summary = await pipeline.run(
+            KEYS, sink=JsonlSink(tmp_path / "out.jsonl"), journal=again, resume=True, key=str
+        )
         assert (summary.ok, summary.skipped) == (4, len(KEYS) - 4)
         assert second.called("a") == set()
         assert second.called("b") == second.called("c") == {"k01", "k02"}
@@ -303,8 +328,11 @@ class TestCompaction:
     async def test_finished_run_leaves_only_done_lines(self, tmp_path: Path) -> None:
         """At the end of a run the journal holds a header and one done line per item."""
         await Pipeline(Recorder().stages()).run(
-            KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
-            journal=Journal(tmp_path / "j.jsonl"), key=str)
+            KEYS,
+            sink=JsonlSink(tmp_path / "out.jsonl"),
+            journal=Journal(tmp_path / "j.jsonl"),
+            key=str,
+        )
         lines = (await anyio.Path(tmp_path / "j.jsonl").read_bytes()).splitlines()
         events = [orjson.loads(line) for line in lines]
         assert events[0]["ev"] == "start"
@@ -316,8 +344,11 @@ class TestCompaction:
         first = Recorder()
         first.fail = {"d": {"k02"}}
         await Pipeline(first.stages()).run(
-            KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
-            journal=Journal(tmp_path / "j.jsonl", compact_bytes=1, compact_grace=0.0), key=str)
+            KEYS,
+            sink=JsonlSink(tmp_path / "out.jsonl"),
+            journal=Journal(tmp_path / "j.jsonl", compact_bytes=1, compact_grace=0.0),
+            key=str,
+        )
         state = await Journal.read(tmp_path / "j.jsonl")
         assert set(state.checkpoints) == {"k02"}
         assert set(state.checkpoints["k02"]) == {"a", "c"}
@@ -362,8 +393,11 @@ class TestRetryFailed:
         first = Recorder()
         first.fail = {"d": {"k02", "k07"}, "b": {"k09"}}
         summary = await Pipeline(first.stages()).run(
-            KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
-            journal=Journal(tmp_path / "j.jsonl"), key=str)
+            KEYS,
+            sink=JsonlSink(tmp_path / "out.jsonl"),
+            journal=Journal(tmp_path / "j.jsonl"),
+            key=str,
+        )
         assert (summary.ok, summary.failed) == (9, 3)
         return first
 
@@ -400,8 +434,11 @@ class TestJsonlSink:
         """A torn last output line is cut off and its item written again, exactly once."""
         # A torn line means a crash: the journal is as the crash left it, not compacted.
         await Pipeline(Recorder().stages()).run(
-            KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
-            journal=Journal(tmp_path / "j.jsonl", compact_bytes=None), key=str)
+            KEYS,
+            sink=JsonlSink(tmp_path / "out.jsonl"),
+            journal=Journal(tmp_path / "j.jsonl", compact_bytes=None),
+            key=str,
+        )
         out = anyio.Path(tmp_path / "out.jsonl")
         data = await out.read_bytes()
         cut = data.rstrip(b"\n").rfind(b"\n") + 1
@@ -426,25 +463,31 @@ class TestJsonlSink:
     async def test_refuses_to_overwrite_without_resume(self, tmp_path: Path) -> None:
         """An existing non-empty output is not replaced unless overwrite=True."""
         await Pipeline(Recorder().stages()).run(
-            KEYS[:3], sink=JsonlSink(tmp_path / "out.jsonl"),
-            journal=Journal(tmp_path / "j.jsonl"), key=str)
+            KEYS[:3],
+            sink=JsonlSink(tmp_path / "out.jsonl"),
+            journal=Journal(tmp_path / "j.jsonl"),
+            key=str,
+        )
         before = await anyio.Path(tmp_path / "out.jsonl").read_bytes()
         with pytest.raises(ConfigError, match="exists"):
             await Pipeline(Recorder().stages()).run(
-                KEYS, sink=JsonlSink(tmp_path / "out.jsonl"), key=str)
+                KEYS, sink=JsonlSink(tmp_path / "out.jsonl"), key=str
+            )
         assert await anyio.Path(tmp_path / "out.jsonl").read_bytes() == before
 
         again = Recorder()
         await Pipeline(again.stages()).run(
-            KEYS, sink=JsonlSink(tmp_path / "out.jsonl", overwrite=True), key=str)
+            KEYS, sink=JsonlSink(tmp_path / "out.jsonl", overwrite=True), key=str
+        )
         assert again.called("a") == set(KEYS)
         await assert_complete(tmp_path / "out.jsonl", KEYS)
 
     async def test_empty_output_may_be_reused(self, tmp_path: Path) -> None:
         """An existing empty output file is no reason to refuse."""
         await anyio.Path(tmp_path / "out.jsonl").write_bytes(b"")
-        await Pipeline(Recorder().stages()).run(KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
-                                                key=str)
+        await Pipeline(Recorder().stages()).run(
+            KEYS, sink=JsonlSink(tmp_path / "out.jsonl"), key=str
+        )
         await assert_complete(tmp_path / "out.jsonl", KEYS)
 
     async def test_refused_overwrite_keeps_the_journal(self, tmp_path: Path) -> None:
@@ -455,8 +498,11 @@ class TestJsonlSink:
         before = await anyio.Path(tmp_path / "j.jsonl").read_bytes()
         with pytest.raises(ConfigError, match="exists"):
             await Pipeline(Recorder().stages()).run(
-                KEYS, sink=JsonlSink(tmp_path / "out.jsonl"),
-                journal=Journal(tmp_path / "j.jsonl"), key=str)
+                KEYS,
+                sink=JsonlSink(tmp_path / "out.jsonl"),
+                journal=Journal(tmp_path / "j.jsonl"),
+                key=str,
+            )
         assert await anyio.Path(tmp_path / "j.jsonl").read_bytes() == before
         again = Recorder()
         await resume(again, tmp_path, KEYS)
@@ -479,8 +525,9 @@ class TestJournalFallback:
         written: list[Item] = []
         first = Recorder()
         first.fail = {"c": {"k03"}}
-        await Pipeline(first.stages()).run(KEYS, sink=_ListSink(written),
-                                           journal=Journal(tmp_path / "j.jsonl"), key=str)
+        await Pipeline(first.stages()).run(
+            KEYS, sink=_ListSink(written), journal=Journal(tmp_path / "j.jsonl"), key=str
+        )
         assert len(written) == len(KEYS)
 
         again = Recorder()
@@ -500,11 +547,13 @@ class TestJournalFallback:
         async def collect(item: Item) -> None:
             seen.append(item.key)
 
-        await Pipeline(Recorder().stages()).run(KEYS[:4], sink=collect,
-                                                journal=Journal(tmp_path / "j.jsonl"), key=str)
+        await Pipeline(Recorder().stages()).run(
+            KEYS[:4], sink=collect, journal=Journal(tmp_path / "j.jsonl"), key=str
+        )
         again = Recorder()
         await Pipeline(again.stages()).run(
-            KEYS, sink=collect, journal=Journal(tmp_path / "j.jsonl"), resume=True, key=str)
+            KEYS, sink=collect, journal=Journal(tmp_path / "j.jsonl"), resume=True, key=str
+        )
         assert sorted(seen) == KEYS
         assert again.called("a") == set(KEYS[4:])
 
@@ -514,8 +563,11 @@ class TestConfiguration:
         """Two items with one key would share checkpoints: a ConfigError, not a group."""
         with pytest.raises(ConfigError, match="same key"):
             await Pipeline(Recorder().stages()).run(
-                [*KEYS, KEYS[3]], sink=JsonlSink(tmp_path / "out.jsonl"),
-                journal=Journal(tmp_path / "j.jsonl"), key=str)
+                [*KEYS, KEYS[3]],
+                sink=JsonlSink(tmp_path / "out.jsonl"),
+                journal=Journal(tmp_path / "j.jsonl"),
+                key=str,
+            )
 
     async def test_duplicate_keys_without_a_journal_are_allowed(self, tmp_path: Path) -> None:
         """Without a journal keys only label items."""
@@ -531,7 +583,8 @@ class TestConfiguration:
         """retry_failed without resume is a ConfigError."""
         with pytest.raises(ConfigError, match="resume"):
             await Pipeline(Recorder().stages()).run(
-                KEYS, key=str, journal=Journal(tmp_path / "j.jsonl"), retry_failed=True)
+                KEYS, key=str, journal=Journal(tmp_path / "j.jsonl"), retry_failed=True
+            )
 
     async def test_corrupt_journal_stops_resume(self, tmp_path: Path) -> None:
         """Resume refuses a journal corrupt mid-file and does not touch it."""
@@ -540,4 +593,3 @@ class TestConfiguration:
         with pytest.raises(JournalError, match="line 1"):
             await resume(Recorder(), tmp_path, KEYS)
         assert await anyio.Path(tmp_path / "j.jsonl").read_bytes() == data
-

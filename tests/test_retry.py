@@ -138,8 +138,11 @@ class TestInPipeline:
         [item] = await run_one(stage, [1])
         assert calls == 1
         assert item.error is not None
-        assert (item.error.type, item.error.message, item.error.attempts) == ("ValueError",
-                                                                               "corrupt input", 1)
+        assert (item.error.type, item.error.message, item.error.attempts) == (
+            "ValueError",
+            "corrupt input",
+            1,
+        )
 
     async def test_attempts_in_error_record(self) -> None:
         """An item that never succeeds is tried `attempts` times, and its record says so."""

@@ -34,9 +34,23 @@ class App:
 
     def start(self, run_id: int, *extra: str, resume: bool = False) -> subprocess.Popen[bytes]:
         args = [
-            sys.executable, str(APP), "--items", str(ITEMS), "--out", str(self.out),
-            "--journal", str(self.journal), "--side", str(self.side), "--run-id", str(run_id),
-            "--workers", "2,2,4,2", "--sleep", "0.03", *extra,
+            sys.executable,
+            str(APP),
+            "--items",
+            str(ITEMS),
+            "--out",
+            str(self.out),
+            "--journal",
+            str(self.journal),
+            "--side",
+            str(self.side),
+            "--run-id",
+            str(run_id),
+            "--workers",
+            "2,2,4,2",
+            "--sleep",
+            "0.03",
+            *extra,
         ]
         if resume:
             args.append("--resume")
@@ -58,8 +72,10 @@ class App:
         return [orjson.loads(line) for line in data.splitlines()]
 
     def calls(self) -> list[tuple[int, str, str]]:
-        return [(int(r), k, s) for r, k, s in
-                (line.split() for line in self.side.read_text().splitlines())]
+        return [
+            (int(r), k, s)
+            for r, k, s in (line.split() for line in self.side.read_text().splitlines())
+        ]
 
 
 def finish(proc: subprocess.Popen[bytes], timeout: float = 60) -> tuple[int, dict[str, Any]]:

@@ -45,9 +45,11 @@ class TokenServer:
     def _headers(self, now: float) -> dict[str, str]:
         used = self._in_window(now)
         reset = self.log[-1][0] + self.period - now if self.log else 0.0
-        return {"x-ratelimit-limit-tokens": str(self.limit),
-                "x-ratelimit-remaining-tokens": str(self.limit - used),
-                "x-ratelimit-reset-tokens": f"{max(0, round(reset * 1000))}ms"}
+        return {
+            "x-ratelimit-limit-tokens": str(self.limit),
+            "x-ratelimit-remaining-tokens": str(self.limit - used),
+            "x-ratelimit-reset-tokens": f"{max(0, round(reset * 1000))}ms",
+        }
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         body = orjson.loads(request.content)
@@ -63,8 +65,11 @@ class TokenServer:
         self.heaviest = max(self.heaviest, self._in_window(now))
         self.served += 1
         await anyio.sleep(0.02)  # "generation"
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion,
-                 "total_tokens": prompt + completion}
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
         return httpx.Response(200, json={"usage": usage}, headers=self._headers(time.monotonic()))
 
     def _expiring(self, need: int) -> list[tuple[float, int]]:
@@ -94,8 +99,13 @@ class Client:
         try:
             while True:
                 reservation = await self.tokens.reserve(estimate)
-                response = await self.http.post("/chat/completions", json={
-                    "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens})
+                response = await self.http.post(
+                    "/chat/completions",
+                    json={
+                        "messages": [{"role": "user", "content": prompt}],
+                        "max_tokens": max_tokens,
+                    },
+                )
                 usage = response.json()["usage"] if response.status_code == 200 else None
                 reservation.settle(usage["total_tokens"] if usage else 0)  # a 429 costs nothing
                 if self.feedback:
@@ -146,8 +156,7 @@ class TestAgainstATokenBudget:
     async def test_budget_set_too_high_recovers(self) -> None:
         """At 3x the server's budget every call still succeeds; the headers and a global
         pause after a 429 cut the 429s against retrying each call alone."""
-        alone = await run(TokenServer(LIMIT, PERIOD), RateLimit(3 * LIMIT, PERIOD),
-                          feedback=False)
+        alone = await run(TokenServer(LIMIT, PERIOD), RateLimit(3 * LIMIT, PERIOD), feedback=False)
         server = TokenServer(LIMIT, PERIOD)
         shared = await run(server, RateLimit(3 * LIMIT, PERIOD), feedback=True)
         assert server.served == CALLS

@@ -175,10 +175,14 @@ class Run:
         return sorted(out + [(n, t, u, False) for n, t, u in self.charges])
 
 
-def simulate(limit: int, period: int, burst: int,
-             calls: Sequence[tuple[int, int, int | None, int]],
-             pauses: Sequence[tuple[int, int]],
-             observes: Sequence[tuple[int, int, int, int | None]] = ()) -> Run:
+def simulate(
+    limit: int,
+    period: int,
+    burst: int,
+    calls: Sequence[tuple[int, int, int | None, int]],
+    pauses: Sequence[tuple[int, int]],
+    observes: Sequence[tuple[int, int, int, int | None]] = (),
+) -> Run:
     """
     Run a FIFO queue of calls through a Window on a simulated clock.
 
@@ -187,11 +191,14 @@ def simulate(limit: int, period: int, burst: int,
     are (time, seconds) and server answers (time, remaining, reset, limit), in quarters.
     """
     w = window(limit, period, burst)
-    queue = sorted((F(arrival, 4), n, weight, actual, F(latency, 4))
-                   for n, (arrival, weight, actual, latency) in enumerate(calls))
+    queue = sorted(
+        (F(arrival, 4), n, weight, actual, F(latency, 4))
+        for n, (arrival, weight, actual, latency) in enumerate(calls)
+    )
     pending_pauses = sorted((F(t, 4), F(s, 4)) for t, s in pauses)
-    pending_observes = sorted(((F(t, 4), r, F(reset, 4), lim) for t, r, reset, lim in observes),
-                              key=lambda o: o[0])
+    pending_observes = sorted(
+        ((F(t, 4), r, F(reset, 4), lim) for t, r, reset, lim in observes), key=lambda o: o[0]
+    )
     settles: list[_Settle] = []
     run = Run()
     order = 0
@@ -235,9 +242,14 @@ def simulate(limit: int, period: int, burst: int,
 
 
 calls_strategy = st.lists(
-    st.tuples(st.integers(0, 80), st.integers(1, 30),
-              st.one_of(st.none(), st.integers(0, 45)), st.integers(0, 12)),
-    min_size=1, max_size=25,
+    st.tuples(
+        st.integers(0, 80),
+        st.integers(1, 30),
+        st.one_of(st.none(), st.integers(0, 45)),
+        st.integers(0, 12),
+    ),
+    min_size=1,
+    max_size=25,
 )
 
 
@@ -245,22 +257,37 @@ class TestProperty:
     """No half-open window ever holds more units than the rules allow."""
 
     @settings(max_examples=300, deadline=None)
-    @given(limit=st.integers(1, 30), period=st.integers(1, 12), burst_share=st.floats(0, 1),
-           calls=calls_strategy,
-           pauses=st.lists(st.tuples(st.integers(0, 80), st.integers(0, 20)), max_size=3),
-           observes=st.lists(st.tuples(st.integers(0, 80), st.integers(0, 30),
-                                       st.integers(1, 40), st.one_of(st.none(),
-                                                                     st.integers(0, 60))),
-                             max_size=3))
+    @given(
+        limit=st.integers(1, 30),
+        period=st.integers(1, 12),
+        burst_share=st.floats(0, 1),
+        calls=calls_strategy,
+        pauses=st.lists(st.tuples(st.integers(0, 80), st.integers(0, 20)), max_size=3),
+        observes=st.lists(
+            st.tuples(
+                st.integers(0, 80),
+                st.integers(0, 30),
+                st.integers(1, 40),
+                st.one_of(st.none(), st.integers(0, 60)),
+            ),
+            max_size=3,
+        ),
+    )
     def test_never_over_when_estimates_hold(
-        self, limit: int, period: int, burst_share: float,
-        calls: list[tuple[int, int, int | None, int]], pauses: list[tuple[int, int]],
+        self,
+        limit: int,
+        period: int,
+        burst_share: float,
+        calls: list[tuple[int, int, int | None, int]],
+        pauses: list[tuple[int, int]],
         observes: list[tuple[int, int, int, int | None]],
     ) -> None:
         """With every actual at most its estimate, every window holds at most ``limit``,
         whatever pauses and server answers come, and every call gets through."""
-        calls = [(a, min(w, limit), None if u is None else min(u, w, limit), lat)
-                 for a, w, u, lat in calls]
+        calls = [
+            (a, min(w, limit), None if u is None else min(u, w, limit), lat)
+            for a, w, u, lat in calls
+        ]
         burst = 1 + int(burst_share * (limit - 1))
         run = simulate(limit, period, burst, calls, pauses, observes)
         assert len(run.admissions) == len(calls)
@@ -269,10 +296,17 @@ class TestProperty:
         assert heaviest_window(events, F(period)) <= limit
 
     @settings(max_examples=300, deadline=None)
-    @given(limit=st.integers(1, 30), period=st.integers(1, 12), burst_share=st.floats(0, 1),
-           calls=calls_strategy)
+    @given(
+        limit=st.integers(1, 30),
+        period=st.integers(1, 12),
+        burst_share=st.floats(0, 1),
+        calls=calls_strategy,
+    )
     def test_overshoot_is_only_late_excess(
-        self, limit: int, period: int, burst_share: float,
+        self,
+        limit: int,
+        period: int,
+        burst_share: float,
         calls: list[tuple[int, int, int | None, int]],
     ) -> None:
         """In any window, the units up to its last admission are at most ``limit``."""
