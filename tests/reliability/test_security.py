@@ -188,6 +188,10 @@ class TestInjection:
                     "none",
                     "--rate-limit",
                     "100/s",
+                    # Room for the whole hostile reply (about a megabyte): the point here is
+                    # what the client does with it, not that max_tokens would cut it.
+                    "--llm-structure-max-tokens",
+                    "1000000",
                 ],
                 log=tmp_path / "cli.log",
                 cwd=cwd,
