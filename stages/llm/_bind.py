@@ -156,29 +156,24 @@ def llm_stages(
         if page.notes.get("llm", {}).get(task, {}).get("rejected"):
             rejected[task] += 1
 
-    async def correct_page(page: Page, call: CallState, memo: dict[str, Any]) -> Page:
-        await correct(
-            client,
-            page,
-            prompts=prompts,
-            call=call,
-            min_similarity=min_similarity,
-            max_tokens=text_max_tokens,
-        )
-        count(page, "correct")
-        return page
+    def edit(
+        task: Callable[..., Awaitable[Page]], name: str
+    ) -> Callable[[Page, CallState, dict[str, Any]], Awaitable[Page]]:
+        async def edit_page(page: Page, call: CallState, memo: dict[str, Any]) -> Page:
+            await task(
+                client,
+                page,
+                prompts=prompts,
+                call=call,
+                min_similarity=min_similarity,
+                max_tokens=text_max_tokens,
+            )
+            count(page, name)
+            return page
 
-    async def fix_page(page: Page, call: CallState, memo: dict[str, Any]) -> Page:
-        await fix(
-            client,
-            page,
-            prompts=prompts,
-            call=call,
-            min_similarity=min_similarity,
-            max_tokens=text_max_tokens,
-        )
-        count(page, "fix")
-        return page
+        return edit_page
+
+    correct_page, fix_page = edit(correct, "correct"), edit(fix, "fix")
 
     async def structure_page(page: Page, call: CallState, memo: dict[str, Any]) -> Page:
         return await structure(
