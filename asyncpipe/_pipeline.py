@@ -21,7 +21,7 @@ import anyio
 from ._exceptions import ConfigError
 from ._executor import Executor
 from ._journal import Journal
-from ._meter import ProgressSnapshot, RunMeter, Total
+from ._meter import ProgressSnapshot, Total
 from ._overrides import (
     apply_executor,
     apply_workers,
@@ -204,8 +204,8 @@ class Pipeline:
             reorder_window=reorder_window,
             progress=progress,
             stop_on_signals=stop_on_signals,
+            total=total,
         )
-        run.meter = RunMeter(total)
         self._run = run
         return await run.execute(source, resume=resume, retry_failed=retry_failed)
 

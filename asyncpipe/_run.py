@@ -26,7 +26,7 @@ from ._exceptions import EndOfQueue
 from ._executor import StageCall
 from ._fuse import Chain, plan_chains
 from ._journal import Journal
-from ._meter import ProgressSnapshot, RunMeter
+from ._meter import ProgressSnapshot, RunMeter, Total
 from ._ordering import AdmissionWindow, Reorderer
 from ._overrides import resolve_limiters
 from ._progress import ProgressReporter
@@ -62,6 +62,7 @@ class Run:
         reorder_window: int | None,
         progress: ProgressReporter | None,
         stop_on_signals: bool,
+        total: Total | None = None,
     ) -> None:
         self.stages = pipeline.stages
         self.limiters = resolve_limiters(self.stages, pipeline.limits)
@@ -99,7 +100,7 @@ class Run:
         self.skipped = 0
         self.deferred = 0  # items a stage left for --resume (`StopIntake`)
         self.interrupted: str | None = None
-        self.meter = RunMeter()
+        self.meter = RunMeter(total)
 
     def snapshot(self) -> list[StageStatistics]:
         """
