@@ -21,10 +21,8 @@ async def main(urls: list[str], out: str) -> RunSummary:
         async def fetch(url: str) -> str:  # I/O: many at once, on the event loop
             response = await client.get(url)
             if response.status_code in (429, 503):
-                wait = response.headers.get("Retry-After")
-                raise RetryableError(
-                    f"HTTP {response.status_code}", retry_after=float(wait) if wait else None
-                )
+                wait = float(response.headers.get("Retry-After", 0)) or None
+                raise RetryableError(f"HTTP {response.status_code}", retry_after=wait)
             response.raise_for_status()  # any other error status fails just this URL
             return response.text
 
@@ -33,16 +31,11 @@ async def main(urls: list[str], out: str) -> RunSummary:
             words = re.sub(r"<[^>]*>", " ", html).split()
             return {"title": title and title[1].strip(), "words": len(words)}
 
-        pipeline = Pipeline(
-            [
-                Stage(
-                    "fetch", fetch, workers=16, limiter=RateLimit(50, 1.0), retry=Retry(attempts=3)
-                ),
-                Stage("parse", parse, kind="thread", workers=2),
-            ]
-        )
+        limit, retry = RateLimit(50, 1.0), Retry(attempts=3)
+        fetching = Stage("fetch", fetch, workers=16, limiter=limit, retry=retry)
+        pipeline = Pipeline([fetching, Stage("parse", parse, kind="thread", workers=2)])
         sink = JsonlSink(out, overwrite=True)  # store: one JSON line per URL
-        return await pipeline.run(urls, sink=sink, key=str, ordered=True)
+        return await pipeline.run(urls, sink=sink, key=str)  # in input order
 
 
 if __name__ == "__main__":
