@@ -15,6 +15,7 @@ DOCUMENT_STACK = {
     "onnxruntime",
     "symspellpy",
     "jsonschema",
+    "rapidfuzz",
 }
 
 
