@@ -3,11 +3,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from stages.testing.llama_server import LlamaServer, llama_server
-from stages.testing.proxy import CountingProxy
+if TYPE_CHECKING:
+    # Imported in the fixtures: the paddle venv (.ci/paddle) runs tests/stages/ without
+    # the server extra these need.
+    from stages.testing.llama_server import LlamaServer
+    from stages.testing.proxy import CountingProxy
 
 _DEFAULT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sroie"
 
@@ -39,6 +43,8 @@ def real_llm() -> Iterator[LlamaServer]:
 
     A missing package is an error with the install line, never a skip: CI must run these.
     """
+    from stages.testing.llama_server import llama_server
+
     with llama_server(n_parallel=2, n_ctx=4096, n_threads=2) as server:
         yield server
 
@@ -46,5 +52,7 @@ def real_llm() -> Iterator[LlamaServer]:
 @pytest.fixture
 def counting_proxy(real_llm: LlamaServer) -> Iterator[CountingProxy]:
     """A fresh counting proxy in front of the session's llama.cpp server."""
+    from stages.testing.proxy import CountingProxy
+
     with CountingProxy(real_llm.url) as proxy:
         yield proxy
