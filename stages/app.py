@@ -27,6 +27,7 @@ from asyncpipe import (
     CostBudget,
     Job,
     Pipeline,
+    RateLimit,
     RunOptions,
     RunSummary,
     StopIntake,
@@ -124,11 +125,13 @@ class DocumentApp:
             llm = None
             client = None
             limits = llm_options.limits()
+            call_limit = DEFAULT_RATE_LIMIT
             if args.llm_url:
                 from .llm import LlmClient, llm_stages
 
                 key = os.environ.get(args.llm_key_env) or os.environ.get("OPENAI_API_KEY")
                 rate = options.limit("llm", parse_rate(DEFAULT_RATE_LIMIT))
+                call_limit = _rate_text(rate)
                 client = await stack.enter_async_context(
                     LlmClient(
                         args.llm_url,
@@ -167,7 +170,6 @@ class DocumentApp:
             source = iterate_in_thread(discover(options.inputs, on_skip=skipped))
             if client is not None and limits.budget is not None:
                 source = _within_budget(source, limits.budget)
-            call_limit = _call_limit(options, DEFAULT_RATE_LIMIT)
 
             async def report(summary: RunSummary) -> list[str]:
                 lines: list[str] = []
@@ -231,11 +233,8 @@ async def _within_budget(source: AsyncIterator[Any], budget: CostBudget) -> Asyn
         yield value
 
 
-def _call_limit(options: RunOptions, default: str) -> str:
-    """The ``llm`` call limit of this run, as text (``--rate-limit`` overrides the default)."""
-    rate = options.limits.get("llm") or options.default_limit
-    if rate is None:
-        return default
+def _rate_text(rate: RateLimit) -> str:
+    """A call limit as the summary shows it: ``150/min``, or ``4/1s``."""
     return f"{rate.limit}/min" if rate.period == 60 else f"{rate.limit}/{rate.period:g}s"
 
 
