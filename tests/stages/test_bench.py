@@ -33,7 +33,6 @@ from docbench import (  # noqa: E402
 from docbench._main import (  # noqa: E402
     _advice_checks,
     _parser,
-    balanced,
     llm_bound_rate,
     main,
     measured_limiter,
@@ -204,15 +203,17 @@ class TestAdvisor:
     def test_llm_bound_rate_caps_below_cpu(self) -> None:
         """The chosen limit caps the pipeline at 60 % of one OCR thread."""
         cap = caps(t_ocr=2.0)
-        limit, period = llm_bound_rate(cap)
-        assert limit == 100
+        limit, period = llm_bound_rate(cap, 32)
         assert limit / period / 3 == pytest.approx(0.6 / 2.0, rel=0.01)
         assert bound(cap, Config(2, 8, (limit, period))).limiter == "llm-rate"
 
-    def test_balanced_picks_equal_stage_capacities(self) -> None:
-        """OCR at 1 page/s pairs with one LLM worker per stage at 1 s per call."""
-        configs = [Config(o, c) for o in (1, 2) for c in (1, 8)]
-        assert balanced(caps(t_ocr=2.0, latency=1.0), configs) == Config(2, 1)
+    def test_llm_bound_rate_spans_four_windows(self) -> None:
+        """The run's calls are four times the limit: the limit binds over whole windows."""
+        cap = caps(t_ocr=2.0)
+        limit, period = llm_bound_rate(cap, 8)
+        assert limit == 6  # 8 items x 3 calls / 4
+        seconds = 8 * 3 / (limit / period)
+        assert seconds / period == pytest.approx(4.0, rel=0.02)
 
 
 class TestReport:
