@@ -180,13 +180,24 @@ class SendQueue(Generic[T]):
             QueueBroken: the receiving end was closed, before or while we waited.
         """
         state = self._state
+        buffer = state.buffer
+        if (
+            len(buffer) < state.max_buffer_size
+            and state.weigh is None
+            and not (state.send_closed or state.receive_closed)
+        ):
+            # The hot path, inlined: room, no weighing, both ends open.
+            buffer.append(item)
+            if state.getters:
+                _wake_one(state.getters)
+            return
         if state.weigh is not None:
             weight = state.weigh(item)
             while _full(state, weight) and not (state.receive_closed or state.send_closed):
                 await _wait(state.putters, state.putters)
             self._put_weighed(item, weight)
             return
-        while len(state.buffer) >= state.max_buffer_size and not (
+        while len(buffer) >= state.max_buffer_size and not (
             state.receive_closed or state.send_closed
         ):
             await _wait(state.putters, state.putters)
@@ -258,7 +269,14 @@ class ReceiveQueue(Generic[T]):
             QueueClosed: this end was closed.
         """
         state = self._state
-        while not state.buffer and not (state.send_closed or state.receive_closed):
+        buffer = state.buffer
+        if buffer and state.weigh is None:
+            # The hot path, inlined (a closed receiving end has an empty buffer).
+            item = buffer.popleft()
+            if state.putters:
+                _wake_one(state.putters)
+            return item
+        while not buffer and not (state.send_closed or state.receive_closed):
             await _wait(state.getters, state.getters)
         return self.receive_nowait()
 

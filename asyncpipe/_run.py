@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._attempt import make_call, process, process_chain
+from ._attempt import make_call, process_chain, serve
 from ._exceptions import EndOfQueue
 from ._executor import StageCall
 from ._fuse import Chain, plan_chains
@@ -236,18 +236,7 @@ class Run:
                 resource = stage.resource()
         try:
             call = make_call(stage, self.limiters[index], resource, threads, remote)
-            receive, send = self.receivers[index], self.senders[index + 1]
-            counters = self.counters[index]
-            while True:
-                try:
-                    item = await receive.receive()
-                except EndOfQueue:
-                    return
-                if item.error is None and item.start <= index and not item.deferred:
-                    await process(self, index, stage, counters, call, item)
-                else:
-                    counters.skipped += 1
-                await send.send(item)
+            await serve(self, index, call, self.receivers[index], self.senders[index + 1])
         finally:
             if resource is not None and hasattr(resource, "close"):
                 with anyio.CancelScope(shield=True):
