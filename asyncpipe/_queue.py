@@ -258,6 +258,30 @@ class ReceiveQueue(Generic[T]):
             raise EndOfQueue
         raise asyncio.QueueEmpty
 
+    def receive_ready(self, limit: int) -> list[T]:
+        """
+        Take up to ``limit`` items that are ready, without waiting: an empty list when
+        none is (then `receive` says whether more will come).
+
+        Raises:
+            QueueClosed: this end was closed.
+        """
+        state = self._state
+        if state.receive_closed:
+            raise QueueClosed("receive on a closed queue")
+        buffer = state.buffer
+        count = min(limit, len(buffer))
+        if state.weigh is not None:
+            return [self.receive_nowait() for _ in range(count)]
+        popleft = buffer.popleft
+        items = [popleft() for _ in range(count)]
+        putters = state.putters
+        for _ in range(count):
+            if not putters:
+                break
+            _wake_one(putters)  # one freed place per item taken
+        return items
+
     async def receive(self) -> T:
         """
         Take the next item, waiting while the buffer is empty.
