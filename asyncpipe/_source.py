@@ -9,13 +9,16 @@ it sends an item to the first stage.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+import itertools
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from ._exceptions import ConfigError, StopIntake
+from ._keyindex import OrderedKeys
 from ._keyset import KeySet
 from ._stage import Item
 
@@ -36,29 +39,34 @@ async def feed(run: Run, source: Source) -> None:
     queue so that the stages drain and end.
 
     Raises:
-        ConfigError: two input values have the same key (only checked with a journal).
+        ConfigError: two input values have the same key (only checked with a journal;
+            a key the output already holds is skipped wherever it comes).
     """
     send = run.senders[0]
     keyfn: Callable[[Any], str] | None = run.key
     # Every key of the run, to refuse duplicates: compact, as a resumed run of millions of
-    # items must not hold a full Python set of them.
+    # items must not hold a full Python set of them.  Keys already done are not added:
+    # they are skipped, so two items with one of them cannot share checkpoints.
     seen: KeySet | None = KeySet() if run.journal is not None else None
     plan = run.plan
+    done = plan.done_keys
     window = run.window
     index = 0
     position = -1
     try:
         with run.intake:
+            if isinstance(done, OrderedKeys) and not isinstance(source, AsyncIterable):
+                source, position = await _skip_done(run, iter(source), keyfn, done)
             async for value in iterate(source):
                 position += 1
                 key = keyfn(value) if keyfn is not None else str(position)
+                if key in done:
+                    run.skipped += 1
+                    continue
                 if seen is not None:
                     if key in seen:
                         raise ConfigError(f"two input items have the same key {key!r}")
                     seen.add(key, new=True)
-                if key in plan.done_keys:
-                    run.skipped += 1
-                    continue
                 item = Item(key, index, value)
                 if plan.checkpoints:
                     plan.restore(item)
@@ -72,6 +80,44 @@ async def feed(run: Run, source: Source) -> None:
         run.stop_intake(stop.reason, str(stop))
     finally:
         send.close()
+
+
+#: Values skipped between two checkpoints of the event loop.
+_SKIP_SLICE = 1 << 16
+
+
+async def _skip_done(
+    run: Run, values: Iterator[Any], keyfn: Callable[[Any], str] | None, done: OrderedKeys
+) -> tuple[Iterable[Any], int]:
+    """
+    Skip the run of source values whose keys are the output's keys in output order.
+
+    A resumed ordered run finds its finished items there: the source's first values,
+    written in input order.  Comparing each key with the next key of the output costs
+    far less than a lookup, and reads no value ahead.  Returns the values left (from the
+    first that does not match) and the position of the last value skipped.
+    """
+    position = -1
+    order = done.in_order()
+    batch: list[str] = []
+    at = 0
+    while True:
+        for value in values:
+            position += 1
+            key = keyfn(value) if keyfn is not None else str(position)
+            if at == len(batch):
+                batch, at = next(order, []), 0
+            if at < len(batch) and key == batch[at]:
+                at += 1
+                if position % _SKIP_SLICE:
+                    continue
+                break  # let the event loop run now and then
+            run.skipped += position  # the values before this one
+            return itertools.chain((value,), values), position - 1
+        else:
+            run.skipped += position + 1
+            return (), position
+        await anyio.lowlevel.checkpoint()
 
 
 async def iterate(source: Source) -> AsyncIterator[Any]:
