@@ -48,7 +48,8 @@ class OrderedKeys(KeySet):
 
     def __init__(self) -> None:
         super().__init__()
-        self.order: tuple[Path, int] | None = None  # the index, and where its records end
+        # The index, where its records end, and the keys after them (not indexed yet).
+        self.order: tuple[Path, int, list[str]] | None = None
 
     def in_order(self) -> Iterator[list[str]]:
         """
@@ -57,7 +58,7 @@ class OrderedKeys(KeySet):
         """
         if self.order is None:
             return
-        path, stop = self.order
+        path, stop, tail = self.order
         try:
             for offset, line in LineScanner(path, stop=stop):
                 if offset:
@@ -67,6 +68,7 @@ class OrderedKeys(KeySet):
                     yield keys
         except (OSError, ValueError, KeyError, TypeError):
             return
+        yield tail
 
 
 def index_path(output: Path) -> Path:
@@ -199,15 +201,6 @@ class KeyIndex:
         The record of ``keys``, whose lines end at output offset ``end``.
         """
         return orjson.dumps({"end": end, "n": len(keys), "keys": keys}) + b"\n"
-
-    @staticmethod
-    def raw_record(end: int, keys: Sequence[bytes]) -> bytes:
-        """
-        `record` of keys read off the output as UTF-8 without ``"``, ``\\``, newlines or
-        NUL bytes (other control bytes would make the record unreadable: it is then
-        dropped on load, which costs a scan, never a wrong key).
-        """
-        return b'{"end":%d,"n":%d,"keys":["%s"]}\n' % (end, len(keys), b'","'.join(keys))
 
     def append(self, data: bytes) -> None:
         """

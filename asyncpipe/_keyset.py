@@ -11,7 +11,7 @@ A lookup costs a few times a ``set`` lookup, still well under a microsecond.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 __all__: list[str] = []  # internal: returned by JsonlSink.open and Journal.open
 
@@ -66,37 +66,22 @@ class KeySet:
         if bits != self._bits:
             self._grow(bits)
 
-    def update_new(self, keys: Iterable[str]) -> None:
+    def update_new(self, keys: Collection[str]) -> None:
         """
         Add keys known not to be in yet (the keys of an exactly-once output): the fast
         path of a resume.
         """
+        self.reserve(self._count + len(keys))
+        if any("\0" in key for key in keys):
+            for key in keys:
+                self.add(key, new=True)
+            return
         buckets, mask = self._buckets, (1 << self._bits) - 1
-        limit = _PER_BUCKET << self._bits
-        count = self._count
         for key in keys:
-            if "\0" in key:
-                if key not in self._odd:
-                    self._odd.add(key)
-                    count += 1
-                continue
             bucket = buckets[hash(key) & mask]
             bucket += key.encode("utf-8", "surrogatepass")
             bucket.append(0)
-            count += 1
-            if count > limit:
-                self._count = count
-                self._grow(self._bits + 1)
-                buckets, mask = self._buckets, (1 << self._bits) - 1
-                limit = _PER_BUCKET << self._bits
-        self._count = count
-
-    def update_new_bytes(self, keys: Iterable[bytes]) -> None:
-        """
-        `update_new` with keys given as UTF-8 bytes without NUL bytes (read off the lines
-        of an output).
-        """
-        self.update_new([data.decode("utf-8", "surrogatepass") for data in keys])
+        self._count += len(keys)
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):

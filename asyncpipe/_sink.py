@@ -23,6 +23,10 @@ from ._stage import Item
 
 __all__ = ["CallbackSink", "JsonlSink", "Sink"]
 
+#: Scanned on resume, the keys of up to this much output past its index wait for the
+#: run's first fsync to be indexed; more is fsynced first and indexed as it is read.
+_DEFERRED = 64 << 20
+
 
 class Sink:
     """
@@ -155,10 +159,7 @@ class JsonlSink(Sink):
             self._offset = 0
             self._index.create(self.path.stat().st_ino)
             return OrderedKeys()
-        # The index's records describe durable output only: make what the file holds
-        # durable before the scan below indexes it.
         with open(self.path, "ab") as fh:
-            os.fsync(fh.fileno())
             stat = os.fstat(fh.fileno())
         # The index vouches for the keys of the output's first ``start`` bytes (unless
         # error lines are to be dropped: it does not know which lines are errors).
@@ -167,30 +168,43 @@ class JsonlSink(Sink):
             keys, start = self._index.load(
                 size=stat.st_size, ino=stat.st_ino, key_at=self._key_ending_at
             )
+        # The index describes durable output only.  The keys of a short tail (what the
+        # crashed run wrote after its last fsync) wait for this run's first fsync; a
+        # long part is made durable first and indexed as it is scanned.
+        tail: list[str] | None = []
         if start:
             self._index.reopen()
         else:
             self._index.create(stat.st_ino)
+        if stat.st_size - start > _DEFERRED:
+            with open(self.path, "ab") as fh:
+                os.fsync(fh.fileno())
+            tail = None
         # Every write is of whole lines, so a crash leaves at most one torn line, the part
         # after the last newline.  Anything else that does not parse is corruption: cutting
         # the file there would throw away the results after it, so refuse instead.
         scanner = LineScanner(self.path, start=start)
-        errors = self._scan(scanner, keys, retry_failed)
+        errors = self._scan(scanner, keys, retry_failed, tail)
         if errors:
             self._drop_errors(scanner.end)
             # A new file: its index starts empty (the next resume scans it whole).
             self._index.create(self.path.stat().st_ino)
+            tail = None
         elif scanner.torn:
             cut_tail(self.path, scanner.end)
         self._offset = self.path.stat().st_size
-        # The index now lists every key, in output order: the source skips them fast.
-        keys.order = (self._index.path, self._index.size())
+        self._unindexed = list(tail or ())  # (the source reads ``tail`` meanwhile)
+        # The index and the tail list every key, in output order: the source skips them
+        # fast.
+        keys.order = (self._index.path, self._index.size(), tail or [])
         return keys
 
-    def _scan(self, scanner: LineScanner, keys: KeySet, retry_failed: bool) -> int:
+    def _scan(
+        self, scanner: LineScanner, keys: KeySet, retry_failed: bool, tail: list[str] | None
+    ) -> int:
         """
-        Add the key of every whole line to ``keys`` (and to the index, block by block);
-        return how many error lines were left out (with ``retry_failed``).
+        Add the key of every whole line to ``keys``, and to ``tail`` or else the index,
+        block by block; return how many error lines were left out (with ``retry_failed``).
         """
         # The default record starts with the key: read it off the line without parsing
         # the whole line.  Any other line is parsed.
@@ -201,21 +215,19 @@ class JsonlSink(Sink):
         number = errors = 0
         where = f" after byte {scanner.start}" if scanner.start else ""
         for offset, block in scanner.blocks():
-            end = offset + len(block)
+            batch: list[str] = []
             if not retry_failed:
                 found = pattern.findall(b"\n" + block)
                 lines = block.count(b"\n")
-                if (
-                    len(found) == lines
-                    and block.count(b"}\n") >= lines
-                    and _is_utf8(b"".join(found))
-                ):
-                    keys.update_new_bytes(found)
-                    self._index.append(KeyIndex.raw_record(end, found))
-                    number += lines
-                    continue
-            pos = 0
-            batch: list[str] = []
+                if len(found) == lines and block.count(b"}\n") >= lines:
+                    try:
+                        batch = [key.decode() for key in found]
+                    except UnicodeDecodeError:
+                        pass
+                    else:
+                        keys.update_new(batch)
+                        number += lines
+            pos = len(block) if batch else 0
             while pos < len(block):
                 stop = block.index(b"\n", pos)
                 number += 1
@@ -237,8 +249,10 @@ class JsonlSink(Sink):
                     keys.add(key)
                     batch.append(key)
                 pos = stop + 1
-            if batch:
-                self._index.append(KeyIndex.record(end, batch))
+            if tail is not None:
+                tail.extend(batch)
+            elif batch:
+                self._index.append(KeyIndex.record(offset + len(block), batch))
         return errors
 
     def _key_ending_at(self, end: int) -> str | None:
@@ -324,11 +338,3 @@ class JsonlSink(Sink):
                 await anyio.to_thread.run_sync(lambda: self._sync(self._index_record(), last=True))
                 await self._file.close()
             self._file = None
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode()
-    except UnicodeDecodeError:
-        return False
-    return True

@@ -82,8 +82,9 @@ async def feed(run: Run, source: Source) -> None:
         send.close()
 
 
-#: Values skipped between two checkpoints of the event loop.
-_SKIP_SLICE = 1 << 16
+#: Values read at a time while skipping: at most this many are read ahead of the first
+#: value to run (and held until it is sent).
+_SKIP_CHUNK = 64
 
 
 async def _skip_done(
@@ -93,31 +94,33 @@ async def _skip_done(
     Skip the run of source values whose keys are the output's keys in output order.
 
     A resumed ordered run finds its finished items there: the source's first values,
-    written in input order.  Comparing each key with the next key of the output costs
-    far less than a lookup, and reads no value ahead.  Returns the values left (from the
-    first that does not match) and the position of the last value skipped.
+    written in input order.  Comparing a chunk of keys with the next keys of the output
+    costs far less than a lookup per key.  Returns the values left (from the first chunk
+    that does not match all through) and the position of the last value skipped.
     """
-    position = -1
-    order = done.in_order()
-    batch: list[str] = []
-    at = 0
-    while True:
-        for value in values:
-            position += 1
-            key = keyfn(value) if keyfn is not None else str(position)
-            if at == len(batch):
-                batch, at = next(order, []), 0
-            if at < len(batch) and key == batch[at]:
-                at += 1
-                if position % _SKIP_SLICE:
-                    continue
-                break  # let the event loop run now and then
-            run.skipped += position  # the values before this one
-            return itertools.chain((value,), values), position - 1
-        else:
-            run.skipped += position + 1
-            return (), position
-        await anyio.lowlevel.checkpoint()
+    position = -1  # of the last value read
+    pending: list[str] = []  # the output's next keys
+    for batch in done.in_order():
+        pending.extend(batch)
+        at = 0
+        while len(pending) - at >= _SKIP_CHUNK:
+            chunk = list(itertools.islice(values, _SKIP_CHUNK))
+            if keyfn is not None:
+                keys = list(map(keyfn, chunk))
+            else:
+                keys = list(map(str, range(position + 1, position + 1 + len(chunk))))
+            if keys != pending[at : at + len(keys)]:
+                run.skipped += position + 1
+                return itertools.chain(chunk, values), position
+            position += len(chunk)
+            at += len(chunk)
+            if len(chunk) < _SKIP_CHUNK:  # the source ended
+                run.skipped += position + 1
+                return (), position
+        del pending[:at]
+        await anyio.lowlevel.checkpoint()  # let the event loop run now and then
+    run.skipped += position + 1
+    return values, position
 
 
 async def iterate(source: Source) -> AsyncIterator[Any]:
