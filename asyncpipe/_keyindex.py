@@ -22,6 +22,7 @@ output's keys, never a second truth.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -185,7 +186,14 @@ class KeyIndex:
         Start a new, empty index of the output with inode ``ino``.
         """
         self.close()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+            self._fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            log.warning("key index %s: not started (%s); resume will scan more", self.path, exc)
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)  # it may describe another file
+            return
         self.append(orjson.dumps({"index": 1, "ino": ino}) + b"\n")
 
     def reopen(self) -> None:
@@ -193,7 +201,10 @@ class KeyIndex:
         Append to the index `load` accepted.
         """
         self.close()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            log.warning("key index %s: not reopened (%s); resume will scan more", self.path, exc)
 
     @staticmethod
     def record(end: int, keys: Sequence[str]) -> bytes:

@@ -187,8 +187,9 @@ class JsonlSink(Sink):
         errors = self._scan(scanner, keys, retry_failed, tail)
         if errors:
             self._drop_errors(scanner.end)
-            # A new file: its index starts empty (the next resume scans it whole).
+            # A new file (durable): index it anew.
             self._index.create(self.path.stat().st_ino)
+            self._scan(LineScanner(self.path), None, False, None)
             tail = None
         elif scanner.torn:
             cut_tail(self.path, scanner.end)
@@ -200,12 +201,23 @@ class JsonlSink(Sink):
         return keys
 
     def _scan(
-        self, scanner: LineScanner, keys: KeySet, retry_failed: bool, tail: list[str] | None
+        self,
+        scanner: LineScanner,
+        keys: KeySet | None,
+        retry_failed: bool,
+        tail: list[str] | None,
     ) -> int:
         """
-        Add the key of every whole line to ``keys``, and to ``tail`` or else the index,
-        block by block; return how many error lines were left out (with ``retry_failed``).
+        Add the key of every whole line to ``keys`` (if given), and to ``tail`` or else
+        the index, block by block; return how many error lines were left out (with
+        ``retry_failed``).
         """
+        if keys is None:
+            keys = KeySet()  # unused: only the index is filled
+            add: Callable[..., None] = _ignore
+            add_new: Callable[[list[str]], None] = _ignore
+        else:
+            add, add_new = keys.add, keys.update_new
         # The default record starts with the key: read it off the line without parsing
         # the whole line.  Any other line is parsed.
         prefix = b"{" + orjson.dumps(self._key_field) + b':"'
@@ -225,7 +237,7 @@ class JsonlSink(Sink):
                     except UnicodeDecodeError:
                         pass
                     else:
-                        keys.update_new(batch)
+                        add_new(batch)
                         number += lines
             pos = len(block) if batch else 0
             while pos < len(block):
@@ -236,7 +248,7 @@ class JsonlSink(Sink):
                     if quote > 0 and block[stop - 1] == 0x7D and b"\\" not in block[pos:quote]:
                         try:
                             key = block[pos + skip : quote].decode()
-                            keys.add(key, new=True)
+                            add(key, new=True)
                             batch.append(key)
                             pos = stop + 1
                             continue
@@ -246,7 +258,7 @@ class JsonlSink(Sink):
                 if retry_failed and status == "error":
                     errors += 1
                 else:
-                    keys.add(key)
+                    add(key)
                     batch.append(key)
                 pos = stop + 1
             if tail is not None:
@@ -338,3 +350,7 @@ class JsonlSink(Sink):
                 await anyio.to_thread.run_sync(lambda: self._sync(self._index_record(), last=True))
                 await self._file.close()
             self._file = None
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    pass

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.lowlevel
 import anyio.to_thread
 
 from ._exceptions import ConfigError, StopIntake
@@ -100,7 +99,18 @@ async def _skip_done(
     """
     position = -1  # of the last value read
     pending: list[str] = []  # the output's next keys
-    for batch in done.in_order():
+    order = done.in_order()
+
+    def take() -> list[str]:
+        """The output's next keys, a few thousand (read from the index in a thread)."""
+        keys: list[str] = []
+        for batch in order:
+            keys.extend(batch)
+            if len(keys) >= 4096:
+                break
+        return keys
+
+    while batch := await anyio.to_thread.run_sync(take):
         pending.extend(batch)
         at = 0
         while len(pending) - at >= _SKIP_CHUNK:
@@ -118,7 +128,6 @@ async def _skip_done(
                 run.skipped += position + 1
                 return (), position
         del pending[:at]
-        await anyio.lowlevel.checkpoint()  # let the event loop run now and then
     run.skipped += position + 1
     return values, position
 
