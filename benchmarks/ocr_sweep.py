@@ -15,7 +15,9 @@ Two subcommands:
   and the four fields, exact, on the development half (even positions of the sorted
   names) and the held-out half (odd positions). CPU s/page is the process CPU time of
   the ``ocr_page`` calls (robust to other load, not to a shared core's caches); it is
-  recorded when the page is read, so exploration runs can stay under ``nice``.
+  recorded when the page is read, so exploration runs can stay under ``nice``. The
+  cache is keyed by setting name: delete ``ocr-default.json`` when the engine's own
+  defaults change (``default`` is whatever :class:`RapidOcrEngine` does today).
 - ``speed``: decodes and preprocesses ``--limit`` receipts (spread over the sorted list),
   builds the engines, warms each on one page, then times a ``ThreadPoolExecutor`` of
   ``engines`` workers (one engine each, ``threads`` intra-op threads each) over the
@@ -27,7 +29,7 @@ Usage (from the project root)::
 
     nice -n 19 .venv/bin/python benchmarks/ocr_sweep.py accuracy [--setting NAME ...]
     flock /work/wt/bench.lock sh -c 'uptime; .venv/bin/python benchmarks/ocr_sweep.py \\
-        speed --setting default --setting side1500 --layout 1x1 --layout 2x1; uptime'
+        speed --setting side2000 --setting default --layout 1x1 --layout 2x1; uptime'
 """
 
 from __future__ import annotations
