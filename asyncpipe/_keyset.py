@@ -11,7 +11,7 @@ A lookup costs a few times a ``set`` lookup, still well under a microsecond.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 __all__: list[str] = []  # internal: returned by JsonlSink.open and Journal.open
 
@@ -53,22 +53,35 @@ class KeySet:
         bucket.append(0)
         self._count += 1
         if self._count > _PER_BUCKET << self._bits:
-            self._grow()
+            self._grow(self._bits + 1)
 
-    def update_new(self, keys: Iterable[bytes]) -> None:
+    def reserve(self, count: int) -> None:
         """
-        Add keys given as UTF-8 bytes without NUL bytes, known not to be in yet (the keys
-        of an exactly-once output, read off its lines): the fast path of a resume.
+        Make room for ``count`` keys in all, so that adding them never regrows the buckets
+        (each regrowth rehashes every key: a bulk load that knows its size skips that).
         """
+        bits = self._bits
+        while count > _PER_BUCKET << bits:
+            bits += 1
+        if bits != self._bits:
+            self._grow(bits)
+
+    def update_new(self, keys: Collection[str]) -> None:
+        """
+        Add keys known not to be in yet (the keys of an exactly-once output): the fast
+        path of a resume.
+        """
+        self.reserve(self._count + len(keys))
+        if any("\0" in key for key in keys):
+            for key in keys:
+                self.add(key, new=True)
+            return
         buckets, mask = self._buckets, (1 << self._bits) - 1
-        for data in keys:
-            bucket = buckets[hash(data.decode("utf-8", "surrogatepass")) & mask]
-            bucket += data
+        for key in keys:
+            bucket = buckets[hash(key) & mask]
+            bucket += key.encode("utf-8", "surrogatepass")
             bucket.append(0)
-            self._count += 1
-            if self._count > _PER_BUCKET << self._bits:
-                self._grow()
-                buckets, mask = self._buckets, (1 << self._bits) - 1
+        self._count += len(keys)
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -97,8 +110,8 @@ class KeySet:
         """
         return sum(len(bucket) + 57 for bucket in self._buckets) + 8 * len(self._buckets)
 
-    def _grow(self) -> None:
-        self._bits += 1
+    def _grow(self, bits: int) -> None:
+        self._bits = bits
         mask = (1 << self._bits) - 1
         buckets = [bytearray(b"\0") for _ in range(1 << self._bits)]
         for old in self._buckets:

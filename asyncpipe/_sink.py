@@ -17,10 +17,15 @@ import orjson
 
 from ._durable import CHUNK, LineScanner, atomic_write, cut_tail, temporary
 from ._exceptions import ConfigError, JournalError
+from ._keyindex import KeyIndex, OrderedKeys
 from ._keyset import KeySet
 from ._stage import Item
 
 __all__ = ["CallbackSink", "JsonlSink", "Sink"]
+
+#: Scanned on resume, the keys of up to this much output past its index wait for the
+#: run's first fsync to be indexed; more is fsynced first and indexed as it is read.
+_DEFERRED = 64 << 20
 
 
 class Sink:
@@ -129,6 +134,9 @@ class JsonlSink(Sink):
         self._overwrite = overwrite
         self._file: Any = None
         self._last_sync = 0.0
+        self._index = KeyIndex(self.path)
+        self._offset = 0  # the output's size
+        self._unindexed: list[str] = []  # the keys written since the last index record
         self.lines_written = 0
 
     async def open(self, *, resume: bool, retry_failed: bool) -> Container[str] | None:
@@ -137,10 +145,10 @@ class JsonlSink(Sink):
         self._last_sync = anyio.current_time()
         return keys
 
-    def _prepare(self, resume: bool, retry_failed: bool) -> KeySet:
+    def _prepare(self, resume: bool, retry_failed: bool) -> OrderedKeys:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary(self.path).unlink(missing_ok=True)  # left by a rewrite cut short
-        keys = KeySet()
+        self._unindexed = []
         if not resume:
             if self.path.exists() and self.path.stat().st_size and not self._overwrite:
                 raise ConfigError(
@@ -148,26 +156,68 @@ class JsonlSink(Sink):
                     "overwriting it"
                 )
             self.path.write_bytes(b"")
-            return keys
+            self._offset = 0
+            self._index.create(self.path.stat().st_ino)
+            return OrderedKeys()
+        with open(self.path, "ab") as fh:
+            stat = os.fstat(fh.fileno())
+        # The index vouches for the keys of the output's first ``start`` bytes (unless
+        # error lines are to be dropped: it does not know which lines are errors).
+        keys, start = OrderedKeys(), 0
+        if not retry_failed:
+            keys, start = self._index.load(
+                size=stat.st_size, ino=stat.st_ino, key_at=self._key_ending_at
+            )
+        # The index describes durable output only.  The keys of a short tail (what the
+        # crashed run wrote after its last fsync) wait for this run's first fsync; a
+        # long part is made durable first and indexed as it is scanned.
+        tail: list[str] | None = []
+        if start:
+            self._index.reopen()
+        else:
+            self._index.create(stat.st_ino)
+        if stat.st_size - start > _DEFERRED:
+            with open(self.path, "ab") as fh:
+                os.fsync(fh.fileno())
+            tail = None
         # Every write is of whole lines, so a crash leaves at most one torn line, the part
         # after the last newline.  Anything else that does not parse is corruption: cutting
         # the file there would throw away the results after it, so refuse instead.
-        scanner = LineScanner(self.path)
-        try:
-            errors = self._scan(scanner, keys, retry_failed)
-        except FileNotFoundError:
-            return keys
+        scanner = LineScanner(self.path, start=start)
+        errors = self._scan(scanner, keys, retry_failed, tail)
         if errors:
             self._drop_errors(scanner.end)
+            # A new file (durable): index it anew.
+            self._index.create(self.path.stat().st_ino)
+            self._scan(LineScanner(self.path), None, False, None)
+            tail = None
         elif scanner.torn:
             cut_tail(self.path, scanner.end)
+        self._offset = self.path.stat().st_size
+        self._unindexed = list(tail or ())  # (the source reads ``tail`` meanwhile)
+        # The index and the tail list every key, in output order: the source skips them
+        # fast.
+        keys.order = (self._index.path, self._index.size(), tail or [])
         return keys
 
-    def _scan(self, scanner: LineScanner, keys: KeySet, retry_failed: bool) -> int:
+    def _scan(
+        self,
+        scanner: LineScanner,
+        keys: KeySet | None,
+        retry_failed: bool,
+        tail: list[str] | None,
+    ) -> int:
         """
-        Add the key of every whole line to ``keys``; return how many error lines were left
-        out (with ``retry_failed``).
+        Add the key of every whole line to ``keys`` (if given), and to ``tail`` or else
+        the index, block by block; return how many error lines were left out (with
+        ``retry_failed``).
         """
+        if keys is None:
+            keys = KeySet()  # unused: only the index is filled
+            add: Callable[..., None] = _ignore
+            add_new: Callable[[list[str]], None] = _ignore
+        else:
+            add, add_new = keys.add, keys.update_new
         # The default record starts with the key: read it off the line without parsing
         # the whole line.  Any other line is parsed.
         prefix = b"{" + orjson.dumps(self._key_field) + b':"'
@@ -175,46 +225,76 @@ class JsonlSink(Sink):
         # A block at once: every line starts with the key and ends with "}"?
         pattern = re.compile(b"\n" + re.escape(prefix) + b'([^"\\\\\n\x00]*)"')
         number = errors = 0
-        for _, block in scanner.blocks():
+        where = f" after byte {scanner.start}" if scanner.start else ""
+        for offset, block in scanner.blocks():
+            batch: list[str] = []
             if not retry_failed:
                 found = pattern.findall(b"\n" + block)
                 lines = block.count(b"\n")
-                if (
-                    len(found) == lines
-                    and block.count(b"}\n") >= lines
-                    and _is_utf8(b"".join(found))
-                ):
-                    keys.update_new(found)
-                    number += lines
-                    continue
-            pos = 0
+                if len(found) == lines and block.count(b"}\n") >= lines:
+                    try:
+                        batch = [key.decode() for key in found]
+                    except UnicodeDecodeError:
+                        pass
+                    else:
+                        add_new(batch)
+                        number += lines
+            pos = len(block) if batch else 0
             while pos < len(block):
-                end = block.index(b"\n", pos)
+                stop = block.index(b"\n", pos)
                 number += 1
                 if not retry_failed and block.startswith(prefix, pos):
-                    quote = block.find(b'"', pos + skip, end)
-                    if quote > 0 and block[end - 1] == 0x7D and b"\\" not in block[pos:quote]:
+                    quote = block.find(b'"', pos + skip, stop)
+                    if quote > 0 and block[stop - 1] == 0x7D and b"\\" not in block[pos:quote]:
                         try:
-                            keys.add(block[pos + skip : quote].decode(), new=True)
-                            pos = end + 1
+                            key = block[pos + skip : quote].decode()
+                            add(key, new=True)
+                            batch.append(key)
+                            pos = stop + 1
                             continue
                         except UnicodeDecodeError:
                             pass
-                key, status = self._parse(block[pos:end], number)
+                key, status = self._parse(block[pos:stop], number, where)
                 if retry_failed and status == "error":
                     errors += 1
                 else:
-                    keys.add(key)
-                pos = end + 1
+                    add(key)
+                    batch.append(key)
+                pos = stop + 1
+            if tail is not None:
+                tail.extend(batch)
+            elif batch:
+                self._index.append(KeyIndex.record(offset + len(block), batch))
         return errors
 
-    def _parse(self, line: bytes, number: int) -> tuple[str, object]:
+    def _key_ending_at(self, end: int) -> str | None:
+        """
+        The key of the output line that ends at offset ``end`` (``None``: none does).
+        """
+        with open(self.path, "rb") as fh:
+            size = 4096
+            while True:
+                start = max(0, end - size)
+                fh.seek(start)
+                data = fh.read(end - start)
+                if len(data) != end - start or not data.endswith(b"\n"):
+                    return None
+                newline = data.rfind(b"\n", 0, len(data) - 1)
+                if newline >= 0 or start == 0:
+                    break
+                size *= 8
+        try:
+            return self._parse(data[newline + 1 : -1], 0)[0]
+        except JournalError:
+            return None
+
+    def _parse(self, line: bytes, number: int, where: str = "") -> tuple[str, object]:
         try:
             record = orjson.loads(line)
             key = record[self._key_field]
         except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
             raise JournalError(
-                f"{self.path} is corrupt at line {number} (not a JSON object with a "
+                f"{self.path} is corrupt at line {number}{where} (not a JSON object with a "
                 f"{self._key_field!r} field): repair it or move it aside"
             ) from None
         return str(key), record.get("status")
@@ -242,23 +322,35 @@ class JsonlSink(Sink):
         await self._file.write(data)
         await self._file.flush()
         self.lines_written += len(items)
+        self._offset += len(data)
+        self._unindexed.extend(item.key for item in items)
         now = anyio.current_time()
         if now - self._last_sync >= self._fsync_interval:
             self._last_sync = now
-            await anyio.to_thread.run_sync(os.fsync, self._file.fileno())
+            await anyio.to_thread.run_sync(self._sync, self._index_record())
+
+    def _index_record(self) -> bytes:
+        keys, self._unindexed = self._unindexed, []
+        return KeyIndex.record(self._offset, keys) if keys else b""
+
+    def _sync(self, record: bytes, *, last: bool = False) -> None:
+        """
+        fsync the output, then index what is now durable.
+        """
+        os.fsync(self._file.fileno())
+        self._index.append(record)
+        if last:
+            self._index.sync()
+            self._index.close()
 
     async def aclose(self) -> None:
         if self._file is not None:
             with anyio.CancelScope(shield=True):
                 await self._file.flush()
-                await anyio.to_thread.run_sync(os.fsync, self._file.fileno())
+                await anyio.to_thread.run_sync(lambda: self._sync(self._index_record(), last=True))
                 await self._file.close()
             self._file = None
 
 
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    pass

@@ -9,13 +9,15 @@ it sends an item to the first stage.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+import itertools
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 
 from ._exceptions import ConfigError, StopIntake
+from ._keyindex import OrderedKeys
 from ._keyset import KeySet
 from ._stage import Item
 
@@ -36,29 +38,34 @@ async def feed(run: Run, source: Source) -> None:
     queue so that the stages drain and end.
 
     Raises:
-        ConfigError: two input values have the same key (only checked with a journal).
+        ConfigError: two input values have the same key (only checked with a journal;
+            a key the output already holds is skipped wherever it comes).
     """
     send = run.senders[0]
     keyfn: Callable[[Any], str] | None = run.key
     # Every key of the run, to refuse duplicates: compact, as a resumed run of millions of
-    # items must not hold a full Python set of them.
+    # items must not hold a full Python set of them.  Keys already done are not added:
+    # they are skipped, so two items with one of them cannot share checkpoints.
     seen: KeySet | None = KeySet() if run.journal is not None else None
     plan = run.plan
+    done = plan.done_keys
     window = run.window
     index = 0
     position = -1
     try:
         with run.intake:
+            if isinstance(done, OrderedKeys) and not isinstance(source, AsyncIterable):
+                source, position = await _skip_done(run, iter(source), keyfn, done)
             async for value in iterate(source):
                 position += 1
                 key = keyfn(value) if keyfn is not None else str(position)
+                if key in done:
+                    run.skipped += 1
+                    continue
                 if seen is not None:
                     if key in seen:
                         raise ConfigError(f"two input items have the same key {key!r}")
                     seen.add(key, new=True)
-                if key in plan.done_keys:
-                    run.skipped += 1
-                    continue
                 item = Item(key, index, value)
                 if plan.checkpoints:
                     plan.restore(item)
@@ -72,6 +79,57 @@ async def feed(run: Run, source: Source) -> None:
         run.stop_intake(stop.reason, str(stop))
     finally:
         send.close()
+
+
+#: Values read at a time while skipping: at most this many are read ahead of the first
+#: value to run (and held until it is sent).
+_SKIP_CHUNK = 64
+
+
+async def _skip_done(
+    run: Run, values: Iterator[Any], keyfn: Callable[[Any], str] | None, done: OrderedKeys
+) -> tuple[Iterable[Any], int]:
+    """
+    Skip the run of source values whose keys are the output's keys in output order.
+
+    A resumed ordered run finds its finished items there: the source's first values,
+    written in input order.  Comparing a chunk of keys with the next keys of the output
+    costs far less than a lookup per key.  Returns the values left (from the first chunk
+    that does not match all through) and the position of the last value skipped.
+    """
+    position = -1  # of the last value read
+    pending: list[str] = []  # the output's next keys
+    order = done.in_order()
+
+    def take() -> list[str]:
+        """The output's next keys, a few thousand (read from the index in a thread)."""
+        keys: list[str] = []
+        for batch in order:
+            keys.extend(batch)
+            if len(keys) >= 4096:
+                break
+        return keys
+
+    while batch := await anyio.to_thread.run_sync(take):
+        pending.extend(batch)
+        at = 0
+        while len(pending) - at >= _SKIP_CHUNK:
+            chunk = list(itertools.islice(values, _SKIP_CHUNK))
+            if keyfn is not None:
+                keys = list(map(keyfn, chunk))
+            else:
+                keys = list(map(str, range(position + 1, position + 1 + len(chunk))))
+            if keys != pending[at : at + len(keys)]:
+                run.skipped += position + 1
+                return itertools.chain(chunk, values), position
+            position += len(chunk)
+            at += len(chunk)
+            if len(chunk) < _SKIP_CHUNK:  # the source ended
+                run.skipped += position + 1
+                return (), position
+        del pending[:at]
+    run.skipped += position + 1
+    return values, position
 
 
 async def iterate(source: Source) -> AsyncIterator[Any]:

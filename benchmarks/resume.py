@@ -154,6 +154,7 @@ def bench(items: int, root: Path) -> dict[str, Any]:
     fresh = _run(items, fresh_dir, resume=False)
     out_bytes = (fresh_dir / "out.jsonl").stat().st_size
     fresh["journal_bytes"] = (fresh_dir / "journal.jsonl").stat().st_size
+    fresh["index_bytes"] = (fresh_dir / "out.jsonl.keys").stat().st_size
     shutil.rmtree(fresh_dir)
 
     _run(items, crash_dir, resume=False, kill_at=out_bytes // 2)
@@ -162,6 +163,7 @@ def bench(items: int, root: Path) -> dict[str, Any]:
     per_key = _done_key_memory(crash_dir / "out.jsonl")
     resumed = _run(items, crash_dir, resume=True)
     resumed["journal_bytes"] = (crash_dir / "journal.jsonl").stat().st_size
+    resumed["index_bytes"] = (crash_dir / "out.jsonl.keys").stat().st_size
     _check_exactly_once(crash_dir / "out.jsonl", items)
     shutil.rmtree(crash_dir)
 
@@ -200,6 +202,10 @@ def report(result: dict[str, Any]) -> None:
         f"{r['skipped']:,} skipped + {r['ok']:,} run = every id once"
     )
     print(
+        f"key index beside the output at end: fresh {f['index_bytes'] / 1e6:.1f} MB, "
+        f"resumed {r['index_bytes'] / 1e6:.1f} MB ({r['index_bytes'] / result['items']:.1f} B/item)"
+    )
+    print(
         f"done keys: KeySet {result['keyset_bytes_per_key']:.1f} B/key, "
         f"set {result['set_bytes_per_key']:.1f} B/key"
     )
@@ -210,8 +216,13 @@ def report(result: dict[str, Any]) -> None:
         ("journal at end / (2 x in flight + done keys)", end / bound, 1.0),
         ("start-up s per million finished / 2 s", result["startup_s_per_million"] / 2, 1.0),
     ]
+    print(
+        f"  start-up: {r['first_new_item']:.2f} s for {result['finished_at_kill']:,} finished items "
+        f"= {result['startup_s_per_million']:.2f} s per million"
+    )
+    print(f"  exactly once: every one of {result['items']:,} ids once in the output: PASS")
     for name, value, goal in checks:
-        print(f"  {name}: {value:.2f} (goal <= {goal}) {'OK' if value <= goal else 'MISSED'}")
+        print(f"  {name}: {value:.2f} (goal <= {goal}) {'PASS' if value <= goal else 'FAIL'}")
 
 
 def main() -> None:

@@ -164,6 +164,24 @@ def _slow_compaction(pause: float) -> None:
     _journal_state.atomic_write = atomic_write  # type: ignore[attr-defined]
 
 
+def _slow_index(pause: float) -> None:
+    """
+    Make every append to the output's key index slow: half a record, a pause, the rest,
+    so that the tests' kills land inside index writes and leave torn records.
+    """
+    from asyncpipe._keyindex import KeyIndex
+
+    real = KeyIndex.append
+
+    def append(self: KeyIndex, data: bytes) -> None:
+        half = len(data) // 2
+        real(self, data[:half])
+        time.sleep(pause)
+        real(self, data[half:])
+
+    KeyIndex.append = append  # type: ignore[method-assign]
+
+
 def _workers(spec: str) -> list[int]:
     counts = [int(n) for n in spec.split(",")]
     if len(counts) != 4:
@@ -193,6 +211,8 @@ async def _main(args: argparse.Namespace) -> int:
     )
     if args.compaction_pause:
         _slow_compaction(args.compaction_pause)
+    if args.index_pause:
+        _slow_index(args.index_pause)
     compaction: dict[str, Any] = {"compact_grace": args.compact_grace}
     if args.compact_bytes is not None:
         compaction["compact_bytes"] = args.compact_bytes
@@ -249,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="seconds to sleep at each step of a compaction",
+    )
+    parser.add_argument(
+        "--index-pause",
+        type=float,
+        default=0.0,
+        help="seconds to sleep in the middle of each write to the output's key index",
     )
     args = parser.parse_args(argv)
     return anyio.run(_main, args)

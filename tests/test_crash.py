@@ -14,7 +14,10 @@ kill, and resumes until the app exits 0.  The checks:
   the journal read after the kill before run ``m``.
 
 Two cases make the journal compact after every write, slowly, so that kills land inside
-a compaction (the test counts the kills that left its temporary file behind).
+a compaction (the test counts the kills that left its temporary file behind).  After
+every kill the output's key index (``out.jsonl.keys``) must claim only what the output
+holds: each record's keys, with the records before it, are exactly the ids of the
+output's first ``end`` bytes; one case writes it slowly, so that kills tear its records.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Case:
     sleep: float = 0.01
     compact_bytes: int | None = None  # the app's journal compacts as it runs
     pause: float = 0.0  # ...and each compaction sleeps this long at every step
+    index_pause: float = 0.0  # each write to the output's key index sleeps half way
 
     def __str__(self) -> str:
         return self.name
@@ -99,6 +103,8 @@ def start(case: Case, files: Files, run_id: int, *, resume: bool) -> subprocess.
         str(case.sleep),
         "--compaction-pause",
         str(case.pause),
+        "--index-pause",
+        str(case.index_pause),
     ]
     if case.compact_bytes is not None:
         args += ["--compact-bytes", str(case.compact_bytes)]
@@ -156,6 +162,52 @@ def journaled(path: Path) -> set[tuple[str, str]]:
     return found
 
 
+def check_index(out: Path, *, whole: bool = False) -> bool:
+    """
+    The output's key index claims nothing the output does not hold: each record's keys,
+    with the records before it, are exactly the ids of the output's first ``end`` bytes.
+    With ``whole``, the index is not torn and covers all the output.  Returns whether its
+    last record was torn.
+    """
+    try:
+        data = out.with_name(out.name + ".keys").read_bytes()
+    except FileNotFoundError:
+        assert not whole
+        return False
+    output = out.read_bytes()
+    body, _, tail = data.rpartition(b"\n")
+    lines = body.split(b"\n") if body else []
+    if lines:
+        assert orjson.loads(lines[0])["ino"] == out.stat().st_ino
+    keys: list[str] = []
+    end = 0
+    for line in lines[1:]:
+        record = orjson.loads(line)
+        assert record["end"] >= end and record["n"] == len(record["keys"]) > 0
+        end = record["end"]
+        keys += record["keys"]
+        assert output[end - 1 : end] == b"\n"
+        ids = [orjson.loads(line)["id"] for line in output[:end].split(b"\n")[:-1]]
+        assert sorted(ids) == sorted(keys), f"the index record ending at {end} is wrong"
+    if whole:
+        assert not tail and end == len(output)
+    return bool(tail)
+
+
+def wait_for_torn_index(proc: subprocess.Popen[bytes], out: Path) -> None:
+    """Poll (up to a second) until the key index ends inside a record."""
+    index = out.with_name(out.name + ".keys")
+    deadline = time.monotonic() + 1.0
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            data = index.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        if data and not data.endswith(b"\n"):
+            return
+        time.sleep(0.002)
+
+
 def wait_for_lines(proc: subprocess.Popen[bytes], path: Path, target: int) -> bool:
     """Poll until the output holds ``target`` lines; False if the process ended first."""
     while proc.poll() is None:
@@ -207,7 +259,7 @@ def crash_and_resume(case: Case, root: Path, reference: dict[str, Any]) -> tuple
     rng = random.Random(f"crash/{case.name}/{case.seed}")
     forbidden: dict[int, set[tuple[str, str]]] = {}
     seen: set[tuple[str, str]] = set()
-    kills = mid_compaction = 0
+    kills = mid_compaction = mid_index = 0
     run_id = 0
     while True:
         forbidden[run_id] = set(seen)
@@ -237,7 +289,10 @@ def crash_and_resume(case: Case, root: Path, reference: dict[str, Any]) -> tuple
                 else:
                     target = done + rng.randint(max(1, room - 6), room)
                 reached = wait_for_lines(proc, files.out, target)
-                time.sleep(rng.uniform(0.0, 0.01))  # land between writes, or in one
+                if case.index_pause:
+                    wait_for_torn_index(proc, files.out)
+                else:
+                    time.sleep(rng.uniform(0.0, 0.01))  # land between writes, or in one
             if reached and proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 killed = True
@@ -248,6 +303,7 @@ def crash_and_resume(case: Case, root: Path, reference: dict[str, Any]) -> tuple
             mid_compaction += temporary(files.journal).exists()
             records, _ = read_output(files.out)
             check_output(records, case.items)
+            mid_index += check_index(files.out)
             seen |= journaled(files.journal)
             if case.compact and kills % 2 == 0:
                 anyio.run(Journal.compact, files.journal)
@@ -260,6 +316,9 @@ def crash_and_resume(case: Case, root: Path, reference: dict[str, Any]) -> tuple
     records, torn = read_output(files.out)
     assert torn == 0
     check_output(records, case.items)
+    check_index(files.out, whole=True)
+    if case.index_pause:
+        assert mid_index >= 1, "no kill landed inside a write to the key index"
     assert {r["id"]: r["value"] for r in records} == {
         key_of(n): reference[key_of(n)] for n in range(case.items)
     }
@@ -311,6 +370,15 @@ FAST = [
         seed=5,
         compact_bytes=1,
         pause=0.02,
+    ),
+    # Every write to the output's key index pauses half way: kills tear its records.
+    Case(
+        "ordered-kill-during-index-write",
+        workers="2,2,4,2",
+        ordered=True,
+        kills=6,
+        seed=7,
+        index_pause=0.1,
     ),
     Case(
         "ordered-kill-during-compaction",
