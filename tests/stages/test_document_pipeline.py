@@ -60,11 +60,11 @@ class TestOffline:
     """The default run: no LLM, no network, real OCR."""
 
     #: Exact-match floors (the SROIE rule) on the 40 shared receipts. Measured with
-    #: `benchmarks/accuracy_offline.py` (same OCR path, rapidocr defaults): company
-    #: 33/40 = 0.825, date 40/40, address 12/40 = 0.300, total 38/39 = 0.974; OCR
-    #: character accuracy 0.945. Each floor is that level minus two receipts, so losing
-    #: more than two receipts in any field fails.
-    FLOORS = (("company", 0.775), ("date", 0.95), ("address", 0.25), ("total", 0.92))
+    #: `benchmarks/accuracy_offline.py --cache-dir /tmp/ocrsweep-cache` (same OCR path,
+    #: the engine's defaults, max_side_len 1500): company 33/40 = 0.825, date 40/40,
+    #: address 13/40 = 0.325, total 38/39 = 0.974; OCR character accuracy 0.946. Each
+    #: floor is that level minus two receipts, so losing more than two in a field fails.
+    FLOORS = (("company", 0.775), ("date", 0.95), ("address", 0.275), ("total", 0.92))
 
     @pytest.mark.slow
     @pytest.mark.timeout(900)
