@@ -16,7 +16,8 @@ SROIE receipts and 600-dpi A4 scans made from them (as in soak.py), in two layou
   OCR and the offline text stages run as one call on an actor, which sends back lines
   and text.
 
-The driver's CPU is ``time.process_time`` of this process (Ray's driver threads included;
+Each run writes JSON lines and a checkpoint journal as ``asyncpipe run`` does.  The
+driver's CPU is ``time.process_time`` of this process (Ray's driver threads included;
 the actors are other processes).  It has two parts, which the run separates:
 
 - **idle**: what Ray's driver threads burn per second doing nothing (timers, gRPC
@@ -51,6 +52,7 @@ import os
 import pickle
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,11 +65,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from soak import make_a4
 
-from asyncpipe import Item, Pipeline, RayExecutor, Stage, StageCall
+from asyncpipe import Journal, JsonlSink, Pipeline, RayExecutor, Stage, StageCall
 from asyncpipe._ray import QUIET_DRIVER_ENV, driver_env
 from stages._page import PageRef
 from stages.inputs import discover
-from stages.pipeline import DocumentSettings, build_pipeline
+from stages.pipeline import DocumentSettings, build_pipeline, output_record
 
 __all__ = ["main"]
 
@@ -107,17 +109,15 @@ def _noop(value: Any) -> Any:
 
 
 async def _drain(pipeline: Pipeline, refs: list[Any]) -> tuple[int, int]:
-    ok = failed = 0
-
-    async def count(item: Item) -> None:
-        nonlocal ok, failed
-        if item.error is None:
-            ok += 1
-        else:
-            failed += 1
-
-    await pipeline.run(refs, sink=count, key=lambda r: getattr(r, "id", str(r)))
-    return ok, failed
+    """Run as ``asyncpipe run`` does: JSON lines out, a checkpoint journal, input order."""
+    with tempfile.TemporaryDirectory(prefix="ray-driver-") as folder:
+        summary = await pipeline.run(
+            refs,
+            sink=JsonlSink(Path(folder) / "out.jsonl", record=output_record),
+            journal=Journal(Path(folder) / "out.journal"),
+            key=lambda r: getattr(r, "id", str(r)),
+        )
+    return summary.ok, summary.failed
 
 
 def _idle_rate(seconds: float) -> float:
