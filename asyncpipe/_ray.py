@@ -22,7 +22,7 @@ import contextlib
 import importlib.util
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import ModuleType
@@ -39,11 +39,42 @@ if TYPE_CHECKING:
 
     from ._stage import Stage
 
+# QUIET_DRIVER_ENV and driver_env are for the benchmark, not public API.
 __all__ = ["RayExecutor"]
 
 log = logging.getLogger("asyncpipe.ray")
 
 INSTALL_HINT = "pip install 'asyncpipe[ray]'"
+
+#: Ray settings for the driver process that only turn observability off: task events
+#: (``ray list tasks``, the dashboard's task table), the driver's metrics export, the
+#: event loops' handler statistics and their lag probe.  Nothing the run depends on
+#: (scheduling, actor restarts, object transfer) reads them.  An idle driver's own CPU
+#: drops by about a tenth with them (``benchmarks/ray_driver.py --idle-only``); most of
+#: what is left are Ray's fixed timers and gRPC polling threads.
+QUIET_DRIVER_ENV: Mapping[str, str] = {
+    "RAY_task_events_report_interval_ms": "0",
+    "RAY_enable_metrics_collection": "0",
+    "RAY_event_stats": "0",
+    "RAY_io_context_event_loop_lag_collection_interval_ms": "-1",
+}
+
+
+@contextlib.contextmanager
+def driver_env(settings: Mapping[str, str]) -> Iterator[None]:
+    """
+    Set ``settings`` in ``os.environ`` for the duration (around ``ray.init``, which reads
+    them once), unless the user set a variable already: the user's value wins.
+
+    A local cluster that ``ray.init`` starts inherits them too; a running cluster does not.
+    """
+    added = {name: value for name, value in settings.items() if name not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _import_ray() -> ModuleType:
@@ -126,6 +157,13 @@ class RayExecutor(Executor):
             fault, so this does not spend the stage's own `Retry` attempts; after these
             the call raises `RetryableError`.  Default 3, with a wait of 2, 4 and 8 s.
         include_dashboard: start the dashboard with a local cluster (default off).
+        log_to_driver: print the actors' stdout and stderr on the driver.  Default off:
+            it costs the driver a third more idle CPU (two more threads), and an actor's
+            exception comes back as the item's error anyway; the output stays in the
+            cluster's logs (``/tmp/ray/session_latest/logs`` on each node).
+        driver_settings: ``RAY_*`` variables set while this executor calls ``ray.init``
+            (never over one the user exported); default `QUIET_DRIVER_ENV`, ``{}`` for
+            Ray's own defaults.  They do nothing when Ray was set up before.
         object_store_memory: bytes of shared memory for a local cluster's object store;
             ``None`` lets Ray choose (30% of RAM).
         init_options: more keyword arguments for ``ray.init`` (e.g. ``num_cpus`` of a
@@ -151,6 +189,8 @@ class RayExecutor(Executor):
         max_task_retries: int = 1,
         max_call_retries: int = 3,
         include_dashboard: bool = False,
+        log_to_driver: bool = False,
+        driver_settings: Mapping[str, str] | None = None,
         object_store_memory: int | None = None,
         init_options: Mapping[str, Any] | None = None,
         check_resources: bool = True,
@@ -173,12 +213,20 @@ class RayExecutor(Executor):
         self.max_call_retries = max_call_retries
         self.check_resources = check_resources
         self.start_timeout = start_timeout
-        init = {"include_dashboard": include_dashboard, **(init_options or {})}
+        init = {
+            "include_dashboard": include_dashboard,
+            "log_to_driver": log_to_driver,
+            **(init_options or {}),
+        }
         if object_store_memory is not None:
             init["object_store_memory"] = object_store_memory
         self.init_options = init
+        self.driver_settings = dict(
+            QUIET_DRIVER_ENV if driver_settings is None else driver_settings
+        )
         self._lock = anyio.Lock()
         self._users = 0
+        self._actor_class: Any = None
         self._initialized_here = False
 
     def __repr__(self) -> str:
@@ -234,12 +282,15 @@ class RayExecutor(Executor):
             self._initialized_here = False
             return
         started = anyio.current_time()
-        try:
-            await anyio.to_thread.run_sync(
+
+        def init() -> None:
+            with driver_env(self.driver_settings):
                 # "local" always starts a new cluster: a bare ray.init() would join one
                 # that `ray start` left running on this machine, or fail on a stale one.
-                lambda: ray.init(address=self.address or "local", **self.init_options)
-            )
+                ray.init(address=self.address or "local", **self.init_options)
+
+        try:
+            await anyio.to_thread.run_sync(init)
         except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
             where = (
                 "start a local Ray cluster"
@@ -259,6 +310,8 @@ class RayExecutor(Executor):
 
     async def _disconnect(self, ray: ModuleType) -> None:
         self._users -= 1
+        if self._users == 0:
+            self._actor_class = None  # the next run may be on another cluster
         if self._users == 0 and self._initialized_here:
             # ray.shutdown stops a local cluster that ray.init started, and only drops the
             # driver's connection to a cluster given by address: that one keeps running.
@@ -271,13 +324,15 @@ class RayExecutor(Executor):
         """
         Create one actor (blocking: run it in a thread).
         """
-        cls = ray.remote(_Worker).options(
-            num_cpus=self.num_cpus,
-            max_restarts=self.max_restarts,
-            max_task_retries=self.max_task_retries,
-        )
+        if self._actor_class is None:
+            # One actor class for every stage: Ray pickles and exports a class once.
+            self._actor_class = ray.remote(_Worker).options(
+                num_cpus=self.num_cpus,
+                max_restarts=self.max_restarts,
+                max_task_retries=self.max_task_retries,
+            )
         fn, factory = payload
-        return cls.remote(fn, factory)
+        return self._actor_class.remote(fn, factory)
 
     async def _start(self, ray: ModuleType, stage: Stage) -> list[_Slot]:
         if self.check_resources:
@@ -311,21 +366,21 @@ class RayExecutor(Executor):
             raise StageError(f"stage {stage.name!r}: a Ray actor failed to start: {exc}") from exc
 
     async def _check_cpus(self, ray: ModuleType, stage: Stage) -> None:
-        def query() -> tuple[float, float]:
-            return (
-                ray.available_resources().get("CPU", 0.0),
-                ray.cluster_resources().get("CPU", 0.0),
-            )
-
         needed = stage.workers * self.num_cpus
+        total = await anyio.to_thread.run_sync(lambda: ray.cluster_resources().get("CPU", 0.0))
         # Ray frees the CPUs of killed actors (e.g. the previous run's) a moment later,
-        # so give it a few seconds before calling the cluster too small.
+        # so give it a few seconds before calling the cluster too small; each look is a
+        # call to the GCS, so look less and less often.
         deadline = anyio.current_time() + 10
+        pause = 0.1
         while True:
-            available, total = await anyio.to_thread.run_sync(query)
+            available = await anyio.to_thread.run_sync(
+                lambda: ray.available_resources().get("CPU", 0.0)
+            )
             if needed <= available or needed > total or anyio.current_time() > deadline:
                 break
-            await anyio.sleep(0.25)
+            await anyio.sleep(pause)
+            pause = min(2 * pause, 2.0)
         if needed > available:
             raise ConfigError(
                 f"stage {stage.name!r} needs {stage.workers} Ray actors x {self.num_cpus:g} "

@@ -272,6 +272,68 @@ class TestRayExecutor:
         assert all(record["status"] == "ok" for record in records)
 
 
+# Run by test_quiet_driver_settings in a fresh process (this one's Ray is set up already).
+_QUIET_SCRIPT = """
+import json, os, anyio
+from asyncpipe import Pipeline, RayExecutor, Stage
+from asyncpipe._ray import QUIET_DRIVER_ENV
+
+def env(_):
+    return {name: os.environ.get(name) for name in QUIET_DRIVER_ENV}
+
+async def main():
+    out = []
+    async def collect(item):
+        out.append(item.value)
+    stage = Stage("env", env, kind="thread", executor=RayExecutor(init_options={"num_cpus": 1}))
+    await Pipeline([stage]).run([0], sink=collect)
+    left = {name: os.environ.get(name) for name in QUIET_DRIVER_ENV}
+    print(json.dumps([out[0], left]))
+
+anyio.run(main)
+"""
+
+
+class TestDriverSettings:
+    """What a RayExecutor that starts Ray sets for its driver."""
+
+    def test_quiet_driver_settings(self) -> None:
+        """The quiet RAY_* settings reach the local cluster it starts (its actors inherit
+        them), a variable the user exported wins, and none stays in the driver's env."""
+        env = {**os.environ, "RAY_event_stats": "1"}
+        env.pop("RAY_ADDRESS", None)
+        for name in ("RAY_task_events_report_interval_ms", "RAY_enable_metrics_collection"):
+            env.pop(name, None)
+        done = subprocess.run(
+            [sys.executable, "-c", _QUIET_SCRIPT],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        seen, left = orjson.loads(done.stdout.decode().strip().splitlines()[-1])
+        assert seen == {
+            "RAY_task_events_report_interval_ms": "0",
+            "RAY_enable_metrics_collection": "0",
+            "RAY_event_stats": "1",
+            "RAY_io_context_event_loop_lag_collection_interval_ms": "-1",
+        }
+        assert left == {
+            "RAY_task_events_report_interval_ms": None,
+            "RAY_enable_metrics_collection": None,
+            "RAY_event_stats": "1",
+            "RAY_io_context_event_loop_lag_collection_interval_ms": None,
+        }
+
+    def test_log_to_driver_off_by_default(self) -> None:
+        """ray.init gets log_to_driver=False unless asked otherwise."""
+        assert RayExecutor().init_options["log_to_driver"] is False
+        assert RayExecutor(log_to_driver=True).init_options["log_to_driver"] is True
+        assert RayExecutor(driver_settings={}).driver_settings == {}
+
+
 class TestWithoutRay:
     """What happens when ray is not installed."""
 
