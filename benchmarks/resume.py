@@ -157,7 +157,7 @@ def bench_fresh(items: int, root: Path) -> dict[str, Any]:
     fresh_dir = root / f"fresh-{items}"
     shutil.rmtree(fresh_dir, ignore_errors=True)
     fresh_dir.mkdir(parents=True)
-    fresh = _run(items, fresh_dir, resume=False)
+    fresh: dict[str, Any] = _run(items, fresh_dir, resume=False)
     fresh["out_bytes"] = (fresh_dir / "out.jsonl").stat().st_size
     fresh["journal_bytes"] = (fresh_dir / "journal.jsonl").stat().st_size
     fresh["index_bytes"] = (fresh_dir / "out.jsonl.keys").stat().st_size
