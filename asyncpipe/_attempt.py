@@ -3,9 +3,10 @@ One item in one stage: the call, its retries, its error record and its checkpoin
 
 This is the hot path.  `make_call` builds, once per worker, the coroutine function that
 makes one try; for an ``async`` stage with no limiter and no timeout it is the stage's
-own function, with no wrapper at all.  `process` runs the tries and then journals the
-output, and only then hands the output on: if the output cannot be checkpointed, the
-error record keeps the stage's *input*, like any other failure of that stage.
+own function, with no wrapper at all.  `serve` is a worker's loop: it runs the tries and
+then journals the output, and only then hands the output on: if the output cannot be
+checkpointed, the error record keeps the stage's *input*, like any other failure of
+that stage.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._exceptions import JournalError, StopIntake
+from ._exceptions import EndOfQueue, JournalError, StopIntake
 from ._executor import StageCall
 from ._fuse import ChainOutcome
+from ._queue import ReceiveQueue, SendQueue
 from ._ratelimit import RateLimit
 from ._stage import ErrorRecord, Item, Stage
 from ._stats import StageCounters, now
@@ -32,63 +34,102 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 
-async def process(
+async def serve(
     run: Run,
     index: int,
-    stage: Stage,
-    counters: StageCounters,
     call: Callable[[Any], Any],
-    item: Item,
+    receive: ReceiveQueue[Item],
+    send: SendQueue[Item],
 ) -> None:
     """
-    Run ``stage`` on ``item`` (retrying as its policy says) and record the outcome.
+    One worker of stage ``index``: take each item from ``receive``, run the stage on it
+    (retrying as its policy says), record the outcome, and pass it on to ``send``.
 
     On success ``item.value`` becomes the output; on failure ``item.error`` is set and
-    ``item.value`` stays what the stage was given.  Never raises for an item's own fault.
+    ``item.value`` stays what the stage was given.  An item that failed earlier, or that
+    resume starts past this stage, passes by untouched.  Never raises for an item's own
+    fault.
+
+    The first try's success is handled inline (no coroutine or call per item beyond the
+    stage's own); anything else goes to `_after_failure`.
 
     Raises:
         JournalError: the journal cannot take the checkpoint (the run must stop).
     """
-    counters.items_in += 1
-    started = now()
+    stage, counters = run.stages[index], run.counters[index]
+    name = stage.name
+    record_latency = counters.latencies.append
+    store = run.journal is not None and stage.checkpoint
+    while True:
+        try:
+            item = await receive.receive()
+        except EndOfQueue:
+            return
+        if item.error is not None or item.start > index or item.deferred:
+            counters.skipped += 1
+        else:
+            counters.items_in += 1
+            started = now()
+            try:
+                value = await call(item.value)
+            except Exception as exc:
+                await _after_failure(run, index, call, item, exc, started)
+            else:
+                elapsed = now() - started
+                counters.busy += elapsed
+                record_latency(elapsed)
+                item.timings[name] = elapsed
+                if not store or checkpoint(run, index, item, counters, 1, value):
+                    item.value = value
+                    counters.items_out += 1
+        await send.send(item)
+
+
+async def _after_failure(
+    run: Run, index: int, call: Callable[[Any], Any], item: Item, exc: Exception, started: float
+) -> None:
+    """
+    The slow path of `serve`: the first try of stage ``index`` on ``item``, begun at
+    ``started``, raised ``exc``.  Retry as the stage's policy says and record the outcome.
+    """
+    stage, counters = run.stages[index], run.counters[index]
     attempt = 1
     busy = 0.0
+    t0 = started
     while True:
+        busy += now() - t0
+        if isinstance(exc, StopIntake):
+            # Not the item's fault: leave it unwritten for --resume, and stop the intake.
+            item.deferred = True
+            run.stop_intake(exc.reason, str(exc))
+            counters.busy += busy
+            return
+        if not stage.retry.should_retry(exc, attempt):
+            counters.busy += busy
+            _record(counters, item, stage.name, now() - started)
+            message = str(exc) or repr(exc)
+            fail(run, item, counters, ErrorRecord(stage.name, type(exc).__name__, message, attempt))
+            return
+        counters.retried += 1
+        await anyio.sleep(stage.retry.delay(exc, attempt))
+        attempt += 1
         t0 = now()
         try:
             value = await call(item.value)
-        except StopIntake as stop:
-            # Not the item's fault: leave it unwritten for --resume, and stop the intake.
-            item.deferred = True
-            run.stop_intake(stop.reason, str(stop))
-            counters.busy += now() - t0
-            return
-        except Exception as exc:
-            busy += now() - t0
-            if not stage.retry.should_retry(exc, attempt):
-                fail(
-                    run,
-                    item,
-                    counters,
-                    ErrorRecord(stage.name, type(exc).__name__, str(exc) or repr(exc), attempt),
-                )
-                break
-            counters.retried += 1
-            await anyio.sleep(stage.retry.delay(exc, attempt))
-            attempt += 1
+        except Exception as again:
+            exc = again
             continue
-        busy += now() - t0
         break
-    elapsed = now() - started
-    counters.busy += busy
-    counters.record_latency(elapsed)
-    item.timings[stage.name] = elapsed
-    if item.error is not None:
-        return
-    if not checkpoint(run, index, item, counters, attempt, value):
-        return
-    item.value = value
-    counters.items_out += 1
+    counters.busy += busy + (now() - t0)
+    _record(counters, item, stage.name, now() - started)
+    if checkpoint(run, index, item, counters, attempt, value):
+        item.value = value
+        counters.items_out += 1
+
+
+def _record(counters: StageCounters, item: Item, name: str, elapsed: float) -> None:
+    counters.latencies.append(elapsed)
+    item.timings[name] = elapsed
 
 
 def checkpoint(
@@ -229,7 +270,7 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
         seconds = outcome.timings.get(stage.name, 0.0)
         counters.items_in += 1
         counters.busy += seconds
-        counters.record_latency(seconds)
+        counters.latencies.append(seconds)
         item.timings[stage.name] = seconds
         if outcome.failed == stage.name:
             error = outcome.error

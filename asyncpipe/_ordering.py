@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Generic, TypeVar
+from collections.abc import Iterable
+from typing import Generic, Protocol, TypeVar
 
 # Both are internal to the pipeline: nothing here is public API.
 __all__: list[str] = []
 
-T = TypeVar("T")
+ItemT = TypeVar("ItemT", bound="Indexed")
 
 
 class AdmissionWindow:
@@ -64,28 +65,42 @@ class AdmissionWindow:
                 waiter.set_result(None)
 
 
-class Reorderer(Generic[T]):
+class Indexed(Protocol):
     """
-    Puts items back in index order: `push` takes one in any order and returns the run of
+    Anything with its position in the input, as `Item` has.
+    """
+
+    @property
+    def index(self) -> int: ...
+
+
+class Reorderer(Generic[ItemT]):
+    """
+    Puts items back in index order: `push` takes a batch in any order and returns the
     items that are now ready, in order.
     """
 
     __slots__ = ("_next", "_pending")
 
     def __init__(self) -> None:
-        self._pending: dict[int, T] = {}
+        self._pending: dict[int, ItemT] = {}
         self._next = 0
 
-    def push(self, index: int, item: T) -> list[T]:
-        if index != self._next:
-            self._pending[index] = item
-            return []
-        ready = [item]
-        self._next += 1
+    def push(self, items: Iterable[ItemT]) -> list[ItemT]:
+        ready: list[ItemT] = []
         pending = self._pending
-        while self._next in pending:
-            ready.append(pending.pop(self._next))
-            self._next += 1
+        expected = self._next
+        for item in items:
+            index = item.index
+            if index != expected:
+                pending[index] = item
+                continue
+            ready.append(item)
+            expected += 1
+            while pending and expected in pending:
+                ready.append(pending.pop(expected))
+                expected += 1
+        self._next = expected
         return ready
 
     def __len__(self) -> int:

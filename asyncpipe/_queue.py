@@ -180,13 +180,24 @@ class SendQueue(Generic[T]):
             QueueBroken: the receiving end was closed, before or while we waited.
         """
         state = self._state
+        buffer = state.buffer
+        if (
+            len(buffer) < state.max_buffer_size
+            and state.weigh is None
+            and not (state.send_closed or state.receive_closed)
+        ):
+            # The hot path, inlined: room, no weighing, both ends open.
+            buffer.append(item)
+            if state.getters:
+                _wake_one(state.getters)
+            return
         if state.weigh is not None:
             weight = state.weigh(item)
             while _full(state, weight) and not (state.receive_closed or state.send_closed):
                 await _wait(state.putters, state.putters)
             self._put_weighed(item, weight)
             return
-        while len(state.buffer) >= state.max_buffer_size and not (
+        while len(buffer) >= state.max_buffer_size and not (
             state.receive_closed or state.send_closed
         ):
             await _wait(state.putters, state.putters)
@@ -247,6 +258,30 @@ class ReceiveQueue(Generic[T]):
             raise EndOfQueue
         raise asyncio.QueueEmpty
 
+    def receive_ready(self, limit: int) -> list[T]:
+        """
+        Take up to ``limit`` items that are ready, without waiting: an empty list when
+        none is (then `receive` says whether more will come).
+
+        Raises:
+            QueueClosed: this end was closed.
+        """
+        state = self._state
+        if state.receive_closed:
+            raise QueueClosed("receive on a closed queue")
+        buffer = state.buffer
+        count = min(limit, len(buffer))
+        if state.weigh is not None:
+            return [self.receive_nowait() for _ in range(count)]
+        popleft = buffer.popleft
+        items = [popleft() for _ in range(count)]
+        putters = state.putters
+        for _ in range(count):
+            if not putters:
+                break
+            _wake_one(putters)  # one freed place per item taken
+        return items
+
     async def receive(self) -> T:
         """
         Take the next item, waiting while the buffer is empty.
@@ -258,7 +293,14 @@ class ReceiveQueue(Generic[T]):
             QueueClosed: this end was closed.
         """
         state = self._state
-        while not state.buffer and not (state.send_closed or state.receive_closed):
+        buffer = state.buffer
+        if buffer and state.weigh is None:
+            # The hot path, inlined (a closed receiving end has an empty buffer).
+            item = buffer.popleft()
+            if state.putters:
+                _wake_one(state.putters)
+            return item
+        while not buffer and not (state.send_closed or state.receive_closed):
             await _wait(state.getters, state.getters)
         return self.receive_nowait()
 

@@ -76,15 +76,24 @@ class RateLimit:
 
     ``aiolimiter.AsyncLimiter(150, 60)`` is a leaky bucket of capacity 150: it lets 150
     calls through at t=0 and up to 299 within the first 60 s.  Here two rules hold
-    instead.  **The window**: a log of the last ``period`` seconds admits ``w`` units only
-    if the log plus ``w`` is at most ``limit``, so no half-open window of ``period`` ever
-    holds more than ``limit`` units, at start-up included.  **Spacing**: after ``w``
-    units the next acquisition waits ``w * period / (limit - 1)`` seconds (less
-    ``burst - 1`` units' worth), so units are spread evenly rather than sent in bursts.
-    For calls (weight 1) spacing alone keeps every window at ``limit``, with one spacing
-    interval of slack for jitter between our clock and the server's, at a cost of
-    ``1 / limit`` of the throughput (0.7 % at 150/min); the window rule is what keeps
-    weighted units within the limit.
+    instead.  **The window** (the guarantee): a sliding log of the admissions of the last
+    ``period + margin`` seconds admits ``w`` units only if the log plus ``w`` is at most
+    ``limit``, so no half-open window of that length ever holds more than ``limit`` units,
+    at start-up included.  **Spacing** (smoothness): after ``w`` units the next
+    acquisition waits ``w * period / limit`` seconds (less ``burst - 1`` units' worth), so
+    units go evenly at exactly the limit's rate rather than a window's worth at once
+    (which a server that enforces its limit per second, as OpenAI may, would refuse).
+
+    Together they use the whole budget: in steady state ``limit`` units go every
+    ``period + margin`` seconds, ``period / (period + margin)`` of the limit (0.99 at the
+    default margin).  Spacing alone once kept the window, at ``period / (limit - 1)`` per
+    unit; that capped the rate at ``(limit - 1) / limit`` of the limit (0.95 at 20 per
+    window) and lost the wake-up lateness of every call on top.
+
+    **The margin** covers the jitter between our clock and the server's: a unit is granted
+    here, then sent, and the server counts it when it arrives.  Two units ``limit`` apart
+    land in one of the server's windows only if the earlier one was delayed by ``margin``
+    more than the later one.  The default is 1 % of the period, at most 0.25 s.
 
     Waiters are served first come, first served: a heavy acquisition at the head of the
     queue is never overtaken by light ones behind it.  A weight above ``limit`` can never
@@ -112,19 +121,20 @@ class RateLimit:
         period: the window length in seconds.
         burst: units that may go at once before spacing applies (default 1: even spacing).
         margin: seconds added to the window for jitter between our clock and the server's
-            (default 0).  Units then stay in the log ``period + margin`` seconds, so no
-            window of that length holds more than ``limit``; it costs ``margin / period``
-            of the throughput when the window rule binds.  Calls (weight 1) have one
-            spacing interval of slack already; weighted limits should set it, e.g. 0.5 s
-            for a per-minute token limit.
+            (default ``None``: 1 % of the period, at most 0.25 s).  Units stay in the log
+            ``period + margin`` seconds, so no window of that length holds more than
+            ``limit``; it costs ``margin / (period + margin)`` of the throughput.
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
        Weights, reservations, `pause`, `observe`, ``burst`` and ``margin``.
+    .. versionchanged:: 0.3
+       Spacing of ``period / limit`` (was ``period / (limit - 1)``) and a default margin
+       of 1 % of the period (at most 0.25 s): the whole budget is used.
     """
 
     def __init__(
-        self, limit: int, period: float = 60.0, *, burst: int = 1, margin: float = 0.0
+        self, limit: int, period: float = 60.0, *, burst: int = 1, margin: float | None = None
     ) -> None:
         if limit < 1 or not period > 0 or math.isinf(period):
             raise ConfigError(
@@ -132,14 +142,15 @@ class RateLimit:
             )
         if not 1 <= burst <= limit:
             raise ConfigError(f"a rate limit's burst must be in 1..{limit}, got {burst}")
+        if margin is None:
+            margin = _default_margin(period)
         if not 0 <= margin < math.inf:
             raise ConfigError(f"a rate limit's margin must be a finite number >= 0, got {margin}")
         self.limit = limit
         self.period = period
         self.burst = burst
         self.margin = margin
-        # With limit == 1 there is no slack to spare: space calls 1 % wider than the period.
-        interval = period / (limit - 1) if limit > 1 else period * 1.01
+        interval = period / limit
         self.interval = interval
         self._window = Window(limit, period + margin, interval, (burst - 1) * interval)
         self._waiters: deque[_Waiter] = deque()
@@ -286,7 +297,7 @@ class RateLimit:
 
     def __repr__(self) -> str:
         burst = f", burst={self.burst}" if self.burst != 1 else ""
-        margin = f", margin={self.margin:g}" if self.margin else ""
+        margin = f", margin={self.margin:g}" if self.margin != _default_margin(self.period) else ""
         return f"RateLimit({self.limit}, {self.period:g}{burst}{margin})"
 
 
@@ -343,7 +354,15 @@ class Reservation:
         return f"Reservation(estimate={self.estimate}, actual={self.actual})"
 
 
-def parse_rate(text: str, *, burst: int = 1, margin: float = 0.0) -> RateLimit:
+def _default_margin(period: float) -> float:
+    """
+    The margin a `RateLimit` adds to its window by default: 1 % of ``period``, at most
+    0.25 s (jitter is a matter of milliseconds, not of the period's length).
+    """
+    return min(0.25, period / 100)
+
+
+def parse_rate(text: str, *, burst: int = 1, margin: float | None = None) -> RateLimit:
     """
     Parse ``"150/min"``, ``"10/s"``, ``"200000/min"`` or ``"1000/3600"`` into a `RateLimit`.
 

@@ -12,7 +12,6 @@ drained; the helpers (journal writer, progress, signal watcher) are then cancell
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 from collections.abc import Callable, Sized
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._attempt import make_call, process, process_chain
+from ._attempt import make_call, process_chain, serve
 from ._exceptions import EndOfQueue
 from ._executor import StageCall
 from ._fuse import Chain, plan_chains
@@ -236,18 +235,7 @@ class Run:
                 resource = stage.resource()
         try:
             call = make_call(stage, self.limiters[index], resource, threads, remote)
-            receive, send = self.receivers[index], self.senders[index + 1]
-            counters = self.counters[index]
-            while True:
-                try:
-                    item = await receive.receive()
-                except EndOfQueue:
-                    return
-                if item.error is None and item.start <= index and not item.deferred:
-                    await process(self, index, stage, counters, call, item)
-                else:
-                    counters.skipped += 1
-                await send.send(item)
+            await serve(self, index, call, self.receivers[index], self.senders[index + 1])
         finally:
             if resource is not None and hasattr(resource, "close"):
                 with anyio.CancelScope(shield=True):
@@ -291,17 +279,10 @@ class Run:
             except EndOfQueue:
                 break
             # Take whatever else is ready too: one sink write per batch, not per item.
-            while len(batch) < 256:
-                try:
-                    batch.append(receive.receive_nowait())
-                except (EndOfQueue, asyncio.QueueEmpty):
-                    break
+            batch += receive.receive_ready(255)
             self.meter.finished += len(batch)  # through every stage, maybe held for order
             if reorder is not None:
-                ready: list[Item] = []
-                for item in batch:
-                    ready.extend(reorder.push(item.index, item))
-                batch = ready
+                batch = reorder.push(batch)
             if batch:
                 await self._emit(batch)
         if reorder is not None and len(reorder):
@@ -309,17 +290,22 @@ class Run:
 
     async def _emit(self, batch: list[Item]) -> None:
         released = len(batch)
-        batch = [item for item in batch if not item.deferred]  # left for --resume
-        self.deferred += released - len(batch)
+        failed = deferred = 0
+        for item in batch:
+            if item.deferred:
+                deferred += 1
+            elif item.error is not None:
+                failed += 1
+        if deferred:
+            batch = [item for item in batch if not item.deferred]  # left for --resume
+            self.deferred += deferred
         if self.sink is not None and batch:
             await self.sink.write(batch)
+        self.ok += len(batch) - failed
+        self.failed += failed
         journal = self.journal
-        for item in batch:
-            if item.error is None:
-                self.ok += 1
-            else:
-                self.failed += 1
-            if journal is not None:
+        if journal is not None:
+            for item in batch:
                 journal.done_nowait(item.key, "ok" if item.error is None else "error")
         if self.window is not None:
             self.window.release(released)

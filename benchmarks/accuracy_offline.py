@@ -58,7 +58,7 @@ from stages.offline import (  # noqa: E402
     score_receipt,
 )
 
-__all__ = ["TARGETS", "compare", "main", "report", "split"]
+__all__ = ["TARGETS", "compare", "main", "report", "score_cached", "split", "summary"]
 
 #: Issue 10's targets: exact-match rate per field, and OCR character accuracy.
 TARGETS = {"date": 0.95, "total": 0.97, "company": 0.80, "address": 0.75, "ocr": 0.96}
@@ -154,7 +154,18 @@ def report(scores: dict[str, ReceiptScore], *, misses: str = "dev") -> dict[str,
     return figures
 
 
-def _scores(data: Path, cached: dict[str, Any], names: list[str]) -> list[ReceiptScore]:
+def score_cached(data: Path, cached: dict[str, Any], names: list[str]) -> list[ReceiptScore]:
+    """
+    Score cached OCR (``benchmarks/fields_ocr.py``) of some receipts against the truth.
+
+    Args:
+        data: the SROIE folder (``box/`` and ``key/``).
+        cached: ``{stem: {"lines": [line json...], ...}}``.
+        names: the receipts to score.
+
+    Returns:
+        One :class:`~stages.offline.ReceiptScore` per name, in order.
+    """
     return [
         score_receipt(
             [Line.from_json(item) for item in cached[name]["lines"]],
@@ -188,7 +199,7 @@ def compare(data: Path, cache_dir: Path, variants: list[str], half: str) -> None
     print("|---|---|---|---|---|---|---|")
     for variant in variants:
         cached = ocr_variant(picked, variant, cache_dir)
-        figures = summary(_scores(data, cached, chosen))
+        figures = summary(score_cached(data, cached, chosen))
         seconds = sum(cached[name]["seconds"] for name in chosen)
         cells = [
             f"{round(figures[field] * figures[f'{field}_n'])}/{int(figures[f'{field}_n'])}"
@@ -229,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no receipts in {args.data / 'img'}")
     cached = ocr_variant(images, args.variant, args.cache_dir)
     names = [image.stem for image in images]
-    scores = dict(zip(names, _scores(args.data, cached, names), strict=True))
+    scores = dict(zip(names, score_cached(args.data, cached, names), strict=True))
     figures = report(scores, misses=args.misses)
     held = figures["held"]
     missed = [name for name, target in TARGETS.items() if held[name] < target]

@@ -30,6 +30,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,17 +91,27 @@ def _header_pass(engine: RapidOcrEngine, image: Any, lines: list[Line]) -> list[
     return header + kept
 
 
-def ocr_variant(images: list[Path], variant: str, cache_dir: Path) -> dict[str, Any]:
+def ocr_variant(
+    images: list[Path],
+    variant: str,
+    cache_dir: Path,
+    options: Mapping[str, Any] | None = None,
+    make: Callable[..., RapidOcrEngine] = RapidOcrEngine,
+) -> dict[str, Any]:
     """
     The cached OCR of ``images`` under ``variant``, reading the missing ones.
 
     Args:
         images: the receipt images.
-        variant: a key of :data:`VARIANTS`.
+        variant: a key of :data:`VARIANTS`, or any name when ``options`` is given.
         cache_dir: the cache folder.
+        options: :class:`RapidOcrEngine` keyword arguments for this variant (default
+            ``VARIANTS[variant]``); ``benchmarks/ocr_sweep.py`` passes its settings here.
+        make: the engine class or factory, called with the options.
 
     Returns:
-        ``{stem: {"lines": [line json...], "seconds": float}}``.
+        ``{stem: {"lines": [line json...], "seconds": wall s, "cpu_seconds": process CPU
+        s}}`` (``cpu_seconds`` is missing from entries cached before it was recorded).
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"ocr-{variant}.json"
@@ -114,28 +125,33 @@ def ocr_variant(images: list[Path], variant: str, cache_dir: Path) -> dict[str, 
         if image.stem in stored:
             continue
         if engine is None:
-            engine = RapidOcrEngine(**VARIANTS[variant])
+            engine = make(**(VARIANTS[variant] if options is None else options))
         ref = next(iter(discover([image])))
         page = preprocess(load_page(ref), PreprocessOptions())
         pixels = page.image
         if variant == "header2x" and image.stem not in base and base_path.exists():
             base = json.loads(base_path.read_text())  # the default run may still be adding
         first = base.get(image.stem)
+        started, cpu = time.perf_counter(), time.process_time()
         if first is not None and pixels is not None:
             # header2x: the first pass is the default variant's, already cached.
-            started = time.perf_counter()
             lines = [Line.from_json(item) for item in first["lines"]]
             lines = _header_pass(engine, pixels, lines)
             seconds = first["seconds"] + time.perf_counter() - started
+            cpu_seconds = first.get("cpu_seconds", 0.0) + time.process_time() - cpu
         else:
-            started = time.perf_counter()
             lines = list(ocr_page(engine, page).lines or [])
             if variant == "header2x" and pixels is not None:
                 lines = _header_pass(engine, pixels, lines)
             seconds = time.perf_counter() - started
-        stored[image.stem] = {"lines": [line.to_json() for line in lines], "seconds": seconds}
+            cpu_seconds = time.process_time() - cpu
+        stored[image.stem] = {
+            "lines": [line.to_json() for line in lines],
+            "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
+        }
         path.write_text(json.dumps(stored))
-        print(f"{variant} {image.name}: {seconds:.1f}s", file=sys.stderr)
+        print(f"{variant} {image.name}: {seconds:.1f}s ({cpu_seconds:.1f} CPU s)", file=sys.stderr)
     return stored
 
 

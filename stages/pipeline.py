@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
+from ._malloc import tune_malloc
 from ._page import Page, PageRef
 from .inputs import encoded_bytes, load_page, page_bytes, read_page
 from .ocr import make_engine, ocr_page
@@ -83,6 +84,10 @@ class DocumentSettings:
         ship_bytes: start with a ``read`` stage that attaches each page's file bytes, so
             ``load`` can run on a worker that cannot read the inputs' paths (remote
             executors); the encoded file travels, never the decoded pixels.
+        malloc_tuning: tune glibc malloc for the process when the pipeline is built
+            (`stages._malloc.tune_malloc`: large blocks are unmapped when freed, 2
+            arenas), so resident memory follows the pages in flight instead of creeping
+            up; ``ASYNCPIPE_MALLOC_TUNING=0`` also turns it off.
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
@@ -98,6 +103,7 @@ class DocumentSettings:
     decode_max_side: int | Literal["engine"] | None = "engine"
     max_queue_bytes: int = 64 << 20
     ship_bytes: bool = False
+    malloc_tuning: bool = True
 
     def workers_for(self, stage: str) -> int:
         """
@@ -166,6 +172,8 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
         The pipeline.  OCR and the three text stages are checkpointed, so a resumed run
         never repeats them (nor pays for an LLM call twice).
     """
+    if settings.malloc_tuning:
+        tune_malloc()
     engine_name = settings.ocr_engine
     engine_options = dict(settings.ocr_options)
     max_side = settings.decode_max_side

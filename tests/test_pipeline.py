@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from asyncpipe import ConfigError, Item, Journal, Pipeline, Retry, Sink, Stage, StageError
+from asyncpipe._ordering import Reorderer
 
 
 class Gauge:
@@ -587,6 +588,20 @@ class TestOrdering:
         )
         await pipeline.run(range(60), sink=sink, ordered=True)
         assert [item.value for item in sink.items] == list(range(60))
+
+    def test_reorderer_releases_the_ready_run_of_each_batch(self) -> None:
+        """Each batch releases the items now in order, across batches; the rest wait."""
+        reorder: Reorderer[Item] = Reorderer()
+        items = [Item(str(i), i, i) for i in range(8)]
+
+        def take(*indexes: int) -> list[Item]:
+            return [items[i] for i in indexes]
+
+        assert reorder.push(take(2, 1)) == []
+        assert reorder.push(take(0, 5)) == take(0, 1, 2)
+        assert len(reorder) == 1
+        assert reorder.push(take(3, 4, 7, 6)) == take(3, 4, 5, 6, 7)
+        assert len(reorder) == 0
 
     async def test_unordered_returns_everything(self) -> None:
         """Without ordered, every item arrives, and a slow first item does not hold the rest."""

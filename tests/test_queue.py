@@ -43,6 +43,40 @@ class TestFastPath:
         send.send_nowait("c")
         assert [receive.receive_nowait(), receive.receive_nowait()] == ["b", "c"]
 
+    async def test_receive_ready_takes_a_batch_and_wakes_senders(self) -> None:
+        """receive_ready takes at most `limit` ready items and wakes a blocked sender per item."""
+        send, receive = open_queue[int](2)
+        assert receive.receive_ready(8) == []
+        send.send_nowait(0)
+        send.send_nowait(1)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(send.send, 2)
+            tg.start_soon(send.send, 3)
+            await anyio.wait_all_tasks_blocked()
+            assert send.statistics().tasks_waiting_send == 2
+            assert receive.receive_ready(1) == [0]
+            assert receive.receive_ready(8) == [1]
+            await anyio.wait_all_tasks_blocked()
+        assert receive.receive_ready(8) == [2, 3]
+        send.close()
+        assert receive.receive_ready(8) == []
+        with pytest.raises(EndOfQueue):
+            await receive.receive()
+        receive.close()
+        with pytest.raises(QueueClosed):
+            receive.receive_ready(8)
+
+    async def test_receive_ready_keeps_the_weight(self) -> None:
+        """On a weighed queue receive_ready takes the weight of what it took off the buffer."""
+        send, receive = open_queue[int](4, max_weight=10.0, weigh=float)
+        for value in (1, 2, 3):
+            send.send_nowait(value)
+        assert send.statistics().current_weight == 6.0
+        assert receive.receive_ready(2) == [1, 2]
+        assert send.statistics().current_weight == 3.0
+        assert receive.receive_ready(2) == [3]
+        assert send.statistics().current_weight == 0.0
+
     def test_size_must_be_positive(self) -> None:
         """A queue needs room for at least one item."""
         with pytest.raises(ValueError, match="at least 1"):

@@ -15,7 +15,7 @@ from asyncpipe._window import Entry, Window
 
 def window(limit: int, period: int, burst: int = 1) -> Window:
     """A Window with RateLimit's spacing, on exact (Fraction) time."""
-    interval = F(period, limit - 1) if limit > 1 else F(period) * F(101, 100)
+    interval = F(period, limit)
     return Window(limit, F(period), interval, (burst - 1) * interval)
 
 
@@ -36,24 +36,37 @@ def heaviest_window(events: Sequence[tuple[F, int]], period: F) -> int:
 
 
 class TestSpacing:
-    """Rule 2: units are spread evenly, period / (limit - 1) seconds per unit."""
+    """Rule 2: units are spread evenly, period / limit seconds per unit."""
 
     def test_calls_are_spaced(self) -> None:
         """Weight-1 acquisitions go one interval apart, from t=0 (no start-up burst)."""
-        w = window(5, 4)
+        w = window(4, 4)
         times = [take(w, 1, F(0))[0] for _ in range(6)]
         assert times == [0, 1, 2, 3, 4, 5]
 
+    def test_full_rate(self) -> None:
+        """Spacing runs at exactly the limit's rate: the window rule binds, never over it."""
+        w = window(4, 4)
+        times = [take(w, 1, F(0))[0] for _ in range(41)]
+        assert times[-1] == 40  # 40 intervals for 41 calls: utilisation 1
+        assert heaviest_window([(t, 1) for t in times], F(4)) == 4
+
+    def test_margin_costs_only_its_share(self) -> None:
+        """With the window widened by a margin m, ``limit`` units go every period + m."""
+        w = Window(4, F(41, 10), F(1))  # RateLimit(4, 4, margin=0.1)
+        times = [take(w, 1, F(0))[0] for _ in range(9)]
+        assert times == [0, 1, 2, 3, F(41, 10), F(51, 10), F(61, 10), F(71, 10), F(82, 10)]
+
     def test_weight_pays_after(self) -> None:
         """A heavy acquisition goes at once and the next one waits its share of time."""
-        w = window(11, 10)  # one unit per second
+        w = window(10, 10)  # one unit per second
         assert take(w, 4, F(0))[0] == 0
         assert take(w, 1, F(0))[0] == 4
         assert take(w, 1, F(0))[0] == 5
 
     def test_burst_lets_units_go_together(self) -> None:
         """With burst=b, b units go at t=0 before spacing applies."""
-        w = window(11, 10, burst=3)
+        w = window(10, 10, burst=3)
         assert [take(w, 1, F(0))[0] for _ in range(4)] == [0, 0, 0, 1]
 
 

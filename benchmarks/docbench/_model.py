@@ -209,30 +209,37 @@ def rate_utilisation(
     arrivals: Sequence[float], limit: int, period: float, *, trim: float = 0.1
 ) -> float:
     """
-    Calls per second in the steady window, as a fraction of ``limit / period``.
+    The mean number of calls in a window of ``period`` over the steady part of the run, as
+    a fraction of ``limit``.
 
-    The steady window drops the first and last ``trim`` of the time span (fill and
-    drain).  Inside it, ``k`` calls spread over ``t_last - t_first`` make ``k - 1``
-    intervals, which for evenly spaced calls measures the rate without a ±1 error.
+    The steady part drops the first and last ``trim`` of the calls (fill and drain, however
+    sparse).  Every window ``[a, a + period)`` from its first call to its last counts
+    (all calls are counted in them), weighted alike: the mean
+    is exact (an integral over ``a``, not a sample), and it is right whatever the calls'
+    pattern, evenly spaced or in bursts of a window's worth (counting calls between the
+    first and the last one would reward a burst that ends just inside the steady part).
 
     Args:
         arrivals: call arrival times in seconds (any order).
         limit: the most calls in any window of ``period``.
         period: the window in seconds.
-        trim: the fraction of the span dropped at each end.
+        trim: the fraction of the calls dropped at each end.
 
     Returns:
-        The utilisation, or NaN with fewer than 3 calls in the window.
+        The utilisation, or NaN unless the steady part is longer than one window.
     """
     times = sorted(arrivals)
-    if len(times) < 3:
+    if len(times) < 2:
         return math.nan
-    span = times[-1] - times[0]
-    low, high = times[0] + trim * span, times[-1] - trim * span
-    window = [t for t in times if low <= t <= high]
-    if len(window) < 3 or window[-1] <= window[0]:
+    drop = int(trim * len(times))
+    # The window starts a in [first, last]: windows from the steady part's first call to
+    # its last.
+    first, last = times[drop], times[len(times) - 1 - drop] - period
+    if last <= first:
         return math.nan
-    return (len(window) - 1) / ((limit / period) * (window[-1] - window[0]))
+    # A call at t is in [a, a + period) for a in (t - period, t]: its share of [first, last].
+    covered = sum(max(0.0, min(last, t) - max(first, t - period)) for t in times)
+    return covered / (last - first) / limit
 
 
 def max_in_window(arrivals: Sequence[float], period: float) -> int:

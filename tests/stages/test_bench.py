@@ -28,11 +28,11 @@ from docbench import (  # noqa: E402
     max_in_window,
     min_makespan,
     rate_utilisation,
+    run_rate_check,
 )
 from docbench._main import (  # noqa: E402
     _advice_checks,
     _parser,
-    balanced,
     llm_bound_rate,
     main,
     measured_limiter,
@@ -120,11 +120,18 @@ class TestMinMakespan:
 
 
 class TestRateUtilisation:
-    def test_evenly_spaced_calls_at_the_limiter_spacing(self) -> None:
-        """Calls spaced period/(L-1) apart use (L-1)/L of the limit."""
+    def test_evenly_spaced_calls(self) -> None:
+        """Calls spaced period/(L-1) apart use (L-1)/L of the limit; period/L apart, all."""
         limit, period = 100, 50.0
         arrivals = [i * period / (limit - 1) for i in range(300)]
-        assert rate_utilisation(arrivals, limit, period) == pytest.approx(0.99)
+        assert rate_utilisation(arrivals, limit, period) == pytest.approx(0.99, rel=1e-3)
+        arrivals = [i * period / limit for i in range(300)]
+        assert rate_utilisation(arrivals, limit, period) == pytest.approx(1.0, rel=1e-3)
+
+    def test_bursts_count_at_their_rate(self) -> None:
+        """A window's worth at once, every period + 0.1 s: 10/10.1 of the limit."""
+        arrivals = [k * 10.1 for k in range(8) for _ in range(20)]
+        assert rate_utilisation(arrivals, 20, 10.0) == pytest.approx(10 / 10.1, rel=0.02)
 
     def test_fill_and_drain_are_trimmed(self) -> None:
         """Sparse calls at either end do not lower the steady figure."""
@@ -132,9 +139,30 @@ class TestRateUtilisation:
         arrivals = [0.0, 5.0, *steady, 60.0]
         assert rate_utilisation(arrivals, 2, 1.0) == pytest.approx(1.0, rel=0.02)
 
-    def test_too_few_calls_is_nan(self) -> None:
-        """Two calls say nothing about a rate."""
+    def test_too_short_is_nan(self) -> None:
+        """A steady part shorter than one window says nothing about a windowed rate."""
         assert math.isnan(rate_utilisation([0.0, 1.0], 10, 1.0))
+        assert math.isnan(rate_utilisation([0.0, 1.0, 2.0], 10, 5.0))
+
+    def test_an_over_sending_client_fails_the_check(self) -> None:
+        """Calls at 2x the limit show as a window over it; at 0.8x, as utilisation."""
+        fast = [i * 0.25 for i in range(120)]
+        slow = [i * 0.625 for i in range(80)]
+        assert max_in_window(fast, 10.0) == 40
+        assert rate_utilisation(slow, 20, 10.0) == pytest.approx(0.8, rel=0.02)
+        for arrivals, rejected in ((fast, 0), (slow, 0)):
+            check = RateCheck(
+                20,
+                10.0,
+                40,
+                len(arrivals),
+                arrivals[-1],
+                max_in_window(arrivals, 10.0),
+                rate_utilisation(arrivals, 20, 10.0),
+                rejected,
+            )
+            assert not check.passed
+            assert "FAIL" in check.line()
 
     def test_max_in_window(self) -> None:
         """The window is half-open: a call exactly one period later starts a new one."""
@@ -175,15 +203,17 @@ class TestAdvisor:
     def test_llm_bound_rate_caps_below_cpu(self) -> None:
         """The chosen limit caps the pipeline at 60 % of one OCR thread."""
         cap = caps(t_ocr=2.0)
-        limit, period = llm_bound_rate(cap)
-        assert limit == 100
+        limit, period = llm_bound_rate(cap, 32)
         assert limit / period / 3 == pytest.approx(0.6 / 2.0, rel=0.01)
         assert bound(cap, Config(2, 8, (limit, period))).limiter == "llm-rate"
 
-    def test_balanced_picks_equal_stage_capacities(self) -> None:
-        """OCR at 1 page/s pairs with one LLM worker per stage at 1 s per call."""
-        configs = [Config(o, c) for o in (1, 2) for c in (1, 8)]
-        assert balanced(caps(t_ocr=2.0, latency=1.0), configs) == Config(2, 1)
+    def test_llm_bound_rate_spans_four_windows(self) -> None:
+        """The run's calls are four times the limit: the limit binds over whole windows."""
+        cap = caps(t_ocr=2.0)
+        limit, period = llm_bound_rate(cap, 8)
+        assert limit == 6  # 8 items x 3 calls / 4
+        seconds = 8 * 3 / (limit / period)
+        assert seconds / period == pytest.approx(4.0, rel=0.02)
 
 
 class TestReport:
@@ -380,6 +410,26 @@ class TestRateCheck:
         bad = RateCheck(20, 10.0, 28, 84, 47.2, 19, 0.88, 0)
         assert not bad.passed
         assert bad.to_json()["passed"] is False
+
+
+class TestRateCheckAgainstTheServer:
+    """The whole check, against the rate-limited test server, fails for a bad client."""
+
+    def test_a_client_over_the_limit_fails(self, tmp_path: Path) -> None:
+        """A client allowed twice the server's limit sends a window over it and gets 429s."""
+        check = run_rate_check(10, 1.0, 0.02, tmp_path, client_rate=(20, 1.0))
+        assert check.max_in_period > 10
+        assert check.rejected > 0
+        assert not check.passed
+        assert "FAIL" in check.line()
+
+    def test_a_client_under_the_limit_fails(self, tmp_path: Path) -> None:
+        """A client allowed 7 of the server's 10 calls a second misses the utilisation goal."""
+        check = run_rate_check(10, 1.0, 0.02, tmp_path, client_rate=(7, 1.0))
+        assert check.max_in_period <= 10
+        assert check.rejected == 0
+        assert check.utilisation < 0.8
+        assert not check.passed
 
 
 def _row(name: str, config: str, per_s: float, **extra: object) -> dict[str, Any]:
