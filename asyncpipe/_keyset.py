@@ -72,14 +72,20 @@ class KeySet:
         path of a resume.
         """
         self.reserve(self._count + len(keys))
-        if any("\0" in key for key in keys):
+        joined = "".join(keys)
+        try:
+            joined.encode()  # keys that need no "surrogatepass" ...
+            plain = "\0" not in joined  # ... and hold no NUL byte take the fast loop
+        except UnicodeEncodeError:
+            plain = False
+        if not plain:
             for key in keys:
                 self.add(key, new=True)
             return
         buckets, mask = self._buckets, (1 << self._bits) - 1
         for key in keys:
             bucket = buckets[hash(key) & mask]
-            bucket += key.encode("utf-8", "surrogatepass")
+            bucket += key.encode()
             bucket.append(0)
         self._count += len(keys)
 

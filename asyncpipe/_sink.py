@@ -97,13 +97,17 @@ class JsonlSink(Sink):
     """
     Write one JSON line per item with aiofiles and orjson.
 
-    The file itself says which items are done: on resume it is streamed back (kept in
-    memory: only the keys, compactly), a torn last line is cut off, and the keys found
-    (in ``key_field``) are skipped.  A line that does
-    not parse anywhere else is corruption: `open` raises `JournalError` naming the line
-    rather than cut off the results after it.  So an item whose
-    line was written before a crash is never written again, and one whose line was not is
-    written exactly once by the resumed run.
+    The file itself says which items are done: on resume its keys (in ``key_field``)
+    are read back (kept in memory compactly), a torn last line is cut off, and those
+    items are skipped.  A line that does not parse anywhere else is corruption: `open`
+    raises `JournalError` naming the line rather than cut off the results after it.  So
+    an item whose line was written before a crash is never written again, and one whose
+    line was not is written exactly once by the resumed run.
+
+    Beside the file, ``<path>.keys`` indexes its keys as they become durable (see
+    ``asyncpipe._keyindex``): a resume reads a few bytes a key from it instead of the
+    whole output, checks it against the output, and scans only the output past it.
+    Delete it at will: the next resume scans the output whole and writes it again.
 
     Args:
         path: the output file.
@@ -116,6 +120,8 @@ class JsonlSink(Sink):
             existing file is an error: results are not thrown away by accident.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       The key index beside the output.
     """
 
     def __init__(

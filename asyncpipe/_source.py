@@ -84,6 +84,8 @@ async def feed(run: Run, source: Source) -> None:
 #: Values read at a time while skipping: at most this many are read ahead of the first
 #: value to run (and held until it is sent).
 _SKIP_CHUNK = 64
+#: Keys of the output read at a time (a few MB of strings).
+_TAKE = 1 << 16
 
 
 async def _skip_done(
@@ -102,11 +104,14 @@ async def _skip_done(
     order = done.in_order()
 
     def take() -> list[str]:
-        """The output's next keys, a few thousand (read from the index in a thread)."""
+        """
+        The output's next keys, read from the index in a thread: tens of thousands at a
+        time, as each trip to a thread can wait a scheduler's tick on a loaded machine.
+        """
         keys: list[str] = []
         for batch in order:
             keys.extend(batch)
-            if len(keys) >= 4096:
+            if len(keys) >= _TAKE:
                 break
         return keys
 

@@ -22,6 +22,8 @@ It checks exactly-once too: after the resume every id is in the output once.
 Usage::
 
     python benchmarks/resume.py --items 300000 1000000 [--dir /tmp/resume-bench]
+    python benchmarks/resume.py --items 3000000 --part fresh    # a long size in two parts
+    python benchmarks/resume.py --items 3000000 --part resume
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ BUFFER = 16
 async def _page(n: int) -> dict[str, Any]:
     if _first[0] is None:
         _first[0] = time.perf_counter()
+        _first_cpu[0] = time.process_time()
     k = n % 997
     return {"n": n, "text": TEXT[k:] + TEXT[:k]}
 
@@ -64,6 +67,7 @@ async def _lines(value: dict[str, Any]) -> dict[str, Any]:
 
 
 _first: list[float | None] = [None]
+_first_cpu: list[float | None] = [None]
 
 
 async def _child(items: int, folder: Path, resume: bool) -> dict[str, Any]:
@@ -75,6 +79,7 @@ async def _child(items: int, folder: Path, resume: bool) -> dict[str, Any]:
         max_buffer_size=BUFFER,
     )
     started = time.perf_counter()
+    started_cpu = time.process_time()
     summary = await pipeline.run(
         range(items),
         sink=JsonlSink(folder / "out.jsonl"),
@@ -89,6 +94,7 @@ async def _child(items: int, folder: Path, resume: bool) -> dict[str, Any]:
         "skipped": summary.skipped,
         "seconds": ended - started,
         "first_new_item": None if first is None else first - started,
+        "first_new_item_cpu": None if _first_cpu[0] is None else _first_cpu[0] - started_cpu,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -146,16 +152,30 @@ def _done_key_memory(path: Path) -> tuple[float, float]:
     return a / len(keys), b / len(keys)
 
 
-def bench(items: int, root: Path) -> dict[str, Any]:
-    fresh_dir, crash_dir = root / f"fresh-{items}", root / f"crash-{items}"
-    for folder in (fresh_dir, crash_dir):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-    fresh = _run(items, fresh_dir, resume=False)
-    out_bytes = (fresh_dir / "out.jsonl").stat().st_size
+def bench_fresh(items: int, root: Path) -> dict[str, Any]:
+    """The fresh run; its figures are saved for `bench` (``--part resume``)."""
+    fresh_dir = root / f"fresh-{items}"
+    shutil.rmtree(fresh_dir, ignore_errors=True)
+    fresh_dir.mkdir(parents=True)
+    fresh: dict[str, Any] = _run(items, fresh_dir, resume=False)
+    fresh["out_bytes"] = (fresh_dir / "out.jsonl").stat().st_size
     fresh["journal_bytes"] = (fresh_dir / "journal.jsonl").stat().st_size
     fresh["index_bytes"] = (fresh_dir / "out.jsonl.keys").stat().st_size
+    fresh["load_average"] = os.getloadavg()
     shutil.rmtree(fresh_dir)
+    (root / f"fresh-{items}.json").write_text(json.dumps(fresh))
+    return fresh
+
+
+def bench(items: int, root: Path, *, saved_fresh: bool = False) -> dict[str, Any]:
+    crash_dir = root / f"crash-{items}"
+    shutil.rmtree(crash_dir, ignore_errors=True)
+    crash_dir.mkdir(parents=True)
+    if saved_fresh:
+        fresh = json.loads((root / f"fresh-{items}.json").read_text())
+    else:
+        fresh = bench_fresh(items, root)
+    out_bytes = fresh["out_bytes"]
 
     _run(items, crash_dir, resume=False, kill_at=out_bytes // 2)
     finished = _lines_in(crash_dir / "out.jsonl")  # a torn last line is not counted
@@ -181,6 +201,7 @@ def bench(items: int, root: Path) -> dict[str, Any]:
         "rss_ratio": resumed["peak_rss_mb"] / fresh["peak_rss_mb"],
         "journal_bound": 2 * in_flight * checkpoint_bytes + items * done_line + 4096,
         "startup_s_per_million": resumed["first_new_item"] / (finished / 1e6),
+        "startup_cpu_s_per_million": resumed["first_new_item_cpu"] / (finished / 1e6),
         "output_mb": out_bytes / 1e6,
     }
 
@@ -217,8 +238,10 @@ def report(result: dict[str, Any]) -> None:
         ("start-up s per million finished / 2 s", result["startup_s_per_million"] / 2, 1.0),
     ]
     print(
-        f"  start-up: {r['first_new_item']:.2f} s for {result['finished_at_kill']:,} finished items "
-        f"= {result['startup_s_per_million']:.2f} s per million"
+        f"  start-up: {r['first_new_item']:.2f} s for {result['finished_at_kill']:,} finished "
+        f"items = {result['startup_s_per_million']:.2f} s per million (CPU time of the "
+        f"process: {r['first_new_item_cpu']:.2f} s = "
+        f"{result['startup_cpu_s_per_million']:.2f} s per million)"
     )
     print(f"  exactly once: every one of {result['items']:,} ids once in the output: PASS")
     for name, value, goal in checks:
@@ -231,14 +254,25 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/asyncpipe-resume-bench"))
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--part",
+        choices=["all", "fresh", "resume"],
+        default="all",
+        help="run it all, or in two parts (a size that takes long): the fresh run, "
+        "then the crash and the resume against the fresh run saved in --dir",
+    )
     args = parser.parse_args()
     if args.child is not None:
         result = anyio.run(_child, args.child, args.dir, args.resume)
         print(json.dumps(result))
         return
     print(f"load average: {os.getloadavg()}")
+    args.dir.mkdir(parents=True, exist_ok=True)
     for items in args.items:
-        result = bench(items, args.dir)
+        if args.part == "fresh":
+            print(json.dumps(bench_fresh(items, args.dir)))
+            continue
+        result = bench(items, args.dir, saved_fresh=args.part == "resume")
         report(result)
         print(json.dumps(result))
     print(f"load average: {os.getloadavg()}")

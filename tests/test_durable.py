@@ -104,6 +104,18 @@ class TestKeySet:
         assert "a" not in ks and "b" not in ks and "a\0" not in ks
         assert sorted(ks) == sorted(odd)
 
+    @pytest.mark.parametrize("odd", [[], ["a\0b"], ["\udc80"], ["", "日本"]])
+    def test_bulk_load_is_exact(self, odd: list[str]) -> None:
+        """update_new (the resume's bulk path, presized) agrees with add, odd keys or not."""
+        keys = [str(n) for n in range(3000)] + odd
+        bulk = KeySet()
+        bulk.update_new(keys[:1000])
+        bulk.update_new(keys[1000:])
+        assert len(bulk) == len(keys)
+        assert all(key in bulk for key in keys)
+        assert not any(key in bulk for key in ("3000", "-1", "a", "b", "\udc81"))
+        assert sorted(bulk) == sorted(KeySet(keys))
+
     def test_duplicates_count_once(self) -> None:
         """Adding a key twice keeps one copy."""
         ks = KeySet(["a", "b", "a"])
