@@ -1,19 +1,28 @@
 """
 Framework overhead: no-op items per second through 3 async stages, side by side.
 
-    python benchmarks/overhead.py [--items 100000] [--repeat 3]
+    python benchmarks/overhead.py [--items 100000] [--repeat 5] [--buffers 16,64,256]
 
-Runs, in one process and one run: asyncpipe (journal off, statistics on), the two
-hand-written pipelines a good engineer would write (``asyncio.Queue(maxsize=64)`` and
-anyio memory object streams), pypeln task stages, aiostream ``pipe.map`` with
-``task_limit=1``, and spdl (``PipelineBuilder``, concurrency 1 per stage, its own event loop
-in a background thread).  Each figure is the best of ``--repeat`` runs, taken in turns so that
-machine noise hits every contender alike.  The last line is::
+Runs, in one process and one run: asyncpipe as a user gets it (``Pipeline(stages).run``:
+statistics on, ordered output, no journal, a callback sink), once with its default queue
+size (16) and once per ``--buffers`` size; the hand-written ``asyncio.Queue`` pipeline a good
+engineer would write (one task per stage, a sentinel at the end) at every ``--buffers``
+size; hand-written anyio memory object streams (64); aiostream ``pipe.map`` with
+``task_limit=1``; pypeln task stages; and spdl (``PipelineBuilder``, concurrency 1 per stage,
+its own event loop in a background thread).  pypeln and spdl run ``--peer-items`` items
+(they are 30-150x slower; a rate is per item).  Each contender runs ``--repeat`` times, in
+turns, so that machine noise hits every contender alike; best and median are printed.
 
-    overhead ratio_vs_handwritten=R best_peer=P
+The last line is::
 
-R = asyncpipe / the faster hand-written pipeline (goal: >= 0.85); P = asyncpipe / the
-fastest of pypeln, aiostream and spdl.
+    overhead ratio_vs_handwritten=R median_ratio=M default_vs_handwritten=D
+        equal_buffer=MIN/MEDIAN/MAX best_peer=P
+
+R = asyncpipe at its best queue size / the hand-written pipeline at its best one (best
+against best, both sizes named; goal: >= 0.85); M = the same two configs, median against
+median; D = asyncpipe with its default queue size / the best hand-written one;
+equal_buffer = asyncpipe / ``asyncio.Queue`` at each ``--buffers`` size (best against
+best); P = asyncpipe's best / the fastest of aiostream, pypeln and spdl.
 """
 
 from __future__ import annotations
@@ -21,8 +30,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -36,8 +47,9 @@ async def noop(x: int) -> int:
     return x
 
 
-async def run_asyncpipe(n: int) -> None:
-    pipeline = Pipeline([Stage(f"s{i}", noop) for i in range(STAGES)], max_buffer_size=64)
+async def run_asyncpipe(n: int, buffer: int | None = None) -> None:
+    stages = [Stage(f"s{i}", noop) for i in range(STAGES)]
+    pipeline = Pipeline(stages) if buffer is None else Pipeline(stages, max_buffer_size=buffer)
     count = 0
 
     async def sink(item: object) -> None:
@@ -48,8 +60,10 @@ async def run_asyncpipe(n: int) -> None:
     assert count == n and summary.ok == n, (count, summary.ok)
 
 
-async def run_asyncio_queue(n: int) -> None:
-    queues: list[asyncio.Queue[int | None]] = [asyncio.Queue(maxsize=64) for _ in range(STAGES + 1)]
+async def run_asyncio_queue(n: int, buffer: int = 64) -> None:
+    queues: list[asyncio.Queue[int | None]] = [
+        asyncio.Queue(maxsize=buffer) for _ in range(STAGES + 1)
+    ]
     count = 0
 
     async def source() -> None:
@@ -143,9 +157,9 @@ def run_spdl(n: int) -> None:
     assert count == n
 
 
-def timed(fn: Callable[[int], Awaitable[None]] | Callable[[int], None], n: int) -> float:
+def timed(fn: Callable[[int], object], n: int) -> float:
     start = time.perf_counter()
-    if asyncio.iscoroutinefunction(fn):
+    if asyncio.iscoroutinefunction(fn) or isinstance(fn, partial):
         anyio.run(fn, n)
     else:
         fn(n)
@@ -157,31 +171,54 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--peer-items", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--buffers", default="16,64,256")
     args = parser.parse_args()
-    contenders: dict[str, Callable[[int], object]] = {
-        "asyncpipe": run_asyncpipe,
-        "handwritten asyncio.Queue": run_asyncio_queue,
-        "handwritten anyio streams": run_anyio_streams,
-        "aiostream pipe.map": run_aiostream,
-        "pypeln task": run_pypeln,
-        "spdl PipelineBuilder": run_spdl,
+    buffers = [int(b) for b in args.buffers.split(",")]
+    contenders: dict[str, tuple[Callable[[int], object], int]] = {
+        "asyncpipe default (16)": (partial(run_asyncpipe, buffer=None), args.items)
     }
-    best = dict.fromkeys(contenders, 0.0)
+    for b in buffers:
+        contenders[f"asyncpipe buffer={b}"] = (partial(run_asyncpipe, buffer=b), args.items)
+    for b in buffers:
+        contenders[f"asyncio.Queue buffer={b}"] = (
+            partial(run_asyncio_queue, buffer=b),
+            args.items,
+        )
+    contenders |= {
+        "anyio streams buffer=64": (run_anyio_streams, args.items),
+        "aiostream pipe.map": (run_aiostream, args.items),
+        "pypeln task": (run_pypeln, args.peer_items),
+        "spdl PipelineBuilder": (run_spdl, args.peer_items),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
+    loads = []
     for _ in range(args.repeat):
-        for name, fn in contenders.items():
-            best[name] = max(best[name], timed(fn, args.items))  # type: ignore[arg-type]
+        for name, (fn, n) in contenders.items():
+            rates[name].append(timed(fn, n))
+        loads.append(os.getloadavg()[0])
+    best = {name: max(r) for name, r in rates.items()}
+    median = {name: statistics.median(r) for name, r in rates.items()}
     print(
-        f"{args.items} no-op items through {STAGES} async stages, best of {args.repeat} "
-        f"(load {os.getloadavg()[0]:.2f}):"
+        f"no-op items through {STAGES} async stages ({args.items} items; pypeln and spdl "
+        f"{args.peer_items}), best and median of {args.repeat}, "
+        f"load {min(loads):.2f}-{max(loads):.2f}:"
     )
-    for name, rate in best.items():
-        print(f"  {name:<28} {rate:>10,.0f} items/s")
-    handwritten = max(best["handwritten asyncio.Queue"], best["handwritten anyio streams"])
+    for name in contenders:
+        print(f"  {name:<26} best {best[name]:>10,.0f}  median {median[name]:>10,.0f} items/s")
+    mine = max((n for n in best if n.startswith("asyncpipe ")), key=best.__getitem__)
+    hand = [n for n in best if n.startswith(("asyncio.Queue", "anyio streams"))]
+    theirs = max(hand, key=best.__getitem__)
+    equal = [best[f"asyncpipe buffer={b}"] / best[f"asyncio.Queue buffer={b}"] for b in buffers]
     peer = max(best["aiostream pipe.map"], best["pypeln task"], best["spdl PipelineBuilder"])
+    print(f"best asyncpipe: {mine}; best hand-written: {theirs}")
     print(
-        f"overhead ratio_vs_handwritten={best['asyncpipe'] / handwritten:.2f} "
-        f"best_peer={best['asyncpipe'] / peer:.2f}"
+        f"overhead ratio_vs_handwritten={best[mine] / best[theirs]:.2f} "
+        f"median_ratio={median[mine] / median[theirs]:.2f} "
+        f"default_vs_handwritten={best['asyncpipe default (16)'] / best[theirs]:.2f} "
+        f"equal_buffer={min(equal):.2f}/{statistics.median(equal):.2f}/{max(equal):.2f} "
+        f"best_peer={best[mine] / peer:.2f}"
     )
 
 
