@@ -26,6 +26,7 @@ Install size is ``du`` of each venv folder. The load average is printed before a
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -42,7 +43,31 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-__all__ = ["held_out", "main", "measure"]
+__all__ = ["held_out", "main", "measure", "ocr_on_engines"]
+
+
+def ocr_on_engines(engines: Sequence[Any], pages: Sequence[Any]) -> dict[str, str]:
+    """
+    OCR the pages in a plain thread pool, one engine per thread (never shared).
+
+    This is what a careful user writes by hand: ``len(engines)`` threads, each taking
+    its own engine the first time it runs. Returns each page's text by file stem.
+    """
+    from stages.ocr import ocr_page
+
+    free = list(engines)
+    lock = threading.Lock()
+    local = threading.local()
+
+    def run(page: Any) -> tuple[str, str]:
+        if not hasattr(local, "engine"):
+            with lock:
+                local.engine = free.pop()
+        done = ocr_page(local.engine, copy.copy(page))  # ocr_page drops the pixels
+        return Path(done.ref.source).stem, done.text or ""
+
+    with ThreadPoolExecutor(len(engines)) as pool:
+        return dict(pool.map(run, pages))
 
 
 def held_out(names: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -71,7 +96,6 @@ def measure(
     from ocr_accuracy import corpus_cer, reference_text, sroie_root
 
     from stages.inputs import discover, load_page
-    from stages.ocr import ocr_page
     from stages.preprocess import PreprocessOptions, preprocess
 
     root = sroie_root()
@@ -80,20 +104,8 @@ def measure(
     engines = [first, second][:workers]
     while len(engines) < workers:
         engines.append(make_engine(engine_name))
-    free = list(engines)
-    lock = threading.Lock()
-    local = threading.local()
-
-    def run(page: Any) -> tuple[str, str]:
-        if not hasattr(local, "engine"):
-            with lock:
-                local.engine = free.pop()
-        done = ocr_page(local.engine, page)
-        return Path(done.ref.source).stem, done.text
-
     clock = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        texts = dict(pool.map(run, loaded))
+    texts = ocr_on_engines(engines, loaded)
     seconds = time.perf_counter() - clock
     for engine in engines:
         engine.close()

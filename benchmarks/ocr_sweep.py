@@ -39,10 +39,8 @@ import copy
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +53,7 @@ if str(BENCH) not in sys.path:
 
 from accuracy_offline import score_cached, split, summary  # noqa: E402
 from fields_ocr import DEFAULT_DATA, ocr_variant  # noqa: E402
+from ocr_engines import ocr_on_engines  # noqa: E402
 
 from stages.ocr import RapidOcrEngine  # noqa: E402
 
@@ -354,22 +353,8 @@ def speed(
 
 def _timed(engines: Sequence[Any], pages: Sequence[Any]) -> tuple[dict[str, str], float, float]:
     """OCR the pages on one thread per engine; return texts, wall s and process CPU s."""
-    from stages.ocr import ocr_page
-
-    free = list(engines)
-    lock = threading.Lock()
-    local = threading.local()
-
-    def run(page: Any) -> tuple[str, str]:
-        if not hasattr(local, "engine"):
-            with lock:
-                local.engine = free.pop()
-        done = ocr_page(local.engine, copy.copy(page))  # ocr_page drops the pixels
-        return Path(done.ref.source).stem, done.text or ""
-
     wall, cpu = time.perf_counter(), time.process_time()
-    with ThreadPoolExecutor(len(engines)) as pool:
-        texts = dict(pool.map(run, pages))
+    texts = ocr_on_engines(engines, pages)
     return texts, time.perf_counter() - wall, time.process_time() - cpu
 
 
