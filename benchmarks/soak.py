@@ -22,7 +22,8 @@ Configs:
     default: the defaults: pages decoded at the OCR engine's working size (2000 px on the
         long side for rapidocr), the queues in front of preprocess and OCR bounded by
         bytes of pixels as well as by count, and glibc malloc tuned by the pipeline
-        (``stages/_malloc.py``: blocks of 1 MB or more unmapped when freed, 2 arenas).
+        (``stages/_malloc.py``: 2 arenas, and the free heap pages given back to the
+        system after each OCR page).
     untuned: the previous default: as ``default`` without the malloc tuning.
     unbounded: the first behaviour: full-size decoding, queues bounded by count only,
         malloc untuned.

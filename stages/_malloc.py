@@ -1,20 +1,24 @@
 """
-glibc malloc tuning for the document pipeline: large blocks go back to the system.
+glibc malloc tuning for the document pipeline: freed pages go back to the system.
 
 The OCR engines allocate large, short-lived blocks on every page (onnxruntime's tensors,
-hundreds of MB for a 600-dpi scan), and the loaders allocate decoded pixels.  glibc's
-default malloc serves blocks between 128 KB and 32 MB from per-thread heaps once a freed
-mapping has raised its dynamic threshold, and it keeps up to 8 heaps per core; freed
-space in those heaps is fragmented and seldom returned, so a long run's resident memory
-creeps up with the pages it has seen.  Measured with ``benchmarks/soak.py`` (see
-``benchmarks/README.md``): the floor between pages climbs by about 50 % over the first
-pages and the peak grows with the item count.
+about 500 MB for a 600-dpi A4 scan), and the loaders allocate decoded pixels.  glibc's
+default malloc keeps up to 8 heaps (arenas) per core and serves blocks of up to 32 MB
+from them once a freed mapping has raised its dynamic threshold; the freed space in
+those heaps is fragmented and seldom returned, so a long run's resident memory creeps up
+with the pages it has seen (``benchmarks/soak.py --config untuned``: the memory left
+after a run is 1.3 GB, and the peak grows 1.30x from 8 to 32 pages).
 
-`tune_malloc` sets, once per process, ``M_MMAP_THRESHOLD`` to 1 MB (every block of 1 MB
-or more is its own mapping, unmapped when freed; setting it also turns the dynamic
-threshold off) and ``M_ARENA_MAX`` to 2 (fewer heaps to fragment).  It does nothing on a
-C library other than glibc, when ``ASYNCPIPE_MALLOC_TUNING`` is ``0``/``off``/``false``/
-``no``, or when the user tuned malloc already through glibc's own ``MALLOC_*`` variables.
+`tune_malloc` sets, once per process, ``M_ARENA_MAX`` to 2 (fewer heaps to fragment), and
+`release_memory`, which the pipeline's OCR stage calls after each page, runs
+``malloc_trim(0)``: the free pages inside every heap go back to the system.  Mapping every
+block of 1 MB or more on its own (``M_MMAP_THRESHOLD``) bounded memory as well, but the
+page faults of those fresh mappings cost about 45 % more CPU per page; trimming once per
+page costs next to nothing (figures in ``benchmarks/README.md``).
+
+Both do nothing on a C library other than glibc, when ``ASYNCPIPE_MALLOC_TUNING`` is
+``0``/``off``/``false``/``no``, or when the user tuned malloc already through glibc's own
+``MALLOC_*`` variables or ``GLIBC_TUNABLES``.
 """
 
 from __future__ import annotations
@@ -24,17 +28,14 @@ import os
 import sys
 import threading
 
-__all__ = ["ENV_SWITCH", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD", "tune_malloc"]
+__all__ = ["ENV_SWITCH", "MALLOC_ARENA_MAX", "release_memory", "tune_malloc"]
 
 #: The environment variable that turns the tuning off (``0``, ``off``, ``false``, ``no``).
 ENV_SWITCH = "ASYNCPIPE_MALLOC_TUNING"
-#: Blocks of this many bytes or more are mapped on their own and unmapped when freed.
-MALLOC_MMAP_THRESHOLD = 1 << 20
 #: The most malloc arenas (heaps) in the process.
 MALLOC_ARENA_MAX = 2
 
-# mallopt parameter numbers, from glibc's <malloc.h>.
-_M_MMAP_THRESHOLD = -3
+# The mallopt parameter number, from glibc's <malloc.h>.
 _M_ARENA_MAX = -8
 # glibc's own variables for the same settings: when the user set one, theirs wins.
 _GLIBC_ENV = (
@@ -48,6 +49,7 @@ _OFF = {"0", "off", "false", "no"}
 
 _lock = threading.Lock()
 _applied: bool | None = None
+_libc: ctypes.CDLL | None = None
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -62,12 +64,14 @@ def _glibc() -> ctypes.CDLL | None:
     version.restype = ctypes.c_char_p
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
+    libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+    libc.malloc_trim.restype = ctypes.c_int
     return libc
 
 
 def tune_malloc() -> bool:
     """
-    Tune glibc malloc for large short-lived blocks, once per process.
+    Tune glibc malloc for large short-lived blocks (2 arenas), once per process.
 
     Call it before the worker threads start: arenas already created stay.  Later calls
     return the first call's answer.
@@ -89,9 +93,22 @@ def _apply() -> bool:
         return False
     if any(name in os.environ for name in _GLIBC_ENV):
         return False
+    global _libc
     libc = _glibc()
-    if libc is None:
+    if libc is None or not libc.mallopt(_M_ARENA_MAX, MALLOC_ARENA_MAX):
         return False
-    done = libc.mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
-    done &= libc.mallopt(_M_ARENA_MAX, MALLOC_ARENA_MAX)
-    return bool(done)
+    _libc = libc
+    return True
+
+
+def release_memory() -> bool:
+    """
+    Give the free pages of every malloc heap back to the system (``malloc_trim(0)``).
+
+    Does nothing unless `tune_malloc` applied its settings in this process.
+
+    Returns:
+        ``True`` when glibc released some memory.
+    """
+    libc = _libc
+    return libc is not None and bool(libc.malloc_trim(0))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
-from ._malloc import tune_malloc
+from ._malloc import release_memory, tune_malloc
 from ._page import Page, PageRef
 from .inputs import encoded_bytes, load_page, page_bytes, read_page
 from .ocr import make_engine, ocr_page
@@ -84,10 +84,10 @@ class DocumentSettings:
         ship_bytes: start with a ``read`` stage that attaches each page's file bytes, so
             ``load`` can run on a worker that cannot read the inputs' paths (remote
             executors); the encoded file travels, never the decoded pixels.
-        malloc_tuning: tune glibc malloc for the process when the pipeline is built
-            (`stages._malloc.tune_malloc`: large blocks are unmapped when freed, 2
-            arenas), so resident memory follows the pages in flight instead of creeping
-            up; ``ASYNCPIPE_MALLOC_TUNING=0`` also turns it off.
+        malloc_tuning: tune glibc malloc for the process when the pipeline is built (2
+            arenas) and give free heap pages back after each OCR page (see
+            `stages._malloc`), so resident memory follows the pages in flight instead of
+            creeping up; ``ASYNCPIPE_MALLOC_TUNING=0`` also turns it off.
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
@@ -129,6 +129,13 @@ _ENGINE_MAX_SIDE: Mapping[str, int] = {"rapidocr": 2000}
 
 def _load(ref: PageRef, *, max_pixels: int, pdf_dpi: int, max_side: int | None) -> Page:
     return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi, max_side=max_side)
+
+
+def _ocr_and_release(engine: Any, page: Page) -> Page:
+    try:
+        return ocr_page(engine, page)
+    finally:
+        release_memory()
 
 
 def _encode(page: Page) -> dict[str, Any]:
@@ -204,7 +211,7 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
         ),
         Stage(
             "ocr",
-            ocr_page,
+            _ocr_and_release if settings.malloc_tuning else ocr_page,
             kind="thread",
             workers=settings.workers_for("ocr"),
             resource=engine_factory,

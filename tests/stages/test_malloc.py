@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,42 +15,47 @@ from stages._malloc import ENV_SWITCH, tune_malloc
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _has_mallinfo2() -> bool:
-    try:
-        ctypes.CDLL(None).mallinfo2  # noqa: B018 (glibc >= 2.33)
-    except (OSError, AttributeError):
-        return False
-    return True
-
-
 glibc_only = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or not _has_mallinfo2(),
-    reason="needs glibc >= 2.33 (mallinfo2)",
+    malloc_module._glibc() is None, reason="needs glibc (mallopt, malloc_trim)"
 )
 
-# Run in a fresh interpreter: malloc settings are per process.  After an 8 MB block is
-# freed, default glibc raises its dynamic mmap threshold to 8 MB, so a 2 MB block then
-# comes from the heap; tuned, the threshold stays at 1 MB and the 2 MB block is a mapping
-# of its own (``hblks`` counts those).
+# Run in a fresh interpreter: malloc settings are per process.  Six threads alive at once
+# each get an arena of their own from default glibc (up to 8 per core); tuned, there are
+# at most 2.  ``malloc_stats`` prints one "Arena N:" block per arena to stderr.  Then 256 MB
+# of 64 KB blocks (heap blocks, under glibc's mmap threshold) are written and freed, all
+# but the last, which pins the heap's top so that free() cannot shrink it: only
+# ``release_memory`` (``malloc_trim``) gives those pages back.
 _PROBE = """
-import ctypes, json, sys
+import ctypes, json, os, sys, threading
 sys.path.insert(0, {root!r})
 {setup}
+from stages._malloc import release_memory
 libc = ctypes.CDLL(None)
-class Info(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-        "uordblks", "fordblks", "keepcost")]
-libc.mallinfo2.restype = Info
 libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = (ctypes.c_size_t,)
 libc.free.argtypes = (ctypes.c_void_p,)
-libc.free(libc.malloc(8 << 20))
-before = libc.mallinfo2().hblks
-block = libc.malloc(2 << 20)
-mapped = libc.mallinfo2().hblks - before
-libc.free(block)
-print(json.dumps({{"applied": applied, "mapped": mapped}}))
+barrier = threading.Barrier(6)
+def work():
+    libc.free(libc.malloc(1000))
+    barrier.wait()
+threads = [threading.Thread(target=work) for _ in range(6)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+blocks = [libc.malloc(64 << 10) for _ in range(4096)]
+for block in blocks:
+    ctypes.memset(block, 1, 64 << 10)
+for block in blocks[:-1]:
+    libc.free(block)
+before = rss()
+release_memory()
+released = before - rss()
+sys.stderr.flush()
+libc.malloc_stats()
+print(json.dumps({{"applied": applied, "released_mb": released}}))
 """
 
 _DIRECT = "from stages._malloc import tune_malloc\napplied = tune_malloc()"
@@ -61,7 +66,7 @@ _PIPELINE = (
 )
 
 
-def _probe(setup: str, **env: str) -> dict[str, int]:
+def _probe(setup: str, **env: str) -> dict[str, Any]:
     clean = {k: v for k, v in os.environ.items() if k not in malloc_module._GLIBC_ENV}
     clean.pop(ENV_SWITCH, None)
     done = subprocess.run(
@@ -71,33 +76,46 @@ def _probe(setup: str, **env: str) -> dict[str, int]:
         check=True,
         env={**clean, **env},
     )
-    result: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["arenas"] = sum(line.startswith("Arena ") for line in done.stderr.splitlines())
+    result["released"] = result.pop("released_mb") > 200
     return result
 
 
 @glibc_only
 class TestTuneMalloc:
-    """tune_malloc, measured in fresh interpreters."""
+    """tune_malloc and release_memory, measured in fresh interpreters."""
 
-    def test_large_blocks_are_mapped_when_tuned(self) -> None:
-        """Tuned, a 2 MB block is its own mapping even after an 8 MB one was freed."""
-        assert _probe(_DIRECT) == {"applied": True, "mapped": 1}
+    def test_tuned(self) -> None:
+        """Tuned: at most 2 arenas for 7 threads, and the freed heap pages go back."""
+        result = _probe(_DIRECT)
+        assert result["applied"] is True
+        assert 1 <= result["arenas"] <= 2
+        assert result["released"] is True
 
     def test_switched_off_by_env(self) -> None:
-        """ASYNCPIPE_MALLOC_TUNING=0 leaves glibc's default: the 2 MB block is on the heap."""
-        assert _probe(_DIRECT, **{ENV_SWITCH: "0"}) == {"applied": False, "mapped": 0}
+        """ASYNCPIPE_MALLOC_TUNING=0 leaves glibc's default: an arena per thread, no trim."""
+        result = _probe(_DIRECT, **{ENV_SWITCH: "0"})
+        assert result["applied"] is False
+        assert result["arenas"] > 2
+        assert result["released"] is False
 
     def test_user_glibc_variables_win(self) -> None:
-        """A user's own MALLOC_ARENA_MAX means we leave malloc alone."""
-        assert _probe(_DIRECT, MALLOC_ARENA_MAX="4") == {"applied": False, "mapped": 0}
+        """A user's own MALLOC_ARENA_MAX (here 4) is what glibc follows; we stay out."""
+        result = _probe(_DIRECT, MALLOC_ARENA_MAX="4")
+        assert result["applied"] is False
+        assert result["arenas"] == 4
+        assert result["released"] is False
 
     def test_pipeline_applies_it(self) -> None:
         """build_pipeline with the default settings tunes malloc."""
-        assert _probe(_PIPELINE.format(tuning=True)) == {"applied": True, "mapped": 1}
+        result = _probe(_PIPELINE.format(tuning=True))
+        assert (result["applied"], result["arenas"] <= 2) == (True, True)
 
     def test_pipeline_setting_off(self) -> None:
         """malloc_tuning=False leaves malloc alone."""
-        assert _probe(_PIPELINE.format(tuning=False)) == {"applied": None, "mapped": 0}
+        result = _probe(_PIPELINE.format(tuning=False))
+        assert (result["applied"], result["arenas"] > 2) == (None, True)
 
 
 class TestNotGlibc:
