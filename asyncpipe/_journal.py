@@ -58,6 +58,11 @@ log = logging.getLogger("asyncpipe.journal")
 #: lines take): 16 MiB, a guess; a resume reads at most about this much of skipped checkpoints.
 COMPACT_BYTES = 16 << 20
 
+#: The run waits (`Journal.room`) while more than this many bytes of events are queued:
+#: a writer busy compacting a large journal must hold the run back, not let it queue
+#: events in memory at the pipeline's full rate.
+MAX_PENDING = 8 << 20
+
 
 class Journal:
     """
@@ -78,10 +83,14 @@ class Journal:
             seconds as they are.  Their "done" lines may stand for output the sink has
             not fsynced yet; after a power loss such an item runs again, and it must
             still find its checkpoints.  Keep it above the sink's fsync interval.
+        max_pending: `room` waits while more than this many bytes of events are queued
+            for the writer, so memory stays bounded while it writes or compacts.
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
        Compaction (``compact_bytes``, ``compact_grace``); ``stage_ok_nowait`` is gone.
+    .. versionchanged:: 0.3
+       ``max_pending`` and `room`: the run waits for a writer that falls behind.
     """
 
     def __init__(
@@ -92,13 +101,17 @@ class Journal:
         fsync_interval: float = 1.0,
         compact_bytes: int | None = COMPACT_BYTES,
         compact_grace: float = 2.0,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self.path = Path(path)
         self.fsync_every = fsync_every
         self.fsync_interval = fsync_interval
         self.compact_bytes = compact_bytes
         self.compact_grace = compact_grace
+        self.max_pending = max_pending
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._room = anyio.Event()
         self._wakeup = anyio.Event()
         self._fd: int | None = None
         self._unsynced = 0
@@ -199,8 +212,23 @@ class Journal:
     def _append(self, event: dict[str, Any]) -> None:
         if self._closed:
             raise JournalError("the journal is closed")
-        self._pending.append(orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+        line = orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        self._pending.append(line)
+        self._pending_bytes += len(line)
         self._wakeup.set()
+
+    async def room(self) -> None:
+        """
+        Wait while more than ``max_pending`` bytes of events wait for the writer.
+
+        The ``*_nowait`` methods never block; the run calls this after each batch of
+        finished items, so a writer that falls behind (a slow disk, a long compaction)
+        holds the pipeline back through its bounded queues instead of filling memory.
+        """
+        while self._pending_bytes > self.max_pending and self.failure is None and not self._closed:
+            if self._room.is_set():
+                self._room = anyio.Event()
+            await self._room.wait()
 
     def start_nowait(self, stages: list[str]) -> None:
         self._append({"ev": "start", "at": time.time(), "stages": stages})
@@ -234,6 +262,8 @@ class Journal:
         Write every queued event now (from a worker thread); fsync if due or asked.
         """
         batch, self._pending = self._pending, []
+        self._pending_bytes = 0
+        self._room.set()
         if batch or sync:
             # Shielded: once the batch has left ``_pending`` it must reach the file.  An
             # unshielded ``run_sync`` can be cancelled at its first checkpoint, before the

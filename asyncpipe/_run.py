@@ -307,6 +307,7 @@ class Run:
         if journal is not None:
             for item in batch:
                 journal.done_nowait(item.key, "ok" if item.error is None else "error")
+            await journal.room()
         if self.window is not None:
             self.window.release(released)
 

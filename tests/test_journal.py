@@ -435,3 +435,34 @@ class TestCompaction:
         await _run_items(journal, ["c"])  # appends still work, to the same file
         await journal.aclose()
         assert (await Journal.read(path)).done == {"a": "ok", "b": "ok", "c": "ok"}
+
+
+class TestRoom:
+    """`Journal.room` holds the run back while the writer is behind."""
+
+    async def test_waits_until_the_writer_takes_the_queue(self, tmp_path: Path) -> None:
+        """Queued bytes over the limit block `room` until a flush takes them."""
+        journal = Journal(tmp_path / "j.jsonl", max_pending=1000, compact_bytes=None)
+        await journal.open(resume=False)
+        for n in range(20):
+            journal.checkpoint_nowait(f"k{n}", "s", "fp", "x" * 100, {})
+        with anyio.move_on_after(0.3) as waited:
+            await journal.room()
+        assert waited.cancelled_caught  # no writer: the queue stays over the limit
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(journal.room)
+            await anyio.lowlevel.checkpoint()
+            await journal.flush()
+        await journal.room()  # under the limit: returns at once
+        await journal.aclose()
+        state = await Journal.read(tmp_path / "j.jsonl")
+        assert len(state.checkpoints) == 20  # nothing queued was lost
+
+    async def test_under_the_limit_does_not_wait(self, tmp_path: Path) -> None:
+        """A queue under the limit never waits."""
+        journal = Journal(tmp_path / "j.jsonl", max_pending=1 << 20)
+        await journal.open(resume=False)
+        journal.done_nowait("k", "ok")
+        with anyio.fail_after(1):
+            await journal.room()
+        await journal.aclose()
