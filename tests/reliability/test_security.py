@@ -126,7 +126,7 @@ class TestApiKey:
 
 
 class TestPaths:
-    """Output and journal land exactly where the user put them, and nothing else is made."""
+    """Output, its key index and journal land where the user put them; nothing else is made."""
 
     def test_relative_paths(self, tmp_path: Path) -> None:
         """Relative --out/--journal resolve against the working folder; no other files."""
@@ -155,6 +155,7 @@ class TestPaths:
         assert made == {
             cwd / "results",
             cwd / "results" / "r.jsonl",
+            cwd / "results" / "r.jsonl.keys",  # the output's key index, for --resume
             cwd / "results" / "r.csv",
             cwd / "state",
             cwd / "state" / "r.journal",
@@ -200,7 +201,7 @@ class TestInjection:
         assert result.returncode == 0, result.output
         made = _tree(tmp_path) - before - {tmp_path / "cli.log"}
         made -= _tree(tmp_path / f"srv-{name}") | {tmp_path / f"srv-{name}"}
-        assert made == {out.parent, out, Path(f"{out}.journal")}, made
+        assert made == {out.parent, out, Path(f"{out}.journal"), Path(f"{out}.keys")}, made
         records, _ = read_lines(out)
         assert len(records) == 2
         for record in records:
