@@ -350,6 +350,17 @@ class Reservation:
             window.charge(actual - self.estimate, now)
         limit._wake_head()
 
+    def restamp(self) -> None:
+        """
+        Count the reserved units from now, not from when they were reserved: call it when
+        the units go out later than that (another limit was waited for in between), so
+        the window holds at the server too.  Does nothing once settled.
+
+        .. versionadded:: 0.3
+        """
+        if self.actual is None:
+            self._limit._window.restamp(self._entry, _now())
+
     def __repr__(self) -> str:
         return f"Reservation(estimate={self.estimate}, actual={self.actual})"
 

@@ -136,6 +136,20 @@ class Window:
         if self._next > now:
             self._next = max(now, self._next - units * self.interval)
 
+    def restamp(self, entry: Entry, now: Time) -> None:
+        """
+        Move an admission to ``now``: its units were taken earlier but go out only now
+        (the caller waited for another limit in between).  Later is always safe: the
+        units stay in the log longer.  The log stays in time order.
+        """
+        self._expire(now)
+        if entry in self.log:
+            self.log.remove(entry)
+        else:
+            self.in_window += entry.weight  # it had expired: it counts again
+        entry.time = now
+        self.log.append(entry)
+
     def pause(self, seconds: Time, now: Time) -> None:
         """
         Let nothing go for ``seconds`` from ``now`` (a longer pause already set stands).

@@ -111,6 +111,23 @@ class TestSettlement:
         w.refund(entry, 5, F(12))
         assert w.in_window == 3
 
+    def test_restamp_counts_the_units_from_when_they_go(self) -> None:
+        """Units taken at t=0 but sent at t=5 hold the window until t=15, in time order."""
+        w = window(2, 10, burst=2)
+        _, early = take(w, 1, F(0))
+        take(w, 1, F(1))
+        w.restamp(early, F(5))
+        assert [e.time for e in w.log] == [1, 5]
+        assert w.ready_at(1, F(10)) == 11  # not 10: the first unit went at 5
+        assert w.ready_at(2, F(11)) == 15
+
+    def test_restamp_after_expiry_counts_again(self) -> None:
+        """An entry that already left the log is counted again from its new time."""
+        w = window(2, 10, burst=2)
+        _, entry = take(w, 1, F(0))
+        w.restamp(entry, F(12))
+        assert w.in_window == 1 and w.ready_at(2, F(13)) == 22
+
     def test_charge_delays_later_units(self) -> None:
         """Excess charged at t=3 stays in the window until t=13."""
         w = window(10, 10, burst=10)

@@ -351,10 +351,14 @@ class LlmClient:
             headers["X-Asyncpipe-Item"] = quote(item, safe="/#@:.,_-+=")
         what = f"LLM {task} call" + (f" for item {item!r}" if item is not None else "")
 
-        if self._limit is not None:
-            await self._limit.acquire()
+        # The call limit is acquired last, right before the request goes: a unit granted
+        # and then held back (by a pause after a 429, or the token limit) would reach the
+        # server late and crowd the units granted after it into one of its windows.
         admission = await self.shared.admit(messages, limit, what)
         try:
+            if self._limit is not None:
+                await self._limit.acquire()
+                admission.restamp()  # the tokens go now too, not when they were reserved
             return await self._admitted(body, headers, what, state, admission)
         finally:
             admission.settle(None)  # not settled yet: cancelled, so the estimate stands

@@ -56,6 +56,12 @@ class Admission:
         self._cost = cost
         self.estimate = tokens.estimate
 
+    def restamp(self) -> None:
+        """
+        The attempt goes out now: count its tokens from now (see `Reservation.restamp`).
+        """
+        self._tokens.restamp()
+
     def settle(self, usage: Usage | None, *, charged: bool = True) -> None:
         """
         Settle with the ``usage`` the server returned; ``charged=False`` for an attempt

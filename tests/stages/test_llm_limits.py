@@ -152,6 +152,38 @@ class TestServerFeedback:
             await llm.chat(MESSAGES, task="b", max_tokens=10)  # another call, same limits
         assert starts[1] - starts[0] >= 0.29 and limits.pauses == 1
 
+    async def test_call_limit_is_taken_after_a_pause(self) -> None:
+        """
+        Calls held by a pause take the call limit when it ends: sent 3 per 1 s at most.
+
+        Taking the call limit first and then waiting out the pause sent 4 within 0.5 s.
+        """
+        sent: list[float] = []
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            sent.append(time.monotonic())
+            return completion(1, 1)
+
+        limits = LlmLimits()
+        calls = RateLimit(3, 1.0, margin=0)
+        async with LlmClient(
+            "http://llm.test/v1",
+            "m",
+            transport=httpx.MockTransport(answer),
+            shared=limits,
+            rate_limit=calls,
+        ) as llm:
+
+            async def call(task: str) -> None:
+                await llm.chat(MESSAGES, task=task, max_tokens=10)
+
+            limits._requests.pause(0.5)
+            async with anyio.create_task_group() as tg:
+                for task in "abcd":
+                    tg.start_soon(call, task)
+        sent.sort()
+        assert len(sent) == 4 and sent[3] - sent[0] >= 1.0, sent
+
     async def test_no_feedback_does_not_pause(self) -> None:
         """With feedback off a 429 stays the refused call's own business."""
         steps = [httpx.Response(429, headers={"retry-after-ms": "300"}), completion(1, 1)]
