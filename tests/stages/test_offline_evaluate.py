@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from stages.evaluate import Truth, evaluate
+from stages.offline import MISS_CLASSES, exact_match, miss_class
 
 
 def _truth() -> dict[tuple[str, int], Truth]:
@@ -72,3 +75,31 @@ class TestEvaluate:
         consumed: list[str] = []
         evaluate(_records(consumed), _truth())
         assert consumed == ["in/a.jpg", "in/b.jpg", "in/unknown.jpg"]
+
+
+class TestMissClass:
+    """`miss_class` names each kind of field miss, counted without reading the receipts."""
+
+    @pytest.mark.parametrize(
+        ("expected", "predicted", "kind"),
+        [
+            ("NO. 9, JALAN MAWAR 4", "no. 9,  jalan mawar 4", "exact"),
+            ("NO. 9, JALAN MAWAR 4", None, "missing"),
+            ("NO. 9, JALAN MAWAR 4", "NO.9,JALAN MAWAR 4", "spaces only"),
+            ("NO. 9, JALAN MAWAR 4", "NO 9. JALAN MAWAR 4", "spaces/punctuation only"),
+            ("NO. 9, JALAN MAWAR 4", "(CO.REG 123-X) NO. 9, JALAN MAWAR 4", "block too long"),
+            ("NO. 9, JALAN MAWAR 4, 47000 SUNGAI BULOH", "JALAN MAWAR 4", "block too short"),
+            ("NO. 9, JALAN MAWAR 4", "NO. 8, JALAN MAVAR 4", "1-2 characters misread"),
+            ("NO. 9, JALAN MAWAR 4", "PUNCAK PAINT", "other"),
+        ],
+    )
+    def test_each_kind(self, expected: str, predicted: str | None, kind: str) -> None:
+        """One example per class, tried in the documented order."""
+        assert miss_class(expected, predicted) == kind
+        assert kind in MISS_CLASSES
+
+    def test_an_exact_match_is_never_a_miss_class(self) -> None:
+        """`exact` agrees with `exact_match`; a space inside a word is a miss."""
+        assert exact_match("SDN BHD", "sdn  bhd") and miss_class("SDN BHD", "sdn  bhd") == "exact"
+        assert not exact_match("SDN BHD", "SDNBHD")
+        assert miss_class("SDN BHD", "SDNBHD") == "spaces only"
