@@ -40,9 +40,9 @@ Usage (from the project root)::
     .venv/bin/python benchmarks/accuracy_offline.py --compare default,unclip2 --half dev
 
 ``--compare`` prints one row per OCR variant (``benchmarks/fields_ocr.py``) on one half:
-exact matches, OCR character accuracy, and OCR seconds relative to ``default`` on the
-same receipts (each variant was read in its own run on a shared machine: treat the time
-ratio as rough).
+exact matches, OCR character accuracy, and OCR wall seconds and process CPU seconds
+relative to ``default`` on the same receipts (each variant was read in its own run on a
+shared machine: the CPU ratio is the steadier of the two, both are rough).
 """
 
 from __future__ import annotations
@@ -248,15 +248,22 @@ def compare(data: Path, cache_dir: Path, variants: list[str], half: str) -> None
     picked = [image for image in images if image.stem in chosen]
     base = ocr_variant(picked, "default", cache_dir)
     base_seconds = sum(base[name]["seconds"] for name in chosen)
+    base_cpu = sum(base[name].get("cpu_seconds", 0.0) for name in chosen)
     print(
         f"| variant ({half}, {len(chosen)} receipts) | company | date | address | total "
-        "| OCR char accuracy | OCR time vs default |"
+        "| OCR char accuracy | OCR time vs default | OCR CPU vs default |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for variant in variants:
         cached = ocr_variant(picked, variant, cache_dir)
         figures = summary(score_cached(data, cached, chosen))
         seconds = sum(cached[name]["seconds"] for name in chosen)
+        cpu = [cached[name].get("cpu_seconds") for name in chosen]
+        cpu_ratio = (
+            f"{sum(cpu) / base_cpu:.2f}"
+            if base_cpu and all(value is not None for value in cpu)
+            else "n/a"
+        )
         cells = [
             f"{round(figures[field] * figures[f'{field}_n'])}/{int(figures[f'{field}_n'])}"
             for field in DEFAULT_FIELDS
@@ -264,7 +271,7 @@ def compare(data: Path, cache_dir: Path, variants: list[str], half: str) -> None
         print(
             f"| {variant} | "
             + " | ".join(cells)
-            + f" | {figures['ocr']:.3f} | {seconds / base_seconds:.2f} |"
+            + f" | {figures['ocr']:.3f} | {seconds / base_seconds:.2f} | {cpu_ratio} |"
         )
 
 

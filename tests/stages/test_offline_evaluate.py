@@ -70,6 +70,16 @@ class TestEvaluate:
         assert "company  exact 1/2 = 0.500" in report and "mean similarity" in report
         assert accuracy.cer_corrected == 0.0 < accuracy.cer_text
 
+    def test_misses_are_counted_by_kind(self) -> None:
+        """A dropped comma, a cut name and a missing value are told apart in the report."""
+        accuracy = evaluate(_records([]), _truth())
+        assert accuracy.misses["address"] == {"spaces/punctuation only": 1, "missing": 1}
+        assert accuracy.misses["company"] == {"block too short": 1}
+        assert accuracy.misses["date"] == {"missing": 1}
+        assert "total" not in accuracy.misses  # every scored total matched
+        report = "\n".join(accuracy.lines())
+        assert "misses: missing 1, spaces/punctuation only 1" in report
+
     def test_consumes_any_iterable_once(self) -> None:
         """A generator is read once, in order, to its end."""
         consumed: list[str] = []
