@@ -116,7 +116,8 @@ def summary(scores: list[ReceiptScore]) -> dict[str, float]:
         scores: one score per receipt.
 
     Returns:
-        ``ocr`` and ``ocr_fixed`` (character accuracy), and per field its exact rate
+        ``ocr`` and ``ocr_fixed`` (character accuracy), ``ocr_nospace`` (the raw OCR's
+        with every space removed from both texts, a diagnostic), and per field its exact rate
         (``date``), mean similarity (``date_similarity``), exact rate with every space
         removed (``date_nospace``, a diagnostic: OCR adds and drops spaces around commas)
         and the count scored (``date_n``).
@@ -125,6 +126,9 @@ def summary(scores: list[ReceiptScore]) -> dict[str, float]:
     figures = {
         "ocr": 1 - sum(score.edits["raw"] for score in scores) / chars,
         "ocr_fixed": 1 - sum(score.edits["fixed"] for score in scores) / chars,
+        "ocr_nospace": 1
+        - sum(score.nospace[0] for score in scores)
+        / (sum(score.nospace[1] for score in scores) or 1),
     }
     for field in DEFAULT_FIELDS:
         scored = [score for score in scores if field in score.matched]
@@ -190,7 +194,11 @@ def report(scores: dict[str, ReceiptScore], *, misses: str = "dev") -> dict[str,
             for f in (figures["dev"], figures["held"], figures["all"])
         ]
         print(f"| {field}, exact | " + " | ".join(cells) + f" | {TARGETS[field]:.2f} |")
-    for key, label in (("ocr", "OCR char accuracy"), ("ocr_fixed", "after correct+fix")):
+    for key, label in (
+        ("ocr", "OCR char accuracy"),
+        ("ocr_fixed", "after correct+fix"),
+        ("ocr_nospace", "OCR, spaces removed (diagnostic)"),
+    ):
         cells = [f"{figures[half][key]:.3f}" for half in ("dev", "held", "all")]
         target = f"{TARGETS['ocr']:.2f}" if key == "ocr" else ""
         print(f"| {label} | " + " | ".join(cells) + f" | {target} |")

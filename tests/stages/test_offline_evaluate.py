@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from stages._page import Line
 from stages.evaluate import Truth, evaluate
-from stages.offline import MISS_CLASSES, exact_match, miss_class
+from stages.offline import MISS_CLASSES, exact_match, miss_class, score_receipt
 
 
 def _truth() -> dict[tuple[str, int], Truth]:
@@ -113,3 +114,19 @@ class TestMissClass:
         assert exact_match("SDN BHD", "sdn  bhd") and miss_class("SDN BHD", "sdn  bhd") == "exact"
         assert not exact_match("SDN BHD", "SDNBHD")
         assert miss_class("SDN BHD", "SDNBHD") == "spaces only"
+
+
+class TestScoreReceipt:
+    """`score_receipt` keeps the spacing diagnostic apart from the character score."""
+
+    def test_spacing_counts_in_the_score_not_in_the_diagnostic(self) -> None:
+        """Spaces moved around commas cost edits, and none once spaces are removed."""
+        truth = [Line("NO.53, JALAN SAGU", [0.0, 0.0, 200.0, 20.0], 1.0)]
+        ocr = [Line("NO. 53,JALAN SAGU", [0.0, 0.0, 200.0, 20.0], 0.9)]
+        score = score_receipt(ocr, truth, {"address": "NO.53, JALAN SAGU"})
+        assert score.edits["raw"] == 2
+        assert score.nospace == (0, len("NO.53,JALANSAGU"))
+        # A lone row is taken for the company; scored as SROIE does, spaces count.
+        assert score.predicted["company"] == "NO. 53,JALAN SAGU"
+        assert not exact_match("NO.53, JALAN SAGU", score.predicted["company"])
+        assert miss_class("NO.53, JALAN SAGU", score.predicted["company"]) == "spaces only"
