@@ -16,6 +16,7 @@ from .offline import (
     character_error_rate,
     comparable_text,
     exact_match,
+    miss_class,
     read_box_file,
     read_key_file,
     reading_order_text,
@@ -53,6 +54,9 @@ class Accuracy:
         similarity: per field, the summed :func:`~stages.offline.text_similarity` of the
             extracted and the true value over the same pages (0 for a missing value); a
             diagnostic beside the exact figure, see :meth:`mean_similarity`.
+        misses: per field, how many misses of each kind
+            (:func:`~stages.offline.miss_class`: ``spaces only``, ``1-2 characters
+            misread`` ...); exact matches are not counted here.
     """
 
     pages: int = 0
@@ -60,6 +64,7 @@ class Accuracy:
     cer_corrected: float = 0.0
     fields: dict[str, tuple[int, int]] = field(default_factory=dict)
     similarity: dict[str, float] = field(default_factory=dict)
+    misses: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def rate(self, name: str) -> float:
         """
@@ -89,6 +94,12 @@ class Accuracy:
                 f"  {name:<8} exact {hits}/{total} = {self.rate(name):.3f}"
                 f"  (mean similarity {self.mean_similarity(name):.3f})"
             )
+            kinds = self.misses.get(name, {})
+            if kinds:
+                out.append(
+                    "           misses: "
+                    + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+                )
         return out
 
 
@@ -176,6 +187,10 @@ def evaluate(
             got = predicted.get(name)
             hits, total = acc.fields[name]
             acc.fields[name] = (hits + exact_match(str(value), got), total + 1)
+            kind = miss_class(str(value), got)
+            if kind != "exact":
+                counts = acc.misses.setdefault(name, {})
+                counts[kind] = counts.get(kind, 0) + 1
             acc.similarity[name] += text_similarity(str(value), got) if got else 0.0
     if ref_chars:
         acc.cer_text = edits_text / ref_chars

@@ -26,11 +26,13 @@ from ._fields import extract_fields as extract_fields
 from ._geometry import reading_order_text as reading_order_text
 from ._geometry import rows as rows
 from ._layout import fix_layout as fix_layout
+from ._metrics import MISS_CLASSES as MISS_CLASSES
 from ._metrics import character_error_rate as character_error_rate
 from ._metrics import comparable_text as comparable_text
 from ._metrics import edit_distance as edit_distance
 from ._metrics import exact_match as exact_match
 from ._metrics import field_match as field_match
+from ._metrics import miss_class as miss_class
 from ._metrics import normalize_text as normalize_text
 from ._metrics import text_similarity as text_similarity
 from ._parties import find_address as find_address
@@ -39,6 +41,7 @@ from ._total import find_total as find_total
 
 __all__ = [
     "DEFAULT_FIELDS",
+    "MISS_CLASSES",
     "ReceiptScore",
     "character_error_rate",
     "comparable_text",
@@ -54,6 +57,7 @@ __all__ = [
     "fix_layout",
     "lines_from_polygons",
     "load_dictionary",
+    "miss_class",
     "normalize_text",
     "read_box_file",
     "read_key_file",

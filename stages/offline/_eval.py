@@ -8,6 +8,7 @@ row, ``x1,y1,...,x4,y4,transcript``) and ``key/NNN.json`` (the four key fields).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +108,9 @@ class ReceiptScore:
             unannotated values).
         similarity: per scored field, :func:`text_similarity` of the two values (0.0
             when nothing was extracted), a diagnostic beside ``matched``.
+        nospace: ``(edits, reference length)`` of the raw OCR text against the reference
+            with every space removed from both: a diagnostic of what spacing costs the
+            character accuracy, never the score.
     """
 
     reference_chars: int
@@ -115,6 +119,7 @@ class ReceiptScore:
     predicted: dict[str, str | None]
     matched: dict[str, bool] = field(default_factory=dict)
     similarity: dict[str, float] = field(default_factory=dict)
+    nospace: tuple[int, int] = (0, 0)
 
 
 def score_receipt(
@@ -150,7 +155,9 @@ def score_receipt(
     # The pipeline hands the structure stage the corrected text in engine line order.
     text = fix_layout(correct_text("\n".join(line.text for line in ocr_lines)))
     predicted = extract_fields(text, ocr_lines, fields=fields)
-    score = ReceiptScore(len(reference), edits, dict(key), predicted)
+    bare = re.sub(r"\s", "", reference)
+    nospace = (edit_distance(bare, re.sub(r"\s", "", comparable_text(raw))), len(bare))
+    score = ReceiptScore(len(reference), edits, dict(key), predicted, nospace=nospace)
     for name in fields:
         if key.get(name, "").strip():
             value = predicted[name]

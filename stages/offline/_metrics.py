@@ -17,15 +17,29 @@ import unicodedata
 
 __all__ = [
     "FUZZY_FIELDS",
+    "MISS_CLASSES",
     "FUZZY_THRESHOLD",
     "character_error_rate",
     "comparable_text",
     "edit_distance",
     "exact_match",
     "field_match",
+    "miss_class",
     "normalize_text",
     "text_similarity",
 ]
+
+#: The kinds of miss :func:`miss_class` tells apart, in the order it tries them.
+MISS_CLASSES = (
+    "exact",
+    "missing",
+    "spaces only",
+    "spaces/punctuation only",
+    "block too long",
+    "block too short",
+    "1-2 characters misread",
+    "other",
+)
 
 #: Fields compared with :func:`text_similarity` instead of exact equality.
 FUZZY_FIELDS = frozenset({"company", "address"})
@@ -206,3 +220,41 @@ def field_match(
     if field in FUZZY_FIELDS:
         return text_similarity(exp, pred) >= threshold
     return exp == pred
+
+
+def miss_class(expected: str | None, predicted: str | None) -> str:
+    """
+    What kind of miss an extracted field is, for a diagnostic count that needs no one to
+    read the receipts (the held-out half stays unread).
+
+    Both sides go through :func:`comparable_text` first. The classes, tried in the order
+    of :data:`MISS_CLASSES`: ``exact`` (an :func:`exact_match`); ``missing`` (no value);
+    ``spaces only`` (equal with every space removed); ``spaces/punctuation only`` (equal
+    without spaces, ``,`` ``.`` ``:`` ``;``); ``block too long`` / ``block too short``
+    (one contains the other, so the field's rows were cut in the wrong place);
+    ``1-2 characters misread`` (an edit distance of 1 or 2 after that); ``other``.
+
+    Args:
+        expected: the ground-truth value.
+        predicted: the extracted value.
+
+    Returns:
+        One of :data:`MISS_CLASSES`.
+    """
+    truth, got = comparable_text(expected or ""), comparable_text(predicted or "")
+    if truth == got:
+        return "exact"
+    if not got:
+        return "missing"
+    if re.sub(r"\s", "", truth) == re.sub(r"\s", "", got):
+        return "spaces only"
+    bare_truth, bare_got = (re.sub(r"[\s,.:;]", "", text) for text in (truth, got))
+    if bare_truth == bare_got:
+        return "spaces/punctuation only"
+    if bare_truth in bare_got:
+        return "block too long"
+    if bare_got in bare_truth:
+        return "block too short"
+    if edit_distance(bare_truth, bare_got) <= 2:
+        return "1-2 characters misread"
+    return "other"

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+from stages._page import Line
 from stages.evaluate import Truth, evaluate
+from stages.offline import MISS_CLASSES, exact_match, miss_class, score_receipt
 
 
 def _truth() -> dict[tuple[str, int], Truth]:
@@ -67,8 +71,62 @@ class TestEvaluate:
         assert "company  exact 1/2 = 0.500" in report and "mean similarity" in report
         assert accuracy.cer_corrected == 0.0 < accuracy.cer_text
 
+    def test_misses_are_counted_by_kind(self) -> None:
+        """A dropped comma, a cut name and a missing value are told apart in the report."""
+        accuracy = evaluate(_records([]), _truth())
+        assert accuracy.misses["address"] == {"spaces/punctuation only": 1, "missing": 1}
+        assert accuracy.misses["company"] == {"block too short": 1}
+        assert accuracy.misses["date"] == {"missing": 1}
+        assert "total" not in accuracy.misses  # every scored total matched
+        report = "\n".join(accuracy.lines())
+        assert "misses: missing 1, spaces/punctuation only 1" in report
+
     def test_consumes_any_iterable_once(self) -> None:
         """A generator is read once, in order, to its end."""
         consumed: list[str] = []
         evaluate(_records(consumed), _truth())
         assert consumed == ["in/a.jpg", "in/b.jpg", "in/unknown.jpg"]
+
+
+class TestMissClass:
+    """`miss_class` names each kind of field miss, counted without reading the receipts."""
+
+    @pytest.mark.parametrize(
+        ("expected", "predicted", "kind"),
+        [
+            ("NO. 9, JALAN MAWAR 4", "no. 9,  jalan mawar 4", "exact"),
+            ("NO. 9, JALAN MAWAR 4", None, "missing"),
+            ("NO. 9, JALAN MAWAR 4", "NO.9,JALAN MAWAR 4", "spaces only"),
+            ("NO. 9, JALAN MAWAR 4", "NO 9. JALAN MAWAR 4", "spaces/punctuation only"),
+            ("NO. 9, JALAN MAWAR 4", "(CO.REG 123-X) NO. 9, JALAN MAWAR 4", "block too long"),
+            ("NO. 9, JALAN MAWAR 4, 47000 SUNGAI BULOH", "JALAN MAWAR 4", "block too short"),
+            ("NO. 9, JALAN MAWAR 4", "NO. 8, JALAN MAVAR 4", "1-2 characters misread"),
+            ("NO. 9, JALAN MAWAR 4", "PUNCAK PAINT", "other"),
+        ],
+    )
+    def test_each_kind(self, expected: str, predicted: str | None, kind: str) -> None:
+        """One example per class, tried in the documented order."""
+        assert miss_class(expected, predicted) == kind
+        assert kind in MISS_CLASSES
+
+    def test_an_exact_match_is_never_a_miss_class(self) -> None:
+        """`exact` agrees with `exact_match`; a space inside a word is a miss."""
+        assert exact_match("SDN BHD", "sdn  bhd") and miss_class("SDN BHD", "sdn  bhd") == "exact"
+        assert not exact_match("SDN BHD", "SDNBHD")
+        assert miss_class("SDN BHD", "SDNBHD") == "spaces only"
+
+
+class TestScoreReceipt:
+    """`score_receipt` keeps the spacing diagnostic apart from the character score."""
+
+    def test_spacing_counts_in_the_score_not_in_the_diagnostic(self) -> None:
+        """Spaces moved around commas cost edits, and none once spaces are removed."""
+        truth = [Line("NO.53, JALAN SAGU", [0.0, 0.0, 200.0, 20.0], 1.0)]
+        ocr = [Line("NO. 53,JALAN SAGU", [0.0, 0.0, 200.0, 20.0], 0.9)]
+        score = score_receipt(ocr, truth, {"address": "NO.53, JALAN SAGU"})
+        assert score.edits["raw"] == 2
+        assert score.nospace == (0, len("NO.53,JALANSAGU"))
+        # A lone row is taken for the company; scored as SROIE does, spaces count.
+        assert score.predicted["company"] == "NO. 53,JALAN SAGU"
+        assert not exact_match("NO.53, JALAN SAGU", score.predicted["company"])
+        assert miss_class("NO.53, JALAN SAGU", score.predicted["company"]) == "spaces only"
