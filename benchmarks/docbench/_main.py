@@ -220,6 +220,22 @@ def add_bound(row: dict[str, Any], result: RunResult, cap: Capacities) -> None:
         row["ratio_steady"] = result.items_per_second / b.value
 
 
+def _autogroup() -> str | None:
+    """
+    Whether Linux groups processes by session for scheduling (``sched_autogroup``), and
+    this process's group.  With it on, ``nice`` only ranks processes *within* a session:
+    another session's ``nice -n 19`` job takes as much CPU as this bench (sched(7)).
+    """
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled", encoding="ascii") as fh:
+            enabled = fh.read().strip() == "1"
+        with open("/proc/self/autogroup", encoding="ascii") as fh:
+            group = fh.read().strip()
+    except OSError:
+        return None
+    return f"on ({group})" if enabled else "off"
+
+
 def _cpu_pressure() -> float | None:
     """The share of the last 10 s some task waited for a CPU (Linux PSI), or ``None``."""
     try:
@@ -456,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     best = headline(rows)
     fair = compare_baselines(rows)
     checks = _advice_checks(rows, advice, rated_advice)
+    autogroup = _autogroup()
     results = {
         "command": f"{_PROG} " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {
@@ -463,6 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "load_average": os.getloadavg(),
+            "sched_autogroup": autogroup,
         },
         "items": n,
         "latency": latency,
@@ -494,6 +512,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(ray.row() if isinstance(ray, RayComparison) else f"ray vs threads: failed: {ray}")
     print()
     print(f"capacities: {json.dumps(cap.to_json())}")
+    if (autogroup or "").startswith("on"):
+        print(
+            "sched_autogroup is on: other sessions' nice 19 jobs compete with this run as "
+            "equals; the CPU share of each run is in its row (cpu_share)"
+        )
     print(
         f"single-thread OCR {cap.t_ocr:.3f} s/page, from the bare engine (sequential run: "
         f"{cap_sequential.t_ocr:.3f}); CPU pressure during the runs: "
