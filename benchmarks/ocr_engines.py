@@ -26,16 +26,13 @@ Install size is ``du`` of each venv folder. The load average is printed before a
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,31 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from docbench._ocrbound import ocr_on_engines  # noqa: E402  (one pool, shared with the bench)
+
 __all__ = ["held_out", "main", "measure", "ocr_on_engines"]
-
-
-def ocr_on_engines(engines: Sequence[Any], pages: Sequence[Any]) -> dict[str, str]:
-    """
-    OCR the pages in a plain thread pool, one engine per thread (never shared).
-
-    This is what a careful user writes by hand: ``len(engines)`` threads, each taking
-    its own engine the first time it runs. Returns each page's text by file stem.
-    """
-    from stages.ocr import ocr_page
-
-    free = list(engines)
-    lock = threading.Lock()
-    local = threading.local()
-
-    def run(page: Any) -> tuple[str, str]:
-        if not hasattr(local, "engine"):
-            with lock:
-                local.engine = free.pop()
-        done = ocr_page(local.engine, copy.copy(page))  # ocr_page drops the pixels
-        return Path(done.ref.source).stem, done.text or ""
-
-    with ThreadPoolExecutor(len(engines)) as pool:
-        return dict(pool.map(run, pages))
 
 
 def held_out(names: Sequence[str]) -> tuple[list[str], list[str]]:

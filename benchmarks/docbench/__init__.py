@@ -10,7 +10,7 @@ It runs the real pipeline (load → preprocess → rapidocr → three LLM calls)
 against the local OpenAI-compatible test server with a set latency, sweeps OCR and LLM
 worker counts, runs the sequential baseline and the stage-by-stage ``ThreadPoolExecutor``
 pattern over the same configs and items (best against best, and the spread at equal
-configs), times the bare OCR engine as an independent bound (`OcrReference`), compares
+configs), times the bare OCR engine as an independent bound (`OcrComparison`), compares
 every run with its theoretical bound, advises worker counts and checks the advice, and
 writes a table, a JSON file and a plot.
 """
@@ -27,8 +27,9 @@ from ._model import bound as bound
 from ._model import max_in_window as max_in_window
 from ._model import min_makespan as min_makespan
 from ._model import rate_utilisation as rate_utilisation
-from ._ocrbound import OcrReference as OcrReference
-from ._ocrbound import measure_ocr_reference as measure_ocr_reference
+from ._ocrbound import OcrComparison as OcrComparison
+from ._ocrbound import measure_ocr as measure_ocr
+from ._ocrbound import ocr_on_engines as ocr_on_engines
 from ._ratecheck import RateCheck as RateCheck
 from ._ratecheck import run_rate_check as run_rate_check
 from ._ray import RayComparison as RayComparison
@@ -39,15 +40,16 @@ __all__ = [
     "Bound",
     "Capacities",
     "Config",
-    "OcrReference",
+    "OcrComparison",
     "RateCheck",
     "RayComparison",
     "advise",
     "bound",
     "main",
     "max_in_window",
-    "measure_ocr_reference",
+    "measure_ocr",
     "min_makespan",
+    "ocr_on_engines",
     "rate_utilisation",
     "run_comparison",
     "run_rate_check",

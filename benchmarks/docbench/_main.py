@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncpipe import ConfigError
+from stages._malloc import tune_malloc
 from stages._page import PageRef
 from stages.inputs import discover, load_page
 from stages.testing.llm_server.testing import ServerHandle, run_server
@@ -39,7 +40,7 @@ from ._model import (
     min_makespan,
     rate_utilisation,
 )
-from ._ocrbound import measure_ocr_reference, pipeline_vs_reference
+from ._ocrbound import OcrComparison, measure_ocr, ocr_report
 from ._ray import RayComparison, require_ray, run_comparison
 from ._report import compare_baselines, format_table, headline, plot, summary_line
 from ._runners import RunResult, run_asyncpipe, run_sequential, run_stage_by_stage
@@ -98,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the LLM-bound regime's limit LIMIT/SECONDS (default: a quarter of that "
         "run's calls, so it spans 4 windows, per the period that caps the pipeline at 60%% "
         "of one OCR thread's rate)",
+    )
+    p.add_argument(
+        "--ocr-pages",
+        type=int,
+        help="pages of the OCR bound: bare engine and OCR-bound pipeline (default 8 quick, 16)",
     )
     p.add_argument("--rss-items", type=int, help="items of the 1x RSS run (default 2 quick, 6)")
     p.add_argument(
@@ -176,6 +182,8 @@ def make_row(result: RunResult, server: ServerHandle | None, **extra: Any) -> di
         "utilisation": {k: v["utilisation"] for k, v in result.stages.items()},
         "stages": result.stages,
         "peak_rss_mb": result.peak_rss / 2**20,
+        "cpu_seconds": result.cpu_seconds,
+        "cpu_share": result.cpu_seconds / result.elapsed if result.elapsed > 0 else None,
         "cpu_pressure_avg10": _cpu_pressure(),
         **extra,
     }
@@ -210,6 +218,22 @@ def add_bound(row: dict[str, Any], result: RunResult, cap: Capacities) -> None:
         row["bound_n"] = n / min_makespan(cap, cfg, n)
         row["ratio"] = result.items_per_second / row["bound_n"]
         row["ratio_steady"] = result.items_per_second / b.value
+
+
+def _autogroup() -> str | None:
+    """
+    Whether Linux groups processes by session for scheduling (``sched_autogroup``), and
+    this process's group.  With it on, ``nice`` only ranks processes *within* a session:
+    another session's ``nice -n 19`` job takes as much CPU as this bench (sched(7)).
+    """
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled", encoding="ascii") as fh:
+            enabled = fh.read().strip() == "1"
+        with open("/proc/self/autogroup", encoding="ascii") as fh:
+            group = fh.read().strip()
+    except OSError:
+        return None
+    return f"on ({group})" if enabled else "off"
 
 
 def _cpu_pressure() -> float | None:
@@ -356,17 +380,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
+    # The process is put in the pipeline's state before anything is timed (2 malloc
+    # arenas; the preprocess sets OpenCV to 1 thread): the OCR timings before and after
+    # the pipeline runs used to differ in both, not only in load.
+    tune_malloc()
     # The OCR bound comes first and from the bare engine alone: it is independent of the
-    # runs it judges (it was the fastest OCR busy time of those very runs).
-    say(f"bare OCR engine on {n} pages: 1 engine x 1 thread, {cores} engines in a pool")
-    ocr_ref = measure_ocr_reference(refs, cores)
+    # runs it judges.  The pool and the OCR-bound pipeline alternate on the same pages.
+    ocr_refs = pick_refs(inputs, args.ocr_pages or (8 if quick else 16))
+    before_plan = [("bare", 1), ("bare", cores), ("pipeline", cores), ("pipeline-no-trim", cores)]
+    ocr_timings = measure_ocr(ocr_refs, cores, before_plan, say=say)
     with tempfile.TemporaryDirectory(prefix="asyncpipe-bench-") as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "plain").mkdir()
         (tmp / "rated").mkdir()
         with run_server(latency=latency, workdir=tmp / "plain") as server:
             say(f"sequential on {n} items (latency {latency:g}s)")
-            seq = run_sequential(refs, server.url, tmp / "seq.jsonl")
+            seq = _timed(run_sequential, refs, server.url, tmp / "seq.jsonl")
             cap = capacities(seq, server, latency, n)
             rows.append(make_row(seq, server))
             runs = [seq]
@@ -377,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The bound's OCR time is the bare engine's, not the sequential run's (which
             # includes the wrapper) nor any pipeline run's.
             cap_sequential = cap
-            cap = replace(cap, t_ocr=1.0 / ocr_ref.single_pages_per_s)
+            single = OcrComparison(cores, tuple(ocr_timings)).single
+            cap = replace(cap, t_ocr=1.0 / single.pages_per_s)
             advice = advise(cap)
             rate = fixed_rate or llm_bound_rate(cap, 2 * n)
             rated_advice = advise(cap, rate)
@@ -388,11 +418,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 configs.remove(Config(min(ocr_list), min(llm_list)))
             if advice.config not in configs:
                 configs.append(advice.config)
-            # Every config of both patterns runs on the same items: best against best
-            # compares like with like.
+            # Every config of both patterns runs on the same items, the two patterns back to
+            # back at each config, so that a change of load moves both: best against best
+            # and the ratios at equal configs compare like with like.
             for config in configs:
                 say(f"asyncpipe {config.label()}")
-                result = run_asyncpipe(refs, server.url, config, tmp / "ap.jsonl")
+                result = _timed(run_asyncpipe, refs, server.url, config, tmp / "ap.jsonl")
                 runs.append(result)
                 rows.append(
                     make_row(
@@ -402,11 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         advised=config == advice.config,
                     )
                 )
-            if not args.skip_baselines:
-                # The baseline pattern over the same configs and items as asyncpipe.
-                for config in configs:
+                if not args.skip_baselines:
                     say(f"stage-by-stage {config.label()}")
-                    tp = run_stage_by_stage(refs, server.url, config, tmp / "tp.csv")
+                    tp = _timed(run_stage_by_stage, refs, server.url, config, tmp / "tp.csv")
                     runs.append(tp)
                     rows.append(make_row(tp, server))
             rss: dict[str, Any] = {}
@@ -417,15 +446,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency=latency, rate_limit=rate[0], rate_period=rate[1], workdir=tmp / "rated"
         ) as rated:
             say(f"LLM-bound: asyncpipe {rated_advice.config.label()}")
-            result = run_asyncpipe(
-                pick_refs(inputs, 2 * n), rated.url, rated_advice.config, tmp / "rated.jsonl"
+            result = _timed(
+                run_asyncpipe,
+                pick_refs(inputs, 2 * n),
+                rated.url,
+                rated_advice.config,
+                tmp / "rated.jsonl",
             )
             runs.append(result)
             rows.append(make_row(result, rated, advised=True))
     # Again after the runs: on a shared machine the load drifts, and the two readings
     # bracket the runs they judge.
-    say(f"bare OCR engine again, after the runs, on {n} pages")
-    ocr_ref_after = measure_ocr_reference(refs, cores)
+    ocr_timings += measure_ocr(ocr_refs, cores, [("bare", cores), ("pipeline", cores)], say=say)
+    ocr = OcrComparison(cores, tuple(ocr_timings))
     ray: RayComparison | str | None = None
     if args.ray:
         ray = _ray_runs(inputs, quick, say)
@@ -438,9 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         r["speedup_vs_sequential"] = r["items_per_s"] / seq_row["items_per_s"]
     best = headline(rows)
     fair = compare_baselines(rows)
-    ocr_vs = pipeline_vs_reference(rows, ocr_ref)
-    ocr_vs_after = pipeline_vs_reference(rows, ocr_ref_after)
     checks = _advice_checks(rows, advice, rated_advice)
+    autogroup = _autogroup()
     results = {
         "command": f"{_PROG} " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {
@@ -448,13 +480,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "load_average": os.getloadavg(),
+            "sched_autogroup": autogroup,
         },
         "items": n,
         "latency": latency,
         "rate_limit": list(rate),
         "journal": "off (no checkpoints) in every run",
         "capacities": cap.to_json(),
-        "single_thread_ocr_from": "the bare engine, 1 engine x 1 thread (ocr_reference)",
+        "single_thread_ocr_from": "the bare engine, 1 engine x 1 thread (ocr_bound)",
         "capacities_sequential": cap_sequential.to_json(),
         "advice": advice.to_json(),
         "advice_rate_limited": rated_advice.to_json(),
@@ -462,10 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "speedup_vs_threadpool": fair["best_vs_best"] if fair is not None else math.nan,
         "best_ratio_by_regime": best,
         "rss": rss,
-        "ocr_reference": ocr_ref.to_json(),
-        "ocr_pipeline_vs_reference": ocr_vs,
-        "ocr_reference_after": ocr_ref_after.to_json(),
-        "ocr_pipeline_vs_reference_after": ocr_vs_after,
+        "ocr_bound": ocr.to_json(),
         "vs_stage_by_stage": fair,
         "rows": rows,
         "bench_seconds": elapsed,
@@ -482,6 +512,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(ray.row() if isinstance(ray, RayComparison) else f"ray vs threads: failed: {ray}")
     print()
     print(f"capacities: {json.dumps(cap.to_json())}")
+    if (autogroup or "").startswith("on"):
+        print(
+            "sched_autogroup is on: other sessions' nice 19 jobs compete with this run as "
+            "equals; the CPU share of each run is in its row (cpu_share)"
+        )
     print(
         f"single-thread OCR {cap.t_ocr:.3f} s/page, from the bare engine (sequential run: "
         f"{cap_sequential.t_ocr:.3f}); CPU pressure during the runs: "
@@ -523,21 +558,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"x{fair['best_vs_best']:.2f}; at equal configs ({fair['configs']}): min "
             f"x{fair['min']:.2f} median x{fair['median']:.2f} max x{fair['max']:.2f}"
         )
-    for when, ref, vs in (("before", ocr_ref, ocr_vs), ("after", ocr_ref_after, ocr_vs_after)):
-        print(
-            f"bare OCR engine, {when} the runs ({ref.pages} pages): 1 engine x 1 thread "
-            f"{ref.single_pages_per_s:.3f} pages/s (physical x{ref.cores}: "
-            f"{ref.physical_pages_per_s:.3f}), {ref.cores} engines in a ThreadPoolExecutor "
-            f"{ref.hand_pages_per_s:.3f} pages/s "
-            f"({ref.hand_pages_per_s / ref.physical_pages_per_s:.2f} of physical)"
-        )
-        if vs is not None:
-            print(
-                f"OCR-bound pipeline {vs['config']} ({vs['items']} items, fill and drain "
-                f"included): {vs['pages_per_s']:.3f} pages/s = {vs['vs_hand']:.2f} of the "
-                f"hand-written pool timed {when} (goal >= 0.95), {vs['vs_physical']:.2f} of "
-                "physical"
-            )
+    for line in ocr_report(ocr):
+        print(line)
     if rss:
         print(
             f"RSS: {rss['items_1x']} items {rss['peak_rss_1x_mb']:.0f} MB, {rss['items_4x']} "
@@ -559,6 +581,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     headline_speedup = fair["best_vs_best"] if fair is not None else math.nan
     print(summary_line(best, headline_speedup, rss.get("growth", math.nan)))
     return 1 if isinstance(ray, str) else 0
+
+
+def _timed(run: Callable[..., RunResult], *args: Any) -> RunResult:
+    """
+    ``run(*args)``, with this process's CPU seconds over it (the LLM server is another
+    process) kept on the result: how much of the machine the run got, beside its rate.
+    """
+    cpu = time.process_time()
+    result = run(*args)
+    result.cpu_seconds = time.process_time() - cpu
+    return result
 
 
 def _ray_runs(

@@ -71,6 +71,7 @@ class RunResult:
         wall: ``(start, end)`` in ``time.time()``, to cut the server's request log.
         stage_seconds: mean seconds per item in each stage (sequential only).
         engine_seconds: seconds to build the OCR engine (sequential only).
+        cpu_seconds: the bench process's CPU seconds over the run (set by the caller).
     """
 
     name: str
@@ -85,6 +86,7 @@ class RunResult:
     wall: tuple[float, float]
     stage_seconds: dict[str, float] = field(default_factory=dict)
     engine_seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     @property
     def items_per_second(self) -> float:
