@@ -19,7 +19,7 @@ from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 from ._malloc import release_memory, tune_malloc
 from ._page import Page, PageRef
 from .inputs import encoded_bytes, load_page, page_bytes, read_page
-from .ocr import make_engine, ocr_page
+from .ocr import make_engine, ocr_page, rapidocr_max_side
 from .offline import correct_text, extract_fields, fix_layout
 from .preprocess import PreprocessOptions, preprocess
 
@@ -31,6 +31,7 @@ __all__ = [
     "STAGE_NAMES",
     "DocumentSettings",
     "build_pipeline",
+    "engine_max_side",
     "offline_fields",
     "output_record",
 ]
@@ -76,8 +77,9 @@ class DocumentSettings:
             run their offline fallbacks.
         max_buffer_size: items waiting in front of each stage.
         decode_max_side: decode pages at most this many pixels on the longer side;
-            ``"engine"`` (the default) uses the OCR engine's own working size (2000 for
-            rapidocr, which shrinks every page to that; full size for other engines) and
+            ``"engine"`` (the default) uses the OCR engine's own working size
+            (`engine_max_side`: rapidocr's ``max_side_len``, 1500 unless ``ocr_options``
+            set it, as it shrinks every page to that; full size for other engines) and
             ``None`` always decodes at full size.
         max_queue_bytes: the most bytes of pixels waiting in front of preprocess and of
             OCR each, besides ``max_buffer_size`` (one page always passes, however big).
@@ -123,8 +125,15 @@ class DocumentSettings:
         return DEFAULT_WORKERS[stage]
 
 
-# The longest side each engine works at: decoding more pixels than this is wasted memory.
-_ENGINE_MAX_SIDE: Mapping[str, int] = {"rapidocr": 2000}
+def engine_max_side(engine: str, options: Mapping[str, Any]) -> int | None:
+    """
+    The longest side ``engine`` with ``options`` works at (rapidocr: its
+    ``Global.max_side_len``, 1500 by default); ``None`` for an engine that reads pages at
+    full size.  Decoding more pixels than this is wasted memory.
+    """
+    if engine == "rapidocr":
+        return rapidocr_max_side(options.get("params"))
+    return None
 
 
 def _load(ref: PageRef, *, max_pixels: int, pdf_dpi: int, max_side: int | None) -> Page:
@@ -185,7 +194,7 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
     engine_options = dict(settings.ocr_options)
     max_side = settings.decode_max_side
     if max_side == "engine":
-        max_side = _ENGINE_MAX_SIDE.get(engine_name)
+        max_side = engine_max_side(engine_name, engine_options)
 
     def engine_factory() -> Any:
         return make_engine(engine_name, **engine_options)
