@@ -8,7 +8,12 @@ from PIL import Image
 
 from stages._page import PageRef
 from stages.ocr import RAPIDOCR_MAX_SIDE, rapidocr_max_side
-from stages.pipeline import DocumentSettings, build_pipeline, engine_max_side
+from stages.pipeline import (
+    LARGE_PAGE_PIXELS,
+    DocumentSettings,
+    build_pipeline,
+    engine_max_side,
+)
 
 A4_600DPI = (4961, 7016)
 
@@ -22,7 +27,7 @@ def _a4_scan(path: Path) -> Path:
 
 
 class TestEngineMaxSide:
-    """The size pages are decoded at follows the OCR engine's working size."""
+    """Large pages decode at the OCR engine's working size, ordinary ones as before."""
 
     def test_rapidocr_default_and_override(self) -> None:
         """rapidocr works at its max_side_len: 1500 by default, else what params say."""
@@ -45,3 +50,14 @@ class TestEngineMaxSide:
         options = {"params": {"Global.max_side_len": 2000}}
         wider = build_pipeline(DocumentSettings(ocr_options=options, malloc_tuning=False))
         assert wider.stages[0].fn(ref).image.shape == (3508, 2481, 3)  # 1/2: 1/4 < 2000
+
+    def test_ordinary_pages_decode_as_before(self, tmp_path: Path) -> None:
+        """A page under LARGE_PAGE_PIXELS (a long receipt) still decodes at >= 2000 px."""
+        path = tmp_path / "receipt.jpg"
+        pixels = np.full((3508, 2481, 3), 255, dtype=np.uint8)  # as the longest receipts
+        pixels[1000:1100, 200:1800] = 0  # not blank
+        Image.fromarray(pixels).save(path, "JPEG", quality=90)
+        assert LARGE_PAGE_PIXELS > 3508 * 2481
+        ref = PageRef(id="r", source=str(path), page=1, kind="jpeg")
+        load = build_pipeline(DocumentSettings(malloc_tuning=False)).stages[0]
+        assert load.fn(ref).image.shape == (3508, 2481, 3)  # 1/2 would be under 2000
