@@ -19,18 +19,16 @@ longer run has more chances to hit it; each run also prints its resident memory 
 end, after the pages are gone, which is what a leak would raise.
 
 Configs:
-    default: the defaults: pages decoded at the OCR engine's working size (rapidocr's
-        ``max_side_len``, 1500 px on the long side: an A4 scan at libjpeg's 1/4 scale,
-        1241x1754), the queues in front of preprocess and OCR bounded by
-        bytes of pixels as well as by count, and glibc malloc tuned by the pipeline
+    default: the defaults: JPEGs over 20 Mpx decoded at the OCR engine's working size
+        (rapidocr's ``max_side_len``, 1500 px on the long side: an A4 scan at libjpeg's 1/4
+        scale, 1241x1754), other pages at >= 2000 px, the queues in front of preprocess
+        and OCR bounded by bytes of pixels as well as by count, and glibc malloc tuned by
+        the pipeline
         (``stages/_malloc.py``: 2 arenas, and the free heap pages given back to the
         system after each OCR page).
     decode2000: the previous default: as ``default`` but decoded at >= 2000 px (an A4
         scan at 1/2 scale, 2481x3508).
     untuned: as ``decode2000`` without the malloc tuning.
-    mmap8: as ``default``, and every block of 8 MB or more mapped on its own
-        (``M_MMAP_THRESHOLD``, which also stops glibc raising that threshold to 32 MB
-        once a large block is freed): decoded pages go back to the system when freed.
     unbounded: the first behaviour: full-size decoding, queues bounded by count only,
         malloc untuned.
 
@@ -66,12 +64,10 @@ GOAL_GROWTH = 1.10
 GOAL_PEAK_GB = 2.0
 
 # DocumentSettings per config (see the module docstring).
-MMAP_THRESHOLD = {"mmap8": 8 << 20}
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
     "decode2000": {"decode_max_side": 2000},
     "untuned": {"malloc_tuning": False, "decode_max_side": 2000},
-    "mmap8": {},
     "unbounded": {"malloc_tuning": False, "decode_max_side": None, "max_queue_bytes": 1 << 50},
 }
 
@@ -141,10 +137,6 @@ def child(data: Path, cache: Path, items: int, config: str) -> None:
 
     settings = DocumentSettings(**CONFIGS[config])
     pipeline = build_pipeline(settings)
-    if config in MMAP_THRESHOLD:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(-3, MMAP_THRESHOLD[config])  # M_MMAP_THRESHOLD
     started = time.perf_counter()
     large, small = make_corpus(data, cache)
     refs = list(page_refs(large, small, items))
