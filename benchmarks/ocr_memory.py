@@ -1,9 +1,11 @@
 """
-What one OCR call on a 600-dpi A4 scan costs in memory, under each allocator knob.
+What one OCR call costs in memory, under each allocator knob, on an A4 scan or a receipt.
 
-One rapidocr engine (the pipeline's options) reads one A4 scan of ``soak.py`` (decoded
-the pipeline's way: libjpeg 1/2 scale, 2481x3508) three times; a thread samples the
-resident memory every 20 ms.  Each variant runs in a fresh process:
+One rapidocr engine (the pipeline's options) reads one page three times: ``--page a4``
+(the default), an A4 scan of ``soak.py``, or ``--page receipt``, the first of its small
+receipts (463x1026); each decoded the pipeline's way (at the engine's working size: an A4
+scan at libjpeg's 1/4 scale, 1241x1754).  A thread samples the resident memory every
+20 ms.  Each variant runs in a fresh process:
 
     default: what the pipeline does now: glibc tuned (`stages._malloc.tune_malloc`, 2
         arenas, and `release_memory` after each call), onnxruntime's memory pattern on,
@@ -13,12 +15,14 @@ resident memory every 20 ms.  Each variant runs in a fresh process:
         (``M_MMAP_THRESHOLD``), the first fix tried.
     arena: onnxruntime's CPU memory arena on (it grows to the largest input and keeps it).
     no_pattern: onnxruntime's memory pattern off (tensors allocated one by one).
+    no_trim: tuned (2 arenas) but no ``release_memory`` after the calls.
 
 It prints the resident memory before the calls, the peak during them, the transient
 (their difference), the CPU seconds (user + system) of the 2nd and 3rd calls (the 1st
 warms up) and the resident memory after the last.
 
     python benchmarks/ocr_memory.py --data /work/shared/data/sroie
+    python benchmarks/ocr_memory.py --data ... --page receipt --variants default
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ VARIANTS: dict[str, tuple[bool, bool, bool]] = {
     "mmap_1mb": (True, True, False),
     "arena": (True, True, True),
     "no_pattern": (True, False, False),
+    "no_trim": (True, True, False),
 }
 
 
@@ -51,7 +56,7 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
 
 
-def child(data: Path, cache: Path, variant: str) -> None:
+def child(data: Path, cache: Path, variant: str, which: str) -> None:
     """
     Measure one variant in this process and print a JSON line.
     """
@@ -80,13 +85,15 @@ def child(data: Path, cache: Path, variant: str) -> None:
     from stages._page import PageRef
     from stages.inputs import load_page
     from stages.ocr import make_engine
+    from stages.pipeline import engine_max_side
 
-    large, _ = make_corpus(data, cache)
+    large, small = make_corpus(data, cache)
     engine = make_engine(
         "rapidocr", params={"EngineConfig.onnxruntime.enable_cpu_mem_arena": arena}
     )
-    ref = PageRef(id="a4", source=str(large[0]), page=1, kind="jpeg")
-    page = load_page(ref, max_pixels=100_000_000, pdf_dpi=200, max_side=2000)
+    source = large[0] if which == "a4" else small[0]
+    ref = PageRef(id=which, source=str(source), page=1, kind="jpeg")
+    page = load_page(ref, max_side=engine_max_side("rapidocr", {}))
     assert page.image is not None
     before = _rss_mb()
     peak = [before]
@@ -103,7 +110,8 @@ def child(data: Path, cache: Path, variant: str) -> None:
     for _ in range(3):
         started = time.process_time()
         lines = engine.recognize(page.image)
-        release_memory()
+        if variant != "no_trim":
+            release_memory()
         cpu.append(time.process_time() - started)
     stop.set()
     sampler.join()
@@ -111,6 +119,7 @@ def child(data: Path, cache: Path, variant: str) -> None:
         json.dumps(
             {
                 "variant": variant,
+                "page": which,
                 "shape": list(page.image.shape),
                 "lines": len(lines),
                 "before_mb": round(before),
@@ -131,17 +140,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=os.environ.get("ASYNCPIPE_SROIE"))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/asyncpipe-soak"))
     parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--page", choices=("a4", "receipt"), default="a4")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("give --data (the SROIE folder) or set ASYNCPIPE_SROIE")
     if args.child:
-        child(args.data, args.cache, args.child)
+        child(args.data, args.cache, args.child, args.page)
         return 0
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env.pop("ASYNCPIPE_MALLOC_TUNING", None)
     for variant in args.variants:
         command = [sys.executable, __file__, "--data", str(args.data), "--cache", str(args.cache)]
+        command += ["--page", args.page]
         done = subprocess.run(
             [*command, "--child", variant], capture_output=True, text=True, check=False, env=env
         )

@@ -19,12 +19,16 @@ longer run has more chances to hit it; each run also prints its resident memory 
 end, after the pages are gone, which is what a leak would raise.
 
 Configs:
-    default: the defaults: pages decoded at the OCR engine's working size (2000 px on the
-        long side for rapidocr), the queues in front of preprocess and OCR bounded by
-        bytes of pixels as well as by count, and glibc malloc tuned by the pipeline
+    default: the defaults: JPEGs over 20 Mpx decoded at the OCR engine's working size
+        (rapidocr's ``max_side_len``, 1500 px on the long side: an A4 scan at libjpeg's 1/4
+        scale, 1241x1754), other pages at >= 2000 px, the queues in front of preprocess
+        and OCR bounded by bytes of pixels as well as by count, and glibc malloc tuned by
+        the pipeline
         (``stages/_malloc.py``: 2 arenas, and the free heap pages given back to the
         system after each OCR page).
-    untuned: the previous default: as ``default`` without the malloc tuning.
+    decode2000: the previous default: as ``default`` but decoded at >= 2000 px (an A4
+        scan at 1/2 scale, 2481x3508).
+    untuned: as ``decode2000`` without the malloc tuning.
     unbounded: the first behaviour: full-size decoding, queues bounded by count only,
         malloc untuned.
 
@@ -62,7 +66,8 @@ GOAL_PEAK_GB = 2.0
 # DocumentSettings per config (see the module docstring).
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
-    "untuned": {"malloc_tuning": False},
+    "decode2000": {"decode_max_side": 2000},
+    "untuned": {"malloc_tuning": False, "decode_max_side": 2000},
     "unbounded": {"malloc_tuning": False, "decode_max_side": None, "max_queue_bytes": 1 << 50},
 }
 

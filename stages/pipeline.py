@@ -9,17 +9,20 @@ LLM retry policy; the others are the offline fallbacks, run as thread stages.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
+
+from PIL import JpegImagePlugin
 
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
 from ._malloc import release_memory, tune_malloc
 from ._page import Page, PageRef
 from .inputs import encoded_bytes, load_page, page_bytes, read_page
-from .ocr import make_engine, ocr_page
+from .ocr import make_engine, ocr_page, rapidocr_max_side
 from .offline import correct_text, extract_fields, fix_layout
 from .preprocess import PreprocessOptions, preprocess
 
@@ -28,9 +31,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_WORKERS",
+    "LARGE_PAGE_PIXELS",
     "STAGE_NAMES",
     "DocumentSettings",
     "build_pipeline",
+    "engine_max_side",
     "offline_fields",
     "output_record",
 ]
@@ -76,8 +81,10 @@ class DocumentSettings:
             run their offline fallbacks.
         max_buffer_size: items waiting in front of each stage.
         decode_max_side: decode pages at most this many pixels on the longer side;
-            ``"engine"`` (the default) uses the OCR engine's own working size (2000 for
-            rapidocr, which shrinks every page to that; full size for other engines) and
+            ``"engine"`` (the default) decodes at >= 2000 px, and JPEGs larger than
+            `LARGE_PAGE_PIXELS` (600-dpi A4 scans) at the OCR engine's own working size
+            (`engine_max_side`: rapidocr's ``max_side_len``, 1500 unless ``ocr_options``
+            set it); full size for engines that do not shrink pages; and
             ``None`` always decodes at full size.
         max_queue_bytes: the most bytes of pixels waiting in front of preprocess and of
             OCR each, besides ``max_buffer_size`` (one page always passes, however big).
@@ -123,11 +130,45 @@ class DocumentSettings:
         return DEFAULT_WORKERS[stage]
 
 
-# The longest side each engine works at: decoding more pixels than this is wasted memory.
-_ENGINE_MAX_SIDE: Mapping[str, int] = {"rapidocr": 2000}
+def engine_max_side(engine: str, options: Mapping[str, Any]) -> int | None:
+    """
+    The longest side ``engine`` with ``options`` works at (rapidocr: its
+    ``Global.max_side_len``, 1500 by default); ``None`` for an engine that reads pages at
+    full size.  Decoding more pixels than this is wasted memory.
+    """
+    if engine == "rapidocr":
+        return rapidocr_max_side(options.get("params"))
+    return None
 
 
-def _load(ref: PageRef, *, max_pixels: int, pdf_dpi: int, max_side: int | None) -> Page:
+#: Pages up to this many pixels (a 3508x2481 receipt is 8.7 Mpx) decode at >= 2000 px on
+#: the long side, as before; larger JPEGs (a 600-dpi A4 scan is 34.8 Mpx) decode at the
+#: engine's working size.  Measured (benchmarks/README.md): the 3 SROIE receipts 3508 px
+#: long lost 0.0047 of character accuracy and one exact field decoded at 1754 px instead
+#: of full size, while 600-dpi A4 scans read as well at 1/4 scale and halve the soak's
+#: peak growth.
+LARGE_PAGE_PIXELS = 20_000_000
+_DECODE_FLOOR = 2000
+
+
+def _jpeg_pixels(ref: PageRef) -> int:
+    """
+    The pixels of a JPEG page from its header (0 when it cannot be read: load reports it).
+    """
+    try:  # the header only, and without Pillow's process-wide bomb check (load has its own)
+        stream = io.BytesIO(ref.data) if ref.data is not None else ref.source
+        with JpegImagePlugin.JpegImageFile(stream) as image:
+            width, height = image.size
+    except Exception:
+        return 0
+    return int(width) * int(height)
+
+
+def _load(
+    ref: PageRef, *, max_pixels: int, pdf_dpi: int, max_side: int | None, large: int | None
+) -> Page:
+    if large is not None and ref.kind == "jpeg" and _jpeg_pixels(ref) > LARGE_PAGE_PIXELS:
+        max_side = large
     return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi, max_side=max_side)
 
 
@@ -184,8 +225,10 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
     engine_name = settings.ocr_engine
     engine_options = dict(settings.ocr_options)
     max_side = settings.decode_max_side
+    large: int | None = None
     if max_side == "engine":
-        max_side = _ENGINE_MAX_SIDE.get(engine_name)
+        large = engine_max_side(engine_name, engine_options)
+        max_side = None if large is None else max(large, _DECODE_FLOOR)
 
     def engine_factory() -> Any:
         return make_engine(engine_name, **engine_options)
@@ -194,7 +237,11 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
         Stage(
             "load",
             partial(
-                _load, max_pixels=settings.max_pixels, pdf_dpi=settings.pdf_dpi, max_side=max_side
+                _load,
+                max_pixels=settings.max_pixels,
+                pdf_dpi=settings.pdf_dpi,
+                max_side=max_side,
+                large=large,
             ),
             kind="thread",
             workers=settings.workers_for("load"),

@@ -44,7 +44,7 @@ class PreprocessOptions:
             on SROIE.
         binarize: adaptive Gaussian threshold to black text on white (off by default).
         max_side: shrink the page so its longest side is at most this many pixels, or
-            ``None`` (the default) to never shrink; rapidocr itself caps at 2000.
+            ``None`` (the default) to never shrink; rapidocr itself caps at 1500.
         min_side: enlarge the page so its shortest side is at least this many pixels, or
             ``None`` (the default) to never enlarge.
         opencv_threads: threads OpenCV may use. 1 by default because the pipeline runs

@@ -70,7 +70,7 @@ def load_page(
             PDF page sizes); the default is :data:`DEFAULT_MAX_PIXELS` (100 million).
         pdf_dpi: the resolution PDF pages are rendered at (:data:`DEFAULT_PDF_DPI`).
         max_side: decode at most this many pixels on the longer side: the resolution OCR
-            will use (rapidocr shrinks every page to 2000 anyway).  JPEGs are decoded at
+            will use (rapidocr shrinks every page to its max_side_len).  JPEGs are decoded at
             the smallest 1/2, 1/4 or 1/8 scale by libjpeg that still leaves at least
             ``max_side`` (far cheaper than a full decode; left for the engine to shrink
             the rest of the way, as it did before: measured, a further area-averaging

@@ -14,15 +14,19 @@ from ._base import reading_order as reading_order
 from ._factory import ENGINES as ENGINES
 from ._factory import make_engine as make_engine
 from ._paddle import PaddleOcrEngine as PaddleOcrEngine
+from ._rapid import RAPIDOCR_MAX_SIDE as RAPIDOCR_MAX_SIDE
 from ._rapid import RapidOcrEngine as RapidOcrEngine
+from ._rapid import rapidocr_max_side as rapidocr_max_side
 
 __all__ = [
     "ENGINES",
+    "RAPIDOCR_MAX_SIDE",
     "OcrEngine",
     "PaddleOcrEngine",
     "RapidOcrEngine",
     "make_engine",
     "ocr_page",
     "polygon_to_box",
+    "rapidocr_max_side",
     "reading_order",
 ]

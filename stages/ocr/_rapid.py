@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["RapidOcrEngine"]
+__all__ = ["RAPIDOCR_MAX_SIDE", "RapidOcrEngine", "rapidocr_max_side"]
 
 # The model files the rapidocr 3.x wheel ships in ``rapidocr/models``.
 _DEFAULT_DET = "PP-OCRv6_det_small.onnx"
@@ -28,7 +28,16 @@ _DEFAULT_CLS = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 # rapidocr shrinks every page to this longest side before detection (its own default is
 # 2000). 1500 read the 40 SROIE receipts with higher character accuracy on both halves
 # at 0.91x the CPU time (benchmarks/ocr_sweep.py, table in benchmarks/README.md).
-_MAX_SIDE_LEN = 1500
+#: The longest side rapidocr works at here (its ``Global.max_side_len``).
+RAPIDOCR_MAX_SIDE = 1500
+
+
+def rapidocr_max_side(params: Mapping[str, Any] | None = None) -> int:
+    """
+    The longest side a `RapidOcrEngine` with these ``params`` works at: its
+    ``Global.max_side_len``, else `RAPIDOCR_MAX_SIDE`.  Decoding more pixels is wasted memory.
+    """
+    return int((params or {}).get("Global.max_side_len", RAPIDOCR_MAX_SIDE))
 
 
 def _model_file(name: str | Path, models_dir: Path, role: str) -> Path:
@@ -105,7 +114,7 @@ class RapidOcrEngine:
             "Global.log_level": log_level,
             "Global.use_cls": use_cls,
             "Global.text_score": text_score,
-            "Global.max_side_len": _MAX_SIDE_LEN,
+            "Global.max_side_len": RAPIDOCR_MAX_SIDE,
             "Det.model_path": str(_model_file(det_model, models_dir, "det")),
             "Rec.model_path": str(_model_file(rec_model, models_dir, "rec")),
             "EngineConfig.onnxruntime.intra_op_num_threads": intra_op_threads,

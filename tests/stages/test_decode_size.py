@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stages._page import PageRef
+from stages.ocr import RAPIDOCR_MAX_SIDE, rapidocr_max_side
+from stages.pipeline import (
+    LARGE_PAGE_PIXELS,
+    DocumentSettings,
+    build_pipeline,
+    engine_max_side,
+)
+
+A4_600DPI = (4961, 7016)
+
+
+def _a4_scan(path: Path) -> Path:
+    """A 600-dpi A4 JPEG: white, with a black band so it is not blank."""
+    pixels = np.full((A4_600DPI[1], A4_600DPI[0], 3), 255, dtype=np.uint8)
+    pixels[3000:3200, 1000:4000] = 0
+    Image.fromarray(pixels).save(path, "JPEG", quality=90)
+    return path
+
+
+class TestEngineMaxSide:
+    """Large pages decode at the OCR engine's working size, ordinary ones as before."""
+
+    def test_rapidocr_default_and_override(self) -> None:
+        """rapidocr works at its max_side_len: 1500 by default, else what params say."""
+        assert RAPIDOCR_MAX_SIDE == 1500
+        assert rapidocr_max_side() == 1500
+        assert engine_max_side("rapidocr", {}) == 1500
+        params = {"params": {"Global.max_side_len": 2000}}
+        assert engine_max_side("rapidocr", params) == 2000
+        assert engine_max_side("paddle", {}) is None
+
+    def test_pipeline_decodes_a4_at_a_quarter(self, tmp_path: Path) -> None:
+        """The default load stage decodes a 600-dpi A4 JPEG at libjpeg's 1/4 scale."""
+        path = _a4_scan(tmp_path / "a4.jpg")
+        ref = PageRef(id="a4", source=str(path), page=1, kind="jpeg")
+        load = build_pipeline(DocumentSettings(malloc_tuning=False)).stages[0]
+        assert load.name == "load"
+        page = load.fn(ref)
+        assert page.image.shape == (1754, 1241, 3)  # >= 1500 on the long side, 1/4 scale
+        assert page.scale == pytest.approx(1241 / 4961)
+        options = {"params": {"Global.max_side_len": 2000}}
+        wider = build_pipeline(DocumentSettings(ocr_options=options, malloc_tuning=False))
+        assert wider.stages[0].fn(ref).image.shape == (3508, 2481, 3)  # 1/2: 1/4 < 2000
+
+    def test_ordinary_pages_decode_as_before(self, tmp_path: Path) -> None:
+        """A page under LARGE_PAGE_PIXELS (a long receipt) still decodes at >= 2000 px."""
+        path = tmp_path / "receipt.jpg"
+        pixels = np.full((3508, 2481, 3), 255, dtype=np.uint8)  # as the longest receipts
+        pixels[1000:1100, 200:1800] = 0  # not blank
+        Image.fromarray(pixels).save(path, "JPEG", quality=90)
+        assert LARGE_PAGE_PIXELS > 3508 * 2481
+        ref = PageRef(id="r", source=str(path), page=1, kind="jpeg")
+        load = build_pipeline(DocumentSettings(malloc_tuning=False)).stages[0]
+        assert load.fn(ref).image.shape == (3508, 2481, 3)  # 1/2 would be under 2000
