@@ -29,7 +29,11 @@ the actors are other processes).  It has three parts, which the run separates:
   ``--idle-seconds`` before the runs and again after them; the mean is used.
 - **start**: the CPU of starting the stage's actors, once per run.
 - **per page** (the marginal cost): the rest, per page:
-  ``(total - idle rate x wall - start) / pages``: what one more page costs.
+  ``(total - idle rate x wall - start) / pages``: what one more page costs.  Its
+  column ``+-`` is how far it moves with the idle rate's own spread (half the gap
+  between its two measurements x wall / pages): on a slow cluster the idle part is most
+  of the total, and the per-page figure is a small difference of large ones.  The
+  no-op rows below measure the driver's per-item work more tightly.
 
 So total per page = per page + start / pages + idle rate / pages per second.  The goal
 (driver CPU <= 30 ms per page) is judged both ways: on the total over the run, and on
@@ -305,11 +309,16 @@ def _per_page(r: dict[str, Any], idle: float) -> tuple[float, float, float, floa
     return total, idle_part, marginal, marginal - 1000 * r["start"] / pages
 
 
-def _print_rows(rows: list[tuple[str, str, dict[str, Any]]], idle: float) -> None:
+def _print_rows(rows: list[tuple[str, str, dict[str, Any]]], idle: float, spread: float) -> None:
+    """
+    The table; ``spread`` (CPU s per s) is how far the idle rate moved between its two
+    measurements: the per-page figure is known to about ``spread x wall / pages``.
+    """
     print(
         f"{'layout':8} {'pages':5} {'n':>3} {'wall s':>7} {'pages/s':>7} "
         f"{'CPU ms/page':>11} {'idle part':>9} {'marginal':>8} {'start ms':>8} "
-        f"{'per page':>8} {'out KB':>7} {'back KB':>7} {'file KB':>7} {'bytes/file':>10}"
+        f"{'per page':>8} {'+-':>5} {'out KB':>7} {'back KB':>7} {'file KB':>7} "
+        f"{'bytes/file':>10}"
     )
     for layout, label, r in rows:
         pages = r["pages"]
@@ -317,7 +326,8 @@ def _print_rows(rows: list[tuple[str, str, dict[str, Any]]], idle: float) -> Non
         print(
             f"{layout:8} {label:5} {int(pages):>3} {r['wall']:>7.1f} {pages / r['wall']:>7.3f} "
             f"{total:>11.1f} {idle_part:>9.1f} {marginal:>8.1f} {1000 * r['start']:>8.0f} "
-            f"{steady:>8.1f} {r['sent_per_page'] / 1024:>7.1f} "
+            f"{steady:>8.1f} {1000 * spread * r['wall'] / pages:>5.1f} "
+            f"{r['sent_per_page'] / 1024:>7.1f} "
             f"{r['received_per_page'] / 1024:>7.1f} "
             f"{r['encoded_per_page'] / 1024:>7.1f} {r['bytes_ratio']:>10.2f}"
             + (f"  ({int(r['failed'])} failed)" if r["failed"] else "")
@@ -425,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         f"idle driver: {1000 * idle_before:.2f} ms of CPU per s before the runs, "
         f"{1000 * idle_after:.2f} after; {1000 * idle:.2f} used"
     )
-    _print_rows(rows, idle)
+    _print_rows(rows, idle, abs(idle_before - idle_after) / 2)
     for ceiling in ceilings:
         rate = ceiling["items"] / ceiling["wall"]
         cpu = 1000 * ceiling["cpu"] / ceiling["items"]
