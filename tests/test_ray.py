@@ -221,6 +221,9 @@ class TestRayExecutor:
             async with RayExecutor().open(stage):
                 pass
 
+    # Its own waits add up to 190 s (90 for the first line, 100 for the resume): the
+    # project's 120 s default would cut a slow but sound run short on a loaded machine.
+    @pytest.mark.timeout(300)
     def test_resume_after_killed_driver(self, tmp_path: Path) -> None:
         """A driver SIGKILLed mid-run, resumed from its journal, writes each page once."""
         out = tmp_path / "out.jsonl"
