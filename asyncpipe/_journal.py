@@ -126,6 +126,7 @@ class Journal:
         self._marks: deque[tuple[float, int]] = deque()  # (time, size) after each write
         self._old = 0  # the end of the lines written ``compact_grace`` seconds ago
         self._stuck = False  # a compaction failed: stop trying
+        self._more = False  # more chunks of the batch follow this write
         self.failure: BaseException | None = None
         self.written = 0
         self.compactions = 0
@@ -289,16 +290,19 @@ class Journal:
         lines = box.pop()
         chunk: list[bytes] = []
         size = 0
-        for line in lines:
-            chunk.append(line)
-            size += len(line)
-            if size >= WRITE_CHUNK:
-                self._write(b"".join(chunk), len(chunk), False)
-                chunk.clear()
-                size = 0
+        self._more = True  # a batch is fsynced (if due) once, after its last chunk
+        try:
+            for line in lines:
+                chunk.append(line)
+                size += len(line)
+                if size >= WRITE_CHUNK:
+                    self._write(b"".join(chunk), len(chunk), False)
+                    chunk.clear()
+                    size = 0
+        finally:
+            self._more = False
         del lines
-        if chunk or sync:
-            self._write(b"".join(chunk), len(chunk), sync)
+        self._write(b"".join(chunk), len(chunk), sync)
 
     def _write(self, data: bytes, count: int, sync: bool) -> None:
         if self._fd is None:
@@ -313,7 +317,7 @@ class Journal:
             self._layout.size += len(data)
             now = time.monotonic()
             due = self._unsynced >= self.fsync_every or now - self._last_sync >= self.fsync_interval
-            if sync or due:
+            if sync or (due and not self._more):
                 os.fsync(self._fd)
                 self._unsynced = 0
                 self._last_sync = now
