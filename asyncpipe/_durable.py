@@ -23,9 +23,12 @@ from typing import TextIO
 
 __all__: list[str] = []  # internal: used by the journal, the sink and the document app
 
-#: How much of a file is read at a time.  1 MiB: large enough that the per-read cost
-#: vanishes, small enough not to show in the resident memory of a resume.
-CHUNK = 1 << 20
+#: How much of a file is read at a time.  64 KiB: under glibc's default threshold for
+#: ``mmap`` (128 KiB).  A larger buffer is mapped, and freeing it raises that threshold to
+#: its size: from then on buffers that large come from heaps (one per thread), which keep
+#: their free space.  Reading 1 MiB at a time made no resume faster (CPU time to open a
+#: 1M-item resume: 0.57 s at 1 MiB, 0.49 s at 64 KiB).
+CHUNK = 64 << 10
 
 
 class LineScanner:

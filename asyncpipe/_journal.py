@@ -12,7 +12,7 @@ Each line is one event::
 (Journals written before 0.2 also hold ``{"ev": "ok", "k": KEY, "s": STAGE}`` lines, which
 nothing needed: they are read and dropped.)
 
-Crash safety: every batch is one ``os.write`` of whole lines, so after ``kill -9`` the
+Crash safety: every ``os.write`` is of whole lines, so after ``kill -9`` the
 file holds every line written before the kill and at most one torn line at the end,
 which `Journal.open` cuts off before appending.  ``fsync`` (for power loss) is batched
 by count and time, and always done when the journal closes.
@@ -62,6 +62,10 @@ COMPACT_BYTES = 16 << 20
 #: a writer busy compacting a large journal must hold the run back, not let it queue
 #: events in memory at the pipeline's full rate.
 MAX_PENDING = 8 << 20
+
+#: Bytes of lines joined for one ``os.write``: below glibc's default threshold for
+#: ``mmap`` (128 KiB), so that writing never raises it (see `Journal._write_lines`).
+WRITE_CHUNK = 64 << 10
 
 
 class Journal:
@@ -122,6 +126,7 @@ class Journal:
         self._marks: deque[tuple[float, int]] = deque()  # (time, size) after each write
         self._old = 0  # the end of the lines written ``compact_grace`` seconds ago
         self._stuck = False  # a compaction failed: stop trying
+        self._more = False  # more chunks of the batch follow this write
         self.failure: BaseException | None = None
         self.written = 0
         self.compactions = 0
@@ -269,7 +274,35 @@ class Journal:
             # unshielded ``run_sync`` can be cancelled at its first checkpoint, before the
             # thread starts, and the batch (often the last "done" events) would be lost.
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._write, b"".join(batch), len(batch), sync)
+                await anyio.to_thread.run_sync(self._write_lines, [batch], sync)
+
+    def _write_lines(self, box: list[list[bytes]], sync: bool) -> None:
+        """
+        Write a batch of lines, ``WRITE_CHUNK`` bytes a write (in the writer's thread).
+
+        The batch comes in a box that this empties: the worker thread keeps the arguments
+        of its last call until its next one, and must not keep megabytes of lines alive.
+        Joining a whole batch (up to ``max_pending`` bytes) into one buffer would be worse
+        still: glibc serves an allocation that large by ``mmap``, then raises its threshold
+        for ``mmap`` to that size, after which every buffer below it comes from heaps it
+        seldom gives back (the resume's peak RSS grew by tens of MB this way).
+        """
+        lines = box.pop()
+        chunk: list[bytes] = []
+        size = 0
+        self._more = True  # a batch is fsynced (if due) once, after its last chunk
+        try:
+            for line in lines:
+                chunk.append(line)
+                size += len(line)
+                if size >= WRITE_CHUNK:
+                    self._write(b"".join(chunk), len(chunk), False)
+                    chunk.clear()
+                    size = 0
+        finally:
+            self._more = False
+        del lines
+        self._write(b"".join(chunk), len(chunk), sync)
 
     def _write(self, data: bytes, count: int, sync: bool) -> None:
         if self._fd is None:
@@ -284,7 +317,7 @@ class Journal:
             self._layout.size += len(data)
             now = time.monotonic()
             due = self._unsynced >= self.fsync_every or now - self._last_sync >= self.fsync_interval
-            if sync or due:
+            if sync or (due and not self._more):
                 os.fsync(self._fd)
                 self._unsynced = 0
                 self._last_sync = now

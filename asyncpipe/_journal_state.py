@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from ._durable import LineScanner, atomic_write
+from ._durable import CHUNK, LineScanner, atomic_write
 from ._exceptions import JournalError
 from ._keyset import KeySet
 from ._stage import ErrorRecord
@@ -38,7 +38,7 @@ __all__ = ["Checkpoint", "JournalState"]
 
 #: Width of the header's byte count: written as a placeholder, filled in at the end.
 _WIDTH = 20
-_FLUSH = 1 << 20
+_FLUSH = CHUNK  # bytes of the new file gathered per write (see `CHUNK`)
 
 
 @dataclass(frozen=True, slots=True)

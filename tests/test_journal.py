@@ -10,6 +10,7 @@ import pytest
 
 from asyncpipe import ErrorRecord, Journal, JournalError, JournalState
 from asyncpipe._durable import temporary
+from asyncpipe._journal import WRITE_CHUNK
 from asyncpipe._keyset import KeySet
 
 pytestmark = pytest.mark.anyio
@@ -260,6 +261,44 @@ class TestFsync:
         assert fsyncs == []
         await journal.aclose()
         assert len(fsyncs) == 1
+
+
+class TestBatchWrites:
+    """A large batch is written in chunks under glibc's mmap threshold."""
+
+    async def test_a_large_batch_goes_out_in_small_writes_and_one_fsync(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """1.1 MB of queued events: every write at most WRITE_CHUNK + a line, one fsync."""
+        writes: list[int] = []
+        fsyncs: list[int] = []
+        real_write, real_fsync = os.write, os.fsync
+
+        def write(fd: int, data: bytes) -> int:
+            writes.append(len(data))
+            return real_write(fd, data)
+
+        def fsync(fd: int) -> None:
+            fsyncs.append(fd)
+            real_fsync(fd)
+
+        monkeypatch.setattr("asyncpipe._journal.os.write", write)
+        monkeypatch.setattr("asyncpipe._journal.os.fsync", fsync)
+        journal = Journal(
+            tmp_path / "j.jsonl", fsync_every=10, fsync_interval=1e9, compact_bytes=None
+        )
+        await journal.open(resume=False)
+        for n in range(1000):
+            journal.checkpoint_nowait(f"k{n}", "s", "fp", "x" * 1000, {})
+        await journal.flush()
+        line = len(_event(ev="ckpt", k="k999", s="s", fp="fp", out="x" * 1000, t={}))
+        assert sum(writes) == (await anyio.Path(tmp_path / "j.jsonl").stat()).st_size > 10**6
+        assert len(writes) > 1
+        assert max(writes) < WRITE_CHUNK + line
+        assert len(fsyncs) == 1  # due by count, done once after the batch's last chunk
+        await journal.aclose()
+        state = await Journal.read(tmp_path / "j.jsonl")
+        assert len(state.checkpoints) == 1000
 
 
 class TestCompact:
