@@ -37,6 +37,7 @@ from typing import Any
 import anyio
 import orjson
 
+from . import _runlock
 from ._durable import temporary
 from ._exceptions import JournalError
 from ._journal_state import (
@@ -118,6 +119,7 @@ class Journal:
         self._room = anyio.Event()
         self._wakeup = anyio.Event()
         self._fd: int | None = None
+        self._lock: int | None = None  # see `_runlock`
         self._unsynced = 0
         self._last_sync = time.monotonic()
         self._closed = False
@@ -166,10 +168,37 @@ class Journal:
     ) -> JournalState:
         if self._fd is not None:
             raise JournalError(f"journal {self.path} is already open")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+        self._lock = _runlock.take(self.path)
+        try:
+            state = self._open_file(resume, done, retry_failed)
+        except BaseException:
+            _runlock.release(self._lock)
+            self._lock = None
+            raise
+        # A journal object may serve several runs, one after another.
+        self._pending = []
+        self._wakeup = anyio.Event()
+        self._unsynced = 0
+        self._last_sync = time.monotonic()
+        self._closed = False
+        # What follows the done lines of a journal read back counts as new: the run before
+        # may have crashed before compacting it.
+        self._clean = self._old = self._layout.tail
+        self._marks.clear()
+        self._stuck = False
+        self.failure = None
+        return state
+
+    def _open_file(
+        self, resume: bool, done: Container[str] | None, retry_failed: bool
+    ) -> JournalState:
         state = JournalState()
         self._layout = Layout()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # What a compaction cut short left behind: the journal itself is whole.
             temporary(self.path).unlink(missing_ok=True)
             if resume:
@@ -188,18 +217,6 @@ class Journal:
                 self._fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
-        # A journal object may serve several runs, one after another.
-        self._pending = []
-        self._wakeup = anyio.Event()
-        self._unsynced = 0
-        self._last_sync = time.monotonic()
-        self._closed = False
-        # What follows the done lines of a journal read back counts as new: the run before
-        # may have crashed before compacting it.
-        self._clean = self._old = self._layout.tail
-        self._marks.clear()
-        self._stuck = False
-        self.failure = None
         return state
 
     @staticmethod
@@ -411,6 +428,9 @@ class Journal:
                 fd, self._fd = self._fd, None
                 if fd is not None:
                     await anyio.to_thread.run_sync(os.close, fd)
+                lock, self._lock = self._lock, None
+                if lock is not None:
+                    _runlock.release(lock)
 
     # -- maintenance --------------------------------------------------------------------
 
@@ -425,7 +445,8 @@ class Journal:
 
         Items finished with an error keep their checkpoints too, so that a resume with
         ``retry_failed`` still restarts them after their last checkpoint.  Never compact
-        a journal that a run has open (a run compacts its own journal as it goes).
+        a journal that a run has open (a run compacts its own journal as it goes): that
+        raises `JournalError`.
 
         Args:
             path: the journal file.  The new file replaces it atomically.
@@ -444,11 +465,15 @@ class Journal:
 
         def run() -> tuple[int, int]:
             file = Path(path)
-            temporary(file).unlink(missing_ok=True)
-            layout = Layout(size=file.stat().st_size) if file.exists() else None
-            if layout is None:
+            if not file.exists():
                 raise JournalError(f"cannot compact journal {file}: it does not exist")
-            _, before, after = compact(file, layout, keep_done=keep_done, full=True)
+            lock = _runlock.take(file)  # not while a run has it open
+            try:
+                temporary(file).unlink(missing_ok=True)
+                layout = Layout(size=file.stat().st_size)
+                _, before, after = compact(file, layout, keep_done=keep_done, full=True)
+            finally:
+                _runlock.release(lock)
             return before, after
 
         return await anyio.to_thread.run_sync(run)

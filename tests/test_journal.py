@@ -415,12 +415,15 @@ class TestCompaction:
         await _run_items(journal, [f"k{i}" for i in range(50)])
         await _run_items(journal, ["open"], done=False)
         await journal.aclose()  # compacted: header, 50 done lines, one checkpoint
-        state = await Journal(path).open(resume=True, done=KeySet(f"k{i}" for i in range(50)))
+        reader = Journal(path, compact_bytes=None)
+        state = await reader.open(resume=True, done=KeySet(f"k{i}" for i in range(50)))
+        await reader.aclose()
         assert state.lines == 1  # only the checkpoint was read
         assert set(state.checkpoints) == {"open"}
         assert "k7" in state.done_keys and "open" not in state.done_keys
         # Without the sink's word, the done lines are read and decide.
-        state = await Journal(path).open(resume=True)
+        state = await reader.open(resume=True)
+        await reader.aclose()
         assert state.lines == 52
         assert "k7" in state.done_keys and set(state.checkpoints) == {"open"}
 
@@ -436,13 +439,17 @@ class TestCompaction:
             _event(ev="done", k="c", status="error"),
         ]
         await anyio.Path(path).write_bytes(b"".join(events))
-        state = await Journal(path, compact_bytes=None).open(resume=True)
+        journal = Journal(path, compact_bytes=None)
+        state = await journal.open(resume=True)
+        await journal.aclose()
         assert set(state.checkpoints) == {"b"}
         assert "a" in state.done_keys and "c" in state.done_keys
-        retry = await Journal(path, compact_bytes=None).open(resume=True, retry_failed=True)
+        retry = await journal.open(resume=True, retry_failed=True)
+        await journal.aclose()
         assert set(retry.checkpoints) == {"b", "c"}
         assert set(retry.failed) == {"c"}
-        sink = await Journal(path, compact_bytes=None).open(resume=True, done={"b"})
+        sink = await journal.open(resume=True, done={"b"})
+        await journal.aclose()
         assert set(sink.checkpoints) == {"a", "c"}  # the sink says a's line is missing
 
     async def test_left_over_temporary_is_removed(self, tmp_path: Path) -> None:
@@ -505,3 +512,62 @@ class TestRoom:
         with anyio.fail_after(1):
             await journal.room()
         await journal.aclose()
+
+
+class TestRunLock:
+    """One run per journal: a second open, or a compaction, fails while a run holds it."""
+
+    async def test_second_open_fails_until_the_first_closes(self, tmp_path: Path) -> None:
+        """The second run gets a clear error, and the journal once the first has closed."""
+        path = tmp_path / "j.jsonl"
+        first, second = Journal(path), Journal(path)
+        await first.open(resume=False)
+        with pytest.raises(JournalError, match=r"in use by another run \(this process\)"):
+            await second.open(resume=True)
+        with pytest.raises(JournalError, match="in use by another run"):
+            await Journal.compact(path)
+        await first.aclose()
+        await second.open(resume=True)
+        await second.aclose()
+        assert await anyio.Path(tmp_path / "j.jsonl.lock").exists()
+
+    def test_a_killed_holder_leaves_no_stale_lock(self, tmp_path: Path) -> None:
+        """SIGKILL of the process holding the lock frees it: the kernel drops it."""
+        import signal
+        import subprocess
+        import sys
+
+        path = tmp_path / "j.jsonl"
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import anyio, sys, time\n"
+                "from asyncpipe import Journal\n"
+                "journal = Journal(sys.argv[1])\n"
+                "anyio.run(lambda: journal.open(resume=False))\n"
+                "print('open', flush=True)\n"
+                "time.sleep(60)\n",
+                str(path),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+
+            async def opens() -> None:
+                journal = Journal(path)
+                await journal.open(resume=True)
+                await journal.aclose()
+
+            with pytest.raises(JournalError, match=f"pid {holder.pid}"):
+                anyio.run(opens)
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(10)
+            anyio.run(opens)
+        finally:
+            holder.kill()
+            holder.wait(10)
+            if holder.stdout is not None:
+                holder.stdout.close()

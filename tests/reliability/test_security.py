@@ -159,6 +159,7 @@ class TestPaths:
             cwd / "results" / "r.csv",
             cwd / "state",
             cwd / "state" / "r.journal",
+            cwd / "state" / "r.journal.lock",  # one run per journal
         }
 
 
@@ -201,7 +202,13 @@ class TestInjection:
         assert result.returncode == 0, result.output
         made = _tree(tmp_path) - before - {tmp_path / "cli.log"}
         made -= _tree(tmp_path / f"srv-{name}") | {tmp_path / f"srv-{name}"}
-        assert made == {out.parent, out, Path(f"{out}.journal"), Path(f"{out}.keys")}, made
+        assert made == {
+            out.parent,
+            out,
+            Path(f"{out}.journal"),
+            Path(f"{out}.journal.lock"),
+            Path(f"{out}.keys"),
+        }, made
         records, _ = read_lines(out)
         assert len(records) == 2
         for record in records:

@@ -1,0 +1,79 @@
+"""
+One run per journal: an advisory lock held from `Journal.open` to `Journal.aclose`.
+
+Two runs appending to one journal (a ``--resume`` started twice, say) interleave their
+lines and compact each other's work away.  The lock is ``flock`` on a file beside the
+journal, ``JOURNAL.lock``, not on the journal itself: compaction replaces the journal's
+file, and a lock on the old one would be lost with it.  The kernel drops the lock when
+the process ends, SIGKILL included, so a crash never leaves a stale lock behind.  The
+file stays after the run: unlinking it would let a run that opened it just before lock
+a file nobody else can see.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from ._exceptions import JournalError
+
+# Internal: `Journal` takes and releases it.
+__all__: list[str] = []
+
+
+def lock_path(journal: Path) -> Path:
+    """
+    Returns:
+        The lock file of ``journal``.
+    """
+    return journal.with_name(journal.name + ".lock")
+
+
+def take(journal: Path) -> int:
+    """
+    Lock ``journal`` for this process, without waiting.
+
+    Returns:
+        The lock file's descriptor: close it (`release`) to let the lock go.
+
+    Raises:
+        JournalError: another run holds the lock, or the lock file cannot be opened.
+    """
+    path = lock_path(journal)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise JournalError(f"cannot open the journal's lock {path}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        raise JournalError(
+            f"journal {journal} is in use by another run{holder}: wait for it to end, or "
+            "give this run another output (each output has its own journal)"
+        ) from None
+    except OSError as exc:
+        os.close(fd)
+        raise JournalError(f"cannot lock the journal's lock {path}: {exc}") from exc
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def release(fd: int) -> None:
+    """
+    Let the lock taken by `take` go.
+    """
+    os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    if not pid.isdigit():
+        return ""
+    return " (this process)" if int(pid) == os.getpid() else f" (pid {pid})"
