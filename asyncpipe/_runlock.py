@@ -7,7 +7,7 @@ journal, ``JOURNAL.lock``, not on the journal itself: compaction replaces the jo
 file, and a lock on the old one would be lost with it.  The kernel drops the lock when
 the process ends, SIGKILL included, so a crash never leaves a stale lock behind.  The
 file stays after the run: unlinking it would let a run that opened it just before lock
-a file nobody else can see.
+a file nobody else can see.  It stays empty: its holder is read from ``/proc/locks``.
 """
 
 from __future__ import annotations
@@ -57,8 +57,6 @@ def take(journal: Path) -> int:
     except OSError as exc:
         os.close(fd)
         raise JournalError(f"cannot lock the journal's lock {path}: {exc}") from exc
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
 
 
@@ -70,10 +68,18 @@ def release(fd: int) -> None:
 
 
 def _holder(fd: int) -> str:
+    # The kernel lists every lock with its holder's pid in /proc/locks (Linux); the lock
+    # file itself stays empty, so taking the lock needs no space on a full disk.
     try:
-        pid = os.pread(fd, 32, 0).decode().strip()
-    except (OSError, UnicodeDecodeError):
+        info = os.fstat(fd)
+        with open("/proc/locks", encoding="ascii") as locks:
+            rows = locks.read().splitlines()
+    except OSError:
         return ""
-    if not pid.isdigit():
-        return ""
-    return " (this process)" if int(pid) == os.getpid() else f" (pid {pid})"
+    where = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    for row in rows:
+        fields = row.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == where:
+            pid = int(fields[4])
+            return " (this process)" if pid == os.getpid() else f" (pid {pid})"
+    return ""
