@@ -38,7 +38,7 @@ import anyio
 import orjson
 
 from . import _runlock
-from ._durable import temporary
+from ._durable import CHUNK, temporary
 from ._exceptions import JournalError
 from ._journal_state import (
     Checkpoint,
@@ -64,9 +64,9 @@ COMPACT_BYTES = 16 << 20
 #: events in memory at the pipeline's full rate.
 MAX_PENDING = 8 << 20
 
-#: Bytes of lines joined for one ``os.write``: below glibc's default threshold for
-#: ``mmap`` (128 KiB), so that writing never raises it (see `Journal._write_lines`).
-WRITE_CHUNK = 64 << 10
+#: Bytes of lines joined for one ``os.write``: the same size as a read, for the same
+#: reason (below glibc's ``mmap`` threshold; see `CHUNK` and `Journal._write_lines`).
+WRITE_CHUNK = CHUNK
 
 
 class Journal:
