@@ -67,6 +67,7 @@ from ._stage import ResourceFactory as ResourceFactory
 from ._stage import Stage as Stage
 from ._stats import RunSummary as RunSummary
 from ._stats import StageStatistics as StageStatistics
+from ._stats import WorkerLosses as WorkerLosses
 from ._summary import closing_lines as closing_lines
 from ._summary import command_line as command_line
 from ._summary import follow_up_command as follow_up_command
@@ -122,6 +123,7 @@ __all__ = [
     "StageStatistics",
     "StopIntake",
     "Total",
+    "WorkerLosses",
     "auto_progress",
     "closing_lines",
     "command_line",

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
+from ._stats import WorkerLosses
+
 if TYPE_CHECKING:
     from ._stage import Stage
 
@@ -25,8 +27,17 @@ class Executor:
     """
     Base class for executors.  Subclass it and override `open`.
 
+    An executor whose workers can be lost (a remote process, a machine) also overrides
+    `losses`: the run reports what changed in it in ``RunSummary.worker_losses``, under
+    ``name``.
+
     .. versionadded:: 0.1
+    .. versionchanged:: 0.4
+       ``name`` and `losses`.
     """
+
+    #: What the run's summary calls this executor (e.g. ``"ray"``).
+    name: str = "executor"
 
     def open(self, stage: Stage) -> AbstractAsyncContextManager[StageCall]:
         """
@@ -38,3 +49,11 @@ class Executor:
         releases everything the executor made.
         """
         raise NotImplementedError
+
+    def losses(self) -> WorkerLosses:
+        """
+        The workers lost so far, and the calls run again, counted since the executor was
+        made (the run reports the difference between its start and its end).  Default:
+        none (local threads are never lost).
+        """
+        return WorkerLosses()

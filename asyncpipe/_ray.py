@@ -33,6 +33,7 @@ import anyio.to_thread
 
 from ._exceptions import ConfigError, RetryableError, StageError
 from ._executor import Executor, StageCall
+from ._stats import WorkerLosses
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -45,6 +46,10 @@ __all__ = ["RayExecutor"]
 log = logging.getLogger("asyncpipe.ray")
 
 INSTALL_HINT = "pip install 'asyncpipe[ray]'"
+
+#: Seconds before the first try again of a call whose actor was lost; it doubles with
+#: each further try, up to 30 s.
+RERUN_PAUSE = 2.0
 
 #: Ray settings for the driver process that only turn observability off: task events
 #: (``ray list tasks``, the dashboard's task table), the driver's metrics export, the
@@ -122,11 +127,15 @@ class _Worker:
 
 @dataclass
 class _Slot:
-    """One actor and how often calls on it ended with the actor gone."""
+    """
+    One actor, how often calls on it ended with the actor gone, the process id its last
+    call ran in, and whether a loss was counted that its next answer will confirm.
+    """
 
     actor: Any
     deaths: int = 0
     pid: int | None = None
+    lost: bool = False
 
 
 class RayExecutor(Executor):
@@ -156,6 +165,9 @@ class RayExecutor(Executor):
             task may or may not have been executed").  A lost machine is not the item's
             fault, so this does not spend the stage's own `Retry` attempts; after these
             the call raises `RetryableError`.  Default 3, with a wait of 2, 4 and 8 s.
+            The actors lost, the calls run again and the actors replaced are counted
+            (`losses`) and reported in the run's summary (``RunSummary.worker_losses``,
+            and a closing line of ``asyncpipe run``).
         include_dashboard: start the dashboard with a local cluster (default off).
         log_to_driver: print the actors' stdout and stderr on the driver.  Default off:
             it costs the driver a third more idle CPU (two more threads), and an actor's
@@ -228,6 +240,21 @@ class RayExecutor(Executor):
         self._users = 0
         self._actor_class: Any = None
         self._initialized_here = False
+        self._lost = 0
+        self._rerun = 0
+        self._replaced = 0
+
+    name = "ray"
+
+    def losses(self) -> WorkerLosses:
+        """
+        The actors lost so far (each loss once: a call that failed with it, or an answer
+        from a new process), the calls this executor ran again, and the actors it replaced.
+
+        A call that Ray itself ran again on the restarted actor (``max_task_retries``)
+        shows only as the loss: its answer cannot tell whether it ran once or twice.
+        """
+        return WorkerLosses(self._lost, self._rerun, self._replaced)
 
     def __repr__(self) -> str:
         return (
@@ -429,12 +456,15 @@ class RayExecutor(Executor):
                 slot = await receive.receive()
                 try:
                     pid, result = await slot.actor.call.remote(value)
-                    if slot.pid is not None and pid != slot.pid:
-                        # Ray restarted the actor (its process or its node was lost) and
-                        # re-ran the call itself: the item is safe; the user should know.
+                    if slot.lost:
+                        slot.lost = False  # a new process, as expected: counted already
+                    elif slot.pid is not None and pid != slot.pid:
+                        # Ray restarted the actor (its process or its node was lost) behind
+                        # our back: while idle, or during this call, which Ray then ran again.
+                        self._lost += 1
                         log.warning(
-                            "ray: stage %r: an actor was restarted (its process or "
-                            "node was lost); Ray ran the call again on the new one",
+                            "ray: stage %r: an actor was restarted (its process or node "
+                            "was lost); this item's call ran on the new one",
                             stage.name,
                         )
                     slot.pid = pid
@@ -449,6 +479,10 @@ class RayExecutor(Executor):
                         raise cause from None
                     raise
                 except actor_error as exc:
+                    if not slot.lost:
+                        # One loss, however many calls fail with it before the restart.
+                        slot.lost = True
+                        self._lost += 1
                     slot.deaths += 1
                     if self.max_restarts != -1 and slot.deaths > self.max_restarts:
                         # Ray will not restart it again: put a new actor in its place.
@@ -461,12 +495,15 @@ class RayExecutor(Executor):
                             self._make_actor, ray, stage, payload
                         )
                         slot.deaths = 0
+                        self._replaced += 1
                     reason = str(exc).splitlines()[0]
                     lost += 1
                     if lost > self.max_call_retries:
                         raise RetryableError(
                             f"the Ray actor running this item died: {reason}"
                         ) from exc
+                    if lost == 1:
+                        self._rerun += 1
                     log.warning(
                         "ray: stage %r: the actor running an item was lost (%s); "
                         "running the item again on a restarted actor (%d of %d)",
@@ -478,7 +515,7 @@ class RayExecutor(Executor):
                     # Ray needs a moment to notice a lost node and restart its actors
                     # elsewhere; until then calls fail at once.  Wait, then wait for the
                     # actor to be up again (Ray queues ``ready`` until it is).
-                    await anyio.sleep(min(2.0**lost, 30.0))
+                    await anyio.sleep(min(RERUN_PAUSE * 2.0 ** (lost - 1), 30.0))
                     with contextlib.suppress(actor_error), anyio.move_on_after(60):
                         await slot.actor.ready.remote()
                 finally:

@@ -34,7 +34,7 @@ from ._resume import ResumePlan
 from ._sink import Sink
 from ._source import Source, feed
 from ._stage import Item
-from ._stats import RunSummary, StageCounters, StageStatistics, now
+from ._stats import RunSummary, StageCounters, StageStatistics, WorkerLosses, now
 
 if TYPE_CHECKING:
     from ._pipeline import Pipeline
@@ -100,6 +100,10 @@ class Run:
         self.deferred = 0  # items a stage left for --resume (`StopIntake`)
         self.interrupted: str | None = None
         self.meter = RunMeter(total)
+        # The executors' lost workers are counted from here (an executor may serve runs
+        # one after another).
+        executors = {id(s.executor): s.executor for s in self.stages if s.executor is not None}
+        self.losses_before = [(e, e.losses()) for e in executors.values()]
 
     def snapshot(self) -> list[StageStatistics]:
         """
@@ -134,7 +138,18 @@ class Run:
             skipped=self.skipped,
             interrupted=self.interrupted,
             progress=self.progress_snapshot(),
+            worker_losses=self.worker_losses(),
         )
+
+    def worker_losses(self) -> dict[str, WorkerLosses]:
+        """
+        What each executor lost during this run, by its name; only those that lost any.
+        """
+        out: dict[str, WorkerLosses] = {}
+        for executor, before in self.losses_before:
+            if lost := executor.losses() - before:
+                out[executor.name] = out.get(executor.name, WorkerLosses()) + lost
+        return out
 
     async def execute(self, source: Source, *, resume: bool, retry_failed: bool) -> RunSummary:
         """

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ._queue import ReceiveQueue
 
 # `StageCounters` is internal to the pipeline; the snapshots below are public.
-__all__ = ["RunSummary", "StageStatistics"]
+__all__ = ["RunSummary", "StageStatistics", "WorkerLosses"]
 
 # Latency percentiles come from the most recent N samples: enough for a stable p95 and
 # a bounded cost, whatever the input size.  (2048 is a round guess, not a measurement.)
@@ -118,6 +118,69 @@ def _percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerLosses:
+    """
+    What an executor's remote workers lost during a run, and what it did about it.
+
+    Attributes:
+        lost: workers lost (their process died, or their node left the cluster) and
+            restarted; each loss counts once, however many calls it failed.
+        rerun: calls the executor sent again because the worker running them was lost
+            (each call once, however many tries it took).
+        replaced: workers the executor replaced with new ones (their restarts used up).
+
+    .. versionadded:: 0.4
+    """
+
+    lost: int = 0
+    rerun: int = 0
+    replaced: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.lost or self.rerun or self.replaced)
+
+    def __add__(self, other: WorkerLosses) -> WorkerLosses:
+        return WorkerLosses(
+            self.lost + other.lost, self.rerun + other.rerun, self.replaced + other.replaced
+        )
+
+    def __sub__(self, other: WorkerLosses) -> WorkerLosses:
+        return WorkerLosses(
+            self.lost - other.lost, self.rerun - other.rerun, self.replaced - other.replaced
+        )
+
+    def describe(self) -> str:
+        """
+        The losses in words, e.g. ``"1 actor lost (its process or node died); 1 call ran
+        again on a restarted actor"``.
+        """
+        parts = [
+            _count(self.lost, "actor", "actors")
+            + (
+                " lost (its process or node died)"
+                if self.lost == 1
+                else " lost (their process or node died)"
+            )
+        ]
+        if self.rerun:
+            parts.append(
+                _count(self.rerun, "call", "calls")
+                + (
+                    " ran again on a restarted actor"
+                    if self.rerun == 1
+                    else " ran again on restarted actors"
+                )
+            )
+        if self.replaced:
+            parts.append(_count(self.replaced, "actor", "actors") + " replaced (restarts used up)")
+        return "; ".join(parts)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """
@@ -132,6 +195,11 @@ class RunSummary:
         interrupted: the signal name that stopped intake early (``"SIGINT"``...), or ``None``.
         bottleneck: the name of the busiest stage (highest utilization), or ``None``.
         progress: the last progress snapshot (total, done, rate), or ``None``.
+        worker_losses: by executor name (e.g. ``"ray"``), the remote workers lost during
+            this run and the calls run again; only executors that lost any.
+
+    .. versionchanged:: 0.4
+       ``worker_losses``.
     """
 
     stages: list[StageStatistics]
@@ -142,6 +210,7 @@ class RunSummary:
     interrupted: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
     progress: ProgressSnapshot | None = None
+    worker_losses: dict[str, WorkerLosses] = field(default_factory=dict)
 
     @property
     def bottleneck(self) -> str | None:

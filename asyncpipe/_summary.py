@@ -1,7 +1,8 @@
 """
 The closing lines of a command-line run: where the output, the journal and the app's
-other files are; how many items failed, by stage and cause; and the exact command that
-retries them, or that finishes an interrupted run.
+other files are; the remote workers lost on the way, if any; how many items failed, by
+stage and cause; and the exact command that retries them, or that finishes an
+interrupted run.
 """
 
 from __future__ import annotations
@@ -138,6 +139,10 @@ async def closing_lines(
         if path is not None:
             lines.append(f"  {label + ':':<8} {path}")
     lines.append(f"  journal: {journal}")
+    # Remote workers lost on the way (the items are safe; the user should know).
+    for name, losses in summary.worker_losses.items():
+        if losses:
+            lines.append(f"{name}: {losses.describe()}")
     if failed:
         lines.append(f"{failed} {unit} failed (error records in the output):")
         for (stage, cause), count in sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])):
