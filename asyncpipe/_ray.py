@@ -56,7 +56,16 @@ RERUN_PAUSE = 2.0
 #: event loops' handler statistics and their lag probe.  Nothing the run depends on
 #: (scheduling, actor restarts, object transfer) reads them.  An idle driver's own CPU
 #: drops by about a tenth with them (``benchmarks/ray_driver.py --idle-only``); most of
-#: what is left are Ray's fixed timers and gRPC polling threads.
+#: what is left are Ray's fixed timers and gRPC polling threads.  Stretching the core
+#: worker's other timers as well (``core_worker_internal_heartbeat_ms``,
+#: ``report_worker_backlog_interval_ms``,
+#: ``grpc_client_check_connection_status_interval_milliseconds``,
+#: ``raylet_death_check_interval_milliseconds``, ``io_context_monitor_probe_interval_ms``,
+#: ``ray_events_report_interval_ms``), or another gRPC poll strategy, moved it by less
+#: than its noise, so nothing that fault handling might read is touched: per thread,
+#: the idle driver's CPU goes to gRPC's client completion-queue threads (four, each
+#: waking every 250 ms, a constant in Ray's ``client_call.cc``) and the core worker's
+#: io_context (about 11 wake-ups a second).
 QUIET_DRIVER_ENV: Mapping[str, str] = {
     "RAY_task_events_report_interval_ms": "0",
     "RAY_enable_metrics_collection": "0",

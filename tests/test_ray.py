@@ -17,7 +17,7 @@ import orjson
 import pytest
 from netns import require_loopback_namespace
 
-from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage, StageCall
+from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage, StageCall, WorkerLosses
 from asyncpipe._ray import RayExecutor, _import_ray
 from stages._page import PageRef
 from stages.inputs import discover
@@ -173,6 +173,8 @@ class TestRayExecutor:
         assert [item.value for item in out] == [v * 2 for v in range(10)]
         assert all(item.ok for item in out)
         assert summary.stages[0].retried == 1
+        # No restarts allowed: the dead actor was replaced; the stage's retry re-ran it.
+        assert summary.worker_losses == {"ray": WorkerLosses(lost=1, rerun=0, replaced=1)}
 
     async def test_actor_death_absorbed_by_ray(self, ray_cluster: None, tmp_path: Path) -> None:
         """With the default max_task_retries Ray re-runs the lost call itself."""
@@ -194,6 +196,8 @@ class TestRayExecutor:
         assert [item.value for item in out] == [v * 2 for v in range(10)]
         assert summary.ok == 10
         assert summary.stages[0].retried == 0
+        # Seen as an answer from a new process: a loss, which the summary reports.
+        assert summary.worker_losses == {"ray": WorkerLosses(lost=1, rerun=0, replaced=0)}
 
     async def test_stage_errors_keep_their_type(self, ray_cluster: None) -> None:
         """An exception raised by the stage on an actor reaches the error record unwrapped."""
