@@ -199,7 +199,11 @@ class RayExecutor(Executor):
         ConfigError: ray is not installed, or an option is out of range.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.4
+       `losses`: the actors lost, the calls run again and the actors replaced.
     """
+
+    name = "ray"
 
     def __init__(
         self,
@@ -252,8 +256,6 @@ class RayExecutor(Executor):
         self._lost = 0
         self._rerun = 0
         self._replaced = 0
-
-    name = "ray"
 
     def losses(self) -> WorkerLosses:
         """
