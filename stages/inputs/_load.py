@@ -278,8 +278,7 @@ def _to_array(image: Image.Image) -> npt.NDArray[np.uint8]:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
     rgb = np.asarray(image if mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
-    bgr: npt.NDArray[np.uint8] = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    return bgr
+    return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
 def _render_pdf(
