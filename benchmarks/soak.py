@@ -74,6 +74,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "no_pattern": {"_mem_pattern": False},
     "rec_batch1": {"ocr_options": {"params": {"Rec.rec_batch_num": 1}}},
     "arenas1": {"_arenas": 1},
+    "queue16": {"max_queue_bytes": 16 << 20},
+    "buffer2": {"max_buffer_size": 2},
     "trim_det": {"_trim_after_det": True},
     "det_gate": {"_det_gate": 1},
     "det_gate_batch1": {"_det_gate": 1, "ocr_options": {"params": {"Rec.rec_batch_num": 1}}},
