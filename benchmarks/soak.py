@@ -31,6 +31,18 @@ Configs:
     untuned: as ``decode2000`` without the malloc tuning.
     unbounded: the first behaviour: full-size decoding, queues bounded by count only,
         malloc untuned.
+    The levers tried on the default (none adopted; figures in benchmarks/README.md):
+    no_pattern (onnxruntime memory pattern off), rec_batch1 (rapidocr ``rec_batch_num``
+    1), arenas1 (1 malloc arena), trim_det (``malloc_trim`` also between detection and
+    recognition), det_gate (one detection at a time across workers), det_gate_batch1,
+    queue16 (16 MB of pixels per queue), buffer2 (2 items per queue).
+
+``--format png|tiff|pdf`` writes the large pages in that format instead of JPEG (a PNG
+each, one multi-page LZW TIFF, one multi-page PDF with 4961x7016 pt pages), generated at
+run time from the shared receipts into ``--cache``.  ``--trace DIR`` writes each run's
+resident memory every 20 ms with the pages in OCR at that moment; each child's JSON line
+also gives the highest and lowest memory per window of ``--items`` OCR pages (a creep
+raises the later windows; a coincidence peaks anywhere).
 
 Goals: peak(4x) / peak(1x) <= 1.10 and peak < 2.0 GB for ``default``.  Each child also
 prints its CPU seconds per page (user + system), to check the tuning costs no speed.
