@@ -74,8 +74,10 @@ def load_page(
             the smallest 1/2, 1/4 or 1/8 scale by libjpeg that still leaves at least
             ``max_side`` (far cheaper than a full decode; left for the engine to shrink
             the rest of the way, as it did before: measured, a further area-averaging
-            shrink cost accuracy), PDF pages are rendered at the lower scale, and other
-            formats are shrunk to ``max_side`` with area averaging after decoding.
+            shrink cost accuracy), PDF pages are rendered at the lower scale (and
+            ``max_pixels`` counts the pixels rendered), and PNG and TIFF pages are
+            box-reduced by a whole factor in Pillow right after decoding, then shrunk to
+            ``max_side`` with area averaging (the full-size page is never copied).
             ``page.scale`` says by how much, so OCR boxes come back in the pixels of the
             full-size page.
             ``None`` (the default) decodes at full size.
