@@ -31,6 +31,18 @@ Configs:
     untuned: as ``decode2000`` without the malloc tuning.
     unbounded: the first behaviour: full-size decoding, queues bounded by count only,
         malloc untuned.
+    The levers tried on the default (none adopted; figures in benchmarks/README.md):
+    no_pattern (onnxruntime memory pattern off), rec_batch1 (rapidocr ``rec_batch_num``
+    1), arenas1 (1 malloc arena), trim_det (``malloc_trim`` also between detection and
+    recognition), det_gate (one detection at a time across workers), det_gate_batch1,
+    queue16 (16 MB of pixels per queue), buffer2 (2 items per queue).
+
+``--format png|tiff|pdf`` writes the large pages in that format instead of JPEG (a PNG
+each, one multi-page LZW TIFF, one multi-page PDF with 4961x7016 pt pages), generated at
+run time from the shared receipts into ``--cache``.  ``--trace DIR`` writes each run's
+resident memory every 20 ms with the pages in OCR at that moment; each child's JSON line
+also gives the highest and lowest memory per window of ``--items`` OCR pages (a creep
+raises the later windows; a coincidence peaks anywhere).
 
 Goals: peak(4x) / peak(1x) <= 1.10 and peak < 2.0 GB for ``default``.  Each child also
 prints its CPU seconds per page (user + system), to check the tuning costs no speed.
@@ -49,8 +61,9 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +82,67 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "decode2000": {"decode_max_side": 2000},
     "untuned": {"malloc_tuning": False, "decode_max_side": 2000},
     "unbounded": {"malloc_tuning": False, "decode_max_side": None, "max_queue_bytes": 1 << 50},
+    # The levers tried on top of the default (keys starting with "_" are the soak's own).
+    "no_pattern": {"_mem_pattern": False},
+    "rec_batch1": {"ocr_options": {"params": {"Rec.rec_batch_num": 1}}},
+    "arenas1": {"_arenas": 1},
+    "queue16": {"max_queue_bytes": 16 << 20},
+    "buffer2": {"max_buffer_size": 2},
+    "trim_det": {"_trim_after_det": True},
+    "det_gate": {"_det_gate": 1},
+    "det_gate_batch1": {"_det_gate": 1, "ocr_options": {"params": {"Rec.rec_batch_num": 1}}},
 }
+
+
+def _apply_private(options: dict[str, Any]) -> dict[str, Any]:
+    """
+    Apply the soak's own knobs (``_arenas``, ``_mem_pattern``) and return the settings.
+    """
+    options = dict(options)
+    arenas = options.pop("_arenas", None)
+    if arenas is not None:
+        import stages._malloc
+
+        stages._malloc.MALLOC_ARENA_MAX = arenas
+    pattern = options.pop("_mem_pattern", None)
+    if pattern is not None:
+        from rapidocr.inference_engine.onnxruntime import main as ort_main
+
+        made = ort_main.OrtInferSession._init_sess_opts
+
+        def session_options(cfg: Any) -> Any:
+            opts = made(cfg)
+            opts.enable_mem_pattern = pattern
+            return opts
+
+        ort_main.OrtInferSession._init_sess_opts = staticmethod(session_options)
+    if options.pop("_trim_after_det", False):
+        from rapidocr.ch_ppocr_det import TextDetector
+
+        from stages._malloc import release_memory
+
+        plain = TextDetector.__call__
+
+        def trimmed(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return plain(self, *args, **kwargs)
+            finally:
+                release_memory()
+
+        TextDetector.__call__ = trimmed  # type: ignore[method-assign]
+    gate = options.pop("_det_gate", None)
+    if gate is not None:
+        from rapidocr.ch_ppocr_det import TextDetector
+
+        detect = TextDetector.__call__
+        semaphore = threading.Semaphore(gate)
+
+        def gated(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with semaphore:
+                return detect(self, *args, **kwargs)
+
+        TextDetector.__call__ = gated  # type: ignore[method-assign]
+    return options
 
 
 def make_a4(receipt: Path, out: Path) -> None:
@@ -108,7 +181,51 @@ def make_corpus(data: Path, cache: Path, kinds: int = 4) -> tuple[list[Path], li
     return large, receipts[kinds : 2 * kinds]
 
 
-def page_refs(large: list[Path], small: list[Path], items: int) -> Iterator[PageRef]:
+#: The formats the large pages can come in (``--format``).
+FORMATS = ("jpeg", "png", "tiff", "pdf")
+
+
+def large_pages(large: list[Path], fmt: str, cache: Path) -> list[tuple[Path, str, int]]:
+    """
+    The A4 scans as ``(file, kind, page)`` in format ``fmt``, written once to ``cache``:
+    ``jpeg`` the scans themselves; ``png`` one PNG each; ``tiff`` one multi-page LZW TIFF
+    holding them all; ``pdf`` one PDF holding them all, each page sized in points like
+    the scan in pixels (4961x7016 pt: the image at 72 dpi, as image-to-PDF tools write a
+    scan whose resolution they do not know), so 600-dpi-sized pages.
+    """
+    if fmt == "jpeg":
+        return [(path, "jpeg", 1) for path in large]
+    from PIL import Image
+
+    out_dir = cache / fmt
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if fmt == "png":
+        pages = []
+        for path in large:
+            out = out_dir / f"{path.stem}.png"
+            if not out.exists():
+                with Image.open(path) as image:
+                    image.save(out, "PNG")
+            pages.append((out, "png", 1))
+        return pages
+    out = out_dir / f"a4-{len(large)}.{'tif' if fmt == 'tiff' else 'pdf'}"
+    if not out.exists():
+        images = [Image.open(path) for path in large]
+        try:
+            if fmt == "tiff":
+                options: dict[str, Any] = {"compression": "tiff_lzw"}
+            else:
+                options = {"resolution": 72.0}
+            images[0].save(out, fmt.upper(), save_all=True, append_images=images[1:], **options)
+        finally:
+            for image in images:
+                image.close()
+    return [(out, fmt, number + 1) for number in range(len(large))]
+
+
+def page_refs(
+    large: list[Path], small: list[Path], items: int, fmt: str = "jpeg", cache: Path | None = None
+) -> Iterator[PageRef]:
     """
     ``items`` pages, two large then two small, cycling each list; every page gets its own
     id (discovery would fold repeats of one file into one page).
@@ -120,13 +237,101 @@ def page_refs(large: list[Path], small: list[Path], items: int) -> Iterator[Page
     """
     from stages._page import PageRef
 
+    big = large_pages(large, fmt, cache or Path("/tmp/asyncpipe-soak"))
+    little = [(path, "jpeg", 1) for path in small]
     for index in range(items):
-        pool = large if (index // 2) % 2 == 0 else small
-        path = pool[(index // 4 * 2 + index % 2) % len(pool)]
-        yield PageRef(id=f"{index:05d}-{path.name}", source=str(path), page=1, kind="jpeg")
+        pool = big if (index // 2) % 2 == 0 else little
+        path, kind, page = pool[(index // 4 * 2 + index % 2) % len(pool)]
+        name = (
+            f"{path.stem}p{page}{path.suffix}" if page > 1 or kind in ("tiff", "pdf") else path.name
+        )
+        yield PageRef(id=f"{index:05d}-{name}", source=str(path), page=page, kind=kind)
 
 
-def child(data: Path, cache: Path, items: int, config: str) -> None:
+class Tracer:
+    """
+    The resident memory every 20 ms, and which pages the OCR workers hold at that moment.
+
+    It answers where the peak comes from: a slow creep (the lowest memory between pages
+    rising with the pages seen: fragmentation, per-shape plans, caches) or a coincidence
+    (the peak is the moment both OCR workers hold their costliest pages, at any point of
+    the run).  ``report`` gives, per window of ``window`` OCR pages, the highest and the
+    lowest resident memory, and what was in OCR at the peak.
+    """
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.samples: list[tuple[float, float, int, list[str]]] = []
+        self._lock = threading.Lock()
+        self._active: dict[int, str] = {}
+        self._done = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._started = 0.0
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """
+        ``fn`` (the OCR stage's function) recording the page it holds while it runs.
+        """
+
+        def traced(*args: Any) -> Any:
+            page = args[-1]
+            shape = getattr(page.image, "shape", (0, 0))
+            label = f"{page.ref.id.split('-', 1)[1]}:{shape[1]}x{shape[0]}"
+            key = threading.get_ident()
+            with self._lock:
+                self._active[key] = label
+            try:
+                return fn(*args)
+            finally:
+                with self._lock:
+                    del self._active[key]
+                    self._done += 1
+
+        return traced
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            rss = _resident_mb() or 0.0
+            with self._lock:
+                state = (self._done, sorted(self._active.values()))
+            self.samples.append((round(time.perf_counter() - self._started, 2), rss, *state))
+            self._stop.wait(0.02)
+
+    def report(self) -> dict[str, Any]:
+        """
+        Per window of OCR pages: the highest and lowest resident memory (MB); the peak's
+        window and the pages in OCR at that moment.
+        """
+        if not self.samples:
+            return {}
+        highs: dict[int, float] = {}
+        lows: dict[int, float] = {}
+        for _, rss, done, _active in self.samples:
+            slot = done // self.window
+            highs[slot] = max(highs.get(slot, 0.0), rss)
+            lows[slot] = min(lows.get(slot, rss), rss)
+        peak = max(self.samples, key=lambda sample: sample[1])
+        return {
+            "window_high_mb": [round(highs[k]) for k in sorted(highs)],
+            "window_low_mb": [round(lows[k]) for k in sorted(lows)],
+            "peak_sampled_mb": round(peak[1]),
+            "peak_after_pages": peak[2],
+            "in_ocr_at_peak": peak[3],
+        }
+
+
+def child(
+    data: Path, cache: Path, items: int, config: str, window: int, trace: Path | None, fmt: str
+) -> None:
     """
     Run the default document pipeline over ``items`` pages and print a JSON line with the
     peak RSS and the counts (runs in its own process).
@@ -135,18 +340,29 @@ def child(data: Path, cache: Path, items: int, config: str) -> None:
 
     from stages.pipeline import DocumentSettings, build_pipeline
 
-    settings = DocumentSettings(**CONFIGS[config])
+    settings = DocumentSettings(**_apply_private(CONFIGS[config]))
     pipeline = build_pipeline(settings)
+    tracer = Tracer(window)
+    pipeline.stages = [
+        stage.replace(fn=tracer.wrap(stage.fn)) if stage.name == "ocr" else stage
+        for stage in pipeline.stages
+    ]
     started = time.perf_counter()
     large, small = make_corpus(data, cache)
-    refs = list(page_refs(large, small, items))
+    refs = list(page_refs(large, small, items, fmt, cache))
+    tracer.start()
     summary = anyio.run(lambda: pipeline.run(refs, ordered=True))
+    tracer.stop()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     pages = max(summary.ok + summary.failed, 1)
+    if trace is not None:
+        trace.write_text(json.dumps(tracer.samples))
     print(
         json.dumps(
             {
+                **tracer.report(),
                 "config": config,
+                "format": fmt,
                 "items": summary.ok + summary.failed,
                 "ok": summary.ok,
                 "failed": summary.failed,
@@ -170,17 +386,22 @@ def _resident_mb() -> float | None:
     return round(pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20), 1)
 
 
-def run_child(data: Path, cache: Path, items: int, config: str) -> dict[str, float]:
+def run_child(
+    data: Path, cache: Path, items: int, config: str, window: int, trace: Path | None, fmt: str
+) -> dict[str, Any]:
     """
     Run `child` in a fresh interpreter and return its JSON line.
     """
     command = [sys.executable, __file__, "--child", "--data", str(data), "--cache", str(cache)]
-    command += ["--items", str(items), "--config", config]
+    command += ["--items", str(items), "--config", config, "--window", str(window)]
+    command += ["--format", fmt]
+    if trace is not None:
+        command += ["--trace", str(trace / f"trace-{config}-{fmt}-{items}.json")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"soak child failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -193,17 +414,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/asyncpipe-soak"))
     parser.add_argument("--items", type=int, default=8, help="pages at 1x (default 8)")
     parser.add_argument("--config", choices=sorted(CONFIGS), default="default")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="jpeg", help="the large pages' format (default jpeg)"
+    )
+    parser.add_argument("--trace", type=Path, help="write each run's RSS trace (JSON) here")
+    parser.add_argument("--window", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("give --data (the SROIE folder) or set ASYNCPIPE_SROIE")
     if args.child:
-        child(args.data, args.cache, args.items, args.config)
+        child(args.data, args.cache, args.items, args.config, args.window, args.trace, args.format)
         return 0
-    make_corpus(args.data, args.cache)
+    large, _ = make_corpus(args.data, args.cache)
+    large_pages(large, args.format, args.cache)
     rows = []
     for factor in (1, 4):
-        row = run_child(args.data, args.cache, args.items * factor, args.config)
+        items = args.items * factor
+        row = run_child(
+            args.data, args.cache, items, args.config, args.items, args.trace, args.format
+        )
         row["load"] = round(os.getloadavg()[0], 2)
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -212,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     growth_ok = growth <= GOAL_GROWTH
     peak_ok = peak_gb < GOAL_PEAK_GB
     print(
-        f"config={args.config} items={args.items}/{4 * args.items} (half 600-dpi A4) "
+        f"config={args.config} items={args.items}/{4 * args.items} "
+        f"(half 600-dpi A4 {args.format.upper()}) "
         f"peak_rss={rows[0]['peak_rss_mb']:.0f}/{rows[1]['peak_rss_mb']:.0f} MB "
         f"end_rss={rows[0]['end_rss_mb']}/{rows[1]['end_rss_mb']} MB "
         f"cpu_s_per_page={rows[0]['cpu_s_per_page']}/{rows[1]['cpu_s_per_page']} "

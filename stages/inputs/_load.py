@@ -74,8 +74,10 @@ def load_page(
             the smallest 1/2, 1/4 or 1/8 scale by libjpeg that still leaves at least
             ``max_side`` (far cheaper than a full decode; left for the engine to shrink
             the rest of the way, as it did before: measured, a further area-averaging
-            shrink cost accuracy), PDF pages are rendered at the lower scale, and other
-            formats are shrunk to ``max_side`` with area averaging after decoding.
+            shrink cost accuracy), PDF pages are rendered at the lower scale (and
+            ``max_pixels`` counts the pixels rendered), and PNG and TIFF pages are
+            box-reduced by a whole factor in Pillow right after decoding, then shrunk to
+            ``max_side`` with area averaging (the full-size page is never copied).
             ``page.scale`` says by how much, so OCR boxes come back in the pixels of the
             full-size page.
             ``None`` (the default) decodes at full size.
@@ -106,13 +108,12 @@ def load_page(
                 max_side=max_side,
             )
         elif ref.kind in _OPENERS:
-            data = ref.data
-            if data is None:
-                with path.open("rb") as stream:
-                    data = stream.read()
-            image, drafted = _decode(
-                io.BytesIO(data), ref.kind, ref.page, max_pixels=max_pixels, max_side=max_side
-            )
+            # The file is read as the decoder needs it, never whole: one page of a
+            # multi-page TIFF does not cost the bytes of all the others.
+            with io.BytesIO(ref.data) if ref.data is not None else path.open("rb") as stream:
+                image, drafted = _decode(
+                    stream, ref.kind, ref.page, max_pixels=max_pixels, max_side=max_side
+                )
         else:
             raise ValueError(f"unsupported file type {ref.kind!r}")
     except InputError:
@@ -231,7 +232,35 @@ def _decode(
             transposed = ImageOps.exif_transpose(image)
             if transposed is not None:
                 return _to_array(transposed), image.size[0] / width
-        return _to_array(image), image.size[0] / width
+            return _to_array(image), image.size[0] / width
+        reduced = _reduce(image, max_side)
+        if reduced is not image:
+            image.close()  # the full-size pixels go now, before any conversion copies them
+        try:
+            return _to_array(reduced), reduced.size[0] / width
+        finally:
+            reduced.close()
+
+
+def _reduce(image: Image.Image, max_side: int | None) -> Image.Image:
+    """
+    ``image`` shrunk by the largest whole factor that still leaves ``max_side`` on its
+    longer side (box averaging), or ``image`` itself.
+
+    A PNG or TIFF has no reduced decoding: the full page is decoded (4 bytes a pixel in
+    Pillow, 139 MB for a 600-dpi A4 scan), so shrinking it right away, before the
+    conversions to a BGR array each copy it, bounds what one load costs.
+    """
+    if max_side is None:
+        return image
+    factor = max(image.size) // max_side
+    if factor < 2 or image.mode not in _REDUCIBLE:
+        return image
+    return image.reduce(factor)
+
+
+# The modes Image.reduce handles ("1", "P" and the 16-bit ones are converted as they are).
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F", "PA", "La", "RGBa"})
 
 
 def _to_array(image: Image.Image) -> npt.NDArray[np.uint8]:
@@ -250,7 +279,7 @@ def _to_array(image: Image.Image) -> npt.NDArray[np.uint8]:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
-    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    rgb = np.asarray(image if mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
@@ -267,16 +296,18 @@ def _render_pdf(
         pdf_page = document[page - 1]
         try:
             width_pt, height_pt = pdf_page.get_size()
-            _check_size(
-                math.ceil(width_pt * scale),
-                math.ceil(height_pt * scale),
-                max_pixels,
-                f"page {page} at {dpi} dpi",
-            )
             longest = max(width_pt, height_pt) * scale
             render = scale
             if max_side is not None and longest > max_side:
                 render = scale * max_side / longest
+            # What is rendered is what costs memory: a page sized in points like a 600-dpi
+            # scan (4961x7016 pt) is fine at OCR's scale, though too large at pdf_dpi.
+            _check_size(
+                math.ceil(width_pt * render),
+                math.ceil(height_pt * render),
+                max_pixels,
+                f"page {page} at {render * 72.0:.4g} dpi",
+            )
             bitmap = pdf_page.render(scale=render)
             try:
                 array: npt.NDArray[np.uint8] = np.array(bitmap.to_numpy(), dtype=np.uint8)

@@ -61,3 +61,22 @@ class TestEngineMaxSide:
         ref = PageRef(id="r", source=str(path), page=1, kind="jpeg")
         load = build_pipeline(DocumentSettings(malloc_tuning=False)).stages[0]
         assert load.fn(ref).image.shape == (3508, 2481, 3)  # 1/2 would be under 2000
+
+    def test_pipeline_bounds_other_formats(self, tmp_path: Path) -> None:
+        """A 600-dpi A4 PNG, a page of a multi-page TIFF of them and a PDF page sized like
+        one (4961x7016 pt) all reach OCR at <= 2000 px on the long side."""
+        pixels = np.full((A4_600DPI[1], A4_600DPI[0]), 255, dtype=np.uint8)
+        pixels[3000:3200, 1000:4000] = 0
+        scan = Image.fromarray(pixels)
+        scan.save(tmp_path / "a4.png")
+        scan.save(tmp_path / "a4.tif", "TIFF", save_all=True, append_images=[scan])
+        scan.save(tmp_path / "a4.pdf", "PDF", resolution=72.0)
+        load = build_pipeline(DocumentSettings(malloc_tuning=False)).stages[0]
+        for name, kind, page in (("a4.png", "png", 1), ("a4.tif", "tiff", 2), ("a4.pdf", "pdf", 1)):
+            ref = PageRef(id=name, source=str(tmp_path / name), page=page, kind=kind)
+            loaded = load.fn(ref)
+            height, width = loaded.image.shape[:2]
+            assert (height, width) in ((2000, 1414), (2000, 1415)), name
+            if kind != "pdf":  # a PDF's scale is against its rendering at pdf_dpi
+                assert loaded.scale == pytest.approx(1414 / 4961, rel=0.001), name
+            assert int(loaded.image[round(3100 / 7016 * height), width // 2].min()) < 64, name

@@ -4,6 +4,7 @@ import hashlib
 import math
 import os
 import re
+import tracemalloc
 from pathlib import Path
 
 import anyio
@@ -520,6 +521,63 @@ class TestLoadAtOcrSize:
         assert page.image.shape == (25, 100)
         assert page.scale == 0.25
         assert int(page.image[10, 10]) == 200
+
+    def test_big_png_never_converted_at_full_size(self, tmp_path: Path) -> None:
+        """A big PNG is shrunk in Pillow before the array conversions: no full-size array
+        or byte copy is ever made (tracemalloc sees numpy's and Python's buffers)."""
+        path = tmp_path / "big.png"
+        pixels = np.full((3000, 2000, 3), 255, dtype=np.uint8)
+        pixels[1000:1200, 400:1600] = (0, 0, 255)  # a blue band (RGB), so channel order shows
+        Image.fromarray(pixels).save(path)
+        ref = _one(list(discover([path])))
+        full_bytes = pixels.nbytes  # 18 MB
+        tracemalloc.start()
+        try:
+            page = load_page(ref, max_side=1000)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert page.image is not None
+        assert page.image.shape == (1000, 667, 3)
+        assert page.scale == pytest.approx(667 / 2000)
+        assert peak < full_bytes / 4
+        assert page.image[366, 333].tolist() == [255, 0, 0]  # BGR: blue comes first
+        assert page.image[10, 10].tolist() == [255, 255, 255]
+
+    def test_tiff_page_read_alone(self, tmp_path: Path) -> None:
+        """One page of a multi-page TIFF is decoded without reading the whole file into
+        memory, shrunk like a PNG, and it is the page asked for."""
+        path = tmp_path / "three.tif"
+        frames = [Image.new("L", (1600, 2400), shade) for shade in (40, 120, 200)]
+        frames[0].save(path, "TIFF", save_all=True, append_images=frames[1:])
+        assert path.stat().st_size > 3 * 1600 * 2400  # uncompressed: 11.5 MB
+        refs = sorted(discover([path]), key=lambda ref: ref.page)
+        assert [ref.page for ref in refs] == [1, 2, 3]
+        tracemalloc.start()
+        try:
+            page = load_page(refs[1], max_side=600)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert page.image is not None
+        assert page.image.shape == (600, 400)
+        assert int(page.image[300, 200]) == 120
+        assert peak < 1600 * 2400  # less than one page, let alone the file
+
+    def test_pdf_page_sized_like_a_scan(self, tmp_path: Path) -> None:
+        """A page sized in points like a 600-dpi A4 scan in pixels is too large at 200 dpi
+        but renders at OCR's scale when max_side is given (max_pixels counts what is
+        rendered)."""
+        path = blank_pdf(tmp_path / "scan.pdf", 4961, 7016)
+        ref = _one(list(discover([path])))
+        with pytest.raises(InputError, match="page 1 at 200 dpi is 13781x19489"):
+            load_page(ref)
+        page = load_page(ref, max_side=2000)
+        assert page.image is not None
+        assert max(page.image.shape[:2]) <= 2000
+        assert max(page.image.shape[:2]) >= 1999
+        with pytest.raises(InputError, match="more than max_pixels=1000000"):
+            load_page(ref, max_side=2000, max_pixels=1_000_000)
 
     def test_bad_max_side(self, sroie: Path) -> None:
         """max_side must be positive."""
