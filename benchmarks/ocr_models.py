@@ -62,10 +62,12 @@ from stages.ocr import RapidOcrEngine  # noqa: E402
 __all__ = [
     "CACHE_DIR",
     "DEFAULT_OCR_MODEL",
+    "EXTERNAL",
     "FIELDS",
     "OCR_MODELS",
     "OcrModel",
     "accuracy",
+    "dump",
     "engine_options",
     "main",
     "speed",
@@ -129,6 +131,11 @@ OCR_MODELS: dict[str, OcrModel] = {
 }
 
 
+#: Models read by another engine in another venv (``benchmarks/ocr_lite.py``); only their
+#: cached OCR is scored here.
+EXTERNAL = {"rapidocrlite-lite": "benchmarks/ocr_lite.py"}
+
+
 def engine_options(name: str) -> dict[str, Any]:
     """
     The :class:`RapidOcrEngine` keyword arguments of one model set, its files found in
@@ -177,9 +184,19 @@ def accuracy(data: Path, names: Sequence[str], cache_dir: Path) -> dict[str, dic
     halves = split(stems)
     rows: dict[str, dict[str, Any]] = {}
     for name in names:
-        cached = ocr_variant(
-            images, f"model-{name}", cache_dir, options=engine_options(name), make=RapidOcrEngine
-        )
+        if name in EXTERNAL:
+            path = cache_dir / f"ocr-model-{name}.json"
+            if not path.exists():
+                raise SystemExit(f"{path} is missing: run {EXTERNAL[name]} read first")
+            cached = json.loads(path.read_text())
+        else:
+            cached = ocr_variant(
+                images,
+                f"model-{name}",
+                cache_dir,
+                options=engine_options(name),
+                make=RapidOcrEngine,
+            )
         scores = dict(zip(stems, score_cached(data, cached, stems), strict=True))
         row: dict[str, Any] = {
             half: summary([scores[stem] for stem in halves[half]]) for half in ("dev", "held")
@@ -279,6 +296,25 @@ def speed(data: Path, names: Sequence[str], workers: int, cache_dir: Path) -> li
     return rows
 
 
+def dump(data: Path, out: Path) -> None:
+    """
+    Write every receipt as the pipeline hands it to OCR (``load_page`` -> default
+    ``preprocess``) to ``out/STEM.png``, for engines in other venvs (``ocr_lite.py``).
+    """
+    import cv2
+
+    from stages.inputs import discover, load_page
+    from stages.preprocess import PreprocessOptions, preprocess
+
+    out.mkdir(parents=True, exist_ok=True)
+    for image in sorted((data / "img").glob("*.jpg")):
+        page = preprocess(load_page(next(iter(discover([image])))), PreprocessOptions())
+        if page.image is None:
+            raise SystemExit(f"{image} decoded to nothing")
+        cv2.imwrite(str(out / f"{image.stem}.png"), page.image)
+    print(f"wrote {out}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """
     Command-line entry point (see the module docstring).
@@ -290,19 +326,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         0.
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("what", choices=("accuracy", "speed"))
-    parser.add_argument("--model", action="append", choices=sorted(OCR_MODELS))
+    parser.add_argument("what", choices=("accuracy", "speed", "dump"))
+    parser.add_argument("--model", action="append", choices=sorted([*OCR_MODELS, *EXTERNAL]))
     parser.add_argument("--workers", type=int, default=2, help="engines timed by speed")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
     args = parser.parse_args(argv)
     if not sorted((args.data / "img").glob("*.jpg")):
         parser.error(f"no receipts in {args.data / 'img'}")
-    names = args.model or list(OCR_MODELS)
-    if args.what == "accuracy":
+    names = args.model or [*OCR_MODELS, *EXTERNAL]
+    if args.what == "dump":
+        dump(args.data, args.cache_dir.parent / "pre")
+    elif args.what == "accuracy":
         accuracy(args.data, names, args.cache_dir)
     else:
-        speed(args.data, names, args.workers, args.cache_dir)
+        external = [name for name in names if name in EXTERNAL]
+        if args.model and external:
+            parser.error(f"time {external} with {EXTERNAL[external[0]]} speed")
+        speed(
+            args.data,
+            [name for name in names if name not in EXTERNAL],
+            args.workers,
+            args.cache_dir,
+        )
     return 0
 
 
