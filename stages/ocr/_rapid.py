@@ -54,6 +54,47 @@ def _model_file(name: str | Path, models_dir: Path, role: str) -> Path:
     return path
 
 
+def _check_stored_keys(rec_path: Path, models_dir: Path) -> None:
+    """
+    Fail unless the recognition model stores its character list (rapidocr would
+    download one). The wheel's own model does; others are opened once to look.
+    """
+    if rec_path == models_dir / _DEFAULT_REC:
+        return
+    import onnxruntime  # type: ignore[import-untyped]
+
+    try:
+        session = onnxruntime.InferenceSession(str(rec_path), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ConfigError(f"rapidocr rec model {rec_path} does not load: {exc}") from exc
+    if "character" not in session.get_modelmeta().custom_metadata_map:
+        raise ConfigError(
+            f"rapidocr rec model {rec_path} stores no character list and rapidocr would "
+            "download one; asyncpipe never downloads: pass the list that ships with the "
+            "model as rec_keys="
+        )
+
+
+def _use_keys(recognizer: Any, keys: Path) -> None:
+    """
+    Make rapidocr's recogniser decode with the character list in ``keys``.
+
+    rapidocr prefers a list stored in the ONNX file over ``rec_keys_path``; a list that
+    does not fit the model's output would decode garbage, so it is checked here.
+    """
+    from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode
+
+    decode = CTCLabelDecode(character_path=keys)
+    outputs = recognizer.session.session.get_outputs()[0].shape
+    classes = outputs[-1] if outputs else None
+    if isinstance(classes, int) and classes != len(decode.character):
+        raise ConfigError(
+            f"{keys} lists {len(decode.character) - 2} characters but the recognition "
+            f"model outputs {classes} classes (characters + blank + space)"
+        )
+    recognizer.postprocess_op = decode
+
+
 class RapidOcrEngine:
     """
     OCR with rapidocr 3.x on onnxruntime, with models from the rapidocr wheel only.
@@ -74,6 +115,11 @@ class RapidOcrEngine:
         det_model: detection model, a file name in ``rapidocr/models`` or a path.
         rec_model: recognition model, likewise.
         cls_model: classifier model, likewise (loaded only when ``use_cls``).
+        rec_keys: the recogniser's character list, one per line (a file name in
+            ``rapidocr/models`` or a path), for a ``rec_model`` whose ONNX file stores
+            none or a wrong one; it replaces the stored one. ``None``: the list stored in
+            the model, and a model that stores none is a ConfigError (rapidocr would
+            download one). Other PP-OCR models tried are in ``benchmarks/ocr_models.py``.
         log_level: level for rapidocr's ``RapidOCR`` logger (it logs at INFO on start-up).
         params: further rapidocr config keys, e.g. ``{"Global.max_side_len": 2000}`` (the
             default here is 1500), ``{"Det.unclip_ratio": 2.0}`` or
@@ -99,6 +145,7 @@ class RapidOcrEngine:
         cls_model: str | Path = _DEFAULT_CLS,
         log_level: str = "warning",
         params: Mapping[str, Any] | None = None,
+        rec_keys: str | Path | None = None,
     ) -> None:
         try:
             import rapidocr
@@ -110,16 +157,25 @@ class RapidOcrEngine:
         if intra_op_threads < 1:
             raise ConfigError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
         models_dir = Path(rapidocr.__file__).resolve().parent / "models"
+        rec_path = _model_file(rec_model, models_dir, "rec")
+        if rec_keys is not None:
+            keys: Path | None = _model_file(rec_keys, models_dir, "rec_keys")
+        else:
+            keys = None
+            _check_stored_keys(rec_path, models_dir)
         config: dict[str, Any] = {
             "Global.log_level": log_level,
             "Global.use_cls": use_cls,
             "Global.text_score": text_score,
             "Global.max_side_len": RAPIDOCR_MAX_SIDE,
             "Det.model_path": str(_model_file(det_model, models_dir, "det")),
-            "Rec.model_path": str(_model_file(rec_model, models_dir, "rec")),
+            "Rec.model_path": str(rec_path),
             "EngineConfig.onnxruntime.intra_op_num_threads": intra_op_threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         }
+        if keys is not None:
+            # Without it rapidocr would fetch a dictionary when the model stores none.
+            config["Rec.rec_keys_path"] = str(keys)
         config.update(params or {})
         if use_cls:
             config["Cls.model_path"] = str(_model_file(cls_model, models_dir, "cls"))
@@ -132,11 +188,15 @@ class RapidOcrEngine:
             # here, in the factory, rather than on the first page.
             for step in ("det", "cls", "rec") if use_cls else ("det", "rec"):
                 getattr(self._ocr, f"_load_{step}_model")()
+            if keys is not None:
+                _use_keys(self._ocr.text_rec, keys)
         except ConfigError:
             raise
         except Exception as exc:
             raise ConfigError(f"rapidocr could not start: {exc}") from exc
         self.use_cls = use_cls
+        #: The recognition model file this engine runs.
+        self.rec_model = Path(config["Rec.model_path"])
         self._closed = False
 
     def recognize(self, image: npt.NDArray[np.uint8]) -> list[Line]:
