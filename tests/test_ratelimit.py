@@ -194,6 +194,15 @@ class TestRateLimit:
         await limit.acquire(10)
         assert limit.times[1] - limit.times[0] >= 0.35
 
+    @pytest.mark.parametrize(
+        ("period", "margin"),
+        [(60.0, 0.25), (10.0, 0.1), (2.0, 0.05), (1.0, 0.05), (0.2, 0.02), (3600.0, 0.25)],
+    )
+    def test_default_margin(self, period: float, margin: float) -> None:
+        """The default margin is 1 % of the period, within 50 ms..0.25 s, and at most a
+        tenth of the period: jitter is milliseconds whatever the period."""
+        assert RateLimit(10, period).margin == pytest.approx(margin)
+
     @pytest.mark.parametrize("burst", [0, 11])
     def test_bad_burst(self, burst: int) -> None:
         """A burst outside 1..limit is a ConfigError."""
