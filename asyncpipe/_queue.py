@@ -13,7 +13,7 @@ its pixels) and ``max_weight``, and ``send`` also waits while the items in the b
 weigh too much.  An item is always let into an empty buffer, so one item heavier than
 the limit passes alone instead of blocking the pipeline for ever.
 
-It runs on the asyncio backend only (aiolimiter is asyncio-only too), and it is not
+It runs on the asyncio backend only (it is built on asyncio's futures), and it is not
 thread-safe: like everything on the event loop, it has one owner, the loop.
 """
 

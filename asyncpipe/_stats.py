@@ -155,14 +155,16 @@ class WorkerLosses:
         The losses in words, e.g. ``"1 actor lost (its process or node died); 1 call ran
         again on a restarted actor"``.
         """
-        parts = [
-            _count(self.lost, "actor", "actors")
-            + (
-                " lost (its process or node died)"
-                if self.lost == 1
-                else " lost (their process or node died)"
+        parts = []
+        if self.lost:
+            parts.append(
+                _count(self.lost, "actor", "actors")
+                + (
+                    " lost (its process or node died)"
+                    if self.lost == 1
+                    else " lost (their process or node died)"
+                )
             )
-        ]
         if self.rerun:
             parts.append(
                 _count(self.rerun, "call", "calls")

@@ -8,7 +8,7 @@ from blockbuster import BlockBuster, blockbuster_ctx
 
 @pytest.fixture
 def anyio_backend() -> str:
-    """aiolimiter is asyncio-only, so asyncpipe runs on anyio's asyncio backend."""
+    """asyncpipe's queues are built on asyncio, so it runs on anyio's asyncio backend."""
     return "asyncio"
 
 

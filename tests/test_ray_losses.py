@@ -243,3 +243,8 @@ class TestSummaryReportsLosses:
             "2 actors lost (their process or node died); 1 call ran again on a restarted "
             "actor; 1 actor replaced (restarts used up)"
         )
+
+    def test_describe_names_only_what_happened(self) -> None:
+        """A count of zero is left out: a rerun with no loss seen says nothing of losses."""
+        assert WorkerLosses(rerun=2).describe() == "2 calls ran again on restarted actors"
+        assert WorkerLosses(lost=1).describe() == "1 actor lost (its process or node died)"
