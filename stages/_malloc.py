@@ -11,10 +11,14 @@ after a run is 1.3 GB, and the peak grows 1.30x from 8 to 32 pages).
 
 `tune_malloc` sets, once per process, ``M_ARENA_MAX`` to 2 (fewer heaps to fragment), and
 `release_memory`, which the pipeline's OCR stage calls after each page, runs
-``malloc_trim(0)``: the free pages inside every heap go back to the system.  Mapping every
-block of 1 MB or more on its own (``M_MMAP_THRESHOLD``) bounded memory as well, but the
-page faults of those fresh mappings cost about 45 % more CPU per page; trimming once per
-page costs next to nothing (figures in ``benchmarks/README.md``).
+``malloc_trim(0)`` once the process holds more than ``above`` bytes (`resident_bytes`):
+the free pages inside every heap go back to the system.  Mapping every block of 1 MB or
+more on its own (``M_MMAP_THRESHOLD``) bounded memory as well, but the page faults of
+those fresh mappings cost about 45 % more CPU per page.  Trimming after every page costs
+less, yet not nothing: the next page faults the trimmed pages back in, 7-20 % more CPU per
+receipt in the OCR bound (``benchmarks/ocr_bound.py``).  So the pipeline trims only above
+a resident size (`TRIM_ABOVE`, like Go's soft memory limit): a run of small pages never
+pays, and a run of large ones is held near that size (figures in ``benchmarks/README.md``).
 
 Both do nothing on a C library other than glibc, when ``ASYNCPIPE_MALLOC_TUNING`` is
 ``0``/``off``/``false``/``no``, or when the user tuned malloc already through glibc's own
@@ -28,12 +32,21 @@ import os
 import sys
 import threading
 
-__all__ = ["ENV_SWITCH", "MALLOC_ARENA_MAX", "release_memory", "tune_malloc"]
+__all__ = [
+    "ENV_SWITCH",
+    "MALLOC_ARENA_MAX",
+    "TRIM_ABOVE",
+    "release_memory",
+    "resident_bytes",
+    "tune_malloc",
+]
 
 #: The environment variable that turns the tuning off (``0``, ``off``, ``false``, ``no``).
 ENV_SWITCH = "ASYNCPIPE_MALLOC_TUNING"
 #: The most malloc arenas (heaps) in the process.
 MALLOC_ARENA_MAX = 2
+#: `release_memory` trims only when the process holds more than this (bytes resident).
+TRIM_ABOVE = 1 << 30
 
 # The mallopt parameter number, from glibc's <malloc.h>.
 _M_ARENA_MAX = -8
@@ -50,6 +63,7 @@ _OFF = {"0", "off", "false", "no"}
 _lock = threading.Lock()
 _applied: bool | None = None
 _libc: ctypes.CDLL | None = None
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -101,14 +115,38 @@ def _apply() -> bool:
     return True
 
 
-def release_memory() -> bool:
+def resident_bytes() -> int | None:
     """
-    Give the free pages of every malloc heap back to the system (``malloc_trim(0)``).
+    This process's resident memory in bytes (``/proc/self/statm``), or ``None`` where
+    there is no ``/proc`` (only Linux has it; the tuning runs only on glibc anyway).
+    """
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def release_memory(above: int = 0) -> bool:
+    """
+    Give the free pages of every malloc heap back to the system (``malloc_trim(0)``) when
+    the process holds more than ``above`` bytes.
 
     Does nothing unless `tune_malloc` applied its settings in this process.
+
+    Args:
+        above: trim only when `resident_bytes` is over this; ``0`` always trims.  Reading
+            the size costs a few microseconds; a trim costs the page faults of whatever
+            reuses the pages afterwards.
 
     Returns:
         ``True`` when glibc released some memory.
     """
     libc = _libc
-    return libc is not None and bool(libc.malloc_trim(0))
+    if libc is None:
+        return False
+    if above > 0:
+        resident = resident_bytes()
+        if resident is not None and resident <= above:
+            return False
+    return bool(libc.malloc_trim(0))

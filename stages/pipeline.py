@@ -19,7 +19,7 @@ from PIL import JpegImagePlugin
 
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
-from ._malloc import release_memory, tune_malloc
+from ._malloc import TRIM_ABOVE, release_memory, tune_malloc
 from ._page import Page, PageRef
 from .inputs import encoded_bytes, load_page, page_bytes, read_page
 from .ocr import make_engine, ocr_page, rapidocr_max_side
@@ -92,9 +92,13 @@ class DocumentSettings:
             ``load`` can run on a worker that cannot read the inputs' paths (remote
             executors); the encoded file travels, never the decoded pixels.
         malloc_tuning: tune glibc malloc for the process when the pipeline is built (2
-            arenas) and give free heap pages back after each OCR page (see
-            `stages._malloc`), so resident memory follows the pages in flight instead of
-            creeping up; ``ASYNCPIPE_MALLOC_TUNING=0`` also turns it off.
+            arenas) and give free heap pages back after an OCR page that leaves the
+            process over ``trim_above`` (see `stages._malloc`), so resident memory follows
+            the pages in flight instead of creeping up; ``ASYNCPIPE_MALLOC_TUNING=0`` also
+            turns it off.
+        trim_above: with ``malloc_tuning``, the resident bytes above which an OCR page
+            ends with ``malloc_trim`` (1 GiB); ``0`` trims after every page, at 7-20 %
+            more CPU per page (``benchmarks/ocr_bound.py``).
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
@@ -111,6 +115,7 @@ class DocumentSettings:
     max_queue_bytes: int = 64 << 20
     ship_bytes: bool = False
     malloc_tuning: bool = True
+    trim_above: int = TRIM_ABOVE
 
     def workers_for(self, stage: str) -> int:
         """
@@ -172,11 +177,11 @@ def _load(
     return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi, max_side=max_side)
 
 
-def _ocr_and_release(engine: Any, page: Page) -> Page:
+def _ocr_and_release(engine: Any, page: Page, *, above: int) -> Page:
     try:
         return ocr_page(engine, page)
     finally:
-        release_memory()
+        release_memory(above)
 
 
 def _encode(page: Page) -> dict[str, Any]:
@@ -258,7 +263,11 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
         ),
         Stage(
             "ocr",
-            _ocr_and_release if settings.malloc_tuning else ocr_page,
+            (
+                partial(_ocr_and_release, above=settings.trim_above)
+                if settings.malloc_tuning
+                else ocr_page
+            ),
             kind="thread",
             workers=settings.workers_for("ocr"),
             resource=engine_factory,

@@ -51,7 +51,7 @@ for block in blocks:
 for block in blocks[:-1]:
     libc.free(block)
 before = rss()
-release_memory()
+release_memory({above})
 released = before - rss()
 sys.stderr.flush()
 libc.malloc_stats()
@@ -66,11 +66,11 @@ _PIPELINE = (
 )
 
 
-def _probe(setup: str, **env: str) -> dict[str, Any]:
+def _probe(setup: str, above: int = 0, **env: str) -> dict[str, Any]:
     clean = {k: v for k, v in os.environ.items() if k not in malloc_module._GLIBC_ENV}
     clean.pop(ENV_SWITCH, None)
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(root=str(ROOT), setup=setup)],
+        [sys.executable, "-c", _PROBE.format(root=str(ROOT), setup=setup, above=above)],
         capture_output=True,
         text=True,
         check=True,
@@ -92,6 +92,20 @@ class TestTuneMalloc:
         assert result["applied"] is True
         assert 1 <= result["arenas"] <= 2
         assert result["released"] is True
+
+    def test_trims_only_above_the_resident_size(self) -> None:
+        """Above 64 GiB nothing is trimmed; above 128 MiB (this process holds 256+) it is."""
+        assert _probe(_DIRECT, above=64 << 30)["released"] is False
+        assert _probe(_DIRECT, above=128 << 20)["released"] is True
+
+    def test_resident_bytes(self) -> None:
+        """The size read from /proc grows with memory written, by about as much."""
+        before = malloc_module.resident_bytes()
+        block = b"\x01" * (64 << 20)  # every page written, so resident
+        after = malloc_module.resident_bytes()
+        assert before is not None and after is not None
+        assert 48 << 20 < after - before < 80 << 20
+        del block
 
     def test_switched_off_by_env(self) -> None:
         """ASYNCPIPE_MALLOC_TUNING=0 leaves glibc's default: an arena per thread, no trim."""
