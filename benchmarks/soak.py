@@ -32,7 +32,9 @@ Configs:
         and OCR bounded by bytes of pixels as well as by count, and glibc malloc tuned by
         the pipeline
         (``stages/_malloc.py``: 2 arenas, and the free heap pages given back to the
-        system after each OCR page).
+        system after an OCR page that leaves the process over 1 GiB resident).
+    trim_each: the previous default: as ``default``, the free heap pages given back after
+        every OCR page, whatever the resident size.
     decode2000: the previous default: as ``default`` but decoded at >= 2000 px (an A4
         scan at 1/2 scale, 2481x3508).
     untuned: as ``decode2000`` without the malloc tuning.
@@ -86,6 +88,7 @@ GOAL_PEAK_GB = 2.0
 # DocumentSettings per config (see the module docstring).
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
+    "trim_each": {"trim_above": 0},
     "decode2000": {"decode_max_side": 2000},
     "untuned": {"malloc_tuning": False, "decode_max_side": 2000},
     "unbounded": {"malloc_tuning": False, "decode_max_side": None, "max_queue_bytes": 1 << 50},
