@@ -15,7 +15,7 @@ median of its per-round rate over the pool's (goal >= 0.95); see
 Usage (from the project root, under the bench lock on a shared machine)::
 
     ASYNCPIPE_SROIE=../shared/data/sroie .venv/bin/python benchmarks/ocr_bound.py \\
-        [--pages 8] [--rounds 3] [--json out.json]
+        [--pages 8] [--rounds 3] [--contenders bare,pipeline] [--json out.json]
 """
 
 from __future__ import annotations
@@ -44,17 +44,25 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=os.environ.get("ASYNCPIPE_SROIE"))
     parser.add_argument("--pages", type=int, default=8, help="receipts per pass (8)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every contender (3)")
+    parser.add_argument(
+        "--contenders",
+        default=",".join(BOUND_CONTENDERS),
+        help=f"comma-separated, from {','.join(BOUND_CONTENDERS)} (all)",
+    )
     parser.add_argument("--json", type=Path, help="write the timings and ratios here")
     args = parser.parse_args()
     if args.data is None:
         parser.error("give --data or set ASYNCPIPE_SROIE to the SROIE receipts")
+    contenders = args.contenders.split(",")
+    if "bare" not in contenders or not set(contenders) <= set(BOUND_CONTENDERS):
+        parser.error(f"--contenders: bare and some of {','.join(BOUND_CONTENDERS[1:])}")
     cores = len(os.sched_getaffinity(0))
     tune_malloc()  # the pipeline's malloc state, before anything is timed
     refs = pick_refs([str(args.data / "img")], args.pages)
     timings = measure_ocr(
         refs,
         cores,
-        list(BOUND_CONTENDERS),
+        contenders,
         rounds=args.rounds,
         single=True,
         say=lambda text: print(text, file=sys.stderr, flush=True),

@@ -46,7 +46,7 @@ ENV_SWITCH = "ASYNCPIPE_MALLOC_TUNING"
 #: The most malloc arenas (heaps) in the process.
 MALLOC_ARENA_MAX = 2
 #: `release_memory` trims only when the process holds more than this (bytes resident).
-TRIM_ABOVE = 1 << 30
+TRIM_ABOVE = 768 << 20
 
 # The mallopt parameter number, from glibc's <malloc.h>.
 _M_ARENA_MAX = -8
