@@ -155,7 +155,13 @@ class App(Protocol):
     """
     **Protocol:** a pipeline the command line can run.
 
+    An app may also define ``start_environment() -> Mapping[str, str]``: variables the
+    process must have when it starts, because a library reads them only then (glibc's
+    malloc tunables, OpenMP's thread count).  ``asyncpipe run`` restarts itself once with
+    those it lacks (`asyncpipe._restart`; same process id).
+
     .. versionadded:: 0.2
+    .. versionchanged:: 0.5 the optional ``start_environment``.
     """
 
     description: str
@@ -169,6 +175,12 @@ class App(Protocol):
         """
         Build the job (and hold what it needs open, e.g. an HTTP client) for one run.
         """
+
+
+def start_environment(app: App) -> dict[str, str]:
+    """The variables ``app`` wants the process to start with (none if it says nothing)."""
+    wanted = getattr(app, "start_environment", None)
+    return dict(wanted()) if wanted is not None else {}
 
 
 def load_app(spec: str | None = None) -> App:

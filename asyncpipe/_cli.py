@@ -22,11 +22,12 @@ from pathlib import Path
 
 import anyio
 
-from ._app import App, RunOptions, load_app
+from ._app import App, RunOptions, load_app, start_environment
 from ._args import app_spec, parse, run_options
 from ._exceptions import AsyncpipeError, ConfigError
 from ._journal import Journal
 from ._progress import make_progress
+from ._restart import restart_with
 from ._sink import JsonlSink
 from ._summary import closing_lines, command_line, resume_command
 
@@ -110,7 +111,11 @@ async def journal_command(action: str, path: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """
     The ``asyncpipe`` command.  Returns the exit code.
+
+    Run as the process's command (``argv`` not given), ``run`` first restarts the process
+    once when the app asks for variables it does not have (`start_environment`).
     """
+    process = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         spec, command = app_spec(argv)
@@ -122,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "journal":
             return anyio.run(journal_command, args.action, args.path)
         assert app is not None
+        if process:
+            restart_with(start_environment(app))
         logging.basicConfig(
             level=args.log_level.upper(),
             stream=sys.stderr,

@@ -13,10 +13,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from docbench import main
+
+from asyncpipe._restart import restart_with
+from stages._malloc import start_environment
 
 __all__: list[str] = []
 
 if __name__ == "__main__":
+    restart_with(start_environment())  # as `asyncpipe run` starts (huge pages for malloc)
     sys.exit(main())

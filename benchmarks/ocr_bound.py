@@ -6,16 +6,21 @@ The bench (``benchmarks/bench.py``) runs one round of this before its LLM runs a
 after; this script runs only the bound, more rounds, so its median settles.  Each round
 runs every contender once on the same pages, in an order rotated every round: the pool
 (``bare``: ``cores`` engines in a ``ThreadPoolExecutor``, each task decoding,
-preprocessing and OCRing a page), the pipeline as it ships (``pipeline``: trims freed heap
-memory only above `stages._malloc.TRIM_ABOVE`), trimming after every page
-(``pipeline-trim-each``) and never (``pipeline-no-trim``).  A pipeline is judged by the
-median of its per-round rate over the pool's (goal >= 0.95); see
+preprocessing and OCRing a page), the pipeline as it ships (``pipeline``: freed heap
+memory given back after every page), trimming only above 1 GiB resident
+(``pipeline-trim-above-1g``) and never (``pipeline-no-trim``).  A pipeline is judged by
+the median of its per-round rate over the pool's (goal >= 0.95); see
 ``benchmarks/docbench/_ocrbound.py`` for what makes the comparison fair.
+
+Like ``asyncpipe run``, the script restarts itself once with
+`stages._malloc.start_environment` (malloc's heaps on transparent huge pages), so every
+contender runs in the process state the command line gives; ``--plain-malloc`` keeps
+glibc's 4 KiB pages, to see what that setting is worth.
 
 Usage (from the project root, under the bench lock on a shared machine)::
 
     ASYNCPIPE_SROIE=../shared/data/sroie .venv/bin/python benchmarks/ocr_bound.py \\
-        [--pages 8] [--rounds 3] [--contenders bare,pipeline] [--json out.json]
+        [--pages 8] [--rounds 3] [--contenders bare,pipeline] [--plain-malloc] [--json F]
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ if str(BENCH) not in sys.path:
 from docbench._main import BOUND_CONTENDERS, pick_refs  # noqa: E402
 from docbench._ocrbound import OcrComparison, measure_ocr, ocr_report  # noqa: E402
 
-from stages._malloc import tune_malloc  # noqa: E402
+from asyncpipe._restart import restart_with  # noqa: E402
+from stages._malloc import start_environment, tune_malloc  # noqa: E402
 
 
 def main() -> int:
@@ -49,6 +55,9 @@ def main() -> int:
         default=",".join(BOUND_CONTENDERS),
         help=f"comma-separated, from {','.join(BOUND_CONTENDERS)} (all)",
     )
+    parser.add_argument(
+        "--plain-malloc", action="store_true", help="no restart with huge pages for malloc"
+    )
     parser.add_argument("--json", type=Path, help="write the timings and ratios here")
     args = parser.parse_args()
     if args.data is None:
@@ -56,6 +65,9 @@ def main() -> int:
     contenders = args.contenders.split(",")
     if "bare" not in contenders or not set(contenders) <= set(BOUND_CONTENDERS):
         parser.error(f"--contenders: bare and some of {','.join(BOUND_CONTENDERS[1:])}")
+    if not args.plain_malloc:
+        restart_with(start_environment())
+    print(f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')}", flush=True)
     cores = len(os.sched_getaffinity(0))
     tune_malloc()  # the pipeline's malloc state, before anything is timed
     refs = pick_refs([str(args.data / "img")], args.pages)

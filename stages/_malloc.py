@@ -11,14 +11,18 @@ after a run is 1.3 GB, and the peak grows 1.30x from 8 to 32 pages).
 
 `tune_malloc` sets, once per process, ``M_ARENA_MAX`` to 2 (fewer heaps to fragment), and
 `release_memory`, which the pipeline's OCR stage calls after each page, runs
-``malloc_trim(0)`` once the process holds more than ``above`` bytes (`resident_bytes`):
-the free pages inside every heap go back to the system.  Mapping every block of 1 MB or
-more on its own (``M_MMAP_THRESHOLD``) bounded memory as well, but the page faults of
-those fresh mappings cost about 45 % more CPU per page.  Trimming after every page costs
-less, yet not nothing: the next page faults the trimmed pages back in, 7-20 % more CPU per
-receipt in the OCR bound (``benchmarks/ocr_bound.py``).  So the pipeline trims only above
-a resident size (`TRIM_ABOVE`, like Go's soft memory limit): a run of small pages never
-pays, and a run of large ones is held near that size (figures in ``benchmarks/README.md``).
+``malloc_trim(0)``: the free pages inside every heap go back to the system.  Mapping every
+block of 1 MB or more on its own (``M_MMAP_THRESHOLD``) bounded memory as well, but the
+page faults of those fresh mappings cost about 45 % more CPU per page.  The trim costs
+page faults too: the next page touches the returned pages again, 4 KiB at a time, about
+5 % more CPU per receipt (``benchmarks/ocr_bound.py``).  With transparent huge pages for
+malloc's heaps (glibc's ``glibc.malloc.hugetlb=1`` tunable, 2 MiB a fault) that cost
+was gone in the same benchmark.  A tunable must be set before the process starts, so
+`start_environment` gives it and ``asyncpipe run`` restarts itself once with it
+(`asyncpipe._restart`); a program that builds the pipeline itself can export it.
+``trim_above`` trims only above a resident size (`resident_bytes`) instead: cheaper on
+small pages without huge pages, but memory then creeps up to that size (figures in
+``benchmarks/README.md``).
 
 Both do nothing on a C library other than glibc, when ``ASYNCPIPE_MALLOC_TUNING`` is
 ``0``/``off``/``false``/``no``, or when the user tuned malloc already through glibc's own
@@ -35,9 +39,10 @@ import threading
 __all__ = [
     "ENV_SWITCH",
     "MALLOC_ARENA_MAX",
-    "TRIM_ABOVE",
+    "THP_TUNABLE",
     "release_memory",
     "resident_bytes",
+    "start_environment",
     "tune_malloc",
 ]
 
@@ -45,8 +50,9 @@ __all__ = [
 ENV_SWITCH = "ASYNCPIPE_MALLOC_TUNING"
 #: The most malloc arenas (heaps) in the process.
 MALLOC_ARENA_MAX = 2
-#: `release_memory` trims only when the process holds more than this (bytes resident).
-TRIM_ABOVE = 768 << 20
+#: glibc's tunable that backs malloc's heaps with transparent huge pages (glibc 2.35+).
+THP_TUNABLE = "glibc.malloc.hugetlb=1"
+_THP_SETTING = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 # The mallopt parameter number, from glibc's <malloc.h>.
 _M_ARENA_MAX = -8
@@ -102,10 +108,42 @@ def tune_malloc() -> bool:
         return _applied
 
 
+def _user_tuned() -> bool:
+    """The user set glibc's malloc variables (our own `THP_TUNABLE` aside)."""
+    return any(
+        name in os.environ and not (name == "GLIBC_TUNABLES" and os.environ[name] == THP_TUNABLE)
+        for name in _GLIBC_ENV
+    )
+
+
+def start_environment() -> dict[str, str]:
+    """
+    The variables the process should start with: ``GLIBC_TUNABLES`` set to
+    `THP_TUNABLE` on glibc 2.35 or later when the kernel offers transparent huge pages
+    (``madvise`` or ``always``); nothing when the tuning is switched off, the user set
+    glibc's variables, or the system lacks either.
+    """
+    if os.environ.get(ENV_SWITCH, "").strip().lower() in _OFF or _user_tuned():
+        return {}
+    libc = _glibc()
+    if libc is None:
+        return {}
+    major, _, minor = libc.gnu_get_libc_version().decode().partition(".")
+    try:
+        if (int(major), int(minor.split(".")[0])) < (2, 35):
+            return {}
+        with open(_THP_SETTING) as setting:
+            if "[never]" in setting.read():
+                return {}
+    except (OSError, ValueError):
+        return {}
+    return {"GLIBC_TUNABLES": THP_TUNABLE}
+
+
 def _apply() -> bool:
     if os.environ.get(ENV_SWITCH, "").strip().lower() in _OFF:
         return False
-    if any(name in os.environ for name in _GLIBC_ENV):
+    if _user_tuned():
         return False
     global _libc
     libc = _glibc()

@@ -19,7 +19,7 @@ from PIL import JpegImagePlugin
 
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
-from ._malloc import TRIM_ABOVE, release_memory, tune_malloc
+from ._malloc import release_memory, tune_malloc
 from ._page import Page, PageRef
 from .inputs import encoded_bytes, load_page, page_bytes, read_page
 from .ocr import make_engine, ocr_page, rapidocr_max_side
@@ -92,13 +92,14 @@ class DocumentSettings:
             ``load`` can run on a worker that cannot read the inputs' paths (remote
             executors); the encoded file travels, never the decoded pixels.
         malloc_tuning: tune glibc malloc for the process when the pipeline is built (2
-            arenas) and give free heap pages back after an OCR page that leaves the
-            process over ``trim_above`` (see `stages._malloc`), so resident memory follows
-            the pages in flight instead of creeping up; ``ASYNCPIPE_MALLOC_TUNING=0`` also
-            turns it off.
-        trim_above: with ``malloc_tuning``, the resident bytes above which an OCR page
-            ends with ``malloc_trim`` (1 GiB); ``0`` trims after every page, at 7-20 %
-            more CPU per page (``benchmarks/ocr_bound.py``).
+            arenas) and give free heap pages back after each OCR page (see
+            `stages._malloc`), so resident memory follows the pages in flight instead of
+            creeping up; ``ASYNCPIPE_MALLOC_TUNING=0`` also turns it off.
+        trim_above: with ``malloc_tuning``, give the pages back only after an OCR page
+            that leaves the process over this many bytes resident; ``0`` (the default):
+            after every page.  Without huge pages for malloc (`stages._malloc`) the trim
+            costs about 5 % CPU per page; above a size it costs nothing on small pages,
+            but memory creeps up to that size.
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
@@ -115,7 +116,7 @@ class DocumentSettings:
     max_queue_bytes: int = 64 << 20
     ship_bytes: bool = False
     malloc_tuning: bool = True
-    trim_above: int = TRIM_ABOVE
+    trim_above: int = 0
 
     def workers_for(self, stage: str) -> int:
         """

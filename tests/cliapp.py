@@ -5,7 +5,9 @@ Each INPUT is a text file; each line of it is one item, keyed ``FILE:LINE``.  St
 ``parse`` (async), ``square`` (thread, group ``math``, checkpointed) and ``paid``
 (async, group ``math``, declares the shared limit ``calls``, checkpointed: it stands for
 a paid API call).  Every ``paid`` call appends ``RUN KEY`` to the ``--side`` file, so a
-test can count the calls a resumed run repeats.
+test can count the calls a resumed run repeats.  The app asks to start with
+``CLIAPP_STARTED_WITH=1`` (``start_environment``); ``--env-log`` records the pid and that
+variable as the run opens.
 """
 
 from __future__ import annotations
@@ -29,15 +31,22 @@ class CountingApp:
 
     description = "square the numbers in text files"
 
+    def start_environment(self) -> dict[str, str]:
+        return {"CLIAPP_STARTED_WITH": "1"}
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group("counting")
         group.add_argument("--side", type=Path, required=True, help="where paid calls are logged")
         group.add_argument("--run-id", default="0", help="tags this run's calls in --side")
         group.add_argument("--delay", type=float, default=0.0, help="seconds per paid call")
+        group.add_argument("--env-log", type=Path, help="append 'PID CLIAPP_STARTED_WITH' here")
 
     @asynccontextmanager
     async def open(self, options: RunOptions) -> AsyncIterator[Job]:
         args = options.app_options
+        if args.env_log is not None:
+            with args.env_log.open("a") as log:
+                log.write(f"{os.getpid()} {os.environ.get('CLIAPP_STARTED_WITH')}\n")
         side = os.open(args.side, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
         async def parse(value: tuple[str, str]) -> list[Any]:

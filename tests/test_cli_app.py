@@ -54,6 +54,23 @@ def read_lines(path: Path) -> list[dict[str, object]]:
 class TestCountingApp:
     """A non-document app runs through the real command line."""
 
+    def test_restarts_once_with_the_apps_start_environment(self, tmp_path: Path) -> None:
+        """The command restarts itself (same pid) with the app's variables, and runs once."""
+        source = numbers(tmp_path / "n.txt", 3)
+        log, out = tmp_path / "env.log", tmp_path / "out.jsonl"
+        args = ["--app", "cliapp:app", "run", source, "--out", out, "--side", tmp_path / "side"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "asyncpipe", *map(str, args), "--env-log", str(log)],
+            cwd=ROOT,
+            env=_env(),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert log.read_text().split() == [str(proc.pid), "1"]
+        assert len(read_lines(out)) == 3
+
     def test_run_applies_overrides_by_name(self, tmp_path: Path) -> None:
         """Items come out in input order; --workers and --rate-limit reach stages by name."""
         source = numbers(tmp_path / "n.txt", 30)
@@ -191,7 +208,7 @@ class TestRunOptions:
             CountingApp(),
         )
         options = run_options(args, dests)
-        assert sorted(vars(options.app_options)) == ["delay", "run_id", "side"]
+        assert sorted(vars(options.app_options)) == ["delay", "env_log", "run_id", "side"]
         assert options.workers == {"math": 2}
         assert options.ordered is True
         assert options.default_limit is not None and options.default_limit.limit == 9

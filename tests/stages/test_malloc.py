@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import stages._malloc as malloc_module
-from stages._malloc import ENV_SWITCH, tune_malloc
+from stages._malloc import ENV_SWITCH, THP_TUNABLE, start_environment, tune_malloc
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ _PIPELINE = (
 )
 
 
-def _probe(setup: str, above: int = 0, **env: str) -> dict[str, Any]:
+def _probe(setup: str, above: int = 0, /, **env: str) -> dict[str, Any]:
     clean = {k: v for k, v in os.environ.items() if k not in malloc_module._GLIBC_ENV}
     clean.pop(ENV_SWITCH, None)
     done = subprocess.run(
@@ -95,8 +95,8 @@ class TestTuneMalloc:
 
     def test_trims_only_above_the_resident_size(self) -> None:
         """Above 64 GiB nothing is trimmed; above 128 MiB (this process holds 256+) it is."""
-        assert _probe(_DIRECT, above=64 << 30)["released"] is False
-        assert _probe(_DIRECT, above=128 << 20)["released"] is True
+        assert _probe(_DIRECT, 64 << 30)["released"] is False
+        assert _probe(_DIRECT, 128 << 20)["released"] is True
 
     def test_resident_bytes(self) -> None:
         """The size read from /proc grows with memory written, by about as much."""
@@ -106,6 +106,11 @@ class TestTuneMalloc:
         assert before is not None and after is not None
         assert 48 << 20 < after - before < 80 << 20
         del block
+
+    def test_our_huge_page_tunable_is_not_a_user_setting(self) -> None:
+        """Started with `start_environment`'s GLIBC_TUNABLES, the tuning still applies."""
+        result = _probe(_DIRECT, GLIBC_TUNABLES=THP_TUNABLE)
+        assert (result["applied"], result["arenas"] <= 2, result["released"]) == (True, True, True)
 
     def test_switched_off_by_env(self) -> None:
         """ASYNCPIPE_MALLOC_TUNING=0 leaves glibc's default: an arena per thread, no trim."""
@@ -143,3 +148,56 @@ class TestNotGlibc:
         monkeypatch.setattr(malloc_module, "_applied", None)
         monkeypatch.setattr(malloc_module, "_glibc", lambda: None)
         assert tune_malloc() is False
+
+
+# 64 MB written in 64 KB blocks (the main heap) and 64 MB in 8 MB blocks from a second
+# thread (each block mapped on its own, over glibc's mmap threshold), then the huge pages
+# the process holds (``AnonHugePages`` of ``/proc/self/smaps_rollup``, kB).  glibc 2.36
+# madvises those two kinds of memory, not a second arena's heap.
+_HUGE_PROBE = """
+import ctypes, threading
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = (ctypes.c_size_t,)
+def work(size, count):
+    for _ in range(count):
+        ctypes.memset(libc.malloc(size), 1, size)
+work(64 << 10, 1024)
+thread = threading.Thread(target=work, args=(8 << 20, 8))
+thread.start()
+thread.join()
+for line in open("/proc/self/smaps_rollup"):
+    if line.startswith("AnonHugePages:"):
+        print(int(line.split()[1]))
+"""
+
+
+def _huge_kb(**env: str) -> int:
+    clean = {k: v for k, v in os.environ.items() if k not in malloc_module._GLIBC_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", _HUGE_PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**clean, **env},
+    )
+    return int(done.stdout.split()[-1])
+
+
+@glibc_only
+class TestStartEnvironment:
+    """The variables `asyncpipe run` restarts with: huge pages for malloc's heaps."""
+
+    @pytest.mark.skipif(not start_environment(), reason="needs glibc 2.35+ and THP not 'never'")
+    def test_the_tunable_puts_malloc_heaps_on_huge_pages(self) -> None:
+        """With the tunable, most of the 128 MB written sits on huge pages; without, none."""
+        assert _huge_kb(**start_environment()) >= 64 << 10
+        assert _huge_kb() < 8 << 10
+
+    def test_nothing_when_switched_off_or_user_tuned(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """ASYNCPIPE_MALLOC_TUNING=0, or the user's own GLIBC_TUNABLES, ask for nothing."""
+        monkeypatch.setenv(ENV_SWITCH, "0")
+        assert start_environment() == {}
+        monkeypatch.delenv(ENV_SWITCH)
+        monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")
+        assert start_environment() == {}
