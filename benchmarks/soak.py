@@ -32,9 +32,11 @@ Configs:
         and OCR bounded by bytes of pixels as well as by count, and glibc malloc tuned by
         the pipeline
         (``stages/_malloc.py``: 2 arenas, and the free heap pages given back to the
-        system after an OCR page that leaves the process over 1 GiB resident).
-    trim_each: the previous default: as ``default``, the free heap pages given back after
-        every OCR page, whatever the resident size.
+        system after each OCR page), the child started as ``asyncpipe run`` starts
+        (`stages._malloc.start_environment`: malloc's heaps on transparent huge pages).
+    plain_malloc: the previous default: as ``default``, on glibc's 4 KiB pages.
+    trim_above_1g: as ``default``, the free heap pages given back only after an OCR page
+        that leaves the process over 1 GiB resident.
     decode2000: the previous default: as ``default`` but decoded at >= 2000 px (an A4
         scan at 1/2 scale, 2481x3508).
     untuned: as ``decode2000`` without the malloc tuning.
@@ -88,7 +90,8 @@ GOAL_PEAK_GB = 2.0
 # DocumentSettings per config (see the module docstring).
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
-    "trim_each": {"trim_above": 0},
+    "plain_malloc": {"_plain_malloc": True},
+    "trim_above_1g": {"trim_above": 1 << 30},
     "decode2000": {"decode_max_side": 2000},
     "untuned": {"malloc_tuning": False, "decode_max_side": 2000},
     "unbounded": {"malloc_tuning": False, "decode_max_side": None, "max_queue_bytes": 1 << 50},
@@ -119,6 +122,7 @@ def _apply_private(options: dict[str, Any]) -> dict[str, Any]:
     Apply the soak's own knobs (``_arenas``, ``_mem_pattern``) and return the settings.
     """
     options = dict(options)
+    options.pop("_plain_malloc", None)  # applied by `run_child`, to the child's environment
     arenas = options.pop("_arenas", None)
     if arenas is not None:
         import stages._malloc
@@ -417,7 +421,13 @@ def run_child(
     command += ["--format", fmt]
     if trace is not None:
         command += ["--trace", str(trace / f"trace-{config}-{fmt}-{items}.json")]
+    from stages._malloc import start_environment
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env.pop("GLIBC_TUNABLES", None)
+    options = CONFIGS[config]
+    if options.get("malloc_tuning", True) and not options.get("_plain_malloc"):
+        env.update(start_environment())
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"soak child failed ({done.returncode}):\n{done.stderr[-3000:]}")
