@@ -15,11 +15,13 @@ after a run is 1.3 GB, and the peak grows 1.30x from 8 to 32 pages).
 block of 1 MB or more on its own (``M_MMAP_THRESHOLD``) bounded memory as well, but the
 page faults of those fresh mappings cost about 45 % more CPU per page.  The trim costs
 page faults too: the next page touches the returned pages again, 4 KiB at a time, about
-5 % more CPU per receipt (``benchmarks/ocr_bound.py``).  With transparent huge pages for
-malloc's heaps (glibc's ``glibc.malloc.hugetlb=1`` tunable, 2 MiB a fault) that cost
-was gone in the same benchmark.  A tunable must be set before the process starts, so
-`start_environment` gives it and ``asyncpipe run`` restarts itself once with it
-(`asyncpipe._restart`); a program that builds the pipeline itself can export it.
+5 % more CPU per receipt, 0.91 of a hand-written pool (``benchmarks/ocr_bound.py``).
+With transparent huge pages for malloc (glibc's ``glibc.malloc.hugetlb=1`` tunable, 2 MiB
+a fault; glibc 2.36 applies it to the main heap and to blocks mapped on their own, the
+large tensors) it fell to about 3 % CPU and 0.99 of the pool.  A tunable must be set
+before the process starts, so `start_environment` gives it and ``asyncpipe run``
+restarts itself once with it (`asyncpipe._restart`); a program that builds the pipeline
+itself can export it.
 ``trim_above`` trims only above a resident size (`resident_bytes`) instead: cheaper on
 small pages without huge pages, but memory then creeps up to that size (figures in
 ``benchmarks/README.md``).

@@ -63,8 +63,8 @@ class DocumentApp:
 
     def start_environment(self) -> dict[str, str]:
         """
-        Huge pages for malloc's heaps (`stages._malloc.start_environment`): the per-page
-        ``malloc_trim`` then costs no measurable CPU.
+        Huge pages for malloc (`stages._malloc.start_environment`): the per-page
+        ``malloc_trim`` then costs about 3 % CPU instead of 5 %.
         """
         return malloc_start_environment()
 
