@@ -56,6 +56,7 @@ from ._ratelimit import RateLimitStatistics as RateLimitStatistics
 from ._ratelimit import Reservation as Reservation
 from ._ratelimit import parse_rate as parse_rate
 from ._ray import RayExecutor as RayExecutor
+from ._restart import restart_with as restart_with
 from ._retry import Retry as Retry
 from ._retry import default_retryable as default_retryable
 from ._sink import CallbackSink as CallbackSink
@@ -140,5 +141,6 @@ __all__ = [
     "parse_rate",
     "parse_ratelimit_headers",
     "progress_line",
+    "restart_with",
     "resume_command",
 ]

@@ -14,13 +14,13 @@ import os
 import sys
 from collections.abc import Mapping
 
-__all__ = ["RESTARTED", "missing", "restart_with"]
+__all__ = ["restart_with"]
 
 #: Set in a restarted process, so that it never restarts twice.
 RESTARTED = "ASYNCPIPE_RESTARTED"
 
 
-def missing(environment: Mapping[str, str]) -> dict[str, str]:
+def _missing(environment: Mapping[str, str]) -> dict[str, str]:
     """The variables of ``environment`` that this process does not have, or differ."""
     return {name: value for name, value in environment.items() if os.environ.get(name) != value}
 
@@ -30,8 +30,14 @@ def restart_with(environment: Mapping[str, str]) -> None:
     Replace this process with its own command line plus ``environment``, when some of
     it is missing.  Returns (doing nothing) when nothing is missing, when this process was
     restarted already, or when the command line is not known (an embedded interpreter).
+
+    Call it first thing in a script, before threads or files are opened: for example
+    ``restart_with(stages._malloc.start_environment())`` gives a program that builds the
+    document pipeline itself what ``asyncpipe run`` starts with.
+
+    .. versionadded:: 0.5
     """
-    needed = missing(environment)
+    needed = _missing(environment)
     argv = getattr(sys, "orig_argv", None)
     if not needed or os.environ.get(RESTARTED) or not argv or not sys.executable:
         return
