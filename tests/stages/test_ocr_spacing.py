@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -12,6 +15,7 @@ import pytest
 from asyncpipe._exceptions import ConfigError
 from stages._page import Line
 from stages.ocr import RapidOcrEngine
+from stages.ocr._rapid import respace_lines
 from stages.ocr._spacing import (
     char_centres,
     gap_widths,
@@ -136,6 +140,46 @@ class TestSpaceLine:
         assert space_line("A", [1], 16, self.CROP, 0.45) == "A"
 
 
+class FakeRapidOcr:
+    """Just what respace_lines touches of rapidocr.RapidOCR: one line read as "ABC"."""
+
+    def __init__(self, *, return_word_box: bool) -> None:
+        self.return_word_box = return_word_box
+        self.asked: list[bool] = []
+
+    def recognize_txt(self, crops: list[Any]) -> SimpleNamespace:
+        """Record whether word columns were asked for; give TestSpaceLine's columns."""
+        self.asked.append(self.return_word_box)
+        info = SimpleNamespace(word_cols=[[1, 5], [12]], line_txt_len=16)
+        return SimpleNamespace(txts=("ABC",), word_results=(info,), imgs=crops)
+
+
+class TestRespaceLines:
+    """respace_lines: the wrapper around rapidocr's recognition step, without the model."""
+
+    def test_asks_for_columns_and_hides_them_again(self) -> None:
+        """Columns are asked for during the call only; the texts come back spaced."""
+        ocr = FakeRapidOcr(return_word_box=False)
+        respace_lines(ocr, partial(space_line, space_gap=0.45))
+        result = ocr.recognize_txt([TestSpaceLine.CROP])
+        assert ocr.asked == [True] and ocr.return_word_box is False
+        assert result.txts == ("AB C",)
+        assert result.word_results == (None,)
+
+    def test_keeps_word_results_someone_asked_for(self) -> None:
+        """With rapidocr's return_word_box on, its word results stay for its word boxes."""
+        ocr = FakeRapidOcr(return_word_box=True)
+        respace_lines(ocr, lambda text, cols, steps, crop: text.lower())
+        result = ocr.recognize_txt([TestSpaceLine.CROP])
+        assert result.txts == ("abc",)
+        assert result.word_results[0].word_cols == [[1, 5], [12]]
+
+    def test_rapidocr_without_the_step_is_a_config_error(self) -> None:
+        """A rapidocr without recognize_txt cannot be spaced."""
+        with pytest.raises(ConfigError, match="recognize_txt"):
+            respace_lines(object(), lambda text, cols, steps, crop: text)
+
+
 class TestRapidOcrEngine:
     """RapidOcrEngine(space_gap=...) on a real receipt, with the real model."""
 
@@ -162,8 +206,8 @@ class TestRapidOcrEngine:
     def test_space_appears_where_the_print_has_a_gap(self, sroie: Path, use_cls: bool) -> None:
         """Spaces are only added, boxes stay, and the text gets closer to the truth."""
         band = self.band(sroie)
-        plain_engine = RapidOcrEngine(use_cls=use_cls)
-        spaced_engine = RapidOcrEngine(use_cls=use_cls, space_gap=0.45)
+        plain_engine = RapidOcrEngine(use_cls=use_cls, space_gap=None)
+        spaced_engine = RapidOcrEngine(use_cls=use_cls)  # space_gap 0.45, the default
         try:
             plain, spaced = plain_engine.recognize(band), spaced_engine.recognize(band)
         finally:
