@@ -2,8 +2,8 @@
 Spaces the recogniser missed: an ink-free gap between two characters of a text line.
 
 The PP-OCR recogniser often reads two words as one (``12,MAIN``) where the print has a
-visible gap between them. Its CTC output says *where* along the line each character was read (one
-column per output step); the line crop says where the ink is. A space goes between two
+visible gap between them. Its CTC output says *where* along the line each character was
+read (one column per output step); the line crop says where the ink is. A space goes between two
 characters read next to each other when the widest run of ink-free pixel columns between
 their positions is wider than ``space_gap`` x the height of the line's crop (the
 detector's padded box: about 1.7x the height of the print on the SROIE receipts, median
@@ -11,7 +11,7 @@ of the development half).
 
 Everything here is plain numpy on one crop, so it is tested without a model;
 :class:`~stages.ocr.RapidOcrEngine` calls :func:`space_line` for every line it reads
-when built with ``space_gap``.
+unless built with ``space_gap=None``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ __all__ = ["char_centres", "gap_widths", "ink_mask", "insert_spaces", "space_lin
 
 def ink_mask(crop: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     """
-    The dark pixels of a text-line crop: darker than the midpoint of Otsu's two classes.
+    The dark pixels of a text-line crop: darker than Otsu's threshold of its grey levels.
 
     Args:
         crop: the line's pixels, gray ``(h, w)`` or BGR ``(h, w, 3)``, dark print on a
