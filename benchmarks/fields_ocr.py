@@ -13,6 +13,10 @@ variants are the experiments of issue 10, point 4:
 - ``header2x``: the default pass, then a second pass on the header region (the top of
   the page down to the first ``TEL``/``GST``/``INVOICE``/``DATE`` row, at most 40 % of
   the page) scaled up 2x; its lines replace the first pass's lines in that region.
+- ``nogaps``: ``space_gap`` None: no spaces put in at ink-free gaps (the default puts one
+  wherever the widest gap between two characters of a line is wider than 0.45 x the
+  height of the line's crop, ``stages/ocr/_spacing.py``; swept in
+  ``benchmarks/ocr_spacing.py``).
 
 Usage (from the project root)::
 
@@ -56,6 +60,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "score03": {"text_score": 0.3},
     "batch1": {"params": {"Rec.rec_batch_num": 1}},
     "header2x": {},
+    "nogaps": {"space_gap": None},
 }
 
 _HEADER_END = re.compile(r"\bTEL\b|TEL[\s:.]|\bGST\b|INVOICE|RECEIPT|\bDATE\b|\bFAX\b", re.I)

@@ -5,6 +5,7 @@ The default OCR engine: PaddleOCR's PP-OCR models run as ONNX by rapidocr and on
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,14 +13,15 @@ from asyncpipe._exceptions import ConfigError, StageError
 from stages._page import Line
 
 from ._base import polygon_to_box, reading_order
+from ._spacing import space_line
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["RAPIDOCR_MAX_SIDE", "RapidOcrEngine", "rapidocr_max_side"]
+__all__ = ["RAPIDOCR_MAX_SIDE", "RapidOcrEngine", "rapidocr_max_side", "respace_lines"]
 
 # The model files the rapidocr 3.x wheel ships in ``rapidocr/models``.
 _DEFAULT_DET = "PP-OCRv6_det_small.onnx"
@@ -95,6 +97,52 @@ def _use_keys(recognizer: Any, keys: Path) -> None:
     recognizer.postprocess_op = decode
 
 
+def respace_lines(ocr: Any, respace: Callable[[str, list[int], float, Any], str]) -> None:
+    """
+    Make rapidocr's recognition step pass every line through ``respace``.
+
+    rapidocr's ``recognize_txt`` gets the line crops exactly as the recogniser reads them
+    (after the classifier's turn); it is wrapped to ask for the CTC column of each
+    non-space character (``return_word_box``) and to replace each text with
+    ``respace(text, columns, steps, crop)`` before rapidocr drops empty and low-score
+    lines, so boxes, scores and filtering stay rapidocr's own. The word boxes rapidocr
+    would build from those columns are not asked for.
+
+    Args:
+        ocr: a ``rapidocr.RapidOCR``.
+        respace: e.g. `space_line` with its ``space_gap`` bound.
+
+    Raises:
+        ConfigError: this rapidocr has no ``recognize_txt`` to wrap.
+    """
+    recognize: Callable[[list[Any]], Any] | None = getattr(ocr, "recognize_txt", None)
+    if not callable(recognize) or not hasattr(ocr, "return_word_box"):
+        raise ConfigError("space_gap needs rapidocr 3.x with RapidOCR.recognize_txt")
+
+    def spaced(crops: list[Any]) -> Any:
+        wanted = ocr.return_word_box
+        ocr.return_word_box = True
+        try:
+            result = recognize(crops)
+        finally:
+            ocr.return_word_box = wanted
+        texts = [
+            respace(
+                text,
+                [column for word in info.word_cols for column in word],
+                info.line_txt_len,
+                crop,
+            )
+            for text, info, crop in zip(result.txts, result.word_results, result.imgs, strict=True)
+        ]
+        result.txts = tuple(texts)
+        if not wanted:
+            result.word_results = tuple(None for _ in texts)  # as without word boxes
+        return result
+
+    ocr.recognize_txt = spaced
+
+
 class RapidOcrEngine:
     """
     OCR with rapidocr 3.x on onnxruntime, with models from the rapidocr wheel only.
@@ -120,6 +168,15 @@ class RapidOcrEngine:
             none or a wrong one; it replaces the stored one. ``None``: the list stored in
             the model, and a model that stores none is a ConfigError (rapidocr would
             download one). Other PP-OCR models tried are in ``benchmarks/ocr_models.py``.
+        space_gap: put a space between two characters of a line where the widest
+            ink-free gap between them is wider than this many times the height of the
+            line's crop (``stages/ocr/_spacing.py``); ``None`` adds none. The recogniser
+            misses many spaces of receipts, most after a comma or colon. 0.45 (the
+            default) was the best setting on the development half of the SROIE receipts
+            (``benchmarks/ocr_spacing.py``); on the held-out half it put one more address
+            right (6/20 instead of 5/20) and raised OCR character accuracy from 0.9404 to
+            0.9413 (``benchmarks/accuracy_offline.py --compare nogaps,default``). It costs
+            about 0.4 % of the OCR's CPU time.
         log_level: level for rapidocr's ``RapidOCR`` logger (it logs at INFO on start-up).
         params: further rapidocr config keys, e.g. ``{"Global.max_side_len": 2000}`` (the
             default here is 1500), ``{"Det.unclip_ratio": 2.0}`` or
@@ -146,6 +203,7 @@ class RapidOcrEngine:
         log_level: str = "warning",
         params: Mapping[str, Any] | None = None,
         rec_keys: str | Path | None = None,
+        space_gap: float | None = 0.45,
     ) -> None:
         try:
             import rapidocr
@@ -156,6 +214,8 @@ class RapidOcrEngine:
             ) from exc
         if intra_op_threads < 1:
             raise ConfigError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
+        if space_gap is not None and not space_gap > 0:
+            raise ConfigError(f"space_gap must be > 0 or None, got {space_gap}")
         models_dir = Path(rapidocr.__file__).resolve().parent / "models"
         rec_path = _model_file(rec_model, models_dir, "rec")
         if rec_keys is not None:
@@ -190,11 +250,15 @@ class RapidOcrEngine:
                 getattr(self._ocr, f"_load_{step}_model")()
             if keys is not None:
                 _use_keys(self._ocr.text_rec, keys)
+            if space_gap is not None:
+                respace_lines(self._ocr, partial(space_line, space_gap=space_gap))
         except ConfigError:
             raise
         except Exception as exc:
             raise ConfigError(f"rapidocr could not start: {exc}") from exc
         self.use_cls = use_cls
+        #: The ``space_gap`` this engine was built with.
+        self.space_gap = space_gap
         #: The recognition model file this engine runs.
         self.rec_model = Path(config["Rec.model_path"])
         self._closed = False

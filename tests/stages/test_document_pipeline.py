@@ -61,11 +61,12 @@ class TestOffline:
 
     #: Exact-match floors (the SROIE rule) on the 40 shared receipts. Measured with
     #: `benchmarks/accuracy_offline.py --cache-dir /tmp/accuracy-cache` (same OCR path,
-    #: the engine's defaults, max_side_len 1500; re-measured 2026-12-03, unchanged):
-    #: company 33/40 = 0.825, date 40/40, address 13/40 = 0.325, total 38/39 = 0.974;
+    #: the engine's defaults, max_side_len 1500; re-measured 2026-12-04 with the engine's
+    #: space_gap 0.45, which put one more address right):
+    #: company 33/40 = 0.825, date 40/40, address 14/40 = 0.35, total 38/39 = 0.974;
     #: OCR character accuracy 0.946. Each floor is that level minus two receipts, so
     #: losing more than two in a field fails; OCR is guarded at 0.94.
-    FLOORS = (("company", 0.775), ("date", 0.95), ("address", 0.275), ("total", 0.92))
+    FLOORS = (("company", 0.775), ("date", 0.95), ("address", 0.30), ("total", 0.92))
 
     @pytest.mark.slow
     @pytest.mark.timeout(900)

@@ -1,0 +1,191 @@
+"""
+Sweep ``RapidOcrEngine(space_gap=...)`` (``stages/ocr/_spacing.py``) on one half of the
+SROIE receipts, OCR-ing each receipt only once.
+
+The receipts go through the pipeline's own path (as ``benchmarks/fields_ocr.py``) with
+the engine built with ``space_gap=None``, whose recognition step records, per line, the
+widest ink-free gap between each pair of neighbouring characters, the height of the crop
+and the character pitch (the median distance between neighbouring character centres).
+Every setting is then applied to the recorded gaps with
+:func:`~stages.ocr._spacing.insert_spaces`, the function the engine calls, and scored
+as ``benchmarks/accuracy_offline.py`` scores: exact fields and OCR character accuracy.
+``--unit pitch`` measures the gap in character pitches instead of crop heights (an
+alternative the engine does not implement).
+
+Rules are chosen on the development half (the default); the held-out half is for one
+final look (``benchmarks/accuracy_offline.py --compare nogaps,default --half held``).
+
+Usage (from the project root)::
+
+    .venv/bin/python benchmarks/ocr_spacing.py [--half dev] [--gaps 0.3,0.45,0.6]
+        [--unit crop|pitch] [--cache-dir /tmp/fields-cache]
+
+The recording is cached as ``CACHE_DIR/spacing-HALF.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+BENCH = Path(__file__).resolve().parent
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+from accuracy_offline import split, summary  # noqa: E402
+from fields_ocr import DEFAULT_CACHE_DIR, DEFAULT_DATA  # noqa: E402
+
+from stages._page import Line  # noqa: E402
+from stages.inputs import discover, load_page  # noqa: E402
+from stages.ocr import RapidOcrEngine  # noqa: E402
+from stages.ocr._base import ocr_page  # noqa: E402
+from stages.ocr._rapid import respace_lines  # noqa: E402
+from stages.ocr._spacing import (  # noqa: E402
+    char_centres,
+    gap_widths,
+    ink_mask,
+    insert_spaces,
+)
+from stages.offline import DEFAULT_FIELDS, read_box_file, read_key_file, score_receipt  # noqa: E402
+from stages.preprocess import PreprocessOptions, preprocess  # noqa: E402
+
+__all__ = ["main", "record", "respaced"]
+
+_MARK = "\x00"  # tags each recorded text with its index; rapidocr keeps it as is
+
+
+def record(images: list[Path]) -> dict[str, Any]:
+    """
+    OCR ``images`` without spacing and record each line's gaps.
+
+    Args:
+        images: the receipt images.
+
+    Returns:
+        ``{stem: [{"line": line json, "gaps": [...], "pitch": p, "crop": h,
+        "spans": [...]}, ...]}``.
+    """
+    engine = RapidOcrEngine(space_gap=None)
+    seen: list[dict[str, Any]] = []
+
+    def recorder(text: str, columns: list[int], steps: float, crop: Any) -> str:
+        ink = ink_mask(crop)
+        centres = char_centres(columns, steps, crop.shape[1])
+        spans = [right - left for left, right in pairwise(centres)]
+        usable = len(columns) == sum(not char.isspace() for char in text) and len(columns) > 1
+        seen.append(
+            {
+                "gaps": gap_widths(np.asarray(ink.any(axis=0)), centres) if usable else None,
+                "pitch": statistics.median(spans) if spans else 0.0,
+                "crop": float(crop.shape[0]),
+                "spans": spans,
+            }
+        )
+        return f"{text}{_MARK}{len(seen) - 1}"
+
+    respace_lines(engine._ocr, recorder)
+    out: dict[str, Any] = {}
+    for image in images:
+        seen.clear()
+        page = preprocess(load_page(next(iter(discover([image])))), PreprocessOptions())
+        entries = []
+        for line in ocr_page(engine, page).lines or []:
+            text, _, index = line.text.rpartition(_MARK)
+            clean = Line(text, line.box, line.confidence)
+            entries.append({"line": clean.to_json(), **seen[int(index)]})
+        out[image.stem] = entries
+        print(f"recorded {image.name}", file=sys.stderr)
+    engine.close()
+    return out
+
+
+def respaced(entries: list[dict[str, Any]], space_gap: float | None, unit: str) -> list[Line]:
+    """
+    One receipt's recorded lines with spaces put in at ``space_gap`` (None: as read).
+
+    Args:
+        entries: the receipt's recording (see :func:`record`).
+        space_gap: the widest gap that is not a space, in ``unit``s.
+        unit: ``crop`` (the crop's height, as the engine does) or ``pitch``.
+
+    Returns:
+        The lines.
+    """
+    lines = []
+    for entry in entries:
+        line = Line.from_json(entry["line"])
+        if space_gap is not None and entry["gaps"] is not None and entry[unit] > 0:
+            line = Line(
+                insert_spaces(line.text, entry["gaps"], space_gap * entry[unit]),
+                line.box,
+                line.confidence,
+            )
+        lines.append(line)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Command-line entry point.
+
+    Args:
+        argv: the arguments (``sys.argv[1:]`` when ``None``).
+
+    Returns:
+        0.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    parser.add_argument("--half", choices=("dev", "held"), default="dev")
+    parser.add_argument("--gaps", default="0.25,0.3,0.35,0.4,0.45,0.5,0.6,0.8")
+    parser.add_argument("--unit", choices=("crop", "pitch"), default="crop")
+    args = parser.parse_args(argv)
+    images = sorted((args.data / "img").glob("*.jpg"))
+    chosen = split([image.stem for image in images])[args.half]
+    path = args.cache_dir / f"spacing-{args.half}.json"
+    if path.exists():
+        recorded: dict[str, Any] = json.loads(path.read_text())
+    else:
+        recorded = record([image for image in images if image.stem in chosen])
+        args.cache_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(recorded))
+    settings: list[float | None] = [None, *(float(value) for value in args.gaps.split(","))]
+    print(f"| space_gap ({args.unit}; {args.half}, {len(chosen)} receipts) | ", end="")
+    print(" | ".join(DEFAULT_FIELDS) + " | OCR char accuracy | spaces added |")
+    print("|---" * (len(DEFAULT_FIELDS) + 3) + "|")
+    for setting in settings:
+        scores, added = [], 0
+        for name in chosen:
+            lines = respaced(recorded[name], setting, args.unit)
+            added += sum(line.text.count(" ") for line in lines)
+            added -= sum(Line.from_json(entry["line"]).text.count(" ") for entry in recorded[name])
+            scores.append(
+                score_receipt(
+                    lines,
+                    read_box_file(args.data / "box" / f"{name}.csv"),
+                    read_key_file(args.data / "key" / f"{name}.json"),
+                )
+            )
+        figures = summary(scores)
+        cells = [
+            f"{round(figures[field] * figures[f'{field}_n'])}/{int(figures[f'{field}_n'])}"
+            for field in DEFAULT_FIELDS
+        ]
+        label = "off" if setting is None else f"{setting:g}"
+        print(f"| {label} | " + " | ".join(cells) + f" | {figures['ocr']:.4f} | {added} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
