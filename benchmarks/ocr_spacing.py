@@ -109,7 +109,9 @@ def record(images: list[Path]) -> dict[str, Any]:
     return out
 
 
-def respaced(entries: list[dict[str, Any]], space_gap: float | None, unit: str) -> list[Line]:
+def respaced(
+    entries: list[dict[str, Any]], space_gap: float | None, unit: str, join: float = 0.0
+) -> list[Line]:
     """
     One receipt's recorded lines with spaces put in at ``space_gap`` (None: as read).
 
@@ -117,6 +119,7 @@ def respaced(entries: list[dict[str, Any]], space_gap: float | None, unit: str) 
         entries: the receipt's recording (see :func:`record`).
         space_gap: the widest gap that is not a space, in ``unit``s.
         unit: ``crop`` (the crop's height, as the engine does) or ``pitch``.
+        join: drop the spaces read in a gap narrower than this, in ``unit``s.
 
     Returns:
         The lines.
@@ -126,7 +129,9 @@ def respaced(entries: list[dict[str, Any]], space_gap: float | None, unit: str) 
         line = Line.from_json(entry["line"])
         if space_gap is not None and entry["gaps"] is not None and entry[unit] > 0:
             line = Line(
-                insert_spaces(line.text, entry["gaps"], space_gap * entry[unit]),
+                insert_spaces(
+                    line.text, entry["gaps"], space_gap * entry[unit], join * entry[unit]
+                ),
                 line.box,
                 line.confidence,
             )
@@ -150,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--half", choices=("dev", "held"), default="dev")
     parser.add_argument("--gaps", default="0.25,0.3,0.35,0.4,0.45,0.5,0.6,0.8")
     parser.add_argument("--unit", choices=("crop", "pitch"), default="crop")
+    parser.add_argument(
+        "--joins", default="0", help="drop read spaces in gaps narrower than these (units)"
+    )
     args = parser.parse_args(argv)
     images = sorted((args.data / "img").glob("*.jpg"))
     chosen = split([image.stem for image in images])[args.half]
@@ -160,14 +168,16 @@ def main(argv: list[str] | None = None) -> int:
         recorded = record([image for image in images if image.stem in chosen])
         args.cache_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(recorded))
-    settings: list[float | None] = [None, *(float(value) for value in args.gaps.split(","))]
-    print(f"| space_gap ({args.unit}; {args.half}, {len(chosen)} receipts) | ", end="")
+    gaps: list[float | None] = [None, *(float(value) for value in args.gaps.split(","))]
+    joins = [float(value) for value in args.joins.split(",")]
+    settings = [(gap, join) for gap in gaps for join in joins if gap is not None or join == 0]
+    print(f"| space_gap / join ({args.unit}; {args.half}, {len(chosen)} receipts) | ", end="")
     print(" | ".join(DEFAULT_FIELDS) + " | OCR char accuracy | spaces added |")
     print("|---" * (len(DEFAULT_FIELDS) + 3) + "|")
-    for setting in settings:
+    for setting, join in settings:
         scores, added = [], 0
         for name in chosen:
-            lines = respaced(recorded[name], setting, args.unit)
+            lines = respaced(recorded[name], setting, args.unit, join)
             added += sum(line.text.count(" ") for line in lines)
             added -= sum(Line.from_json(entry["line"]).text.count(" ") for entry in recorded[name])
             scores.append(
@@ -182,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{round(figures[field] * figures[f'{field}_n'])}/{int(figures[f'{field}_n'])}"
             for field in DEFAULT_FIELDS
         ]
-        label = "off" if setting is None else f"{setting:g}"
+        label = "off" if setting is None else f"{setting:g} / {join:g}"
         print(f"| {label} | " + " | ".join(cells) + f" | {figures['ocr']:.4f} | {added} |")
     return 0
 

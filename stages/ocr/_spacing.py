@@ -107,18 +107,21 @@ def gap_widths(
     return widths
 
 
-def insert_spaces(text: str, gaps: Sequence[float], limit: float) -> str:
+def insert_spaces(text: str, gaps: Sequence[float], limit: float, join: float = 0.0) -> str:
     """
-    ``text`` with a space wherever the gap after a character is wider than ``limit``.
+    ``text`` with a space wherever the gap after a character is wider than ``limit``,
+    and without the spaces that sit in a gap narrower than ``join``.
 
     Args:
         text: the recognised line.
         gaps: one gap per pair of neighbouring non-space characters of ``text``, in order
             (the width between the 1st and 2nd, the 2nd and 3rd, ...).
         limit: the widest gap that is not a space.
+        join: a space the recogniser read in a gap narrower than this is dropped
+            (``0``: every space it read is kept).
 
     Returns:
-        The text with spaces added; existing spaces are kept and never doubled.
+        The text with spaces added or dropped; spaces are never doubled.
 
     Raises:
         ValueError: ``gaps`` does not fit the characters of ``text``.
@@ -130,8 +133,13 @@ def insert_spaces(text: str, gaps: Sequence[float], limit: float) -> str:
     index = -1  # the index of the last non-space character written
     for char in text:
         if not char.isspace():
-            if index >= 0 and out and not out[-1].isspace() and gaps[index] > limit:
-                out.append(" ")
+            if index >= 0 and out:
+                if out[-1].isspace():
+                    if gaps[index] < join:
+                        while out and out[-1].isspace():
+                            out.pop()
+                elif gaps[index] > limit:
+                    out.append(" ")
             index += 1
         out.append(char)
     return "".join(out)

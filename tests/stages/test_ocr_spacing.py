@@ -55,6 +55,13 @@ class TestInsertSpaces:
         assert insert_spaces("A BC", [9, 9], 5) == "A B C"
         assert insert_spaces("A  B", [9], 5) == "A  B"
 
+    def test_join_drops_a_read_space_in_a_narrow_gap(self) -> None:
+        """A space read where the print has almost no gap goes; wide ones stay."""
+        assert insert_spaces("AL AM B", [1, 1, 1, 9], 5, join=2) == "ALAM B"
+        assert insert_spaces("AL AM", [1, 2, 1], 5, join=2) == "AL AM"  # join itself stays
+        assert insert_spaces("A  B", [1], 5, join=2) == "AB"  # every space of the run
+        assert insert_spaces("A B", [1], 5) == "A B"  # off by default
+
     def test_short_texts(self) -> None:
         """Empty and one-character texts need no gaps."""
         assert insert_spaces("", [], 1) == ""
