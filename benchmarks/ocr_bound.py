@@ -7,8 +7,8 @@ after; this script runs only the bound, more rounds, so its median settles.  Eac
 runs every contender once on the same pages, in an order rotated every round: the pool
 (``bare``: ``cores`` engines in a ``ThreadPoolExecutor``, each task decoding,
 preprocessing and OCRing a page), the pipeline as it ships (``pipeline``: freed heap
-memory given back after every page), trimming only above 1 GiB resident
-(``pipeline-trim-above-1g``) and never (``pipeline-no-trim``).  A pipeline is judged by
+memory given back after every 4th OCR page), after every page (``pipeline-trim-each``)
+and never (``pipeline-no-trim``).  A pipeline is judged by
 the median of its per-round rate over the pool's (goal >= 0.95); see
 ``benchmarks/docbench/_ocrbound.py`` for what makes the comparison fair.
 

@@ -13,6 +13,7 @@ import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import count
 from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import JpegImagePlugin
@@ -92,14 +93,19 @@ class DocumentSettings:
             ``load`` can run on a worker that cannot read the inputs' paths (remote
             executors); the encoded file travels, never the decoded pixels.
         malloc_tuning: tune glibc malloc for the process when the pipeline is built (2
-            arenas) and give free heap pages back after each OCR page (see
-            `stages._malloc`), so resident memory follows the pages in flight instead of
-            creeping up; ``ASYNCPIPE_MALLOC_TUNING=0`` also turns it off.
-        trim_above: with ``malloc_tuning``, give the pages back only after an OCR page
-            that leaves the process over this many bytes resident; ``0`` (the default):
-            after every page.  Without huge pages for malloc (`stages._malloc`) the trim
-            costs about 5 % CPU per page; above a size it costs nothing on small pages,
-            but memory creeps up to that size.
+            arenas) and give free heap pages back after every ``trim_every``-th OCR page
+            (see `stages._malloc`), so resident memory follows the pages in flight instead
+            of creeping up; ``ASYNCPIPE_MALLOC_TUNING=0`` also turns it off.
+        trim_above: with ``malloc_tuning``, give the pages back only when the process is
+            over this many bytes resident at a trim; ``0`` (the default): always.  Above a
+            size it costs nothing on small pages, but memory creeps up to that size.
+        trim_every: with ``malloc_tuning``, give the pages back after every
+            ``trim_every``-th OCR page of the run (counted over all OCR workers).  Each
+            receipt leaves 400-500 MB free in the heaps, which the next page faults back
+            in after a trim: trimming after each page (``1``) kept the peak at about
+            1.0 GB but cost 0.94-0.96 of a hand-written pool's pages/s; after every 4th
+            (the default) 0.99, with a peak of about 1.3 GB; never, 1.00 and 1.4 GB,
+            with 0.9 GB left resident (``benchmarks/README.md``, round 6).
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
@@ -117,6 +123,7 @@ class DocumentSettings:
     ship_bytes: bool = False
     malloc_tuning: bool = True
     trim_above: int = 0
+    trim_every: int = 4
 
     def workers_for(self, stage: str) -> int:
         """
@@ -178,11 +185,12 @@ def _load(
     return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi, max_side=max_side)
 
 
-def _ocr_and_release(engine: Any, page: Page, *, above: int) -> Page:
+def _ocr_and_release(engine: Any, page: Page, *, above: int, every: int, pages: count[int]) -> Page:
     try:
         return ocr_page(engine, page)
     finally:
-        release_memory(above)
+        if next(pages) % every == every - 1:
+            release_memory(above)
 
 
 def _encode(page: Page) -> dict[str, Any]:
@@ -226,6 +234,8 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
         The pipeline.  OCR and the three text stages are checkpointed, so a resumed run
         never repeats them (nor pays for an LLM call twice).
     """
+    if settings.trim_every < 1:
+        raise ConfigError(f"trim_every must be 1 or more, got {settings.trim_every}")
     if settings.malloc_tuning:
         tune_malloc()
     engine_name = settings.ocr_engine
@@ -265,7 +275,12 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
         Stage(
             "ocr",
             (
-                partial(_ocr_and_release, above=settings.trim_above)
+                partial(
+                    _ocr_and_release,
+                    above=settings.trim_above,
+                    every=settings.trim_every,
+                    pages=count(),
+                )
                 if settings.malloc_tuning
                 else ocr_page
             ),

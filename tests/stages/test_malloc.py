@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +203,41 @@ class TestStartEnvironment:
         monkeypatch.delenv(ENV_SWITCH)
         monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")
         assert start_environment() == {}
+
+
+class TestTrimEvery:
+    """DocumentSettings.trim_every: the OCR stage trims after every N-th page of a run."""
+
+    def test_trims_after_every_nth_page(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Over 7 pages at 3, the 3rd and the 6th trim, each with the size threshold."""
+        import stages.pipeline as pipeline_module
+
+        trims: list[int] = []
+        monkeypatch.setattr(pipeline_module, "ocr_page", lambda engine, page: page)
+        monkeypatch.setattr(pipeline_module, "release_memory", trims.append)
+        ocr = partial(pipeline_module._ocr_and_release, above=5, every=3, pages=count())
+        done = [ocr(None, page) for page in range(7)]
+        assert (done, trims) == (list(range(7)), [5, 5])
+
+    def test_trims_even_when_the_page_fails(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A page whose OCR raises still counts, and its turn still trims."""
+        import stages.pipeline as pipeline_module
+
+        def fail(engine: object, page: object) -> object:
+            raise RuntimeError("bad page")
+
+        trims: list[int] = []
+        monkeypatch.setattr(pipeline_module, "ocr_page", fail)
+        monkeypatch.setattr(pipeline_module, "release_memory", trims.append)
+        with pytest.raises(RuntimeError, match="bad page"):
+            pipeline_module._ocr_and_release(None, None, above=0, every=1, pages=count())
+        assert trims == [0]
+
+    @pytest.mark.parametrize("every", [0, -1])
+    def test_must_be_positive(self, every: int) -> None:
+        """0 or less is a ConfigError when the pipeline is built."""
+        from asyncpipe import ConfigError
+        from stages.pipeline import DocumentSettings, build_pipeline
+
+        with pytest.raises(ConfigError, match="trim_every must be 1 or more"):
+            build_pipeline(DocumentSettings(trim_every=every), None)
