@@ -215,7 +215,8 @@ class TestTrimEvery:
         trims: list[int] = []
         monkeypatch.setattr(pipeline_module, "ocr_page", lambda engine, page: page)
         monkeypatch.setattr(pipeline_module, "release_memory", trims.append)
-        ocr = partial(pipeline_module._ocr_and_release, above=5, every=3, pages=count())
+        release: Any = pipeline_module._ocr_and_release  # pages stand in for Page objects
+        ocr = partial(release, above=5, every=3, pages=count())
         done = [ocr(None, page) for page in range(7)]
         assert (done, trims) == (list(range(7)), [5, 5])
 
@@ -229,8 +230,9 @@ class TestTrimEvery:
         trims: list[int] = []
         monkeypatch.setattr(pipeline_module, "ocr_page", fail)
         monkeypatch.setattr(pipeline_module, "release_memory", trims.append)
+        release: Any = pipeline_module._ocr_and_release  # no engine or page needed
         with pytest.raises(RuntimeError, match="bad page"):
-            pipeline_module._ocr_and_release(None, None, above=0, every=1, pages=count())
+            release(None, None, above=0, every=1, pages=count())
         assert trims == [0]
 
     @pytest.mark.parametrize("every", [0, -1])
