@@ -39,7 +39,12 @@ from docbench._main import pick_refs  # noqa: E402
 from docbench._ocrbound import prepare_page  # noqa: E402
 
 from asyncpipe._restart import restart_with  # noqa: E402
-from stages._malloc import resident_bytes, start_environment, tune_malloc  # noqa: E402
+from stages._malloc import (  # noqa: E402
+    release_memory,
+    resident_bytes,
+    start_environment,
+    tune_malloc,
+)
 from stages.ocr import make_engine, ocr_page  # noqa: E402
 
 _MB = 1 << 20
@@ -77,7 +82,6 @@ def main() -> int:
         parser.error("glibc malloc tuning unavailable here (not glibc, or switched off)")
     libc = ctypes.CDLL(None)
     libc.mallinfo2.restype = _MallInfo2
-    libc.malloc_trim.argtypes = (ctypes.c_size_t,)
     local = threading.local()
     rows: list[dict[str, Any]] = []
 
@@ -87,7 +91,7 @@ def main() -> int:
         ocr_page(local.engine, prepare_page(ref))
         info = libc.mallinfo2()
         started = time.perf_counter()
-        libc.malloc_trim(0)
+        release_memory()  # the pipeline's own trim: malloc_trim(0)
         trim_ms = (time.perf_counter() - started) * 1000
         rows.append({"free": info.fordblks / _MB, "heaps": info.arena / _MB, "trim_ms": trim_ms})
         print(

@@ -103,9 +103,10 @@ class DocumentSettings:
             ``trim_every``-th OCR page of the run (counted over all OCR workers).  Each
             receipt leaves 400-500 MB free in the heaps, which the next page faults back
             in after a trim: trimming after each page (``1``) kept the peak at about
-            1.0 GB but cost 0.94-0.96 of a hand-written pool's pages/s; after every 4th
-            (the default) 0.99, with a peak of about 1.3 GB; never, 1.00 and 1.4 GB,
-            with 0.9 GB left resident (``benchmarks/README.md``, round 6).
+            1.0 GB and did 0.94, 0.96 and 1.02 of a hand-written pool's pages/s in three
+            runs; after every 4th (the default) 0.99 and 0.96 in two, with a peak of
+            about 1.3 GB; never, 0.97-1.02 and 1.4 GB, with 0.9 GB left resident
+            (``benchmarks/README.md``, round 6).
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
