@@ -105,8 +105,9 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
     """
     Run OCR on a preprocessed page.
 
-    Sets ``page.lines`` (boxes divided by ``page.scale``, so they are in the pixels of the
-    page as loaded), ``page.text`` (the line texts joined with ``"\\n"``) and
+    Sets ``page.lines`` (boxes divided by ``page.scale`` and moved by the corner of a crop
+    to the paper, so they are in the pixels of the page as loaded; on a page the engine
+    turned upright, in that turned page), ``page.text`` (the line texts joined with ``"\\n"``) and
     ``page.notes["ocr"]`` (engine name, line count, mean confidence, seconds), and drops
     ``page.image``.
 
@@ -126,10 +127,12 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
     lines = engine.recognize(page.image)
     seconds = time.perf_counter() - started
     scale = page.scale if page.scale > 0 else 1.0
+    # A page cropped to its paper: put the crop's corner back (see `preprocess`).
+    crop = page.notes.get("preprocess", {}).get("crop") or (0.0, 0.0)
     page.lines = [
         Line(
             text=line.text,
-            box=[round(value / scale, 1) for value in line.box],
+            box=[round(value / scale + crop[index % 2], 1) for index, value in enumerate(line.box)],
             confidence=line.confidence,
         )
         for line in lines
@@ -143,4 +146,8 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
         "mean_confidence": round(sum(confidences) / len(confidences), 4) if confidences else None,
         "seconds": round(seconds, 3),
     }
+    turns = getattr(engine, "last_turns", 0)
+    if turns:
+        # The engine read the page turned upright; the boxes are in that turned page.
+        page.notes["ocr"]["turns"] = turns
     return page

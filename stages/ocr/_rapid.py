@@ -9,16 +9,19 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from asyncpipe._exceptions import ConfigError, StageError
 from stages._page import Line
 
 from ._base import polygon_to_box, reading_order
+from ._level import level_quads
+from ._orient import quarter_turns
 from ._spacing import space_line
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
-    import numpy as np
     import numpy.typing as npt
 
 __all__ = ["RAPIDOCR_MAX_SIDE", "RapidOcrEngine", "rapidocr_max_side", "respace_lines"]
@@ -177,6 +180,17 @@ class RapidOcrEngine:
             right (6/20 instead of 5/20) and raised OCR character accuracy from 0.9404 to
             0.9413 (``benchmarks/accuracy_offline.py --compare nogaps,default``). It costs
             about 0.4 % of the OCR's CPU time.
+        orient: turn a page that lies sideways or upside down upright and read it again
+            (``stages/ocr/_orient.py``): the boxes of the first reading say whether the
+            lines run across the page, and the text-line classifier, on the 15 widest
+            lines, whether they are upside down (and when its vote is close, the
+            recogniser, reading their middles both ways). An upright page costs the
+            classifier on those lines; a turned one is read twice. :attr:`last_turns`
+            says how the last page was turned (``benchmarks/robustness.py``).
+        level: level the boxes of a page scanned a little askew (``stages/ocr/_level.py``):
+            the lines' own four-point boxes give the tilt, and their corners are turned
+            back by it before the axis-aligned boxes are taken, so the parts of a printed
+            row stay one row. No pixel is read again.
         log_level: level for rapidocr's ``RapidOCR`` logger (it logs at INFO on start-up).
         params: further rapidocr config keys, e.g. ``{"Global.max_side_len": 2000}`` (the
             default here is 1500), ``{"Det.unclip_ratio": 2.0}`` or
@@ -204,6 +218,8 @@ class RapidOcrEngine:
         params: Mapping[str, Any] | None = None,
         rec_keys: str | Path | None = None,
         space_gap: float | None = 0.45,
+        orient: bool = True,
+        level: bool = True,
     ) -> None:
         try:
             import rapidocr
@@ -237,7 +253,7 @@ class RapidOcrEngine:
             # Without it rapidocr would fetch a dictionary when the model stores none.
             config["Rec.rec_keys_path"] = str(keys)
         config.update(params or {})
-        if use_cls:
+        if use_cls or orient:
             config["Cls.model_path"] = str(_model_file(cls_model, models_dir, "cls"))
         # rapidocr's logger has its own handler and does not propagate; set its level before
         # construction too, so nothing is printed while the models load.
@@ -246,7 +262,7 @@ class RapidOcrEngine:
             self._ocr: Any = rapidocr.RapidOCR(params=config)
             # rapidocr loads models on first use; load them now so a broken model fails
             # here, in the factory, rather than on the first page.
-            for step in ("det", "cls", "rec") if use_cls else ("det", "rec"):
+            for step in ("det", "cls", "rec") if use_cls or orient else ("det", "rec"):
                 getattr(self._ocr, f"_load_{step}_model")()
             if keys is not None:
                 _use_keys(self._ocr.text_rec, keys)
@@ -257,6 +273,13 @@ class RapidOcrEngine:
         except Exception as exc:
             raise ConfigError(f"rapidocr could not start: {exc}") from exc
         self.use_cls = use_cls
+        #: Whether pages are turned upright before they are read (``orient``).
+        self.orient = orient
+        #: Whether boxes are levelled (``level``).
+        self.level = level
+        #: Quarter turns counter-clockwise (``np.rot90``) the last page was given before
+        #: its lines were read: 0 upright, 1, 2 or 3. Its boxes are in the turned page.
+        self.last_turns = 0
         #: The ``space_gap`` this engine was built with.
         self.space_gap = space_gap
         #: The recognition model file this engine runs.
@@ -265,19 +288,30 @@ class RapidOcrEngine:
 
     def recognize(self, image: npt.NDArray[np.uint8]) -> list[Line]:
         """
-        Find and read the text lines of one image.
+        Find and read the text lines of one image, turned upright first when ``orient``.
 
         Args:
             image: uint8 pixels, gray or BGR.
 
         Returns:
-            Lines in reading order with boxes in *image* pixels.
+            Lines in reading order with boxes in *image* pixels, or, when the page was
+            turned (:attr:`last_turns` > 0), in the pixels of ``np.rot90(image, last_turns)``.
 
         Raises:
             StageError: the engine is closed or rapidocr failed on this image.
         """
         if self._closed:
             raise StageError("RapidOcrEngine is closed")
+        self.last_turns = 0
+        lines = self._read(image)
+        if self.orient and lines:
+            turns = quarter_turns(image, lines, self._classify, self._confidences)
+            if turns:
+                lines = self._read(np.ascontiguousarray(np.rot90(image, turns)))
+                self.last_turns = turns
+        return lines
+
+    def _read(self, image: npt.NDArray[np.uint8]) -> list[Line]:
         try:
             result = self._ocr(image)
         except Exception as exc:
@@ -287,11 +321,29 @@ class RapidOcrEngine:
         scores = getattr(result, "scores", None)
         if boxes is None or texts is None or scores is None:
             return []  # rapidocr found no text
+        if self.level:
+            boxes = level_quads(boxes, image.shape[1], image.shape[0])
         lines = [
             Line(text=str(text), box=polygon_to_box(quad), confidence=round(float(score), 4))
             for quad, text, score in zip(boxes, texts, scores, strict=True)
         ]
         return reading_order(lines)
+
+    def _classify(self, crops: list[npt.NDArray[np.uint8]]) -> Sequence[tuple[str, float]]:
+        """rapidocr's text-line classifier: ``("0" | "180", score)`` per crop."""
+        try:
+            result = self._ocr.text_cls(crops)
+        except Exception as exc:
+            raise StageError(f"rapidocr's classifier failed: {exc}") from exc
+        return [(str(label), float(score)) for label, score in result.cls_res]
+
+    def _confidences(self, crops: list[npt.NDArray[np.uint8]]) -> Sequence[float]:
+        """The recogniser's confidence in its reading of each crop."""
+        try:
+            result = self._ocr.recognize_txt(crops)
+        except Exception as exc:
+            raise StageError(f"rapidocr's recogniser failed: {exc}") from exc
+        return [float(score) for score in result.scores]
 
     def close(self) -> None:
         """

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from stages._page import Line, Page, PageRef
+from stages.ocr import RapidOcrEngine, ocr_page
+from stages.ocr._orient import VOTERS, is_sideways, quarter_turns
+from stages.offline import comparable_text, edit_distance
+
+__all__: list[str] = []
+
+Crops = list[npt.NDArray[np.uint8]]
+
+
+def _line(x0: float, y0: float, x1: float, y1: float) -> Line:
+    return Line(text="x", box=[x0, y0, x1, y1], confidence=0.9)
+
+
+def _across(count: int = 8) -> list[Line]:
+    """Lines 300 wide and 20 high, one under the other."""
+    return [_line(10, 10 + 30 * i, 310, 30 + 30 * i) for i in range(count)]
+
+
+def _down(count: int = 8) -> list[Line]:
+    """The same lines on a page turned a quarter: 20 wide and 300 high."""
+    return [_line(10 + 30 * i, 10, 30 + 30 * i, 310) for i in range(count)]
+
+
+class Votes:
+    """A stand-in classifier: every crop gets ``label``; the crops are kept."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.labels = list(labels)
+        self.seen: Crops = []
+
+    def __call__(self, crops: Crops) -> list[tuple[str, float]]:
+        self.seen.extend(crops)
+        return [(self.labels[i % len(self.labels)], 0.95) for i in range(len(crops))]
+
+
+PAGE = np.full((400, 400, 3), 255, dtype=np.uint8)
+
+
+class TestIsSideways:
+    def test_lines_across_the_page(self) -> None:
+        assert not is_sideways(_across())
+
+    def test_lines_down_the_page(self) -> None:
+        assert is_sideways(_down())
+
+    def test_a_few_tall_boxes_do_not_turn_a_page(self) -> None:
+        """Single digits and short codes are taller than wide on an upright page too."""
+        assert not is_sideways([*_across(1), *_down(2)])
+
+    def test_the_longer_kind_wins(self) -> None:
+        """Three short tall boxes (60 high) weigh less than two long wide ones."""
+        tall = [_line(10 + 30 * i, 10, 30 + 30 * i, 70) for i in range(3)]
+        assert not is_sideways([*tall, *_across(2)])
+        assert is_sideways([*tall, _line(0, 0, 100, 10)])
+
+
+class TestQuarterTurns:
+    def test_upright(self) -> None:
+        assert quarter_turns(PAGE, _across(), Votes(["0"])) == 0
+
+    def test_upside_down(self) -> None:
+        assert quarter_turns(PAGE, _across(), Votes(["180"])) == 2
+
+    def test_sideways_reading_upwards(self) -> None:
+        """Turned a quarter clockwise: one quarter counter-clockwise puts it right."""
+        assert quarter_turns(PAGE, _down(), Votes(["0"])) == 1
+
+    def test_sideways_reading_downwards(self) -> None:
+        assert quarter_turns(PAGE, _down(), Votes(["180"])) == 3
+
+    def test_a_split_vote_keeps_the_page(self) -> None:
+        """Half the lines upside down is not enough to turn a page (60 % is needed)."""
+        assert quarter_turns(PAGE, _across(), Votes(["180", "0"])) == 0
+        assert quarter_turns(PAGE, _across(), Votes(["180", "180", "0"])) == 2
+
+    def test_no_lines_to_vote(self) -> None:
+        """Without a line long enough to vote the page stays as it is."""
+        votes = Votes(["180"])
+        assert quarter_turns(PAGE, [_line(10, 10, 20, 30)], votes) == 0
+        assert votes.seen == []
+
+    def test_voters_are_the_middles_of_the_widest_lines(self) -> None:
+        """At most VOTERS crops, each the line's middle 4:1, turned to run across."""
+        lines = [_line(5, 5 + 12 * i, 5 + 20 * (i + 3), 15 + 12 * i) for i in range(20)]
+        votes = Votes(["0"])
+        quarter_turns(np.full((300, 500, 3), 255, dtype=np.uint8), lines, votes)
+        assert len(votes.seen) == VOTERS
+        assert all(crop.shape[:2] == (10, 40) for crop in votes.seen)
+        sideways = Votes(["0"])
+        quarter_turns(PAGE, _down(), sideways)
+        assert all(crop.shape[0] < crop.shape[1] for crop in sideways.seen)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[RapidOcrEngine]:
+    made = RapidOcrEngine()  # orient=True, the default
+    yield made
+    made.close()
+
+
+def _receipt(sroie: Path, stem: str) -> npt.NDArray[np.uint8]:
+    image = cv2.imread(str(sroie / "img" / f"{stem}.jpg"), cv2.IMREAD_COLOR)
+    assert image is not None
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _text(lines: list[Line]) -> str:
+    return comparable_text("\n".join(line.text for line in lines))
+
+
+class TestRealReceipts:
+    """A real receipt scanned turned, read with the real models."""
+
+    @pytest.mark.parametrize(("stem", "turned"), [("000", 1), ("000", 2), ("000", 3), ("002", 3)])
+    def test_a_turned_receipt_reads_as_the_upright_one(
+        self, engine: RapidOcrEngine, sroie: Path, stem: str, turned: int
+    ) -> None:
+        upright = _receipt(sroie, stem)
+        expected = _text(engine.recognize(upright))
+        assert engine.last_turns == 0
+        turned_page = np.ascontiguousarray(np.rot90(upright, turned))
+        got = _text(engine.recognize(turned_page))
+        assert engine.last_turns == (4 - turned) % 4
+        # Turned back exactly, the pixels are the upright page's: the same reading.
+        assert edit_distance(expected, got) <= 0.02 * len(expected)
+
+    def test_without_orient_a_page_upside_down_is_misread(self, sroie: Path) -> None:
+        """The check above can fail: the same page, not turned, reads as something else."""
+        plain = RapidOcrEngine(orient=False)
+        try:
+            upright = _receipt(sroie, "000")
+            expected = _text(plain.recognize(upright))
+            got = _text(plain.recognize(np.ascontiguousarray(np.rot90(upright, 2))))
+        finally:
+            plain.close()
+        assert plain.last_turns == 0
+        assert edit_distance(expected, got) > 0.5 * len(expected)
+
+    def test_ocr_page_notes_the_turn(self, engine: RapidOcrEngine, sroie: Path) -> None:
+        image = np.ascontiguousarray(np.rot90(_receipt(sroie, "000"), 2))
+        page = Page(ref=PageRef(id="t", source="t.jpg", page=1, kind="jpeg"), image=image)
+        ocr_page(engine, page)
+        assert page.notes["ocr"]["turns"] == 2
+        assert page.lines and page.lines[0].text.upper() == "TAN WOON YANN"
