@@ -10,12 +10,19 @@ import pytest
 
 from asyncpipe._exceptions import ConfigError, StageError
 from stages._page import Page, PageRef
-from stages.preprocess import PreprocessOptions, estimate_skew, preprocess, rotate
+from stages.ocr import RapidOcrEngine, ocr_page
+from stages.preprocess import PreprocessOptions, estimate_skew, find_paper, preprocess, rotate
 
 __all__: list[str] = []
 
 OFF = PreprocessOptions(
-    grayscale=False, deskew=False, denoise=None, binarize=False, max_side=None, min_side=None
+    grayscale=False,
+    crop_paper=False,
+    deskew=False,
+    denoise=None,
+    binarize=False,
+    max_side=None,
+    min_side=None,
 )
 
 
@@ -119,3 +126,77 @@ class TestDeskew:
         assert "rotated" not in page.notes["preprocess"]
         assert page.image is not None
         assert np.array_equal(page.image, image)
+
+
+def _on_background(
+    image: npt.NDArray[np.uint8], colour: tuple[int, int, int]
+) -> tuple[npt.NDArray[np.uint8], int]:
+    """The receipt with a border of ``colour`` 15 % of its long side wide, and that width."""
+    pad = int(0.15 * max(image.shape[:2]))
+    framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=colour)
+    return np.asarray(framed, dtype=np.uint8), pad
+
+
+class TestCropPaper:
+    """The paper found on a dark background, and nothing found on a flat scan."""
+
+    @pytest.mark.parametrize("stem", ["000", "010", "023"])
+    def test_a_flat_scan_is_left_alone(self, sroie: Path, stem: str) -> None:
+        image = _load(sroie, stem)
+        assert find_paper(image) is None
+        page = preprocess(_page(image.copy()), PreprocessOptions())
+        assert "crop" not in page.notes["preprocess"]
+        assert page.image is not None
+        assert np.array_equal(page.image, image)
+
+    @pytest.mark.parametrize("stem", ["002", "023"])
+    def test_a_receipt_on_a_dark_table(self, sroie: Path, stem: str) -> None:
+        image = _load(sroie, stem)
+        framed, pad = _on_background(image, (70, 60, 50))
+        page = preprocess(_page(framed), PreprocessOptions())
+        x0, y0, x1, y1 = page.notes["preprocess"]["crop"]
+        h, w = image.shape[:2]
+        slack = 0.03 * max(h, w)
+        assert abs(x0 - pad) < slack and abs(y0 - pad) < slack
+        assert abs(x1 - (pad + w)) < slack and abs(y1 - (pad + h)) < slack
+        assert page.image is not None
+        assert page.image.shape[:2] == (int(y1 - y0), int(x1 - x0))
+
+    def test_a_background_as_light_as_the_paper_is_kept(self, sroie: Path) -> None:
+        framed, _ = _on_background(_load(sroie, "002"), (215, 215, 215))
+        assert find_paper(framed) is None
+
+    def test_a_blank_page(self) -> None:
+        assert find_paper(np.full((300, 200), 255, dtype=np.uint8)) is None
+        assert find_paper(np.zeros((300, 200), dtype=np.uint8)) is None
+
+    def test_boxes_come_back_in_the_pixels_as_loaded(self, sroie: Path) -> None:
+        """The OCR of the cropped page lands where the print is on the page as loaded."""
+        image = _load(sroie, "002")
+        framed, pad = _on_background(image, (70, 60, 50))
+        engine = RapidOcrEngine()
+        try:
+            plain = ocr_page(engine, preprocess(_page(image), PreprocessOptions()))
+            cropped = ocr_page(engine, preprocess(_page(framed), PreprocessOptions()))
+        finally:
+            engine.close()
+        assert "crop" in cropped.notes["preprocess"]
+        first, moved = plain.lines[0], cropped.lines[0]
+        assert first.text == moved.text
+        assert moved.box == pytest.approx([v + pad for v in first.box], abs=3.0)
+
+
+class TestRotate:
+    def test_the_canvas_holds_the_whole_page(self) -> None:
+        """Turned 30 degrees, a page keeps all its ink: none is cut at a corner."""
+        page = np.full((400, 200), 255, dtype=np.uint8)
+        for top in range(10, 390, 20):
+            page[top : top + 4, 10:190] = 0  # lines of print out to the corners
+        turned = rotate(page, 30.0)
+        cos, sin = np.cos(np.pi / 6), np.sin(np.pi / 6)
+        assert turned.shape == (round(400 * cos + 200 * sin), round(200 * cos + 400 * sin))
+
+        def ink(image: npt.NDArray[np.uint8]) -> float:
+            return float((255 - image.astype(np.float64)).sum())
+
+        assert ink(turned) == pytest.approx(ink(page), rel=0.03)
