@@ -103,6 +103,17 @@ class DocumentApp:
         )
         group.add_argument("--deskew", action="store_true", help="straighten skewed scans")
         group.add_argument(
+            "--no-orient",
+            action="store_true",
+            help="read every page as it lies (by default rapidocr turns a page that lies "
+            "sideways or upside down upright first)",
+        )
+        group.add_argument(
+            "--no-crop",
+            action="store_true",
+            help="keep a dark background around the paper (by default it is cut away)",
+        )
+        group.add_argument(
             "--denoise", choices=("median", "bilateral", "nlmeans"), help="denoise before OCR"
         )
         group.add_argument("--max-side", type=int, help="shrink pages whose longest side is larger")
@@ -121,8 +132,15 @@ class DocumentApp:
         llm_options = LlmOptions.from_args(args)
         settings = DocumentSettings(
             ocr_engine=args.ocr_engine,
+            # Only rapidocr turns pages; the paddle engine reads them as they lie.
+            ocr_options={"orient": False}
+            if args.no_orient and args.ocr_engine == "rapidocr"
+            else {},
             preprocess=PreprocessOptions(
-                deskew=args.deskew, denoise=args.denoise, max_side=args.max_side
+                crop_paper=not args.no_crop,
+                deskew=args.deskew,
+                denoise=args.denoise,
+                max_side=args.max_side,
             ),
             pdf_dpi=args.pdf_dpi,
             model=args.llm_model if args.llm_url else None,

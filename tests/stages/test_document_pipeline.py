@@ -84,6 +84,33 @@ class TestOffline:
         assert 1 - accuracy.cer_text >= 0.94, accuracy.lines()
         assert accuracy.cer_corrected <= accuracy.cer_text + 1e-9, accuracy.lines()
 
+    def test_pages_turned_and_on_a_table_read_as_scanned(self, sroie: Path, tmp_path: Path) -> None:
+        """Upside down, sideways, on a dark border: the fields of the flat scan; and
+        with ``--no-orient --no-crop`` the turned pages lose them (the check can fail)."""
+        folder = tmp_path / "in"
+        folder.mkdir()
+        with Image.open(sroie / "img" / "002.jpg") as scan:
+            scan.save(folder / "a_flat.jpg")
+            scan.rotate(180).save(folder / "b_upside_down.jpg")
+            scan.rotate(90, expand=True).save(folder / "c_sideways.jpg")
+            width, height = scan.size
+            table = Image.new("RGB", (width + 300, height + 300), (70, 60, 50))
+            table.paste(scan, (150, 150))
+            table.save(folder / "d_on_a_table.png")
+        fields: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, flags in (("shipped", []), ("plain", ["--no-orient", "--no-crop"])):
+            out = tmp_path / f"{name}.jsonl"
+            done = run_cli(folder, "--out", out, *flags)
+            assert done.returncode == 0, done.stderr[-3000:]
+            fields[name] = {Path(r["source"]).stem: r["fields"] for r in read_jsonl(out)}
+        flat = fields["shipped"]["a_flat"]
+        assert flat["company"] and flat["total"]
+        for stem in ("b_upside_down", "c_sideways", "d_on_a_table"):
+            assert fields["shipped"][stem]["company"] == flat["company"], stem
+            assert fields["shipped"][stem]["total"] == flat["total"], stem
+        for stem in ("b_upside_down", "c_sideways"):
+            assert fields["plain"][stem]["company"] != flat["company"], stem
+
     def test_output_lines_are_complete_and_in_input_order(
         self, sroie: Path, tmp_path: Path
     ) -> None:
