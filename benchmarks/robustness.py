@@ -1,0 +1,224 @@
+"""
+Receipts as they are not in the shared sample: turned, tilted, on a dark table, small,
+compressed. Exact fields per kind of page, with the page-handling steps on and off.
+
+Each SROIE receipt of one half is loaded as the pipeline loads it, changed by one
+transform, then preprocessed, OCR-ed (one ``RapidOcrEngine``, one thread) and run through
+the offline correct -> fix -> structure stages; the four fields are scored exactly as
+``benchmarks/accuracy_offline.py`` scores them. The transforms:
+
+- ``none``: the receipt as scanned;
+- ``rot90``, ``rot180``, ``rot270``: turned a quarter clockwise, upside down, a quarter
+  counter-clockwise;
+- ``tilt4``, ``tilt-2``: tilted 4 degrees counter-clockwise, 2 clockwise (white corners);
+- ``table``: on a dark border 15 % of its long side wide (a receipt photographed on a
+  table, or scanned with the lid open);
+- ``photo``: tilted 3 degrees, then on the dark border;
+- ``small``: shrunk to 0.6 of its size; ``large``: enlarged 2x;
+- ``jpeg25``: saved again as a JPEG at quality 25.
+
+"turned upright" counts the pages the engine turned by exactly the quarter turns that
+undo the transform (none for the others).
+
+Configs: ``shipped`` (the defaults: ``orient``, ``level`` and ``crop_paper`` on) and
+``plain`` (all three off: the engine and preprocess of round 6), and ``deskew`` (the
+defaults with the image deskew on, for tilts of 1.5 degrees or more; not shipped).
+
+``--cost ROUNDS`` measures instead what the steps cost on pages as scanned: each receipt
+of the half is read by every config in turn, ROUNDS times, and the process CPU seconds
+of preprocess + OCR per page are printed per config with their ratio to ``plain``.
+
+Usage (from the project root)::
+
+    .venv/bin/python benchmarks/robustness.py [--half held] [--config shipped,plain]
+        [--transforms none,rot90,...]
+    flock /work/wt/bench.lock .venv/bin/python benchmarks/robustness.py --cost 3 --half all
+
+The held-out half (odd receipts) is the headline; the steps were built looking at the
+development half's ``rot90``, ``rot180``, ``tilt4``, ``tilt-2`` and ``table`` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+BENCH = Path(__file__).resolve().parent
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+from accuracy_offline import split  # noqa: E402
+from fields_ocr import DEFAULT_DATA  # noqa: E402
+
+from stages._page import Page  # noqa: E402
+from stages.inputs import discover, load_page  # noqa: E402
+from stages.ocr import RapidOcrEngine, ocr_page  # noqa: E402
+from stages.offline import DEFAULT_FIELDS, exact_match, read_key_file  # noqa: E402
+from stages.offline import extract_fields as extract  # noqa: E402
+from stages.offline._correct import correct_text  # noqa: E402
+from stages.offline._layout import fix_layout  # noqa: E402
+from stages.preprocess import PreprocessOptions, preprocess, rotate  # noqa: E402
+
+__all__ = ["CONFIGS", "TRANSFORMS", "main"]
+
+Image = Any  # a uint8 numpy image
+
+
+def _table(image: Image) -> Image:
+    pad = int(0.15 * max(image.shape[:2]))
+    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(70, 60, 50))
+
+
+def _jpeg(image: Image, quality: int) -> Image:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+#: Transform name -> what it does to a loaded page's pixels.
+TRANSFORMS: dict[str, Callable[[Image], Image]] = {
+    "none": lambda image: image,
+    "rot90": lambda image: np.ascontiguousarray(np.rot90(image, -1)),
+    "rot180": lambda image: np.ascontiguousarray(np.rot90(image, 2)),
+    "rot270": lambda image: np.ascontiguousarray(np.rot90(image, 1)),
+    "tilt4": lambda image: rotate(image, 4.0),
+    "tilt-2": lambda image: rotate(image, -2.0),
+    "table": _table,
+    "photo": lambda image: _table(rotate(image, 3.0)),
+    "small": lambda image: cv2.resize(image, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA),
+    "large": lambda image: cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC),
+    "jpeg25": lambda image: _jpeg(image, 25),
+}
+
+#: Config name -> (engine options, preprocess options).
+CONFIGS: dict[str, tuple[dict[str, Any], PreprocessOptions]] = {
+    "shipped": ({}, PreprocessOptions()),
+    "plain": ({"orient": False, "level": False}, PreprocessOptions(crop_paper=False)),
+    "deskew": ({}, PreprocessOptions(deskew=True, min_skew=1.5)),
+}
+
+
+#: The quarter turns that put each transform's page upright again.
+UPRIGHT = {"rot90": 1, "rot180": 2, "rot270": 3}
+
+
+def run(
+    data: Path, names: list[str], transform: str, engine: RapidOcrEngine, options: PreprocessOptions
+) -> tuple[dict[str, tuple[int, int]], float, int]:
+    """
+    One transform over some receipts: ``({field: (exact, scored)}, OCR process CPU s,
+    pages the engine turned by exactly the quarter turns that put them upright)``.
+    """
+    counts = {field: [0, 0] for field in DEFAULT_FIELDS}
+    cpu = 0.0
+    upright = 0
+    for name in names:
+        page = _load(data, name)
+        page.image = TRANSFORMS[transform](page.image)
+        started = time.process_time()
+        page = ocr_page(engine, preprocess(page, options))
+        cpu += time.process_time() - started
+        upright += page.notes["ocr"].get("turns", 0) == UPRIGHT.get(transform, 0)
+        text = fix_layout(correct_text("\n".join(line.text for line in page.lines)))
+        got = extract(text, page.lines)
+        key = read_key_file(data / "key" / f"{name}.json")
+        for field in DEFAULT_FIELDS:
+            if key.get(field, "").strip():
+                counts[field][1] += 1
+                counts[field][0] += exact_match(key[field], got[field])
+    return {field: (ok, n) for field, (ok, n) in counts.items()}, cpu, upright
+
+
+@contextmanager
+def _engines(configs: list[str]) -> Iterator[dict[str, RapidOcrEngine]]:
+    """One engine per config, closed at the end."""
+    engines = {config: RapidOcrEngine(**CONFIGS[config][0]) for config in configs}
+    try:
+        yield engines
+    finally:
+        for engine in engines.values():
+            engine.close()
+
+
+def _load(data: Path, name: str) -> Page:
+    return load_page(next(iter(discover([data / "img" / f"{name}.jpg"]))))
+
+
+def cost(data: Path, names: list[str], configs: list[str], rounds: int) -> None:
+    """Print the CPU seconds per page of preprocess + OCR per config, pages as scanned."""
+    seconds = dict.fromkeys(configs, 0.0)
+    with _engines(configs) as engines:
+        for _ in range(rounds):
+            for name in names:
+                for config in configs:
+                    page = _load(data, name)
+                    started = time.process_time()
+                    ocr_page(engines[config], preprocess(page, CONFIGS[config][1]))
+                    seconds[config] += time.process_time() - started
+    pages = rounds * len(names)
+    base = seconds.get("plain")
+    for config, total in seconds.items():
+        ratio = f" ({total / base:.3f} of plain)" if base else ""
+        print(f"{config}: {total / pages:.3f} CPU s/page over {pages} pages{ratio}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Command-line entry point.
+
+    Args:
+        argv: the arguments (``sys.argv[1:]`` when ``None``).
+
+    Returns:
+        0.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--half", choices=("dev", "held", "all"), default="held")
+    parser.add_argument("--cost", type=int, metavar="ROUNDS", help="time the steps instead")
+    parser.add_argument("--config", default="shipped,plain")
+    parser.add_argument("--transforms", default=",".join(TRANSFORMS))
+    args = parser.parse_args(argv)
+    stems = sorted(image.stem for image in (args.data / "img").glob("*.jpg"))
+    names = stems if args.half == "all" else split(stems)[args.half]
+    configs = args.config.split(",")
+    transforms = args.transforms.split(",")
+    unknown = sorted({*configs} - set(CONFIGS)) + sorted({*transforms} - set(TRANSFORMS))
+    if unknown:
+        parser.error(f"unknown config or transform: {', '.join(unknown)}")
+    if args.cost:
+        cost(args.data, names, configs, args.cost)
+        return 0
+    header = " | ".join(DEFAULT_FIELDS)
+    print(
+        f"| pages ({args.half}, {len(names)} receipts) | config | {header} | OCR CPU s "
+        "| turned upright |"
+    )
+    print("|---|---|" + "---|" * (len(DEFAULT_FIELDS) + 2), flush=True)
+    with _engines(configs) as engines:
+        for transform in transforms:
+            for config in configs:
+                counts, cpu, upright = run(
+                    args.data, names, transform, engines[config], CONFIGS[config][1]
+                )
+                cells = " | ".join(f"{ok}/{n}" for ok, n in counts.values())
+                print(
+                    f"| {transform} | {config} | {cells} | {cpu:.0f} | {upright}/{len(names)} |",
+                    flush=True,
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
