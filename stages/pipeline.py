@@ -350,7 +350,9 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
 def output_record(item: Item) -> dict[str, Any]:
     """
     The JSON line of one page: id, source, page, status, text, lines, corrected, fields,
-    error (only when status is ``error``) and per-stage timings.
+    error (only when status is ``error``), turns (only when the OCR engine turned the page
+    upright: quarter turns counter-clockwise, and the boxes are in the turned page) and
+    per-stage timings.
     """
     value = item.value
     page = value if isinstance(value, Page) else None
@@ -369,6 +371,9 @@ def output_record(item: Item) -> dict[str, Any]:
         record["error"] = item.error.to_json()
         if page is not None and page.fallback_fields is not None:
             record["fallback_fields"] = page.fallback_fields
+    turns = page.notes.get("ocr", {}).get("turns") if page is not None else None
+    if turns:
+        record["turns"] = turns
     record["timings"] = {name: round(seconds, 6) for name, seconds in item.timings.items()}
     if page is not None and "llm" in page.notes:
         record["llm"] = page.notes["llm"]

@@ -100,11 +100,22 @@ class TestOffline:
             table.paste(scan, (150, 150))
             table.save(folder / "d_on_a_table.png")
         fields: dict[str, dict[str, dict[str, Any]]] = {}
+        turns: dict[str, dict[str, int | None]] = {}
         for name, flags in (("shipped", []), ("plain", ["--no-orient", "--no-crop"])):
             out = tmp_path / f"{name}.jsonl"
             done = run_cli(folder, "--out", out, *flags)
             assert done.returncode == 0, done.stderr[-3000:]
-            fields[name] = {Path(r["source"]).stem: r["fields"] for r in read_jsonl(out)}
+            records = read_jsonl(out)
+            fields[name] = {Path(r["source"]).stem: r["fields"] for r in records}
+            turns[name] = {Path(r["source"]).stem: r.get("turns") for r in records}
+        # PIL turns counter-clockwise: three more quarter turns put "sideways" upright.
+        assert turns["shipped"] == {
+            "a_flat": None,
+            "b_upside_down": 2,
+            "c_sideways": 3,
+            "d_on_a_table": None,
+        }
+        assert set(turns["plain"].values()) == {None}
         flat = fields["shipped"]["a_flat"]
         assert flat["company"] and flat["total"]
         for stem in ("b_upside_down", "c_sideways", "d_on_a_table"):
