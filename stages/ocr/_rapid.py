@@ -146,6 +146,13 @@ def respace_lines(ocr: Any, respace: Callable[[str, list[int], float, Any], str]
     ocr.recognize_txt = spaced
 
 
+def _bgr(crop: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """A crop as the models take it, three channels: gray is repeated, alpha dropped."""
+    if crop.ndim == 2:
+        return np.repeat(crop[:, :, np.newaxis], 3, axis=2)
+    return np.ascontiguousarray(crop[:, :, :3])
+
+
 class RapidOcrEngine:
     """
     OCR with rapidocr 3.x on onnxruntime, with models from the rapidocr wheel only.
@@ -332,7 +339,7 @@ class RapidOcrEngine:
     def _classify(self, crops: list[npt.NDArray[np.uint8]]) -> Sequence[tuple[str, float]]:
         """rapidocr's text-line classifier: ``("0" | "180", score)`` per crop."""
         try:
-            result = self._ocr.text_cls(crops)
+            result = self._ocr.text_cls([_bgr(crop) for crop in crops])
         except Exception as exc:
             raise StageError(f"rapidocr's classifier failed: {exc}") from exc
         return [(str(label), float(score)) for label, score in result.cls_res]
@@ -340,7 +347,7 @@ class RapidOcrEngine:
     def _confidences(self, crops: list[npt.NDArray[np.uint8]]) -> Sequence[float]:
         """The recogniser's confidence in its reading of each crop."""
         try:
-            result = self._ocr.recognize_txt(crops)
+            result = self._ocr.recognize_txt([_bgr(crop) for crop in crops])
         except Exception as exc:
             raise StageError(f"rapidocr's recogniser failed: {exc}") from exc
         return [float(score) for score in result.scores]

@@ -135,6 +135,15 @@ class TestRealReceipts:
         # Turned back exactly, the pixels are the upright page's: the same reading.
         assert edit_distance(expected, got) <= 0.02 * len(expected)
 
+    def test_a_gray_page(self, engine: RapidOcrEngine, sroie: Path) -> None:
+        """Gray pixels (a PNG saved in mode L) are turned too: the models take 3 channels."""
+        gray = np.asarray(cv2.cvtColor(_receipt(sroie, "000"), cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+        expected = _text(engine.recognize(gray))
+        assert engine.last_turns == 0
+        got = _text(engine.recognize(np.ascontiguousarray(np.rot90(gray, 2))))
+        assert engine.last_turns == 2
+        assert edit_distance(expected, got) <= 0.02 * len(expected)
+
     def test_without_orient_a_page_upside_down_is_misread(self, sroie: Path) -> None:
         """The check above can fail: the same page, not turned, reads as something else."""
         plain = RapidOcrEngine(orient=False)
