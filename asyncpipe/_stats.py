@@ -210,7 +210,6 @@ class RunSummary:
     failed: int
     skipped: int
     interrupted: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
     progress: ProgressSnapshot | None = None
     worker_losses: dict[str, WorkerLosses] = field(default_factory=dict)
 
