@@ -15,14 +15,23 @@ the offline correct -> fix -> structure stages; the four fields are scored exact
   table, or scanned with the lid open);
 - ``photo``: tilted 3 degrees, then on the dark border;
 - ``small``: shrunk to 0.6 of its size; ``large``: enlarged 2x;
-- ``jpeg25``: saved again as a JPEG at quality 25.
+- ``jpeg25``: saved again as a JPEG at quality 25;
+- ``faded``: thermal print gone pale (the ink keeps 35 % of its darkness);
+- ``shadow``: light falling from 100 % at the top left to 45 % at the bottom right;
+- ``perspective``: photographed from below, the top 16 % narrower, on white;
+- ``phone``: on the dark border, turned 2 degrees, then photographed from below (the
+  picture's top 16 % narrower); ``phone30``: the same, 30 % narrower;
+- ``a4``: in the top left of a white A4 page at the receipt's own resolution;
+- ``blur``: out of focus (Gaussian, sigma 1.2 pixels);
+- ``noise``: the grain of a dim photo (Gaussian, sigma 18 grey levels).
 
 "turned upright" counts the pages the engine turned by exactly the quarter turns that
 undo the transform (none for the others).
 
-Configs: ``shipped`` (the defaults: ``orient``, ``level`` and ``crop_paper`` on) and
-``plain`` (all three off: the engine and preprocess of round 6), and ``deskew`` (the
-defaults with the image deskew on, for tilts of 1.5 degrees or more; not shipped).
+Configs: ``shipped`` (the defaults: ``orient``, ``level``, ``crop_paper`` and
+``crop_print`` on), ``plain`` (all off: the engine and preprocess of round 6),
+``round7`` (the defaults without ``crop_print``), and ``deskew`` (the defaults with the
+image deskew on, for tilts of 1.5 degrees or more; not shipped).
 
 ``--cost ROUNDS`` measures instead what the steps cost on pages as scanned: each receipt
 of the half is read by every config in turn, ROUNDS times, and the process CPU seconds
@@ -75,9 +84,71 @@ __all__ = ["CONFIGS", "TRANSFORMS", "main"]
 Image = Any  # a uint8 numpy image
 
 
+#: The colour of the table a receipt lies on (BGR).
+TABLE = (70, 60, 50)
+
+
 def _table(image: Image) -> Image:
     pad = int(0.15 * max(image.shape[:2]))
-    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(70, 60, 50))
+    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=TABLE)
+
+
+def _faded(image: Image) -> Image:
+    """Thermal print gone pale: the ink keeps 35 % of its darkness."""
+    return (255 - (255 - image.astype(np.float32)) * 0.35).astype(np.uint8)
+
+
+def _shadow(image: Image) -> Image:
+    """A phone's shadow: light falls from 100 % at the top left to 45 % at the bottom right."""
+    h, w = image.shape[:2]
+    ramp = 1 - 0.55 * (np.linspace(0, 1, h)[:, None] + np.linspace(0, 1, w)[None, :]) / 2
+    return (image * ramp[..., None]).astype(np.uint8)
+
+
+def _perspective(
+    image: Image, fill: tuple[int, int, int] = (255, 255, 255), inset: float = 0.08
+) -> Image:
+    """Photographed from below the bottom edge: the top ``2 * inset`` narrower, ``fill``
+    around."""
+    h, w = image.shape[:2]
+    inset *= w
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    seen = np.float32([[inset, 0], [w - inset, 0], [w, h], [0, h]])
+    matrix = cv2.getPerspectiveTransform(corners, seen)
+    return cv2.warpPerspective(image, matrix, (w, h), borderValue=fill)
+
+
+def _phone(image: Image, inset: float = 0.08) -> Image:
+    """On the dark border, the whole picture turned 2 degrees, then seen from below."""
+    framed = _table(image)
+    h, w = framed.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 2.0, 1.0)
+    turned = cv2.warpAffine(framed, matrix, (w, h), flags=cv2.INTER_CUBIC, borderValue=TABLE)
+    return _perspective(turned, TABLE, inset)
+
+
+def _a4(image: Image) -> Image:
+    """
+    Scanned on a white A4 flatbed at the receipt's own resolution: the receipt, taken as
+    80 mm wide, in the top left of a page 210/80 times its width (at most 4960 pixels
+    wide, A4 at 600 dpi; a wider receipt is shrunk to fit).
+    """
+    h, w = image.shape[:2]
+    scale = min(1.0, 4960 * 80 / 210 / w)
+    if scale < 1.0:
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+    page_w = round(w * 210 / 80)
+    page_h = max(round(page_w * 297 / 210), h + w // 5)
+    page = np.full((page_h, page_w, 3), 246, np.uint8)
+    page[w // 10 : w // 10 + h, w // 10 : w // 10 + w] = image
+    return page
+
+
+def _noise(image: Image) -> Image:
+    """Sensor noise of a dim photo: Gaussian, sigma 18 grey levels."""
+    grain = np.random.default_rng(0).normal(0, 18, image.shape)
+    return np.clip(image + grain, 0, 255).astype(np.uint8)
 
 
 def _jpeg(image: Image, quality: int) -> Image:
@@ -99,12 +170,24 @@ TRANSFORMS: dict[str, Callable[[Image], Image]] = {
     "small": lambda image: cv2.resize(image, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA),
     "large": lambda image: cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC),
     "jpeg25": lambda image: _jpeg(image, 25),
+    "faded": _faded,
+    "shadow": _shadow,
+    "perspective": _perspective,
+    "phone": _phone,
+    "phone30": lambda image: _phone(image, 0.15),
+    "a4": _a4,
+    "blur": lambda image: cv2.GaussianBlur(image, (0, 0), 1.2),
+    "noise": _noise,
 }
 
 #: Config name -> (engine options, preprocess options).
 CONFIGS: dict[str, tuple[dict[str, Any], PreprocessOptions]] = {
     "shipped": ({}, PreprocessOptions()),
-    "plain": ({"orient": False, "level": False}, PreprocessOptions(crop_paper=False)),
+    "plain": (
+        {"orient": False, "level": False},
+        PreprocessOptions(crop_paper=False, crop_print=False),
+    ),
+    "round7": ({}, PreprocessOptions(crop_print=False)),
     "deskew": ({}, PreprocessOptions(deskew=True, min_skew=1.5)),
 }
 

@@ -111,7 +111,9 @@ class DocumentApp:
         group.add_argument(
             "--no-crop",
             action="store_true",
-            help="keep a dark background around the paper (by default it is cut away)",
+            help="read the page as framed (by default a dark background around the paper "
+            "is cut away, and a bright page the print fills less than half of is cut down "
+            "to the print)",
         )
         group.add_argument(
             "--denoise", choices=("median", "bilateral", "nlmeans"), help="denoise before OCR"
@@ -138,6 +140,7 @@ class DocumentApp:
             else {},
             preprocess=PreprocessOptions(
                 crop_paper=not args.no_crop,
+                crop_print=not args.no_crop,
                 deskew=args.deskew,
                 denoise=args.denoise,
                 max_side=args.max_side,

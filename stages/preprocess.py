@@ -23,12 +23,21 @@ import numpy as np
 
 from asyncpipe._exceptions import ConfigError, StageError
 
+from ._paper import find_paper, find_print
+
 if TYPE_CHECKING:
     import numpy.typing as npt
 
     from stages._page import Page
 
-__all__ = ["PreprocessOptions", "estimate_skew", "find_paper", "preprocess", "rotate"]
+__all__ = [
+    "PreprocessOptions",
+    "estimate_skew",
+    "find_paper",
+    "find_print",
+    "preprocess",
+    "rotate",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,9 @@ class PreprocessOptions:
             the lid open, or photographed on a table), so the OCR's own size limit spends
             its pixels on the print (:func:`find_paper`). On by default: it leaves a page
             without such a background as it is.
+        crop_print: cut a bright page down to the print when it fills less than half of
+            it (a receipt scanned on an A4 flatbed), for the same reason
+            (:func:`find_print`). On by default; tried after ``crop_paper``.
         deskew: estimate the text skew and rotate the page straight when
             ``min_skew <= |angle| < max_skew`` (off by default; SROIE scans are straight).
         min_skew: smallest angle, in degrees, worth a rotation (rotating resamples pixels).
@@ -63,6 +75,7 @@ class PreprocessOptions:
 
     grayscale: bool = False
     crop_paper: bool = True
+    crop_print: bool = True
     deskew: bool = False
     min_skew: float = 0.3
     max_skew: float = 10.0
@@ -154,57 +167,6 @@ def estimate_skew(image: npt.NDArray[np.uint8], max_angle: float = 10.0) -> floa
     return round(best, 2)
 
 
-def find_paper(image: npt.NDArray[np.uint8]) -> tuple[int, int, int, int] | None:
-    """
-    Where the paper is on a darker background: the bounding box of the largest bright
-    region.
-
-    The page is shrunk to about 600 pixels and thresholded with Otsu's method; a closing
-    fills the print into the paper, and the largest bright region is the paper. Nothing is
-    found (``None``) when that region's box covers 90 % of the page or more (a flat scan),
-    when the region is under 15 % of the page (no paper stands out), or when what lies
-    outside the box is not clearly darker than the paper (60 grey levels; every threshold
-    here is a guess, checked on the SROIE receipts with and without a background).
-
-    Args:
-        image: uint8 gray or BGR pixels.
-
-    Returns:
-        ``(x0, y0, x1, y1)`` in ``image`` pixels, with a margin of 1 % of the long side,
-        or ``None``.
-    """
-    gray = _gray(image)
-    h, w = gray.shape
-    shrink = min(1.0, 600 / max(h, w))
-    small = gray
-    if shrink < 1.0:
-        size = (max(1, round(w * shrink)), max(1, round(h * shrink)))
-        small = _u8(cv2.resize(gray, size, interpolation=cv2.INTER_AREA))
-    _, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
-    bright = _u8(cv2.morphologyEx(bright, cv2.MORPH_CLOSE, kernel))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
-    if count < 2:
-        return None
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, bw, bh, area = (int(value) for value in stats[largest])
-    sh, sw = small.shape
-    if area < 0.15 * sh * sw or bw * bh >= 0.9 * sh * sw:
-        return None
-    inside = labels == largest
-    outside = np.ones_like(inside)
-    outside[y : y + bh, x : x + bw] = False
-    if not outside.any() or float(small[inside].mean()) - float(small[outside].mean()) < 60:
-        return None
-    margin = 0.01 * max(sh, sw)
-    return (
-        max(0, int((x - margin) / shrink)),
-        max(0, int((y - margin) / shrink)),
-        min(w, int(np.ceil((x + bw + margin) / shrink))),
-        min(h, int(np.ceil((y + bh + margin) / shrink))),
-    )
-
-
 def rotate(image: npt.NDArray[np.uint8], angle: float) -> npt.NDArray[np.uint8]:
     """
     Rotate an image about its centre on a canvas grown to hold all of it, filling the
@@ -282,13 +244,14 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
     notes: dict[str, object] = {}
     if options.grayscale:
         image = _gray(image)
-    if options.crop_paper:
-        paper = find_paper(image)
-        if paper is not None:
-            x0, y0, x1, y1 = paper
-            image = image[y0:y1, x0:x1]
-            # In the pixels of the page as loaded, as the OCR's boxes are given.
-            notes["crop"] = [round(value / page.scale, 1) for value in paper]
+    paper = find_paper(image) if options.crop_paper else None
+    if paper is None and options.crop_print:
+        paper = find_print(image)
+    if paper is not None:
+        x0, y0, x1, y1 = paper
+        image = image[y0:y1, x0:x1]
+        # In the pixels of the page as loaded, as the OCR's boxes are given.
+        notes["crop"] = [round(value / page.scale, 1) for value in paper]
     if options.deskew:
         skew = estimate_skew(image, options.max_skew)
         notes["skew"] = skew

@@ -87,8 +87,9 @@ class TestOffline:
         assert accuracy.cer_corrected <= accuracy.cer_text + 1e-9, accuracy.lines()
 
     def test_pages_turned_and_on_a_table_read_as_scanned(self, sroie: Path, tmp_path: Path) -> None:
-        """Upside down, sideways, on a dark border: the fields of the flat scan; and
-        with ``--no-orient --no-crop`` the turned pages lose them (the check can fail)."""
+        """Upside down, sideways, on a dark border, on a white A4 page: the fields of the
+        flat scan; and with ``--no-orient --no-crop`` the turned pages lose their company
+        and the A4 page its date (the check can fail)."""
         folder = tmp_path / "in"
         folder.mkdir()
         with Image.open(sroie / "img" / "002.jpg") as scan:
@@ -99,6 +100,13 @@ class TestOffline:
             table = Image.new("RGB", (width + 300, height + 300), (70, 60, 50))
             table.paste(scan, (150, 150))
             table.save(folder / "d_on_a_table.png")
+        with Image.open(sroie / "img" / "008.jpg") as scan:
+            scan.save(folder / "e_flat.jpg")
+            # A4 at the receipt's own resolution, the receipt (80 mm) in the top left.
+            width, height = scan.size
+            a4 = Image.new("RGB", (width * 210 // 80, width * 297 // 80), (246, 246, 246))
+            a4.paste(scan, (width // 10, width // 10))
+            a4.save(folder / "f_on_a4.png")
         fields: dict[str, dict[str, dict[str, Any]]] = {}
         turns: dict[str, dict[str, int | None]] = {}
         for name, flags in (("shipped", []), ("plain", ["--no-orient", "--no-crop"])):
@@ -114,6 +122,8 @@ class TestOffline:
             "b_upside_down": 2,
             "c_sideways": 3,
             "d_on_a_table": None,
+            "e_flat": None,
+            "f_on_a4": None,
         }
         assert set(turns["plain"].values()) == {None}
         flat = fields["shipped"]["a_flat"]
@@ -123,6 +133,11 @@ class TestOffline:
             assert fields["shipped"][stem]["total"] == flat["total"], stem
         for stem in ("b_upside_down", "c_sideways"):
             assert fields["plain"][stem]["company"] != flat["company"], stem
+        flat = fields["shipped"]["e_flat"]
+        assert flat["date"] and flat["company"]
+        assert fields["shipped"]["f_on_a4"]["date"] == flat["date"]
+        assert fields["shipped"]["f_on_a4"]["company"] == flat["company"]
+        assert fields["plain"]["f_on_a4"]["date"] != flat["date"]
 
     def test_output_lines_are_complete_and_in_input_order(
         self, sroie: Path, tmp_path: Path

@@ -11,13 +11,21 @@ import pytest
 from asyncpipe._exceptions import ConfigError, StageError
 from stages._page import Page, PageRef
 from stages.ocr import RapidOcrEngine, ocr_page
-from stages.preprocess import PreprocessOptions, estimate_skew, find_paper, preprocess, rotate
+from stages.preprocess import (
+    PreprocessOptions,
+    estimate_skew,
+    find_paper,
+    find_print,
+    preprocess,
+    rotate,
+)
 
 __all__: list[str] = []
 
 OFF = PreprocessOptions(
     grayscale=False,
     crop_paper=False,
+    crop_print=False,
     deskew=False,
     denoise=None,
     binarize=False,
@@ -184,6 +192,51 @@ class TestCropPaper:
         first, moved = plain.lines[0], cropped.lines[0]
         assert first.text == moved.text
         assert moved.box == pytest.approx([v + pad for v in first.box], abs=3.0)
+
+
+def _on_a4(image: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], int]:
+    """The receipt in the top left of a white page 210/80 times its width; and its offset."""
+    h, w = image.shape[:2]
+    page_w = round(w * 210 / 80)
+    page = np.full((max(round(page_w * 297 / 210), h + 200), page_w, 3), 246, np.uint8)
+    offset = w // 10
+    page[offset : offset + h, offset : offset + w] = image
+    return page, offset
+
+
+class TestCropPrint:
+    """A bright page the print fills a small part of is cut down to the print."""
+
+    def test_a_receipt_on_an_a4_page(self, sroie: Path) -> None:
+        image = _load(sroie, "002")
+        page_image, offset = _on_a4(image)
+        box = find_print(page_image)
+        assert box is not None
+        x0, y0, x1, y1 = box
+        h, w = image.shape[:2]
+        slack = 0.06 * max(page_image.shape[:2])
+        # The box holds all of the receipt's print and little of the empty page.
+        assert offset - slack < x0 <= offset + 0.1 * w and offset - slack < y0 <= offset + 0.1 * h
+        assert offset + 0.9 * w <= x1 < offset + w + slack
+        assert offset + 0.9 * h <= y1 < offset + h + slack
+        page = preprocess(_page(page_image), PreprocessOptions())
+        assert page.notes["preprocess"]["crop"] == list(box)
+
+    def test_specks_on_the_glass_are_not_print(self, sroie: Path) -> None:
+        page_image, _ = _on_a4(_load(sroie, "002"))
+        clean = find_print(page_image)
+        ph, pw = page_image.shape[:2]
+        for x, y in ((pw - 40, ph - 40), (pw - 60, 30), (30, ph - 50)):
+            page_image[y : y + 3, x : x + 3] = 0
+        assert find_print(page_image) == clean
+
+    @pytest.mark.parametrize("stem", ["000", "010", "023"])
+    def test_a_page_the_print_fills_is_left_alone(self, sroie: Path, stem: str) -> None:
+        assert find_print(_load(sroie, stem)) is None
+
+    def test_a_blank_page(self) -> None:
+        assert find_print(np.full((300, 200), 255, dtype=np.uint8)) is None
+        assert find_print(np.full((300, 200, 3), 128, dtype=np.uint8)) is None
 
 
 class TestRotate:
