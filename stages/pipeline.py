@@ -16,7 +16,7 @@ from functools import partial
 from itertools import count
 from typing import TYPE_CHECKING, Any, Literal
 
-from PIL import JpegImagePlugin
+from PIL import JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
@@ -83,7 +83,8 @@ class DocumentSettings:
             run their offline fallbacks.
         max_buffer_size: items waiting in front of each stage.
         decode_max_side: decode pages at most this many pixels on the longer side;
-            ``"engine"`` (the default) decodes at >= 2000 px, and JPEGs larger than
+            ``"engine"`` (the default) decodes JPEGs at >= 2000 px and PNG and TIFF pages
+            at full size (at 2000 px above `LARGE_PAGE_PIXELS`), and JPEGs larger than
             `LARGE_PAGE_PIXELS` (600-dpi A4 scans) at the OCR engine's own working size
             (`engine_max_side`: rapidocr's ``max_side_len``, 1500 unless ``ocr_options``
             set it); full size for engines that do not shrink pages; and
@@ -157,8 +158,9 @@ def engine_max_side(engine: str, options: Mapping[str, Any]) -> int | None:
 
 
 #: Pages up to this many pixels (a 3508x2481 receipt is 8.7 Mpx) decode at >= 2000 px on
-#: the long side, as before; larger JPEGs (a 600-dpi A4 scan is 34.8 Mpx) decode at the
-#: engine's working size.  Measured (benchmarks/README.md): the 3 SROIE receipts 3508 px
+#: the long side, as before (PNG and TIFF pages at full size); larger JPEGs (a 600-dpi A4
+#: scan is 34.8 Mpx) decode at the engine's working size, larger PNG and TIFF pages at
+#: 2000 px.  Measured (benchmarks/README.md): the 3 SROIE receipts 3508 px
 #: long lost 0.0047 of character accuracy and one exact field decoded at 1754 px instead
 #: of full size, while 600-dpi A4 scans read as well at 1/4 scale and halve the soak's
 #: peak growth.
@@ -166,13 +168,27 @@ LARGE_PAGE_PIXELS = 20_000_000
 _DECODE_FLOOR = 2000
 
 
-def _jpeg_pixels(ref: PageRef) -> int:
+#: The formats whose header gives a page's size without decoding it.
+_HEADERS: dict[str, Callable[[Any], Any]] = {
+    "jpeg": JpegImagePlugin.JpegImageFile,
+    "png": PngImagePlugin.PngImageFile,
+    "tiff": TiffImagePlugin.TiffImageFile,
+}
+
+
+def _header_pixels(ref: PageRef) -> int:
     """
-    The pixels of a JPEG page from its header (0 when it cannot be read: load reports it).
+    The pixels of a JPEG, PNG or TIFF page from its header (0 when it cannot be read or
+    is another kind: load reports it).
     """
+    opener = _HEADERS.get(ref.kind)
+    if opener is None:
+        return 0
     try:  # the header only, and without Pillow's process-wide bomb check (load has its own)
         stream = io.BytesIO(ref.data) if ref.data is not None else ref.source
-        with JpegImagePlugin.JpegImageFile(stream) as image:
+        with opener(stream) as image:
+            if ref.page > 1:
+                image.seek(ref.page - 1)
             width, height = image.size
     except Exception:
         return 0
@@ -182,8 +198,14 @@ def _jpeg_pixels(ref: PageRef) -> int:
 def _load(
     ref: PageRef, *, max_pixels: int, pdf_dpi: int, max_side: int | None, large: int | None
 ) -> Page:
-    if large is not None and ref.kind == "jpeg" and _jpeg_pixels(ref) > LARGE_PAGE_PIXELS:
-        max_side = large
+    if large is not None and ref.kind in _HEADERS:
+        pixels = _header_pixels(ref)
+        if pixels > LARGE_PAGE_PIXELS and ref.kind == "jpeg":
+            max_side = large
+        elif 0 < pixels <= LARGE_PAGE_PIXELS and ref.kind != "jpeg":
+            # A PNG or TIFF page of ordinary size decodes whole, as a JPEG of that size
+            # does: the preprocess may cut it down to a receipt that needs every pixel.
+            max_side = None
     return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi, max_side=max_side)
 
 

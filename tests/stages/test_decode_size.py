@@ -62,6 +62,21 @@ class TestEngineMaxSide:
         load = build_pipeline(DocumentSettings(malloc_tuning=False)).stages[0]
         assert load.fn(ref).image.shape == (3508, 2481, 3)  # 1/2 would be under 2000
 
+    def test_ordinary_png_and_tiff_pages_decode_whole(self, tmp_path: Path) -> None:
+        """A receipt on a 300-dpi A4 page (8.7 Mpx) as PNG or TIFF reaches preprocess at
+        full size, as the same JPEG does: cut down to the receipt, it needs every pixel."""
+        pixels = np.full((3508, 2481), 246, dtype=np.uint8)
+        pixels[300:1500, 200:900] = 0  # not blank
+        scan = Image.fromarray(pixels)
+        scan.save(tmp_path / "a4.png")
+        scan.save(tmp_path / "a4.tif", "TIFF", save_all=True, append_images=[scan])
+        load = build_pipeline(DocumentSettings(malloc_tuning=False)).stages[0]
+        for name, kind, page in (("a4.png", "png", 1), ("a4.tif", "tiff", 2)):
+            ref = PageRef(id=name, source=str(tmp_path / name), page=page, kind=kind)
+            loaded = load.fn(ref)
+            assert loaded.image.shape[:2] == (3508, 2481), name
+            assert loaded.scale == 1.0, name
+
     def test_pipeline_bounds_other_formats(self, tmp_path: Path) -> None:
         """A 600-dpi A4 PNG, a page of a multi-page TIFF of them and a PDF page sized like
         one (4961x7016 pt) all reach OCR at <= 2000 px on the long side."""
