@@ -18,6 +18,7 @@ from ._base import polygon_to_box, reading_order
 from ._level import level_quads
 from ._orient import quarter_turns
 from ._spacing import space_line
+from ._tiles import read_in_strips
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -198,6 +199,11 @@ class RapidOcrEngine:
             the lines' own four-point boxes give the tilt, and their corners are turned
             back by it before the axis-aligned boxes are taken, so the parts of a printed
             row stay one row. No pixel is read again.
+        strips: read a page more than 3 times as long as it is wide (a long receipt) in
+            overlapping strips up to twice as long as it is wide, so the detector sees its
+            print at full size instead of shrunk to fit 1500 pixels
+            (``stages/ocr/_tiles.py``).
+            Pages up to 3 times as long are read whole, as before.
         log_level: level for rapidocr's ``RapidOCR`` logger (it logs at INFO on start-up).
         params: further rapidocr config keys, e.g. ``{"Global.max_side_len": 2000}`` (the
             default here is 1500), ``{"Det.unclip_ratio": 2.0}`` or
@@ -227,6 +233,7 @@ class RapidOcrEngine:
         space_gap: float | None = 0.45,
         orient: bool = True,
         level: bool = True,
+        strips: bool = True,
     ) -> None:
         try:
             import rapidocr
@@ -284,6 +291,10 @@ class RapidOcrEngine:
         self.orient = orient
         #: Whether boxes are levelled (``level``).
         self.level = level
+        #: Whether long pages are read in strips (``strips``).
+        self.strips = strips
+        #: The longest side rapidocr reads a page at (``Global.max_side_len``).
+        self.max_side = int(config["Global.max_side_len"])
         #: Quarter turns counter-clockwise (``np.rot90``) the last page was given before
         #: its lines were read: 0 upright, 1, 2 or 3. Its boxes are in the turned page.
         self.last_turns = 0
@@ -319,6 +330,11 @@ class RapidOcrEngine:
         return lines
 
     def _read(self, image: npt.NDArray[np.uint8]) -> list[Line]:
+        """The page's lines in reading order, read in strips when it is long."""
+        lines = read_in_strips(image, self._lines, self.max_side) if self.strips else None
+        return reading_order(self._lines(image) if lines is None else lines)
+
+    def _lines(self, image: npt.NDArray[np.uint8]) -> list[Line]:
         try:
             result = self._ocr(image)
         except Exception as exc:
@@ -330,11 +346,10 @@ class RapidOcrEngine:
             return []  # rapidocr found no text
         if self.level:
             boxes = level_quads(boxes, image.shape[1], image.shape[0])
-        lines = [
+        return [
             Line(text=str(text), box=polygon_to_box(quad), confidence=round(float(score), 4))
             for quad, text, score in zip(boxes, texts, scores, strict=True)
         ]
-        return reading_order(lines)
 
     def _classify(self, crops: list[npt.NDArray[np.uint8]]) -> Sequence[tuple[str, float]]:
         """rapidocr's text-line classifier: ``("0" | "180", score)`` per crop."""

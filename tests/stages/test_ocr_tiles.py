@@ -1,0 +1,130 @@
+"""Long pages read in overlapping strips (stages/ocr/_tiles.py)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from stages._page import Line
+from stages.ocr import RapidOcrEngine
+from stages.ocr._tiles import LONG_PAGE, read_in_strips, strips
+
+__all__: list[str] = []
+
+
+class TestStrips:
+    @pytest.mark.parametrize(("long", "short"), [(1000, 463), (1389, 463), (1924, 818)])
+    def test_a_page_up_to_three_times_as_long_is_one_strip(self, long: int, short: int) -> None:
+        assert long <= LONG_PAGE * short
+        (whole,) = strips(long, short)
+        assert (whole.start, whole.stop, whole.keep_from, whole.keep_to) == (0, long, 0, long)
+
+    @pytest.mark.parametrize(("long", "short"), [(1400, 463), (2778, 463), (5952, 992)])
+    def test_strips_cover_the_page_and_their_shares_partition_it(
+        self, long: int, short: int
+    ) -> None:
+        cuts = strips(long, short)
+        assert len(cuts) >= 2
+        assert cuts[0].start == 0 and cuts[-1].stop == long
+        assert cuts[0].keep_from == 0 and cuts[-1].keep_to == long
+        for strip in cuts:
+            assert strip.stop - strip.start == min(2 * short, 1500)
+            assert strip.start <= strip.keep_from < strip.keep_to <= strip.stop
+        for first, second in itertools.pairwise(cuts):
+            assert first.keep_to == second.keep_from
+            overlap = first.stop - second.start
+            assert overlap >= short // 4
+            # A line up to half the overlap tall on either side of the cut is whole in
+            # the strip that keeps it.
+            assert first.keep_to - second.start >= overlap / 2 - 1
+            assert first.stop - first.keep_to >= overlap / 2 - 1
+
+
+def _bars(page: npt.NDArray[np.uint8]) -> list[Line]:
+    """A stand-in reader: one line per run of dark rows that lies whole in the image."""
+    dark = [bool((row < 128).any()) for row in page]
+    lines: list[Line] = []
+    top: int | None = None
+    for row, ink in enumerate([*dark, False]):
+        if ink and top is None:
+            top = row
+        elif not ink and top is not None:
+            if top > 0 and row < len(dark):  # cut by the strip's edge: not read
+                lines.append(Line(text=f"bar{top}", box=[10.0, top, 90.0, row], confidence=1))
+            top = None
+    return lines
+
+
+class TestReadInStrips:
+    def test_every_line_once_in_page_pixels(self) -> None:
+        """Bars every 37 rows, some across every cut: each comes back once, where it is."""
+        page = np.full((2000, 100), 255, dtype=np.uint8)
+        tops = list(range(5, 1990, 37))
+        for top in tops:
+            page[top : top + 12] = 0
+        read: list[npt.NDArray[np.uint8]] = []
+
+        def reader(part: npt.NDArray[np.uint8]) -> list[Line]:
+            read.append(part)
+            return _bars(part)
+
+        lines = read_in_strips(page, reader)
+        assert lines is not None
+        assert len(read) == len(strips(2000, 100)) > 1
+        assert sorted(line.box[1] for line in lines) == tops
+        assert all(line.box[3] - line.box[1] == 12 for line in lines)
+
+    def test_a_wide_page_is_cut_across_its_width(self) -> None:
+        page = np.full((2000, 100), 255, dtype=np.uint8)
+        for top in range(5, 1990, 37):
+            page[top : top + 12] = 0
+
+        def reader(part: npt.NDArray[np.uint8]) -> list[Line]:
+            # The wide page is the tall one turned: read it turned back, boxes turned too.
+            return [
+                Line(text=line.text, box=[line.box[1], 10.0, line.box[3], 90.0], confidence=1)
+                for line in _bars(np.ascontiguousarray(part.T))
+            ]
+
+        lines = read_in_strips(np.ascontiguousarray(page.T), reader)
+        assert lines is not None
+        assert sorted(line.box[0] for line in lines) == list(range(5, 1990, 37))
+
+    def test_a_short_page_is_not_cut(self) -> None:
+        page = np.full((300, 100), 255, dtype=np.uint8)
+        assert read_in_strips(page, _bars) is None
+
+
+def _long_receipt(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The receipt's middle band repeated until it is 6 times as long as wide."""
+    h, w = image.shape[:2]
+    top, bottom = int(0.45 * h), int(0.6 * h)
+    copies = -(-(6 * w - h) // (bottom - top))
+    parts = [image[:bottom], *[image[top:bottom]] * copies, image[bottom:]]
+    return np.ascontiguousarray(np.vstack(parts))
+
+
+def test_a_long_receipt_keeps_its_header_and_total(sroie: Path) -> None:
+    """Receipt 008 made 6 times as long as wide: read in strips, its header and its
+    total are read as on the scan; read whole, shrunk to 1500 pixels, they are not."""
+    scan = cv2.imread(str(sroie / "img" / "008.jpg"), cv2.IMREAD_COLOR)
+    assert scan is not None
+    page = _long_receipt(np.asarray(scan, dtype=np.uint8))
+    assert page.shape[0] > LONG_PAGE * page.shape[1]
+    texts = {}
+    for name, cut in (("strips", True), ("whole", False)):
+        engine = RapidOcrEngine(strips=cut, orient=False)
+        try:
+            texts[name] = {line.text for line in engine.recognize(page)}
+            if name == "strips":
+                flat = [line.text for line in engine.recognize(np.asarray(scan))]
+        finally:
+            engine.close()
+    wanted = {flat[0], flat[1], flat[-1]} | {text for text in flat if "112.45" in text}
+    assert wanted <= texts["strips"], wanted - texts["strips"]
+    assert not wanted <= texts["whole"]
