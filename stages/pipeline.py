@@ -83,8 +83,9 @@ class DocumentSettings:
             run their offline fallbacks.
         max_buffer_size: items waiting in front of each stage.
         decode_max_side: decode pages at most this many pixels on the longer side;
-            ``"engine"`` (the default) decodes JPEGs at >= 2000 px and PNG and TIFF pages
-            at full size (at 2000 px above `LARGE_PAGE_PIXELS`), and JPEGs larger than
+            ``"engine"`` (the default) decodes JPEG, PNG and TIFF pages up to
+            `LARGE_PAGE_PIXELS` at full size, larger PNG and TIFF pages and PDF pages at
+            2000 px, and JPEGs larger than
             `LARGE_PAGE_PIXELS` (600-dpi A4 scans) at the OCR engine's own working size
             (`engine_max_side`: rapidocr's ``max_side_len``, 1500 unless ``ocr_options``
             set it); full size for engines that do not shrink pages; and
@@ -157,13 +158,12 @@ def engine_max_side(engine: str, options: Mapping[str, Any]) -> int | None:
     return None
 
 
-#: Pages up to this many pixels (a 3508x2481 receipt is 8.7 Mpx) decode at >= 2000 px on
-#: the long side, as before (PNG and TIFF pages at full size); larger JPEGs (a 600-dpi A4
-#: scan is 34.8 Mpx) decode at the engine's working size, larger PNG and TIFF pages at
-#: 2000 px.  Measured (benchmarks/README.md): the 3 SROIE receipts 3508 px
-#: long lost 0.0047 of character accuracy and one exact field decoded at 1754 px instead
-#: of full size, while 600-dpi A4 scans read as well at 1/4 scale and halve the soak's
-#: peak growth.
+#: Pages up to this many pixels (a 3508x2481 receipt is 8.7 Mpx) decode at full size;
+#: larger JPEGs (a 600-dpi A4 scan is 34.8 Mpx) decode at the engine's working size,
+#: larger PNG and TIFF pages at 2000 px.  Measured (benchmarks/README.md): the 3 SROIE
+#: receipts 3508 px long lost 0.0047 of character accuracy and one exact field decoded at
+#: 1754 px instead of full size, while 600-dpi A4 scans read as well at 1/4 scale and
+#: halve the soak's peak growth.
 LARGE_PAGE_PIXELS = 20_000_000
 _DECODE_FLOOR = 2000
 
@@ -202,9 +202,9 @@ def _load(
         pixels = _header_pixels(ref)
         if pixels > LARGE_PAGE_PIXELS and ref.kind == "jpeg":
             max_side = large
-        elif 0 < pixels <= LARGE_PAGE_PIXELS and ref.kind != "jpeg":
-            # A PNG or TIFF page of ordinary size decodes whole, as a JPEG of that size
-            # does: the preprocess may cut it down to a receipt that needs every pixel.
+        elif 0 < pixels <= LARGE_PAGE_PIXELS:
+            # A page of ordinary size decodes whole: the preprocess may cut it down to a
+            # receipt, and the OCR reads a long receipt in strips, so every pixel counts.
             max_side = None
     return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi, max_side=max_side)
 

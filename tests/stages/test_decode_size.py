@@ -52,7 +52,7 @@ class TestEngineMaxSide:
         assert wider.stages[0].fn(ref).image.shape == (3508, 2481, 3)  # 1/2: 1/4 < 2000
 
     def test_ordinary_pages_decode_as_before(self, tmp_path: Path) -> None:
-        """A page under LARGE_PAGE_PIXELS (a long receipt) still decodes at >= 2000 px."""
+        """A page under LARGE_PAGE_PIXELS decodes at full size."""
         path = tmp_path / "receipt.jpg"
         pixels = np.full((3508, 2481, 3), 255, dtype=np.uint8)  # as the longest receipts
         pixels[1000:1100, 200:1800] = 0  # not blank
@@ -60,7 +60,13 @@ class TestEngineMaxSide:
         assert LARGE_PAGE_PIXELS > 3508 * 2481
         ref = PageRef(id="r", source=str(path), page=1, kind="jpeg")
         load = build_pipeline(DocumentSettings(malloc_tuning=False)).stages[0]
-        assert load.fn(ref).image.shape == (3508, 2481, 3)  # 1/2 would be under 2000
+        assert load.fn(ref).image.shape == (3508, 2481, 3)
+        # A long receipt, 6 times as long as wide: whole, for the OCR's strips.
+        long = np.full((6000, 1000, 3), 255, dtype=np.uint8)
+        long[1000:1100, 100:900] = 0
+        Image.fromarray(long).save(tmp_path / "long.jpg", "JPEG", quality=90)
+        ref = PageRef(id="l", source=str(tmp_path / "long.jpg"), page=1, kind="jpeg")
+        assert load.fn(ref).image.shape == (6000, 1000, 3)
 
     def test_ordinary_png_and_tiff_pages_decode_whole(self, tmp_path: Path) -> None:
         """A receipt on a 300-dpi A4 page (8.7 Mpx) as PNG or TIFF reaches preprocess at
