@@ -23,14 +23,16 @@ the offline correct -> fix -> structure stages; the four fields are scored exact
   picture's top 16 % narrower); ``phone30``: the same, 30 % narrower;
 - ``a4``: in the top left of a white A4 page at the receipt's own resolution;
 - ``blur``: out of focus (Gaussian, sigma 1.2 pixels);
-- ``noise``: the grain of a dim photo (Gaussian, sigma 18 grey levels).
+- ``noise``: the grain of a dim photo (Gaussian, sigma 18 grey levels);
+- ``long``: a long receipt, its middle band repeated until it is 6 times as long as wide.
 
 "turned upright" counts the pages the engine turned by exactly the quarter turns that
 undo the transform (none for the others).
 
-Configs: ``shipped`` (the defaults: ``orient``, ``level``, ``crop_paper`` and
-``crop_print`` on), ``plain`` (all off: the engine and preprocess of round 6),
-``round7`` (the defaults without ``crop_print``), and ``deskew`` (the defaults with the
+Configs: ``shipped`` (the defaults: ``orient``, ``level``, ``strips``, ``crop_paper``
+and ``crop_print`` on), ``plain`` (all off: the engine and preprocess of round 6),
+``round7`` (the defaults without ``crop_print`` and the engine's ``strips``), ``whole``
+(the defaults without ``strips``: long pages read whole), and ``deskew`` (the defaults with the
 image deskew on, for tilts of 1.5 degrees or more; not shipped).
 
 ``--cost ROUNDS`` measures instead what the steps cost on pages as scanned: each receipt
@@ -50,6 +52,7 @@ development half's ``rot90``, ``rot180``, ``tilt4``, ``tilt-2`` and ``table`` on
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -145,6 +148,17 @@ def _a4(image: Image) -> Image:
     return page
 
 
+def _long(image: Image) -> Image:
+    """A long receipt: the band from 45 to 60 % of its height repeated until the page is 6
+    times as long as it is wide (more item lines; the header and the total as scanned)."""
+    h, w = image.shape[:2]
+    top, bottom = int(0.45 * h), int(0.6 * h)
+    copies = max(0, math.ceil((6 * w - h) / (bottom - top)))
+    return np.ascontiguousarray(
+        np.vstack([image[:bottom]] + [image[top:bottom]] * copies + [image[bottom:]])
+    )
+
+
 def _noise(image: Image) -> Image:
     """Sensor noise of a dim photo: Gaussian, sigma 18 grey levels."""
     grain = np.random.default_rng(0).normal(0, 18, image.shape)
@@ -178,6 +192,7 @@ TRANSFORMS: dict[str, Callable[[Image], Image]] = {
     "a4": _a4,
     "blur": lambda image: cv2.GaussianBlur(image, (0, 0), 1.2),
     "noise": _noise,
+    "long": _long,
 }
 
 #: Config name -> (engine options, preprocess options).
@@ -187,7 +202,8 @@ CONFIGS: dict[str, tuple[dict[str, Any], PreprocessOptions]] = {
         {"orient": False, "level": False},
         PreprocessOptions(crop_paper=False, crop_print=False),
     ),
-    "round7": ({}, PreprocessOptions(crop_print=False)),
+    "round7": ({"strips": False}, PreprocessOptions(crop_print=False)),
+    "whole": ({"strips": False}, PreprocessOptions()),
     "deskew": ({}, PreprocessOptions(deskew=True, min_skew=1.5)),
 }
 

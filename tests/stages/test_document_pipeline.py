@@ -65,10 +65,11 @@ class TestOffline:
     #: space_gap 0.45, which put one more address right):
     #: company 33/40 = 0.825, date 40/40, address 14/40 = 0.35, total 38/39 = 0.974;
     #: OCR character accuracy 0.946 (0.944 since round 7 levels a tilted page's boxes:
-    #: the same text, some lines in another reading order). Each floor is that level
-    #: minus two receipts, so losing more than two in a field fails; OCR is guarded at
-    #: 0.94.
-    FLOORS = (("company", 0.775), ("date", 0.95), ("address", 0.30), ("total", 0.92))
+    #: the same text, some lines in another reading order). Round 8's crop to the print
+    #: (10 scans with wide margins): address 15/40 = 0.375, OCR 0.946. Each floor is
+    #: that level minus two receipts, so losing more than two in a field fails; OCR is
+    #: guarded at 0.94.
+    FLOORS = (("company", 0.775), ("date", 0.95), ("address", 0.325), ("total", 0.92))
 
     @pytest.mark.slow
     @pytest.mark.timeout(900)
