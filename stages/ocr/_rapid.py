@@ -199,7 +199,7 @@ class RapidOcrEngine:
             the lines' own four-point boxes give the tilt, and their corners are turned
             back by it before the axis-aligned boxes are taken, so the parts of a printed
             row stay one row. No pixel is read again.
-        strips: read a page more than 3 times as long as it is wide (a long receipt) in
+        strips: read a page more than 3 times as tall as it is wide (a long receipt) in
             overlapping strips up to twice as long as it is wide, so the detector sees its
             print at full size instead of shrunk to fit 1500 pixels
             (``stages/ocr/_tiles.py``).

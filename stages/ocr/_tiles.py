@@ -3,11 +3,10 @@ Long pages read in overlapping strips, so a long receipt keeps its resolution.
 
 The OCR shrinks a page to a fixed longest side before it looks for text (1500 pixels for
 rapidocr). A receipt six times as long as it is wide is then found at a quarter of its
-size, and its print is too small to find. A page whose long side is more than
-:data:`LONG_PAGE` times its short side is instead cut across its length into strips
-twice as long as its short side (but no longer than the OCR's own limit, unless the short
-side is itself near it), each overlapping the next by a quarter of the short side, and
-each strip is read on its own.
+size, and its print is too small to find. A page more than :data:`LONG_PAGE` times as
+tall as it is wide is instead cut across its length into strips twice as long as it is
+wide (but no longer than the OCR's own limit, unless the width is itself near it), each
+overlapping the next by a quarter of its width, and each strip is read on its own.
 
 A line is kept from the strip whose share of the page holds its centre: the strips'
 shares meet in the middle of each overlap. A line up to half the overlap tall on either
@@ -21,12 +20,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from stages._page import Line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import numpy as np
     import numpy.typing as npt
 
 __all__ = ["LONG_PAGE", "Strip", "read_in_strips", "strips"]
@@ -83,7 +83,11 @@ def read_in_strips(
 ) -> list[Line] | None:
     """
     The lines of a long page, read strip by strip, with boxes in the page's pixels; or
-    ``None`` when the page is not long enough to cut (read it whole).
+    ``None`` when the page is not tall enough to cut (read it whole).
+
+    Only a page taller than wide is cut. A wide page is left whole: its lines may run
+    along its length (a banner, one line cut out of a page), and a cut would break them;
+    a long receipt lying sideways is cut once it is turned upright.
 
     Args:
         image: the page.
@@ -94,19 +98,14 @@ def read_in_strips(
         The kept lines of every strip, in strip order, or ``None``.
     """
     height, width = image.shape[:2]
-    across = height >= width  # strips are cut across the page's length
-    cuts = strips(max(height, width), min(height, width), max_side)
+    cuts = strips(height, width, max_side)
     if len(cuts) == 1:
         return None
     lines: list[Line] = []
     for strip in cuts:
-        part = image[strip.start : strip.stop] if across else image[:, strip.start : strip.stop]
-        axis = 1 if across else 0  # which coordinate of a box runs along the page
-        for line in read(part):
-            box = list(line.box)
-            if not strip.keep_from <= (box[axis] + box[axis + 2]) / 2 + strip.start < strip.keep_to:
-                continue
-            box[axis] += strip.start
-            box[axis + 2] += strip.start
-            lines.append(Line(text=line.text, box=box, confidence=line.confidence))
+        for line in read(np.ascontiguousarray(image[strip.start : strip.stop])):
+            x0, y0, x1, y1 = line.box
+            if strip.keep_from <= (y0 + y1) / 2 + strip.start < strip.keep_to:
+                box = [x0, y0 + strip.start, x1, y1 + strip.start]
+                lines.append(Line(text=line.text, box=box, confidence=line.confidence))
     return lines
