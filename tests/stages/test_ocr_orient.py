@@ -18,8 +18,9 @@ __all__: list[str] = []
 Crops = list[npt.NDArray[np.uint8]]
 
 
-def _line(x0: float, y0: float, x1: float, y1: float) -> Line:
-    return Line(text="x", box=[x0, y0, x1, y1], confidence=0.9)
+def _line(x0: float, y0: float, x1: float, y1: float, text: str = "") -> Line:
+    """A line; its text is its box unless given (voters are one per distinct text)."""
+    return Line(text=text or f"{x0} {y0} {x1} {y1}", box=[x0, y0, x1, y1], confidence=0.9)
 
 
 def _across(count: int = 8) -> list[Line]:
@@ -100,6 +101,28 @@ class TestQuarterTurns:
         sideways = Votes(["0"])
         quarter_turns(PAGE, _down(), sideways)
         assert all(crop.shape[0] < crop.shape[1] for crop in sideways.seen)
+
+    def test_a_line_printed_many_times_votes_once(self) -> None:
+        """A long receipt's widest line repeated 15 times (here read upside down) is one
+        vote against the other lines', not 15 that outvote them."""
+        page = np.full((2000, 500, 3), 255, dtype=np.uint8)
+        repeated = [
+            _line(5, 100 * i, 405, 100 * i + 12, text=f"14-03-18  21:49 T1 {'' if i % 2 else ' '}")
+            for i in range(15)
+        ]
+        others = [_line(5, 100 * i + 50, 305, 100 * i + 62, text=f"item {i}") for i in range(6)]
+        for line in repeated:
+            x0, y0, x1, y1 = (int(value) for value in line.box)
+            page[y0:y1, x0:x1] = 100  # the stand-in classifier knows this line by its grey
+
+        def votes(crops: Crops) -> list[tuple[str, float]]:
+            # The repeated line is misread as upside down; the others read right.
+            return [("180" if int(crop.min()) == 100 else "0", 0.95) for crop in crops]
+
+        assert quarter_turns(page, [*repeated, *others], votes) == 0
+        # Each copy voting (distinct texts) would turn the page.
+        copies = [_line(x0, y0, x1, y1) for x0, y0, x1, y1 in (line.box for line in repeated)]
+        assert quarter_turns(page, [*copies, *others], votes) == 2
 
 
 @pytest.fixture(scope="module")
