@@ -202,8 +202,7 @@ class RapidOcrEngine:
         strips: read a page more than 3 times as tall as it is wide (a long receipt) in
             overlapping strips up to twice as long as it is wide, so the detector sees its
             print at full size instead of shrunk to fit 1500 pixels
-            (``stages/ocr/_tiles.py``).
-            Pages up to 3 times as long are read whole, as before.
+            (``stages/ocr/_tiles.py``). Other pages are read whole, as before.
         log_level: level for rapidocr's ``RapidOCR`` logger (it logs at INFO on start-up).
         params: further rapidocr config keys, e.g. ``{"Global.max_side_len": 2000}`` (the
             default here is 1500), ``{"Det.unclip_ratio": 2.0}`` or
