@@ -5,16 +5,18 @@ Where the receipt is on a bigger picture: the paper on a dark background
 The OCR shrinks every page to a fixed longest side before it looks for text (1500 pixels
 for rapidocr), so a receipt that fills a small part of its picture is read at a fraction
 of its resolution. Cutting to the receipt first gives the OCR's pixels to the print.
-Both functions work on a copy shrunk to a few hundred pixels and return a box in the
+Both functions work on a gray copy shrunk to 600 or 1000 pixels and return a box in the
 pixels of the image given, or ``None`` when there is nothing to cut away.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+from ._pixels import to_gray, u8
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -24,20 +26,14 @@ __all__ = ["find_paper", "find_print"]
 Box = tuple[int, int, int, int]
 
 
-def _u8(array: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
-    return cast("npt.NDArray[np.uint8]", array)
-
-
 def _small_gray(image: npt.NDArray[np.uint8], side: int) -> tuple[npt.NDArray[np.uint8], float]:
     """The image in gray, shrunk so its longest side is at most ``side``; and the factor."""
-    if image.ndim == 3:
-        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        image = _u8(cv2.cvtColor(image, code))
+    image = to_gray(image)
     h, w = image.shape
     shrink = min(1.0, side / max(h, w))
     if shrink < 1.0:
         size = (max(1, round(w * shrink)), max(1, round(h * shrink)))
-        image = _u8(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+        image = u8(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
     return image, shrink
 
 
@@ -76,7 +72,7 @@ def find_paper(image: npt.NDArray[np.uint8]) -> Box | None:
     small, shrink = _small_gray(image, 600)
     _, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
-    bright = _u8(cv2.morphologyEx(bright, cv2.MORPH_CLOSE, kernel))
+    bright = u8(cv2.morphologyEx(bright, cv2.MORPH_CLOSE, kernel))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
     if count < 2:
         return None
@@ -118,7 +114,7 @@ def find_print(image: npt.NDArray[np.uint8]) -> Box | None:
         return None
     reach = max(3, round(0.015 * max(sh, sw)))
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach))
-    blocks = _u8(cv2.dilate(ink, kernel))
+    blocks = u8(cv2.dilate(ink, kernel))
     count, _, stats, _ = cv2.connectedComponentsWithStats(blocks, connectivity=8)
     kept = [row for row in stats[1:count] if row[cv2.CC_STAT_AREA] >= 4 * reach * reach]
     if not kept:

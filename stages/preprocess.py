@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
@@ -26,6 +26,7 @@ import numpy as np
 from asyncpipe._exceptions import ConfigError, StageError
 
 from ._paper import find_paper, find_print
+from ._pixels import to_gray, u8
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -108,19 +109,6 @@ class PreprocessOptions:
             raise ConfigError("opencv_threads must be >= 0")
 
 
-def _u8(array: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
-    # OpenCV's stubs type every result as a generic array; our images stay uint8.
-    return cast("npt.NDArray[np.uint8]", array)
-
-
-def _gray(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 4:
-        return _u8(cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY))
-    return _u8(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
-
-
 def _profile_score(ink: npt.NDArray[np.uint8], angle: float) -> float:
     h, w = ink.shape
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
@@ -147,12 +135,12 @@ def estimate_skew(image: npt.NDArray[np.uint8], max_angle: float = 10.0) -> floa
         The angle in degrees (counter-clockwise positive, as ``cv2.getRotationMatrix2D``)
         by which to rotate the image to make it straight.
     """
-    gray = _gray(image)
+    gray = to_gray(image)
     h, w = gray.shape
     shrink = min(1.0, 800 / max(h, w))
     if shrink < 1.0:
         size = (max(1, round(w * shrink)), max(1, round(h * shrink)))
-        gray = _u8(cv2.resize(gray, size, interpolation=cv2.INTER_AREA))
+        gray = u8(cv2.resize(gray, size, interpolation=cv2.INTER_AREA))
     _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     ink_u8: npt.NDArray[np.uint8] = ink.astype(np.uint8)
     if not ink_u8.any():
@@ -197,7 +185,7 @@ def rotate(image: npt.NDArray[np.uint8], angle: float) -> npt.NDArray[np.uint8]:
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=fill,
     )
-    return _u8(rotated)
+    return u8(rotated)
 
 
 def _resize_factor(h: int, w: int, options: PreprocessOptions) -> float:
@@ -245,7 +233,7 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
         cv2.setNumThreads(options.opencv_threads)
     notes: dict[str, object] = {}
     if options.grayscale:
-        image = _gray(image)
+        image = to_gray(image)
     paper = find_paper(image) if options.crop_paper else None
     if paper is None and options.crop_print:
         paper = find_print(image)
@@ -261,18 +249,18 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
             image = rotate(image, skew)
             notes["rotated"] = True
     if options.denoise == "median":
-        image = _u8(cv2.medianBlur(image, 3))
+        image = u8(cv2.medianBlur(image, 3))
     elif options.denoise == "bilateral":
-        image = _u8(cv2.bilateralFilter(image, 5, 40, 40))
+        image = u8(cv2.bilateralFilter(image, 5, 40, 40))
     elif options.denoise == "nlmeans":
         if image.ndim == 2:
-            image = _u8(cv2.fastNlMeansDenoising(image, None, 7, 7, 21))
+            image = u8(cv2.fastNlMeansDenoising(image, None, 7, 7, 21))
         else:
-            image = _u8(cv2.fastNlMeansDenoisingColored(image, None, 7, 7, 7, 21))
+            image = u8(cv2.fastNlMeansDenoisingColored(image, None, 7, 7, 7, 21))
     if options.binarize:
-        image = _u8(
+        image = u8(
             cv2.adaptiveThreshold(
-                _gray(image), 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, 31, 15
+                to_gray(image), 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, 31, 15
             )
         )
     h, w = image.shape[:2]
@@ -280,7 +268,7 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
     if not math.isclose(factor, 1.0):
         size = (max(1, round(w * factor)), max(1, round(h * factor)))
         interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
-        image = _u8(cv2.resize(image, size, interpolation=interpolation))
+        image = u8(cv2.resize(image, size, interpolation=interpolation))
         # Use the realised factor (rounding to whole pixels) so boxes map back exactly.
         factor = size[0] / w
     notes["scale"] = round(factor, 5)
