@@ -116,13 +116,11 @@ def find_print(image: npt.NDArray[np.uint8]) -> Box | None:
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach))
     blocks = u8(cv2.dilate(ink, kernel))
     count, _, stats, _ = cv2.connectedComponentsWithStats(blocks, connectivity=8)
-    kept = [row for row in stats[1:count] if row[cv2.CC_STAT_AREA] >= 4 * reach * reach]
-    if not kept:
+    kept = stats[1:count][stats[1:count, cv2.CC_STAT_AREA] >= 4 * reach * reach]
+    if not len(kept):
         return None
-    x0 = min(int(row[cv2.CC_STAT_LEFT]) for row in kept)
-    y0 = min(int(row[cv2.CC_STAT_TOP]) for row in kept)
-    x1 = max(int(row[cv2.CC_STAT_LEFT] + row[cv2.CC_STAT_WIDTH]) for row in kept)
-    y1 = max(int(row[cv2.CC_STAT_TOP] + row[cv2.CC_STAT_HEIGHT]) for row in kept)
+    x0, y0 = (int(value) for value in kept[:, :2].min(axis=0))
+    x1, y1 = (int(value) for value in (kept[:, :2] + kept[:, 2:4]).max(axis=0))
     if (x1 - x0) * (y1 - y0) >= 0.5 * sh * sw:
         return None
     return _scaled_box(x0, y0, x1 - x0, y1 - y0, 0.02 * max(sh, sw), shrink, image.shape)

@@ -198,8 +198,8 @@ def _header_pixels(ref: PageRef) -> int:
 def _load(
     ref: PageRef, *, max_pixels: int, pdf_dpi: int, max_side: int | None, large: int | None
 ) -> Page:
-    if large is not None and ref.kind in _HEADERS:
-        pixels = _header_pixels(ref)
+    if large is not None:
+        pixels = _header_pixels(ref)  # 0 for a PDF or an unreadable header
         if pixels > LARGE_PAGE_PIXELS and ref.kind == "jpeg":
             max_side = large
         elif 0 < pixels <= LARGE_PAGE_PIXELS:

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LONG_PAGE", "Strip", "read_in_strips", "strips"]
 
-#: A page whose long side is more than this many times its short side is read in strips.
-#: The 40 SROIE receipts are at most 2.4 times as long as wide, so none is cut.
+#: A page more than this many times as tall as it is wide is read in strips.
+#: The 40 SROIE receipts are at most 2.4 times as tall as wide, so none is cut.
 LONG_PAGE = 3.0
 
 
