@@ -24,7 +24,10 @@ the offline correct -> fix -> structure stages; the four fields are scored exact
 - ``a4``: in the top left of a white A4 page at the receipt's own resolution;
 - ``blur``: out of focus (Gaussian, sigma 1.2 pixels);
 - ``noise``: the grain of a dim photo (Gaussian, sigma 18 grey levels);
-- ``long``: a long receipt, its middle band repeated until it is 6 times as long as wide.
+- ``long``: a long receipt, its middle band repeated until it is 6 times as long as wide;
+- ``pdf``, ``pdf-long``, ``pdf-a4``: the receipt as scanned, ``long`` or ``a4``, saved as
+  a PDF page (the JPEG inside at quality 95, the receipt 80 mm wide: a scanner app's PDF)
+  and loaded back as the pipeline loads it (``stages.pipeline.page_loader``).
 
 "turned upright" counts the pages the engine turned by exactly the quarter turns that
 undo the transform (none for the others).
@@ -54,6 +57,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,6 +66,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import PIL.Image
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
@@ -80,6 +85,7 @@ from stages.offline import DEFAULT_FIELDS, exact_match, read_key_file  # noqa: E
 from stages.offline import extract_fields as extract  # noqa: E402
 from stages.offline._correct import correct_text  # noqa: E402
 from stages.offline._layout import fix_layout  # noqa: E402
+from stages.pipeline import DocumentSettings, page_loader  # noqa: E402
 from stages.preprocess import PreprocessOptions, preprocess, rotate  # noqa: E402
 
 __all__ = ["CONFIGS", "TRANSFORMS", "main"]
@@ -159,6 +165,21 @@ def _long(image: Image) -> Image:
     )
 
 
+#: How the pipeline loads a page, with its default settings.
+LOAD = page_loader(DocumentSettings(malloc_tuning=False))
+
+
+def _as_pdf(image: Image) -> Image:
+    """Saved as a one-page PDF, the page as wide as 80 mm at the scan's resolution (a
+    receipt 80 mm wide), then loaded as the pipeline loads it."""
+    dpi = image.shape[1] * 25.4 / 80
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "page.pdf"
+        PIL.Image.fromarray(image[:, :, ::-1]).save(path, "PDF", resolution=dpi, quality=95)
+        loaded = LOAD(next(iter(discover([path]))))
+    return loaded.image
+
+
 def _noise(image: Image) -> Image:
     """Sensor noise of a dim photo: Gaussian, sigma 18 grey levels."""
     grain = np.random.default_rng(0).normal(0, 18, image.shape)
@@ -193,6 +214,9 @@ TRANSFORMS: dict[str, Callable[[Image], Image]] = {
     "blur": lambda image: cv2.GaussianBlur(image, (0, 0), 1.2),
     "noise": _noise,
     "long": _long,
+    "pdf": _as_pdf,
+    "pdf-long": lambda image: _as_pdf(_long(image)),
+    "pdf-a4": lambda image: _as_pdf(_a4(image)),
 }
 
 #: Config name -> (engine options, preprocess options).

@@ -119,7 +119,13 @@ class DocumentApp:
             "--denoise", choices=("median", "bilateral", "nlmeans"), help="denoise before OCR"
         )
         group.add_argument("--max-side", type=int, help="shrink pages whose longest side is larger")
-        group.add_argument("--pdf-dpi", type=int, default=200, help="PDF render resolution")
+        group.add_argument(
+            "--pdf-dpi",
+            type=int,
+            default=200,
+            help="PDF render resolution (a page holding a finer scan renders at the scan's, "
+            "up to 600)",
+        )
         group.add_argument(
             "--inputs-shared",
             action="store_true",

@@ -39,6 +39,7 @@ __all__ = [
     "engine_max_side",
     "offline_fields",
     "output_record",
+    "page_loader",
 ]
 
 STAGE_NAMES = ("read", "load", "preprocess", "ocr", "correct", "fix", "structure")
@@ -76,16 +77,17 @@ class DocumentSettings:
             leaves a flat scan as it is); the others were measured and did not help
             rapidocr on the SROIE receipts.
         max_pixels: the largest page accepted, in pixels (decompression-bomb guard).
-        pdf_dpi: the resolution PDF pages are rendered at.
+        pdf_dpi: the resolution PDF pages are rendered at; a page holding a finer scan
+            renders at the scan's own, up to 600 dpi (`stages.inputs.load_page`).
         fields: the field names to extract (offline rules); the LLM uses its schema.
         model: the LLM model name, part of the LLM stages' checkpoint version.
         llm_stages: the text stages that call the LLM when ``model`` is set; the others
             run their offline fallbacks.
         max_buffer_size: items waiting in front of each stage.
         decode_max_side: decode pages at most this many pixels on the longer side;
-            ``"engine"`` (the default) decodes JPEG, PNG and TIFF pages up to
-            `LARGE_PAGE_PIXELS` at full size, larger PNG and TIFF pages and PDF pages at
-            2000 px, and JPEGs larger than
+            ``"engine"`` (the default) decodes JPEG, PNG, TIFF and PDF pages up to
+            `LARGE_PAGE_PIXELS` at full size (a PDF page at its rendering resolution),
+            larger PNG, TIFF and PDF pages at 2000 px, and JPEGs larger than
             `LARGE_PAGE_PIXELS` (600-dpi A4 scans) at the OCR engine's own working size
             (`engine_max_side`: rapidocr's ``max_side_len``, 1500 unless ``ocr_options``
             set it); full size for engines that do not shrink pages; and
@@ -206,7 +208,33 @@ def _load(
             # A page of ordinary size decodes whole: the preprocess may cut it down to a
             # receipt, and the OCR reads a long receipt in strips, so every pixel counts.
             max_side = None
-    return load_page(ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi, max_side=max_side)
+    # A PDF page is sized as it renders: up to LARGE_PAGE_PIXELS, whole.
+    whole = LARGE_PAGE_PIXELS if large is not None else None
+    return load_page(
+        ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi, max_side=max_side, whole_pixels=whole
+    )
+
+
+def page_loader(settings: DocumentSettings) -> Callable[[PageRef], Page]:
+    """
+    The load stage's work: one page decoded at the size ``settings`` ask for (blocking).
+
+    With ``decode_max_side="engine"`` (the default), a JPEG, PNG or TIFF page of up to
+    `LARGE_PAGE_PIXELS` decodes whole, and so does a PDF page that renders to no more;
+    larger ones decode at the size the engine reads (at least 2000 pixels).
+    """
+    max_side = settings.decode_max_side
+    large: int | None = None
+    if max_side == "engine":
+        large = engine_max_side(settings.ocr_engine, dict(settings.ocr_options))
+        max_side = None if large is None else max(large, _DECODE_FLOOR)
+    return partial(
+        _load,
+        max_pixels=settings.max_pixels,
+        pdf_dpi=settings.pdf_dpi,
+        max_side=max_side,
+        large=large,
+    )
 
 
 def _ocr_and_release(engine: Any, page: Page, *, above: int, every: int, pages: count[int]) -> Page:
@@ -264,11 +292,6 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
         tune_malloc()
     engine_name = settings.ocr_engine
     engine_options = dict(settings.ocr_options)
-    max_side = settings.decode_max_side
-    large: int | None = None
-    if max_side == "engine":
-        large = engine_max_side(engine_name, engine_options)
-        max_side = None if large is None else max(large, _DECODE_FLOOR)
 
     def engine_factory() -> Any:
         return make_engine(engine_name, **engine_options)
@@ -276,13 +299,7 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
     stages = [
         Stage(
             "load",
-            partial(
-                _load,
-                max_pixels=settings.max_pixels,
-                pdf_dpi=settings.pdf_dpi,
-                max_side=max_side,
-                large=large,
-            ),
+            page_loader(settings),
             kind="thread",
             workers=settings.workers_for("load"),
             retry=_NO_RETRY,

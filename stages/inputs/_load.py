@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING
 import anyio
 import cv2
 import numpy as np
+import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from stages._page import Page, PageRef
@@ -22,10 +23,12 @@ from ._sniff import describe, open_pdf, show_path
 
 if TYPE_CHECKING:
     import numpy.typing as npt
+    import pypdfium2 as pdfium
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_PDF_DPI",
+    "MAX_SCAN_DPI",
     "encoded_bytes",
     "load_page",
     "page_bytes",
@@ -38,6 +41,9 @@ DEFAULT_MAX_PIXELS = 100_000_000
 
 #: The resolution PDF pages are rendered at; 200 dpi is plenty for OCR of body text.
 DEFAULT_PDF_DPI = 200
+
+#: A PDF page holding a scan is rendered at the scan's own resolution, up to this.
+MAX_SCAN_DPI = 600
 
 # The Pillow plugin classes read the header only.  Image.open() would also run Pillow's
 # own decompression-bomb check with the process-wide Image.MAX_IMAGE_PIXELS (warning
@@ -55,6 +61,7 @@ def load_page(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     pdf_dpi: int = DEFAULT_PDF_DPI,
     max_side: int | None = None,
+    whole_pixels: int | None = None,
 ) -> Page:
     """
     Decode one page into pixels.
@@ -62,7 +69,9 @@ def load_page(
     This is blocking (file I/O and decoding): run it in a worker thread.  JPEG, PNG and
     TIFF frames are decoded with Pillow (which, unlike OpenCV, refuses truncated files) after
     a header-only check of their size; JPEG EXIF orientation is applied.  PDF pages are
-    rendered with PDFium at ``pdf_dpi``; a blank page renders fine (OCR then finds no text).
+    rendered with PDFium at ``pdf_dpi``, or at the resolution of the scan a page holds
+    when that is finer (up to :data:`MAX_SCAN_DPI`): a scanner's or a phone app's PDF
+    loses none of its scan's pixels.  A blank page renders fine (OCR then finds no text).
 
     Args:
         ref: the page, as found by :func:`~stages.inputs.discover`.
@@ -81,6 +90,9 @@ def load_page(
             ``page.scale`` says by how much, so OCR boxes come back in the pixels of the
             full-size page.
             ``None`` (the default) decodes at full size.
+        whole_pixels: render a PDF page whole, whatever ``max_side``, when it has no more
+            than this many pixels at its resolution: a long receipt saved as a PDF keeps
+            the size its print needs.  ``None``: ``max_side`` alone decides.
 
     Returns:
         A :class:`Page` whose ``image`` is a uint8 array: ``(h, w)`` gray or ``(h, w, 3)`` BGR.
@@ -106,6 +118,7 @@ def load_page(
                 max_pixels=max_pixels,
                 dpi=pdf_dpi,
                 max_side=max_side,
+                whole_pixels=whole_pixels,
             )
         elif ref.kind in _OPENERS:
             # The file is read as the decoder needs it, never whole: one page of a
@@ -132,9 +145,10 @@ def load_page(
     except Exception as exc:  # Pillow raises SyntaxError, struct.error, ... on bad data
         raise InputError(f"{shown}: cannot decode {ref.kind.upper()}: {describe(exc)}") from exc
     shrunk = 1.0
-    if ref.kind != "jpeg":
+    if ref.kind in _OPENERS and ref.kind != "jpeg":
         # A JPEG stops at its reduced decode (at least max_side, at most twice it): the
-        # engine's own resize then sees what it saw before, from 4x fewer pixels.
+        # engine's own resize then sees what it saw before, from 4x fewer pixels.  A PDF
+        # page was rendered at its size.
         image, shrunk = _shrink(image, max_side)
     # The file's bytes have done their job: they must not travel on with the page.
     if ref.data is not None:
@@ -283,8 +297,31 @@ def _to_array(image: Image.Image) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
+def _scan_dpi(pdf_page: pdfium.PdfPage, page_area: float) -> float:
+    """
+    The resolution of the largest image on a PDF page (a scan), in dots per inch of the
+    page; 0 when no image covers a tenth of it.  Taken along the image's longer side, so
+    a scan that fills its page renders pixel for pixel, and one turned a quarter on the
+    page measures the same.
+    """
+    largest, dpi = 0.0, 0.0
+    for image in pdf_page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
+        left, bottom, right, top = image.get_bounds()
+        area = (right - left) * (top - bottom)
+        if area > largest:
+            largest = area
+            dpi = 72.0 * max(image.get_px_size()) / max(right - left, top - bottom)
+    return dpi if largest >= 0.1 * page_area else 0.0
+
+
 def _render_pdf(
-    path: Path | bytes, page: int, *, max_pixels: int, dpi: int, max_side: int | None
+    path: Path | bytes,
+    page: int,
+    *,
+    max_pixels: int,
+    dpi: int,
+    max_side: int | None,
+    whole_pixels: int | None,
 ) -> tuple[npt.NDArray[np.uint8], float]:
     if dpi <= 0:
         raise ValueError(f"pdf_dpi must be positive, not {dpi}")
@@ -296,10 +333,12 @@ def _render_pdf(
         pdf_page = document[page - 1]
         try:
             width_pt, height_pt = pdf_page.get_size()
-            longest = max(width_pt, height_pt) * scale
-            render = scale
-            if max_side is not None and longest > max_side:
-                render = scale * max_side / longest
+            scan = min(_scan_dpi(pdf_page, width_pt * height_pt), MAX_SCAN_DPI)
+            render = max(scale, scan / 72.0)
+            longest = max(width_pt, height_pt) * render
+            whole = whole_pixels is not None and width_pt * height_pt * render**2 <= whole_pixels
+            if max_side is not None and longest > max_side and not whole:
+                render = render * max_side / longest
             # What is rendered is what costs memory: a page sized in points like a 600-dpi
             # scan (4961x7016 pt) is fine at OCR's scale, though too large at pdf_dpi.
             _check_size(
@@ -308,7 +347,9 @@ def _render_pdf(
                 max_pixels,
                 f"page {page} at {render * 72.0:.4g} dpi",
             )
-            bitmap = pdf_page.render(scale=render)
+            # pypdfium2 rounds the bitmap's sides up, and PDF sizes are 32-bit floats: a
+            # hair under the scale keeps a scan that fills its page from gaining a column.
+            bitmap = pdf_page.render(scale=render * (1 - 1e-6))
             try:
                 array: npt.NDArray[np.uint8] = np.array(bitmap.to_numpy(), dtype=np.uint8)
             finally:
@@ -317,4 +358,7 @@ def _render_pdf(
             pdf_page.close()
     if array.ndim == 3 and array.shape[2] == 4:  # BGRx / BGRA: drop the fourth byte
         array = np.ascontiguousarray(array[:, :, :3])
-    return array, render / scale
+    shrunk = 1.0
+    if not whole:  # PDFium may round a side up past max_side
+        array, shrunk = _shrink(array, max_side)
+    return array, render / scale * shrunk

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus import blank_pdf
 from PIL import Image
 
 from stages._page import PageRef
@@ -13,6 +14,7 @@ from stages.pipeline import (
     DocumentSettings,
     build_pipeline,
     engine_max_side,
+    page_loader,
 )
 
 A4_600DPI = (4961, 7016)
@@ -82,6 +84,29 @@ class TestEngineMaxSide:
             loaded = load.fn(ref)
             assert loaded.image.shape[:2] == (3508, 2481), name
             assert loaded.scale == 1.0, name
+
+    def test_pdf_pages_render_at_their_scans_resolution(self, tmp_path: Path) -> None:
+        """A scanner app's PDF keeps its scan's pixels: a 300-dpi receipt and a long one
+        (80 x 600 mm) render at 300 dpi, whole and pixel for pixel; a page without a scan
+        at ``pdf_dpi``."""
+        load = page_loader(DocumentSettings(malloc_tuning=False))
+        for name, height in (("receipt.pdf", 2362), ("long.pdf", 7087)):
+            pixels = np.full((height, 945), 250, dtype=np.uint8)  # 80 mm wide at 300 dpi
+            pixels[100 : height - 100 : 50, 100:800] = 0  # a print row every 50 px
+            Image.fromarray(pixels).save(tmp_path / name, "PDF", resolution=300.0)
+            loaded = load(PageRef(id=name, source=str(tmp_path / name), page=1, kind="pdf"))
+            image = loaded.image
+            assert image is not None
+            assert image.shape[:2] == (height, 945), name  # pixel for pixel
+            assert loaded.scale == pytest.approx(1.5, rel=0.001), name  # against 200 dpi
+            column = image[:, 400] if image.ndim == 2 else image[:, 400, 0]
+            starts = int((np.diff((column < 128).astype(np.int8)) == 1).sum())
+            assert starts == len(range(100, height - 100, 50)), name  # every printed row
+        blank = blank_pdf(tmp_path / "blank.pdf", width=200, height=300)
+        loaded = load(PageRef(id="blank", source=str(blank), page=1, kind="pdf"))
+        assert loaded.image is not None
+        assert loaded.image.shape[:2] == (834, 556)  # 200 x 300 pt at 200 dpi
+        assert loaded.scale == 1.0
 
     def test_pipeline_bounds_other_formats(self, tmp_path: Path) -> None:
         """A 600-dpi A4 PNG, a page of a multi-page TIFF of them and a PDF page sized like
