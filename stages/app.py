@@ -127,6 +127,12 @@ class DocumentApp:
             "up to 600)",
         )
         group.add_argument(
+            "--no-pdf-text",
+            action="store_true",
+            help="OCR every PDF page (by default a page that draws its own text and holds no "
+            "scan is read from the PDF, exactly)",
+        )
+        group.add_argument(
             "--inputs-shared",
             action="store_true",
             help="with a remote executor: every worker reads the inputs at the same paths "
@@ -152,6 +158,7 @@ class DocumentApp:
                 max_side=args.max_side,
             ),
             pdf_dpi=args.pdf_dpi,
+            pdf_text=not args.no_pdf_text,
             model=args.llm_model if args.llm_url else None,
             llm_stages=llm_options.stages,
             ship_bytes=options.executor is not None and not args.inputs_shared,

@@ -79,6 +79,8 @@ class DocumentSettings:
         max_pixels: the largest page accepted, in pixels (decompression-bomb guard).
         pdf_dpi: the resolution PDF pages are rendered at; a page holding a finer scan
             renders at the scan's own, up to 600 dpi (`stages.inputs.load_page`).
+        pdf_text: take the lines of a PDF page that draws its own text and holds no scan
+            from the PDF instead of OCR (``--no-pdf-text`` turns it off).
         fields: the field names to extract (offline rules); the LLM uses its schema.
         model: the LLM model name, part of the LLM stages' checkpoint version.
         llm_stages: the text stages that call the LLM when ``model`` is set; the others
@@ -120,6 +122,7 @@ class DocumentSettings:
     preprocess: PreprocessOptions = field(default_factory=PreprocessOptions)
     max_pixels: int = 100_000_000
     pdf_dpi: int = 200
+    pdf_text: bool = True
     fields: tuple[str, ...] = ("company", "date", "address", "total")
     model: str | None = None
     llm_stages: tuple[str, ...] = LLM_STAGES
@@ -198,7 +201,13 @@ def _header_pixels(ref: PageRef) -> int:
 
 
 def _load(
-    ref: PageRef, *, max_pixels: int, pdf_dpi: int, max_side: int | None, large: int | None
+    ref: PageRef,
+    *,
+    max_pixels: int,
+    pdf_dpi: int,
+    pdf_text: bool,
+    max_side: int | None,
+    large: int | None,
 ) -> Page:
     if large is not None:
         pixels = _header_pixels(ref)  # 0 for a PDF or an unreadable header
@@ -211,7 +220,12 @@ def _load(
     # A PDF page is sized as it renders: up to LARGE_PAGE_PIXELS, whole.
     whole = LARGE_PAGE_PIXELS if large is not None else None
     return load_page(
-        ref, max_pixels=max_pixels, pdf_dpi=pdf_dpi, max_side=max_side, whole_pixels=whole
+        ref,
+        max_pixels=max_pixels,
+        pdf_dpi=pdf_dpi,
+        max_side=max_side,
+        whole_pixels=whole,
+        pdf_text=pdf_text,
     )
 
 
@@ -232,6 +246,7 @@ def page_loader(settings: DocumentSettings) -> Callable[[PageRef], Page]:
         _load,
         max_pixels=settings.max_pixels,
         pdf_dpi=settings.pdf_dpi,
+        pdf_text=settings.pdf_text,
         max_side=max_side,
         large=large,
     )
@@ -390,7 +405,8 @@ def output_record(item: Item) -> dict[str, Any]:
     """
     The JSON line of one page: id, source, page, status, text, lines, corrected, fields,
     error (only when status is ``error``), turns (only when the OCR engine turned the page
-    upright: quarter turns counter-clockwise, and the boxes are in the turned page) and
+    upright: quarter turns counter-clockwise, and the boxes are in the turned page),
+    text_from (``"pdf"``, only when the lines were read from a PDF's own text) and
     per-stage timings.
     """
     value = item.value
@@ -413,6 +429,8 @@ def output_record(item: Item) -> dict[str, Any]:
     turns = page.notes.get("ocr", {}).get("turns") if page is not None else None
     if turns:
         record["turns"] = turns
+    if page is not None and page.notes.get("load", {}).get("text_layer"):
+        record["text_from"] = "pdf"
     record["timings"] = {name: round(seconds, 6) for name, seconds in item.timings.items()}
     if page is not None and "llm" in page.notes:
         record["llm"] = page.notes["llm"]

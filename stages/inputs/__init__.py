@@ -2,8 +2,9 @@
 Input discovery and page loading: files, folders and globs → page refs → pixels.
 
 ``discover`` finds every page (by content type, never by file name) and gives each a stable
-id; ``load_page`` decodes one page into a numpy image or raises :class:`InputError` with a
-clear reason.  Both are blocking and meant to run in worker threads.
+id; ``load_page`` decodes one page into a numpy image (and reads the lines of a PDF page
+that draws its own text) or raises :class:`InputError` with a clear reason.  Both are
+blocking and meant to run in worker threads.
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ from ._discover import estimate_pages as estimate_pages
 from ._errors import InputError as InputError
 from ._load import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from ._load import DEFAULT_PDF_DPI as DEFAULT_PDF_DPI
+from ._load import MAX_SCAN_DPI as MAX_SCAN_DPI
 from ._load import encoded_bytes as encoded_bytes
 from ._load import load_page as load_page
 from ._load import page_bytes as page_bytes
 from ._load import read_page as read_page
 from ._sniff import sniff as sniff
+from ._text_layer import text_layer_lines as text_layer_lines
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_PDF_DPI",
     "DOCUMENT_SUFFIXES",
+    "MAX_SCAN_DPI",
     "InputError",
     "SkipCallback",
     "discover",
@@ -34,4 +38,5 @@ __all__ = [
     "page_bytes",
     "read_page",
     "sniff",
+    "text_layer_lines",
 ]

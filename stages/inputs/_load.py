@@ -16,10 +16,11 @@ import numpy as np
 import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
-from stages._page import Page, PageRef
+from stages._page import Line, Page, PageRef
 
 from ._errors import InputError
 from ._sniff import describe, open_pdf, show_path
+from ._text_layer import text_layer_lines
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -62,6 +63,7 @@ def load_page(
     pdf_dpi: int = DEFAULT_PDF_DPI,
     max_side: int | None = None,
     whole_pixels: int | None = None,
+    pdf_text: bool = True,
 ) -> Page:
     """
     Decode one page into pixels.
@@ -93,6 +95,11 @@ def load_page(
         whole_pixels: render a PDF page whole, whatever ``max_side``, when it has no more
             than this many pixels at its resolution: a long receipt saved as a PDF keeps
             the size its print needs.  ``None``: ``max_side`` alone decides.
+        pdf_text: take the lines of a PDF page that draws its own text and holds no scan
+            from the PDF (`text_layer_lines`): ``page.lines`` and ``page.text`` are set,
+            ``page.notes["load"]["text_layer"]`` counts the lines, and OCR keeps them
+            instead of reading the pixels.  A scanned page, or one whose text does not
+            map to Unicode, is left to OCR.
 
     Returns:
         A :class:`Page` whose ``image`` is a uint8 array: ``(h, w)`` gray or ``(h, w, 3)`` BGR.
@@ -110,15 +117,17 @@ def load_page(
     shown = show_path(path)
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be at least 1, not {max_side}")
+    lines: list[Line] = []
     try:
         if ref.kind == "pdf":
-            image, drafted = _render_pdf(
+            image, drafted, lines = _render_pdf(
                 ref.data if ref.data is not None else path,
                 ref.page,
                 max_pixels=max_pixels,
                 dpi=pdf_dpi,
                 max_side=max_side,
                 whole_pixels=whole_pixels,
+                text=pdf_text,
             )
         elif ref.kind in _OPENERS:
             # The file is read as the decoder needs it, never whole: one page of a
@@ -153,7 +162,12 @@ def load_page(
     # The file's bytes have done their job: they must not travel on with the page.
     if ref.data is not None:
         ref = dataclasses.replace(ref, data=None)
-    return Page(ref=ref, image=image, scale=drafted * shrunk)
+    page = Page(ref=ref, image=image, scale=drafted * shrunk)
+    if lines:
+        page.lines = lines
+        page.text = "\n".join(line.text for line in lines)
+        page.notes["load"] = {"text_layer": len(lines)}
+    return page
 
 
 async def read_page(ref: PageRef) -> PageRef:
@@ -322,7 +336,8 @@ def _render_pdf(
     dpi: int,
     max_side: int | None,
     whole_pixels: int | None,
-) -> tuple[npt.NDArray[np.uint8], float]:
+    text: bool,
+) -> tuple[npt.NDArray[np.uint8], float, list[Line]]:
     if dpi <= 0:
         raise ValueError(f"pdf_dpi must be positive, not {dpi}")
     scale = dpi / 72.0
@@ -334,6 +349,8 @@ def _render_pdf(
         try:
             width_pt, height_pt = pdf_page.get_size()
             scan = min(_scan_dpi(pdf_page, width_pt * height_pt), MAX_SCAN_DPI)
+            # Boxes in the pixels of the page at pdf_dpi, as OCR's come back (page.scale).
+            lines = text_layer_lines(pdf_page, scale) if text and not scan else []
             render = max(scale, scan / 72.0)
             longest = max(width_pt, height_pt) * render
             whole = whole_pixels is not None and width_pt * height_pt * render**2 <= whole_pixels
@@ -361,4 +378,4 @@ def _render_pdf(
     shrunk = 1.0
     if not whole:  # PDFium may round a side up past max_side
         array, shrunk = _shrink(array, max_side)
-    return array, render / scale * shrunk
+    return array, render / scale * shrunk, lines

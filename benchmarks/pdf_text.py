@@ -1,0 +1,118 @@
+"""
+E-receipts: the SROIE receipts as born-digital PDF pages, read from their own text and by
+OCR of their rendering.
+
+Each receipt's ground-truth lines (``box/``) are drawn in Helvetica where the scan has
+them (the page sized so the scan would be 200 dpi; each line's size fitted to its box), as
+a program that writes e-receipts would. Each page is then loaded as the pipeline loads
+it, once with ``pdf_text`` (the default: the lines are read from the PDF) and once
+without (the rendering is preprocessed and OCR-ed by one ``RapidOcrEngine``), and scored
+as ``accuracy_offline.py`` scores: character accuracy against ``box/``, and the four
+fields exact after the offline correct -> fix -> structure stages.
+
+The text-layer row also says what the offline field rules make of a receipt whose text
+is exact: where they miss there, OCR is not the cause.
+
+Usage (from the project root)::
+
+    .venv/bin/python benchmarks/pdf_text.py [--half held|dev|all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+BENCH = Path(__file__).resolve().parent
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+from accuracy_offline import split, summary  # noqa: E402
+from fields_ocr import DEFAULT_DATA  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from stages.inputs import discover  # noqa: E402
+from stages.ocr import RapidOcrEngine, ocr_page  # noqa: E402
+from stages.offline import DEFAULT_FIELDS, read_box_file, read_key_file, score_receipt  # noqa: E402
+from stages.pipeline import DocumentSettings, page_loader  # noqa: E402
+from stages.preprocess import PreprocessOptions, preprocess  # noqa: E402
+from stages.testing.pdf import text_pdf  # noqa: E402
+
+__all__ = ["e_receipt", "main"]
+
+#: Points per pixel of the scan: the page is laid out as if the scan were 200 dpi.
+PT = 72 / 200
+#: Helvetica's mean advance over these texts, as a share of the font size (a line is
+#: drawn no wider than its box).
+ADVANCE = 0.55
+
+
+def e_receipt(data: Path, name: str, target: Path) -> Path:
+    """The receipt's ground-truth lines drawn as text on a PDF page like its scan."""
+    with Image.open(data / "img" / f"{name}.jpg") as scan:
+        width, height = scan.size
+    lines = []
+    for line in read_box_file(data / "box" / f"{name}.csv"):
+        left, top, right, bottom = (value * PT for value in line.box)
+        size = min(0.9 * (bottom - top), (right - left) / (ADVANCE * max(1, len(line.text))))
+        lines.append((line.text, left, top, max(size, 1.0)))
+    return text_pdf(target, lines, width * PT, height * PT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Command-line entry point.
+
+    Returns:
+        0.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--half", choices=("dev", "held", "all"), default="held")
+    args = parser.parse_args(argv)
+    names = sorted(path.stem for path in (args.data / "img").glob("*.jpg"))
+    names = names if args.half == "all" else split(names)[args.half]
+    engine = RapidOcrEngine()
+    ways = {"text layer": True, "OCR of the rendering": False}
+    scores: dict[str, list] = {way: [] for way in ways}
+    cpu = dict.fromkeys(ways, 0.0)
+    with tempfile.TemporaryDirectory() as folder:
+        for name in names:
+            ref = next(iter(discover([e_receipt(args.data, name, Path(folder) / f"{name}.pdf")])))
+            truth = read_box_file(args.data / "box" / f"{name}.csv")
+            key = read_key_file(args.data / "key" / f"{name}.json")
+            for way, pdf_text in ways.items():
+                started = time.process_time()
+                load = page_loader(DocumentSettings(malloc_tuning=False, pdf_text=pdf_text))
+                page = ocr_page(engine, preprocess(load(ref), PreprocessOptions()))
+                cpu[way] += time.process_time() - started
+                scores[way].append(score_receipt(page.lines, truth, key))
+    engine.close()
+    print(
+        f"| {len(names)} e-receipts ({args.half}) | "
+        + " | ".join(DEFAULT_FIELDS)
+        + " | characters | CPU s/page |"
+    )
+    print("|---" * (len(DEFAULT_FIELDS) + 3) + "|")
+    for way, rows in scores.items():
+        figures = summary(rows)
+        cells = [
+            f"{round(figures[field] * figures[f'{field}_n'])}/{int(figures[f'{field}_n'])}"
+            for field in DEFAULT_FIELDS
+        ]
+        print(
+            f"| {way} | "
+            + " | ".join(cells)
+            + f" | {figures['ocr']:.3f} | {cpu[way] / len(names):.2f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

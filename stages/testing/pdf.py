@@ -1,0 +1,64 @@
+"""
+Born-digital PDF pages for tests and benchmarks: text drawn with a standard font, as a
+program that writes e-receipts would, using PDFium's own page-object API.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
+__all__ = ["text_pdf"]
+
+
+def text_pdf(
+    target: Path,
+    lines: Iterable[tuple[str, float, float, float]],
+    width: float,
+    height: float,
+    *,
+    invisible: bool = False,
+    font: str = "Helvetica",
+) -> Path:
+    """
+    Write a one-page PDF that draws text.
+
+    Args:
+        target: the file to write.
+        lines: ``(text, x, top, size)`` in points from the page's top left: each text is
+            drawn in ``font`` at ``size`` points, its glyphs' tops near ``top``.
+        width: the page's width in points.
+        height: the page's height in points.
+        invisible: draw the text invisibly (render mode 3), as a scanner's OCR layer is.
+        font: one of the 14 standard PDF fonts.
+
+    Returns:
+        ``target``.
+    """
+    document = pdfium.PdfDocument.new()
+    try:
+        page = document.new_page(width, height)
+        for text, x, top, size in lines:
+            obj = pdfium_c.FPDFPageObj_NewTextObj(document.raw, font.encode(), ctypes.c_float(size))
+            data = (text + "\0").encode("utf-16-le")
+            buffer = ctypes.create_string_buffer(data, len(data))
+            pdfium_c.FPDFText_SetText(obj, ctypes.cast(buffer, ctypes.POINTER(pdfium_c.FPDF_WCHAR)))
+            if invisible:
+                pdfium_c.FPDFTextObj_SetTextRenderMode(obj, pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE)
+            # The baseline sits about 0.8 of the size below the glyphs' tops.
+            pdfium_c.FPDFPageObj_Transform(obj, 1, 0, 0, 1, x, height - top - 0.8 * size)
+            pdfium_c.FPDFPage_InsertObject(page.raw, obj)
+        if not pdfium_c.FPDFPage_GenerateContent(page.raw):
+            raise RuntimeError("PDFium could not write the page's content")
+        page.close()
+        document.save(target)
+    finally:
+        document.close()
+    return target

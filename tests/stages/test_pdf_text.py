@@ -1,0 +1,99 @@
+"""A PDF page that draws its own text is read from the PDF; a scanned one is OCR-ed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from PIL import Image
+
+from stages._page import PageRef
+from stages.inputs import load_page
+from stages.ocr import ocr_page
+from stages.pipeline import DocumentSettings, page_loader
+from stages.testing.pdf import text_pdf
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+#: An e-receipt: (text, x, top, size) in points on an 80 x 120 mm page.
+RECEIPT = [
+    ("KEDAI MAJU TRADING SDN BHD", 12, 14, 9),
+    ("NO 5, JALAN MAJU 2,", 12, 28, 8),
+    ("43000 KAJANG, SELANGOR", 12, 40, 8),
+    ("DATE: 03/01/2018", 12, 60, 8),
+    ("MINERAL WATER", 12, 80, 8),
+    ("2.50", 180, 80, 8),
+    ("TOTAL", 12, 100, 9),
+    ("12.50", 180, 100, 9),
+]
+WIDTH, HEIGHT = 226.8, 340.2
+
+
+def _ref(path: Path) -> PageRef:
+    return PageRef(id=path.name, source=str(path), page=1, kind="pdf")
+
+
+class _NoEngine:
+    """An engine that fails if asked to read: the text layer must make it unneeded."""
+
+    name = "none"
+
+    def recognize(self, image: Any) -> Any:
+        raise AssertionError("OCR ran on a page that carries its own text")
+
+
+class TestTextLayer:
+    def test_lines_come_from_the_pdf_in_page_pixels(self, tmp_path: Path) -> None:
+        """Every line is read exactly, boxed where it is drawn (200 dpi pixels), and OCR
+        keeps them without running its engine."""
+        path = text_pdf(tmp_path / "e.pdf", RECEIPT, WIDTH, HEIGHT)
+        page = page_loader(DocumentSettings(malloc_tuning=False))(_ref(path))
+        assert [line.text for line in page.lines] == [text for text, *_ in RECEIPT]
+        assert page.notes["load"] == {"text_layer": len(RECEIPT)}
+        for line, (_, x, top, size) in zip(page.lines, RECEIPT, strict=True):
+            left, upper, _, lower = line.box
+            assert left == pytest.approx(x * 200 / 72, abs=3)
+            assert upper <= (top + size) * 200 / 72 and lower >= top * 200 / 72
+        assert page.image is not None  # still rendered, for anything that wants pixels
+        read = ocr_page(_NoEngine(), page)  # type: ignore[arg-type]
+        assert read.image is None
+        assert read.text.splitlines() == [text for text, *_ in RECEIPT]
+        assert read.notes["ocr"]["engine"] == "pdf text"
+
+    def test_scanned_and_invisible_text_is_left_to_ocr(self, tmp_path: Path) -> None:
+        """A scanner's invisible OCR layer, a page holding a scan, and ``pdf_text=False``
+        give no lines: OCR reads those pages."""
+        invisible = text_pdf(tmp_path / "ocrd.pdf", RECEIPT, WIDTH, HEIGHT, invisible=True)
+        assert load_page(_ref(invisible)).lines == []
+        visible = text_pdf(tmp_path / "e.pdf", RECEIPT, WIDTH, HEIGHT)
+        assert load_page(_ref(visible), pdf_text=False).lines == []
+        assert load_page(_ref(visible)).lines  # the same page, with the default
+        scan = np.full((1000, 700), 250, dtype=np.uint8)
+        Image.fromarray(scan).save(tmp_path / "scan.pdf", "PDF", resolution=200.0)
+        assert load_page(_ref(tmp_path / "scan.pdf")).lines == []
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(600)
+    def test_cli_reads_an_e_receipt_exactly(self, tmp_path: Path) -> None:
+        """Through ``asyncpipe run``: the e-receipt's fields and text are exact; with
+        ``--no-pdf-text`` the same page goes through OCR."""
+        path = text_pdf(tmp_path / "e.pdf", RECEIPT, WIDTH, HEIGHT)
+        for flags, source in (((), "pdf"), (("--no-pdf-text",), None)):
+            out = tmp_path / f"out{len(flags)}.jsonl"
+            command = [sys.executable, "-m", "asyncpipe", "run", str(path), "--out", str(out)]
+            done = subprocess.run(
+                [*command, *flags], cwd=PROJECT, capture_output=True, text=True, timeout=300
+            )
+            assert done.returncode == 0, done.stderr[-3000:]
+            (record,) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+            assert record["status"] == "ok", orjson.dumps(record)
+            assert record.get("text_from") == source
+            if source == "pdf":
+                assert record["text"].splitlines() == [text for text, *_ in RECEIPT]
+                assert record["fields"]["date"] == "03/01/2018"
+                assert record["fields"]["total"] == "12.50"
