@@ -34,18 +34,45 @@ def _visible_text(pdf_page: pdfium.PdfPage) -> bool:
     )
 
 
-def _unreadable(text: str) -> int:
-    return sum(
-        char == "\ufffd" or unicodedata.category(char) in ("Cc", "Co")
-        for char in text
-        if not char.isspace()
-    )
+def _unreadable(char: str) -> bool:
+    return char == "\ufffd" or unicodedata.category(char) in ("Cc", "Co")
+
+
+class _Run:
+    """Characters on one line of the PDF's text with no wide gap: one `Line`."""
+
+    def __init__(self, char: str, box: tuple[float, float, float, float]) -> None:
+        self.text = char
+        self.left, self.bottom, self.right, self.top = box
+
+    def takes(self, box: tuple[float, float, float, float]) -> bool:
+        """Whether a character boxed so continues the run: level with it (a comma
+        reaches below the letters, so any overlap counts), and no more than a height
+        (about two characters) to its right."""
+        left, bottom, _, top = box
+        height = max(self.top - self.bottom, top - bottom)
+        level = min(top, self.top) > max(bottom, self.bottom)
+        return level and -height <= left - self.right <= height
+
+    def add(self, char: str, box: tuple[float, float, float, float]) -> None:
+        self.text += char
+        self.left, self.bottom = min(self.left, box[0]), min(self.bottom, box[1])
+        self.right, self.top = max(self.right, box[2]), max(self.top, box[3])
+
+    def line(self, height: float, scale: float) -> Line:
+        box = [self.left, height - self.top, self.right, height - self.bottom]
+        return Line(
+            text=" ".join(self.text.split()),
+            box=[round(value * scale, 1) for value in box],
+            confidence=1.0,
+        )
 
 
 def text_layer_lines(pdf_page: pdfium.PdfPage, scale: float) -> list[Line]:
     """
-    The visible text of a PDF page as lines, one per run of text PDFium finds (a run is
-    text on one baseline with no wide gap, as an OCR engine's line box is).
+    The visible text of a PDF page as lines: the characters of each line of text PDFium
+    finds, cut where a gap wider than the text's height (about two characters) separates
+    them, as an OCR engine's line boxes are.
 
     Args:
         pdf_page: an open page (the caller holds the PDFium lock).
@@ -54,25 +81,37 @@ def text_layer_lines(pdf_page: pdfium.PdfPage, scale: float) -> list[Line]:
     Returns:
         Lines with boxes ``[x1, y1, x2, y2]`` in pixels from the top left and confidence
         1.0, in PDFium's order; ``[]`` when the page draws no text, or when its text does
-        not map to Unicode (more than 5 % of it unreadable), so that OCR reads it.
+        not map to Unicode (more than 5 % of its characters), so that OCR reads it.
     """
     if not _visible_text(pdf_page):
         return []
-    height = pdf_page.get_height()
     textpage = pdf_page.get_textpage()
+    runs: list[_Run] = []
+    run: _Run | None = None
+    spaced = False  # a space since the run's last character
+    characters = unreadable = 0
     try:
-        lines = []
-        for index in range(textpage.count_rects()):
-            left, bottom, right, top = textpage.get_rect(index)
-            text = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
-            if text:
-                box = [left, height - top, right, height - bottom]
-                box = [round(value * scale, 1) for value in box]
-                lines.append(Line(text=text, box=box, confidence=1.0))
+        for index in range(textpage.count_chars()):
+            char = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, index))
+            if char in "\r\n":
+                run = None
+                continue
+            if char.isspace() or pdfium_c.FPDFText_IsGenerated(textpage.raw, index) == 1:
+                spaced = True
+                continue
+            characters += 1
+            if _unreadable(char) or pdfium_c.FPDFText_HasUnicodeMapError(textpage.raw, index) == 1:
+                unreadable += 1
+            box = textpage.get_charbox(index)
+            if run is not None and run.takes(box):
+                run.add(" " + char if spaced else char, box)
+            else:
+                run = _Run(char, box)
+                runs.append(run)
+            spaced = False
     finally:
         textpage.close()
-    characters = sum(len(line.text) for line in lines)
-    unreadable = sum(_unreadable(line.text) for line in lines)
     if not characters or unreadable > _MAX_UNREADABLE * characters:
         return []
-    return lines
+    height = pdf_page.get_height()
+    return [run.line(height, scale) for run in runs]
