@@ -29,6 +29,8 @@ import itertools
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,10 +44,12 @@ from accuracy_offline import split, summary  # noqa: E402
 from fields_ocr import DEFAULT_DATA  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from stages._page import Line  # noqa: E402
 from stages.inputs import discover  # noqa: E402
 from stages.ocr import RapidOcrEngine, ocr_page  # noqa: E402
 from stages.offline import (  # noqa: E402
     DEFAULT_FIELDS,
+    comparable_text,
     exact_match,
     read_box_file,
     read_key_file,
@@ -74,6 +78,16 @@ def e_receipt(data: Path, name: str, target: Path) -> Path:
         size = min(0.9 * (bottom - top), (right - left) / (ADVANCE * max(1, len(line.text))))
         lines.append((line.text, left, top, max(size, 1.0)))
     return text_pdf(target, lines, width * PT, height * PT)
+
+
+def _chars(lines: Sequence[Line]) -> list[str]:
+    return sorted("".join(comparable_text(line.text) for line in lines).replace(" ", ""))
+
+
+def _same_lines(lines: Sequence[Line], truth: Sequence[Line]) -> int:
+    """How many of the transcript's lines come out as a line with the same text."""
+    got = Counter(comparable_text(line.text) for line in lines)
+    return sum((got & Counter(comparable_text(line.text) for line in truth)).values())
 
 
 def spelt(lines: list[str], key: str, window: int = 8) -> bool:
@@ -106,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ways = {"text layer": True, "OCR of the rendering": False}
     scores: dict[str, list] = {way: [] for way in ways}
     cpu = dict.fromkeys(ways, 0.0)
+    same_lines = same_chars = truth_lines = 0
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
             ref = next(iter(discover([e_receipt(args.data, name, Path(folder) / f"{name}.pdf")])))
@@ -117,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
                 page = ocr_page(engine, preprocess(load(ref), PreprocessOptions()))
                 cpu[way] += time.process_time() - started
                 scores[way].append(score_receipt(page.lines, truth, key))
+                if pdf_text:
+                    same_lines += _same_lines(page.lines, truth)
+                    same_chars += _chars(page.lines) == _chars(truth)
+                    truth_lines += len(truth)
     engine.close()
     keys = [read_key_file(args.data / "key" / f"{name}.json").get("address", "") for name in names]
     transcripts = [
@@ -142,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             + f" | {figures['ocr']:.3f} | {cpu[way] / len(names):.2f} |"
         )
     print(
-        f"\nkey addresses the transcript (box/) can spell: {reachable} of {len(names)} "
+        f"\nread from the PDF: {same_chars} of {len(names)} receipts with the transcript's "
+        f"characters exactly, {same_lines} of its {truth_lines} lines as the same lines"
+    )
+    print(
+        f"key addresses the transcript (box/) can spell: {reachable} of {len(names)} "
         "(some of its lines in order, joined by a space or nothing)"
     )
     return 0
