@@ -105,8 +105,9 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
     """
     Run OCR on a preprocessed page.
 
-    A PDF page whose lines the load stage took from its text layer keeps them: the engine
-    is not run, and ``page.notes["ocr"]["engine"]`` is ``"pdf text"``.
+    A PDF page whose lines the load stage took from its text layer keeps them, put in
+    reading order: the engine is not run, and ``page.notes["ocr"]["engine"]`` is
+    ``"pdf text"``.
 
     Sets ``page.lines`` (boxes divided by ``page.scale`` and moved by the corner of a crop
     to the paper, so they are in the pixels of the page as loaded; on a page the engine
@@ -127,7 +128,10 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
     if page.image is None:
         raise StageError(f"{page.ref.id}: no image to OCR (was it loaded, or OCRed already?)")
     if page.notes.get("load", {}).get("text_layer"):
-        # A PDF page that carries its own text: the load stage read its lines exactly.
+        # A PDF page that carries its own text: the load stage read its lines exactly, in
+        # the order the PDF draws them, which a program may choose freely.
+        page.lines = reading_order(page.lines)
+        page.text = "\n".join(line.text for line in page.lines)
         page.image = None
         page.notes["ocr"] = {"engine": "pdf text", "lines": len(page.lines), "seconds": 0.0}
         return page

@@ -65,6 +65,16 @@ class TestTextLayer:
         assert read.text.splitlines() == [text for text, *_ in RECEIPT]
         assert read.notes["ocr"]["engine"] == "pdf text"
 
+    def test_lines_come_out_in_reading_order(self, tmp_path: Path) -> None:
+        """A program may draw its text in any order (here bottom line first, each row's
+        amount before its label): OCR's stage hands it on top to bottom, left to right."""
+        drawn = [RECEIPT[7], RECEIPT[6], RECEIPT[5], RECEIPT[4], *RECEIPT[:4]]
+        path = text_pdf(tmp_path / "e.pdf", drawn, WIDTH, HEIGHT)
+        page = page_loader(DocumentSettings(malloc_tuning=False))(_ref(path))
+        assert sorted(line.text for line in page.lines) == sorted(t for t, *_ in RECEIPT)
+        read = ocr_page(_NoEngine(), page)  # type: ignore[arg-type]
+        assert read.text.splitlines() == [text for text, *_ in RECEIPT]
+
     def test_scanned_and_invisible_text_is_left_to_ocr(self, tmp_path: Path) -> None:
         """A scanner's invisible OCR layer, a page holding a scan, and ``pdf_text=False``
         give no lines: OCR reads those pages."""
