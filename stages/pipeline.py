@@ -9,14 +9,11 @@ LLM retry policy; the others are the offline fallbacks, run as thread stages.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
 from typing import TYPE_CHECKING, Any, Literal
-
-from PIL import JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
@@ -173,33 +170,6 @@ LARGE_PAGE_PIXELS = 20_000_000
 _DECODE_FLOOR = 2000
 
 
-#: The formats whose header gives a page's size without decoding it.
-_HEADERS: dict[str, Callable[[Any], Any]] = {
-    "jpeg": JpegImagePlugin.JpegImageFile,
-    "png": PngImagePlugin.PngImageFile,
-    "tiff": TiffImagePlugin.TiffImageFile,
-}
-
-
-def _header_pixels(ref: PageRef) -> int:
-    """
-    The pixels of a JPEG, PNG or TIFF page from its header (0 when it cannot be read or
-    is another kind: load reports it).
-    """
-    opener = _HEADERS.get(ref.kind)
-    if opener is None:
-        return 0
-    try:  # the header only, and without Pillow's process-wide bomb check (load has its own)
-        stream = io.BytesIO(ref.data) if ref.data is not None else ref.source
-        with opener(stream) as image:
-            if ref.page > 1:
-                image.seek(ref.page - 1)
-            width, height = image.size
-    except Exception:
-        return 0
-    return int(width) * int(height)
-
-
 def _load(
     ref: PageRef,
     *,
@@ -209,22 +179,17 @@ def _load(
     max_side: int | None,
     large: int | None,
 ) -> Page:
-    if large is not None:
-        pixels = _header_pixels(ref)  # 0 for a PDF or an unreadable header
-        if pixels > LARGE_PAGE_PIXELS and ref.kind == "jpeg":
-            max_side = large
-        elif 0 < pixels <= LARGE_PAGE_PIXELS:
-            # A page of ordinary size decodes whole: the preprocess may cut it down to a
-            # receipt, and the OCR reads a long receipt in strips, so every pixel counts.
-            max_side = None
-    # A PDF page is sized as it renders: up to LARGE_PAGE_PIXELS, whole.
-    whole = LARGE_PAGE_PIXELS if large is not None else None
+    # A page of ordinary size decodes whole: the preprocess may cut it down to a receipt,
+    # and the OCR reads a long receipt in strips, so every pixel counts.  A larger JPEG
+    # decodes at the engine's working size (libjpeg's reduced decoding is nearly free).
+    if large is not None and ref.kind == "jpeg":
+        max_side = large
     return load_page(
         ref,
         max_pixels=max_pixels,
         pdf_dpi=pdf_dpi,
         max_side=max_side,
-        whole_pixels=whole,
+        whole_pixels=LARGE_PAGE_PIXELS if large is not None else None,
         pdf_text=pdf_text,
     )
 

@@ -92,9 +92,10 @@ def load_page(
             ``page.scale`` says by how much, so OCR boxes come back in the pixels of the
             full-size page.
             ``None`` (the default) decodes at full size.
-        whole_pixels: render a PDF page whole, whatever ``max_side``, when it has no more
-            than this many pixels at its resolution: a long receipt saved as a PDF keeps
-            the size its print needs.  ``None``: ``max_side`` alone decides.
+        whole_pixels: decode a page whole, whatever ``max_side``, when it has no more
+            than this many pixels (an image by its header, a PDF page at its rendering
+            resolution): a receipt on a big page, or a long one, keeps the pixels its print
+            needs.  ``None``: ``max_side`` alone decides.
         pdf_text: take the lines of a PDF page that draws its own text and holds no scan
             from the PDF (`text_layer_lines`): ``page.lines`` and ``page.text`` are set,
             ``page.notes["load"]["text_layer"]`` counts the lines, and OCR keeps them
@@ -134,7 +135,12 @@ def load_page(
             # multi-page TIFF does not cost the bytes of all the others.
             with io.BytesIO(ref.data) if ref.data is not None else path.open("rb") as stream:
                 image, drafted = _decode(
-                    stream, ref.kind, ref.page, max_pixels=max_pixels, max_side=max_side
+                    stream,
+                    ref.kind,
+                    ref.page,
+                    max_pixels=max_pixels,
+                    max_side=max_side,
+                    whole_pixels=whole_pixels,
                 )
         else:
             raise ValueError(f"unsupported file type {ref.kind!r}")
@@ -153,16 +159,10 @@ def load_page(
         raise InputError(f"{shown}: {exc}") from exc
     except Exception as exc:  # Pillow raises SyntaxError, struct.error, ... on bad data
         raise InputError(f"{shown}: cannot decode {ref.kind.upper()}: {describe(exc)}") from exc
-    shrunk = 1.0
-    if ref.kind in _OPENERS and ref.kind != "jpeg":
-        # A JPEG stops at its reduced decode (at least max_side, at most twice it): the
-        # engine's own resize then sees what it saw before, from 4x fewer pixels.  A PDF
-        # page was rendered at its size.
-        image, shrunk = _shrink(image, max_side)
     # The file's bytes have done their job: they must not travel on with the page.
     if ref.data is not None:
         ref = dataclasses.replace(ref, data=None)
-    page = Page(ref=ref, image=image, scale=drafted * shrunk)
+    page = Page(ref=ref, image=image, scale=drafted)
     if lines:
         page.lines = lines
         page.text = "\n".join(line.text for line in lines)
@@ -241,7 +241,13 @@ def _check_size(width: float, height: float, max_pixels: int, what: str) -> None
 
 
 def _decode(
-    stream: IO[bytes], kind: str, page: int, *, max_pixels: int, max_side: int | None
+    stream: IO[bytes],
+    kind: str,
+    page: int,
+    *,
+    max_pixels: int,
+    max_side: int | None,
+    whole_pixels: int | None,
 ) -> tuple[npt.NDArray[np.uint8], float]:
     with _OPENERS[kind](stream) as image:
         if page > 1:
@@ -251,12 +257,16 @@ def _decode(
             image.seek(page - 1)
         width, height = image.size
         _check_size(width, height, max_pixels, f"page {page}" if kind == "tiff" else "the image")
+        if whole_pixels is not None and width * height <= whole_pixels:
+            max_side = None
         if kind == "jpeg" and max_side is not None and max(width, height) > max_side:
             # libjpeg decodes at the smallest 1/2, 1/4 or 1/8 scale still >= the request.
             ratio = max_side / max(width, height)
             image.draft(image.mode, (math.ceil(width * ratio), math.ceil(height * ratio)))
         image.load()
         if kind == "jpeg":
+            # A JPEG stops at its reduced decode (at least max_side, at most twice it): the
+            # engine's own resize then sees what it saw before, from 4x fewer pixels.
             transposed = ImageOps.exif_transpose(image)
             if transposed is not None:
                 return _to_array(transposed), image.size[0] / width
@@ -265,7 +275,8 @@ def _decode(
         if reduced is not image:
             image.close()  # the full-size pixels go now, before any conversion copies them
         try:
-            return _to_array(reduced), reduced.size[0] / width
+            array, shrunk = _shrink(_to_array(reduced), max_side)
+            return array, reduced.size[0] / width * shrunk
         finally:
             reduced.close()
 
