@@ -118,31 +118,29 @@ def main(argv: list[str] | None = None) -> int:
     names = names if args.half == "all" else split(names)[args.half]
     engine = RapidOcrEngine()
     ways = {"text layer": True, "OCR of the rendering": False}
+    loaders = {
+        way: page_loader(DocumentSettings(malloc_tuning=False, pdf_text=pdf_text))
+        for way, pdf_text in ways.items()
+    }
     scores: dict[str, list] = {way: [] for way in ways}
     cpu = dict.fromkeys(ways, 0.0)
-    same_lines = same_chars = truth_lines = 0
+    same_lines = same_chars = truth_lines = reachable = 0
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
             ref = next(iter(discover([e_receipt(args.data, name, Path(folder) / f"{name}.pdf")])))
             truth = read_box_file(args.data / "box" / f"{name}.csv")
             key = read_key_file(args.data / "key" / f"{name}.json")
-            for way, pdf_text in ways.items():
+            reachable += spelt([line.text.strip() for line in truth], key.get("address", ""))
+            for way, load in loaders.items():
                 started = time.process_time()
-                load = page_loader(DocumentSettings(malloc_tuning=False, pdf_text=pdf_text))
                 page = ocr_page(engine, preprocess(load(ref), PreprocessOptions()))
                 cpu[way] += time.process_time() - started
                 scores[way].append(score_receipt(page.lines, truth, key))
-                if pdf_text:
+                if ways[way]:
                     same_lines += _same_lines(page.lines, truth)
                     same_chars += _chars(page.lines) == _chars(truth)
                     truth_lines += len(truth)
     engine.close()
-    keys = [read_key_file(args.data / "key" / f"{name}.json").get("address", "") for name in names]
-    transcripts = [
-        [line.text.strip() for line in read_box_file(args.data / "box" / f"{name}.csv")]
-        for name in names
-    ]
-    reachable = sum(spelt(lines, key) for lines, key in zip(transcripts, keys, strict=True))
     print(
         f"| {len(names)} e-receipts ({args.half}) | "
         + " | ".join(DEFAULT_FIELDS)
