@@ -53,17 +53,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
-BENCH = Path(__file__).resolve().parent
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+import _root  # noqa: F401  (the project on sys.path)
+from fields_ocr import DEFAULT_CACHE_DIR, DEFAULT_DATA, VARIANTS, ocr_variant
 
-from fields_ocr import DEFAULT_CACHE_DIR, DEFAULT_DATA, VARIANTS, ocr_variant  # noqa: E402
-
-from stages._page import Line  # noqa: E402
-from stages.offline import (  # noqa: E402
+from stages._page import Line
+from stages.offline import (
     DEFAULT_FIELDS,
     MISS_CLASSES,
     ReceiptScore,

@@ -38,15 +38,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+from _root import ROOT
 
-from stages._page import Line  # noqa: E402
-from stages.inputs import discover, load_page  # noqa: E402
-from stages.ocr import RapidOcrEngine  # noqa: E402
-from stages.ocr._base import ocr_page  # noqa: E402
-from stages.preprocess import PreprocessOptions, preprocess  # noqa: E402
+from stages._page import Line
+from stages.inputs import discover, load_page
+from stages.ocr import RapidOcrEngine
+from stages.ocr._base import ocr_page
+from stages.preprocess import PreprocessOptions, preprocess
 
 __all__ = ["DEFAULT_CACHE_DIR", "DEFAULT_DATA", "VARIANTS", "load_cache", "main"]
 

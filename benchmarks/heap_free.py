@@ -28,24 +28,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
-BENCH = Path(__file__).resolve().parent
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+import _root  # noqa: F401  (the project on sys.path)
+from docbench._main import pick_refs
+from docbench._ocrbound import prepare_page
 
-from docbench._main import pick_refs  # noqa: E402
-from docbench._ocrbound import prepare_page  # noqa: E402
-
-from asyncpipe._restart import restart_with  # noqa: E402
-from stages._malloc import (  # noqa: E402
+from asyncpipe._restart import restart_with
+from stages._malloc import (
     release_memory,
     resident_bytes,
     start_environment,
     tune_malloc,
 )
-from stages.ocr import make_engine, ocr_page  # noqa: E402
+from stages.ocr import make_engine, ocr_page
 
 _MB = 1 << 20
 

@@ -31,18 +31,12 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
-BENCH = Path(__file__).resolve().parent
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+import _root  # noqa: F401  (the project on sys.path)
+from docbench._main import BOUND_CONTENDERS, pick_refs
+from docbench._ocrbound import OcrComparison, measure_ocr, ocr_report
 
-from docbench._main import BOUND_CONTENDERS, pick_refs  # noqa: E402
-from docbench._ocrbound import OcrComparison, measure_ocr, ocr_report  # noqa: E402
-
-from asyncpipe._restart import restart_with  # noqa: E402
-from stages._malloc import start_environment, tune_malloc  # noqa: E402
+from asyncpipe._restart import restart_with
+from stages._malloc import start_environment, tune_malloc
 
 
 def main() -> int:

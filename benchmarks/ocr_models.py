@@ -45,19 +45,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
-BENCH = Path(__file__).resolve().parent
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+import _root  # noqa: F401  (the project on sys.path)
+from accuracy_offline import score_cached, split, summary
+from fields_ocr import DEFAULT_DATA, ocr_variant
+from ocr_engines import ocr_on_engines
 
-from accuracy_offline import score_cached, split, summary  # noqa: E402
-from fields_ocr import DEFAULT_DATA, ocr_variant  # noqa: E402
-from ocr_engines import ocr_on_engines  # noqa: E402
-
-from asyncpipe._exceptions import ConfigError  # noqa: E402
-from stages.ocr import RapidOcrEngine  # noqa: E402
+from asyncpipe._exceptions import ConfigError
+from stages.ocr import RapidOcrEngine
 
 __all__ = [
     "CACHE_DIR",

@@ -33,31 +33,24 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import _root  # noqa: F401  (the project on sys.path)
 import numpy as np
+from accuracy_offline import split, summary
+from fields_ocr import DEFAULT_CACHE_DIR, DEFAULT_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
-BENCH = Path(__file__).resolve().parent
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-from accuracy_offline import split, summary  # noqa: E402
-from fields_ocr import DEFAULT_CACHE_DIR, DEFAULT_DATA  # noqa: E402
-
-from stages._page import Line  # noqa: E402
-from stages.inputs import discover, load_page  # noqa: E402
-from stages.ocr import RapidOcrEngine  # noqa: E402
-from stages.ocr._base import ocr_page  # noqa: E402
-from stages.ocr._rapid import respace_lines  # noqa: E402
-from stages.ocr._spacing import (  # noqa: E402
+from stages._page import Line
+from stages.inputs import discover, load_page
+from stages.ocr import RapidOcrEngine
+from stages.ocr._base import ocr_page
+from stages.ocr._rapid import respace_lines
+from stages.ocr._spacing import (
     char_centres,
     gap_widths,
     ink_mask,
     insert_spaces,
 )
-from stages.offline import DEFAULT_FIELDS, read_box_file, read_key_file, score_receipt  # noqa: E402
-from stages.preprocess import PreprocessOptions, preprocess  # noqa: E402
+from stages.offline import DEFAULT_FIELDS, read_box_file, read_key_file, score_receipt
+from stages.preprocess import PreprocessOptions, preprocess
 
 __all__ = ["main", "record", "respaced"]
 

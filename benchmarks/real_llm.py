@@ -38,16 +38,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+from _root import ROOT
+from jsonschema import Draft202012Validator
 
-from jsonschema import Draft202012Validator  # noqa: E402
-
-from stages.evaluate import evaluate, load_truth  # noqa: E402
-from stages.llm import Schema  # noqa: E402
-from stages.testing.llama_server import llama_server  # noqa: E402
-from stages.testing.proxy import CountingProxy  # noqa: E402
+from stages.evaluate import evaluate, load_truth
+from stages.llm import Schema
+from stages.testing.llama_server import llama_server
+from stages.testing.proxy import CountingProxy
 
 _TOKENS = re.compile(r"tokens: (\d+) \(prompt (\d+) \+ completion (\d+)\)")
 _SPEED = re.compile(r"([\d.]+) completion tokens/s per request")

@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import httpx
+from _root import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
-
-from stages.llm import Prompts, Schema, StructuredOutputs, structure_max_tokens  # noqa: E402
-from stages.llm._prompts import render  # noqa: E402
-from stages.testing.llama_server import llama_server  # noqa: E402
+from stages.llm import Prompts, Schema, StructuredOutputs, structure_max_tokens
+from stages.llm._prompts import render
+from stages.testing.llama_server import llama_server
 
 
 def main(argv: list[str] | None = None) -> int:

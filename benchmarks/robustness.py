@@ -64,29 +64,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import _root  # noqa: F401  (the project on sys.path)
 import cv2
 import numpy as np
 import PIL.Image
+from accuracy_offline import split
+from fields_ocr import DEFAULT_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
-BENCH = Path(__file__).resolve().parent
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-from accuracy_offline import split  # noqa: E402
-from fields_ocr import DEFAULT_DATA  # noqa: E402
-
-from stages._page import Page  # noqa: E402
-from stages.inputs import discover, load_page  # noqa: E402
-from stages.ocr import RapidOcrEngine, ocr_page  # noqa: E402
-from stages.offline import DEFAULT_FIELDS, exact_match, read_key_file  # noqa: E402
-from stages.offline import extract_fields as extract  # noqa: E402
-from stages.offline._correct import correct_text  # noqa: E402
-from stages.offline._layout import fix_layout  # noqa: E402
-from stages.pipeline import DocumentSettings, page_loader  # noqa: E402
-from stages.preprocess import PreprocessOptions, preprocess, rotate  # noqa: E402
+from stages._page import Page
+from stages.inputs import discover, load_page
+from stages.ocr import RapidOcrEngine, ocr_page
+from stages.offline import DEFAULT_FIELDS, exact_match, read_key_file
+from stages.offline import extract_fields as extract
+from stages.offline._correct import correct_text
+from stages.offline._layout import fix_layout
+from stages.pipeline import DocumentSettings, page_loader
+from stages.preprocess import PreprocessOptions, preprocess, rotate
 
 __all__ = ["CONFIGS", "TRANSFORMS", "main"]
 
