@@ -371,8 +371,8 @@ def output_record(item: Item) -> dict[str, Any]:
     The JSON line of one page: id, source, page, status, text, lines, corrected, fields,
     error (only when status is ``error``), turns (only when the OCR engine turned the page
     upright: quarter turns counter-clockwise, and the boxes are in the turned page),
-    text_from (``"pdf"``, only when the lines were read from a PDF's own text) and
-    per-stage timings.
+    text_from (only when lines were read from a PDF's own text: ``"pdf"``, or
+    ``"pdf+ocr"`` when OCR read some from the page's pictures) and per-stage timings.
     """
     value = item.value
     page = value if isinstance(value, Page) else None
@@ -394,8 +394,9 @@ def output_record(item: Item) -> dict[str, Any]:
     turns = page.notes.get("ocr", {}).get("turns") if page is not None else None
     if turns:
         record["turns"] = turns
-    if page is not None and page.notes.get("load", {}).get("text_layer"):
-        record["text_from"] = "pdf"
+    read = page.notes.get("ocr", {}) if page is not None else {}
+    if str(read.get("engine", "")).startswith("pdf text"):
+        record["text_from"] = "pdf+ocr" if read.get("pictures") else "pdf"
     record["timings"] = {name: round(seconds, 6) for name, seconds in item.timings.items()}
     if page is not None and "llm" in page.notes:
         record["llm"] = page.notes["llm"]

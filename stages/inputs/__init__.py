@@ -22,15 +22,19 @@ from ._load import load_page as load_page
 from ._load import page_bytes as page_bytes
 from ._load import read_page as read_page
 from ._sniff import sniff as sniff
-from ._text_layer import text_layer_lines as text_layer_lines
+from ._text_layer import MIN_PICTURE_SIDE as MIN_PICTURE_SIDE
+from ._text_layer import TextLayer as TextLayer
+from ._text_layer import text_layer as text_layer
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_PDF_DPI",
     "DOCUMENT_SUFFIXES",
     "MAX_SCAN_DPI",
+    "MIN_PICTURE_SIDE",
     "InputError",
     "SkipCallback",
+    "TextLayer",
     "discover",
     "encoded_bytes",
     "estimate_pages",
@@ -38,5 +42,5 @@ __all__ = [
     "page_bytes",
     "read_page",
     "sniff",
-    "text_layer_lines",
+    "text_layer",
 ]

@@ -16,11 +16,11 @@ import numpy as np
 import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
-from stages._page import Line, Page, PageRef
+from stages._page import Page, PageRef
 
 from ._errors import InputError
 from ._sniff import describe, open_pdf, show_path
-from ._text_layer import text_layer_lines
+from ._text_layer import TextLayer, text_layer
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -96,11 +96,13 @@ def load_page(
             than this many pixels (an image by its header, a PDF page at its rendering
             resolution): a receipt on a big page, or a long one, keeps the pixels its print
             needs.  ``None``: ``max_side`` alone decides.
-        pdf_text: take the lines of a PDF page that draws its own text and holds no scan
-            from the PDF (`text_layer_lines`): ``page.lines`` and ``page.text`` are set,
+        pdf_text: take the lines of a PDF page that draws its own text from the PDF
+            (:func:`~stages.inputs.text_layer`): ``page.lines`` and ``page.text`` are set,
             ``page.notes["load"]["text_layer"]`` counts the lines, and OCR keeps them
-            instead of reading the pixels.  A scanned page, or one whose text does not
-            map to Unicode, is left to OCR.
+            instead of reading the pixels.  The page's pictures, listed in
+            ``page.notes["load"]["pictures"]``, are left to OCR, and so is a scanned page
+            (its text, if any, lies in its picture) or one whose text does not map to
+            Unicode.
 
     Returns:
         A :class:`Page` whose ``image`` is a uint8 array: ``(h, w)`` gray or ``(h, w, 3)`` BGR.
@@ -118,10 +120,10 @@ def load_page(
     shown = show_path(path)
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be at least 1, not {max_side}")
-    lines: list[Line] = []
+    layer = TextLayer()
     try:
         if ref.kind == "pdf":
-            image, drafted, lines = _render_pdf(
+            image, drafted, layer = _render_pdf(
                 ref.data if ref.data is not None else path,
                 ref.page,
                 max_pixels=max_pixels,
@@ -163,10 +165,12 @@ def load_page(
     if ref.data is not None:
         ref = dataclasses.replace(ref, data=None)
     page = Page(ref=ref, image=image, scale=drafted)
-    if lines:
-        page.lines = lines
-        page.text = "\n".join(line.text for line in lines)
-        page.notes["load"] = {"text_layer": len(lines)}
+    if layer.lines:
+        page.lines = layer.lines
+        page.text = "\n".join(line.text for line in layer.lines)
+        page.notes["load"] = {"text_layer": len(layer.lines)}
+        if layer.pictures:
+            page.notes["load"]["pictures"] = layer.pictures
     return page
 
 
@@ -348,7 +352,7 @@ def _render_pdf(
     max_side: int | None,
     whole_pixels: int | None,
     text: bool,
-) -> tuple[npt.NDArray[np.uint8], float, list[Line]]:
+) -> tuple[npt.NDArray[np.uint8], float, TextLayer]:
     if dpi <= 0:
         raise ValueError(f"pdf_dpi must be positive, not {dpi}")
     scale = dpi / 72.0
@@ -361,7 +365,7 @@ def _render_pdf(
             width_pt, height_pt = pdf_page.get_size()
             scan = min(_scan_dpi(pdf_page, width_pt * height_pt), MAX_SCAN_DPI)
             # Boxes in the pixels of the page at pdf_dpi, as OCR's come back (page.scale).
-            lines = text_layer_lines(pdf_page, scale) if text and not scan else []
+            layer = text_layer(pdf_page, scale) if text else TextLayer()
             render = max(scale, scan / 72.0)
             longest = max(width_pt, height_pt) * render
             whole = whole_pixels is not None and width_pt * height_pt * render**2 <= whole_pixels
@@ -389,4 +393,4 @@ def _render_pdf(
     shrunk = 1.0
     if not whole:  # PDFium may round a side up past max_side
         array, shrunk = _shrink(array, max_side)
-    return array, render / scale * shrunk, lines
+    return array, render / scale * shrunk, layer

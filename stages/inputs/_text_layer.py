@@ -5,11 +5,17 @@ A PDF written by a program (an e-receipt, an exported invoice) holds its text ex
 of its rendering can only lose some. A scanned PDF holds a picture of the text, sometimes
 with an invisible OCR layer a scanner added, whose quality is unknown: such pages are
 OCR-ed as before.
+
+Between the two, a page may draw text and pictures: an e-receipt with the shop's name
+in its logo, a form filled in over a scan. Text is taken from the PDF where the PDF draws
+it outside every picture; each picture is left to OCR (:func:`~stages.ocr.ocr_page` reads
+it), and so is anything drawn over one.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pypdfium2.raw as pdfium_c
@@ -19,11 +25,34 @@ from stages._page import Line
 if TYPE_CHECKING:
     import pypdfium2 as pdfium
 
-__all__ = ["text_layer_lines"]
+__all__ = ["MIN_PICTURE_SIDE", "TextLayer", "text_layer"]
+
+#: A box in points: left, bottom, right, top (PDF space, y up).
+_Box = tuple[float, float, float, float]
 
 #: Above this share of unreadable characters (no Unicode mapping in the font: U+FFFD,
 #: control or private-use code points), the text layer is not used: OCR reads the page.
 _MAX_UNREADABLE = 0.05
+
+#: A picture smaller than this on either side, in points (about 3 mm), holds no text OCR
+#: could read: a rule, a bullet, an icon. Larger ones are read by OCR.
+MIN_PICTURE_SIDE = 8.0
+
+
+@dataclass(frozen=True)
+class TextLayer:
+    """
+    What a PDF page says of its own text.
+
+    Attributes:
+        lines: the lines the PDF draws visibly outside every picture, boxed in pixels
+            from the page's top left; empty when OCR should read the whole page.
+        pictures: ``[x1, y1, x2, y2]`` in the same pixels, one per picture large enough
+            to hold text: the regions OCR reads, since the PDF has no text for them.
+    """
+
+    lines: list[Line] = field(default_factory=list)
+    pictures: list[list[float]] = field(default_factory=list)
 
 
 def _visible_text(pdf_page: pdfium.PdfPage) -> bool:
@@ -41,11 +70,11 @@ def _unreadable(char: str) -> bool:
 class _Run:
     """Characters on one line of the PDF's text with no wide gap: one `Line`."""
 
-    def __init__(self, char: str, box: tuple[float, float, float, float]) -> None:
+    def __init__(self, char: str, box: _Box) -> None:
         self.text = char
         self.left, self.bottom, self.right, self.top = box
 
-    def takes(self, box: tuple[float, float, float, float]) -> bool:
+    def takes(self, box: _Box) -> bool:
         """Whether a character boxed so continues the run: level with it (a comma
         reaches below the letters, so any overlap counts), and no more than a height
         (about two characters) to its right."""
@@ -54,7 +83,7 @@ class _Run:
         level = min(top, self.top) > max(bottom, self.bottom)
         return level and -height <= left - self.right <= height
 
-    def add(self, char: str, box: tuple[float, float, float, float]) -> None:
+    def add(self, char: str, box: _Box) -> None:
         self.text += char
         self.left, self.bottom = min(self.left, box[0]), min(self.bottom, box[1])
         self.right, self.top = max(self.right, box[2]), max(self.top, box[3])
@@ -68,11 +97,31 @@ class _Run:
         )
 
 
-def text_layer_lines(pdf_page: pdfium.PdfPage, scale: float) -> list[Line]:
+def _pictures(pdf_page: pdfium.PdfPage) -> list[_Box]:
+    """The bounds ``(left, bottom, right, top)`` in points of each image on the page that
+    is large enough to hold text."""
+    found = []
+    for image in pdf_page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
+        left, bottom, right, top = image.get_bounds()
+        if min(right - left, top - bottom) >= MIN_PICTURE_SIDE:
+            found.append((left, bottom, right, top))
+    return found
+
+
+def _inside(box: _Box, area: _Box) -> bool:
+    """Whether the centre of ``box`` lies in ``area`` (both left, bottom, right, top)."""
+    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return area[0] <= x <= area[2] and area[1] <= y <= area[3]
+
+
+def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
     """
-    The visible text of a PDF page as lines: the characters of each line of text PDFium
-    finds, cut where a gap wider than the text's height (about two characters) separates
-    them, as an OCR engine's line boxes are.
+    The visible text of a PDF page as lines, and the pictures OCR must read.
+
+    A line is the characters of one line of text PDFium finds, cut where a gap wider than
+    the text's height (about two characters) separates them, as an OCR engine's line
+    boxes are. A character whose centre lies in a picture is left out: it is drawn over
+    the picture (or hidden under it), and OCR of the picture reads what shows.
 
     Args:
         pdf_page: an open page (the caller holds the PDFium lock).
@@ -80,11 +129,13 @@ def text_layer_lines(pdf_page: pdfium.PdfPage, scale: float) -> list[Line]:
 
     Returns:
         Lines with boxes ``[x1, y1, x2, y2]`` in pixels from the top left and confidence
-        1.0, in PDFium's order; ``[]`` when the page draws no text, or when its text does
-        not map to Unicode (more than 5 % of its characters), so that OCR reads it.
+        1.0, in PDFium's order, with the pictures' boxes. No lines (and no pictures) when
+        the page draws no text outside its pictures (a scan), or when that text does not
+        map to Unicode (more than 5 % of its characters), so that OCR reads the page.
     """
     if not _visible_text(pdf_page):
-        return []
+        return TextLayer()
+    pictures = _pictures(pdf_page)
     textpage = pdf_page.get_textpage()
     runs: list[_Run] = []
     run: _Run | None = None
@@ -99,10 +150,13 @@ def text_layer_lines(pdf_page: pdfium.PdfPage, scale: float) -> list[Line]:
             if char.isspace() or pdfium_c.FPDFText_IsGenerated(textpage.raw, index) == 1:
                 spaced = True
                 continue
+            box = textpage.get_charbox(index)
+            if any(_inside(box, picture) for picture in pictures):
+                run = None
+                continue
             characters += 1
             if _unreadable(char) or pdfium_c.FPDFText_HasUnicodeMapError(textpage.raw, index) == 1:
                 unreadable += 1
-            box = textpage.get_charbox(index)
             if run is not None and run.takes(box):
                 run.add(" " + char if spaced else char, box)
             else:
@@ -112,6 +166,12 @@ def text_layer_lines(pdf_page: pdfium.PdfPage, scale: float) -> list[Line]:
     finally:
         textpage.close()
     if not characters or unreadable > _MAX_UNREADABLE * characters:
-        return []
+        return TextLayer()
     height = pdf_page.get_height()
-    return [run.line(height, scale) for run in runs]
+    return TextLayer(
+        lines=[run.line(height, scale) for run in runs],
+        pictures=[
+            [round(value * scale, 1) for value in (left, height - top, right, height - bottom)]
+            for left, bottom, right, top in pictures
+        ],
+    )

@@ -293,7 +293,7 @@ class RapidOcrEngine:
         #: Whether long pages are read in strips (``strips``).
         self.strips = strips
         #: The longest side rapidocr reads a page at (``Global.max_side_len``).
-        self.max_side = int(config["Global.max_side_len"])
+        self.max_side = rapidocr_max_side(params)
         #: Quarter turns counter-clockwise (``np.rot90``) the last page was given before
         #: its lines were read: 0 upright, 1, 2 or 3. Its boxes are in the turned page.
         self.last_turns = 0

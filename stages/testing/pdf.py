@@ -1,6 +1,6 @@
 """
-Born-digital PDF pages for tests and benchmarks: text drawn with a standard font, as a
-program that writes e-receipts would, using PDFium's own page-object API.
+Born-digital PDF pages for tests and benchmarks: text drawn with a standard font, and
+pictures, as a program that writes e-receipts would, using PDFium's own page-object API.
 """
 
 from __future__ import annotations
@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
+from PIL import Image
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
+
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["text_pdf"]
 
@@ -26,6 +30,7 @@ def text_pdf(
     *,
     invisible: bool = False,
     font: str = "Helvetica",
+    pictures: Iterable[tuple[npt.NDArray[np.uint8], float, float, float]] = (),
 ) -> Path:
     """
     Write a one-page PDF that draws text.
@@ -38,6 +43,9 @@ def text_pdf(
         height: the page's height in points.
         invisible: draw the text invisibly (render mode 3), as a scanner's OCR layer is.
         font: one of the 14 standard PDF fonts.
+        pictures: ``(pixels, x, top, width)`` in points from the page's top left: each
+            gray or RGB image is drawn ``width`` points wide at its own aspect, under the
+            text.
 
     Returns:
         ``target``.
@@ -45,6 +53,14 @@ def text_pdf(
     document = pdfium.PdfDocument.new()
     try:
         page = document.new_page(width, height)
+        for pixels, x, top, wide in pictures:
+            image = pdfium.PdfImage.new(document)
+            bitmap = pdfium.PdfBitmap.from_pil(Image.fromarray(pixels))
+            image.set_bitmap(bitmap)
+            bitmap.close()
+            high = wide * pixels.shape[0] / pixels.shape[1]
+            image.set_matrix(pdfium.PdfMatrix().scale(wide, high).translate(x, height - top - high))
+            page.insert_obj(image)
         for text, x, top, size in lines:
             obj = pdfium_c.FPDFPageObj_NewTextObj(document.raw, font.encode(), ctypes.c_float(size))
             data = (text + "\0").encode("utf-16-le")

@@ -7,15 +7,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import orjson
 import pytest
 from PIL import Image
 
-from stages._page import PageRef
+from stages._page import Line, PageRef
 from stages.inputs import load_page
-from stages.ocr import ocr_page
+from stages.ocr import make_engine, ocr_page
 from stages.pipeline import DocumentSettings, page_loader
+from stages.preprocess import preprocess
 from stages.testing.pdf import text_pdf
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -45,6 +47,27 @@ class _NoEngine:
 
     def recognize(self, image: Any) -> Any:
         raise AssertionError("OCR ran on a page that carries its own text")
+
+
+def _logo(text: str) -> np.ndarray:
+    """A shop's name drawn in a picture, as a logo is: no text in the PDF for it."""
+    logo = np.full((60, 620), 255, dtype=np.uint8)
+    cv2.putText(logo, text, (8, 42), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2, cv2.LINE_AA)
+    return logo
+
+
+class _Reads:
+    """An engine that finds one line at the top left of every image it is given, and
+    keeps the images."""
+
+    name = "reads"
+
+    def __init__(self) -> None:
+        self.images: list[Any] = []
+
+    def recognize(self, image: Any) -> list[Line]:
+        self.images.append(image)
+        return [Line("PICTURE", [0.0, 0.0, 20.0, 20.0], 0.9)]
 
 
 class TestTextLayer:
@@ -86,6 +109,77 @@ class TestTextLayer:
         scan = np.full((1000, 700), 250, dtype=np.uint8)
         Image.fromarray(scan).save(tmp_path / "scan.pdf", "PDF", resolution=200.0)
         assert load_page(_ref(tmp_path / "scan.pdf")).lines == []
+
+    def test_text_over_a_picture_is_left_to_ocr(self, tmp_path: Path) -> None:
+        """Text the PDF draws on a picture (a form filled in over a scan) is read with
+        the picture by OCR; with all of it there, the page is OCR-ed as a scan is."""
+        scan = np.full((1200, 800), 245, dtype=np.uint8)
+        path = text_pdf(tmp_path / "s.pdf", RECEIPT, WIDTH, HEIGHT, pictures=[(scan, 0, 0, WIDTH)])
+        page = load_page(_ref(path))
+        assert page.lines == []
+        assert "load" not in page.notes
+        # A band of it over the first line only: the other lines come from the PDF.
+        band = np.full((90, 800), 245, dtype=np.uint8)  # 25.5 pt high
+        path = text_pdf(tmp_path / "b.pdf", RECEIPT, WIDTH, HEIGHT, pictures=[(band, 0, 0, WIDTH)])
+        page = load_page(_ref(path))
+        assert [line.text for line in page.lines] == [text for text, *_ in RECEIPT[1:]]
+        assert page.notes["load"]["pictures"] == [
+            pytest.approx([0, 0, WIDTH * 200 / 72, WIDTH * 90 / 800 * 200 / 72], abs=0.2)
+        ]
+
+    def test_only_the_pictures_are_read(self, tmp_path: Path) -> None:
+        """OCR is given each picture with a small margin, padded to the page's width (so
+        the engine does not enlarge it), never the page; its lines join the PDF's in
+        reading order, and a picture too thin to hold text is not read."""
+        rule = np.zeros((2, 400), dtype=np.uint8)  # a 0.5 pt rule under the header
+        path = text_pdf(
+            tmp_path / "l.pdf",
+            RECEIPT[1:],
+            WIDTH,
+            HEIGHT,
+            pictures=[(_logo("KEDAI MAJU"), 12, 4, 160), (rule, 12, 50, 200)],
+        )
+        page = load_page(_ref(path))
+        assert len(page.notes["load"]["pictures"]) == 1
+        engine = _Reads()
+        read = ocr_page(engine, page)  # type: ignore[arg-type]
+        assert page.image is None
+        ((image),) = engine.images
+        assert image.shape[:2] == (round(WIDTH * 200 / 72),) * 2
+        ink = np.argwhere(image.min(axis=2) < 128)
+        wide, high = 160 * 200 / 72, 160 * 60 / 620 * 200 / 72  # the logo, in page pixels
+        assert ink.max(axis=0)[1] < wide + 8 and ink.max(axis=0)[0] < high + 8
+        assert (image[round(high) + 9 :, round(wide) + 9 :] == 255).all()  # the page's white
+        assert read.text.splitlines() == ["PICTURE", *[text for text, *_ in RECEIPT[1:]]]
+        assert read.notes["ocr"]["engine"] == "pdf text + reads"
+        assert read.notes["ocr"]["pictures"] == 1
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(600)
+    def test_a_name_in_a_logo_is_read_by_ocr(self, tmp_path: Path) -> None:
+        """An e-receipt whose shop name is a picture: a real engine reads the name from
+        it, the rest comes from the PDF exactly, and the page is preprocessed as the
+        pipeline does (cut to its print), so the picture is found in the cut page."""
+        path = text_pdf(
+            tmp_path / "l.pdf",
+            RECEIPT[1:],
+            WIDTH,
+            HEIGHT,
+            pictures=[(_logo(RECEIPT[0][0]), 12, 8, 160)],
+        )
+        settings = DocumentSettings(malloc_tuning=False)
+        page = preprocess(page_loader(settings)(_ref(path)), settings.preprocess)
+        assert page.notes["preprocess"].get("crop")  # the print is cut from the page
+        engine = make_engine()
+        try:
+            read = ocr_page(engine, page)
+        finally:
+            engine.close()
+        assert read.text.splitlines() == [text for text, *_ in RECEIPT]
+        assert read.notes["ocr"]["pictures"] == 1
+        name = read.lines[0]
+        assert name.box[0] == pytest.approx(12 * 200 / 72, abs=8)
+        assert name.box[1] == pytest.approx(8 * 200 / 72, abs=12)
 
     @pytest.mark.slow
     @pytest.mark.timeout(600)
