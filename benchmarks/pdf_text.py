@@ -38,22 +38,16 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
-BENCH = Path(__file__).resolve().parent
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+import _root  # noqa: F401  (the project on sys.path)
+import numpy as np
+from accuracy_offline import split, summary
+from fields_ocr import DEFAULT_DATA
+from PIL import Image
 
-import numpy as np  # noqa: E402
-from accuracy_offline import split, summary  # noqa: E402
-from fields_ocr import DEFAULT_DATA  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from stages._page import Line  # noqa: E402
-from stages.inputs import discover  # noqa: E402
-from stages.ocr import RapidOcrEngine, ocr_page  # noqa: E402
-from stages.offline import (  # noqa: E402
+from stages._page import Line
+from stages.inputs import discover
+from stages.ocr import RapidOcrEngine, ocr_page
+from stages.offline import (
     DEFAULT_FIELDS,
     comparable_text,
     exact_match,
@@ -61,9 +55,9 @@ from stages.offline import (  # noqa: E402
     read_key_file,
     score_receipt,
 )
-from stages.pipeline import DocumentSettings, page_loader  # noqa: E402
-from stages.preprocess import PreprocessOptions, preprocess  # noqa: E402
-from stages.testing.pdf import text_pdf  # noqa: E402
+from stages.pipeline import DocumentSettings, page_loader
+from stages.preprocess import PreprocessOptions, preprocess
+from stages.testing.pdf import text_pdf
 
 __all__ = ["e_receipt", "main"]
 
