@@ -144,6 +144,10 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
     try:
         for index in range(textpage.count_chars()):
             char = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, index))
+            if pdfium_c.FPDFText_IsHyphen(textpage.raw, index) == 1:
+                # PDFium reports a hyphen that ends a line as U+0002 (a word it thinks
+                # was broken there); the page prints "-", as OCR would read.
+                char = "-"
             if char in "\r\n":
                 run = None
                 continue

@@ -88,6 +88,13 @@ class TestTextLayer:
         assert read.text.splitlines() == [text for text, *_ in RECEIPT]
         assert read.notes["ocr"]["engine"] == "pdf text"
 
+    def test_a_hyphen_that_ends_a_line_is_kept(self, tmp_path: Path) -> None:
+        """PDFium reports a line-ending hyphen as U+0002 (it takes the word as broken
+        there); the line keeps the printed "-", and no control character."""
+        drawn = [("NO 5, JALAN MA-", 12, 14, 8), ("JU 2, KAJANG", 12, 26, 8)]
+        page = load_page(_ref(text_pdf(tmp_path / "h.pdf", drawn, WIDTH, HEIGHT)))
+        assert [line.text for line in page.lines] == [text for text, *_ in drawn]
+
     def test_lines_come_out_in_reading_order(self, tmp_path: Path) -> None:
         """A program may draw its text in any order (here bottom line first, each row's
         amount before its label): OCR's stage hands it on top to bottom, left to right."""
