@@ -7,16 +7,17 @@ with an invisible OCR layer a scanner added, whose quality is unknown: such page
 OCR-ed as before.
 
 Between the two, a page may draw text and pictures: an e-receipt with the shop's name
-in its logo, a form filled in over a scan. Text is taken from the PDF where the PDF draws
-it outside every picture; each picture is left to OCR (:func:`~stages.ocr.ocr_page` reads
-it), and so is anything drawn over one.
+in its logo, an invoice written over a letterhead image. The text the page shows is taken
+from the PDF; each picture is left to OCR (:func:`~stages.ocr.ocr_page` reads it and
+keeps what the PDF's text does not already give).
 """
 
 from __future__ import annotations
 
+import ctypes
 import unicodedata
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pypdfium2.raw as pdfium_c
 
@@ -55,14 +56,6 @@ class TextLayer:
     pictures: list[list[float]] = field(default_factory=list)
 
 
-def _visible_text(pdf_page: pdfium.PdfPage) -> bool:
-    """Whether the page draws any text (a scanner's OCR layer is drawn invisible)."""
-    return any(
-        pdfium_c.FPDFTextObj_GetTextRenderMode(text.raw) != pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE
-        for text in pdf_page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_TEXT,), max_depth=2)
-    )
-
-
 def _unreadable(char: str) -> bool:
     return char == "\ufffd" or unicodedata.category(char) in ("Cc", "Co")
 
@@ -97,15 +90,52 @@ class _Run:
         )
 
 
-def _pictures(pdf_page: pdfium.PdfPage) -> list[_Box]:
-    """The bounds ``(left, bottom, right, top)`` in points of each image on the page that
-    is large enough to hold text."""
-    found = []
-    for image in pdf_page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
-        left, bottom, right, top = image.get_bounds()
-        if min(right - left, top - bottom) >= MIN_PICTURE_SIDE:
-            found.append((left, bottom, right, top))
-    return found
+def _address(raw: Any) -> int:
+    """A page object's identity: the address PDFium gave it."""
+    return ctypes.cast(raw, ctypes.c_void_p).value or 0
+
+
+class _Drawing:
+    """
+    The page's text objects and pictures in the order the page draws them: what is drawn
+    later covers what was drawn before it.
+    """
+
+    def __init__(self, pdf_page: pdfium.PdfPage) -> None:
+        #: Place in the drawing order of each text object, by `_address`.
+        self.texts: dict[int, int] = {}
+        #: ``(place, (left, bottom, right, top))`` of each picture large enough to hold text.
+        self.pictures: list[tuple[int, _Box]] = []
+        kinds = (pdfium_c.FPDF_PAGEOBJ_TEXT, pdfium_c.FPDF_PAGEOBJ_IMAGE)
+        for place, obj in enumerate(pdf_page.get_objects(filter=kinds, max_depth=2)):
+            if obj.type == pdfium_c.FPDF_PAGEOBJ_TEXT:
+                self.texts[_address(obj.raw)] = place
+                continue
+            left, bottom, right, top = obj.get_bounds()
+            if min(right - left, top - bottom) >= MIN_PICTURE_SIDE:
+                self.pictures.append((place, (left, bottom, right, top)))
+
+    def hidden(self, obj: Any, box: _Box) -> bool:
+        """Whether a character of the text object ``obj`` does not show: drawn invisible
+        (a scanner's OCR layer), or under a picture drawn after it."""
+        if pdfium_c.FPDFTextObj_GetTextRenderMode(obj) == pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE:
+            return True
+        # A character in an object the walk did not reach (deeper in forms) counts as on top.
+        place = self.texts.get(_address(obj), len(self.texts) + len(self.pictures))
+        return any(later > place and _inside(box, area) for later, area in self.pictures)
+
+    def to_read(self) -> list[_Box]:
+        """The pictures OCR should read: each one not inside another (that one's cut holds
+        it)."""
+        areas = [area for _, area in self.pictures]
+        return [
+            area
+            for index, area in enumerate(areas)
+            if not any(
+                other != index and _contains(outer, area) and (outer != area or other < index)
+                for other, outer in enumerate(areas)
+            )
+        ]
 
 
 def _inside(box: _Box, area: _Box) -> bool:
@@ -114,14 +144,24 @@ def _inside(box: _Box, area: _Box) -> bool:
     return area[0] <= x <= area[2] and area[1] <= y <= area[3]
 
 
+def _contains(outer: _Box, inner: _Box) -> bool:
+    return (
+        outer[0] <= inner[0]
+        and outer[1] <= inner[1]
+        and inner[2] <= outer[2]
+        and inner[3] <= outer[3]
+    )
+
+
 def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
     """
-    The visible text of a PDF page as lines, and the pictures OCR must read.
+    The text a PDF page shows, as lines, and the pictures OCR must read.
 
     A line is the characters of one line of text PDFium finds, cut where a gap wider than
     the text's height (about two characters) separates them, as an OCR engine's line
-    boxes are. A character whose centre lies in a picture is left out: it is drawn over
-    the picture (or hidden under it), and OCR of the picture reads what shows.
+    boxes are. A character that does not show is left out: one drawn invisible (a
+    scanner's OCR layer), or one a picture drawn after it covers (text under a scan).
+    Text drawn over a picture (an invoice on a letterhead image) shows, and is kept.
 
     Args:
         pdf_page: an open page (the caller holds the PDFium lock).
@@ -129,13 +169,14 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
 
     Returns:
         Lines with boxes ``[x1, y1, x2, y2]`` in pixels from the top left and confidence
-        1.0, in PDFium's order, with the pictures' boxes. No lines (and no pictures) when
-        the page draws no text outside its pictures (a scan), or when that text does not
-        map to Unicode (more than 5 % of its characters), so that OCR reads the page.
+        1.0, in PDFium's order, with the boxes of the pictures (at least
+        `MIN_PICTURE_SIDE` on both sides, none inside another). No lines (and no
+        pictures) when the page shows no text (a scan), or when its text does not map to
+        Unicode (more than 5 % of its characters), so that OCR reads the page.
     """
-    if not _visible_text(pdf_page):
+    drawing = _Drawing(pdf_page)
+    if not drawing.texts:
         return TextLayer()
-    pictures = _pictures(pdf_page)
     textpage = pdf_page.get_textpage()
     runs: list[_Run] = []
     run: _Run | None = None
@@ -155,7 +196,7 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
                 spaced = True
                 continue
             box = textpage.get_charbox(index)
-            if any(_inside(box, picture) for picture in pictures):
+            if drawing.hidden(pdfium_c.FPDFText_GetTextObject(textpage.raw, index), box):
                 run = None
                 continue
             characters += 1
@@ -176,6 +217,6 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
         lines=[run.line(height, scale) for run in runs],
         pictures=[
             [round(value * scale, 1) for value in (left, height - top, right, height - bottom)]
-            for left, bottom, right, top in pictures
+            for left, bottom, right, top in drawing.to_read()
         ],
     )

@@ -133,7 +133,8 @@ def _read_pictures(
     OCR of the pictures of a page whose text the PDF gave (``notes["load"]["pictures"]``,
     in the pixels of the page as loaded): each is cut from the preprocessed image with a
     margin and read; the lines whose centre falls in the picture are kept, unless most
-    of one lies on a line the PDF gave (a line drawn across the picture's edge).
+    of one lies on a line already there: one the PDF gave (text drawn over the picture,
+    or across its edge), or one read from another picture.
 
     A cut is padded (its edge repeated) to the page's shorter side, so the engine sees
     its text at the scale it would on the whole page. Measured: rapidocr's detector
@@ -161,7 +162,7 @@ def _read_pictures(
             lines = [Line(line.text, [left, top, right, bottom], line.confidence) for line in lines]
         for line in _to_page(lines, scale, crop, (left, top)):
             if _centre_in(line.box, picture) and not any(
-                _covered(line.box, given.box) for given in page.lines
+                _covered(line.box, given.box) for given in (*page.lines, *found)
             ):
                 found.append(line)
     return found

@@ -31,6 +31,7 @@ def text_pdf(
     invisible: bool = False,
     font: str = "Helvetica",
     pictures: Iterable[tuple[npt.NDArray[np.uint8], float, float, float]] = (),
+    pictures_on_top: bool = False,
 ) -> Path:
     """
     Write a one-page PDF that draws text.
@@ -46,6 +47,7 @@ def text_pdf(
         pictures: ``(pixels, x, top, width)`` in points from the page's top left: each
             gray or RGB image is drawn ``width`` points wide at its own aspect, under the
             text.
+        pictures_on_top: draw the pictures after the text, covering it (text under a scan).
 
     Returns:
         ``target``.
@@ -53,14 +55,8 @@ def text_pdf(
     document = pdfium.PdfDocument.new()
     try:
         page = document.new_page(width, height)
-        for pixels, x, top, wide in pictures:
-            image = pdfium.PdfImage.new(document)
-            bitmap = pdfium.PdfBitmap.from_pil(Image.fromarray(pixels))
-            image.set_bitmap(bitmap)
-            bitmap.close()
-            high = wide * pixels.shape[0] / pixels.shape[1]
-            image.set_matrix(pdfium.PdfMatrix().scale(wide, high).translate(x, height - top - high))
-            page.insert_obj(image)
+        if not pictures_on_top:
+            _draw_pictures(document, page, pictures, height)
         for text, x, top, size in lines:
             obj = pdfium_c.FPDFPageObj_NewTextObj(document.raw, font.encode(), ctypes.c_float(size))
             data = (text + "\0").encode("utf-16-le")
@@ -71,6 +67,8 @@ def text_pdf(
             # The baseline sits about 0.8 of the size below the glyphs' tops.
             pdfium_c.FPDFPageObj_Transform(obj, 1, 0, 0, 1, x, height - top - 0.8 * size)
             pdfium_c.FPDFPage_InsertObject(page.raw, obj)
+        if pictures_on_top:
+            _draw_pictures(document, page, pictures, height)
         if not pdfium_c.FPDFPage_GenerateContent(page.raw):
             raise RuntimeError("PDFium could not write the page's content")
         page.close()
@@ -78,3 +76,19 @@ def text_pdf(
     finally:
         document.close()
     return target
+
+
+def _draw_pictures(
+    document: pdfium.PdfDocument,
+    page: pdfium.PdfPage,
+    pictures: Iterable[tuple[npt.NDArray[np.uint8], float, float, float]],
+    height: float,
+) -> None:
+    for pixels, x, top, wide in pictures:
+        image = pdfium.PdfImage.new(document)
+        bitmap = pdfium.PdfBitmap.from_pil(Image.fromarray(pixels))
+        image.set_bitmap(bitmap)
+        bitmap.close()
+        high = wide * pixels.shape[0] / pixels.shape[1]
+        image.set_matrix(pdfium.PdfMatrix().scale(wide, high).translate(x, height - top - high))
+        page.insert_obj(image)

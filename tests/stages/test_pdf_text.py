@@ -57,17 +57,19 @@ def _logo(text: str) -> np.ndarray:
 
 
 class _Reads:
-    """An engine that finds one line at the top left of every image it is given, and
-    keeps the images."""
+    """An engine that finds the same lines in every image it is given (one at the top
+    left, unless told otherwise), and keeps the images."""
 
     name = "reads"
 
     def __init__(self) -> None:
         self.images: list[Any] = []
+        #: What it finds, boxed in the page's pixels (the first image is cut at 0, 0).
+        self.found = [Line("PICTURE", [0.0, 0.0, 20.0, 20.0], 0.9)]
 
     def recognize(self, image: Any) -> list[Line]:
         self.images.append(image)
-        return [Line("PICTURE", [0.0, 0.0, 20.0, 20.0], 0.9)]
+        return list(self.found)
 
 
 class TestTextLayer:
@@ -117,22 +119,60 @@ class TestTextLayer:
         Image.fromarray(scan).save(tmp_path / "scan.pdf", "PDF", resolution=200.0)
         assert load_page(_ref(tmp_path / "scan.pdf")).lines == []
 
-    def test_text_over_a_picture_is_left_to_ocr(self, tmp_path: Path) -> None:
-        """Text the PDF draws on a picture (a form filled in over a scan) is read with
-        the picture by OCR; with all of it there, the page is OCR-ed as a scan is."""
+    def test_text_under_a_picture_is_left_to_ocr(self, tmp_path: Path) -> None:
+        """Text a picture drawn after it covers (visible text under a scan) does not show:
+        OCR reads the picture. Covered whole, the page is OCR-ed as a scan is."""
         scan = np.full((1200, 800), 245, dtype=np.uint8)
-        path = text_pdf(tmp_path / "s.pdf", RECEIPT, WIDTH, HEIGHT, pictures=[(scan, 0, 0, WIDTH)])
+        path = text_pdf(
+            tmp_path / "s.pdf",
+            RECEIPT,
+            WIDTH,
+            HEIGHT,
+            pictures=[(scan, 0, 0, WIDTH)],
+            pictures_on_top=True,
+        )
         page = load_page(_ref(path))
         assert page.lines == []
         assert "load" not in page.notes
-        # A band of it over the first line only: the other lines come from the PDF.
+        # A band over the first line only: the other lines come from the PDF.
         band = np.full((90, 800), 245, dtype=np.uint8)  # 25.5 pt high
-        path = text_pdf(tmp_path / "b.pdf", RECEIPT, WIDTH, HEIGHT, pictures=[(band, 0, 0, WIDTH)])
+        path = text_pdf(
+            tmp_path / "b.pdf",
+            RECEIPT,
+            WIDTH,
+            HEIGHT,
+            pictures=[(band, 0, 0, WIDTH)],
+            pictures_on_top=True,
+        )
         page = load_page(_ref(path))
         assert [line.text for line in page.lines] == [text for text, *_ in RECEIPT[1:]]
         assert page.notes["load"]["pictures"] == [
             pytest.approx([0, 0, WIDTH * 200 / 72, WIDTH * 90 / 800 * 200 / 72], abs=0.2)
         ]
+
+    def test_text_over_a_picture_comes_from_the_pdf(self, tmp_path: Path) -> None:
+        """Text drawn over a picture (an invoice on a letterhead image that fills the page)
+        shows, and is the PDF's; the picture is still read, and what OCR reads on the
+        PDF's lines is dropped. A logo on the letterhead is inside it: not read twice."""
+        paper = np.full((1200, 800), 245, dtype=np.uint8)
+        logo = _logo("KEDAI MAJU")
+        drawn = [(paper, 0, 0, WIDTH), (logo, 12, 150, 160)]
+        page = load_page(_ref(text_pdf(tmp_path / "l.pdf", RECEIPT, WIDTH, HEIGHT, pictures=drawn)))
+        assert [line.text for line in page.lines] == [text for text, *_ in RECEIPT]
+        (whole,) = page.notes["load"]["pictures"]
+        assert whole == pytest.approx([0, 0, WIDTH * 200 / 72, WIDTH * 1.5 * 200 / 72], abs=0.2)
+        # The page renders at the paper's 254 dpi: the engine's boxes are in those pixels.
+        on_a_line = [value * page.scale for value in page.lines[3].box]  # DATE: 03/01/2018
+        engine = _Reads()
+        engine.found = [
+            Line("DATE 03/01/2018", on_a_line, 0.9),
+            Line("LOGO", [60.0, 530.0, 380.0, 580.0], 0.9),
+        ]
+        read = ocr_page(engine, page)  # type: ignore[arg-type]
+        assert len(engine.images) == 1
+        assert [line.text for line in read.lines].count("LOGO") == 1
+        assert "DATE 03/01/2018" not in read.text
+        assert read.notes["ocr"]["pictures"] == 1
 
     def test_only_the_pictures_are_read(self, tmp_path: Path) -> None:
         """OCR is given each picture with a small margin, padded to the page's width (so
