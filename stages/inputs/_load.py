@@ -366,6 +366,11 @@ def _render_pdf(
             scan = min(_scan_dpi(pdf_page, width_pt * height_pt), MAX_SCAN_DPI)
             # Boxes in the pixels of the page at pdf_dpi, as OCR's come back (page.scale).
             layer = text_layer(pdf_page, scale) if text else TextLayer()
+            # A page whose text the PDF gives renders as that text runs, before the
+            # page's own rotation, so the text's boxes and the pixels agree.
+            turn = pdf_page.get_rotation() if layer.lines else 0
+            if turn in (90, 270):
+                width_pt, height_pt = height_pt, width_pt
             render = max(scale, scan / 72.0)
             longest = max(width_pt, height_pt) * render
             whole = whole_pixels is not None and width_pt * height_pt * render**2 <= whole_pixels
@@ -381,7 +386,7 @@ def _render_pdf(
             )
             # pypdfium2 rounds the bitmap's sides up, and PDF sizes are 32-bit floats: a
             # hair under the scale keeps a scan that fills its page from gaining a column.
-            bitmap = pdf_page.render(scale=render * (1 - 1e-6))
+            bitmap = pdf_page.render(scale=render * (1 - 1e-6), rotation=(360 - turn) % 360)
             try:
                 array: npt.NDArray[np.uint8] = np.array(bitmap.to_numpy(), dtype=np.uint8)
             finally:

@@ -15,6 +15,7 @@ keeps what the PDF's text does not already give).
 from __future__ import annotations
 
 import ctypes
+import math
 import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,8 @@ __all__ = ["MIN_PICTURE_SIDE", "TextLayer", "text_layer"]
 _Box = tuple[float, float, float, float]
 
 #: Above this share of unreadable characters (no Unicode mapping in the font: U+FFFD,
-#: control or private-use code points), the text layer is not used: OCR reads the page.
+#: control or private-use code points; or turned, not running left to right along the
+#: page, which are left out of the lines), the text layer is not used: OCR reads the page.
 _MAX_UNREADABLE = 0.05
 
 #: A picture smaller than this on either side, in points (about 3 mm), holds no text OCR
@@ -54,6 +56,12 @@ class TextLayer:
 
     lines: list[Line] = field(default_factory=list)
     pictures: list[list[float]] = field(default_factory=list)
+
+
+def _level(angle: float) -> bool:
+    """Whether a glyph turned by ``angle`` (radians, counter-clockwise) runs left to
+    right along the page, to a few degrees; `_Run` puts only such glyphs in lines."""
+    return abs(math.remainder(angle, math.tau)) < 0.05
 
 
 def _unreadable(char: str) -> bool:
@@ -81,13 +89,20 @@ class _Run:
         self.left, self.bottom = min(self.left, box[0]), min(self.bottom, box[1])
         self.right, self.top = max(self.right, box[2]), max(self.top, box[3])
 
-    def line(self, height: float, scale: float) -> Line:
-        box = [self.left, height - self.top, self.right, height - self.bottom]
+    def line(self, frame: _Box, scale: float) -> Line:
         return Line(
             text=" ".join(self.text.split()),
-            box=[round(value * scale, 1) for value in box],
+            box=_pixels((self.left, self.bottom, self.right, self.top), frame, scale),
             confidence=1.0,
         )
+
+
+def _pixels(box: _Box, frame: _Box, scale: float) -> list[float]:
+    """A box in points (left, bottom, right, top) as ``[x1, y1, x2, y2]`` in pixels from
+    the top left of ``frame``, the page's crop box, unrotated."""
+    left, bottom, right, top = box
+    corner = (left - frame[0], frame[3] - top, right - frame[0], frame[3] - bottom)
+    return [round(value * scale, 1) for value in corner]
 
 
 def _address(raw: Any) -> int:
@@ -159,8 +174,9 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
 
     A line is the characters of one line of text PDFium finds, cut where a gap wider than
     the text's height (about two characters) separates them, as an OCR engine's line
-    boxes are. A character that does not show is left out: one drawn invisible (a
-    scanner's OCR layer), or one a picture drawn after it covers (text under a scan).
+    boxes are. A character that does not show is left out: one outside the crop box, one
+    drawn invisible (a scanner's OCR layer), or one a picture drawn after it covers (text
+    under a scan).
     Text drawn over a picture (an invoice on a letterhead image) shows, and is kept.
 
     Args:
@@ -168,15 +184,18 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
         scale: pixels per point of the page's image, for the boxes.
 
     Returns:
-        Lines with boxes ``[x1, y1, x2, y2]`` in pixels from the top left and confidence
-        1.0, in PDFium's order, with the boxes of the pictures (at least
+        Lines with boxes ``[x1, y1, x2, y2]`` in pixels from the top left of the page's
+        crop box, as the page is drawn before its own rotation (``/Rotate``), and
+        confidence 1.0, in PDFium's order; with the boxes of the pictures (at least
         `MIN_PICTURE_SIDE` on both sides, none inside another). No lines (and no
-        pictures) when the page shows no text (a scan), or when its text does not map to
-        Unicode (more than 5 % of its characters), so that OCR reads the page.
+        pictures) when the page shows no text (a scan), or when more than 5 % of its
+        characters do not map to Unicode or do not run left to right along the page (a
+        table set sideways), so that OCR reads the page.
     """
     drawing = _Drawing(pdf_page)
     if not drawing.texts:
         return TextLayer()
+    frame = pdf_page.get_cropbox()  # what the page shows
     textpage = pdf_page.get_textpage()
     runs: list[_Run] = []
     run: _Run | None = None
@@ -196,10 +215,15 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
                 spaced = True
                 continue
             box = textpage.get_charbox(index)
-            if drawing.hidden(pdfium_c.FPDFText_GetTextObject(textpage.raw, index), box):
+            if not _inside(box, frame) or drawing.hidden(
+                pdfium_c.FPDFText_GetTextObject(textpage.raw, index), box
+            ):
                 run = None
                 continue
             characters += 1
+            if not _level(pdfium_c.FPDFText_GetCharAngle(textpage.raw, index)):
+                unreadable += 1  # turned text (a stamp, a sideways table): OCR's to read
+                continue
             if _unreadable(char) or pdfium_c.FPDFText_HasUnicodeMapError(textpage.raw, index) == 1:
                 unreadable += 1
             if run is not None and run.takes(box):
@@ -212,11 +236,7 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
         textpage.close()
     if not characters or unreadable > _MAX_UNREADABLE * characters:
         return TextLayer()
-    height = pdf_page.get_height()
     return TextLayer(
-        lines=[run.line(height, scale) for run in runs],
-        pictures=[
-            [round(value * scale, 1) for value in (left, height - top, right, height - bottom)]
-            for left, bottom, right, top in drawing.to_read()
-        ],
+        lines=[run.line(frame, scale) for run in runs],
+        pictures=[_pixels(area, frame, scale) for area in drawing.to_read()],
     )

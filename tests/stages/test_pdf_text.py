@@ -10,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 import orjson
+import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
@@ -96,6 +97,42 @@ class TestTextLayer:
         drawn = [("NO 5, JALAN MA-", 12, 14, 8), ("JU 2, KAJANG", 12, 26, 8)]
         page = load_page(_ref(text_pdf(tmp_path / "h.pdf", drawn, WIDTH, HEIGHT)))
         assert [line.text for line in page.lines] == [text for text, *_ in drawn]
+
+    @pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+    def test_boxes_lie_on_the_print_of_a_cropped_or_rotated_page(
+        self, tmp_path: Path, rotation: int
+    ) -> None:
+        """The boxes are where the page's pixels hold the text: counted from the crop
+        box's corner (not the PDF's origin), and on a page with its own rotation, which
+        renders as its text runs. Text outside the crop box does not show."""
+        document = pdfium.PdfDocument(text_pdf(tmp_path / "e.pdf", RECEIPT, WIDTH, HEIGHT))
+        document[0].set_mediabox(10, 20, WIDTH, HEIGHT - 30)  # the top 30 pt cut away
+        document[0].set_rotation(rotation)
+        document.save(tmp_path / "cut.pdf")
+        document.close()
+        page = load_page(_ref(tmp_path / "cut.pdf"))
+        assert page.image is not None
+        upright = ((HEIGHT - 50) * 200 / 72, (WIDTH - 10) * 200 / 72)
+        assert page.image.shape[:2] == pytest.approx(upright, abs=1)
+        shown = [text for text, _, top, size in RECEIPT if top + size / 2 > 30]
+        assert sorted(line.text for line in page.lines) == sorted(shown)
+        ink = page.image.min(axis=2) < 128
+        for line in page.lines:
+            x0, y0, x1, y1 = (round(value) for value in line.box)
+            inside = ink[max(0, y0) : y1, x0:x1].sum()
+            assert inside > 0.9 * ink[max(0, y0 - 4) : y1 + 4, max(0, x0 - 4) : x1 + 4].sum() > 0
+
+    def test_sideways_text_is_left_to_ocr(self, tmp_path: Path) -> None:
+        """Text set sideways along the page (a landscape table on a portrait page) is not
+        put in lines: past 5 % of the characters, OCR reads the page."""
+        document = pdfium.PdfDocument(text_pdf(tmp_path / "e.pdf", RECEIPT, WIDTH, HEIGHT))
+        page = document[0]
+        for obj in page.get_objects():
+            obj.transform(pdfium.PdfMatrix().rotate(90))
+        page.gen_content()
+        document.save(tmp_path / "sideways.pdf")
+        document.close()
+        assert load_page(_ref(tmp_path / "sideways.pdf")).lines == []
 
     def test_lines_come_out_in_reading_order(self, tmp_path: Path) -> None:
         """A program may draw its text in any order (here bottom line first, each row's
