@@ -13,7 +13,10 @@ fields exact after the offline correct -> fix -> structure stages.
 With ``--logo N``, each receipt's top N transcript lines are not drawn as text: the scan's
 pixels of them are placed on the page as a picture, as an e-receipt's logo carries the
 shop's name. The shipped load reads the rest from the PDF and OCR reads the picture; a
-third row, "text layer alone", drops the picture as round 9's load did.
+third row, "text layer alone", drops the picture as round 9's load did. With
+``--letterhead``, all of the page is drawn over a page-sized picture, as an invoice over
+its letterhead: the text shows, and is read from the PDF; round 9's load OCR-ed such a
+page whole (the picture covered a tenth of it), the third row's way.
 
 The text-layer row also says what the offline field rules make of a receipt whose text
 is exact: where they miss there, OCR is not the cause. The last line counts the receipts
@@ -24,7 +27,7 @@ comma, a letter), and no reading of the print matches it.
 
 Usage (from the project root)::
 
-    .venv/bin/python benchmarks/pdf_text.py [--half held|dev|all] [--logo N]
+    .venv/bin/python benchmarks/pdf_text.py [--half held|dev|all] [--logo N] [--letterhead]
 """
 
 from __future__ import annotations
@@ -68,10 +71,12 @@ PT = 72 / 200
 ADVANCE = 0.55
 
 
-def e_receipt(data: Path, name: str, target: Path, logo: int = 0) -> Path:
+def e_receipt(data: Path, name: str, target: Path, logo: int = 0, letterhead: bool = False) -> Path:
     """The receipt's ground-truth lines drawn as text on a PDF page like its scan; the
     scan's pixels of the top ``logo`` lines placed as a picture instead of their text
-    (grown until no line is cut by its edge, as a logo holds whole lines)."""
+    (grown until no line is cut by its edge, as a logo holds whole lines); with
+    ``letterhead``, all of it drawn over a page-sized picture (off-white, a grey band at
+    the top and the bottom)."""
     with Image.open(data / "img" / f"{name}.jpg") as opened:
         scan = np.asarray(opened.convert("L"))
     height, width = scan.shape
@@ -89,6 +94,11 @@ def e_receipt(data: Path, name: str, target: Path, logo: int = 0) -> Path:
             break
         pictured = cut
     pictures = []
+    if letterhead:
+        paper = np.full((height, width), 250, dtype=np.uint8)
+        band = max(1, height // 25)
+        paper[:band] = paper[-band:] = 190
+        pictures.append((paper, 0.0, 0.0, width * PT))
     if pictured:
         x0, y0 = max(0, int(x0) - 4), max(0, int(y0) - 4)
         x1, y1 = min(width, int(x1) + 4), min(height, int(y1) + 4)
@@ -139,14 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--logo", type=int, default=0, help="draw the top N lines as a picture (default 0)"
     )
+    parser.add_argument(
+        "--letterhead", action="store_true", help="draw the text over a page-sized picture"
+    )
     args = parser.parse_args(argv)
     names = sorted(path.stem for path in (args.data / "img").glob("*.jpg"))
     names = names if args.half == "all" else split(names)[args.half]
     engine = RapidOcrEngine()
     ways = {"text layer": True, "OCR of the rendering": False}
-    if args.logo:
+    if args.logo or args.letterhead:
         ways = {
-            "text layer + OCR of the picture": True,
+            "text layer + OCR of the pictures": True,
             "text layer alone": True,
             "OCR of the rendering": False,
         }
@@ -159,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     same_lines = same_chars = truth_lines = reachable = 0
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
-            made = e_receipt(args.data, name, Path(folder) / f"{name}.pdf", args.logo)
+            made = e_receipt(
+                args.data, name, Path(folder) / f"{name}.pdf", args.logo, args.letterhead
+            )
             ref = next(iter(discover([made])))
             truth = read_box_file(args.data / "box" / f"{name}.csv")
             key = read_key_file(args.data / "key" / f"{name}.json")

@@ -20,7 +20,7 @@ from stages._page import Page, PageRef
 
 from ._errors import InputError
 from ._sniff import describe, open_pdf, show_path
-from ._text_layer import TextLayer, text_layer
+from ._text_layer import TextLayer, page_bounds, text_layer
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -334,8 +334,8 @@ def _scan_dpi(pdf_page: pdfium.PdfPage, page_area: float) -> float:
     page measures the same.
     """
     largest, dpi = 0.0, 0.0
-    for image in pdf_page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
-        left, bottom, right, top = image.get_bounds()
+    for image in pdf_page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,)):
+        left, bottom, right, top = page_bounds(image)
         area = (right - left) * (top - bottom)
         if area > largest:
             largest = area

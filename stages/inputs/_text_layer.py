@@ -27,7 +27,7 @@ from stages._page import Line
 if TYPE_CHECKING:
     import pypdfium2 as pdfium
 
-__all__ = ["MIN_PICTURE_SIDE", "TextLayer", "text_layer"]
+__all__ = ["MIN_PICTURE_SIDE", "TextLayer", "page_bounds", "text_layer"]
 
 #: A box in points: left, bottom, right, top (PDF space, y up).
 _Box = tuple[float, float, float, float]
@@ -65,7 +65,17 @@ def _level(angle: float) -> bool:
 
 
 def _unreadable(char: str) -> bool:
-    return char == "\ufffd" or unicodedata.category(char) in ("Cc", "Co")
+    """No Unicode for the glyph: U+FFFD, a control, private-use or unpaired surrogate."""
+    return char == "\ufffd" or unicodedata.category(char) in ("Cc", "Co", "Cs")
+
+
+def _union(one: _Box, other: _Box) -> _Box:
+    return (
+        min(one[0], other[0]),
+        min(one[1], other[1]),
+        max(one[2], other[2]),
+        max(one[3], other[3]),
+    )
 
 
 class _Run:
@@ -105,6 +115,23 @@ def _pixels(box: _Box, frame: _Box, scale: float) -> list[float]:
     return [round(value * scale, 1) for value in corner]
 
 
+def page_bounds(obj: pdfium.PdfObject) -> _Box:
+    """
+    An object's bounds ``(left, bottom, right, top)`` on the page. PDFium gives the
+    bounds of an object inside a form (pdfTeX's included graphics, a stamp) in the form's
+    own space: each enclosing form's matrix places it on the page.
+    """
+    left, bottom, right, top = obj.get_bounds()
+    corners = [(left, bottom), (left, top), (right, bottom), (right, top)]
+    form = obj.container
+    while form is not None:
+        matrix = form.get_matrix()
+        corners = [matrix.on_point(x, y) for x, y in corners]
+        form = form.container
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
 def _address(raw: Any) -> int:
     """A page object's identity: the address PDFium gave it."""
     return ctypes.cast(raw, ctypes.c_void_p).value or 0
@@ -121,28 +148,37 @@ class _Drawing:
         self.texts: dict[int, int] = {}
         #: ``(place, (left, bottom, right, top))`` of each picture large enough to hold text.
         self.pictures: list[tuple[int, _Box]] = []
+        #: Where the text objects with turned glyphs lie, by `_address`: OCR reads them.
+        self.turned: dict[int, _Box] = {}
         kinds = (pdfium_c.FPDF_PAGEOBJ_TEXT, pdfium_c.FPDF_PAGEOBJ_IMAGE)
-        for place, obj in enumerate(pdf_page.get_objects(filter=kinds, max_depth=2)):
+        for place, obj in enumerate(pdf_page.get_objects(filter=kinds)):
             if obj.type == pdfium_c.FPDF_PAGEOBJ_TEXT:
                 self.texts[_address(obj.raw)] = place
                 continue
-            left, bottom, right, top = obj.get_bounds()
+            left, bottom, right, top = bounds = page_bounds(obj)
             if min(right - left, top - bottom) >= MIN_PICTURE_SIDE:
-                self.pictures.append((place, (left, bottom, right, top)))
+                self.pictures.append((place, bounds))
+
+    def turn(self, obj: Any, box: _Box) -> None:
+        """A glyph of ``obj`` that does not run along the page: its area goes to OCR."""
+        key = _address(obj)
+        self.turned[key] = _union(self.turned[key], box) if key in self.turned else box
 
     def hidden(self, obj: Any, box: _Box) -> bool:
         """Whether a character of the text object ``obj`` does not show: drawn invisible
         (a scanner's OCR layer), or under a picture drawn after it."""
         if pdfium_c.FPDFTextObj_GetTextRenderMode(obj) == pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE:
             return True
-        # A character in an object the walk did not reach (deeper in forms) counts as on top.
+        # A character in an object the walk did not find counts as on top.
         place = self.texts.get(_address(obj), len(self.texts) + len(self.pictures))
         return any(later > place and _inside(box, area) for later, area in self.pictures)
 
     def to_read(self) -> list[_Box]:
-        """The pictures OCR should read: each one not inside another (that one's cut holds
+        """The areas OCR should read: the pictures, and the turned text (with a margin:
+        its glyph boxes are tight); each one not inside another (that one's cut holds
         it)."""
         areas = [area for _, area in self.pictures]
+        areas += [(box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2) for box in self.turned.values()]
         return [
             area
             for index, area in enumerate(areas)
@@ -151,6 +187,16 @@ class _Drawing:
                 for other, outer in enumerate(areas)
             )
         ]
+
+
+def _shown(pdf_page: pdfium.PdfPage) -> _Box:
+    """The part of the page PDFium renders: the crop box within the media box, its
+    corners in order (a PDF may give them in any order)."""
+    rect = pdfium_c.FS_RECTF()
+    if not pdfium_c.FPDF_GetPageBoundingBox(pdf_page.raw, rect):
+        left, bottom, right, top = pdf_page.get_cropbox()
+        return (float(left), float(bottom), float(right), float(top))
+    return (float(rect.left), float(rect.bottom), float(rect.right), float(rect.top))
 
 
 def _inside(box: _Box, area: _Box) -> bool:
@@ -187,23 +233,35 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
         Lines with boxes ``[x1, y1, x2, y2]`` in pixels from the top left of the page's
         crop box, as the page is drawn before its own rotation (``/Rotate``), and
         confidence 1.0, in PDFium's order; with the boxes of the pictures (at least
-        `MIN_PICTURE_SIDE` on both sides, none inside another). No lines (and no
-        pictures) when the page shows no text (a scan), or when more than 5 % of its
-        characters do not map to Unicode or do not run left to right along the page (a
-        table set sideways), so that OCR reads the page.
+        `MIN_PICTURE_SIDE` on both sides, none inside another) and of any text set
+        sideways, for OCR to read. Characters that do not map to Unicode are left out.
+        No lines (and no pictures) when the page shows no text (a scan), or when more
+        than 5 % of its characters do not map to Unicode or do not run left to right
+        along the page (a table set sideways), so that OCR reads the page.
     """
     drawing = _Drawing(pdf_page)
     if not drawing.texts:
         return TextLayer()
-    frame = pdf_page.get_cropbox()  # what the page shows
+    frame = _shown(pdf_page)
     textpage = pdf_page.get_textpage()
     runs: list[_Run] = []
     run: _Run | None = None
     spaced = False  # a space since the run's last character
     characters = unreadable = 0
+    count = textpage.count_chars()
+    index = -1
     try:
-        for index in range(textpage.count_chars()):
-            char = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, index))
+        while (index := index + 1) < count:
+            code = pdfium_c.FPDFText_GetUnicode(textpage.raw, index)
+            box = textpage.get_charbox(index)
+            if 0xD800 <= code < 0xDC00 and index + 1 < count:
+                # PDFium gives a character past U+FFFF (an emoji) as two UTF-16 halves.
+                low = pdfium_c.FPDFText_GetUnicode(textpage.raw, index + 1)
+                if 0xDC00 <= low < 0xE000:
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    box = _union(box, textpage.get_charbox(index + 1))
+                    index += 1
+            char = chr(code)
             if pdfium_c.FPDFText_IsHyphen(textpage.raw, index) == 1:
                 # PDFium reports a hyphen that ends a line as U+0002 (a word it thinks
                 # was broken there); the page prints "-", as OCR would read.
@@ -214,18 +272,18 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
             if char.isspace() or pdfium_c.FPDFText_IsGenerated(textpage.raw, index) == 1:
                 spaced = True
                 continue
-            box = textpage.get_charbox(index)
-            if not _inside(box, frame) or drawing.hidden(
-                pdfium_c.FPDFText_GetTextObject(textpage.raw, index), box
-            ):
+            obj = pdfium_c.FPDFText_GetTextObject(textpage.raw, index)
+            if not _inside(box, frame) or drawing.hidden(obj, box):
                 run = None
                 continue
             characters += 1
             if not _level(pdfium_c.FPDFText_GetCharAngle(textpage.raw, index)):
-                unreadable += 1  # turned text (a stamp, a sideways table): OCR's to read
+                unreadable += 1  # turned text (a stamp, a sideways table): OCR reads it
+                drawing.turn(obj, box)
                 continue
             if _unreadable(char) or pdfium_c.FPDFText_HasUnicodeMapError(textpage.raw, index) == 1:
-                unreadable += 1
+                unreadable += 1  # left out: no text to give for it
+                continue
             if run is not None and run.takes(box):
                 run.add(" " + char if spaced else char, box)
             else:

@@ -157,12 +157,20 @@ def _read_pictures(
         cut = image[top:bottom, left:right]
         grow = ((0, max(0, side - cut.shape[0])), (0, max(0, side - cut.shape[1])))
         lines = engine.recognize(np.pad(cut, grow + ((0, 0),) * (cut.ndim - 2), mode="edge"))
-        if getattr(engine, "last_turns", 0):
-            # Read turned: the boxes are in the turned cut. The text stands for the picture.
-            lines = [Line(line.text, [left, top, right, bottom], line.confidence) for line in lines]
+        if getattr(engine, "last_turns", 0) and lines:
+            # Read turned (sideways text, a stamp): the boxes are in the turned cut, not in
+            # the page. Its text, in its own reading order, stands as one line for the
+            # picture.
+            lines = [
+                Line(
+                    " ".join(line.text for line in reading_order(lines)),
+                    [0.0, 0.0, float(right - left), float(bottom - top)],
+                    min(line.confidence for line in lines),
+                )
+            ]
         for line in _to_page(lines, scale, crop, (left, top)):
-            if _centre_in(line.box, picture) and not any(
-                _covered(line.box, given.box) for given in (*page.lines, *found)
+            if _centre_in(line.box, picture) and not _given(
+                line.box, [given.box for given in (*page.lines, *found)]
             ):
                 found.append(line)
     return found
@@ -173,12 +181,31 @@ def _centre_in(box: Sequence[float], area: Sequence[float]) -> bool:
     return area[0] <= x <= area[2] and area[1] <= y <= area[3]
 
 
-def _covered(box: Sequence[float], other: Sequence[float]) -> bool:
-    """Whether more than half of ``box`` lies in ``other``."""
-    wide = min(box[2], other[2]) - max(box[0], other[0])
-    high = min(box[3], other[3]) - max(box[1], other[1])
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    return wide > 0 and high > 0 and wide * high > area / 2
+def _given(box: Sequence[float], others: Sequence[Sequence[float]]) -> bool:
+    """
+    Whether lines already there hold the text OCR read in ``box``: the ones level with
+    it (overlapping half the lower one's height), each widened by half its height on both
+    sides, cover more than half its width. OCR's boxes are padded around the print, a
+    PDF's glyph boxes are tight (a lone "1" is a third as wide as OCR's box for it), and
+    OCR may read two of the PDF's lines as one, so neither a box's area nor one line
+    decides.
+    """
+    spans = sorted(
+        (
+            max(box[0], other[0] - (other[3] - other[1]) / 2),
+            min(box[2], other[2] + (other[3] - other[1]) / 2),
+        )
+        for other in others
+        if min(box[3], other[3]) - max(box[1], other[1])
+        > 0.5 * min(box[3] - box[1], other[3] - other[1])
+    )
+    covered, reach = 0.0, box[0]
+    for start, stop in spans:
+        start = max(start, reach)
+        if stop > start:
+            covered += stop - start
+            reach = stop
+    return covered > 0.5 * (box[2] - box[0])
 
 
 def ocr_page(engine: OcrEngine, page: Page) -> Page:

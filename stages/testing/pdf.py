@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["text_pdf"]
+__all__ = ["raw_pdf", "text_pdf"]
 
 
 def text_pdf(
@@ -92,3 +92,62 @@ def _draw_pictures(
         high = wide * pixels.shape[0] / pixels.shape[1]
         image.set_matrix(pdfium.PdfMatrix().scale(wide, high).translate(x, height - top - high))
         page.insert_obj(image)
+
+
+def raw_pdf(
+    target: Path,
+    content: bytes,
+    *,
+    resources: str = "",
+    objects: Iterable[bytes] = (),
+    media: tuple[float, float, float, float] = (0, 0, 300, 300),
+    crop: tuple[float, float, float, float] | None = None,
+) -> Path:
+    """
+    Write a one-page PDF from its content stream, as a producer might that
+    :func:`text_pdf` cannot imitate (forms, a crop box, fonts with a ToUnicode map).
+
+    Args:
+        target: the file to write.
+        content: the page's content stream. Font ``/F1`` is Helvetica.
+        resources: more entries of the page's ``/Resources`` dictionary, e.g.
+            ``"/XObject << /Im1 5 0 R >>"``; objects are numbered from 5 in the order of
+            ``objects`` (1 catalog, 2 pages, 3 page, 4 content).
+        objects: the bodies of objects 5, 6, ... (see :func:`pdf_stream`).
+        media: the media box.
+        crop: the crop box, if any.
+
+    Returns:
+        ``target``.
+    """
+    page = f"<< /Type /Page /Parent 2 0 R /MediaBox [{' '.join(map(str, media))}]"
+    if crop is not None:
+        page += f" /CropBox [{' '.join(map(str, crop))}]"
+    font = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    page += f" /Resources << /Font << /F1 {font} >> {resources} >> /Contents 4 0 R >>"
+    bodies = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        page.encode(),
+        pdf_stream(b"", content),
+        *objects,
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(bodies, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(bodies) + 1,
+        xref,
+    )
+    target.write_bytes(bytes(out))
+    return target
+
+
+def pdf_stream(entries: bytes, data: bytes) -> bytes:
+    """A stream object's body: its dictionary's ``entries`` and ``data``."""
+    return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (entries, len(data), data)

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import orjson
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 import pytest
 from PIL import Image
 
@@ -19,7 +20,7 @@ from stages.inputs import load_page
 from stages.ocr import make_engine, ocr_page
 from stages.pipeline import DocumentSettings, page_loader
 from stages.preprocess import preprocess
-from stages.testing.pdf import text_pdf
+from stages.testing.pdf import pdf_stream, raw_pdf, text_pdf
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -133,6 +134,108 @@ class TestTextLayer:
         document.save(tmp_path / "sideways.pdf")
         document.close()
         assert load_page(_ref(tmp_path / "sideways.pdf")).lines == []
+
+    def test_a_character_past_u_ffff_is_one_character(self, tmp_path: Path) -> None:
+        """PDFium gives an emoji as two UTF-16 halves; the line holds the emoji, and the
+        record can be written (a lone half made orjson fail the whole run)."""
+        cmap = (
+            b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def "
+            b"1 begincodespacerange <00> <FF> endcodespacerange "
+            b"1 beginbfchar <41> <D83DDE00> endbfchar endcmap "
+            b"CMapName currentdict /CMap defineresource pop end end"
+        )
+        font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>"
+        content = b"BT /F1 9 Tf 40 40 Td (THANK YOU ) Tj /F2 9 Tf (A) Tj ET"
+        path = raw_pdf(
+            tmp_path / "emoji.pdf",
+            content,
+            resources="/Font << /F2 5 0 R >>",
+            objects=[font, pdf_stream(b"", cmap)],
+        )
+        (line,) = load_page(_ref(path)).lines
+        assert line.text == "THANK YOU \U0001f600"
+        orjson.dumps(line.to_json())
+
+    def test_a_picture_in_a_form_is_placed_by_the_forms_matrix(self, tmp_path: Path) -> None:
+        """A picture inside a form (pdfTeX's included graphics, a stamp) lies where the
+        form puts it on the page: PDFium bounds it in the form's own space."""
+        logo = _logo("KEDAI MAJU")[:, :400]
+        image = pdf_stream(
+            b"/Type /XObject /Subtype /Image /Width 400 /Height 60 /ColorSpace /DeviceGray "
+            b"/BitsPerComponent 8",
+            logo.tobytes(),
+        )
+        form = pdf_stream(
+            b"/Type /XObject /Subtype /Form /BBox [0 0 150 30] "
+            b"/Resources << /XObject << /Im1 6 0 R >> >>",
+            b"q 150 0 0 22.5 0 0 cm /Im1 Do Q",
+        )
+        content = b"BT /F1 9 Tf 10 280 Td (TOTAL 12.50) Tj ET q 1 0 0 1 100 50 cm /Fm1 Do Q"
+        path = raw_pdf(
+            tmp_path / "form.pdf",
+            content,
+            resources="/XObject << /Fm1 5 0 R >>",
+            objects=[form, image],
+        )
+        page = load_page(_ref(path))
+        assert [line.text for line in page.lines] == ["TOTAL 12.50"]
+        ((x0, y0, x1, y1),) = page.notes["load"]["pictures"]
+        assert page.image is not None
+        ink = np.argwhere(page.image.min(axis=2) < 128)
+        below = ink[ink[:, 0] > 100]  # the logo's ink, not the total's
+        assert x0 <= below[:, 1].min() and below[:, 1].max() <= x1
+        assert y0 <= below[:, 0].min() and below[:, 0].max() <= y1
+        assert (x0, y0) == pytest.approx((100 * 200 / 72, (300 - 50 - 22.5) * 200 / 72), abs=1)
+
+    @pytest.mark.parametrize(
+        ("media", "crop"),
+        [((50, 50, 250, 250), (0, 0, 300, 300)), ((0, 0, 300, 300), (250, 250, 50, 50))],
+    )
+    def test_the_frame_is_what_pdfium_renders(
+        self, tmp_path: Path, media: tuple[float, ...], crop: tuple[float, ...]
+    ) -> None:
+        """A crop box wider than the media box renders only the media box, and a box may
+        name its corners in any order: the boxes still lie on the print."""
+        content = b"BT /F1 12 Tf 60 200 Td (AT X60 Y200) Tj ET"
+        path = raw_pdf(tmp_path / "c.pdf", content, media=media, crop=crop)  # type: ignore[arg-type]
+        page = load_page(_ref(path))
+        assert page.image is not None
+        (line,) = page.lines
+        ink = np.argwhere(page.image.min(axis=2) < 128)
+        x0, y0, x1, y1 = line.box
+        assert (ink[:, 1].min(), ink[:, 0].min()) == pytest.approx((x0, y0), abs=2)
+        assert (ink[:, 1].max(), ink[:, 0].max()) == pytest.approx((x1, y1), abs=3)
+
+    def test_a_few_sideways_words_go_to_ocr(self, tmp_path: Path) -> None:
+        """A word set sideways in the margin (under 5 % of the characters) is not put in
+        lines, and its area is read by OCR; read turned, its text stands as one line."""
+        lines = [
+            *RECEIPT,
+            *[(f"ITEM {n} MINERAL WATER 500ML", 12, 110 + 10 * n, 7) for n in range(8)],
+        ]
+        document = pdfium.PdfDocument(
+            text_pdf(tmp_path / "e.pdf", [*lines, ("REF 77", 200, 300, 7)], WIDTH, HEIGHT)
+        )
+        page = document[0]
+        (last,) = [obj for obj in page.get_objects() if obj.type == pdfium_c.FPDF_PAGEOBJ_TEXT][-1:]
+        x, y = 200, HEIGHT - 300
+        last.transform(pdfium.PdfMatrix().translate(-x, -y).rotate(90).translate(x, y))
+        page.gen_content()
+        document.save(tmp_path / "side.pdf")
+        document.close()
+        loaded = load_page(_ref(tmp_path / "side.pdf"))
+        assert "REF 77" not in loaded.text
+        (area,) = loaded.notes["load"]["pictures"]
+        engine = _Reads()
+        engine.last_turns = 1  # type: ignore[attr-defined]
+        engine.found = [
+            Line("77", [0.0, 30.0, 20.0, 50.0], 0.9),
+            Line("REF", [0.0, 0.0, 30.0, 20.0], 0.8),
+        ]
+        read = ocr_page(engine, loaded)  # type: ignore[arg-type]
+        assert "REF 77" in read.text.splitlines()
+        (found,) = [line for line in read.lines if line.text == "REF 77"]
+        assert found.box == pytest.approx(area, abs=10)
 
     def test_lines_come_out_in_reading_order(self, tmp_path: Path) -> None:
         """A program may draw its text in any order (here bottom line first, each row's
