@@ -132,6 +132,24 @@ def page_bounds(obj: pdfium.PdfObject) -> _Box:
     return (min(xs), min(ys), max(xs), max(ys))
 
 
+#: Text render modes that paint nothing: invisible, and a clip path only.
+_UNPAINTED = (pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE, pdfium_c.FPDF_TEXTRENDERMODE_CLIP)
+
+
+def _opaque_rectangle(path: Any) -> bool:
+    """Whether a path object is one rectangle filled with an opaque colour: what covers
+    text (a redaction box). A grid or a chart is more than one rectangle, a highlight is
+    translucent, and either leaves the text under it showing."""
+    fill, stroke = ctypes.c_int(), ctypes.c_int()
+    if not pdfium_c.FPDFPath_GetDrawMode(path, ctypes.byref(fill), ctypes.byref(stroke)):
+        return False
+    if fill.value == pdfium_c.FPDF_FILLMODE_NONE or pdfium_c.FPDFPath_CountSegments(path) > 5:
+        return False
+    red, green, blue, alpha = (ctypes.c_uint() for _ in range(4))
+    colour = [ctypes.byref(value) for value in (red, green, blue, alpha)]
+    return bool(pdfium_c.FPDFPageObj_GetFillColor(path, *colour)) and alpha.value == 255
+
+
 def _address(raw: Any) -> int:
     """A page object's identity: the address PDFium gave it."""
     return ctypes.cast(raw, ctypes.c_void_p).value or 0
@@ -148,16 +166,26 @@ class _Drawing:
         self.texts: dict[int, int] = {}
         #: ``(place, (left, bottom, right, top))`` of each picture large enough to hold text.
         self.pictures: list[tuple[int, _Box]] = []
+        #: ``(place, bounds)`` of each opaque filled rectangle: text under one is hidden
+        #: (a redaction), and there is nothing in it to read.
+        self.covers: list[tuple[int, _Box]] = []
         #: Where the text objects with turned glyphs lie, by `_address`: OCR reads them.
         self.turned: dict[int, _Box] = {}
-        kinds = (pdfium_c.FPDF_PAGEOBJ_TEXT, pdfium_c.FPDF_PAGEOBJ_IMAGE)
+        kinds = (
+            pdfium_c.FPDF_PAGEOBJ_TEXT,
+            pdfium_c.FPDF_PAGEOBJ_IMAGE,
+            pdfium_c.FPDF_PAGEOBJ_PATH,
+        )
         for place, obj in enumerate(pdf_page.get_objects(filter=kinds)):
             if obj.type == pdfium_c.FPDF_PAGEOBJ_TEXT:
                 self.texts[_address(obj.raw)] = place
-                continue
-            left, bottom, right, top = bounds = page_bounds(obj)
-            if min(right - left, top - bottom) >= MIN_PICTURE_SIDE:
-                self.pictures.append((place, bounds))
+            elif obj.type == pdfium_c.FPDF_PAGEOBJ_PATH:
+                if _opaque_rectangle(obj.raw):
+                    self.covers.append((place, page_bounds(obj)))
+            else:
+                left, bottom, right, top = bounds = page_bounds(obj)
+                if min(right - left, top - bottom) >= MIN_PICTURE_SIDE:
+                    self.pictures.append((place, bounds))
 
     def turn(self, obj: Any, box: _Box) -> None:
         """A glyph of ``obj`` that does not run along the page: its area goes to OCR."""
@@ -166,12 +194,15 @@ class _Drawing:
 
     def hidden(self, obj: Any, box: _Box) -> bool:
         """Whether a character of the text object ``obj`` does not show: drawn invisible
-        (a scanner's OCR layer), or under a picture drawn after it."""
-        if pdfium_c.FPDFTextObj_GetTextRenderMode(obj) == pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE:
+        (a scanner's OCR layer) or only as a clip, or under a picture or an opaque
+        rectangle drawn after it."""
+        if pdfium_c.FPDFTextObj_GetTextRenderMode(obj) in _UNPAINTED:
             return True
         # A character in an object the walk did not find counts as on top.
         place = self.texts.get(_address(obj), len(self.texts) + len(self.pictures))
-        return any(later > place and _inside(box, area) for later, area in self.pictures)
+        return any(
+            later > place and _inside(box, area) for later, area in (*self.pictures, *self.covers)
+        )
 
     def to_read(self) -> list[_Box]:
         """The areas OCR should read: the pictures, and the turned text (with a margin:

@@ -237,6 +237,18 @@ class TestTextLayer:
         (found,) = [line for line in read.lines if line.text == "REF 77"]
         assert found.box == pytest.approx(area, abs=10)
 
+    def test_an_opaque_box_over_text_hides_it(self, tmp_path: Path) -> None:
+        """A white box drawn over text (a redaction) hides it; text drawn after the box,
+        and text under the two rules of a table (one path, its bounds around the text),
+        shows."""
+        content = (
+            b"BT /F1 10 Tf 20 200 Td (REDACTED NAME) Tj ET 1 g 10 190 200 30 re f "
+            b"BT 0 g /F1 10 Tf 20 100 Td (TOTAL 12.50) Tj ET "
+            b"BT /F1 10 Tf 20 60 Td (IN A TABLE) Tj ET 0 g 10 55 200 0.5 re 10 72 200 0.5 re f"
+        )
+        page = load_page(_ref(raw_pdf(tmp_path / "redacted.pdf", content)))
+        assert [line.text for line in page.lines] == ["TOTAL 12.50", "IN A TABLE"]
+
     def test_lines_come_out_in_reading_order(self, tmp_path: Path) -> None:
         """A program may draw its text in any order (here bottom line first, each row's
         amount before its label): OCR's stage hands it on top to bottom, left to right."""
