@@ -3,7 +3,8 @@ E-receipts: the SROIE receipts as born-digital PDF pages, read from their own te
 OCR of their rendering.
 
 Each receipt's ground-truth lines (``box/``) are drawn in Helvetica where the scan has
-them (the page sized so the scan would be 200 dpi; each line's size fitted to its box), as
+them (the page sized so the scan would be 200 dpi, and a tenth wider so that no line runs
+off it; each line's size fitted to its box), as
 a program that writes e-receipts would. Each page is then loaded as the pipeline loads
 it, once with ``pdf_text`` (the default: the lines are read from the PDF) and once
 without (the rendering is preprocessed and OCR-ed by one ``RapidOcrEngine``), and scored
@@ -94,11 +95,14 @@ def e_receipt(data: Path, name: str, target: Path, logo: int = 0, letterhead: bo
             break
         pictured = cut
     pictures = []
+    # A tenth wider than the scan: Helvetica at a line's height can run past its box, and
+    # text off the page does not show (nor is it read).
+    page_width = round(1.1 * width)
     if letterhead:
-        paper = np.full((height, width), 250, dtype=np.uint8)
+        paper = np.full((height, page_width), 250, dtype=np.uint8)
         band = max(1, height // 25)
         paper[:band] = paper[-band:] = 190
-        pictures.append((paper, 0.0, 0.0, width * PT))
+        pictures.append((paper, 0.0, 0.0, page_width * PT))
     if pictured:
         x0, y0 = max(0, int(x0) - 4), max(0, int(y0) - 4)
         x1, y1 = min(width, int(x1) + 4), min(height, int(y1) + 4)
@@ -110,7 +114,7 @@ def e_receipt(data: Path, name: str, target: Path, logo: int = 0, letterhead: bo
         left, top, right, bottom = (value * PT for value in line.box)
         size = min(0.9 * (bottom - top), (right - left) / (ADVANCE * max(1, len(line.text))))
         lines.append((line.text, left, top, max(size, 1.0)))
-    return text_pdf(target, lines, width * PT, height * PT, pictures=pictures)
+    return text_pdf(target, lines, page_width * PT, height * PT, pictures=pictures)
 
 
 def _chars(lines: Sequence[Line]) -> list[str]:
