@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 
+from stages.testing.pdf import pdf_file
+
 __all__ = ["blank_pdf", "bomb_png", "corrupt_pdf", "encrypted_pdf"]
 
 
@@ -66,22 +68,8 @@ def encrypted_pdf(target: Path, user_password: bytes = b"secret") -> Path:
         b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P %d >>"
         % (owner.hex().encode(), user.hex().encode(), permissions),
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 4 0 R /ID [<%s> <%s>] >>\n" % (
-        len(objects) + 1,
-        file_id.hex().encode(),
-        file_id.hex().encode(),
-    )
-    out += b"startxref\n%d\n%%%%EOF\n" % xref
-    target.write_bytes(bytes(out))
-    return target
+    ids = b"/Encrypt 4 0 R /ID [<%s> <%s>]" % (file_id.hex().encode(), file_id.hex().encode())
+    return pdf_file(target, objects, trailer=ids)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -13,13 +13,13 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from pathlib import Path
 
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["raw_pdf", "text_pdf"]
+__all__ = ["pdf_file", "pdf_stream", "raw_pdf", "text_pdf"]
 
 
 def text_pdf(
@@ -132,18 +132,31 @@ def raw_pdf(
         pdf_stream(b"", content),
         *objects,
     ]
+    return pdf_file(target, bodies)
+
+
+def pdf_file(target: Path, objects: Sequence[bytes], *, trailer: bytes = b"") -> Path:
+    """
+    Write a PDF file of numbered objects, with its cross-reference table.
+
+    Args:
+        target: the file to write.
+        objects: the bodies of objects 1, 2, ...; object 1 is the catalog.
+        trailer: more entries of the trailer dictionary (``/Encrypt``, ``/ID``).
+
+    Returns:
+        ``target``.
+    """
     out = bytearray(b"%PDF-1.7\n")
     offsets = []
-    for number, body in enumerate(bodies, 1):
+    for number, body in enumerate(objects, 1):
         offsets.append(len(out))
         out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
     xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(bodies) + 1,
-        xref,
-    )
+    out += b"trailer\n<< /Size %d /Root 1 0 R %s >>\n" % (len(objects) + 1, trailer)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
     target.write_bytes(bytes(out))
     return target
 

@@ -15,7 +15,7 @@ import pypdfium2.raw as pdfium_c
 import pytest
 from PIL import Image
 
-from stages._page import Line, PageRef
+from stages._page import Line, Page, PageRef
 from stages.inputs import load_page
 from stages.ocr import make_engine, ocr_page
 from stages.pipeline import DocumentSettings, page_loader
@@ -274,29 +274,25 @@ class TestTextLayer:
     def test_text_under_a_picture_is_left_to_ocr(self, tmp_path: Path) -> None:
         """Text a picture drawn after it covers (visible text under a scan) does not show:
         OCR reads the picture. Covered whole, the page is OCR-ed as a scan is."""
-        scan = np.full((1200, 800), 245, dtype=np.uint8)
-        path = text_pdf(
-            tmp_path / "s.pdf",
-            RECEIPT,
-            WIDTH,
-            HEIGHT,
-            pictures=[(scan, 0, 0, WIDTH)],
-            pictures_on_top=True,
-        )
-        page = load_page(_ref(path))
+
+        def under(rows: int) -> Page:
+            """The receipt under a picture as wide as the page, ``rows`` of 800 high."""
+            picture = np.full((rows, 800), 245, dtype=np.uint8)
+            path = text_pdf(
+                tmp_path / f"{rows}.pdf",
+                RECEIPT,
+                WIDTH,
+                HEIGHT,
+                pictures=[(picture, 0, 0, WIDTH)],
+                pictures_on_top=True,
+            )
+            return load_page(_ref(path))
+
+        page = under(1200)
         assert page.lines == []
         assert "load" not in page.notes
-        # A band over the first line only: the other lines come from the PDF.
-        band = np.full((90, 800), 245, dtype=np.uint8)  # 25.5 pt high
-        path = text_pdf(
-            tmp_path / "b.pdf",
-            RECEIPT,
-            WIDTH,
-            HEIGHT,
-            pictures=[(band, 0, 0, WIDTH)],
-            pictures_on_top=True,
-        )
-        page = load_page(_ref(path))
+        # A band over the first line only (25.5 pt high): the other lines come from the PDF.
+        page = under(90)
         assert [line.text for line in page.lines] == [text for text, *_ in RECEIPT[1:]]
         assert page.notes["load"]["pictures"] == [
             pytest.approx([0, 0, WIDTH * 200 / 72, WIDTH * 90 / 800 * 200 / 72], abs=0.2)
