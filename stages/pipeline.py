@@ -76,8 +76,8 @@ class DocumentSettings:
         max_pixels: the largest page accepted, in pixels (decompression-bomb guard).
         pdf_dpi: the resolution PDF pages are rendered at; a page holding a finer scan
             renders at the scan's own, up to 600 dpi (`stages.inputs.load_page`).
-        pdf_text: take the lines of a PDF page that draws its own text and holds no scan
-            from the PDF instead of OCR (``--no-pdf-text`` turns it off).
+        pdf_text: take the text a PDF page shows from the PDF instead of OCR, which then
+            reads only the page's pictures (``--no-pdf-text`` turns it off).
         fields: the field names to extract (offline rules); the LLM uses its schema.
         model: the LLM model name, part of the LLM stages' checkpoint version.
         llm_stages: the text stages that call the LLM when ``model`` is set; the others
