@@ -13,6 +13,7 @@ from ._discover import DOCUMENT_SUFFIXES as DOCUMENT_SUFFIXES
 from ._discover import SkipCallback as SkipCallback
 from ._discover import discover as discover
 from ._discover import estimate_pages as estimate_pages
+from ._drawing import MIN_PICTURE_SIDE as MIN_PICTURE_SIDE
 from ._errors import InputError as InputError
 from ._load import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from ._load import DEFAULT_PDF_DPI as DEFAULT_PDF_DPI
@@ -22,7 +23,6 @@ from ._load import load_page as load_page
 from ._load import page_bytes as page_bytes
 from ._load import read_page as read_page
 from ._sniff import sniff as sniff
-from ._text_layer import MIN_PICTURE_SIDE as MIN_PICTURE_SIDE
 from ._text_layer import TextLayer as TextLayer
 from ._text_layer import text_layer as text_layer
 

@@ -18,9 +18,10 @@ from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, Tif
 
 from stages._page import Page, PageRef
 
+from ._drawing import page_bounds
 from ._errors import InputError
 from ._sniff import describe, open_pdf, show_path
-from ._text_layer import TextLayer, page_bounds, text_layer
+from ._text_layer import TextLayer, text_layer
 
 if TYPE_CHECKING:
     import numpy.typing as npt

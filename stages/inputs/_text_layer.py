@@ -14,32 +14,26 @@ keeps what the PDF's text does not already give).
 
 from __future__ import annotations
 
-import ctypes
 import math
 import unicodedata
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pypdfium2.raw as pdfium_c
 
 from stages._page import Line
 
+from ._drawing import Box, Drawing, inside, union
+
 if TYPE_CHECKING:
     import pypdfium2 as pdfium
 
-__all__ = ["MIN_PICTURE_SIDE", "TextLayer", "page_bounds", "text_layer"]
-
-#: A box in points: left, bottom, right, top (PDF space, y up).
-_Box = tuple[float, float, float, float]
+__all__ = ["TextLayer", "text_layer"]
 
 #: Above this share of unreadable characters (no Unicode mapping in the font: U+FFFD,
 #: control or private-use code points; or turned, not running left to right along the
 #: page, which are left out of the lines), the text layer is not used: OCR reads the page.
 _MAX_UNREADABLE = 0.05
-
-#: A picture smaller than this on either side, in points (about 3 mm), holds no text OCR
-#: could read: a rule, a bullet, an icon. Larger ones are read by OCR.
-MIN_PICTURE_SIDE = 8.0
 
 
 @dataclass(frozen=True)
@@ -48,10 +42,10 @@ class TextLayer:
     What a PDF page says of its own text.
 
     Attributes:
-        lines: the lines the PDF draws visibly outside every picture, boxed in pixels
-            from the page's top left; empty when OCR should read the whole page.
-        pictures: ``[x1, y1, x2, y2]`` in the same pixels, one per picture large enough
-            to hold text: the regions OCR reads, since the PDF has no text for them.
+        lines: the lines the page shows, boxed in pixels from the page's top left; empty
+            when OCR should read the whole page.
+        pictures: ``[x1, y1, x2, y2]`` in the same pixels: the areas OCR reads, since the
+            PDF has no text for them (pictures large enough to hold text, sideways text).
     """
 
     lines: list[Line] = field(default_factory=list)
@@ -69,23 +63,14 @@ def _unreadable(char: str) -> bool:
     return char == "\ufffd" or unicodedata.category(char) in ("Cc", "Co", "Cs")
 
 
-def _union(one: _Box, other: _Box) -> _Box:
-    return (
-        min(one[0], other[0]),
-        min(one[1], other[1]),
-        max(one[2], other[2]),
-        max(one[3], other[3]),
-    )
-
-
 class _Run:
     """Characters on one line of the PDF's text with no wide gap: one `Line`."""
 
-    def __init__(self, char: str, box: _Box) -> None:
+    def __init__(self, char: str, box: Box) -> None:
         self.text = char
         self.left, self.bottom, self.right, self.top = box
 
-    def takes(self, box: _Box) -> bool:
+    def takes(self, box: Box) -> bool:
         """Whether a character boxed so continues the run: level with it (a comma
         reaches below the letters, so any overlap counts), and no more than a height
         (about two characters) to its right."""
@@ -94,12 +79,12 @@ class _Run:
         level = min(top, self.top) > max(bottom, self.bottom)
         return level and -height <= left - self.right <= height
 
-    def add(self, char: str, box: _Box) -> None:
+    def add(self, char: str, box: Box) -> None:
         self.text += char
         self.left, self.bottom = min(self.left, box[0]), min(self.bottom, box[1])
         self.right, self.top = max(self.right, box[2]), max(self.top, box[3])
 
-    def line(self, frame: _Box, scale: float) -> Line:
+    def line(self, frame: Box, scale: float) -> Line:
         return Line(
             text=" ".join(self.text.split()),
             box=_pixels((self.left, self.bottom, self.right, self.top), frame, scale),
@@ -107,7 +92,7 @@ class _Run:
         )
 
 
-def _pixels(box: _Box, frame: _Box, scale: float) -> list[float]:
+def _pixels(box: Box, frame: Box, scale: float) -> list[float]:
     """A box in points (left, bottom, right, top) as ``[x1, y1, x2, y2]`` in pixels from
     the top left of ``frame``, the page's crop box, unrotated."""
     left, bottom, right, top = box
@@ -115,112 +100,7 @@ def _pixels(box: _Box, frame: _Box, scale: float) -> list[float]:
     return [round(value * scale, 1) for value in corner]
 
 
-def page_bounds(obj: pdfium.PdfObject) -> _Box:
-    """
-    An object's bounds ``(left, bottom, right, top)`` on the page. PDFium gives the
-    bounds of an object inside a form (pdfTeX's included graphics, a stamp) in the form's
-    own space: each enclosing form's matrix places it on the page.
-    """
-    left, bottom, right, top = obj.get_bounds()
-    corners = [(left, bottom), (left, top), (right, bottom), (right, top)]
-    form = obj.container
-    while form is not None:
-        matrix = form.get_matrix()
-        corners = [matrix.on_point(x, y) for x, y in corners]
-        form = form.container
-    xs, ys = [x for x, _ in corners], [y for _, y in corners]
-    return (min(xs), min(ys), max(xs), max(ys))
-
-
-#: Text render modes that paint nothing: invisible, and a clip path only.
-_UNPAINTED = (pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE, pdfium_c.FPDF_TEXTRENDERMODE_CLIP)
-
-
-def _opaque_rectangle(path: Any) -> bool:
-    """Whether a path object is one rectangle filled with an opaque colour: what covers
-    text (a redaction box). A grid or a chart is more than one rectangle, a highlight is
-    translucent, and either leaves the text under it showing."""
-    fill, stroke = ctypes.c_int(), ctypes.c_int()
-    if not pdfium_c.FPDFPath_GetDrawMode(path, ctypes.byref(fill), ctypes.byref(stroke)):
-        return False
-    if fill.value == pdfium_c.FPDF_FILLMODE_NONE or pdfium_c.FPDFPath_CountSegments(path) > 5:
-        return False
-    red, green, blue, alpha = (ctypes.c_uint() for _ in range(4))
-    colour = [ctypes.byref(value) for value in (red, green, blue, alpha)]
-    return bool(pdfium_c.FPDFPageObj_GetFillColor(path, *colour)) and alpha.value == 255
-
-
-def _address(raw: Any) -> int:
-    """A page object's identity: the address PDFium gave it."""
-    return ctypes.cast(raw, ctypes.c_void_p).value or 0
-
-
-class _Drawing:
-    """
-    The page's text objects and pictures in the order the page draws them: what is drawn
-    later covers what was drawn before it.
-    """
-
-    def __init__(self, pdf_page: pdfium.PdfPage) -> None:
-        #: Place in the drawing order of each text object, by `_address`.
-        self.texts: dict[int, int] = {}
-        #: ``(place, (left, bottom, right, top))`` of each picture large enough to hold text.
-        self.pictures: list[tuple[int, _Box]] = []
-        #: ``(place, bounds)`` of each opaque filled rectangle: text under one is hidden
-        #: (a redaction), and there is nothing in it to read.
-        self.covers: list[tuple[int, _Box]] = []
-        #: Where the text objects with turned glyphs lie, by `_address`: OCR reads them.
-        self.turned: dict[int, _Box] = {}
-        kinds = (
-            pdfium_c.FPDF_PAGEOBJ_TEXT,
-            pdfium_c.FPDF_PAGEOBJ_IMAGE,
-            pdfium_c.FPDF_PAGEOBJ_PATH,
-        )
-        for place, obj in enumerate(pdf_page.get_objects(filter=kinds)):
-            if obj.type == pdfium_c.FPDF_PAGEOBJ_TEXT:
-                self.texts[_address(obj.raw)] = place
-            elif obj.type == pdfium_c.FPDF_PAGEOBJ_PATH:
-                if _opaque_rectangle(obj.raw):
-                    self.covers.append((place, page_bounds(obj)))
-            else:
-                left, bottom, right, top = bounds = page_bounds(obj)
-                if min(right - left, top - bottom) >= MIN_PICTURE_SIDE:
-                    self.pictures.append((place, bounds))
-
-    def turn(self, obj: Any, box: _Box) -> None:
-        """A glyph of ``obj`` that does not run along the page: its area goes to OCR."""
-        key = _address(obj)
-        self.turned[key] = _union(self.turned[key], box) if key in self.turned else box
-
-    def hidden(self, obj: Any, box: _Box) -> bool:
-        """Whether a character of the text object ``obj`` does not show: drawn invisible
-        (a scanner's OCR layer) or only as a clip, or under a picture or an opaque
-        rectangle drawn after it."""
-        if pdfium_c.FPDFTextObj_GetTextRenderMode(obj) in _UNPAINTED:
-            return True
-        # A character in an object the walk did not find counts as on top.
-        place = self.texts.get(_address(obj), len(self.texts) + len(self.pictures))
-        return any(
-            later > place and _inside(box, area) for later, area in (*self.pictures, *self.covers)
-        )
-
-    def to_read(self) -> list[_Box]:
-        """The areas OCR should read: the pictures, and the turned text (with a margin:
-        its glyph boxes are tight); each one not inside another (that one's cut holds
-        it)."""
-        areas = [area for _, area in self.pictures]
-        areas += [(box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2) for box in self.turned.values()]
-        return [
-            area
-            for index, area in enumerate(areas)
-            if not any(
-                other != index and _contains(outer, area) and (outer != area or other < index)
-                for other, outer in enumerate(areas)
-            )
-        ]
-
-
-def _shown(pdf_page: pdfium.PdfPage) -> _Box:
+def _shown(pdf_page: pdfium.PdfPage) -> Box:
     """The part of the page PDFium renders: the crop box within the media box, its
     corners in order (a PDF may give them in any order)."""
     rect = pdfium_c.FS_RECTF()
@@ -230,31 +110,16 @@ def _shown(pdf_page: pdfium.PdfPage) -> _Box:
     return (float(rect.left), float(rect.bottom), float(rect.right), float(rect.top))
 
 
-def _inside(box: _Box, area: _Box) -> bool:
-    """Whether the centre of ``box`` lies in ``area`` (both left, bottom, right, top)."""
-    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return area[0] <= x <= area[2] and area[1] <= y <= area[3]
-
-
-def _contains(outer: _Box, inner: _Box) -> bool:
-    return (
-        outer[0] <= inner[0]
-        and outer[1] <= inner[1]
-        and inner[2] <= outer[2]
-        and inner[3] <= outer[3]
-    )
-
-
 def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
     """
     The text a PDF page shows, as lines, and the pictures OCR must read.
 
     A line is the characters of one line of text PDFium finds, cut where a gap wider than
     the text's height (about two characters) separates them, as an OCR engine's line
-    boxes are. A character that does not show is left out: one outside the crop box, one
-    drawn invisible (a scanner's OCR layer), or one a picture drawn after it covers (text
-    under a scan).
-    Text drawn over a picture (an invoice on a letterhead image) shows, and is kept.
+    boxes are. A character that does not show is left out (`Drawing.hidden`): one outside
+    the crop box, one drawn invisible (a scanner's OCR layer), or one a picture or an
+    opaque box drawn after it covers (text under a scan, a redaction). Text drawn over a
+    picture (an invoice on a letterhead image) shows, and is kept.
 
     Args:
         pdf_page: an open page (the caller holds the PDFium lock).
@@ -270,7 +135,7 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
         than 5 % of its characters do not map to Unicode or do not run left to right
         along the page (a table set sideways), so that OCR reads the page.
     """
-    drawing = _Drawing(pdf_page)
+    drawing = Drawing(pdf_page)
     if not drawing.texts:
         return TextLayer()
     frame = _shown(pdf_page)
@@ -290,7 +155,7 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
                 low = pdfium_c.FPDFText_GetUnicode(textpage.raw, index + 1)
                 if 0xDC00 <= low < 0xE000:
                     code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                    box = _union(box, textpage.get_charbox(index + 1))
+                    box = union(box, textpage.get_charbox(index + 1))
                     index += 1
             char = chr(code)
             if pdfium_c.FPDFText_IsHyphen(textpage.raw, index) == 1:
@@ -304,7 +169,7 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
                 spaced = True
                 continue
             obj = pdfium_c.FPDFText_GetTextObject(textpage.raw, index)
-            if not _inside(box, frame) or drawing.hidden(obj, box):
+            if not inside(box, frame) or drawing.hidden(obj, box):
                 run = None
                 continue
             characters += 1
