@@ -139,7 +139,8 @@ def _read_pictures(
     A cut is padded (its edge repeated) to the page's shorter side, so the engine sees
     its text at the scale it would on the whole page. Measured: rapidocr's detector
     enlarges an image to 736 px on its shorter side, and a 60 px logo cut alone was read
-    enlarged 12 times, slower than the whole page and worse.
+    enlarged 12 times, slower than the whole page and worse. The PDF's own lines are
+    painted over in the cut first (`_without_lines`): OCR need not read them again.
     """
     crop = page.notes.get("preprocess", {}).get("crop") or (0.0, 0.0)
     height, width = image.shape[:2]
@@ -154,7 +155,7 @@ def _read_pictures(
         )
         if right <= left or bottom <= top:
             continue  # cut away with the page's margins
-        cut = image[top:bottom, left:right]
+        cut = _without_lines(image[top:bottom, left:right], page.lines, scale, crop, (left, top))
         grow = ((0, max(0, side - cut.shape[0])), (0, max(0, side - cut.shape[1])))
         lines = engine.recognize(np.pad(cut, grow + ((0, 0),) * (cut.ndim - 2), mode="edge"))
         if getattr(engine, "last_turns", 0) and lines:
@@ -174,6 +175,39 @@ def _read_pictures(
             ):
                 found.append(line)
     return found
+
+
+def _without_lines(
+    cut: npt.NDArray[np.uint8],
+    lines: Sequence[Line],
+    scale: float,
+    crop: Sequence[float],
+    offset: tuple[int, int],
+) -> npt.NDArray[np.uint8]:
+    """
+    A copy of ``cut`` (the image from ``offset`` on) with the lines the PDF gave painted
+    over in its median colour: a picture under the text (a letterhead) is then read for
+    what only it holds, and OCR does not recognise the text a second time. Each box
+    grows by a quarter of its height, since glyph boxes are tight around the ink.
+    """
+    height, width = cut.shape[:2]
+    painted: npt.NDArray[np.uint8] | None = None
+    for line in lines:
+        x0, y0, x1, y1 = (
+            (value - crop[i % 2]) * scale - offset[i % 2] for i, value in enumerate(line.box)
+        )
+        margin = (y1 - y0) / 4
+        left, top = max(0, int(x0 - margin)), max(0, int(y0 - margin))
+        right, bottom = min(width, int(x1 + margin) + 1), min(height, int(y1 + margin) + 1)
+        if right <= left or bottom <= top:
+            continue
+        if painted is None:
+            painted = cut.copy()
+            sample = cut[::4, ::4]
+            ground = np.median(sample.reshape(sample.shape[0] * sample.shape[1], -1), axis=0)
+            ground = ground.astype(np.uint8)
+        painted[top:bottom, left:right] = ground.reshape(-1) if cut.ndim == 3 else ground[0]
+    return cut if painted is None else painted
 
 
 def _centre_in(box: Sequence[float], area: Sequence[float]) -> bool:

@@ -316,8 +316,14 @@ class TestTextLayer:
             Line("DATE 03/01/2018", on_a_line, 0.9),
             Line("LOGO", [60.0, 530.0, 380.0, 580.0], 0.9),
         ]
+        ink_at = [round(value * page.scale) for value in page.lines[3].box]
         read = ocr_page(engine, page)  # type: ignore[arg-type]
         assert len(engine.images) == 1
+        # The PDF's lines are painted over in what OCR is given; the logo is not.
+        ((image),) = engine.images
+        x0, y0, x1, y1 = ink_at
+        assert (image[y0:y1, x0:x1] > 200).all()
+        assert (image[round(150 * 200 / 72) :, 40:400] < 128).any()
         assert [line.text for line in read.lines].count("LOGO") == 1
         assert "DATE 03/01/2018" not in read.text
         assert read.notes["ocr"]["pictures"] == 1
