@@ -204,7 +204,9 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
     Clean up a loaded page for OCR.
 
     Steps, in order and each optional: grayscale, crop to the paper, deskew, denoise,
-    binarize, resize. ``page.scale`` is multiplied by the resize factor, so OCR boxes
+    binarize, resize. A PDF page whose text the PDF gives (``notes["load"]
+    ["text_layer"]``) is neither cropped nor deskewed: OCR reads only its pictures, where
+    the PDF put them. ``page.scale`` is multiplied by the resize factor, so OCR boxes
     divided by it are in the pixels of the page as loaded; a crop is recorded in
     ``page.notes["preprocess"]["crop"]`` (``[x0, y0, x1, y1]`` in those pixels) and
     :func:`~stages.ocr.ocr_page` adds its corner back. A deskew rotation is on a
@@ -234,15 +236,18 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
     notes: dict[str, object] = {}
     if options.grayscale:
         image = to_gray(image)
-    paper = find_paper(image) if options.crop_paper else None
-    if paper is None and options.crop_print:
+    # A PDF page whose text the PDF gives keeps its whole page: OCR reads only its
+    # pictures, and a crop to the print could cut a pale logo or a dark band away.
+    own_text = bool(page.notes.get("load", {}).get("text_layer"))
+    paper = find_paper(image) if options.crop_paper and not own_text else None
+    if paper is None and options.crop_print and not own_text:
         paper = find_print(image)
     if paper is not None:
         x0, y0, x1, y1 = paper
         image = image[y0:y1, x0:x1]
         # In the pixels of the page as loaded, as the OCR's boxes are given.
         notes["crop"] = [round(value / page.scale, 1) for value in paper]
-    if options.deskew:
+    if options.deskew and not own_text:
         skew = estimate_skew(image, options.max_skew)
         notes["skew"] = skew
         if options.min_skew <= abs(skew) < options.max_skew:

@@ -132,32 +132,38 @@ def _read_pictures(
     """
     OCR of the pictures of a page whose text the PDF gave (``notes["load"]["pictures"]``,
     in the pixels of the page as loaded): each is cut from the preprocessed image with a
-    margin and read; the lines whose centre falls in the picture are kept, unless most
-    of one lies on a line already there: one the PDF gave (text drawn over the picture,
-    or across its edge), or one read from another picture.
+    margin and read; the lines whose centre falls in the picture are kept, unless lines
+    already there hold them (`_given`): the PDF's (text drawn across the picture's edge),
+    or ones read from another picture.
 
-    A cut is padded (its edge repeated) to the page's shorter side, so the engine sees
-    its text at the scale it would on the whole page. Measured: rapidocr's detector
-    enlarges an image to 736 px on its shorter side, and a 60 px logo cut alone was read
-    enlarged 12 times, slower than the whole page and worse. The PDF's own lines are
-    painted over in the cut first (`_without_lines`): OCR need not read them again.
+    The PDF's own lines are painted over first (`_on_canvas`), so OCR does not recognise
+    them again. A cut is set on a canvas of its median colour as wide as the page's
+    shorter side, so the engine sees its text at the scale it would on the whole page.
+    Measured: rapidocr's detector enlarges an image to 736 px on its shorter side, and a
+    60 px logo cut alone was read enlarged 12 times, slower than the whole page and worse.
+    When the canvases would hold more pixels than the page (many small pictures), the
+    page is read once instead, its lines painted over the same way.
     """
     crop = page.notes.get("preprocess", {}).get("crop") or (0.0, 0.0)
     height, width = image.shape[:2]
     side = min(height, width)
-    found: list[Line] = []
-    for picture in page.notes["load"]["pictures"]:
+    pictures = page.notes["load"]["pictures"]
+    cuts = []
+    for picture in pictures:
         x0, y0, x1, y1 = ((value - crop[index % 2]) * scale for index, value in enumerate(picture))
         left, top = max(0, int(x0) - _PICTURE_MARGIN), max(0, int(y0) - _PICTURE_MARGIN)
-        right, bottom = (
-            min(width, int(x1) + _PICTURE_MARGIN),
-            min(height, int(y1) + _PICTURE_MARGIN),
+        right = min(width, int(x1) + _PICTURE_MARGIN)
+        bottom = min(height, int(y1) + _PICTURE_MARGIN)
+        if right > left and bottom > top:  # else cut away with the page's margins
+            cuts.append((left, top, right, bottom))
+    canvases = sum(max(side, x1 - x0) * max(side, y1 - y0) for x0, y0, x1, y1 in cuts)
+    if canvases > height * width:
+        cuts = [(0, 0, width, height)]
+    found: list[Line] = []
+    for left, top, right, bottom in cuts:
+        lines = engine.recognize(
+            _on_canvas(image[top:bottom, left:right], side, page.lines, scale, crop, (left, top))
         )
-        if right <= left or bottom <= top:
-            continue  # cut away with the page's margins
-        cut = _without_lines(image[top:bottom, left:right], page.lines, scale, crop, (left, top))
-        grow = ((0, max(0, side - cut.shape[0])), (0, max(0, side - cut.shape[1])))
-        lines = engine.recognize(np.pad(cut, grow + ((0, 0),) * (cut.ndim - 2), mode="edge"))
         if getattr(engine, "last_turns", 0) and lines:
             # Read turned (sideways text, a stamp): the boxes are in the turned cut, not in
             # the page. Its text, in its own reading order, stands as one line for the
@@ -170,28 +176,36 @@ def _read_pictures(
                 )
             ]
         for line in _to_page(lines, scale, crop, (left, top)):
-            if _centre_in(line.box, picture) and not _given(
+            if any(_centre_in(line.box, picture) for picture in pictures) and not _given(
                 line.box, [given.box for given in (*page.lines, *found)]
             ):
                 found.append(line)
     return found
 
 
-def _without_lines(
+def _on_canvas(
     cut: npt.NDArray[np.uint8],
+    side: int,
     lines: Sequence[Line],
     scale: float,
     crop: Sequence[float],
     offset: tuple[int, int],
 ) -> npt.NDArray[np.uint8]:
     """
-    A copy of ``cut`` (the image from ``offset`` on) with the lines the PDF gave painted
-    over in its median colour: a picture under the text (a letterhead) is then read for
-    what only it holds, and OCR does not recognise the text a second time. Each box
-    grows by a quarter of its height, since glyph boxes are tight around the ink.
+    ``cut`` (the image from ``offset`` on) on a canvas of its median colour, at least
+    ``side`` on both sides, with the lines the PDF gave painted over in that colour: a
+    picture under the text (a letterhead) is then read for what only it holds. Each
+    line's box grows by a quarter of its height, since glyph boxes are tight around the
+    ink. A plain colour, not the cut's edge repeated: ink on the edge would run across
+    the canvas as streaks.
     """
     height, width = cut.shape[:2]
-    painted: npt.NDArray[np.uint8] | None = None
+    sample = cut[::4, ::4]
+    ground = np.median(sample.reshape(sample.shape[0] * sample.shape[1], -1), axis=0)
+    fill = ground.astype(np.uint8) if cut.ndim == 3 else np.uint8(ground[0])
+    canvas = np.empty((max(side, height), max(side, width), *cut.shape[2:]), dtype=np.uint8)
+    canvas[...] = fill
+    canvas[:height, :width] = cut
     for line in lines:
         x0, y0, x1, y1 = (
             (value - crop[i % 2]) * scale - offset[i % 2] for i, value in enumerate(line.box)
@@ -199,15 +213,9 @@ def _without_lines(
         margin = (y1 - y0) / 4
         left, top = max(0, int(x0 - margin)), max(0, int(y0 - margin))
         right, bottom = min(width, int(x1 + margin) + 1), min(height, int(y1 + margin) + 1)
-        if right <= left or bottom <= top:
-            continue
-        if painted is None:
-            painted = cut.copy()
-            sample = cut[::4, ::4]
-            ground = np.median(sample.reshape(sample.shape[0] * sample.shape[1], -1), axis=0)
-            ground = ground.astype(np.uint8)
-        painted[top:bottom, left:right] = ground.reshape(-1) if cut.ndim == 3 else ground[0]
-    return cut if painted is None else painted
+        if right > left and bottom > top:
+            canvas[top:bottom, left:right] = fill
+    return canvas
 
 
 def _centre_in(box: Sequence[float], area: Sequence[float]) -> bool:

@@ -206,6 +206,40 @@ class TestTextLayer:
         assert (ink[:, 1].min(), ink[:, 0].min()) == pytest.approx((x0, y0), abs=2)
         assert (ink[:, 1].max(), ink[:, 0].max()) == pytest.approx((x1, y1), abs=3)
 
+    def test_a_pale_logo_is_not_cut_away_by_preprocess(self, tmp_path: Path) -> None:
+        """The crop to the print sees no ink in a pale orange logo above the text, and
+        would cut it away: a page whose text the PDF gives is not cropped, and the
+        picture is read, on a canvas of its own colour (no streaks from its edge)."""
+        logo = np.full((60, 400, 3), (255, 255, 255), dtype=np.uint8)
+        cv2.putText(logo, "KEDAI", (8, 42), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 170, 60), 3)
+        lines = [(text, x, top + 60, size) for text, x, top, size in RECEIPT[1:]]
+        path = text_pdf(
+            tmp_path / "pale.pdf", lines, WIDTH, HEIGHT + 60, pictures=[(logo, 40, 8, 120)]
+        )
+        settings = DocumentSettings(malloc_tuning=False)
+        page = preprocess(page_loader(settings)(_ref(path)), settings.preprocess)
+        assert "crop" not in page.notes["preprocess"]
+        engine = _Reads()
+        read = ocr_page(engine, page)  # type: ignore[arg-type]
+        ((image),) = engine.images
+        assert image.shape[:2] == (round(WIDTH * 200 / 72),) * 2
+        assert (image[60:, 400:] == 255).all()  # the canvas beyond the cut: the logo's white
+        assert read.notes["ocr"]["pictures"] == 1
+
+    def test_many_small_pictures_are_read_in_one_pass(self, tmp_path: Path) -> None:
+        """Eight icons would each be read on a canvas as wide as the page: more pixels
+        than the page, so the page is read once, its PDF lines painted over."""
+        icon = np.zeros((40, 40), dtype=np.uint8)
+        icons = [(icon, 20 + 20 * n, 300, 12) for n in range(8)]
+        page = load_page(
+            _ref(text_pdf(tmp_path / "icons.pdf", RECEIPT, WIDTH, HEIGHT, pictures=icons))
+        )
+        assert len(page.notes["load"]["pictures"]) == 8
+        engine = _Reads()
+        ocr_page(engine, page)  # type: ignore[arg-type]
+        ((image),) = engine.images
+        assert image.shape[:2] == (round(HEIGHT * 200 / 72), round(WIDTH * 200 / 72))
+
     def test_a_few_sideways_words_go_to_ocr(self, tmp_path: Path) -> None:
         """A word set sideways in the margin (under 5 % of the characters) is not put in
         lines, and its area is read by OCR; read turned, its text stands as one line."""
@@ -359,8 +393,8 @@ class TestTextLayer:
     @pytest.mark.timeout(600)
     def test_a_name_in_a_logo_is_read_by_ocr(self, tmp_path: Path) -> None:
         """An e-receipt whose shop name is a picture: a real engine reads the name from
-        it, the rest comes from the PDF exactly, and the page is preprocessed as the
-        pipeline does (cut to its print), so the picture is found in the cut page."""
+        it, and the rest comes from the PDF exactly. The page is preprocessed as the
+        pipeline does, which leaves it whole: it is not cut to its print."""
         path = text_pdf(
             tmp_path / "l.pdf",
             RECEIPT[1:],
@@ -370,7 +404,7 @@ class TestTextLayer:
         )
         settings = DocumentSettings(malloc_tuning=False)
         page = preprocess(page_loader(settings)(_ref(path)), settings.preprocess)
-        assert page.notes["preprocess"].get("crop")  # the print is cut from the page
+        assert "crop" not in page.notes["preprocess"]
         engine = make_engine()
         try:
             read = ocr_page(engine, page)
