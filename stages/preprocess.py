@@ -199,16 +199,32 @@ def _resize_factor(h: int, w: int, options: PreprocessOptions) -> float:
     return factor
 
 
+def _holding(
+    crop: tuple[int, int, int, int],
+    pictures: list[list[float]],
+    scale: float,
+    shape: tuple[int, ...],
+) -> tuple[int, int, int, int]:
+    """``crop`` grown to hold ``pictures`` (boxes in the pixels of the page as loaded,
+    ``scale`` of them to the image's), within an image of ``shape``."""
+    x0, y0, x1, y1 = crop
+    for left, top, right, bottom in pictures:
+        x0, y0 = min(x0, math.floor(left * scale)), min(y0, math.floor(top * scale))
+        x1, y1 = max(x1, math.ceil(right * scale)), max(y1, math.ceil(bottom * scale))
+    return max(0, x0), max(0, y0), min(shape[1], x1), min(shape[0], y1)
+
+
 def preprocess(page: Page, options: PreprocessOptions) -> Page:
     """
     Clean up a loaded page for OCR.
 
     Steps, in order and each optional: grayscale, crop to the paper, deskew, denoise,
     binarize, resize. A PDF page whose text the PDF gives (``notes["load"]
-    ["text_layer"]``) is neither cropped nor deskewed: OCR reads only its pictures, where
-    the PDF put them. ``page.scale`` is multiplied by the resize factor, so OCR boxes
-    divided by it are in the pixels of the page as loaded; a crop is recorded in
-    ``page.notes["preprocess"]["crop"]`` (``[x0, y0, x1, y1]`` in those pixels) and
+    ["text_layer"]``) is cropped to hold every picture as well, and not deskewed: OCR
+    reads only its pictures, where the PDF put them. ``page.scale`` is multiplied by the
+    resize factor, so OCR boxes divided by it are in the pixels of the page as loaded; a
+    crop is recorded in ``page.notes["preprocess"]["crop"]`` (``[x0, y0, x1, y1]`` in
+    those pixels) and
     :func:`~stages.ocr.ocr_page` adds its corner back. A deskew rotation is on a
     canvas grown to hold the whole page, so boxes then refer to the straightened page; the
     angle is recorded in
@@ -236,12 +252,16 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
     notes: dict[str, object] = {}
     if options.grayscale:
         image = to_gray(image)
-    # A PDF page whose text the PDF gives keeps its whole page: OCR reads only its
-    # pictures, and a crop to the print could cut a pale logo or a dark band away.
-    own_text = bool(page.notes.get("load", {}).get("text_layer"))
-    paper = find_paper(image) if options.crop_paper and not own_text else None
-    if paper is None and options.crop_print and not own_text:
+    load = page.notes.get("load", {})
+    own_text = bool(load.get("text_layer"))
+    paper = find_paper(image) if options.crop_paper else None
+    if paper is None and options.crop_print:
         paper = find_print(image)
+    if paper is not None and own_text:
+        # OCR reads only the pictures of a page whose text the PDF gives: the crop holds
+        # them all (the print's ink can miss a pale logo, and a dark band looks like a
+        # table's edge to the crop to the paper).
+        paper = _holding(paper, load.get("pictures", []), page.scale, image.shape[:2])
     if paper is not None:
         x0, y0, x1, y1 = paper
         image = image[y0:y1, x0:x1]

@@ -38,6 +38,12 @@ _DEFAULT_CLS = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 RAPIDOCR_MAX_SIDE = 1500
 
 
+def _quiet_when_empty(record: logging.LogRecord) -> bool:
+    """Drop rapidocr's warning that it found no text: a blank page, or a PDF's picture
+    that holds none, is an ordinary result, and the record says so."""
+    return "detection result is empty" not in record.getMessage()
+
+
 def rapidocr_max_side(params: Mapping[str, Any] | None = None) -> int:
     """
     The longest side a `RapidOcrEngine` with these ``params`` works at: its
@@ -271,6 +277,7 @@ class RapidOcrEngine:
         # rapidocr's logger has its own handler and does not propagate; set its level before
         # construction too, so nothing is printed while the models load.
         logging.getLogger("RapidOCR").setLevel(log_level.upper())
+        logging.getLogger("RapidOCR").addFilter(_quiet_when_empty)
         try:
             self._ocr: Any = rapidocr.RapidOCR(params=config)
             # rapidocr loads models on first use; load them now so a broken model fails

@@ -208,8 +208,9 @@ class TestTextLayer:
 
     def test_a_pale_logo_is_not_cut_away_by_preprocess(self, tmp_path: Path) -> None:
         """The crop to the print sees no ink in a pale orange logo above the text, and
-        would cut it away: a page whose text the PDF gives is not cropped, and the
-        picture is read, on a canvas of its own colour (no streaks from its edge)."""
+        cut it away: on a page whose text the PDF gives, the crop holds the pictures,
+        and the picture is read, on a canvas of its own colour (no streaks from its
+        edge)."""
         logo = np.full((60, 400, 3), (255, 255, 255), dtype=np.uint8)
         cv2.putText(logo, "KEDAI", (8, 42), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 170, 60), 3)
         lines = [(text, x, top + 60, size) for text, x, top, size in RECEIPT[1:]]
@@ -218,11 +219,12 @@ class TestTextLayer:
         )
         settings = DocumentSettings(malloc_tuning=False)
         page = preprocess(page_loader(settings)(_ref(path)), settings.preprocess)
-        assert "crop" not in page.notes["preprocess"]
+        x0, y0, x1, y1 = page.notes["preprocess"]["crop"]
+        (picture,) = page.notes["load"]["pictures"]
+        assert x0 <= picture[0] and y0 <= picture[1] and x1 >= picture[2] and y1 >= picture[3]
         engine = _Reads()
         read = ocr_page(engine, page)  # type: ignore[arg-type]
         ((image),) = engine.images
-        assert image.shape[:2] == (round(WIDTH * 200 / 72),) * 2
         assert (image[60:, 400:] == 255).all()  # the canvas beyond the cut: the logo's white
         assert read.notes["ocr"]["pictures"] == 1
 
@@ -394,7 +396,7 @@ class TestTextLayer:
     def test_a_name_in_a_logo_is_read_by_ocr(self, tmp_path: Path) -> None:
         """An e-receipt whose shop name is a picture: a real engine reads the name from
         it, and the rest comes from the PDF exactly. The page is preprocessed as the
-        pipeline does, which leaves it whole: it is not cut to its print."""
+        pipeline does (cut to its print), so the picture is found in the cut page."""
         path = text_pdf(
             tmp_path / "l.pdf",
             RECEIPT[1:],
@@ -404,7 +406,7 @@ class TestTextLayer:
         )
         settings = DocumentSettings(malloc_tuning=False)
         page = preprocess(page_loader(settings)(_ref(path)), settings.preprocess)
-        assert "crop" not in page.notes["preprocess"]
+        assert page.notes["preprocess"].get("crop")  # the print is cut from the page
         engine = make_engine()
         try:
             read = ocr_page(engine, page)
