@@ -257,9 +257,8 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
     A PDF page whose lines the load stage took from its text layer keeps them, put in
     reading order, and the engine reads only the page's pictures, if any (a logo holding
     the shop's name): ``page.notes["ocr"]["engine"]`` is ``"pdf text"``, or
-    ``"pdf text + <engine>"`` and ``"pictures"`` counts the lines read from them. On a
-    page preprocessing turned (deskew), the pictures are not where the PDF put them: the
-    whole page is read by OCR instead.
+    ``"pdf text + <engine>"`` and ``"pictures"`` counts the lines read from them
+    (preprocess neither deskews such a page nor crops a picture away).
 
     Sets ``page.lines`` (boxes divided by ``page.scale`` and moved by the corner of a crop
     to the paper, so they are in the pixels of the page as loaded; on a page the engine
@@ -281,7 +280,7 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
         raise StageError(f"{page.ref.id}: no image to OCR (was it loaded, or OCRed already?)")
     scale = page.scale if page.scale > 0 else 1.0
     load = page.notes.get("load", {})
-    if load.get("text_layer") and not page.notes.get("preprocess", {}).get("rotated"):
+    if load.get("text_layer"):
         # A PDF page that carries its own text: the load stage read its lines exactly, in
         # the order the PDF draws them, which a program may choose freely.
         started = time.perf_counter()
