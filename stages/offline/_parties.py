@@ -42,9 +42,10 @@ _NOT_COMPANY = re.compile(
 )
 # A registration number: "(CO.REG :933109-X)", "519537-X)", "Reg No: 1203194-W",
 # "Company No:002643278-A", "(65351-M)".
+# OCR reads REG as REF or RFG, and a digit of the number as O or Q ("86Q671-D").
 _REGISTRATION = re.compile(
-    r"\(?\s*(?:CO(?:MPANY)?\.? ?(?:RE[GF]\w*|NO)\.?|RE[GF]\w*\.? ?NO\.?|ROC)?\s*[:.]?\s*"
-    r"\b\d{3,}[- ]?[A-Z]\b\s*\)?"
+    r"\(?\s*(?:CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? ?NO\.?|ROC)?\s*[:.]?\s*"
+    r"\b\d[\dOQ]{2,}[- ]?[A-Z]\b\s*\)?"
 )
 # The end of a legal name; what follows it on the row is a number or residue.
 _LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
@@ -56,6 +57,15 @@ _ADDRESS_STOP = re.compile(
 _ADDRESS_SKIP = re.compile(r"FORMERLY|LICEN[SC]EE|\bGST\b|\bREG\b|COMPANY NO|\bTAX\b")
 _FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
 _POSTCODE = re.compile(r"(?<!\d)\d{5}(?!\d)")
+# The first row of an address may hold few letters: "NO 43-45-47G,", "LOT 12,".
+_ADDRESS_OPENING = re.compile(r"^(?:NO|LOT|UNIT|BLO?C?K|PT|P\.T)\b\.?\s*[:.]?\s*\d")
+# "10T 1851-A": LOT with its letters read as digits, before a lot number.
+_LOT = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b))")
+# A full stop after a word and before the postcode is a comma misread: addresses print
+# "TAMAN X, 81200 JOHOR BAHRU" (a house number, "NO. 12345", has a short word before it).
+_STOP_BEFORE_POSTCODE = re.compile(r"(?<=[A-Z]{3})\.(?= \d{5}(?!\d))")
+# "INTERNATIONAL.SDN BHD": a dot glued between a name and its legal suffix is a space.
+_DOT_BEFORE_SDN = re.compile(r"(?<=[A-Z])[.\u00b7](?=SDN\b)")
 _CODE_ONLY = re.compile(r"^[\W\d_]*[A-Z]?[\W\d_]*$|^\W*[A-Z]{0,3}\d{3,}(?:-? ?[A-Z])?\W*$")
 
 
@@ -73,7 +83,7 @@ def _is_noise(row: str) -> bool:
 
 
 def _clean_company(row: str) -> str:
-    row = clean_header_text(row)
+    row = _DOT_BEFORE_SDN.sub(" ", clean_header_text(row))
     row = _REGISTRATION.sub(" ", row)
     row = re.sub(r"[|_]", " ", row)
     row = re.sub(r"\(\s*\)", " ", row)
@@ -98,8 +108,22 @@ def _cut_after_legal_end(name: str) -> str:
 
 
 def _clean_address(address: str) -> str:
-    """OCR clean-up of an address: accents, vocabulary, a comma after the last part."""
-    return clean_header_text(address).rstrip(" ,")
+    """
+    OCR clean-up of an address: accents, vocabulary, ``10T`` for ``LOT``, a comma read
+    as a full stop before the postcode (``TAMAN SRI PUTRA. 81200``), a last comma.
+    """
+    address = _LOT.sub("LOT", clean_header_text(address))
+    return _STOP_BEFORE_POSTCODE.sub(",", address).rstrip(" ,")
+
+
+def _opens_address(rows: Sequence[str]) -> bool:
+    """
+    Whether ``rows[0]``, a row of few letters, opens an address: it starts with a house
+    or lot number (``NO 43-45-47G,``, ``10T 12``) and a postcode row follows within three.
+    """
+    return bool(_ADDRESS_OPENING.match(_LOT.sub("LOT", rows[0]))) and any(
+        _POSTCODE.search(row) for row in rows
+    )
 
 
 def _is_registration(row: str) -> bool:
@@ -241,14 +265,15 @@ def find_address(rows: Sequence[str]) -> str | None:
     picked: list[str] = []
     after_postcode = 0
     skip_next = False
-    for row in (_upper(row) for row in rows[start : start + HEADER_ROWS]):
+    block = [_upper(row) for row in rows[start : start + HEADER_ROWS]]
+    for index, row in enumerate(block):
         if not picked:
             if skip_next or _FORMERLY.search(row):
                 # "formerly known as / OLD NAME SDN BHD": the old name is not the address.
                 skip_next = bool(_FORMERLY.search(row))
                 continue
             if (
-                _is_noise(row)
+                (_is_noise(row) and not _opens_address(block[index : index + 4]))
                 or _ADDRESS_SKIP.search(row)
                 or _is_registration(row)
                 or _LEGAL_SUFFIX.search(row)

@@ -56,6 +56,12 @@ class TestCompany:
         assert find_company(rows) == "PUNCAK PAINT & ELECTRICAL"
         assert find_address(rows) == "NO. 9, JALAN MAWAR 4, 47000 SUNGAI BULOH"
 
+    def test_dot_glued_before_the_legal_suffix(self) -> None:
+        """``GLOBAL.SDN BHD`` (a middle dot read as a full stop) is ``GLOBAL SDN BHD``."""
+        for read in ("MAJU GLOBAL.SDN BHD", "MAJU GLOBAL\u00b7SDN BHD"):
+            assert find_company([read, "8, JALAN 3, 43000 KAJANG"]) == "MAJU GLOBAL SDN BHD"
+        assert find_company(["MAJU GLOBAL SDN. BHD.", "TEL 03-1111"]) == "MAJU GLOBAL SDN. BHD."
+
     def test_misread_business_word(self) -> None:
         """A misread business word is fixed by the vocabulary."""
         rows = ["SINAR CONFECTEONERY TRADINC", "NO 3 JALAN BUNGA", "TEL 04-555 1234"]
@@ -69,6 +75,26 @@ class TestAddress:
         """A comma after the last part is dropped; an OCR accent is removed."""
         rows = ["RIMBUN TRADING", "12 JALAN DAMAI,", "40000 SHAH ÁLAN,", "TEL 03-5511 2233"]
         assert find_address(rows) == "12 JALAN DAMAI, 40000 SHAH ALAM"
+
+    def test_a_first_row_of_few_letters_opens_the_address(self) -> None:
+        """``NO 12-14G,`` holds three letters, but a postcode follows: it is the address."""
+        rows = ["MEGA JAYA MINI MART", "NO 12-14G,", "TAMAN MAWAR,", "43000 KAJANG, SELANGOR"]
+        assert find_address(rows) == "NO 12-14G, TAMAN MAWAR, 43000 KAJANG, SELANGOR"
+        # Without a postcode below, such a row is a code, not an address.
+        assert find_address(["MEGA JAYA MINI MART", "NO 12-14G", "TEL 03-1234 5678"]) is None
+
+    def test_lot_read_with_digits(self) -> None:
+        """``10T 7`` opening an address is ``LOT 7``; a misread registration row is skipped."""
+        rows = ["SINAR SDN BHD", "(CO.RFG : 12Q456-D)", "10T 7, JALAN 3,", "43000 KAJANG"]
+        assert find_address(rows) == "LOT 7, JALAN 3, 43000 KAJANG"
+        assert find_company(rows) == "SINAR SDN BHD"
+
+    def test_full_stop_before_the_postcode(self) -> None:
+        """A full stop after a word and before the postcode was a comma; ``NO. 12345`` stays."""
+        rows = ["SINAR TRADING", "8, JALAN BUNGA 2, TAMAN INDAH. 43000 KAJANG"]
+        assert find_address(rows) == "8, JALAN BUNGA 2, TAMAN INDAH, 43000 KAJANG"
+        rows = ["SINAR TRADING", "NO. 12345, JALAN BUNGA 2, 43000 KAJANG"]
+        assert find_address(rows) == "NO. 12345, JALAN BUNGA 2, 43000 KAJANG"
 
 
 class TestExactMatch:
