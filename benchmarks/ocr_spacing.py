@@ -18,7 +18,7 @@ final look (``benchmarks/accuracy_offline.py --compare nogaps,default --half hel
 Usage (from the project root)::
 
     .venv/bin/python benchmarks/ocr_spacing.py [--half dev] [--gaps 0.3,0.45,0.6]
-        [--unit crop|pitch] [--cache-dir /tmp/fields-cache]
+        [--unit crop|pitch] [--cache-dir /tmp/fields-cache] [--after-punctuation]
 
 The recording is cached as ``CACHE_DIR/spacing-HALF.json``.
 """
@@ -132,6 +132,54 @@ def respaced(
     return lines
 
 
+def _spaces_after(text: str) -> tuple[str, list[bool]]:
+    """``text`` without spaces, and for each character whether a space followed it."""
+    chars: list[str] = []
+    spaced: list[bool] = []
+    for char in text:
+        if char.isspace():
+            if spaced:
+                spaced[-1] = True
+            continue
+        chars.append(char)
+        spaced.append(False)
+    return "".join(chars), spaced
+
+
+def after_punctuation(recorded: dict[str, Any], data: Path) -> None:
+    """
+    Print, for each space after ``,``, ``.`` and ``:``, whether the recogniser read one and
+    whether the transcript has one, with the ink gap there in crop heights.
+
+    Only lines whose characters (spaces aside) equal one transcript line's are used, so
+    that the two can be compared character by character.
+
+    Args:
+        recorded: the recording of one half (see :func:`record`).
+        data: the SROIE folder (its ``box/`` transcripts).
+    """
+    seen: dict[tuple[str, bool, bool], list[float]] = {}
+    for name, entries in recorded.items():
+        truth: dict[str, list[bool]] = {}
+        for line in read_box_file(data / "box" / f"{name}.csv"):
+            chars, spaced = _spaces_after(line.text.upper())
+            truth.setdefault(chars, spaced)
+        for entry in entries:
+            chars, spaced = _spaces_after(Line.from_json(entry["line"]).text.upper())
+            if entry["gaps"] is None or chars not in truth or entry["crop"] <= 0:
+                continue
+            for index, char in enumerate(chars[:-1]):
+                if char in ",.:":
+                    key = (char, spaced[index], truth[chars][index])
+                    seen.setdefault(key, []).append(entry["gaps"][index] / entry["crop"])
+    print("| after | read a space | transcript has one | count | ink gaps (crop heights) |")
+    print("|---|---|---|---|---|")
+    for (char, read, right), gaps in sorted(seen.items()):
+        listed = ", ".join(f"{gap:.2f}" for gap in sorted(gaps)[:12])
+        more = ", ..." if len(gaps) > 12 else ""
+        print(f"| `{char}` | {read} | {right} | {len(gaps)} | {listed}{more} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     """
     Command-line entry point.
@@ -151,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--joins", default="0", help="drop read spaces in gaps narrower than these (units)"
     )
+    parser.add_argument(
+        "--after-punctuation",
+        action="store_true",
+        help="print the spaces after , . : read and transcribed, with their ink gaps",
+    )
     args = parser.parse_args(argv)
     images = sorted((args.data / "img").glob("*.jpg"))
     chosen = split([image.stem for image in images])[args.half]
@@ -161,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         recorded = record([image for image in images if image.stem in chosen])
         args.cache_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(recorded))
+    if args.after_punctuation:
+        after_punctuation(recorded, args.data)
+        return 0
     gaps: list[float | None] = [None, *(float(value) for value in args.gaps.split(","))]
     joins = [float(value) for value in args.joins.split(",")]
     settings = [(gap, join) for gap in gaps for join in joins if gap is not None or join == 0]

@@ -24,6 +24,8 @@ the offline correct -> fix -> structure stages; the four fields are scored exact
 - ``a4``: in the top left of a white A4 page at the receipt's own resolution;
 - ``blur``: out of focus (Gaussian, sigma 1.2 pixels);
 - ``noise``: the grain of a dim photo (Gaussian, sigma 18 grey levels);
+- ``stamp``: a red oval stamp, ``PAID`` and a date, pressed over the header
+  (:func:`stages.testing.stamp.red_stamp`);
 - ``long``: a long receipt, its middle band repeated until it is 6 times as long as wide;
 - ``pdf``, ``pdf-long``, ``pdf-a4``: the receipt as scanned, ``long`` or ``a4``, saved as
   a PDF page (the JPEG inside at quality 95, the receipt 80 mm wide: a scanner app's PDF)
@@ -35,8 +37,10 @@ undo the transform (none for the others).
 Configs: ``shipped`` (the defaults: ``orient``, ``level``, ``strips``, ``crop_paper``
 and ``crop_print`` on), ``plain`` (all off: the engine and preprocess of round 6),
 ``round7`` (the defaults without ``crop_print`` and the engine's ``strips``), ``whole``
-(the defaults without ``strips``: long pages read whole), and ``deskew`` (the defaults with the
-image deskew on, for tilts of 1.5 degrees or more; not shipped).
+(the defaults without ``strips``: long pages read whole), ``deskew`` (the defaults with the
+image deskew on, for tilts of 1.5 degrees or more; not shipped), and ``red_kept`` (the
+defaults without ``lighten_red``: red ink read as it is). ``plain`` and ``round7`` keep
+red ink too, as those rounds did.
 
 ``--cost ROUNDS`` measures instead what the steps cost on pages as scanned: each receipt
 of the half is read by every config in turn, ROUNDS times, and the process CPU seconds
@@ -80,6 +84,7 @@ from stages.offline._correct import correct_text
 from stages.offline._layout import fix_layout
 from stages.pipeline import DocumentSettings, page_loader
 from stages.preprocess import PreprocessOptions, preprocess, rotate
+from stages.testing.stamp import red_stamp
 
 __all__ = ["CONFIGS", "TRANSFORMS", "main"]
 
@@ -206,6 +211,7 @@ TRANSFORMS: dict[str, Callable[[Image], Image]] = {
     "a4": _a4,
     "blur": lambda image: cv2.GaussianBlur(image, (0, 0), 1.2),
     "noise": _noise,
+    "stamp": red_stamp,
     "long": _long,
     "pdf": _as_pdf,
     "pdf-long": lambda image: _as_pdf(_long(image)),
@@ -217,11 +223,12 @@ CONFIGS: dict[str, tuple[dict[str, Any], PreprocessOptions]] = {
     "shipped": ({}, PreprocessOptions()),
     "plain": (
         {"orient": False, "level": False},
-        PreprocessOptions(crop_paper=False, crop_print=False),
+        PreprocessOptions(lighten_red=False, crop_paper=False, crop_print=False),
     ),
-    "round7": ({"strips": False}, PreprocessOptions(crop_print=False)),
+    "round7": ({"strips": False}, PreprocessOptions(lighten_red=False, crop_print=False)),
     "whole": ({"strips": False}, PreprocessOptions()),
     "deskew": ({}, PreprocessOptions(deskew=True, min_skew=1.5)),
+    "red_kept": ({}, PreprocessOptions(lighten_red=False)),
 }
 
 

@@ -116,6 +116,12 @@ class DocumentApp:
             "to the print)",
         )
         group.add_argument(
+            "--keep-red",
+            action="store_true",
+            help="read red ink as printed (by default red ink over the print, such as a "
+            "PAID stamp, is lightened before OCR; keep it when the text itself is red)",
+        )
+        group.add_argument(
             "--denoise", choices=("median", "bilateral", "nlmeans"), help="denoise before OCR"
         )
         group.add_argument("--max-side", type=int, help="shrink pages whose longest side is larger")
@@ -151,6 +157,7 @@ class DocumentApp:
             if args.no_orient and args.ocr_engine == "rapidocr"
             else {},
             preprocess=PreprocessOptions(
+                lighten_red=not args.keep_red,
                 crop_paper=not args.no_crop,
                 crop_print=not args.no_crop,
                 deskew=args.deskew,

@@ -27,6 +27,7 @@ from asyncpipe._exceptions import ConfigError, StageError
 
 from ._paper import find_paper, find_print
 from ._pixels import to_gray, u8
+from ._stamp import lighten_red
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -49,6 +50,10 @@ class PreprocessOptions:
     What :func:`preprocess` does; each step can be switched off.
 
     Attributes:
+        lighten_red: turn red ink stamped or written over the print (``PAID``, a date
+            stamp) to the light grey of its red channel, so OCR neither merges it with the
+            text it crosses nor reads it (:func:`~stages._stamp.lighten_red`). On by
+            default: a page with no red ink is left as it is.
         grayscale: convert BGR to one channel (off by default; see the module docstring).
         crop_paper: cut away a dark background around the paper (a receipt scanned with
             the lid open, or photographed on a table), so the OCR's own size limit spends
@@ -76,6 +81,7 @@ class PreprocessOptions:
     .. versionadded:: 0.1
     """
 
+    lighten_red: bool = True
     grayscale: bool = False
     crop_paper: bool = True
     crop_print: bool = True
@@ -218,8 +224,8 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
     """
     Clean up a loaded page for OCR.
 
-    Steps, in order and each optional: grayscale, crop to the paper, deskew, denoise,
-    binarize, resize. A PDF page whose text the PDF gives (``notes["load"]
+    Steps, in order and each optional: red ink lightened, grayscale, crop to the paper,
+    deskew, denoise, binarize, resize. A PDF page whose text the PDF gives (``notes["load"]
     ["text_layer"]``) is cropped to hold every picture as well, and not deskewed: OCR
     reads only its pictures, where the PDF put them. ``page.scale`` is multiplied by the
     resize factor, so OCR boxes divided by it are in the pixels of the page as loaded; a
@@ -250,10 +256,16 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
     if cv2.getNumThreads() != options.opencv_threads:
         cv2.setNumThreads(options.opencv_threads)
     notes: dict[str, object] = {}
-    if options.grayscale:
-        image = to_gray(image)
     load = page.notes.get("load", {})
     own_text = bool(load.get("text_layer"))
+    if options.lighten_red and not own_text:
+        # The pictures of a page whose text the PDF gives are the producer's own (a red
+        # logo), not ink stamped over the print.
+        image, red = lighten_red(image)
+        if red:
+            notes["red"] = round(red, 5)
+    if options.grayscale:
+        image = to_gray(image)
     paper = find_paper(image) if options.crop_paper else None
     if paper is None and options.crop_print:
         paper = find_print(image)

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import orjson
 import pytest
 from PIL import Image
@@ -16,6 +18,7 @@ from PIL import Image
 from asyncpipe import Journal
 from stages.evaluate import evaluate, load_truth
 from stages.testing.llm_server.testing import ServerHandle, run_server
+from stages.testing.stamp import red_stamp
 
 PROJECT = Path(__file__).resolve().parents[2]
 REQUIRED = {"id", "source", "page", "status", "text", "lines", "corrected", "fields", "timings"}
@@ -66,10 +69,11 @@ class TestOffline:
     #: company 33/40 = 0.825, date 40/40, address 14/40 = 0.35, total 38/39 = 0.974;
     #: OCR character accuracy 0.946 (0.944 since round 7 levels a tilted page's boxes:
     #: the same text, some lines in another reading order). Round 8's crop to the print
-    #: (10 scans with wide margins): address 15/40 = 0.375, OCR 0.946. Each floor is
-    #: that level minus two receipts, so losing more than two in a field fails; OCR is
-    #: guarded at 0.94.
-    FLOORS = (("company", 0.775), ("date", 0.95), ("address", 0.325), ("total", 0.92))
+    #: (10 scans with wide margins): address 15/40 = 0.375, OCR 0.946. Round 11's red
+    #: ink lightened and address rules: company 36/40 = 0.90, address 16/40 = 0.40,
+    #: OCR 0.947. Each floor is that level minus two receipts, so losing more than two in
+    #: a field fails; OCR is guarded at 0.94.
+    FLOORS = (("company", 0.85), ("date", 0.95), ("address", 0.35), ("total", 0.92))
 
     @pytest.mark.slow
     @pytest.mark.timeout(900)
@@ -88,9 +92,10 @@ class TestOffline:
         assert accuracy.cer_corrected <= accuracy.cer_text + 1e-9, accuracy.lines()
 
     def test_pages_turned_and_on_a_table_read_as_scanned(self, sroie: Path, tmp_path: Path) -> None:
-        """Upside down, sideways, on a dark border, on a white A4 page: the fields of the
-        flat scan; and with ``--no-orient --no-crop`` the turned pages lose their company
-        and the A4 page its date (the check can fail)."""
+        """Upside down, sideways, on a dark border, on a white A4 page, under a red stamp:
+        the fields of the flat scan; and with ``--no-orient --no-crop --keep-red`` the
+        turned pages lose their company, the A4 page its date and the stamped page its
+        address (the check can fail)."""
         folder = tmp_path / "in"
         folder.mkdir()
         with Image.open(sroie / "img" / "002.jpg") as scan:
@@ -101,6 +106,9 @@ class TestOffline:
             table = Image.new("RGB", (width + 300, height + 300), (70, 60, 50))
             table.paste(scan, (150, 150))
             table.save(folder / "d_on_a_table.png")
+        with Image.open(sroie / "img" / "002.jpg") as scan:
+            stamped = red_stamp(np.asarray(scan.convert("RGB"))[:, :, ::-1])
+        cv2.imwrite(str(folder / "g_stamped.png"), stamped)
         with Image.open(sroie / "img" / "008.jpg") as scan:
             scan.save(folder / "e_flat.jpg")
             # A4 at the receipt's own resolution, the receipt (80 mm) in the top left.
@@ -110,7 +118,8 @@ class TestOffline:
             a4.save(folder / "f_on_a4.png")
         fields: dict[str, dict[str, dict[str, Any]]] = {}
         turns: dict[str, dict[str, int | None]] = {}
-        for name, flags in (("shipped", []), ("plain", ["--no-orient", "--no-crop"])):
+        plain = ["--no-orient", "--no-crop", "--keep-red"]
+        for name, flags in (("shipped", []), ("plain", plain)):
             out = tmp_path / f"{name}.jsonl"
             done = run_cli(folder, "--out", out, *flags)
             assert done.returncode == 0, done.stderr[-3000:]
@@ -125,6 +134,7 @@ class TestOffline:
             "d_on_a_table": None,
             "e_flat": None,
             "f_on_a4": None,
+            "g_stamped": None,
         }
         assert set(turns["plain"].values()) == {None}
         flat = fields["shipped"]["a_flat"]
@@ -134,6 +144,11 @@ class TestOffline:
             assert fields["shipped"][stem]["total"] == flat["total"], stem
         for stem in ("b_upside_down", "c_sideways"):
             assert fields["plain"][stem]["company"] != flat["company"], stem
+        # A red PAID stamp over the header: lightened, the address reads as on the flat
+        # scan; read as it is (--keep-red), the stamp's words are in it.
+        assert fields["shipped"]["g_stamped"]["address"] == flat["address"]
+        assert fields["shipped"]["g_stamped"]["total"] == flat["total"]
+        assert fields["plain"]["g_stamped"]["address"] != flat["address"]
         flat = fields["shipped"]["e_flat"]
         assert flat["date"] and flat["company"]
         assert fields["shipped"]["f_on_a4"]["date"] == flat["date"]
