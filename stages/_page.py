@@ -8,10 +8,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["Line", "Page", "PageRef"]
+__all__ = ["Line", "Page", "PageRef", "centre_in"]
+
+
+def centre_in(box: Sequence[float], area: Sequence[float]) -> bool:
+    """
+    Whether the centre of ``box`` lies in ``area``, both ``[x0, y0, x1, y1]`` with
+    ``x0 <= x1`` and ``y0 <= y1``: page pixels (y down) or PDF points (y up) alike, as long
+    as both boxes use the same.
+    """
+    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return area[0] <= x <= area[2] and area[1] <= y <= area[3]
 
 
 @dataclass(frozen=True, slots=True)

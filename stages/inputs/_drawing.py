@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import pypdfium2.raw as pdfium_c
 
+from stages._page import centre_in
+
 if TYPE_CHECKING:
     import pypdfium2 as pdfium
 
-__all__ = ["MIN_PICTURE_SIDE", "Box", "Drawing", "inside", "page_bounds", "union"]
+__all__ = ["MIN_PICTURE_SIDE", "Box", "Drawing", "page_bounds", "union"]
 
 #: A box in points: left, bottom, right, top (PDF space, y up).
 Box = tuple[float, float, float, float]
@@ -111,7 +113,7 @@ class Drawing:
             return True
         place = self.texts.get(_address(obj), self.top)
         return any(
-            later > place and inside(box, area) for later, area in (*self.pictures, *self.covers)
+            later > place and centre_in(box, area) for later, area in (*self.pictures, *self.covers)
         )
 
     def to_read(self) -> list[Box]:
@@ -128,12 +130,6 @@ class Drawing:
                 for other, outer in enumerate(areas)
             )
         ]
-
-
-def inside(box: Box, area: Box) -> bool:
-    """Whether the centre of ``box`` lies in ``area`` (both left, bottom, right, top)."""
-    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return area[0] <= x <= area[2] and area[1] <= y <= area[3]
 
 
 def _contains(outer: Box, inner: Box) -> bool:

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 import pypdfium2.raw as pdfium_c
 
-from stages._page import Line
+from stages._page import Line, centre_in
 
-from ._drawing import Box, Drawing, inside, union
+from ._drawing import Box, Drawing, union
 
 if TYPE_CHECKING:
     import pypdfium2 as pdfium
@@ -169,7 +169,7 @@ def text_layer(pdf_page: pdfium.PdfPage, scale: float) -> TextLayer:
                 spaced = True
                 continue
             obj = pdfium_c.FPDFText_GetTextObject(textpage.raw, index)
-            if not inside(box, frame) or drawing.hidden(obj, box):
+            if not centre_in(box, frame) or drawing.hidden(obj, box):
                 run = None
                 continue
             characters += 1

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from asyncpipe._exceptions import StageError
-from stages._page import Line, Page
+from stages._page import Line, Page, centre_in
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -176,7 +176,7 @@ def _read_pictures(
                 )
             ]
         for line in _to_page(lines, scale, crop, (left, top)):
-            if any(_centre_in(line.box, picture) for picture in pictures) and not _given(
+            if any(centre_in(line.box, picture) for picture in pictures) and not _given(
                 line.box, [given.box for given in (*page.lines, *found)]
             ):
                 found.append(line)
@@ -216,11 +216,6 @@ def _on_canvas(
         if right > left and bottom > top:
             canvas[top:bottom, left:right] = fill
     return canvas
-
-
-def _centre_in(box: Sequence[float], area: Sequence[float]) -> bool:
-    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return area[0] <= x <= area[2] and area[1] <= y <= area[3]
 
 
 def _given(box: Sequence[float], others: Sequence[Sequence[float]]) -> bool:
