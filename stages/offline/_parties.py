@@ -42,10 +42,12 @@ _NOT_COMPANY = re.compile(
 )
 # A registration number: "(CO.REG :933109-X)", "519537-X)", "Reg No: 1203194-W",
 # "Company No:002643278-A", "(65351-M)".
-# OCR reads REG as REF or RFG, and a digit of the number as O or Q ("86Q671-D").
+# OCR reads REG as REF or RFG, and after such a label a digit of the number as O or Q
+# ("(CO.RFG : 86Q671-D)"; without one, "2OO Q" in a name is not a number).
+_REGISTRATION_LABEL = r"CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? ?NO\.?|ROC"
 _REGISTRATION = re.compile(
-    r"\(?\s*(?:CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? ?NO\.?|ROC)?\s*[:.]?\s*"
-    r"\b\d[\dOQ]{2,}[- ]?[A-Z]\b\s*\)?"
+    rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQ]{{2,}}"
+    rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
 )
 # The end of a legal name; what follows it on the row is a number or residue.
 _LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
@@ -61,9 +63,10 @@ _POSTCODE = re.compile(r"(?<!\d)\d{5}(?!\d)")
 _ADDRESS_OPENING = re.compile(r"^(?:NO|LOT|UNIT|BLO?C?K|PT|P\.T)\b\.?\s*[:.]?\s*\d")
 # "10T 1851-A": LOT with its letters read as digits, before a lot number.
 _LOT = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b))")
-# A full stop after a word and before the postcode is a comma misread: addresses print
-# "TAMAN X, 81200 JOHOR BAHRU" (a house number, "NO. 12345", has a short word before it).
-_STOP_BEFORE_POSTCODE = re.compile(r"(?<=[A-Z]{3})\.(?= \d{5}(?!\d))")
+# A full stop after a word and before the postcode and its town is a comma misread:
+# addresses print "TAMAN X, 81200 JOHOR BAHRU". An abbreviation before a number ("NO. ",
+# "LOT. ", "PTD. ") is under four letters, and a lot number is not followed by a town.
+_STOP_BEFORE_POSTCODE = re.compile(r"(?<=[A-Z]{4})\.(?= \d{5} [A-Z])")
 # "INTERNATIONAL.SDN BHD": a dot glued between a name and its legal suffix is a space.
 _DOT_BEFORE_SDN = re.compile(r"(?<=[A-Z])[.\u00b7](?=SDN\b)")
 _CODE_ONLY = re.compile(r"^[\W\d_]*[A-Z]?[\W\d_]*$|^\W*[A-Z]{0,3}\d{3,}(?:-? ?[A-Z])?\W*$")
@@ -118,12 +121,19 @@ def _clean_address(address: str) -> str:
 
 def _opens_address(rows: Sequence[str]) -> bool:
     """
-    Whether ``rows[0]``, a row of few letters, opens an address: it starts with a house
-    or lot number (``NO 43-45-47G,``, ``10T 12``) and a postcode row follows within three.
+    Whether ``rows[0]`` opens an address although it reads like a code: it starts with a
+    house or lot number (``NO 43-45-47G,``, ``10T 12``, ``NO.113G & 115G,``) that is not
+    itself five digits long, and a postcode row follows within three rows, before any
+    ``TEL``/``INVOICE``/``DATE`` row.
     """
-    return bool(_ADDRESS_OPENING.match(_LOT.sub("LOT", rows[0]))) and any(
-        _POSTCODE.search(row) for row in rows
-    )
+    if not _ADDRESS_OPENING.match(_LOT.sub("LOT", rows[0])) or _POSTCODE.search(rows[0]):
+        return False
+    for row in rows[1:4]:
+        if _ADDRESS_STOP.search(row):
+            return False
+        if _POSTCODE.search(row):
+            return True
+    return False
 
 
 def _is_registration(row: str) -> bool:
@@ -272,8 +282,9 @@ def find_address(rows: Sequence[str]) -> str | None:
                 # "formerly known as / OLD NAME SDN BHD": the old name is not the address.
                 skip_next = bool(_FORMERLY.search(row))
                 continue
-            if (
-                (_is_noise(row) and not _opens_address(block[index : index + 4]))
+            opening = _opens_address(block[index:])
+            if not opening and (
+                _is_noise(row)
                 or _ADDRESS_SKIP.search(row)
                 or _is_registration(row)
                 or _LEGAL_SUFFIX.search(row)

@@ -80,14 +80,26 @@ class TestAddress:
         """``NO 12-14G,`` holds three letters, but a postcode follows: it is the address."""
         rows = ["MEGA JAYA MINI MART", "NO 12-14G,", "TAMAN MAWAR,", "43000 KAJANG, SELANGOR"]
         assert find_address(rows) == "NO 12-14G, TAMAN MAWAR, 43000 KAJANG, SELANGOR"
-        # Without a postcode below, such a row is a code, not an address.
+        # Without a postcode below, such a row is a code, not an address; a five-digit
+        # number on a label row below, or in the row itself, is no postcode.
         assert find_address(["MEGA JAYA MINI MART", "NO 12-14G", "TEL 03-1234 5678"]) is None
+        assert find_address(["MEGA JAYA MINI MART", "NO 12-14G", "INVOICE NO: 10234"]) is None
+        assert find_address(["MEGA JAYA MINI MART", "NO 12-14G", "TEL: 03-41234 567"]) is None
+        rows = ["KEDAI MAJU ENTERPRISE", "NO 88123", "8 JALAN MAWAR,", "43000 KAJANG", "TEL 03"]
+        assert find_address(rows) == "8 JALAN MAWAR, 43000 KAJANG"
+        # A house number that reads like a registration number opens the address too.
+        rows = ["HOME MAJU HARDWARE", "NO.113G & 115G,", "JALAN SETIA 3,", "40170 SHAH ALAM"]
+        assert find_address(rows) == "NO.113G & 115G, JALAN SETIA 3, 40170 SHAH ALAM"
 
     def test_lot_read_with_digits(self) -> None:
         """``10T 7`` opening an address is ``LOT 7``; a misread registration row is skipped."""
         rows = ["SINAR SDN BHD", "(CO.RFG : 12Q456-D)", "10T 7, JALAN 3,", "43000 KAJANG"]
         assert find_address(rows) == "LOT 7, JALAN 3, 43000 KAJANG"
         assert find_company(rows) == "SINAR SDN BHD"
+        # Without a registration label, O and Q are letters: the name keeps them.
+        assert find_company(["BISTRO 2OO Q KITCHEN", "12 JALAN 3, 43000 KAJANG"]) == (
+            "BISTRO 2OO Q KITCHEN"
+        )
 
     def test_full_stop_before_the_postcode(self) -> None:
         """A full stop after a word and before the postcode was a comma; ``NO. 12345`` stays."""
@@ -95,6 +107,8 @@ class TestAddress:
         assert find_address(rows) == "8, JALAN BUNGA 2, TAMAN INDAH, 43000 KAJANG"
         rows = ["SINAR TRADING", "NO. 12345, JALAN BUNGA 2, 43000 KAJANG"]
         assert find_address(rows) == "NO. 12345, JALAN BUNGA 2, 43000 KAJANG"
+        rows = ["SINAR TRADING", "PTD. 10234, JALAN BUKIT, 81200 JOHOR BAHRU"]
+        assert find_address(rows) == "PTD. 10234, JALAN BUKIT, 81200 JOHOR BAHRU"
 
 
 class TestExactMatch:
