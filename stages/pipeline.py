@@ -372,7 +372,9 @@ def output_record(item: Item) -> dict[str, Any]:
     error (only when status is ``error``), turns (only when the OCR engine turned the page
     upright: quarter turns counter-clockwise, and the boxes are in the turned page),
     text_from (only when lines were read from a PDF's own text: ``"pdf"``, or
-    ``"pdf+ocr"`` when OCR read some from the page's pictures) and per-stage timings.
+    ``"pdf+ocr"`` when OCR read some from the page's pictures), red_lightened (only when
+    preprocess lightened a red stamp: the share of the page's pixels it changed; see
+    ``--keep-red``) and per-stage timings.
     """
     value = item.value
     page = value if isinstance(value, Page) else None
@@ -394,6 +396,9 @@ def output_record(item: Item) -> dict[str, Any]:
     turns = page.notes.get("ocr", {}).get("turns") if page is not None else None
     if turns:
         record["turns"] = turns
+    red = page.notes.get("preprocess", {}).get("red") if page is not None else None
+    if red:
+        record["red_lightened"] = red
     read = page.notes.get("ocr", {}) if page is not None else {}
     if str(read.get("engine", "")).startswith("pdf text"):
         record["text_from"] = "pdf+ocr" if read.get("pictures") else "pdf"

@@ -1,5 +1,5 @@
 """
-Image clean-up before OCR: red ink lightened, grayscale, crop to the paper, deskew,
+Image clean-up before OCR: crop to the paper, red ink lightened, grayscale, deskew,
 denoise, binarize and resize.
 
 Every step can be switched off in :class:`PreprocessOptions`. The defaults were chosen by
@@ -229,7 +229,7 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
     """
     Clean up a loaded page for OCR.
 
-    Steps, in order and each optional: red ink lightened, grayscale, crop to the paper,
+    Steps, in order and each optional: crop to the paper, red ink lightened, grayscale,
     deskew, denoise, binarize, resize. A PDF page whose text the PDF gives (``notes["load"]
     ["text_layer"]``) is cropped to hold every picture as well, and not deskewed: OCR
     reads only its pictures, where the PDF put them. ``page.scale`` is multiplied by the
@@ -263,14 +263,6 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
     notes: dict[str, object] = {}
     load = page.notes.get("load", {})
     own_text = bool(load.get("text_layer"))
-    if options.lighten_red and not own_text:
-        # The pictures of a page whose text the PDF gives are the producer's own (a red
-        # logo), not ink stamped over the print.
-        image, red = lighten_red(image)
-        if red:
-            notes["red"] = round(red, 5)
-    if options.grayscale:
-        image = to_gray(image)
     paper = find_paper(image) if options.crop_paper else None
     if paper is None and options.crop_print:
         paper = find_print(image)
@@ -284,6 +276,16 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
         image = image[y0:y1, x0:x1]
         # In the pixels of the page as loaded, as the OCR's boxes are given.
         notes["crop"] = [round(value / page.scale, 1) for value in paper]
+    # After the crop: a warm table or hand around the paper is not red ink, and the crop
+    # finds the paper by its contrast with them.
+    if options.lighten_red and not own_text:
+        # The pictures of a page whose text the PDF gives are the producer's own (a red
+        # logo), not ink stamped over the print.
+        image, red = lighten_red(image)
+        if red:
+            notes["red"] = round(red, 5)
+    if options.grayscale:
+        image = to_gray(image)
     if options.deskew and not own_text:
         skew = estimate_skew(image, options.max_skew)
         notes["skew"] = skew

@@ -118,6 +118,7 @@ class TestOffline:
             a4.save(folder / "f_on_a4.png")
         fields: dict[str, dict[str, dict[str, Any]]] = {}
         turns: dict[str, dict[str, int | None]] = {}
+        reds: dict[str, dict[str, float]] = {}
         plain = ["--no-orient", "--no-crop", "--keep-red"]
         for name, flags in (("shipped", []), ("plain", plain)):
             out = tmp_path / f"{name}.jsonl"
@@ -126,6 +127,9 @@ class TestOffline:
             records = read_jsonl(out)
             fields[name] = {Path(r["source"]).stem: r["fields"] for r in records}
             turns[name] = {Path(r["source"]).stem: r.get("turns") for r in records}
+            reds[name] = {
+                Path(r["source"]).stem: r["red_lightened"] for r in records if "red_lightened" in r
+            }
         # PIL turns counter-clockwise: three more quarter turns put "sideways" upright.
         assert turns["shipped"] == {
             "a_flat": None,
@@ -149,6 +153,8 @@ class TestOffline:
         assert fields["shipped"]["g_stamped"]["address"] == flat["address"]
         assert fields["shipped"]["g_stamped"]["total"] == flat["total"]
         assert fields["plain"]["g_stamped"]["address"] != flat["address"]
+        assert set(reds["shipped"]) == {"g_stamped"} and reds["plain"] == {}
+        assert 0 < reds["shipped"]["g_stamped"] < 0.1
         flat = fields["shipped"]["e_flat"]
         assert flat["date"] and flat["company"]
         assert fields["shipped"]["f_on_a4"]["date"] == flat["date"]

@@ -10,7 +10,7 @@ import pytest
 
 from asyncpipe._exceptions import ConfigError, StageError
 from stages._page import Page, PageRef
-from stages._stamp import MIN_RED_PIXELS, lighten_red
+from stages._stamp import MIN_RED_PIXELS, RED_MARGIN, lighten_red
 from stages.ocr import RapidOcrEngine, ocr_page
 from stages.offline import comparable_text
 from stages.offline._metrics import edit_distance
@@ -273,14 +273,37 @@ class TestRedInk:
 
     def test_red_ink_turns_light_and_print_stays(self) -> None:
         page = self._page()
-        page[60:160, 140:160] = (60, 50, 220)  # a red bar across both
-        page[95:105, 140:160] = (5, 4, 18)  # black print under the ink: barely red
+        # A red bar across both, 100 px tall: over 3 print heights (40), a stamp's stroke.
+        page[60:160, 140:160] = (60, 50, 220)
+        page[95:105, 144:156] = (5, 4, 18)  # black print under the ink: barely red
         out, share = lighten_red(page)
-        assert share == pytest.approx((100 * 20 - 10 * 20) / (200 * 300))
+        assert share == pytest.approx((100 * 20 - 10 * 12) / (200 * 300))
         assert out[70, 150].tolist() == [220, 220, 220]  # the ink, as its red level
         assert out[100, 150].tolist() == [5, 4, 18]  # the print under it, untouched
         assert out[140, 100].tolist() == [150, 60, 60]  # blue print, untouched
         assert out[10, 10].tolist() == [235, 235, 235]
+
+    @staticmethod
+    def _printed(red_rows: tuple[int, ...]) -> npt.NDArray[np.uint8]:
+        """A receipt of 12 text rows, the ``red_rows`` printed in red (two-colour thermal)."""
+        page = np.full((560, 420, 3), 240, np.uint8)
+        for row in range(12):
+            ink = (40, 30, 200) if row in red_rows else (30, 30, 30)
+            text = f"ITEM {row:02d} SUBTOTAL 12.50"
+            cv2.putText(page, text, (16, 40 + 42 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.9, ink, 2)
+        return page
+
+    def test_red_print_is_kept(self) -> None:
+        """Rows printed in red are glyphs of one text height, not a stamp: kept."""
+        page = self._printed((4, 5, 6, 11))
+        assert np.count_nonzero(page[:, :, 2] > page[:, :, 1] + RED_MARGIN) >= MIN_RED_PIXELS
+        assert lighten_red(page) == (page, 0.0)
+
+    def test_a_stamp_over_red_print_is_lightened(self) -> None:
+        """The same page with a stamp pressed on it: the stamp's tall shapes decide."""
+        stamped = red_stamp(self._printed((11,)), centre=(0.5, 0.4))
+        out, share = lighten_red(stamped)
+        assert share > 0 and out is not stamped
 
     def test_a_page_without_red_is_the_same_object(self) -> None:
         page = self._page()
