@@ -3,11 +3,12 @@ Red ink on the SROIE scans: how much each holds, which ones ``lighten_red`` chan
 what the step costs against the OCR of the same page.
 
 Default: for every receipt, the pixels whose red exceeds green and blue by more than
-``RED_MARGIN`` (``stages/_stamp.py``), whether that reaches ``MIN_RED_PIXELS`` (the page
-is then changed), and the process CPU time of :func:`~stages._stamp.lighten_red` (best of
-5). With ``--ocr``, each page is also read once by a ``RapidOcrEngine`` (one thread) as
-the pipeline reads it (``preprocess`` with the defaults, then ``ocr_page``), and the step's
-CPU time is printed as a share of the OCR's, both measured in this run.
+``RED_MARGIN`` (``stages/_stamp.py``), whether the step changes the page (at least
+``MIN_RED_PIXELS`` of them, shaped as a stamp's), and the process CPU time of
+:func:`~stages._stamp.lighten_red` (best of 5). With ``--ocr``, each page is also read
+once by a ``RapidOcrEngine`` (one thread) as the pipeline reads it (``preprocess`` with
+the defaults, then ``ocr_page``), and the step's CPU time is printed as a share of the
+OCR's, both measured in this run.
 
 ``--red-rows``: red *print*, which must be kept. On each development receipt (even
 positions), the transcript rows holding the total, then the rows of the company name, are
@@ -82,6 +83,8 @@ def red_rows(data: Path) -> None:
     read = {(field, way): 0 for field in ("total", "company") for way in ("kept", "lightened")}
     tried = {"total": 0, "company": 0}
     changed = {"total": 0, "company": 0}
+    lost: dict[str, list[str]] = {"total": [], "company": []}
+    gained: dict[str, list[str]] = {"total": [], "company": []}
     for stem in split(sorted(path.stem for path in (data / "img").glob("*.jpg")))["dev"]:
         key = read_key_file(data / "key" / f"{stem}.json")
         rows = read_box_file(data / "box" / f"{stem}.csv")
@@ -105,16 +108,24 @@ def red_rows(data: Path) -> None:
             light, share = lighten_red(red)
             tried[field] += 1
             changed[field] += bool(share)
+            found = {}
             for way, pixels in (("kept", red), ("lightened", light)):
                 text = _squeeze(" ".join(line.text for line in engine.recognize(pixels)))
-                read[field, way] += want in text
+                found[way] = want in text
+                read[field, way] += found[way]
+            if found["kept"] != found["lightened"]:
+                (lost if found["kept"] else gained)[field].append(stem)
     engine.close()
-    print("| red rows (development) | pages | read, kept | read, lightened | pages changed |")
-    print("|---|---|---|---|---|")
+    print(
+        "| red rows (development) | pages | read, kept | read, lightened | pages changed "
+        "| lost by lightening | read only lightened |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for field in ("total", "company"):
         print(
             f"| {field} | {tried[field]} | {read[field, 'kept']} | {read[field, 'lightened']} "
-            f"| {changed[field]} |"
+            f"| {changed[field]} | {', '.join(lost[field]) or '-'} "
+            f"| {', '.join(gained[field]) or '-'} |"
         )
 
 
@@ -153,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
         red = cv2.subtract(pixels[:, :, 2], cv2.max(pixels[:, :, 0], pixels[:, :, 1]))
         count = int(np.count_nonzero(red > RED_MARGIN))
-        (changed if count >= MIN_RED_PIXELS else quiet).append(count)
+        flag = lighten_red(pixels)[1] > 0
+        (changed if flag else quiet).append(count)
         cost = _cpu(lighten_red, pixels)
         step += cost
         seconds = float("nan")
@@ -163,13 +175,13 @@ def main(argv: list[str] | None = None) -> int:
             ocr_page(engine, page)
             seconds = time.process_time() - started
             ocr += seconds
-        flag = count >= MIN_RED_PIXELS
         print(f"| {path.stem} | {count} | {flag} | {cost * 1000:.1f} | {seconds:.2f} |")
     if engine is not None:
         engine.close()
     print(
         f"\n{len(changed)} of {len(images)} pages changed (red pixels {min(changed, default=0)}"
-        f"-{max(changed, default=0)}); the others had at most {max(quiet, default=0)}; "
+        f"-{max(changed, default=0)}); the others had at most {max(quiet, default=0)} "
+        f"(a page needs {MIN_RED_PIXELS}, and its red shaped as a stamp's); "
         f"lighten_red {step * 1000 / len(images):.1f} ms CPU/page"
     )
     if ocr:
