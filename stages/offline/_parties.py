@@ -122,9 +122,9 @@ def _clean_address(address: str) -> str:
 def _opens_address(rows: Sequence[str]) -> bool:
     """
     Whether ``rows[0]`` opens an address although it reads like a code: it starts with a
-    house or lot number (``NO 43-45-47G,``, ``10T 12``, ``NO.113G & 115G,``) that is not
-    itself five digits long, and a postcode row follows within three rows, before any
-    ``TEL``/``INVOICE``/``DATE`` row.
+    house or lot number (``NO 43-45-47G,``, ``10T 12``, ``NO.113G & 115G,``), holds no
+    five-digit number (a postcode, or a code such as ``NO 88123``), and a postcode row
+    follows within three rows, before any ``TEL``/``INVOICE``/``DATE`` row.
     """
     if not _ADDRESS_OPENING.match(_LOT.sub("LOT", rows[0])) or _POSTCODE.search(rows[0]):
         return False
