@@ -126,6 +126,14 @@ def _to_page(
     ]
 
 
+def _in_image(
+    box: Sequence[float], scale: float, crop: Sequence[float], offset: tuple[int, int] = (0, 0)
+) -> list[float]:
+    """A box in the pixels of the page as loaded, in the pixels OCR reads (a part of the
+    image from ``offset`` on): the inverse of `_to_page`."""
+    return [(value - crop[i % 2]) * scale - offset[i % 2] for i, value in enumerate(box)]
+
+
 def _read_pictures(
     engine: OcrEngine, page: Page, image: npt.NDArray[np.uint8], scale: float
 ) -> list[Line]:
@@ -150,7 +158,7 @@ def _read_pictures(
     pictures = page.notes["load"]["pictures"]
     cuts = []
     for picture in pictures:
-        x0, y0, x1, y1 = ((value - crop[index % 2]) * scale for index, value in enumerate(picture))
+        x0, y0, x1, y1 = _in_image(picture, scale, crop)
         left, top = max(0, int(x0) - _PICTURE_MARGIN), max(0, int(y0) - _PICTURE_MARGIN)
         right = min(width, int(x1) + _PICTURE_MARGIN)
         bottom = min(height, int(y1) + _PICTURE_MARGIN)
@@ -207,9 +215,7 @@ def _on_canvas(
     canvas[...] = fill
     canvas[:height, :width] = cut
     for line in lines:
-        x0, y0, x1, y1 = (
-            (value - crop[i % 2]) * scale - offset[i % 2] for i, value in enumerate(line.box)
-        )
+        x0, y0, x1, y1 = _in_image(line.box, scale, crop, offset)
         margin = (y1 - y0) / 4
         left, top = max(0, int(x0 - margin)), max(0, int(y0 - margin))
         right, bottom = min(width, int(x1 + margin) + 1), min(height, int(y1 + margin) + 1)
