@@ -69,6 +69,10 @@ _LOT = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b))")
 _STOP_BEFORE_POSTCODE = re.compile(r"(?<=[A-Z]{4})\.(?= \d{5} [A-Z])")
 # "INTERNATIONAL.SDN BHD": a dot glued between a name and its legal suffix is a space.
 _DOT_BEFORE_SDN = re.compile(r"(?<=[A-Z])[.\u00b7](?=SDN\b)")
+# Initials print tight ("SELANGOR D.E", "LOT P.T. 2811", "MR D.I.Y."); OCR often reads a
+# space after each dot ("D. E"). A space after a lone letter's dot, before another lone
+# letter, is dropped.
+_SPACED_INITIALS = re.compile(r"(?<![A-Z0-9])([A-Z])\. (?=[A-Z](?![A-Z0-9]))")
 _CODE_ONLY = re.compile(r"^[\W\d_]*[A-Z]?[\W\d_]*$|^\W*[A-Z]{0,3}\d{3,}(?:-? ?[A-Z])?\W*$")
 
 
@@ -87,6 +91,7 @@ def _is_noise(row: str) -> bool:
 
 def _clean_company(row: str) -> str:
     row = _DOT_BEFORE_SDN.sub(" ", clean_header_text(row))
+    row = _SPACED_INITIALS.sub(r"\1.", row)
     row = _REGISTRATION.sub(" ", row)
     row = re.sub(r"[|_]", " ", row)
     row = re.sub(r"\(\s*\)", " ", row)
@@ -116,6 +121,7 @@ def _clean_address(address: str) -> str:
     as a full stop before the postcode (``TAMAN SRI PUTRA. 81200``), a last comma.
     """
     address = _LOT.sub("LOT", clean_header_text(address))
+    address = _SPACED_INITIALS.sub(r"\1.", address)
     return _STOP_BEFORE_POSTCODE.sub(",", address).rstrip(" ,")
 
 

@@ -110,6 +110,14 @@ class TestAddress:
         rows = ["SINAR TRADING", "PTD. 10234, JALAN BUKIT, 81200 JOHOR BAHRU"]
         assert find_address(rows) == "PTD. 10234, JALAN BUKIT, 81200 JOHOR BAHRU"
 
+    def test_initials_read_with_spaces(self) -> None:
+        """``D. E`` read for the tight initials ``D.E``; a dot before a word keeps its space."""
+        rows = ["SINAR SDN BHD", "LOT P. T. 28, JALAN 3,", "41050 KLANG SELANGOR D. E, MALAYSIA"]
+        assert find_address(rows) == "LOT P.T. 28, JALAN 3, 41050 KLANG SELANGOR D.E, MALAYSIA"
+        assert find_company(["MR D. I. Y. (M) SDN BHD", "TEL 03"]) == "MR D.I.Y. (M) SDN BHD"
+        rows = ["SINAR SDN BHD", "BLOK A. JALAN 3, NO. 5, 43000 KAJANG"]
+        assert find_address(rows) == "BLOK A. JALAN 3, NO. 5, 43000 KAJANG"
+
 
 class TestExactMatch:
     """The SROIE rule: the whole string after whitespace and case normalisation."""
