@@ -4,7 +4,7 @@ The document item that flows through the document stages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,6 +41,10 @@ class PageRef:
         data: the file's bytes, when they travel with the page (to a worker that cannot
             read ``source``: see `stages.inputs.read_page`); ``None`` reads ``source``.
             Never journaled.
+        receipt: ``(k, n)`` when the page holds ``n`` receipts side by side and this ref
+            is the ``k``-th (1-based, in reading order); ``None`` for a page read whole.
+        region: with ``receipt``, the receipt's part of the page as fractions of its
+            width and height, ``(x0, y0, x1, y1)``; the load stage cuts it out.
     """
 
     id: str
@@ -49,6 +53,34 @@ class PageRef:
     kind: str
     problem: str | None = None
     data: bytes | None = field(default=None, repr=False, compare=False)
+    receipt: tuple[int, int] | None = None
+    region: tuple[float, float, float, float] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-safe ref, without its bytes (``receipt`` and ``region`` when set)."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "source": self.source,
+            "page": self.page,
+            "kind": self.kind,
+            "problem": self.problem,
+        }
+        if self.receipt is not None:
+            data["receipt"] = list(self.receipt)
+            data["region"] = list(self.region or ())
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PageRef:
+        """The ref `to_json` wrote."""
+        ref = cls(data["id"], data["source"], data["page"], data["kind"], data.get("problem"))
+        if data.get("receipt"):
+            k, n = data["receipt"]
+            x0, y0, x1, y1 = data["region"]
+            ref = replace(
+                ref, receipt=(int(k), int(n)), region=(float(x0), float(y0), float(x1), float(y1))
+            )
+        return ref
 
 
 @dataclass(slots=True)
@@ -94,13 +126,7 @@ class Page:
         The JSON-safe state of the page without its pixels (used for checkpoints).
         """
         return {
-            "ref": {
-                "id": self.ref.id,
-                "source": self.ref.source,
-                "page": self.ref.page,
-                "kind": self.ref.kind,
-                "problem": self.ref.problem,
-            },
+            "ref": self.ref.to_json(),
             "text": self.text,
             "lines": [line.to_json() for line in self.lines],
             "corrected": self.corrected,
@@ -112,7 +138,7 @@ class Page:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Page:
         return cls(
-            ref=PageRef(**data["ref"]),
+            ref=PageRef.from_json(data["ref"]),
             text=data["text"],
             lines=[Line.from_json(item) for item in data["lines"]],
             corrected=data["corrected"],

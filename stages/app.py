@@ -122,6 +122,12 @@ class DocumentApp:
             "PAID stamp, is lightened before OCR; keep it when the text itself is red)",
         )
         group.add_argument(
+            "--whole-pages",
+            action="store_true",
+            help="read every page as one receipt (by default a scan holding several receipts "
+            "side by side gives one record per receipt)",
+        )
+        group.add_argument(
             "--denoise", choices=("median", "bilateral", "nlmeans"), help="denoise before OCR"
         )
         group.add_argument("--max-side", type=int, help="shrink pages whose longest side is larger")
@@ -216,7 +222,9 @@ class DocumentApp:
             def skipped(path: str, reason: str) -> None:
                 log.info("skipped %s: %s", path, reason)
 
-            source = iterate_in_thread(discover(options.inputs, on_skip=skipped))
+            source = iterate_in_thread(
+                discover(options.inputs, on_skip=skipped, receipts=not args.whole_pages)
+            )
             if client is not None and limits.budget is not None:
                 source = _within_budget(source, limits.budget)
 
@@ -302,7 +310,8 @@ def _read_records(path: Path) -> Iterator[dict[str, Any]]:
 
 def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
     """
-    The fields of every page as CSV, one row per output line, written whole from the
+    The fields of every page as CSV, one row per output line (``receipt`` is ``k/n`` for
+    one of several receipts on a scan, else empty), written whole from the
     (exactly-once) JSON lines, so crashes and resumes never duplicate a row.  The file is
     replaced atomically and durably: a crash leaves the old CSV or the new one.
     """
@@ -310,15 +319,17 @@ def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write_text(path) as fh:
         writer = csv.writer(fh)
-        writer.writerow(["id", "source", "page", "status", *fields, "error"])
+        writer.writerow(["id", "source", "page", "receipt", "status", *fields, "error"])
         for record in _read_records(out):
             values = record.get("fields") or {}
             error = record.get("error")
+            receipt = record.get("receipt")
             writer.writerow(
                 [
                     record["id"],
                     record.get("source"),
                     record.get("page"),
+                    f"{receipt['index']}/{receipt['of']}" if receipt else "",
                     record["status"],
                     *(values.get(name) or "" for name in fields),
                     f"{error['stage']}: {error['type']}: {error['message']}" if error else "",

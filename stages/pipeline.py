@@ -371,7 +371,11 @@ def output_record(item: Item) -> dict[str, Any]:
     The JSON line of one page: id, source, page, status, text, lines, corrected, fields,
     error (only when status is ``error``), turns (only when the OCR engine turned the page
     upright: quarter turns counter-clockwise, and the boxes are in the turned page),
-    text_from (only when lines were read from a PDF's own text: ``"pdf"``, or
+    receipt (only for one of several receipts side by side on a scan: ``{"index": k,
+    "of": n, "region": [x0, y0, x1, y1]}``, the region in the pixels of the whole page at
+    full size, where the lines' boxes are too unless the engine turned the receipt),
+    text_from (only when lines were read from
+    a PDF's own text: ``"pdf"``, or
     ``"pdf+ocr"`` when OCR read some from the page's pictures), red_lightened (only when
     preprocess lightened a red stamp: the share of the page's pixels it changed; see
     ``--keep-red``) and per-stage timings.
@@ -393,6 +397,12 @@ def output_record(item: Item) -> dict[str, Any]:
         record["error"] = item.error.to_json()
         if page is not None and page.fallback_fields is not None:
             record["fallback_fields"] = page.fallback_fields
+    if ref is not None and ref.receipt is not None:
+        index, of = ref.receipt
+        record["receipt"] = {"index": index, "of": of}
+        region = page.notes.get("load", {}).get("region") if page is not None else None
+        if region:
+            record["receipt"]["region"] = region
     turns = page.notes.get("ocr", {}).get("turns") if page is not None else None
     if turns:
         record["turns"] = turns

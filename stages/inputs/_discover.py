@@ -26,6 +26,7 @@ from pathlib import Path
 
 from stages._page import PageRef
 
+from ._receipts import receipts_of
 from ._sniff import count_pages, describe, examine, path_digest, show_path, sniff
 
 __all__ = ["DOCUMENT_SUFFIXES", "SkipCallback", "discover", "estimate_pages"]
@@ -45,6 +46,7 @@ def discover(
     recursive: bool = True,
     suffixes: Collection[str] = DOCUMENT_SUFFIXES,
     on_skip: SkipCallback | None = None,
+    receipts: bool = False,
 ) -> Iterator[PageRef]:
     """
     Find every page of every document the inputs name, in a deterministic order.
@@ -62,6 +64,11 @@ def discover(
     be counted (corrupt, truncated, encrypted PDF, unreadable, empty, broken symbolic link)
     yields one ref with ``page=1`` and ``problem`` set to a reason that names the file.
 
+    With ``receipts``, each scanned page (JPEG, PNG, TIFF) is also decoded small and
+    looked at for several receipts side by side (:func:`~stages._paper.find_receipts`);
+    a page that holds several yields one ref per receipt, in reading order, with
+    ``.<k>`` after the page number in its id and the receipt's ``region`` of the page.
+
     The id of a ref is ``<path relative to its input root, posix>#<page>@<hash>``, where
     the root of a named file is its parent folder, the root of a folder is the folder, and
     the root of a pattern is its longest folder prefix without wildcards.  ``<hash>`` is the
@@ -78,6 +85,8 @@ def discover(
         suffixes: file name endings taken from inside folders (lower case, with the dot).
         on_skip: called with ``(path, reason)`` for each folder entry left out (hidden,
             not a document name, duplicate id), e.g. to print "skipped 3 files".
+        receipts: split a scan holding several receipts side by side into one ref per
+            receipt (this decodes every scan once, small).
 
     Yields:
         One :class:`PageRef` per page; nothing at all for empty folders.
@@ -95,7 +104,11 @@ def discover(
         on_skip=on_skip,
     )
     for item in inputs:
-        yield from walker.input(os.fspath(item))
+        for ref in walker.input(os.fspath(item)):
+            if receipts:
+                yield from receipts_of(ref)
+            else:
+                yield ref
 
 
 def estimate_pages(
@@ -112,7 +125,8 @@ def estimate_pages(
     alone, without reading a file.  Then each document's first bytes are read and every
     PDF and TIFF is opened to count its pages; the refined estimate is yielded at most
     every ``every`` seconds, and once more at the end (the exact count, unless a file
-    changes meanwhile or two files share an id).
+    changes meanwhile or two files share an id). A scan holding several receipts counts
+    as one page here; the run's total grows when discovery finds them.
 
     This is a blocking generator: run it in a worker thread.
 

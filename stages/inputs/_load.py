@@ -121,6 +121,10 @@ def load_page(
     shown = show_path(path)
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be at least 1, not {max_side}")
+    if max_side is not None and ref.region is not None:
+        # A receipt's part of the page gets the pixels a page of its own would.
+        x0, y0, x1, y1 = ref.region
+        max_side = math.ceil(max_side / max(x1 - x0, y1 - y0, 1e-3))
     layer = TextLayer()
     try:
         if ref.kind == "pdf":
@@ -166,13 +170,30 @@ def load_page(
     if ref.data is not None:
         ref = dataclasses.replace(ref, data=None)
     page = Page(ref=ref, image=image, scale=drafted)
+    if ref.region is not None:
+        _cut_region(page, ref.region)
     if layer.lines:
         page.lines = layer.lines
         page.text = "\n".join(line.text for line in layer.lines)
-        page.notes["load"] = {"text_layer": len(layer.lines)}
+        page.notes.setdefault("load", {})["text_layer"] = len(layer.lines)
         if layer.pictures:
             page.notes["load"]["pictures"] = layer.pictures
     return page
+
+
+def _cut_region(page: Page, region: tuple[float, float, float, float]) -> None:
+    """Keep a receipt's part of the page (fractions of its size); note where it lies, in
+    the pixels of the page at full size (``notes["load"]["region"]``)."""
+    assert page.image is not None
+    h, w = page.image.shape[:2]
+    x0, y0, x1, y1 = (
+        min(size, max(0, round(fraction * size)))
+        for fraction, size in zip(region, (w, h, w, h), strict=True)
+    )
+    if x1 <= x0 or y1 <= y0:
+        raise InputError(f"{show_path(Path(page.ref.source))}: empty receipt region {region}")
+    page.image = np.ascontiguousarray(page.image[y0:y1, x0:x1])
+    page.notes["load"] = {"region": [round(value / page.scale) for value in (x0, y0, x1, y1)]}
 
 
 async def read_page(ref: PageRef) -> PageRef:

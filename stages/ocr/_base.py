@@ -262,10 +262,11 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
     (preprocess neither deskews such a page nor crops a picture away).
 
     Sets ``page.lines`` (boxes divided by ``page.scale`` and moved by the corner of a crop
-    to the paper, so they are in the pixels of the page as loaded; on a page the engine
-    turned upright, in that turned page), ``page.text`` (the line texts joined with ``"\\n"``) and
-    ``page.notes["ocr"]`` (engine name, line count, mean confidence, seconds), and drops
-    ``page.image``.
+    to the paper, and by the corner of a receipt's region of a page of several, so they
+    are in the pixels of the whole page at full size; on a page or receipt the engine
+    turned upright, in that turned page or receipt), ``page.text`` (the line texts joined
+    with ``"\\n"``) and ``page.notes["ocr"]`` (engine name, line count, mean confidence,
+    seconds), and drops ``page.image``.
 
     Args:
         engine: the calling worker's own engine.
@@ -300,8 +301,14 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
     started = time.perf_counter()
     lines = engine.recognize(page.image)
     seconds = time.perf_counter() - started
-    # A page cropped to its paper: put the crop's corner back (see `preprocess`).
+    # A page cropped to its paper: put the crop's corner back (see `preprocess`); and a
+    # receipt cut out of a page of several, its region's corner (see `load_page`).
+    # A receipt the engine turned keeps its boxes in the turned receipt, as a page does.
     crop = page.notes.get("preprocess", {}).get("crop") or (0.0, 0.0)
+    turns = getattr(engine, "last_turns", 0)
+    region = load.get("region") if not turns else None
+    if region:
+        crop = (crop[0] + region[0], crop[1] + region[1])
     page.lines = _to_page(lines, scale, crop)
     page.text = "\n".join(line.text for line in page.lines)
     page.image = None
@@ -312,7 +319,6 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
         "mean_confidence": round(sum(confidences) / len(confidences), 4) if confidences else None,
         "seconds": round(seconds, 3),
     }
-    turns = getattr(engine, "last_turns", 0)
     if turns:
         # The engine read the page turned upright; the boxes are in that turned page.
         page.notes["ocr"]["turns"] = turns

@@ -441,7 +441,10 @@ class TestEndToEnd:
 
     async def test_down_window(self) -> None:
         """A one-second outage (503) is ridden out by backoff."""
-        retry = Retry(attempts=8, base=0.05, cap=0.8, deadline=20.0)
+        # Full jitter draws each wait from [0, its bound]: with bounds of 0.05 s upwards
+        # the seven waits sometimes summed under the outage on a loaded machine. From
+        # 0.2 s, seeded, they sum to 2.5 s.
+        retry = Retry(attempts=8, base=0.2, cap=0.8, deadline=20.0, rng=random.Random(1))
         async with open_server(down_after=0.0, down_for=1.0) as srv, client_for(srv) as client:
             stages = await load_stages(client, retry)
             [item], summary = await run_stage(stages, "correct", page("T0TAL"))

@@ -1,0 +1,177 @@
+"""
+Several receipts on one scan: found, cut apart and read one by one, against the page read
+whole; and single receipts, never split.
+
+``--pages`` (the default): the receipts of one half, taken in order, are laid side by side
+on white pages in groups of 2 and of 3 (`stages.testing.flatbed.side_by_side`, a gap of
+8 % of the widest), scanned upright and turned a quarter (a page scanned sideways), and
+written as JPEGs. Each page goes through the pipeline's own path: ``discover`` (with and
+without ``receipts``) -> ``load_page`` -> ``preprocess`` -> ``ocr_page`` (one
+``RapidOcrEngine``, one thread) -> the offline correct -> fix -> structure stages. The
+four fields of each receipt are scored exactly (the SROIE rule) against its key:
+
+- ``split`` (the default run): a field is right when the record of that receipt holds it;
+- ``whole`` (``--whole-pages``): when the one record of its page holds it;
+- ``alone``: each receipt's own scan, read alone (the bound: what splitting can reach).
+
+``--singles``: how many of the 40 scans ``discover(receipts=True)`` splits, as scanned,
+turned, and after each change of ``benchmarks/robustness.py``; and what looking costs
+(decoding each page small and looking for receipts, ms of CPU per page).
+
+Usage (from the project root)::
+
+    .venv/bin/python benchmarks/receipts.py [--half held|dev|all] [--singles]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import _root  # noqa: F401  (the project on sys.path)
+import cv2
+from accuracy_offline import split
+from fields_ocr import DEFAULT_DATA
+from robustness import TRANSFORMS
+
+from stages._page import PageRef
+from stages.inputs import discover, load_page
+from stages.inputs._receipts import receipts_of
+from stages.ocr import RapidOcrEngine, ocr_page
+from stages.offline import DEFAULT_FIELDS, exact_match, read_key_file
+from stages.offline import extract_fields as extract
+from stages.offline._correct import correct_text
+from stages.offline._layout import fix_layout
+from stages.preprocess import PreprocessOptions, preprocess
+from stages.testing.flatbed import side_by_side
+
+__all__ = ["main"]
+
+
+def _fields(engine: RapidOcrEngine, ref: PageRef) -> dict[str, str | None]:
+    page = ocr_page(engine, preprocess(load_page(ref), PreprocessOptions()))
+    text = fix_layout(correct_text("\n".join(line.text for line in page.lines)))
+    return extract(text, page.lines)
+
+
+def _groups(names: list[str]) -> list[list[str]]:
+    """The receipts in groups of 2, then the same receipts again in groups of 3."""
+    pairs = [names[i : i + 2] for i in range(0, len(names) - 1, 2)]
+    triples = [names[i : i + 3] for i in range(0, len(names) - 2, 3)]
+    return pairs + triples
+
+
+def pages(data: Path, names: list[str]) -> None:
+    """Print the fields right per receipt: split, whole, alone; and pages split right."""
+    engine = RapidOcrEngine()
+    keys = {name: read_key_file(data / "key" / f"{name}.json") for name in names}
+    alone = {
+        name: _fields(engine, next(iter(discover([data / "img" / f"{name}.jpg"]))))
+        for name in names
+    }
+    rows: dict[str, dict[str, list[int]]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for turned in (False, True):
+            for group in _groups(names):
+                page, _ = side_by_side([cv2.imread(str(data / "img" / f"{n}.jpg")) for n in group])
+                if turned:
+                    page = cv2.rotate(page, cv2.ROTATE_90_CLOCKWISE)
+                path = Path(folder) / f"{'-'.join(group)}{'-turned' if turned else ''}.jpg"
+                cv2.imwrite(str(path), page, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                label = f"{len(group)} {'turned' if turned else 'upright'}"
+                row = rows.setdefault(label, {m: [0] * 5 for m in ("split", "whole", "alone")})
+                (whole_ref,) = discover([path])
+                refs = receipts_of(whole_ref)
+                row["split"][4] += len(refs) == len(group)
+                whole = _fields(engine, whole_ref)
+                split_fields = (
+                    [_fields(engine, ref) for ref in refs] if len(refs) == len(group) else []
+                )
+                for index, name in enumerate(group):
+                    for f, field in enumerate(DEFAULT_FIELDS):
+                        truth = keys[name].get(field, "")
+                        if not truth.strip():
+                            continue
+                        if split_fields:
+                            row["split"][f] += exact_match(truth, split_fields[index][field])
+                        row["whole"][f] += exact_match(truth, whole[field])
+                        row["alone"][f] += exact_match(truth, alone[name][field])
+                print(f"{path.name}: {len(refs)} receipts", flush=True)
+    engine.close()
+    print(f"\n| pages | read | {' | '.join(DEFAULT_FIELDS)} | pages split right |")
+    print("|---|---|" + "---|" * (len(DEFAULT_FIELDS) + 1))
+    for label, row in rows.items():
+        groups = [g for g in _groups(names) if len(g) == int(label[0])]
+        on = [name for group in groups for name in group]
+        for mode, cells in row.items():
+            per = [
+                f"{cells[f]}/{sum(bool(keys[n].get(field, '').strip()) for n in on)}"
+                for f, field in enumerate(DEFAULT_FIELDS)
+            ]
+            right = f"{cells[4]}/{len(groups)}" if mode == "split" else ""
+            print(f"| {label} ({len(on)} receipts) | {mode} | {' | '.join(per)} | {right} |")
+
+
+def singles(data: Path) -> None:
+    """Print how many single scans are split, per change, and what looking costs."""
+    stems = sorted(image.stem for image in (data / "img").glob("*.jpg"))
+    turns = {
+        "turned 90": cv2.ROTATE_90_CLOCKWISE,
+        "turned 180": cv2.ROTATE_180,
+        "turned 270": cv2.ROTATE_90_COUNTERCLOCKWISE,
+    }
+    print("| scans | split | looking, ms CPU per page |")
+    print("|---|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        for change in [
+            "as scanned",
+            *turns,
+            *(t for t in TRANSFORMS if t not in ("none",) and not t.startswith("pdf")),
+        ]:
+            split_pages, cpu = [], 0.0
+            for stem in stems:
+                image = cv2.imread(str(data / "img" / f"{stem}.jpg"))
+                if change in turns:
+                    image = cv2.rotate(image, turns[change])
+                elif change != "as scanned":
+                    image = TRANSFORMS[change](image)
+                path = Path(folder) / f"{stem}.png"
+                cv2.imwrite(str(path), image)
+                (ref,) = discover([path])
+                started = time.process_time()
+                refs = receipts_of(ref)
+                cpu += time.process_time() - started
+                if len(refs) > 1:
+                    split_pages.append(stem)
+            shown = ", ".join(split_pages) or "none"
+            cost = f"{1000 * cpu / len(stems):.0f}"
+            print(f"| {change} | {len(split_pages)}/{len(stems)} ({shown}) | {cost} |", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Command-line entry point.
+
+    Args:
+        argv: the arguments (``sys.argv[1:]`` when ``None``).
+
+    Returns:
+        0.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--half", choices=("dev", "held", "all"), default="held")
+    parser.add_argument("--singles", action="store_true", help="single scans and the cost")
+    args = parser.parse_args(argv)
+    if args.singles:
+        singles(args.data)
+        return 0
+    stems = sorted(image.stem for image in (args.data / "img").glob("*.jpg"))
+    pages(args.data, stems if args.half == "all" else split(stems)[args.half])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

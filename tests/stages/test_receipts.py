@@ -1,0 +1,146 @@
+"""Several receipts side by side on one scan: found, cut apart, one ref each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from stages._page import Page, PageRef, centre_in
+from stages._paper import _receipt_parts, find_receipts
+from stages.inputs import discover, load_page
+from stages.offline import read_box_file
+from stages.testing.flatbed import side_by_side
+
+
+def _load(sroie: Path, stem: str) -> npt.NDArray[np.uint8]:
+    image = cv2.imread(str(sroie / "img" / f"{stem}.jpg"), cv2.IMREAD_COLOR)
+    assert image is not None
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _print_of(sroie: Path, stem: str, corner: tuple[int, int]) -> list[list[float]]:
+    """The ground-truth text boxes of a receipt laid with its corner at ``corner``."""
+    return [
+        [
+            line.box[0] + corner[0],
+            line.box[1] + corner[1],
+            line.box[2] + corner[0],
+            line.box[3] + corner[1],
+        ]
+        for line in read_box_file(sroie / "box" / f"{stem}.csv")
+    ]
+
+
+def _turned(box: list[float], width: int) -> list[float]:
+    """A box on a page of ``width`` turned a quarter counter-clockwise."""
+    x0, y0, x1, y1 = box
+    return [y0, width - x1, y1, width - x0]
+
+
+class TestFindReceipts:
+    """Real receipts laid side by side, and single receipts left whole."""
+
+    @pytest.mark.parametrize("stems", [("000", "002"), ("004", "006", "008"), ("030", "032")])
+    @pytest.mark.parametrize("turned", [False, True])
+    def test_each_receipt_holds_its_own_print(
+        self, sroie: Path, stems: tuple[str, ...], turned: bool
+    ) -> None:
+        """Every ground-truth line of a receipt lies in its box and in no other; on the
+        page turned a quarter, the boxes lie one above the other."""
+        page, placed = side_by_side([_load(sroie, stem) for stem in stems])
+        width = page.shape[1]
+        if turned:
+            page = np.ascontiguousarray(cv2.rotate(page, cv2.ROTATE_90_COUNTERCLOCKWISE))
+        found = find_receipts(page)
+        assert len(found) == len(stems)
+        for index, (stem, (x0, y0, _, _)) in enumerate(zip(stems, placed, strict=True)):
+            for box in _print_of(sroie, stem, (x0, y0)):
+                if turned:
+                    box = _turned(box, width)
+                # Turned counter-clockwise, the first receipt lies at the bottom.
+                mine = len(stems) - 1 - index if turned else index
+                holders = [k for k, area in enumerate(found) if centre_in(box, area)]
+                assert holders == [mine], (stem, box, found)
+
+    @pytest.mark.parametrize(
+        "turn", [None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE]
+    )
+    def test_a_single_receipt_is_left_whole(self, sroie: Path, turn: int | None) -> None:
+        """None of the 40 scans is split, upright, upside down or sideways."""
+        for path in sorted((sroie / "img").glob("*.jpg")):
+            image = _load(sroie, path.stem)
+            if turn is not None:
+                image = np.ascontiguousarray(cv2.rotate(image, turn))
+            assert find_receipts(image) == [], path.stem
+
+    def test_on_a_dark_table(self, sroie: Path) -> None:
+        """Receipts on a dark table are found too: the table's edges are no print."""
+        page, placed = side_by_side([_load(sroie, "000"), _load(sroie, "002")])
+        page[page == 246] = 60
+        found = find_receipts(page)
+        assert len(found) == 2
+        for (x0, y0, x1, y1), area in zip(placed, found, strict=True):
+            assert centre_in([x0, y0, x1, y1], area)
+
+    def test_a_narrow_column_is_no_receipt(self) -> None:
+        """An amount column alone beside the items (a third as wide) is joined to them."""
+        rows = [
+            [x, y * 20, 8, 10]
+            for y in range(30)
+            for x in [*range(0, 300, 12), *range(400, 460, 12)]
+        ]
+        boxes = np.asarray(rows, dtype=np.int32)
+        assert _receipt_parts(boxes, [(0, 296), (400, 458)], 10.0) == [(0, 458)]
+        # As wide as the first (another receipt), it stays apart.
+        wide = np.asarray(
+            [*rows, *([x, y * 20, 8, 10] for y in range(30) for x in range(460, 700, 12))],
+            dtype=np.int32,
+        )
+        assert _receipt_parts(wide, [(0, 296), (400, 698)], 10.0) == [(0, 296), (400, 698)]
+
+
+class TestDiscovery:
+    """``discover(receipts=True)`` gives one ref per receipt; ``load_page`` cuts it out."""
+
+    def test_refs_and_regions(self, sroie: Path, tmp_path: Path) -> None:
+        page, placed = side_by_side([_load(sroie, "000"), _load(sroie, "002")])
+        cv2.imwrite(str(tmp_path / "two.jpg"), page)
+        (tmp_path / "one.jpg").symlink_to(sroie / "img" / "004.jpg")
+        plain = list(discover([tmp_path]))
+        refs = list(discover([tmp_path], receipts=True))
+        assert [ref.receipt for ref in refs] == [None, (1, 2), (2, 2)]
+        assert refs[0] == plain[0]  # a single receipt keeps its id
+        name, _, digest = plain[1].id.rpartition("@")
+        assert [ref.id for ref in refs[1:]] == [f"{name}.1@{digest}", f"{name}.2@{digest}"]
+        h, w = page.shape[:2]
+        for ref, (x0, y0, x1, y1) in zip(refs[1:], placed, strict=True):
+            assert ref.region is not None
+            loaded = load_page(ref)
+            assert loaded.image is not None
+            rx0, ry0, rx1, ry1 = loaded.notes["load"]["region"]
+            assert rx0 <= x0 and x1 <= rx1 and ry0 <= y0 and y1 <= ry1
+            assert loaded.image.shape[:2] == (ry1 - ry0, rx1 - rx0)
+            # Decoded small, the region is the same part of the page.
+            small = load_page(ref, max_side=800)
+            assert small.notes["load"]["region"] == pytest.approx([rx0, ry0, rx1, ry1], abs=3)
+            # What a journal keeps of the page brings the receipt back.
+            again = Page.from_json(Page(ref=ref).to_json()).ref
+            assert again == ref and again.region == ref.region
+        assert w > 0 and h > 0
+
+    def test_an_unreadable_page_stays_one_ref(self, tmp_path: Path) -> None:
+        """A corrupt scan is not looked into: its one ref fails at load with the reason."""
+        (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+        refs = list(discover([tmp_path], receipts=True))
+        assert len(refs) == 1 and refs[0].receipt is None
+
+    def test_old_journal_refs_load(self) -> None:
+        """A ref journaled before receipts existed (no ``receipt`` key) reads back whole."""
+        ref = PageRef.from_json(
+            {"id": "a.jpg#1@0", "source": "a.jpg", "page": 1, "kind": "jpeg", "problem": None}
+        )
+        assert ref.receipt is None and ref.region is None
