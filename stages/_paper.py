@@ -137,11 +137,10 @@ def find_receipts(image: npt.NDArray[np.uint8]) -> list[Box]:
     high; a page whose print stays under 5 is left whole). Ink is what is darker than its
     surroundings (a receipt's paper may be greyer than the page around it). Blobs of ink
     of at least 2 x 2 pixels are glyphs, but lines taller than 6 glyphs (a paper's edge,
-    a shadow, a fold, a dark table's edge) are not
-    print. The glyphs tell which way the print runs: in a row of print, the glyph nearest
-    to most glyphs is beside it; on a page scanned sideways, above or below it, and the
-    receipts lie one above the other. A page whose print shows no clear direction is
-    left whole.
+    a shadow, a fold, a dark table's edge) are not print. The glyphs tell which way the
+    print runs: in a row of print, the glyph nearest to most glyphs is beside it; on a
+    page scanned sideways, above or below it, and the receipts lie one above the other.
+    A page whose print shows no clear direction is left whole.
 
     Across the print, a **gutter** is a band that no glyph touches from one edge of the
     page to the other, at least a glyph's height and 1 % of the page wide. Within one
