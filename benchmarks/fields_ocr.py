@@ -158,6 +158,16 @@ def ocr_variant(
     return stored
 
 
+def receipts_parser(doc: str | None) -> argparse.ArgumentParser:
+    """
+    The argument parser of a benchmark over the SROIE receipts: described by the first
+    paragraph of ``doc`` (the script's docstring), with ``--data``, the receipts' folder.
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    return parser
+
+
 def load_cache(variant: str, cache_dir: Path = DEFAULT_CACHE_DIR) -> dict[str, list[Line]]:
     """
     The cached lines of one variant.
@@ -174,18 +184,9 @@ def load_cache(variant: str, cache_dir: Path = DEFAULT_CACHE_DIR) -> dict[str, l
 
 
 def main(argv: list[str] | None = None) -> int:
-    """
-    Command-line entry point.
-
-    Args:
-        argv: the arguments (``sys.argv[1:]`` when ``None``).
-
-    Returns:
-        0.
-    """
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    """Run from the command line (``argv``: ``sys.argv[1:]`` when ``None``); returns 0."""
+    parser = receipts_parser(__doc__)
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="default")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     parser.add_argument(
         "--half",

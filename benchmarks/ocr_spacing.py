@@ -25,7 +25,6 @@ The recording is cached as ``CACHE_DIR/spacing-HALF.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -36,7 +35,7 @@ from typing import Any
 import _root  # noqa: F401  (the project on sys.path)
 import numpy as np
 from accuracy_offline import split, summary
-from fields_ocr import DEFAULT_CACHE_DIR, DEFAULT_DATA
+from fields_ocr import DEFAULT_CACHE_DIR, receipts_parser
 
 from stages._page import Line
 from stages.inputs import discover, load_page
@@ -181,17 +180,8 @@ def after_punctuation(recorded: dict[str, Any], data: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """
-    Command-line entry point.
-
-    Args:
-        argv: the arguments (``sys.argv[1:]`` when ``None``).
-
-    Returns:
-        0.
-    """
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    """Run from the command line (``argv``: ``sys.argv[1:]`` when ``None``); returns 0."""
+    parser = receipts_parser(__doc__)
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     parser.add_argument("--half", choices=("dev", "held"), default="dev")
     parser.add_argument("--gaps", default="0.25,0.3,0.35,0.4,0.45,0.5,0.6,0.8")

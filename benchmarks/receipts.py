@@ -25,7 +25,6 @@ Usage (from the project root)::
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ from pathlib import Path
 import _root  # noqa: F401  (the project on sys.path)
 import cv2
 from accuracy_offline import split
-from fields_ocr import DEFAULT_DATA
+from fields_ocr import receipts_parser
 from robustness import TRANSFORMS
 
 from stages._page import PageRef
@@ -151,17 +150,8 @@ def singles(data: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """
-    Command-line entry point.
-
-    Args:
-        argv: the arguments (``sys.argv[1:]`` when ``None``).
-
-    Returns:
-        0.
-    """
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    """Run from the command line (``argv``: ``sys.argv[1:]`` when ``None``); returns 0."""
+    parser = receipts_parser(__doc__)
     parser.add_argument("--half", choices=("dev", "held", "all"), default="held")
     parser.add_argument("--singles", action="store_true", help="single scans and the cost")
     args = parser.parse_args(argv)

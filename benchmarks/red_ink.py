@@ -25,7 +25,6 @@ Usage (from the project root)::
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ import _root  # noqa: F401  (the project on sys.path)
 import cv2
 import numpy as np
 from accuracy_offline import split
-from fields_ocr import DEFAULT_DATA
+from fields_ocr import receipts_parser
 
 from stages import _stamp as stamp
 from stages._stamp import MIN_RED_PIXELS, RED_MARGIN, lighten_red
@@ -130,17 +129,8 @@ def red_rows(data: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """
-    Command-line entry point.
-
-    Args:
-        argv: the arguments (``sys.argv[1:]`` when ``None``).
-
-    Returns:
-        0.
-    """
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    """Run from the command line (``argv``: ``sys.argv[1:]`` when ``None``); returns 0."""
+    parser = receipts_parser(__doc__)
     parser.add_argument("--ocr", action="store_true", help="also time the OCR of each page")
     parser.add_argument("--red-rows", action="store_true", help="red print: kept or lost")
     parser.add_argument(

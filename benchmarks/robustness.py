@@ -58,7 +58,6 @@ development half's ``rot90``, ``rot180``, ``tilt4``, ``tilt-2`` and ``table`` on
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import tempfile
@@ -73,7 +72,7 @@ import cv2
 import numpy as np
 import PIL.Image
 from accuracy_offline import split
-from fields_ocr import DEFAULT_DATA
+from fields_ocr import receipts_parser
 
 from stages._page import Page
 from stages.inputs import discover, load_page
@@ -297,17 +296,8 @@ def cost(data: Path, names: list[str], configs: list[str], rounds: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """
-    Command-line entry point.
-
-    Args:
-        argv: the arguments (``sys.argv[1:]`` when ``None``).
-
-    Returns:
-        0.
-    """
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    """Run from the command line (``argv``: ``sys.argv[1:]`` when ``None``); returns 0."""
+    parser = receipts_parser(__doc__)
     parser.add_argument("--half", choices=("dev", "held", "all"), default="held")
     parser.add_argument("--cost", type=int, metavar="ROUNDS", help="time the steps instead")
     parser.add_argument("--config", default="shipped,plain")
