@@ -64,10 +64,11 @@ def discover(
     be counted (corrupt, truncated, encrypted PDF, unreadable, empty, broken symbolic link)
     yields one ref with ``page=1`` and ``problem`` set to a reason that names the file.
 
-    With ``receipts``, each scanned page (JPEG, PNG, TIFF) is also decoded small and
-    looked at for several receipts side by side (:func:`~stages._paper.find_receipts`);
-    a page that holds several yields one ref per receipt, in reading order, with
-    ``.<k>`` after the page number in its id and the receipt's ``region`` of the page.
+    With ``receipts``, each scanned page (JPEG, PNG, TIFF, or a PDF page that shows no
+    text of its own) is also decoded small and looked at for several receipts side by
+    side (:func:`~stages._paper.find_receipts`); a page that holds several yields one ref
+    per receipt, in reading order, with ``.<k>`` after the page number in its id and the
+    receipt's ``region`` of the page.
 
     The id of a ref is ``<path relative to its input root, posix>#<page>@<hash>``, where
     the root of a named file is its parent folder, the root of a folder is the folder, and

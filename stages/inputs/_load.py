@@ -172,6 +172,9 @@ def load_page(
     page = Page(ref=ref, image=image, scale=drafted)
     if ref.region is not None:
         _cut_region(page, ref.region)
+        # Discovery cuts only scans; a page that shows its own text now (the file
+        # changed) is OCR-ed in the region, its lines being on the whole page.
+        layer = TextLayer()
     if layer.lines:
         page.lines = layer.lines
         page.text = "\n".join(line.text for line in layer.lines)

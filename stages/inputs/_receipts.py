@@ -23,9 +23,9 @@ FIND_SIDE = 1600
 #: print, shrunk by its length, would be too small to look at.
 FIND_WHOLE_PIXELS = 8_000_000
 
-#: The kinds of page looked at: scans. A PDF page is read whole (its text layer and
-#: pictures are placed on the whole page).
-_SCANS = frozenset({"jpeg", "png", "tiff"})
+#: The kinds of page looked at. A PDF page is looked at when it is a scan: one that
+#: shows text of its own is read whole (its lines and pictures lie on the whole page).
+_KINDS = frozenset({"jpeg", "png", "tiff", "pdf"})
 
 
 def receipts_of(ref: PageRef) -> list[PageRef]:
@@ -47,13 +47,14 @@ def receipts_of(ref: PageRef) -> list[PageRef]:
     Returns:
         The page's refs.
     """
-    if ref.problem is not None or ref.kind not in _SCANS or ref.receipt is not None:
+    if ref.problem is not None or ref.kind not in _KINDS or ref.receipt is not None:
         return [ref]
     try:
-        image = load_page(ref, max_side=FIND_SIDE, whole_pixels=FIND_WHOLE_PIXELS).image
+        page = load_page(ref, max_side=FIND_SIDE, whole_pixels=FIND_WHOLE_PIXELS)
     except InputError:
         return [ref]
-    if image is None:
+    image = page.image
+    if image is None or page.notes.get("load", {}).get("text_layer"):
         return [ref]
     boxes = find_receipts(image)
     if len(boxes) < 2:

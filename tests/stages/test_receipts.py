@@ -8,12 +8,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from PIL import Image
 
 from stages._page import Page, PageRef, centre_in
 from stages._paper import _receipt_parts, find_receipts
 from stages.inputs import discover, load_page
 from stages.offline import read_box_file
 from stages.testing.flatbed import side_by_side
+from stages.testing.pdf import text_pdf
 
 
 def _load(sroie: Path, stem: str) -> npt.NDArray[np.uint8]:
@@ -131,6 +133,41 @@ class TestDiscovery:
             again = Page.from_json(Page(ref=ref).to_json()).ref
             assert again == ref and again.region == ref.region
         assert w > 0 and h > 0
+
+    def test_a_scanned_pdf_page_is_cut_and_a_text_page_is_not(
+        self, sroie: Path, tmp_path: Path
+    ) -> None:
+        """A scanner's PDF: its page of two receipts gives two refs, its page of one a
+        single ref; a page that shows its own text is read whole."""
+        page, placed = side_by_side([_load(sroie, "000"), _load(sroie, "002")])
+        scans = [
+            Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            for image in (page, _load(sroie, "004"))
+        ]
+        scans[0].save(
+            tmp_path / "scans.pdf", save_all=True, append_images=scans[1:], resolution=150
+        )
+        refs = list(discover([tmp_path / "scans.pdf"], receipts=True))
+        assert [(ref.page, ref.receipt) for ref in refs] == [(1, (1, 2)), (1, (2, 2)), (2, None)]
+        whole = load_page(next(iter(discover([tmp_path / "scans.pdf"])))).image
+        assert whole is not None
+        scale = whole.shape[1] / page.shape[1]  # the page renders at 200 dpi, the scan's 150
+        for ref, (x0, _, x1, _) in zip(refs, placed, strict=False):
+            loaded = load_page(ref)
+            assert loaded.image is not None
+            rx0, _, rx1, _ = loaded.notes["load"]["region"]
+            # The region is in the pixels of the page as rendered.
+            assert rx0 <= x0 * scale and x1 * scale <= rx1
+        # Two e-receipts' text side by side on one page: it shows its own text, so it is
+        # read whole (its lines lie on the whole page).
+        rows = [
+            (f"ITEM {row:02d} MAJU JAYA 12.30", x, 30 + 14 * row, 10)
+            for row in range(30)
+            for x in (20, 330)
+        ]
+        text_pdf(tmp_path / "text.pdf", rows, 600, 480)
+        (ref,) = discover([tmp_path / "text.pdf"], receipts=True)
+        assert ref.receipt is None
 
     def test_an_unreadable_page_stays_one_ref(self, tmp_path: Path) -> None:
         """A corrupt scan is not looked into: its one ref fails at load with the reason."""
