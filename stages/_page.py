@@ -65,9 +65,9 @@ class PageRef:
             "kind": self.kind,
             "problem": self.problem,
         }
-        if self.receipt is not None:
+        if self.receipt is not None and self.region is not None:
             data["receipt"] = list(self.receipt)
-            data["region"] = list(self.region or ())
+            data["region"] = list(self.region)
         return data
 
     @classmethod

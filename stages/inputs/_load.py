@@ -121,10 +121,16 @@ def load_page(
     shown = show_path(path)
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be at least 1, not {max_side}")
-    if max_side is not None and ref.region is not None:
-        # A receipt's part of the page gets the pixels a page of its own would.
+    if ref.region is not None:
+        # A receipt's part of the page gets at least the pixels a page of its own would:
+        # whole when the part has no more than ``whole_pixels``, else at least ``max_side``
+        # along each of its sides.
         x0, y0, x1, y1 = ref.region
-        max_side = math.ceil(max_side / max(x1 - x0, y1 - y0, 1e-3))
+        width, height = max(x1 - x0, 1e-3), max(y1 - y0, 1e-3)
+        if whole_pixels is not None:
+            whole_pixels = math.ceil(whole_pixels / (width * height))
+        if max_side is not None:
+            max_side = math.ceil(max_side / min(width, height))
     layer = TextLayer()
     try:
         if ref.kind == "pdf":

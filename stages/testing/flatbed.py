@@ -1,12 +1,13 @@
 """
-Several receipts laid side by side on a flatbed and scanned as one page, for tests and
-benchmarks.
+Several receipts laid side by side on a flatbed and scanned as one page, and pages of
+print drawn from text, for tests and benchmarks.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-__all__ = ["PAGE", "side_by_side"]
+__all__ = ["PAGE", "drawn", "side_by_side"]
 
 #: The flatbed's lid as a scan shows it: a white a little darker than fresh paper.
 PAGE = 246
@@ -47,3 +48,35 @@ def side_by_side(
         placed.append((x, y, x + w, y + h))
         x += w + space
     return page, placed
+
+
+def drawn(
+    rows: Sequence[Sequence[tuple[int, str]]], width: int = 640, pitch: int = 30
+) -> npt.NDArray[np.uint8]:
+    """
+    A printed page drawn from text: each row is a list of ``(x, text)``, drawn at ``x``
+    pixels from the left in OpenCV's plain Hershey font, rows ``pitch`` pixels apart, on
+    white paper ``width`` pixels wide (an empty row leaves a blank line).
+
+    Args:
+        rows: the page's rows, top to bottom.
+        width: the page's width in pixels.
+        pitch: the distance between two rows in pixels.
+
+    Returns:
+        uint8 BGR pixels.
+    """
+    page = np.full((pitch * (len(rows) + 2), width, 3), 255, np.uint8)
+    for index, row in enumerate(rows, start=1):
+        for x, text in row:
+            cv2.putText(
+                page,
+                text,
+                (x, index * pitch + pitch // 3),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.6,
+                (0, 0, 0),
+                1,
+                cv2.LINE_AA,
+            )
+    return page

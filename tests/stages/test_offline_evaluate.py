@@ -81,6 +81,26 @@ class TestEvaluate:
         report = "\n".join(accuracy.lines())
         assert "misses: missing 1, spaces/punctuation only 1" in report
 
+    def test_a_page_cut_into_receipts_counts_as_missed(self) -> None:
+        """A page the truth holds whole, cut into two receipt records: scored once, every
+        field missed, and the report says so (it is not left out of the figures)."""
+        fields = {"company": "PUNCAK PAINT & ELECTRICAL", "date": "", "address": "", "total": ""}
+        parts = [
+            {
+                "source": "in/a.jpg",
+                "page": 1,
+                "text": "PUNCAK",
+                "fields": {"company": "PUNCAK PAINT & ELECTRICAL"},
+                "receipt": {"index": index, "of": 2, "region": [0, 0, 10, 10]},
+            }
+            for index in (1, 2)
+        ]
+        accuracy = evaluate(iter(parts), {("a.jpg", 1): Truth("PUNCAK", fields)})
+        assert accuracy.pages == 1 and accuracy.split == 1
+        assert accuracy.fields["company"] == (0, 1)
+        assert accuracy.misses["company"] == {"split": 1}
+        assert "1 cut into receipts: their fields missed" in "\n".join(accuracy.lines())
+
     def test_consumes_any_iterable_once(self) -> None:
         """A generator is read once, in order, to its end."""
         consumed: list[str] = []

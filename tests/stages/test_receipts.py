@@ -14,7 +14,7 @@ from stages._page import Page, PageRef, centre_in
 from stages._paper import _receipt_parts, find_receipts
 from stages.inputs import discover, load_page
 from stages.offline import read_box_file
-from stages.testing.flatbed import side_by_side
+from stages.testing.flatbed import drawn, side_by_side
 from stages.testing.pdf import text_pdf
 
 
@@ -22,6 +22,42 @@ def _load(sroie: Path, stem: str) -> npt.NDArray[np.uint8]:
     image = cv2.imread(str(sroie / "img" / f"{stem}.jpg"), cv2.IMREAD_COLOR)
     assert image is not None
     return np.asarray(image, dtype=np.uint8)
+
+
+_ITEMS = ["NASI LEMAK", "TEH TARIK", "ROTI CANAI", "MEE GORENG", "KOPI O", "MILO AIS", "MAGGI"]
+
+
+def _cafe(header: int = 250) -> npt.NDArray[np.uint8]:
+    """A small receipt: a short header at ``header`` pixels, items at the left and their
+    quantities and amounts far to the right, no rule across: a blank band runs from top
+    to bottom between the two."""
+    rows: list[list[tuple[int, str]]] = [[(header, "KEDAI ALI")], [(header + 20, "KAJANG")], []]
+    rows.append([(30, "14/03/24 12:41")])
+    for index, item in enumerate(_ITEMS):
+        rows.append(
+            [(30, item), (400, f"{1 + index % 3} X 2.50"), (540, f"{2.5 * (1 + index % 3):6.2f}")]
+        )
+    rows += [[], [(30, "TOTAL"), (540, " 37.50")], [(30, "CASH"), (540, " 50.00")], []]
+    rows.append([(header - 10, "TERIMA KASIH")])
+    return drawn(rows)
+
+
+def _invoice() -> npt.NDArray[np.uint8]:
+    """An A4-like invoice: the seller at the left, bill-to and ship-to side by side, a
+    table of four columns, no rules."""
+    rows: list[list[tuple[int, str]]] = [
+        [(40, "MAJU JAYA TRADING SDN BHD")],
+        [(40, "12 JALAN 3, 43000 KAJANG")],
+    ]
+    rows += [[], [(40, "BILL TO"), (620, "SHIP TO")]]
+    rows += [[(40, f"CUSTOMER LINE {n}"), (620, f"DELIVERY LINE {n}")] for n in range(1, 5)]
+    rows += [[], [(40, "DESCRIPTION"), (620, "QTY"), (760, "PRICE"), (900, "AMOUNT")]]
+    rows += [
+        [(40, f"ITEM NUMBER {n} SUPPLY"), (620, str(n)), (760, "12.00"), (900, f"{12 * n:6.2f}")]
+        for n in range(1, 16)
+    ]
+    rows += [[], [(620, "TOTAL"), (900, "1440.00")]]
+    return drawn(rows, width=1100)
 
 
 def _print_of(sroie: Path, stem: str, corner: tuple[int, int]) -> list[list[float]]:
@@ -79,6 +115,37 @@ class TestFindReceipts:
                 image = np.ascontiguousarray(cv2.rotate(image, turn))
             assert find_receipts(image) == [], path.stem
 
+    @pytest.mark.parametrize("name", ["cafe", "cafe, header at the left", "invoice"])
+    def test_columns_of_one_document_are_not_receipts(self, name: str) -> None:
+        """A blank band from top to bottom between columns that print on the same rows
+        (items and amounts, bill-to and ship-to) does not cut the document."""
+        page = {"cafe": _cafe(), "cafe, header at the left": _cafe(30), "invoice": _invoice()}[name]
+        assert find_receipts(page) == []
+
+    def test_drawn_receipts_side_by_side_are_cut(self) -> None:
+        """Two such receipts side by side, the second half a row lower, are two."""
+        first = _cafe()
+        second = np.vstack([np.full((15, first.shape[1], 3), 255, np.uint8), first])
+        page, placed = side_by_side([first, second], stagger=0)
+        found = find_receipts(page)
+        assert len(found) == 2
+        assert all(centre_in(list(box), area) for box, area in zip(placed, found, strict=True))
+
+    def test_a_note_beside_a_receipt_is_no_receipt(self, sroie: Path) -> None:
+        """Four lines written beside a receipt are not a second receipt."""
+        receipt = _load(sroie, "002")
+        note = drawn(
+            [
+                [(10, "CLIENT LUNCH W/ TAN")],
+                [(10, "PROJECT ABC-12")],
+                [(10, "APPROVED - JS")],
+                [(10, "CLAIM 14/3")],
+            ],
+            width=320,
+        )
+        page, _ = side_by_side([receipt, note])
+        assert find_receipts(page) == []
+
     def test_on_a_dark_table(self, sroie: Path) -> None:
         """Receipts on a dark table are found too: the table's edges are no print."""
         page, placed = side_by_side([_load(sroie, "000"), _load(sroie, "002")])
@@ -88,21 +155,21 @@ class TestFindReceipts:
         for (x0, y0, x1, y1), area in zip(placed, found, strict=True):
             assert centre_in([x0, y0, x1, y1], area)
 
-    def test_a_narrow_column_is_no_receipt(self) -> None:
-        """An amount column alone beside the items (a third as wide) is joined to them."""
-        rows = [
-            [x, y * 20, 8, 10]
-            for y in range(30)
-            for x in [*range(0, 300, 12), *range(400, 460, 12)]
-        ]
-        boxes = np.asarray(rows, dtype=np.int32)
-        assert _receipt_parts(boxes, [(0, 296), (400, 458)], 10.0) == [(0, 458)]
-        # As wide as the first (another receipt), it stays apart.
-        wide = np.asarray(
-            [*rows, *([x, y * 20, 8, 10] for y in range(30) for x in range(460, 700, 12))],
-            dtype=np.int32,
-        )
-        assert _receipt_parts(wide, [(0, 296), (400, 698)], 10.0) == [(0, 296), (400, 698)]
+    def test_parts_that_are_no_receipts_are_joined(self) -> None:
+        """A narrow column beside the items is joined to them; so is a wide one whose rows
+        are the items' rows (columns of one document); a wide one printed on rows of its own
+        (another receipt) stays apart."""
+
+        def block(x0: int, x1: int, offset: int) -> list[list[int]]:
+            return [[x, offset + y * 20, 8, 10] for y in range(30) for x in range(x0, x1, 12)]
+
+        items = block(0, 300, 0)
+        narrow = np.asarray([*items, *block(400, 460, 10)], dtype=np.int32)
+        assert _receipt_parts(narrow, [(0, 296), (400, 456)], 10.0) == [(0, 456)]
+        aligned = np.asarray([*items, *block(400, 700, 0)], dtype=np.int32)
+        assert _receipt_parts(aligned, [(0, 296), (400, 692)], 10.0) == [(0, 692)]
+        apart = np.asarray([*items, *block(400, 700, 10)], dtype=np.int32)
+        assert _receipt_parts(apart, [(0, 296), (400, 692)], 10.0) == [(0, 296), (400, 692)]
 
 
 class TestDiscovery:
@@ -133,6 +200,23 @@ class TestDiscovery:
             again = Page.from_json(Page(ref=ref).to_json()).ref
             assert again == ref and again.region == ref.region
         assert w > 0 and h > 0
+
+    def test_a_receipt_gets_the_pixels_of_a_page_of_its_own(
+        self, sroie: Path, tmp_path: Path
+    ) -> None:
+        """A page too large to decode whole, whose receipts are not, gives each receipt at
+        full size; read whole, the page would be shrunk."""
+        page, _ = side_by_side([_load(sroie, "000"), _load(sroie, "002")])
+        cv2.imwrite(str(tmp_path / "two.jpg"), page)
+        refs = list(discover([tmp_path / "two.jpg"], receipts=True))
+        limit = page.shape[0] * page.shape[1] * 2 // 3  # the page is over, a half is under
+        whole = load_page(refs[0], max_side=200, whole_pixels=limit).image
+        assert whole is not None
+        x0, y0, x1, y1 = load_page(refs[0]).notes["load"]["region"]
+        assert whole.shape[:2] == (y1 - y0, x1 - x0)
+        page_ref = next(iter(discover([tmp_path / "two.jpg"])))
+        shrunk = load_page(page_ref, max_side=200, whole_pixels=limit).image
+        assert shrunk is not None and max(shrunk.shape[:2]) < max(page.shape[:2])
 
     def test_a_scanned_pdf_page_is_cut_and_a_text_page_is_not(
         self, sroie: Path, tmp_path: Path
