@@ -14,7 +14,7 @@ import argparse
 import csv
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -24,6 +24,7 @@ import anyio
 import orjson
 
 from asyncpipe import (
+    ConfigError,
     CostBudget,
     Job,
     Pipeline,
@@ -40,6 +41,7 @@ from ._malloc import start_environment as malloc_start_environment
 from ._page import PageRef
 from .evaluate import evaluate, load_truth
 from .inputs import discover, estimate_pages
+from .inputs._receipts import FINDER_VERSION
 from .llm._options import LlmOptions, add_arguments, timeout_advice
 from .ocr import ENGINES
 from .offline import load_dictionary
@@ -222,8 +224,13 @@ class DocumentApp:
             def skipped(path: str, reason: str) -> None:
                 log.info("skipped %s: %s", path, reason)
 
+            receipts = await anyio.to_thread.run_sync(
+                partial(
+                    receipts_mode, options.journal, resume=options.resume, whole=args.whole_pages
+                )
+            )
             source = iterate_in_thread(
-                discover(options.inputs, on_skip=skipped, receipts=not args.whole_pages)
+                _discovered(options, skipped, receipts=receipts, keep=not options.resume)
             )
             if client is not None and limits.budget is not None:
                 source = _within_budget(source, limits.budget)
@@ -306,6 +313,67 @@ def _read_records(path: Path) -> Iterator[dict[str, Any]]:
     for _, line in LineScanner(path):
         if line.strip():
             yield orjson.loads(line)
+
+
+def _mode_file(journal: Path) -> Path:
+    return journal.with_name(journal.name + ".receipts")
+
+
+def _discovered(
+    options: RunOptions, skipped: Callable[[str, str], None], *, receipts: bool, keep: bool
+) -> Iterator[PageRef]:
+    """The run's pages; a run that starts keeps how it reads scans (see `receipts_mode`)
+    once it holds its journal: when the pipeline first asks for a page."""
+    if keep:
+        kept = _mode_file(options.journal)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write_text(kept) as fh:
+            fh.write(orjson.dumps({"receipts": receipts, "finder": FINDER_VERSION}).decode())
+    yield from discover(options.inputs, on_skip=skipped, receipts=receipts)
+
+
+def receipts_mode(journal: Path, *, resume: bool, whole: bool) -> bool:
+    """
+    Whether a run cuts scans into receipts: as asked (``whole`` is ``--whole-pages``) when
+    it starts, and as it started when it is resumed, so no page is read both whole and
+    cut. The mode is kept beside the journal (``<journal>.receipts``), written when a
+    run starts; a journal without it was started before scans were cut.
+
+    Args:
+        journal: the run's journal.
+        resume: the run continues an earlier one.
+        whole: ``--whole-pages`` was given.
+
+    Returns:
+        ``True`` to cut scans into receipts.
+
+    Raises:
+        ConfigError: a resumed run that cut scans is given ``--whole-pages``, or was
+            started by a version that finds receipts differently.
+    """
+    if not resume:
+        return not whole
+    kept = _mode_file(journal)
+    try:
+        started = orjson.loads(kept.read_bytes())
+    except FileNotFoundError:
+        return False  # started before scans were cut into receipts: every page whole
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(f"{kept}: cannot read how this run reads scans: {exc}") from exc
+    if not started.get("receipts"):
+        return False
+    if whole:
+        raise ConfigError(
+            "this run cut scans into receipts: resume it without --whole-pages, or start "
+            "over with --overwrite"
+        )
+    if started.get("finder") != FINDER_VERSION:
+        raise ConfigError(
+            f"this run's receipts were found by finder {started.get('finder')}, and this "
+            f"version's finder ({FINDER_VERSION}) may cut scans differently: finish it with "
+            "the version that started it, or start over with --overwrite"
+        )
+    return True
 
 
 def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:

@@ -288,6 +288,31 @@ class TestOffline:
         assert records[1]["fields"]["total"] == records[3]["fields"]["total"]
         assert records[0]["text"] != records[1]["text"]
 
+    def test_a_resumed_run_reads_scans_as_it_started(self, sroie: Path, tmp_path: Path) -> None:
+        """A run started with ``--whole-pages`` and resumed without it keeps reading pages
+        whole: no page is read both whole and cut. A run that cut scans refuses
+        ``--whole-pages`` on resume."""
+        folder = tmp_path / "in"
+        folder.mkdir()
+        page, _ = side_by_side(
+            [
+                np.asarray(cv2.imread(str(sroie / "img" / f"{stem}.jpg")), dtype=np.uint8)
+                for stem in ("000", "002")
+            ]
+        )
+        cv2.imwrite(str(folder / "two.jpg"), page)
+        whole = tmp_path / "whole.jsonl"
+        assert run_cli(folder, "--out", whole, "--whole-pages").returncode == 0
+        done = run_cli(folder, "--out", whole, "--resume")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert len(read_jsonl(whole)) == 1
+        cut = tmp_path / "cut.jsonl"
+        assert run_cli(folder, "--out", cut).returncode == 0
+        assert len(read_jsonl(cut)) == 2
+        done = run_cli(folder, "--out", cut, "--resume", "--whole-pages")
+        assert done.returncode == 2 and "resume it without --whole-pages" in done.stderr
+        assert len(read_jsonl(cut)) == 2
+
     def test_config_file_and_bad_options(self, sroie: Path, tmp_path: Path) -> None:
         """A TOML config sets the options; unknown keys and bad values exit 2 with a reason."""
         folder = receipts(sroie, ["006"], tmp_path / "in")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -10,9 +11,12 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
+from asyncpipe import ConfigError
 from stages._page import Page, PageRef, centre_in
 from stages._paper import _receipt_parts, find_receipts
+from stages.app import receipts_mode
 from stages.inputs import discover, load_page
+from stages.inputs._receipts import FINDER_VERSION
 from stages.offline import read_box_file
 from stages.testing.flatbed import drawn, side_by_side
 from stages.testing.pdf import text_pdf
@@ -265,3 +269,24 @@ class TestDiscovery:
             {"id": "a.jpg#1@0", "source": "a.jpg", "page": 1, "kind": "jpeg", "problem": None}
         )
         assert ref.receipt is None and ref.region is None
+
+
+class TestResumeMode:
+    """A resumed run reads scans as it started (`stages.app.receipts_mode`)."""
+
+    def test_modes(self, tmp_path: Path) -> None:
+        journal = tmp_path / "out.jsonl.journal"
+        assert receipts_mode(journal, resume=False, whole=False) is True
+        assert receipts_mode(journal, resume=False, whole=True) is False
+        # A journal of a release that read every page whole has no mode beside it.
+        assert receipts_mode(journal, resume=True, whole=False) is False
+        kept = journal.with_name(journal.name + ".receipts")
+        kept.write_text(json.dumps({"receipts": True, "finder": FINDER_VERSION}))
+        assert receipts_mode(journal, resume=True, whole=False) is True
+        with pytest.raises(ConfigError, match="without --whole-pages"):
+            receipts_mode(journal, resume=True, whole=True)
+        kept.write_text(json.dumps({"receipts": True, "finder": FINDER_VERSION + 1}))
+        with pytest.raises(ConfigError, match="may cut scans differently"):
+            receipts_mode(journal, resume=True, whole=False)
+        kept.write_text(json.dumps({"receipts": False, "finder": FINDER_VERSION}))
+        assert receipts_mode(journal, resume=True, whole=False) is False
