@@ -15,8 +15,10 @@ four fields of each receipt are scored exactly (the SROIE rule) against its key:
 - ``alone``: each receipt's own scan, read alone (the bound: what splitting can reach).
 
 ``--singles``: how many of the 40 scans ``discover(receipts=True)`` splits, as scanned,
-turned, and after each change of ``benchmarks/robustness.py``; and what looking costs
-(decoding each page small and looking for receipts, ms of CPU per page).
+turned, after each change of ``benchmarks/robustness.py`` and with a note of four lines
+laid beside; and drawn single documents whose columns a blank band parts
+(`stages.testing.flatbed`); and what looking costs (decoding each page small and looking
+for receipts, ms of CPU per page).
 
 Usage (from the project root)::
 
@@ -44,7 +46,7 @@ from stages.offline import extract_fields as extract
 from stages.offline._correct import correct_text
 from stages.offline._layout import fix_layout
 from stages.preprocess import PreprocessOptions, preprocess
-from stages.testing.flatbed import side_by_side
+from stages.testing.flatbed import cafe_receipt, invoice, note, side_by_side
 
 __all__ = ["main"]
 
@@ -128,12 +130,15 @@ def singles(data: Path) -> None:
             "as scanned",
             *turns,
             *(t for t in TRANSFORMS if t not in ("none",) and not t.startswith("pdf")),
+            "a note beside",
         ]:
             split_pages, cpu = [], 0.0
             for stem in stems:
                 image = cv2.imread(str(data / "img" / f"{stem}.jpg"))
                 if change in turns:
                     image = cv2.rotate(image, turns[change])
+                elif change == "a note beside":
+                    image, _ = side_by_side([image, note()])
                 elif change != "as scanned":
                     image = TRANSFORMS[change](image)
                 path = Path(folder) / f"{stem}.png"
@@ -147,6 +152,16 @@ def singles(data: Path) -> None:
             shown = ", ".join(split_pages) or "none"
             cost = f"{1000 * cpu / len(stems):.0f}"
             print(f"| {change} | {len(split_pages)}/{len(stems)} ({shown}) | {cost} |", flush=True)
+        drawn_pages = {
+            "drawn receipt, no rule, centred header": cafe_receipt(),
+            "drawn receipt, no rule, header at the left": cafe_receipt(30),
+            "drawn invoice, no rule": invoice(),
+        }
+        for name, image in drawn_pages.items():
+            path = Path(folder) / "drawn.png"
+            cv2.imwrite(str(path), image)
+            (ref,) = discover([path])
+            print(f"| {name} | {int(len(receipts_of(ref)) > 1)}/1 | |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-__all__ = ["PAGE", "drawn", "side_by_side"]
+__all__ = ["PAGE", "cafe_receipt", "drawn", "invoice", "note", "side_by_side"]
 
 #: The flatbed's lid as a scan shows it: a white a little darker than fresh paper.
 PAGE = 246
@@ -80,3 +80,47 @@ def drawn(
                 cv2.LINE_AA,
             )
     return page
+
+
+_ITEMS = ["NASI LEMAK", "TEH TARIK", "ROTI CANAI", "MEE GORENG", "KOPI O", "MILO AIS", "MAGGI"]
+
+
+def cafe_receipt(header: int = 250) -> npt.NDArray[np.uint8]:
+    """
+    A small receipt drawn: a short header at ``header`` pixels from the left, items at
+    the left and their quantities and amounts far to the right, no rule across, so a
+    blank band runs from top to bottom between the two.
+    """
+    rows: list[list[tuple[int, str]]] = [[(header, "KEDAI ALI")], [(header + 20, "KAJANG")], []]
+    rows.append([(30, "14/03/24 12:41")])
+    for index, item in enumerate(_ITEMS):
+        rows.append(
+            [(30, item), (400, f"{1 + index % 3} X 2.50"), (540, f"{2.5 * (1 + index % 3):6.2f}")]
+        )
+    rows += [[], [(30, "TOTAL"), (540, " 37.50")], [(30, "CASH"), (540, " 50.00")], []]
+    rows.append([(header - 10, "TERIMA KASIH")])
+    return drawn(rows)
+
+
+def invoice() -> npt.NDArray[np.uint8]:
+    """An invoice drawn: the seller at the left, bill-to and ship-to side by side, a table
+    of four columns, no rules."""
+    rows: list[list[tuple[int, str]]] = [
+        [(40, "MAJU JAYA TRADING SDN BHD")],
+        [(40, "12 JALAN 3, 43000 KAJANG")],
+    ]
+    rows += [[], [(40, "BILL TO"), (620, "SHIP TO")]]
+    rows += [[(40, f"CUSTOMER LINE {n}"), (620, f"DELIVERY LINE {n}")] for n in range(1, 5)]
+    rows += [[], [(40, "DESCRIPTION"), (620, "QTY"), (760, "PRICE"), (900, "AMOUNT")]]
+    rows += [
+        [(40, f"ITEM NUMBER {n} SUPPLY"), (620, str(n)), (760, "12.00"), (900, f"{12 * n:6.2f}")]
+        for n in range(1, 16)
+    ]
+    rows += [[], [(620, "TOTAL"), (900, "1440.00")]]
+    return drawn(rows, width=1100)
+
+
+def note() -> npt.NDArray[np.uint8]:
+    """Four lines written on a slip, as laid beside a receipt on the scanner."""
+    lines = ["CLIENT LUNCH W/ TAN", "PROJECT ABC-12", "APPROVED - JS", "CLAIM 14/3"]
+    return drawn([[(10, line)] for line in lines], width=320)

@@ -18,7 +18,7 @@ from stages.app import receipts_mode
 from stages.inputs import discover, load_page
 from stages.inputs._receipts import FINDER_VERSION
 from stages.offline import read_box_file
-from stages.testing.flatbed import drawn, side_by_side
+from stages.testing.flatbed import cafe_receipt, invoice, note, side_by_side
 from stages.testing.pdf import text_pdf
 
 
@@ -26,42 +26,6 @@ def _load(sroie: Path, stem: str) -> npt.NDArray[np.uint8]:
     image = cv2.imread(str(sroie / "img" / f"{stem}.jpg"), cv2.IMREAD_COLOR)
     assert image is not None
     return np.asarray(image, dtype=np.uint8)
-
-
-_ITEMS = ["NASI LEMAK", "TEH TARIK", "ROTI CANAI", "MEE GORENG", "KOPI O", "MILO AIS", "MAGGI"]
-
-
-def _cafe(header: int = 250) -> npt.NDArray[np.uint8]:
-    """A small receipt: a short header at ``header`` pixels, items at the left and their
-    quantities and amounts far to the right, no rule across: a blank band runs from top
-    to bottom between the two."""
-    rows: list[list[tuple[int, str]]] = [[(header, "KEDAI ALI")], [(header + 20, "KAJANG")], []]
-    rows.append([(30, "14/03/24 12:41")])
-    for index, item in enumerate(_ITEMS):
-        rows.append(
-            [(30, item), (400, f"{1 + index % 3} X 2.50"), (540, f"{2.5 * (1 + index % 3):6.2f}")]
-        )
-    rows += [[], [(30, "TOTAL"), (540, " 37.50")], [(30, "CASH"), (540, " 50.00")], []]
-    rows.append([(header - 10, "TERIMA KASIH")])
-    return drawn(rows)
-
-
-def _invoice() -> npt.NDArray[np.uint8]:
-    """An A4-like invoice: the seller at the left, bill-to and ship-to side by side, a
-    table of four columns, no rules."""
-    rows: list[list[tuple[int, str]]] = [
-        [(40, "MAJU JAYA TRADING SDN BHD")],
-        [(40, "12 JALAN 3, 43000 KAJANG")],
-    ]
-    rows += [[], [(40, "BILL TO"), (620, "SHIP TO")]]
-    rows += [[(40, f"CUSTOMER LINE {n}"), (620, f"DELIVERY LINE {n}")] for n in range(1, 5)]
-    rows += [[], [(40, "DESCRIPTION"), (620, "QTY"), (760, "PRICE"), (900, "AMOUNT")]]
-    rows += [
-        [(40, f"ITEM NUMBER {n} SUPPLY"), (620, str(n)), (760, "12.00"), (900, f"{12 * n:6.2f}")]
-        for n in range(1, 16)
-    ]
-    rows += [[], [(620, "TOTAL"), (900, "1440.00")]]
-    return drawn(rows, width=1100)
 
 
 def _print_of(sroie: Path, stem: str, corner: tuple[int, int]) -> list[list[float]]:
@@ -123,12 +87,16 @@ class TestFindReceipts:
     def test_columns_of_one_document_are_not_receipts(self, name: str) -> None:
         """A blank band from top to bottom between columns that print on the same rows
         (items and amounts, bill-to and ship-to) does not cut the document."""
-        page = {"cafe": _cafe(), "cafe, header at the left": _cafe(30), "invoice": _invoice()}[name]
+        page = {
+            "cafe": cafe_receipt(),
+            "cafe, header at the left": cafe_receipt(30),
+            "invoice": invoice(),
+        }[name]
         assert find_receipts(page) == []
 
     def test_drawn_receipts_side_by_side_are_cut(self) -> None:
         """Two such receipts side by side, the second half a row lower, are two."""
-        first = _cafe()
+        first = cafe_receipt()
         second = np.vstack([np.full((15, first.shape[1], 3), 255, np.uint8), first])
         page, placed = side_by_side([first, second], stagger=0)
         found = find_receipts(page)
@@ -138,16 +106,7 @@ class TestFindReceipts:
     def test_a_note_beside_a_receipt_is_no_receipt(self, sroie: Path) -> None:
         """Four lines written beside a receipt are not a second receipt."""
         receipt = _load(sroie, "002")
-        note = drawn(
-            [
-                [(10, "CLIENT LUNCH W/ TAN")],
-                [(10, "PROJECT ABC-12")],
-                [(10, "APPROVED - JS")],
-                [(10, "CLAIM 14/3")],
-            ],
-            width=320,
-        )
-        page, _ = side_by_side([receipt, note])
+        page, _ = side_by_side([receipt, note()])
         assert find_receipts(page) == []
 
     def test_on_a_dark_table(self, sroie: Path) -> None:
