@@ -190,9 +190,9 @@ def find_receipts(image: npt.NDArray[np.uint8]) -> list[Box]:
     if len(glyphs) < 80 or height < 5:
         return []  # no print, or too small to tell its rows apart: left whole
     runs = _runs_across(glyphs)
-    if 0.35 < runs < 0.65:
+    if 0.4 <= runs <= 0.5:
         return []  # no clear direction of print: not a page to cut
-    sideways = runs <= 0.35
+    sideways = runs < 0.4
     if sideways:
         glyphs = glyphs[:, [1, 0, 3, 2]]  # rows become columns: the same search applies
     length = small.shape[0] if sideways else small.shape[1]
@@ -227,7 +227,8 @@ def _runs_across(glyphs: npt.NDArray[np.int32]) -> float:
     """
     The share of the glyphs whose nearest glyph lies beside them rather than above or
     below: 0.70 to 0.96 on the SROIE scans upright or upside down, 0.04 to 0.29 turned a
-    quarter. Up to 1500 glyphs, evenly picked, are looked at.
+    quarter; 0.59 to 0.94 and 0.06 to 0.29 on pages of 2 or 3 of the even ones side by
+    side. Up to 1500 glyphs, evenly picked, are looked at.
     """
     letters = glyphs[glyphs[:, 2:4].min(axis=1) >= 3]  # specks of 2 pixels are noise
     centres = (letters[:, :2] + letters[:, 2:4] / 2).astype(np.float32)
