@@ -326,9 +326,14 @@ def _discovered(
     once it holds its journal: when the pipeline first asks for a page."""
     if keep:
         kept = _mode_file(options.journal)
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write_text(kept) as fh:
-            fh.write(orjson.dumps({"receipts": receipts, "finder": FINDER_VERSION}).decode())
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write_text(kept) as fh:
+                fh.write(orjson.dumps({"receipts": receipts, "finder": FINDER_VERSION}).decode())
+        except OSError as exc:
+            # The journal beside it cannot be written either (a full disk): the run stops
+            # on that, with its own message, before any page is done.
+            log.warning("cannot keep how this run reads scans in %s: %s", kept, exc)
     yield from discover(options.inputs, on_skip=skipped, receipts=receipts)
 
 

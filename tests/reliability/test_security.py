@@ -160,6 +160,7 @@ class TestPaths:
             cwd / "state",
             cwd / "state" / "r.journal",
             cwd / "state" / "r.journal.lock",  # one run per journal
+            cwd / "state" / "r.journal.receipts",  # how the run reads scans, for --resume
         }
 
 
@@ -207,6 +208,7 @@ class TestInjection:
             out,
             Path(f"{out}.journal"),
             Path(f"{out}.journal.lock"),
+            Path(f"{out}.journal.receipts"),
             Path(f"{out}.keys"),
         }, made
         records, _ = read_lines(out)
