@@ -3,16 +3,21 @@ Several receipts on one scan: found, cut apart and read one by one, against the 
 whole; and single receipts, never split.
 
 ``--pages`` (the default): the receipts of one half, taken in order, are laid side by side
-on white pages in groups of 2 and of 3 (`stages.testing.flatbed.side_by_side`, a gap of
-8 % of the widest), scanned upright and turned a quarter (a page scanned sideways), and
-written as JPEGs. Each page goes through the pipeline's own path: ``discover`` (with and
-without ``receipts``) -> ``load_page`` -> ``preprocess`` -> ``ocr_page`` (one
-``RapidOcrEngine``, one thread) -> the offline correct -> fix -> structure stages. The
+on white pages in groups of 2 and of 3 (``--layout side``), or one under the other, 2 in
+a column and 4 in two columns (``--layout columns``; `stages.testing.flatbed.in_columns`),
+``--gap`` apart (a fraction of the widest: 0.08 by default), scanned upright and turned a
+quarter (a page scanned sideways), and written as JPEGs. Each page goes through the
+pipeline's own path: ``discover`` (with and without ``receipts``) -> ``load_page`` ->
+``preprocess`` -> ``ocr_page`` (one ``RapidOcrEngine``, one thread) -> the offline
+correct -> fix -> structure stages. The
 four fields of each receipt are scored exactly (the SROIE rule) against its key:
 
 - ``split`` (the default run): a field is right when the record of that receipt holds it;
 - ``whole`` (``--whole-pages``): when the one record of its page holds it;
 - ``alone``: each receipt's own scan, read alone (the bound: what splitting can reach).
+
+``--split-only`` skips the reading: only how many pages are split right (each receipt's
+middle in its own part).
 
 ``--singles``: how many of the 40 scans ``discover(receipts=True)`` splits, as scanned,
 turned, after each change of ``benchmarks/robustness.py`` and with a note of four lines
@@ -22,7 +27,8 @@ for receipts, ms of CPU per page).
 
 Usage (from the project root)::
 
-    .venv/bin/python benchmarks/receipts.py [--half held|dev|all] [--singles]
+    .venv/bin/python benchmarks/receipts.py [--half held|dev|all] [--layout side|columns]
+        [--gap 0.08] [--split-only] [--singles]
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from stages.offline import extract_fields as extract
 from stages.offline._correct import correct_text
 from stages.offline._layout import fix_layout
 from stages.preprocess import PreprocessOptions, preprocess
-from stages.testing.flatbed import cafe_receipt, invoice, note, side_by_side
+from stages.testing.flatbed import cafe_receipt, in_columns, invoice, note, side_by_side
 
 __all__ = ["main"]
 
@@ -57,27 +63,63 @@ def _fields(engine: RapidOcrEngine, ref: PageRef) -> dict[str, str | None]:
     return extract(text, page.lines)
 
 
-def _groups(names: list[str]) -> list[list[str]]:
-    """The receipts in groups of 2, then the same receipts again in groups of 3."""
+def _groups(names: list[str], layout: str) -> list[list[list[str]]]:
+    """The receipts' pages, each a list of columns: in groups of 2, then the same receipts
+    again in groups of 3 side by side (``side``) or of 4 in two columns (``columns``)."""
     pairs = [names[i : i + 2] for i in range(0, len(names) - 1, 2)]
-    triples = [names[i : i + 3] for i in range(0, len(names) - 2, 3)]
-    return pairs + triples
+    if layout == "side":
+        triples = [names[i : i + 3] for i in range(0, len(names) - 2, 3)]
+        return [[[name] for name in group] for group in pairs + triples]
+    quads = [names[i : i + 4] for i in range(0, len(names) - 3, 4)]
+    return [[pair] for pair in pairs] + [[quad[:2], quad[2:]] for quad in quads]
 
 
-def pages(data: Path, names: list[str]) -> None:
+def _owners(
+    found: list[PageRef], placed: list[tuple[int, int, int, int]], size: tuple[int, int]
+) -> list[int] | None:
+    """Which part holds each receipt's middle (``size``: the page's ``(width, height)``),
+    or ``None`` unless each lies in a part of its own. A page scanned sideways shows no
+    reading order, so the parts' order is not asked."""
+    owners = []
+    for x0, y0, x1, y1 in placed:
+        x, y = (x0 + x1) / 2 / size[0], (y0 + y1) / 2 / size[1]
+        holders = [
+            k
+            for k, ref in enumerate(found)
+            if ref.region is not None
+            and ref.region[0] <= x < ref.region[2]
+            and ref.region[1] <= y < ref.region[3]
+        ]
+        owners += holders[:1] if len(holders) == 1 else [-1]
+    right = len(found) == len(placed) and sorted(owners) == list(range(len(placed)))
+    return owners if right else None
+
+
+def _turned(box: tuple[int, int, int, int], height: int) -> tuple[int, int, int, int]:
+    """A box on a page ``height`` high turned a quarter clockwise."""
+    x0, y0, x1, y1 = box
+    return (height - y1, x0, height - y0, x1)
+
+
+def pages(data: Path, names: list[str], layout: str, gap: float, read: bool) -> None:
     """Print the fields right per receipt: split, whole, alone; and pages split right."""
     engine = RapidOcrEngine()
     keys = {name: read_key_file(data / "key" / f"{name}.json") for name in names}
     alone = {
         name: _fields(engine, next(iter(discover([data / "img" / f"{name}.jpg"]))))
-        for name in names
+        for name in (names if read else [])
     }
     rows: dict[str, dict[str, list[int]]] = {}
+    groups = _groups(names, layout)
     with tempfile.TemporaryDirectory() as folder:
         for turned in (False, True):
-            for group in _groups(names):
-                page, _ = side_by_side([cv2.imread(str(data / "img" / f"{n}.jpg")) for n in group])
+            for columns in groups:
+                group = [name for column in columns for name in column]
+                page, placed = in_columns(
+                    [[cv2.imread(str(data / "img" / f"{n}.jpg")) for n in c] for c in columns], gap
+                )
                 if turned:
+                    placed = [_turned(box, page.shape[0]) for box in placed]
                     page = cv2.rotate(page, cv2.ROTATE_90_CLOCKWISE)
                 path = Path(folder) / f"{'-'.join(group)}{'-turned' if turned else ''}.jpg"
                 cv2.imwrite(str(path), page, [cv2.IMWRITE_JPEG_QUALITY, 92])
@@ -85,33 +127,40 @@ def pages(data: Path, names: list[str]) -> None:
                 row = rows.setdefault(label, {m: [0] * 5 for m in ("split", "whole", "alone")})
                 (whole_ref,) = discover([path])
                 refs = receipts_of(whole_ref)
-                row["split"][4] += len(refs) == len(group)
+                owners = _owners(refs, placed, (page.shape[1], page.shape[0]))
+                row["split"][4] += owners is not None
+                print(f"{path.name}: {len(refs)} receipts", flush=True)
+                if not read:
+                    continue
                 whole = _fields(engine, whole_ref)
-                split_fields = (
-                    [_fields(engine, ref) for ref in refs] if len(refs) == len(group) else []
-                )
+                split_fields = [_fields(engine, ref) for ref in refs] if owners else []
                 for index, name in enumerate(group):
                     for f, field in enumerate(DEFAULT_FIELDS):
                         truth = keys[name].get(field, "")
                         if not truth.strip():
                             continue
-                        if split_fields:
-                            row["split"][f] += exact_match(truth, split_fields[index][field])
+                        if owners:
+                            row["split"][f] += exact_match(
+                                truth, split_fields[owners[index]][field]
+                            )
                         row["whole"][f] += exact_match(truth, whole[field])
                         row["alone"][f] += exact_match(truth, alone[name][field])
-                print(f"{path.name}: {len(refs)} receipts", flush=True)
     engine.close()
     print(f"\n| pages | read | {' | '.join(DEFAULT_FIELDS)} | pages split right |")
     print("|---|---|" + "---|" * (len(DEFAULT_FIELDS) + 1))
     for label, row in rows.items():
-        groups = [g for g in _groups(names) if len(g) == int(label[0])]
-        on = [name for group in groups for name in group]
+        alike = [g for g in groups if sum(map(len, g)) == int(label[0])]
+        on = [name for columns in alike for column in columns for name in column]
         for mode, cells in row.items():
+            if not read and mode != "split":
+                continue
             per = [
                 f"{cells[f]}/{sum(bool(keys[n].get(field, '').strip()) for n in on)}"
+                if read
+                else "-"
                 for f, field in enumerate(DEFAULT_FIELDS)
             ]
-            right = f"{cells[4]}/{len(groups)}" if mode == "split" else ""
+            right = f"{cells[4]}/{len(alike)}" if mode == "split" else ""
             print(f"| {label} ({len(on)} receipts) | {mode} | {' | '.join(per)} | {right} |")
 
 
@@ -168,13 +217,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run from the command line (``argv``: ``sys.argv[1:]`` when ``None``); returns 0."""
     parser = receipts_parser(__doc__)
     parser.add_argument("--half", choices=("dev", "held", "all"), default="held")
+    parser.add_argument("--layout", choices=("side", "columns"), default="side")
+    parser.add_argument("--gap", type=float, default=0.08, help="fraction of the widest")
+    parser.add_argument("--split-only", action="store_true", help="only pages split right")
     parser.add_argument("--singles", action="store_true", help="single scans and the cost")
     args = parser.parse_args(argv)
     if args.singles:
         singles(args.data)
         return 0
     stems = sorted(image.stem for image in (args.data / "img").glob("*.jpg"))
-    pages(args.data, stems if args.half == "all" else split(stems)[args.half])
+    names = stems if args.half == "all" else split(stems)[args.half]
+    pages(args.data, names, args.layout, args.gap, read=not args.split_only)
     return 0
 
 

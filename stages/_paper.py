@@ -32,6 +32,15 @@ Box = tuple[int, int, int, int]
 #: (even ones, 2 and 3 a page, three vertical offsets): 0.0-0.46, 0.67 and 0.70 once each.
 SHARED_ROWS = 0.8
 
+#: Receipts lie one above the other where no print lies for this many rows of print (the
+#: distance from one row's middle to the next, the median of the column's). Inside one
+#: receipt the widest such band with a receipt's print on both sides spans up to 2.4
+#: rows on the 40 SROIE scans, as scanned and after ``benchmarks/robustness.py``'s
+#: changes, and 4.1 on a long receipt of small print; a thermal printer feeds 15-30 mm
+#: (3.5-7 rows) before its cutter, so two receipts laid one under the other are parted
+#: by more.
+STACKED_GAP = 5.0
+
 
 def _small_gray(image: npt.NDArray[np.uint8], side: int) -> tuple[npt.NDArray[np.uint8], float]:
     """The image in gray, shrunk so its longest side is at most ``side``; and the factor."""
@@ -135,9 +144,10 @@ def find_print(image: npt.NDArray[np.uint8]) -> Box | None:
 
 def find_receipts(image: npt.NDArray[np.uint8]) -> list[Box]:
     """
-    Where each receipt is on a scan holding several side by side (a flatbed page of
-    receipts laid next to each other): one box per receipt, in reading order, or ``[]``
-    when the page holds one receipt (or the split is not clear).
+    Where each receipt is on a scan holding several (a flatbed page of receipts laid next
+    to each other, or in columns one under the other): one box per receipt, column by
+    column and each column top to bottom, or ``[]`` when the page holds one receipt (or
+    the split is not clear).
 
     The page is shrunk to about 1200 pixels (more when its print is then under 8 pixels
     high; a page whose print stays under 5 is left whole). Ink is what is darker than its
@@ -162,31 +172,34 @@ def find_receipts(image: npt.NDArray[np.uint8]) -> list[Box]:
       `SHARED_ROWS` of the shorter part's rows within 0.3 glyph of one of the other's)
       are columns of one document, and are joined.
 
+    Along the print, each column is parted where no glyph lies for `STACKED_GAP` rows of
+    print (the column's median distance from one row to the next), between two parts that
+    each hold a receipt's print (the first rule above); a receipt's blank lines are
+    narrower, its paper's margins and the space between two receipts wider.
+
     Every threshold here is a guess, checked on the 40 SROIE scans (none is split, upright
     or turned, nor after any of the changes of ``benchmarks/robustness.py``), on pages of
     2 and 3 of them side by side, on white and on a dark table, and on drawn receipts and
-    invoices with wide blank columns (``benchmarks/receipts.py``,
+    invoices with wide blank columns, and on pages of 2 in a column and of 4 in two
+    columns (``benchmarks/receipts.py``,
     ``tests/stages/test_receipts.py``).
 
     Args:
         image: uint8 gray or BGR pixels.
 
     Returns:
-        ``[(x0, y0, x1, y1), ...]`` in ``image`` pixels: each receipt's band of the page,
-        cut in the middle of the gutters beside it; ``[]`` for one receipt.
+        ``[(x0, y0, x1, y1), ...]`` in ``image`` pixels: each receipt's part of the page,
+        cut in the middle of the gutters and gaps beside it; ``[]`` for one receipt.
     """
     small, shrink = _small_gray(image, 1200)
     glyphs = _glyphs(small)
-    # A glyph's height, or its width on a page turned a quarter: the smaller of the two.
-    sides = glyphs[:, 2:4].min(axis=1)
-    height = float(np.median(sides[sides >= 3])) if np.any(sides >= 3) else 0.0
+    height = _letter_size(glyphs)
     if 0 < height < 8 and shrink < 1:
         # Print too small to tell letters apart (several receipts on a large scan): look
         # again at up to 8 pixels a glyph.
         small, shrink = _small_gray(image, min(4000, round(1200 * 8 / height)))
         glyphs = _glyphs(small)
-        sides = glyphs[:, 2:4].min(axis=1)
-        height = float(np.median(sides[sides >= 3])) if np.any(sides >= 3) else 0.0
+        height = _letter_size(glyphs)
     if len(glyphs) < 80 or height < 5:
         return []  # no print, or too small to tell its rows apart: left whole
     runs = _runs_across(glyphs)
@@ -200,18 +213,24 @@ def find_receipts(image: npt.NDArray[np.uint8]) -> list[Box]:
     glyphs = glyphs[glyphs[:, 3] <= 6 * height]
     spans = _ink_spans(glyphs, length, max(height, 0.01 * length))
     parts = _receipt_parts(glyphs, spans, height)
-    if len(parts) < 2:
-        return []
-    cuts = [0] + [(left[1] + right[0]) // 2 for left, right in itertools.pairwise(parts)]
-    cuts.append(length)
     across = small.shape[1] if sideways else small.shape[0]
     found = []
-    for start, end in itertools.pairwise(cuts):
-        x, y, w, h = (
-            (0, start, across, end - start) if sideways else (start, 0, end - start, across)
-        )
-        found.append(_scaled_box(x, y, w, h, 0.0, shrink, image.shape))
-    return found
+    for start, end in _cuts(parts, length):
+        column = _inside(glyphs, (start, end))
+        for top, bottom in _cuts(_stacked(column, across, height), across):
+            x, y, w, h = (
+                (top, start, bottom - top, end - start)
+                if sideways
+                else (start, top, end - start, bottom - top)
+            )
+            found.append(_scaled_box(x, y, w, h, 0.0, shrink, image.shape))
+    return found if len(found) > 1 else []
+
+
+def _cuts(parts: list[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    """Each part's band of ``range(length)``, cut in the middle of the gaps between parts."""
+    cuts = [0] + [(left[1] + right[0]) // 2 for left, right in itertools.pairwise(parts)]
+    return list(itertools.pairwise([*cuts, length]))
 
 
 def _glyphs(small: npt.NDArray[np.uint8]) -> npt.NDArray[np.int32]:
@@ -223,22 +242,33 @@ def _glyphs(small: npt.NDArray[np.uint8]) -> npt.NDArray[np.int32]:
     return boxes[(boxes[:, 2] >= 2) & (boxes[:, 3] >= 2) & (stats[1:, cv2.CC_STAT_AREA] >= 4)]
 
 
+def _letter_size(glyphs: npt.NDArray[np.int32]) -> float:
+    """A glyph's height, or its width on a page turned a quarter (the smaller of the two),
+    over the glyphs of 3 pixels or more; 0 with none."""
+    sides = glyphs[:, 2:4].min(axis=1)
+    return float(np.median(sides[sides >= 3])) if np.any(sides >= 3) else 0.0
+
+
 def _runs_across(glyphs: npt.NDArray[np.int32]) -> float:
     """
     The share of the glyphs whose nearest glyph lies beside them rather than above or
     below: 0.70 to 0.96 on the SROIE scans upright or upside down, 0.04 to 0.29 turned a
     quarter; 0.59 to 0.94 and 0.06 to 0.29 on pages of 2 or 3 of the even ones side by
-    side. Up to 1500 glyphs, evenly picked, are looked at.
+    side. Up to 1500 glyphs, evenly picked, are asked for their nearest among all.
     """
     letters = glyphs[glyphs[:, 2:4].min(axis=1) >= 3]  # specks of 2 pixels are noise
     centres = (letters[:, :2] + letters[:, 2:4] / 2).astype(np.float32)
-    centres = centres[:: -(-len(centres) // 1500)]  # at most 1500: 9 MB of distances
     if len(centres) < 2:
         return 0.5
-    distances = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-    np.fill_diagonal(distances, np.inf)
-    step = centres[distances.argmin(axis=1)] - centres
-    return float(np.mean(np.abs(step[:, 0]) > np.abs(step[:, 1])))
+    picked = np.arange(0, len(centres), -(-len(centres) // 1500))
+    across = 0
+    for chunk in np.array_split(picked, -(-len(picked) // 250)):
+        # 250 glyphs' distances to all: 4 MB for 4000 glyphs.
+        distances = ((centres[chunk, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        distances[np.arange(len(chunk)), chunk] = np.inf
+        step = centres[distances.argmin(axis=1)] - centres[chunk]
+        across += int(np.sum(np.abs(step[:, 0]) > np.abs(step[:, 1])))
+    return across / len(picked)
 
 
 def _ink_spans(boxes: npt.NDArray[np.int32], width: int, gutter: float) -> list[tuple[int, int]]:
@@ -280,20 +310,16 @@ def _receipt_parts(
             None,
         )
         if weak is not None:
-            # Join the weak part to its nearer neighbour.
-            if weak == 0 or (
-                weak < len(parts) - 1
-                and parts[weak + 1][0] - parts[weak][1] < parts[weak][0] - parts[weak - 1][1]
-            ):
-                weak += 1
-            parts[weak - 1 : weak + 1] = [(parts[weak - 1][0], parts[weak][1])]
+            parts = _joined(parts, weak)
             continue
         columns = next(
             (
                 i
                 for i in range(1, len(parts))
                 if _shared_rows(
-                    _rows(boxes, parts[i - 1], height), _rows(boxes, parts[i], height), height
+                    _rows(_inside(boxes, parts[i - 1]), height),
+                    _rows(_inside(boxes, parts[i]), height),
+                    height,
                 )
                 >= SHARED_ROWS
             ),
@@ -305,45 +331,78 @@ def _receipt_parts(
     return parts
 
 
+def _stacked(boxes: npt.NDArray[np.int32], length: int, height: float) -> list[tuple[int, int]]:
+    """
+    The receipts of one column that lie one above the other: ``[(y0, y1), ...]`` top to
+    bottom, parted where no print lies for `STACKED_GAP` rows of print, each part with the
+    print of a receipt (see `find_receipts`); one span for one receipt.
+    """
+    middles = _rows(boxes, height)
+    if len(middles) < 12:
+        return [(0, length)]  # room for two receipts of 6 rows at least
+    pitch = float(np.median(np.diff(middles)))
+    parts = _ink_spans(boxes[:, [1, 0, 3, 2]], length, STACKED_GAP * pitch)
+    while len(parts) > 1:
+        weak = next(
+            (i for i, part in enumerate(parts) if not _like_print(_below(boxes, part), height)),
+            None,
+        )
+        if weak is None:
+            break
+        parts = _joined(parts, weak)
+    return parts
+
+
+def _joined(parts: list[tuple[int, int]], weak: int) -> list[tuple[int, int]]:
+    """``parts`` with the part at ``weak`` joined to its nearer neighbour."""
+    if weak == 0 or (
+        weak < len(parts) - 1
+        and parts[weak + 1][0] - parts[weak][1] < parts[weak][0] - parts[weak - 1][1]
+    ):
+        weak += 1
+    return [*parts[: weak - 1], (parts[weak - 1][0], parts[weak][1]), *parts[weak + 1 :]]
+
+
 def _inside(boxes: npt.NDArray[np.int32], part: tuple[int, int]) -> npt.NDArray[np.int32]:
+    """The glyphs that start in a band of columns."""
     return boxes[(boxes[:, 0] >= part[0]) & (boxes[:, 0] < part[1])]
+
+
+def _below(boxes: npt.NDArray[np.int32], part: tuple[int, int]) -> npt.NDArray[np.int32]:
+    """The glyphs that start in a band of rows."""
+    return boxes[(boxes[:, 1] >= part[0]) & (boxes[:, 1] < part[1])]
 
 
 def _like_receipt(
     boxes: npt.NDArray[np.int32], part: tuple[int, int], widest: int, across: int, height: float
 ) -> bool:
-    """At least 40 glyphs, 0.8 of them in 6 rows or more, in a part as wide as 8 glyphs
-    are high, a tenth of the print and 0.3 of the widest part."""
+    """The print of a receipt (`_like_print`), in a part as wide as 8 glyphs are high, a
+    tenth of the print and 0.3 of the widest part."""
     x0, x1 = part
-    inside = _inside(boxes, part)
-    if len(inside) < 40 or x1 - x0 < max(0.3 * widest, 8 * height, 0.1 * across):
+    if x1 - x0 < max(0.3 * widest, 8 * height, 0.1 * across):
+        return False
+    return _like_print(_inside(boxes, part), height)
+
+
+def _like_print(boxes: npt.NDArray[np.int32], height: float) -> bool:
+    """At least 40 glyphs, 0.8 of them in 6 rows of print or more."""
+    if len(boxes) < 40:
         return False
     # Print comes in rows of several glyphs (0.94-1.0 of a SROIE scan's glyphs lie in
     # them); specks and a scanner's grain do not (0.54 of grain's, blurred, beside 027).
-    rows, glyphs = _row_groups(boxes, part, height)
-    return rows >= 6 and glyphs >= 0.8 * len(inside)
+    groups = _grouped(boxes, height)
+    return len(groups) >= 6 and sum(len(group) for group in groups) >= 0.8 * len(boxes)
 
 
-def _row_groups(
-    boxes: npt.NDArray[np.int32], part: tuple[int, int], height: float
-) -> tuple[int, int]:
-    """How many rows of print a part holds, and how many glyphs lie in them."""
-    groups = _grouped(boxes, part, height)
-    return len(groups), sum(len(group) for group in groups)
+def _rows(boxes: npt.NDArray[np.int32], height: float) -> npt.NDArray[Any]:
+    """The middles of the rows of print of some glyphs, top to bottom."""
+    return np.array([np.median(group) for group in _grouped(boxes, height)])
 
 
-def _rows(boxes: npt.NDArray[np.int32], part: tuple[int, int], height: float) -> npt.NDArray[Any]:
-    """The middles of a part's rows of print."""
-    return np.array([np.median(group) for group in _grouped(boxes, part, height)])
-
-
-def _grouped(
-    boxes: npt.NDArray[np.int32], part: tuple[int, int], height: float
-) -> list[npt.NDArray[Any]]:
-    """A part's glyphs' middles grouped into rows where they are more than half a glyph
-    apart; a row of print holds 3 glyphs or more (fewer are specks)."""
-    inside = _inside(boxes, part)
-    middles = np.sort(inside[:, 1] + inside[:, 3] / 2)
+def _grouped(boxes: npt.NDArray[np.int32], height: float) -> list[npt.NDArray[Any]]:
+    """Glyphs' middles grouped into rows where they are more than half a glyph apart; a
+    row of print holds 3 glyphs or more (fewer are specks)."""
+    middles = np.sort(boxes[:, 1] + boxes[:, 3] / 2)
     groups = np.split(middles, np.flatnonzero(np.diff(middles) > 0.5 * height) + 1)
     return [group for group in groups if len(group) >= 3]
 

@@ -17,7 +17,7 @@ __all__ = ["FINDER_VERSION", "FIND_SIDE", "FIND_WHOLE_PIXELS", "receipts_of"]
 
 #: Which way of finding receipts cut a run's scans: a run is resumed only by the same,
 #: so its pages get the same ids (raise it when `find_receipts` cuts pages differently).
-FINDER_VERSION = 1
+FINDER_VERSION = 2
 
 #: The longest side the page is decoded at to look for receipts (JPEGs are decoded at
 #: the smallest libjpeg scale that keeps it: an A4 page at 300 dpi at half size) ...

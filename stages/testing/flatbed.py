@@ -1,6 +1,6 @@
 """
-Several receipts laid side by side on a flatbed and scanned as one page, and pages of
-print drawn from text, for tests and benchmarks.
+Several receipts laid side by side, or in columns, on a flatbed and scanned as one page,
+and pages of print drawn from text, for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-__all__ = ["PAGE", "cafe_receipt", "drawn", "invoice", "note", "side_by_side"]
+__all__ = ["PAGE", "cafe_receipt", "drawn", "in_columns", "invoice", "note", "side_by_side"]
 
 #: The flatbed's lid as a scan shows it: a white a little darker than fresh paper.
 PAGE = 246
@@ -35,18 +35,40 @@ def side_by_side(
     Returns:
         The page, and where each receipt lies on it, ``(x0, y0, x1, y1)``.
     """
-    space = round(gap * max(image.shape[1] for image in images))
-    height = max(image.shape[0] for image in images) + 2 * space + stagger * (len(images) - 1)
-    width = sum(image.shape[1] for image in images) + (len(images) + 1) * space
-    page = np.full((height, width, 3), PAGE, np.uint8)
+    return in_columns([[image] for image in images], gap, stagger)
+
+
+def in_columns(
+    columns: Sequence[Sequence[npt.NDArray[np.uint8]]], gap: float = 0.08, stagger: int = 40
+) -> tuple[npt.NDArray[np.uint8], list[tuple[int, int, int, int]]]:
+    """
+    Receipts laid on one white page in columns, left to right, each column's one under
+    the other (a flatbed filled with small receipts).
+
+    Args:
+        columns: uint8 BGR receipts as scanned, column by column, each top to bottom.
+        gap: the space between two receipts, and around them, as a fraction of the widest.
+        stagger: how many pixels lower each column starts than the one before.
+
+    Returns:
+        The page, and where each receipt lies on it, ``(x0, y0, x1, y1)``, column by
+        column.
+    """
+    space = round(gap * max(image.shape[1] for column in columns for image in column))
+    widths = [max(image.shape[1] for image in column) for column in columns]
+    lengths = [sum(image.shape[0] + space for image in column) for column in columns]
+    height = max(lengths) + space + stagger * (len(columns) - 1)
+    page = np.full((height, sum(widths) + (len(columns) + 1) * space, 3), PAGE, np.uint8)
     placed: list[tuple[int, int, int, int]] = []
     x = space
-    for index, image in enumerate(images):
+    for index, (column, width) in enumerate(zip(columns, widths, strict=True)):
         y = space + index * stagger
-        h, w = image.shape[:2]
-        page[y : y + h, x : x + w] = image
-        placed.append((x, y, x + w, y + h))
-        x += w + space
+        for image in column:
+            h, w = image.shape[:2]
+            page[y : y + h, x : x + w] = image
+            placed.append((x, y, x + w, y + h))
+            y += h + space
+        x += width + space
     return page, placed
 
 

@@ -19,7 +19,7 @@ from asyncpipe import Journal
 from stages._page import centre_in
 from stages.evaluate import evaluate, load_truth
 from stages.offline import exact_match, read_key_file
-from stages.testing.flatbed import side_by_side
+from stages.testing.flatbed import in_columns, side_by_side
 from stages.testing.llm_server.testing import ServerHandle, run_server
 from stages.testing.stamp import red_stamp
 
@@ -167,60 +167,77 @@ class TestOffline:
 
     @pytest.mark.slow
     @pytest.mark.timeout(900)
-    def test_receipts_side_by_side_give_one_record_each(self, sroie: Path, tmp_path: Path) -> None:
-        """Two receipts on a flatbed page, three on a page scanned sideways, and a single
-        receipt: one record per receipt, in order, each with its own date and total and its
-        lines in its region; with ``--whole-pages`` the page of two mixes them (the check can
-        fail)."""
+    def test_receipts_on_one_page_give_one_record_each(self, sroie: Path, tmp_path: Path) -> None:
+        """Two receipts on a flatbed page, three on a page scanned sideways, two one under
+        the other, and a single receipt: one record per receipt, in order, each with its own
+        date and total and its lines in its region; with ``--whole-pages`` the page of two
+        mixes them (the check can fail)."""
         folder = tmp_path / "in"
         folder.mkdir()
-        pairs = {"a_two.jpg": ["000", "002"], "b_three.png": ["004", "006", "008"]}
-        for name, stems in pairs.items():
-            page, _ = side_by_side(
+        pages = {
+            "a_two.jpg": [["000"], ["002"]],
+            "b_three.png": [["004"], ["006"], ["008"]],
+            "c_column.jpg": [["030", "032"]],
+        }
+        for name, columns in pages.items():
+            page, _ = in_columns(
                 [
-                    np.asarray(cv2.imread(str(sroie / "img" / f"{stem}.jpg")), dtype=np.uint8)
-                    for stem in stems
-                ]
+                    [
+                        np.asarray(cv2.imread(str(sroie / "img" / f"{stem}.jpg")), dtype=np.uint8)
+                        for stem in column
+                    ]
+                    for column in columns
+                ],
+                gap=0.25 if name.startswith("c_") else 0.08,
             )
             if name.endswith(".png"):
                 page = np.asarray(cv2.rotate(page, cv2.ROTATE_90_CLOCKWISE), dtype=np.uint8)
             cv2.imwrite(str(folder / name), page)
-        (folder / "c_one.jpg").symlink_to(sroie / "img" / "010.jpg")
-        keys = {
-            stem: read_key_file(sroie / "key" / f"{stem}.json")
-            for stem in ("000", "002", "004", "006", "008", "010")
-        }
+        (folder / "d_one.jpg").symlink_to(sroie / "img" / "010.jpg")
+        stems = [stem for columns in pages.values() for column in columns for stem in column]
+        stems.append("010")
+        keys = {stem: read_key_file(sroie / "key" / f"{stem}.json") for stem in stems}
         out = tmp_path / "split.jsonl"
         done = run_cli(folder, "--out", out, "--csv", tmp_path / "fields.csv")
         assert done.returncode == 0, done.stderr[-3000:]
         records = read_jsonl(out)
-        stems = [*pairs["a_two.jpg"], *pairs["b_three.png"], "010"]
-        assert [r.get("receipt", {}).get("index") for r in records] == [1, 2, 1, 2, 3, None]
+        assert [r.get("receipt", {}).get("index") for r in records] == [1, 2, 1, 2, 3, 1, 2, None]
         assert [r["id"].split("#")[1].split("@")[0] for r in records] == [
             "1.1",
             "1.2",
             "1.1",
             "1.2",
             "1.3",
+            "1.1",
+            "1.2",
             "1",
         ]
         for record, stem in zip(records, stems, strict=True):
             assert record["status"] == "ok"
             for field in ("date", "total"):
                 assert exact_match(keys[stem][field], record["fields"][field]), (stem, field)
-        for record in records[:2]:  # upright: the lines' boxes are on the whole page
+        for record in [*records[:2], *records[5:7]]:  # upright: boxes on the whole page
             region = record["receipt"]["region"]
             assert all(centre_in(line["box"], region) for line in record["lines"])
         rows = (tmp_path / "fields.csv").read_text().splitlines()
         assert rows[0].startswith("id,source,page,receipt,status")
-        assert [row.split(",")[3] for row in rows[1:]] == ["1/2", "2/2", "1/3", "2/3", "3/3", ""]
+        assert [row.split(",")[3] for row in rows[1:]] == [
+            "1/2",
+            "2/2",
+            "1/3",
+            "2/3",
+            "3/3",
+            "1/2",
+            "2/2",
+            "",
+        ]
         whole = tmp_path / "whole.jsonl"
         done = run_cli(folder, "--out", whole, "--whole-pages")
         assert done.returncode == 0, done.stderr[-3000:]
         records = read_jsonl(whole)
-        assert len(records) == 3 and "receipt" not in records[0]
+        assert len(records) == 4 and "receipt" not in records[0]
         got = records[0]["fields"]
-        for stem in pairs["a_two.jpg"]:
+        for stem in ("000", "002"):
             assert not all(
                 exact_match(keys[stem][field], got[field]) for field in ("company", "date", "total")
             ), stem

@@ -1,4 +1,5 @@
-"""Several receipts side by side on one scan: found, cut apart, one ref each."""
+"""Several receipts on one scan, side by side or one under the other: found, cut apart,
+one ref each."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from stages.app import receipts_mode
 from stages.inputs import discover, load_page
 from stages.inputs._receipts import FINDER_VERSION
 from stages.offline import read_box_file
-from stages.testing.flatbed import cafe_receipt, invoice, note, side_by_side
+from stages.testing.flatbed import cafe_receipt, drawn, in_columns, invoice, note, side_by_side
 from stages.testing.pdf import text_pdf
 
 
@@ -71,6 +72,49 @@ class TestFindReceipts:
                 mine = len(stems) - 1 - index if turned else index
                 holders = [k for k, area in enumerate(found) if centre_in(box, area)]
                 assert holders == [mine], (stem, box, found)
+
+    @pytest.mark.parametrize(
+        "columns",
+        [(("030", "032"),), (("000", "002"), ("004", "006"))],
+        ids=["2 in a column", "4 in 2 columns"],
+    )
+    @pytest.mark.parametrize("turned", [False, True])
+    def test_receipts_one_under_the_other(
+        self, sroie: Path, columns: tuple[tuple[str, ...], ...], turned: bool
+    ) -> None:
+        """Receipts laid in columns, one under the other a quarter of the widest apart:
+        every ground-truth line of a receipt lies in its box and in no other, column by
+        column and top to bottom when upright."""
+        page, placed = in_columns(
+            [[_load(sroie, stem) for stem in column] for column in columns], gap=0.25
+        )
+        width = page.shape[1]
+        if turned:
+            page = np.ascontiguousarray(cv2.rotate(page, cv2.ROTATE_90_COUNTERCLOCKWISE))
+        found = find_receipts(page)
+        stems = [stem for column in columns for stem in column]
+        assert len(found) == len(stems)
+        owners: list[int] = []
+        for stem, (x0, y0, _, _) in zip(stems, placed, strict=True):
+            holders = {
+                k
+                for box in _print_of(sroie, stem, (x0, y0))
+                for k, area in enumerate(found)
+                if centre_in(_turned(box, width) if turned else box, area)
+            }
+            assert len(holders) == 1, (stem, holders, found)
+            owners += holders
+        assert sorted(owners) == list(range(len(stems)))
+        if not turned:
+            assert owners == list(range(len(stems)))
+
+    @pytest.mark.parametrize(("blank", "parts"), [(3, 0), (7, 2)])
+    def test_blank_rows_part_a_column_only_when_wide(self, blank: int, parts: int) -> None:
+        """Print with a few blank rows inside is one receipt; 7 blank rows (wider than a
+        receipt's blank lines, as wide as two receipts' margins) part two."""
+        block = [[(30, f"ITEM NUMBER {n}"), (400, f"{2.5 * n:6.2f}")] for n in range(1, 9)]
+        page = drawn([*block, *[[]] * blank, *block])
+        assert len(find_receipts(page)) == parts
 
     @pytest.mark.parametrize(
         "turn", [None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE]
