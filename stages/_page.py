@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["Line", "Page", "PageRef", "centre_in"]
+__all__ = ["Line", "Page", "PageRef", "centre_in", "utf8_text"]
 
 
 def centre_in(box: Sequence[float], area: Sequence[float]) -> bool:
@@ -26,14 +26,24 @@ def centre_in(box: Sequence[float], area: Sequence[float]) -> bool:
     return area[0] <= x <= area[2] and area[1] <= y <= area[3]
 
 
+def utf8_text(text: str) -> str:
+    """
+    A file's path or name as text that JSON can hold: the bytes of a name that is not
+    UTF-8 (a Latin-1 or GBK name from a Windows zip or share, which Python holds as lone
+    surrogates) written as ``\\xNN``; any other text unchanged.
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True, slots=True)
 class PageRef:
     """
     One page to process, found by input discovery; nothing is decoded yet.
 
     Attributes:
-        id: stable item key: ``<path relative to its input root>#<page>@<content hash[:12]>``.
-        source: the input path as the user reached it.
+        id: stable item key: ``<path relative to its input root>#<page>@<content hash[:12]>``
+            (the path as `utf8_text`).
+        source: the input path as the user reached it (as `utf8_text` in ``to_json``).
         page: 1-based page number (1 for single-page images).
         kind: the content type found by sniffing bytes: ``jpeg``, ``png``, ``tiff``, ``pdf``,
             or ``unknown`` (loading it then fails with a clear reason).
@@ -57,10 +67,12 @@ class PageRef:
     region: tuple[float, float, float, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON-safe ref, without its bytes (``receipt`` and ``region`` when set)."""
+        """The JSON-safe ref, without its bytes (``receipt`` and ``region`` when set); a
+        source that is not UTF-8 comes back from `from_json` as shown, which is enough once
+        the page is read."""
         data: dict[str, Any] = {
             "id": self.id,
-            "source": self.source,
+            "source": utf8_text(self.source),
             "page": self.page,
             "kind": self.kind,
             "problem": self.problem,

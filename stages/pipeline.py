@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 
 from ._malloc import release_memory, tune_malloc
-from ._page import Page, PageRef
+from ._page import Page, PageRef, utf8_text
 from .inputs import encoded_bytes, load_page, page_bytes, read_page
 from .ocr import make_engine, ocr_page, rapidocr_max_side
 from .offline import correct_text, extract_fields, fix_layout
@@ -385,7 +385,7 @@ def output_record(item: Item) -> dict[str, Any]:
     ref = page.ref if page is not None else value if isinstance(value, PageRef) else None
     record: dict[str, Any] = {
         "id": item.key,
-        "source": ref.source if ref is not None else None,
+        "source": utf8_text(ref.source) if ref is not None else None,
         "page": ref.page if ref is not None else None,
         "status": "ok" if item.error is None else "error",
         "text": page.text if page is not None else "",

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
-from stages._page import PageRef
+from stages._page import PageRef, utf8_text
 
 from ._receipts import receipts_of
 from ._sniff import count_pages, describe, examine, path_digest, show_path, sniff
@@ -218,7 +218,7 @@ class _Discovery:
             yield self.missing(text, path.name, "no such file or directory")
 
     def missing(self, source: str, name: str, reason: str) -> PageRef:
-        ref_id = f"{name}#1@{path_digest(source)}"
+        ref_id = f"{utf8_text(name)}#1@{path_digest(source)}"
         self.seen_ids.add(ref_id)
         return PageRef(ref_id, source, 1, "unknown", f"{show_path(source)}: {reason}")
 
@@ -288,7 +288,7 @@ class _Discovery:
             self.listed.append(path)
             return
         found = examine(path)
-        rel = Path(os.path.relpath(path, root)).as_posix()
+        rel = utf8_text(Path(os.path.relpath(path, root)).as_posix())
         source = str(path)
         if found.problem is None:
             try:

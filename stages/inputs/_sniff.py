@@ -17,6 +17,8 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import TiffImagePlugin
 
+from stages._page import utf8_text
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -68,10 +70,10 @@ def sniff(head: bytes) -> str:
 
 def show_path(path: str | os.PathLike[str]) -> str:
     """
-    A path as it should appear in a message: as typed, or quoted when it holds
-    control characters such as a newline.
+    A path as it should appear in a message: as typed (bytes that are not UTF-8 as
+    ``\\xNN``, `utf8_text`), or quoted when it holds control characters such as a newline.
     """
-    text = os.fspath(path)
+    text = utf8_text(os.fspath(path))
     return text if text.isprintable() else repr(text)
 
 

@@ -127,3 +127,31 @@ class TestBadInputs:
         by_status = {r["status"]: r for r in records}
         assert set(by_status) == {"ok", "error"}
         assert by_status["error"]["error"]["message"] == f"{missing}: no such file or directory"
+
+    def test_names_that_are_not_utf8(self, tmp_path: Path) -> None:
+        """Latin-1 file names (from a Windows zip or share), a good one and a truncated
+        one, beside a good UTF-8 one: one record each, the names shown with ``\\xNN``;
+        a resumed run finds them done (the run used to stop on the journal's first line)."""
+        folder = tmp_path / "in"
+        make_receipt(folder / os.fsdecode(b"re\xe7u.png"), RECEIPTS["kedai.png"])
+        make_receipt(folder / "good.png", list(RECEIPTS.values())[1])
+        jpeg = make_receipt(tmp_path / "whole.jpg", list(RECEIPTS.values())[2])
+        (folder / os.fsdecode(b"cass\xe9.jpg")).write_bytes(jpeg.read_bytes()[:300])
+        out = tmp_path / "out" / "r.jsonl"
+        args = ["run", str(folder), "--out", str(out), "--progress", "none"]
+        result = run_cli(args, log=tmp_path / "cli.log")
+        assert result.returncode == 0, result.output
+        records, torn = read_lines(out)
+        assert torn == 0
+        names = _by_name(records)
+        assert sorted(names) == ["cass\\xe9.jpg", "good.png", "re\\xe7u.png"]
+        assert names["re\\xe7u.png"]["status"] == "ok"
+        assert names["re\\xe7u.png"]["id"].startswith("re\\xe7u.png#1@")
+        assert RECEIPTS["kedai.png"][0] in names["re\\xe7u.png"]["text"]
+        assert names["good.png"]["status"] == "ok"
+        broken = names["cass\\xe9.jpg"]
+        assert broken["status"] == "error"
+        assert broken["error"]["message"].startswith(f"{folder}/cass\\xe9.jpg: cannot decode")
+        again = run_cli([*args, "--resume"], log=tmp_path / "cli.log")
+        assert again.returncode == 0, again.output
+        assert read_lines(out)[0] == records
