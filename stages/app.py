@@ -14,6 +14,7 @@ import argparse
 import csv
 import logging
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
@@ -221,8 +222,12 @@ class DocumentApp:
                     pipeline.stages, max_buffer_size=pipeline.max_buffer_size, limits={"llm": rate}
                 )
 
+            left_out: Counter[str] = Counter()
+
             def skipped(path: str, reason: str) -> None:
                 log.info("skipped %s: %s", path, reason)
+                if reason != "hidden":
+                    left_out[_left_out_kind(path, reason)] += 1
 
             receipts = await anyio.to_thread.run_sync(
                 partial(
@@ -255,6 +260,11 @@ class DocumentApp:
                         lambda: evaluate(_read_records(options.out), truth, fields=settings.fields)
                     )
                     lines += accuracy.lines()
+                if left_out:
+                    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(left_out.items()))
+                    lines.append(
+                        f"left out of the folders: {kinds} (--log-level INFO names each file)"
+                    )
                 pages = summary.ok + summary.failed
                 if pages + summary.skipped == 0:
                     lines.append(f"no documents found in: {' '.join(options.inputs)}")
@@ -317,6 +327,14 @@ def _read_records(path: Path) -> Iterator[dict[str, Any]]:
 
 def _mode_file(journal: Path) -> Path:
     return journal.with_name(journal.name + ".receipts")
+
+
+def _left_out_kind(path: str, reason: str) -> str:
+    """How the summary counts a folder entry discovery left out: a file that is not a
+    document by its name by its ending (``.heic``), anything else by the reason."""
+    if reason == "not a document file name":
+        return os.path.splitext(path)[1].lower() or "no ending"
+    return reason
 
 
 def _discovered(
