@@ -154,7 +154,7 @@ def estimate_pages(
     for path in paths:
         try:
             with path.open("rb") as fh:
-                kind = sniff(fh.read(8))
+                kind = sniff(fh.read(1024))
             if kind in ("pdf", "tiff"):
                 total += count_pages(path, kind) - 1
         except (OSError, ValueError):

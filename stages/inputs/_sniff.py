@@ -52,12 +52,19 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 
+#: How far into a file a PDF's header may lie (as PDF readers accept it).
+_PDF_HEADER_WITHIN = 1024
+
+
 def sniff(head: bytes) -> str:
     """
     Name the document type of a file from its first bytes (never from its name).
 
+    A PDF's header may follow other bytes (a mail gateway's or a web export's blank
+    line): PDF readers look for it in the first 1024 bytes, and so does this.
+
     Args:
-        head: at least the first 8 bytes of the file (fewer if the file is shorter).
+        head: at least the first 1024 bytes of the file (fewer if the file is shorter).
 
     Returns:
         ``"jpeg"``, ``"png"``, ``"tiff"``, ``"pdf"`` or ``"unknown"``.
@@ -65,7 +72,7 @@ def sniff(head: bytes) -> str:
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
-    return "unknown"
+    return "pdf" if b"%PDF-" in head[:_PDF_HEADER_WITHIN] else "unknown"
 
 
 def show_path(path: str | os.PathLike[str]) -> str:

@@ -68,13 +68,28 @@ class TestSniff:
             (b"II*\x00\x08\x00", "tiff"),
             (b"MM\x00*\x00\x00", "tiff"),
             (b"%PDF-1.7\n", "pdf"),
+            (b"\r\n%PDF-1.4\n", "pdf"),
+            (b" " * 1019 + b"%PDF-", "pdf"),
+            (b" " * 1020 + b"%PDF-", "unknown"),
             (b"GIF89a", "unknown"),
             (b"", "unknown"),
         ],
     )
     def test_magic(self, head: bytes, kind: str) -> None:
-        """Each supported signature is recognised and nothing else is."""
+        """Each supported signature is recognised and nothing else is; a PDF's header
+        within its first 1024 bytes, as PDF readers accept it."""
         assert sniff(head) == kind
+
+    def test_a_pdf_after_a_blank_line_is_read(self, sroie: Path, tmp_path: Path) -> None:
+        """A scanned PDF with a blank line before its header (a mail gateway's) is a PDF,
+        and its page loads (it used to be "not a JPEG, PNG, TIFF or PDF file")."""
+        pdf = tmp_path / "scan.pdf"
+        Image.open(sroie / "img" / "000.jpg").save(pdf, "PDF", resolution=200)
+        pdf.write_bytes(b"\r\n" + pdf.read_bytes())
+        (ref,) = discover([pdf])
+        assert (ref.kind, ref.problem) == ("pdf", None)
+        image = load_page(ref).image
+        assert image is not None and image.shape[0] > 1000
 
 
 class TestDiscoverFolders:
