@@ -4,8 +4,8 @@ Input discovery: turn the files, folders and glob patterns a user names into pag
 Rules (the "every file is accounted for" contract):
 
 * A file named explicitly, or matched by a glob pattern, is **always** yielded: if it is not
-  a JPEG, PNG, TIFF or PDF (judged by content, never by name) or cannot be read, its ref
-  carries a ``problem`` and becomes an error record downstream.
+  a JPEG, PNG, TIFF, HEIC, WebP, BMP, GIF or PDF (judged by content, never by name) or
+  cannot be read, its ref carries a ``problem`` and becomes an error record downstream.
 * Inside a folder, only files whose name ends in a document suffix (:data:`DOCUMENT_SUFFIXES`,
   case-insensitive) and does not start with ``.`` are taken; their content is then checked
   like any other file.  Everything else (``.DS_Store``, ``notes.txt``, ``truth.json``) is
@@ -34,6 +34,7 @@ __all__ = ["DOCUMENT_SUFFIXES", "SkipCallback", "discover", "estimate_pages"]
 #: File name endings taken from inside folders (compared case-insensitively).
 DOCUMENT_SUFFIXES: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".pdf"}
+    | {".heic", ".heif", ".hif", ".webp", ".bmp", ".gif"}
 )
 
 #: ``on_skip(path, reason)``: told about every folder entry that discovery leaves out.

@@ -1,5 +1,6 @@
 """
-Page loading: decode one page of a JPEG, PNG, TIFF or PDF into a numpy image.
+Page loading: decode one page of a JPEG, PNG, TIFF, HEIC, WebP, BMP, GIF or PDF into a
+numpy image.
 """
 
 from __future__ import annotations
@@ -14,7 +15,19 @@ import anyio
 import cv2
 import numpy as np
 import pypdfium2.raw as pdfium_c
-from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
+from PIL import (
+    BmpImagePlugin,
+    ExifTags,
+    GifImagePlugin,
+    Image,
+    ImageFile,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    WebPImagePlugin,
+)
+from pillow_heif.as_plugin import HeifImageFile
 
 from stages._page import Page, PageRef
 
@@ -54,6 +67,12 @@ _OPENERS: dict[str, type[ImageFile.ImageFile]] = {
     "jpeg": JpegImagePlugin.JpegImageFile,
     "png": PngImagePlugin.PngImageFile,
     "tiff": TiffImagePlugin.TiffImageFile,
+    # A phone's photo (HEIC), a web page's (WebP), an old scanner's (BMP), a GIF: the
+    # first picture of the file is its one page.
+    "heif": HeifImageFile,
+    "webp": WebPImagePlugin.WebPImageFile,
+    "bmp": BmpImagePlugin.BmpImageFile,
+    "gif": GifImagePlugin.GifImageFile,
 }
 
 
@@ -306,7 +325,7 @@ def _decode(
             if transposed is not None:
                 return _to_array(transposed), image.size[0] / width
             return _to_array(image), image.size[0] / width
-        reduced = _reduce(image, max_side)
+        reduced = _reduce(_upright(image) if kind in _TAGGED else image, max_side)
         if reduced is not image:
             image.close()  # the full-size pixels go now, before any conversion copies them
         try:
@@ -314,6 +333,18 @@ def _decode(
             return array, reduced.size[0] / width * shrunk
         finally:
             reduced.close()
+
+
+# The kinds whose EXIF orientation tag is honoured here besides JPEG's: a photo stored
+# sideways with the tag saying so (a TIFF's tag is left to the OCR's own turning).
+_TAGGED = frozenset({"png", "webp", "heif"})
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """``image`` turned as its EXIF orientation tag says, or ``image`` itself."""
+    if image.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+        return image
+    return ImageOps.exif_transpose(image)
 
 
 def _reduce(image: Image.Image, max_side: int | None) -> Image.Image:

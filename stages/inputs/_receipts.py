@@ -29,7 +29,7 @@ FIND_WHOLE_PIXELS = 8_000_000
 
 #: The kinds of page looked at. A PDF page is looked at when it is a scan: one that
 #: shows text of its own is read whole (its lines and pictures lie on the whole page).
-_KINDS = frozenset({"jpeg", "png", "tiff", "pdf"})
+_KINDS = frozenset({"jpeg", "png", "tiff", "pdf", "heif", "webp", "bmp", "gif"})
 
 
 def receipts_of(ref: PageRef) -> list[PageRef]:

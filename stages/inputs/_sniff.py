@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "KINDS_SHOWN",
     "FileInfo",
     "count_pages",
     "describe",
@@ -49,7 +50,16 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "tiff"),
     (b"MM\x00*", "tiff"),
     (b"%PDF-", "pdf"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
 )
+
+# An ISO media file (``....ftyp<brand>``) holding HEIF still images: a phone's photo.
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+
+#: What a file that is no document is told it is not.
+KINDS_SHOWN = "JPEG, PNG, TIFF, HEIC, WebP, BMP, GIF or PDF"
 
 
 #: How far into a file a PDF's header may lie (as PDF readers accept it).
@@ -67,11 +77,16 @@ def sniff(head: bytes) -> str:
         head: at least the first 1024 bytes of the file (fewer if the file is shorter).
 
     Returns:
-        ``"jpeg"``, ``"png"``, ``"tiff"``, ``"pdf"`` or ``"unknown"``.
+        ``"jpeg"``, ``"png"``, ``"tiff"``, ``"pdf"``, ``"heif"``, ``"webp"``, ``"bmp"``,
+        ``"gif"`` or ``"unknown"``.
     """
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "heif"
     return "pdf" if b"%PDF-" in head[:_PDF_HEADER_WITHIN] else "unknown"
 
 
@@ -160,7 +175,7 @@ def examine(path: Path) -> FileInfo:
         return FileInfo("unknown", hexdigest, f"{shown}: empty file (0 bytes)")
     kind = sniff(head)
     if kind == "unknown":
-        problem = f"{shown}: not a JPEG, PNG, TIFF or PDF file (starts with {head[:8]!r})"
+        problem = f"{shown}: not a {KINDS_SHOWN} file (starts with {head[:8]!r})"
         return FileInfo(kind, hexdigest, problem)
     return FileInfo(kind, hexdigest, None)
 

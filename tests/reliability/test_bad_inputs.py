@@ -19,7 +19,7 @@ GOOD = ["good.png", "with space.png", "ünïcødé €.png", "new\nline.png"]
 BAD: dict[str, tuple[str, ...]] = {
     "truncated.jpg": ("truncated",),
     "empty.jpg": ("empty file",),
-    "notes.png": ("not a JPEG, PNG, TIFF or PDF",),
+    "notes.png": ("not a JPEG, PNG, TIFF, HEIC, WebP, BMP, GIF or PDF",),
     "bomb.png": ("30000x30000", "decompression bomb"),
     "locked.pdf": ("encrypted PDF",),
     "corrupt.pdf": ("corrupt",),

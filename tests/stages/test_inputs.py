@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 import numpy as np
+import pillow_heif
 import pypdfium2 as pdfium
 import pytest
 from corpus import blank_pdf, bomb_png, encrypted_pdf
@@ -16,6 +17,7 @@ from PIL import Image
 
 from stages._page import PageRef
 from stages.inputs import InputError, discover, encoded_bytes, load_page, read_page, sniff
+from stages.inputs._sniff import KINDS_SHOWN
 
 ID = re.compile(r"^(?P<rel>.+)#(?P<page>\d+)@(?P<hash>[0-9a-f]{12})$", re.DOTALL)
 
@@ -71,7 +73,10 @@ class TestSniff:
             (b"\r\n%PDF-1.4\n", "pdf"),
             (b" " * 1019 + b"%PDF-", "pdf"),
             (b" " * 1020 + b"%PDF-", "unknown"),
-            (b"GIF89a", "unknown"),
+            (b"GIF89a", "gif"),
+            (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "webp"),
+            (b"\x00\x00\x00\x18ftypheic\x00\x00", "heif"),
+            (b"\x00\x00\x00\x18ftypisom\x00\x00", "unknown"),
             (b"", "unknown"),
         ],
     )
@@ -163,13 +168,49 @@ class TestDiscoverFiles:
         assert bad.kind == "unknown"
         assert bad.problem is not None
         assert str(fake) in bad.problem
-        assert "not a JPEG, PNG, TIFF or PDF file (starts with b'this is " in bad.problem
+        assert f"not a {KINDS_SHOWN} file (starts with b'this is " in bad.problem
         assert (good.kind, good.problem) == ("png", None)
-        with pytest.raises(InputError, match="not a JPEG, PNG, TIFF or PDF"):
+        with pytest.raises(InputError, match=f"not a {KINDS_SHOWN}"):
             load_page(bad)
         image = load_page(good).image
         assert image is not None
         assert image.shape[2] == 3
+
+    @pytest.mark.parametrize(
+        ("name", "kind"),
+        [("photo.heic", "heif"), ("page.webp", "webp"), ("scan.bmp", "bmp"), ("one.gif", "gif")],
+    )
+    def test_other_picture_formats(self, sroie: Path, tmp_path: Path, name: str, kind: str) -> None:
+        """A phone's HEIC photo, a WebP, a BMP and a GIF in a folder: taken, known by their
+        content and loaded at their size (they used to be left out, or refused by name)."""
+        receipt = _receipts(sroie, 1)[0].convert("RGB")
+        path = tmp_path / "in" / name
+        path.parent.mkdir()
+        if kind == "heif":
+            pillow_heif.from_pillow(receipt).save(path, quality=90)
+        else:
+            receipt.save(path, kind.upper())
+        (ref,) = discover([tmp_path / "in"])
+        assert (ref.kind, ref.problem) == (kind, None)
+        image = load_page(ref).image
+        assert image is not None
+        assert image.shape == (receipt.height, receipt.width, 3)
+
+    @pytest.mark.parametrize("kind", ["PNG", "WEBP"])
+    def test_a_photo_stored_sideways_is_turned_by_its_tag(
+        self, sroie: Path, tmp_path: Path, kind: str
+    ) -> None:
+        """A PNG or WebP whose EXIF orientation says its pixels lie a quarter turned (6)
+        loads upright, as a JPEG does."""
+        receipt = _receipts(sroie, 1)[0].convert("RGB")
+        stored = receipt.transpose(Image.Transpose.ROTATE_90)
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        path = tmp_path / f"turned.{kind.lower()}"
+        stored.save(path, kind, exif=exif.tobytes())
+        image = load_page(next(iter(discover([path])))).image
+        assert image is not None
+        assert image.shape == (receipt.height, receipt.width, 3)
 
     def test_explicit_file_is_always_accounted(self, tmp_path: Path) -> None:
         """A file named explicitly is yielded even with a non-document name."""
