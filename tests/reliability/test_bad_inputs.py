@@ -157,17 +157,17 @@ class TestBadInputs:
         assert read_lines(out)[0] == records
 
     def test_files_left_out_are_counted(self, tmp_path: Path) -> None:
-        """Files a folder holds that are not documents by name (an iPhone's HEIC photos,
-        notes) are counted in the summary by their ending; hidden files are not."""
+        """Files a folder holds that are not documents by name (a phone's videos, notes)
+        are counted in the summary by their ending; hidden files are not."""
         folder = tmp_path / "in"
         make_receipt(folder / "good.png", RECEIPTS["kedai.png"])
         (folder / "phone").mkdir()
-        for name in ("phone/IMG_0001.HEIC", "phone/IMG_0002.heic", "notes.txt", ".DS_Store"):
+        for name in ("phone/IMG_0001.MOV", "phone/IMG_0002.mov", "notes.txt", ".DS_Store"):
             (folder / name).write_bytes(b"not read")
         out = tmp_path / "r.jsonl"
         result = run_cli(
             ["run", str(folder), "--out", str(out), "--progress", "none"], log=tmp_path / "cli.log"
         )
         assert result.returncode == 0, result.output
-        assert "left out of the folders: .heic 2, .txt 1 (" in result.output
+        assert "left out of the folders: .mov 2, .txt 1 (" in result.output
         assert len(read_lines(out)[0]) == 1
