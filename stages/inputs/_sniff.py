@@ -4,6 +4,7 @@ Content sniffing, hashing and page counting: what discovery learns about one fil
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -241,7 +242,7 @@ def count_pages(path: Path, kind: str) -> int:
             with path.open("rb") as stream, TiffImagePlugin.TiffImageFile(stream) as image:
                 # The plugin class reads the header only; Image.open() would also run
                 # Pillow's decompression-bomb check, which load_page does itself.
-                return max(1, int(getattr(image, "n_frames", 1)))
+                return _tiff_pages(image)
         except OSError as exc:
             if exc.errno is not None:  # a real I/O failure, not Pillow's "truncated" etc.
                 raise
@@ -249,3 +250,21 @@ def count_pages(path: Path, kind: str) -> int:
         except Exception as exc:  # Pillow raises many types (SyntaxError, struct.error...)
             raise ValueError(f"corrupt TIFF ({describe(exc)})") from exc
     return 1
+
+
+def _tiff_pages(image: TiffImagePlugin.TiffImageFile) -> int:
+    """
+    A TIFF's pages; when it is damaged after its first pages (a copy cut short), those
+    pages and one more, whose load says what is wrong, rather than none of them.
+    """
+    try:
+        return max(1, int(getattr(image, "n_frames", 1)))
+    except Exception:  # Pillow raises many types (TypeError "Missing dimensions", ...)
+        readable = 0
+        with contextlib.suppress(Exception):
+            while True:
+                image.seek(readable)
+                readable += 1
+        if readable == 0:
+            raise
+        return readable + 1

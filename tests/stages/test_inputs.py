@@ -212,6 +212,19 @@ class TestDiscoverFiles:
         assert image is not None
         assert image.shape == (receipt.height, receipt.width, 3)
 
+    def test_a_tiff_cut_short_keeps_its_whole_pages(self, sroie: Path, tmp_path: Path) -> None:
+        """A 3-page TIFF cut to 80 % of its bytes: its whole first page loads, and one more
+        page says what is wrong (the file used to be one error record)."""
+        path = _tiff(sroie, tmp_path / "pages.tif", 3)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size * 4 // 5])
+        refs = list(discover([path]))
+        assert [ref.problem for ref in refs] == [None] * len(refs)
+        assert len(refs) >= 2
+        image = load_page(refs[0]).image
+        assert image is not None and image.shape[2] == 3
+        with pytest.raises(InputError, match=r"pages\.tif: cannot decode TIFF"):
+            load_page(refs[-1])
+
     def test_explicit_file_is_always_accounted(self, tmp_path: Path) -> None:
         """A file named explicitly is yielded even with a non-document name."""
         notes = tmp_path / "notes.txt"
