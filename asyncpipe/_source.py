@@ -59,6 +59,8 @@ async def feed(run: Run, source: Source) -> None:
             async for value in iterate(source):
                 position += 1
                 key = keyfn(value) if keyfn is not None else str(position)
+                if not key.isascii():
+                    _check_text(key)
                 if key in done:
                     run.skipped += 1
                     continue
@@ -172,3 +174,18 @@ async def iterate_in_thread(iterable: Iterable[Any], *, batch: int = 64) -> Asyn
             return
         for value in values:
             yield value
+
+
+def _check_text(key: str) -> None:
+    """
+    Refuse a key the journal and the output cannot hold: a lone surrogate, which is how
+    Python holds the bytes of a file name that is not UTF-8.
+    """
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"input item key {key!r} is not UTF-8 text (a file name's bytes?): make the key "
+            "function return text, e.g. name.encode('utf-8', 'surrogateescape')"
+            ".decode('utf-8', 'backslashreplace')"
+        ) from None

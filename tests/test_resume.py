@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -564,6 +565,19 @@ class TestConfiguration:
         with pytest.raises(ConfigError, match="same key"):
             await Pipeline(Recorder().stages()).run(
                 [*KEYS, KEYS[3]],
+                sink=JsonlSink(tmp_path / "out.jsonl"),
+                journal=Journal(tmp_path / "j.jsonl"),
+                key=str,
+            )
+
+    async def test_a_key_that_is_not_utf8_text(self, tmp_path: Path) -> None:
+        """A key holding a file name's bytes that are not UTF-8 (a lone surrogate) is a
+        ConfigError naming it, before anything is written (the journal used to fail on
+        it with a TypeError)."""
+        name = os.fsdecode(b"re\xe7u.jpg")
+        with pytest.raises(ConfigError, match=r"not UTF-8 text"):
+            await Pipeline(Recorder().stages()).run(
+                [name],
                 sink=JsonlSink(tmp_path / "out.jsonl"),
                 journal=Journal(tmp_path / "j.jsonl"),
                 key=str,
