@@ -41,6 +41,11 @@ SHARED_ROWS = 0.8
 #: by more.
 STACKED_GAP = 5.0
 
+#: ... and each part is this many rows long at least. The SROIE receipts hold 17 to 125
+#: rows; what a blank parts within one document is mostly shorter: a card slip's
+#: signature and the lines under it, an invoice's footer, a clinic's header.
+STACKED_ROWS = 12
+
 
 def _small_gray(image: npt.NDArray[np.uint8], side: int) -> tuple[npt.NDArray[np.uint8], float]:
     """The image in gray, shrunk so its longest side is at most ``side``; and the factor."""
@@ -209,15 +214,18 @@ def find_receipts(image: npt.NDArray[np.uint8]) -> list[Box]:
     if sideways:
         glyphs = glyphs[:, [1, 0, 3, 2]]  # rows become columns: the same search applies
     length = small.shape[0] if sideways else small.shape[1]
-    height = float(np.median(glyphs[:, 3]))
+    # The letters' height along the rows (specks and a halftone logo's dots left out).
+    letters = glyphs[glyphs[:, 2:4].min(axis=1) >= 3]
+    height = float(np.median((letters if len(letters) else glyphs)[:, 3]))
+    ink = glyphs
     glyphs = glyphs[glyphs[:, 3] <= 6 * height]
     spans = _ink_spans(glyphs, length, max(height, 0.01 * length))
     parts = _receipt_parts(glyphs, spans, height)
     across = small.shape[1] if sideways else small.shape[0]
     found = []
     for start, end in _cuts(parts, length):
-        column = _inside(glyphs, (start, end))
-        for top, bottom in _cuts(_stacked(column, across, height), across):
+        column = (_inside(glyphs, (start, end)), _inside(ink, (start, end)))
+        for top, bottom in _cuts(_stacked(*column, end - start, across, height), across):
             x, y, w, h = (
                 (top, start, bottom - top, end - start)
                 if sideways
@@ -331,20 +339,39 @@ def _receipt_parts(
     return parts
 
 
-def _stacked(boxes: npt.NDArray[np.int32], length: int, height: float) -> list[tuple[int, int]]:
+def _stacked(
+    glyphs: npt.NDArray[np.int32],
+    ink: npt.NDArray[np.int32],
+    width: int,
+    length: int,
+    height: float,
+) -> list[tuple[int, int]]:
     """
     The receipts of one column that lie one above the other: ``[(y0, y1), ...]`` top to
-    bottom, parted where no print lies for `STACKED_GAP` rows of print, each part with the
-    print of a receipt (see `find_receipts`); one span for one receipt.
+    bottom, parted where no ink lies for `STACKED_GAP` rows of print, each part the print
+    of a receipt (see `find_receipts`) `STACKED_ROWS` rows long; one span for one.
+
+    ``glyphs`` are the column's print, ``ink`` all its blobs.
     """
-    middles = _rows(boxes, height)
-    if len(middles) < 12:
-        return [(0, length)]  # room for two receipts of 6 rows at least
+    middles = _rows(glyphs, height)
+    if len(middles) < 2 * STACKED_ROWS:
+        return [(0, length)]
     pitch = float(np.median(np.diff(middles)))
-    parts = _ink_spans(boxes[:, [1, 0, 3, 2]], length, STACKED_GAP * pitch)
+    # What closes a gap: the print, and a barcode's bars (thin, up to 16 glyphs tall; a
+    # paper's edge along the column is longer, a shadow or logo wider); a paper's edge
+    # across the column (wide and thin) does not.
+    bars = ink[(ink[:, 3] > 6 * height) & (ink[:, 3] <= 16 * height) & (ink[:, 2] <= height / 2)]
+    closing = np.concatenate([glyphs, bars])
+    closing = closing[~((closing[:, 2] >= width / 2) & (closing[:, 3] <= height / 2))]
+    parts = _ink_spans(closing[:, [1, 0, 3, 2]], length, STACKED_GAP * pitch)
     while len(parts) > 1:
         weak = next(
-            (i for i, part in enumerate(parts) if not _like_print(_below(boxes, part), height)),
+            (
+                i
+                for i, part in enumerate(parts)
+                if part[1] - part[0] < (STACKED_ROWS - 1) * pitch
+                or not _like_print(_below(glyphs, part), height)
+            ),
             None,
         )
         if weak is None:

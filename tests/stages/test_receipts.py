@@ -112,9 +112,42 @@ class TestFindReceipts:
     def test_blank_rows_part_a_column_only_when_wide(self, blank: int, parts: int) -> None:
         """Print with a few blank rows inside is one receipt; 7 blank rows (wider than a
         receipt's blank lines, as wide as two receipts' margins) part two."""
-        block = [[(30, f"ITEM NUMBER {n}"), (400, f"{2.5 * n:6.2f}")] for n in range(1, 9)]
+        block = [[(30, f"ITEM NUMBER {n}"), (400, f"{2.5 * n:6.2f}")] for n in range(1, 13)]
         page = drawn([*block, *[[]] * blank, *block])
         assert len(find_receipts(page)) == parts
+
+    @pytest.mark.parametrize("name", ["card slip", "invoice footer", "clinic header", "barcode"])
+    def test_a_blank_inside_one_document_does_not_part_it(self, name: str) -> None:
+        """Blanks of 5 rows and more inside single documents, with a short block on one
+        side (a card slip's signature and the lines under it, an invoice's footer, a
+        clinic's header) or a barcode (tall bars, no rows) across: not cut."""
+        items = [[(20, f"ITEM {n} NASI LEMAK"), (330, f"{2.5 * n:6.2f}")] for n in range(1, 13)]
+        short = [[(20, line)] for line in ("X______________", "TAN AH KOW", "I AGREE TO PAY")]
+        short += [[(20, "THE ABOVE TOTAL")], [(60, "MERCHANT COPY")], [(90, "THANK YOU")]]
+        if name == "barcode":
+            bars = np.full((140, 420, 3), 255, np.uint8)
+            for x in range(60, 360, 7):
+                bars[:, x : x + 2 + x % 3] = 0
+            page = np.vstack([drawn(items, 420), bars, drawn(short, 420)])
+        else:
+            blank: list[list[tuple[int, str]]] = [[]] * (12 if name == "invoice footer" else 6)
+            rows = [*short, *blank, *items] if name == "clinic header" else [*items, *blank, *short]
+            page = drawn(rows, width=420)
+        assert find_receipts(page) == []
+        if name != "barcode":  # the same blank between two receipts' worth of rows: two
+            assert len(find_receipts(drawn([*items, *blank, *items], width=420))) == 2
+
+    def test_a_halftone_logo_does_not_shrink_the_print(self, sroie: Path) -> None:
+        """A logo of 2-pixel dots above a receipt is no print: the receipt's rows and its
+        blank lines are measured on its letters (the dots once made it 3 parts)."""
+        receipt = _load(sroie, "000")
+        logo = np.full((150, receipt.shape[1], 3), 255, np.uint8)
+        middle = receipt.shape[1] // 2
+        for y in range(10, 130, 5):
+            for x in range(middle - 60, middle + 60, 5):
+                if (y - 70) ** 2 + (x - middle) ** 2 < 58**2:
+                    logo[y : y + 2, x : x + 2] = 0
+        assert find_receipts(np.vstack([logo, receipt])) == []
 
     @pytest.mark.parametrize(
         "turn", [None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE]
