@@ -16,6 +16,9 @@ four fields of each receipt are scored exactly (the SROIE rule) against its key:
 - ``whole`` (``--whole-pages``): when the one record of its page holds it;
 - ``alone``: each receipt's own scan, read alone (the bound: what splitting can reach).
 
+``--halves``: for each scan, the least blank (in rows of print) that cuts it in two when
+its lower half is moved down by it (a single receipt with a blank that wide inside).
+
 ``--split-only`` skips the reading: only how many pages are split right (each receipt's
 middle in its own part).
 
@@ -39,11 +42,13 @@ from pathlib import Path
 
 import _root  # noqa: F401  (the project on sys.path)
 import cv2
+import numpy as np
 from accuracy_offline import split
 from fields_ocr import receipts_parser
 from robustness import TRANSFORMS
 
 from stages._page import PageRef
+from stages._paper import _glyphs, _rows, _small_gray, find_receipts
 from stages.inputs import discover, load_page
 from stages.inputs._receipts import receipts_of
 from stages.ocr import RapidOcrEngine, ocr_page
@@ -213,6 +218,39 @@ def singles(data: Path) -> None:
             print(f"| {name} | {int(len(receipts_of(ref)) > 1)}/1 | |", flush=True)
 
 
+def _moved(image: np.ndarray, y: int, pixels: int) -> np.ndarray:
+    """``image`` with the rows from ``y`` on moved down by ``pixels`` copies of row ``y``."""
+    return np.vstack([image[:y], np.repeat(image[y : y + 1], pixels, 0), image[y:]])
+
+
+def halves(data: Path) -> None:
+    """Print, for each scan, the least blank (in rows of print, steps of a quarter) that
+    cuts it in two when its lower half is moved down by it."""
+    needed: list[float] = []
+    for path in sorted((data / "img").glob("*.jpg")):
+        image = cv2.imread(str(path))
+        small, shrink = _small_gray(image, 1200)
+        glyphs = _glyphs(small)
+        letters = glyphs[glyphs[:, 2:4].min(axis=1) >= 3]
+        height = float(np.median(letters[:, 3]))
+        middles = _rows(glyphs[glyphs[:, 3] <= 6 * height], height)
+        if len(middles) < 2:
+            continue
+        half = len(middles) // 2
+        y = round((middles[half - 1] + middles[half]) / 2 / shrink)
+        pitch = float(np.median(np.diff(middles))) / shrink
+        steps = np.arange(0.0, 8.01, 0.25)
+        cut = next(
+            (rows for rows in steps if find_receipts(_moved(image, y, round(rows * pitch)))),
+            None,
+        )
+        print(f"{path.stem}: {cut if cut is None else float(cut)}", flush=True)
+        if cut is not None:
+            needed.append(float(cut))
+    shown = f"{min(needed)}-{max(needed)} rows, median {float(np.median(needed))}" if needed else ""
+    print(f"cut: {len(needed)} scans ({shown}); never (up to 8 rows): the others")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run from the command line (``argv``: ``sys.argv[1:]`` when ``None``); returns 0."""
     parser = receipts_parser(__doc__)
@@ -221,9 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, default=0.08, help="fraction of the widest")
     parser.add_argument("--split-only", action="store_true", help="only pages split right")
     parser.add_argument("--singles", action="store_true", help="single scans and the cost")
+    parser.add_argument("--halves", action="store_true", help="blank that cuts a scan")
     args = parser.parse_args(argv)
     if args.singles:
         singles(args.data)
+        return 0
+    if args.halves:
+        halves(args.data)
         return 0
     stems = sorted(image.stem for image in (args.data / "img").glob("*.jpg"))
     names = stems if args.half == "all" else split(stems)[args.half]

@@ -36,9 +36,10 @@ SHARED_ROWS = 0.8
 #: distance from one row's middle to the next, the median of the column's). Inside one
 #: receipt the widest such band with a receipt's print on both sides spans up to 2.4
 #: rows on the 40 SROIE scans, as scanned and after ``benchmarks/robustness.py``'s
-#: changes, and 4.1 on a long receipt of small print; a thermal printer feeds 15-30 mm
-#: (3.5-7 rows) before its cutter, so two receipts laid one under the other are parted
-#: by more.
+#: changes, and 4.1 on a long receipt of small print. Two receipts laid one under the
+#: other are parted by both their paper margins (a printer feeds the paper past its
+#: cutter) and the space between them. Single documents with a wider blank exist (a card
+#: slip's signature space, an invoice's footer): `STACKED_ROWS` keeps them whole.
 STACKED_GAP = 5.0
 
 #: ... and each part is this many rows long at least. The SROIE receipts hold 17 to 125
@@ -177,10 +178,12 @@ def find_receipts(image: npt.NDArray[np.uint8]) -> list[Box]:
       `SHARED_ROWS` of the shorter part's rows within 0.3 glyph of one of the other's)
       are columns of one document, and are joined.
 
-    Along the print, each column is parted where no glyph lies for `STACKED_GAP` rows of
-    print (the column's median distance from one row to the next), between two parts that
-    each hold a receipt's print (the first rule above); a receipt's blank lines are
-    narrower, its paper's margins and the space between two receipts wider.
+    Along the print, each column is parted where no glyph (nor a barcode's bar) lies for
+    `STACKED_GAP` rows of print (the column's median distance from one row to the next),
+    between two parts that each hold a receipt's print (the first rule above) over
+    `STACKED_ROWS` rows or more: a receipt's blank lines are narrower, its paper's margins
+    and the space between two receipts wider, and what a wide blank parts within one
+    document is mostly short (a card slip's signature block, an invoice's footer).
 
     Every threshold here is a guess, checked on the 40 SROIE scans (none is split, upright
     or turned, nor after any of the changes of ``benchmarks/robustness.py``), on pages of
