@@ -218,7 +218,7 @@ def find_receipts(image: npt.NDArray[np.uint8]) -> list[Box]:
         glyphs = glyphs[:, [1, 0, 3, 2]]  # rows become columns: the same search applies
     length = small.shape[0] if sideways else small.shape[1]
     # The letters' height along the rows (specks and a halftone logo's dots left out).
-    letters = glyphs[glyphs[:, 2:4].min(axis=1) >= 3]
+    letters = _letters(glyphs)
     height = float(np.median((letters if len(letters) else glyphs)[:, 3]))
     ink = glyphs
     glyphs = glyphs[glyphs[:, 3] <= 6 * height]
@@ -253,11 +253,17 @@ def _glyphs(small: npt.NDArray[np.uint8]) -> npt.NDArray[np.int32]:
     return boxes[(boxes[:, 2] >= 2) & (boxes[:, 3] >= 2) & (stats[1:, cv2.CC_STAT_AREA] >= 4)]
 
 
+def _letters(glyphs: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+    """The glyphs of 3 pixels or more each way: specks of 2 pixels are noise."""
+    letters: npt.NDArray[np.int32] = glyphs[glyphs[:, 2:4].min(axis=1) >= 3]
+    return letters
+
+
 def _letter_size(glyphs: npt.NDArray[np.int32]) -> float:
-    """A glyph's height, or its width on a page turned a quarter (the smaller of the two),
-    over the glyphs of 3 pixels or more; 0 with none."""
-    sides = glyphs[:, 2:4].min(axis=1)
-    return float(np.median(sides[sides >= 3])) if np.any(sides >= 3) else 0.0
+    """A letter's height, or its width on a page turned a quarter (the smaller of the
+    two); 0 with no letters."""
+    letters = _letters(glyphs)
+    return float(np.median(letters[:, 2:4].min(axis=1))) if len(letters) else 0.0
 
 
 def _runs_across(glyphs: npt.NDArray[np.int32]) -> float:
@@ -267,7 +273,7 @@ def _runs_across(glyphs: npt.NDArray[np.int32]) -> float:
     quarter; 0.59 to 0.94 and 0.06 to 0.29 on pages of 2 or 3 of the even ones side by
     side. Up to 1500 glyphs, evenly picked, are asked for their nearest among all.
     """
-    letters = glyphs[glyphs[:, 2:4].min(axis=1) >= 3]  # specks of 2 pixels are noise
+    letters = _letters(glyphs)
     centres = (letters[:, :2] + letters[:, 2:4] / 2).astype(np.float32)
     if len(centres) < 2:
         return 0.5

@@ -330,8 +330,8 @@ def _mode_file(journal: Path) -> Path:
 
 
 def _left_out_kind(path: str, reason: str) -> str:
-    """How the summary counts a folder entry discovery left out: a file that is not a
-    document by its name by its ending (``.heic``), anything else by the reason."""
+    """How the summary counts a folder entry discovery left out: a file whose name is no
+    document's by its ending (``.mov``), anything else by the reason."""
     if reason == "not a document file name":
         return os.path.splitext(path)[1].lower() or "no ending"
     return reason

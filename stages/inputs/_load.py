@@ -335,8 +335,8 @@ def _decode(
             reduced.close()
 
 
-# The kinds whose EXIF orientation tag is honoured here besides JPEG's: a photo stored
-# sideways with the tag saying so (a TIFF's tag is left to the OCR's own turning).
+# The kinds whose EXIF orientation tag is honoured here, besides JPEG's: a photo stored
+# sideways with the tag saying so.
 _TAGGED = frozenset({"png", "webp", "heif"})
 
 
