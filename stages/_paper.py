@@ -33,10 +33,10 @@ Box = tuple[int, int, int, int]
 SHARED_ROWS = 0.8
 
 #: Receipts lie one above the other where no print lies for this many rows of print (the
-#: distance from one row's middle to the next, the median of the column's). Inside one
-#: receipt the widest such band with a receipt's print on both sides spans up to 2.4
-#: rows on the 40 SROIE scans, as scanned and after ``benchmarks/robustness.py``'s
-#: changes, and 4.1 on a long receipt of small print. Two receipts laid one under the
+#: distance from one row's middle to the next, the median of the column's). None of the
+#: 40 SROIE scans is cut, as scanned or after ``benchmarks/robustness.py``'s changes;
+#: with each one's lower half moved down, 4 to 7.5 rows of blank cut one
+#: (``benchmarks/receipts.py --singles``, ``--halves``). Two receipts laid one under the
 #: other are parted by both their paper margins (a printer feeds the paper past its
 #: cutter) and the space between them. Single documents with a wider blank exist (a card
 #: slip's signature space, an invoice's footer): `STACKED_ROWS` keeps them whole.
