@@ -10,6 +10,7 @@ DOCUMENT_STACK = {
     "numpy",
     "opencv-python-headless",
     "pillow",
+    "pillow-heif",
     "pypdfium2",
     "rapidocr",
     "onnxruntime",

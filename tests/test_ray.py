@@ -42,6 +42,19 @@ RECEIPTS = ["000", "002"]
 # loaded machine once finished the rest between two looks at the output, and the kill
 # came after the run.
 KILLED_RECEIPTS = [f"{index:03d}" for index in range(8)]
+
+
+def _ocr_journaled(journal: Path) -> bool:
+    """Whether ``journal`` holds a page's OCR checkpoint (its last line may be torn)."""
+    try:
+        lines = journal.read_bytes().split(b"\n")[:-1]
+    except FileNotFoundError:
+        return False
+    return any(
+        event.get("ev") == "ckpt" and event.get("s") == "ocr" for event in map(orjson.loads, lines)
+    )
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -265,11 +278,14 @@ class TestRayExecutor:
             start_new_session=True,
         )
         try:
+            # Killed once the journal holds a page's OCR result: the other pages are then
+            # in flight. (The output's first line is no such mark: in input order it can
+            # wait for a first page that a slower actor finishes last.)
             deadline = time.monotonic() + 90
-            while not (out.exists() and out.read_bytes().count(b"\n") >= 1):
-                assert driver.poll() is None, "the driver ended before writing a line"
-                assert time.monotonic() < deadline, "the driver wrote nothing in 90 s"
-                time.sleep(0.1)
+            while not _ocr_journaled(tmp_path / "out.jsonl.journal"):
+                assert driver.poll() is None, "the driver ended before its first OCR result"
+                assert time.monotonic() < deadline, "no OCR result journaled in 90 s"
+                time.sleep(0.05)
         finally:
             os.killpg(driver.pid, signal.SIGKILL)
             driver.wait()

@@ -61,10 +61,6 @@ def cluster() -> Iterator[Any]:
         cluster.shutdown()
 
 
-def _lines(path: Path) -> int:
-    return path.read_bytes().count(b"\n") if path.exists() else 0
-
-
 #: The closing line that reports lost actors, e.g. "ray: 1 actor lost (its process or
 #: node died); 1 call ran again on a restarted actor".
 LOSS_LINE = re.compile(r"^ray: (\d+) actors? lost \(.*?\)(?:; (\d+) calls? ran again)?", re.M)
@@ -139,8 +135,8 @@ def _run_driver(
     """
     Run ``asyncpipe run`` on ``receipts`` against ``cluster``, following its journal and
     tracing its stages; with ``remove_node``, take a worker node away (and add a fresh
-    one) once the first page is out.  Returns the exit code, the driver's stderr, the
-    journal watch and the trace.
+    one) once the first page's OCR result is journaled.  Returns the exit code, the
+    driver's stderr, the journal watch and the trace.
     """
     out = tmp_path / "out.jsonl"
     trace = tmp_path / "trace.jsonl"
@@ -178,10 +174,12 @@ def _run_driver(
             try:
                 if remove_node:
                     deadline = time.monotonic() + 300
-                    while _lines(out) < 1:
+                    # The first OCR result journaled, not the output's first line: in
+                    # input order that can wait for a first page finished last.
+                    while not any(stage == "ocr" for stage, _ in list(watch.seen)):
                         assert driver.poll() is None, log.read_text()[-3000:]
-                        assert time.monotonic() < deadline, "no page finished in 300 s"
-                        time.sleep(0.2)
+                        assert time.monotonic() < deadline, "no page read in 300 s"
+                        time.sleep(0.05)
                     # Both actors are busy with later pages now: take one node away, with
                     # its actor and the call running on it, and give the cluster a fresh
                     # node.
