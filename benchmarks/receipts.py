@@ -48,7 +48,7 @@ from fields_ocr import receipts_parser
 from robustness import TRANSFORMS
 
 from stages._page import PageRef
-from stages._paper import _glyphs, _rows, _small_gray, find_receipts
+from stages._paper import _glyphs, _letters, _rows, _small_gray, find_receipts
 from stages.inputs import discover, load_page
 from stages.inputs._receipts import receipts_of
 from stages.ocr import RapidOcrEngine, ocr_page
@@ -231,8 +231,7 @@ def halves(data: Path) -> None:
         image = cv2.imread(str(path))
         small, shrink = _small_gray(image, 1200)
         glyphs = _glyphs(small)
-        letters = glyphs[glyphs[:, 2:4].min(axis=1) >= 3]
-        height = float(np.median(letters[:, 3]))
+        height = float(np.median(_letters(glyphs)[:, 3]))
         middles = _rows(glyphs[glyphs[:, 3] <= 6 * height], height)
         if len(middles) < 2:
             continue
