@@ -168,6 +168,10 @@ class Run:
                     resume=resume, done=written, retry_failed=retry_failed
                 )
                 self.journal.start_nowait([s.name for s in self.stages])
+                # Written now, before the source is asked for its first item: the journal
+                # holds its start line before the app writes anything beside it (a full
+                # disk then fails the journal first, the same way every time).
+                await self.journal.flush(sync=True)
                 self.plan = ResumePlan(self.stages, state, resume=resume)
             elif written is not None:
                 self.plan.done_keys = written

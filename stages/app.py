@@ -28,6 +28,7 @@ from asyncpipe import (
     ConfigError,
     CostBudget,
     Job,
+    JournalError,
     Pipeline,
     RateLimit,
     RunOptions,
@@ -349,9 +350,9 @@ def _discovered(
             with atomic_write_text(kept) as fh:
                 fh.write(orjson.dumps({"receipts": receipts, "finder": FINDER_VERSION}).decode())
         except OSError as exc:
-            # The journal beside it cannot be written either (a full disk): the run stops
-            # on that, with its own message, before any page is done.
-            log.warning("cannot keep how this run reads scans in %s: %s", kept, exc)
+            # Without it a resume would read every scan whole (as a journal from before
+            # scans were cut): stop before any page is read.
+            raise JournalError(f"cannot keep how this run reads scans in {kept}: {exc}") from exc
     yield from discover(options.inputs, on_skip=skipped, receipts=receipts)
 
 

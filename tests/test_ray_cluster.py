@@ -267,11 +267,14 @@ class TestNodeLoss:
         report = LOSS_LINE.search(stderr_text)
         assert report is not None, stderr_text[-3000:]
         assert int(report.group(1)) >= 1, report.group(0)
-        if report.group(2) is not None:
-            # Each call run again ran its stages once more, on another process.
-            again = [
-                key
-                for key in {run["k"] for run in runs}
-                if len({run["pid"] for run in runs if run["k"] == key and run["s"] == "load"}) > 1
-            ]
-            assert again, (report.group(0), runs)
+        # An actor runs one call at a time, so each lost actor took one started call at
+        # most with it: no more pages ran their stages on two processes than actors were
+        # lost.  (The count of calls run again says less: a call sent to the lost actor
+        # after its node went, before Ray noticed, fails before it starts and runs once;
+        # and one Ray itself ran again on a restarted actor is not counted.)
+        again = [
+            key
+            for key in {run["k"] for run in runs}
+            if len({run["pid"] for run in runs if run["k"] == key and run["s"] == "load"}) > 1
+        ]
+        assert len(again) <= int(report.group(1)), (report.group(0), again, runs)

@@ -12,10 +12,10 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
-from asyncpipe import ConfigError
+from asyncpipe import ConfigError, JournalError, RunOptions
 from stages._page import Page, PageRef, centre_in
 from stages._paper import _receipt_parts, find_receipts
-from stages.app import receipts_mode
+from stages.app import _discovered, receipts_mode
 from stages.inputs import discover, load_page
 from stages.inputs._receipts import FINDER_VERSION
 from stages.offline import read_box_file
@@ -326,3 +326,17 @@ class TestResumeMode:
             receipts_mode(journal, resume=True, whole=False)
         kept.write_text(json.dumps({"receipts": False, "finder": FINDER_VERSION}))
         assert receipts_mode(journal, resume=True, whole=False) is False
+
+    def test_a_mode_that_cannot_be_kept_stops_the_run(self, tmp_path: Path) -> None:
+        """A run that cannot write its mode beside the journal stops before reading a page:
+        without it, a resume would read every scan whole."""
+        page = tmp_path / "in" / "a.png"
+        page.parent.mkdir()
+        cv2.imwrite(str(page), np.full((40, 40, 3), 255, np.uint8))
+        journal = tmp_path / "out.jsonl.journal"
+        # A folder in the file's place: replacing it fails as a full disk would.
+        (journal.with_name(journal.name + ".receipts") / "x").mkdir(parents=True)
+        options = RunOptions(inputs=[str(page.parent)], out=tmp_path / "out.jsonl", journal=journal)
+        pages = _discovered(options, lambda path, reason: None, receipts=True, keep=True)
+        with pytest.raises(JournalError, match="cannot keep how this run reads scans"):
+            next(pages)
