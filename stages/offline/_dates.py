@@ -17,7 +17,14 @@ if TYPE_CHECKING:
 __all__ = ["find_date", "find_dates"]
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_MONTH = r"(?P<mon>JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)[A-Z]*\.?"
+#: The Malay names that differ (Mac, Mei, Ogos, Oktober, Disember), by their first three
+#: letters: Malaysian receipts print dates in either language.
+_MALAY = {"MAC": 3, "MEI": 5, "OGO": 8, "OKT": 10, "DIS": 12}
+_MONTH = (
+    r"(?P<mon>(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)[A-Z]*"
+    # Whole words only: "1 DISC 10.00" is a discount, not 1 December 2010.
+    r"|(?:MAC|MEI|OGOS|OKT|OKTOBER|DIS|DISEMBER)(?![A-Z]))\.?"
+)
 
 # Numeric dates: both separators must be equal ("25/12/2018", "12-01-19", "06.03.2018"),
 # OCR may put a space around a separator. The year ends at a non-digit, or right before
@@ -33,7 +40,7 @@ _YMD = re.compile(
     r"(?<![\d/.-])(?P<y>\d{4}) ?(?P<sep>[/.-]) ?(?P<a>\d{1,2}) ?(?P=sep) ?(?P<b>\d{1,2})(?![\d/.-])"
 )
 _D_MON_Y = re.compile(
-    rf"(?<![\dA-Z])(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?[ /.-]?{_MONTH}[ /.,-]{{0,2}}"
+    rf"(?<![\dA-Z])(?P<d>\d{{1,2}})(?:ST|ND|RD|TH|HB)?[ /.-]?{_MONTH}[ /.,-]{{0,2}}"
     r"(?P<y>\d{4}|\d{2})(?!\d)"
 )
 _MON_D_Y = re.compile(
@@ -67,6 +74,11 @@ def _valid(day: int, month: int, year: int) -> bool:
     return 1 <= day <= 31 and 1 <= month <= 12 and MIN_YEAR <= year <= MAX_YEAR
 
 
+def _month(name: str) -> int:
+    """1-12 for the first letters of a month's English or Malay name."""
+    return _MALAY.get(name[:3]) or _MONTHS.index(name[:3]) + 1
+
+
 def _numeric_ok(a: int, b: int, year: int) -> bool:
     """Day-first or, failing that, month-first (``12/28/2017`` is printed too)."""
     return _valid(a, b, year) or _valid(b, a, year)
@@ -87,7 +99,7 @@ def _matches(line: str) -> list[tuple[int, str, float]]:
             found.append((match.start(), printed, 0.0))
     for pattern in (_D_MON_Y, _MON_D_Y):
         for match in pattern.finditer(line):
-            if _valid(int(match["d"]), _MONTHS.index(match["mon"][:3]) + 1, _year(match["y"])):
+            if _valid(int(match["d"]), _month(match["mon"]), _year(match["y"])):
                 found.append((match.start(), match.group(0).strip(" ,"), 0.5))
     return found
 

@@ -29,6 +29,12 @@ class TestDate:
             ("DATE :12/28/2017 10:17:32 PM", "12/28/2017"),
             ("DATE: 25/12/ 2018", "25/12/2018"),
             ("DATE: 2O/11/2O17", "20/11/2017"),
+            # Malay month names, as Malaysian receipts print them too.
+            ("Tarikh: 05 Dis 2026", "05 DIS 2026"),
+            ("14-OGOS-2019 10:02", "14-OGOS-2019"),
+            ("3 Mac 2020", "3 MAC 2020"),
+            ("Mei 5, 2021", "MEI 5, 2021"),
+            ("5hb Disember 2026", "5HB DISEMBER 2026"),
         ],
     )
     def test_formats(self, line: str, expected: str) -> None:
@@ -73,6 +79,8 @@ class TestDate:
     def test_rejects_non_dates(self) -> None:
         """Phone numbers, prices, versions and impossible dates are not dates."""
         assert find_date(["TEL: 03-1234 5678", "RM 12.50", "1.20.30", "45/13/2018"]) is None
+        # A word that starts like a Malay month is no month ("DISC" is a discount).
+        assert find_date(["1 DISC 10.00", "2 MACHINE 12", "3 OKTA 20"]) is None
 
 
 class TestTotal:
