@@ -52,7 +52,7 @@ _REGISTRATION = re.compile(
 # The end of a legal name; what follows it on the row is a number or residue.
 _LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
 _ADDRESS_STOP = re.compile(
-    r"\b[T1I][E3]L\b|TEL[\s:.]|TELEPHONE|PHONE|\bFAX\b|\bH/?P\b|\bGST\b|\bSST\b|INVOICE|"
+    r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|PHONE|\bFAX\b|\bH/?P\b|\bGST\b|\bSST\b|INVOICE|"
     r"RECEIPT|\bDATE\b|E-?MAIL|WWW|HTTP|@|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|"
     r"\bREG\b|COMPANY NO|\bTAX\b"
 )

@@ -224,7 +224,9 @@ def find_total(rows: Sequence[str]) -> str | None:
        AMOUNT``) over a bare ``TOTAL``. Sub-totals, quantities, tax, discounts,
        rounding adjustments, cash and change are not totals.
     3. If ``CASH - CHANGE`` equals one candidate, that candidate wins (the customer paid
-       it); otherwise the best-ranked candidate, the largest amount among equals.
+       it), whatever its rank; otherwise the best-ranked candidate, the last printed
+       among equals (a total adjusted by rounding, a discount or a tax is printed again
+       below: ``TOTAL 37.57``, ``ROUNDING -0.02``, ``TOTAL 37.55``).
     4. Malaysian cash totals are rounded to 5 sen: a chosen total that is not, followed
        by a ``ROUNDING`` adjustment, is adjusted (``60.31`` and ``-0.01`` give
        ``60.30``); failing that, a ``CASH - CHANGE`` within 5 sen of it that is rounded
@@ -247,11 +249,11 @@ def find_total(rows: Sequence[str]) -> str | None:
     if candidates:
         if paid is not None:
             for candidate in candidates:
-                if candidate.amount.value == paid and candidate.priority >= 2:
+                if candidate.amount.value == paid:
                     return candidate.amount.printed
         best = max(c.priority for c in candidates)
         top = [c for c in candidates if c.priority == best]
-        return _settle(max(top, key=lambda c: (c.amount.value, -c.row)), found, paid)
+        return _settle(max(top, key=lambda c: c.row), found, paid)
     if paid is not None:
         return _printed(paid, cash[0].printed)
     amounts = [amount for row in rows for amount in find_amounts(row) if amount.value > 0]

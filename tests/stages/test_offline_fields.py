@@ -156,6 +156,26 @@ class TestTotal:
         """Inclusive totals count, exclusive ones and tax totals do not."""
         assert find_total(rows) == expected
 
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            (["TOTAL 37.57", "ROUNDING -0.02", "TOTAL 37.55"], "37.55"),
+            (["Total Incl GST 160.06", "Rounding -0.01", "Total Payable 160.05"], "160.05"),
+            (["TOTAL 1,270.00", "LESS DISCOUNT 20.00", "NET 1,250.00"], "1,250.00"),
+            (["TOTAL 100.00", "SST 6% 6.00", "TOTAL 106.00"], "106.00"),
+        ],
+    )
+    def test_a_total_printed_again_after_an_adjustment(
+        self, rows: list[str], expected: str
+    ) -> None:
+        """Among totals of one rank, the last printed is the one adjusted last."""
+        assert find_total(rows) == expected
+
+    def test_paid_decides_among_bare_totals(self) -> None:
+        """CASH - CHANGE picks the total it equals, a bare TOTAL too."""
+        rows = ["TOTAL 40.00", "TOTAL 45.00", "CASH 50.00", "CHANGE 10.00"]
+        assert find_total(rows) == "40.00"
+
     def test_nothing_found(self) -> None:
         """No amount at all gives None."""
         assert find_total(["THANK YOU", "PLEASE COME AGAIN"]) is None
@@ -207,6 +227,13 @@ class TestCompanyAddress:
         """A phone number after the postcode row is not part of the address."""
         rows = ["ABC HO TRADING", "NO.2, JALAN 3", "81100 JOHOR BAHRU", "07-3579 8901", "X"]
         assert find_address(rows) == "NO.2, JALAN 3 81100 JOHOR BAHRU"
+
+
+    def test_a_word_holding_tel_is_no_phone_label(self) -> None:
+        """HOTEL holds TEL: neither the name nor an address row ends the header there."""
+        rows = ["WELCOME TO", "HOTEL SERI BAYU", "LOT 5, JALAN PANTAI,", "88000 KOTA KINABALU"]
+        assert find_company(rows) == "HOTEL SERI BAYU"
+        assert find_address(rows) == "LOT 5, JALAN PANTAI, 88000 KOTA KINABALU"
 
 
 class TestExtractFields:
