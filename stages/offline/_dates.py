@@ -47,11 +47,15 @@ _MON_D_Y = re.compile(
     rf"(?<![A-Z]){_MONTH} ?(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?,? ?(?P<y>\d{{4}})(?!\d)"
 )
 _LABEL = re.compile(r"DATE|TARIKH|\bDT\b")
-_NEGATIVE_LABEL = re.compile(r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINTED|BIRTH|MFG|BEST")
+_NEGATIVE_LABEL = re.compile(r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINT|BIRTH|MFG|BEST")
 _TIME = re.compile(r"\d{1,2} ?: ?\d{2}")
 # Digits that OCR reads as letters; fixed only between digits/separators of a date.
 _DIGIT_LOOKALIKES = str.maketrans({"O": "0", "D": "0", "I": "1", "L": "1", "|": "1", "S": "5"})
-_LOOKALIKE_RUN = re.compile(r"(?<=[\d/.-])[ODILS|](?=[\d/.-])|(?<=\d)[ODILS|](?=\d)")
+_LOOKALIKE_RUN = re.compile(
+    r"(?<=[\d/.-])[ODILS|](?=[\d/.-])|(?<=\d)[ODILS|](?=\d)"
+    # A date's first digit, before a digit and a separator: "O5/03/2018".
+    r"|(?<![A-Z\d])[ODIL|](?=\d ?[/.-] ?\d)"
+)
 
 #: Plausible years for a receipt. Wide on purpose: the rule is "a calendar year", not
 #: "the years of the sample".
@@ -118,8 +122,9 @@ def find_dates(lines: Sequence[str]) -> list[tuple[str, float]]:
 
     Scoring (the weights are judgement, not fitted): a ``DATE``/``TARIKH`` label on the
     same line +3, on the line before +2; a time right after the date +1; a four-digit
-    year or a month name +0.5; an ``EXPIRY``/``VALID``/``PRINTED`` label -2; earlier
-    lines win ties (the transaction date is printed in the header).
+    year or a month name +0.5; an ``EXPIRY``/``VALID``/``PRINT`` label -2, and then no
+    bonus for the ``DATE`` beside it; earlier lines win ties (the transaction date is
+    printed in the header).
 
     Args:
         lines: the receipt text, one row per item.
@@ -133,12 +138,12 @@ def find_dates(lines: Sequence[str]) -> list[tuple[str, float]]:
         for start, printed, bonus in _matches(line):
             score = bonus
             before = line[:start]
-            if _LABEL.search(before):
+            if _NEGATIVE_LABEL.search(before):
+                score -= 2  # "EXPIRY DATE": its DATE is no bonus
+            elif _LABEL.search(before):
                 score += 3
             elif index > 0 and _LABEL.search(cleaned[index - 1]):
                 score += 2
-            if _NEGATIVE_LABEL.search(before):
-                score -= 2
             if _TIME.match(line[start + len(printed) :].lstrip(" ,")):
                 score += 1
             candidates.append(_Candidate(printed, index, score))

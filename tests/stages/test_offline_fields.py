@@ -46,6 +46,16 @@ class TestDate:
         rows = ["2017-12-28 22:17PM", "BILL NO 123", "DATE", ": 12/28/2017 10:17:32 PM"]
         assert find_date(rows) == "12/28/2017"
 
+    def test_a_labelled_expiry_or_print_date_loses_to_a_bare_date(self) -> None:
+        """The DATE in EXPIRY DATE or PRINT DATE earns nothing: a bare date wins."""
+        assert find_date(["10:02:11 03/04/2019", "EXPIRY DATE: 30/06/2020"]) == "03/04/2019"
+        assert find_date(["03/04/2019 10:02", "Print Date: 04/04/2019"]) == "03/04/2019"
+
+    def test_a_first_digit_read_as_a_letter(self) -> None:
+        """O, D, I or L for a date's first digit is read as the digit."""
+        assert find_date(["DATE:O3/04/2019"]) == "03/04/2019"
+        assert find_date(["I2-11-2019 09:12"]) == "12-11-2019"
+
     def test_expiry_dates_lose(self) -> None:
         """An EXPIRY/VALID date is not the receipt date."""
         assert find_date(["VALID UNTIL 31/12/2019", "09/01/2019 8:01:11 PM"]) == "09/01/2019"
