@@ -76,8 +76,12 @@ _SPACED_INITIALS = re.compile(r"(?<![A-Z0-9])([A-Z])\. (?=[A-Z](?![A-Z0-9]))")
 _CODE_ONLY = re.compile(r"^[\W\d_]*[A-Z]?[\W\d_]*$|^\W*[A-Z]{0,3}\d{3,}(?:-? ?[A-Z])?\W*$")
 
 
+# A lower-case l between capitals is a capital I misread: "PARKlNG" (they look alike).
+_LOWER_L = re.compile(r"(?<=[A-Z])l(?=[A-Z])")
+
+
 def _upper(row: str) -> str:
-    return re.sub(r"\s+", " ", row.upper()).strip()
+    return re.sub(r"\s+", " ", _LOWER_L.sub("I", row).upper()).strip()
 
 
 def _letters(row: str) -> int:

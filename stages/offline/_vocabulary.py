@@ -32,8 +32,12 @@ _WORDS = """
     PERSEKUTUAN MALAYSIA PETALING JAYA SHAH ALAM KLANG SUBANG CHERAS KAJANG AMPANG
     PUCHONG SERDANG SEREMBAN IPOH SETIA DAMANSARA KEPONG RAWANG SELAYANG GOMBAK
     SEMENYIH BANGI NILAI SKUDAI KULAI MUAR BATU PAHAT KLUANG SEGAMAT KUANTAN SEBERANG
-    BUTTERWORTH KILANG KEDAI ROTI KOPI NASI MAKAN SYARIKAT
+    BUTTERWORTH KILANG KEDAI ROTI KOPI NASI MAKAN SYARIKAT KOPITIAM CAWANGAN KLINIK
+    KAMPONG SUNGEI BAKERI STATIONERS STATIONARY CONFECTIONERS
 """
+# The second line holds spellings that are printed as they are, next to a domain word
+# one letter away: the old KAMPONG and SUNGEI, the Malay BAKERI, STATIONERS and the
+# common STATIONARY. Being domain words, they are never "fixed" into their neighbours.
 #: Words printed in Malaysian company names and addresses (upper case).
 DOMAIN_WORDS = frozenset(_WORDS.split())
 
@@ -114,11 +118,32 @@ def fix_word(word: str) -> str:
     return best[0][1]
 
 
+# A word of letters with a 0 or 1 between two of them: "K0PITIAM", "SELANG0R".
+_MIXED_WORD = re.compile(r"\b[A-Z01]*[A-Z][01][A-Z][A-Z01]*\b")
+_IN_WORD_DIGIT = re.compile(r"(?<=[A-Z])[01](?=[A-Z])")
+# "N0 12": the house number's NO with its O read as a zero.
+_NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
+
+
+def _letters_for_digits(text: str) -> str:
+    """``0`` and ``1`` between two letters of a word of 4 letters or more are ``O`` and
+    ``I`` (a unit code such as ``B1G`` has fewer letters and is left alone)."""
+
+    def fix(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if sum(char.isalpha() for char in word) < 4:
+            return word
+        return _IN_WORD_DIGIT.sub(lambda digit: "O" if digit.group(0) == "0" else "I", word)
+
+    return _NUMBER_LABEL.sub("NO", _MIXED_WORD.sub(fix, text))
+
+
 def clean_header_text(text: str) -> str:
     """
     A company or address string cleaned of OCR artefacts.
 
-    Accents are removed, ``SDN DHD``-like suffixes read as ``SDN BHD``, and each word of
+    Accents are removed, ``0`` and ``1`` inside a word read as ``O`` and ``I``
+    (``J0HOR``), ``SDN DHD``-like suffixes read as ``SDN BHD``, and each word of
     four letters or more that is a near miss of exactly one domain word
     (:data:`DOMAIN_WORDS`) is replaced by it.
 
@@ -128,6 +153,6 @@ def clean_header_text(text: str) -> str:
     Returns:
         The cleaned string.
     """
-    text = strip_accents(text)
+    text = _letters_for_digits(strip_accents(text))
     text = _SDN_BHD.sub(r"\1BHD", text)
     return _WORD.sub(lambda match: fix_word(match.group(0)), text)

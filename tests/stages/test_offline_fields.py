@@ -238,7 +238,6 @@ class TestCompanyAddress:
         rows = ["ABC HO TRADING", "NO.2, JALAN 3", "81100 JOHOR BAHRU", "07-3579 8901", "X"]
         assert find_address(rows) == "NO.2, JALAN 3 81100 JOHOR BAHRU"
 
-
     def test_a_word_holding_tel_is_no_phone_label(self) -> None:
         """HOTEL holds TEL: neither the name nor an address row ends the header there."""
         rows = ["WELCOME TO", "HOTEL SERI BAYU", "LOT 5, JALAN PANTAI,", "88000 KOTA KINABALU"]

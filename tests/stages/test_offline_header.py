@@ -31,6 +31,29 @@ class TestVocabulary:
         """Place and shop names that only resemble a domain word are left alone."""
         assert fix_word(word) == word
 
+    @pytest.mark.parametrize(
+        "word", ["KAMPONG", "SUNGEI", "BAKERI", "STATIONERS", "STATIONARY", "CONFECTIONERS"]
+    )
+    def test_printed_spellings_are_kept(self, word: str) -> None:
+        """Old, Malay or common spellings one letter from a domain word stay as printed."""
+        assert fix_word(word) == word
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("WAH K0PITIAM", "WAH KOPITIAM"),
+            ("81300 SKUDAI, J0HOR", "81300 SKUDAI, JOHOR"),
+            ("SELANG0R DARUL EHSAN", "SELANGOR DARUL EHSAN"),
+            ("TAMAN ANGGER1K", "TAMAN ANGGERIK"),
+            ("N0 12, JALAN 3", "NO 12, JALAN 3"),
+            # Codes with fewer letters, and digits beside one letter, stay.
+            ("LOT B1G, U13/BG, SS2/1A, (1072825-A)", "LOT B1G, U13/BG, SS2/1A, (1072825-A)"),
+        ],
+    )
+    def test_digits_read_for_letters_in_words(self, text: str, expected: str) -> None:
+        """0 and 1 between the letters of a word are O and I."""
+        assert clean_header_text(text) == expected
+
     def test_legal_suffix(self) -> None:
         """``SDN DHD`` and ``SDN 8HD`` are OCR readings of ``SDN BHD``; the dot is kept."""
         assert clean_header_text("MAJU JAYA SDN DHD") == "MAJU JAYA SDN BHD"
@@ -44,6 +67,12 @@ class TestVocabulary:
 
 class TestCompany:
     """The company name from made-up headers with the failure classes seen on SROIE."""
+
+    def test_a_lower_case_l_in_a_capital_word_is_an_i(self) -> None:
+        """``PARKlNG``: a lower-case l between capitals is the I it looks like."""
+        assert find_company(["METRO PARKlNG SDN BHD", "LOT 1, JALAN 2"]) == (
+            "METRO PARKING SDN BHD"
+        )
 
     def test_registration_number_glued_to_name(self) -> None:
         """A garbled registration number after SDN BHD is cut off."""
