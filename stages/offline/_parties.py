@@ -93,7 +93,12 @@ def _is_noise(row: str) -> bool:
     return _letters(row) < 4 or bool(_CODE_ONLY.match(row))
 
 
+# "OPERATED BY: X SDN BHD", "BY X SDN BHD": the operator's name is what follows.
+_OPERATED_BY = re.compile(r"^(?:(?:OPERATED|MANAGED|OWNED|MILIK)\s*)?(?:BY|OLEH)\b\s*:?\s*")
+
+
 def _clean_company(row: str) -> str:
+    row = _OPERATED_BY.sub("", row)
     row = _DOT_BEFORE_SDN.sub(" ", clean_header_text(row))
     row = _SPACED_INITIALS.sub(r"\1.", row)
     row = _REGISTRATION.sub(" ", row)
@@ -220,8 +225,6 @@ def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
         first = suffix
         if business is not None and business < suffix - 2:
             return business, business  # the earlier name is the seller's
-        if business is not None and suffix - 2 <= business < suffix:
-            first = business
         while first > 0 and first > suffix - 2 and _continues(header[first - 1], header[first]):
             first -= 1
         return first, suffix

@@ -68,6 +68,30 @@ class TestVocabulary:
 class TestCompany:
     """The company name from made-up headers with the failure classes seen on SROIE."""
 
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            # The brand printed as a logo line above the legal name that repeats it.
+            (
+                ["KEDAI MAJU", "KEDAI MAJU TRADING SDN BHD", "LOT 3, JALAN 4,"],
+                "KEDAI MAJU TRADING SDN BHD",
+            ),
+            # A station's brand line, then its operator.
+            (["SINAR PETRO SG BESI", "STESEN SURIA BAKTI SDN BHD"], "STESEN SURIA BAKTI SDN BHD"),
+            (
+                ["SEGAR MART", "OPERATED BY", "LIMAU MANIS RUNCIT SDN BHD"],
+                "LIMAU MANIS RUNCIT SDN BHD",
+            ),
+            (["KOPI CORNER", "BY SINAR MAKAN SDN BHD"], "SINAR MAKAN SDN BHD"),
+        ],
+    )
+    def test_a_brand_line_above_the_legal_name_is_not_part_of_it(
+        self, rows: list[str], expected: str
+    ) -> None:
+        """A business row above the legal name joins it only when the name goes on from it
+        (``HARDWARE`` / ``ENTERPRISE SDN BHD``); an "OPERATED BY" is left out."""
+        assert find_company([*rows, "43000 KAJANG, SELANGOR", "TEL 03-8736 1234"]) == expected
+
     def test_a_lower_case_l_in_a_capital_word_is_an_i(self) -> None:
         """``PARKlNG``: a lower-case l between capitals is the I it looks like."""
         assert find_company(["METRO PARKlNG SDN BHD", "LOT 1, JALAN 2"]) == (
