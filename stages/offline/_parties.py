@@ -48,6 +48,10 @@ _REGISTRATION_LABEL = r"CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? 
 _REGISTRATION = re.compile(
     rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQ]{{2,}}"
     rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
+    # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)".
+    r"|\(\s*[A-Z]{2,3}\d{5,}[- ]?[A-Z]\s*\)"
+    # The 12 digits given since 2019, starting with the year: "(201901012345)".
+    r"|\(?\s*\b(?:19|20)\d{10}\b\s*\)?"
 )
 # The end of a legal name; what follows it on the row is a number or residue.
 _LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")

@@ -92,6 +92,15 @@ class TestCompany:
         (``HARDWARE`` / ``ENTERPRISE SDN BHD``); an "OPERATED BY" is left out."""
         assert find_company([*rows, "43000 KAJANG, SELANGOR", "TEL 03-8736 1234"]) == expected
 
+    @pytest.mark.parametrize(
+        "number", ["(SA0345678-P)", "(JM0512345-X)", "(202003123456)", "202003123456 (1234567-X)"]
+    )
+    def test_registration_numbers_of_other_forms(self, number: str) -> None:
+        """A business name's number with its state's letters, and the 12-digit number
+        given since 2019, are cut from the name like the older ones."""
+        rows = [f"CAHAYA PRINTING ENTERPRISE {number}", "NO 1, JALAN 2,", "43000 KAJANG"]
+        assert find_company(rows) == "CAHAYA PRINTING ENTERPRISE"
+
     def test_a_lower_case_l_in_a_capital_word_is_an_i(self) -> None:
         """``PARKlNG``: a lower-case l between capitals is the I it looks like."""
         assert find_company(["METRO PARKlNG SDN BHD", "LOT 1, JALAN 2"]) == (
