@@ -63,8 +63,18 @@ _ADDRESS_STOP = re.compile(
 _ADDRESS_SKIP = re.compile(r"FORMERLY|LICEN[SC]EE|\bGST\b|\bREG\b|COMPANY NO|\bTAX\b")
 _FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
 _POSTCODE = re.compile(r"(?<!\d)\d{5}(?!\d)")
+# Words only an address holds (with a postcode, what tells an address from other rows).
+_ADDRESS_WORD = re.compile(
+    r"\b(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|LEBUHRAYA|PERSIARAN|TAMAN|TMN|BANDAR|KAMPUNG|"
+    r"KAMPONG|KG|KAWASAN|LOT|NO|WISMA|MENARA|KOMPLEKS|PLAZA|BANGUNAN|BLOK|BLOCK|"
+    r"TINGKAT|LEVEL|FLOOR|ROAD|STREET|SEKSYEN|SECTION|PUSAT|BATU|MUKIM)\b"
+)
 # The first row of an address may hold few letters: "NO 43-45-47G,", "LOT 12,".
-_ADDRESS_OPENING = re.compile(r"^(?:NO|LOT|UNIT|BLO?C?K|PT|P\.T)\b\.?\s*[:.]?\s*\d")
+_ADDRESS_OPENING = re.compile(
+    r"^(?:NO|LOT|UNIT|BLO?C?K|PT|P\.T)\b\.?\s*[:.]?\s*\d"
+    # Or house numbers before a street word: "12 & 14, JLN 2/3,", "5-1, LORONG 4,".
+    r"|^\d+[A-Z]?(?:\s*[&,/-]\s*\d+[A-Z]?)*\s*,?\s*(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|PERSIARAN)\b"
+)
 # "10T 1851-A": LOT with its letters read as digits, before a lot number.
 _LOT = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b))")
 # A full stop after a word and before the postcode and its town is a comma misread:
@@ -272,6 +282,33 @@ def find_company(rows: Sequence[str]) -> str | None:
     return name or None
 
 
+def _from_opening(rows: list[str]) -> list[str]:
+    """
+    ``rows`` from the row that opens the address (``NO 12A, JALAN ...``) when every row
+    before it holds neither a digit nor a word of an address: a doctor's name, a branch
+    under the name.
+    """
+    for index, row in enumerate(rows[1:], start=1):
+        if _ADDRESS_OPENING.match(_LOT.sub("LOT", row)):
+            before = rows[:index]
+            if not any(re.search(r"\d", r) or _ADDRESS_WORD.search(r) for r in before):
+                return rows[index:]
+            break
+    return rows
+
+
+def _until_stop(row: str) -> tuple[str, bool]:
+    """
+    ``(row, False)``, or the part of ``row`` before a ``TEL``/``FAX``/... label that
+    follows a postcode on it, and ``True``: "34000 TAIPING, PERAK. TEL: 05-807 1234"
+    ends the address with its first part.
+    """
+    stop = _ADDRESS_STOP.search(row)
+    if stop is not None and stop.start() > 0 and _POSTCODE.search(row[: stop.start()]):
+        return row[: stop.start()].rstrip(), True
+    return row, False
+
+
 def find_address(rows: Sequence[str]) -> str | None:
     """
     The seller's address: the header rows after the company name, upper case.
@@ -293,11 +330,13 @@ def find_address(rows: Sequence[str]) -> str | None:
     after_postcode = 0
     skip_next = False
     block = [_upper(row) for row in rows[start : start + HEADER_ROWS]]
-    for index, row in enumerate(block):
+    for index, whole in enumerate(block):
+        row, last = _until_stop(whole)
         if not picked:
             if skip_next or _FORMERLY.search(row):
-                # "formerly known as / OLD NAME SDN BHD": the old name is not the address.
-                skip_next = bool(_FORMERLY.search(row))
+                # "formerly known as / OLD NAME SDN BHD": the old name is not the address;
+                # a row that holds the old name too ends the skip.
+                skip_next = bool(_FORMERLY.search(row)) and not _LEGAL_END.search(row)
                 continue
             opening = _opens_address(block[index:])
             if not opening and (
@@ -320,5 +359,10 @@ def find_address(rows: Sequence[str]) -> str | None:
         elif _POSTCODE.search(row):
             after_postcode = 1
         picked.append(row)
+        if last:
+            break
+    picked = _from_opening(picked)
+    if not any(_POSTCODE.search(row) or _ADDRESS_WORD.search(row) for row in picked):
+        return None  # an order number, a car park's times: no address at all
     address = re.sub(r"\s+", " ", " ".join(picked).replace("|", " ")).strip()
     return _clean_address(address) or None

@@ -180,6 +180,43 @@ class TestAddress:
         rows = ["SINAR SDN BHD", "BLOK A. JALAN 3, NO. 5, 43000 KAJANG"]
         assert find_address(rows) == "BLOK A. JALAN 3, NO. 5, 43000 KAJANG"
 
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            # House numbers before a street word open the address.
+            (
+                ["SRI MAJU TRADING", "8 & 10, JLN 3/4,", "TAMAN DESA,", "58100 KUALA LUMPUR"],
+                "8 & 10, JLN 3/4, TAMAN DESA, 58100 KUALA LUMPUR",
+            ),
+            # A "formerly known as" row that holds the old name skips only itself.
+            (
+                [
+                    "AMAN JAYA SDN BHD",
+                    "(FORMERLY KNOWN AS AMAN SDN BHD)",
+                    "LOT 5, JALAN 6,",
+                    "40000 SHAH ALAM",
+                ],
+                "LOT 5, JALAN 6, 40000 SHAH ALAM",
+            ),
+            # A phone number after the postcode, on its row, ends the address there.
+            (
+                ["KEDAI BUKU ILMU", "NO 4, JALAN PASAR,", "30000 IPOH, PERAK. TEL: 05-241 1234"],
+                "NO 4, JALAN PASAR, 30000 IPOH, PERAK.",
+            ),
+            # A row of neither digits nor address words before the opening row is not
+            # the address: a doctor's name under a clinic's.
+            (
+                ["KLINIK GIGI CERIA", "DR. LIM AH KOW (BDS)", "NO 7, JALAN 2,", "43000 KAJANG"],
+                "NO 7, JALAN 2, 43000 KAJANG",
+            ),
+            # No postcode and no word of an address: no address.
+            (["KEDAI KOPI ABC", "ORDER #B12 TABLE 4 PAX 2", "THANK YOU"], None),
+        ],
+    )
+    def test_where_the_address_starts_and_ends(self, rows: list[str], expected: str | None) -> None:
+        """The rows that are the address, and no other."""
+        assert find_address([*rows, "TEL 03-8736 1111", "DATE: 01/02/2019"]) == expected
+
 
 class TestExactMatch:
     """The SROIE rule: the whole string after whitespace and case normalisation."""
