@@ -250,8 +250,18 @@ def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     return None
 
 
+# A row of Malay words that open a name and cannot end one: "SYARIKAT PERNIAGAAN" /
+# "GUAN HOE SDN BHD".
+_NAME_OPENING_ONLY = re.compile(
+    r"^(?:(?:SYARIKAT|PERNIAGAAN|PERUSAHAAN|KEDAI|RESTORAN|KILANG|PASARAYA|PUSAT|"
+    r"KEDAI MAKAN|KEDAI UBAT|KEDAI RUNCIT|KEDAI KOPI)\s*)+$"
+)
+
+
 def _continues(previous: str, row: str) -> bool:
     """Whether ``row`` continues a name that started on ``previous``."""
+    if _NAME_OPENING_ONLY.match(previous):
+        return True
     opened = previous.count("(") > previous.count(")")
     # A name does not start with "ENTERPRISE" or "(SETIA ALAM)": the row above starts it.
     continued = row.startswith(("(", "&")) or _NAME_TAIL.match(row) is not None

@@ -92,6 +92,11 @@ class TestCompany:
         (``HARDWARE`` / ``ENTERPRISE SDN BHD``); an "OPERATED BY" is left out."""
         assert find_company([*rows, "43000 KAJANG, SELANGOR", "TEL 03-8736 1234"]) == expected
 
+    def test_a_row_of_name_openings_joins_the_name(self) -> None:
+        """``SYARIKAT PERNIAGAAN`` cannot be a name alone: the row below goes on with it."""
+        rows = ["SYARIKAT PERNIAGAAN", "LIM BROTHERS SDN BHD", "NO 1, JALAN 2,", "43000 KAJANG"]
+        assert find_company(rows) == "SYARIKAT PERNIAGAAN LIM BROTHERS SDN BHD"
+
     @pytest.mark.parametrize(
         "number", ["(SA0345678-P)", "(JM0512345-X)", "(202003123456)", "202003123456 (1234567-X)"]
     )
