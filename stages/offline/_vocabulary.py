@@ -51,8 +51,8 @@ _BY_LENGTH: dict[int, list[str]] = {}
 for _word in DOMAIN_WORDS:
     _BY_LENGTH.setdefault(len(_word), []).append(_word)
 
-# "SDN DHD", "SDN BND", "SDN 8HD", "SDN.BHD": the legal suffix as OCR reads it.
-_SDN_BHD = re.compile(r"\b(SDN[ .]*)[BD8][HN][DO0]\b")
+# "SDN DHD", "SDN BND", "SDN 8HD", "SDN.BHD", "SDNBHD": the legal suffix as OCR reads it.
+_SDN_BHD = re.compile(r"\b(?:(SDN[ .]+)|SDN)[BD8][HN][DO0]\b")
 
 
 def strip_accents(text: str) -> str:
@@ -154,5 +154,5 @@ def clean_header_text(text: str) -> str:
         The cleaned string.
     """
     text = _letters_for_digits(strip_accents(text))
-    text = _SDN_BHD.sub(r"\1BHD", text)
+    text = _SDN_BHD.sub(lambda match: (match.group(1) or "SDN ") + "BHD", text)
     return _WORD.sub(lambda match: fix_word(match.group(0)), text)

@@ -59,6 +59,7 @@ class TestVocabulary:
         assert clean_header_text("MAJU JAYA SDN DHD") == "MAJU JAYA SDN BHD"
         assert clean_header_text("PERNIAGAAN KITA SDN 8HD") == "PERNIAGAAN KITA SDN BHD"
         assert clean_header_text("SINAR SDN. BND.") == "SINAR SDN. BHD."
+        assert clean_header_text("TAN BROTHERS SDNBHD") == "TAN BROTHERS SDN BHD"
 
     def test_accents(self) -> None:
         """Accents OCR added to Latin letters are removed."""
@@ -91,6 +92,13 @@ class TestCompany:
         """A business row above the legal name joins it only when the name goes on from it
         (``HARDWARE`` / ``ENTERPRISE SDN BHD``); an "OPERATED BY" is left out."""
         assert find_company([*rows, "43000 KAJANG, SELANGOR", "TEL 03-8736 1234"]) == expected
+
+    def test_a_slogan_with_a_year_is_no_name(self) -> None:
+        """``~ SINCE 1985 ~`` above a name with no business word is not the name."""
+        for slogan in ("~ SINCE 1985 ~", "EST. 1972"):
+            rows = [slogan, "HAJI ALI SATAY", "NO 7, JALAN BESAR,", "43000 KAJANG"]
+            assert find_company(rows) == "HAJI ALI SATAY"
+            assert find_address(rows) == "NO 7, JALAN BESAR, 43000 KAJANG"
 
     def test_a_row_of_name_openings_joins_the_name(self) -> None:
         """``SYARIKAT PERNIAGAAN`` cannot be a name alone: the row below goes on with it."""
