@@ -50,7 +50,7 @@ _REGISTRATION = re.compile(
     rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQ]{{2,}}"
     rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)".
-    r"|\(\s*[A-Z]{2,3}\d{5,}[- ]?[A-Z]\s*\)"
+    r"|\(\s*[A-Z]{2,3}\d[\dOQ]{4,}[- ]?[A-Z]\s*\)"
     # The 12 digits given since 2019, starting with the year: "(201901012345)".
     r"|\(?\s*\b(?:19|20)\d{10}\b\s*\)?"
 )
@@ -63,7 +63,10 @@ _ADDRESS_STOP = re.compile(
 )
 _ADDRESS_SKIP = re.compile(r"FORMERLY|LICEN[SC]EE|\bGST\b|\bREG\b|COMPANY NO|\bTAX\b")
 _FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
-_POSTCODE = re.compile(r"(?<!\d)\d{5}(?!\d)")
+# Five digits, not a lot's number ("PT 12345, JALAN ...", "LOT 10234,").
+_POSTCODE = re.compile(
+    r"(?<!\d)(?<!LOT )(?<!LOT)(?<!PT )(?<!PT)(?<!PT\. )(?<!P\.T\. )(?<!P\.T\.)\d{5}(?!\d)"
+)
 # Words only an address holds (with a postcode, what tells an address from other rows).
 _ADDRESS_WORD = re.compile(
     r"\b(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|LEBUHRAYA|PERSIARAN|TAMAN|TMN|BANDAR|KAMPUNG|"
@@ -244,6 +247,13 @@ def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
             first -= 1
         return first, suffix
     if business is not None:
+        if (
+            _NAME_OPENING_ONLY.match(header[business])
+            and business + 1 < len(header)
+            and _names_more(header[business + 1])
+        ):
+            # "KEDAI MAKANAN DAN MINUMAN" / "AH FOOK": the name is on the row below.
+            return business, business + 1
         return business, business
     for i, row in enumerate(header):
         if not _is_noise(row) and not _NOT_COMPANY.search(row) and not _ADDRESS_STOP.search(row):
@@ -255,8 +265,19 @@ def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
 # "GUAN HOE SDN BHD".
 _NAME_OPENING_ONLY = re.compile(
     r"^(?:(?:SYARIKAT|PERNIAGAAN|PERUSAHAAN|KEDAI|RESTORAN|KILANG|PASARAYA|PUSAT|"
-    r"KEDAI MAKAN|KEDAI UBAT|KEDAI RUNCIT|KEDAI KOPI)\s*)+$"
+    r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|DAN|&)\s*)+$"
 )
+
+
+def _names_more(row: str) -> bool:
+    """Whether ``row`` can go on with a name: words, no digit, no label."""
+    return not (
+        _is_noise(row)
+        or re.search(r"\d", row)
+        or _ADDRESS_STOP.search(row)
+        or _NOT_COMPANY.search(row)
+        or _ADDRESS_WORD.search(row)
+    )
 
 
 def _continues(previous: str, row: str) -> bool:

@@ -21,8 +21,10 @@ __all__ = ["Amount", "find_amounts", "find_total"]
 # "9. 00", "1,234.50", "-0.02", "$8.20".
 _AMOUNT = re.compile(
     r"(?<![\w.,])(?P<cur>RM|MYR|\$)?[ :]?(?P<neg>-)?(?P<cur2>RM|\$)?[ ]?"
-    r"(?P<int>\d{1,3}(?:,\d{3})+|\d{1,7})(?:\.|,(?=\d{2}(?!\d))) ?(?P<dec>\d{2})(?![\d%])"
+    r"(?P<int>\d{1,3}(?:,\d{3})+|\d{1,7})(?:\.|,(?=\d{2}(?!\d))) ?(?P<dec>\d{2})(?![\d%]|\.\d)"
 )
+# Four or more single letters, one space apart: a word printed letter-spaced.
+_SPACED_WORD = re.compile(r"(?<![A-Z])[A-Z](?: [A-Z]){3,}(?![A-Z])")
 _CURRENCY_ONLY = re.compile(r"^[\s:(]*(RM|MYR|\$)?[\s:)]*$")
 
 # Labels, checked on an upper-cased row where letter look-alike digits are fixed
@@ -30,7 +32,7 @@ _CURRENCY_ONLY = re.compile(r"^[\s:(]*(RM|MYR|\$)?[\s:)]*$")
 # with a qualifier that still means "the total"; 1: a bare TOTAL.
 _FINAL = re.compile(
     r"ROUND\w*(?: \w{1,2})? ?TOTAL|TOTAL (?:AMT |AMOUNT |SALES )?ROUND|TOTAL AFTER|"
-    r"GRAND ?TOTAL|AMOUNT DUE|TOTAL DUE|BALANCE DUE|TOTAL PAYABLE|NETT? ?TOTAL|"
+    r"GRAND ?TOTAL|AM(?:OUN)?T DUE|TOTAL DUE|BALANCE DUE|TOTAL PAYABLE|NETT? ?TOTAL|"
     r"NETT? ?AMOUNT|TOTAL[^A-Z]*INCL(?!UDE)|INCLUSIVE|TOTAL[^A-Z]*\(?(?:RM|MYR)\)?|JUMLAH"
 )
 _QUALIFIED = re.compile(r"TOTAL ?(?:AMOUNT|AMT|SALES|BILL|PRICE|CHARGES?)|AMOUNT ?PAYABLE")
@@ -87,8 +89,10 @@ def find_amounts(row: str) -> list[Amount]:
 
 
 def _label_text(row: str) -> str:
-    """Upper case, letter look-alike digits inside words fixed, spaces collapsed."""
+    """Upper case, letter look-alike digits inside words fixed, spaces collapsed, a word
+    printed letter-spaced joined ("T O T A L")."""
     row = re.sub(r"[A-Z0-9]*[A-Z][A-Z0-9]*", lambda m: m.group(0).translate(_LOOKALIKES), row)
+    row = _SPACED_WORD.sub(lambda m: m.group(0).replace(" ", ""), row)
     return re.sub(r"[ .]{2,}", " ", row)
 
 

@@ -181,6 +181,19 @@ class TestTotal:
         """Among totals of one rank, the last printed is the one adjusted last."""
         assert find_total(rows) == expected
 
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            (["TOTAL AMT 40.50", "GST 6% 2.43", "ROUNDING 0.02", "AMT DUE 42.95"], "42.95"),
+            (["T O T A L 260.00", "CASH 300.00"], "260.00"),
+            # A dotted date is no amount: "2018.10.02" is not 2018.10.
+            (["DATE 2018.10.02", "T O T A L", "260.00"], "260.00"),
+        ],
+    )
+    def test_label_forms(self, rows: list[str], expected: str) -> None:
+        """AMT DUE is a final total; a letter-spaced TOTAL is TOTAL."""
+        assert find_total(rows) == expected
+
     def test_paid_decides_among_bare_totals(self) -> None:
         """CASH - CHANGE picks the total it equals, a bare TOTAL too."""
         rows = ["TOTAL 40.00", "TOTAL 45.00", "CASH 50.00", "CHANGE 10.00"]

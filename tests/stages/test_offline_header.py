@@ -93,6 +93,12 @@ class TestCompany:
         (``HARDWARE`` / ``ENTERPRISE SDN BHD``); an "OPERATED BY" is left out."""
         assert find_company([*rows, "43000 KAJANG, SELANGOR", "TEL 03-8736 1234"]) == expected
 
+    def test_a_name_after_a_row_of_name_openings(self) -> None:
+        """Without a legal suffix too, a row of name openings takes the row below."""
+        rows = ["KEDAI MAKANAN DAN MINUMAN", "AH SENG", "NO 3, JALAN 4,", "43000 KAJANG"]
+        assert find_company(rows) == "KEDAI MAKANAN DAN MINUMAN AH SENG"
+        assert find_address(rows) == "NO 3, JALAN 4, 43000 KAJANG"
+
     def test_a_slogan_with_a_year_is_no_name(self) -> None:
         """``~ SINCE 1985 ~`` above a name with no business word is not the name."""
         for slogan in ("~ SINCE 1985 ~", "EST. 1972"):
@@ -106,7 +112,14 @@ class TestCompany:
         assert find_company(rows) == "SYARIKAT PERNIAGAAN LIM BROTHERS SDN BHD"
 
     @pytest.mark.parametrize(
-        "number", ["(SA0345678-P)", "(JM0512345-X)", "(202003123456)", "202003123456 (1234567-X)"]
+        "number",
+        [
+            "(SA0345678-P)",
+            "(JM0512345-X)",
+            "(SA0O45678-P)",
+            "(202003123456)",
+            "202003123456 (1234567-X)",
+        ],
     )
     def test_registration_numbers_of_other_forms(self, number: str) -> None:
         """A business name's number with its state's letters, and the 12-digit number
@@ -221,6 +234,11 @@ class TestAddress:
             (
                 ["KLINIK GIGI CERIA", "DR. LIM AH KOW (BDS)", "NO 7, JALAN 2,", "43000 KAJANG"],
                 "NO 7, JALAN 2, 43000 KAJANG",
+            ),
+            # A lot's five-digit number is no postcode.
+            (
+                ["MAJU JAYA ENTERPRISE", "PT 10234, JALAN SEMENYIH,", "43500 SEMENYIH, SELANGOR."],
+                "PT 10234, JALAN SEMENYIH, 43500 SEMENYIH, SELANGOR.",
             ),
             # No postcode and no word of an address: no address.
             (["KEDAI KOPI ABC", "ORDER #B12 TABLE 4 PAX 2", "THANK YOU"], None),
