@@ -1,0 +1,31 @@
+"""The field rules on the receipts reviewers wrote (`benchmarks/fields_written.py`),
+guarded at the measured level less two receipts a field."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+from fields_written import FIELDS, score  # noqa: E402
+
+#: Exact matches measured at df5078a (`benchmarks/fields_written.py`), per set and field.
+MEASURED = {
+    "a": {"company": 65, "date": 69, "address": 67, "total": 68},
+    "b": {"company": 78, "date": 79, "address": 64, "total": 79},
+}
+
+
+@pytest.mark.parametrize("name", sorted(MEASURED))
+def test_written_receipts_hold_their_fields(name: str) -> None:
+    """No field loses more than two receipts of a set to a rule changed later."""
+    cases = json.loads((BENCHMARKS / "written" / f"{name}.json").read_text(encoding="utf-8"))
+    results = score(cases)
+    got = {field: sum(result["ok"][field] for result in results) for field in FIELDS}
+    low = {field: count - 2 for field, count in MEASURED[name].items()}
+    assert all(got[field] >= low[field] for field in FIELDS), (got, MEASURED[name])
