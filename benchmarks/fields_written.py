@@ -15,10 +15,10 @@ hotels, car parks, Malay dates, totals printed again after rounding.
 
 Each receipt is laid out as an OCR engine would give it: one ``Line`` per printed
 segment (``||`` splits a row into a left label and right-aligned amounts; a row that
-starts with ``^`` is centred), on a 460-px receipt, so that ``extract_fields`` rebuilds
-rows from boxes as it does after OCR. A field is right when it matches exactly, after
-whitespace and case normalisation (`stages.offline.exact_match`); "ambiguous" marks a
-field its author thought a person could read otherwise.
+starts with ``^`` is centred, with ``>`` right-aligned), on a 460-px receipt, so that
+``extract_fields`` rebuilds rows from boxes as it does after OCR. A field is right when
+it matches exactly, after whitespace and case normalisation (`stages.offline.exact_match`);
+"ambiguous" marks a field its author thought a person could read otherwise.
 
     .venv/bin/python benchmarks/fields_written.py                 # this checkout
     .venv/bin/python benchmarks/fields_written.py --misses b      # and set B's misses
@@ -46,15 +46,15 @@ def layout(rows: list[str], line_type: Any) -> tuple[str, list[Any]]:
     """The page text (one row a line) and its OCR lines with boxes."""
     texts, lines = [], []
     for index, raw in enumerate(rows):
-        centred = raw.startswith("^")
-        parts = [part.strip() for part in (raw[1:] if centred else raw).split("||")]
+        align = raw[0] if raw[:1] in ("^", ">") else ""
+        parts = [part.strip() for part in raw.removeprefix(align).split("||")]
         texts.append(" ".join(parts))
         top = TOP + index * PITCH
         for k, part in enumerate(parts):
             width = max(len(part), 1) * CHAR
             tilt = zlib.crc32(f"{index}{k}{part}".encode()) % 5 - 2  # -2..+2 px
             if len(parts) == 1:
-                left = (WIDTH - width) / 2 if centred else 12
+                left = {"^": (WIDTH - width) / 2, ">": WIDTH - 12 - width}.get(align, 12)
             elif k == 0:
                 left = 12
             elif k == len(parts) - 1:

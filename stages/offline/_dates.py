@@ -37,7 +37,8 @@ _DMY = re.compile(
 # A doubled separator is an OCR or printer stutter: "26-05--2018" is "26-05-2018".
 _DOUBLED_SEPARATOR = re.compile(r"(?<=\d)([/.-]) ?\1(?=\d)")
 _YMD = re.compile(
-    r"(?<![\d/.-])(?P<y>\d{4}) ?(?P<sep>[/.-]) ?(?P<a>\d{1,2}) ?(?P=sep) ?(?P<b>\d{1,2})(?![\d/.-])"
+    r"(?<![\d/.-])(?P<y>\d{4}) ?(?P<sep>[/.-]) ?(?P<a>\d{1,2}) ?(?P=sep) ?(?P<b>\d{1,2})"
+    rf"(?:(?![\d/.-])|{_GLUED_TIME})"
 )
 _D_MON_Y = re.compile(
     rf"(?<![\dA-Z])(?P<d>\d{{1,2}})(?:ST|ND|RD|TH|HB)?[ /.-]?{_MONTH}[ /.,-]{{0,2}}"

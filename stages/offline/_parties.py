@@ -50,7 +50,7 @@ _REGISTRATION = re.compile(
     rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQ]{{2,}}"
     rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)".
-    r"|\(\s*[A-Z]{2,3}\d[\dOQ]{4,}[- ]?[A-Z]\s*\)"
+    r"|\(\s*[A-Z]{2,3}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
     # The 12 digits given since 2019, starting with the year: "(201901012345)".
     r"|\(?\s*\b(?:19|20)\d{10}\b\s*\)?"
 )
@@ -58,7 +58,7 @@ _REGISTRATION = re.compile(
 _LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
 _ADDRESS_STOP = re.compile(
     r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|PHONE|\bFAX\b|\bH/?P\b|\bGST\b|\bSST\b|INVOICE|"
-    r"RECEIPT|\bDATE\b|E-?MAIL|WWW|HTTP|@|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|"
+    r"RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|E-?MAIL|WWW|HTTP|@|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|"
     r"\bREG\b|COMPANY NO|\bTAX\b"
 )
 _ADDRESS_SKIP = re.compile(r"FORMERLY|LICEN[SC]EE|\bGST\b|\bREG\b|COMPANY NO|\bTAX\b")
@@ -201,14 +201,14 @@ def _company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     # "HARDWARE &" / "ELECTRICAL": a name ending in "&" or "AND" goes on to the next row.
     while (
         first > 0
-        and re.search(r"(?:&|\bAND)$", header[first - 1])
+        and re.search(r"(?:&|\bAND|\bDAN)$", header[first - 1])
         and not _is_noise(header[first - 1])
         and not _NOT_COMPANY.search(header[first - 1])
     ):
         first -= 1
     while (
         last + 1 < len(header)
-        and re.search(r"(?:&|\bAND)$", header[last])
+        and re.search(r"(?:&|\bAND|\bDAN)$", header[last])
         and not _is_noise(header[last + 1])
         and not re.search(r"\d", header[last + 1])
         and not _ADDRESS_STOP.search(header[last + 1])
@@ -245,6 +245,9 @@ def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
             return business, business  # the earlier name is the seller's
         while first > 0 and first > suffix - 2 and _continues(header[first - 1], header[first]):
             first -= 1
+        if first == suffix and business == suffix - 1 and _one_word_before_suffix(header[suffix]):
+            # "RESTORAN MAMAK" / "CORNER SDN BHD": one word is a name cut short.
+            first = business
         return first, suffix
     if business is not None:
         if (
@@ -267,6 +270,12 @@ _NAME_OPENING_ONLY = re.compile(
     r"^(?:(?:SYARIKAT|PERNIAGAAN|PERUSAHAAN|KEDAI|RESTORAN|KILANG|PASARAYA|PUSAT|"
     r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|DAN|&)\s*)+$"
 )
+
+
+def _one_word_before_suffix(row: str) -> bool:
+    """Whether ``row`` holds one word before its legal suffix (``CORNER SDN BHD``)."""
+    suffix = _LEGAL_SUFFIX.search(row)
+    return suffix is not None and len(row[: suffix.start()].split()) == 1
 
 
 def _names_more(row: str) -> bool:
@@ -312,6 +321,11 @@ def find_company(rows: Sequence[str]) -> str | None:
     first, last = span
     name = _clean_company(" ".join(_upper(row) for row in rows[first : last + 1]))
     return name or None
+
+
+def _holds_address(rows: Sequence[str]) -> bool:
+    """Whether some row holds a postcode or a word only addresses hold."""
+    return any(_POSTCODE.search(row) or _ADDRESS_WORD.search(row) for row in rows)
 
 
 def _from_opening(rows: list[str]) -> list[str]:
@@ -381,7 +395,12 @@ def find_address(rows: Sequence[str]) -> str | None:
             if _ADDRESS_STOP.search(row):
                 return None
         elif _ADDRESS_STOP.search(row) or (_is_noise(row) and not _POSTCODE.search(row)):
-            break
+            if _ADDRESS_STOP.search(row) or _holds_address(picked):
+                break
+            # The rows so far were no address (a name's last row, a shop's name above
+            # its registration number): look on past this row.
+            picked, after_postcode = [], 0
+            continue
         if after_postcode:
             # The state, a district or a branch name may follow the postcode row; a
             # phone number (many digits) or a long row does not belong to the address.
@@ -394,7 +413,7 @@ def find_address(rows: Sequence[str]) -> str | None:
         if last:
             break
     picked = _from_opening(picked)
-    if not any(_POSTCODE.search(row) or _ADDRESS_WORD.search(row) for row in picked):
+    if not _holds_address(picked):
         return None  # an order number, a car park's times: no address at all
     address = re.sub(r"\s+", " ", " ".join(picked).replace("|", " ")).strip()
     return _clean_address(address) or None

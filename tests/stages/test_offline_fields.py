@@ -74,6 +74,10 @@ class TestDate:
         """A time printed right after the year, without a space, is cut off."""
         assert find_date([line]) == expected
 
+    def test_an_iso_date_glued_to_its_time(self) -> None:
+        """``2019-01-2215:02:11`` is 2019-01-22 at 15:02:11."""
+        assert find_date(["2019-01-2215:02:11"]) == "2019-01-22"
+
     @pytest.mark.parametrize(
         ("line", "expected"),
         [("DATE: 09-10--2019", "09-10-2019"), ("17//03/2019 10:00", "17/03/2019")],

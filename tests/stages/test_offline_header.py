@@ -93,6 +93,25 @@ class TestCompany:
         (``HARDWARE`` / ``ENTERPRISE SDN BHD``); an "OPERATED BY" is left out."""
         assert find_company([*rows, "43000 KAJANG, SELANGOR", "TEL 03-8736 1234"]) == expected
 
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            # A row ending in the Malay "and" goes on, as one ending in "&".
+            (
+                ["SYARIKAT CETAK DAN", "REKA BENTUK KREATIF SDN BHD", "NO 1, JALAN 2,"],
+                "SYARIKAT CETAK DAN REKA BENTUK KREATIF SDN BHD",
+            ),
+            # One word before the legal suffix is a name cut short by the paper's width.
+            (
+                ["RESTORAN NASI KANDAR", "PELITA SDN BHD", "NO 1, JALAN 2,"],
+                "RESTORAN NASI KANDAR PELITA SDN BHD",
+            ),
+        ],
+    )
+    def test_a_name_cut_by_the_width(self, rows: list[str], expected: str) -> None:
+        """A name wrapped onto the row of its legal suffix is joined."""
+        assert find_company([*rows, "43000 KAJANG"]) == expected
+
     def test_a_name_after_a_row_of_name_openings(self) -> None:
         """Without a legal suffix too, a row of name openings takes the row below."""
         rows = ["KEDAI MAKANAN DAN MINUMAN", "AH SENG", "NO 3, JALAN 4,", "43000 KAJANG"]
@@ -117,6 +136,7 @@ class TestCompany:
             "(SA0345678-P)",
             "(JM0512345-X)",
             "(SA0O45678-P)",
+            "(CA0I23456-T)",
             "(202003123456)",
             "202003123456 (1234567-X)",
         ],
@@ -239,6 +259,28 @@ class TestAddress:
             (
                 ["MAJU JAYA ENTERPRISE", "PT 10234, JALAN SEMENYIH,", "43500 SEMENYIH, SELANGOR."],
                 "PT 10234, JALAN SEMENYIH, 43500 SEMENYIH, SELANGOR.",
+            ),
+            # Rows with no postcode and no address word that a registration number ends
+            # are no address: it is looked for past them.
+            (
+                [
+                    "KEDAI ELEKTRIK DAN PERKAKASAN",
+                    "RUMAH CERAH",
+                    "(AA0123456-W)",
+                    "NO. 12, JALAN MAWAR,",
+                    "30300 IPOH, PERAK.",
+                ],
+                "NO. 12, JALAN MAWAR, 30300 IPOH, PERAK.",
+            ),
+            # A receipt's heading in Malay ends the address.
+            (
+                [
+                    "PARKIR MAJU SDN BHD",
+                    "LOT 3, JALAN 4,",
+                    "43000 KAJANG, SELANGOR",
+                    "RESIT PARKIR",
+                ],
+                "LOT 3, JALAN 4, 43000 KAJANG, SELANGOR",
             ),
             # No postcode and no word of an address: no address.
             (["KEDAI KOPI ABC", "ORDER #B12 TABLE 4 PAX 2", "THANK YOU"], None),
