@@ -11,7 +11,8 @@ hotels, car parks, Malay dates, totals printed again after rounding.
                     rules written for them.
     written/b.json  80 receipts, written blind (its author saw neither set A nor the
                     rules' changes); read once blind at 1311a5b, then for six rules.
-    written/c.json  80 receipts, written blind against df5078a; not read since.
+    written/c.json  80 receipts, written blind; read once at df5078a, then for six rules.
+    written/d.json  80 receipts, written blind; read once at 2a05b0f (ff1e9d1's rules).
 
 Each receipt is laid out as an OCR engine would give it: one ``Line`` per printed
 segment (``||`` splits a row into a left label and right-aligned amounts; a row that
@@ -101,7 +102,7 @@ def table(name: str, results: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
-    parser.add_argument("--sets", default="a,b,c", help="comma-separated: a, b, c")
+    parser.add_argument("--sets", default="a,b,c,d", help="comma-separated: a, b, c, d")
     parser.add_argument("--misses", default="", help="print the misses of these sets")
     args = parser.parse_args(argv)
     tree = (args.tree or HERE.parent).resolve()
