@@ -93,8 +93,13 @@ def _matches(line: str) -> list[tuple[int, str, float]]:
     """``(start, printed text, format bonus)`` for each date-like string in a line."""
     found: list[tuple[int, str, float]] = []
     for match in _DMY.finditer(line):
-        # "1.20.30" is a version or a price, not a date: dotted dates are written in full.
-        dotted_short = match["sep"] == "." and min(len(match["a"]), len(match["b"])) < 2
+        # "1.20.30" is a version or a price, not a date: a dotted date with a one-digit
+        # day or month has a four-digit year ("8.6.2018").
+        dotted_short = (
+            match["sep"] == "."
+            and min(len(match["a"]), len(match["b"])) < 2
+            and len(match["y"]) < 4
+        )
         if not dotted_short and _numeric_ok(int(match["a"]), int(match["b"]), _year(match["y"])):
             printed = re.sub(r" ?([/.-]) ?", r"\1", match.group(0))
             found.append((match.start(), printed, 0.5 if len(match["y"]) == 4 else 0.0))

@@ -52,8 +52,9 @@ _HYPHEN_BREAK = re.compile(
     r"(?:^|(?<=[ \t]))([^\W\d_]{2,})-[ \t]*\n[ \t]*(?=[^\W\d_])", re.MULTILINE
 )
 # A price split around its decimal point: "9 .00", "12. 50" -> "9.00", "12.50".
-# Only the dot: "55, 57" is a list of numbers far more often than a split decimal comma.
-_SPLIT_DECIMAL = re.compile(r"(?<=\d) ?\. ?(?=\d{2}(?!\d))")
+# Only the dot: "55, 57" is a list of numbers far more often than a split decimal comma;
+# and not after "N0" ("N0. 88, JALAN": the house number's NO with its O read as zero).
+_SPLIT_DECIMAL = re.compile(r"(?<=\d)(?<!\b[Nn]0) ?\. ?(?=\d{2}(?!\d))")
 _SPACES = re.compile(r" {2,}")
 
 

@@ -57,7 +57,7 @@ _REGISTRATION = re.compile(
 # The end of a legal name; what follows it on the row is a number or residue.
 _LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
 _ADDRESS_STOP = re.compile(
-    r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|PHONE|\bFAX\b|\bH/?P\b|\bGST\b|\bSST\b|INVOICE|"
+    r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|\bH/?P\b|\bGST\b|\bSST\b|INVOICE|"
     r"RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|E-?MAIL|WWW|HTTP|@|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|"
     r"\bREG\b|COMPANY NO|\bTAX\b"
 )
@@ -67,6 +67,8 @@ _FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
 _POSTCODE = re.compile(
     r"(?<!\d)(?<!LOT )(?<!LOT)(?<!PT )(?<!PT)(?<!PT\. )(?<!P\.T\. )(?<!P\.T\.)\d{5}(?!\d)"
 )
+# A postcode with an O read for a zero ("3O01O"): five of 0-9 and O, three digits or more.
+_POSTCODE_WITH_O = re.compile(r"\b(?=(?:O*\d){3})(?=[\dO]*O)[\dO]{5}\b")
 # Words only an address holds (with a postcode, what tells an address from other rows).
 _ADDRESS_WORD = re.compile(
     r"\b(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|LEBUHRAYA|PERSIARAN|TAMAN|TMN|BANDAR|KAMPUNG|"
@@ -147,6 +149,7 @@ def _clean_address(address: str) -> str:
     OCR clean-up of an address: accents, vocabulary, ``10T`` for ``LOT``, a comma read
     as a full stop before the postcode (``TAMAN SRI PUTRA. 81200``), a last comma.
     """
+    address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
     address = _LOT.sub("LOT", clean_header_text(address))
     address = _SPACED_INITIALS.sub(r"\1.", address)
     return _STOP_BEFORE_POSTCODE.sub(",", address).rstrip(" ,")
@@ -245,6 +248,14 @@ def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
             return business, business  # the earlier name is the seller's
         while first > 0 and first > suffix - 2 and _continues(header[first - 1], header[first]):
             first -= 1
+        if first == suffix and suffix > 0 and _owner_in_brackets(header[suffix]):
+            # "DIN TAI FUNG" / "(BBTR SDN BHD)": the name printed is the shop's, the
+            # company in brackets under it is its owner.
+            top = suffix - 1
+            if _names_more(header[top]) or _BUSINESS_WORD.search(header[top]):
+                while top > 0 and _continues(header[top - 1], header[top]):
+                    top -= 1
+                return top, suffix - 1
         if first == suffix and business == suffix - 1 and _one_word_before_suffix(header[suffix]):
             # "RESTORAN MAMAK" / "CORNER SDN BHD": one word is a name cut short.
             first = business
@@ -272,6 +283,20 @@ _NAME_OPENING_ONLY = re.compile(
 )
 
 
+def _owner_in_brackets(row: str) -> bool:
+    """Whether ``row`` is a company in brackets: ``(OWNED BY LT F&B SDN BHD)``, not a
+    branch in brackets before the suffix (``(SETIA ALAM) SDN BHD``)."""
+    suffix = _LEGAL_SUFFIX.search(row)
+    if not row.startswith("(") or suffix is None:
+        return False
+    depth = 0
+    for index, char in enumerate(row):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return index > suffix.start()  # the first bracket closes after the suffix
+    return True  # never closed (OCR lost it)
+
+
 def _one_word_before_suffix(row: str) -> bool:
     """Whether ``row`` holds one word before its legal suffix (``CORNER SDN BHD``)."""
     suffix = _LEGAL_SUFFIX.search(row)
@@ -291,6 +316,8 @@ def _names_more(row: str) -> bool:
 
 def _continues(previous: str, row: str) -> bool:
     """Whether ``row`` continues a name that started on ``previous``."""
+    if _owner_in_brackets(row):
+        return False
     if _NAME_OPENING_ONLY.match(previous):
         return True
     opened = previous.count("(") > previous.count(")")

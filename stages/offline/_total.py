@@ -23,6 +23,8 @@ _AMOUNT = re.compile(
     r"(?<![\w.,])(?P<cur>RM|MYR|\$)?[ :]?(?P<neg>-)?(?P<cur2>RM|\$)?[ ]?"
     r"(?P<int>\d{1,3}(?:,\d{3})+|\d{1,7})(?:\.|,(?=\d{2}(?!\d))) ?(?P<dec>\d{2})(?![\d%]|\.\d)"
 )
+# An O read for a zero in an amount's decimals: "46.6O", "21.0O", "9.O0".
+_O_IN_AMOUNT = re.compile(r"(?<=\d\.)O(?=[\dO]?(?![\w.]))|(?<=\d\.\d)O(?![\w.])")
 # Four or more single letters, one space apart: a word printed letter-spaced.
 _SPACED_WORD = re.compile(r"(?<![A-Z])[A-Z](?: [A-Z]){3,}(?![A-Z])")
 _CURRENCY_ONLY = re.compile(r"^[\s:(]*(RM|MYR|\$)?[\s:)]*$")
@@ -78,7 +80,7 @@ def find_amounts(row: str) -> list[Amount]:
         The amounts; an amount glued to letters or followed by ``%`` is not one.
     """
     found: list[Amount] = []
-    for match in _AMOUNT.finditer(row.upper()):
+    for match in _AMOUNT.finditer(_O_IN_AMOUNT.sub("0", row.upper())):
         digits = f"{match['int']}.{match['dec']}"
         dollar = "$" if "$" in (match["cur"] or "", match["cur2"] or "") else ""
         value = Decimal(digits.replace(",", ""))

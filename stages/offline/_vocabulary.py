@@ -33,6 +33,7 @@ _WORDS = """
     PUCHONG SERDANG SEREMBAN IPOH SETIA DAMANSARA KEPONG RAWANG SELAYANG GOMBAK
     SEMENYIH BANGI NILAI SKUDAI KULAI MUAR BATU PAHAT KLUANG SEGAMAT KUANTAN SEBERANG
     BUTTERWORTH KILANG KEDAI ROTI KOPI NASI MAKAN SYARIKAT KOPITIAM CAWANGAN KLINIK
+    PASAR MINI
     KAMPONG SUNGEI BAKERI STATIONERS STATIONARY CONFECTIONERS
 """
 # The second line holds spellings that are printed as they are, next to a domain word
@@ -119,8 +120,9 @@ def fix_word(word: str) -> str:
 
 
 # A word of letters with a 0 or 1 between two of them: "K0PITIAM", "SELANG0R".
-_MIXED_WORD = re.compile(r"\b[A-Z01]*[A-Z][01][A-Z][A-Z01]*\b")
-_IN_WORD_DIGIT = re.compile(r"(?<=[A-Z])[01](?=[A-Z])")
+_MIXED_WORD = re.compile(r"\b[A-Z01]*[A-Z][01]+[A-Z][A-Z01]*\b")
+_IN_WORD_DIGIT = re.compile(r"(?<=[A-Z])[01]+(?=[A-Z])")
+_AS_LETTERS = str.maketrans("01", "OI")
 # "N0 12": the house number's NO with its O read as a zero.
 _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
 
@@ -133,7 +135,7 @@ def _letters_for_digits(text: str) -> str:
         word = match.group(0)
         if sum(char.isalpha() for char in word) < 4:
             return word
-        return _IN_WORD_DIGIT.sub(lambda digit: "O" if digit.group(0) == "0" else "I", word)
+        return _IN_WORD_DIGIT.sub(lambda run: run.group(0).translate(_AS_LETTERS), word)
 
     return _NUMBER_LABEL.sub("NO", _MIXED_WORD.sub(fix, text))
 

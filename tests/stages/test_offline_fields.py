@@ -74,6 +74,12 @@ class TestDate:
         """A time printed right after the year, without a space, is cut off."""
         assert find_date([line]) == expected
 
+    def test_a_dotted_date_with_a_one_digit_day(self) -> None:
+        """``8.6.2018`` is a date (its year has four digits); ``1.20.30`` is not."""
+        assert find_date(["8.6.2018 10:02"]) == "8.6.2018"
+        assert find_date(["21.1.2017"]) == "21.1.2017"
+        assert find_date(["VER 1.20.30"]) is None
+
     def test_an_iso_date_glued_to_its_time(self) -> None:
         """``2019-01-2215:02:11`` is 2019-01-22 at 15:02:11."""
         assert find_date(["2019-01-2215:02:11"]) == "2019-01-22"
@@ -198,6 +204,11 @@ class TestTotal:
         """AMT DUE is a final total; a letter-spaced TOTAL is TOTAL."""
         assert find_total(rows) == expected
 
+    def test_an_o_read_for_a_zero_in_the_decimals(self) -> None:
+        """``46.6O`` is 46.60."""
+        assert find_total(["JUMLAH 46.6O"]) == "46.60"
+        assert find_total(["SUBTOTAL 20.00", "Total: 21.0O"]) == "21.00"
+
     def test_paid_decides_among_bare_totals(self) -> None:
         """CASH - CHANGE picks the total it equals, a bare TOTAL too."""
         rows = ["TOTAL 40.00", "TOTAL 45.00", "CASH 50.00", "CHANGE 10.00"]
@@ -266,6 +277,11 @@ class TestExtractFields:
     """The structure-stage entry point."""
 
     TEXT = "ABC HO TRADING\nNO.2, JALAN 3\n81100 JOHOR BAHRU\nDATE: 09/01/2019\nTOTAL :\n31.00"
+
+    def test_a_house_number_after_n0_is_no_split_price(self) -> None:
+        """``N0. 88`` (NO with its O read as zero) keeps its space: it is no ``0. 88``."""
+        text = "KEDAI ABC\nN0. 88, JALAN PUDU,\n55100 KUALA LUMPUR"
+        assert extract_fields(text)["address"] == "NO. 88, JALAN PUDU, 55100 KUALA LUMPUR"
 
     def test_text_only(self) -> None:
         """All four fields from text alone."""

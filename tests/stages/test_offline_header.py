@@ -46,6 +46,8 @@ class TestVocabulary:
             ("SELANG0R DARUL EHSAN", "SELANGOR DARUL EHSAN"),
             ("TAMAN ANGGER1K", "TAMAN ANGGERIK"),
             ("N0 12, JALAN 3", "NO 12, JALAN 3"),
+            ("SEAF00D RESTAURANT", "SEAFOOD RESTAURANT"),
+            ("PASAR MINL", "PASAR MINI"),
             # Codes with fewer letters, and digits beside one letter, stay.
             ("LOT B1G, U13/BG, SS2/1A, (1072825-A)", "LOT B1G, U13/BG, SS2/1A, (1072825-A)"),
         ],
@@ -111,6 +113,21 @@ class TestCompany:
     def test_a_name_cut_by_the_width(self, rows: list[str], expected: str) -> None:
         """A name wrapped onto the row of its legal suffix is joined."""
         assert find_company([*rows, "43000 KAJANG"]) == expected
+
+    @pytest.mark.parametrize(
+        "owner", ["(BBTR SDN BHD)", "(OWNED BY LT F&B SDN BHD)", "(TUNE HOTELS.COM (KL) SDN BHD)"]
+    )
+    def test_the_owner_in_brackets_under_the_shop_name(self, owner: str) -> None:
+        """The name printed is the shop's; the company in brackets under it owns it."""
+        rows = ["DIM SUM HOUSE", owner, "LOT 2, JALAN 3,", "50450 KUALA LUMPUR"]
+        assert find_company(rows) == "DIM SUM HOUSE"
+        assert find_address(rows) == "LOT 2, JALAN 3, 50450 KUALA LUMPUR"
+
+    def test_a_word_holding_phone_is_no_label(self) -> None:
+        """HANDPHONE in a shop's name ends nothing; ``HANDPHONE:`` before a number does."""
+        rows = ["JIN HUAT HANDPHONE ACCESSORIES", "LOT 3, JALAN 4,", "55100 KUALA LUMPUR"]
+        assert find_company(rows) == "JIN HUAT HANDPHONE ACCESSORIES"
+        assert find_address([*rows[:2], "HANDPHONE: 016-332 1188"]) == "LOT 3, JALAN 4"
 
     def test_a_name_after_a_row_of_name_openings(self) -> None:
         """Without a legal suffix too, a row of name openings takes the row below."""
@@ -254,6 +271,11 @@ class TestAddress:
             (
                 ["KLINIK GIGI CERIA", "DR. LIM AH KOW (BDS)", "NO 7, JALAN 2,", "43000 KAJANG"],
                 "NO 7, JALAN 2, 43000 KAJANG",
+            ),
+            # A postcode with O for 0, and the NO of "N0. 88" read as a number.
+            (
+                ["KEDAI ABC", "N0. 88, JALAN PUDU,", "3O01O IPOH, PERAK"],
+                "NO. 88, JALAN PUDU, 30010 IPOH, PERAK",
             ),
             # A lot's five-digit number is no postcode.
             (
