@@ -129,10 +129,21 @@ class TestCompany:
         assert find_company(rows) == "JIN HUAT HANDPHONE ACCESSORIES"
         assert find_address([*rows[:2], "HANDPHONE: 016-332 1188"]) == "LOT 3, JALAN 4"
 
-    def test_a_name_after_a_row_of_name_openings(self) -> None:
-        """Without a legal suffix too, a row of name openings takes the row below."""
-        rows = ["KEDAI MAKANAN DAN MINUMAN", "AH SENG", "NO 3, JALAN 4,", "43000 KAJANG"]
-        assert find_company(rows) == "KEDAI MAKANAN DAN MINUMAN AH SENG"
+    @pytest.mark.parametrize(
+        ("name", "expected"),
+        [
+            (
+                ["SYARIKAT PERNIAGAAN", "LIM BROTHERS SDN BHD"],
+                "SYARIKAT PERNIAGAAN LIM BROTHERS SDN BHD",
+            ),
+            # Without a legal suffix too.
+            (["KEDAI MAKANAN DAN MINUMAN", "AH SENG"], "KEDAI MAKANAN DAN MINUMAN AH SENG"),
+        ],
+    )
+    def test_a_row_of_name_openings_joins_the_name(self, name: list[str], expected: str) -> None:
+        """``SYARIKAT PERNIAGAAN`` cannot be a name alone: the row below goes on with it."""
+        rows = [*name, "NO 3, JALAN 4,", "43000 KAJANG"]
+        assert find_company(rows) == expected
         assert find_address(rows) == "NO 3, JALAN 4, 43000 KAJANG"
 
     def test_a_slogan_with_a_year_is_no_name(self) -> None:
@@ -141,11 +152,6 @@ class TestCompany:
             rows = [slogan, "HAJI ALI SATAY", "NO 7, JALAN BESAR,", "43000 KAJANG"]
             assert find_company(rows) == "HAJI ALI SATAY"
             assert find_address(rows) == "NO 7, JALAN BESAR, 43000 KAJANG"
-
-    def test_a_row_of_name_openings_joins_the_name(self) -> None:
-        """``SYARIKAT PERNIAGAAN`` cannot be a name alone: the row below goes on with it."""
-        rows = ["SYARIKAT PERNIAGAAN", "LIM BROTHERS SDN BHD", "NO 1, JALAN 2,", "43000 KAJANG"]
-        assert find_company(rows) == "SYARIKAT PERNIAGAAN LIM BROTHERS SDN BHD"
 
     @pytest.mark.parametrize(
         "number",
