@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ._vocabulary import clean_header_text
+from ._vocabulary import clean_header_text, letters_for_digits
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -57,11 +57,11 @@ _REGISTRATION = re.compile(
 # The end of a legal name; what follows it on the row is a number or residue.
 _LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
 _ADDRESS_STOP = re.compile(
-    r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|\bH/?P\b|\bGST\b|\bSST\b|INVOICE|"
+    r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|\bH/?P\b|\bGST\b|\bSST\b|[IL1]NVOICE|"
     r"RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|E-?MAIL|WWW|HTTP|@|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|"
     r"\bREG\b|COMPANY NO|\bTAX\b"
 )
-_ADDRESS_SKIP = re.compile(r"FORMERLY|LICEN[SC]EE|\bGST\b|\bREG\b|COMPANY NO|\bTAX\b")
+_ADDRESS_SKIP = re.compile(r"FORMERLY|LICEN[SC]EE|\bGST\b|\bSST\b|\bREG\b|COMPANY NO|\bTAX\b")
 _FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
 # Five digits, not a lot's number ("PT 12345, JALAN ...", "LOT 10234,").
 _POSTCODE = re.compile(
@@ -82,7 +82,7 @@ _ADDRESS_OPENING = re.compile(
     r"|^\d+[A-Z]?(?:\s*[&,/-]\s*\d+[A-Z]?)*\s*,?\s*(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|PERSIARAN)\b"
 )
 # "10T 1851-A": LOT with its letters read as digits, before a lot number.
-_LOT = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b))")
+_LOT = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b|[A-Z]{1,2}-?\d))")
 # A full stop after a word and before the postcode and its town is a comma misread:
 # addresses print "TAMAN X, 81200 JOHOR BAHRU". An abbreviation before a number ("NO. ",
 # "LOT. ", "PTD. ") is under four letters, and a lot number is not followed by a town.
@@ -101,7 +101,8 @@ _LOWER_L = re.compile(r"(?<=[A-Z])l(?=[A-Z])")
 
 
 def _upper(row: str) -> str:
-    return re.sub(r"\s+", " ", _LOWER_L.sub("I", row).upper()).strip()
+    """A header row upper case, its spaces single, letters read as digits put right."""
+    return letters_for_digits(re.sub(r"\s+", " ", _LOWER_L.sub("I", row).upper()).strip())
 
 
 def _letters(row: str) -> int:
@@ -138,9 +139,13 @@ def _cut_after_legal_end(name: str) -> str:
     ends = list(_LEGAL_END.finditer(name))
     if not ends:
         return name
-    tail = name[ends[-1].end() :]
+    end = ends[-1].end()
+    tail = name[end:]
     if re.search(r"\d", tail) or _letters(tail) < 3:
-        return name[: ends[-1].end()].strip(" ,")
+        kept = name[:end].strip(" ,")
+        if kept.count("(") > kept.count(")") and tail.lstrip().startswith(")"):
+            kept += ")"  # "TEALIVE (LOOB HOLDING SDN BHD)": the bracket it opened
+        return kept
     return name
 
 

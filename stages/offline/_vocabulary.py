@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["DOMAIN_WORDS", "clean_header_text", "fix_word", "strip_accents"]
+__all__ = ["DOMAIN_WORDS", "clean_header_text", "fix_word", "letters_for_digits", "strip_accents"]
 
 _WORDS = """
     SDN BHD BERHAD ENTERPRISE ENTERPRISES TRADING TRADERS TRADER RESTORAN RESTAURANT
@@ -127,13 +127,14 @@ _AS_LETTERS = str.maketrans("01", "OI")
 _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
 
 
-def _letters_for_digits(text: str) -> str:
-    """``0`` and ``1`` between two letters of a word of 4 letters or more are ``O`` and
-    ``I`` (a unit code such as ``B1G`` has fewer letters and is left alone)."""
+def letters_for_digits(text: str) -> str:
+    """``0`` and ``1`` between two letters of a word of 4 characters or more, 3 of them
+    letters, are ``O`` and ``I`` (``J0H0R``, ``K0PI``; a unit code such as ``B1G`` or
+    ``B1A3`` is left alone); ``N0`` before a number is ``NO``."""
 
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)
-        if sum(char.isalpha() for char in word) < 4:
+        if len(word) < 4 or sum(char.isalpha() for char in word) < 3:
             return word
         return _IN_WORD_DIGIT.sub(lambda run: run.group(0).translate(_AS_LETTERS), word)
 
@@ -155,6 +156,6 @@ def clean_header_text(text: str) -> str:
     Returns:
         The cleaned string.
     """
-    text = _letters_for_digits(strip_accents(text))
+    text = letters_for_digits(strip_accents(text))
     text = _SDN_BHD.sub(lambda match: (match.group(1) or "SDN ") + "BHD", text)
     return _WORD.sub(lambda match: fix_word(match.group(0)), text)

@@ -20,7 +20,8 @@ MEASURED = {
     "a": {"company": 65, "date": 69, "address": 67, "total": 68},
     "b": {"company": 78, "date": 79, "address": 67, "total": 79},
     "c": {"company": 76, "date": 80, "address": 78, "total": 78},
-    "d": {"company": 78, "date": 78, "address": 69, "total": 80},
+    "d": {"company": 78, "date": 78, "address": 70, "total": 80},
+    "e": {"company": 76, "date": 79, "address": 78, "total": 80},
 }
 
 

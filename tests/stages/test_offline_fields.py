@@ -74,6 +74,11 @@ class TestDate:
         """A time printed right after the year, without a space, is cut off."""
         assert find_date([line]) == expected
 
+    def test_a_month_name_with_a_zero_for_its_o(self) -> None:
+        """``0CT`` and ``N0V`` are the months."""
+        assert find_date(["23 0CT 2018 10:02"]) == "23 OCT 2018"
+        assert find_date(["5 N0V 2019"]) == "5 NOV 2019"
+
     def test_a_dotted_date_with_a_one_digit_day(self) -> None:
         """``8.6.2018`` is a date (its year has four digits); ``1.20.30`` is not."""
         assert find_date(["8.6.2018 10:02"]) == "8.6.2018"

@@ -47,9 +47,14 @@ class TestVocabulary:
             ("TAMAN ANGGER1K", "TAMAN ANGGERIK"),
             ("N0 12, JALAN 3", "NO 12, JALAN 3"),
             ("SEAF00D RESTAURANT", "SEAFOOD RESTAURANT"),
+            ("KEDAI K0PI, 80000 J0H0R BAHRU", "KEDAI KOPI, 80000 JOHOR BAHRU"),
+            ("K1NG'S BAKERY", "KING'S BAKERY"),
             ("PASAR MINL", "PASAR MINI"),
             # Codes with fewer letters, and digits beside one letter, stay.
-            ("LOT B1G, U13/BG, SS2/1A, (1072825-A)", "LOT B1G, U13/BG, SS2/1A, (1072825-A)"),
+            (
+                "LOT B1G, B1A3, U13/BG, SS2/1A, (1072825-A)",
+                "LOT B1G, B1A3, U13/BG, SS2/1A, (1072825-A)",
+            ),
         ],
     )
     def test_digits_read_for_letters_in_words(self, text: str, expected: str) -> None:
@@ -122,6 +127,16 @@ class TestCompany:
         rows = ["DIM SUM HOUSE", owner, "LOT 2, JALAN 3,", "50450 KUALA LUMPUR"]
         assert find_company(rows) == "DIM SUM HOUSE"
         assert find_address(rows) == "LOT 2, JALAN 3, 50450 KUALA LUMPUR"
+
+    def test_digits_for_letters_do_not_hide_the_name(self) -> None:
+        """``D0NUTS`` is read as ``DONUTS`` before the name's rows are judged."""
+        rows = ["BIG PEAR D0NUTS & C0FFEE", "(SUBSIDIARY 0F BP F00D SDN BHD)", "LOT 2, JALAN 3,"]
+        assert find_company([*rows, "50450 KUALA LUMPUR"]) == "BIG PEAR DONUTS & COFFEE"
+
+    def test_a_name_with_its_owner_in_brackets_on_one_row(self) -> None:
+        """The bracket the owner opened is closed: ``TEH KU (MAJU TEH SDN BHD)``."""
+        rows = ["TEH KU (MAJU TEH SDN BHD) (123456-X)", "LOT 2, JALAN 3,", "50450 KUALA LUMPUR"]
+        assert find_company(rows) == "TEH KU (MAJU TEH SDN BHD)"
 
     def test_a_word_holding_phone_is_no_label(self) -> None:
         """HANDPHONE in a shop's name ends nothing; ``HANDPHONE:`` before a number does."""
@@ -282,6 +297,28 @@ class TestAddress:
             (
                 ["KEDAI ABC", "N0. 88, JALAN PUDU,", "3O01O IPOH, PERAK"],
                 "NO. 88, JALAN PUDU, 30010 IPOH, PERAK",
+            ),
+            # LOT read L0T before a unit, an SST row before the address, an invoice's
+            # heading misread after it.
+            (
+                [
+                    "KEDAI ABC",
+                    "SST No.: W10-1808-31015432",
+                    "L0T G-23, JALAN 3,",
+                    "50450 KUALA LUMPUR",
+                    "-LNVOICE-",
+                ],
+                "LOT G-23, JALAN 3, 50450 KUALA LUMPUR",
+            ),
+            # A row of other letters (a name in Chinese) before an opening read N0.
+            (
+                [
+                    "KEDAI ABC",
+                    "\u91d1\u8f69\u70b9\u5fc3",
+                    "N0. 62, JALAN 3,",
+                    "47300 PETALING JAYA",
+                ],
+                "NO. 62, JALAN 3, 47300 PETALING JAYA",
             ),
             # A lot's five-digit number is no postcode.
             (
