@@ -76,9 +76,9 @@ def fix_word(word: str) -> str:
     """
     A misread domain word put right, or the word unchanged.
 
-    A word of 4-5 letters is fixed only by one substitution of a look-alike pair (``ALAN``
-    -> ``ALAM``, never ``DAYA`` -> ``JAYA``); a word of 6 letters by one substituted
-    letter, a longer one by up to two (``HARIWARL`` -> ``HARDWARE``), the first letter
+    A word of 4-6 letters is fixed only by one substitution of a look-alike pair (``ALAN``
+    -> ``ALAM``, never ``DAYA`` -> ``JAYA`` nor ``BATERI`` -> ``BAKERI``); a longer one
+    by up to two substituted letters (``HARIWARL`` -> ``HARDWARE``), the first letter
     kept. Letters are never added or dropped (``KILANG`` is not ``KLANG``). The fix must
     be the only domain word at that distance.
 
@@ -90,7 +90,7 @@ def fix_word(word: str) -> str:
     """
     if word in DOMAIN_WORDS or len(word) < 4:
         return word
-    if len(word) <= 5:
+    if len(word) <= 6:
         found = [
             candidate
             for candidate in _BY_LENGTH.get(len(word), [])
@@ -102,7 +102,7 @@ def fix_word(word: str) -> str:
             )
         ]
         return found[0] if len(found) == 1 else word
-    limit = 1 if len(word) == 6 else 2
+    limit = 2
     best: list[tuple[int, str]] = []
     # Substitutions only: a dropped letter turns real words into others (KILANG, KLANG).
     for candidate in _BY_LENGTH.get(len(word), []):

@@ -26,7 +26,9 @@ class TestVocabulary:
         """A near miss of exactly one domain word becomes that word."""
         assert fix_word(word) == expected
 
-    @pytest.mark.parametrize("word", ["MAYA", "LEMBAH", "GEMBIRA", "KENANGA", "SAGA", "PEARL"])
+    @pytest.mark.parametrize(
+        "word", ["MAYA", "LEMBAH", "GEMBIRA", "KENANGA", "SAGA", "PEARL", "BATERI", "TAYAR"]
+    )
     def test_other_words_are_kept(self, word: str) -> None:
         """Place and shop names that only resemble a domain word are left alone."""
         assert fix_word(word) == word
