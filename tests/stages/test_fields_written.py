@@ -22,6 +22,7 @@ MEASURED = {
     "c": {"company": 76, "date": 80, "address": 78, "total": 78},
     "d": {"company": 78, "date": 78, "address": 70, "total": 80},
     "e": {"company": 76, "date": 79, "address": 78, "total": 80},
+    "f": {"company": 73, "date": 76, "address": 64, "total": 77},
 }
 
 
