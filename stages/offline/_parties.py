@@ -57,9 +57,9 @@ _REGISTRATION = re.compile(
 # The end of a legal name; what follows it on the row is a number or residue.
 _LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
 _ADDRESS_STOP = re.compile(
-    r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|\bH/?P\b|\bGST\b|\bSST\b|[IL1]NVOICE|"
-    r"RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|E-?MAIL|WWW|HTTP|@|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|"
-    r"\bREG\b|COMPANY NO|\bTAX\b"
+    r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|"
+    r"\bH/?P\b|\bGST\b|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"
+    r"E-?MAIL|WWW|HTTP|@|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
 )
 _ADDRESS_SKIP = re.compile(r"FORMERLY|LICEN[SC]EE|\bGST\b|\bSST\b|\bREG\b|COMPANY NO|\bTAX\b")
 _FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
@@ -360,6 +360,11 @@ def _holds_address(rows: Sequence[str]) -> bool:
     return any(_POSTCODE.search(row) or _ADDRESS_WORD.search(row) for row in rows)
 
 
+def _may_be_address(row: str) -> bool:
+    """Whether ``row`` holds a digit or a word only addresses hold."""
+    return bool(re.search(r"\d", row) or _ADDRESS_WORD.search(row))
+
+
 def _from_opening(rows: list[str]) -> list[str]:
     """
     ``rows`` from the row that opens the address (``NO 12A, JALAN ...``) when every row
@@ -369,7 +374,7 @@ def _from_opening(rows: list[str]) -> list[str]:
     for index, row in enumerate(rows[1:], start=1):
         if _ADDRESS_OPENING.match(_LOT.sub("LOT", row)):
             before = rows[:index]
-            if not any(re.search(r"\d", r) or _ADDRESS_WORD.search(r) for r in before):
+            if not any(_may_be_address(r) for r in before):
                 return rows[index:]
             break
     return rows
