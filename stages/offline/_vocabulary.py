@@ -36,7 +36,7 @@ _WORDS = """
     PASAR MINI
     KAMPONG SUNGEI BAKERI STATIONERS STATIONARY CONFECTIONERS
 """
-# The second line holds spellings that are printed as they are, next to a domain word
+# The last line holds spellings that are printed as they are, next to a domain word
 # one letter away: the old KAMPONG and SUNGEI, the Malay BAKERI, STATIONERS and the
 # common STATIONARY. Being domain words, they are never "fixed" into their neighbours.
 #: Words printed in Malaysian company names and addresses (upper case).
