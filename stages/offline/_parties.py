@@ -199,6 +199,10 @@ def _header(rows: Sequence[str]) -> list[str]:
     return header
 
 
+# A row ending in "&", "AND" or the Malay "DAN": the name goes on onto the next row.
+_NAME_GOES_ON = re.compile(r"(?:&|\bAND|\bDAN)$")
+
+
 def _company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     """``(first, last)`` row indexes of the company name in the header, or ``None``."""
     span = _name_rows(rows)
@@ -209,14 +213,14 @@ def _company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     # "HARDWARE &" / "ELECTRICAL": a name ending in "&" or "AND" goes on to the next row.
     while (
         first > 0
-        and re.search(r"(?:&|\bAND|\bDAN)$", header[first - 1])
+        and _NAME_GOES_ON.search(header[first - 1])
         and not _is_noise(header[first - 1])
         and not _NOT_COMPANY.search(header[first - 1])
     ):
         first -= 1
     while (
         last + 1 < len(header)
-        and re.search(r"(?:&|\bAND|\bDAN)$", header[last])
+        and _NAME_GOES_ON.search(header[last])
         and not _is_noise(header[last + 1])
         and not re.search(r"\d", header[last + 1])
         and not _ADDRESS_STOP.search(header[last + 1])
