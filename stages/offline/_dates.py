@@ -56,6 +56,8 @@ _ZERO_IN_MONTH = re.compile(r"(?<![A-Z0-9])(?:0CT|N0V|0KT|0GOS|0CTOBER|N0VEMBER)
 _DIGIT_LOOKALIKES = str.maketrans({"O": "0", "D": "0", "I": "1", "L": "1", "|": "1", "S": "5"})
 _LOOKALIKE_RUN = re.compile(
     r"(?<=[\d/.-])[ODILS|](?=[\d/.-])|(?<=\d)[ODILS|](?=\d)"
+    # A day or month read whole as letters, between separators: "09/LL/2018".
+    r"|(?<=\d[/.-])[ODIL|]{2}(?=[/.-]\d)"
     # A date's first digit, before a digit and a separator: "O5/03/2018".
     r"|(?<![A-Z\d])[ODIL|](?=\d ?[/.-] ?\d)"
 )

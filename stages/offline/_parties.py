@@ -43,11 +43,12 @@ _NOT_COMPANY = re.compile(
 )
 # A registration number: "(CO.REG :933109-X)", "519537-X)", "Reg No: 1203194-W",
 # "Company No:002643278-A", "(65351-M)".
-# OCR reads REG as REF or RFG, and after such a label a digit of the number as O or Q
-# ("(CO.RFG : 86Q671-D)"; without one, "2OO Q" in a name is not a number).
+# OCR reads REG as REF or RFG, and after such a label a digit of the number as O, Q, I
+# or L ("(CO.RFG : 86Q671-D)", "(Co. No. 2213l9-D)"; without a label, "2OO Q" in a name
+# is not a number).
 _REGISTRATION_LABEL = r"CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? ?NO\.?|ROC"
 _REGISTRATION = re.compile(
-    rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQ]{{2,}}"
+    rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQIL]{{2,}}"
     rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)".
     r"|\(\s*[A-Z]{2,3}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
@@ -98,11 +99,15 @@ _CODE_ONLY = re.compile(r"^[\W\d_]*[A-Z]?[\W\d_]*$|^\W*[A-Z]{0,3}\d{3,}(?:-? ?[A
 
 # A lower-case l between capitals is a capital I misread: "PARKlNG" (they look alike).
 _LOWER_L = re.compile(r"(?<=[A-Z])l(?=[A-Z])")
+# A lower-case l standing alone is a 1: "LEVEL l," (a word of one lower-case letter is
+# not printed in a header of capitals).
+_LONE_L = re.compile(r"(?<![A-Za-z0-9])l(?![A-Za-z0-9'])")
 
 
 def _upper(row: str) -> str:
     """A header row upper case, its spaces single, letters read as digits put right."""
-    return letters_for_digits(re.sub(r"\s+", " ", _LOWER_L.sub("I", row).upper()).strip())
+    row = _LONE_L.sub("1", _LOWER_L.sub("I", row))
+    return letters_for_digits(re.sub(r"\s+", " ", row.upper()).strip())
 
 
 def _letters(row: str) -> int:
@@ -118,11 +123,27 @@ def _is_noise(row: str) -> bool:
 _OPERATED_BY = re.compile(r"^(?:(?:OPERATED|MANAGED|OWNED|MILIK)\s*)?(?:BY|OLEH)\b\s*:?\s*")
 
 
+# A word of a name that holds look-alike digits: 0 or 1 among letters ("S0N", "0NE",
+# "AUT0"), or a 5 or 8 before three letters ("5ERI", "8ESTARI").
+_NAME_WORD = re.compile(r"(?<![\w.-])(?:[A-Z01]{3,}|[58][A-Z]{3,})(?![\w-])")
+_NAME_DIGITS = str.maketrans("0158", "OISB")
+
+
+def _name_word(match: re.Match[str]) -> str:
+    """A name's word with its look-alike digits read as letters, when it is a word: two
+    letters or more, and no leading 1 (``1STOP`` is a name as printed)."""
+    word = match.group(0)
+    if word[0] == "1" or _letters(word) < 2 or word.isalpha():
+        return word
+    return word.translate(_NAME_DIGITS)
+
+
 def _clean_company(row: str) -> str:
     row = _OPERATED_BY.sub("", row)
     row = _DOT_BEFORE_SDN.sub(" ", clean_header_text(row))
     row = _SPACED_INITIALS.sub(r"\1.", row)
     row = _REGISTRATION.sub(" ", row)
+    row = _NAME_WORD.sub(_name_word, row)
     row = re.sub(r"[|_]", " ", row)
     row = re.sub(r"\(\s*\)", " ", row)
     row = re.sub(r"\s+", " ", row).strip(" ,:;-")
@@ -384,6 +405,22 @@ def _from_opening(rows: list[str]) -> list[str]:
     return rows
 
 
+# A document's title and nothing else: "TAX INVOICE", "RESIT PARKIR / PARKING RECEIPT".
+_TITLE = re.compile(
+    r"^(?:(?:TAX|CASH|SIMPLIFIED|OFFICIAL|PARKING|PARKIR|RESIT|BILL|SALES|RECEIPT|"
+    r"INVOICE|INVOIS|CUKAI|JUALAN|[/&-])\s*)+$"
+)
+
+
+def _is_title(row: str) -> bool:
+    return bool(_TITLE.match(row))
+
+
+def _address_follows(rows: Sequence[str]) -> bool:
+    """Whether the first of ``rows`` reads as an address row and is no stop."""
+    return bool(rows) and _may_be_address(rows[0]) and not _ADDRESS_STOP.search(rows[0])
+
+
 def _until_stop(row: str) -> tuple[str, bool]:
     """
     ``(row, False)``, or the part of ``row`` before a ``TEL``/``FAX``/... label that
@@ -434,6 +471,8 @@ def find_address(rows: Sequence[str]) -> str | None:
             ):
                 continue
             if _ADDRESS_STOP.search(row):
+                if _is_title(row) and _address_follows(block[index + 1 : index + 2]):
+                    continue  # "PARKING RECEIPT" between the name and its address
                 return None
         elif _ADDRESS_STOP.search(row) or (_is_noise(row) and not _POSTCODE.search(row)):
             if _ADDRESS_STOP.search(row) or _holds_address(picked):
@@ -444,8 +483,10 @@ def find_address(rows: Sequence[str]) -> str | None:
             continue
         if after_postcode:
             # The state, a district or a branch name may follow the postcode row; a
-            # phone number (many digits) or a long row does not belong to the address.
-            if sum(char.isdigit() for char in row) > 4 or len(row) > 40 or after_postcode > 2:
+            # phone number (many digits), a long row or a label ("MESIN NO: 12") does
+            # not belong to the address.
+            digits = sum(char.isdigit() for char in row)
+            if digits > 4 or len(row) > 40 or ":" in row or after_postcode > 2:
                 break
             after_postcode += 1
         elif _POSTCODE.search(row):

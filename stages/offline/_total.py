@@ -46,6 +46,9 @@ _EXCLUDED = re.compile(
     r"POINTS?|SAVED|YOU SAVE|\bQTY\b|WEIGHT|\bWT\b|\bKG\b"
 )
 _CASH = re.compile(r"\bCASH\b|TENDER|PAYMENT|\bPAID\b")
+# "TOTAL PAID 36.70", "AMOUNT PAID": what the customer paid, which is the total unless a
+# change is printed (then it was the sum tendered).
+_SETTLED = re.compile(r"(?:TOTAL|AMOUNT|AMT|NETT?) ?PAID|PAID ?AMOUNT")
 _CHANGE = re.compile(r"CHANGE|\bBAKI\b")
 _ROUNDING = re.compile(r"ROUND")
 # Malaysian cash totals are rounded to 5 sen (since 2008).
@@ -134,9 +137,10 @@ def _split(row: str) -> tuple[str, list[Amount]]:
 @dataclass(slots=True)
 class _Found:
     candidates: list[_Candidate]
-    cash: list[Amount]
-    change: list[Amount]
+    cash: list[tuple[int, Amount]]
+    change: list[tuple[int, Amount]]
     rounding: list[tuple[int, Amount]]
+    settled: list[_Candidate]
 
 
 def _pairs(rows: Sequence[str]) -> list[tuple[int, str, Amount]]:
@@ -180,18 +184,36 @@ def _answer(labels: list[tuple[int, str]], values: list[Amount]) -> list[tuple[i
 
 
 def _candidates(rows: Sequence[str]) -> _Found:
-    found = _Found([], [], [], [])
+    found = _Found([], [], [], [], [])
     for row_index, label, value in _pairs(rows):
         priority = _priority(label)
-        if priority:
+        if priority and value.value:  # "BALANCE DUE 0.00" after payment: not the total
             found.candidates.append(_Candidate(value, priority, row_index))
         elif _CHANGE.search(label):
-            found.change.append(value)
+            found.change.append((row_index, value))
+        elif _SETTLED.search(label) and not _CHANGE.search(label):
+            found.settled.append(_Candidate(value, 1, row_index))
+            found.cash.append((row_index, value))
         elif _CASH.search(label):
-            found.cash.append(value)
+            found.cash.append((row_index, value))
         elif _ROUNDING.search(label) and abs(value.value) < _FIVE_SEN:
             found.rounding.append((row_index, value))
+    if not found.change:
+        # Nothing was given back: an amount the customer paid is a total of the lowest
+        # rank ("TOTAL 36.72", "ROUNDING -0.02", "TOTAL PAID 36.70").
+        found.candidates += found.settled
     return found
+
+
+def _paid(found: _Found) -> tuple[Decimal, Amount] | None:
+    """``CASH - CHANGE``: the sum tendered last before the change, less the change."""
+    if not found.cash or not found.change:
+        return None
+    change_row, change = found.change[0]
+    before = [amount for row, amount in found.cash if row <= change_row]
+    tendered = before[-1] if before else found.cash[0][1]
+    paid = tendered.value - change.value
+    return (paid, tendered) if paid > 0 else None
 
 
 def _printed(value: Decimal, like: str) -> str:
@@ -228,11 +250,14 @@ def find_total(rows: Sequence[str]) -> str | None:
     2. Labels rank: final (``ROUNDED TOTAL``, ``GRAND TOTAL``, ``NETT TOTAL``,
        ``TOTAL (RM)``, ``AMOUNT DUE``, ``TOTAL ... INCL. GST``) over qualified (``TOTAL
        AMOUNT``) over a bare ``TOTAL``. Sub-totals, quantities, tax, discounts,
-       rounding adjustments, cash and change are not totals.
-    3. If ``CASH - CHANGE`` equals one candidate, that candidate wins (the customer paid
-       it), whatever its rank; otherwise the best-ranked candidate, the last printed
-       among equals (a total adjusted by rounding, a discount or a tax is printed again
-       below: ``TOTAL 37.57``, ``ROUNDING -0.02``, ``TOTAL 37.55``).
+       rounding adjustments, cash, change and a total of zero (``BALANCE DUE 0.00``)
+       are not totals. ``TOTAL PAID`` is a bare total when no change is printed, and
+       the sum tendered when one is.
+    3. If ``CASH - CHANGE`` (the sum tendered last before the change) equals one
+       candidate, that candidate wins (the customer paid it), whatever its rank;
+       otherwise the best-ranked candidate, the last printed among equals (a total
+       adjusted by rounding, a discount or a tax is printed again below: ``TOTAL
+       37.57``, ``ROUNDING -0.02``, ``TOTAL 37.55``).
     4. Malaysian cash totals are rounded to 5 sen: a chosen total that is not, followed
        by a ``ROUNDING`` adjustment, is adjusted (``60.31`` and ``-0.01`` give
        ``60.30``); failing that, a ``CASH - CHANGE`` within 5 sen of it that is rounded
@@ -248,10 +273,8 @@ def find_total(rows: Sequence[str]) -> str | None:
     """
     found = _candidates(rows)
     candidates = found.candidates
-    cash, change = found.cash, found.change
-    paid = cash[0].value - change[0].value if cash and change else None
-    if paid is not None and paid <= 0:
-        paid = None
+    settled = _paid(found)
+    paid = settled[0] if settled else None
     if candidates:
         if paid is not None:
             for candidate in candidates:
@@ -260,7 +283,7 @@ def find_total(rows: Sequence[str]) -> str | None:
         best = max(c.priority for c in candidates)
         top = [c for c in candidates if c.priority == best]
         return _settle(max(top, key=lambda c: c.row), found, paid)
-    if paid is not None:
-        return _printed(paid, cash[0].printed)
+    if settled is not None:
+        return _printed(settled[0], settled[1].printed)
     amounts = [amount for row in rows for amount in find_amounts(row) if amount.value > 0]
     return max(amounts, key=lambda a: a.value).printed if amounts else None

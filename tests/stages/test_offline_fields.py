@@ -97,6 +97,11 @@ class TestDate:
         """A doubled separator is read as one."""
         assert find_date([line]) == expected
 
+    def test_a_day_or_month_read_as_two_letters(self) -> None:
+        """``09/ll/2018``: a two-digit day or month read as l, I, O or D is the digits."""
+        assert find_date(["No. 12 Date: 09/ll/2018"]) == "09/11/2018"
+        assert find_date(["Tarikh: 12.OI.2019"]) == "12.01.2019"
+
     def test_glued_digits_that_are_no_time_are_no_date(self) -> None:
         """Digits glued to a year without a time pattern still do not make a date."""
         assert find_date(["INV 12/05/2019123", "REF 1/2/3456789"]) is None
@@ -218,6 +223,30 @@ class TestTotal:
         """CASH - CHANGE picks the total it equals, a bare TOTAL too."""
         rows = ["TOTAL 40.00", "TOTAL 45.00", "CASH 50.00", "CHANGE 10.00"]
         assert find_total(rows) == "40.00"
+
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            (
+                ["Total 18.32", "Rounding -0.02", "Total Paid 18.30", "Cash 20.00", "Change 1.70"],
+                "18.30",
+            ),
+            (
+                ["Sub Total 30.01", "Rounding -0.01", "Amount Paid 30.00", "Debit Card 30.00"],
+                "30.00",
+            ),
+            # With change given, the sum paid was what was tendered.
+            (["TOTAL 12.40", "TOTAL PAID 20.00", "CHANGE 7.60"], "12.40"),
+        ],
+    )
+    def test_the_total_paid_after_rounding(self, rows: list[str], expected: str) -> None:
+        """``TOTAL PAID`` is the total once rounded, unless change was given back."""
+        assert find_total(rows) == expected
+
+    def test_a_balance_of_zero_is_no_total(self) -> None:
+        """``BALANCE DUE 0.00`` after a payment leaves the total as printed."""
+        rows = ["SUBTOTAL 190.00", "TOTAL 208.40", "BALANCE DUE 0.00"]
+        assert find_total(rows) == "208.40"
 
     def test_nothing_found(self) -> None:
         """No amount at all gives None."""

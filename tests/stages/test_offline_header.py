@@ -193,6 +193,29 @@ class TestCompany:
             "METRO PARKING SDN BHD"
         )
 
+    @pytest.mark.parametrize(
+        ("name", "expected"),
+        [
+            ("T0K LIM KEDAI GUNTING", "TOK LIM KEDAI GUNTING"),
+            ("RESTORAN 0NE STOP SELERA", "RESTORAN ONE STOP SELERA"),
+            ("PUSAT TAYAR AUT0 JAYA ENTERPRISE", "PUSAT TAYAR AUTO JAYA ENTERPRISE"),
+            ("KEDAI 5EGAR MAJU", "KEDAI SEGAR MAJU"),
+            ("8ERKAT MURNI TRADING", "BERKAT MURNI TRADING"),
+            # A leading 1 and a number with one letter are printed so.
+            ("1STOP PHONE CENTRE", "1STOP PHONE CENTRE"),
+            ("KEDAI RUNCIT 8A", "KEDAI RUNCIT 8A"),
+        ],
+    )
+    def test_digits_read_for_letters_in_a_name(self, name: str, expected: str) -> None:
+        """A name's word of letters holding a 0 or 1, or a 5 or 8 before three letters, is
+        the word misread."""
+        assert find_company([name, "NO 3, JALAN 4,", "43000 KAJANG"]) == expected
+
+    def test_a_registration_number_with_a_letter_for_a_digit(self) -> None:
+        """``(Co. No. 5512l9-D)`` is a registration number: not the address."""
+        rows = ["SERI PARKING SDN BHD", "(Co. No. 5512l9-D)", "JALAN 4, 43000 KAJANG"]
+        assert find_address(rows) == "JALAN 4, 43000 KAJANG"
+
     def test_registration_number_glued_to_name(self) -> None:
         """A garbled registration number after SDN BHD is cut off."""
         rows = ["KILANG ROTI MESRA SDN DHD 7Z41B9-K", "LOT 4, JALAN 2", "TEL 03-1111 2222"]
@@ -348,6 +371,25 @@ class TestAddress:
                     "RESIT PARKIR",
                 ],
                 "LOT 3, JALAN 4, 43000 KAJANG, SELANGOR",
+            ),
+            # A lone lower-case l is a 1.
+            (
+                ["MEGA PARKING SDN BHD", "LEVEL l, WISMA ABC,", "50400 KUALA LUMPUR"],
+                "LEVEL 1, WISMA ABC, 50400 KUALA LUMPUR",
+            ),
+            # A receipt's title between the name and the address is passed over.
+            (
+                [
+                    "MAJLIS PERBANDARAN KAJANG",
+                    "RESIT PARKIR / PARKING RECEIPT",
+                    "JALAN 4, 43000 KAJANG, SELANGOR",
+                ],
+                "JALAN 4, 43000 KAJANG, SELANGOR",
+            ),
+            # A labelled row after the postcode is not the address.
+            (
+                ["KEDAI ABC", "NO 1, JALAN 2,", "43000 KAJANG", "STORE: KJG-2"],
+                "NO 1, JALAN 2, 43000 KAJANG",
             ),
             # No postcode and no word of an address: no address.
             (["KEDAI KOPI ABC", "ORDER #B12 TABLE 4 PAX 2", "THANK YOU"], None),
