@@ -16,7 +16,11 @@ hotels, car parks, Malay dates, totals printed again after rounding.
                     then for nine rules (785193b).
     written/e.json  80 receipts, written blind; read once at 785193b, then for eight
                     rules (2c0d2c7).
-    written/f.json  80 receipts, written blind; read once at 2c0d2c7.
+    written/f.json  80 receipts, written blind; read once at 2c0d2c7, then (round 15)
+                    for nine rules (eb02529).
+    written/g.json  80 receipts, written blind (round 15); read once at eb02529, then
+                    for the rules after it.
+    written/h.json  80 more, written blind beside set G by another reviewer; the same.
 
 Each receipt is laid out as an OCR engine would give it: one ``Line`` per printed
 segment (``||`` splits a row into a left label and right-aligned amounts; a row that
@@ -106,7 +110,7 @@ def table(name: str, results: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
-    parser.add_argument("--sets", default="a,b,c,d,e,f", help="comma-separated: a to f")
+    parser.add_argument("--sets", default="a,b,c,d,e,f,g,h", help="comma-separated sets")
     parser.add_argument("--misses", default="", help="print the misses of these sets")
     args = parser.parse_args(argv)
     tree = (args.tree or HERE.parent).resolve()

@@ -48,7 +48,9 @@ _MON_D_Y = re.compile(
     rf"(?<![A-Z]){_MONTH} ?(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?,? ?(?P<y>\d{{4}})(?!\d)"
 )
 _LABEL = re.compile(r"DATE|TARIKH|\bDT\b")
-_NEGATIVE_LABEL = re.compile(r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINT|BIRTH|MFG|BEST")
+_NEGATIVE_LABEL = re.compile(
+    r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINT|BIRTH|MFG|BEST|COLLECT|NEXT|WARRANT|APPOINT"
+)
 _TIME = re.compile(r"\d{1,2} ?: ?\d{2}")
 # A month's name with a zero read for its O: "23 0CT 2018", "N0V".
 _ZERO_IN_MONTH = re.compile(r"(?<![A-Z0-9])(?:0CT|N0V|0KT|0GOS|0CTOBER|N0VEMBER)(?![A-Z0-9])")
@@ -57,7 +59,7 @@ _DIGIT_LOOKALIKES = str.maketrans({"O": "0", "D": "0", "I": "1", "L": "1", "|": 
 _LOOKALIKE_RUN = re.compile(
     r"(?<=[\d/.-])[ODILS|](?=[\d/.-])|(?<=\d)[ODILS|](?=\d)"
     # A day or month read whole as letters, between separators: "09/LL/2018".
-    r"|(?<=\d[/.-])[ODIL|]{2}(?=[/.-]\d)"
+    r"|(?<=\d[/.-])[ODIL|]{2}(?=[/.-]\d)|(?<![A-Z\d])[ODIL|]{2}(?=[/.-]\d{2}[/.-]\d)"
     # A date's first digit, before a digit and a separator: "O5/03/2018".
     r"|(?<![A-Z\d])[ODIL|](?=\d ?[/.-] ?\d)"
 )

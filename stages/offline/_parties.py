@@ -52,6 +52,8 @@ _REGISTRATION = re.compile(
     rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)".
     r"|\(\s*[A-Z]{2,3}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
+    # A limited liability partnership's: "(LLP0012345-LGN)".
+    r"|\(?\s*\bLLP\d{7}-?[A-Z]{3}\b\s*\)?"
     # The 12 digits given since 2019, starting with the year: "(201901012345)".
     r"|\(?\s*\b(?:19|20)\d{10}\b\s*\)?"
 )
@@ -60,7 +62,7 @@ _LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
 _ADDRESS_STOP = re.compile(
     r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|"
     r"\bH/?P\b|\bGST\b|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"
-    r"E-?MAIL|WWW|HTTP|@|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
+    r"E-?MAIL|WWW|HTTP|\w@\w|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
 )
 _ADDRESS_SKIP = re.compile(r"FORMERLY|LICEN[SC]EE|\bGST\b|\bSST\b|\bREG\b|COMPANY NO|\bTAX\b")
 _FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
@@ -68,13 +70,20 @@ _FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
 _POSTCODE = re.compile(
     r"(?<!\d)(?<!LOT )(?<!LOT)(?<!PT )(?<!PT)(?<!PT\. )(?<!P\.T\. )(?<!P\.T\.)\d{5}(?!\d)"
 )
-# A postcode with an O read for a zero ("3O01O"): five of 0-9 and O, three digits or more.
-_POSTCODE_WITH_O = re.compile(r"\b(?=(?:O*\d){3})(?=[\dO]*O)[\dO]{5}\b")
+# A postcode with an O read for a zero ("3O01O", "58OOO"): five of 0-9 and O, starting
+# with a digit, two digits or more.
+_POSTCODE_WITH_O = re.compile(r"\b(?=\d)(?=(?:O*\d){2})(?=[\dO]*O)[\dO]{5}\b")
+# An O between a digit and a digit or a slash: "JALAN 1O/2".
+_O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/])|(?<=\d/)O(?=\d)")
+# Streets and places: what names a place, not a unit in it.
+_PLACES = (
+    r"JALAN|JLN|JL|LORONG|LRG|LEBUH|LEBUHRAYA|PERSIARAN|ROAD|STREET|TAMAN|TMN|BANDAR|"
+    r"KAMPUNG|KAMPONG|KG|KAWASAN|WISMA|MENARA|KOMPLEKS|PLAZA|BANGUNAN|SEKSYEN|PUSAT"
+)
+_PLACE = re.compile(rf"\b(?:{_PLACES})\b")
 # Words only an address holds (with a postcode, what tells an address from other rows).
 _ADDRESS_WORD = re.compile(
-    r"\b(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|LEBUHRAYA|PERSIARAN|TAMAN|TMN|BANDAR|KAMPUNG|"
-    r"KAMPONG|KG|KAWASAN|LOT|NO|WISMA|MENARA|KOMPLEKS|PLAZA|BANGUNAN|BLOK|BLOCK|"
-    r"TINGKAT|LEVEL|FLOOR|ROAD|STREET|SEKSYEN|SECTION|PUSAT|BATU|MUKIM)\b"
+    rf"\b(?:{_PLACES}|LOT|NO|BLOK|BLOCK|TINGKAT|LEVEL|FLOOR|SECTION|BATU|MUKIM)\b"
 )
 # The first row of an address may hold few letters: "NO 43-45-47G,", "LOT 12,".
 _ADDRESS_OPENING = re.compile(
@@ -97,8 +106,9 @@ _SPACED_INITIALS = re.compile(r"(?<![A-Z0-9])([A-Z])\. (?=[A-Z](?![A-Z0-9]))")
 _CODE_ONLY = re.compile(r"^[\W\d_]*[A-Z]?[\W\d_]*$|^\W*[A-Z]{0,3}\d{3,}(?:-? ?[A-Z])?\W*$")
 
 
-# A lower-case l between capitals is a capital I misread: "PARKlNG" (they look alike).
-_LOWER_L = re.compile(r"(?<=[A-Z])l(?=[A-Z])")
+# A lower-case l between capitals, or ending a word of capitals, is a capital I misread:
+# "PARKlNG", "KUCHAl" (they look alike).
+_LOWER_L = re.compile(r"(?<=[A-Z])l(?=[A-Z])|(?<=[A-Z]{2})l(?![A-Za-z0-9])")
 # A lower-case l standing alone is a 1: "LEVEL l," (a word of one lower-case letter is
 # not printed in a header of capitals).
 _LONE_L = re.compile(r"(?<![A-Za-z0-9])l(?![A-Za-z0-9'])")
@@ -172,10 +182,12 @@ def _cut_after_legal_end(name: str) -> str:
 
 def _clean_address(address: str) -> str:
     """
-    OCR clean-up of an address: accents, vocabulary, ``10T`` for ``LOT``, a comma read
-    as a full stop before the postcode (``TAMAN SRI PUTRA. 81200``), a last comma.
+    OCR clean-up of an address: accents, vocabulary, ``10T`` for ``LOT``, an O in a
+    number (``58OOO``, ``1O/2``), a comma read as a full stop before the postcode
+    (``TAMAN SRI PUTRA. 81200``), a last comma.
     """
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
+    address = _O_IN_NUMBER.sub("0", address)
     address = _LOT.sub("LOT", clean_header_text(address))
     address = _SPACED_INITIALS.sub(r"\1.", address)
     return _STOP_BEFORE_POSTCODE.sub(",", address).rstrip(" ,")
@@ -261,14 +273,7 @@ def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
         ),
         None,
     )
-    business = next(
-        (
-            i
-            for i, row in enumerate(header)
-            if _BUSINESS_WORD.search(row) and not _NOT_COMPANY.search(row) and not _is_noise(row)
-        ),
-        None,
-    )
+    business = _business_row(header)
     if suffix is not None:
         # A name printed over two or three rows: "AIK HUAT HARDWARE / ENTERPRISE(SETIA /
         # ALAM) SDN BHD". Earlier rows join when they are close, name-like and free of
@@ -291,6 +296,9 @@ def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
             first = business
         return first, suffix
     if business is not None:
+        if business > 0 and _continues(header[business - 1], header[business]):
+            # "SWEETIE CAKE HOUSE" / "ENTERPRISE": the row above starts the name.
+            return business - 1, business
         if (
             _NAME_OPENING_ONLY.match(header[business])
             and business + 1 < len(header)
@@ -303,6 +311,23 @@ def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
         if not _is_noise(row) and not _NOT_COMPANY.search(row) and not _ADDRESS_STOP.search(row):
             return i, i
     return None
+
+
+def _business_row(header: list[str]) -> int | None:
+    """
+    The first header row with a business word, above the address: a row of the address
+    ("INANAM BUSINESS CENTRE,") is no name, and a brand of one word above another name
+    ("PETRONAS" / "AZ JAYA ENTERPRISE") is the brand.
+    """
+    rows = []
+    for index, row in enumerate(header):
+        if _opens_address(header[index:]) or _POSTCODE.search(row):
+            break
+        if _BUSINESS_WORD.search(row) and not _NOT_COMPANY.search(row) and not _is_noise(row):
+            rows.append(index)
+    if len(rows) > 1 and rows[1] == rows[0] + 1 and len(header[rows[0]].split()) == 1:
+        return rows[1]
+    return rows[0] if rows else None
 
 
 # A row of Malay words that open a name and cannot end one: "SYARIKAT PERNIAGAAN" /
@@ -353,6 +378,10 @@ def _continues(previous: str, row: str) -> bool:
     opened = previous.count("(") > previous.count(")")
     # A name does not start with "ENTERPRISE" or "(SETIA ALAM)": the row above starts it.
     continued = row.startswith(("(", "&")) or _NAME_TAIL.match(row) is not None
+    # Nor with a business word alone before its suffix: "RESTAURANT SDN. BHD.".
+    suffix = _LEGAL_SUFFIX.search(row)
+    words = row[: suffix.start()].split() if suffix else []
+    continued |= len(words) == 1 and _BUSINESS_WORD.fullmatch(words[0]) is not None
     name_like = not _is_noise(previous) and not re.search(r"\d", previous)
     return (opened or continued) and name_like and not _NOT_COMPANY.search(previous)
 
@@ -407,7 +436,7 @@ def _from_opening(rows: list[str]) -> list[str]:
 
 # A document's title and nothing else: "TAX INVOICE", "RESIT PARKIR / PARKING RECEIPT".
 _TITLE = re.compile(
-    r"^(?:(?:TAX|CASH|SIMPLIFIED|OFFICIAL|PARKING|PARKIR|RESIT|BILL|SALES|RECEIPT|"
+    r"^(?:(?:TAX|CASH|SIMPLIFIED|OFFICIAL|PARKING|PARKIR|RESIT|BILL|SALES?|RECEIPT|"
     r"INVOICE|INVOIS|CUKAI|JUALAN|[/&-])\s*)+$"
 )
 
@@ -417,8 +446,18 @@ def _is_title(row: str) -> bool:
 
 
 def _address_follows(rows: Sequence[str]) -> bool:
-    """Whether the first of ``rows`` reads as an address row and is no stop."""
-    return bool(rows) and _may_be_address(rows[0]) and not _ADDRESS_STOP.search(rows[0])
+    """Whether ``rows`` open with an address: a street or a place in the first two rows,
+    and the first row opens it or holds a postcode or the place."""
+    if not rows or _ADDRESS_STOP.search(rows[0]) or not any(map(_PLACE.search, rows[:2])):
+        return False
+    return _opens_address(rows) or bool(_POSTCODE.search(rows[0]) or _PLACE.search(rows[0]))
+
+
+# A document's number, alone or before a label: "NO: 12033", "No: SI-0098 DATE: ...";
+# not a house number ("NO: 28, JALAN ...").
+_DOCUMENT_NUMBER = re.compile(
+    r"^(?:[A-Z]+\.? )?NO ?[:#] ?(?=[A-Z\d/-]*(?:\d{4}|[A-Z]-?\d))[A-Z\d/-]+(?:\s|$)"
+)
 
 
 def _until_stop(row: str) -> tuple[str, bool]:
@@ -441,6 +480,9 @@ def find_address(rows: Sequence[str]) -> str | None:
     are skipped. The address ends before a ``TEL``/``GST``/``INVOICE``/``DATE`` row, or
     at most two short rows after the row with the five-digit postcode (the state or a
     branch name often follows it; a row with a phone-length number does not count).
+    When the header holds no address, the first block below it that opens like one
+    (``NO. 45, JALAN ...`` over a postcode row) is the address: some shops print it at
+    the foot of the receipt.
 
     Args:
         rows: the receipt text, one visual row per item.
@@ -450,12 +492,31 @@ def find_address(rows: Sequence[str]) -> str | None:
     """
     span = _company_rows(rows)
     start = span[1] + 1 if span else 0
+    upper = [_upper(row) for row in rows]
+    found = _address_in(upper[start : start + HEADER_ROWS])
+    if found is not None:
+        return found
+    for index in range(start + 1, len(upper)):
+        if _opens_address(upper[index:]) or _one_row_address(upper[index]):
+            found = _address_in(upper[index : index + HEADER_ROWS])
+            # An item's code over a barcode opens like an address, but names no place.
+            return found if found is not None and _PLACE.search(found) else None
+    return None
+
+
+def _one_row_address(row: str) -> bool:
+    """A whole address on one row: a street or place and a postcode, no label."""
+    return bool(_POSTCODE.search(row) and _PLACE.search(row) and not _ADDRESS_STOP.search(row))
+
+
+def _address_in(block: list[str]) -> str | None:
+    """The address in ``block``, the upper-cased rows after the company name."""
     picked: list[str] = []
     after_postcode = 0
     skip_next = False
-    block = [_upper(row) for row in rows[start : start + HEADER_ROWS]]
     for index, whole in enumerate(block):
         row, last = _until_stop(whole)
+        stop = _ADDRESS_STOP.search(row) or _DOCUMENT_NUMBER.match(whole) or _is_title(row)
         if not picked:
             if skip_next or _FORMERLY.search(row):
                 # "formerly known as / OLD NAME SDN BHD": the old name is not the address;
@@ -470,12 +531,12 @@ def find_address(rows: Sequence[str]) -> str | None:
                 or _LEGAL_SUFFIX.search(row)
             ):
                 continue
-            if _ADDRESS_STOP.search(row):
-                if _is_title(row) and _address_follows(block[index + 1 : index + 2]):
+            if stop:
+                if _is_title(row) and _address_follows(block[index + 1 :]):
                     continue  # "PARKING RECEIPT" between the name and its address
                 return None
-        elif _ADDRESS_STOP.search(row) or (_is_noise(row) and not _POSTCODE.search(row)):
-            if _ADDRESS_STOP.search(row) or _holds_address(picked):
+        elif stop or (_is_noise(row) and not _POSTCODE.search(row)):
+            if stop or _holds_address(picked):
                 break
             # The rows so far were no address (a name's last row, a shop's name above
             # its registration number): look on past this row.

@@ -18,10 +18,12 @@ if TYPE_CHECKING:
 __all__ = ["Amount", "find_amounts", "find_total"]
 
 # A money amount with two decimals. OCR noise tolerated: "RM9.00", "RM 9.00", "9,00",
-# "9. 00", "1,234.50", "-0.02", "$8.20".
+# "9. 00", "1,234.50", "-0.02", "$8.20", and a thousands comma read as a full stop
+# ("2.480.40").
 _AMOUNT = re.compile(
     r"(?<![\w.,])(?P<cur>RM|MYR|\$)?[ :]?(?P<neg>-)?(?P<cur2>RM|\$)?[ ]?"
-    r"(?P<int>\d{1,3}(?:,\d{3})+|\d{1,7})(?:\.|,(?=\d{2}(?!\d))) ?(?P<dec>\d{2})(?![\d%]|\.\d)"
+    r"(?P<int>\d{1,3}(?:,\d{3})+|\d{1,3}(?:\.\d{3})+(?=\.\d{2}(?!\d))|\d{1,7})"
+    r"(?:\.|,(?=\d{2}(?!\d))) ?(?P<dec>\d{2})(?![\d%]|\.\d)"
 )
 # An O read for a zero in an amount's decimals: "46.6O", "21.0O", "9.O0".
 _O_IN_AMOUNT = re.compile(r"(?<=\d\.)O(?=[\dO]?(?![\w.]))|(?<=\d\.\d)O(?![\w.])")
@@ -45,6 +47,8 @@ _EXCLUDED = re.compile(
     r"MASTER|DISCOUNT|INCLUDES?|INCLUDED|SUMMARY|GST ?@|\bGST\b ?\d|SERVICE|ADJ|DEPOSIT|"
     r"POINTS?|SAVED|YOU SAVE|\bQTY\b|WEIGHT|\bWT\b|\bKG\b"
 )
+# "GST 6% (INCLUSIVE)": the tax a total includes, not the total.
+_TAX_ONLY = re.compile(r"^(?!.*(?:TOTAL|JUMLAH|AMOUNT|AMT|NETT?\b)).*\b(?:GST|SST|TAX)\b")
 _CASH = re.compile(r"\bCASH\b|TENDER|PAYMENT|\bPAID\b")
 # "TOTAL PAID 36.70", "AMOUNT PAID": what the customer paid, which is the total unless a
 # change is printed (then it was the sum tendered).
@@ -84,7 +88,7 @@ def find_amounts(row: str) -> list[Amount]:
     """
     found: list[Amount] = []
     for match in _AMOUNT.finditer(_O_IN_AMOUNT.sub("0", row.upper())):
-        digits = f"{match['int']}.{match['dec']}"
+        digits = f"{match['int'].replace('.', ',')}.{match['dec']}"
         dollar = "$" if "$" in (match["cur"] or "", match["cur2"] or "") else ""
         value = Decimal(digits.replace(",", ""))
         if match["neg"]:
@@ -108,7 +112,7 @@ def _priority(label: str) -> int:
     if _FINAL.search(label):
         # "SUB TOTAL (RM)" and "CHANGE (NETT AMOUNT)" contain a final phrase but are not
         # totals: look at what else the label says.
-        return 3 if _final_only(label) else 0
+        return 3 if _final_only(label) and not _TAX_ONLY.search(label) else 0
     if _EXCLUDED.search(label):
         return 0
     return 2 if _QUALIFIED.search(label) else 1

@@ -102,6 +102,16 @@ class TestDate:
         assert find_date(["No. 12 Date: 09/ll/2018"]) == "09/11/2018"
         assert find_date(["Tarikh: 12.OI.2019"]) == "12.01.2019"
 
+    def test_a_collection_or_next_service_date_loses(self) -> None:
+        """A labelled date to come (collection, next service) is not the receipt's."""
+        rows = ["Fri 7 Sep 2018 10:05", "TOTAL 12.00", "COLLECTION DATE: 9 Sep 2018"]
+        assert find_date(rows) == "7 SEP 2018"
+        assert find_date(["12/03/2019 11:02", "NEXT SERVICE DATE: 12/06/2019"]) == "12/03/2019"
+
+    def test_a_first_day_read_as_two_letters(self) -> None:
+        """``ll/06/2018`` at a date's start is 11/06/2018."""
+        assert find_date(["TARIKH: ll/06/2018"]) == "11/06/2018"
+
     def test_glued_digits_that_are_no_time_are_no_date(self) -> None:
         """Digits glued to a year without a time pattern still do not make a date."""
         assert find_date(["INV 12/05/2019123", "REF 1/2/3456789"]) is None
@@ -247,6 +257,15 @@ class TestTotal:
         """``BALANCE DUE 0.00`` after a payment leaves the total as printed."""
         rows = ["SUBTOTAL 190.00", "TOTAL 208.40", "BALANCE DUE 0.00"]
         assert find_total(rows) == "208.40"
+
+    def test_the_tax_a_total_includes_is_no_total(self) -> None:
+        """``GST 6% (INCLUSIVE)`` is the tax; ``TOTAL INCL GST`` is still a total."""
+        assert find_total(["TOTAL 106.00", "GST 6% (INCLUSIVE) 6.00", "VISA 106.00"]) == "106.00"
+        assert find_total(["SUBTOTAL 100.00", "TOTAL INCL GST 106.00"]) == "106.00"
+
+    def test_thousands_read_with_full_stops(self) -> None:
+        """``1.250.60``: the thousands comma read as a full stop."""
+        assert find_total(["SUB TOTAL 1,180.00", "GRAND TOTAL 1.250.60"]) == "1,250.60"
 
     def test_nothing_found(self) -> None:
         """No amount at all gives None."""

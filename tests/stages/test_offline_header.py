@@ -216,6 +216,46 @@ class TestCompany:
         rows = ["SERI PARKING SDN BHD", "(Co. No. 5512l9-D)", "JALAN 4, 43000 KAJANG"]
         assert find_address(rows) == "JALAN 4, 43000 KAJANG"
 
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            # A one-word brand over the dealer's name.
+            (
+                ["PETRONAS", "MAJU JAYA ENTERPRISE", "NO 1, JALAN 2,", "43000 KAJANG"],
+                "MAJU JAYA ENTERPRISE",
+            ),
+            # A legal tail alone on its row: the row above starts the name.
+            (
+                ["KASIH CAKE HOUSE", "ENTERPRISE", "NO 1, JALAN 2,", "43000 KAJANG"],
+                "KASIH CAKE HOUSE ENTERPRISE",
+            ),
+            # A business word alone before the suffix: the row above starts the name.
+            (
+                ["GOLDEN LOTUS DIM SUM", "RESTAURANT SDN BHD", "NO 1, JALAN 2,", "43000 KAJANG"],
+                "GOLDEN LOTUS DIM SUM RESTAURANT SDN BHD",
+            ),
+            # A business word in the address is not the name.
+            (
+                [
+                    "HAPPY STEAMBOAT HOUSE",
+                    "LOT 3, BLOCK D,",
+                    "KAJANG BUSINESS CENTRE,",
+                    "43000 KAJANG",
+                ],
+                "HAPPY STEAMBOAT HOUSE",
+            ),
+        ],
+    )
+    def test_which_rows_are_the_name(self, rows: list[str], expected: str) -> None:
+        """Brands, tails and address rows around a name without a legal suffix."""
+        assert find_company(rows) == expected
+
+    def test_a_lower_case_l_ending_a_capital_word_is_an_i(self) -> None:
+        """``KUCHAl``: a lower-case l after capitals at a word's end is an I."""
+        assert find_company(["TAMAN PUCHAl AUTOMOTIVE SDN BHD", "NO 1, JALAN 2"]) == (
+            "TAMAN PUCHAI AUTOMOTIVE SDN BHD"
+        )
+
     def test_registration_number_glued_to_name(self) -> None:
         """A garbled registration number after SDN BHD is cut off."""
         rows = ["KILANG ROTI MESRA SDN DHD 7Z41B9-K", "LOT 4, JALAN 2", "TEL 03-1111 2222"]
@@ -288,6 +328,33 @@ class TestAddress:
         assert find_company(["MR D. I. Y. (M) SDN BHD", "TEL 03"]) == "MR D.I.Y. (M) SDN BHD"
         rows = ["SINAR SDN BHD", "BLOK A. JALAN 3, NO. 5, 43000 KAJANG"]
         assert find_address(rows) == "BLOK A. JALAN 3, NO. 5, 43000 KAJANG"
+
+    @pytest.mark.parametrize(
+        "top",
+        [
+            ["KEDAI KOPI ABC", "CASH RECEIPT", "TABLE 4 || 05/04/2019 09:15"],
+            ["KEDAI BUKU ABC SDN BHD", "RESIT JUALAN", "No: SI-0098", "Tarikh: 2 Mac 2019"],
+            ["KEDAI UBAT ABC", "CASH SALE", "NO: 12033 DATE: 05/01/2018"],
+        ],
+    )
+    def test_an_address_at_the_foot(self, top: list[str]) -> None:
+        """With no address in the header, the block at the foot that opens like one."""
+        rows = [
+            *top,
+            "KOPI O 2 2.30",
+            "TOTAL 4.60",
+            "CASH 5.00",
+            "CHANGE 0.40",
+            "NO. 18, JALAN 2,",
+            "31650 IPOH, PERAK",
+            "TEL: 05-241 1111",
+        ]
+        assert find_address(rows) == "NO. 18, JALAN 2, 31650 IPOH, PERAK"
+
+    def test_an_item_code_at_the_foot_is_no_address(self) -> None:
+        """A row that opens like an address over a five-digit code, naming no place."""
+        rows = ["CAR WASH KING", "RECEIPT", "NO 2 WASH + WAX 25.00", "SKU 10023", "TOTAL 25.00"]
+        assert find_address(rows) is None
 
     @pytest.mark.parametrize(
         ("rows", "expected"),
@@ -390,6 +457,21 @@ class TestAddress:
             (
                 ["KEDAI ABC", "NO 1, JALAN 2,", "43000 KAJANG", "STORE: KJG-2"],
                 "NO 1, JALAN 2, 43000 KAJANG",
+            ),
+            # A partnership's registration number is no address.
+            (
+                ["SERI AMAN PLT", "(LLP0054321-LGN)", "NO 1, JALAN 2,", "43000 KAJANG"],
+                "NO 1, JALAN 2, 43000 KAJANG",
+            ),
+            # An O in a number.
+            (
+                ["KEDAI ABC", "NO 1, JALAN 1O/2,", "58OOO KUALA LUMPUR"],
+                "NO 1, JALAN 10/2, 58000 KUALA LUMPUR",
+            ),
+            # An @ with spaces around it is a word, not an e-mail address.
+            (
+                ["ABC PARKING SDN BHD", "CAR PARK @ WISMA ABC,", "JALAN 4, 43000 KAJANG"],
+                "CAR PARK @ WISMA ABC, JALAN 4, 43000 KAJANG",
             ),
             # No postcode and no word of an address: no address.
             (["KEDAI KOPI ABC", "ORDER #B12 TABLE 4 PAX 2", "THANK YOU"], None),
