@@ -52,8 +52,10 @@ _NEGATIVE_LABEL = re.compile(
     r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINT|BIRTH|MFG|BEST|COLLECT|NEXT|WARRANT|APPOINT"
 )
 _TIME = re.compile(r"\d{1,2} ?: ?\d{2}")
-# A month's name with a zero read for its O: "23 0CT 2018", "N0V".
+# A month's name with a zero read for its O, or an N for its M: "23 0CT 2018", "N0V",
+# "12-NAR-18".
 _ZERO_IN_MONTH = re.compile(r"(?<![A-Z0-9])(?:0CT|N0V|0KT|0GOS|0CTOBER|N0VEMBER)(?![A-Z0-9])")
+_N_IN_MONTH = re.compile(r"(?<=[\d /.-])N(?=A[RY]\b|AC\b|ARCH\b)")
 # Digits that OCR reads as letters; fixed only between digits/separators of a date.
 _DIGIT_LOOKALIKES = str.maketrans({"O": "0", "D": "0", "I": "1", "L": "1", "|": "1", "S": "5"})
 _LOOKALIKE_RUN = re.compile(
@@ -123,6 +125,7 @@ def _matches(line: str) -> list[tuple[int, str, float]]:
 def _clean(line: str) -> str:
     line = _DOUBLED_SEPARATOR.sub(r"\1", line.upper())
     line = _ZERO_IN_MONTH.sub(lambda m: m.group(0).replace("0", "O"), line)
+    line = _N_IN_MONTH.sub("M", line)
     # Two passes: a run like "2O1O" has overlapping look-alikes.
     for _ in range(2):
         line = _LOOKALIKE_RUN.sub(lambda m: m.group(0).translate(_DIGIT_LOOKALIKES), line)

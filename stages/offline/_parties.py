@@ -134,9 +134,10 @@ _OPERATED_BY = re.compile(r"^(?:(?:OPERATED|MANAGED|OWNED|MILIK)\s*)?(?:BY|OLEH)
 
 
 # A word of a name that holds look-alike digits: 0 or 1 among letters ("S0N", "0NE",
-# "AUT0"), or a 5 or 8 before three letters ("5ERI", "8ESTARI").
-_NAME_WORD = re.compile(r"(?<![\w.-])(?:[A-Z01]{3,}|[58][A-Z]{3,})(?![\w-])")
-_NAME_DIGITS = str.maketrans("0158", "OISB")
+# "AUT0"; `letters_for_digits` has read those between letters in longer words, and 5 and
+# 8 among letters).
+_NAME_WORD = re.compile(r"(?<![\w.-])[A-Z01]{3,}(?![\w-])")
+_NAME_DIGITS = str.maketrans("01", "OI")
 
 
 def _name_word(match: re.Match[str]) -> str:
@@ -208,6 +209,17 @@ def _opens_address(rows: Sequence[str]) -> bool:
         if _POSTCODE.search(row):
             return True
     return False
+
+
+def _has_postcode(row: str) -> bool:
+    """Whether ``row`` holds a postcode outside a registration number."""
+    return bool(_POSTCODE.search(_REGISTRATION.sub(" ", row)))
+
+
+def _names_company(row: str) -> bool:
+    """Whether ``row`` holds a registration number in brackets: a company's row."""
+    match = _REGISTRATION.search(row)
+    return match is not None and match.group(0).lstrip().startswith("(")
 
 
 def _is_registration(row: str) -> bool:
@@ -308,7 +320,13 @@ def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
             return business, business + 1
         return business, business
     for i, row in enumerate(header):
-        if not _is_noise(row) and not _NOT_COMPANY.search(row) and not _ADDRESS_STOP.search(row):
+        if (
+            not _is_noise(row)
+            and not _NOT_COMPANY.search(row)
+            and not _ADDRESS_STOP.search(row)
+            and not _has_postcode(row)  # an address printed above the name
+            and not _opens_address(header[i:])
+        ):
             return i, i
     return None
 
@@ -321,7 +339,7 @@ def _business_row(header: list[str]) -> int | None:
     """
     rows = []
     for index, row in enumerate(header):
-        if _opens_address(header[index:]) or _POSTCODE.search(row):
+        if _opens_address(header[index:]) or _has_postcode(row):
             break
         if _BUSINESS_WORD.search(row) and not _NOT_COMPANY.search(row) and not _is_noise(row):
             rows.append(index)
@@ -480,9 +498,9 @@ def find_address(rows: Sequence[str]) -> str | None:
     are skipped. The address ends before a ``TEL``/``GST``/``INVOICE``/``DATE`` row, or
     at most two short rows after the row with the five-digit postcode (the state or a
     branch name often follows it; a row with a phone-length number does not count).
-    When the header holds no address, the first block below it that opens like one
-    (``NO. 45, JALAN ...`` over a postcode row) is the address: some shops print it at
-    the foot of the receipt.
+    When the rows after the name hold no address, the first block elsewhere that opens
+    like one (``NO. 45, JALAN ...`` over a postcode row) is the address: some shops
+    print it above their name or at the foot of the receipt.
 
     Args:
         rows: the receipt text, one visual row per item.
@@ -496,9 +514,12 @@ def find_address(rows: Sequence[str]) -> str | None:
     found = _address_in(upper[start : start + HEADER_ROWS])
     if found is not None:
         return found
-    for index in range(start + 1, len(upper)):
+    for index in range(len(upper)):
+        if span and span[0] <= index <= span[1]:
+            continue
         if _opens_address(upper[index:]) or _one_row_address(upper[index]):
-            found = _address_in(upper[index : index + HEADER_ROWS])
+            end = span[0] if span and index < span[0] else index + HEADER_ROWS
+            found = _address_in(upper[index:end])
             # An item's code over a barcode opens like an address, but names no place.
             return found if found is not None and _PLACE.search(found) else None
     return None
@@ -528,6 +549,7 @@ def _address_in(block: list[str]) -> str | None:
                 _is_noise(row)
                 or _ADDRESS_SKIP.search(row)
                 or _is_registration(row)
+                or _names_company(row)
                 or _LEGAL_SUFFIX.search(row)
             ):
                 continue
@@ -535,6 +557,11 @@ def _address_in(block: list[str]) -> str | None:
                 if _is_title(row) and _address_follows(block[index + 1 :]):
                     continue  # "PARKING RECEIPT" between the name and its address
                 return None
+        elif _names_company(row) and not after_postcode and not _POSTCODE.search(row):
+            # "MF TELECOMMUNICATION (SA0456712-K)": the legal name under a brand, with
+            # its number; the address starts below it.
+            picked, after_postcode = [], 0
+            continue
         elif stop or (_is_noise(row) and not _POSTCODE.search(row)):
             if stop or _holds_address(picked):
                 break

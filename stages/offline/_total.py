@@ -25,8 +25,10 @@ _AMOUNT = re.compile(
     r"(?P<int>\d{1,3}(?:,\d{3})+|\d{1,3}(?:\.\d{3})+(?=\.\d{2}(?!\d))|\d{1,7})"
     r"(?:\.|,(?=\d{2}(?!\d))) ?(?P<dec>\d{2})(?![\d%]|\.\d)"
 )
-# An O read for a zero in an amount's decimals: "46.6O", "21.0O", "9.O0".
-_O_IN_AMOUNT = re.compile(r"(?<=\d\.)O(?=[\dO]?(?![\w.]))|(?<=\d\.\d)O(?![\w.])")
+# An O read for a zero in an amount: "46.6O", "21.0O", "9.O0", "11O.00".
+_O_IN_AMOUNT = re.compile(
+    r"(?<=\d\.)O(?=[\dO]?(?![\w.]))|(?<=\d\.\d)O(?![\w.])|(?<=\d)O(?=\d*\.\d{2}(?!\d))"
+)
 # Four or more single letters, one space apart: a word printed letter-spaced.
 _SPACED_WORD = re.compile(r"(?<![A-Z])[A-Z](?: [A-Z]){3,}(?![A-Z])")
 _CURRENCY_ONLY = re.compile(r"^[\s:(]*(RM|MYR|\$)?[\s:)]*$")

@@ -4,7 +4,8 @@ characters, and misread words that a general Malaysian receipt vocabulary can fi
 
 The vocabulary is the words Malaysian receipts print in company names and addresses:
 legal and business words, street and building words, the states and federal territories
-and large towns. It names no shop: it is the domain, not a sample.
+with their honorifics (``DARUL EHSAN``), large towns and districts, the points of the
+compass in Malay. It names no shop: it is the domain, not a sample.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ _WORDS = """
     SEMENYIH BANGI NILAI SKUDAI KULAI MUAR BATU PAHAT KLUANG SEGAMAT KUANTAN SEBERANG
     BUTTERWORTH KILANG KEDAI ROTI KOPI NASI MAKAN SYARIKAT KOPITIAM CAWANGAN KLINIK
     PASAR MINI
+    DARUL EHSAN TAKZIM RIDZUAN MAKMUR KHUSUS PARKING MEDICAL CLINIC DENTAL PERGIGIAN
+    COMMUNICATION TELECOMMUNICATION SEAFOOD LAUNDRY HOSPITALITY RESTAURANTS EXPRESS
+    GEORGE TOWN BAYAN LEPAS KOTA BHARU KINABALU KUCHING SANDAKAN TAWAU BINTULU ALOR
+    SETAR TAIPING INTAN KAMPAR TEMERLOH BENTONG GENTING KEMAMAN TINGGI PONTIAN MERSING
+    BANGSAR BRICKFIELDS SETAPAK WANGSA SENTUL SEGAMBUT CYBERJAYA SEPANG BANTING BALAKONG
+    KEMBANGAN PELABUHAN MAHKOTA PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN
+    PERUSAHAAN
     KAMPONG SUNGEI BAKERI STATIONERS STATIONARY CONFECTIONERS
 """
 # The last line holds spellings that are printed as they are, next to a domain word
@@ -76,8 +84,9 @@ def fix_word(word: str) -> str:
     """
     A misread domain word put right, or the word unchanged.
 
-    A word of 4-6 letters is fixed only by one substitution of a look-alike pair (``ALAN``
-    -> ``ALAM``, never ``DAYA`` -> ``JAYA`` nor ``BATERI`` -> ``BAKERI``); a longer one
+    A word of 4-7 letters is fixed only by one substitution of a look-alike pair (``ALAN``
+    -> ``ALAM``, ``PARKINC`` -> ``PARKING``; never ``DAYA`` -> ``JAYA``, ``BATERI`` ->
+    ``BAKERI``, ``GUNTING`` -> ``GENTING`` nor ``TANDANG`` -> ``TANJUNG``); a longer one
     by up to two substituted letters (``HARIWARL`` -> ``HARDWARE``), the first letter
     kept. Letters are never added or dropped (``KILANG`` is not ``KLANG``). The fix must
     be the only domain word at that distance.
@@ -90,7 +99,7 @@ def fix_word(word: str) -> str:
     """
     if word in DOMAIN_WORDS or len(word) < 4:
         return word
-    if len(word) <= 6:
+    if len(word) <= 7:
         found = [
             candidate
             for candidate in _BY_LENGTH.get(len(word), [])
@@ -123,6 +132,11 @@ def fix_word(word: str) -> str:
 _MIXED_WORD = re.compile(r"\b[A-Z01]*[A-Z][01]+[A-Z][A-Z01]*\b")
 _IN_WORD_DIGIT = re.compile(r"(?<=[A-Z])[01]+(?=[A-Z])")
 _AS_LETTERS = str.maketrans("01", "OI")
+# An 8 or a 5 among letters, with two letters on each side or three after it at a word's
+# start: "SU8ANG", "8AHRU", "PER5IARAN" (codes such as "SS15", "8TH", "U8A" stay).
+_B_OR_S = re.compile(
+    r"(?<=\b[A-Z]{2})[85](?=[A-Z]{2})|(?<=[A-Z]{3})[85](?=[A-Z]{2})|\b[85](?=[A-Z]{3,}\b)"
+)
 # "N0 12": the house number's NO with its O read as a zero.
 _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
 
@@ -134,10 +148,13 @@ def letters_for_digits(text: str) -> str:
 
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)
-        if len(word) < 4 or sum(char.isalpha() for char in word) < 3:
+        letters = sum(char.isalpha() for char in word)
+        zero_in_three = len(word) == 3 and word[1] == "0" and letters == 2  # "L0W"
+        if not zero_in_three and (len(word) < 4 or letters < 3):
             return word
         return _IN_WORD_DIGIT.sub(lambda run: run.group(0).translate(_AS_LETTERS), word)
 
+    text = _B_OR_S.sub(lambda match: "B" if match.group(0) == "8" else "S", text)
     return _NUMBER_LABEL.sub("NO", _MIXED_WORD.sub(fix, text))
 
 

@@ -17,14 +17,15 @@ from fields_written import FIELDS, score  # noqa: E402
 #: Exact matches measured by `benchmarks/fields_written.py` (round 15's rules), per set
 #: and field.
 MEASURED = {
-    "a": {"company": 65, "date": 69, "address": 67, "total": 68},
+    "a": {"company": 65, "date": 69, "address": 69, "total": 68},
     "b": {"company": 78, "date": 79, "address": 68, "total": 79},
     "c": {"company": 77, "date": 80, "address": 78, "total": 79},
-    "d": {"company": 78, "date": 78, "address": 71, "total": 80},
+    "d": {"company": 78, "date": 78, "address": 73, "total": 80},
     "e": {"company": 78, "date": 79, "address": 78, "total": 80},
     "f": {"company": 79, "date": 77, "address": 68, "total": 80},
     "g": {"company": 78, "date": 80, "address": 70, "total": 79},
     "h": {"company": 74, "date": 79, "address": 62, "total": 78},
+    "i": {"company": 67, "date": 79, "address": 65, "total": 79},
 }
 
 

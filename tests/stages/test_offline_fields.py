@@ -108,6 +108,11 @@ class TestDate:
         assert find_date(rows) == "7 SEP 2018"
         assert find_date(["12/03/2019 11:02", "NEXT SERVICE DATE: 12/06/2019"]) == "12/03/2019"
 
+    def test_a_month_with_an_n_for_its_m(self) -> None:
+        """``12-NAR-18``: the M of MAR or MAY read as N."""
+        assert find_date(["Date: 12-NAR-18 || Inv: 88312"]) == "12-MAR-18"
+        assert find_date(["3 NAY 2019 10:02"]) == "3 MAY 2019"
+
     def test_a_first_day_read_as_two_letters(self) -> None:
         """``ll/06/2018`` at a date's start is 11/06/2018."""
         assert find_date(["TARIKH: ll/06/2018"]) == "11/06/2018"
@@ -227,6 +232,7 @@ class TestTotal:
     def test_an_o_read_for_a_zero_in_the_decimals(self) -> None:
         """``46.6O`` is 46.60."""
         assert find_total(["JUMLAH 46.6O"]) == "46.60"
+        assert find_total(["Total 11O.00", "Paid by: Debit Card"]) == "110.00"
         assert find_total(["SUBTOTAL 20.00", "Total: 21.0O"]) == "21.00"
 
     def test_paid_decides_among_bare_totals(self) -> None:

@@ -20,6 +20,9 @@ class TestVocabulary:
             ("SELANCOR", "SELANGOR"),
             ("ALAN", "ALAM"),
             ("TAMAM", "TAMAN"),
+            ("PARKINC", "PARKING"),
+            ("FHSAN", "EHSAN"),
+            ("CEORGE", "GEORGE"),
         ],
     )
     def test_near_misses_are_fixed(self, word: str, expected: str) -> None:
@@ -27,7 +30,12 @@ class TestVocabulary:
         assert fix_word(word) == expected
 
     @pytest.mark.parametrize(
-        "word", ["MAYA", "LEMBAH", "GEMBIRA", "KENANGA", "SAGA", "PEARL", "BATERI", "TAYAR"]
+        "word",
+        [
+            *("MAYA", "LEMBAH", "GEMBIRA", "KENANGA", "SAGA", "PEARL", "BATERI", "TAYAR"),
+            # Seven letters, two letters or no look-alike pair from a domain word.
+            *("GUNTING", "SEMARAK", "TANDANG", "PERMATA", "KERAMAT"),
+        ],
     )
     def test_other_words_are_kept(self, word: str) -> None:
         """Place and shop names that only resemble a domain word are left alone."""
@@ -52,15 +60,20 @@ class TestVocabulary:
             ("KEDAI K0PI, 80000 J0H0R BAHRU", "KEDAI KOPI, 80000 JOHOR BAHRU"),
             ("K1NG'S BAKERY", "KING'S BAKERY"),
             ("PASAR MINL", "PASAR MINI"),
+            ("47620 SU8ANG JAYA", "47620 SUBANG JAYA"),
+            ("81200 JOHOR 8AHRU", "81200 JOHOR BAHRU"),
+            ("PER5IARAN RIMBA", "PERSIARAN RIMBA"),
+            ("PLAZA L0W YAT", "PLAZA LOW YAT"),
             # Codes with fewer letters, and digits beside one letter, stay.
             (
-                "LOT B1G, B1A3, U13/BG, SS2/1A, (1072825-A)",
-                "LOT B1G, B1A3, U13/BG, SS2/1A, (1072825-A)",
+                "LOT B1G, B1A3, U13/BG, SS2/1A, (1072825-A), 8TH FLOOR, U8A, SS15",
+                "LOT B1G, B1A3, U13/BG, SS2/1A, (1072825-A), 8TH FLOOR, U8A, SS15",
             ),
         ],
     )
     def test_digits_read_for_letters_in_words(self, text: str, expected: str) -> None:
-        """0 and 1 between the letters of a word are O and I."""
+        """0 and 1 between the letters of a word are O and I, 8 and 5 among letters B and
+        S."""
         assert clean_header_text(text) == expected
 
     def test_legal_suffix(self) -> None:
@@ -249,6 +262,19 @@ class TestCompany:
     def test_which_rows_are_the_name(self, rows: list[str], expected: str) -> None:
         """Brands, tails and address rows around a name without a legal suffix."""
         assert find_company(rows) == expected
+
+    def test_an_address_above_the_name(self) -> None:
+        """An address printed above the name is neither the company nor lost."""
+        rows = [
+            "TAX INVOICE",
+            "NO. 4, JALAN 2, 36000 TELUK INTAN, PERAK.",
+            "KEDAI UBAT ABC",
+            "(Co. Reg. No. 000912334-A)",
+            "Tel: 05-621 1456",
+            "Date: 14 Apr 2018",
+        ]
+        assert find_company(rows) == "KEDAI UBAT ABC"
+        assert find_address(rows) == "NO. 4, JALAN 2, 36000 TELUK INTAN, PERAK."
 
     def test_a_lower_case_l_ending_a_capital_word_is_an_i(self) -> None:
         """``KUCHAl``: a lower-case l after capitals at a word's end is an I."""
@@ -462,6 +488,16 @@ class TestAddress:
             (
                 ["SERI AMAN PLT", "(LLP0054321-LGN)", "NO 1, JALAN 2,", "43000 KAJANG"],
                 "NO 1, JALAN 2, 43000 KAJANG",
+            ),
+            # A legal name with its number under the brand: the address starts below.
+            (
+                [
+                    "ABC MOBILE CENTRE",
+                    "XYZ TELCO (SA0456712-K)",
+                    "LOT 1-23, 1ST FLOOR,",
+                    "NO. 7, JALAN 2, 55100 KUALA LUMPUR.",
+                ],
+                "LOT 1-23, 1ST FLOOR, NO. 7, JALAN 2, 55100 KUALA LUMPUR.",
             ),
             # An O in a number.
             (
