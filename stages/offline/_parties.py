@@ -439,14 +439,18 @@ def _may_be_address(row: str) -> bool:
 
 def _from_opening(rows: list[str]) -> list[str]:
     """
-    ``rows`` from the row that opens the address (``NO 12A, JALAN ...``) when every row
-    before it holds neither a digit nor a word of an address: a doctor's name, a branch
-    under the name.
+    ``rows`` from the row that opens the address (``NO 12A, JALAN ...``) when the rows
+    before it are no part of it: they hold neither a digit nor a word of an address (a
+    doctor's name, a branch under the name), or neither a comma nor a postcode (an
+    outlet's name: ``GIANT SHAH ALAM 2``, ``SHELL STESEN JALAN MATANG``). The parts of
+    an address are printed with commas (``LEVEL 6, BANGUNAN TH,``).
     """
     for index, row in enumerate(rows[1:], start=1):
         if _ADDRESS_OPENING.match(_LOT.sub("LOT", row)):
             before = rows[:index]
-            if not any(_may_be_address(r) for r in before):
+            if not any(map(_may_be_address, before)) or not any(
+                "," in r or _POSTCODE.search(r) for r in before
+            ):
                 return rows[index:]
             break
     return rows

@@ -499,6 +499,15 @@ class TestAddress:
                 ],
                 "LOT 1-23, 1ST FLOOR, NO. 7, JALAN 2, 55100 KUALA LUMPUR.",
             ),
+            # An outlet's name above the street is not the address; a unit with commas is.
+            (
+                ["MAJU MART SDN BHD", "MAJUMART TAMAN ABC 2", "NO 5, JALAN 4,", "43000 KAJANG"],
+                "NO 5, JALAN 4, 43000 KAJANG",
+            ),
+            (
+                ["MAJU MART SDN BHD", "LEVEL 6, WISMA ABC", "NO 5, JALAN 4,", "43000 KAJANG"],
+                "LEVEL 6, WISMA ABC NO 5, JALAN 4, 43000 KAJANG",
+            ),
             # An O in a number.
             (
                 ["KEDAI ABC", "NO 1, JALAN 1O/2,", "58OOO KUALA LUMPUR"],
