@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ._vocabulary import clean_header_text, letters_for_digits
+from ._vocabulary import TRADE_WORDS, clean_header_text, letters_for_digits
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -66,9 +66,10 @@ _ADDRESS_STOP = re.compile(
 )
 _ADDRESS_SKIP = re.compile(r"FORMERLY|LICEN[SC]EE|\bGST\b|\bSST\b|\bREG\b|COMPANY NO|\bTAX\b")
 _FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
-# Five digits, not a lot's number ("PT 12345, JALAN ...", "LOT 10234,").
+# Five digits, not a lot's number ("PT 12345, JALAN ...", "LOT 10234,", "PTD 12345,").
 _POSTCODE = re.compile(
-    r"(?<!\d)(?<!LOT )(?<!LOT)(?<!PT )(?<!PT)(?<!PT\. )(?<!P\.T\. )(?<!P\.T\.)\d{5}(?!\d)"
+    r"(?<!\d)(?<!LOT )(?<!LOT)(?<!PT )(?<!PT)(?<!PTD )(?<!PTD)(?<!PT\. )(?<!P\.T\. )(?<!P\.T\.)"
+    r"\d{5}(?!\d)"
 )
 # A postcode with an O read for a zero ("3O01O", "58OOO"): five of 0-9 and O, starting
 # with a digit, two digits or more.
@@ -97,6 +98,13 @@ _LOT = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b|[A-Z]{1,2}-?\d))")
 # addresses print "TAMAN X, 81200 JOHOR BAHRU". An abbreviation before a number ("NO. ",
 # "LOT. ", "PTD. ") is under four letters, and a lot number is not followed by a town.
 _STOP_BEFORE_POSTCODE = re.compile(r"(?<=[A-Z]{4})\.(?= \d{5} [A-Z])")
+# So is one after the postcode's town, before the state: "41050 KLANG. SELANGOR".
+_STOP_BEFORE_STATE = re.compile(
+    r"(\d{5} [A-Z][A-Z ]{2,29})\.(?= (?:SELANGOR|JOHOR|KEDAH|KELANTAN|MELAKA|NEGERI|PAHANG|"
+    r"PERAK|PERLIS|PULAU PINANG|SABAH|SARAWAK|TERENGGANU)\b)"
+)
+# A stray mark beside a comma: "TAMAN X,, 43000", "BANGSAR BARU,. 59100".
+_STRAY_STOP = re.compile(r",[.,]+|\.,")
 # "INTERNATIONAL.SDN BHD": a dot glued between a name and its legal suffix is a space.
 _DOT_BEFORE_SDN = re.compile(r"(?<=[A-Z])[.\u00b7](?=SDN\b)")
 # Initials print tight ("SELANGOR D.E", "LOT P.T. 2811", "MR D.I.Y."); OCR often reads a
@@ -184,13 +192,16 @@ def _cut_after_legal_end(name: str) -> str:
 def _clean_address(address: str) -> str:
     """
     OCR clean-up of an address: accents, vocabulary, ``10T`` for ``LOT``, an O in a
-    number (``58OOO``, ``1O/2``), a comma read as a full stop before the postcode
-    (``TAMAN SRI PUTRA. 81200``), a last comma.
+    number (``58OOO``, ``1O/2``), a stray mark beside a comma (``,,``), a comma read as
+    a full stop before the postcode (``TAMAN SRI PUTRA. 81200``) or the state (``41050
+    KLANG. SELANGOR``), a last comma.
     """
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
     address = _O_IN_NUMBER.sub("0", address)
     address = _LOT.sub("LOT", clean_header_text(address))
     address = _SPACED_INITIALS.sub(r"\1.", address)
+    address = _STRAY_STOP.sub(",", address)
+    address = _STOP_BEFORE_STATE.sub(r"\1,", address)
     return _STOP_BEFORE_POSTCODE.sub(",", address).rstrip(" ,")
 
 
@@ -387,6 +398,11 @@ def _names_more(row: str) -> bool:
     )
 
 
+def _is_trade_word(word: str) -> bool:
+    """A business word or a domain word of the trade: ``RESTAURANT``, ``MATERIALS``."""
+    return bool(_BUSINESS_WORD.fullmatch(word)) or word in TRADE_WORDS
+
+
 def _continues(previous: str, row: str) -> bool:
     """Whether ``row`` continues a name that started on ``previous``."""
     if _owner_in_brackets(row):
@@ -396,10 +412,11 @@ def _continues(previous: str, row: str) -> bool:
     opened = previous.count("(") > previous.count(")")
     # A name does not start with "ENTERPRISE" or "(SETIA ALAM)": the row above starts it.
     continued = row.startswith(("(", "&")) or _NAME_TAIL.match(row) is not None
-    # Nor with a business word alone before its suffix: "RESTAURANT SDN. BHD.".
+    # Nor with trade words alone before its suffix: "RESTAURANT SDN. BHD.", "BUILDING
+    # MATERIALS SDN BHD".
     suffix = _LEGAL_SUFFIX.search(row)
-    words = row[: suffix.start()].split() if suffix else []
-    continued |= len(words) == 1 and _BUSINESS_WORD.fullmatch(words[0]) is not None
+    words = clean_header_text(row[: suffix.start()]).split() if suffix else []
+    continued |= bool(words) and all(map(_is_trade_word, words))
     name_like = not _is_noise(previous) and not re.search(r"\d", previous)
     return (opened or continued) and name_like and not _NOT_COMPANY.search(previous)
 

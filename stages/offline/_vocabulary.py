@@ -13,17 +13,30 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["DOMAIN_WORDS", "clean_header_text", "fix_word", "letters_for_digits", "strip_accents"]
+__all__ = [
+    "DOMAIN_WORDS",
+    "TRADE_WORDS",
+    "clean_header_text",
+    "fix_word",
+    "letters_for_digits",
+    "strip_accents",
+]
 
-_WORDS = """
+_TRADE = """
     SDN BHD BERHAD ENTERPRISE ENTERPRISES TRADING TRADERS TRADER RESTORAN RESTAURANT
-    HARDWARE ELECTRICAL CONFECTIONERY STATIONERY SUPERMARKET HYPERMARKET MINIMARKET
-    PHARMACY FARMASI BAKERY MARKETING INDUSTRIES INDUSTRIAL HOLDINGS CORPORATION
-    SERVICES SERVICE KEDAI PERNIAGAAN MAKANAN RUNCIT EMPORIUM BOOKSTORE GENERAL SUPPLIES
-    SUPPLY MACHINERY ENGINEERING FURNITURE GROCERY FROZEN BEVERAGE PRINTING STORE STORES
-    MARKET CENTRE CENTER GARDEN NURSERY OPTICAL MOTOR MOTORS AUTOMOBILE ELECTRONICS
-    COMPANY LIMITED INTERNATIONAL MANAGEMENT DEVELOPMENT CONSTRUCTION BUILDING MATERIAL
-    MATERIALS TRAVEL TRANSPORT LOGISTICS PETROLEUM STATION KITCHEN CATERING BOUTIQUE AUTOMOTIVE
+    RESTAURANTS HARDWARE ELECTRICAL CONFECTIONERY STATIONERY SUPERMARKET HYPERMARKET
+    MINIMARKET PHARMACY FARMASI BAKERY MARKETING INDUSTRIES INDUSTRIAL HOLDINGS
+    CORPORATION SERVICES SERVICE KEDAI PERNIAGAAN PERUSAHAAN MAKANAN RUNCIT EMPORIUM
+    BOOKSTORE GENERAL SUPPLIES SUPPLY MACHINERY ENGINEERING FURNITURE GROCERY FROZEN
+    BEVERAGE PRINTING STORE STORES MARKET CENTRE CENTER GARDEN NURSERY OPTICAL MOTOR
+    MOTORS AUTOMOBILE AUTOMOTIVE ELECTRONICS COMPANY LIMITED INTERNATIONAL MANAGEMENT
+    DEVELOPMENT CONSTRUCTION BUILDING MATERIAL MATERIALS TRAVEL TRANSPORT LOGISTICS
+    PETROLEUM STATION KITCHEN CATERING BOUTIQUE KILANG ROTI KOPI NASI MAKAN SYARIKAT
+    KOPITIAM CAWANGAN KLINIK PASAR MINI PARKING MEDICAL CLINIC DENTAL PERGIGIAN
+    COMMUNICATION TELECOMMUNICATION SEAFOOD LAUNDRY HOSPITALITY EXPRESS DEPARTMENT
+    BAKERI STATIONERS STATIONARY CONFECTIONERS
+"""
+_PLACES = """
     JALAN LORONG PERSIARAN LEBUH LEBUHRAYA LINGKARAN BANDAR TAMAN KAMPUNG KAWASAN
     PERINDUSTRIAN INDUSTRI BANGUNAN WISMA MENARA KOMPLEKS COMPLEX PLAZA BLOK BLOCK
     TINGKAT LEVEL FLOOR GROUND SEKSYEN SECTION PUSAT PERDAGANGAN NIAGA DAGANG BATU
@@ -33,22 +46,20 @@ _WORDS = """
     PERSEKUTUAN MALAYSIA PETALING JAYA SHAH ALAM KLANG SUBANG CHERAS KAJANG AMPANG
     PUCHONG SERDANG SEREMBAN IPOH SETIA DAMANSARA KEPONG RAWANG SELAYANG GOMBAK
     SEMENYIH BANGI NILAI SKUDAI KULAI MUAR BATU PAHAT KLUANG SEGAMAT KUANTAN SEBERANG
-    BUTTERWORTH KILANG KEDAI ROTI KOPI NASI MAKAN SYARIKAT KOPITIAM CAWANGAN KLINIK
-    PASAR MINI
-    DARUL EHSAN TAKZIM RIDZUAN MAKMUR KHUSUS PARKING MEDICAL CLINIC DENTAL PERGIGIAN
-    COMMUNICATION TELECOMMUNICATION SEAFOOD LAUNDRY HOSPITALITY RESTAURANTS EXPRESS
-    GEORGE TOWN BAYAN LEPAS KOTA BHARU KINABALU KUCHING SANDAKAN TAWAU BINTULU ALOR
-    SETAR TAIPING INTAN KAMPAR TEMERLOH BENTONG GENTING KEMAMAN TINGGI PONTIAN MERSING
-    BANGSAR BRICKFIELDS SETAPAK WANGSA SENTUL SEGAMBUT CYBERJAYA SEPANG BANTING BALAKONG
-    KEMBANGAN PELABUHAN MAHKOTA PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN
-    PERUSAHAAN
-    KAMPONG SUNGEI BAKERI STATIONERS STATIONARY CONFECTIONERS
+    BUTTERWORTH DARUL EHSAN TAKZIM RIDZUAN MAKMUR KHUSUS GEORGE TOWN BAYAN LEPAS KOTA
+    BHARU KINABALU KUCHING SANDAKAN TAWAU BINTULU ALOR SETAR TAIPING INTAN KAMPAR
+    TEMERLOH BENTONG GENTING KEMAMAN TINGGI PONTIAN MERSING BANGSAR BRICKFIELDS SETAPAK
+    WANGSA SENTUL SEGAMBUT CYBERJAYA SEPANG BANTING BALAKONG KEMBANGAN PELABUHAN MAHKOTA
+    PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN
+    KAMPONG SUNGEI
 """
-# The last line holds spellings that are printed as they are, next to a domain word
-# one letter away: the old KAMPONG and SUNGEI, the Malay BAKERI, STATIONERS and the
-# common STATIONARY. Being domain words, they are never "fixed" into their neighbours.
+# The last line of each holds spellings printed as they are, next to a domain word one
+# letter away: the old KAMPONG and SUNGEI, the Malay BAKERI, STATIONERS and the common
+# STATIONARY. Being domain words, they are never "fixed" into their neighbours.
+#: Words a shop's trade is named with (upper case).
+TRADE_WORDS = frozenset(_TRADE.split())
 #: Words printed in Malaysian company names and addresses (upper case).
-DOMAIN_WORDS = frozenset(_WORDS.split())
+DOMAIN_WORDS = TRADE_WORDS | frozenset(_PLACES.split())
 
 # Pairs of characters OCR confuses; a short word is only fixed through one of these.
 _CONFUSIONS = frozenset(
@@ -88,8 +99,9 @@ def fix_word(word: str) -> str:
     -> ``ALAM``, ``PARKINC`` -> ``PARKING``; never ``DAYA`` -> ``JAYA``, ``BATERI`` ->
     ``BAKERI``, ``GUNTING`` -> ``GENTING`` nor ``TANDANG`` -> ``TANJUNG``); a longer one
     by up to two substituted letters (``HARIWARL`` -> ``HARDWARE``), the first letter
-    kept. Letters are never added or dropped (``KILANG`` is not ``KLANG``). The fix must
-    be the only domain word at that distance.
+    kept or read as its look-alike (``NACHINERY`` -> ``MACHINERY``). Letters are never
+    added or dropped (``KILANG`` is not ``KLANG``). The fix must be the only domain word
+    at that distance.
 
     Args:
         word: an upper-case word.
@@ -115,8 +127,8 @@ def fix_word(word: str) -> str:
     best: list[tuple[int, str]] = []
     # Substitutions only: a dropped letter turns real words into others (KILANG, KLANG).
     for candidate in _BY_LENGTH.get(len(word), []):
-        if candidate[0] != word[0]:
-            continue  # OCR keeps a word's first letter far more often than not
+        if candidate[0] != word[0] and frozenset((candidate[0], word[0])) not in _CONFUSIONS:
+            continue  # OCR keeps a word's first letter, or reads a look-alike for it
         distance = sum(a != b for a, b in zip(word, candidate, strict=True))
         if distance <= limit:
             best.append((distance, candidate))
@@ -133,10 +145,17 @@ _MIXED_WORD = re.compile(r"\b[A-Z01]*[A-Z][01]+[A-Z][A-Z01]*\b")
 _IN_WORD_DIGIT = re.compile(r"(?<=[A-Z])[01]+(?=[A-Z])")
 _AS_LETTERS = str.maketrans("01", "OI")
 # An 8 or a 5 among letters, with two letters on each side or three after it at a word's
-# start: "SU8ANG", "8AHRU", "PER5IARAN" (codes such as "SS15", "8TH", "U8A" stay).
+# start, or a 5 ending a word of letters: "SU8ANG", "8AHRU", "PER5IARAN",
+# "RESTAURANT5" (codes such as "SS15", "8TH", "U8A" stay).
 _B_OR_S = re.compile(
     r"(?<=\b[A-Z]{2})[85](?=[A-Z]{2})|(?<=[A-Z]{3})[85](?=[A-Z]{2})|\b[85](?=[A-Z]{3,}\b)"
+    r"|(?<=[A-Z]{4})5\b"
 )
+# "SENC", "HEONC": a G read as C after a vowel and N at a word's end (no Malay, Chinese
+# or English name ends so, but for ZINC).
+_NG_AS_NC = re.compile(r"\b(?!ZINC\b)([A-Z]+[AEIOU]N)C\b")
+# "JALAN 55 2/64", "JALAN 5S 24/11": a section's SS read with fives.
+_SS_AS_FIVES = re.compile(r"(?<=\bJALAN )(?:55|5S|S5)(?= ?\d)")
 # "N0 12": the house number's NO with its O read as a zero.
 _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
 
@@ -155,6 +174,7 @@ def letters_for_digits(text: str) -> str:
         return _IN_WORD_DIGIT.sub(lambda run: run.group(0).translate(_AS_LETTERS), word)
 
     text = _B_OR_S.sub(lambda match: "B" if match.group(0) == "8" else "S", text)
+    text = _SS_AS_FIVES.sub("SS", text)
     return _NUMBER_LABEL.sub("NO", _MIXED_WORD.sub(fix, text))
 
 
@@ -163,7 +183,9 @@ def clean_header_text(text: str) -> str:
     A company or address string cleaned of OCR artefacts.
 
     Accents are removed, ``0`` and ``1`` inside a word read as ``O`` and ``I``
-    (``J0HOR``), ``SDN DHD``-like suffixes read as ``SDN BHD``, and each word of
+    (``J0HOR``), ``SDN DHD``-like suffixes read as ``SDN BHD``, a last ``NC`` as ``NG``
+    (``SENC``), a domain word glued to the next split from it (``JALANKAPAR``), and each
+    word of
     four letters or more that is a near miss of exactly one domain word
     (:data:`DOMAIN_WORDS`) is replaced by it.
 
@@ -175,4 +197,34 @@ def clean_header_text(text: str) -> str:
     """
     text = letters_for_digits(strip_accents(text))
     text = _SDN_BHD.sub(lambda match: (match.group(1) or "SDN ") + "BHD", text)
+    text = _NG_AS_NC.sub(r"\1G", text)
+    text = _LONG_WORD.sub(lambda match: _unglued(match.group(0)), text)
     return _WORD.sub(lambda match: fix_word(match.group(0)), text)
+
+
+_LONG_WORD = re.compile(r"\b[A-Z]{9,}\b")
+
+
+# Words that open more words and never end a compound: streets, areas, trades. Not
+# towns nor legal words ("GEORGETOWN", "INDAHPURA" and "BERHADAPAN" are printed so).
+_OPENERS = (
+    frozenset(
+        (
+            *("JALAN", "LORONG", "PERSIARAN", "LEBUH", "TAMAN", "BANDAR", "KAMPUNG"),
+            *("KAWASAN", "PERINDUSTRIAN", "WISMA", "MENARA", "KOMPLEKS", "PLAZA"),
+            *("BANGUNAN", "SEKSYEN"),
+        )
+    )
+    | TRADE_WORDS
+) - frozenset(("SDN", "BHD", "BERHAD", "LIMITED", "COMPANY"))
+
+
+def _unglued(word: str) -> str:
+    """``JALANKAPAR`` -> ``JALAN KAPAR``: a street, area or trade word of 5 letters or
+    more glued to a word of 4 or more (OCR lost the space between them)."""
+    if word in DOMAIN_WORDS:
+        return word
+    for cut in range(len(word) - 4, 4, -1):
+        if word[:cut] in _OPENERS:
+            return f"{word[:cut]} {word[cut:]}"
+    return word

@@ -23,6 +23,8 @@ class TestVocabulary:
             ("PARKINC", "PARKING"),
             ("FHSAN", "EHSAN"),
             ("CEORGE", "GEORGE"),
+            ("NACHINERY", "MACHINERY"),
+            ("OEPARTMENT", "DEPARTMENT"),
         ],
     )
     def test_near_misses_are_fixed(self, word: str, expected: str) -> None:
@@ -64,6 +66,9 @@ class TestVocabulary:
             ("81200 JOHOR 8AHRU", "81200 JOHOR BAHRU"),
             ("PER5IARAN RIMBA", "PERSIARAN RIMBA"),
             ("PLAZA L0W YAT", "PLAZA LOW YAT"),
+            ("BURGER RESTAURANT5", "BURGER RESTAURANTS"),
+            ("NO 25, JALAN 55 2/64", "NO 25, JALAN SS 2/64"),
+            ("NO 21, JALAN 5S 24/11", "NO 21, JALAN SS 24/11"),
             # Codes with fewer letters, and digits beside one letter, stay.
             (
                 "LOT B1G, B1A3, U13/BG, SS2/1A, (1072825-A), 8TH FLOOR, U8A, SS15",
@@ -74,6 +79,25 @@ class TestVocabulary:
     def test_digits_read_for_letters_in_words(self, text: str, expected: str) -> None:
         """0 and 1 between the letters of a word are O and I, 8 and 5 among letters B and
         S."""
+        assert clean_header_text(text) == expected
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("HUP SENC HARDWARE", "HUP SENG HARDWARE"),
+            ("RESTORAN YEE HEONC", "RESTORAN YEE HEONG"),
+            ("ZINC ROOFING", "ZINC ROOFING"),
+            ("LOT 5, JALANKAPAR,", "LOT 5, JALAN KAPAR,"),
+            ("TAMAN PERINDUSTRIANPUCHONG", "TAMAN PERINDUSTRIAN PUCHONG"),
+            ("POWERLINE ELECTRICALSUPPLY", "POWERLINE ELECTRICAL SUPPLY"),
+            # Compounds printed so stay whole.
+            ("10200 GEORGETOWN", "10200 GEORGETOWN"),
+            ("BANDAR INDAHPURA", "BANDAR INDAHPURA"),
+            ("(BERHADAPAN BALAI POLIS)", "(BERHADAPAN BALAI POLIS)"),
+        ],
+    )
+    def test_letters_and_spaces_misread(self, text: str, expected: str) -> None:
+        """A last NC is NG; a street, area or trade word glued to the next is split."""
         assert clean_header_text(text) == expected
 
     def test_legal_suffix(self) -> None:
@@ -262,6 +286,16 @@ class TestCompany:
     def test_which_rows_are_the_name(self, rows: list[str], expected: str) -> None:
         """Brands, tails and address rows around a name without a legal suffix."""
         assert find_company(rows) == expected
+
+    def test_a_row_of_trade_words_before_the_suffix(self) -> None:
+        """``BUILDING MATERIALS SDN BHD``: the name starts on the row above."""
+        rows = [
+            "SYARIKAT MAJU JAYA",
+            "BUILDING MATERIALS SDN BHD",
+            "LOT 5, JALAN 2,",
+            "43000 KAJANG",
+        ]
+        assert find_company(rows) == "SYARIKAT MAJU JAYA BUILDING MATERIALS SDN BHD"
 
     def test_an_address_above_the_name(self) -> None:
         """An address printed above the name is neither the company nor lost."""
@@ -507,6 +541,12 @@ class TestAddress:
             (
                 ["MAJU MART SDN BHD", "LEVEL 6, WISMA ABC", "NO 5, JALAN 4,", "43000 KAJANG"],
                 "LEVEL 6, WISMA ABC NO 5, JALAN 4, 43000 KAJANG",
+            ),
+            # A lot of a district (PTD) is no postcode; stray marks beside a comma go; a
+            # full stop before the state is a comma.
+            (
+                ["KEDAI ABC", "PTD 12345, JALAN 2,,", "81900 KOTA TINGGI. JOHOR."],
+                "PTD 12345, JALAN 2, 81900 KOTA TINGGI, JOHOR.",
             ),
             # An O in a number.
             (
