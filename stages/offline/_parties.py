@@ -24,7 +24,7 @@ __all__ = ["find_address", "find_company"]
 HEADER_ROWS = 12
 
 _LEGAL_SUFFIX = re.compile(
-    r"\bSDN\.? ?B[HN]?[DN]\b|\bBHD\b|\bBERHAD\b|\bS/B\b|\bPLT\b|\bLTD\b|\bLIMITED\b|\bINC\b"
+    r"\bSDN\.? ?[BD8][HN]?[DNO0]\b|\bBHD\b|\bBERHAD\b|\bS/B\b|\bPLT\b|\bLTD\b|\bLIMITED\b|\bINC\b"
 )
 _BUSINESS_WORD = re.compile(
     r"ENTERPRISE|TRADING|TRADERS?\b|RESTAURANTS?|RESTORAN|\bSTORES?\b|\bMART\b|MARKET|"

@@ -156,6 +156,12 @@ _B_OR_S = re.compile(
 _NG_AS_NC = re.compile(r"\b(?!ZINC\b)([A-Z]+[AEIOU]N)C\b")
 # "JALAN 55 2/64", "JALAN 5S 24/11": a section's SS read with fives.
 _SS_AS_FIVES = re.compile(r"(?<=\bJALAN )(?:55|5S|S5)(?= ?\d)")
+# "SEKSYEN L4": a section's 1 read as I or L (a lot or unit may be "L2-15", a level's).
+_ONE_AS_LETTER = re.compile(r"\b(SEKSYEN|SECTION) [IL](?=\d)")
+# "DAT0", "SERDANG0": an O read as 0 at the end of a word of three letters or more.
+_LAST_ZERO = re.compile(r"(?<=\b[A-Z]{3})0\b|(?<=[A-Z]{4})0\b")
+# "S3300 KUALA LUMPUR": a postcode's 5 read as S.
+_POSTCODE_S = re.compile(r"(?<=, )S(?=\d{4} [A-Z])")
 # "N0 12": the house number's NO with its O read as a zero.
 _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
 
@@ -175,6 +181,7 @@ def letters_for_digits(text: str) -> str:
 
     text = _B_OR_S.sub(lambda match: "B" if match.group(0) == "8" else "S", text)
     text = _SS_AS_FIVES.sub("SS", text)
+    text = _ONE_AS_LETTER.sub(r"\1 1", _POSTCODE_S.sub("5", _LAST_ZERO.sub("O", text)))
     return _NUMBER_LABEL.sub("NO", _MIXED_WORD.sub(fix, text))
 
 

@@ -69,10 +69,13 @@ class TestVocabulary:
             ("BURGER RESTAURANT5", "BURGER RESTAURANTS"),
             ("NO 25, JALAN 55 2/64", "NO 25, JALAN SS 2/64"),
             ("NO 21, JALAN 5S 24/11", "NO 21, JALAN SS 24/11"),
+            ("TAMAN DAT0 KERAMAT", "TAMAN DATO KERAMAT"),
+            ("JALAN 14/20, SEKSYEN L4,", "JALAN 14/20, SEKSYEN 14,"),
+            ("WANGSA MAJU, S3300 KUALA LUMPUR", "WANGSA MAJU, 53300 KUALA LUMPUR"),
             # Codes with fewer letters, and digits beside one letter, stay.
             (
-                "LOT B1G, B1A3, U13/BG, SS2/1A, (1072825-A), 8TH FLOOR, U8A, SS15",
-                "LOT B1G, B1A3, U13/BG, SS2/1A, (1072825-A), 8TH FLOOR, U8A, SS15",
+                "LOT B1G, B1A3, U13/BG, SS2/1A, (1072825-A), 8TH FLOOR, U8A, SS15, LOT L2-15",
+                "LOT B1G, B1A3, U13/BG, SS2/1A, (1072825-A), 8TH FLOOR, U8A, SS15, LOT L2-15",
             ),
         ],
     )
@@ -286,6 +289,11 @@ class TestCompany:
     def test_which_rows_are_the_name(self, rows: list[str], expected: str) -> None:
         """Brands, tails and address rows around a name without a legal suffix."""
         assert find_company(rows) == expected
+
+    def test_a_legal_suffix_with_an_8_for_its_b(self) -> None:
+        """``SDN 8HD`` ends a name printed over two rows."""
+        rows = ["GOLDEN LOAF BAKERY &", "CONFECTIONERY SDN 8HD", "(733612-H)", "NO. 7, JALAN 2,"]
+        assert find_company(rows) == "GOLDEN LOAF BAKERY & CONFECTIONERY SDN BHD"
 
     def test_a_row_of_trade_words_before_the_suffix(self) -> None:
         """``BUILDING MATERIALS SDN BHD``: the name starts on the row above."""
