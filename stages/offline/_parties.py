@@ -37,8 +37,10 @@ _BUSINESS_WORD = re.compile(
 _NAME_TAIL = re.compile(
     r"(?:ENTERPRISE|TRADING|TRADERS|SDN|BHD|BERHAD|S/B|HOLDINGS|INDUSTRIES|CORPORATION)\b"
 )
+# "GST", and the OCR's "GSTID", "GSTNO" for "GST ID", "GST NO".
+_GST = r"\bGST(?:\b|ID|NO|REG)"
 _NOT_COMPANY = re.compile(
-    r"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|\bGST\b|"
+    rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{_GST}|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
 )
 # A registration number: "(CO.REG :933109-X)", "519537-X)", "Reg No: 1203194-W",
@@ -61,10 +63,10 @@ _REGISTRATION = re.compile(
 _LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
 _ADDRESS_STOP = re.compile(
     r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|"
-    r"\bH/?P\b|\bGST\b|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"
+    rf"\bH/?P\b|{_GST}|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"
     r"E-?MAIL|WWW|HTTP|\w@\w|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
 )
-_ADDRESS_SKIP = re.compile(r"FORMERLY|LICEN[SC]EE|\bGST\b|\bSST\b|\bREG\b|COMPANY NO|\bTAX\b")
+_ADDRESS_SKIP = re.compile(rf"FORMERLY|LICEN[SC]EE|{_GST}|\bSST\b|\bREG\b|COMPANY NO|\bTAX\b")
 _FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
 # Five digits, not a lot's number ("PT 12345, JALAN ...", "LOT 10234,", "PTD 12345,").
 _POSTCODE = re.compile(
@@ -74,8 +76,8 @@ _POSTCODE = re.compile(
 # A postcode with an O read for a zero ("3O01O", "58OOO"): five of 0-9 and O, starting
 # with a digit, two digits or more.
 _POSTCODE_WITH_O = re.compile(r"\b(?=\d)(?=(?:O*\d){2})(?=[\dO]*O)[\dO]{5}\b")
-# An O between a digit and a digit or a slash: "JALAN 1O/2".
-_O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/])|(?<=\d/)O(?=\d)")
+# An O between a digit and a digit, a slash or a comma: "JALAN 1O/2", "NO. 3O,".
+_O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=\d/)O(?=\d)")
 # Streets and places: what names a place, not a unit in it.
 _PLACES = (
     r"JALAN|JLN|JL|LORONG|LRG|LEBUH|LEBUHRAYA|PERSIARAN|ROAD|STREET|TAMAN|TMN|BANDAR|"

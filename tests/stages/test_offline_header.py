@@ -556,6 +556,11 @@ class TestAddress:
                 ["KEDAI ABC", "PTD 12345, JALAN 2,,", "81900 KOTA TINGGI. JOHOR."],
                 "PTD 12345, JALAN 2, 81900 KOTA TINGGI, JOHOR.",
             ),
+            # "GSTID" is the GST ID label with its space lost; "3O," is 30.
+            (
+                ["ABC PARKING SDN BHD", "GSTID:001998877665", "NO. 3O, JALAN 4,", "43000 KAJANG"],
+                "NO. 30, JALAN 4, 43000 KAJANG",
+            ),
             # An O in a number.
             (
                 ["KEDAI ABC", "NO 1, JALAN 1O/2,", "58OOO KUALA LUMPUR"],
