@@ -159,7 +159,7 @@ _SS_AS_FIVES = re.compile(r"(?<=\bJALAN )(?:55|5S|S5)(?= ?\d)")
 # "SEKSYEN L4": a section's 1 read as I or L (a lot or unit may be "L2-15", a level's).
 _ONE_AS_LETTER = re.compile(r"\b(SEKSYEN|SECTION) [IL](?=\d)")
 # "DAT0", "SERDANG0": an O read as 0 at the end of a word of three letters or more.
-_LAST_ZERO = re.compile(r"(?<=\b[A-Z]{3})0\b|(?<=[A-Z]{4})0\b")
+_LAST_ZERO = re.compile(r"(?<=[A-Z]{3})0\b")
 # "S3300 KUALA LUMPUR": a postcode's 5 read as S.
 _POSTCODE_S = re.compile(r"(?<=, )S(?=\d{4} [A-Z])")
 # "N0 12": the house number's NO with its O read as a zero.
@@ -167,9 +167,16 @@ _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
 
 
 def letters_for_digits(text: str) -> str:
-    """``0`` and ``1`` between two letters of a word of 4 characters or more, 3 of them
+    """
+    Digits that OCR read for the letters they look like, where a word cannot hold them.
+
+    ``0`` and ``1`` between two letters of a word of 4 characters or more, 3 of them
     letters, are ``O`` and ``I`` (``J0H0R``, ``K0PI``; a unit code such as ``B1G`` or
-    ``B1A3`` is left alone); ``N0`` before a number is ``NO``."""
+    ``B1A3`` is left alone), as is a ``0`` in a word of three (``L0W``) or ending a word
+    (``DAT0``); ``8`` and ``5`` among letters are ``B`` and ``S`` (``SU8ANG``, ``8AHRU``,
+    ``RESTAURANT5``); ``N0`` before a number is ``NO``, ``JALAN 55 2/64`` is ``SS``,
+    ``SEKSYEN L4`` is 14 and ``S3300`` after a comma a postcode.
+    """
 
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)
