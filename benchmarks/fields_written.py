@@ -28,6 +28,8 @@ hotels, car parks, Malay dates, totals printed again after rounding.
                     2e693e5, then for the rules after it.
     written/k.json  80 receipts, written blind like set J by another reviewer (a third
                     noisy); read once at 2debf0c, then for four rules.
+    written/l.json  80 receipts, written blind like set K by another reviewer; read once
+                    at 64e0aa4, the round's last rules. Its misses were not worked on.
 
 Each receipt is laid out as an OCR engine would give it: one ``Line`` per printed
 segment (``||`` splits a row into a left label and right-aligned amounts; a row that
@@ -117,7 +119,7 @@ def table(name: str, results: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
-    parser.add_argument("--sets", default="a,b,c,d,e,f,g,h,i,j,k", help="comma-separated sets")
+    parser.add_argument("--sets", default="a,b,c,d,e,f,g,h,i,j,k,l", help="comma-separated sets")
     parser.add_argument("--misses", default="", help="print the misses of these sets")
     args = parser.parse_args(argv)
     tree = (args.tree or HERE.parent).resolve()

@@ -28,6 +28,7 @@ MEASURED = {
     "i": {"company": 71, "date": 79, "address": 69, "total": 79},
     "j": {"company": 67, "date": 79, "address": 66, "total": 79},
     "k": {"company": 79, "date": 79, "address": 76, "total": 79},
+    "l": {"company": 78, "date": 78, "address": 70, "total": 79},
 }
 
 
