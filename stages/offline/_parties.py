@@ -533,10 +533,10 @@ def find_address(rows: Sequence[str]) -> str | None:
     """
     span = _company_rows(rows)
     start = span[1] + 1 if span else 0
-    upper = [_upper(row) for row in rows]
-    found = _address_in(upper[start : start + HEADER_ROWS])
+    found = _address_in([_upper(row) for row in rows[start : start + HEADER_ROWS]])
     if found is not None:
         return found
+    upper = [_upper(row) for row in rows]  # the rest of the receipt, only when needed
     for index in range(len(upper)):
         if span and span[0] <= index <= span[1]:
             continue

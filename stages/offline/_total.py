@@ -146,7 +146,6 @@ class _Found:
     cash: list[tuple[int, Amount]]
     change: list[tuple[int, Amount]]
     rounding: list[tuple[int, Amount]]
-    settled: list[_Candidate]
 
 
 def _pairs(rows: Sequence[str]) -> list[tuple[int, str, Amount]]:
@@ -190,15 +189,16 @@ def _answer(labels: list[tuple[int, str]], values: list[Amount]) -> list[tuple[i
 
 
 def _candidates(rows: Sequence[str]) -> _Found:
-    found = _Found([], [], [], [], [])
+    found = _Found([], [], [], [])
+    settled: list[_Candidate] = []
     for row_index, label, value in _pairs(rows):
         priority = _priority(label)
         if priority and value.value:  # "BALANCE DUE 0.00" after payment: not the total
             found.candidates.append(_Candidate(value, priority, row_index))
         elif _CHANGE.search(label):
             found.change.append((row_index, value))
-        elif _SETTLED.search(label) and not _CHANGE.search(label):
-            found.settled.append(_Candidate(value, 1, row_index))
+        elif _SETTLED.search(label):
+            settled.append(_Candidate(value, 1, row_index))
             found.cash.append((row_index, value))
         elif _CASH.search(label):
             found.cash.append((row_index, value))
@@ -207,7 +207,7 @@ def _candidates(rows: Sequence[str]) -> _Found:
     if not found.change:
         # Nothing was given back: an amount the customer paid is a total of the lowest
         # rank ("TOTAL 36.72", "ROUNDING -0.02", "TOTAL PAID 36.70").
-        found.candidates += found.settled
+        found.candidates += settled
     return found
 
 
@@ -279,8 +279,8 @@ def find_total(rows: Sequence[str]) -> str | None:
     """
     found = _candidates(rows)
     candidates = found.candidates
-    settled = _paid(found)
-    paid = settled[0] if settled else None
+    tendered = _paid(found)
+    paid = tendered[0] if tendered else None
     if candidates:
         if paid is not None:
             for candidate in candidates:
@@ -289,7 +289,7 @@ def find_total(rows: Sequence[str]) -> str | None:
         best = max(c.priority for c in candidates)
         top = [c for c in candidates if c.priority == best]
         return _settle(max(top, key=lambda c: c.row), found, paid)
-    if settled is not None:
-        return _printed(settled[0], settled[1].printed)
+    if tendered is not None:
+        return _printed(tendered[0], tendered[1].printed)
     amounts = [amount for row in rows for amount in find_amounts(row) if amount.value > 0]
     return max(amounts, key=lambda a: a.value).printed if amounts else None
