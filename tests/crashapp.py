@@ -8,6 +8,9 @@ side file (one ``os.write`` on an ``O_APPEND`` descriptor, before the call retur
 the tests can count calls.  The stage results depend only on the item, never on timing,
 so an interrupted run must end with the same output as an uninterrupted one.
 
+With ``--hold-after N``, the run's ``load`` calls after its first N never return: the
+run cannot finish, so a test's SIGKILL aimed at it cannot arrive too late.
+
 The last line on stdout is a JSON summary.  Exit status: 0 when the run finished, 130
 after SIGINT and 143 after SIGTERM (``128 + signal number``, as a shell reports it).
 """
@@ -78,6 +81,7 @@ class _App:
         self.args = args
         self.run_id = args.run_id
         self.side = os.open(args.side, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.loads = 0
 
     def _delay(self, key: str, stage: str) -> float:
         rng = random.Random(f"{self.args.seed}/{self.run_id}/{key}/{stage}")
@@ -88,6 +92,9 @@ class _App:
 
     async def load(self, value: int) -> tuple[str, int]:
         key = key_of(value)
+        self.loads += 1
+        if 0 <= self.args.hold_after < self.loads:
+            await anyio.sleep_forever()  # held until the test kills the run
         await anyio.sleep(self._delay(key, "load"))
         return key, _load(value)
 
@@ -256,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--buffer", type=int, default=8)
     parser.add_argument("--sleep", type=float, default=0.01, help="most seconds per stage call")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--hold-after",
+        type=int,
+        default=-1,
+        help="load calls after the first N never return (default: none held)",
+    )
     parser.add_argument("--fsync-every", type=int, default=1000)
     parser.add_argument(
         "--compact-bytes",
