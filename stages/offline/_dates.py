@@ -62,8 +62,18 @@ _LOOKALIKE_RUN = re.compile(
     r"(?<=[\d/.-])[ODILS|](?=[\d/.-])|(?<=\d)[ODILS|](?=\d)"
     # A day or month read whole as letters, between separators: "09/LL/2018".
     r"|(?<=\d[/.-])[ODIL|]{2}(?=[/.-]\d)|(?<![A-Z\d])[ODIL|]{2}(?=[/.-]\d{2}[/.-]\d)"
-    # A date's first digit, before a digit and a separator: "O5/03/2018".
+    # A date's first digit, before a digit and a separator or a month: "O5/03/2018",
+    # "O5 OCT 2017".
     r"|(?<![A-Z\d])[ODIL|](?=\d ?[/.-] ?\d)"
+    r"|(?<![A-Z\d])[ODIL|](?=\d[ /.-]?(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
+    r"|MAC|MEI|OGO|OKT|DIS))"
+)
+# A month's three letters between a day and a year, one of them read as its look-alike:
+# "15 MAV 2018", "03-DEC-17" read "03-DEG-17". Fixed only when one month is that close.
+_MONTH_TOKEN = re.compile(r"(?<=\d[ /.-])[A-Z0-9]{3}(?=[ /.-]?\d{2})")
+_MONTH_PAIRS = frozenset(
+    frozenset(pair)
+    for pair in ("MN", "O0", "OD", "I1", "IL", "L1", "S5", "EF", "UV", "VY", "CG", "B8", "G6")
 )
 
 #: Plausible years for a receipt. Wide on purpose: the rule is "a calendar year", not
@@ -122,8 +132,25 @@ def _matches(line: str) -> list[tuple[int, str, float]]:
     return found
 
 
+def _month_for(token: str) -> str:
+    """The month name ``token`` was read for, one look-alike away, or ``token``."""
+    names = (*_MONTHS, *_MALAY)
+    if token in names:
+        return token
+    close = [
+        name
+        for name in names
+        if sum(a != b for a, b in zip(token, name, strict=True)) == 1
+        and all(
+            frozenset((a, b)) in _MONTH_PAIRS for a, b in zip(token, name, strict=True) if a != b
+        )
+    ]
+    return close[0] if len(close) == 1 else token
+
+
 def _clean(line: str) -> str:
     line = _DOUBLED_SEPARATOR.sub(r"\1", line.upper())
+    line = _MONTH_TOKEN.sub(lambda m: _month_for(m.group(0)), line)
     line = _ZERO_IN_MONTH.sub(lambda m: m.group(0).replace("0", "O"), line)
     line = _N_IN_MONTH.sub("M", line)
     # Two passes: a run like "2O1O" has overlapping look-alikes.

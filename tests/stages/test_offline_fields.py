@@ -113,6 +113,18 @@ class TestDate:
         assert find_date(["Date: 12-NAR-18 || Inv: 88312"]) == "12-MAR-18"
         assert find_date(["3 NAY 2019 10:02"]) == "3 MAY 2019"
 
+    def test_a_month_with_a_look_alike_letter(self) -> None:
+        """``15 Mav 2018``, ``03-DEG-17``: one letter of a month's name read as its
+        look-alike, between a day and a year; a word no month is that close to stays."""
+        assert find_date(["Date: 15 Mav 2018 || 16:40"]) == "15 MAY 2018"
+        assert find_date(["INV 3321 03-DEG-17"]) == "03-DEC-17"
+        assert find_date(["BOLT 12 SET 10", "Date: 2 SEP 18"]) == "2 SEP 18"
+
+    def test_a_first_digit_read_as_a_letter_before_a_month(self) -> None:
+        """``O5 OCT 2017``: the day's first digit read as O, before a month's name."""
+        assert find_date(["Date: O5 OCT 2017"]) == "05 OCT 2017"
+        assert find_date(["Tarikh: l2 Mac 2018"]) == "12 MAC 2018"
+
     def test_a_first_day_read_as_two_letters(self) -> None:
         """``ll/06/2018`` at a date's start is 11/06/2018."""
         assert find_date(["TARIKH: ll/06/2018"]) == "11/06/2018"
