@@ -66,6 +66,8 @@ _CONFUSIONS = frozenset(
     frozenset(pair)
     for pair in ("MN", "O0", "OD", "OQ", "DB", "B8", "I1", "IL", "L1", "S5", "EF", "HN", "UV", "CG")
 )
+# In a longer word, also a letter read with strokes lost: E as L, R as P.
+_LONG_CONFUSIONS = _CONFUSIONS | {frozenset("EL"), frozenset("RP")}
 _WORD = re.compile(r"[A-Z]{4,}")
 _BY_LENGTH: dict[int, list[str]] = {}
 for _word in DOMAIN_WORDS:
@@ -98,8 +100,10 @@ def fix_word(word: str) -> str:
     A word of 4-7 letters is fixed only by one substitution of a look-alike pair (``ALAN``
     -> ``ALAM``, ``PARKINC`` -> ``PARKING``; never ``DAYA`` -> ``JAYA``, ``BATERI`` ->
     ``BAKERI``, ``GUNTING`` -> ``GENTING`` nor ``TANDANG`` -> ``TANJUNG``); a longer one
-    by up to two substituted letters (``HARIWARL`` -> ``HARDWARE``), the first letter
-    kept or read as its look-alike (``NACHINERY`` -> ``MACHINERY``). Letters are never
+    by up to two substituted letters, one of them any letter and the other a look-alike
+    or a letter with strokes lost (``HARIWARL`` -> ``HARDWARE``, ``RESTOPAN`` ->
+    ``RESTORAN``; never ``SENAWANG`` -> ``SELAYANG``), the first letter kept or read as
+    its look-alike (``NACHINERY`` -> ``MACHINERY``). Letters are never
     added or dropped (``KILANG`` is not ``KLANG``). The fix must be the only domain word
     at that distance.
 
@@ -123,15 +127,16 @@ def fix_word(word: str) -> str:
             )
         ]
         return found[0] if len(found) == 1 else word
-    limit = 2
     best: list[tuple[int, str]] = []
     # Substitutions only: a dropped letter turns real words into others (KILANG, KLANG).
     for candidate in _BY_LENGTH.get(len(word), []):
         if candidate[0] != word[0] and frozenset((candidate[0], word[0])) not in _CONFUSIONS:
             continue  # OCR keeps a word's first letter, or reads a look-alike for it
-        distance = sum(a != b for a, b in zip(word, candidate, strict=True))
-        if distance <= limit:
-            best.append((distance, candidate))
+        changed = [frozenset((a, b)) for a, b in zip(word, candidate, strict=True) if a != b]
+        # Two at most, one of them free: two free letters make a printed place the
+        # vocabulary lacks into one it has (SENAWANG -> SELAYANG).
+        if len(changed) <= 2 and sum(pair not in _LONG_CONFUSIONS for pair in changed) <= 1:
+            best.append((len(changed), candidate))
     if not best:
         return word
     best.sort()

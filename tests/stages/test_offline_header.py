@@ -25,6 +25,8 @@ class TestVocabulary:
             ("CEORGE", "GEORGE"),
             ("NACHINERY", "MACHINERY"),
             ("OEPARTMENT", "DEPARTMENT"),
+            ("HARIWARL", "HARDWARE"),  # a free letter and E read as L
+            ("RESTOPAN", "RESTORAN"),
         ],
     )
     def test_near_misses_are_fixed(self, word: str, expected: str) -> None:
@@ -37,6 +39,8 @@ class TestVocabulary:
             *("MAYA", "LEMBAH", "GEMBIRA", "KENANGA", "SAGA", "PEARL", "BATERI", "TAYAR"),
             # Seven letters, two letters or no look-alike pair from a domain word.
             *("GUNTING", "SEMARAK", "TANDANG", "PERMATA", "KERAMAT"),
+            # Longer, two letters from a domain word, neither a look-alike.
+            *("SENAWANG",),
         ],
     )
     def test_other_words_are_kept(self, word: str) -> None:
