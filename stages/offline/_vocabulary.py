@@ -5,7 +5,8 @@ characters, and misread words that a general Malaysian receipt vocabulary can fi
 The vocabulary is the words Malaysian receipts print in company names and addresses:
 legal and business words, street and building words, the states and federal territories
 with their honorifics (``DARUL EHSAN``), large towns and districts, the points of the
-compass in Malay. It names no shop: it is the domain, not a sample.
+compass in Malay, the titles streets are named with (``JALAN TUANKU ABDUL RAHMAN``). It
+names no shop: it is the domain, not a sample.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ _PLACES = """
     BHARU KINABALU KUCHING SANDAKAN TAWAU BINTULU ALOR SETAR TAIPING INTAN KAMPAR
     TEMERLOH BENTONG GENTING KEMAMAN TINGGI PONTIAN MERSING BANGSAR BRICKFIELDS SETAPAK
     WANGSA SENTUL SEGAMBUT CYBERJAYA SEPANG BANTING BALAKONG KEMBANGAN PELABUHAN MAHKOTA
-    PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN
+    PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN MERTAJAM PETANI KULIM KANGAR
+    MANJUNG GUDANG ISKANDAR PUTERI LAHAD DATU KENINGAU SEMPORNA MIRI SIBU
+    TUANKU TUNKU TENGKU SULTAN SULTANAH PERMAISURI RAJA DATO DATUK HAJI ABDUL
     KAMPONG SUNGEI
 """
 # The last line of each holds spellings printed as they are, next to a domain word one
@@ -115,6 +118,8 @@ def fix_word(word: str) -> str:
     """
     if word in DOMAIN_WORDS or len(word) < 4:
         return word
+    if "RN" in word and (joined := word.replace("RN", "M", 1)) in DOMAIN_WORDS:
+        return joined  # an M read as RN: "MERTAJARN"
     if len(word) <= 7:
         found = [
             candidate
@@ -171,6 +176,18 @@ _POSTCODE_S = re.compile(r"(?<=, )S(?=\d{4} [A-Z])")
 _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
 
 
+# "ABDU1": a 1 or 0 ending a word of letters, read for the I, L or O of a domain word.
+_LAST_DIGIT = re.compile(r"\b[A-Z]{3,}[01]\b")
+
+
+def _letter_for_last_digit(match: re.Match[str]) -> str:
+    word = match.group(0)
+    for letter in "LI" if word[-1] == "1" else "O":
+        if word[:-1] + letter in DOMAIN_WORDS:
+            return word[:-1] + letter
+    return word
+
+
 def letters_for_digits(text: str) -> str:
     """
     Digits that OCR read for the letters they look like, where a word cannot hold them.
@@ -178,7 +195,8 @@ def letters_for_digits(text: str) -> str:
     ``0`` and ``1`` between two letters of a word of 4 characters or more, 3 of them
     letters, are ``O`` and ``I`` (``J0H0R``, ``K0PI``; a unit code such as ``B1G`` or
     ``B1A3`` is left alone), as is a ``0`` in a word of three (``L0W``) or ending a word
-    (``DAT0``); ``8`` and ``5`` among letters are ``B`` and ``S`` (``SU8ANG``, ``8AHRU``,
+    (``DAT0``); a ``1`` ending a word is the ``L`` or ``I`` of a domain word (``ABDU1``);
+    ``8`` and ``5`` among letters are ``B`` and ``S`` (``SU8ANG``, ``8AHRU``,
     ``RESTAURANT5``); ``N0`` before a number is ``NO``, ``JALAN 55 2/64`` is ``SS``,
     ``SEKSYEN L4`` is 14 and ``S3300`` after a comma a postcode.
     """
@@ -191,6 +209,7 @@ def letters_for_digits(text: str) -> str:
             return word
         return _IN_WORD_DIGIT.sub(lambda run: run.group(0).translate(_AS_LETTERS), word)
 
+    text = _LAST_DIGIT.sub(_letter_for_last_digit, text)
     text = _B_OR_S.sub(lambda match: "B" if match.group(0) == "8" else "S", text)
     text = _SS_AS_FIVES.sub("SS", text)
     text = _ONE_AS_LETTER.sub(r"\1 1", _POSTCODE_S.sub("5", _LAST_ZERO.sub("O", text)))

@@ -27,6 +27,7 @@ class TestVocabulary:
             ("OEPARTMENT", "DEPARTMENT"),
             ("HARIWARL", "HARDWARE"),  # a free letter and E read as L
             ("RESTOPAN", "RESTORAN"),
+            ("MERTAJARN", "MERTAJAM"),  # an M read as RN
         ],
     )
     def test_near_misses_are_fixed(self, word: str, expected: str) -> None:
@@ -70,6 +71,9 @@ class TestVocabulary:
             ("81200 JOHOR 8AHRU", "81200 JOHOR BAHRU"),
             ("PER5IARAN RIMBA", "PERSIARAN RIMBA"),
             ("PLAZA L0W YAT", "PLAZA LOW YAT"),
+            ("JALAN TUANKU ABDU1 RAHMAN", "JALAN TUANKU ABDUL RAHMAN"),
+            ("BANDAR PUTER1, 47100", "BANDAR PUTERI, 47100"),
+            ("TAMAN MUTIARA1", "TAMAN MUTIARA1"),  # no domain word: left as read
             ("BURGER RESTAURANT5", "BURGER RESTAURANTS"),
             ("NO 25, JALAN 55 2/64", "NO 25, JALAN SS 2/64"),
             ("NO 21, JALAN 5S 24/11", "NO 21, JALAN SS 24/11"),
