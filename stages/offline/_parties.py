@@ -369,6 +369,10 @@ _NAME_OPENING_ONLY = re.compile(
 )
 
 
+# A name opening with the Malay for "company" or "business".
+_OPENS_WITH_COMPANY = re.compile(r"^(?:SYARIKAT|SYKT\.?|PERNIAGAAN)\s")
+
+
 def _owner_in_brackets(row: str) -> bool:
     """Whether ``row`` is a company in brackets: ``(OWNED BY LT F&B SDN BHD)``, not a
     branch in brackets before the suffix (``(SETIA ALAM) SDN BHD``)."""
@@ -411,6 +415,10 @@ def _continues(previous: str, row: str) -> bool:
         return False
     if _NAME_OPENING_ONLY.match(previous):
         return True
+    if _OPENS_WITH_COMPANY.match(previous) and _LEGAL_SUFFIX.search(row):
+        # "SYARIKAT BAHAN BINAAN" / "TEIK LEONG SDN. BHD.": a name that opens with the
+        # word "company" and has no suffix goes on onto the suffix's row.
+        return not _LEGAL_SUFFIX.search(previous) and not _NOT_COMPANY.search(previous)
     opened = previous.count("(") > previous.count(")")
     # A name does not start with "ENTERPRISE" or "(SETIA ALAM)": the row above starts it.
     continued = row.startswith(("(", "&")) or _NAME_TAIL.match(row) is not None

@@ -126,6 +126,15 @@ class TestVocabulary:
 class TestCompany:
     """The company name from made-up headers with the failure classes seen on SROIE."""
 
+    def test_a_name_opening_with_syarikat_goes_on_to_the_suffix(self) -> None:
+        """``SYARIKAT BAHAN BINAAN`` / ``HOCK SENG SDN. BHD.``: a row that opens with the
+        Malay for "company" and has no suffix is the name's start; a row with its own
+        suffix is a name of its own."""
+        rows = ["SYARIKAT BAHAN BINAAN", "HOCK SENG SDN. BHD.", "(Co. No: 123-T)", "LOT 1,"]
+        assert find_company(rows) == "SYARIKAT BAHAN BINAAN HOCK SENG SDN. BHD."
+        rows = ["SYARIKAT MAJU SDN BHD", "HOCK SENG SDN. BHD.", "LOT 1, JALAN 2,"]
+        assert find_company(rows) == "SYARIKAT MAJU SDN BHD"
+
     @pytest.mark.parametrize(
         ("rows", "expected"),
         [
