@@ -57,9 +57,13 @@ _TIME = re.compile(r"\d{1,2} ?: ?\d{2}")
 _ZERO_IN_MONTH = re.compile(r"(?<![A-Z0-9])(?:0CT|N0V|0KT|0GOS|0CTOBER|N0VEMBER)(?![A-Z0-9])")
 _N_IN_MONTH = re.compile(r"(?<=[\d /.-])N(?=A[RY]\b|AC\b|ARCH\b)")
 # Digits that OCR reads as letters; fixed only between digits/separators of a date.
-_DIGIT_LOOKALIKES = str.maketrans({"O": "0", "D": "0", "I": "1", "L": "1", "|": "1", "S": "5"})
+_DIGIT_LOOKALIKES = str.maketrans(
+    {"O": "0", "D": "0", "I": "1", "L": "1", "|": "1", "S": "5", "B": "8"}
+)
 _LOOKALIKE_RUN = re.compile(
-    r"(?<=[\d/.-])[ODILS|](?=[\d/.-])|(?<=\d)[ODILS|](?=\d)"
+    r"(?<=[\d/.-])[ODILSB|](?=[\d/.-])|(?<=\d)[ODILSB|](?=\d)"
+    # Two in a row inside a year: "2Ol8" (an O and an l).
+    r"|(?<=[/.-]\d)[ODILS|]{2}(?=\d\b)|(?<=\b2)[ODILS|]{2}(?=\d\b)"
     # A day or month read whole as letters, between separators: "09/LL/2018".
     r"|(?<=\d[/.-])[ODIL|]{2}(?=[/.-]\d)|(?<![A-Z\d])[ODIL|]{2}(?=[/.-]\d{2}[/.-]\d)"
     # A date's first digit, before a digit and a separator or a month: "O5/03/2018",

@@ -77,7 +77,7 @@ _POSTCODE = re.compile(
 # with a digit, two digits or more.
 _POSTCODE_WITH_O = re.compile(r"\b(?=\d)(?=(?:O*\d){2})(?=[\dO]*O)[\dO]{5}\b")
 # An O between a digit and a digit, a slash or a comma: "JALAN 1O/2", "NO. 3O,".
-_O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=\d/)O(?=\d)")
+_O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=\d[/-])O(?=\d)")
 # Streets and places: what names a place, not a unit in it.
 _PLACES = (
     r"JALAN|JLN|JL|LORONG|LRG|LEBUH|LEBUHRAYA|PERSIARAN|ROAD|STREET|TAMAN|TMN|BANDAR|"
@@ -124,8 +124,20 @@ _LOWER_L = re.compile(r"(?<=[A-Z])l(?=[A-Z])|(?<=[A-Z]{2})l(?![A-Za-z0-9])")
 _LONE_L = re.compile(r"(?<![A-Za-z0-9])l(?![A-Za-z0-9'])")
 
 
+# In a word of small letters, a capital I or a 1 is an l, and a 0 an o: "MendaIing",
+# "Chang1un", "Sembi1an".
+_L_IN_SMALL = re.compile(r"(?<=[a-z])[I1](?=[a-z])")
+_O_IN_SMALL = re.compile(r"(?<=[a-z])0(?=[a-z])")
+# A small l opening a word before a consonant is a capital I: "Jalan lbrahim".
+_L_FOR_I = re.compile(r"(?<![A-Za-z0-9])l(?=[bcdfghjkmnpqrstvwxz][a-z])(?!td\b)")
+# A small l in a number is a 1: "No. l80", "10l", "30ll".
+_L_IN_NUMBER = re.compile(r"(?<![A-Za-z])(?=[\dl]*\d)[\dl]*l[\dl]*(?![A-Za-z])")
+
+
 def _upper(row: str) -> str:
     """A header row upper case, its spaces single, letters read as digits put right."""
+    row = _L_IN_NUMBER.sub(lambda m: m.group(0).replace("l", "1"), row)
+    row = _O_IN_SMALL.sub("o", _L_IN_SMALL.sub("l", _L_FOR_I.sub("I", row)))
     row = _LONE_L.sub("1", _LOWER_L.sub("I", row))
     return letters_for_digits(re.sub(r"\s+", " ", row.upper()).strip())
 

@@ -29,6 +29,22 @@ _AMOUNT = re.compile(
 _O_IN_AMOUNT = re.compile(
     r"(?<=\d\.)O(?=[\dO]?(?![\w.]))|(?<=\d\.\d)O(?![\w.])|(?<=\d)O(?=\d*\.\d{2}(?!\d))"
 )
+# An amount with a letter or two read for its digits, three digits still read as such:
+# "L83.00" and "2L.50" (an l for a 1, upper-cased), "57.7S", "I05.40".
+_LETTERS_IN_AMOUNT = re.compile(r"(?<![\w.,])[\dOIL|S]{1,7}\.[\dOS]{2}(?![\w.])")
+_AS_DIGITS = str.maketrans({"O": "0", "I": "1", "L": "1", "|": "1", "S": "5"})
+
+
+def _amount_digits(match: re.Match[str]) -> str:
+    token = match.group(0)
+    if (
+        sum(char.isdigit() for char in token) < 3
+        or len(token) - sum(char.isdigit() for char in token) > 3
+    ):
+        return token
+    return token.translate(_AS_DIGITS)
+
+
 # Four or more single letters, one space apart: a word printed letter-spaced.
 _SPACED_WORD = re.compile(r"(?<![A-Z])[A-Z](?: [A-Z]){3,}(?![A-Z])")
 _CURRENCY_ONLY = re.compile(r"^[\s:(]*(RM|MYR|\$)?[\s:)]*$")
@@ -89,7 +105,8 @@ def find_amounts(row: str) -> list[Amount]:
         The amounts; an amount glued to letters or followed by ``%`` is not one.
     """
     found: list[Amount] = []
-    for match in _AMOUNT.finditer(_O_IN_AMOUNT.sub("0", row.upper())):
+    row = _LETTERS_IN_AMOUNT.sub(_amount_digits, _O_IN_AMOUNT.sub("0", row.upper()))
+    for match in _AMOUNT.finditer(row):
         digits = f"{match['int'].replace('.', ',')}.{match['dec']}"
         dollar = "$" if "$" in (match["cur"] or "", match["cur2"] or "") else ""
         value = Decimal(digits.replace(",", ""))

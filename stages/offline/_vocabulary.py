@@ -78,6 +78,8 @@ for _word in DOMAIN_WORDS:
 
 # "SDN DHD", "SDN BND", "SDN 8HD", "SDN.BHD", "SDNBHD": the legal suffix as OCR reads it.
 _SDN_BHD = re.compile(r"\b(?:(SDN[ .]+)|SDN)[BD8][HN][DO0]\b")
+# "5DN BHD": its S read as a 5.
+_SDN_FIVE = re.compile(r"\b5DN(?=[ .]*[BD8][HN][DO0]\b)")
 
 
 def strip_accents(text: str) -> str:
@@ -161,6 +163,9 @@ _B_OR_S = re.compile(
     r"(?<=\b[A-Z]{2})[85](?=[A-Z]{2})|(?<=[A-Z]{3})[85](?=[A-Z]{2})|\b[85](?=[A-Z]{3,}\b)"
     r"|(?<=[A-Z]{4})5\b"
 )
+# A 6 for the G it looks like, opening a word of letters or between them: "6AYA",
+# "6UA MUSANG", "ALOR 6AJAH" (not "6TH").
+_G_AS_SIX = re.compile(r"\b6(?!TH\b)(?=[A-Z]{2,}\b)|(?<=[A-Z]{2})6(?=[A-Z]{2})")
 # "SENC", "HEONC": a G read as C after a vowel and N at a word's end (no Malay, Chinese
 # or English name ends so, but for ZINC).
 _NG_AS_NC = re.compile(r"\b(?!ZINC\b)([A-Z]+[AEIOU]N)C\b")
@@ -196,8 +201,8 @@ def letters_for_digits(text: str) -> str:
     letters, are ``O`` and ``I`` (``J0H0R``, ``K0PI``; a unit code such as ``B1G`` or
     ``B1A3`` is left alone), as is a ``0`` in a word of three (``L0W``) or ending a word
     (``DAT0``); a ``1`` ending a word is the ``L`` or ``I`` of a domain word (``ABDU1``);
-    ``8`` and ``5`` among letters are ``B`` and ``S`` (``SU8ANG``, ``8AHRU``,
-    ``RESTAURANT5``); ``N0`` before a number is ``NO``, ``JALAN 55 2/64`` is ``SS``,
+    ``8``, ``5`` and ``6`` among letters are ``B``, ``S`` and ``G`` (``SU8ANG``,
+    ``8AHRU``, ``RESTAURANT5``, ``6AYA``; not ``6TH``); ``N0`` before a number is ``NO``, ``JALAN 55 2/64`` is ``SS``,
     ``SEKSYEN L4`` is 14 and ``S3300`` after a comma a postcode.
     """
 
@@ -211,6 +216,7 @@ def letters_for_digits(text: str) -> str:
 
     text = _LAST_DIGIT.sub(_letter_for_last_digit, text)
     text = _B_OR_S.sub(lambda match: "B" if match.group(0) == "8" else "S", text)
+    text = _G_AS_SIX.sub("G", text)
     text = _SS_AS_FIVES.sub("SS", text)
     text = _ONE_AS_LETTER.sub(r"\1 1", _POSTCODE_S.sub("5", _LAST_ZERO.sub("O", text)))
     return _NUMBER_LABEL.sub("NO", _MIXED_WORD.sub(fix, text))
@@ -221,7 +227,8 @@ def clean_header_text(text: str) -> str:
     A company or address string cleaned of OCR artefacts.
 
     Accents are removed, ``0`` and ``1`` inside a word read as ``O`` and ``I``
-    (``J0HOR``), ``SDN DHD``-like suffixes read as ``SDN BHD``, a last ``NC`` as ``NG``
+    (``J0HOR``), ``SDN DHD``-like suffixes (and ``5DN BHD``) read as ``SDN BHD``, a last
+    ``NC`` as ``NG``
     (``SENC``), a domain word glued to the next split from it (``JALANKAPAR``), and each
     word of
     four letters or more that is a near miss of exactly one domain word
@@ -234,7 +241,9 @@ def clean_header_text(text: str) -> str:
         The cleaned string.
     """
     text = letters_for_digits(strip_accents(text))
-    text = _SDN_BHD.sub(lambda match: (match.group(1) or "SDN ") + "BHD", text)
+    text = _SDN_BHD.sub(
+        lambda match: (match.group(1) or "SDN ") + "BHD", _SDN_FIVE.sub("SDN", text)
+    )
     text = _NG_AS_NC.sub(r"\1G", text)
     text = _LONG_WORD.sub(lambda match: _unglued(match.group(0)), text)
     return _WORD.sub(lambda match: fix_word(match.group(0)), text)

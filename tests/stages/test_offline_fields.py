@@ -125,6 +125,13 @@ class TestDate:
         assert find_date(["Date: O5 OCT 2017"]) == "05 OCT 2017"
         assert find_date(["Tarikh: l2 Mac 2018"]) == "12 MAC 2018"
 
+    def test_letters_read_for_digits_inside_a_date(self) -> None:
+        """``2Ol8`` (two look-alikes in a row inside the year) and ``0B/08`` (a B for
+        an 8)."""
+        assert find_date(["No: 0421 || Date: 18 JAN 2Ol8"]) == "18 JAN 2018"
+        assert find_date(["Date:28/09/2Ol6 || Time: 12:12"]) == "28/09/2016"
+        assert find_date(["No: 18220 || Date: 0B/08/2017"]) == "08/08/2017"
+
     def test_a_first_day_read_as_two_letters(self) -> None:
         """``ll/06/2018`` at a date's start is 11/06/2018."""
         assert find_date(["TARIKH: ll/06/2018"]) == "11/06/2018"
@@ -246,6 +253,14 @@ class TestTotal:
         assert find_total(["JUMLAH 46.6O"]) == "46.60"
         assert find_total(["Total 11O.00", "Paid by: Debit Card"]) == "110.00"
         assert find_total(["SUBTOTAL 20.00", "Total: 21.0O"]) == "21.00"
+
+    def test_letters_read_for_digits_in_an_amount(self) -> None:
+        """``l83.00``, ``2l.50``, ``57.7S``: an l or an S for a digit, three digits read
+        right; a word with two decimals after it is no amount."""
+        assert find_total(["Total || l83.00", "Paid Cash"]) == "183.00"
+        assert find_total(["Jumlah || 2l.50", "Tunai || 50.00", "Baki || 28.50"]) == "21.50"
+        assert find_total(["Total Payable || 57.7S", "Cash || 60.00", "Change || 2.25"]) == "57.75"
+        assert find_total(["TOTAL IS.00"]) is None
 
     def test_paid_decides_among_bare_totals(self) -> None:
         """CASH - CHANGE picks the total it equals, a bare TOTAL too."""

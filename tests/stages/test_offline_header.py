@@ -74,6 +74,11 @@ class TestVocabulary:
             ("JALAN TUANKU ABDU1 RAHMAN", "JALAN TUANKU ABDUL RAHMAN"),
             ("BANDAR PUTER1, 47100", "BANDAR PUTERI, 47100"),
             ("TAMAN MUTIARA1", "TAMAN MUTIARA1"),  # no domain word: left as read
+            (
+                "NO.12, JALAN 6AYA, ALOR 6AJAH, KRAI-6UA MUSANG",
+                "NO.12, JALAN GAYA, ALOR GAJAH, KRAI-GUA MUSANG",
+            ),
+            ("6TH FLOOR, KAJANG LAMA 5DN BHD", "6TH FLOOR, KAJANG LAMA SDN BHD"),
             ("BURGER RESTAURANT5", "BURGER RESTAURANTS"),
             ("NO 25, JALAN 55 2/64", "NO 25, JALAN SS 2/64"),
             ("NO 21, JALAN 5S 24/11", "NO 21, JALAN SS 24/11"),
@@ -587,6 +592,16 @@ class TestAddress:
             (
                 ["ABC PARKING SDN BHD", "CAR PARK @ WISMA ABC,", "JALAN 4, 43000 KAJANG"],
                 "CAR PARK @ WISMA ABC, JALAN 4, 43000 KAJANG",
+            ),
+            # Mixed case: an I or a 1 inside a word of small letters is an l, a small l
+            # opening a word before a consonant an I, and a small l in a number a 1.
+            (
+                ["Kedai Abc", "No. l80, Jalan MendaIing,", "Jalan lbrahim, Sembi1an"],
+                "NO. 180, JALAN MENDALING, JALAN IBRAHIM, SEMBILAN",
+            ),
+            (
+                ["Kedai Abc", "Lot 30ll, Jalan Chang1un,", "Lot F-3-O5, 06000 Jitra"],
+                "LOT 3011, JALAN CHANGLUN, LOT F-3-05, 06000 JITRA",
             ),
             # No postcode and no word of an address: no address.
             (["KEDAI KOPI ABC", "ORDER #B12 TABLE 4 PAX 2", "THANK YOU"], None),
