@@ -171,12 +171,20 @@ def _name_word(match: re.Match[str]) -> str:
     return word.translate(_NAME_DIGITS)
 
 
+# A 5 before a letter in a word of a name, with two letters or more and no other digit,
+# is an S: "5IN NAM", "BE5I" (not "5TH"; a code ends with its digit: "PJU5").
+_FIVE_IN_NAME = re.compile(
+    r"(?<![\w.-])(?!5TH\b)(?=(?:[A-Z5]*[A-Z]){2})[A-Z]*5(?=[A-Z])[A-Z]*(?![\w-])"
+)
+
+
 def _clean_company(row: str) -> str:
     row = _OPERATED_BY.sub("", row)
     row = _DOT_BEFORE_SDN.sub(" ", clean_header_text(row))
     row = _SPACED_INITIALS.sub(r"\1.", row)
     row = _REGISTRATION.sub(" ", row)
     row = _NAME_WORD.sub(_name_word, row)
+    row = _FIVE_IN_NAME.sub(lambda m: m.group(0).replace("5", "S"), row)
     row = re.sub(r"[|_]", " ", row)
     row = re.sub(r"\(\s*\)", " ", row)
     row = re.sub(r"\s+", " ", row).strip(" ,:;-")

@@ -202,8 +202,9 @@ def letters_for_digits(text: str) -> str:
     ``B1A3`` is left alone), as is a ``0`` in a word of three (``L0W``) or ending a word
     (``DAT0``); a ``1`` ending a word is the ``L`` or ``I`` of a domain word (``ABDU1``);
     ``8``, ``5`` and ``6`` among letters are ``B``, ``S`` and ``G`` (``SU8ANG``,
-    ``8AHRU``, ``RESTAURANT5``, ``6AYA``; not ``6TH``); ``N0`` before a number is ``NO``, ``JALAN 55 2/64`` is ``SS``,
-    ``SEKSYEN L4`` is 14 and ``S3300`` after a comma a postcode.
+    ``8AHRU``, ``RESTAURANT5``, ``6AYA``; not ``6TH``); ``N0`` before a number is
+    ``NO``, ``JALAN 55 2/64`` is ``SS``, ``SEKSYEN L4`` is 14 and ``S3300`` after a comma
+    a postcode.
     """
 
     def fix(match: re.Match[str]) -> str:

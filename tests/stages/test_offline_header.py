@@ -266,11 +266,16 @@ class TestCompany:
             # A leading 1 and a number with one letter are printed so.
             ("1STOP PHONE CENTRE", "1STOP PHONE CENTRE"),
             ("KEDAI RUNCIT 8A", "KEDAI RUNCIT 8A"),
+            ("KEDAI KOPI 5IN NAM HONG", "KEDAI KOPI SIN NAM HONG"),
+            ("KEDAI BE5I DAN PERKAKAS ALI", "KEDAI BESI DAN PERKAKAS ALI"),
+            # An ordinal, and a code ending with its digit, are printed so.
+            ("5TH AVENUE CAFE", "5TH AVENUE CAFE"),
+            ("MAJU (PJU5) SDN BHD", "MAJU (PJU5) SDN BHD"),
         ],
     )
     def test_digits_read_for_letters_in_a_name(self, name: str, expected: str) -> None:
-        """A name's word of letters holding a 0 or 1, or a 5 or 8 before three letters, is
-        the word misread."""
+        """A name's word of letters holding a 0 or 1, a 5 or 8 before three letters, or a
+        5 before a letter, is the word misread."""
         assert find_company([name, "NO 3, JALAN 4,", "43000 KAJANG"]) == expected
 
     def test_a_registration_number_with_a_letter_for_a_digit(self) -> None:
