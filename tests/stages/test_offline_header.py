@@ -73,6 +73,7 @@ class TestVocabulary:
             ("PLAZA L0W YAT", "PLAZA LOW YAT"),
             ("JALAN TUANKU ABDU1 RAHMAN", "JALAN TUANKU ABDUL RAHMAN"),
             ("BANDAR PUTER1, 47100", "BANDAR PUTERI, 47100"),
+            ("PLAZA DAMAS SENTRA1,", "PLAZA DAMAS SENTRAL,"),
             ("TAMAN MUTIARA1", "TAMAN MUTIARA1"),  # no domain word: left as read
             (
                 "NO.12, JALAN 6AYA, ALOR 6AJAH, KRAI-6UA MUSANG",
