@@ -270,11 +270,19 @@ def _header(rows: Sequence[str]) -> list[str]:
     """
     header = [_upper(row) for row in rows[:HEADER_ROWS]]
     for index, row in enumerate(header):
-        if _ADDRESS_STOP.search(row) and not _is_registration(row):
+        stop = _ADDRESS_STOP.search(row)
+        if stop and not _is_registration(row) and not _named_before(row, stop.start()):
             if any(not _is_noise(previous) for previous in header[:index]):
                 return header[:index]
             break
     return header
+
+
+def _named_before(row: str, end: int) -> bool:
+    """Whether ``row`` holds a legal name before ``end``: "X RETAIL SDN. BHD. (CO. REG.
+    NO. 350912-P)" is the name with its number, not a label row."""
+    suffix = _LEGAL_SUFFIX.search(row[:end])
+    return suffix is not None and _letters(row[: suffix.start()]) >= 4
 
 
 # A row ending in "&", "AND" or the Malay "DAN": the name goes on onto the next row.

@@ -132,6 +132,14 @@ class TestVocabulary:
 class TestCompany:
     """The company name from made-up headers with the failure classes seen on SROIE."""
 
+    def test_a_name_row_with_its_number_does_not_end_the_header(self) -> None:
+        """``X RETAIL (M) SDN. BHD. (CO. REG. NO. 350912-P)`` under a brand line is the
+        company, though its number holds a label word."""
+        rows = ["MegaFresh Hypermarket", "MegaFresh Retail (M) Sdn. Bhd. (Co. Reg. No. 350912-P)"]
+        assert find_company([*rows, "Lot 12, Jalan 2,"]) == "MEGAFRESH RETAIL (M) SDN. BHD."
+        rows = ["Sinar Pharmacy", "Sinar Niaga Sdn Bhd (Company No. 934412-U)", "Lot 1, Jalan 2,"]
+        assert find_company(rows) == "SINAR NIAGA SDN BHD"
+
     def test_a_name_opening_with_syarikat_goes_on_to_the_suffix(self) -> None:
         """``SYARIKAT BAHAN BINAAN`` / ``HOCK SENG SDN. BHD.``: a row that opens with the
         Malay for "company" and has no suffix is the name's start; a row with its own
