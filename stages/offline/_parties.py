@@ -90,9 +90,12 @@ _ADDRESS_WORD = re.compile(
 )
 # The first row of an address may hold few letters: "NO 43-45-47G,", "LOT 12,".
 _ADDRESS_OPENING = re.compile(
-    r"^(?:NO|LOT|UNIT|BLO?C?K|PT|P\.T)\b\.?\s*[:.]?\s*\d"
-    # Or house numbers before a street word: "12 & 14, JLN 2/3,", "5-1, LORONG 4,".
-    r"|^\d+[A-Z]?(?:\s*[&,/-]\s*\d+[A-Z]?)*\s*,?\s*(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|PERSIARAN)\b"
+    # A unit may open with its floor's or block's letters: "LOT G-15", "UNIT F1-08".
+    r"^(?:NO|LOT|UNIT|BLO?C?K|PT|P\.T)\b\.?\s*[:.]?\s*(?:\d|[A-Z]{1,2}\d{0,2}-\d)"
+    # Or house numbers before a street word: "12 & 14, JLN 2/3,", "5-1, LORONG 4,",
+    # "G-12, JALAN PRIMA 3,".
+    r"|^(?:[A-Z]{1,2}\d{0,2}-)?\d+[A-Z]?(?:\s*[&,/-]\s*\d+[A-Z]?)*\s*,?\s*"
+    r"(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|PERSIARAN)\b"
 )
 # "10T 1851-A": LOT with its letters read as digits, before a lot number.
 _LOT = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b|[A-Z]{1,2}-?\d))")
@@ -125,11 +128,16 @@ _LONE_L = re.compile(r"(?<![A-Za-z0-9])l(?![A-Za-z0-9'])")
 
 
 # In a word of small letters, a capital I or a 1 is an l, and a 0 an o: "MendaIing",
-# "Chang1un", "Sembi1an".
-_L_IN_SMALL = re.compile(r"(?<=[a-z])[I1](?=[a-z])")
+# "Chang1un", "Sembi1an", "Retai1".
+_L_IN_SMALL = re.compile(r"(?<=[a-z])[I1](?=[a-z])|(?<=[a-z]{2})1\b")
 _O_IN_SMALL = re.compile(r"(?<=[a-z])0(?=[a-z])")
-# A small l opening a word before a consonant is a capital I: "Jalan lbrahim".
-_L_FOR_I = re.compile(r"(?<![A-Za-z0-9])l(?=[bcdfghjkmnpqrstvwxz][a-z])(?!td\b)")
+# A small l opening a word before a small consonant or two capitals is a capital I:
+# "Jalan lbrahim", "JALAN TUN lSMAIL".
+_L_FOR_I = re.compile(
+    r"(?<![A-Za-z0-9])l(?=[bcdfghjkmnpqrstvwxz][a-z])(?!td\b)|(?<![A-Za-z0-9])l(?=[A-Z]{2})"
+)
+# ... and before one capital and no more letters, a 1: "JALAN PJU lA/41".
+_L_FOR_ONE = re.compile(r"(?<![A-Za-z0-9])l(?=[A-Z](?![A-Za-z0-9]))")
 # A small l in a number is a 1: "No. l80", "10l", "30ll".
 _L_IN_NUMBER = re.compile(r"(?<![A-Za-z])(?=[\dl]*\d)[\dl]*l[\dl]*(?![A-Za-z])")
 
@@ -138,6 +146,7 @@ def _upper(row: str) -> str:
     """A header row upper case, its spaces single, letters read as digits put right."""
     row = _L_IN_NUMBER.sub(lambda m: m.group(0).replace("l", "1"), row)
     row = _O_IN_SMALL.sub("o", _L_IN_SMALL.sub("l", _L_FOR_I.sub("I", row)))
+    row = _L_FOR_ONE.sub("1", row)
     row = _LONE_L.sub("1", _LOWER_L.sub("I", row))
     return letters_for_digits(re.sub(r"\s+", " ", row.upper()).strip())
 
@@ -211,6 +220,10 @@ def _cut_after_legal_end(name: str) -> str:
     return name
 
 
+# "BRANCH: NO. 12, JALAN ...": the branch's label before its address.
+_BRANCH_LABEL = re.compile(r"^(?:BRANCH|OUTLET|CAWANGAN|STORE|KEDAI)\s*:\s*")
+
+
 def _clean_address(address: str) -> str:
     """
     OCR clean-up of an address: accents, vocabulary, ``10T`` for ``LOT``, an O in a
@@ -220,7 +233,7 @@ def _clean_address(address: str) -> str:
     """
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
     address = _O_IN_NUMBER.sub("0", address)
-    address = _LOT.sub("LOT", clean_header_text(address))
+    address = _LOT.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))
     address = _SPACED_INITIALS.sub(r"\1.", address)
     address = _STRAY_STOP.sub(",", address)
     address = _STOP_BEFORE_STATE.sub(r"\1,", address)
@@ -569,7 +582,8 @@ def find_address(rows: Sequence[str]) -> str | None:
     """
     span = _company_rows(rows)
     start = span[1] + 1 if span else 0
-    found = _address_in([_upper(row) for row in rows[start : start + HEADER_ROWS]])
+    block = [_upper(row) for row in rows[start : start + HEADER_ROWS]]
+    found = _address_in(_without_head_office(block))
     if found is not None:
         return found
     upper = [_upper(row) for row in rows]  # the rest of the receipt, only when needed
@@ -582,6 +596,31 @@ def find_address(rows: Sequence[str]) -> str | None:
             # An item's code over a barcode opens like an address, but names no place.
             return found if found is not None and _PLACE.search(found) else None
     return None
+
+
+# A head office's or registered office's label before its address.
+_HEAD_OFFICE = re.compile(
+    r"^(?:HEAD OFFICE|HQ|H\.Q\.?|REGISTERED OFFICE|REG(?:D|\.)? OFFICE|IBU PEJABAT|"
+    r"PEJABAT (?:UTAMA|BERDAFTAR))\s*[:-]?\s*"
+)
+
+
+def _without_head_office(block: list[str]) -> list[str]:
+    """
+    ``block`` without its head office's address when the branch's follows it (the sale
+    was made at the branch: "HEAD OFFICE: ..., 41050 KLANG" / "OUTLET: ..." / "NO. 23,
+    ..., 41200 KLANG"), or with the label cut off when the head office's is the only
+    address printed.
+    """
+    for index, row in enumerate(block):
+        label = _HEAD_OFFICE.match(row)
+        if label is None:
+            continue
+        end = next((j for j in range(index, len(block)) if _POSTCODE.search(block[j])), None)
+        if end is not None and any(map(_POSTCODE.search, block[end + 1 :])):
+            return block[:index] + block[end + 1 :]
+        return [*block[:index], row[label.end() :], *block[index + 1 :]]
+    return block
 
 
 def _one_row_address(row: str) -> bool:

@@ -35,7 +35,8 @@ _TRADE = """
     PETROLEUM STATION KITCHEN CATERING BOUTIQUE KILANG ROTI KOPI NASI MAKAN SYARIKAT
     KOPITIAM CAWANGAN KLINIK PASAR MINI PARKING MEDICAL CLINIC DENTAL PERGIGIAN
     COMMUNICATION TELECOMMUNICATION SEAFOOD LAUNDRY HOSPITALITY EXPRESS DEPARTMENT
-    BAKERI STATIONERS STATIONARY CONFECTIONERS
+    BAKERI STATIONERS STATIONARY CONFECTIONERS RETAIL ALAT TULIS PERKAKAS BINAAN BAHAN
+    BENGKEL KERETA MOTOSIKAL ELEKTRIK PERABOT DOBI JAHIT CERMIN BUKU KAIN UBAT
 """
 _PLACES = """
     JALAN LORONG PERSIARAN LEBUH LEBUHRAYA LINGKARAN BANDAR TAMAN KAMPUNG KAWASAN
@@ -166,6 +167,8 @@ _B_OR_S = re.compile(
 # A 6 for the G it looks like, opening a word of letters or between them: "6AYA",
 # "6UA MUSANG", "ALOR 6AJAH" (not "6TH").
 _G_AS_SIX = re.compile(r"\b6(?!TH\b)(?=[A-Z]{2,}\b)|(?<=[A-Z]{2})6(?=[A-Z]{2})")
+# A 2 for the Z it looks like, opening a word of four letters or more: "2AINAL".
+_Z_AS_TWO = re.compile(r"\b2(?=[A-Z]{3,}\b)")
 # "SENC", "HEONC": a G read as C after a vowel and N at a word's end (no Malay, Chinese
 # or English name ends so, but for ZINC).
 _NG_AS_NC = re.compile(r"\b(?!ZINC\b)([A-Z]+[AEIOU]N)C\b")
@@ -217,7 +220,7 @@ def letters_for_digits(text: str) -> str:
 
     text = _LAST_DIGIT.sub(_letter_for_last_digit, text)
     text = _B_OR_S.sub(lambda match: "B" if match.group(0) == "8" else "S", text)
-    text = _G_AS_SIX.sub("G", text)
+    text = _Z_AS_TWO.sub("Z", _G_AS_SIX.sub("G", text))
     text = _SS_AS_FIVES.sub("SS", text)
     text = _ONE_AS_LETTER.sub(r"\1 1", _POSTCODE_S.sub("5", _LAST_ZERO.sub("O", text)))
     return _NUMBER_LABEL.sub("NO", _MIXED_WORD.sub(fix, text))

@@ -276,6 +276,7 @@ class TestCompany:
             ("1STOP PHONE CENTRE", "1STOP PHONE CENTRE"),
             ("KEDAI RUNCIT 8A", "KEDAI RUNCIT 8A"),
             ("KEDAI KOPI 5IN NAM HONG", "KEDAI KOPI SIN NAM HONG"),
+            ("PaperPlus Office & Schoo1 Supplies", "PAPERPLUS OFFICE & SCHOOL SUPPLIES"),
             ("KEDAI BE5I DAN PERKAKAS ALI", "KEDAI BESI DAN PERKAKAS ALI"),
             # An ordinal, and a code ending with its digit, are printed so.
             ("5TH AVENUE CAFE", "5TH AVENUE CAFE"),
@@ -616,6 +617,51 @@ class TestAddress:
             (
                 ["Kedai Abc", "Lot 30ll, Jalan Chang1un,", "Lot F-3-O5, 06000 Jitra"],
                 "LOT 3011, JALAN CHANGLUN, LOT F-3-05, 06000 JITRA",
+            ),
+            (
+                [
+                    "Kedai Abc",
+                    "JALAN TUN lSMAIL, JALAN PJU lA/41,",
+                    "Jalan Sultan 2AINAL, 06000 Jitra",
+                ],
+                "JALAN TUN ISMAIL, JALAN PJU 1A/41, JALAN SULTAN ZAINAL, 06000 JITRA",
+            ),
+            # A head office's address before the branch's: the branch's, where the sale
+            # was made; the head office's alone, without its label.
+            (
+                [
+                    "ABC PHARMACY SDN BHD",
+                    "HEAD OFFICE: NO. 8, JALAN 2,",
+                    "KAWASAN PERINDUSTRIAN MAJU, 41050 KLANG",
+                    "OUTLET: ABC BANDAR BARU",
+                    "NO. 23, JALAN 3/KS7,",
+                    "BANDAR BARU, 41200 KLANG",
+                ],
+                "NO. 23, JALAN 3/KS7, BANDAR BARU, 41200 KLANG",
+            ),
+            (["ABC SDN BHD", "HQ: NO. 8, JALAN 2, 41050 KLANG"], "NO. 8, JALAN 2, 41050 KLANG"),
+            (
+                ["ABC SDN BHD", "BRANCH: NO. 8, JALAN 2,", "41050 KLANG"],
+                "NO. 8, JALAN 2, 41050 KLANG",
+            ),
+            # An outlet's name over a unit that opens with its floor's letters.
+            (
+                [
+                    "ABC QSR SDN BHD",
+                    "BURGER ABC TERUNTUM",
+                    "LOT G-15, KOMPLEKS JAYA,",
+                    "25000 KUANTAN",
+                ],
+                "LOT G-15, KOMPLEKS JAYA, 25000 KUANTAN",
+            ),
+            (
+                [
+                    "ABC RETAIL SDN BHD",
+                    "STORE 078 - BATU CAVES",
+                    "G-12, JALAN PRIMA 3,",
+                    "68100 BATU CAVES",
+                ],
+                "G-12, JALAN PRIMA 3, 68100 BATU CAVES",
             ),
             # No postcode and no word of an address: no address.
             (["KEDAI KOPI ABC", "ORDER #B12 TABLE 4 PAX 2", "THANK YOU"], None),
