@@ -71,6 +71,9 @@ _LOOKALIKE_RUN = re.compile(
     r"|(?<![A-Z\d])[ODIL|](?=\d ?[/.-] ?\d)"
     r"|(?<![A-Z\d])[ODIL|](?=\d[ /.-]?(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
     r"|MAC|MEI|OGO|OKT|DIS))"
+    # Or its second digit: "1O JAN 2016".
+    r"|(?<=\b\d)[ODIL|](?=[ /.-]?(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
+    r"|MAC|MEI|OGO|OKT|DIS))"
 )
 # A month's three letters between a day and a year, one of them read as its look-alike:
 # "15 MAV 2018", "03-DEC-17" read "03-DEG-17". Fixed only when one month is that close.

@@ -250,10 +250,22 @@ def clean_header_text(text: str) -> str:
     )
     text = _NG_AS_NC.sub(r"\1G", text)
     text = _LONG_WORD.sub(lambda match: _unglued(match.group(0)), text)
+    text = _SPLIT_WORD.sub(_rejoined, text)
     return _WORD.sub(lambda match: fix_word(match.group(0)), text)
 
 
 _LONG_WORD = re.compile(r"\b[A-Z]{9,}\b")
+# "HARDWA RE": a domain word OCR split with a space, one part of two letters or less.
+_SPLIT_WORD = re.compile(r"\b(?:([A-Z]{4,}) ([A-Z]{1,2})|([A-Z]{1,2}) ([A-Z]{4,}))\b")
+
+
+def _rejoined(match: re.Match[str]) -> str:
+    """The two parts as one domain word, when neither is a word of its own there."""
+    first, second = (match.group(1), match.group(2)) if match.group(1) else match.group(3, 4)
+    joined = first + second
+    if joined in DOMAIN_WORDS and first not in DOMAIN_WORDS and second not in DOMAIN_WORDS:
+        return joined
+    return match.group(0)
 
 
 # Words that open more words and never end a compound: streets, areas, trades. Not

@@ -124,6 +124,7 @@ class TestDate:
         """``O5 OCT 2017``: the day's first digit read as O, before a month's name."""
         assert find_date(["Date: O5 OCT 2017"]) == "05 OCT 2017"
         assert find_date(["Tarikh: l2 Mac 2018"]) == "12 MAC 2018"
+        assert find_date(["NO: AF-08812 || TARIKH: 1O JAN 2016"]) == "10 JAN 2016"
 
     def test_letters_read_for_digits_inside_a_date(self) -> None:
         """``2Ol8`` (two look-alikes in a row inside the year) and ``0B/08`` (a B for

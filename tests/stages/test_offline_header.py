@@ -75,6 +75,10 @@ class TestVocabulary:
             ("BANDAR PUTER1, 47100", "BANDAR PUTERI, 47100"),
             ("PLAZA DAMAS SENTRA1,", "PLAZA DAMAS SENTRAL,"),
             ("TAMAN MUTIARA1", "TAMAN MUTIARA1"),  # no domain word: left as read
+            # A domain word split by a space, one part of two letters: joined; two words
+            # printed apart stay.
+            ("HUP LEE HARDWA RE, S UBANG JAYA", "HUP LEE HARDWARE, SUBANG JAYA"),
+            ("SEA FOOD RESTAURANT", "SEA FOOD RESTAURANT"),
             (
                 "NO.12, JALAN 6AYA, ALOR 6AJAH, KRAI-6UA MUSANG",
                 "NO.12, JALAN GAYA, ALOR GAJAH, KRAI-GUA MUSANG",
