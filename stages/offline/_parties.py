@@ -52,8 +52,9 @@ _REGISTRATION_LABEL = r"CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? 
 _REGISTRATION = re.compile(
     rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQIL]{{2,}}"
     rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
-    # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)".
-    r"|\(\s*[A-Z]{2,3}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
+    # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)"
+    # ("(5A0122874-H)": an S read as 5).
+    r"|\(\s*[A-Z5][A-Z]{1,2}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
     # A limited liability partnership's: "(LLP0012345-LGN)".
     r"|\(?\s*\bLLP\d{7}-?[A-Z]{3}\b\s*\)?"
     # The 12 digits given since 2019, starting with the year: "(201901012345)".
@@ -75,7 +76,11 @@ _POSTCODE = re.compile(
 )
 # A postcode with an O read for a zero ("3O01O", "58OOO"): five of 0-9 and O, starting
 # with a digit, two digits or more.
-_POSTCODE_WITH_O = re.compile(r"\b(?=\d)(?=(?:O*\d){2})(?=[\dO]*O)[\dO]{5}\b")
+_POSTCODE_WITH_O = re.compile(
+    r"\b(?=\d)(?=(?:O*\d){2})(?=[\dO]*O)[\dO]{5}\b"
+    # Or its first 0 read as O: "O5000 ALOR SETAR".
+    r"|\bO(?=\d{4} [A-Z])"
+)
 # An O between a digit and a digit, a slash or a comma: "JALAN 1O/2", "NO. 3O,".
 _O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=\d[/-])O(?=\d)")
 # Streets and places: what names a place, not a unit in it.
@@ -180,11 +185,13 @@ def _name_word(match: re.Match[str]) -> str:
     return word.translate(_NAME_DIGITS)
 
 
-# A 5 before a letter in a word of a name, with two letters or more and no other digit,
-# is an S: "5IN NAM", "BE5I" (not "5TH"; a code ends with its digit: "PJU5").
+# A 5 or an 8 before a letter in a word of a name, with two letters or more and no other
+# digit, is an S or a B: "5IN NAM", "BE5I", "8AK KUT TEH" (not "5TH"; a code ends with
+# its digit: "PJU5").
 _FIVE_IN_NAME = re.compile(
-    r"(?<![\w.-])(?!5TH\b)(?=(?:[A-Z5]*[A-Z]){2})[A-Z]*5(?=[A-Z])[A-Z]*(?![\w-])"
+    r"(?<![\w.-])(?![58]TH\b)(?=(?:[A-Z58]*[A-Z]){2})[A-Z]*[58](?=[A-Z])[A-Z]*(?![\w-])"
 )
+_AS_LETTERS = str.maketrans("58", "SB")
 
 
 def _clean_company(row: str) -> str:
@@ -193,7 +200,7 @@ def _clean_company(row: str) -> str:
     row = _SPACED_INITIALS.sub(r"\1.", row)
     row = _REGISTRATION.sub(" ", row)
     row = _NAME_WORD.sub(_name_word, row)
-    row = _FIVE_IN_NAME.sub(lambda m: m.group(0).replace("5", "S"), row)
+    row = _FIVE_IN_NAME.sub(lambda m: m.group(0).translate(_AS_LETTERS), row)
     row = re.sub(r"[|_]", " ", row)
     row = re.sub(r"\(\s*\)", " ", row)
     row = re.sub(r"\s+", " ", row).strip(" ,:;-")
@@ -368,7 +375,7 @@ def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
         if (
             _NAME_OPENING_ONLY.match(header[business])
             and business + 1 < len(header)
-            and _names_more(header[business + 1])
+            and _names_more(_REGISTRATION.sub(" ", header[business + 1]))
         ):
             # "KEDAI MAKANAN DAN MINUMAN" / "AH FOOK": the name is on the row below.
             return business, business + 1
@@ -406,7 +413,8 @@ def _business_row(header: list[str]) -> int | None:
 # "GUAN HOE SDN BHD".
 _NAME_OPENING_ONLY = re.compile(
     r"^(?:(?:SYARIKAT|PERNIAGAAN|PERUSAHAAN|KEDAI|RESTORAN|KILANG|PASARAYA|PUSAT|"
-    r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|DAN|&)\s*)+$"
+    r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|BEKALAN|BAHAN|BINAAN|ALAT|TULIS|PERKAKAS|"
+    r"LAUT|DAN|&)\s*)+$"
 )
 
 
@@ -544,9 +552,10 @@ def _address_follows(rows: Sequence[str]) -> bool:
 
 
 # A document's number, alone or before a label: "NO: 12033", "No: SI-0098 DATE: ...";
-# not a house number ("NO: 28, JALAN ...").
+# "INV N0. CF-27731" (a label word before its NO.); not a house number ("NO: 28, JALAN").
 _DOCUMENT_NUMBER = re.compile(
-    r"^(?:[A-Z]+\.? )?NO ?[:#] ?(?=[A-Z\d/-]*(?:\d{4}|[A-Z]-?\d))[A-Z\d/-]+(?:\s|$)"
+    r"^(?:(?:[A-Z]+\.? )?N[O0] ?[:#]|[A-Z]+\.? N[O0]\.) ?(?=[A-Z\d/-]*(?:\d{4}|[A-Z]-?\d))"
+    r"[A-Z\d/-]+(?:\s|$)"
 )
 
 

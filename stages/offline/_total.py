@@ -47,6 +47,9 @@ def _amount_digits(match: re.Match[str]) -> str:
 
 # Four or more single letters, one space apart: a word printed letter-spaced.
 _SPACED_WORD = re.compile(r"(?<![A-Z])[A-Z](?: [A-Z]){3,}(?![A-Z])")
+# A currency in a label ("RM", "(MYR)"): a row of it and an amount is a bare amount; a
+# tax code ("SR 56.00" under "KOD JUMLAH GST") is not.
+_CURRENCY_WORD = re.compile(r"\b(?:RM|MYR)\b")
 _CURRENCY_ONLY = re.compile(r"^[\s:(]*(RM|MYR|\$)?[\s:)]*$")
 
 # Labels, checked on an upper-cased row where letter look-alike digits are fixed
@@ -60,8 +63,9 @@ _FINAL = re.compile(
 _QUALIFIED = re.compile(r"TOTAL ?(?:AMOUNT|AMT|SALES|BILL|PRICE|CHARGES?)|AMOUNT ?PAYABLE")
 _TOTAL = re.compile(r"TOTAL|TTL|TOTL|TOTAI|\bNETT?\b")
 _EXCLUDED = re.compile(
-    r"SUB[ -]?TOTAL|SUB[ -]?TTL|TOTAL ?(?:QTY|QUANTITY|ITEM|PCS|UNIT|DISC|SAVING|TAX|GST|SST|"
-    r"NO|WEIGHT|POINT)|TAX ?TOTAL|EXCL|BEFORE|CHANGE|TENDER|PAYMENT|PAID|CARD|VISA|"
+    r"SUB[ -]?TOTAL|SUB[ -]?TTL|JUMLAH KECIL|"
+    r"TOTAL ?(?:QTY|QUANTITY|ITEM|PCS|UNIT|DISC|SAVING|TAX|GST|SST|NO|WEIGHT|POINT)|"
+    r"TAX ?TOTAL|EXCL|BEFORE|CHANGE|TENDER|PAYMENT|PAID|CARD|VISA|"
     r"MASTER|DISCOUNT|INCLUDES?|INCLUDED|SUMMARY|GST ?@|\bGST\b ?\d|SERVICE|ADJ|DEPOSIT|"
     r"POINTS?|SAVED|YOU SAVE|\bQTY\b|WEIGHT|\bWT\b|\bKG\b"
 )
@@ -72,7 +76,7 @@ _CASH = re.compile(r"\bCASH\b|TENDER|PAYMENT|\bPAID\b")
 # change is printed (then it was the sum tendered).
 _SETTLED = re.compile(r"(?:TOTAL|AMOUNT|AMT|NETT?) ?PAID|PAID ?AMOUNT")
 _CHANGE = re.compile(r"CHANGE|\bBAKI\b")
-_ROUNDING = re.compile(r"ROUND")
+_ROUNDING = re.compile(r"ROUND|PEMBUNDARAN|BUNDAR")
 # Malaysian cash totals are rounded to 5 sen (since 2008).
 _FIVE_SEN = Decimal("0.05")
 _LOOKALIKES = str.maketrans({"0": "O", "1": "I", "5": "S", "4": "A"})
@@ -179,7 +183,7 @@ def _pairs(rows: Sequence[str]) -> list[tuple[int, str, Amount]]:
     values: list[Amount] = []  # the bare amounts answering it
     for index, row in enumerate(rows):
         label, amounts = _split(row)
-        bare = bool(amounts) and not label.strip(" :()RMYS$")
+        bare = bool(amounts) and not _CURRENCY_WORD.sub("", label).strip(" :()$")
         if bare and labels:
             values.append(amounts[0])
             continue

@@ -263,6 +263,13 @@ class TestTotal:
         assert find_total(["Total Payable || 57.7S", "Cash || 60.00", "Change || 2.25"]) == "57.75"
         assert find_total(["TOTAL IS.00"]) is None
 
+    def test_a_malay_subtotal_and_a_tax_table_are_no_total(self) -> None:
+        """``JUMLAH KECIL`` is a subtotal, and ``SR 56.00 3.36`` under ``KOD JUMLAH GST``
+        a tax table's row (its code is no currency)."""
+        rows = ["JUMLAH KECIL 56.00", "GST 6% 3.36", "PEMBUNDARAN -0.01", "JUMLAH 59.35"]
+        rows += ["TUNAI 60.00", "BAKI 0.65", "KOD JUMLAH GST", "SR 56.00 3.36"]
+        assert find_total(rows) == "59.35"
+
     def test_paid_decides_among_bare_totals(self) -> None:
         """CASH - CHANGE picks the total it equals, a bare TOTAL too."""
         rows = ["TOTAL 40.00", "TOTAL 45.00", "CASH 50.00", "CHANGE 10.00"]

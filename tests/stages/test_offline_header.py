@@ -144,6 +144,37 @@ class TestCompany:
         rows = ["Sinar Pharmacy", "Sinar Niaga Sdn Bhd (Company No. 934412-U)", "Lot 1, Jalan 2,"]
         assert find_company(rows) == "SINAR NIAGA SDN BHD"
 
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            (
+                ["PERNIAGAAN BINAAN", "ALI MAJU ENTERPRISE (SA0298114-M)"],
+                "PERNIAGAAN BINAAN ALI MAJU ENTERPRISE",
+            ),
+            (
+                ["SYARIKAT PERNIAGAAN", "ALI MAJU HARDWARE (5A0122874-H)"],
+                "SYARIKAT PERNIAGAAN ALI MAJU HARDWARE",
+            ),
+            (
+                ["BEKALAN BAHAN BINAAN", "ALI MAJU SDN. BHD."],
+                "BEKALAN BAHAN BINAAN ALI MAJU SDN. BHD.",
+            ),
+            (
+                ["RESTORAN MAKANAN LAUT", "ALI MAJU SDN. BHD."],
+                "RESTORAN MAKANAN LAUT ALI MAJU SDN. BHD.",
+            ),
+            (["BORNEO MAJU", "HANDICRAFT SDN. BHD."], "BORNEO MAJU HANDICRAFT SDN. BHD."),
+            (["RESTORAN 8AK KUT TEH ALI"], "RESTORAN BAK KUT TEH ALI"),
+        ],
+    )
+    def test_a_row_of_malay_trade_words_opens_the_name(
+        self, rows: list[str], expected: str
+    ) -> None:
+        """A row of words that open a Malay name (``BEKALAN BAHAN BINAAN``: building
+        materials supply) goes on to the name's row below, its number in brackets left
+        out; a trade word alone before the suffix joins the row above."""
+        assert find_company([*rows, "NO. 23, JALAN 4,", "48000 RAWANG"]) == expected
+
     def test_a_name_opening_with_syarikat_goes_on_to_the_suffix(self) -> None:
         """``SYARIKAT BAHAN BINAAN`` / ``HOCK SENG SDN. BHD.``: a row that opens with the
         Malay for "company" and has no suffix is the name's start; a row with its own
@@ -629,6 +660,16 @@ class TestAddress:
                     "Jalan Sultan 2AINAL, 06000 Jitra",
                 ],
                 "JALAN TUN ISMAIL, JALAN PJU 1A/41, JALAN SULTAN ZAINAL, 06000 JITRA",
+            ),
+            # A document number with a zero for its O is no address; a postcode's first
+            # 0 read as O.
+            (
+                ["ABC HARDWARE", "TAX INVOICE", "INV N0. CF-27731 || DATE: 07/05/2018"],
+                None,
+            ),
+            (
+                ["ABC HARDWARE", "NO. 7, JALAN 8,", "O5000 ALOR SETAR"],
+                "NO. 7, JALAN 8, 05000 ALOR SETAR",
             ),
             # A head office's address before the branch's: the branch's, where the sale
             # was made; the head office's alone, without its label.
