@@ -28,6 +28,8 @@ class TestVocabulary:
             ("HARIWARL", "HARDWARE"),  # a free letter and E read as L
             ("RESTOPAN", "RESTORAN"),
             ("MERTAJARN", "MERTAJAM"),  # an M read as RN
+            ("NINUMAN", "MINUMAN"),
+            ("ANAN", "AMAN"),  # KEDAH DARUL AMAN
         ],
     )
     def test_near_misses_are_fixed(self, word: str, expected: str) -> None:
@@ -40,6 +42,9 @@ class TestVocabulary:
             *("MAYA", "LEMBAH", "GEMBIRA", "KENANGA", "SAGA", "PEARL", "BATERI", "TAYAR"),
             # Seven letters, two letters or no look-alike pair from a domain word.
             *("GUNTING", "SEMARAK", "TANDANG", "PERMATA", "KERAMAT"),
+            # A street named for a fruit, a look-alike from BUKU (books), which is not a
+            # domain word for that reason.
+            "DUKU",
             # Longer, two letters from a domain word, neither a look-alike.
             *("SENAWANG",),
         ],
