@@ -29,7 +29,19 @@ hotels, car parks, Malay dates, totals printed again after rounding.
     written/k.json  80 receipts, written blind like set J by another reviewer (a third
                     noisy); read once at 2debf0c, then for four rules.
     written/l.json  80 receipts, written blind like set K by another reviewer; read once
-                    at 64e0aa4, the round's last rules. Its misses were not worked on.
+                    at 64e0aa4, round 15's last rules; its misses were worked on in
+                    round 16.
+    written/m.json  80 receipts (round 16), written blind like SROIE's own, a third
+                    noisy; read once at ef35772, then for the rules after it.
+    written/o.json  80 receipts, written blind with chains' brand, operator, head-office
+                    and branch rows, mixed case; read once at 0de609f, then worked on.
+    written/p.json  80 receipts, written blind like SROIE's own; read once at 75001ff,
+                    then worked on.
+    written/q.json  80 receipts, written blind like SROIE's own; read once at 42d9889,
+                    then worked on.
+    written/n.json  80 receipts, written blind (shops outside the Klang Valley, rarer
+                    trades); read once at 5cfa955, round 16's last rules. Its misses
+                    were not worked on.
 
 Each receipt is laid out as an OCR engine would give it: one ``Line`` per printed
 segment (``||`` splits a row into a left label and right-aligned amounts; a row that
@@ -119,7 +131,9 @@ def table(name: str, results: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
-    parser.add_argument("--sets", default="a,b,c,d,e,f,g,h,i,j,k,l", help="comma-separated sets")
+    parser.add_argument(
+        "--sets", default="a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", help="comma-separated sets"
+    )
     parser.add_argument("--misses", default="", help="print the misses of these sets")
     args = parser.parse_args(argv)
     tree = (args.tree or HERE.parent).resolve()
