@@ -58,10 +58,12 @@ _ZERO_IN_MONTH = re.compile(r"(?<![A-Z0-9])(?:0CT|N0V|0KT|0GOS|0CTOBER|N0VEMBER)
 _N_IN_MONTH = re.compile(r"(?<=[\d /.-])N(?=A[RY]\b|AC\b|ARCH\b)")
 # Digits that OCR reads as letters; fixed only between digits/separators of a date.
 _DIGIT_LOOKALIKES = str.maketrans(
-    {"O": "0", "D": "0", "I": "1", "L": "1", "|": "1", "S": "5", "B": "8"}
+    {"O": "0", "D": "0", "I": "1", "L": "1", "|": "1", "S": "5", "B": "8", "Z": "2"}
 )
 _LOOKALIKE_RUN = re.compile(
-    r"(?<=[\d/.-])[ODILSB|](?=[\d/.-])|(?<=\d)[ODILSB|](?=\d)"
+    r"(?<=[\d/.-])[ODILSBZ|](?=[\d/.-])|(?<=\d)[ODILSBZ|](?=\d)"
+    # The last digit of a year-first date: "2017-12-Z4".
+    r"|(?<=\d{4}-\d\d-)[ODILSBZ|](?=\d\b)"
     # Two in a row inside a year: "2Ol8" (an O and an l).
     r"|(?<=[/.-]\d)[ODILS|]{2}(?=\d\b)|(?<=\b2)[ODILS|]{2}(?=\d\b)"
     # A day or month read whole as letters, between separators: "09/LL/2018".

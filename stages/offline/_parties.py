@@ -78,11 +78,16 @@ _POSTCODE = re.compile(
 # with a digit, two digits or more.
 _POSTCODE_WITH_O = re.compile(
     r"\b(?=\d)(?=(?:O*\d){2})(?=[\dO]*O)[\dO]{5}\b"
+    # Or with one digit before its town: "8OOOO JOHOR BAHRU".
+    r"|\b\dO{4}(?= [A-Z]{3})"
     # Or its first 0 read as O: "O5000 ALOR SETAR".
     r"|\bO(?=\d{4} [A-Z])"
 )
 # An O between a digit and a digit, a slash or a comma: "JALAN 1O/2", "NO. 3O,".
 _O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=\d[/-])O(?=\d)")
+# An S read for a 5 after a digit in a house number or a postcode: "NO. 1S2,", "33 & 3S,",
+# "2S300 KUANTAN".
+_S_IN_NUMBER = re.compile(r"(?<=\b\d)S(?=\d*,)|(?<=\b\d\d)S(?=\d*,)|(?<=\b\d)S(?=\d{3} [A-Z])")
 # Streets and places: what names a place, not a unit in it.
 _PLACES = (
     r"JALAN|JLN|JL|LORONG|LRG|LEBUH|LEBUHRAYA|PERSIARAN|ROAD|STREET|TAMAN|TMN|BANDAR|"
@@ -192,6 +197,9 @@ _FIVE_IN_NAME = re.compile(
     r"(?<![\w.-])(?![58]TH\b)(?=(?:[A-Z58]*[A-Z]){2})[A-Z]*[58](?=[A-Z])[A-Z]*(?![\w-])"
 )
 _AS_LETTERS = str.maketrans("58", "SB")
+# A 6 ending a word of a name is a G ("EN6 HIN"), and "C0." a company's "CO.".
+_G_ENDING_NAME = re.compile(r"(?<=\b[A-Z]{2})6\b|(?<=\b[A-Z]{3})6\b")
+_CO_WITH_ZERO = re.compile(r"\bC0(?=\.|$)")
 
 
 def _clean_company(row: str) -> str:
@@ -201,6 +209,7 @@ def _clean_company(row: str) -> str:
     row = _REGISTRATION.sub(" ", row)
     row = _NAME_WORD.sub(_name_word, row)
     row = _FIVE_IN_NAME.sub(lambda m: m.group(0).translate(_AS_LETTERS), row)
+    row = _CO_WITH_ZERO.sub("CO", _G_ENDING_NAME.sub("G", row))
     row = re.sub(r"[|_]", " ", row)
     row = re.sub(r"\(\s*\)", " ", row)
     row = re.sub(r"\s+", " ", row).strip(" ,:;-")
@@ -239,7 +248,7 @@ def _clean_address(address: str) -> str:
     KLANG. SELANGOR``), a last comma.
     """
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
-    address = _O_IN_NUMBER.sub("0", address)
+    address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))
     address = _LOT.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))
     address = _SPACED_INITIALS.sub(r"\1.", address)
     address = _STRAY_STOP.sub(",", address)
@@ -464,19 +473,24 @@ def _continues(previous: str, row: str) -> bool:
         return False
     if _NAME_OPENING_ONLY.match(previous):
         return True
-    if _OPENS_WITH_COMPANY.match(previous) and _LEGAL_SUFFIX.search(row):
-        # "SYARIKAT BAHAN BINAAN" / "TEIK LEONG SDN. BHD.": a name that opens with the
-        # word "company" and has no suffix goes on onto the suffix's row.
+    suffix = _LEGAL_SUFFIX.search(row)
+    # Trade words alone (before the suffix, if any): "RESTAURANT SDN. BHD.", "BUILDING
+    # MATERIALS SDN BHD", "HARDWARE & BUILDING MATERIALS".
+    words = clean_header_text(row[: suffix.start()] if suffix else row).split()
+    words = [word for word in words if word not in ("&", "DAN", "AND")]
+    trade_only = bool(words) and all(map(_is_trade_word, words))
+    if _OPENS_WITH_COMPANY.match(previous) and (suffix or trade_only):
+        # "SYARIKAT BAHAN BINAAN" / "TEIK LEONG SDN. BHD.", "SYARIKAT HIN LOONG" /
+        # "HARDWARE & BUILDING MATERIALS": a name that opens with the word "company" and
+        # has no suffix goes on onto the row below.
         return not _LEGAL_SUFFIX.search(previous) and not _NOT_COMPANY.search(previous)
     opened = previous.count("(") > previous.count(")")
-    # A name does not start with "ENTERPRISE" or "(SETIA ALAM)": the row above starts it.
+    # A name does not start with "ENTERPRISE" or "(SETIA ALAM)": the row above starts it;
+    # nor with trade words alone before its suffix.
     continued = row.startswith(("(", "&")) or _NAME_TAIL.match(row) is not None
-    # Nor with trade words alone before its suffix: "RESTAURANT SDN. BHD.", "BUILDING
-    # MATERIALS SDN BHD".
-    suffix = _LEGAL_SUFFIX.search(row)
-    words = clean_header_text(row[: suffix.start()]).split() if suffix else []
-    continued |= bool(words) and all(map(_is_trade_word, words))
-    name_like = not _is_noise(previous) and not re.search(r"\d", previous)
+    continued |= suffix is not None and trade_only
+    # Digits read for letters in its words ("SWEET CRUM8S") leave a row name-like.
+    name_like = not _is_noise(previous) and not re.search(r"\d", _FIVE_IN_NAME.sub("", previous))
     return (opened or continued) and name_like and not _NOT_COMPANY.search(previous)
 
 

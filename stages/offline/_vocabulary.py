@@ -37,7 +37,7 @@ _TRADE = """
     COMMUNICATION TELECOMMUNICATION SEAFOOD LAUNDRY HOSPITALITY EXPRESS DEPARTMENT
     BAKERI STATIONERS STATIONARY CONFECTIONERS RETAIL ALAT TULIS PERKAKAS BINAAN BAHAN
     BENGKEL KERETA MOTOSIKAL ELEKTRIK PERABOT DOBI JAHIT CERMIN KAIN UBAT BEKALAN
-    HANDICRAFT HANDICRAFTS MINUMAN CENDERAMATA
+    HANDICRAFT HANDICRAFTS MINUMAN CENDERAMATA CAFE
 """
 _PLACES = """
     JALAN LORONG PERSIARAN LEBUH LEBUHRAYA LINGKARAN BANDAR TAMAN KAMPUNG KAWASAN
@@ -159,11 +159,12 @@ _MIXED_WORD = re.compile(r"\b[A-Z01]*[A-Z][01]+[A-Z][A-Z01]*\b")
 _IN_WORD_DIGIT = re.compile(r"(?<=[A-Z])[01]+(?=[A-Z])")
 _AS_LETTERS = str.maketrans("01", "OI")
 # An 8 or a 5 among letters, with two letters on each side or three after it at a word's
-# start, or a 5 ending a word of letters: "SU8ANG", "8AHRU", "PER5IARAN",
-# "RESTAURANT5" (codes such as "SS15", "8TH", "U8A" stay).
+# start, or ending a word of four letters or more: "SU8ANG", "8AHRU", "PER5IARAN",
+# "RESTAURANT5", "HABA8" (codes such as "SS15", "PJU8", "8TH", "U8A" stay).
 _B_OR_S = re.compile(
-    r"(?<=\b[A-Z]{2})[85](?=[A-Z]{2})|(?<=[A-Z]{3})[85](?=[A-Z]{2})|\b[85](?=[A-Z]{3,}\b)"
-    r"|(?<=[A-Z]{4})5\b"
+    r"(?<=\b[A-Z]{2})[85](?=[A-Z]{2})|(?<=[A-Z]{3})[85](?=[A-Z]{2})"
+    r"|\b[85](?!O+\b)(?=[A-Z]{3,}\b)"  # not a postcode of Os: "8OOOO JOHOR BAHRU"
+    r"|(?<=[A-Z]{4})[58]\b"
 )
 # A 6 for the G it looks like, opening a word of letters or between them: "6AYA",
 # "6UA MUSANG", "ALOR 6AJAH" (not "6TH").
@@ -197,6 +198,18 @@ def _letter_for_last_digit(match: re.Match[str]) -> str:
     return word
 
 
+# "1POH": a 1 or 0 opening a word of letters, read for the I, L or O of a domain word.
+_FIRST_DIGIT = re.compile(r"\b[01][A-Z]{3,}\b")
+
+
+def _letter_for_first_digit(match: re.Match[str]) -> str:
+    word = match.group(0)
+    for letter in "IL" if word[0] == "1" else "O":
+        if letter + word[1:] in DOMAIN_WORDS:
+            return letter + word[1:]
+    return word
+
+
 def letters_for_digits(text: str) -> str:
     """
     Digits that OCR read for the letters they look like, where a word cannot hold them.
@@ -204,7 +217,8 @@ def letters_for_digits(text: str) -> str:
     ``0`` and ``1`` between two letters of a word of 4 characters or more, 3 of them
     letters, are ``O`` and ``I`` (``J0H0R``, ``K0PI``; a unit code such as ``B1G`` or
     ``B1A3`` is left alone), as is a ``0`` in a word of three (``L0W``) or ending a word
-    (``DAT0``); a ``1`` ending a word is the ``L`` or ``I`` of a domain word (``ABDU1``);
+    (``DAT0``); a ``1`` ending or opening a word is the ``L`` or ``I`` of a domain word
+    (``ABDU1``, ``1POH``);
     ``8``, ``5`` and ``6`` among letters are ``B``, ``S`` and ``G`` (``SU8ANG``,
     ``8AHRU``, ``RESTAURANT5``, ``6AYA``; not ``6TH``); ``N0`` before a number is
     ``NO``, ``JALAN 55 2/64`` is ``SS``, ``SEKSYEN L4`` is 14 and ``S3300`` after a comma
@@ -219,7 +233,7 @@ def letters_for_digits(text: str) -> str:
             return word
         return _IN_WORD_DIGIT.sub(lambda run: run.group(0).translate(_AS_LETTERS), word)
 
-    text = _LAST_DIGIT.sub(_letter_for_last_digit, text)
+    text = _FIRST_DIGIT.sub(_letter_for_first_digit, _LAST_DIGIT.sub(_letter_for_last_digit, text))
     text = _B_OR_S.sub(lambda match: "B" if match.group(0) == "8" else "S", text)
     text = _Z_AS_TWO.sub("Z", _G_AS_SIX.sub("G", text))
     text = _SS_AS_FIVES.sub("SS", text)

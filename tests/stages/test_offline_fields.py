@@ -132,6 +132,7 @@ class TestDate:
         assert find_date(["No: 0421 || Date: 18 JAN 2Ol8"]) == "18 JAN 2018"
         assert find_date(["Date:28/09/2Ol6 || Time: 12:12"]) == "28/09/2016"
         assert find_date(["No: 18220 || Date: 0B/08/2017"]) == "08/08/2017"
+        assert find_date(["Date: 2017-12-Z4 || 18:20:45"]) == "2017-12-24"
 
     def test_a_first_day_read_as_two_letters(self) -> None:
         """``ll/06/2018`` at a date's start is 11/06/2018."""

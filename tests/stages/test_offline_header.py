@@ -80,6 +80,7 @@ class TestVocabulary:
             ("BANDAR PUTER1, 47100", "BANDAR PUTERI, 47100"),
             ("PLAZA DAMAS SENTRA1,", "PLAZA DAMAS SENTRAL,"),
             ("TAMAN MUTIARA1", "TAMAN MUTIARA1"),  # no domain word: left as read
+            ("30000 1POH, JALAN TUN HABA8, JALAN PJU8", "30000 IPOH, JALAN TUN HABAB, JALAN PJU8"),
             # A domain word split by a space, one part of two letters: joined; two words
             # printed apart stay.
             ("HUP LEE HARDWA RE, S UBANG JAYA", "HUP LEE HARDWARE, SUBANG JAYA"),
@@ -170,6 +171,13 @@ class TestCompany:
             ),
             (["BORNEO MAJU", "HANDICRAFT SDN. BHD."], "BORNEO MAJU HANDICRAFT SDN. BHD."),
             (["RESTORAN 8AK KUT TEH ALI"], "RESTORAN BAK KUT TEH ALI"),
+            (["SWEET CRUM8S", "BAKERY & CAFE SDN 8HD"], "SWEET CRUMBS BAKERY & CAFE SDN BHD"),
+            (
+                ["SYARIKAT ALI MAJU", "HARDWARE & BUILDING MATERIALS"],
+                "SYARIKAT ALI MAJU HARDWARE & BUILDING MATERIALS",
+            ),
+            (["SYARIKAT PERKAKASAN EN6 HIN"], "SYARIKAT PERKAKASAN ENG HIN"),
+            (["KAMPAR TRADING & HARDWARE C0."], "KAMPAR TRADING & HARDWARE CO."),
         ],
     )
     def test_a_row_of_malay_trade_words_opens_the_name(
@@ -177,7 +185,9 @@ class TestCompany:
     ) -> None:
         """A row of words that open a Malay name (``BEKALAN BAHAN BINAAN``: building
         materials supply) goes on to the name's row below, its number in brackets left
-        out; a trade word alone before the suffix joins the row above."""
+        out; trade words alone (before the suffix, or under a SYARIKAT row) join the row
+        above; digits read for letters in a name (``8AK``, ``EN6``, ``C0.``) are put
+        right."""
         assert find_company([*rows, "NO. 23, JALAN 4,", "48000 RAWANG"]) == expected
 
     def test_a_name_opening_with_syarikat_goes_on_to_the_suffix(self) -> None:
@@ -675,6 +685,15 @@ class TestAddress:
             (
                 ["ABC HARDWARE", "NO. 7, JALAN 8,", "O5000 ALOR SETAR"],
                 "NO. 7, JALAN 8, 05000 ALOR SETAR",
+            ),
+            # An S for a 5 in a house number or a postcode, Os for the zeros of a postcode.
+            (
+                ["ABC HARDWARE", "NO. 1S2, JALAN KOTA, 33 & 3S,", "2S300 KUANTAN"],
+                "NO. 152, JALAN KOTA, 33 & 35, 25300 KUANTAN",
+            ),
+            (
+                ["ABC PARKING", "JALAN WONG AH FOOK, 8OOOO JOHOR BAHRU"],
+                "JALAN WONG AH FOOK, 80000 JOHOR BAHRU",
             ),
             # A head office's address before the branch's: the branch's, where the sale
             # was made; the head office's alone, without its label.
