@@ -84,7 +84,9 @@ _POSTCODE_WITH_O = re.compile(
     r"|\bO(?=\d{4} [A-Z])"
 )
 # An O between a digit and a digit, a slash or a comma: "JALAN 1O/2", "NO. 3O,".
-_O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=\d[/-])O(?=\d)")
+_O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=[\dA-Z][/-])O(?=\d)")
+# "P.0. BOX": a post office box's O read as a zero.
+_PO_BOX = re.compile(r"(?<=\bP\.)( ?)0(?=\. ?BOX\b)")
 # An S read for a 5 after a digit in a house number or a postcode: "NO. 1S2,", "33 & 3S,",
 # "2S300 KUANTAN".
 _S_IN_NUMBER = re.compile(r"(?<=\b\d)S(?=\d*,)|(?<=\b\d\d)S(?=\d*,)|(?<=\b\d)S(?=\d{3} [A-Z])")
@@ -249,6 +251,7 @@ def _clean_address(address: str) -> str:
     """
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
     address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))
+    address = _PO_BOX.sub(r"\1O", address)
     address = _LOT.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))
     address = _SPACED_INITIALS.sub(r"\1.", address)
     address = _STRAY_STOP.sub(",", address)

@@ -29,6 +29,7 @@ class TestVocabulary:
             ("RESTOPAN", "RESTORAN"),
             ("MERTAJARN", "MERTAJAM"),  # an M read as RN
             ("NINUMAN", "MINUMAN"),
+            ("PHARNA", "PHARMA"),
             ("ANAN", "AMAN"),  # KEDAH DARUL AMAN
         ],
     )
@@ -694,6 +695,15 @@ class TestAddress:
             (
                 ["ABC PARKING", "JALAN WONG AH FOOK, 8OOOO JOHOR BAHRU"],
                 "JALAN WONG AH FOOK, 80000 JOHOR BAHRU",
+            ),
+            (
+                [
+                    "ABC PHARMA SDN BHD",
+                    "LOT G-O5, PLAZA X,",
+                    "MILE 4, P.0. BOX 1254,",
+                    "90713 SANDAKAN",
+                ],
+                "LOT G-05, PLAZA X, MILE 4, P.O. BOX 1254, 90713 SANDAKAN",
             ),
             # A head office's address before the branch's: the branch's, where the sale
             # was made; the head office's alone, without its label.
