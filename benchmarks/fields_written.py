@@ -40,8 +40,12 @@ hotels, car parks, Malay dates, totals printed again after rounding.
     written/q.json  80 receipts, written blind like SROIE's own; read once at 42d9889,
                     then worked on.
     written/n.json  80 receipts, written blind (shops outside the Klang Valley, rarer
-                    trades); read once at 5cfa955, round 16's last rules. Its misses
-                    were not worked on.
+                    trades); read once at 5cfa955, then worked on.
+    written/r.json  80 receipts, written blind like SROIE's own; read once at 23735c6,
+                    then worked on.
+    written/s.json  80 receipts, written blind (SROIE's trades and any other shop);
+                    read once at 2531cdb, round 16's last rules. Its misses were not
+                    worked on.
 
 Each receipt is laid out as an OCR engine would give it: one ``Line`` per printed
 segment (``||`` splits a row into a left label and right-aligned amounts; a row that
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
     parser.add_argument(
-        "--sets", default="a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", help="comma-separated sets"
+        "--sets", default="a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s", help="comma-separated sets"
     )
     parser.add_argument("--misses", default="", help="print the misses of these sets")
     args = parser.parse_args(argv)

@@ -30,10 +30,12 @@ MEASURED = {
     "k": {"company": 80, "date": 79, "address": 77, "total": 79},
     "l": {"company": 79, "date": 80, "address": 74, "total": 79},
     "m": {"company": 76, "date": 80, "address": 72, "total": 80},
-    "n": {"company": 74, "date": 77, "address": 57, "total": 79},
+    "n": {"company": 78, "date": 78, "address": 61, "total": 79},
     "o": {"company": 77, "date": 79, "address": 67, "total": 80},
     "p": {"company": 79, "date": 80, "address": 61, "total": 80},
     "q": {"company": 80, "date": 80, "address": 57, "total": 80},
+    "r": {"company": 77, "date": 80, "address": 61, "total": 80},
+    "s": {"company": 79, "date": 79, "address": 57, "total": 79},
 }
 
 
