@@ -13,6 +13,8 @@ are shared with the benchmarks and the tests.
 
 from __future__ import annotations
 
+from ._address import find_address as find_address
+from ._company import find_company as find_company
 from ._correct import correct_text as correct_text
 from ._correct import load_dictionary as load_dictionary
 from ._dates import find_date as find_date
@@ -35,8 +37,6 @@ from ._metrics import field_match as field_match
 from ._metrics import miss_class as miss_class
 from ._metrics import normalize_text as normalize_text
 from ._metrics import text_similarity as text_similarity
-from ._parties import find_address as find_address
-from ._parties import find_company as find_company
 from ._total import find_total as find_total
 
 __all__ = [

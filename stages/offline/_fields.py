@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 from stages._page import Line
 
+from ._address import find_address
+from ._company import find_company
 from ._dates import find_date
 from ._geometry import rows
 from ._layout import fix_layout
-from ._parties import find_address, find_company
 from ._total import find_total
 
 if TYPE_CHECKING:

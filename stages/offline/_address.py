@@ -1,0 +1,292 @@
+"""
+Where a receipt was issued: the seller's address, read from the header rows.
+
+The SROIE ground truth writes it in upper case, its rows joined by a space, without the
+phone, fax or registration numbers. It is the rows after the company name, up to a
+``TEL``/``GST``/``INVOICE`` row or a little after the postcode; or, when those rows hold
+none, a block elsewhere that opens like an address (`find_address`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ._company import _company_rows
+from ._header import (
+    _ADDRESS_OPENING,
+    _ADDRESS_STOP,
+    _ADDRESS_WORD,
+    _GST,
+    _LEGAL_END,
+    _LEGAL_SUFFIX,
+    _LOT,
+    _PLACES,
+    _POSTCODE,
+    _REGISTRATION,
+    _SPACED_INITIALS,
+    HEADER_ROWS,
+    _is_noise,
+    _is_registration,
+    _opens_address,
+    _upper,
+)
+from ._vocabulary import clean_header_text
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["find_address"]
+
+_ADDRESS_SKIP = re.compile(rf"FORMERLY|LICEN[SC]EE|{_GST}|\bSST\b|\bREG\b|COMPANY NO|\bTAX\b")
+_FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
+
+# A postcode with an O read for a zero ("3O01O", "58OOO"): five of 0-9 and O, starting
+# with a digit, two digits or more.
+_POSTCODE_WITH_O = re.compile(
+    r"\b(?=\d)(?=(?:O*\d){2})(?=[\dO]*O)[\dO]{5}\b"
+    # Or with one digit before its town: "8OOOO JOHOR BAHRU".
+    r"|\b\dO{4}(?= [A-Z]{3})"
+    # Or its first 0 read as O: "O5000 ALOR SETAR".
+    r"|\bO(?=\d{4} [A-Z])"
+)
+# An O between a digit and a digit, a slash or a comma: "JALAN 1O/2", "NO. 3O,".
+_O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=[\dA-Z][/-])O(?=\d)")
+# "P.0. BOX": a post office box's O read as a zero.
+_PO_BOX = re.compile(r"(?<=\bP\.)( ?)0(?=\. ?BOX\b)")
+# An S read for a 5 after a digit in a house number or a postcode: "NO. 1S2,", "33 & 3S,",
+# "2S300 KUANTAN".
+_S_IN_NUMBER = re.compile(r"(?<=\b\d)S(?=\d*,)|(?<=\b\d\d)S(?=\d*,)|(?<=\b\d)S(?=\d{3} [A-Z])")
+
+_PLACE = re.compile(rf"\b(?:{_PLACES})\b")
+
+# A full stop after a word and before the postcode and its town is a comma misread:
+# addresses print "TAMAN X, 81200 JOHOR BAHRU". An abbreviation before a number ("NO. ",
+# "LOT. ", "PTD. ") is under four letters, and a lot number is not followed by a town.
+_STOP_BEFORE_POSTCODE = re.compile(r"(?<=[A-Z]{4})\.(?= \d{5} [A-Z])")
+# So is one after the postcode's town, before the state: "41050 KLANG. SELANGOR".
+_STOP_BEFORE_STATE = re.compile(
+    r"(\d{5} [A-Z][A-Z ]{2,29})\.(?= (?:SELANGOR|JOHOR|KEDAH|KELANTAN|MELAKA|NEGERI|PAHANG|"
+    r"PERAK|PERLIS|PULAU PINANG|SABAH|SARAWAK|TERENGGANU)\b)"
+)
+# A stray mark beside a comma: "TAMAN X,, 43000", "BANGSAR BARU,. 59100".
+_STRAY_STOP = re.compile(r",[.,]+|\.,")
+
+# "BRANCH: NO. 12, JALAN ...": the branch's label before its address.
+_BRANCH_LABEL = re.compile(r"^(?:BRANCH|OUTLET|CAWANGAN|STORE|KEDAI)\s*:\s*")
+
+
+def _clean_address(address: str) -> str:
+    """
+    OCR clean-up of an address: accents, vocabulary, ``10T`` for ``LOT``, an O in a
+    number (``58OOO``, ``1O/2``), a stray mark beside a comma (``,,``), a comma read as
+    a full stop before the postcode (``TAMAN SRI PUTRA. 81200``) or the state (``41050
+    KLANG. SELANGOR``), a last comma.
+    """
+    address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
+    address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))
+    address = _PO_BOX.sub(r"\1O", address)
+    address = _LOT.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))
+    address = _SPACED_INITIALS.sub(r"\1.", address)
+    address = _STRAY_STOP.sub(",", address)
+    address = _STOP_BEFORE_STATE.sub(r"\1,", address)
+    return _STOP_BEFORE_POSTCODE.sub(",", address).rstrip(" ,")
+
+
+def _names_company(row: str) -> bool:
+    """Whether ``row`` holds a registration number in brackets: a company's row."""
+    match = _REGISTRATION.search(row)
+    return match is not None and match.group(0).lstrip().startswith("(")
+
+
+def _holds_address(rows: Sequence[str]) -> bool:
+    """Whether some row holds a postcode or a word only addresses hold."""
+    return any(_POSTCODE.search(row) or _ADDRESS_WORD.search(row) for row in rows)
+
+
+def _may_be_address(row: str) -> bool:
+    """Whether ``row`` holds a digit or a word only addresses hold."""
+    return bool(re.search(r"\d", row) or _ADDRESS_WORD.search(row))
+
+
+def _from_opening(rows: list[str]) -> list[str]:
+    """
+    ``rows`` from the row that opens the address (``NO 12A, JALAN ...``) when the rows
+    before it are no part of it: they hold neither a digit nor a word of an address (a
+    doctor's name, a branch under the name), or neither a comma nor a postcode (an
+    outlet's name: ``GIANT SHAH ALAM 2``, ``SHELL STESEN JALAN MATANG``). The parts of
+    an address are printed with commas (``LEVEL 6, BANGUNAN TH,``).
+    """
+    for index, row in enumerate(rows[1:], start=1):
+        if _ADDRESS_OPENING.match(_LOT.sub("LOT", row)):
+            before = rows[:index]
+            if not any(map(_may_be_address, before)) or not any(
+                "," in r or _POSTCODE.search(r) for r in before
+            ):
+                return rows[index:]
+            break
+    return rows
+
+
+# A document's title and nothing else: "TAX INVOICE", "RESIT PARKIR / PARKING RECEIPT".
+_TITLE = re.compile(
+    r"^(?:(?:TAX|CASH|SIMPLIFIED|OFFICIAL|PARKING|PARKIR|RESIT|BILL|SALES?|RECEIPT|"
+    r"INVOICE|INVOIS|CUKAI|JUALAN|[/&-])\s*)+$"
+)
+
+
+def _is_title(row: str) -> bool:
+    return bool(_TITLE.match(row))
+
+
+def _address_follows(rows: Sequence[str]) -> bool:
+    """Whether ``rows`` open with an address: a street or a place in the first two rows,
+    and the first row opens it or holds a postcode or the place."""
+    if not rows or _ADDRESS_STOP.search(rows[0]) or not any(map(_PLACE.search, rows[:2])):
+        return False
+    return _opens_address(rows) or bool(_POSTCODE.search(rows[0]) or _PLACE.search(rows[0]))
+
+
+# A document's number, alone or before a label: "NO: 12033", "No: SI-0098 DATE: ...";
+# "INV N0. CF-27731" (a label word before its NO.); not a house number ("NO: 28, JALAN").
+_DOCUMENT_NUMBER = re.compile(
+    r"^(?:(?:[A-Z]+\.? )?N[O0] ?[:#]|[A-Z]+\.? N[O0]\.) ?(?=[A-Z\d/-]*(?:\d{4}|[A-Z]-?\d))"
+    r"[A-Z\d/-]+(?:\s|$)"
+)
+
+
+def _until_stop(row: str) -> tuple[str, bool]:
+    """
+    ``(row, False)``, or the part of ``row`` before a ``TEL``/``FAX``/... label that
+    follows a postcode on it, and ``True``: "34000 TAIPING, PERAK. TEL: 05-807 1234"
+    ends the address with its first part.
+    """
+    stop = _ADDRESS_STOP.search(row)
+    if stop is not None and stop.start() > 0 and _POSTCODE.search(row[: stop.start()]):
+        return row[: stop.start()].rstrip(), True
+    return row, False
+
+
+def find_address(rows: Sequence[str]) -> str | None:
+    """
+    The seller's address: the header rows after the company name, upper case.
+
+    Registration numbers and "formerly known as" rows between the name and the address
+    are skipped. The address ends before a ``TEL``/``GST``/``INVOICE``/``DATE`` row, or
+    at most two short rows after the row with the five-digit postcode (the state or a
+    branch name often follows it; a row with a phone-length number does not count).
+    When the rows after the name hold no address, the first block elsewhere that opens
+    like one (``NO. 45, JALAN ...`` over a postcode row) is the address: some shops
+    print it above their name or at the foot of the receipt.
+
+    Args:
+        rows: the receipt text, one visual row per item.
+
+    Returns:
+        The address rows joined with a space, or ``None``.
+    """
+    span = _company_rows(rows)
+    start = span[1] + 1 if span else 0
+    block = [_upper(row) for row in rows[start : start + HEADER_ROWS]]
+    found = _address_in(_without_head_office(block))
+    if found is not None:
+        return found
+    upper = [_upper(row) for row in rows]  # the rest of the receipt, only when needed
+    for index in range(len(upper)):
+        if span and span[0] <= index <= span[1]:
+            continue
+        if _opens_address(upper[index:]) or _one_row_address(upper[index]):
+            end = span[0] if span and index < span[0] else index + HEADER_ROWS
+            found = _address_in(upper[index:end])
+            # An item's code over a barcode opens like an address, but names no place.
+            return found if found is not None and _PLACE.search(found) else None
+    return None
+
+
+# A head office's or registered office's label before its address.
+_HEAD_OFFICE = re.compile(
+    r"^(?:HEAD OFFICE|HQ|H\.Q\.?|REGISTERED OFFICE|REG(?:D|\.)? OFFICE|IBU PEJABAT|"
+    r"PEJABAT (?:UTAMA|BERDAFTAR))\s*[:-]?\s*"
+)
+
+
+def _without_head_office(block: list[str]) -> list[str]:
+    """
+    ``block`` without its head office's address when the branch's follows it (the sale
+    was made at the branch: "HEAD OFFICE: ..., 41050 KLANG" / "OUTLET: ..." / "NO. 23,
+    ..., 41200 KLANG"), or with the label cut off when the head office's is the only
+    address printed.
+    """
+    for index, row in enumerate(block):
+        label = _HEAD_OFFICE.match(row)
+        if label is None:
+            continue
+        end = next((j for j in range(index, len(block)) if _POSTCODE.search(block[j])), None)
+        if end is not None and any(map(_POSTCODE.search, block[end + 1 :])):
+            return block[:index] + block[end + 1 :]
+        return [*block[:index], row[label.end() :], *block[index + 1 :]]
+    return block
+
+
+def _one_row_address(row: str) -> bool:
+    """A whole address on one row: a street or place and a postcode, no label."""
+    return bool(_POSTCODE.search(row) and _PLACE.search(row) and not _ADDRESS_STOP.search(row))
+
+
+def _address_in(block: list[str]) -> str | None:
+    """The address in ``block``, the upper-cased rows after the company name."""
+    picked: list[str] = []
+    after_postcode = 0
+    skip_next = False
+    for index, whole in enumerate(block):
+        row, last = _until_stop(whole)
+        stop = _ADDRESS_STOP.search(row) or _DOCUMENT_NUMBER.match(whole) or _is_title(row)
+        if not picked:
+            if skip_next or _FORMERLY.search(row):
+                # "formerly known as / OLD NAME SDN BHD": the old name is not the address;
+                # a row that holds the old name too ends the skip.
+                skip_next = bool(_FORMERLY.search(row)) and not _LEGAL_END.search(row)
+                continue
+            opening = _opens_address(block[index:])
+            if not opening and (
+                _is_noise(row)
+                or _ADDRESS_SKIP.search(row)
+                or _is_registration(row)
+                or _names_company(row)
+                or _LEGAL_SUFFIX.search(row)
+            ):
+                continue
+            if stop:
+                if _is_title(row) and _address_follows(block[index + 1 :]):
+                    continue  # "PARKING RECEIPT" between the name and its address
+                return None
+        elif _names_company(row) and not after_postcode and not _POSTCODE.search(row):
+            # "MF TELECOMMUNICATION (SA0456712-K)": the legal name under a brand, with
+            # its number; the address starts below it.
+            picked, after_postcode = [], 0
+            continue
+        elif stop or (_is_noise(row) and not _POSTCODE.search(row)):
+            if stop or _holds_address(picked):
+                break
+            # The rows so far were no address (a name's last row, a shop's name above
+            # its registration number): look on past this row.
+            picked, after_postcode = [], 0
+            continue
+        if after_postcode:
+            # The state, a district or a branch name may follow the postcode row; a
+            # phone number (many digits), a long row or a label ("MESIN NO: 12") does
+            # not belong to the address.
+            digits = sum(char.isdigit() for char in row)
+            if digits > 4 or len(row) > 40 or ":" in row or after_postcode > 2:
+                break
+            after_postcode += 1
+        elif _POSTCODE.search(row):
+            after_postcode = 1
+        picked.append(row)
+        if last:
+            break
+    picked = _from_opening(picked)
+    if not _holds_address(picked):
+        return None  # an order number, a car park's times: no address at all
+    address = re.sub(r"\s+", " ", " ".join(picked).replace("|", " ")).strip()
+    return _clean_address(address) or None

@@ -1,0 +1,306 @@
+"""
+Who issued a receipt: the company name, read from the header rows.
+
+The SROIE ground truth writes it in upper case, without the registration number. The
+name is the first header row with a legal suffix, joined with the row or two before it
+when the name wraps; else the first row with a business word; else the first row that
+is not a code or a label (`find_company`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ._header import (
+    _ADDRESS_STOP,
+    _ADDRESS_WORD,
+    _BUSINESS_WORD,
+    _LEGAL_END,
+    _LEGAL_SUFFIX,
+    _NAME_TAIL,
+    _NOT_COMPANY,
+    _REGISTRATION,
+    _SPACED_INITIALS,
+    _has_postcode,
+    _header,
+    _is_noise,
+    _letters,
+    _opens_address,
+    _upper,
+)
+from ._vocabulary import TRADE_WORDS, clean_header_text
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["find_company"]
+
+# "INTERNATIONAL.SDN BHD": a dot glued between a name and its legal suffix is a space.
+_DOT_BEFORE_SDN = re.compile(r"(?<=[A-Z])[.\u00b7](?=SDN\b)")
+
+# "OPERATED BY: X SDN BHD", "BY X SDN BHD": the operator's name is what follows.
+_OPERATED_BY = re.compile(r"^(?:(?:OPERATED|MANAGED|OWNED|MILIK)\s*)?(?:BY|OLEH)\b\s*:?\s*")
+
+# A word of a name that holds look-alike digits: 0 or 1 among letters ("S0N", "0NE",
+# "AUT0"; `letters_for_digits` has read those between letters in longer words, and 5 and
+# 8 among letters).
+_NAME_WORD = re.compile(r"(?<![\w.-])[A-Z01]{3,}(?![\w-])")
+_NAME_DIGITS = str.maketrans("01", "OI")
+
+
+def _name_word(match: re.Match[str]) -> str:
+    """A name's word with its look-alike digits read as letters, when it is a word: two
+    letters or more, and no leading 1 (``1STOP`` is a name as printed)."""
+    word = match.group(0)
+    if word[0] == "1" or _letters(word) < 2 or word.isalpha():
+        return word
+    return word.translate(_NAME_DIGITS)
+
+
+# A 5 or an 8 before a letter in a word of a name, with two letters or more and no other
+# digit, is an S or a B: "5IN NAM", "BE5I", "8AK KUT TEH" (not "5TH"; a code ends with
+# its digit: "PJU5").
+_FIVE_IN_NAME = re.compile(
+    r"(?<![\w.-])(?![58]TH\b)(?=(?:[A-Z58]*[A-Z]){2})[A-Z]*[58](?=[A-Z])[A-Z]*(?![\w-])"
+)
+_AS_LETTERS = str.maketrans("58", "SB")
+# A 6 ending a word of a name is a G ("EN6 HIN"), and "C0." a company's "CO.".
+_G_ENDING_NAME = re.compile(r"(?<=\b[A-Z]{2})6\b|(?<=\b[A-Z]{3})6\b")
+_CO_WITH_ZERO = re.compile(r"\bC0(?=\.|$)")
+
+
+def _clean_company(row: str) -> str:
+    row = _OPERATED_BY.sub("", row)
+    row = _DOT_BEFORE_SDN.sub(" ", clean_header_text(row))
+    row = _SPACED_INITIALS.sub(r"\1.", row)
+    row = _REGISTRATION.sub(" ", row)
+    row = _NAME_WORD.sub(_name_word, row)
+    row = _FIVE_IN_NAME.sub(lambda m: m.group(0).translate(_AS_LETTERS), row)
+    row = _CO_WITH_ZERO.sub("CO", _G_ENDING_NAME.sub("G", row))
+    row = re.sub(r"[|_]", " ", row)
+    row = re.sub(r"\(\s*\)", " ", row)
+    row = re.sub(r"\s+", " ", row).strip(" ,:;-")
+    # A bracket left open by a registration number cut away: "SDN BHD (" -> "SDN BHD".
+    row = row[:-1].strip() if row.endswith("(") else row
+    return _cut_after_legal_end(row)
+
+
+def _cut_after_legal_end(name: str) -> str:
+    """
+    Drop what follows ``SDN BHD``/``BHD``/``BERHAD``/``S/B``/``PLT`` on the name's row
+    when it is a garbled registration number or residue (a digit, or under 3 letters).
+    """
+    ends = list(_LEGAL_END.finditer(name))
+    if not ends:
+        return name
+    end = ends[-1].end()
+    tail = name[end:]
+    if re.search(r"\d", tail) or _letters(tail) < 3:
+        kept = name[:end].strip(" ,")
+        if kept.count("(") > kept.count(")") and tail.lstrip().startswith(")"):
+            kept += ")"  # "TEALIVE (LOOB HOLDING SDN BHD)": the bracket it opened
+        return kept
+    return name
+
+
+# A row ending in "&", "AND" or the Malay "DAN": the name goes on onto the next row.
+_NAME_GOES_ON = re.compile(r"(?:&|\bAND|\bDAN)$")
+
+
+def _company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
+    """``(first, last)`` row indexes of the company name in the header, or ``None``."""
+    span = _name_rows(rows)
+    if span is None:
+        return None
+    first, last = span
+    header = _header(rows)
+    # "HARDWARE &" / "ELECTRICAL": a name ending in "&" or "AND" goes on to the next row.
+    while (
+        first > 0
+        and _NAME_GOES_ON.search(header[first - 1])
+        and not _is_noise(header[first - 1])
+        and not _NOT_COMPANY.search(header[first - 1])
+    ):
+        first -= 1
+    while (
+        last + 1 < len(header)
+        and _NAME_GOES_ON.search(header[last])
+        and not _is_noise(header[last + 1])
+        and not re.search(r"\d", header[last + 1])
+        and not _ADDRESS_STOP.search(header[last + 1])
+    ):
+        last += 1
+    return first, last
+
+
+def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
+    """The company name's rows before a trailing ``&`` is followed."""
+    header = _header(rows)
+    suffix = next(
+        (
+            i
+            for i, row in enumerate(header)
+            if _LEGAL_SUFFIX.search(row) and not _NOT_COMPANY.search(row)
+        ),
+        None,
+    )
+    business = _business_row(header)
+    if suffix is not None:
+        # A name printed over two or three rows: "AIK HUAT HARDWARE / ENTERPRISE(SETIA /
+        # ALAM) SDN BHD". Earlier rows join when they are close, name-like and free of
+        # address or label words.
+        first = suffix
+        if business is not None and business < suffix - 2:
+            return business, business  # the earlier name is the seller's
+        while first > 0 and first > suffix - 2 and _continues(header[first - 1], header[first]):
+            first -= 1
+        if first == suffix and suffix > 0 and _owner_in_brackets(header[suffix]):
+            # "DIN TAI FUNG" / "(BBTR SDN BHD)": the name printed is the shop's, the
+            # company in brackets under it is its owner.
+            top = suffix - 1
+            if _names_more(header[top]) or _BUSINESS_WORD.search(header[top]):
+                while top > 0 and _continues(header[top - 1], header[top]):
+                    top -= 1
+                return top, suffix - 1
+        if first == suffix and business == suffix - 1 and _one_word_before_suffix(header[suffix]):
+            # "RESTORAN MAMAK" / "CORNER SDN BHD": one word is a name cut short.
+            first = business
+        return first, suffix
+    if business is not None:
+        if business > 0 and _continues(header[business - 1], header[business]):
+            # "SWEETIE CAKE HOUSE" / "ENTERPRISE": the row above starts the name.
+            return business - 1, business
+        if (
+            _NAME_OPENING_ONLY.match(header[business])
+            and business + 1 < len(header)
+            and _names_more(_REGISTRATION.sub(" ", header[business + 1]))
+        ):
+            # "KEDAI MAKANAN DAN MINUMAN" / "AH FOOK": the name is on the row below.
+            return business, business + 1
+        return business, business
+    for i, row in enumerate(header):
+        if (
+            not _is_noise(row)
+            and not _NOT_COMPANY.search(row)
+            and not _ADDRESS_STOP.search(row)
+            and not _has_postcode(row)  # an address printed above the name
+            and not _opens_address(header[i:])
+        ):
+            return i, i
+    return None
+
+
+def _business_row(header: list[str]) -> int | None:
+    """
+    The first header row with a business word, above the address: a row of the address
+    ("INANAM BUSINESS CENTRE,") is no name, and a brand of one word above another name
+    ("PETRONAS" / "AZ JAYA ENTERPRISE") is the brand.
+    """
+    rows = []
+    for index, row in enumerate(header):
+        if _opens_address(header[index:]) or _has_postcode(row):
+            break
+        if _BUSINESS_WORD.search(row) and not _NOT_COMPANY.search(row) and not _is_noise(row):
+            rows.append(index)
+    if len(rows) > 1 and rows[1] == rows[0] + 1 and len(header[rows[0]].split()) == 1:
+        return rows[1]
+    return rows[0] if rows else None
+
+
+# A row of Malay words that open a name and cannot end one: "SYARIKAT PERNIAGAAN" /
+# "GUAN HOE SDN BHD".
+_NAME_OPENING_ONLY = re.compile(
+    r"^(?:(?:SYARIKAT|PERNIAGAAN|PERUSAHAAN|KEDAI|RESTORAN|KILANG|PASARAYA|PUSAT|"
+    r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|BEKALAN|BAHAN|BINAAN|ALAT|TULIS|PERKAKAS|"
+    r"LAUT|DAN|&)\s*)+$"
+)
+
+# A name opening with the Malay for "company" or "business".
+_OPENS_WITH_COMPANY = re.compile(r"^(?:SYARIKAT|SYKT\.?|PERNIAGAAN)\s")
+
+
+def _owner_in_brackets(row: str) -> bool:
+    """Whether ``row`` is a company in brackets: ``(OWNED BY LT F&B SDN BHD)``, not a
+    branch in brackets before the suffix (``(SETIA ALAM) SDN BHD``)."""
+    suffix = _LEGAL_SUFFIX.search(row)
+    if not row.startswith("(") or suffix is None:
+        return False
+    depth = 0
+    for index, char in enumerate(row):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return index > suffix.start()  # the first bracket closes after the suffix
+    return True  # never closed (OCR lost it)
+
+
+def _one_word_before_suffix(row: str) -> bool:
+    """Whether ``row`` holds one word before its legal suffix (``CORNER SDN BHD``)."""
+    suffix = _LEGAL_SUFFIX.search(row)
+    return suffix is not None and len(row[: suffix.start()].split()) == 1
+
+
+def _names_more(row: str) -> bool:
+    """Whether ``row`` can go on with a name: words, no digit, no label."""
+    return not (
+        _is_noise(row)
+        or re.search(r"\d", row)
+        or _ADDRESS_STOP.search(row)
+        or _NOT_COMPANY.search(row)
+        or _ADDRESS_WORD.search(row)
+    )
+
+
+def _is_trade_word(word: str) -> bool:
+    """A business word or a domain word of the trade: ``RESTAURANT``, ``MATERIALS``."""
+    return bool(_BUSINESS_WORD.fullmatch(word)) or word in TRADE_WORDS
+
+
+def _continues(previous: str, row: str) -> bool:
+    """Whether ``row`` continues a name that started on ``previous``."""
+    if _owner_in_brackets(row):
+        return False
+    if _NAME_OPENING_ONLY.match(previous):
+        return True
+    suffix = _LEGAL_SUFFIX.search(row)
+    # Trade words alone (before the suffix, if any): "RESTAURANT SDN. BHD.", "BUILDING
+    # MATERIALS SDN BHD", "HARDWARE & BUILDING MATERIALS".
+    words = clean_header_text(row[: suffix.start()] if suffix else row).split()
+    words = [word for word in words if word not in ("&", "DAN", "AND")]
+    trade_only = bool(words) and all(map(_is_trade_word, words))
+    if _OPENS_WITH_COMPANY.match(previous) and (suffix or trade_only):
+        # "SYARIKAT BAHAN BINAAN" / "TEIK LEONG SDN. BHD.", "SYARIKAT HIN LOONG" /
+        # "HARDWARE & BUILDING MATERIALS": a name that opens with the word "company" and
+        # has no suffix goes on onto the row below.
+        return not _LEGAL_SUFFIX.search(previous) and not _NOT_COMPANY.search(previous)
+    opened = previous.count("(") > previous.count(")")
+    # A name does not start with "ENTERPRISE" or "(SETIA ALAM)": the row above starts it;
+    # nor with trade words alone before its suffix.
+    continued = row.startswith(("(", "&")) or _NAME_TAIL.match(row) is not None
+    continued |= suffix is not None and trade_only
+    # Digits read for letters in its words ("SWEET CRUM8S") leave a row name-like.
+    name_like = not _is_noise(previous) and not re.search(r"\d", _FIVE_IN_NAME.sub("", previous))
+    return (opened or continued) and name_like and not _NOT_COMPANY.search(previous)
+
+
+def find_company(rows: Sequence[str]) -> str | None:
+    """
+    The company name from a receipt header, upper case, without its registration number.
+
+    The name is the first header row with a legal suffix (``SDN BHD``, ``BHD``, ``S/B``,
+    ``PLT`` ...), joined with the row or two before it when the name wraps; else the
+    first row with a business word (``ENTERPRISE``, ``TRADING``, ``RESTORAN``,
+    ``HARDWARE`` ...); else the first header row that is not a code or a label.
+
+    Args:
+        rows: the receipt text, one visual row per item.
+
+    Returns:
+        The company name, or ``None``.
+    """
+    span = _company_rows(rows)
+    if span is None:
+        return None
+    first, last = span
+    name = _clean_company(" ".join(_upper(row) for row in rows[first : last + 1]))
+    return name or None

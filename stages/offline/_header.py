@@ -1,0 +1,196 @@
+"""
+The seller's block at the top of a receipt, as both the company and the address read it.
+
+Malaysian receipts open with the seller: an optional logo text or stamp, the company
+name (usually with ``SDN BHD``, ``S/B``, ``ENTERPRISE`` ...), its registration number,
+the address ending with a five-digit postcode and state, then ``TEL``/``GST``/``TAX
+INVOICE`` lines. This module holds what `._company` and `._address` share: the header's
+rows cleaned of OCR look-alikes (`_upper`), where the header ends (`_header`), and the
+patterns of legal suffixes, registration numbers, labels, postcodes and address words.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ._vocabulary import letters_for_digits
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# Shared by `._company` and `._address`: nothing here is public.
+__all__: list[str] = []
+
+#: How many rows from the top count as the header (a guess; headers are 3-10 rows).
+HEADER_ROWS = 12
+
+_LEGAL_SUFFIX = re.compile(
+    r"\bSDN\.? ?[BD8][HN]?[DNO0]\b|\bBHD\b|\bBERHAD\b|\bS/B\b|\bPLT\b|\bLTD\b|\bLIMITED\b|\bINC\b"
+)
+_BUSINESS_WORD = re.compile(
+    r"ENTERPRISE|TRADING|TRADERS?\b|RESTAURANTS?|RESTORAN|\bSTORES?\b|\bMART\b|MARKET|"
+    r"HARDWARE|\bSHOP\b|\bCAFE\b|KEDAI|PERNIAGAAN|STATIONERY|\bBOOKS?\b|GALLERY|MOTOR|"
+    r"MACHINERY|\bCO\b\.?|HOLDINGS|INDUSTRIES|PHARMACY|FARMASI|BAKERY|ELECTRICAL|\bDECO\b|"
+    r"SUPERMARKET|HYPERMARKET|PETRO|\bCENTRE\b|\bCENTER\b|\bFOOD|BISTRO|KITCHEN|HOTEL|"
+    r"AGENCY|SERVICES|\bGIFT|\bMINI\b|BOUTIQUE|\bOPTICAL|\bAUTO\b|\bSTATION\b|CORPORATION"
+)
+# Words that end a company name, never start one.
+_NAME_TAIL = re.compile(
+    r"(?:ENTERPRISE|TRADING|TRADERS|SDN|BHD|BERHAD|S/B|HOLDINGS|INDUSTRIES|CORPORATION)\b"
+)
+# "GST", and the OCR's "GSTID", "GSTNO" for "GST ID", "GST NO".
+_GST = r"\bGST(?:\b|ID|NO|REG)"
+_NOT_COMPANY = re.compile(
+    rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{_GST}|"
+    r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
+)
+# A registration number: "(CO.REG :933109-X)", "519537-X)", "Reg No: 1203194-W",
+# "Company No:002643278-A", "(65351-M)".
+# OCR reads REG as REF or RFG, and after such a label a digit of the number as O, Q, I
+# or L ("(CO.RFG : 86Q671-D)", "(Co. No. 2213l9-D)"; without a label, "2OO Q" in a name
+# is not a number).
+_REGISTRATION_LABEL = r"CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? ?NO\.?|ROC"
+_REGISTRATION = re.compile(
+    rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQIL]{{2,}}"
+    rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
+    # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)"
+    # ("(5A0122874-H)": an S read as 5).
+    r"|\(\s*[A-Z5][A-Z]{1,2}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
+    # A limited liability partnership's: "(LLP0012345-LGN)".
+    r"|\(?\s*\bLLP\d{7}-?[A-Z]{3}\b\s*\)?"
+    # The 12 digits given since 2019, starting with the year: "(201901012345)".
+    r"|\(?\s*\b(?:19|20)\d{10}\b\s*\)?"
+)
+# The end of a legal name; what follows it on the row is a number or residue.
+_LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
+_ADDRESS_STOP = re.compile(
+    r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|"
+    rf"\bH/?P\b|{_GST}|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"
+    r"E-?MAIL|WWW|HTTP|\w@\w|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
+)
+
+# Five digits, not a lot's number ("PT 12345, JALAN ...", "LOT 10234,", "PTD 12345,").
+_POSTCODE = re.compile(
+    r"(?<!\d)(?<!LOT )(?<!LOT)(?<!PT )(?<!PT)(?<!PTD )(?<!PTD)(?<!PT\. )(?<!P\.T\. )(?<!P\.T\.)"
+    r"\d{5}(?!\d)"
+)
+
+# Streets and places: what names a place, not a unit in it.
+_PLACES = (
+    r"JALAN|JLN|JL|LORONG|LRG|LEBUH|LEBUHRAYA|PERSIARAN|ROAD|STREET|TAMAN|TMN|BANDAR|"
+    r"KAMPUNG|KAMPONG|KG|KAWASAN|WISMA|MENARA|KOMPLEKS|PLAZA|BANGUNAN|SEKSYEN|PUSAT"
+)
+
+# Words only an address holds (with a postcode, what tells an address from other rows).
+_ADDRESS_WORD = re.compile(
+    rf"\b(?:{_PLACES}|LOT|NO|BLOK|BLOCK|TINGKAT|LEVEL|FLOOR|SECTION|BATU|MUKIM)\b"
+)
+# The first row of an address may hold few letters: "NO 43-45-47G,", "LOT 12,".
+_ADDRESS_OPENING = re.compile(
+    # A unit may open with its floor's or block's letters: "LOT G-15", "UNIT F1-08".
+    r"^(?:NO|LOT|UNIT|BLO?C?K|PT|P\.T)\b\.?\s*[:.]?\s*(?:\d|[A-Z]{1,2}\d{0,2}-\d)"
+    # Or house numbers before a street word: "12 & 14, JLN 2/3,", "5-1, LORONG 4,",
+    # "G-12, JALAN PRIMA 3,".
+    r"|^(?:[A-Z]{1,2}\d{0,2}-)?\d+[A-Z]?(?:\s*[&,/-]\s*\d+[A-Z]?)*\s*,?\s*"
+    r"(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|PERSIARAN)\b"
+)
+# "10T 1851-A": LOT with its letters read as digits, before a lot number.
+_LOT = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b|[A-Z]{1,2}-?\d))")
+
+# Initials print tight ("SELANGOR D.E", "LOT P.T. 2811", "MR D.I.Y."); OCR often reads a
+# space after each dot ("D. E"). A space after a lone letter's dot, before another lone
+# letter, is dropped.
+_SPACED_INITIALS = re.compile(r"(?<![A-Z0-9])([A-Z])\. (?=[A-Z](?![A-Z0-9]))")
+_CODE_ONLY = re.compile(r"^[\W\d_]*[A-Z]?[\W\d_]*$|^\W*[A-Z]{0,3}\d{3,}(?:-? ?[A-Z])?\W*$")
+
+# A lower-case l between capitals, or ending a word of capitals, is a capital I misread:
+# "PARKlNG", "KUCHAl" (they look alike).
+_LOWER_L = re.compile(r"(?<=[A-Z])l(?=[A-Z])|(?<=[A-Z]{2})l(?![A-Za-z0-9])")
+# A lower-case l standing alone is a 1: "LEVEL l," (a word of one lower-case letter is
+# not printed in a header of capitals).
+_LONE_L = re.compile(r"(?<![A-Za-z0-9])l(?![A-Za-z0-9'])")
+
+# In a word of small letters, a capital I or a 1 is an l, and a 0 an o: "MendaIing",
+# "Chang1un", "Sembi1an", "Retai1".
+_L_IN_SMALL = re.compile(r"(?<=[a-z])[I1](?=[a-z])|(?<=[a-z]{2})1\b")
+_O_IN_SMALL = re.compile(r"(?<=[a-z])0(?=[a-z])")
+# A small l opening a word before a small consonant or two capitals is a capital I:
+# "Jalan lbrahim", "JALAN TUN lSMAIL".
+_L_FOR_I = re.compile(
+    r"(?<![A-Za-z0-9])l(?=[bcdfghjkmnpqrstvwxz][a-z])(?!td\b)|(?<![A-Za-z0-9])l(?=[A-Z]{2})"
+)
+# ... and before one capital and no more letters, a 1: "JALAN PJU lA/41".
+_L_FOR_ONE = re.compile(r"(?<![A-Za-z0-9])l(?=[A-Z](?![A-Za-z0-9]))")
+# A small l in a number is a 1: "No. l80", "10l", "30ll".
+_L_IN_NUMBER = re.compile(r"(?<![A-Za-z])(?=[\dl]*\d)[\dl]*l[\dl]*(?![A-Za-z])")
+
+
+def _upper(row: str) -> str:
+    """A header row upper case, its spaces single, letters read as digits put right."""
+    row = _L_IN_NUMBER.sub(lambda m: m.group(0).replace("l", "1"), row)
+    row = _O_IN_SMALL.sub("o", _L_IN_SMALL.sub("l", _L_FOR_I.sub("I", row)))
+    row = _L_FOR_ONE.sub("1", row)
+    row = _LONE_L.sub("1", _LOWER_L.sub("I", row))
+    return letters_for_digits(re.sub(r"\s+", " ", row.upper()).strip())
+
+
+def _letters(row: str) -> int:
+    return sum(char.isalpha() for char in row)
+
+
+def _is_noise(row: str) -> bool:
+    """Logo residue, serial codes, a stray word: fewer than 4 letters or a lone code."""
+    return _letters(row) < 4 or bool(_CODE_ONLY.match(row))
+
+
+def _opens_address(rows: Sequence[str]) -> bool:
+    """
+    Whether ``rows[0]`` opens an address although it reads like a code: it starts with a
+    house or lot number (``NO 43-45-47G,``, ``10T 12``, ``NO.113G & 115G,``), holds no
+    five-digit number (a postcode, or a code such as ``NO 88123``), and a postcode row
+    follows within three rows, before any ``TEL``/``INVOICE``/``DATE`` row.
+    """
+    if not _ADDRESS_OPENING.match(_LOT.sub("LOT", rows[0])) or _POSTCODE.search(rows[0]):
+        return False
+    for row in rows[1:4]:
+        if _ADDRESS_STOP.search(row):
+            return False
+        if _POSTCODE.search(row):
+            return True
+    return False
+
+
+def _has_postcode(row: str) -> bool:
+    """Whether ``row`` holds a postcode outside a registration number."""
+    return bool(_POSTCODE.search(_REGISTRATION.sub(" ", row)))
+
+
+def _is_registration(row: str) -> bool:
+    """A row that is (mostly) a registration number: ``BR NO.: 0195932-X``."""
+    match = _REGISTRATION.search(row)
+    return match is not None and _letters(_REGISTRATION.sub(" ", row)) < 6
+
+
+def _header(rows: Sequence[str]) -> list[str]:
+    """
+    The seller block: the rows before the first TEL/GST/INVOICE/DATE row.
+
+    Anything below (a supplier named on an item line, a "SOLD BY" footer) is not the
+    seller. When that block has no usable row, the first :data:`HEADER_ROWS` rows.
+    """
+    header = [_upper(row) for row in rows[:HEADER_ROWS]]
+    for index, row in enumerate(header):
+        stop = _ADDRESS_STOP.search(row)
+        if stop and not _is_registration(row) and not _named_before(row, stop.start()):
+            if any(not _is_noise(previous) for previous in header[:index]):
+                return header[:index]
+            break
+    return header
+
+
+def _named_before(row: str, end: int) -> bool:
+    """Whether ``row`` holds a legal name before ``end``: "X RETAIL SDN. BHD. (CO. REG.
+    NO. 350912-P)" is the name with its number, not a label row."""
+    suffix = _LEGAL_SUFFIX.search(row[:end])
+    return suffix is not None and _letters(row[: suffix.start()]) >= 4
