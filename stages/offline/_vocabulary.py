@@ -49,12 +49,13 @@ _PLACES = """
     PERSEKUTUAN MALAYSIA PETALING JAYA SHAH ALAM KLANG SUBANG CHERAS KAJANG AMPANG
     PUCHONG SERDANG SEREMBAN IPOH SETIA DAMANSARA KEPONG RAWANG SELAYANG GOMBAK
     SEMENYIH BANGI NILAI SKUDAI KULAI MUAR BATU PAHAT KLUANG SEGAMAT KUANTAN SEBERANG
-    BUTTERWORTH DARUL EHSAN TAKZIM RIDZUAN MAKMUR KHUSUS AMAN IMAN NAIM GEORGE TOWN BAYAN LEPAS KOTA
-    BHARU KINABALU KUCHING SANDAKAN TAWAU BINTULU ALOR SETAR TAIPING INTAN KAMPAR
-    TEMERLOH BENTONG GENTING KEMAMAN TINGGI PONTIAN MERSING BANGSAR BRICKFIELDS SETAPAK
-    WANGSA SENTUL SEGAMBUT CYBERJAYA SEPANG BANTING BALAKONG KEMBANGAN PELABUHAN MAHKOTA
-    PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN SENTRAL MERTAJAM PETANI KULIM KANGAR
-    MANJUNG GUDANG ISKANDAR PUTERI LAHAD DATU KENINGAU SEMPORNA MIRI SIBU
+    BUTTERWORTH GEORGE TOWN BAYAN LEPAS KOTA BHARU KINABALU KUCHING SANDAKAN TAWAU
+    BINTULU ALOR SETAR TAIPING INTAN KAMPAR TEMERLOH BENTONG GENTING KEMAMAN TINGGI
+    PONTIAN MERSING BANGSAR BRICKFIELDS SETAPAK WANGSA SENTUL SEGAMBUT CYBERJAYA SEPANG
+    BANTING BALAKONG KEMBANGAN PELABUHAN MAHKOTA MERTAJAM PETANI KULIM KANGAR MANJUNG
+    GUDANG ISKANDAR PUTERI LAHAD DATU KENINGAU SEMPORNA MIRI SIBU
+    DARUL EHSAN TAKZIM RIDZUAN MAKMUR KHUSUS AMAN IMAN NAIM
+    PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN SENTRAL
     TUANKU TUNKU TENGKU SULTAN SULTANAH PERMAISURI RAJA DATO DATUK HAJI ABDUL
     KAMPONG SUNGEI
 """
@@ -186,27 +187,18 @@ _POSTCODE_S = re.compile(r"(?<=, )S(?=\d{4} [A-Z])")
 _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
 
 
-# "ABDU1": a 1 or 0 ending a word of letters, read for the I, L or O of a domain word.
-_LAST_DIGIT = re.compile(r"\b[A-Z]{3,}[01]\b")
+# "ABDU1", "1POH": a 1 or 0 ending or opening a word of letters, read for the I, L or O
+# of a domain word.
+_EDGE_DIGIT = re.compile(r"\b[A-Z]{3,}[01]\b|\b[01][A-Z]{3,}\b")
 
 
-def _letter_for_last_digit(match: re.Match[str]) -> str:
+def _letter_for_edge_digit(match: re.Match[str]) -> str:
     word = match.group(0)
-    for letter in "LI" if word[-1] == "1" else "O":
-        if word[:-1] + letter in DOMAIN_WORDS:
-            return word[:-1] + letter
-    return word
-
-
-# "1POH": a 1 or 0 opening a word of letters, read for the I, L or O of a domain word.
-_FIRST_DIGIT = re.compile(r"\b[01][A-Z]{3,}\b")
-
-
-def _letter_for_first_digit(match: re.Match[str]) -> str:
-    word = match.group(0)
-    for letter in "IL" if word[0] == "1" else "O":
-        if letter + word[1:] in DOMAIN_WORDS:
-            return letter + word[1:]
+    at = -1 if word[-1].isdigit() else 0
+    for letter in "LI" if word[at] == "1" else "O":
+        fixed = word[:-1] + letter if at else letter + word[1:]
+        if fixed in DOMAIN_WORDS:
+            return fixed
     return word
 
 
@@ -217,12 +209,11 @@ def letters_for_digits(text: str) -> str:
     ``0`` and ``1`` between two letters of a word of 4 characters or more, 3 of them
     letters, are ``O`` and ``I`` (``J0H0R``, ``K0PI``; a unit code such as ``B1G`` or
     ``B1A3`` is left alone), as is a ``0`` in a word of three (``L0W``) or ending a word
-    (``DAT0``); a ``1`` ending or opening a word is the ``L`` or ``I`` of a domain word
-    (``ABDU1``, ``1POH``);
-    ``8``, ``5`` and ``6`` among letters are ``B``, ``S`` and ``G`` (``SU8ANG``,
-    ``8AHRU``, ``RESTAURANT5``, ``6AYA``; not ``6TH``); ``N0`` before a number is
-    ``NO``, ``JALAN 55 2/64`` is ``SS``, ``SEKSYEN L4`` is 14 and ``S3300`` after a comma
-    a postcode.
+    (``DAT0``); a ``1`` or ``0`` ending or opening a word is the ``L``, ``I`` or ``O`` of
+    a domain word (``ABDU1``, ``1POH``); ``8``, ``5``, ``6`` and ``2`` among letters are
+    ``B``, ``S``, ``G`` and ``Z`` (``SU8ANG``, ``8AHRU``, ``RESTAURANT5``, ``6AYA``,
+    ``2AINAL``; not ``6TH``); ``N0`` before a number is ``NO``, ``JALAN 55 2/64`` is
+    ``SS``, ``SEKSYEN L4`` is 14 and ``S3300`` after a comma a postcode.
     """
 
     def fix(match: re.Match[str]) -> str:
@@ -233,7 +224,7 @@ def letters_for_digits(text: str) -> str:
             return word
         return _IN_WORD_DIGIT.sub(lambda run: run.group(0).translate(_AS_LETTERS), word)
 
-    text = _FIRST_DIGIT.sub(_letter_for_first_digit, _LAST_DIGIT.sub(_letter_for_last_digit, text))
+    text = _EDGE_DIGIT.sub(_letter_for_edge_digit, text)
     text = _B_OR_S.sub(lambda match: "B" if match.group(0) == "8" else "S", text)
     text = _Z_AS_TWO.sub("Z", _G_AS_SIX.sub("G", text))
     text = _SS_AS_FIVES.sub("SS", text)
@@ -247,10 +238,9 @@ def clean_header_text(text: str) -> str:
 
     Accents are removed, ``0`` and ``1`` inside a word read as ``O`` and ``I``
     (``J0HOR``), ``SDN DHD``-like suffixes (and ``5DN BHD``) read as ``SDN BHD``, a last
-    ``NC`` as ``NG``
-    (``SENC``), a domain word glued to the next split from it (``JALANKAPAR``), and each
-    word of
-    four letters or more that is a near miss of exactly one domain word
+    ``NC`` as ``NG`` (``SENC``), a domain word glued to the next split from it
+    (``JALANKAPAR``) or split by a space rejoined (``HARDWA RE``), and each word of four
+    letters or more that is a near miss of exactly one domain word
     (:data:`DOMAIN_WORDS`) is replaced by it.
 
     Args:
