@@ -78,10 +78,11 @@ _BRANCH_LABEL = re.compile(r"^(?:BRANCH|OUTLET|CAWANGAN|STORE|KEDAI)\s*:\s*")
 
 def _clean_address(address: str) -> str:
     """
-    OCR clean-up of an address: accents, vocabulary, ``10T`` for ``LOT``, an O in a
-    number (``58OOO``, ``1O/2``), a stray mark beside a comma (``,,``), a comma read as
-    a full stop before the postcode (``TAMAN SRI PUTRA. 81200``) or the state (``41050
-    KLANG. SELANGOR``), a last comma.
+    OCR clean-up of an address: accents, vocabulary, ``10T`` for ``LOT``, an O or an S
+    in a number (``58OOO``, ``1O/2``, ``LOT G-O5``, ``NO. 1S2``, ``2S300``), ``P.0. BOX``,
+    a ``BRANCH:`` label, a stray mark beside a comma (``,,``), a comma read as a full stop
+    before the postcode (``TAMAN SRI PUTRA. 81200``) or the state (``41050 KLANG.
+    SELANGOR``), a last comma.
     """
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
     address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))

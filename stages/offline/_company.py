@@ -65,7 +65,8 @@ _FIVE_IN_NAME = re.compile(
     r"(?<![\w.-])(?![58]TH\b)(?=(?:[A-Z58]*[A-Z]){2})[A-Z]*[58](?=[A-Z])[A-Z]*(?![\w-])"
 )
 _AS_LETTERS = str.maketrans("58", "SB")
-# A 6 ending a word of a name is a G ("EN6 HIN"), and "C0." a company's "CO.".
+# A 6 ending a word of two or three letters in a name is a G ("EN6 HIN"), and "C0." a
+# company's "CO.".
 _G_ENDING_NAME = re.compile(r"(?<=\b[A-Z]{2})6\b|(?<=\b[A-Z]{3})6\b")
 _CO_WITH_ZERO = re.compile(r"\bC0(?=\.|$)")
 
@@ -110,11 +111,11 @@ _NAME_GOES_ON = re.compile(r"(?:&|\bAND|\bDAN)$")
 
 def _company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     """``(first, last)`` row indexes of the company name in the header, or ``None``."""
-    span = _name_rows(rows)
+    header = _header(rows)
+    span = _name_rows(header)
     if span is None:
         return None
     first, last = span
-    header = _header(rows)
     # "HARDWARE &" / "ELECTRICAL": a name ending in "&" or "AND" goes on to the next row.
     while (
         first > 0
@@ -134,9 +135,8 @@ def _company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     return first, last
 
 
-def _name_rows(rows: Sequence[str]) -> tuple[int, int] | None:
-    """The company name's rows before a trailing ``&`` is followed."""
-    header = _header(rows)
+def _name_rows(header: list[str]) -> tuple[int, int] | None:
+    """The company name's rows in ``header`` before a trailing ``&`` is followed."""
     suffix = next(
         (
             i
@@ -256,6 +256,12 @@ def _is_trade_word(word: str) -> bool:
     return bool(_BUSINESS_WORD.fullmatch(word)) or word in TRADE_WORDS
 
 
+def _trade_words_only(text: str) -> bool:
+    """Whether ``text`` is trade words alone, joined by ``&`` or ``DAN`` at most."""
+    words = [word for word in clean_header_text(text).split() if word not in ("&", "DAN", "AND")]
+    return bool(words) and all(map(_is_trade_word, words))
+
+
 def _continues(previous: str, row: str) -> bool:
     """Whether ``row`` continues a name that started on ``previous``."""
     if _owner_in_brackets(row):
@@ -263,12 +269,13 @@ def _continues(previous: str, row: str) -> bool:
     if _NAME_OPENING_ONLY.match(previous):
         return True
     suffix = _LEGAL_SUFFIX.search(row)
+    opens_with_company = _OPENS_WITH_COMPANY.match(previous) is not None
     # Trade words alone (before the suffix, if any): "RESTAURANT SDN. BHD.", "BUILDING
-    # MATERIALS SDN BHD", "HARDWARE & BUILDING MATERIALS".
-    words = clean_header_text(row[: suffix.start()] if suffix else row).split()
-    words = [word for word in words if word not in ("&", "DAN", "AND")]
-    trade_only = bool(words) and all(map(_is_trade_word, words))
-    if _OPENS_WITH_COMPANY.match(previous) and (suffix or trade_only):
+    # MATERIALS SDN BHD", "HARDWARE & BUILDING MATERIALS". Read only where they decide.
+    trade_only = (suffix is not None or opens_with_company) and _trade_words_only(
+        row[: suffix.start()] if suffix else row
+    )
+    if opens_with_company and (suffix or trade_only):
         # "SYARIKAT BAHAN BINAAN" / "TEIK LEONG SDN. BHD.", "SYARIKAT HIN LOONG" /
         # "HARDWARE & BUILDING MATERIALS": a name that opens with the word "company" and
         # has no suffix goes on onto the row below.

@@ -141,14 +141,16 @@ def _matches(line: str) -> list[tuple[int, str, float]]:
     return found
 
 
+_MONTH_NAMES = (*_MONTHS, *_MALAY)
+
+
 def _month_for(token: str) -> str:
     """The month name ``token`` was read for, one look-alike away, or ``token``."""
-    names = (*_MONTHS, *_MALAY)
-    if token in names:
+    if token in _MONTH_NAMES:
         return token
     close = [
         name
-        for name in names
+        for name in _MONTH_NAMES
         if sum(a != b for a, b in zip(token, name, strict=True)) == 1
         and all(
             frozenset((a, b)) in _MONTH_PAIRS for a, b in zip(token, name, strict=True) if a != b

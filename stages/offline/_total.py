@@ -37,12 +37,9 @@ _AS_DIGITS = str.maketrans({"O": "0", "I": "1", "L": "1", "|": "1", "S": "5"})
 
 def _amount_digits(match: re.Match[str]) -> str:
     token = match.group(0)
-    if (
-        sum(char.isdigit() for char in token) < 3
-        or len(token) - sum(char.isdigit() for char in token) > 3
-    ):
-        return token
-    return token.translate(_AS_DIGITS)
+    digits = sum(char.isdigit() for char in token)
+    # The full stop and at most two letters: "L83.00", "57.7S".
+    return token.translate(_AS_DIGITS) if digits >= 3 and len(token) - digits <= 3 else token
 
 
 # Four or more single letters, one space apart: a word printed letter-spaced.
