@@ -12,24 +12,24 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ._company import _company_rows
+from ._company import company_rows
 from ._header import (
-    _ADDRESS_OPENING,
-    _ADDRESS_STOP,
-    _ADDRESS_WORD,
-    _GST,
-    _LEGAL_END,
-    _LEGAL_SUFFIX,
-    _LOT,
-    _PLACES,
-    _POSTCODE,
-    _REGISTRATION,
-    _SPACED_INITIALS,
+    ADDRESS_OPENING,
+    ADDRESS_STOP,
+    ADDRESS_WORD,
+    GST_LABEL,
     HEADER_ROWS,
-    _is_noise,
-    _is_registration,
-    _opens_address,
-    _upper,
+    LEGAL_END,
+    LEGAL_SUFFIX,
+    LOT_MISREAD,
+    PLACES,
+    POSTCODE,
+    REGISTRATION,
+    SPACED_INITIALS,
+    clean_row,
+    is_noise,
+    is_registration,
+    opens_address,
 )
 from ._vocabulary import clean_header_text
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["find_address"]
 
-_ADDRESS_SKIP = re.compile(rf"FORMERLY|LICEN[SC]EE|{_GST}|\bSST\b|\bREG\b|COMPANY NO|\bTAX\b")
+_ADDRESS_SKIP = re.compile(rf"FORMERLY|LICEN[SC]EE|{GST_LABEL}|\bSST\b|\bREG\b|COMPANY NO|\bTAX\b")
 _FORMERLY = re.compile(r"FORMERLY|PREVIOUSLY|\bEX\b")
 
 # A postcode with an O read for a zero ("3O01O", "58OOO"): five of 0-9 and O, starting
@@ -58,7 +58,7 @@ _PO_BOX = re.compile(r"(?<=\bP\.)( ?)0(?=\. ?BOX\b)")
 # "2S300 KUANTAN".
 _S_IN_NUMBER = re.compile(r"(?<=\b\d)S(?=\d*,)|(?<=\b\d\d)S(?=\d*,)|(?<=\b\d)S(?=\d{3} [A-Z])")
 
-_PLACE = re.compile(rf"\b(?:{_PLACES})\b")
+_PLACE = re.compile(rf"\b(?:{PLACES})\b")
 
 # A full stop after a word and before the postcode and its town is a comma misread:
 # addresses print "TAMAN X, 81200 JOHOR BAHRU". An abbreviation before a number ("NO. ",
@@ -87,8 +87,8 @@ def _clean_address(address: str) -> str:
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
     address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))
     address = _PO_BOX.sub(r"\1O", address)
-    address = _LOT.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))
-    address = _SPACED_INITIALS.sub(r"\1.", address)
+    address = LOT_MISREAD.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))
+    address = SPACED_INITIALS.sub(r"\1.", address)
     address = _STRAY_STOP.sub(",", address)
     address = _STOP_BEFORE_STATE.sub(r"\1,", address)
     return _STOP_BEFORE_POSTCODE.sub(",", address).rstrip(" ,")
@@ -96,18 +96,18 @@ def _clean_address(address: str) -> str:
 
 def _names_company(row: str) -> bool:
     """Whether ``row`` holds a registration number in brackets: a company's row."""
-    match = _REGISTRATION.search(row)
+    match = REGISTRATION.search(row)
     return match is not None and match.group(0).lstrip().startswith("(")
 
 
 def _holds_address(rows: Sequence[str]) -> bool:
     """Whether some row holds a postcode or a word only addresses hold."""
-    return any(_POSTCODE.search(row) or _ADDRESS_WORD.search(row) for row in rows)
+    return any(POSTCODE.search(row) or ADDRESS_WORD.search(row) for row in rows)
 
 
 def _may_be_address(row: str) -> bool:
     """Whether ``row`` holds a digit or a word only addresses hold."""
-    return bool(re.search(r"\d", row) or _ADDRESS_WORD.search(row))
+    return bool(re.search(r"\d", row) or ADDRESS_WORD.search(row))
 
 
 def _from_opening(rows: list[str]) -> list[str]:
@@ -119,10 +119,10 @@ def _from_opening(rows: list[str]) -> list[str]:
     an address are printed with commas (``LEVEL 6, BANGUNAN TH,``).
     """
     for index, row in enumerate(rows[1:], start=1):
-        if _ADDRESS_OPENING.match(_LOT.sub("LOT", row)):
+        if ADDRESS_OPENING.match(LOT_MISREAD.sub("LOT", row)):
             before = rows[:index]
             if not any(map(_may_be_address, before)) or not any(
-                "," in r or _POSTCODE.search(r) for r in before
+                "," in r or POSTCODE.search(r) for r in before
             ):
                 return rows[index:]
             break
@@ -143,9 +143,9 @@ def _is_title(row: str) -> bool:
 def _address_follows(rows: Sequence[str]) -> bool:
     """Whether ``rows`` open with an address: a street or a place in the first two rows,
     and the first row opens it or holds a postcode or the place."""
-    if not rows or _ADDRESS_STOP.search(rows[0]) or not any(map(_PLACE.search, rows[:2])):
+    if not rows or ADDRESS_STOP.search(rows[0]) or not any(map(_PLACE.search, rows[:2])):
         return False
-    return _opens_address(rows) or bool(_POSTCODE.search(rows[0]) or _PLACE.search(rows[0]))
+    return opens_address(rows) or bool(POSTCODE.search(rows[0]) or _PLACE.search(rows[0]))
 
 
 # A document's number, alone or before a label: "NO: 12033", "No: SI-0098 DATE: ...";
@@ -162,8 +162,8 @@ def _until_stop(row: str) -> tuple[str, bool]:
     follows a postcode on it, and ``True``: "34000 TAIPING, PERAK. TEL: 05-807 1234"
     ends the address with its first part.
     """
-    stop = _ADDRESS_STOP.search(row)
-    if stop is not None and stop.start() > 0 and _POSTCODE.search(row[: stop.start()]):
+    stop = ADDRESS_STOP.search(row)
+    if stop is not None and stop.start() > 0 and POSTCODE.search(row[: stop.start()]):
         return row[: stop.start()].rstrip(), True
     return row, False
 
@@ -186,17 +186,17 @@ def find_address(rows: Sequence[str]) -> str | None:
     Returns:
         The address rows joined with a space, or ``None``.
     """
-    span = _company_rows(rows)
+    span = company_rows(rows)
     start = span[1] + 1 if span else 0
-    block = [_upper(row) for row in rows[start : start + HEADER_ROWS]]
+    block = [clean_row(row) for row in rows[start : start + HEADER_ROWS]]
     found = _address_in(_without_head_office(block))
     if found is not None:
         return found
-    upper = [_upper(row) for row in rows]  # the rest of the receipt, only when needed
+    upper = [clean_row(row) for row in rows]  # the rest of the receipt, only when needed
     for index in range(len(upper)):
         if span and span[0] <= index <= span[1]:
             continue
-        if _opens_address(upper[index:]) or _one_row_address(upper[index]):
+        if opens_address(upper[index:]) or _one_row_address(upper[index]):
             end = span[0] if span and index < span[0] else index + HEADER_ROWS
             found = _address_in(upper[index:end])
             # An item's code over a barcode opens like an address, but names no place.
@@ -222,8 +222,8 @@ def _without_head_office(block: list[str]) -> list[str]:
         label = _HEAD_OFFICE.match(row)
         if label is None:
             continue
-        end = next((j for j in range(index, len(block)) if _POSTCODE.search(block[j])), None)
-        if end is not None and any(map(_POSTCODE.search, block[end + 1 :])):
+        end = next((j for j in range(index, len(block)) if POSTCODE.search(block[j])), None)
+        if end is not None and any(map(POSTCODE.search, block[end + 1 :])):
             return block[:index] + block[end + 1 :]
         return [*block[:index], row[label.end() :], *block[index + 1 :]]
     return block
@@ -231,7 +231,7 @@ def _without_head_office(block: list[str]) -> list[str]:
 
 def _one_row_address(row: str) -> bool:
     """A whole address on one row: a street or place and a postcode, no label."""
-    return bool(_POSTCODE.search(row) and _PLACE.search(row) and not _ADDRESS_STOP.search(row))
+    return bool(POSTCODE.search(row) and _PLACE.search(row) and not ADDRESS_STOP.search(row))
 
 
 def _address_in(block: list[str]) -> str | None:
@@ -241,32 +241,32 @@ def _address_in(block: list[str]) -> str | None:
     skip_next = False
     for index, whole in enumerate(block):
         row, last = _until_stop(whole)
-        stop = _ADDRESS_STOP.search(row) or _DOCUMENT_NUMBER.match(whole) or _is_title(row)
+        stop = ADDRESS_STOP.search(row) or _DOCUMENT_NUMBER.match(whole) or _is_title(row)
         if not picked:
             if skip_next or _FORMERLY.search(row):
                 # "formerly known as / OLD NAME SDN BHD": the old name is not the address;
                 # a row that holds the old name too ends the skip.
-                skip_next = bool(_FORMERLY.search(row)) and not _LEGAL_END.search(row)
+                skip_next = bool(_FORMERLY.search(row)) and not LEGAL_END.search(row)
                 continue
-            opening = _opens_address(block[index:])
+            opening = opens_address(block[index:])
             if not opening and (
-                _is_noise(row)
+                is_noise(row)
                 or _ADDRESS_SKIP.search(row)
-                or _is_registration(row)
+                or is_registration(row)
                 or _names_company(row)
-                or _LEGAL_SUFFIX.search(row)
+                or LEGAL_SUFFIX.search(row)
             ):
                 continue
             if stop:
                 if _is_title(row) and _address_follows(block[index + 1 :]):
                     continue  # "PARKING RECEIPT" between the name and its address
                 return None
-        elif _names_company(row) and not after_postcode and not _POSTCODE.search(row):
+        elif _names_company(row) and not after_postcode and not POSTCODE.search(row):
             # "MF TELECOMMUNICATION (SA0456712-K)": the legal name under a brand, with
             # its number; the address starts below it.
             picked, after_postcode = [], 0
             continue
-        elif stop or (_is_noise(row) and not _POSTCODE.search(row)):
+        elif stop or (is_noise(row) and not POSTCODE.search(row)):
             if stop or _holds_address(picked):
                 break
             # The rows so far were no address (a name's last row, a shop's name above
@@ -281,7 +281,7 @@ def _address_in(block: list[str]) -> str | None:
             if digits > 4 or len(row) > 40 or ":" in row or after_postcode > 2:
                 break
             after_postcode += 1
-        elif _POSTCODE.search(row):
+        elif POSTCODE.search(row):
             after_postcode = 1
         picked.append(row)
         if last:

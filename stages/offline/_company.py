@@ -13,21 +13,21 @@ import re
 from typing import TYPE_CHECKING
 
 from ._header import (
-    _ADDRESS_STOP,
-    _ADDRESS_WORD,
-    _BUSINESS_WORD,
-    _LEGAL_END,
-    _LEGAL_SUFFIX,
-    _NAME_TAIL,
-    _NOT_COMPANY,
-    _REGISTRATION,
-    _SPACED_INITIALS,
-    _has_postcode,
-    _header,
-    _is_noise,
-    _letters,
-    _opens_address,
-    _upper,
+    ADDRESS_STOP,
+    ADDRESS_WORD,
+    BUSINESS_WORD,
+    LEGAL_END,
+    LEGAL_SUFFIX,
+    NAME_TAIL,
+    NOT_COMPANY,
+    REGISTRATION,
+    SPACED_INITIALS,
+    clean_row,
+    has_postcode,
+    header_block,
+    is_noise,
+    letter_count,
+    opens_address,
 )
 from ._vocabulary import TRADE_WORDS, clean_header_text
 
@@ -53,7 +53,7 @@ def _name_word(match: re.Match[str]) -> str:
     """A name's word with its look-alike digits read as letters, when it is a word: two
     letters or more, and no leading 1 (``1STOP`` is a name as printed)."""
     word = match.group(0)
-    if word[0] == "1" or _letters(word) < 2 or word.isalpha():
+    if word[0] == "1" or letter_count(word) < 2 or word.isalpha():
         return word
     return word.translate(_NAME_DIGITS)
 
@@ -74,8 +74,8 @@ _CO_WITH_ZERO = re.compile(r"\bC0(?=\.|$)")
 def _clean_company(row: str) -> str:
     row = _OPERATED_BY.sub("", row)
     row = _DOT_BEFORE_SDN.sub(" ", clean_header_text(row))
-    row = _SPACED_INITIALS.sub(r"\1.", row)
-    row = _REGISTRATION.sub(" ", row)
+    row = SPACED_INITIALS.sub(r"\1.", row)
+    row = REGISTRATION.sub(" ", row)
     row = _NAME_WORD.sub(_name_word, row)
     row = _FIVE_IN_NAME.sub(lambda m: m.group(0).translate(_AS_LETTERS), row)
     row = _CO_WITH_ZERO.sub("CO", _G_ENDING_NAME.sub("G", row))
@@ -92,12 +92,12 @@ def _cut_after_legal_end(name: str) -> str:
     Drop what follows ``SDN BHD``/``BHD``/``BERHAD``/``S/B``/``PLT`` on the name's row
     when it is a garbled registration number or residue (a digit, or under 3 letters).
     """
-    ends = list(_LEGAL_END.finditer(name))
+    ends = list(LEGAL_END.finditer(name))
     if not ends:
         return name
     end = ends[-1].end()
     tail = name[end:]
-    if re.search(r"\d", tail) or _letters(tail) < 3:
+    if re.search(r"\d", tail) or letter_count(tail) < 3:
         kept = name[:end].strip(" ,")
         if kept.count("(") > kept.count(")") and tail.lstrip().startswith(")"):
             kept += ")"  # "TEALIVE (LOOB HOLDING SDN BHD)": the bracket it opened
@@ -109,9 +109,9 @@ def _cut_after_legal_end(name: str) -> str:
 _NAME_GOES_ON = re.compile(r"(?:&|\bAND|\bDAN)$")
 
 
-def _company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
+def company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     """``(first, last)`` row indexes of the company name in the header, or ``None``."""
-    header = _header(rows)
+    header = header_block(rows)
     span = _name_rows(header)
     if span is None:
         return None
@@ -120,16 +120,16 @@ def _company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     while (
         first > 0
         and _NAME_GOES_ON.search(header[first - 1])
-        and not _is_noise(header[first - 1])
-        and not _NOT_COMPANY.search(header[first - 1])
+        and not is_noise(header[first - 1])
+        and not NOT_COMPANY.search(header[first - 1])
     ):
         first -= 1
     while (
         last + 1 < len(header)
         and _NAME_GOES_ON.search(header[last])
-        and not _is_noise(header[last + 1])
+        and not is_noise(header[last + 1])
         and not re.search(r"\d", header[last + 1])
-        and not _ADDRESS_STOP.search(header[last + 1])
+        and not ADDRESS_STOP.search(header[last + 1])
     ):
         last += 1
     return first, last
@@ -141,7 +141,7 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
         (
             i
             for i, row in enumerate(header)
-            if _LEGAL_SUFFIX.search(row) and not _NOT_COMPANY.search(row)
+            if LEGAL_SUFFIX.search(row) and not NOT_COMPANY.search(row)
         ),
         None,
     )
@@ -159,7 +159,7 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             # "DIN TAI FUNG" / "(BBTR SDN BHD)": the name printed is the shop's, the
             # company in brackets under it is its owner.
             top = suffix - 1
-            if _names_more(header[top]) or _BUSINESS_WORD.search(header[top]):
+            if _names_more(header[top]) or BUSINESS_WORD.search(header[top]):
                 while top > 0 and _continues(header[top - 1], header[top]):
                     top -= 1
                 return top, suffix - 1
@@ -174,18 +174,18 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
         if (
             _NAME_OPENING_ONLY.match(header[business])
             and business + 1 < len(header)
-            and _names_more(_REGISTRATION.sub(" ", header[business + 1]))
+            and _names_more(REGISTRATION.sub(" ", header[business + 1]))
         ):
             # "KEDAI MAKANAN DAN MINUMAN" / "AH FOOK": the name is on the row below.
             return business, business + 1
         return business, business
     for i, row in enumerate(header):
         if (
-            not _is_noise(row)
-            and not _NOT_COMPANY.search(row)
-            and not _ADDRESS_STOP.search(row)
-            and not _has_postcode(row)  # an address printed above the name
-            and not _opens_address(header[i:])
+            not is_noise(row)
+            and not NOT_COMPANY.search(row)
+            and not ADDRESS_STOP.search(row)
+            and not has_postcode(row)  # an address printed above the name
+            and not opens_address(header[i:])
         ):
             return i, i
     return None
@@ -199,9 +199,9 @@ def _business_row(header: list[str]) -> int | None:
     """
     rows = []
     for index, row in enumerate(header):
-        if _opens_address(header[index:]) or _has_postcode(row):
+        if opens_address(header[index:]) or has_postcode(row):
             break
-        if _BUSINESS_WORD.search(row) and not _NOT_COMPANY.search(row) and not _is_noise(row):
+        if BUSINESS_WORD.search(row) and not NOT_COMPANY.search(row) and not is_noise(row):
             rows.append(index)
     if len(rows) > 1 and rows[1] == rows[0] + 1 and len(header[rows[0]].split()) == 1:
         return rows[1]
@@ -223,7 +223,7 @@ _OPENS_WITH_COMPANY = re.compile(r"^(?:SYARIKAT|SYKT\.?|PERNIAGAAN)\s")
 def _owner_in_brackets(row: str) -> bool:
     """Whether ``row`` is a company in brackets: ``(OWNED BY LT F&B SDN BHD)``, not a
     branch in brackets before the suffix (``(SETIA ALAM) SDN BHD``)."""
-    suffix = _LEGAL_SUFFIX.search(row)
+    suffix = LEGAL_SUFFIX.search(row)
     if not row.startswith("(") or suffix is None:
         return False
     depth = 0
@@ -236,24 +236,24 @@ def _owner_in_brackets(row: str) -> bool:
 
 def _one_word_before_suffix(row: str) -> bool:
     """Whether ``row`` holds one word before its legal suffix (``CORNER SDN BHD``)."""
-    suffix = _LEGAL_SUFFIX.search(row)
+    suffix = LEGAL_SUFFIX.search(row)
     return suffix is not None and len(row[: suffix.start()].split()) == 1
 
 
 def _names_more(row: str) -> bool:
     """Whether ``row`` can go on with a name: words, no digit, no label."""
     return not (
-        _is_noise(row)
+        is_noise(row)
         or re.search(r"\d", row)
-        or _ADDRESS_STOP.search(row)
-        or _NOT_COMPANY.search(row)
-        or _ADDRESS_WORD.search(row)
+        or ADDRESS_STOP.search(row)
+        or NOT_COMPANY.search(row)
+        or ADDRESS_WORD.search(row)
     )
 
 
 def _is_trade_word(word: str) -> bool:
     """A business word or a domain word of the trade: ``RESTAURANT``, ``MATERIALS``."""
-    return bool(_BUSINESS_WORD.fullmatch(word)) or word in TRADE_WORDS
+    return bool(BUSINESS_WORD.fullmatch(word)) or word in TRADE_WORDS
 
 
 def _trade_words_only(text: str) -> bool:
@@ -268,7 +268,7 @@ def _continues(previous: str, row: str) -> bool:
         return False
     if _NAME_OPENING_ONLY.match(previous):
         return True
-    suffix = _LEGAL_SUFFIX.search(row)
+    suffix = LEGAL_SUFFIX.search(row)
     opens_with_company = _OPENS_WITH_COMPANY.match(previous) is not None
     # Trade words alone (before the suffix, if any): "RESTAURANT SDN. BHD.", "BUILDING
     # MATERIALS SDN BHD", "HARDWARE & BUILDING MATERIALS". Read only where they decide.
@@ -279,15 +279,15 @@ def _continues(previous: str, row: str) -> bool:
         # "SYARIKAT BAHAN BINAAN" / "TEIK LEONG SDN. BHD.", "SYARIKAT HIN LOONG" /
         # "HARDWARE & BUILDING MATERIALS": a name that opens with the word "company" and
         # has no suffix goes on onto the row below.
-        return not _LEGAL_SUFFIX.search(previous) and not _NOT_COMPANY.search(previous)
+        return not LEGAL_SUFFIX.search(previous) and not NOT_COMPANY.search(previous)
     opened = previous.count("(") > previous.count(")")
     # A name does not start with "ENTERPRISE" or "(SETIA ALAM)": the row above starts it;
     # nor with trade words alone before its suffix.
-    continued = row.startswith(("(", "&")) or _NAME_TAIL.match(row) is not None
+    continued = row.startswith(("(", "&")) or NAME_TAIL.match(row) is not None
     continued |= suffix is not None and trade_only
     # Digits read for letters in its words ("SWEET CRUM8S") leave a row name-like.
-    name_like = not _is_noise(previous) and not re.search(r"\d", _FIVE_IN_NAME.sub("", previous))
-    return (opened or continued) and name_like and not _NOT_COMPANY.search(previous)
+    name_like = not is_noise(previous) and not re.search(r"\d", _FIVE_IN_NAME.sub("", previous))
+    return (opened or continued) and name_like and not NOT_COMPANY.search(previous)
 
 
 def find_company(rows: Sequence[str]) -> str | None:
@@ -305,9 +305,9 @@ def find_company(rows: Sequence[str]) -> str | None:
     Returns:
         The company name, or ``None``.
     """
-    span = _company_rows(rows)
+    span = company_rows(rows)
     if span is None:
         return None
     first, last = span
-    name = _clean_company(" ".join(_upper(row) for row in rows[first : last + 1]))
+    name = _clean_company(" ".join(clean_row(row) for row in rows[first : last + 1]))
     return name or None

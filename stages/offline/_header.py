@@ -5,8 +5,9 @@ Malaysian receipts open with the seller: an optional logo text or stamp, the com
 name (usually with ``SDN BHD``, ``S/B``, ``ENTERPRISE`` ...), its registration number,
 the address ending with a five-digit postcode and state, then ``TEL``/``GST``/``TAX
 INVOICE`` lines. This module holds what `._company` and `._address` share: the header's
-rows cleaned of OCR look-alikes (`_upper`), where the header ends (`_header`), and the
-patterns of legal suffixes, registration numbers, labels, postcodes and address words.
+rows cleaned of OCR look-alikes (`clean_row`), where the header ends (`header_block`),
+and the patterns of legal suffixes, registration numbers, labels, postcodes and address
+words.
 """
 
 from __future__ import annotations
@@ -19,16 +20,39 @@ from ._vocabulary import letters_for_digits
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-# Shared by `._company` and `._address`: nothing here is public.
-__all__: list[str] = []
+# Shared by `._company` and `._address`; the package exports none of it.
+__all__ = [
+    "ADDRESS_OPENING",
+    "ADDRESS_STOP",
+    "ADDRESS_WORD",
+    "BUSINESS_WORD",
+    "GST_LABEL",
+    "HEADER_ROWS",
+    "LEGAL_END",
+    "LEGAL_SUFFIX",
+    "LOT_MISREAD",
+    "NAME_TAIL",
+    "NOT_COMPANY",
+    "PLACES",
+    "POSTCODE",
+    "REGISTRATION",
+    "SPACED_INITIALS",
+    "clean_row",
+    "has_postcode",
+    "header_block",
+    "is_noise",
+    "is_registration",
+    "letter_count",
+    "opens_address",
+]
 
 #: How many rows from the top count as the header (a guess; headers are 3-10 rows).
 HEADER_ROWS = 12
 
-_LEGAL_SUFFIX = re.compile(
+LEGAL_SUFFIX = re.compile(
     r"\bSDN\.? ?[BD8][HN]?[DNO0]\b|\bBHD\b|\bBERHAD\b|\bS/B\b|\bPLT\b|\bLTD\b|\bLIMITED\b|\bINC\b"
 )
-_BUSINESS_WORD = re.compile(
+BUSINESS_WORD = re.compile(
     r"ENTERPRISE|TRADING|TRADERS?\b|RESTAURANTS?|RESTORAN|\bSTORES?\b|\bMART\b|MARKET|"
     r"HARDWARE|\bSHOP\b|\bCAFE\b|KEDAI|PERNIAGAAN|STATIONERY|\bBOOKS?\b|GALLERY|MOTOR|"
     r"MACHINERY|\bCO\b\.?|HOLDINGS|INDUSTRIES|PHARMACY|FARMASI|BAKERY|ELECTRICAL|\bDECO\b|"
@@ -36,13 +60,13 @@ _BUSINESS_WORD = re.compile(
     r"AGENCY|SERVICES|\bGIFT|\bMINI\b|BOUTIQUE|\bOPTICAL|\bAUTO\b|\bSTATION\b|CORPORATION"
 )
 # Words that end a company name, never start one.
-_NAME_TAIL = re.compile(
+NAME_TAIL = re.compile(
     r"(?:ENTERPRISE|TRADING|TRADERS|SDN|BHD|BERHAD|S/B|HOLDINGS|INDUSTRIES|CORPORATION)\b"
 )
 # "GST", and the OCR's "GSTID", "GSTNO" for "GST ID", "GST NO".
-_GST = r"\bGST(?:\b|ID|NO|REG)"
-_NOT_COMPANY = re.compile(
-    rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{_GST}|"
+GST_LABEL = r"\bGST(?:\b|ID|NO|REG)"
+NOT_COMPANY = re.compile(
+    rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{GST_LABEL}|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
 )
 # A registration number: "(CO.REG :933109-X)", "519537-X)", "Reg No: 1203194-W",
@@ -51,7 +75,7 @@ _NOT_COMPANY = re.compile(
 # or L ("(CO.RFG : 86Q671-D)", "(Co. No. 2213l9-D)"; without a label, "2OO Q" in a name
 # is not a number).
 _REGISTRATION_LABEL = r"CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? ?NO\.?|ROC"
-_REGISTRATION = re.compile(
+REGISTRATION = re.compile(
     rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQIL]{{2,}}"
     rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)"
@@ -63,31 +87,31 @@ _REGISTRATION = re.compile(
     r"|\(?\s*\b(?:19|20)\d{10}\b\s*\)?"
 )
 # The end of a legal name; what follows it on the row is a number or residue.
-_LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
-_ADDRESS_STOP = re.compile(
+LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
+ADDRESS_STOP = re.compile(
     r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|"
-    rf"\bH/?P\b|{_GST}|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"
+    rf"\bH/?P\b|{GST_LABEL}|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"
     r"E-?MAIL|WWW|HTTP|\w@\w|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
 )
 
 # Five digits, not a lot's number ("PT 12345, JALAN ...", "LOT 10234,", "PTD 12345,").
-_POSTCODE = re.compile(
+POSTCODE = re.compile(
     r"(?<!\d)(?<!LOT )(?<!LOT)(?<!PT )(?<!PT)(?<!PTD )(?<!PTD)(?<!PT\. )(?<!P\.T\. )(?<!P\.T\.)"
     r"\d{5}(?!\d)"
 )
 
 # Streets and places: what names a place, not a unit in it.
-_PLACES = (
+PLACES = (
     r"JALAN|JLN|JL|LORONG|LRG|LEBUH|LEBUHRAYA|PERSIARAN|ROAD|STREET|TAMAN|TMN|BANDAR|"
     r"KAMPUNG|KAMPONG|KG|KAWASAN|WISMA|MENARA|KOMPLEKS|PLAZA|BANGUNAN|SEKSYEN|PUSAT"
 )
 
 # Words only an address holds (with a postcode, what tells an address from other rows).
-_ADDRESS_WORD = re.compile(
-    rf"\b(?:{_PLACES}|LOT|NO|BLOK|BLOCK|TINGKAT|LEVEL|FLOOR|SECTION|BATU|MUKIM)\b"
+ADDRESS_WORD = re.compile(
+    rf"\b(?:{PLACES}|LOT|NO|BLOK|BLOCK|TINGKAT|LEVEL|FLOOR|SECTION|BATU|MUKIM)\b"
 )
 # The first row of an address may hold few letters: "NO 43-45-47G,", "LOT 12,".
-_ADDRESS_OPENING = re.compile(
+ADDRESS_OPENING = re.compile(
     # A unit may open with its floor's or block's letters: "LOT G-15", "UNIT F1-08".
     r"^(?:NO|LOT|UNIT|BLO?C?K|PT|P\.T)\b\.?\s*[:.]?\s*(?:\d|[A-Z]{1,2}\d{0,2}-\d)"
     # Or house numbers before a street word: "12 & 14, JLN 2/3,", "5-1, LORONG 4,",
@@ -96,12 +120,12 @@ _ADDRESS_OPENING = re.compile(
     r"(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|PERSIARAN)\b"
 )
 # "10T 1851-A": LOT with its letters read as digits, before a lot number.
-_LOT = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b|[A-Z]{1,2}-?\d))")
+LOT_MISREAD = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b|[A-Z]{1,2}-?\d))")
 
 # Initials print tight ("SELANGOR D.E", "LOT P.T. 2811", "MR D.I.Y."); OCR often reads a
 # space after each dot ("D. E"). A space after a lone letter's dot, before another lone
 # letter, is dropped.
-_SPACED_INITIALS = re.compile(r"(?<![A-Z0-9])([A-Z])\. (?=[A-Z](?![A-Z0-9]))")
+SPACED_INITIALS = re.compile(r"(?<![A-Z0-9])([A-Z])\. (?=[A-Z](?![A-Z0-9]))")
 _CODE_ONLY = re.compile(r"^[\W\d_]*[A-Z]?[\W\d_]*$|^\W*[A-Z]{0,3}\d{3,}(?:-? ?[A-Z])?\W*$")
 
 # A lower-case l between capitals, or ending a word of capitals, is a capital I misread:
@@ -126,7 +150,7 @@ _L_FOR_ONE = re.compile(r"(?<![A-Za-z0-9])l(?=[A-Z](?![A-Za-z0-9]))")
 _L_IN_NUMBER = re.compile(r"(?<![A-Za-z])(?=[\dl]*\d)[\dl]*l[\dl]*(?![A-Za-z])")
 
 
-def _upper(row: str) -> str:
+def clean_row(row: str) -> str:
     """A header row upper case, its spaces single, letters read as digits put right."""
     row = _L_IN_NUMBER.sub(lambda m: m.group(0).replace("l", "1"), row)
     row = _O_IN_SMALL.sub("o", _L_IN_SMALL.sub("l", _L_FOR_I.sub("I", row)))
@@ -135,55 +159,55 @@ def _upper(row: str) -> str:
     return letters_for_digits(re.sub(r"\s+", " ", row.upper()).strip())
 
 
-def _letters(row: str) -> int:
+def letter_count(row: str) -> int:
     return sum(char.isalpha() for char in row)
 
 
-def _is_noise(row: str) -> bool:
+def is_noise(row: str) -> bool:
     """Logo residue, serial codes, a stray word: fewer than 4 letters or a lone code."""
-    return _letters(row) < 4 or bool(_CODE_ONLY.match(row))
+    return letter_count(row) < 4 or bool(_CODE_ONLY.match(row))
 
 
-def _opens_address(rows: Sequence[str]) -> bool:
+def opens_address(rows: Sequence[str]) -> bool:
     """
     Whether ``rows[0]`` opens an address although it reads like a code: it starts with a
     house or lot number (``NO 43-45-47G,``, ``10T 12``, ``NO.113G & 115G,``), holds no
     five-digit number (a postcode, or a code such as ``NO 88123``), and a postcode row
     follows within three rows, before any ``TEL``/``INVOICE``/``DATE`` row.
     """
-    if not _ADDRESS_OPENING.match(_LOT.sub("LOT", rows[0])) or _POSTCODE.search(rows[0]):
+    if not ADDRESS_OPENING.match(LOT_MISREAD.sub("LOT", rows[0])) or POSTCODE.search(rows[0]):
         return False
     for row in rows[1:4]:
-        if _ADDRESS_STOP.search(row):
+        if ADDRESS_STOP.search(row):
             return False
-        if _POSTCODE.search(row):
+        if POSTCODE.search(row):
             return True
     return False
 
 
-def _has_postcode(row: str) -> bool:
+def has_postcode(row: str) -> bool:
     """Whether ``row`` holds a postcode outside a registration number."""
-    return bool(_POSTCODE.search(_REGISTRATION.sub(" ", row)))
+    return bool(POSTCODE.search(REGISTRATION.sub(" ", row)))
 
 
-def _is_registration(row: str) -> bool:
+def is_registration(row: str) -> bool:
     """A row that is (mostly) a registration number: ``BR NO.: 0195932-X``."""
-    match = _REGISTRATION.search(row)
-    return match is not None and _letters(_REGISTRATION.sub(" ", row)) < 6
+    match = REGISTRATION.search(row)
+    return match is not None and letter_count(REGISTRATION.sub(" ", row)) < 6
 
 
-def _header(rows: Sequence[str]) -> list[str]:
+def header_block(rows: Sequence[str]) -> list[str]:
     """
     The seller block: the rows before the first TEL/GST/INVOICE/DATE row.
 
     Anything below (a supplier named on an item line, a "SOLD BY" footer) is not the
     seller. When that block has no usable row, the first :data:`HEADER_ROWS` rows.
     """
-    header = [_upper(row) for row in rows[:HEADER_ROWS]]
+    header = [clean_row(row) for row in rows[:HEADER_ROWS]]
     for index, row in enumerate(header):
-        stop = _ADDRESS_STOP.search(row)
-        if stop and not _is_registration(row) and not _named_before(row, stop.start()):
-            if any(not _is_noise(previous) for previous in header[:index]):
+        stop = ADDRESS_STOP.search(row)
+        if stop and not is_registration(row) and not _named_before(row, stop.start()):
+            if any(not is_noise(previous) for previous in header[:index]):
                 return header[:index]
             break
     return header
@@ -192,5 +216,5 @@ def _header(rows: Sequence[str]) -> list[str]:
 def _named_before(row: str, end: int) -> bool:
     """Whether ``row`` holds a legal name before ``end``: "X RETAIL SDN. BHD. (CO. REG.
     NO. 350912-P)" is the name with its number, not a label row."""
-    suffix = _LEGAL_SUFFIX.search(row[:end])
-    return suffix is not None and _letters(row[: suffix.start()]) >= 4
+    suffix = LEGAL_SUFFIX.search(row[:end])
+    return suffix is not None and letter_count(row[: suffix.start()]) >= 4
