@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ._vocabulary import LOOK_ALIKES
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -80,10 +82,8 @@ _LOOKALIKE_RUN = re.compile(
 # A month's three letters between a day and a year, one of them read as its look-alike:
 # "15 MAV 2018", "03-DEC-17" read "03-DEG-17". Fixed only when one month is that close.
 _MONTH_TOKEN = re.compile(r"(?<=\d[ /.-])[A-Z0-9]{3}(?=[ /.-]?\d{2})")
-_MONTH_PAIRS = frozenset(
-    frozenset(pair)
-    for pair in ("MN", "O0", "OD", "I1", "IL", "L1", "S5", "EF", "UV", "VY", "CG", "B8", "G6")
-)
+# The look-alikes domain words are fixed through, and two more a month's name shows.
+_MONTH_PAIRS = LOOK_ALIKES | {frozenset("VY"), frozenset("G6")}
 
 #: Plausible years for a receipt. Wide on purpose: the rule is "a calendar year", not
 #: "the years of the sample".

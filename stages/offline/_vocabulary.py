@@ -16,6 +16,7 @@ import unicodedata
 
 __all__ = [
     "DOMAIN_WORDS",
+    "LOOK_ALIKES",
     "TRADE_WORDS",
     "clean_header_text",
     "fix_word",
@@ -67,13 +68,13 @@ TRADE_WORDS = frozenset(_TRADE.split())
 #: Words printed in Malaysian company names and addresses (upper case).
 DOMAIN_WORDS = TRADE_WORDS | frozenset(_PLACES.split())
 
-# Pairs of characters OCR confuses; a short word is only fixed through one of these.
-_CONFUSIONS = frozenset(
+#: Pairs of characters OCR confuses; a short word is only fixed through one of these.
+LOOK_ALIKES = frozenset(
     frozenset(pair)
     for pair in ("MN", "O0", "OD", "OQ", "DB", "B8", "I1", "IL", "L1", "S5", "EF", "HN", "UV", "CG")
 )
 # In a longer word, also a letter read with strokes lost: E as L, R as P.
-_LONG_CONFUSIONS = _CONFUSIONS | {frozenset("EL"), frozenset("RP")}
+_LONG_CONFUSIONS = LOOK_ALIKES | {frozenset("EL"), frozenset("RP")}
 _WORD = re.compile(r"[A-Z]{4,}")
 _BY_LENGTH: dict[int, list[str]] = {}
 for _word in DOMAIN_WORDS:
@@ -131,7 +132,7 @@ def fix_word(word: str) -> str:
             for candidate in _BY_LENGTH.get(len(word), [])
             if sum(a != b for a, b in zip(word, candidate, strict=True)) == 1
             and all(
-                frozenset((a, b)) in _CONFUSIONS
+                frozenset((a, b)) in LOOK_ALIKES
                 for a, b in zip(word, candidate, strict=True)
                 if a != b
             )
@@ -140,7 +141,7 @@ def fix_word(word: str) -> str:
     best: list[tuple[int, str]] = []
     # Substitutions only: a dropped letter turns real words into others (KILANG, KLANG).
     for candidate in _BY_LENGTH.get(len(word), []):
-        if candidate[0] != word[0] and frozenset((candidate[0], word[0])) not in _CONFUSIONS:
+        if candidate[0] != word[0] and frozenset((candidate[0], word[0])) not in LOOK_ALIKES:
             continue  # OCR keeps a word's first letter, or reads a look-alike for it
         changed = [frozenset((a, b)) for a, b in zip(word, candidate, strict=True) if a != b]
         # Two at most, one of them free: two free letters make a printed place the
