@@ -91,7 +91,7 @@ LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
 ADDRESS_STOP = re.compile(
     r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|"
     rf"\bH/?P\b|{GST_LABEL}|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"
-    r"E-?MAIL|WWW|HTTP|\w@\w|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
+    r"E-?MAIL|WWW|HTTP|\w@[\w-]+\.\w|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
 )
 
 # Five digits, not a lot's number ("PT 12345, JALAN ...", "LOT 10234,", "PTD 12345,").

@@ -240,9 +240,9 @@ def clean_header_text(text: str) -> str:
     Accents are removed, ``0`` and ``1`` inside a word read as ``O`` and ``I``
     (``J0HOR``), ``SDN DHD``-like suffixes (and ``5DN BHD``) read as ``SDN BHD``, a last
     ``NC`` as ``NG`` (``SENC``), a domain word glued to the next split from it
-    (``JALANKAPAR``) or split by a space rejoined (``HARDWA RE``), and each word of four
-    letters or more that is a near miss of exactly one domain word
-    (:data:`DOMAIN_WORDS`) is replaced by it.
+    (``JALANKAPAR``) or split by a space rejoined (``HARDWA RE``), an ``&`` spaced on one
+    side spaced on both (``KOPI& MAKANAN``), and each word of four letters or more that
+    is a near miss of exactly one domain word (:data:`DOMAIN_WORDS`) is replaced by it.
 
     Args:
         text: an upper-case company or address string.
@@ -254,12 +254,15 @@ def clean_header_text(text: str) -> str:
     text = _SDN_BHD.sub(
         lambda match: (match.group(1) or "SDN ") + "BHD", _SDN_FIVE.sub("SDN", text)
     )
-    text = _NG_AS_NC.sub(r"\1G", text)
+    text = _NG_AS_NC.sub(r"\1G", _LOPSIDED_AMPERSAND.sub(" & ", text))
     text = _LONG_WORD.sub(lambda match: _unglued(match.group(0)), text)
     text = _SPLIT_WORD.sub(_rejoined, text)
     return _WORD.sub(lambda match: fix_word(match.group(0)), text)
 
 
+# "KOPI& MAKANAN": an & with a space on one side only lost the other (OCR's spacing;
+# printed, it is spaced on both sides or neither, "NO.2&4").
+_LOPSIDED_AMPERSAND = re.compile(r"(?<=\w)& (?=\w)|(?<=\w) &(?=\w)")
 _LONG_WORD = re.compile(r"\b[A-Z]{9,}\b")
 # "HARDWA RE": a domain word OCR split with a space, one part of two letters or less.
 _SPLIT_WORD = re.compile(r"\b(?:([A-Z]{4,}) ([A-Z]{1,2})|([A-Z]{1,2}) ([A-Z]{4,}))\b")

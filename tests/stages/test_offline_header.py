@@ -86,6 +86,10 @@ class TestVocabulary:
             # printed apart stay.
             ("HUP LEE HARDWA RE, S UBANG JAYA", "HUP LEE HARDWARE, SUBANG JAYA"),
             ("SEA FOOD RESTAURANT", "SEA FOOD RESTAURANT"),
+            # An & spaced on one side only lost the other space; printed tight, it stays.
+            ("KEDAI KOPI& MAKANAN ABC", "KEDAI KOPI & MAKANAN ABC"),
+            ("ROTI &KEK ABC", "ROTI & KEK ABC"),
+            ("NO.2&4, JALAN 3, B&Q", "NO.2&4, JALAN 3, B&Q"),
             (
                 "NO.12, JALAN 6AYA, ALOR 6AJAH, KRAI-6UA MUSANG",
                 "NO.12, JALAN GAYA, ALOR GAJAH, KRAI-GUA MUSANG",
@@ -741,6 +745,15 @@ class TestAddress:
                     "68100 BATU CAVES",
                 ],
                 "G-12, JALAN PRIMA 3, 68100 BATU CAVES",
+            ),
+            # An @ in a mall's name is no e-mail address, which needs a dotted domain.
+            (
+                ["ABC CAFE SDN BHD", "LOT 2-45, mall@abc2,", "JALAN 1, 64000 SEPANG"],
+                "LOT 2-45, MALL@ABC2, JALAN 1, 64000 SEPANG",
+            ),
+            (
+                ["ABC CAFE", "LOT 2, JALAN 1,", "64000 SEPANG", "abc@mail.com.my"],
+                "LOT 2, JALAN 1, 64000 SEPANG",
             ),
             # No postcode and no word of an address: no address.
             (["KEDAI KOPI ABC", "ORDER #B12 TABLE 4 PAX 2", "THANK YOU"], None),
