@@ -50,6 +50,10 @@ _POSTCODE_WITH_O = re.compile(
     # Or its first 0 read as O: "O5000 ALOR SETAR".
     r"|\bO(?=\d{4} [A-Z])"
 )
+# A postcode before its town with an I or L read for a 1: "55I00 KUALA LUMPUR".
+_POSTCODE_WITH_ONE = re.compile(r"\b\d(?=[\dIL]{4} [A-Z]{3})(?=\d*[IL])(?=(?:[IL]*\d){3})[\dIL]{4}")
+# A postcode glued to its town: "52100KUALA LUMPUR".
+_GLUED_POSTCODE = re.compile(r"(?<![\w-])(\d{5})(?=[A-Z]{3,})")
 # An O between a digit and a digit, a slash or a comma: "JALAN 1O/2", "NO. 3O,".
 _O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=[\dA-Z][/-])O(?=\d)")
 # "P.0. BOX": a post office box's O read as a zero.
@@ -85,6 +89,8 @@ def _clean_address(address: str) -> str:
     SELANGOR``), a last comma.
     """
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
+    address = _POSTCODE_WITH_ONE.sub(lambda m: re.sub("[IL]", "1", m.group(0)), address)
+    address = _GLUED_POSTCODE.sub(r"\1 ", address)
     address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))
     address = _PO_BOX.sub(r"\1O", address)
     address = LOT_MISREAD.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))

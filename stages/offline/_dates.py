@@ -49,6 +49,9 @@ _D_MON_Y = re.compile(
 _MON_D_Y = re.compile(
     rf"(?<![A-Z]){_MONTH} ?(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?,? ?(?P<y>\d{{4}})(?!\d)"
 )
+# "06JUN 2016": a day glued to its month's name, which a space parts from the year, lost
+# its space to OCR (a date is printed spaced throughout or not at all).
+_GLUED_DAY = re.compile(r"^(\d{1,2})(?=[A-Z]{3} \d)")
 _LABEL = re.compile(r"DATE|TARIKH|\bDT\b")
 _NEGATIVE_LABEL = re.compile(
     r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINT|BIRTH|MFG|BEST|COLLECT|NEXT|WARRANT|APPOINT"
@@ -137,7 +140,8 @@ def _matches(line: str) -> list[tuple[int, str, float]]:
     for pattern in (_D_MON_Y, _MON_D_Y):
         for match in pattern.finditer(line):
             if _valid(int(match["d"]), _month(match["mon"]), _year(match["y"])):
-                found.append((match.start(), match.group(0).strip(" ,"), 0.5))
+                printed = _GLUED_DAY.sub(r"\1 ", match.group(0).strip(" ,"))
+                found.append((match.start(), printed, 0.5))
     return found
 
 

@@ -80,6 +80,8 @@ _BY_LENGTH: dict[int, list[str]] = {}
 for _word in DOMAIN_WORDS:
     _BY_LENGTH.setdefault(len(_word), []).append(_word)
 
+# "(N) SDN BHD": Malaysia's (M) before a legal suffix, its M read as N.
+_M_AS_N = re.compile(r"\((?:N|RN|NN)\)(?= ?(?:SDN|BHD|BERHAD)\b)")
 # "SDN DHD", "SDN BND", "SDN 8HD", "SDN.BHD", "SDNBHD": the legal suffix as OCR reads it.
 _SDN_BHD = re.compile(r"\b(?:(SDN[ .]+)|SDN)[BD8][HN][DO0]\b")
 # "5DN BHD": its S read as a 5.
@@ -160,12 +162,14 @@ def fix_word(word: str) -> str:
 _MIXED_WORD = re.compile(r"\b[A-Z01]*[A-Z][01]+[A-Z][A-Z01]*\b")
 _IN_WORD_DIGIT = re.compile(r"(?<=[A-Z])[01]+(?=[A-Z])")
 _AS_LETTERS = str.maketrans("01", "OI")
-# An 8 or a 5 among letters, with two letters on each side or three after it at a word's
-# start, or ending a word of four letters or more: "SU8ANG", "8AHRU", "PER5IARAN",
-# "RESTAURANT5", "HABA8" (codes such as "SS15", "PJU8", "8TH", "U8A" stay).
+# An 8 or a 5 among letters, with two letters on each side, three after it at a word's
+# start or four after its first letter, or ending a word of four letters or more:
+# "SU8ANG", "8AHRU", "U5AHAWAN", "PER5IARAN", "RESTAURANT5", "HABA8" (codes such as
+# "SS15", "PJU8", "8TH", "U8A" stay).
 _B_OR_S = re.compile(
     r"(?<=\b[A-Z]{2})[85](?=[A-Z]{2})|(?<=[A-Z]{3})[85](?=[A-Z]{2})"
     r"|\b[85](?!O+\b)(?=[A-Z]{3,}\b)"  # not a postcode of Os: "8OOOO JOHOR BAHRU"
+    r"|(?<=\b[A-Z])[85](?=[A-Z]{4,}\b)"  # after a word's first letter: "U5AHAWAN"
     r"|(?<=[A-Z]{4})[58]\b"
 )
 # A 6 for the G it looks like, opening a word of letters or between them: "6AYA",
@@ -254,6 +258,7 @@ def clean_header_text(text: str) -> str:
     text = _SDN_BHD.sub(
         lambda match: (match.group(1) or "SDN ") + "BHD", _SDN_FIVE.sub("SDN", text)
     )
+    text = _M_AS_N.sub("(M)", text)
     text = _NG_AS_NC.sub(r"\1G", _LOPSIDED_AMPERSAND.sub(" & ", text))
     text = _LONG_WORD.sub(lambda match: _unglued(match.group(0)), text)
     text = _SPLIT_WORD.sub(_rejoined, text)

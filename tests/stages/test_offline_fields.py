@@ -120,6 +120,12 @@ class TestDate:
         assert find_date(["INV 3321 03-DEG-17"]) == "03-DEC-17"
         assert find_date(["BOLT 12 SET 10", "Date: 2 SEP 18"]) == "2 SEP 18"
 
+    def test_a_day_glued_to_its_month(self) -> None:
+        """``06JUN 2016``: a day that lost its space to the month's name, which is spaced
+        from the year, gets it back; a date printed tight stays tight."""
+        assert find_date(["Date: 06JUN 2016 || 19:22"]) == "06 JUN 2016"
+        assert find_date(["Date: 06JUN2016"]) == "06JUN2016"
+
     def test_a_first_digit_read_as_a_letter_before_a_month(self) -> None:
         """``O5 OCT 2017``: the day's first digit read as O, before a month's name."""
         assert find_date(["Date: O5 OCT 2017"]) == "05 OCT 2017"

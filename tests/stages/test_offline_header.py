@@ -86,6 +86,8 @@ class TestVocabulary:
             # printed apart stay.
             ("HUP LEE HARDWA RE, S UBANG JAYA", "HUP LEE HARDWARE, SUBANG JAYA"),
             ("SEA FOOD RESTAURANT", "SEA FOOD RESTAURANT"),
+            # A 5 after a word's first letter, before four more: an S; a code stays.
+            ("TAMAN U5AHAWAN, JALAN U5A", "TAMAN USAHAWAN, JALAN U5A"),
             # An & spaced on one side only lost the other space; printed tight, it stays.
             ("KEDAI KOPI& MAKANAN ABC", "KEDAI KOPI & MAKANAN ABC"),
             ("ROTI &KEK ABC", "ROTI & KEK ABC"),
@@ -182,6 +184,11 @@ class TestCompany:
                 "SYARIKAT ALI MAJU HARDWARE & BUILDING MATERIALS",
             ),
             (["SYARIKAT PERKAKASAN EN6 HIN"], "SYARIKAT PERKAKASAN ENG HIN"),
+            # A restaurant's dish before its name: the name goes on below.
+            (["RESTORAN NASI KANDAR", "ABC JAYA SDN BHD"], "RESTORAN NASI KANDAR ABC JAYA SDN BHD"),
+            (["KEDAI ROTI", "AH FOOK"], "KEDAI ROTI AH FOOK"),
+            # Malaysia's (M) with its M read as N.
+            (["ABC TULIS (N) SDN BHD"], "ABC TULIS (M) SDN BHD"),
             (["KAMPAR TRADING & HARDWARE C0."], "KAMPAR TRADING & HARDWARE CO."),
         ],
     )
@@ -745,6 +752,25 @@ class TestAddress:
                     "68100 BATU CAVES",
                 ],
                 "G-12, JALAN PRIMA 3, 68100 BATU CAVES",
+            ),
+            # A postcode with an I read for its 1, or glued to its town.
+            (
+                ["ABC SDN BHD", "NO. 8, JALAN 2,", "55I00 KUALA LUMPUR"],
+                "NO. 8, JALAN 2, 55100 KUALA LUMPUR",
+            ),
+            (
+                ["ABC SDN BHD", "NO. 8, JALAN 2,", "52100KUALA LUMPUR."],
+                "NO. 8, JALAN 2, 52100 KUALA LUMPUR.",
+            ),
+            # A slogan between the name and a unit that opens with its block.
+            (
+                [
+                    "ABC CAFE SDN BHD",
+                    "COFFEE . BRUNCH . DESSERT",
+                    "G-15, BLOK C, MENARA X,",
+                    "63000 CYBERJAYA",
+                ],
+                "G-15, BLOK C, MENARA X, 63000 CYBERJAYA",
             ),
             # An @ in a mall's name is no e-mail address, which needs a dotted domain.
             (
