@@ -50,8 +50,10 @@ _POSTCODE_WITH_O = re.compile(
     # Or its first 0 read as O: "O5000 ALOR SETAR".
     r"|\bO(?=\d{4} [A-Z])"
 )
-# A postcode before its town with an I or L read for a 1: "55I00 KUALA LUMPUR".
-_POSTCODE_WITH_ONE = re.compile(r"\b\d(?=[\dIL]{4} [A-Z]{3})(?=\d*[IL])(?=(?:[IL]*\d){3})[\dIL]{4}")
+# A postcode before its town with an I or L read for a 1, or an S for a 5: "55I00 KUALA
+# LUMPUR", "622S0 PUTRAJAYA".
+_POSTCODE_MISREAD = re.compile(r"\b\d(?=[\dILS]{4} [A-Z]{3})(?=(?:[ILS]*\d){3})[\dILS]{4}")
+_POSTCODE_DIGITS = str.maketrans("ILS", "115")
 # A postcode glued to its town: "52100KUALA LUMPUR".
 _GLUED_POSTCODE = re.compile(r"(?<![\w-])(\d{5})(?=[A-Z]{3,})")
 # An O between a digit and a digit, a slash or a comma: "JALAN 1O/2", "NO. 3O,".
@@ -89,7 +91,7 @@ def _clean_address(address: str) -> str:
     SELANGOR``), a last comma.
     """
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
-    address = _POSTCODE_WITH_ONE.sub(lambda m: re.sub("[IL]", "1", m.group(0)), address)
+    address = _POSTCODE_MISREAD.sub(lambda m: m.group(0).translate(_POSTCODE_DIGITS), address)
     address = _GLUED_POSTCODE.sub(r"\1 ", address)
     address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))
     address = _PO_BOX.sub(r"\1O", address)

@@ -26,6 +26,7 @@ from ._header import (
     has_postcode,
     header_block,
     is_noise,
+    is_registration,
     letter_count,
     opens_address,
 )
@@ -40,7 +41,9 @@ __all__ = ["find_company"]
 _DOT_BEFORE_SDN = re.compile(r"(?<=[A-Z])[.\u00b7](?=SDN\b)")
 
 # "OPERATED BY: X SDN BHD", "BY X SDN BHD": the operator's name is what follows.
-_OPERATED_BY = re.compile(r"^(?:(?:OPERATED|MANAGED|OWNED|MILIK)\s*)?(?:BY|OLEH)\b\s*:?\s*")
+_OPERATED_BY = re.compile(
+    r"^(?:(?:OPERATED|MANAGED|OWNED|MILIK)\s*)?(?:BY|OLEH)\b\s*:?\s*|^DEALER\s*:\s*"
+)
 
 # A word of a name that holds look-alike digits: 0 or 1 among letters ("S0N", "0NE",
 # "AUT0"; `letters_for_digits` has read those between letters in longer words, and 5 and
@@ -171,13 +174,14 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
         if business > 0 and _continues(header[business - 1], header[business]):
             # "SWEETIE CAKE HOUSE" / "ENTERPRISE": the row above starts the name.
             return business - 1, business
-        if (
-            _NAME_OPENING_ONLY.match(header[business])
-            and business + 1 < len(header)
-            and _names_more(REGISTRATION.sub(" ", header[business + 1]))
-        ):
+        below = header[business + 1] if business + 1 < len(header) else ""
+        if _NAME_OPENING_ONLY.match(header[business]) and _repeats(header[business], below):
+            return business + 1, business + 1  # a logo's words over the name repeating them
+        if _NAME_OPENING_ONLY.match(header[business]) and _names_more(REGISTRATION.sub(" ", below)):
             # "KEDAI MAKANAN DAN MINUMAN" / "AH FOOK": the name is on the row below.
             return business, business + 1
+        if _registered_below(header, business):
+            return business + 1, business + 1
         return business, business
     for i, row in enumerate(header):
         if (
@@ -234,6 +238,35 @@ def _owner_in_brackets(row: str) -> bool:
     return True  # never closed (OCR lost it)
 
 
+# A Malay shop's name opens with its kind: "KEDAI UBAT & RUNCIT LIM".
+_OPENS_WITH_KIND = re.compile(
+    r"^(?:SYARIKAT|SYKT\.?|PERNIAGAAN|PERUSAHAAN|KEDAI|RESTORAN|PASARAYA|KILANG|PUSAT)\s"
+)
+
+
+def _registered_below(header: list[str], business: int) -> bool:
+    """
+    Whether the name is the row under the business row ``business``, the one its
+    registration number follows: "AUTO CARE WORKSHOP" / "BENGKEL KERETA MAJU JAYA" /
+    "(IP0289913-H)", a brand's row over the name. Not a trade's description ("KEDAI
+    PERABOT LEE" / "FURNITURE & HOME DECO"), nor a second name under a Malay shop's
+    own, unless that one is registered so ("KEDAI SUKAN JUARA" / "JUARA SPORTS
+    TRADING").
+    """
+    if business + 2 >= len(header) or not is_registration(header[business + 2]):
+        return False
+    below = header[business + 1]
+    if not _names_more(below) or _trade_words_only(below):
+        return False
+    return not _OPENS_WITH_KIND.match(header[business]) or NAME_TAIL.search(below) is not None
+
+
+def _repeats(opening: str, row: str) -> bool:
+    """Whether ``row`` opens with the words of ``opening`` and goes on."""
+    words = opening.split()
+    return row.split()[: len(words)] == words and len(row.split()) > len(words)
+
+
 def _one_word_before_suffix(row: str) -> bool:
     """Whether ``row`` holds one word before its legal suffix (``CORNER SDN BHD``)."""
     suffix = LEGAL_SUFFIX.search(row)
@@ -266,9 +299,15 @@ def _continues(previous: str, row: str) -> bool:
     """Whether ``row`` continues a name that started on ``previous``."""
     if _owner_in_brackets(row):
         return False
-    if _NAME_OPENING_ONLY.match(previous):
-        return True
     suffix = LEGAL_SUFFIX.search(row)
+    if _NAME_OPENING_ONLY.match(previous):
+        # Not onto a name of its own: one that repeats the row ("KEDAI KOPI" / "KEDAI
+        # KOPI & MAKANAN NAM FONG", a logo's words), or, under a shop's kind, has its
+        # own business word ("RESTORAN" / "YEE HING SEAFOOD RESTAURANT SDN BHD"; but
+        # "SYARIKAT PERNIAGAAN" / "KIM LEONG HARDWARE SDN BHD" is one name).
+        own_word = BUSINESS_WORD.search(row[: suffix.start()] if suffix else row)
+        company = _OPENS_WITH_COMPANY.match(previous + " ") is not None
+        return not _repeats(previous, row) and (company or not own_word)
     opens_with_company = _OPENS_WITH_COMPANY.match(previous) is not None
     # Trade words alone (before the suffix, if any): "RESTAURANT SDN. BHD.", "BUILDING
     # MATERIALS SDN BHD", "HARDWARE & BUILDING MATERIALS". Read only where they decide.

@@ -36,6 +36,11 @@ _DMY = re.compile(
     r"(?<![\d/.-])(?P<a>\d{1,2}) ?(?P<sep>[/.-]) ?(?P<b>\d{1,2}) ?(?P=sep) ?"
     rf"(?P<y>(?:19|20)\d{{2}}|\d{{2}})(?:(?![\d/-])|{_GLUED_TIME})"
 )
+# A comma read for one full stop of a dotted date: "14,09.2017", "14.09,2017".
+_COMMA_IN_DATE = re.compile(
+    r"(?:(?<=\b\d)|(?<=\b\d\d)),(?=\d{1,2}\.(?:19|20)\d\d\b)"
+    r"|(?<=\b\d\d\.\d\d),(?=(?:19|20)\d\d\b)"
+)
 # A doubled separator is an OCR or printer stutter: "26-05--2018" is "26-05-2018".
 _DOUBLED_SEPARATOR = re.compile(r"(?<=\d)([/.-]) ?\1(?=\d)")
 _YMD = re.compile(
@@ -44,7 +49,7 @@ _YMD = re.compile(
 )
 _D_MON_Y = re.compile(
     rf"(?<![\dA-Z])(?P<d>\d{{1,2}})(?:ST|ND|RD|TH|HB)?[ /.-]?{_MONTH}[ /.,-]{{0,2}}"
-    r"(?P<y>\d{4}|\d{2})(?!\d)"
+    rf"(?P<y>\d{{4}}|\d{{2}})(?:(?!\d)|(?<=\d{{4}}){_GLUED_TIME})"
 )
 _MON_D_Y = re.compile(
     rf"(?<![A-Z]){_MONTH} ?(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?,? ?(?P<y>\d{{4}})(?!\d)"
@@ -164,7 +169,7 @@ def _month_for(token: str) -> str:
 
 
 def _clean(line: str) -> str:
-    line = _DOUBLED_SEPARATOR.sub(r"\1", line.upper())
+    line = _DOUBLED_SEPARATOR.sub(r"\1", _COMMA_IN_DATE.sub(".", line.upper()))
     line = _MONTH_TOKEN.sub(lambda m: _month_for(m.group(0)), line)
     line = _ZERO_IN_MONTH.sub(lambda m: m.group(0).replace("0", "O"), line)
     line = _N_IN_MONTH.sub("M", line)

@@ -126,6 +126,16 @@ class TestDate:
         assert find_date(["Date: 06JUN 2016 || 19:22"]) == "06 JUN 2016"
         assert find_date(["Date: 06JUN2016"]) == "06JUN2016"
 
+    def test_a_month_name_date_glued_to_its_time(self) -> None:
+        """``14 Sep 201719:48``: the year ends where a time printed without a space starts."""
+        assert find_date(["Date: 14 Sep 201719:48"]) == "14 SEP 2017"
+
+    def test_a_comma_read_for_a_full_stop(self) -> None:
+        """``14,09.2017``: one full stop of a dotted date read as a comma; an amount stays."""
+        assert find_date(["Tarikh: 14,09.2017 || Masa: 10:30"]) == "14.09.2017"
+        assert find_date(["Date: 14.09,2017"]) == "14.09.2017"
+        assert find_date(["TOTAL 12,345.00"]) is None
+
     def test_a_first_digit_read_as_a_letter_before_a_month(self) -> None:
         """``O5 OCT 2017``: the day's first digit read as O, before a month's name."""
         assert find_date(["Date: O5 OCT 2017"]) == "05 OCT 2017"

@@ -88,6 +88,7 @@ class TestVocabulary:
             ("SEA FOOD RESTAURANT", "SEA FOOD RESTAURANT"),
             # A 5 after a word's first letter, before four more: an S; a code stays.
             ("TAMAN U5AHAWAN, JALAN U5A", "TAMAN USAHAWAN, JALAN U5A"),
+            ("ABC HEALTHGARE", "ABC HEALTHCARE"),
             # An & spaced on one side only lost the other space; printed tight, it stays.
             ("KEDAI KOPI& MAKANAN ABC", "KEDAI KOPI & MAKANAN ABC"),
             ("ROTI &KEK ABC", "ROTI & KEK ABC"),
@@ -226,6 +227,29 @@ class TestCompany:
                 "LIMAU MANIS RUNCIT SDN BHD",
             ),
             (["KOPI CORNER", "BY SINAR MAKAN SDN BHD"], "SINAR MAKAN SDN BHD"),
+            (["ABC PETROL JAYA", "DEALER: XYZ ENTERPRISE", "(001234567-X)"], "XYZ ENTERPRISE"),
+            # A shop's kind over a name of its own, or over a name that repeats it.
+            (["PASARAYA", "ABC MART SDN BHD"], "ABC MART SDN BHD"),
+            (["RESTORAN", "ABC SEAFOOD RESTAURANT SDN BHD"], "ABC SEAFOOD RESTAURANT SDN BHD"),
+            (["PASARAYA", "PASARAYA ABC SDN BHD"], "PASARAYA ABC SDN BHD"),
+            (
+                ["KEDAI KOPI", "KEDAI KOPI & MAKANAN ABC", "(SA0012345-M)"],
+                "KEDAI KOPI & MAKANAN ABC",
+            ),
+            # "Company" over a name with a business word is one name.
+            (
+                ["SYARIKAT PERNIAGAAN", "ABC HARDWARE SDN. BHD."],
+                "SYARIKAT PERNIAGAAN ABC HARDWARE SDN. BHD.",
+            ),
+            # The row its registration number follows, under a brand's row, is the name;
+            # not a trade's description, nor a second name under a Malay shop's own.
+            (["ABC AUTO CARE", "BENGKEL XYZ JAYA", "(001234567-X)"], "BENGKEL XYZ JAYA"),
+            (["KEDAI SUKAN ABC", "ABC SPORTS TRADING", "(001234567-X)"], "ABC SPORTS TRADING"),
+            (["KEDAI PERABOT ABC", "FURNITURE & HOME DECO", "(001234567-X)"], "KEDAI PERABOT ABC"),
+            (
+                ["KEDAI UBAT & RUNCIT ABC", "ABC MEDICAL HALL", "(SA0012345-K)"],
+                "KEDAI UBAT & RUNCIT ABC",
+            ),
         ],
     )
     def test_a_brand_line_above_the_legal_name_is_not_part_of_it(
@@ -757,6 +781,10 @@ class TestAddress:
             (
                 ["ABC SDN BHD", "NO. 8, JALAN 2,", "55I00 KUALA LUMPUR"],
                 "NO. 8, JALAN 2, 55100 KUALA LUMPUR",
+            ),
+            (
+                ["ABC SDN BHD", "NO. 8, JALAN 2,", "622S0 PUTRAJAYA"],
+                "NO. 8, JALAN 2, 62250 PUTRAJAYA",
             ),
             (
                 ["ABC SDN BHD", "NO. 8, JALAN 2,", "52100KUALA LUMPUR."],
