@@ -51,8 +51,8 @@ _POSTCODE_WITH_O = re.compile(
     r"|\bO(?=\d{4} [A-Z])"
 )
 # A postcode before its town with an I or L read for a 1, or an S for a 5: "55I00 KUALA
-# LUMPUR", "622S0 PUTRAJAYA".
-_POSTCODE_MISREAD = re.compile(r"\b\d(?=[\dILS]{4} [A-Z]{3})(?=(?:[ILS]*\d){3})[\dILS]{4}")
+# LUMPUR", "622S0 PUTRAJAYA", "2S300 KUANTAN".
+_POSTCODE_MISREAD = re.compile(r"\b\d(?=[\dILS]{4} [A-Z])(?=(?:[ILS]*\d){3})[\dILS]{4}")
 _POSTCODE_DIGITS = str.maketrans("ILS", "115")
 # A postcode glued to its town: "52100KUALA LUMPUR".
 _GLUED_POSTCODE = re.compile(r"(?<![\w-])(\d{5})(?=[A-Z]{3,})")
@@ -60,9 +60,10 @@ _GLUED_POSTCODE = re.compile(r"(?<![\w-])(\d{5})(?=[A-Z]{3,})")
 _O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=[\dA-Z][/-])O(?=\d)")
 # "P.0. BOX": a post office box's O read as a zero.
 _PO_BOX = re.compile(r"(?<=\bP\.)( ?)0(?=\. ?BOX\b)")
-# An S read for a 5 after a digit in a house number or a postcode: "NO. 1S2,", "33 & 3S,",
-# "2S300 KUANTAN".
-_S_IN_NUMBER = re.compile(r"(?<=\b\d)S(?=\d*,)|(?<=\b\d\d)S(?=\d*,)|(?<=\b\d)S(?=\d{3} [A-Z])")
+# An S read for a 5 after a digit in a house number: "NO. 1S2,", "33 & 3S,".
+_S_IN_NUMBER = re.compile(r"(?<=\b\d)S(?=\d*,)|(?<=\b\d\d)S(?=\d*,)")
+# "87000 W.P LABUAN": the federal territory's initials lost their last full stop.
+_WP = re.compile(r"\bW\.P(?= [A-Z])")
 
 _PLACE = re.compile(rf"\b(?:{PLACES})\b")
 
@@ -93,7 +94,7 @@ def _clean_address(address: str) -> str:
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
     address = _POSTCODE_MISREAD.sub(lambda m: m.group(0).translate(_POSTCODE_DIGITS), address)
     address = _GLUED_POSTCODE.sub(r"\1 ", address)
-    address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))
+    address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", _WP.sub("W.P.", address)))
     address = _PO_BOX.sub(r"\1O", address)
     address = LOT_MISREAD.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))
     address = SPACED_INITIALS.sub(r"\1.", address)

@@ -72,6 +72,8 @@ _AS_LETTERS = str.maketrans("58", "SB")
 # company's "CO.".
 _G_ENDING_NAME = re.compile(r"(?<=\b[A-Z]{2})6\b|(?<=\b[A-Z]{3})6\b")
 _CO_WITH_ZERO = re.compile(r"\bC0(?=\.|$)")
+# "0N KEE": an O read as a zero opening a word of two letters.
+_ZERO_OPENING_PAIR = re.compile(r"(?<![\w.-])0(?=[A-Z](?![\w-]))")
 
 
 def _clean_company(row: str) -> str:
@@ -81,7 +83,7 @@ def _clean_company(row: str) -> str:
     row = REGISTRATION.sub(" ", row)
     row = _NAME_WORD.sub(_name_word, row)
     row = _FIVE_IN_NAME.sub(lambda m: m.group(0).translate(_AS_LETTERS), row)
-    row = _CO_WITH_ZERO.sub("CO", _G_ENDING_NAME.sub("G", row))
+    row = _CO_WITH_ZERO.sub("CO", _G_ENDING_NAME.sub("G", _ZERO_OPENING_PAIR.sub("O", row)))
     row = re.sub(r"[|_]", " ", row)
     row = re.sub(r"\(\s*\)", " ", row)
     row = re.sub(r"\s+", " ", row).strip(" ,:;-")

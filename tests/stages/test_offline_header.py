@@ -190,6 +190,7 @@ class TestCompany:
             (["KEDAI ROTI", "AH FOOK"], "KEDAI ROTI AH FOOK"),
             # Malaysia's (M) with its M read as N.
             (["ABC TULIS (N) SDN BHD"], "ABC TULIS (M) SDN BHD"),
+            (["0N KEE ELECTRICAL SDN BHD"], "ON KEE ELECTRICAL SDN BHD"),
             (["KAMPAR TRADING & HARDWARE C0."], "KAMPAR TRADING & HARDWARE CO."),
         ],
     )
@@ -785,6 +786,10 @@ class TestAddress:
             (
                 ["ABC SDN BHD", "NO. 8, JALAN 2,", "622S0 PUTRAJAYA"],
                 "NO. 8, JALAN 2, 62250 PUTRAJAYA",
+            ),
+            (
+                ["ABC SDN BHD", "LOT 5, JALAN 2,", "87000 W.P LABUAN."],
+                "LOT 5, JALAN 2, 87000 W.P. LABUAN.",
             ),
             (
                 ["ABC SDN BHD", "NO. 8, JALAN 2,", "52100KUALA LUMPUR."],
