@@ -41,6 +41,8 @@ _COMMA_IN_DATE = re.compile(
     r"(?:(?<=\b\d)|(?<=\b\d\d)),(?=\d{1,2}\.(?:19|20)\d\d\b)"
     r"|(?<=\b\d\d\.\d\d),(?=(?:19|20)\d\d\b)"
 )
+# A space read inside a date's middle number: "04/1 1/2017".
+_SPLIT_FIELD = re.compile(r"(?<=\d[/.-]\d) (?=\d[/.-]\d)")
 # A doubled separator is an OCR or printer stutter: "26-05--2018" is "26-05-2018".
 _DOUBLED_SEPARATOR = re.compile(r"(?<=\d)([/.-]) ?\1(?=\d)")
 _YMD = re.compile(
@@ -80,7 +82,7 @@ _LOOKALIKE_RUN = re.compile(
     r"|(?<=\d[/.-])[ODIL|]{2}(?=[/.-]\d)|(?<![A-Z\d])[ODIL|]{2}(?=[/.-]\d{2}[/.-]\d)"
     # A date's first digit, before a digit and a separator or a month: "O5/03/2018",
     # "O5 OCT 2017".
-    r"|(?<![A-Z\d])[ODIL|](?=\d ?[/.-] ?\d)"
+    r"|(?<![A-Z\d])[ODILZ|](?=\d ?[/.-] ?\d)"
     r"|(?<![A-Z\d])[ODIL|](?=\d[ /.-]?(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
     r"|MAC|MEI|OGO|OKT|DIS))"
     # Or its second digit: "1O JAN 2016".
@@ -169,7 +171,8 @@ def _month_for(token: str) -> str:
 
 
 def _clean(line: str) -> str:
-    line = _DOUBLED_SEPARATOR.sub(r"\1", _COMMA_IN_DATE.sub(".", line.upper()))
+    line = _COMMA_IN_DATE.sub(".", _SPLIT_FIELD.sub("", line.upper()))
+    line = _DOUBLED_SEPARATOR.sub(r"\1", line)
     line = _MONTH_TOKEN.sub(lambda m: _month_for(m.group(0)), line)
     line = _ZERO_IN_MONTH.sub(lambda m: m.group(0).replace("0", "O"), line)
     line = _N_IN_MONTH.sub("M", line)

@@ -86,8 +86,9 @@ REGISTRATION = re.compile(
     # The 12 digits given since 2019, starting with the year: "(201901012345)".
     r"|\(?\s*\b(?:19|20)\d{10}\b\s*\)?"
 )
-# The end of a legal name; what follows it on the row is a number or residue.
-LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)\b\.?")
+# The end of a legal name; what follows it on the row is a number or residue, glued to
+# it at times ("SDN BHD234987-U").
+LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)(?![A-Z])\.?")
 ADDRESS_STOP = re.compile(
     r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|"
     rf"\bH/?P\b|{GST_LABEL}|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"

@@ -38,7 +38,7 @@ _TRADE = """
     COMMUNICATION TELECOMMUNICATION SEAFOOD LAUNDRY HOSPITALITY EXPRESS DEPARTMENT
     BAKERI STATIONERS STATIONARY CONFECTIONERS RETAIL ALAT TULIS PERKAKAS BINAAN BAHAN
     BENGKEL KERETA MOTOSIKAL ELEKTRIK PERABOT DOBI JAHIT CERMIN KAIN UBAT BEKALAN
-    HANDICRAFT HANDICRAFTS MINUMAN CENDERAMATA CAFE PHARMA HEALTHCARE
+    HANDICRAFT HANDICRAFTS MINUMAN CENDERAMATA CAFE PHARMA HEALTHCARE HOME
 """
 _PLACES = """
     JALAN LORONG PERSIARAN LEBUH LEBUHRAYA LINGKARAN BANDAR TAMAN KAMPUNG KAWASAN
@@ -172,9 +172,13 @@ _B_OR_S = re.compile(
     r"|(?<=\b[A-Z])[85](?=[A-Z]{4,}\b)"  # after a word's first letter: "U5AHAWAN"
     r"|(?<=[A-Z]{4})[58]\b"
 )
-# A 6 for the G it looks like, opening a word of letters or between them: "6AYA",
-# "6UA MUSANG", "ALOR 6AJAH" (not "6TH").
-_G_AS_SIX = re.compile(r"\b6(?!TH\b)(?=[A-Z]{2,}\b)|(?<=[A-Z]{2})6(?=[A-Z]{2})")
+# A 6 for the G it looks like, opening a word of letters, between them or ending a word
+# of four or more: "6AYA", "6UA MUSANG", "ALOR 6AJAH", "TRADIN6" (not "6TH", "PJU6").
+_G_AS_SIX = re.compile(
+    r"\b6(?!TH\b)(?=[A-Z]{2,}\b)|(?<=[A-Z]{2})6(?=[A-Z]{2})|(?<=\b[A-Z]{4})6\b|(?<=[A-Z]{5})6\b"
+)
+# "HARDVVARE": a W read as two Vs (no Malay or English word holds VV).
+_W_AS_VV = re.compile(r"(?<=[A-Z])VV|VV(?=[A-Z])")
 # A 2 for the Z it looks like, opening a word of four letters or more: "2AINAL".
 _Z_AS_TWO = re.compile(r"\b2(?=[A-Z]{3,}\b)")
 # "SENC", "HEONC": a G read as C after a vowel and N at a word's end (no Malay, Chinese
@@ -231,7 +235,7 @@ def letters_for_digits(text: str) -> str:
 
     text = _EDGE_DIGIT.sub(_letter_for_edge_digit, text)
     text = _B_OR_S.sub(lambda match: "B" if match.group(0) == "8" else "S", text)
-    text = _Z_AS_TWO.sub("Z", _G_AS_SIX.sub("G", text))
+    text = _Z_AS_TWO.sub("Z", _G_AS_SIX.sub("G", _W_AS_VV.sub("W", text)))
     text = _SS_AS_FIVES.sub("SS", text)
     text = _ONE_AS_LETTER.sub(r"\1 1", _POSTCODE_S.sub("5", _LAST_ZERO.sub("O", text)))
     return _NUMBER_LABEL.sub("NO", _MIXED_WORD.sub(fix, text))
@@ -289,7 +293,7 @@ _OPENERS = (
         (
             *("JALAN", "LORONG", "PERSIARAN", "LEBUH", "TAMAN", "BANDAR", "KAMPUNG"),
             *("KAWASAN", "PERINDUSTRIAN", "WISMA", "MENARA", "KOMPLEKS", "PLAZA"),
-            *("BANGUNAN", "SEKSYEN"),
+            *("BANGUNAN", "SEKSYEN", "NEGERI"),
         )
     )
     | TRADE_WORDS

@@ -130,6 +130,11 @@ class TestDate:
         """``14 Sep 201719:48``: the year ends where a time printed without a space starts."""
         assert find_date(["Date: 14 Sep 201719:48"]) == "14 SEP 2017"
 
+    def test_a_space_inside_the_month_and_a_z_for_a_day_two(self) -> None:
+        """``04/1 1/2017``: a space read inside the month; ``Z6/05/2018``: a 2 read as Z."""
+        assert find_date(["Date: 04/1 1/2017 || 20:31"]) == "04/11/2017"
+        assert find_date(["Date: Z6/05/2018 || 11:08"]) == "26/05/2018"
+
     def test_a_comma_read_for_a_full_stop(self) -> None:
         """``14,09.2017``: one full stop of a dotted date read as a comma; an amount stays."""
         assert find_date(["Tarikh: 14,09.2017 || Masa: 10:30"]) == "14.09.2017"

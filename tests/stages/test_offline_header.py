@@ -89,6 +89,11 @@ class TestVocabulary:
             # A 5 after a word's first letter, before four more: an S; a code stays.
             ("TAMAN U5AHAWAN, JALAN U5A", "TAMAN USAHAWAN, JALAN U5A"),
             ("ABC HEALTHGARE", "ABC HEALTHCARE"),
+            # A W read as two Vs; a 6 ending a word of four letters or more is a G.
+            ("ABC HARDVVARE, VVISMA X", "ABC HARDWARE, WISMA X"),
+            ("SYARIKAT ABC TRADIN6, JALAN PJU6", "SYARIKAT ABC TRADING, JALAN PJU6"),
+            ("ABC HORNE DECO", "ABC HOME DECO"),
+            ("71800 NILAI, NEGERISEMBILAN.", "71800 NILAI, NEGERI SEMBILAN."),
             # An & spaced on one side only lost the other space; printed tight, it stays.
             ("KEDAI KOPI& MAKANAN ABC", "KEDAI KOPI & MAKANAN ABC"),
             ("ROTI &KEK ABC", "ROTI & KEK ABC"),
@@ -191,6 +196,7 @@ class TestCompany:
             # Malaysia's (M) with its M read as N.
             (["ABC TULIS (N) SDN BHD"], "ABC TULIS (M) SDN BHD"),
             (["0N KEE ELECTRICAL SDN BHD"], "ON KEE ELECTRICAL SDN BHD"),
+            (["ABC HARDWARE SDN BHD234987-U"], "ABC HARDWARE SDN BHD"),
             (["KAMPAR TRADING & HARDWARE C0."], "KAMPAR TRADING & HARDWARE CO."),
         ],
     )
