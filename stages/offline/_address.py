@@ -62,8 +62,9 @@ _O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=[\dA-Z][/-])O(?=\d)")
 _PO_BOX = re.compile(r"(?<=\bP\.)( ?)0(?=\. ?BOX\b)")
 # An S read for a 5 after a digit in a house number: "NO. 1S2,", "33 & 3S,".
 _S_IN_NUMBER = re.compile(r"(?<=\b\d)S(?=\d*,)|(?<=\b\d\d)S(?=\d*,)")
-# "87000 W.P LABUAN": the federal territory's initials lost their last full stop.
-_WP = re.compile(r"\bW\.P(?= [A-Z])")
+# "87000 W.P LABUAN", "LABUAN F.T": a federal territory's initials lost their last full
+# stop.
+_WP = re.compile(r"\b(?:W\.P|F\.T)(?= [A-Z]|$)")
 
 _PLACE = re.compile(rf"\b(?:{PLACES})\b")
 
@@ -94,7 +95,7 @@ def _clean_address(address: str) -> str:
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
     address = _POSTCODE_MISREAD.sub(lambda m: m.group(0).translate(_POSTCODE_DIGITS), address)
     address = _GLUED_POSTCODE.sub(r"\1 ", address)
-    address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", _WP.sub("W.P.", address)))
+    address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", _WP.sub(r"\g<0>.", address)))
     address = _PO_BOX.sub(r"\1O", address)
     address = LOT_MISREAD.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))
     address = SPACED_INITIALS.sub(r"\1.", address)

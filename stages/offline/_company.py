@@ -207,7 +207,12 @@ def _business_row(header: list[str]) -> int | None:
     for index, row in enumerate(header):
         if opens_address(header[index:]) or has_postcode(row):
             break
-        if BUSINESS_WORD.search(row) and not NOT_COMPANY.search(row) and not is_noise(row):
+        if (
+            BUSINESS_WORD.search(row)
+            and not NOT_COMPANY.search(row)
+            and not is_noise(row)
+            and not is_registration(row)  # "CO. NO. 1123009-T": its CO is no company's
+        ):
             rows.append(index)
     if len(rows) > 1 and rows[1] == rows[0] + 1 and len(header[rows[0]].split()) == 1:
         return rows[1]

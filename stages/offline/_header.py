@@ -95,9 +95,11 @@ ADDRESS_STOP = re.compile(
     r"E-?MAIL|WWW|HTTP|\w@[\w-]+\.\w|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
 )
 
-# Five digits, not a lot's number ("PT 12345, JALAN ...", "LOT 10234,", "PTD 12345,").
+# Five digits, not a lot's number ("PT 12345, JALAN ...", "LOT 10234,", "PTD 12345,") nor
+# a post office box's ("P.O. BOX 11482,").
 POSTCODE = re.compile(
     r"(?<!\d)(?<!LOT )(?<!LOT)(?<!PT )(?<!PT)(?<!PTD )(?<!PTD)(?<!PT\. )(?<!P\.T\. )(?<!P\.T\.)"
+    r"(?<!BOX )(?<!BOX)"
     r"\d{5}(?!\d)"
 )
 

@@ -94,6 +94,10 @@ class TestVocabulary:
             ("SYARIKAT ABC TRADIN6, JALAN PJU6", "SYARIKAT ABC TRADING, JALAN PJU6"),
             ("ABC HORNE DECO", "ABC HOME DECO"),
             ("71800 NILAI, NEGERISEMBILAN.", "71800 NILAI, NEGERI SEMBILAN."),
+            (
+                "LOT 2, ABC NALL, TANAH RATA, CARNERON HIGHLANDS",
+                "LOT 2, ABC MALL, TANAH RATA, CAMERON HIGHLANDS",
+            ),
             # An & spaced on one side only lost the other space; printed tight, it stays.
             ("KEDAI KOPI& MAKANAN ABC", "KEDAI KOPI & MAKANAN ABC"),
             ("ROTI &KEK ABC", "ROTI & KEK ABC"),
@@ -197,6 +201,8 @@ class TestCompany:
             (["ABC TULIS (N) SDN BHD"], "ABC TULIS (M) SDN BHD"),
             (["0N KEE ELECTRICAL SDN BHD"], "ON KEE ELECTRICAL SDN BHD"),
             (["ABC HARDWARE SDN BHD234987-U"], "ABC HARDWARE SDN BHD"),
+            # A registration row's CO. is no business word: the name is the row above.
+            (["Chef Ali's Grill House", "Co. No. 1123009-T"], "CHEF ALI'S GRILL HOUSE"),
             (["KAMPAR TRADING & HARDWARE C0."], "KAMPAR TRADING & HARDWARE CO."),
         ],
     )
@@ -796,6 +802,15 @@ class TestAddress:
             (
                 ["ABC SDN BHD", "LOT 5, JALAN 2,", "87000 W.P LABUAN."],
                 "LOT 5, JALAN 2, 87000 W.P. LABUAN.",
+            ),
+            (
+                ["ABC SDN BHD", "LOT 5, JALAN 2,", "87000 LABUAN F.T"],
+                "LOT 5, JALAN 2, 87000 LABUAN F.T.",
+            ),
+            # A post office box's number is no postcode: the address goes on to the town.
+            (
+                ["ABC BOOKS", "LOT 7, BLOCK C,", "P.O. Box 11482,", "88815 Kota Kinabalu, Sabah."],
+                "LOT 7, BLOCK C, P.O. BOX 11482, 88815 KOTA KINABALU, SABAH.",
             ),
             (
                 ["ABC SDN BHD", "NO. 8, JALAN 2,", "52100KUALA LUMPUR."],
