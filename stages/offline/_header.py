@@ -91,7 +91,7 @@ REGISTRATION = re.compile(
 LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)(?![A-Z])\.?")
 ADDRESS_STOP = re.compile(
     r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|"
-    rf"\bH/?P\b|{GST_LABEL}|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"
+    rf"\bH/?P\b(?!-)|{GST_LABEL}|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"
     r"E-?MAIL|WWW|HTTP|\w@[\w-]+\.\w|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
 )
 
@@ -117,10 +117,10 @@ ADDRESS_WORD = re.compile(
 ADDRESS_OPENING = re.compile(
     # A unit may open with its floor's or block's letters: "LOT G-15", "UNIT F1-08".
     r"^(?:NO|LOT|UNIT|BLO?C?K|PT|P\.T)\b\.?\s*[:.]?\s*(?:\d|[A-Z]{1,2}\d{0,2}-\d)"
-    # Or house numbers before a street or block word: "12 & 14, JLN 2/3,", "5-1, LORONG
-    # 4,", "G-12, JALAN PRIMA 3,", "G-15, BLOK C,".
+    # Or house numbers before a street, block or floor word: "12 & 14, JLN 2/3,", "5-1,
+    # LORONG 4,", "G-12, JALAN PRIMA 3,", "G-15, BLOK C,", "G-12, GROUND FLOOR,".
     r"|^(?:[A-Z]{1,2}\d{0,2}-)?\d+[A-Z]?(?:\s*[&,/-]\s*\d+[A-Z]?)*\s*,?\s*"
-    r"(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|PERSIARAN|BLOK|BLOCK|BLK)\b"
+    r"(?:JALAN|JLN|JL|LORONG|LRG|LEBUH|PERSIARAN|BLOK|BLOCK|BLK|GROUND|LEVEL|TINGKAT|ARAS)\b"
 )
 # "10T 1851-A": LOT with its letters read as digits, before a lot number.
 LOT_MISREAD = re.compile(r"^[1LI][0O]T(?=\s*(?:\d|P\.?T\b|[A-Z]{1,2}-?\d))")

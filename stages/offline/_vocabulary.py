@@ -54,10 +54,10 @@ _PLACES = """
     BINTULU ALOR SETAR TAIPING INTAN KAMPAR TEMERLOH BENTONG GENTING KEMAMAN TINGGI
     PONTIAN MERSING BANGSAR BRICKFIELDS SETAPAK WANGSA SENTUL SEGAMBUT CYBERJAYA SEPANG
     BANTING BALAKONG KEMBANGAN PELABUHAN MAHKOTA MERTAJAM PETANI KULIM KANGAR MANJUNG
-    GUDANG ISKANDAR PUTERI LAHAD DATU KENINGAU SEMPORNA MIRI SIBU CAMERON HIGHLANDS
+    GUDANG ISKANDAR PUTERI LAHAD DATU KENINGAU SEMPORNA MIRI SIBU CAMERON HIGHLANDS KRAI
     DARUL EHSAN TAKZIM RIDZUAN MAKMUR KHUSUS AMAN IMAN NAIM
     PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN SENTRAL
-    TUANKU TUNKU TENGKU SULTAN SULTANAH PERMAISURI RAJA DATO DATUK HAJI ABDUL
+    TUANKU TUNKU TENGKU SULTAN SULTANAH PERMAISURI RAJA DATO DATUK HAJI ABDUL SRI
     KAMPONG SUNGEI
 """
 # The last line of each holds spellings printed as they are, next to a domain word one
@@ -80,6 +80,8 @@ _BY_LENGTH: dict[int, list[str]] = {}
 for _word in DOMAIN_WORDS:
     _BY_LENGTH.setdefault(len(_word), []).append(_word)
 
+# "(M)SDN BHD": a bracket glued to the legal suffix after it.
+_GLUED_SUFFIX = re.compile(r"\)(?=SDN\b)")
 # "(N) SDN BHD": Malaysia's (M) before a legal suffix, its M read as N.
 _M_AS_N = re.compile(r"\((?:N|RN|NN)\)(?= ?(?:SDN|BHD|BERHAD)\b)")
 # "SDN DHD", "SDN BND", "SDN 8HD", "SDN.BHD", "SDNBHD": the legal suffix as OCR reads it.
@@ -179,15 +181,18 @@ _G_AS_SIX = re.compile(
 )
 # "HARDVVARE": a W read as two Vs (no Malay or English word holds VV).
 _W_AS_VV = re.compile(r"(?<=[A-Z])VV|VV(?=[A-Z])")
-# A 2 for the Z it looks like, opening a word of four letters or more: "2AINAL".
-_Z_AS_TWO = re.compile(r"\b2(?=[A-Z]{3,}\b)")
+# A 2 for the Z it looks like, opening a word of three letters or more: "2AINAL", "2UL"
+# (not "2ND", nor "2OO": a number with its zeros read as Os).
+_Z_AS_TWO = re.compile(r"\b2(?!ND\b)(?![OI]+\b)(?=[A-Z]{2,}\b)")
 # "SENC", "HEONC": a G read as C after a vowel and N at a word's end (no Malay, Chinese
 # or English name ends so, but for ZINC).
 _NG_AS_NC = re.compile(r"\b(?!ZINC\b)([A-Z]+[AEIOU]N)C\b")
 # "JALAN 55 2/64", "JALAN 5S 24/11": a section's SS read with fives.
 _SS_AS_FIVES = re.compile(r"(?<=\bJALAN )(?:55|5S|S5)(?= ?\d)")
-# "SEKSYEN L4": a section's 1 read as I or L (a lot or unit may be "L2-15", a level's).
+# "SEKSYEN L4": a section's 1 read as I or L (a lot or unit may be "L2-15", a level's);
+# and an I opening a number of up to four digits: "BATU I2", "G-I2", "(I988)".
 _ONE_AS_LETTER = re.compile(r"\b(SEKSYEN|SECTION) [IL](?=\d)")
+_ONE_AS_I = re.compile(r"(?<!\w)I(?=\d{1,3}(?!\w))")
 # "DAT0", "SERDANG0": an O read as 0 at the end of a word of three letters or more.
 _LAST_ZERO = re.compile(r"(?<=[A-Z]{3})0\b")
 # "S3300 KUALA LUMPUR": a postcode's 5 read as S.
@@ -196,9 +201,9 @@ _POSTCODE_S = re.compile(r"(?<=, )S(?=\d{4} [A-Z])")
 _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
 
 
-# "ABDU1", "1POH": a 1 or 0 ending or opening a word of letters, read for the I, L or O
-# of a domain word.
-_EDGE_DIGIT = re.compile(r"\b[A-Z]{3,}[01]\b|\b[01][A-Z]{3,}\b")
+# "ABDU1", "1POH", "SR1": a 1 or 0 ending or opening a word of letters, read for the I,
+# L or O of a domain word.
+_EDGE_DIGIT = re.compile(r"\b[A-Z]{2,}[01]\b|\b[01][A-Z]{3,}\b")
 
 
 def _letter_for_edge_digit(match: re.Match[str]) -> str:
@@ -238,6 +243,7 @@ def letters_for_digits(text: str) -> str:
     text = _Z_AS_TWO.sub("Z", _G_AS_SIX.sub("G", _W_AS_VV.sub("W", text)))
     text = _SS_AS_FIVES.sub("SS", text)
     text = _ONE_AS_LETTER.sub(r"\1 1", _POSTCODE_S.sub("5", _LAST_ZERO.sub("O", text)))
+    text = _ONE_AS_I.sub("1", text)
     return _NUMBER_LABEL.sub("NO", _MIXED_WORD.sub(fix, text))
 
 
@@ -262,6 +268,7 @@ def clean_header_text(text: str) -> str:
     text = _SDN_BHD.sub(
         lambda match: (match.group(1) or "SDN ") + "BHD", _SDN_FIVE.sub("SDN", text)
     )
+    text = _GLUED_SUFFIX.sub(") ", text)
     text = _M_AS_N.sub("(M)", text)
     text = _NG_AS_NC.sub(r"\1G", _LOPSIDED_AMPERSAND.sub(" & ", text))
     text = _LONG_WORD.sub(lambda match: _unglued(match.group(0)), text)

@@ -93,6 +93,12 @@ class TestVocabulary:
             ("ABC HARDVVARE, VVISMA X", "ABC HARDWARE, WISMA X"),
             ("SYARIKAT ABC TRADIN6, JALAN PJU6", "SYARIKAT ABC TRADING, JALAN PJU6"),
             ("ABC HORNE DECO", "ABC HOME DECO"),
+            # An I opening a number; a 1 ending a domain word of three letters; a 2 for
+            # the Z opening a word of three letters (not 2ND).
+            ("LOT G-I2, BATU I2, ABC (I988)", "LOT G-12, BATU 12, ABC (1988)"),
+            ("TAMAN SR1 JAYA, KUALA KRA1, PJ1", "TAMAN SRI JAYA, KUALA KRAI, PJ1"),
+            ("BENGKEL 2UL, 2ND FLOOR", "BENGKEL ZUL, 2ND FLOOR"),
+            ("ABC HUP (M)SDN BHD", "ABC HUP (M) SDN BHD"),
             ("71800 NILAI, NEGERISEMBILAN.", "71800 NILAI, NEGERI SEMBILAN."),
             (
                 "LOT 2, ABC NALL, TANAH RATA, CARNERON HIGHLANDS",
@@ -201,6 +207,8 @@ class TestCompany:
             (["ABC TULIS (N) SDN BHD"], "ABC TULIS (M) SDN BHD"),
             (["0N KEE ELECTRICAL SDN BHD"], "ON KEE ELECTRICAL SDN BHD"),
             (["ABC HARDWARE SDN BHD234987-U"], "ABC HARDWARE SDN BHD"),
+            # HP in a name is no handphone label.
+            (["HP-ZONE MOBILE & ACCESSORIES", "(002556431-U)"], "HP-ZONE MOBILE & ACCESSORIES"),
             # A registration row's CO. is no business word: the name is the row above.
             (["Chef Ali's Grill House", "Co. No. 1123009-T"], "CHEF ALI'S GRILL HOUSE"),
             (["KAMPAR TRADING & HARDWARE C0."], "KAMPAR TRADING & HARDWARE CO."),
@@ -825,6 +833,10 @@ class TestAddress:
                     "63000 CYBERJAYA",
                 ],
                 "G-15, BLOK C, MENARA X, 63000 CYBERJAYA",
+            ),
+            (
+                ["ABC MOBILE", "(002556431-U)", "G-12, GROUND FLOOR, X PLAZA,", "43000 KAJANG"],
+                "G-12, GROUND FLOOR, X PLAZA, 43000 KAJANG",
             ),
             # An @ in a mall's name is no e-mail address, which needs a dotted domain.
             (
