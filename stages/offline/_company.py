@@ -331,8 +331,16 @@ def _continues(previous: str, row: str) -> bool:
     # nor with trade words alone before its suffix.
     continued = row.startswith(("(", "&")) or NAME_TAIL.match(row) is not None
     continued |= suffix is not None and trade_only
-    # Digits read for letters in its words ("SWEET CRUM8S") leave a row name-like.
-    name_like = not is_noise(previous) and not re.search(r"\d", _FIVE_IN_NAME.sub("", previous))
+    # Digits read for letters in its words ("SWEET CRUM8S") leave a row name-like, and
+    # so do a name's own ("FARMASI 1-CARE", "PASARAYA BESAR 1+1") where nothing else
+    # says number: no address word, postcode or registration.
+    digits = re.search(r"\d", _FIVE_IN_NAME.sub("", previous))
+    own_digits = not (
+        ADDRESS_WORD.search(previous) or has_postcode(previous) or is_registration(previous)
+    )
+    # A suffix alone on its row ("SDN BHD") ends the name above, whatever it holds.
+    bare_suffix = suffix is not None and not row[: suffix.start()].strip(" .,")
+    name_like = not is_noise(previous) and (not digits or own_digits or bare_suffix)
     return (opened or continued) and name_like and not NOT_COMPANY.search(previous)
 
 

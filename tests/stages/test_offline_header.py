@@ -207,6 +207,13 @@ class TestCompany:
             (["ABC TULIS (N) SDN BHD"], "ABC TULIS (M) SDN BHD"),
             (["0N KEE ELECTRICAL SDN BHD"], "ON KEE ELECTRICAL SDN BHD"),
             (["ABC HARDWARE SDN BHD234987-U"], "ABC HARDWARE SDN BHD"),
+            # A name's own digits; a legal suffix alone on its row ends the name above.
+            (["PASARAYA ABC 1+1", "(SANDAKAN) SDN. BHD."], "PASARAYA ABC 1+1 (SANDAKAN) SDN. BHD."),
+            (
+                ["FARMASI 1-CARE (BANDAR BARU)", "SDN BHD", "NO. 1, JALAN 2,"],
+                "FARMASI 1-CARE (BANDAR BARU) SDN BHD",
+            ),
+            (["NO. 12, JALAN 3", "ABC (KLANG) SDN BHD"], "ABC (KLANG) SDN BHD"),
             # HP in a name is no handphone label.
             (["HP-ZONE MOBILE & ACCESSORIES", "(002556431-U)"], "HP-ZONE MOBILE & ACCESSORIES"),
             # A registration row's CO. is no business word: the name is the row above.
