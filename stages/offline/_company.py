@@ -224,7 +224,7 @@ def _business_row(header: list[str]) -> int | None:
 _NAME_OPENING_ONLY = re.compile(
     r"^(?:(?:SYARIKAT|PERNIAGAAN|PERUSAHAAN|KEDAI|RESTORAN|KILANG|PASARAYA|PUSAT|"
     r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|BEKALAN|BAHAN|BINAAN|ALAT|TULIS|PERKAKAS|"
-    r"LAUT|NASI|KANDAR|MEE|ROTI|DAN|&)\s*)+$"
+    r"LAUT|NASI|KANDAR|MEE|ROTI|STESEN|PERKHIDMATAN|MINYAK|DAN|&)\s*)+$"
 )
 
 # A name opening with the Malay for "company" or "business".

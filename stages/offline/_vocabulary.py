@@ -58,6 +58,7 @@ _PLACES = """
     DARUL EHSAN TAKZIM RIDZUAN MAKMUR KHUSUS AMAN IMAN NAIM
     PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN SENTRAL
     TUANKU TUNKU TENGKU SULTAN SULTANAH PERMAISURI RAJA DATO DATUK HAJI ABDUL SRI
+    AHMAD RAHMAN ISMAIL IBRAHIM RAZAK HUSSEIN HASSAN OSMAN YUSOF MAHMUD HAMID ABDULLAH
     KAMPONG SUNGEI
 """
 # The last line of each holds spellings printed as they are, next to a domain word one
@@ -116,9 +117,9 @@ def fix_word(word: str) -> str:
     by up to two substituted letters, one of them any letter and the other a look-alike
     or a letter with strokes lost (``HARIWARL`` -> ``HARDWARE``, ``RESTOPAN`` ->
     ``RESTORAN``; never ``SENAWANG`` -> ``SELAYANG``), the first letter kept or read as
-    its look-alike (``NACHINERY`` -> ``MACHINERY``). Letters are never
-    added or dropped (``KILANG`` is not ``KLANG``). The fix must be the only domain word
-    at that distance.
+    its look-alike (``NACHINERY`` -> ``MACHINERY``). Letters are never added or dropped
+    (``KILANG`` is not ``KLANG``). The fix must be the only domain word at that distance,
+    counting look-alike letters before free ones.
 
     Args:
         word: an upper-case word.
@@ -150,14 +151,17 @@ def fix_word(word: str) -> str:
         changed = [frozenset((a, b)) for a, b in zip(word, candidate, strict=True) if a != b]
         # Two at most, one of them free: two free letters make a printed place the
         # vocabulary lacks into one it has (SENAWANG -> SELAYANG).
-        if len(changed) <= 2 and sum(pair not in _LONG_CONFUSIONS for pair in changed) <= 1:
-            best.append((len(changed), candidate))
+        free = sum(pair not in _LONG_CONFUSIONS for pair in changed)
+        if len(changed) <= 2 and free <= 1:
+            best.append((len(changed), free, candidate))
     if not best:
         return word
+    # The fewest letters changed, then the fewest free ones: STATIONFRY is STATIONERY (an
+    # F for its E), not STATIONARY (an F for its A).
     best.sort()
-    if len(best) > 1 and best[1][0] == best[0][0]:
+    if len(best) > 1 and best[1][:2] == best[0][:2]:
         return word  # two domain words as close: do not guess
-    return best[0][1]
+    return best[0][2]
 
 
 # A word of letters with a 0 or 1 between two of them: "K0PITIAM", "SELANG0R".
@@ -181,9 +185,10 @@ _G_AS_SIX = re.compile(
 )
 # "HARDVVARE": a W read as two Vs (no Malay or English word holds VV).
 _W_AS_VV = re.compile(r"(?<=[A-Z])VV|VV(?=[A-Z])")
-# A 2 for the Z it looks like, opening a word of three letters or more: "2AINAL", "2UL"
-# (not "2ND", nor "2OO": a number with its zeros read as Os).
-_Z_AS_TWO = re.compile(r"\b2(?!ND\b)(?![OI]+\b)(?=[A-Z]{2,}\b)")
+# A 2 for the Z it looks like, opening a word of three letters or more or between two
+# letters on each side: "2AINAL", "2UL", "RID2UAN" (not "2ND", nor "2OO": a number with
+# its zeros read as Os).
+_Z_AS_TWO = re.compile(r"\b2(?!ND\b)(?![OI]+\b)(?=[A-Z]{2,}\b)|(?<=[A-Z]{2})2(?=[A-Z]{2})")
 # "SENC", "HEONC": a G read as C after a vowel and N at a word's end (no Malay, Chinese
 # or English name ends so, but for ZINC).
 _NG_AS_NC = re.compile(r"\b(?!ZINC\b)([A-Z]+[AEIOU]N)C\b")

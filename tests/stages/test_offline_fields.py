@@ -134,6 +134,7 @@ class TestDate:
         """``04/1 1/2017``: a space read inside the month; ``Z6/05/2018``: a 2 read as Z."""
         assert find_date(["Date: 04/1 1/2017 || 20:31"]) == "04/11/2017"
         assert find_date(["Date: Z6/05/2018 || 11:08"]) == "26/05/2018"
+        assert find_date(["Tarikh: 2018-01-2O || Masa: 12:55:10"]) == "2018-01-20"
 
     def test_a_comma_read_for_a_full_stop(self) -> None:
         """``14,09.2017``: one full stop of a dotted date read as a comma; an amount stays."""
