@@ -31,7 +31,7 @@ for receipts, ms of CPU per page).
 Usage (from the project root)::
 
     .venv/bin/python benchmarks/receipts.py [--half held|dev|all] [--layout side|columns]
-        [--gap 0.08] [--split-only] [--singles]
+        [--gap 0.08] [--split-only] [--singles] [--misses]
 """
 
 from __future__ import annotations
@@ -106,8 +106,11 @@ def _turned(box: tuple[int, int, int, int], height: int) -> tuple[int, int, int,
     return (height - y1, x0, height - y0, x1)
 
 
-def pages(data: Path, names: list[str], layout: str, gap: float, read: bool) -> None:
-    """Print the fields right per receipt: split, whole, alone; and pages split right."""
+def pages(
+    data: Path, names: list[str], layout: str, gap: float, read: bool, misses: bool = False
+) -> None:
+    """Print the fields right per receipt: split, whole, alone; and pages split right
+    (and, with ``misses``, each field a split page's receipt reads wrong)."""
     engine = RapidOcrEngine()
     keys = {name: read_key_file(data / "key" / f"{name}.json") for name in names}
     alone = {
@@ -145,9 +148,10 @@ def pages(data: Path, names: list[str], layout: str, gap: float, read: bool) -> 
                         if not truth.strip():
                             continue
                         if owners:
-                            row["split"][f] += exact_match(
-                                truth, split_fields[owners[index]][field]
-                            )
+                            got = split_fields[owners[index]][field]
+                            row["split"][f] += exact_match(truth, got)
+                            if misses and not exact_match(truth, got):
+                                print(f"  {path.name} {name} {field}: {truth!r} got {got!r}")
                         row["whole"][f] += exact_match(truth, whole[field])
                         row["alone"][f] += exact_match(truth, alone[name][field])
     engine.close()
@@ -259,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split-only", action="store_true", help="only pages split right")
     parser.add_argument("--singles", action="store_true", help="single scans and the cost")
     parser.add_argument("--halves", action="store_true", help="blank that cuts a scan")
+    parser.add_argument("--misses", action="store_true", help="print split receipts' misses")
     args = parser.parse_args(argv)
     if args.singles:
         singles(args.data)
@@ -268,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     stems = sorted(image.stem for image in (args.data / "img").glob("*.jpg"))
     names = stems if args.half == "all" else split(stems)[args.half]
-    pages(args.data, names, args.layout, args.gap, read=not args.split_only)
+    pages(args.data, names, args.layout, args.gap, read=not args.split_only, misses=args.misses)
     return 0
 
 
