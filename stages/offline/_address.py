@@ -52,7 +52,9 @@ _POSTCODE_WITH_O = re.compile(
 )
 # A postcode before its town with an I or L read for a 1, or an S for a 5: "55I00 KUALA
 # LUMPUR", "622S0 PUTRAJAYA", "2S300 KUANTAN".
-_POSTCODE_MISREAD = re.compile(r"\b\d(?=[\dILS]{4} [A-Z])(?=(?:[ILS]*\d){3})[\dILS]{4}")
+_POSTCODE_MISREAD = re.compile(
+    r"(?<!LOT )(?<!PT )\b\d(?=[\dILS]{4} [A-Z])(?=(?:[ILS]*\d){3})[\dILS]{4}"
+)
 _POSTCODE_DIGITS = str.maketrans("ILS", "115")
 # A postcode glued to its town: "52100KUALA LUMPUR".
 _GLUED_POSTCODE = re.compile(r"(?<![\w-])(\d{5})(?=[A-Z]{3,})")
@@ -64,7 +66,7 @@ _PO_BOX = re.compile(r"(?<=\bP\.)( ?)0(?=\. ?BOX\b)")
 _S_IN_NUMBER = re.compile(r"(?<=\b\d)S(?=\d*,)|(?<=\b\d\d)S(?=\d*,)")
 # "87000 W.P LABUAN", "LABUAN F.T": a federal territory's initials lost their last full
 # stop.
-_WP = re.compile(r"\b(?:W\.P|F\.T)(?= [A-Z]|$)")
+_WP = re.compile(r"\b(?:W\. ?P|F\. ?T)(?= [A-Z]|$)")
 
 _PLACE = re.compile(rf"\b(?:{PLACES})\b")
 
@@ -87,15 +89,18 @@ _BRANCH_LABEL = re.compile(r"^(?:BRANCH|OUTLET|CAWANGAN|STORE|KEDAI)\s*:\s*")
 def _clean_address(address: str) -> str:
     """
     OCR clean-up of an address: accents, vocabulary, ``10T`` for ``LOT``, an O or an S
-    in a number (``58OOO``, ``1O/2``, ``LOT G-O5``, ``NO. 1S2``, ``2S300``), ``P.0. BOX``,
-    a ``BRANCH:`` label, a stray mark beside a comma (``,,``), a comma read as a full stop
-    before the postcode (``TAMAN SRI PUTRA. 81200``) or the state (``41050 KLANG.
-    SELANGOR``), a last comma.
+    in a number (``58OOO``, ``1O/2``, ``LOT G-O5``, ``NO. 1S2``, ``2S300``), an I, L or
+    S in a postcode before its town (``55I00``, ``622S0``), a postcode glued to its town
+    (``52100KUALA``), ``W.P``/``F.T`` for ``W.P.``/``F.T.``, ``P.0. BOX``, a ``BRANCH:``
+    label, a stray mark beside a comma (``,,``), a comma read as a full stop before the
+    postcode (``TAMAN SRI PUTRA. 81200``) or the state (``41050 KLANG. SELANGOR``), a
+    last comma.
     """
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
     address = _POSTCODE_MISREAD.sub(lambda m: m.group(0).translate(_POSTCODE_DIGITS), address)
     address = _GLUED_POSTCODE.sub(r"\1 ", address)
-    address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", _WP.sub(r"\g<0>.", address)))
+    address = _WP.sub(lambda match: match.group(0).replace(" ", "") + ".", address)
+    address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))
     address = _PO_BOX.sub(r"\1O", address)
     address = LOT_MISREAD.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))
     address = SPACED_INITIALS.sub(r"\1.", address)

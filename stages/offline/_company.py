@@ -219,16 +219,26 @@ def _business_row(header: list[str]) -> int | None:
     return rows[0] if rows else None
 
 
-# A row of Malay words that open a name and cannot end one: "SYARIKAT PERNIAGAAN" /
-# "GUAN HOE SDN BHD".
-_NAME_OPENING_ONLY = re.compile(
-    r"^(?:(?:SYARIKAT|PERNIAGAAN|PERUSAHAAN|KEDAI|RESTORAN|KILANG|PASARAYA|PUSAT|"
-    r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|BEKALAN|BAHAN|BINAAN|ALAT|TULIS|PERKAKAS|"
-    r"LAUT|NASI|KANDAR|MEE|ROTI|STESEN|PERKHIDMATAN|MINYAK|DAN|&)\s*)+$"
-)
+# The Malay words for a company or a business, and for a shop's kind, that open a name.
+_COMPANY_WORDS = r"SYARIKAT|SYKT\.?|PERNIAGAAN|PERUSAHAAN"
+_KINDS = rf"{_COMPANY_WORDS}|KEDAI|RESTORAN|KILANG|PASARAYA|PUSAT|PERKHIDMATAN"
+# Words of a trade that go on from a kind, or open a name on their own ...
+_TRADE_OPENING = r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|BEKALAN|BAHAN|BINAAN|ALAT|TULIS|"
+_TRADE_OPENING += r"PERKAKAS|LAUT|DAN|&"
+# ... and a dish or a fuel, only after a kind ("RESTORAN NASI KANDAR"; "NASI KANDAR"
+# alone is a logo's row).
+_DISHES = r"NASI|KANDAR|MEE|ROTI|MINYAK"
 
+# A row of Malay words that open a name and cannot end one: "SYARIKAT PERNIAGAAN" /
+# "GUAN HOE SDN BHD", "RESTORAN NASI KANDAR" / "PELITA SDN BHD".
+_NAME_OPENING_ONLY = re.compile(
+    rf"^(?:(?:{_KINDS}|{_TRADE_OPENING})\s*)+$"
+    rf"|^(?:{_KINDS})\s(?:(?:{_KINDS}|{_TRADE_OPENING}|{_DISHES})\s*)+$"
+)
 # A name opening with the Malay for "company" or "business".
-_OPENS_WITH_COMPANY = re.compile(r"^(?:SYARIKAT|SYKT\.?|PERNIAGAAN)\s")
+_OPENS_WITH_COMPANY = re.compile(rf"^(?:{_COMPANY_WORDS})\s")
+# A Malay shop's name opens with its kind: "KEDAI UBAT & RUNCIT LIM".
+_OPENS_WITH_KIND = re.compile(rf"^(?:{_KINDS})\s")
 
 
 def _owner_in_brackets(row: str) -> bool:
@@ -245,12 +255,6 @@ def _owner_in_brackets(row: str) -> bool:
     return True  # never closed (OCR lost it)
 
 
-# A Malay shop's name opens with its kind: "KEDAI UBAT & RUNCIT LIM".
-_OPENS_WITH_KIND = re.compile(
-    r"^(?:SYARIKAT|SYKT\.?|PERNIAGAAN|PERUSAHAAN|KEDAI|RESTORAN|PASARAYA|KILANG|PUSAT)\s"
-)
-
-
 def _registered_below(header: list[str], business: int) -> bool:
     """
     Whether the name is the row under the business row ``business``, the one its
@@ -258,13 +262,16 @@ def _registered_below(header: list[str], business: int) -> bool:
     "(IP0289913-H)", a brand's row over the name. Not a trade's description ("KEDAI
     PERABOT LEE" / "FURNITURE & HOME DECO"), nor a second name under a Malay shop's
     own, unless that one is registered so ("KEDAI SUKAN JUARA" / "JUARA SPORTS
-    TRADING").
+    TRADING"), nor a line under a name that ends as one ("LIM HARDWARE TRADING" /
+    "DEALER IN BUILDING MATERIALS").
     """
     if business + 2 >= len(header) or not is_registration(header[business + 2]):
         return False
     below = header[business + 1]
     if not _names_more(below) or _trade_words_only(below):
         return False
+    if NAME_TAIL.search(header[business]) and not NAME_TAIL.search(below):
+        return False  # "LIM HARDWARE TRADING" / "DEALER IN BUILDING MATERIALS"
     return not _OPENS_WITH_KIND.match(header[business]) or NAME_TAIL.search(below) is not None
 
 
@@ -332,10 +339,11 @@ def _continues(previous: str, row: str) -> bool:
     continued = row.startswith(("(", "&")) or NAME_TAIL.match(row) is not None
     continued |= suffix is not None and trade_only
     # Digits read for letters in its words ("SWEET CRUM8S") leave a row name-like, and
-    # so do a name's own ("FARMASI 1-CARE", "PASARAYA BESAR 1+1") where nothing else
-    # says number: no address word, postcode or registration.
+    # so do a name's own, joined by a sign ("FARMASI 1-CARE", "PASARAYA BESAR 1+1"),
+    # where nothing else says number: no address word, postcode or registration (not
+    # "OUTLET 23").
     digits = re.search(r"\d", _FIVE_IN_NAME.sub("", previous))
-    own_digits = not (
+    own_digits = re.search(r"\d[-+]|[-+]\d", previous) is not None and not (
         ADDRESS_WORD.search(previous) or has_postcode(previous) or is_registration(previous)
     )
     # A suffix alone on its row ("SDN BHD") ends the name above, whatever it holds.

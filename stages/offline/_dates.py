@@ -42,7 +42,7 @@ _COMMA_IN_DATE = re.compile(
     r"|(?<=\b\d\d\.\d\d),(?=(?:19|20)\d\d\b)"
 )
 # A space read inside a date's middle number: "04/1 1/2017".
-_SPLIT_FIELD = re.compile(r"(?<=\d[/.-]\d) (?=\d[/.-]\d)")
+_SPLIT_FIELD = re.compile(r"(?<![\d/.-])(\d{1,2}([/.-])\d) (?=\d\2(?:19|20)?\d\d(?![\d/.-]))")
 # A doubled separator is an OCR or printer stutter: "26-05--2018" is "26-05-2018".
 _DOUBLED_SEPARATOR = re.compile(r"(?<=\d)([/.-]) ?\1(?=\d)")
 _YMD = re.compile(
@@ -58,7 +58,7 @@ _MON_D_Y = re.compile(
 )
 # "06JUN 2016": a day glued to its month's name, which a space parts from the year, lost
 # its space to OCR (a date is printed spaced throughout or not at all).
-_GLUED_DAY = re.compile(r"^(\d{1,2})(?=[A-Z]{3} \d)")
+_GLUED_DAY = re.compile(r"^(\d{1,2})(?=[A-Z]{3,}\.? \d)")
 _LABEL = re.compile(r"DATE|TARIKH|\bDT\b")
 _NEGATIVE_LABEL = re.compile(
     r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINT|BIRTH|MFG|BEST|COLLECT|NEXT|WARRANT|APPOINT"
@@ -171,7 +171,7 @@ def _month_for(token: str) -> str:
 
 
 def _clean(line: str) -> str:
-    line = _COMMA_IN_DATE.sub(".", _SPLIT_FIELD.sub("", line.upper()))
+    line = _COMMA_IN_DATE.sub(".", _SPLIT_FIELD.sub(r"\1", line.upper()))
     line = _DOUBLED_SEPARATOR.sub(r"\1", line)
     line = _MONTH_TOKEN.sub(lambda m: _month_for(m.group(0)), line)
     line = _ZERO_IN_MONTH.sub(lambda m: m.group(0).replace("0", "O"), line)

@@ -91,8 +91,10 @@ REGISTRATION = re.compile(
 LEGAL_END = re.compile(r"(?:\bSDN\.? ?BHD|\bBHD|\bBERHAD|\bS/B|\bPLT)(?![A-Z])\.?")
 ADDRESS_STOP = re.compile(
     r"\b[T1I][E3]L\b|\bTEL[\s:.]|TELEPHONE|\bPHONE\b|HANDPHONE\s*(?:NO\.?)?\s*:|\bFAX\b|"
-    rf"\bH/?P\b(?!-)|{GST_LABEL}|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|\bTARIKH\b|"
-    r"E-?MAIL|WWW|HTTP|\w@[\w-]+\.\w|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
+    rf"\bH/?P\b(?!-[A-Z])|{GST_LABEL}|\bSST\b|[IL1]NVOICE|RECEIPT|RESIT|INVOIS|\bDATE\b|"
+    r"\bTARIKH\b|E-?MAIL|WWW|HTTP|CASHIER|\bHOURS\b|\bOPEN\b|\bBILL\b|\bREG\b|COMPANY NO|\bTAX\b"
+    # An e-mail address, not a mall's name ending in a digit ("gateway@klia2,").
+    r"|\w@(?![\w-]*\d(?![\w.-]))\w"
 )
 
 # Five digits, not a lot's number ("PT 12345, JALAN ...", "LOT 10234,", "PTD 12345,") nor

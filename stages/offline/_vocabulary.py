@@ -58,16 +58,22 @@ _PLACES = """
     DARUL EHSAN TAKZIM RIDZUAN MAKMUR KHUSUS AMAN IMAN NAIM
     PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN SENTRAL
     TUANKU TUNKU TENGKU SULTAN SULTANAH PERMAISURI RAJA DATO DATUK HAJI ABDUL SRI
-    AHMAD RAHMAN ISMAIL IBRAHIM RAZAK HUSSEIN HASSAN OSMAN YUSOF MAHMUD HAMID ABDULLAH
-    KAMPONG SUNGEI
+    KAMPONG SUNGEI MAIL
 """
 # The last line of each holds spellings printed as they are, next to a domain word one
 # letter away: the old KAMPONG and SUNGEI, the Malay BAKERI, STATIONERS and the common
-# STATIONARY. Being domain words, they are never "fixed" into their neighbours.
+# STATIONARY, MAIL beside MALL. Being domain words, they are never "fixed" into their
+# neighbours.
 #: Words a shop's trade is named with (upper case).
 TRADE_WORDS = frozenset(_TRADE.split())
 #: Words printed in Malaysian company names and addresses (upper case).
 DOMAIN_WORDS = TRADE_WORDS | frozenset(_PLACES.split())
+# The personal names streets most often honour. Not domain words: a name is put right
+# only from an N or RN read for its M ("AHNAD", "RAHRNAN"), since its other look-alikes
+# are names too ("RAHMAH").
+_NAMES = frozenset(
+    ("AHMAD", "RAHMAN", "ISMAIL", "IBRAHIM", "RAZAK", "HUSSEIN", "HASSAN", "OSMAN", "YUSOF")
+) | frozenset(("MAHMUD", "HAMID", "ABDULLAH"))
 
 #: Pairs of characters OCR confuses; a short word is only fixed through one of these.
 LOOK_ALIKES = frozenset(
@@ -143,7 +149,7 @@ def fix_word(word: str) -> str:
             )
         ]
         return found[0] if len(found) == 1 else word
-    best: list[tuple[int, str]] = []
+    best: list[tuple[int, int, str]] = []
     # Substitutions only: a dropped letter turns real words into others (KILANG, KLANG).
     for candidate in _BY_LENGTH.get(len(word), []):
         if candidate[0] != word[0] and frozenset((candidate[0], word[0])) not in LOOK_ALIKES:
@@ -178,26 +184,36 @@ _B_OR_S = re.compile(
     r"|(?<=\b[A-Z])[85](?=[A-Z]{4,}\b)"  # after a word's first letter: "U5AHAWAN"
     r"|(?<=[A-Z]{4})[58]\b"
 )
-# A 6 for the G it looks like, opening a word of letters, between them or ending a word
-# of four or more: "6AYA", "6UA MUSANG", "ALOR 6AJAH", "TRADIN6" (not "6TH", "PJU6").
-_G_AS_SIX = re.compile(
-    r"\b6(?!TH\b)(?=[A-Z]{2,}\b)|(?<=[A-Z]{2})6(?=[A-Z]{2})|(?<=\b[A-Z]{4})6\b|(?<=[A-Z]{5})6\b"
-)
-# "HARDVVARE": a W read as two Vs (no Malay or English word holds VV).
-_W_AS_VV = re.compile(r"(?<=[A-Z])VV|VV(?=[A-Z])")
-# A 2 for the Z it looks like, opening a word of three letters or more or between two
-# letters on each side: "2AINAL", "2UL", "RID2UAN" (not "2ND", nor "2OO": a number with
-# its zeros read as Os).
-_Z_AS_TWO = re.compile(r"\b2(?!ND\b)(?![OI]+\b)(?=[A-Z]{2,}\b)|(?<=[A-Z]{2})2(?=[A-Z]{2})")
+# A 6 for the G it looks like, opening a word of letters or between them: "6AYA",
+# "6UA MUSANG", "ALOR 6AJAH" (not "6TH").
+_G_AS_SIX = re.compile(r"\b6(?!TH\b)(?=[A-Z]{2,}\b)|(?<=[A-Z]{2})6(?=[A-Z]{2})")
+# A 2 for the Z it looks like, opening a word of four letters or more: "2AINAL".
+_Z_AS_TWO = re.compile(r"\b2(?=[A-Z]{3,}\b)")
+# "HARDVVARE", "VVANGI": a W read as two Vs (not in "VVIP" nor "SAVVY").
+_W_AS_VV = re.compile(r"\bVV(?!IP\b)(?=[A-Z])|(?<=[A-Z])VV(?!Y)")
+# Look-alikes put right only where they make a domain word: a 6 ending a word
+# ("TRADIN6"; not "LEVEL6"), a 2 between letters ("RID2UAN"; not "EAT2GO").
+_SHAPES = ((re.compile(r"6$"), "G"), (re.compile("(?<=[A-Z])2(?=[A-Z])"), "Z"))
+_SHAPED_WORD = re.compile(r"\b[A-Z]*(?:[A-Z]6\b|[A-Z]2[A-Z])[A-Z2]*\b")
+
+
+def _shaped_domain_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    for pattern, letter in _SHAPES:
+        word = pattern.sub(letter, word)
+    return word if word in DOMAIN_WORDS else match.group(0)
+
+
 # "SENC", "HEONC": a G read as C after a vowel and N at a word's end (no Malay, Chinese
 # or English name ends so, but for ZINC).
 _NG_AS_NC = re.compile(r"\b(?!ZINC\b)([A-Z]+[AEIOU]N)C\b")
 # "JALAN 55 2/64", "JALAN 5S 24/11": a section's SS read with fives.
 _SS_AS_FIVES = re.compile(r"(?<=\bJALAN )(?:55|5S|S5)(?= ?\d)")
-# "SEKSYEN L4": a section's 1 read as I or L (a lot or unit may be "L2-15", a level's);
-# and an I opening a number of up to four digits: "BATU I2", "G-I2", "(I988)".
+# "SEKSYEN L4": a section's 1 read as I or L (a lot or unit may be "L2-15", a level's).
 _ONE_AS_LETTER = re.compile(r"\b(SEKSYEN|SECTION) [IL](?=\d)")
-_ONE_AS_I = re.compile(r"(?<!\w)I(?=\d{1,3}(?!\w))")
+# An I opening a number of up to four digits after a unit's dash, a bracket, a mile or a
+# house number's NO: "G-I2", "(I988)", "BATU I2", "NO. I5" (a lot may be "LOT I3").
+_ONE_AS_I = re.compile(r"(?:(?<=[-(])|(?<=\bBATU )|(?<=\bNO )|(?<=\bNO\. ))I(?=\d{1,3}(?![\w]))")
 # "DAT0", "SERDANG0": an O read as 0 at the end of a word of three letters or more.
 _LAST_ZERO = re.compile(r"(?<=[A-Z]{3})0\b")
 # "S3300 KUALA LUMPUR": a postcode's 5 read as S.
@@ -229,10 +245,14 @@ def letters_for_digits(text: str) -> str:
     letters, are ``O`` and ``I`` (``J0H0R``, ``K0PI``; a unit code such as ``B1G`` or
     ``B1A3`` is left alone), as is a ``0`` in a word of three (``L0W``) or ending a word
     (``DAT0``); a ``1`` or ``0`` ending or opening a word is the ``L``, ``I`` or ``O`` of
-    a domain word (``ABDU1``, ``1POH``); ``8``, ``5``, ``6`` and ``2`` among letters are
-    ``B``, ``S``, ``G`` and ``Z`` (``SU8ANG``, ``8AHRU``, ``RESTAURANT5``, ``6AYA``,
-    ``2AINAL``; not ``6TH``); ``N0`` before a number is ``NO``, ``JALAN 55 2/64`` is
-    ``SS``, ``SEKSYEN L4`` is 14 and ``S3300`` after a comma a postcode.
+    a domain word (``ABDU1``, ``1POH``, ``SR1``); ``8``, ``5``, ``6`` and ``2`` among
+    letters are ``B``, ``S``, ``G`` and ``Z`` (``SU8ANG``, ``8AHRU``, ``U5AHAWAN``,
+    ``RESTAURANT5``, ``6AYA``, ``2AINAL``; not ``6TH``); a ``6`` ending a word and a
+    ``2`` inside one are a ``G`` and a ``Z`` where that makes a domain word (``TRADIN6``,
+    ``RID2UAN``); ``VV`` is a ``W`` (``HARDVVARE``); ``N0`` before a number is ``NO``,
+    ``JALAN 55 2/64`` is ``SS``, ``SEKSYEN L4`` is 14, an ``I`` opening a unit's or a
+    mile's number a ``1`` (``G-I2``, ``BATU I2``) and ``S3300`` after a comma a
+    postcode.
     """
 
     def fix(match: re.Match[str]) -> str:
@@ -246,6 +266,7 @@ def letters_for_digits(text: str) -> str:
     text = _EDGE_DIGIT.sub(_letter_for_edge_digit, text)
     text = _B_OR_S.sub(lambda match: "B" if match.group(0) == "8" else "S", text)
     text = _Z_AS_TWO.sub("Z", _G_AS_SIX.sub("G", _W_AS_VV.sub("W", text)))
+    text = _SHAPED_WORD.sub(_shaped_domain_word, text)
     text = _SS_AS_FIVES.sub("SS", text)
     text = _ONE_AS_LETTER.sub(r"\1 1", _POSTCODE_S.sub("5", _LAST_ZERO.sub("O", text)))
     text = _ONE_AS_I.sub("1", text)
@@ -260,8 +281,10 @@ def clean_header_text(text: str) -> str:
     (``J0HOR``), ``SDN DHD``-like suffixes (and ``5DN BHD``) read as ``SDN BHD``, a last
     ``NC`` as ``NG`` (``SENC``), a domain word glued to the next split from it
     (``JALANKAPAR``) or split by a space rejoined (``HARDWA RE``), an ``&`` spaced on one
-    side spaced on both (``KOPI& MAKANAN``), and each word of four letters or more that
-    is a near miss of exactly one domain word (:data:`DOMAIN_WORDS`) is replaced by it.
+    side spaced on both (``KOPI& MAKANAN``), a bracket glued to ``SDN`` parted from it
+    and ``(N)`` before it read ``(M)``, each word of four letters or more that is a near
+    miss of exactly one domain word (:data:`DOMAIN_WORDS`) replaced by it, and a name
+    streets honour with an N or RN for its M put right (``AHNAD``).
 
     Args:
         text: an upper-case company or address string.
@@ -278,7 +301,19 @@ def clean_header_text(text: str) -> str:
     text = _NG_AS_NC.sub(r"\1G", _LOPSIDED_AMPERSAND.sub(" & ", text))
     text = _LONG_WORD.sub(lambda match: _unglued(match.group(0)), text)
     text = _SPLIT_WORD.sub(_rejoined, text)
-    return _WORD.sub(lambda match: fix_word(match.group(0)), text)
+    return _WORD.sub(lambda match: _name_with_m(fix_word(match.group(0))), text)
+
+
+def _name_with_m(word: str) -> str:
+    """``word``, or the one name of :data:`_NAMES` it is with an N or RN read for an M."""
+    if word in DOMAIN_WORDS or "N" not in word:
+        return word
+    found = {word[:i] + "M" + word[i + 1 :] for i, char in enumerate(word) if char == "N"}
+    found |= {
+        word[:i] + "M" + word[i + 2 :] for i in range(len(word) - 1) if word[i : i + 2] == "RN"
+    }
+    names = found & _NAMES
+    return names.pop() if len(names) == 1 else word
 
 
 # "KOPI& MAKANAN": an & with a space on one side only lost the other (OCR's spacing;

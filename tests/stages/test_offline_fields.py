@@ -125,6 +125,7 @@ class TestDate:
         from the year, gets it back; a date printed tight stays tight."""
         assert find_date(["Date: 06JUN 2016 || 19:22"]) == "06 JUN 2016"
         assert find_date(["Date: 06JUN2016"]) == "06JUN2016"
+        assert find_date(["Date: 06JUNE 2016"]) == "06 JUNE 2016"
 
     def test_a_month_name_date_glued_to_its_time(self) -> None:
         """``14 Sep 201719:48``: the year ends where a time printed without a space starts."""
@@ -133,6 +134,8 @@ class TestDate:
     def test_a_space_inside_the_month_and_a_z_for_a_day_two(self) -> None:
         """``04/1 1/2017``: a space read inside the month; ``Z6/05/2018``: a 2 read as Z."""
         assert find_date(["Date: 04/1 1/2017 || 20:31"]) == "04/11/2017"
+        assert find_date(["TERMINAL 1-1 5/6/2018 10:22"]) == "5/6/2018"
+        assert find_date(["INV 1/2 3/4/2018"]) == "3/4/2018"
         assert find_date(["Date: Z6/05/2018 || 11:08"]) == "26/05/2018"
         assert find_date(["Tarikh: 2018-01-2O || Masa: 12:55:10"]) == "2018-01-20"
 

@@ -97,7 +97,15 @@ class TestVocabulary:
             # the Z opening a word of three letters (not 2ND).
             ("LOT G-I2, BATU I2, ABC (I988)", "LOT G-12, BATU 12, ABC (1988)"),
             ("TAMAN SR1 JAYA, KUALA KRA1, PJ1", "TAMAN SRI JAYA, KUALA KRAI, PJ1"),
-            ("BENGKEL 2UL, 2ND FLOOR", "BENGKEL ZUL, 2ND FLOOR"),
+            # ... but not in codes and names: "LEVEL6", "EAT2GO", "2GO", "VVIP", "SAVVY",
+            # "LOT I3"; a name's other look-alikes are names too (RAHMAH), and MAIL stays.
+            ("LEVEL6, EAT2GO, 2GO MART", "LEVEL6, EAT2GO, 2GO MART"),
+            ("VVIP CAR WASH, SAVVY BEAUTY, VVANGI", "VVIP CAR WASH, SAVVY BEAUTY, WANGI"),
+            (
+                "LOT I3, NO. I5, JALAN RAHMAH, MAIL BOXES",
+                "LOT I3, NO. 15, JALAN RAHMAH, MAIL BOXES",
+            ),
+            ("JALAN BUKIT RAHRNAN", "JALAN BUKIT RAHMAN"),
             ("ABC HUP (M)SDN BHD", "ABC HUP (M) SDN BHD"),
             # The names streets honour; a Z read as 2 inside a word; a look-alike letter
             # decides between two domain words a letter away.
@@ -287,6 +295,20 @@ class TestCompany:
             (
                 ["KEDAI UBAT & RUNCIT ABC", "ABC MEDICAL HALL", "(SA0012345-K)"],
                 "KEDAI UBAT & RUNCIT ABC",
+            ),
+            (
+                ["LIM HARDWARE TRADING", "DEALER IN BUILDING MATERIALS", "(JM0123456-X)"],
+                "LIM HARDWARE TRADING",
+            ),
+            # A dish or a fuel alone is a logo's row; a company word over a name with a
+            # business word is one name; a branch's number is no name's digit.
+            (["NASI KANDAR", "DEEN MAJU SDN BHD"], "DEEN MAJU SDN BHD"),
+            (["PERUSAHAAN", "KIM HENG HARDWARE SDN BHD"], "PERUSAHAAN KIM HENG HARDWARE SDN BHD"),
+            (["OUTLET 23", "(SETIA ALAM) SDN BHD"], "(SETIA ALAM) SDN BHD"),
+            # A phone number after HP- ends the header.
+            (
+                ["AH KOW FRUITS STALL", "HP-012 3456789", "ITEM", "FRESH FARM SDN BHD"],
+                "AH KOW FRUITS STALL",
             ),
         ],
     )
@@ -863,6 +885,25 @@ class TestAddress:
             (
                 ["ABC CAFE", "LOT 2, JALAN 1,", "64000 SEPANG", "abc@mail.com.my"],
                 "LOT 2, JALAN 1, 64000 SEPANG",
+            ),
+            # ... and one that lost its dot still is.
+            (
+                [
+                    "ABC TRADING",
+                    "NO 5, JALAN BESAR,",
+                    "55100 KUALA LUMPUR",
+                    "ABC@GMAIL COM",
+                    "THANKS",
+                ],
+                "NO 5, JALAN BESAR, 55100 KUALA LUMPUR",
+            ),
+            (
+                ["ABC SDN BHD", "LOT 5, JALAN 2,", "87000 W. P LABUAN"],
+                "LOT 5, JALAN 2, 87000 W.P. LABUAN",
+            ),
+            (
+                ["ABC SDN BHD", "LOT 1234S JALAN BESAR,", "87000 LABUAN"],
+                "LOT 1234S JALAN BESAR, 87000 LABUAN",
             ),
             # No postcode and no word of an address: no address.
             (["KEDAI KOPI ABC", "ORDER #B12 TABLE 4 PAX 2", "THANK YOU"], None),
