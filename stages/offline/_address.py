@@ -82,6 +82,8 @@ _STOP_BEFORE_STATE = re.compile(
 # A stray mark beside a comma: "TAMAN X,, 43000", "BANGSAR BARU,. 59100".
 _STRAY_STOP = re.compile(r",[.,]+|\.,")
 
+# A stall, kiosk or counter and its number: "STALL 12 - CHICKEN RICE", "GERAI 5".
+_STALL = re.compile(r"^(?:STALL|GERAI|KIOSK|KAUNTER|COUNTER|BOOTH)\b\.?\s*(?:NO\.?\s*)?[A-Z]?\d")
 # "BRANCH: NO. 12, JALAN ...": the branch's label before its address.
 _BRANCH_LABEL = re.compile(r"^(?:BRANCH|OUTLET|CAWANGAN|STORE|KEDAI)\s*:\s*")
 
@@ -295,6 +297,8 @@ def _address_in(block: list[str]) -> str | None:
             digits = sum(char.isdigit() for char in row)
             if digits > 4 or len(row) > 40 or ":" in row or after_postcode > 2:
                 break
+            if _STALL.match(row):
+                break  # "STALL 12 - CHICKEN RICE": a food court's stall under its address
             after_postcode += 1
         elif POSTCODE.search(row):
             after_postcode = 1

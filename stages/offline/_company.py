@@ -86,7 +86,7 @@ def _clean_company(row: str) -> str:
     row = _CO_WITH_ZERO.sub("CO", _G_ENDING_NAME.sub("G", _ZERO_OPENING_PAIR.sub("O", row)))
     row = re.sub(r"[|_]", " ", row)
     row = re.sub(r"\(\s*\)", " ", row)
-    row = re.sub(r"\s+", " ", row).strip(" ,:;-")
+    row = re.sub(r"\s+", " ", row).strip(" ,:;-*=~#")  # a name boxed in stars or dashes
     # A bracket left open by a registration number cut away: "SDN BHD (" -> "SDN BHD".
     row = row[:-1].strip() if row.endswith("(") else row
     return _cut_after_legal_end(row)

@@ -334,7 +334,8 @@ def _rejoined(match: re.Match[str]) -> str:
 
 
 # Words that open more words and never end a compound: streets, areas, trades. Not
-# towns nor legal words ("GEORGETOWN", "INDAHPURA" and "BERHADAPAN" are printed so).
+# towns nor legal words ("GEORGETOWN", "INDAHPURA" and "BERHADAPAN" are printed so),
+# nor PHARMA, which brands glue on ("PHARMACARE").
 _OPENERS = (
     frozenset(
         (
@@ -344,7 +345,7 @@ _OPENERS = (
         )
     )
     | TRADE_WORDS
-) - frozenset(("SDN", "BHD", "BERHAD", "LIMITED", "COMPANY"))
+) - frozenset(("SDN", "BHD", "BERHAD", "LIMITED", "COMPANY", "PHARMA"))
 
 
 def _unglued(word: str) -> str:

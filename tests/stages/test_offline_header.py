@@ -305,6 +305,9 @@ class TestCompany:
             (["NASI KANDAR", "DEEN MAJU SDN BHD"], "DEEN MAJU SDN BHD"),
             (["PERUSAHAAN", "KIM HENG HARDWARE SDN BHD"], "PERUSAHAAN KIM HENG HARDWARE SDN BHD"),
             (["OUTLET 23", "(SETIA ALAM) SDN BHD"], "(SETIA ALAM) SDN BHD"),
+            # A name boxed in stars; PHARMA glued on by a brand opens no split.
+            (["* KEDAI RUNCIT ABC MAJU *", "NO. 1, JALAN 2,"], "KEDAI RUNCIT ABC MAJU"),
+            (["PHARMACARE ABC SDN BHD"], "PHARMACARE ABC SDN BHD"),
             # A phone number after HP- ends the header.
             (
                 ["AH KOW FRUITS STALL", "HP-012 3456789", "ITEM", "FRESH FARM SDN BHD"],
@@ -885,6 +888,16 @@ class TestAddress:
             (
                 ["ABC CAFE", "LOT 2, JALAN 1,", "64000 SEPANG", "abc@mail.com.my"],
                 "LOT 2, JALAN 1, 64000 SEPANG",
+            ),
+            # A food court's stall under its address is no part of it.
+            (
+                [
+                    "ABC FOOD COURT",
+                    "NO. 1, JALAN 3,",
+                    "43300 SERI KEMBANGAN,",
+                    "STALL 12 - CHICKEN RICE",
+                ],
+                "NO. 1, JALAN 3, 43300 SERI KEMBANGAN",
             ),
             # ... and one that lost its dot still is.
             (
