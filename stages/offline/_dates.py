@@ -74,8 +74,9 @@ _DIGIT_LOOKALIKES = str.maketrans(
 )
 _LOOKALIKE_RUN = re.compile(
     r"(?<=[\d/.-])[ODILSBZ|](?=[\d/.-])|(?<=\d)[ODILSBZ|](?=\d)"
-    # A day's digit of a year-first date: "2017-12-Z4", "2018-01-2O".
-    r"|(?<=\d{4}-\d\d-)[ODILSBZ|](?=\d\b)|(?<=\d{4}-\d\d-\d)[ODILSBZ|](?![\w])"
+    # A day's digit of a year-first date: "2017-12-Z4", "2018-01-2O", "2019/03/1l".
+    r"|(?<=\d{4}[/.-]\d\d[/.-])[ODILSBZ|](?=\d\b)"
+    r"|(?<=\d{4}[/.-]\d\d[/.-]\d)[ODILSBZ|](?![\w])"
     # Two in a row inside a year: "2Ol8" (an O and an l).
     r"|(?<=[/.-]\d)[ODILS|]{2}(?=\d\b)|(?<=\b2)[ODILS|]{2}(?=\d\b)"
     # A day or month read whole as letters, between separators: "09/LL/2018".

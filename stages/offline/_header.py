@@ -74,7 +74,11 @@ NOT_COMPANY = re.compile(
 # OCR reads REG as REF or RFG, and after such a label a digit of the number as O, Q, I
 # or L ("(CO.RFG : 86Q671-D)", "(Co. No. 2213l9-D)"; without a label, "2OO Q" in a name
 # is not a number).
-_REGISTRATION_LABEL = r"CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? ?NO\.?|ROC"
+_REGISTRATION_LABEL = (
+    r"CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? ?NO\.?|ROC"
+    # The Malay "nombor pendaftaran": "NO. PEND.", "NO. PENDAFTARAN".
+    r"|NO\.? ?PEND\w*\.?"
+)
 REGISTRATION = re.compile(
     rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQIL]{{2,}}"
     rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"

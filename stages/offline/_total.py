@@ -119,10 +119,14 @@ def find_amounts(row: str) -> list[Amount]:
 
 def _label_text(row: str) -> str:
     """Upper case, letter look-alike digits inside words fixed, spaces collapsed, a word
-    printed letter-spaced joined ("T O T A L")."""
+    printed letter-spaced joined ("T O T A L"), JUMLAH with an N or RN for its M."""
     row = re.sub(r"[A-Z0-9]*[A-Z][A-Z0-9]*", lambda m: m.group(0).translate(_LOOKALIKES), row)
     row = _SPACED_WORD.sub(lambda m: m.group(0).replace(" ", ""), row)
-    return re.sub(r"[ .]{2,}", " ", row)
+    return re.sub(r"[ .]{2,}", " ", _JUMLAH.sub("JUMLAH", row))
+
+
+# "JUNLAH", "JURNLAH": the Malay total with its M misread.
+_JUMLAH = re.compile(r"\bJU(?:N|RN)LAH\b")
 
 
 def _priority(label: str) -> int:

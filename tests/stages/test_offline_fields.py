@@ -138,6 +138,7 @@ class TestDate:
         assert find_date(["INV 1/2 3/4/2018"]) == "3/4/2018"
         assert find_date(["Date: Z6/05/2018 || 11:08"]) == "26/05/2018"
         assert find_date(["Tarikh: 2018-01-2O || Masa: 12:55:10"]) == "2018-01-20"
+        assert find_date(["Date: 2019/03/1l"]) == "2019/03/11"
 
     def test_a_comma_read_for_a_full_stop(self) -> None:
         """``14,09.2017``: one full stop of a dotted date read as a comma; an amount stays."""
@@ -288,6 +289,10 @@ class TestTotal:
         assert find_total(["Jumlah || 2l.50", "Tunai || 50.00", "Baki || 28.50"]) == "21.50"
         assert find_total(["Total Payable || 57.7S", "Cash || 60.00", "Change || 2.25"]) == "57.75"
         assert find_total(["TOTAL IS.00"]) is None
+
+    def test_jumlah_with_an_n_for_its_m(self) -> None:
+        """``JUNLAH``: the Malay total with its M read as N is still the total."""
+        assert find_total(["JUNLAH || 43.90", "TUNAI || 50.00", "BAKI || 6.10"]) == "43.90"
 
     def test_a_malay_subtotal_and_a_tax_table_are_no_total(self) -> None:
         """``JUMLAH KECIL`` is a subtotal, and ``SR 56.00 3.36`` under ``KOD JUMLAH GST``

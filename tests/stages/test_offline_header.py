@@ -889,6 +889,16 @@ class TestAddress:
                 ["ABC CAFE", "LOT 2, JALAN 1,", "64000 SEPANG", "abc@mail.com.my"],
                 "LOT 2, JALAN 1, 64000 SEPANG",
             ),
+            # A registration number under its Malay label is no part of the address.
+            (
+                [
+                    "ABC SDN BHD",
+                    "(NO. PEND. 002887312-U)",
+                    "TB 4412, LOT 8,",
+                    "91000 TAWAU, SABAH.",
+                ],
+                "TB 4412, LOT 8, 91000 TAWAU, SABAH.",
+            ),
             # A food court's stall under its address is no part of it.
             (
                 [
