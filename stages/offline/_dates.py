@@ -93,8 +93,9 @@ _LOOKALIKE_RUN = re.compile(
 # A month's three letters between a day and a year, one of them read as its look-alike:
 # "15 MAV 2018", "03-DEC-17" read "03-DEG-17". Fixed only when one month is that close.
 _MONTH_TOKEN = re.compile(r"(?<=\d[ /.-])[A-Z0-9]{3}(?=[ /.-]?\d{2})")
-# The look-alikes domain words are fixed through, and two more a month's name shows.
-_MONTH_PAIRS = LOOK_ALIKES | {frozenset("VY"), frozenset("G6")}
+# The look-alikes domain words are fixed through, and those a month's name shows more:
+# "MAV", "DE6", "0EC", "AUQ".
+_MONTH_PAIRS = LOOK_ALIKES | {frozenset("VY"), frozenset("G6"), frozenset("D0"), frozenset("GQ")}
 
 #: Plausible years for a receipt. Wide on purpose: the rule is "a calendar year", not
 #: "the years of the sample".

@@ -145,7 +145,7 @@ def _priority(label: str) -> int:
 def _final_only(label: str) -> bool:
     """Whether a label with a final-total phrase says nothing that makes it another sum."""
     rest = _FINAL.sub(" ", label)
-    return not re.search(r"SUB|EXCL|CHANGE|TENDER|CASH|PAID|QTY|TAX|INCLUDE", rest)
+    return not re.search(r"SUB|EXCL|CHANGE|TENDER|CASH|PAID|QTY|TAX|INCLUDE|KECIL", rest)
 
 
 @dataclass(frozen=True, slots=True)

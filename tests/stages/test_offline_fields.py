@@ -119,6 +119,8 @@ class TestDate:
         assert find_date(["Date: 15 Mav 2018 || 16:40"]) == "15 MAY 2018"
         assert find_date(["INV 3321 03-DEG-17"]) == "03-DEC-17"
         assert find_date(["BOLT 12 SET 10", "Date: 2 SEP 18"]) == "2 SEP 18"
+        assert find_date(["Date: 03-0EC-2016 || 16:21"]) == "03-DEC-2016"
+        assert find_date(["19 Auq 2017 || 14:10"]) == "19 AUG 2017"
 
     def test_a_day_glued_to_its_month(self) -> None:
         """``06JUN 2016``: a day that lost its space to the month's name, which is spaced
@@ -289,6 +291,16 @@ class TestTotal:
         assert find_total(["Jumlah || 2l.50", "Tunai || 50.00", "Baki || 28.50"]) == "21.50"
         assert find_total(["Total Payable || 57.7S", "Cash || 60.00", "Change || 2.25"]) == "57.75"
         assert find_total(["TOTAL IS.00"]) is None
+
+    def test_a_malay_subtotal_loses_to_the_total_below_it(self) -> None:
+        """``JUMLAH KECIL`` (subtotal) holds the final word JUMLAH but is no total."""
+        rows = [
+            "Jumlah Kecil || 53.80",
+            "Cukai 6% || 3.23",
+            "TOTAL AMOUNT || 57.05",
+            "Baki || 2.95",
+        ]
+        assert find_total(rows) == "57.05"
 
     def test_jumlah_with_an_n_for_its_m(self) -> None:
         """``JUNLAH``: the Malay total with its M read as N is still the total."""

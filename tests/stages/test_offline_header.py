@@ -89,6 +89,7 @@ class TestVocabulary:
             # A 5 after a word's first letter, before four more: an S; a code stays.
             ("TAMAN U5AHAWAN, JALAN U5A", "TAMAN USAHAWAN, JALAN U5A"),
             ("ABC HEALTHGARE", "ABC HEALTHCARE"),
+            ("FARMASI SEJAHTFRA, SOTO & RNEE REBUS", "FARMASI SEJAHTERA, SOTO & MEE REBUS"),
             # A W read as two Vs; a 6 ending a word of four letters or more is a G.
             ("ABC HARDVVARE, VVISMA X", "ABC HARDWARE, WISMA X"),
             ("SYARIKAT ABC TRADIN6, JALAN PJU6", "SYARIKAT ABC TRADING, JALAN PJU6"),
