@@ -123,6 +123,8 @@ ADDRESS_WORD = re.compile(
 ADDRESS_OPENING = re.compile(
     # A unit may open with its floor's or block's letters: "LOT G-15", "UNIT F1-08".
     r"^(?:NO|LOT|UNIT|BLO?C?K|PT|P\.T)\b\.?\s*[:.]?\s*(?:\d|[A-Z]{1,2}\d{0,2}-\d)"
+    # Or a milestone: "BATU 2, JALAN KUDAT", "KM 5,".
+    r"|^(?:BATU|BT|KM|MILE)\b\.?\s*\d+(?:\s*\d/\d)?\s*,"
     # Or house numbers before a street, block or floor word: "12 & 14, JLN 2/3,", "5-1,
     # LORONG 4,", "G-12, JALAN PRIMA 3,", "G-15, BLOK C,", "G-12, GROUND FLOOR,".
     r"|^(?:[A-Z]{1,2}\d{0,2}-)?\d+[A-Z]?(?:\s*[&,/-]\s*\d+[A-Z]?)*\s*,?\s*"

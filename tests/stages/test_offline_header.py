@@ -90,6 +90,10 @@ class TestVocabulary:
             ("TAMAN U5AHAWAN, JALAN U5A", "TAMAN USAHAWAN, JALAN U5A"),
             ("ABC HEALTHGARE", "ABC HEALTHCARE"),
             ("FARMASI SEJAHTFRA, SOTO & RNEE REBUS", "FARMASI SEJAHTERA, SOTO & MEE REBUS"),
+            (
+                "JALAN TUANKU 0SMAN, PET1 SURAT 12, 98700 LINBANG",
+                "JALAN TUANKU OSMAN, PETI SURAT 12, 98700 LIMBANG",
+            ),
             # A W read as two Vs; a 6 ending a word of four letters or more is a G.
             ("ABC HARDVVARE, VVISMA X", "ABC HARDWARE, WISMA X"),
             ("SYARIKAT ABC TRADIN6, JALAN PJU6", "SYARIKAT ABC TRADING, JALAN PJU6"),
@@ -899,6 +903,16 @@ class TestAddress:
                     "91000 TAWAU, SABAH.",
                 ],
                 "TB 4412, LOT 8, 91000 TAWAU, SABAH.",
+            ),
+            # A milestone opens an address; the station's row above it is no part of it.
+            (
+                [
+                    "ABC PETROLEUM ENTERPRISE",
+                    "STESEN MINYAK ABC",
+                    "BATU 2, JALAN KUDAT,",
+                    "89057 KUDAT, SABAH.",
+                ],
+                "BATU 2, JALAN KUDAT, 89057 KUDAT, SABAH.",
             ),
             # A food court's stall under its address is no part of it.
             (
