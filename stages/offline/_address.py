@@ -67,13 +67,20 @@ _S_IN_NUMBER = re.compile(r"(?<=\b\d)S(?=\d*,)|(?<=\b\d\d)S(?=\d*,)")
 # "87000 W.P LABUAN", "LABUAN F.T": a federal territory's initials lost their last full
 # stop.
 _WP = re.compile(r"\b(?:W\. ?P|F\. ?T)(?= [A-Z]|$)")
+# "87000 W.P.LABUAN": the space after them lost.
+_WP_GLUED = re.compile(r"\b(W\.P\.|F\.T\.)(?=[A-Z])")
 
 _PLACE = re.compile(rf"\b(?:{PLACES})\b")
 
 # A full stop after a word and before the postcode and its town is a comma misread:
 # addresses print "TAMAN X, 81200 JOHOR BAHRU". An abbreviation before a number ("NO. ",
 # "LOT. ", "PTD. ") is under four letters, and a lot number is not followed by a town.
-_STOP_BEFORE_POSTCODE = re.compile(r"(?<=[A-Z]{4})\.(?= \d{5} [A-Z])")
+_STOP_BEFORE_POSTCODE = re.compile(
+    r"(?<=[A-Z]{4})\.(?= \d{5} [A-Z])"
+    # ... or anywhere before it after a word of five letters or more, which is no
+    # abbreviation: "PERSIARAN SETIA DAGANG. SETIA ALAM, 40170".
+    r"|(?<=[A-Z]{5})\.(?= [A-Z]{3}.*\b\d{5}\b)"
+)
 # So is one after the postcode's town, before the state: "41050 KLANG. SELANGOR".
 _STOP_BEFORE_STATE = re.compile(
     r"(\d{5} [A-Z][A-Z ]{2,29})\.(?= (?:SELANGOR|JOHOR|KEDAH|KELANTAN|MELAKA|NEGERI|PAHANG|"
@@ -102,6 +109,7 @@ def _clean_address(address: str) -> str:
     address = _POSTCODE_MISREAD.sub(lambda m: m.group(0).translate(_POSTCODE_DIGITS), address)
     address = _GLUED_POSTCODE.sub(r"\1 ", address)
     address = _WP.sub(lambda match: match.group(0).replace(" ", "") + ".", address)
+    address = _WP_GLUED.sub(r"\1 ", address)
     address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))
     address = _PO_BOX.sub(r"\1O", address)
     address = LOT_MISREAD.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))

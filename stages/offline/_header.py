@@ -151,9 +151,10 @@ _LONE_L = re.compile(r"(?<![A-Za-z0-9])l(?![A-Za-z0-9'])")
 _L_IN_SMALL = re.compile(r"(?<=[a-z])[I1](?=[a-z])|(?<=[a-z]{2})1\b")
 _O_IN_SMALL = re.compile(r"(?<=[a-z])0(?=[a-z])")
 # A small l opening a word before a small consonant or two capitals is a capital I:
-# "Jalan lbrahim", "JALAN TUN lSMAIL".
+# "Jalan lbrahim", "JALAN TUN lSMAIL", "Cahaya llmu" (in a sans-serif print I and l are
+# one glyph).
 _L_FOR_I = re.compile(
-    r"(?<![A-Za-z0-9])l(?=[bcdfghjkmnpqrstvwxz][a-z])(?!td\b)|(?<![A-Za-z0-9])l(?=[A-Z]{2})"
+    r"(?<![A-Za-z0-9])l(?=[bcdfghjklmnpqrstvwxz][a-z])(?!td\b)|(?<![A-Za-z0-9])l(?=[A-Z]{2})"
 )
 # ... and before one capital and no more letters, a 1: "JALAN PJU lA/41".
 _L_FOR_ONE = re.compile(r"(?<![A-Za-z0-9])l(?=[A-Z](?![A-Za-z0-9]))")

@@ -769,6 +769,10 @@ class TestAddress:
                 "NO. 180, JALAN MENDALING, JALAN IBRAHIM, SEMBILAN",
             ),
             (
+                ["Kedai Abc", "Lot 5, Jalan llmu 2,", "43000 Kajang"],
+                "LOT 5, JALAN ILMU 2, 43000 KAJANG",
+            ),
+            (
                 ["Kedai Abc", "Lot 30ll, Jalan Chang1un,", "Lot F-3-O5, 06000 Jitra"],
                 "LOT 3011, JALAN CHANGLUN, LOT F-3-05, 06000 JITRA",
             ),
@@ -913,6 +917,20 @@ class TestAddress:
                     "89057 KUDAT, SABAH.",
                 ],
                 "BATU 2, JALAN KUDAT, 89057 KUDAT, SABAH.",
+            ),
+            # What the OCR makes of a sans-serif print: a comma read as a full stop
+            # before the postcode, a space lost after W.P.
+            (
+                [
+                    "ABC SDN BHD",
+                    "F-23, X MALL, PERSIARAN SETIA DAGANG. SETIA ALAM,",
+                    "40170 SHAH ALAM",
+                ],
+                "F-23, X MALL, PERSIARAN SETIA DAGANG, SETIA ALAM, 40170 SHAH ALAM",
+            ),
+            (
+                ["ABC SDN BHD", "LOT 12, JALAN 3,", "87000 W.P.LABUAN"],
+                "LOT 12, JALAN 3, 87000 W.P. LABUAN",
             ),
             # A food court's stall under its address is no part of it.
             (
