@@ -34,7 +34,7 @@ _MONTH = (
 _GLUED_TIME = r"(?=\d{1,2} ?: ?\d{2})"
 _DMY = re.compile(
     r"(?<![\d/.-])(?P<a>\d{1,2}) ?(?P<sep>[/.-]) ?(?P<b>\d{1,2}) ?(?P=sep) ?"
-    rf"(?P<y>(?:19|20)\d{{2}}|\d{{2}})(?:(?![\d/-])|{_GLUED_TIME})"
+    rf"(?P<y>(?:199|20[0-3])\d|\d{{2}})(?:(?![\d/-])|{_GLUED_TIME})"
 )
 # A comma read for one full stop of a dotted date: "14,09.2017", "14.09,2017".
 _COMMA_IN_DATE = re.compile(
@@ -61,7 +61,7 @@ _MON_D_Y = re.compile(
 _GLUED_DAY = re.compile(r"^(\d{1,2})(?=[A-Z]{3,}\.? \d)")
 _LABEL = re.compile(r"DATE|TARIKH|\bDT\b")
 _NEGATIVE_LABEL = re.compile(
-    r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINT|BIRTH|MFG|BEST|COLLECT|NEXT|WARRANT|APPOINT"
+    r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINT|BIRTH|MFG|BEST|COLLECT|NEXT|WARRANT|APPOINT|DELIVER|READY"
 )
 _TIME = re.compile(r"\d{1,2} ?: ?\d{2}")
 # A month's name with a zero read for its O, or an N for its M: "23 0CT 2018", "N0V",

@@ -129,6 +129,16 @@ class TestDate:
         assert find_date(["Date: 06JUN2016"]) == "06JUN2016"
         assert find_date(["Date: 06JUNE 2016"]) == "06 JUNE 2016"
 
+    def test_a_two_digit_year_glued_to_its_time(self) -> None:
+        """``03-06-1908:05``: a year of two digits before a time, not the year 1908."""
+        assert find_date(["03-06-1908:05 || C#2 || R#00412"]) == "03-06-19"
+
+    def test_a_delivery_date_loses(self) -> None:
+        """A delivery or ready date is no transaction date, its DATE label no bonus."""
+        assert find_date(["14 Feb 2017 || 11:25 AM", "Delivery Date: 14/02/2017 4-6pm"]) == (
+            "14 FEB 2017"
+        )
+
     def test_a_month_name_date_glued_to_its_time(self) -> None:
         """``14 Sep 201719:48``: the year ends where a time printed without a space starts."""
         assert find_date(["Date: 14 Sep 201719:48"]) == "14 SEP 2017"

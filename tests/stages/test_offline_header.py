@@ -91,6 +91,10 @@ class TestVocabulary:
             ("ABC HEALTHGARE", "ABC HEALTHCARE"),
             ("FARMASI SEJAHTFRA, SOTO & RNEE REBUS", "FARMASI SEJAHTERA, SOTO & MEE REBUS"),
             (
+                "STESEN NINYAK ABC, HAPPY NART, NILE 4, BULUH KU8U",
+                "STESEN MINYAK ABC, HAPPY MART, MILE 4, BULUH KUBU",
+            ),
+            (
                 "JALAN TUANKU 0SMAN, PET1 SURAT 12, 98700 LINBANG",
                 "JALAN TUANKU OSMAN, PETI SURAT 12, 98700 LIMBANG",
             ),
