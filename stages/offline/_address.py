@@ -83,7 +83,7 @@ _STOP_BEFORE_POSTCODE = re.compile(
 )
 # So is one after the postcode's town, before the state: "41050 KLANG. SELANGOR".
 _STOP_BEFORE_STATE = re.compile(
-    r"(\d{5} [A-Z][A-Z ]{2,29})\.(?= (?:SELANGOR|JOHOR|KEDAH|KELANTAN|MELAKA|NEGERI|PAHANG|"
+    r"(\d{5} [A-Z][A-Z ,]{2,29})\.(?= (?:SELANGOR|JOHOR|KEDAH|KELANTAN|MELAKA|NEGERI|PAHANG|"
     r"PERAK|PERLIS|PULAU PINANG|SABAH|SARAWAK|TERENGGANU)\b)"
 )
 # A stray mark beside a comma: "TAMAN X,, 43000", "BANGSAR BARU,. 59100".
