@@ -89,6 +89,8 @@ REGISTRATION = re.compile(
     r"|\(?\s*\bLLP\d{7}-?[A-Z]{3}\b\s*\)?"
     # The 12 digits given since 2019, starting with the year: "(201901012345)".
     r"|\(?\s*\b(?:19|20)\d{10}\b\s*\)?"
+    # A licence's in brackets, office and year before it: "(KCH/2009/11203)".
+    r"|\(\s*[A-Z]{2,4}\s*/\s*\d{2,4}\s*/\s*\d{3,}\s*\)"
 )
 # The end of a legal name; what follows it on the row is a number or residue, glued to
 # it at times ("SDN BHD234987-U").
@@ -122,7 +124,9 @@ ADDRESS_WORD = re.compile(
 # The first row of an address may hold few letters: "NO 43-45-47G,", "LOT 12,".
 ADDRESS_OPENING = re.compile(
     # A unit may open with its floor's or block's letters: "LOT G-15", "UNIT F1-08".
-    r"^(?:NO|LOT|UNIT|BLO?C?K|PT|P\.T)\b\.?\s*[:.]?\s*(?:\d|[A-Z]{1,2}\d{0,2}-\d)"
+    r"^(?:NO|LOT|UNIT|BLO?C?K|PTD?|P\.T)\b\.?\s*[:.]?\s*(?:PTD?\s*)?(?:\d|[A-Z]{1,2}\d{0,2}-\d)"
+    # Or a unit's code and a comma: "G-12, KOMPLEKS NIAGA", "1-G-3, GURNEY WALK".
+    r"|^(?:[A-Z]{1,2}\d{0,2}-\d{1,3}[A-Z]?|\d{1,3}-[A-Z0-9]{1,2}-\d{1,3}[A-Z]?)\s*,\s*[A-Z]"
     # Or a milestone: "BATU 2, JALAN KUDAT", "KM 5,".
     r"|^(?:BATU|BT|KM|MILE)\b\.?\s*\d+(?:\s*\d/\d)?\s*,"
     # Or house numbers before a street, block or floor word: "12 & 14, JLN 2/3,", "5-1,
@@ -172,7 +176,9 @@ def clean_row(row: str) -> str:
 
 
 def letter_count(row: str) -> int:
-    return sum(char.isalpha() for char in row)
+    """How many Latin letters ``row`` holds (a row of Chinese characters is no name the
+    keys spell, nor an address)."""
+    return sum("A" <= char.upper() <= "Z" for char in row)
 
 
 def is_noise(row: str) -> bool:

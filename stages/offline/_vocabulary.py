@@ -39,7 +39,7 @@ _TRADE = """
     BAKERI STATIONERS STATIONARY CONFECTIONERS RETAIL ALAT TULIS PERKAKAS BINAAN BAHAN
     BENGKEL KERETA MOTOSIKAL ELEKTRIK PERABOT DOBI JAHIT CERMIN KAIN UBAT BEKALAN
     HANDICRAFT HANDICRAFTS MINUMAN CENDERAMATA CAFE PHARMA HEALTHCARE HOME MEE MART STESEN
-    MINYAK
+    MINYAK CONVENIENCE SUPERMARKETS HYPERMARKETS HYPERSTORE
 """
 _PLACES = """
     JALAN LORONG PERSIARAN LEBUH LEBUHRAYA LINGKARAN BANDAR TAMAN KAMPUNG KAWASAN
@@ -57,7 +57,7 @@ _PLACES = """
     BANTING BALAKONG KEMBANGAN PELABUHAN MAHKOTA MERTAJAM PETANI KULIM KANGAR MANJUNG
     GUDANG ISKANDAR PUTERI LAHAD DATU KENINGAU SEMPORNA MIRI SIBU CAMERON HIGHLANDS KRAI
     LIMBANG LAWAS KAPIT MUKAH SARIKEI BETONG SERIAN KUDAT RANAU PAPAR TUARAN BEAUFORT PETI
-    MILE
+    MILE PENAMPANG CENTRAL
     DARUL EHSAN TAKZIM RIDZUAN MAKMUR KHUSUS AMAN IMAN NAIM
     PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN SENTRAL SEJAHTERA
     TUANKU TUNKU TENGKU SULTAN SULTANAH PERMAISURI RAJA DATO DATUK HAJI ABDUL SRI
@@ -90,8 +90,8 @@ _BY_LENGTH: dict[int, list[str]] = {}
 for _word in DOMAIN_WORDS:
     _BY_LENGTH.setdefault(len(_word), []).append(_word)
 
-# "(M)SDN BHD": a bracket glued to the legal suffix after it.
-_GLUED_SUFFIX = re.compile(r"\)(?=SDN\b)")
+# "(M)SDN BHD", "BAKERYSDN BHD": a bracket or a word glued to the legal suffix after it.
+_GLUED_SUFFIX = re.compile(r"\)(?=SDN\b)|(?<=[A-Z]{4})(?=SDN[ .]?BHD\b)")
 # "(N) SDN BHD": Malaysia's (M) before a legal suffix, its M read as N.
 _M_AS_N = re.compile(r"\((?:N|RN|NN)\)(?= ?(?:SDN|BHD|BERHAD)\b)")
 # "SDN DHD", "SDN BND", "SDN 8HD", "SDN.BHD", "SDNBHD": the legal suffix as OCR reads it.
@@ -226,15 +226,15 @@ _POSTCODE_S = re.compile(r"(?<=, )S(?=\d{4} [A-Z])")
 _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
 
 
-# "ABDU1", "1POH", "SR1": a 1 or 0 ending or opening a word of letters, read for the I,
-# L or O of a domain word.
+# "ABDU1", "1POH", "SR1", "0ARUL": a 1 or 0 ending or opening a word of letters, read
+# for the I, L, O or D of a domain word.
 _EDGE_DIGIT = re.compile(r"\b[A-Z]{2,}[01]\b|\b[01][A-Z]{3,}\b")
 
 
 def _letter_for_edge_digit(match: re.Match[str]) -> str:
     word = match.group(0)
     at = -1 if word[-1].isdigit() else 0
-    for letter in "LI" if word[at] == "1" else "O":
+    for letter in "LI" if word[at] == "1" else "OD":
         fixed = word[:-1] + letter if at else letter + word[1:]
         if fixed in DOMAIN_WORDS or fixed in _NAMES:
             return fixed
@@ -300,7 +300,7 @@ def clean_header_text(text: str) -> str:
     text = _SDN_BHD.sub(
         lambda match: (match.group(1) or "SDN ") + "BHD", _SDN_FIVE.sub("SDN", text)
     )
-    text = _GLUED_SUFFIX.sub(") ", text)
+    text = _GLUED_SUFFIX.sub(lambda match: ") " if match.group(0) else " ", text)
     text = _M_AS_N.sub("(M)", text)
     text = _NG_AS_NC.sub(r"\1G", _LOPSIDED_AMPERSAND.sub(" & ", text))
     text = _LONG_WORD.sub(lambda match: _unglued(match.group(0)), text)

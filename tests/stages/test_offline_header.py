@@ -95,6 +95,10 @@ class TestVocabulary:
                 "STESEN MINYAK ABC, HAPPY MART, MILE 4, BULUH KUBU",
             ),
             (
+                "PAHANG 0ARUL MAKMUR, X GENTRAL, ABC BAKERYSDN BHD",
+                "PAHANG DARUL MAKMUR, X CENTRAL, ABC BAKERY SDN BHD",
+            ),
+            (
                 "JALAN TUANKU 0SMAN, PET1 SURAT 12, 98700 LINBANG",
                 "JALAN TUANKU OSMAN, PETI SURAT 12, 98700 LIMBANG",
             ),
@@ -935,6 +939,42 @@ class TestAddress:
             (
                 ["ABC SDN BHD", "LOT 12, JALAN 3,", "87000 W.P.LABUAN"],
                 "LOT 12, JALAN 3, 87000 W.P. LABUAN",
+            ),
+            # An outlet's row with its code above a unit's code and a comma, or a lot on
+            # PT land, is no part of the address.
+            (
+                [
+                    "ABC FOODS SDN BHD",
+                    "ABC SEKSYEN 13 (KC0147)",
+                    "G-12, KOMPLEKS X,",
+                    "40100 SHAH ALAM",
+                ],
+                "G-12, KOMPLEKS X, 40100 SHAH ALAM",
+            ),
+            (
+                ["ABC SDN BHD", "ABC GURNEY (RN-PG02)", "1-G-3, GURNEY WALK,", "10250 GEORGE TOWN"],
+                "1-G-3, GURNEY WALK, 10250 GEORGE TOWN",
+            ),
+            (
+                [
+                    "ABC SDN BHD",
+                    "ABC MART BATU CAVES",
+                    "LOT PT 16521, JALAN X,",
+                    "68100 BATU CAVES",
+                ],
+                "LOT PT 16521, JALAN X, 68100 BATU CAVES",
+            ),
+            # A row of Chinese characters and a licence's number in brackets are no
+            # part of it.
+            (
+                [
+                    "ABC CAFE",
+                    "振兴隆茶室",
+                    "(KCH/2009/11203)",
+                    "NO. 14, JALAN X,",
+                    "93000 KUCHING.",
+                ],
+                "NO. 14, JALAN X, 93000 KUCHING.",
             ),
             # A food court's stall under its address is no part of it.
             (
