@@ -77,9 +77,10 @@ _PLACE = re.compile(rf"\b(?:{PLACES})\b")
 # "LOT. ", "PTD. ") is under four letters, and a lot number is not followed by a town.
 _STOP_BEFORE_POSTCODE = re.compile(
     r"(?<=[A-Z]{4})\.(?= \d{5} [A-Z])"
-    # ... or anywhere before it after a word of five letters or more, which is no
-    # abbreviation: "PERSIARAN SETIA DAGANG. SETIA ALAM, 40170".
-    r"|(?<=[A-Z]{5})\.(?= [A-Z]{3}.*\b\d{5}\b)"
+    # ... or anywhere before it after a word of five letters or more, but for the few
+    # abbreviations that long: "PERSIARAN SETIA DAGANG. SETIA ALAM, 40170" (not "KAW.
+    # PERIND. BALAKONG").
+    r"|(?<=[A-Z]{5})(?<!PERIND)(?<!CONDO)(?<!PERSN)(?<!INDUS)\.(?= [A-Z]{3}.*\b\d{5}\b)"
 )
 # So is one after the postcode's town, before the state: "41050 KLANG. SELANGOR".
 _STOP_BEFORE_STATE = re.compile(
@@ -100,16 +101,16 @@ def _clean_address(address: str) -> str:
     OCR clean-up of an address: accents, vocabulary, ``10T`` for ``LOT``, an O or an S
     in a number (``58OOO``, ``1O/2``, ``LOT G-O5``, ``NO. 1S2``, ``2S300``), an I, L or
     S in a postcode before its town (``55I00``, ``622S0``), a postcode glued to its town
-    (``52100KUALA``), ``W.P``/``F.T`` for ``W.P.``/``F.T.``, ``P.0. BOX``, a ``BRANCH:``
-    label, a stray mark beside a comma (``,,``), a comma read as a full stop before the
-    postcode (``TAMAN SRI PUTRA. 81200``) or the state (``41050 KLANG. SELANGOR``), a
-    last comma.
+    (``52100KUALA``), ``W.P``/``F.T`` for ``W.P.``/``F.T.``, ``NILE 4`` for ``MILE 4``,
+    ``P.0. BOX``, a ``BRANCH:`` label, a stray mark beside a comma (``,,``), a comma read
+    as a full stop before the postcode (``TAMAN SRI PUTRA. 81200``, ``SETIA DAGANG.
+    SETIA ALAM, 40170``) or the state (``41050 KLANG. SELANGOR``), a last comma.
     """
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
     address = _POSTCODE_MISREAD.sub(lambda m: m.group(0).translate(_POSTCODE_DIGITS), address)
     address = _GLUED_POSTCODE.sub(r"\1 ", address)
     address = _WP.sub(lambda match: match.group(0).replace(" ", "") + ".", address)
-    address = _WP_GLUED.sub(r"\1 ", address)
+    address = _MILE.sub("MILE", _WP_GLUED.sub(r"\1 ", address))
     address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))
     address = _PO_BOX.sub(r"\1O", address)
     address = LOT_MISREAD.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))
@@ -143,6 +144,8 @@ def _from_opening(rows: list[str]) -> list[str]:
     outlet's name: ``GIANT SHAH ALAM 2``, ``SHELL STESEN JALAN MATANG``). The parts of
     an address are printed with commas (``LEVEL 6, BANGUNAN TH,``).
     """
+    if rows and _HOUSE_OR_LOT.match(LOT_MISREAD.sub("LOT", rows[0])):
+        return rows  # "LOT 1234 JALAN BESAR" / "BATU 5, KAMPUNG X,": it opened already
     for index, row in enumerate(rows[1:], start=1):
         if ADDRESS_OPENING.match(LOT_MISREAD.sub("LOT", row)):
             before = rows[:index]
@@ -153,6 +156,11 @@ def _from_opening(rows: list[str]) -> list[str]:
             break
     return rows
 
+
+# A first row that opens with a house's or a lot's number.
+_HOUSE_OR_LOT = re.compile(r"^(?:NO|LOT|UNIT|PTD?)\b\.?\s*[:.]?\s*\d")
+# "NILE 4, JALAN UTARA": a milestone's MILE with its M read as N (NILE alone is a name).
+_MILE = re.compile(r"\bNILE(?= ?\d)")
 
 # A document's title and nothing else: "TAX INVOICE", "RESIT PARKIR / PARKING RECEIPT".
 _TITLE = re.compile(

@@ -61,8 +61,11 @@ _MON_D_Y = re.compile(
 _GLUED_DAY = re.compile(r"^(\d{1,2})(?=[A-Z]{3,}\.? \d)")
 _LABEL = re.compile(r"DATE|TARIKH|\bDT\b")
 _NEGATIVE_LABEL = re.compile(
-    r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINT|BIRTH|MFG|BEST|COLLECT|NEXT|WARRANT|APPOINT|DELIVER|READY"
+    r"EXP|VALID|EXPIRY|DUE|BEFORE|PRINT|BIRTH|MFG|BEST|COLLECT|NEXT|WARRANT|APPOINT"
 )
+# A delivery or ready date right before the date ("DELIVERY DATE: ...", "READY BY"); not
+# a "DELIVERY ORDER" number elsewhere on the row, nor "ALREADY".
+_FUTURE_LABEL = re.compile(r"\b(?:DELIVER(?:Y|ED)?|READY)\b\W*(?:(?:DATE|TARIKH|ON|BY|AT)\b\W*)?$")
 _TIME = re.compile(r"\d{1,2} ?: ?\d{2}")
 # A month's name with a zero read for its O, or an N for its M: "23 0CT 2018", "N0V",
 # "12-NAR-18".
@@ -206,7 +209,7 @@ def find_dates(lines: Sequence[str]) -> list[tuple[str, float]]:
         for start, printed, bonus in _matches(line):
             score = bonus
             before = line[:start]
-            if _NEGATIVE_LABEL.search(before):
+            if _NEGATIVE_LABEL.search(before) or _FUTURE_LABEL.search(before):
                 score -= 2  # "EXPIRY DATE": its DATE is no bonus
             elif _LABEL.search(before):
                 score += 3

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ._vocabulary import letters_for_digits
+from ._vocabulary import letters_for_digits, strip_accents
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -126,7 +126,9 @@ ADDRESS_OPENING = re.compile(
     # A unit may open with its floor's or block's letters: "LOT G-15", "UNIT F1-08".
     r"^(?:NO|LOT|UNIT|BLO?C?K|PTD?|P\.T)\b\.?\s*[:.]?\s*(?:PTD?\s*)?(?:\d|[A-Z]{1,2}\d{0,2}-\d)"
     # Or a unit's code and a comma: "G-12, KOMPLEKS NIAGA", "1-G-3, GURNEY WALK".
-    r"|^(?:[A-Z]{1,2}\d{0,2}-\d{1,3}[A-Z]?|\d{1,3}-[A-Z0-9]{1,2}-\d{1,3}[A-Z]?)\s*,\s*[A-Z]"
+    r"|^(?!\d{1,2}-\d{1,2}-\d{2}\s*,)"  # not a date: "12-05-18, SAT"
+    r"(?:[A-Z]{1,2}\d{0,2}(?:-[A-Z0-9]{1,2})?-\d{1,3}[A-Z]?|\d{1,3}-[A-Z0-9]{1,2}-\d{1,3}[A-Z]?)"
+    r"\s*,\s*[A-Z]"
     # Or a milestone: "BATU 2, JALAN KUDAT", "KM 5,".
     r"|^(?:BATU|BT|KM|MILE)\b\.?\s*\d+(?:\s*\d/\d)?\s*,"
     # Or house numbers before a street, block or floor word: "12 & 14, JLN 2/3,", "5-1,
@@ -178,7 +180,7 @@ def clean_row(row: str) -> str:
 def letter_count(row: str) -> int:
     """How many Latin letters ``row`` holds (a row of Chinese characters is no name the
     keys spell, nor an address)."""
-    return sum("A" <= char.upper() <= "Z" for char in row)
+    return sum("A" <= char <= "Z" for char in strip_accents(row).upper())
 
 
 def is_noise(row: str) -> bool:

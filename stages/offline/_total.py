@@ -60,7 +60,7 @@ _FINAL = re.compile(
 _QUALIFIED = re.compile(r"TOTAL ?(?:AMOUNT|AMT|SALES|BILL|PRICE|CHARGES?)|AMOUNT ?PAYABLE")
 _TOTAL = re.compile(r"TOTAL|TTL|TOTL|TOTAI|\bNETT?\b")
 _EXCLUDED = re.compile(
-    r"SUB[ -]?TOTAL|SUB[ -]?TTL|JUMLAH KECIL|"
+    r"SUB[ -]?TOTAL|SUB[ -]?TTL|JUMLAH KEC[IL1|]{2}|"
     r"TOTAL ?(?:QTY|QUANTITY|ITEM|PCS|UNIT|DISC|SAVING|TAX|GST|SST|NO|WEIGHT|POINT)|"
     r"TAX ?TOTAL|EXCL|BEFORE|CHANGE|TENDER|PAYMENT|PAID|CARD|VISA|"
     r"MASTER|DISCOUNT|INCLUDES?|INCLUDED|SUMMARY|GST ?@|\bGST\b ?\d|SERVICE|ADJ|DEPOSIT|"
@@ -145,7 +145,9 @@ def _priority(label: str) -> int:
 def _final_only(label: str) -> bool:
     """Whether a label with a final-total phrase says nothing that makes it another sum."""
     rest = _FINAL.sub(" ", label)
-    return not re.search(r"SUB|EXCL|CHANGE|TENDER|CASH|PAID|QTY|TAX|INCLUDE|KECIL", rest)
+    return not re.search(
+        r"SUB|EXCL|CHANGE|TENDER|CASH|PAID|QTY|TAX|INCLUDE|KEC[IL1|]{2}|(?<!TERMASUK )CUKAI", rest
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,12 +61,12 @@ _PLACES = """
     DARUL EHSAN TAKZIM RIDZUAN MAKMUR KHUSUS AMAN IMAN NAIM
     PERDANA SUNWAY PUTRA BESAR TIMUR BARAT UTARA SELATAN SENTRAL SEJAHTERA
     TUANKU TUNKU TENGKU SULTAN SULTANAH PERMAISURI RAJA DATO DATUK HAJI ABDUL SRI
-    KAMPONG SUNGEI MAIL
+    KAMPONG SUNGEI MAIL PENAMBANG NILE
 """
 # The last line of each holds spellings printed as they are, next to a domain word one
 # letter away: the old KAMPONG and SUNGEI, the Malay BAKERI, STATIONERS and the common
-# STATIONARY, MAIL beside MALL. Being domain words, they are never "fixed" into their
-# neighbours.
+# STATIONARY, MAIL beside MALL, PENAMBANG beside PENAMPANG, NILE beside MILE. Being
+# domain words, they are never "fixed" into their neighbours.
 #: Words a shop's trade is named with (upper case).
 TRADE_WORDS = frozenset(_TRADE.split())
 #: Words printed in Malaysian company names and addresses (upper case).
@@ -90,8 +90,9 @@ _BY_LENGTH: dict[int, list[str]] = {}
 for _word in DOMAIN_WORDS:
     _BY_LENGTH.setdefault(len(_word), []).append(_word)
 
-# "(M)SDN BHD", "BAKERYSDN BHD": a bracket or a word glued to the legal suffix after it.
-_GLUED_SUFFIX = re.compile(r"\)(?=SDN\b)|(?<=[A-Z]{4})(?=SDN[ .]?BHD\b)")
+# "(M)SDN BHD", "BAKERYSDN BHD", "TRADINGSDN. BHD.": a bracket or a word glued to the
+# legal suffix after it.
+_GLUED_SUFFIX = re.compile(r"\)(?=SDN\b)|(?<=[A-Z]{4})(?=SDN[ .]*[BD8][HN][DO0]\b)")
 # "(N) SDN BHD": Malaysia's (M) before a legal suffix, its M read as N.
 _M_AS_N = re.compile(r"\((?:N|RN|NN)\)(?= ?(?:SDN|BHD|BERHAD)\b)")
 # "SDN DHD", "SDN BND", "SDN 8HD", "SDN.BHD", "SDNBHD": the legal suffix as OCR reads it.
@@ -186,7 +187,7 @@ _B_OR_S = re.compile(
     r"|\b[85](?!O+\b)(?=[A-Z]{3,}\b)"  # not a postcode of Os: "8OOOO JOHOR BAHRU"
     r"|(?<=\b[A-Z])[85](?=[A-Z]{4,}\b)"  # after a word's first letter: "U5AHAWAN"
     r"|(?<=[A-Z]{4})[58]\b"
-    r"|(?<=[A-Z]{2})8(?=[A-Z]\b)"  # before a word's last letter: "KU8U"
+    r"|(?<=\b(?!NO|SS)[A-Z]{2})8(?=[A-Z]\b)"  # in a word of four: "KU8U" (not "NO8A")
 )
 # A 6 for the G it looks like, opening a word of letters or between them: "6AYA",
 # "6UA MUSANG", "ALOR 6AJAH" (not "6TH").
@@ -249,14 +250,14 @@ def letters_for_digits(text: str) -> str:
     letters, are ``O`` and ``I`` (``J0H0R``, ``K0PI``; a unit code such as ``B1G`` or
     ``B1A3`` is left alone), as is a ``0`` in a word of three (``L0W``) or ending a word
     (``DAT0``); a ``1`` or ``0`` ending or opening a word is the ``L``, ``I`` or ``O`` of
-    a domain word (``ABDU1``, ``1POH``, ``SR1``); ``8``, ``5``, ``6`` and ``2`` among
-    letters are ``B``, ``S``, ``G`` and ``Z`` (``SU8ANG``, ``8AHRU``, ``U5AHAWAN``,
-    ``RESTAURANT5``, ``6AYA``, ``2AINAL``; not ``6TH``); a ``6`` ending a word and a
-    ``2`` inside one are a ``G`` and a ``Z`` where that makes a domain word (``TRADIN6``,
-    ``RID2UAN``); ``VV`` is a ``W`` (``HARDVVARE``); ``N0`` before a number is ``NO``,
-    ``JALAN 55 2/64`` is ``SS``, ``SEKSYEN L4`` is 14, an ``I`` opening a unit's or a
-    mile's number a ``1`` (``G-I2``, ``BATU I2``) and ``S3300`` after a comma a
-    postcode.
+    a domain word (``ABDU1``, ``1POH``, ``SR1``; a ``0`` may be its ``D``: ``0ARUL``);
+    ``8``, ``5``, ``6`` and ``2`` among letters are ``B``, ``S``, ``G`` and ``Z``
+    (``SU8ANG``, ``8AHRU``, ``KU8U``, ``U5AHAWAN``, ``RESTAURANT5``, ``6AYA``,
+    ``2AINAL``; not ``6TH``, ``NO8A``); a ``6`` ending a word and a ``2`` inside one are
+    a ``G`` and a ``Z`` where that makes a domain word (``TRADIN6``, ``RID2UAN``); ``VV``
+    is a ``W`` (``HARDVVARE``); ``N0`` before a number is ``NO``, ``JALAN 55 2/64`` is
+    ``SS``, ``SEKSYEN L4`` is 14, an ``I`` opening a unit's or a mile's number a ``1``
+    (``G-I2``, ``BATU I2``) and ``S3300`` after a comma a postcode.
     """
 
     def fix(match: re.Match[str]) -> str:
@@ -297,10 +298,10 @@ def clean_header_text(text: str) -> str:
         The cleaned string.
     """
     text = letters_for_digits(strip_accents(text))
+    text = _GLUED_SUFFIX.sub(lambda match: ") " if match.group(0) else " ", text)
     text = _SDN_BHD.sub(
         lambda match: (match.group(1) or "SDN ") + "BHD", _SDN_FIVE.sub("SDN", text)
     )
-    text = _GLUED_SUFFIX.sub(lambda match: ") " if match.group(0) else " ", text)
     text = _M_AS_N.sub("(M)", text)
     text = _NG_AS_NC.sub(r"\1G", _LOPSIDED_AMPERSAND.sub(" & ", text))
     text = _LONG_WORD.sub(lambda match: _unglued(match.group(0)), text)

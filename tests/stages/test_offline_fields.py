@@ -134,10 +134,14 @@ class TestDate:
         assert find_date(["03-06-1908:05 || C#2 || R#00412"]) == "03-06-19"
 
     def test_a_delivery_date_loses(self) -> None:
-        """A delivery or ready date is no transaction date, its DATE label no bonus."""
+        """A delivery or ready date is no transaction date, its DATE label no bonus; a
+        delivery order's number or ALREADY elsewhere on the row is no such label."""
         assert find_date(["14 Feb 2017 || 11:25 AM", "Delivery Date: 14/02/2017 4-6pm"]) == (
             "14 FEB 2017"
         )
+        rows = ["DELIVERY ORDER NO: DO123 DATE: 22/03/2018", "TOTAL 10.00", "23/03/2018 10:15"]
+        assert find_date(rows) == "22/03/2018"
+        assert find_date(["GOODS ALREADY PAID 22/03/2018", "12/03/2018"]) == "22/03/2018"
 
     def test_a_month_name_date_glued_to_its_time(self) -> None:
         """``14 Sep 201719:48``: the year ends where a time printed without a space starts."""
@@ -311,6 +315,8 @@ class TestTotal:
             "Baki || 2.95",
         ]
         assert find_total(rows) == "57.05"
+        assert find_total(["JUMLAH KECII 10.00", "GST 0.60", "TOTAL 10.60"]) == "10.60"
+        assert find_total(["SUB TOTAL 10.00", "JUMLAH CUKAI 0.60", "TOTAL 10.60"]) == "10.60"
 
     def test_jumlah_with_an_n_for_its_m(self) -> None:
         """``JUNLAH``: the Malay total with its M read as N is still the total."""

@@ -91,8 +91,8 @@ class TestVocabulary:
             ("ABC HEALTHGARE", "ABC HEALTHCARE"),
             ("FARMASI SEJAHTFRA, SOTO & RNEE REBUS", "FARMASI SEJAHTERA, SOTO & MEE REBUS"),
             (
-                "STESEN NINYAK ABC, HAPPY NART, NILE 4, BULUH KU8U",
-                "STESEN MINYAK ABC, HAPPY MART, MILE 4, BULUH KUBU",
+                "STESEN NINYAK ABC, HAPPY NART, BULUH KU8U",
+                "STESEN MINYAK ABC, HAPPY MART, BULUH KUBU",
             ),
             (
                 "PAHANG 0ARUL MAKMUR, X GENTRAL, ABC BAKERYSDN BHD",
@@ -113,6 +113,10 @@ class TestVocabulary:
             # ... but not in codes and names: "LEVEL6", "EAT2GO", "2GO", "VVIP", "SAVVY",
             # "LOT I3"; a name's other look-alikes are names too (RAHMAH), and MAIL stays.
             ("LEVEL6, EAT2GO, 2GO MART", "LEVEL6, EAT2GO, 2GO MART"),
+            (
+                "NO8A, LOT8A, JALAN USJ8A, KAMPUNG PENAMBANG",
+                "NO8A, LOT8A, JALAN USJ8A, KAMPUNG PENAMBANG",
+            ),
             ("VVIP CAR WASH, SAVVY BEAUTY, VVANGI", "VVIP CAR WASH, SAVVY BEAUTY, WANGI"),
             (
                 "LOT I3, NO. I5, JALAN RAHMAH, MAIL BOXES",
@@ -321,6 +325,10 @@ class TestCompany:
             # A name boxed in stars; PHARMA glued on by a brand opens no split.
             (["* KEDAI RUNCIT ABC MAJU *", "NO. 1, JALAN 2,"], "KEDAI RUNCIT ABC MAJU"),
             (["PHARMACARE ABC SDN BHD"], "PHARMACARE ABC SDN BHD"),
+            # An accented name is a name; NILE is no MILE; a trading name glued to SDN.
+            (["CAFÉ ABC", "NO 5, JALAN 2,", "43000 KAJANG"], "CAFE ABC"),
+            (["NILE RESTAURANT", "NO 5, JALAN 2,"], "NILE RESTAURANT"),
+            (["ABC TRADINGSDN. BHD."], "ABC TRADING SDN. BHD."),
             # A phone number after HP- ends the header.
             (
                 ["AH KOW FRUITS STALL", "HP-012 3456789", "ITEM", "FRESH FARM SDN BHD"],
@@ -939,6 +947,30 @@ class TestAddress:
             (
                 ["ABC SDN BHD", "LOT 12, JALAN 3,", "87000 W.P.LABUAN"],
                 "LOT 12, JALAN 3, 87000 W.P. LABUAN",
+            ),
+            # A first row that opens with a lot's number keeps its place though OCR lost
+            # its comma; an abbreviation of five letters keeps its full stop; a date is
+            # no unit; NILE before a number is a milestone.
+            (
+                [
+                    "ABC SDN BHD",
+                    "LOT 1234 JALAN BESAR",
+                    "BATU 5, KAMPUNG SUNGAI,",
+                    "81200 JOHOR BAHRU",
+                ],
+                "LOT 1234 JALAN BESAR BATU 5, KAMPUNG SUNGAI, 81200 JOHOR BAHRU",
+            ),
+            (
+                ["ABC SDN BHD", "KAW. PERIND. BALAKONG, 43300 SERI KEMBANGAN"],
+                "KAW. PERIND. BALAKONG, 43300 SERI KEMBANGAN",
+            ),
+            (
+                ["ABC ENTERPRISE", "12-05-18, SAT", "NO 5, JALAN 2,", "43000 KAJANG"],
+                "NO 5, JALAN 2, 43000 KAJANG",
+            ),
+            (
+                ["ABC SDN BHD", "NILE 4, JALAN UTARA,", "90000 SANDAKAN"],
+                "MILE 4, JALAN UTARA, 90000 SANDAKAN",
             ),
             # An outlet's row with its code above a unit's code and a comma, or a lot on
             # PT land, is no part of the address.
