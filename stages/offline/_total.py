@@ -119,14 +119,15 @@ def find_amounts(row: str) -> list[Amount]:
 
 def _label_text(row: str) -> str:
     """Upper case, letter look-alike digits inside words fixed, spaces collapsed, a word
-    printed letter-spaced joined ("T O T A L"), JUMLAH with an N or RN for its M."""
+    printed letter-spaced joined ("T O T A L"), JUMLAH with an N or RN for its M or an I
+    for its L."""
     row = re.sub(r"[A-Z0-9]*[A-Z][A-Z0-9]*", lambda m: m.group(0).translate(_LOOKALIKES), row)
     row = _SPACED_WORD.sub(lambda m: m.group(0).replace(" ", ""), row)
     return re.sub(r"[ .]{2,}", " ", _JUMLAH.sub("JUMLAH", row))
 
 
-# "JUNLAH", "JURNLAH": the Malay total with its M misread.
-_JUMLAH = re.compile(r"\bJU(?:N|RN)LAH\b")
+# "JUNLAH", "JURNLAH", "JumIah": the Malay total with its M or L misread.
+_JUMLAH = re.compile(r"\bJU(?:M|N|RN)[LI1|]AH\b")
 
 
 def _priority(label: str) -> int:
