@@ -319,8 +319,16 @@ class TestTotal:
         assert find_total(["SUB TOTAL 10.00", "JUMLAH CUKAI 0.60", "TOTAL 10.60"]) == "10.60"
 
     def test_jumlah_with_an_n_for_its_m(self) -> None:
-        """``JUNLAH``: the Malay total with its M read as N is still the total."""
+        """``JUNLAH``, ``JumIah``: the Malay total with its M read as N or its l as I is
+        still the total."""
         assert find_total(["JUNLAH || 43.90", "TUNAI || 50.00", "BAKI || 6.10"]) == "43.90"
+        rows = [
+            "Jumlah Kecil || 125.00",
+            "GST 6% || 7.50",
+            "JumIah Besar || 132.50",
+            "Tunai || 150.00",
+        ]
+        assert find_total(rows) == "132.50"
 
     def test_a_malay_subtotal_and_a_tax_table_are_no_total(self) -> None:
         """``JUMLAH KECIL`` is a subtotal, and ``SR 56.00 3.36`` under ``KOD JUMLAH GST``

@@ -117,6 +117,10 @@ class TestVocabulary:
                 "NO8A, LOT8A, JALAN USJ8A, KAMPUNG PENAMBANG",
                 "NO8A, LOT8A, JALAN USJ8A, KAMPUNG PENAMBANG",
             ),
+            (
+                "JALAN SUARA5A 8/3, GENTING KELAN6, NEDAN IPOH, PJU5A",
+                "JALAN SUARASA 8/3, GENTING KELANG, MEDAN IPOH, PJU5A",
+            ),
             ("VVIP CAR WASH, SAVVY BEAUTY, VVANGI", "VVIP CAR WASH, SAVVY BEAUTY, WANGI"),
             (
                 "LOT I3, NO. I5, JALAN RAHMAH, MAIL BOXES",
