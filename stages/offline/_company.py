@@ -177,9 +177,10 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             # "SWEETIE CAKE HOUSE" / "ENTERPRISE": the row above starts the name.
             return business - 1, business
         below = header[business + 1] if business + 1 < len(header) else ""
-        if _NAME_OPENING_ONLY.match(header[business]) and _repeats(header[business], below):
+        opening_only = _NAME_OPENING_ONLY.match(header[business]) is not None
+        if opening_only and _repeats(header[business], below):
             return business + 1, business + 1  # a logo's words over the name repeating them
-        if _NAME_OPENING_ONLY.match(header[business]) and _names_more(REGISTRATION.sub(" ", below)):
+        if opening_only and _names_more(REGISTRATION.sub(" ", below)):
             # "KEDAI MAKANAN DAN MINUMAN" / "AH FOOK": the name is on the row below.
             return business, business + 1
         if _registered_below(header, business):
@@ -223,8 +224,10 @@ def _business_row(header: list[str]) -> int | None:
 _COMPANY_WORDS = r"SYARIKAT|SYKT\.?|PERNIAGAAN|PERUSAHAAN"
 _KINDS = rf"{_COMPANY_WORDS}|KEDAI|RESTORAN|KILANG|PASARAYA|PUSAT|PERKHIDMATAN"
 # Words of a trade that go on from a kind, or open a name on their own ...
-_TRADE_OPENING = r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|BEKALAN|BAHAN|BINAAN|ALAT|TULIS|"
-_TRADE_OPENING += r"PERKAKAS|LAUT|DAN|&"
+_TRADE_OPENING = (
+    r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|BEKALAN|BAHAN|BINAAN|ALAT|TULIS|PERKAKAS|LAUT|"
+    r"DAN|&"
+)
 # ... and a dish or a fuel, only after a kind ("RESTORAN NASI KANDAR"; "NASI KANDAR"
 # alone is a logo's row).
 _DISHES = r"NASI|KANDAR|MEE|ROTI|MINYAK"
@@ -320,7 +323,7 @@ def _continues(previous: str, row: str) -> bool:
         # own business word ("RESTORAN" / "YEE HING SEAFOOD RESTAURANT SDN BHD"; but
         # "SYARIKAT PERNIAGAAN" / "KIM LEONG HARDWARE SDN BHD" is one name).
         own_word = BUSINESS_WORD.search(row[: suffix.start()] if suffix else row)
-        company = _OPENS_WITH_COMPANY.match(previous + " ") is not None
+        company = _OPENS_WITH_COMPANY.match(previous + " ") is not None  # "SYARIKAT" alone too
         return not _repeats(previous, row) and (company or not own_word)
     opens_with_company = _OPENS_WITH_COMPANY.match(previous) is not None
     # Trade words alone (before the suffix, if any): "RESTAURANT SDN. BHD.", "BUILDING

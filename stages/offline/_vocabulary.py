@@ -75,8 +75,11 @@ DOMAIN_WORDS = TRADE_WORDS | frozenset(_PLACES.split())
 # only from an N or RN read for its M ("AHNAD", "RAHRNAN"), since its other look-alikes
 # are names too ("RAHMAH").
 _NAMES = frozenset(
-    ("AHMAD", "RAHMAN", "ISMAIL", "IBRAHIM", "RAZAK", "HUSSEIN", "HASSAN", "OSMAN", "YUSOF")
-) | frozenset(("MAHMUD", "HAMID", "ABDULLAH"))
+    (
+        *("AHMAD", "RAHMAN", "ISMAIL", "IBRAHIM", "RAZAK", "HUSSEIN"),
+        *("HASSAN", "OSMAN", "YUSOF", "MAHMUD", "HAMID", "ABDULLAH"),
+    )
+)
 
 #: Pairs of characters OCR confuses; a short word is only fixed through one of these.
 LOOK_ALIKES = frozenset(
