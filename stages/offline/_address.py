@@ -64,11 +64,16 @@ _O_IN_NUMBER = re.compile(r"(?<=\d)O(?=[\d/,])|(?<=[\dA-Z][/-])O(?=\d)")
 _PO_BOX = re.compile(r"(?<=\bP\.)( ?)0(?=\. ?BOX\b)")
 # An S read for a 5 after a digit in a house number: "NO. 1S2,", "33 & 3S,".
 _S_IN_NUMBER = re.compile(r"(?<=\b\d)S(?=\d*,)|(?<=\b\d\d)S(?=\d*,)")
-# "87000 W.P LABUAN", "LABUAN F.T": a federal territory's initials lost their last full
-# stop.
-_WP = re.compile(r"\b(?:W\. ?P|F\. ?T)(?= [A-Z]|$)")
-# "87000 W.P.LABUAN": the space after them lost.
-_WP_GLUED = re.compile(r"\b(W\.P\.|F\.T\.)(?=[A-Z])")
+# A federal territory's initials with their last full stop lost ("87000 W.P LABUAN",
+# "LABUAN F.T", "W. P"), or the space after them ("W.P.LABUAN").
+_TERRITORY = re.compile(r"\b(W\. ?P|F\. ?T)(?:\.(?=[A-Z])|\.? (?=[A-Z])|\.?$)")
+
+
+def _territory(match: re.Match[str]) -> str:
+    """The initials as printed whole: "W.P.", then a space unless they end the address."""
+    end = "" if match.end() == len(match.string) else " "
+    return match.group(1).replace(" ", "") + "." + end
+
 
 _PLACE = re.compile(rf"\b(?:{PLACES})\b")
 
@@ -109,8 +114,7 @@ def _clean_address(address: str) -> str:
     address = _POSTCODE_WITH_O.sub(lambda m: m.group(0).replace("O", "0"), address)
     address = _POSTCODE_MISREAD.sub(lambda m: m.group(0).translate(_POSTCODE_DIGITS), address)
     address = _GLUED_POSTCODE.sub(r"\1 ", address)
-    address = _WP.sub(lambda match: match.group(0).replace(" ", "") + ".", address)
-    address = _MILE.sub("MILE", _WP_GLUED.sub(r"\1 ", address))
+    address = _MILE.sub("MILE", _TERRITORY.sub(_territory, address))
     address = _S_IN_NUMBER.sub("5", _O_IN_NUMBER.sub("0", address))
     address = _PO_BOX.sub(r"\1O", address)
     address = LOT_MISREAD.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))

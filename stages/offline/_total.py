@@ -60,7 +60,7 @@ _FINAL = re.compile(
 _QUALIFIED = re.compile(r"TOTAL ?(?:AMOUNT|AMT|SALES|BILL|PRICE|CHARGES?)|AMOUNT ?PAYABLE")
 _TOTAL = re.compile(r"TOTAL|TTL|TOTL|TOTAI|\bNETT?\b")
 _EXCLUDED = re.compile(
-    r"SUB[ -]?TOTAL|SUB[ -]?TTL|JUMLAH KEC[IL1|]{2}|"
+    r"SUB[ -]?TOTAL|SUB[ -]?TTL|JUMLAH KECIL|"
     r"TOTAL ?(?:QTY|QUANTITY|ITEM|PCS|UNIT|DISC|SAVING|TAX|GST|SST|NO|WEIGHT|POINT)|"
     r"TAX ?TOTAL|EXCL|BEFORE|CHANGE|TENDER|PAYMENT|PAID|CARD|VISA|"
     r"MASTER|DISCOUNT|INCLUDES?|INCLUDED|SUMMARY|GST ?@|\bGST\b ?\d|SERVICE|ADJ|DEPOSIT|"
@@ -120,14 +120,17 @@ def find_amounts(row: str) -> list[Amount]:
 def _label_text(row: str) -> str:
     """Upper case, letter look-alike digits inside words fixed, spaces collapsed, a word
     printed letter-spaced joined ("T O T A L"), JUMLAH with an N or RN for its M or an I
-    for its L."""
+    for its L, and KECIL with look-alikes for its IL."""
     row = re.sub(r"[A-Z0-9]*[A-Z][A-Z0-9]*", lambda m: m.group(0).translate(_LOOKALIKES), row)
     row = _SPACED_WORD.sub(lambda m: m.group(0).replace(" ", ""), row)
-    return re.sub(r"[ .]{2,}", " ", _JUMLAH.sub("JUMLAH", row))
+    row = _KECIL.sub("KECIL", _JUMLAH.sub("JUMLAH", row))
+    return re.sub(r"[ .]{2,}", " ", row)
 
 
-# "JUNLAH", "JURNLAH", "JumIah": the Malay total with its M or L misread.
+# "JUNLAH", "JURNLAH", "JumIah": the Malay total with its M or L misread; "KECII" its
+# "small" (a subtotal's) with its L.
 _JUMLAH = re.compile(r"\bJU(?:M|N|RN)[LI1|]AH\b")
+_KECIL = re.compile(r"\bKEC[IL1|]{2}\b")
 
 
 def _priority(label: str) -> int:
@@ -147,7 +150,7 @@ def _final_only(label: str) -> bool:
     """Whether a label with a final-total phrase says nothing that makes it another sum."""
     rest = _FINAL.sub(" ", label)
     return not re.search(
-        r"SUB|EXCL|CHANGE|TENDER|CASH|PAID|QTY|TAX|INCLUDE|KEC[IL1|]{2}|(?<!TERMASUK )CUKAI", rest
+        r"SUB|EXCL|CHANGE|TENDER|CASH|PAID|QTY|TAX|INCLUDE|KECIL|(?<!TERMASUK )CUKAI", rest
     )
 
 
