@@ -17,6 +17,8 @@ variants are the experiments of issue 10, point 4:
   wherever the widest gap between two characters of a line is wider than 0.45 x the
   height of the line's crop, ``stages/ocr/_spacing.py``; swept in
   ``benchmarks/ocr_spacing.py``).
+- ``widegaps``: ``narrow_gap`` None: only the 0.45 limit, as before round 18 (the default
+  also spaces a narrower gap that stands out against the line's letter spacing).
 
 Usage (from the project root)::
 
@@ -59,6 +61,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "batch1": {"params": {"Rec.rec_batch_num": 1}},
     "header2x": {},
     "nogaps": {"space_gap": None},
+    "widegaps": {"narrow_gap": None},
 }
 
 _HEADER_END = re.compile(r"\bTEL\b|TEL[\s:.]|\bGST\b|INVOICE|RECEIPT|\bDATE\b|\bFAX\b", re.I)

@@ -10,7 +10,12 @@ Every setting is then applied to the recorded gaps with
 :func:`~stages.ocr._spacing.insert_spaces`, the function the engine calls, and scored
 as ``benchmarks/accuracy_offline.py`` scores: exact fields and OCR character accuracy.
 ``--unit pitch`` measures the gap in character pitches instead of crop heights (an
-alternative the engine does not implement).
+alternative the engine does not implement). ``--narrow 0.22`` adds the engine's narrow
+limit (``narrow_gap``, :func:`~stages.ocr._spacing.space_limits`) to each ``--gaps``
+setting, in crop heights; without it the gaps are judged by ``space_gap`` alone.
+``--rendered SETS`` records the written sets' clean receipts as ``fields_rendered.py
+--font aileron`` printed them (their images must be in ``/tmp/asyncpipe-rendered``) and
+scores their fields and characters against the typed rows instead.
 
 Rules are chosen on the development half (the default); the held-out half is for one
 final look (``benchmarks/accuracy_offline.py --compare nogaps,default --half held``).
@@ -19,12 +24,14 @@ Usage (from the project root)::
 
     .venv/bin/python benchmarks/ocr_spacing.py [--half dev] [--gaps 0.3,0.45,0.6]
         [--unit crop|pitch] [--cache-dir /tmp/fields-cache] [--after-punctuation]
+        [--narrow 0.22] [--rendered g,h,i,j,k]
 
-The recording is cached as ``CACHE_DIR/spacing-HALF.json``.
+The recording is cached as ``CACHE_DIR/spacing-HALF.json`` (``spacing-rendered-SETS.json``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -47,11 +54,20 @@ from stages.ocr._spacing import (
     gap_widths,
     ink_mask,
     insert_spaces,
+    space_limits,
 )
-from stages.offline import DEFAULT_FIELDS, read_box_file, read_key_file, score_receipt
+from stages.offline import (
+    DEFAULT_FIELDS,
+    edit_distance,
+    exact_match,
+    extract_fields,
+    read_box_file,
+    read_key_file,
+    score_receipt,
+)
 from stages.preprocess import PreprocessOptions, preprocess
 
-__all__ = ["main", "record", "respaced"]
+__all__ = ["main", "record", "rendered_cases", "respaced", "score_rendered"]
 
 _MARK = "\x00"  # tags each recorded text with its index; rapidocr keeps it as is
 
@@ -102,7 +118,11 @@ def record(images: list[Path]) -> dict[str, Any]:
 
 
 def respaced(
-    entries: list[dict[str, Any]], space_gap: float | None, unit: str, join: float = 0.0
+    entries: list[dict[str, Any]],
+    space_gap: float | None,
+    unit: str,
+    join: float = 0.0,
+    narrow: float | None = None,
 ) -> list[Line]:
     """
     One receipt's recorded lines with spaces put in at ``space_gap`` (None: as read).
@@ -112,6 +132,7 @@ def respaced(
         space_gap: the widest gap that is not a space, in ``unit``s.
         unit: ``crop`` (the crop's height, as the engine does) or ``pitch``.
         join: drop the spaces read in a gap narrower than this, in ``unit``s.
+        narrow: the engine's ``narrow_gap`` (``crop`` only); ``None`` for none.
 
     Returns:
         The lines.
@@ -120,15 +141,43 @@ def respaced(
     for entry in entries:
         line = Line.from_json(entry["line"])
         if space_gap is not None and entry["gaps"] is not None and entry[unit] > 0:
+            limits = space_limits(
+                line.text, entry["gaps"], entry[unit], space_gap, narrow if unit == "crop" else None
+            )
             line = Line(
-                insert_spaces(
-                    line.text, entry["gaps"], space_gap * entry[unit], join * entry[unit]
-                ),
+                insert_spaces(line.text, entry["gaps"], limits, join * entry[unit]),
                 line.box,
                 line.confidence,
             )
         lines.append(line)
     return lines
+
+
+def rendered_cases(sets: list[str]) -> dict[str, dict[str, Any]]:
+    """The clean written receipts of ``sets`` by their rendered image's stem (``SET-ID``)."""
+    cases = {}
+    for name in sets:
+        path = Path(__file__).resolve().parent / "written" / f"{name}.json"
+        for case in json.loads(path.read_text(encoding="utf-8")):
+            if not case["noisy"]:
+                cases[f"{name}-{case['id']}"] = case
+    return cases
+
+
+def score_rendered(lines: list[Line], case: dict[str, Any]) -> tuple[list[bool], int, int]:
+    """
+    One rendered receipt's fields, exact, and its text's edits against the typed rows.
+
+    Returns:
+        Whether each of ``DEFAULT_FIELDS`` is right, the edits and the typed characters
+        (whitespace runs collapsed, the rows joined in order).
+    """
+    got = extract_fields("\n".join(line.text for line in lines), lines)
+    right = [exact_match(case[field], got.get(field)) for field in DEFAULT_FIELDS]
+    rows = (" ".join(part.strip() for part in row.lstrip("^>").split("||")) for row in case["rows"])
+    typed = " ".join(" ".join(rows).split())
+    read = " ".join(" ".join(line.text for line in lines).split())
+    return right, edit_distance(typed, read), len(typed)
 
 
 def _spaces_after(text: str) -> tuple[str, list[bool]]:
@@ -179,6 +228,26 @@ def after_punctuation(recorded: dict[str, Any], data: Path) -> None:
         print(f"| `{char}` | {read} | {right} | {len(gaps)} | {listed}{more} |")
 
 
+def _print_rendered(
+    recorded: dict[str, Any], cases: dict[str, dict[str, Any]], args: argparse.Namespace
+) -> None:
+    """One row per ``--gaps`` setting over rendered receipts (``--rendered``)."""
+    print(f"| space_gap ({len(cases)} rendered receipts, narrow_gap {args.narrow}) | ", end="")
+    print(" | ".join(DEFAULT_FIELDS) + " | all four | characters |")
+    print("|---" * (len(DEFAULT_FIELDS) + 3) + "|")
+    for setting in [None, *(float(value) for value in args.gaps.split(","))]:
+        right, every, edits, chars = [0] * len(DEFAULT_FIELDS), 0, 0, 0
+        for stem, case in cases.items():
+            lines = respaced(recorded[stem], setting, "crop", narrow=args.narrow)
+            ok, wrong, typed = score_rendered(lines, case)
+            right = [count + hit for count, hit in zip(right, ok, strict=True)]
+            every += all(ok)
+            edits, chars = edits + wrong, chars + typed
+        label = "off" if setting is None else f"{setting:g}"
+        cells = " | ".join(str(count) for count in right)
+        print(f"| {label} | {cells} | {every} | {1 - edits / chars:.4f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run from the command line (``argv``: ``sys.argv[1:]`` when ``None``); returns 0."""
     parser = receipts_parser(__doc__)
@@ -194,16 +263,29 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the spaces after , . : read and transcribed, with their ink gaps",
     )
+    parser.add_argument("--narrow", type=float, help="the engine's narrow_gap, crop heights")
+    parser.add_argument("--rendered", help="comma-separated written sets, as rendered")
     args = parser.parse_args(argv)
-    images = sorted((args.data / "img").glob("*.jpg"))
-    chosen = split([image.stem for image in images])[args.half]
-    path = args.cache_dir / f"spacing-{args.half}.json"
+    cases: dict[str, dict[str, Any]] = {}
+    if args.rendered:
+        cases = rendered_cases(args.rendered.split(","))
+        rendered = Path("/tmp/asyncpipe-rendered")
+        images = [rendered / f"{stem}.jpg" for stem in cases]
+        chosen = list(cases)
+        path = args.cache_dir / f"spacing-rendered-{args.rendered.replace(',', '')}.json"
+    else:
+        images = sorted((args.data / "img").glob("*.jpg"))
+        chosen = split([image.stem for image in images])[args.half]
+        path = args.cache_dir / f"spacing-{args.half}.json"
     if path.exists():
         recorded: dict[str, Any] = json.loads(path.read_text())
     else:
         recorded = record([image for image in images if image.stem in chosen])
         args.cache_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(recorded))
+    if cases:
+        _print_rendered(recorded, cases, args)
+        return 0
     if args.after_punctuation:
         after_punctuation(recorded, args.data)
         return 0
@@ -216,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     for setting, join in settings:
         scores, added = [], 0
         for name in chosen:
-            lines = respaced(recorded[name], setting, args.unit, join)
+            lines = respaced(recorded[name], setting, args.unit, join, args.narrow)
             added += sum(line.text.count(" ") for line in lines)
             added -= sum(Line.from_json(entry["line"]).text.count(" ") for entry in recorded[name])
             scores.append(

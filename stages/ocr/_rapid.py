@@ -194,6 +194,13 @@ class RapidOcrEngine:
             right (6/20 instead of 5/20) and raised OCR character accuracy from 0.9404 to
             0.9413 (``benchmarks/accuracy_offline.py --compare nogaps,default``). It costs
             about 0.4 % of the OCR's CPU time.
+        narrow_gap: a narrower gap, down to this many crop heights, is a space too where
+            it is 2.5 times the line's median gap between characters and does not part
+            two digits: the narrow spaces of a proportional face, which the recogniser
+            drops (``NASIKANDAR``). ``None``: ``space_gap`` alone, as before round 18.
+            Chosen on receipts printed in a proportional font (``benchmarks/
+            fields_rendered.py --font aileron``); see the README for what it does there
+            and on the SROIE scans.
         orient: turn a page that lies sideways or upside down upright and read it again
             (``stages/ocr/_orient.py``): the boxes of the first reading say whether the
             lines run across the page, and the text-line classifier, on the 15 widest
@@ -236,6 +243,7 @@ class RapidOcrEngine:
         params: Mapping[str, Any] | None = None,
         rec_keys: str | Path | None = None,
         space_gap: float | None = 0.45,
+        narrow_gap: float | None = 0.22,
         orient: bool = True,
         level: bool = True,
         strips: bool = True,
@@ -251,6 +259,8 @@ class RapidOcrEngine:
             raise ConfigError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
         if space_gap is not None and not space_gap > 0:
             raise ConfigError(f"space_gap must be > 0 or None, got {space_gap}")
+        if narrow_gap is not None and not narrow_gap > 0:
+            raise ConfigError(f"narrow_gap must be > 0 or None, got {narrow_gap}")
         models_dir = Path(rapidocr.__file__).resolve().parent / "models"
         rec_path = _model_file(rec_model, models_dir, "rec")
         if rec_keys is not None:
@@ -287,7 +297,9 @@ class RapidOcrEngine:
             if keys is not None:
                 _use_keys(self._ocr.text_rec, keys)
             if space_gap is not None:
-                respace_lines(self._ocr, partial(space_line, space_gap=space_gap))
+                respace_lines(
+                    self._ocr, partial(space_line, space_gap=space_gap, narrow_gap=narrow_gap)
+                )
         except ConfigError:
             raise
         except Exception as exc:
@@ -304,8 +316,9 @@ class RapidOcrEngine:
         #: Quarter turns counter-clockwise (``np.rot90``) the last page was given before
         #: its lines were read: 0 upright, 1, 2 or 3. Its boxes are in the turned page.
         self.last_turns = 0
-        #: The ``space_gap`` this engine was built with.
+        #: The ``space_gap`` and ``narrow_gap`` this engine was built with.
         self.space_gap = space_gap
+        self.narrow_gap = narrow_gap
         #: The recognition model file this engine runs.
         self.rec_model = Path(config["Rec.model_path"])
         self._closed = False

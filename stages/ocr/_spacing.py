@@ -9,6 +9,15 @@ their positions is wider than ``space_gap`` x the height of the line's crop (the
 detector's padded box: about 1.7x the height of the print on the SROIE receipts, median
 of the development half).
 
+A proportional face prints narrower spaces, which that limit misses (``NASIKANDAR``,
+``NO.7,JALAN``). So a narrower gap is a space too when it is wider than ``narrow_gap`` x
+the crop's height *and* :data:`LETTER_GAPS` times the line's median gap between
+characters: it stands out against the line's own letter spacing. The narrow limit is used
+only where a word space is printed narrow, between two letters and after a full stop,
+comma, colon or semicolon that ends a word. Elsewhere a narrow glyph leaves a gap as wide
+on its own: a ``1`` or a decimal point (``119.30`` would read ``1 19.30``, ``80.00``
+``80 .00``), a colon after its label (``Date :``), a hyphen. See :func:`space_limits`.
+
 Everything here is plain numpy on one crop, so it is tested without a model;
 :class:`~stages.ocr.RapidOcrEngine` calls :func:`space_line` for every line it reads
 unless built with ``space_gap=None``.
@@ -16,6 +25,7 @@ unless built with ``space_gap=None``.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING
@@ -25,7 +35,20 @@ import numpy as np
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["char_centres", "gap_widths", "ink_mask", "insert_spaces", "space_line"]
+__all__ = [
+    "LETTER_GAPS",
+    "char_centres",
+    "gap_widths",
+    "ink_mask",
+    "insert_spaces",
+    "space_limits",
+    "space_line",
+]
+
+#: A narrow gap is a space only when it is this many times the line's median gap between
+#: neighbouring characters (chosen with ``narrow_gap`` on rendered receipts of sets G to
+#: Q; ``benchmarks/ocr_spacing.py --narrow``).
+LETTER_GAPS = 2.5
 
 
 def ink_mask(crop: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
@@ -107,7 +130,55 @@ def gap_widths(
     return widths
 
 
-def insert_spaces(text: str, gaps: Sequence[float], limit: float, join: float = 0.0) -> str:
+def space_limits(
+    text: str,
+    gaps: Sequence[float],
+    height: float,
+    space_gap: float,
+    narrow_gap: float | None,
+) -> list[float]:
+    """
+    The widest gap that is not a space, for each pair of neighbouring characters.
+
+    Args:
+        text: the recognised line.
+        gaps: one ink-free gap per pair of neighbouring non-space characters.
+        height: the crop's height.
+        space_gap: the limit in crop heights (any pair).
+        narrow_gap: the lower limit in crop heights for a gap that is also
+            :data:`LETTER_GAPS` times the line's median gap, where a word space can be
+            narrow (:func:`_word_space`); ``None``: ``space_gap`` everywhere.
+
+    Returns:
+        ``len(gaps)`` limits, in the gaps' unit.
+    """
+    wide = space_gap * height
+    if narrow_gap is None or not gaps:
+        return [wide] * len(gaps)
+    narrow = min(wide, max(narrow_gap * height, LETTER_GAPS * statistics.median(gaps)))
+    chars = [char for char in text if not char.isspace()]
+    return [
+        narrow if _word_space(chars[index - 1] if index else "", left, right) else wide
+        for index, (left, right) in enumerate(pairwise(chars))
+    ]
+
+
+def _word_space(before: str, left: str, right: str) -> bool:
+    """
+    Whether a narrow gap between ``left`` and ``right`` can be a word space: two letters,
+    or a mark that ends a word (``NO.7``, ``12,JALAN``) before a letter, or before a digit
+    when a letter precedes the mark (``NO.7``; not ``80.00``).
+    """
+    if left.isalpha():
+        return right.isalpha()
+    if left not in ".,:;":
+        return False
+    return right.isalpha() or (right.isdigit() and before.isalpha())
+
+
+def insert_spaces(
+    text: str, gaps: Sequence[float], limit: float | Sequence[float], join: float = 0.0
+) -> str:
     """
     ``text`` with a space wherever the gap after a character is wider than ``limit``,
     and without the spaces that sit in a gap narrower than ``join``.
@@ -116,7 +187,7 @@ def insert_spaces(text: str, gaps: Sequence[float], limit: float, join: float = 
         text: the recognised line.
         gaps: one gap per pair of neighbouring non-space characters of ``text``, in order
             (the width between the 1st and 2nd, the 2nd and 3rd, ...).
-        limit: the widest gap that is not a space.
+        limit: the widest gap that is not a space: one for every gap, or one per gap.
         join: a space the recogniser read in a gap narrower than this is dropped
             (``0``: every space it read is kept).
 
@@ -129,6 +200,9 @@ def insert_spaces(text: str, gaps: Sequence[float], limit: float, join: float = 
     chars = [char for char in text if not char.isspace()]
     if len(gaps) != max(len(chars) - 1, 0):
         raise ValueError(f"{len(gaps)} gaps for {len(chars)} characters in {text!r}")
+    limits = [limit] * len(gaps) if isinstance(limit, int | float) else list(limit)
+    if len(limits) != len(gaps):
+        raise ValueError(f"{len(limits)} limits for {len(gaps)} gaps")
     out: list[str] = []
     index = -1  # the index of the last non-space character written
     for char in text:
@@ -138,7 +212,7 @@ def insert_spaces(text: str, gaps: Sequence[float], limit: float, join: float = 
                     if gaps[index] < join:
                         while out and out[-1].isspace():
                             out.pop()
-                elif gaps[index] > limit:
+                elif gaps[index] > limits[index]:
                     out.append(" ")
             index += 1
         out.append(char)
@@ -151,10 +225,12 @@ def space_line(
     steps: float,
     crop: npt.NDArray[np.uint8],
     space_gap: float,
+    narrow_gap: float | None = None,
 ) -> str:
     """
     One recognised line with a space in each ink-free gap wider than ``space_gap`` x the
-    height of its crop.
+    height of its crop, or than ``narrow_gap`` x that height where the gap stands out
+    against the line's letter spacing (:func:`space_limits`).
 
     The crop's height is the measure because it needs nothing more than the crop: on the
     development half of the SROIE receipts the three measures tried came out level, each
@@ -168,6 +244,8 @@ def space_line(
         steps: how many output steps cover the crop's width.
         crop: the pixels the recogniser read.
         space_gap: the widest gap that is not a space, in crop heights.
+        narrow_gap: the lower limit for a gap that stands out, in crop heights; ``None``
+            for none.
 
     Returns:
         The text, spaced; unchanged when the columns do not fit the text or the crop
@@ -180,4 +258,5 @@ def space_line(
         return text
     centres = char_centres(columns, steps, crop.shape[1])
     gaps = gap_widths(np.asarray(ink.any(axis=0), dtype=bool), centres)
-    return insert_spaces(text, gaps, space_gap * crop.shape[0])
+    limits = space_limits(text, gaps, crop.shape[0], space_gap, narrow_gap)
+    return insert_spaces(text, gaps, limits)

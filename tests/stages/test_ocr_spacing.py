@@ -21,6 +21,7 @@ from stages.ocr._spacing import (
     gap_widths,
     ink_mask,
     insert_spaces,
+    space_limits,
     space_line,
 )
 from stages.offline import comparable_text, edit_distance, read_box_file
@@ -72,6 +73,43 @@ class TestInsertSpaces:
         """One gap per neighbouring pair, else ValueError."""
         with pytest.raises(ValueError, match="2 gaps for 2 characters"):
             insert_spaces("A B", [1, 2], 5)
+        with pytest.raises(ValueError, match="1 limits for 2 gaps"):
+            insert_spaces("ABC", [1, 2], [5])
+
+    def test_one_limit_per_gap(self) -> None:
+        """A limit per gap judges each gap by its own."""
+        assert insert_spaces("ABCD", [4, 4, 4], [5, 3, 5]) == "AB CD"
+
+
+class TestSpaceLimits:
+    """space_limits: where a narrow gap can be a word space."""
+
+    # A 20 px crop: the wide limit 0.45 x 20 = 9 px, the narrow one 0.22 x 20 = 4.4 px
+    # unless 2.5 x the median gap is more.
+
+    def limits(self, text: str, gaps: list[float], narrow: float | None = 0.22) -> list[float]:
+        return space_limits(text, gaps, 20, 0.45, narrow)
+
+    def test_narrow_between_letters_and_after_a_mark_ending_a_word(self) -> None:
+        """NO.7,JALAN: after the full stop (a letter before it) and the comma."""
+        assert self.limits("NO.7,JA", [1] * 6) == pytest.approx([4.4, 9, 4.4, 9, 4.4, 4.4])
+
+    def test_wide_inside_numbers_and_before_marks(self) -> None:
+        """119.30, 80.00, Date:, 1CR and -INV keep the wide limit: narrow glyphs."""
+        assert self.limits("119.30", [1] * 5) == pytest.approx([9] * 5)
+        assert self.limits("te:0", [1] * 3) == pytest.approx([4.4, 9, 4.4])
+        assert self.limits("1CR", [1] * 2) == pytest.approx([9, 4.4])
+        assert self.limits("-IN", [1] * 2) == pytest.approx([9, 4.4])
+
+    def test_narrow_limit_rises_with_the_line_letter_spacing(self) -> None:
+        """2.5 x a median gap of 3 px is 7.5 px; never above the wide limit."""
+        assert self.limits("ABC", [3, 3]) == pytest.approx([7.5, 7.5])
+        assert self.limits("ABC", [5, 5]) == pytest.approx([9, 9])
+
+    def test_none_is_the_wide_limit_everywhere(self) -> None:
+        """narrow_gap None: space_gap alone, as before; no gaps, no limits."""
+        assert self.limits("AB.C", [1] * 3, None) == pytest.approx([9] * 3)
+        assert self.limits("A", []) == []
 
 
 class TestGapWidths:
@@ -138,6 +176,15 @@ class TestSpaceLine:
         assert space_line("ABC", self.COLUMNS, 16, tall, 0.45) == "ABC"
         assert space_line("ABC", self.COLUMNS, 16, self.CROP, 0.8) == "ABC"
         assert space_line("ABC", self.COLUMNS, 16, self.CROP, 0.1) == "A B C"
+
+    def test_narrow_gap_spaces_a_word_gap_that_stands_out(self) -> None:
+        """A 6 px gap between letters set 1 px apart is a space at narrow_gap 0.22."""
+        crop = glyph_line([(0, 8), (9, 17), (18, 26), (32, 40)], height=20, ink=(4, 16))
+        # 50 px over 25 steps: 2 px a step, step k centred at 2k + 1.
+        columns = (2, 6, 11, 18)
+        assert space_line("ABCD", columns, 25, crop, 0.45) == "ABCD"
+        assert space_line("ABCD", columns, 25, crop, 0.45, 0.22) == "ABC D"
+        assert space_line("AB1D", columns, 25, crop, 0.45, 0.22) == "AB1D"  # not after a 1
 
     def test_unchanged_when_columns_do_not_fit(self) -> None:
         """Columns for the wrong number of characters, or a blank crop, change nothing."""
