@@ -51,9 +51,11 @@ _POSTCODE_WITH_O = re.compile(
     r"|\bO(?=\d{4} [A-Z])"
 )
 # A postcode before its town with an I or L read for a 1, or an S for a 5: "55I00 KUALA
-# LUMPUR", "622S0 PUTRAJAYA", "2S300 KUANTAN".
+# LUMPUR", "622S0 PUTRAJAYA", "2S300 KUANTAN"; or glued to its town when it ends in a
+# digit ("55I00KUALA": the town's first letters are not taken for the postcode's).
 _POSTCODE_MISREAD = re.compile(
-    r"(?<!LOT )(?<!PT )\b\d(?=[\dILS]{4} [A-Z])(?=(?:[ILS]*\d){3})[\dILS]{4}"
+    r"(?<!LOT )(?<!PT )\b\d(?=[\dILS]{4} [A-Z]|[\dILS]{3}\d[A-Z]{3})"
+    r"(?=(?:[ILS]*\d){3})[\dILS]{4}"
 )
 _POSTCODE_DIGITS = str.maketrans("ILS", "115")
 # A postcode glued to its town: "52100KUALA LUMPUR".

@@ -878,6 +878,15 @@ class TestAddress:
                 ["ABC SDN BHD", "NO. 8, JALAN 2,", "622S0 PUTRAJAYA"],
                 "NO. 8, JALAN 2, 62250 PUTRAJAYA",
             ),
+            # A look-alike in a postcode glued to its town: both at once.
+            (
+                ["ABC SDN BHD", "NO. 8, JALAN 2,", "55I00KUALA LUMPUR"],
+                "NO. 8, JALAN 2, 55100 KUALA LUMPUR",
+            ),
+            (
+                ["ABC SDN BHD", "NO. 8, JALAN 2,", "2S300KUANTAN, PAHANG"],
+                "NO. 8, JALAN 2, 25300 KUANTAN, PAHANG",
+            ),
             (
                 ["ABC SDN BHD", "LOT 5, JALAN 2,", "87000 W.P LABUAN."],
                 "LOT 5, JALAN 2, 87000 W.P. LABUAN.",
