@@ -148,7 +148,9 @@ def _from_opening(rows: list[str]) -> list[str]:
     before it are no part of it: they hold neither a digit nor a word of an address (a
     doctor's name, a branch under the name), or neither a comma nor a postcode (an
     outlet's name: ``GIANT SHAH ALAM 2``, ``SHELL STESEN JALAN MATANG``). The parts of
-    an address are printed with commas (``LEVEL 6, BANGUNAN TH,``).
+    an address are printed with commas (``LEVEL 6, BANGUNAN TH,``). A building's name
+    just above the opening row is its part, comma or not (``WISMA ABC`` over ``G-12,
+    JALAN ...``).
     """
     if rows and _HOUSE_OR_LOT.match(LOT_MISREAD.sub("LOT", rows[0])):
         return rows  # "LOT 1234 JALAN BESAR" / "BATU 5, KAMPUNG X,": it opened already
@@ -158,11 +160,13 @@ def _from_opening(rows: list[str]) -> list[str]:
             if not any(map(_may_be_address, before)) or not any(
                 "," in r or POSTCODE.search(r) for r in before
             ):
-                return rows[index:]
+                return rows[index - 1 :] if _BUILDING_ROW.match(before[-1]) else rows[index:]
             break
     return rows
 
 
+# A building's name: "WISMA ABC", "MENARA KLH", "KOMPLEKS BELIA".
+_BUILDING_ROW = re.compile(r"^(?:WISMA|MENARA|KOMPLEKS|BANGUNAN)\b")
 # A first row that opens with a house's or a lot's number.
 _HOUSE_OR_LOT = re.compile(r"^(?:NO|LOT|UNIT|PTD?)\b\.?\s*[:.]?\s*\d")
 # "NILE 4, JALAN UTARA": a milestone's MILE with its M read as N (NILE alone is a name).

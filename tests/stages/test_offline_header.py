@@ -878,6 +878,28 @@ class TestAddress:
                 ["ABC SDN BHD", "NO. 8, JALAN 2,", "622S0 PUTRAJAYA"],
                 "NO. 8, JALAN 2, 62250 PUTRAJAYA",
             ),
+            # A building's name above the unit or milestone row that opens the address is
+            # its part, printed with no comma; an outlet's row above it is not.
+            (
+                [
+                    "ABC SDN BHD",
+                    "(12345-A)",
+                    "WISMA ABC",
+                    "G-12, JALAN PRIMA 3,",
+                    "68100 BATU CAVES",
+                ],
+                "WISMA ABC G-12, JALAN PRIMA 3, 68100 BATU CAVES",
+            ),
+            (
+                [
+                    "ABC SDN BHD",
+                    "OUTLET SUNWAY",
+                    "KOMPLEKS BELIA",
+                    "KM 2, JALAN CHERAS,",
+                    "56000 KUALA LUMPUR",
+                ],
+                "KOMPLEKS BELIA KM 2, JALAN CHERAS, 56000 KUALA LUMPUR",
+            ),
             # A look-alike in a postcode glued to its town: both at once.
             (
                 ["ABC SDN BHD", "NO. 8, JALAN 2,", "55I00KUALA LUMPUR"],
