@@ -5,24 +5,30 @@ unseen layouts, end to end.
 `fields_written.py` judges the rules on the reviewers' receipt texts, with the noise the
 reviewers typed. Here each *clean* receipt of a set (the ones its author left without
 noise) is drawn as a receipt scan, and the OCR adds the noise it really makes: rows are
-drawn in Pillow's own scalable font (Aileron, 19 px) on a 640-px-wide slip, grey ink on
-grey paper, blurred, with grain, saved as JPEG at quality 70. Each image then goes
-through the pipeline's own path (``discover`` -> ``load_page`` -> ``preprocess`` ->
-``ocr_page`` with a default :class:`RapidOcrEngine`), and the fields are extracted from
-the OCR's lines and scored exact, as SROIE scores them. Beside it, the same receipts'
-fields read from their typed rows: the difference is what the OCR costs.
+drawn in Pillow's own proportional font (Aileron, 19 px; most of the SROIE scans print in
+a proportional sans-serif too) on a 640-px-wide slip, grey ink on grey paper, blurred,
+with grain, saved as JPEG at quality 70. ``--font mono`` draws them in a fixed-width face
+instead, as some thermal printers print (DejaVu Sans Mono, 21 px, 48 characters across;
+a row too long for the slip is squeezed to fit, where in Aileron it runs off the slip's
+edges, as it did in rounds 15 to 17). Each image then goes through the pipeline's own
+path (``discover`` -> ``load_page`` -> ``preprocess`` -> ``ocr_page`` with a default
+:class:`RapidOcrEngine`), and the fields are extracted from the OCR's lines and scored
+exact, as SROIE scores them. Beside it, the same receipts' fields read from their typed
+rows: the difference is what the OCR costs.
 
-The images are synthetic: one font, flat paper, no folds, no fading. They judge how the
-rules meet real OCR output (its spacing, its reading of punctuation, its line boxes) on
-layouts the 40 shared scans lack; they do not stand in for scans.
+The images are synthetic: one font at one size, flat paper, no folds, no fading. They
+judge how the rules meet real OCR output (its spacing, its reading of punctuation, its
+line boxes) on layouts the 40 shared scans lack; they do not stand in for scans.
 
 Usage (from the project root)::
 
     .venv/bin/python benchmarks/fields_rendered.py [--sets g,h,i,j,k] [--tree DIR]
-        [--cache-dir DIR] [--misses]
+        [--cache-dir DIR] [--misses] [--font mono|aileron]
 
-The OCR is cached per set in ``CACHE_DIR/rendered-SET.json`` (default
-``/tmp/asyncpipe-rendered``); ``--tree`` scores another checkout's rules on it.
+The OCR is cached per set in ``CACHE_DIR/rendered-SET.json`` (the mono font's in
+``rendered-mono-SET.json``; default ``/tmp/asyncpipe-rendered``); ``--tree`` scores
+another checkout's rules on it. The mono font comes from matplotlib's data (the ``bench``
+extra).
 """
 
 from __future__ import annotations
@@ -42,50 +48,111 @@ FIELDS = ("company", "date", "address", "total")
 #: The slip's width, its side margins, the first row's top and the row pitch, in pixels;
 #: the font's size.
 WIDTH, MARGIN, TOP, PITCH, SIZE = 640, 16, 30, 32, 19
+#: The fonts a receipt can be printed in: ``aileron`` (the default), Pillow's own
+#: proportional font, as rounds 15 to 17 printed them (rows too long for the slip run off
+#: its edges, as they did); ``mono``, a fixed-width face, 48 characters across the slip.
+FONTS = ("aileron", "mono")
+#: DejaVu Sans Mono's size: its advance is 0.602 of it, so 48 characters fill 608 px.
+MONO_SIZE = 21
 
 
-def render(rows: list[str], seed: int) -> Image.Image:
-    """A receipt's rows printed on a grey slip, as a scanner would give them."""
-    font = ImageFont.load_default(size=SIZE)
+def load_font(name: str) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """One of :data:`FONTS`. ``mono`` is read from matplotlib's data (the bench extra)."""
+    if name == "aileron":
+        return ImageFont.load_default(size=SIZE)
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise SystemExit(
+            "--font mono prints in matplotlib's DejaVu Sans Mono: "
+            "`.venv/bin/pip install -e '.[bench]'`, or pass --font aileron"
+        ) from exc
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSansMono.ttf"
+    return ImageFont.truetype(str(path), MONO_SIZE)
+
+
+def _lefts(widths: list[float], align: str, span: float) -> list[float]:
+    """Where each part of a row starts on a slip ``span`` pixels wide."""
+    if len(widths) == 1:
+        width = widths[0]
+        return [{"^": (span - width) / 2, ">": span - MARGIN - width}.get(align, MARGIN)]
+    lefts = []
+    for k, width in enumerate(widths):
+        if k == 0:
+            lefts.append(MARGIN)
+        elif k == len(widths) - 1:
+            lefts.append(span - MARGIN - width)
+        else:
+            lefts.append(MARGIN + (span - 2 * MARGIN) * k / (len(widths) - 1) - width / 2)
+    return lefts
+
+
+def _fits(lefts: list[float], widths: list[float], gap: float) -> bool:
+    """Whether parts starting at ``lefts`` stay on the slip, ``gap`` apart or more."""
+    ends = [left + width for left, width in zip(lefts, widths, strict=True)]
+    apart = all(end + gap <= left for end, left in zip(ends, lefts[1:], strict=False))
+    return apart and lefts[0] >= 0 and ends[-1] <= WIDTH
+
+
+def render(rows: list[str], seed: int, font_name: str = "aileron") -> Image.Image:
+    """
+    A receipt's rows printed on a grey slip, as a scanner would give them.
+
+    In the ``mono`` font a row too long for the slip is printed condensed to fit it, as
+    a printer's narrow face would print it: drawn on a wider strip, then squeezed across.
+    """
+    font = load_font(font_name)
     image = Image.new("L", (WIDTH, TOP * 2 + PITCH * len(rows)), 236)
     draw = ImageDraw.Draw(image)
     for index, raw in enumerate(rows):
         align = raw[0] if raw[:1] in ("^", ">") else ""
         parts = [part.strip() for part in raw.removeprefix(align).split("||")]
         top = TOP + index * PITCH
-        for k, part in enumerate(parts):
-            width = font.getlength(part)
-            if len(parts) == 1:
-                left = {"^": (WIDTH - width) / 2, ">": WIDTH - MARGIN - width}.get(align, MARGIN)
-            elif k == 0:
-                left = MARGIN
-            elif k == len(parts) - 1:
-                left = WIDTH - MARGIN - width
-            else:
-                left = MARGIN + (WIDTH - 2 * MARGIN) * k / (len(parts) - 1) - width / 2
-            draw.text((left, top), part, fill=40, font=font)
+        widths = [font.getlength(part) for part in parts]
+        lefts = _lefts(widths, align, WIDTH)
+        if font_name == "aileron" or _fits(lefts, widths, font.getlength("  ")):
+            for left, part in zip(lefts, parts, strict=True):
+                draw.text((left, top), part, fill=40, font=font)
+            continue
+        # The parts overlap or overrun: set them two spaces apart (the last one still
+        # flush right when there is room), then squeeze the row to the slip.
+        gap = font.getlength("  ")
+        span = max(WIDTH, round(sum(widths) + gap * (len(parts) - 1) + 2 * MARGIN))
+        strip = Image.new("L", (span, PITCH), 236)
+        strip_draw = ImageDraw.Draw(strip)
+        left = MARGIN if len(parts) > 1 else _lefts(widths, align, span)[0]
+        for k, (part, width) in enumerate(zip(parts, widths, strict=True)):
+            if k and k == len(parts) - 1:
+                left = max(left, span - MARGIN - width)
+            strip_draw.text((left, 0), part, fill=40, font=font)
+            left += width + gap
+        image.paste(strip.resize((WIDTH, PITCH), Image.Resampling.LANCZOS), (0, top))
     image = image.filter(ImageFilter.GaussianBlur(0.8))
     grain = np.random.default_rng(seed).normal(0, 7, (image.height, image.width))
     pixels = np.clip(np.asarray(image, dtype=np.float32) + grain, 0, 255).astype(np.uint8)
     return Image.fromarray(pixels)
 
 
-def ocr_set(name: str, cases: list[dict[str, Any]], cache_dir: Path) -> dict[str, Any]:
-    """The OCR lines of each case's rendering, read once and cached."""
+def ocr_set(
+    name: str, cases: list[dict[str, Any]], cache_dir: Path, font: str = "aileron"
+) -> dict[str, Any]:
+    """The OCR lines of each case's rendering in ``font``, read once and cached."""
     from stages.inputs import discover, load_page
     from stages.ocr import RapidOcrEngine, ocr_page
     from stages.preprocess import PreprocessOptions, preprocess
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"rendered-{name}.json"
+    # Rounds 15 to 17 cached Aileron's readings without the font in the name.
+    stem = name if font == "aileron" else f"{font}-{name}"
+    path = cache_dir / f"rendered-{stem}.json"
     stored: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     engine = None
     for case in cases:
         if case["id"] in stored:
             continue
         engine = engine or RapidOcrEngine()
-        image = cache_dir / f"{name}-{case['id']}.jpg"
-        render(case["rows"], zlib.crc32(case["id"].encode())).save(image, quality=70)
+        image = cache_dir / f"{stem}-{case['id']}.jpg"
+        render(case["rows"], zlib.crc32(case["id"].encode()), font).save(image, quality=70)
         page = preprocess(load_page(next(iter(discover([image])))), PreprocessOptions())
         stored[case["id"]] = [line.to_json() for line in ocr_page(engine, page).lines or []]
         path.write_text(json.dumps(stored))
@@ -99,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", type=Path, help="score the rules of this checkout")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/asyncpipe-rendered"))
     parser.add_argument("--misses", action="store_true", help="print the fields missed")
+    parser.add_argument("--font", choices=FONTS, default="aileron", help="the print's font")
     args = parser.parse_args(argv)
     tree = (args.tree or HERE.parent).resolve()
     sys.path.insert(0, str(tree))
@@ -114,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.sets.split(","):
         cases = json.loads((HERE / "written" / f"{name}.json").read_text(encoding="utf-8"))
         clean = [case for case in cases if not case["noisy"]]
-        ocr = ocr_set(name, clean, args.cache_dir)
+        ocr = ocr_set(name, clean, args.cache_dir, args.font)
         for how in ("typed rows", "rendered + OCR"):
             right = dict.fromkeys(FIELDS, 0)
             every = 0
