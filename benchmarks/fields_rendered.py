@@ -23,12 +23,14 @@ line boxes) on layouts the 40 shared scans lack; they do not stand in for scans.
 Usage (from the project root)::
 
     .venv/bin/python benchmarks/fields_rendered.py [--sets g,h,i,j,k] [--tree DIR]
-        [--cache-dir DIR] [--misses] [--font mono|aileron]
+        [--cache-dir DIR] [--misses] [--font mono|aileron] [--scale 0.5]
 
 The OCR is cached per set in ``CACHE_DIR/rendered-SET.json`` (the mono font's in
 ``rendered-mono-SET.json``; default ``/tmp/asyncpipe-rendered``); ``--tree`` scores
 another checkout's rules on it. The mono font comes from matplotlib's data (the ``bench``
-extra).
+extra). ``--scale 0.5`` shrinks each slip to half its size after drawing it (before the
+JPEG), as a scan at half the resolution: capitals about 7 pixels high instead of 14 (cached as
+``rendered-SET-x0.5.json``).
 """
 
 from __future__ import annotations
@@ -134,9 +136,13 @@ def render(rows: list[str], seed: int, font_name: str = "aileron") -> Image.Imag
 
 
 def ocr_set(
-    name: str, cases: list[dict[str, Any]], cache_dir: Path, font: str = "aileron"
+    name: str,
+    cases: list[dict[str, Any]],
+    cache_dir: Path,
+    font: str = "aileron",
+    scale: float = 1.0,
 ) -> dict[str, Any]:
-    """The OCR lines of each case's rendering in ``font``, read once and cached."""
+    """The OCR lines of each case's rendering in ``font``, ``scale`` times the size."""
     from stages.inputs import discover, load_page
     from stages.ocr import RapidOcrEngine, ocr_page
     from stages.preprocess import PreprocessOptions, preprocess
@@ -144,6 +150,8 @@ def ocr_set(
     cache_dir.mkdir(parents=True, exist_ok=True)
     # Rounds 15 to 17 cached Aileron's readings without the font in the name.
     stem = name if font == "aileron" else f"{font}-{name}"
+    if scale != 1:
+        stem = f"{stem}-x{scale:g}"
     path = cache_dir / f"rendered-{stem}.json"
     stored: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     engine = None
@@ -152,7 +160,11 @@ def ocr_set(
             continue
         engine = engine or RapidOcrEngine()
         image = cache_dir / f"{stem}-{case['id']}.jpg"
-        render(case["rows"], zlib.crc32(case["id"].encode()), font).save(image, quality=70)
+        drawn = render(case["rows"], zlib.crc32(case["id"].encode()), font)
+        if scale != 1:
+            size = (round(drawn.width * scale), round(drawn.height * scale))
+            drawn = drawn.resize(size, Image.Resampling.LANCZOS)
+        drawn.save(image, quality=70)
         page = preprocess(load_page(next(iter(discover([image])))), PreprocessOptions())
         stored[case["id"]] = [line.to_json() for line in ocr_page(engine, page).lines or []]
         path.write_text(json.dumps(stored))
@@ -167,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/asyncpipe-rendered"))
     parser.add_argument("--misses", action="store_true", help="print the fields missed")
     parser.add_argument("--font", choices=FONTS, default="aileron", help="the print's font")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="shrink (or grow) each drawn slip by this"
+    )
     args = parser.parse_args(argv)
     tree = (args.tree or HERE.parent).resolve()
     sys.path.insert(0, str(tree))
@@ -182,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.sets.split(","):
         cases = json.loads((HERE / "written" / f"{name}.json").read_text(encoding="utf-8"))
         clean = [case for case in cases if not case["noisy"]]
-        ocr = ocr_set(name, clean, args.cache_dir, args.font)
+        ocr = ocr_set(name, clean, args.cache_dir, args.font, args.scale)
         for how in ("typed rows", "rendered + OCR"):
             right = dict.fromkeys(FIELDS, 0)
             every = 0
