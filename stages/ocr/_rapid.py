@@ -195,9 +195,11 @@ class RapidOcrEngine:
             0.9413 (``benchmarks/accuracy_offline.py --compare nogaps,default``). It costs
             about 0.4 % of the OCR's CPU time.
         narrow_gap: a narrower gap, down to this many crop heights, is a space too where
-            it is 2.5 times the line's median gap between characters and does not part
-            two digits: the narrow spaces of a proportional face, which the recogniser
-            drops (``NASIKANDAR``). ``None``: ``space_gap`` alone, as before round 18.
+            it is 2.5 times the line's median gap between characters and a word space
+            can be narrow: between two letters, or after a mark that ends a word
+            (``stages/ocr/_spacing.py``, ``space_limits``). These are the narrow spaces
+            of a proportional face, which the recogniser drops (``NASIKANDAR``).
+            ``None``: ``space_gap`` alone, as before round 18.
             Chosen on receipts printed in a proportional font (``benchmarks/
             fields_rendered.py --font aileron``); see the README for what it does there
             and on the SROIE scans.
