@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fields_written import layout, part_lefts, row_parts
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 HERE = Path(__file__).resolve().parent
@@ -73,22 +74,6 @@ def load_font(name: str) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.truetype(str(path), MONO_SIZE)
 
 
-def _lefts(widths: list[float], align: str, span: float) -> list[float]:
-    """Where each part of a row starts on a slip ``span`` pixels wide."""
-    if len(widths) == 1:
-        width = widths[0]
-        return [{"^": (span - width) / 2, ">": span - MARGIN - width}.get(align, MARGIN)]
-    lefts = []
-    for k, width in enumerate(widths):
-        if k == 0:
-            lefts.append(MARGIN)
-        elif k == len(widths) - 1:
-            lefts.append(span - MARGIN - width)
-        else:
-            lefts.append(MARGIN + (span - 2 * MARGIN) * k / (len(widths) - 1) - width / 2)
-    return lefts
-
-
 def _fits(lefts: list[float], widths: list[float], gap: float) -> bool:
     """Whether parts starting at ``lefts`` stay on the slip, ``gap`` apart or more."""
     ends = [left + width for left, width in zip(lefts, widths, strict=True)]
@@ -107,11 +92,10 @@ def render(rows: list[str], seed: int, font_name: str = "aileron") -> Image.Imag
     image = Image.new("L", (WIDTH, TOP * 2 + PITCH * len(rows)), 236)
     draw = ImageDraw.Draw(image)
     for index, raw in enumerate(rows):
-        align = raw[0] if raw[:1] in ("^", ">") else ""
-        parts = [part.strip() for part in raw.removeprefix(align).split("||")]
+        align, parts = row_parts(raw)
         top = TOP + index * PITCH
         widths = [font.getlength(part) for part in parts]
-        lefts = _lefts(widths, align, WIDTH)
+        lefts = part_lefts(widths, align, WIDTH, MARGIN)
         if font_name == "aileron" or _fits(lefts, widths, font.getlength("  ")):
             for left, part in zip(lefts, parts, strict=True):
                 draw.text((left, top), part, fill=40, font=font)
@@ -122,7 +106,7 @@ def render(rows: list[str], seed: int, font_name: str = "aileron") -> Image.Imag
         span = max(WIDTH, round(sum(widths) + gap * (len(parts) - 1) + 2 * MARGIN))
         strip = Image.new("L", (span, PITCH), 236)
         strip_draw = ImageDraw.Draw(strip)
-        left = MARGIN if len(parts) > 1 else _lefts(widths, align, span)[0]
+        left = MARGIN if len(parts) > 1 else part_lefts(widths, align, span, MARGIN)[0]
         for k, (part, width) in enumerate(zip(parts, widths, strict=True)):
             if k and k == len(parts) - 1:
                 left = max(left, span - MARGIN - width)
@@ -187,9 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(tree))
     from stages._page import Line
     from stages.offline import exact_match, extract_fields
-
-    sys.path.insert(0, str(HERE))
-    from fields_written import layout
 
     print(f"rules of {tree}")
     print("| set | clean receipts | read | company | date | address | total | all four |")

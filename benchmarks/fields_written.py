@@ -109,25 +109,41 @@ FIELDS = ("company", "date", "address", "total")
 WIDTH, CHAR, TOP, PITCH, HEIGHT = 460, 8.5, 30, 26, 20
 
 
+def row_parts(raw: str) -> tuple[str, list[str]]:
+    """
+    A written row's alignment (``^`` centred, ``>`` flush right, ``""`` flush left) and
+    its parts (``||`` separates the parts printed apart on one row).
+    """
+    align = raw[0] if raw[:1] in ("^", ">") else ""
+    return align, [part.strip() for part in raw.removeprefix(align).split("||")]
+
+
+def part_lefts(widths: list[float], align: str, span: float, margin: float) -> list[float]:
+    """
+    Where each part of a row starts on a page ``span`` wide: a lone part as ``align``
+    says; several spread across, the first flush left and the last flush right.
+    """
+    if len(widths) == 1:
+        width = widths[0]
+        return [{"^": (span - width) / 2, ">": span - margin - width}.get(align, margin)]
+    last = len(widths) - 1
+    lefts = [margin]
+    for k, width in enumerate(widths[1:last], start=1):
+        lefts.append(margin + (span - 2 * margin) * k / last - width / 2)
+    return [*lefts, span - margin - widths[last]]
+
+
 def layout(rows: list[str], line_type: Any) -> tuple[str, list[Any]]:
     """The page text (one row a line) and its OCR lines with boxes."""
     texts, lines = [], []
     for index, raw in enumerate(rows):
-        align = raw[0] if raw[:1] in ("^", ">") else ""
-        parts = [part.strip() for part in raw.removeprefix(align).split("||")]
+        align, parts = row_parts(raw)
         texts.append(" ".join(parts))
         top = TOP + index * PITCH
-        for k, part in enumerate(parts):
-            width = max(len(part), 1) * CHAR
+        widths = [max(len(part), 1) * CHAR for part in parts]
+        lefts = part_lefts(widths, align, WIDTH, 12)
+        for k, (part, left, width) in enumerate(zip(parts, lefts, widths, strict=True)):
             tilt = zlib.crc32(f"{index}{k}{part}".encode()) % 5 - 2  # -2..+2 px
-            if len(parts) == 1:
-                left = {"^": (WIDTH - width) / 2, ">": WIDTH - 12 - width}.get(align, 12)
-            elif k == 0:
-                left = 12
-            elif k == len(parts) - 1:
-                left = WIDTH - 12 - width
-            else:
-                left = 12 + (WIDTH - 24) * k / (len(parts) - 1) - width / 2
             box = [round(left, 1), top + tilt, round(left + width, 1), top + tilt + HEIGHT]
             lines.append(line_type(text=part, box=box, confidence=0.95))
     return "\n".join(texts), lines

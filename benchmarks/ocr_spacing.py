@@ -43,6 +43,7 @@ import _root  # noqa: F401  (the project on sys.path)
 import numpy as np
 from accuracy_offline import split, summary
 from fields_ocr import DEFAULT_CACHE_DIR, receipts_parser
+from fields_written import layout
 
 from stages._page import Line
 from stages.inputs import discover, load_page
@@ -174,8 +175,7 @@ def score_rendered(lines: list[Line], case: dict[str, Any]) -> tuple[list[bool],
     """
     got = extract_fields("\n".join(line.text for line in lines), lines)
     right = [exact_match(case[field], got.get(field)) for field in DEFAULT_FIELDS]
-    rows = (" ".join(part.strip() for part in row.lstrip("^>").split("||")) for row in case["rows"])
-    typed = " ".join(" ".join(rows).split())
+    typed = " ".join(layout(case["rows"], Line)[0].split())
     read = " ".join(" ".join(line.text for line in lines).split())
     return right, edit_distance(typed, read), len(typed)
 
