@@ -39,12 +39,14 @@ and ``crop_print`` on), ``plain`` (all off: the engine and preprocess of round 6
 ``round7`` (the defaults without ``crop_print`` and the engine's ``strips``), ``whole``
 (the defaults without ``strips``: long pages read whole), ``deskew`` (the defaults with the
 image deskew on, for tilts of 1.5 degrees or more; not shipped), and ``red_kept`` (the
-defaults without ``lighten_red``: red ink read as it is). ``plain`` and ``round7`` keep
-red ink too, as those rounds did.
+defaults without ``lighten_red``: red ink read as it is), ``widegaps`` (the defaults
+without round 18's ``narrow_gap``). ``plain`` and ``round7`` keep red ink too, as those
+rounds did.
 
 ``--cost ROUNDS`` measures instead what the steps cost on pages as scanned: each receipt
-of the half is read by every config in turn, ROUNDS times, and the process CPU seconds
-of preprocess + OCR per page are printed per config with their ratio to ``plain``.
+of the half is read by every config in turn (each config first in its turn), ROUNDS
+times, and the process CPU seconds of preprocess + OCR per page are printed per config
+with their ratio to ``plain``, or to the first config named when ``plain`` is not.
 
 Usage (from the project root)::
 
@@ -228,6 +230,8 @@ CONFIGS: dict[str, tuple[dict[str, Any], PreprocessOptions]] = {
     "whole": ({"strips": False}, PreprocessOptions()),
     "deskew": ({}, PreprocessOptions(deskew=True, min_skew=1.5)),
     "red_kept": ({}, PreprocessOptions(lighten_red=False)),
+    # round 17's spacing: the wide ink gap alone, without round 18's narrow_gap
+    "widegaps": ({"narrow_gap": None}, PreprocessOptions()),
 }
 
 
@@ -281,17 +285,20 @@ def cost(data: Path, names: list[str], configs: list[str], rounds: int) -> None:
     """Print the CPU seconds per page of preprocess + OCR per config, pages as scanned."""
     seconds = dict.fromkeys(configs, 0.0)
     with _engines(configs) as engines:
-        for _ in range(rounds):
-            for name in names:
-                for config in configs:
+        for turn in range(rounds):
+            for index, name in enumerate(names):
+                # each config goes first in turn, so none always meets a cold cache
+                first = (turn + index) % len(configs)
+                for config in configs[first:] + configs[:first]:
                     page = _load(data, name)
                     started = time.process_time()
                     ocr_page(engines[config], preprocess(page, CONFIGS[config][1]))
                     seconds[config] += time.process_time() - started
     pages = rounds * len(names)
-    base = seconds.get("plain")
+    base_name = "plain" if "plain" in seconds else configs[0]
+    base = seconds[base_name]
     for config, total in seconds.items():
-        ratio = f" ({total / base:.3f} of plain)" if base else ""
+        ratio = f" ({total / base:.3f} of {base_name})" if config != base_name else ""
         print(f"{config}: {total / pages:.3f} CPU s/page over {pages} pages{ratio}")
 
 
