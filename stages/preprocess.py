@@ -56,9 +56,10 @@ class PreprocessOptions:
 
     Attributes:
         lighten_red: turn red ink stamped or written over the print (``PAID``, a date
-            stamp) to the light grey of its red channel, so OCR neither merges it with the
-            text it crosses nor reads it (:func:`~stages._stamp.lighten_red`). On by
-            default: a page with no red ink is left as it is.
+            stamp) to the light grey of its red channel, and the stamp's ink on bare paper
+            to the paper's colour, so OCR neither merges it with the text it crosses nor
+            reads it (:func:`~stages._stamp.lighten_red`). On by default: a page with no
+            red ink is left as it is.
         grayscale: convert BGR to one channel (off by default; see the module docstring).
         crop_paper: cut away a dark background around the paper (a receipt scanned with
             the lid open, or photographed on a table), so the OCR's own size limit spends
