@@ -298,7 +298,7 @@ def cost(data: Path, names: list[str], configs: list[str], rounds: int) -> None:
     base_name = "plain" if "plain" in seconds else configs[0]
     base = seconds[base_name]
     for config, total in seconds.items():
-        ratio = f" ({total / base:.3f} of {base_name})" if config != base_name else ""
+        ratio = f" ({total / base:.3f} of {base_name})" if base and config != base_name else ""
         print(f"{config}: {total / pages:.3f} CPU s/page over {pages} pages{ratio}")
 
 

@@ -29,13 +29,16 @@ The grey a stamp leaves is not the paper's: pale pink ink is 216-235 in red on p
 245-250 in the SROIE scans, and the detector still found the stamp's letters and date in
 it: on the development receipts it read the tail of a stamp's ``2018`` as an ``O`` after
 an address, and missed an address row that a stamp's date crossed. So the stamp's ink on
-bare paper is wiped (round 19). Red ink takes the paper's colour (the median of the
-page's light pixels) where it is
+bare paper is wiped (round 19). Red ink takes the paper's colour (per channel, the median
+of the pixels that are neither red ink nor print) where it is
 - lighter in red than halfway from the print's red level to the paper's: not over print;
 - in a shape taller than :data:`GLYPH_HEIGHT` characters: no glyph printed in red;
-- no farther from the stamp's tall shapes than their median height: its date lies there.
+- no farther from the stamp's tall shapes than their median height (within the 3x3
+  distance transform's 5 %): its date lies there.
 
-All other red ink turns grey as before.
+A shape's height is that of its red ink joined 5 pixels apart, so 4 pixels more than the
+ink's own. All other red ink turns grey as before, and so does all of it on a page where
+no print is found: there is nothing to tell a stamp from print by.
 """
 
 from __future__ import annotations
@@ -130,14 +133,14 @@ def _stamp_ink(
     shapes), those in blobs taller than `GLYPH_HEIGHT` characters (no glyph of the
     print), and the stamp's shapes' median height. The character height is measured on
     ``dark`` (1 where the print is, red ink left out); on a page without print all the red
-    ink is the stamp's, as tall as the page.
+    ink is the stamp's, and none is known to be unlike print.
     """
     _, _, glyphs, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     heights = glyphs[1:, cv2.CC_STAT_HEIGHT]
     # Specks (under 4 px tall or 8 px in all) are noise, not glyphs.
     heights = heights[(heights >= 4) & (glyphs[1:, cv2.CC_STAT_AREA] >= 8)]
     if heights.size == 0:
-        return red, red, float(red.shape[0])  # no print to lose
+        return red, np.zeros(red.shape, bool), 0.0  # no print to lose, nor to measure by
     character = float(np.median(heights))
     joined = cv2.dilate(red.astype(np.uint8), np.ones((5, 5), np.uint8))
     _, labels, blobs, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)

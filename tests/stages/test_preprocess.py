@@ -293,21 +293,33 @@ class TestRedInk:
         """
         The print is 20 and 40 px tall (the character height is their median, 30). Red
         ink wiped to the paper's colour must lie on bare paper, in a shape taller than a
-        glyph (45 px), no farther from the stamp's tall shapes than their height (about
-        100 px); the rest turns grey, as before round 19.
+        glyph (45 px), no farther from the stamp's tall shapes than their height (104 px,
+        joined 5 px apart); the rest turns grey, as before round 19.
         """
         page = self._page()
+        paper = (225, 235, 242)  # tinted, so that a mix-up of channels shows
+        page[(page == 235).all(axis=2)] = paper
         page[60:160, 140:160] = (60, 50, 220)  # the stamp's stroke, 100 px tall
         page[95:105, 144:156] = (20, 20, 90)  # print under the ink, red enough to count
-        page[10:60, 170:180] = (60, 50, 220)  # its date's digit: 50 px, beside it
+        page[10:60, 250:260] = (60, 50, 220)  # its date's digit: 50 px tall
         page[170:184, 165:200] = (60, 50, 220)  # a glyph printed in red, beside it
-        page[140:190, 10:20] = (60, 50, 220)  # a red mark as large, 120 px away
+        page[140:190, 10:20] = (60, 50, 220)  # a red mark as large as the digit
         out, _ = lighten_red(page)
-        assert out[70, 150].tolist() == [235, 235, 235]
-        assert out[30, 175].tolist() == [235, 235, 235]
+        assert out[70, 150].tolist() == list(paper)
+        # 100 px from the stroke: wiped within its height, not within 3 characters (90).
+        assert out[58, 259].tolist() == list(paper)
         assert out[100, 150].tolist() == [90, 90, 90]
         assert out[177, 180].tolist() == [220, 220, 220]
-        assert out[165, 15].tolist() == [220, 220, 220]
+        assert out[165, 15].tolist() == [220, 220, 220]  # 121 px from it: too far
+
+    def test_without_print_nothing_is_wiped(self) -> None:
+        """With no print to measure by, a speck of dust must not decide: ink turns grey."""
+        page = np.full((100, 100, 3), 235, np.uint8)
+        page[10:90, 40:60] = (60, 50, 220)
+        page[2:4, 2:4] = (0, 0, 0)  # under 4 px: a speck, not print
+        out, share = lighten_red(page)
+        assert share > 0
+        assert out[50, 50].tolist() == [220, 220, 220]
 
     @staticmethod
     def _printed(red_rows: tuple[int, ...]) -> npt.NDArray[np.uint8]:
