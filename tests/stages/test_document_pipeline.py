@@ -76,9 +76,10 @@ class TestOffline:
     #: ink lightened and address rules: company 36/40 = 0.90, address 16/40 = 0.40,
     #: OCR 0.947. Round 12's tight initials (D. E read for D.E): address 17/40 = 0.425.
     #: Round 19's wiped stamps: address 19/40 = 0.475, OCR 0.949 (fresh cache).
+    #: Round 20's tax summary total left out: total 39/39 (development 026).
     #: Each floor is that level minus two receipts, so losing more than two in a field
     #: fails; OCR is guarded at 0.94.
-    FLOORS = (("company", 0.85), ("date", 0.95), ("address", 0.425), ("total", 0.92))
+    FLOORS = (("company", 0.85), ("date", 0.95), ("address", 0.425), ("total", 0.948))
 
     @pytest.mark.slow
     @pytest.mark.timeout(900)
