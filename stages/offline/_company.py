@@ -271,11 +271,17 @@ def _registered_below(header: list[str], business: int) -> bool:
     if business + 2 >= len(header) or not is_registration(header[business + 2]):
         return False
     below = header[business + 1]
-    if not _names_more(below) or _trade_words_only(below):
+    if not _names_more(below) or _trade_words_only(below) or _bracketed(below):
         return False
     if NAME_TAIL.search(header[business]) and not NAME_TAIL.search(below):
         return False  # "LIM HARDWARE TRADING" / "DEALER IN BUILDING MATERIALS"
     return not _OPENS_WITH_KIND.match(header[business]) or NAME_TAIL.search(below) is not None
+
+
+def _bracketed(row: str) -> bool:
+    """Whether ``row`` is all in one pair of brackets: a note to the name above
+    (``(CHERAS BRANCH)``), not a name."""
+    return row.startswith("(") and row.endswith(")") and row.count("(") == 1
 
 
 def _repeats(opening: str, row: str) -> bool:
