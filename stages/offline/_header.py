@@ -85,6 +85,8 @@ REGISTRATION = re.compile(
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)"
     # ("(5A0122874-H)": an S read as 5).
     r"|\(\s*[A-Z5][A-Z]{1,2}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
+    # ... printed without brackets, its seven digits and hyphen whole: "JM0325955-V".
+    r"|\b[A-Z5][A-Z] ?\d[\dOQIL]{6}-[A-Z]\b"
     # A limited liability partnership's: "(LLP0012345-LGN)".
     r"|\(?\s*\bLLP\d{7}-?[A-Z]{3}\b\s*\)?"
     # The 12 digits given since 2019, starting with the year: "(201901012345)".

@@ -426,13 +426,19 @@ class TestCompany:
             "(CA0I23456-T)",
             "(202003123456)",
             "202003123456 (1234567-X)",
+            "JM0512345-X",
+            "SA 0345678-P",
         ],
     )
     def test_registration_numbers_of_other_forms(self, number: str) -> None:
-        """A business name's number with its state's letters, and the 12-digit number
-        given since 2019, are cut from the name like the older ones."""
+        """A business name's number with its state's letters (in brackets or not), and
+        the 12-digit number given since 2019, are cut from the name like the older ones;
+        on a row of its own, the number is no part of the address."""
         rows = [f"CAHAYA PRINTING ENTERPRISE {number}", "NO 1, JALAN 2,", "43000 KAJANG"]
         assert find_company(rows) == "CAHAYA PRINTING ENTERPRISE"
+        rows = ["CAHAYA PRINTING", number, "NO 1, JALAN 2,", "43000 KAJANG"]
+        assert find_company(rows) == "CAHAYA PRINTING"
+        assert find_address(rows) == "NO 1, JALAN 2, 43000 KAJANG"
 
     def test_a_lower_case_l_in_a_capital_word_is_an_i(self) -> None:
         """``PARKlNG``: a lower-case l between capitals is the I it looks like."""
