@@ -173,8 +173,12 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             first = business
         return first, suffix
     if business is not None:
-        if business > 0 and _continues(header[business - 1], header[business]):
-            # "SWEETIE CAKE HOUSE" / "ENTERPRISE": the row above starts the name.
+        if business > 0 and (
+            _continues(header[business - 1], header[business])
+            or (_trade_words_only(header[business]) and _names_more(header[business - 1]))
+        ):
+            # "SWEETIE CAKE HOUSE" / "ENTERPRISE": the row above starts the name; so it
+            # does above trade words alone ("TEO HENG" / "STATIONERY & BOOKS").
             return business - 1, business
         below = header[business + 1] if business + 1 < len(header) else ""
         opening_only = _NAME_OPENING_ONLY.match(header[business]) is not None

@@ -110,6 +110,9 @@ ADDRESS_STOP = re.compile(
 POSTCODE = re.compile(
     r"(?<!\d)(?<!LOT )(?<!LOT)(?<!PT )(?<!PT)(?<!PTD )(?<!PTD)(?<!PT\. )(?<!P\.T\. )(?<!P\.T\.)"
     r"(?<!BOX )(?<!BOX)"
+    # Not a code's digits after its letter or two: "A02045" (a number written on the
+    # receipt by hand), "CS12345"; a town glued on keeps its postcode ("KLANG41050").
+    r"(?<!\b[A-Z])(?<!\b[A-Z]{2})"
     r"\d{5}(?!\d)"
 )
 

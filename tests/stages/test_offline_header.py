@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stages.offline import exact_match, find_address, find_company
+from stages.offline._header import has_postcode
 from stages.offline._vocabulary import clean_header_text, fix_word, strip_accents
 
 
@@ -440,6 +441,15 @@ class TestCompany:
         assert find_company(rows) == "CAHAYA PRINTING"
         assert find_address(rows) == "NO 1, JALAN 2, 43000 KAJANG"
 
+    def test_a_code_written_above_the_header_is_no_postcode(self) -> None:
+        """``A12345`` written by hand above the print: its digits are no postcode, so no
+        address is taken to open above the name; a town glued on keeps its postcode."""
+        rows = ["A12345", "FRESH EVERY DAY", "PERNIAGAAN ABC JAYA", "NO 3, JALAN 4,"]
+        rows.append("43000 KAJANG")
+        assert find_company(rows) == "PERNIAGAAN ABC JAYA"
+        assert find_address(rows) == "NO 3, JALAN 4, 43000 KAJANG"
+        assert has_postcode("TAMAN ABC, KAJANG43000") and not has_postcode("CS12345")
+
     def test_a_lower_case_l_in_a_capital_word_is_an_i(self) -> None:
         """``PARKlNG``: a lower-case l between capitals is the I it looks like."""
         assert find_company(["METRO PARKlNG SDN BHD", "LOT 1, JALAN 2"]) == (
@@ -492,6 +502,15 @@ class TestCompany:
             (
                 ["GOLDEN LOTUS DIM SUM", "RESTAURANT SDN BHD", "NO 1, JALAN 2,", "43000 KAJANG"],
                 "GOLDEN LOTUS DIM SUM RESTAURANT SDN BHD",
+            ),
+            # Trade words alone are no name: the row above starts it.
+            (
+                ["KIM SENG", "STATIONERY & BOOKS", "NO 1, JALAN 2,", "43000 KAJANG"],
+                "KIM SENG STATIONERY & BOOKS",
+            ),
+            (
+                ["AH LOK", "MINI MARKET", "(SA0012345-M)", "NO 1, JALAN 2,", "43000 KAJANG"],
+                "AH LOK MINI MARKET",
             ),
             # A business word in the address is not the name.
             (
