@@ -1,0 +1,240 @@
+"""
+The field rules on the 40 receipts printed another way: paid by card, a note under the
+name, the registration number moved, the name wrapped, a slogan on top, the date in
+other forms.
+
+The 40 shared receipts are a few shops' layouts. This script changes their rows the way
+other shops print them and scores the fields each change can move, exact as SROIE
+scores them, against the same keys:
+
+- ``card``: every row naming cash, change, a tender or a payment dropped (the total,
+  with no ``CASH - CHANGE`` to settle it);
+- ``note``: ``(BRANCH OFFICE)`` under the name row (the company);
+- ``glued``: the registration number's own row joined onto the name's (company, address);
+- ``apart``: a registration number printed after the name moved to a row of its own;
+- ``wrapped``: a name of three words or more cut in two rows at its middle word;
+- ``slogan``: ``QUALITY IS OUR PRIORITY`` above the name (the company);
+- ``code``: ``A12345`` on a row above everything, as a number written on the receipt by
+  hand reads (company, address);
+- ``timed``: the date glued to a time after it, ``15/01/201812:46`` (the date);
+- ``month``: the date printed with its month's name, ``15 JAN 2018`` (the date; the key
+  is changed alike).
+
+A change applies where the key's name opens a row among the first eight (``code``: on
+every receipt; ``card``: where a row names a payment; the dates: where the key's date
+is printed); the counts say on how many receipts it did.
+``as printed`` is the same receipts unchanged. Rows come from the transcripts (``box/``,
+SROIE's own text) and, with ``--cache-dir``, from the cached OCR too
+(``benchmarks/fields_ocr.py``), after the offline correct and fix stages, grouped as the
+structure stage groups them. The development half (even positions) and the held-out half
+(odd) are printed apart; misses are listed for the development half only.
+
+Usage (from the project root)::
+
+    ASYNCPIPE_SROIE=../shared/data/sroie .venv/bin/python benchmarks/variants.py
+    .venv/bin/python benchmarks/variants.py --cache-dir DIR --tree OLD --only card
+
+``--tree`` judges the rules of another checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["VARIANTS", "main"]
+
+HERE = Path(__file__).resolve().parent
+# A row that says how the bill was paid.
+_PAYMENT = re.compile(r"CASH|CHANGE|TENDER|PAID|BAKI|TUNAI", re.IGNORECASE)
+# A registration number alone on a row, or ending one: "(001451637-M)", "JM0325955-V".
+_NUMBER = re.compile(r"\s*\(?\s*(?:[A-Z]{2})?\d{5,}\s*-\s*[A-Z]\s*\)?\s*$")
+
+Rows = list[str]
+Key = dict[str, str]
+# A variant: (rows, key) -> the changed rows and key, or None where it does not apply.
+Variant = Callable[[Rows, Key], tuple[Rows, Key] | None]
+
+
+def _name_row(rows: Rows, key: Key) -> int | None:
+    """The row the key's company name opens, among the first eight."""
+    company = key.get("company", "").upper()
+    if not company:
+        return None
+    return next((i for i, row in enumerate(rows[:8]) if row.upper().startswith(company)), None)
+
+
+def _card(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    kept = [row for row in rows if not _PAYMENT.search(row)]
+    return (kept, key) if len(kept) < len(rows) else None
+
+
+def _note(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    at = _name_row(rows, key)
+    return None if at is None else ([*rows[: at + 1], "(BRANCH OFFICE)", *rows[at + 1 :]], key)
+
+
+def _glued(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    at = _name_row(rows, key)
+    if at is None or at + 1 >= len(rows) or not _NUMBER.fullmatch(" " + rows[at + 1]):
+        return None
+    return [*rows[:at], f"{rows[at]} {rows[at + 1].strip()}", *rows[at + 2 :]], key
+
+
+def _apart(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    at, width = _name_row(rows, key), len(key.get("company", ""))
+    if at is None or not _NUMBER.fullmatch(rows[at][width:]):
+        return None
+    return [*rows[:at], rows[at][:width], rows[at][width:].strip(), *rows[at + 1 :]], key
+
+
+def _wrapped(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    at, words = _name_row(rows, key), key.get("company", "").split()
+    if at is None or len(words) < 3 or rows[at].strip().upper() != key["company"].upper():
+        return None
+    half = len(words) // 2
+    return [*rows[:at], " ".join(words[:half]), " ".join(words[half:]), *rows[at + 1 :]], key
+
+
+def _slogan(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    at = _name_row(rows, key)
+    return None if at is None else ([*rows[:at], "QUALITY IS OUR PRIORITY", *rows[at:]], key)
+
+
+def _code(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    return ["A12345", *rows], key
+
+
+def _timed(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    date = key.get("date", "")
+    glued = [re.sub(rf"({re.escape(date)})\s+(?=\d)", r"\1", row) for row in rows]
+    return (glued, key) if date and glued != rows else None
+
+
+_DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d-%m-%y", "%Y-%m-%d")
+
+
+def _month(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    date = key.get("date", "")
+    for form in _DATE_FORMATS:
+        try:
+            written = datetime.strptime(date, form).strftime("%d %b %Y").upper()
+        except ValueError:
+            continue
+        changed = [row.replace(date, written) for row in rows]
+        return (changed, {**key, "date": written}) if changed != rows else None
+    return None
+
+
+#: name -> (change, the fields it can move).
+VARIANTS: dict[str, tuple[Variant, tuple[str, ...]]] = {
+    "card": (_card, ("total",)),
+    "note": (_note, ("company",)),
+    "glued": (_glued, ("company", "address")),
+    "apart": (_apart, ("company", "address")),
+    "wrapped": (_wrapped, ("company",)),
+    "slogan": (_slogan, ("company",)),
+    "code": (_code, ("company", "address")),
+    "timed": (_timed, ("date",)),
+    "month": (_month, ("date",)),
+}
+
+
+def _rows(lines: list[Any]) -> Rows:
+    """The rows the structure stage reads, after the offline correct and fix stages."""
+    from stages.offline import correct_text, fix_layout
+    from stages.offline._fields import _row_texts
+
+    return _row_texts(fix_layout(correct_text("\n".join(line.text for line in lines))), lines)
+
+
+def _sources(data: Path, cache_dir: Path | None) -> dict[str, dict[str, Rows]]:
+    """``{source: {name: rows}}``: the transcripts, and the cached OCR when given."""
+    from stages._page import Line
+    from stages.offline import read_box_file
+
+    names = sorted(path.stem for path in (data / "box").glob("*.csv"))
+    sources = {
+        "transcript": {name: _rows(read_box_file(data / "box" / f"{name}.csv")) for name in names}
+    }
+    if cache_dir is not None:
+        cached = json.loads((cache_dir / "ocr-default.json").read_text(encoding="utf-8"))
+        sources["OCR"] = {
+            name: _rows([Line.from_json(item) for item in cached[name]["lines"]])
+            for name in names
+            if name in cached
+        }
+    return sources
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default = os.environ.get("ASYNCPIPE_SROIE", HERE.parent.parent / "shared" / "data" / "sroie")
+    parser.add_argument("--data", type=Path, default=Path(default))
+    parser.add_argument("--cache-dir", type=Path, help="score the cached OCR too")
+    parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
+    parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str((args.tree or HERE.parent).resolve()))
+    import stages
+    from stages.offline import (
+        exact_match,
+        find_address,
+        find_company,
+        find_date,
+        find_total,
+        read_key_file,
+    )
+
+    finders = {
+        "company": find_company,
+        "date": find_date,
+        "address": find_address,
+        "total": find_total,
+    }
+    keys = {path.stem: read_key_file(path) for path in sorted((args.data / "key").glob("*.json"))}
+    order = sorted(keys)  # the split: even positions development, odd held out
+    print(f"rules of {Path(stages.__file__).parent.parent}")
+    print(
+        "| rows | variant | field | as printed, dev | changed, dev | as printed, held out "
+        "| changed, held out |\n|---|---|---|---|---|---|---|"
+    )
+    misses = []
+    for source, receipts in _sources(args.data, args.cache_dir).items():
+        for variant in args.only.split(","):
+            change, fields = VARIANTS[variant]
+            for field in fields:
+                right = {half: [0, 0, 0] for half in ("dev", "held")}  # as, changed, of
+                for name, rows in receipts.items():
+                    found = change(rows, keys[name])
+                    if found is None or not keys[name].get(field, "").strip():
+                        continue
+                    changed, key = found
+                    half = "held" if order.index(name) % 2 else "dev"
+                    got = finders[field](changed)
+                    right[half][0] += exact_match(keys[name][field], finders[field](rows))
+                    right[half][1] += exact_match(key[field], got)
+                    expected = key[field]
+                    right[half][2] += 1
+                    if half == "dev" and not exact_match(expected, got):
+                        misses.append(
+                            f"{source}, {variant}, {name} {field}: {expected!r}, got {got!r}"
+                        )
+                cells = " | ".join(
+                    f"{before}/{count} | {after}/{count}" for before, after, count in right.values()
+                )
+                print(f"| {source} | {variant} | {field} | {cells} |")
+    for miss in misses:
+        print("MISS", miss)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
