@@ -13,7 +13,7 @@ scores them, against the same keys:
 - ``glued``: the registration number's own row joined onto the name's (company, address);
 - ``apart``: a registration number printed after the name moved to a row of its own;
 - ``wrapped``: a name of three words or more cut in two rows at its middle word;
-- ``slogan``: ``QUALITY IS OUR PRIORITY`` above the name (the company);
+- ``slogan``: one of :data:`SLOGANS` above the name (the company);
 - ``code``: ``A12345`` on a row above everything, as a number written on the receipt by
   hand reads (company, address);
 - ``timed``: the date glued to a time after it, ``15/01/201812:46`` (the date);
@@ -26,8 +26,10 @@ is printed); the counts say on how many receipts it did.
 ``as printed`` is the same receipts unchanged. Rows come from the transcripts (``box/``,
 SROIE's own text) and, with ``--cache-dir``, from the cached OCR too
 (``benchmarks/fields_ocr.py``), after the offline correct and fix stages, grouped as the
-structure stage groups them. The development half (even positions) and the held-out half
-(odd) are printed apart; misses are listed for the development half only.
+structure stage groups them; with ``--written SETS``, from the receipts reviewers wrote
+(``benchmarks/written/``) too. The development half (even positions) and the held-out
+half (odd) are printed apart; ``--misses`` lists the misses of the development half and
+the written sets, never the held-out half's.
 
 Usage (from the project root)::
 
@@ -44,6 +46,7 @@ import json
 import os
 import re
 import sys
+import zlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -103,9 +106,23 @@ def _wrapped(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
     return [*rows[:at], " ".join(words[:half]), " ".join(words[half:]), *rows[at + 1 :]], key
 
 
+#: Slogans printed above a name; a receipt gets one by its name's checksum.
+SLOGANS = (
+    "QUALITY IS OUR PRIORITY",
+    "YOUR TRUSTED PARTNER",
+    "FRESH FROM THE OVEN",
+    "THE BEST IN TOWN",
+    "KUALITI TERJAMIN",
+    "WE CARE FOR YOU",
+)
+
+
 def _slogan(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
     at = _name_row(rows, key)
-    return None if at is None else ([*rows[:at], "QUALITY IS OUR PRIORITY", *rows[at:]], key)
+    if at is None:
+        return None
+    slogan = SLOGANS[zlib.crc32(key["company"].encode()) % len(SLOGANS)]
+    return [*rows[:at], slogan, *rows[at:]], key
 
 
 def _code(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
@@ -155,23 +172,52 @@ def _rows(lines: list[Any]) -> Rows:
     return _row_texts(fix_layout(correct_text("\n".join(line.text for line in lines))), lines)
 
 
-def _sources(data: Path, cache_dir: Path | None) -> dict[str, dict[str, Rows]]:
-    """``{source: {name: rows}}``: the transcripts, and the cached OCR when given."""
+# One receipt: its rows, its key, and its group (``dev``, ``held`` or ``written``).
+Receipt = tuple[Rows, Key, str]
+
+
+def _sroie(data: Path, cache_dir: Path | None) -> dict[str, list[Receipt]]:
+    """``{source: receipts}``: the transcripts, and the cached OCR when given."""
     from stages._page import Line
-    from stages.offline import read_box_file
+    from stages.offline import read_box_file, read_key_file
 
     names = sorted(path.stem for path in (data / "box").glob("*.csv"))
+    keys = {name: read_key_file(data / "key" / f"{name}.json") for name in names}
+    # The split: even positions development, odd held out.
+    groups = {name: "held" if index % 2 else "dev" for index, name in enumerate(names)}
     sources = {
-        "transcript": {name: _rows(read_box_file(data / "box" / f"{name}.csv")) for name in names}
+        "transcript": [
+            (_rows(read_box_file(data / "box" / f"{name}.csv")), keys[name], groups[name])
+            for name in names
+        ]
     }
     if cache_dir is not None:
         cached = json.loads((cache_dir / "ocr-default.json").read_text(encoding="utf-8"))
-        sources["OCR"] = {
-            name: _rows([Line.from_json(item) for item in cached[name]["lines"]])
+        sources["OCR"] = [
+            (
+                _rows([Line.from_json(item) for item in cached[name]["lines"]]),
+                keys[name],
+                groups[name],
+            )
             for name in names
             if name in cached
-        }
+        ]
     return sources
+
+
+def _written(sets: str) -> list[Receipt]:
+    """The receipts reviewers wrote (``benchmarks/written/``), laid out as OCR lines."""
+    from fields_written import FIELDS, layout
+
+    from stages._page import Line
+
+    receipts = []
+    for name in sets.split(","):
+        for case in json.loads((HERE / "written" / f"{name}.json").read_text(encoding="utf-8")):
+            _, lines = layout(case["rows"], Line)
+            key = {field: case[field] or "" for field in FIELDS}
+            receipts.append((_rows(lines), key, "written"))
+    return receipts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,19 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     default = os.environ.get("ASYNCPIPE_SROIE", HERE.parent.parent / "shared" / "data" / "sroie")
     parser.add_argument("--data", type=Path, default=Path(default))
     parser.add_argument("--cache-dir", type=Path, help="score the cached OCR too")
+    parser.add_argument("--written", default="", help="comma-separated written sets too")
     parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
     parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants")
+    parser.add_argument("--misses", action="store_true", help="list development misses")
     args = parser.parse_args(argv)
     sys.path.insert(0, str((args.tree or HERE.parent).resolve()))
     import stages
-    from stages.offline import (
-        exact_match,
-        find_address,
-        find_company,
-        find_date,
-        find_total,
-        read_key_file,
-    )
+    from stages.offline import exact_match, find_address, find_company, find_date, find_total
 
     finders = {
         "company": find_company,
@@ -199,39 +240,34 @@ def main(argv: list[str] | None = None) -> int:
         "address": find_address,
         "total": find_total,
     }
-    keys = {path.stem: read_key_file(path) for path in sorted((args.data / "key").glob("*.json"))}
-    order = sorted(keys)  # the split: even positions development, odd held out
+    sources = _sroie(args.data, args.cache_dir)
+    if args.written:
+        sources["written"] = _written(args.written)
     print(f"rules of {Path(stages.__file__).parent.parent}")
-    print(
-        "| rows | variant | field | as printed, dev | changed, dev | as printed, held out "
-        "| changed, held out |\n|---|---|---|---|---|---|---|"
-    )
+    print("| rows | change | field | receipts | as printed | changed |\n|---|---|---|---|---|---|")
     misses = []
-    for source, receipts in _sources(args.data, args.cache_dir).items():
+    for source, receipts in sources.items():
         for variant in args.only.split(","):
             change, fields = VARIANTS[variant]
             for field in fields:
-                right = {half: [0, 0, 0] for half in ("dev", "held")}  # as, changed, of
-                for name, rows in receipts.items():
-                    found = change(rows, keys[name])
-                    if found is None or not keys[name].get(field, "").strip():
+                counts: dict[str, list[int]] = {}  # group -> [as printed, changed, of]
+                for rows, key, group in receipts:
+                    found = change(rows, key)
+                    if found is None or not key.get(field, "").strip():
                         continue
-                    changed, key = found
-                    half = "held" if order.index(name) % 2 else "dev"
+                    changed, new_key = found
                     got = finders[field](changed)
-                    right[half][0] += exact_match(keys[name][field], finders[field](rows))
-                    right[half][1] += exact_match(key[field], got)
-                    expected = key[field]
-                    right[half][2] += 1
-                    if half == "dev" and not exact_match(expected, got):
+                    count = counts.setdefault(group, [0, 0, 0])
+                    count[0] += exact_match(key[field], finders[field](rows))
+                    count[1] += exact_match(new_key[field], got)
+                    count[2] += 1
+                    if group != "held" and not exact_match(new_key[field], got):
                         misses.append(
-                            f"{source}, {variant}, {name} {field}: {expected!r}, got {got!r}"
+                            f"{source} {group}, {variant}, {field}: {new_key[field]!r}, got {got!r}"
                         )
-                cells = " | ".join(
-                    f"{before}/{count} | {after}/{count}" for before, after, count in right.values()
-                )
-                print(f"| {source} | {variant} | {field} | {cells} |")
-    for miss in misses:
+                for group, (before, after, of) in counts.items():
+                    print(f"| {source} | {variant} | {field} | {group} {of} | {before} | {after} |")
+    for miss in misses if args.misses else []:
         print("MISS", miss)
     return 0
 

@@ -68,6 +68,9 @@ GST_LABEL = r"\bGST(?:\b|ID|NO|REG)"
 NOT_COMPANY = re.compile(
     rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{GST_LABEL}|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
+    # A sentence, not a name: an English pronoun, possessive or "is" ("QUALITY IS OUR
+    # PRIORITY", "WE CARE FOR YOU"); not the Malay KAMI or ANDA, which names hold.
+    r"|\b(?:IS|ARE|OUR|YOUR|WE|YOU)\b"
 )
 # A registration number: "(CO.REG :933109-X)", "519537-X)", "Reg No: 1203194-W",
 # "Company No:002643278-A", "(65351-M)".

@@ -412,8 +412,9 @@ class TestCompany:
         assert find_address(rows) == "NO 3, JALAN 4, 43000 KAJANG"
 
     def test_a_slogan_with_a_year_is_no_name(self) -> None:
-        """``~ SINCE 1985 ~`` above a name with no business word is not the name."""
-        for slogan in ("~ SINCE 1985 ~", "EST. 1972"):
+        """``~ SINCE 1985 ~`` above a name with no business word is not the name; nor is
+        a sentence, with a pronoun, a possessive or "is" in it."""
+        for slogan in ("~ SINCE 1985 ~", "EST. 1972", "SATAY IS OUR PASSION", "WE SERVE YOU"):
             rows = [slogan, "HAJI ALI SATAY", "NO 7, JALAN BESAR,", "43000 KAJANG"]
             assert find_company(rows) == "HAJI ALI SATAY"
             assert find_address(rows) == "NO 7, JALAN BESAR, 43000 KAJANG"
