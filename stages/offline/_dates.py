@@ -49,12 +49,14 @@ _YMD = re.compile(
     r"(?<![\d/.-])(?P<y>\d{4}) ?(?P<sep>[/.-]) ?(?P<a>\d{1,2}) ?(?P=sep) ?(?P<b>\d{1,2})"
     rf"(?:(?![\d/.-])|{_GLUED_TIME})"
 )
+# Four digits before a colon are a two-digit year and a glued hour ("26-JAN-1919:02").
 _D_MON_Y = re.compile(
     rf"(?<![\dA-Z])(?P<d>\d{{1,2}})(?:ST|ND|RD|TH|HB)?[ /.-]?{_MONTH}[ /.,-]{{0,2}}"
-    rf"(?P<y>\d{{4}}|\d{{2}})(?:(?!\d)|(?<=\d{{4}}){_GLUED_TIME})"
+    rf"(?P<y>\d{{4}}(?! ?:)|\d{{2}})(?:(?!\d)|{_GLUED_TIME})"
 )
 _MON_D_Y = re.compile(
-    rf"(?<![A-Z]){_MONTH} ?(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?,? ?(?P<y>\d{{4}})(?!\d)"
+    rf"(?<![A-Z]){_MONTH} ?(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?,? ?(?P<y>\d{{4}})"
+    rf"(?:(?!\d)|{_GLUED_TIME})"
 )
 # "06JUN 2016": a day glued to its month's name, which a space parts from the year, lost
 # its space to OCR (a date is printed spaced throughout or not at all).

@@ -37,6 +37,11 @@ class TestDate:
             ("Jan 12, 2018 10:00", "JAN 12, 2018"),
             ("DATE :12/28/2017 10:17:32 PM", "12/28/2017"),
             ("DATE: 25/12/ 2018", "25/12/2018"),
+            # A month's name, and the time glued on: four digits before a colon are a
+            # two-digit year and the hour.
+            ("Mar 5, 20184:32 PM", "MAR 5, 2018"),
+            ("26-Jan-1919:02", "26-JAN-19"),
+            ("Tarikh: 08 APR 1707:55:31", "08 APR 17"),
             ("DATE: 2O/11/2O17", "20/11/2017"),
             # Malay month names, as Malaysian receipts print them too.
             ("Tarikh: 05 Dis 2026", "05 DIS 2026"),
