@@ -12,7 +12,8 @@ scores them, against the same keys:
 - ``note``: ``(BRANCH OFFICE)`` under the name row (the company);
 - ``glued``: the registration number's own row joined onto the name's (company, address);
 - ``apart``: a registration number printed after the name moved to a row of its own;
-- ``wrapped``: a name of three words or more cut in two rows at its middle word;
+- ``wrapped``: a name longer than :data:`HEADER_WIDTH` wrapped onto a second row at the
+  last space that fits, as a printer wraps a name printed double width;
 - ``slogan``: one of :data:`SLOGANS` above the name (the company);
 - ``code``: ``A12345`` on a row above everything, as a number written on the receipt by
   hand reads (company, address);
@@ -98,12 +99,18 @@ def _apart(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
     return [*rows[:at], rows[at][:width], rows[at][width:].strip(), *rows[at + 1 :]], key
 
 
+#: A header's width in characters: a double-width font on a 42-column printer.
+HEADER_WIDTH = 21
+
+
 def _wrapped(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
-    at, words = _name_row(rows, key), key.get("company", "").split()
-    if at is None or len(words) < 3 or rows[at].strip().upper() != key["company"].upper():
+    at, name = _name_row(rows, key), key.get("company", "")
+    if at is None or len(name) <= HEADER_WIDTH or rows[at].strip().upper() != name.upper():
         return None
-    half = len(words) // 2
-    return [*rows[:at], " ".join(words[:half]), " ".join(words[half:]), *rows[at + 1 :]], key
+    cut = rows[at].rfind(" ", 0, HEADER_WIDTH + 1)  # the printer wraps at the last space
+    if cut <= 0:
+        return None
+    return [*rows[:at], rows[at][:cut], rows[at][cut + 1 :], *rows[at + 1 :]], key
 
 
 #: Slogans printed above a name; a receipt gets one by its name's checksum.

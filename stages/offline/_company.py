@@ -137,6 +137,15 @@ def company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
         and not ADDRESS_STOP.search(header[last + 1])
     ):
         last += 1
+    # "SOON HUAT MACHINERY" / "ENTERPRISE": trade words alone under a name that has no
+    # legal end are its last row, wrapped (an outlet's row under a name is a place).
+    if (
+        last + 1 < len(header)
+        and not LEGAL_END.search(header[last])
+        and _names_more(header[last + 1])
+        and _trade_words_only(header[last + 1])
+    ):
+        last += 1
     return first, last
 
 

@@ -513,6 +513,15 @@ class TestCompany:
                 ["AH LOK", "MINI MARKET", "(SA0012345-M)", "NO 1, JALAN 2,", "43000 KAJANG"],
                 "AH LOK MINI MARKET",
             ),
+            # A name wrapped before its last trade words goes on onto their row.
+            (
+                ["SOON KEE MACHINERY", "ENTERPRISE", "NO 1, JALAN 2,", "43000 KAJANG"],
+                "SOON KEE MACHINERY ENTERPRISE",
+            ),
+            (
+                ["LIM HARDWARE SDN BHD", "TRADING", "NO 1, JALAN 2,", "43000 KAJANG"],
+                "LIM HARDWARE SDN BHD",
+            ),
             # A business word in the address is not the name.
             (
                 [
