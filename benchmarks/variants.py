@@ -13,7 +13,7 @@ scores them, against the same keys:
 - ``glued``: the registration number's own row joined onto the name's (company, address);
 - ``apart``: a registration number printed after the name moved to a row of its own;
 - ``wrapped``: a name longer than :data:`HEADER_WIDTH` wrapped onto a second row at the
-  last space that fits, as a printer wraps a name printed double width;
+  last space that fits, as a printer wraps a name printed double width (the company);
 - ``slogan``: one of :data:`SLOGANS` above the name (the company);
 - ``code``: ``A12345`` on a row above everything, as a number written on the receipt by
   hand reads (company, address);
