@@ -138,10 +138,12 @@ def company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     ):
         last += 1
     # "SOON HUAT MACHINERY" / "ENTERPRISE": trade words alone under a name that has no
-    # legal end are its last row, wrapped (an outlet's row under a name is a place).
+    # legal end are its last row, wrapped (an outlet's row under a name is a place);
+    # under a Malay shop's name they describe it ("KEDAI PERABOT LEE" / "FURNITURE").
     if (
         last + 1 < len(header)
         and not LEGAL_END.search(header[last])
+        and not _OPENS_WITH_KIND.match(header[first])
         and _names_more(header[last + 1])
         and _trade_words_only(header[last + 1])
     ):
