@@ -17,13 +17,17 @@ scores them, against the same keys:
 - ``slogan``: one of :data:`SLOGANS` above the name (the company);
 - ``code``: ``A12345`` on a row above everything, as a number written on the receipt by
   hand reads (company, address);
+- ``narrow``: each address row cut after its first comma, as narrow paper wraps it
+  (the address);
+- ``wide``: the address rows printed as one row, as wide paper does (the address);
 - ``timed``: the date glued to a time after it, ``15/01/201812:46`` (the date);
 - ``month``: the date printed with its month's name, ``15 JAN 2018`` (the date; the key
   is changed alike).
 
 A change applies where the key's name opens a row among the first eight (``code``: on
-every receipt; ``card``: where a row names a payment; the dates: where the key's date
-is printed); the counts say on how many receipts it did.
+every receipt; ``card``: where a row names a payment; ``narrow`` and ``wide``: where two
+rows or more in a run are parts of the key's address; the dates: where the key's date is
+printed); the counts say on how many receipts it did.
 ``as printed`` is the same receipts unchanged. Rows come from the transcripts (``box/``,
 SROIE's own text) and, with ``--cache-dir``, from the cached OCR too
 (``benchmarks/fields_ocr.py``), after the offline correct and fix stages, grouped as the
@@ -132,6 +136,37 @@ def _slogan(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
     return [*rows[:at], slogan, *rows[at:]], key
 
 
+def _address_rows(rows: Rows, key: Key) -> range | None:
+    """The run of two rows or more among the first 14 that the key's address holds."""
+    address = key.get("address", "").upper()
+    held = [i for i, row in enumerate(rows[:14]) if len(row) > 3 and row.upper() in address]
+    if len(held) < 2 or held != list(range(held[0], held[-1] + 1)):
+        return None
+    return range(held[0], held[-1] + 1)
+
+
+def _narrow(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    held = _address_rows(rows, key)
+    if held is None:
+        return None
+    changed: Rows = []
+    for index, row in enumerate(rows):
+        cut = row.find(", ")
+        if index in held and cut > 3:
+            changed += [row[: cut + 1], row[cut + 2 :]]
+        else:
+            changed.append(row)
+    return (changed, key) if len(changed) > len(rows) else None
+
+
+def _wide(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    held = _address_rows(rows, key)
+    if held is None:
+        return None
+    joined = " ".join(rows[index] for index in held)
+    return [*rows[: held.start], joined, *rows[held.stop :]], key
+
+
 def _code(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
     return ["A12345", *rows], key
 
@@ -166,6 +201,8 @@ VARIANTS: dict[str, tuple[Variant, tuple[str, ...]]] = {
     "wrapped": (_wrapped, ("company",)),
     "slogan": (_slogan, ("company",)),
     "code": (_code, ("company", "address")),
+    "narrow": (_narrow, ("address",)),
+    "wide": (_wide, ("address",)),
     "timed": (_timed, ("date",)),
     "month": (_month, ("date",)),
 }

@@ -277,6 +277,18 @@ def _one_row_address(row: str) -> bool:
     return bool(POSTCODE.search(row) and _PLACE.search(row) and not ADDRESS_STOP.search(row))
 
 
+def _wrapped_part(block: list[str], index: int) -> bool:
+    """Whether ``block[index]`` is a lot's or unit's code wrapped before its street, as
+    narrow paper prints it: a comma ends it and the next row holds a word only addresses
+    hold (``TB 4412,`` / ``JALAN BAJAU,``, ``S117,`` / ``SECOND FLOOR,``)."""
+    return (
+        block[index].endswith(",")
+        and index + 1 < len(block)
+        and ADDRESS_WORD.search(block[index + 1]) is not None
+        and not is_registration(block[index])
+    )
+
+
 def _address_in(block: list[str]) -> str | None:
     """The address in ``block``, the upper-cased rows after the company name."""
     picked: list[str] = []
@@ -291,7 +303,7 @@ def _address_in(block: list[str]) -> str | None:
                 # a row that holds the old name too ends the skip.
                 skip_next = bool(_FORMERLY.search(row)) and not LEGAL_END.search(row)
                 continue
-            opening = opens_address(block[index:])
+            opening = opens_address(block[index:]) or _wrapped_part(block, index)
             if not opening and (
                 is_noise(row)
                 or _ADDRESS_SKIP.search(row)
@@ -309,13 +321,23 @@ def _address_in(block: list[str]) -> str | None:
             # its number; the address starts below it.
             picked, after_postcode = [], 0
             continue
-        elif stop or (is_noise(row) and not POSTCODE.search(row)):
-            if stop or _holds_address(picked):
+        elif stop or (
+            is_noise(row)
+            and not POSTCODE.search(row)
+            and not _PLACE.search(row)
+            and not _wrapped_part(block, index)
+        ):
+            # A row too short to read as words may open the address, or its street
+            # after a mall's rows: "NO 12A," or "NO 3," alone on a row of narrow paper.
+            opening = not stop and not after_postcode and opens_address(block[index:])
+            if not opening and (stop or _holds_address(picked)):
                 break
-            # The rows so far were no address (a name's last row, a shop's name above
-            # its registration number): look on past this row.
-            picked, after_postcode = [], 0
-            continue
+            if not opening or not _holds_address(picked):
+                # The rows so far were no address (a name's last row, a shop's name
+                # above its registration number): look on past this row, or from it.
+                picked, after_postcode = [], 0
+                if not opening:
+                    continue
         if after_postcode:
             # The state, a district or a branch name may follow the postcode row; a
             # phone number (many digits), a long row or a label ("MESIN NO: 12") does

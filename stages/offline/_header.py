@@ -201,11 +201,16 @@ def opens_address(rows: Sequence[str]) -> bool:
     Whether ``rows[0]`` opens an address although it reads like a code: it starts with a
     house or lot number (``NO 43-45-47G,``, ``10T 12``, ``NO.113G & 115G,``), holds no
     five-digit number (a postcode, or a code such as ``NO 88123``), and a postcode row
-    follows within three rows, before any ``TEL``/``INVOICE``/``DATE`` row.
+    follows within three rows, before any ``TEL``/``INVOICE``/``DATE`` row. A unit's
+    number alone on a row before its comma (``G-08,`` / ``PLAZA KEMAJUAN,``), as narrow
+    paper wraps it, opens an address with the row after it.
     """
-    if not ADDRESS_OPENING.match(LOT_MISREAD.sub("LOT", rows[0])) or POSTCODE.search(rows[0]):
+    opening = LOT_MISREAD.sub("LOT", rows[0])
+    if opening.endswith(",") and len(rows) > 1:
+        opening = f"{opening} {rows[1]}"
+    if not ADDRESS_OPENING.match(opening) or POSTCODE.search(rows[0]):
         return False
-    for row in rows[1:4]:
+    for row in rows[1:5]:
         if ADDRESS_STOP.search(row):
             return False
         if POSTCODE.search(row):

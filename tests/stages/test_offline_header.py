@@ -618,6 +618,48 @@ class TestAddress:
         rows = ["HOME MAJU HARDWARE", "NO.113G & 115G,", "JALAN SETIA 3,", "40170 SHAH ALAM"]
         assert find_address(rows) == "NO.113G & 115G, JALAN SETIA 3, 40170 SHAH ALAM"
 
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            # A unit's code alone before its comma, the street on the next row.
+            (
+                ["(123456-X)", "G-08,", "PLAZA MUTIARA,", "JALAN 19/1,", "46300 PETALING JAYA"],
+                "G-08, PLAZA MUTIARA, JALAN 19/1, 46300 PETALING JAYA",
+            ),
+            (
+                ["(123456-X)", "TB 4412,", "JALAN BAKAU,", "TAMAN SRI MAWAR,", "91000 TAWAU,"],
+                "TB 4412, JALAN BAKAU, TAMAN SRI MAWAR, 91000 TAWAU",
+            ),
+            # A house number alone on its row, after a doctor's name, and four rows
+            # above the postcode.
+            (
+                [
+                    "DR. ALI BIN AHMAD (MBBS)",
+                    "NO 12A,",
+                    "JALAN MAWAR 4/1,",
+                    "BANDAR BARU,",
+                    "TAMAN MELATI,",
+                    "68000 AMPANG",
+                ],
+                "NO 12A, JALAN MAWAR 4/1, BANDAR BARU, TAMAN MELATI, 68000 AMPANG",
+            ),
+            # A mall's rows, then the street's number alone on its row.
+            (
+                ["LOT 2.12,", "LEVEL 2, MEGA MALL,", "NO 3,", "JALAN PJS 1/5,", "47500 SUBANG"],
+                "LOT 2.12, LEVEL 2, MEGA MALL, NO 3, JALAN PJS 1/5, 47500 SUBANG",
+            ),
+            # A short street row goes on the address.
+            (
+                ["12 & 14,", "JLN 2/3,", "TAMAN MAWAR,", "53300 KUALA LUMPUR"],
+                "12 & 14, JLN 2/3, TAMAN MAWAR, 53300 KUALA LUMPUR",
+            ),
+        ],
+    )
+    def test_an_address_wrapped_on_narrow_paper(self, rows: list[str], expected: str) -> None:
+        """Narrow paper cuts an address after each comma: no part is lost."""
+        rows = ["KEDAI MAJU ENTERPRISE", *rows, "TEL: 03-1234 5678"]
+        assert find_address(rows) == expected
+
     def test_lot_read_with_digits(self) -> None:
         """``10T 7`` opening an address is ``LOT 7``; a misread registration row is skipped."""
         rows = ["SINAR SDN BHD", "(CO.RFG : 12Q456-D)", "10T 7, JALAN 3,", "43000 KAJANG"]
