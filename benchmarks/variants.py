@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--written", default="", help="comma-separated written sets too")
     parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
     parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants")
-    parser.add_argument("--misses", action="store_true", help="list development misses")
+    parser.add_argument("--misses", action="store_true", help="list misses (never held out)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str((args.tree or HERE.parent).resolve()))
     import stages

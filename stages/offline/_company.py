@@ -137,15 +137,19 @@ def company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
         and not ADDRESS_STOP.search(header[last + 1])
     ):
         last += 1
-    # "SOON HUAT MACHINERY" / "ENTERPRISE": trade words alone under a name that has no
-    # legal end are its last row, wrapped (an outlet's row under a name is a place);
-    # under a Malay shop's name they describe it ("KEDAI PERABOT LEE" / "FURNITURE").
+    # "SOON HUAT MACHINERY" / "ENTERPRISE": a name's ending alone on the row under a
+    # name that has none is its last row, wrapped. An ending is a word that ends names
+    # (ENTERPRISE, TRADING, SDN BHD ...) or one trade word ("SUPPLIES"); more trade words
+    # describe the trade ("HARDWARE & BUILDING MATERIALS"), and so do any under a Malay
+    # shop's name ("KEDAI PERABOT LEE" / "FURNITURE").
+    below = header[last + 1] if last + 1 < len(header) else ""
     if (
-        last + 1 < len(header)
-        and not LEGAL_END.search(header[last])
+        below
+        and not NAME_TAIL.search(header[last])
         and not _OPENS_WITH_KIND.match(header[first])
-        and _names_more(header[last + 1])
-        and _trade_words_only(header[last + 1])
+        and _names_more(below)
+        and _trade_words_only(below)
+        and (len(below.split()) == 1 or NAME_TAIL.search(below.split()[-1]))
     ):
         last += 1
     return first, last

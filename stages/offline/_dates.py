@@ -49,10 +49,11 @@ _YMD = re.compile(
     r"(?<![\d/.-])(?P<y>\d{4}) ?(?P<sep>[/.-]) ?(?P<a>\d{1,2}) ?(?P=sep) ?(?P<b>\d{1,2})"
     rf"(?:(?![\d/.-])|{_GLUED_TIME})"
 )
-# Four digits before a colon are a two-digit year and a glued hour ("26-JAN-1919:02").
+# A year of four digits is a receipt's (1990-2039), so "26-JAN-1919:02" is a two-digit
+# year and a glued hour, and "15 MAR 2019: 10:30" keeps its year.
 _D_MON_Y = re.compile(
     rf"(?<![\dA-Z])(?P<d>\d{{1,2}})(?:ST|ND|RD|TH|HB)?[ /.-]?{_MONTH}[ /.,-]{{0,2}}"
-    rf"(?P<y>\d{{4}}(?! ?:)|\d{{2}})(?:(?!\d)|{_GLUED_TIME})"
+    rf"(?P<y>(?:199|20[0-3])\d|\d{{2}})(?:(?!\d)|{_GLUED_TIME})"
 )
 _MON_D_Y = re.compile(
     rf"(?<![A-Z]){_MONTH} ?(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?,? ?(?P<y>\d{{4}})"

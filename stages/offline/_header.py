@@ -69,8 +69,11 @@ NOT_COMPANY = re.compile(
     rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{GST_LABEL}|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
     # A sentence, not a name: an English pronoun, possessive or "is" ("QUALITY IS OUR
-    # PRIORITY", "WE CARE FOR YOU"); not the Malay KAMI or ANDA, which names hold.
-    r"|\b(?:IS|ARE|OUR|YOUR|WE|YOU)\b"
+    # PRIORITY", "WE CARE FOR YOU") in a row with no business word or legal suffix (a
+    # name may hold one: "WE CARE PHARMACY", "U & YOU SDN BHD"); not the Malay KAMI or
+    # ANDA, which names hold.
+    rf"|^(?!.*(?:{BUSINESS_WORD.pattern}|\b(?:SDN|BHD|BERHAD|S/B|PLT)\b)).*"
+    r"\b(?:IS|ARE|OUR|YOUR|WE|YOU)\b"
 )
 # A registration number: "(CO.REG :933109-X)", "519537-X)", "Reg No: 1203194-W",
 # "Company No:002643278-A", "(65351-M)".
@@ -88,8 +91,9 @@ REGISTRATION = re.compile(
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)"
     # ("(5A0122874-H)": an S read as 5).
     r"|\(\s*[A-Z5][A-Z]{1,2}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
-    # ... printed without brackets, its seven digits and hyphen whole: "JM0325955-V".
-    r"|\b[A-Z5][A-Z] ?\d[\dOQIL]{6}-[A-Z]\b"
+    # ... printed without brackets, its letters, seven digits and hyphen whole and
+    # unspaced: "JM0325955-V" (not "LIM & CO 1203194-W": CO is the name's).
+    r"|\b[A-Z]{2}\d{7}-[A-Z]\b"
     # A limited liability partnership's: "(LLP0012345-LGN)".
     r"|\(?\s*\bLLP\d{7}-?[A-Z]{3}\b\s*\)?"
     # The 12 digits given since 2019, starting with the year: "(201901012345)".
@@ -113,9 +117,10 @@ ADDRESS_STOP = re.compile(
 POSTCODE = re.compile(
     r"(?<!\d)(?<!LOT )(?<!LOT)(?<!PT )(?<!PT)(?<!PTD )(?<!PTD)(?<!PT\. )(?<!P\.T\. )(?<!P\.T\.)"
     r"(?<!BOX )(?<!BOX)"
-    # Not a code's digits after its letter or two: "A02045" (a number written on the
-    # receipt by hand), "CS12345"; a town glued on keeps its postcode ("KLANG41050").
-    r"(?<!\b[A-Z])(?<!\b[A-Z]{2})"
+    # Not a code's digits after its one letter: "A02045", a number written on the
+    # receipt by hand; initials or a town glued on keep their postcode ("KL50000",
+    # "W.P50450", "KLANG41050").
+    r"(?<!^[A-Z])(?<! [A-Z])"
     r"\d{5}(?!\d)"
 )
 

@@ -74,9 +74,11 @@ _CASH = re.compile(r"\bCASH\b|TENDER|PAYMENT|\bPAID\b")
 _SETTLED = re.compile(r"(?:TOTAL|AMOUNT|AMT|NETT?) ?PAID|PAID ?AMOUNT")
 _CHANGE = re.compile(r"CHANGE|\bBAKI\b")
 _ROUNDING = re.compile(r"ROUND|PEMBUNDARAN|BUNDAR")
-# The heading of a tax summary ("GST SUMMARY", "RINGKASAN GST"), whose table sums the bill
-# before tax and the tax, column by column.
-_SUMMARY = re.compile(r"SUMMARY|RINGKASAN")
+# The heading of a tax summary ("GST SUMMARY", "SUMMARY OF TAX", "RINGKASAN GST"), whose
+# table sums the bill before tax and the tax, column by column.
+_SUMMARY = re.compile(
+    r"\b(?:GST|SST|TAX|CUKAI)\b.*\bSUMMARY|\bSUMMARY\b.*\b(?:GST|SST|TAX)\b|RINGKASAN"
+)
 # Malaysian cash totals are rounded to 5 sen (since 2008).
 _FIVE_SEN = Decimal("0.05")
 _LOOKALIKES = str.maketrans({"0": "O", "1": "I", "5": "S", "4": "A"})
@@ -187,7 +189,7 @@ def _pairs(rows: Sequence[str]) -> list[tuple[int, str, Amount]]:
     a block of bare-amount rows (OCR split label and value, or read a column of labels
     then a column of values) pairs the values with the *last* labels of the block, in
     order: a title row above the labels gets nothing. Below a tax summary's heading, a
-    total with two amounts or more is the table's (``TOTAL : 144.68 8.68``, the sum
+    bare total with two amounts or more is the table's (``TOTAL : 144.68 8.68``, the sum
     before tax and the tax), not the bill's: it pairs nothing.
     """
     pairs: list[tuple[int, str, Amount]] = []
@@ -206,7 +208,8 @@ def _pairs(rows: Sequence[str]) -> list[tuple[int, str, Amount]]:
             labels, values = [], []
         if amounts:
             labels = []
-            if not (summary and len(amounts) > 1 and _TOTAL.search(label)):
+            table = len(amounts) > 1 and _TOTAL.search(label) and not _FINAL.search(label)
+            if not (summary and table):
                 pairs.append((index, label, amounts[0]))
         elif _CURRENCY_ONLY.match(row.upper()):
             continue  # a lone "RM" between label and value
@@ -293,8 +296,8 @@ def find_total(rows: Sequence[str]) -> str | None:
        ``TOTAL (RM)``, ``AMOUNT DUE``, ``TOTAL ... INCL. GST``) over qualified (``TOTAL
        AMOUNT``) over a bare ``TOTAL``. Sub-totals, quantities, tax, discounts,
        rounding adjustments, cash, change, a total of zero (``BALANCE DUE 0.00``) and
-       a tax summary's total (below ``GST SUMMARY``, a ``TOTAL`` with two amounts or
-       more: the sum before tax and the tax) are not totals. ``TOTAL PAID`` is a bare
+       a tax summary's total (below ``GST SUMMARY``, a bare ``TOTAL`` with two amounts
+       or more: the sum before tax and the tax) are not totals. ``TOTAL PAID`` is a bare
        total when no change is printed, and the sum tendered when one is.
     3. If ``CASH - CHANGE`` (the sum tendered last before the change) equals one
        candidate, that candidate wins (the customer paid it), whatever its rank;

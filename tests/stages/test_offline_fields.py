@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+# A row that says how the bill was paid (as benchmarks/variants.py drops them).
+_PAYMENT = re.compile(r"CASH|CHANGE|TENDER|PAID|BAKI|TUNAI", re.IGNORECASE)
+
+
 class TestDate:
     """Receipt dates in their printed form."""
 
@@ -42,6 +46,8 @@ class TestDate:
             ("Mar 5, 20184:32 PM", "MAR 5, 2018"),
             ("26-Jan-1919:02", "26-JAN-19"),
             ("Tarikh: 08 APR 1707:55:31", "08 APR 17"),
+            ("15 MAR 2019: 10:30 AM", "15 MAR 2019"),
+            ("26-Jan-2019:19:02", "26-JAN-2019"),
             ("DATE: 2O/11/2O17", "20/11/2017"),
             # Malay month names, as Malaysian receipts print them too.
             ("Tarikh: 05 Dis 2026", "05 DIS 2026"),
@@ -269,7 +275,7 @@ class TestTotal:
         for box in sorted((sroie / "box").glob("*.csv")):
             expected = read_key_file(sroie / "key" / f"{box.stem}.json").get("total", "")
             texts = [" ".join(line.text for line in row) for row in rows(read_box_file(box))]
-            card = [text for text in texts if not re.search(r"CASH|CHANGE|TENDER|PAID", text)]
+            card = [text for text in texts if not _PAYMENT.search(text)]
             right += bool(expected) and find_total(card) == expected
         assert right >= 38
 

@@ -418,6 +418,9 @@ class TestCompany:
             rows = [slogan, "HAJI ALI SATAY", "NO 7, JALAN BESAR,", "43000 KAJANG"]
             assert find_company(rows) == "HAJI ALI SATAY"
             assert find_address(rows) == "NO 7, JALAN BESAR, 43000 KAJANG"
+        # A name may hold such a word, with a business word or a legal suffix.
+        for name in ("WE CARE PHARMACY SDN BHD", "YOU & ME CAFE", "OUR KITCHEN RESTAURANT"):
+            assert find_company([name, "NO 7, JALAN BESAR,", "43000 KAJANG"]) == name
 
     @pytest.mark.parametrize(
         "number",
@@ -429,7 +432,6 @@ class TestCompany:
             "(202003123456)",
             "202003123456 (1234567-X)",
             "JM0512345-X",
-            "SA 0345678-P",
         ],
     )
     def test_registration_numbers_of_other_forms(self, number: str) -> None:
@@ -442,6 +444,10 @@ class TestCompany:
         assert find_company(rows) == "CAHAYA PRINTING"
         assert find_address(rows) == "NO 1, JALAN 2, 43000 KAJANG"
 
+    def test_a_name_ending_in_two_letters_keeps_them(self) -> None:
+        """``CO`` before a number is the name's, not the state letters of one."""
+        assert find_company(["LIM & CO 1203194-W", "NO 1, JALAN 2,", "43000 KAJANG"]) == "LIM & CO"
+
     def test_a_code_written_above_the_header_is_no_postcode(self) -> None:
         """``A12345`` written by hand above the print: its digits are no postcode, so no
         address is taken to open above the name; a town glued on keeps its postcode."""
@@ -449,7 +455,9 @@ class TestCompany:
         rows.append("43000 KAJANG")
         assert find_company(rows) == "PERNIAGAAN ABC JAYA"
         assert find_address(rows) == "NO 3, JALAN 4, 43000 KAJANG"
-        assert has_postcode("TAMAN ABC, KAJANG43000") and not has_postcode("CS12345")
+        assert not has_postcode("A12345") and not has_postcode("TEL A12345")
+        for glued in ("TAMAN ABC, KAJANG43000", "KL50000", "W.P50450", "SELANGOR D.E43000"):
+            assert has_postcode(glued), glued
 
     def test_a_lower_case_l_in_a_capital_word_is_an_i(self) -> None:
         """``PARKlNG``: a lower-case l between capitals is the I it looks like."""
@@ -521,6 +529,15 @@ class TestCompany:
             (
                 ["LIM HARDWARE SDN BHD", "TRADING", "NO 1, JALAN 2,", "43000 KAJANG"],
                 "LIM HARDWARE SDN BHD",
+            ),
+            # Trade words under a whole name describe its trade.
+            (
+                ["SOON KEE ENTERPRISE", "HARDWARE & BUILDING MATERIALS", "NO 1, JALAN 2,"],
+                "SOON KEE ENTERPRISE",
+            ),
+            (
+                ["SOON KEE MACHINERY", "HARDWARE & BUILDING MATERIALS", "NO 1, JALAN 2,"],
+                "SOON KEE MACHINERY",
             ),
             # A business word in the address is not the name.
             (
