@@ -322,8 +322,6 @@ class TestCompany:
                 ["LIM HARDWARE TRADING", "DEALER IN BUILDING MATERIALS", "(JM0123456-X)"],
                 "LIM HARDWARE TRADING",
             ),
-            # A row all in brackets over the number is a note to the name, not a name.
-            (["ABC MINI MARKET", "(CHERAS BRANCH)", "(001234567-X)"], "ABC MINI MARKET"),
             # A dish or a fuel alone is a logo's row; a company word over a name with a
             # business word is one name; a branch's number is no name's digit.
             (["NASI KANDAR", "DEEN MAJU SDN BHD"], "DEEN MAJU SDN BHD"),
@@ -530,6 +528,8 @@ class TestCompany:
                 ["LIM HARDWARE SDN BHD", "TRADING", "NO 1, JALAN 2,", "43000 KAJANG"],
                 "LIM HARDWARE SDN BHD",
             ),
+            # A row all in brackets over the number is a note to the name, not a name.
+            (["ABC MINI MARKET", "(CHERAS BRANCH)", "(001234567-X)"], "ABC MINI MARKET"),
             # Trade words under a whole name describe its trade.
             (
                 ["SOON KEE ENTERPRISE", "HARDWARE & BUILDING MATERIALS", "NO 1, JALAN 2,"],
