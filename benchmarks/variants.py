@@ -20,14 +20,16 @@ scores them, against the same keys:
 - ``narrow``: each address row cut after its first comma, as narrow paper wraps it
   (the address);
 - ``wide``: the address rows printed as one row, as wide paper does (the address);
+- ``phone``: ``TEL: 03-1234 5678`` on the address's last row (the address);
 - ``timed``: the date glued to a time after it, ``15/01/201812:46`` (the date);
 - ``month``: the date printed with its month's name, ``15 JAN 2018`` (the date; the key
   is changed alike).
 
 A change applies where the key's name opens a row among the first eight (``code``: on
-every receipt; ``card``: where a row names a payment; ``narrow`` and ``wide``: where two
-rows or more in a run are parts of the key's address; the dates: where the key's date is
-printed); the counts say on how many receipts it did.
+every receipt; ``card``: where a row names a payment; ``narrow``, ``wide`` and
+``phone``: where two rows or more in a run are parts of the key's address, for ``phone``
+the last of them ending it; the dates: where the key's date is printed); the counts say
+on how many receipts it did.
 ``as printed`` is the same receipts unchanged. Rows come from the transcripts (``box/``,
 SROIE's own text) and, with ``--cache-dir``, from the cached OCR too
 (``benchmarks/fields_ocr.py``), after the offline correct and fix stages, grouped as the
@@ -167,6 +169,16 @@ def _wide(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
     return [*rows[: held.start], joined, *rows[held.stop :]], key
 
 
+def _phone(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
+    held = _address_rows(rows, key)
+    if held is None:
+        return None
+    last = held.stop - 1  # the address's last row, which ends it
+    if not key["address"].upper().rstrip(" ,.").endswith(rows[last].upper().rstrip(" ,.")):
+        return None
+    return [*rows[:last], f"{rows[last]} TEL: 03-1234 5678", *rows[last + 1 :]], key
+
+
 def _code(rows: Rows, key: Key) -> tuple[Rows, Key] | None:
     return ["A12345", *rows], key
 
@@ -203,6 +215,7 @@ VARIANTS: dict[str, tuple[Variant, tuple[str, ...]]] = {
     "code": (_code, ("company", "address")),
     "narrow": (_narrow, ("address",)),
     "wide": (_wide, ("address",)),
+    "phone": (_phone, ("address",)),
     "timed": (_timed, ("date",)),
     "month": (_month, ("date",)),
 }

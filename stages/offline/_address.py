@@ -31,7 +31,7 @@ from ._header import (
     is_registration,
     opens_address,
 )
-from ._vocabulary import clean_header_text
+from ._vocabulary import PLACE_WORDS, clean_header_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -199,15 +199,21 @@ _DOCUMENT_NUMBER = re.compile(
 )
 
 
-def _until_stop(row: str) -> tuple[str, bool]:
+def _until_stop(row: str, after_postcode: bool) -> tuple[str, bool]:
     """
     ``(row, False)``, or the part of ``row`` before a ``TEL``/``FAX``/... label that
-    follows a postcode on it, and ``True``: "34000 TAIPING, PERAK. TEL: 05-807 1234"
-    ends the address with its first part.
+    follows a postcode on it, or places' words under the postcode's row, and ``True``:
+    "34000 TAIPING, PERAK. TEL: 05-807 1234" and "SELANGOR TEL: 03-1234 5678" end the
+    address with their first part ("RELOAD RECEIPT" is no place).
     """
     stop = ADDRESS_STOP.search(row)
-    if stop is not None and stop.start() > 0 and POSTCODE.search(row[: stop.start()]):
-        return row[: stop.start()].rstrip(), True
+    if stop is None or stop.start() == 0:
+        return row, False
+    before = row[: stop.start()]
+    words = re.findall(r"[A-Z]{2,}", before)  # initials aside: "SELANGOR D.E"
+    places = bool(words) and all(word in PLACE_WORDS for word in words)
+    if POSTCODE.search(before) or (after_postcode and places):
+        return before.rstrip(), True
     return row, False
 
 
@@ -295,7 +301,7 @@ def _address_in(block: list[str]) -> str | None:
     after_postcode = 0
     skip_next = False
     for index, whole in enumerate(block):
-        row, last = _until_stop(whole)
+        row, last = _until_stop(whole, after_postcode > 0)
         stop = ADDRESS_STOP.search(row) or _DOCUMENT_NUMBER.match(whole) or _is_title(row)
         if not picked:
             if skip_next or _FORMERLY.search(row):

@@ -17,6 +17,7 @@ import unicodedata
 __all__ = [
     "DOMAIN_WORDS",
     "LOOK_ALIKES",
+    "PLACE_WORDS",
     "TRADE_WORDS",
     "clean_header_text",
     "fix_word",
@@ -69,8 +70,10 @@ _PLACES = """
 # domain words, they are never "fixed" into their neighbours.
 #: Words a shop's trade is named with (upper case).
 TRADE_WORDS = frozenset(_TRADE.split())
+#: Words of Malaysian addresses: streets, buildings, places, states (upper case).
+PLACE_WORDS = frozenset(_PLACES.split())
 #: Words printed in Malaysian company names and addresses (upper case).
-DOMAIN_WORDS = TRADE_WORDS | frozenset(_PLACES.split())
+DOMAIN_WORDS = TRADE_WORDS | PLACE_WORDS
 # The personal names streets most often honour. Not domain words: a name is put right
 # only from an N or RN read for its M ("AHNAD", "RAHRNAN"), since its other look-alikes
 # are names too ("RAHMAH").

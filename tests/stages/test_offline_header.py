@@ -677,6 +677,16 @@ class TestAddress:
         rows = ["KEDAI MAJU ENTERPRISE", *rows, "TEL: 03-1234 5678"]
         assert find_address(rows) == expected
 
+    def test_a_phone_on_the_state_row_ends_the_address(self) -> None:
+        """``SELANGOR TEL: ...`` under the postcode's row: the state is the address's
+        last part; words that are no place before the label are not."""
+        top = ["KEDAI MAJU ENTERPRISE", "NO 7, JALAN 2,", "43000 KAJANG,"]
+        assert find_address([*top, "SELANGOR D.E TEL: 03-1234 5678"]) == (
+            "NO 7, JALAN 2, 43000 KAJANG, SELANGOR D.E"
+        )
+        assert find_address([*top, "RELOAD RECEIPT"]) == "NO 7, JALAN 2, 43000 KAJANG"
+        assert find_address([*top, "COMPANY REG NO: 12345-X"]) == "NO 7, JALAN 2, 43000 KAJANG"
+
     def test_lot_read_with_digits(self) -> None:
         """``10T 7`` opening an address is ``LOT 7``; a misread registration row is skipped."""
         rows = ["SINAR SDN BHD", "(CO.RFG : 12Q456-D)", "10T 7, JALAN 3,", "43000 KAJANG"]
