@@ -31,7 +31,7 @@ from ._header import (
     is_registration,
     opens_address,
 )
-from ._vocabulary import PLACE_WORDS, clean_header_text
+from ._vocabulary import clean_header_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -202,19 +202,29 @@ _DOCUMENT_NUMBER = re.compile(
 def _until_stop(row: str, after_postcode: bool) -> tuple[str, bool]:
     """
     ``(row, False)``, or the part of ``row`` before a ``TEL``/``FAX``/... label that
-    follows a postcode on it, or places' words under the postcode's row, and ``True``:
-    "34000 TAIPING, PERAK. TEL: 05-807 1234" and "SELANGOR TEL: 03-1234 5678" end the
-    address with their first part ("RELOAD RECEIPT" is no place).
+    follows a postcode on it, or a state before a phone under the postcode's row, and
+    ``True``: "34000 TAIPING, PERAK. TEL: 05-807 1234" and "SELANGOR D.E TEL: 03-1234
+    5678" end the address with their first part ("HAJI ABDUL H/P:" is no state).
     """
     stop = ADDRESS_STOP.search(row)
     if stop is None or stop.start() == 0:
         return row, False
     before = row[: stop.start()]
-    words = re.findall(r"[A-Z]{2,}", before)  # initials aside: "SELANGOR D.E"
-    places = bool(words) and all(word in PLACE_WORDS for word in words)
-    if POSTCODE.search(before) or (after_postcode and places):
+    state = _STATE.fullmatch(before.strip()) is not None and _PHONE.match(row, stop.start())
+    if POSTCODE.search(before) or (after_postcode and state):
         return before.rstrip(), True
     return row, False
+
+
+# A state as printed under the postcode: its words, an honorific, initials, the country.
+_STATE = re.compile(
+    r"(?:(?:(?:SELANGOR|JOHOR|KEDAH|KELANTAN|MELAKA|MALACCA|NEGERI|SEMBILAN|PAHANG|PERAK|"
+    r"PERLIS|PULAU|PINANG|PENANG|SABAH|SARAWAK|TERENGGANU|KUALA|LUMPUR|LABUAN|PUTRAJAYA|"
+    r"WILAYAH|PERSEKUTUAN|DARUL|EHSAN|TAKZIM|RIDZUAN|MAKMUR|KHUSUS|AMAN|IMAN|NAIM|"
+    r"MALAYSIA)\b|[A-Z](?![A-Z]))[\s.,]*)+"
+)
+# A phone's label: "TEL", "FAX", "H/P", "PHONE".
+_PHONE = re.compile(r"[T1I][E3]L\b|TEL|TELEPHONE|PHONE|FAX|H/?P\b|HANDPHONE")
 
 
 def find_address(rows: Sequence[str]) -> str | None:
@@ -283,12 +293,18 @@ def _one_row_address(row: str) -> bool:
     return bool(POSTCODE.search(row) and _PLACE.search(row) and not ADDRESS_STOP.search(row))
 
 
+# A lot's or unit's code and its comma, alone on a row: "TB 4412,", "G-08,", "S117,".
+_UNIT_CODE = re.compile(r"^(?:[A-Z]{1,4}\.?\s*)?[A-Z]?\d[\dA-Z]*(?:[./-][\dA-Z]+)*\s*,$")
+
+
 def _wrapped_part(block: list[str], index: int) -> bool:
     """Whether ``block[index]`` is a lot's or unit's code wrapped before its street, as
-    narrow paper prints it: a comma ends it and the next row holds a word only addresses
-    hold (``TB 4412,`` / ``JALAN BAJAU,``, ``S117,`` / ``SECOND FLOOR,``)."""
+    narrow paper prints it: the code and a comma, and a word only addresses hold on the
+    next row (``TB 4412,`` / ``JALAN BAJAU,``, ``S117,`` / ``SECOND FLOOR,``); not a
+    postcode (``10250,``)."""
     return (
-        block[index].endswith(",")
+        _UNIT_CODE.match(block[index]) is not None
+        and not POSTCODE.search(block[index])
         and index + 1 < len(block)
         and ADDRESS_WORD.search(block[index + 1]) is not None
         and not is_registration(block[index])
@@ -330,8 +346,7 @@ def _address_in(block: list[str]) -> str | None:
         elif stop or (
             is_noise(row)
             and not POSTCODE.search(row)
-            and not _PLACE.search(row)
-            and not _wrapped_part(block, index)
+            and not (_PLACE.search(row) and not after_postcode)  # "JLN 2/3," is a part
         ):
             # A row too short to read as words may open the address, or its street
             # after a mall's rows: "NO 12A," or "NO 3," alone on a row of narrow paper.

@@ -206,7 +206,8 @@ def opens_address(rows: Sequence[str]) -> bool:
     Whether ``rows[0]`` opens an address although it reads like a code: it starts with a
     house or lot number (``NO 43-45-47G,``, ``10T 12``, ``NO.113G & 115G,``), holds no
     five-digit number (a postcode, or a code such as ``NO 88123``), and a postcode row
-    follows within three rows, before any ``TEL``/``INVOICE``/``DATE`` row. A unit's
+    follows within four rows (narrow paper spreads an address over more), before any
+    ``TEL``/``INVOICE``/``DATE`` row. A unit's
     number alone on a row before its comma (``G-08,`` / ``PLAZA KEMAJUAN,``), as narrow
     paper wraps it, opens an address with the row after it.
     """

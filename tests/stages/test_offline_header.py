@@ -677,6 +677,42 @@ class TestAddress:
         rows = ["KEDAI MAJU ENTERPRISE", *rows, "TEL: 03-1234 5678"]
         assert find_address(rows) == expected
 
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            # Rows after the address: an order's code and number, a table's row.
+            (
+                ["NO 7, JALAN 2,", "TAMAN MAJU", "S01,", "ORDER NO 123", "NASI 5.00"],
+                "NO 7, JALAN 2, TAMAN MAJU",
+            ),
+            # A name's row above a unit's code is no part of the address.
+            (
+                ["KLINIK ALI", "G-08,", "PLAZA MUTIARA,", "JALAN 19/1,", "46300 PETALING JAYA"],
+                "G-08, PLAZA MUTIARA, JALAN 19/1, 46300 PETALING JAYA",
+            ),
+            # Five digits and a comma alone are no unit's code.
+            (
+                ["(123456-X)", "10250,", "NO 7, JALAN 2,", "43000 KAJANG"],
+                "NO 7, JALAN 2, 43000 KAJANG",
+            ),
+            # A place's short word under the postcode is an item's, not the address's.
+            (["NO 7, JALAN 2,", "43000 KAJANG", "KG", "EPAL 8.00"], "NO 7, JALAN 2, 43000 KAJANG"),
+            # A house number with no comma, four rows above the postcode.
+            (
+                ["NO 12A", "JALAN MAWAR,", "TAMAN MELATI,", "BANDAR BARU,", "43000 KAJANG"],
+                "NO 12A JALAN MAWAR, TAMAN MELATI, BANDAR BARU, 43000 KAJANG",
+            ),
+            # A unit's code after a mall's row opens the street's part.
+            (
+                ["LEVEL 2, MEGA MALL,", "G-08,", "JALAN PJS 1/5,", "47500 SUBANG"],
+                "LEVEL 2, MEGA MALL, G-08, JALAN PJS 1/5, 47500 SUBANG",
+            ),
+        ],
+    )
+    def test_what_narrow_paper_rules_leave_out(self, rows: list[str], expected: str) -> None:
+        """The narrow-paper rules take no row an address would not print."""
+        assert find_address(["KEDAI MAJU ENTERPRISE", *rows, "TEL: 03-1234 5678"]) == expected
+
     def test_a_phone_on_the_state_row_ends_the_address(self) -> None:
         """``SELANGOR TEL: ...`` under the postcode's row: the state is the address's
         last part; words that are no place before the label are not."""
@@ -685,6 +721,10 @@ class TestAddress:
             "NO 7, JALAN 2, 43000 KAJANG, SELANGOR D.E"
         )
         assert find_address([*top, "RELOAD RECEIPT"]) == "NO 7, JALAN 2, 43000 KAJANG"
+        assert find_address([*top, "HAJI ABDUL H/P: 012-345"]) == "NO 7, JALAN 2, 43000 KAJANG"
+        assert find_address([*top, "SELANGOR DATE: 12/05/18"]) == "NO 7, JALAN 2, 43000 KAJANG"
+        # Above the postcode, a phone's row ends the address before it.
+        assert find_address([*top[:2], "SELANGOR TEL: 03-1"]) == "NO 7, JALAN 2"
         assert find_address([*top, "COMPANY REG NO: 12345-X"]) == "NO 7, JALAN 2, 43000 KAJANG"
 
     def test_lot_read_with_digits(self) -> None:
