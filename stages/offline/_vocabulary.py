@@ -17,7 +17,6 @@ import unicodedata
 __all__ = [
     "DOMAIN_WORDS",
     "LOOK_ALIKES",
-    "PLACE_WORDS",
     "TRADE_WORDS",
     "clean_header_text",
     "fix_word",
@@ -70,10 +69,8 @@ _PLACES = """
 # domain words, they are never "fixed" into their neighbours.
 #: Words a shop's trade is named with (upper case).
 TRADE_WORDS = frozenset(_TRADE.split())
-#: Words of Malaysian addresses: streets, buildings, places, states (upper case).
-PLACE_WORDS = frozenset(_PLACES.split())
 #: Words printed in Malaysian company names and addresses (upper case).
-DOMAIN_WORDS = TRADE_WORDS | PLACE_WORDS
+DOMAIN_WORDS = TRADE_WORDS | frozenset(_PLACES.split())
 # The personal names streets most often honour. Not domain words: a name is put right
 # only from an N or RN read for its M ("AHNAD", "RAHRNAN"), since its other look-alikes
 # are names too ("RAHMAH").
