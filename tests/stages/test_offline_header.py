@@ -670,17 +670,8 @@ class TestAddress:
                 ["12 & 14,", "JLN 2/3,", "TAMAN MAWAR,", "53300 KUALA LUMPUR"],
                 "12 & 14, JLN 2/3, TAMAN MAWAR, 53300 KUALA LUMPUR",
             ),
-        ],
-    )
-    def test_an_address_wrapped_on_narrow_paper(self, rows: list[str], expected: str) -> None:
-        """Narrow paper cuts an address after each comma: no part is lost."""
-        rows = ["KEDAI MAJU ENTERPRISE", *rows, "TEL: 03-1234 5678"]
-        assert find_address(rows) == expected
-
-    @pytest.mark.parametrize(
-        ("rows", "expected"),
-        [
-            # Rows after the address: an order's code and number, a table's row.
+            # No row an address would not print: after the address, an order's code and
+            # number, a table's row.
             (
                 ["NO 7, JALAN 2,", "TAMAN MAJU", "S01,", "ORDER NO 123", "NASI 5.00"],
                 "NO 7, JALAN 2, TAMAN MAJU",
@@ -709,8 +700,9 @@ class TestAddress:
             ),
         ],
     )
-    def test_what_narrow_paper_rules_leave_out(self, rows: list[str], expected: str) -> None:
-        """The narrow-paper rules take no row an address would not print."""
+    def test_an_address_wrapped_on_narrow_paper(self, rows: list[str], expected: str) -> None:
+        """Narrow paper cuts an address after each comma: no part is lost, and no row an
+        address would not print is taken."""
         assert find_address(["KEDAI MAJU ENTERPRISE", *rows, "TEL: 03-1234 5678"]) == expected
 
     def test_a_phone_on_the_state_row_ends_the_address(self) -> None:
