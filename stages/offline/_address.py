@@ -210,7 +210,8 @@ def _until_stop(row: str, after_postcode: bool) -> tuple[str, bool]:
     if stop is None or stop.start() == 0:
         return row, False
     before = row[: stop.start()]
-    state = _STATE.fullmatch(before.strip()) is not None and _PHONE.match(row, stop.start())
+    phone = _PHONE.match(row, stop.start()) is not None
+    state = phone and _STATE.fullmatch(before.strip()) is not None
     if POSTCODE.search(before) or (after_postcode and state):
         return before.rstrip(), True
     return row, False
@@ -224,7 +225,7 @@ _STATE = re.compile(
     r"MALAYSIA)\b|[A-Z](?![A-Z]))[\s.,]*)+"
 )
 # A phone's label: "TEL", "FAX", "H/P", "PHONE".
-_PHONE = re.compile(r"[T1I][E3]L\b|TEL|TELEPHONE|PHONE|FAX|H/?P\b|HANDPHONE")
+_PHONE = re.compile(r"[T1I][E3]L|PHONE|HANDPHONE|FAX|H/?P\b")
 
 
 def find_address(rows: Sequence[str]) -> str | None:

@@ -207,9 +207,9 @@ def opens_address(rows: Sequence[str]) -> bool:
     house or lot number (``NO 43-45-47G,``, ``10T 12``, ``NO.113G & 115G,``), holds no
     five-digit number (a postcode, or a code such as ``NO 88123``), and a postcode row
     follows within four rows (narrow paper spreads an address over more), before any
-    ``TEL``/``INVOICE``/``DATE`` row. A unit's
-    number alone on a row before its comma (``G-08,`` / ``PLAZA KEMAJUAN,``), as narrow
-    paper wraps it, opens an address with the row after it.
+    ``TEL``/``INVOICE``/``DATE`` row. A unit's number alone on a row before its comma
+    (``G-08,`` / ``PLAZA KEMAJUAN,``), as narrow paper wraps it, opens an address with
+    the row after it.
     """
     opening = LOT_MISREAD.sub("LOT", rows[0])
     if opening.endswith(",") and len(rows) > 1:
