@@ -303,19 +303,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rules of {Path(stages.__file__).parent.parent}")
     print("| rows | change | field | receipts | as printed | changed |\n|---|---|---|---|---|---|")
     misses = []
+    printed: dict[tuple[str, int, str], bool] = {}  # (source, receipt, field): as printed
     for source, receipts in sources.items():
         for variant in args.only.split(","):
             change, fields = VARIANTS[variant]
             for field in fields:
                 counts: dict[str, list[int]] = {}  # group -> [as printed, changed, of]
-                for rows, key, group in receipts:
+                for number, (rows, key, group) in enumerate(receipts):
                     found = change(rows, key)
                     if found is None or not key.get(field, "").strip():
                         continue
                     changed, new_key = found
                     got = finders[field](changed)
                     count = counts.setdefault(group, [0, 0, 0])
-                    count[0] += exact_match(key[field], finders[field](rows))
+                    if (source, number, field) not in printed:
+                        as_printed = exact_match(key[field], finders[field](rows))
+                        printed[(source, number, field)] = as_printed
+                    count[0] += printed[(source, number, field)]
                     count[1] += exact_match(new_key[field], got)
                     count[2] += 1
                     if group != "held" and not exact_match(new_key[field], got):
