@@ -76,6 +76,11 @@ hotels, car parks, Malay dates, totals printed again after rounding.
                     once at 60d07d5, then worked on.
     written/ag.json 80 receipts, written blind like SROIE's own; read once at f8cae1c,
                     then worked on.
+    written/ah.json 80 receipts (round 21), written blind like SROIE's own, a third
+                    noisy; read once at 6863c1f (round 20's last rules), then worked on.
+    written/ai.json 80 receipts, written blind beside set AH by another reviewer (the
+                    SST era: e-wallets and cards, franchises and operators, food courts,
+                    hawkers, Sabah and Sarawak); read once at 6863c1f, then worked on.
     written/v.json  80 receipts, written blind (half SROIE's trades, half other shops;
                     Malay months) at the start of round 17, kept unread, and read once
                     at the round's last rules (02aa96c). Its misses were not worked on.
@@ -186,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
     parser.add_argument(
         "--sets",
-        default="a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,ab,ac,ad,ae,af,ag",
+        default="a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,ab,ac,ad,ae,af,ag,ah,ai",
         help="comma-separated sets",
     )
     parser.add_argument("--misses", default="", help="print the misses of these sets")
