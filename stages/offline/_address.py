@@ -94,6 +94,11 @@ _STOP_BEFORE_STATE = re.compile(
     r"(\d{5} [A-Z][A-Z ,]{2,29})\.(?= (?:SELANGOR|JOHOR|KEDAH|KELANTAN|MELAKA|NEGERI|PAHANG|"
     r"PERAK|PERLIS|PULAU PINANG|SABAH|SARAWAK|TERENGGANU)\b)"
 )
+# So is one after a house or lot number, before its street: "LOT 1-3. JALAN BUNGA",
+# "1851-B. JALAN KPB 6" (addresses print "NO. 27, JALAN ...").
+_STOP_BEFORE_STREET = re.compile(
+    r"(?<=\d)(?<!\d\.\d)((?:[A-Z]|-[A-Z0-9]+)*)\.(?= (?:JALAN|JLN|JL|LORONG|LRG|LEBUH|PERSIARAN)\b)"
+)
 # A stray mark beside a comma: "TAMAN X,, 43000", "BANGSAR BARU,. 59100".
 _STRAY_STOP = re.compile(r",[.,]+|\.,")
 
@@ -121,7 +126,7 @@ def _clean_address(address: str) -> str:
     address = _PO_BOX.sub(r"\1O", address)
     address = LOT_MISREAD.sub("LOT", clean_header_text(_BRANCH_LABEL.sub("", address)))
     address = SPACED_INITIALS.sub(r"\1.", address)
-    address = _STRAY_STOP.sub(",", address)
+    address = _STOP_BEFORE_STREET.sub(r"\1,", _STRAY_STOP.sub(",", address))
     address = _STOP_BEFORE_STATE.sub(r"\1,", address)
     return _STOP_BEFORE_POSTCODE.sub(",", address).rstrip(" ,")
 

@@ -40,9 +40,11 @@ __all__ = ["find_company"]
 # "INTERNATIONAL.SDN BHD": a dot glued between a name and its legal suffix is a space.
 _DOT_BEFORE_SDN = re.compile(r"(?<=[A-Z])[.\u00b7](?=SDN\b)")
 
-# "OPERATED BY: X SDN BHD", "BY X SDN BHD": the operator's name is what follows.
+# "OPERATED BY: X SDN BHD", "BY X SDN BHD", "A FRANCHISE OF X SDN BHD": the operator's
+# name is what follows.
 _OPERATED_BY = re.compile(
     r"^(?:(?:OPERATED|MANAGED|OWNED|MILIK)\s*)?(?:BY|OLEH)\b\s*:?\s*|^DEALER\s*:\s*"
+    r"|^(?:A\s+)?(?:FRANCHISE|FRANCHISEE|MEMBER|SUBSIDIARY|DIVISION)\s+[O0]F\b\s*:?\s*"
 )
 
 # A word of a name that holds look-alike digits: 0 or 1 among letters ("S0N", "0NE",
@@ -77,11 +79,11 @@ _ZERO_OPENING_PAIR = re.compile(r"(?<![\w.-])0(?=[A-Z](?![\w-]))")
 
 
 def _clean_company(row: str) -> str:
-    row = _OPERATED_BY.sub("", row)
     row = _DOT_BEFORE_SDN.sub(" ", clean_header_text(row))
     row = SPACED_INITIALS.sub(r"\1.", row)
     row = REGISTRATION.sub(" ", row)
     row = _NAME_WORD.sub(_name_word, row)
+    row = _OPERATED_BY.sub("", row.lstrip())  # after the digits: "0PERATED BY"
     row = _FIVE_IN_NAME.sub(lambda m: m.group(0).translate(_AS_LETTERS), row)
     row = _CO_WITH_ZERO.sub("CO", _G_ENDING_NAME.sub("G", _ZERO_OPENING_PAIR.sub("O", row)))
     row = re.sub(r"[|_]", " ", row)
@@ -141,15 +143,20 @@ def company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     # name that has none is its last row, wrapped. An ending is a word that ends names
     # (ENTERPRISE, TRADING, SDN BHD ...) or one trade word ("SUPPLIES"); more trade words
     # describe the trade ("HARDWARE & BUILDING MATERIALS"), and so do any under a Malay
-    # shop's name ("KEDAI PERABOT LEE" / "FURNITURE").
+    # shop's name ("KEDAI PERABOT LEE" / "FURNITURE"). But a name that opens with the
+    # word "company" goes on with any ("SYARIKAT PERNIAGAAN KAMAL" / "ALAT TULIS"), as
+    # `_continues` reads it when the trade words are the business row.
     below = header[last + 1] if last + 1 < len(header) else ""
+    ending = len(below.split()) == 1 or NAME_TAIL.search(below.split()[-1] if below else "")
     if (
         below
         and not NAME_TAIL.search(header[last])
-        and not _OPENS_WITH_KIND.match(header[first])
         and _names_more(below)
         and _trade_words_only(below)
-        and (len(below.split()) == 1 or NAME_TAIL.search(below.split()[-1]))
+        and (
+            _OPENS_WITH_COMPANY.match(header[first])
+            or (ending and not _OPENS_WITH_KIND.match(header[first]))
+        )
     ):
         last += 1
     return first, last
@@ -213,7 +220,11 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             and not has_postcode(row)  # an address printed above the name
             and not opens_address(header[i:])
         ):
-            return i, i
+            # "SPIN CITY LAUNDRY" / "SPIN CITY VENTURES" / "(202203045678)": a brand's
+            # row over the name its registration number follows, one that ends as names
+            # do (not "SELF SERVICE LAUNDRY", the trade's).
+            registered = _registered_below(header, i) and NAME_TAIL.search(header[i + 1])
+            return (i + 1, i + 1) if registered else (i, i)
     return None
 
 
@@ -245,6 +256,8 @@ _KINDS = rf"{_COMPANY_WORDS}|KEDAI|RESTORAN|KILANG|PASARAYA|PUSAT|PERKHIDMATAN"
 # Words of a trade that go on from a kind, or open a name on their own ...
 _TRADE_OPENING = (
     r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|BEKALAN|BAHAN|BINAAN|ALAT|TULIS|PERKAKAS|LAUT|"
+    r"BUKU|FOTOSTAT|PERCETAKAN|PERABOT|DOBI|JAHIT|CERMIN|MATA|KAIN|PAKAIAN|EMAS|KASUT|"
+    r"TAYAR|BATERI|BUNGA|KEK|ELEKTRIK|MOTOSIKAL|BASIKAL|KERETA|SUKAN|HADIAH|GUNTING|RAMBUT|"
     r"DAN|&"
 )
 # ... and a dish or a fuel, only after a kind ("RESTORAN NASI KANDAR"; "NASI KANDAR"

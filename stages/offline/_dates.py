@@ -83,6 +83,8 @@ _LOOKALIKE_RUN = re.compile(
     # A day's digit of a year-first date: "2017-12-Z4", "2018-01-2O", "2019/03/1l".
     r"|(?<=\d{4}[/.-]\d\d[/.-])[ODILSBZ|](?=\d\b)"
     r"|(?<=\d{4}[/.-]\d\d[/.-]\d)[ODILSBZ|](?![\w])"
+    # A four-digit year's last digit: "14/02/202I".
+    r"|(?<=[/.-](?:19|20)\d)[ODILSBZ|](?![\w])"
     # Two in a row inside a year: "2Ol8" (an O and an l).
     r"|(?<=[/.-]\d)[ODILS|]{2}(?=\d\b)|(?<=\b2)[ODILS|]{2}(?=\d\b)"
     # A day or month read whole as letters, between separators: "09/LL/2018".
@@ -181,11 +183,13 @@ def _month_for(token: str) -> str:
 def _clean(line: str) -> str:
     line = _COMMA_IN_DATE.sub(".", _SPLIT_FIELD.sub(r"\1", line.upper()))
     line = _DOUBLED_SEPARATOR.sub(r"\1", line)
-    line = _MONTH_TOKEN.sub(lambda m: _month_for(m.group(0)), line)
-    line = _ZERO_IN_MONTH.sub(lambda m: m.group(0).replace("0", "O"), line)
-    line = _N_IN_MONTH.sub("M", line)
-    # Two passes: a run like "2O1O" has overlapping look-alikes.
-    for _ in range(2):
+    # Three passes: a run like "2O1O" has overlapping look-alikes, and a month's name
+    # is known only once its year's digits are ("O9 JU1 2O22").
+    for step in range(3):
+        if step == 1:
+            line = _MONTH_TOKEN.sub(lambda m: _month_for(m.group(0)), line)
+            line = _ZERO_IN_MONTH.sub(lambda m: m.group(0).replace("0", "O"), line)
+            line = _N_IN_MONTH.sub("M", line)
         line = _LOOKALIKE_RUN.sub(lambda m: m.group(0).translate(_DIGIT_LOOKALIKES), line)
     return line
 

@@ -54,14 +54,15 @@ LEGAL_SUFFIX = re.compile(
 )
 BUSINESS_WORD = re.compile(
     r"ENTERPRISE|TRADING|TRADERS?\b|RESTAURANTS?|RESTORAN|\bSTORES?\b|\bMART\b|MARKET|"
-    r"HARDWARE|\bSHOP\b|\bCAFE\b|KEDAI|PERNIAGAAN|STATIONERY|\bBOOKS?\b|GALLERY|MOTOR|"
+    r"HARDWARE|\bSHOP\b|\bCAFE\b|KEDAI|PERNIAGAAN|STATIONERY|\bBOOK(?:S|STORE)?\b|GALLERY|MOTOR|"
     r"MACHINERY|\bCO\b\.?|HOLDINGS|INDUSTRIES|PHARMACY|FARMASI|BAKERY|ELECTRICAL|\bDECO\b|"
     r"SUPERMARKET|HYPERMARKET|PETRO|\bCENTRE\b|\bCENTER\b|\bFOOD|BISTRO|KITCHEN|HOTEL|"
     r"AGENCY|SERVICES|\bGIFT|\bMINI\b|BOUTIQUE|\bOPTICAL|\bAUTO\b|\bSTATION\b|CORPORATION"
 )
 # Words that end a company name, never start one.
 NAME_TAIL = re.compile(
-    r"(?:ENTERPRISE|TRADING|TRADERS|SDN|BHD|BERHAD|S/B|HOLDINGS|INDUSTRIES|CORPORATION)\b"
+    r"(?:ENTERPRISE|TRADING|TRADERS|SDN|BHD|BERHAD|S/B|HOLDINGS|INDUSTRIES|CORPORATION|"
+    r"VENTURES|RESOURCES)\b"
 )
 # "GST", and the OCR's "GSTID", "GSTNO" for "GST ID", "GST NO".
 GST_LABEL = r"\bGST(?:\b|ID|NO|REG)"
@@ -81,7 +82,7 @@ NOT_COMPANY = re.compile(
 # or L ("(CO.RFG : 86Q671-D)", "(Co. No. 2213l9-D)"; without a label, "2OO Q" in a name
 # is not a number).
 _REGISTRATION_LABEL = (
-    r"CO(?:MPANY)?\.? ?(?:R[EF][GF]\w*|NO)\.?|R[EF][GF]\w*\.? ?NO\.?|ROC"
+    r"C[O0](?:MPANY)?\.? ?(?:R[EF][GF]\w*|N[O0])\.?|R[EF][GF]\w*\.? ?N[O0]\.?|ROC"
     # The Malay "nombor pendaftaran": "NO. PEND.", "NO. PENDAFTARAN".
     r"|NO\.? ?PEND\w*\.?"
 )
@@ -96,8 +97,10 @@ REGISTRATION = re.compile(
     r"|\b[A-Z]{2}\d{7}-[A-Z]\b"
     # A limited liability partnership's: "(LLP0012345-LGN)".
     r"|\(?\s*\bLLP\d{7}-?[A-Z]{3}\b\s*\)?"
-    # The 12 digits given since 2019, starting with the year: "(201901012345)".
+    # The 12 digits given since 2019, starting with the year: "(201901012345)"; after
+    # its label, with O read for some zeros ("CO. NO. 2O1001O12345").
     r"|\(?\s*\b(?:19|20)\d{10}\b\s*\)?"
+    rf"|\(?\s*(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b(?:19|2[0O])[\dO]{{10}}\b\s*\)?"
     # A licence's in brackets, office and year before it: "(KCH/2009/11203)".
     r"|\(\s*[A-Z]{2,4}\s*/\s*\d{2,4}\s*/\s*\d{3,}\s*\)"
 )
@@ -142,6 +145,9 @@ ADDRESS_OPENING = re.compile(
     r"|^(?!\d{1,2}-\d{1,2}-\d{2}\s*,)"  # not a date: "12-05-18, SAT"
     r"(?:[A-Z]{1,2}\d{0,2}(?:-[A-Z0-9]{1,2})?-\d{1,3}[A-Z]?|\d{1,3}-[A-Z0-9]{1,2}-\d{1,3}[A-Z]?)"
     r"\s*,\s*[A-Z]"
+    # Or a market's stall and a comma: "GERAI 3, PASAR BESAR", "TAPAK GERAI 5," (not a
+    # food court's "STALL 12 - CHICKEN RICE").
+    r"|^(?:(?:TAPAK\s+)?GERAI|STALL|KIOSK)\s*(?:NO\.?\s*)?(?:[A-Z]{1,2}-?)?\d+[A-Z]?\s*,"
     # Or a milestone: "BATU 2, JALAN KUDAT", "KM 5,".
     r"|^(?:BATU|BT|KM|MILE)\b\.?\s*\d+(?:\s*\d/\d)?\s*,"
     # Or house numbers before a street, block or floor word: "12 & 14, JLN 2/3,", "5-1,

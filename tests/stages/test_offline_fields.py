@@ -195,6 +195,14 @@ class TestDate:
         assert find_date(["No: 18220 || Date: 0B/08/2017"]) == "08/08/2017"
         assert find_date(["Date: 2017-12-Z4 || 18:20:45"]) == "2017-12-24"
 
+    def test_a_years_last_digit_and_a_months_letter_read_as_look_alikes(self) -> None:
+        """``2O2I``: a four-digit year's last digit; ``JU1``: a month's name is known once
+        its year is (``2O22``), and its day's ``O`` then too."""
+        assert find_date(["Tarikh/Masa: 14/O2/2O2I 1O:22"]) == "14/02/2021"
+        assert find_date(["Date: O9 Ju1 2O22", "Time: 11:2O"]) == "09 JUL 2022"
+        # Still no date: a code's letters after three digits of a year-like number.
+        assert find_date(["REF 12/05/201X"]) is None
+
     def test_a_first_day_read_as_two_letters(self) -> None:
         """``ll/06/2018`` at a date's start is 11/06/2018."""
         assert find_date(["TARIKH: ll/06/2018"]) == "11/06/2018"

@@ -339,6 +339,14 @@ class TestCompany:
                 ["AH KOW FRUITS STALL", "HP-012 3456789", "ITEM", "FRESH FARM SDN BHD"],
                 "AH KOW FRUITS STALL",
             ),
+            # A franchise's operator, and an "OPERATED BY" read with a zero for its O.
+            (["ABC BURGER", "A FRANCHISE OF XYZ FOODS (M) SDN BHD"], "XYZ FOODS (M) SDN BHD"),
+            (["ABC BURGER", "A franchise 0f XYZ FOODS SDN BHD"], "XYZ FOODS SDN BHD"),
+            (["ABC TEA", "0PERATED BY: XYZ HOLDINGS SDN BHD"], "XYZ HOLDINGS SDN BHD"),
+            # A brand with no business word over the name its number follows, when that
+            # ends as names do; not over the trade's own words.
+            (["SPIN ABC", "ABC CITY VENTURES", "(202203045678)"], "ABC CITY VENTURES"),
+            (["DOBI ABC 24 JAM", "SELF SERVICE LAUNDRY", "(202203045678)"], "DOBI ABC 24 JAM"),
         ],
     )
     def test_a_brand_line_above_the_legal_name_is_not_part_of_it(
@@ -409,6 +417,31 @@ class TestCompany:
         assert find_company(rows) == expected
         assert find_address(rows) == "NO 3, JALAN 4, 43000 KAJANG"
 
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            # A Malay shop's kind and trade over its own name.
+            (["KEDAI BUKU DAN ALAT TULIS", "SINAR ABC"], "KEDAI BUKU DAN ALAT TULIS SINAR ABC"),
+            (["KEDAI FOTOSTAT & PERCETAKAN", "AZ-ABC"], "KEDAI FOTOSTAT & PERCETAKAN AZ-ABC"),
+            (["KEDAI TAYAR", "ABC JAYA"], "KEDAI TAYAR ABC JAYA"),
+            # A name that opens with "company" goes on with trade words under it ...
+            (["SYARIKAT PERNIAGAAN ABC", "ALAT TULIS"], "SYARIKAT PERNIAGAAN ABC ALAT TULIS"),
+            # ... but a shop's trade under its kind's name describes it.
+            (["KEDAI PERABOT ABC", "FURNITURE & HOME DECO"], "KEDAI PERABOT ABC"),
+            # A bookstore is a business word: the kind above is a logo's.
+            (["KEDAI BUKU", "ABC BOOKSTORE SDN BHD"], "ABC BOOKSTORE SDN BHD"),
+        ],
+    )
+    def test_a_malay_shops_kind_and_trade(self, rows: list[str], expected: str) -> None:
+        assert find_company([*rows, "NO 3, JLN 2,", "70100 SEREMBAN", "TEL: 06-762 1145"]) == (
+            expected
+        )
+
+    def test_a_suffix_with_an_o_for_its_d(self) -> None:
+        """``SON BHD`` is ``SDN BHD``; ``& SON BHD`` is a family's."""
+        assert find_company(["POLIKLINIK ABC SON BHD", "NO 3, JLN 2,"]) == "POLIKLINIK ABC SDN BHD"
+        assert clean_header_text("TAN & SON BHD") == "TAN & SON BHD"
+
     def test_a_slogan_with_a_year_is_no_name(self) -> None:
         """``~ SINCE 1985 ~`` above a name with no business word is not the name; nor is
         a sentence, with a pronoun, a possessive or "is" in it."""
@@ -430,6 +463,9 @@ class TestCompany:
             "(202003123456)",
             "202003123456 (1234567-X)",
             "JM0512345-X",
+            # Its label, and the 12 digits after it, with an O read for a zero.
+            "(C0. N0. 1O98554-U)",
+            "(Co. N0. 2O1001O12345)",
         ],
     )
     def test_registration_numbers_of_other_forms(self, number: str) -> None:
@@ -619,6 +655,32 @@ class TestAddress:
         """A comma after the last part is dropped; an OCR accent is removed."""
         rows = ["RIMBUN TRADING", "12 JALAN DAMAI,", "40000 SHAH ÁLAN,", "TEL 03-5511 2233"]
         assert find_address(rows) == "12 JALAN DAMAI, 40000 SHAH ALAM"
+
+    def test_a_markets_stall_opens_the_address(self) -> None:
+        """``GERAI 3,``: a stall's number and its comma open an address, so the row is no
+        name; a food court's ``STALL 12 - CHICKEN RICE`` over an address does not."""
+        rows = ["NASI ABC MAK MOK", "GERAI 3, PASAR BESAR KEDAI ABC,", "20000 KUALA TERENGGANU"]
+        assert find_company(rows) == "NASI ABC MAK MOK"
+        assert find_address(rows) == "GERAI 3, PASAR BESAR KEDAI ABC, 20000 KUALA TERENGGANU"
+        rows = ["ABC FOOD COURT", "STALL 12 - CHICKEN RICE", "LOT 5, JALAN 2,", "43000 KAJANG"]
+        assert find_address(rows) == "LOT 5, JALAN 2, 43000 KAJANG"
+
+    @pytest.mark.parametrize(
+        ("opening", "expected"),
+        [
+            ("LOT 1-3. JALAN BUNGA,", "LOT 1-3, JALAN BUNGA,"),
+            ("NO.27. JALAN MEDAN 5,", "NO.27, JALAN MEDAN 5,"),
+            ("LOT 1851-A & 1851-B. JALAN KPB 6,", "LOT 1851-A & 1851-B, JALAN KPB 6,"),
+            # Not a decimal's point, nor a full stop before a word that is no street.
+            ("NO. 3.5 JALAN 2,", "NO. 3.5 JALAN 2,"),
+            ("NO 5. TAMAN ABC,", "NO 5. TAMAN ABC,"),
+        ],
+    )
+    def test_a_full_stop_after_the_house_number_is_a_comma(
+        self, opening: str, expected: str
+    ) -> None:
+        rows = ["ABC HARDWARE", opening, "43000 KAJANG"]
+        assert find_address(rows) == f"{expected} 43000 KAJANG"
 
     def test_a_first_row_of_few_letters_opens_the_address(self) -> None:
         """``NO 12-14G,`` holds three letters, but a postcode follows: it is the address."""
