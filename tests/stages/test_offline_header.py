@@ -426,6 +426,8 @@ class TestCompany:
             (["KEDAI TAYAR", "ABC JAYA"], "KEDAI TAYAR ABC JAYA"),
             # A name that opens with "company" goes on with trade words under it ...
             (["SYARIKAT PERNIAGAAN ABC", "ALAT TULIS"], "SYARIKAT PERNIAGAAN ABC ALAT TULIS"),
+            # ... unless it ends as names do ("& SONS", "DAN ANAK-ANAK").
+            (["SYARIKAT ABC DAN ANAK-ANAK", "STESEN MINYAK"], "SYARIKAT ABC DAN ANAK-ANAK"),
             # ... but a shop's trade under its kind's name describes it.
             (["KEDAI PERABOT ABC", "FURNITURE & HOME DECO"], "KEDAI PERABOT ABC"),
             # A bookstore is a business word: the kind above is a logo's.
