@@ -62,7 +62,7 @@ BUSINESS_WORD = re.compile(
 # Words that end a company name, never start one.
 NAME_TAIL = re.compile(
     r"(?:ENTERPRISE|TRADING|TRADERS|SDN|BHD|BERHAD|S/B|HOLDINGS|INDUSTRIES|CORPORATION|"
-    r"VENTURES|RESOURCES|SONS|BROTHERS|ANAK-ANAK)\b"
+    r"VENTURES|RESOURCES|\bSONS|\bBROTHERS|\bANAK-ANAK)\b"
 )
 # "GST", and the OCR's "GSTID", "GSTNO" for "GST ID", "GST NO".
 GST_LABEL = r"\bGST(?:\b|ID|NO|REG)"
