@@ -121,6 +121,7 @@ def nearer(data: Path, stems: list[str], log: Log) -> None:
         if row.count(",") >= 8
     ]
     counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    farther: list[str] = []
     for (first, score), readings in log:
         line = min(truth, key=lambda text: Levenshtein.distance(text, first.upper()))
         best, best_score = max(readings, key=lambda reading: reading[1])
@@ -131,6 +132,9 @@ def nearer(data: Path, stems: list[str], log: Log) -> None:
             "a majority of the changes' readings": vote if 2 * votes > len(readings) else first,
         }
         before = Levenshtein.distance(line, first.upper())
+        kept = choices["the surest of all (kept by `reread`)"]
+        if Levenshtein.distance(line, kept.upper()) > before:
+            farther.append(f"{first!r} ({score:.5f}) -> {kept!r} ({best_score:.5f})")
         for name, text in choices.items():
             after = Levenshtein.distance(line, text.upper())
             counts[name][
@@ -140,6 +144,7 @@ def nearer(data: Path, stems: list[str], log: Log) -> None:
     print("| reading | nearer the transcript | farther | same |\n|---|---|---|---|")
     for name, count in counts.items():
         print(f"| {name} | {count['nearer']} | {count['farther']} | {count['same']} |")
+    print("the surest reading, farther from the transcript:", *farther, sep="\n  ")
 
 
 def main(argv: list[str] | None = None) -> int:
