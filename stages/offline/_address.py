@@ -97,7 +97,8 @@ _STOP_BEFORE_STATE = re.compile(
 # So is one after a house or lot number, before its street: "LOT 1-3. JALAN BUNGA",
 # "1851-B. JALAN KPB 6" (addresses print "NO. 27, JALAN ...").
 _STOP_BEFORE_STREET = re.compile(
-    r"(?<=\d)(?<!\d\.\d)((?:[A-Z]|-[A-Z0-9]+)*)\.(?= (?:JALAN|JLN|JL|LORONG|LRG|LEBUH|PERSIARAN)\b)"
+    r"(?<=\d)(?<!\d\.\d)((?:[A-Z]|-[A-Z0-9]+)*) ?\.(?= (?:JALAN|JLN|JL|LORONG|LRG|LEBUH|PERSIARAN|"
+    r"LINGKARAN)\b)"
 )
 # A stray mark beside a comma: "TAMAN X,, 43000", "BANGSAR BARU,. 59100".
 _STRAY_STOP = re.compile(r",[.,]+|\.,")

@@ -40,11 +40,13 @@ __all__ = ["find_company"]
 # "INTERNATIONAL.SDN BHD": a dot glued between a name and its legal suffix is a space.
 _DOT_BEFORE_SDN = re.compile(r"(?<=[A-Z])[.\u00b7](?=SDN\b)")
 
-# "OPERATED BY: X SDN BHD", "BY X SDN BHD", "A FRANCHISE OF X SDN BHD": the operator's
-# name is what follows.
+# "OPERATED BY: X SDN BHD", "BY X SDN BHD", "A FRANCHISE OF X SDN BHD", "A DIVISION OF X
+# BHD": the operator's name is what follows (a franchisee's, a parent's or a group's is
+# not: "A MEMBER OF X BHD" is no company row at all, `NOT_COMPANY`).
 _OPERATED_BY = re.compile(
-    r"^(?:(?:OPERATED|MANAGED|OWNED|MILIK)\s*)?(?:BY|OLEH)\b\s*:?\s*|^DEALER\s*:\s*"
-    r"|^(?:A\s+)?(?:FRANCHISE|FRANCHISEE|MEMBER|SUBSIDIARY|DIVISION)\s+[O0]F\b\s*:?\s*"
+    r"^[\s*=~-]*(?:"
+    r"(?:(?:OPERATED|MANAGED|OWNED|MILIK)\s*)?(?:BY|OLEH)\b\s*:?\s*|DEALER\s*:\s*"
+    r"|(?:A\s+)?(?:FRANCHISE|DIVISION)\s+[O0]F\b\s*:?\s*)"
 )
 
 # A word of a name that holds look-alike digits: 0 or 1 among letters ("S0N", "0NE",
@@ -151,6 +153,7 @@ def company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     if (
         below
         and not NAME_TAIL.search(header[last])
+        and not re.search(r"\bCO\b\.?$", header[last])  # "SIN HUAT & CO"
         and _names_more(below)
         and _trade_words_only(below)
         and (
@@ -207,7 +210,17 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
         if opening_only and _repeats(header[business], below):
             return business + 1, business + 1  # a logo's words over the name repeating them
         if opening_only and _names_more(REGISTRATION.sub(" ", below)):
-            # "KEDAI MAKANAN DAN MINUMAN" / "AH FOOK": the name is on the row below.
+            # "KEDAI MAKANAN DAN MINUMAN" / "AH FOOK": the name is on the row below, and
+            # so is all of a company's ("PERNIAGAAN BINAAN" / "ALI MAJU ENTERPRISE"). A
+            # shop's kind and trade over a name whole on its own ("KEDAI BUKU" / "ABC
+            # ENTERPRISE") is a logo's row, and over its trade again ("KEDAI BUNGA" /
+            # "FLORIST") the name.
+            if _OPENS_WITH_COMPANY.match(header[business] + " "):
+                return business, business + 1
+            if _trade_words_only(below):
+                return business, business
+            if _ends_in_trade(REGISTRATION.sub(" ", below)) or NAME_TAIL.search(below):
+                return business + 1, business + 1
             return business, business + 1
         if _registered_below(header, business):
             return business + 1, business + 1
@@ -223,7 +236,13 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             # "SPIN CITY LAUNDRY" / "SPIN CITY VENTURES" / "(202203045678)": a brand's
             # row over the name its registration number follows, one that ends as names
             # do (not "SELF SERVICE LAUNDRY", the trade's).
-            registered = _registered_below(header, i) and NAME_TAIL.search(header[i + 1])
+            words = header[i + 1].split() if i + 1 < len(header) else []
+            registered = (
+                len(words) > 1
+                and NAME_TAIL.fullmatch(words[-1]) is not None
+                and not NAME_TAIL.search(row)
+                and _registered_below(header, i)
+            )
             return (i + 1, i + 1) if registered else (i, i)
     return None
 
@@ -344,6 +363,18 @@ def _is_trade_word(word: str) -> bool:
     return bool(BUSINESS_WORD.fullmatch(word)) or word in TRADE_WORDS
 
 
+def _ends_in_trade(text: str) -> bool:
+    """Whether ``text`` is a name of its own that ends in its trade (``POH KONG
+    JEWELLERS``, ``ABC FLORIST``), not the rest of a kind's words wrapped onto it (``TULIS
+    MURNI`` under ``KEDAI BUKU DAN ALAT``)."""
+    words = clean_header_text(text).split()
+    return (
+        len(words) > 1
+        and _is_trade_word(words[-1])
+        and re.fullmatch(_TRADE_OPENING, words[0]) is None
+    )
+
+
 def _trade_words_only(text: str) -> bool:
     """Whether ``text`` is trade words alone, joined by ``&`` or ``DAN`` at most."""
     words = [word for word in clean_header_text(text).split() if word not in ("&", "DAN", "AND")]
@@ -360,7 +391,8 @@ def _continues(previous: str, row: str) -> bool:
         # KOPI & MAKANAN NAM FONG", a logo's words), or, under a shop's kind, has its
         # own business word ("RESTORAN" / "YEE HING SEAFOOD RESTAURANT SDN BHD"; but
         # "SYARIKAT PERNIAGAAN" / "KIM LEONG HARDWARE SDN BHD" is one name).
-        own_word = BUSINESS_WORD.search(row[: suffix.start()] if suffix else row)
+        before_suffix = row[: suffix.start()] if suffix else row
+        own_word = BUSINESS_WORD.search(before_suffix) or _ends_in_trade(before_suffix)
         company = _OPENS_WITH_COMPANY.match(previous + " ") is not None  # "SYARIKAT" alone too
         return not _repeats(previous, row) and (company or not own_word)
     opens_with_company = _OPENS_WITH_COMPANY.match(previous) is not None

@@ -54,7 +54,7 @@ LEGAL_SUFFIX = re.compile(
 )
 BUSINESS_WORD = re.compile(
     r"ENTERPRISE|TRADING|TRADERS?\b|RESTAURANTS?|RESTORAN|\bSTORES?\b|\bMART\b|MARKET|"
-    r"HARDWARE|\bSHOP\b|\bCAFE\b|KEDAI|PERNIAGAAN|STATIONERY|\bBOOK(?:S|STORE)?\b|GALLERY|MOTOR|"
+    r"HARDWARE|\bSHOP\b|\bCAFE\b|KEDAI|PERNIAGAAN|STATIONERY|\bBOOK(?:S|STORES?)?\b|GALLERY|MOTOR|"
     r"MACHINERY|\bCO\b\.?|HOLDINGS|INDUSTRIES|PHARMACY|FARMASI|BAKERY|ELECTRICAL|\bDECO\b|"
     r"SUPERMARKET|HYPERMARKET|PETRO|\bCENTRE\b|\bCENTER\b|\bFOOD|BISTRO|KITCHEN|HOTEL|"
     r"AGENCY|SERVICES|\bGIFT|\bMINI\b|BOUTIQUE|\bOPTICAL|\bAUTO\b|\bSTATION\b|CORPORATION"
@@ -62,13 +62,15 @@ BUSINESS_WORD = re.compile(
 # Words that end a company name, never start one.
 NAME_TAIL = re.compile(
     r"(?:ENTERPRISE|TRADING|TRADERS|SDN|BHD|BERHAD|S/B|HOLDINGS|INDUSTRIES|CORPORATION|"
-    r"VENTURES|RESOURCES|\bSONS|\bBROTHERS|\bANAK-ANAK)\b"
+    r"VENTURES?|RESOURCES|\bSONS|\bBROTHERS|\bANAK-ANAK)\b"
 )
 # "GST", and the OCR's "GSTID", "GSTNO" for "GST ID", "GST NO".
 GST_LABEL = r"\bGST(?:\b|ID|NO|REG)"
 NOT_COMPANY = re.compile(
     rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{GST_LABEL}|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
+    # A parent's or a franchisor's row names another company than the seller.
+    r"|\b(?:A MEMBER|SUBSIDIARY|FRANCHISEE) OF\b"
     # A sentence, not a name: an English pronoun, possessive or "is" ("QUALITY IS OUR
     # PRIORITY", "WE CARE FOR YOU") in a row with no business word or legal suffix (a
     # name may hold one: "WE CARE PHARMACY", "U & YOU SDN BHD"); not the Malay KAMI or
@@ -145,9 +147,12 @@ ADDRESS_OPENING = re.compile(
     r"|^(?!\d{1,2}-\d{1,2}-\d{2}\s*,)"  # not a date: "12-05-18, SAT"
     r"(?:[A-Z]{1,2}\d{0,2}(?:-[A-Z0-9]{1,2})?-\d{1,3}[A-Z]?|\d{1,3}-[A-Z0-9]{1,2}-\d{1,3}[A-Z]?)"
     r"\s*,\s*[A-Z]"
-    # Or a market's stall and a comma: "GERAI 3, PASAR BESAR", "TAPAK GERAI 5," (not a
-    # food court's "STALL 12 - CHICKEN RICE").
-    r"|^(?:(?:TAPAK\s+)?GERAI|STALL|KIOSK)\s*(?:NO\.?\s*)?(?:[A-Z]{1,2}-?)?\d+[A-Z]?\s*,"
+    # Or a market's stall and a comma before the market's or building's name: "GERAI 3,
+    # PASAR BESAR", "TAPAK GERAI 5, PASAR PAYANG" (not the stall's own name, "GERAI 7,
+    # WARUNG MAK LIMAH", nor a food court's "STALL 12 - CHICKEN RICE").
+    r"|^(?:(?:TAPAK\s+)?GERAI|STALL|KIOSK)\s*(?:NO\.?\s*)?(?:[A-Z]{1,2}-?)?\d+[A-Z]?\s*,\s*"
+    r"(?:PASAR|MEDAN|FOOD COURT|LEVEL|ARAS|TINGKAT|MALL|PLAZA|KOMPLEKS|BANGUNAN|WISMA|PUSAT|"
+    r"JALAN|JLN|LORONG|TAMAN)\b"
     # Or a milestone: "BATU 2, JALAN KUDAT", "KM 5,".
     r"|^(?:BATU|BT|KM|MILE)\b\.?\s*\d+(?:\s*\d/\d)?\s*,"
     # Or house numbers before a street, block or floor word: "12 & 14, JLN 2/3,", "5-1,

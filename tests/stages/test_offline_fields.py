@@ -200,6 +200,8 @@ class TestDate:
         its year is (``2O22``), and its day's ``O`` then too."""
         assert find_date(["Tarikh/Masa: 14/O2/2O2I 1O:22"]) == "14/02/2021"
         assert find_date(["Date: O9 Ju1 2O22", "Time: 11:2O"]) == "09 JUL 2022"
+        assert find_date(["Date: 09 JUL 202I"]) == "09 JUL 2021"
+        assert find_date(["11 MAY 2O1S"]) == "11 MAY 2015"
         # Still no date: a code's letters after three digits of a year-like number.
         assert find_date(["REF 12/05/201X"]) is None
 

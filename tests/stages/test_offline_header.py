@@ -339,14 +339,26 @@ class TestCompany:
                 ["AH KOW FRUITS STALL", "HP-012 3456789", "ITEM", "FRESH FARM SDN BHD"],
                 "AH KOW FRUITS STALL",
             ),
-            # A franchise's operator, and an "OPERATED BY" read with a zero for its O.
+            # A franchise's operator, a division's company, and an "OPERATED BY" read with
+            # a zero for its O or boxed in stars ...
             (["ABC BURGER", "A FRANCHISE OF XYZ FOODS (M) SDN BHD"], "XYZ FOODS (M) SDN BHD"),
             (["ABC BURGER", "A franchise 0f XYZ FOODS SDN BHD"], "XYZ FOODS SDN BHD"),
             (["ABC TEA", "0PERATED BY: XYZ HOLDINGS SDN BHD"], "XYZ HOLDINGS SDN BHD"),
+            (["ABC TEA", "* OPERATED BY XYZ SDN BHD *"], "XYZ SDN BHD"),
+            (["ABC PAINTS", "A DIVISION OF XYZ BHD"], "XYZ BHD"),
+            # ... but a franchisee's franchisor, a member's group and a subsidiary's
+            # parent are other companies than the seller.
+            (["ABC TEA", "FRANCHISEE OF XYZ HOLDING SDN BHD"], "ABC TEA"),
+            (["ABC MAJU", "A MEMBER OF XYZ HOLDINGS BHD"], "ABC MAJU"),
+            (["ABC", "A SUBSIDIARY OF XYZ BERHAD", "ABC MART SDN BHD"], "ABC MART SDN BHD"),
             # A brand with no business word over the name its number follows, when that
-            # ends as names do; not over the trade's own words.
+            # ends as names do; not over the trade's own words, nor over a department.
             (["SPIN ABC", "ABC CITY VENTURES", "(202203045678)"], "ABC CITY VENTURES"),
+            (["SPIN ABC", "ABC CITY RESOURCES", "(202203045678)"], "ABC CITY RESOURCES"),
             (["DOBI ABC 24 JAM", "SELF SERVICE LAUNDRY", "(202203045678)"], "DOBI ABC 24 JAM"),
+            (["ABC COFFEE", "HUMAN RESOURCES DEPT", "(202203045678)"], "ABC COFFEE"),
+            # A one-word ending under it is its wrapped last row.
+            (["SPIN ABC", "VENTURES", "(202203045678)"], "SPIN ABC VENTURES"),
         ],
     )
     def test_a_brand_line_above_the_legal_name_is_not_part_of_it(
@@ -426,8 +438,20 @@ class TestCompany:
             (["KEDAI TAYAR", "ABC JAYA"], "KEDAI TAYAR ABC JAYA"),
             # A name that opens with "company" goes on with trade words under it ...
             (["SYARIKAT PERNIAGAAN ABC", "ALAT TULIS"], "SYARIKAT PERNIAGAAN ABC ALAT TULIS"),
-            # ... unless it ends as names do ("& SONS", "DAN ANAK-ANAK").
+            # ... unless it ends as names do ("& SONS", "DAN ANAK-ANAK", "& CO"), and a
+            # branch is no trade.
             (["SYARIKAT ABC DAN ANAK-ANAK", "STESEN MINYAK"], "SYARIKAT ABC DAN ANAK-ANAK"),
+            (["SYARIKAT ABC & CO", "HARDWARE & BUILDING MATERIALS"], "SYARIKAT ABC & CO"),
+            (["SYARIKAT ABC", "CAWANGAN"], "SYARIKAT ABC"),
+            # A kind and trade over a name whole on its own, which ends in its trade, is
+            # a logo's row; over its trade again, the name; over the rest of its words
+            # wrapped, one name with them.
+            (["KEDAI EMAS", "ABC JEWELLERS SDN BHD"], "ABC JEWELLERS SDN BHD"),
+            (["KEDAI BUKU", "ABC ENTERPRISE"], "ABC ENTERPRISE"),
+            (["KEDAI BUNGA", "ABC FLORIST"], "ABC FLORIST"),
+            (["KEDAI TAYAR", "TYRE SERVICE"], "KEDAI TAYAR"),
+            (["KEDAI BUKU DAN ALAT", "TULIS ABC"], "KEDAI BUKU DAN ALAT TULIS ABC"),
+            (["KEDAI KASUT", "AH KOW"], "KEDAI KASUT AH KOW"),
             # ... but a shop's trade under its kind's name describes it.
             (["KEDAI PERABOT ABC", "FURNITURE & HOME DECO"], "KEDAI PERABOT ABC"),
             # A bookstore is a business word: the kind above is a logo's.
@@ -442,7 +466,10 @@ class TestCompany:
     def test_a_suffix_with_an_o_for_its_d(self) -> None:
         """``SON BHD`` is ``SDN BHD``; ``& SON BHD`` is a family's."""
         assert find_company(["POLIKLINIK ABC SON BHD", "NO 3, JLN 2,"]) == "POLIKLINIK ABC SDN BHD"
+        assert clean_header_text("ABC SON 8HD") == "ABC SDN BHD"
         assert clean_header_text("TAN & SON BHD") == "TAN & SON BHD"
+        assert clean_header_text("TAN AND SON BHD") == "TAN AND SON BHD"
+        assert clean_header_text("TAN &SON BHD") == "TAN & SON BHD"
 
     def test_a_slogan_with_a_year_is_no_name(self) -> None:
         """``~ SINCE 1985 ~`` above a name with no business word is not the name; nor is
@@ -666,6 +693,14 @@ class TestAddress:
         assert find_address(rows) == "GERAI 3, PASAR BESAR KEDAI ABC, 20000 KUALA TERENGGANU"
         rows = ["ABC FOOD COURT", "STALL 12 - CHICKEN RICE", "LOT 5, JALAN 2,", "43000 KAJANG"]
         assert find_address(rows) == "LOT 5, JALAN 2, 43000 KAJANG"
+        rows = ["ABC CHICKEN RICE", "STALL 5, MEDAN SELERA ABC,", "43000 KAJANG"]
+        assert find_address(rows) == "STALL 5, MEDAN SELERA ABC, 43000 KAJANG"
+        rows = ["ABC BURGER", "KIOSK K-3, LEVEL 1, ABC MALL,", "43000 KAJANG"]
+        assert find_address(rows) == "KIOSK K-3, LEVEL 1, ABC MALL, 43000 KAJANG"
+        # A stall's own name after its number is the name, not the address.
+        rows = ["GERAI 7, WARUNG MAK ABC", "PASAR TANI KAJANG,", "43000 KAJANG"]
+        assert find_company(rows) == "GERAI 7, WARUNG MAK ABC"
+        assert find_address(rows) == "PASAR TANI KAJANG, 43000 KAJANG"
 
     @pytest.mark.parametrize(
         ("opening", "expected"),
@@ -673,6 +708,8 @@ class TestAddress:
             ("LOT 1-3. JALAN BUNGA,", "LOT 1-3, JALAN BUNGA,"),
             ("NO.27. JALAN MEDAN 5,", "NO.27, JALAN MEDAN 5,"),
             ("LOT 1851-A & 1851-B. JALAN KPB 6,", "LOT 1851-A & 1851-B, JALAN KPB 6,"),
+            ("NO. 27 . JALAN 2,", "NO. 27, JALAN 2,"),
+            ("LOT 5. LINGKARAN 2,", "LOT 5, LINGKARAN 2,"),
             # Not a decimal's point, nor a full stop before a word that is no street.
             ("NO. 3.5 JALAN 2,", "NO. 3.5 JALAN 2,"),
             ("NO 5. TAMAN ABC,", "NO 5. TAMAN ABC,"),
