@@ -81,6 +81,12 @@ hotels, car parks, Malay dates, totals printed again after rounding.
     written/ai.json 80 receipts, written blind beside set AH by another reviewer (the
                     SST era: e-wallets and cards, franchises and operators, food courts,
                     hawkers, Sabah and Sarawak); read once at 6863c1f, then worked on.
+    written/aj.json 80 receipts, written blind like SROIE's own (Malay shops' names over
+                    two rows, many trades and towns); read once at 10ff3bb, then
+                    worked on (one rule: a Malay shop's name wrapped under its kind).
+    written/ak.json 80 receipts, written blind beside set AJ (service bills, wholesalers'
+                    long names, mall outlets, Sabah and Sarawak, stalls); read once at
+                    10ff3bb and kept unread after: its misses were not read.
     written/v.json  80 receipts, written blind (half SROIE's trades, half other shops;
                     Malay months) at the start of round 17, kept unread, and read once
                     at the round's last rules (02aa96c). Its misses were not worked on.
@@ -191,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
     parser.add_argument(
         "--sets",
-        default="a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,ab,ac,ad,ae,af,ag,ah,ai",
+        default="a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,ab,ac,ad,ae,af,ag,ah,ai,aj,ak",
         help="comma-separated sets",
     )
     parser.add_argument("--misses", default="", help="print the misses of these sets")
