@@ -224,6 +224,8 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             return business, business + 1
         if _registered_below(header, business):
             return business + 1, business + 1
+        if _wrapped_under_kind(header, business):
+            return business, business + 1
         return business, business
     for i, row in enumerate(header):
         if (
@@ -243,7 +245,9 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
                 and not NAME_TAIL.search(row)
                 and _registered_below(header, i)
             )
-            return (i + 1, i + 1) if registered else (i, i)
+            if registered:
+                return i + 1, i + 1
+            return (i, i + 1) if _wrapped_under_kind(header, i) else (i, i)
     return None
 
 
@@ -327,6 +331,32 @@ def _registered_below(header: list[str], business: int) -> bool:
     if NAME_TAIL.search(header[business]) and not NAME_TAIL.search(below):
         return False  # "LIM HARDWARE TRADING" / "DEALER IN BUILDING MATERIALS"
     return not _OPENS_WITH_KIND.match(header[business]) or NAME_TAIL.search(below) is not None
+
+
+def _wrapped_under_kind(header: list[str], index: int) -> bool:
+    """
+    Whether the row under ``header[index]``, a Malay shop's kind and trade with no name
+    ending (``KEDAI ALAT GANTI MOTOR``), is its own name wrapped onto the next row
+    (``SENG KEONG``): a few words that could go on a name and are no name of their own
+    (no business word, ending or trade) nor a trade again.
+    """
+    if index + 1 >= len(header) or not _OPENS_WITH_KIND.match(header[index]):
+        return False
+    if NAME_TAIL.search(header[index]) or re.search(r"\bCO\b\.?$", header[index]):
+        return False
+    below = header[index + 1]
+    words = clean_header_text(below).split()
+    return (
+        0 < len(words) <= 4
+        and not below.rstrip().endswith(",")  # an address's first row
+        and words[0] not in ("CAWANGAN", "BRANCH", "OUTLET")
+        and _names_more(below)
+        and not _bracketed(below)
+        and not is_registration(below)
+        and not BUSINESS_WORD.search(below)
+        and not NAME_TAIL.search(below)
+        and not any(map(_is_trade_word, words))
+    )
 
 
 def _bracketed(row: str) -> bool:

@@ -71,6 +71,7 @@ NOT_COMPANY = re.compile(
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
     # A parent's or a franchisor's row names another company than the seller.
     r"|\b(?:A MEMBER|SUBSIDIARY|FRANCHISEE) OF\b"
+    r"|\bCASH (?:SALES?|BILL)\b"
     # A sentence, not a name: an English pronoun, possessive or "is" ("QUALITY IS OUR
     # PRIORITY", "WE CARE FOR YOU") in a row with no business word or legal suffix (a
     # name may hold one: "WE CARE PHARMACY", "U & YOU SDN BHD"); not the Malay KAMI or

@@ -463,6 +463,33 @@ class TestCompany:
             expected
         )
 
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            (["KEDAI ALAT GANTI MOTOR", "SENG ABC"], "KEDAI ALAT GANTI MOTOR SENG ABC"),
+            (
+                ["SYARIKAT GAS & KEPERLUAN RUMAH", "LIM BROS."],
+                "SYARIKAT GAS & KEPERLUAN RUMAH LIM BROS.",
+            ),
+            (["KEDAI KASUT DAN BEG", "AH KOW"], "KEDAI KASUT DAN BEG AH KOW"),
+            # Not a product's line, a sale's kind, a row of the address, a branch's note,
+            # nor a name of its own.
+            (["KEDAI KOPI ABC", "IPOH WHITE COFFEE"], "KEDAI KOPI ABC"),
+            (["KEDAI UBAT & JAMU ABC", "CASH SALE"], "KEDAI UBAT & JAMU ABC"),
+            (["SYARIKAT PENGANGKUTAN ABC", "TERMINAL BAS ABC,"], "SYARIKAT PENGANGKUTAN ABC"),
+            (["KEDAI RUNCIT ABC", "(CAWANGAN KAJANG)"], "KEDAI RUNCIT ABC"),
+            (["KEDAI RUNCIT ABC", "XYZ TRADING"], "KEDAI RUNCIT ABC"),
+        ],
+    )
+    def test_a_malay_shops_name_wrapped_under_its_kind(
+        self, rows: list[str], expected: str
+    ) -> None:
+        """A shop's kind and trade with no name ending, over a few words that could go
+        on a name and are no name of their own, is one name over two rows."""
+        assert find_company([*rows, "NO 3, JLN 2,", "70100 SEREMBAN", "TEL: 06-762 1145"]) == (
+            expected
+        )
+
     def test_a_suffix_with_an_o_for_its_d(self) -> None:
         """``SON BHD`` is ``SDN BHD``; ``& SON BHD`` is a family's."""
         assert find_company(["POLIKLINIK ABC SON BHD", "NO 3, JLN 2,"]) == "POLIKLINIK ABC SDN BHD"
