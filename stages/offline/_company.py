@@ -338,9 +338,13 @@ def _wrapped_under_kind(header: list[str], index: int) -> bool:
     Whether the row under ``header[index]``, a Malay shop's kind and trade with no name
     ending (``KEDAI ALAT GANTI MOTOR``), is its own name wrapped onto the next row
     (``SENG KEONG``): a few words that could go on a name and are no name of their own
-    (no business word, ending or trade) nor a trade again.
+    (no business word, ending or trade) nor a trade again, with the registration number
+    under them. Without the number, such a row is as often a town, a label, a slogan or
+    the owner's name (``PEKAN LUKUT``, ``BIL TUNAI``, ``HALAL``, ``TAN AH KOW``).
     """
-    if index + 1 >= len(header) or not _OPENS_WITH_KIND.match(header[index]):
+    if index + 2 >= len(header) or not _OPENS_WITH_KIND.match(header[index]):
+        return False
+    if not is_registration(header[index + 2]):
         return False
     if NAME_TAIL.search(header[index]) or re.search(r"\bCO\b\.?$", header[index]):
         return False

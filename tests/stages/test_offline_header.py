@@ -472,23 +472,30 @@ class TestCompany:
                 "SYARIKAT GAS & KEPERLUAN RUMAH LIM BROS.",
             ),
             (["KEDAI KASUT DAN BEG", "AH KOW"], "KEDAI KASUT DAN BEG AH KOW"),
-            # Not a product's line, a sale's kind, a row of the address, a branch's note,
-            # nor a name of its own.
+            # Not a product's line, a sale's kind, a row of the address, a branch's note;
+            # a name of its own over the number is the registered name.
             (["KEDAI KOPI ABC", "IPOH WHITE COFFEE"], "KEDAI KOPI ABC"),
             (["KEDAI UBAT & JAMU ABC", "CASH SALE"], "KEDAI UBAT & JAMU ABC"),
             (["SYARIKAT PENGANGKUTAN ABC", "TERMINAL BAS ABC,"], "SYARIKAT PENGANGKUTAN ABC"),
             (["KEDAI RUNCIT ABC", "(CAWANGAN KAJANG)"], "KEDAI RUNCIT ABC"),
-            (["KEDAI RUNCIT ABC", "XYZ TRADING"], "KEDAI RUNCIT ABC"),
+            (["KEDAI RUNCIT ABC", "XYZ TRADING"], "XYZ TRADING"),
         ],
     )
     def test_a_malay_shops_name_wrapped_under_its_kind(
         self, rows: list[str], expected: str
     ) -> None:
         """A shop's kind and trade with no name ending, over a few words that could go
-        on a name and are no name of their own, is one name over two rows."""
-        assert find_company([*rows, "NO 3, JLN 2,", "70100 SEREMBAN", "TEL: 06-762 1145"]) == (
-            expected
-        )
+        on a name and are no name of their own, over its registration number, is one
+        name over two rows."""
+        tail = ["(JM0123456-X)", "NO 3, JLN 2,", "70100 SEREMBAN", "TEL: 06-762 1145"]
+        assert find_company([*rows, *tail]) == expected
+
+    @pytest.mark.parametrize("below", ["PEKAN LUKUT", "BIL TUNAI", "HALAL", "TAN AH KOW"])
+    def test_a_row_under_a_kind_without_a_number_under_it_stays_out(self, below: str) -> None:
+        """Without the registration number under it, the row is as often a town, a label,
+        a slogan or the owner's name."""
+        rows = ["KEDAI RUNCIT AH KOW", below, "NO 3, JLN 2,", "71010 PORT DICKSON"]
+        assert find_company(rows) == "KEDAI RUNCIT AH KOW"
 
     def test_a_suffix_with_an_o_for_its_d(self) -> None:
         """``SON BHD`` is ``SDN BHD``; ``& SON BHD`` is a family's."""
