@@ -30,7 +30,15 @@ from ._header import (
     letter_count,
     opens_address,
 )
-from ._vocabulary import TRADE_WORDS, clean_header_text
+from ._kinds import (
+    NAME_OPENING_ONLY,
+    OPENS_WITH_COMPANY,
+    OPENS_WITH_KIND,
+    ends_in_trade,
+    is_trade_word,
+    trade_words_only,
+)
+from ._vocabulary import clean_header_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -114,6 +122,8 @@ def _cut_after_legal_end(name: str) -> str:
     return name
 
 
+# A name ending in "& CO" has ended: "SIN HUAT & CO" / "HARDWARE & BUILDING MATERIALS".
+_ENDS_WITH_CO = re.compile(r"\bCO\b\.?$")
 # A row ending in "&", "AND" or the Malay "DAN": the name goes on onto the next row.
 _NAME_GOES_ON = re.compile(r"(?:&|\bAND|\bDAN)$")
 
@@ -149,16 +159,17 @@ def company_rows(rows: Sequence[str]) -> tuple[int, int] | None:
     # word "company" goes on with any ("SYARIKAT PERNIAGAAN KAMAL" / "ALAT TULIS"), as
     # `_continues` reads it when the trade words are the business row.
     below = header[last + 1] if last + 1 < len(header) else ""
-    ending = len(below.split()) == 1 or NAME_TAIL.search(below.split()[-1] if below else "")
+    below_words = below.split()
+    ending = len(below_words) == 1 or (below_words and NAME_TAIL.search(below_words[-1]))
     if (
-        below
+        below_words
         and not NAME_TAIL.search(header[last])
-        and not re.search(r"\bCO\b\.?$", header[last])  # "SIN HUAT & CO"
+        and not _ENDS_WITH_CO.search(header[last])
         and _names_more(below)
-        and _trade_words_only(below)
+        and trade_words_only(below)
         and (
-            _OPENS_WITH_COMPANY.match(header[first])
-            or (ending and not _OPENS_WITH_KIND.match(header[first]))
+            OPENS_WITH_COMPANY.match(header[first])
+            or (ending and not OPENS_WITH_KIND.match(header[first]))
         )
     ):
         last += 1
@@ -200,13 +211,13 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
     if business is not None:
         if business > 0 and (
             _continues(header[business - 1], header[business])
-            or (_trade_words_only(header[business]) and _names_more(header[business - 1]))
+            or (trade_words_only(header[business]) and _names_more(header[business - 1]))
         ):
             # "SWEETIE CAKE HOUSE" / "ENTERPRISE": the row above starts the name; so it
             # does above trade words alone ("TEO HENG" / "STATIONERY & BOOKS").
             return business - 1, business
         below = header[business + 1] if business + 1 < len(header) else ""
-        opening_only = _NAME_OPENING_ONLY.match(header[business]) is not None
+        opening_only = NAME_OPENING_ONLY.match(header[business]) is not None
         if opening_only and _repeats(header[business], below):
             return business + 1, business + 1  # a logo's words over the name repeating them
         if opening_only and _names_more(REGISTRATION.sub(" ", below)):
@@ -215,11 +226,11 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             # shop's kind and trade over a name whole on its own ("KEDAI BUKU" / "ABC
             # ENTERPRISE") is a logo's row, and over its trade again ("KEDAI BUNGA" /
             # "FLORIST") the name.
-            if _OPENS_WITH_COMPANY.match(header[business] + " "):
+            if OPENS_WITH_COMPANY.match(header[business] + " "):
                 return business, business + 1
-            if _trade_words_only(below):
+            if trade_words_only(below):
                 return business, business
-            if _ends_in_trade(REGISTRATION.sub(" ", below)) or NAME_TAIL.search(below):
+            if ends_in_trade(REGISTRATION.sub(" ", below)) or NAME_TAIL.search(below):
                 return business + 1, business + 1
             return business, business + 1
         if _registered_below(header, business):
@@ -273,32 +284,6 @@ def _business_row(header: list[str]) -> int | None:
     return rows[0] if rows else None
 
 
-# The Malay words for a company or a business, and for a shop's kind, that open a name.
-_COMPANY_WORDS = r"SYARIKAT|SYKT\.?|PERNIAGAAN|PERUSAHAAN"
-_KINDS = rf"{_COMPANY_WORDS}|KEDAI|RESTORAN|KILANG|PASARAYA|PUSAT|PERKHIDMATAN"
-# Words of a trade that go on from a kind, or open a name on their own ...
-_TRADE_OPENING = (
-    r"MAKAN|MAKANAN|MINUMAN|UBAT|RUNCIT|KOPI|BEKALAN|BAHAN|BINAAN|ALAT|TULIS|PERKAKAS|LAUT|"
-    r"BUKU|FOTOSTAT|PERCETAKAN|PERABOT|DOBI|JAHIT|CERMIN|MATA|KAIN|PAKAIAN|EMAS|KASUT|"
-    r"TAYAR|BATERI|BUNGA|KEK|ELEKTRIK|MOTOSIKAL|BASIKAL|KERETA|SUKAN|HADIAH|GUNTING|RAMBUT|"
-    r"DAN|&"
-)
-# ... and a dish or a fuel, only after a kind ("RESTORAN NASI KANDAR"; "NASI KANDAR"
-# alone is a logo's row).
-_DISHES = r"NASI|KANDAR|MEE|ROTI|MINYAK"
-
-# A row of Malay words that open a name and cannot end one: "SYARIKAT PERNIAGAAN" /
-# "GUAN HOE SDN BHD", "RESTORAN NASI KANDAR" / "PELITA SDN BHD".
-_NAME_OPENING_ONLY = re.compile(
-    rf"^(?:(?:{_KINDS}|{_TRADE_OPENING})\s*)+$"
-    rf"|^(?:{_KINDS})\s(?:(?:{_KINDS}|{_TRADE_OPENING}|{_DISHES})\s*)+$"
-)
-# A name opening with the Malay for "company" or "business".
-_OPENS_WITH_COMPANY = re.compile(rf"^(?:{_COMPANY_WORDS})\s")
-# A Malay shop's name opens with its kind: "KEDAI UBAT & RUNCIT LIM".
-_OPENS_WITH_KIND = re.compile(rf"^(?:{_KINDS})\s")
-
-
 def _owner_in_brackets(row: str) -> bool:
     """Whether ``row`` is a company in brackets: ``(OWNED BY LT F&B SDN BHD)``, not a
     branch in brackets before the suffix (``(SETIA ALAM) SDN BHD``)."""
@@ -326,11 +311,11 @@ def _registered_below(header: list[str], business: int) -> bool:
     if business + 2 >= len(header) or not is_registration(header[business + 2]):
         return False
     below = header[business + 1]
-    if not _names_more(below) or _trade_words_only(below) or _bracketed(below):
+    if not _names_more(below) or trade_words_only(below) or _bracketed(below):
         return False
     if NAME_TAIL.search(header[business]) and not NAME_TAIL.search(below):
         return False  # "LIM HARDWARE TRADING" / "DEALER IN BUILDING MATERIALS"
-    return not _OPENS_WITH_KIND.match(header[business]) or NAME_TAIL.search(below) is not None
+    return not OPENS_WITH_KIND.match(header[business]) or NAME_TAIL.search(below) is not None
 
 
 def _wrapped_under_kind(header: list[str], index: int) -> bool:
@@ -342,11 +327,11 @@ def _wrapped_under_kind(header: list[str], index: int) -> bool:
     under them. Without the number, such a row is as often a town, a label, a slogan or
     the owner's name (``PEKAN LUKUT``, ``BIL TUNAI``, ``HALAL``, ``TAN AH KOW``).
     """
-    if index + 2 >= len(header) or not _OPENS_WITH_KIND.match(header[index]):
+    if index + 2 >= len(header) or not OPENS_WITH_KIND.match(header[index]):
         return False
     if not is_registration(header[index + 2]):
         return False
-    if NAME_TAIL.search(header[index]) or re.search(r"\bCO\b\.?$", header[index]):
+    if NAME_TAIL.search(header[index]) or _ENDS_WITH_CO.search(header[index]):
         return False
     below = header[index + 1]
     words = clean_header_text(below).split()
@@ -359,7 +344,7 @@ def _wrapped_under_kind(header: list[str], index: int) -> bool:
         and not is_registration(below)
         and not BUSINESS_WORD.search(below)
         and not NAME_TAIL.search(below)
-        and not any(map(_is_trade_word, words))
+        and not any(map(is_trade_word, words))
     )
 
 
@@ -392,47 +377,24 @@ def _names_more(row: str) -> bool:
     )
 
 
-def _is_trade_word(word: str) -> bool:
-    """A business word or a domain word of the trade: ``RESTAURANT``, ``MATERIALS``."""
-    return bool(BUSINESS_WORD.fullmatch(word)) or word in TRADE_WORDS
-
-
-def _ends_in_trade(text: str) -> bool:
-    """Whether ``text`` is a name of its own that ends in its trade (``POH KONG
-    JEWELLERS``, ``ABC FLORIST``), not the rest of a kind's words wrapped onto it (``TULIS
-    MURNI`` under ``KEDAI BUKU DAN ALAT``)."""
-    words = clean_header_text(text).split()
-    return (
-        len(words) > 1
-        and _is_trade_word(words[-1])
-        and re.fullmatch(_TRADE_OPENING, words[0]) is None
-    )
-
-
-def _trade_words_only(text: str) -> bool:
-    """Whether ``text`` is trade words alone, joined by ``&`` or ``DAN`` at most."""
-    words = [word for word in clean_header_text(text).split() if word not in ("&", "DAN", "AND")]
-    return bool(words) and all(map(_is_trade_word, words))
-
-
 def _continues(previous: str, row: str) -> bool:
     """Whether ``row`` continues a name that started on ``previous``."""
     if _owner_in_brackets(row):
         return False
     suffix = LEGAL_SUFFIX.search(row)
-    if _NAME_OPENING_ONLY.match(previous):
+    if NAME_OPENING_ONLY.match(previous):
         # Not onto a name of its own: one that repeats the row ("KEDAI KOPI" / "KEDAI
         # KOPI & MAKANAN NAM FONG", a logo's words), or, under a shop's kind, has its
         # own business word ("RESTORAN" / "YEE HING SEAFOOD RESTAURANT SDN BHD"; but
         # "SYARIKAT PERNIAGAAN" / "KIM LEONG HARDWARE SDN BHD" is one name).
         before_suffix = row[: suffix.start()] if suffix else row
-        own_word = BUSINESS_WORD.search(before_suffix) or _ends_in_trade(before_suffix)
-        company = _OPENS_WITH_COMPANY.match(previous + " ") is not None  # "SYARIKAT" alone too
+        own_word = BUSINESS_WORD.search(before_suffix) or ends_in_trade(before_suffix)
+        company = OPENS_WITH_COMPANY.match(previous + " ") is not None  # "SYARIKAT" alone too
         return not _repeats(previous, row) and (company or not own_word)
-    opens_with_company = _OPENS_WITH_COMPANY.match(previous) is not None
+    opens_with_company = OPENS_WITH_COMPANY.match(previous) is not None
     # Trade words alone (before the suffix, if any): "RESTAURANT SDN. BHD.", "BUILDING
     # MATERIALS SDN BHD", "HARDWARE & BUILDING MATERIALS". Read only where they decide.
-    trade_only = (suffix is not None or opens_with_company) and _trade_words_only(
+    trade_only = (suffix is not None or opens_with_company) and trade_words_only(
         row[: suffix.start()] if suffix else row
     )
     if opens_with_company and (suffix or trade_only):
