@@ -183,15 +183,18 @@ def _month_for(token: str) -> str:
 def _clean(line: str) -> str:
     line = _COMMA_IN_DATE.sub(".", _SPLIT_FIELD.sub(r"\1", line.upper()))
     line = _DOUBLED_SEPARATOR.sub(r"\1", line)
-    # Three passes: a run like "2O1O" has overlapping look-alikes, and a month's name
-    # is known only once its year's digits are ("O9 JU1 2O22").
-    for step in range(3):
-        if step == 1:
-            line = _MONTH_TOKEN.sub(lambda m: _month_for(m.group(0)), line)
-            line = _ZERO_IN_MONTH.sub(lambda m: m.group(0).replace("0", "O"), line)
-            line = _N_IN_MONTH.sub("M", line)
-        line = _LOOKALIKE_RUN.sub(lambda m: m.group(0).translate(_DIGIT_LOOKALIKES), line)
-    return line
+    # A month's name is known only once its year's digits are ("O9 JU1 2O22") ...
+    line = _digits_for_lookalikes(line)
+    line = _MONTH_TOKEN.sub(lambda m: _month_for(m.group(0)), line)
+    line = _ZERO_IN_MONTH.sub(lambda m: m.group(0).replace("0", "O"), line)
+    line = _N_IN_MONTH.sub("M", line)
+    # ... and a run like "2O1O" has overlapping look-alikes: two passes more.
+    return _digits_for_lookalikes(_digits_for_lookalikes(line))
+
+
+def _digits_for_lookalikes(line: str) -> str:
+    """``line`` with the letters read for a date's digits read as digits (one pass)."""
+    return _LOOKALIKE_RUN.sub(lambda m: m.group(0).translate(_DIGIT_LOOKALIKES), line)
 
 
 def find_dates(lines: Sequence[str]) -> list[tuple[str, float]]:
