@@ -308,14 +308,21 @@ def _registered_below(header: list[str], business: int) -> bool:
     TRADING"), nor a line under a name that ends as one ("LIM HARDWARE TRADING" /
     "DEALER IN BUILDING MATERIALS").
     """
-    if business + 2 >= len(header) or not is_registration(header[business + 2]):
-        return False
-    below = header[business + 1]
-    if not _names_more(below) or trade_words_only(below) or _bracketed(below):
+    below = _name_over_number(header, business)
+    if below is None or trade_words_only(below):
         return False
     if NAME_TAIL.search(header[business]) and not NAME_TAIL.search(below):
         return False  # "LIM HARDWARE TRADING" / "DEALER IN BUILDING MATERIALS"
     return not OPENS_WITH_KIND.match(header[business]) or NAME_TAIL.search(below) is not None
+
+
+def _name_over_number(header: list[str], index: int) -> str | None:
+    """The row under ``header[index]`` when it could go on a name (words, no digit or
+    label, not a note in brackets) and the registration number is the row under it."""
+    if index + 2 >= len(header) or not is_registration(header[index + 2]):
+        return None
+    below = header[index + 1]
+    return below if _names_more(below) and not _bracketed(below) else None
 
 
 def _wrapped_under_kind(header: list[str], index: int) -> bool:
@@ -327,21 +334,18 @@ def _wrapped_under_kind(header: list[str], index: int) -> bool:
     under them. Without the number, such a row is as often a town, a label, a slogan or
     the owner's name (``PEKAN LUKUT``, ``BIL TUNAI``, ``HALAL``, ``TAN AH KOW``).
     """
-    if index + 2 >= len(header) or not OPENS_WITH_KIND.match(header[index]):
-        return False
-    if not is_registration(header[index + 2]):
+    if not OPENS_WITH_KIND.match(header[index]):
         return False
     if NAME_TAIL.search(header[index]) or _ENDS_WITH_CO.search(header[index]):
         return False
-    below = header[index + 1]
+    below = _name_over_number(header, index)
+    if below is None:
+        return False
     words = clean_header_text(below).split()
     return (
         0 < len(words) <= 4
         and not below.rstrip().endswith(",")  # an address's first row
         and words[0] not in ("CAWANGAN", "BRANCH", "OUTLET")
-        and _names_more(below)
-        and not _bracketed(below)
-        and not is_registration(below)
         and not BUSINESS_WORD.search(below)
         and not NAME_TAIL.search(below)
         and not any(map(is_trade_word, words))
