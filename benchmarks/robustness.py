@@ -40,7 +40,9 @@ and ``crop_print`` on), ``plain`` (all off: the engine and preprocess of round 6
 (the defaults without ``strips``: long pages read whole), ``deskew`` (the defaults with the
 image deskew on, for tilts of 1.5 degrees or more; not shipped), and ``red_kept`` (the
 defaults without ``lighten_red``: red ink read as it is), ``widegaps`` (the defaults
-without round 18's ``narrow_gap``). ``plain`` and ``round7`` keep red ink too, as those
+without round 18's ``narrow_gap``), and the preprocess steps that are off by default,
+each on its own: ``median``, ``bilateral``, ``nlmeans`` (the denoise filters), ``gray``
+and ``binarize`` (round 22; none is shipped). ``plain`` and ``round7`` keep red ink too, as those
 rounds did.
 
 ``--cost ROUNDS`` measures instead what the steps cost on pages as scanned: each receipt
@@ -232,6 +234,12 @@ CONFIGS: dict[str, tuple[dict[str, Any], PreprocessOptions]] = {
     "red_kept": ({}, PreprocessOptions(lighten_red=False)),
     # round 17's spacing: the wide ink gap alone, without round 18's narrow_gap
     "widegaps": ({"narrow_gap": None}, PreprocessOptions()),
+    # the preprocess clean-ups that are off by default, each on its own
+    "median": ({}, PreprocessOptions(denoise="median")),
+    "bilateral": ({}, PreprocessOptions(denoise="bilateral")),
+    "nlmeans": ({}, PreprocessOptions(denoise="nlmeans")),
+    "gray": ({}, PreprocessOptions(grayscale=True)),
+    "binarize": ({}, PreprocessOptions(binarize=True)),
 }
 
 

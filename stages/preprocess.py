@@ -6,8 +6,11 @@ Every step can be switched off in :class:`PreprocessOptions`. The defaults were 
 measuring OCR character error rate on the 40 SROIE receipts with the default rapidocr engine
 (``benchmarks/ocr_accuracy.py``): raw image 0.0620, every step off 0.0620, the earlier
 "grayscale + deskew + max_side 2000 + min_side 400" set 0.0689 (worse). Until each step is
-shown to help on its own, it is off by default; turn them on for photographed or badly
-scanned pages. The exceptions are red ink lightened and the crops.
+shown to help on its own, it is off by default. On photographed or badly scanned pages
+(grainy, faded, shadowed, recompressed, blurred) the denoise filters and the binarize
+step were measured one by one in round 22, and none reads the fields better
+(``benchmarks/robustness.py``; the README, "Pages turned, tilted or lying on a table"). The
+exceptions are red ink lightened and the crops.
 
 - Red ink lightened (a stamp over the print) leaves a page without red ink as it is, and
   read 5 more held-out companies of 20 under a stamp (``benchmarks/robustness.py
@@ -73,9 +76,16 @@ class PreprocessOptions:
         min_skew: smallest angle, in degrees, worth a rotation (rotating resamples pixels).
         max_skew: largest angle believed; a bigger estimate is more likely wrong than real.
         denoise: ``None`` (off, the default), ``"median"`` (3x3 median blur), ``"bilateral"``
-            or ``"nlmeans"`` (``cv2.fastNlMeansDenoising``, much slower). Not yet measured
-            on SROIE.
-        binarize: adaptive Gaussian threshold to black text on white (off by default).
+            or ``"nlmeans"`` (``cv2.fastNlMeansDenoising``, much slower). None of the
+            three reads the development receipts better, as scanned or grainy, faded,
+            shadowed, recompressed or blurred (``benchmarks/robustness.py --config
+            median,bilateral,nlmeans``): the median loses 4 to 8 of 20 addresses, nlmeans
+            doubles the OCR's CPU and loses some, bilateral moves a field by one either
+            way. The recogniser is trained on noisy crops; smoothing costs it the
+            small print's strokes.
+        binarize: adaptive Gaussian threshold to black text on white (off by default). It
+            reads every kind of page worse (``--config binarize``: as scanned, addresses
+            13 -> 9 of 20; blurred, 7 -> 1).
         max_side: shrink the page so its longest side is at most this many pixels, or
             ``None`` (the default) to never shrink; rapidocr itself caps at 1500.
         min_side: enlarge the page so its shortest side is at least this many pixels, or
