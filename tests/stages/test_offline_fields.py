@@ -202,6 +202,10 @@ class TestDate:
         assert find_date(["Date: O9 Ju1 2O22", "Time: 11:2O"]) == "09 JUL 2022"
         assert find_date(["Date: 09 JUL 202I"]) == "09 JUL 2021"
         assert find_date(["11 MAY 2O1S"]) == "11 MAY 2015"
+        # Both of its last digits: a Z for a 2 and an I for a 1.
+        assert find_date(["Tarikh: 14/02/20ZI 10:22"]) == "14/02/2021"
+        assert find_date(["Date: 09 JUL 20ZI"]) == "09 JUL 2021"
+        assert find_date(["Date: 23-05-2OI8"]) == "23-05-2018"
         # Still no date: a code's letters after three digits of a year-like number.
         assert find_date(["REF 12/05/201X"]) is None
 
