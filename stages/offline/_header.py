@@ -93,8 +93,10 @@ REGISTRATION = re.compile(
     rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQIL]{{2,}}"
     rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)"
-    # ("(5A0122874-H)": an S read as 5).
-    r"|\(\s*[A-Z5][A-Z]{1,2}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
+    # ("(5A0122874-H)": an S read as 5), after its label at times ("(CO NO: JM0512345-X)",
+    # "(CO. REG. NO: SA0345678-P)").
+    rf"|\(\s*(?:(?:{_REGISTRATION_LABEL})(?:\s*N[O0]\b\.?)?\s*[:.]?\s*)?"
+    r"[A-Z5][A-Z]{1,2}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
     # ... printed without brackets, its letters, seven digits and hyphen whole and
     # unspaced: "JM0325955-V" (not "LIM & CO 1203194-W": CO is the name's).
     r"|\b[A-Z]{2}\d{7}-[A-Z]\b"

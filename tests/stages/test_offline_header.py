@@ -529,6 +529,9 @@ class TestCompany:
             # Its label, and the 12 digits after it, with an O read for a zero.
             "(C0. N0. 1O98554-U)",
             "(Co. N0. 2O1001O12345)",
+            # A business name's after its label, the label's O's read as zeros.
+            "(C0 N0: JM0512345-X)",
+            "(CO. REG. NO: SA0345678-P)",
         ],
     )
     def test_registration_numbers_of_other_forms(self, number: str) -> None:
