@@ -235,7 +235,7 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             return business, business + 1
         if _registered_below(header, business):
             return business + 1, business + 1
-        if _wrapped_under_kind(header, business):
+        if _wrapped_under_kind(header, business) or _ampersand_below(header, business):
             return business, business + 1
         return business, business
     for i, row in enumerate(header):
@@ -258,7 +258,8 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             )
             if registered:
                 return i + 1, i + 1
-            return (i, i + 1) if _wrapped_under_kind(header, i) else (i, i)
+            wrapped = _wrapped_under_kind(header, i) or _ampersand_below(header, i)
+            return (i, i + 1) if wrapped else (i, i)
     return None
 
 
@@ -318,11 +319,21 @@ def _registered_below(header: list[str], business: int) -> bool:
 
 def _name_over_number(header: list[str], index: int) -> str | None:
     """The row under ``header[index]`` when it could go on a name (words, no digit or
-    label, not a note in brackets) and the registration number is the row under it."""
+    label, not a note in brackets) and the registration number is the row under it. Not
+    a row that opens with ``&`` (``& SONS``): that one goes on the name above."""
     if index + 2 >= len(header) or not is_registration(header[index + 2]):
         return None
     below = header[index + 1]
-    return below if _names_more(below) and not _bracketed(below) else None
+    own_row = _names_more(below) and not _bracketed(below) and not below.startswith("&")
+    return below if own_row else None
+
+
+def _ampersand_below(header: list[str], index: int) -> bool:
+    """Whether the row under ``header[index]`` opens with ``&`` and goes on the name
+    (``LIM HARDWARE`` / ``& SONS``): no row of its own starts so."""
+    below = header[index + 1] if index + 1 < len(header) else ""
+    words = re.fullmatch(r"& ?[A-Z][A-Z .'-]*", below.strip()) is not None
+    return words and _continues(header[index], below)
 
 
 def _wrapped_under_kind(header: list[str], index: int) -> bool:

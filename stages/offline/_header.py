@@ -68,6 +68,8 @@ NAME_TAIL = re.compile(
 GST_LABEL = r"\bGST(?:\b|ID|NO|REG)"
 NOT_COMPANY = re.compile(
     rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{GST_LABEL}|"
+    # The Malay "welcome" and "thank you".
+    r"\bSELAMAT DATANG\b|\bTERIMA KASIH\b|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
     # A parent's or a franchisor's row names another company than the seller.
     r"|\b(?:A MEMBER|SUBSIDIARY|FRANCHISEE) OF\b"

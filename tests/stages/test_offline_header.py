@@ -479,6 +479,9 @@ class TestCompany:
             (["SYARIKAT PENGANGKUTAN ABC", "TERMINAL BAS ABC,"], "SYARIKAT PENGANGKUTAN ABC"),
             (["KEDAI RUNCIT ABC", "(CAWANGAN KAJANG)"], "KEDAI RUNCIT ABC"),
             (["KEDAI RUNCIT ABC", "XYZ TRADING"], "XYZ TRADING"),
+            # A greeting, in Malay as in English, is no part of it (helper-79's review).
+            (["KEDAI RUNCIT ABC", "SELAMAT DATANG"], "KEDAI RUNCIT ABC"),
+            (["KEDAI RUNCIT ABC", "TERIMA KASIH"], "KEDAI RUNCIT ABC"),
         ],
     )
     def test_a_malay_shops_name_wrapped_under_its_kind(
@@ -496,6 +499,19 @@ class TestCompany:
         a slogan or the owner's name."""
         rows = ["KEDAI RUNCIT AH KOW", below, "NO 3, JLN 2,", "71010 PORT DICKSON"]
         assert find_company(rows) == "KEDAI RUNCIT AH KOW"
+
+    @pytest.mark.parametrize("number", [[], ["(JM0123456-X)"]])
+    @pytest.mark.parametrize("name", ["KEDAI RUNCIT ABC", "LIM HARDWARE", "TAN AH KOW"])
+    def test_a_row_that_opens_with_an_ampersand_goes_on_the_name(
+        self, name: str, number: list[str]
+    ) -> None:
+        """``& SONS`` under a name is the name's end, with or without the registration
+        number under it, not a name of its own; an ``&`` alone or before digits is not."""
+        tail = [*number, "NO 3, JLN 2,", "71010 PORT DICKSON"]
+        assert find_company([name, "& SONS", *tail]) == f"{name} & SONS"
+        assert find_company([name, "&SONS", *tail]) == f"{name} & SONS"
+        assert find_company([name, "&", *tail]) == name
+        assert find_company([name, "& 12", *tail]) == name
 
     def test_a_suffix_with_an_o_for_its_d(self) -> None:
         """``SON BHD`` is ``SDN BHD``; ``& SON BHD`` is a family's."""
