@@ -124,6 +124,10 @@ def _cut_after_legal_end(name: str) -> str:
 
 # A name ending in "& CO" has ended: "SIN HUAT & CO" / "HARDWARE & BUILDING MATERIALS".
 _ENDS_WITH_CO = re.compile(r"\bCO\b\.?$")
+# "& SONS" on a row of its own: a family's or partners' name ends so.
+_FAMILY_ROW = re.compile(
+    r"& ?(?:SONS?|BROS\.?|BROTHERS|DAUGHTERS|CO\.?|PARTNERS|ASSOCIATES|ANAK-ANAK)"
+)
 # A row ending in "&", "AND" or the Malay "DAN": the name goes on onto the next row.
 _NAME_GOES_ON = re.compile(r"(?:&|\bAND|\bDAN)$")
 
@@ -310,8 +314,8 @@ def _registered_below(header: list[str], business: int) -> bool:
     "DEALER IN BUILDING MATERIALS").
     """
     below = _name_over_number(header, business)
-    if below is None or trade_words_only(below):
-        return False
+    if below is None or trade_words_only(below) or below.startswith("&"):
+        return False  # "& SONS" goes on the name above it
     if NAME_TAIL.search(header[business]) and not NAME_TAIL.search(below):
         return False  # "LIM HARDWARE TRADING" / "DEALER IN BUILDING MATERIALS"
     return not OPENS_WITH_KIND.match(header[business]) or NAME_TAIL.search(below) is not None
@@ -319,21 +323,19 @@ def _registered_below(header: list[str], business: int) -> bool:
 
 def _name_over_number(header: list[str], index: int) -> str | None:
     """The row under ``header[index]`` when it could go on a name (words, no digit or
-    label, not a note in brackets) and the registration number is the row under it. Not
-    a row that opens with ``&`` (``& SONS``): that one goes on the name above."""
+    label, not a note in brackets) and the registration number is the row under it."""
     if index + 2 >= len(header) or not is_registration(header[index + 2]):
         return None
     below = header[index + 1]
-    own_row = _names_more(below) and not _bracketed(below) and not below.startswith("&")
-    return below if own_row else None
+    return below if _names_more(below) and not _bracketed(below) else None
 
 
 def _ampersand_below(header: list[str], index: int) -> bool:
-    """Whether the row under ``header[index]`` opens with ``&`` and goes on the name
-    (``LIM HARDWARE`` / ``& SONS``): no row of its own starts so."""
+    """Whether the row under ``header[index]`` is ``&`` and a family's or partners' word
+    (``LIM HARDWARE`` / ``& SONS``), the end of the name above. Not a slogan or a trade
+    (``& MANY MORE``, ``& BUILDING MATERIALS``)."""
     below = header[index + 1] if index + 1 < len(header) else ""
-    words = re.fullmatch(r"& ?[A-Z][A-Z .'-]*", below.strip()) is not None
-    return words and _continues(header[index], below)
+    return _FAMILY_ROW.fullmatch(below.strip()) is not None and _continues(header[index], below)
 
 
 def _wrapped_under_kind(header: list[str], index: int) -> bool:

@@ -83,10 +83,10 @@ _LOOKALIKE_RUN = re.compile(
     # A day's digit of a year-first date: "2017-12-Z4", "2018-01-2O", "2019/03/1l".
     r"|(?<=\d{4}[/.-]\d\d[/.-])[ODILSBZ|](?=\d\b)"
     r"|(?<=\d{4}[/.-]\d\d[/.-]\d)[ODILSBZ|](?![\w])"
-    # A four-digit year's last digit, or its last two: "14/02/202I", "09 JUL 202I",
-    # "14/02/20ZI".
+    # A four-digit year's last digit, or its last two after 20 ("14/02/20ZI"; not a
+    # two-digit year before a table's bars, "15/01/19||").
     r"|(?<=[/.-](?:19|20)\d)[ODILSBZ|](?![\w])|(?<=[A-Z]{3} (?:19|20)\d)[ODILSBZ|](?![\w])"
-    r"|(?<=[/.-](?:19|20))[ODILSBZ|]{2}(?![\w])|(?<=[A-Z]{3} (?:19|20))[ODILSBZ|]{2}(?![\w])"
+    r"|(?<=[/.-]20)[ODILSBZ]{2}(?![\w|])|(?<=[A-Z]{3} 20)[ODILSBZ]{2}(?![\w|])"
     # Two in a row inside a year: "2Ol8" (an O and an l).
     r"|(?<=[/.-]\d)[ODILS|]{2}(?=\d\b)|(?<=\b2)[ODILS|]{2}(?=\d\b)"
     # A day or month read whole as letters, between separators: "09/LL/2018".

@@ -68,8 +68,10 @@ NAME_TAIL = re.compile(
 GST_LABEL = r"\bGST(?:\b|ID|NO|REG)"
 NOT_COMPANY = re.compile(
     rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{GST_LABEL}|"
-    # The Malay "welcome" and "thank you".
-    r"\bSELAMAT DATANG\b|\bTERIMA KASIH\b|"
+    # A row of greeting, in Malay ("welcome", "happy shopping", "please come again",
+    # "thank you"), or a halal mark: not "SELAMAT DATANG ENTERPRISE".
+    r"^\W*(?:SELAMAT DATANG(?: KE\b.*)?|SELAMAT BERBELANJA|SILA DATANG LAGI|TERIMA ?KASIH"
+    r"|(?:100 ?% ?)?HALAL)\W*$|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
     # A parent's or a franchisor's row names another company than the seller.
     r"|\b(?:A MEMBER|SUBSIDIARY|FRANCHISEE) OF\b"

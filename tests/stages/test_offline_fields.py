@@ -206,6 +206,11 @@ class TestDate:
         assert find_date(["Tarikh: 14/02/20ZI 10:22"]) == "14/02/2021"
         assert find_date(["Date: 09 JUL 20ZI"]) == "09 JUL 2021"
         assert find_date(["Date: 23-05-2OI8"]) == "23-05-2018"
+        # Not a two-digit year before a table's bars (helper-81's review).
+        assert find_date(["Date: 15/01/19||"]) == "15/01/19"
+        assert find_date(["15/01/20|| 10:22"]) == "15/01/20"
+        assert find_date(["Date: 09 JUL 19||"]) == "09 JUL 19"
+        assert find_date(["Date: 14/02/19|| Time: 10:22", "EXPIRY 30/06/2019"]) == "14/02/19"
         # Still no date: a code's letters after three digits of a year-like number.
         assert find_date(["REF 12/05/201X"]) is None
 

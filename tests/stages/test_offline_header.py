@@ -479,9 +479,12 @@ class TestCompany:
             (["SYARIKAT PENGANGKUTAN ABC", "TERMINAL BAS ABC,"], "SYARIKAT PENGANGKUTAN ABC"),
             (["KEDAI RUNCIT ABC", "(CAWANGAN KAJANG)"], "KEDAI RUNCIT ABC"),
             (["KEDAI RUNCIT ABC", "XYZ TRADING"], "XYZ TRADING"),
-            # A greeting, in Malay as in English, is no part of it (helper-79's review).
+            # A greeting, in Malay as in English, or a halal mark is no part of it
+            # (helper-79's and helper-81's reviews); a trade after "&" is.
             (["KEDAI RUNCIT ABC", "SELAMAT DATANG"], "KEDAI RUNCIT ABC"),
             (["KEDAI RUNCIT ABC", "TERIMA KASIH"], "KEDAI RUNCIT ABC"),
+            (["KEDAI KOPI ABC", "HALAL"], "KEDAI KOPI ABC"),
+            (["PERNIAGAAN CETAK ABC", "& HADIAH"], "PERNIAGAAN CETAK ABC & HADIAH"),
         ],
     )
     def test_a_malay_shops_name_wrapped_under_its_kind(
@@ -512,6 +515,30 @@ class TestCompany:
         assert find_company([name, "&SONS", *tail]) == f"{name} & SONS"
         assert find_company([name, "&", *tail]) == name
         assert find_company([name, "& 12", *tail]) == name
+
+    @pytest.mark.parametrize(
+        "rows",
+        [
+            ["LIM HARDWARE TRADING", "& MANY MORE"],
+            ["ABC MINI MARKET", "& MUCH MORE"],
+            ["GOOD FOOD", "& GOOD MOOD"],
+            ["ABC ENTERPRISE", "& BUILDING MATERIALS", "(JM0123456-X)"],
+            ["LIM HARDWARE TRADING", "& BUILDING MATERIALS"],
+        ],
+    )
+    def test_a_slogan_or_trade_after_an_ampersand_stays_out(self, rows: list[str]) -> None:
+        """Only a family's or partners' word ends a name after ``&``; a slogan or a
+        trade under a name does not (helper-81's review)."""
+        assert find_company([*rows, "NO 3, JLN 2,", "71010 PORT DICKSON"]) == rows[0]
+
+    def test_greeting_rows(self) -> None:
+        """A greeting's row, Malay or English, is never the name; a name that holds the
+        words with a business word or suffix is."""
+        tail = ["NO 3, JLN 2,", "71010 PORT DICKSON"]
+        for greeting in ("SELAMAT BERBELANJA", "SILA DATANG LAGI", "TERIMAKASIH", "~ HALAL ~"):
+            assert find_company([greeting, "KEDAI AH KOW", *tail]) == "KEDAI AH KOW"
+        for name in ("SELAMAT DATANG ENTERPRISE", "KEDAI MAKAN SELAMAT DATANG"):
+            assert find_company([name, *tail]) == name
 
     def test_a_suffix_with_an_o_for_its_d(self) -> None:
         """``SON BHD`` is ``SDN BHD``; ``& SON BHD`` is a family's."""
