@@ -87,6 +87,10 @@ hotels, car parks, Malay dates, totals printed again after rounding.
     written/ak.json 80 receipts, written blind beside set AJ (service bills, wholesalers'
                     long names, mall outlets, Sabah and Sarawak, stalls); read once at
                     10ff3bb and kept unread after: its misses were not read.
+    written/al.json 80 receipts, written blind (SROIE's trades, headers in many
+                    layouts, totals labelled many ways); read once at 8dcd0e0, then
+                    worked on. Five totals were keyed without their thousands comma,
+                    which the rows print (the brief said "digits"); the key now has it.
     written/v.json  80 receipts, written blind (half SROIE's trades, half other shops;
                     Malay months) at the start of round 17, kept unread, and read once
                     at the round's last rules (02aa96c). Its misses were not worked on.
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
     parser.add_argument(
         "--sets",
-        default="a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,ab,ac,ad,ae,af,ag,ah,ai,aj,ak",
+        default="a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,ab,ac,ad,ae,af,ag,ah,ai,aj,ak,al",
         help="comma-separated sets",
     )
     parser.add_argument("--misses", default="", help="print the misses of these sets")
