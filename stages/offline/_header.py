@@ -72,6 +72,8 @@ NOT_COMPANY = re.compile(
     # "thank you"), or a halal mark: not "SELAMAT DATANG ENTERPRISE".
     r"^\W*(?:SELAMAT DATANG(?: KE\b.*)?|SELAMAT BERBELANJA|SILA DATANG LAGI|TERIMA ?KASIH"
     r"|(?:100 ?% ?)?HALAL)\W*$|"
+    # A slogan in quotation marks, a whole row: '"MURAH, BERSIH DAN MESRA"'.
+    r"^\W*[\"“'].*[\"”']\W*$|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
     # A parent's or a franchisor's row names another company than the seller.
     r"|\b(?:A MEMBER|SUBSIDIARY|FRANCHISEE) OF\b"
@@ -95,7 +97,8 @@ _REGISTRATION_LABEL = (
 )
 REGISTRATION = re.compile(
     rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQIL]{{2,}}"
-    rf"|(?:{_REGISTRATION_LABEL})?\s*[:.]?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
+    # (without a label, a full stop before the number is the suffix's: "BHD. 998712-A")
+    rf"|(?:(?:{_REGISTRATION_LABEL})\s*[:.]?|:)?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)"
     # ("(5A0122874-H)": an S read as 5), after its label at times ("(CO NO: JM0512345-X)",
     # "(CO. REG. NO: SA0345678-P)").

@@ -531,6 +531,29 @@ class TestCompany:
         trade under a name does not (helper-81's review)."""
         assert find_company([*rows, "NO 3, JLN 2,", "71010 PORT DICKSON"]) == rows[0]
 
+    def test_a_slogan_in_quotation_marks_is_no_name(self) -> None:
+        """A whole row in quotation marks is a slogan: not the name, nor a name's second
+        row over the registration number."""
+        tail = ["(SA0345127-M)", "LOT 3, JALAN BESAR,", "36800 KAMPUNG GAJAH"]
+        rows = ["KEDAI RUNCIT DAN MINI MARKET ABC", '"Murah, Bersih dan Mesra"', *tail]
+        assert find_company(rows) == "KEDAI RUNCIT DAN MINI MARKET ABC"
+        rows = ["\u201cTHE BEST IN TOWN\u201d", "ABC HARDWARE", *tail]
+        assert find_company(rows) == "ABC HARDWARE"
+
+    def test_a_suffixs_full_stop_before_the_number_stays(self) -> None:
+        """``SDN. BHD. 998712-A``: the full stop is the suffix's, not a label's."""
+        rows = ["ABC BOOKSTORE SDN. BHD. 998712-A", "NO 3, JLN 2,", "31900 KAMPAR"]
+        assert find_company(rows) == "ABC BOOKSTORE SDN. BHD."
+        rows = ["ABC TRADING CO. REG. 998712-A", "NO 3, JLN 2,", "31900 KAMPAR"]
+        assert find_company(rows) == "ABC TRADING"
+
+    def test_a_logos_words_over_the_registered_name_that_repeats_them(self) -> None:
+        """A logo's words, then the name that repeats them and goes on over its
+        registration number: the name. Without the number, the logo's row stays."""
+        rows = ["PET ABC", "PET ABC AQUARIUM & PET SUPPLIES", "(JM0654321-A)", "NO 3, JLN 2,"]
+        assert find_company(rows) == "PET ABC AQUARIUM & PET SUPPLIES"
+        assert find_company([rows[0], rows[1], rows[3]]) == "PET ABC"
+
     def test_greeting_rows(self) -> None:
         """A greeting's row, Malay or English, is never the name; a name that holds the
         words with a business word or suffix is."""
