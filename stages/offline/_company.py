@@ -262,8 +262,8 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             )
             # "PET PARADISE" / "PET PARADISE AQUARIUM & PET SUPPLIES" / (number): a
             # logo's words over the registered name that repeats them and goes on.
-            below = _name_over_number(header, i)
-            if registered or (below is not None and _repeats(row, below)):
+            over_number = _name_over_number(header, i)
+            if registered or (over_number is not None and _repeats(row, over_number)):
                 return i + 1, i + 1
             wrapped = _wrapped_under_kind(header, i) or _ampersand_below(header, i)
             return (i, i + 1) if wrapped else (i, i)
