@@ -263,7 +263,7 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             # "PET PARADISE" / "PET PARADISE AQUARIUM & PET SUPPLIES" / (number): a
             # logo's words over the registered name that repeats them and goes on.
             over_number = _name_over_number(header, i)
-            if registered or (over_number is not None and _repeats(row, over_number)):
+            if registered or (over_number is not None and _names_its_trade(row, over_number)):
                 return i + 1, i + 1
             wrapped = _wrapped_under_kind(header, i) or _ampersand_below(header, i)
             return (i, i + 1) if wrapped else (i, i)
@@ -372,6 +372,16 @@ def _bracketed(row: str) -> bool:
     """Whether ``row`` is all in one pair of brackets: a note to the name above
     (``(CHERAS BRANCH)``), not a name."""
     return row.startswith("(") and row.endswith(")") and row.count("(") == 1
+
+
+def _names_its_trade(logo: str, row: str) -> bool:
+    """Whether ``row`` repeats the ``logo`` row's words and goes on with its trade
+    (``PET ABC`` / ``PET ABC AQUARIUM & PET SUPPLIES``): not a branch, a mall or a slogan
+    (``SUSHI ZEN CHERAS``, ``UNIQLO IOI CITY MALL``, ``SEDAP SAMPAI KE TULANG``)."""
+    if not _repeats(logo, row):
+        return False
+    more = row.split()[len(logo.split()) :]
+    return any(map(is_trade_word, more)) or NAME_TAIL.search(" ".join(more)) is not None
 
 
 def _repeats(opening: str, row: str) -> bool:

@@ -72,8 +72,12 @@ NOT_COMPANY = re.compile(
     # "thank you"), or a halal mark: not "SELAMAT DATANG ENTERPRISE".
     r"^\W*(?:SELAMAT DATANG(?: KE\b.*)?|SELAMAT BERBELANJA|SILA DATANG LAGI|TERIMA ?KASIH"
     r"|(?:100 ?% ?)?HALAL)\W*$|"
-    # A slogan in quotation marks, a whole row: '"MURAH, BERSIH DAN MESRA"'.
-    r"^\W*[\"“'].*[\"”']\W*$|"
+    # A slogan in quotation marks, a whole row of three words or more, or with a comma,
+    # and no business word or legal suffix: '"MURAH, BERSIH DAN MESRA"' (not a name
+    # quoted, '"SRI MELAKA"', '"ABC TRADING SDN BHD"').
+    rf"^(?!.*(?:{BUSINESS_WORD.pattern}|\b(?:SDN|BHD|BERHAD|S/B|PLT)\b))"
+    r"\W*[\"'\u201c\u2018\u201e](?=[^,]*,|\S+ \S+ \S)[^\"'\u201c\u201d\u2018\u2019\u201e]*"
+    r"[\"'\u201d\u2019\u201c]\W*$|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
     # A parent's or a franchisor's row names another company than the seller.
     r"|\b(?:A MEMBER|SUBSIDIARY|FRANCHISEE) OF\b"
@@ -95,10 +99,15 @@ _REGISTRATION_LABEL = (
     # The Malay "nombor pendaftaran": "NO. PEND.", "NO. PENDAFTARAN".
     r"|NO\.? ?PEND\w*\.?"
 )
+_NOT_AFTER_SUFFIX = "".join(
+    f"(?<!{suffix})" for suffix in ("SDN", "BHD", "BERHAD", "S/B", "PLT", "CO")
+)
 REGISTRATION = re.compile(
     rf"\(?\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b\d[\dOQIL]{{2,}}"
-    # (without a label, a full stop before the number is the suffix's: "BHD. 998712-A")
-    rf"|(?:(?:{_REGISTRATION_LABEL})\s*[:.]?|:)?\s*\b\d{{3,}})[- ]?[A-Z]\b\s*\)?"
+    # (without a label, a full stop after a legal suffix or CO is the suffix's:
+    # "BHD. 998712-A"; after another word it goes with the number: "ENTERPRISE. 99871-A")
+    rf"|(?:(?:{_REGISTRATION_LABEL})\s*[:.]?|:|{_NOT_AFTER_SUFFIX}\.)?\s*\b\d{{3,}})"
+    r"[- ]?[A-Z]\b\s*\)?"
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)"
     # ("(5A0122874-H)": an S read as 5), after its label at times ("(CO NO: JM0512345-X)",
     # "(CO. REG. NO: SA0345678-P)").

@@ -539,6 +539,23 @@ class TestCompany:
         assert find_company(rows) == "KEDAI RUNCIT DAN MINI MARKET ABC"
         rows = ["\u201cTHE BEST IN TOWN\u201d", "ABC HARDWARE", *tail]
         assert find_company(rows) == "ABC HARDWARE"
+        rows = ["KEDAI RUNCIT ABC", "\u2018Murah, Bersih dan Mesra\u2019", *tail]
+        assert find_company(rows) == "KEDAI RUNCIT ABC"
+
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            (['"ABC ENTERPRISE"'], '"ABC ENTERPRISE"'),
+            (["\u201cABC HARDWARE TRADING\u201d"], "\u201cABC HARDWARE TRADING\u201d"),
+            (["'MAMA'S KITCHEN'"], "'MAMA'S KITCHEN'"),
+            (['"KEDAI RUNCIT AH HOCK"'], '"KEDAI RUNCIT AH HOCK"'),
+            (["RESTORAN", '"SRI MELAKA"', "(JM0654321-A)"], 'RESTORAN "SRI MELAKA"'),
+        ],
+    )
+    def test_a_name_in_quotation_marks_is_a_name(self, rows: list[str], expected: str) -> None:
+        """A quoted row with a business word, or of a name's two words, is a name
+        (helper-83's review)."""
+        assert find_company([*rows, "NO 3, JLN 2,", "31900 KAMPAR"]) == expected
 
     def test_a_suffixs_full_stop_before_the_number_stays(self) -> None:
         """``SDN. BHD. 998712-A``: the full stop is the suffix's, not a label's."""
@@ -546,6 +563,11 @@ class TestCompany:
         assert find_company(rows) == "ABC BOOKSTORE SDN. BHD."
         rows = ["ABC TRADING CO. REG. 998712-A", "NO 3, JLN 2,", "31900 KAMPAR"]
         assert find_company(rows) == "ABC TRADING"
+        # After another word, the stop goes with the number (helper-83's review).
+        for row in ("ABC ENTERPRISE . 998712-A", "ABC ENTERPRISE.998712-A"):
+            assert find_company([row, "NO 3, JLN 2,", "31900 KAMPAR"]) == "ABC ENTERPRISE"
+        rows = ["ABC TRADING CO. 998712-A", "NO 3, JLN 2,", "31900 KAMPAR"]
+        assert find_company(rows) == "ABC TRADING CO."
 
     def test_a_logos_words_over_the_registered_name_that_repeats_them(self) -> None:
         """A logo's words, then the name that repeats them and goes on over its
@@ -553,6 +575,14 @@ class TestCompany:
         rows = ["PET ABC", "PET ABC AQUARIUM & PET SUPPLIES", "(JM0654321-A)", "NO 3, JLN 2,"]
         assert find_company(rows) == "PET ABC AQUARIUM & PET SUPPLIES"
         assert find_company([rows[0], rows[1], rows[3]]) == "PET ABC"
+        # A branch, a mall or a slogan after the logo's words is not the name's trade
+        # (helper-83's review).
+        for logo, below in (
+            ("SUSHI ABC", "SUSHI ABC CHERAS"),
+            ("ZENITH", "ZENITH IOI CITY"),
+            ("SEDAP", "SEDAP SAMPAI KE TULANG"),
+        ):
+            assert find_company([logo, below, "(JM0654321-A)", "NO 3, JLN 2,"]) == logo
 
     def test_greeting_rows(self) -> None:
         """A greeting's row, Malay or English, is never the name; a name that holds the
