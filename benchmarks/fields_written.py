@@ -91,6 +91,9 @@ hotels, car parks, Malay dates, totals printed again after rounding.
                     layouts, totals labelled many ways); read once at 8dcd0e0, then
                     worked on. Five totals were keyed without their thousands comma,
                     which the rows print (the brief said "digits"); the key now has it.
+    written/am.json 80 receipts, written blind beside set AL (SROIE's mix: many
+                    hardware shops, food, supermarkets, stationery, petrol, pharmacies,
+                    a few unusual trades); read once at 0049ace and kept unread after.
     written/v.json  80 receipts, written blind (half SROIE's trades, half other shops;
                     Malay months) at the start of round 17, kept unread, and read once
                     at the round's last rules (02aa96c). Its misses were not worked on.
@@ -201,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", type=Path, help="judge the rules of this checkout")
     parser.add_argument(
         "--sets",
-        default="a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,ab,ac,ad,ae,af,ag,ah,ai,aj,ak,al",
+        default="a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,aa,ab,ac,ad,ae,af,ag,ah,ai,aj,ak,al,am",
         help="comma-separated sets",
     )
     parser.add_argument("--misses", default="", help="print the misses of these sets")
