@@ -68,7 +68,7 @@ _EXCLUDED = re.compile(
 )
 # "GST 6% (INCLUSIVE)": the tax a total includes, not the total.
 _TAX_ONLY = re.compile(r"^(?!.*(?:TOTAL|JUMLAH|AMOUNT|AMT|NETT?\b)).*\b(?:GST|SST|TAX)\b")
-_CASH = re.compile(r"\bCASH\b|TENDER|PAYMENT|\bPAID\b")
+_CASH = re.compile(r"\bCASH\b|TENDER|PAYMENT|\bPAID\b|\bTUNAI\b")
 # "TOTAL PAID 36.70", "AMOUNT PAID": what the customer paid, which is the total unless a
 # change is printed (then it was the sum tendered).
 _SETTLED = re.compile(r"(?:TOTAL|AMOUNT|AMT|NETT?) ?PAID|PAID ?AMOUNT")

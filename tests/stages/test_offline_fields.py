@@ -311,6 +311,9 @@ class TestTotal:
     def test_cash_minus_change_decides(self) -> None:
         """Without a total label, CASH - CHANGE is what was paid."""
         assert find_total(["ITEM 4.50", "ITEM 4.50", "CASH 10.00", "CHANGE 1.00"]) == "9.00"
+        # In Malay, TUNAI and BAKI; the total's own row cut and misread (set AL).
+        rows = ["MADU 500G || 1 || 28.00", "Jumlah Perlu", "Dibayar || 1O6.90"]
+        assert find_total([*rows, "Tunai || 110.00", "Baki || 3.10"]) == "106.90"
 
     @pytest.mark.parametrize(
         ("rows", "expected"),
