@@ -95,9 +95,12 @@ NOT_COMPANY = re.compile(
 # or L ("(CO.RFG : 86Q671-D)", "(Co. No. 2213l9-D)"; without a label, "2OO Q" in a name
 # is not a number).
 _REGISTRATION_LABEL = (
-    r"C[O0](?:MPANY)?\.? ?(?:R[EF][GF]\w*|N[O0])\.?|R[EF][GF]\w*\.? ?N[O0]\.?|ROC"
-    # The Malay "nombor pendaftaran": "NO. PEND.", "NO. PENDAFTARAN".
-    r"|NO\.? ?PEND\w*\.?"
+    # "CO. REG. NO.", "CO.REG", "COMPANY NO", "REG NO", "REGISTRATION NO.", "BUSINESS
+    # REG NO", "BR NO", "ROC NO.", "SSM", "SSM NO", "REG":
+    r"(?:C[O0](?:MPANY)?\.? ?)?(?:(?:BUSINESS ?)?R[EF][GF]\w*|BR|ROC|SSM)\.?(?: ?N[O0]\b\.?)?"
+    r"|C[O0](?:MPANY)?\.? ?N[O0]\.?"
+    # The Malay "nombor pendaftaran" and "nombor syarikat": "NO. PEND.", "NO. SYARIKAT".
+    r"|NO\.? ?(?:PEND\w*|SYARIKAT)\.?"
 )
 _NOT_AFTER_SUFFIX = "".join(
     f"(?<!{suffix})" for suffix in ("SDN", "BHD", "BERHAD", "S/B", "PLT", "CO")
@@ -111,11 +114,12 @@ REGISTRATION = re.compile(
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)"
     # ("(5A0122874-H)": an S read as 5), after its label at times ("(CO NO: JM0512345-X)",
     # "(CO. REG. NO: SA0345678-P)").
-    rf"|\(\s*(?:(?:{_REGISTRATION_LABEL})(?:\s*N[O0]\b\.?)?\s*[:.]?\s*)?"
+    rf"|\(\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*)?"
     r"[A-Z5][A-Z]{1,2}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
     # ... printed without brackets, its letters, seven digits and hyphen whole and
-    # unspaced: "JM0325955-V" (not "LIM & CO 1203194-W": CO is the name's).
-    r"|\b[A-Z]{2}\d{7}-[A-Z]\b"
+    # unspaced, after its label at times: "JM0325955-V", "CO. REG. NO: JM0325955-V" (not
+    # "LIM & CO 1203194-W": CO is the name's).
+    rf"|(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*)?\b[A-Z]{{2}}\d{{7}}-[A-Z]\b"
     # A limited liability partnership's: "(LLP0012345-LGN)".
     r"|\(?\s*\bLLP\d{7}-?[A-Z]{3}\b\s*\)?"
     # The 12 digits given since 2019, starting with the year: "(201901012345)"; after

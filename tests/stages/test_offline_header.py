@@ -628,6 +628,16 @@ class TestCompany:
             # A business name's after its label, the label's O's read as zeros.
             "(C0 N0: JM0512345-X)",
             "(CO. REG. NO: SA0345678-P)",
+            "CO. REG. NO: JM0654321-A",
+            # Labels of other forms (helper-81's and helper-83's reviews).
+            "(CO. REG. NO. 1156789-D)",
+            "(BUSINESS REG NO: 001234567-X)",
+            "(BR NO: 001234567-X)",
+            "(SSM: 001234567-X)",
+            "(SSM NO. 001234567-X)",
+            "(REG: 001234567-X)",
+            "(ROC NO. 1156789-D)",
+            "(NO. SYARIKAT: 1156789-D)",
         ],
     )
     def test_registration_numbers_of_other_forms(self, number: str) -> None:
