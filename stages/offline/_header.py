@@ -95,10 +95,13 @@ NOT_COMPANY = re.compile(
 # or L ("(CO.RFG : 86Q671-D)", "(Co. No. 2213l9-D)"; without a label, "2OO Q" in a name
 # is not a number).
 _REGISTRATION_LABEL = (
-    # "CO. REG. NO.", "CO.REG", "COMPANY NO", "REG NO", "REGISTRATION NO.", "BUSINESS
-    # REG NO", "BR NO", "ROC NO.", "SSM", "SSM NO", "REG":
-    r"(?:C[O0](?:MPANY)?\.? ?)?(?:(?:BUSINESS ?)?R[EF][GF]\w*|BR|ROC|SSM)\.?(?: ?N[O0]\b\.?)?"
-    r"|C[O0](?:MPANY)?\.? ?N[O0]\.?"
+    # "CO. REG. NO.", "CO.REG", "COMPANY NO", "REG NO", "REG", "REGISTRATION NO.",
+    # "BUSINESS REG NO", "BR NO", "ROC NO.", "SSM", "SSM NO"; each a word of its own (not
+    # "REGENCY", "REFRIGERATION", "GREGORY").
+    r"\bC[O0](?:MPANY)?\.? ?(?:R[EF][GF]\w*|N[O0])\.?(?: ?N[O0]\b\.?)?"
+    r"|\bR[EF][GF]\w*\.? ?N[O0]\b\.?"
+    r"|\b(?:(?:BUSINESS ?)?(?:REG(?:N|ISTRATION)?|RFG)|ROC|SSM)\b\.?(?: ?N[O0]\b\.?)?"
+    r"|\bBR\.? ?N[O0]\b\.?"
     # The Malay "nombor pendaftaran" and "nombor syarikat": "NO. PEND.", "NO. SYARIKAT".
     r"|NO\.? ?(?:PEND\w*|SYARIKAT)\.?"
 )

@@ -650,6 +650,30 @@ class TestCompany:
         assert find_company(rows) == "CAHAYA PRINTING"
         assert find_address(rows) == "NO 1, JALAN 2, 43000 KAJANG"
 
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "KIM REFRIGERATION",
+            "HOTEL SRI REGENCY",
+            "REGENCY",
+            "KEDAI GREGORY",
+            "AGGREGATE QUARRY AGGREGATE",
+        ],
+    )
+    def test_a_word_that_holds_a_labels_letters_is_no_label(self, name: str) -> None:
+        """REG, REF or BR inside a word of the name is no registration label: the
+        number after it is cut, the word stays (helper-84's review)."""
+        for number in ("1234567-A", "JM0325955-V"):
+            rows = [f"{name} {number}", "NO 3, JLN 2,", "31900 KAMPAR"]
+            assert find_company(rows) == name
+
+    @pytest.mark.parametrize(
+        "row", ["PLAZA REGENCY 128 A,", "REGALIA 128-A,", "BR 102-A, JALAN 2,"]
+    )
+    def test_a_building_with_a_labels_letters_stays_in_the_address(self, row: str) -> None:
+        rows = ["ABC SDN BHD (123456-X)", row, "JALAN SULTAN ISMAIL,", "50250 KUALA LUMPUR"]
+        assert find_address(rows) == f"{row} JALAN SULTAN ISMAIL, 50250 KUALA LUMPUR"
+
     def test_a_name_ending_in_two_letters_keeps_them(self) -> None:
         """``CO`` before a number is the name's, not the state letters of one."""
         assert find_company(["LIM & CO 1203194-W", "NO 1, JALAN 2,", "43000 KAJANG"]) == "LIM & CO"
