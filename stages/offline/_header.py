@@ -66,6 +66,9 @@ NAME_TAIL = re.compile(
 )
 # "GST", and the OCR's "GSTID", "GSTNO" for "GST ID", "GST NO".
 GST_LABEL = r"\bGST(?:\b|ID|NO|REG)"
+# A row that holds no business word or legal suffix, from its start: what a slogan's or a
+# sentence's row is, where a name's may hold one ("WE CARE PHARMACY", "U & YOU SDN BHD").
+_NO_NAME_WORD = rf"^(?!.*(?:{BUSINESS_WORD.pattern}|\b(?:SDN|BHD|BERHAD|S/B|PLT)\b))"
 NOT_COMPANY = re.compile(
     rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{GST_LABEL}|"
     # A row of greeting, in Malay ("welcome", "happy shopping", "please come again",
@@ -75,9 +78,8 @@ NOT_COMPANY = re.compile(
     # A slogan in quotation marks, a whole row of three words or more, or with a comma,
     # and no business word or legal suffix: '"MURAH, BERSIH DAN MESRA"' (not a name
     # quoted, '"SRI MELAKA"', '"ABC TRADING SDN BHD"').
-    rf"^(?!.*(?:{BUSINESS_WORD.pattern}|\b(?:SDN|BHD|BERHAD|S/B|PLT)\b))"
-    r"\W*[\"'\u201c\u2018\u201e](?=[^,]*,|\S+ \S+ \S)[^\"'\u201c\u201d\u2018\u2019\u201e]*"
-    r"[\"'\u201d\u2019\u201c]\W*$|"
+    rf"{_NO_NAME_WORD}\W*[\"'\u201c\u2018\u201e](?=[^,]*,|\S+ \S+ \S)"
+    r"[^\"'\u201c\u201d\u2018\u2019\u201e]*[\"'\u201d\u2019\u201c]\W*$|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
     # A parent's or a franchisor's row names another company than the seller.
     r"|\b(?:A MEMBER|SUBSIDIARY|FRANCHISEE) OF\b"
@@ -86,8 +88,7 @@ NOT_COMPANY = re.compile(
     # PRIORITY", "WE CARE FOR YOU") in a row with no business word or legal suffix (a
     # name may hold one: "WE CARE PHARMACY", "U & YOU SDN BHD"); not the Malay KAMI or
     # ANDA, which names hold.
-    rf"|^(?!.*(?:{BUSINESS_WORD.pattern}|\b(?:SDN|BHD|BERHAD|S/B|PLT)\b)).*"
-    r"\b(?:IS|ARE|OUR|YOUR|WE|YOU)\b"
+    rf"|{_NO_NAME_WORD}.*\b(?:IS|ARE|OUR|YOUR|WE|YOU)\b"
 )
 # A registration number: "(CO.REG :933109-X)", "519537-X)", "Reg No: 1203194-W",
 # "Company No:002643278-A", "(65351-M)".
