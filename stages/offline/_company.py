@@ -124,9 +124,10 @@ def _cut_after_legal_end(name: str) -> str:
 
 # A name ending in "& CO" has ended: "SIN HUAT & CO" / "HARDWARE & BUILDING MATERIALS".
 _ENDS_WITH_CO = re.compile(r"\bCO\b\.?$")
-# "& SONS" on a row of its own: a family's or partners' name ends so.
+# "& SONS" on a row of its own: a family's or partners' name ends so, with the comma or
+# full stop it is printed with at times.
 _FAMILY_ROW = re.compile(
-    r"& ?(?:SONS?|BROS\.?|BROTHERS|DAUGHTERS|CO\.?|PARTNERS|ASSOCIATES|ANAK-ANAK)"
+    r"& ?(?:SONS?|BROS\.?|BROTHERS|DAUGHTERS|CO\.?|PARTNERS|ASSOCIATES|ANAK-ANAK)[.,]?"
 )
 # A row ending in "&", "AND" or the Malay "DAN": the name goes on onto the next row.
 _NAME_GOES_ON = re.compile(r"(?:&|\bAND|\bDAN)$")

@@ -84,9 +84,11 @@ _LOOKALIKE_RUN = re.compile(
     r"|(?<=\d{4}[/.-]\d\d[/.-])[ODILSBZ|](?=\d\b)"
     r"|(?<=\d{4}[/.-]\d\d[/.-]\d)[ODILSBZ|](?![\w])"
     # A four-digit year's last digit, or its last two after 20 ("14/02/20ZI"; not a
-    # two-digit year before a table's bars, "15/01/19||").
+    # two-digit year before a table's bars, "15/01/19||"), or its last three after a 2
+    # whose next is an O ("14/02/2OZI"), or after a day and month glued on ("09JUL20ZI").
     r"|(?<=[/.-](?:19|20)\d)[ODILSBZ|](?![\w])|(?<=[A-Z]{3} (?:19|20)\d)[ODILSBZ|](?![\w])"
     r"|(?<=[/.-]20)[ODILSBZ]{2}(?![\w|])|(?<=[A-Z]{3} 20)[ODILSBZ]{2}(?![\w|])"
+    r"|(?<=\d[A-Z]{3}20)[ODILSBZ]{2}(?![\w|])|(?<=[/.-]2)[OD][ODILSBZ]{2}(?![\w|])"
     # Two in a row inside a year: "2Ol8" (an O and an l).
     r"|(?<=[/.-]\d)[ODILS|]{2}(?=\d\b)|(?<=\b2)[ODILS|]{2}(?=\d\b)"
     # A day or month read whole as letters, between separators: "09/LL/2018".

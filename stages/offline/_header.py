@@ -69,6 +69,8 @@ GST_LABEL = r"\bGST(?:\b|ID|NO|REG)"
 # A row that holds no business word or legal suffix, from its start: what a slogan's or a
 # sentence's row is, where a name's may hold one ("WE CARE PHARMACY", "U & YOU SDN BHD").
 _NO_NAME_WORD = rf"^(?!.*(?:{BUSINESS_WORD.pattern}|\b(?:SDN|BHD|BERHAD|S/B|PLT)\b))"
+# A slogan's words: a comma, or three words or more.
+_SLOGAN_WORDS = r"[^,]*,|\S+ \S+ \S"
 NOT_COMPANY = re.compile(
     rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{GST_LABEL}|"
     # A row of greeting, in Malay ("welcome", "happy shopping", "please come again",
@@ -77,9 +79,12 @@ NOT_COMPANY = re.compile(
     r"|(?:100 ?% ?)?HALAL)\W*$|"
     # A slogan in quotation marks, a whole row of three words or more, or with a comma,
     # and no business word or legal suffix: '"MURAH, BERSIH DAN MESRA"' (not a name
-    # quoted, '"SRI MELAKA"', '"ABC TRADING SDN BHD"').
-    rf"{_NO_NAME_WORD}\W*[\"'\u201c\u2018\u201e](?=[^,]*,|\S+ \S+ \S)"
-    r"[^\"'\u201c\u201d\u2018\u2019\u201e]*[\"'\u201d\u2019\u201c]\W*$|"
+    # quoted, '"SRI MELAKA"', '"ABC TRADING SDN BHD"'); one double quote lost to the OCR
+    # at times.
+    rf"{_NO_NAME_WORD}(?:\W*[\"'\u201c\u2018\u201e](?={_SLOGAN_WORDS})"
+    r"[^\"'\u201c\u201d\u2018\u2019\u201e]*[\"'\u201d\u2019\u201c]\W*$"
+    rf"|\W*[\"\u201c\u201e](?={_SLOGAN_WORDS})[^\"'\u201c\u201d\u2018\u2019\u201e]*$"
+    rf"|\W*(?={_SLOGAN_WORDS})[^\"'\u201c\u201d\u2018\u2019\u201e]*[\"\u201d\u201c]\W*$)|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
     # A parent's or a franchisor's row names another company than the seller.
     r"|\b(?:A MEMBER|SUBSIDIARY|FRANCHISEE) OF\b"
@@ -117,13 +122,14 @@ REGISTRATION = re.compile(
     r"[- ]?[A-Z]\b\s*\)?"
     # A business name's, with its state's letters: "(SA0345678-P)", "(JM0512345-X)"
     # ("(5A0122874-H)": an S read as 5), after its label at times ("(CO NO: JM0512345-X)",
-    # "(CO. REG. NO: SA0345678-P)").
+    # "(CO. REG. NO: SA0345678-P)"), a space read after the letters at times.
     rf"|\(\s*(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*)?"
-    r"[A-Z5][A-Z]{1,2}\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
+    r"[A-Z5][A-Z]{1,2} ?\d[\dOQIL]{4,}[- ]?[A-Z]\s*\)"
     # ... printed without brackets, its letters, seven digits and hyphen whole and
-    # unspaced, after its label at times: "JM0325955-V", "CO. REG. NO: JM0325955-V" (not
-    # "LIM & CO 1203194-W": CO is the name's).
-    rf"|(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*)?\b[A-Z]{{2}}\d{{7}}-[A-Z]\b"
+    # unspaced, after its label at times, where a space may follow the letters:
+    # "JM0325955-V", "CO. REG. NO: JM 0325955-V" (not "LIM & CO 1203194-W": CO is the
+    # name's).
+    rf"|(?:(?:{_REGISTRATION_LABEL})\s*[:.]?\s*\b[A-Z]{{2}} ?|\b[A-Z]{{2}})\d{{7}}-[A-Z]\b"
     # A limited liability partnership's: "(LLP0012345-LGN)".
     r"|\(?\s*\bLLP\d{7}-?[A-Z]{3}\b\s*\)?"
     # The 12 digits given since 2019, starting with the year: "(201901012345)"; after

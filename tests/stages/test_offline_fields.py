@@ -206,6 +206,10 @@ class TestDate:
         assert find_date(["Tarikh: 14/02/20ZI 10:22"]) == "14/02/2021"
         assert find_date(["Date: 09 JUL 20ZI"]) == "09 JUL 2021"
         assert find_date(["Date: 23-05-2OI8"]) == "23-05-2018"
+        # Its last three after a 2, and its last two after a month glued to the day
+        # (helper-81's near-misses).
+        assert find_date(["Tarikh: 14/02/2OZI 10:22"]) == "14/02/2021"
+        assert find_date(["Date: 09JUL20ZI"]) == "09JUL2021"
         # Not a two-digit year before a table's bars (helper-81's review).
         assert find_date(["Date: 15/01/19||"]) == "15/01/19"
         assert find_date(["15/01/20|| 10:22"]) == "15/01/20"

@@ -513,6 +513,9 @@ class TestCompany:
         tail = [*number, "NO 3, JLN 2,", "71010 PORT DICKSON"]
         assert find_company([name, "& SONS", *tail]) == f"{name} & SONS"
         assert find_company([name, "&SONS", *tail]) == f"{name} & SONS"
+        # With the comma or full stop the row is printed with (helper-81's near-miss).
+        assert find_company([name, "& SONS,", *tail]) == f"{name} & SONS"
+        assert find_company([name, "& BROS.", *tail]) == f"{name} & BROS."
         assert find_company([name, "&", *tail]) == name
         assert find_company([name, "& 12", *tail]) == name
 
@@ -541,6 +544,17 @@ class TestCompany:
         assert find_company(rows) == "ABC HARDWARE"
         rows = ["KEDAI RUNCIT ABC", "\u2018Murah, Bersih dan Mesra\u2019", *tail]
         assert find_company(rows) == "KEDAI RUNCIT ABC"
+
+    @pytest.mark.parametrize(
+        "slogan",
+        ['"MURAH, BERSIH DAN MESRA', "MURAH, BERSIH DAN MESRA\u201d", "\u201cTHE BEST IN TOWN"],
+    )
+    def test_a_slogan_that_lost_one_quotation_mark_is_no_name(self, slogan: str) -> None:
+        """The OCR drops a quotation mark at times; a double one at either end still marks
+        the slogan (helper-83's near-miss)."""
+        tail = ["(SA0345127-M)", "LOT 3, JALAN BESAR,", "36800 KAMPUNG GAJAH"]
+        assert find_company(["KEDAI RUNCIT ABC", slogan, *tail]) == "KEDAI RUNCIT ABC"
+        assert find_company([slogan, "ABC HARDWARE", *tail]) == "ABC HARDWARE"
 
     @pytest.mark.parametrize(
         ("rows", "expected"),
@@ -638,6 +652,10 @@ class TestCompany:
             "(REG: 001234567-X)",
             "(ROC NO. 1156789-D)",
             "(NO. SYARIKAT: 1156789-D)",
+            # A space read after the state's letters (helper-84's near-miss).
+            "(CO NO: JM 0512345-X)",
+            "(JM 0512345-X)",
+            "CO. REG. NO: JM 0654321-A",
         ],
     )
     def test_registration_numbers_of_other_forms(self, number: str) -> None:
