@@ -71,6 +71,13 @@ GST_LABEL = r"\bGST(?:\b|ID|NO|REG)"
 _NO_NAME_WORD = rf"^(?!.*(?:{BUSINESS_WORD.pattern}|\b(?:SDN|BHD|BERHAD|S/B|PLT)\b))"
 # A slogan's words: a comma, or three words or more.
 _SLOGAN_WORDS = r"[^,]*,|\S+ \S+ \S"
+# The words slogans are made of, in English and Malay ("QUALITY GUARANTEED", "MURAH &
+# BERSIH", "BEST PRICE, BEST SERVICE"): a row of two or more of them and nothing else.
+_PRAISE = (
+    r"QUALITY|GUARANTEED?|BEST|CHEAP(?:EST)?|FRESH|TRUSTED|FRIENDLY|AFFORDABLE|PREMIUM|"
+    r"GOOD|GREAT|VALUE|LOW|PRICES?|SERVICES?|ALWAYS|EVERYDAY|FAST|RELIABLE|SATISFACTION|"
+    r"MURAH|BERSIH|MESRA|SEGAR|TERBAIK|BERKUALITI|PANTAS|JIMAT|HARGA|PUAS|HATI|DIJAMIN"
+)
 NOT_COMPANY = re.compile(
     rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{GST_LABEL}|"
     # A row of greeting, in Malay ("welcome", "happy shopping", "please come again",
@@ -85,6 +92,7 @@ NOT_COMPANY = re.compile(
     r"[^\"'\u201c\u201d\u2018\u2019\u201e]*[\"'\u201d\u2019\u201c]\W*$"
     rf"|\W*[\"\u201c\u201e](?={_SLOGAN_WORDS})[^\"'\u201c\u201d\u2018\u2019\u201e]*$"
     rf"|\W*(?={_SLOGAN_WORDS})[^\"'\u201c\u201d\u2018\u2019\u201e]*[\"\u201d\u201c]\W*$)|"
+    rf"^\W*(?:(?:{_PRAISE})\b\W*(?:(?:&|AND|DAN)\W*)?){{2,}}$|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
     # A parent's or a franchisor's row names another company than the seller.
     r"|\b(?:A MEMBER|SUBSIDIARY|FRANCHISEE) OF\b"

@@ -546,6 +546,26 @@ class TestCompany:
         assert find_company(rows) == "KEDAI RUNCIT ABC"
 
     @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            (["LIM HARDWARE", "QUALITY GUARANTEED"], "LIM HARDWARE"),
+            (["KEDAI RUNCIT AH KOW", "MURAH & BERSIH"], "KEDAI RUNCIT AH KOW"),
+            (["AUTO CARE WORKSHOP", "BEST PRICE, BEST SERVICE"], "AUTO CARE WORKSHOP"),
+            # A name's row under a brand's is still the name.
+            (["AUTO CARE WORKSHOP", "BENGKEL KERETA MAJU JAYA"], "BENGKEL KERETA MAJU JAYA"),
+            (["GOOD VALUE MART", "HARGA MURAH"], "GOOD VALUE MART"),
+        ],
+    )
+    def test_a_row_of_praise_over_the_number_is_no_name(
+        self, rows: list[str], expected: str
+    ) -> None:
+        """A row of a slogan's words alone, English or Malay, between the name and its
+        registration number is neither the name nor its second row (helper-81's
+        counter-example)."""
+        tail = ["(JM0123456-X)", "NO 3, JLN 2,", "71010 PORT DICKSON"]
+        assert find_company([*rows, *tail]) == expected
+
+    @pytest.mark.parametrize(
         "slogan",
         ['"MURAH, BERSIH DAN MESRA', "MURAH, BERSIH DAN MESRA\u201d", "\u201cTHE BEST IN TOWN"],
     )
