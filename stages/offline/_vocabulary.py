@@ -233,6 +233,12 @@ _LAST_ZERO = re.compile(r"(?<=[A-Z]{3})0\b")
 _POSTCODE_S = re.compile(r"(?<=, )S(?=\d{4} [A-Z])")
 # "N0 12": the house number's NO with its O read as a zero.
 _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
+# An & read as the 8 it looks like before a family's word ("LIM 8 SONS"), and a B as 8
+# in food and beverage's "F&B" ("F&8 CORNER").
+_AMPERSAND_AS_EIGHT = re.compile(
+    r"(?:(?<=[A-Z]{3} )|^)(?<!\bLOT )8(?= ?(?:SONS?|BROS|BROTHERS)\b)(?! SONS? (?:ROAD|STREET)\b)"
+)
+_FB_EIGHT = re.compile(r"(?<=\bF&)8\b|(?<=\bF & )8\b")
 
 
 # "ABDU1", "1POH", "SR1", "0ARUL": a 1 or 0 ending or opening a word of letters, read
@@ -283,6 +289,7 @@ def letters_for_digits(text: str) -> str:
     text = _SS_AS_FIVES.sub("SS", text)
     text = _ONE_AS_LETTER.sub(r"\1 1", _POSTCODE_S.sub("5", _LAST_ZERO.sub("O", text)))
     text = _ONE_AS_I.sub("1", text)
+    text = _FB_EIGHT.sub("B", _AMPERSAND_AS_EIGHT.sub("&", text))
     return _NUMBER_LABEL.sub("NO", _MIXED_WORD.sub(fix, text))
 
 

@@ -105,6 +105,10 @@ class TestVocabulary:
             ),
             # A W read as two Vs; a 6 ending a word of four letters or more is a G.
             ("ABC HARDVVARE, VVISMA X", "ABC HARDWARE, WISMA X"),
+            # An & read as 8 before a family's word, a B as 8 in F&B; not a house's
+            # or a lot's number (helper-83's near-miss, set AL's noisy rows).
+            ("LIM HARDWARE 8 SONS, F&8 CORNER, F & 8", "LIM HARDWARE & SONS, F&B CORNER, F & B"),
+            ("NO 8 SONS ROAD, LOT 8 SONS, F&88", "NO 8 SONS ROAD, LOT 8 SONS, F&88"),
             ("SYARIKAT ABC TRADIN6, JALAN PJU6", "SYARIKAT ABC TRADING, JALAN PJU6"),
             ("ABC HORNE DECO", "ABC HOME DECO"),
             # An I opening a number; a 1 ending a domain word of three letters; a 2 for
@@ -516,6 +520,7 @@ class TestCompany:
         # With the comma or full stop the row is printed with (helper-81's near-miss).
         assert find_company([name, "& SONS,", *tail]) == f"{name} & SONS"
         assert find_company([name, "& BROS.", *tail]) == f"{name} & BROS."
+        assert find_company([name, "8 SONS", *tail]) == f"{name} & SONS"  # & read as 8
         assert find_company([name, "&", *tail]) == name
         assert find_company([name, "& 12", *tail]) == name
 
