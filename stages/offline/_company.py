@@ -266,6 +266,8 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
             over_number = _name_over_number(header, i)
             if registered or (over_number is not None and _names_its_trade(row, over_number)):
                 return i + 1, i + 1
+            if _wraps_its_trade(header, i):
+                return i + 1, i + 2  # ... and so over a name wrapped onto two rows
             wrapped = _wrapped_under_kind(header, i) or _ampersand_below(header, i)
             return (i, i + 1) if wrapped else (i, i)
     return None
@@ -383,6 +385,21 @@ def _names_its_trade(logo: str, row: str) -> bool:
         return False
     more = row.split()[len(logo.split()) :]
     return any(map(is_trade_word, more)) or NAME_TAIL.search(" ".join(more)) is not None
+
+
+def _wraps_its_trade(header: list[str], logo: int) -> bool:
+    """Whether the name under the ``logo`` row names its trade over two rows, the first
+    ending in ``&``, ``AND`` or ``DAN``, over the registration number (``PET ABC`` /
+    ``PET ABC AQUARIUM &`` / ``PET SUPPLIES`` / number)."""
+    if logo + 1 >= len(header) or not _NAME_GOES_ON.search(header[logo + 1]):
+        return False
+    rest = _name_over_number(header, logo + 1)
+    first = header[logo + 1]
+    return (
+        rest is not None
+        and _names_more(first)
+        and _names_its_trade(header[logo], f"{first} {rest}")
+    )
 
 
 def _repeats(opening: str, row: str) -> bool:

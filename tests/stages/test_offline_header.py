@@ -622,6 +622,13 @@ class TestCompany:
             ("SEDAP", "SEDAP SAMPAI KE TULANG"),
         ):
             assert find_company([logo, below, "(JM0654321-A)", "NO 3, JLN 2,"]) == logo
+        # The name wrapped onto two rows after its "&" (helper-83's near-miss); a branch
+        # so wrapped is still no trade.
+        rows = ["PET ABC", "PET ABC AQUARIUM &", "PET SUPPLIES", "(JM0654321-A)", "NO 3, JLN 2,"]
+        assert find_company(rows) == "PET ABC AQUARIUM & PET SUPPLIES"
+        assert find_company([*rows[:3], rows[4]]) == "PET ABC"
+        rows = ["SUSHI ABC", "SUSHI ABC CHERAS &", "SUNWAY", "(JM0654321-A)", "NO 3, JLN 2,"]
+        assert find_company(rows) == "SUSHI ABC"
 
     def test_greeting_rows(self) -> None:
         """A greeting's row, Malay or English, is never the name; a name that holds the
