@@ -135,6 +135,30 @@ class Journal:
 
     # -- reading -----------------------------------------------------------------------
 
+    async def lock(self) -> None:
+        """
+        Take the journal's run lock now, before `open`: a run takes it before it touches
+        its output, so that a second start of the same job stops before it empties the
+        first one's file.  `open` takes it itself if it is not held; `aclose` lets it go.
+
+        Raises:
+            JournalError: another run holds the lock, or it cannot be taken.
+        """
+        if self._lock is None:
+            self._lock = await anyio.to_thread.run_sync(self._take_lock)
+
+    def _take_lock(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+        return _runlock.take(self.path)
+
+    def _release_lock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            _runlock.release(lock)
+
     async def open(
         self,
         *,
@@ -168,16 +192,12 @@ class Journal:
     ) -> JournalState:
         if self._fd is not None:
             raise JournalError(f"journal {self.path} is already open")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
-        self._lock = _runlock.take(self.path)
+        if self._lock is None:
+            self._lock = self._take_lock()
         try:
             state = self._open_file(resume, done, retry_failed)
         except BaseException:
-            _runlock.release(self._lock)
-            self._lock = None
+            self._release_lock()
             raise
         # A journal object may serve several runs, one after another.
         self._pending = []
@@ -412,6 +432,7 @@ class Journal:
         the sink first, so that their output lines are durable (the pipeline does).
         """
         if self._fd is None or self._closed:
+            self._release_lock()  # taken by `lock`, and the run stopped before `open`
             return
         with anyio.CancelScope(shield=True):
             try:
@@ -428,9 +449,7 @@ class Journal:
                 fd, self._fd = self._fd, None
                 if fd is not None:
                     await anyio.to_thread.run_sync(os.close, fd)
-                lock, self._lock = self._lock, None
-                if lock is not None:
-                    _runlock.release(lock)
+                self._release_lock()
 
     # -- maintenance --------------------------------------------------------------------
 

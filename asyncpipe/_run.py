@@ -156,7 +156,11 @@ class Run:
         Open the sink and the journal, plan the resume, run every task, and close up.
         """
         try:
-            # The sink first: it refuses to overwrite an earlier run's output, and that
+            # The run's lock before anything is touched: a second start of the same job
+            # stops here, not after its sink has emptied the first one's output.
+            if self.journal is not None:
+                await self.journal.lock()
+            # Then the sink: it refuses to overwrite an earlier run's output, and that
             # refusal must come before the journal (and its checkpoints) is truncated.
             written = None
             if self.sink is not None:

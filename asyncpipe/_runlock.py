@@ -1,5 +1,6 @@
 """
-One run per journal: an advisory lock held from `Journal.open` to `Journal.aclose`.
+One run per journal: an advisory lock held from `Journal.lock` (or `Journal.open`) to
+`Journal.aclose`; a run takes it before it opens its output.
 
 Two runs appending to one journal (a ``--resume`` started twice, say) interleave their
 lines and compact each other's work away.  The lock is ``flock`` on a file beside the

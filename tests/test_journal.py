@@ -531,6 +531,44 @@ class TestRunLock:
         await second.aclose()
         assert await anyio.Path(tmp_path / "j.jsonl.lock").exists()
 
+    async def test_a_second_start_leaves_the_first_runs_output_alone(self, tmp_path: Path) -> None:
+        """The same job started again while it runs (a cron overlap), even with
+        ``overwrite``, stops at the lock before its sink touches the output: the first run
+        ends with every line (helper-87's audit: the second start had emptied it)."""
+        from asyncpipe import JsonlSink, Pipeline, Stage
+
+        out, path = tmp_path / "out.jsonl", tmp_path / "out.journal"
+        halfway = anyio.Event()
+
+        async def slow(n: int) -> dict[str, int]:
+            if n == 20:
+                halfway.set()
+            await anyio.sleep(0.01)
+            return {"n": n}
+
+        def start() -> Pipeline:
+            return Pipeline([Stage("slow", slow, workers=2)])
+
+        async def first() -> None:
+            summary = await start().run(
+                range(60), sink=JsonlSink(out, overwrite=True), journal=Journal(path)
+            )
+            assert summary.ok == 60
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first)
+            await halfway.wait()
+            await anyio.sleep(0.05)
+            written = await anyio.Path(out).read_bytes()
+            assert written  # lines are out when the second run starts
+            with pytest.raises(JournalError, match="in use by another run"):
+                await start().run(
+                    range(60), sink=JsonlSink(out, overwrite=True), journal=Journal(path)
+                )
+            assert (await anyio.Path(out).read_bytes()).startswith(written)
+        lines = [orjson.loads(line) for line in (await anyio.Path(out).read_bytes()).splitlines()]
+        assert [line["value"]["n"] for line in lines] == list(range(60))
+
     def test_a_killed_holder_leaves_no_stale_lock(self, tmp_path: Path) -> None:
         """SIGKILL of the process holding the lock frees it: the kernel drops it."""
         import signal
