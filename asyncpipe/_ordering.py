@@ -5,6 +5,7 @@ Ordered output: a reorder buffer, and the admission window that keeps it bounded
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Generic, Protocol, TypeVar
@@ -22,10 +23,11 @@ class AdmissionWindow:
     When output must follow input order, one slow item holds back every item after it.
     Without a window the items behind it pile up in the reorder buffer without bound;
     with it, the source stops admitting new items once ``size`` are in flight, so memory
-    stays flat whatever the input size.
+    stays flat whatever the input size.  The price is speed when one item is much slower
+    than the rest: ``waited`` counts the seconds the source spent waiting for room.
     """
 
-    __slots__ = ("_in_flight", "_size", "_waiters")
+    __slots__ = ("_in_flight", "_size", "_waiters", "waited")
 
     def __init__(self, size: int) -> None:
         if size < 1:
@@ -33,6 +35,7 @@ class AdmissionWindow:
         self._size = size
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self.waited = 0.0
 
     @property
     def in_flight(self) -> int:
@@ -45,12 +48,15 @@ class AdmissionWindow:
         while self._in_flight >= self._size:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
+            started = time.perf_counter()
             try:
                 await waiter
             except BaseException:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
                 raise
+            finally:
+                self.waited += time.perf_counter() - started
         self._in_flight += 1
 
     def release(self, count: int = 1) -> None:

@@ -169,8 +169,12 @@ class Pipeline:
                 ``asyncpipe run``).  ``False`` hands each item over as soon as it is
                 done: with uneven items that keeps fast items from waiting for slow ones.
             key: the stable key of an input value; default, its position in the source.
-            reorder_window: with ``ordered``, the most items in flight at once; default, as
-                many as the queues and workers hold, so the window never slows the run.
+            reorder_window: with ``ordered``, the most items in flight at once, finished
+                ones waiting for a slower one ahead included; default, as many as the
+                queues and workers hold.  That bounds memory, but one item much slower
+                than the rest (a retry after a 429's ``Retry-After``, say) then holds
+                intake back: ``RunSummary.window_wait`` says for how long.  A larger
+                window holds more finished items in memory; ``ordered=False`` holds none.
             progress: called with live statistics about once a second.
             stop_on_signals: on SIGINT/SIGTERM stop taking input, finish the items in
                 flight and return (``summary.interrupted`` says which); a second signal

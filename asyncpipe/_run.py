@@ -139,6 +139,7 @@ class Run:
             interrupted=self.interrupted,
             progress=self.progress_snapshot(),
             worker_losses=self.worker_losses(),
+            window_wait=self.window.waited if self.window is not None else 0.0,
         )
 
     def worker_losses(self) -> dict[str, WorkerLosses]:

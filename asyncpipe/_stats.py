@@ -199,9 +199,13 @@ class RunSummary:
         progress: the last progress snapshot (total, done, rate), or ``None``.
         worker_losses: by executor name (e.g. ``"ray"``), the remote workers lost during
             this run and the calls run again; only executors that lost any.
+        window_wait: with ordered output, the seconds the source waited because the
+            admission window was full: items finished behind a slow one, waiting for it.
+            A large share of ``elapsed`` says a larger ``reorder_window`` (or unordered
+            output) would run faster.
 
     .. versionchanged:: 0.4
-       ``worker_losses``.
+       ``worker_losses``; ``window_wait``.
     """
 
     stages: list[StageStatistics]
@@ -212,6 +216,7 @@ class RunSummary:
     interrupted: str | None = None
     progress: ProgressSnapshot | None = None
     worker_losses: dict[str, WorkerLosses] = field(default_factory=dict)
+    window_wait: float = 0.0
 
     @property
     def bottleneck(self) -> str | None:
@@ -249,6 +254,11 @@ class RunSummary:
             f"{self.elapsed:.2f} s: {self.items_per_second:.2f} items/s"
             + (f"; interrupted by {self.interrupted}" if self.interrupted else "")
         )
+        if self.window_wait > max(1.0, 0.1 * self.elapsed):
+            rows.append(
+                f"ordered output held intake back {self.window_wait:.1f} s, waiting for slow "
+                "items: a larger reorder_window, or unordered output, runs faster"
+            )
         return "\n".join(rows)
 
 

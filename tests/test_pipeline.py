@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 import threading
@@ -644,6 +645,25 @@ class TestOrdering:
             assert source.pulled - (slow + 1) <= size
             stuck.set()
         assert [item.value for item in sink.items] == list(range(200))
+
+    async def test_the_summary_says_how_long_the_window_held_intake_back(self) -> None:
+        """One slow item: an ordered run's summary counts the seconds the full window
+        kept the source waiting, and says what would run faster; unordered, none
+        (helper-87's audit: the table blamed a stage)."""
+
+        async def work(value: int) -> int:
+            await anyio.sleep(0.3 if value == 2 else 0)
+            return value
+
+        pipeline = Pipeline([Stage("work", work, workers=4)], max_buffer_size=2)
+        ordered = await pipeline.run(range(100), ordered=True, reorder_window=8)
+        assert 0.2 < ordered.window_wait <= ordered.elapsed
+        unordered = await pipeline.run(range(100), ordered=False)
+        assert unordered.window_wait == 0.0
+        assert "reorder_window" not in unordered.format_table()
+        # Over a tenth of a run of more than ten seconds, the table says so.
+        held = dataclasses.replace(ordered, elapsed=20.0, window_wait=5.0)
+        assert "held intake back 5.0 s" in held.format_table()
 
 
 class TestStream:
