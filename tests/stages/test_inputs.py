@@ -477,6 +477,19 @@ class TestLoadImages:
         with pytest.raises(InputError, match="more than max_pixels=1000"):
             load_page(ref, max_pixels=1000)
 
+    def test_max_pixels_counts_a_jpegs_reduced_decode(self, sroie: Path) -> None:
+        """A JPEG decoded at 1/2 to 1/8 scale for OCR counts the pixels decoded, as a PDF
+        page counts those rendered: a 1200 dpi scan is no bomb (round 23's audit)."""
+        ref = _one(list(discover([sroie / "img" / "000.jpg"])))
+        full = load_page(ref).image
+        assert full is not None
+        limit = full.shape[0] * full.shape[1] // 2
+        with pytest.raises(InputError, match=f"more than max_pixels={limit}"):
+            load_page(ref, max_pixels=limit)
+        page = load_page(ref, max_pixels=limit, max_side=max(full.shape) // 3)
+        assert page.image is not None and page.scale < 1
+        assert page.image.shape[0] * page.image.shape[1] < limit
+
     def test_gray_and_alpha_png(self, tmp_path: Path) -> None:
         """Gray PNGs stay 2-D; transparent pixels become white BGR."""
         gray = tmp_path / "gray.png"
