@@ -512,7 +512,7 @@ class LlmClient:
         failure = _Failure(
             str(status),
             retryable,
-            f"HTTP {status}{_error_detail(response)}",
+            f"HTTP {status}{_error_detail(response, self._redact)}",
             status=status,
             retry_after=parse_retry_after(response.headers),
         )
@@ -557,15 +557,17 @@ class LlmClient:
         )
 
 
-def _error_detail(response: httpx.Response) -> str:
-    """The server's own error message, shortened; servers put it in ``error.message``."""
+def _error_detail(response: httpx.Response, redact: Callable[[str], str]) -> str:
+    """The server's own error message, ``redact``-ed, then shortened (a key cut across
+    by the shortening would no longer be found whole: round 23's audit saw 45 of a key's
+    52 characters kept); servers put it in ``error.message``."""
     try:
         data = orjson.loads(response.content)
         message = data["error"]["message"] if isinstance(data.get("error"), dict) else data["error"]
         text = str(message)
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         text = response.text
-    text = " ".join(text.split())
+    text = " ".join(redact(text).split())
     if len(text) > 200:
         text = text[:200] + "..."
     return f" ({text})" if text else ""

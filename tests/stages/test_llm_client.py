@@ -464,6 +464,17 @@ class TestSecrets:
             assert KEY not in text
         assert "***" in repr(client)
 
+    async def test_key_across_the_shortened_message(self) -> None:
+        """A key echoed where the server's message is shortened (past 200 characters)
+        leaves none of itself behind (round 23's audit: 45 of 52 characters did)."""
+        for padding in range(180, 200, 3):
+            echo = {"error": {"message": "x" * padding + f" key {KEY} is not valid"}}
+            script = Script(httpx.Response(400, json=echo))
+            async with make_client(script, FakeTime()) as client:
+                with pytest.raises(LlmStatusError) as info:
+                    await call(client, FakeTime(), task="correct")
+            assert KEY[:8] not in str(info.value), padding
+
     async def test_key_not_in_exhausted_error(self) -> None:
         """The last attempt's error is redacted too."""
         echo = {"error": {"message": f"bad key {KEY}"}}
