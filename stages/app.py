@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import glob
 import logging
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -44,6 +45,7 @@ from ._page import PageRef
 from .evaluate import evaluate, load_truth
 from .inputs import discover, estimate_pages
 from .inputs._receipts import FINDER_VERSION
+from .inputs._sniff import show_path
 from .llm._options import LlmOptions, add_arguments, timeout_advice
 from .ocr import ENGINES
 from .offline import load_dictionary
@@ -180,6 +182,11 @@ class DocumentApp:
             llm_stages=llm_options.stages,
             ship_bytes=options.executor is not None and not args.inputs_shared,
         )
+        absent = [] if options.resume else _absent(options.inputs)
+        if absent and len(absent) == len(options.inputs):
+            # One typo among the inputs is an error record and the run goes on; when no
+            # input is there at all, the command itself is wrong (exit 2, nothing written).
+            raise ConfigError(f"nothing to read: {'; '.join(absent)}")
         async with AsyncExitStack() as stack:
             llm = None
             client = None
@@ -267,8 +274,6 @@ class DocumentApp:
                         f"left out of the folders: {kinds} (--log-level INFO names each file)"
                     )
                 pages = summary.ok + summary.failed
-                if pages + summary.skipped == 0:
-                    lines.append(f"no documents found in: {' '.join(options.inputs)}")
                 if summary.elapsed > 0 and pages:
                     lines.append(
                         f"{pages} pages in {summary.elapsed:.1f} s: "
@@ -328,6 +333,21 @@ def _read_records(path: Path) -> Iterator[dict[str, Any]]:
 
 def _mode_file(journal: Path) -> Path:
     return journal.with_name(journal.name + ".receipts")
+
+
+def _absent(inputs: Sequence[str]) -> list[str]:
+    """Why each of ``inputs`` that names nothing there (a path that does not exist, a
+    pattern that matches no file) does so."""
+    reasons = []
+    for text in inputs:
+        if text and os.path.lexists(text):
+            continue
+        if glob.has_magic(text):
+            if not glob.glob(text, recursive=True):
+                reasons.append(f"{show_path(text)}: no file matches this pattern")
+        else:
+            reasons.append(f"{show_path(text)}: no such file or directory")
+    return reasons
 
 
 def _left_out_kind(path: str, reason: str) -> str:

@@ -107,7 +107,8 @@ class TestBadInputs:
             ["run", str(folder), "--out", str(out), "--progress", "none"], log=tmp_path / "cli.log"
         )
         assert result.returncode == 2, result.output
-        assert f"no documents found in: {folder}" in result.output
+        assert f"no input items found in: {folder}" in result.output
+        assert "no documents found" not in result.output  # said once, not twice
         assert "Traceback" not in result.output
         records, _ = read_lines(out)
         assert records == []
@@ -127,6 +128,22 @@ class TestBadInputs:
         by_status = {r["status"]: r for r in records}
         assert set(by_status) == {"ok", "error"}
         assert by_status["error"]["error"]["message"] == f"{missing}: no such file or directory"
+
+    def test_nothing_there_at_all(self, tmp_path: Path) -> None:
+        """When no input is there (a mistyped path, a pattern that matches nothing), the
+        command is wrong: exit 2, each named, nothing written (round 23's audit: exit 0
+        and an error record)."""
+        out = tmp_path / "r.jsonl"
+        typo, pattern = tmp_path / "recipts", tmp_path / "none" / "*.jpg"
+        result = run_cli(
+            ["run", str(typo), str(pattern), "--out", str(out), "--progress", "none"],
+            log=tmp_path / "cli.log",
+        )
+        assert result.returncode == 2, result.output
+        assert f"{typo}: no such file or directory" in result.output
+        assert f"{pattern}: no file matches this pattern" in result.output
+        assert "Traceback" not in result.output
+        assert not out.exists()
 
     def test_names_that_are_not_utf8(self, tmp_path: Path) -> None:
         """Latin-1 file names (from a Windows zip or share), a good one and a truncated

@@ -359,7 +359,7 @@ class TestOffline:
         (tmp_path / "empty").mkdir()
         done = run_cli(tmp_path / "empty", "--out", tmp_path / "r.jsonl")
         assert done.returncode == 2
-        assert "no documents found" in done.stderr
+        assert "no input items found" in done.stderr
 
 
 class TestWithLlm:
