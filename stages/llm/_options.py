@@ -70,9 +70,10 @@ def add_arguments(group: argparse._ActionsContainer) -> None:
     group.add_argument(
         "--llm-deadline",
         type=float,
-        default=DEFAULT_RETRY.deadline,
+        default=None,
         help="seconds one LLM call may take, all attempts and waits included (default "
-        f"{DEFAULT_RETRY.deadline:g})",
+        f"{DEFAULT_RETRY.deadline:g}, or, when --llm-timeout is longer, room for each try "
+        "of a timed-out generation: timeout x (timeout retries + 1))",
     )
     group.add_argument(
         "--llm-attempts",
@@ -186,7 +187,7 @@ class LlmOptions:
         return cls(
             stages=tuple(args.llm_stages),
             structured=args.llm_structured,
-            deadline=args.llm_deadline,
+            deadline=_deadline(args),
             attempts=args.llm_attempts,
             timeout_retries=args.llm_timeout_retries,
             min_similarity=args.llm_min_similarity,
@@ -249,6 +250,27 @@ class LlmOptions:
             "text_max_tokens": self.text_max_tokens,
             "structure_max_tokens": self.structure_max_tokens,
         }
+
+
+def _deadline(args: argparse.Namespace) -> float:
+    """``--llm-deadline``, or its default: long enough for ``--llm-timeout``'s tries.
+
+    A deadline under one request's timeout cut every slow generation short at 180 s
+    whatever ``--llm-timeout 300`` said (round 23's audit, against llama.cpp on 2 cores).
+
+    Raises:
+        ConfigError: a deadline given shorter than the timeout of one request.
+    """
+    timeout: float | None = getattr(args, "llm_timeout", None)
+    if args.llm_deadline is None:
+        tries: int = args.llm_timeout_retries + 1
+        return max(float(DEFAULT_RETRY.deadline or 0.0), timeout * tries if timeout else 0.0)
+    if timeout and args.llm_deadline < timeout:
+        raise ConfigError(
+            f"--llm-deadline {args.llm_deadline:g} is shorter than one request's "
+            f"--llm-timeout {timeout:g}: a slow generation would be cut at the deadline"
+        )
+    return float(args.llm_deadline)
 
 
 def timeout_advice(statistics: LlmStatistics, timeout: float | None) -> str | None:

@@ -517,6 +517,26 @@ class TestOptions:
         with pytest.raises(ConfigError):
             LlmOptions(min_similarity=120)
 
+    def test_the_deadline_makes_room_for_the_timeout(self) -> None:
+        """``--llm-timeout 300`` alone gives each call room for its timed-out tries; a
+        deadline given under the timeout is refused (round 23's audit: 300 did nothing
+        past the 180 s default deadline)."""
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--llm-timeout", type=float, default=60.0)
+        add_arguments(parser)
+        deadline = LlmOptions.from_args(parser.parse_args([])).deadline
+        assert deadline == DEFAULT_RETRY.deadline
+        slow = parser.parse_args(["--llm-timeout", "300"])
+        assert LlmOptions.from_args(slow).deadline == 600.0  # 300 x (1 retry + 1)
+        args = parser.parse_args(["--llm-timeout", "300", "--llm-timeout-retries", "0"])
+        assert LlmOptions.from_args(args).deadline == 300.0
+        args = parser.parse_args(["--llm-timeout", "300", "--llm-deadline", "900"])
+        assert LlmOptions.from_args(args).deadline == 900.0
+        with pytest.raises(ConfigError, match="shorter than one request"):
+            LlmOptions.from_args(
+                parser.parse_args(["--llm-timeout", "300", "--llm-deadline", "100"])
+            )
+
     def test_timeout_advice(self) -> None:
         """Most requests timed out: one sentence with the measured speed and the option."""
         slow = LlmStatistics(
