@@ -263,10 +263,15 @@ class Run:
         finally:
             if resource is not None and hasattr(resource, "close"):
                 with anyio.CancelScope(shield=True):
-                    if threads is not None:
-                        await anyio.to_thread.run_sync(resource.close, limiter=threads)
-                    else:
-                        resource.close()
+                    try:
+                        if threads is not None:
+                            await anyio.to_thread.run_sync(resource.close, limiter=threads)
+                        else:
+                            resource.close()
+                    except Exception:
+                        # The worker's items are written by now; a cleanup that fails
+                        # must not cancel the run nor cost the items still on their way.
+                        log.exception("stage %s: closing a worker's resource failed", stage.name)
 
     async def _run_chain(self, chain: Chain) -> None:
         fused = chain.fused
@@ -314,17 +319,14 @@ class Run:
 
     async def _emit(self, batch: list[Item]) -> None:
         released = len(batch)
-        failed = deferred = 0
-        for item in batch:
-            if item.deferred:
-                deferred += 1
-            elif item.error is not None:
-                failed += 1
+        deferred = sum(1 for item in batch if item.deferred)
         if deferred:
             batch = [item for item in batch if not item.deferred]  # left for --resume
             self.deferred += deferred
         if self.sink is not None and batch:
             await self.sink.write(batch)
+        # Counted after the write: an item the sink could not write is an error record.
+        failed = sum(1 for item in batch if item.error is not None)
         self.ok += len(batch) - failed
         self.failed += failed
         journal = self.journal

@@ -19,7 +19,7 @@ from ._durable import CHUNK, LineScanner, atomic_write, cut_tail, temporary
 from ._exceptions import ConfigError, JournalError
 from ._keyindex import KeyIndex, OrderedKeys
 from ._keyset import KeySet
-from ._stage import Item
+from ._stage import ErrorRecord, Item
 
 __all__ = ["CallbackSink", "JsonlSink", "Sink"]
 
@@ -273,6 +273,21 @@ class JsonlSink(Sink):
                 self._index.append(KeyIndex.record(offset + len(block), batch))
         return errors
 
+    def _line(self, item: Item) -> bytes:
+        """
+        The item's JSON line.  A value JSON cannot hold (a set, an object) makes the item
+        an error record that says so, instead of stopping the run with no item named.
+        """
+        try:
+            return orjson.dumps(self._record(item), option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        except TypeError as exc:  # orjson.JSONEncodeError is one
+            if item.error is not None:
+                raise
+            message = f"cannot write its output as JSON: {exc}"
+            item.error = ErrorRecord("output", type(exc).__name__, message, 1)
+            item.value = None
+            return orjson.dumps(self._record(item), option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+
     def _key_ending_at(self, end: int) -> str | None:
         """
         The key of the output line that ends at offset ``end`` (``None``: none does).
@@ -321,10 +336,7 @@ class JsonlSink(Sink):
             out.write(kept)
 
     async def write(self, items: Sequence[Item]) -> None:
-        data = b"".join(
-            orjson.dumps(self._record(item), option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
-            for item in items
-        )
+        data = b"".join(map(self._line, items))
         await self._file.write(data)
         await self._file.flush()
         self.lines_written += len(items)

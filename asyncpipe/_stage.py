@@ -106,7 +106,12 @@ class Stage:
             releases the GIL, like OpenCV and ONNX models).
         workers: how many items the stage works on at once.  Default 1.
         resource: a per-worker factory.  Each worker builds its own instance once, so an
-            engine that is not thread-safe is never used by two threads at once.
+            engine that is not thread-safe is never used by two threads at once.  A
+            ``thread`` worker's calls run on its stage's pool threads, one at a time but
+            not always on the same one: an engine bound to the thread that built it must
+            allow use from another (sqlite3's ``check_same_thread=False``).  Its
+            ``close()``, if it has one, is called when the worker stops; an exception
+            from it is logged, not raised.
         limiter: a `RateLimit` acquired before every try, retries included.  Share one
             object between stages to share the limit, or give a name (e.g. ``"llm"``): the
             run resolves it to the one shared `RateLimit` of that name (see

@@ -12,6 +12,7 @@ from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 import anyio
+import orjson
 import pytest
 
 from asyncpipe import ConfigError, Item, Journal, Pipeline, Retry, Sink, Stage, StageError
@@ -365,9 +366,46 @@ class TestResources:
         assert [e.closed for e in engines] == [1, 1, 1]
         assert threads_running(Engine.use.__code__) == []
 
+    async def test_a_close_that_fails_is_logged_and_the_run_ends(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A resource whose close() raises costs no item and does not end the run in an
+        ExceptionGroup (helper-87's audit: 99 of 100 lines, and no summary)."""
+
+        class Sticky:
+            def close(self) -> None:
+                raise RuntimeError("cannot close")
+
+        def work(engine: Sticky, value: int) -> int:
+            return value
+
+        sink = ListSink()
+        stage = Stage("work", work, kind="thread", workers=2, resource=Sticky)
+        summary = await Pipeline([stage]).run(range(100), sink=sink)
+        assert summary.ok == 100
+        assert [item.value for item in sink.items] == list(range(100))
+        assert caplog.text.count("closing a worker's resource failed") == 2
+
 
 class TestErrorRecords:
     """A failed item becomes an error record; the run goes on."""
+
+    async def test_a_value_json_cannot_hold_is_an_error_record(self, tmp_path: Path) -> None:
+        """One item whose output is a set: an error record naming why, and the run goes
+        on (helper-87's audit: the run stopped at item 500, no item named)."""
+        from asyncpipe import JsonlSink
+
+        async def work(value: int) -> object:
+            return {value} if value == 5 else value
+
+        out = tmp_path / "out.jsonl"
+        summary = await Pipeline([Stage("work", work)]).run(range(10), sink=JsonlSink(out))
+        assert (summary.ok, summary.failed) == (9, 1)
+        lines = [orjson.loads(line) for line in (await anyio.Path(out).read_bytes()).splitlines()]
+        assert [line["id"] for line in lines] == [str(n) for n in range(10)]
+        assert lines[5]["status"] == "error"
+        assert lines[5]["error"]["stage"] == "output"
+        assert "cannot write its output as JSON" in lines[5]["error"]["message"]
 
     async def test_failure_becomes_a_record(self) -> None:
         """Bad items carry key, stage, type, message and attempts; later stages skip them."""
