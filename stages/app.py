@@ -426,6 +426,10 @@ def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
     one of several receipts on a scan, else empty), written whole from the
     (exactly-once) JSON lines, so crashes and resumes never duplicate a row.  The file is
     replaced atomically and durably: a crash leaves the old CSV or the new one.
+
+    A page whose LLM stage failed for good has the offline rules' fields
+    (``fallback_fields``) in its row, and its error cell says so: the JSON line keeps them
+    apart, a spreadsheet would otherwise show the page empty.
     """
     if path.parent:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -433,9 +437,11 @@ def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
         writer = csv.writer(fh)
         writer.writerow(["id", "source", "page", "receipt", "status", *fields, "error"])
         for record in _read_records(out):
-            values = record.get("fields") or {}
+            fallback = not record.get("fields") and record.get("fallback_fields")
+            values = (record.get("fallback_fields") if fallback else record.get("fields")) or {}
             error = record.get("error")
             receipt = record.get("receipt")
+            said = f"{error['stage']}: {error['type']}: {error['message']}" if error else ""
             writer.writerow(
                 [
                     record["id"],
@@ -444,7 +450,7 @@ def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
                     f"{receipt['index']}/{receipt['of']}" if receipt else "",
                     record["status"],
                     *(values.get(name) or "" for name in fields),
-                    f"{error['stage']}: {error['type']}: {error['message']}" if error else "",
+                    f"{said} (fields: the offline rules')" if fallback else said,
                 ]
             )
 

@@ -92,6 +92,32 @@ class TestOutputReadAsAStream:
         assert len(rows) == PAGES + 1
         assert peak < BOUND
 
+    def test_csv_keeps_the_offline_fields_of_a_failed_llm_stage(self, tmp_path: Path) -> None:
+        """A page whose structure call failed for good: its row holds the offline rules'
+        fields, and its error cell says whose (round 23's audit: the row was empty)."""
+        out, csv = tmp_path / "out.jsonl", tmp_path / "fields.csv"
+        error = {"stage": "structure", "type": "LlmStatusError", "message": "HTTP 500"}
+        records = [
+            {"id": "a", "status": "ok", "fields": {"total": "9.00"}},
+            {
+                "id": "b",
+                "status": "error",
+                "fields": None,
+                "error": error,
+                "fallback_fields": {"total": "62.30"},
+            },
+            {"id": "c", "status": "error", "fields": None, "error": error},
+        ]
+        out.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+        _write_csv(csv, out, ("total",))
+        rows = csv.read_text(encoding="utf-8").splitlines()[1:]
+        assert rows[0] == "a,,,,ok,9.00,"
+        assert (
+            rows[1]
+            == "b,,,,error,62.30,structure: LlmStatusError: HTTP 500 (fields: the offline rules')"
+        )
+        assert rows[2] == "c,,,,error,,structure: LlmStatusError: HTTP 500"
+
     def test_closing_report_counts_errors_streaming(self, output: Path) -> None:
         """The closing report's line and error counts, within the bound."""
         (lines, errors), peak = _peak(lambda: _count_outcomes(output))
