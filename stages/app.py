@@ -252,7 +252,7 @@ class DocumentApp:
                 lines: list[str] = []
                 if client is not None and llm is not None:
                     lines.append(client.statistics().summary())
-                    lines += llm.summary()
+                    lines += llm.summary(llm_options.stages)
                     lines += limits.summary(summary.elapsed, call_limit)
                     if advice := timeout_advice(client.statistics(), args.llm_timeout):
                         lines.append(advice)

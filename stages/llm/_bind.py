@@ -22,7 +22,7 @@ from ._structured import StructuredOutputs
 from ._types import CallState
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Collection, Coroutine
     from pathlib import Path
 
     from stages._page import Page
@@ -57,13 +57,20 @@ class LlmStages:
     structured: StructuredOutputs
     rejected: Counter[str] = field(default_factory=Counter)
 
-    def summary(self) -> list[str]:
+    def summary(self, used: Collection[str] = ("correct", "fix", "structure")) -> list[str]:
         """
+        Args:
+            used: the stages that called the LLM (the others ran their offline rules).
+
         Returns:
-            Lines for the run summary: the structured-output mode and the rejections.
+            Lines for the run summary: the structured-output mode, when ``structure``
+            called the LLM, and the guard's rejections, when ``correct`` or ``fix`` did.
         """
-        rejected = " ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())) or "none"
-        return [self.structured.describe(), f"corrections rejected by the guard: {rejected}"]
+        lines = [self.structured.describe()] if "structure" in used else []
+        if {"correct", "fix"} & set(used):
+            rejected = " ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())) or "none"
+            lines.append(f"corrections rejected by the guard: {rejected}")
+        return lines
 
 
 class _Tracker:

@@ -438,6 +438,10 @@ class TestEndToEnd:
         assert item.value.notes["llm"]["correct"]["rejected"] is True
         assert stages.rejected == {"correct": 1}
         assert "corrections rejected by the guard: correct=1" in stages.summary()
+        # Only what called the LLM is summarised (helper-86's audit: a structured-output
+        # mode was printed for a run whose structure ran its offline rules).
+        assert stages.summary(("correct",)) == ["corrections rejected by the guard: correct=1"]
+        assert stages.summary(("structure",)) == [stages.structured.describe()]
 
     async def test_down_window(self) -> None:
         """A one-second outage (503) is ridden out by backoff."""
