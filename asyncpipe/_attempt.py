@@ -70,11 +70,19 @@ async def serve(
         else:
             counters.items_in += 1
             started = now()
+            counters.calls_running += 1
+            counters.calls_since += started
             try:
                 value = await call(item.value)
-            except Exception as exc:
+            except BaseException as exc:
+                counters.calls_running -= 1
+                counters.calls_since -= started
+                if not isinstance(exc, Exception):
+                    raise  # cancelled: the call is no longer running
                 await _after_failure(run, index, call, item, exc, started)
             else:
+                counters.calls_running -= 1
+                counters.calls_since -= started
                 elapsed = now() - started
                 counters.busy += elapsed
                 record_latency(elapsed)
@@ -114,11 +122,16 @@ async def _after_failure(
         await anyio.sleep(stage.retry.delay(exc, attempt))
         attempt += 1
         t0 = now()
+        counters.calls_running += 1
+        counters.calls_since += t0
         try:
             value = await call(item.value)
         except Exception as again:
             exc = again
             continue
+        finally:
+            counters.calls_running -= 1
+            counters.calls_since -= t0
         break
     counters.busy += busy + (now() - t0)
     _record(counters, item, stage.name, now() - started)

@@ -37,7 +37,8 @@ class StageStatistics:
         failed: items it turned into error records after their last try.
         retried: extra tries it made.
         skipped: items that passed by without work (resumed past it, or already failed).
-        busy_seconds: time spent inside the stage function, summed over workers.
+        busy_seconds: time spent inside the stage function, summed over workers, the
+            calls still running included.
         utilization: ``busy_seconds / (workers * elapsed)``: 1.0 means always busy.
         queue_depth: items waiting in the stage's input buffer right now.
         latency_p50: median seconds per item (recent items).
@@ -66,6 +67,8 @@ class StageCounters:
 
     __slots__ = (
         "busy",
+        "calls_running",
+        "calls_since",
         "failed",
         "items_in",
         "items_out",
@@ -87,6 +90,10 @@ class StageCounters:
         self.retried = 0
         self.skipped = 0
         self.busy = 0.0
+        # Calls still running and the sum of their start times: their time so far counts
+        # as busy in a live snapshot (a 2-minute LLM call is busy before it ends).
+        self.calls_running = 0
+        self.calls_since = 0.0
         # The hot path appends to it directly (``latencies.append`` is one C call).
         self.latencies: deque[float] = deque(maxlen=_SAMPLES)
 
@@ -95,6 +102,7 @@ class StageCounters:
 
     def snapshot(self, elapsed: float, queue: ReceiveQueue[Any] | None) -> StageStatistics:
         samples = sorted(self.latencies)
+        busy = self.busy + max(0.0, self.calls_running * now() - self.calls_since)
         return StageStatistics(
             name=self.name,
             kind=self.kind,
@@ -104,8 +112,8 @@ class StageCounters:
             failed=self.failed,
             retried=self.retried,
             skipped=self.skipped,
-            busy_seconds=self.busy,
-            utilization=self.busy / (self.workers * elapsed) if elapsed > 0 else 0.0,
+            busy_seconds=busy,
+            utilization=busy / (self.workers * elapsed) if elapsed > 0 else 0.0,
             queue_depth=queue.statistics().current_buffer_used if queue is not None else 0,
             latency_p50=_percentile(samples, 0.50),
             latency_p95=_percentile(samples, 0.95),

@@ -18,7 +18,7 @@ from asyncpipe import (
     Stage,
     StageStatistics,
 )
-from asyncpipe._meter import ProgressSnapshot
+from asyncpipe._meter import ProgressSnapshot, bottleneck
 from asyncpipe._stats import StageCounters
 
 
@@ -212,6 +212,39 @@ class TestSummary:
         assert line.endswith("<- bottleneck")
         assert sum("bottleneck" in row for row in table.splitlines()) == 1
         assert "40 ok, 0 failed, 0 skipped" in table
+
+    async def test_a_long_call_counts_as_busy_while_it_runs(self) -> None:
+        """Live statistics count a call still running: a run waiting on one long LLM call
+        names that stage, not the fast stage before it that has finished items
+        (helper-86's audit: 'bottleneck ocr' for minutes while structure ran)."""
+        release = anyio.Event()
+
+        def read(value: int) -> int:
+            time.sleep(0.02)
+            return value
+
+        async def ask(value: int) -> int:
+            await release.wait()
+            return value
+
+        pipeline = Pipeline(
+            [Stage("read", read, kind="thread", workers=1), Stage("ask", ask, workers=16)]
+        )
+        async with anyio.create_task_group() as tg:
+            live: list[list[StageStatistics]] = []
+
+            async def watch() -> None:
+                await anyio.sleep(0.6)
+                live.append(pipeline.statistics())
+                release.set()
+
+            tg.start_soon(watch)
+            summary = await pipeline.run(range(3))
+        [during] = live
+        ask_stats = {s.name: s for s in during}["ask"]
+        assert ask_stats.busy_seconds > 1.0  # 3 calls of about 0.55 s each, none done
+        assert bottleneck(during) == "ask"
+        assert summary.ok == 3
 
     def test_bottleneck_ignores_idle_stages(self) -> None:
         """A stage that did no work is never the bottleneck; no work at all means none."""
