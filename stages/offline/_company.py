@@ -20,6 +20,7 @@ from ._header import (
     LEGAL_SUFFIX,
     NAME_TAIL,
     NOT_COMPANY,
+    PRAISE_ROW,
     REGISTRATION,
     SPACED_INITIALS,
     clean_row,
@@ -333,7 +334,8 @@ def _name_over_number(header: list[str], index: int) -> str | None:
     if index + 2 >= len(header) or not is_registration(header[index + 2]):
         return None
     below = header[index + 1]
-    return below if _names_more(below) and not _bracketed(below) else None
+    slogan = PRAISE_ROW.match(below) is not None
+    return below if _names_more(below) and not _bracketed(below) and not slogan else None
 
 
 def _ampersand_below(header: list[str], index: int) -> bool:

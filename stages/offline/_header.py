@@ -34,6 +34,7 @@ __all__ = [
     "NAME_TAIL",
     "NOT_COMPANY",
     "PLACES",
+    "PRAISE_ROW",
     "POSTCODE",
     "REGISTRATION",
     "SPACED_INITIALS",
@@ -72,12 +73,21 @@ _NO_NAME_WORD = rf"^(?!.*(?:{BUSINESS_WORD.pattern}|\b(?:SDN|BHD|BERHAD|S/B|PLT)
 # A slogan's words: a comma, or three words or more.
 _SLOGAN_WORDS = r"[^,]*,|\S+ \S+ \S"
 # The words slogans are made of, in English and Malay ("QUALITY GUARANTEED", "MURAH &
-# BERSIH", "BEST PRICE, BEST SERVICE"): a row of two or more of them and nothing else.
+# BERSIH", "BEST PRICE, BEST SERVICE"). Names are made of them too ("GOOD VALUE SDN
+# BHD", "LOW & LOW ENTERPRISE"): only a row under a name is judged by them.
 _PRAISE = (
     r"QUALITY|GUARANTEED?|BEST|CHEAP(?:EST)?|FRESH|TRUSTED|FRIENDLY|AFFORDABLE|PREMIUM|"
     r"GOOD|GREAT|VALUE|LOW|PRICES?|SERVICES?|ALWAYS|EVERYDAY|FAST|RELIABLE|SATISFACTION|"
     r"MURAH|BERSIH|MESRA|SEGAR|TERBAIK|BERKUALITI|PANTAS|JIMAT|HARGA|PUAS|HATI|DIJAMIN"
 )
+#: A row of two or more praise words and nothing else: under a name, its slogan
+#: ("LIM HARDWARE" / "QUALITY GUARANTEED"), not its second row. The separators (signs,
+#: AND, DAN) cannot also be read as a word, so a failing match is linear.
+PRAISE_ROW = re.compile(rf"^\W*(?:(?:{_PRAISE})\b(?:\W|\b(?:AND|DAN)\b)*){{2,}}$")
+# A slogan that lost one double quotation mark has a comma or a praise word ('"MURAH,
+# BERSIH DAN MESRA', '\u201cTHE BEST IN TOWN'); a name that lost one has neither
+# ('NASI KANDAR PELITA"', printed 'NASI KANDAR "PELITA"').
+_ONE_QUOTE_SLOGAN = rf"(?=[^,]*,|(?=.*\b(?:{_PRAISE})\b)\S+ \S+ \S)"
 NOT_COMPANY = re.compile(
     rf"FORMERLY|LICEN[SC]EE|TAX INVOICE|\bINVOICE\b|RECEIPT|WELCOME|THANK|\bTEL\b|{GST_LABEL}|"
     # A row of greeting, in Malay ("welcome", "happy shopping", "please come again",
@@ -90,9 +100,8 @@ NOT_COMPANY = re.compile(
     # at times.
     rf"{_NO_NAME_WORD}(?:\W*[\"'\u201c\u2018\u201e](?={_SLOGAN_WORDS})"
     r"[^\"'\u201c\u201d\u2018\u2019\u201e]*[\"'\u201d\u2019\u201c]\W*$"
-    rf"|\W*[\"\u201c\u201e](?={_SLOGAN_WORDS})[^\"'\u201c\u201d\u2018\u2019\u201e]*$"
-    rf"|\W*(?={_SLOGAN_WORDS})[^\"'\u201c\u201d\u2018\u2019\u201e]*[\"\u201d\u201c]\W*$)|"
-    rf"^\W*(?:(?:{_PRAISE})\b\W*(?:(?:&|AND|DAN)\W*)?){{2,}}$|"
+    rf"|\W*[\"\u201c\u201e]{_ONE_QUOTE_SLOGAN}[^\"'\u201c\u201d\u2018\u2019\u201e]*$"
+    rf"|\W*(?=\w){_ONE_QUOTE_SLOGAN}[^\"'\u201c\u201d\u2018\u2019\u201e]*[\"\u201d\u201c]\W*$)|"
     r"\bSINCE\b|\bESTABLISHED\b|\bEST\. ?\d"
     # A parent's or a franchisor's row names another company than the seller.
     r"|\b(?:A MEMBER|SUBSIDIARY|FRANCHISEE) OF\b"

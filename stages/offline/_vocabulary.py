@@ -233,12 +233,14 @@ _LAST_ZERO = re.compile(r"(?<=[A-Z]{3})0\b")
 _POSTCODE_S = re.compile(r"(?<=, )S(?=\d{4} [A-Z])")
 # "N0 12": the house number's NO with its O read as a zero.
 _NUMBER_LABEL = re.compile(r"\bN0(?=[ .:]*\d)")
-# An & read as the 8 it looks like before a family's word ("LIM 8 SONS"), and a B as 8
-# in food and beverage's "F&B" ("F&8 CORNER").
+# An & read as the 8 it looks like between a name and SONS ("NG 8 SONS"; not "8
+# BROTHERS", a lucky number's name, nor a house's "NO 8"), and a B as 8 in food and
+# beverage's "F&B" before a word ("F&8 CORNER"; not a unit's "LOT F&8,").
 _AMPERSAND_AS_EIGHT = re.compile(
-    r"(?:(?<=[A-Z]{3} )|^)(?<!\bLOT )8(?= ?(?:SONS?|BROS|BROTHERS)\b)(?! SONS? (?:ROAD|STREET)\b)"
+    r"(?<=[A-Z]{2} )(?<!\bNO )(?<!\bLOT )8(?= SONS?\b)(?! SONS? (?:ROAD|STREET)\b)"
+    r"|^8(?= SONS?[.,]?$)"  # a row of its own, under the name
 )
-_FB_EIGHT = re.compile(r"(?<=\bF&)8\b|(?<=\bF & )8\b")
+_FB_EIGHT = re.compile(r"(?<=\bF&)8(?= [A-Z])|(?<=\bF & )8(?= [A-Z])")
 
 
 # "ABDU1", "1POH", "SR1", "0ARUL": a 1 or 0 ending or opening a word of letters, read

@@ -107,8 +107,15 @@ class TestVocabulary:
             ("ABC HARDVVARE, VVISMA X", "ABC HARDWARE, WISMA X"),
             # An & read as 8 before a family's word, a B as 8 in F&B; not a house's
             # or a lot's number (helper-83's near-miss, set AL's noisy rows).
-            ("LIM HARDWARE 8 SONS, F&8 CORNER, F & 8", "LIM HARDWARE & SONS, F&B CORNER, F & B"),
+            (
+                "LIM HARDWARE 8 SONS, F&8 CORNER, F & 8 CAFE",
+                "LIM HARDWARE & SONS, F&B CORNER, F & B CAFE",
+            ),
+            ("NG 8 SONS HARDWARE", "NG & SONS HARDWARE"),
             ("NO 8 SONS ROAD, LOT 8 SONS, F&88", "NO 8 SONS ROAD, LOT 8 SONS, F&88"),
+            # Nor a lucky number's 8, nor a unit's F&8 (helper-88's review).
+            ("RESTORAN 8 BROTHERS, 8 BROTHERS CAFE", "RESTORAN 8 BROTHERS, 8 BROTHERS CAFE"),
+            ("LOT F&8, JALAN BESAR, NO. F & 8,", "LOT F&8, JALAN BESAR, NO. F & 8,"),
             ("SYARIKAT ABC TRADIN6, JALAN PJU6", "SYARIKAT ABC TRADING, JALAN PJU6"),
             ("ABC HORNE DECO", "ABC HOME DECO"),
             # An I opening a number; a 1 ending a domain word of three letters; a 2 for
@@ -549,6 +556,28 @@ class TestCompany:
         assert find_company(rows) == "ABC HARDWARE"
         rows = ["KEDAI RUNCIT ABC", "\u2018Murah, Bersih dan Mesra\u2019", *tail]
         assert find_company(rows) == "KEDAI RUNCIT ABC"
+
+    @pytest.mark.parametrize(
+        ("rows", "expected"),
+        [
+            (["GOOD VALUE", "SDN BHD"], "GOOD VALUE SDN BHD"),
+            (["FRESH & FRESH", "SDN. BHD."], "FRESH & FRESH SDN. BHD."),
+            (["LOW & LOW", "ENTERPRISE"], "LOW & LOW ENTERPRISE"),
+            (["BEST VALUE", "MINI MARKET"], "BEST VALUE MINI MARKET"),
+            (["QUALITY SERVICES"], "QUALITY SERVICES"),
+            (["GOOD VALUE"], "GOOD VALUE"),
+            (['NASI KANDAR PELITA"'], 'NASI KANDAR PELITA"'),
+            (['"TAI LOKE BAK KUT TEH'], '"TAI LOKE BAK KUT TEH'),
+        ],
+    )
+    def test_names_of_praise_words_or_a_lost_quote_stay_names(
+        self, rows: list[str], expected: str
+    ) -> None:
+        """Praise words make names too, and a name may lose a quotation mark: only a
+        praise row under a name is its slogan (helper-88's review of the first version,
+        which took each of these for no name)."""
+        tail = ["(JM0123456-X)", "NO 3, JLN 2,", "71010 PORT DICKSON", "TEL: 06-123 4567"]
+        assert find_company([*rows, *tail]) == expected
 
     @pytest.mark.parametrize(
         ("rows", "expected"),
