@@ -27,6 +27,9 @@ the offline correct -> fix -> structure stages; the four fields are scored exact
 - ``stamp``: a red oval stamp, ``PAID`` and a date, pressed over the header
   (:func:`stages.testing.stamp.red_stamp`);
 - ``long``: a long receipt, its middle band repeated until it is 6 times as long as wide;
+- ``pink``: printed on pink paper (a carbon copy, coloured stock): every pixel times
+  (215, 190, 255) / 255 in BGR; ``warm``: photographed under warm light, an orange cast
+  (180, 215, 255) / 255 (round 23);
 - ``pdf``, ``pdf-long``, ``pdf-a4``: the receipt as scanned, ``long`` or ``a4``, saved as
   a PDF page (the JPEG inside at quality 95, the receipt 80 mm wide: a scanner app's PDF)
   and loaded back as the pipeline loads it (``stages.pipeline.page_loader``).
@@ -187,6 +190,11 @@ def _noise(image: Image) -> Image:
     return np.clip(image + grain, 0, 255).astype(np.uint8)
 
 
+def _tint(image: Image, bgr: tuple[int, int, int]) -> Image:
+    """Paper of another colour, or light of another colour, over the page."""
+    return (image.astype(np.float32) * (np.array(bgr, np.float32) / 255)).astype(np.uint8)
+
+
 def _jpeg(image: Image, quality: int) -> Image:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
@@ -216,6 +224,8 @@ TRANSFORMS: dict[str, Callable[[Image], Image]] = {
     "noise": _noise,
     "stamp": red_stamp,
     "long": _long,
+    "pink": lambda image: _tint(image, (215, 190, 255)),
+    "warm": lambda image: _tint(image, (180, 215, 255)),
     "pdf": _as_pdf,
     "pdf-long": lambda image: _as_pdf(_long(image)),
     "pdf-a4": lambda image: _as_pdf(_a4(image)),

@@ -343,6 +343,34 @@ class TestRedInk:
         out, share = lighten_red(stamped)
         assert share > 0 and out is not stamped
 
+    @pytest.mark.parametrize("paper", [(215, 190, 255), (180, 215, 255)])
+    def test_pink_paper_or_warm_light_is_no_stamp(self, paper: tuple[int, int, int]) -> None:
+        """Pink paper, or an orange cast, is redder than it is green or blue all over: red
+        is measured against the paper, so the page is no stamp; it comes back
+        white-balanced, its print as dark as before. A stamp on it is still found (round
+        23's audit: the whole page was lightened as a stamp)."""
+        page = self._printed(())
+        tinted = (page.astype(np.float32) * np.array(paper, np.float32) / 255).astype(np.uint8)
+        assert np.count_nonzero(tinted[:, :, 2] > tinted[:, :, 1] + RED_MARGIN) > tinted.size // 6
+        out, share = lighten_red(tinted)
+        assert share == 0.0
+        assert out[0, 0].tolist() == [255, 255, 255]  # white paper
+        assert abs(out[:, :, 2].astype(int) - out[:, :, 0]).max() <= 4  # no tint left
+        assert out.min() <= page.min() + 4  # the print as dark as it was
+        done = preprocess(_page(tinted.copy()), replace(OFF, lighten_red=True))
+        assert done.notes["preprocess"]["white_balanced"] is True
+        stamped = red_stamp(tinted, centre=(0.5, 0.4))
+        out, share = lighten_red(stamped)
+        assert share > 0 and out is not stamped
+
+    def test_real_scans_on_pink_paper(self, sroie: Path) -> None:
+        """Development scans tinted pink: no stamp where there was none (002), and 028's
+        real ``PAID`` stamp still found."""
+        pink = np.array((215, 190, 255), np.float32) / 255
+        for stem, stamped in (("002", False), ("028", True)):
+            page = (_load(sroie, stem).astype(np.float32) * pink).astype(np.uint8)
+            assert (lighten_red(page)[1] > 0) is stamped, stem
+
     def test_a_page_without_red_is_the_same_object(self) -> None:
         page = self._page()
         page[0:10, 0 : MIN_RED_PIXELS // 10 - 1] = (60, 50, 220)  # a speck under the minimum
