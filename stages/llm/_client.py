@@ -269,6 +269,33 @@ class LlmClient:
     ) -> None:
         await self.aclose()
 
+    async def check(self) -> None:
+        """
+        Ask the server for its models once, before a run: one clear error at the start
+        instead of an error record per page, when nothing answers at ``base_url`` or the
+        server refuses the key.  Any other answer (a 404 from a server without the
+        endpoint, a 5xx) is left to the calls.  The request counts against the rate limit.
+
+        Raises:
+            ConfigError: the server cannot be reached, or answers 401 or 403.
+        """
+        if self._limit is not None:
+            await self._limit.acquire()
+        try:
+            response = await self._http.get("/models", timeout=httpx.Timeout(10.0))
+        except httpx.TransportError as exc:
+            what = self._redact(str(exc) or type(exc).__name__)
+            raise ConfigError(
+                f"cannot reach the LLM server at {self.base_url} ({what}): is it running, "
+                "and is --llm-url right?"
+            ) from None
+        if response.status_code in (401, 403):
+            raise ConfigError(
+                f"the LLM server at {self.base_url} refused the API key (HTTP "
+                f"{response.status_code}{_error_detail(response, self._redact)}): check "
+                "--llm-key-env and the key it names"
+            )
+
     def __repr__(self) -> str:
         key = "'***'" if self._api_key else "None"
         return f"LlmClient(base_url={self.base_url!r}, model={self.model!r}, api_key={key})"

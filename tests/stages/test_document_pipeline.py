@@ -361,6 +361,21 @@ class TestOffline:
         assert done.returncode == 2
         assert "no input items found" in done.stderr
 
+    def test_an_llm_server_that_is_not_there_exits_2(self, tmp_path: Path) -> None:
+        """Nothing listens at --llm-url: one clear error at the start, exit 2, no page
+        run (helper-86's audit: five connection attempts and an error record a page)."""
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        sample = Path(__file__).parents[2] / "samples" / "receipt_hardware.png"
+        url = f"http://127.0.0.1:{port}/v1"
+        done = run_cli(sample, "--out", tmp_path / "r.jsonl", "--llm-url", url)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert f"cannot reach the LLM server at {url}" in done.stderr
+        assert not (tmp_path / "r.jsonl").exists()
+
 
 class TestWithLlm:
     """The LLM stages against a real local OpenAI-compatible server."""

@@ -438,6 +438,28 @@ class TestRequests:
             LlmClient("llm.test/v1", "m")
 
 
+class TestCheck:
+    """One request before a run: a server that is not there, or refuses the key, is one
+    clear error at the start (helper-86's audit: an error record per page)."""
+
+    async def test_unreachable_refused_and_fine(self) -> None:
+        down = Script(httpx.ConnectError("All connection attempts failed"))
+        async with make_client(down) as client:
+            with pytest.raises(ConfigError, match=r"cannot reach the LLM server at http://llm"):
+                await client.check()
+        echo = {"error": {"message": f"Incorrect API key provided: {KEY}"}}
+        refused = Script(httpx.Response(401, json=echo))
+        async with make_client(refused) as client:
+            with pytest.raises(ConfigError, match="refused the API key") as info:
+                await client.check()
+        assert KEY not in str(info.value)
+        assert refused.requests[0].method == "GET"
+        assert refused.requests[0].url.path == "/v1/models"
+        for status in (200, 404, 500):  # anything else is left to the calls
+            async with make_client(Script(httpx.Response(status, json={}))) as client:
+                await client.check()
+
+
 class TestSecrets:
     """The API key never leaks into errors, logs or reprs."""
 
