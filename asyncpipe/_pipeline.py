@@ -12,7 +12,7 @@ and run-wide overrides by stage name in `_overrides`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -143,7 +143,7 @@ class Pipeline:
         self,
         source: Source,
         *,
-        sink: Sink | Callable[[Item], Any] | None = None,
+        sink: Sink | Callable[[Item], Awaitable[object]] | None = None,
         journal: Journal | None = None,
         resume: bool = False,
         retry_failed: bool = False,

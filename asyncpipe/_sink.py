@@ -72,7 +72,7 @@ class CallbackSink(Sink):
     A sink that awaits ``callback(item)`` for each item.
     """
 
-    def __init__(self, callback: Callable[[Item], Awaitable[None]]) -> None:
+    def __init__(self, callback: Callable[[Item], Awaitable[object]]) -> None:
         self._callback = callback
 
     async def write(self, items: Sequence[Item]) -> None:

@@ -5,6 +5,7 @@ What a stage is (its configuration), and the item that flows between stages.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
@@ -169,6 +170,11 @@ class Stage:
         if self.workers < 1:
             raise ConfigError(
                 f"stage {self.name!r}: workers must be at least 1, got {self.workers}"
+            )
+        if self.kind == "thread" and inspect.iscoroutinefunction(self.fn):
+            raise ConfigError(
+                f"stage {self.name!r}: an async def runs on the event loop: give it "
+                "kind='async' (a thread stage takes a plain function)"
             )
         if self.timeout is not None and self.kind == "thread":
             raise ConfigError(

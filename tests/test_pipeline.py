@@ -138,6 +138,18 @@ class TestConfig:
         with pytest.raises(ConfigError):
             Pipeline([Stage("a", identity)], max_buffer_size=0)
 
+    def test_an_async_def_is_no_thread_stage(self) -> None:
+        """An ``async def`` given ``kind="thread"`` is refused when the stage is made; in a
+        thread it would return a coroutine nobody awaits (helper-87's audit: a TypeError
+        from the sink, and a 'never awaited' warning)."""
+
+        async def fetch(value: int) -> int:
+            return value
+
+        with pytest.raises(ConfigError, match="kind='async'"):
+            Stage("fetch", fetch, kind="thread")
+        Stage("fetch", fetch)
+
     @pytest.mark.parametrize(
         "kwargs",
         [
