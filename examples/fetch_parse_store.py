@@ -19,7 +19,10 @@ async def main(urls: list[str], out: str) -> RunSummary:
     async with httpx.AsyncClient(timeout=10) as client:
 
         async def fetch(url: str) -> str:  # I/O: many at once, on the event loop
-            response = await client.get(url)
+            try:
+                response = await client.get(url)
+            except httpx.TransportError as exc:  # a dropped connection, a timeout: again
+                raise RetryableError(str(exc) or type(exc).__name__) from exc
             if response.status_code in (429, 503):
                 wait = float(response.headers.get("Retry-After", 0)) or None
                 raise RetryableError(f"HTTP {response.status_code}", retry_after=wait)

@@ -27,7 +27,8 @@ example = load_example()
 
 
 class TinyServer:
-    """A minimal HTTP/1.1 server on 127.0.0.1: pages, a 404, and a 503 that clears once."""
+    """A minimal HTTP/1.1 server on 127.0.0.1: pages, a 404, a 503 that clears once, and a
+    connection dropped once without an answer."""
 
     def __init__(self) -> None:
         self.hits: dict[str, int] = {}
@@ -41,7 +42,7 @@ class TinyServer:
             return "200 OK", {}, body.encode()
         if path == "/busy" and self.hits[path] == 1:
             return "503 Service Unavailable", {"Retry-After": "0.1"}, b"busy"
-        if path == "/busy":
+        if path in ("/busy", "/drop"):
             return "200 OK", {}, b"<title>Finally</title>"
         return "404 Not Found", {}, b"not here"
 
@@ -51,6 +52,9 @@ class TinyServer:
             while b"\r\n\r\n" not in data:
                 data += await stream.receive()
             path = data.split(b" ", 2)[1].decode()
+            if path == "/drop" and self.hits.setdefault(path, 0) == 0:
+                self.hits[path] = 1
+                return  # closed with no answer: httpx raises a transport error
             status, headers, body = self.route(path)
             head = [
                 f"HTTP/1.1 {status}",
@@ -90,6 +94,7 @@ class TestFetchParseStore:
         urls = [server.url(f"/page/{n}") for n in range(12)]
         urls[5] = server.url("/missing")
         urls[8] = server.url("/busy")
+        urls[10] = server.url("/drop")
         out = tmp_path / "out.jsonl"
         with anyio.fail_after(30):
             summary = await example.main(urls, str(out))
@@ -102,7 +107,7 @@ class TestFetchParseStore:
                 assert line["error"]["stage"] == "fetch"
                 assert line["error"]["type"] == "HTTPStatusError"
                 assert line["error"]["attempts"] == 1
-            elif n == 8:
+            elif n in (8, 10):
                 assert line["status"] == "ok"
                 assert line["value"] == {"title": "Finally", "words": 1}
             else:
@@ -111,3 +116,6 @@ class TestFetchParseStore:
                 assert set(line["timings"]) == {"fetch", "parse"}
         assert server.hits["/busy"] == 2  # retried once, after the Retry-After wait
         assert server.hits["/missing"] == 1  # a 404 is not retried
+        # A dropped connection is retried too (helper-87's audit: httpx's own errors
+        # failed at once in the example as it was).
+        assert server.hits["/drop"] == 2
