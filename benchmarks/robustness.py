@@ -14,7 +14,8 @@ the offline correct -> fix -> structure stages; the four fields are scored exact
 - ``table``: on a dark border 15 % of its long side wide (a receipt photographed on a
   table, or scanned with the lid open);
 - ``photo``: tilted 3 degrees, then on the dark border;
-- ``small``: shrunk to 0.6 of its size; ``large``: enlarged 2x;
+- ``small``: shrunk to 0.6 of its size; ``tiny``: to 0.4; ``thumb``: to 0.25 (a scan at
+  about 40 dpi, a thumbnail sent by mistake); ``large``: enlarged 2x;
 - ``jpeg25``: saved again as a JPEG at quality 25;
 - ``faded``: thermal print gone pale (the ink keeps 35 % of its darkness);
 - ``shadow``: light falling from 100 % at the top left to 45 % at the bottom right;
@@ -212,6 +213,8 @@ TRANSFORMS: dict[str, Callable[[Image], Image]] = {
     "table": _table,
     "photo": lambda image: _table(rotate(image, 3.0)),
     "small": lambda image: cv2.resize(image, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA),
+    "tiny": lambda image: cv2.resize(image, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA),
+    "thumb": lambda image: cv2.resize(image, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA),
     "large": lambda image: cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC),
     "jpeg25": lambda image: _jpeg(image, 25),
     "faded": _faded,

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_WORKERS",
     "LARGE_PAGE_PIXELS",
+    "SMALL_PRINT",
     "STAGE_NAMES",
     "DocumentSettings",
     "build_pipeline",
@@ -40,6 +41,13 @@ __all__ = [
 ]
 
 STAGE_NAMES = ("read", "load", "preprocess", "ocr", "correct", "fix", "structure")
+
+#: Print whose median OCR line box is lower than this many pixels of the scan gets a
+#: warning in its record. The 40 SROIE scans' is 17 to 52; shrunk to 0.4 of their size
+#: (7 to 21) the development half lost 5 to 8 of 20 per field, at 0.25 9 to 13, at 0.6
+#: (10 to 31) 0 to 4 (`benchmarks/robustness.py --half dev --transforms small,tiny,thumb`).
+SMALL_PRINT = 10
+
 LLM_STAGES = ("correct", "fix", "structure")
 
 # Thread stages get one worker per core (2 here); OCR engines each take one ONNX
@@ -378,7 +386,8 @@ def output_record(item: Item) -> dict[str, Any]:
     a PDF's own text: ``"pdf"``, or
     ``"pdf+ocr"`` when OCR read some from the page's pictures), red_lightened (only when
     preprocess lightened a red stamp: the share of the page's pixels it changed; see
-    ``--keep-red``) and per-stage timings.
+    ``--keep-red``), warnings (only when there are any: print smaller than
+    :data:`SMALL_PRINT` pixels) and per-stage timings.
     """
     value = item.value
     page = value if isinstance(value, Page) else None
@@ -412,6 +421,12 @@ def output_record(item: Item) -> dict[str, Any]:
     read = page.notes.get("ocr", {}) if page is not None else {}
     if str(read.get("engine", "")).startswith("pdf text"):
         record["text_from"] = "pdf+ocr" if read.get("pictures") else "pdf"
+    height = read.get("line_height")
+    if height is not None and height < SMALL_PRINT:
+        record["warnings"] = [
+            f"small print: its lines are {height:g} px tall in the scan, under "
+            f"{SMALL_PRINT} px; fields are often misread so (scan at 200 dpi or more)"
+        ]
     record["timings"] = {name: round(seconds, 6) for name, seconds in item.timings.items()}
     if page is not None and "llm" in page.notes:
         record["llm"] = page.notes["llm"]

@@ -313,10 +313,14 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
     page.text = "\n".join(line.text for line in page.lines)
     page.image = None
     confidences = [line.confidence for line in page.lines]
+    heights = [line.box[3] - line.box[1] for line in page.lines]
     page.notes["ocr"] = {
         "engine": engine.name,
         "lines": len(page.lines),
         "mean_confidence": round(sum(confidences) / len(confidences), 4) if confidences else None,
+        # The print's size in the scan's own pixels (the median line box's height): what
+        # the record's small-print warning is judged by.
+        "line_height": round(float(np.median(heights)), 1) if heights else None,
         "seconds": round(seconds, 3),
     }
     if turns:

@@ -164,6 +164,26 @@ class TestOcrPage:
             <= corpus_cer(list(zip(refs, raw, strict=True))) + 0.005
         )
 
+    def test_small_print_is_warned_of(self, engine: RapidOcrEngine, sroie: Path) -> None:
+        """A scan shrunk to a quarter (about 40 dpi): its record warns that the print is
+        too small to read reliably; the scan as it is gets no warning (helper-85's
+        audit: wrong dates and totals came out as ok, with nothing said)."""
+        from asyncpipe import Item
+        from stages.pipeline import SMALL_PRINT, output_record
+
+        image = _load(sroie, "020")
+        records = []
+        for scale in (1.0, 0.25):
+            shrunk = np.asarray(
+                cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), np.uint8
+            )
+            page = ocr_page(engine, preprocess(_page(shrunk), PreprocessOptions()))
+            records.append(output_record(Item("k", 0, page)))
+        plain, thumb = records
+        assert "warnings" not in plain
+        [warning] = thumb["warnings"]
+        assert f"under {SMALL_PRINT} px" in warning
+
     def test_page_without_image(self, engine: RapidOcrEngine) -> None:
         """ocr_page on a page without pixels raises StageError."""
         page = Page(ref=PageRef(id="t", source="t.jpg", page=1, kind="jpeg"))
