@@ -142,10 +142,15 @@ class Journal:
         first one's file.  `open` takes it itself if it is not held; `aclose` lets it go.
 
         Raises:
-            JournalError: another run holds the lock, or it cannot be taken.
+            JournalError: another run holds the lock (this object's own run included: one
+                `Journal` serves one run at a time), or it cannot be taken.
         """
-        if self._lock is None:
-            self._lock = await anyio.to_thread.run_sync(self._take_lock)
+        if self._lock is not None or self._fd is not None:
+            raise JournalError(
+                f"journal {self.path} is in use by another run (this Journal object's): "
+                "one Journal serves one run at a time"
+            )
+        self._lock = await anyio.to_thread.run_sync(self._take_lock)
 
     def _take_lock(self) -> int:
         try:

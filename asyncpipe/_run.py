@@ -156,11 +156,12 @@ class Run:
         """
         Open the sink and the journal, plan the resume, run every task, and close up.
         """
+        # The run's lock before anything is touched: a second start of the same job stops
+        # here, not after its sink has emptied the first one's output, and closes nothing
+        # of the run that holds it.
+        if self.journal is not None:
+            await self.journal.lock()
         try:
-            # The run's lock before anything is touched: a second start of the same job
-            # stops here, not after its sink has emptied the first one's output.
-            if self.journal is not None:
-                await self.journal.lock()
             # Then the sink: it refuses to overwrite an earlier run's output, and that
             # refusal must come before the journal (and its checkpoints) is truncated.
             written = None

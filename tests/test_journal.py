@@ -569,6 +569,39 @@ class TestRunLock:
         lines = [orjson.loads(line) for line in (await anyio.Path(out).read_bytes()).splitlines()]
         assert [line["value"]["n"] for line in lines] == list(range(60))
 
+    async def test_one_journal_object_serves_one_run_at_a_time(self, tmp_path: Path) -> None:
+        """A second run given the Journal object a running one holds is refused before
+        its sink opens, and closes nothing of the first (helper-91's check: it emptied
+        the output, then closed the first run's journal)."""
+        from asyncpipe import JsonlSink, Pipeline, Stage
+
+        out, journal = tmp_path / "out.jsonl", Journal(tmp_path / "out.journal")
+        halfway = anyio.Event()
+
+        async def slow(n: int) -> dict[str, int]:
+            if n == 20:
+                halfway.set()
+            await anyio.sleep(0.01)
+            return {"n": n}
+
+        pipeline = Pipeline([Stage("slow", slow, workers=2)])
+
+        async def first() -> None:
+            summary = await pipeline.run(
+                range(60), sink=JsonlSink(out, overwrite=True), journal=journal
+            )
+            assert summary.ok == 60
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first)
+            await halfway.wait()
+            with pytest.raises(JournalError, match="one Journal serves one run at a time"):
+                await Pipeline([Stage("slow", slow)]).run(
+                    range(60), sink=JsonlSink(out, overwrite=True), journal=journal
+                )
+        lines = [orjson.loads(line) for line in (await anyio.Path(out).read_bytes()).splitlines()]
+        assert [line["value"]["n"] for line in lines] == list(range(60))
+
     def test_a_killed_holder_leaves_no_stale_lock(self, tmp_path: Path) -> None:
         """SIGKILL of the process holding the lock frees it: the kernel drops it."""
         import signal
