@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Generic, Protocol, TypeVar
 
 # Both are internal to the pipeline: nothing here is public API.
@@ -24,18 +24,38 @@ class AdmissionWindow:
     Without a window the items behind it pile up in the reorder buffer without bound;
     with it, the source stops admitting new items once ``size`` are in flight, so memory
     stays flat whatever the input size.  The price is speed when one item is much slower
-    than the rest: ``waited`` counts the seconds the source spent waiting for room.
+    than the rest: ``waited`` counts the seconds the source spent waiting for room while
+    ``held()`` (the reorder buffer's finished items) filled half the window or more.  A
+    wait with the buffer near empty is the sink's or a stage's pace, which a larger
+    window would not change, and is not counted.  The collector calls `check` after
+    each batch it reorders.
     """
 
-    __slots__ = ("_in_flight", "_size", "_waiters", "waited")
+    __slots__ = ("_held", "_in_flight", "_size", "_stalled", "_waiters", "waited")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, held: Callable[[], int] | None = None) -> None:
         if size < 1:
             raise ValueError("the admission window must hold at least one item")
         self._size = size
+        self._held = held
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._stalled: float | None = None  # since when the order holds intake back
         self.waited = 0.0
+
+    def check(self) -> None:
+        """
+        Start or end a stall: the source waiting while finished items fill at least half
+        the window, behind a slower one.
+        """
+        now = time.perf_counter()
+        held = self._held is None or 2 * self._held() >= self._size
+        if self._waiters and held:
+            if self._stalled is None:
+                self._stalled = now
+        elif self._stalled is not None:
+            self.waited += now - self._stalled
+            self._stalled = None
 
     @property
     def in_flight(self) -> int:
@@ -48,7 +68,7 @@ class AdmissionWindow:
         while self._in_flight >= self._size:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
-            started = time.perf_counter()
+            self.check()
             try:
                 await waiter
             except BaseException:
@@ -56,7 +76,7 @@ class AdmissionWindow:
                     self._waiters.remove(waiter)
                 raise
             finally:
-                self.waited += time.perf_counter() - started
+                self.check()
         self._in_flight += 1
 
     def release(self, count: int = 1) -> None:
@@ -69,6 +89,7 @@ class AdmissionWindow:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+        self.check()
 
 
 class Indexed(Protocol):

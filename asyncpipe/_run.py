@@ -90,7 +90,12 @@ class Run:
         self.senders: list[SendQueue[Item]] = [e[0] for e in ends]
         self.receivers: list[ReceiveQueue[Item]] = [e[1] for e in ends]
         capacity = sum(sizes) + sum(s.workers for s in self.stages)
-        self.window = AdmissionWindow(reorder_window or capacity) if ordered else None
+        self.reorder: Reorderer[Item] | None = Reorderer() if ordered else None
+        self.window = (
+            AdmissionWindow(reorder_window or capacity, held=self.reorder.__len__)
+            if self.reorder is not None
+            else None
+        )
         self.intake = anyio.CancelScope()
         self.started = now()
         self.finished: float | None = None
@@ -302,7 +307,7 @@ class Run:
 
     async def _collect(self) -> None:
         receive = self.receivers[-1]
-        reorder: Reorderer[Item] | None = Reorderer() if self.ordered else None
+        reorder = self.reorder
         while True:
             try:
                 batch = [await receive.receive()]
@@ -313,6 +318,8 @@ class Run:
             self.meter.finished += len(batch)  # through every stage, maybe held for order
             if reorder is not None:
                 batch = reorder.push(batch)
+                if self.window is not None:
+                    self.window.check()
             if batch:
                 await self._emit(batch)
         if reorder is not None and len(reorder):

@@ -208,7 +208,8 @@ class RunSummary:
         worker_losses: by executor name (e.g. ``"ray"``), the remote workers lost during
             this run and the calls run again; only executors that lost any.
         window_wait: with ordered output, the seconds the source waited because the
-            admission window was full: items finished behind a slow one, waiting for it.
+            admission window was full of items finished behind a slower one (not the
+            waits of a run paced by its sink or a stage).
             A large share of ``elapsed`` says a larger ``reorder_window`` (or unordered
             output) would run faster.
 
@@ -264,8 +265,9 @@ class RunSummary:
         )
         if self.window_wait > max(1.0, 0.1 * self.elapsed):
             rows.append(
-                f"ordered output held intake back {self.window_wait:.1f} s, waiting for slow "
-                "items: a larger reorder_window, or unordered output, runs faster"
+                f"ordered output held intake back {self.window_wait:.1f} s while finished "
+                "items waited for a slower one: a larger reorder_window, or unordered "
+                "output, may run faster"
             )
         return "\n".join(rows)
 
