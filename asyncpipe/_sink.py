@@ -278,9 +278,10 @@ class JsonlSink(Sink):
         The item's JSON line.  A value JSON cannot hold (a set, an object) makes the item
         an error record that says so, instead of stopping the run with no item named.
         """
+        record = self._record(item)  # a bug in a custom record is no item's fault: raised
         try:
-            return orjson.dumps(self._record(item), option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
-        except TypeError as exc:  # orjson.JSONEncodeError is one
+            return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        except orjson.JSONEncodeError as exc:
             if item.error is not None:
                 raise
             message = f"cannot write its output as JSON: {exc}"
