@@ -209,7 +209,8 @@ class DocumentApp:
                         **llm_options.client_kwargs(),
                     )
                 )
-                await client.check()
+                if llm_options.stages:
+                    await client.check()
                 fallback = partial(offline_fields, fields=settings.fields)
                 llm = await anyio.to_thread.run_sync(
                     lambda: llm_stages(

@@ -269,31 +269,45 @@ class LlmClient:
     ) -> None:
         await self.aclose()
 
-    async def check(self) -> None:
+    async def check(self, *, grace: float = 30.0) -> None:
         """
-        Ask the server for its models once, before a run: one clear error at the start
-        instead of an error record per page, when nothing answers at ``base_url`` or the
-        server refuses the key.  Any other answer (a 404 from a server without the
-        endpoint, a 5xx) is left to the calls.  The request counts against the rate limit.
+        Ask the server for its models before a run: one clear error at the start instead
+        of an error record per page, when nothing answers at ``base_url`` or the server
+        refuses the key.  A refused connection is tried again for ``grace`` seconds (a
+        server started beside the job may still be loading its model).  Any other answer
+        (a 404 from a server without the endpoint, a 403 for a key that may chat but not
+        list models, a 5xx, a slow answer) is left to the calls.  Each request counts
+        against the rate limit.
 
         Raises:
-            ConfigError: the server cannot be reached, or answers 401 or 403.
+            ConfigError: nothing answered within ``grace``, or the server answered 401.
         """
-        if self._limit is not None:
-            await self._limit.acquire()
-        try:
-            response = await self._http.get("/models", timeout=httpx.Timeout(10.0))
-        except httpx.TransportError as exc:
-            what = self._redact(str(exc) or type(exc).__name__)
+        waited, pause = 0.0, 1.0
+        while True:
+            if self._limit is not None:
+                await self._limit.acquire()
+            try:
+                response = await self._http.get("/models")
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if waited >= grace:
+                    what = self._redact(str(exc) or type(exc).__name__)
+                    raise ConfigError(
+                        f"cannot reach the LLM server at {self.base_url} ({what}, for "
+                        f"{waited:g} s): is it running, and is --llm-url right?"
+                    ) from None
+            except httpx.TransportError as exc:  # reached, but slow or cut off: the calls decide
+                logger.warning("the LLM server's model list did not come (%s)", type(exc).__name__)
+                return
+            await anyio.sleep(pause)
+            waited += pause
+            pause = min(2 * pause, grace - waited) or 1.0
+        if response.status_code == 401:
+            why = "refused the API key" if self._api_key else "wants an API key, and none was set"
             raise ConfigError(
-                f"cannot reach the LLM server at {self.base_url} ({what}): is it running, "
-                "and is --llm-url right?"
-            ) from None
-        if response.status_code in (401, 403):
-            raise ConfigError(
-                f"the LLM server at {self.base_url} refused the API key (HTTP "
-                f"{response.status_code}{_error_detail(response, self._redact)}): check "
-                "--llm-key-env and the key it names"
+                f"the LLM server at {self.base_url} {why} (HTTP 401"
+                f"{_error_detail(response, self._redact)}): check --llm-key-env and the "
+                "variable it names"
             )
 
     def __repr__(self) -> str:

@@ -8,6 +8,7 @@ The document app adds them with `add_arguments` and reads them back with
 from __future__ import annotations
 
 import argparse
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -257,18 +258,19 @@ def _deadline(args: argparse.Namespace) -> float:
 
     A deadline under one request's timeout cut every slow generation short at 180 s
     whatever ``--llm-timeout 300`` said (round 23's audit, against llama.cpp on 2 cores).
-
-    Raises:
-        ConfigError: a deadline given shorter than the timeout of one request.
+    One given shorter than the timeout is the user's to choose (a fast failure), and is
+    only warned of.
     """
     timeout: float | None = getattr(args, "llm_timeout", None)
     if args.llm_deadline is None:
         tries: int = args.llm_timeout_retries + 1
         return max(float(DEFAULT_RETRY.deadline or 0.0), timeout * tries if timeout else 0.0)
-    if timeout and args.llm_deadline < timeout:
-        raise ConfigError(
-            f"--llm-deadline {args.llm_deadline:g} is shorter than one request's "
-            f"--llm-timeout {timeout:g}: a slow generation would be cut at the deadline"
+    if timeout and 0 < args.llm_deadline < timeout:
+        logging.getLogger("stages.llm").warning(
+            "--llm-deadline %g is shorter than one request's timeout (--llm-timeout %g): "
+            "a slower generation is cut at the deadline",
+            args.llm_deadline,
+            timeout,
         )
     return float(args.llm_deadline)
 

@@ -446,7 +446,7 @@ class TestCheck:
         down = Script(httpx.ConnectError("All connection attempts failed"))
         async with make_client(down) as client:
             with pytest.raises(ConfigError, match=r"cannot reach the LLM server at http://llm"):
-                await client.check()
+                await client.check(grace=0)
         echo = {"error": {"message": f"Incorrect API key provided: {KEY}"}}
         refused = Script(httpx.Response(401, json=echo))
         async with make_client(refused) as client:
@@ -455,9 +455,27 @@ class TestCheck:
         assert KEY not in str(info.value)
         assert refused.requests[0].method == "GET"
         assert refused.requests[0].url.path == "/v1/models"
-        for status in (200, 404, 500):  # anything else is left to the calls
-            async with make_client(Script(httpx.Response(status, json={}))) as client:
+        nokey = Script(httpx.Response(401, json={}))
+        async with make_client(nokey, api_key=None) as client:
+            with pytest.raises(ConfigError, match="wants an API key, and none was set"):
                 await client.check()
+        # Anything else is left to the calls: no endpoint, a key that may chat but not
+        # list models, a server error, a slow answer (helper-90's check).
+        for step in (200, 404, 403, 500, httpx.ReadTimeout("slow")):
+            answer = httpx.Response(step, json={}) if isinstance(step, int) else step
+            async with make_client(Script(answer)) as client:
+                await client.check()
+
+    async def test_a_server_still_starting_is_waited_for(self) -> None:
+        """Refused connections are tried again within the grace period (helper-90's
+        check: a server started beside the job failed the run at once)."""
+        late = Script(
+            httpx.ConnectError("refused"), httpx.ConnectError("refused"), httpx.Response(200)
+        )
+        async with make_client(late) as client:
+            with anyio.fail_after(10):
+                await client.check(grace=5)
+        assert len(late.requests) == 3
 
 
 class TestSecrets:
