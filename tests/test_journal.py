@@ -531,13 +531,19 @@ class TestRunLock:
         await second.aclose()
         assert await anyio.Path(tmp_path / "j.jsonl.lock").exists()
 
-    async def test_a_second_start_leaves_the_first_runs_output_alone(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("shared", [False, True])
+    async def test_a_second_start_leaves_the_first_runs_output_alone(
+        self, tmp_path: Path, shared: bool
+    ) -> None:
         """The same job started again while it runs (a cron overlap), even with
-        ``overwrite``, stops at the lock before its sink touches the output: the first run
-        ends with every line (helper-87's audit: the second start had emptied it)."""
+        ``overwrite``, with a journal of the same path or the very `Journal` object the
+        first run holds, stops at the lock before its sink touches the output, and
+        closes nothing of the first: the first run ends with every line (helper-87's
+        audit and helper-91's check: the second start had emptied it)."""
         from asyncpipe import JsonlSink, Pipeline, Stage
 
         out, path = tmp_path / "out.jsonl", tmp_path / "out.journal"
+        held = Journal(path)
         halfway = anyio.Event()
 
         async def slow(n: int) -> dict[str, int]:
@@ -546,14 +552,15 @@ class TestRunLock:
             await anyio.sleep(0.01)
             return {"n": n}
 
-        def start() -> Pipeline:
-            return Pipeline([Stage("slow", slow, workers=2)])
+        async def start(journal: Journal) -> int:
+            pipeline = Pipeline([Stage("slow", slow, workers=2)])
+            summary = await pipeline.run(
+                range(60), sink=JsonlSink(out, overwrite=True), journal=journal
+            )
+            return summary.ok
 
         async def first() -> None:
-            summary = await start().run(
-                range(60), sink=JsonlSink(out, overwrite=True), journal=Journal(path)
-            )
-            assert summary.ok == 60
+            assert await start(held) == 60
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(first)
@@ -562,43 +569,8 @@ class TestRunLock:
             written = await anyio.Path(out).read_bytes()
             assert written  # lines are out when the second run starts
             with pytest.raises(JournalError, match="in use by another run"):
-                await start().run(
-                    range(60), sink=JsonlSink(out, overwrite=True), journal=Journal(path)
-                )
+                await start(held if shared else Journal(path))
             assert (await anyio.Path(out).read_bytes()).startswith(written)
-        lines = [orjson.loads(line) for line in (await anyio.Path(out).read_bytes()).splitlines()]
-        assert [line["value"]["n"] for line in lines] == list(range(60))
-
-    async def test_one_journal_object_serves_one_run_at_a_time(self, tmp_path: Path) -> None:
-        """A second run given the Journal object a running one holds is refused before
-        its sink opens, and closes nothing of the first (helper-91's check: it emptied
-        the output, then closed the first run's journal)."""
-        from asyncpipe import JsonlSink, Pipeline, Stage
-
-        out, journal = tmp_path / "out.jsonl", Journal(tmp_path / "out.journal")
-        halfway = anyio.Event()
-
-        async def slow(n: int) -> dict[str, int]:
-            if n == 20:
-                halfway.set()
-            await anyio.sleep(0.01)
-            return {"n": n}
-
-        pipeline = Pipeline([Stage("slow", slow, workers=2)])
-
-        async def first() -> None:
-            summary = await pipeline.run(
-                range(60), sink=JsonlSink(out, overwrite=True), journal=journal
-            )
-            assert summary.ok == 60
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(first)
-            await halfway.wait()
-            with pytest.raises(JournalError, match="one Journal serves one run at a time"):
-                await Pipeline([Stage("slow", slow)]).run(
-                    range(60), sink=JsonlSink(out, overwrite=True), journal=journal
-                )
         lines = [orjson.loads(line) for line in (await anyio.Path(out).read_bytes()).splitlines()]
         assert [line["value"]["n"] for line in lines] == list(range(60))
 
