@@ -187,6 +187,10 @@ class DocumentApp:
             # One typo among the inputs is an error record and the run goes on; when no
             # input is there at all, the command itself is wrong (exit 2, nothing written).
             raise ConfigError(f"nothing to read: {'; '.join(absent)}")
+        if not options.resume and not await anyio.to_thread.run_sync(_any_document, options):
+            # Before the output is opened: an empty folder (a share not mounted) must not
+            # empty an earlier run's output under --overwrite.
+            raise ConfigError(f"no documents found in: {' '.join(options.inputs)}")
         async with AsyncExitStack() as stack:
             llm = None
             client = None
@@ -335,6 +339,12 @@ def _read_records(path: Path) -> Iterator[dict[str, Any]]:
 
 def _mode_file(journal: Path) -> Path:
     return journal.with_name(journal.name + ".receipts")
+
+
+def _any_document(options: RunOptions) -> bool:
+    """Whether the inputs hold anything to run: the first document found, or a missing
+    path's error record, ends the search (a walk of the folders up to it)."""
+    return next(iter(discover(options.inputs)), None) is not None
 
 
 def _absent(inputs: Sequence[str]) -> list[str]:

@@ -359,7 +359,7 @@ class TestOffline:
         (tmp_path / "empty").mkdir()
         done = run_cli(tmp_path / "empty", "--out", tmp_path / "r.jsonl")
         assert done.returncode == 2
-        assert "no input items found" in done.stderr
+        assert "no documents found" in done.stderr
 
     def test_an_llm_server_that_is_not_there_exits_2(self, tmp_path: Path) -> None:
         """Nothing listens at --llm-url: one clear error at the start, exit 2, no page
