@@ -61,9 +61,9 @@ class PreprocessOptions:
         lighten_red: turn red ink stamped or written over the print (``PAID``, a date
             stamp) to the light grey of its red channel, and the stamp's ink on bare paper
             to the paper's colour, so OCR neither merges it with the text it crosses nor
-            reads it (:func:`~stages._stamp.lighten_red`). A page whose paper itself is
-            red-tinted (pink paper, warm light) is white-balanced first. On by default: a
-            page with no red ink is left as it is.
+            reads it (:func:`~stages._stamp.lighten_red`). Red is measured against the
+            paper, so pink paper or warm light is no stamp. On by default: a page with no
+            red ink is left as it is.
         grayscale: convert BGR to one channel (off by default; see the module docstring).
         crop_paper: cut away a dark background around the paper (a receipt scanned with
             the lid open, or photographed on a table), so the OCR's own size limit spends
@@ -293,12 +293,9 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
     if options.lighten_red and not own_text:
         # The pictures of a page whose text the PDF gives are the producer's own (a red
         # logo), not ink stamped over the print.
-        lightened, red = lighten_red(image)
+        image, red = lighten_red(image)
         if red:
             notes["red"] = round(red, 5)
-        elif lightened is not image:
-            notes["white_balanced"] = True  # pink paper, or a photo under warm light
-        image = lightened
     if options.grayscale:
         image = to_gray(image)
     if options.deskew and not own_text:

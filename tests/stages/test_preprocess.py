@@ -346,19 +346,12 @@ class TestRedInk:
     @pytest.mark.parametrize("paper", [(215, 190, 255), (180, 215, 255)])
     def test_pink_paper_or_warm_light_is_no_stamp(self, paper: tuple[int, int, int]) -> None:
         """Pink paper, or an orange cast, is redder than it is green or blue all over: red
-        is measured against the paper, so the page is no stamp; it comes back
-        white-balanced, its print as dark as before. A stamp on it is still found (round
-        23's audit: the whole page was lightened as a stamp)."""
+        is measured against the paper, so the page is no stamp and stays as it was. A
+        stamp on it is still found (round 23's audit: the whole page was lightened)."""
         page = self._printed(())
         tinted = (page.astype(np.float32) * np.array(paper, np.float32) / 255).astype(np.uint8)
         assert np.count_nonzero(tinted[:, :, 2] > tinted[:, :, 1] + RED_MARGIN) > tinted.size // 6
-        out, share = lighten_red(tinted)
-        assert share == 0.0
-        assert out[0, 0].tolist() == [255, 255, 255]  # white paper
-        assert abs(out[:, :, 2].astype(int) - out[:, :, 0]).max() <= 4  # no tint left
-        assert out.min() <= page.min() + 4  # the print as dark as it was
-        done = preprocess(_page(tinted.copy()), replace(OFF, lighten_red=True))
-        assert done.notes["preprocess"]["white_balanced"] is True
+        assert lighten_red(tinted) == (tinted, 0.0)
         stamped = red_stamp(tinted, centre=(0.5, 0.4))
         out, share = lighten_red(stamped)
         assert share > 0 and out is not stamped
