@@ -53,8 +53,11 @@ class CountingProxy:
             "attempt": request.headers.get("x-asyncpipe-attempt"),
             "status": None,
         }
-        with self._lock:
-            self.records.append(record)
+        if request.path_params["path"] == "chat/completions":
+            # Only the chat calls are logged: the model list asked for at the start is
+            # forwarded, not counted.
+            with self._lock:
+                self.records.append(record)
         body = await request.body()
         async with httpx.AsyncClient(timeout=None) as client:
             upstream = await client.request(
