@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import glob
 import logging
 import os
 from collections import Counter
@@ -45,7 +44,6 @@ from ._page import PageRef
 from .evaluate import evaluate, load_truth
 from .inputs import discover, estimate_pages
 from .inputs._receipts import FINDER_VERSION
-from .inputs._sniff import show_path
 from .llm._options import LlmOptions, add_arguments, timeout_advice
 from .ocr import ENGINES
 from .offline import load_dictionary
@@ -182,15 +180,12 @@ class DocumentApp:
             llm_stages=llm_options.stages,
             ship_bytes=options.executor is not None and not args.inputs_shared,
         )
-        absent = [] if options.resume else _absent(options.inputs)
-        if absent and len(absent) == len(options.inputs):
-            # One typo among the inputs is an error record and the run goes on; when no
-            # input is there at all, the command itself is wrong (exit 2, nothing written).
-            raise ConfigError(f"nothing to read: {'; '.join(absent)}")
-        if not options.resume and not await anyio.to_thread.run_sync(_any_document, options):
-            # Before the output is opened: an empty folder (a share not mounted) must not
-            # empty an earlier run's output under --overwrite.
-            raise ConfigError(f"no documents found in: {' '.join(options.inputs)}")
+        if not options.resume and (
+            why := await anyio.to_thread.run_sync(_nothing_to_read, options.inputs)
+        ):
+            # Exit 2 before the output is opened: an empty folder (a share not mounted)
+            # must not empty an earlier run's output under --overwrite.
+            raise ConfigError(why)
         async with AsyncExitStack() as stack:
             llm = None
             client = None
@@ -341,25 +336,21 @@ def _mode_file(journal: Path) -> Path:
     return journal.with_name(journal.name + ".receipts")
 
 
-def _any_document(options: RunOptions) -> bool:
-    """Whether the inputs hold anything to run: the first document found, or a missing
-    path's error record, ends the search (a walk of the folders up to it)."""
-    return next(iter(discover(options.inputs)), None) is not None
-
-
-def _absent(inputs: Sequence[str]) -> list[str]:
-    """Why each of ``inputs`` that names nothing there (a path that does not exist, a
-    pattern that matches no file) does so."""
-    reasons = []
-    for text in inputs:
-        if text and os.path.lexists(text):
-            continue
-        if glob.has_magic(text):
-            if not glob.glob(text, recursive=True):
-                reasons.append(f"{show_path(text)}: no file matches this pattern")
-        else:
-            reasons.append(f"{show_path(text)}: no such file or directory")
-    return reasons
+def _nothing_to_read(inputs: Sequence[str]) -> str | None:
+    """
+    Why the inputs hold nothing to run, or ``None``: no document in them, or no input
+    there at all (each a path that does not exist or a pattern that matches nothing,
+    which discovery yields as a problem whose source is not there). One typo among other
+    inputs is an error record, and the run goes on. The walk stops at the first file.
+    """
+    absent = []
+    for ref in discover(inputs):
+        if os.path.lexists(ref.source):
+            return None
+        absent.append(ref.problem or ref.source)
+    if not absent:
+        return f"no documents found in: {' '.join(inputs)}"
+    return f"nothing to read: {'; '.join(absent)}" if len(absent) == len(inputs) else None
 
 
 def _left_out_kind(path: str, reason: str) -> str:
