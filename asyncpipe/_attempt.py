@@ -11,6 +11,7 @@ that stage.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -223,13 +224,16 @@ def make_call(
         return call_remote
     fn = partial(stage.fn, resource) if stage.resource is not None else stage.fn
     if threads is not None:
+        run_in_thread = _returning_no_coroutine(stage.name, fn)
 
         async def call(value: Any) -> Any:
             if limiter is not None:
                 await limiter.acquire()
-            return await anyio.to_thread.run_sync(fn, value, limiter=threads)
+            return await anyio.to_thread.run_sync(run_in_thread, value, limiter=threads)
 
         return call
+    if not _is_async(stage.fn):
+        fn = _awaiting_its_result(stage.name, fn)
     if limiter is None and timeout is None:
         return fn  # the fast path: no wrapper at all
 
@@ -242,6 +246,54 @@ def make_call(
             return await fn(value)
 
     return call_async
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is an ``async def`` (or a partial of one, or an object whose
+    ``__call__`` is one)."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+
+
+def _wrong_kind(name: str, message: str) -> StopIntake:
+    # Every item would fail the same way, and none of them is at fault: stop the intake
+    # and leave the items unwritten, so that --resume runs them once the stage is fixed.
+    return StopIntake(f"stage {name!r} is of the wrong kind", f"stage {name!r}: {message}")
+
+
+def _awaiting_its_result(name: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn``, a plain callable in an ``async`` stage, awaited if what it returns can be
+    (a ``lambda`` that returns a coroutine, say), else a `StopIntake` that says why."""
+
+    async def call(value: Any) -> Any:
+        result = fn(value)
+        if not inspect.isawaitable(result):
+            raise _wrong_kind(
+                name,
+                f"kind='async' runs an async def on the event loop, but the function "
+                f"returned a {type(result).__name__}, not an awaitable: give a plain "
+                "function kind='thread'",
+            )
+        return await result
+
+    return call
+
+
+def _returning_no_coroutine(name: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn`` for a pool thread, with a `StopIntake` in place of a coroutine it returns
+    (which no thread would ever await, so the stage's work would never happen)."""
+
+    def call(value: Any) -> Any:
+        result = fn(value)
+        if inspect.iscoroutine(result):
+            result.close()
+            raise _wrong_kind(
+                name,
+                "kind='thread' runs a plain function in a thread, but the function "
+                "returned a coroutine, which no thread awaits: give it kind='async'",
+            )
+        return result
+
+    return call
 
 
 async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> None:

@@ -100,7 +100,10 @@ class Stage:
         name: unique within the pipeline; used in statistics, error records and the journal.
         fn: the work. ``async`` stages take an ``async def fn(value)``; ``thread`` stages a
             plain ``def fn(value)``.  With a ``resource`` factory it is called as
-            ``fn(resource, value)``.  It returns the new value, or raises.
+            ``fn(resource, value)``.  It returns the new value, or raises.  A function of
+            the wrong kind (a plain ``def`` in an ``async`` stage whose result cannot be
+            awaited, or one that returns a coroutine in a ``thread`` stage) fails no item:
+            it stops the run's intake, as `StopIntake` does, and names the stage.
         kind: ``"async"`` runs ``workers`` concurrent tasks on the event loop (for I/O such
             as HTTP calls); ``"thread"`` offloads each call with ``anyio.to_thread.run_sync``
             under a `anyio.CapacityLimiter` of ``workers`` tokens (for CPU work that
