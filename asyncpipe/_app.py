@@ -56,7 +56,7 @@ class Job:
         outputs: the app's other output files by label, named in the closing lines.
         counters: extra counters per stage name for the progress display.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     pipeline: Pipeline
@@ -96,7 +96,7 @@ class RunOptions:
         app_options: the app's own options (those it added in `App.add_arguments`),
             and nothing else.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     inputs: list[str]
@@ -160,8 +160,7 @@ class App(Protocol):
     malloc tunables, OpenMP's thread count).  ``asyncpipe run`` restarts itself once with
     those it lacks (`asyncpipe._restart`; same process id).
 
-    .. versionadded:: 0.2
-    .. versionchanged:: 0.5 the optional ``start_environment``.
+    .. versionadded:: 0.1
     """
 
     description: str

@@ -37,7 +37,7 @@ class CostBudget:
     Raises:
         ConfigError: a price, the ceiling or the headroom is negative or not finite.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     def __init__(
@@ -137,7 +137,7 @@ class CostReservation:
     """
     The worst-case cost of one call, held by a `CostBudget` until `settle`.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     __slots__ = ("_budget", "completion_tokens", "cost", "prompt_tokens", "settled")

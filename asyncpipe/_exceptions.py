@@ -82,7 +82,7 @@ class StopIntake(AsyncpipeError):
             summary says "interrupted by" it.
         message: the full explanation, logged when the intake stops.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     def __init__(self, reason: str, message: str | None = None) -> None:
@@ -98,7 +98,7 @@ class BudgetExceeded(StageError, StopIntake):
     ceiling") and leaves the item unwritten for ``--resume``; elsewhere it is a
     `StageError`.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     def __init__(self, message: str) -> None:

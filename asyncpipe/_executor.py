@@ -32,8 +32,6 @@ class Executor:
     ``name``.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.4
-       ``name`` and `losses`.
     """
 
     #: What the run's summary calls this executor (e.g. ``"ray"``).

@@ -92,7 +92,7 @@ class RateLimitHeaders:
         remaining_tokens: tokens left in it.
         reset_tokens: seconds until the token limit is full again.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     limit_requests: int | None = None

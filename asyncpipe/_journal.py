@@ -92,10 +92,6 @@ class Journal:
             for the writer, so memory stays bounded while it writes or compacts.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.2
-       Compaction (``compact_bytes``, ``compact_grace``); ``stage_ok_nowait`` is gone.
-    .. versionchanged:: 0.3
-       ``max_pending`` and `room`: the run waits for a writer that falls behind.
     """
 
     def __init__(

@@ -189,9 +189,6 @@ class Pipeline:
             ConfigError, JournalError: the run cannot start or its journal failed.
             Exception: anything the framework itself (or the sink) raised.  Item failures
                 never raise: they become error records.
-
-        .. versionchanged:: 0.2
-            ``ordered`` defaults to ``True``, as in the command line.
         """
         if retry_failed and not resume:
             raise ConfigError("retry_failed only makes sense with resume")

@@ -59,7 +59,7 @@ class RateLimitStatistics:
         waiting: tasks queued for the limit.
         paused_for: seconds left of a `RateLimit.pause`, else 0.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     acquired: int
@@ -128,13 +128,6 @@ class RateLimit:
             ``limit``; it costs ``margin / (period + margin)`` of the throughput.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.2
-       Weights, reservations, `pause`, `observe`, ``burst`` and ``margin``.
-    .. versionchanged:: 0.3
-       Spacing of ``period / limit`` (was ``period / (limit - 1)``) and a default margin
-       of 1 % of the period (at most 0.25 s): the whole budget is used.
-    .. versionchanged:: 0.4
-       The default margin is at least 50 ms (or a tenth of a shorter period).
     """
 
     def __init__(
@@ -314,7 +307,7 @@ class Reservation:
         estimate: the units reserved.
         actual: the units settled, or ``None`` before `settle`.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     __slots__ = ("_entry", "_limit", "actual", "estimate")
@@ -360,7 +353,7 @@ class Reservation:
         the units go out later than that (another limit was waited for in between), so
         the window holds at the server too.  Does nothing once settled.
 
-        .. versionadded:: 0.3
+        .. versionadded:: 0.1
         """
         if self.actual is None:
             self._limit._window.restamp(self._entry, _now())

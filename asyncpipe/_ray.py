@@ -199,8 +199,6 @@ class RayExecutor(Executor):
         ConfigError: ray is not installed, or an option is out of range.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.4
-       `losses`: the actors lost, the calls run again and the actors replaced.
     """
 
     name = "ray"

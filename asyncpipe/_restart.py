@@ -35,7 +35,7 @@ def restart_with(environment: Mapping[str, str]) -> None:
     ``restart_with(stages._malloc.start_environment())`` gives a program that builds the
     document pipeline itself what ``asyncpipe run`` starts with.
 
-    .. versionadded:: 0.5
+    .. versionadded:: 0.1
     """
     needed = _missing(environment)
     argv = getattr(sys, "orig_argv", None)

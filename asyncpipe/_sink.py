@@ -120,8 +120,6 @@ class JsonlSink(Sink):
             existing file is an error: results are not thrown away by accident.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.2
-       The key index beside the output.
     """
 
     def __init__(

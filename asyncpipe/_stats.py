@@ -138,7 +138,7 @@ class WorkerLosses:
             (each call once, however many tries it took).
         replaced: workers the executor replaced with new ones (their restarts used up).
 
-    .. versionadded:: 0.4
+    .. versionadded:: 0.1
     """
 
     lost: int = 0
@@ -213,8 +213,6 @@ class RunSummary:
             A large share of ``elapsed`` says a larger ``reorder_window`` (or unordered
             output) would run faster.
 
-    .. versionchanged:: 0.4
-       ``worker_losses``; ``window_wait``.
     """
 
     stages: list[StageStatistics]

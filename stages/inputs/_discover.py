@@ -96,7 +96,7 @@ def discover(
     Raises:
         TypeError: ``inputs`` is a single path instead of a sequence of paths.
 
-    .. versionadded:: 0.1.0
+    .. versionadded:: 0.1
     """
     if isinstance(inputs, str | bytes | os.PathLike):
         raise TypeError("discover() takes a sequence of paths; wrap a single path in a list")

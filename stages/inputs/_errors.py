@@ -17,5 +17,5 @@ class InputError(StageError):
     The message always starts with the file's path, so the error record says which file
     failed and why.
 
-    .. versionadded:: 0.1.0
+    .. versionadded:: 0.1
     """

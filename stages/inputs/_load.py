@@ -134,7 +134,7 @@ def load_page(
             decoded (missing, truncated, encrypted, corrupt, too large); the message starts
             with the file's path.
 
-    .. versionadded:: 0.1.0
+    .. versionadded:: 0.1
     """
     if ref.problem is not None:
         raise InputError(ref.problem)
@@ -237,7 +237,7 @@ async def read_page(ref: PageRef) -> PageRef:
     Raises:
         InputError: the file cannot be read; the message starts with its path.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
     if ref.problem is not None or ref.data is not None:
         return ref

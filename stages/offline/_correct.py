@@ -164,7 +164,7 @@ def correct_text(text: str, *, min_length: int = 5, min_count: int = 100_000) ->
     Returns:
         The text with the accepted replacements; everything else byte for byte.
 
-    .. versionadded:: 0.1.0
+    .. versionadded:: 0.1
     """
     speller = load_dictionary()
 

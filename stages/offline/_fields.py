@@ -67,7 +67,7 @@ def extract_fields(
     Returns:
         ``{field: value or None}`` for every name in ``fields``, in that order.
 
-    .. versionadded:: 0.1.0
+    .. versionadded:: 0.1
     """
     row_texts = _row_texts(text, lines)
     extractors: dict[str, Callable[[Sequence[str]], str | None]] = {

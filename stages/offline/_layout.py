@@ -95,7 +95,7 @@ def fix_layout(text: str) -> str:
     Returns:
         The cleaned text, lines joined with ``\\n`` (no trailing newline).
 
-    .. versionadded:: 0.1.0
+    .. versionadded:: 0.1
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFKC", text).translate(_PUNCTUATION)
