@@ -27,6 +27,7 @@ import orjson
 from asyncpipe import (
     ConfigError,
     CostBudget,
+    Item,
     Job,
     JournalError,
     Pipeline,
@@ -232,6 +233,13 @@ class DocumentApp:
                 )
 
             left_out: Counter[str] = Counter()
+            warned: Counter[str] = Counter()
+
+            def record(item: Item) -> dict[str, Any]:
+                line = output_record(item)
+                for warning in line.get("warnings", ()):
+                    warned[warning.split(":", 1)[0]] += 1
+                return line
 
             def skipped(path: str, reason: str) -> None:
                 log.info("skipped %s: %s", path, reason)
@@ -269,6 +277,11 @@ class DocumentApp:
                         lambda: evaluate(_read_records(options.out), truth, fields=settings.fields)
                     )
                     lines += accuracy.lines()
+                if warned:
+                    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(warned.items()))
+                    lines.append(
+                        f"pages written with a warning: {kinds} (their records' warnings say what)"
+                    )
                 if left_out:
                     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(left_out.items()))
                     lines.append(
@@ -286,7 +299,7 @@ class DocumentApp:
                 pipeline=pipeline,
                 source=source,
                 key=_key,
-                record=output_record,
+                record=record,
                 report=report,
                 total=lambda: iterate_in_thread(estimate_pages(options.inputs), batch=1),
                 unit="pages",
@@ -432,13 +445,15 @@ def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
 
     A page whose LLM stage failed for good has the offline rules' fields
     (``fallback_fields``) in its row, and its error cell says so: the JSON line keeps them
-    apart, a spreadsheet would otherwise show the page empty.
+    apart, a spreadsheet would otherwise show the page empty.  The last cell holds the
+    record's warnings, if any, joined by ``; ``.
     """
     if path.parent:
         path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write_text(path) as fh:
         writer = csv.writer(fh)
-        writer.writerow(["id", "source", "page", "receipt", "status", *fields, "error"])
+        header = ["id", "source", "page", "receipt", "status", *fields, "error", "warnings"]
+        writer.writerow(header)
         for record in _read_records(out):
             fallback = not record.get("fields") and record.get("fallback_fields")
             values = (record.get("fallback_fields") if fallback else record.get("fields")) or {}
@@ -454,6 +469,7 @@ def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
                     record["status"],
                     *(values.get(name) or "" for name in fields),
                     f"{said} (fields: the offline rules')" if fallback else said,
+                    "; ".join(record.get("warnings", ())),
                 ]
             )
 

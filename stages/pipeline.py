@@ -386,8 +386,8 @@ def output_record(item: Item) -> dict[str, Any]:
     a PDF's own text: ``"pdf"``, or
     ``"pdf+ocr"`` when OCR read some from the page's pictures), red_lightened (only when
     preprocess lightened a red stamp: the share of the page's pixels it changed; see
-    ``--keep-red``), warnings (only when there are any: print smaller than
-    :data:`SMALL_PRINT` pixels) and per-stage timings.
+    ``--keep-red``), warnings (only when there are any: a JPEG that ended early, print
+    smaller than :data:`SMALL_PRINT` pixels) and per-stage timings.
     """
     value = item.value
     page = value if isinstance(value, Page) else None
@@ -421,13 +421,31 @@ def output_record(item: Item) -> dict[str, Any]:
     read = page.notes.get("ocr", {}) if page is not None else {}
     if str(read.get("engine", "")).startswith("pdf text"):
         record["text_from"] = "pdf+ocr" if read.get("pictures") else "pdf"
-    height = read.get("line_height")
-    if height is not None and height < SMALL_PRINT:
-        record["warnings"] = [
-            f"small print: its lines are {height:g} px tall in the scan, under "
-            f"{SMALL_PRINT} px; fields are often misread so (scan at 200 dpi or more)"
-        ]
+    warnings = _warnings(page) if page is not None else []
+    if warnings:
+        record["warnings"] = warnings
     record["timings"] = {name: round(seconds, 6) for name, seconds in item.timings.items()}
     if page is not None and "llm" in page.notes:
         record["llm"] = page.notes["llm"]
     return record
+
+
+def _warnings(page: Page) -> list[str]:
+    """What a reader of the record should know of how the page was read."""
+    warnings = []
+    read = page.notes.get("load", {}).get("truncated")
+    if read is not None:
+        warnings.append(
+            f"truncated: the file ends early; {read:.0%} of the page was read, the rest "
+            "of it is missing"
+            if read < 1
+            else "truncated: the file ends early; the page was read whole from the bytes "
+            "that arrived (a progressive JPEG's first passes), at a lower quality"
+        )
+    height = page.notes.get("ocr", {}).get("line_height")
+    if height is not None and height < SMALL_PRINT:
+        warnings.append(
+            f"small print: its lines are {height:g} px tall in the scan, under "
+            f"{SMALL_PRINT} px; fields are often misread so (scan at 200 dpi or more)"
+        )
+    return warnings

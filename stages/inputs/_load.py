@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -33,6 +34,7 @@ from stages._page import Page, PageRef
 
 from ._drawing import page_bounds
 from ._errors import InputError
+from ._salvage import SALVAGE_MIN, cut_unread, ended, is_truncated
 from ._sniff import describe, open_pdf, show_path
 from ._text_layer import TextLayer, text_layer
 
@@ -153,6 +155,7 @@ def load_page(
         if max_side is not None:
             max_side = math.ceil(max_side / min(width, height))
     layer = TextLayer()
+    salvaged: float | None = None
     try:
         if ref.kind == "pdf":
             image, drafted, layer = _render_pdf(
@@ -168,14 +171,18 @@ def load_page(
             # The file is read as the decoder needs it, never whole: one page of a
             # multi-page TIFF does not cost the bytes of all the others.
             with io.BytesIO(ref.data) if ref.data is not None else path.open("rb") as stream:
-                image, drafted = _decode(
-                    stream,
-                    ref.kind,
-                    ref.page,
-                    max_pixels=max_pixels,
-                    max_side=max_side,
-                    whole_pixels=whole_pixels,
+                decode = partial(
+                    _decode, max_pixels=max_pixels, max_side=max_side, whole_pixels=whole_pixels
                 )
+                try:
+                    image, drafted, _ = decode(stream, ref.kind, ref.page)
+                except OSError as exc:
+                    if ref.kind != "jpeg" or not is_truncated(exc):
+                        raise
+                    image, drafted, read = decode(ended(stream), "jpeg", 1, salvage=True)
+                    if read < SALVAGE_MIN:
+                        raise
+                    salvaged = read
         else:
             raise ValueError(f"unsupported file type {ref.kind!r}")
     except InputError:
@@ -197,6 +204,8 @@ def load_page(
     if ref.data is not None:
         ref = dataclasses.replace(ref, data=None)
     page = Page(ref=ref, image=image, scale=drafted)
+    if salvaged is not None:
+        page.notes.setdefault("load", {})["truncated"] = round(salvaged, 3)
     if ref.region is not None:
         _cut_region(page, ref.region)
         # Discovery cuts only scans; a page that shows its own text now (the file
@@ -223,7 +232,8 @@ def _cut_region(page: Page, region: tuple[float, float, float, float]) -> None:
     if x1 <= x0 or y1 <= y0:
         raise InputError(f"{show_path(Path(page.ref.source))}: empty receipt region {region}")
     page.image = np.ascontiguousarray(page.image[y0:y1, x0:x1])
-    page.notes["load"] = {"region": [round(value / page.scale) for value in (x0, y0, x1, y1)]}
+    cut = [round(value / page.scale) for value in (x0, y0, x1, y1)]
+    page.notes.setdefault("load", {})["region"] = cut
 
 
 async def read_page(ref: PageRef) -> PageRef:
@@ -304,7 +314,14 @@ def _decode(
     max_pixels: int,
     max_side: int | None,
     whole_pixels: int | None,
-) -> tuple[npt.NDArray[np.uint8], float]:
+    salvage: bool = False,
+) -> tuple[npt.NDArray[np.uint8], float, float]:
+    """
+    Decode page ``page`` of ``stream``: its pixels, the scale they were decoded at, and
+    the share of the page's rows they hold (below 1 only when ``salvage`` says the
+    stream is a JPEG that ended early, put right by `ended`: its rows past the end are
+    cut).
+    """
     with _OPENERS[kind](stream) as image:
         if page > 1:
             frames = int(getattr(image, "n_frames", 1))
@@ -326,18 +343,46 @@ def _decode(
         if kind == "jpeg":
             # A JPEG stops at its reduced decode (at least max_side, at most twice it): the
             # engine's own resize then sees what it saw before, from 4x fewer pixels.
-            transposed = ImageOps.exif_transpose(image)
-            if transposed is not None:
-                return _to_array(transposed), image.size[0] / width
-            return _to_array(image), image.size[0] / width
-        reduced = _reduce(_upright(image) if kind in _TAGGED else image, max_side)
+            drafted = image.size[0] / width
+            read_image, read = cut_unread(image) if salvage else (image, 1.0)
+            transposed = ImageOps.exif_transpose(read_image)
+            return _to_array(transposed or read_image), drafted, read
+        reduced = _square(_reduce(_upright(image) if kind in _TAGGED else image, max_side))
         if reduced is not image:
             image.close()  # the full-size pixels go now, before any conversion copies them
         try:
             array, shrunk = _shrink(_to_array(reduced), max_side)
-            return array, reduced.size[0] / width * shrunk
+            return array, reduced.size[0] / width * shrunk, 1.0
         finally:
             reduced.close()
+
+
+#: A scan's pixels are made square when its resolution across and down differ by more
+#: than this factor: a fax in standard mode is 204 x 98 dpi, each pixel twice as tall as
+#: wide, and read as stored its print is half as tall as it should be.
+SQUARE_PIXELS = 1.2
+
+
+def _square(image: Image.Image) -> Image.Image:
+    """
+    ``image`` stretched along its coarser axis to square pixels, as its resolution tags
+    (TIFF's X/Y resolution, PNG's pHYs) say the page prints, or ``image`` itself.
+    """
+    dpi = image.info.get("dpi")
+    try:
+        across, down = (float(value) for value in dpi)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return image
+    if not (across > 0 and down > 0) or max(across, down) / min(across, down) <= SQUARE_PIXELS:
+        return image
+    width, height = image.size
+    size = (
+        (width, round(height * across / down))
+        if across > down
+        else (round(width * down / across), height)
+    )
+    gray = image.convert("L") if image.mode == "1" else image
+    return gray.resize(size, Image.Resampling.BICUBIC)
 
 
 # The kinds whose EXIF orientation tag is honoured here, besides JPEG's: a photo stored

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from csv import reader
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,32 @@ class TestOffline:
         # Page 2 of each is receipt 005: the two renderings must read alike.
         assert records[1]["fields"]["total"] == records[3]["fields"]["total"]
         assert records[0]["text"] != records[1]["text"]
+
+    def test_a_truncated_jpeg_is_read_as_far_as_it_goes(self, sroie: Path, tmp_path: Path) -> None:
+        """A receipt whose JPEG lost its last tenth (its date and total are above that)
+        reads them and says so in its record, in the CSV and in the closing summary; a
+        twentieth of one is an error record (round 23's audit: the whole page was an error
+        record)."""
+        folder = tmp_path / "in"
+        folder.mkdir()
+        data = (sroie / "img" / "010.jpg").read_bytes()
+        (folder / "a_cut.jpg").write_bytes(data[: len(data) * 9 // 10])
+        (folder / "b_stub.jpg").write_bytes(data[: len(data) // 20])
+        out, csv = tmp_path / "results.jsonl", tmp_path / "fields.csv"
+        done = run_cli(folder, "--out", out, "--csv", csv)
+        assert done.returncode == 0, done.stderr[-3000:]
+        cut, stub = read_jsonl(out)
+        key = read_key_file(sroie / "key" / "010.json")
+        assert cut["status"] == "ok"
+        assert exact_match(key["company"], cut["fields"]["company"])
+        assert exact_match(key["date"], cut["fields"]["date"])
+        assert exact_match(key["total"], cut["fields"]["total"])
+        (warning,) = cut["warnings"]
+        assert warning.startswith("truncated: the file ends early; ")
+        assert stub["status"] == "error" and "truncated" in stub["error"]["message"]
+        rows = list(reader(csv.read_text().splitlines()))
+        assert rows[0][-2:] == ["error", "warnings"] and rows[1][-1] == warning
+        assert "pages written with a warning: truncated 1" in done.stdout + done.stderr
 
     def test_a_resumed_run_reads_scans_as_it_started(self, sroie: Path, tmp_path: Path) -> None:
         """A run started with ``--whole-pages`` and resumed without it keeps reading pages

@@ -443,15 +443,62 @@ class TestLoadImages:
         assert page.image.shape == (height, width, 3)
         assert tuple(page.image[height // 2, width // 2]) == (blue, green, red)
 
-    def test_truncated_jpeg(self, sroie: Path, tmp_path: Path) -> None:
-        """A JPEG cut in half fails clearly instead of decoding as a half-grey page."""
+    def test_truncated_jpeg_keeps_what_arrived(self, sroie: Path, tmp_path: Path) -> None:
+        """A JPEG cut in half is read down to where it ends, the grey rows past its end
+        cut off, and the page says how much of it was read; cut to a twentieth, it fails
+        clearly (round 23's audit: a truncated JPEG lost its whole page, company and date
+        included)."""
         data = (sroie / "img" / "000.jpg").read_bytes()
+        whole = load_page(_one(list(discover([sroie / "img" / "000.jpg"])))).image
+        assert whole is not None
         cut = tmp_path / "cut.jpg"
         cut.write_bytes(data[: len(data) // 2])
         ref = _one(list(discover([cut])))
         assert ref.problem is None  # discovery does not decode JPEGs
+        page = load_page(ref)
+        assert page.image is not None
+        rows = page.image.shape[0]
+        assert 0.2 * whole.shape[0] < rows < 0.9 * whole.shape[0]
+        assert page.notes["load"]["truncated"] == round(rows / whole.shape[0], 3)
+        assert (page.image[: rows - 32] == whole[: rows - 32]).all()  # whole MCU rows that came
+        assert not (page.image[-1] == page.image[-1].flat[0]).all()  # no grey row is left
+        cut.write_bytes(data[: len(data) // 20])
         with pytest.raises(InputError, match=r"cut\.jpg: cannot decode JPEG: .*truncated"):
-            load_page(ref)
+            load_page(_one(list(discover([cut]))))
+
+    def test_truncated_progressive_jpeg_is_read_whole(self, sroie: Path, tmp_path: Path) -> None:
+        """A progressive JPEG cut short holds the whole page at a lower quality: all of it is
+        read, and the page says it was truncated."""
+        with Image.open(sroie / "img" / "000.jpg") as image:
+            image.save(tmp_path / "full.jpg", progressive=True, quality=90)
+        data = (tmp_path / "full.jpg").read_bytes()
+        cut = tmp_path / "cut.jpg"
+        cut.write_bytes(data[: len(data) * 2 // 3])
+        page = load_page(_one(list(discover([cut]))))
+        assert page.image is not None and page.image.shape[:2] == image.size[::-1]
+        assert page.notes["load"]["truncated"] == 1.0
+
+    @pytest.mark.parametrize("dpi", [(204, 98), (98, 204), (204, 196)])
+    def test_a_fax_is_read_with_square_pixels(
+        self, sroie: Path, tmp_path: Path, dpi: tuple[int, int]
+    ) -> None:
+        """A fax's 204 x 98 dpi page is stretched down its coarser axis, as it prints (round
+        23's audit: read as stored, its print was half as tall and the date was misread);
+        a near-square resolution is left as it is."""
+        with Image.open(sroie / "img" / "000.jpg") as image:
+            bilevel = image.convert("1")
+        fax = tmp_path / "fax.tif"
+        bilevel.save(fax, compression="group3", dpi=dpi)
+        page = load_page(_one(list(discover([fax]))))
+        assert page.image is not None
+        height, width = page.image.shape
+        across, down = dpi
+        if max(dpi) / min(dpi) < 1.2:
+            assert (width, height) == bilevel.size
+        elif across > down:
+            assert (width, height) == (bilevel.width, round(bilevel.height * across / down))
+        else:
+            assert (width, height) == (round(bilevel.width * down / across), bilevel.height)
 
     def test_zero_byte_file_with_stale_ref(self, tmp_path: Path) -> None:
         """A file emptied after discovery fails to decode with a clear error."""

@@ -98,7 +98,7 @@ class TestOutputReadAsAStream:
         out, csv = tmp_path / "out.jsonl", tmp_path / "fields.csv"
         error = {"stage": "structure", "type": "LlmStatusError", "message": "HTTP 500"}
         records = [
-            {"id": "a", "status": "ok", "fields": {"total": "9.00"}},
+            {"id": "a", "status": "ok", "fields": {"total": "9.00"}, "warnings": ["w1", "w2"]},
             {
                 "id": "b",
                 "status": "error",
@@ -111,12 +111,12 @@ class TestOutputReadAsAStream:
         out.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
         _write_csv(csv, out, ("total",))
         rows = csv.read_text(encoding="utf-8").splitlines()[1:]
-        assert rows[0] == "a,,,,ok,9.00,"
+        assert rows[0] == "a,,,,ok,9.00,,w1; w2"
         assert (
             rows[1]
-            == "b,,,,error,62.30,structure: LlmStatusError: HTTP 500 (fields: the offline rules')"
+            == "b,,,,error,62.30,structure: LlmStatusError: HTTP 500 (fields: the offline rules'),"
         )
-        assert rows[2] == "c,,,,error,,structure: LlmStatusError: HTTP 500"
+        assert rows[2] == "c,,,,error,,structure: LlmStatusError: HTTP 500,"
 
     def test_closing_report_counts_errors_streaming(self, output: Path) -> None:
         """The closing report's line and error counts, within the bound."""

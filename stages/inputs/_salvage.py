@@ -1,0 +1,56 @@
+"""
+A JPEG whose file ends early (a copy cut short, a download that stopped): the part of
+the picture that arrived is read, and the page says how much.
+
+A baseline JPEG holds its picture from the top down, so the bytes that arrived are the top
+of the page.  Ended with the marker that closes a JPEG, the file decodes whole: the rows
+past the last byte come out one flat colour (libjpeg's mid-grey), and are cut off here.  A
+progressive JPEG holds the whole page at a lower quality in its first bytes; it decodes
+whole, a little blurred, and nothing is cut.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import IO
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["SALVAGE_MIN", "cut_unread", "ended", "is_truncated"]
+
+#: A truncated JPEG is read only when at least this share of its rows arrived; with less
+#: there is hardly a line of print to read, and the page stays an error.
+SALVAGE_MIN = 0.1
+
+_END_OF_IMAGE = b"\xff\xd9"
+
+
+def is_truncated(exc: OSError) -> bool:
+    """Whether Pillow's ``exc`` says the file ended before its picture did."""
+    return exc.errno is None and "truncated" in str(exc)
+
+
+def ended(stream: IO[bytes]) -> IO[bytes]:
+    """The whole file of ``stream``, with the marker that ends a JPEG put back."""
+    stream.seek(0)
+    return io.BytesIO(stream.read() + _END_OF_IMAGE)
+
+
+def cut_unread(image: Image.Image) -> tuple[Image.Image, float]:
+    """
+    ``image`` (decoded from an `ended` file) without the flat rows at its bottom that no
+    byte of the file reached, and the share of its rows that are left.
+
+    The rows cut are those, from the bottom up, that hold one value in every pixel and
+    channel, the value of the last row.  A page whose last row is not flat (progressive)
+    is left whole.
+    """
+    pixels = np.asarray(image)
+    rows = pixels.reshape(pixels.shape[0], -1)
+    flat = (rows == rows[-1, 0]).all(axis=1)
+    if not flat[-1]:
+        return image, 1.0
+    read = int(len(flat) - np.argmin(flat[::-1])) if not flat.all() else 0
+    width, height = image.size
+    return image.crop((0, 0, width, read)), read / height
