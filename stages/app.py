@@ -181,11 +181,12 @@ class DocumentApp:
             llm_stages=llm_options.stages,
             ship_bytes=options.executor is not None and not args.inputs_shared,
         )
-        if not options.resume and (
-            why := await anyio.to_thread.run_sync(_nothing_to_read, options.inputs)
-        ):
+        if why := await anyio.to_thread.run_sync(_nothing_to_read, options.inputs):
             # Exit 2 before the output is opened: an empty folder (a share not mounted)
-            # must not empty an earlier run's output under --overwrite.
+            # must not empty an earlier run's output under --overwrite, nor a resume add
+            # an error record for it to a run that is done.
+            if options.resume:
+                why += f" (nothing written: {options.out} is as it was)"
             raise ConfigError(why)
         async with AsyncExitStack() as stack:
             llm = None

@@ -181,7 +181,10 @@ def load_page(
                         raise
                     image, drafted, read = decode(ended(stream), "jpeg", 1, salvage=True)
                     if read < SALVAGE_MIN:
-                        raise
+                        raise InputError(
+                            f"{shown}: cannot decode JPEG: the file ends early (truncated), "
+                            f"with under {SALVAGE_MIN:.0%} of its page in it"
+                        ) from exc
                     salvaged = read
         else:
             raise ValueError(f"unsupported file type {ref.kind!r}")

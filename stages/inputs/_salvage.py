@@ -39,18 +39,22 @@ def ended(stream: IO[bytes]) -> IO[bytes]:
 
 def cut_unread(image: Image.Image) -> tuple[Image.Image, float]:
     """
-    ``image`` (decoded from an `ended` file) without the flat rows at its bottom that no
-    byte of the file reached, and the share of its rows that are left.
+    ``image`` (decoded from an `ended` file) without the rows at its bottom that no byte
+    of the file reached, and the share of its rows that are left.
 
-    The rows cut are those, from the bottom up, that hold one value in every pixel and
-    channel, the value of the last row.  A page whose last row is not flat (progressive)
-    is left whole.
+    libjpeg decodes the page's blocks left to right, top to bottom, and fills those it
+    has no bytes for with one flat value, that of the last row.  The rows cut are those,
+    from the bottom up, whose right end (its last 8 pixels) holds that value: the rows no
+    byte reached, and the row of blocks the file ends in, which it reached only in part.
+    A page whose last row is not flat (a progressive JPEG) is left whole.
     """
     pixels = np.asarray(image)
     rows = pixels.reshape(pixels.shape[0], -1)
-    flat = (rows == rows[-1, 0]).all(axis=1)
-    if not flat[-1]:
+    fill = rows[-1, 0]
+    if not (rows[-1] == fill).all():
         return image, 1.0
-    read = int(len(flat) - np.argmin(flat[::-1])) if not flat.all() else 0
+    channels = rows.shape[1] // image.size[0]
+    unread = (rows[:, -8 * channels :] == fill).all(axis=1)
+    read = int(len(unread) - np.argmin(unread[::-1])) if not unread.all() else 0
     width, height = image.size
     return image.crop((0, 0, width, read)), read / height

@@ -33,7 +33,8 @@ def build_corpus(folder: Path) -> None:
     jpeg = make_receipt(folder / "whole.jpg.tmp.jpg", list(RECEIPTS.values())[4])
     data = jpeg.read_bytes()
     jpeg.unlink()
-    (folder / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (folder / "truncated.jpg").write_bytes(data[: data.index(b"\xff\xda") + 200])
+    (folder / "cut.jpg").write_bytes(data[: len(data) // 2])
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "notes.png").write_text("these are my notes, not an image\n")
     bomb_png(folder / "bomb.png")
@@ -70,11 +71,15 @@ class TestBadInputs:
         assert len(ids) == len(set(ids))
         names = _by_name(records)
         # Every file once: good, bad, blank, private; the symlink loop adds nothing.
-        assert sorted(names) == sorted([*GOOD, *BAD, "blank.pdf", "private.png"])
+        assert sorted(names) == sorted([*GOOD, *BAD, "blank.pdf", "private.png", "cut.jpg"])
         assert len(records) == len(names)
         for i, name in enumerate(GOOD):
             assert names[name]["status"] == "ok", names[name]
             assert list(RECEIPTS.values())[i][0] in names[name]["text"]
+        # Half a JPEG: its top half is read, and the record says it is truncated.
+        cut = names["cut.jpg"]
+        assert cut["status"] == "ok" and cut["warnings"][0].startswith("truncated: "), cut
+        assert list(RECEIPTS.values())[4][0].split()[0] in cut["text"]
         blank = names["blank.pdf"]
         assert blank["status"] == "ok" and blank["text"] == "", blank
         for name, words in BAD.items():
@@ -115,6 +120,24 @@ class TestBadInputs:
         assert "Traceback" not in result.output
         records, _ = read_lines(out)
         assert [record["id"] for record in records] == ["earlier"]
+
+    def test_resume_after_the_inputs_are_gone(self, tmp_path: Path) -> None:
+        """--resume of a run whose input folder is gone (moved, a share not mounted):
+        exit 2, saying so, and the output as it was (round 23's audit: an error record
+        for the folder was appended to a finished run's output)."""
+        folder = tmp_path / "in"
+        make_receipt(folder / "good.png", RECEIPTS["kedai.png"])
+        out = tmp_path / "r.jsonl"
+        args = ["run", str(folder), "--out", str(out), "--progress", "none"]
+        assert run_cli(args, log=tmp_path / "cli.log").returncode == 0
+        before = out.read_bytes()
+        (folder / "good.png").unlink()
+        folder.rmdir()
+        result = run_cli([*args, "--resume"], log=tmp_path / "cli.log")
+        assert result.returncode == 2, result.output
+        assert f"nothing to read: {folder}: no such file or directory" in result.output
+        assert f"nothing written: {out} is as it was" in result.output
+        assert out.read_bytes() == before
 
     def test_missing_input(self, tmp_path: Path) -> None:
         """A path that does not exist is an error record, not a crash; others still run."""
