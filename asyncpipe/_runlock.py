@@ -1,6 +1,7 @@
 """
-One run per journal: an advisory lock held from `Journal.lock` (or `Journal.open`) to
-`Journal.aclose`; a run takes it before it opens its output.
+One run per journal, and one per output: advisory locks, the journal's held from
+`Journal.lock` (or `Journal.open`) to `Journal.aclose` and taken before the run opens its
+output, the output's held by `JsonlSink` from its `open` to its `aclose`.
 
 Two runs appending to one journal (a ``--resume`` started twice, say) interleave their
 lines and compact each other's work away.  The lock is ``flock`` on a file beside the
@@ -9,6 +10,10 @@ file, and a lock on the old one would be lost with it.  The kernel drops the loc
 the process ends, SIGKILL included, so a crash never leaves a stale lock behind.  The
 file stays after the run: unlinking it would let a run that opened it just before lock
 a file nobody else can see.  It stays empty: its holder is read from ``/proc/locks``.
+
+Two runs with one output and two journals (``--journal`` given twice over) would each
+write every item to it; the output's own lock, ``OUTPUT.lock``, stops the second before
+it empties or appends to the file.
 """
 
 from __future__ import annotations
@@ -17,18 +22,18 @@ import fcntl
 import os
 from pathlib import Path
 
-from ._exceptions import JournalError
+from ._exceptions import ConfigError, JournalError
 
 # Internal: `Journal` takes and releases it.
 __all__: list[str] = []
 
 
-def lock_path(journal: Path) -> Path:
+def lock_path(target: Path) -> Path:
     """
     Returns:
-        The lock file of ``journal``.
+        The lock file of ``target``, a journal or an output.
     """
-    return journal.with_name(journal.name + ".lock")
+    return target.with_name(target.name + ".lock")
 
 
 def take(journal: Path) -> int:
@@ -41,23 +46,42 @@ def take(journal: Path) -> int:
     Raises:
         JournalError: another run holds the lock, or the lock file cannot be opened.
     """
-    path = lock_path(journal)
+    return _take(
+        journal,
+        "journal",
+        JournalError,
+        "give this run another output (each output has its own journal)",
+    )
+
+
+def take_output(output: Path) -> int:
+    """
+    Lock the output file ``output`` for this process, without waiting, as `take` does a
+    journal.
+
+    Raises:
+        ConfigError: another run writes to it, or its lock file cannot be opened.
+    """
+    return _take(output, "output", ConfigError, "give this run another output")
+
+
+def _take(target: Path, what: str, error: type[Exception], advice: str) -> int:
+    path = lock_path(target)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise JournalError(f"cannot open the journal's lock {path}: {exc}") from exc
+        raise error(f"cannot open the {what}'s lock {path}: {exc}") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = _holder(fd)
         os.close(fd)
-        raise JournalError(
-            f"journal {journal} is in use by another run{holder}: wait for it to end, or "
-            "give this run another output (each output has its own journal)"
+        raise error(
+            f"{what} {target} is in use by another run{holder}: wait for it to end, or {advice}"
         ) from None
     except OSError as exc:
         os.close(fd)
-        raise JournalError(f"cannot lock the journal's lock {path}: {exc}") from exc
+        raise error(f"cannot lock the {what}'s lock {path}: {exc}") from exc
     return fd
 
 

@@ -15,6 +15,7 @@ import aiofiles
 import anyio
 import orjson
 
+from . import _runlock
 from ._durable import CHUNK, LineScanner, atomic_write, cut_tail, temporary
 from ._exceptions import ConfigError, JournalError
 from ._keyindex import KeyIndex, OrderedKeys
@@ -137,6 +138,7 @@ class JsonlSink(Sink):
         self._fsync_interval = fsync_interval
         self._overwrite = overwrite
         self._file: Any = None
+        self._lock: int | None = None  # see `_runlock`
         self._last_sync = 0.0
         self._index = KeyIndex(self.path)
         self._offset = 0  # the output's size
@@ -144,10 +146,26 @@ class JsonlSink(Sink):
         self.lines_written = 0
 
     async def open(self, *, resume: bool, retry_failed: bool) -> Container[str] | None:
-        keys = await anyio.to_thread.run_sync(self._prepare, resume, retry_failed)
-        self._file = await aiofiles.open(self.path, "ab")
+        self._lock = await anyio.to_thread.run_sync(self._take_lock)
+        try:
+            keys = await anyio.to_thread.run_sync(self._prepare, resume, retry_failed)
+            self._file = await aiofiles.open(self.path, "ab")
+        except BaseException:
+            self._release_lock()
+            raise
         self._last_sync = anyio.current_time()
         return keys
+
+    def _take_lock(self) -> int:
+        # Before the file is touched: a second run writing here (with another journal)
+        # stops before it empties the file or adds its own lines.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return _runlock.take_output(self.path)
+
+    def _release_lock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            _runlock.release(lock)
 
     def _prepare(self, resume: bool, retry_failed: bool) -> OrderedKeys:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -361,12 +379,17 @@ class JsonlSink(Sink):
             self._index.close()
 
     async def aclose(self) -> None:
-        if self._file is not None:
-            with anyio.CancelScope(shield=True):
-                await self._file.flush()
-                await anyio.to_thread.run_sync(lambda: self._sync(self._index_record(), last=True))
-                await self._file.close()
-            self._file = None
+        try:
+            if self._file is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._file.flush()
+                    await anyio.to_thread.run_sync(
+                        lambda: self._sync(self._index_record(), last=True)
+                    )
+                    await self._file.close()
+                self._file = None
+        finally:
+            self._release_lock()
 
 
 def _ignore(*args: Any, **kwargs: Any) -> None:

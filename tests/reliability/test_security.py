@@ -156,6 +156,7 @@ class TestPaths:
             cwd / "results",
             cwd / "results" / "r.jsonl",
             cwd / "results" / "r.jsonl.keys",  # the output's key index, for --resume
+            cwd / "results" / "r.jsonl.lock",  # one run per output
             cwd / "results" / "r.csv",
             cwd / "state",
             cwd / "state" / "r.journal",
@@ -210,6 +211,7 @@ class TestInjection:
             Path(f"{out}.journal.lock"),
             Path(f"{out}.journal.receipts"),
             Path(f"{out}.keys"),
+            Path(f"{out}.lock"),
         }, made
         records, _ = read_lines(out)
         assert len(records) == 2
