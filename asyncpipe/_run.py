@@ -104,6 +104,7 @@ class Run:
         self.skipped = 0
         self.deferred = 0  # items a stage left for --resume (`StopIntake`)
         self.interrupted: str | None = None
+        self.cancelled = False  # a second signal cancelled the items in flight
         self.meter = RunMeter(total)
         # The executors' lost workers are counted from here (an executor may serve runs
         # one after another).
@@ -142,6 +143,7 @@ class Run:
             failed=self.failed,
             skipped=self.skipped,
             interrupted=self.interrupted,
+            cancelled=self.cancelled,
             progress=self.progress_snapshot(),
             worker_losses=self.worker_losses(),
             window_wait=self.window.waited if self.window is not None else 0.0,
@@ -383,6 +385,7 @@ class Run:
                     )
                 else:
                     log.warning("%s again: stopping now", name)
+                    self.cancelled = True
                     everything.cancel()
 
 

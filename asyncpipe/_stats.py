@@ -203,6 +203,8 @@ class RunSummary:
         failed: items written as error records.
         skipped: items skipped because a previous run already wrote them (resume).
         interrupted: the signal name that stopped intake early (``"SIGINT"``...), or ``None``.
+        cancelled: a second signal cancelled the items in flight: they were not written,
+            and ``--resume`` runs them from their last checkpoint.
         bottleneck: the name of the busiest stage (highest utilization), or ``None``.
         progress: the last progress snapshot (total, done, rate), or ``None``.
         worker_losses: by executor name (e.g. ``"ray"``), the remote workers lost during
@@ -221,6 +223,7 @@ class RunSummary:
     failed: int
     skipped: int
     interrupted: str | None = None
+    cancelled: bool = False
     progress: ProgressSnapshot | None = None
     worker_losses: dict[str, WorkerLosses] = field(default_factory=dict)
     window_wait: float = 0.0

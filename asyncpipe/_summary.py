@@ -122,14 +122,24 @@ async def closing_lines(
         if total is not None and lines_out >= total:
             where = f"all {lines_out} {unit} are in the output"
         else:
-            where = f"{lines_out}{'' if total is None else f' of {total}'} {unit} are in the output"
+            verb = "is" if lines_out == 1 and total is None else "are"
+            written = (
+                _counted(lines_out, unit) if total is None else f"{lines_out} of {total} {unit}"
+            )
+            where = f"{written} {verb} in the output"
         lines.append(
             f"Run interrupted by {summary.interrupted} after "
             f"{format_duration(summary.elapsed)}: {where}."
         )
+        if summary.cancelled:
+            lines.append(
+                f"A second signal cancelled the {unit} in flight: they are "
+                "not in the output, and the resumed run does them from their last checkpoint."
+            )
     else:
         lines.append(
-            f"Done in {format_duration(summary.elapsed)}: {lines_out} {unit} in the output, "
+            f"Done in {format_duration(summary.elapsed)}: "
+            f"{_counted(lines_out, unit)} in the output, "
             f"{lines_out - failed} ok, {failed} failed"
             + (f" ({summary.skipped} were done by an earlier run)" if summary.skipped else "")
             + "."
@@ -144,10 +154,15 @@ async def closing_lines(
         if losses:
             lines.append(f"{name}: {losses.describe()}")
     if failed:
-        lines.append(f"{failed} {unit} failed (error records in the output):")
+        lines.append(f"{_counted(failed, unit)} failed (error records in the output):")
         for (stage, cause), count in sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])):
             lines.append(f"  {count:>6}  in {stage}: {cause}")
         lines.append(f"To retry them: {follow_up_command(command, '--resume', '--retry-failed')}")
     if summary.interrupted:
         lines.append(f"To finish the run: {resume_command(command)}")
     return lines
+
+
+def _counted(count: int, unit: str) -> str:
+    """``count`` of ``unit`` (a plural such as ``"pages"``), singular for one."""
+    return f"{count} {unit[:-1] if count == 1 and unit.endswith('s') else unit}"

@@ -14,6 +14,7 @@ import argparse
 import csv
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -447,7 +448,8 @@ def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
     A page whose LLM stage failed for good has the offline rules' fields
     (``fallback_fields``) in its row, and its error cell says so: the JSON line keeps them
     apart, a spreadsheet would otherwise show the page empty.  The last cell holds the
-    record's warnings, if any, joined by ``; ``.
+    record's warnings, if any, joined by ``; ``.  No cell starts as a formula
+    (see `_inert`).
     """
     if path.parent:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -461,18 +463,36 @@ def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
             error = record.get("error")
             receipt = record.get("receipt")
             said = f"{error['stage']}: {error['type']}: {error['message']}" if error else ""
-            writer.writerow(
-                [
-                    record["id"],
-                    record.get("source"),
-                    record.get("page"),
-                    f"{receipt['index']}/{receipt['of']}" if receipt else "",
-                    record["status"],
-                    *(values.get(name) or "" for name in fields),
-                    f"{said} (fields: the offline rules')" if fallback else said,
-                    "; ".join(record.get("warnings", ())),
-                ]
-            )
+            row = [
+                record["id"],
+                record.get("source"),
+                record.get("page"),
+                f"{receipt['index']}/{receipt['of']}" if receipt else "",
+                record["status"],
+                *(values.get(name) or "" for name in fields),
+                f"{said} (fields: the offline rules')" if fallback else said,
+                "; ".join(record.get("warnings", ())),
+            ]
+            writer.writerow([_inert(cell) for cell in row])
+
+
+def _inert(cell: object) -> object:
+    """
+    ``cell`` as a spreadsheet shows it and never runs it: text that starts as a formula
+    does (``=``, ``+``, ``-``, ``@``, a tab or a carriage return: a receipt's
+    ``@SUM(1+1) ENTERPRISE`` or a file named ``=HYPERLINK(…).pdf``) gets a leading ``'``,
+    as OWASP advises against CSV injection.  A number a spreadsheet would read (``-5.00``)
+    is left as it is.
+    """
+    if not isinstance(cell, str) or not cell.startswith(_FORMULA_STARTS):
+        return cell
+    if _NUMBER.fullmatch(cell):
+        return cell
+    return "'" + cell
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)*")
 
 
 app = DocumentApp()

@@ -240,6 +240,7 @@ async def _main(args: argparse.Namespace) -> int:
         "failed": summary.failed,
         "skipped": summary.skipped,
         "interrupted": summary.interrupted,
+        "cancelled": summary.cancelled,
     }
     sys.stdout.write(orjson.dumps(report).decode() + "\n")
     sys.stdout.flush()

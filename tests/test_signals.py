@@ -93,7 +93,13 @@ def resume_to_the_end(app: App, run_id: int) -> None:
     done = len(app.output())
     rc, summary = finish(app.start(run_id, resume=True))
     assert rc == 0
-    assert summary == {"ok": ITEMS - done, "failed": 0, "skipped": done, "interrupted": None}
+    assert summary == {
+        "ok": ITEMS - done,
+        "failed": 0,
+        "skipped": done,
+        "interrupted": None,
+        "cancelled": False,
+    }
     records = app.output()
     assert Counter(r["id"] for r in records) == Counter(key_of(n) for n in range(ITEMS))
     for record in records:
@@ -115,6 +121,7 @@ class TestSignals:
         rc, summary = finish(proc, timeout=30)
         assert rc == code
         assert summary["interrupted"] == signal.Signals(signum).name
+        assert summary["cancelled"] is False
 
         records = app.output()
         keys = [r["id"] for r in records]
@@ -151,7 +158,7 @@ class TestSignals:
         # Only a thread stage's current call (at most 3 s) is waited for.
         assert time.monotonic() - second < 6
         assert rc == 130
-        assert summary["interrupted"] == "SIGINT"
+        assert summary["interrupted"] == "SIGINT" and summary["cancelled"] is True
 
         state = anyio.run(Journal.read, app.journal)
         assert state.torn == 0

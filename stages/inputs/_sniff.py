@@ -181,6 +181,21 @@ def examine(path: Path) -> FileInfo:
     return FileInfo(kind, hexdigest, None)
 
 
+def _cut_short(path: Path | bytes) -> bool:
+    """Whether a PDF lacks the ``%%EOF`` a PDF ends with (in its last kilobyte): a copy or
+    a download that stopped, rather than a file damaged inside."""
+    try:
+        if isinstance(path, bytes):
+            tail = path[-1024:]
+        else:
+            with open(path, "rb") as stream:
+                stream.seek(max(0, os.fstat(stream.fileno()).st_size - 1024))
+                tail = stream.read()
+    except OSError:
+        return False
+    return b"%%EOF" not in tail
+
+
 @contextmanager
 def open_pdf(path: Path | bytes) -> Iterator[pdfium.PdfDocument]:
     """
@@ -208,7 +223,12 @@ def open_pdf(path: Path | bytes) -> Iterator[pdfium.PdfDocument]:
                 raise OSError(f"cannot read the file ({exc})") from exc
             if exc.err_code == pdfium_c.FPDF_ERR_SECURITY:
                 raise ValueError("PDF uses an unsupported security handler") from exc
-            raise ValueError(f"corrupt or unreadable PDF ({exc})") from exc
+            if _cut_short(path):
+                raise ValueError(
+                    "corrupt or unreadable PDF: it does not end as a PDF does (no %%EOF), "
+                    "so it is truncated or not a whole PDF"
+                ) from exc
+            raise ValueError("corrupt or unreadable PDF: PDFium cannot parse it") from exc
         try:
             yield document
         finally:

@@ -397,6 +397,22 @@ class TestDiscoverMultiPage:
         with pytest.raises(InputError, match="corrupt or unreadable PDF"):
             load_page(ref)
 
+    def test_a_pdf_cut_short_says_so(self, sroie: Path, tmp_path: Path) -> None:
+        """A PDF that lost its end (its catalogue is there) says it looks truncated; one
+        damaged inside says PDFium cannot parse it, in plain words (round 24's audit:
+        both said "(Failed to load document (PDFium: Data format error).)")."""
+        data = _pdf(sroie, tmp_path / "two.pdf", 2).read_bytes()
+        (tmp_path / "cut.pdf").write_bytes(data[: len(data) // 2])
+        problem = _one(list(discover([tmp_path / "cut.pdf"]))).problem
+        assert problem == (
+            f"{tmp_path / 'cut.pdf'}: corrupt or unreadable PDF: it does not end as a PDF "
+            "does (no %%EOF), so it is truncated or not a whole PDF"
+        )
+        inside = tmp_path / "inside.pdf"
+        inside.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 20 + b"\n%%EOF\n")
+        problem = _one(list(discover([inside]))).problem
+        assert problem == f"{inside}: corrupt or unreadable PDF: PDFium cannot parse it"
+
     def test_truncated_tiff(self, sroie: Path, tmp_path: Path) -> None:
         """A TIFF cut short before its directory is one problem ref."""
         tiff = _tiff(sroie, tmp_path / "stack.tif", 2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tracemalloc
 from collections.abc import Callable
+from csv import reader
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,31 @@ class TestOutputReadAsAStream:
             == "b,,,,error,62.30,structure: LlmStatusError: HTTP 500 (fields: the offline rules'),"
         )
         assert rows[2] == "c,,,,error,,structure: LlmStatusError: HTTP 500,"
+
+    def test_csv_cells_never_start_a_formula(self, tmp_path: Path) -> None:
+        """Text a spreadsheet would run as a formula gets a leading quote; a number does
+        not (round 24's audit: ``@SUM(1+1) ENTERPRISE`` went in as it was)."""
+        out, csv = tmp_path / "out.jsonl", tmp_path / "fields.csv"
+        companies = ["@SUM(1+1) ENTERPRISE", "+60 MART SDN BHD", "=1+1", "-x", "\tA", "A=B"]
+        records = [
+            {"id": f"k{n}", "status": "ok", "fields": {"company": company, "total": "-5.00"}}
+            for n, company in enumerate(companies)
+        ]
+        records.append({"id": '=HYPERLINK("x")', "status": "ok", "fields": {"total": "+3"}})
+        out.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+        _write_csv(csv, out, ("company", "total"))
+        with csv.open(newline="", encoding="utf-8") as fh:
+            rows = list(reader(fh))[1:]
+        assert [row[5] for row in rows[:-1]] == [
+            "'@SUM(1+1) ENTERPRISE",
+            "'+60 MART SDN BHD",
+            "'=1+1",
+            "'-x",
+            "'\tA",
+            "A=B",
+        ]
+        assert {row[6] for row in rows} == {"-5.00", "+3"}
+        assert rows[-1][0] == '\'=HYPERLINK("x")'
 
     def test_closing_report_counts_errors_streaming(self, output: Path) -> None:
         """The closing report's line and error counts, within the bound."""
