@@ -442,10 +442,16 @@ def _warnings(page: Page) -> list[str]:
             else "truncated: the file ends early; the page was read whole from the bytes "
             "that arrived (a progressive JPEG's first passes), at a lower quality"
         )
-    height = page.notes.get("ocr", {}).get("line_height")
+    read = page.notes.get("ocr", {})
+    height = read.get("read_height", read.get("line_height"))
     if height is not None and height < SMALL_PRINT:
         warnings.append(
-            f"small print: its lines are {height:g} px tall in the scan, under "
+            f"small print: its lines are {height:g} px tall as OCR read them, under "
             f"{SMALL_PRINT} px; fields are often misread so (scan at 200 dpi or more)"
+        )
+    if "lines" in read and not read["lines"]:
+        warnings.append(
+            "no text: OCR found no text on the page (a blank page, or print too small or "
+            "faint to read)"
         )
     return warnings

@@ -318,9 +318,11 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
         "engine": engine.name,
         "lines": len(page.lines),
         "mean_confidence": round(sum(confidences) / len(confidences), 4) if confidences else None,
-        # The print's size in the scan's own pixels (the median line box's height): what
-        # the record's small-print warning is judged by.
+        # The print's size (the median line box's height) in the scan's own pixels, and
+        # in the pixels the engine read, which the record's small-print warning is
+        # judged by: a page rendered or decoded smaller than its scan reads smaller print.
         "line_height": round(float(np.median(heights)), 1) if heights else None,
+        "read_height": round(float(np.median(heights)) * scale, 1) if heights else None,
         "seconds": round(seconds, 3),
     }
     if turns:

@@ -184,6 +184,27 @@ class TestOcrPage:
         [warning] = thumb["warnings"]
         assert f"under {SMALL_PRINT} px" in warning
 
+    def test_small_print_is_judged_as_read(self, engine: RapidOcrEngine, sroie: Path) -> None:
+        """A page read smaller than its scan (a receipt on a huge PDF page, rendered small)
+        is judged by the print OCR saw, not by its boxes mapped back to the scan (round 24's
+        audit: garbage fields, ok, no warning); a blank page says OCR found no text."""
+        from asyncpipe import Item
+        from stages.pipeline import output_record
+
+        image = _load(sroie, "020")
+        shrunk = np.asarray(
+            cv2.resize(image, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA), np.uint8
+        )
+        page = _page(shrunk)
+        page.scale = 0.25  # as a PDF page rendered at a quarter of its scan's resolution
+        page = ocr_page(engine, preprocess(page, PreprocessOptions()))
+        assert page.notes["ocr"]["line_height"] >= 10 > page.notes["ocr"]["read_height"]
+        [warning] = output_record(Item("k", 0, page))["warnings"]
+        assert warning.startswith("small print: ")
+        blank = ocr_page(engine, _page(np.full((800, 600), 255, np.uint8)))
+        [warning] = output_record(Item("b", 0, blank))["warnings"]
+        assert warning.startswith("no text: OCR found no text on the page")
+
     def test_page_without_image(self, engine: RapidOcrEngine) -> None:
         """ocr_page on a page without pixels raises StageError."""
         page = Page(ref=PageRef(id="t", source="t.jpg", page=1, kind="jpeg"))
