@@ -22,6 +22,7 @@ import anyio.to_thread
 from ._exceptions import EndOfQueue, JournalError, StopIntake
 from ._executor import StageCall
 from ._fuse import ChainOutcome
+from ._pinned import PinnedThread
 from ._queue import ReceiveQueue, SendQueue
 from ._ratelimit import RateLimit
 from ._stage import ErrorRecord, Item, Stage
@@ -201,6 +202,7 @@ def make_call(
     resource: Any,
     threads: anyio.CapacityLimiter | None,
     remote: StageCall | None,
+    pinned: PinnedThread | None = None,
 ) -> Callable[[Any], Any]:
     """
     Build the coroutine function that makes one try of ``stage`` on a value.
@@ -211,6 +213,8 @@ def make_call(
         resource: the worker's resource, if the stage has a factory.
         threads: the stage's thread tokens, for a ``thread`` stage run locally.
         remote: the executor's call, for a stage run elsewhere.
+        pinned: the worker's own thread, for a ``thread`` stage with a resource: every
+            call runs there (else on any thread of anyio's pool, under ``threads``).
     """
     timeout = stage.timeout
     if remote is not None:
@@ -225,11 +229,14 @@ def make_call(
     fn = partial(stage.fn, resource) if stage.resource is not None else stage.fn
     if threads is not None:
         run_in_thread = _returning_no_coroutine(stage.name, fn)
+        offload = (
+            pinned.run if pinned is not None else partial(anyio.to_thread.run_sync, limiter=threads)
+        )
 
         async def call(value: Any) -> Any:
             if limiter is not None:
                 await limiter.acquire()
-            return await anyio.to_thread.run_sync(run_in_thread, value, limiter=threads)
+            return await offload(run_in_thread, value)
 
         return call
     if not _is_async(stage.fn):

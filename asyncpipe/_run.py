@@ -28,6 +28,7 @@ from ._journal import Journal
 from ._meter import ProgressSnapshot, RunMeter, Total
 from ._ordering import AdmissionWindow, Reorderer
 from ._overrides import resolve_limiters
+from ._pinned import PinnedThread
 from ._progress import ProgressReporter
 from ._queue import ReceiveQueue, SendQueue, open_queue
 from ._resume import ResumePlan
@@ -259,21 +260,39 @@ class Run:
         self, index: int, threads: anyio.CapacityLimiter | None, remote: StageCall | None
     ) -> None:
         stage = self.stages[index]
+        # A thread worker with a resource has a thread of its own: the resource is built,
+        # used and closed there (an engine may be bound to the thread that made it).
+        pinned = (
+            PinnedThread(f"asyncpipe {stage.name}")
+            if stage.resource is not None and threads is not None and remote is None
+            else None
+        )
+        try:
+            await self._serve_with_resource(index, threads, remote, pinned)
+        finally:
+            if pinned is not None:
+                pinned.stop()
+
+    async def _serve_with_resource(
+        self,
+        index: int,
+        threads: anyio.CapacityLimiter | None,
+        remote: StageCall | None,
+        pinned: PinnedThread | None,
+    ) -> None:
+        stage = self.stages[index]
         resource = None
         if stage.resource is not None and remote is None:
-            if threads is not None:
-                resource = await anyio.to_thread.run_sync(stage.resource, limiter=threads)
-            else:
-                resource = stage.resource()
+            resource = await pinned.run(stage.resource) if pinned else stage.resource()
         try:
-            call = make_call(stage, self.limiters[index], resource, threads, remote)
+            call = make_call(stage, self.limiters[index], resource, threads, remote, pinned)
             await serve(self, index, call, self.receivers[index], self.senders[index + 1])
         finally:
             if resource is not None and hasattr(resource, "close"):
                 with anyio.CancelScope(shield=True):
                     try:
-                        if threads is not None:
-                            await anyio.to_thread.run_sync(resource.close, limiter=threads)
+                        if pinned is not None:
+                            await pinned.run(resource.close)
                         else:
                             resource.close()
                     except Exception:

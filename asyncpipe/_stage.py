@@ -106,14 +106,15 @@ class Stage:
             it stops the run's intake, as `StopIntake` does, and names the stage.
         kind: ``"async"`` runs ``workers`` concurrent tasks on the event loop (for I/O such
             as HTTP calls); ``"thread"`` offloads each call with ``anyio.to_thread.run_sync``
-            under a `anyio.CapacityLimiter` of ``workers`` tokens (for CPU work that
-            releases the GIL, like OpenCV and ONNX models).
+            under a `anyio.CapacityLimiter` of ``workers`` tokens, or, with a
+            ``resource``, to each worker's own thread (for CPU work that releases the
+            GIL, like OpenCV and ONNX models).
         workers: how many items the stage works on at once.  Default 1.
         resource: a per-worker factory.  Each worker builds its own instance once, so an
             engine that is not thread-safe is never used by two threads at once.  A
-            ``thread`` worker's calls run on its stage's pool threads, one at a time but
-            not always on the same one: an engine bound to the thread that built it must
-            allow use from another (sqlite3's ``check_same_thread=False``).  Its
+            ``thread`` worker with a resource has a thread of its own, where the resource
+            is built, used and closed, so an engine bound to the thread that built it
+            works (a sqlite3 connection as it comes).  Its
             ``close()``, if it has one, is called when the worker stops; an exception
             from it is logged, not raised.
         limiter: a `RateLimit` acquired before every try, retries included.  Share one

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import sqlite3
 import sys
 import threading
 import time
@@ -326,6 +327,45 @@ class TestResources:
         assert [e.peak for e in engines] == [1, 1, 1, 1]
         assert [e.closed for e in engines] == [1, 1, 1, 1]
         assert sum(e.uses for e in engines) == 60
+
+    async def test_a_thread_workers_resource_stays_on_its_thread(self) -> None:
+        """Each thread worker's resource is built, used and closed on one thread of its
+        own, so an engine bound to its thread works: a sqlite3 connection with its default
+        ``check_same_thread`` (round 23's audit: ProgrammingError on about half the items,
+        their calls landing on other pool threads)."""
+        seen: dict[int, set[int]] = {}  # a connection's id -> the threads it was used on
+        lock = threading.Lock()
+
+        class Connection:
+            def __init__(self) -> None:
+                self.db = sqlite3.connect(":memory:")  # check_same_thread=True
+                self.note()
+
+            def note(self) -> None:
+                with lock:
+                    seen.setdefault(id(self), set()).add(threading.get_ident())
+
+            def close(self) -> None:
+                self.note()
+                self.db.close()
+
+        def square(connection: Connection, value: int) -> int:
+            connection.note()
+            time.sleep(0.001)
+            return int(connection.db.execute("select ? * ?", (value, value)).fetchone()[0])
+
+        results: list[int] = []
+
+        async def sink(item: Item) -> None:
+            results.append(item.value)
+
+        stage = Stage("sql", square, kind="thread", workers=3, resource=Connection)
+        summary = await Pipeline([stage]).run(range(200), sink=sink)
+        assert summary.ok == 200 and summary.failed == 0
+        assert results == [n * n for n in range(200)]
+        assert len(seen) == 3
+        assert all(len(threads) == 1 for threads in seen.values())
+        assert len(set.union(*seen.values())) == 3
 
     async def test_async_stage_resources(self) -> None:
         """Each async worker builds one resource and closes it at the end."""
