@@ -147,14 +147,19 @@ class LlmLimits:
 
     def feedback_from(
         self, headers: Mapping[str, str], status: int, retry_after: float | None
-    ) -> None:
+    ) -> float:
         """
         Tell the shared limits what a response said: its ``x-ratelimit-*`` headers, and
         after a 429 a pause of ``retry_after`` seconds (else the header's reset time,
         else 1 s) for every call.  Settle the attempt's `Admission` first.
+
+        Returns:
+            The pause, in seconds (0 when there is none): the caller pauses the limits
+            these do not hold as well (the client's call limit, where calls admitted
+            here wait for their turn).
         """
         if not self.feedback:
-            return
+            return 0.0
         said = parse_ratelimit_headers(headers)
         said.apply(requests=self._requests, tokens=self._tokens)
         if status == 429:
@@ -165,6 +170,8 @@ class LlmLimits:
             self.pauses += 1
             self._requests.pause(wait)
             self._tokens.pause(wait)
+            return wait
+        return 0.0
 
     # -- reporting --------------------------------------------------------------------------
 
