@@ -59,6 +59,7 @@ from ._ray import RayExecutor as RayExecutor
 from ._restart import restart_with as restart_with
 from ._retry import Retry as Retry
 from ._retry import default_retryable as default_retryable
+from ._retry import retry_after as retry_after
 from ._sink import CallbackSink as CallbackSink
 from ._sink import JsonlSink as JsonlSink
 from ._sink import Sink as Sink
@@ -143,4 +144,5 @@ __all__ = [
     "progress_line",
     "restart_with",
     "resume_command",
+    "retry_after",
 ]

@@ -4,13 +4,49 @@ Retry policy: capped exponential backoff with full jitter, and Retry-After hints
 
 from __future__ import annotations
 
+import email.utils
 import random
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ._exceptions import ConfigError, RetryableError
 
-__all__ = ["Retry", "default_retryable"]
+__all__ = ["Retry", "default_retryable", "retry_after"]
+
+
+def retry_after(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+    """
+    The wait a server asked for, for `RetryableError`'s ``retry_after``:
+    ``retry-after-ms`` first, then ``Retry-After`` as seconds or as an HTTP-date.
+
+    Args:
+        headers: the response's headers (``httpx.Headers`` finds the names in any case;
+            a plain dict needs them in lower case).
+        now: the wall clock, for HTTP-dates.
+
+    Returns:
+        Seconds to wait (never negative), or ``None`` if there is no readable hint.
+
+    .. versionadded:: 0.1
+    """
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now())
 
 
 def default_retryable(exc: Exception) -> bool:

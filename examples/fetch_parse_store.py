@@ -12,7 +12,16 @@ import sys
 import anyio
 import httpx
 
-from asyncpipe import JsonlSink, Pipeline, RateLimit, Retry, RetryableError, RunSummary, Stage
+from asyncpipe import (
+    JsonlSink,
+    Pipeline,
+    RateLimit,
+    Retry,
+    RetryableError,
+    RunSummary,
+    Stage,
+    retry_after,
+)
 
 
 async def main(urls: list[str], out: str) -> RunSummary:
@@ -24,7 +33,7 @@ async def main(urls: list[str], out: str) -> RunSummary:
             except httpx.TransportError as exc:  # a dropped connection, a timeout: again
                 raise RetryableError(str(exc) or type(exc).__name__) from exc
             if response.status_code in (429, 503):
-                wait = float(response.headers.get("Retry-After", 0)) or None
+                wait = retry_after(response.headers)  # seconds or an HTTP-date
                 raise RetryableError(f"HTTP {response.status_code}", retry_after=wait)
             response.raise_for_status()  # any other error status fails just this URL
             return response.text

@@ -4,6 +4,7 @@ import importlib.util
 import inspect
 import json
 from collections.abc import AsyncIterator
+from email.utils import formatdate
 from pathlib import Path
 from types import ModuleType
 
@@ -42,7 +43,9 @@ class TinyServer:
             return "200 OK", {}, body.encode()
         if path == "/busy" and self.hits[path] == 1:
             return "503 Service Unavailable", {"Retry-After": "0.1"}, b"busy"
-        if path in ("/busy", "/drop"):
+        if path == "/dated" and self.hits[path] == 1:  # Retry-After as an HTTP-date
+            return "429 Too Many Requests", {"Retry-After": formatdate(usegmt=True)}, b"wait"
+        if path in ("/busy", "/drop", "/dated"):
             return "200 OK", {}, b"<title>Finally</title>"
         return "404 Not Found", {}, b"not here"
 
@@ -95,6 +98,7 @@ class TestFetchParseStore:
         urls[5] = server.url("/missing")
         urls[8] = server.url("/busy")
         urls[10] = server.url("/drop")
+        urls[11] = server.url("/dated")
         out = tmp_path / "out.jsonl"
         with anyio.fail_after(30):
             summary = await example.main(urls, str(out))
@@ -107,7 +111,7 @@ class TestFetchParseStore:
                 assert line["error"]["stage"] == "fetch"
                 assert line["error"]["type"] == "HTTPStatusError"
                 assert line["error"]["attempts"] == 1
-            elif n in (8, 10):
+            elif n in (8, 10, 11):
                 assert line["status"] == "ok"
                 assert line["value"] == {"title": "Finally", "words": 1}
             else:
@@ -119,3 +123,6 @@ class TestFetchParseStore:
         # A dropped connection is retried too (helper-87's audit: httpx's own errors
         # failed at once in the example as it was).
         assert server.hits["/drop"] == 2
+        # A Retry-After given as an HTTP-date is a wait too, not an error (round 24's
+        # audit: float() of it failed the URL).
+        assert server.hits["/dated"] == 2

@@ -6,7 +6,6 @@ with a shared rate limit, one attempt per request (retries belong to the stage's
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import time
 from collections import Counter
@@ -18,6 +17,7 @@ import anyio
 import httpx
 import orjson
 
+from asyncpipe import retry_after
 from asyncpipe._exceptions import ConfigError
 
 from ._errors import LlmDeadlineError, LlmRetriesExhausted, LlmRetryableError, LlmStatusError
@@ -115,35 +115,8 @@ class _Failure:
     retry_after: float | None = None
 
 
-def parse_retry_after(headers: httpx.Headers, now: Callable[[], float] = time.time) -> float | None:
-    """
-    Read the wait a server asked for: ``retry-after-ms`` first, then ``Retry-After`` as
-    seconds or as an HTTP-date.
-
-    Args:
-        headers: the response headers.
-        now: the wall clock, for HTTP-dates.
-
-    Returns:
-        Seconds to wait (never negative), or ``None`` if there is no readable hint.
-    """
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now())
+#: Read the wait a server asked for (see `asyncpipe.retry_after`).
+parse_retry_after = retry_after
 
 
 class LlmClient:
