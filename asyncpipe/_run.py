@@ -104,6 +104,9 @@ class Run:
         self.failed = 0
         self.skipped = 0
         self.deferred = 0  # items a stage left for --resume (`StopIntake`)
+        # Ordered output: once an item is left for --resume, so is every item after it,
+        # or --resume would write it after them.
+        self.holding = False
         self.interrupted: str | None = None
         self.cancelled = False  # a second signal cancelled the items in flight
         self.meter = RunMeter(total)
@@ -348,6 +351,10 @@ class Run:
 
     async def _emit(self, batch: list[Item]) -> None:
         released = len(batch)
+        if self.ordered:
+            for item in batch:
+                self.holding = self.holding or item.deferred
+                item.deferred = self.holding
         deferred = sum(1 for item in batch if item.deferred)
         if deferred:
             batch = [item for item in batch if not item.deferred]  # left for --resume

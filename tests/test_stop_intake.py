@@ -78,6 +78,32 @@ class TestStopIntake:
         final = await written(out)
         assert sorted(final) == KEYS and len(final) == len(KEYS)
 
+    async def test_ordered_output_stays_ordered(self, tmp_path: Path) -> None:
+        """An ordered run whose stage stops the intake on a slow k05 while later items
+        finish: nothing after k05 is written, so the output is a prefix of the input and
+        the resumed run's output is the input in order (round 24's audit: the later items
+        were written, and k05 came at the end after --resume)."""
+        refuse = {"k05"}
+
+        async def priced(key: str) -> str:
+            await anyio.sleep(0.05 if key in refuse else 0.005)
+            if key in refuse:
+                raise BudgetExceeded(f"{key} would pass the ceiling")
+            return key
+
+        out, journal = tmp_path / "out.jsonl", tmp_path / "journal"
+        pipeline = Pipeline([Stage("priced", priced, workers=4)])
+        summary = await pipeline.run(
+            KEYS, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str
+        )
+        assert summary.interrupted == "the cost ceiling"
+        assert await written(out) == KEYS[:5]
+        refuse.clear()
+        summary = await pipeline.run(
+            KEYS, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str, resume=True
+        )
+        assert summary.interrupted is None and await written(out) == KEYS
+
     def test_budget_exceeded_is_both(self) -> None:
         """BudgetExceeded is a StageError (an error outside a run) and a StopIntake."""
         exc = BudgetExceeded("over")
