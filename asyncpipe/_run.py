@@ -104,6 +104,7 @@ class Run:
         self.failed = 0
         self.skipped = 0
         self.deferred = 0  # items a stage left for --resume (`StopIntake`)
+        self.duplicates = 0  # input values skipped: an earlier one had their key
         # Ordered output: once an item is left for --resume, so is every item after it,
         # or --resume would write it after them.
         self.holding = False
@@ -148,6 +149,7 @@ class Run:
             skipped=self.skipped,
             interrupted=self.interrupted,
             cancelled=self.cancelled,
+            duplicates=self.duplicates,
             progress=self.progress_snapshot(),
             worker_losses=self.worker_losses(),
             window_wait=self.window.waited if self.window is not None else 0.0,

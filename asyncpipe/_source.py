@@ -10,6 +10,7 @@ it sends an item to the first stage.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ from ._stage import Item
 if TYPE_CHECKING:
     from ._run import Run
 
+log = logging.getLogger("asyncpipe")
+
 __all__ = ["iterate_in_thread"]
 
 Source = Iterable[Any] | AsyncIterable[Any]
@@ -37,9 +40,13 @@ async def feed(run: Run, source: Source) -> None:
     the source raises `StopIntake` (the app asked for one), and always closes the first
     queue so that the stages drain and end.
 
+    A value whose key an earlier value of the run had (the same file given twice) is
+    skipped, with a warning, and counted in ``run.duplicates``: one key is one item.  This
+    is checked with a journal only; a key the output already holds is skipped wherever it
+    comes.
+
     Raises:
-        ConfigError: two input values have the same key (only checked with a journal;
-            a key the output already holds is skipped wherever it comes).
+        ConfigError: the key function returned something other than a str.
     """
     send = run.senders[0]
     keyfn: Callable[[Any], str] | None = run.key
@@ -59,6 +66,11 @@ async def feed(run: Run, source: Source) -> None:
             async for value in iterate(source):
                 position += 1
                 key = keyfn(value) if keyfn is not None else str(position)
+                if not isinstance(key, str):
+                    raise ConfigError(
+                        f"the key function returned {type(key).__name__} {key!r} for input "
+                        f"{position}: a key is a str (an id the output and journal keep)"
+                    )
                 if not key.isascii():
                     _check_text(key)
                 if key in done:
@@ -66,7 +78,13 @@ async def feed(run: Run, source: Source) -> None:
                     continue
                 if seen is not None:
                     if key in seen:
-                        raise ConfigError(f"two input items have the same key {key!r}")
+                        # Before, the run stopped here, and every resume stopped again at
+                        # the same place: it could never finish.
+                        log.warning(
+                            "input %d has the key %r of an earlier input: skipped", position, key
+                        )
+                        run.duplicates += 1
+                        continue
                     seen.add(key, new=True)
                 item = Item(key, index, value)
                 if plan.checkpoints:

@@ -205,6 +205,8 @@ class RunSummary:
         interrupted: the signal name that stopped intake early (``"SIGINT"``...), or ``None``.
         cancelled: a second signal cancelled the items in flight: they were not written,
             and ``--resume`` runs them from their last checkpoint.
+        duplicates: input values skipped because an earlier value of the run had their
+            key (checked with a journal only).
         bottleneck: the name of the busiest stage (highest utilization), or ``None``.
         progress: the last progress snapshot (total, done, rate), or ``None``.
         worker_losses: by executor name (e.g. ``"ray"``), the remote workers lost during
@@ -224,6 +226,7 @@ class RunSummary:
     skipped: int
     interrupted: str | None = None
     cancelled: bool = False
+    duplicates: int = 0
     progress: ProgressSnapshot | None = None
     worker_losses: dict[str, WorkerLosses] = field(default_factory=dict)
     window_wait: float = 0.0

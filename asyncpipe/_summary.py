@@ -153,6 +153,11 @@ async def closing_lines(
     for name, losses in summary.worker_losses.items():
         if losses:
             lines.append(f"{name}: {losses.describe()}")
+    if summary.duplicates:
+        lines.append(
+            f"{_counted(summary.duplicates, 'input values')} skipped: an earlier input had "
+            "the same key (the same file given twice, say)"
+        )
     if failed:
         lines.append(f"{_counted(failed, unit)} failed (error records in the output):")
         for (stage, cause), count in sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])):

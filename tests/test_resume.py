@@ -561,13 +561,47 @@ class TestJournalFallback:
 
 class TestConfiguration:
     async def test_duplicate_keys_with_a_journal(self, tmp_path: Path) -> None:
-        """Two items with one key would share checkpoints: a ConfigError, not a group."""
-        with pytest.raises(ConfigError, match="same key"):
-            await Pipeline(Recorder().stages()).run(
-                [*KEYS, KEYS[3]],
-                sink=JsonlSink(tmp_path / "out.jsonl"),
+        """Two inputs with one key are one item: the later one is skipped and counted, and
+        the run (and a resume) ends with every key once (round 24's audit: the run stopped
+        at the duplicate, and so did every resume, so it could never finish)."""
+        out = tmp_path / "out.jsonl"
+        values = [*KEYS[:5], KEYS[3], *KEYS[5:], KEYS[0]]
+        for resume in (False, True):
+            summary = await Pipeline(Recorder().stages()).run(
+                values,
+                sink=JsonlSink(out),
                 journal=Journal(tmp_path / "j.jsonl"),
                 key=str,
+                resume=resume,
+            )
+            lines = [
+                orjson.loads(line)["id"]
+                for line in (await anyio.Path(out).read_bytes()).splitlines()
+            ]
+            assert lines == KEYS
+            assert summary.duplicates == (0 if resume else 2)  # resumed: both were done
+
+    async def test_a_record_without_its_key_is_refused(self, tmp_path: Path) -> None:
+        """A custom record that writes another id than the item's key stops the run at the
+        first line, before any is written (round 24's audit: every resume wrote every item
+        again, as the output never held their keys)."""
+
+        def record(item: Item) -> dict[str, Any]:
+            return {"id": item.key.upper(), "value": item.value}
+
+        out = tmp_path / "out.jsonl"
+        with pytest.raises(ConfigError, match="must put the item's key in 'id': it put 'A'"):
+            await Pipeline(Recorder().stages()).run(
+                ["a", "b"], sink=JsonlSink(out, record=record), key=str
+            )
+        assert await anyio.Path(out).read_bytes() == b""
+
+    async def test_a_key_that_is_not_a_str(self, tmp_path: Path) -> None:
+        """A key function returning an int is a ConfigError saying so (round 24's audit:
+        "'int' object has no attribute 'isascii'")."""
+        with pytest.raises(ConfigError, match="the key function returned int 3 for input 0"):
+            await Pipeline(Recorder().stages()).run(
+                [3, 4], sink=JsonlSink(tmp_path / "out.jsonl"), key=lambda value: value
             )
 
     async def test_a_key_that_is_not_utf8_text(self, tmp_path: Path) -> None:
