@@ -20,6 +20,7 @@ from ._exceptions import BudgetExceeded as BudgetExceeded
 from ._exceptions import ConfigError as ConfigError
 from ._exceptions import EndOfQueue as EndOfQueue
 from ._exceptions import JournalError as JournalError
+from ._exceptions import OutputError as OutputError
 from ._exceptions import QueueBroken as QueueBroken
 from ._exceptions import QueueClosed as QueueClosed
 from ._exceptions import RetryableError as RetryableError
@@ -93,6 +94,7 @@ __all__ = [
     "Job",
     "Journal",
     "JournalError",
+    "OutputError",
     "JournalState",
     "JsonProgress",
     "JsonlSink",

@@ -24,7 +24,7 @@ import anyio
 
 from ._app import App, RunOptions, load_app, start_environment
 from ._args import app_spec, parse, run_options
-from ._exceptions import AsyncpipeError, ConfigError
+from ._exceptions import AsyncpipeError, ConfigError, JournalError, OutputError
 from ._journal import Journal
 from ._progress import make_progress
 from ._restart import restart_with
@@ -117,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     process = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
+    options = None
     try:
         spec, command = app_spec(argv)
         # Only ``run`` needs the app; ``journal`` and ``--help`` work without one.
@@ -141,4 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except AsyncpipeError as exc:
         print(f"asyncpipe: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if isinstance(exc, JournalError | OutputError) and options is not None:
+            # The lines written and the checkpoints journaled are kept: say how to go on.
+            print(
+                "The lines written so far are kept. Once that is put right, finish the run:\n"
+                f"  {resume_command(options.command)}",
+                file=sys.stderr,
+            )
         return 1

@@ -9,6 +9,7 @@ The exceptions asyncpipe raises.
     ├── StopIntake             take no new items, finish the rest (raised by a source; from
     │                          a stage it also leaves that item for --resume)
     ├── JournalError           the checkpoint journal cannot be read or written
+    ├── OutputError            the output cannot be written (a full disk, say)
     ├── QueueClosed            you closed this end of the queue and then used it
     ├── QueueBroken            the other end of the queue is gone
     └── EndOfQueue             no more items will arrive (raised by ``receive``)
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "EndOfQueue",
     "JournalError",
+    "OutputError",
     "QueueBroken",
     "QueueClosed",
     "RetryableError",
@@ -108,6 +110,16 @@ class BudgetExceeded(StageError, StopIntake):
 class JournalError(AsyncpipeError):
     """
     The checkpoint journal cannot be read or written.
+    """
+
+
+class OutputError(AsyncpipeError):
+    """
+    The output cannot be written (a full disk, a file system gone read-only): the run
+    stops, and once that is put right ``--resume`` finishes it.  The lines written before
+    are kept; a line cut short is cut off by the resume.
+
+    .. versionadded:: 0.1
     """
 
 

@@ -5,6 +5,7 @@ across any number of crashes and resumes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Awaitable, Callable, Container, Sequence
@@ -17,7 +18,7 @@ import orjson
 
 from . import _runlock
 from ._durable import CHUNK, LineScanner, atomic_write, cut_tail, temporary
-from ._exceptions import ConfigError, JournalError
+from ._exceptions import ConfigError, JournalError, OutputError
 from ._keyindex import KeyIndex, OrderedKeys
 from ._keyset import KeySet
 from ._stage import ErrorRecord, Item
@@ -139,6 +140,7 @@ class JsonlSink(Sink):
         self._overwrite = overwrite
         self._file: Any = None
         self._lock: int | None = None  # see `_runlock`
+        self._broken = False  # a write failed: the file holds what it could take
         self._last_sync = 0.0
         self._index = KeyIndex(self.path)
         self._offset = 0  # the output's size
@@ -361,15 +363,26 @@ class JsonlSink(Sink):
 
     async def write(self, items: Sequence[Item]) -> None:
         data = b"".join(map(self._line, items))
-        await self._file.write(data)
-        await self._file.flush()
+        try:
+            await self._file.write(data)
+            await self._file.flush()
+        except OSError as exc:
+            raise self._cannot_write(exc) from exc
         self.lines_written += len(items)
         self._offset += len(data)
         self._unindexed.extend(item.key for item in items)
         now = anyio.current_time()
         if now - self._last_sync >= self._fsync_interval:
             self._last_sync = now
-            await anyio.to_thread.run_sync(self._sync, self._index_record())
+            try:
+                await anyio.to_thread.run_sync(self._sync, self._index_record())
+            except OSError as exc:
+                raise self._cannot_write(exc) from exc
+
+    def _cannot_write(self, exc: OSError) -> OutputError:
+        self._broken = True  # `aclose` must not try the same write again
+        reason = exc.strerror or str(exc)
+        return OutputError(f"cannot write the output {self.path}: {reason}")
 
     def _index_record(self) -> bytes:
         keys, self._unindexed = self._unindexed, []
@@ -389,11 +402,23 @@ class JsonlSink(Sink):
         try:
             if self._file is not None:
                 with anyio.CancelScope(shield=True):
-                    await self._file.flush()
-                    await anyio.to_thread.run_sync(
-                        lambda: self._sync(self._index_record(), last=True)
-                    )
-                    await self._file.close()
+                    if self._broken:
+                        # What could not be written stays unwritten (and unjournaled):
+                        # the resume writes it.  Closing would try the write again.
+                        with contextlib.suppress(OSError):
+                            await self._file.close()
+                    else:
+                        try:
+                            await self._file.flush()
+                            await anyio.to_thread.run_sync(
+                                lambda: self._sync(self._index_record(), last=True)
+                            )
+                            await self._file.close()
+                        except OSError as exc:
+                            error = self._cannot_write(exc)
+                            with contextlib.suppress(OSError):
+                                await self._file.close()
+                            raise error from exc
                 self._file = None
         finally:
             self._release_lock()

@@ -99,6 +99,22 @@ class TestCountingApp:
         usage = cli("--app", "cliapp:app", "run", "--help").stdout
         assert "document" not in (done.stderr + usage).lower()
 
+    def test_an_output_that_cannot_be_written_says_how_to_go_on(self, tmp_path: Path) -> None:
+        """A full disk under the output: one line saying so, and the command that finishes
+        the run, exit 1 (round 24's audit: a 60-line OSError traceback, twice, and no way
+        on)."""
+        source = numbers(tmp_path / "n.txt", 30)
+        out = tmp_path / "out.jsonl"
+        out.symlink_to("/dev/full")  # every write: no space left on device
+        args = ["--app", "cliapp:app", "run", source, "--out", out, "--side", tmp_path / "side"]
+        done = cli(*args, "--progress", "none")
+        assert done.returncode == 1, done.stderr
+        assert f"asyncpipe: OutputError: cannot write the output {out}: No space left" in (
+            done.stderr
+        )
+        assert "Traceback" not in done.stderr
+        assert done.stderr.rstrip().endswith(" --progress none --resume")
+
     def test_unknown_stage_in_workers(self, tmp_path: Path) -> None:
         """A name that is no stage or group exits 2 naming the stages and groups."""
         done = cli(

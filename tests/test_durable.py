@@ -5,6 +5,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
 from asyncpipe._durable import LineScanner, atomic_write, atomic_write_text, cut_tail, temporary
@@ -141,3 +142,21 @@ class TestKeySet:
         plain = traced(lambda: {key.encode().decode() for key in keys})  # new str objects
         assert compact * 5 < plain
         assert compact / len(keys) < 18
+
+
+class TestOutputDiskFull:
+    """A full disk under the output stops the run with an OutputError that says so."""
+
+    async def test_full_disk_is_an_output_error(self, tmp_path: Path) -> None:
+        """Written to /dev/full (every write: no space left), the run raises one
+        OutputError naming the output, not an OSError raised again by the close (round 24's
+        audit: a 60-line traceback, twice)."""
+        from asyncpipe import JsonlSink, OutputError, Pipeline, Stage
+
+        async def same(value: int) -> int:
+            return value
+
+        out = tmp_path / "out.jsonl"
+        await anyio.Path(out).symlink_to("/dev/full")
+        with pytest.raises(OutputError, match=f"cannot write the output {out}: No space left"):
+            await Pipeline([Stage("same", same)]).run(range(10), sink=JsonlSink(out))
