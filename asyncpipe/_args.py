@@ -183,6 +183,11 @@ def run_options(
         raise ConfigError("give at least one INPUT")
     if args.retry_failed and not args.resume:
         raise ConfigError("--retry-failed goes with --resume")
+    if args.overwrite and args.resume:
+        raise ConfigError(
+            "--overwrite and --resume say opposite things: --resume keeps the output and "
+            "finishes the run, --overwrite starts over; give one"
+        )
     out = Path(args.out)
     limits, default_limit = parse_limits(args.rate_limit)
     return RunOptions(

@@ -137,6 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         options = run_options(args, app_dests, command_line(argv))
         return anyio.run(run_command, options, app)
+    except KeyboardInterrupt:
+        # Ctrl-C before the run watched for it (while it started: reading the output
+        # back, loading models): what is written stays written.
+        print("asyncpipe: interrupted while starting (SIGINT)", file=sys.stderr)
+        if options is not None:
+            print(f"To finish the run: {resume_command(options.command)}", file=sys.stderr)
+        return 130
     except ConfigError as exc:
         print(f"asyncpipe: {exc}", file=sys.stderr)
         return 2

@@ -249,7 +249,6 @@ class JsonlSink(Sink):
         # A block at once: every line starts with the key and ends with "}"?
         pattern = re.compile(b"\n" + re.escape(prefix) + b'([^"\\\\\n\x00]*)"')
         number = errors = 0
-        where = f" after byte {scanner.start}" if scanner.start else ""
         for offset, block in scanner.blocks():
             batch: list[str] = []
             if not retry_failed:
@@ -278,7 +277,7 @@ class JsonlSink(Sink):
                             continue
                         except UnicodeDecodeError:
                             pass
-                key, status = self._parse(block[pos:stop], number, where)
+                key, status = self._parse(block[pos:stop], number, scanner.start)
                 if retry_failed and status == "error":
                     errors += 1
                 else:
@@ -335,16 +334,28 @@ class JsonlSink(Sink):
         except JournalError:
             return None
 
-    def _parse(self, line: bytes, number: int, where: str = "") -> tuple[str, object]:
+    def _parse(self, line: bytes, number: int, start: int = 0) -> tuple[str, object]:
+        """The key and status of a line, the ``number``-th after byte ``start``."""
         try:
             record = orjson.loads(line)
             key = record[self._key_field]
         except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+            # Counted from the file's start, as an editor counts (only now: the key index
+            # saved this resume reading the lines before ``start``).
+            number += self._lines_before(start)
             raise JournalError(
-                f"{self.path} is corrupt at line {number}{where} (not a JSON object with a "
+                f"{self.path} is corrupt at line {number} (not a JSON object with a "
                 f"{self._key_field!r} field): repair it or move it aside"
             ) from None
         return str(key), record.get("status")
+
+    def _lines_before(self, start: int) -> int:
+        lines = 0
+        with open(self.path, "rb") as fh:
+            while start > 0 and (chunk := fh.read(min(CHUNK, start))):
+                lines += chunk.count(b"\n")
+                start -= len(chunk)
+        return lines
 
     def _drop_errors(self, end: int) -> None:
         """

@@ -115,6 +115,46 @@ class TestCountingApp:
         assert "Traceback" not in done.stderr
         assert done.stderr.rstrip().endswith(" --progress none --resume")
 
+    def test_resume_and_overwrite_together_are_refused(self, tmp_path: Path) -> None:
+        """--resume --overwrite is a contradiction, refused (round 24's audit: --overwrite
+        was silently ignored)."""
+        source, out = numbers(tmp_path / "n.txt", 3), tmp_path / "out.jsonl"
+        done = cli(
+            "--app",
+            "cliapp:app",
+            "run",
+            source,
+            "--out",
+            out,
+            "--side",
+            out,
+            "--resume",
+            "--overwrite",
+        )
+        assert done.returncode == 2 and "--overwrite and --resume say opposite things" in (
+            done.stderr
+        )
+
+    def test_ctrl_c_while_starting(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Ctrl-C before the run watches for it is exit 130 with the command that finishes
+        the run, not a KeyboardInterrupt traceback (round 24's audit: 5 of 52 early stops)."""
+        import asyncpipe._cli
+
+        def interrupted(*args: object) -> int:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(asyncpipe._cli.anyio, "run", interrupted)
+        monkeypatch.setenv("PYTHONPATH", str(TESTS))
+        source, out = numbers(tmp_path / "n.txt", 3), tmp_path / "out.jsonl"
+        code = asyncpipe._cli.main(
+            ["--app", "cliapp:app", "run", str(source), "--out", str(out), "--side", str(out)]
+        )
+        said = capsys.readouterr().err
+        assert code == 130 and "asyncpipe: interrupted while starting (SIGINT)" in said
+        assert said.rstrip().endswith(f"--out {out} --side {out} --resume")
+
     def test_unknown_stage_in_workers(self, tmp_path: Path) -> None:
         """A name that is no stage or group exits 2 naming the stages and groups."""
         done = cli(
