@@ -310,36 +310,43 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
 
     A failure is charged to the stage that raised (an executor's own failure, such as a
     lost worker, to the first stage that was to run), and that stage's retry policy
-    decides; a retry runs the chain again from the same stage.  On failure ``item.value``
-    stays what the chain was given.
+    decides, counting that stage's own tries; a retry runs the chain again from that
+    stage, on the input it had, so the stages before it do not run again.  On failure
+    ``item.value`` stays what the chain was given.
 
     Raises:
         JournalError: the journal cannot take a checkpoint (the run must stop).
     """
     stages = run.stages
-    offset = max(0, item.start - chain.first)
-    begin = chain.first + offset
+    begin = chain.first + max(0, item.start - chain.first)
     names = {stages[i].name: i for i in range(begin, chain.last + 1)}
-    attempt = 1
+    tries: dict[int, int] = {}  # failed tries, by stage
+    timings: dict[str, float] = {}
+    checkpoints: dict[str, Any] = {}
+    start, value = begin, item.value
     while True:
         try:
-            outcome: ChainOutcome = await call((offset, item.value))
+            outcome: ChainOutcome = await call((start - chain.first, value))
         except Exception as exc:
-            outcome = ChainOutcome(failed=stages[begin].name, error=exc)
+            outcome = ChainOutcome(value=value, failed=stages[start].name, error=exc)
+        timings.update(outcome.timings)
+        checkpoints.update(outcome.checkpoints)
         if outcome.failed is None:
             break
         failed = names[outcome.failed]
         error = outcome.error
         assert error is not None
+        tries[failed] = attempt = tries.get(failed, 0) + 1
         policy = stages[failed].retry
         if not policy.should_retry(error, attempt):
             break
         run.counters[failed].retried += 1
         await anyio.sleep(policy.delay(error, attempt))
-        attempt += 1
+        start, value = failed, outcome.value
     for index in range(begin, chain.last + 1):
         stage, counters = stages[index], run.counters[index]
-        seconds = outcome.timings.get(stage.name, 0.0)
+        attempt = tries.get(index, 0) + (outcome.failed != stage.name)
+        seconds = timings.get(stage.name, 0.0)
         counters.items_in += 1
         counters.busy += seconds
         counters.latencies.append(seconds)
@@ -360,7 +367,7 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
                 item,
                 counters,
                 attempt,
-                outcome.checkpoints.get(stage.name),
+                checkpoints.get(stage.name),
                 encoded=True,
             )
         else:

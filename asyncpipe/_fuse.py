@@ -45,7 +45,9 @@ class ChainOutcome:
     What one call of a chain sends back.
 
     Attributes:
-        value: the last stage's output (``None`` after a failure).
+        value: the last stage's output; after a failure, the input of the stage that
+            failed, so that a retry starts there and does not run the stages before it
+            again.
         timings: seconds each stage that ran took on the worker, by stage name.
         checkpoints: the encoded output of each checkpointed stage that finished, except
             the chain's last stage (the driver encodes that one, as for any stage).
@@ -100,6 +102,7 @@ def _run_chain(
             outcome.timings[link.name] = time.perf_counter() - started
             outcome.failed = link.name
             outcome.error = exc
+            outcome.value = value
             return outcome
         outcome.timings[link.name] = time.perf_counter() - started
         if link.checkpoint and position < last:

@@ -53,6 +53,7 @@ class Steps:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.fail_b: set[int] = set()
+        self.flaky_b: set[int] = set()
         self.flaky_c: set[int] = set()
 
     def a(self, value: int) -> int:
@@ -63,6 +64,9 @@ class Steps:
         self.calls["b"] += 1
         if value in self.fail_b:
             raise ValueError(f"b refuses {value}")
+        if value in self.flaky_b:
+            self.flaky_b.discard(value)
+            raise TimeoutError("flaky")
         return value * 10
 
     def c(self, resource: list[int], value: int) -> int:
@@ -156,6 +160,22 @@ class TestFusedRun:
         stats = {s.name: s for s in pipeline.statistics()}
         assert (stats["a"].retried, stats["b"].retried, stats["c"].retried) == (0, 0, 1)
         assert executor.calls == 4
+        # The retry starts at c, on c's input: a and b ran once an item (round 24's audit:
+        # a retry of a later stage ran the expensive ones before it again).
+        assert (steps.calls["a"], steps.calls["b"], steps.calls["c"]) == (3, 3, 4)
+
+    async def test_each_stage_of_a_chain_has_its_own_tries(self) -> None:
+        """b and c each fail once with 2 tries each: the item succeeds, as it does when
+        the stages run alone (round 24's audit: one count for the chain gave c one try)."""
+        steps, executor = Steps(), ThreadExecutor()
+        steps.flaky_b, steps.flaky_c = {1}, {10}  # value 0: a gives 1, b 10, c 15
+        stages = _stages(steps, executor, retry=Retry(attempts=2, base=0.001, cap=0.001))
+        pipeline = Pipeline(stages)
+        [item] = await _run(pipeline, [0])
+        assert item.error is None and item.value == 15
+        stats = {s.name: s for s in pipeline.statistics()}
+        assert (stats["b"].retried, stats["c"].retried) == (1, 1)
+        assert (steps.calls["a"], steps.calls["b"], steps.calls["c"]) == (1, 2, 2)
 
     async def test_checkpoint_inside_chain_is_used_on_resume(self, tmp_path: Path) -> None:
         """b's checkpoint is journaled from inside the chain; a resumed retry starts at c."""
