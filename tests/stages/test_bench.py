@@ -365,9 +365,17 @@ class TestAdviceCheck:
         advice = Advice(Config(ocr=2, llm=8), predicted=0.3, bottleneck="llm-rate", reasons=[])
         (line,) = _advice_checks([self.ROW], advice)
         assert "DIFFERS from the prediction: predicted llm-rate, measured ocr" in line
+        assert line.endswith("(MISSED)")
         agree = Advice(Config(ocr=2, llm=8), predicted=0.3, bottleneck="ocr", reasons=[])
         (line,) = _advice_checks([self.ROW], agree)
-        assert "): as predicted;" in line
+        assert line.endswith("measured/predicted 1.00: as predicted")
+
+    def test_the_right_bottleneck_at_a_fraction_of_the_rate_is_missed(self) -> None:
+        """The predicted bottleneck at 0.27 of the bound fails the check (round 24's
+        audit: it printed 'as predicted')."""
+        agree = Advice(Config(ocr=2, llm=8), predicted=0.3, bottleneck="ocr", reasons=[])
+        (line,) = _advice_checks([{**self.ROW, "ratio": 0.27}], agree)
+        assert line.endswith("bottleneck as predicted, but under 0.8 of its bound (MISSED)")
 
 
 @pytest.mark.slow
@@ -396,7 +404,9 @@ def test_smoke(tmp_path: Path, sroie: Path) -> None:
         str(sroie / "img" / "000.jpg"),
     ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=580, check=False)
-    assert done.returncode == 0, done.stderr
+    # 3: a goal missed, which a one-item run may (it says which); anything else is a failure.
+    assert done.returncode in (0, 3), done.stderr
+    assert ("goals missed: " in done.stdout) == (done.returncode == 3)
     last = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
         r"bench best_ratio_to_bound=\S+ speedup_vs_threadpool=\S+ "
