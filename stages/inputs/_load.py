@@ -193,8 +193,11 @@ def load_page(
     except OSError as exc:
         if exc.errno is not None:
             raise InputError(f"{shown}: cannot read: {describe(exc)}") from exc
-        # Pillow reports bad data as a plain OSError ("image file is truncated").
-        raise InputError(f"{shown}: cannot decode {ref.kind.upper()}: {exc}") from exc
+        # Pillow reports bad data as a plain OSError ("image file is truncated", "decoder
+        # error -2"); a page of a multi-page TIFF is named, its other pages being fine.
+        what = f"TIFF page {ref.page}" if ref.kind == "tiff" else ref.kind.upper()
+        damaged = " (its compressed data is damaged)" if "decoder error" in str(exc) else ""
+        raise InputError(f"{shown}: cannot decode {what}: {exc}{damaged}") from exc
     except Image.DecompressionBombError as exc:
         raise InputError(f"{shown}: page too large to decode safely ({exc})") from exc
     except _TooLarge as exc:
