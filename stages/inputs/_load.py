@@ -156,6 +156,8 @@ def load_page(
             max_side = math.ceil(max_side / min(width, height))
     layer = TextLayer()
     salvaged: float | None = None
+    # A page of a multi-page TIFF is named in its errors: its other pages may be fine.
+    what = f"TIFF page {ref.page}" if ref.kind == "tiff" else ref.kind.upper()
     try:
         if ref.kind == "pdf":
             image, drafted, layer = _render_pdf(
@@ -194,8 +196,7 @@ def load_page(
         if exc.errno is not None:
             raise InputError(f"{shown}: cannot read: {describe(exc)}") from exc
         # Pillow reports bad data as a plain OSError ("image file is truncated", "decoder
-        # error -2"); a page of a multi-page TIFF is named, its other pages being fine.
-        what = f"TIFF page {ref.page}" if ref.kind == "tiff" else ref.kind.upper()
+        # error -2").
         damaged = " (its compressed data is damaged)" if "decoder error" in str(exc) else ""
         raise InputError(f"{shown}: cannot decode {what}: {exc}{damaged}") from exc
     except Image.DecompressionBombError as exc:
@@ -205,7 +206,7 @@ def load_page(
     except ValueError as exc:
         raise InputError(f"{shown}: {exc}") from exc
     except Exception as exc:  # Pillow raises SyntaxError, struct.error, ... on bad data
-        raise InputError(f"{shown}: cannot decode {ref.kind.upper()}: {describe(exc)}") from exc
+        raise InputError(f"{shown}: cannot decode {what}: {describe(exc)}") from exc
     # The file's bytes have done their job: they must not travel on with the page.
     if ref.data is not None:
         ref = dataclasses.replace(ref, data=None)
