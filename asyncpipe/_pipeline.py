@@ -163,12 +163,16 @@ class Pipeline:
             sink: a `Sink`, or an ``async def f(item)`` callback, or ``None`` to drop results.
             journal: a `Journal` for checkpoints and resume, or ``None``.
             resume: skip items already written, and restart unfinished items at their first
-                stage without a checkpoint.
+                stage without a checkpoint.  An item already written is not run again when
+                the stages have changed since (a stage's ``version`` renews checkpoints,
+                not lines written): start over to apply new stages to every item.
             retry_failed: on resume, run failed items again.
             ordered: hand items to the sink in input order (the default, here and in
                 ``asyncpipe run``).  ``False`` hands each item over as soon as it is
                 done: with uneven items that keeps fast items from waiting for slow ones.
-            key: the stable key of an input value; default, its position in the source.
+            key: the stable key of an input value (a str); default, its position in the
+                source, which a resume can trust only with the same inputs in the same
+                order: with a journal, give a key that names the input (a path, an id).
             reorder_window: with ``ordered``, the most items in flight at once, finished
                 ones waiting for a slower one ahead included; default, as many as the
                 queues and workers hold.  That bounds memory, but one item much slower
