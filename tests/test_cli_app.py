@@ -16,6 +16,7 @@ from asyncpipe import ConfigError, Pipeline, RateLimit, Stage, load_app
 from asyncpipe._args import parse, run_options
 
 ROOT = Path(__file__).resolve().parent.parent
+APP_RUN = ("--app", "cliapp:app", "run")
 TESTS = Path(__file__).resolve().parent
 
 
@@ -106,8 +107,9 @@ class TestCountingApp:
         source = numbers(tmp_path / "n.txt", 30)
         out = tmp_path / "out.jsonl"
         out.symlink_to("/dev/full")  # every write: no space left on device
-        args = ["--app", "cliapp:app", "run", source, "--out", out, "--side", tmp_path / "side"]
-        done = cli(*args, "--progress", "none")
+        done = cli(
+            *APP_RUN, source, "--out", out, "--side", tmp_path / "side", "--progress", "none"
+        )
         assert done.returncode == 1, done.stderr
         assert f"asyncpipe: OutputError: cannot write the output {out}: No space left" in (
             done.stderr
@@ -119,18 +121,7 @@ class TestCountingApp:
         """--resume --overwrite is a contradiction, refused (round 24's audit: --overwrite
         was silently ignored)."""
         source, out = numbers(tmp_path / "n.txt", 3), tmp_path / "out.jsonl"
-        done = cli(
-            "--app",
-            "cliapp:app",
-            "run",
-            source,
-            "--out",
-            out,
-            "--side",
-            out,
-            "--resume",
-            "--overwrite",
-        )
+        done = cli(*APP_RUN, source, "--out", out, "--side", out, "--resume", "--overwrite")
         assert done.returncode == 2 and "--overwrite and --resume say opposite things" in (
             done.stderr
         )
