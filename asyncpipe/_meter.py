@@ -52,7 +52,8 @@ class ProgressSnapshot:
         rate: items per second that this run finished, over the recent window.
         eta: seconds until the end at that rate; ``None`` if the total or the rate is
             unknown.
-        bottleneck: the busiest stage (highest utilization), or ``None``.
+        bottleneck: the busiest stage over the last rate window (since the start before
+            a window has passed), or ``None``.
         interrupted: the signal that stopped intake, or ``None``.
     """
 
@@ -137,6 +138,7 @@ class RunMeter:
         self.finished = 0  # items through the last stage (written, or waiting for order)
         self.window = window
         self._samples: deque[tuple[float, int]] = deque()
+        self._busy: deque[tuple[float, list[float]]] = deque()  # each stage's busy seconds
 
     @property
     def needs_task(self) -> bool:
@@ -203,9 +205,30 @@ class RunMeter:
             skipped=skipped,
             rate=rate,
             eta=eta,
-            bottleneck=bottleneck(stages),
+            bottleneck=self._recent_bottleneck(stages, elapsed),
             interrupted=interrupted,
         )
+
+    def _recent_bottleneck(self, stages: list[StageStatistics], elapsed: float) -> str | None:
+        """
+        The stage busiest over the last window, as the rate is measured: over a whole
+        run, a stage that was busy at the start (OCR, before the first long LLM calls
+        ended) would stay "the bottleneck" long after the run waits on another.  Before
+        a window has passed, the run's own utilization decides.
+        """
+        busy = [s.busy_seconds for s in stages]
+        samples = self._busy
+        if not samples or elapsed - samples[-1][0] >= 0.2:
+            samples.append((elapsed, busy))
+        while len(samples) > 2 and elapsed - samples[1][0] >= self.window:
+            samples.popleft()
+        then, before = samples[0]
+        span = elapsed - then
+        worked = [n for n, s in enumerate(stages) if s.items_in]
+        if span < self.window or len(before) != len(busy) or not worked:
+            return bottleneck(stages)
+        busiest = max(worked, key=lambda n: (busy[n] - before[n]) / stages[n].workers)
+        return stages[busiest].name
 
     def _rate(self, elapsed: float, finished: int) -> float:
         samples = self._samples

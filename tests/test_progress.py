@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 import pytest
 
-from asyncpipe import Pipeline, ProgressReporter, RunSummary, Stage
-from asyncpipe._meter import PerMinute, ProgressSnapshot, RunMeter
+from asyncpipe import Pipeline, ProgressReporter, RunSummary, Stage, StageStatistics
+from asyncpipe._meter import PerMinute, ProgressSnapshot, RunMeter, bottleneck
 from asyncpipe._progress import format_duration, progress_line
 from asyncpipe._summary import command_line, follow_up_command
 
@@ -83,6 +83,32 @@ class TestMeter:
         for t in range(0, 401):
             rates.append(meter_snapshot(meter, float(t), 5 * (t // 25)).rate)
         assert min(rates[150:]) >= 0.19 and max(rates[150:]) <= 0.27  # true rate 0.2
+
+    def test_bottleneck_follows_the_recent_window(self) -> None:
+        """OCR saturated for 60 s then done, while the LLM stage works alone: after a
+        window the bottleneck is the LLM stage, though over the whole run OCR is the busier
+        (round 23's audit: 'bottleneck ocr' for minutes while every page waited on the LLM)."""
+
+        def stage(name: str, workers: int, busy: float) -> StageStatistics:
+            return StageStatistics(
+                name=name, kind="thread", workers=workers, items_in=10, items_out=10,
+                failed=0, retried=0, skipped=0, busy_seconds=busy, utilization=0.0,
+                queue_depth=0, latency_p50=0.0, latency_p95=0.0,
+            )  # fmt: skip
+
+        meter = RunMeter(1000, window=30.0)
+        named = []
+        for t in range(0, 101):
+            ocr = 2.0 * min(t, 60)
+            llm = 0.5 * min(t, 60) + 16.0 * max(0, t - 60)
+            snap = meter.snapshot(
+                [stage("ocr", 2, ocr), stage("structure", 16, llm)],
+                elapsed=float(t), ok=0, failed=0, skipped=0, previous=0,
+            )  # fmt: skip
+            named.append(snap.bottleneck)
+        assert named[20] == "ocr" and named[60] == "ocr"
+        assert named[100] == "structure" and set(named[91:]) == {"structure"}
+        assert bottleneck([stage("ocr", 2, 120.0), stage("structure", 16, 670.0)]) == "ocr"
 
     def test_resume_counts_earlier_items_but_not_their_rate(self) -> None:
         """Items done before count as done; the rate and ETA use this run's items only."""
