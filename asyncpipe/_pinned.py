@@ -5,20 +5,25 @@ resource is built, used and closed on that thread alone.
 `anyio.to_thread.run_sync` hands each call to whichever thread of its pool is idle, so the
 calls of one worker would land on several threads in turn.  An engine bound to the thread
 that made it (a sqlite3 connection by default, a library that keeps state per thread)
-then fails or misbehaves.  A `PinnedThread` runs every call of its worker on the one
-thread it owns, one at a time, and hands each outcome back to the event loop.
+then fails or misbehaves.  A `PinnedThread` holds one of anyio's worker threads for the
+worker's whole life (`serve`, under a limiter of its own, so it never takes a token of
+anyio's shared pool) and runs every call of its worker there, one at a time.  Being an
+anyio worker thread, it lets the calls use `anyio.from_thread`, and each call runs in a
+copy of its caller's context variables, as `anyio.to_thread.run_sync` does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import queue
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
+import anyio.to_thread
 
 # Internal to the run: nothing here is public API.
 __all__: list[str] = []
@@ -26,7 +31,7 @@ __all__: list[str] = []
 T = TypeVar("T")
 
 _Outcome = tuple[Any, BaseException | None]
-_Job = tuple[Callable[..., Any], tuple[Any, ...], Callable[[_Outcome], None]]
+_Job = tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], Callable[[_Outcome], None]]
 
 
 def _soon(token: anyio.lowlevel.EventLoopToken) -> Callable[[Callable[[], object]], object]:
@@ -46,28 +51,36 @@ def _soon(token: anyio.lowlevel.EventLoopToken) -> Callable[[Callable[[], object
 
 class PinnedThread:
     """
-    A thread of its own for one worker; `run` runs a call on it and waits for it.
+    A thread of its own for one worker: start `serve` in a task, `run` calls on it, and
+    `stop` it when the worker is done.
 
     Like `anyio.to_thread.run_sync`, a call once started cannot be abandoned: a task
     cancelled while it runs waits for it to return, then is cancelled.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
+
+    async def serve(self) -> None:
+        """Hold one worker thread and run the calls given to it, until `stop`."""
+        await anyio.to_thread.run_sync(self._serve, limiter=anyio.CapacityLimiter(1))
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on this thread; return what it returns, or raise what it raises."""
+        # A cancelled run starts no call (the queues that feed a worker do not always
+        # check): as anyio.to_thread.run_sync, which checks first.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         soon = _soon(anyio.lowlevel.current_token())
         done = anyio.Event()
         outcomes: list[_Outcome] = []
 
         def report(outcome: _Outcome) -> None:
             outcomes.append(outcome)
-            soon(done.set)
+            # The event loop may be closed (a third Ctrl-C): then nobody waits any more.
+            with contextlib.suppress(RuntimeError):
+                soon(done.set)
 
-        self._jobs.put((fn, args, report))
+        self._jobs.put((contextvars.copy_context(), fn, args, report))
         with anyio.CancelScope(shield=True):
             await done.wait()
         value, error = outcomes[0]
@@ -76,15 +89,15 @@ class PinnedThread:
         return value  # type: ignore[no-any-return]
 
     def stop(self) -> None:
-        """Let the thread end once it has run the calls it was given."""
+        """Let the thread go once it has run the calls it was given."""
         self._jobs.put(None)
 
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
-            fn, args, report = job
+            context, fn, args, report = job
             try:
-                outcome: _Outcome = (fn(*args), None)
+                outcome: _Outcome = (context.run(fn, *args), None)
             except BaseException as exc:
                 outcome = (None, exc)
             report(outcome)
-            del job, fn, args, report, outcome  # hold no value while waiting for the next
+            del job, context, fn, args, report, outcome  # hold no value between calls

@@ -265,17 +265,17 @@ class Run:
         self, index: int, threads: anyio.CapacityLimiter | None, remote: StageCall | None
     ) -> None:
         stage = self.stages[index]
+        if stage.resource is None or threads is None or remote is not None:
+            await self._serve_with_resource(index, threads, remote, None)
+            return
         # A thread worker with a resource has a thread of its own: the resource is built,
         # used and closed there (an engine may be bound to the thread that made it).
-        pinned = (
-            PinnedThread(f"asyncpipe {stage.name}")
-            if stage.resource is not None and threads is not None and remote is None
-            else None
-        )
-        try:
-            await self._serve_with_resource(index, threads, remote, pinned)
-        finally:
-            if pinned is not None:
+        pinned = PinnedThread()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pinned.serve)
+            try:
+                await self._serve_with_resource(index, threads, remote, pinned)
+            finally:
                 pinned.stop()
 
     async def _serve_with_resource(

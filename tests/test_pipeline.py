@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import random
 import sqlite3
@@ -366,6 +367,40 @@ class TestResources:
         assert len(seen) == 3
         assert all(len(threads) == 1 for threads in seen.values())
         assert len(set.union(*seen.values())) == 3
+
+    async def test_a_pinned_worker_is_an_anyio_worker_thread(self) -> None:
+        """On its own thread, a worker's calls see their caller's context variables and
+        can use anyio.from_thread, as on anyio's pool (helper-95: neither worked)."""
+        request: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="-")
+
+        def work(resource: object, value: int) -> tuple[str, int]:
+            return request.get(), anyio.from_thread.run_sync(lambda: value * 2)
+
+        request.set("batch-7")
+        results: list[tuple[str, int]] = []
+
+        async def sink(item: Item) -> None:
+            results.append(item.value)
+
+        stage = Stage("work", work, kind="thread", workers=2, resource=object)
+        await Pipeline([stage]).run(range(5), sink=sink)
+        assert results == [("batch-7", 2 * n) for n in range(5)]
+
+    async def test_a_cancelled_pinned_worker_starts_no_call(self) -> None:
+        """Cancelled from outside, a thread stage with a resource starts no new call
+        (helper-95: 16 more started, and a second Ctrl-C OCRed the queued pages)."""
+        started: list[int] = []
+
+        def work(resource: object, value: int) -> int:
+            started.append(value)
+            time.sleep(0.02)
+            return value
+
+        with anyio.move_on_after(0.1):
+            await Pipeline([Stage("work", work, kind="thread", resource=object)]).run(range(500))
+        at_cancel = len(started)
+        await anyio.sleep(0.1)
+        assert len(started) == at_cancel <= 7
 
     async def test_async_stage_resources(self) -> None:
         """Each async worker builds one resource and closes it at the end."""
