@@ -328,7 +328,7 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
         try:
             outcome: ChainOutcome = await call((start - chain.first, value))
         except Exception as exc:
-            outcome = ChainOutcome(value=value, failed=stages[start].name, error=exc)
+            outcome = ChainOutcome(failed=stages[start].name, error=exc)
         timings.update(outcome.timings)
         checkpoints.update(outcome.checkpoints)
         if outcome.failed is None:
@@ -342,7 +342,10 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
             break
         run.counters[failed].retried += 1
         await anyio.sleep(policy.delay(error, attempt))
-        start, value = failed, outcome.value
+        if outcome.carried:
+            start, value = failed, outcome.value
+        # else: the executor failed (a lost worker), or the failed stage's input could not
+        # travel back: the chain runs again from where this call began.
     for index in range(begin, chain.last + 1):
         stage, counters = stages[index], run.counters[index]
         attempt = tries.get(index, 0) + (outcome.failed != stage.name)

@@ -15,6 +15,7 @@ item's first unfinished stage in it.
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,8 +47,12 @@ class ChainOutcome:
 
     Attributes:
         value: the last stage's output; after a failure, the input of the stage that
-            failed, so that a retry starts there and does not run the stages before it
-            again.
+            failed (when ``carried``), so that a retry starts there and does not run the
+            stages before it again.
+        carried: after a failure, ``value`` is the failed stage's input.  It is not when
+            that input cannot be pickled (the call's outcome travels back from the
+            worker): the retry then starts the chain again, and the stage's own error is
+            kept rather than lost to the pickling error.
         timings: seconds each stage that ran took on the worker, by stage name.
         checkpoints: the encoded output of each checkpointed stage that finished, except
             the chain's last stage (the driver encodes that one, as for any stage).
@@ -56,10 +61,21 @@ class ChainOutcome:
     """
 
     value: Any = None
+    carried: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     checkpoints: dict[str, Any] = field(default_factory=dict)
     failed: str | None = None
     error: Exception | None = None
+
+
+def _travels(value: Any) -> bool:
+    """Whether ``value`` can be pickled, as a remote worker's outcome is (only after a
+    failure, so the cost is the failures')."""
+    try:
+        pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return False
+    return True
 
 
 class _Resources:
@@ -102,7 +118,8 @@ def _run_chain(
             outcome.timings[link.name] = time.perf_counter() - started
             outcome.failed = link.name
             outcome.error = exc
-            outcome.value = value
+            if position > offset and _travels(value):
+                outcome.value, outcome.carried = value, True
             return outcome
         outcome.timings[link.name] = time.perf_counter() - started
         if link.checkpoint and position < last:

@@ -296,9 +296,10 @@ class JsonlSink(Sink):
         an error record that says so, instead of stopping the run with no item named.
         """
         record = self._record(item)  # a bug in a custom record is no item's fault: raised
-        if record.get(self._key_field) != item.key:
+        if str(record.get(self._key_field)) != item.key:
             # The file is the record of what is done: a line without its item's key would
-            # make every resume write the item again.
+            # make every resume write the item again.  The key is read back as text, so a
+            # number whose text is the key will do.
             raise ConfigError(
                 f"the record function must put the item's key in {self._key_field!r}: it put "
                 f"{record.get(self._key_field)!r} for the item {item.key!r}"

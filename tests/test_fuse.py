@@ -9,6 +9,7 @@ runs the same chains in tests/test_ray.py.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -163,6 +164,36 @@ class TestFusedRun:
         # The retry starts at c, on c's input: a and b ran once an item (round 24's audit:
         # a retry of a later stage ran the expensive ones before it again).
         assert (steps.calls["a"], steps.calls["b"], steps.calls["c"]) == (3, 3, 4)
+
+    async def test_an_input_that_cannot_travel_back_restarts_the_chain(self) -> None:
+        """When the failed stage's input cannot be pickled (a remote worker's outcome must
+        be), the retry starts the chain again, and the error is the stage's own
+        (helper-95: on Ray a ValueError of stage b was recorded as a's pickling error)."""
+        calls: Counter[str] = Counter()
+        lock = threading.Lock()
+
+        def make(value: int) -> tuple[int, threading.Lock]:
+            calls["make"] += 1
+            return value, lock  # a lock: not picklable
+
+        def use(pair: tuple[int, threading.Lock]) -> int:
+            calls["use"] += 1
+            if calls["use"] == 1:
+                raise TimeoutError("flaky")
+            if pair[0] == 2:
+                raise ValueError("use refuses 2")
+            return pair[0]
+
+        executor, retry = ThreadExecutor(), Retry(attempts=2, base=0.001, cap=0.001)
+        stages = [
+            Stage("make", make, kind="thread", executor=executor),
+            Stage("use", use, kind="thread", executor=executor, retry=retry),
+        ]
+        first, second = await _run(Pipeline(stages), [1, 2])
+        assert first.error is None and first.value == 1
+        assert second.error is not None
+        assert (second.error.stage, second.error.type) == ("use", "ValueError")
+        assert calls == {"make": 3, "use": 3}  # make again for the retry of item 1
 
     async def test_each_stage_of_a_chain_has_its_own_tries(self) -> None:
         """b and c each fail once with 2 tries each: the item succeeds, as it does when

@@ -609,6 +609,15 @@ class TestConfiguration:
                 ["a", "b"], sink=JsonlSink(out, record=record), key=str
             )
         assert await anyio.Path(out).read_bytes() == b""
+        # A number whose text is the key is the key, as resume reads it back (helper-95).
+
+        def numbered(item: Item) -> dict[str, Any]:
+            return {"id": int(item.key), "value": item.value}
+
+        await Pipeline(Recorder().stages()).run(
+            ["1", "2"], sink=JsonlSink(out, record=numbered, overwrite=True), key=str
+        )
+        assert (await anyio.Path(out).read_bytes()).count(b"\n") == 2
 
     async def test_a_key_that_is_not_a_str(self, tmp_path: Path) -> None:
         """A key function returning an int is a ConfigError saying so (round 24's audit:
