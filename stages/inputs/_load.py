@@ -352,7 +352,12 @@ def _decode(
             read_image, read = cut_unread(image) if salvage else (image, 1.0)
             transposed = ImageOps.exif_transpose(read_image)
             return _to_array(transposed or read_image), drafted, read
-        reduced = _square(_reduce(_upright(image) if kind in _TAGGED else image, max_side))
+        # The resolution tags speak of the stored axes, which turning upright may swap.
+        stored_dpi = image.info.get("dpi")
+        upright = _upright(image) if kind in _TAGGED else image
+        if stored_dpi is not None and upright.size != image.size:
+            stored_dpi = tuple(reversed(stored_dpi))
+        reduced = _square(_reduce(upright, max_side), stored_dpi, max_pixels, what)
         if reduced is not image:
             image.close()  # the full-size pixels go now, before any conversion copies them
         try:
@@ -382,29 +387,34 @@ def _jpeg_divisor(width: int, height: int, max_side: int | None, max_pixels: int
 
 
 #: A scan's pixels are made square when its resolution across and down differ by more
-#: than this factor: a fax in standard mode is 204 x 98 dpi, each pixel twice as tall as
-#: wide, and read as stored its print is half as tall as it should be.
+#: than SQUARE_PIXELS: a fax in standard mode is 204 x 98 dpi, each pixel twice as tall
+#: as wide, and read as stored its print is half as tall as it should be.  Tags further
+#: apart than MAX_STRETCH are no scanner's (a fax's fine mode is 204 x 196): ignored.
 SQUARE_PIXELS = 1.2
+MAX_STRETCH = 4.0
 
 
-def _square(image: Image.Image) -> Image.Image:
+def _square(image: Image.Image, dpi: object, max_pixels: int, what: str) -> Image.Image:
     """
     ``image`` stretched along its coarser axis to square pixels, as its resolution tags
-    (TIFF's X/Y resolution, PNG's pHYs) say the page prints, or ``image`` itself.
+    ``dpi`` (TIFF's X/Y resolution, PNG's pHYs: across and down as stored, swapped if the
+    image was turned) say the page prints, or ``image`` itself.
+
+    Raises:
+        _TooLarge: the stretched page would have more than ``max_pixels`` pixels.
     """
-    dpi = image.info.get("dpi")
     try:
-        across, down = (float(value) for value in dpi)  # type: ignore[union-attr]
+        across, down = (float(value) for value in dpi)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         return image
-    if not (across > 0 and down > 0) or max(across, down) / min(across, down) <= SQUARE_PIXELS:
+    if not (across > 0 and down > 0):
+        return image
+    stretch = max(across, down) / min(across, down)
+    if not SQUARE_PIXELS < stretch <= MAX_STRETCH:
         return image
     width, height = image.size
-    size = (
-        (width, round(height * across / down))
-        if across > down
-        else (round(width * down / across), height)
-    )
+    size = (width, round(height * stretch)) if across > down else (round(width * stretch), height)
+    _check_size(*size, max_pixels, f"{what}, made square as its {across:g} x {down:g} dpi say,")
     gray = image.convert("L") if image.mode == "1" else image
     return gray.resize(size, Image.Resampling.BICUBIC)
 

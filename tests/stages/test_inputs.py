@@ -516,6 +516,24 @@ class TestLoadImages:
         else:
             assert (width, height) == (round(bilevel.width * down / across), bilevel.height)
 
+    def test_odd_resolution_tags(self, sroie: Path, tmp_path: Path) -> None:
+        """Tags no scanner writes (720000 x 72 dpi) are ignored, not obeyed into a 7.6
+        million row page; a sideways fax turned upright by its EXIF tag is stretched along
+        the axis that is down once turned (helper-96's re-check)."""
+        with Image.open(sroie / "img" / "000.jpg") as image:
+            gray = image.convert("L")
+        odd = tmp_path / "odd.png"
+        gray.save(odd, dpi=(720000, 72))
+        page = load_page(_one(list(discover([odd]))))
+        assert page.image is not None and page.image.shape == (gray.height, gray.width)
+        sideways = tmp_path / "sideways.png"
+        exif = Image.Exif()
+        exif[0x0112] = 6  # turn 90 degrees clockwise to show
+        gray.rotate(90, expand=True).save(sideways, dpi=(98, 204), exif=exif)
+        page = load_page(_one(list(discover([sideways]))))
+        assert page.image is not None
+        assert page.image.shape == (round(gray.height * 204 / 98), gray.width)
+
     def test_zero_byte_file_with_stale_ref(self, tmp_path: Path) -> None:
         """A file emptied after discovery fails to decode with a clear error."""
         empty = tmp_path / "was.jpg"
