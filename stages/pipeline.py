@@ -439,15 +439,24 @@ def _warnings(page: Page) -> list[str]:
             f"truncated: the file ends early; {read:.0%} of the page was read, the rest "
             "of it is missing"
             if read < 1
-            else "truncated: the file ends early; the page was read whole from the bytes "
-            "that arrived (a progressive JPEG's first passes), at a lower quality"
+            else "truncated: the file ends early, but its whole page decoded (a file that "
+            "lost only its last bytes, or a progressive JPEG's first passes, at a lower "
+            "quality)"
         )
     read = page.notes.get("ocr", {})
-    height = read.get("read_height", read.get("line_height"))
+    scanned = read.get("line_height")
+    height = read.get("read_height", scanned)
     if height is not None and height < SMALL_PRINT:
+        # Scanning finer helps only when the scan itself is what is small (helper-96: a
+        # long 600 dpi receipt is read at 1/8 of its size, and the advice was wrong).
+        why = (
+            f"the page was read at {height / scanned:.0%} of its size"
+            if scanned is not None and scanned >= SMALL_PRINT
+            else "scan at 200 dpi or more"
+        )
         warnings.append(
             f"small print: its lines are {height:g} px tall as OCR read them, under "
-            f"{SMALL_PRINT} px; fields are often misread so (scan at 200 dpi or more)"
+            f"{SMALL_PRINT} px; fields are often misread so ({why})"
         )
     if "lines" in read and not read["lines"]:
         warnings.append(

@@ -24,6 +24,7 @@ __all__ = ["SALVAGE_MIN", "cut_unread", "ended", "is_truncated"]
 SALVAGE_MIN = 0.1
 
 _END_OF_IMAGE = b"\xff\xd9"
+_FILLER = (128, 127)  # what libjpeg decodes a block with no bytes to (YCbCr/grey, Adobe CMYK)
 
 
 def is_truncated(exc: OSError) -> bool:
@@ -43,15 +44,18 @@ def cut_unread(image: Image.Image) -> tuple[Image.Image, float]:
     of the file reached, and the share of its rows that are left.
 
     libjpeg decodes the page's blocks left to right, top to bottom, and fills those it
-    has no bytes for with one flat value, that of the last row.  The rows cut are those,
-    from the bottom up, whose right end (its last 8 pixels) holds that value: the rows no
-    byte reached, and the row of blocks the file ends in, which it reached only in part.
-    A page whose last row is not flat (a progressive JPEG) is left whole.
+    has no bytes for with mid-grey (128; 127 in an Adobe CMYK file).  The rows cut are
+    those, from the bottom up, whose right end (its last 8 pixels) is that grey: the rows
+    no byte reached, and the row of blocks the file ends in, which it reached only in
+    part.  A page whose last row is not all that grey is left whole: a progressive JPEG,
+    whose first passes hold the whole page, or one that lost only its last bytes, whose
+    paper may end in a flat white that is no filler (helper-96: five receipts missing
+    their last 2 bytes were cut to nothing).
     """
     pixels = np.asarray(image)
     rows = pixels.reshape(pixels.shape[0], -1)
     fill = rows[-1, 0]
-    if not (rows[-1] == fill).all():
+    if fill not in _FILLER or not (rows[-1] == fill).all():
         return image, 1.0
     channels = rows.shape[1] // image.size[0]
     unread = (rows[:, -8 * channels :] == fill).all(axis=1)

@@ -481,6 +481,16 @@ class TestLoadImages:
         cut.write_bytes(data[: len(data) // 20])
         with pytest.raises(InputError, match=r"cut\.jpg: cannot decode JPEG: .*truncated"):
             load_page(_one(list(discover([cut]))))
+        # Only its end marker lost, and its paper ending in flat white: nothing is cut
+        # (helper-96: the white was taken for the decoder's filler, and the page cut away).
+        for number in (20, 26):
+            data = (sroie / "img" / f"{number:03d}.jpg").read_bytes()
+            cut.write_bytes(data[:-2])
+            page = load_page(_one(list(discover([cut]))))
+            whole = load_page(_one(list(discover([sroie / "img" / f"{number:03d}.jpg"]))))
+            assert page.image is not None and whole.image is not None
+            assert page.image.shape == whole.image.shape
+            assert page.notes["load"]["truncated"] == 1.0
 
     def test_truncated_progressive_jpeg_is_read_whole(self, sroie: Path, tmp_path: Path) -> None:
         """A progressive JPEG cut short holds the whole page at a lower quality: all of it is

@@ -200,7 +200,10 @@ class TestOcrPage:
         page = ocr_page(engine, preprocess(page, PreprocessOptions()))
         assert page.notes["ocr"]["line_height"] >= 10 > page.notes["ocr"]["read_height"]
         [warning] = output_record(Item("k", 0, page))["warnings"]
-        assert warning.startswith("small print: ")
+        assert (
+            warning.startswith("small print: ")
+            and "(the page was read at 25% of its size)" in warning
+        )
         blank = ocr_page(engine, _page(np.full((800, 600), 255, np.uint8)))
         [warning] = output_record(Item("b", 0, blank))["warnings"]
         assert warning.startswith("no text: OCR found no text on the page")
