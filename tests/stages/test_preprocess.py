@@ -184,6 +184,16 @@ class TestCropPaper:
         framed, _ = _on_background(_load(sroie, "002"), (215, 215, 215))
         assert find_paper(framed) is None
 
+    def test_a_blank_white_region_is_no_paper(self, sroie: Path) -> None:
+        """A greyer receipt over a blank white page (a flatbed's white lid): the white is
+        no paper to cut to, as it holds no print (helper-96: a long receipt was cut away
+        and read no text)."""
+        receipt = cv2.cvtColor(_load(sroie, "014"), cv2.COLOR_BGR2GRAY)
+        grey = np.asarray(receipt * 0.75, dtype=np.uint8)  # paper about 190
+        page = np.full((grey.shape[0] * 2, grey.shape[1]), 255, dtype=np.uint8)
+        page[: grey.shape[0]] = grey
+        assert find_paper(page) is None
+
     def test_a_blank_page(self) -> None:
         assert find_paper(np.full((300, 200), 255, dtype=np.uint8)) is None
         assert find_paper(np.zeros((300, 200), dtype=np.uint8)) is None
