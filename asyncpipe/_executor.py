@@ -37,6 +37,12 @@ class Executor:
     #: What the run's summary calls this executor (e.g. ``"ray"``).
     name: str = "executor"
 
+    #: How a call's result is serialised to travel back from the worker (Ray's
+    #: ``cloudpickle.dumps``), or ``None`` when it does not travel (in-process).  A fused
+    #: chain that failed part-way sends back the failed stage's input only if it does,
+    #: so that the retry starts there.
+    serialize: Callable[[Any], bytes] | None = None
+
     def open(self, stage: Stage) -> AbstractAsyncContextManager[StageCall]:
         """
         Get ready to run ``stage`` (e.g. start ``stage.workers`` remote workers, each

@@ -15,7 +15,6 @@ item's first unfinished stage in it.
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,11 +67,14 @@ class ChainOutcome:
     error: Exception | None = None
 
 
-def _travels(value: Any) -> bool:
-    """Whether ``value`` can be pickled, as a remote worker's outcome is (only after a
-    failure, so the cost is the failures')."""
+def _travels(value: Any, serialize: Callable[[Any], bytes] | None) -> bool:
+    """Whether ``value`` can travel back from the worker as the executor serialises an
+    outcome (always, in-process); tried only after a failure, so the cost is the
+    failures'."""
+    if serialize is None:
+        return True
     try:
-        pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        serialize(value)
     except Exception:
         return False
     return True
@@ -97,7 +99,10 @@ class _Resources:
 
 
 def _run_chain(
-    links: tuple[_Link, ...], resources: _Resources | None, job: tuple[int, Any]
+    links: tuple[_Link, ...],
+    serialize: Callable[[Any], bytes] | None,
+    resources: _Resources | None,
+    job: tuple[int, Any],
 ) -> ChainOutcome:
     """
     Run ``links[offset:]`` on ``value`` (``job = (offset, value)``), on the worker.
@@ -118,7 +123,7 @@ def _run_chain(
             outcome.timings[link.name] = time.perf_counter() - started
             outcome.failed = link.name
             outcome.error = exc
-            if position > offset and _travels(value):
+            if position > offset and _travels(value, serialize):
                 outcome.value, outcome.carried = value, True
             return outcome
         outcome.timings[link.name] = time.perf_counter() - started
@@ -158,7 +163,12 @@ def _fuse(stages: Sequence[Stage], first: int, last: int) -> Chain:
     )
     factories = [s.resource for s in members]
     resource = partial(_Resources, factories) if any(factories) else None
-    fn = partial(_run_chain, links) if resource is not None else partial(_run_chain, links, None)
+    serialize = getattr(members[0].executor, "serialize", None)
+    fn = (
+        partial(_run_chain, links, serialize)
+        if resource is not None
+        else partial(_run_chain, links, serialize, None)
+    )
     fused = Stage(
         "+".join(s.name for s in members),
         fn,

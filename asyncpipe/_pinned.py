@@ -5,11 +5,13 @@ resource is built, used and closed on that thread alone.
 `anyio.to_thread.run_sync` hands each call to whichever thread of its pool is idle, so the
 calls of one worker would land on several threads in turn.  An engine bound to the thread
 that made it (a sqlite3 connection by default, a library that keeps state per thread)
-then fails or misbehaves.  A `PinnedThread` holds one of anyio's worker threads for the
-worker's whole life (`serve`, under a limiter of its own, so it never takes a token of
-anyio's shared pool) and runs every call of its worker there, one at a time.  Being an
-anyio worker thread, it lets the calls use `anyio.from_thread`, and each call runs in a
-copy of its caller's context variables, as `anyio.to_thread.run_sync` does.
+then fails or misbehaves.  A `PinnedThread` runs every call of its worker on one thread of
+its own, one at a time, as anyio's worker threads run theirs: each call in a copy of its
+caller's context variables, and able to use `anyio.from_thread`.
+
+The thread starts when the object is made, not in a task of its own: a task can be
+cancelled before it first runs, and a call queued for a thread that never started would
+be waited for for ever (helper-97, on a version that started it in a task).
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import queue
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
-import anyio.to_thread
 
 # Internal to the run: nothing here is public API.
 __all__: list[str] = []
@@ -49,28 +51,44 @@ def _soon(token: anyio.lowlevel.EventLoopToken) -> Callable[[Callable[[], object
     return lambda callback: anyio.from_thread.run_sync(callback, token=token)
 
 
+@contextlib.contextmanager
+def _as_anyio_worker(token: anyio.lowlevel.EventLoopToken) -> Iterator[None]:
+    """
+    This thread taken for one of anyio's worker threads of the loop of ``token``, so that
+    `anyio.from_thread` works in it without a token, as in a `to_thread` call.  anyio
+    does this for its own threads with a helper it does not export: without it (another
+    anyio), the calls must pass ``token=`` themselves.
+    """
+    try:
+        from anyio._core._eventloop import claim_worker_thread
+    except ImportError:
+        yield
+        return
+    with claim_worker_thread(token.backend_class, token.native_token):
+        yield
+
+
 class PinnedThread:
     """
-    A thread of its own for one worker: start `serve` in a task, `run` calls on it, and
-    `stop` it when the worker is done.
+    A thread of its own for one worker: `run` runs a call on it, and `stop` lets it end.
 
     Like `anyio.to_thread.run_sync`, a call once started cannot be abandoned: a task
     cancelled while it runs waits for it to return, then is cancelled.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-
-    async def serve(self) -> None:
-        """Hold one worker thread and run the calls given to it, until `stop`."""
-        await anyio.to_thread.run_sync(self._serve, limiter=anyio.CapacityLimiter(1))
+        token = anyio.lowlevel.current_token()
+        self._soon = _soon(token)
+        self._thread = threading.Thread(target=self._serve, args=(token,), name=name, daemon=True)
+        self._thread.start()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on this thread; return what it returns, or raise what it raises."""
         # A cancelled run starts no call (the queues that feed a worker do not always
         # check): as anyio.to_thread.run_sync, which checks first.
         await anyio.lowlevel.checkpoint_if_cancelled()
-        soon = _soon(anyio.lowlevel.current_token())
+        soon = self._soon
         done = anyio.Event()
         outcomes: list[_Outcome] = []
 
@@ -89,15 +107,16 @@ class PinnedThread:
         return value  # type: ignore[no-any-return]
 
     def stop(self) -> None:
-        """Let the thread go once it has run the calls it was given."""
+        """Let the thread end once it has run the calls it was given."""
         self._jobs.put(None)
 
-    def _serve(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            context, fn, args, report = job
-            try:
-                outcome: _Outcome = (context.run(fn, *args), None)
-            except BaseException as exc:
-                outcome = (None, exc)
-            report(outcome)
-            del job, context, fn, args, report, outcome  # hold no value between calls
+    def _serve(self, token: anyio.lowlevel.EventLoopToken) -> None:
+        with _as_anyio_worker(token):
+            while (job := self._jobs.get()) is not None:
+                context, fn, args, report = job
+                try:
+                    outcome: _Outcome = (context.run(fn, *args), None)
+                except BaseException as exc:
+                    outcome = (None, exc)
+                report(outcome)
+                del job, context, fn, args, report, outcome  # hold no value between calls

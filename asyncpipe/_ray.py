@@ -91,6 +91,13 @@ def driver_env(settings: Mapping[str, str]) -> Iterator[None]:
             os.environ.pop(name, None)
 
 
+def _cloudpickled(value: object) -> bytes:
+    """``value`` as Ray ships a call's result back (its ``cloudpickle``)."""
+    from ray import cloudpickle
+
+    return cloudpickle.dumps(value)  # type: ignore[no-any-return,no-untyped-call]
+
+
 def _import_ray() -> ModuleType:
     """
     Import ray, or raise the `ConfigError` that says how to install it.
@@ -202,6 +209,7 @@ class RayExecutor(Executor):
     """
 
     name = "ray"
+    serialize = staticmethod(_cloudpickled)
 
     def __init__(
         self,

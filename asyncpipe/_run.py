@@ -270,13 +270,11 @@ class Run:
             return
         # A thread worker with a resource has a thread of its own: the resource is built,
         # used and closed there (an engine may be bound to the thread that made it).
-        pinned = PinnedThread()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(pinned.serve)
-            try:
-                await self._serve_with_resource(index, threads, remote, pinned)
-            finally:
-                pinned.stop()
+        pinned = PinnedThread(f"asyncpipe {stage.name}")
+        try:
+            await self._serve_with_resource(index, threads, remote, pinned)
+        finally:
+            pinned.stop()
 
     async def _serve_with_resource(
         self,

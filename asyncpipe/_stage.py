@@ -114,7 +114,8 @@ class Stage:
             engine that is not thread-safe is never used by two threads at once.  A
             ``thread`` worker with a resource has a thread of its own, where the resource
             is built, used and closed, so an engine bound to the thread that built it
-            works (a sqlite3 connection as it comes).  Its
+            works (a sqlite3 connection as it comes).  Its calls may use
+            ``anyio.from_thread.run`` and ``run_sync``, not ``check_cancelled``.  Its
             ``close()``, if it has one, is called when the worker stops; an exception
             from it is logged, not raised.
         limiter: a `RateLimit` acquired before every try, retries included.  Share one

@@ -9,6 +9,7 @@ runs the same chains in tests/test_ray.py.
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -165,10 +166,13 @@ class TestFusedRun:
         # a retry of a later stage ran the expensive ones before it again).
         assert (steps.calls["a"], steps.calls["b"], steps.calls["c"]) == (3, 3, 4)
 
-    async def test_an_input_that_cannot_travel_back_restarts_the_chain(self) -> None:
-        """When the failed stage's input cannot be pickled (a remote worker's outcome must
-        be), the retry starts the chain again, and the error is the stage's own
-        (helper-95: on Ray a ValueError of stage b was recorded as a's pickling error)."""
+    @pytest.mark.parametrize("remote", [False, True])
+    async def test_an_input_that_cannot_travel_back_restarts_the_chain(self, remote: bool) -> None:
+        """When the failed stage's input cannot be serialised as the executor ships an
+        outcome back, the retry starts the chain again, and the error is the stage's own
+        (helper-95: on Ray a ValueError of stage b was recorded as a's pickling error).
+        In-process, nothing is serialised, and the retry starts at the failed stage
+        (helper-97: plain pickle was tried for every executor)."""
         calls: Counter[str] = Counter()
         lock = threading.Lock()
 
@@ -185,6 +189,8 @@ class TestFusedRun:
             return pair[0]
 
         executor, retry = ThreadExecutor(), Retry(attempts=2, base=0.001, cap=0.001)
+        if remote:
+            executor.serialize = pickle.dumps  # as a remote executor ships outcomes
         stages = [
             Stage("make", make, kind="thread", executor=executor),
             Stage("use", use, kind="thread", executor=executor, retry=retry),
@@ -193,7 +199,8 @@ class TestFusedRun:
         assert first.error is None and first.value == 1
         assert second.error is not None
         assert (second.error.stage, second.error.type) == ("use", "ValueError")
-        assert calls == {"make": 3, "use": 3}  # make again for the retry of item 1
+        # Remote: make runs again for the retry of item 1.
+        assert calls == {"make": 3 if remote else 2, "use": 3}
 
     async def test_each_stage_of_a_chain_has_its_own_tries(self) -> None:
         """b and c each fail once with 2 tries each: the item succeeds, as it does when
