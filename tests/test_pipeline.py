@@ -14,6 +14,7 @@ from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import orjson
 import pytest
 
@@ -385,6 +386,26 @@ class TestResources:
         stage = Stage("work", work, kind="thread", workers=2, resource=object)
         await Pipeline([stage]).run(range(5), sink=sink)
         assert results == [("batch-7", 2 * n) for n in range(5)]
+
+    @pytest.mark.parametrize("checkpoints", range(6))
+    async def test_a_run_cancelled_as_its_workers_start_ends(self, checkpoints: int) -> None:
+        """Cancelled a few steps into its start, a run with a thread stage with resources
+        returns at once (helper-97: with the worker's thread started in a task of its
+        own, a task cancelled before it first ran left its call waited for for ever)."""
+        stage = Stage(
+            "work", lambda resource, value: value, kind="thread", workers=4, resource=object
+        )
+        with anyio.fail_after(10):  # a hang fails here
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as tg:
+
+                    async def cancel() -> None:
+                        for _ in range(checkpoints):
+                            await anyio.lowlevel.checkpoint()
+                        scope.cancel()
+
+                    tg.start_soon(cancel)
+                    await Pipeline([stage]).run(range(100))
 
     async def test_a_cancelled_pinned_worker_starts_no_call(self) -> None:
         """Cancelled from outside, a thread stage with a resource starts no new call
