@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import orjson
 import pytest
 from cliapp import CountingApp
@@ -136,7 +137,7 @@ class TestCountingApp:
         def interrupted(*args: object) -> int:
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(asyncpipe._cli.anyio, "run", interrupted)
+        monkeypatch.setattr(anyio, "run", interrupted)  # as asyncpipe._cli calls it
         monkeypatch.setenv("PYTHONPATH", str(TESTS))
         source, out = numbers(tmp_path / "n.txt", 3), tmp_path / "out.jsonl"
         code = asyncpipe._cli.main(

@@ -487,9 +487,9 @@ class TestLoadImages:
             data = (sroie / "img" / f"{number:03d}.jpg").read_bytes()
             cut.write_bytes(data[:-2])
             page = load_page(_one(list(discover([cut]))))
-            whole = load_page(_one(list(discover([sroie / "img" / f"{number:03d}.jpg"]))))
-            assert page.image is not None and whole.image is not None
-            assert page.image.shape == whole.image.shape
+            scan = load_page(_one(list(discover([sroie / "img" / f"{number:03d}.jpg"]))))
+            assert page.image is not None and scan.image is not None
+            assert page.image.shape == scan.image.shape
             assert page.notes["load"]["truncated"] == 1.0
 
     def test_truncated_progressive_jpeg_is_read_whole(self, sroie: Path, tmp_path: Path) -> None:
