@@ -354,8 +354,9 @@ def _decode(
             return _to_array(transposed or read_image), drafted, read
         # The resolution tags speak of the stored axes, which turning upright may swap.
         stored_dpi = image.info.get("dpi")
+        turned = kind in _TAGGED and image.getexif().get(ExifTags.Base.Orientation, 1) >= 5
         upright = _upright(image) if kind in _TAGGED else image
-        if stored_dpi is not None and upright.size != image.size:
+        if stored_dpi is not None and turned:  # orientations 5 to 8 swap the axes
             stored_dpi = tuple(reversed(stored_dpi))
         reduced = _square(_reduce(upright, max_side), stored_dpi, max_pixels, what)
         if reduced is not image:

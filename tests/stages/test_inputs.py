@@ -543,6 +543,11 @@ class TestLoadImages:
         page = load_page(_one(list(discover([sideways]))))
         assert page.image is not None
         assert page.image.shape == (round(gray.height * 204 / 98), gray.width)
+        # A square page turned keeps its size: the tag says it was turned (helper-97).
+        square = tmp_path / "square.png"
+        gray.crop((0, 0, 400, 400)).rotate(90).save(square, dpi=(98, 204), exif=exif)
+        page = load_page(_one(list(discover([square]))))
+        assert page.image is not None and page.image.shape == (round(400 * 204 / 98), 400)
 
     def test_zero_byte_file_with_stale_ref(self, tmp_path: Path) -> None:
         """A file emptied after discovery fails to decode with a clear error."""
