@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import stat
 import threading
 from collections.abc import Iterator
@@ -196,6 +197,30 @@ def _cut_short(path: Path | bytes) -> bool:
     return b"%%EOF" not in tail
 
 
+# A page tree with no page in it. PDFium refuses such a file as a "data format error",
+# the same as garbage, so the message is chosen from the bytes instead.
+_EMPTY_PAGE_TREE = re.compile(
+    rb"/Type\s*/Pages\b[^>]*?/Count\s+0\b|/Count\s+0\b[^>]*?/Type\s*/Pages\b"
+)
+_A_PAGE = re.compile(rb"/Type\s*/Page\b(?!s)")
+# Only a small file is searched: an empty page tree is a small file.
+_EMPTY_SEARCHED = 1 << 20
+
+
+def _no_pages(path: Path | bytes) -> bool:
+    """Whether a PDF PDFium refused declares an empty page tree and holds no page object
+    (a form emptied by a tool, an export of nothing): only the message depends on it."""
+    try:
+        if isinstance(path, bytes):
+            data = path[:_EMPTY_SEARCHED]
+        else:
+            with open(path, "rb") as stream:
+                data = stream.read(_EMPTY_SEARCHED)
+    except OSError:
+        return False
+    return bool(_EMPTY_PAGE_TREE.search(data)) and not _A_PAGE.search(data)
+
+
 @contextmanager
 def open_pdf(path: Path | bytes) -> Iterator[pdfium.PdfDocument]:
     """
@@ -223,6 +248,8 @@ def open_pdf(path: Path | bytes) -> Iterator[pdfium.PdfDocument]:
                 raise OSError(f"cannot read the file ({exc})") from exc
             if exc.err_code == pdfium_c.FPDF_ERR_SECURITY:
                 raise ValueError("PDF uses an unsupported security handler") from exc
+            if _no_pages(path):
+                raise ValueError("PDF has no pages (its page tree is empty)") from exc
             if _cut_short(path):
                 raise ValueError(
                     "corrupt or unreadable PDF: it does not end as a PDF does (no %%EOF), "

@@ -413,6 +413,26 @@ class TestDiscoverMultiPage:
         problem = _one(list(discover([inside]))).problem
         assert problem == f"{inside}: corrupt or unreadable PDF: PDFium cannot parse it"
 
+    def test_a_pdf_without_pages_says_so(self, tmp_path: Path) -> None:
+        """A whole PDF whose page tree is empty says it has no pages (round 24's audit:
+        PDFium refuses it as a data format error, so it said "PDFium cannot parse it")."""
+        empty = tmp_path / "empty.pdf"
+        body = [
+            b"%PDF-1.4\n",
+            b"1 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n",
+            b"2 0 obj\n<< /Type /Catalog /Pages 1 0 R >>\nendobj\n",
+        ]
+        offsets = [sum(map(len, body[:i])) for i in (1, 2)]
+        xref = b"xref\n0 3\n0000000000 65535 f \n" + b"".join(
+            b"%010d 00000 n \n" % offset for offset in offsets
+        )
+        trailer = b"trailer\n<< /Size 3 /Root 2 0 R >>\nstartxref\n%d\n%%%%EOF\n" % sum(
+            map(len, body)
+        )
+        empty.write_bytes(b"".join(body) + xref + trailer)
+        ref = _one(list(discover([empty])))
+        assert ref.problem == f"{empty}: PDF has no pages (its page tree is empty)"
+
     def test_truncated_tiff(self, sroie: Path, tmp_path: Path) -> None:
         """A TIFF cut short before its directory is one problem ref."""
         tiff = _tiff(sroie, tmp_path / "stack.tif", 2)
