@@ -80,6 +80,24 @@ def _travels(value: Any, serialize: Callable[[Any], bytes] | None) -> bool:
     return True
 
 
+def shippable(error: Exception, serialize: Callable[[Any], bytes] | None) -> Exception:
+    """
+    ``error``, or when it cannot travel back from the worker (it holds a lock, a socket, a
+    file) a `RuntimeError` that keeps its type's name and its message, so the item's error
+    record says what the stage raised rather than why pickling it failed.
+    """
+    if serialize is None:
+        return error
+    try:
+        serialize(error)
+    except Exception as why:
+        return RuntimeError(
+            f"{type(error).__name__}: {error} (the exception itself could not come back "
+            f"from the worker: {why})"
+        )
+    return error
+
+
 class _Resources:
     """The per-worker resources of a chain's stages, built once and closed together."""
 
@@ -122,7 +140,7 @@ def _run_chain(
         except Exception as exc:
             outcome.timings[link.name] = time.perf_counter() - started
             outcome.failed = link.name
-            outcome.error = exc
+            outcome.error = shippable(exc, serialize)
             if position > offset and _travels(value, serialize):
                 outcome.value, outcome.carried = value, True
             return outcome

@@ -22,6 +22,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import pickle
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import anyio.to_thread
 
 from ._exceptions import ConfigError, RetryableError, StageError
 from ._executor import Executor, StageCall
+from ._fuse import shippable
 from ._stats import WorkerLosses
 
 if TYPE_CHECKING:
@@ -111,6 +113,17 @@ def _import_ray() -> ModuleType:
     return ray
 
 
+class _Raised(Exception):
+    """
+    What a stage raised on an actor, wrapped so that the driver can tell it from Ray's own
+    failures (a result that cannot be pickled back comes as a bare ``TypeError``).
+    """
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 class _Worker:
     """
     The body of one actor: it builds the stage's resource once and calls the stage on values.
@@ -130,9 +143,12 @@ class _Worker:
         Run the stage on one value; return this process's id with the result, so the
         driver can tell when Ray restarted the actor (a new process) behind its back.
         """
-        if self._has_resource:
-            return os.getpid(), self._fn(self._resource, value)
-        return os.getpid(), self._fn(value)
+        try:
+            if self._has_resource:
+                return os.getpid(), self._fn(self._resource, value)
+            return os.getpid(), self._fn(value)
+        except Exception as exc:
+            raise _Raised(shippable(exc, _cloudpickled)) from None
 
     def close(self) -> None:
         """Close the resource if it has a ``close()`` method."""
@@ -487,13 +503,16 @@ class RayExecutor(Executor):
                     slot.pid = pid
                     return result
                 except task_error as exc:
-                    # The stage raised: re-raise its own exception, so error records and
-                    # the retry predicate see the same type as with local threads.
                     cause = exc.cause
-                    if isinstance(cause, Exception) and not isinstance(
-                        cause, ray.exceptions.RayError
-                    ):
-                        raise cause from None
+                    if isinstance(cause, _Raised):
+                        # The stage raised: re-raise its own exception, so error records
+                        # and the retry predicate see the same type as with local threads.
+                        raise cause.error from None
+                    if isinstance(cause, TypeError | AttributeError | pickle.PicklingError):
+                        # The call returned, and its result could not be pickled back.
+                        raise TypeError(
+                            f"the result cannot come back from the Ray worker: {cause}"
+                        ) from None
                     raise
                 except actor_error as exc:
                     if not slot.lost:

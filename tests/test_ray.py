@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -125,6 +126,24 @@ def _noop(value: int) -> int:
     return value
 
 
+class _Locked(Exception):
+    """An exception that holds a lock, so it cannot be pickled."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+def _raise_locked(value: str) -> str:
+    if value == "raise":
+        raise _Locked("the stage's own reason")
+    return value
+
+
+def _return_lock(value: str) -> object:
+    return threading.Lock() if value == "lock" else value
+
+
 class TestRayExecutor:
     """The Ray executor against a real local Ray cluster."""
 
@@ -236,6 +255,37 @@ class TestRayExecutor:
         assert out[0].value == (5, 0)
         assert out[1].error is not None
         assert out[1].error.type == "ZeroDivisionError"
+
+    @pytest.mark.parametrize("fused", [False, True])
+    async def test_what_cannot_be_pickled_back_is_named(
+        self, ray_cluster: None, fused: bool
+    ) -> None:
+        """An exception that cannot be pickled keeps its type's name and message, and a
+        result that cannot says so (round 24's audit: both became the bare "cannot pickle
+        '_thread.lock' object", the exception's own message lost)."""
+        executors = [RayExecutor(), RayExecutor()]
+        if fused:
+            executors[1] = executors[0]
+        stages = [
+            Stage("raises", _raise_locked, kind="thread", executor=executors[0]),
+            Stage("returns", _return_lock, kind="thread", executor=executors[1]),
+        ]
+        out: list[Item] = []
+
+        async def collect(item: Item) -> None:
+            out.append(item)
+
+        await Pipeline(stages).run(["raise", "lock", "fine"], sink=collect, ordered=True)
+        raised, locked, fine = out
+        assert fine.value == "fine"
+        assert raised.error is not None and raised.error.stage == "raises"
+        assert raised.error.message.startswith("_Locked: the stage's own reason (")
+        assert locked.error is not None and locked.error.type == "TypeError"
+        assert locked.error.message == (
+            "the result cannot come back from the Ray worker: cannot pickle '_thread.lock' object"
+        )
+        if not fused:  # a fused chain's executor failure is charged to its first stage
+            assert locked.error.stage == "returns"
 
     async def test_oversubscription_is_refused(self, ray_cluster: None) -> None:
         """More actor CPUs than the cluster has free is a ConfigError naming the numbers."""
