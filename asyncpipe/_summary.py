@@ -141,7 +141,12 @@ async def closing_lines(
             f"Done in {format_duration(summary.elapsed)}: "
             f"{_counted(lines_out, unit)} in the output, "
             f"{lines_out - failed} ok, {failed} failed"
-            + (f" ({summary.skipped} were done by an earlier run)" if summary.skipped else "")
+            + (
+                f" ({summary.skipped} {'was' if summary.skipped == 1 else 'were'} done by an "
+                "earlier run)"
+                if summary.skipped
+                else ""
+            )
             + "."
         )
     lines.append(f"  output:  {out}")

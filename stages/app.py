@@ -16,7 +16,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -391,7 +391,26 @@ def _discovered(
             # Without it a resume would read every scan whole (as a journal from before
             # scans were cut): stop before any page is read.
             raise JournalError(f"cannot keep how this run reads scans in {kept}: {exc}") from exc
-    yield from discover(options.inputs, on_skip=skipped, receipts=receipts)
+    refs = discover(options.inputs, on_skip=skipped, receipts=receipts)
+    yield from _without_gone_done(refs, options.out) if options.resume else refs
+
+
+def _without_gone_done(refs: Iterable[PageRef], out: Path) -> Iterator[PageRef]:
+    """
+    ``refs`` less the inputs of a resumed run that are gone but whose pages the output
+    already holds (a file moved away once it was read): their key comes from their
+    content, so they would come back as an error record beside their finished one.
+    """
+    done: set[str] | None = None
+    for ref in refs:
+        if ref.problem is not None and not os.path.lexists(ref.source):
+            if done is None:  # read once, and only when an input has gone
+                records = _read_records(out) if out.exists() else ()
+                done = {str(record.get("source")) for record in records}
+            if ref.source in done:
+                log.warning("%s is gone; the output has its pages from before", ref.source)
+                continue
+        yield ref
 
 
 def receipts_mode(journal: Path, *, resume: bool, whole: bool) -> bool:

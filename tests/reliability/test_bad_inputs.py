@@ -139,6 +139,33 @@ class TestBadInputs:
         assert f"nothing written: {out} is as it was" in result.output
         assert out.read_bytes() == before
 
+    def test_resume_after_one_finished_input_is_gone(self, tmp_path: Path) -> None:
+        """--resume after one named file, already read, was moved away: the output keeps
+        its finished line and gains no error line; a gone file that was never read is
+        an error record (round 24's audit: the finished file came back as an error
+        record, its key being made from content no longer there)."""
+        folder = tmp_path / "in"
+        make_receipt(folder / "a.png", RECEIPTS["kedai.png"])
+        make_receipt(folder / "b.png", RECEIPTS["kedai.png"][1:])
+        out = tmp_path / "r.jsonl"
+        args = ["run", str(folder / "a.png"), str(folder / "b.png")]
+        tail = ["--out", str(out), "--progress", "none"]
+        assert run_cli([*args, *tail], log=tmp_path / "cli.log").returncode == 0
+        before = out.read_bytes()
+        (folder / "b.png").unlink()
+        never = folder / "c.png"
+        result = run_cli([*args, str(never), *tail, "--resume"], log=tmp_path / "cli.log")
+        assert f"{folder / 'b.png'} is gone; the output has its pages from before" in (
+            result.output
+        )
+        records, _ = read_lines(out)
+        assert out.read_bytes().startswith(before)
+        assert [(r["source"], r["status"]) for r in records] == [
+            (str(folder / "a.png"), "ok"),
+            (str(folder / "b.png"), "ok"),
+            (str(never), "error"),
+        ]
+
     def test_missing_input(self, tmp_path: Path) -> None:
         """A path that does not exist is an error record, not a crash; others still run."""
         folder = tmp_path / "in"
