@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -60,7 +60,7 @@ class Job:
     """
 
     pipeline: Pipeline
-    source: Iterable[Any] | AsyncIterator[Any]
+    source: Iterable[Any] | AsyncIterable[Any]
     key: Callable[[Any], str] | None
     record: Callable[[Item], dict[str, Any]]
     report: Callable[[RunSummary], Awaitable[list[str]]] | None = None

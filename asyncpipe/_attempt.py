@@ -249,8 +249,13 @@ def make_call(
             await limiter.acquire()
         if timeout is None:
             return await fn(value)
-        with anyio.fail_after(timeout):
-            return await fn(value)
+        try:
+            with anyio.fail_after(timeout) as scope:
+                return await fn(value)
+        except TimeoutError:
+            if not scope.cancelled_caught:
+                raise  # the stage's own
+            raise TimeoutError(f"the stage's timeout of {timeout:g} s passed") from None
 
     return call_async
 
@@ -277,7 +282,7 @@ def _awaiting_its_result(name: str, fn: Callable[[Any], Any]) -> Callable[[Any],
             raise _wrong_kind(
                 name,
                 f"kind='async' runs an async def on the event loop, but the function "
-                f"returned a {type(result).__name__}, not an awaitable: give a plain "
+                f"returned a value of type {type(result).__name__}, not an awaitable: give a plain "
                 "function kind='thread'",
             )
         return await result

@@ -12,6 +12,7 @@ and run-wide overrides by stage name in `_overrides`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,8 @@ from ._stage import Item, Stage
 from ._stats import RunSummary, StageStatistics
 
 __all__ = ["Pipeline", "iterate_in_thread"]
+
+log = logging.getLogger("asyncpipe")
 
 
 class Pipeline:
@@ -166,7 +169,8 @@ class Pipeline:
                 stage without a checkpoint.  An item already written is not run again when
                 the stages have changed since (a stage's ``version`` renews checkpoints,
                 not lines written): start over to apply new stages to every item.
-            retry_failed: on resume, run failed items again.
+            retry_failed: on resume, run failed items again.  Their lines are replaced,
+                so they come after the others in the output, not in input order.
             ordered: hand items to the sink in input order (the default, here and in
                 ``asyncpipe run``).  ``False`` hands each item over as soon as it is
                 done: with uneven items that keeps fast items from waiting for slow ones.
@@ -179,7 +183,8 @@ class Pipeline:
                 than the rest (a retry after a 429's ``Retry-After``, say) then holds
                 intake back: ``RunSummary.window_wait`` says for how long.  A larger
                 window holds more finished items in memory; ``ordered=False`` holds none.
-            progress: called with live statistics about once a second.
+            progress: a `ProgressReporter` (`LogProgress`, `RichProgress` or your own)
+                whose ``update`` gets live statistics every ``interval`` seconds.
             stop_on_signals: on SIGINT/SIGTERM stop taking input, finish the items in
                 flight and return (``summary.interrupted`` says which); a second signal
                 cancels the items in flight too.
@@ -198,6 +203,17 @@ class Pipeline:
             raise ConfigError("retry_failed only makes sense with resume")
         if resume and journal is None:
             raise ConfigError("resume needs a journal")
+        if reorder_window is not None and reorder_window < 1:
+            raise ConfigError(f"reorder_window must be at least 1 (it is {reorder_window})")
+        if progress is not None and not callable(getattr(progress, "update", None)):
+            raise ConfigError(
+                f"progress must be a ProgressReporter (LogProgress, say), not {progress!r}"
+            )
+        if resume and key is None:
+            log.warning(
+                "resuming with positional keys: this is only right with the same inputs "
+                "in the same order (give key= to name each input)"
+            )
         if sink is not None and not isinstance(sink, Sink):
             sink = CallbackSink(sink)
         run = Run(

@@ -187,6 +187,11 @@ class WorkerLosses:
         return "; ".join(parts)
 
 
+#: The utilization from which the busiest stage is called the bottleneck in the table:
+#: below it the stage spent most of the run idle, held back by the source or the sink.
+BUSY = 0.5
+
+
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
@@ -255,7 +260,10 @@ class RunSummary:
         )
         rows = [head, "-" * len(head)]
         for s in self.stages:
-            mark = "  <- bottleneck" if s.name == self.bottleneck else ""
+            mark = ""
+            if s.name == self.bottleneck:
+                # A stage idle most of the run was waiting on its input or on the output.
+                mark = "  <- bottleneck" if s.utilization >= BUSY else "  <- busiest"
             rows.append(
                 f"{s.name:<12} {s.kind:<6} {s.workers:>3} {s.items_in:>7} {s.items_out:>7} "
                 f"{s.failed:>5} {s.retried:>5} {s.skipped:>6} {s.busy_seconds:>8.2f} "

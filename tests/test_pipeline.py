@@ -141,6 +141,29 @@ class TestConfig:
         with pytest.raises(ConfigError):
             Pipeline([Stage("a", identity)], max_buffer_size=0)
 
+    async def test_bad_window_and_progress(self) -> None:
+        """A reorder window under 1 and a progress that is not a reporter are
+        ConfigErrors before anything runs (round 25's audit: -1 was a bare ValueError,
+        0 meant the default, and a function crashed the run at its first tick)."""
+        pipeline = Pipeline([Stage("a", identity)])
+        for window in (0, -1):
+            with pytest.raises(ConfigError, match="reorder_window must be at least 1"):
+                await pipeline.run([1], reorder_window=window)
+        with pytest.raises(ConfigError, match="progress must be a ProgressReporter"):
+            await pipeline.run([1], progress=print)  # type: ignore[arg-type]
+
+    async def test_a_resume_by_position_warns(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A resume without ``key`` says that it trusts the inputs' order (round 25's
+        audit: changed inputs lost one value and wrote another twice, silently)."""
+        pipeline, journal = Pipeline([Stage("a", identity)]), tmp_path / "j"
+        await pipeline.run(["x"], journal=Journal(journal), key=str)
+        await pipeline.run(["x"], journal=Journal(journal), resume=True, key=str)
+        assert "positional keys" not in caplog.text
+        await pipeline.run(["x"], journal=Journal(journal), resume=True)
+        assert "resuming with positional keys" in caplog.text
+
     def test_an_async_def_is_no_thread_stage(self) -> None:
         """An ``async def`` given ``kind="thread"`` is refused when the stage is made; in a
         thread it would return a coroutine nobody awaits (helper-87's audit: a TypeError

@@ -191,3 +191,23 @@ class TestInPipeline:
             [item] = await run_one(stage, [3])
         assert item.ok and item.value == 3
         assert calls == 2
+
+    async def test_a_timeout_says_it_was_the_stages(self) -> None:
+        """The stage's timeout is named in the error record; a TimeoutError the stage
+        raises itself keeps its message (round 25's audit: 'TimeoutError()')."""
+
+        async def slow(value: int) -> int:
+            if value:
+                raise TimeoutError("the upstream gave up")
+            await anyio.sleep(30)
+            return value
+
+        stage = Stage("call", slow, timeout=0.05, retry=Retry(attempts=1))
+        with anyio.fail_after(20):
+            timed_out, own = await run_one(stage, [0, 1])
+        assert timed_out.error is not None and own.error is not None
+        assert (timed_out.error.type, timed_out.error.message) == (
+            "TimeoutError",
+            "the stage's timeout of 0.05 s passed",
+        )
+        assert own.error.message == "the upstream gave up"

@@ -191,7 +191,7 @@ class TestSummary:
         """A one-worker sleeping stage between two fast ones is the bottleneck, in the table too."""
 
         def slow(value: int) -> int:
-            time.sleep(0.005)
+            time.sleep(0.02)
             return value
 
         class Discard(Sink):
@@ -212,6 +212,18 @@ class TestSummary:
         assert line.endswith("<- bottleneck")
         assert sum("bottleneck" in row for row in table.splitlines()) == 1
         assert "40 ok, 0 failed, 0 skipped" in table
+
+    async def test_an_idle_stage_is_no_bottleneck(self) -> None:
+        """When the sink sets the pace, the busiest stage is marked so, not as the
+        bottleneck (round 25's audit: '<- bottleneck' on a stage busy 1% of the run)."""
+
+        class Slow(Sink):
+            async def write(self, items: Sequence[Item]) -> None:
+                await anyio.sleep(0.02 * len(items))
+
+        summary = await Pipeline([Stage("quick", identity)]).run(range(20), sink=Slow())
+        [line] = [row for row in summary.format_table().splitlines() if row.startswith("quick")]
+        assert line.endswith("<- busiest")
 
     async def test_a_long_call_counts_as_busy_while_it_runs(self) -> None:
         """Live statistics count a call still running: a run waiting on one long LLM call
