@@ -146,14 +146,7 @@ class Journal:
                 f"journal {self.path} is in use by another run (this Journal object's): "
                 "one Journal serves one run at a time"
             )
-        self._lock = await anyio.to_thread.run_sync(self._take_lock)
-
-    def _take_lock(self) -> int:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
-        return _runlock.take(self.path)
+        self._lock = await anyio.to_thread.run_sync(_runlock.take, self.path)
 
     def _release_lock(self) -> None:
         lock, self._lock = self._lock, None
@@ -194,7 +187,7 @@ class Journal:
         if self._fd is not None:
             raise JournalError(f"journal {self.path} is already open")
         if self._lock is None:
-            self._lock = self._take_lock()
+            self._lock = _runlock.take(self.path)
         try:
             state = self._open_file(resume, done, retry_failed)
         except BaseException:

@@ -68,6 +68,10 @@ def take_output(output: Path) -> int:
 def _take(target: Path, what: str, error: type[Exception], advice: str) -> int:
     path = lock_path(target)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise error(f"cannot open {what} {target}: {exc}") from exc
+    try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise error(f"cannot open the {what}'s lock {path}: {exc}") from exc

@@ -148,7 +148,9 @@ class JsonlSink(Sink):
         self.lines_written = 0
 
     async def open(self, *, resume: bool, retry_failed: bool) -> Container[str] | None:
-        self._lock = await anyio.to_thread.run_sync(self._take_lock)
+        # Before the file is touched: a second run writing here (with another journal)
+        # stops before it empties the file or adds its own lines.
+        self._lock = await anyio.to_thread.run_sync(_runlock.take_output, self.path)
         try:
             keys = await anyio.to_thread.run_sync(self._prepare, resume, retry_failed)
             self._file = await aiofiles.open(self.path, "ab")
@@ -157,12 +159,6 @@ class JsonlSink(Sink):
             raise
         self._last_sync = anyio.current_time()
         return keys
-
-    def _take_lock(self) -> int:
-        # Before the file is touched: a second run writing here (with another journal)
-        # stops before it empties the file or adds its own lines.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return _runlock.take_output(self.path)
 
     def _release_lock(self) -> None:
         lock, self._lock = self._lock, None
