@@ -54,7 +54,7 @@ from stages.inputs._receipts import receipts_of
 from stages.ocr import RapidOcrEngine, ocr_page
 from stages.offline import DEFAULT_FIELDS, exact_match, read_key_file
 from stages.offline import extract_fields as extract
-from stages.offline._correct import correct_text
+from stages.offline._correct import correct_lines
 from stages.offline._layout import fix_layout
 from stages.preprocess import PreprocessOptions, preprocess
 from stages.testing.flatbed import cafe_receipt, in_columns, invoice, note, side_by_side
@@ -64,7 +64,7 @@ __all__ = ["main"]
 
 def _fields(engine: RapidOcrEngine, ref: PageRef) -> dict[str, str | None]:
     page = ocr_page(engine, preprocess(load_page(ref), PreprocessOptions()))
-    text = fix_layout(correct_text("\n".join(line.text for line in page.lines)))
+    text = fix_layout("\n".join(correct_lines(page.lines)))
     return extract(text, page.lines)
 
 

@@ -87,7 +87,7 @@ from stages.inputs import discover, load_page
 from stages.ocr import RapidOcrEngine, ocr_page
 from stages.offline import DEFAULT_FIELDS, exact_match, read_key_file
 from stages.offline import extract_fields as extract
-from stages.offline._correct import correct_text
+from stages.offline._correct import correct_lines
 from stages.offline._layout import fix_layout
 from stages.pipeline import DocumentSettings, page_loader
 from stages.preprocess import PreprocessOptions, preprocess, rotate
@@ -277,7 +277,7 @@ def run(
         page = ocr_page(engine, preprocess(page, options))
         cpu += time.process_time() - started
         upright += page.notes["ocr"].get("turns", 0) == UPRIGHT.get(transform, 0)
-        text = fix_layout(correct_text("\n".join(line.text for line in page.lines)))
+        text = fix_layout("\n".join(correct_lines(page.lines)))
         got = extract(text, page.lines)
         key = read_key_file(data / "key" / f"{name}.json")
         for field in DEFAULT_FIELDS:

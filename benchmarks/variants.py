@@ -223,10 +223,10 @@ VARIANTS: dict[str, tuple[Variant, tuple[str, ...]]] = {
 
 def _rows(lines: list[Any]) -> Rows:
     """The rows the structure stage reads, after the offline correct and fix stages."""
-    from stages.offline import correct_text, fix_layout
+    from stages.offline import correct_lines, fix_layout
     from stages.offline._fields import _row_texts
 
-    return _row_texts(fix_layout(correct_text("\n".join(line.text for line in lines))), lines)
+    return _row_texts(fix_layout("\n".join(correct_lines(lines))), lines)
 
 
 # One receipt: its rows, its key, and its group (``dev``, ``held`` or ``written``).

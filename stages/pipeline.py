@@ -21,7 +21,7 @@ from ._malloc import release_memory, tune_malloc
 from ._page import Page, PageRef, utf8_text
 from .inputs import encoded_bytes, load_page, page_bytes, read_page
 from .ocr import make_engine, ocr_page, rapidocr_max_side
-from .offline import correct_text, extract_fields, fix_layout
+from .offline import correct_lines, correct_text, extract_fields, fix_layout
 from .preprocess import PreprocessOptions, preprocess
 
 if TYPE_CHECKING:
@@ -238,7 +238,10 @@ def _encode(page: Page) -> dict[str, Any]:
 
 
 def _offline_correct(page: Page) -> Page:
-    page.corrected = correct_text(page.text)
+    if page.text == "\n".join(line.text for line in page.lines):
+        page.corrected = "\n".join(correct_lines(page.lines))
+    else:  # text that is not its lines' (none here; an app's own stage might)
+        page.corrected = correct_text(page.text)
     return page
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ._address import find_address as find_address
 from ._company import find_company as find_company
+from ._correct import correct_lines as correct_lines
 from ._correct import correct_text as correct_text
 from ._correct import load_dictionary as load_dictionary
 from ._dates import find_date as find_date
@@ -45,6 +46,7 @@ __all__ = [
     "ReceiptScore",
     "character_error_rate",
     "comparable_text",
+    "correct_lines",
     "correct_text",
     "edit_distance",
     "exact_match",

@@ -20,9 +20,13 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from symspellpy import SymSpell
 
-__all__ = ["RECEIPT_VOCABULARY", "correct_text", "load_dictionary"]
+    from stages._page import Line
+
+__all__ = ["RECEIPT_VOCABULARY", "SURE", "correct_lines", "correct_text", "load_dictionary"]
 
 _DICTIONARY_FILE = "frequency_dictionary_en_82_765.txt"
 
@@ -37,6 +41,16 @@ _VOCABULARY_TEXT = """
     qty amt pcs nos besar kecil lama setia indah permai damai murni mewah bunga emas
     perdana utama raya gedung pasar kilang dagang niaga syarikat enterprise hardware
     kedai runcit gerai bakeri farmasi klinik stesen minyak
+    ikan sayur sayuran segar bakar bilis selar sirap pisang ulam buah daging lembu kambing
+    udang sotong ketam telur susu gula garam beras tepung kuih kueh nasi lemak sambal
+    rojak cendol laksa satay sate tauhu taugeh kicap serbuk rempah santan kelapa manis
+    masam pedas panas sejuk air ais limau tebu simen besi kayu kain baju kasut ubat
+    alat tulis buku kertas perabot elektrik motor kereta tayar bengkel dobi kedai
+    prima selera makmur maju bahagia sentosa sejahtera gemilang cemerlang mesra selesa
+    ceria harmoni desa kota kampong wangsa megah sinar cahaya bintang bulan matahari
+    mutiara intan delima berlian permata puteri putera saujana seri sinaran suria
+    harapan impian idaman baiduri cempaka kenanga melati melur mawar orkid teratai
+    tunai baki jumlah bil resit cawangan pembekal pelanggan kaunter juruwang
 """
 
 #: Words that are right although the English dictionary does not know them: Malay words
@@ -136,6 +150,31 @@ def _suggest(token: str, speller: SymSpell, min_length: int, min_count: int) -> 
     if any(other.count * _MARGIN > best.count for other in suggestions[1:]):
         return None
     return _apply_case(best.term, token)
+
+
+#: A line the OCR engine read with at least this confidence is left as read: the
+#: corrector changes a word only when the engine was unsure of it. Lines it corrected
+#: well on the development receipts were read at 0.89 to 0.986; Malay words read right
+#: (SEGAR, SAYUR, PRIMA) were read at about 1.0 and turned into English ones.
+SURE = 0.99
+
+
+def correct_lines(lines: Sequence[Line], **options: int) -> list[str]:
+    """
+    The texts of OCR ``lines``, each corrected by `correct_text` unless the engine read
+    it at `SURE` confidence or more.
+
+    Args:
+        lines: OCR lines with their confidence.
+        options: `correct_text`'s ``min_length`` and ``min_count``.
+
+    Returns:
+        One text per line, in the order of ``lines``.
+    """
+    return [
+        line.text if line.confidence >= SURE else correct_text(line.text, **options)
+        for line in lines
+    ]
 
 
 def correct_text(text: str, *, min_length: int = 5, min_count: int = 100_000) -> str:

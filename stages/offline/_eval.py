@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from stages._page import Line
 
-from ._correct import correct_text
+from ._correct import correct_lines
 from ._fields import DEFAULT_FIELDS, extract_fields
 from ._geometry import reading_order_text
 from ._layout import fix_layout
@@ -99,7 +99,7 @@ class ReceiptScore:
     Attributes:
         reference_chars: length of the normalised ground-truth text.
         edits: edit distance to the reference for ``raw``, ``corrected`` (after
-            :func:`correct_text`) and ``fixed`` (after :func:`correct_text` then
+            :func:`correct_lines`) and ``fixed`` (after :func:`correct_lines` then
             :func:`fix_layout`).
         expected: the ground-truth fields.
         predicted: the extracted fields.
@@ -146,14 +146,17 @@ def score_receipt(
     """
     reference = comparable_text(reading_order_text(truth_lines))
     raw = reading_order_text(ocr_lines)
-    corrected = correct_text(raw)
+    texts = correct_lines(ocr_lines)
+    corrected = reading_order_text(
+        [replace(line, text=text) for line, text in zip(ocr_lines, texts, strict=True)]
+    )
     fixed = fix_layout(corrected)
     edits = {
         name: edit_distance(reference, comparable_text(text))
         for name, text in (("raw", raw), ("corrected", corrected), ("fixed", fixed))
     }
     # The pipeline hands the structure stage the corrected text in engine line order.
-    text = fix_layout(correct_text("\n".join(line.text for line in ocr_lines)))
+    text = fix_layout("\n".join(texts))
     predicted = extract_fields(text, ocr_lines, fields=fields)
     bare = re.sub(r"\s", "", reference)
     nospace = (edit_distance(bare, re.sub(r"\s", "", comparable_text(raw))), len(bare))

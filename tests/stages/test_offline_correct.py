@@ -5,8 +5,10 @@ import threading
 
 import pytest
 
+from stages._page import Line
 from stages.offline import (
     character_error_rate,
+    correct_lines,
     correct_text,
     edit_distance,
     field_match,
@@ -32,6 +34,21 @@ class TestCorrectText:
     def test_keeps_numbers_codes_prices_dates(self) -> None:
         """Digits, codes glued to digits, prices, dates and punctuation are untouched."""
         text = "SR 100100000060- 4 VEGE $5.50 RM9.00 25/12/2018 8:13:39 PM T0TAL INV0ICE #:OR1803"
+        assert correct_text(text) == text
+
+    def test_a_line_read_surely_is_left_as_read(self) -> None:
+        """Only lines the engine was unsure of are corrected (round 25's audit: Malay
+        words read right at confidence 1.0 became English ones, SEGAR -> SUGAR)."""
+        lines = [
+            Line("TABUAN CASHLER", [0, 0, 10, 10], 0.999),
+            Line("TABUAN CASHLER", [0, 20, 10, 30], 0.95),
+        ]
+        assert correct_lines(lines) == ["TABUAN CASHLER", "LABUAN CASHIER"]
+
+    def test_common_malay_receipt_words_stay(self) -> None:
+        """Everyday Malay words of shop names are in the vocabulary, so even an unsure
+        line keeps them (round 25's audit: 11 of 233 were rewritten)."""
+        text = "IKAN BAKAR SAYUR SEGAR SIRAP PISANG BILIS PRIMA SELERA"
         assert correct_text(text) == text
 
     def test_keeps_proper_nouns_and_malay_words(self) -> None:
