@@ -318,6 +318,7 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
         "engine": engine.name,
         "lines": len(page.lines),
         "mean_confidence": round(sum(confidences) / len(confidences), 4) if confidences else None,
+        "median_confidence": round(float(np.median(confidences)), 4) if confidences else None,
         # The print's size (the median line box's height) in the scan's own pixels, and
         # in the pixels the engine read, which the record's small-print warning is
         # judged by: a page rendered or decoded smaller than its scan reads smaller print.

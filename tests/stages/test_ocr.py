@@ -184,6 +184,22 @@ class TestOcrPage:
         [warning] = thumb["warnings"]
         assert f"under {SMALL_PRINT} px" in warning
 
+    def test_a_blurred_page_is_warned_of(self, engine: RapidOcrEngine, sroie: Path) -> None:
+        """A receipt smeared by motion blur: the engine reads its lines unsure, and the
+        record says so (round 25's audit: blurred receipts gave wrong fields as ok, with
+        nothing said). The scan as it is gets no warning (the test above)."""
+        from asyncpipe import Item
+        from stages.pipeline import UNSURE, output_record
+
+        image = _load(sroie, "020")
+        kernel = np.zeros((13, 13), np.float32)
+        kernel[6, :] = 1 / 13  # a 13 px horizontal smear
+        smeared = np.asarray(cv2.filter2D(image, -1, kernel), np.uint8)
+        page = ocr_page(engine, preprocess(_page(smeared), PreprocessOptions()))
+        assert page.notes["ocr"]["median_confidence"] < UNSURE
+        [warning] = output_record(Item("k", 0, page))["warnings"]
+        assert warning.startswith("unsure reading: OCR read its median line with 0.")
+
     def test_small_print_is_judged_as_read(self, engine: RapidOcrEngine, sroie: Path) -> None:
         """A page read smaller than its scan (a receipt on a huge PDF page, rendered small)
         is judged by the print OCR saw, not by its boxes mapped back to the scan (round 24's
