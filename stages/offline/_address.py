@@ -105,6 +105,12 @@ _STRAY_STOP = re.compile(r",[.,]+|\.,")
 
 # A stall, kiosk or counter and its number: "STALL 12 - CHICKEN RICE", "GERAI 5".
 _STALL = re.compile(r"^(?:STALL|GERAI|KIOSK|KAUNTER|COUNTER|BOOTH)\b\.?\s*(?:NO\.?\s*)?[A-Z]?\d")
+# Below the postcode, a row that says what the paper is, or who it is for, rather than
+# where the shop is: "*** REPRINT ***", "CUSTOMER COPY", "TABLE 12", "HALAL".
+_NOT_PLACE = re.compile(
+    r"[*#=~]|\b(?:COPY|REPRINT|DUPLICATE|ORIGINAL|QUOTATION|HALAL|TABLE|MEJA|WELCOME|"
+    r"SELAMAT|THANK|TERIMA|MEMBER|ORDER|CUSTOMER|PELANGGAN|SALINAN)\b"
+)
 # "BRANCH: NO. 12, JALAN ...": the branch's label before its address.
 _BRANCH_LABEL = re.compile(r"^(?:BRANCH|OUTLET|CAWANGAN|STORE|KEDAI)\s*:\s*")
 
@@ -373,7 +379,7 @@ def _address_in(block: list[str]) -> str | None:
             digits = sum(char.isdigit() for char in row)
             if digits > 4 or len(row) > 40 or ":" in row or after_postcode > 2:
                 break
-            if _STALL.match(row):
+            if _STALL.match(row) or _NOT_PLACE.search(row):
                 break  # "STALL 12 - CHICKEN RICE": a food court's stall under its address
             after_postcode += 1
         elif POSTCODE.search(row):
