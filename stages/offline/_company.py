@@ -65,6 +65,10 @@ _NAME_WORD = re.compile(r"(?<![\w.-])[A-Z01]{3,}(?![\w-])")
 _NAME_DIGITS = str.maketrans("01", "OI")
 
 
+# A row that ends in a price, as an item's row does: no shop's name.
+_PRICED = re.compile(r"(?<![\d.,])\d{1,6}[.,]\d{2}$")
+
+
 def _name_word(match: re.Match[str]) -> str:
     """A name's word with its look-alike digits read as letters, when it is a word: two
     letters or more, and no leading 1 (``1STOP`` is a name as printed)."""
@@ -247,6 +251,7 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
     for i, row in enumerate(header):
         if (
             not is_noise(row)
+            and not _PRICED.search(row)  # an item's row: "SSD 480GB 189.00"
             and not NOT_COMPANY.search(row)
             and not ADDRESS_STOP.search(row)
             and not has_postcode(row)  # an address printed above the name

@@ -1575,3 +1575,16 @@ class TestExactMatch:
         assert not exact_match("PUNCAK PAINT & ELECTRICAL", "PUNCAK PAINT &")
         assert not exact_match("12 JALAN DAMAI, KAJANG", "12 JALAN DAMAI KAJANG")
         assert exact_match(None, "") and not exact_match("9.00", None)
+
+    def test_an_items_row_is_no_name(self) -> None:
+        """When no header row is a name, an item's priced row is not taken for one
+        (round 25's audit: 'SSD 480GB 189.00' came out as the company)."""
+        rows = [
+            "JASA KOMPUTER SOLUTIONS No: CS-10233",
+            "(PG0445566-T) Date: 05/03/2018",
+            "NO 88, JALAN MAHSURI, Time: 11:47",
+            "11900 BAYAN LEPAS, PULAU PINANG",
+            "SSD 480GB 189.00",
+            "TOTAL (RM) 189.00",
+        ]
+        assert find_company(rows) != "SSD 480GB 189.00"
