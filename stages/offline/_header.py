@@ -227,8 +227,9 @@ _LOWER_L = re.compile(r"(?<=[A-Z])l(?=[A-Z])|(?<=[A-Z]{2})l(?![A-Za-z0-9])")
 _LONE_L = re.compile(r"(?<![A-Za-z0-9])l(?![A-Za-z0-9'])")
 
 # In a word of small letters, a capital I or a 1 is an l, and a 0 an o: "MendaIing",
-# "Chang1un", "Sembi1an", "Retai1".
-_L_IN_SMALL = re.compile(r"(?<=[a-z])[I1](?=[a-z])|(?<=[a-z]{2})1\b")
+# "Chang1un", "Sembi1an", "Retai1"; so is a capital I after a word's capital, before
+# its small letters: "JIn", "IImu" (sans-serif prints I and l alike).
+_L_IN_SMALL = re.compile(r"(?<=[a-z])[I1](?=[a-z])|(?<=[a-z]{2})1\b|(?<=\b[A-Z])I(?=[a-z])")
 _O_IN_SMALL = re.compile(r"(?<=[a-z])0(?=[a-z])")
 # A small l opening a word before a small consonant or two capitals is a capital I:
 # "Jalan lbrahim", "JALAN TUN lSMAIL", "Cahaya llmu" (in a sans-serif print I and l are

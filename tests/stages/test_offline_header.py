@@ -1277,6 +1277,12 @@ class TestAddress:
                 ["Kedai Abc", "Lot 5, Jalan llmu 2,", "43000 Kajang"],
                 "LOT 5, JALAN ILMU 2, 43000 KAJANG",
             ),
+            # ... and an I after a word's capital, before its small letters (round 25's
+            # audit: "JIn" and "IImu" in a sans-serif print).
+            (
+                ["Kedai Abc", "No 5, JIn Cahaya IImu 3,", "43000 Kajang"],
+                "NO 5, JLN CAHAYA ILMU 3, 43000 KAJANG",
+            ),
             (
                 ["Kedai Abc", "Lot 30ll, Jalan Chang1un,", "Lot F-3-O5, 06000 Jitra"],
                 "LOT 3011, JALAN CHANGLUN, LOT F-3-05, 06000 JITRA",
