@@ -545,6 +545,32 @@ class TestExtractFields:
         assert extract_fields(text, fields=("total",)) == {"total": "10.00"}
         assert extract_fields(text, lines, fields=("total",)) == {"total": "9.00"}
 
+    def test_a_two_column_header(self) -> None:
+        """The name and address on the left, the document's title, number and date on
+        the right: the name and the address are read down the left column, and the
+        amounts right of an item or the total stay on their row (round 25's audit: the
+        company came out None, or an item's row, and the date joined the address)."""
+        rows = [
+            ("BINTANG TEKNIK SDN BHD", "TAX INVOICE"),
+            ("(876543-U)", "Invoice No : INV-18-0042"),
+            ("NO 45, JALAN PERUSAHAAN 2,", "Date : 05/03/2018"),
+            ("81800 ULU TIRAM, JOHOR.", "Terms : C.O.D"),
+            ("CABLE 2.5MM 100M", "189.00"),
+            ("TOTAL (RM)", "189.00"),
+        ]
+        lines = []
+        for index, (left, right) in enumerate(rows):
+            top = 20 + 30 * index
+            lines.append(Line(left, [10, top, 10 + 9 * len(left), top + 20], 0.99))
+            lines.append(Line(right, [500, top, 500 + 9 * len(right), top + 20], 0.99))
+        text = "\n".join(line.text for line in lines)
+        assert extract_fields(text, lines) == {
+            "company": "BINTANG TEKNIK SDN BHD",
+            "date": "05/03/2018",
+            "address": "NO 45, JALAN PERUSAHAAN 2, 81800 ULU TIRAM, JOHOR.",
+            "total": "189.00",
+        }
+
     def test_empty_text(self) -> None:
         """An empty page gives None for every field."""
         assert extract_fields("") == dict.fromkeys(DEFAULT_FIELDS)
