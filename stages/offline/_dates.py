@@ -135,6 +135,10 @@ def _month(name: str) -> int:
     return _MALAY.get(name[:3]) or _MONTHS.index(name[:3]) + 1
 
 
+# A date's label right before it: "DATE:", "Tarikh :", "TKH".
+_LABELLED = re.compile(r"\b(?:DATE|TARIKH|TKH)\s*[:.]?\s*$", re.IGNORECASE)
+
+
 def _numeric_ok(a: int, b: int, year: int) -> bool:
     """Day-first or, failing that, month-first (``12/28/2017`` is printed too)."""
     return _valid(a, b, year) or _valid(b, a, year)
@@ -145,11 +149,13 @@ def _matches(line: str) -> list[tuple[int, str, float]]:
     found: list[tuple[int, str, float]] = []
     for match in _DMY.finditer(line):
         # "1.20.30" is a version or a price, not a date: a dotted date with a one-digit
-        # day or month has a four-digit year ("8.6.2018").
+        # day or month has a four-digit year ("8.6.2018"), or follows a date's label
+        # ("Tarikh: 5.3.18").
         dotted_short = (
             match["sep"] == "."
             and min(len(match["a"]), len(match["b"])) < 2
             and len(match["y"]) < 4
+            and not _LABELLED.search(line[: match.start()])
         )
         if not dotted_short and _numeric_ok(int(match["a"]), int(match["b"]), _year(match["y"])):
             printed = re.sub(r" ?([/.-]) ?", r"\1", match.group(0))

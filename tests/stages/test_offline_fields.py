@@ -104,6 +104,13 @@ class TestDate:
         assert find_date(["21.1.2017"]) == "21.1.2017"
         assert find_date(["VER 1.20.30"]) is None
 
+    def test_a_short_dotted_date_after_its_label(self) -> None:
+        """After a date's label, ``5.3.18`` is a date (round 25's audit: a receipt's
+        only date was never read); without one it stays out."""
+        assert find_date(["Tarikh: 5.3.18  10:22"]) == "5.3.18"
+        assert find_date(["DATE : 5.3.18"]) == "5.3.18"
+        assert find_date(["ITEM 5.3.18"]) is None
+
     def test_an_iso_date_glued_to_its_time(self) -> None:
         """``2019-01-2215:02:11`` is 2019-01-22 at 15:02:11."""
         assert find_date(["2019-01-2215:02:11"]) == "2019-01-22"
