@@ -230,7 +230,7 @@ def _name_rows(header: list[str]) -> tuple[int, int] | None:
         opening_only = NAME_OPENING_ONLY.match(header[business]) is not None
         if opening_only and _repeats(header[business], below):
             return business + 1, business + 1  # a logo's words over the name repeating them
-        if opening_only and _names_more(REGISTRATION.sub(" ", below)):
+        if opening_only and _names_more(REGISTRATION.sub(" ", below), place_inside=True):
             # "KEDAI MAKANAN DAN MINUMAN" / "AH FOOK": the name is on the row below, and
             # so is all of a company's ("PERNIAGAAN BINAAN" / "ALI MAJU ENTERPRISE"). A
             # shop's kind and trade over a name whole on its own ("KEDAI BUKU" / "ABC
@@ -421,14 +421,22 @@ def _one_word_before_suffix(row: str) -> bool:
     return suffix is not None and len(row[: suffix.start()].split()) == 1
 
 
-def _names_more(row: str) -> bool:
-    """Whether ``row`` can go on with a name: words, no digit, no label."""
+def _names_more(row: str, *, place_inside: bool = False) -> bool:
+    """
+    Whether ``row`` can go on with a name: words, no digit, no label, no address word;
+    with ``place_inside``, a place word after the first word of a row without a comma
+    is a name's ("RESTORAN" / "SELERA KAMPUNG"; "TAMAN MELATI" or "PASAR BESAR," is an
+    address's).
+    """
+    place = ADDRESS_WORD.search(row)
+    if place_inside and place and place.start() > 0 and "," not in row:
+        place = None
     return not (
         is_noise(row)
         or re.search(r"\d", row)
         or ADDRESS_STOP.search(row)
         or NOT_COMPANY.search(row)
-        or ADDRESS_WORD.search(row)
+        or place
     )
 
 

@@ -311,6 +311,10 @@ class TestCompany:
             (["PASARAYA", "ABC MART SDN BHD"], "ABC MART SDN BHD"),
             (["RESTORAN", "ABC SEAFOOD RESTAURANT SDN BHD"], "ABC SEAFOOD RESTAURANT SDN BHD"),
             (["PASARAYA", "PASARAYA ABC SDN BHD"], "PASARAYA ABC SDN BHD"),
+            # A name of its own with a place word inside it, under a shop's kind; a row
+            # that opens with one is the address's (round 25's audit: "RESTORAN").
+            (["RESTORAN", "SELERA KAMPUNG", "NO 3, JALAN 4,"], "RESTORAN SELERA KAMPUNG"),
+            (["RESTORAN", "TAMAN MELATI", "43000 KAJANG"], "RESTORAN"),
             (
                 ["KEDAI KOPI", "KEDAI KOPI & MAKANAN ABC", "(SA0012345-M)"],
                 "KEDAI KOPI & MAKANAN ABC",
