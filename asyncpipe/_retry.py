@@ -65,8 +65,10 @@ class Retry:
     The wait before try ``n + 1`` is drawn uniformly from ``[0, min(cap, base * 2**(n-1))]``
     ("full jitter", which spreads retries of many items so they do not arrive together).
     When the exception carries ``retry_after`` (see `RetryableError`), the wait is that
-    long instead (up to ``retry_after_cap``), as openai-python does: the server knows better
-    than our guess.
+    long instead: the server knows better than our guess.  A wait over
+    ``retry_after_cap`` ends the item's tries (it fails with the server's error) rather
+    than trying sooner than the server asked; openai-python instead drops such a hint and
+    retries on its backoff, which meets a quota's long wait with a request every second.
 
     With a ``deadline``, one item's tries in the stage (waits included) must end within that
     many seconds of its first try.  How long the item has been at it is ``elapsed``: the
@@ -80,7 +82,8 @@ class Retry:
         attempts: the most tries per item, the first included (1 means no retry).
         base: seconds of the first backoff ceiling.
         cap: the largest backoff ceiling, in seconds.
-        retry_after_cap: the longest ``Retry-After`` we agree to wait, in seconds.
+        retry_after_cap: the longest ``Retry-After`` we agree to wait, in seconds; a longer
+            one fails the item.
         retryable: which exceptions are worth another try.
         deadline: seconds one item may spend in the stage, tries and waits included, or
             ``None`` for no limit.
@@ -124,6 +127,8 @@ class Retry:
         """
         if attempt >= self.attempts or not self.retryable(exc):
             return False
+        if self._hint(exc) > self.retry_after_cap:
+            return False  # the server asks for longer than we agreed to wait
         left = self.remaining(exc, elapsed)
         if left is None:
             return True
@@ -144,5 +149,5 @@ class Retry:
     def _hint(self, exc: Exception) -> float:
         hint = getattr(exc, "retry_after", None)
         if isinstance(hint, int | float) and hint > 0:
-            return min(float(hint), self.retry_after_cap)
+            return float(hint)
         return 0.0

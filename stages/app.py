@@ -16,7 +16,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -90,9 +90,10 @@ class DocumentApp:
         group.add_argument("--llm-model", default="gpt-4o-mini", help="the model name to ask for")
         group.add_argument(
             "--llm-key-env",
-            default=DEFAULT_KEY_ENV,
+            default=None,
             help=f"environment variable holding the API key (default "
-            f"{DEFAULT_KEY_ENV}, then OPENAI_API_KEY); never logged",
+            f"{DEFAULT_KEY_ENV}, then OPENAI_API_KEY; a variable named here is the only "
+            "one read); never logged",
         )
         group.add_argument(
             "--llm-timeout",
@@ -197,7 +198,7 @@ class DocumentApp:
             if args.llm_url:
                 from .llm import LlmClient, llm_stages
 
-                key = os.environ.get(args.llm_key_env) or os.environ.get("OPENAI_API_KEY")
+                key = api_key(args.llm_key_env, os.environ)
                 rate = options.limit("llm", parse_rate(DEFAULT_RATE_LIMIT))
                 call_limit = _rate_text(rate)
                 client = await stack.enter_async_context(
@@ -327,6 +328,25 @@ async def _within_budget(source: AsyncIterator[Any], budget: CostBudget) -> Asyn
                 "the pages in flight, then exit 4; --resume continues",
             )
         yield value
+
+
+def api_key(named: str | None, environ: Mapping[str, str]) -> str | None:
+    """
+    The LLM API key: from the variable ``--llm-key-env`` names and no other (so a typo
+    never sends another provider's key), else from `DEFAULT_KEY_ENV`, then
+    ``OPENAI_API_KEY``. `LlmClient` trims and checks it.
+
+    Raises:
+        ConfigError: the variable named is not set.
+    """
+    if named is not None:
+        if named not in environ:
+            raise ConfigError(
+                f"--llm-key-env {named}: that variable is not set (set it, or leave "
+                "--llm-key-env out to read OPENAI_API_KEY)"
+            )
+        return environ[named] or None
+    return environ.get(DEFAULT_KEY_ENV) or environ.get("OPENAI_API_KEY") or None
 
 
 def _rate_text(rate: RateLimit) -> str:

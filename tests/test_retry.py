@@ -51,10 +51,13 @@ class TestBackoff:
         assert [a.delay(exc, n) for n in range(1, 6)] == [b.delay(exc, n) for n in range(1, 6)]
 
     def test_retry_after_hint(self) -> None:
-        """A Retry-After hint is the wait (as in openai-python), capped at retry_after_cap."""
+        """A Retry-After hint is the wait; one over retry_after_cap ends the tries rather
+        than trying sooner (round 25's audit: a 'Retry-After: 120' was met by a request a
+        second)."""
         retry = Retry(base=0.0, retry_after_cap=5.0, rng=random.Random(0))
         assert retry.delay(RetryableError("x", retry_after=0.2), 1) == 0.2
-        assert retry.delay(RetryableError("x", retry_after=500.0), 1) == 5.0
+        assert retry.should_retry(RetryableError("x", retry_after=5.0), 1)
+        assert not retry.should_retry(RetryableError("x", retry_after=500.0), 1)
         assert retry.delay(RetryableError("x", retry_after=None), 1) == 0.0
         jittery = Retry(base=10.0, cap=10.0, rng=random.Random(3))
         assert all(jittery.delay(RetryableError("x", retry_after=1.0), 1) >= 1.0 for _ in range(50))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,25 @@ class _Failure:
 parse_retry_after = retry_after
 
 
+def _checked_key(key: str | None) -> str | None:
+    """
+    ``key`` without the spaces and line ends around it (a secret file, a CRLF ``.env``).
+
+    Raises:
+        ConfigError: it holds a character an HTTP header cannot carry (httpx's error
+            would quote the header, key and all); the message never shows the key.
+    """
+    key = (key or "").strip()
+    bad = next((char for char in key if not " " < char < "\x7f"), None)
+    if bad is not None:
+        raise ConfigError(
+            f"the API key holds a character an HTTP header cannot carry "
+            f"({unicodedata.name(bad, hex(ord(bad)))}, at position {key.index(bad) + 1}): "
+            "check the variable --llm-key-env names; the key is not shown"
+        )
+    return key or None
+
+
 class LlmClient:
     """
     A chat-completions client for OpenAI, vLLM, Ollama, llama.cpp server and the like.
@@ -129,9 +149,12 @@ class LlmClient:
     `LlmRetryableError`: timeouts, connection and protocol errors, statuses 408, 409, 429
     and 5xx, and a malformed body; a server's ``x-should-retry: true/false`` overrides that,
     as in openai-python.  The error carries the wait the server asked for
-    (``retry-after-ms``, then ``Retry-After``; a hint over ``max_retry_after`` is dropped so
-    the backoff applies, as openai-python does).  The stage's `asyncpipe.Retry` then waits
-    (full jitter, 0.5 s doubling to 8 s by default) and calls again.
+    (``retry-after-ms``, then ``Retry-After``), however long: a wait that does not fit in
+    the call's deadline fails the call at once (openai-python drops a hint over 60 s and
+    retries on its backoff, which is how a quota's long wait was met with a request a
+    second).  The stage's `asyncpipe.Retry` then waits (full jitter, 0.5 s doubling to 8 s
+    by default, or the hint) and calls again.  After a 429 the shared limits (and the call
+    limit) pause for the whole ``Retry-After``, so no call goes out before it has passed.
 
     A `CallState` ties the attempts of one call together: its deadline runs from the moment
     the first attempt is admitted by the rate limit (time spent queueing for that first
@@ -152,7 +175,6 @@ class LlmClient:
             (see `LlmLimits`); by default none but the feedback.
         timeout: httpx timeouts per attempt (default `DEFAULT_TIMEOUT`).
         timeout_retries: how many times a call whose attempt timed out may be retried.
-        max_retry_after: pass on a server's wait hint up to this many seconds (default 60).
         temperature: sent as ``temperature`` unless ``None`` (default 0, for repeatability).
         max_tokens: the default ``max_tokens`` of a request that names none.
         prices: (prompt, completion) price per million tokens, to count ``cost``.
@@ -179,7 +201,6 @@ class LlmClient:
         shared: LlmLimits | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         timeout_retries: int = 1,
-        max_retry_after: float = 60.0,
         temperature: float | None = 0.0,
         max_tokens: int | None = None,
         prices: tuple[float, float] | None = None,
@@ -192,6 +213,14 @@ class LlmClient:
             raise ConfigError(
                 f"the LLM base URL must start with http:// or https://, got {base_url!r}"
             )
+        if httpx.URL(base_url).userinfo:
+            # httpx would log it on every request, and the command line echoes it.
+            raise ConfigError(
+                "the LLM base URL holds a user name or key (user:key@host): give the key "
+                "in an environment variable instead (--llm-key-env); the URL is not shown"
+            )
+        if not isinstance(timeout, httpx.Timeout) and not timeout > 0:  # NaN is not > 0
+            raise ConfigError(f"the LLM timeout (--llm-timeout) must be over 0 s, got {timeout}")
         if timeout_retries < 0:
             raise ConfigError(f"timeout_retries must be >= 0, got {timeout_retries}")
         if max_tokens is not None and max_tokens < 1:
@@ -200,10 +229,9 @@ class LlmClient:
         self.model = model
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.timeout_retries = timeout_retries
-        self.max_retry_after = max_retry_after
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self._api_key = api_key or None
+        self._api_key = _checked_key(api_key)
         self._limit = rate_limit
         self.shared = shared if shared is not None else LlmLimits()
         self._prices = prices
@@ -407,14 +435,12 @@ class LlmClient:
         else:
             admission.settle(None)  # a timeout or a bad body: the estimate stands
         if response is not None:
+            # Every call waits out the server's Retry-After, however long (round 25's
+            # audit: 'Retry-After: 120' was met by a request a second).
             pause = self.shared.feedback_from(
                 response.headers,
                 response.status_code,
-                None
-                if isinstance(result, ChatReply)
-                or result.retry_after is None
-                or result.retry_after > self.max_retry_after
-                else result.retry_after,
+                None if isinstance(result, ChatReply) else result.retry_after,
             )
             hold = getattr(self._limit, "pause", None)  # a RateLimit can; any Limiter may not
             if pause and hold is not None:
@@ -467,8 +493,6 @@ class LlmClient:
                     state,
                 )
         hint = failure.retry_after
-        if hint is not None and hint > self.max_retry_after:
-            hint = None
         self._failed += 1
         self._failures[failure.cause] += 1
         message = f"{what} failed: {described} (attempt {state.attempt})"

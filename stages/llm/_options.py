@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -230,7 +231,7 @@ class LlmOptions:
             attempts=self.attempts,
             base=DEFAULT_RETRY.base,
             cap=DEFAULT_RETRY.cap,
-            retry_after_cap=DEFAULT_RETRY.retry_after_cap,
+            retry_after_cap=self.deadline if self.deadline is not None else math.inf,
             deadline=self.deadline,
         )
 

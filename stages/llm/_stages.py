@@ -34,7 +34,8 @@ __all__ = [
     "text_max_tokens",
 ]
 
-DEFAULT_RETRY = Retry(attempts=5, base=0.5, cap=8.0, retry_after_cap=60.0, deadline=180.0)
+# A Retry-After as long as the deadline is waited out: the deadline, not a cap, bounds it.
+DEFAULT_RETRY = Retry(attempts=5, base=0.5, cap=8.0, retry_after_cap=180.0, deadline=180.0)
 """The LLM stages' retry policy: openai-python's conventions (full jitter from 0.5 s doubling
 to 8 s, a server's wait honoured up to 60 s), 5 attempts, and 180 s per call."""
 

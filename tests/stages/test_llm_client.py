@@ -274,13 +274,17 @@ class TestWaiting:
         assert parse_retry_after(httpx.Headers({"retry-after": "-5"})) == 0.0
         assert parse_retry_after(httpx.Headers({})) is None
 
-    async def test_huge_retry_after_falls_back_to_backoff(self) -> None:
-        """A hint beyond max_retry_after is dropped in favour of the backoff."""
+    async def test_a_retry_after_past_the_deadline_fails_the_call(self) -> None:
+        """A wait longer than the call's deadline fails it at once, with no second
+        request (round 25's audit: a hint over 60 s was dropped for the backoff, and a
+        quota's 'Retry-After: 120' was met with a request a second)."""
         time = FakeTime()
         script = Script(httpx.Response(429, headers={"retry-after": "3600"}), ok())
-        async with make_client(script, time, max_retry_after=60) as client:
-            await call(client, time, task="correct")
-        assert time.sleeps == [0.5]
+        async with make_client(script, time) as client:
+            with pytest.raises(LlmRetryableError):
+                await call(client, time, task="correct")
+        assert time.sleeps == []
+        assert len(script.requests) == 1
 
     async def test_backoff_doubles_to_cap(self) -> None:
         """Without hints the ceiling goes 0.5, 1, 2, 4, 8, 8 seconds."""
@@ -524,3 +528,43 @@ class TestSecrets:
                 await call(client, FakeTime(), policy(attempts=2), task="correct")
         assert KEY not in str(info.value)
         assert KEY not in repr(info.value)
+
+
+class TestKeyHygiene:
+    """Where the key comes from, and what is refused so it can never be shown (round
+    25's audit, helper-98)."""
+
+    def test_a_named_variable_is_the_only_one_read(self) -> None:
+        """--llm-key-env names the only variable read: unset, it is a ConfigError, not
+        OPENAI_API_KEY sent to another server; empty, no key."""
+        from stages.app import api_key
+
+        environ = {"OPENAI_API_KEY": KEY}
+        with pytest.raises(ConfigError, match="MY_KEY: that variable is not set"):
+            api_key("MY_KEY", environ)
+        assert api_key("MY_KEY", {**environ, "MY_KEY": ""}) is None
+        assert api_key(None, environ) == KEY
+        assert api_key(None, {**environ, "ASYNCPIPE_LLM_API_KEY": "sk-other"}) == "sk-other"
+
+    async def test_a_key_is_trimmed_and_checked(self) -> None:
+        """A key read with its line end (a secret file, a CRLF .env) is trimmed and sent;
+        one that holds a character no header carries is refused without showing it (it
+        was written to the output in httpx's error, its newline escaped)."""
+        script = Script(ok())
+        async with make_client(script, api_key=f" {KEY}\r\n") as client:
+            await client.chat(MESSAGES, task="correct")
+        assert script.requests[0].headers["authorization"] == f"Bearer {KEY}"
+        for bad in (f"{KEY[:6]}\n{KEY[6:]}", f"{KEY}Ü"):
+            with pytest.raises(ConfigError, match="the key is not shown") as info:
+                LlmClient("http://llm.test/v1", "m", api_key=bad)
+            assert KEY[6:] not in str(info.value)
+
+    def test_a_url_with_credentials_or_a_bad_timeout_is_refused(self) -> None:
+        """A key in the URL would be logged with every request and echoed in the resume
+        command; a timeout of 0, -5 or NaN made 'cannot reach the server' or a traceback."""
+        with pytest.raises(ConfigError, match="the URL is not shown") as info:
+            LlmClient(f"http://user:{KEY}@llm.test/v1", "m")
+        assert KEY not in str(info.value)
+        for timeout in (0.0, -5.0, float("nan")):
+            with pytest.raises(ConfigError, match="must be over 0 s"):
+                LlmClient("http://llm.test/v1", "m", timeout=timeout)
