@@ -310,6 +310,40 @@ class LlmClient:
                 f"{_error_detail(response, self._redact)}): check --llm-key-env and the "
                 "variable it names"
             )
+        if response.status_code == 404 and not self.base_url.endswith("/v1"):
+            await self._suggest_v1()
+        elif response.status_code == 200:
+            self._check_model(response)
+
+    async def _suggest_v1(self) -> None:
+        """A base URL without its ``/v1`` answers 404 to every call: say so now, when the
+        server answers at ``/v1`` (round 25's audit: an error record per page, exit 0)."""
+        if self._limit is not None:
+            await self._limit.acquire()
+        try:
+            response = await self._http.get(f"{self.base_url}/v1/models")
+        except httpx.TransportError:
+            return
+        if response.status_code == 200:
+            raise ConfigError(
+                f"the LLM server has no /models at {self.base_url}, but has at "
+                f"{self.base_url}/v1: give --llm-url {self.base_url}/v1"
+            )
+
+    def _check_model(self, response: httpx.Response) -> None:
+        """Warn when the server lists its models and ``model`` is not one of them (some,
+        llama.cpp's among them, answer under any name, so it is not refused)."""
+        try:
+            listed = [entry["id"] for entry in response.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            return
+        if listed and self.model not in listed:
+            shown = ", ".join(map(str, listed[:5])) + (", ..." if len(listed) > 5 else "")
+            logger.warning(
+                "the LLM server does not list the model %r (it lists %s): check --llm-model",
+                self.model,
+                shown,
+            )
 
     def __repr__(self) -> str:
         key = "'***'" if self._api_key else "None"

@@ -470,6 +470,26 @@ class TestCheck:
             async with make_client(Script(answer)) as client:
                 await client.check()
 
+    async def test_a_url_without_v1_and_an_unlisted_model_are_named(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A base URL that lacks the /v1 the server answers at is a ConfigError that
+        gives the right one; a model the server does not list is a warning (round 25's
+        audit: both were an error record per page and exit 0)."""
+
+        def server(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/v1/models":
+                return httpx.Response(200, json={"data": [{"id": "gpt-4o-mini"}]})
+            return httpx.Response(404, json={})
+
+        transport = httpx.MockTransport(server)
+        async with LlmClient("http://llm.test", "m", transport=transport) as client:
+            with pytest.raises(ConfigError, match=r"give --llm-url http://llm.test/v1$"):
+                await client.check()
+        async with LlmClient("http://llm.test/v1", "gpt-4o-mni", transport=transport) as client:
+            await client.check()
+        assert "does not list the model 'gpt-4o-mni' (it lists gpt-4o-mini)" in caplog.text
+
     async def test_a_server_still_starting_is_waited_for(self) -> None:
         """Refused connections are tried again within the grace period (helper-90's
         check: a server started beside the job failed the run at once)."""
