@@ -324,8 +324,9 @@ async def _within_budget(source: AsyncIterator[Any], budget: CostBudget) -> Asyn
             raise StopIntake(
                 "the cost ceiling",
                 f"the cost ceiling of {budget.max_cost:g} is reached (spent {budget.spent:.6g},"
-                f" {budget.reserved:.6g} reserved by calls in flight): no new pages; finishing "
-                "the pages in flight, then exit 4; --resume continues",
+                f" {budget.reserved:.6g} reserved by calls in flight): no new pages; the "
+                "pages in flight finish if their calls fit under it, then exit 4; --resume "
+                "continues",
             )
         yield value
 

@@ -291,6 +291,14 @@ class LlmClient:
                 response = await self._http.get("/models")
                 break
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                    # Not a server still starting: no wait makes the certificate good.
+                    raise ConfigError(
+                        f"the LLM server at {self.base_url} showed a TLS certificate that "
+                        f"could not be verified ({self._redact(str(exc))}): for a server "
+                        "with its own certificate authority, set SSL_CERT_FILE to that "
+                        "authority's PEM file"
+                    ) from None
                 if waited >= grace:
                     what = self._redact(str(exc) or type(exc).__name__)
                     raise ConfigError(

@@ -490,6 +490,15 @@ class TestCheck:
             await client.check()
         assert "does not list the model 'gpt-4o-mni' (it lists gpt-4o-mini)" in caplog.text
 
+    async def test_an_unverified_certificate_is_no_wait(self) -> None:
+        """A TLS certificate the client cannot verify fails the check at once and names
+        SSL_CERT_FILE (round 25's audit: retried for 30 s, then 'is it running')."""
+        bad = Script(httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] self-signed"))
+        async with make_client(bad) as client:
+            with anyio.fail_after(5), pytest.raises(ConfigError, match="set SSL_CERT_FILE"):
+                await client.check(grace=30)
+        assert len(bad.requests) == 1
+
     async def test_a_server_still_starting_is_waited_for(self) -> None:
         """Refused connections are tried again within the grace period (helper-90's
         check: a server started beside the job failed the run at once)."""
