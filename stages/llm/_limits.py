@@ -6,7 +6,6 @@ limit (reserve an estimate, settle with the server's ``usage``), the server's
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -212,13 +211,22 @@ class LlmLimits:
         Lines for the run summary: calls/min and tokens/min over the run against their
         limits, the pauses after 429s, and the spend against the ceiling.
         """
-        minutes = elapsed / 60.0 if elapsed > 0 else math.inf
-        calls = self._requests.acquired / minutes
-        used = self._tokens.units / minutes
-        line = f"llm rates: {calls:.1f} calls/min"
-        if call_limit:
-            line += f" (limit {call_limit})"
-        line += f", {used:.0f} tokens/min"
+        if elapsed >= 60.0:
+            minutes = elapsed / 60.0
+            calls = self._requests.acquired / minutes
+            used = self._tokens.units / minutes
+            line = f"llm rates: {calls:.1f} calls/min"
+            if call_limit:
+                line += f" (limit {call_limit})"
+            line += f", {used:.0f} tokens/min"
+        else:
+            # A run under a minute: its counts, not a per-minute rate extrapolated from a
+            # burst (round 25's audit: "205.2 calls/min (limit 150/min)" for 26 calls in
+            # 7.6 s, though no 60 s window held more than 150).
+            line = f"llm rates: {self._requests.acquired} calls in {elapsed:.1f} s"
+            if call_limit:
+                line += f" (limit {call_limit})"
+            line += f", {self._tokens.units:.0f} tokens"
         if self.tokens is not None:
             line += f" (limit {self.tokens.limit}/{self.tokens.period:g}s)"
         if self.pauses:

@@ -69,6 +69,20 @@ class TestTokenLimit:
             stats = tokens.statistics()
         assert (stats.in_window, stats.outstanding, stats.units) == (37, 0, 37)
 
+    async def test_a_short_run_reports_counts_not_a_rate(self) -> None:
+        """A run under a minute says how many calls it made, not a per-minute rate
+        extrapolated from its burst (round 25's audit: '205.2 calls/min (limit 150/min)'
+        though no 60 s window held more than 150)."""
+        async with client(
+            httpx.MockTransport(lambda r: completion(30, 7)), LlmLimits(RateLimit(10_000, 60))
+        ) as llm:
+            for _ in range(3):
+                await llm.chat(MESSAGES, task="t", max_tokens=200)
+        [short] = llm.shared.summary(7.5, "150/min")
+        assert short == "llm rates: 3 calls in 7.5 s (limit 150/min), 111 tokens (limit 10000/60s)"
+        [long] = llm.shared.summary(120.0, "150/min")
+        assert long.startswith("llm rates: 1.5 calls/min (limit 150/min)")
+
     async def test_refused_call_gives_everything_back(self) -> None:
         """A 500 used nothing: the window is empty again."""
         tokens = RateLimit(10_000, 60)
