@@ -64,6 +64,8 @@ class LlmStatistics:
         total_tokens: total tokens of every completion received.
         seconds: time spent in requests that returned a reply.
         cost: the price of those tokens, if the client was given ``prices``.
+        no_usage: replies that said nothing of their tokens (``usage`` missing): they
+            are not in the counts above.
     """
 
     attempts: int = 0
@@ -76,6 +78,7 @@ class LlmStatistics:
     total_tokens: int = 0
     seconds: float = 0.0
     cost: float | None = None
+    no_usage: int = 0
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -104,6 +107,13 @@ class LlmStatistics:
             line += f", {self.length_stops} replies cut by max_tokens"
         if self.cost is not None:
             line += f", cost: {self.cost:.4f}"
+        if self.no_usage:
+            # The cost ceiling kept their estimates (round 25's audit: "cost: 0.0000" beside
+            # "0.0995 of the 0.1 ceiling").
+            line += (
+                f"; {self.no_usage} replies gave no usage, so their tokens and cost are not "
+                "counted here (a cost ceiling counts their estimates)"
+            )
         return line
 
 
@@ -250,6 +260,7 @@ class LlmClient:
         self._seconds = 0.0
         self._failures: Counter[str] = Counter()
         self._usage = [0, 0, 0]
+        self._no_usage = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -379,6 +390,7 @@ class LlmClient:
             total_tokens=total,
             seconds=self._seconds,
             cost=cost,
+            no_usage=self._no_usage,
         )
 
     # -- the call --------------------------------------------------------------------------
@@ -612,6 +624,7 @@ class LlmClient:
             finish = choice.get("finish_reason")
             model = str(data.get("model") or self.model)
             raw_usage = data.get("usage") or {}
+            said = bool(raw_usage)
             usage = Usage(
                 prompt_tokens=int(raw_usage.get("prompt_tokens") or 0),
                 completion_tokens=int(raw_usage.get("completion_tokens") or 0),
@@ -635,6 +648,7 @@ class LlmClient:
             return _Failure(
                 "malformed", True, "the reply has no text content", response.status_code
             )
+        self._no_usage += not said
         self._usage[0] += usage.prompt_tokens
         self._usage[1] += usage.completion_tokens
         self._usage[2] += usage.total_tokens or usage.prompt_tokens + usage.completion_tokens

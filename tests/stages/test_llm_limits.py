@@ -83,6 +83,18 @@ class TestTokenLimit:
         [long] = llm.shared.summary(120.0, "150/min")
         assert long.startswith("llm rates: 1.5 calls/min (limit 150/min)")
 
+    async def test_a_reply_without_usage_is_said(self) -> None:
+        """Replies that give no usage are counted and named in the summary, which does
+        not then claim they cost nothing (round 25's audit: 'cost: 0.0000' beside the
+        ceiling's estimate)."""
+        bare = {"model": "m", "choices": [{"message": {"content": "ok"}}]}
+        answer = httpx.MockTransport(lambda r: httpx.Response(200, json=bare))
+        async with client(answer, LlmLimits()) as llm:
+            await llm.chat(MESSAGES, task="t", max_tokens=20)
+        stats = llm.statistics()
+        assert stats.no_usage == 1
+        assert "1 replies gave no usage" in stats.summary()
+
     async def test_refused_call_gives_everything_back(self) -> None:
         """A 500 used nothing: the window is empty again."""
         tokens = RateLimit(10_000, 60)
