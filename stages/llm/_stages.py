@@ -265,6 +265,28 @@ async def structure(
         ],
     )
     replies: list[ChatReply] = memo.setdefault("replies", [])
+    probe = await structured.take_turn()
+    try:
+        return await _structure_replies(
+            client, page, prompts, schema, structured, call, limit, memo, messages, replies
+        )
+    finally:
+        if probe:
+            structured.end_turn(settled=bool(replies))
+
+
+async def _structure_replies(
+    client: ChatModel,
+    page: Page,
+    prompts: Prompts,
+    schema: Schema,
+    structured: StructuredOutputs,
+    call: CallState | None,
+    limit: int,
+    memo: dict[str, Any],
+    messages: list[Message],
+    replies: list[ChatReply],
+) -> Page:
     reason = memo.get("reason", "")
     while len(replies) < 2:
         mode = structured.mode

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
+
 from asyncpipe._exceptions import ConfigError
 
 from ._errors import LlmStatusError
@@ -57,12 +59,38 @@ class StructuredOutputs:
         self.auto = mode == "auto"
         self.mode: StructuredMode = "json_schema" if mode == "auto" else mode  # type: ignore[assignment]
         self.refusals: list[str] = []
+        # In auto mode the first call finds out what the server takes while the others
+        # wait: sent together, each would be refused on its own (round 25's audit: 8
+        # refused requests with 16 workers).
+        self.settled = not self.auto
+        self._probing = False
+        self._changed = anyio.Event()
         wire = {k: v for k, v in schema.schema.items() if k != "$schema"}
         name = str(schema.schema.get("title") or "fields")
         self._json_schema = {
             "type": "json_schema",
             "json_schema": {"name": _safe_name(name), "strict": True, "schema": wire},
         }
+
+    async def take_turn(self) -> bool:
+        """
+        Wait while another call probes the server; return whether this call is to probe
+        (then call `end_turn` when it is done, whatever happened).
+        """
+        while not self.settled:
+            if not self._probing:
+                self._probing = True
+                return True
+            await self._changed.wait()
+        return False
+
+    def end_turn(self, *, settled: bool) -> None:
+        """The probe is done: ``settled`` once the server answered in the current mode;
+        otherwise (a timeout, say) the next call probes."""
+        self._probing = False
+        self.settled = self.settled or settled
+        self._changed.set()
+        self._changed = anyio.Event()
 
     def response_format(self, mode: StructuredMode | None = None) -> dict[str, Any] | None:
         """
@@ -107,6 +135,8 @@ class StructuredOutputs:
             "json_object": "json_object",
             "off": "off (prompt only)",
         }
+        if self.auto and not self.settled and not self.refusals:
+            return "structured outputs: not tried (no structure reply came)"
         line = f"structured outputs: {names[self.mode]}"
         if self.refusals:
             line += f", after the server refused: {'; '.join(self.refusals)}"

@@ -8,6 +8,7 @@ import argparse
 import json
 import random
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,45 @@ class TestStageLogic:
         assert modes.mode == "off"
         assert "off (prompt only)" in modes.describe()
         assert "json_schema refused" in modes.describe()
+
+    async def test_concurrent_calls_wait_for_the_first_to_settle_the_mode(
+        self, prompts: Prompts, schema: Schema
+    ) -> None:
+        """Eight structure calls at once against a server without json_schema: one is
+        refused, the rest go out as json_object (round 25's audit: each call in flight
+        was refused on its own, 8 wasted requests)."""
+
+        class Slow(FakeModel):
+            async def chat(self, messages: Sequence[Message], **kwargs: Any) -> ChatReply:
+                await anyio.sleep(0.01)
+                if (kwargs.get("response_format") or {}).get("type") == "json_schema":
+                    self.calls.append(
+                        (list(messages), "structure", None, kwargs["response_format"])
+                    )
+                    raise LlmStatusError(
+                        "HTTP 400 (response_format json_schema is not supported)",
+                        cause="400",
+                        status=400,
+                    )
+                return await super().chat(messages, **kwargs)
+
+        modes = StructuredOutputs("auto", schema)
+        model = Slow(*[GOOD] * 8)
+        assert modes.describe() == "structured outputs: not tried (no structure reply came)"
+        async with anyio.create_task_group() as tg:
+            for n in range(8):
+                tg.start_soon(
+                    partial(
+                        structure,
+                        model,
+                        page(f"p{n}"),
+                        prompts=prompts,
+                        schema=schema,
+                        structured=modes,
+                    )
+                )
+        sent = [c[3]["type"] if c[3] else None for c in model.calls]
+        assert sent.count("json_schema") == 1 and sent.count("json_object") == 8
 
     async def test_fixed_mode_does_not_fall_back(self, prompts: Prompts, schema: Schema) -> None:
         """A mode the user chose is kept: the refusal fails the page."""
