@@ -25,13 +25,14 @@ _MALAY = {"MAC": 3, "MEI": 5, "OGO": 8, "OKT": 10, "DIS": 12}
 _MONTH = (
     r"(?P<mon>(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)[A-Z]*"
     # Whole words only: "1 DISC 10.00" is a discount, not 1 December 2010.
-    r"|(?:MAC|MEI|OGOS|OKT|OKTOBER|DIS|DISEMBER)(?![A-Z]))\.?"
+    r"|(?:MAC|MEI|OGOS|OGO|OKT|OKTOBER|DIS|DISEMBER)(?![A-Z]))\.?"
 )
 
 # Numeric dates: both separators must be equal ("25/12/2018", "12-01-19", "06.03.2018"),
 # OCR may put a space around a separator. The year ends at a non-digit, or right before
-# a time printed without a space ("02-04-201815:14:07", "23/06/1812:46:33 PM").
-_GLUED_TIME = r"(?=\d{1,2} ?: ?\d{2})"
+# a time printed without a space ("02-04-201815:14:07", "23/06/1812:46:33 PM") or after
+# a hyphen ("05/12/2019-20:43").
+_GLUED_TIME = r"(?=-?\d{1,2} ?: ?\d{2})"
 _DMY = re.compile(
     r"(?<![\d/.-])(?P<a>\d{1,2}) ?(?P<sep>[/.-]) ?(?P<b>\d{1,2}) ?(?P=sep) ?"
     rf"(?P<y>(?:199|20[0-3])\d|\d{{2}})(?:(?![\d/-])|{_GLUED_TIME})"

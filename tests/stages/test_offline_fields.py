@@ -111,6 +111,12 @@ class TestDate:
         assert find_date(["DATE : 5.3.18"]) == "5.3.18"
         assert find_date(["ITEM 5.3.18"]) is None
 
+    def test_a_date_hyphened_to_its_time_and_the_malay_ogo(self) -> None:
+        """``05/12/2019-20:43`` is a date and its time; ``14 OGO 2018`` is in August
+        (round 25's blind set, helper-101: 8 of 8 hyphened dates, and OGO, gave none)."""
+        assert find_date(["05/12/2019-20:43"]) == "05/12/2019"
+        assert find_date(["TARIKH: 14 OGO 2018"]) == "14 OGO 2018"
+
     def test_an_iso_date_glued_to_its_time(self) -> None:
         """``2019-01-2215:02:11`` is 2019-01-22 at 15:02:11."""
         assert find_date(["2019-01-2215:02:11"]) == "2019-01-22"
