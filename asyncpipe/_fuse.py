@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from ._exceptions import RetryableError, StageError
 from ._retry import Retry
 from ._stage import Stage
 
@@ -83,18 +84,23 @@ def _travels(value: Any, serialize: Callable[[Any], bytes] | None) -> bool:
 def shippable(error: Exception, serialize: Callable[[Any], bytes] | None) -> Exception:
     """
     ``error``, or when it cannot travel back from the worker (it holds a lock, a socket, a
-    file) a `RuntimeError` that keeps its type's name and its message, so the item's error
-    record says what the stage raised rather than why pickling it failed.
+    file) one that keeps its type's name and its message, so the item's error record says
+    what the stage raised rather than why pickling it failed: a `RetryableError` (with its
+    ``retry_after``) or a `StageError` for those, so the retry policy decides as it would
+    have, else a `RuntimeError`.
     """
     if serialize is None:
         return error
     try:
         serialize(error)
     except Exception as why:
-        return RuntimeError(
+        message = (
             f"{type(error).__name__}: {error} (the exception itself could not come back "
             f"from the worker: {why})"
         )
+        if isinstance(error, RetryableError):
+            return RetryableError(message, retry_after=error.retry_after)
+        return StageError(message) if isinstance(error, StageError) else RuntimeError(message)
     return error
 
 

@@ -12,7 +12,6 @@ and run-wide overrides by stage name in `_overrides`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -40,8 +39,6 @@ from ._stage import Item, Stage
 from ._stats import RunSummary, StageStatistics
 
 __all__ = ["Pipeline", "iterate_in_thread"]
-
-log = logging.getLogger("asyncpipe")
 
 
 class Pipeline:
@@ -205,14 +202,11 @@ class Pipeline:
             raise ConfigError("resume needs a journal")
         if reorder_window is not None and reorder_window < 1:
             raise ConfigError(f"reorder_window must be at least 1 (it is {reorder_window})")
-        if progress is not None and not callable(getattr(progress, "update", None)):
+        if progress is not None and not all(
+            hasattr(progress, name) for name in ("update", "interrupted", "finish", "interval")
+        ):
             raise ConfigError(
                 f"progress must be a ProgressReporter (LogProgress, say), not {progress!r}"
-            )
-        if resume and key is None:
-            log.warning(
-                "resuming with positional keys: this is only right with the same inputs "
-                "in the same order (give key= to name each input)"
             )
         if sink is not None and not isinstance(sink, Sink):
             sink = CallbackSink(sink)

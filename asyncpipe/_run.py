@@ -192,6 +192,11 @@ class Run:
                 # disk then fails the journal first, the same way every time).
                 await self.journal.flush(sync=True)
                 self.plan = ResumePlan(self.stages, state, resume=resume)
+                if resume and self.key is None and (written or state.done or state.checkpoints):
+                    log.warning(
+                        "resuming with positional keys: this is only right with the same "
+                        "inputs in the same order (give key= to name each input)"
+                    )
             elif written is not None:
                 self.plan.done_keys = written
             self.started = now()

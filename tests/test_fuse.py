@@ -22,8 +22,18 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from asyncpipe import Executor, Item, Journal, JsonlSink, Pipeline, Retry, Stage, StageCall
-from asyncpipe._fuse import plan_chains
+from asyncpipe import (
+    Executor,
+    Item,
+    Journal,
+    JsonlSink,
+    Pipeline,
+    Retry,
+    RetryableError,
+    Stage,
+    StageCall,
+)
+from asyncpipe._fuse import plan_chains, shippable
 
 pytestmark = pytest.mark.anyio
 
@@ -264,3 +274,20 @@ class TestWithoutFusing:
         out = await _run(pipeline, [1, 2])
         assert [item.value for item in out] == [4, 8]
         assert executor.opened == ["remote"]
+
+
+def test_an_exception_that_cannot_travel_keeps_its_kind() -> None:
+    """An exception that cannot be pickled back is replaced by one of its kind, so a
+    retryable one is still retried, with its wait (round 25's re-check: it became a
+    RuntimeError, tried once)."""
+
+    lock = threading.Lock()
+    retryable = RetryableError("busy", retry_after=2.0)
+    retryable.lock = lock  # type: ignore[attr-defined]
+    stand_in = shippable(retryable, pickle.dumps)
+    assert type(stand_in) is RetryableError and stand_in.retry_after == 2.0
+    assert str(stand_in).startswith("RetryableError: busy (")
+    other = ValueError("bad")
+    other.lock = lock  # type: ignore[attr-defined]
+    assert type(shippable(other, pickle.dumps)) is RuntimeError
+    assert shippable(other, None) is other

@@ -108,8 +108,8 @@ _STALL = re.compile(r"^(?:STALL|GERAI|KIOSK|KAUNTER|COUNTER|BOOTH)\b\.?\s*(?:NO\
 # Below the postcode, a row that says what the paper is, or who it is for, rather than
 # where the shop is: "*** REPRINT ***", "CUSTOMER COPY", "TABLE 12", "HALAL".
 _NOT_PLACE = re.compile(
-    r"[*#=~]|\b(?:COPY|REPRINT|DUPLICATE|ORIGINAL|QUOTATION|HALAL|TABLE|MEJA|WELCOME|"
-    r"SELAMAT|THANK|TERIMA|MEMBER|ORDER|CUSTOMER|PELANGGAN|SALINAN)\b"
+    r"[*=~]|\b(?:COPY|REPRINT|DUPLICATE|ORIGINAL|QUOTATION|HALAL|TABLE|MEJA|WELCOME|"
+    r"SELAMAT DATANG|THANK|TERIMA KASIH|MEMBER|ORDER|CUSTOMER|PELANGGAN|SALINAN)\b"
 )
 # "BRANCH: NO. 12, JALAN ...": the branch's label before its address.
 _BRANCH_LABEL = re.compile(r"^(?:BRANCH|OUTLET|CAWANGAN|STORE|KEDAI)\s*:\s*")

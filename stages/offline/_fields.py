@@ -74,25 +74,46 @@ def _column_texts(text: str, lines: Sequence[Line] | None) -> list[str] | None:
     height = statistics.median(
         max(line.box[3] - line.box[1], 1.0) for row in grouped for line in row
     )
+    cuts = [_cut(row, height) for row in grouped]
+    # A second column is one: its parts line up (their left or right edges within a line
+    # height and a half) on two rows or more. One row's far part alone is the row's own
+    # (round 25's re-check: "BAKERI" ... "ROTI MANIS IDAMAN", one name in two boxes).
+    edges = [
+        (row[cut].box[0], row[-1].box[2]) for row, cut in zip(grouped, cuts, strict=True) if cut
+    ]
     left: list[str] = []
     right: list[str] = []
-    for row in grouped:
-        cut = next(
-            (
-                index
-                for index in range(1, len(row))
-                if row[index].box[0] - row[index - 1].box[2] > COLUMN_GAP * height
-            ),
-            len(row),
-        )
-        rest = fix_layout(" ".join(line.text for line in row[cut:]))
-        head = fix_layout(" ".join(line.text for line in row[:cut]))
-        if _AMOUNTS.fullmatch(rest) or rest.startswith(":") or head.endswith(":"):
-            cut = len(row)  # amounts, or a label's value: the row's own
-        left.append(head if cut < len(row) else fix_layout(" ".join(line.text for line in row)))
-        if cut < len(row):
-            right.append(rest)
+    for row, cut in zip(grouped, cuts, strict=True):
+        if cut and _in_a_column((row[cut].box[0], row[-1].box[2]), edges, 1.5 * height):
+            left.append(fix_layout(" ".join(line.text for line in row[:cut])))
+            right.append(fix_layout(" ".join(line.text for line in row[cut:])))
+        else:
+            left.append(fix_layout(" ".join(line.text for line in row)))
     return [*left, *right] if right else None
+
+
+def _cut(row: list[Line], height: float) -> int:
+    """Where ``row`` splits into two columns (its first gap wider than `COLUMN_GAP` line
+    heights, unless what follows is the row's amounts or a label's value), or 0."""
+    for index in range(1, len(row)):
+        if row[index].box[0] - row[index - 1].box[2] > COLUMN_GAP * height:
+            rest = fix_layout(" ".join(line.text for line in row[index:]))
+            head = fix_layout(" ".join(line.text for line in row[:index]))
+            if _AMOUNTS.fullmatch(rest) or rest.startswith(":") or head.endswith(":"):
+                return 0
+            return index
+    return 0
+
+
+def _in_a_column(
+    edges: tuple[float, float], others: list[tuple[float, float]], tolerance: float
+) -> bool:
+    """Whether another row's far part starts or ends where this one does."""
+    matches = sum(
+        abs(edges[0] - other[0]) <= tolerance or abs(edges[1] - other[1]) <= tolerance
+        for other in others
+    )
+    return matches >= 2  # itself, and one more
 
 
 def extract_fields(

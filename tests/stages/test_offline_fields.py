@@ -577,6 +577,10 @@ class TestExtractFields:
             lines.append(Line(left, [10, top, 10 + 9 * len(left), top + 20], 0.99))
             lines.append(Line(right, [500, top, 500 + 9 * len(right), top + 20], 0.99))
         text = "\n".join(line.text for line in lines)
+        # One row's far part alone is no column: a name in two boxes (round 25's
+        # re-check: "BAKERI" ... "ROTI MANIS IDAMAN" gave "BAKERI").
+        alone = [Line("BAKERI", [10, 0, 64, 20], 0.99), Line("ROTI MANIS", [300, 0, 390, 20], 0.99)]
+        assert extract_fields("BAKERI\nROTI MANIS", alone)["company"] == "BAKERI ROTI MANIS"
         assert extract_fields(text, lines) == {
             "company": "BINTANG TEKNIK SDN BHD",
             "date": "05/03/2018",

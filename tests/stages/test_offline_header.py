@@ -935,6 +935,20 @@ class TestAddress:
         rows = ["RIMBUN TRADING", "12 JALAN DAMAI,", "40000 SHAH ÁLAN,", "TEL 03-5511 2233"]
         assert find_address(rows) == "12 JALAN DAMAI, 40000 SHAH ALAM"
 
+    @pytest.mark.parametrize(
+        "below", ["*** REPRINT ***", "CUSTOMER COPY", "TABLE 12", "HALAL", "SELAMAT DATANG"]
+    )
+    def test_a_row_of_the_papers_own_ends_the_address(self, below: str) -> None:
+        """Below the postcode, a row that says what the paper is or who it is for is no
+        part of the address (round 25's audit: it was glued on); a place named like a
+        greeting's word is (its re-check: TAMAN SELAMAT was cut off)."""
+        rows = ["KEDAI ABC", "NO 5, JALAN 2,", "43000 KAJANG,", below, "TEL 03-8736 1234"]
+        assert find_address(rows) == "NO 5, JALAN 2, 43000 KAJANG"
+        rows = ["KEDAI ABC", "NO 5, JALAN 2,", "11500 AYER ITAM,", "TAMAN SELAMAT, PULAU PINANG."]
+        assert find_address([*rows, "TEL 04-8736 1234"]) == (
+            "NO 5, JALAN 2, 11500 AYER ITAM, TAMAN SELAMAT, PULAU PINANG."
+        )
+
     def test_a_markets_stall_opens_the_address(self) -> None:
         """``GERAI 3,``: a stall's number and its comma open an address, so the row is no
         name; a food court's ``STALL 12 - CHICKEN RICE`` over an address does not."""
