@@ -427,8 +427,8 @@ def _without_gone_done(refs: Iterable[PageRef], out: Path) -> Iterator[PageRef]:
         if ref.problem is not None and not os.path.lexists(ref.source):
             if done is None:  # read once, and only when an input has gone
                 records = _read_records(out) if out.exists() else ()
-                done = {str(record.get("source")) for record in records}
-            if ref.source in done:
+                done = {os.path.abspath(str(record.get("source"))) for record in records}
+            if os.path.abspath(ref.source) in done:  # named as before or not (./a.jpg, /x/a.jpg)
                 log.warning("%s is gone; the output has its pages from before", ref.source)
                 continue
         yield ref
