@@ -293,7 +293,7 @@ class DocumentApp:
                 pages = summary.ok + summary.failed
                 if summary.elapsed > 0 and pages:
                     lines.append(
-                        f"{pages} pages in {summary.elapsed:.1f} s: "
+                        f"{pages} {'page' if pages == 1 else 'pages'} in {summary.elapsed:.1f} s: "
                         f"{pages / summary.elapsed:.2f} pages/s"
                     )
                 return lines
