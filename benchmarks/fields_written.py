@@ -86,7 +86,8 @@ hotels, car parks, Malay dates, totals printed again after rounding.
                     worked on (one rule: a Malay shop's name wrapped under its kind).
     written/ak.json 80 receipts, written blind beside set AJ (service bills, wholesalers'
                     long names, mall outlets, Sabah and Sarawak, stalls); read once at
-                    10ff3bb and kept unread after: its misses were not read.
+                    10ff3bb and kept unread after, until round 25 printed its misses
+                    once (checking the column reading, 4c31115): it is read now.
     written/al.json 80 receipts, written blind (SROIE's trades, headers in many
                     layouts, totals labelled many ways); read once at 8dcd0e0, then
                     worked on. Five totals were keyed without their thousands comma,
