@@ -346,8 +346,10 @@ def api_key(named: str | None, environ: Mapping[str, str]) -> str | None:
                 f"--llm-key-env {named}: that variable is not set (set it, or leave "
                 "--llm-key-env out to read OPENAI_API_KEY)"
             )
-        return environ[named] or None
-    return environ.get(DEFAULT_KEY_ENV) or environ.get("OPENAI_API_KEY") or None
+        return environ[named].strip() or None
+    # A blank first variable does not hide the second (round 25's re-check).
+    first = environ.get(DEFAULT_KEY_ENV, "").strip()
+    return first or environ.get("OPENAI_API_KEY", "").strip() or None
 
 
 def _rate_text(rate: RateLimit) -> str:

@@ -27,6 +27,7 @@ from ._errors import LlmError as LlmError
 from ._errors import LlmOutputError as LlmOutputError
 from ._errors import LlmRetriesExhausted as LlmRetriesExhausted
 from ._errors import LlmRetryableError as LlmRetryableError
+from ._errors import LlmServerWait as LlmServerWait
 from ._errors import LlmStatusError as LlmStatusError
 from ._guard import DEFAULT_MIN_SIMILARITY as DEFAULT_MIN_SIMILARITY
 from ._guard import Verdict as Verdict
@@ -78,6 +79,7 @@ __all__ = [
     "LlmRetryableError",
     "LlmStages",
     "LlmStatistics",
+    "LlmServerWait",
     "LlmStatusError",
     "Message",
     "OutputInvalid",

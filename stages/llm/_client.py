@@ -21,7 +21,13 @@ import orjson
 from asyncpipe import retry_after
 from asyncpipe._exceptions import ConfigError
 
-from ._errors import LlmDeadlineError, LlmRetriesExhausted, LlmRetryableError, LlmStatusError
+from ._errors import (
+    LlmDeadlineError,
+    LlmRetriesExhausted,
+    LlmRetryableError,
+    LlmServerWait,
+    LlmStatusError,
+)
 from ._limits import LlmLimits
 from ._types import CallState, ChatReply, Usage
 
@@ -144,7 +150,7 @@ def _checked_key(key: str | None) -> str | None:
         raise ConfigError(
             f"the API key holds a character an HTTP header cannot carry "
             f"({unicodedata.name(bad, hex(ord(bad)))}, at position {key.index(bad) + 1}): "
-            "check the variable --llm-key-env names; the key is not shown"
+            "check the variable that holds it; the key is not shown"
         )
     return key or None
 
@@ -350,13 +356,14 @@ class LlmClient:
             )
 
     def _check_model(self, response: httpx.Response) -> None:
-        """Warn when the server lists its models and ``model`` is not one of them (some,
-        llama.cpp's among them, answer under any name, so it is not refused)."""
+        """Warn when the server lists several models and ``model`` is not one of them. A
+        server of one model is not judged: llama.cpp lists its file and answers under any
+        name (round 25's re-check: the warning came on every llama.cpp run)."""
         try:
             listed = [entry["id"] for entry in response.json()["data"]]
         except (ValueError, KeyError, TypeError):
             return
-        if listed and self.model not in listed:
+        if len(listed) > 1 and self.model not in listed:
             shown = ", ".join(map(str, listed[:5])) + (", ..." if len(listed) > 5 else "")
             logger.warning(
                 "the LLM server does not list the model %r (it lists %s): check --llm-model",
@@ -447,6 +454,8 @@ class LlmClient:
             headers["X-Asyncpipe-Item"] = quote(item, safe="/#@:.,_-+=")
         what = f"LLM {task} call" + (f" for item {item!r}" if item is not None else "")
 
+        if (held := self.shared.held_for()) > 0:
+            raise self._server_wait(held, state, what)
         # The call limit is acquired last, right before the request goes: a unit granted
         # and then held back (by a pause after a 429, or the token limit) would reach the
         # server late and crowd the units granted after it into one of its windows.
@@ -488,13 +497,20 @@ class LlmClient:
             admission.settle(None, charged=False)  # refused, or never received: nothing used
         else:
             admission.settle(None)  # a timeout or a bad body: the estimate stands
+        wait = None if isinstance(result, ChatReply) else result.retry_after
+        too_long = (
+            wait is not None
+            and response is not None
+            and response.status_code == 429
+            and remaining is not None
+            and wait >= remaining
+        )
         if response is not None:
-            # Every call waits out the server's Retry-After, however long (round 25's
-            # audit: 'Retry-After: 120' was met by a request a second).
+            # Every call waits out the server's Retry-After (round 25's audit: a
+            # 'Retry-After: 120' was met by a request a second); one longer than a call
+            # may take holds every call instead, below, and stops the intake.
             pause = self.shared.feedback_from(
-                response.headers,
-                response.status_code,
-                None if isinstance(result, ChatReply) else result.retry_after,
+                response.headers, response.status_code, None if too_long else wait
             )
             hold = getattr(self._limit, "pause", None)  # a RateLimit can; any Limiter may not
             if pause and hold is not None:
@@ -517,6 +533,12 @@ class LlmClient:
             )
 
         failure = result
+        if too_long:
+            assert wait is not None
+            self.shared.hold(wait)
+            self._failed += 1
+            self._failures["429"] += 1
+            raise self._server_wait(wait, state, what)
         described = self._redact(failure.detail)
         if failure.cause == "deadline":
             raise self._give_up(
@@ -574,6 +596,14 @@ class LlmClient:
         logger.debug("%s", message)
         elapsed = None if state.started is None else self._clock() - state.started
         return kind(message, cause=cause, attempts=state.attempt, status=status, elapsed=elapsed)
+
+    def _server_wait(self, wait: float, state: CallState, what: str) -> LlmServerWait:
+        return LlmServerWait(
+            f"{what}: the LLM server asked to wait {wait:.0f} s (Retry-After), longer than "
+            f"a call may take ({state.deadline or 0:g} s, --llm-deadline): no new pages, and "
+            "none sent until then; --resume once it has passed",
+            attempts=state.attempt,
+        )
 
     def _redact(self, text: str) -> str:
         if self._api_key:

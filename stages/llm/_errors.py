@@ -20,7 +20,7 @@ client redacts it before building them).
 
 from __future__ import annotations
 
-from asyncpipe._exceptions import RetryableError, StageError
+from asyncpipe._exceptions import RetryableError, StageError, StopIntake
 
 __all__ = [
     "LlmDeadlineError",
@@ -28,6 +28,7 @@ __all__ = [
     "LlmOutputError",
     "LlmRetriesExhausted",
     "LlmRetryableError",
+    "LlmServerWait",
     "LlmStatusError",
 ]
 
@@ -116,3 +117,19 @@ class LlmOutputError(LlmError):
     The model's answer cannot be used: empty, or (structure) not valid JSON for the schema
     even after the one repair attempt.
     """
+
+
+class LlmServerWait(LlmError, StopIntake):
+    """
+    The server asked (a 429's ``Retry-After``) for a wait longer than a call may take:
+    the run takes no new pages, the page is left for ``--resume``, and no call is sent
+    until the wait has passed (an hourly quota, say).
+
+    Args:
+        message: what the server asked, and what to do.
+        attempts: the attempt number that was refused.
+    """
+
+    def __init__(self, message: str, *, attempts: int = 0) -> None:
+        LlmError.__init__(self, message, cause="429", attempts=attempts, status=429)
+        self.reason = "the LLM server's Retry-After"

@@ -6,6 +6,7 @@ limit (reserve an estimate, settle with the server's ``usage``), the server's
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -112,6 +113,15 @@ class LlmLimits:
         self._tokens = self.tokens or RateLimit(_OPEN, 60.0, burst=_OPEN)
         self._requests = RateLimit(_OPEN, 60.0, burst=_OPEN)
         self.pauses = 0
+        self._held_until = 0.0  # a server wait too long for any call: none is sent
+
+    def hold(self, seconds: float) -> None:
+        """Send no call for ``seconds``: the server asked for a wait no call can sit out."""
+        self._held_until = max(self._held_until, time.monotonic() + seconds)
+
+    def held_for(self) -> float:
+        """Seconds left of a `hold`, or 0."""
+        return max(0.0, self._held_until - time.monotonic())
 
     async def admit(
         self, messages: Sequence[Message], max_tokens: int | None, what: str

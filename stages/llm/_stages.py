@@ -266,13 +266,22 @@ async def structure(
     )
     replies: list[ChatReply] = memo.setdefault("replies", [])
     probe = await structured.take_turn()
+    settled = False
     try:
-        return await _structure_replies(
+        result = await _structure_replies(
             client, page, prompts, schema, structured, call, limit, memo, messages, replies
         )
+        settled = True
+        return result
+    except Exception:
+        # Any answer but a refusal (a timeout, a 5xx, an invalid reply) says nothing
+        # against the mode: the others go on in it, all at once (round 25's re-check:
+        # with every call timing out they went one at a time).
+        settled = True
+        raise
     finally:
         if probe:
-            structured.end_turn(settled=bool(replies))
+            structured.end_turn(settled=settled)
 
 
 async def _structure_replies(

@@ -85,8 +85,8 @@ class StructuredOutputs:
         return False
 
     def end_turn(self, *, settled: bool) -> None:
-        """The probe is done: ``settled`` once the server answered in the current mode;
-        otherwise (a timeout, say) the next call probes."""
+        """The probe is done: ``settled`` unless it was cancelled (then the next call
+        probes); a refusal never ends a probe, which steps down the chain and asks again."""
         self._probing = False
         self.settled = self.settled or settled
         self._changed.set()

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from asyncpipe._exceptions import ConfigError, RetryableError, StageError
+from asyncpipe._exceptions import ConfigError, RetryableError, StageError, StopIntake
 from asyncpipe._ratelimit import RateLimit
 from asyncpipe._retry import Retry
 from stages.llm import (
@@ -27,6 +27,7 @@ from stages.llm import (
     LlmDeadlineError,
     LlmRetriesExhausted,
     LlmRetryableError,
+    LlmServerWait,
     LlmStatusError,
     Message,
     parse_retry_after,
@@ -274,15 +275,19 @@ class TestWaiting:
         assert parse_retry_after(httpx.Headers({"retry-after": "-5"})) == 0.0
         assert parse_retry_after(httpx.Headers({})) is None
 
-    async def test_a_retry_after_past_the_deadline_fails_the_call(self) -> None:
-        """A wait longer than the call's deadline fails it at once, with no second
-        request (round 25's audit: a hint over 60 s was dropped for the backoff, and a
-        quota's 'Retry-After: 120' was met with a request a second)."""
+    async def test_a_retry_after_past_the_deadline_stops_the_intake(self) -> None:
+        """A wait longer than a call may take stops the run's intake (StopIntake: the
+        page is left for --resume) with no second request, and no later call is sent
+        until it has passed (round 25's audit: the hint was dropped for the backoff, a
+        request a second; its re-check: waited out page after page, 30 s each)."""
         time = FakeTime()
         script = Script(httpx.Response(429, headers={"retry-after": "3600"}), ok())
         async with make_client(script, time) as client:
-            with pytest.raises(LlmRetryableError):
+            with pytest.raises(LlmServerWait, match=r"asked to wait 3600 s") as info:
                 await call(client, time, task="correct")
+            assert isinstance(info.value, StopIntake)
+            with pytest.raises(LlmServerWait):
+                await call(client, time, task="fix")
         assert time.sleeps == []
         assert len(script.requests) == 1
 
@@ -479,7 +484,8 @@ class TestCheck:
 
         def server(request: httpx.Request) -> httpx.Response:
             if request.url.path == "/v1/models":
-                return httpx.Response(200, json={"data": [{"id": "gpt-4o-mini"}]})
+                listed = [{"id": "gpt-4o-mini"}, {"id": "gpt-4o"}]
+                return httpx.Response(200, json={"data": listed})
             return httpx.Response(404, json={})
 
         transport = httpx.MockTransport(server)
@@ -488,7 +494,15 @@ class TestCheck:
                 await client.check()
         async with LlmClient("http://llm.test/v1", "gpt-4o-mni", transport=transport) as client:
             await client.check()
-        assert "does not list the model 'gpt-4o-mni' (it lists gpt-4o-mini)" in caplog.text
+        assert "does not list the model 'gpt-4o-mni' (it lists gpt-4o-mini, gpt-4o)" in (
+            caplog.text
+        )
+        # One model listed (llama.cpp, which answers under any name): no warning.
+        caplog.clear()
+        one = httpx.MockTransport(lambda r: httpx.Response(200, json={"data": [{"id": "x"}]}))
+        async with LlmClient("http://llm.test/v1", "local", transport=one) as client:
+            await client.check()
+        assert "does not list" not in caplog.text
 
     async def test_an_unverified_certificate_is_no_wait(self) -> None:
         """A TLS certificate the client cannot verify fails the check at once and names
@@ -574,6 +588,7 @@ class TestKeyHygiene:
         assert api_key("MY_KEY", {**environ, "MY_KEY": ""}) is None
         assert api_key(None, environ) == KEY
         assert api_key(None, {**environ, "ASYNCPIPE_LLM_API_KEY": "sk-other"}) == "sk-other"
+        assert api_key(None, {**environ, "ASYNCPIPE_LLM_API_KEY": " \n"}) == KEY
 
     async def test_a_key_is_trimmed_and_checked(self) -> None:
         """A key read with its line end (a secret file, a CRLF .env) is trimmed and sent;

@@ -5,6 +5,7 @@ Tests of the LLM stages: logic with a fake chat model, then end to end on the re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ from stages.llm import (
     LlmClient,
     LlmOptions,
     LlmOutputError,
+    LlmRetryableError,
     LlmStages,
     LlmStatistics,
     LlmStatusError,
@@ -252,6 +254,38 @@ class TestStageLogic:
                 )
         sent = [c[3]["type"] if c[3] else None for c in model.calls]
         assert sent.count("json_schema") == 1 and sent.count("json_object") == 8
+
+    async def test_a_probe_that_gets_no_reply_does_not_hold_the_others(
+        self, prompts: Prompts, schema: Schema
+    ) -> None:
+        """When the first structure call fails without a refusal (a timeout), the others
+        go on together in its mode (round 25's re-check: one at a time, 2 s apart)."""
+        busy = 0
+        most = 0
+
+        class Timing(FakeModel):
+            async def chat(self, messages: Sequence[Message], **kwargs: Any) -> ChatReply:
+                nonlocal busy, most
+                busy += 1
+                most = max(most, busy)
+                try:
+                    await anyio.sleep(0.02)
+                    return await super().chat(messages, **kwargs)
+                finally:
+                    busy -= 1
+
+        timeout = LlmRetryableError("timed out", cause="timeout")
+        modes = StructuredOutputs("auto", schema)
+        model = Timing(*[timeout] * 8)  # no reply ever comes
+
+        async def one(name: str) -> None:
+            with contextlib.suppress(LlmRetryableError):
+                await structure(model, page(name), prompts=prompts, schema=schema, structured=modes)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(8):
+                tg.start_soon(one, f"p{n}")
+        assert most >= 4  # the seven after the probe overlapped, not one at a time
 
     async def test_fixed_mode_does_not_fall_back(self, prompts: Prompts, schema: Schema) -> None:
         """A mode the user chose is kept: the refusal fails the page."""
