@@ -63,6 +63,8 @@ class CostBudget:
         self.spent = 0.0
         self.reserved = 0.0
         self.refused = 0
+        self.reservations = 0
+        self.reserved_ever = 0.0
         self.prompt_tokens = 0
         self.completion_tokens = 0
 
@@ -116,7 +118,14 @@ class CostBudget:
                 f"(spent {self.spent:.6g}, {self.reserved:.6g} reserved by calls in flight)"
             )
         self.reserved += cost
+        self.reservations += 1
+        self.reserved_ever += cost
         return CostReservation(self, cost, prompt_tokens, completion_tokens)
+
+    @property
+    def mean_reservation(self) -> float | None:
+        """The mean worst-case cost of the calls reserved so far, or ``None`` before one."""
+        return self.reserved_ever / self.reservations if self.reservations else None
 
     def charge(self, prompt_tokens: int, completion_tokens: int) -> None:
         """

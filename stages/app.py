@@ -238,7 +238,10 @@ class DocumentApp:
             left_out: Counter[str] = Counter()
             warned: Counter[str] = Counter()
 
+            written = [0]  # pages written by this run (the cost ceiling's intake reads it)
+
             def record(item: Item) -> dict[str, Any]:
+                written[0] += 1
                 line = output_record(item)
                 for warning in line.get("warnings", ()):
                     warned[warning.split(":", 1)[0]] += 1
@@ -258,7 +261,14 @@ class DocumentApp:
                 _discovered(options, skipped, receipts=receipts, keep=not options.resume)
             )
             if client is not None and limits.budget is not None:
-                source = _within_budget(source, limits.budget)
+                done = (
+                    await anyio.to_thread.run_sync(_written_ids, options.out)
+                    if options.resume
+                    else frozenset()
+                )
+                source = _within_budget(
+                    source, limits.budget, len(llm_options.stages), written, done
+                )
 
             async def report(summary: RunSummary) -> list[str]:
                 lines: list[str] = []
@@ -315,11 +325,47 @@ class DocumentApp:
             )
 
 
-async def _within_budget(source: AsyncIterator[Any], budget: CostBudget) -> AsyncIterator[Any]:
+def _written_ids(out: Path) -> frozenset[str]:
+    """The ids of the pages an earlier run wrote (a resume's pages that never start)."""
+    if not out.exists():
+        return frozenset()
+    return frozenset(str(record.get("id")) for record in _read_records(out))
+
+
+async def _within_budget(
+    source: AsyncIterator[Any],
+    budget: CostBudget,
+    calls: int,
+    written: list[int],
+    done: frozenset[str],
+) -> AsyncIterator[Any]:
     """
-    ``source`` until the cost ceiling closes; then stop the run's intake (`StopIntake`).
+    ``source``, one page at a time as the cost ceiling has room for it, until it closes;
+    then stop the run's intake (`StopIntake`).
+
+    A page is let in only while what is left under the ceiling holds the pages in flight
+    and it, each at its ``calls`` calls of the mean worst-case cost reserved so far (one
+    page at a time until a call was reserved). Letting in pages as fast as the queues
+    take them started more than the ceiling could pay for: the later calls of every
+    page were refused, and with ordered output nothing was written (round 25's audit).
     """
+    admitted = 0
     async for value in source:
+        if getattr(value, "id", None) in done:
+            yield value  # written by an earlier run: the pipeline skips it
+            continue
+        while not budget.closed:
+            in_flight = admitted - written[0]
+            mean = budget.mean_reservation
+            if (
+                in_flight <= 0
+                if mean is None
+                else budget.remaining >= (in_flight + 1) * calls * mean
+            ):
+                break
+            if in_flight <= 0:
+                break  # nothing in flight to wait for: the page tries its own calls
+            await anyio.sleep(0.1)
         if budget.closed:
             raise StopIntake(
                 "the cost ceiling",
@@ -328,6 +374,7 @@ async def _within_budget(source: AsyncIterator[Any], budget: CostBudget) -> Asyn
                 "pages in flight finish if their calls fit under it, then exit 4; --resume "
                 "continues",
             )
+        admitted += 1
         yield value
 
 
