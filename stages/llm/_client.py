@@ -165,11 +165,12 @@ class LlmClient:
     `LlmRetryableError`: timeouts, connection and protocol errors, statuses 408, 409, 429
     and 5xx, and a malformed body; a server's ``x-should-retry: true/false`` overrides that,
     as in openai-python.  The error carries the wait the server asked for
-    (``retry-after-ms``, then ``Retry-After``), however long: a wait that does not fit in
-    the call's deadline fails the call at once (openai-python drops a hint over 60 s and
-    retries on its backoff, which is how a quota's long wait was met with a request a
-    second).  The stage's `asyncpipe.Retry` then waits (full jitter, 0.5 s doubling to 8 s
-    by default, or the hint) and calls again.  After a 429 the shared limits (and the call
+    (``retry-after-ms``, then ``Retry-After``).  A 429's wait that does not fit in the
+    call's deadline raises `LlmServerWait` (a `StopIntake`: no new pages, and no call is
+    sent until the wait has passed); openai-python drops a hint over 60 s and retries on
+    its backoff, which is how a quota's long wait was met with a request a second.
+    Otherwise the stage's `asyncpipe.Retry` waits (full jitter, 0.5 s doubling to 8 s by
+    default, or the hint) and calls again.  After a 429 the shared limits (and the call
     limit) pause for the whole ``Retry-After``, so no call goes out before it has passed.
 
     A `CallState` ties the attempts of one call together: its deadline runs from the moment
