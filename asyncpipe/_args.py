@@ -159,13 +159,26 @@ def parse(argv: Sequence[str], app: App | None) -> tuple[argparse.Namespace, set
     framework = {action.dest for action in run._actions}
     parser, run = build_parser(app)
     app_dests = {action.dest for action in run._actions} - framework
-    args = parser.parse_args(argv)
+    args = _parse_intermixed(parser, argv)
     if args.command == "run" and args.config is not None:
         run.set_defaults(**config_defaults(args.config, run))
-        args = parser.parse_args(argv)
+        args = _parse_intermixed(parser, argv)
         if not args.inputs:
             args.inputs = run.get_default("inputs") or []
     return args, app_dests
+
+
+def _parse_intermixed(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """
+    ``parser.parse_args(argv)``, with the inputs given after an option taken as inputs too
+    (``run a.jpg --out x.jsonl b.jpg``): argparse ends a positional list at the first
+    option and refused the rest.  (``parse_intermixed_args`` refuses subcommands.)
+    """
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command == "run" and not any(arg.startswith("-") for arg in rest):
+        args.inputs = [*args.inputs, *rest]
+        return args
+    return parser.parse_args(argv)  # nothing left over, or argparse's own error for it
 
 
 def run_options(

@@ -67,6 +67,8 @@ async def serve(
             item = await receive.receive()
         except EndOfQueue:
             return
+        if run.leave_waiting and item.error is None:
+            item.deferred = True  # a stop: begun nowhere here, it waits for --resume
         if item.error is not None or item.start > index or item.deferred:
             counters.skipped += 1
         else:

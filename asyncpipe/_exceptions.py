@@ -6,8 +6,8 @@ The exceptions asyncpipe raises.
     ├── StageError             one item failed in one stage (the item's own fault)
     │   ├── RetryableError     ...and trying again may help (carries a retry-after hint)
     │   └── BudgetExceeded     ...a call would pass the cost ceiling (also a StopIntake)
-    ├── StopIntake             take no new items, finish the rest (raised by a source; from
-    │                          a stage it also leaves that item for --resume)
+    ├── StopIntake             take no new items, finish the calls running (raised by a
+    │                          source; from a stage it also leaves that item for --resume)
     ├── JournalError           the checkpoint journal cannot be read or written
     ├── OutputError            the output cannot be written (a full disk, say)
     ├── QueueClosed            you closed this end of the queue and then used it
@@ -73,11 +73,13 @@ class RetryableError(StageError):
 
 class StopIntake(AsyncpipeError):
     """
-    Raised by a run's source to stop taking new items, as a first Ctrl-C does: the items
-    in flight are finished, the run ends as interrupted by ``reason``, and ``--resume``
-    continues it.  Raised by a stage, it does the same, and the item it was working on is
-    not written (nor journaled as done), so ``--resume`` runs it again from its last
-    checkpoint.  An app raises it, for instance, when its cost ceiling is reached.
+    Raised by a run's source to stop taking new items, as a first Ctrl-C does: the calls
+    running are finished (with a journal, the items waiting between stages are left at
+    their last checkpoint; without one they are finished too), the run ends as
+    interrupted by ``reason``, and ``--resume`` continues it.  Raised by a stage, it does
+    the same, and the item it was working on is not written (nor journaled as done), so
+    ``--resume`` runs it again from its last checkpoint.  An app raises it, for instance,
+    when its cost ceiling is reached.
 
     Args:
         reason: what stopped the run, in a few words (``"the cost ceiling"``); the

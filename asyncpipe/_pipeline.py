@@ -182,9 +182,11 @@ class Pipeline:
                 window holds more finished items in memory; ``ordered=False`` holds none.
             progress: a `ProgressReporter` (`LogProgress`, `RichProgress` or your own)
                 whose ``update`` gets live statistics every ``interval`` seconds.
-            stop_on_signals: on SIGINT/SIGTERM stop taking input, finish the items in
-                flight and return (``summary.interrupted`` says which); a second signal
-                cancels the items in flight too.
+            stop_on_signals: on SIGINT/SIGTERM stop taking input, finish the calls
+                running and return (``summary.interrupted`` says which).  With a journal
+                the items waiting between stages are left for ``resume`` at their last
+                checkpoint; without one they are finished too.  A second signal cancels
+                the calls running.
             total: how many items the source holds, for the ETA: a number, or an async
                 iterable (or a function returning one) of refined estimates.
 

@@ -109,6 +109,11 @@ class Run:
         # or --resume would write it after them.
         self.holding = False
         self.interrupted: str | None = None
+        # After a stop, with a journal: a stage begins no item, so the items waiting
+        # between stages are left for --resume at their last checkpoint (round 25's
+        # audit: one Ctrl-C went on for 58 s and 128 paid LLM calls, draining the queues).
+        self.leave_waiting = False
+        self.chains_running = 0  # items inside a fused chain's call
         self.cancelled = False  # a second signal cancelled the items in flight
         self.meter = RunMeter(total)
         # The executors' lost workers are counted from here (an executor may serve runs
@@ -325,8 +330,14 @@ class Run:
                 item = await receive.receive()
             except EndOfQueue:
                 return
-            if item.error is None and item.start <= chain.last:
-                await process_chain(self, chain, remote, item)
+            if self.leave_waiting and item.error is None:
+                item.deferred = True
+            if item.error is None and item.start <= chain.last and not item.deferred:
+                self.chains_running += 1
+                try:
+                    await process_chain(self, chain, remote, item)
+                finally:
+                    self.chains_running -= 1
             else:
                 for index in range(chain.first, chain.last + 1):
                     self.counters[index].skipped += 1
@@ -388,15 +399,21 @@ class Run:
 
     def stop_intake(self, reason: str, message: str) -> None:
         """
-        Take no new items and finish those in flight; the run ends as interrupted by
-        ``reason`` (a signal's name, or a `StopIntake` reason).  ``message`` is logged when
-        there is no progress display to tell.
+        Take no new items; the run ends as interrupted by ``reason`` (a signal's name, or
+        a `StopIntake` reason).  With a journal, the calls running finish and the items
+        waiting between stages are left for ``--resume``, which takes each up at its last
+        checkpoint; without one (nothing could resume them), every item admitted is
+        finished.  ``message`` is logged when there is no progress display to tell.
         """
         if self.interrupted is not None:
             return
         self.interrupted = reason
+        self.leave_waiting = self.journal is not None
         if self.progress is not None:
-            in_flight = self.meter.admitted - self.meter.finished
+            if self.leave_waiting:
+                in_flight = self.chains_running + sum(c.calls_running for c in self.counters)
+            else:
+                in_flight = self.meter.admitted - self.meter.finished
             self.progress.interrupted(self.progress_snapshot(), in_flight)
             if not reason.startswith("SIG"):
                 log.warning("%s", message)
@@ -409,10 +426,14 @@ class Run:
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if self.interrupted is None:
+                    rest = (
+                        "the calls running, leaving the items waiting for --resume"
+                        if self.journal is not None
+                        else "the items in flight"
+                    )
                     self.stop_intake(
                         name,
-                        f"{name}: no new items; finishing the items in "
-                        "flight (send it again to stop at once)",
+                        f"{name}: no new items; finishing {rest} (send it again to stop at once)",
                     )
                 else:
                     log.warning("%s again: stopping now", name)

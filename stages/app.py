@@ -357,21 +357,17 @@ async def _within_budget(
         while not budget.closed:
             in_flight = admitted - written[0]
             mean = budget.mean_reservation
-            if (
-                in_flight <= 0
-                if mean is None
-                else budget.remaining >= (in_flight + 1) * calls * mean
-            ):
-                break
             if in_flight <= 0:
                 break  # nothing in flight to wait for: the page tries its own calls
+            if mean is not None and budget.remaining >= (in_flight + 1) * calls * mean:
+                break
             await anyio.sleep(0.1)
         if budget.closed:
             raise StopIntake(
                 "the cost ceiling",
                 f"the cost ceiling of {budget.max_cost:g} is reached (spent {budget.spent:.6g},"
                 f" {budget.reserved:.6g} reserved by calls in flight): no new pages; the "
-                "pages in flight finish if their calls fit under it, then exit 4; --resume "
+                "calls running finish if they fit under it, then exit 4; --resume "
                 "continues",
             )
         admitted += 1

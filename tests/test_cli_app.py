@@ -262,6 +262,15 @@ class TestRunOptions:
         assert options.default_limit is not None and options.default_limit.limit == 9
         assert options.journal == tmp_path / "o.journal"
 
+    def test_inputs_after_an_option(self, tmp_path: Path) -> None:
+        """``run a --out o b`` runs both inputs (argparse refused ``b``); an unknown
+        option among them is still refused."""
+        out = str(tmp_path / "o")
+        args, dests = parse(["run", "a", "--out", out, "b", "--side", "s", "c"], CountingApp())
+        assert run_options(args, dests).inputs == ["a", "b", "c"]
+        with pytest.raises(SystemExit):
+            parse(["run", "a", "--out", out, "b", "--bogus"], CountingApp())
+
     def test_limit_an_app_acquires_itself(self, tmp_path: Path) -> None:
         """options.limit gives one object per name, and the configured pipeline holds it."""
         args, dests = parse(

@@ -127,19 +127,40 @@ class TestSignals:
         keys = [r["id"] for r in records]
         assert len(keys) == len(set(keys)) == summary["ok"] + summary["failed"]
         assert 0 < len(keys) < ITEMS
-        # Items in flight were finished, not dropped: every item that reached a
-        # checkpointed stage has its output line.
-        assert {k for _, k, _ in app.calls()} <= set(keys)
-
         data = app.journal.read_bytes()
         assert data.endswith(b"\n")
         state = anyio.run(Journal.read, app.journal)
+        # Nothing dropped: every item a checkpointed stage ran for has its output line, or
+        # keeps its checkpoints for --resume (it was waiting between stages at the stop).
+        assert {k for _, k, _ in app.calls()} <= set(keys) | set(state.checkpoints)
         assert state.torn == 0
         assert state.lines == data.count(b"\n")
         assert state.done == dict.fromkeys(keys, "ok")  # flushed: a done line per output line
         # Compacted on close: the checkpoints of finished items are gone.
         assert not set(state.checkpoints) & set(keys)
 
+        resume_to_the_end(app, 1)
+
+    def test_a_stop_begins_no_waiting_item(self, tmp_path: Path) -> None:
+        """
+        After one signal no stage begins an item: the items waiting in the queues (here in
+        front of the slow ``paid`` stage) are left for --resume at their last checkpoint
+        instead of being run, and paid for, first (round 25's audit: one Ctrl-C went on
+        for 58 s and 128 LLM calls).
+        """
+        app = App(tmp_path)
+        proc = app.start(0, "--sleep", "0.2", "--workers", "4,4,1,1")
+        app.wait_until(proc, app.side, 6)  # the queue in front of `paid` has filled
+        proc.send_signal(signal.SIGINT)
+        at_signal = len(app.calls())
+        rc, summary = finish(proc, timeout=30)
+        assert rc == 130 and summary["interrupted"] == "SIGINT"
+        # The calls running at the signal finish (one per checkpointed stage, and one
+        # more each that may have begun while the signal was on its way); none begins.
+        assert len(app.calls()) - at_signal <= 4
+        state = anyio.run(Journal.read, app.journal)
+        written = {r["id"] for r in app.output()}
+        assert set(state.checkpoints) - written  # items left at their last checkpoint
         resume_to_the_end(app, 1)
 
     def test_second_signal_cancels_items_in_flight(self, tmp_path: Path) -> None:

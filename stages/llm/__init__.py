@@ -27,6 +27,7 @@ from ._errors import LlmError as LlmError
 from ._errors import LlmOutputError as LlmOutputError
 from ._errors import LlmRetriesExhausted as LlmRetriesExhausted
 from ._errors import LlmRetryableError as LlmRetryableError
+from ._errors import LlmServerRefused as LlmServerRefused
 from ._errors import LlmServerWait as LlmServerWait
 from ._errors import LlmStatusError as LlmStatusError
 from ._guard import DEFAULT_MIN_SIMILARITY as DEFAULT_MIN_SIMILARITY
@@ -79,6 +80,7 @@ __all__ = [
     "LlmRetryableError",
     "LlmStages",
     "LlmStatistics",
+    "LlmServerRefused",
     "LlmServerWait",
     "LlmStatusError",
     "Message",

@@ -25,6 +25,7 @@ from ._errors import (
     LlmDeadlineError,
     LlmRetriesExhausted,
     LlmRetryableError,
+    LlmServerRefused,
     LlmServerWait,
     LlmStatusError,
 )
@@ -49,6 +50,12 @@ openai-python waits 600 s for a read; a pipeline item should not, and the call's
 caps a whole call anyway."""
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
+# Answers every call would get, and what to check for each (`LlmServerRefused`).
+_REFUSALS = {
+    401: "check the key: --llm-key-env and the variable it names",
+    403: "the key may not make this call: check its rights, and --llm-model",
+    404: "check --llm-url, which ends in /v1, and --llm-model",
+}
 _REDACTED = "[REDACTED]"
 
 
@@ -172,6 +179,9 @@ class LlmClient:
     Otherwise the stage's `asyncpipe.Retry` waits (full jitter, 0.5 s doubling to 8 s by
     default, or the hint) and calls again.  After a 429 the shared limits (and the call
     limit) pause for the whole ``Retry-After``, so no call goes out before it has passed.
+    A 401, 403 or 404 before any call has succeeded, or three in a row, raises
+    `LlmServerRefused` (a `StopIntake`): a wrong key, URL or model, which would
+    otherwise make an error record of every page.
 
     A `CallState` ties the attempts of one call together: its deadline runs from the moment
     the first attempt is admitted by the rate limit (time spent queueing for that first
@@ -264,6 +274,7 @@ class LlmClient:
             transport=transport,
         )
         self._succeeded = self._failed = self._attempts = self._length_stops = 0
+        self._refused_in_row = 0  # 401, 403 and 404 answers since the last success
         self._seconds = 0.0
         self._failures: Counter[str] = Counter()
         self._usage = [0, 0, 0]
@@ -521,6 +532,7 @@ class LlmClient:
                 hold(pause)
         if isinstance(result, ChatReply):
             self._succeeded += 1
+            self._refused_in_row = 0
             self._seconds += result.seconds
             if result.finish_reason == "length":
                 self._length_stops += 1
@@ -549,6 +561,17 @@ class LlmClient:
                 "deadline",
                 state,
             )
+        if failure.status in _REFUSALS:
+            self._refused_in_row += 1
+            if self._succeeded == 0 or self._refused_in_row >= 3:
+                self._failed += 1
+                self._failures[failure.cause] += 1
+                raise LlmServerRefused(
+                    f"{what} failed: {described}: the LLM server refuses calls so "
+                    f"({_REFUSALS[failure.status]}): no new pages; fix it, then --resume",
+                    attempts=state.attempt,
+                    status=failure.status,
+                )
         if not failure.retryable:
             raise self._give_up(
                 LlmStatusError,

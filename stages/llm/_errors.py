@@ -6,8 +6,11 @@ The errors of the LLM client and stages.
         ├── LlmRetryableError  one attempt failed, and another may work (also an asyncpipe
         │                      ``RetryableError``: the stage's ``Retry`` decides and waits)
         ├── LlmStatusError     the server answered a status that retrying cannot fix
+        │   └── LlmServerRefused  ...one that every call would get (401, 403, 404): also
+        │                         an asyncpipe ``StopIntake``
         ├── LlmRetriesExhausted a timed-out generation was already retried as often as allowed
         ├── LlmDeadlineError   the call's total time budget ran out
+        ├── LlmServerWait      a Retry-After longer than a call may take (a ``StopIntake``)
         └── LlmOutputError     the answer is unusable (structure: invalid after one repair,
                                or cut by ``max_tokens``)
 
@@ -28,6 +31,7 @@ __all__ = [
     "LlmOutputError",
     "LlmRetriesExhausted",
     "LlmRetryableError",
+    "LlmServerRefused",
     "LlmServerWait",
     "LlmStatusError",
 ]
@@ -97,6 +101,25 @@ class LlmStatusError(LlmError):
     """
     The server answered a status that retrying cannot fix (400, 401, 403, 404, 422...).
     """
+
+
+class LlmServerRefused(LlmStatusError, StopIntake):
+    """
+    The server refused a call in a way it would refuse every call: 401 or 403 (the key),
+    404 (the URL or the model).  The run takes no new pages and the page is left for
+    ``--resume``, rather than each page becoming an error record.  Raised for such a
+    status before any call of the client has succeeded, or on the third in a row; one
+    between successes is a `LlmStatusError` for its page alone.
+
+    Args:
+        message: the server's answer, and what to check.
+        attempts: the attempt number that was refused.
+        status: the HTTP status.
+    """
+
+    def __init__(self, message: str, *, attempts: int = 0, status: int) -> None:
+        LlmStatusError.__init__(self, message, cause=str(status), attempts=attempts, status=status)
+        self.reason = "the LLM server's refusal"
 
 
 class LlmRetriesExhausted(LlmError):

@@ -27,6 +27,7 @@ from stages.llm import (
     LlmDeadlineError,
     LlmRetriesExhausted,
     LlmRetryableError,
+    LlmServerRefused,
     LlmServerWait,
     LlmStatusError,
     Message,
@@ -232,7 +233,32 @@ class TestRetryable:
         assert info.value.status == status
         assert info.value.attempts == 1
         assert f"HTTP {status} (nope)" in str(info.value)
-        assert "not retryable" in str(info.value)
+        if status in (401, 403, 404):
+            assert isinstance(info.value, LlmServerRefused)  # below
+        else:
+            assert "not retryable" in str(info.value)
+
+    async def test_a_refusal_every_call_would_get_stops_the_intake(self) -> None:
+        """
+        A 401, 403 or 404 before any success (a wrong key, URL or model) stops the intake
+        with the page left for --resume, instead of an error record for every page (round
+        25's audit: a wrong model gave one per page, and exit 0).  Between successes one
+        is the page's own error; the third in a row stops the intake again.
+        """
+        refusal = httpx.Response(404, json={"error": {"message": "model 'x' not found"}})
+        script = Script(refusal, ok(), refusal, refusal, refusal)
+        async with make_client(script, FakeTime()) as client:
+            with pytest.raises(LlmServerRefused, match=r"--llm-model") as first:
+                await call(client, FakeTime(), task="correct")
+            assert isinstance(first.value, StopIntake) and first.value.status == 404
+            await call(client, FakeTime(), task="correct")
+            for _ in range(2):
+                with pytest.raises(LlmStatusError) as one:
+                    await call(client, FakeTime(), task="correct")
+                assert not isinstance(one.value, StopIntake)
+            with pytest.raises(LlmServerRefused):
+                await call(client, FakeTime(), task="correct")
+        assert len(script.requests) == 5
 
     async def test_x_should_retry_overrides_status(self) -> None:
         """``x-should-retry`` wins over the status, both ways."""
