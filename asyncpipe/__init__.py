@@ -71,6 +71,7 @@ from ._stage import Stage as Stage
 from ._stats import RunSummary as RunSummary
 from ._stats import StageStatistics as StageStatistics
 from ._stats import WorkerLosses as WorkerLosses
+from ._stopping import stopping as stopping
 from ._summary import closing_lines as closing_lines
 from ._summary import command_line as command_line
 from ._summary import follow_up_command as follow_up_command
@@ -147,4 +148,5 @@ __all__ = [
     "restart_with",
     "resume_command",
     "retry_after",
+    "stopping",
 ]

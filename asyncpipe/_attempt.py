@@ -27,6 +27,7 @@ from ._queue import ReceiveQueue, SendQueue
 from ._ratelimit import RateLimit
 from ._stage import ErrorRecord, Item, Stage
 from ._stats import StageCounters, now
+from ._stopping import stopping
 
 if TYPE_CHECKING:
     from ._fuse import Chain
@@ -116,7 +117,13 @@ async def _after_failure(
             run.stop_intake(exc.reason, str(exc))
             counters.busy += busy
             return
-        if not stage.retry.should_retry(exc, attempt):
+        retry = stage.retry.should_retry(exc, attempt)
+        if retry and run.leave_waiting:
+            # Stopping: no more tries (each may be paid for); --resume tries it again.
+            item.deferred = True
+            counters.busy += busy
+            return
+        if not retry:
             counters.busy += busy
             _record(counters, item, stage.name, now() - started)
             message = str(exc) or repr(exc)
@@ -124,6 +131,10 @@ async def _after_failure(
             return
         counters.retried += 1
         await anyio.sleep(stage.retry.delay(exc, attempt))
+        if run.leave_waiting:  # the run stopped during the wait
+            item.deferred = True
+            counters.busy += busy
+            return
         attempt += 1
         t0 = now()
         counters.calls_running += 1
@@ -224,7 +235,7 @@ def make_call(
             return remote
 
         async def call_remote(value: Any) -> Any:
-            await limiter.acquire()
+            await _take_turn(limiter)
             return await remote(value)
 
         return call_remote
@@ -237,7 +248,7 @@ def make_call(
 
         async def call(value: Any) -> Any:
             if limiter is not None:
-                await limiter.acquire()
+                await _take_turn(limiter)
             return await offload(run_in_thread, value)
 
         return call
@@ -248,7 +259,7 @@ def make_call(
 
     async def call_async(value: Any) -> Any:
         if limiter is not None:
-            await limiter.acquire()
+            await _take_turn(limiter)
         if timeout is None:
             return await fn(value)
         try:
@@ -260,6 +271,17 @@ def make_call(
             raise TimeoutError(f"the stage's timeout of {timeout:g} s passed") from None
 
     return call_async
+
+
+async def _take_turn(limiter: RateLimit) -> None:
+    """
+    Wait for ``limiter``; if the run stopped meanwhile, raise `StopIntake` so that the
+    call is not made and its item waits for --resume (`stopping`): after a Ctrl-C the
+    calls waiting for a rate limit went out one by one (round 26's re-check).
+    """
+    await limiter.acquire()
+    if stopping():
+        raise StopIntake("the run's stop", "not begun: the run is stopping")
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
@@ -364,6 +386,10 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
         if outcome.failed == stage.name:
             error = outcome.error
             assert error is not None
+            if isinstance(error, StopIntake):  # as in `_after_failure`
+                item.deferred = True
+                run.stop_intake(error.reason, str(error))
+                return
             message = str(error) or repr(error)
             fail(
                 run, item, counters, ErrorRecord(stage.name, type(error).__name__, message, attempt)

@@ -175,7 +175,8 @@ def interrupt_message(
         f"{unit} in flight; {again} to cancel them"
     )
     if resume_command:
-        text += f". To finish the run later: {resume_command}"
+        # A run that can be resumed has a journal: what it has not begun waits for that.
+        text += f". The others wait. To finish the run later: {resume_command}"
     return text
 
 

@@ -36,6 +36,7 @@ from ._sink import Sink
 from ._source import Source, feed
 from ._stage import Item
 from ._stats import RunSummary, StageCounters, StageStatistics, WorkerLosses, now
+from ._stopping import _STOPPING
 
 if TYPE_CHECKING:
     from ._pipeline import Pipeline
@@ -229,6 +230,14 @@ class Run:
         return summary
 
     async def _run_tasks(self, source: Source) -> None:
+        # The run's tasks inherit it: `stopping()` reads this run's state.
+        token = _STOPPING.set(lambda: self.leave_waiting)
+        try:
+            await self._tasks(source)
+        finally:
+            _STOPPING.reset(token)
+
+    async def _tasks(self, source: Source) -> None:
         async with anyio.create_task_group() as tg:
             if self.journal is not None:
                 tg.start_soon(self.journal.run_writer)

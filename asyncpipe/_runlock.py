@@ -28,6 +28,12 @@ from ._exceptions import ConfigError, JournalError
 __all__: list[str] = []
 
 
+class _JournalInUse(JournalError, ConfigError):
+    """Another run holds the journal: a `JournalError` as documented, and a usage error
+    (exit 2) on the command line, as for an output in use, not a failed run (exit 1, with
+    "finish the run" advice that names the very command refused: round 26's audit)."""
+
+
 def lock_path(target: Path) -> Path:
     """
     Returns:
@@ -51,6 +57,7 @@ def take(journal: Path) -> int:
         "journal",
         JournalError,
         "give this run another output (each output has its own journal)",
+        in_use=_JournalInUse,
     )
 
 
@@ -65,7 +72,13 @@ def take_output(output: Path) -> int:
     return _take(output, "output", ConfigError, "give this run another output")
 
 
-def _take(target: Path, what: str, error: type[Exception], advice: str) -> int:
+def _take(
+    target: Path,
+    what: str,
+    error: type[Exception],
+    advice: str,
+    in_use: type[Exception] | None = None,
+) -> int:
     path = lock_path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +93,7 @@ def _take(target: Path, what: str, error: type[Exception], advice: str) -> int:
     except BlockingIOError:
         holder = _holder(fd)
         os.close(fd)
-        raise error(
+        raise (in_use or error)(
             f"{what} {target} is in use by another run{holder}: wait for it to end, or {advice}"
         ) from None
     except OSError as exc:

@@ -139,6 +139,16 @@ class DocumentApp:
         )
         group.add_argument("--max-side", type=int, help="shrink pages whose longest side is larger")
         group.add_argument(
+            "--max-pixels",
+            type=_megapixels,
+            default=100_000_000,
+            metavar="MPX",
+            help="refuse a page that decodes to more megapixels than this (default 100): "
+            "a decompression bomb. A PNG or TIFF is decoded whole, about 7 MB of memory per "
+            "megapixel at the peak; a JPEG or a PDF page counts the pixels read at OCR's "
+            "resolution, so a larger one is read",
+        )
+        group.add_argument(
             "--pdf-dpi",
             type=int,
             default=200,
@@ -178,6 +188,7 @@ class DocumentApp:
                 max_side=args.max_side,
             ),
             pdf_dpi=args.pdf_dpi,
+            max_pixels=args.max_pixels,
             pdf_text=not args.no_pdf_text,
             model=args.llm_model if args.llm_url else None,
             llm_stages=llm_options.stages,
@@ -276,7 +287,9 @@ class DocumentApp:
                     lines.append(client.statistics().summary())
                     lines += llm.summary(llm_options.stages)
                     lines += limits.summary(summary.elapsed, call_limit)
-                    if advice := timeout_advice(client.statistics(), args.llm_timeout):
+                    if advice := timeout_advice(
+                        client.statistics(), args.llm_timeout, client.concurrency
+                    ):
                         lines.append(advice)
                 # Both read the output as a stream: a long run's output need not fit in memory.
                 if args.csv is not None:
@@ -372,6 +385,14 @@ async def _within_budget(
             )
         admitted += 1
         yield value
+
+
+def _megapixels(text: str) -> int:
+    """``--max-pixels``: a positive number of megapixels, as pixels."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return int(value * 1_000_000)
 
 
 def api_key(named: str | None, environ: Mapping[str, str]) -> str | None:

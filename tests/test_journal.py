@@ -579,8 +579,11 @@ class TestRunLock:
             refused = (
                 (JournalError, "journal") if second.startswith("same") else (ConfigError, "output")
             )
-            with pytest.raises(refused[0], match=f"{refused[1]} .* in use by another run"):
+            with pytest.raises(refused[0], match=f"{refused[1]} .* in use by another run") as info:
                 await start(journal)
+            # Another run's journal is a usage error too (exit 2, as for the output), not a
+            # failed run (exit 1 with "finish the run": round 26's audit).
+            assert isinstance(info.value, ConfigError) == (second != "same object")
             assert (await anyio.Path(out).read_bytes()).startswith(written)
         lines = [orjson.loads(line) for line in (await anyio.Path(out).read_bytes()).splitlines()]
         assert [line["value"]["n"] for line in lines] == list(range(60))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -11,6 +12,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -483,7 +485,10 @@ class TestClosingSummary:
             proc.send_signal(signal.SIGINT)
             rest = proc.stderr.read()
             assert proc.wait(timeout=60) == 130, rest
-        match = re.search(r"finishing (\d+) files in flight; Ctrl-C again to cancel them", rest)
+        match = re.search(
+            r"finishing (\d+) files in flight; Ctrl-C again to cancel them\. The others wait\.",
+            rest,
+        )
         assert match, rest
         assert 0 < int(match.group(1)) <= 200
         resume = [line for line in rest.splitlines() if line.startswith("To finish the run: ")]
@@ -536,6 +541,30 @@ class TestPageEstimate:
         assert estimates[-1] == 3 + 2 + 1 + 1 + 1
         assert estimates == sorted(estimates)
         assert estimates[-1] == len(list(discover(inputs)))
+
+    def test_a_fifo_is_not_opened(self, tmp_path: Path) -> None:
+        """A FIFO in a folder is counted, not opened: opening it waited for a writer for
+        ever, and the run never ended (round 26's audit)."""
+        from PIL import Image
+
+        from stages.inputs import estimate_pages
+
+        Image.new("RGB", (40, 30)).save(tmp_path / "a.png")
+        fifo = tmp_path / "scan.jpg"
+        os.mkfifo(fifo)
+        estimates: list[int] = []
+        worker = threading.Thread(
+            target=lambda: estimates.extend(estimate_pages([str(tmp_path)], every=0.0)),
+            daemon=True,
+        )
+        worker.start()
+        worker.join(timeout=10)
+        try:
+            assert not worker.is_alive(), "the estimate waits on the FIFO"
+        finally:
+            with contextlib.suppress(OSError):  # free a reader stuck in open()
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        assert estimates[-1] == 2
 
 
 class TestDocumentApp:

@@ -13,7 +13,19 @@ import anyio
 import orjson
 import pytest
 
-from asyncpipe import BudgetExceeded, Journal, JsonlSink, Pipeline, Stage, StageError, StopIntake
+from asyncpipe import (
+    BudgetExceeded,
+    Journal,
+    JsonlSink,
+    Pipeline,
+    RateLimit,
+    Retry,
+    RetryableError,
+    Stage,
+    StageError,
+    StopIntake,
+    stopping,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -51,6 +63,98 @@ class TestStopIntake:
         summary = await pipeline.run(source(), sink=JsonlSink(out, record=record), key=str)
         assert summary.interrupted == "the cost ceiling"
         assert await written(out) == KEYS[:5] and summary.ok == 5
+
+    @pytest.mark.parametrize("journaled", [True, False], ids=["journal", "no-journal"])
+    async def test_stopping_tells_the_calls_waiting(self, tmp_path: Path, journaled: bool) -> None:
+        """
+        `stopping()` is False outside a run.  In a run with a journal it is True, once the
+        run stopped, for calls that had begun and waited: they leave their items for
+        --resume unspent, and the resumed run writes every item once.  Without a journal
+        it stays False: every item admitted is finished.
+        """
+        assert not stopping()
+        began, seen, stop = [0], {}, {"k00"}
+        three = anyio.Event()
+
+        async def spend(key: str) -> str:
+            if key in stop:
+                with anyio.fail_after(5):
+                    await three.wait()  # the other three calls have begun
+                raise StopIntake("the test", "stop")
+            began[0] += 1
+            if began[0] == 3:
+                three.set()
+            await anyio.sleep(0.2)  # waiting its turn, say for a rate limit
+            seen[key] = stopping()
+            if seen[key]:
+                raise StopIntake("the test", "not spent: the run stopped")
+            return key
+
+        out = tmp_path / "out.jsonl"
+        pipeline = Pipeline([Stage("spend", spend, workers=4)], max_buffer_size=1)
+        # Unordered: in input order every item after k00 would wait for it.
+        journal = Journal(tmp_path / "journal") if journaled else None
+        summary = await pipeline.run(
+            KEYS, sink=JsonlSink(out, record=record), journal=journal, key=str, ordered=False
+        )
+        assert summary.interrupted == "the test"
+        assert not stopping()
+        begun = {"k01", "k02", "k03"}
+        assert {k: v for k, v in seen.items() if k in begun} == dict.fromkeys(begun, journaled)
+        if not journaled:
+            assert begun <= set(await written(out))
+            return
+        assert not begun & set(await written(out))
+        stop.clear()
+        summary = await pipeline.run(
+            KEYS,
+            sink=JsonlSink(out, record=record),
+            journal=Journal(tmp_path / "journal"),
+            key=str,
+            resume=True,
+        )
+        assert summary.interrupted is None
+        assert sorted(await written(out)) == KEYS and len(await written(out)) == len(KEYS)
+
+    async def test_no_call_after_its_rate_limit_nor_retry_once_stopped(
+        self, tmp_path: Path
+    ) -> None:
+        """
+        With a journal, a call whose rate-limit turn comes after the stop is not made, and
+        an item that failed is not tried again: both wait for --resume (round 26's
+        re-check: calls waiting for a limit went out one by one, and retries went on).
+        """
+        calls: dict[str, int] = {}
+
+        async def limited(key: str) -> str:
+            calls[key] = calls.get(key, 0) + 1
+            if len(calls) == 1:
+                await anyio.sleep(0.05)  # the other workers wait for their turns meanwhile
+                raise StopIntake("the test", "stop")
+            return key
+
+        async def flaky(key: str) -> str:
+            calls[key] = calls.get(key, 0) + 1
+            if calls[key] == 1:
+                raise RetryableError("try again", retry_after=0.2)
+            return key
+
+        async def source() -> AsyncIterator[str]:
+            yield "k00"
+            await anyio.sleep(0.05)  # k00's first try has failed: it waits to try again
+            raise StopIntake("the test", "stop")
+
+        for fn, values in ((limited, KEYS), (flaky, source())):
+            calls.clear()
+            out, journal = tmp_path / f"{fn.__name__}.jsonl", tmp_path / f"{fn.__name__}.j"
+            stage = Stage("s", fn, workers=4, limiter=RateLimit(1, 0.2), retry=Retry(attempts=3))
+            pipeline = Pipeline([stage], max_buffer_size=1)
+            summary = await pipeline.run(
+                values, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str
+            )
+            assert summary.interrupted == "the test"
+            assert sum(calls.values()) == 1, calls
+            assert await written(out) == []
 
     async def test_stage_defers_its_item_and_resume_runs_it(self, tmp_path: Path) -> None:
         """A stage raising BudgetExceeded on k03: k03 is not written, nothing new is taken

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
@@ -154,6 +155,8 @@ def estimate_pages(
     last = time.monotonic()
     for path in paths:
         try:
+            if not stat.S_ISREG(path.stat().st_mode):
+                continue  # a FIFO's open would wait for a writer for ever (round 26's audit)
             with path.open("rb") as fh:
                 kind = sniff(fh.read(1024))
             if kind in ("pdf", "tiff"):

@@ -309,7 +309,8 @@ def _check_size(width: float, height: float, max_pixels: int, what: str) -> None
     if width * height > max_pixels:
         raise _TooLarge(
             f"{what} is {int(width)}x{int(height)} pixels, more than max_pixels={max_pixels}; "
-            "refusing it as a likely decompression bomb or absurd page size"
+            "refusing it as a likely decompression bomb or absurd page size (asyncpipe run "
+            "--max-pixels raises the limit)"
         )
 
 

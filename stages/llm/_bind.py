@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from asyncpipe._exceptions import RetryableError
+from asyncpipe._exceptions import RetryableError, StopIntake
 from asyncpipe._retry import Retry
 
 from ._guard import DEFAULT_MIN_SIMILARITY, judge_edit
@@ -103,8 +103,9 @@ class _Tracker:
                 )
                 if not again:
                     del self._open[key]
-                    if self.fallback is not None:
-                        # Nothing paid for is lost: the error record keeps these too.
+                    if self.fallback is not None and not isinstance(exc, StopIntake):
+                        # Nothing paid for is lost: the error record keeps these too (a
+                        # page left for --resume has no record).
                         page.fallback_fields = await anyio.to_thread.run_sync(self.fallback, page)
                 raise
             except BaseException:

@@ -18,8 +18,8 @@ import anyio
 import httpx
 import orjson
 
-from asyncpipe import retry_after
-from asyncpipe._exceptions import ConfigError
+from asyncpipe import retry_after, stopping
+from asyncpipe._exceptions import ConfigError, StopIntake
 
 from ._errors import (
     LlmDeadlineError,
@@ -206,6 +206,10 @@ class LlmClient:
         max_tokens: the default ``max_tokens`` of a request that names none.
         prices: (prompt, completion) price per million tokens, to count ``cost``.
         headers: extra headers for every request.
+        concurrency: the most requests in flight at once, or ``None``: as many as the
+            server says it serves at once, when it says (`check` reads a llama.cpp
+            server's slots), else as many as the callers make.  A request waiting for a
+            free one has not begun: neither its timeout nor its call's deadline runs.
         limits: httpx pool limits.  The default has no cap on connections: the caller's
             worker count bounds concurrency, and a capped pool would queue requests the
             rate limit had spaced out and then release them in a burst.
@@ -232,6 +236,7 @@ class LlmClient:
         max_tokens: int | None = None,
         prices: tuple[float, float] | None = None,
         headers: Mapping[str, str] | None = None,
+        concurrency: int | None = None,
         limits: httpx.Limits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -252,6 +257,8 @@ class LlmClient:
             raise ConfigError(f"timeout_retries must be >= 0, got {timeout_retries}")
         if max_tokens is not None and max_tokens < 1:
             raise ConfigError(f"max_tokens must be >= 1, got {max_tokens}")
+        if concurrency is not None and concurrency < 1:
+            raise ConfigError(f"the LLM concurrency must be at least 1, got {concurrency}")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -260,6 +267,7 @@ class LlmClient:
         self.max_tokens = max_tokens
         self._api_key = _checked_key(api_key)
         self._limit = rate_limit
+        self._slots = anyio.CapacityLimiter(concurrency) if concurrency is not None else None
         self.shared = shared if shared is not None else LlmLimits()
         self._prices = prices
         self._clock = clock
@@ -351,6 +359,35 @@ class LlmClient:
             await self._suggest_v1()
         elif response.status_code == 200:
             self._check_model(response)
+            if self._slots is None and _served_by_llama_cpp(response):
+                await self._take_server_slots()
+
+    @property
+    def concurrency(self) -> int | None:
+        """The most requests in flight at once, or ``None`` for no cap."""
+        return None if self._slots is None else int(self._slots.total_tokens)
+
+    async def _take_server_slots(self) -> None:
+        """
+        Send no more requests at once than the llama.cpp server has slots.  It queues the
+        rest, and a request's timeout runs while it waits there: on 2 slots, 16 requests
+        at once timed out on 9 pages of 10 (round 26).
+        """
+        root = self.base_url.removesuffix("/v1")
+        try:
+            if self._limit is not None:
+                await self._limit.acquire()
+            slots = (await self._http.get(f"{root}/props")).json()["total_slots"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return
+        if isinstance(slots, int) and slots >= 1:
+            self._slots = anyio.CapacityLimiter(slots)
+            logger.info(
+                "the llama.cpp server has %d slots: at most %d LLM requests at once "
+                "(--llm-concurrency changes it)",
+                slots,
+                slots,
+            )
 
     async def _suggest_v1(self) -> None:
         """A base URL without its ``/v1`` answers 404 to every call: say so now, when the
@@ -471,11 +508,30 @@ class LlmClient:
         # The call limit is acquired last, right before the request goes: a unit granted
         # and then held back (by a pause after a 429, or the token limit) would reach the
         # server late and crowd the units granted after it into one of its windows.
+        if self._slots is None:
+            return await self._admit_and_send(messages, limit, body, headers, what, state)
+        async with self._slots:
+            return await self._admit_and_send(messages, limit, body, headers, what, state)
+
+    async def _admit_and_send(
+        self,
+        messages: Sequence[Message],
+        limit: int | None,
+        body: bytes,
+        headers: dict[str, str],
+        what: str,
+        state: CallState,
+    ) -> ChatReply:
         admission = await self.shared.admit(messages, limit, what)
         try:
             if self._limit is not None:
                 await self._limit.acquire()
                 admission.restamp()  # the tokens go now too, not when they were reserved
+            if stopping():
+                # The run stopped while this call waited its turn: send nothing, and
+                # leave the page for --resume (`asyncpipe.stopping`).
+                admission.settle(None, charged=False)
+                raise StopIntake("the run's stop", f"{what}: not sent, the run is stopping")
             return await self._admitted(body, headers, what, state, admission)
         finally:
             admission.settle(None)  # not settled yet: cancelled, so the estimate stands
@@ -709,6 +765,14 @@ class LlmClient:
         return ChatReply(
             content, usage, 0, model, str(finish) if finish is not None else None, seconds
         )
+
+
+def _served_by_llama_cpp(models: httpx.Response) -> bool:
+    """Whether a ``/models`` answer comes from llama.cpp's server (``owned_by``)."""
+    try:
+        return any(entry.get("owned_by") == "llamacpp" for entry in models.json()["data"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def _error_detail(response: httpx.Response, redact: Callable[[str], str]) -> str:

@@ -91,6 +91,15 @@ def add_arguments(group: argparse._ActionsContainer) -> None:
         "the generation over",
     )
     group.add_argument(
+        "--llm-concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="the most LLM requests in flight at once (default: a llama.cpp server's "
+        "slots, which it tells; else no cap but the stages' workers). A server queues "
+        "what it cannot serve at once, and the queued requests' timeouts run: set it to "
+        "an Ollama server's OLLAMA_NUM_PARALLEL",
+    )
+    group.add_argument(
         "--llm-min-similarity",
         type=float,
         default=DEFAULT_MIN_SIMILARITY,
@@ -100,7 +109,7 @@ def add_arguments(group: argparse._ActionsContainer) -> None:
     group.add_argument(
         "--llm-text-max-tokens",
         type=_positive_int,
-        help="max_tokens of correct and fix replies (default: half the input's characters plus 32)",
+        help="max_tokens of correct and fix replies (default: the input's UTF-8 bytes plus 32)",
     )
     group.add_argument(
         "--llm-structure-max-tokens",
@@ -131,7 +140,7 @@ def add_arguments(group: argparse._ActionsContainer) -> None:
         "--max-cost",
         metavar="COST",
         help="with --llm-prices: stop taking new pages once the spend would pass COST, "
-        "finish the pages in flight and exit 4 (continue with --resume)",
+        "finish the calls running and exit 4 (continue with --resume)",
     )
 
 
@@ -153,6 +162,7 @@ class LlmOptions:
         prices: prompt and completion prices per million tokens, or ``None``.
         max_cost: the cost ceiling, or ``None``.
         feedback: follow the server's rate-limit headers and pause all calls after a 429.
+        concurrency: the most requests in flight at once, or ``None`` (see `LlmClient`).
     """
 
     stages: tuple[str, ...] = LLM_STAGE_NAMES
@@ -167,6 +177,7 @@ class LlmOptions:
     prices: tuple[float, float] | None = None
     max_cost: float | None = None
     feedback: bool = True
+    concurrency: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_cost is not None and self.prices is None:
@@ -199,6 +210,7 @@ class LlmOptions:
             prices=parse_prices(args.llm_prices) if args.llm_prices else None,
             max_cost=parse_cost(args.max_cost) if args.max_cost else None,
             feedback=args.llm_feedback,
+            concurrency=args.llm_concurrency,
         )
 
     def token_rate(self) -> RateLimit | None:
@@ -239,7 +251,11 @@ class LlmOptions:
         """
         Keyword arguments for `LlmClient`.
         """
-        return {"timeout_retries": self.timeout_retries, "prices": self.prices}
+        return {
+            "timeout_retries": self.timeout_retries,
+            "prices": self.prices,
+            "concurrency": self.concurrency,
+        }
 
     def stage_kwargs(self) -> dict[str, Any]:
         """
@@ -276,13 +292,17 @@ def _deadline(args: argparse.Namespace) -> float:
     return float(args.llm_deadline)
 
 
-def timeout_advice(statistics: LlmStatistics, timeout: float | None) -> str | None:
+def timeout_advice(
+    statistics: LlmStatistics, timeout: float | None, concurrency: int | None = None
+) -> str | None:
     """
     One plain sentence for the run summary when most requests timed out, else ``None``.
 
     Args:
         statistics: the client's statistics.
         timeout: the per-attempt timeout in seconds.
+        concurrency: the client's cap on requests at once, or ``None`` (no cap: a server
+            that queues requests may have timed them out in its queue).
     """
     timeouts = statistics.failures.get("timeout", 0)
     if not timeouts or timeouts * 2 <= statistics.attempts:
@@ -293,8 +313,14 @@ def timeout_advice(statistics: LlmStatistics, timeout: float | None) -> str | No
         if speed is not None
         else "no request finished, so no speed could be measured"
     )
+    queued = (
+        ""
+        if concurrency is not None
+        else "; a server that serves few requests at once queues the rest, and their "
+        "timeouts run there: give --llm-concurrency (an Ollama server's OLLAMA_NUM_PARALLEL)"
+    )
     return (
         f"Most LLM requests timed out ({timeouts} of {statistics.attempts}, "
         f"--llm-timeout {timeout}s): {measured}; raise --llm-timeout (or lower "
-        "--llm-text-max-tokens) for this server."
+        f"--llm-text-max-tokens) for this server{queued}."
     )

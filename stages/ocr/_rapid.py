@@ -18,7 +18,7 @@ from ._base import polygon_to_box, reading_order
 from ._level import level_quads
 from ._orient import quarter_turns
 from ._spacing import space_line
-from ._tiles import read_in_strips
+from ._tiles import THINNEST, read_in_strips, readable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -352,14 +352,18 @@ class RapidOcrEngine:
 
     def _read(self, image: npt.NDArray[np.uint8]) -> list[Line]:
         """The page's lines in reading order, read in strips when it is long."""
+        if min(image.shape[:2]) < THINNEST:
+            return []
         lines = read_in_strips(image, self._lines, self.max_side) if self.strips else None
         return reading_order(self._lines(image) if lines is None else lines)
 
     def _lines(self, image: npt.NDArray[np.uint8]) -> list[Line]:
+        height, width = image.shape[:2]
         try:
-            result = self._ocr(image)
+            result = self._ocr(readable(image, self.max_side))
         except Exception as exc:
-            raise StageError(f"rapidocr failed: {exc}") from exc
+            why = str(exc) or type(exc).__name__
+            raise StageError(f"rapidocr failed on a {width}x{height} image: {why}") from exc
         boxes = getattr(result, "boxes", None)
         texts = getattr(result, "txts", None)
         scores = getattr(result, "scores", None)

@@ -12,6 +12,17 @@ A line is kept from the strip whose share of the page holds its centre: the stri
 shares meet in the middle of each overlap. A line up to half the overlap tall on either
 side of that meeting point lies whole inside the strip that keeps it, so no line is lost
 or read twice.
+
+Degenerate pages (round 26's audit) are read in bounded time:
+- a page is cut into at most :data:`MAX_STRIPS` strips, and only when it is at least
+  :data:`NARROWEST_CUT` pixels wide (a 1x20000 pixel PNG was cut into 10,000 and read for
+  more than 10 minutes; the detector scales a narrow strip's short side up to 736
+  pixels, so 32 strips 30 pixels wide took 57 s where the whole page takes 6 s);
+- what the detector gets is padded with white to at most :data:`MAX_ASPECT` times as long
+  as wide (`readable`): it scales the short side up to 736 pixels, so a 625x17 strip
+  became 27,000x736 and took 30 s;
+- a side the OCR would shrink under 16 pixels is padded too: rapidocr rounds each side to
+  a multiple of 32, and such a side became 0 (an empty ResizeImgError).
 """
 
 from __future__ import annotations
@@ -29,11 +40,39 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-__all__ = ["LONG_PAGE", "Strip", "read_in_strips", "strips"]
+__all__ = [
+    "LONG_PAGE",
+    "MAX_ASPECT",
+    "MAX_STRIPS",
+    "NARROWEST_CUT",
+    "THINNEST",
+    "Strip",
+    "read_in_strips",
+    "readable",
+    "strips",
+]
 
 #: A page more than this many times as tall as it is wide is read in strips.
 #: The 40 SROIE receipts are at most 2.4 times as tall as wide, so none is cut.
 LONG_PAGE = 3.0
+
+#: The most strips a page is cut into: longer strips beyond it, each shrunk a little.
+#: A receipt twenty times as long as it is wide needs 12.
+MAX_STRIPS = 32
+
+#: A narrower page is read whole: a strip of it would be scaled up anyway.
+NARROWEST_CUT = 100
+
+#: What the detector reads is at most this many times as long as wide (padded with white).
+#: Its cost grows with the ratio: it scales the short side up to 736 pixels.
+MAX_ASPECT = 8
+
+#: A page with a side under this many pixels holds no print the detector finds.
+THINNEST = 8
+
+# rapidocr rounds a side shrunk to its longest side to a multiple of 32: under 16 pixels
+# it became 0, and the page failed with an empty ResizeImgError.
+_LEAST_SIDE = 17
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +103,33 @@ def strips(long: int, short: int, max_side: int = 1500) -> list[Strip]:
         Strips in order along the long side; together they cover it, and their kept
         shares partition it.
     """
-    if short < 1 or long <= LONG_PAGE * short:
+    if short < NARROWEST_CUT or long <= LONG_PAGE * short:
         return [Strip(0, long, 0.0, float(long))]
     length = min(2 * short, max(max_side, math.ceil(1.2 * short)))
     overlap = short // 4
+    length = max(length, math.ceil((long - overlap) / MAX_STRIPS) + overlap)
     count = math.ceil((long - overlap) / (length - overlap))
     # Spread the strips evenly over the page: each overlap is at least ``overlap``.
     starts = [round(i * (long - length) / (count - 1)) for i in range(count)]
     cuts = [0.0] + [(starts[i + 1] + starts[i] + length) / 2 for i in range(count - 1)]
     cuts.append(float(long))
     return [Strip(start, start + length, cuts[i], cuts[i + 1]) for i, start in enumerate(starts)]
+
+
+def readable(image: npt.NDArray[np.uint8], max_side: int = 1500) -> npt.NDArray[np.uint8]:
+    """
+    ``image``, with white added below or to the right so that it is at most
+    :data:`MAX_ASPECT` times as long as wide, and no side is shrunk under 16 pixels for a
+    longest side of ``max_side``; its lines' boxes are the same in both.  A page 20
+    pixels tall and 2000 wide failed with an empty error, and a 30 by 2000 one took 50 s.
+    """
+    height, width = image.shape[:2]
+    ratio = min(1.0, max_side / max(height, width, 1))
+    least = max(math.ceil(_LEAST_SIDE / ratio), math.ceil(max(height, width) / MAX_ASPECT))
+    if height >= least and width >= least:
+        return image
+    pad = [(0, max(0, least - height)), (0, max(0, least - width))] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, pad, constant_values=255)
 
 
 def read_in_strips(

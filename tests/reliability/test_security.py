@@ -93,7 +93,8 @@ class TestApiKey:
         assert {r["auth"] for r in requests} == {"ok"}, "the key was not sent"
         records, _ = read_lines(work / "ok.jsonl")
         assert all(r["status"] == "ok" for r in records)
-        # A server that rejects the key: every item fails with a 401 error record.
+        # A server that rejects the key (its model list is open): the first 401 stops the
+        # run (exit 4), the pages left for --resume, the message naming the status.
         with run_server(workdir=tmp_path / "srv-bad", api_key="another-key") as server:
             bad = run_cli(
                 [
@@ -113,10 +114,9 @@ class TestApiKey:
                 log=work / "bad.log",
                 env=env,
             )
-        assert bad.returncode == 0, bad.output
-        records, _ = read_lines(work / "bad.jsonl")
-        assert {r["status"] for r in records} == {"error"}
-        assert all("401" in r["error"]["message"] for r in records), records
+        assert bad.returncode == 4, bad.output
+        assert "HTTP 401" in bad.output and "check the key" in bad.output
+        assert read_lines(work / "bad.jsonl")[0] == []
         leaks = [
             str(p)
             for p, data in _everything(work, tmp_path / "srv-ok", tmp_path / "srv-bad")

@@ -817,3 +817,20 @@ class TestPagesWithTheirBytes:
         ref = PageRef(id="gone#1", source=str(tmp_path / "gone.jpg"), page=1, kind="jpeg")
         with pytest.raises(InputError, match=r"gone\.jpg: cannot read"):
             anyio.run(read_page, ref)
+
+
+def test_max_pixels_option() -> None:
+    """``--max-pixels`` takes megapixels and refuses what is not a positive number; the
+    refusal of a larger page names it (round 26's audit: a 12000x9000 PNG scan was
+    refused with no way to raise the limit)."""
+    import argparse
+
+    from stages.app import _megapixels
+    from stages.inputs._load import _check_size, _TooLarge
+
+    assert _megapixels("110") == 110_000_000 and _megapixels("0.5") == 500_000
+    for bad in ("0", "-3", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _megapixels(bad)
+    with pytest.raises(_TooLarge, match="--max-pixels raises the limit"):
+        _check_size(12000, 9000, 100_000_000, "the image")

@@ -9,6 +9,7 @@ import email.utils
 import logging
 import random
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 import anyio
@@ -19,6 +20,7 @@ import pytest
 from asyncpipe._exceptions import ConfigError, RetryableError, StageError, StopIntake
 from asyncpipe._ratelimit import RateLimit
 from asyncpipe._retry import Retry
+from asyncpipe._stopping import _STOPPING
 from stages.llm import (
     DEFAULT_RETRY,
     CallState,
@@ -317,6 +319,20 @@ class TestWaiting:
         assert time.sleeps == []
         assert len(script.requests) == 1
 
+    async def test_a_call_waiting_when_the_run_stops_is_not_sent(self) -> None:
+        """A call whose turn comes after its run stopped (`asyncpipe.stopping`) sends
+        nothing and leaves its page for --resume (round 26: after a Ctrl-C, 14 requests
+        went out, one per rate-limit slot, for calls that had been waiting for one)."""
+        script = Script(ok())
+        token = _STOPPING.set(lambda: True)
+        try:
+            async with make_client(script, FakeTime()) as client:
+                with pytest.raises(StopIntake, match="not sent, the run is stopping"):
+                    await client.chat(MESSAGES, task="correct")
+        finally:
+            _STOPPING.reset(token)
+        assert script.requests == []
+
     async def test_backoff_doubles_to_cap(self) -> None:
         """Without hints the ceiling goes 0.5, 1, 2, 4, 8, 8 seconds."""
         time = FakeTime()
@@ -529,6 +545,47 @@ class TestCheck:
         async with LlmClient("http://llm.test/v1", "local", transport=one) as client:
             await client.check()
         assert "does not list" not in caplog.text
+
+    async def test_a_llama_cpp_server_s_slots_cap_the_requests(self) -> None:
+        """
+        A llama.cpp server (``owned_by: llamacpp``) tells its slots at ``/props``; the
+        client then sends no more requests at once.  It queued the rest, their timeouts
+        ran there, and 9 pages of 10 timed out on 2 slots (round 26, SmolLM2).  Other
+        servers are not asked, and ``concurrency`` given wins.
+        """
+        running = most = 0
+
+        async def server(request: httpx.Request) -> httpx.Response:
+            nonlocal running, most
+            if request.url.path == "/v1/models":
+                owner = request.url.host.split(".")[0]
+                return httpx.Response(200, json={"data": [{"id": "x", "owned_by": owner}]})
+            if request.url.path == "/props":
+                return httpx.Response(200, json={"total_slots": 2})
+            running += 1
+            most = max(most, running)
+            await anyio.sleep(0.01)
+            running -= 1
+            return ok()
+
+        transport = httpx.MockTransport(server)
+        async with LlmClient("http://llamacpp.test/v1", "m", transport=transport) as client:
+            assert client.concurrency is None
+            await client.check()
+            assert client.concurrency == 2
+            async with anyio.create_task_group() as tg:
+                for _ in range(8):
+                    tg.start_soon(partial(client.chat, MESSAGES, task="correct"))
+        assert most == 2
+        async with LlmClient("http://vllm.test/v1", "m", transport=transport) as client:
+            await client.check()
+            assert client.concurrency is None
+        given = LlmClient("http://llamacpp.test/v1", "m", transport=transport, concurrency=5)
+        async with given:
+            await given.check()
+            assert given.concurrency == 5
+        with pytest.raises(ConfigError, match="concurrency must be at least 1"):
+            LlmClient("http://x.test/v1", "m", concurrency=0)
 
     async def test_an_unverified_certificate_is_no_wait(self) -> None:
         """A TLS certificate the client cannot verify fails the check at once and names

@@ -628,6 +628,9 @@ class TestOptions:
         advice = timeout_advice(slow, 60.0)
         assert advice is not None
         assert "3 of 4" in advice and "5.0 tokens/s" in advice and "--llm-timeout" in advice
+        assert "--llm-concurrency" in advice  # no cap: the server may have queued them
+        capped = timeout_advice(slow, 60.0, concurrency=2)
+        assert capped is not None and "--llm-concurrency" not in capped
         fine = LlmStatistics(attempts=4, succeeded=3, failed=1, failures={"timeout": 1})
         assert timeout_advice(fine, 60.0) is None
 

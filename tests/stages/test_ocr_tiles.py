@@ -12,7 +12,14 @@ import pytest
 
 from stages._page import Line
 from stages.ocr import RapidOcrEngine
-from stages.ocr._tiles import LONG_PAGE, read_in_strips, strips
+from stages.ocr._tiles import (
+    LONG_PAGE,
+    MAX_ASPECT,
+    MAX_STRIPS,
+    read_in_strips,
+    readable,
+    strips,
+)
 
 __all__: list[str] = []
 
@@ -43,6 +50,57 @@ class TestStrips:
             # the strip that keeps it.
             assert first.keep_to - second.start >= overlap / 2 - 1
             assert first.stop - first.keep_to >= overlap / 2 - 1
+
+
+class TestDegeneratePages:
+    """Pages no scanner makes on purpose (round 26's audit) are read in bounded time."""
+
+    @pytest.mark.parametrize(("long", "short"), [(20000, 1), (2000, 30), (99_999, 99)])
+    def test_a_narrow_page_is_read_whole(self, long: int, short: int) -> None:
+        """A 1x20000 pixel PNG (121 bytes) was cut into 10,000 strips, read for more than
+        10 minutes; the detector scales a narrow strip up to 736 pixels anyway."""
+        assert len(strips(long, short)) == 1
+
+    @pytest.mark.parametrize(("long", "short"), [(1_000_000, 100), (40_000, 300)])
+    def test_a_long_page_is_cut_into_few_strips(self, long: int, short: int) -> None:
+        """The strips still cover the page and partition it."""
+        cuts = strips(long, short)
+        assert 2 <= len(cuts) <= MAX_STRIPS
+        assert cuts[0].start == 0 and cuts[-1].stop == long
+        assert cuts[0].keep_from == 0 and cuts[-1].keep_to == long
+        for first, second in itertools.pairwise(cuts):
+            assert first.keep_to == second.keep_from and first.stop >= second.start
+
+    def test_a_side_shrunk_under_16_pixels_is_padded(self) -> None:
+        """rapidocr rounds sides to a multiple of 32: a 20x2000 page's 15 pixels became 0
+        (an empty ResizeImgError). It is padded below with white; boxes stay."""
+        page = np.zeros((20, 2000, 3), dtype=np.uint8)
+        padded = readable(page, max_side=1500)
+        assert padded.shape == (2000 // MAX_ASPECT, 2000, 3)  # also at most 8 to 1
+        assert (padded[:20] == 0).all() and (padded[20:] == 255).all()
+        assert readable(padded, max_side=1500) is padded
+        assert readable(np.zeros((4, 100), dtype=np.uint8)).shape == (17, 100)
+        receipt = np.zeros((1500, 700), dtype=np.uint8)
+        assert readable(receipt) is receipt
+
+    @pytest.mark.parametrize(
+        ("shape", "reads"), [((20, 2000), 1), ((2000, 30), 1), ((1, 20000), 0), ((20000, 1), 0)]
+    )
+    def test_the_engine_reads_them(self, shape: tuple[int, int], reads: int) -> None:
+        """Blank, so no text, and no error, in one read at most: a side under 8 pixels
+        holds no print (the 20x2000 page failed with an empty error, the 2000x30 one
+        took 57 s in 38 strips, the 20000x1 one over 10 minutes)."""
+        engine = RapidOcrEngine()
+        calls: list[tuple[int, ...]] = []
+        real = engine._ocr
+
+        def counted(image: npt.NDArray[np.uint8]) -> object:
+            calls.append(image.shape)
+            return real(image)
+
+        engine._ocr = counted
+        assert engine.recognize(np.full((*shape, 3), 255, dtype=np.uint8)) == []
+        assert len(calls) == reads
 
 
 def _bars(page: npt.NDArray[np.uint8]) -> list[Line]:
