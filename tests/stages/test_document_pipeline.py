@@ -473,10 +473,11 @@ class TestWithLlm:
             "DEBUG",
             env={"TEST_LLM_KEY": SECRET + "-wrong"},
         )
-        assert wrong.returncode == 0, wrong.stderr[-3000:]
-        failed = read_jsonl(tmp_path / "wrong.jsonl")
-        assert failed[0]["status"] == "error" and failed[0]["error"]["stage"] == "correct"
-        assert "401" in failed[0]["error"]["message"]
+        # A server that refuses the key stops the run (exit 4) and leaves the page for
+        # --resume, the message naming the status (round 26: an error record a page).
+        assert wrong.returncode == 4, wrong.stderr[-3000:]
+        assert read_jsonl(tmp_path / "wrong.jsonl") == []
+        assert "HTTP 401" in wrong.stderr
         texts = [done.stdout, done.stderr, wrong.stdout, wrong.stderr]
         texts += [p.read_text() for p in tmp_path.glob("*.jsonl*")]
         for text in texts:
@@ -485,13 +486,14 @@ class TestWithLlm:
     def test_resume_reuses_journaled_llm_results(
         self, sroie: Path, tmp_path: Path, llm_server: ServerHandle
     ) -> None:
-        """A resumed run with --retry-failed redoes only the failed item's missing stages."""
+        """A resumed run redoes only the missing stages of the pages a server that refused
+        the key left (the run stops at the first refusal: exit 4, nothing written)."""
         folder = receipts(sroie, ["011", "012"], tmp_path / "in")
         out = tmp_path / "results.jsonl"
         args = ("--out", out, "--llm-url", llm_server.url, "--llm-key-env", "TEST_LLM_KEY")
         first = run_cli(folder, *args, env={"TEST_LLM_KEY": "wrong"})
-        assert first.returncode == 0
-        assert [r["status"] for r in read_jsonl(out)] == ["error", "error"]
+        assert first.returncode == 4, first.stderr[-3000:]
+        assert read_jsonl(out) == []
         before = len(llm_server.read_log())
         second = run_cli(folder, *args, "--resume", "--retry-failed", env={"TEST_LLM_KEY": SECRET})
         assert second.returncode == 0, second.stderr[-3000:]
