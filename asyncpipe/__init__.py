@@ -71,6 +71,7 @@ from ._stage import Stage as Stage
 from ._stats import RunSummary as RunSummary
 from ._stats import StageStatistics as StageStatistics
 from ._stats import WorkerLosses as WorkerLosses
+from ._stopping import move_on_stop as move_on_stop
 from ._stopping import stopping as stopping
 from ._summary import closing_lines as closing_lines
 from ._summary import command_line as command_line
@@ -138,6 +139,7 @@ __all__ = [
     "iterate_in_thread",
     "load_app",
     "make_progress",
+    "move_on_stop",
     "open_queue",
     "parse_cost",
     "parse_duration",

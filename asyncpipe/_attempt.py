@@ -27,7 +27,7 @@ from ._queue import ReceiveQueue, SendQueue
 from ._ratelimit import RateLimit
 from ._stage import ErrorRecord, Item, Stage
 from ._stats import StageCounters, now
-from ._stopping import stopping
+from ._stopping import move_on_stop, stopping
 
 if TYPE_CHECKING:
     from ._fuse import Chain
@@ -113,15 +113,13 @@ async def _after_failure(
         busy += now() - t0
         if isinstance(exc, StopIntake):
             # Not the item's fault: leave it unwritten for --resume, and stop the intake.
-            item.deferred = True
             run.stop_intake(exc.reason, str(exc))
-            counters.busy += busy
+            _leave(item, counters, busy)
             return
         retry = stage.retry.should_retry(exc, attempt)
         if retry and run.leave_waiting:
             # Stopping: no more tries (each may be paid for); --resume tries it again.
-            item.deferred = True
-            counters.busy += busy
+            _leave(item, counters, busy)
             return
         if not retry:
             counters.busy += busy
@@ -130,10 +128,10 @@ async def _after_failure(
             fail(run, item, counters, ErrorRecord(stage.name, type(exc).__name__, message, attempt))
             return
         counters.retried += 1
-        await anyio.sleep(stage.retry.delay(exc, attempt))
+        with move_on_stop():
+            await anyio.sleep(stage.retry.delay(exc, attempt))
         if run.leave_waiting:  # the run stopped during the wait
-            item.deferred = True
-            counters.busy += busy
+            _leave(item, counters, busy)
             return
         attempt += 1
         t0 = now()
@@ -153,6 +151,12 @@ async def _after_failure(
     if checkpoint(run, index, item, counters, attempt, value):
         item.value = value
         counters.items_out += 1
+
+
+def _leave(item: Item, counters: StageCounters, busy: float) -> None:
+    """Leave ``item`` unwritten for --resume, after ``busy`` seconds on it."""
+    item.deferred = True
+    counters.busy += busy
 
 
 def _record(counters: StageCounters, item: Item, name: str, elapsed: float) -> None:
@@ -279,7 +283,8 @@ async def _take_turn(limiter: RateLimit) -> None:
     call is not made and its item waits for --resume (`stopping`): after a Ctrl-C the
     calls waiting for a rate limit went out one by one (round 26's re-check).
     """
-    await limiter.acquire()
+    with move_on_stop():
+        await limiter.acquire()
     if stopping():
         raise StopIntake("the run's stop", "not begun: the run is stopping")
 

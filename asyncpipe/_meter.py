@@ -136,6 +136,9 @@ class RunMeter:
         self.exact: int | None = None
         self.admitted = 0  # items sent into the first stage by this run
         self.finished = 0  # items through the last stage (written, or waiting for order)
+        # Items through the last stage unfinished, left for --resume: not done (after a
+        # Ctrl-C the bar climbed to "19/20 pages" with none written).
+        self.left = 0
         self.window = window
         self._samples: deque[tuple[float, int]] = deque()
         self._busy: deque[tuple[float, list[float]]] = deque()  # each stage's busy seconds

@@ -36,7 +36,7 @@ from ._sink import Sink
 from ._source import Source, feed
 from ._stage import Item
 from ._stats import RunSummary, StageCounters, StageStatistics, WorkerLosses, now
-from ._stopping import _STOPPING
+from ._stopping import _STOPPING, StopSignal
 
 if TYPE_CHECKING:
     from ._pipeline import Pipeline
@@ -114,6 +114,7 @@ class Run:
         # between stages are left for --resume at their last checkpoint (round 25's
         # audit: one Ctrl-C went on for 58 s and 128 paid LLM calls, draining the queues).
         self.leave_waiting = False
+        self.stop_signal = StopSignal()  # set with leave_waiting: ends the stages' waits
         self.chains_running = 0  # items inside a fused chain's call
         self.cancelled = False  # a second signal cancelled the items in flight
         self.meter = RunMeter(total)
@@ -231,7 +232,7 @@ class Run:
 
     async def _run_tasks(self, source: Source) -> None:
         # The run's tasks inherit it: `stopping()` reads this run's state.
-        token = _STOPPING.set(lambda: self.leave_waiting)
+        token = _STOPPING.set(self.stop_signal)
         try:
             await self._tasks(source)
         finally:
@@ -364,7 +365,9 @@ class Run:
                 break
             # Take whatever else is ready too: one sink write per batch, not per item.
             batch += receive.receive_ready(255)
-            self.meter.finished += len(batch)  # through every stage, maybe held for order
+            left = sum(item.deferred for item in batch)
+            self.meter.finished += len(batch) - left  # through every stage, maybe held for order
+            self.meter.left += left
             if reorder is not None:
                 batch = reorder.push(batch)
                 if self.window is not None:
@@ -418,11 +421,13 @@ class Run:
             return
         self.interrupted = reason
         self.leave_waiting = self.journal is not None
+        if self.leave_waiting:
+            self.stop_signal.set()  # the calls waiting for a rate limit or a slot give up
         if self.progress is not None:
             if self.leave_waiting:
                 in_flight = self.chains_running + sum(c.calls_running for c in self.counters)
             else:
-                in_flight = self.meter.admitted - self.meter.finished
+                in_flight = self.meter.admitted - self.meter.finished - self.meter.left
             self.progress.interrupted(self.progress_snapshot(), in_flight)
             if not reason.startswith("SIG"):
                 log.warning("%s", message)

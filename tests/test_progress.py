@@ -21,7 +21,15 @@ from typing import Any
 import orjson
 import pytest
 
-from asyncpipe import Pipeline, ProgressReporter, RunSummary, Stage, StageStatistics
+from asyncpipe import (
+    Journal,
+    Pipeline,
+    ProgressReporter,
+    RunSummary,
+    Stage,
+    StageStatistics,
+    StopIntake,
+)
 from asyncpipe._meter import PerMinute, ProgressSnapshot, RunMeter, bottleneck
 from asyncpipe._progress import format_duration, progress_line
 from asyncpipe._summary import command_line, follow_up_command
@@ -221,6 +229,32 @@ class TestPipelineProgress:
         waiting = [s for s in reporter.snapshots if s.ok == 0 and s.done == 7]
         assert waiting, [(s.ok, s.done) for s in reporter.snapshots]
         assert all(s.eta is not None for s in waiting)
+
+    async def test_items_left_for_resume_are_not_done(self, tmp_path: Path) -> None:
+        """After a stop, the items left for --resume are not counted as done (round 26's
+        re-check: the bar climbed to "17/20 pages" after a Ctrl-C, none of them written)."""
+        import anyio
+
+        reporter = Snapshots()
+
+        async def stop_at_three(value: int) -> int:
+            await anyio.sleep(0.01)
+            if value == 3:
+                raise StopIntake("the test", "stop")
+            return value
+
+        pipeline = Pipeline([Stage("s", stop_at_three, workers=1)], max_buffer_size=4)
+        summary = await pipeline.run(
+            range(20),
+            progress=reporter,
+            total=20,
+            journal=Journal(tmp_path / "journal"),
+            key=str,
+            ordered=False,
+        )
+        assert summary.interrupted == "the test" and summary.ok == 3
+        assert summary.progress is not None and summary.progress.done == 3
+        assert max(s.done for s in reporter.snapshots) == 3
 
     async def test_source_longer_than_the_estimate(self) -> None:
         """A too-small estimate never shows more done than total."""

@@ -156,6 +156,43 @@ class TestStopIntake:
             assert sum(calls.values()) == 1, calls
             assert await written(out) == []
 
+    async def test_the_stop_ends_the_waits_for_a_limit_and_a_backoff(self, tmp_path: Path) -> None:
+        """
+        With a journal, the stop cuts short the waits before a call: for the stage's
+        ``limiter=`` turn (1 an hour here) and for a retry's backoff (an hour).  Each call
+        waiting gave up only at its turn (round 26's re-check: the exit took 38 s at 30
+        calls/min, with nothing sent); here the run would last hours.
+        """
+        calls: dict[str, int] = {}
+
+        async def limited(key: str) -> str:
+            calls[key] = calls.get(key, 0) + 1
+            await anyio.sleep(0.1)  # the other workers wait for their turns meanwhile
+            raise StopIntake("the test", "stop")
+
+        async def flaky(key: str) -> str:
+            calls[key] = calls.get(key, 0) + 1
+            raise RetryableError("try again", retry_after=3600)
+
+        async def source() -> AsyncIterator[str]:
+            yield "k00"
+            await anyio.sleep(0.1)  # k00's first try has failed: it waits to try again
+            raise StopIntake("the test", "stop")
+
+        hourly = RateLimit(1, 3600.0)
+        for fn, values, limiter in ((limited, KEYS, hourly), (flaky, source(), None)):
+            calls.clear()
+            out, journal = tmp_path / f"{fn.__name__}.jsonl", tmp_path / f"{fn.__name__}.j"
+            retry = Retry(attempts=3, retry_after_cap=7200)
+            stage = Stage("s", fn, workers=4, limiter=limiter, retry=retry)
+            with anyio.fail_after(10):
+                summary = await Pipeline([stage], max_buffer_size=1).run(
+                    values, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str
+                )
+            assert summary.interrupted == "the test"
+            assert sum(calls.values()) == 1, calls
+            assert await written(out) == []
+
     async def test_stage_defers_its_item_and_resume_runs_it(self, tmp_path: Path) -> None:
         """A stage raising BudgetExceeded on k03: k03 is not written, nothing new is taken
         in, and a resumed run writes k03 and the rest exactly once."""

@@ -18,7 +18,7 @@ import anyio
 import httpx
 import orjson
 
-from asyncpipe import retry_after, stopping
+from asyncpipe import move_on_stop, retry_after, stopping
 from asyncpipe._exceptions import ConfigError, StopIntake
 
 from ._errors import (
@@ -510,8 +510,18 @@ class LlmClient:
         # server late and crowd the units granted after it into one of its windows.
         if self._slots is None:
             return await self._admit_and_send(messages, limit, body, headers, what, state)
-        async with self._slots:
+        # Each wait before the request goes ends when the run stops (`move_on_stop`): the
+        # call gives up at once, unsent, instead of at its turn.
+        taken = False
+        with move_on_stop():
+            await self._slots.acquire()
+            taken = True
+        if not taken:
+            raise _not_sent(what)
+        try:
             return await self._admit_and_send(messages, limit, body, headers, what, state)
+        finally:
+            self._slots.release()
 
     async def _admit_and_send(
         self,
@@ -522,16 +532,21 @@ class LlmClient:
         what: str,
         state: CallState,
     ) -> ChatReply:
-        admission = await self.shared.admit(messages, limit, what)
+        admission = None
+        with move_on_stop():
+            admission = await self.shared.admit(messages, limit, what)
+        if admission is None:
+            raise _not_sent(what)
         try:
             if self._limit is not None:
-                await self._limit.acquire()
-                admission.restamp()  # the tokens go now too, not when they were reserved
+                with move_on_stop():
+                    await self._limit.acquire()
+                    admission.restamp()  # the tokens go now too, not when reserved
             if stopping():
                 # The run stopped while this call waited its turn: send nothing, and
                 # leave the page for --resume (`asyncpipe.stopping`).
                 admission.settle(None, charged=False)
-                raise StopIntake("the run's stop", f"{what}: not sent, the run is stopping")
+                raise _not_sent(what)
             return await self._admitted(body, headers, what, state, admission)
         finally:
             admission.settle(None)  # not settled yet: cancelled, so the estimate stands
@@ -558,6 +573,7 @@ class LlmClient:
                 state,
             )
         self._attempts += 1
+        self.shared.sending()
         result, response = await self._attempt(body, headers, remaining)
         if isinstance(result, ChatReply):
             admission.settle(result.usage)
@@ -765,6 +781,12 @@ class LlmClient:
         return ChatReply(
             content, usage, 0, model, str(finish) if finish is not None else None, seconds
         )
+
+
+def _not_sent(what: str) -> StopIntake:
+    """The run stopped while ``what`` waited its turn: nothing was sent, and its page is
+    left for --resume (`asyncpipe.stopping`)."""
+    return StopIntake("the run's stop", f"{what}: not sent, the run is stopping")
 
 
 def _served_by_llama_cpp(models: httpx.Response) -> bool:

@@ -7,6 +7,7 @@ limit (reserve an estimate, settle with the server's ``usage``), the server's
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -113,6 +114,11 @@ class LlmLimits:
         self._tokens = self.tokens or RateLimit(_OPEN, 60.0, burst=_OPEN)
         self._requests = RateLimit(_OPEN, 60.0, burst=_OPEN)
         self.pauses = 0
+        # Requests that went out: an attempt admitted here and then given up unsent (the
+        # run stopped while it waited for the call limit) is not one (round 26's
+        # re-check: "22 calls" for 3 requests after a Ctrl-C).
+        self.sent = 0
+        self._sent_at: deque[float] = deque()  # when, for the last minute's count
         self._held_until = 0.0  # a server wait too long for any call: none is sent
 
     def hold(self, seconds: float) -> None:
@@ -182,15 +188,24 @@ class LlmLimits:
             return wait
         return 0.0
 
+    def sending(self) -> None:
+        """An attempt admitted here goes out now: count it."""
+        self.sent += 1
+        self._sent_at.append(time.monotonic())
+
     # -- reporting --------------------------------------------------------------------------
 
     def per_minute(self) -> tuple[int, float]:
         """
         Returns:
-            Attempts admitted in the last minute, and tokens in the token limit's window
-            (the reserved estimates of calls in flight included) scaled to a minute.
+            Attempts sent in the last minute (not those admitted and still waiting for the
+            call limit), and tokens in the token limit's window (the reserved estimates of
+            calls admitted included) scaled to a minute.
         """
-        calls = self._requests.statistics().in_window
+        sent_at, since = self._sent_at, time.monotonic() - 60.0
+        while sent_at and sent_at[0] <= since:
+            sent_at.popleft()
+        calls = len(sent_at)
         tokens = self._tokens.statistics()
         period = self.tokens.period if self.tokens is not None else 60.0
         return calls, tokens.in_window * 60.0 / period
@@ -223,7 +238,7 @@ class LlmLimits:
         """
         if elapsed >= 60.0:
             minutes = elapsed / 60.0
-            calls = self._requests.acquired / minutes
+            calls = self.sent / minutes
             used = self._tokens.units / minutes
             line = f"llm rates: {calls:.1f} calls/min"
             if call_limit:
@@ -233,7 +248,7 @@ class LlmLimits:
             # A run under a minute: its counts, not a per-minute rate extrapolated from a
             # burst (round 25's audit: "205.2 calls/min (limit 150/min)" for 26 calls in
             # 7.6 s, though no 60 s window held more than 150).
-            line = f"llm rates: {self._requests.acquired} calls in {elapsed:.1f} s"
+            line = f"llm rates: {self.sent} calls in {elapsed:.1f} s"
             if call_limit:
                 line += f" (limit {call_limit})"
             line += f", {self._tokens.units:.0f} tokens"

@@ -20,7 +20,7 @@ import pytest
 from asyncpipe._exceptions import ConfigError, RetryableError, StageError, StopIntake
 from asyncpipe._ratelimit import RateLimit
 from asyncpipe._retry import Retry
-from asyncpipe._stopping import _STOPPING
+from asyncpipe._stopping import _STOPPING, StopSignal
 from stages.llm import (
     DEFAULT_RETRY,
     CallState,
@@ -324,7 +324,9 @@ class TestWaiting:
         nothing and leaves its page for --resume (round 26: after a Ctrl-C, 14 requests
         went out, one per rate-limit slot, for calls that had been waiting for one)."""
         script = Script(ok())
-        token = _STOPPING.set(lambda: True)
+        stopped = StopSignal()
+        stopped.set()
+        token = _STOPPING.set(stopped)
         try:
             async with make_client(script, FakeTime()) as client:
                 with pytest.raises(StopIntake, match="not sent, the run is stopping"):
@@ -332,6 +334,51 @@ class TestWaiting:
         finally:
             _STOPPING.reset(token)
         assert script.requests == []
+
+    async def test_the_stop_ends_the_waits_before_a_request(self) -> None:
+        """
+        When the run stops, a call waiting for the rate limit and one waiting for a free
+        server slot give up at once, unsent, while the request in flight is answered
+        (round 26's re-check: each waited its turn first, 38 s at 30 calls/min).
+        """
+        sent, answer, both = [], anyio.Event(), anyio.Event()
+
+        async def server(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            await answer.wait()
+            return ok()
+
+        outcome: dict[int, str] = {}
+
+        async def one(client: LlmClient, n: int) -> None:
+            try:
+                await client.chat(MESSAGES, task="correct")
+                outcome[n] = "answered"
+            except StopIntake as exc:
+                outcome[n] = str(exc)
+                if len(outcome) == 2:
+                    both.set()
+
+        stop = StopSignal()
+        token = _STOPPING.set(stop)
+        try:
+            hourly = RateLimit(1, 3600.0)  # the first call goes; the next waits an hour
+            async with make_client(server, rate_limit=hourly, concurrency=2) as client:
+                with anyio.fail_after(10):
+                    async with anyio.create_task_group() as tg:
+                        for n in range(3):  # 0 is sent; 1 waits for the limit, 2 for a slot
+                            tg.start_soon(one, client, n)
+                            await anyio.sleep(0.05)
+                        stop.set()
+                        with anyio.fail_after(2):
+                            await both.wait()  # 1 and 2 gave up; 0 is still in flight
+                        answer.set()
+        finally:
+            _STOPPING.reset(token)
+        assert len(sent) == 1
+        assert outcome[0] == "answered"
+        assert outcome[1] == outcome[2]
+        assert "not sent, the run is stopping" in outcome[1]
 
     async def test_backoff_doubles_to_cap(self) -> None:
         """Without hints the ceiling goes 0.5, 1, 2, 4, 8, 8 seconds."""

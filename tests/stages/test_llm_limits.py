@@ -13,7 +13,8 @@ import anyio
 import httpx
 import pytest
 
-from asyncpipe import BudgetExceeded, CostBudget, RateLimit, StageError
+from asyncpipe import BudgetExceeded, CostBudget, RateLimit, StageError, StopIntake
+from asyncpipe._stopping import _STOPPING, StopSignal
 from stages.llm import LlmClient, LlmError, LlmRetryableError, Message
 from stages.llm._limits import LlmLimits, prompt_tokens
 from stages.testing.llama_server import LlamaServer
@@ -82,6 +83,26 @@ class TestTokenLimit:
         assert short == "llm rates: 3 calls in 7.5 s (limit 150/min), 111 tokens (limit 10000/60s)"
         [long] = llm.shared.summary(120.0, "150/min")
         assert long.startswith("llm rates: 1.5 calls/min (limit 150/min)")
+
+    async def test_a_call_given_up_unsent_is_not_counted(self) -> None:
+        """The summary counts the requests that went out: a call admitted and then given
+        up unsent because the run stopped is not one (round 26's re-check: '22 calls' for
+        3 requests after a Ctrl-C)."""
+        async with client(
+            httpx.MockTransport(lambda r: completion(30, 7)), LlmLimits(RateLimit(10_000, 60))
+        ) as llm:
+            await llm.chat(MESSAGES, task="t", max_tokens=200)
+            stopped = StopSignal()
+            stopped.set()
+            token = _STOPPING.set(stopped)
+            try:
+                with pytest.raises(StopIntake, match="not sent"):
+                    await llm.chat(MESSAGES, task="t", max_tokens=200)
+            finally:
+                _STOPPING.reset(token)
+        [line] = llm.shared.summary(7.5, None)
+        assert line == "llm rates: 1 calls in 7.5 s, 37 tokens (limit 10000/60s)"
+        assert llm.shared.per_minute()[0] == 1  # the live display's calls/min
 
     async def test_a_reply_without_usage_is_said(self) -> None:
         """Replies that give no usage are counted and named in the summary, which does
