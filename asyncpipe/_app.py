@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -55,8 +55,13 @@ class Job:
         unit: the plural word for an item in progress lines, e.g. ``"pages"``.
         outputs: the app's other output files by label, named in the closing lines.
         counters: extra counters per stage name for the progress display.
+        superseded: called as the run closes, returns the keys of lines an earlier run
+            wrote that this run replaces (an input changed since it was read): the
+            output loses them (see `JsonlSink`).
 
     .. versionadded:: 0.1
+    .. versionchanged:: Unreleased
+        ``superseded``.
     """
 
     pipeline: Pipeline
@@ -68,6 +73,7 @@ class Job:
     unit: str = "items"
     outputs: dict[str, Path | None] = field(default_factory=dict)
     counters: StageExtras | None = None
+    superseded: Callable[[], Collection[str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,12 @@ async def run_command(options: RunOptions, app: App) -> int:
         pipeline = options.configure(job.pipeline)
         summary = await pipeline.run(
             job.source,
-            sink=JsonlSink(options.out, record=job.record, overwrite=options.overwrite),
+            sink=JsonlSink(
+                options.out,
+                record=job.record,
+                overwrite=options.overwrite,
+                superseded=job.superseded,
+            ),
             journal=Journal(options.journal),
             resume=options.resume,
             retry_failed=options.retry_failed,

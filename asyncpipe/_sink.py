@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Awaitable, Callable, Container, Sequence
+from collections.abc import Awaitable, Callable, Collection, Container, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +120,14 @@ class JsonlSink(Sink):
             always fsynced on close.
         overwrite: without resume, replace an existing non-empty file.  If false, an
             existing file is an error: results are not thrown away by accident.
+        superseded: called as the run closes, returns the keys of lines an earlier run
+            wrote that this run replaces (their input changed since): the file is then
+            rewritten without them, atomically, like the error lines of a retry.  A
+            crash before leaves them for the next resume to find again.
 
     .. versionadded:: 0.1
+    .. versionchanged:: Unreleased
+        ``superseded``.
     """
 
     def __init__(
@@ -132,12 +138,14 @@ class JsonlSink(Sink):
         key_field: str = "id",
         fsync_interval: float = 1.0,
         overwrite: bool = False,
+        superseded: Callable[[], Collection[str]] | None = None,
     ) -> None:
         self.path = Path(path)
         self._record = record
         self._key_field = key_field
         self._fsync_interval = fsync_interval
         self._overwrite = overwrite
+        self._superseded = superseded
         self._file: Any = None
         self._lock: int | None = None  # see `_runlock`
         self._broken = False  # a write failed: the file holds what it could take
@@ -206,10 +214,7 @@ class JsonlSink(Sink):
         scanner = LineScanner(self.path, start=start)
         errors = self._scan(scanner, keys, retry_failed, tail)
         if errors:
-            self._drop_errors(scanner.end)
-            # A new file (durable): index it anew.
-            self._index.create(self.path.stat().st_ino)
-            self._scan(LineScanner(self.path), None, False, None)
+            self._drop_lines(scanner.end, lambda key, status: status == "error")
             tail = None
         elif scanner.torn:
             cut_tail(self.path, scanner.end)
@@ -354,20 +359,23 @@ class JsonlSink(Sink):
                 start -= len(chunk)
         return lines
 
-    def _drop_errors(self, end: int) -> None:
+    def _drop_lines(self, end: int, drop: Callable[[str, object], bool]) -> None:
         """
-        Rewrite the file without its error lines (and without a torn tail), atomically.
+        Rewrite the file's first ``end`` bytes without the lines whose key and status
+        ``drop`` picks, atomically; then index the new file (a new inode) anew.
         """
         with atomic_write(self.path) as out:
             kept = bytearray()
             for number, (_, line) in enumerate(LineScanner(self.path, stop=end), start=1):
-                if self._parse(line, number)[1] != "error":
+                if not drop(*self._parse(line, number)):
                     kept += line
                     kept += b"\n"
                     if len(kept) >= CHUNK:
                         out.write(kept)
                         kept.clear()
             out.write(kept)
+        self._index.create(self.path.stat().st_ino)
+        self._scan(LineScanner(self.path), None, False, None)
 
     async def write(self, items: Sequence[Item]) -> None:
         data = b"".join(map(self._line, items))
@@ -406,6 +414,16 @@ class JsonlSink(Sink):
             self._index.sync()
             self._index.close()
 
+    def _drop_superseded(self) -> None:
+        """
+        Rewrite the closed file without the lines of the keys ``superseded`` names.
+        """
+        keys = frozenset(self._superseded()) if self._superseded is not None else ()
+        if keys:
+            self._drop_lines(self.path.stat().st_size, lambda key, status: key in keys)
+            self._index.sync()
+            self._index.close()
+
     async def aclose(self) -> None:
         try:
             if self._file is not None:
@@ -422,6 +440,7 @@ class JsonlSink(Sink):
                                 lambda: self._sync(self._index_record(), last=True)
                             )
                             await self._file.close()
+                            await anyio.to_thread.run_sync(self._drop_superseded)
                         except OSError as exc:
                             error = self._cannot_write(exc)
                             with contextlib.suppress(OSError):

@@ -46,6 +46,7 @@ from ._page import PageRef
 from .evaluate import evaluate, load_truth
 from .inputs import discover, estimate_pages
 from .inputs._receipts import FINDER_VERSION
+from .inputs._sniff import path_digest
 from .llm._options import LlmOptions, add_arguments, timeout_advice
 from .ocr import ENGINES
 from .offline import load_dictionary
@@ -268,8 +269,16 @@ class DocumentApp:
                     receipts_mode, options.journal, resume=options.resume, whole=args.whole_pages
                 )
             )
+            # Filled by the walk (in its thread), read once the run is over.
+            superseded: list[str] = []
             source = iterate_in_thread(
-                _discovered(options, skipped, receipts=receipts, keep=not options.resume)
+                _discovered(
+                    options,
+                    skipped,
+                    receipts=receipts,
+                    keep=not options.resume,
+                    superseded=superseded,
+                )
             )
             if client is not None and limits.budget is not None:
                 done = (
@@ -335,6 +344,7 @@ class DocumentApp:
                     if client is not None and llm_options.stages
                     else None
                 ),
+                superseded=lambda: frozenset(superseded),
             )
 
 
@@ -464,10 +474,17 @@ def _left_out_kind(path: str, reason: str) -> str:
 
 
 def _discovered(
-    options: RunOptions, skipped: Callable[[str, str], None], *, receipts: bool, keep: bool
+    options: RunOptions,
+    skipped: Callable[[str, str], None],
+    *,
+    receipts: bool,
+    keep: bool,
+    superseded: list[str],
 ) -> Iterator[PageRef]:
     """The run's pages; a run that starts keeps how it reads scans (see `receipts_mode`)
-    once it holds its journal: when the pipeline first asks for a page."""
+    once it holds its journal: when the pipeline first asks for a page.  A resumed run
+    adds to ``superseded`` the ids of earlier lines whose input changed
+    (`_against_output`)."""
     if keep:
         kept = _mode_file(options.journal)
         try:
@@ -479,25 +496,63 @@ def _discovered(
             # scans were cut): stop before any page is read.
             raise JournalError(f"cannot keep how this run reads scans in {kept}: {exc}") from exc
     refs = discover(options.inputs, on_skip=skipped, receipts=receipts)
-    yield from _without_gone_done(refs, options.out) if options.resume else refs
+    yield from _against_output(refs, options.out, superseded) if options.resume else refs
 
 
-def _without_gone_done(refs: Iterable[PageRef], out: Path) -> Iterator[PageRef]:
+def _against_output(refs: Iterable[PageRef], out: Path, superseded: list[str]) -> Iterator[PageRef]:
     """
-    ``refs`` less the inputs of a resumed run that are gone but whose pages the output
-    already holds (a file moved away once it was read): their key comes from their
-    content, so they would come back as an error record beside their finished one.
+    ``refs`` of a resumed run, weighed against the pages the output holds from before.
+
+    An input that is gone but whose pages the output holds is left out (a file moved
+    away once it was read): its key comes from its content, so it would come back as an
+    error record beside its finished one.  An input whose content changed since its
+    pages were written (a file replaced in place) is read again, and the ids of its
+    earlier lines go to ``superseded``, which the output loses as the run closes: the
+    key holds the content hash, so the old lines would stay beside the new ones.
     """
-    done: set[str] | None = None
+    earlier: dict[str, list[str]] | None = None
+    changed: set[str] = set()
     for ref in refs:
-        if ref.problem is not None and not os.path.lexists(ref.source):
-            if done is None:  # read once, and only when an input has gone
-                records = _read_records(out) if out.exists() else ()
-                done = {os.path.abspath(str(record.get("source"))) for record in records}
-            if os.path.abspath(ref.source) in done:  # named as before or not (./a.jpg, /x/a.jpg)
-                log.warning("%s is gone; the output has its pages from before", ref.source)
-                continue
+        gone = ref.problem is not None and not os.path.lexists(ref.source)
+        if earlier is None:  # read once, when the first page is asked for
+            earlier = _ids_by_source(out)
+        # Named as before or not (./a.jpg, /x/a.jpg).
+        ids = earlier.get(os.path.abspath(ref.source), ())
+        if gone and ids:
+            log.warning("%s is gone; the output has its pages from before", ref.source)
+            continue
+        if not gone and ref.source not in changed and (stale := _stale(ref, ids)):
+            changed.add(ref.source)
+            superseded.extend(stale)
+            log.warning(
+                "%s changed since its pages were written: it is read again, and its "
+                "earlier lines (%d) leave the output",
+                ref.source,
+                len(stale),
+            )
         yield ref
+
+
+def _ids_by_source(out: Path) -> dict[str, list[str]]:
+    """The ids of the lines in the output, by the absolute path of their input."""
+    ids: dict[str, list[str]] = {}
+    if out.exists():
+        for record in _read_records(out):
+            source = os.path.abspath(str(record.get("source")))
+            ids.setdefault(source, []).append(str(record.get("id")))
+    return ids
+
+
+def _stale(ref: PageRef, ids: Iterable[str]) -> list[str]:
+    """
+    Which of ``ids``, written for ``ref``'s input, are of other content than ``ref``'s:
+    none when ``ref``'s content is unknown (a file that cannot be read, whose id holds
+    a hash of its path), so a page that could not be read never replaces a finished one.
+    """
+    digest = ref.id.rpartition("@")[2]
+    if digest == path_digest(ref.source):
+        return []
+    return [old for old in ids if old.rpartition("@")[2] != digest]
 
 
 def receipts_mode(journal: Path, *, resume: bool, whole: bool) -> bool:

@@ -221,6 +221,26 @@ class TestKeyIndex:
         await again.run(tmp_path, KEYS, resume=True)
         assert again.keys == []
 
+    async def test_superseded_lines_leave_the_output_and_its_index(self, tmp_path: Path) -> None:
+        """Lines a resumed run supersedes leave the output as it closes; the index of the
+        new file is right, and the next resume runs nothing."""
+        await Calls().run(tmp_path, KEYS[:50], resume=False)
+        old = {"k0003", "k0010"}
+        calls = Calls()
+        await Pipeline([Stage("s", calls.stage)]).run(
+            KEYS[50:60],
+            sink=JsonlSink(tmp_path / "out.jsonl", superseded=lambda: old),
+            journal=Journal(tmp_path / "j.jsonl"),
+            resume=True,
+            key=str,
+        )
+        assert calls.keys == KEYS[50:60]
+        assert await ids_of(tmp_path) == [k for k in KEYS[:60] if k not in old]
+        await check_index_whole(tmp_path)
+        again = Calls()
+        await again.run(tmp_path, [k for k in KEYS[:60] if k not in old], resume=True)
+        assert again.keys == []
+
     async def test_a_fresh_run_starts_a_new_index(self, tmp_path: Path) -> None:
         """Overwriting the output starts its index afresh."""
         await Calls().run(tmp_path, KEYS[:100], resume=False)

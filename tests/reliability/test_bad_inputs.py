@@ -169,6 +169,43 @@ class TestBadInputs:
             (str(never), "error"),
         ]
 
+    def test_resume_after_finished_inputs_changed(self, tmp_path: Path) -> None:
+        """--resume after two files, already read, were replaced in place (same path, new
+        content) while the run was down before its last page: each is read again and its
+        new line replaces the old one, the unchanged file's line stays as it was, the
+        unfinished page is written once, and the log names the changed files (audit
+        F5: both lines stayed, the old content's beside the new, with no word)."""
+        folder = tmp_path / "in"
+        names = ["a.png", "b.png", "c.png", "d.png"]
+        texts = [RECEIPTS["kedai.png"], RECEIPTS["restoran.png"], RECEIPTS["kopi.png"]]
+        for name, text in zip(names, [*texts, RECEIPTS["buku.png"]], strict=True):
+            make_receipt(folder / name, text)
+        out = tmp_path / "r.jsonl"
+        args = ["run", str(folder), "--out", str(out), "--progress", "none"]
+        assert run_cli(args, log=tmp_path / "cli.log").returncode == 0
+        # A crash before d.png's line reached the disk: the output is the record of what
+        # is done, so the resume writes it.
+        lines = out.read_bytes().splitlines(keepends=True)
+        out.write_bytes(b"".join(lines[:3]))
+        make_receipt(folder / "b.png", RECEIPTS["farmasi.jpg"])
+        make_receipt(folder / "c.png", RECEIPTS["hardware.png"])
+        result = run_cli([*args, "--resume"], log=tmp_path / "cli.log")
+        assert result.returncode == 0, result.output
+        records, torn = read_lines(out)
+        assert torn == 0
+        assert out.read_bytes().startswith(lines[0])
+        assert sorted(Path(r["source"]).name for r in records) == names
+        read = {Path(r["source"]).name: r["text"] for r in records}
+        assert "FARMASI" in read["b.png"] and "BESI" in read["c.png"], read
+        for name in ("b.png", "c.png"):
+            assert f"{folder / name} changed since its pages were written" in result.output
+        assert "a.png changed" not in result.output
+        # Done: a resume now reads nothing again and keeps every line.
+        again = run_cli([*args, "--resume"], log=tmp_path / "cli.log")
+        assert again.returncode == 0, again.output
+        assert "changed since" not in again.output
+        assert read_lines(out)[0] == records
+
     def test_missing_input(self, tmp_path: Path) -> None:
         """A path that does not exist is an error record, not a crash; others still run."""
         folder = tmp_path / "in"

@@ -337,6 +337,8 @@ class TestResumeMode:
         # A folder in the file's place: replacing it fails as a full disk would.
         (journal.with_name(journal.name + ".receipts") / "x").mkdir(parents=True)
         options = RunOptions(inputs=[str(page.parent)], out=tmp_path / "out.jsonl", journal=journal)
-        pages = _discovered(options, lambda path, reason: None, receipts=True, keep=True)
+        pages = _discovered(
+            options, lambda path, reason: None, receipts=True, keep=True, superseded=[]
+        )
         with pytest.raises(JournalError, match="cannot keep how this run reads scans"):
             next(pages)
