@@ -374,8 +374,13 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
         policy = stages[failed].retry
         if not policy.should_retry(error, attempt):
             break
-        run.counters[failed].retried += 1
-        await anyio.sleep(policy.delay(error, attempt))
+        if not run.leave_waiting:
+            run.counters[failed].retried += 1
+            with move_on_stop():
+                await anyio.sleep(policy.delay(error, attempt))
+        if run.leave_waiting:  # stopped: no more tries, the item waits for --resume
+            outcome.error = StopIntake("the run's stop", "not tried again: the run is stopping")
+            break
         if outcome.carried:
             start, value = failed, outcome.value
         # else: the executor failed (a lost worker), or the failed stage's input could not

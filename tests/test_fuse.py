@@ -32,6 +32,7 @@ from asyncpipe import (
     RetryableError,
     Stage,
     StageCall,
+    StopIntake,
 )
 from asyncpipe._fuse import plan_chains, shippable
 
@@ -211,6 +212,45 @@ class TestFusedRun:
         assert (second.error.stage, second.error.type) == ("use", "ValueError")
         # Remote: make runs again for the retry of item 1.
         assert calls == {"make": 3 if remote else 2, "use": 3}
+
+    async def test_a_stop_ends_a_chain_s_backoff(self, tmp_path: Path) -> None:
+        """
+        With a journal, the run's stop ends a chain's retry backoff (an hour here) and
+        tries the item no more: it waits for --resume, which writes it (round 27's
+        re-check: a fused chain kept its backoff and its retries after the stop).
+        """
+        tries = Counter[int]()
+
+        def refuse_once(value: int) -> int:
+            tries[value] += 1
+            if tries[value] == 1:
+                raise RetryableError("not now", retry_after=3600)
+            return value
+
+        async def source() -> AsyncIterator[int]:
+            yield 1
+            await anyio.sleep(0.3)  # the chain's first try has failed: it waits an hour
+            raise StopIntake("the test", "stop")
+
+        executor, out = ThreadExecutor(), tmp_path / "out.jsonl"
+        retry = Retry(attempts=3, retry_after_cap=7200)
+        pipeline = Pipeline(
+            [
+                Stage("a", _double, kind="thread", executor=executor),
+                Stage("b", refuse_once, kind="thread", executor=executor, retry=retry),
+            ]
+        )
+        for resume, values in ((False, source()), (True, [1])):
+            with anyio.fail_after(10):
+                summary = await pipeline.run(
+                    values,
+                    sink=JsonlSink(out, record=lambda item: {"id": item.key}),
+                    journal=Journal(tmp_path / "journal"),
+                    key=str,
+                    resume=resume,
+                )
+        assert tries == {2: 2}
+        assert summary.interrupted is None and summary.ok == 1
 
     async def test_each_stage_of_a_chain_has_its_own_tries(self) -> None:
         """b and c each fail once with 2 tries each: the item succeeds, as it does when
