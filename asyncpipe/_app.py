@@ -56,8 +56,9 @@ class Job:
         outputs: the app's other output files by label, named in the closing lines.
         counters: extra counters per stage name for the progress display.
         superseded: called as the run closes, returns the keys of lines an earlier run
-            wrote that this run replaces (an input changed since it was read): the
-            output loses them (see `JsonlSink`).
+            wrote that this run replaces (an input changed since it was read), each with
+            the keys of the lines that replace it: the output loses an old line once
+            those are all in it (see `JsonlSink`).
 
     .. versionadded:: 0.1
     .. versionchanged:: Unreleased
@@ -73,7 +74,7 @@ class Job:
     unit: str = "items"
     outputs: dict[str, Path | None] = field(default_factory=dict)
     counters: StageExtras | None = None
-    superseded: Callable[[], Collection[str]] | None = None
+    superseded: Callable[[], Mapping[str, Collection[str]]] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Awaitable, Callable, Collection, Container, Sequence
+from collections.abc import Awaitable, Callable, Collection, Container, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +121,11 @@ class JsonlSink(Sink):
         overwrite: without resume, replace an existing non-empty file.  If false, an
             existing file is an error: results are not thrown away by accident.
         superseded: called as the run closes, returns the keys of lines an earlier run
-            wrote that this run replaces (their input changed since): the file is then
-            rewritten without them, atomically, like the error lines of a retry.  A
-            crash before leaves them for the next resume to find again.
+            wrote that this run replaces (their input changed since), each with the keys
+            of the lines that replace it.  Once all of those are in the file, it is
+            rewritten without the old line, atomically, like the error lines of a
+            retry; a run stopped before keeps the old line for the next resume to
+            replace (round 27's re-check: a Ctrl-C left neither version).
 
     .. versionadded:: 0.1
     .. versionchanged:: Unreleased
@@ -138,7 +140,7 @@ class JsonlSink(Sink):
         key_field: str = "id",
         fsync_interval: float = 1.0,
         overwrite: bool = False,
-        superseded: Callable[[], Collection[str]] | None = None,
+        superseded: Callable[[], Mapping[str, Collection[str]]] | None = None,
     ) -> None:
         self.path = Path(path)
         self._record = record
@@ -416,9 +418,19 @@ class JsonlSink(Sink):
 
     def _drop_superseded(self) -> None:
         """
-        Rewrite the closed file without the lines of the keys ``superseded`` names.
+        Rewrite the closed file without the lines ``superseded`` names whose replacements
+        are all in it.
         """
-        keys = frozenset(self._superseded()) if self._superseded is not None else ()
+        replaced = self._superseded() if self._superseded is not None else {}
+        if not replaced:
+            return
+        present = {
+            self._parse(line, number)[0]
+            for number, (_, line) in enumerate(LineScanner(self.path), start=1)
+        }
+        keys = frozenset(
+            old for old, new in replaced.items() if new and all(k in present for k in new)
+        )
         if keys:
             self._drop_lines(self.path.stat().st_size, lambda key, status: key in keys)
             self._index.sync()

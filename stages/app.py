@@ -16,7 +16,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -39,14 +39,14 @@ from asyncpipe import (
     iterate_in_thread,
     parse_rate,
 )
-from asyncpipe._durable import LineScanner, atomic_write_text
+from asyncpipe._durable import atomic_write_text
 
 from ._malloc import start_environment as malloc_start_environment
 from ._page import PageRef
+from ._resumed import Changes, against_output, read_records
 from .evaluate import evaluate, load_truth
 from .inputs import discover, estimate_pages
 from .inputs._receipts import FINDER_VERSION
-from .inputs._sniff import path_digest
 from .llm._options import LlmOptions, add_arguments, timeout_advice
 from .ocr import ENGINES
 from .offline import load_dictionary
@@ -269,15 +269,14 @@ class DocumentApp:
                     receipts_mode, options.journal, resume=options.resume, whole=args.whole_pages
                 )
             )
-            # Filled by the walk (in its thread), read once the run is over.
-            superseded: list[str] = []
+            changes = Changes()  # inputs replaced in place, found by a resumed walk
             source = iterate_in_thread(
                 _discovered(
                     options,
                     skipped,
                     receipts=receipts,
                     keep=not options.resume,
-                    superseded=superseded,
+                    changes=changes,
                 )
             )
             if client is not None and limits.budget is not None:
@@ -309,7 +308,7 @@ class DocumentApp:
                 if args.truth is not None:
                     truth = await anyio.to_thread.run_sync(load_truth, args.truth)
                     accuracy = await anyio.to_thread.run_sync(
-                        lambda: evaluate(_read_records(options.out), truth, fields=settings.fields)
+                        lambda: evaluate(read_records(options.out), truth, fields=settings.fields)
                     )
                     lines += accuracy.lines()
                 if warned:
@@ -344,7 +343,7 @@ class DocumentApp:
                     if client is not None and llm_options.stages
                     else None
                 ),
-                superseded=lambda: frozenset(superseded),
+                superseded=changes.superseded,
             )
 
 
@@ -352,7 +351,7 @@ def _written_ids(out: Path) -> frozenset[str]:
     """The ids of the pages an earlier run wrote (a resume's pages that never start)."""
     if not out.exists():
         return frozenset()
-    return frozenset(str(record.get("id")) for record in _read_records(out))
+    return frozenset(str(record.get("id")) for record in read_records(out))
 
 
 async def _within_budget(
@@ -435,15 +434,6 @@ def _key(ref: PageRef) -> str:
     return ref.id
 
 
-def _read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """
-    The output's records, one at a time (a torn last line, left by a crash, is not one).
-    """
-    for _, line in LineScanner(path):
-        if line.strip():
-            yield orjson.loads(line)
-
-
 def _mode_file(journal: Path) -> Path:
     return journal.with_name(journal.name + ".receipts")
 
@@ -479,12 +469,11 @@ def _discovered(
     *,
     receipts: bool,
     keep: bool,
-    superseded: list[str],
+    changes: Changes,
 ) -> Iterator[PageRef]:
     """The run's pages; a run that starts keeps how it reads scans (see `receipts_mode`)
     once it holds its journal: when the pipeline first asks for a page.  A resumed run
-    adds to ``superseded`` the ids of earlier lines whose input changed
-    (`_against_output`)."""
+    notes in ``changes`` the inputs replaced in place (`against_output`)."""
     if keep:
         kept = _mode_file(options.journal)
         try:
@@ -496,63 +485,7 @@ def _discovered(
             # scans were cut): stop before any page is read.
             raise JournalError(f"cannot keep how this run reads scans in {kept}: {exc}") from exc
     refs = discover(options.inputs, on_skip=skipped, receipts=receipts)
-    yield from _against_output(refs, options.out, superseded) if options.resume else refs
-
-
-def _against_output(refs: Iterable[PageRef], out: Path, superseded: list[str]) -> Iterator[PageRef]:
-    """
-    ``refs`` of a resumed run, weighed against the pages the output holds from before.
-
-    An input that is gone but whose pages the output holds is left out (a file moved
-    away once it was read): its key comes from its content, so it would come back as an
-    error record beside its finished one.  An input whose content changed since its
-    pages were written (a file replaced in place) is read again, and the ids of its
-    earlier lines go to ``superseded``, which the output loses as the run closes: the
-    key holds the content hash, so the old lines would stay beside the new ones.
-    """
-    earlier: dict[str, list[str]] | None = None
-    changed: set[str] = set()
-    for ref in refs:
-        gone = ref.problem is not None and not os.path.lexists(ref.source)
-        if earlier is None:  # read once, when the first page is asked for
-            earlier = _ids_by_source(out)
-        # Named as before or not (./a.jpg, /x/a.jpg).
-        ids = earlier.get(os.path.abspath(ref.source), ())
-        if gone and ids:
-            log.warning("%s is gone; the output has its pages from before", ref.source)
-            continue
-        if not gone and ref.source not in changed and (stale := _stale(ref, ids)):
-            changed.add(ref.source)
-            superseded.extend(stale)
-            log.warning(
-                "%s changed since its pages were written: it is read again, and its "
-                "earlier lines (%d) leave the output",
-                ref.source,
-                len(stale),
-            )
-        yield ref
-
-
-def _ids_by_source(out: Path) -> dict[str, list[str]]:
-    """The ids of the lines in the output, by the absolute path of their input."""
-    ids: dict[str, list[str]] = {}
-    if out.exists():
-        for record in _read_records(out):
-            source = os.path.abspath(str(record.get("source")))
-            ids.setdefault(source, []).append(str(record.get("id")))
-    return ids
-
-
-def _stale(ref: PageRef, ids: Iterable[str]) -> list[str]:
-    """
-    Which of ``ids``, written for ``ref``'s input, are of other content than ``ref``'s:
-    none when ``ref``'s content is unknown (a file that cannot be read, whose id holds
-    a hash of its path), so a page that could not be read never replaces a finished one.
-    """
-    digest = ref.id.rpartition("@")[2]
-    if digest == path_digest(ref.source):
-        return []
-    return [old for old in ids if old.rpartition("@")[2] != digest]
+    yield from against_output(refs, options.out, changes) if options.resume else refs
 
 
 def receipts_mode(journal: Path, *, resume: bool, whole: bool) -> bool:
@@ -618,7 +551,7 @@ def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
         writer = csv.writer(fh)
         header = ["id", "source", "page", "receipt", "status", *fields, "error", "warnings"]
         writer.writerow(header)
-        for record in _read_records(out):
+        for record in read_records(out):
             fallback = not record.get("fields") and record.get("fallback_fields")
             values = (record.get("fallback_fields") if fallback else record.get("fields")) or {}
             error = record.get("error")

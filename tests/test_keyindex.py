@@ -222,14 +222,16 @@ class TestKeyIndex:
         assert again.keys == []
 
     async def test_superseded_lines_leave_the_output_and_its_index(self, tmp_path: Path) -> None:
-        """Lines a resumed run supersedes leave the output as it closes; the index of the
-        new file is right, and the next resume runs nothing."""
+        """Lines a resumed run supersedes leave the output as it closes, once the lines
+        that replace them are in it (one whose replacement is not stays); the index of
+        the new file is right, and the next resume runs nothing."""
         await Calls().run(tmp_path, KEYS[:50], resume=False)
         old = {"k0003", "k0010"}
+        replaced = {"k0003": ["k0050"], "k0010": ["k0051", "k0052"], "k0020": ["k0099"]}
         calls = Calls()
         await Pipeline([Stage("s", calls.stage)]).run(
             KEYS[50:60],
-            sink=JsonlSink(tmp_path / "out.jsonl", superseded=lambda: old),
+            sink=JsonlSink(tmp_path / "out.jsonl", superseded=lambda: replaced),
             journal=Journal(tmp_path / "j.jsonl"),
             resume=True,
             key=str,

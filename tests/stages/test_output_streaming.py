@@ -18,7 +18,8 @@ import orjson
 import pytest
 
 from asyncpipe._summary import _count_outcomes
-from stages.app import _read_records, _write_csv
+from stages._resumed import read_records
+from stages.app import _write_csv
 from stages.evaluate import Truth, evaluate
 
 PAGES = 12_000
@@ -75,12 +76,12 @@ class TestOutputReadAsAStream:
     def test_the_bound_catches_a_whole_read(self, output: Path) -> None:
         """Reading the output whole, or listing its records, breaks the bound."""
         assert _peak(output.read_bytes)[1] > BOUND
-        assert _peak(lambda: list(_read_records(output)))[1] > BOUND
+        assert _peak(lambda: list(read_records(output)))[1] > BOUND
 
     def test_truth_scoring_streams(self, output: Path) -> None:
         """--truth: every page with truth is scored, within the bound."""
         truth = _truth()
-        accuracy, peak = _peak(lambda: evaluate(_read_records(output), truth))
+        accuracy, peak = _peak(lambda: evaluate(read_records(output), truth))
         assert accuracy.pages == len(truth)
         assert accuracy.fields["total"] == (len(truth) - len(range(0, PAGES, 970)), len(truth))
         assert peak < BOUND

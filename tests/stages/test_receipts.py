@@ -15,6 +15,7 @@ from PIL import Image
 from asyncpipe import ConfigError, JournalError, RunOptions
 from stages._page import Page, PageRef, centre_in
 from stages._paper import _receipt_parts, find_receipts
+from stages._resumed import Changes
 from stages.app import _discovered, receipts_mode
 from stages.inputs import discover, load_page
 from stages.inputs._receipts import FINDER_VERSION
@@ -338,7 +339,7 @@ class TestResumeMode:
         (journal.with_name(journal.name + ".receipts") / "x").mkdir(parents=True)
         options = RunOptions(inputs=[str(page.parent)], out=tmp_path / "out.jsonl", journal=journal)
         pages = _discovered(
-            options, lambda path, reason: None, receipts=True, keep=True, superseded=[]
+            options, lambda path, reason: None, receipts=True, keep=True, changes=Changes()
         )
         with pytest.raises(JournalError, match="cannot keep how this run reads scans"):
             next(pages)

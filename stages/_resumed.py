@@ -1,0 +1,129 @@
+"""
+A resumed run's inputs weighed against the pages its output holds from before: inputs
+gone since, and inputs replaced in place (the same path, other content).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from asyncpipe._durable import LineScanner
+
+from ._page import PageRef
+from .inputs._sniff import path_digest
+
+__all__ = ["Changes", "against_output", "read_records"]
+
+log = logging.getLogger("stages.app")
+
+
+class Changes:
+    """
+    What a resumed walk found replaced in place: filled by the walk (in its thread), read
+    by the output as the run closes (`superseded`).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._old: dict[str, list[str]] = {}  # by input: the ids of its earlier lines
+        self._new: dict[str, list[str]] = {}  # by input: the ids this walk gave it
+        self._current: set[str] = set()  # every id this walk gave
+
+    def changed(self, source: str, old: list[str]) -> None:
+        with self._lock:
+            self._old[source] = old
+            self._new[source] = []
+
+    def walked(self, ref: PageRef) -> None:
+        with self._lock:
+            self._current.add(ref.id)
+            if ref.source in self._new:
+                self._new[ref.source].append(ref.id)
+
+    def superseded(self) -> dict[str, list[str]]:
+        """
+        Each earlier line to drop, with the lines that replace it: the output drops it
+        once those are all written.  A line whose id this walk still gave (the same
+        content under another path, which discovery had skipped as a duplicate of it)
+        is kept: it is that input's line too (round 27's re-check lost one such page).
+        """
+        with self._lock:
+            return {
+                old: list(self._new[source])
+                for source, olds in self._old.items()
+                for old in olds
+                if old not in self._current
+            }
+
+
+def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iterator[PageRef]:
+    """
+    ``refs`` of a resumed run, weighed against the pages the output holds from before.
+
+    An input that is gone but whose pages the output holds is left out (a file moved
+    away once it was read): its key comes from its content, so it would come back as an
+    error record beside its finished one.  An input whose content changed since its
+    pages were written (a file replaced in place) is read again, and its earlier lines go
+    to ``changes``, which the output drops once the new ones are written: the key holds
+    the content hash, so the old lines would stay beside the new ones.
+    """
+    earlier: dict[str, list[str]] | None = None
+    seen: set[str] = set()
+    for ref in refs:
+        gone = ref.problem is not None and not os.path.lexists(ref.source)
+        if earlier is None:  # read once, when the first page is asked for
+            earlier = _ids_by_source(out)
+        # Named as before or not (./a.jpg, /x/a.jpg).
+        ids = earlier.get(os.path.abspath(ref.source), ())
+        if gone and ids:
+            log.warning("%s is gone; the output has its pages from before", ref.source)
+            continue
+        if not gone and ref.source not in seen and (stale := _stale(ref, ids)):
+            seen.add(ref.source)
+            changes.changed(ref.source, stale)
+            log.warning(
+                "%s changed since its pages were written: it is read again, and its "
+                "earlier lines (%d) leave the output once the new ones are written",
+                ref.source,
+                len(stale),
+            )
+        changes.walked(ref)
+        yield ref
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """
+    The output's records, one at a time (a torn last line, left by a crash, is not one).
+    """
+    for _, line in LineScanner(path):
+        if line.strip():
+            yield orjson.loads(line)
+
+
+def _ids_by_source(out: Path) -> dict[str, list[str]]:
+    """The ids of the lines in the output, by the absolute path of their input."""
+    ids: dict[str, list[str]] = {}
+    if out.exists():
+        for record in read_records(out):
+            source = os.path.abspath(str(record.get("source")))
+            ids.setdefault(source, []).append(str(record.get("id")))
+    return ids
+
+
+def _stale(ref: PageRef, ids: Iterable[str]) -> list[str]:
+    """
+    Which of ``ids``, written for ``ref``'s input, are of other content than ``ref``'s:
+    none when ``ref``'s content is unknown (a file that cannot be read, whose id holds
+    a hash of its path), so a page that could not be read never replaces a finished one.
+    """
+    digest = ref.id.rpartition("@")[2]
+    if digest == path_digest(ref.source):
+        return []
+    return [old for old in ids if old.rpartition("@")[2] != digest]

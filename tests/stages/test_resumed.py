@@ -1,0 +1,38 @@
+"""
+A resumed run's inputs weighed against its output (stages._resumed): which earlier lines
+an input replaced in place supersedes, and when.
+"""
+
+from __future__ import annotations
+
+from stages._page import PageRef
+from stages._resumed import Changes
+
+
+def ref(id: str, source: str) -> PageRef:
+    return PageRef(id=id, source=source, page=1, kind="png")
+
+
+class TestChanges:
+    def test_an_old_line_waits_for_all_that_replace_it(self) -> None:
+        """Each earlier line of a changed input is superseded by every id the walk gave
+        that input: the output drops it once those are all written (round 27's
+        re-check: a Ctrl-C during the resume left neither version)."""
+        changes = Changes()
+        changes.changed("r1/b.pdf", ["b.pdf#1@old", "b.pdf#2@old"])
+        for page in (1, 2, 3):
+            changes.walked(ref(f"b.pdf#{page}@new", "r1/b.pdf"))
+        changes.walked(ref("c.pdf#1@same", "r1/c.pdf"))
+        new = ["b.pdf#1@new", "b.pdf#2@new", "b.pdf#3@new"]
+        assert changes.superseded() == {"b.pdf#1@old": new, "b.pdf#2@old": new}
+
+    def test_an_id_still_walked_is_kept(self) -> None:
+        """An earlier line whose id the walk still gives, under another path (the same
+        content in a second folder, which discovery had skipped as a duplicate of the
+        changed file), is kept: it is that input's line too (round 27's re-check lost
+        its page, and the run said it was done)."""
+        changes = Changes()
+        changes.changed("r1/a.pdf", ["a.pdf#1@old"])
+        changes.walked(ref("a.pdf#1@new", "r1/a.pdf"))
+        changes.walked(ref("a.pdf#1@old", "r2/a.pdf"))
+        assert changes.superseded() == {}
