@@ -110,11 +110,8 @@ class Run:
         # or --resume would write it after them.
         self.holding = False
         self.interrupted: str | None = None
-        # After a stop, with a journal: a stage begins no item, so the items waiting
-        # between stages are left for --resume at their last checkpoint (round 25's
-        # audit: one Ctrl-C went on for 58 s and 128 paid LLM calls, draining the queues).
-        self.leave_waiting = False
-        self.stop_signal = StopSignal()  # set with leave_waiting: ends the stages' waits
+        # Set by a stop, with a journal (`leave_waiting`); it ends the stages' waits.
+        self.stop_signal = StopSignal()
         self.chains_running = 0  # items inside a fused chain's call
         self.cancelled = False  # a second signal cancelled the items in flight
         self.meter = RunMeter(total)
@@ -122,6 +119,15 @@ class Run:
         # one after another).
         executors = {id(s.executor): s.executor for s in self.stages if s.executor is not None}
         self.losses_before = [(e, e.losses()) for e in executors.values()]
+
+    @property
+    def leave_waiting(self) -> bool:
+        """
+        After a stop, with a journal: a stage begins no item, so the items waiting between
+        stages are left for --resume at their last checkpoint (round 25's audit: one
+        Ctrl-C went on for 58 s and 128 paid LLM calls, draining the queues).
+        """
+        return self.stop_signal.is_set
 
     def snapshot(self) -> list[StageStatistics]:
         """
@@ -420,8 +426,7 @@ class Run:
         if self.interrupted is not None:
             return
         self.interrupted = reason
-        self.leave_waiting = self.journal is not None
-        if self.leave_waiting:
+        if self.journal is not None:
             self.stop_signal.set()  # the calls waiting for a rate limit or a slot give up
         if self.progress is not None:
             if self.leave_waiting:
