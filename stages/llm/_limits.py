@@ -191,7 +191,16 @@ class LlmLimits:
     def sending(self) -> None:
         """An attempt admitted here goes out now: count it."""
         self.sent += 1
-        self._sent_at.append(time.monotonic())
+        now = time.monotonic()
+        self._sent_at.append(now)
+        self._last_minute(now)  # bounded even when no progress display asks
+
+    def _last_minute(self, now: float) -> int:
+        """The attempts sent in the minute before ``now``, older ones forgotten."""
+        sent_at, since = self._sent_at, now - 60.0
+        while sent_at and sent_at[0] <= since:
+            sent_at.popleft()
+        return len(sent_at)
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -202,10 +211,7 @@ class LlmLimits:
             call limit), and tokens in the token limit's window (the reserved estimates of
             calls admitted included) scaled to a minute.
         """
-        sent_at, since = self._sent_at, time.monotonic() - 60.0
-        while sent_at and sent_at[0] <= since:
-            sent_at.popleft()
-        calls = len(sent_at)
+        calls = self._last_minute(time.monotonic())
         tokens = self._tokens.statistics()
         period = self.tokens.period if self.tokens is not None else 60.0
         return calls, tokens.in_window * 60.0 / period
