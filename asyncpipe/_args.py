@@ -8,7 +8,7 @@ own argument group, and receives them apart (``RunOptions.app_options``).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,10 @@ def app_spec(argv: Sequence[str]) -> tuple[str | None, str | None]:
     return spec, command
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+def add_run_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ()) -> None:
     """
-    The framework's ``run`` options.
+    The framework's ``run`` options; ``argv``, the command line, lets a malformed
+    ``--workers`` or ``--rate-limit`` say what was meant (`pairs_option`).
     """
     parser.add_argument(
         "inputs", nargs="*", metavar="INPUT", help="the inputs, as the app reads them"
@@ -78,11 +79,20 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     order.add_argument("--ordered", dest="ordered", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--workers", help="worker counts by stage or group name, e.g. parse=2,llm=32"
+        "--workers",
+        type=pairs_option("--workers", parse_workers, "not NAME=COUNT", "--workers llm=32", argv),
+        help="worker counts by stage or group name, e.g. parse=2,llm=32",
     )
     parser.add_argument(
         "--rate-limit",
         metavar="[NAME=]RATE",
+        type=pairs_option(
+            "--rate-limit",
+            parse_limits,
+            "neither a RATE nor NAME=RATE",
+            "--rate-limit llm=10/s, or --rate-limit 10/s for every limit",
+            argv,
+        ),
         help="the shared limits stages declare, e.g. llm=150/min; a bare RATE sets every "
         "declared limit (default: the app's)",
     )
@@ -118,10 +128,62 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser(app: App | None) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+def pairs_option(
+    option: str,
+    parse_value: Callable[[str], object],
+    form: str,
+    example: str,
+    argv: Sequence[str],
+) -> Callable[[str], str]:
+    """
+    The argparse ``type`` of ``option``, whose values ``parse_value`` reads: it returns
+    the text unchanged once ``parse_value`` accepts it, and makes anything else a usage
+    error that shows the right ``form`` and an ``example``.
+
+    A space typed for the ``=`` (``--rate-limit llm 10/s``) gave the option the bare name
+    and made the rate an INPUT; when the word after the value on the command line
+    (``argv``) completes it, the error says what was meant.
+    """
+
+    def check(text: str) -> str:
+        try:
+            parse_value(text)
+        except ConfigError as exc:
+            # A bare word is a name without its value; else the parser says what is wrong.
+            problem = str(exc) if "=" in text or "/" in text else f"{text!r} is {form}"
+            meant = _meant(option, text, parse_value, argv)
+            raise argparse.ArgumentTypeError(f"{problem}; e.g. {example}{meant}") from None
+        return text
+
+    return check
+
+
+def _meant(
+    option: str, text: str, parse_value: Callable[[str], object], argv: Sequence[str]
+) -> str:
+    """
+    ``". Did you mean ...?"`` when the word after ``text`` in ``argv``, joined to it by
+    ``=``, makes a value ``parse_value`` accepts; else nothing.
+    """
+    args = list(argv)
+    for i, arg in enumerate(args[:-1]):
+        if arg != text:
+            continue
+        joined = f"{text.rstrip('=')}={args[i + 1].lstrip('=')}"
+        try:
+            parse_value(joined)
+        except ConfigError:
+            continue
+        return f". Did you mean {option} {joined}? ({args[i + 1]!r} was read as an INPUT)"
+    return ""
+
+
+def build_parser(
+    app: App | None, argv: Sequence[str] = ()
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """
     The whole parser and its ``run`` subparser; without an app, ``run`` has only the
-    framework's options.
+    framework's options.  ``argv`` is the command line it will parse, for its errors.
     """
     parser = argparse.ArgumentParser(
         prog="asyncpipe",
@@ -138,7 +200,7 @@ def build_parser(app: App | None) -> tuple[argparse.ArgumentParser, argparse.Arg
     run = commands.add_parser(
         "run", help=app.description if app is not None else "run the app", epilog=EPILOG
     )
-    add_run_arguments(run)
+    add_run_arguments(run, argv)
     run.add_argument("--app", metavar="NAME", help=argparse.SUPPRESS)
     if app is not None:
         app.add_arguments(run)
@@ -157,7 +219,7 @@ def parse(argv: Sequence[str], app: App | None) -> tuple[argparse.Namespace, set
     """
     parser, run = build_parser(None)
     framework = {action.dest for action in run._actions}
-    parser, run = build_parser(app)
+    parser, run = build_parser(app, argv)
     app_dests = {action.dest for action in run._actions} - framework
     args = _parse_intermixed(parser, argv)
     if args.command == "run" and args.config is not None:

@@ -271,6 +271,39 @@ class TestRunOptions:
         with pytest.raises(SystemExit):
             parse(["run", "a", "--out", out, "b", "--bogus"], CountingApp())
 
+    def test_a_space_for_the_equals_sign_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """``--rate-limit x 10/s`` exits 2 showing the right form, not a run of ``10/s``."""
+        out = str(tmp_path / "o")
+        with pytest.raises(SystemExit) as raised:
+            parse(
+                ["run", "a", "--out", out, "--side", "s", "--rate-limit", "x", "10/s"],
+                CountingApp(),
+            )
+        said = capsys.readouterr().err
+        assert raised.value.code == 2 and said.startswith("usage: asyncpipe run")
+        assert "argument --rate-limit: 'x' is neither a RATE nor NAME=RATE" in said
+        assert "e.g. --rate-limit llm=10/s" in said
+        assert "Did you mean --rate-limit x=10/s? ('10/s' was read as an INPUT)" in said
+
+    def test_a_space_for_the_equals_sign_in_workers(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """``--workers math 2`` exits 2 showing the right form; a bad count names it."""
+        out = str(tmp_path / "o")
+        with pytest.raises(SystemExit) as raised:
+            parse(
+                ["run", "a", "--out", out, "--side", "s", "--workers", "math", "2"], CountingApp()
+            )
+        said = capsys.readouterr().err
+        assert raised.value.code == 2
+        assert "argument --workers: 'math' is not NAME=COUNT; e.g. --workers llm=32" in said
+        assert "Did you mean --workers math=2? ('2' was read as an INPUT)" in said
+        with pytest.raises(SystemExit):
+            parse(["run", "a", "--out", out, "--side", "s", "--workers", "math=x"], CountingApp())
+        assert "workers for 'math' must be a whole number, not 'x'" in capsys.readouterr().err
+
     def test_limit_an_app_acquires_itself(self, tmp_path: Path) -> None:
         """options.limit gives one object per name, and the configured pipeline holds it."""
         args, dests = parse(
