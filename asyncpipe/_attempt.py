@@ -27,7 +27,7 @@ from ._queue import ReceiveQueue, SendQueue
 from ._ratelimit import RateLimit
 from ._stage import ErrorRecord, Item, Stage
 from ._stats import StageCounters, now
-from ._stopping import move_on_stop, stopping
+from ._stopping import move_on_stop, move_on_stop_between_calls, stopping
 
 if TYPE_CHECKING:
     from ._fuse import Chain
@@ -128,7 +128,7 @@ async def _after_failure(
             fail(run, item, counters, ErrorRecord(stage.name, type(exc).__name__, message, attempt))
             return
         counters.retried += 1
-        with move_on_stop():
+        with move_on_stop_between_calls():  # calls_running does not count the item now
             await anyio.sleep(stage.retry.delay(exc, attempt))
         if run.leave_waiting:  # the run stopped during the wait
             _leave(item, counters, busy)
@@ -376,6 +376,7 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
             break
         if not run.leave_waiting:
             run.counters[failed].retried += 1
+            # A call's wait: `chains_running` still counts the item (`Run.stop_intake`).
             with move_on_stop():
                 await anyio.sleep(policy.delay(error, attempt))
         if run.leave_waiting:  # stopped: no more tries, the item waits for --resume

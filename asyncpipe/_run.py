@@ -426,11 +426,15 @@ class Run:
         if self.interrupted is not None:
             return
         self.interrupted = reason
-        if self.journal is not None:
-            self.stop_signal.set()  # the calls waiting for a rate limit or a slot give up
+        # The calls waiting for a rate limit, a slot or a backoff give up, unsent.
+        given_up = self.stop_signal.set() if self.journal is not None else 0
         if self.progress is not None:
             if self.leave_waiting:
-                in_flight = self.chains_running + sum(c.calls_running for c in self.counters)
+                # What the stop finishes: the calls and chains running, but those whose
+                # wait it has just ended (round 28: "finishing 19 pages in flight" with
+                # 18 of them waiting for the LLM rate limit, and 1 request sent).
+                running = self.chains_running + sum(c.calls_running for c in self.counters)
+                in_flight = max(0, running - given_up)  # a wait in a task of its own
             else:
                 in_flight = self.meter.admitted - self.meter.finished - self.meter.left
             self.progress.interrupted(self.progress_snapshot(), in_flight)

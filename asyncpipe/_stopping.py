@@ -6,7 +6,7 @@ A stage's view of its run's stop: `stopping` tells whether it has stopped, and
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 
 import anyio
@@ -24,12 +24,23 @@ class StopSignal:
 
     def __init__(self) -> None:
         self.is_set = False
-        self._scopes: set[anyio.CancelScope] = set()
+        # Each block open, with the id of the task a call waits in, or None for a wait
+        # between calls (`move_on_stop_between_calls`).
+        self._scopes: dict[anyio.CancelScope, int | None] = {}
 
-    def set(self) -> None:
+    def set(self) -> int:
+        """
+        Set it, and cancel every block open.
+
+        Returns:
+            The number of tasks whose call it stopped waiting: those calls give up
+            unsent, so the stop does not finish them (a task with blocks open inside one
+            another counts once).
+        """
         self.is_set = True
         for scope in list(self._scopes):
             scope.cancel()
+        return len({task for task in self._scopes.values() if task is not None})
 
 
 # Set by each run for the tasks it starts (they inherit it); None outside a run.
@@ -65,8 +76,7 @@ def stopping() -> bool:
     return signal is not None and signal.is_set
 
 
-@contextmanager
-def move_on_stop() -> Iterator[anyio.CancelScope]:
+def move_on_stop() -> AbstractContextManager[anyio.CancelScope]:
     """
     Cancel the block when the run it works for stops (`stopping`), and go on after it,
     as `anyio.move_on_after` does when its time is up; at once if the run has stopped
@@ -80,11 +90,29 @@ def move_on_stop() -> Iterator[anyio.CancelScope]:
     cancelled halfway may still be paid for.  Outside a run, and in a run without a
     journal, nothing cancels the block.
 
-    Yields:
-        The block's `anyio.CancelScope`.
+    A call waiting in the block when the run stops gives up, so the stop's word does not
+    count its item among those it finishes ("finishing 1 pages in flight", not 19 with
+    18 waiting for a rate limit).
+
+    Returns:
+        A context manager whose value is the block's `anyio.CancelScope`.
 
     .. versionadded:: 0.1
     """
+    return _move_on(call=True)
+
+
+def move_on_stop_between_calls() -> AbstractContextManager[anyio.CancelScope]:
+    """
+    A `move_on_stop` block for the run's own wait between two calls of an item (a
+    stage's retry backoff): the stop ends it alike, but no call of the item is running
+    to give up, so `StopSignal.set` does not count it.
+    """
+    return _move_on(call=False)
+
+
+@contextmanager
+def _move_on(*, call: bool) -> Iterator[anyio.CancelScope]:
     signal = _STOPPING.get()
     with anyio.CancelScope() as scope:
         if signal is None:
@@ -92,8 +120,8 @@ def move_on_stop() -> Iterator[anyio.CancelScope]:
             return
         if signal.is_set:
             scope.cancel()
-        signal._scopes.add(scope)
+        signal._scopes[scope] = anyio.get_current_task().id if call else None
         try:
             yield scope
         finally:
-            signal._scopes.discard(scope)
+            del signal._scopes[scope]

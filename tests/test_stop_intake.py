@@ -18,12 +18,15 @@ from asyncpipe import (
     Journal,
     JsonlSink,
     Pipeline,
+    ProgressReporter,
+    ProgressSnapshot,
     RateLimit,
     Retry,
     RetryableError,
     Stage,
     StageError,
     StopIntake,
+    move_on_stop,
     stopping,
 )
 
@@ -192,6 +195,59 @@ class TestStopIntake:
             assert summary.interrupted == "the test"
             assert sum(calls.values()) == 1, calls
             assert await written(out) == []
+
+    async def test_the_stop_counts_only_the_calls_it_finishes(self, tmp_path: Path) -> None:
+        """
+        The stop's word ("finishing N items in flight") counts the one call sending, not
+        the three waiting for a rate limit in `move_on_stop` (they give up unsent) nor the
+        item waiting out a backoff: it said 4 (round 28: "finishing 19 pages in flight"
+        with 1 request sent).
+        """
+        told: list[int] = []
+
+        class Told(ProgressReporter):
+            interval = 3600.0
+
+            def update(self, snapshot: ProgressSnapshot) -> None:
+                pass
+
+            def interrupted(self, snapshot: ProgressSnapshot, in_flight: int) -> None:
+                told.append(in_flight)
+
+        hourly = RateLimit(1, 3600.0)
+        tries: dict[str, int] = {}
+
+        async def send(key: str) -> str:
+            tries[key] = tries.get(key, 0) + 1
+            if key == "k04" and tries[key] == 1:
+                raise RetryableError("try again", retry_after=3600)
+            with move_on_stop(), move_on_stop():  # blocks inside one another count once
+                await hourly.acquire()
+            if stopping():
+                raise StopIntake("the run's stop", "not sent")
+            await anyio.sleep(0.3)  # the request in flight
+            return key
+
+        async def source() -> AsyncIterator[str]:
+            for key in KEYS[:5]:
+                yield key
+            await anyio.sleep(0.1)  # one call sends, three wait for the limit, k04 backs off
+            raise StopIntake("the test", "stop")
+
+        out = tmp_path / "out.jsonl"
+        stage = Stage("send", send, workers=5, retry=Retry(attempts=3, retry_after_cap=7200))
+        with anyio.fail_after(10):
+            summary = await Pipeline([stage], max_buffer_size=1).run(
+                source(),
+                sink=JsonlSink(out, record=record),
+                journal=Journal(tmp_path / "journal"),
+                key=str,
+                ordered=False,
+                progress=Told(),
+            )
+        assert summary.interrupted == "the test"
+        assert told == [1]
+        assert len(await written(out)) == 1 and sum(tries.values()) == 5
 
     async def test_stage_defers_its_item_and_resume_runs_it(self, tmp_path: Path) -> None:
         """A stage raising BudgetExceeded on k03: k03 is not written, nothing new is taken
