@@ -26,6 +26,8 @@ from ._eval import read_key_file as read_key_file
 from ._eval import score_receipt as score_receipt
 from ._fields import DEFAULT_FIELDS as DEFAULT_FIELDS
 from ._fields import extract_fields as extract_fields
+from ._flexible import flexible_character_accuracy as flexible_character_accuracy
+from ._flexible import flexible_edits as flexible_edits
 from ._geometry import reading_order_text as reading_order_text
 from ._geometry import rows as rows
 from ._layout import fix_layout as fix_layout
@@ -57,6 +59,8 @@ __all__ = [
     "find_date",
     "find_total",
     "fix_layout",
+    "flexible_character_accuracy",
+    "flexible_edits",
     "lines_from_polygons",
     "load_dictionary",
     "miss_class",

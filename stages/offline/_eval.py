@@ -16,6 +16,7 @@ from stages._page import Line
 
 from ._correct import correct_lines
 from ._fields import DEFAULT_FIELDS, extract_fields
+from ._flexible import flexible_edits
 from ._geometry import reading_order_text
 from ._layout import fix_layout
 from ._metrics import comparable_text, edit_distance, exact_match, text_similarity
@@ -111,6 +112,11 @@ class ReceiptScore:
         nospace: ``(edits, reference length)`` of the raw OCR text against the reference
             with every space removed from both: a diagnostic of what spacing costs the
             character accuracy, never the score.
+        flexible: ``(errors, reference length)`` of the raw OCR lines against the
+            ground-truth lines in any order (:func:`flexible_edits`), a diagnostic of
+            what reading order costs the character accuracy; ``None`` unless asked for.
+            The reference length counts the lines' characters without the spaces that
+            join them into rows, so it is a little below ``reference_chars``.
     """
 
     reference_chars: int
@@ -120,6 +126,7 @@ class ReceiptScore:
     matched: dict[str, bool] = field(default_factory=dict)
     similarity: dict[str, float] = field(default_factory=dict)
     nospace: tuple[int, int] = (0, 0)
+    flexible: tuple[int, int] | None = None
 
 
 def score_receipt(
@@ -128,6 +135,7 @@ def score_receipt(
     key: dict[str, str],
     *,
     fields: Sequence[str] = DEFAULT_FIELDS,
+    flexible: bool = False,
 ) -> ReceiptScore:
     """
     Run correct -> fix -> extract on one receipt's OCR lines and score every step.
@@ -140,6 +148,8 @@ def score_receipt(
         truth_lines: the ground-truth lines (:func:`read_box_file`).
         key: the ground-truth fields (:func:`read_key_file`).
         fields: the fields to extract and score.
+        flexible: also compute :attr:`ReceiptScore.flexible` (a second or more per
+            receipt: off unless asked for).
 
     Returns:
         The receipt's :class:`ReceiptScore`.
@@ -161,6 +171,13 @@ def score_receipt(
     bare = re.sub(r"\s", "", reference)
     nospace = (edit_distance(bare, re.sub(r"\s", "", comparable_text(raw))), len(bare))
     score = ReceiptScore(len(reference), edits, dict(key), predicted, nospace=nospace)
+    if flexible:
+        # Each side's own lines (boxes), not its rows: how either side groups boxes into
+        # rows is reading order too.
+        score.flexible = flexible_edits(
+            [comparable_text(line.text) for line in truth_lines],
+            [comparable_text(line.text) for line in ocr_lines],
+        )
     for name in fields:
         if key.get(name, "").strip():
             value = predicted[name]
