@@ -22,7 +22,14 @@ from ._pixels import to_gray, u8
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["find_paper", "find_print", "find_receipts"]
+__all__ = [
+    "BLANK_CONTRAST",
+    "BLANK_TAIL",
+    "find_paper",
+    "find_print",
+    "find_receipts",
+    "is_blank",
+]
 
 Box = tuple[int, int, int, int]
 
@@ -115,6 +122,40 @@ def find_paper(image: npt.NDArray[np.uint8]) -> Box | None:
         # receipt thrown away).
         return None
     return _scaled_box(x, y, bw, bh, 0.01 * max(sh, sw), shrink, image.shape)
+
+
+#: A page whose darkest and lightest pixels lie closer than this many grey levels holds no
+#: ink: a blank page (`is_blank`). Blank A4 pages, white or with a scanner's grain of
+#: sigma 12, measure 0 to 10; the 20 development receipts 167 or more as scanned and 59
+#: or more faded (benchmarks/robustness.py's ``faded``); a page holding one short word 213.
+BLANK_CONTRAST = 24
+#: The share of the page's pixels at each end left out of that range: specks of dust.
+BLANK_TAIL = 0.0001
+
+
+def is_blank(image: npt.NDArray[np.uint8]) -> bool:
+    """
+    Whether a page holds no ink to read: the back of a sheet scanned two-sided, a
+    separator page.
+
+    The page is shrunk to about 1000 pixels and its grain smoothed (a 3x3 median); it is
+    blank when its darkest and lightest pixels, the extreme `BLANK_TAIL` at each end left
+    out, differ by less than `BLANK_CONTRAST` grey levels. Print of any size or fading
+    read here differs by far more; a page holding only a page number's few strokes counts
+    as blank.
+
+    Args:
+        image: uint8 gray or BGR pixels.
+
+    Returns:
+        True when the page holds no ink.
+    """
+    small = cv2.medianBlur(_small_gray(image, 1000)[0], 3)
+    counts = np.cumsum(cv2.calcHist([small], [0], None, [256], [0, 256]).ravel())
+    tail = BLANK_TAIL * counts[-1]
+    darkest = int(np.searchsorted(counts, tail))
+    lightest = int(np.searchsorted(counts, counts[-1] - tail))
+    return lightest - darkest < BLANK_CONTRAST
 
 
 #: The paper found must hold print: at least MIN_PRINT of its box PRINT_BELOW_PAPER grey

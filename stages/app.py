@@ -130,6 +130,12 @@ class DocumentApp:
             "PAID stamp, is lightened before OCR; keep it when the text itself is red)",
         )
         group.add_argument(
+            "--read-blank",
+            action="store_true",
+            help="OCR blank pages too (by default a page with no ink, such as the back of "
+            'a sheet scanned two-sided, is not read: its record says "blank page")',
+        )
+        group.add_argument(
             "--whole-pages",
             action="store_true",
             help="read every page as one receipt (by default a scan holding several receipts "
@@ -187,6 +193,7 @@ class DocumentApp:
                 deskew=args.deskew,
                 denoise=args.denoise,
                 max_side=args.max_side,
+                skip_blank=not args.read_blank,
             ),
             pdf_dpi=args.pdf_dpi,
             max_pixels=args.max_pixels,

@@ -476,7 +476,12 @@ def _warnings(page: Page) -> list[str]:
             f"unsure reading: OCR read its median line with {sure:.2f} confidence, under "
             f"{UNSURE}; its text and fields are likely misread (a blurred or smeared scan)"
         )
-    if "lines" in read and not read["lines"]:
+    if read.get("blank"):
+        warnings.append(
+            "blank page: it holds no ink, so OCR did not read it (--read-blank, or "
+            "PreprocessOptions(skip_blank=False), reads such pages)"
+        )
+    elif "lines" in read and not read["lines"]:
         warnings.append(
             "no text: OCR found no text on the page (a blank page, or print too small or "
             "faint to read)"

@@ -33,7 +33,7 @@ import numpy as np
 
 from asyncpipe._exceptions import ConfigError, StageError
 
-from ._paper import find_paper, find_print
+from ._paper import find_paper, find_print, is_blank
 from ._pixels import to_gray, u8
 from ._stamp import lighten_red
 
@@ -47,6 +47,7 @@ __all__ = [
     "estimate_skew",
     "find_paper",
     "find_print",
+    "is_blank",
     "preprocess",
     "rotate",
 ]
@@ -91,6 +92,11 @@ class PreprocessOptions:
             ``None`` (the default) to never shrink; rapidocr itself caps at 1500.
         min_side: enlarge the page so its shortest side is at least this many pixels, or
             ``None`` (the default) to never enlarge.
+        skip_blank: mark a page that holds no ink (:func:`~stages._paper.is_blank`: the
+            back of a sheet scanned two-sided) blank, so OCR does not read it: its record
+            has no text and says "blank page". On by default: OCR took 1.7 to 2 CPU
+            seconds on a blank A4 page, as long as on a receipt, and the check takes a few
+            milliseconds.
         opencv_threads: threads OpenCV may use. 1 by default because the pipeline runs
             one preprocess call per worker thread; more threads only contend with the
             other workers. This is process-wide (``cv2.setNumThreads``).
@@ -109,6 +115,7 @@ class PreprocessOptions:
     binarize: bool = False
     max_side: int | None = None
     min_side: int | None = None
+    skip_blank: bool = True
     opencv_threads: int = 1
 
     def __post_init__(self) -> None:
@@ -275,6 +282,10 @@ def preprocess(page: Page, options: PreprocessOptions) -> Page:
     notes: dict[str, object] = {}
     load = page.notes.get("load", {})
     own_text = bool(load.get("text_layer"))
+    if options.skip_blank and not own_text and is_blank(image):
+        # Nothing to read: OCR skips the page (`ocr_page`), so no step here is worth it.
+        page.notes["preprocess"] = {"blank": True, "scale": 1.0}
+        return page
     paper = find_paper(image) if options.crop_paper else None
     if paper is None and options.crop_print:
         paper = find_print(image)

@@ -298,6 +298,11 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
                 seconds=round(time.perf_counter() - started, 3),
             )
         return page
+    if page.notes.get("preprocess", {}).get("blank"):
+        # Preprocess found no ink (`PreprocessOptions.skip_blank`): nothing to read.
+        page.lines, page.text, page.image = [], "", None
+        page.notes["ocr"] = {"engine": engine.name, "lines": 0, "blank": True, "seconds": 0.0}
+        return page
     started = time.perf_counter()
     lines = engine.recognize(page.image)
     seconds = time.perf_counter() - started

@@ -309,6 +309,25 @@ class TestOffline:
         assert records[1]["fields"]["total"] == records[3]["fields"]["total"]
         assert records[0]["text"] != records[1]["text"]
 
+    def test_a_blank_back_is_not_read(self, sroie: Path, tmp_path: Path) -> None:
+        """A sheet scanned two-sided, its back blank (paper grain, no ink): the back's
+        record is ok, empty and says "blank page"; with --read-blank OCR reads it and
+        finds no text."""
+        grain = np.random.default_rng(0).normal(238, 5, (1754, 1240))
+        back = Image.fromarray(np.clip(grain, 0, 255).astype(np.uint8)).convert("RGB")
+        with Image.open(sroie / "img" / "006.jpg") as front:
+            front.convert("RGB").save(
+                tmp_path / "duplex.pdf", save_all=True, append_images=[back], resolution=150
+            )
+        for flags, warning in (([], "blank page: it holds no ink"), (["--read-blank"], "no text")):
+            out = tmp_path / f"out{len(flags)}.jsonl"
+            done = run_cli(tmp_path / "duplex.pdf", "--out", out, *flags)
+            assert done.returncode == 0, done.stderr[-3000:]
+            front_record, back_record = read_jsonl(out)
+            assert front_record["status"] == "ok" and len(front_record["text"]) > 100
+            assert back_record["status"] == "ok" and back_record["text"] == ""
+            assert [w for w in back_record["warnings"] if w.startswith(warning)], back_record
+
     def test_a_truncated_jpeg_is_read_as_far_as_it_goes(self, sroie: Path, tmp_path: Path) -> None:
         """A receipt whose JPEG lost its last tenth (its date and total are above that)
         reads them and says so in its record, in the CSV and in the closing summary; a

@@ -36,6 +36,7 @@ OFF = PreprocessOptions(
     binarize=False,
     max_side=None,
     min_side=None,
+    skip_blank=False,
 )
 
 
