@@ -27,6 +27,8 @@ the offline correct -> fix -> structure stages; the four fields are scored exact
 - ``noise``: the grain of a dim photo (Gaussian, sigma 18 grey levels);
 - ``stamp``: a red oval stamp, ``PAID`` and a date, pressed over the header
   (:func:`stages.testing.stamp.red_stamp`);
+- ``curl``: curled across its width, the middle of each row 4 % of the width higher than
+  its ends (a parabola; round 28); ``curl8``: 8 %;
 - ``long``: a long receipt, its middle band repeated until it is 6 times as long as wide;
 - ``pink``: printed on pink paper (a carbon copy, coloured stock): every pixel times
   (215, 190, 255) / 255 in BGR; ``warm``: photographed under warm light, an orange cast
@@ -185,6 +187,17 @@ def _as_pdf(image: Image) -> Image:
     return loaded.image
 
 
+def _curl(image: Image, depth: float = 0.04) -> Image:
+    """A receipt curled across its width, as held for a phone: the middle of every row
+    ``depth`` times the width higher than its ends (a parabola), white below."""
+    h, w = image.shape[:2]
+    x = np.arange(w, dtype=np.float32)
+    lift = depth * w * (1 - (2 * x / max(w - 1, 1) - 1) ** 2)
+    map_x = np.tile(x, (h, 1))
+    map_y = np.arange(h, dtype=np.float32)[:, None] + lift[None, :]
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderValue=(255, 255, 255))
+
+
 def _noise(image: Image) -> Image:
     """Sensor noise of a dim photo: Gaussian, sigma 18 grey levels."""
     grain = np.random.default_rng(0).normal(0, 18, image.shape)
@@ -227,6 +240,8 @@ TRANSFORMS: dict[str, Callable[[Image], Image]] = {
     "noise": _noise,
     "stamp": red_stamp,
     "long": _long,
+    "curl": _curl,
+    "curl8": lambda image: _curl(image, 0.08),
     "pink": lambda image: _tint(image, (215, 190, 255)),
     "warm": lambda image: _tint(image, (180, 215, 255)),
     "pdf": _as_pdf,
