@@ -49,6 +49,15 @@ def numbers(path: Path, count: int) -> Path:
     return path
 
 
+def usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], *options: str) -> str:
+    """What ``run a --out o --side s OPTIONS`` says on stderr as it exits 2."""
+    argv = ["run", "a", "--out", str(tmp_path / "o"), "--side", "s", *options]
+    with pytest.raises(SystemExit) as raised:
+        parse(argv, CountingApp())
+    assert raised.value.code == 2
+    return capsys.readouterr().err
+
+
 def read_lines(path: Path) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
@@ -275,14 +284,8 @@ class TestRunOptions:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """``--rate-limit x 10/s`` exits 2 showing the right form, not a run of ``10/s``."""
-        out = str(tmp_path / "o")
-        with pytest.raises(SystemExit) as raised:
-            parse(
-                ["run", "a", "--out", out, "--side", "s", "--rate-limit", "x", "10/s"],
-                CountingApp(),
-            )
-        said = capsys.readouterr().err
-        assert raised.value.code == 2 and said.startswith("usage: asyncpipe run")
+        said = usage_error(tmp_path, capsys, "--rate-limit", "x", "10/s")
+        assert said.startswith("usage: asyncpipe run")
         assert "argument --rate-limit: 'x' is neither a RATE nor NAME=RATE" in said
         assert "e.g. --rate-limit llm=10/s" in said
         assert "Did you mean --rate-limit x=10/s? ('10/s' was read as an INPUT)" in said
@@ -291,18 +294,11 @@ class TestRunOptions:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """``--workers math 2`` exits 2 showing the right form; a bad count names it."""
-        out = str(tmp_path / "o")
-        with pytest.raises(SystemExit) as raised:
-            parse(
-                ["run", "a", "--out", out, "--side", "s", "--workers", "math", "2"], CountingApp()
-            )
-        said = capsys.readouterr().err
-        assert raised.value.code == 2
+        said = usage_error(tmp_path, capsys, "--workers", "math", "2")
         assert "argument --workers: 'math' is not NAME=COUNT; e.g. --workers llm=32" in said
         assert "Did you mean --workers math=2? ('2' was read as an INPUT)" in said
-        with pytest.raises(SystemExit):
-            parse(["run", "a", "--out", out, "--side", "s", "--workers", "math=x"], CountingApp())
-        assert "workers for 'math' must be a whole number, not 'x'" in capsys.readouterr().err
+        said = usage_error(tmp_path, capsys, "--workers", "math=x")
+        assert "workers for 'math' must be a whole number, not 'x'" in said
 
     def test_limit_an_app_acquires_itself(self, tmp_path: Path) -> None:
         """options.limit gives one object per name, and the configured pipeline holds it."""
