@@ -170,14 +170,16 @@ def interrupt_message(
         if stop.startswith("SIG")
         else "Ctrl-C"
     )
-    text = (
-        f"{snapshot.interrupted or 'interrupted'}: no new {unit}; finishing {in_flight} "
-        f"{unit} in flight; {again} to cancel them"
+    said = f"{snapshot.interrupted or 'interrupted'}: no new {unit}; "
+    if not resume_command:
+        return f"{said}finishing {in_flight} {unit} in flight; {again} to cancel them"
+    # A run that can be resumed has a journal: an item in flight finishes the step it is
+    # in and is checkpointed, and waits there with the rest (helper-109: "finishing 2
+    # pages in flight" while their first LLM call was all they would finish).
+    return (
+        f"{said}{in_flight} {unit} in flight finish the step they are in; {again} to cancel "
+        f"them. They and the others wait. To finish the run later: {resume_command}"
     )
-    if resume_command:
-        # A run that can be resumed has a journal: what it has not begun waits for that.
-        text += f". The others wait. To finish the run later: {resume_command}"
-    return text
 
 
 class LogProgress(ProgressReporter):

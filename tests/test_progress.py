@@ -489,7 +489,8 @@ class TestClosingSummary:
         assert all(r["status"] == "ok" for r in records)
 
     def test_ctrl_c_says_what_happens_and_how_to_resume(self, tmp_path: Path) -> None:
-        """SIGINT: 'finishing N files in flight', then a resume command that finishes."""
+        """SIGINT: 'N files in flight finish the step they are in', then a resume command
+        that finishes."""
         make_inputs(tmp_path / "in", 200)
         with subprocess.Popen(
             [
@@ -520,7 +521,8 @@ class TestClosingSummary:
             rest = proc.stderr.read()
             assert proc.wait(timeout=60) == 130, rest
         match = re.search(
-            r"finishing (\d+) files in flight; Ctrl-C again to cancel them\. The others wait\.",
+            r"(\d+) files in flight finish the step they are in; Ctrl-C again to cancel them\. "
+            r"They and the others wait\.",
             rest,
         )
         assert match, rest
