@@ -91,8 +91,8 @@ def move_on_stop() -> AbstractContextManager[anyio.CancelScope]:
     journal, nothing cancels the block.
 
     A call waiting in the block when the run stops gives up, so the stop's word does not
-    count its item among those it finishes ("finishing 1 pages in flight", not 19 with
-    18 waiting for a rate limit).
+    count its item among those in flight ("1 pages in flight finish the step they are
+    in", not 19 with 18 waiting for a rate limit).
 
     Returns:
         A context manager whose value is the block's `anyio.CancelScope`.
