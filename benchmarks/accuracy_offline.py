@@ -33,6 +33,12 @@ stages, and the script reports:
   truth's boxes are the annotators' rectangles, the OCR's are levelled and grouped by
   the pipeline) costs nothing, while misread, missing and extra characters still do.
   The gap between it and the ordered figure is what reading order costs; never the score.
+- **Address the transcript spells (ceiling, diagnostic)**: per half, how many key
+  addresses some of the receipt's own ``box/`` lines spell exactly (:func:`spelt`: lines
+  in order, each joined to the last by a space, by nothing or by ``", "``). Where none
+  do, the annotators keyed the address otherwise than they transcribed the print (a
+  comma, a space, a letter), and no extractor that returns the print matches it. Counts
+  only: no held-out text is printed.
 
 **The split** (fixed before any rule work, independent of the results): the receipts
 sorted by file name; the even positions (``000``, ``002`` ... ``038``) are the
@@ -56,6 +62,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +88,7 @@ __all__ = [
     "miss_counts",
     "report",
     "score_cached",
+    "spelt",
     "split",
     "summary",
 ]
@@ -101,6 +109,43 @@ def split(names: list[str]) -> dict[str, list[str]]:
     """
     ordered = sorted(names)
     return {"dev": ordered[0::2], "held": ordered[1::2]}
+
+
+#: How one transcript line may join the last in a key address (:func:`spelt`).
+JOINS = (" ", "", ", ")
+
+
+def spelt(lines: Sequence[str], key: str, window: int = 8) -> bool:
+    """
+    Whether some of ``lines`` spell ``key`` exactly (:func:`~stages.offline.exact_match`'s
+    normalisation): lines in order within ``window`` consecutive ones, the first of them
+    always, each joined to the last by one of :data:`JOINS`.
+
+    Args:
+        lines: a receipt's transcript lines, in the file's order.
+        key: the key's value.
+        window: how many consecutive lines one value may span, skipped ones included.
+
+    Returns:
+        ``True`` when some choice of lines and joins matches; ``False`` for an empty key.
+    """
+    target = comparable_text(key)
+    texts = [comparable_text(line) for line in lines]
+
+    def grows(text: str, last: int, end: int) -> bool:
+        if text == target:
+            return True
+        return any(
+            grows(joined, index, end)
+            for index in range(last + 1, end)
+            for join in JOINS
+            if target.startswith(joined := comparable_text(text + join + texts[index]))
+        )
+
+    return bool(target) and any(
+        text and target.startswith(text) and grows(text, start, min(start + window, len(texts)))
+        for start, text in enumerate(texts)
+    )
 
 
 def _squash(text: str | None) -> str:
@@ -170,13 +215,20 @@ def miss_counts(scores: list[ReceiptScore], field: str) -> dict[str, int]:
     return counts
 
 
-def report(scores: dict[str, ReceiptScore], *, misses: str = "dev") -> dict[str, dict[str, float]]:
+def report(
+    scores: dict[str, ReceiptScore],
+    *,
+    misses: str = "dev",
+    spells: dict[str, bool] | None = None,
+) -> dict[str, dict[str, float]]:
     """
     Print the misses of one half and the table of both halves; return the figures.
 
     Args:
         scores: ``{receipt: score}``.
         misses: ``dev``, ``held``, ``all`` or ``none``: whose misses to list.
+        spells: ``{receipt: whether its transcript spells its key address}``
+            (:func:`spelt`), printed as the address's ceiling; ``None``: not printed.
 
     Returns:
         ``{"dev" | "held" | "all": summary}``.
@@ -211,6 +263,15 @@ def report(scores: dict[str, ReceiptScore], *, misses: str = "dev") -> dict[str,
         cells = [f"{figures[half][key]:.3f}" for half in ("dev", "held", "all")]
         target = f"{TARGETS['ocr']:.2f}" if key == "ocr" else ""
         print(f"| {label} | " + " | ".join(cells) + f" | {target} |")
+    if spells is not None:
+        counted = [
+            [spells[name] for name in halves[half] if name in spells]
+            for half in ("dev", "held", "all")
+        ]
+        cells = [f"{sum(half)}/{len(half)}" for half in counted]
+        print(
+            "| address the transcript spells (ceiling, diagnostic) | " + " | ".join(cells) + " | |"
+        )
     print(
         "\n| kind of miss (counts) | company dev | company held-out | address dev "
         "| address held-out |"
@@ -325,7 +386,15 @@ def main(argv: list[str] | None = None) -> int:
     cached = ocr_variant(images, args.variant, args.cache_dir)
     names = [image.stem for image in images]
     scores = dict(zip(names, score_cached(args.data, cached, names, flexible=True), strict=True))
-    figures = report(scores, misses=args.misses)
+    spells = {
+        name: spelt(
+            [line.text for line in read_box_file(args.data / "box" / f"{name}.csv")],
+            address,
+        )
+        for name in names
+        if (address := read_key_file(args.data / "key" / f"{name}.json").get("address", "")).strip()
+    }
+    figures = report(scores, misses=args.misses, spells=spells)
     held = figures["held"]
     missed = [name for name, target in TARGETS.items() if held[name] < target]
     seconds = sum(cached[image.stem]["seconds"] for image in images)
