@@ -312,13 +312,16 @@ class LlmClient:
         Ask the server for its models before a run: one clear error at the start instead
         of an error record per page, when nothing answers at ``base_url`` or the server
         refuses the key.  A refused connection is tried again for ``grace`` seconds (a
-        server started beside the job may still be loading its model).  Any other answer
-        (a 404 from a server without the endpoint, a 403 for a key that may chat but not
-        list models, a 5xx, a slow answer) is left to the calls.  Each request counts
-        against the rate limit.
+        server started beside the job may still be loading its model).  A 404 asks the
+        URLs ``base_url`` was likely meant to be (see `_alternatives`); when none lists
+        models either, the server may just lack the endpoint: a warning, and the calls
+        decide.  Any other answer (a 403 for a key that may chat but not list models, a
+        5xx, a slow answer) is left to the calls.  Each request counts against the rate
+        limit.
 
         Raises:
-            ConfigError: nothing answered within ``grace``, or the server answered 401.
+            ConfigError: nothing answered within ``grace``, the server answered 401, or
+                ``base_url`` answered 404 where a likely alternative lists models.
         """
         waited, pause = 0.0, 1.0
         while True:
@@ -355,8 +358,8 @@ class LlmClient:
                 f"{_error_detail(response, self._redact)}): check --llm-key-env and the "
                 "variable it names"
             )
-        if response.status_code == 404 and not self.base_url.endswith("/v1"):
-            await self._suggest_v1()
+        if response.status_code == 404:
+            await self._suggest_url()
         elif response.status_code == 200:
             self._check_model(response)
             if self._slots is None and _served_by_llama_cpp(response):
@@ -389,20 +392,30 @@ class LlmClient:
                 slots,
             )
 
-    async def _suggest_v1(self) -> None:
-        """A base URL without its ``/v1`` answers 404 to every call: say so now, when the
-        server answers at ``/v1`` (round 25's audit: an error record per page, exit 0)."""
-        if self._limit is not None:
-            await self._limit.acquire()
-        try:
-            response = await self._http.get(f"{self.base_url}/v1/models")
-        except httpx.TransportError:
-            return
-        if response.status_code == 200:
-            raise ConfigError(
-                f"the LLM server has no /models at {self.base_url}, but has at "
-                f"{self.base_url}/v1: give --llm-url {self.base_url}/v1"
-            )
+    async def _suggest_url(self) -> None:
+        """
+        ``base_url`` answered 404 at ``/models``: when a likely alternative lists models,
+        name it now (a missing ``/v1``, round 25's audit, and a doubled one, round 29's,
+        were a 404 per page or a stop after the first call).  When none does, warn once
+        and leave it to the calls: some OpenAI-compatible servers have no ``/models``.
+        """
+        for url in _alternatives(self.base_url):
+            if self._limit is not None:
+                await self._limit.acquire()
+            try:
+                response = await self._http.get(f"{url}/models")
+            except httpx.TransportError:
+                break  # the same server: the others would fare no better
+            if response.status_code == 200 and _lists_models(response):
+                raise ConfigError(
+                    f"the LLM server has no /models at {self.base_url}, but has at "
+                    f"{url}: give --llm-url {url}"
+                )
+        logger.warning(
+            "the LLM server has no /models at %s (HTTP 404), nor at the URLs it may have "
+            "meant: if --llm-url is wrong, the calls will fail",
+            self.base_url,
+        )
 
     def _check_model(self, response: httpx.Response) -> None:
         """Warn when the server lists several models and ``model`` is not one of them. A
@@ -787,6 +800,30 @@ def _not_sent(what: str) -> StopIntake:
     """The run stopped while ``what`` waited its turn: nothing was sent, and its page is
     left for --resume (`asyncpipe.stopping`)."""
     return StopIntake("the run's stop", f"{what}: not sent, the run is stopping")
+
+
+def _alternatives(base_url: str) -> list[str]:
+    """
+    The base URLs a 404 at ``base_url/models`` suggests, nearest first: ``/v1`` added
+    when the path has none, then each parent path (a doubled ``/v1``, or the chat
+    endpoint pasted whole: ``.../v1/chat/completions``).  At most four: a longer path is
+    not a slip these catch.
+    """
+    url = httpx.URL(base_url)
+    path = url.path.rstrip("/")
+    found = [] if "v1" in path.split("/") else [f"{base_url}/v1"]
+    while path:
+        path = path.rpartition("/")[0]
+        found.append(str(url.copy_with(path=path or "/")).rstrip("/"))
+    return found[:4]
+
+
+def _lists_models(response: httpx.Response) -> bool:
+    """Whether an answer is an OpenAI model list (not a catch-all page that says 200)."""
+    try:
+        return isinstance(response.json()["data"], list)
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def _served_by_llama_cpp(models: httpx.Response) -> bool:

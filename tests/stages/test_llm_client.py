@@ -559,7 +559,7 @@ class TestCheck:
                 await client.check()
         # Anything else is left to the calls: no endpoint, a key that may chat but not
         # list models, a server error, a slow answer (helper-90's check).
-        for step in (200, 404, 403, 500, httpx.ReadTimeout("slow")):
+        for step in (200, 403, 500, httpx.ReadTimeout("slow")):
             answer = httpx.Response(step, json={}) if isinstance(step, int) else step
             async with make_client(Script(answer)) as client:
                 await client.check()
@@ -592,6 +592,50 @@ class TestCheck:
         async with LlmClient("http://llm.test/v1", "local", transport=one) as client:
             await client.check()
         assert "does not list" not in caplog.text
+
+    async def test_a_url_one_v1_too_many_or_the_chat_endpoint_is_named(self) -> None:
+        """A 404 at /models asks the parent paths: a doubled /v1 or the chat endpoint
+        pasted whole is a ConfigError giving the right URL (round 29: a doubled /v1 was
+        left to the first chat call, exit 4)."""
+
+        def server(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/v1/models":
+                return httpx.Response(200, json={"data": [{"id": "m"}]})
+            return httpx.Response(404, json={})
+
+        transport = httpx.MockTransport(server)
+        for given in ("http://llm.test/v1/v1", "http://llm.test/v1/chat/completions/"):
+            async with LlmClient(given, "m", transport=transport) as client:
+                with pytest.raises(ConfigError, match=r"give --llm-url http://llm.test/v1$"):
+                    await client.check()
+
+    async def test_a_404_nothing_else_answers_is_one_warning(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A 404 at /models that no alternative answers with a model list (a catch-all
+        page is not one) is one warning, and the calls decide: some servers have no
+        /models."""
+        seen: list[str] = []
+
+        def server(request: httpx.Request) -> httpx.Response:
+            seen.append(request.url.path)
+            if request.url.path == "/models":
+                return httpx.Response(200, text="<html>welcome</html>")
+            return httpx.Response(404, json={})
+
+        transport = httpx.MockTransport(server)
+        async with LlmClient("http://llm.test/v1", "m", transport=transport) as client:
+            await client.check()
+        assert seen == ["/v1/models", "/models"]
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings == [
+            "the LLM server has no /models at http://llm.test/v1 (HTTP 404), nor at the "
+            "URLs it may have meant: if --llm-url is wrong, the calls will fail"
+        ]
+        cut = Script(httpx.Response(404, json={}), httpx.ConnectError("gone"))
+        async with make_client(cut) as client:
+            await client.check()
+        assert len(cut.requests) == 2
 
     async def test_a_llama_cpp_server_s_slots_cap_the_requests(self) -> None:
         """

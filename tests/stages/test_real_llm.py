@@ -208,6 +208,19 @@ def structure_checkpoints(journal: Path) -> set[str]:
     return {e["k"] for e in events if e.get("ev") == "ckpt" and e.get("s") == "structure"}
 
 
+def test_a_doubled_v1_is_named_at_the_start(
+    real_llm: LlamaServer, sroie: Path, tmp_path: Path
+) -> None:
+    """--llm-url with /v1 twice is exit 2 naming the right URL, before any page (round
+    29: llama.cpp answered the first chat call 404 and the run stopped, exit 4)."""
+    inputs = receipts(sroie, tmp_path / "in", RECEIPTS[:1])
+    out = tmp_path / "out.jsonl"
+    result = run(cli(inputs, out, f"{real_llm.url}/v1"), timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"give --llm-url {real_llm.url}\n" in result.stderr
+    assert not out.exists() or not records(out)
+
+
 def test_server_fixture_reports_itself(real_llm: LlamaServer) -> None:
     """The session server is the shipped SmolLM2 on a loopback port."""
     assert real_llm.url.startswith("http://127.0.0.1:")
