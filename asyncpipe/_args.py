@@ -15,6 +15,7 @@ from typing import Any
 from ._app import App, RunOptions
 from ._config import config_defaults, parse_limits, parse_names, parse_workers
 from ._exceptions import ConfigError
+from ._ratelimit import parse_rate
 
 # Internal to the command line: nothing here is public API.
 __all__: list[str] = []
@@ -162,20 +163,58 @@ def _meant(
     option: str, text: str, parse_value: Callable[[str], object], argv: Sequence[str]
 ) -> str:
     """
-    ``". Did you mean ...?"`` when the word after ``text`` in ``argv``, joined to it by
-    ``=``, makes a value ``parse_value`` accepts; else nothing.
+    ``". Did you mean ...?"`` when the words after ``text`` in ``argv`` complete it to a
+    value ``parse_value`` accepts; else nothing.  They complete it joined by ``=`` (a
+    space typed for the ``=``: ``--rate-limit x 10/s``) or run together at a ``/`` (a
+    space typed inside a rate: ``--rate-limit 10 /s``, ``10/ s``, ``10 / s``).
     """
     args = list(argv)
     for i, arg in enumerate(args[:-1]):
-        if arg != text:
+        if arg not in (text, f"{option}={text}"):
             continue
-        joined = f"{text.rstrip('=')}={args[i + 1].lstrip('=')}"
-        try:
-            parse_value(joined)
-        except ConfigError:
-            continue
-        return f". Did you mean {option} {joined}? ({args[i + 1]!r} was read as an INPUT)"
+        for joined, used in _completions(text, args[i + 1 : i + 3]):
+            try:
+                parse_value(joined)
+            except ConfigError:
+                continue
+            read = (
+                f"{used[0]!r} was read as an INPUT"
+                if len(used) == 1
+                else f"{used[0]!r} and {used[1]!r} were read as INPUTs"
+            )
+            return f". Did you mean {option} {joined}? ({read})"
     return ""
+
+
+def _completions(text: str, after: list[str]) -> list[tuple[str, list[str]]]:
+    """The values ``text`` and the one or two words ``after`` it may have been meant as,
+    with the words each takes (see `_meant`)."""
+    word = after[0]
+    found = [(f"{text.rstrip('=')}={word.lstrip('=')}", [word])]
+    if text.endswith("/") or word.startswith("/"):
+        found.append((text + word, [word]))
+    if word == "/" and len(after) > 1:
+        found.append((text + word + after[1], after))
+    return found
+
+
+def _rate_tail(run: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]) -> None:
+    """
+    An app's option of metavar ``RATE`` and no ``type`` (``--token-limit``) is read when
+    the run starts; a space typed inside its rate (``--token-limit 200000 /min``) is a
+    usage error now, that says what was meant, as ``--rate-limit``'s is.
+    """
+    for action in run._actions:
+        value = getattr(args, action.dest, None)
+        if action.metavar != "RATE" or action.type is not None or not isinstance(value, str):
+            continue
+        try:
+            parse_rate(value)
+        except ConfigError as exc:
+            for option in action.option_strings:
+                meant = _meant(option, value, parse_rate, argv)
+                if meant:
+                    run.error(f"argument {option}: {exc}{meant}")
 
 
 def build_parser(
@@ -227,6 +266,8 @@ def parse(argv: Sequence[str], app: App | None) -> tuple[argparse.Namespace, set
         args = _parse_intermixed(parser, argv)
         if not args.inputs:
             args.inputs = run.get_default("inputs") or []
+    if args.command == "run":
+        _rate_tail(run, args, argv)
     return args, app_dests
 
 

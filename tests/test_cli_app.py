@@ -300,6 +300,51 @@ class TestRunOptions:
         said = usage_error(tmp_path, capsys, "--workers", "math=x")
         assert "workers for 'math' must be a whole number, not 'x'" in said
 
+    def test_a_space_inside_a_rate_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """``--rate-limit 10 /s`` and its kin exit 2 saying what was meant (round 29: the
+        generic message, with no hint); a rate given whole takes the inputs after it."""
+        cases = {
+            ("10", "/s"): "--rate-limit 10/s? ('/s' was read as an INPUT)",
+            ("10/", "s"): "--rate-limit 10/s? ('s' was read as an INPUT)",
+            ("10", "/", "s"): "--rate-limit 10/s? ('/' and 's' were read as INPUTs)",
+            ("llm=10", "/min"): "--rate-limit llm=10/min? ('/min' was read as an INPUT)",
+        }
+        for words, meant in cases.items():
+            said = usage_error(tmp_path, capsys, "--rate-limit", *words)
+            assert "argument --rate-limit: " in said
+            assert f"Did you mean {meant}" in said, words
+        said = usage_error(tmp_path, capsys, "--rate-limit=10", "/s")
+        assert "Did you mean --rate-limit 10/s?" in said
+        args, _ = parse(
+            ["run", "a", "--out", str(tmp_path / "o"), "--side", "s", "--rate-limit", "10/s", "/b"],
+            CountingApp(),
+        )
+        assert args.inputs == ["a", "/b"] and args.rate_limit == "10/s"
+
+    def test_a_space_inside_an_app_s_rate_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The document app's ``--token-limit 200000 /min`` exits 2 saying what was meant
+        (round 29: 'cannot read rate' once the run began); a whole rate parses."""
+        import stages.app
+
+        out = str(tmp_path / "o")
+        for words, tail in ((("200000", "/min"), "'/min'"), (("200000/", "min"), "'min'")):
+            with pytest.raises(SystemExit) as raised:
+                parse(["run", "a.png", "--out", out, "--token-limit", *words], stages.app.app)
+            said = capsys.readouterr().err
+            assert raised.value.code == 2 and said.startswith("usage: asyncpipe run")
+            assert f"argument --token-limit: cannot read rate {words[0]!r}" in said
+            assert f"Did you mean --token-limit 200000/min? ({tail} was read as an INPUT)" in said
+        argv = ["run", "a.png", "--out", out, "--token-limit", "200000/min", "/b.png"]
+        args, _ = parse(argv, stages.app.app)
+        assert args.inputs == ["a.png", "/b.png"] and args.token_limit == "200000/min"
+        # A malformed rate with nothing to complete it is left to the app, as before.
+        args, _ = parse(["run", "a.png", "--out", out, "--token-limit", "200000"], stages.app.app)
+        assert args.token_limit == "200000"
+
     def test_limit_an_app_acquires_itself(self, tmp_path: Path) -> None:
         """options.limit gives one object per name, and the configured pipeline holds it."""
         args, dests = parse(
