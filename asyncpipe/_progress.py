@@ -42,6 +42,8 @@ log = logging.getLogger("asyncpipe.progress")
 
 #: Per stage name, a function returning that stage's extra counters right now, e.g.
 #: ``{"calls/min": "142/150", "tokens": 10234}``.  Called on the event loop: keep it cheap.
+#: A name that is no stage's labels what several stages share, e.g. a shared rate limit
+#: (``llm``): the terminal table shows it on a row of its own, under the stages.
 StageExtras = Mapping[str, Callable[[], Mapping[str, object]]]
 
 
@@ -53,7 +55,8 @@ class ProgressReporter:
 
     Args:
         unit: the plural word for an item, e.g. ``"pages"``.
-        counters: extra counters per stage name (see `StageExtras`).
+        counters: extra counters per stage name, or per name of what stages share
+            (see `StageExtras`).
         resume_command: the command that finishes an interrupted run, told on Ctrl-C.
 
     .. versionadded:: 0.1
@@ -313,6 +316,16 @@ class RichProgress(ProgressReporter):
                 f"{s.latency_p95 * 1e3:.0f}",
                 *(_value(values[c]) if c in values else "" for c in extra_columns),
             )
+        stages = {s.name for s in snapshot.stages}
+        for shared, values in extras.items():
+            if shared not in stages:  # shared by stages, e.g. the LLM stages' rate limit
+                blanks = [""] * (len(columns) - 2)
+                table.add_row(
+                    shared,
+                    "shared",
+                    *blanks,
+                    *(_value(values[c]) if c in values else "" for c in extra_columns),
+                )
         return table
 
     def _renderable(self, snapshot: ProgressSnapshot) -> Any:

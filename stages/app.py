@@ -345,8 +345,8 @@ class DocumentApp:
                 total=lambda: iterate_in_thread(estimate_pages(options.inputs), batch=1),
                 unit="pages",
                 outputs={"CSV": args.csv},  # progress: these two lines
-                counters=(  # the shared LLM limits, shown once, on the first LLM stage
-                    {llm_options.stages[0]: lambda: limits.live(call_limit)}
+                counters=(  # the LLM stages' shared limits, by the call limit's name
+                    {"llm": lambda: limits.live(call_limit)}
                     if client is not None and llm_options.stages
                     else None
                 ),

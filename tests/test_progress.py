@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import os
 import re
 import select
@@ -31,7 +32,8 @@ from asyncpipe import (
     StopIntake,
 )
 from asyncpipe._meter import PerMinute, ProgressSnapshot, RunMeter, bottleneck
-from asyncpipe._progress import format_duration, progress_line
+from asyncpipe._progress import RichProgress, format_duration, progress_line
+from asyncpipe._stats import StageCounters
 from asyncpipe._summary import command_line, follow_up_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,6 +191,29 @@ class TestFormat:
         line = progress_line(snap, "pages")
         assert line.startswith("412/10000 pages (4.1%) · 0.39 pages/s · elapsed 17m36s · ")
         assert "ETA 6h49m · 3 failed" in line
+
+
+class TestSharedCounters:
+    """Counters under a name that is no stage's: what the stages share, by that name."""
+
+    def test_a_shared_limit_has_a_row_of_its_own(self) -> None:
+        """The LLM stages' shared limit shows as ``llm`` on a row of its own, beside the
+        stages (round 29: the document app put it on the first LLM stage's row)."""
+        from rich.console import Console
+
+        stage = StageCounters("correct", "async", 2).snapshot(1.0, None)
+        snap = RunMeter(3).snapshot([stage], elapsed=1.0, ok=0, failed=0, skipped=0, previous=0)
+        reporter = RichProgress(
+            file=io.StringIO(), counters={"llm": lambda: {"calls/min": "3/150"}}
+        )
+        shown = io.StringIO()
+        Console(file=shown, width=200).print(reporter._table(snap, reporter.extras()))
+        rows = [row.split("│") for row in shown.getvalue().splitlines() if "│" in row]
+        cells = {row[1].strip(): [cell.strip() for cell in row[2:]] for row in rows}
+        assert cells["llm"][0] == "shared" and cells["llm"][-2] == "3/150"
+        assert cells["correct"][-2] == ""  # not the first LLM stage's
+        line = progress_line(snap, "pages", reporter.extras())
+        assert line.endswith(" · llm 3/150 calls/min")
 
 
 class TestPipelineProgress:

@@ -12,6 +12,7 @@ the model's accuracy, which benchmarks/real_llm.py reports.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -219,6 +220,31 @@ def test_a_doubled_v1_is_named_at_the_start(
     assert result.returncode == 2, result.stderr[-2000:]
     assert f"give --llm-url {real_llm.url}\n" in result.stderr
     assert not out.exists() or not records(out)
+
+
+def test_the_shared_llm_limit_is_labelled_llm(
+    real_llm: LlamaServer, sroie: Path, tmp_path: Path
+) -> None:
+    """The live progress shows the LLM stages' shared call and token limits as ``llm``,
+    not under the first LLM stage's name (round 29: ``structure 1/150 calls/min``)."""
+    inputs = receipts(sroie, tmp_path / "in", RECEIPTS[:1])
+    out = tmp_path / "out.jsonl"
+    args = cli(inputs, out, real_llm.url, "--llm-stages", "structure")
+    args[args.index("--progress") + 1] = "json"
+    done = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        env=env() | {"ASYNCPIPE_PROGRESS_INTERVAL": "0.2"},
+        cwd=ROOT,
+        timeout=800,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = [orjson.loads(line) for line in done.stdout.splitlines()]
+    shown = [e["counters"] for e in events if e["event"] == "progress"]
+    assert shown and all(list(counters) == ["llm"] for counters in shown), shown
+    assert all(re.fullmatch(r"\d+/150", c["llm"]["calls/min"]) for c in shown), shown
 
 
 def test_server_fixture_reports_itself(real_llm: LlamaServer) -> None:
