@@ -47,6 +47,7 @@ from ._resumed import Changes, against_output, read_records
 from .evaluate import evaluate, load_truth
 from .inputs import discover, estimate_pages
 from .inputs._receipts import FINDER_VERSION
+from .inputs._sniff import Hidden
 from .llm._options import LlmOptions, add_arguments, timeout_advice
 from .ocr import ENGINES
 from .offline import load_dictionary
@@ -169,6 +170,15 @@ class DocumentApp:
             "scan is read from the PDF, exactly)",
         )
         group.add_argument(
+            "--pdf-password-env",
+            action="append",
+            metavar="NAME",
+            help="an environment variable holding the password of encrypted PDFs; give it "
+            "again for more passwords, each tried in turn. Never logged, and there is no "
+            "option taking the password itself: a command line shows in ps and the shell's "
+            "history",
+        )
+        group.add_argument(
             "--inputs-shared",
             action="store_true",
             help="with a remote executor: every worker reads the inputs at the same paths "
@@ -180,6 +190,7 @@ class DocumentApp:
     async def open(self, options: RunOptions) -> AsyncIterator[Job]:
         args = options.app_options
         llm_options = LlmOptions.from_args(args)
+        passwords = pdf_passwords(args.pdf_password_env, os.environ)
         settings = DocumentSettings(
             ocr_engine=args.ocr_engine,
             # Only rapidocr turns pages; the paddle engine reads them as they lie.
@@ -198,6 +209,7 @@ class DocumentApp:
             pdf_dpi=args.pdf_dpi,
             max_pixels=args.max_pixels,
             pdf_text=not args.no_pdf_text,
+            pdf_passwords=passwords,
             model=args.llm_model if args.llm_url else None,
             llm_stages=llm_options.stages,
             ship_bytes=options.executor is not None and not args.inputs_shared,
@@ -284,6 +296,7 @@ class DocumentApp:
                     receipts=receipts,
                     keep=not options.resume,
                     changes=changes,
+                    passwords=passwords,
                 )
             )
             if client is not None and limits.budget is not None:
@@ -342,7 +355,9 @@ class DocumentApp:
                 key=_key,
                 record=record,
                 report=report,
-                total=lambda: iterate_in_thread(estimate_pages(options.inputs), batch=1),
+                total=lambda: iterate_in_thread(
+                    estimate_pages(options.inputs, pdf_passwords=passwords), batch=1
+                ),
                 unit="pages",
                 outputs={"CSV": args.csv},  # progress: these two lines
                 counters=(  # the LLM stages' shared limits, by the call limit's name
@@ -432,6 +447,26 @@ def api_key(named: str | None, environ: Mapping[str, str]) -> str | None:
     return first or environ.get("OPENAI_API_KEY", "").strip() or None
 
 
+def pdf_passwords(names: Sequence[str] | None, environ: Mapping[str, str]) -> Hidden:
+    """
+    The PDF passwords ``--pdf-password-env`` names, in its order, each taken exactly as
+    its variable holds it (a space may be part of a password); `Hidden`, so no ``repr``
+    shows them.
+
+    Raises:
+        ConfigError: a variable named is not set, or empty (it would open nothing: a PDF
+            that opens without a password opens anyway).
+    """
+    passwords = []
+    for name in names or ():
+        value = environ.get(name)
+        if not value:
+            said = "is not set" if value is None else "is empty"
+            raise ConfigError(f"--pdf-password-env {name}: that variable {said}")
+        passwords.append(value)
+    return Hidden(passwords)
+
+
 def _rate_text(rate: RateLimit) -> str:
     """A call limit as the summary shows it: ``150/min``, or ``4/1s``."""
     return f"{rate.limit}/min" if rate.period == 60 else f"{rate.limit}/{rate.period:g}s"
@@ -477,6 +512,7 @@ def _discovered(
     receipts: bool,
     keep: bool,
     changes: Changes,
+    passwords: Sequence[str] = (),
 ) -> Iterator[PageRef]:
     """The run's pages; a run that starts keeps how it reads scans (see `receipts_mode`)
     once it holds its journal: when the pipeline first asks for a page.  A resumed run
@@ -491,7 +527,7 @@ def _discovered(
             # Without it a resume would read every scan whole (as a journal from before
             # scans were cut): stop before any page is read.
             raise JournalError(f"cannot keep how this run reads scans in {kept}: {exc}") from exc
-    refs = discover(options.inputs, on_skip=skipped, receipts=receipts)
+    refs = discover(options.inputs, on_skip=skipped, receipts=receipts, pdf_passwords=passwords)
     yield from against_output(refs, options.out, changes) if options.resume else refs
 
 

@@ -9,7 +9,7 @@ LLM retry policy; the others are the offline fallbacks, run as thread stages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
@@ -20,6 +20,7 @@ from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
 from ._malloc import release_memory, tune_malloc
 from ._page import Page, PageRef, utf8_text
 from .inputs import encoded_bytes, load_page, page_bytes, read_page
+from .inputs._sniff import Hidden
 from .ocr import make_engine, ocr_page, rapidocr_max_side
 from .offline import correct_lines, correct_text, extract_fields, fix_layout
 from .preprocess import PreprocessOptions, preprocess
@@ -95,6 +96,10 @@ class DocumentSettings:
             renders at the scan's own, up to 600 dpi (`stages.inputs.load_page`).
         pdf_text: take the text a PDF page shows from the PDF instead of OCR, which then
             reads only the page's pictures (``--no-pdf-text`` turns it off).
+        pdf_passwords: the passwords to try, in turn, on an encrypted PDF that does not
+            open without one (``--pdf-password-env``). Left out of this object's ``repr``;
+            they reach the load stage's function (a Ray actor of ``load`` holds them) and
+            PDFium, never a page, a record, the journal or a message.
         fields: the field names to extract (offline rules); the LLM uses its schema.
         model: the LLM model name, part of the LLM stages' checkpoint version.
         llm_stages: the text stages that call the LLM when ``model`` is set; the others
@@ -137,6 +142,7 @@ class DocumentSettings:
     max_pixels: int = 100_000_000
     pdf_dpi: int = 200
     pdf_text: bool = True
+    pdf_passwords: Sequence[str] = field(default=(), repr=False)
     fields: tuple[str, ...] = ("company", "date", "address", "total")
     model: str | None = None
     llm_stages: tuple[str, ...] = LLM_STAGES
@@ -193,6 +199,7 @@ def _load(
     max_pixels: int,
     pdf_dpi: int,
     pdf_text: bool,
+    pdf_passwords: Hidden,
     max_side: int | None,
     large: int | None,
 ) -> Page:
@@ -208,6 +215,7 @@ def _load(
         max_side=max_side,
         whole_pixels=LARGE_PAGE_PIXELS if large is not None else None,
         pdf_text=pdf_text,
+        pdf_passwords=pdf_passwords,
     )
 
 
@@ -229,6 +237,8 @@ def page_loader(settings: DocumentSettings) -> Callable[[PageRef], Page]:
         max_pixels=settings.max_pixels,
         pdf_dpi=settings.pdf_dpi,
         pdf_text=settings.pdf_text,
+        # Hidden: the partial's repr (a Ray actor's, a traceback's) shows no password.
+        pdf_passwords=Hidden(settings.pdf_passwords),
         max_side=max_side,
         large=large,
     )

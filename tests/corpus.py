@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 
-from stages.testing.pdf import pdf_file
+from stages.testing.pdf import pdf_file, pdf_stream
 
 __all__ = ["blank_pdf", "bomb_png", "corrupt_pdf", "encrypted_pdf"]
 
@@ -52,21 +52,49 @@ def _rc4(key: bytes, data: bytes) -> bytes:
 _PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
 
 
-def encrypted_pdf(target: Path, user_password: bytes = b"secret") -> Path:
-    """A one-page PDF encrypted with the standard security handler (RC4 40-bit, R2)."""
-    owner = _rc4(hashlib.md5(b"owner" + _PAD[:27]).digest()[:5], (user_password + _PAD)[:32])
+def encrypted_pdf(
+    target: Path,
+    user_password: bytes = b"secret",
+    *,
+    text: bytes = b"",
+    owner_password: bytes = b"owner",
+    permissions: int = -4,
+    pages: int = 1,
+) -> Path:
+    """
+    A one-page PDF encrypted with the standard security handler (RC4 40-bit, R2).
+
+    An empty ``user_password`` opens without one (only ``permissions`` are restricted, by
+    ``owner_password``); ``text`` is drawn on the page in Helvetica, in a content stream
+    encrypted with the object's key, so only a reader that decrypts it sees the text;
+    ``pages`` pages all show it.
+    """
+    owner = _rc4(
+        hashlib.md5((owner_password + _PAD)[:32]).digest()[:5], (user_password + _PAD)[:32]
+    )
     file_id = bytes(range(16))
-    permissions = -4
     key = hashlib.md5(
         (user_password + _PAD)[:32] + owner + struct.pack("<i", permissions) + file_id
     ).digest()[:5]
     user = _rc4(key, _PAD)
+    content = b"BT /F1 24 Tf 20 150 Td (%s) Tj ET" % text if text else b""
+    # Algorithm 1 of the PDF standard: each object's key is the file's, its number and
+    # its generation (5 here, 0), hashed.
+    object_key = hashlib.md5(key + (5).to_bytes(3, "little") + (0).to_bytes(2, "little"))
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    page = (
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 300] "
+        b"/Resources << /Font << /F1 %s >> >> /Contents 5 0 R >>" % font
+    )
+    kids = b" ".join(b"%d 0 R" % number for number in (3, *range(6, 5 + pages)))
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 300] >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
+        page,
         b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P %d >>"
         % (owner.hex().encode(), user.hex().encode(), permissions),
+        pdf_stream(b"", _rc4(object_key.digest()[:10], content)),
+        *[page] * (pages - 1),
     ]
     ids = b"/Encrypt 4 0 R /ID [<%s> <%s>]" % (file_id.hex().encode(), file_id.hex().encode())
     return pdf_file(target, objects, trailer=ids)

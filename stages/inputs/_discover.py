@@ -28,7 +28,7 @@ from pathlib import Path
 from stages._page import PageRef, utf8_text
 
 from ._receipts import receipts_of
-from ._sniff import count_pages, describe, examine, path_digest, show_path, sniff
+from ._sniff import Hidden, count_pages, describe, examine, path_digest, show_path, sniff
 
 __all__ = ["DOCUMENT_SUFFIXES", "SkipCallback", "discover", "estimate_pages"]
 
@@ -49,6 +49,7 @@ def discover(
     suffixes: Collection[str] = DOCUMENT_SUFFIXES,
     on_skip: SkipCallback | None = None,
     receipts: bool = False,
+    pdf_passwords: Sequence[str] = (),
 ) -> Iterator[PageRef]:
     """
     Find every page of every document the inputs name, in a deterministic order.
@@ -63,8 +64,9 @@ def discover(
 
     Each file is read once to sniff its type from its first bytes and hash its content.
     A TIFF yields one ref per frame and a PDF one ref per page; a file whose pages cannot
-    be counted (corrupt, truncated, encrypted PDF, unreadable, empty, broken symbolic link)
-    yields one ref with ``page=1`` and ``problem`` set to a reason that names the file.
+    be counted (corrupt, truncated, encrypted PDF without its password or with a wrong one,
+    unreadable, empty, broken symbolic link) yields one ref with ``page=1`` and
+    ``problem`` set to a reason that names the file.
 
     With ``receipts``, each scanned page (JPEG, PNG, TIFF, or a PDF page that shows no
     text of its own) is also decoded small and looked at for several receipts side by
@@ -90,6 +92,10 @@ def discover(
             not a document name, duplicate id), e.g. to print "skipped 3 files".
         receipts: split a scan holding several receipts side by side into one ref per
             receipt (this decodes every scan once, small).
+        pdf_passwords: the passwords to try, in turn, on an encrypted PDF that does not
+            open without one; the refs do not carry them (`load_page` takes them too).
+            An encrypted PDF's ids are those of its bytes as they are, encrypted, so they
+            do not depend on the password.
 
     Yields:
         One :class:`PageRef` per page; nothing at all for empty folders.
@@ -105,11 +111,12 @@ def discover(
         recursive=recursive,
         suffixes=frozenset(suffix.lower() for suffix in suffixes),
         on_skip=on_skip,
+        passwords=pdf_passwords,
     )
     for item in inputs:
         for ref in walker.input(os.fspath(item)):
             if receipts:
-                yield from receipts_of(ref)
+                yield from receipts_of(ref, pdf_passwords=walker.passwords)
             else:
                 yield ref
 
@@ -120,6 +127,7 @@ def estimate_pages(
     recursive: bool = True,
     suffixes: Collection[str] = DOCUMENT_SUFFIXES,
     every: float = 0.5,
+    pdf_passwords: Sequence[str] = (),
 ) -> Iterator[int]:
     """
     Estimate how many pages `discover` will yield, cheaply and ever better.
@@ -138,6 +146,7 @@ def estimate_pages(
         recursive: walk into subfolders of a folder.
         suffixes: file name endings taken from inside folders.
         every: the least seconds between two refined estimates.
+        pdf_passwords: the passwords to try on an encrypted PDF, as for `discover`.
 
     Yields:
         Page counts: first the number of documents, then refinements.
@@ -147,6 +156,7 @@ def estimate_pages(
         suffixes=frozenset(suffix.lower() for suffix in suffixes),
         on_skip=None,
         list_only=True,
+        passwords=pdf_passwords,
     )
     problems = sum(1 for item in inputs for _ in walker.input(os.fspath(item)))
     paths = walker.listed
@@ -160,7 +170,7 @@ def estimate_pages(
             with path.open("rb") as fh:
                 kind = sniff(fh.read(1024))
             if kind in ("pdf", "tiff"):
-                total += count_pages(path, kind) - 1
+                total += count_pages(path, kind, passwords=walker.passwords) - 1
         except (OSError, ValueError):
             pass  # discover will make this file's one error record
         if time.monotonic() - last >= every:
@@ -183,8 +193,10 @@ class _Discovery:
         suffixes: frozenset[str],
         on_skip: SkipCallback | None,
         list_only: bool = False,
+        passwords: Sequence[str] = (),
     ) -> None:
         self.list_only = list_only
+        self.passwords = Hidden(passwords)
         self.listed: list[Path] = []
         self.recursive = recursive
         self.suffixes = suffixes
@@ -296,7 +308,7 @@ class _Discovery:
         source = str(path)
         if found.problem is None:
             try:
-                pages = count_pages(path, found.kind)
+                pages = count_pages(path, found.kind, passwords=self.passwords)
             except (OSError, ValueError) as exc:
                 problem = f"{show_path(path)}: {describe(exc)}"
                 found = type(found)(found.kind, found.digest, problem)

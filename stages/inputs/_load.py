@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -35,7 +36,7 @@ from stages._page import Page, PageRef
 from ._drawing import page_bounds
 from ._errors import InputError
 from ._salvage import SALVAGE_MIN, cut_unread, ended, is_truncated
-from ._sniff import describe, open_pdf, show_path
+from ._sniff import Hidden, describe, open_pdf, show_path
 from ._text_layer import TextLayer, text_layer
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ def load_page(
     max_side: int | None = None,
     whole_pixels: int | None = None,
     pdf_text: bool = True,
+    pdf_passwords: Sequence[str] = (),
 ) -> Page:
     """
     Decode one page into pixels.
@@ -127,14 +129,17 @@ def load_page(
             ``page.notes["load"]["pictures"]``, are left to OCR, and so is a scanned page
             (its text, if any, lies in its picture) or one whose text does not map to
             Unicode.
+        pdf_passwords: the passwords to try, in turn, on an encrypted PDF that does not
+            open without one (a PDF whose permissions alone are restricted does). They
+            reach PDFium and nothing else: no message, ``ref`` or page carries them.
 
     Returns:
         A :class:`Page` whose ``image`` is a uint8 array: ``(h, w)`` gray or ``(h, w, 3)`` BGR.
 
     Raises:
         InputError: discovery already found a problem, or the file cannot be read or
-            decoded (missing, truncated, encrypted, corrupt, too large); the message starts
-            with the file's path.
+            decoded (missing, truncated, encrypted without its password or with a wrong
+            one, corrupt, too large); the message starts with the file's path.
 
     .. versionadded:: 0.1
     """
@@ -168,6 +173,7 @@ def load_page(
                 max_side=max_side,
                 whole_pixels=whole_pixels,
                 text=pdf_text,
+                passwords=Hidden(pdf_passwords),
             )
         elif ref.kind in _OPENERS:
             # The file is read as the decoder needs it, never whole: one page of a
@@ -500,11 +506,12 @@ def _render_pdf(
     max_side: int | None,
     whole_pixels: int | None,
     text: bool,
+    passwords: Sequence[str],
 ) -> tuple[npt.NDArray[np.uint8], float, TextLayer]:
     if dpi <= 0:
         raise ValueError(f"pdf_dpi must be positive, not {dpi}")
     scale = dpi / 72.0
-    with open_pdf(path) as document:
+    with open_pdf(path, passwords) as document:
         if page > len(document):
             raise ValueError(f"page {page} asked for, but the PDF has {len(document)}")
         # open_pdf holds the PDFium lock for the whole block, rendering included.

@@ -6,6 +6,7 @@ read (see :func:`stages._paper.find_receipts`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from stages._page import PageRef
 from stages._paper import find_receipts
@@ -32,7 +33,7 @@ FIND_WHOLE_PIXELS = 8_000_000
 _KINDS = frozenset({"jpeg", "png", "tiff", "pdf", "heif", "webp", "bmp", "gif"})
 
 
-def receipts_of(ref: PageRef) -> list[PageRef]:
+def receipts_of(ref: PageRef, *, pdf_passwords: Sequence[str] = ()) -> list[PageRef]:
     """
     The refs of the receipts on one page: ``[ref]`` when it holds one (or cannot be read:
     the load stage then says why), else one ref per receipt, in reading order.
@@ -47,6 +48,7 @@ def receipts_of(ref: PageRef) -> list[PageRef]:
 
     Args:
         ref: a page found by discovery.
+        pdf_passwords: the passwords to try on an encrypted PDF (see `load_page`).
 
     Returns:
         The page's refs.
@@ -54,7 +56,9 @@ def receipts_of(ref: PageRef) -> list[PageRef]:
     if ref.problem is not None or ref.kind not in _KINDS or ref.receipt is not None:
         return [ref]
     try:
-        page = load_page(ref, max_side=FIND_SIDE, whole_pixels=FIND_WHOLE_PIXELS)
+        page = load_page(
+            ref, max_side=FIND_SIDE, whole_pixels=FIND_WHOLE_PIXELS, pdf_passwords=pdf_passwords
+        )
     except InputError:
         return [ref]
     image = page.image

@@ -10,7 +10,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KINDS_SHOWN",
     "FileInfo",
+    "Hidden",
     "count_pages",
     "describe",
     "examine",
@@ -221,29 +222,75 @@ def _no_pages(path: Path | bytes) -> bool:
     return bool(_EMPTY_PAGE_TREE.search(data)) and not _A_PAGE.search(data)
 
 
+class Hidden(tuple[str, ...]):
+    """
+    Passwords that never show: a tuple whose ``repr`` (and so ``str``, a ``partial``'s or a
+    settings object's ``repr``, a log line) says how many there are and not what they are.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Hidden(<{len(self)} hidden>)"
+
+
+def _open(path: Path | bytes, passwords: Sequence[str]) -> pdfium.PdfDocument:
+    """
+    ``path`` opened without a password, else with the first of ``passwords`` that opens it.
+
+    Without a password first: a PDF whose permissions alone are restricted (its owner's
+    password set, not its user's) opens so, and PDFium refuses it a password that is not
+    its owner's.
+    """
+    try:
+        return pdfium.PdfDocument(path)
+    except pdfium.PdfiumError as exc:
+        if exc.err_code != pdfium_c.FPDF_ERR_PASSWORD or not passwords:
+            raise
+        refused = exc
+    for password in passwords:
+        try:
+            return pdfium.PdfDocument(path, password=password)
+        except pdfium.PdfiumError as exc:
+            if exc.err_code != pdfium_c.FPDF_ERR_PASSWORD:
+                raise
+    given = (
+        "the password given does not open it"
+        if len(passwords) == 1
+        else f"none of the {len(passwords)} passwords given opens it"
+    )
+    # The reason names no password; the error chained is PDFium's refusal of none.
+    raise ValueError(f"encrypted PDF: wrong password ({given})") from refused
+
+
 @contextmanager
-def open_pdf(path: Path | bytes) -> Iterator[pdfium.PdfDocument]:
+def open_pdf(path: Path | bytes, passwords: Sequence[str] = ()) -> Iterator[pdfium.PdfDocument]:
     """
     Open a PDF with PDFium and close it afterwards, holding :data:`pdfium_lock` throughout:
     every PDFium call on the document must happen inside this block.
 
     Args:
         path: the PDF file, or its bytes.
+        passwords: the passwords to try, in turn, on a PDF that does not open without one.
 
     Yields:
         The open document.
 
     Raises:
-        ValueError: the PDF is encrypted (password required) or PDFium cannot parse it;
-            the message is the user-facing reason without the path.
+        ValueError: the PDF is encrypted and no password or a wrong one was given, or
+            PDFium cannot parse it; the message is the user-facing reason without the
+            path (and never a password).
         OSError: the file cannot be read.
     """
     with pdfium_lock:
         try:
-            document = pdfium.PdfDocument(path)
+            document = _open(path, passwords)
         except pdfium.PdfiumError as exc:
             if exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
-                raise ValueError("encrypted PDF (password required)") from exc
+                raise ValueError(
+                    "encrypted PDF (password required; asyncpipe run --pdf-password-env "
+                    "names a variable holding it)"
+                ) from exc
             if exc.err_code == pdfium_c.FPDF_ERR_FILE:
                 raise OSError(f"cannot read the file ({exc})") from exc
             if exc.err_code == pdfium_c.FPDF_ERR_SECURITY:
@@ -262,24 +309,25 @@ def open_pdf(path: Path | bytes) -> Iterator[pdfium.PdfDocument]:
             document.close()
 
 
-def count_pages(path: Path, kind: str) -> int:
+def count_pages(path: Path, kind: str, *, passwords: Sequence[str] = ()) -> int:
     """
     Count the pages of a file whose type is already known.
 
     Args:
         path: the file.
         kind: its sniffed type; JPEG and PNG files have one page.
+        passwords: the passwords to try on an encrypted PDF (see `open_pdf`).
 
     Returns:
         The number of pages (at least 1).
 
     Raises:
-        ValueError: the file is damaged, encrypted or has no pages; the message is the
-            user-facing reason without the path.
+        ValueError: the file is damaged, encrypted (and its password not given) or has
+            no pages; the message is the user-facing reason without the path.
         OSError: the file cannot be read.
     """
     if kind == "pdf":
-        with open_pdf(path) as document:
+        with open_pdf(path, passwords) as document:
             pages = len(document)
         if pages < 1:
             raise ValueError("PDF has no pages")

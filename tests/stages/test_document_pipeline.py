@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import orjson
 import pytest
+from corpus import encrypted_pdf
 from PIL import Image
 
 from asyncpipe import Journal
@@ -406,6 +407,45 @@ class TestOffline:
         done = run_cli(tmp_path / "empty", "--out", tmp_path / "r.jsonl")
         assert done.returncode == 2
         assert "no documents found" in done.stderr
+
+    def test_encrypted_pdfs_open_with_the_password_from_the_environment(
+        self, tmp_path: Path
+    ) -> None:
+        """--pdf-password-env opens a locked PDF on resume, under the same ids; a wrong
+        password is an error record saying so; the password is written nowhere."""
+        password = "pdf-pw-SECRET-42"
+        folder = tmp_path / "in"
+        folder.mkdir()
+        encrypted_pdf(folder / "invoice.pdf", password.encode(), text=b"INVOICE 42", pages=2)
+        encrypted_pdf(folder / "other.pdf", b"not-it", text=b"OTHER")
+        encrypted_pdf(folder / "restricted.pdf", b"", text=b"RESTRICTED", permissions=-3904)
+        out = tmp_path / "r.jsonl"
+        first = run_cli(folder, "--out", out)
+        assert first.returncode == 0, first.stderr
+        before = {Path(r["source"]).name: r for r in read_jsonl(out)}
+        assert before["invoice.pdf"]["status"] == "error"
+        assert "password required" in before["invoice.pdf"]["error"]["message"]
+        assert before["restricted.pdf"]["text"] == "RESTRICTED"
+        unset = run_cli(folder, "--out", out, "--resume", "--pdf-password-env", "NO_SUCH_VAR")
+        assert unset.returncode == 2
+        assert "--pdf-password-env NO_SUCH_VAR: that variable is not set" in unset.stderr
+        again = ("--resume", "--retry-failed", "--pdf-password-env", "PDF_PW")
+        done = run_cli(folder, "--out", out, *again, env={"PDF_PW": password})
+        assert done.returncode == 0, done.stderr
+        records = read_jsonl(out)
+        by_id = {r["id"]: r for r in records}
+        first_id = before["invoice.pdf"]["id"]
+        second_id = first_id.replace("#1@", "#2@")
+        assert by_id[first_id]["text"] == by_id[second_id]["text"] == "INVOICE 42"
+        wrong = by_id[before["other.pdf"]["id"]]
+        assert wrong["error"]["message"] == (
+            f"{folder / 'other.pdf'}: encrypted PDF: wrong password (the password given "
+            "does not open it)"
+        )
+        assert len(records) == 4
+        written = [out, out.with_name(out.name + ".journal")]
+        for text in [*(path.read_text() for path in written), done.stdout, done.stderr]:
+            assert password not in text
 
     def test_an_llm_server_that_is_not_there_exits_2(self, tmp_path: Path) -> None:
         """Nothing listens at --llm-url: one clear error at the start, exit 2, no page

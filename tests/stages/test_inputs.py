@@ -452,11 +452,14 @@ class TestDiscoverMultiPage:
         finally:
             opened.close()
         ref = _one(list(discover([locked])))
-        assert ref.problem == f"{locked}: encrypted PDF (password required)"
-        with pytest.raises(InputError, match=r"locked\.pdf: encrypted PDF \(password required\)"):
+        assert ref.problem == (
+            f"{locked}: encrypted PDF (password required; asyncpipe run --pdf-password-env "
+            "names a variable holding it)"
+        )
+        with pytest.raises(InputError, match=r"locked\.pdf: encrypted PDF \(password required;"):
             load_page(ref)
         manual = PageRef("locked.pdf#1@000000000000", str(locked), 1, "pdf")
-        with pytest.raises(InputError, match=r"encrypted PDF \(password required\)"):
+        with pytest.raises(InputError, match=r"encrypted PDF \(password required;"):
             load_page(manual)
 
 
