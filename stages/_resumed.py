@@ -14,10 +14,11 @@ from typing import Any
 
 import orjson
 
+from asyncpipe import ConfigError
 from asyncpipe._durable import LineScanner
 
 from ._page import PageRef
-from .inputs._sniff import path_digest
+from .inputs._sniff import LOCKED, path_digest
 
 __all__ = ["Changes", "against_output", "read_records"]
 
@@ -73,13 +74,26 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
     pages were written (a file replaced in place) is read again, and its earlier lines go
     to ``changes``, which the output drops once the new ones are written: the key holds
     the content hash, so the old lines would stay beside the new ones.
+
+    Raises:
+        ConfigError: an encrypted PDF that this run read with a password does not open
+            now: without it, its pages cannot be counted, and those not yet written would
+            be left out unseen.
     """
     earlier: dict[str, list[str]] | None = None
+    opened: set[str] = set()
     seen: set[str] = set()
     for ref in refs:
         gone = ref.problem is not None and not os.path.lexists(ref.source)
         if earlier is None:  # read once, when the first page is asked for
-            earlier = _ids_by_source(out)
+            earlier, opened = _ids_by_source(out)
+        if ref.problem is not None and LOCKED in ref.problem and _digest(ref.id) in opened:
+            raise ConfigError(
+                f"{ref.source}: this run read pages of this encrypted PDF with a password, "
+                "and it does not open now: give --pdf-password-env again (without the "
+                "password its pages cannot be counted, and those not yet read would be "
+                "left out)"
+            )
         # Named as before or not (./a.jpg, /x/a.jpg).
         ids = earlier.get(os.path.abspath(ref.source), ())
         if gone and ids:
@@ -107,14 +121,25 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
             yield orjson.loads(line)
 
 
-def _ids_by_source(out: Path) -> dict[str, list[str]]:
-    """The ids of the lines in the output, by the absolute path of their input."""
+def _ids_by_source(out: Path) -> tuple[dict[str, list[str]], set[str]]:
+    """
+    The ids of the lines in the output, by the absolute path of their input; and the
+    content hashes of the inputs some page of which was read (a line not an error).
+    """
     ids: dict[str, list[str]] = {}
+    opened: set[str] = set()
     if out.exists():
         for record in read_records(out):
             source = os.path.abspath(str(record.get("source")))
-            ids.setdefault(source, []).append(str(record.get("id")))
-    return ids
+            ids.setdefault(source, []).append(key := str(record.get("id")))
+            if record.get("status") != "error":
+                opened.add(_digest(key))
+    return ids, opened
+
+
+def _digest(key: str) -> str:
+    """The content hash an item key ends with (``path#page@hash``)."""
+    return key.rpartition("@")[2]
 
 
 def _stale(ref: PageRef, ids: Iterable[str]) -> list[str]:
@@ -123,7 +148,7 @@ def _stale(ref: PageRef, ids: Iterable[str]) -> list[str]:
     none when ``ref``'s content is unknown (a file that cannot be read, whose id holds
     a hash of its path), so a page that could not be read never replaces a finished one.
     """
-    digest = ref.id.rpartition("@")[2]
+    digest = _digest(ref.id)
     if digest == path_digest(ref.source):
         return []
-    return [old for old in ids if old.rpartition("@")[2] != digest]
+    return [old for old in ids if _digest(old) != digest]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS_SHOWN",
+    "LOCKED",
     "FileInfo",
     "Hidden",
     "count_pages",
@@ -222,6 +223,11 @@ def _no_pages(path: Path | bytes) -> bool:
     return bool(_EMPTY_PAGE_TREE.search(data)) and not _A_PAGE.search(data)
 
 
+#: The words that open the reason an encrypted PDF did not open (no password, or a wrong
+#: one); a resumed run looks for them (`stages._resumed.against_output`).
+LOCKED = "encrypted PDF"
+
+
 class Hidden(tuple[str, ...]):
     """
     Passwords that never show: a tuple whose ``repr`` (and so ``str``, a ``partial``'s or a
@@ -260,7 +266,7 @@ def _open(path: Path | bytes, passwords: Sequence[str]) -> pdfium.PdfDocument:
         else f"none of the {len(passwords)} passwords given opens it"
     )
     # The reason names no password; the error chained is PDFium's refusal of none.
-    raise ValueError(f"encrypted PDF: wrong password ({given})") from refused
+    raise ValueError(f"{LOCKED}: wrong password ({given})") from refused
 
 
 @contextmanager
@@ -288,7 +294,7 @@ def open_pdf(path: Path | bytes, passwords: Sequence[str] = ()) -> Iterator[pdfi
         except pdfium.PdfiumError as exc:
             if exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
                 raise ValueError(
-                    "encrypted PDF (password required; asyncpipe run --pdf-password-env "
+                    f"{LOCKED} (password required; asyncpipe run --pdf-password-env "
                     "names a variable holding it)"
                 ) from exc
             if exc.err_code == pdfium_c.FPDF_ERR_FILE:

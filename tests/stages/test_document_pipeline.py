@@ -446,6 +446,13 @@ class TestOffline:
         written = [out, out.with_name(out.name + ".journal")]
         for text in [*(path.read_text() for path in written), done.stdout, done.stderr]:
             assert password not in text
+        # Resumed without it, the locked file's pages could not be counted: its first is
+        # written, so the others would be left out unseen.  Exit 2, the output as it was.
+        forgot = run_cli(folder, "--out", out, "--resume")
+        assert forgot.returncode == 2, forgot.stderr
+        assert "invoice.pdf: this run read pages of this encrypted PDF" in forgot.stderr
+        assert "give --pdf-password-env again" in forgot.stderr
+        assert read_jsonl(out) == records
 
     def test_an_llm_server_that_is_not_there_exits_2(self, tmp_path: Path) -> None:
         """Nothing listens at --llm-url: one clear error at the start, exit 2, no page
