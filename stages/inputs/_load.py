@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -38,6 +38,7 @@ from ._errors import InputError
 from ._salvage import SALVAGE_MIN, cut_unread, ended, is_truncated
 from ._sniff import Hidden, describe, open_pdf, show_path
 from ._text_layer import TextLayer, text_layer
+from ._tiff_cut import tiff_cut
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -184,16 +185,12 @@ def load_page(
                 )
                 try:
                     image, drafted, _ = decode(stream, ref.kind, ref.page)
-                except OSError as exc:
-                    if ref.kind != "jpeg" or not is_truncated(exc):
-                        raise
-                    image, drafted, read = decode(ended(stream), "jpeg", 1, salvage=True)
-                    if read < SALVAGE_MIN:
-                        raise InputError(
-                            f"{shown}: cannot decode JPEG: the file ends early (truncated), "
-                            f"with under {SALVAGE_MIN:.0%} of its page in it"
-                        ) from exc
-                    salvaged = read
+                except (_TooLarge, Image.DecompressionBombError):
+                    raise
+                except Exception as exc:
+                    if getattr(exc, "errno", None) is not None:
+                        raise  # the file could not be read: not what its bytes say
+                    image, drafted, salvaged = _salvage(stream, ref, decode, shown, exc)
         else:
             raise ValueError(f"unsupported file type {ref.kind!r}")
     except InputError:
@@ -231,6 +228,44 @@ def load_page(
         if layer.pictures:
             page.notes["load"]["pictures"] = layer.pictures
     return page
+
+
+def _salvage(
+    stream: IO[bytes],
+    ref: PageRef,
+    decode: Callable[..., tuple[npt.NDArray[np.uint8], float, float]],
+    shown: str,
+    exc: Exception,
+) -> tuple[npt.NDArray[np.uint8], float, float]:
+    """
+    The part of a page whose decoding failed with ``exc`` that its file holds (a JPEG
+    or a TIFF that ends early): its pixels, their scale and the share of the page's rows
+    they are.
+
+    Raises:
+        InputError: the file ends early, and too little of the page is in it.
+        Exception: ``exc`` itself, when the file does not end early.
+    """
+    if ref.kind == "jpeg" and isinstance(exc, OSError) and is_truncated(exc):
+        image, drafted, read = decode(ended(stream), "jpeg", 1, salvage=True)
+        if read < SALVAGE_MIN:
+            raise InputError(
+                f"{shown}: cannot decode JPEG: the file ends early (truncated), "
+                f"with under {SALVAGE_MIN:.0%} of its page in it"
+            ) from exc
+        return image, drafted, read
+    if ref.kind == "tiff":
+        # Only a failing page costs the file's bytes (all of them: its directory may lie
+        # anywhere in it).
+        stream.seek(0)
+        cut = tiff_cut(stream.read(), ref.page)
+        if cut is not None:
+            if cut.readable is None or cut.share < SALVAGE_MIN:
+                few = f", with under {SALVAGE_MIN:.0%} of the page in it" if cut.readable else ""
+                raise InputError(f"{shown}: {cut.reason}{few}") from exc
+            image, drafted, _ = decode(io.BytesIO(cut.readable), "tiff", ref.page)
+            return image, drafted, cut.share
+    raise exc
 
 
 def _cut_region(page: Page, region: tuple[float, float, float, float]) -> None:

@@ -21,6 +21,8 @@ from PIL import TiffImagePlugin
 
 from stages._page import utf8_text
 
+from ._tiff_cut import tiff_cut
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -344,12 +346,13 @@ def count_pages(path: Path, kind: str, *, passwords: Sequence[str] = ()) -> int:
                 # The plugin class reads the header only; Image.open() would also run
                 # Pillow's decompression-bomb check, which load_page does itself.
                 return _tiff_pages(image)
-        except OSError as exc:
-            if exc.errno is not None:  # a real I/O failure, not Pillow's "truncated" etc.
-                raise
-            raise ValueError(f"corrupt TIFF ({describe(exc)})") from exc
         except Exception as exc:  # Pillow raises many types (SyntaxError, struct.error...)
-            raise ValueError(f"corrupt TIFF ({describe(exc)})") from exc
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise  # a real I/O failure, not Pillow's "truncated" etc.
+            # A file cut short says so, not what a library makes of it ("Missing
+            # dimensions"); a damaged file is read whole only then.
+            cut = tiff_cut(path.read_bytes(), 1)
+            raise ValueError(cut.reason if cut else f"corrupt TIFF ({describe(exc)})") from exc
     return 1
 
 

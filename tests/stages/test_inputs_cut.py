@@ -1,0 +1,118 @@
+"""
+Damaged scans, made from real receipts: a TIFF cut short says what it lacks, or is read
+down to where it ends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from PIL import Image
+
+from stages._page import PageRef
+from stages.inputs import InputError, discover, load_page
+
+
+def _receipts(sroie: Path, count: int) -> list[Image.Image]:
+    images = []
+    for number in range(count):
+        with Image.open(sroie / "img" / f"{number:03d}.jpg") as image:
+            images.append(image.convert("RGB"))
+    return images
+
+
+def _bgr(image: Image.Image) -> npt.NDArray[np.uint8]:
+    return np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
+
+
+def _cut(path: Path, share: float) -> Path:
+    data = path.read_bytes()
+    cut = path.with_name(f"cut-{path.name}")
+    cut.write_bytes(data[: int(len(data) * share)])
+    return cut
+
+
+def _refs(path: Path) -> list[PageRef]:
+    return list(discover([path]))
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")
+class TestTruncatedTiff:
+    """A TIFF that ends early says so plainly, or gives the rows that arrived."""
+
+    def test_directory_lost(self, sroie: Path, tmp_path: Path) -> None:
+        """A compressed TIFF (its directory after its pixels, as libtiff writes it) cut in
+        half says the file ends before the directory, not "Missing dimensions"."""
+        (first,) = _receipts(sroie, 1)
+        whole = tmp_path / "scan.tif"
+        first.save(whole, "TIFF", compression="tiff_deflate")
+        cut = _cut(whole, 0.5)
+        (ref,) = _refs(cut)
+        size = cut.stat().st_size
+        assert ref.problem is not None
+        assert ref.problem.startswith(
+            f"{cut}: truncated TIFF: the file ends at byte {size}, before its directory (at byte "
+        )
+        assert "nothing of the page can be read" in ref.problem
+        with pytest.raises(InputError, match=r"cut-scan\.tif: truncated TIFF: the file ends"):
+            load_page(ref)
+
+    def test_second_page_directory_lost(self, sroie: Path, tmp_path: Path) -> None:
+        """A two-page TIFF cut in its second page: the first is read whole, the second
+        says the file ends before its directory."""
+        first, second = _receipts(sroie, 2)
+        whole = tmp_path / "stack.tif"
+        first.save(whole, "TIFF", save_all=True, append_images=[second], compression="tiff_deflate")
+        cut = _cut(whole, 0.75)
+        one, two = _refs(cut)
+        assert one.problem is None and two.problem is None
+        page = load_page(one)
+        assert page.image is not None and (page.image == _bgr(first)).all()
+        assert "load" not in page.notes
+        with pytest.raises(
+            InputError,
+            match=rf"cut-stack\.tif: truncated TIFF: the file ends at byte {cut.stat().st_size}, "
+            r"before page 2's directory \(at byte \d+\)",
+        ):
+            load_page(two)
+
+    def test_strips_that_arrived_are_read(self, sroie: Path, tmp_path: Path) -> None:
+        """A TIFF with its directory first and its rows in strips (a scanner's way), cut in
+        half, is read down to its last whole strip, and the page says how much was read;
+        cut inside its first strip, it says so."""
+        (first,) = _receipts(sroie, 1)
+        whole = tmp_path / "scan.tif"
+        first.save(whole, "TIFF", tiffinfo={278: 64})  # 64 rows a strip
+        cut = _cut(whole, 0.5)
+        page = load_page(*_refs(cut))
+        assert page.image is not None
+        rows = page.image.shape[0]
+        assert rows % 64 == 0 and 0.4 * first.height < rows < 0.5 * first.height
+        assert (page.image == _bgr(first)[:rows]).all()
+        assert page.notes["load"]["truncated"] == round(rows / first.height, 3)
+        small = tmp_path / "small.tif"
+        small.write_bytes(whole.read_bytes()[: 200 + 463 * 3 * 32])  # half its first strip
+        with pytest.raises(
+            InputError, match=r"small\.tif: truncated TIFF: .*its first strip \(rows 1 to 64\)"
+        ):
+            load_page(*_refs(small))
+
+    def test_second_page_strips_are_read(self, sroie: Path, tmp_path: Path) -> None:
+        """A two-page TIFF with its directories first, cut in its second page: the first
+        page is read whole, the second down to its last whole strip."""
+        first, second = _receipts(sroie, 2)
+        whole = tmp_path / "stack.tif"
+        first.save(whole, "TIFF", save_all=True, append_images=[second], tiffinfo={278: 64})
+        cut = _cut(whole, 0.8)
+        one, two = _refs(cut)
+        page = load_page(one)
+        assert page.image is not None and (page.image == _bgr(first)).all()
+        page = load_page(two)
+        assert page.image is not None
+        rows = page.image.shape[0]
+        assert 0.5 * second.height < rows < 0.7 * second.height
+        assert (page.image == _bgr(second)[:rows]).all()
+        assert page.notes["load"]["truncated"] == round(rows / second.height, 3)
