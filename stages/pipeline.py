@@ -465,6 +465,12 @@ def _warnings(page: Page) -> list[str]:
             "lost only its last bytes, or a progressive JPEG's first passes, at a lower "
             "quality)"
         )
+    damaged = page.notes.get("load", {}).get("damaged")
+    if damaged is not None:
+        warnings.append(
+            f"damaged: the JPEG's compressed data is corrupt (libjpeg: {damaged}); the page "
+            "decoded, but below the damage it may be smeared and read wrong"
+        )
     read = page.notes.get("ocr", {})
     scanned = read.get("line_height")
     height = read.get("read_height", scanned)

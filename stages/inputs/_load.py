@@ -33,6 +33,7 @@ from pillow_heif.as_plugin import HeifImageFile
 
 from stages._page import Page, PageRef
 
+from ._damage import jpeg_damage
 from ._drawing import page_bounds
 from ._errors import InputError
 from ._salvage import SALVAGE_MIN, cut_unread, ended, is_truncated
@@ -95,7 +96,10 @@ def load_page(
 
     This is blocking (file I/O and decoding): run it in a worker thread.  JPEG, PNG and
     TIFF frames are decoded with Pillow (which, unlike OpenCV, refuses truncated files) after
-    a header-only check of their size; JPEG EXIF orientation is applied.  PDF pages are
+    a header-only check of their size; JPEG EXIF orientation is applied.  A JPEG whose
+    compressed data libjpeg finds damaged (bytes overwritten in the middle: Pillow decodes
+    it silently, smeared below the damage) is read, and ``page.notes["load"]["damaged"]``
+    holds libjpeg's warning (:func:`jpeg_damage`).  PDF pages are
     rendered with PDFium at ``pdf_dpi``, or at the resolution of the scan a page holds
     when that is finer (up to :data:`MAX_SCAN_DPI`): a scanner's or a phone app's PDF
     loses none of its scan's pixels.  A blank page renders fine (OCR then finds no text).
@@ -162,6 +166,7 @@ def load_page(
             max_side = math.ceil(max_side / min(width, height))
     layer = TextLayer()
     salvaged: float | None = None
+    damaged: str | None = None  # libjpeg's warning about the compressed data (`jpeg_damage`)
     # A page of a multi-page TIFF is named in its errors: its other pages may be fine.
     what = f"TIFF page {ref.page}" if ref.kind == "tiff" else ref.kind.upper()
     try:
@@ -191,6 +196,10 @@ def load_page(
                     if getattr(exc, "errno", None) is not None:
                         raise  # the file could not be read: not what its bytes say
                     image, drafted, salvaged = _salvage(stream, ref, decode, shown, exc)
+                else:
+                    if ref.kind == "jpeg":
+                        stream.seek(0)
+                        damaged = jpeg_damage(stream.read())
         else:
             raise ValueError(f"unsupported file type {ref.kind!r}")
     except InputError:
@@ -216,6 +225,8 @@ def load_page(
     page = Page(ref=ref, image=image, scale=drafted)
     if salvaged is not None:
         page.notes.setdefault("load", {})["truncated"] = round(salvaged, 3)
+    if damaged is not None:
+        page.notes.setdefault("load", {})["damaged"] = damaged
     if ref.region is not None:
         _cut_region(page, ref.region)
         # Discovery cuts only scans; a page that shows its own text now (the file
