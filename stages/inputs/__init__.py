@@ -1,5 +1,6 @@
 """
-Input discovery and page loading: files, folders and globs → page refs → pixels.
+Input discovery and page loading: files, folders, globs and standard input → page refs →
+pixels.
 
 ``discover`` finds every page (by content type, never by file name) and gives each a stable
 id; ``load_page`` decodes one page into a numpy image (and reads the lines of a PDF page
@@ -23,17 +24,26 @@ from ._load import load_page as load_page
 from ._load import page_bytes as page_bytes
 from ._load import read_page as read_page
 from ._sniff import sniff as sniff
+from ._stdin import DEFAULT_MAX_STDIN_BYTES as DEFAULT_MAX_STDIN_BYTES
+from ._stdin import STDIN as STDIN
+from ._stdin import STDIN_SOURCE as STDIN_SOURCE
+from ._stdin import StdinError as StdinError
+from ._stdin import read_stdin as read_stdin
 from ._text_layer import TextLayer as TextLayer
 from ._text_layer import text_layer as text_layer
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_STDIN_BYTES",
     "DEFAULT_PDF_DPI",
     "DOCUMENT_SUFFIXES",
     "MAX_SCAN_DPI",
     "MIN_PICTURE_SIDE",
+    "STDIN",
+    "STDIN_SOURCE",
     "InputError",
     "SkipCallback",
+    "StdinError",
     "TextLayer",
     "discover",
     "encoded_bytes",
@@ -41,6 +51,7 @@ __all__ = [
     "load_page",
     "page_bytes",
     "read_page",
+    "read_stdin",
     "sniff",
     "text_layer",
 ]

@@ -12,6 +12,8 @@ Rules (the "every file is accounted for" contract):
   skipped and reported through ``on_skip``, so a caller can still account for it.
 * A path that does not exist, or a pattern that matches nothing, yields one ref with a
   problem: one typo does not stop the run, but it is not silently lost either.
+* The input ``-`` is the document piped in on standard input, when the caller read it
+  (``stdin``): its pages carry its bytes (:mod:`stages.inputs._stdin`).
 * An empty folder (or one with no documents) yields nothing.  If ``discover`` yields
   nothing at all, the caller must say so clearly (the CLI exits with status 2).
 """
@@ -29,6 +31,7 @@ from stages._page import PageRef, utf8_text
 
 from ._receipts import receipts_of
 from ._sniff import Hidden, count_pages, describe, examine, path_digest, show_path, sniff
+from ._stdin import STDIN, stdin_refs
 
 __all__ = ["DOCUMENT_SUFFIXES", "SkipCallback", "discover", "estimate_pages"]
 
@@ -50,6 +53,7 @@ def discover(
     on_skip: SkipCallback | None = None,
     receipts: bool = False,
     pdf_passwords: Sequence[str] = (),
+    stdin: bytes | None = None,
 ) -> Iterator[PageRef]:
     """
     Find every page of every document the inputs name, in a deterministic order.
@@ -96,6 +100,10 @@ def discover(
             open without one; the refs do not carry them (`load_page` takes them too).
             An encrypted PDF's ids are those of its bytes as they are, encrypted, so they
             do not depend on the password.
+        stdin: the bytes piped in on standard input (`read_stdin`), which the input
+            ``-`` names: its pages are ``<stdin>#<page>@<hash>``, source ``<stdin>``, each
+            carrying these bytes as its ``data`` (nothing is empty: one ref whose
+            problem says so). ``None`` (the default): ``-`` is a path like any other.
 
     Yields:
         One :class:`PageRef` per page; nothing at all for empty folders.
@@ -112,6 +120,7 @@ def discover(
         suffixes=frozenset(suffix.lower() for suffix in suffixes),
         on_skip=on_skip,
         passwords=pdf_passwords,
+        stdin=stdin,
     )
     for item in inputs:
         for ref in walker.input(os.fspath(item)):
@@ -128,6 +137,7 @@ def estimate_pages(
     suffixes: Collection[str] = DOCUMENT_SUFFIXES,
     every: float = 0.5,
     pdf_passwords: Sequence[str] = (),
+    stdin: bytes | None = None,
 ) -> Iterator[int]:
     """
     Estimate how many pages `discover` will yield, cheaply and ever better.
@@ -147,6 +157,8 @@ def estimate_pages(
         suffixes: file name endings taken from inside folders.
         every: the least seconds between two refined estimates.
         pdf_passwords: the passwords to try on an encrypted PDF, as for `discover`.
+        stdin: the bytes the input ``-`` names, as for `discover` (counted from these
+            bytes: standard input is never read here).
 
     Yields:
         Page counts: first the number of documents, then refinements.
@@ -157,6 +169,7 @@ def estimate_pages(
         on_skip=None,
         list_only=True,
         passwords=pdf_passwords,
+        stdin=stdin,
     )
     problems = sum(1 for item in inputs for _ in walker.input(os.fspath(item)))
     paths = walker.listed
@@ -194,8 +207,10 @@ class _Discovery:
         on_skip: SkipCallback | None,
         list_only: bool = False,
         passwords: Sequence[str] = (),
+        stdin: bytes | None = None,
     ) -> None:
         self.list_only = list_only
+        self.stdin = stdin
         self.passwords = Hidden(passwords)
         self.listed: list[Path] = []
         self.recursive = recursive
@@ -212,6 +227,9 @@ class _Discovery:
     def input(self, text: str) -> Iterator[PageRef]:
         if not text:
             yield self.missing("", "", "empty input path")
+            return
+        if text == STDIN and self.stdin is not None:
+            yield from self.piped(self.stdin)
             return
         path = Path(text)
         if os.path.lexists(path):
@@ -232,6 +250,15 @@ class _Discovery:
                     yield from self.file(found, root=root)
         else:
             yield self.missing(text, path.name, "no such file or directory")
+
+    def piped(self, data: bytes) -> Iterator[PageRef]:
+        """The pages of the document piped in, once (its pages are counted from its bytes,
+        with ``list_only`` too: they are in memory already)."""
+        refs = stdin_refs(data, pdf_passwords=self.passwords)
+        if refs[0].id in self.seen_ids:
+            return
+        self.seen_ids.update(ref.id for ref in refs)
+        yield from refs
 
     def missing(self, source: str, name: str, reason: str) -> PageRef:
         ref_id = f"{utf8_text(name)}#1@{path_digest(source)}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import stat
@@ -34,6 +35,7 @@ __all__ = [
     "count_pages",
     "describe",
     "examine",
+    "examine_bytes",
     "open_pdf",
     "path_digest",
     "pdfium_lock",
@@ -176,7 +178,20 @@ def examine(path: Path) -> FileInfo:
                 digest.update(chunk)
     except OSError as exc:
         return FileInfo("unknown", unreadable, f"{shown}: cannot read: {describe(exc)}")
-    hexdigest = digest.hexdigest()[:12]
+    return _judged(head, digest.hexdigest()[:12], shown)
+
+
+def examine_bytes(data: bytes, shown: str) -> FileInfo:
+    """
+    What `examine` tells of a file, for a document held in memory (piped in on standard
+    input): its type, the hash of ``data`` and why it is unusable; ``shown`` names it in
+    the problem.
+    """
+    return _judged(data[:_CHUNK], hashlib.sha256(data).hexdigest()[:12], shown)
+
+
+def _judged(head: bytes, hexdigest: str, shown: str) -> FileInfo:
+    """The `FileInfo` of content that starts with ``head`` and hashes to ``hexdigest``."""
     if not head:
         return FileInfo("unknown", hexdigest, f"{shown}: empty file (0 bytes)")
     kind = sniff(head)
@@ -317,12 +332,12 @@ def open_pdf(path: Path | bytes, passwords: Sequence[str] = ()) -> Iterator[pdfi
             document.close()
 
 
-def count_pages(path: Path, kind: str, *, passwords: Sequence[str] = ()) -> int:
+def count_pages(path: Path | bytes, kind: str, *, passwords: Sequence[str] = ()) -> int:
     """
     Count the pages of a file whose type is already known.
 
     Args:
-        path: the file.
+        path: the file, or its bytes (a document piped in on standard input).
         kind: its sniffed type; JPEG and PNG files have one page.
         passwords: the passwords to try on an encrypted PDF (see `open_pdf`).
 
@@ -342,7 +357,8 @@ def count_pages(path: Path, kind: str, *, passwords: Sequence[str] = ()) -> int:
         return pages
     if kind == "tiff":
         try:
-            with path.open("rb") as stream, TiffImagePlugin.TiffImageFile(stream) as image:
+            opened = io.BytesIO(path) if isinstance(path, bytes) else path.open("rb")
+            with opened as stream, TiffImagePlugin.TiffImageFile(stream) as image:
                 # The plugin class reads the header only; Image.open() would also run
                 # Pillow's decompression-bomb check, which load_page does itself.
                 return _tiff_pages(image)
@@ -351,7 +367,7 @@ def count_pages(path: Path, kind: str, *, passwords: Sequence[str] = ()) -> int:
                 raise  # a real I/O failure, not Pillow's "truncated" etc.
             # A file cut short says so, not what a library makes of it ("Missing
             # dimensions"); a damaged file is read whole only then.
-            cut = tiff_cut(path.read_bytes(), 1)
+            cut = tiff_cut(path if isinstance(path, bytes) else path.read_bytes(), 1)
             raise ValueError(cut.reason if cut else f"corrupt TIFF ({describe(exc)})") from exc
     return 1
 
