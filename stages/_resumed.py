@@ -19,6 +19,7 @@ from asyncpipe._durable import LineScanner
 
 from ._page import PageRef
 from .inputs._sniff import LOCKED, path_digest
+from .inputs._stdin import is_piped
 
 __all__ = ["Changes", "against_output", "read_records"]
 
@@ -75,6 +76,11 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
     to ``changes``, which the output drops once the new ones are written: the key holds
     the content hash, so the old lines would stay beside the new ones.
 
+    A document piped in on standard input is neither: it was never a file to move away
+    or replace. Piped again, its pages are those of its bytes: the same bytes resume
+    under the same ids, and other bytes are another document, read beside the earlier
+    one's pages, which stay (a stream named ``-`` does not say it replaces anything).
+
     Raises:
         ConfigError: an encrypted PDF that this run read with a password does not open
             now: without it, its pages cannot be counted, and those not yet written would
@@ -84,7 +90,8 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
     opened: set[str] = set()
     seen: set[str] = set()
     for ref in refs:
-        gone = ref.problem is not None and not os.path.lexists(ref.source)
+        piped = is_piped(ref)
+        gone = not piped and ref.problem is not None and not os.path.lexists(ref.source)
         if earlier is None:  # read once, when the first page is asked for
             earlier, opened = _ids_by_source(out)
         if ref.problem is not None and LOCKED in ref.problem and _digest(ref.id) in opened:
@@ -99,7 +106,7 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
         if gone and ids:
             log.warning("%s is gone; the output has its pages from before", ref.source)
             continue
-        if not gone and ref.source not in seen and (stale := _stale(ref, ids)):
+        if not (gone or piped) and ref.source not in seen and (stale := _stale(ref, ids)):
             seen.add(ref.source)
             changes.changed(ref.source, stale)
             log.warning(
