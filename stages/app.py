@@ -15,6 +15,7 @@ import csv
 import logging
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -45,9 +46,10 @@ from ._malloc import start_environment as malloc_start_environment
 from ._page import PageRef
 from ._resumed import Changes, against_output, read_records
 from .evaluate import evaluate, load_truth
-from .inputs import discover, estimate_pages
+from .inputs import STDIN, StdinError, discover, estimate_pages, read_stdin
 from .inputs._receipts import FINDER_VERSION
 from .inputs._sniff import Hidden
+from .inputs._stdin import DEFAULT_MAX_STDIN_BYTES, is_piped
 from .llm._options import LlmOptions, add_arguments, timeout_advice
 from .ocr import ENGINES
 from .offline import load_dictionary
@@ -157,6 +159,15 @@ class DocumentApp:
             "resolution, so a larger one is read",
         )
         group.add_argument(
+            "--max-stdin",
+            type=_megabytes,
+            default=DEFAULT_MAX_STDIN_BYTES,
+            metavar="MB",
+            help=f"with the input - (a document piped in on standard input, held in memory "
+            f"whole): refuse more than this many megabytes (default "
+            f"{DEFAULT_MAX_STDIN_BYTES >> 20}); a larger document is better named as a file",
+        )
+        group.add_argument(
             "--pdf-dpi",
             type=int,
             default=200,
@@ -214,7 +225,13 @@ class DocumentApp:
             llm_stages=llm_options.stages,
             ship_bytes=options.executor is not None and not args.inputs_shared,
         )
-        if why := await anyio.to_thread.run_sync(_nothing_to_read, options.inputs):
+        # Read once, whole, before anything else: discovery, the progress's estimate and
+        # a resume's walk all take these bytes, and a piped page carries them to its
+        # worker (with --inputs-shared too: there is no path to share).
+        stdin = await anyio.to_thread.run_sync(
+            partial(_piped, options.inputs, max_bytes=args.max_stdin), abandon_on_cancel=True
+        )
+        if why := await anyio.to_thread.run_sync(_nothing_to_read, options.inputs, stdin):
             # Exit 2 before the output is opened: an empty folder (a share not mounted)
             # must not empty an earlier run's output under --overwrite, nor a resume add
             # an error record for it to a run that is done.
@@ -297,6 +314,7 @@ class DocumentApp:
                     keep=not options.resume,
                     changes=changes,
                     passwords=passwords,
+                    stdin=stdin,
                 )
             )
             if client is not None and limits.budget is not None:
@@ -356,7 +374,8 @@ class DocumentApp:
                 record=record,
                 report=report,
                 total=lambda: iterate_in_thread(
-                    estimate_pages(options.inputs, pdf_passwords=passwords), batch=1
+                    estimate_pages(options.inputs, pdf_passwords=passwords, stdin=stdin),
+                    batch=1,
                 ),
                 unit="pages",
                 outputs={"CSV": args.csv},  # progress: these two lines
@@ -416,6 +435,14 @@ async def _within_budget(
             )
         admitted += 1
         yield value
+
+
+def _megabytes(text: str) -> int:
+    """``--max-stdin``: a positive number of megabytes (MiB), as bytes."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return round(value * 2**20)
 
 
 def _megapixels(text: str) -> int:
@@ -480,16 +507,44 @@ def _mode_file(journal: Path) -> Path:
     return journal.with_name(journal.name + ".receipts")
 
 
-def _nothing_to_read(inputs: Sequence[str]) -> str | None:
+def _piped(inputs: Sequence[str], *, max_bytes: int) -> bytes | None:
+    """
+    The document piped in on standard input when an input is ``-`` (`read_stdin`), or
+    ``None`` when none is.
+
+    Raises:
+        ConfigError: ``-`` is given twice (standard input can be read once), or
+            standard input is a terminal, closed, or holds more than ``max_bytes``.
+    """
+    given = sum(1 for item in inputs if item == STDIN)
+    if not given:
+        return None
+    if given > 1:
+        raise ConfigError(
+            "the input - (standard input) is given more than once: it holds one document "
+            "and can be read once"
+        )
+    if sys.stdin is None:  # started with standard input closed (0<&-)
+        raise StdinError("the input - reads standard input, but it is closed")
+    return read_stdin(sys.stdin.buffer, max_bytes=max_bytes)
+
+
+def _nothing_to_read(inputs: Sequence[str], stdin: bytes | None = None) -> str | None:
     """
     Why the inputs hold nothing to run, or ``None``: no document in them, or no input
     there at all (each a path that does not exist or a pattern that matches nothing,
-    which discovery yields as a problem whose source is not there). One typo among other
-    inputs is an error record, and the run goes on. The walk stops at the first file.
+    which discovery yields as a problem whose source is not there; or standard input
+    with nothing piped in). One typo among other inputs is an error record, and the run
+    goes on. The walk stops at the first file.
+
+    Nothing piped in (an upstream ``curl`` that failed) counts as no input rather than
+    an error record: a resume must not add a record of it to a run that is done, nor
+    ``--overwrite`` empty an earlier output for it; beside other inputs, it is one.
     """
     absent = []
-    for ref in discover(inputs):
-        if os.path.lexists(ref.source):
+    for ref in discover(inputs, stdin=stdin):
+        there = bool(ref.data) if is_piped(ref) else os.path.lexists(ref.source)
+        if there:
             return None
         absent.append(ref.problem or ref.source)
     if not absent:
@@ -513,6 +568,7 @@ def _discovered(
     keep: bool,
     changes: Changes,
     passwords: Sequence[str] = (),
+    stdin: bytes | None = None,
 ) -> Iterator[PageRef]:
     """The run's pages; a run that starts keeps how it reads scans (see `receipts_mode`)
     once it holds its journal: when the pipeline first asks for a page.  A resumed run
@@ -527,7 +583,13 @@ def _discovered(
             # Without it a resume would read every scan whole (as a journal from before
             # scans were cut): stop before any page is read.
             raise JournalError(f"cannot keep how this run reads scans in {kept}: {exc}") from exc
-    refs = discover(options.inputs, on_skip=skipped, receipts=receipts, pdf_passwords=passwords)
+    refs = discover(
+        options.inputs,
+        on_skip=skipped,
+        receipts=receipts,
+        pdf_passwords=passwords,
+        stdin=stdin,
+    )
     yield from against_output(refs, options.out, changes) if options.resume else refs
 
 
