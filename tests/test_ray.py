@@ -350,6 +350,25 @@ class TestRayExecutor:
         assert sorted(ids) == sorted(ref.id for ref in _refs(KILLED_RECEIPTS))
         assert all(record["status"] == "ok" for record in records)
 
+    @pytest.mark.timeout(300)
+    def test_piped_document_travels_with_its_bytes(self, tmp_path: Path) -> None:
+        """A receipt piped in (``run -``) is read on a Ray actor from the bytes its ref
+        carries, with --inputs-shared too: there is no path for the actor to read."""
+        out = tmp_path / "out.jsonl"
+        receipt = (sroie_dir() / "img" / "000.jpg").read_bytes()
+        cmd = [sys.executable, "-m", "asyncpipe", "run", "-", "--out", str(out)]
+        cmd += ["--executor", "ray", "--inputs-shared", "--progress", "none"]
+        env = {**os.environ, "ASYNCPIPE_APP": "stages.app:app"}
+        env.pop("RAY_ADDRESS", None)  # the driver starts its own local cluster
+        done = subprocess.run(
+            cmd, cwd=ROOT, env=env, input=receipt, capture_output=True, timeout=250, check=False
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        (record,) = (orjson.loads(line) for line in out.read_bytes().splitlines())
+        assert (record["source"], record["status"]) == ("<stdin>", "ok"), record.get("error")
+        assert record["id"].startswith("<stdin>#1@")
+        assert "TAMAN DAYA" in record["text"]
+
 
 # Run by test_quiet_driver_settings in a fresh process (this one's Ray is set up already).
 _QUIET_SCRIPT = """
