@@ -15,7 +15,6 @@ import csv
 import logging
 import os
 import re
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -46,10 +45,10 @@ from ._malloc import start_environment as malloc_start_environment
 from ._page import PageRef
 from ._resumed import Changes, against_output, read_records
 from .evaluate import evaluate, load_truth
-from .inputs import STDIN, StdinError, discover, estimate_pages, read_stdin
+from .inputs import discover, estimate_pages
 from .inputs._receipts import FINDER_VERSION
 from .inputs._sniff import Hidden
-from .inputs._stdin import DEFAULT_MAX_STDIN_BYTES, is_piped
+from .inputs._stdin import DEFAULT_MAX_STDIN_BYTES, is_piped, piped_input
 from .llm._options import LlmOptions, add_arguments, timeout_advice
 from .ocr import ENGINES
 from .offline import load_dictionary
@@ -228,9 +227,7 @@ class DocumentApp:
         # Read once, whole, before anything else: discovery, the progress's estimate and
         # a resume's walk all take these bytes, and a piped page carries them to its
         # worker (with --inputs-shared too: there is no path to share).
-        stdin = await anyio.to_thread.run_sync(
-            partial(_piped, options.inputs, max_bytes=args.max_stdin), abandon_on_cancel=True
-        )
+        stdin = await piped_input(options.inputs, max_bytes=args.max_stdin)
         if why := await anyio.to_thread.run_sync(_nothing_to_read, options.inputs, stdin):
             # Exit 2 before the output is opened: an empty folder (a share not mounted)
             # must not empty an earlier run's output under --overwrite, nor a resume add
@@ -505,28 +502,6 @@ def _key(ref: PageRef) -> str:
 
 def _mode_file(journal: Path) -> Path:
     return journal.with_name(journal.name + ".receipts")
-
-
-def _piped(inputs: Sequence[str], *, max_bytes: int) -> bytes | None:
-    """
-    The document piped in on standard input when an input is ``-`` (`read_stdin`), or
-    ``None`` when none is.
-
-    Raises:
-        ConfigError: ``-`` is given twice (standard input can be read once), or
-            standard input is a terminal, closed, or holds more than ``max_bytes``.
-    """
-    given = sum(1 for item in inputs if item == STDIN)
-    if not given:
-        return None
-    if given > 1:
-        raise ConfigError(
-            "the input - (standard input) is given more than once: it holds one document "
-            "and can be read once"
-        )
-    if sys.stdin is None:  # started with standard input closed (0<&-)
-        raise StdinError("the input - reads standard input, but it is closed")
-    return read_stdin(sys.stdin.buffer, max_bytes=max_bytes)
 
 
 def _nothing_to_read(inputs: Sequence[str], stdin: bytes | None = None) -> str | None:

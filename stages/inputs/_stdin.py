@@ -11,8 +11,15 @@ bytes again gives the same ids, which is what a resume goes by.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
 from collections.abc import Sequence
 from typing import BinaryIO
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
 
 from asyncpipe import ConfigError
 from stages._page import PageRef
@@ -25,6 +32,7 @@ __all__ = [
     "STDIN_SOURCE",
     "StdinError",
     "is_piped",
+    "piped_input",
     "read_stdin",
     "stdin_refs",
 ]
@@ -92,6 +100,54 @@ def read_stdin(stream: BinaryIO, *, max_bytes: int = DEFAULT_MAX_STDIN_BYTES) ->
         # A closed standard input (``0<&-``): "I/O operation on closed file".
         raise StdinError(f"cannot read standard input: {exc}") from exc
     return b"".join(chunks)
+
+
+async def piped_input(
+    inputs: Sequence[str], *, max_bytes: int = DEFAULT_MAX_STDIN_BYTES
+) -> bytes | None:
+    """
+    The document piped in on standard input when an input is ``-`` (`read_stdin`), or
+    ``None`` when none is.
+
+    The read runs on a daemon thread of its own, and waiting for it can be cancelled:
+    a Ctrl-C while the writer has not closed the pipe (``sleep 60 | asyncpipe run -``)
+    exits at once. On one of anyio's worker threads the exit waited for the pipe to
+    close: the interpreter joins them as it ends, and the thread was blocked reading.
+
+    Raises:
+        StdinError: ``-`` is given twice (standard input holds one document, and can
+            be read once), or standard input is a terminal, closed, or holds more than
+            ``max_bytes``.
+    """
+    given = sum(1 for item in inputs if item == STDIN)
+    if not given:
+        return None
+    if given > 1:
+        raise StdinError(
+            "the input - (standard input) is given more than once: it holds one document "
+            "and can be read once"
+        )
+    stream = sys.stdin
+    if stream is None:  # started with standard input closed (0<&-)
+        raise StdinError("the input - reads standard input, but it is closed")
+    token = anyio.lowlevel.current_token()
+    done = anyio.Event()
+    outcome: list[bytes | BaseException] = []
+
+    def read() -> None:
+        try:
+            outcome.append(read_stdin(stream.buffer, max_bytes=max_bytes))
+        except BaseException as exc:
+            outcome.append(exc)
+        # The loop is gone when the run was stopped meanwhile: nobody waits any more.
+        with contextlib.suppress(Exception):
+            anyio.from_thread.run_sync(done.set, token=token)
+
+    threading.Thread(target=read, name="asyncpipe stdin", daemon=True).start()
+    await done.wait()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 def stdin_refs(data: bytes, *, pdf_passwords: Sequence[str] = ()) -> list[PageRef]:

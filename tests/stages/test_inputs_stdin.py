@@ -7,9 +7,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import platform
 import pty
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,26 @@ def pipe(
         check=False,
         **feed,
     )
+
+
+# The number of the read system call, as /proc/<pid>/task/<tid>/syscall shows it.
+_READ = {"x86_64": 0, "aarch64": 63}.get(platform.machine())
+
+
+def _reading_stdin(pid: int) -> bool:
+    """Whether a thread of process ``pid`` waits in a read of its standard input (when
+    /proc does not tell, after a few seconds, which are enough to start)."""
+    if _READ is None:
+        time.sleep(5)
+        return True
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            call = (task / "syscall").read_text().split()
+        except OSError:
+            continue
+        if call[:2] == [str(_READ), "0x0"]:
+            return True
+    return False
 
 
 def records(path: Path) -> list[dict[str, Any]]:
@@ -200,6 +223,27 @@ class TestPipedRun:
         )
         assert closed.returncode == 2
         assert b"standard input" in closed.stderr and b"closed" in closed.stderr
+        assert not out.exists()
+
+    def test_ctrl_c_while_waiting_for_the_pipe_exits_at_once(self, tmp_path: Path) -> None:
+        """SIGINT while the writer keeps the pipe open (``sleep 60 | asyncpipe run -``):
+        exit 130 at once, not when the pipe closes."""
+        out = tmp_path / "r.jsonl"
+        command = [sys.executable, "-m", "asyncpipe", "run", "-", "--out", str(out)]
+        run = subprocess.Popen(command, cwd=PROJECT, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while not _reading_stdin(run.pid):
+                assert run.poll() is None, run.communicate()[1].decode()[-2000:]
+                assert time.monotonic() < deadline, "standard input not read within 60 s"
+                time.sleep(0.1)
+            run.send_signal(signal.SIGINT)
+            code = run.wait(timeout=15)  # the pipe stays open meanwhile
+        finally:
+            run.kill()
+            _, err = run.communicate()
+        assert code == 130, err.decode()[-2000:]
+        assert b"interrupted while starting (SIGINT)" in err
         assert not out.exists()
 
     def test_nothing_piped_beside_another_input_is_an_error_record(self, tmp_path: Path) -> None:
