@@ -88,7 +88,12 @@ def _header_pass(engine: RapidOcrEngine, image: Any, lines: list[Line]) -> list[
         return lines
     crop = cv2.resize(image[:bottom], None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
     header = [
-        Line(line.text, [value / 2.0 for value in line.box], line.confidence)
+        Line(
+            line.text,
+            [value / 2.0 for value in line.box],
+            line.confidence,
+            None if line.quad is None else [[x / 2.0, y / 2.0] for x, y in line.quad],
+        )
         for line in engine.recognize(crop)
     ]
     if not header:

@@ -99,18 +99,36 @@ class PageRef:
 class Line:
     """
     One OCR text line: its text, its box ``[x1, y1, x2, y2]`` in page pixels, its confidence.
+
+    ``quad``, when the engine's detector gave one, is the line's own four corners in the
+    same pixels, ``[[x, y], ...]`` top-left, top-right, bottom-right, bottom-left
+    (PP-OCR's order): on a curled or tilted page it says which way the line runs, which
+    ``box`` cannot (see `stages._rows`). Lines from a PDF's text layer or a box file have
+    none.
     """
 
     text: str
     box: list[float]
     confidence: float
+    quad: list[list[float]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "box": self.box, "confidence": self.confidence}
+        """The JSON-safe line; ``quad`` only when it has one, so older readers still load it."""
+        data: dict[str, Any] = {"text": self.text, "box": self.box, "confidence": self.confidence}
+        if self.quad is not None:
+            data["quad"] = self.quad
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Line:
-        return cls(text=data["text"], box=list(data["box"]), confidence=float(data["confidence"]))
+        """The line `to_json` wrote (a line written before ``quad`` was kept has none)."""
+        quad = data.get("quad")
+        return cls(
+            text=data["text"],
+            box=list(data["box"]),
+            confidence=float(data["confidence"]),
+            quad=[[float(x), float(y)] for x, y in quad] if quad else None,
+        )
 
 
 @dataclass(slots=True)

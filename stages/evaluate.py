@@ -6,7 +6,7 @@ SROIE-style folder (``box/NNN.csv`` and ``key/NNN.json`` beside ``img/NNN.jpg``)
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,9 +122,7 @@ def _in_reading_order(record: dict[str, Any]) -> tuple[str, str]:
     fixed = corrected.split("\n")
     if not lines or len(fixed) != len(lines):
         return raw, corrected
-    mapped = [
-        Line(text, line.box, line.confidence) for text, line in zip(fixed, lines, strict=True)
-    ]
+    mapped = [replace(line, text=text) for text, line in zip(fixed, lines, strict=True)]
     return reading_order_text(lines), reading_order_text(mapped)
 
 

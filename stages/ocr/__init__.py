@@ -8,6 +8,7 @@ Engines: ``"rapidocr"`` (default; PP-OCR models as ONNX, shipped in the rapidocr
 from __future__ import annotations
 
 from ._base import OcrEngine as OcrEngine
+from ._base import four_corners as four_corners
 from ._base import ocr_page as ocr_page
 from ._base import polygon_to_box as polygon_to_box
 from ._base import reading_order as reading_order
@@ -24,6 +25,7 @@ __all__ = [
     "OcrEngine",
     "PaddleOcrEngine",
     "RapidOcrEngine",
+    "four_corners",
     "make_engine",
     "ocr_page",
     "polygon_to_box",

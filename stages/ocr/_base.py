@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from asyncpipe._exceptions import StageError
 from stages._page import Line, Page, centre_in
+from stages._rows import row_heights
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["OcrEngine", "ocr_page", "polygon_to_box", "reading_order"]
+__all__ = ["OcrEngine", "four_corners", "ocr_page", "polygon_to_box", "reading_order"]
 
 
 class OcrEngine(Protocol):
@@ -74,6 +76,19 @@ def polygon_to_box(points: Iterable[Sequence[float]]) -> list[float]:
     return [min(xs), min(ys), max(xs), max(ys)]
 
 
+def four_corners(points: Sequence[Sequence[float]]) -> list[list[float]] | None:
+    """
+    A detector's box as `Line.quad`: its four corners ``[[x, y], ...]`` to a tenth of a
+    pixel, or ``None`` when it has not four (a polygon detector's outline).
+
+    Args:
+        points: the box's corners ``(x, y)``, PP-OCR's order (top-left first, clockwise).
+    """
+    if len(points) != 4:
+        return None
+    return [[round(float(point[0]), 1), round(float(point[1]), 1)] for point in points]
+
+
 def reading_order(lines: Iterable[Line]) -> list[Line]:
     """
     Sort lines top-to-bottom into rows, and each row left-to-right.
@@ -81,7 +96,9 @@ def reading_order(lines: Iterable[Line]) -> list[Line]:
     A line joins the current row when its vertical centre lies inside the row's vertical
     extent (receipts put a label and its amount side by side, often a few pixels apart in
     height). Fragments on one row stay separate lines, so each keeps its own box; they are
-    not merged.
+    not merged. When every line has its quad, the centres and extents are those of
+    `stages._rows.row_heights`: a curled page's bend taken out, so the two ends of a
+    bowed row stay one row.
 
     Args:
         lines: lines with boxes in one coordinate system.
@@ -89,16 +106,17 @@ def reading_order(lines: Iterable[Line]) -> list[Line]:
     Returns:
         A new list in reading order.
     """
-    by_top = sorted(lines, key=lambda line: ((line.box[1] + line.box[3]) / 2, line.box[0]))
+    given = list(lines)
+    heights = row_heights(given)
+    by_top = sorted(zip(given, heights, strict=True), key=lambda pair: (pair[1][0], pair[0].box[0]))
     rows: list[list[Line]] = []
     row_top = row_bottom = 0.0
-    for line in by_top:
-        centre = (line.box[1] + line.box[3]) / 2
+    for line, (centre, top, bottom) in by_top:
         if rows and row_top <= centre <= row_bottom:
             rows[-1].append(line)
         else:
             rows.append([line])
-            row_top, row_bottom = line.box[1], line.box[3]
+            row_top, row_bottom = top, bottom
     return [line for row in rows for line in sorted(row, key=lambda line: line.box[0])]
 
 
@@ -114,13 +132,21 @@ def _to_page(
     pixels of the page as loaded: divided by the preprocess scale, the crop's corner put
     back."""
     return [
-        Line(
-            text=line.text,
+        replace(
+            line,
             box=[
                 round((value + offset[index % 2]) / scale + crop[index % 2], 1)
                 for index, value in enumerate(line.box)
             ],
-            confidence=line.confidence,
+            quad=None
+            if line.quad is None
+            else [
+                [
+                    round((x + offset[0]) / scale + crop[0], 1),
+                    round((y + offset[1]) / scale + crop[1], 1),
+                ]
+                for x, y in line.quad
+            ],
         )
         for line in lines
     ]

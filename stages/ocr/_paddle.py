@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from asyncpipe._exceptions import ConfigError, StageError
 from stages._page import Line
 
-from ._base import polygon_to_box, reading_order
+from ._base import four_corners, polygon_to_box, reading_order
 
 if TYPE_CHECKING:
     import numpy as np
@@ -151,7 +151,8 @@ class PaddleOcrEngine:
                 result["rec_texts"], result["rec_scores"], result["rec_polys"], strict=True
             ):
                 if str(text).strip():
-                    lines.append(Line(str(text), polygon_to_box(poly), round(float(score), 4)))
+                    box, quad = polygon_to_box(poly), four_corners(poly)
+                    lines.append(Line(str(text), box, round(float(score), 4), quad))
         return reading_order(lines)
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 from asyncpipe._exceptions import ConfigError, StageError
 from stages._page import Line
 
-from ._base import polygon_to_box, reading_order
+from ._base import four_corners, polygon_to_box, reading_order
 from ._level import level_quads
 from ._orient import quarter_turns
 from ._spacing import space_line
@@ -372,7 +372,12 @@ class RapidOcrEngine:
         if self.level:
             boxes = level_quads(boxes, image.shape[1], image.shape[0])
         return [
-            Line(text=str(text), box=polygon_to_box(quad), confidence=round(float(score), 4))
+            Line(
+                text=str(text),
+                box=polygon_to_box(quad),
+                confidence=round(float(score), 4),
+                quad=four_corners(quad),
+            )
             for quad, text, score in zip(boxes, texts, scores, strict=True)
         ]
 

@@ -28,7 +28,7 @@ Degenerate pages (round 26's audit) are read in bounded time:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -163,5 +163,6 @@ def read_in_strips(
             x0, y0, x1, y1 = line.box
             if strip.keep_from <= (y0 + y1) / 2 + strip.start < strip.keep_to:
                 box = [x0, y0 + strip.start, x1, y1 + strip.start]
-                lines.append(Line(text=line.text, box=box, confidence=line.confidence))
+                quad = None if line.quad is None else [[x, y + strip.start] for x, y in line.quad]
+                lines.append(replace(line, box=box, quad=quad))
     return lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stages._page import Line
@@ -46,10 +47,7 @@ def _rows(text: str, lines: Sequence[Line] | None) -> list[list[Line]]:
     texts = text.split("\n")
     if len(texts) == len(lines):
         # The text is these lines after correct/fix: read the corrected words.
-        lines = [
-            Line(text=fixed, box=line.box, confidence=line.confidence)
-            for fixed, line in zip(texts, lines, strict=True)
-        ]
+        lines = [replace(line, text=fixed) for fixed, line in zip(texts, lines, strict=True)]
     return rows(lines)
 
 

@@ -7,20 +7,14 @@ from __future__ import annotations
 import statistics
 from typing import TYPE_CHECKING
 
+from stages._rows import row_heights
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from stages._page import Line
 
 __all__ = ["reading_order_text", "rows"]
-
-
-def _center_y(line: Line) -> float:
-    return (line.box[1] + line.box[3]) / 2
-
-
-def _height(line: Line) -> float:
-    return max(line.box[3] - line.box[1], 1.0)
 
 
 def rows(lines: Sequence[Line], *, tolerance: float = 0.5) -> list[list[Line]]:
@@ -30,6 +24,9 @@ def rows(lines: Sequence[Line], *, tolerance: float = 0.5) -> list[list[Line]]:
     A line joins the current row when its vertical centre is within ``tolerance`` times
     the median line height of the centre of the row's first line. Receipts are printed
     in fixed rows, so this simple sweep is enough; a skewed scan can split a long row.
+    When every line has its quad, centres and heights are those of
+    `stages._rows.row_heights`: a curled page's bend taken out, so the two ends of a
+    bowed row stay one row.
 
     Args:
         lines: OCR lines with ``box = [x1, y1, x2, y2]`` in page pixels.
@@ -41,11 +38,13 @@ def rows(lines: Sequence[Line], *, tolerance: float = 0.5) -> list[list[Line]]:
     usable = [line for line in lines if len(line.box) == 4 and line.text.strip()]
     if not usable:
         return []
-    limit = tolerance * statistics.median(_height(line) for line in usable)
+    heights = row_heights(usable)
+    limit = tolerance * statistics.median(max(bottom - top, 1.0) for _, top, bottom in heights)
     result: list[list[Line]] = []
     anchor = 0.0
-    for line in sorted(usable, key=_center_y):
-        center = _center_y(line)
+    for line, (center, _, _) in sorted(
+        zip(usable, heights, strict=True), key=lambda pair: pair[1][0]
+    ):
         if result and center - anchor <= limit:
             result[-1].append(line)
         else:

@@ -76,7 +76,8 @@ class TestRapidOcrEngine:
         assert corpus_cer(pairs) < CER_FLOOR
 
     def test_boxes_inside_the_image(self, raw_lines: dict[str, list[Line]], sroie: Path) -> None:
-        """Every box is ordered and inside the image, every confidence is in [0, 1]."""
+        """Every box is ordered and inside the image, every confidence is in [0, 1], and
+        every line keeps the detector's quad that its box encloses."""
         for stem, lines in raw_lines.items():
             h, w = _load(sroie, stem).shape[:2]
             assert len(lines) > 10
@@ -86,6 +87,8 @@ class TestRapidOcrEngine:
                 assert 0 <= y1 < y2 <= h
                 assert 0.0 <= line.confidence <= 1.0
                 assert line.text.strip()
+                assert line.quad is not None
+                assert polygon_to_box(line.quad) == pytest.approx(line.box, abs=0.1)
 
     def test_reading_order(self, raw_lines: dict[str, list[Line]]) -> None:
         """Lines go down the page row by row, and left to right within a row."""
@@ -143,6 +146,8 @@ class TestOcrPage:
         for line in page.lines:
             assert line.box[2] <= w + 1
             assert line.box[3] <= h + 1
+            assert line.quad is not None  # moved with its box
+            assert polygon_to_box(line.quad) == pytest.approx(line.box, abs=0.2)
             if line.text in full:
                 matched += 1
                 assert line.box == pytest.approx(full[line.text], abs=6)

@@ -113,7 +113,8 @@ def _bars(page: npt.NDArray[np.uint8]) -> list[Line]:
             top = row
         elif not ink and top is not None:
             if top > 0 and row < len(dark):  # cut by the strip's edge: not read
-                lines.append(Line(text=f"bar{top}", box=[10.0, top, 90.0, row], confidence=1))
+                quad: list[list[float]] = [[10, top], [90, top], [90, row], [10, row]]
+                lines.append(Line(f"bar{top}", [10.0, top, 90.0, row], 1, quad))
             top = None
     return lines
 
@@ -136,6 +137,7 @@ class TestReadInStrips:
         assert len(read) == len(strips(2000, 100)) > 1
         assert sorted(line.box[1] for line in lines) == tops
         assert all(line.box[3] - line.box[1] == 12 for line in lines)
+        assert all(line.quad is not None and line.quad[0][1] == line.box[1] for line in lines)
 
     def test_a_wide_page_is_read_whole(self) -> None:
         """A page 6 times as wide as tall keeps its lines whole: they may run along it."""

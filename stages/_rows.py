@@ -1,0 +1,98 @@
+"""
+The heights at which lines sit in their printed rows, a curled page's bend taken out.
+
+A receipt held for a phone is curled: every printed row bows, its middle higher than its
+ends, so the parts of one row (a name on the left, the amount at the right end) lie at
+different heights, and the axis-aligned box of a long line is taller than its print by
+the bow. No one height holds a row together then. The detector's four-point boxes
+(`Line.quad`) say more: each runs along its line, so its slope is the slope of the row
+where the line sits (the chord of a bowed line has the bow's slope at the line's middle).
+
+A held receipt curls the same way all down its length, so one curve, a function of the
+width alone, describes every row: its slope is fitted as a straight line in ``x`` to the
+slopes of the page's long lines, weighted by their length (the slopes of a parabola), and
+integrated. Each line's height is then its centre's height less the curve's height
+there, and its print height is its quad's side, not its box's: rows are grouped on those
+as on a flat page. A straight tilt left over after `stages.ocr._level` is taken out too.
+
+Lines without a quad (a PDF's text layer, a box file's truth) keep their boxes' centres
+and heights, exactly as before quads were kept.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from stages._page import Line
+
+__all__ = ["MAX_SLOPE", "MIN_SLOPED", "row_heights"]
+
+#: Lines steeper than this slope (dy/dx; about 20 degrees) do not count towards the bend:
+#: a page lying sideways is turned by ``orient``, and a stamp's words run where they like.
+MAX_SLOPE = 0.36
+#: The bend is fitted only from this many long lines or more (lines at least three times
+#: as long as high); fewer, and the quads' centres and heights are used unbent. A guess:
+#: two lines fit any line exactly, and a receipt has dozens.
+MIN_SLOPED = 4
+
+
+def _ends(quad: Sequence[Sequence[float]]) -> tuple[float, float, float, float, float]:
+    """A quad's centre line, ``(left x, left y, right x, right y, print height)``: the
+    midpoints of its left and right sides, and their mean length."""
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = (point[:2] for point in quad)
+    height = (math.hypot(x3 - x0, y3 - y0) + math.hypot(x2 - x1, y2 - y1)) / 2
+    return (x0 + x3) / 2, (y0 + y3) / 2, (x1 + x2) / 2, (y1 + y2) / 2, height
+
+
+def _bend(ends: Sequence[tuple[float, float, float, float, float]]) -> tuple[float, float, float]:
+    """
+    The page's curve as ``(mean x, a, b)``: its slope at ``x`` is ``a + b * (x - mean x)``,
+    fitted by least squares, weighted by length, to the long lines' slopes at their
+    middles; ``(0, 0, 0)`` (flat) with too few.
+    """
+    points = []
+    for left_x, left_y, right_x, right_y, height in ends:
+        length = right_x - left_x
+        if length >= 3 * height > 0:
+            slope = (right_y - left_y) / length
+            if abs(slope) <= MAX_SLOPE:
+                points.append(((left_x + right_x) / 2, slope, length))
+    if len(points) < MIN_SLOPED:
+        return 0.0, 0.0, 0.0
+    total = sum(weight for _, _, weight in points)
+    mean_x = sum(x * weight for x, _, weight in points) / total
+    mean_s = sum(s * weight for _, s, weight in points) / total
+    spread = sum(weight * (x - mean_x) ** 2 for x, _, weight in points)
+    together = sum(weight * (x - mean_x) * (s - mean_s) for x, s, weight in points)
+    # Lines all about one x (a single column) say nothing about how the slope changes.
+    b = together / spread if spread > total * 1.0 else 0.0
+    return mean_x, mean_s, b
+
+
+def row_heights(lines: Sequence[Line]) -> list[tuple[float, float, float]]:
+    """
+    Where each line sits in height, to group lines into rows by.
+
+    Args:
+        lines: lines in one page's pixels.
+
+    Returns:
+        ``(centre y, top, bottom)`` per line, in order. When every line has a quad: the
+        centre of its quad less the page's bend there, and that centre less and plus half
+        the mean length of the quad's left and right sides. Otherwise: the centre, top
+        and bottom of its box.
+    """
+    if any(line.quad is None or len(line.quad) != 4 for line in lines):
+        return [((line.box[1] + line.box[3]) / 2, line.box[1], line.box[3]) for line in lines]
+    ends = [_ends(line.quad) for line in lines if line.quad is not None]
+    mean_x, a, b = _bend(ends)
+    heights = []
+    for left_x, left_y, right_x, right_y, height in ends:
+        x = (left_x + right_x) / 2 - mean_x
+        centre = (left_y + right_y) / 2 - a * x - b * x * x / 2
+        heights.append((centre, centre - height / 2, centre + height / 2))
+    return heights
