@@ -3,8 +3,10 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
+
 from stages._page import Line, Page, PageRef
-from stages._rows import row_heights
+from stages._rows import MIN_BEND, row_heights
 from stages.ocr import polygon_to_box, reading_order
 from stages.offline._geometry import rows
 
@@ -106,6 +108,21 @@ def _slanted(x0: float, x1: float, y: float, slope: float) -> list[list[float]]:
         [x1, y + slope * x1 + half],
         [x0, y + slope * x0 + half],
     ]
+
+
+class TestSlightBend:
+    def test_a_slight_bend_is_left_alone(self) -> None:
+        """A bend that moves lines less than `MIN_BEND` print heights against each other
+        leaves the quads' centres as they are: a flat scan groups as it did."""
+        slope = 0.005  # 3 pixels between the two columns' middles, an eighth of a line
+        lines = [
+            Line(text, polygon_to_box(quad := _slanted(x0, x1, 150 + PITCH * k, slope)), 1.0, quad)
+            for k in range(8)
+            for text, x0, x1 in ((f"a{k}", 40, 400), (f"b{k}", 700, 960))
+        ]
+        centres = [sum(y for _, y in line.quad or []) / 4 for line in lines]
+        assert [centre for centre, _, _ in row_heights(lines)] == pytest.approx(centres)
+        assert MIN_BEND * HEIGHT > 3 * 0.005 * 660
 
 
 class TestFallback:
