@@ -10,10 +10,21 @@ import zlib
 from pathlib import Path
 
 import pypdfium2 as pdfium
+from PIL import Image
 
 from stages.testing.pdf import pdf_file, pdf_stream
 
-__all__ = ["blank_pdf", "bomb_png", "corrupt_pdf", "encrypted_pdf"]
+__all__ = ["blank_pdf", "bomb_png", "corrupt_pdf", "encrypted_pdf", "receipt_images"]
+
+
+def receipt_images(sroie: Path, count: int) -> list[Image.Image]:
+    """The first ``count`` real receipts of the SROIE folder, decoded to RGB: the pages
+    the damaged and multi-page files of the tests are made of."""
+    images = []
+    for number in range(count):
+        with Image.open(sroie / "img" / f"{number:03d}.jpg") as image:
+            images.append(image.convert("RGB"))
+    return images
 
 
 def blank_pdf(target: Path, width: float = 200, height: float = 300) -> Path:

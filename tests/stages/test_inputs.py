@@ -12,7 +12,7 @@ import numpy as np
 import pillow_heif
 import pypdfium2 as pdfium
 import pytest
-from corpus import blank_pdf, bomb_png, encrypted_pdf
+from corpus import blank_pdf, bomb_png, encrypted_pdf, receipt_images
 from PIL import Image
 
 from stages._page import PageRef
@@ -31,22 +31,14 @@ def _copy(sroie: Path, number: int, target: Path) -> Path:
     return target
 
 
-def _receipts(sroie: Path, count: int) -> list[Image.Image]:
-    images = []
-    for number in range(count):
-        with Image.open(sroie / "img" / f"{number:03d}.jpg") as image:
-            images.append(image.convert("RGB"))
-    return images
-
-
 def _pdf(sroie: Path, target: Path, pages: int) -> Path:
-    first, *rest = _receipts(sroie, pages)
+    first, *rest = receipt_images(sroie, pages)
     first.save(target, "PDF", save_all=True, append_images=rest, resolution=150.0)
     return target
 
 
 def _tiff(sroie: Path, target: Path, pages: int) -> Path:
-    first, *rest = _receipts(sroie, pages)
+    first, *rest = receipt_images(sroie, pages)
     first.save(target, "TIFF", save_all=True, append_images=rest, compression="tiff_deflate")
     return target
 
@@ -163,7 +155,7 @@ class TestDiscoverFiles:
         fake = tmp_path / "fake.png"
         fake.write_text("this is not an image\n")
         real = tmp_path / "real.jpg"
-        _receipts(sroie, 1)[0].save(real, "PNG")
+        receipt_images(sroie, 1)[0].save(real, "PNG")
         bad, good = list(discover([fake, real]))
         assert bad.kind == "unknown"
         assert bad.problem is not None
@@ -183,7 +175,7 @@ class TestDiscoverFiles:
     def test_other_picture_formats(self, sroie: Path, tmp_path: Path, name: str, kind: str) -> None:
         """A phone's HEIC photo, a WebP, a BMP and a GIF in a folder: taken, known by their
         content and loaded at their size (they used to be left out, or refused by name)."""
-        receipt = _receipts(sroie, 1)[0].convert("RGB")
+        receipt = receipt_images(sroie, 1)[0].convert("RGB")
         path = tmp_path / "in" / name
         path.parent.mkdir()
         if kind == "heif":
@@ -202,7 +194,7 @@ class TestDiscoverFiles:
     ) -> None:
         """A PNG or WebP whose EXIF orientation says its pixels lie a quarter turned (6)
         loads upright, as a JPEG does."""
-        receipt = _receipts(sroie, 1)[0].convert("RGB")
+        receipt = receipt_images(sroie, 1)[0].convert("RGB")
         stored = receipt.transpose(Image.Transpose.ROTATE_90)
         exif = Image.Exif()
         exif[0x0112] = 6
@@ -641,7 +633,7 @@ class TestLoadImages:
         first, second = (load_page(ref).image for ref in refs)
         assert first is not None
         assert second is not None
-        expected = [image.size[::-1] for image in _receipts(sroie, 2)]
+        expected = [image.size[::-1] for image in receipt_images(sroie, 2)]
         assert [first.shape[:2], second.shape[:2]] == expected
         assert first.shape != second.shape or not np.array_equal(first, second)
 
@@ -670,7 +662,7 @@ class TestLoadPdf:
         """Each page of a PDF of real receipts renders with ink on it, at its own size."""
         refs = list(discover([_pdf(sroie, tmp_path / "r.pdf", 2)]))
         images = [load_page(ref, pdf_dpi=150).image for ref in refs]
-        sizes = [image.size for image in _receipts(sroie, 2)]
+        sizes = [image.size for image in receipt_images(sroie, 2)]
         for image, (width, height) in zip(images, sizes, strict=True):
             assert image is not None
             assert image.dtype == np.uint8

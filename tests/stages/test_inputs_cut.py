@@ -10,18 +10,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from corpus import receipt_images
 from PIL import Image
 
 from stages._page import PageRef
 from stages.inputs import InputError, discover, load_page
-
-
-def _receipts(sroie: Path, count: int) -> list[Image.Image]:
-    images = []
-    for number in range(count):
-        with Image.open(sroie / "img" / f"{number:03d}.jpg") as image:
-            images.append(image.convert("RGB"))
-    return images
 
 
 def _bgr(image: Image.Image) -> npt.NDArray[np.uint8]:
@@ -46,7 +39,7 @@ class TestTruncatedTiff:
     def test_directory_lost(self, sroie: Path, tmp_path: Path) -> None:
         """A compressed TIFF (its directory after its pixels, as libtiff writes it) cut in
         half says the file ends before the directory, not "Missing dimensions"."""
-        (first,) = _receipts(sroie, 1)
+        (first,) = receipt_images(sroie, 1)
         whole = tmp_path / "scan.tif"
         first.save(whole, "TIFF", compression="tiff_deflate")
         cut = _cut(whole, 0.5)
@@ -63,7 +56,7 @@ class TestTruncatedTiff:
     def test_second_page_directory_lost(self, sroie: Path, tmp_path: Path) -> None:
         """A two-page TIFF cut in its second page: the first is read whole, the second
         says the file ends before its directory."""
-        first, second = _receipts(sroie, 2)
+        first, second = receipt_images(sroie, 2)
         whole = tmp_path / "stack.tif"
         first.save(whole, "TIFF", save_all=True, append_images=[second], compression="tiff_deflate")
         cut = _cut(whole, 0.75)
@@ -83,7 +76,7 @@ class TestTruncatedTiff:
         """A TIFF with its directory first and its rows in strips (a scanner's way), cut in
         half, is read down to its last whole strip, and the page says how much was read;
         cut inside its first strip, it says so."""
-        (first,) = _receipts(sroie, 1)
+        (first,) = receipt_images(sroie, 1)
         whole = tmp_path / "scan.tif"
         first.save(whole, "TIFF", tiffinfo={278: 64})  # 64 rows a strip
         cut = _cut(whole, 0.5)
@@ -103,7 +96,7 @@ class TestTruncatedTiff:
     def test_second_page_strips_are_read(self, sroie: Path, tmp_path: Path) -> None:
         """A two-page TIFF with its directories first, cut in its second page: the first
         page is read whole, the second down to its last whole strip."""
-        first, second = _receipts(sroie, 2)
+        first, second = receipt_images(sroie, 2)
         whole = tmp_path / "stack.tif"
         first.save(whole, "TIFF", save_all=True, append_images=[second], tiffinfo={278: 64})
         cut = _cut(whole, 0.8)
