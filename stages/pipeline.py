@@ -467,9 +467,14 @@ def _warnings(page: Page) -> list[str]:
         )
     damaged = page.notes.get("load", {}).get("damaged")
     if damaged is not None:
+        read = page.notes["load"].get("read")
         warnings.append(
-            f"damaged: the JPEG's compressed data is corrupt (libjpeg: {damaged}); the page "
-            "decoded, but below the damage it may be smeared and read wrong"
+            f"damaged: the JPEG's compressed data is corrupt ({damaged}); "
+            + (
+                f"{read:.0%} of the page, above the damage, was read, the rest is cut off"
+                if read is not None
+                else "the page decoded, but below the damage it may be smeared and read wrong"
+            )
         )
     read = page.notes.get("ocr", {})
     scanned = read.get("line_height")

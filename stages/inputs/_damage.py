@@ -8,18 +8,70 @@ the file, 9 decoded silently and one total came out wrong).  libjpeg itself know
 warns "Corrupt JPEG data: ..." as it goes, and Pillow drops the warning.  simplejpeg's
 strict mode turns libjpeg-turbo's warnings into an exception; decoding at an eighth of
 the size still reads every byte of the compressed data, at about 5 ms a receipt.
+
+Damage that puts a marker where picture data should be (``FF`` followed by a byte no
+picture data holds) stops Pillow altogether ("broken data stream"). A baseline JPEG holds
+its picture from the top down in one scan, so everything before that byte is the top of
+the page: :func:`bad_marker` finds it, and the loader reads the page down to it, as it
+reads a file that ends early.
 """
 
 from __future__ import annotations
 
 import simplejpeg
 
-__all__ = ["jpeg_damage"]
+__all__ = ["bad_marker", "jpeg_damage"]
 
 #: How libjpeg's warnings about damaged compressed data begin (jerror.h: JWRN_HIT_MARKER,
 #: JWRN_EXTRANEOUS_DATA, JWRN_HUFF_BAD_CODE, JWRN_MUST_RESYNC, ...).  Its other warnings
 #: (an unknown JFIF revision, an Adobe transform) say nothing about the pixels.
 _CORRUPT = "Corrupt JPEG data"
+
+
+#: Start-of-frame markers of a sequential (baseline or extended) Huffman JPEG: one scan
+#: holds the whole page, top down.  A progressive JPEG's scans each cover the page.
+_SEQUENTIAL = frozenset({0xC0, 0xC1})
+_START_OF_SCAN = 0xDA
+_END_OF_IMAGE = 0xD9
+#: Bytes that may follow ``FF`` inside picture data: a stuffed zero, a restart marker
+#: ``RST0``-``RST7``, and fill bytes (``FF FF``).
+_IN_DATA = frozenset({0x00, 0xFF, *range(0xD0, 0xD8)})
+
+
+def bad_marker(data: bytes) -> int | None:
+    """
+    Where a sequential JPEG's picture data is broken by a marker no picture data holds.
+
+    Args:
+        data: the whole file.
+
+    Returns:
+        The offset of that marker's ``FF``; ``None`` for a file whose picture data runs
+        to its end-of-image marker (or to the file's end), for a progressive JPEG, and
+        for a file whose segments before the picture data cannot be followed.
+    """
+    at, sequential = 2, False
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill before a marker
+            at += 1
+            continue
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        sequential = sequential or marker in _SEQUENTIAL
+        if marker == _START_OF_SCAN:
+            if not sequential:
+                return None
+            at += 2 + length
+            while (at := data.find(b"\xff", at)) != -1 and at + 1 < len(data):
+                following = data[at + 1]
+                if following == _END_OF_IMAGE:
+                    return None
+                if following not in _IN_DATA:
+                    return at
+                at += 2 if following != 0xFF else 1
+            return None
+        at += 2 + length
+    return None
 
 
 def jpeg_damage(data: bytes) -> str | None:

@@ -33,7 +33,7 @@ from pillow_heif.as_plugin import HeifImageFile
 
 from stages._page import Page, PageRef
 
-from ._damage import jpeg_damage
+from ._damage import bad_marker, jpeg_damage
 from ._drawing import page_bounds
 from ._errors import InputError
 from ._salvage import SALVAGE_MIN, cut_unread, ended, is_truncated
@@ -166,7 +166,7 @@ def load_page(
             max_side = math.ceil(max_side / min(width, height))
     layer = TextLayer()
     salvaged: float | None = None
-    damaged: str | None = None  # libjpeg's warning about the compressed data (`jpeg_damage`)
+    damaged: str | None = None  # what is wrong with a JPEG's data (`stages.inputs._damage`)
     # A page of a multi-page TIFF is named in its errors: its other pages may be fine.
     what = f"TIFF page {ref.page}" if ref.kind == "tiff" else ref.kind.upper()
     try:
@@ -195,11 +195,12 @@ def load_page(
                 except Exception as exc:
                     if getattr(exc, "errno", None) is not None:
                         raise  # the file could not be read: not what its bytes say
-                    image, drafted, salvaged = _salvage(stream, ref, decode, shown, exc)
+                    image, drafted, salvaged, damaged = _salvage(stream, ref, decode, shown, exc)
                 else:
                     if ref.kind == "jpeg":
                         stream.seek(0)
-                        damaged = jpeg_damage(stream.read())
+                        if warned := jpeg_damage(stream.read()):
+                            damaged = f"libjpeg: {warned}"
         else:
             raise ValueError(f"unsupported file type {ref.kind!r}")
     except InputError:
@@ -223,10 +224,12 @@ def load_page(
     if ref.data is not None:
         ref = dataclasses.replace(ref, data=None)
     page = Page(ref=ref, image=image, scale=drafted)
-    if salvaged is not None:
-        page.notes.setdefault("load", {})["truncated"] = round(salvaged, 3)
     if damaged is not None:
         page.notes.setdefault("load", {})["damaged"] = damaged
+        if salvaged is not None:
+            page.notes["load"]["read"] = round(salvaged, 3)
+    elif salvaged is not None:
+        page.notes.setdefault("load", {})["truncated"] = round(salvaged, 3)
     if ref.region is not None:
         _cut_region(page, ref.region)
         # Discovery cuts only scans; a page that shows its own text now (the file
@@ -247,15 +250,18 @@ def _salvage(
     decode: Callable[..., tuple[npt.NDArray[np.uint8], float, float]],
     shown: str,
     exc: Exception,
-) -> tuple[npt.NDArray[np.uint8], float, float]:
+) -> tuple[npt.NDArray[np.uint8], float, float, str | None]:
     """
     The part of a page whose decoding failed with ``exc`` that its file holds (a JPEG
-    or a TIFF that ends early): its pixels, their scale and the share of the page's rows
-    they are.
+    or a TIFF that ends early, a JPEG whose picture data a marker breaks): its pixels,
+    their scale, the share of the page's rows they are, and what is damaged (``None``
+    for a file that ends early).
 
     Raises:
-        InputError: the file ends early, and too little of the page is in it.
-        Exception: ``exc`` itself, when the file does not end early.
+        InputError: the file ends early or is broken, and too little of the page is
+            before it.
+        Exception: ``exc`` itself, when the file neither ends early nor is broken where
+            it can be cut.
     """
     if ref.kind == "jpeg" and isinstance(exc, OSError) and is_truncated(exc):
         image, drafted, read = decode(ended(stream), "jpeg", 1, salvage=True)
@@ -264,7 +270,20 @@ def _salvage(
                 f"{shown}: cannot decode JPEG: the file ends early (truncated), "
                 f"with under {SALVAGE_MIN:.0%} of its page in it"
             ) from exc
-        return image, drafted, read
+        return image, drafted, read, None
+    if ref.kind == "jpeg":
+        stream.seek(0)
+        data = stream.read()
+        if (at := bad_marker(data)) is not None:
+            # Read as though the file ended there: the rows above are intact.
+            image, drafted, read = decode(ended(io.BytesIO(data[:at])), "jpeg", 1, salvage=True)
+            damage = f"a marker where picture data should be, at byte {at}"
+            if read < SALVAGE_MIN:
+                raise InputError(
+                    f"{shown}: cannot decode JPEG: its data is damaged ({damage}), with "
+                    f"under {SALVAGE_MIN:.0%} of its page before it"
+                ) from exc
+            return image, drafted, read, damage
     if ref.kind == "tiff":
         # Only a failing page costs the file's bytes (all of them: its directory may lie
         # anywhere in it).
@@ -275,7 +294,7 @@ def _salvage(
                 few = f", with under {SALVAGE_MIN:.0%} of the page in it" if cut.readable else ""
                 raise InputError(f"{shown}: {cut.reason}{few}") from exc
             image, drafted, _ = decode(io.BytesIO(cut.readable), "tiff", ref.page)
-            return image, drafted, cut.share
+            return image, drafted, cut.share, None
     raise exc
 
 

@@ -365,17 +365,29 @@ class TestOffline:
         data = bytearray((sroie / "img" / "010.jpg").read_bytes())
         at = len(data) * 6 // 10
         data[at : at + 64] = np.random.default_rng(7).integers(0, 256, 64, np.uint8).tobytes()
-        (folder / "garbled.jpg").write_bytes(bytes(data))
+        (folder / "a_garbled.jpg").write_bytes(bytes(data))
+        # A marker where picture data should be stopped Pillow: an error record.
+        data = bytearray((sroie / "img" / "010.jpg").read_bytes())
+        data[at : at + 2] = b"\xff\x36"
+        (folder / "b_broken.jpg").write_bytes(bytes(data))
         out = tmp_path / "results.jsonl"
         done = run_cli(folder, "--out", out)
         assert done.returncode == 0, done.stderr[-3000:]
-        (record,) = read_jsonl(out)
+        garbled, broken = read_jsonl(out)
         key = read_key_file(sroie / "key" / "010.json")
-        assert record["status"] == "ok"
-        assert exact_match(key["company"], record["fields"]["company"])
-        (warning,) = record["warnings"]
+        for record in (garbled, broken):
+            assert record["status"] == "ok", record
+            assert exact_match(key["company"], record["fields"]["company"])
+        assert exact_match(key["date"], garbled["fields"]["date"])  # the broken one's is cut
+        (warning,) = garbled["warnings"]
         assert warning.startswith("damaged: the JPEG's compressed data is corrupt (libjpeg: ")
-        assert "pages written with a warning: damaged 1" in done.stdout + done.stderr
+        (warning,) = broken["warnings"]
+        assert warning.startswith(
+            f"damaged: the JPEG's compressed data is corrupt (a marker where picture data "
+            f"should be, at byte {at}); "
+        )
+        assert "of the page, above the damage, was read" in warning
+        assert "pages written with a warning: damaged 2" in done.stdout + done.stderr
 
     def test_a_resumed_run_reads_scans_as_it_started(self, sroie: Path, tmp_path: Path) -> None:
         """A run started with ``--whole-pages`` and resumed without it keeps reading pages

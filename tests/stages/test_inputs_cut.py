@@ -141,6 +141,36 @@ class TestGarbledJpeg:
             except InputError:
                 continue  # damage Pillow cannot decode past: an error record, as before
             warning = page.notes.get("load", {}).get("damaged")
-            assert warning is None or warning.startswith("Corrupt JPEG data"), warning
+            assert warning is None or warning.startswith("libjpeg: Corrupt JPEG data"), warning
             found += warning is not None
         assert found >= 7
+
+    def test_a_marker_in_the_picture_data_cuts_the_page_there(
+        self, sroie: Path, tmp_path: Path
+    ) -> None:
+        """``FF 36`` written at 60 % of a receipt (a marker no picture data holds) stopped
+        Pillow ("broken data stream"): the page was an error record.  It is read down to
+        the marker, pixel for pixel the page's top; written near the start, too little is
+        left and the error says why."""
+        data = (sroie / "img" / "010.jpg").read_bytes()
+        whole = load_page(_refs(sroie / "img" / "010.jpg")[0]).image
+        assert whole is not None
+        at = len(data) * 6 // 10
+        broken = tmp_path / "broken.jpg"
+        broken.write_bytes(data[:at] + b"\xff\x36" + data[at + 2 :])
+        page = load_page(_refs(broken)[0])
+        assert page.notes["load"]["damaged"] == (
+            f"a marker where picture data should be, at byte {at}"
+        )
+        assert 0.4 < page.notes["load"]["read"] < 0.8
+        assert "truncated" not in page.notes["load"]
+        assert page.image is not None
+        rows = page.image.shape[0]
+        assert rows / whole.shape[0] == pytest.approx(page.notes["load"]["read"], abs=0.01)
+        # The last row of blocks, reached in part, may keep some of libjpeg's grey filler.
+        assert np.array_equal(page.image[: rows - 16], whole[: rows - 16])
+        early = tmp_path / "early.jpg"
+        start = len(data) // 50
+        early.write_bytes(data[:start] + b"\xff\x36" + data[start + 2 :])
+        with pytest.raises(InputError, match=r"its data is damaged .* under 10% of its page"):
+            load_page(_refs(early)[0])
