@@ -263,27 +263,25 @@ def _salvage(
         Exception: ``exc`` itself, when the file neither ends early nor is broken where
             it can be cut.
     """
-    if ref.kind == "jpeg" and isinstance(exc, OSError) and is_truncated(exc):
-        image, drafted, read = decode(ended(stream), "jpeg", 1, salvage=True)
-        if read < SALVAGE_MIN:
-            raise InputError(
-                f"{shown}: cannot decode JPEG: the file ends early (truncated), "
-                f"with under {SALVAGE_MIN:.0%} of its page in it"
-            ) from exc
-        return image, drafted, read, None
     if ref.kind == "jpeg":
         stream.seek(0)
         data = stream.read()
-        if (at := bad_marker(data)) is not None:
+        damage: str | None = None
+        if isinstance(exc, OSError) and is_truncated(exc):
+            end, why, where = len(data), "the file ends early (truncated)", "in it"
+        elif (at := bad_marker(data)) is not None:
             # Read as though the file ended there: the rows above are intact.
-            image, drafted, read = decode(ended(io.BytesIO(data[:at])), "jpeg", 1, salvage=True)
             damage = f"a marker where picture data should be, at byte {at}"
-            if read < SALVAGE_MIN:
-                raise InputError(
-                    f"{shown}: cannot decode JPEG: its data is damaged ({damage}), with "
-                    f"under {SALVAGE_MIN:.0%} of its page before it"
-                ) from exc
-            return image, drafted, read, damage
+            end, why, where = at, f"its data is damaged ({damage})", "before it"
+        else:
+            raise exc
+        image, drafted, read = decode(ended(io.BytesIO(data[:end])), "jpeg", 1, salvage=True)
+        if read < SALVAGE_MIN:
+            raise InputError(
+                f"{shown}: cannot decode JPEG: {why}, with under {SALVAGE_MIN:.0%} of its page "
+                f"{where}"
+            ) from exc
+        return image, drafted, read, damage
     if ref.kind == "tiff":
         # Only a failing page costs the file's bytes (all of them: its directory may lie
         # anywhere in it).
