@@ -12,6 +12,7 @@ DOCUMENT_STACK = {
     "pillow",
     "pillow-heif",
     "pypdfium2",
+    "simplejpeg",
     "rapidocr",
     "onnxruntime",
     "symspellpy",

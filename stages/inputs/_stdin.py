@@ -12,6 +12,7 @@ bytes again gives the same ids, which is what a resume goes by.
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 import threading
 from collections.abc import Sequence
@@ -136,7 +137,15 @@ async def piped_input(
 
     def read() -> None:
         try:
-            outcome.append(read_stdin(stream.buffer, max_bytes=max_bytes))
+            # The file descriptor unbuffered, not ``sys.stdin.buffer``: a buffered reader
+            # holds its lock for as long as a read waits, and the interpreter, ending
+            # while this thread still waits, may try to close it.
+            try:
+                fd = stream.fileno()
+            except (OSError, ValueError) as exc:  # replaced by a stream without one
+                raise StdinError(f"cannot read standard input: {exc}") from exc
+            with io.FileIO(fd, "rb", closefd=False) as raw:
+                outcome.append(read_stdin(raw, max_bytes=max_bytes))
         except BaseException as exc:
             outcome.append(exc)
         # The loop is gone when the run was stopped meanwhile: nobody waits any more.
