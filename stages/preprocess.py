@@ -9,8 +9,8 @@ measuring OCR character error rate on the 40 SROIE receipts with the default rap
 shown to help on its own, it is off by default. On photographed or badly scanned pages
 (grainy, faded, shadowed, recompressed, blurred) the denoise filters and the binarize
 step were measured one by one in round 22, and none reads the fields better
-(``benchmarks/robustness.py``; the README, "Pages turned, tilted or lying on a table"). The
-exceptions are red ink lightened and the crops.
+(``benchmarks/robustness.py``; docs/pages.md, "Pages turned, tilted or lying on a table").
+The exceptions are red ink lightened and the crops.
 
 - Red ink lightened (a stamp over the print) leaves a page without red ink as it is, and
   read 5 more held-out companies of 20 under a stamp (``benchmarks/robustness.py
