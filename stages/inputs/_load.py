@@ -183,8 +183,13 @@ def load_page(
             )
         elif ref.kind in _OPENERS:
             # The file is read as the decoder needs it, never whole: one page of a
-            # multi-page TIFF does not cost the bytes of all the others.
-            with io.BytesIO(ref.data) if ref.data is not None else path.open("rb") as stream:
+            # multi-page TIFF does not cost the bytes of all the others.  A JPEG is read
+            # whole, once: its decode and libjpeg's look at its data (`jpeg_damage`) both
+            # need all of it.
+            data = ref.data
+            if data is None and ref.kind == "jpeg":
+                data = path.read_bytes()
+            with io.BytesIO(data) if data is not None else path.open("rb") as stream:
                 decode = partial(
                     _decode, max_pixels=max_pixels, max_side=max_side, whole_pixels=whole_pixels
                 )
@@ -197,10 +202,8 @@ def load_page(
                         raise  # the file could not be read: not what its bytes say
                     image, drafted, salvaged, damaged = _salvage(stream, ref, decode, shown, exc)
                 else:
-                    if ref.kind == "jpeg":
-                        stream.seek(0)
-                        if warned := jpeg_damage(stream.read()):
-                            damaged = f"libjpeg: {warned}"
+                    if ref.kind == "jpeg" and data is not None and (warned := jpeg_damage(data)):
+                        damaged = f"libjpeg: {warned}"
         else:
             raise ValueError(f"unsupported file type {ref.kind!r}")
     except InputError:

@@ -5,7 +5,9 @@ down to where it ends.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -144,6 +146,38 @@ class TestGarbledJpeg:
             assert warning is None or warning.startswith("libjpeg: Corrupt JPEG data"), warning
             found += warning is not None
         assert found >= 7
+
+    def test_a_jpeg_is_read_from_its_file_once(
+        self, sroie: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Its decode and libjpeg's look at its data share one read of the file (they
+        read it twice: the decode, then `jpeg_damage` again)."""
+        path = sroie / "img" / "000.jpg"
+        (ref,) = _refs(path)
+        read: list[int] = []
+        opened = Path.open
+
+        class Counted(io.BufferedReader):
+            def read(self, size: int | None = -1, /) -> bytes:
+                data = super().read(size)
+                read.append(len(data))
+                return data
+
+            def readinto(self, buffer: Any, /) -> int:
+                count = super().readinto(buffer)
+                read.append(count)
+                return count
+
+        def counted(self: Path, *args: Any, **kwargs: Any) -> Any:
+            stream = opened(self, *args, **kwargs)
+            if self == path and isinstance(stream, io.BufferedReader):
+                raw = stream.detach()
+                return Counted(raw)
+            return stream
+
+        monkeypatch.setattr(Path, "open", counted)
+        load_page(ref, max_side=2000)
+        assert sum(read) == path.stat().st_size
 
     def test_a_marker_in_the_picture_data_cuts_the_page_there(
         self, sroie: Path, tmp_path: Path
