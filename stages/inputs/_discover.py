@@ -31,7 +31,7 @@ from stages._page import PageRef, utf8_text
 
 from ._receipts import receipts_of
 from ._sniff import Hidden, count_pages, describe, examine, path_digest, show_path, sniff
-from ._stdin import STDIN, stdin_refs
+from ._stdin import STDIN, as_file, stdin_refs
 
 __all__ = ["DOCUMENT_SUFFIXES", "SkipCallback", "discover", "estimate_pages"]
 
@@ -261,6 +261,7 @@ class _Discovery:
         yield from refs
 
     def missing(self, source: str, name: str, reason: str) -> PageRef:
+        source, name = as_file(source), as_file(name)
         ref_id = f"{utf8_text(name)}#1@{path_digest(source)}"
         self.seen_ids.add(ref_id)
         return PageRef(ref_id, source, 1, "unknown", f"{show_path(source)}: {reason}")
@@ -330,14 +331,15 @@ class _Discovery:
         if self.list_only:
             self.listed.append(path)
             return
-        found = examine(path)
-        rel = utf8_text(Path(os.path.relpath(path, root)).as_posix())
-        source = str(path)
+        # A file named ``<stdin>`` is ``./<stdin>``: it is not the document piped in.
+        source = as_file(str(path))
+        found = examine(path, shown=show_path(source))
+        rel = as_file(utf8_text(Path(os.path.relpath(path, root)).as_posix()))
         if found.problem is None:
             try:
                 pages = count_pages(path, found.kind, passwords=self.passwords)
             except (OSError, ValueError) as exc:
-                problem = f"{show_path(path)}: {describe(exc)}"
+                problem = f"{show_path(source)}: {describe(exc)}"
                 found = type(found)(found.kind, found.digest, problem)
                 pages = 1
         else:

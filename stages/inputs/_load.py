@@ -151,7 +151,7 @@ def load_page(
     if ref.problem is not None:
         raise InputError(ref.problem)
     path = Path(ref.source)
-    shown = show_path(path)
+    shown = show_path(ref.source)  # as discovery gave it (a file named <stdin>: ./<stdin>)
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be at least 1, not {max_side}")
     if ref.region is not None:
@@ -309,7 +309,7 @@ def _cut_region(page: Page, region: tuple[float, float, float, float]) -> None:
         for fraction, size in zip(region, (w, h, w, h), strict=True)
     )
     if x1 <= x0 or y1 <= y0:
-        raise InputError(f"{show_path(Path(page.ref.source))}: empty receipt region {region}")
+        raise InputError(f"{show_path(page.ref.source)}: empty receipt region {region}")
     page.image = np.ascontiguousarray(page.image[y0:y1, x0:x1])
     cut = [round(value / page.scale) for value in (x0, y0, x1, y1)]
     page.notes.setdefault("load", {})["region"] = cut
@@ -333,7 +333,7 @@ async def read_page(ref: PageRef) -> PageRef:
     try:
         data = await anyio.Path(ref.source).read_bytes()
     except OSError as exc:
-        raise InputError(f"{show_path(Path(ref.source))}: cannot read: {describe(exc)}") from exc
+        raise InputError(f"{show_path(ref.source)}: cannot read: {describe(exc)}") from exc
     return dataclasses.replace(ref, data=data)
 
 

@@ -143,7 +143,7 @@ class FileInfo:
     problem: str | None
 
 
-def examine(path: Path) -> FileInfo:
+def examine(path: Path, *, shown: str | None = None) -> FileInfo:
     """
     Read a file once: sniff its type from the first bytes and hash all of it.
 
@@ -151,11 +151,12 @@ def examine(path: Path) -> FileInfo:
 
     Args:
         path: the file to read (symbolic links are followed).
+        shown: how ``problem`` names the file; `show_path` of ``path`` by default.
 
     Returns:
         The file's type, hash and problem (``None`` when nothing is wrong yet).
     """
-    shown = show_path(path)
+    shown = show_path(path) if shown is None else shown
     unreadable = path_digest(path)
     try:
         mode = path.stat().st_mode

@@ -32,6 +32,7 @@ __all__ = [
     "STDIN",
     "STDIN_SOURCE",
     "StdinError",
+    "as_file",
     "is_piped",
     "piped_input",
     "read_stdin",
@@ -194,9 +195,22 @@ def stdin_refs(data: bytes, *, pdf_passwords: Sequence[str] = ()) -> list[PageRe
     ]
 
 
+def as_file(text: str) -> str:
+    """
+    A file's path or id path as it may stand beside the pages piped in: a file named
+    ``<stdin>`` is ``./<stdin>`` (in its id, source and messages), so its pages never
+    share a key or a source with the document piped in, however alike their bytes.
+
+    Only the exact name needs it: a file's id is ``<path>#<page>@<hash>`` with a hash of
+    12 hex digits, which equals a piped page's ``<stdin>#<page>@<hash>`` only when the
+    path is ``<stdin>`` (a page number holds no ``#``).
+    """
+    return f"./{text}" if text == STDIN_SOURCE else text
+
+
 def is_piped(ref: PageRef) -> bool:
     """
-    Whether ``ref`` is a page piped in on standard input (not a file, though a file
-    may be named ``<stdin>``: discovery gives a file's ref no bytes).
+    Whether ``ref`` is a page piped in on standard input (a file named ``<stdin>`` has
+    the source ``./<stdin>``, `as_file`).
     """
     return ref.source == STDIN_SOURCE and ref.data is not None

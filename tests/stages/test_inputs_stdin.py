@@ -130,6 +130,33 @@ class TestDiscovery:
         with pytest.raises(InputError, match=r"^<stdin>: not a JPEG, PNG, .* b'<!DOCTYP'"):
             load_page(html)
 
+    def test_a_file_named_stdin_never_shares_a_key_with_the_document_piped_in(
+        self, sroie: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A file named ``<stdin>`` holding the bytes piped in is ``./<stdin>`` (id,
+        source, messages), given by name or found in a folder: it had the piped pages'
+        very ids and source, so one of them was skipped as a duplicate."""
+        data = (sroie / "img" / "000.jpg").read_bytes()
+        folder = tmp_path / "in"
+        folder.mkdir()
+        (folder / "<stdin>").write_bytes(data)
+        monkeypatch.chdir(folder)
+        for named in ("<stdin>", "."):
+            piped, found = discover(["-", named], stdin=data, suffixes=("",))
+            assert (piped.id, piped.source) == (f"<stdin>#1@{digest(data)}", STDIN_SOURCE)
+            assert found.id == f"./<stdin>#1@{digest(data)}"
+            assert found.source == "./<stdin>"
+            assert found.data is None and found.problem is None
+        Path("<stdin>").write_bytes(HTML)
+        (ref,) = discover(["<stdin>"])
+        assert ref.id == f"./<stdin>#1@{digest(HTML)}"
+        with pytest.raises(InputError, match=r"^\./<stdin>: not a JPEG, PNG"):
+            load_page(ref)
+        Path("<stdin>").unlink()
+        (gone,) = discover(["<stdin>"])
+        assert gone.id.startswith("./<stdin>#1@")
+        assert gone.problem == "./<stdin>: no such file or directory"
+
     def test_read_stdin_refuses_a_terminal_and_more_than_its_limit(self) -> None:
         """A terminal would wait for typing; more than ``max_bytes`` is not read."""
         assert read_stdin(io.BytesIO(HTML)) == HTML
