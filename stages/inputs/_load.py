@@ -36,6 +36,7 @@ from stages._page import Page, PageRef
 from ._damage import bad_marker, jpeg_damage
 from ._drawing import page_bounds
 from ._errors import InputError
+from ._png_cut import png_cut
 from ._salvage import SALVAGE_MIN, cut_unread, ended, is_truncated
 from ._sniff import Hidden, describe, open_pdf, show_path
 from ._text_layer import TextLayer, text_layer
@@ -255,8 +256,8 @@ def _salvage(
     exc: Exception,
 ) -> tuple[npt.NDArray[np.uint8], float, float, str | None]:
     """
-    The part of a page whose decoding failed with ``exc`` that its file holds (a JPEG
-    or a TIFF that ends early, a JPEG whose picture data a marker breaks): its pixels,
+    The part of a page whose decoding failed with ``exc`` that its file holds (a JPEG,
+    a PNG or a TIFF that ends early, a JPEG whose picture data a marker breaks): its pixels,
     their scale, the share of the page's rows they are, and what is damaged (``None``
     for a file that ends early).
 
@@ -285,6 +286,16 @@ def _salvage(
                 f"{where}"
             ) from exc
         return image, drafted, read, damage
+    if ref.kind == "png":
+        stream.seek(0)
+        if (arrived := png_cut(stream.read())) is not None:
+            if arrived.readable is None or arrived.share < SALVAGE_MIN:
+                raise InputError(
+                    f"{shown}: cannot decode PNG: the file ends early (truncated), with under "
+                    f"{SALVAGE_MIN:.0%} of its page in it"
+                ) from exc
+            image, drafted, _ = decode(io.BytesIO(arrived.readable), "png", 1)
+            return image, drafted, arrived.share, None
     if ref.kind == "tiff":
         # Only a failing page costs the file's bytes (all of them: its directory may lie
         # anywhere in it).

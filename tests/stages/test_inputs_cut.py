@@ -6,6 +6,7 @@ down to where it ends.
 from __future__ import annotations
 
 import io
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,64 @@ class TestTruncatedTiff:
         assert 0.5 * second.height < rows < 0.7 * second.height
         assert (page.image == _bgr(second)[:rows]).all()
         assert page.notes["load"]["truncated"] == round(rows / second.height, 3)
+
+
+class TestTruncatedPng:
+    """A PNG that ends early gives the rows that arrived whole, as a JPEG does."""
+
+    @pytest.mark.parametrize("mode", ["RGB", "L", "P"])
+    def test_the_rows_that_arrived_are_read(self, sroie: Path, tmp_path: Path, mode: str) -> None:
+        """A receipt saved as PNG and cut at 30, 60 and 90 % of the file was an error
+        record ("image file is truncated"): its top rows are read, pixel for pixel the
+        whole page's, and the page says what share of them it has."""
+        (first,) = receipt_images(sroie, 1)
+        whole = tmp_path / "scan.png"
+        first.convert(mode).save(whole, "PNG")
+        full = load_page(_refs(whole)[0]).image
+        assert full is not None
+        for share in (0.3, 0.6, 0.9):
+            cut = _cut(whole, share)
+            page = load_page(_refs(cut)[0])
+            assert page.image is not None
+            read = page.notes["load"]["truncated"]
+            assert share - 0.25 < read < 1
+            assert page.image.shape[0] / full.shape[0] == pytest.approx(read, abs=0.002)
+            assert np.array_equal(page.image, full[: page.image.shape[0]])
+            assert "damaged" not in page.notes["load"]
+
+    def test_at_ocr_size_too(self, sroie: Path, tmp_path: Path) -> None:
+        """Shrunk for OCR (``max_side``), the part read says its scale, which takes its
+        pixels back to the whole page's."""
+        (first,) = receipt_images(sroie, 1)
+        whole = tmp_path / "scan.png"
+        first.save(whole, "PNG")
+        page = load_page(_refs(_cut(whole, 0.5))[0], max_side=300)
+        assert page.image is not None and page.scale < 1
+        assert max(page.image.shape[:2]) <= 300
+        assert page.image.shape[1] / page.scale == pytest.approx(first.width, rel=0.01)
+        read = page.notes["load"]["truncated"]
+        assert page.image.shape[0] / page.scale == pytest.approx(read * first.height, rel=0.01)
+
+    def test_too_little_or_interlaced_is_an_error_record(self, sroie: Path, tmp_path: Path) -> None:
+        """Under a tenth of the rows, or none (cut in its header), is an error that says
+        the file ends early; an interlaced PNG, whose first bytes are no rows of the top,
+        stays Pillow's error."""
+        (first,) = receipt_images(sroie, 1)
+        whole = tmp_path / "scan.png"
+        first.save(whole, "PNG")
+        for share in (0.003, 0.04):
+            with pytest.raises(
+                InputError, match=r"cannot decode PNG: the file ends early \(truncated\), "
+            ):
+                load_page(_refs(_cut(whole, share))[0])
+        # Pillow writes no interlaced PNG: the header says so, which is what is looked at.
+        data = whole.read_bytes()
+        header = data[12:29][:-1] + b"\x01"
+        woven = tmp_path / "woven.png"
+        woven.write_bytes(data[:12] + header + zlib.crc32(header).to_bytes(4, "big") + data[33:])
+        with pytest.raises(InputError, match=r"cannot decode PNG: ") as refused:
+            load_page(_refs(_cut(woven, 0.6))[0])
+        assert "ends early" not in str(refused.value)
 
 
 def _garbled(source: Path, target: Path, seed: int, at: float = 0.6) -> Path:
