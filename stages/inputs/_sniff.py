@@ -57,6 +57,9 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "png"),
     (b"II*\x00", "tiff"),
     (b"MM\x00*", "tiff"),
+    # BigTIFF (64-bit offsets: a scan over 4 GB, or a GIS tool's default): Pillow reads it.
+    (b"II+\x00", "tiff"),
+    (b"MM\x00+", "tiff"),
     (b"%PDF-", "pdf"),
     (b"GIF87a", "gif"),
     (b"GIF89a", "gif"),

@@ -61,6 +61,8 @@ class TestSniff:
             (b"\x89PNG\r\n\x1a\n\x00", "png"),
             (b"II*\x00\x08\x00", "tiff"),
             (b"MM\x00*\x00\x00", "tiff"),
+            (b"II+\x00\x08\x00\x00\x00", "tiff"),
+            (b"MM\x00+\x00\x08\x00\x00", "tiff"),
             (b"%PDF-1.7\n", "pdf"),
             (b"\r\n%PDF-1.4\n", "pdf"),
             (b" " * 1019 + b"%PDF-", "pdf"),
@@ -372,7 +374,30 @@ class TestDiscoverMultiPage:
         assert len({ref.id.split("@")[1] for ref in refs}) == 1
         assert [ref.id.split("@")[0] for ref in refs] == [f"stack.tif#{n}" for n in (1, 2, 3)]
 
-    def test_pdf_pages(self, sroie: Path, tmp_path: Path) -> None:
+    def test_bigtiff_pages(self, sroie: Path, tmp_path: Path) -> None:
+        """A two-page BigTIFF (64-bit offsets) is a TIFF whose pages are the receipts it
+        holds; it was "not a JPEG, PNG, TIFF ... file".  One cut short is an error record
+        (`tiff_cut` follows classic TIFF directories only)."""
+        first, second = receipt_images(sroie, 2)
+        big = tmp_path / "big.tif"
+        first.save(big, "TIFF", big_tiff=True, save_all=True, append_images=[second])
+        assert big.read_bytes()[:4] == b"II+\x00"
+        refs = list(discover([big]))
+        assert [(ref.page, ref.kind, ref.problem) for ref in refs] == [
+            (1, "tiff", None),
+            (2, "tiff", None),
+        ]
+        for ref, receipt in zip(refs, (first, second), strict=True):
+            image = load_page(ref).image
+            assert image is not None
+            assert np.array_equal(image, np.asarray(receipt)[:, :, ::-1])
+        cut = tmp_path / "cut.tif"
+        cut.write_bytes(big.read_bytes()[:2000])
+        damaged, *_ = discover([cut])
+        assert damaged.kind == "tiff"
+        with pytest.raises(InputError, match=r"cut\.tif: cannot decode TIFF page 1: .*truncated"):
+            load_page(damaged)
+
         """A 3-page PDF made of real receipts yields 3 refs."""
         pdf = _pdf(sroie, tmp_path / "receipts.pdf", 3)
         refs = list(discover([pdf]))
