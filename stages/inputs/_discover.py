@@ -37,7 +37,7 @@ __all__ = ["DOCUMENT_SUFFIXES", "SkipCallback", "discover", "estimate_pages"]
 
 #: File name endings taken from inside folders (compared case-insensitively).
 DOCUMENT_SUFFIXES: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".pdf"}
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".btf", ".pdf"}
     | {".heic", ".heif", ".hif", ".webp", ".bmp", ".gif"}
 )
 

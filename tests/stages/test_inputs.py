@@ -398,6 +398,15 @@ class TestDiscoverMultiPage:
         with pytest.raises(InputError, match=r"cut\.tif: cannot decode TIFF page 1: .*truncated"):
             load_page(damaged)
 
+    def test_a_bigtiff_named_btf_is_found_in_a_folder(self, sroie: Path, tmp_path: Path) -> None:
+        """``.btf`` is BigTIFF's own suffix, so a folder's BigTIFF named so is read."""
+        (receipt,) = receipt_images(sroie, 1)
+        receipt.save(tmp_path / "scan.btf", "TIFF", big_tiff=True)
+        assert [(ref.source, ref.kind) for ref in discover([tmp_path])] == [
+            (str(tmp_path / "scan.btf"), "tiff")
+        ]
+
+    def test_pdf_pages(self, sroie: Path, tmp_path: Path) -> None:
         """A 3-page PDF made of real receipts yields 3 refs."""
         pdf = _pdf(sroie, tmp_path / "receipts.pdf", 3)
         refs = list(discover([pdf]))
