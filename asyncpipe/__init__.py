@@ -7,6 +7,11 @@ retries, error records, ordered output, and a checkpoint journal for resume.
 
 from __future__ import annotations
 
+# First, before the imports that take the time: a Ctrl-C while the command starts.
+from . import _startup  # noqa: F401
+
+# isort: split
+
 from ._app import App as App
 from ._app import Job as Job
 from ._app import RunOptions as RunOptions

@@ -29,6 +29,7 @@ from ._journal import Journal
 from ._progress import make_progress
 from ._restart import restart_with
 from ._sink import JsonlSink
+from ._startup import INTERRUPTED, leave_startup
 from ._summary import closing_lines, command_line, resume_command
 
 __all__ = ["main"]
@@ -124,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     options = None
     try:
+        # From here a Ctrl-C is the ``except KeyboardInterrupt`` below; one while the
+        # package was imported is answered now.
+        if leave_startup():
+            raise KeyboardInterrupt
         spec, command = app_spec(argv)
         # Only ``run`` needs the app; ``journal`` and ``--help`` work without one.
         app = None
@@ -145,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         # Ctrl-C before the run watched for it (while it started: reading the output
         # back, loading models): what is written stays written.
-        print("asyncpipe: interrupted while starting (SIGINT)", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         if options is not None:
             print(f"To finish the run: {resume_command(options.command)}", file=sys.stderr)
         return 130

@@ -11,8 +11,9 @@ import asyncpipe
 
 # `__main__` is a script: importing it runs the command line.  `_cli` is the command-line
 # application behind it (STYLE rule 4), reached as `python -m asyncpipe` or the `asyncpipe`
-# script, not library API.  Both still declare `__all__` where they can be imported.
-NOT_LIBRARY = {"__main__", "_cli"}
+# script, not library API; `_startup` is that command's first moments.  They still declare
+# `__all__` where they can be imported.
+NOT_LIBRARY = {"__main__", "_cli", "_startup"}
 
 MODULES = sorted(
     info.name for info in pkgutil.iter_modules(asyncpipe.__path__) if info.name != "__main__"
