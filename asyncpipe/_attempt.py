@@ -27,7 +27,7 @@ from ._queue import ReceiveQueue, SendQueue
 from ._ratelimit import RateLimit
 from ._stage import ErrorRecord, Item, Stage
 from ._stats import StageCounters, now
-from ._stopping import move_on_stop, move_on_stop_between_calls, stopping
+from ._stopping import begin_calls, move_on_stop, move_on_stop_between_calls, stopping
 
 if TYPE_CHECKING:
     from ._fuse import Chain
@@ -62,6 +62,7 @@ async def serve(
     stage, counters = run.stages[index], run.counters[index]
     name = stage.name
     record_latency = counters.latencies.append
+    begin_calls()
     store = run.journal is not None and stage.checkpoint
     while True:
         try:

@@ -36,7 +36,7 @@ from ._sink import Sink
 from ._source import Source, feed
 from ._stage import Item
 from ._stats import RunSummary, StageCounters, StageStatistics, WorkerLosses, now
-from ._stopping import _STOPPING, StopSignal
+from ._stopping import _STOPPING, StopSignal, begin_calls
 
 if TYPE_CHECKING:
     from ._pipeline import Pipeline
@@ -341,6 +341,7 @@ class Run:
 
     async def _chain_worker(self, chain: Chain, remote: StageCall) -> None:
         receive, send = self.receivers[chain.first], self.senders[chain.last + 1]
+        begin_calls()
         while True:
             try:
                 item = await receive.receive()

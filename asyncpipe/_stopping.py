@@ -24,27 +24,43 @@ class StopSignal:
 
     def __init__(self) -> None:
         self.is_set = False
-        # Each block open, with the id of the task a call waits in, or None for a wait
-        # between calls (`move_on_stop_between_calls`).
-        self._scopes: dict[anyio.CancelScope, int | None] = {}
+        # Each block open, with the stage call it waits in (`_CALL`), or None for a wait
+        # between calls (`move_on_stop_between_calls`) or outside any call.
+        self._scopes: dict[anyio.CancelScope, object | None] = {}
 
     def set(self) -> int:
         """
         Set it, and cancel every block open.
 
         Returns:
-            The number of tasks whose call it stopped waiting: those calls give up
-            unsent, so the stop does not finish them (a task with blocks open inside one
-            another counts once).
+            The number of stage calls whose wait it ended: those calls give up unsent,
+            so the stop does not finish them.  A call counts once however many of its
+            blocks were open, in its own task or in the tasks it started (it counted
+            each task, so a call waiting in three of its own tasks made the stop's word
+            two calls short); a block outside the stage calls is none of them.
         """
         self.is_set = True
         for scope in list(self._scopes):
             scope.cancel()
-        return len({task for task in self._scopes.values() if task is not None})
+        return len({call for call in self._scopes.values() if call is not None})
 
 
 # Set by each run for the tasks it starts (they inherit it); None outside a run.
 _STOPPING: ContextVar[StopSignal | None] = ContextVar("asyncpipe_stopping", default=None)
+
+# The stage call the code runs for, as `StopSignal.set` counts them: each worker of a stage
+# or of a fused chain names itself at its start (`begin_calls`) and makes one call at a
+# time, so its name stands for the call it is making; the tasks a call starts inherit it.
+# None outside the workers (a stage's own background task, the source).
+_CALL: ContextVar[object | None] = ContextVar("asyncpipe_call", default=None)
+
+
+def begin_calls() -> None:
+    """
+    Name the current task a worker whose calls `StopSignal.set` counts, one at a time.
+    For the run's workers, at their start.
+    """
+    _CALL.set(object())
 
 
 def stopping() -> bool:
@@ -120,7 +136,7 @@ def _move_on(*, call: bool) -> Iterator[anyio.CancelScope]:
             return
         if signal.is_set:
             scope.cancel()
-        signal._scopes[scope] = anyio.get_current_task().id if call else None
+        signal._scopes[scope] = _CALL.get() if call else None
         try:
             yield scope
         finally:

@@ -249,6 +249,63 @@ class TestStopIntake:
         assert told == [1]
         assert len(await written(out)) == 1 and sum(tries.values()) == 5
 
+    async def test_the_stop_counts_a_call_once_across_its_own_tasks(self, tmp_path: Path) -> None:
+        """
+        A call whose own child tasks wait in `move_on_stop` counts once among those that
+        give up: one call sending and two each waiting in three tasks of their own is "1
+        in flight" (it said 0: each task counted as a call given up).
+        """
+        told: list[int] = []
+
+        class Told(ProgressReporter):
+            interval = 3600.0
+
+            def update(self, snapshot: ProgressSnapshot) -> None:
+                pass
+
+            def interrupted(self, snapshot: ProgressSnapshot, in_flight: int) -> None:
+                told.append(in_flight)
+
+        hourly = RateLimit(1, 3600.0)
+        gave_up: list[str] = []
+
+        async def part() -> None:
+            with move_on_stop():
+                await hourly.acquire()
+
+        async def send(key: str) -> str:
+            if key == "k00":
+                await anyio.sleep(0.3)  # the request in flight
+                return key
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(part)
+            if stopping():
+                gave_up.append(key)
+                raise StopIntake("the run's stop", "not sent")
+            return key
+
+        async def source() -> AsyncIterator[str]:
+            for key in KEYS[:3]:
+                yield key
+            await anyio.sleep(0.1)  # k00 sends; k01 and k02 wait, each in three tasks
+            raise StopIntake("the test", "stop")
+
+        out = tmp_path / "out.jsonl"
+        await hourly.acquire()  # the limit's one turn this hour: every part waits
+        with anyio.fail_after(10):
+            summary = await Pipeline([Stage("send", send, workers=3)], max_buffer_size=1).run(
+                source(),
+                sink=JsonlSink(out, record=record),
+                journal=Journal(tmp_path / "journal"),
+                key=str,
+                ordered=False,
+                progress=Told(),
+            )
+        assert summary.interrupted == "the test"
+        assert told == [1]
+        assert sorted(gave_up) == ["k01", "k02"] and await written(out) == ["k00"]
+
     async def test_stage_defers_its_item_and_resume_runs_it(self, tmp_path: Path) -> None:
         """A stage raising BudgetExceeded on k03: k03 is not written, nothing new is taken
         in, and a resumed run writes k03 and the rest exactly once."""
