@@ -29,7 +29,8 @@ log = logging.getLogger("stages.app")
 class Changes:
     """
     What a resumed walk found replaced in place: filled by the walk (in its thread), read
-    by the output as the run closes (`superseded`).
+    by the output as the run closes (`superseded`).  It also holds the output's lines
+    from before (`earlier`), read once for the walk and the cost ceiling both.
     """
 
     def __init__(self) -> None:
@@ -37,6 +38,26 @@ class Changes:
         self._old: dict[str, list[str]] = {}  # by input: the ids of its earlier lines
         self._new: dict[str, list[str]] = {}  # by input: the ids this walk gave it
         self._current: set[str] = set()  # every id this walk gave
+        self._reading = threading.Lock()
+        self._earlier: tuple[dict[str, list[str]], set[str]] | None = None
+
+    def earlier(self, out: Path) -> tuple[dict[str, list[str]], set[str]]:
+        """
+        The ids of the output's lines from before, by the absolute path of their input;
+        and the content hashes of the inputs some page of which was read.  Read from
+        ``out`` once, in the thread that asks first (a resume under a cost ceiling asks
+        for `written_ids` before the walk begins; each read the whole output, 0.5 s per
+        100,000 lines).
+        """
+        with self._reading:
+            if self._earlier is None:
+                self._earlier = _ids_by_source(out)
+            return self._earlier
+
+    def written_ids(self, out: Path) -> frozenset[str]:
+        """The ids of the pages the output holds from before (`earlier`)."""
+        by_source, _ = self.earlier(out)
+        return frozenset(key for keys in by_source.values() for key in keys)
 
     def changed(self, source: str, old: list[str]) -> None:
         with self._lock:
@@ -92,8 +113,8 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
     for ref in refs:
         piped = is_piped(ref)
         gone = not piped and ref.problem is not None and not os.path.lexists(ref.source)
-        if earlier is None:  # read once, when the first page is asked for
-            earlier, opened = _ids_by_source(out)
+        if earlier is None:  # when the first page is asked for
+            earlier, opened = changes.earlier(out)
         if ref.problem is not None and LOCKED in ref.problem and _digest(ref.id) in opened:
             raise ConfigError(
                 f"{ref.source}: this run read pages of this encrypted PDF with a password, "

@@ -316,7 +316,7 @@ class DocumentApp:
             )
             if client is not None and limits.budget is not None:
                 done = (
-                    await anyio.to_thread.run_sync(_written_ids, options.out)
+                    await anyio.to_thread.run_sync(changes.written_ids, options.out)
                     if options.resume
                     else frozenset()
                 )
@@ -383,13 +383,6 @@ class DocumentApp:
                 ),
                 superseded=changes.superseded,
             )
-
-
-def _written_ids(out: Path) -> frozenset[str]:
-    """The ids of the pages an earlier run wrote (a resume's pages that never start)."""
-    if not out.exists():
-        return frozenset()
-    return frozenset(str(record.get("id")) for record in read_records(out))
 
 
 async def _within_budget(

@@ -164,3 +164,50 @@ class TestCostCeiling:
             final = records(out)
             assert sorted(r["id"] for r in final) == sorted({r["id"] for r in final})
             assert [r["status"] for r in final] == ["ok"] * PAGES
+
+    def test_a_resume_reads_the_output_once(self, pages: Path, tmp_path: Path) -> None:
+        """A resume under the ceiling reads the output's records once, for the pages
+        written and for the inputs replaced in place both (it read them twice: 0.5 s
+        per 100,000 lines each)."""
+        counting = (
+            "import sys\n"
+            "from stages import _resumed\n"
+            "read = _resumed.read_records\n"
+            "def counted(path):\n"
+            "    print('read_records', path, file=sys.stderr)\n"
+            "    return read(path)\n"
+            "_resumed.read_records = counted\n"
+            "from asyncpipe._cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n"
+        )
+        with run_server(latency=0.05) as server:
+            out = tmp_path / "out.jsonl"
+            ceiling = ("--llm-prices", "1000,1000", "--max-cost", "2.5")
+            done = run(pages, out, server, *ceiling)
+            assert done.returncode == 4, done.stderr[-3000:]
+            resumed = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    counting,
+                    "run",
+                    str(pages),
+                    "--out",
+                    str(out),
+                    "--llm-url",
+                    server.url,
+                    "--llm-model",
+                    "t",
+                    "--progress",
+                    "none",
+                    *ceiling,
+                    "--resume",
+                ],
+                cwd=PROJECT,
+                capture_output=True,
+                text=True,
+                timeout=500,
+                env={**os.environ, "PYTHONPATH": str(PROJECT)},
+            )
+        assert resumed.returncode in (0, 4), resumed.stderr[-3000:]
+        assert resumed.stderr.count(f"read_records {out}\n") == 1, resumed.stderr[-3000:]
