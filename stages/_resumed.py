@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,26 @@ from ._page import PageRef
 from .inputs._sniff import LOCKED, path_digest
 from .inputs._stdin import is_piped
 
-__all__ = ["Changes", "against_output", "read_records"]
+__all__ = ["Changes", "Earlier", "against_output", "read_records"]
 
 log = logging.getLogger("stages.app")
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """
+    What the output holds from before a resume.
+
+    Attributes:
+        by_source: the ids of its lines, by the absolute path of their input.
+        opened: the content hashes of the inputs some page of which was read (a line
+            not an error).
+        finished: the absolute paths of those inputs.
+    """
+
+    by_source: dict[str, list[str]]
+    opened: set[str]
+    finished: set[str]
 
 
 class Changes:
@@ -39,24 +57,22 @@ class Changes:
         self._new: dict[str, list[str]] = {}  # by input: the ids this walk gave it
         self._current: set[str] = set()  # every id this walk gave
         self._reading = threading.Lock()
-        self._earlier: tuple[dict[str, list[str]], set[str]] | None = None
+        self._earlier: Earlier | None = None
 
-    def earlier(self, out: Path) -> tuple[dict[str, list[str]], set[str]]:
+    def earlier(self, out: Path) -> Earlier:
         """
-        The ids of the output's lines from before, by the absolute path of their input;
-        and the content hashes of the inputs some page of which was read.  Read from
-        ``out`` once, in the thread that asks first (a resume under a cost ceiling asks
-        for `written_ids` before the walk begins; each read the whole output, 0.5 s per
-        100,000 lines).
+        The output's lines from before (`Earlier`), read from ``out`` once, in the
+        thread that asks first (a resume under a cost ceiling asks for `written_ids`
+        before the walk begins; each read the whole output, 0.5 s per 100,000 lines).
         """
         with self._reading:
             if self._earlier is None:
-                self._earlier = _ids_by_source(out)
+                self._earlier = _read_earlier(out)
             return self._earlier
 
     def written_ids(self, out: Path) -> frozenset[str]:
         """The ids of the pages the output holds from before (`earlier`)."""
-        by_source, _ = self.earlier(out)
+        by_source = self.earlier(out).by_source
         return frozenset(key for keys in by_source.values() for key in keys)
 
     def changed(self, source: str, old: list[str]) -> None:
@@ -97,6 +113,11 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
     to ``changes``, which the output drops once the new ones are written: the key holds
     the content hash, so the old lines would stay beside the new ones.
 
+    An input that discovery cannot read now (bytes that are no document, a symbolic
+    link whose file is gone, a file it may not open) but some page of which the output
+    holds as read is left out too, with a warning: the pages read before stay, where an
+    error record replaced them (other bytes) or joined them (a dangling link).
+
     A document piped in on standard input is neither: it was never a file to move away
     or replace. Piped again, its pages are those of its bytes: the same bytes resume
     under the same ids, and other bytes are another document, read beside the earlier
@@ -107,15 +128,14 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
             now: without it, its pages cannot be counted, and those not yet written would
             be left out unseen.
     """
-    earlier: dict[str, list[str]] | None = None
-    opened: set[str] = set()
+    earlier: Earlier | None = None
     seen: set[str] = set()
     for ref in refs:
         piped = is_piped(ref)
         gone = not piped and ref.problem is not None and not os.path.lexists(ref.source)
         if earlier is None:  # when the first page is asked for
-            earlier, opened = changes.earlier(out)
-        if ref.problem is not None and LOCKED in ref.problem and _digest(ref.id) in opened:
+            earlier = changes.earlier(out)
+        if ref.problem is not None and LOCKED in ref.problem and _digest(ref.id) in earlier.opened:
             raise ConfigError(
                 f"{ref.source}: this run read pages of this encrypted PDF with a password, "
                 "and it does not open now: give --pdf-password-env again (without the "
@@ -123,9 +143,20 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
                 "left out)"
             )
         # Named as before or not (./a.jpg, /x/a.jpg).
-        ids = earlier.get(os.path.abspath(ref.source), ())
+        absolute = os.path.abspath(ref.source)
+        ids = earlier.by_source.get(absolute, ())
         if gone and ids:
             log.warning("%s is gone; the output has its pages from before", ref.source)
+            continue
+        if not piped and ref.problem is not None and absolute in earlier.finished:
+            # Cannot be read now (other bytes that are no document, a symbolic link whose
+            # file is gone, no permission): the pages read before stay, and nothing is
+            # added beside them.  An error record replaced them, or joined them.
+            log.warning(
+                "%s cannot be read now (%s); the output keeps its pages from before",
+                ref.source,
+                _reason(ref),
+            )
             continue
         if not (gone or piped) and ref.source not in seen and (stale := _stale(ref, ids)):
             seen.add(ref.source)
@@ -149,20 +180,24 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
             yield orjson.loads(line)
 
 
-def _ids_by_source(out: Path) -> tuple[dict[str, list[str]], set[str]]:
-    """
-    The ids of the lines in the output, by the absolute path of their input; and the
-    content hashes of the inputs some page of which was read (a line not an error).
-    """
-    ids: dict[str, list[str]] = {}
-    opened: set[str] = set()
+def _read_earlier(out: Path) -> Earlier:
+    """What ``out`` holds (`Earlier`)."""
+    earlier = Earlier({}, set(), set())
     if out.exists():
         for record in read_records(out):
             source = os.path.abspath(str(record.get("source")))
-            ids.setdefault(source, []).append(key := str(record.get("id")))
+            earlier.by_source.setdefault(source, []).append(key := str(record.get("id")))
             if record.get("status") != "error":
-                opened.add(_digest(key))
-    return ids, opened
+                earlier.opened.add(_digest(key))
+                earlier.finished.add(source)
+    return earlier
+
+
+def _reason(ref: PageRef) -> str:
+    """Discovery's problem with ``ref``, without the path it starts with."""
+    problem = ref.problem or ""
+    head, sep, rest = problem.partition(": ")
+    return rest if sep and head.endswith(os.path.basename(ref.source)) else problem
 
 
 def _digest(key: str) -> str:

@@ -7,11 +7,20 @@ same run still completes.
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
 from corpus import blank_pdf, bomb_png, corrupt_pdf, encrypted_pdf
-from reliability_helpers import RECEIPTS, make_receipt, read_lines, run_cli
+from reliability_helpers import (
+    RECEIPTS,
+    count_lines,
+    make_receipt,
+    read_lines,
+    run_cli,
+    spawn_cli,
+)
 
 GOOD = ["good.png", "with space.png", "ünïcødé €.png", "new\nline.png"]
 
@@ -204,6 +213,50 @@ class TestBadInputs:
         again = run_cli([*args, "--resume"], log=tmp_path / "cli.log")
         assert again.returncode == 0, again.output
         assert "changed since" not in again.output
+        assert read_lines(out)[0] == records
+
+    def test_resume_keeps_finished_pages_of_inputs_now_unreadable(self, tmp_path: Path) -> None:
+        """SIGKILL once two pages are written; then one of those files is overwritten
+        with bytes that are no document and the other becomes a symbolic link whose file
+        is gone.  The resume keeps both pages as read, adds no error record beside
+        them, names both, and finishes the rest (round 27 left these: the bytes' error
+        record replaced the good line, and the link's joined it)."""
+        folder = tmp_path / "in"
+        names = [f"{letter}.png" for letter in "abcdefgh"]
+        texts = [*RECEIPTS.values()] * 2
+        for name, text in zip(names, texts, strict=False):
+            make_receipt(folder / name, text)
+        out, log = tmp_path / "r.jsonl", tmp_path / "cli.log"
+        args = ["run", str(folder), "--out", str(out), "--progress", "none"]
+        run = spawn_cli([*args, "--workers", "ocr=1"], log=log)
+        try:
+            deadline = time.monotonic() + 100
+            while count_lines(out) < 2 and run.poll() is None:
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.02)
+        finally:
+            run.kill()
+            run.wait()
+        assert run.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+        before = {Path(r["source"]).name: r for r in read_lines(out)[0]}
+        assert {"a.png", "b.png"} <= set(before), before
+        (folder / "a.png").write_bytes(b"these bytes are no image\n" * 40)
+        (folder / "b.png").unlink()
+        (folder / "b.png").symlink_to(tmp_path / "moved" / "b.png")
+        result = run_cli([*args, "--resume"], log=log)
+        assert result.returncode == 0, result.output
+        records, torn = read_lines(out)
+        assert torn == 0
+        assert sorted(Path(r["source"]).name for r in records) == names
+        after = {Path(r["source"]).name: r for r in records}
+        assert after["a.png"] == before["a.png"] and after["b.png"] == before["b.png"]
+        assert [r["status"] for r in records] == ["ok"] * len(names)
+        for name in ("a.png", "b.png"):
+            assert f"{folder / name} cannot be read now" in result.output
+        assert "broken symbolic link" in result.output
+        # A resume again changes nothing.
+        again = run_cli([*args, "--resume"], log=log)
+        assert again.returncode == 0, again.output
         assert read_lines(out)[0] == records
 
     def test_missing_input(self, tmp_path: Path) -> None:

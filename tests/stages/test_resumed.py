@@ -77,3 +77,28 @@ class TestEarlier:
         assert [page.id for page in walked] == ["a.png#1@aaa", "b.png#1@new"]
         assert changes.superseded() == {"b.png#1@old": ["b.png#1@new"]}
         assert reads == [out]
+
+    def test_an_input_unreadable_now_keeps_only_pages_read(self, tmp_path: Path) -> None:
+        """An input discovery cannot read now is left out when the output holds a page
+        of it as read, and walked when it holds only its error records (those the new
+        error record, or --retry-failed, replaces)."""
+        out = tmp_path / "out.jsonl"
+        read, failed = str(tmp_path / "read.png"), str(tmp_path / "failed.png")
+        for path in (read, failed):
+            Path(path).write_bytes(b"no image")  # there, but no document
+        out.write_bytes(
+            b"".join(
+                orjson.dumps(line) + b"\n"
+                for line in [
+                    {"id": "read.png#1@aaa", "source": read, "status": "ok"},
+                    {"id": "failed.png#1@bbb", "source": failed, "status": "error"},
+                ]
+            )
+        )
+        problem = ": not a JPEG, PNG, TIFF, HEIC, WebP, BMP, GIF or PDF file"
+        refs = [
+            PageRef("read.png#1@ccc", read, 1, "png", read + problem),
+            PageRef("failed.png#1@ddd", failed, 1, "png", failed + problem),
+        ]
+        walked = list(against_output(refs, out, Changes()))
+        assert [page.id for page in walked] == ["failed.png#1@ddd"]
