@@ -26,6 +26,11 @@ __all__ = [
     "resume_command",
 ]
 
+# The input that reads standard input, and what a follow-up command of a run given it
+# needs besides its words.
+_STDIN = "-"
+_PIPE_AGAIN = "# with the same document piped in again"
+
 # Flags that a follow-up command replaces (it adds its own --resume / --retry-failed, and
 # --overwrite has no business in a command that continues a run).
 _DROPPED = frozenset({"--resume", "--retry-failed", "--overwrite"})
@@ -51,10 +56,13 @@ def command_line(argv: Sequence[str]) -> list[str]:
 def follow_up_command(command: Sequence[str], *flags: str) -> str:
     """
     ``command`` without ``--resume``, ``--retry-failed`` and ``--overwrite``, then
-    ``flags``, quoted for a POSIX shell.
+    ``flags``, quoted for a POSIX shell.  When an input is ``-`` (standard input), a
+    shell comment after the command says to pipe the document in again: the command
+    alone would wait on the terminal, or read what else is piped to it.
     """
     kept = [word for word in command if word not in _DROPPED]
-    return shlex.join([*kept, *flags])
+    text = shlex.join([*kept, *flags])
+    return f"{text}  {_PIPE_AGAIN}" if _STDIN in kept else text
 
 
 def resume_command(command: Sequence[str]) -> str:

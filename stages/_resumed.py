@@ -20,7 +20,7 @@ from asyncpipe._durable import LineScanner
 
 from ._page import PageRef
 from .inputs._sniff import LOCKED, path_digest
-from .inputs._stdin import is_piped
+from .inputs._stdin import STDIN_SOURCE, is_piped
 
 __all__ = ["Changes", "Earlier", "against_output", "read_records"]
 
@@ -33,7 +33,10 @@ class Earlier:
     What the output holds from before a resume.
 
     Attributes:
-        by_source: the ids of its lines, by the absolute path of their input.
+        by_source: the ids of its lines, by the absolute path of their input (the
+            lines of a document piped in under `STDIN_SOURCE` itself, which no path
+            equals: a file named ``<stdin>`` is ``./<stdin>``, whose absolute path
+            ``<stdin>`` would be too).
         opened: the content hashes of the inputs some page of which was read (a line
             not an error).
         finished: the absolute paths of those inputs.
@@ -185,7 +188,8 @@ def _read_earlier(out: Path) -> Earlier:
     earlier = Earlier({}, set(), set())
     if out.exists():
         for record in read_records(out):
-            source = os.path.abspath(str(record.get("source")))
+            named = str(record.get("source"))
+            source = named if named == STDIN_SOURCE else os.path.abspath(named)
             earlier.by_source.setdefault(source, []).append(key := str(record.get("id")))
             if record.get("status") != "error":
                 earlier.opened.add(_digest(key))

@@ -321,6 +321,15 @@ class TestCommandLine:
             "--retry-failed",
         ]
 
+    def test_a_piped_run_is_told_to_pipe_the_document_again(self) -> None:
+        """With ``-`` among the inputs, the command says, as a shell comment it can be
+        pasted with, that the document must be piped in again."""
+        command = ["asyncpipe", "run", "-", "scans", "--out", "o.jsonl"]
+        text = follow_up_command(command, "--resume")
+        assert text.endswith("--resume  # with the same document piped in again")
+        assert shlex.split(text, comments=True) == [*command, "--resume"]
+        assert "#" not in follow_up_command(command[:2] + command[3:], "--resume")
+
     def test_in_process_call_falls_back_to_module_form(self) -> None:
         """main(argv) from Python names ``python -m asyncpipe``."""
         assert command_line(["run", "not-in-sys-argv-xyz"])[:3] == ["python", "-m", "asyncpipe"]

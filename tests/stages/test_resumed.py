@@ -78,6 +78,23 @@ class TestEarlier:
         assert changes.superseded() == {"b.png#1@old": ["b.png#1@new"]}
         assert reads == [out]
 
+    def test_a_file_named_stdin_is_not_the_document_piped_before(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A file named ``<stdin>`` given to a resume (its source ``./<stdin>``) is not
+        the document piped into the run before (source ``<stdin>``): the piped page's
+        line stays, where the file was taken for that document replaced in place and
+        the line left the output."""
+        monkeypatch.chdir(tmp_path)
+        out = tmp_path / "out.jsonl"
+        piped = {"id": "<stdin>#1@aaaaaaaaaaaa", "source": "<stdin>", "status": "ok"}
+        out.write_bytes(orjson.dumps(piped) + b"\n")
+        changes = Changes()
+        walked = list(against_output([ref("./<stdin>#1@bbb", "./<stdin>")], out, changes))
+        assert [page.id for page in walked] == ["./<stdin>#1@bbb"]
+        assert changes.superseded() == {}
+        assert changes.written_ids(out) == {piped["id"]}
+
     def test_an_input_unreadable_now_keeps_only_pages_read(self, tmp_path: Path) -> None:
         """An input discovery cannot read now is left out when the output holds a page
         of it as read, and walked when it holds only its error records (those the new
