@@ -55,6 +55,8 @@ class PageRef:
             is the ``k``-th (1-based, in reading order); ``None`` for a page read whole.
         region: with ``receipt``, the receipt's part of the page as fractions of its
             width and height, ``(x0, y0, x1, y1)``; the load stage cuts it out.
+        locked: the page is of an encrypted PDF that did not open (no password given, or
+            none given opens it); ``problem`` says so.
     """
 
     id: str
@@ -65,9 +67,11 @@ class PageRef:
     data: bytes | None = field(default=None, repr=False, compare=False)
     receipt: tuple[int, int] | None = None
     region: tuple[float, float, float, float] | None = None
+    locked: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON-safe ref, without its bytes (``receipt`` and ``region`` when set); a
+        """The JSON-safe ref, without its bytes (``receipt`` and ``region``, and ``locked``,
+        when set); a
         source that is not UTF-8 comes back from `from_json` as shown, which is enough once
         the page is read."""
         data: dict[str, Any] = {
@@ -80,12 +84,16 @@ class PageRef:
         if self.receipt is not None and self.region is not None:
             data["receipt"] = list(self.receipt)
             data["region"] = list(self.region)
+        if self.locked:
+            data["locked"] = True
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PageRef:
         """The ref `to_json` wrote."""
         ref = cls(data["id"], data["source"], data["page"], data["kind"], data.get("problem"))
+        if data.get("locked"):
+            ref = replace(ref, locked=True)
         if data.get("receipt"):
             k, n = data["receipt"]
             x0, y0, x1, y1 = data["region"]

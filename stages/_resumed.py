@@ -19,7 +19,7 @@ from asyncpipe import ConfigError
 from asyncpipe._durable import LineScanner
 
 from ._page import PageRef
-from .inputs._sniff import LOCKED, path_digest
+from .inputs._sniff import path_digest
 from .inputs._stdin import STDIN_SOURCE, is_piped
 
 __all__ = ["Changes", "Earlier", "against_output", "read_records"]
@@ -138,7 +138,7 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
         gone = not piped and ref.problem is not None and not os.path.lexists(ref.source)
         if earlier is None:  # when the first page is asked for
             earlier = changes.earlier(out)
-        if ref.problem is not None and LOCKED in ref.problem and _digest(ref.id) in earlier.opened:
+        if ref.locked and _digest(ref.id) in earlier.opened:
             raise ConfigError(
                 f"{ref.source}: this run read pages of this encrypted PDF with a password, "
                 "and it does not open now: give --pdf-password-env again (without the "

@@ -30,7 +30,7 @@ from pathlib import Path
 from stages._page import PageRef, utf8_text
 
 from ._receipts import receipts_of
-from ._sniff import Hidden, count_pages, describe, examine, path_digest, show_path, sniff
+from ._sniff import Hidden, LockedPdf, count_pages, describe, examine, path_digest, show_path, sniff
 from ._stdin import STDIN, as_file, stdin_refs
 
 __all__ = ["DOCUMENT_SUFFIXES", "SkipCallback", "discover", "estimate_pages"]
@@ -335,10 +335,12 @@ class _Discovery:
         source = as_file(str(path))
         found = examine(path, shown=show_path(source))
         rel = as_file(utf8_text(Path(os.path.relpath(path, root)).as_posix()))
+        locked = False
         if found.problem is None:
             try:
                 pages = count_pages(path, found.kind, passwords=self.passwords)
             except (OSError, ValueError) as exc:
+                locked = isinstance(exc, LockedPdf)
                 problem = f"{show_path(source)}: {describe(exc)}"
                 found = type(found)(found.kind, found.digest, problem)
                 pages = 1
@@ -351,7 +353,7 @@ class _Discovery:
         for page in range(1, pages + 1):
             ref_id = f"{rel}#{page}@{found.digest}"
             self.seen_ids.add(ref_id)
-            yield PageRef(ref_id, source, page, found.kind, found.problem)
+            yield PageRef(ref_id, source, page, found.kind, found.problem, locked=locked)
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:

@@ -32,6 +32,7 @@ __all__ = [
     "LOCKED",
     "FileInfo",
     "Hidden",
+    "LockedPdf",
     "count_pages",
     "describe",
     "examine",
@@ -245,8 +246,16 @@ def _no_pages(path: Path | bytes) -> bool:
 
 
 #: The words that open the reason an encrypted PDF did not open (no password, or a wrong
-#: one); a resumed run looks for them (`stages._resumed.against_output`).
+#: one).
 LOCKED = "encrypted PDF"
+
+
+class LockedPdf(ValueError):
+    """
+    An encrypted PDF that does not open: no password was given, or none given opens it.
+    Discovery marks its refs `PageRef.locked`, which a resumed run weighs
+    (`stages._resumed.against_output`).
+    """
 
 
 class Hidden(tuple[str, ...]):
@@ -287,7 +296,7 @@ def _open(path: Path | bytes, passwords: Sequence[str]) -> pdfium.PdfDocument:
         else f"none of the {len(passwords)} passwords given opens it"
     )
     # The reason names no password; the error chained is PDFium's refusal of none.
-    raise ValueError(f"{LOCKED}: wrong password ({given})") from refused
+    raise LockedPdf(f"{LOCKED}: wrong password ({given})") from refused
 
 
 @contextmanager
@@ -304,8 +313,8 @@ def open_pdf(path: Path | bytes, passwords: Sequence[str] = ()) -> Iterator[pdfi
         The open document.
 
     Raises:
-        ValueError: the PDF is encrypted and no password or a wrong one was given, or
-            PDFium cannot parse it; the message is the user-facing reason without the
+        LockedPdf: the PDF is encrypted and no password or a wrong one was given.
+        ValueError: PDFium cannot parse it; the message is the user-facing reason without the
             path (and never a password).
         OSError: the file cannot be read.
     """
@@ -314,7 +323,7 @@ def open_pdf(path: Path | bytes, passwords: Sequence[str] = ()) -> Iterator[pdfi
             document = _open(path, passwords)
         except pdfium.PdfiumError as exc:
             if exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
-                raise ValueError(
+                raise LockedPdf(
                     f"{LOCKED} (password required; asyncpipe run --pdf-password-env "
                     "names a variable holding it)"
                 ) from exc

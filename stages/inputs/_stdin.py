@@ -25,7 +25,7 @@ import anyio.lowlevel
 from asyncpipe import ConfigError
 from stages._page import PageRef
 
-from ._sniff import count_pages, describe, examine_bytes
+from ._sniff import LockedPdf, count_pages, describe, examine_bytes
 
 __all__ = [
     "DEFAULT_MAX_STDIN_BYTES",
@@ -171,7 +171,7 @@ def stdin_refs(data: bytes, *, pdf_passwords: Sequence[str] = ()) -> list[PageRe
         pdf_passwords: the passwords to try on an encrypted PDF.
     """
     found = examine_bytes(data, STDIN_SOURCE)
-    pages = 1
+    pages, locked = 1, False
     if not data:
         found = type(found)(
             found.kind, found.digest, f"{STDIN_SOURCE}: nothing was piped in (0 bytes)"
@@ -180,6 +180,7 @@ def stdin_refs(data: bytes, *, pdf_passwords: Sequence[str] = ()) -> list[PageRe
         try:
             pages = count_pages(data, found.kind, passwords=pdf_passwords)
         except (OSError, ValueError) as exc:
+            locked = isinstance(exc, LockedPdf)
             problem = f"{STDIN_SOURCE}: {describe(exc)}"
             found = type(found)(found.kind, found.digest, problem)
     return [
@@ -190,6 +191,7 @@ def stdin_refs(data: bytes, *, pdf_passwords: Sequence[str] = ()) -> list[PageRe
             found.kind,
             found.problem,
             data=data,
+            locked=locked,
         )
         for page in range(1, pages + 1)
     ]

@@ -100,6 +100,12 @@ class TestWrongPassword:
         assert ref.problem == (
             f"{locked}: encrypted PDF: wrong password (the password given does not open it)"
         )
+        assert ref.locked
+        assert PageRef.from_json(ref.to_json()).locked
+        (none_given,) = discover([locked])
+        assert none_given.locked
+        assert none_given.problem is not None
+        assert "password required" in none_given.problem
         manual = PageRef("invoice.pdf#1@000000000000", str(locked), 1, "pdf")
         with pytest.raises(InputError, match=r"invoice\.pdf: encrypted PDF: wrong password"):
             load_page(manual, pdf_passwords=["nope", "nor this"])

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from asyncpipe import ConfigError
 from stages import _resumed as resumed
 from stages._page import PageRef
 from stages._resumed import Changes, against_output, read_records
@@ -94,6 +95,26 @@ class TestEarlier:
         assert [page.id for page in walked] == ["./<stdin>#1@bbb"]
         assert changes.superseded() == {}
         assert changes.written_ids(out) == {piped["id"]}
+
+    def test_only_a_pdf_that_did_not_open_is_locked(self, tmp_path: Path) -> None:
+        """A resume refuses to go on without the password of an encrypted PDF it read
+        pages of (`PageRef.locked`), not of a file whose problem merely holds the words
+        "encrypted PDF" (its name, here): that one is weighed as any input unreadable
+        now, and its page read before is kept. It was told by those words, and the
+        resume refused to go on.
+        """
+        out = tmp_path / "out.jsonl"
+        named = str(tmp_path / "encrypted PDF scans")
+        line = {"id": "x#1@aaaaaaaaaaaa", "source": named, "status": "ok"}
+        out.write_bytes(orjson.dumps(line) + b"\n")
+        problem = f"{named}: cannot read: permission denied"
+        unreadable = PageRef("x#1@aaaaaaaaaaaa", named, 1, "pdf", problem)
+        assert list(against_output([unreadable], out, Changes())) == []
+        opened = {"id": "y#1@bbbbbbbbbbbb", "source": named + "2", "status": "ok"}
+        out.write_bytes(orjson.dumps(opened) + b"\n")
+        locked = PageRef("y#1@bbbbbbbbbbbb", named + "2", 1, "pdf", "locked", locked=True)
+        with pytest.raises(ConfigError, match="give --pdf-password-env again"):
+            list(against_output([locked], out, Changes()))
 
     def test_an_input_unreadable_now_keeps_only_pages_read(self, tmp_path: Path) -> None:
         """An input discovery cannot read now is left out when the output holds a page
