@@ -8,6 +8,7 @@ own argument group, and receives them apart (``RunOptions.app_options``).
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ())
         "inputs", nargs="*", metavar="INPUT", help="the inputs, as the app reads them"
     )
     parser.add_argument("--config", type=Path, help="a TOML file of these options")
-    parser.add_argument("--out", "-o", type=Path, help="the JSON-lines output file (required)")
+    # Text, not a Path: a Path drops the trailing slash of ``--out results/``.
+    parser.add_argument("--out", "-o", help="the JSON-lines output file (required)")
     parser.add_argument(
         "--journal", type=Path, help="the checkpoint journal (default: OUT.journal)"
     )
@@ -304,12 +306,13 @@ def run_options(
             "--overwrite and --resume say opposite things: --resume keeps the output and "
             "finishes the run, --overwrite starts over; give one"
         )
-    out = Path(args.out)
+    out = _file_path("--out", str(args.out), "results.jsonl")
+    journal = args.journal and _file_path("--journal", str(args.journal), "results.jsonl.journal")
     limits, default_limit = parse_limits(args.rate_limit)
     return RunOptions(
         inputs=list(args.inputs),
         out=out,
-        journal=Path(args.journal) if args.journal else out.with_name(out.name + ".journal"),
+        journal=journal or out.with_name(out.name + ".journal"),
         resume=args.resume,
         retry_failed=args.retry_failed,
         overwrite=args.overwrite,
@@ -323,6 +326,21 @@ def run_options(
         app_options=argparse.Namespace(**{d: getattr(args, d) for d in sorted(app_dests)}),
         **_executor_options(args),
     )
+
+
+def _file_path(option: str, text: str, example: str) -> Path:
+    """
+    ``text`` as the path of a file ``option`` names.
+
+    Raises:
+        ConfigError: it names a folder, or ends with a slash as a folder's name does: the
+            sink and the journal would fail on it with a traceback, after taking their
+            locks beside it (and ``results/`` was written as a file named ``results``).
+    """
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        raise ConfigError(f"{option} {text} is a folder: give a file path, e.g. {path / example}")
+    return path
 
 
 def _executor_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def config_defaults(path: Path, parser: argparse.ArgumentParser) -> dict[str, An
             raise ConfigError(f"config {path}: unknown option {name!r}")
         if dest == "inputs" and isinstance(value, str):
             value = [value]
-        if dest in ("out", "journal") and isinstance(value, str):
+        if dest == "journal" and isinstance(value, str):
             value = Path(value)
         out[dest] = value
     return out

@@ -136,6 +136,35 @@ class TestCountingApp:
             done.stderr
         )
 
+    def test_an_output_that_is_a_folder_is_a_usage_error(self, tmp_path: Path) -> None:
+        """``--out`` naming a folder, or ending with a slash, exits 2 before anything is
+        written or locked (a review: an IsADirectoryError traceback and a stale
+        ``dd.journal.lock``, and ``--out new/`` wrote a file named ``new``)."""
+        source, folder = numbers(tmp_path / "n.txt", 3), tmp_path / "dd"
+        folder.mkdir()
+        before = sorted(tmp_path.iterdir())
+        for out, extra in (
+            (folder, ["--overwrite"]),
+            (folder, []),
+            (f"{tmp_path / 'new'}/", []),
+        ):
+            done = cli(*APP_RUN, source, "--out", out, "--side", tmp_path / "side", *extra)
+            name = str(out)
+            assert done.returncode == 2, done.stderr
+            assert done.stderr == (
+                f"asyncpipe: --out {name} is a folder: give a file path, e.g. "
+                f"{Path(name) / 'results.jsonl'}\n"
+            )
+        assert sorted(tmp_path.iterdir()) == before
+        assert list(folder.iterdir()) == []
+        done = cli(*APP_RUN, source, "--out", tmp_path / "o", "--journal", folder, "--side", "s")
+        assert done.returncode == 2 and "--journal " in done.stderr and "is a folder" in done.stderr
+        config = tmp_path / "c.toml"
+        config.write_text(f'out = "{tmp_path / "new"}/"\n')
+        done = cli(*APP_RUN, source, "--config", config, "--side", tmp_path / "side")
+        assert done.returncode == 2 and "is a folder: give a file path" in done.stderr
+        assert not (tmp_path / "new").exists()
+
     def test_ctrl_c_while_starting(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
