@@ -114,6 +114,25 @@ async def journal_command(action: str, path: Path) -> int:
     return 0
 
 
+#: Loggers of the HTTP client that say INFO per request: an LLM app's run would log a line
+#: per call, whole URL (query string and all) included; shown from ``--log-level debug``.
+_CHATTY = ("httpx", "httpcore")
+
+
+def _configure_logging(level: str) -> None:
+    """
+    Log at ``level`` to stderr, the HTTP client's per-request lines only when debugging.
+    """
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in _CHATTY:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """
     The ``asyncpipe`` command.  Returns the exit code.
@@ -140,11 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         assert app is not None
         if process:
             restart_with(start_environment(app))
-        logging.basicConfig(
-            level=args.log_level.upper(),
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        _configure_logging(args.log_level)
         options = run_options(args, app_dests, command_line(argv))
         return anyio.run(run_command, options, app)
     except KeyboardInterrupt:

@@ -7,12 +7,14 @@ Each INPUT is a text file; each line of it is one item, keyed ``FILE:LINE``.  St
 a paid API call).  Every ``paid`` call appends ``RUN KEY`` to the ``--side`` file, so a
 test can count the calls a resumed run repeats.  The app asks to start with
 ``CLIAPP_STARTED_WITH=1`` (``start_environment``); ``--env-log`` records the pid and that
-variable as the run opens.
+variable as the run opens.  ``--log-http`` makes each ``paid`` call log as httpx does
+(an INFO line per request on the ``httpx`` logger) and a WARNING there.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -40,6 +42,7 @@ class CountingApp:
         group.add_argument("--run-id", default="0", help="tags this run's calls in --side")
         group.add_argument("--delay", type=float, default=0.0, help="seconds per paid call")
         group.add_argument("--env-log", type=Path, help="append 'PID CLIAPP_STARTED_WITH' here")
+        group.add_argument("--log-http", action="store_true", help="log each call as httpx")
 
     @asynccontextmanager
     async def open(self, options: RunOptions) -> AsyncIterator[Job]:
@@ -61,6 +64,10 @@ class CountingApp:
             key, number = value
             await anyio.sleep(args.delay)
             os.write(side, f"{args.run_id} {key}\n".encode())
+            if args.log_http:
+                http = logging.getLogger("httpx")
+                http.info('HTTP Request: POST http://127.0.0.1/?api-key=k "HTTP/1.1 200 OK"')
+                http.warning("an httpx warning")
             return [key, number + 1]
 
         pipeline = Pipeline(

@@ -165,6 +165,20 @@ class TestCountingApp:
         assert done.returncode == 2 and "is a folder: give a file path" in done.stderr
         assert not (tmp_path / "new").exists()
 
+    def test_http_requests_are_logged_only_when_debugging(self, tmp_path: Path) -> None:
+        """The HTTP client's INFO line per request (its URL whole, query string too) is
+        not logged at the default level, its warnings are; ``--log-level debug`` shows
+        both (a review: an ``INFO httpx: HTTP Request`` line per LLM call)."""
+        source = numbers(tmp_path / "n.txt", 2)
+        run = [*APP_RUN, source, "--side", tmp_path / "side", "--log-http", "--progress", "log"]
+        done = cli(*run, "--out", tmp_path / "a.jsonl")
+        assert done.returncode == 0, done.stderr
+        assert "HTTP Request" not in done.stderr and "api-key" not in done.stderr
+        assert done.stderr.count("WARNING httpx: an httpx warning") == 2
+        done = cli(*run, "--out", tmp_path / "b.jsonl", "--log-level", "debug")
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.count("INFO httpx: HTTP Request: POST") == 2
+
     def test_ctrl_c_while_starting(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -294,7 +308,13 @@ class TestRunOptions:
             CountingApp(),
         )
         options = run_options(args, dests)
-        assert sorted(vars(options.app_options)) == ["delay", "env_log", "run_id", "side"]
+        assert sorted(vars(options.app_options)) == [
+            "delay",
+            "env_log",
+            "log_http",
+            "run_id",
+            "side",
+        ]
         assert options.workers == {"math": 2}
         assert options.ordered is True
         assert options.default_limit is not None and options.default_limit.limit == 9
