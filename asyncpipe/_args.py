@@ -22,9 +22,12 @@ from ._ratelimit import parse_rate
 __all__: list[str] = []
 
 COMMANDS = ("run", "journal")
+#: The README's table of exit codes, in brief (a test holds the two to the same codes).
 EPILOG = (
     "exit codes: 0 done, 1 failed, 2 usage or no input, 3 done with error records "
-    "(--fail-on-error), 130/143 interrupted (continue with --resume)"
+    "(--fail-on-error), 4 stopped by the app (e.g. its cost ceiling, or a server asking "
+    "for a long wait or refusing every call; continue with --resume), 130/143 "
+    "interrupted (continue with --resume)"
 )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from cliapp import CountingApp
 
 import asyncpipe
 from asyncpipe import ConfigError, Pipeline, RateLimit, Stage, load_app
-from asyncpipe._args import parse, run_options
+from asyncpipe._args import build_parser, parse, run_options
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_RUN = ("--app", "cliapp:app", "run")
@@ -433,6 +434,19 @@ class TestAppDiscovery:
         done = cli("--app", "no_such_module:app", "journal", "show", journal)
         assert done.returncode == 0, done.stderr
         assert "1 items done (1 ok" in done.stdout
+
+    def test_help_names_the_readme_s_exit_codes(self) -> None:
+        """``--help`` and ``run --help`` list the exit codes of the README's table, no more
+        and no fewer (a review: both left out 4, a cost ceiling's stop)."""
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        table = readme.split("Exit codes:", 1)[1].split("\n\n", 2)[1]
+        rows = re.findall(r"^\| ([\d /]+) \|", table, flags=re.MULTILINE)
+        documented = {int(code) for row in rows for code in row.split("/")}
+        assert documented >= {0, 1, 2, 3, 4, 130, 143}
+        for parser in build_parser(CountingApp()):
+            said = " ".join(parser.format_help().split()).split("exit codes: ", 1)[1]
+            listed = re.findall(r"(?:^|, )(\d+)(?:/(\d+))? ", said)
+            assert {int(code) for pair in listed for code in pair if code} == documented
 
     def test_no_bench_subcommand(self) -> None:
         """Benchmarks are not a framework command."""
