@@ -30,6 +30,14 @@ EPILOG = (
     "interrupted (continue with --resume)"
 )
 
+#: ``asyncpipe journal ACTION``, and what each does.
+JOURNAL_ACTIONS = {
+    "show": "count the journal's events, items done (ok and error), items with "
+    "checkpoints and torn tail's bytes",
+    "compact": "rewrite the journal with only what a resume needs: one line per item "
+    "done, the latest checkpoints of the others (refused while a run has it open)",
+}
+
 
 def app_spec(argv: Sequence[str]) -> tuple[str | None, str | None]:
     """
@@ -248,9 +256,16 @@ def build_parser(
     run.add_argument("--app", metavar="NAME", help=argparse.SUPPRESS)
     if app is not None:
         app.add_arguments(run)
-    journal = commands.add_parser("journal", help="journal maintenance")
-    journal.add_argument("action", choices=("compact", "show"))
-    journal.add_argument("path", type=Path)
+    journal = commands.add_parser(
+        "journal",
+        help="inspect or compact a run's checkpoint journal",
+        description="Inspect or compact a run's checkpoint journal (by default the "
+        "output's name with .journal added: results.jsonl.journal).",
+    )
+    actions = journal.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in JOURNAL_ACTIONS.items():
+        command = actions.add_parser(action, help=text, description=text[0].upper() + text[1:])
+        command.add_argument("path", type=Path, metavar="JOURNAL", help="the journal file")
     return parser, run
 
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
+import orjson
 
 from ._app import App, RunOptions, load_app, start_environment
 from ._args import app_spec, parse, run_options
@@ -99,7 +100,11 @@ async def run_command(options: RunOptions, app: App) -> int:
 async def journal_command(action: str, path: Path) -> int:
     """
     ``asyncpipe journal compact|show PATH``.
+
+    Raises:
+        ConfigError: ``path`` is no journal: missing, a folder, or a run's output.
     """
+    await anyio.to_thread.run_sync(_check_journal, path)
     if action == "compact":
         before, after = await Journal.compact(path)
         print(f"{path}: {before} lines -> {after}")
@@ -117,6 +122,40 @@ async def journal_command(action: str, path: Path) -> int:
 #: Loggers of the HTTP client that say INFO per request: an LLM app's run would log a line
 #: per call, whole URL (query string and all) included; shown from ``--log-level debug``.
 _CHATTY = ("httpx", "httpcore")
+
+
+def _check_journal(path: Path) -> None:
+    """
+    Refuse a ``path`` that is no journal, saying what it is (a review: ``journal show``
+    of a missing file counted 0 events, and of a run's output called the output a
+    corrupt journal to move aside).
+
+    Raises:
+        ConfigError: ``path`` is missing, a folder, or a run's output.
+    """
+    if path.is_dir():
+        raise ConfigError(
+            f"{path} is a folder: give the journal file, e.g. {path}/results.jsonl.journal"
+        )
+    journal = path.with_name(path.name + ".journal")
+    try:
+        with path.open("rb") as file:
+            first = file.readline(1 << 20)
+    except FileNotFoundError:
+        raise ConfigError(f"no such journal: {path}") from None
+    except OSError:
+        return  # the journal's own reading says what is wrong
+    try:
+        event = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return  # a torn first line, or no JSON: the journal's reader judges it
+    if isinstance(event, dict) and "ev" not in event:
+        # Every journal line is an event with "ev"; a JSON object without it is a record
+        # of a run's output (the sink writes whatever the app's record is).
+        found = "" if journal.exists() else " (not found here: see the run's --journal)"
+        raise ConfigError(
+            f"{path} is a run's output, not a journal: its journal is {journal}{found}"
+        )
 
 
 def _configure_logging(level: str) -> None:

@@ -16,6 +16,7 @@ from cliapp import CountingApp
 import asyncpipe
 from asyncpipe import ConfigError, Pipeline, RateLimit, Stage, load_app
 from asyncpipe._args import build_parser, parse, run_options
+from asyncpipe._cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_RUN = ("--app", "cliapp:app", "run")
@@ -408,6 +409,53 @@ class TestRunOptions:
         pipeline = Pipeline([Stage("s", _identity)], limits={"api": RateLimit(1, 1)})
         assert pipeline.limit_names == {"api"}
         assert options.configure(pipeline).limits["api"] is client_limit
+
+
+class TestJournalCommand:
+    """``asyncpipe journal show|compact`` says what each does, and what a path is not."""
+
+    def test_help_describes_each_action(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """``journal --help`` describes show and compact (a review: bare names)."""
+        with pytest.raises(SystemExit):
+            main(["journal", "--help"])
+        said = " ".join(capsys.readouterr().out.split())
+        assert "show count the journal's events" in said
+        assert "compact rewrite the journal with only what a resume needs" in said
+
+    def test_a_missing_journal_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A path that does not exist exits 2 (``show`` counted 0 events, exit 0), as does
+        a folder; nothing is created."""
+        for action in ("show", "compact"):
+            assert main(["journal", action, str(tmp_path / "nope.journal")]) == 2
+            assert capsys.readouterr().err == (
+                f"asyncpipe: no such journal: {tmp_path / 'nope.journal'}\n"
+            )
+            assert main(["journal", action, str(tmp_path)]) == 2
+            assert "is a folder: give the journal file" in capsys.readouterr().err
+        assert list(tmp_path.iterdir()) == []
+
+    def test_the_output_is_told_from_a_corrupt_journal(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The output given for its journal exits 2 naming the journal (it said 'corrupt
+        ...: move it aside'); a journal corrupt mid-file is still called corrupt."""
+        out = tmp_path / "r.jsonl"
+        out.write_bytes(b'{"id":"a","status":"ok"}\n')
+        journal = tmp_path / "r.jsonl.journal"
+        journal.write_bytes(b'{"ev":"done","k":"a","status":"ok"}\n')
+        for action in ("show", "compact"):
+            assert main(["journal", action, str(out)]) == 2
+            assert capsys.readouterr().err == (
+                f"asyncpipe: {out} is a run's output, not a journal: its journal is {journal}\n"
+            )
+        assert out.read_bytes() == b'{"id":"a","status":"ok"}\n'
+        assert main(["journal", "show", str(journal)]) == 0
+        assert "1 items done (1 ok" in capsys.readouterr().out
+        journal.write_bytes(b'{"ev":"done","k":"a","status":"ok"}\n{"ev":\n{"ev":"done"}\n')
+        assert main(["journal", "show", str(journal)]) == 1
+        assert "is corrupt at line 2" in capsys.readouterr().err
 
 
 class TestAppDiscovery:
