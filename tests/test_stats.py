@@ -276,6 +276,26 @@ class TestSummary:
             is None
         )
 
+    def test_bypass_is_not_called_skipped(self) -> None:
+        """Items that passed a stage by are its ``bypass``, told from the items skipped as
+        written before (a review: 'skip 4' in the table over '0 skipped (already done)'
+        after a Ctrl-C)."""
+        summary = RunSummary(
+            stages=[stats("fix", skipped=4)],
+            elapsed=1.0,
+            ok=2,
+            failed=0,
+            skipped=0,
+            interrupted="SIGINT",
+        )
+        head, _, row, legend, last = summary.format_table().splitlines()
+        assert head.split()[7] == "bypass" and row.split()[7] == "4"
+        assert "skip" not in head
+        assert legend.startswith("bypass: passed the stage by without its work")
+        assert last.startswith("2 ok, 0 failed, 0 skipped (written by an earlier run) in")
+        summary = RunSummary(stages=[stats("fix")], elapsed=1.0, ok=2, failed=0, skipped=3)
+        assert "bypass:" not in summary.format_table()
+
     @pytest.mark.parametrize("interrupted", [None, "SIGINT"])
     def test_table_mentions_interruption(self, interrupted: str | None) -> None:
         """The last line of the table says if a signal stopped the run."""
