@@ -104,6 +104,7 @@ class ProgressSnapshot:
                     "failed": s.failed,
                     "retried": s.retried,
                     "queue": s.queue_depth,
+                    "running": s.running,
                     "util": round(s.utilization, 3),
                 }
                 for s in self.stages

@@ -154,6 +154,9 @@ def progress_line(
         parts.append(f"{s.previous} done before")
     if s.bottleneck:
         parts.append(f"bottleneck {s.bottleneck}")
+    if running := [f"{stage.name} {stage.running}" for stage in s.stages if stage.running]:
+        # The calls in flight: a long LLM call is in no calls/min count once sent.
+        parts.append("running: " + ", ".join(running))
     for name, values in extras.items():
         parts.append(f"{name} " + ", ".join(f"{_value(v)} {k}" for k, v in values.items()))
     return " · ".join(parts)
@@ -290,6 +293,7 @@ class RichProgress(ProgressReporter):
             "failed",
             "retried",
             "queue",
+            "running",
             "util",
             "p50 ms",
             "p95 ms",
@@ -311,6 +315,7 @@ class RichProgress(ProgressReporter):
                 str(s.failed),
                 str(s.retried),
                 str(s.queue_depth),
+                str(s.running),
                 f"{s.utilization:.2f}",
                 f"{s.latency_p50 * 1e3:.0f}",
                 f"{s.latency_p95 * 1e3:.0f}",

@@ -44,6 +44,10 @@ class StageStatistics:
         queue_depth: items waiting in the stage's input buffer right now.
         latency_p50: median seconds per item (recent items).
         latency_p95: 95th percentile seconds per item (recent items).
+        running: calls of the stage running now (an LLM call sent and not answered: a
+            calls/min count leaves it out once it was sent over a minute ago).
+
+            .. versionadded:: 0.1
     """
 
     name: str
@@ -59,6 +63,7 @@ class StageStatistics:
     queue_depth: int
     latency_p50: float
     latency_p95: float
+    running: int = 0
 
 
 class StageCounters:
@@ -118,6 +123,7 @@ class StageCounters:
             queue_depth=queue.statistics().current_buffer_used if queue is not None else 0,
             latency_p50=_percentile(samples, 0.50),
             latency_p95=_percentile(samples, 0.95),
+            running=self.calls_running,
         )
 
 

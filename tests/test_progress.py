@@ -33,13 +33,13 @@ from asyncpipe import (
 )
 from asyncpipe._meter import PerMinute, ProgressSnapshot, RunMeter, bottleneck
 from asyncpipe._progress import RichProgress, format_duration, progress_line
-from asyncpipe._stats import StageCounters
+from asyncpipe._stats import StageCounters, now
 from asyncpipe._summary import command_line, follow_up_command
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE = re.compile(
     r"^(\d+)/(\d+) files \((\d+\.\d)%\) · (\d+\.\d\d) files/s · elapsed (\S+) · "
-    r"ETA (\S+) · (\d+) failed( · \d+ done before)?( · bottleneck \w+)?"
+    r"ETA (\S+) · (\d+) failed( · \d+ done before)?( · bottleneck \w+)?( · running: [^·]+)?"
     r"( · work [\d,]+ calls, [\d,]+ characters)?$"
 )
 
@@ -214,6 +214,43 @@ class TestSharedCounters:
         assert cells["correct"][-2] == ""  # not the first LLM stage's
         line = progress_line(snap, "pages", reporter.extras())
         assert line.endswith(" · llm 3/150 calls/min")
+
+
+class TestCallsRunning:
+    """The calls in flight show, where a calls/min count has left them out."""
+
+    def test_running_calls_show_in_the_table_the_line_and_json(self) -> None:
+        """Two LLM calls sent over a minute ago and not answered show as running (a
+        review: 'llm 0/150 calls/min' while two calls were in flight)."""
+        from rich.console import Console
+
+        counters = StageCounters("structure", "async", 4)
+        counters.calls_running = 2
+        counters.calls_since = 2 * (now() - 90.0)  # both sent 90 s ago
+        stage = counters.snapshot(90.0, None)
+        assert stage.running == 2
+        snap = RunMeter(3).snapshot([stage], elapsed=90.0, ok=0, failed=0, skipped=0, previous=0)
+        reporter = RichProgress(
+            file=io.StringIO(), counters={"llm": lambda: {"calls/min": "0/150"}}
+        )
+        shown = io.StringIO()
+        Console(file=shown, width=200).print(reporter._table(snap, reporter.extras()))
+        table = shown.getvalue().replace("┃", "│").splitlines()
+        rows = [[cell.strip() for cell in row.split("│")] for row in table]
+        head = next(row for row in rows if "running" in row)
+        structure = next(row for row in rows if "structure" in row)
+        assert structure[head.index("running")] == "2"
+        line = progress_line(snap, "pages", reporter.extras())
+        assert " · running: structure 2 · llm 0/150 calls/min" in line
+        assert snap.to_json()["stages"] == {
+            "structure": {
+                "in": 0, "out": 0, "failed": 0, "retried": 0, "queue": 0, "running": 2,
+                "util": 0.5,
+            }
+        }  # fmt: skip
+        idle = StageCounters("structure", "async", 4).snapshot(1.0, None)
+        quiet = RunMeter(3).snapshot([idle], elapsed=9.0, ok=0, failed=0, skipped=0, previous=0)
+        assert "running" not in progress_line(quiet, "pages")
 
 
 class TestPipelineProgress:
