@@ -48,8 +48,9 @@ image deskew on, for tilts of 1.5 degrees or more; not shipped), and ``red_kept`
 defaults without ``lighten_red``: red ink read as it is), ``widegaps`` (the defaults
 without round 18's ``narrow_gap``), and the preprocess steps that are off by default,
 each on its own: ``median``, ``bilateral``, ``nlmeans`` (the denoise filters), ``gray``
-and ``binarize`` (round 22; none is shipped). ``plain`` and ``round7`` keep red ink too, as those
-rounds did.
+and ``binarize`` (round 22; none is shipped), and ``bowed`` (the defaults without round
+30's ``unbend``: a curled page read once, its lines bowed). ``plain`` and ``round7`` keep
+red ink too, as those rounds did.
 
 ``--cost ROUNDS`` measures instead what the steps cost on pages as scanned: each receipt
 of the half is read by every config in turn (each config first in its turn), ROUNDS
@@ -268,6 +269,8 @@ CONFIGS: dict[str, tuple[dict[str, Any], PreprocessOptions]] = {
     "nlmeans": ({}, PreprocessOptions(denoise="nlmeans")),
     "gray": ({}, PreprocessOptions(grayscale=True)),
     "binarize": ({}, PreprocessOptions(binarize=True)),
+    # round 29: a curled page's rows grouped, but its bowed lines read as they are
+    "bowed": ({"unbend": False}, PreprocessOptions()),
 }
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     from stages._page import Line
 
-__all__ = ["MAX_SLOPE", "MIN_BEND", "MIN_SLOPED", "row_heights"]
+__all__ = ["MAX_SLOPE", "MIN_BEND", "MIN_SLOPED", "Bend", "page_bend", "page_bow", "row_heights"]
 
 #: Lines steeper than this slope (dy/dx; about 20 degrees) do not count towards the bend:
 #: a page lying sideways is turned by ``orient``, and a stamp's words run where they like.
@@ -81,6 +82,67 @@ def _bend(ends: Sequence[tuple[float, float, float, float, float]]) -> tuple[flo
     return mean_x, mean_s, b
 
 
+@dataclass(frozen=True, slots=True)
+class Bend:
+    """
+    A page's fitted curve: a row through ``x`` sits `lift` higher (a smaller y) than
+    where it would on a flat page, up to one height for the whole page.
+    """
+
+    #: The x about which the curve is fitted (the long lines' mean centre).
+    mean_x: float
+    #: The curve's slope at ``mean_x``.
+    a: float
+    #: How fast its slope changes along x.
+    b: float
+
+    def lift(self, x: float) -> float:
+        """The curve's y at ``x``, relative to its y at ``mean_x``."""
+        dx = x - self.mean_x
+        return self.a * dx + self.b * dx * dx / 2
+
+
+def page_bend(lines: Sequence[Line]) -> Bend | None:
+    """
+    The page's bend, when every line has a quad and the bend moves some line by more
+    than `MIN_BEND` median print heights relative to the others; else ``None``.
+
+    Args:
+        lines: lines in one page's pixels.
+    """
+    if not lines or any(line.quad is None or len(line.quad) != 4 for line in lines):
+        return None
+    ends = [_ends(line.quad) for line in lines if line.quad is not None]
+    bend = Bend(*_bend(ends))
+    lifts = [bend.lift((left_x + right_x) / 2) for left_x, _, right_x, _, _ in ends]
+    if max(lifts) - min(lifts) <= MIN_BEND * statistics.median(end[4] for end in ends):
+        return None
+    return bend
+
+
+def page_bow(lines: Sequence[Line]) -> tuple[Bend, float] | None:
+    """
+    The page's fitted curve and how much it bows its lines: the largest sagitta of a line
+    under the curve (how far the middle of the line's bow lies from its chord,
+    ``|b| * length ** 2 / 8``), in median print heights. A straight tilt bows no line.
+
+    Args:
+        lines: lines in one page's pixels.
+
+    Returns:
+        ``(curve, bow)``, or ``None`` unless every line has a quad.
+    """
+    if not lines or any(line.quad is None or len(line.quad) != 4 for line in lines):
+        return None
+    ends = [_ends(line.quad) for line in lines if line.quad is not None]
+    bend = Bend(*_bend(ends))
+    height = statistics.median(end[4] for end in ends)
+    if height <= 0:
+        return None
+    longest = max(right_x - left_x for left_x, _, right_x, _, _ in ends)
+    return bend, abs(bend.b) * longest**2 / 8 / height
+
+
 def row_heights(lines: Sequence[Line]) -> list[tuple[float, float, float]]:
     """
     Where each line sits in height, to group lines into rows by.
@@ -90,22 +152,17 @@ def row_heights(lines: Sequence[Line]) -> list[tuple[float, float, float]]:
 
     Returns:
         ``(centre y, top, bottom)`` per line, in order. When every line has a quad: the
-        centre of its quad less the page's bend there, and that centre less and plus half
-        the mean length of the quad's left and right sides. Otherwise: the centre, top
-        and bottom of its box.
+        centre of its quad less the page's bend there (`page_bend`), and that centre less
+        and plus half the mean length of the quad's left and right sides. Otherwise: the
+        centre, top and bottom of its box.
     """
     if any(line.quad is None or len(line.quad) != 4 for line in lines):
         return [((line.box[1] + line.box[3]) / 2, line.box[1], line.box[3]) for line in lines]
     ends = [_ends(line.quad) for line in lines if line.quad is not None]
-    mean_x, a, b = _bend(ends)
-    lifts = []
-    for left_x, _, right_x, _, _ in ends:
-        x = (left_x + right_x) / 2 - mean_x
-        lifts.append(a * x + b * x * x / 2)
-    if lifts and max(lifts) - min(lifts) <= MIN_BEND * statistics.median(end[4] for end in ends):
-        lifts = [0.0] * len(ends)
+    bend = page_bend(lines)
     heights = []
-    for (_, left_y, _, right_y, height), lift in zip(ends, lifts, strict=True):
+    for left_x, left_y, right_x, right_y, height in ends:
+        lift = bend.lift((left_x + right_x) / 2) if bend is not None else 0.0
         centre = (left_y + right_y) / 2 - lift
         heights.append((centre, centre - height / 2, centre + height / 2))
     return heights

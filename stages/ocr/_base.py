@@ -292,7 +292,8 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
     are in the pixels of the whole page at full size; on a page or receipt the engine
     turned upright, in that turned page or receipt), ``page.text`` (the line texts joined
     with ``"\\n"``) and ``page.notes["ocr"]`` (engine name, line count, mean confidence,
-    seconds), and drops ``page.image``.
+    seconds; ``bend``, the pixels by which a curled page's curve rose and fell, when the
+    engine straightened it and read it again), and drops ``page.image``.
 
     Args:
         engine: the calling worker's own engine.
@@ -360,4 +361,8 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
     if turns:
         # The engine read the page turned upright; the boxes are in that turned page.
         page.notes["ocr"]["turns"] = turns
+    bend = getattr(engine, "last_bend", 0.0)
+    if bend:
+        # The engine read the page again straightened (its bend in the pixels it read).
+        page.notes["ocr"]["bend"] = bend
     return page

@@ -13,12 +13,14 @@ import numpy as np
 
 from asyncpipe._exceptions import ConfigError, StageError
 from stages._page import Line
+from stages._rows import page_bow
 
 from ._base import four_corners, polygon_to_box, reading_order
 from ._level import level_quads
 from ._orient import quarter_turns
 from ._spacing import space_line
 from ._tiles import THINNEST, read_in_strips, readable
+from ._unbend import MIN_BOW, bend_back, straighten
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -218,6 +220,12 @@ class RapidOcrEngine:
             overlapping strips up to twice as long as it is wide, so the detector sees its
             print at full size instead of shrunk to fit 1500 pixels
             (``stages/ocr/_tiles.py``). Other pages are read whole, as before.
+        unbend: read a curled page again straightened (``stages/ocr/_unbend.py``): when
+            the first reading's longest line bows by more than ``MIN_BOW`` (0.2) print
+            heights under the page's fitted curve, each column is shifted by the curve
+            and the page is read again; the lines, in the order of the straightened
+            page, are put back in the page's pixels. A flat page is read once.
+            :attr:`last_bend` says how far the last page was bent.
         log_level: level for rapidocr's ``RapidOCR`` logger (it logs at INFO on start-up).
         params: further rapidocr config keys, e.g. ``{"Global.max_side_len": 2000}`` (the
             default here is 1500), ``{"Det.unclip_ratio": 2.0}`` or
@@ -249,6 +257,7 @@ class RapidOcrEngine:
         orient: bool = True,
         level: bool = True,
         strips: bool = True,
+        unbend: bool = True,
     ) -> None:
         try:
             import rapidocr
@@ -313,6 +322,11 @@ class RapidOcrEngine:
         self.level = level
         #: Whether long pages are read in strips (``strips``).
         self.strips = strips
+        #: Whether curled pages are straightened and read again (``unbend``).
+        self.unbend = unbend
+        #: How far the last page read again straightened was bent: the range of its
+        #: curve in pixels, 0.0 for a page read once.
+        self.last_bend = 0.0
         #: The longest side rapidocr reads a page at (``Global.max_side_len``).
         self.max_side = rapidocr_max_side(params)
         #: Quarter turns counter-clockwise (``np.rot90``) the last page was given before
@@ -342,12 +356,20 @@ class RapidOcrEngine:
         if self._closed:
             raise StageError("RapidOcrEngine is closed")
         self.last_turns = 0
+        self.last_bend = 0.0
         lines = self._read(image)
         if self.orient and lines:
             turns = quarter_turns(image, lines, self._classify, self._confidences)
             if turns:
-                lines = self._read(np.ascontiguousarray(np.rot90(image, turns)))
+                image = np.ascontiguousarray(np.rot90(image, turns))
+                lines = self._read(image)
                 self.last_turns = turns
+        bowed = page_bow(lines) if self.unbend else None
+        if bowed is not None and bowed[1] > MIN_BOW:
+            straight, shift = straighten(image, bowed[0])
+            # Ordered on the straightened page, where its rows are straight.
+            lines = bend_back(self._read(straight), shift, image.shape[0])
+            self.last_bend = round(-float(shift.min()), 1)
         return lines
 
     def _read(self, image: npt.NDArray[np.uint8]) -> list[Line]:

@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from stages._page import Line, Page, PageRef
+from stages._rows import page_bend, page_bow
+from stages.ocr import RapidOcrEngine, ocr_page, polygon_to_box
+from stages.ocr._unbend import MIN_BOW, bend_back, straighten
+from stages.offline import comparable_text, edit_distance
+
+__all__: list[str] = []
+
+WIDTH, HEIGHT = 1000, 600
+#: Print height and row pitch of the synthetic page, in pixels.
+PRINT, PITCH = 24, 60
+
+
+def _curl(image: npt.NDArray[np.uint8], depth: float) -> npt.NDArray[np.uint8]:
+    """As ``benchmarks/robustness.py``'s ``_curl``: the middle of every row ``depth`` times
+    the width higher than its ends, white below."""
+    h, w = image.shape[:2]
+    x = np.arange(w, dtype=np.float32)
+    lift = depth * w * (1 - (2 * x / max(w - 1, 1) - 1) ** 2)
+    map_x = np.tile(x, (h, 1))
+    map_y = np.arange(h, dtype=np.float32)[:, None] + lift[None, :]
+    curled = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderValue=(255, 255, 255))
+    return np.asarray(curled, dtype=np.uint8)
+
+
+def _lift(x: float, depth: float) -> float:
+    return depth * WIDTH * (1 - (2 * x / (WIDTH - 1) - 1) ** 2)
+
+
+def _bars() -> tuple[npt.NDArray[np.uint8], list[int]]:
+    """A white page with black bars, one per printed row, and the rows' middles."""
+    page = np.full((HEIGHT, WIDTH), 255, np.uint8)
+    middles = list(range(150, HEIGHT - 40, PITCH))
+    for y in middles:
+        page[y - PRINT // 2 : y + PRINT // 2, 40 : WIDTH - 40] = 0
+    return page, middles
+
+
+def _chords(middles: list[int], depth: float) -> list[Line]:
+    """The lines a detector finds on the curled bars: three parts of each row, each quad
+    along the chord of its part of the bow."""
+    lines = []
+    for y in middles:
+        for x0, x1 in ((40, 330), (360, 640), (670, 960)):
+            left, right = y - _lift(x0, depth), y - _lift(x1, depth)
+            half = PRINT / 2
+            quad = [[x0, left - half], [x1, right - half], [x1, right + half], [x0, left + half]]
+            lines.append(
+                Line("bar", polygon_to_box(quad), 1.0, [list(map(float, p)) for p in quad])
+            )
+    return lines
+
+
+def _ink_middles(image: npt.NDArray[np.uint8], column: int) -> list[float]:
+    """The middles of the dark runs down one column."""
+    dark = image[:, column] < 128
+    edges = np.flatnonzero(np.diff(dark.astype(np.int8)))
+    return [(top + bottom) / 2 for top, bottom in zip(edges[::2], edges[1::2], strict=False)]
+
+
+class TestStraighten:
+    """A page's fitted bend taken out of its pixels, and put back into its lines."""
+
+    def test_curled_rows_come_out_straight(self) -> None:
+        """Curled 8 %: on the straightened page every bar lies at one height across."""
+        page, middles = _bars()
+        bend = page_bend(_chords(middles, 0.08))
+        assert bend is not None
+        straight, _ = straighten(_curl(page, 0.08), bend)
+        assert straight.shape[0] >= HEIGHT + 0.08 * WIDTH - 2
+        for column in (60, 250, 500, 750, 940):
+            got = _ink_middles(straight, column)
+            want = _ink_middles(straight, 500)
+            assert len(got) == len(middles)
+            assert np.allclose(got, want, atol=2.0), (column, got, want)
+
+    def test_a_flat_page_has_no_bend(self) -> None:
+        """Chords of flat rows: no bend and no bow, so the page is read once."""
+        _, middles = _bars()
+        assert page_bend(_chords(middles, 0.0)) is None
+        flat = page_bow(_chords(middles, 0.0))
+        assert flat is not None
+        assert flat[1] == 0.0
+
+    def test_the_bow_is_the_sagitta_of_the_longest_line(self) -> None:
+        """Curled 8 %: a line 290 wide of a page 1000 wide bows 80 * 0.29 ** 2 pixels."""
+        _, middles = _bars()
+        bowed = page_bow(_chords(middles, 0.08))
+        assert bowed is not None
+        assert bowed[1] == pytest.approx(0.08 * WIDTH * 0.29**2 / PRINT, rel=0.05)
+        assert bowed[1] > MIN_BOW
+        assert page_bow([]) is None
+
+    def test_bend_back_puts_lines_on_the_curled_page(self) -> None:
+        """A line found on the straightened page goes back where its row bows."""
+        page, middles = _bars()
+        bend = page_bend(_chords(middles, 0.08))
+        assert bend is not None
+        straight, shift = straighten(_curl(page, 0.08), bend)
+        y = _ink_middles(straight, 500)[0]
+        quad = [[40.0, y - 12], [960.0, y - 12], [960.0, y + 12], [40.0, y + 12]]
+        (back,) = bend_back([Line("bar", polygon_to_box(quad), 1.0, quad)], shift, HEIGHT)
+        assert back.quad is not None
+        # The ends of the first row on the curled page: its middle less the lift there.
+        for x, corner in ((40, back.quad[0]), (960, back.quad[1])):
+            assert abs(corner[1] + 12 - (middles[0] - _lift(x, 0.08))) < 3
+        # The box holds the bow: its top is the middle's top.
+        assert abs(back.box[1] + 12 - (middles[0] - _lift(500, 0.08))) < 3
+        assert back.box[3] > back.quad[3][1]
+
+
+@pytest.fixture(scope="module")
+def engines() -> Iterator[tuple[RapidOcrEngine, RapidOcrEngine]]:
+    unbent, bowed = RapidOcrEngine(), RapidOcrEngine(unbend=False)
+    yield unbent, bowed
+    unbent.close()
+    bowed.close()
+
+
+def _receipt(sroie: Path, stem: str) -> npt.NDArray[np.uint8]:
+    image = cv2.imread(str(sroie / "img" / f"{stem}.jpg"), cv2.IMREAD_COLOR)
+    assert image is not None
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _text(lines: list[Line]) -> str:
+    return comparable_text("\n".join(line.text for line in lines))
+
+
+@pytest.mark.slow
+class TestCurledReceipt:
+    """A real receipt curled 8 % of its width, read by the engine."""
+
+    def test_straightened_reads_closer_to_the_scan(
+        self, engines: tuple[RapidOcrEngine, RapidOcrEngine], sroie: Path
+    ) -> None:
+        """Read again straightened, the text is nearer the flat scan's than read bowed."""
+        unbent, bowed = engines
+        flat = _text(bowed.recognize(_receipt(sroie, "000")))
+        curled = _curl(_receipt(sroie, "000"), 0.08)
+        straightened = _text(unbent.recognize(curled))
+        assert unbent.last_bend > 0.04 * curled.shape[1]
+        read_bowed = _text(bowed.recognize(curled))
+        assert bowed.last_bend == 0.0
+        assert edit_distance(straightened, flat) < 0.7 * edit_distance(read_bowed, flat)
+
+    def test_a_flat_scan_reads_as_before(
+        self, engines: tuple[RapidOcrEngine, RapidOcrEngine], sroie: Path
+    ) -> None:
+        """As scanned: read once, the same lines as without ``unbend``."""
+        unbent, bowed = engines
+        image = _receipt(sroie, "000")
+        assert unbent.recognize(image) == bowed.recognize(image)
+        assert unbent.last_bend == 0.0
+
+    def test_lines_stay_on_the_page_and_ocr_page_notes_the_bend(
+        self, engines: tuple[RapidOcrEngine, RapidOcrEngine], sroie: Path
+    ) -> None:
+        """Boxes are in the curled page's pixels; the page's notes say it was bent."""
+        unbent, _ = engines
+        curled = _curl(_receipt(sroie, "000"), 0.08)
+        height, width = curled.shape[:2]
+        ref = PageRef(id="c", source="curled.jpg", page=1, kind="jpeg")
+        page = ocr_page(unbent, Page(ref=ref, image=curled))
+        assert page.notes["ocr"]["bend"] > 0
+        for line in page.lines:
+            x0, y0, x1, y1 = line.box
+            assert 0 <= x0 < x1 <= width
+            assert 0 <= y0 < y1 <= height
