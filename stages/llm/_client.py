@@ -52,11 +52,15 @@ caps a whole call anyway."""
 _RETRY_STATUSES = frozenset({408, 409, 429})
 # Answers every call would get, and what to check for each (`LlmServerRefused`).
 _REFUSALS = {
-    401: "check the key: --llm-key-env and the variable it names",
+    401: "check the key: --llm-key-env and the variable it names, and --llm-key-header",
     403: "the key may not make this call: check its rights, and --llm-model",
     404: "check --llm-url, which ends in /v1, and --llm-model",
 }
 _REDACTED = "[REDACTED]"
+# The characters of an HTTP header's name (RFC 9110's token).
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# A chat request every server refuses before any inference: it names no messages.
+_NO_CHAT = b"{}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,14 +193,22 @@ class LlmClient:
     outlives it.  A timed-out generation starts over on a retry, so it is retried at most
     ``timeout_retries`` times (default 1); after that `LlmRetriesExhausted` is raised.
 
-    The API key goes into the ``Authorization`` header only; it is redacted from every
-    error message and log line, and `repr` hides it.
+    The API key goes into one header only (``Authorization: Bearer``, or the bare key in
+    ``api_key_header``); it is redacted from every error message and log line, and `repr`
+    hides it.
+
+    A query in ``base_url`` (``?api-version=2024-06-01``) is sent as given on every
+    request, after the endpoint's path.  It is shown in messages, so it must hold no
+    secret: the key goes in its header.
 
     Args:
         base_url: the API root, e.g. ``https://api.openai.com/v1`` or
-            ``http://127.0.0.1:8000/v1``.
+            ``http://127.0.0.1:8000/v1``, with a query if the server wants one.
         model: the model name to request.
         api_key: sent as ``Authorization: Bearer``; ``None`` sends no header.
+        api_key_header: the header that carries ``api_key``: ``Authorization`` (the
+            default) sends ``Bearer`` and the key, any other name (``api-key``,
+            ``x-api-key``) the key alone.
         rate_limit: a limit shared with other clients and stages, or ``None``.
         shared: the token limit, header feedback and cost ceiling shared by every call
             (see `LlmLimits`); by default none but the feedback.
@@ -228,6 +240,7 @@ class LlmClient:
         model: str,
         *,
         api_key: str | None = None,
+        api_key_header: str = "Authorization",
         rate_limit: Limiter | None = None,
         shared: LlmLimits | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
@@ -259,7 +272,16 @@ class LlmClient:
             raise ConfigError(f"max_tokens must be >= 1, got {max_tokens}")
         if concurrency is not None and concurrency < 1:
             raise ConfigError(f"the LLM concurrency must be at least 1, got {concurrency}")
-        self.base_url = base_url.rstrip("/")
+        if not api_key_header or not set(api_key_header) <= _TOKEN:
+            raise ConfigError(
+                f"the API key's header name must be a word of letters, digits and -, got "
+                f"{api_key_header!r} (--llm-key-header)"
+            )
+        # httpx would add the endpoint's path after the query ("?api-version=1/models"):
+        # the query is kept apart and put back on each request's URL.
+        given, _, self._query = base_url.partition("?")
+        self._root = given.rstrip("/")
+        self.base_url = self._with_query(self._root)
         self.model = model
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.timeout_retries = timeout_retries
@@ -273,9 +295,11 @@ class LlmClient:
         self._clock = clock
         all_headers = {"User-Agent": "asyncpipe-llm/0.1", **(headers or {})}
         if self._api_key is not None:
-            all_headers["Authorization"] = f"Bearer {self._api_key}"
+            bearer = api_key_header.lower() == "authorization"
+            all_headers[api_key_header] = f"Bearer {self._api_key}" if bearer else self._api_key
+        self._chat_url = self._with_query(f"{self._root}/chat/completions")
         self._http = httpx.AsyncClient(
-            base_url=self.base_url,
+            base_url=self._root,
             headers=all_headers,
             timeout=timeout,
             limits=limits or httpx.Limits(max_connections=None, max_keepalive_connections=64),
@@ -328,7 +352,7 @@ class LlmClient:
             if self._limit is not None:
                 await self._limit.acquire()
             try:
-                response = await self._http.get("/models")
+                response = await self._http.get(self._with_query(f"{self._root}/models"))
                 break
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if "CERTIFICATE_VERIFY_FAILED" in str(exc):
@@ -356,7 +380,7 @@ class LlmClient:
             raise ConfigError(
                 f"the LLM server at {self.base_url} {why} (HTTP 401"
                 f"{_error_detail(response, self._redact)}): check --llm-key-env and the "
-                "variable it names"
+                "variable it names, and --llm-key-header"
             )
         if response.status_code == 404:
             await self._suggest_url()
@@ -376,11 +400,12 @@ class LlmClient:
         rest, and a request's timeout runs while it waits there: on 2 slots, 16 requests
         at once timed out on 9 pages of 10 (round 26).
         """
-        root = self.base_url.removesuffix("/v1")
+        root = self._root.removesuffix("/v1")
         try:
             if self._limit is not None:
                 await self._limit.acquire()
-            slots = (await self._http.get(f"{root}/props")).json()["total_slots"]
+            answer = await self._http.get(self._with_query(f"{root}/props"))
+            slots = answer.json()["total_slots"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return
         if isinstance(slots, int) and slots >= 1:
@@ -394,28 +419,64 @@ class LlmClient:
 
     async def _suggest_url(self) -> None:
         """
-        ``base_url`` answered 404 at ``/models``: when a likely alternative lists models,
-        name it now (a missing ``/v1``, round 25's audit, and a doubled one, round 29's,
-        were a 404 per page or a stop after the first call).  When none does, warn once
-        and leave it to the calls: some OpenAI-compatible servers have no ``/models``.
+        ``base_url`` answered 404 at ``/models``: when a likely alternative lists models
+        and ``base_url`` has no chat endpoint either, name the alternative now (a missing
+        ``/v1``, round 25's audit, and a doubled one, round 29's, were a 404 per page or a
+        stop after the first call).  A server that lists models at a parent path but
+        chats at ``base_url`` (an Azure-style deployment URL, a gateway's per-model path)
+        is right as given: a warning, and the run goes on.  When no alternative lists
+        models, warn once and leave it to the calls: some OpenAI-compatible servers have
+        no ``/models``.
         """
-        for url in _alternatives(self.base_url):
+        for url in _alternatives(self._root):
             if self._limit is not None:
                 await self._limit.acquire()
             try:
-                response = await self._http.get(f"{url}/models")
+                response = await self._http.get(self._with_query(f"{url}/models"))
             except httpx.TransportError:
                 break  # the same server: the others would fare no better
             if response.status_code == 200 and _lists_models(response):
-                raise ConfigError(
-                    f"the LLM server has no /models at {self.base_url}, but has at "
-                    f"{url}: give --llm-url {url}"
+                there = self._with_query(url)
+                chat = await self._chat_status()
+                if chat == 404:
+                    raise ConfigError(
+                        f"the LLM server has no /models at {self.base_url}, nor "
+                        f"/chat/completions (HTTP 404), but has /models at {there}: "
+                        f"give --llm-url {there}"
+                    )
+                logger.warning(
+                    "the LLM server has no /models at %s, but has at %s; its "
+                    "/chat/completions there answers (%s), so --llm-url is kept as given",
+                    self.base_url,
+                    there,
+                    "no answer" if chat is None else f"HTTP {chat}",
                 )
+                return
         logger.warning(
             "the LLM server has no /models at %s (HTTP 404), nor at the URLs it may have "
             "meant: if --llm-url is wrong, the calls will fail",
             self.base_url,
         )
+
+    async def _chat_status(self) -> int | None:
+        """
+        The status of a chat request at ``base_url`` that no server runs (no messages:
+        llama.cpp answers 400, vLLM and FastAPI servers 400 or 422, a missing route 404),
+        or ``None`` when no answer came.  Nothing is generated, so nothing is paid.
+        """
+        if self._limit is not None:
+            await self._limit.acquire()
+        try:
+            response = await self._http.post(
+                self._chat_url, content=_NO_CHAT, headers={"Content-Type": "application/json"}
+            )
+        except httpx.TransportError:
+            return None
+        return response.status_code
+
+    def _with_query(self, url: str) -> str:
+        """``url`` with the query ``base_url`` was given (``?api-version=...``), if any."""
+        return f"{url}?{self._query}" if self._query else url
 
     def _check_model(self, response: httpx.Response) -> None:
         """Warn when the server lists several models and ``model`` is not one of them. A
@@ -725,7 +786,7 @@ class LlmClient:
         sent = self._clock()
         try:
             with anyio.move_on_after(remaining) as scope:
-                response = await self._http.post("/chat/completions", content=body, headers=headers)
+                response = await self._http.post(self._chat_url, content=body, headers=headers)
             if scope.cancelled_caught:
                 return _Failure("deadline", False, "deadline passed"), None
         except httpx.ConnectTimeout as exc:

@@ -124,6 +124,13 @@ def add_arguments(group: argparse._ActionsContainer) -> None:
         "the usage the server reports (default: no limit)",
     )
     group.add_argument(
+        "--llm-key-header",
+        default="Authorization",
+        metavar="NAME",
+        help="the header that carries the API key: Authorization (default) sends 'Bearer "
+        "KEY', any other name (api-key, x-api-key) the key alone",
+    )
+    group.add_argument(
         "--no-llm-feedback",
         dest="llm_feedback",
         action="store_false",
@@ -163,6 +170,7 @@ class LlmOptions:
         max_cost: the cost ceiling, or ``None``.
         feedback: follow the server's rate-limit headers and pause all calls after a 429.
         concurrency: the most requests in flight at once, or ``None`` (see `LlmClient`).
+        key_header: the header that carries the API key (see `LlmClient`).
     """
 
     stages: tuple[str, ...] = LLM_STAGE_NAMES
@@ -178,6 +186,7 @@ class LlmOptions:
     max_cost: float | None = None
     feedback: bool = True
     concurrency: int | None = None
+    key_header: str = "Authorization"
 
     def __post_init__(self) -> None:
         if self.max_cost is not None and self.prices is None:
@@ -211,6 +220,7 @@ class LlmOptions:
             max_cost=parse_cost(args.max_cost) if args.max_cost else None,
             feedback=args.llm_feedback,
             concurrency=args.llm_concurrency,
+            key_header=args.llm_key_header,
         )
 
     def token_rate(self) -> RateLimit | None:
@@ -255,6 +265,7 @@ class LlmOptions:
             "timeout_retries": self.timeout_retries,
             "prices": self.prices,
             "concurrency": self.concurrency,
+            "api_key_header": self.key_header,
         }
 
     def stage_kwargs(self) -> dict[str, Any]:

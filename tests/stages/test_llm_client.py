@@ -637,6 +637,120 @@ class TestCheck:
             await client.check()
         assert len(cut.requests) == 2
 
+    async def test_a_url_that_chats_is_kept_though_models_are_at_a_parent(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An Azure-style deployment URL lists models at a parent path but chats at the
+        path given: one warning and the run goes on, its query on every request and the
+        key in the header named (ddc5df1 refused it at the start, exit 2, with no
+        override; the query was pasted before the endpoint's path)."""
+        deployment = "/openai/deployments/gpt4o"
+        sent: list[httpx.Request] = []
+
+        def azure(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            if request.url.params.get("api-version") != "2024-06-01":
+                return httpx.Response(404, json={"error": {"code": "404"}})
+            if request.headers.get("api-key") != KEY:
+                return httpx.Response(401, json={"error": {"message": "bad key"}})
+            if request.url.path == "/openai/models":
+                return httpx.Response(200, json={"data": [{"id": "gpt-4o"}, {"id": "o1"}]})
+            if request.url.path == f"{deployment}/chat/completions":
+                if request.content == b"{}":
+                    return httpx.Response(400, json={"error": {"message": "no messages"}})
+                return ok()
+            return httpx.Response(404, json={"error": {"code": "404"}})
+
+        given = f"https://azure.test{deployment}?api-version=2024-06-01"
+        transport = httpx.MockTransport(azure)
+        client = LlmClient(
+            given, "gpt-4o", api_key=KEY, api_key_header="api-key", transport=transport
+        )
+        async with client:
+            await client.check()
+            reply = await client.chat(MESSAGES, task="correct")
+        assert reply.content == "fine"
+        assert [(r.method, r.url.path, r.url.query) for r in sent] == [
+            ("GET", f"{deployment}/models", b"api-version=2024-06-01"),
+            ("GET", f"{deployment}/v1/models", b"api-version=2024-06-01"),
+            ("GET", "/openai/deployments/models", b"api-version=2024-06-01"),
+            ("GET", "/openai/models", b"api-version=2024-06-01"),
+            ("POST", f"{deployment}/chat/completions", b"api-version=2024-06-01"),
+            ("POST", f"{deployment}/chat/completions", b"api-version=2024-06-01"),
+        ]
+        assert all("authorization" not in r.headers for r in sent)
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings == [
+            f"the LLM server has no /models at {given}, but has at "
+            "https://azure.test/openai?api-version=2024-06-01; its /chat/completions there "
+            "answers (HTTP 400), so --llm-url is kept as given"
+        ]
+        assert KEY not in caplog.text
+
+    async def test_only_a_404_at_chat_too_refuses_the_url(self) -> None:
+        """The given URL is refused only when its /chat/completions is a 404 too; an
+        answer that says the route exists (400, 401, 403, 405, 422) or none at all keeps
+        it.  The probe is a POST of {} and generates nothing."""
+        for chat in (400, 401, 403, 405, 422, httpx.ReadTimeout("slow"), 404):
+            probes: list[httpx.Request] = []
+
+            def server(
+                request: httpx.Request, chat: Any = chat, probes: list[httpx.Request] = probes
+            ) -> httpx.Response:
+                if request.url.path == "/v1/models":
+                    return httpx.Response(200, json={"data": [{"id": "m"}]})
+                if request.url.path == "/v1/m/chat/completions":
+                    probes.append(request)
+                    if isinstance(chat, Exception):
+                        raise chat
+                    return httpx.Response(chat, json={})
+                return httpx.Response(404, json={})
+
+            transport = httpx.MockTransport(server)
+            async with LlmClient("http://llm.test/v1/m", "m", transport=transport) as client:
+                if chat == 404:
+                    with pytest.raises(ConfigError) as info:
+                        await client.check()
+                    assert str(info.value) == (
+                        "the LLM server has no /models at http://llm.test/v1/m, nor "
+                        "/chat/completions (HTTP 404), but has /models at "
+                        "http://llm.test/v1: give --llm-url http://llm.test/v1"
+                    )
+                else:
+                    await client.check()
+            assert [(r.method, r.content) for r in probes] == [("POST", b"{}")], chat
+
+    async def test_a_query_stays_after_the_path(self) -> None:
+        """A query in the base URL follows the endpoint's path on every request, the
+        llama.cpp /props read included, and a suggested URL keeps it (httpx had put the
+        path after the query: '?api-version=1/models')."""
+        seen: list[httpx.URL] = []
+
+        def server(request: httpx.Request) -> httpx.Response:
+            seen.append(request.url)
+            if request.url.path == "/v1/models":
+                return httpx.Response(200, json={"data": [{"id": "m", "owned_by": "llamacpp"}]})
+            if request.url.path == "/props":
+                return httpx.Response(200, json={"total_slots": 3})
+            if request.url.path == "/v1/chat/completions":
+                return ok()
+            return httpx.Response(404, json={})
+
+        transport = httpx.MockTransport(server)
+        async with LlmClient("http://llm.test/v1/?a=1&b=x%2Fy", "m", transport=transport) as client:
+            assert client.base_url == "http://llm.test/v1?a=1&b=x%2Fy"
+            await client.check()
+            assert client.concurrency == 3
+            await client.chat(MESSAGES, task="correct")
+        assert [str(url) for url in seen] == [
+            "http://llm.test/v1/models?a=1&b=x%2Fy",
+            "http://llm.test/props?a=1&b=x%2Fy",
+            "http://llm.test/v1/chat/completions?a=1&b=x%2Fy",
+        ]
+        async with LlmClient("http://llm.test/v1/v1?a=1", "m", transport=transport) as client:
+            with pytest.raises(ConfigError, match=r"give --llm-url http://llm.test/v1\?a=1$"):
+                await client.check()
+
     async def test_a_llama_cpp_server_s_slots_cap_the_requests(self) -> None:
         """
         A llama.cpp server (``owned_by: llamacpp``) tells its slots at ``/props``; the
@@ -745,6 +859,28 @@ class TestSecrets:
                 await call(client, FakeTime(), policy(attempts=2), task="correct")
         assert KEY not in str(info.value)
         assert KEY not in repr(info.value)
+
+    async def test_key_in_another_header(self, caplog: pytest.LogCaptureFixture) -> None:
+        """--llm-key-header sends the key alone in the header named, and nowhere else;
+        an echo of it is redacted; a name no header may have is refused, unshown key."""
+        caplog.set_level(logging.DEBUG)
+        echo = {"error": {"message": f"Access denied due to invalid key {KEY}"}}
+        script = Script(httpx.Response(401, json=echo), httpx.Response(401, json=echo))
+        async with make_client(script, api_key_header="x-api-key") as client:
+            with pytest.raises(ConfigError) as checked:
+                await client.check()
+            with pytest.raises(LlmServerRefused) as called:
+                await client.chat(MESSAGES, task="correct")
+        for request in script.requests:
+            assert request.headers["x-api-key"] == KEY
+            assert "authorization" not in request.headers
+            assert KEY not in str(request.url)
+        for text in (str(checked.value), str(called.value), caplog.text, repr(client)):
+            assert KEY not in text
+        assert "--llm-key-header" in str(called.value)
+        with pytest.raises(ConfigError, match="header name must be a word") as info:
+            make_client(Script(), api_key_header="api key:")
+        assert KEY not in str(info.value)
 
 
 class TestKeyHygiene:

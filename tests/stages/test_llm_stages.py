@@ -594,6 +594,9 @@ class TestOptions:
             parser.parse_args(["--llm-stages", "correct,summarise"])
         with pytest.raises(ConfigError):
             LlmOptions(min_similarity=120)
+        assert options.client_kwargs()["api_key_header"] == "Authorization"
+        keyed = LlmOptions.from_args(parser.parse_args(["--llm-key-header", "api-key"]))
+        assert keyed.client_kwargs()["api_key_header"] == "api-key"
 
     def test_the_deadline_makes_room_for_the_timeout(self) -> None:
         """``--llm-timeout 300`` alone gives each call room for its timed-out tries; a

@@ -21,12 +21,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from jsonschema import Draft202012Validator
 from rapidfuzz import fuzz
 
-from stages.llm import DEFAULT_MIN_SIMILARITY, Schema
+from asyncpipe._exceptions import ConfigError
+from stages.llm import DEFAULT_MIN_SIMILARITY, LlmClient, Schema
 from stages.testing.llama_server import LlamaServer
 from stages.testing.proxy import CountingProxy
 
@@ -220,6 +222,30 @@ def test_a_doubled_v1_is_named_at_the_start(
     assert result.returncode == 2, result.stderr[-2000:]
     assert f"give --llm-url {real_llm.url}\n" in result.stderr
     assert not out.exists() or not records(out)
+
+
+async def test_a_query_in_the_url_reaches_llama_cpp(real_llm: LlamaServer) -> None:
+    """--llm-url with a query (?api-version=...) checks and chats at the URL given, and a
+    doubled /v1 keeps the query in the URL it names (httpx had pasted the endpoint's path
+    after the query, so llama.cpp answered 404 at /v1)."""
+    query = "?api-version=2024-06-01"
+    async with LlmClient(f"{real_llm.url}{query}", "smollm2", max_tokens=1) as client:
+        await client.check()
+        reply = await client.chat([{"role": "user", "content": "Hi"}], task="correct")
+    assert reply.usage.completion_tokens == 1
+    async with LlmClient(f"{real_llm.url}/v1{query}", "smollm2") as client:
+        with pytest.raises(ConfigError, match=re.escape(f"give --llm-url {real_llm.url}{query}")):
+            await client.check()
+
+
+def test_the_chat_probe_tells_a_route_from_none(real_llm: LlamaServer) -> None:
+    """What the start-up check relies on: llama.cpp answers a chat request without
+    messages 400 where it chats and 404 where it has no such route, generating nothing."""
+    answers = {
+        url: httpx.post(f"{url}/chat/completions", content=b"{}", timeout=30).status_code
+        for url in (real_llm.url, f"{real_llm.url}/v1")
+    }
+    assert answers == {real_llm.url: 400, f"{real_llm.url}/v1": 404}
 
 
 def test_the_shared_llm_limit_is_labelled_llm(
