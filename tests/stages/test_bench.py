@@ -118,9 +118,16 @@ class TestMinMakespan:
         assert rate == pytest.approx(bound(cap, config).value, rel=1e-3)
 
     def test_rate_bound(self) -> None:
-        """Rate-bound: the first item's OCR, then every call spaced by period / limit."""
+        """Rate-bound: the first item's OCR, then a whole period per window's worth of calls."""
         t = min_makespan(caps(t_ocr=0.1), Config(ocr=2, llm=32, rate=(10, 10.0)), 10)
-        assert t == pytest.approx(0.5 + 0.1 + 29 * 1.0 + 1.0)
+        assert t == pytest.approx(0.5 + 0.1 + 2 * 10.0 + 1.0)
+
+    def test_rate_bound_lets_a_window_through_at_once(self) -> None:
+        """12 calls at 3 per 40.5 s take 3 periods, not 11 spacings of 13.5 s (the
+        reviewer's rate-limited run did 1.05 of the old bound)."""
+        cap = caps(t_ocr=10.0, latency=1.0)
+        t = min_makespan(cap, Config(ocr=1, llm=2, rate=(3, 40.5)), 4)
+        assert t == pytest.approx(0.5 + 10.0 + 3 * 40.5 + 1.0)
 
     def test_concurrency_counts_whole_rounds(self) -> None:
         """Three items with two workers take two rounds of calls in each stage."""
