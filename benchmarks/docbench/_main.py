@@ -42,7 +42,15 @@ from ._model import (
 )
 from ._ocrbound import PIPELINES, OcrComparison, measure_ocr, ocr_report
 from ._ray import RayComparison, require_ray, run_comparison
-from ._report import compare_baselines, format_table, headline, plot, summary_line
+from ._report import (
+    bound_warnings,
+    compare_baselines,
+    format_table,
+    headline,
+    plot,
+    regime_report,
+    summary_line,
+)
 from ._runners import RunResult, run_asyncpipe, run_sequential, run_stage_by_stage
 
 __all__ = ["main"]
@@ -543,13 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if r.get("cpu_pressure_avg10") is not None
         )
     )
-    high = [r["config"] for r in rows if r.get("ratio", 0.0) > 1.02]
-    if high:
-        print(
-            f"warning: ratio above 1 for {', '.join(high)}: the machine's load was lower "
-            "during those runs than when the hand-written pool was timed, so that bound is "
-            "too low for them"
-        )
+    for line in bound_warnings(rows):
+        print(line)
     for label, adv in (
         ("advisor (no rate limit)", advice),
         (f"advisor (rate limit {rate[0]}/{rate[1]:g}s)", rated_advice),
@@ -583,7 +586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"RSS: {rss['items_1x']} items {rss['peak_rss_1x_mb']:.0f} MB, {rss['items_4x']} "
             f"items {rss['peak_rss_4x_mb']:.0f} MB: growth {rss['growth']:.3f}"
         )
-    print("regimes: " + " ".join(f"{k}_bound_best_ratio={v:.3f}" for k, v in sorted(best.items())))
+    for line in regime_report(best):
+        print(line)
     if not args.no_plot:
         png = out_dir / f"{tag}.png"
         plot(

@@ -49,9 +49,11 @@ from docbench._ocrbound import (  # noqa: E402
     prepare_page,
 )
 from docbench._report import (  # noqa: E402
+    bound_warnings,
     compare_baselines,
     format_table,
     headline,
+    regime_report,
     summary_line,
 )
 
@@ -282,6 +284,42 @@ class TestReport:
     def test_summary_line_without_a_regime_is_nan(self) -> None:
         """A missing regime is not silently passed."""
         assert "best_ratio_to_bound=nan" in summary_line({"ocr": 0.99}, 2.0, 1.0)
+
+    def test_summary_line_takes_no_ratio_above_one(self) -> None:
+        """A regime whose run beat its bound makes B nan, not the other regime's ratio
+        (the reviewer's run printed 1.052 beside an OCR-bound 2.317)."""
+        line = summary_line({"ocr": 2.317, "llm": 0.88}, 0.86, 1.075)
+        assert line.startswith("bench best_ratio_to_bound=nan ")
+        assert "=nan " in summary_line({"ocr": 0.9, "llm": 1.052}, 0.86, 1.075)
+        assert "=1.010 " in summary_line({"ocr": 1.01, "llm": 1.02}, 0.86, 1.075)
+
+    def test_regime_report_says_which_bound_was_not_one(self) -> None:
+        """The regimes' lines name a ratio above 1 as no bound and explain the nan."""
+        first, second = regime_report({"ocr": 2.317, "llm": 0.88})
+        assert "OCR-bound 2.317 (above 1: its bound was not a bound), LLM-bound 0.880" in first
+        assert second.startswith("best_ratio_to_bound=nan on the last line: the OCR-bound")
+        _, second = regime_report({"ocr": 0.95, "llm": 0.91})
+        assert second.startswith("best_ratio_to_bound=0.910 on the last line: the lower")
+        _, second = regime_report({"ocr": 0.95})
+        assert "the LLM-bound regime was not run" in second
+
+    def test_bound_warnings_name_each_run_once_and_the_bound_it_beat(self) -> None:
+        """Runs above 1 are named with their pattern, OCR and LLM bounds apart."""
+        rows: list[dict[str, Any]] = [
+            {"name": "asyncpipe", "config": "ocr=1 llm=8", "ratio": 2.3, "limiter": "ocr"},
+            {"name": "stage-by-stage", "config": "ocr=1 llm=8", "ratio": 1.7, "limiter": "ocr"},
+            {"name": "asyncpipe", "config": "ocr=2 llm=1", "ratio": 0.7, "limiter": "ocr"},
+            {"name": "asyncpipe", "config": "r", "ratio": 1.05, "limiter": "llm-rate"},
+            {"name": "sequential", "config": "1 thread"},
+        ]
+        ocr, llm = bound_warnings(rows)
+        assert ocr.startswith(
+            "warning: ratio above 1 for asyncpipe ocr=1 llm=8 (2.300), stage-by-stage "
+            "ocr=1 llm=8 (1.700): these runs beat their OCR bound"
+        )
+        assert llm.startswith("warning: ratio above 1 for asyncpipe r (1.050): these runs ")
+        assert "LLM bound" in llm
+        assert bound_warnings(rows[2:3]) == []
 
     def test_table_marks_missing_values(self) -> None:
         """Rows without a bound show dashes, not crashes."""
