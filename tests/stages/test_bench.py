@@ -38,6 +38,7 @@ from docbench._main import (  # noqa: E402
     llm_bound_rate,
     main,
     measured_limiter,
+    sweep_configs,
 )
 from docbench._model import Advice  # noqa: E402
 from docbench._ocrbound import (  # noqa: E402
@@ -326,6 +327,23 @@ class TestReport:
         table = format_table(self.ROWS)
         assert table.count("\n") == len(self.ROWS) + 1
         assert " - " in table
+
+
+class TestSweepConfigs:
+    """Which worker counts the sweep runs."""
+
+    def test_named_worker_counts_all_run(self) -> None:
+        """Asked for 1,2 x 1,8 with --quick, all 4 pairs run (the reviewer got 3)."""
+        configs, skipped = sweep_configs([1, 2], [1, 8], quick=True, named=True)
+        assert configs == [Config(1, 1), Config(1, 8), Config(2, 1), Config(2, 8)]
+        assert skipped == []
+
+    def test_the_default_quick_sweep_leaves_its_slowest_corner_and_says_so(self) -> None:
+        """--quick on its own defaults skips ocr=1 llm=1 and returns it as skipped."""
+        configs, skipped = sweep_configs([1, 2], [1, 8], quick=True, named=False)
+        assert configs == [Config(1, 8), Config(2, 1), Config(2, 8)]
+        assert skipped == [Config(1, 1)]
+        assert sweep_configs([1, 2], [1, 8], quick=False, named=False)[1] == []
 
 
 class TestRayOption:
