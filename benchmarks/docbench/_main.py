@@ -125,6 +125,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default=None, help="file name stem (default bench-quick / bench)")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument(
+        "--check",
+        action="store_true",
+        help=f"exit 3 if a goal is missed (an advisor check, the OCR-bound pipeline under "
+        f"0.95 of the pool); refused below {JUDGED_ITEMS} items or {JUDGED_OCR_PAGES} OCR "
+        "pages, too few to judge them.  Without it the goals are reported and the exit "
+        "status is 0",
+    )
+    p.add_argument(
         "--ray",
         action="store_true",
         help="after the other runs, compare the Ray executor with local threads (a no-op "
@@ -375,6 +383,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit(f"{_PROG} --ray: {exc}") from exc
     quick = args.quick
     n = args.items or (4 if quick else 16)
+    ocr_pages = args.ocr_pages or 16
+    small = too_small(n, ocr_pages)
+    if args.check and small:
+        # Now, not after minutes of runs whose goals could not be judged.
+        raise SystemExit(f"{_PROG} --check: {small}; the goals are judged from there up")
     ocr_list = _ints(args.ocr_workers or ("1,2" if quick else "1,2,4"))
     llm_list = _ints(args.llm_workers or ("1,8" if quick else "1,8,32"))
     fixed_rate = _rate(args.rate_limit) if args.rate_limit else None
@@ -399,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune_malloc()
     # The OCR bound comes first and from the bare engine alone: it is independent of the
     # runs it judges.  The pool and the OCR-bound pipeline alternate on the same pages.
-    ocr_refs = pick_refs(inputs, args.ocr_pages or 16)
+    ocr_refs = pick_refs(inputs, ocr_pages)
     ocr_timings = measure_ocr(ocr_refs, cores, list(BOUND_CONTENDERS), single=True, say=say)
     with tempfile.TemporaryDirectory(prefix="asyncpipe-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -607,13 +620,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     missed = [c for c in checks if c.endswith(_MISSED)] + [
         line for line in ocr_report(ocr) if "NOT met" in line
     ]
-    if missed:
-        print(f"goals missed: {len(missed)} (exit 3): the lines above that say so")
+    verdict, status = goals_verdict(len(missed), small, check=args.check)
+    if verdict:
+        print(verdict)
     headline_speedup = fair["best_vs_best"] if fair is not None else math.nan
     print(summary_line(best, headline_speedup, rss.get("growth", math.nan)))
     if isinstance(ray, str):
         return 1
-    return 3 if missed else 0
+    return status
+
+
+#: The smallest run whose goals are judged: the ``--quick`` defaults' items and OCR pages,
+#: the smallest run the project's figures were taken at.  With 8 pages a pass of the OCR
+#: bound moved by about 0.1 between runs (benchmarks/README.md, round 6), twice the
+#: 0.95 goal's margin; with fewer than 4 items one item is over a quarter of a run.
+JUDGED_ITEMS = 4
+JUDGED_OCR_PAGES = 16
+
+
+def too_small(items: int, ocr_pages: int) -> str | None:
+    """
+    Why a run of ``items`` items and ``ocr_pages`` OCR-bound pages is too small to judge
+    the goals, or ``None`` if it is not.
+    """
+    short = []
+    if items < JUDGED_ITEMS:
+        short.append(f"items {items} < {JUDGED_ITEMS}")
+    if ocr_pages < JUDGED_OCR_PAGES:
+        short.append(f"OCR pages {ocr_pages} < {JUDGED_OCR_PAGES}")
+    return f"too small to judge the goals ({', '.join(short)})" if short else None
+
+
+def goals_verdict(missed: int, small: str | None, *, check: bool) -> tuple[str | None, int]:
+    """
+    The goals' closing line and the exit status.  The goals (the advisor's checks, the
+    OCR-bound pipeline against the pool) are a check of the project, not of the user's
+    run: a missed goal is exit 3 only under ``--check`` (which refuses a run too small to
+    judge them, before it starts); otherwise it is reported and the status is 0.  A
+    worker-count comparison on a loaded machine, or a tiny run, used to end with exit 3.
+    """
+    if small:
+        return f"goals: {small}: the checks above are printed, not judged (exit 0)", 0
+    if not missed:
+        return None, 0
+    if check:
+        return f"goals missed: {missed} (exit 3, --check): the lines above that say so", 3
+    return (
+        f"goals missed: {missed}, not gating (exit 0; --check makes it exit 3): the lines "
+        "above that say so",
+        0,
+    )
 
 
 SKIPPED_WHY = (
