@@ -89,12 +89,23 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=_PROG,
         description="Benchmark the document pipeline: worker sweep, baselines, bound, advisor.",
+        epilog="How long (2 cores): the OCR bound times --ocr-pages pages (16) in 9 passes "
+        "in every mode, so it sets the floor.  The full run took 22 min on an idle machine "
+        "(1335 s, load 0.8-1.9, benchmarks/results/bench.txt), 4 min of it the bound; "
+        "--quick is about 7 min there (estimated from that run's phases: the same bound, a "
+        "quarter of the items, 3 configs of 9 and the advised one).  A loaded machine takes "
+        "several times longer (one engine's page: 2.9 s idle, 8-24 s at load 4-7): --quick "
+        "--items 2 --ocr-pages 2 --rss-items 1 --ocr-workers 1,2 --llm-workers 1,8 took "
+        "582 s and 377 s at load 4-7.  Exit status: 0 whatever the goals say, unless "
+        "--check; 3 a goal missed under --check; 1 the --ray comparison failed; 2 bad "
+        "arguments.",
     )
     p.add_argument("inputs", nargs="*", help="receipts (default: $ASYNCPIPE_SROIE/img)")
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a small run: 4 items, OCR workers 1,2 x LLM workers 1,8 but not the slowest "
+        help="a smaller run (about 7 min on 2 idle cores, several times that on a loaded "
+        "machine; see below): 4 items, OCR workers 1,2 x LLM workers 1,8 but not the slowest "
         "corner, ocr=1 llm=1 (it runs when you name the worker counts)",
     )
     p.add_argument(
