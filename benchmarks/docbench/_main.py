@@ -579,7 +579,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if r.get("cpu_pressure_avg10") is not None
         )
     )
-    for line in bound_warnings(rows):
+    for line in bound_warnings(
+        rows,
+        cores=cap.cores,
+        single=ocr.single.pages_per_s,
+        per_engine=pool_best / cap.cores,
+    ):
         print(line)
     for label, adv in (
         ("advisor (no rate limit)", advice),

@@ -324,6 +324,19 @@ class TestReport:
         assert "LLM bound" in llm
         assert bound_warnings(rows[2:3]) == []
 
+    def test_fewer_engines_than_cores_is_named_as_a_cause(self) -> None:
+        """One OCR worker on 2 loaded cores may outrun the pool's share per engine: the
+        warning gives the single engine's rate beside it (round 30's run: 0.122 alone,
+        0.082 per engine in the pool); at ocr=cores it only names the load."""
+        row = {"name": "asyncpipe", "config": "ocr=1 llm=8", "ratio": 1.8, "limiter": "ocr"}
+        (line,) = bound_warnings([{**row, "ocr": 1}], cores=2, single=0.122, per_engine=0.082)
+        assert line.endswith(
+            "or (fewer OCR workers than the 2 cores) an engine got more than its share of "
+            "the pool: the single engine alone did 0.122 pages/s, the pool 0.082 per engine"
+        )
+        (line,) = bound_warnings([{**row, "ocr": 2}], cores=2, single=0.122, per_engine=0.082)
+        assert line.endswith("than when the pool was timed")
+
     def test_table_marks_missing_values(self) -> None:
         """Rows without a bound show dashes, not crashes."""
         table = format_table(self.ROWS)
