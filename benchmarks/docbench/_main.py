@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import cycle, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from asyncpipe import ConfigError
 from stages._malloc import tune_malloc
@@ -63,13 +63,21 @@ _PROG = "python benchmarks/bench.py"
 BOUND_CONTENDERS = ("bare", *PIPELINES)
 
 
+def _refuse(message: str) -> NoReturn:
+    """Stop before any run, as argparse stops on bad arguments: ``message`` on stderr,
+    exit 2 (a bare ``SystemExit(message)`` is exit 1, which the epilog gives a failed
+    --ray comparison)."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _default_inputs() -> list[str]:
     """
     The SROIE receipts named by ``$ASYNCPIPE_SROIE``; the harness never guesses a path.
     """
     env = os.environ.get("ASYNCPIPE_SROIE")
     if not env:
-        raise SystemExit(
+        _refuse(
             f"{_PROG}: name the receipts (paths or globs), or set ASYNCPIPE_SROIE to the "
             "SROIE folder (its img/ subfolder is used)"
         )
@@ -98,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
         "--items 2 --ocr-pages 2 --rss-items 1 --ocr-workers 1,2 --llm-workers 1,8 took "
         "582 s and 377 s at load 4-7.  Exit status: 0 whatever the goals say, unless "
         "--check; 3 a goal missed under --check; 1 the --ray comparison failed; 2 bad "
-        "arguments.",
+        "arguments, or a run refused before it starts (no receipts, ray not installed, "
+        "--check on a run too small to judge).",
     )
     p.add_argument("inputs", nargs="*", help="receipts (default: $ASYNCPIPE_SROIE/img)")
     p.add_argument(
@@ -164,7 +173,7 @@ def pick_refs(inputs: Sequence[str], n: int) -> list[PageRef]:
     """
     refs = list(islice(discover(list(inputs)), n))
     if not refs:
-        raise SystemExit(f"{_PROG}: no documents found in {' '.join(inputs)}")
+        _refuse(f"{_PROG}: no documents found in {' '.join(inputs)}")
     return list(islice(cycle(refs), n))
 
 
@@ -391,14 +400,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             require_ray()  # now, not after minutes of other runs
         except ConfigError as exc:
-            raise SystemExit(f"{_PROG} --ray: {exc}") from exc
+            _refuse(f"{_PROG} --ray: {exc}")
     quick = args.quick
     n = args.items or (4 if quick else 16)
     ocr_pages = args.ocr_pages or 16
     small = too_small(n, ocr_pages)
     if args.check and small:
         # Now, not after minutes of runs whose goals could not be judged.
-        raise SystemExit(f"{_PROG} --check: {small}; the goals are judged from there up")
+        _refuse(f"{_PROG} --check: {small}; the goals are judged from there up")
     ocr_list = _ints(args.ocr_workers or ("1,2" if quick else "1,2,4"))
     llm_list = _ints(args.llm_workers or ("1,8" if quick else "1,8,32"))
     fixed_rate = _rate(args.rate_limit) if args.rate_limit else None

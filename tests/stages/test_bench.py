@@ -387,11 +387,16 @@ class TestGoalsVerdict:
         assert line is not None and line.startswith("goals: too small to judge the goals")
         assert too_small(4, 16) is None
 
-    def test_check_refuses_a_tiny_run_before_it_starts(self, tmp_path: Path) -> None:
-        """--check on 2 items stops at once, before any run or output."""
+    def test_check_refuses_a_tiny_run_before_it_starts(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--check on 2 items stops at once, before any run or output, with exit 2 as
+        bad arguments (it was exit 1, which a failed --ray comparison is)."""
         out = tmp_path / "out"
-        with pytest.raises(SystemExit, match=r"--check: too small to judge the goals \(items 2"):
+        with pytest.raises(SystemExit) as stopped:
             main(["--check", "--items", "2", "--out", str(out)])
+        assert stopped.value.code == 2
+        assert "--check: too small to judge the goals (items 2" in capsys.readouterr().err
         assert not out.exists()
 
 
@@ -416,13 +421,18 @@ class TestRayOption:
         assert _parser().parse_args(["--quick", "--ray"]).ray is True
 
     def test_without_ray_it_stops_before_any_run(
-        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
     ) -> None:
-        """A missing ray is reported at once, with the extra to install."""
+        """A missing ray is reported at once, with the extra to install (exit 2)."""
         monkeypatch.setitem(sys.modules, "ray", None)
         monkeypatch.setattr("asyncpipe._ray.importlib.util.find_spec", lambda name: None)
-        with pytest.raises(SystemExit, match=r"--ray: .*pip install 'asyncpipe\[ray\]'"):
+        with pytest.raises(SystemExit) as stopped:
             main(["--ray", "--out", str(tmp_path)])
+        assert stopped.value.code == 2
+        assert re.search(r"--ray: .*pip install 'asyncpipe\[ray\]'", capsys.readouterr().err)
         assert list(tmp_path.iterdir()) == []
 
     def test_row(self) -> None:
