@@ -50,11 +50,14 @@ class Admission:
     One attempt's reservations (tokens, and cost under a ceiling), settled once.
     """
 
-    __slots__ = ("_cost", "_tokens", "estimate")
+    __slots__ = ("_cost", "_limits", "_tokens", "estimate")
 
-    def __init__(self, tokens: Reservation, cost: CostReservation | None) -> None:
+    def __init__(
+        self, tokens: Reservation, cost: CostReservation | None, limits: LlmLimits | None = None
+    ) -> None:
         self._tokens = tokens
         self._cost = cost
+        self._limits = limits  # told when the estimate stands
         self.estimate = tokens.estimate
 
     def restamp(self) -> None:
@@ -84,6 +87,8 @@ class Admission:
             self._tokens.settle()
             if self._cost is not None:
                 self._cost.settle()
+            if self._limits is not None:
+                self._limits.estimated += 1
 
 
 @dataclass
@@ -118,6 +123,10 @@ class LlmLimits:
         # run stopped while it waited for the call limit) is not one (round 26's
         # re-check: "22 calls" for 3 requests after a Ctrl-C).
         self.sent = 0
+        # Attempts counted at their reserved estimate: the server reported no usage (a
+        # body that is no completion, a timeout), so the tokens the summary counts are
+        # more than the client's usage figure, which counts only what was reported.
+        self.estimated = 0
         self._sent_at: deque[float] = deque()  # when, for the last minute's count
         self._held_until = 0.0  # a server wait too long for any call: none is sent
 
@@ -158,7 +167,7 @@ class LlmLimits:
             if cost is not None:
                 cost.settle(0, 0)
             raise
-        return Admission(tokens, cost)
+        return Admission(tokens, cost, self)
 
     def feedback_from(
         self, headers: Mapping[str, str], status: int, retry_after: float | None
@@ -260,6 +269,11 @@ class LlmLimits:
             line += f", {self._tokens.units:.0f} tokens"
         if self.tokens is not None:
             line += f" (limit {self.tokens.limit}/{self.tokens.period:g}s)"
+        if self.estimated:
+            line += (
+                f", {self.estimated} of them counted at the tokens reserved (the server "
+                "reported no usage)"
+            )
         if self.pauses:
             line += f"; paused {self.pauses} times after a 429"
         lines = [line]

@@ -84,6 +84,23 @@ class TestTokenLimit:
         [long] = llm.shared.summary(120.0, "150/min")
         assert long.startswith("llm rates: 1.5 calls/min (limit 150/min)")
 
+    async def test_tokens_the_server_never_reported_are_said_to_be_estimates(self) -> None:
+        """A reply with no usage (a proxy's HTML page) settles at the tokens reserved, so
+        the rates line counts tokens the client's usage line does not: the line says how
+        many calls were counted so (a review: 'tokens: 0' over '6670 tokens')."""
+        async with client(
+            httpx.MockTransport(lambda r: httpx.Response(200, text="<html>bad gateway</html>")),
+            LlmLimits(RateLimit(10_000, 60)),
+        ) as llm:
+            with pytest.raises(LlmError):
+                await llm.chat(MESSAGES, task="t", max_tokens=200)
+        [line] = llm.shared.summary(7.5, None)
+        assert line.endswith(
+            "(limit 10000/60s), 1 of them counted at the tokens reserved (the server "
+            "reported no usage)"
+        )
+        assert llm.statistics().total_tokens == 0
+
     async def test_a_call_given_up_unsent_is_not_counted(self) -> None:
         """The summary counts the requests that went out: a call admitted and then given
         up unsent because the run stopped is not one (round 26's re-check: '22 calls' for
