@@ -3,7 +3,8 @@ The document app for the ``asyncpipe run`` command: its options, and one run's j
 
 It is registered as the ``documents`` app (``[project.entry-points."asyncpipe.apps"]``),
 so ``asyncpipe run`` finds it by name.  The framework applies ``--workers`` (stages and
-the ``llm`` / ``text`` groups) and ``--executor`` by stage name.  The LLM client takes
+the ``llm`` / ``text`` groups, either of which may be named when no stage of the run is
+in it: see `DocumentPipeline`) and ``--executor`` by stage name.  The LLM client takes
 the run's shared ``llm`` limit (``--rate-limit``, default 150/min) and acquires it per
 HTTP request, so a stage call that sends a repair request counts twice.
 """
@@ -31,7 +32,6 @@ from asyncpipe import (
     Item,
     Job,
     JournalError,
-    Pipeline,
     RateLimit,
     RunOptions,
     RunSummary,
@@ -239,13 +239,19 @@ class DocumentApp:
             llm = None
             client = None
             limits = llm_options.limits()
-            call_limit = DEFAULT_RATE_LIMIT
+            # Declared with an LLM or without, so one --config serves both runs: offline
+            # no stage acquires it, and a rate given for it is noted as unused.
+            rate = options.limit("llm", parse_rate(DEFAULT_RATE_LIMIT))
+            call_limit = _rate_text(rate)
+            if not args.llm_url and "llm" in options.limits:
+                log.info(
+                    "--rate-limit llm=%s: no LLM is called (no --llm-url), so it is unused",
+                    call_limit,
+                )
             if args.llm_url:
                 from .llm import LlmClient, llm_stages
 
                 key = api_key(args.llm_key_env, os.environ)
-                rate = options.limit("llm", parse_rate(DEFAULT_RATE_LIMIT))
-                call_limit = _rate_text(rate)
                 client = await stack.enter_async_context(
                     LlmClient(
                         args.llm_url,
@@ -272,13 +278,9 @@ class DocumentApp:
             if not args.llm_url or len(llm_options.stages) < 3:
                 # Load the spelling dictionary once, before the workers race for it.
                 await anyio.to_thread.run_sync(load_dictionary)
-            pipeline = build_pipeline(settings, llm)
-            if client is not None:
-                # Declares the ``llm`` limit to the framework (so --rate-limit can name it);
-                # the client, not the stages, acquires it.
-                pipeline = Pipeline(
-                    pipeline.stages, max_buffer_size=pipeline.max_buffer_size, limits={"llm": rate}
-                )
+            # Declares the ``llm`` limit to the framework (so --rate-limit can name it);
+            # the client, not the stages, acquires it.
+            pipeline = build_pipeline(settings, llm, limits={"llm": rate})
 
             left_out: Counter[str] = Counter()
             warned: Counter[str] = Counter()

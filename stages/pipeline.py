@@ -9,13 +9,14 @@ LLM retry policy; the others are the offline fallbacks, run as thread stages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
 from typing import TYPE_CHECKING, Any, Literal
 
-from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage
+from asyncpipe import ConfigError, Executor, Item, Pipeline, RateLimit, Retry, Stage
 
 from ._malloc import release_memory, tune_malloc
 from ._page import Page, PageRef, utf8_text
@@ -30,10 +31,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_WORKERS",
+    "GROUPS",
     "LARGE_PAGE_PIXELS",
     "SMALL_PRINT",
     "STAGE_NAMES",
     "UNSURE",
+    "DocumentPipeline",
     "DocumentSettings",
     "build_pipeline",
     "engine_max_side",
@@ -43,6 +46,13 @@ __all__ = [
 ]
 
 STAGE_NAMES = ("read", "load", "preprocess", "ocr", "correct", "fix", "structure")
+
+#: The groups of the text stages: ``llm`` holds those that call the LLM, ``text`` those
+#: that run their offline rules. Which stages each holds depends on ``--llm-url`` and
+#: ``--llm-stages``, so an override may name either whether or not a stage is in it.
+GROUPS = ("llm", "text")
+
+log = logging.getLogger("asyncpipe.documents")
 
 #: Print whose median OCR line box is lower than this many pixels of the scan gets a
 #: warning in its record. The 40 SROIE scans' is 17 to 52; shrunk to 0.4 of their size
@@ -172,6 +182,47 @@ class DocumentSettings:
         return DEFAULT_WORKERS[stage]
 
 
+class DocumentPipeline(Pipeline):
+    """
+    The document pipeline: a `Pipeline` whose overrides (``--workers``) may name either
+    text-stage group of `GROUPS` when no stage of this run is in it, so one ``--config``
+    serves a run with an LLM and one without: ``llm=32`` is noted as unused offline, and
+    ``text=2`` when every text stage calls the LLM.  Any other unknown name is still a
+    `ConfigError` that lists the names there are.
+    """
+
+    def configure(
+        self,
+        *,
+        workers: Mapping[str, int] | None = None,
+        executor: Executor | None = None,
+        executor_stages: Collection[str] | None = None,
+        limits: Mapping[str, RateLimit] | None = None,
+    ) -> Pipeline:
+        if workers:
+            names = [stage.name for stage in self.stages]
+            unknown = sorted(set(workers) - set(names) - set(GROUPS) - set(self.groups))
+            if unknown:
+                raise ConfigError(
+                    f"workers: no stage or group named {', '.join(map(repr, unknown))} "
+                    f"(stages: {', '.join(names)}; groups: {', '.join(GROUPS)})"
+                )
+            unused = [name for name in GROUPS if name in workers and name not in self.groups]
+            for name in unused:
+                log.info(
+                    "--workers %s=%d: no stage of this run is in the %r group (%s), so it "
+                    "is unused",
+                    name,
+                    workers[name],
+                    name,
+                    "no --llm-url" if name == "llm" else "every text stage calls the LLM",
+                )
+            workers = {name: n for name, n in workers.items() if name not in unused}
+        return super().configure(
+            workers=workers, executor=executor, executor_stages=executor_stages, limits=limits
+        )
+
+
 def engine_max_side(engine: str, options: Mapping[str, Any]) -> int | None:
     """
     The longest side ``engine`` with ``options`` works at (rapidocr: its
@@ -283,14 +334,21 @@ def _offline_structure(page: Page, *, fields: tuple[str, ...]) -> Page:
     return page
 
 
-def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> Pipeline:
+def build_pipeline(
+    settings: DocumentSettings,
+    llm: LlmStages | None = None,
+    *,
+    limits: Mapping[str, RateLimit] | None = None,
+) -> DocumentPipeline:
     """
-    Join the document stages into a `Pipeline` over `PageRef` items.
+    Join the document stages into a `DocumentPipeline` over `PageRef` items.
 
     Args:
         settings: worker counts, engine and options.
         llm: the bound LLM stages (see `stages.llm.llm_stages`); ``None`` uses the
             offline fallbacks.
+        limits: the shared limits the pipeline declares (the app's ``llm`` call limit,
+            which its LLM client acquires, so ``--rate-limit llm=RATE`` can name it).
 
     Returns:
         The pipeline.  OCR and the three text stages are checkpointed, so a resumed run
@@ -393,7 +451,7 @@ def build_pipeline(settings: DocumentSettings, llm: LlmStages | None = None) -> 
         )
         stages[0] = stages[0].replace(weight=encoded_bytes, max_weight=settings.max_queue_bytes)
         stages.insert(0, read)
-    return Pipeline(stages, max_buffer_size=settings.max_buffer_size)
+    return DocumentPipeline(stages, max_buffer_size=settings.max_buffer_size, limits=limits)
 
 
 def output_record(item: Item) -> dict[str, Any]:

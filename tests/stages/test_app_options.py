@@ -1,0 +1,84 @@
+"""
+The document app's options through the real CLI: what a setting means with an LLM and
+without one, and which settings are refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stages.testing.llm_server.testing import ServerHandle, run_server
+
+PROJECT = Path(__file__).resolve().parents[2]
+SAMPLE = PROJECT / "samples" / "receipt_farmasi.jpg"
+pytestmark = pytest.mark.timeout(300)
+
+
+def run_cli(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``asyncpipe run`` in a subprocess and return what it did."""
+    return subprocess.run(
+        [sys.executable, "-m", "asyncpipe", "run", *map(str, args), "--progress", "none"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "PYTHONPATH": str(PROJECT), **(env or {})},
+    )
+
+
+def statuses(out: Path) -> list[str]:
+    """The status of each record of ``out``."""
+    return [orjson.loads(line)["status"] for line in out.read_bytes().splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerHandle]:
+    """The rule-based OpenAI-compatible server."""
+    with run_server(latency=0.01) as handle:
+        yield handle
+
+
+class TestGroups:
+    """``--workers`` and ``--rate-limit`` name the ``llm`` and ``text`` groups either way."""
+
+    def test_llm_settings_offline_are_noted_unused(self, tmp_path: Path) -> None:
+        """The README's ``--workers ocr=2,llm=32`` and ``--rate-limit llm=RATE`` run
+        without --llm-url, each noted as unused (they were exit 2)."""
+        out = tmp_path / "out.jsonl"
+        done = run_cli(
+            SAMPLE, "--out", out, "--workers", "ocr=2,llm=32", "--rate-limit", "llm=10/min"
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert statuses(out) == ["ok"]
+        assert "--workers llm=32: no stage of this run is in the 'llm' group" in done.stderr
+        assert "--rate-limit llm=10/min: no LLM is called (no --llm-url)" in done.stderr
+
+    def test_text_setting_with_every_stage_on_the_llm(
+        self, tmp_path: Path, server: ServerHandle
+    ) -> None:
+        """With --llm-url and all three stages on the LLM, ``text=2`` is noted as unused."""
+        out = tmp_path / "out.jsonl"
+        done = run_cli(
+            SAMPLE, "--out", out, "--llm-url", server.url, "--llm-model", "t", "--workers", "text=2"
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert statuses(out) == ["ok"]
+        assert "--workers text=2: no stage of this run is in the 'text' group" in done.stderr
+
+    def test_a_typo_is_still_refused(self, tmp_path: Path) -> None:
+        """``--workers lmm=2`` is exit 2 before anything runs, the names listed."""
+        out = tmp_path / "out.jsonl"
+        done = run_cli(SAMPLE, "--out", out, "--workers", "lmm=2")
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert "no stage or group named 'lmm'" in done.stderr
+        assert "groups: llm, text" in done.stderr
+        assert not out.exists()
