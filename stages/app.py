@@ -201,6 +201,11 @@ class DocumentApp:
         args = options.app_options
         llm_options = LlmOptions.from_args(args)
         passwords = pdf_passwords(args.pdf_password_env, os.environ)
+        # Read at the start: a path that is no truth (an SROIE folder's img/) is exit 2
+        # before any page is read, not a score of nothing after them all.
+        truth = (
+            None if args.truth is None else await anyio.to_thread.run_sync(load_truth, args.truth)
+        )
         settings = DocumentSettings(
             ocr_engine=args.ocr_engine,
             # Only rapidocr turns pages; the paddle engine reads them as they lie.
@@ -342,12 +347,23 @@ class DocumentApp:
                         _write_csv, args.csv, options.out, settings.fields
                     )
                     lines.append(f"wrote {args.csv}")
-                if args.truth is not None:
-                    truth = await anyio.to_thread.run_sync(load_truth, args.truth)
+                if truth is not None:
                     accuracy = await anyio.to_thread.run_sync(
                         lambda: evaluate(read_records(options.out), truth, fields=settings.fields)
                     )
-                    lines += accuracy.lines()
+                    if accuracy.pages:
+                        lines += accuracy.lines()
+                    else:
+                        name, page = next(iter(truth))
+                        log.warning(
+                            "%s; --truth %s holds %d %s, e.g. %r page %d",
+                            accuracy.lines()[0],
+                            args.truth,
+                            len(truth),
+                            "page" if len(truth) == 1 else "pages",
+                            name,
+                            page,
+                        )
                 if warned:
                     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(warned.items()))
                     lines.append(

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asyncpipe import ConfigError
+
 from ._page import Line
 from .offline import (
     DEFAULT_FIELDS,
@@ -60,6 +62,8 @@ class Accuracy:
         split: pages with ground truth that discovery cut into several receipts: no
             record holds the page's fields, so they count as missed (kind ``split``);
             their text is not scored.
+        unmatched: records whose page the ground truth does not hold (not scored).
+        unmatched_example: the first of them, as ``file name, page``.
     """
 
     pages: int = 0
@@ -69,6 +73,8 @@ class Accuracy:
     similarity: dict[str, float] = field(default_factory=dict)
     misses: dict[str, dict[str, int]] = field(default_factory=dict)
     split: int = 0
+    unmatched: int = 0
+    unmatched_example: str | None = None
 
     def rate(self, name: str) -> float:
         """
@@ -86,8 +92,18 @@ class Accuracy:
 
     def lines(self) -> list[str]:
         """
-        The report, one line per figure.
+        The report, one line per figure; with no page scored, one line that says why
+        (there is no accuracy of nothing).
         """
+        if not self.pages:
+            n = self.unmatched
+            seen = (
+                f"none of the output's {n} record{'' if n == 1 else 's'} matches a page of "
+                f"it by file name and page number (e.g. {self.unmatched_example})"
+                if n
+                else "the output holds no records"
+            )
+            return [f"no accuracy: no page with ground truth was scored: {seen}"]
         split = f" ({self.split} cut into receipts: their fields missed)" if self.split else ""
         out = [
             f"accuracy over {self.pages} pages with ground truth{split}:",
@@ -129,6 +145,10 @@ def _in_reading_order(record: dict[str, Any]) -> tuple[str, str]:
 def load_truth(path: Path) -> dict[tuple[str, int], Truth]:
     """
     Ground truth by ``(file name, page)``, from a ``truth.json`` file or an SROIE folder.
+
+    Raises:
+        ConfigError: ``path`` is neither (a folder with no ``key/*.json``, such as an
+            SROIE folder's ``img``; a file that is not a truth file), or holds no page.
     """
     if path.is_dir():
         truth = {}
@@ -138,13 +158,29 @@ def load_truth(path: Path) -> dict[tuple[str, int], Truth]:
             truth[(key_file.stem + ".jpg", 1)] = Truth(
                 reading_order_text(lines), read_key_file(key_file)
             )
+        if not truth:
+            raise ConfigError(
+                f"--truth {path}: not an SROIE-style folder: it has no key/NNN.json files "
+                "(give the folder that holds img/, key/ and box/, or a truth.json file)"
+            )
         return truth
-    data: dict[str, list[dict[str, Any]]] = json.loads(path.read_text(encoding="utf-8"))
-    return {
-        (name, number): Truth("\n".join(page["lines"]), dict(page["fields"]))
-        for name, pages in data.items()
-        for number, page in enumerate(pages, start=1)
-    }
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        loaded = {
+            (str(name), number): Truth("\n".join(page["lines"]), dict(page["fields"]))
+            for name, pages in data.items()
+            for number, page in enumerate(pages, start=1)
+        }
+    except OSError as exc:
+        raise ConfigError(f"--truth {path}: cannot read it: {exc.strerror or exc}") from exc
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ConfigError(
+            f"--truth {path}: not a truth file: it must be JSON mapping each file name to "
+            'its pages, each {"lines": [...], "fields": {...}} (as samples/truth.json)'
+        ) from exc
+    if not loaded:
+        raise ConfigError(f"--truth {path}: it holds no page")
+    return loaded
 
 
 def evaluate(
@@ -173,6 +209,9 @@ def evaluate(
         key = (Path(record.get("source") or "").name, record.get("page") or 1)
         expected = truth.get(key)
         if expected is None:
+            acc.unmatched += 1
+            if acc.unmatched_example is None:
+                acc.unmatched_example = f"{key[0]!r} page {key[1]}"
             continue
         receipt = record.get("receipt")
         if receipt:

@@ -82,3 +82,38 @@ class TestGroups:
         assert "no stage or group named 'lmm'" in done.stderr
         assert "groups: llm, text" in done.stderr
         assert not out.exists()
+
+
+class TestTruth:
+    """``--truth`` that is no ground truth, or holds none of the output's pages."""
+
+    @pytest.mark.parametrize("kind", ["img folder", "not a truth file"])
+    def test_no_truth_is_refused_at_the_start(self, tmp_path: Path, kind: str) -> None:
+        """An SROIE folder's ``img/`` (no ``key/``), or a file that is no truth file, is
+        exit 2 before a page is read (it scored 1.000 over 0 pages, exit 0)."""
+        if kind == "img folder":
+            truth = tmp_path / "img"
+            truth.mkdir()
+            (truth / "000.jpg").write_bytes(SAMPLE.read_bytes())
+            said = "not an SROIE-style folder: it has no key/NNN.json files"
+        else:
+            truth = SAMPLE
+            said = "not a truth file"
+        out = tmp_path / "out.jsonl"
+        done = run_cli(SAMPLE, "--out", out, "--truth", truth)
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert f"--truth {truth}: {said}" in done.stderr
+        assert not out.exists()
+
+    def test_a_truth_of_other_pages_scores_nothing(self, tmp_path: Path) -> None:
+        """A truth file of other files' pages gives a warning naming one page of each,
+        and no accuracy (it printed 1.000 over 0 pages)."""
+        truth = tmp_path / "truth.json"
+        truth.write_bytes(orjson.dumps({"000.jpg": [{"lines": ["SHOP"], "fields": {}}]}))
+        out = tmp_path / "out.jsonl"
+        done = run_cli(SAMPLE, "--out", out, "--truth", truth)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "WARNING" in done.stderr and "no accuracy: no page with ground truth" in done.stderr
+        assert "(e.g. 'receipt_farmasi.jpg' page 1)" in done.stderr
+        assert f"--truth {truth} holds 1 page, e.g. '000.jpg' page 1" in done.stderr
+        assert "character accuracy" not in done.stderr
