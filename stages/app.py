@@ -474,7 +474,7 @@ def api_key(named: str | None, environ: Mapping[str, str]) -> str | None:
         if named not in environ:
             raise ConfigError(
                 f"--llm-key-env {named}: that variable is not set (set it, or leave "
-                "--llm-key-env out to read OPENAI_API_KEY)"
+                f"--llm-key-env out to read {DEFAULT_KEY_ENV}, then OPENAI_API_KEY)"
             )
         return environ[named].strip() or None
     # A blank first variable does not hide the second (round 25's re-check).

@@ -117,3 +117,20 @@ class TestTruth:
         assert "(e.g. 'receipt_farmasi.jpg' page 1)" in done.stderr
         assert f"--truth {truth} holds 1 page, e.g. '000.jpg' page 1" in done.stderr
         assert "character accuracy" not in done.stderr
+
+
+class TestKeyEnv:
+    """``--llm-key-env`` naming a variable that is not set."""
+
+    def test_the_message_says_what_the_default_reads(self, tmp_path: Path) -> None:
+        """Exit 2, and the message names both variables the default reads, in order (it
+        named only OPENAI_API_KEY)."""
+        assert "MY_UNSET_KEY" not in os.environ
+        out = tmp_path / "out.jsonl"
+        url = "http://127.0.0.1:9/v1"
+        done = run_cli(SAMPLE, "--out", out, "--llm-url", url, "--llm-key-env", "MY_UNSET_KEY")
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert (
+            "--llm-key-env MY_UNSET_KEY: that variable is not set (set it, or leave "
+            "--llm-key-env out to read ASYNCPIPE_LLM_API_KEY, then OPENAI_API_KEY)"
+        ) in done.stderr
