@@ -60,6 +60,7 @@ __all__ = ["DocumentApp", "app"]
 log = logging.getLogger("asyncpipe.documents")
 
 DEFAULT_KEY_ENV = "ASYNCPIPE_LLM_API_KEY"
+DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_RATE_LIMIT = "150/min"
 
 
@@ -90,7 +91,11 @@ class DocumentApp:
             help="an OpenAI-compatible base URL, e.g. "
             "http://127.0.0.1:8000/v1; without it the offline fallbacks run",
         )
-        group.add_argument("--llm-model", default="gpt-4o-mini", help="the model name to ask for")
+        group.add_argument(
+            "--llm-model",
+            default=DEFAULT_MODEL,
+            help=f"the model name to ask for (default {DEFAULT_MODEL})",
+        )
         group.add_argument(
             "--llm-key-env",
             default=None,
@@ -146,7 +151,11 @@ class DocumentApp:
         group.add_argument(
             "--denoise", choices=("median", "bilateral", "nlmeans"), help="denoise before OCR"
         )
-        group.add_argument("--max-side", type=int, help="shrink pages whose longest side is larger")
+        group.add_argument(
+            "--max-side",
+            type=int,
+            help="shrink pages whose longest side is larger, before OCR (default: none)",
+        )
         group.add_argument(
             "--max-pixels",
             type=_megapixels,
@@ -170,8 +179,8 @@ class DocumentApp:
             "--pdf-dpi",
             type=int,
             default=200,
-            help="PDF render resolution (a page holding a finer scan renders at the scan's, "
-            "up to 600)",
+            help="PDF render resolution (default 200; a page holding a finer scan renders "
+            "at the scan's, up to 600)",
         )
         group.add_argument(
             "--no-pdf-text",

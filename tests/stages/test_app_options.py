@@ -134,3 +134,24 @@ class TestKeyEnv:
             "--llm-key-env MY_UNSET_KEY: that variable is not set (set it, or leave "
             "--llm-key-env out to read ASYNCPIPE_LLM_API_KEY, then OPENAI_API_KEY)"
         ) in done.stderr
+
+
+class TestHelp:
+    """``asyncpipe run --help``."""
+
+    def test_states_the_defaults(self) -> None:
+        """The defaults of --llm-model, --pdf-dpi and --max-side are stated."""
+        done = subprocess.run(
+            [sys.executable, "-m", "asyncpipe", "run", "--help"],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        text = " ".join(done.stdout.split())
+        assert "--llm-model LLM_MODEL the model name to ask for (default gpt-4o-mini)" in text
+        assert "--pdf-dpi PDF_DPI PDF render resolution (default 200;" in text
+        assert "--max-side MAX_SIDE shrink pages whose longest side is larger, before" in text
+        assert "larger, before OCR (default: none)" in text
