@@ -63,6 +63,30 @@ DEFAULT_KEY_ENV = "ASYNCPIPE_LLM_API_KEY"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_RATE_LIMIT = "150/min"
 
+# The options only an LLM reads: given without --llm-url, a warning names them.
+_LLM_DESTS = frozenset(
+    {
+        "llm_model",
+        "llm_key_env",
+        "llm_timeout",
+        "llm_stages",
+        "llm_structured",
+        "llm_deadline",
+        "llm_attempts",
+        "llm_timeout_retries",
+        "llm_concurrency",
+        "llm_min_similarity",
+        "llm_text_max_tokens",
+        "llm_structure_max_tokens",
+        "token_limit",
+        "llm_feedback",
+        "llm_prices",
+        "max_cost",
+        "prompts",
+        "schema",
+    }
+)
+
 
 class DocumentApp:
     """
@@ -105,7 +129,7 @@ class DocumentApp:
         )
         group.add_argument(
             "--llm-timeout",
-            type=float,
+            type=_seconds,
             default=60.0,
             help="seconds one LLM request may take (default 60)",
         )
@@ -205,13 +229,41 @@ class DocumentApp:
             "travels as bytes, and decoding happens on the worker",
         )
 
+    def _llm_options_given(self, args: argparse.Namespace) -> list[str]:
+        """The LLM options ``args`` hold at other than their defaults, by flag."""
+        parser = argparse.ArgumentParser(add_help=False)
+        self.add_arguments(parser)
+        return [
+            action.option_strings[0]
+            for action in parser._actions
+            if action.dest in _LLM_DESTS
+            and getattr(args, action.dest, action.default) != action.default
+        ]
+
     @asynccontextmanager
     async def open(self, options: RunOptions) -> AsyncIterator[Job]:
         args = options.app_options
         llm_options = LlmOptions.from_args(args)
+        if not args.llm_url and (given := self._llm_options_given(args)):
+            log.warning(
+                "no --llm-url, so the offline fallbacks run, and %s %s unused",
+                ", ".join(given),
+                "is" if len(given) == 1 else "are",
+            )
         passwords = pdf_passwords(args.pdf_password_env, os.environ)
         # Read at the start: a path that is no truth (an SROIE folder's img/) is exit 2
         # before any page is read, not a score of nothing after them all.
+        if options.resume:
+            started = await anyio.to_thread.run_sync(started_llm, options.journal)
+            if started is not None and not args.llm_url:
+                log.warning(
+                    "this run was started with an LLM (--llm-model %s, --llm-stages %s), "
+                    "and is resumed without --llm-url: the pages left get the offline "
+                    "rules' text and fields, beside the LLM's in the pages written (give "
+                    "the same --llm-url to finish it as it started)",
+                    started.get("model"),
+                    ",".join(started.get("stages") or ()),
+                )
         truth = (
             None if args.truth is None else await anyio.to_thread.run_sync(load_truth, args.truth)
         )
@@ -328,6 +380,11 @@ class DocumentApp:
                     changes=changes,
                     passwords=passwords,
                     stdin=stdin,
+                    llm=(
+                        {"model": args.llm_model, "stages": list(llm_options.stages)}
+                        if args.llm_url
+                        else None
+                    ),
                 )
             )
             if client is not None and limits.budget is not None:
@@ -454,6 +511,15 @@ async def _within_budget(
         yield value
 
 
+def _seconds(text: str) -> float:
+    """``--llm-timeout``: a positive number of seconds, refused alike with ``--llm-url``
+    and without (the client refused it only when there was one)."""
+    value = float(text)
+    if not value > 0:  # NaN is not > 0
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
 def _megabytes(text: str) -> int:
     """``--max-stdin``: a positive number of megabytes (MiB), as bytes."""
     value = float(text)
@@ -564,16 +630,19 @@ def _discovered(
     changes: Changes,
     passwords: Sequence[str] = (),
     stdin: bytes | None = None,
+    llm: Mapping[str, Any] | None = None,
 ) -> Iterator[PageRef]:
-    """The run's pages; a run that starts keeps how it reads scans (see `receipts_mode`)
-    once it holds its journal: when the pipeline first asks for a page.  A resumed run
-    notes in ``changes`` the inputs replaced in place (`against_output`)."""
+    """The run's pages; a run that starts keeps how it reads scans (see `receipts_mode`),
+    and its LLM (``llm``: model and stages, or ``None``; see `started_llm`), once it
+    holds its journal: when the pipeline first asks for a page.  A resumed run notes in
+    ``changes`` the inputs replaced in place (`against_output`)."""
     if keep:
         kept = _mode_file(options.journal)
         try:
             kept.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write_text(kept) as fh:
-                fh.write(orjson.dumps({"receipts": receipts, "finder": FINDER_VERSION}).decode())
+                kept_mode = {"receipts": receipts, "finder": FINDER_VERSION, "llm": llm}
+                fh.write(orjson.dumps(kept_mode).decode())
         except OSError as exc:
             # Without it a resume would read every scan whole (as a journal from before
             # scans were cut): stop before any page is read.
@@ -586,6 +655,20 @@ def _discovered(
         stdin=stdin,
     )
     yield from against_output(refs, options.out, changes) if options.resume else refs
+
+
+def started_llm(journal: Path) -> dict[str, Any] | None:
+    """
+    The LLM the run of ``journal`` started with (``{"model": ..., "stages": [...]}``), as
+    kept beside its journal; ``None`` for one started without an LLM, or by a version
+    that kept no such thing, or when it cannot be read (`receipts_mode` says so).
+    """
+    try:
+        started = orjson.loads(_mode_file(journal).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    llm = started.get("llm") if isinstance(started, dict) else None
+    return llm if isinstance(llm, dict) else None
 
 
 def receipts_mode(journal: Path, *, resume: bool, whole: bool) -> bool:

@@ -155,3 +155,52 @@ class TestHelp:
         assert "--pdf-dpi PDF_DPI PDF render resolution (default 200;" in text
         assert "--max-side MAX_SIDE shrink pages whose longest side is larger, before" in text
         assert "larger, before OCR (default: none)" in text
+
+
+class TestLlmOptionsOffline:
+    """LLM options without ``--llm-url``."""
+
+    def test_named_in_one_warning(self, tmp_path: Path) -> None:
+        """The LLM options given are named in one warning, and the offline rules run (they
+        were ignored without a word)."""
+        out = tmp_path / "out.jsonl"
+        done = run_cli(
+            SAMPLE,
+            "--out",
+            out,
+            *("--llm-model", "gpt-4o", "--llm-stages", "structure"),
+            *("--llm-prices", "1,1", "--max-cost", "1"),
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert statuses(out) == ["ok"]
+        assert (
+            "WARNING asyncpipe.documents: no --llm-url, so the offline fallbacks run, and "
+            "--llm-model, --llm-stages, --llm-prices, --max-cost are unused"
+        ) in done.stderr
+
+    @pytest.mark.parametrize("online", [False, True])
+    def test_a_bad_timeout_is_refused_either_way(self, tmp_path: Path, online: bool) -> None:
+        """``--llm-timeout -1`` is exit 2 with --llm-url and without (offline it ran)."""
+        out = tmp_path / "out.jsonl"
+        url = ("--llm-url", "http://127.0.0.1:9/v1") if online else ()
+        done = run_cli(SAMPLE, "--out", out, "--llm-timeout", "-1", *url)
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert "--llm-timeout: must be more than 0 seconds, got -1" in done.stderr
+        assert not out.exists()
+
+    def test_a_resume_without_the_llm_warns(self, tmp_path: Path, server: ServerHandle) -> None:
+        """A run started with --llm-url and resumed without it warns that the pages left
+        get the offline rules (it finished them so silently)."""
+        out = tmp_path / "out.jsonl"
+        llm = ("--llm-url", server.url, "--llm-model", "t", "--llm-stages", "fix,structure")
+        first = run_cli(SAMPLE, "--out", out, *llm)
+        assert first.returncode == 0, first.stderr[-3000:]
+        resumed = run_cli(SAMPLE, "--out", out, "--resume")
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert (
+            "this run was started with an LLM (--llm-model t, --llm-stages fix,structure), "
+            "and is resumed without --llm-url"
+        ) in resumed.stderr
+        again = run_cli(SAMPLE, "--out", out, "--resume", *llm)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "resumed without --llm-url" not in again.stderr
