@@ -316,8 +316,12 @@ class DocumentApp:
                 )
             if args.llm_url:
                 from .llm import LlmClient, llm_stages
+                from .llm._schema import Schema
 
                 key = api_key(args.llm_key_env, os.environ)
+                if llm_options.max_cost is not None:
+                    schema = await anyio.to_thread.run_sync(Schema.load, args.schema)
+                    llm_options.check_ceiling(schema)
                 client = await stack.enter_async_context(
                     LlmClient(
                         args.llm_url,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from asyncpipe._budget import CostBudget, CostReservation
+from asyncpipe._exceptions import BudgetExceeded
 from asyncpipe._headers import parse_ratelimit_headers
 from asyncpipe._ratelimit import RateLimit, Reservation
 
@@ -146,7 +147,8 @@ class LlmLimits:
 
         Raises:
             LlmError: the attempt can never fit in the token limit.
-            BudgetExceeded: its worst-case cost would pass the cost ceiling.
+            BudgetExceeded: its worst-case cost would pass the cost ceiling, or is over
+                the ceiling itself (it can never fit: the run stops, exit 4).
         """
         prompt = prompt_tokens(messages)
         completion = max_tokens if max_tokens is not None else DEFAULT_COMPLETION
@@ -159,7 +161,20 @@ class LlmLimits:
                 f"{completion}); raise --token-limit or lower the max_tokens options",
                 cause="token_limit",
             )
-        cost = self.budget.reserve(prompt, completion) if self.budget is not None else None
+        budget = self.budget
+        if budget is not None and budget.max_cost is not None:
+            worst = budget.cost(prompt, completion)
+            if worst > budget.max_cost:
+                # Stop the run (exit 4, the page left for --resume) rather than fail the
+                # page: every later page's call of this kind is as large or near it, and an
+                # error record a page after its OCR is the whole run spent for nothing.
+                raise BudgetExceeded(
+                    f"{what} may cost {worst:.6g} (about {prompt} prompt tokens plus "
+                    f"max_tokens {completion}), which can never fit under the cost ceiling of "
+                    f"{budget.max_cost:g}: raise --max-cost (or lower the max_tokens options) "
+                    "and --resume"
+                )
+        cost = budget.reserve(prompt, completion) if budget is not None else None
         try:
             await self._requests.acquire()
             tokens = await limit.reserve(estimate)

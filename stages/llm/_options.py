@@ -19,12 +19,13 @@ from asyncpipe._ratelimit import RateLimit, parse_rate
 from asyncpipe._retry import Retry
 
 from ._guard import DEFAULT_MIN_SIMILARITY
-from ._limits import LlmLimits
-from ._stages import DEFAULT_RETRY
+from ._limits import LlmLimits, prompt_tokens
+from ._stages import DEFAULT_RETRY, structure_max_tokens, text_max_tokens
 from ._structured import STRUCTURED_MODES
 
 if TYPE_CHECKING:
     from ._client import LlmStatistics
+    from ._schema import Schema
 
 __all__ = ["LLM_STAGE_NAMES", "LlmOptions", "add_arguments", "timeout_advice"]
 
@@ -244,6 +245,44 @@ class LlmOptions:
         if self.prices is not None:
             budget = CostBudget(*self.prices, max_cost=self.max_cost)
         return LlmLimits(self.token_rate(), budget, self.feedback)
+
+    def check_ceiling(self, schema: Schema) -> None:
+        """
+        Check that one call of each LLM stage can fit under the cost ceiling.
+
+        A call reserves its worst case (its prompt plus ``max_tokens``) before it is sent;
+        one whose worst case is over ``max_cost`` can never run, whatever was spent.  The
+        least any call of a stage reserves is known at the start: a prompt of one empty
+        message, plus the ``max_tokens`` given or derived (structure: from the schema;
+        correct and fix: from an empty input, which a page's text only raises).
+
+        Args:
+            schema: the structure stage's schema.
+
+        Raises:
+            ConfigError: a stage's least worst case is over the ceiling: every page
+                would stop at that call.
+        """
+        if self.max_cost is None or self.prices is None:
+            return
+        budget = CostBudget(*self.prices)
+        prompt = prompt_tokens([{"role": "system", "content": ""}])
+        for stage in self.stages:
+            if stage == "structure":
+                option = "--llm-structure-max-tokens"
+                completion = self.structure_max_tokens or structure_max_tokens(schema)
+            else:
+                option = "--llm-text-max-tokens"
+                completion = self.text_max_tokens or text_max_tokens("")
+            least = budget.cost(prompt, completion)
+            if least > self.max_cost:
+                raise ConfigError(
+                    f"--max-cost {self.max_cost:g} is below what one {stage} call may cost "
+                    f"on any page: at least {least:.6g} at --llm-prices "
+                    f"{self.prices[0]:g},{self.prices[1]:g} (max_tokens {completion}, plus "
+                    f"the prompt), so no page could pass it: raise --max-cost, or lower "
+                    f"{option}"
+                )
 
     def retry(self) -> Retry:
         """

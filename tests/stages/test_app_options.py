@@ -204,3 +204,44 @@ class TestLlmOptionsOffline:
         again = run_cli(SAMPLE, "--out", out, "--resume", *llm)
         assert again.returncode == 0, again.stderr[-3000:]
         assert "resumed without --llm-url" not in again.stderr
+
+
+class TestCostCeilingBelowOneCall:
+    """``--max-cost`` below the worst case of one call."""
+
+    PRICES = ("--llm-prices", "1000,1000")
+
+    def test_known_at_the_start_is_exit_2(self, tmp_path: Path, server: ServerHandle) -> None:
+        """A ceiling under one structure call's least worst case (its max_tokens from the
+        schema) is exit 2 before a page is read (every page was an error record)."""
+        out = tmp_path / "out.jsonl"
+        llm = ("--llm-url", server.url, "--llm-model", "m1")
+        done = run_cli(SAMPLE, "--out", out, *llm, *self.PRICES, "--max-cost", "0.05")
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert "--max-cost 0.05 is below what one structure call may cost on any page" in (
+            done.stderr
+        )
+        assert not out.exists()
+
+    def test_known_at_a_call_stops_the_run(self, tmp_path: Path, server: ServerHandle) -> None:
+        """A ceiling under a page's correct call (its max_tokens from the page's text)
+        stops the run at that call with exit 4, nothing written (each page was an error
+        record, exit 0)."""
+        out = tmp_path / "out.jsonl"
+        llm = ("--llm-url", server.url, "--llm-model", "m1")
+        done = run_cli(
+            SAMPLE,
+            SAMPLE.with_name("receipt_restoran.jpg"),
+            "--out",
+            out,
+            *llm,
+            *self.PRICES,
+            "--max-cost",
+            "0.5",
+        )
+        assert done.returncode == 4, done.stderr[-3000:]
+        assert "Run interrupted by the cost ceiling" in done.stderr
+        assert "which can never fit under the cost ceiling of 0.5: raise --max-cost" in (
+            done.stderr
+        )
+        assert statuses(out) == []
