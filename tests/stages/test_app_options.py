@@ -6,6 +6,7 @@ without one, and which settings are refused before anything runs.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -155,6 +156,27 @@ class TestHelp:
         assert "--pdf-dpi PDF_DPI PDF render resolution (default 200;" in text
         assert "--max-side MAX_SIDE shrink pages whose longest side is larger, before" in text
         assert "larger, before OCR (default: none)" in text
+
+    def test_every_option_is_in_the_readme(self) -> None:
+        """Each option ``run --help`` lists is in the README's option table (a review found
+        --prompts, --schema, --pdf-dpi, --max-side, --denoise and --llm-concurrency only in
+        --help)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "asyncpipe", "run", "--help"],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(PROJECT), "COLUMNS": "200"},
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        options = set(re.findall(r"^ {2}(--[a-z][a-z-]*)", done.stdout, re.MULTILINE))
+        options |= set(re.findall(r", (--[a-z][a-z-]*)", done.stdout))
+        assert len(options) > 40
+        rows = [line for line in (PROJECT / "README.md").read_text().splitlines()]
+        table = " ".join(line.split(" | ")[0] for line in rows if line.startswith("| `--"))
+        missing = sorted(o for o in options - {"--help"} if not re.search(rf"`{o}\b", table))
+        assert missing == []
 
 
 class TestLlmOptionsOffline:
