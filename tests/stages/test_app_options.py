@@ -36,6 +36,20 @@ def run_cli(
     )
 
 
+def run_help() -> str:
+    """``asyncpipe run --help`` at 200 columns."""
+    done = subprocess.run(
+        [sys.executable, "-m", "asyncpipe", "run", "--help"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(PROJECT), "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 def statuses(out: Path) -> list[str]:
     """The status of each record of ``out``."""
     return [orjson.loads(line)["status"] for line in out.read_bytes().splitlines() if line]
@@ -142,16 +156,7 @@ class TestHelp:
 
     def test_states_the_defaults(self) -> None:
         """The defaults of --llm-model, --pdf-dpi and --max-side are stated."""
-        done = subprocess.run(
-            [sys.executable, "-m", "asyncpipe", "run", "--help"],
-            cwd=PROJECT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "PYTHONPATH": str(PROJECT)},
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        text = " ".join(done.stdout.split())
+        text = " ".join(run_help().split())
         assert "--llm-model LLM_MODEL the model name to ask for (default gpt-4o-mini)" in text
         assert "--pdf-dpi PDF_DPI PDF render resolution (default 200;" in text
         assert "--max-side MAX_SIDE shrink pages whose longest side is larger, before" in text
@@ -161,17 +166,9 @@ class TestHelp:
         """Each option ``run --help`` lists is in the README's option table (a review found
         --prompts, --schema, --pdf-dpi, --max-side, --denoise and --llm-concurrency only in
         --help)."""
-        done = subprocess.run(
-            [sys.executable, "-m", "asyncpipe", "run", "--help"],
-            cwd=PROJECT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "PYTHONPATH": str(PROJECT), "COLUMNS": "200"},
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        options = set(re.findall(r"^ {2}(--[a-z][a-z-]*)", done.stdout, re.MULTILINE))
-        options |= set(re.findall(r", (--[a-z][a-z-]*)", done.stdout))
+        text = run_help()
+        options = set(re.findall(r"^ {2}(--[a-z][a-z-]*)", text, re.MULTILINE))
+        options |= set(re.findall(r", (--[a-z][a-z-]*)", text))
         assert len(options) > 40
         rows = [line for line in (PROJECT / "README.md").read_text().splitlines()]
         table = " ".join(line.split(" | ")[0] for line in rows if line.startswith("| `--"))
