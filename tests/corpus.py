@@ -7,14 +7,28 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
+import numpy as np
+import numpy.typing as npt
 import pypdfium2 as pdfium
 from PIL import Image
 
+from stages._page import Line
+from stages.offline import comparable_text
 from stages.testing.pdf import pdf_file, pdf_stream
 
-__all__ = ["blank_pdf", "bomb_png", "corrupt_pdf", "encrypted_pdf", "receipt_images"]
+__all__ = [
+    "blank_pdf",
+    "bomb_png",
+    "corrupt_pdf",
+    "encrypted_pdf",
+    "read_text",
+    "receipt_bgr",
+    "receipt_images",
+]
 
 
 def receipt_images(sroie: Path, count: int) -> list[Image.Image]:
@@ -25,6 +39,19 @@ def receipt_images(sroie: Path, count: int) -> list[Image.Image]:
         with Image.open(sroie / "img" / f"{number:03d}.jpg") as image:
             images.append(image.convert("RGB"))
     return images
+
+
+def receipt_bgr(sroie: Path, stem: str) -> npt.NDArray[np.uint8]:
+    """The real receipt ``img/<stem>.jpg`` as OpenCV decodes it (BGR), as the OCR tests
+    give it to an engine."""
+    image = cv2.imread(str(sroie / "img" / f"{stem}.jpg"), cv2.IMREAD_COLOR)
+    assert image is not None
+    return np.asarray(image, dtype=np.uint8)
+
+
+def read_text(lines: Sequence[Line]) -> str:
+    """What an engine read, as the scorer compares it (`comparable_text`)."""
+    return comparable_text("\n".join(line.text for line in lines))
 
 
 def blank_pdf(target: Path, width: float = 200, height: float = 300) -> Path:

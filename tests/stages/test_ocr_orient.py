@@ -7,11 +7,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from corpus import read_text, receipt_bgr
 
 from stages._page import Line, Page, PageRef
 from stages.ocr import RapidOcrEngine, ocr_page
 from stages.ocr._orient import VOTERS, is_sideways, quarter_turns
-from stages.offline import comparable_text, edit_distance
+from stages.offline import edit_distance
 
 __all__: list[str] = []
 
@@ -132,16 +133,6 @@ def engine() -> Iterator[RapidOcrEngine]:
     made.close()
 
 
-def _receipt(sroie: Path, stem: str) -> npt.NDArray[np.uint8]:
-    image = cv2.imread(str(sroie / "img" / f"{stem}.jpg"), cv2.IMREAD_COLOR)
-    assert image is not None
-    return np.asarray(image, dtype=np.uint8)
-
-
-def _text(lines: list[Line]) -> str:
-    return comparable_text("\n".join(line.text for line in lines))
-
-
 class TestRealReceipts:
     """A real receipt scanned turned, read with the real models."""
 
@@ -149,21 +140,23 @@ class TestRealReceipts:
     def test_a_turned_receipt_reads_as_the_upright_one(
         self, engine: RapidOcrEngine, sroie: Path, stem: str, turned: int
     ) -> None:
-        upright = _receipt(sroie, stem)
-        expected = _text(engine.recognize(upright))
+        upright = receipt_bgr(sroie, stem)
+        expected = read_text(engine.recognize(upright))
         assert engine.last_turns == 0
         turned_page = np.ascontiguousarray(np.rot90(upright, turned))
-        got = _text(engine.recognize(turned_page))
+        got = read_text(engine.recognize(turned_page))
         assert engine.last_turns == (4 - turned) % 4
         # Turned back exactly, the pixels are the upright page's: the same reading.
         assert edit_distance(expected, got) <= 0.02 * len(expected)
 
     def test_a_gray_page(self, engine: RapidOcrEngine, sroie: Path) -> None:
         """Gray pixels (a PNG saved in mode L) are turned too: the models take 3 channels."""
-        gray = np.asarray(cv2.cvtColor(_receipt(sroie, "000"), cv2.COLOR_BGR2GRAY), dtype=np.uint8)
-        expected = _text(engine.recognize(gray))
+        gray = np.asarray(
+            cv2.cvtColor(receipt_bgr(sroie, "000"), cv2.COLOR_BGR2GRAY), dtype=np.uint8
+        )
+        expected = read_text(engine.recognize(gray))
         assert engine.last_turns == 0
-        got = _text(engine.recognize(np.ascontiguousarray(np.rot90(gray, 2))))
+        got = read_text(engine.recognize(np.ascontiguousarray(np.rot90(gray, 2))))
         assert engine.last_turns == 2
         assert edit_distance(expected, got) <= 0.02 * len(expected)
 
@@ -171,16 +164,16 @@ class TestRealReceipts:
         """The check above can fail: the same page, not turned, reads as something else."""
         plain = RapidOcrEngine(orient=False)
         try:
-            upright = _receipt(sroie, "000")
-            expected = _text(plain.recognize(upright))
-            got = _text(plain.recognize(np.ascontiguousarray(np.rot90(upright, 2))))
+            upright = receipt_bgr(sroie, "000")
+            expected = read_text(plain.recognize(upright))
+            got = read_text(plain.recognize(np.ascontiguousarray(np.rot90(upright, 2))))
         finally:
             plain.close()
         assert plain.last_turns == 0
         assert edit_distance(expected, got) > 0.5 * len(expected)
 
     def test_ocr_page_notes_the_turn(self, engine: RapidOcrEngine, sroie: Path) -> None:
-        image = np.ascontiguousarray(np.rot90(_receipt(sroie, "000"), 2))
+        image = np.ascontiguousarray(np.rot90(receipt_bgr(sroie, "000"), 2))
         page = Page(ref=PageRef(id="t", source="t.jpg", page=1, kind="jpeg"), image=image)
         ocr_page(engine, page)
         assert page.notes["ocr"]["turns"] == 2

@@ -7,12 +7,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from corpus import read_text, receipt_bgr
 
 from stages._page import Line, Page, PageRef
 from stages._rows import page_bend, page_bow
 from stages.ocr import RapidOcrEngine, ocr_page, polygon_to_box
 from stages.ocr._unbend import MIN_BOW, bend_back, straighten
-from stages.offline import comparable_text, edit_distance
+from stages.offline import edit_distance
 
 __all__: list[str] = []
 
@@ -127,16 +128,6 @@ def engines() -> Iterator[tuple[RapidOcrEngine, RapidOcrEngine]]:
     bowed.close()
 
 
-def _receipt(sroie: Path, stem: str) -> npt.NDArray[np.uint8]:
-    image = cv2.imread(str(sroie / "img" / f"{stem}.jpg"), cv2.IMREAD_COLOR)
-    assert image is not None
-    return np.asarray(image, dtype=np.uint8)
-
-
-def _text(lines: list[Line]) -> str:
-    return comparable_text("\n".join(line.text for line in lines))
-
-
 @pytest.mark.slow
 class TestCurledReceipt:
     """A real receipt curled 8 % of its width, read by the engine."""
@@ -146,11 +137,11 @@ class TestCurledReceipt:
     ) -> None:
         """Read again straightened, the text is nearer the flat scan's than read bowed."""
         unbent, bowed = engines
-        flat = _text(bowed.recognize(_receipt(sroie, "000")))
-        curled = _curl(_receipt(sroie, "000"), 0.08)
-        straightened = _text(unbent.recognize(curled))
+        flat = read_text(bowed.recognize(receipt_bgr(sroie, "000")))
+        curled = _curl(receipt_bgr(sroie, "000"), 0.08)
+        straightened = read_text(unbent.recognize(curled))
         assert unbent.last_bend > 0.04 * curled.shape[1]
-        read_bowed = _text(bowed.recognize(curled))
+        read_bowed = read_text(bowed.recognize(curled))
         assert bowed.last_bend == 0.0
         assert edit_distance(straightened, flat) < 0.7 * edit_distance(read_bowed, flat)
 
@@ -159,7 +150,7 @@ class TestCurledReceipt:
     ) -> None:
         """As scanned: read once, the same lines as without ``unbend``."""
         unbent, bowed = engines
-        image = _receipt(sroie, "000")
+        image = receipt_bgr(sroie, "000")
         assert unbent.recognize(image) == bowed.recognize(image)
         assert unbent.last_bend == 0.0
 
@@ -168,7 +159,7 @@ class TestCurledReceipt:
     ) -> None:
         """Boxes are in the curled page's pixels; the page's notes say it was bent."""
         unbent, _ = engines
-        curled = _curl(_receipt(sroie, "000"), 0.08)
+        curled = _curl(receipt_bgr(sroie, "000"), 0.08)
         height, width = curled.shape[:2]
         ref = PageRef(id="c", source="curled.jpg", page=1, kind="jpeg")
         page = ocr_page(unbent, Page(ref=ref, image=curled))
