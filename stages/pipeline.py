@@ -187,8 +187,9 @@ class DocumentPipeline(Pipeline):
     The document pipeline: a `Pipeline` whose overrides (``--workers``) may name either
     text-stage group of `GROUPS` when no stage of this run is in it, so one ``--config``
     serves a run with an LLM and one without: ``llm=32`` is noted as unused offline, and
-    ``text=2`` when every text stage calls the LLM.  Any other unknown name is still a
-    `ConfigError` that lists the names there are.
+    ``text=2`` when every text stage calls the LLM.  So may the executor's stages
+    (``--ray-stages ocr,text``).  Any other unknown name is still a `ConfigError` that
+    lists the names there are.
     """
 
     def configure(
@@ -218,6 +219,20 @@ class DocumentPipeline(Pipeline):
                     "no --llm-url" if name == "llm" else "every text stage calls the LLM",
                 )
             workers = {name: n for name, n in workers.items() if name not in unused}
+        if executor_stages:
+            empty = [name for name in GROUPS if name in executor_stages and name not in self.groups]
+            for name in empty:
+                log.info(
+                    "--ray-stages %s: no stage of this run is in the %r group, so it is unused",
+                    name,
+                    name,
+                )
+            executor_stages = [name for name in executor_stages if name not in empty]
+            if not executor_stages:
+                raise ConfigError(
+                    f"executor stages: no stage of this run is in {', '.join(map(repr, empty))}"
+                    f" (stages: {', '.join(stage.name for stage in self.stages)})"
+                )
         return super().configure(
             workers=workers, executor=executor, executor_stages=executor_stages, limits=limits
         )

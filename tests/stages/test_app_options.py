@@ -15,6 +15,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from asyncpipe import ConfigError
+from asyncpipe._executor import Executor
+from stages.pipeline import DocumentSettings, build_pipeline
 from stages.testing.llm_server.testing import ServerHandle, run_server
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -88,6 +91,17 @@ class TestGroups:
         assert done.returncode == 0, done.stderr[-3000:]
         assert statuses(out) == ["ok"]
         assert "--workers text=2: no stage of this run is in the 'text' group" in done.stderr
+
+    def test_the_executor_stages_name_an_empty_group_too(self) -> None:
+        """``--ray-stages ocr,llm`` offline puts OCR on the executor and notes ``llm`` as
+        unused (it was exit 2, as ``--workers llm=32`` was); naming only empty groups
+        is refused, saying so."""
+        pipeline = build_pipeline(DocumentSettings())
+        executor = Executor()
+        moved = pipeline.configure(executor=executor, executor_stages=["ocr", "llm"])
+        assert [s.name for s in moved.stages if s.executor is executor] == ["ocr"]
+        with pytest.raises(ConfigError, match="no stage of this run is in 'llm'"):
+            pipeline.configure(executor=executor, executor_stages=["llm"])
 
     def test_a_typo_is_still_refused(self, tmp_path: Path) -> None:
         """``--workers lmm=2`` is exit 2 before anything runs, the names listed."""
