@@ -168,6 +168,9 @@ class LlmLimits:
                 # Stop the run (exit 4, the page left for --resume) rather than fail the
                 # page: every later page's call of this kind is as large or near it, and an
                 # error record a page after its OCR is the whole run spent for nothing.
+                # Counted as refused, as a call the money left cannot hold is: the
+                # summary's "N calls refused by it" counts it, and no page starts after.
+                budget.refused += 1
                 raise BudgetExceeded(
                     f"{what} may cost {worst:.6g} (about {prompt} prompt tokens plus "
                     f"max_tokens {completion}), which can never fit under the cost ceiling of "
