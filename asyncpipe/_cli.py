@@ -26,7 +26,7 @@ import orjson
 from ._app import App, RunOptions, load_app, start_environment
 from ._args import app_spec, parse, run_options
 from ._exceptions import AsyncpipeError, ConfigError, JournalError, OutputError
-from ._journal import Journal
+from ._journal import JOURNAL_HEAD, Journal
 from ._progress import make_progress
 from ._restart import restart_with
 from ._sink import JsonlSink
@@ -131,7 +131,9 @@ def _check_journal(path: Path) -> None:
     corrupt journal to move aside).
 
     Raises:
-        ConfigError: ``path`` is missing, a folder, or a run's output.
+        ConfigError: ``path`` is missing, a folder, empty, a run's output, or any other
+            file whose first line is no journal event (``compact`` rewrote a JPEG or a
+            CSV given by mistake as a journal of no events, and exited 0).
     """
     if path.is_dir():
         raise ConfigError(
@@ -145,17 +147,25 @@ def _check_journal(path: Path) -> None:
         raise ConfigError(f"no such journal: {path}") from None
     except OSError:
         return  # the journal's own reading says what is wrong
+    if not first:
+        raise ConfigError(f"{path} is empty: it holds no journal event")
+    if first.startswith(JOURNAL_HEAD):
+        return  # a journal, its first line whole or torn: its reader judges the rest
     try:
         event = orjson.loads(first)
     except orjson.JSONDecodeError:
-        return  # a torn first line, or no JSON: the journal's reader judges it
-    if isinstance(event, dict) and "ev" not in event:
+        event = None
+    if isinstance(event, dict):
         # Every journal line is an event with "ev"; a JSON object without it is a record
         # of a run's output (the sink writes whatever the app's record is).
         found = "" if journal.exists() else " (not found here: see the run's --journal)"
         raise ConfigError(
             f"{path} is a run's output, not a journal: its journal is {journal}{found}"
         )
+    raise ConfigError(
+        f"{path} is not a journal: its first line is no journal event (a journal's lines "
+        f"begin {JOURNAL_HEAD.decode()})"
+    )
 
 
 def _configure_logging(level: str) -> None:

@@ -55,6 +55,10 @@ __all__ = ["Checkpoint", "Journal", "JournalState"]
 
 log = logging.getLogger("asyncpipe.journal")
 
+#: How every journal line begins (orjson writes the event's ``ev`` first, unspaced): a
+#: file that begins otherwise is no journal, and is never rewritten as one.
+JOURNAL_HEAD = b'{"ev":'
+
 #: Compact when this much was written since the last compaction (and more than the done
 #: lines take): 16 MiB, a guess; a resume reads at most about this much of skipped checkpoints.
 COMPACT_BYTES = 16 << 20
@@ -480,6 +484,14 @@ class Journal:
             file = Path(path)
             if not file.exists():
                 raise JournalError(f"cannot compact journal {file}: it does not exist")
+            with file.open("rb") as stream:
+                head = stream.read(len(JOURNAL_HEAD))
+            if head and head != JOURNAL_HEAD:
+                # Compacting keeps the events it can read: of a file that holds none (a
+                # JPEG, a CSV, an output given by mistake) it would keep nothing.
+                raise JournalError(
+                    f"cannot compact {file}: it is not a journal (line 1 is no journal event)"
+                )
             lock = _runlock.take(file)  # not while a run has it open
             try:
                 temporary(file).unlink(missing_ok=True)

@@ -14,7 +14,7 @@ import pytest
 from cliapp import CountingApp
 
 import asyncpipe
-from asyncpipe import ConfigError, Pipeline, RateLimit, Stage, load_app
+from asyncpipe import ConfigError, Journal, JournalError, Pipeline, RateLimit, Stage, load_app
 from asyncpipe._args import build_parser, parse, run_options
 from asyncpipe._cli import main
 
@@ -456,6 +456,29 @@ class TestJournalCommand:
         journal.write_bytes(b'{"ev":"done","k":"a","status":"ok"}\n{"ev":\n{"ev":"done"}\n')
         assert main(["journal", "show", str(journal)]) == 1
         assert "is corrupt at line 2" in capsys.readouterr().err
+
+    def test_a_file_that_is_no_journal_is_never_rewritten(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A JPEG, a CSV or an empty file given to ``journal`` exits 2 and is left as it
+        was (a review: ``compact`` rewrote each as a journal of no events, exit 0, a
+        98 KB receipt left 68 bytes); the library's ``Journal.compact`` refuses too."""
+        files = {
+            "scan.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4,
+            "notes.csv": b"name,total\nA,1\n",
+            "empty.jsonl": b"",
+        }
+        for name, content in files.items():
+            (tmp_path / name).write_bytes(content)
+            for action in ("show", "compact"):
+                assert main(["journal", action, str(tmp_path / name)]) == 2, name
+                said = capsys.readouterr().err
+                assert "is not a journal" in said or "holds no journal event" in said, said
+            assert (tmp_path / name).read_bytes() == content
+        refused = r"it is not a journal \(line 1 is no journal event\)"
+        with pytest.raises(JournalError, match=refused):
+            anyio.run(Journal.compact, tmp_path / "notes.csv")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
 
 
 class TestAppDiscovery:
