@@ -166,6 +166,37 @@ def _checked_key(key: str | None) -> str | None:
     return key or None
 
 
+#: Words that make a query parameter's name a secret's, whole or as a part between
+#: ``-``, ``_`` and ``.`` (``api-key``, ``apiKey``, ``access_token``, ``sig``; ``code`` is
+#: Azure Functions' key).
+_SECRET_WORDS = frozenset(
+    [
+        "key",
+        "apikey",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "pass",
+        "sig",
+        "signature",
+        "code",
+        "auth",
+        "credential",
+    ]
+)
+
+
+def _secret_parameter(url: str) -> str | None:
+    """The name of the first parameter of ``url``'s query that reads as a secret, if any."""
+    for pair in url.partition("?")[2].split("&"):
+        name = pair.partition("=")[0]
+        parts = name.lower().replace("-", "_").replace(".", "_").split("_")
+        if name and _SECRET_WORDS & {name.lower(), *parts}:
+            return name
+    return None
+
+
 class LlmClient:
     """
     A chat-completions client for OpenAI, vLLM, Ollama, llama.cpp server and the like.
@@ -263,6 +294,13 @@ class LlmClient:
             raise ConfigError(
                 "the LLM base URL holds a user name or key (user:key@host): give the key "
                 "in an environment variable instead (--llm-key-env); the URL is not shown"
+            )
+        if secret := _secret_parameter(base_url):
+            # Our own messages and the resume command a run prints show the URL whole.
+            raise ConfigError(
+                f"the LLM base URL's query holds {secret!r}, which reads as a key: give the "
+                "key in an environment variable instead (--llm-key-env, and --llm-key-header "
+                "for a header other than Authorization); the URL is not shown"
             )
         if not isinstance(timeout, httpx.Timeout) and not timeout > 0:  # NaN is not > 0
             raise ConfigError(f"the LLM timeout (--llm-timeout) must be over 0 s, got {timeout}")

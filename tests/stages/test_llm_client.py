@@ -913,6 +913,17 @@ class TestKeyHygiene:
                 LlmClient("http://llm.test/v1", "m", api_key=bad)
             assert KEY[6:] not in str(info.value)
 
+    def test_a_key_in_the_query_is_refused(self) -> None:
+        """A key in the URL's query (``?api-key=``, ``?code=``) is refused as a key before
+        the host is: our messages and the printed resume command show the URL whole (a
+        review saw it three times on stderr). A query with no secret's name is kept."""
+        for name in ("api-key", "apiKey", "access_token", "sig", "code", "Key"):
+            with pytest.raises(ConfigError, match="reads as a key") as info:
+                LlmClient(f"http://llm.test/v1?api-version=1&{name}={KEY}", "m")
+            assert KEY not in str(info.value)
+        kept = LlmClient("http://llm.test/v1?api-version=2024-06-01&design=1", "m")
+        assert kept.base_url.endswith("?api-version=2024-06-01&design=1")
+
     def test_a_url_with_credentials_or_a_bad_timeout_is_refused(self) -> None:
         """A key in the URL would be logged with every request and echoed in the resume
         command; a timeout of 0, -5 or NaN made 'cannot reach the server' or a traceback."""
