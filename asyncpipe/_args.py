@@ -326,6 +326,11 @@ def run_options(
         )
     out = _file_path("--out", str(args.out), "results.jsonl")
     journal = args.journal and _file_path("--journal", str(args.journal), "results.jsonl.journal")
+    if not journal and (beside := out.with_name(out.name + ".journal")).is_dir():
+        raise ConfigError(
+            f"the journal's default path, {beside}, is a folder: move it away, or give "
+            "--journal FILE"
+        )
     limits, default_limit = parse_limits(args.rate_limit)
     return RunOptions(
         inputs=list(args.inputs),
@@ -356,8 +361,14 @@ def _file_path(option: str, text: str, example: str) -> Path:
             locks beside it (and ``results/`` was written as a file named ``results``).
     """
     path = Path(text)
-    if text.endswith(("/", os.sep)) or path.is_dir():
+    slash = text.endswith(("/", os.sep))
+    if path.is_dir() or (slash and not path.exists()):
         raise ConfigError(f"{option} {text} is a folder: give a file path, e.g. {path / example}")
+    if slash:
+        raise ConfigError(
+            f"{option} {text} ends with a slash, as a folder's name does, but {path} is a "
+            f"file: give its path without the slash"
+        )
     return path
 
 

@@ -68,6 +68,7 @@ _LLM_DESTS = frozenset(
     {
         "llm_model",
         "llm_key_env",
+        "llm_key_header",
         "llm_timeout",
         "llm_stages",
         "llm_structured",
@@ -249,6 +250,12 @@ class DocumentApp:
                 "no --llm-url, so the offline fallbacks run, and %s %s unused",
                 ", ".join(given),
                 "is" if len(given) == 1 else "are",
+            )
+        if args.csv is not None and args.csv.is_dir():
+            # The CSV is written as the run closes: a folder failed there, with a
+            # traceback, after every page was read.
+            raise ConfigError(
+                f"--csv {args.csv} is a folder: give a file path, e.g. {args.csv / 'fields.csv'}"
             )
         passwords = pdf_passwords(args.pdf_password_env, os.environ)
         # Read at the start: a path that is no truth (an SROIE folder's img/) is exit 2

@@ -166,6 +166,17 @@ class TestCountingApp:
         done = cli(*APP_RUN, source, "--config", config, "--side", tmp_path / "side")
         assert done.returncode == 2 and "is a folder: give a file path" in done.stderr
         assert not (tmp_path / "new").exists()
+        # A file's name with a slash, and a folder where the journal would go (hK's review:
+        # "is a folder" of a file, and "exists from an earlier run" of the folder).
+        (tmp_path / "f.jsonl").write_bytes(b"")
+        done = cli(*APP_RUN, source, "--out", f"{tmp_path / 'f.jsonl'}/", "--side", "s")
+        assert done.returncode == 2, done.stderr
+        assert f"but {tmp_path / 'f.jsonl'} is a file: give its path without" in done.stderr
+        (tmp_path / "y.jsonl.journal").mkdir()
+        done = cli(*APP_RUN, source, "--out", tmp_path / "y.jsonl", "--side", "s", "--overwrite")
+        assert done.returncode == 2, done.stderr
+        assert f"default path, {tmp_path / 'y.jsonl.journal'}, is a folder" in done.stderr
+        assert not (tmp_path / "y.jsonl").exists()
 
     def test_http_requests_are_logged_only_when_debugging(self, tmp_path: Path) -> None:
         """The HTTP client's INFO line per request (its URL whole, query string too) is

@@ -92,6 +92,15 @@ class TestGroups:
         assert statuses(out) == ["ok"]
         assert "--workers text=2: no stage of this run is in the 'text' group" in done.stderr
 
+    def test_a_csv_that_is_a_folder_is_refused_at_the_start(self, tmp_path: Path) -> None:
+        """``--csv`` naming a folder is exit 2 before a page is read (hK's review: a
+        traceback once every page was read)."""
+        out = tmp_path / "out.jsonl"
+        done = run_cli(SAMPLE, "--out", out, "--csv", tmp_path)
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert f"--csv {tmp_path} is a folder: give a file path" in done.stderr
+        assert not out.exists()
+
     def test_the_executor_stages_name_an_empty_group_too(self) -> None:
         """``--ray-stages ocr,llm`` offline puts OCR on the executor and notes ``llm`` as
         unused (it was exit 2, as ``--workers llm=32`` was); naming only empty groups
