@@ -300,6 +300,8 @@ class LlmLimits:
             if budget.max_cost is not None:
                 text += f" of the {budget.max_cost:g} ceiling"
                 if budget.refused:
-                    text += f"; {budget.refused} calls refused by it"
+                    text += (
+                        f"; {budget.refused} call{'' if budget.refused == 1 else 's'} refused by it"
+                    )
             lines.append(text)
         return lines
