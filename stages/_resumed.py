@@ -9,7 +9,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,7 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
         ids = earlier.by_source.get(absolute, ())
         if gone and ids:
             log.warning("%s is gone; the output has its pages from before", ref.source)
+            yield from _kept(ref, ids, changes)
             continue
         if not piped and ref.problem is not None and absolute in earlier.finished:
             # Cannot be read now (other bytes that are no document, a symbolic link whose
@@ -160,6 +161,7 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
                 ref.source,
                 _reason(ref),
             )
+            yield from _kept(ref, ids, changes)
             continue
         if not (gone or piped) and ref.source not in seen and (stale := _stale(ref, ids)):
             seen.add(ref.source)
@@ -172,6 +174,18 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
             )
         changes.walked(ref)
         yield ref
+
+
+def _kept(ref: PageRef, ids: Iterable[str], changes: Changes) -> Iterator[PageRef]:
+    """
+    The pages the output holds of an input that is gone or unreadable now, under their
+    earlier ids: the run finds them written and counts them as skipped (left out, a
+    resume of that input alone found no item, and said "no input items found", exit 2).
+    """
+    for key in ids:
+        kept = replace(ref, id=key)
+        changes.walked(kept)
+        yield kept
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:

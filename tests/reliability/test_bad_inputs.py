@@ -258,6 +258,13 @@ class TestBadInputs:
         again = run_cli([*args, "--resume"], log=log)
         assert again.returncode == 0, again.output
         assert read_lines(out)[0] == records
+        # The unreadable file alone: its page is written, so skipped (it was left out,
+        # and the resume said "no input items found", exit 2; hK's review).
+        alone = [*args[:1], str(folder / "a.png"), *args[2:], "--resume"]
+        only = run_cli(alone, log=log)
+        assert only.returncode == 0, only.output
+        assert "1 skipped (written by an earlier run)" in only.output
+        assert read_lines(out)[0] == records
 
     def test_missing_input(self, tmp_path: Path) -> None:
         """A path that does not exist is an error record, not a crash; others still run."""

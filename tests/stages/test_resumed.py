@@ -108,8 +108,9 @@ class TestEarlier:
         line = {"id": "x#1@aaaaaaaaaaaa", "source": named, "status": "ok"}
         out.write_bytes(orjson.dumps(line) + b"\n")
         problem = f"{named}: cannot read: permission denied"
-        unreadable = PageRef("x#1@aaaaaaaaaaaa", named, 1, "pdf", problem)
-        assert list(against_output([unreadable], out, Changes())) == []
+        unreadable = PageRef("x#1@cccccccccccc", named, 1, "pdf", problem)
+        kept = [page.id for page in against_output([unreadable], out, Changes())]
+        assert kept == ["x#1@aaaaaaaaaaaa"]  # the page written, which the run skips
         opened = {"id": "y#1@bbbbbbbbbbbb", "source": named + "2", "status": "ok"}
         out.write_bytes(orjson.dumps(opened) + b"\n")
         locked = PageRef("y#1@bbbbbbbbbbbb", named + "2", 1, "pdf", "locked", locked=True)
@@ -117,9 +118,11 @@ class TestEarlier:
             list(against_output([locked], out, Changes()))
 
     def test_an_input_unreadable_now_keeps_only_pages_read(self, tmp_path: Path) -> None:
-        """An input discovery cannot read now is left out when the output holds a page
-        of it as read, and walked when it holds only its error records (those the new
-        error record, or --retry-failed, replaces)."""
+        """An input discovery cannot read now is walked under its pages' earlier ids when
+        the output holds a page of it as read, so the run finds them written and skips
+        them (they were left out, and a resume of that input alone said "no input items
+        found", exit 2); it is walked as it is when the output holds only its error
+        records (those the new error record, or --retry-failed, replaces)."""
         out = tmp_path / "out.jsonl"
         read, failed = str(tmp_path / "read.png"), str(tmp_path / "failed.png")
         for path in (read, failed):
@@ -139,4 +142,4 @@ class TestEarlier:
             PageRef("failed.png#1@ddd", failed, 1, "png", failed + problem),
         ]
         walked = list(against_output(refs, out, Changes()))
-        assert [page.id for page in walked] == ["failed.png#1@ddd"]
+        assert [page.id for page in walked] == ["read.png#1@aaa", "failed.png#1@ddd"]
