@@ -102,6 +102,28 @@ class TestStraighten:
         assert bowed[1] > MIN_BOW
         assert page_bow([]) is None
 
+    def test_a_centred_few_line_page_has_no_bow(self) -> None:
+        """Five long centred lines, centres 3 px apart, slopes noisy: no curve is fitted."""
+        lines = []
+        for k, (offset, slope) in enumerate(
+            ((-3, -0.004), (3, 0.004), (-1, 0.0), (1, 0.002), (0, -0.001))
+        ):
+            half = 300 + 40 * k
+            x0, x1, y = 500 + offset - half, 500 + offset + half, 100.0 + PITCH * k
+            quad = [
+                [x0, y - slope * half - PRINT / 2],
+                [x1, y + slope * half - PRINT / 2],
+                [x1, y + slope * half + PRINT / 2],
+                [x0, y - slope * half + PRINT / 2],
+            ]
+            lines.append(
+                Line("label", polygon_to_box(quad), 1.0, [[float(a), float(b)] for a, b in quad])
+            )
+        bowed = page_bow(lines)
+        assert bowed is not None
+        assert bowed[1] <= MIN_BOW
+        assert page_bend(lines) is None
+
     def test_bend_back_puts_lines_on_the_curled_page(self) -> None:
         """A line found on the straightened page goes back where its row bows."""
         page, middles = _bars()
@@ -152,6 +174,16 @@ class TestCurledReceipt:
         unbent, bowed = engines
         image = receipt_bgr(sroie, "000")
         assert unbent.recognize(image) == bowed.recognize(image)
+        assert unbent.last_bend == 0.0
+
+    def test_a_flat_receipts_header_reads_as_before(
+        self, engines: tuple[RapidOcrEngine, RapidOcrEngine], sroie: Path
+    ) -> None:
+        """The top quarter of a flat receipt (centred name and address): read once."""
+        unbent, bowed = engines
+        image = receipt_bgr(sroie, "008")
+        header = np.ascontiguousarray(image[: image.shape[0] // 4])
+        assert unbent.recognize(header) == bowed.recognize(header)
         assert unbent.last_bend == 0.0
 
     def test_lines_stay_on_the_page_and_ocr_page_notes_the_bend(
