@@ -20,7 +20,7 @@ from ._level import level_quads
 from ._orient import quarter_turns
 from ._spacing import space_line
 from ._tiles import THINNEST, read_in_strips, readable
-from ._unbend import MIN_BOW, bend_back, straighten
+from ._unbend import MIN_BOW, MIN_KEPT, bend_back, confident_characters, straighten
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -224,8 +224,9 @@ class RapidOcrEngine:
             the first reading's longest line bows by more than ``MIN_BOW`` (0.2) print
             heights under the page's fitted curve, each column is shifted by the curve
             and the page is read again; the lines, in the order of the straightened
-            page, are put back in the page's pixels. A flat page is read once.
-            :attr:`last_bend` says how far the last page was bent.
+            page, are put back in the page's pixels, unless they read less than
+            ``MIN_KEPT`` (0.95) of the first reading (then the first is kept). A flat page is
+            read once. :attr:`last_bend` says how far the last page was bent.
         log_level: level for rapidocr's ``RapidOCR`` logger (it logs at INFO on start-up).
         params: further rapidocr config keys, e.g. ``{"Global.max_side_len": 2000}`` (the
             default here is 1500), ``{"Det.unclip_ratio": 2.0}`` or
@@ -325,7 +326,7 @@ class RapidOcrEngine:
         #: Whether curled pages are straightened and read again (``unbend``).
         self.unbend = unbend
         #: How far the last page read again straightened was bent: the range of its
-        #: curve in pixels, 0.0 for a page read once.
+        #: curve in pixels, 0.0 for a page read once or whose first reading was kept.
         self.last_bend = 0.0
         #: The longest side rapidocr reads a page at (``Global.max_side_len``).
         self.max_side = rapidocr_max_side(params)
@@ -368,8 +369,10 @@ class RapidOcrEngine:
         if bowed is not None and bowed[1] > MIN_BOW:
             straight, shift = straighten(image, bowed[0])
             # Ordered on the straightened page, where its rows are straight.
-            lines = bend_back(self._read(straight), shift, image.shape[0])
-            self.last_bend = round(-float(shift.min()), 1)
+            again = bend_back(self._read(straight), shift, image.shape[0])
+            if confident_characters(again) >= MIN_KEPT * confident_characters(lines):
+                lines = again
+                self.last_bend = round(-float(shift.min()), 1)
         return lines
 
     def _read(self, image: npt.NDArray[np.uint8]) -> list[Line]:

@@ -186,6 +186,19 @@ class TestCurledReceipt:
         assert unbent.recognize(header) == bowed.recognize(header)
         assert unbent.last_bend == 0.0
 
+    def test_a_straightened_reading_that_lost_print_is_dropped(
+        self, engines: tuple[RapidOcrEngine, RapidOcrEngine], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Read again straightened, one line of thirty: the first reading is kept."""
+        unbent, _ = engines
+        page, middles = _bars()
+        first = _chords(middles, 0.08)
+        readings = iter([first, first[:1]])
+        monkeypatch.setattr(unbent, "orient", False)
+        monkeypatch.setattr(unbent, "_read", lambda image: next(readings))
+        assert unbent.recognize(_curl(page, 0.08)) == first
+        assert unbent.last_bend == 0.0
+
     def test_lines_stay_on_the_page_and_ocr_page_notes_the_bend(
         self, engines: tuple[RapidOcrEngine, RapidOcrEngine], sroie: Path
     ) -> None:
