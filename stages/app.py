@@ -149,6 +149,13 @@ class DocumentApp:
             "sideways or upside down upright first)",
         )
         group.add_argument(
+            "--no-unbend",
+            action="store_true",
+            help="read a curled page once, as it lies (by default rapidocr reads a page "
+            "whose lines bow under a fitted curve again, straightened: about twice the OCR "
+            "time on such a page)",
+        )
+        group.add_argument(
             "--no-crop",
             action="store_true",
             help="read the page as framed (by default a dark background around the paper "
@@ -276,10 +283,12 @@ class DocumentApp:
         )
         settings = DocumentSettings(
             ocr_engine=args.ocr_engine,
-            # Only rapidocr turns pages; the paddle engine reads them as they lie.
-            ocr_options={"orient": False}
-            if args.no_orient and args.ocr_engine == "rapidocr"
-            else {},
+            # Only rapidocr turns and straightens pages; paddle reads them as they lie.
+            ocr_options={
+                option: False
+                for option, off in (("orient", args.no_orient), ("unbend", args.no_unbend))
+                if off and args.ocr_engine == "rapidocr"
+            },
             preprocess=PreprocessOptions(
                 lighten_red=not args.keep_red,
                 crop_paper=not args.no_crop,

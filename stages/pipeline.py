@@ -510,6 +510,9 @@ def output_record(item: Item) -> dict[str, Any]:
     turns = page.notes.get("ocr", {}).get("turns") if page is not None else None
     if turns:
         record["turns"] = turns
+    bend = page.notes.get("ocr", {}).get("bend") if page is not None else None
+    if bend:
+        record["bend"] = bend
     red = page.notes.get("preprocess", {}).get("red") if page is not None else None
     if red:
         record["red_lightened"] = red

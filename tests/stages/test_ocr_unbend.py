@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+import orjson
 import pytest
 from corpus import read_text, receipt_bgr
 
@@ -17,6 +21,7 @@ from stages.offline import edit_distance
 
 __all__: list[str] = []
 
+PROJECT = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT = 1000, 600
 #: Print height and row pitch of the synthetic page, in pixels.
 PRINT, PITCH = 24, 60
@@ -32,6 +37,30 @@ def _curl(image: npt.NDArray[np.uint8], depth: float) -> npt.NDArray[np.uint8]:
     map_y = np.arange(h, dtype=np.float32)[:, None] + lift[None, :]
     curled = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderValue=(255, 255, 255))
     return np.asarray(curled, dtype=np.uint8)
+
+
+@pytest.mark.slow
+def test_the_record_says_bend_and_no_unbend_reads_once(sroie: Path, tmp_path: Path) -> None:
+    """Through the command: a curled receipt's record says by how much its page was bent
+    (it was read again straightened), and ``--no-unbend`` reads it once, as it lies."""
+    curled = tmp_path / "curled.png"
+    cv2.imwrite(str(curled), _curl(receipt_bgr(sroie, "000"), 0.08))
+    records = {}
+    for name, extra in (("default", []), ("once", ["--no-unbend"])):
+        out = tmp_path / f"{name}.jsonl"
+        command = [sys.executable, "-m", "asyncpipe", "run", str(curled), "--out", str(out)]
+        done = subprocess.run(
+            [*command, "--progress", "none", *extra],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        (records[name],) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert records["default"]["bend"] > 20
+    assert "bend" not in records["once"]
+    assert records["default"]["status"] == records["once"]["status"] == "ok"
 
 
 def _lift(x: float, depth: float) -> float:
