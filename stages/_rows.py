@@ -123,6 +123,17 @@ class Bend:
         return self.a * dx + self.b * dx * dx / 2
 
 
+def _fitted(
+    lines: Sequence[Line],
+) -> tuple[Bend, list[tuple[float, float, float, float, float]]] | None:
+    """The page's fitted curve and its lines' `_ends`, or ``None`` unless every line has
+    a quad."""
+    if not lines or any(line.quad is None or len(line.quad) != 4 for line in lines):
+        return None
+    ends = [_ends(line.quad) for line in lines if line.quad is not None]
+    return Bend(*_bend(ends)), ends
+
+
 def page_bend(lines: Sequence[Line]) -> Bend | None:
     """
     The page's bend, when every line has a quad and the bend moves some line by more
@@ -131,10 +142,9 @@ def page_bend(lines: Sequence[Line]) -> Bend | None:
     Args:
         lines: lines in one page's pixels.
     """
-    if not lines or any(line.quad is None or len(line.quad) != 4 for line in lines):
+    if (fitted := _fitted(lines)) is None:
         return None
-    ends = [_ends(line.quad) for line in lines if line.quad is not None]
-    bend = Bend(*_bend(ends))
+    bend, ends = fitted
     lifts = [bend.lift((left_x + right_x) / 2) for left_x, _, right_x, _, _ in ends]
     if max(lifts) - min(lifts) <= MIN_BEND * statistics.median(end[4] for end in ends):
         return None
@@ -153,10 +163,9 @@ def page_bow(lines: Sequence[Line]) -> tuple[Bend, float] | None:
     Returns:
         ``(curve, bow)``, or ``None`` unless every line has a quad.
     """
-    if not lines or any(line.quad is None or len(line.quad) != 4 for line in lines):
+    if (fitted := _fitted(lines)) is None:
         return None
-    ends = [_ends(line.quad) for line in lines if line.quad is not None]
-    bend = Bend(*_bend(ends))
+    bend, ends = fitted
     height = statistics.median(end[4] for end in ends)
     if height <= 0:
         return None
