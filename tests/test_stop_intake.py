@@ -41,6 +41,22 @@ async def written(path: Path) -> list[str]:
     return [orjson.loads(line)["id"] for line in data.splitlines()]
 
 
+class Told(ProgressReporter):
+    """A progress reporter that keeps what each stop told it: the calls it finishes."""
+
+    interval = 3600.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight: list[int] = []
+
+    def update(self, snapshot: ProgressSnapshot) -> None:
+        pass
+
+    def interrupted(self, snapshot: ProgressSnapshot, in_flight: int) -> None:
+        self.in_flight.append(in_flight)
+
+
 def record(item: object) -> dict[str, object]:
     """The JSON line of an item: its key and status."""
     return {"id": item.key, "ok": item.ok}  # type: ignore[attr-defined]
@@ -203,16 +219,7 @@ class TestStopIntake:
         item waiting out a backoff: it said 4 (round 28: "finishing 19 pages in flight"
         with 1 request sent).
         """
-        told: list[int] = []
-
-        class Told(ProgressReporter):
-            interval = 3600.0
-
-            def update(self, snapshot: ProgressSnapshot) -> None:
-                pass
-
-            def interrupted(self, snapshot: ProgressSnapshot, in_flight: int) -> None:
-                told.append(in_flight)
+        told = Told()
 
         hourly = RateLimit(1, 3600.0)
         tries: dict[str, int] = {}
@@ -243,10 +250,10 @@ class TestStopIntake:
                 journal=Journal(tmp_path / "journal"),
                 key=str,
                 ordered=False,
-                progress=Told(),
+                progress=told,
             )
         assert summary.interrupted == "the test"
-        assert told == [1]
+        assert told.in_flight == [1]
         assert len(await written(out)) == 1 and sum(tries.values()) == 5
 
     async def test_the_stop_counts_a_call_once_across_its_own_tasks(self, tmp_path: Path) -> None:
@@ -255,16 +262,7 @@ class TestStopIntake:
         give up: one call sending and two each waiting in three tasks of their own is "1
         in flight" (it said 0: each task counted as a call given up).
         """
-        told: list[int] = []
-
-        class Told(ProgressReporter):
-            interval = 3600.0
-
-            def update(self, snapshot: ProgressSnapshot) -> None:
-                pass
-
-            def interrupted(self, snapshot: ProgressSnapshot, in_flight: int) -> None:
-                told.append(in_flight)
+        told = Told()
 
         hourly = RateLimit(1, 3600.0)
         gave_up: list[str] = []
@@ -300,10 +298,10 @@ class TestStopIntake:
                 journal=Journal(tmp_path / "journal"),
                 key=str,
                 ordered=False,
-                progress=Told(),
+                progress=told,
             )
         assert summary.interrupted == "the test"
-        assert told == [1]
+        assert told.in_flight == [1]
         assert sorted(gave_up) == ["k01", "k02"] and await written(out) == ["k00"]
 
     async def test_stage_defers_its_item_and_resume_runs_it(self, tmp_path: Path) -> None:
