@@ -9,6 +9,10 @@ directory after them, so a file cut inside a page has lost that page's directory
 nothing says what the page even is; libraries then report "Missing dimensions".  A writer
 that puts the directory first (Pillow's, uncompressed; many scanners) leaves the page's
 size and its first strips: those rows are read, the page being made as tall as they are.
+
+A BigTIFF (``II+``/``MM+``, for files over 4 GB) is laid out the same way with wider
+numbers: 8-byte offsets and entry counts, 20-byte directory entries.  `_Layout` holds
+these differences, so both are read by the same code.
 """
 
 from __future__ import annotations
@@ -19,7 +23,49 @@ from dataclasses import dataclass
 __all__ = ["TiffCut", "tiff_cut"]
 
 _WIDTH, _LENGTH, _OFFSETS, _ROWS_PER_STRIP, _COUNTS, _PLANAR = 256, 257, 273, 278, 279, 284
-_SIZES = {1: 1, 3: 2, 4: 4}  # BYTE, SHORT, LONG: the integer types these tags come in
+#: The integer types these tags come in, by their size: BYTE, SHORT, LONG, LONG8.
+_SIZES = {1: 1, 3: 2, 4: 4, 16: 8}
+_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """
+    What sets classic TIFF and BigTIFF apart: how wide their numbers are.
+
+    Attributes:
+        order: the byte order, ``"<"`` (``II``) or ``">"`` (``MM``), as `struct` says it.
+        offset: the `struct` code of an offset, and of an entry's value count.
+        tags: the `struct` code of a directory's count of entries.
+        first: where the header says the first directory lies.
+    """
+
+    order: str
+    offset: str
+    tags: str
+    first: int
+
+    @property
+    def width(self) -> int:
+        """The bytes of an offset: also what an entry holds of a value itself."""
+        return struct.calcsize(self.offset)
+
+    @property
+    def entry(self) -> int:
+        """The bytes of a directory entry: its tag, type, count and value (or offset)."""
+        return 4 + 2 * self.width
+
+    def read(self, code: str, data: bytes, at: int) -> int:
+        """The integer of `struct` code ``code`` at byte ``at`` of ``data``."""
+        return int(struct.unpack_from(self.order + code, data, at)[0])
+
+
+_LAYOUTS = {
+    b"II*\x00": _Layout("<", "I", "H", 4),
+    b"MM\x00*": _Layout(">", "I", "H", 4),
+    b"II+\x00": _Layout("<", "Q", "Q", 8),
+    b"MM\x00+": _Layout(">", "Q", "Q", 8),
+}
 
 
 @dataclass(frozen=True)
@@ -43,67 +89,70 @@ class TiffCut:
 class _Entry:
     """One tag of a directory: where its value lies, and how to read it."""
 
-    def __init__(self, data: bytes, at: int, order: str) -> None:
-        self.kind, count = struct.unpack_from(order + "HI", data, at + 2)
-        size = _SIZES.get(self.kind, 0)
-        self.count = count
-        # A value of four bytes or fewer is in the entry; a longer one is pointed to.
-        inline = size * count <= 4
+    def __init__(self, data: bytes, at: int, layout: _Layout) -> None:
+        self.kind = layout.read("H", data, at + 2)
+        self.count = layout.read(layout.offset, data, at + 4)
+        self.size = _SIZES.get(self.kind, 0)
+        # A value that fits in the entry is in it; a longer one is pointed to.
+        value = at + 4 + layout.width
+        inline = self.size * self.count <= layout.width
+        self.at = value if inline else layout.read(layout.offset, data, value)
         self.entry = at
-        self.at = at + 8 if inline else struct.unpack_from(order + "I", data, at + 8)[0]
-        self.size = size
-        self.order = order
+        self.layout = layout
 
     def values(self, data: bytes) -> list[int] | None:
         """The tag's integers, or ``None`` when they lie past the end of ``data``."""
         if self.size == 0 or self.at + self.size * self.count > len(data):
             return None
-        return list(struct.unpack_from(f"{self.order}{self.count}{self.code}", data, self.at))
+        return list(struct.unpack_from(self._format(self.count), data, self.at))
 
-    @property
-    def code(self) -> str:
-        return {1: "B", 2: "H", 4: "I"}[self.size]
+    def _format(self, count: int) -> str:
+        return f"{self.layout.order}{count}{_CODES[self.size]}"
 
     def keep(self, data: bytearray, values: list[int]) -> None:
         """Make the tag's value ``values``, the first of its own (in place, in ``data``)."""
-        struct.pack_into(self.order + "I", data, self.entry + 4, len(values))
-        if self.size * len(values) <= 4:  # now short enough to lie in the entry itself
-            struct.pack_into(f"{self.order}{len(values)}{self.code}", data, self.entry + 8, *values)
+        layout = self.layout
+        struct.pack_into(layout.order + layout.offset, data, self.entry + 4, len(values))
+        if self.size * len(values) <= layout.width:  # now short enough to lie in the entry
+            struct.pack_into(
+                self._format(len(values)), data, self.entry + 4 + layout.width, *values
+            )
 
 
 def tiff_cut(data: bytes, page: int) -> TiffCut | None:
     """
-    Whether the TIFF ``data`` ends before all of page ``page`` (counted from 1): what
-    it lacks, and its rows that arrived; ``None`` when the page is all there (so what
-    is wrong with it is something else) or the file is no classic TIFF.
+    Whether the TIFF ``data`` (classic or BigTIFF) ends before all of page ``page``
+    (counted from 1): what it lacks, and its rows that arrived; ``None`` when the page is
+    all there (so what is wrong with it is something else) or the file is no TIFF.
     """
     end = len(data)
-    head = data[:8]
-    if len(head) < 8 or head[:4] not in (b"II*\x00", b"MM\x00*"):
+    layout = _LAYOUTS.get(data[:4])
+    if layout is None or end < layout.first + layout.width:
         return None
-    order = "<" if head[:2] == b"II" else ">"
-    where = struct.unpack_from(order + "I", data, 4)[0]
+    where = layout.read(layout.offset, data, layout.first)
     name = "its directory" if page == 1 else f"page {page}'s directory"
+    tags = struct.calcsize(layout.tags)
     for number in range(1, page + 1):
         if where == 0:
             return None  # no such page: load_page says so itself
-        if where + 2 > end:
+        if where + tags > end:
             return TiffCut(
                 f"truncated TIFF: the file ends at byte {end}, before {name} (at byte "
                 f"{where}), which gives the page's size and where its pixels lie; nothing of "
                 "the page can be read"
             )
-        count = struct.unpack_from(order + "H", data, where)[0]
-        if where + 2 + 12 * count + 4 > end:
+        count = layout.read(layout.tags, data, where)
+        after = where + tags + layout.entry * count  # where the next directory's offset is
+        if after + layout.width > end:
             return TiffCut(
                 f"truncated TIFF: the file ends at byte {end}, inside {name} (at byte "
                 f"{where}); nothing of the page can be read"
             )
         if number < page:
-            where = struct.unpack_from(order + "I", data, where + 2 + 12 * count)[0]
+            where = layout.read(layout.offset, data, after)
     entries = {
-        struct.unpack_from(order + "H", data, at)[0]: _Entry(data, at, order)
-        for at in range(where + 2, where + 2 + 12 * count, 12)
+        layout.read("H", data, at): _Entry(data, at, layout)
+        for at in range(where + tags, after, layout.entry)
     }
     return _strips(data, page, entries)
 

@@ -376,8 +376,8 @@ class TestDiscoverMultiPage:
 
     def test_bigtiff_pages(self, sroie: Path, tmp_path: Path) -> None:
         """A two-page BigTIFF (64-bit offsets) is a TIFF whose pages are the receipts it
-        holds; it was "not a JPEG, PNG, TIFF ... file".  One cut short is an error record
-        (`tiff_cut` follows classic TIFF directories only)."""
+        holds; it was "not a JPEG, PNG, TIFF ... file".  Cut inside its first page, whose
+        one strip holds all its rows, it says the file ends there."""
         first, second = receipt_images(sroie, 2)
         big = tmp_path / "big.tif"
         first.save(big, "TIFF", big_tiff=True, save_all=True, append_images=[second])
@@ -395,7 +395,11 @@ class TestDiscoverMultiPage:
         cut.write_bytes(big.read_bytes()[:2000])
         damaged, *_ = discover([cut])
         assert damaged.kind == "tiff"
-        with pytest.raises(InputError, match=r"cut\.tif: cannot decode TIFF page 1: .*truncated"):
+        with pytest.raises(
+            InputError,
+            match=r"cut\.tif: truncated TIFF: the file ends at byte 2000, inside the page's "
+            rf"pixel data .* its first strip \(rows 1 to {first.height}\) did not arrive whole",
+        ):
             load_page(damaged)
 
     def test_a_bigtiff_named_btf_is_found_in_a_folder(self, sroie: Path, tmp_path: Path) -> None:

@@ -1,15 +1,19 @@
 """
-Damaged scans, made from real receipts: a TIFF cut short says what it lacks, or is read
-down to where it ends.
+Damaged scans, made from real receipts: a TIFF (classic or BigTIFF) cut short says what
+it lacks, or is read down to where it ends.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
+import re
+import struct
 import zlib
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -18,6 +22,7 @@ from PIL import Image
 
 from stages._page import PageRef
 from stages.inputs import InputError, discover, load_page
+from stages.inputs._tiff_cut import tiff_cut
 
 
 def _bgr(image: Image.Image) -> npt.NDArray[np.uint8]:
@@ -33,6 +38,48 @@ def _cut(path: Path, share: float) -> Path:
 
 def _refs(path: Path) -> list[PageRef]:
     return list(discover([path]))
+
+
+def bigtiff(pages: list[Image.Image], order: str, compression: int, rows: int) -> bytes:
+    """
+    ``pages`` (RGB) as a BigTIFF in byte order ``order`` (``"<"``, ``II+``; ``">"``,
+    ``MM+``), each page's directory before its pixels (as tifffile and many scanners lay
+    it out), its rows in strips of ``rows`` rows each compressed by ``compression`` (1:
+    none; 8: deflate), and where the strips lie given as LONG8 (type 16).  Pillow writes
+    BigTIFF in one byte order, uncompressed only.
+    """
+    data = bytearray(struct.pack(order + "2sHHHQ", b"II" if order == "<" else b"MM", 43, 8, 0, 16))
+    for number, page in enumerate(pages):
+        pixels = np.asarray(page.convert("RGB"))
+        height, width = pixels.shape[:2]
+        strips = [pixels[top : top + rows].tobytes() for top in range(0, height, rows)]
+        if compression == 8:
+            strips = [zlib.compress(strip) for strip in strips]
+        where = len(data)  # the directory: its entry count, 10 entries, the next one's offset
+        listed = where + 8 + 10 * 20 + 8  # then where the strips lie and their sizes
+        first = listed + 16 * len(strips)  # then the strips
+        offsets = list(itertools.accumulate([first] + [len(s) for s in strips[:-1]]))
+        entries = [  # (tag, type, count, the value or where it lies)
+            (256, 4, 1, struct.pack(order + "I", width)),
+            (257, 4, 1, struct.pack(order + "I", height)),
+            (258, 3, 3, struct.pack(order + "3H", 8, 8, 8)),
+            (259, 3, 1, struct.pack(order + "H", compression)),
+            (262, 3, 1, struct.pack(order + "H", 2)),  # RGB
+            (273, 16, len(strips), struct.pack(order + "Q", listed)),
+            (277, 3, 1, struct.pack(order + "H", 3)),
+            (278, 4, 1, struct.pack(order + "I", rows)),
+            (279, 16, len(strips), struct.pack(order + "Q", listed + 8 * len(strips))),
+            (284, 3, 1, struct.pack(order + "H", 1)),  # the samples of a pixel together
+        ]
+        data += struct.pack(order + "Q", len(entries))
+        for tag, kind, count, value in entries:
+            data += struct.pack(order + "HHQ", tag, kind, count) + value.ljust(8, b"\0")
+        last = number == len(pages) - 1
+        data += struct.pack(order + "Q", 0 if last else first + sum(map(len, strips)))
+        data += struct.pack(f"{order}{len(strips)}Q", *offsets)
+        data += struct.pack(f"{order}{len(strips)}Q", *map(len, strips))
+        data += b"".join(strips)
+    return bytes(data)
 
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")
@@ -112,6 +159,96 @@ class TestTruncatedTiff:
         assert 0.5 * second.height < rows < 0.7 * second.height
         assert (page.image == _bgr(second)[:rows]).all()
         assert page.notes["load"]["truncated"] == round(rows / second.height, 3)
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")
+class TestTruncatedBigTiff:
+    """A BigTIFF that ends early is read down to its last whole strip, as a classic TIFF
+    is (it was an error record: "cannot decode TIFF page 1: image file is truncated")."""
+
+    @pytest.mark.parametrize("writer", ["pillow", "none", "deflate"])
+    def test_the_strips_that_arrived_are_read(
+        self, sroie: Path, tmp_path: Path, writer: str
+    ) -> None:
+        """A receipt saved as BigTIFF in strips of 64 rows (by Pillow, uncompressed, or
+        with its strips stored plain or deflated) and cut at 30, 60 and 90 % of the file:
+        its top strips are read, pixel for pixel the whole page's, and the page says what
+        share of its rows it has."""
+        (first,) = receipt_images(sroie, 1)
+        whole = tmp_path / "scan.tif"
+        if writer == "pillow":
+            first.save(whole, "TIFF", big_tiff=True, tiffinfo={278: 64})
+        else:
+            whole.write_bytes(bigtiff([first], "<", 1 if writer == "none" else 8, 64))
+        assert whole.read_bytes()[:4] == b"II+\x00"
+        full = load_page(*_refs(whole)).image
+        assert full is not None and np.array_equal(full, _bgr(first))
+        for share in (0.3, 0.6, 0.9):
+            page = load_page(*_refs(_cut(whole, share)))
+            assert page.image is not None
+            rows = page.image.shape[0]
+            assert rows % 64 == 0 and share - 0.25 < rows / first.height < share
+            assert np.array_equal(page.image, full[:rows])
+            assert page.notes["load"]["truncated"] == round(rows / first.height, 3)
+
+    @pytest.mark.parametrize("order", ["<", ">"])
+    def test_both_byte_orders(self, sroie: Path, order: str) -> None:
+        """Cut at 60 %, a BigTIFF of either byte order keeps its whole strips, the page
+        as tall as they are: libtiff reads them as the uncut page's top rows.  (Pillow
+        reads no big-endian BigTIFF, whole or not, so libtiff is asked here.)"""
+        (first,) = receipt_images(sroie, 1)
+        data = bigtiff([first], order, 8, 64)
+        cut = tiff_cut(data[: len(data) * 6 // 10], 1)
+        assert cut is not None and cut.readable is not None
+        assert cut.reason.startswith(f"truncated TIFF: the file ends at byte {len(data) * 6 // 10}")
+        full = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        read = cv2.imdecode(np.frombuffer(cut.readable, np.uint8), cv2.IMREAD_COLOR)
+        assert full is not None and read is not None
+        rows = read.shape[0]
+        assert rows % 64 == 0 and cut.share == rows / first.height
+        assert 0.4 < cut.share < 0.6
+        assert np.array_equal(read, full[:rows])
+        assert tiff_cut(data, 1) is None
+
+    def test_second_page_strips_are_read(self, sroie: Path, tmp_path: Path) -> None:
+        """A two-page BigTIFF cut in its second page: the first page is read whole, the
+        second down to its last whole strip."""
+        first, second = receipt_images(sroie, 2)
+        whole = tmp_path / "stack.tif"
+        whole.write_bytes(bigtiff([first, second], "<", 8, 64))
+        one, two = _refs(_cut(whole, 0.8))
+        page = load_page(one)
+        assert page.image is not None and np.array_equal(page.image, _bgr(first))
+        assert "load" not in page.notes
+        page = load_page(two)
+        assert page.image is not None
+        rows = page.image.shape[0]
+        assert 0.3 < rows / second.height < 0.8
+        assert np.array_equal(page.image, _bgr(second)[:rows])
+
+    def test_too_little_is_an_error_record(self, sroie: Path, tmp_path: Path) -> None:
+        """Cut before its directory, inside it, inside its first strip or with under a
+        tenth of its rows, a BigTIFF is an error record saying so, as a classic TIFF is."""
+        (first,) = receipt_images(sroie, 1)
+        whole = tmp_path / "scan.tif"
+        whole.write_bytes(bigtiff([first], "<", 1, 64))
+        strip = first.width * 3 * 64
+        # The header, the directory, where the strips lie and their sizes: then the strips.
+        pixels = 16 + 8 + 10 * 20 + 8 + 16 * -(-first.height // 64)
+        assert first.height / 10 > 64  # so one strip is under a tenth of the rows
+        for end, says in [
+            (20, r"before its directory \(at byte 16\)"),
+            (100, r"inside its directory \(at byte 16\); nothing of the page can be read"),
+            (2000, r"its first strip \(rows 1 to 64\) did not arrive whole"),
+            (pixels + strip * 3 // 2, r"with under 10% of the page in it"),  # one strip
+        ]:
+            cut = tmp_path / f"cut-{end}.tif"
+            cut.write_bytes(whole.read_bytes()[:end])
+            with pytest.raises(
+                InputError, match=rf"cut-{end}\.tif: truncated TIFF: the file ends at byte {end}"
+            ) as refused:
+                load_page(*_refs(cut))
+            assert re.search(says, str(refused.value)), refused.value
 
 
 class TestTruncatedPng:
