@@ -58,7 +58,8 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "png"),
     (b"II*\x00", "tiff"),
     (b"MM\x00*", "tiff"),
-    # BigTIFF (64-bit offsets: a scan over 4 GB, or a GIS tool's default): Pillow reads it.
+    # BigTIFF (64-bit offsets: a scan over 4 GB, or a GIS tool's default): Pillow reads it
+    # little-endian only (_BIG_ENDIAN_UNREAD).
     (b"II+\x00", "tiff"),
     (b"MM\x00+", "tiff"),
     (b"%PDF-", "pdf"),
@@ -69,6 +70,14 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 
 # An ISO media file (``....ftyp<brand>``) holding HEIF still images: a phone's photo.
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+
+#: Pillow (13) takes a big-endian BigTIFF's header for a classic TIFF's, so it reads none
+#: of the file: its error ("Missing dimensions") is replaced by one that says what to do.
+_BIG_ENDIAN_BIGTIFF = b"MM\x00+"
+_BIG_ENDIAN_UNREAD = (
+    "big-endian BigTIFF (MM+), which Pillow cannot read; write it little-endian, "
+    "e.g. with libtiff's `tiffcp -L FILE COPY.tif`"
+)
 
 #: What a file that is no document is told it is not.
 KINDS_SHOWN = "JPEG, PNG, TIFF, HEIC, WebP, BMP, GIF or PDF"
@@ -380,7 +389,10 @@ def count_pages(path: Path | bytes, kind: str, *, passwords: Sequence[str] = ())
                 raise  # a real I/O failure, not Pillow's "truncated" etc.
             # A file cut short says so, not what a library makes of it ("Missing
             # dimensions"); a damaged file is read whole only then.
-            cut = tiff_cut(path if isinstance(path, bytes) else path.read_bytes(), 1)
+            data = path if isinstance(path, bytes) else path.read_bytes()
+            cut = tiff_cut(data, 1)
+            if cut is None and data[:4] == _BIG_ENDIAN_BIGTIFF:
+                raise ValueError(_BIG_ENDIAN_UNREAD) from exc
             raise ValueError(cut.reason if cut else f"corrupt TIFF ({describe(exc)})") from exc
     return 1
 

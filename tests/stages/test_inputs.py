@@ -8,12 +8,14 @@ import tracemalloc
 from pathlib import Path
 
 import anyio
+import cv2
 import numpy as np
 import pillow_heif
 import pypdfium2 as pdfium
 import pytest
 from corpus import blank_pdf, bomb_png, encrypted_pdf, receipt_images
 from PIL import Image
+from test_inputs_cut import bigtiff
 
 from stages._page import PageRef
 from stages.inputs import InputError, discover, encoded_bytes, load_page, read_page, sniff
@@ -409,6 +411,21 @@ class TestDiscoverMultiPage:
         assert [(ref.source, ref.kind) for ref in discover([tmp_path])] == [
             (str(tmp_path / "scan.btf"), "tiff")
         ]
+
+    def test_a_big_endian_bigtiff_says_how_to_read_it(self, sroie: Path, tmp_path: Path) -> None:
+        """Pillow reads no big-endian BigTIFF (``MM+``), whole or cut: its error record says
+        so and how to rewrite it, not "corrupt TIFF (Missing dimensions)"."""
+        (receipt,) = receipt_images(sroie, 1)
+        big = tmp_path / "big.tif"
+        big.write_bytes(bigtiff([receipt], ">", 1, 64))
+        (ref,) = discover([big])
+        assert (ref.kind, ref.problem) == (
+            "tiff",
+            f"{big}: big-endian BigTIFF (MM+), which Pillow cannot read; write it "
+            "little-endian, e.g. with libtiff's `tiffcp -L FILE COPY.tif`",
+        )
+        # The file is whole: libtiff reads it as written.
+        assert np.array_equal(cv2.imread(str(big))[:, :, ::-1], np.asarray(receipt))
 
     def test_pdf_pages(self, sroie: Path, tmp_path: Path) -> None:
         """A 3-page PDF made of real receipts yields 3 refs."""
