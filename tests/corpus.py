@@ -5,6 +5,7 @@ Generators of bad (and blank) input files for the bad-input tests; nothing is do
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
 import zlib
 from collections.abc import Sequence
@@ -156,3 +157,45 @@ def bomb_png(target: Path, side: int = 30000) -> Path:
     data += _png_chunk(b"IDAT", bytes(idat)) + _png_chunk(b"IEND", b"")
     target.write_bytes(data)
     return target
+
+
+def bigtiff(pages: list[Image.Image], order: str, compression: int, rows: int) -> bytes:
+    """
+    ``pages`` (RGB) as a BigTIFF in byte order ``order`` (``"<"``, ``II+``; ``">"``,
+    ``MM+``), each page's directory before its pixels (as tifffile and many scanners lay
+    it out), its rows in strips of ``rows`` rows each compressed by ``compression`` (1:
+    none; 8: deflate), and where the strips lie given as LONG8 (type 16).  Pillow writes
+    BigTIFF in one byte order, uncompressed only.
+    """
+    data = bytearray(struct.pack(order + "2sHHHQ", b"II" if order == "<" else b"MM", 43, 8, 0, 16))
+    for number, page in enumerate(pages):
+        pixels = np.asarray(page.convert("RGB"))
+        height, width = pixels.shape[:2]
+        strips = [pixels[top : top + rows].tobytes() for top in range(0, height, rows)]
+        if compression == 8:
+            strips = [zlib.compress(strip) for strip in strips]
+        where = len(data)  # the directory: its entry count, 10 entries, the next one's offset
+        listed = where + 8 + 10 * 20 + 8  # then where the strips lie and their sizes
+        first = listed + 16 * len(strips)  # then the strips
+        offsets = list(itertools.accumulate([first] + [len(s) for s in strips[:-1]]))
+        entries = [  # (tag, type, count, the value or where it lies)
+            (256, 4, 1, struct.pack(order + "I", width)),
+            (257, 4, 1, struct.pack(order + "I", height)),
+            (258, 3, 3, struct.pack(order + "3H", 8, 8, 8)),
+            (259, 3, 1, struct.pack(order + "H", compression)),
+            (262, 3, 1, struct.pack(order + "H", 2)),  # RGB
+            (273, 16, len(strips), struct.pack(order + "Q", listed)),
+            (277, 3, 1, struct.pack(order + "H", 3)),
+            (278, 4, 1, struct.pack(order + "I", rows)),
+            (279, 16, len(strips), struct.pack(order + "Q", listed + 8 * len(strips))),
+            (284, 3, 1, struct.pack(order + "H", 1)),  # the samples of a pixel together
+        ]
+        data += struct.pack(order + "Q", len(entries))
+        for tag, kind, count, value in entries:
+            data += struct.pack(order + "HHQ", tag, kind, count) + value.ljust(8, b"\0")
+        last = number == len(pages) - 1
+        data += struct.pack(order + "Q", 0 if last else first + sum(map(len, strips)))
+        data += struct.pack(f"{order}{len(strips)}Q", *offsets)
+        data += struct.pack(f"{order}{len(strips)}Q", *map(len, strips))
+        data += b"".join(strips)
+    return bytes(data)

@@ -13,9 +13,8 @@ import numpy as np
 import pillow_heif
 import pypdfium2 as pdfium
 import pytest
-from corpus import blank_pdf, bomb_png, encrypted_pdf, receipt_images
+from corpus import bigtiff, blank_pdf, bomb_png, encrypted_pdf, receipt_images
 from PIL import Image
-from test_inputs_cut import bigtiff
 
 from stages._page import PageRef
 from stages.inputs import InputError, discover, encoded_bytes, load_page, read_page, sniff
@@ -425,7 +424,8 @@ class TestDiscoverMultiPage:
             "little-endian, e.g. with libtiff's `tiffcp -L FILE COPY.tif`",
         )
         # The file is whole: libtiff reads it as written.
-        assert np.array_equal(cv2.imread(str(big))[:, :, ::-1], np.asarray(receipt))
+        pixels = cv2.imread(str(big))
+        assert pixels is not None and np.array_equal(pixels[:, :, ::-1], np.asarray(receipt))
 
     def test_pdf_pages(self, sroie: Path, tmp_path: Path) -> None:
         """A 3-page PDF made of real receipts yields 3 refs."""
