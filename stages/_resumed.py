@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from itertools import chain, groupby
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from asyncpipe import ConfigError
 from asyncpipe._durable import LineScanner
 
 from ._page import PageRef
+from .inputs._errors import InputError
 from .inputs._sniff import path_digest
 from .inputs._stdin import STDIN_SOURCE, is_piped
 
@@ -61,6 +63,7 @@ class Changes:
         self._current: set[str] = set()  # every id this walk gave
         self._reading = threading.Lock()
         self._earlier: Earlier | None = None
+        self._kept: dict[str, tuple[str, int]] = {}  # by input: why, and its pages kept
 
     def earlier(self, out: Path) -> Earlier:
         """
@@ -89,6 +92,18 @@ class Changes:
             if ref.source in self._new:
                 self._new[ref.source].append(ref.id)
 
+    def kept(self, source: str, reason: str, pages: int) -> None:
+        with self._lock:
+            self._kept[source] = (reason, pages)
+
+    def kept_inputs(self) -> dict[str, tuple[str, int]]:
+        """
+        The inputs gone or that cannot be read now, each with why and how many of its pages from
+        before the output keeps (for the run's summary: the warning scrolls away).
+        """
+        with self._lock:
+            return dict(self._kept)
+
     def superseded(self) -> dict[str, list[str]]:
         """
         Each earlier line to drop, with the lines that replace it: the output drops it
@@ -105,7 +120,13 @@ class Changes:
             }
 
 
-def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iterator[PageRef]:
+def against_output(
+    refs: Iterable[PageRef],
+    out: Path,
+    changes: Changes,
+    *,
+    loads: Callable[[PageRef], object] | None = None,
+) -> Iterator[PageRef]:
     """
     ``refs`` of a resumed run, weighed against the pages the output holds from before.
 
@@ -119,7 +140,11 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
     An input that discovery cannot read now (bytes that are no document, a symbolic
     link whose file is gone, a file it may not open) but some page of which the output
     holds as read is left out too, with a warning: the pages read before stay, where an
-    error record replaced them (other bytes) or joined them (a dangling link).
+    error record replaced them (other bytes) or joined them (a dangling link).  So is
+    one replaced in place by bytes that sniff as a document but no page of which the
+    load stage can decode (``loads``, tried here on such an input's pages until one
+    loads: a JPEG cut short, or its data overwritten): its error record replaced the
+    earlier lines.  An input some page of which loads is read again, as it is now.
 
     A document piped in on standard input is neither: it was never a file to move away
     or replace. Piped again, its pages are those of its bytes: the same bytes resume
@@ -133,6 +158,8 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
     """
     earlier: Earlier | None = None
     seen: set[str] = set()
+    if loads is not None:
+        refs = _tried(refs, loads, lambda: changes.earlier(out))
     for ref in refs:
         piped = is_piped(ref)
         gone = not piped and ref.problem is not None and not os.path.lexists(ref.source)
@@ -150,6 +177,7 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
         ids = earlier.by_source.get(absolute, ())
         if gone and ids:
             log.warning("%s is gone; the output has its pages from before", ref.source)
+            changes.kept(ref.source, "gone", len(ids))
             yield from _kept(ref, ids, changes)
             continue
         if not piped and ref.problem is not None and absolute in earlier.finished:
@@ -161,6 +189,7 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
                 ref.source,
                 _reason(ref),
             )
+            changes.kept(ref.source, _reason(ref), len(ids))
             yield from _kept(ref, ids, changes)
             continue
         if not (gone or piped) and ref.source not in seen and (stale := _stale(ref, ids)):
@@ -174,6 +203,47 @@ def against_output(refs: Iterable[PageRef], out: Path, changes: Changes) -> Iter
             )
         changes.walked(ref)
         yield ref
+
+
+def _tried(
+    refs: Iterable[PageRef], loads: Callable[[PageRef], object], earlier: Callable[[], Earlier]
+) -> Iterator[PageRef]:
+    """
+    ``refs``, but an input replaced in place since some page of it was read, none of
+    whose pages ``loads`` can decode now, as one ref whose ``problem`` is the first
+    page's error (what discovery yields for a file it cannot read): `against_output`
+    then keeps its earlier pages.  Its pages are tried in turn until one loads; the
+    refs of an input that no page was read of, or that is unchanged, are not tried.
+    """
+    for _, group in groupby(refs, key=lambda ref: ref.source):
+        pages = iter(group)  # used up below, before the next group is asked for
+        first = next(pages)
+        rest = chain([first], pages)
+        if first.problem is not None or is_piped(first) or not _replaced(first, earlier()):
+            yield from rest
+            continue
+        tried: list[PageRef] = []
+        problem: str | None = None
+        for ref in rest:
+            tried.append(ref)
+            try:
+                loads(ref)
+            except InputError as exc:
+                problem = problem or str(exc)
+            else:
+                break  # readable: its pages are read again, as they are now
+        else:
+            yield replace(first, problem=problem)
+            continue
+        yield from tried
+        yield from rest
+
+
+def _replaced(ref: PageRef, earlier: Earlier) -> bool:
+    """Whether ``ref``'s input was read before (some page of it is no error record) and
+    holds other content now."""
+    absolute = os.path.abspath(ref.source)
+    return absolute in earlier.finished and bool(_stale(ref, earlier.by_source[absolute]))
 
 
 def _kept(ref: PageRef, ids: Iterable[str], changes: Changes) -> Iterator[PageRef]:

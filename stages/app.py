@@ -52,7 +52,13 @@ from .inputs._stdin import DEFAULT_MAX_STDIN_BYTES, is_piped, piped_input
 from .llm._options import LlmOptions, add_arguments, timeout_advice
 from .ocr import ENGINES
 from .offline import load_dictionary
-from .pipeline import DocumentSettings, build_pipeline, offline_fields, output_record
+from .pipeline import (
+    DocumentSettings,
+    build_pipeline,
+    offline_fields,
+    output_record,
+    page_loader,
+)
 from .preprocess import PreprocessOptions
 
 __all__ = ["DocumentApp", "app"]
@@ -398,6 +404,7 @@ class DocumentApp:
                     receipts=receipts,
                     keep=not options.resume,
                     changes=changes,
+                    loads=page_loader(settings),
                     passwords=passwords,
                     stdin=stdin,
                     llm=(
@@ -455,6 +462,7 @@ class DocumentApp:
                     lines.append(
                         f"pages written with a warning: {kinds} (their records' warnings say what)"
                     )
+                lines += _kept_lines(changes.kept_inputs())
                 if left_out:
                     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(left_out.items()))
                     lines.append(
@@ -648,6 +656,7 @@ def _discovered(
     receipts: bool,
     keep: bool,
     changes: Changes,
+    loads: Callable[[PageRef], object] | None = None,
     passwords: Sequence[str] = (),
     stdin: bytes | None = None,
     llm: Mapping[str, Any] | None = None,
@@ -655,7 +664,8 @@ def _discovered(
     """The run's pages; a run that starts keeps how it reads scans (see `receipts_mode`),
     and its LLM (``llm``: model and stages, or ``None``; see `started_llm`), once it
     holds its journal: when the pipeline first asks for a page.  A resumed run notes in
-    ``changes`` the inputs replaced in place (`against_output`)."""
+    ``changes`` the inputs replaced in place, and keeps the earlier pages of one that
+    ``loads`` (the load stage's work) cannot decode now (`against_output`)."""
     if keep:
         kept = _mode_file(options.journal)
         try:
@@ -674,7 +684,32 @@ def _discovered(
         pdf_passwords=passwords,
         stdin=stdin,
     )
-    yield from against_output(refs, options.out, changes) if options.resume else refs
+    yield from against_output(refs, options.out, changes, loads=loads) if options.resume else refs
+
+
+#: How many inputs kept from before the summary names; the warnings name all of them.
+_NAMED = 5
+
+
+def _kept_lines(kept: Mapping[str, tuple[str, int]]) -> list[str]:
+    """
+    The summary's word on the inputs a resume kept the earlier pages of (gone, or that
+    cannot be read now), naming the first few and why: their warnings came at the walk,
+    and scrolled away under the progress and the table.
+    """
+    if not kept:
+        return []
+    pages = sum(count for _, count in kept.values())
+    one = len(kept) == 1
+    lines = [
+        f"{len(kept)} {'input' if one else 'inputs'} cannot be read now; the output keeps "
+        f"{'its' if one else 'their'} {pages} {'page' if pages == 1 else 'pages'} from before:"
+    ]
+    for source, (reason, _) in list(kept.items())[:_NAMED]:
+        lines.append(f"  {source}: {reason}")
+    if len(kept) > _NAMED:
+        lines.append(f"  and {len(kept) - _NAMED} more (the warnings name each)")
+    return lines
 
 
 def started_llm(journal: Path) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from asyncpipe import ConfigError
 from stages import _resumed as resumed
 from stages._page import PageRef
 from stages._resumed import Changes, against_output, read_records
+from stages.inputs import InputError, load_page
 
 
 def ref(id: str, source: str) -> PageRef:
@@ -143,3 +144,109 @@ class TestEarlier:
         ]
         walked = list(against_output(refs, out, Changes()))
         assert [page.id for page in walked] == ["read.png#1@aaa", "failed.png#1@ddd"]
+
+
+def written(out: Path, lines: list[dict[str, str]]) -> None:
+    out.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+
+
+class TestUndecodable:
+    def test_a_receipt_replaced_by_one_cut_short_keeps_its_page(
+        self, tmp_path: Path, sroie: Path
+    ) -> None:
+        """A receipt read before, overwritten with its first 400 bytes (still a JPEG by
+        its header, but no pixels decode), is walked under its page's earlier id, as an
+        input discovery cannot read is: its load error record replaced the good line.
+        One whose new bytes decode is read again, and replaces its line."""
+        out = tmp_path / "out.jsonl"
+        cut, other = str(tmp_path / "cut.jpg"), str(tmp_path / "other.jpg")
+        whole = (sroie / "img" / "000.jpg").read_bytes()
+        Path(cut).write_bytes(whole[:400])
+        Path(other).write_bytes((sroie / "img" / "002.jpg").read_bytes())
+        written(
+            out,
+            [
+                {"id": "cut.jpg#1@aaa", "source": cut, "status": "ok"},
+                {"id": "other.jpg#1@bbb", "source": other, "status": "ok"},
+            ],
+        )
+        refs = [
+            PageRef("cut.jpg#1@ccc", cut, 1, "jpeg"),
+            PageRef("other.jpg#1@ddd", other, 1, "jpeg"),
+        ]
+        changes = Changes()
+        walked = list(against_output(refs, out, changes, loads=load_page))
+        assert [page.id for page in walked] == ["cut.jpg#1@aaa", "other.jpg#1@ddd"]
+        assert changes.superseded() == {"other.jpg#1@bbb": ["other.jpg#1@ddd"]}
+        ((source, (reason, pages)),) = changes.kept_inputs().items()
+        assert (source, pages) == (cut, 1)
+        assert reason.startswith("cannot decode JPEG")
+
+    def test_an_input_is_kept_only_when_no_page_of_it_loads(self, tmp_path: Path) -> None:
+        """The pages of an input replaced in place are tried in turn until one loads: a
+        document whose first page is damaged but whose second loads is read again as it
+        is now (its first page an error record); one no page of which loads keeps its
+        pages from before."""
+        out = tmp_path / "out.jsonl"
+        some, none = str(tmp_path / "some.tif"), str(tmp_path / "none.tif")
+        for path in (some, none):
+            Path(path).write_bytes(b"II*\x00")  # there (`loads` says what decodes)
+        written(
+            out,
+            [
+                {"id": "some.tif#1@aaa", "source": some, "status": "ok"},
+                {"id": "none.tif#1@bbb", "source": none, "status": "ok"},
+                {"id": "none.tif#2@bbb", "source": none, "status": "ok"},
+            ],
+        )
+        loadable = {"some.tif#2@ccc"}
+        tried: list[str] = []
+
+        def loads(page: PageRef) -> None:
+            tried.append(page.id)
+            if page.id not in loadable:
+                raise InputError(f"{page.source}: cannot decode TIFF: frame {page.page} damaged")
+
+        refs = [
+            PageRef(f"{name}.tif#{page}@{digest}", source, page, "tiff")
+            for name, source, digest in (("some", some, "ccc"), ("none", none, "ddd"))
+            for page in (1, 2, 3)
+        ]
+        changes = Changes()
+        walked = [page.id for page in against_output(refs, out, changes, loads=loads)]
+        some_now = [f"some.tif#{page}@ccc" for page in (1, 2, 3)]
+        assert walked == [*some_now, "none.tif#1@bbb", "none.tif#2@bbb"]
+        assert tried == [
+            "some.tif#1@ccc",
+            "some.tif#2@ccc",
+            *(f"none.tif#{p}@ddd" for p in (1, 2, 3)),
+        ]
+        assert changes.superseded() == {"some.tif#1@aaa": some_now}
+        assert changes.kept_inputs() == {none: ("cannot decode TIFF: frame 1 damaged", 2)}
+
+    def test_only_inputs_read_before_and_replaced_are_tried(self, tmp_path: Path) -> None:
+        """An input unchanged, new, or whose earlier lines are all error records is not
+        loaded by the walk (the load stage reads it once); its refs pass as they are."""
+        out = tmp_path / "out.jsonl"
+        same, failed = str(tmp_path / "same.png"), str(tmp_path / "failed.png")
+        written(
+            out,
+            [
+                {"id": "same.png#1@aaa", "source": same, "status": "ok"},
+                {"id": "failed.png#1@bbb", "source": failed, "status": "error"},
+            ],
+        )
+        tried: list[str] = []
+
+        def loads(page: PageRef) -> None:
+            tried.append(page.id)
+            raise InputError(f"{page.source}: cannot decode PNG")
+
+        refs = [
+            ref("same.png#1@aaa", same),
+            ref("failed.png#1@ccc", failed),
+            ref("new.png#1@ddd", str(tmp_path / "new.png")),
+        ]
+        walked = [page.id for page in against_output(refs, out, Changes(), loads=loads)]
+        assert walked == [page.id for page in refs]
+        assert tried == []
