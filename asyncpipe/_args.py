@@ -68,9 +68,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ())
     parser.add_argument("--config", type=Path, help="a TOML file of these options")
     # Text, not a Path: a Path drops the trailing slash of ``--out results/``.
     parser.add_argument("--out", "-o", help="the JSON-lines output file (required)")
-    parser.add_argument(
-        "--journal", type=Path, help="the checkpoint journal (default: OUT.journal)"
-    )
+    parser.add_argument("--journal", help="the checkpoint journal (default: OUT.journal)")
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -325,7 +323,13 @@ def run_options(
             "finishes the run, --overwrite starts over; give one"
         )
     out = _file_path("--out", str(args.out), "results.jsonl")
-    journal = args.journal and _file_path("--journal", str(args.journal), "results.jsonl.journal")
+    # As typed (a string, as --out is): a Path drops a trailing slash, and ``--journal
+    # new/`` was written as a file named ``new``.
+    journal = (
+        None
+        if args.journal is None
+        else _file_path("--journal", str(args.journal), "results.jsonl.journal")
+    )
     if not journal and (beside := out.with_name(out.name + ".journal")).is_dir():
         raise ConfigError(
             f"the journal's default path, {beside}, is a folder: move it away, or give "
