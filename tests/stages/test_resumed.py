@@ -23,6 +23,11 @@ def ref(id: str, source: str) -> PageRef:
     return PageRef(id=id, source=source, page=1, kind="png")
 
 
+def written(out: Path, lines: list[dict[str, str]]) -> None:
+    """Make ``out`` an output holding ``lines``, one JSON line each."""
+    out.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+
+
 class TestChanges:
     def test_an_old_line_waits_for_all_that_replace_it(self) -> None:
         """Each earlier line of a changed input is superseded by every id the walk gave
@@ -57,14 +62,12 @@ class TestEarlier:
         twice, 0.5 s per 100,000 lines each)."""
         out = tmp_path / "out.jsonl"
         a, b = str(tmp_path / "a.png"), str(tmp_path / "b.png")
-        out.write_bytes(
-            b"".join(
-                orjson.dumps(line) + b"\n"
-                for line in [
-                    {"id": "a.png#1@aaa", "source": a, "status": "ok"},
-                    {"id": "b.png#1@old", "source": b, "status": "ok"},
-                ]
-            )
+        written(
+            out,
+            [
+                {"id": "a.png#1@aaa", "source": a, "status": "ok"},
+                {"id": "b.png#1@old", "source": b, "status": "ok"},
+            ],
         )
         reads: list[Path] = []
 
@@ -90,7 +93,7 @@ class TestEarlier:
         monkeypatch.chdir(tmp_path)
         out = tmp_path / "out.jsonl"
         piped = {"id": "<stdin>#1@aaaaaaaaaaaa", "source": "<stdin>", "status": "ok"}
-        out.write_bytes(orjson.dumps(piped) + b"\n")
+        written(out, [piped])
         changes = Changes()
         walked = list(against_output([ref("./<stdin>#1@bbb", "./<stdin>")], out, changes))
         assert [page.id for page in walked] == ["./<stdin>#1@bbb"]
@@ -107,13 +110,13 @@ class TestEarlier:
         out = tmp_path / "out.jsonl"
         named = str(tmp_path / "encrypted PDF scans")
         line = {"id": "x#1@aaaaaaaaaaaa", "source": named, "status": "ok"}
-        out.write_bytes(orjson.dumps(line) + b"\n")
+        written(out, [line])
         problem = f"{named}: cannot read: permission denied"
         unreadable = PageRef("x#1@cccccccccccc", named, 1, "pdf", problem)
         kept = [page.id for page in against_output([unreadable], out, Changes())]
         assert kept == ["x#1@aaaaaaaaaaaa"]  # the page written, which the run skips
         opened = {"id": "y#1@bbbbbbbbbbbb", "source": named + "2", "status": "ok"}
-        out.write_bytes(orjson.dumps(opened) + b"\n")
+        written(out, [opened])
         locked = PageRef("y#1@bbbbbbbbbbbb", named + "2", 1, "pdf", "locked", locked=True)
         with pytest.raises(ConfigError, match="give --pdf-password-env again"):
             list(against_output([locked], out, Changes()))
@@ -128,14 +131,12 @@ class TestEarlier:
         read, failed = str(tmp_path / "read.png"), str(tmp_path / "failed.png")
         for path in (read, failed):
             Path(path).write_bytes(b"no image")  # there, but no document
-        out.write_bytes(
-            b"".join(
-                orjson.dumps(line) + b"\n"
-                for line in [
-                    {"id": "read.png#1@aaa", "source": read, "status": "ok"},
-                    {"id": "failed.png#1@bbb", "source": failed, "status": "error"},
-                ]
-            )
+        written(
+            out,
+            [
+                {"id": "read.png#1@aaa", "source": read, "status": "ok"},
+                {"id": "failed.png#1@bbb", "source": failed, "status": "error"},
+            ],
         )
         problem = ": not a JPEG, PNG, TIFF, HEIC, WebP, BMP, GIF or PDF file"
         refs = [
@@ -144,10 +145,6 @@ class TestEarlier:
         ]
         walked = list(against_output(refs, out, Changes()))
         assert [page.id for page in walked] == ["read.png#1@aaa", "failed.png#1@ddd"]
-
-
-def written(out: Path, lines: list[dict[str, str]]) -> None:
-    out.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
 
 
 class TestUndecodable:
