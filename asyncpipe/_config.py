@@ -102,7 +102,5 @@ def config_defaults(path: Path, parser: argparse.ArgumentParser) -> dict[str, An
             raise ConfigError(f"config {path}: unknown option {name!r}")
         if dest == "inputs" and isinstance(value, str):
             value = [value]
-        if dest == "journal" and isinstance(value, str):
-            value = Path(value)
         out[dest] = value
     return out

@@ -53,3 +53,28 @@ class TestJournalPath:
                 f"{Path(typed) / 'results.jsonl.journal'}\n"
             )
         assert sorted(tmp_path.iterdir()) == before
+
+    def test_a_config_files_journal_keeps_its_slash(self, tmp_path: Path) -> None:
+        """``journal = "new/"`` in a ``--config`` file is refused as ``--journal new/`` is
+        (the config made it a Path, which drops the slash, and the run wrote its journal
+        as the file ``new``)."""
+        (tmp_path / "n.txt").write_text("".join(f"{n}\n" for n in range(3)))
+        (tmp_path / "run.toml").write_text('journal = "new/"\n')
+        before = sorted(tmp_path.iterdir())
+        done = cli(
+            *APP_RUN,
+            "n.txt",
+            "--out",
+            "o.jsonl",
+            "--side",
+            "s",
+            "--config",
+            "run.toml",
+            cwd=tmp_path,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == (
+            "asyncpipe: --journal new/ is a folder: give a file path, e.g. "
+            f"{Path('new') / 'results.jsonl.journal'}\n"
+        )
+        assert sorted(tmp_path.iterdir()) == before
