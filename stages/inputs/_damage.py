@@ -87,7 +87,12 @@ def jpeg_damage(data: bytes) -> str | None:
         12-bit JPEG, which it does not decode to gray: Pillow read it, and that stands).
     """
     try:
-        simplejpeg.decode_jpeg(data, colorspace="GRAY", min_factor=8, strict=True)
+        # min_factor alone scales nothing: simplejpeg (1.9) picks the scale from the
+        # smallest size asked for, so that is asked too, or the page is decoded whole (a
+        # 125 KB file whose header says 60000 x 60000 took 3.5 GB).
+        simplejpeg.decode_jpeg(
+            data, colorspace="GRAY", min_factor=8, min_width=1, min_height=1, strict=True
+        )
     except ValueError as exc:
         reason = str(exc)
         return reason if reason.startswith(_CORRUPT) else None

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import re
+import struct
+import tracemalloc
 import zlib
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from PIL import Image
 
 from stages._page import PageRef
 from stages.inputs import InputError, discover, load_page
+from stages.inputs._damage import jpeg_damage
 from stages.inputs._tiff_cut import tiff_cut
 
 
@@ -298,6 +301,23 @@ class TestGarbledJpeg:
             assert warning is None or warning.startswith("libjpeg: Corrupt JPEG data"), warning
             found += warning is not None
         assert found >= 7
+
+    def test_the_check_decodes_an_eighth_of_the_page(self, sroie: Path) -> None:
+        """libjpeg's look at the data decodes the page at an eighth of its sides, as it
+        says: a receipt whose header claims 8000 x 8000 pixels costs 1 MB there, not the
+        64 MB of the whole page (``min_factor`` alone scaled nothing, and a header of
+        60000 x 60000 took 3.5 GB)."""
+        data = bytearray((sroie / "img" / "000.jpg").read_bytes())
+        frame = data.index(b"\xff\xc0")  # the baseline frame: its height, then its width
+        data[frame + 5 : frame + 9] = struct.pack(">HH", 8000, 8000)
+        tracemalloc.start()
+        try:
+            warning = jpeg_damage(bytes(data))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert warning is not None and warning.startswith("Corrupt JPEG data")
+        assert peak < 8_000_000, peak
 
     def test_a_jpeg_is_read_from_its_file_once(
         self, sroie: Path, monkeypatch: pytest.MonkeyPatch
