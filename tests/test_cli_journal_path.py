@@ -27,54 +27,32 @@ def cli(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def refused(typed: str, *options: str, cwd: Path) -> None:
+    """A run given ``options`` exits 2 naming ``--journal {typed}`` as typed, and writes
+    nothing in ``cwd``."""
+    (cwd / "n.txt").write_text("".join(f"{n}\n" for n in range(3)))
+    before = sorted(cwd.iterdir())
+    done = cli(*APP_RUN, "n.txt", "--out", "o.jsonl", "--side", "s", *options, cwd=cwd)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"asyncpipe: --journal {typed} is a folder: give a file path, e.g. "
+        f"{Path(typed) / 'results.jsonl.journal'}\n"
+    )
+    assert sorted(cwd.iterdir()) == before
+
+
 class TestJournalPath:
     def test_a_folder_journal_is_named_as_typed(self, tmp_path: Path) -> None:
         """``--journal dd/`` of a folder says ``--journal dd/ is a folder``, with its slash
         (it said ``dd``); ``--journal new/`` of no folder yet exits 2 alike, where it was
         taken as the file ``new``, and the run wrote its journal there."""
-        (tmp_path / "n.txt").write_text("".join(f"{n}\n" for n in range(3)))
         (tmp_path / "dd").mkdir()
-        before = sorted(tmp_path.iterdir())
         for typed in ("dd/", "new/"):
-            done = cli(
-                *APP_RUN,
-                "n.txt",
-                "--out",
-                "o.jsonl",
-                "--side",
-                "s",
-                "--journal",
-                typed,
-                cwd=tmp_path,
-            )
-            assert done.returncode == 2, done.stderr
-            assert done.stderr == (
-                f"asyncpipe: --journal {typed} is a folder: give a file path, e.g. "
-                f"{Path(typed) / 'results.jsonl.journal'}\n"
-            )
-        assert sorted(tmp_path.iterdir()) == before
+            refused(typed, "--journal", typed, cwd=tmp_path)
 
     def test_a_config_files_journal_keeps_its_slash(self, tmp_path: Path) -> None:
         """``journal = "new/"`` in a ``--config`` file is refused as ``--journal new/`` is
         (the config made it a Path, which drops the slash, and the run wrote its journal
         as the file ``new``)."""
-        (tmp_path / "n.txt").write_text("".join(f"{n}\n" for n in range(3)))
         (tmp_path / "run.toml").write_text('journal = "new/"\n')
-        before = sorted(tmp_path.iterdir())
-        done = cli(
-            *APP_RUN,
-            "n.txt",
-            "--out",
-            "o.jsonl",
-            "--side",
-            "s",
-            "--config",
-            "run.toml",
-            cwd=tmp_path,
-        )
-        assert done.returncode == 2, done.stderr
-        assert done.stderr == (
-            "asyncpipe: --journal new/ is a folder: give a file path, e.g. "
-            f"{Path('new') / 'results.jsonl.journal'}\n"
-        )
-        assert sorted(tmp_path.iterdir()) == before
+        refused("new/", "--config", "run.toml", cwd=tmp_path)
