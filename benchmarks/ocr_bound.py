@@ -70,7 +70,7 @@ def main() -> int:
         cores,
         contenders,
         rounds=args.rounds,
-        single=True,
+        bare=[1],
         say=lambda text: print(text, file=sys.stderr, flush=True),
     )
     comparison = OcrComparison(cores, tuple(timings))

@@ -97,9 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=_PROG,
         description="Benchmark the document pipeline: worker sweep, baselines, bound, advisor.",
-        epilog="How long (2 cores): the OCR bound times --ocr-pages pages (16) in 9 passes "
+        epilog="How long (2 cores): the OCR bound times --ocr-pages pages (16) in 10 passes "
         "in every mode, so it sets the floor.  The full run took 22 min on an idle machine "
-        "(1335 s, load 0.8-1.9, benchmarks/results/bench.txt), 4 min of it the bound; "
+        "(1335 s, load 0.8-1.9, benchmarks/results/bench.txt), 4 min of it the bound of 9 "
+        "passes then; "
         "--quick is about 7 min there (estimated from that run's phases: the same bound, a "
         "quarter of the items, 3 configs of 9 and the advised one).  A loaded machine takes "
         "several times longer (one engine's page: 2.9 s idle, 8-24 s at load 4-7): --quick "
@@ -243,12 +244,24 @@ def make_row(result: RunResult, server: ServerHandle | None, **extra: Any) -> di
     return row
 
 
-def add_bound(row: dict[str, Any], result: RunResult, cap: Capacities) -> None:
+def ocr_capacities(cap: Capacities, ocr: OcrComparison, workers: int) -> Capacities:
     """
-    Add the run's bound (steady and for its item count) and its ratios to them.
+    ``cap`` with the OCR seconds per page and engine that make the bound's OCR term, for
+    ``workers`` OCR workers, the bare engine's best rate with as many threads, capped at
+    the cores (`OcrComparison.bare_rate`).
+    """
+    engines = min(workers, cap.cores)
+    return replace(cap, t_ocr=engines / ocr.bare_rate(engines))
+
+
+def add_bound(row: dict[str, Any], result: RunResult, cap: Capacities, ocr: OcrComparison) -> None:
+    """
+    Add the run's bound (steady and for its item count) and its ratios to them.  Its OCR
+    term is the bare engine timed with the run's OCR workers (`ocr_capacities`).
     """
     config = result.config
     cfg = config or Config(ocr=1, llm=1)
+    cap = ocr_capacities(cap, ocr, cfg.ocr)
     b = bound(cap, cfg)
     row["bound"] = b.value
     row["bound_terms"] = b.to_json()
@@ -433,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The OCR bound comes first and from the bare engine alone: it is independent of the
     # runs it judges.  The pool and the OCR-bound pipeline alternate on the same pages.
     ocr_refs = pick_refs(inputs, ocr_pages)
-    ocr_timings = measure_ocr(ocr_refs, cores, list(BOUND_CONTENDERS), single=True, say=say)
+    ocr_timings = measure_ocr(ocr_refs, cores, list(BOUND_CONTENDERS), bare=[1], say=say)
     with tempfile.TemporaryDirectory(prefix="asyncpipe-bench-") as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "plain").mkdir()
@@ -501,23 +514,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs.append(result)
             rows.append(make_row(result, rated, advised=True))
     # Again after the runs: on a shared machine the load drifts, and the two readings
-    # bracket the runs they judge.
-    ocr_timings += measure_ocr(ocr_refs, cores, list(BOUND_CONTENDERS), first_round=1, say=say)
+    # bracket the runs they judge.  The bare engine is timed with every OCR worker count
+    # the runs had (the pool has the cores'), as each run's bound is the bare engine
+    # with its worker count.
+    counts = sorted({min(r.config.ocr, cores) for r in runs if r.config} - {cores})
+    ocr_timings += measure_ocr(
+        ocr_refs, cores, list(BOUND_CONTENDERS), first_round=1, bare=counts, say=say
+    )
     ocr = OcrComparison(cores, tuple(ocr_timings))
     ray: RayComparison | str | None = None
     if args.ray:
         ray = _ray_runs(inputs, quick, say)
     elapsed = time.perf_counter() - started
-    # Each run is judged against the bare engine in the hand-written pool (one engine a
-    # core), at its best of the readings before and after the runs: measured in the same
-    # session, by code that is not the pipeline's.  The single engine times the cores
-    # was the bound before; a loaded machine's pool reached 0.57 of it (round 24's audit),
-    # so the ratios measured the load as much as the pipeline.
+    # Each run is judged against the bare engine in a hand-written pool of as many engines
+    # as the run has OCR workers (capped at the cores), at its best of the readings before
+    # and after the runs: measured in the same session, by code that is not the
+    # pipeline's.  The single engine times the cores was the bound before round 24 (a
+    # loaded machine's pool reached 0.57 of it); the pool's rate per engine was the bound
+    # of every run until round 32, and one engine alone beat it by 1.5-1.8x at load 5-7.
     cap_advice = cap
-    pool_best = ocr.ratios()["pool_best_pages_per_s"]
-    cap = replace(cap, t_ocr=cap.cores / pool_best)
     for row, run in zip(rows, runs, strict=True):
-        add_bound(row, run, cap)
+        add_bound(row, run, cap_advice, ocr)
+    cap = ocr_capacities(cap_advice, ocr, cores)  # the bound at one engine a core
+    by_workers = {w: ocr.bare_rate(w) for w in sorted({1, *counts, cores})}
 
     seq_row = rows[0]
     for r in rows:
@@ -542,8 +561,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "capacities": cap.to_json(),
         "single_thread_ocr_from": (
             f"the bare engine in the hand-written pool ({cap.cores} engines), its best "
-            "reading before and after the runs, per engine"
+            "reading before and after the runs, per engine; each run's bound has the bare "
+            "engine's rate with its OCR workers (ocr_bound_pages_per_s)"
         ),
+        "ocr_bound_pages_per_s": by_workers,
         "capacities_advice": cap_advice.to_json(),
         "capacities_sequential": cap_sequential.to_json(),
         "advice": advice.to_json(),
@@ -578,22 +599,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "equals; the CPU share of each run is in its row (cpu_share)"
         )
     print(
-        f"single-thread OCR {cap.t_ocr:.3f} s/page for the bound, from the bare engine in "
-        f"the hand-written pool x{cap.cores} at its best ({pool_best:.3f} pages/s); the "
-        f"single engine alone before the runs {cap_advice.t_ocr:.3f}, the sequential run "
-        f"{cap_sequential.t_ocr:.3f}; CPU pressure during the runs: "
+        "OCR bound of a run, the bare engine with its OCR workers at its best: "
+        + ", ".join(f"x{w} {rate:.3f} pages/s" for w, rate in by_workers.items())
+        + f"; single-thread OCR {cap_advice.t_ocr:.3f} s/page alone before the runs, "
+        f"the sequential run {cap_sequential.t_ocr:.3f}; CPU pressure during the runs: "
         + " ".join(
             f"{r['cpu_pressure_avg10']:.2f}"
             for r in rows
             if r.get("cpu_pressure_avg10") is not None
         )
     )
-    for line in bound_warnings(
-        rows,
-        cores=cap.cores,
-        single=ocr.single.pages_per_s,
-        per_engine=pool_best / cap.cores,
-    ):
+    for line in bound_warnings(rows):
         print(line)
     for label, adv in (
         ("advisor (no rate limit)", advice),

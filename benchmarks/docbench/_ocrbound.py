@@ -240,7 +240,8 @@ class OcrComparison:
         cores: OCR threads of the pool and the pipeline.
         timings: every pass, in the order run; the single-thread reference is the
             ``bare`` pass with 1 thread, the hand-written pool the ``bare`` passes with
-            ``cores`` threads.
+            ``cores`` threads; each thread count's bare passes bound the runs with as
+            many OCR workers (`bare_rate`).
     """
 
     cores: int
@@ -253,6 +254,19 @@ class OcrComparison:
             (t for t in self.timings if t.name == "bare" and t.threads == 1),
             key=lambda t: t.pages_per_s,
         )
+
+    def bare_rate(self, workers: int) -> float:
+        """
+        The bound of a run with ``workers`` OCR workers: the best pages/s of the bare
+        engine with as many threads, capped at the cores (more engines than cores only
+        time-slice).  One engine alone on a loaded machine gets more than its share of a
+        pool of one engine a core, so a pool's rate per engine is no bound for it.
+        """
+        threads = min(workers, self.cores)
+        rates = [t.pages_per_s for t in self.timings if t.name == "bare" and t.threads == threads]
+        if not rates:
+            raise ValueError(f"the bare engine was not timed with {threads} threads")
+        return max(rates)
 
     def of(self, name: str) -> list[OcrTiming]:
         """The passes of ``name`` with ``cores`` threads."""
@@ -318,19 +332,19 @@ def measure_ocr(
     *,
     rounds: int = 1,
     first_round: int = 0,
-    single: bool = False,
+    bare: Sequence[int] = (),
     say: Callable[[str], None] = lambda text: None,
 ) -> list[OcrTiming]:
     """
     Time ``contenders`` (``"bare"`` or keys of `PIPELINES`) on ``refs`` with ``cores``
     threads, in ``rounds`` rounds numbered from ``first_round``, the order rotated by one
-    every round; with ``single``, first 1 bare engine on 1 thread.
+    every round; first the bare engine with each thread count of ``bare``.
     """
     correct_text("warm")  # the offline stages' dictionary loads once, not inside a pass
     out = []
-    if single:
-        say(f"OCR bound: bare x1 on {len(refs)} pages")
-        out.append(time_bare(refs, 1, first_round))
+    for threads in bare:
+        say(f"OCR bound: bare x{threads} on {len(refs)} pages")
+        out.append(time_bare(refs, threads, first_round))
     for number in range(first_round, first_round + rounds):
         shift = number % len(contenders)
         for name in [*contenders[shift:], *contenders[:shift]]:

@@ -97,48 +97,23 @@ def compare_baselines(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | Non
     }
 
 
-def bound_warnings(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    cores: int = 0,
-    single: float = math.nan,
-    per_engine: float = math.nan,
-) -> list[str]:
+def bound_warnings(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """
     One warning per kind of bound that a run beat (ratio above `BOUND_SLACK`), naming the
     runs once each and why that bound was not one for them.
-
-    Args:
-        rows: the runs.
-        cores: the cores the pool had one engine each on.
-        single: pages/s of the single engine alone.
-        per_engine: the pool's best pages/s over its engines (the bound's OCR term).
     """
     above: dict[bool, list[str]] = {True: [], False: []}
-    fewer = False
     for r in rows:
         if r.get("ratio", 0.0) > BOUND_SLACK:
             name = f"{r['name']} {r['config']} ({r['ratio']:.3f})"
             above[r.get("limiter") == "ocr"].append(name)
-            fewer |= r.get("limiter") == "ocr" and 0 < (r.get("ocr") or cores) < cores
     out = []
     if above[True]:
-        why = (
-            "it is the hand-written pool's best reading per engine, and either the "
-            "machine's load was lower during those runs than when the pool was timed"
-        )
-        if fewer:
-            # On a loaded machine an engine alone gets more than its share of a pool of
-            # one engine a core (round 30: 0.122 pages/s alone, 0.082 per engine in the
-            # pool), so a run with fewer OCR workers than cores can beat the pool's share.
-            why += (
-                f", or (fewer OCR workers than the {cores} cores) an engine got more than "
-                f"its share of the pool: the single engine alone did {single:.3f} pages/s, "
-                f"the pool {per_engine:.3f} per engine"
-            )
         out.append(
             f"warning: ratio above 1 for {', '.join(above[True])}: these runs beat their "
-            f"OCR bound, so it was no bound for them; {why}"
+            "OCR bound, so it was no bound for them; it is the bare engine's best reading "
+            "with the run's OCR workers (capped at the cores), and the machine's load was "
+            "lower during those runs than when the bare engine was timed"
         )
     if above[False]:
         out.append(

@@ -35,10 +35,12 @@ from docbench import (  # noqa: E402
 from docbench._main import (  # noqa: E402
     _advice_checks,
     _parser,
+    add_bound,
     goals_verdict,
     llm_bound_rate,
     main,
     measured_limiter,
+    ocr_capacities,
     sweep_configs,
     too_small,
 )
@@ -59,6 +61,7 @@ from docbench._report import (  # noqa: E402
     regime_report,
     summary_line,
 )
+from docbench._runners import RunResult  # noqa: E402
 
 ONE_CALL_EACH = {"correct": 1.0, "fix": 1.0, "structure": 1.0}
 
@@ -324,18 +327,15 @@ class TestReport:
         assert "LLM bound" in llm
         assert bound_warnings(rows[2:3]) == []
 
-    def test_fewer_engines_than_cores_is_named_as_a_cause(self) -> None:
-        """One OCR worker on 2 loaded cores may outrun the pool's share per engine: the
-        warning gives the single engine's rate beside it (round 30's run: 0.122 alone,
-        0.082 per engine in the pool); at ocr=cores it only names the load."""
+    def test_the_ocr_warning_names_the_load(self) -> None:
+        """The OCR bound is the bare engine with the run's workers: only the load moves it."""
         row = {"name": "asyncpipe", "config": "ocr=1 llm=8", "ratio": 1.8, "limiter": "ocr"}
-        (line,) = bound_warnings([{**row, "ocr": 1}], cores=2, single=0.122, per_engine=0.082)
+        (line,) = bound_warnings([row])
         assert line.endswith(
-            "or (fewer OCR workers than the 2 cores) an engine got more than its share of "
-            "the pool: the single engine alone did 0.122 pages/s, the pool 0.082 per engine"
+            "it is the bare engine's best reading with the run's OCR workers (capped at the "
+            "cores), and the machine's load was lower during those runs than when the bare "
+            "engine was timed"
         )
-        (line,) = bound_warnings([{**row, "ocr": 2}], cores=2, single=0.122, per_engine=0.082)
-        assert line.endswith("than when the pool was timed")
 
     def test_table_marks_missing_values(self) -> None:
         """Rows without a bound show dashes, not crashes."""
@@ -633,6 +633,35 @@ class TestOcrBound:
         assert pipe["cpu_per_page"] == pytest.approx(37 / 8)
         assert r["pipeline-no-trim"]["rounds"] == pytest.approx([20 / 21])
         assert "pipeline-trim-each" not in r
+
+    def test_each_run_is_bound_by_the_bare_engine_with_its_workers(self) -> None:
+        """
+        Round 30's loaded run (2 pages, 2 cores): one engine alone did 0.122 pages/s,
+        the pool 0.164 (0.082 an engine), and every ocr=1 run did 1.5-1.8 of the pool's
+        share.  An ocr=1 run's bound is the engine alone, its best reading before and
+        after; ocr=2's the pool's best, and ocr=4's too (capped at the cores).
+        """
+        ocr = OcrComparison(
+            2,
+            (
+                OcrTiming("bare", 1, 2, 2 / 0.110, 20.0, 0),
+                OcrTiming("bare", 2, 2, 2 / 0.164, 25.0, 0),
+                OcrTiming("bare", 2, 2, 2 / 0.150, 25.0, 1),
+                OcrTiming("bare", 1, 2, 2 / 0.122, 19.0, 1),
+            ),
+        )
+        cap = caps(t_ocr=1 / 0.110)
+        bounds = {}
+        for config in (None, Config(1, 8), Config(2, 8), Config(4, 8)):
+            run = RunResult("asyncpipe", config, 2, 0, 10.0, [5.0, 10.0], {}, "ocr", 0, (0, 10))
+            row: dict[str, Any] = {}
+            add_bound(row, run, cap, ocr)
+            bounds[config.ocr if config else "sequential"] = row["bound_terms"]["ocr"]
+        assert bounds == pytest.approx({"sequential": 0.122, 1: 0.122, 2: 0.164, 4: 0.164})
+        assert ocr_capacities(cap, ocr, 1).t_ocr == pytest.approx(1 / 0.122)
+        assert ocr_capacities(cap, ocr, 2).t_ocr == pytest.approx(2 / 0.164)
+        with pytest.raises(ValueError, match="not timed with 3 threads"):
+            OcrComparison(4, ocr.timings).bare_rate(3)
 
     def test_report_says_when_the_goal_is_missed(self) -> None:
         """A median of 0.91 of the pool is reported as not met."""
