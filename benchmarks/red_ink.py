@@ -19,7 +19,7 @@ changed. ``--any-red`` lightens every red page, whatever the shapes of its ink.
 
 Usage (from the project root)::
 
-    flock /work/wt/bench.lock .venv/bin/python benchmarks/red_ink.py [--ocr] [--data DIR]
+    flock /tmp/asyncpipe-bench.lock .venv/bin/python benchmarks/red_ink.py [--ocr] [--data DIR]
     .venv/bin/python benchmarks/red_ink.py --red-rows [--any-red]
 """
 
