@@ -195,6 +195,11 @@ class Pipeline:
 
         Raises:
             ConfigError, JournalError: the run cannot start or its journal failed.
+            ConfigError: a worker's ``resource`` factory raised: the message names the
+                stage and its ``__cause__`` is the factory's error.  It is this one
+                exception however many workers failed, and whenever: the run stops at
+                once, the lines written so far stay written, and the items in flight
+                are not (with a journal, ``resume`` runs them once the factory is fixed).
             Exception: anything the framework itself (or the sink) raised.  Item failures
                 never raise: they become error records.
         """

@@ -21,7 +21,7 @@ import anyio
 import anyio.to_thread
 
 from ._attempt import make_call, process_chain, serve
-from ._exceptions import EndOfQueue
+from ._exceptions import ConfigError, EndOfQueue
 from ._executor import StageCall
 from ._fuse import Chain, plan_chains
 from ._journal import Journal
@@ -114,6 +114,9 @@ class Run:
         self.stop_signal = StopSignal()
         self.chains_running = 0  # items inside a fused chain's call
         self.cancelled = False  # a second signal cancelled the items in flight
+        # The first worker's resource that could not be built: (stage name, its error).
+        self.resource_failure: tuple[str, Exception] | None = None
+        self._everything: anyio.CancelScope | None = None  # the run's task group's
         self.meter = RunMeter(total)
         # The executors' lost workers are counted from here (an executor may serve runs
         # one after another).
@@ -215,6 +218,12 @@ class Run:
             self.started = now()
             try:
                 await self._run_tasks(source)
+                if self.resource_failure is not None:
+                    name, exc = self.resource_failure
+                    raise ConfigError(
+                        f"stage {name!r}: a worker's resource could not be built "
+                        f"({type(exc).__name__}: {exc})"
+                    ) from exc
             except BaseExceptionGroup as group:
                 # One failure (a ConfigError from the source, a JournalError from the
                 # writer, the sink's own error) is raised as itself, as documented.
@@ -246,6 +255,7 @@ class Run:
 
     async def _tasks(self, source: Source) -> None:
         async with anyio.create_task_group() as tg:
+            self._everything = tg.cancel_scope
             if self.journal is not None:
                 tg.start_soon(self.journal.run_writer)
             if self.progress is not None:
@@ -312,7 +322,11 @@ class Run:
         stage = self.stages[index]
         resource = None
         if stage.resource is not None and remote is None:
-            resource = await pinned.run(stage.resource) if pinned else stage.resource()
+            try:
+                resource = await pinned.run(stage.resource) if pinned else stage.resource()
+            except Exception as exc:
+                self._resource_failed(stage.name, exc)
+                return
         try:
             call = make_call(stage, self.limiters[index], resource, threads, remote, pinned)
             await serve(self, index, call, self.receivers[index], self.senders[index + 1])
@@ -328,6 +342,18 @@ class Run:
                         # The worker's items are written by now; a cleanup that fails
                         # must not cancel the run nor cost the items still on their way.
                         log.exception("stage %s: closing a worker's resource failed", stage.name)
+
+    def _resource_failed(self, name: str, exc: Exception) -> None:
+        """
+        A worker of stage ``name`` could not build its resource: stop the run at once, and
+        let `execute` raise one `ConfigError` for it, however many workers failed and
+        whenever (a bare error, or a group of them, depended on timing).  The items in
+        flight are not written; with a journal, a resume runs them again.
+        """
+        if self.resource_failure is None:
+            self.resource_failure = (name, exc)
+        assert self._everything is not None
+        self._everything.cancel()
 
     async def _run_chain(self, chain: Chain) -> None:
         fused = chain.fused

@@ -117,7 +117,8 @@ class Stage:
             works (a sqlite3 connection as it comes).  Its calls may use
             ``anyio.from_thread.run`` and ``run_sync``, not ``check_cancelled``.  Its
             ``close()``, if it has one, is called when the worker stops; an exception
-            from it is logged, not raised.
+            from it is logged, not raised.  A factory that raises stops the run: `run`
+            raises a `ConfigError` naming the stage, caused by the factory's error.
         limiter: a `RateLimit` acquired before every try, retries included.  Share one
             object between stages to share the limit, or give a name (e.g. ``"llm"``): the
             run resolves it to the one shared `RateLimit` of that name (see

@@ -722,17 +722,67 @@ class TestCrash:
         assert threads_running(work.__code__) == []
         assert gauge.calls < 200  # it stopped, rather than running the input to the end
 
-    async def test_resource_factory_failure_propagates(self) -> None:
-        """A resource factory that raises fails the run with its exception."""
+    @pytest.mark.parametrize("workers", [1, 3])
+    async def test_a_resource_factory_that_fails_is_one_config_error(self, workers: int) -> None:
+        """However many workers fail to build their resource, run() raises one ConfigError
+        that names the stage, caused by the factory's error (not a nested group)."""
 
         def factory() -> object:
-            raise OSError("model file missing")
+            raise FileNotFoundError("model.onnx not found")
 
         def work(resource: object, value: int) -> int:
             return value
 
-        with pytest.raises(OSError, match="model file missing"):
-            await Pipeline([Stage("ocr", work, kind="thread", resource=factory)]).run(range(3))
+        stage = Stage("ocr", work, kind="thread", workers=workers, resource=factory)
+        with pytest.raises(ConfigError, match=r"^stage 'ocr': .*resource") as excinfo:
+            await Pipeline([stage]).run(range(3))
+        assert isinstance(excinfo.value.__cause__, FileNotFoundError)
+        assert "model.onnx not found" in str(excinfo.value)
+
+    async def test_a_resource_that_fails_after_items_were_written(self, tmp_path: Path) -> None:
+        """A second worker's factory failing once the first wrote an item is the same
+        ConfigError; what was written stays, and a resume writes every item exactly once."""
+        out, journal = tmp_path / "out.jsonl", tmp_path / "journal"
+        first_written = threading.Event()
+        builds = 0
+        lock = threading.Lock()
+
+        def flaky() -> object:
+            nonlocal builds
+            with lock:
+                builds += 1
+                second = builds == 2
+            if second:
+                assert first_written.wait(10)
+                raise FileNotFoundError("model.onnx not found")
+            return object()
+
+        def record(item: Item) -> dict[str, Any]:
+            first_written.set()
+            return {"id": item.key, "value": item.value}
+
+        def work(resource: object, value: int) -> int:
+            return value
+
+        def pipeline(factory: Callable[[], object]) -> Pipeline:
+            return Pipeline([Stage("ocr", work, kind="thread", workers=2, resource=factory)])
+
+        with pytest.raises(ConfigError, match=r"^stage 'ocr': ") as excinfo:
+            await pipeline(flaky).run(
+                range(20), sink=JsonlSink(out, record=record), journal=Journal(journal), key=str
+            )
+        assert isinstance(excinfo.value.__cause__, FileNotFoundError)
+        assert (await anyio.Path(out).read_bytes()).count(b"\n") >= 1
+        await pipeline(object).run(
+            range(20),
+            sink=JsonlSink(out, record=record),
+            journal=Journal(journal),
+            key=str,
+            resume=True,
+        )
+        lines = (await anyio.Path(out).read_bytes()).splitlines()
+        keys = [orjson.loads(line)["id"] for line in lines]
+        assert sorted(keys, key=int) == [str(n) for n in range(20)]
 
 
 class TestOrdering:
