@@ -12,6 +12,7 @@ that stage.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 # Internal to the run: nothing here is public API.
 __all__: list[str] = []
+
+log = logging.getLogger("asyncpipe")
 
 
 async def serve(
@@ -125,6 +128,7 @@ async def _after_failure(
         if not retry:
             counters.busy += busy
             _record(counters, item, stage.name, now() - started)
+            _log_failure(stage.name, item, exc, attempt)
             message = str(exc) or repr(exc)
             fail(run, item, counters, ErrorRecord(stage.name, type(exc).__name__, message, attempt))
             return
@@ -196,10 +200,30 @@ def checkpoint(
     except JournalError:
         raise
     except Exception as exc:
+        _log_failure(stage.name, item, exc, attempt)
         message = f"cannot checkpoint output: {exc}"
         fail(run, item, counters, ErrorRecord(stage.name, type(exc).__name__, message, attempt))
         return False
     return True
+
+
+def _log_failure(name: str, item: Item, exc: BaseException, attempt: int) -> None:
+    """
+    Log the traceback of ``item``'s final failure in stage ``name``, at DEBUG: the error
+    record keeps only the type and message, and whoever debugs the stage wants the line
+    that raised.  Once per item, not per try (a retried try is not the item's failure).
+    An LLM error's message and its chain hold no API key: the client redacts it from
+    every message and raises them outside its ``except`` blocks.
+    """
+    log.debug(
+        "stage %s failed on item %r (try %d): %s: %s",
+        name,
+        item.key,
+        attempt,
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+    )
 
 
 def fail(run: Run, item: Item, counters: StageCounters, error: ErrorRecord) -> None:
@@ -402,6 +426,7 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
                 item.deferred = True
                 run.stop_intake(error.reason, str(error))
                 return
+            _log_failure(stage.name, item, error, attempt)
             message = str(error) or repr(error)
             fail(
                 run, item, counters, ErrorRecord(stage.name, type(error).__name__, message, attempt)
