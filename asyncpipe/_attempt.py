@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._exceptions import EndOfQueue, JournalError, StopIntake
+from ._exceptions import ConfigError, EndOfQueue, JournalError, StopIntake
 from ._executor import StageCall
 from ._fuse import ChainOutcome
 from ._pinned import PinnedThread
@@ -115,6 +115,12 @@ async def _after_failure(
     t0 = started
     while True:
         busy += now() - t0
+        if isinstance(exc, _WrongKind):
+            # No item is at fault, and every one would meet it: the run stops at once,
+            # with a ConfigError as any other (its message names the stage and says why).
+            run.broken(ConfigError(str(exc)))
+            _leave(item, counters, busy)
+            return
         if isinstance(exc, StopIntake):
             # Not the item's fault: leave it unwritten for --resume, and stop the intake.
             run.stop_intake(exc.reason, str(exc))
@@ -320,15 +326,24 @@ def _is_async(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 
 
-def _wrong_kind(name: str, message: str) -> StopIntake:
-    # Every item would fail the same way, and none of them is at fault: stop the intake
-    # and leave the items unwritten, so that --resume runs them once the stage is fixed.
-    return StopIntake(f"stage {name!r} is of the wrong kind", f"stage {name!r}: {message}")
+class _WrongKind(ConfigError):
+    """
+    A stage function of the wrong kind for its stage, found by what its first call
+    returned (as trio and anyio find a plain function given where an async one is due):
+    `Stage` cannot tell a plain ``def`` that returns a value from one that returns a
+    coroutine (a ``lambda`` calling an ``async def``, a plain decorator around one),
+    which is a fine async stage.  Every item would meet it and none is at fault: the run
+    stops and raises it (`Run.broken`), its items unwritten for a resume.
+    """
+
+
+def _wrong_kind(name: str, message: str) -> _WrongKind:
+    return _WrongKind(f"stage {name!r}: {message}")
 
 
 def _awaiting_its_result(name: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """``fn``, a plain callable in an ``async`` stage, awaited if what it returns can be
-    (a ``lambda`` that returns a coroutine, say), else a `StopIntake` that says why."""
+    (a ``lambda`` that returns a coroutine, say), else a `ConfigError` that says why."""
 
     async def call(value: Any) -> Any:
         result = fn(value)
@@ -345,7 +360,7 @@ def _awaiting_its_result(name: str, fn: Callable[[Any], Any]) -> Callable[[Any],
 
 
 def _returning_no_coroutine(name: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``fn`` for a pool thread, with a `StopIntake` in place of a coroutine it returns
+    """``fn`` for a pool thread, with a `ConfigError` in place of a coroutine it returns
     (which no thread would ever await, so the stage's work would never happen)."""
 
     def call(value: Any) -> Any:

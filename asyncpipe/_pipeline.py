@@ -200,6 +200,9 @@ class Pipeline:
                 exception however many workers failed, and whenever: the run stops at
                 once, the lines written so far stay written, and the items in flight
                 are not (with a journal, ``resume`` runs them once the factory is fixed).
+                The same for a stage function of the wrong kind (see `Stage`), at its
+                first call, and for a ``sink`` callback that returns what cannot be
+                awaited (a plain ``def``).
             Exception: anything the framework itself (or the sink) raised.  Item failures
                 never raise: they become error records.
         """

@@ -114,8 +114,9 @@ class Run:
         self.stop_signal = StopSignal()
         self.chains_running = 0  # items inside a fused chain's call
         self.cancelled = False  # a second signal cancelled the items in flight
-        # The first worker's resource that could not be built: (stage name, its error).
-        self.resource_failure: tuple[str, Exception] | None = None
+        # What stopped the run at once, raised by `execute`: the first worker's resource
+        # that could not be built, or a stage function of the wrong kind (`broken`).
+        self.broken_by: ConfigError | None = None
         self._everything: anyio.CancelScope | None = None  # the run's task group's
         self.meter = RunMeter(total)
         # The executors' lost workers are counted from here (an executor may serve runs
@@ -218,12 +219,8 @@ class Run:
             self.started = now()
             try:
                 await self._run_tasks(source)
-                if self.resource_failure is not None:
-                    name, exc = self.resource_failure
-                    raise ConfigError(
-                        f"stage {name!r}: a worker's resource could not be built "
-                        f"({type(exc).__name__}: {exc})"
-                    ) from exc
+                if self.broken_by is not None:
+                    raise self.broken_by
             except BaseExceptionGroup as group:
                 # One failure (a ConfigError from the source, a JournalError from the
                 # writer, the sink's own error) is raised as itself, as documented.
@@ -325,7 +322,12 @@ class Run:
             try:
                 resource = await pinned.run(stage.resource) if pinned else stage.resource()
             except Exception as exc:
-                self._resource_failed(stage.name, exc)
+                error = ConfigError(
+                    f"stage {stage.name!r}: a worker's resource could not be built "
+                    f"({type(exc).__name__}: {exc})"
+                )
+                error.__cause__ = exc
+                self.broken(error)
                 return
         try:
             call = make_call(stage, self.limiters[index], resource, threads, remote, pinned)
@@ -343,15 +345,16 @@ class Run:
                         # must not cancel the run nor cost the items still on their way.
                         log.exception("stage %s: closing a worker's resource failed", stage.name)
 
-    def _resource_failed(self, name: str, exc: Exception) -> None:
+    def broken(self, error: ConfigError) -> None:
         """
-        A worker of stage ``name`` could not build its resource: stop the run at once, and
-        let `execute` raise one `ConfigError` for it, however many workers failed and
-        whenever (a bare error, or a group of them, depended on timing).  The items in
-        flight are not written; with a journal, a resume runs them again.
+        A stage cannot work (a worker's resource could not be built, or its function is
+        of the wrong kind): stop the run at once, and let `execute` raise ``error``, the
+        first one only, however many workers met one and whenever (it was a bare error
+        or a group of them, as timing had it).  The items in flight are not written;
+        with a journal, a resume runs them once the stage is fixed.
         """
-        if self.resource_failure is None:
-            self.resource_failure = (name, exc)
+        if self.broken_by is None:
+            self.broken_by = error
         assert self._everything is not None
         self._everything.cancel()
 

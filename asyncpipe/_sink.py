@@ -6,6 +6,7 @@ across any number of crashes and resumes.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import re
 from collections.abc import Awaitable, Callable, Collection, Container, Mapping, Sequence
@@ -72,6 +73,10 @@ class Sink:
 class CallbackSink(Sink):
     """
     A sink that awaits ``callback(item)`` for each item.
+
+    Raises:
+        ConfigError: from `write`, ``callback`` returned what cannot be awaited (a plain
+            ``def``; one that returns a coroutine, a ``lambda`` say, is fine).
     """
 
     def __init__(self, callback: Callable[[Item], Awaitable[object]]) -> None:
@@ -79,7 +84,17 @@ class CallbackSink(Sink):
 
     async def write(self, items: Sequence[Item]) -> None:
         for item in items:
-            await self._callback(item)
+            result = self._callback(item)
+            if not inspect.isawaitable(result):
+                # A plain def is known only by what it returns (a plain one may return a
+                # coroutine); it was "object NoneType can't be used in 'await' expression".
+                name = getattr(self._callback, "__qualname__", repr(self._callback))
+                raise ConfigError(
+                    f"the sink {name} returned {type(result).__name__}, not an awaitable: "
+                    "a sink callback is an async def f(item) (a plain def would block the "
+                    "event loop)"
+                )
+            await result
 
 
 def default_record(item: Item) -> dict[str, Any]:

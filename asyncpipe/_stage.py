@@ -100,10 +100,13 @@ class Stage:
         name: unique within the pipeline; used in statistics, error records and the journal.
         fn: the work. ``async`` stages take an ``async def fn(value)``; ``thread`` stages a
             plain ``def fn(value)``.  With a ``resource`` factory it is called as
-            ``fn(resource, value)``.  It returns the new value, or raises.  A function of
-            the wrong kind (a plain ``def`` in an ``async`` stage whose result cannot be
-            awaited, or one that returns a coroutine in a ``thread`` stage) fails no item:
-            it stops the run's intake, as `StopIntake` does, and names the stage.
+            ``fn(resource, value)``.  It returns the new value, or raises.  An ``async
+            def`` with ``kind="thread"`` is a `ConfigError` here.  A plain ``def`` in an
+            ``async`` stage is known only by what it returns (one that returns a
+            coroutine, such as a ``lambda`` calling an ``async def``, is fine): when its
+            first call returns what cannot be awaited, or a ``thread`` stage's returns a
+            coroutine, the run stops at once and `Pipeline.run` raises a `ConfigError`
+            naming the stage; no item is failed or written, so a resume runs them all.
         kind: ``"async"`` runs ``workers`` concurrent tasks on the event loop (for I/O such
             as HTTP calls); ``"thread"`` offloads each call with ``anyio.to_thread.run_sync``
             under a `anyio.CapacityLimiter` of ``workers`` tokens, or, with a

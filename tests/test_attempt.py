@@ -1,16 +1,22 @@
 """
-The log a failing stage leaves: its traceback at DEBUG, once per failed item, and never
-an API key.
+One item in one stage: a stage function of the wrong kind, and the log a failing stage
+leaves (its traceback at DEBUG, once per failed item, and never an API key).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Literal
 
+import anyio
 import httpx
+import orjson
 import pytest
 
-from asyncpipe import Item, Pipeline, Retry, Stage
+from asyncpipe import ConfigError, Item, Journal, JsonlSink, Pipeline, Retry, Stage
 from stages.llm import LlmClient, Message
 
 KEY = "sk-attempt-log-5e1d9b7c3a"
@@ -26,6 +32,105 @@ async def run_all(stage: Stage, values: list[int]) -> list[Item]:
 
     await Pipeline([stage]).run(values, sink=sink)
     return got
+
+
+KEYS = [f"k{n:02d}" for n in range(40)]
+
+
+async def written(path: Path) -> list[str]:
+    """The keys in a JSON-lines output."""
+    data = await anyio.Path(path).read_bytes()
+    return [orjson.loads(line)["id"] for line in data.splitlines()]
+
+
+def record(item: Item) -> dict[str, object]:
+    """The JSON line of an item: its key and status."""
+    return {"id": item.key, "ok": item.ok}
+
+
+async def upper(key: str) -> str:
+    """An async stage function."""
+    return key.upper()
+
+
+def plain_upper(key: str) -> str:
+    """The same as a plain function."""
+    return key.upper()
+
+
+class AsyncCall:
+    """A callable object whose ``__call__`` is an ``async def``."""
+
+    async def __call__(self, key: str) -> str:
+        return key.upper()
+
+
+def logged(fn: Callable[[str], Awaitable[str]]) -> Callable[[str], Awaitable[str]]:
+    """A plain decorator around an async def: a plain function returning a coroutine."""
+
+    @functools.wraps(fn)
+    def wrapper(key: str) -> Awaitable[str]:
+        return fn(key)
+
+    return wrapper
+
+
+def prefixed(prefix: str, key: str) -> Awaitable[str]:
+    """A plain function returning a coroutine, given as a partial."""
+    return upper(prefix + key)
+
+
+class TestWrongKind:
+    """A stage function of the wrong kind for its stage is a ConfigError naming the stage,
+    raised by run() at its first call (a plain ``def`` is known only by what it returns:
+    one that returns a coroutine is a fine async stage); no item is written or failed,
+    and once the stage is fixed a resume writes every item exactly once."""
+
+    @pytest.mark.parametrize("kind", ["async", "thread"])
+    async def test_wrong_kind_raises_and_resume_finishes(
+        self, tmp_path: Path, kind: Literal["async", "thread"]
+    ) -> None:
+        """A plain ``def`` as an async stage, or an ``async def`` behind a plain lambda
+        as a thread stage: one ConfigError naming the stage, and nothing written."""
+        wrong = plain_upper if kind == "async" else (lambda key: upper(key))
+        out, journal = tmp_path / "out.jsonl", tmp_path / "journal"
+        with pytest.raises(ConfigError, match=rf"^stage 'upper': kind='{kind}' runs"):
+            await Pipeline([Stage("upper", wrong, kind=kind)]).run(
+                KEYS, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str
+            )
+        assert await written(out) == []
+        right = upper if kind == "async" else plain_upper
+        summary = await Pipeline([Stage("upper", right, kind=kind)]).run(
+            KEYS, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str, resume=True
+        )
+        assert summary.interrupted is None and await written(out) == KEYS
+
+    async def test_a_plain_def_in_an_async_stage_raises_without_a_journal(self) -> None:
+        """Without a journal too, run() raises; the items did not vanish into a summary
+        of 0 written (h6's p10_kind: 'in 5 out 0', and run returned)."""
+        with pytest.raises(ConfigError, match=r"^stage 'a': .*give a plain function kind='thread'"):
+            await Pipeline([Stage("a", plain_upper)]).run(KEYS)
+
+    @pytest.mark.parametrize(
+        "fn",
+        [
+            pytest.param(lambda key: upper(key), id="lambda"),
+            pytest.param(functools.partial(upper), id="partial-of-async"),
+            pytest.param(functools.partial(prefixed, ""), id="partial-returning-coroutine"),
+            pytest.param(AsyncCall(), id="async-__call__"),
+            pytest.param(logged(upper), id="plain-decorator"),
+        ],
+    )
+    async def test_what_returns_an_awaitable_is_an_async_stage(self, fn: Any) -> None:
+        """A lambda, a partial, an object with an async ``__call__`` or a plain decorator
+        that gives an awaitable is a fine async stage."""
+        results: list[str] = []
+
+        async def sink(item: Item) -> None:
+            results.append(item.value)
+
+        summary = await Pipeline([Stage("upper", fn)]).run(KEYS, sink=sink)
+        assert summary.ok == len(KEYS) and results == [key.upper() for key in KEYS]
 
 
 def lookup(value: int) -> int:

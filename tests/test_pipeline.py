@@ -151,6 +151,25 @@ class TestConfig:
         with pytest.raises(ConfigError):
             Pipeline([Stage("a", identity)], max_buffer_size=0)
 
+    async def test_a_plain_def_sink_is_a_config_error(self) -> None:
+        """A plain ``def`` sink callback is a ConfigError naming it (it was "object
+        NoneType can't be used in 'await' expression"); a lambda that returns a
+        coroutine is a fine sink."""
+        got: list[str] = []
+
+        def plain_sink(item: Item) -> None:
+            got.append(item.key)
+
+        async def async_sink(item: Item) -> None:
+            got.append(item.key)
+
+        wrong: Any = plain_sink
+        with pytest.raises(ConfigError, match=r"^the sink .*plain_sink returned NoneType"):
+            await Pipeline([Stage("a", identity)]).run(range(3), sink=wrong)
+        got.clear()
+        await Pipeline([Stage("a", identity)]).run(range(3), sink=lambda item: async_sink(item))
+        assert got == ["0", "1", "2"]
+
     async def test_bad_window_and_progress(self) -> None:
         """A reorder window under 1 and a progress that is not a reporter are
         ConfigErrors before anything runs (round 25's audit: -1 was a bare ValueError,

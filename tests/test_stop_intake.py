@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal
 
 import anyio
 import orjson
@@ -361,50 +360,3 @@ class TestStopIntake:
         exc = BudgetExceeded("over")
         assert isinstance(exc, StageError) and isinstance(exc, StopIntake)
         assert exc.reason == "the cost ceiling" and str(exc) == "over"
-
-
-class TestWrongKind:
-    """A stage function of the wrong kind for its stage fails no item: the run stops its
-    intake and says which stage, and once the stage is fixed --resume writes every item
-    exactly once (helper-87's audit: a plain ``def`` with ``kind="async"`` failed every
-    item with "object str can't be used in 'await' expression")."""
-
-    @pytest.mark.parametrize("kind", ["async", "thread"])
-    async def test_wrong_kind_stops_and_resume_finishes(
-        self, tmp_path: Path, kind: Literal["async", "thread"]
-    ) -> None:
-        """A plain ``def`` as an async stage, or an ``async def`` behind a plain lambda
-        as a thread stage: no error record, the reason names the stage."""
-
-        async def upper(key: str) -> str:
-            return key.upper()
-
-        def plain_upper(key: str) -> str:
-            return key.upper()
-
-        wrong = plain_upper if kind == "async" else (lambda key: upper(key))
-        out, journal = tmp_path / "out.jsonl", tmp_path / "journal"
-        summary = await Pipeline([Stage("upper", wrong, kind=kind)]).run(
-            KEYS, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str
-        )
-        assert summary.interrupted == "stage 'upper' is of the wrong kind"
-        assert summary.failed == 0 and await written(out) == []
-        right = upper if kind == "async" else plain_upper
-        summary = await Pipeline([Stage("upper", right, kind=kind)]).run(
-            KEYS, sink=JsonlSink(out, record=record), journal=Journal(journal), key=str, resume=True
-        )
-        assert summary.interrupted is None and await written(out) == KEYS
-
-    async def test_a_plain_callable_returning_an_awaitable_is_async(self) -> None:
-        """A lambda (or any plain callable) that returns a coroutine is a fine async stage."""
-
-        async def upper(key: str) -> str:
-            return key.upper()
-
-        results: list[str] = []
-
-        async def sink(item: object) -> None:
-            results.append(item.value)  # type: ignore[attr-defined]
-
-        summary = await Pipeline([Stage("upper", lambda key: upper(key))]).run(KEYS, sink=sink)
-        assert summary.ok == len(KEYS) and results == [key.upper() for key in KEYS]
