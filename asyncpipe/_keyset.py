@@ -55,6 +55,29 @@ class KeySet:
         if self._count > _PER_BUCKET << self._bits:
             self._grow(self._bits + 1)
 
+    def add_if_new(self, key: str) -> bool:
+        """
+        Add ``key`` unless it is in already; return whether it was added.  One search of
+        its bucket, where ``in`` and then `add` make two (the source checks every key of
+        a run for duplicates this way).
+        """
+        data = key.encode("utf-8", "surrogatepass")
+        if b"\0" in data:
+            if key in self._odd:
+                return False
+            self._odd.add(key)
+            self._count += 1
+            return True
+        bucket = self._buckets[hash(key) & ((1 << self._bits) - 1)]
+        if b"\0" + data + b"\0" in bucket:
+            return False
+        bucket += data
+        bucket.append(0)
+        self._count += 1
+        if self._count > _PER_BUCKET << self._bits:
+            self._grow(self._bits + 1)
+        return True
+
     def reserve(self, count: int) -> None:
         """
         Make room for ``count`` keys in all, so that adding them never regrows the buckets

@@ -174,6 +174,10 @@ class Pipeline:
             key: the stable key of an input value (a str); default, its position in the
                 source, which a resume can trust only with the same inputs in the same
                 order: with a journal, give a key that names the input (a path, an id).
+                With a key function, a value whose key an earlier value of the run had
+                is skipped, with a warning, and counted in ``RunSummary.duplicates``,
+                with a journal or without; the run keeps its keys for that, compactly
+                (about a key's length and 5 bytes each).
             reorder_window: with ``ordered``, the most items in flight at once, finished
                 ones waiting for a slower one ahead included; default, as many as the
                 queues and workers hold.  That bounds memory, but one item much slower

@@ -41,19 +41,21 @@ async def feed(run: Run, source: Source) -> None:
     queue so that the stages drain and end.
 
     A value whose key an earlier value of the run had (the same file given twice) is
-    skipped, with a warning, and counted in ``run.duplicates``: one key is one item.  This
-    is checked with a journal only; a key the output already holds is skipped wherever it
-    comes.
+    skipped, with a warning, and counted in ``run.duplicates``: one key is one item, with
+    a journal or without (a ``JsonlSink`` wrote the id twice without one).  A key the
+    output already holds is skipped wherever it comes.  Positional keys (no ``key``
+    function) cannot repeat, and are not kept.
 
     Raises:
         ConfigError: the key function returned something other than a str.
     """
     send = run.senders[0]
     keyfn: Callable[[Any], str] | None = run.key
-    # Every key of the run, to refuse duplicates: compact, as a resumed run of millions of
-    # items must not hold a full Python set of them.  Keys already done are not added:
-    # they are skipped, so two items with one of them cannot share checkpoints.
-    seen: KeySet | None = KeySet() if run.journal is not None else None
+    # Every key of the run, to refuse duplicates: compact (a key's length and 5 bytes), as
+    # a run of millions of items must not hold a full Python set of them.  Keys already
+    # done are not added: they are skipped, so two items with one of them cannot share
+    # checkpoints.  Positions are unique: with no key function there is nothing to keep.
+    seen: KeySet | None = KeySet() if keyfn is not None else None
     plan = run.plan
     done = plan.done_keys
     window = run.window
@@ -76,16 +78,14 @@ async def feed(run: Run, source: Source) -> None:
                 if key in done:
                     run.skipped += 1
                     continue
-                if seen is not None:
-                    if key in seen:
-                        # Before, the run stopped here, and every resume stopped again at
-                        # the same place: it could never finish.
-                        log.warning(
-                            "input %d has the key %r of an earlier input: skipped", position, key
-                        )
-                        run.duplicates += 1
-                        continue
-                    seen.add(key, new=True)
+                if seen is not None and not seen.add_if_new(key):
+                    # Before, the run stopped here, and every resume stopped again at the
+                    # same place: it could never finish.
+                    log.warning(
+                        "input %d has the key %r of an earlier input: skipped", position, key
+                    )
+                    run.duplicates += 1
+                    continue
                 item = Item(key, index, value)
                 if plan.checkpoints:
                     plan.restore(item)

@@ -218,7 +218,7 @@ class RunSummary:
         cancelled: a second signal cancelled the items in flight: they were not written,
             and ``--resume`` runs them from their last checkpoint.
         duplicates: input values skipped because an earlier value of the run had their
-            key (checked with a journal only).
+            key (checked when the run has a ``key`` function, with a journal or without).
         bottleneck: the name of the busiest stage (highest utilization), or ``None``.
         progress: the last progress snapshot (total, done, rate), or ``None``.
         worker_losses: by executor name (e.g. ``"ray"``), the remote workers lost during

@@ -640,10 +640,23 @@ class TestConfiguration:
                 key=str,
             )
 
-    async def test_duplicate_keys_without_a_journal_are_allowed(self, tmp_path: Path) -> None:
-        """Without a journal keys only label items."""
-        summary = await Pipeline(Recorder().stages()).run([*KEYS, KEYS[3]], key=str)
-        assert summary.ok == len(KEYS) + 1
+    async def test_duplicate_keys_without_a_journal(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Without a journal too, two inputs with one key are one item, with the journal
+        path's warning: JsonlSink wrote the id twice (h6's p7_misuse)."""
+        out = tmp_path / "out.jsonl"
+        values = [*KEYS[:5], KEYS[3], *KEYS[5:], KEYS[0]]
+        summary = await Pipeline(Recorder().stages()).run(values, sink=JsonlSink(out), key=str)
+        data = await anyio.Path(out).read_bytes()
+        assert [orjson.loads(line)["id"] for line in data.splitlines()] == KEYS
+        assert summary.ok == len(KEYS) and summary.duplicates == 2
+        assert f"input 5 has the key {KEYS[3]!r} of an earlier input: skipped" in caplog.text
+
+    async def test_positional_keys_are_never_duplicates(self) -> None:
+        """With no key function, equal values are distinct items (their positions)."""
+        summary = await Pipeline(Recorder().stages()).run(["a", "a", "a"])
+        assert summary.ok == 3 and summary.duplicates == 0
 
     async def test_resume_needs_a_journal(self) -> None:
         """resume without a journal is a ConfigError."""
