@@ -256,7 +256,7 @@ class JsonlSink(Sink):
         """
         if keys is None:
             keys = KeySet()  # unused: only the index is filled
-            add: Callable[..., None] = _ignore
+            add: Callable[..., object] = _ignore
             add_new: Callable[[list[str]], None] = _ignore
         else:
             add, add_new = keys.add, keys.update_new

@@ -78,7 +78,7 @@ async def feed(run: Run, source: Source) -> None:
                 if key in done:
                     run.skipped += 1
                     continue
-                if seen is not None and not seen.add_if_new(key):
+                if seen is not None and not seen.add(key):
                     # Before, the run stopped here, and every resume stopped again at the
                     # same place: it could never finish.
                     log.warning(

@@ -117,12 +117,12 @@ class TestKeySet:
         assert not any(key in bulk for key in ("3000", "-1", "a", "b", "\udc81"))
         assert sorted(bulk) == sorted(KeySet(keys))
 
-    def test_add_if_new_says_whether_it_added(self) -> None:
-        """add_if_new adds a key once and says so, odd keys and all, across regrowths."""
+    def test_add_says_whether_it_added(self) -> None:
+        """add adds a key once and says so, odd keys and all, across regrowths."""
         keys = [str(n) for n in range(3000)] + ["", "a\0b", "\udc80", "日本"]
         ks = KeySet()
-        assert all(ks.add_if_new(key) for key in keys)
-        assert not any(ks.add_if_new(key) for key in keys)
+        assert all(ks.add(key) for key in keys)
+        assert not any(ks.add(key) for key in keys)
         assert len(ks) == len(keys) and sorted(ks) == sorted(keys)
 
     def test_duplicates_count_once(self) -> None:
