@@ -288,9 +288,23 @@ def report(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, nargs="+", default=[300_000])
-    parser.add_argument("--dir", type=Path, default=Path("/tmp/asyncpipe-resume-bench"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--items",
+        type=int,
+        nargs="+",
+        default=[300_000],
+        help="the run's size; several sizes run one after another (default 300000)",
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("/tmp/asyncpipe-resume-bench"),
+        help="where the runs write their outputs and journals (default "
+        "/tmp/asyncpipe-resume-bench)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(

@@ -449,10 +449,28 @@ def main(argv: list[str] | None = None) -> int:
     Run the soak at 1x and 4x the items and print the peak RSS, the growth and the goals.
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=os.environ.get("ASYNCPIPE_SROIE"))
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/asyncpipe-soak"))
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=os.environ.get("ASYNCPIPE_SROIE"),
+        help="the SROIE folder (default $ASYNCPIPE_SROIE)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("/tmp/asyncpipe-soak"),
+        help="where the A4 scans made from the receipts are kept between runs "
+        "(default /tmp/asyncpipe-soak)",
+    )
     parser.add_argument("--items", type=int, default=48, help="pages at 1x (default 48)")
-    parser.add_argument("--config", choices=sorted(CONFIGS), default="default")
+    parser.add_argument(
+        "--config",
+        choices=sorted(CONFIGS),
+        default="default",
+        metavar="NAME",
+        help="a memory setting to try in place of the shipped one (default); each is "
+        f"described in this script's docstring: {', '.join(sorted(CONFIGS))}",
+    )
     parser.add_argument(
         "--format", choices=FORMATS, default="jpeg", help="the large pages' format (default jpeg)"
     )
