@@ -32,10 +32,12 @@ EPILOG = (
 
 #: ``asyncpipe journal ACTION``, and what each does.
 JOURNAL_ACTIONS = {
-    "show": "count the journal's events, items done (ok and error), items with "
-    "checkpoints and torn tail's bytes",
+    "show": "count the journal's events, items done (ok and error), items not done ok "
+    "with checkpoints and a torn tail's bytes, and name its corrupt lines",
     "compact": "rewrite the journal with only what a resume needs: one line per item "
-    "done, the latest checkpoints of the others (refused while a run has it open)",
+    "done, and for the others the latest checkpoint of each stage (a stage whose version "
+    "changed restarts after the one before it) and their last failure; corrupt lines are "
+    "dropped (refused while a run has it open)",
 }
 
 

@@ -26,7 +26,8 @@ import orjson
 from ._app import App, RunOptions, load_app, start_environment
 from ._args import app_spec, parse, run_options
 from ._exceptions import AsyncpipeError, ConfigError, JournalError, OutputError
-from ._journal import JOURNAL_HEAD, Journal
+from ._journal import Journal, compact_file
+from ._journal_state import JOURNAL_HEAD, corrupt_lines
 from ._progress import make_progress
 from ._restart import restart_with
 from ._sink import JsonlSink
@@ -101,22 +102,38 @@ async def journal_command(action: str, path: Path) -> int:
     """
     ``asyncpipe journal compact|show PATH``.
 
+    A corrupt line (see `asyncpipe._journal_state.EventReader`) is no error here, as it
+    is none for a run: ``show`` names it, ``compact`` drops it and names it.
+
     Raises:
         ConfigError: ``path`` is no journal: missing, a folder, or a run's output.
     """
     await anyio.to_thread.run_sync(_check_journal, path)
     if action == "compact":
-        before, after = await Journal.compact(path)
+        before, after, corrupt = await anyio.to_thread.run_sync(compact_file, path)
         print(f"{path}: {before} lines -> {after}")
-    else:
-        state = await Journal.read(path)
-        ok = sum(1 for status in state.done.values() if status == "ok")
-        print(
-            f"{path}: {state.lines} events; {len(state.done)} items done ({ok} ok, "
-            f"{len(state.done) - ok} error); {len(state.checkpoints)} items with "
-            f"checkpoints; torn tail: {state.torn} bytes"
-        )
+        if corrupt:
+            print(f"dropped the corrupt {corrupt_lines(corrupt)}: {_CORRUPT}")
+        return 0
+    state = await Journal.read(path)
+    ok = sum(1 for status in state.done.values() if status == "ok")
+    # The checkpoints of items done ok are dead weight until a compaction drops them.
+    kept = sum(1 for key in state.checkpoints if state.done.get(key) != "ok")
+    print(
+        f"{path}: {state.lines} events; {len(state.done)} items done ({ok} ok, "
+        f"{len(state.done) - ok} error); {kept} items not done ok with checkpoints; "
+        f"torn tail: {state.torn} bytes"
+    )
+    if state.corrupt:
+        print(f"corrupt (skipped): {corrupt_lines(state.corrupt)}: {_CORRUPT}")
     return 0
+
+
+#: What `journal_command` says of corrupt lines.
+_CORRUPT = (
+    "what such a line held is lost, at worst a checkpoint whose stage a --resume runs again "
+    "for its item (the output says which items are done)"
+)
 
 
 #: Loggers of the HTTP client that say INFO per request: an LLM app's run would log a line
@@ -155,12 +172,15 @@ def _check_journal(path: Path) -> None:
         event = orjson.loads(first)
     except orjson.JSONDecodeError:
         event = None
+    if isinstance(event, dict) and journal.exists():
+        # Every journal line is an event with "ev"; a JSON object without it, beside a
+        # journal of its name, is a record of that run's output.
+        raise ConfigError(f"{path} is a run's output, not a journal: its journal is {journal}")
     if isinstance(event, dict):
-        # Every journal line is an event with "ev"; a JSON object without it is a record
-        # of a run's output (the sink writes whatever the app's record is).
-        found = "" if journal.exists() else " (not found here: see the run's --journal)"
         raise ConfigError(
-            f"{path} is a run's output, not a journal: its journal is {journal}{found}"
+            f"{path} is not a journal: its first line is a JSON object, not a journal event "
+            f"(a journal's lines begin {JOURNAL_HEAD.decode()}; a run's output? its journal "
+            f"would be {journal}, or the run's --journal)"
         )
     raise ConfigError(
         f"{path} is not a journal: its first line is no journal event (a journal's lines "

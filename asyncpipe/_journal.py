@@ -41,10 +41,12 @@ from . import _runlock
 from ._durable import CHUNK, temporary
 from ._exceptions import JournalError
 from ._journal_state import (
+    JOURNAL_HEAD,
     Checkpoint,
     JournalState,
     Layout,
     compact,
+    corrupt_lines,
     read_all,
     read_for_resume,
     read_header,
@@ -54,10 +56,6 @@ from ._stage import ErrorRecord
 __all__ = ["Checkpoint", "Journal", "JournalState"]
 
 log = logging.getLogger("asyncpipe.journal")
-
-#: How every journal line begins (orjson writes the event's ``ev`` first, unspaced): a
-#: file that begins otherwise is no journal, and is never rewritten as one.
-JOURNAL_HEAD = b'{"ev":'
 
 #: Compact when this much was written since the last compaction (and more than the done
 #: lines take): 16 MiB, a guess; a resume reads at most about this much of skipped checkpoints.
@@ -71,6 +69,17 @@ MAX_PENDING = 8 << 20
 #: Bytes of lines joined for one ``os.write``: the same size as a read, for the same
 #: reason (below glibc's ``mmap`` threshold; see `CHUNK` and `Journal._write_lines`).
 WRITE_CHUNK = CHUNK
+
+
+def _skipped(corrupt: list[str]) -> str:
+    """
+    What a run says of the corrupt lines it skipped.
+    """
+    return (
+        f"the corrupt {corrupt_lines(corrupt)} (not a torn tail, no journal event): "
+        "what it held is lost, at worst a checkpoint whose stage runs again for its item "
+        "(the output says which items are done)"
+    )
 
 
 class Journal:
@@ -230,6 +239,8 @@ class Journal:
                     )
                     os.ftruncate(self._fd, self._layout.size)
                     os.fsync(self._fd)
+                if state.corrupt:
+                    log.warning("journal %s: skipped %s", self.path, _skipped(state.corrupt))
             else:
                 flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC
                 self._fd = os.open(self.path, flags, 0o644)
@@ -391,7 +402,9 @@ class Journal:
         safe = self._safe() if grace else self._layout.size
         before = self._layout.size
         try:
-            self._layout, _, _ = compact(self.path, self._layout, safe=safe)
+            self._layout, _, _, corrupt = compact(self.path, self._layout, safe=safe)
+            if corrupt:
+                log.warning("journal %s: compacted without %s", self.path, _skipped(corrupt))
         except JournalError as exc:
             log.warning("journal %s: not compacted: %s", self.path, exc)
             self._stuck = True
@@ -477,28 +490,41 @@ class Journal:
             The number of lines before and after.
 
         Raises:
-            JournalError: the journal cannot be read, is corrupt, or cannot be rewritten.
+            JournalError: the journal cannot be read, is no journal, or cannot be
+                rewritten.  Corrupt lines are dropped, with a warning that names them.
         """
+        before, after, corrupt = await anyio.to_thread.run_sync(compact_file, Path(path), keep_done)
+        if corrupt:
+            log.warning("journal %s: compacted without %s", path, _skipped(corrupt))
+        return before, after
 
-        def run() -> tuple[int, int]:
-            file = Path(path)
-            if not file.exists():
-                raise JournalError(f"cannot compact journal {file}: it does not exist")
-            with file.open("rb") as stream:
-                head = stream.read(len(JOURNAL_HEAD))
-            if head and head != JOURNAL_HEAD:
-                # Compacting keeps the events it can read: of a file that holds none (a
-                # JPEG, a CSV, an output given by mistake) it would keep nothing.
-                raise JournalError(
-                    f"cannot compact {file}: it is not a journal (line 1 is no journal event)"
-                )
-            lock = _runlock.take(file)  # not while a run has it open
-            try:
-                temporary(file).unlink(missing_ok=True)
-                layout = Layout(size=file.stat().st_size)
-                _, before, after = compact(file, layout, keep_done=keep_done, full=True)
-            finally:
-                _runlock.release(lock)
-            return before, after
 
-        return await anyio.to_thread.run_sync(run)
+def compact_file(
+    file: Path, keep_done: Callable[[str], bool] | None = None
+) -> tuple[int, int, list[str]]:
+    """
+    `Journal.compact`, in the calling thread; also returns where the corrupt lines it
+    dropped were (for ``asyncpipe journal compact`` to say).
+    """
+    if not file.exists():
+        raise JournalError(f"cannot compact journal {file}: it does not exist")
+    with file.open("rb") as stream:
+        head = stream.read(len(JOURNAL_HEAD))
+    if head and head != JOURNAL_HEAD:
+        # Compacting keeps the events it can read: of a file that holds none (a
+        # JPEG, a CSV, an output given by mistake) it would keep nothing.
+        raise JournalError(
+            f"cannot compact {file}: it is not a journal (line 1 is no journal event)"
+        )
+    lock = _runlock.take(file, advice=_LIVE)  # not while a run has it open
+    try:
+        temporary(file).unlink(missing_ok=True)
+        layout = Layout(size=file.stat().st_size)
+        _, before, after, corrupt = compact(file, layout, keep_done=keep_done, full=True)
+    finally:
+        _runlock.release(lock)
+    return before, after, corrupt
+
+
+#: What `compact_file` says of a journal a run has open.
+_LIVE = "let it compact the journal itself (a run compacts its own as it goes)"

@@ -67,6 +67,8 @@ class JournalState:
         failed: by item key, the last error record.
         lines: how many events were read.
         torn: how many bytes of a torn last line were cut off.
+        corrupt: where the lines that are no journal event are ("line 100"; "byte N"
+            when a resume read from the middle): they were skipped.
         done_keys: the keys a resume skips (`Journal.open` only).
     """
 
@@ -75,6 +77,7 @@ class JournalState:
     failed: dict[str, ErrorRecord] = field(default_factory=dict)
     lines: int = 0
     torn: int = 0
+    corrupt: list[str] = field(default_factory=list)
     done_keys: Container[str] = field(default_factory=KeySet, compare=False)
 
 
@@ -96,14 +99,25 @@ class Layout:
         return self.header + self.done
 
 
+#: How every journal line begins (orjson writes the event's ``ev`` first, unspaced): a
+#: file whose first line begins otherwise is no journal, and is never rewritten as one.
+JOURNAL_HEAD = b'{"ev":'
+
+
 class EventReader:
     """
-    The events of a journal, from ``start``, with the torn-tail rule.
+    The events of a journal, from ``start``, with the rule for lines that are no event.
 
     A line that does not parse, followed only by lines that do not parse either, is a
-    torn tail (a write cut by a crash; zeros after a power loss).  Followed by a line
-    that parses, it is corruption: `JournalError`.  After the iteration `good` is the
-    offset past the last good line and `torn` the bytes after it.
+    torn tail (a write cut by a crash; zeros after a power loss): `torn` bytes, left out.
+    Any other line that is no event (it does not parse, but a good line follows; or it
+    parses, but is no journal event: see `reject`) is a corrupt line: it is skipped, and
+    named in `corrupt`.  What it recorded is lost, and costs at most the redo of that one
+    record (a checkpoint, a failure; a done line, where the output cannot say what it
+    holds: `read_for_resume` refuses that case).  A first line that is corrupt and does
+    not begin as a journal line says the file is no journal: `JournalError`.
+
+    After the iteration `good` is the offset past the last good line.
     """
 
     def __init__(
@@ -123,22 +137,49 @@ class EventReader:
         self.lines = 0
         self.good = start
         self.torn = 0
+        self.corrupt: list[str] = []
 
     def where(self, number: int, offset: int) -> str:
         """
-        Name a line for an error message.
+        Name a line for a message: its number, or where a read from the middle started
+        (after a compacted journal's done lines), its byte offset.
         """
         return f"line {number}" if self.start == 0 else f"byte {offset}"
 
+    def reject(self, where: str, line: bytes) -> None:
+        """
+        Count a line as corrupt: it is skipped, and named in `corrupt`.
+
+        Raises:
+            JournalError: it is the first line of the file, and does not begin as a
+                journal line does: the file is no journal (an output, a CSV...).
+        """
+        if where == "line 1" and not line.startswith(JOURNAL_HEAD):
+            raise JournalError(
+                f"{self.path} is not a journal (line 1 is no journal event; a journal's "
+                f"lines begin {JOURNAL_HEAD.decode()})"
+            )
+        self.corrupt.append(where)
+
+    def drop(self, where: str, line: bytes) -> None:
+        """
+        `reject` a line given out as an event whose fields turned out wrong.
+        """
+        self.lines -= 1
+        self.reject(where, line)
+
     def __iter__(self) -> Iterator[tuple[str, bytes, Any]]:
-        bad: str | None = None
+        # Lines that do not parse, not yet known to be corrupt (a good line follows) or
+        # a torn tail (none does).
+        pending: list[tuple[str, bytes]] = []
         number = 0
         try:
             skip = self.skip
             skip_block = self.skip_block
             for offset, block in self.scanner.blocks():
-                count = skip_block(block) if skip_block is not None and bad is None else 0
+                count = skip_block(block) if skip_block is not None else 0
                 if count:
+                    self._settle(pending)
                     number += count
                     self.lines += count
                     self.good = offset + len(block)
@@ -147,7 +188,9 @@ class EventReader:
                 lines.pop()  # what follows the block's last newline: nothing
                 for line in lines:
                     number += 1
-                    if skip is not None and bad is None and skip(line):
+                    where = self.where(number, offset)
+                    if skip is not None and skip(line):
+                        self._settle(pending)
                         self.lines += 1
                         offset += len(line) + 1
                         self.good = offset
@@ -155,38 +198,46 @@ class EventReader:
                     try:
                         event = orjson.loads(line)
                     except orjson.JSONDecodeError:
-                        if bad is None:
-                            bad = self.where(number, offset)
-                            self.good = offset
+                        pending.append((where, line))
                         offset += len(line) + 1
                         continue
-                    if bad is not None:
-                        raise JournalError(
-                            f"journal {self.path} is corrupt at {bad} (not a torn tail): "
-                            "move it aside to start over"
-                        )
-                    self.lines += 1
-                    yield self.where(number, offset), line, event
+                    self._settle(pending)
                     offset += len(line) + 1
                     self.good = offset
+                    try:
+                        _kind(event)
+                    except (TypeError, ValueError):
+                        self.reject(where, line)
+                        continue
+                    self.lines += 1
+                    yield where, line, event
         except FileNotFoundError:
             raise
         except OSError as exc:
             raise JournalError(f"cannot read journal {self.path}: {exc}") from exc
-        if bad is None:
+        if not pending:
             self.good = self.scanner.end
         self.torn = self.scanner.size - self.good
 
+    def _settle(self, pending: list[tuple[str, bytes]]) -> None:
+        """
+        A good line follows the lines that did not parse: they are corrupt, not torn.
+        """
+        for where, line in pending:
+            self.reject(where, line)
+        pending.clear()
 
-def not_an_event(path: Path, where: str, exc: Exception) -> JournalError:
+
+def corrupt_lines(corrupt: list[str]) -> str:
     """
-    Well-formed JSON that is not a journal event: a whole line, so not a torn write but
-    corruption, or a file that is no journal.
+    Name the corrupt lines for a message: ``line 100`` or ``3 lines (line 7, ...)``.
     """
-    return JournalError(
-        f"journal {path} is corrupt at {where} (not a journal event: "
-        f"{type(exc).__name__}: {exc}): move it aside to start over"
-    )
+    shown = ", ".join(corrupt[:5]) + (", ..." if len(corrupt) > 5 else "")
+    return shown if len(corrupt) == 1 else f"{len(corrupt)} lines ({shown})"
+
+
+#: What reading the fields of an event raises when the line is no event after all.
+_NOT_AN_EVENT = (AttributeError, KeyError, TypeError, ValueError)
 
 
 def _str(value: Any) -> str:
@@ -268,25 +319,40 @@ def _finished_block(done: Container[str]) -> Callable[[bytes], int]:
 def read_header(path: Path) -> Layout:
     """
     The header of a compacted journal (a `Layout` of zeros for any other file).
+
+    A header whose run of done lines does not end at the end of a line (a line in it
+    edited to another length) or past the file is ignored: the whole file is read then,
+    which only takes longer.  Seeking by it would start mid-line, and a resume would cut
+    what follows as a torn tail.
     """
     try:
         with open(path, "rb") as fh:
             first = fh.readline(4096)
             size = os.fstat(fh.fileno()).st_size
+            event = _header(first)
+            done = event.get("compacted") if event is not None else None
+            if not isinstance(done, int) or done < 0 or len(first) + done > size:
+                return Layout(size=size)
+            if done and os.pread(fh.fileno(), 1, len(first) + done - 1) != b"\n":
+                return Layout(size=size)
     except FileNotFoundError:
         return Layout()
     except OSError as exc:
         raise JournalError(f"cannot read journal {path}: {exc}") from exc
+    return Layout(len(first), done, size)
+
+
+def _header(first: bytes) -> dict[str, Any] | None:
+    """
+    A compacted journal's header event, from its first line, or None.
+    """
     try:
         event = orjson.loads(first) if first.endswith(b"\n") else None
     except orjson.JSONDecodeError:
-        event = None
-    if not isinstance(event, dict) or event.get("ev") != "start" or "compacted" not in event:
-        return Layout(size=size)
-    done = event["compacted"]
-    if not isinstance(done, int) or done < 0 or len(first) + done > size:
-        raise JournalError(f"journal {path} is corrupt: its header does not fit the file")
-    return Layout(len(first), done, size)
+        return None
+    if not isinstance(event, dict) or event.get("ev") != "start":
+        return None
+    return event
 
 
 def read_all(path: Path) -> JournalState:
@@ -296,13 +362,12 @@ def read_all(path: Path) -> JournalState:
     state = JournalState()
     events = EventReader(path)
     try:
-        for where, _, event in events:
+        for where, line, event in events:
             try:
                 kind = _kind(event)
                 if kind == "ckpt":
-                    state.checkpoints.setdefault(_str(event["k"]), {})[_str(event["s"])] = (
-                        _checkpoint(event)
-                    )
+                    key, stage = _str(event["k"]), _str(event["s"])
+                    state.checkpoints.setdefault(key, {})[stage] = _checkpoint(event)
                 elif kind == "done":
                     key, status = _str(event["k"]), _str(event["status"])
                     state.done[key] = status
@@ -310,11 +375,11 @@ def read_all(path: Path) -> JournalState:
                         state.failed.pop(key, None)
                 elif kind == "fail":
                     state.failed[_str(event["k"])] = _error(event)
-            except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                raise not_an_event(path, where, exc) from None
+            except _NOT_AN_EVENT:
+                events.drop(where, line)
     except FileNotFoundError:
         return state
-    state.lines, state.torn = events.lines, events.torn
+    state.lines, state.torn, state.corrupt = events.lines, events.torn, events.corrupt
     return state
 
 
@@ -346,13 +411,13 @@ def read_for_resume(
         skip_block=_finished_block(done) if done is not None else None,
     )
     try:
-        for where, _, event in events:
+        for where, line, event in events:
             try:
                 kind = _kind(event)
                 if kind == "ckpt":
-                    key = _str(event["k"])
+                    key, stage = _str(event["k"]), _str(event["s"])
                     if key not in keys:
-                        state.checkpoints.setdefault(key, {})[_str(event["s"])] = _checkpoint(event)
+                        state.checkpoints.setdefault(key, {})[stage] = _checkpoint(event)
                 elif kind == "fail":
                     key = _str(event["k"])
                     if key not in keys:
@@ -363,12 +428,21 @@ def read_for_resume(
                         learn.add(key)
                         state.checkpoints.pop(key, None)
                         state.failed.pop(key, None)
-            except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                raise not_an_event(path, where, exc) from None
+            except _NOT_AN_EVENT:
+                events.drop(where, line)
     except FileNotFoundError:
         state.done_keys = keys
         return state, Layout()
-    state.lines, state.torn = events.lines, events.torn
+    if events.corrupt and done is None:
+        # The line may have been an item's done line, and nothing else says it was
+        # written: the item would run, and be written, again.
+        raise JournalError(
+            f"journal {path} is corrupt at {corrupt_lines(events.corrupt)} (not a torn "
+            "tail), and this run's sink cannot say what it holds, so the journal's done "
+            "lines decide what is finished: a lost one would run its item and write it "
+            "again.  To resume anyway, delete those lines (what they recorded is redone)"
+        )
+    state.lines, state.torn, state.corrupt = events.lines, events.torn, events.corrupt
     state.done_keys = keys
     layout.size = events.good
     if layout.tail > layout.size:  # the header claims more than the good part holds
@@ -383,14 +457,15 @@ def compact(
     safe: int | None = None,
     keep_done: Callable[[str], bool] | None = None,
     full: bool = False,
-) -> tuple[Layout, int, int]:
+) -> tuple[Layout, int, int, list[str]]:
     """
     Rewrite a journal without the checkpoints of finished items, atomically.
 
     The new file: a header, the old run of done lines (copied by the kernel, not parsed),
     the done lines found after it, then for each unfinished item (or item done with an
     error, which ``retry_failed`` restarts) its latest checkpoint of each stage and its
-    last failure, then the lines from ``safe`` on, unchanged.  Start lines go.
+    last failure, then the lines from ``safe`` on, unchanged.  Start lines go, and so
+    do the corrupt lines of the part read (see `EventReader`).
 
     Args:
         path: the journal; no one may append to it meanwhile.
@@ -402,8 +477,9 @@ def compact(
         full: read and check the whole file, the run of done lines too.
 
     Returns:
-        The new layout, and the number of lines of the part read and of the new file
-        (done lines copied unparsed are in neither).
+        The new layout, the number of lines of the part read and of the new file
+        (done lines copied unparsed are in neither), and where the corrupt lines dropped
+        were.
     """
     full = full or keep_done is not None
     start = 0 if full else layout.tail
@@ -429,7 +505,8 @@ def compact(
                 try:
                     kind = _kind(event)
                     if kind == "ckpt":
-                        checkpoints.setdefault(_str(event["k"]), {})[_str(event["s"])] = line
+                        key, stage = _str(event["k"]), _str(event["s"])
+                        checkpoints.setdefault(key, {})[stage] = line
                     elif kind == "fail":
                         failures[_str(event["k"])] = line
                     elif kind == "done":
@@ -444,8 +521,8 @@ def compact(
                             if len(buffer) >= _FLUSH:
                                 out.write(buffer)
                                 buffer.clear()
-                except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                    raise not_an_event(path, where, exc) from None
+                except _NOT_AN_EVENT:
+                    events.drop(where, line)
             read = events.lines
             out.write(buffer)
             buffer.clear()
@@ -466,7 +543,7 @@ def compact(
         raise JournalError(f"cannot compact journal {path}: {exc}") from exc
     finally:
         os.close(source)
-    return Layout(len(header) + _WIDTH + 2, done, size), read, written
+    return Layout(len(header) + _WIDTH + 2, done, size), read, written, events.corrupt
 
 
 def _chain(checkpoints: dict[str, dict[str, bytes]], failures: dict[str, bytes]) -> Iterator[bytes]:

@@ -42,9 +42,14 @@ def lock_path(target: Path) -> Path:
     return target.with_name(target.name + ".lock")
 
 
-def take(journal: Path) -> int:
+def take(journal: Path, *, advice: str = "") -> int:
     """
     Lock ``journal`` for this process, without waiting.
+
+    Args:
+        journal: the journal.
+        advice: what the error says to do besides waiting for the run that holds it
+            (default: for a run, to give it another output).
 
     Returns:
         The lock file's descriptor: close it (`release`) to let the lock go.
@@ -56,7 +61,7 @@ def take(journal: Path) -> int:
         journal,
         "journal",
         JournalError,
-        "give this run another output (each output has its own journal)",
+        advice or "give this run another output (each output has its own journal)",
         in_use=_JournalInUse,
     )
 

@@ -431,6 +431,8 @@ class TestJournalCommand:
             main(["journal", "--help"])
         said = " ".join(capsys.readouterr().out.split())
         assert "show count the journal's events" in said
+        # What compact keeps, as it does (it said "the latest checkpoints").
+        assert "the latest checkpoint of each stage" in said
         assert "compact rewrite the journal with only what a resume needs" in said
 
     def test_a_missing_journal_is_a_usage_error(
@@ -464,9 +466,19 @@ class TestJournalCommand:
         assert out.read_bytes() == b'{"id":"a","status":"ok"}\n'
         assert main(["journal", "show", str(journal)]) == 0
         assert "1 items done (1 ok" in capsys.readouterr().out
+        # A journal corrupt mid-file is read as a resume reads it: the corrupt lines named,
+        # the rest counted (it exited 1 on "corrupt at line 2: move it aside").
         journal.write_bytes(b'{"ev":"done","k":"a","status":"ok"}\n{"ev":\n{"ev":"done"}\n')
-        assert main(["journal", "show", str(journal)]) == 1
-        assert "is corrupt at line 2" in capsys.readouterr().err
+        assert main(["journal", "show", str(journal)]) == 0
+        said = capsys.readouterr().out
+        assert "1 items done (1 ok" in said
+        assert "corrupt (skipped): 2 lines (line 2, line 3)" in said
+        # A JSON object with no journal beside it is not called a run's output.
+        other = tmp_path / "hello.json"
+        other.write_bytes(b'{"hello":1}\n')
+        assert main(["journal", "show", str(other)]) == 2
+        said = capsys.readouterr().err
+        assert f"{other} is not a journal: its first line is a JSON object" in said, said
 
     def test_a_file_that_is_no_journal_is_never_rewritten(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -158,34 +158,114 @@ class TestTornTail:
 
 
 class TestCorruption:
-    @pytest.mark.parametrize(
-        "garbage",
-        [
-            b"{not json",
-            b"",
-            b"[1, 2]",
-            b'{"ev": "done", "k": "x"}',
-            b'{"ev": "ckpt", "k": 5}',
-            b'{"ev": "bogus"}',
-        ],
+    """
+    One rule for a line that is no event with good lines after it: it is skipped and
+    named, by a resume, by `Journal.read` and by `Journal.compact` (which drops it).  It
+    stopped all three with "corrupt at line N: move it aside to start over", advice that
+    redid every paid call of a run whose output held them.
+    """
+
+    GARBAGE = (
+        b"{not json",
+        b"",
+        b"[1, 2]",
+        b'{"ev": "done", "k": "x"}',
+        b'{"ev": "ckpt", "k": 5}',
+        b'{"ev": "bogus"}',
+        b'{"ev":"done","k":"doc00GARBAGE',
     )
-    async def test_mid_file_garbage_raises_with_line_number(
-        self, tmp_path: Path, garbage: bytes
-    ) -> None:
-        """A bad line followed by good ones is corruption: JournalError names the line."""
-        path = tmp_path / "j.jsonl"
+
+    @staticmethod
+    async def _write(path: Path, garbage: bytes) -> bytes:
         data = (
-            _event(ev="done", k="a", status="ok")
+            _event(ev="ckpt", k="a", s="s", fp="f", out=1, t={})
+            + _event(ev="done", k="a", status="ok")
             + garbage
             + b"\n"
-            + _event(ev="done", k="b", status="ok")
+            + _event(ev="ckpt", k="b", s="s", fp="f", out=2, t={})
         )
         await anyio.Path(path).write_bytes(data)
-        with pytest.raises(JournalError, match="line 2"):
-            await Journal.read(path)
-        with pytest.raises(JournalError, match="line 2"):
+        return data
+
+    @pytest.mark.parametrize("garbage", GARBAGE)
+    async def test_mid_file_garbage_is_skipped_and_named(
+        self, tmp_path: Path, garbage: bytes, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Read and resumed with the sink's keys, a bad line between good ones is
+        skipped, named in ``corrupt`` and in a warning; the lines around it count."""
+        path = tmp_path / "j.jsonl"
+        await self._write(path, garbage)
+        state = await Journal.read(path)
+        assert (state.corrupt, state.lines, state.torn) == (["line 3"], 3, 0)
+        assert state.done == {"a": "ok"}
+        assert state.checkpoints["b"]["s"].output == 2
+
+        journal = Journal(path, compact_bytes=None)
+        state = await journal.open(resume=True, done=KeySet(["a"]))
+        assert state.corrupt == ["line 3"]
+        assert set(state.checkpoints) == {"b"}
+        await journal.aclose()
+        assert "skipped the corrupt line 3" in caplog.text
+
+    async def test_the_journal_alone_cannot_skip_one(self, tmp_path: Path) -> None:
+        """Where the sink cannot say what it holds, the journal's done lines decide, and a
+        lost one would write an item twice: the resume refuses, saying what to do, and
+        leaves the file as it was."""
+        path = tmp_path / "j.jsonl"
+        data = await self._write(path, b'{"ev":"done","k":"doc00GARBAGE')
+        with pytest.raises(JournalError, match=r"line 3 .*delete those lines") as info:
             await Journal(path).open(resume=True)
-        assert await anyio.Path(path).read_bytes() == data  # left as it was
+        assert "start over" not in str(info.value)
+        assert await anyio.Path(path).read_bytes() == data
+
+    async def test_compact_drops_it(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        """`Journal.compact` drops the corrupt line (it refused), with a warning."""
+        path = tmp_path / "j.jsonl"
+        await self._write(path, b"\x00\xffnot an event")
+        assert await Journal.compact(path) == (3, 3)  # events read; a header, a done, a ckpt
+        assert "compacted without the corrupt line 3" in caplog.text
+        state = await Journal.read(path)
+        assert (state.corrupt, state.done, set(state.checkpoints)) == ([], {"a": "ok"}, {"b"})
+
+    @pytest.mark.parametrize("same_length", [False, True])
+    async def test_in_a_compacted_journals_done_lines(
+        self, tmp_path: Path, same_length: bool
+    ) -> None:
+        """A done line garbled in a compacted journal's run of them (the header counts its
+        bytes).  Edited to another length, the header no longer fits: the resume reads
+        the whole file (it seeked mid-line, and cut the checkpoints after it as a torn
+        tail), skips the line and compacts it away.  Garbled in place, a resume with the
+        sink's keys never reads it; `Journal.read` names it, `Journal.compact` drops it."""
+        path = tmp_path / "j.jsonl"
+        await anyio.Path(path).write_bytes(
+            b"".join(_event(ev="done", k=k, status="ok") for k in "abc")
+            + _event(ev="ckpt", k="d", s="s", fp="f", out=4, t={})
+        )
+        await Journal.compact(path)
+        lines = (await anyio.Path(path).read_bytes()).split(b"\n")
+        garbage = b'{"ev":"done","k":"bGARBAGE'
+        lines[2] = garbage.ljust(len(lines[2]), b"\0") if same_length else garbage
+        await anyio.Path(path).write_bytes(b"\n".join(lines))
+        journal = Journal(path)
+        state = await journal.open(resume=True, done=KeySet(["a", "b", "c"]))
+        assert set(state.checkpoints) == {"d"}
+        await journal.aclose()
+        assert (await Journal.read(path)).corrupt == (["line 3"] if same_length else [])
+        await Journal.compact(path)
+        state = await Journal.read(path)
+        assert (state.corrupt, set(state.done)) == ([], {"a", "c"})
+        assert state.checkpoints["d"]["s"].output == 4
+
+    async def test_a_file_of_other_json_lines_is_no_journal(self, tmp_path: Path) -> None:
+        """A first line that is no event, and does not begin as a journal's lines do, is
+        no corrupt journal but no journal: refused, never skipped and appended to."""
+        path = tmp_path / "out.jsonl"
+        data = b'{"hello":1}\n{"ev":"done","k":"a","status":"ok"}\n'
+        await anyio.Path(path).write_bytes(data)
+        for reading in (Journal.read(path), Journal(path).open(resume=True, done=KeySet())):
+            with pytest.raises(JournalError, match=r"is not a journal \(line 1 is no journal"):
+                await reading
+        assert await anyio.Path(path).read_bytes() == data
 
     async def test_unreadable_journal_raises(self, tmp_path: Path) -> None:
         """A journal path that cannot be read is a JournalError, not an OSError."""
@@ -524,8 +604,13 @@ class TestRunLock:
         await first.open(resume=False)
         with pytest.raises(JournalError, match=r"in use by another run \(this process\)"):
             await second.open(resume=True)
-        with pytest.raises(JournalError, match="in use by another run"):
+        with pytest.raises(JournalError, match="in use by another run") as info:
             await Journal.compact(path)
+        # Compacting is no run, to be given another output (a review).
+        assert str(info.value).endswith(
+            ": wait for it to end, or let it compact the journal itself (a run compacts its "
+            "own as it goes)"
+        )
         await first.aclose()
         await second.open(resume=True)
         await second.aclose()
