@@ -142,9 +142,12 @@ def page_bend(lines: Sequence[Line]) -> Bend | None:
     Args:
         lines: lines in one page's pixels.
     """
-    if (fitted := _fitted(lines)) is None:
-        return None
-    bend, ends = fitted
+    fitted = _fitted(lines)
+    return None if fitted is None else _believed(*fitted)
+
+
+def _believed(bend: Bend, ends: Sequence[tuple[float, float, float, float, float]]) -> Bend | None:
+    """``bend``, unless it moves no line (of these `_ends`) by more than `MIN_BEND`."""
     lifts = [bend.lift((left_x + right_x) / 2) for left_x, _, right_x, _, _ in ends]
     if max(lifts) - min(lifts) <= MIN_BEND * statistics.median(end[4] for end in ends):
         return None
@@ -186,12 +189,11 @@ def row_heights(lines: Sequence[Line]) -> list[tuple[float, float, float]]:
         and plus half the mean length of the quad's left and right sides. Otherwise: the
         centre, top and bottom of its box.
     """
-    if any(line.quad is None or len(line.quad) != 4 for line in lines):
+    if (fitted := _fitted(lines)) is None:
         return [((line.box[1] + line.box[3]) / 2, line.box[1], line.box[3]) for line in lines]
-    ends = [_ends(line.quad) for line in lines if line.quad is not None]
-    bend = page_bend(lines)
+    bend = _believed(*fitted)
     heights = []
-    for left_x, left_y, right_x, right_y, height in ends:
+    for left_x, left_y, right_x, right_y, height in fitted[1]:
         lift = bend.lift((left_x + right_x) / 2) if bend is not None else 0.0
         centre = (left_y + right_y) / 2 - lift
         heights.append((centre, centre - height / 2, centre + height / 2))
