@@ -65,8 +65,11 @@ MIN_BEND = 0.5
 #: the top quarter of a flat receipt (centred name and address) 0.055 or less.
 MIN_SPREAD = 0.08
 
+#: A quad's centre line and print height (`_ends`).
+_End = tuple[float, float, float, float, float]
 
-def _ends(quad: Sequence[Sequence[float]]) -> tuple[float, float, float, float, float]:
+
+def _ends(quad: Sequence[Sequence[float]]) -> _End:
     """A quad's centre line, ``(left x, left y, right x, right y, print height)``: the
     midpoints of its left and right sides, and their mean length."""
     (x0, y0), (x1, y1), (x2, y2), (x3, y3) = (point[:2] for point in quad)
@@ -74,33 +77,84 @@ def _ends(quad: Sequence[Sequence[float]]) -> tuple[float, float, float, float, 
     return (x0 + x3) / 2, (y0 + y3) / 2, (x1 + x2) / 2, (y1 + y2) / 2, height
 
 
-def _bend(ends: Sequence[tuple[float, float, float, float, float]]) -> tuple[float, float, float]:
+def _long_lines(ends: Sequence[_End]) -> list[tuple[float, float, float, float]]:
+    """The long lines that tell the curve, as ``(centre x, centre y, slope, length)``:
+    three times as long as high or more, and no steeper than `MAX_SLOPE`."""
+    points = []
+    for left_x, left_y, right_x, right_y, height in ends:
+        length = right_x - left_x
+        if length >= 3 * height > 0:
+            slope = (right_y - left_y) / length
+            if abs(slope) <= MAX_SLOPE:
+                points.append(((left_x + right_x) / 2, (left_y + right_y) / 2, slope, length))
+    return points
+
+
+def _less_fit(
+    values: Sequence[float], on: Sequence[float], weights: Sequence[float]
+) -> list[float]:
+    """``values`` less their straight-line fit on ``on`` (weighted least squares)."""
+    total = sum(weights)
+    mean_v = sum(v * w for v, w in zip(values, weights, strict=True)) / total
+    mean_o = sum(o * w for o, w in zip(on, weights, strict=True)) / total
+    spread = sum(w * (o - mean_o) ** 2 for o, w in zip(on, weights, strict=True))
+    together = sum(
+        w * (o - mean_o) * (v - mean_v) for v, o, w in zip(values, on, weights, strict=True)
+    )
+    gain = together / spread if spread > 0 else 0.0
+    return [v - mean_v - gain * (o - mean_o) for v, o in zip(values, on, strict=True)]
+
+
+def _change_along_x(
+    xs: Sequence[float], slopes: Sequence[float], weights: Sequence[float], print_width: float
+) -> float:
+    """How fast the slopes change along x: their weighted least-squares slope on ``xs``,
+    or 0 unless ``xs`` spread by `MIN_SPREAD` of ``print_width`` (lines all about one x,
+    centred or in one column, say nothing about how the slope changes)."""
+    spread = sum(w * x * x for x, w in zip(xs, weights, strict=True))
+    together = sum(w * x * s for x, s, w in zip(xs, slopes, weights, strict=True))
+    if spread <= sum(weights) * max(1.0, (MIN_SPREAD * print_width) ** 2):
+        return 0.0
+    return together / spread
+
+
+def _print_width(ends: Sequence[_End]) -> float:
+    return max(end[2] for end in ends) - min(end[0] for end in ends) if ends else 0.0
+
+
+def _bend(ends: Sequence[_End]) -> tuple[float, float, float]:
     """
     The page's curve as ``(mean x, a, b)``: its slope at ``x`` is ``a + b * (x - mean x)``,
     fitted by least squares, weighted by length, to the long lines' slopes at their
     middles; ``(0, 0, 0)`` (flat) with too few, and ``b`` is 0 unless their middles spread
     across x by `MIN_SPREAD` of the print's width.
     """
-    points = []
-    print_width = max(end[2] for end in ends) - min(end[0] for end in ends) if ends else 0.0
-    for left_x, left_y, right_x, right_y, height in ends:
-        length = right_x - left_x
-        if length >= 3 * height > 0:
-            slope = (right_y - left_y) / length
-            if abs(slope) <= MAX_SLOPE:
-                points.append(((left_x + right_x) / 2, slope, length))
+    points = _long_lines(ends)
     if len(points) < MIN_SLOPED:
         return 0.0, 0.0, 0.0
-    total = sum(weight for _, _, weight in points)
-    mean_x = sum(x * weight for x, _, weight in points) / total
-    mean_s = sum(s * weight for _, s, weight in points) / total
-    spread = sum(weight * (x - mean_x) ** 2 for x, _, weight in points)
-    together = sum(weight * (x - mean_x) * (s - mean_s) for x, s, weight in points)
-    # Lines all about one x (centred, or a single column) say nothing about how the slope
-    # changes (`MIN_SPREAD`).
-    identified = spread > total * max(1.0, (MIN_SPREAD * print_width) ** 2)
-    b = together / spread if identified else 0.0
-    return mean_x, mean_s, b
+    weights = [length for _, _, _, length in points]
+    total = sum(weights)
+    mean_x = sum(x * weight for x, _, _, weight in points) / total
+    mean_s = sum(s * weight for _, _, s, weight in points) / total
+    xs = [x - mean_x for x, _, _, _ in points]
+    slopes = [s - mean_s for _, _, s, _ in points]
+    return mean_x, mean_s, _change_along_x(xs, slopes, weights, _print_width(ends))
+
+
+def _curl(ends: Sequence[_End]) -> float:
+    """
+    How fast the long lines' slopes change along x within one height of the page: as
+    `_bend`'s ``b``, fitted to what of their slopes and centres x their centres' heights
+    do not explain. 0 with fewer than `MIN_SLOPED` long lines.
+    """
+    points = _long_lines(ends)
+    if len(points) < MIN_SLOPED:
+        return 0.0
+    weights = [length for _, _, _, length in points]
+    ys = [y for _, y, _, _ in points]
+    xs = _less_fit([x for x, _, _, _ in points], ys, weights)
+    slopes = _less_fit([s for _, _, s, _ in points], ys, weights)
+    return _change_along_x(xs, slopes, weights, _print_width(ends))
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +179,7 @@ class Bend:
 
 def _fitted(
     lines: Sequence[Line],
-) -> tuple[Bend, list[tuple[float, float, float, float, float]]] | None:
+) -> tuple[Bend, list[_End]] | None:
     """The page's fitted curve and its lines' `_ends`, or ``None`` unless every line has
     a quad."""
     if not lines or any(line.quad is None or len(line.quad) != 4 for line in lines):
@@ -146,7 +200,7 @@ def page_bend(lines: Sequence[Line]) -> Bend | None:
     return None if fitted is None else _believed(*fitted)
 
 
-def _believed(bend: Bend, ends: Sequence[tuple[float, float, float, float, float]]) -> Bend | None:
+def _believed(bend: Bend, ends: Sequence[_End]) -> Bend | None:
     """``bend``, unless it moves no line (of these `_ends`) by more than `MIN_BEND`."""
     lifts = [bend.lift((left_x + right_x) / 2) for left_x, _, right_x, _, _ in ends]
     if max(lifts) - min(lifts) <= MIN_BEND * statistics.median(end[4] for end in ends):
@@ -156,9 +210,14 @@ def _believed(bend: Bend, ends: Sequence[tuple[float, float, float, float, float
 
 def page_bow(lines: Sequence[Line]) -> tuple[Bend, float] | None:
     """
-    The page's fitted curve and how much it bows its lines: the largest sagitta of a line
-    under the curve (how far the middle of the line's bow lies from its chord,
+    The page's fitted curve and how much a curl bows its lines: the largest sagitta of a
+    line under the curl (how far the middle of the line's bow lies from its chord,
     ``|b| * length ** 2 / 8``), in median print heights. A straight tilt bows no line.
+
+    The bow's ``b`` is the change of slope along x within one height of the page
+    (`_curl`), not the curve's: a page photographed from below (a keystone) or bent from
+    top to bottom tilts its lines by their height, each line straight, and where the long
+    lines of the top and of the bottom sit at different x, the curve reads that as a curl.
 
     Args:
         lines: lines in one page's pixels.
@@ -173,7 +232,7 @@ def page_bow(lines: Sequence[Line]) -> tuple[Bend, float] | None:
     if height <= 0:
         return None
     longest = max(right_x - left_x for left_x, _, right_x, _, _ in ends)
-    return bend, abs(bend.b) * longest**2 / 8 / height
+    return bend, abs(_curl(ends)) * longest**2 / 8 / height
 
 
 def row_heights(lines: Sequence[Line]) -> list[tuple[float, float, float]]:

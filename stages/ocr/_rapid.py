@@ -222,11 +222,13 @@ class RapidOcrEngine:
             (``stages/ocr/_tiles.py``). Other pages are read whole, as before.
         unbend: read a curled page again straightened (``stages/ocr/_unbend.py``): when
             the first reading's longest line bows by more than ``MIN_BOW`` (0.2) print
-            heights under the page's fitted curve, each column is shifted by the curve
-            and the page is read again; the lines, in the order of the straightened
-            page, are put back in the page's pixels, unless they read less than
-            ``MIN_KEPT`` (0.95) of the first reading (then the first is kept). A flat page is
-            read once. :attr:`last_bend` says how far the last page was bent.
+            heights under the page's curl (its lines' slopes changing along x at one
+            height: a keystone, lines tilted by their height, is none), each column is
+            shifted by the page's fitted curve and the page is read again; the lines, in
+            the order of the straightened page, are put back in the page's pixels, unless
+            they read less than ``MIN_KEPT`` (0.95) of the first reading (then the first
+            is kept). A flat page is read once. :attr:`last_bend` says how far the last
+            page was bent.
         log_level: level for rapidocr's ``RapidOCR`` logger (it logs at INFO on start-up).
         params: further rapidocr config keys, e.g. ``{"Global.max_side_len": 2000}`` (the
             default here is 1500), ``{"Det.unclip_ratio": 2.0}`` or

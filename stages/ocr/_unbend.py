@@ -5,12 +5,14 @@ A curled page straightened before it is read again.
 reads each line cut out along a straight four-point box, and a bowed line does not fit
 one: its middle or its ends are cut off, and a long line is found in pieces. When the
 first reading's longest line bows by more than `MIN_BOW` print heights under the page's
-fitted curve (`stages._rows.page_bow`), each column of the page is shifted up or down by
-the curve's height there (``cv2.remap``), so the curve becomes straight, and the page is
-read again. A flat page is read once, as before; so is a wide page whose lines are short
-beside the curl, which bows them little, and a page whose lines are all centred about one
-x, which cannot show a curl (`stages._rows.MIN_SPREAD`). The second reading is kept only
-when it reads about as much as the first or more (`MIN_KEPT`).
+curl (`stages._rows.page_bow`: how its lines' slopes change along x at one height, so a
+keystone, which tilts whole lines by their height, is no curl), each column of the page
+is shifted up or down by the height of the page's fitted curve there (``cv2.remap``), so
+the curve becomes straight, and the page is read again. A flat page is read once, as
+before; so is a wide page whose lines are short beside the curl, which bows them little,
+and a page whose lines are all centred about one x, which cannot show a curl
+(`stages._rows.MIN_SPREAD`). The second reading is kept only when it reads about as much
+as the first or more (`MIN_KEPT`).
 
 The curve is fitted from the first reading's quads after `stages.ocr._level` has
 turned them back by the page's tilt, and applied to the pixels as given: for a page
@@ -42,8 +44,11 @@ __all__ = ["MIN_BOW", "MIN_KEPT", "bend_back", "confident_characters", "straight
 
 #: A page whose longest line bows by more than this share of the median print height
 #: (`stages._rows.page_bow`) is straightened and read again. Measured on the development
-#: half: as scanned, at most 0.14 (one receipt; the others 0.04 or less); curled 4 %,
-#: 0.04 to 0.49, the narrow receipts 0.24 or more.
+#: half: as scanned, at most 0.11 (one receipt, a photograph warped from top to bottom;
+#: the others 0.021 or less); curled 4 %, 0.04 to 0.49, the narrow receipts 0.23 or
+#: more; curled 8 %, 0.12 to 0.52; ``phone``, ``perspective``, ``tilt4`` and ``photo``
+#: (``benchmarks/robustness.py``), at most 0.19 (that receipt; 0.21 when the bow was the
+#: fitted curve's, which took its keystone for a curl), the others 0.07 or less.
 MIN_BOW = 0.2
 #: The straightened page's reading replaces the first only when it reads at least this
 #: share of the first's `confident_characters`; else the straightening lost print (a line

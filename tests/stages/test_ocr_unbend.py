@@ -76,19 +76,23 @@ def _bars() -> tuple[npt.NDArray[np.uint8], list[int]]:
     return page, middles
 
 
+def _chord(x0: float, x1: float, y: float, depth: float, tilt: float = 0.0) -> Line:
+    """The line a detector finds from ``x0`` to ``x1`` of the bar at ``y`` of the bars
+    curled ``depth`` and turned by ``tilt`` (dy/dx) about the page's middle: its quad along
+    the chord of its part of the bow."""
+    left = y - _lift(x0, depth) + tilt * (x0 - WIDTH / 2)
+    right = y - _lift(x1, depth) + tilt * (x1 - WIDTH / 2)
+    half = PRINT / 2
+    quad = [[x0, left - half], [x1, right - half], [x1, right + half], [x0, left + half]]
+    return Line("bar", polygon_to_box(quad), 1.0, [list(map(float, p)) for p in quad])
+
+
 def _chords(middles: list[int], depth: float) -> list[Line]:
     """The lines a detector finds on the curled bars: three parts of each row, each quad
     along the chord of its part of the bow."""
-    lines = []
-    for y in middles:
-        for x0, x1 in ((40, 330), (360, 640), (670, 960)):
-            left, right = y - _lift(x0, depth), y - _lift(x1, depth)
-            half = PRINT / 2
-            quad = [[x0, left - half], [x1, right - half], [x1, right + half], [x0, left + half]]
-            lines.append(
-                Line("bar", polygon_to_box(quad), 1.0, [list(map(float, p)) for p in quad])
-            )
-    return lines
+    return [
+        _chord(x0, x1, y, depth) for y in middles for x0, x1 in ((40, 330), (360, 640), (670, 960))
+    ]
 
 
 def _ink_middles(image: npt.NDArray[np.uint8], column: int) -> list[float]:
@@ -152,6 +156,36 @@ class TestStraighten:
         assert bowed is not None
         assert bowed[1] <= MIN_BOW
         assert page_bend(lines) is None
+
+    def test_lines_tilted_by_their_height_do_not_bow(self) -> None:
+        """A keystone of a turned page: every line straight, tilted by its height (-0.1 at
+        the top to +0.1 at the bottom), a row's two lines further right the higher the row,
+        as a header's date is. The curve fitted along x alone takes the tilts for a curl
+        that bows the longest line past `MIN_BOW`; within one height there is none."""
+        _, middles = _bars()
+        tilted = [
+            _chord(x0 - 60 * k, x1 - 60 * k, y, 0.0, 0.1 * (2 * k / (len(middles) - 1) - 1))
+            for k, y in enumerate(middles)
+            for x0, x1 in ((500, 580), (600, 960))
+        ]
+        bowed = page_bow(tilted)
+        assert bowed is not None
+        assert abs(bowed[0].b) * 360**2 / 8 / PRINT > MIN_BOW  # the curve alone is fooled
+        assert bowed[1] < 0.01
+
+    def test_a_curl_tilted_by_height_bows_as_much(self) -> None:
+        """Curled 8 %, and each row tilted by its height as well: the bow is the curl's."""
+        _, middles = _bars()
+        curled = page_bow(_chords(middles, 0.08))
+        tilted = [
+            _chord(x0, x1, y, 0.08, 0.06 * (2 * k / (len(middles) - 1) - 1))
+            for k, y in enumerate(middles)
+            for x0, x1 in ((40, 330), (360, 640), (670, 960))
+        ]
+        both = page_bow(tilted)
+        assert curled is not None
+        assert both is not None
+        assert both[1] == pytest.approx(curled[1], rel=0.02)
 
     def test_bend_back_puts_lines_on_the_curled_page(self) -> None:
         """A line found on the straightened page goes back where its row bows."""
