@@ -61,7 +61,7 @@ Usage (from the project root)::
 
     .venv/bin/python benchmarks/robustness.py [--half held] [--config shipped,plain]
         [--transforms none,rot90,...]
-    flock /work/wt/bench.lock .venv/bin/python benchmarks/robustness.py --cost 3 --half all
+    flock /tmp/asyncpipe-bench.lock .venv/bin/python benchmarks/robustness.py --cost 3 --half all
 
 The held-out half (odd receipts) is the headline; the steps were built looking at the
 development half's ``rot90``, ``rot180``, ``tilt4``, ``tilt-2`` and ``table`` only.
