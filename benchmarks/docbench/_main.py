@@ -531,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and after the runs: measured in the same session, by code that is not the
     # pipeline's.  The single engine times the cores was the bound before round 24 (a
     # loaded machine's pool reached 0.57 of it); the pool's rate per engine was the bound
-    # of every run until round 32, and one engine alone beat it by 1.5-1.8x at load 5-7.
+    # of every run until round 31, and one engine alone beat it by 1.5-1.8x at load 5-7.
     cap_advice = cap
     for row, run in zip(rows, runs, strict=True):
         add_bound(row, run, cap_advice, ocr)
