@@ -35,6 +35,7 @@ import anyio.to_thread
 from ._exceptions import ConfigError, RetryableError, StageError
 from ._executor import Executor, StageCall
 from ._fuse import shippable
+from ._pinned import PinnedThread
 from ._stats import WorkerLosses
 
 if TYPE_CHECKING:
@@ -275,6 +276,8 @@ class RayExecutor(Executor):
         self._users = 0
         self._actor_class: Any = None
         self._initialized_here = False
+        # The thread that started the local cluster, kept until ray.shutdown (see _connect).
+        self._home: PinnedThread | None = None
         self._lost = 0
         self._rerun = 0
         self._replaced = 0
@@ -349,9 +352,20 @@ class RayExecutor(Executor):
                 # that `ray start` left running on this machine, or fail on a stale one.
                 ray.init(address=self.address or "local", **self.init_options)
 
+        # Ray starts a local cluster's gcs_server and raylet with PR_SET_PDEATHSIG, which
+        # the kernel ties to the *thread* that started them: they are killed when it ends.
+        # anyio retires a worker thread idle for 10 s, so ray.init (and ray.shutdown) run
+        # on a thread of the executor's own, kept as long as the cluster.
+        home = PinnedThread("asyncpipe ray")
         try:
-            await anyio.to_thread.run_sync(init)
-        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
+            await home.run(init)
+        except BaseException as exc:
+            home.stop()
+            self._users -= 1  # not connected: the next open tries again
+            if not isinstance(
+                exc, ConnectionError | RuntimeError | ValueError | ray.exceptions.RayError
+            ):
+                raise
             where = (
                 "start a local Ray cluster"
                 if self.address is None
@@ -361,6 +375,7 @@ class RayExecutor(Executor):
                 f"cannot {where}: {exc}  (A head started with `ray start --head` must share "
                 "this driver's RAY_AUTH_MODE and token, and the same ray and Python versions)"
             ) from exc
+        self._home = home
         self._initialized_here = True
         log.info(
             "ray: %s in %.1f s",
@@ -375,7 +390,12 @@ class RayExecutor(Executor):
         if self._users == 0 and self._initialized_here:
             # ray.shutdown stops a local cluster that ray.init started, and only drops the
             # driver's connection to a cluster given by address: that one keeps running.
-            await anyio.to_thread.run_sync(ray.shutdown)
+            home, self._home = self._home, None
+            assert home is not None
+            try:
+                await home.run(ray.shutdown)
+            finally:
+                home.stop()
             self._initialized_here = False
 
     # -- actors --------------------------------------------------------------------------

@@ -1,0 +1,118 @@
+"""
+`RayExecutor()` on its own: the local cluster it starts, and the cluster it cannot reach.
+
+Each test runs a driver in a subprocess, so that it starts (or fails to reach) a cluster
+of its own, apart from the session cluster of `tests/test_ray.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from netns import require_loopback_namespace
+
+require_loopback_namespace()
+
+pytest.importorskip("ray", reason="the Ray tests need ray: pip install 'asyncpipe[ray]'")
+
+__all__: list[str] = []
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A pipeline on RayExecutor() beside other to_thread work, with anyio retiring a worker
+# thread idle for half a second (10 s by default): each round of three calls at once
+# leaves idle threads behind, and the next call retires those idle the longest, among
+# them the one that ran ray.init if ray.init ran on one of anyio's threads.
+LOCAL_CLUSTER_DRIVER = """
+import os
+import subprocess
+import time
+
+import anyio
+import anyio.to_thread
+from anyio._backends._asyncio import WorkerThread
+
+from asyncpipe import Pipeline, RayExecutor, Stage
+
+WorkerThread.MAX_IDLE_TIME = 0.5
+
+
+def slow(value):
+    time.sleep(0.25)
+    return value
+
+
+def cluster_alive():
+    names = subprocess.run(
+        ["ps", "--ppid", str(os.getpid()), "-o", "stat=,comm="],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("\\n")
+    live = [line.split()[1] for line in names if line.split() and line.split()[0][0] != "Z"]
+    return "gcs_server" in live and "raylet" in live
+
+
+async def other_work():
+    while True:
+        async with anyio.create_task_group() as tg:
+            for pause in (0.05, 0.1, 0.15):
+                tg.start_soon(anyio.to_thread.run_sync, time.sleep, pause)
+        await anyio.sleep(0.6)
+        await anyio.to_thread.run_sync(time.sleep, 0)
+
+
+async def main():
+    done = []
+
+    async def sink(item):
+        done.append(item)
+        if len(done) == 40:
+            print("cluster alive at the end:", cluster_alive(), flush=True)
+
+    executor = RayExecutor(init_options={"num_cpus": 2}, object_store_memory=100 * 1024**2)
+    stage = Stage("slow", slow, kind="thread", workers=2, executor=executor)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other_work)
+        summary = await Pipeline([stage]).run(range(40), sink=sink)
+        tg.cancel_scope.cancel()
+    print("ok", summary.ok, "failed", summary.failed, flush=True)
+
+
+anyio.run(main)
+"""
+
+
+def _driver(
+    tmp_path: Path, source: str, *args: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent(source))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class TestLocalCluster:
+    """The throwaway cluster that RayExecutor() starts."""
+
+    @pytest.mark.timeout(240)
+    def test_cluster_outlives_anyio_idle_threads(self, tmp_path: Path) -> None:
+        """The cluster's gcs_server and raylet die with the thread that started them
+        (PR_SET_PDEATHSIG): it lives as long as the executor, not as an anyio worker."""
+        done = _driver(tmp_path, LOCAL_CLUSTER_DRIVER, timeout=200)
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, output[-4000:]
+        assert "cluster alive at the end: True" in done.stdout, output[-4000:]
+        assert "ok 40 failed 0" in done.stdout, output[-4000:]
