@@ -23,6 +23,7 @@ import importlib.util
 import logging
 import os
 import pickle
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ __all__ = ["RayExecutor"]
 log = logging.getLogger("asyncpipe.ray")
 
 INSTALL_HINT = "pip install 'asyncpipe[ray]'"
+
+#: Seconds a head's address may take to accept a TCP connection before ``ray.init``.
+CONNECT_TIMEOUT = 5.0
 
 #: Seconds before the first try again of a call whose actor was lost; it doubles with
 #: each further try, up to 30 s.
@@ -92,6 +96,41 @@ def driver_env(settings: Mapping[str, str]) -> Iterator[None]:
     finally:
         for name in added:
             os.environ.pop(name, None)
+
+
+def _endpoint(address: str) -> tuple[str, int] | None:
+    """
+    The host and port that ``address`` (``"host:6379"``, ``"ray://host:10001"``) names, or
+    ``None`` for one that names none (``"auto"``, ``"local"``).
+    """
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _probe(address: str, timeout: float) -> None:
+    """
+    Raise `ConfigError` unless something accepts a TCP connection at the host and port of
+    ``address`` within ``timeout`` seconds (blocking: run it in a thread).
+
+    ``ray.init`` with a head's address where nothing listens retries for many minutes,
+    in a call that cannot be interrupted; this look fails in at most ``timeout``.
+    """
+    endpoint = _endpoint(address)
+    if endpoint is None:
+        return
+    try:
+        with socket.create_connection(endpoint, timeout=timeout):
+            pass
+    except OSError as exc:
+        why = f"no answer in {timeout:g} s" if isinstance(exc, TimeoutError) else exc.strerror
+        raise ConfigError(
+            f"cannot connect to the Ray cluster at {address!r}: nothing accepts a connection "
+            f"at {endpoint[0]}:{endpoint[1]} ({why or exc}).  Is the head running "
+            "(`ray start --head`), and is this its GCS address (port 6379 by default) or, "
+            "with ray://, its Ray Client server (port 10001)?"
+        ) from exc
 
 
 def _cloudpickled(value: object) -> bytes:
@@ -345,6 +384,14 @@ class RayExecutor(Executor):
             self._initialized_here = False
             return
         started = anyio.current_time()
+        if self.address is not None:
+            try:
+                await anyio.to_thread.run_sync(
+                    _probe, self.address, CONNECT_TIMEOUT, abandon_on_cancel=True
+                )
+            except BaseException:
+                self._users -= 1  # not connected: the next open tries again
+                raise
 
         def init() -> None:
             with driver_env(self.driver_settings):

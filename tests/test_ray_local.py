@@ -8,6 +8,7 @@ of its own, apart from the session cluster of `tests/test_ray.py`.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # them the one that ran ray.init if ray.init ran on one of anyio's threads.
 LOCAL_CLUSTER_DRIVER = """
 import os
+import socket
 import subprocess
 import time
 
@@ -116,3 +118,32 @@ class TestLocalCluster:
         assert done.returncode == 0, output[-4000:]
         assert "cluster alive at the end: True" in done.stdout, output[-4000:]
         assert "ok 40 failed 0" in done.stdout, output[-4000:]
+
+
+def _free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class TestUnreachableCluster:
+    """An address where no Ray head answers."""
+
+    @pytest.mark.timeout(120)
+    @pytest.mark.parametrize("scheme", ["", "ray://"])
+    def test_wrong_address_fails_at_once(self, tmp_path: Path, scheme: str) -> None:
+        """``--ray-address`` where nothing listens exits 2 with a message naming it; Ray's
+        own ray.init retried for more than ten minutes, deaf to SIGTERM."""
+        address = f"{scheme}127.0.0.1:{_free_port()}"
+        page = tmp_path / "page.txt"
+        page.write_text("a page\n")
+        cmd = [sys.executable, "-m", "asyncpipe", "run", str(page), "--out", "out.jsonl"]
+        cmd += ["--executor", "ray", "--ray-address", address, "--progress", "none"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run(
+            cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=100, check=False
+        )
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert f"cannot connect to the Ray cluster at {address!r}" in done.stderr, done.stderr
+        assert "nothing accepts a connection" in done.stderr, done.stderr
