@@ -172,11 +172,22 @@ class _Worker:
     def __init__(self, fn: Callable[..., Any], factory: Callable[[], Any] | None) -> None:
         self._fn = fn
         self._has_resource = factory is not None
-        self._resource = factory() if factory is not None else None
+        self._resource = None
+        # A factory that raises is reported by `ready`, not raised here: an actor whose
+        # constructor raises dies, and Ray would restart it and build the resource again.
+        self._failed: Exception | None = None
+        if factory is not None:
+            try:
+                self._resource = factory()
+            except Exception as exc:
+                self._failed = shippable(exc, _cloudpickled)
 
-    def ready(self) -> bool:
-        """Return once the constructor (and so the resource) is done."""
-        return True
+    def ready(self) -> Exception | None:
+        """
+        Return once the constructor (and so the resource) is done: ``None``, or what the
+        resource factory raised.
+        """
+        return self._failed
 
     def call(self, value: Any) -> tuple[int, Any]:
         """
@@ -475,22 +486,47 @@ class RayExecutor(Executor):
                 "and resource factory must pickle with cloudpickle"
             ) from exc
         slots = [_Slot(actor) for actor in actors]
+        # The first actor that fails to start stops the others' wait, and its error is
+        # raised alone, as the threads raise the first resource that could not be built.
+        failed: list[Exception] = []
         try:
             with anyio.fail_after(self.start_timeout):
                 async with anyio.create_task_group() as tg:
                     for actor in actors:
-                        tg.start_soon(self._wait_ready, ray, stage, actor)
+                        tg.start_soon(self._wait_ready, ray, stage, actor, failed, tg.cancel_scope)
+            if failed:
+                raise failed[0]
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._stop(ray, slots, close=False)
             raise
         return slots
 
-    async def _wait_ready(self, ray: ModuleType, stage: Stage, actor: Any) -> None:
+    @staticmethod
+    async def _wait_ready(
+        ray: ModuleType,
+        stage: Stage,
+        actor: Any,
+        failed: list[Exception],
+        waiting: anyio.CancelScope,
+    ) -> None:
         try:
-            await actor.ready.remote()
+            error = await actor.ready.remote()
         except ray.exceptions.RayActorError as exc:
-            raise StageError(f"stage {stage.name!r}: a Ray actor failed to start: {exc}") from exc
+            failed.append(StageError(f"stage {stage.name!r}: a Ray actor failed to start: {exc}"))
+            failed[-1].__cause__ = exc
+        else:
+            if error is None:
+                return
+            # As on local threads (`Run._serve_with_resource`), caused by the factory's error.
+            failed.append(
+                ConfigError(
+                    f"stage {stage.name!r}: a worker's resource could not be built "
+                    f"({type(error).__name__}: {error})"
+                )
+            )
+            failed[-1].__cause__ = error
+        waiting.cancel()
 
     async def _check_cpus(self, ray: ModuleType, stage: Stage) -> None:
         needed = stage.workers * self.num_cpus

@@ -223,10 +223,11 @@ class Run:
                     raise self.broken_by
             except BaseExceptionGroup as group:
                 # One failure (a ConfigError from the source, a JournalError from the
-                # writer, the sink's own error) is raised as itself, as documented.
+                # writer, the sink's own error) is raised as itself, as documented, with
+                # its own cause (an executor's ConfigError carries the factory's error).
                 leaves = _leaves(group)
                 if len(leaves) == 1 and isinstance(leaves[0], Exception):
-                    raise leaves[0] from None
+                    raise leaves[0] from leaves[0].__cause__
                 raise
         finally:
             self.finished = now()

@@ -126,6 +126,17 @@ def _noop(value: int) -> int:
     return value
 
 
+def _missing_model(built: str) -> object:
+    """A resource factory that records each time it runs, then finds no model file."""
+    with open(built, "a") as log:
+        log.write("built\n")
+    raise FileNotFoundError("model.onnx not found")
+
+
+def _use_model(model: object, value: int) -> int:
+    return value
+
+
 class _Locked(Exception):
     """An exception that holds a lock, so it cannot be pickled."""
 
@@ -286,6 +297,33 @@ class TestRayExecutor:
         )
         if not fused:  # a fused chain's executor failure is charged to its first stage
             assert locked.error.stage == "returns"
+
+    async def test_failing_resource_is_one_config_error(
+        self, ray_cluster: None, tmp_path: Path
+    ) -> None:
+        """A resource factory that raises on the actors makes the run raise one ConfigError
+        naming the stage, caused by the factory's error, as on local threads, and runs once
+        per actor (it was a group of groups of StageErrors, the factory run again by Ray's
+        restarts of the actor)."""
+        built = tmp_path / "built"
+        stage = Stage(
+            "engine",
+            _use_model,
+            kind="thread",
+            workers=2,
+            resource=partial(_missing_model, str(built)),
+            executor=RayExecutor(),
+        )
+        with pytest.raises(ConfigError) as raised:
+            await Pipeline([stage]).run(range(4), sink=None)
+        assert str(raised.value) == (
+            "stage 'engine': a worker's resource could not be built "
+            "(FileNotFoundError: model.onnx not found)"
+        )
+        assert isinstance(raised.value.__cause__, FileNotFoundError)
+        # At most once per actor: the first failure stops the run, so the other actor may
+        # be stopped before it builds.
+        assert 1 <= (await anyio.Path(built).read_text()).count("built") <= 2
 
     async def test_oversubscription_is_refused(self, ray_cluster: None) -> None:
         """More actor CPUs than the cluster has free is a ConfigError naming the numbers."""
