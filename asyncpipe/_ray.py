@@ -54,6 +54,11 @@ INSTALL_HINT = "pip install 'asyncpipe[ray]'"
 #: Seconds a head's address may take to accept a TCP connection before ``ray.init``.
 CONNECT_TIMEOUT = 5.0
 
+#: Seconds the actors of a stage with a resource may take to close it when the stage
+#: ends.  A close waits behind the call the actor is running (a run cancelled mid-call):
+#: after this the actors are killed with their resources open.
+CLOSE_TIMEOUT = 10.0
+
 #: Seconds before the first try again of a call whose actor was lost; it doubles with
 #: each further try, up to 30 s.
 RERUN_PAUSE = 2.0
@@ -378,7 +383,7 @@ class RayExecutor(Executor):
                     yield self._caller(ray, stage, send, receive)
             finally:
                 with anyio.CancelScope(shield=True):
-                    await self._stop(ray, slots)
+                    await self._stop(ray, slots, close=stage.resource is not None, name=stage.name)
         finally:
             with anyio.CancelScope(shield=True):
                 async with self._lock:
@@ -498,7 +503,7 @@ class RayExecutor(Executor):
                 raise failed[0]
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._stop(ray, slots, close=False)
+                await self._stop(ray, slots)
             raise
         return slots
 
@@ -552,13 +557,26 @@ class RayExecutor(Executor):
                 "workers or num_cpus, or add nodes"
             )
 
-    async def _stop(self, ray: ModuleType, slots: list[_Slot], *, close: bool = True) -> None:
+    async def _stop(
+        self, ray: ModuleType, slots: list[_Slot], *, close: bool = False, name: str = ""
+    ) -> None:
+        """
+        Kill the actors; with ``close``, first let them close their resources (as local
+        workers do), for at most `CLOSE_TIMEOUT` seconds.  A stage without a resource has
+        nothing to close: its actors are killed at once, calls running or not.
+        """
         if close:
-            # Close the resources (as local workers do), but do not wait on a stuck actor.
-            with anyio.move_on_after(10):
+            with anyio.move_on_after(CLOSE_TIMEOUT) as waited:
                 async with anyio.create_task_group() as tg:
                     for slot in slots:
                         tg.start_soon(self._close_one, ray, slot.actor)
+            if waited.cancelled_caught:
+                log.warning(
+                    "ray: stage %r: the actors did not close their resources within %g s "
+                    "(a call still running); stopping them with their resources open",
+                    name,
+                    CLOSE_TIMEOUT,
+                )
 
         def kill() -> None:
             for slot in slots:

@@ -137,6 +137,14 @@ def _use_model(model: object, value: int) -> int:
     return value
 
 
+def _hang(started: str, value: int) -> int:
+    """Mark that the call began, then run far longer than any test."""
+    with open(started, "w"):
+        pass
+    time.sleep(600)
+    return value
+
+
 class _Locked(Exception):
     """An exception that holds a lock, so it cannot be pickled."""
 
@@ -324,6 +332,24 @@ class TestRayExecutor:
         # At most once per actor: the first failure stops the run, so the other actor may
         # be stopped before it builds.
         assert 1 <= (await anyio.Path(built).read_text()).count("built") <= 2
+
+    async def test_cancel_does_not_wait_for_a_close_of_nothing(
+        self, ray_cluster: None, tmp_path: Path
+    ) -> None:
+        """A run cancelled while an actor of a stage without a resource is mid-call stops
+        its actors at once: it sent close() behind the running call and waited 10 s."""
+        started = anyio.Path(tmp_path / "started")
+        stage = Stage("hang", partial(_hang, str(started)), kind="thread", executor=RayExecutor())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(Pipeline([stage]).run, [1], sink=None))
+            while True:  # until the call runs on the actor
+                if await started.exists():
+                    break
+                await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+            cancelled = anyio.current_time()
+        # Killing the actor takes a fraction of a second; the old wait was 10 s.
+        assert anyio.current_time() - cancelled < 8
 
     async def test_oversubscription_is_refused(self, ray_cluster: None) -> None:
         """More actor CPUs than the cluster has free is a ConfigError naming the numbers."""
