@@ -434,10 +434,17 @@ class RayExecutor(Executor):
                 if self.address is None
                 else f"connect to the Ray cluster at {self.address!r}"
             )
-            raise ConfigError(
-                f"cannot {where}: {exc}  (A head started with `ray start --head` must share "
-                "this driver's RAY_AUTH_MODE and token, and the same ray and Python versions)"
-            ) from exc
+            hint = (
+                "A head started with `ray start --head` must share this driver's "
+                "RAY_AUTH_MODE and token, and the same ray and Python versions"
+            )
+            if (self.address or "").startswith("ray://"):
+                # Ray Client says nothing of a token it did not get: it times out.
+                hint += (
+                    "; through Ray Client a missing token shows only as a timeout: "
+                    "export RAY_AUTH_MODE=token for `ray start` and for this command"
+                )
+            raise ConfigError(f"cannot {where}: {exc}  ({hint})") from exc
         self._home = home
         self._initialized_here = True
         log.info(
