@@ -24,6 +24,7 @@ import logging
 import os
 import pickle
 import socket
+import traceback
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -204,7 +205,12 @@ class _Worker:
                 return os.getpid(), self._fn(self._resource, value)
             return os.getpid(), self._fn(value)
         except Exception as exc:
-            raise _Raised(shippable(exc, _cloudpickled)) from None
+            error = shippable(exc, _cloudpickled)
+            # The traceback stays in this process: its text goes back as a note, which the
+            # DEBUG log of the item's failure shows (the error record keeps type and message).
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            error.add_note(f"Traceback on the Ray actor (pid {os.getpid()}):\n{frames.rstrip()}")
+            raise _Raised(error) from None
 
     def close(self) -> None:
         """Close the resource if it has a ``close()`` method."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -124,6 +125,10 @@ def _die_once(marker_dir: str, value: int) -> int:
 
 def _noop(value: int) -> int:
     return value
+
+
+def _divide(value: int) -> int:
+    return 10 // value
 
 
 def _missing_model(built: str) -> object:
@@ -350,6 +355,29 @@ class TestRayExecutor:
             cancelled = anyio.current_time()
         # Killing the actor takes a fraction of a second; the old wait was 10 s.
         assert anyio.current_time() - cancelled < 8
+
+    async def test_remote_traceback_reaches_the_debug_log(
+        self, ray_cluster: None, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The DEBUG log of an item that failed on an actor shows the stage's own lines (it
+        ended at the executor's re-raise), and the error record is unchanged."""
+        stage = Stage("div", _divide, kind="thread", executor=RayExecutor())
+        out: list[Item] = []
+
+        async def collect(item: Item) -> None:
+            out.append(item)
+
+        with caplog.at_level(logging.DEBUG, logger="asyncpipe"):
+            await Pipeline([stage]).run([0], sink=collect)
+        assert out[0].error is not None
+        assert (out[0].error.type, out[0].error.message) == (
+            "ZeroDivisionError",
+            "integer division or modulo by zero",
+        )
+        [failure] = [r for r in caplog.records if "failed on item" in r.getMessage()]
+        assert failure.exc_text is not None
+        assert "Traceback on the Ray actor" in failure.exc_text
+        assert "in _divide" in failure.exc_text and "return 10 // value" in failure.exc_text
 
     async def test_oversubscription_is_refused(self, ray_cluster: None) -> None:
         """More actor CPUs than the cluster has free is a ConfigError naming the numbers."""
