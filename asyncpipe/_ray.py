@@ -200,6 +200,10 @@ class _Worker:
         Run the stage on one value; return this process's id with the result, so the
         driver can tell when Ray restarted the actor (a new process) behind its back.
         """
+        if self._failed is not None:
+            # Restarted after a loss, the actor could not build its resource again: the
+            # item fails with the factory's error, not with the stage given no resource.
+            raise _Raised(self._failed)
         try:
             if self._has_resource:
                 return os.getpid(), self._fn(self._resource, value)

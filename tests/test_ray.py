@@ -131,6 +131,17 @@ def _divide(value: int) -> int:
     return 10 // value
 
 
+def _model_once(marker_dir: str) -> str:
+    """A resource factory whose model file is gone once an actor has died (see `_die_once`)."""
+    if os.path.exists(os.path.join(marker_dir, "died")):
+        raise FileNotFoundError("model.onnx not found")
+    return "model"
+
+
+def _die_once_with(marker_dir: str, model: str, value: int) -> int:
+    return _die_once(marker_dir, value)
+
+
 def _missing_model(built: str) -> object:
     """A resource factory that records each time it runs, then finds no model file."""
     with open(built, "a") as log:
@@ -378,6 +389,32 @@ class TestRayExecutor:
         assert failure.exc_text is not None
         assert "Traceback on the Ray actor" in failure.exc_text
         assert "in _divide" in failure.exc_text and "return 10 // value" in failure.exc_text
+
+    async def test_restarted_actor_without_its_resource(
+        self, ray_cluster: None, tmp_path: Path
+    ) -> None:
+        """An actor restarted after a loss whose resource cannot be built again fails the
+        item with the factory's error (the actor's constructor died over and over, and
+        the item failed with "the Ray actor running this item died")."""
+        stage = Stage(
+            "die",
+            partial(_die_once_with, str(tmp_path)),
+            kind="thread",
+            resource=partial(_model_once, str(tmp_path)),
+            executor=RayExecutor(max_call_retries=0),
+        )
+        out: list[Item] = []
+
+        async def collect(item: Item) -> None:
+            out.append(item)
+
+        await Pipeline([stage]).run([1, 3], sink=collect, ordered=True)
+        assert out[0].value == 2
+        assert out[1].error is not None
+        assert (out[1].error.type, out[1].error.message) == (
+            "FileNotFoundError",
+            "model.onnx not found",
+        )
 
     async def test_oversubscription_is_refused(self, ray_cluster: None) -> None:
         """More actor CPUs than the cluster has free is a ConfigError naming the numbers."""
