@@ -402,22 +402,21 @@ class RayExecutor(Executor):
     # -- cluster -------------------------------------------------------------------------
 
     async def _connect(self, ray: ModuleType) -> None:
-        self._users += 1
-        if self._users > 1:
+        # A user is counted once connected, so a connect that fails leaves the next open
+        # to try again (the caller holds the lock).
+        if self._users:
+            self._users += 1
             return
         if ray.is_initialized():
             # Someone else (the application, a test) set Ray up: use it, leave it alone.
             self._initialized_here = False
+            self._users = 1
             return
         started = anyio.current_time()
         if self.address is not None:
-            try:
-                await anyio.to_thread.run_sync(
-                    _probe, self.address, CONNECT_TIMEOUT, abandon_on_cancel=True
-                )
-            except BaseException:
-                self._users -= 1  # not connected: the next open tries again
-                raise
+            await anyio.to_thread.run_sync(
+                _probe, self.address, CONNECT_TIMEOUT, abandon_on_cancel=True
+            )
 
         def init() -> None:
             with driver_env(self.driver_settings):
@@ -434,7 +433,6 @@ class RayExecutor(Executor):
             await home.run(init)
         except BaseException as exc:
             home.stop()
-            self._users -= 1  # not connected: the next open tries again
             if not isinstance(
                 exc, ConnectionError | RuntimeError | ValueError | ray.exceptions.RayError
             ):
@@ -457,6 +455,7 @@ class RayExecutor(Executor):
             raise ConfigError(f"cannot {where}: {exc}  ({hint})") from exc
         self._home = home
         self._initialized_here = True
+        self._users = 1
         log.info(
             "ray: %s in %.1f s",
             "started a local cluster" if self.address is None else f"connected to {self.address}",
