@@ -32,8 +32,7 @@ def run(folder: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str
 
 def lines(out: Path) -> dict[str, dict[str, Any]]:
     """The output's records by their file's name."""
-    records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-    return {Path(record["source"]).name: record for record in records}
+    return lines_of(out.read_bytes())
 
 
 class TestResumeUndecodable:
