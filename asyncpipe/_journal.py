@@ -391,9 +391,10 @@ class Journal:
         kept = self._clean - self._layout.tail
         return grown >= max(self.compact_bytes, self._layout.done, kept)
 
-    def _compact(self, *, grace: bool) -> None:
+    def _compact(self, *, grace: bool, sink_keys: Container[str] | None = None) -> None:
         """
-        Rewrite the journal without finished items' checkpoints (in the writer's thread).
+        Rewrite the journal without finished items' checkpoints (in the writer's thread);
+        with ``sink_keys``, without those of the items the sink holds too (see `aclose`).
 
         A rewrite that fails (say, the disk is full) leaves the journal as it was: it is
         logged, and the run goes on without compacting.
@@ -402,7 +403,9 @@ class Journal:
         safe = self._safe() if grace else self._layout.size
         before = self._layout.size
         try:
-            self._layout, _, _, corrupt = compact(self.path, self._layout, safe=safe)
+            self._layout, _, _, corrupt = compact(
+                self.path, self._layout, safe=safe, sink_keys=sink_keys
+            )
             if corrupt:
                 log.warning("journal %s: compacted without %s", self.path, _skipped(corrupt))
         except JournalError as exc:
@@ -434,13 +437,23 @@ class Journal:
         self.compactions += 1
         log.debug("journal %s: compacted %d -> %d bytes", self.path, before, self._layout.size)
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, written: Container[str] | None = None) -> None:
         """
         Write what is queued, fsync, compact (if enabled) and close.  Safe to call twice,
         and under cancellation.
 
         Compacting drops the checkpoints of items whose "done" line is written: close
         the sink first, so that their output lines are durable (the pipeline does).
+
+        Args:
+            written: the keys the sink held when it opened, once it has closed (its
+                output durable): the compaction drops the checkpoints of those items
+                too, when the journal lost their done lines (a crash between the
+                output's write and the journal's, a corrupt line).  It keeps those of
+                items the journal knows failed.
+
+        .. versionchanged:: Unreleased
+            ``written``.
         """
         if self._fd is None or self._closed:
             self._release_lock()  # taken by `lock`, and the run stopped before `open`
@@ -454,7 +467,9 @@ class Journal:
                         and not self._stuck
                         and self._layout.size > self._clean
                     ):
-                        await anyio.to_thread.run_sync(lambda: self._compact(grace=False))
+                        await anyio.to_thread.run_sync(
+                            lambda: self._compact(grace=False, sink_keys=written)
+                        )
             finally:
                 self._closed = True
                 fd, self._fd = self._fd, None

@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from ._doneblock import scan_done_block
 from ._durable import CHUNK, LineScanner, atomic_write
 from ._exceptions import JournalError
 from ._keyset import KeySet
@@ -457,15 +458,18 @@ def compact(
     safe: int | None = None,
     keep_done: Callable[[str], bool] | None = None,
     full: bool = False,
+    sink_keys: Container[str] | None = None,
 ) -> tuple[Layout, int, int, list[str]]:
     """
     Rewrite a journal without the checkpoints of finished items, atomically.
 
-    The new file: a header, the old run of done lines (copied by the kernel, not parsed),
-    the done lines found after it, then for each unfinished item (or item done with an
-    error, which ``retry_failed`` restarts) its latest checkpoint of each stage and its
-    last failure, then the lines from ``safe`` on, unchanged.  Start lines go, and so
-    do the corrupt lines of the part read (see `EventReader`).
+    The new file: a header, the old run of done lines (checked by `scan_done_block`, then
+    copied by the kernel, not parsed), the done lines found after it, then for each
+    unfinished item (or item done with an error, which ``retry_failed`` restarts) its
+    latest checkpoint of each stage and its last failure, then the lines from ``safe``
+    on, unchanged.  Start lines go, and so do the corrupt lines of the part read (see
+    `EventReader`); a run of done lines with a line in it that is no plain done line is
+    read as the rest is, so its corrupt lines go too.
 
     Args:
         path: the journal; no one may append to it meanwhile.
@@ -475,6 +479,10 @@ def compact(
         keep_done: which finished items stay finished (the others keep their
             checkpoints).  Implies ``full``.
         full: read and check the whole file, the run of done lines too.
+        sink_keys: the keys the sink holds, durably (its output is closed): an item among
+            them that the journal knows neither as done nor as failed was written, and its
+            done line lost (a crash between the output's write and the journal's, a
+            corrupt line): its checkpoints go.  Those of items done with an error stay.
 
     Returns:
         The new layout, the number of lines of the part read and of the new file
@@ -482,6 +490,13 @@ def compact(
         were.
     """
     full = full or keep_done is not None
+    errored: set[str] = set()  # items the journal says are done with an error
+    if not full and layout.done:
+        found = scan_done_block(path, layout.header, layout.tail)
+        if found is None:
+            full = True  # a line in it is no plain done line: read it as the rest
+        else:
+            errored = found
     start = 0 if full else layout.tail
     stop = layout.size if safe is None else max(start, min(safe, layout.size))
     checkpoints: dict[str, dict[str, bytes]] = {}
@@ -518,12 +533,17 @@ def compact(
                             if status == "ok":
                                 checkpoints.pop(key, None)
                                 failures.pop(key, None)
+                                errored.discard(key)
+                            else:
+                                errored.add(key)
                             if len(buffer) >= _FLUSH:
                                 out.write(buffer)
                                 buffer.clear()
                 except _NOT_AN_EVENT:
                     events.drop(where, line)
             read = events.lines
+            if sink_keys is not None:
+                _drop_written(checkpoints, sink_keys, failures, errored)
             out.write(buffer)
             buffer.clear()
             done = out.size - len(header) - _WIDTH - 2
@@ -544,6 +564,21 @@ def compact(
     finally:
         os.close(source)
     return Layout(len(header) + _WIDTH + 2, done, size), read, written, events.corrupt
+
+
+def _drop_written(
+    checkpoints: dict[str, dict[str, bytes]],
+    sink_keys: Container[str],
+    failures: dict[str, bytes],
+    errored: set[str],
+) -> None:
+    """
+    Drop the checkpoints of items the sink holds that the journal knows neither as done
+    nor as failed: their done lines were lost (see `compact`).
+    """
+    for key in [key for key in checkpoints if key in sink_keys]:
+        if key not in failures and key not in errored:
+            del checkpoints[key]
 
 
 def _chain(checkpoints: dict[str, dict[str, bytes]], failures: dict[str, bytes]) -> Iterator[bytes]:

@@ -191,10 +191,11 @@ class Run:
         # of the run that holds it.
         if self.journal is not None:
             await self.journal.lock()
+        written = None
+        clean = False  # the run ended without an error: the sink closes as usual
         try:
             # Then the sink: it refuses to overwrite an earlier run's output, and that
             # refusal must come before the journal (and its checkpoints) is truncated.
-            written = None
             if self.sink is not None:
                 written = await self.sink.open(resume=resume, retry_failed=retry_failed)
             if self.journal is not None:
@@ -221,6 +222,7 @@ class Run:
                 await self._run_tasks(source)
                 if self.broken_by is not None:
                     raise self.broken_by
+                clean = True
             except BaseExceptionGroup as group:
                 # One failure (a ConfigError from the source, a JournalError from the
                 # writer, the sink's own error) is raised as itself, as documented, with
@@ -232,12 +234,16 @@ class Run:
         finally:
             self.finished = now()
             with anyio.CancelScope(shield=True):
+                durable = False  # the sink closed after a clean run: its output is durable
                 try:
                     if self.sink is not None:
                         await self.sink.aclose()
+                    durable = clean
                 finally:
                     if self.journal is not None:
-                        await self.journal.aclose()
+                        # What the sink held at the start is on disk now: the items of
+                        # it whose done lines the journal lost keep no checkpoints.
+                        await self.journal.aclose(written=written if durable else None)
         summary = self.summary()
         if self.progress is not None:
             self.progress.finish(summary)

@@ -180,6 +180,12 @@ def test_a_corrupt_line_costs_only_what_it_held(
     # The journal no longer says the item whose done line was lost is done; the output
     # does (as for an item whose line was written and whose done line the kill lost).
     assert undone not in state.done and set(state.done) <= set(ids)
+    # Nor does it keep that item's checkpoints: its output line is durable, so they are
+    # dead weight (each compaction kept them, for good).  No item keeps any.
+    assert undone in written and state.checkpoints == {}
+    capsys.readouterr()
+    assert main(["journal", "show", str(journal)]) == 0
+    assert "; 0 items not done ok with checkpoints;" in capsys.readouterr().out
 
 
 def test_compact_drops_what_show_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
