@@ -210,11 +210,8 @@ class Run:
                 # disk then fails the journal first, the same way every time).
                 await self.journal.flush(sync=True)
                 self.plan = ResumePlan(self.stages, state, resume=resume)
-                if resume and self.key is None and (written or state.done or state.checkpoints):
-                    log.warning(
-                        "resuming with positional keys: this is only right with the same "
-                        "inputs in the same order (give key= to name each input)"
-                    )
+                if self.key is None:
+                    _warn_positional(resume and bool(written or state.done or state.checkpoints))
             elif written is not None:
                 self.plan.done_keys = written
             self.started = now()
@@ -499,6 +496,26 @@ class Run:
                     log.warning("%s again: stopping now", name)
                     self.cancelled = True
                     everything.cancel()
+
+
+def _warn_positional(resuming: bool) -> None:
+    """
+    Say, once a run, that a journaled run without ``key=`` names its items by position:
+    at the first run, while it is still cheap to give one (every later resume must keep
+    the inputs and their order as they are), and at each resume.
+    """
+    if resuming:
+        log.warning(
+            "resuming with positional keys: this is only right with the same "
+            "inputs in the same order (give key= to name each input)"
+        )
+    else:
+        log.warning(
+            "journaling with positional keys (no key= given): a resume takes the input "
+            "at each position for the one an earlier run left there, so after inputs are "
+            "added, removed or reordered it skips some never run and writes others from "
+            "another's checkpoints; give key= to name each input (a path, an id)"
+        )
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

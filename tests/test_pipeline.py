@@ -185,19 +185,33 @@ class TestConfig:
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
         """A resume without ``key`` says that it trusts the inputs' order (round 25's
-        audit: changed inputs lost one value and wrote another twice, silently)."""
+        audit: changed inputs lost one value and wrote another twice, silently), and so
+        does the first journaled run, while a key can still be given (round 32: it said
+        nothing, and every later resume was bound to the inputs' order)."""
         pipeline, journal = Pipeline([Stage("a", identity)]), tmp_path / "j"
         out = tmp_path / "out.jsonl"
 
         def run(**options: Any) -> Any:
             return pipeline.run(["x"], sink=JsonlSink(out), journal=Journal(journal), **options)
 
-        await run(resume=True)  # nothing to resume yet: no warning
-        assert "positional keys" not in caplog.text
+        def said() -> list[str]:
+            found = [r.getMessage() for r in caplog.records if "positional keys" in r.getMessage()]
+            caplog.clear()
+            return found
+
+        await run(resume=True)  # nothing to resume yet: the first run
+        (first,) = said()
+        assert first.startswith("journaling with positional keys (no key= given)")
+        assert "give key= to name each input" in first
         await run(resume=True, key=str)
-        assert "positional keys" not in caplog.text
+        assert said() == []
         await run(resume=True)
-        assert "resuming with positional keys" in caplog.text
+        assert [m.split(":")[0] for m in said()] == ["resuming with positional keys"]
+        await anyio.Path(out).unlink()
+        await run()  # a fresh run (not resume=True) warns as well
+        assert [m.split(" (")[0] for m in said()] == ["journaling with positional keys"]
+        await pipeline.run(["x"], sink=JsonlSink(tmp_path / "o2.jsonl"))  # no journal
+        assert said() == []
 
     def test_an_async_def_is_no_thread_stage(self) -> None:
         """An ``async def`` given ``kind="thread"`` is refused when the stage is made; in a
