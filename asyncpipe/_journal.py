@@ -9,8 +9,8 @@ Each line is one event::
     {"ev": "fail", "k": KEY, "s": STAGE, "err": {...}}                 an item failed
     {"ev": "done", "k": KEY, "status": "ok" | "error"}                 its output is written
 
-(Journals written before 0.2 also hold ``{"ev": "ok", "k": KEY, "s": STAGE}`` lines, which
-nothing needed: they are read and dropped.)
+(Journals written by early versions of this package also hold ``{"ev": "ok", "k": KEY,
+"s": STAGE}`` lines, which nothing needed: they are read and dropped.)
 
 Crash safety: every ``os.write`` is of whole lines, so after ``kill -9`` the
 file holds every line written before the kill and at most one torn line at the end,
