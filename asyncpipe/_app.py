@@ -59,10 +59,13 @@ class Job:
             wrote that this run replaces (an input changed since it was read), each with
             the keys of the lines that replace it: the output loses an old line once
             those are all in it (see `JsonlSink`).
+        unread: called after the run, returns how many inputs could not be read though
+            the output keeps their lines from before (a resume writes no error record
+            over them): ``--fail-on-error`` exits 3 for them, as for error records.
 
     .. versionadded:: 0.1
     .. versionchanged:: Unreleased
-        ``superseded``.
+        ``superseded``, ``unread``.
     """
 
     pipeline: Pipeline
@@ -75,6 +78,7 @@ class Job:
     outputs: dict[str, Path | None] = field(default_factory=dict)
     counters: StageExtras | None = None
     superseded: Callable[[], Mapping[str, Collection[str]]] | None = None
+    unread: Callable[[], int] | None = None
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,10 @@ def add_run_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ())
         "declared limit (default: the app's)",
     )
     parser.add_argument(
-        "--fail-on-error", action="store_true", help="exit 3 if any item ended as an error record"
+        "--fail-on-error",
+        action="store_true",
+        help="exit 3 if any item ended as an error record, or an input could not be read "
+        "(a resume kept its lines from before)",
     )
     parser.add_argument(
         "--progress",

@@ -7,7 +7,8 @@ config file, progress, signals and exit codes.  What the pipeline *is* comes fro
 app (see `asyncpipe.App`), found by name, so the framework holds no app code.
 
 Exit codes: 0 the run finished (error records, if any, are in the output; with
-``--fail-on-error`` they give 3); 1 the run failed; 2 bad usage or no input found;
+``--fail-on-error`` they give 3, as do inputs that could not be read whose earlier
+lines the output keeps); 1 the run failed; 2 bad usage or no input found;
 130 / 143 stopped by SIGINT / SIGTERM, 4 stopped by the app (e.g. its cost ceiling);
 resume with ``--resume``.
 """
@@ -93,7 +94,10 @@ async def run_command(options: RunOptions, app: App) -> int:
         print(f"no input items found in: {' '.join(options.inputs)}", file=sys.stderr)
         return 2
     print("\n".join(closing), file=sys.stderr)
-    if summary.failed and options.fail_on_error:
+    # An input the run could not read, whose earlier lines the output keeps, is as
+    # much a failure to a demanding user as an error record.
+    unread = job.unread() if job.unread is not None else 0
+    if (summary.failed or unread) and options.fail_on_error:
         return 3
     return 0
 

@@ -494,6 +494,7 @@ class DocumentApp:
                     else None
                 ),
                 superseded=changes.superseded,
+                unread=lambda: len(changes.kept_inputs()),
             )
 
 

@@ -85,6 +85,32 @@ class TestResumeUndecodable:
             replaced.stderr
         )
 
+    def test_fail_on_error_exits_3_when_a_receipt_cannot_be_read_now(
+        self, tmp_path: Path, sroie: Path
+    ) -> None:
+        """A receipt read, then cut to its first 400 bytes: a resume with --fail-on-error
+        keeps its line and exits 3 (it could not be read); put back as it was, the resume
+        exits 0."""
+        folder, out = tmp_path / "in", tmp_path / "out.jsonl"
+        folder.mkdir()
+        receipt = folder / "000.jpg"
+        data = (sroie / "img" / "000.jpg").read_bytes()
+        receipt.write_bytes(data)
+        first = run(folder, out, "--fail-on-error")
+        assert first.returncode == 0, first.stderr
+        before = out.read_bytes()
+
+        receipt.write_bytes(data[:400])
+        resumed = run(folder, out, "--resume", "--fail-on-error")
+        assert resumed.returncode == 3, resumed.stderr
+        assert out.read_bytes() == before
+        assert f"  {receipt}: cannot decode JPEG" in resumed.stderr
+
+        receipt.write_bytes(data)
+        again = run(folder, out, "--resume", "--fail-on-error")
+        assert again.returncode == 0, again.stderr
+        assert out.read_bytes() == before
+
 
 def lines_of(data: bytes) -> dict[str, dict[str, Any]]:
     """``data``'s records by their file's name."""
