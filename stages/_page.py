@@ -57,6 +57,8 @@ class PageRef:
             width and height, ``(x0, y0, x1, y1)``; the load stage cuts it out.
         locked: the page is of an encrypted PDF that did not open (no password given, or
             none given opens it); ``problem`` says so.
+        path: ``source``'s absolute path, as discovery found it (``None`` for a document
+            piped in): a resume run from another directory matches inputs by it.
     """
 
     id: str
@@ -68,6 +70,7 @@ class PageRef:
     receipt: tuple[int, int] | None = None
     region: tuple[float, float, float, float] | None = None
     locked: bool = False
+    path: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-safe ref, without its bytes (``receipt`` and ``region``, and ``locked``,
@@ -86,6 +89,8 @@ class PageRef:
             data["region"] = list(self.region)
         if self.locked:
             data["locked"] = True
+        if self.path is not None:
+            data["path"] = utf8_text(self.path)
         return data
 
     @classmethod
@@ -94,6 +99,8 @@ class PageRef:
         ref = cls(data["id"], data["source"], data["page"], data["kind"], data.get("problem"))
         if data.get("locked"):
             ref = replace(ref, locked=True)
+        if data.get("path"):  # a checkpoint written before round 32 has none
+            ref = replace(ref, path=data["path"])
         if data.get("receipt"):
             k, n = data["receipt"]
             x0, y0, x1, y1 = data["region"]

@@ -273,7 +273,11 @@ def _read_earlier(out: Path) -> Earlier:
     if out.exists():
         for record in read_records(out):
             named = str(record.get("source"))
-            source = named if named == STDIN_SOURCE else os.path.abspath(named)
+            # ``path``: the absolute path, when ``source`` is relative to the directory the
+            # line was written from (a line written before round 32 has none: its source is
+            # taken as relative to this run's).
+            path = record.get("path") or os.path.abspath(named)
+            source = named if named == STDIN_SOURCE else str(path)
             earlier.by_source.setdefault(source, []).append(key := str(record.get("id")))
             if record.get("status") != "error":
                 earlier.opened.add(_digest(key))

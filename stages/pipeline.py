@@ -471,7 +471,8 @@ def build_pipeline(
 
 def output_record(item: Item) -> dict[str, Any]:
     """
-    The JSON line of one page: id, source, page, status, text, lines, corrected, fields,
+    The JSON line of one page: id, source, path (only when source is not its absolute
+    path: a relative one), page, status, text, lines, corrected, fields,
     error (only when status is ``error``), turns (only when the OCR engine turned the page
     upright: quarter turns counter-clockwise, and the boxes are in the turned page),
     receipt (only for one of several receipts side by side on a scan: ``{"index": k,
@@ -490,6 +491,11 @@ def output_record(item: Item) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": item.key,
         "source": utf8_text(ref.source) if ref is not None else None,
+    }
+    if ref is not None and ref.path is not None and ref.path != ref.source:
+        # Named relative to where the run started: a resume from elsewhere matches by it.
+        record["path"] = utf8_text(ref.path)
+    record |= {
         "page": ref.page if ref is not None else None,
         "status": "ok" if item.error is None else "error",
         "text": page.text if page is not None else "",

@@ -264,7 +264,14 @@ class _Discovery:
         source, name = as_file(source), as_file(name)
         ref_id = f"{utf8_text(name)}#1@{path_digest(source)}"
         self.seen_ids.add(ref_id)
-        return PageRef(ref_id, source, 1, "unknown", f"{show_path(source)}: {reason}")
+        return PageRef(
+            ref_id,
+            source,
+            1,
+            "unknown",
+            f"{show_path(source)}: {reason}",
+            path=os.path.abspath(source),
+        )
 
     def folder(self, top: Path, *, root: Path) -> Iterator[PageRef]:
         """
@@ -353,7 +360,15 @@ class _Discovery:
         for page in range(1, pages + 1):
             ref_id = f"{rel}#{page}@{found.digest}"
             self.seen_ids.add(ref_id)
-            yield PageRef(ref_id, source, page, found.kind, found.problem, locked=locked)
+            yield PageRef(
+                ref_id,
+                source,
+                page,
+                found.kind,
+                found.problem,
+                locked=locked,
+                path=os.path.abspath(source),
+            )
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
