@@ -126,7 +126,8 @@ async def _after_failure(
             run.stop_intake(exc.reason, str(exc))
             _leave(item, counters, busy)
             return
-        retry = stage.retry.should_retry(exc, attempt)
+        elapsed = now() - started  # the deadline's clock: since the item's first try here
+        retry = stage.retry.should_retry(exc, attempt, elapsed)
         if retry and run.leave_waiting:
             # Stopping: no more tries (each may be paid for); --resume tries it again.
             _leave(item, counters, busy)
@@ -140,7 +141,7 @@ async def _after_failure(
             return
         counters.retried += 1
         with move_on_stop_between_calls():  # calls_running does not count the item now
-            await anyio.sleep(stage.retry.delay(exc, attempt))
+            await anyio.sleep(stage.retry.delay(exc, attempt, elapsed))
         if run.leave_waiting:  # the run stopped during the wait
             _leave(item, counters, busy)
             return
@@ -398,6 +399,7 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
     timings: dict[str, float] = {}
     checkpoints: dict[str, Any] = {}
     start, value = begin, item.value
+    began = now()  # the deadline's clock: since the item's first try in the chain
     while True:
         try:
             outcome: ChainOutcome = await call((start - chain.first, value))
@@ -412,13 +414,14 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
         assert error is not None
         tries[failed] = attempt = tries.get(failed, 0) + 1
         policy = stages[failed].retry
-        if not policy.should_retry(error, attempt):
+        elapsed = now() - began
+        if not policy.should_retry(error, attempt, elapsed):
             break
         if not run.leave_waiting:
             run.counters[failed].retried += 1
             # A call's wait: `chains_running` still counts the item (`Run.stop_intake`).
             with move_on_stop():
-                await anyio.sleep(policy.delay(error, attempt))
+                await anyio.sleep(policy.delay(error, attempt, elapsed))
         if run.leave_waiting:  # stopped: no more tries, the item waits for --resume
             outcome.error = StopIntake("the run's stop", "not tried again: the run is stopping")
             break

@@ -72,11 +72,14 @@ class Retry:
 
     With a ``deadline``, one item's tries in the stage (waits included) must end within that
     many seconds of its first try.  How long the item has been at it is ``elapsed``: the
-    caller passes it, or the exception carries it as an ``elapsed`` attribute (a stage that
-    tracks its own calls, like the LLM stages, sets it).  No retry is made once the
-    deadline has passed, nor when the server's ``retry_after`` would cross it; a drawn
-    backoff is shortened to end at the deadline.  Without a known ``elapsed`` the deadline
-    is not applied.
+    pipeline passes the time since the item's first try in the stage (in a fused chain of
+    stages, since its first try in the chain).  An exception that carries its own
+    ``elapsed`` attribute is believed instead: a stage that tracks its own calls, like the
+    LLM stages, knows when a call really began (not while it waited for a free slot).  No
+    retry is made once the deadline has passed, nor when the server's ``retry_after``
+    would cross it; a drawn backoff is shortened to end at the deadline.  Without a known
+    ``elapsed`` (calling `should_retry` or `delay` yourself without one) the deadline is
+    not applied.
 
     Attributes:
         attempts: the most tries per item, the first included (1 means no retry).
@@ -111,11 +114,12 @@ class Retry:
     def remaining(self, exc: Exception, elapsed: float | None = None) -> float | None:
         """
         Seconds left before the deadline, or ``None`` when there is no deadline or
-        ``elapsed`` is unknown (see the class docstring).
+        ``elapsed`` is unknown.  The exception's own ``elapsed``, when it carries one, wins
+        over the caller's (see the class docstring).
         """
-        if elapsed is None:
-            value = getattr(exc, "elapsed", None)
-            elapsed = float(value) if isinstance(value, int | float) else None
+        value = getattr(exc, "elapsed", None)
+        if isinstance(value, int | float):
+            elapsed = float(value)
         if self.deadline is None or elapsed is None:
             return None
         return self.deadline - elapsed

@@ -10,6 +10,7 @@ runs the same chains in tests/test_ray.py.
 from __future__ import annotations
 
 import pickle
+import random
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -251,6 +252,34 @@ class TestFusedRun:
                 )
         assert tries == {2: 2}
         assert summary.interrupted is None and summary.ok == 1
+
+    async def test_a_deadline_ends_a_chain_s_tries(self) -> None:
+        """
+        A fused stage's ``deadline`` ends the item's tries as it does for a stage that runs
+        alone (round 32's review: the chain never passed how long the item had been at
+        it, so every one of the 40 tries ran).
+        """
+        tries = 0
+
+        def down(value: int) -> int:
+            nonlocal tries
+            tries += 1
+            raise RetryableError("busy")
+
+        # 39 waits drawn from [0, 0.05] take about 1 s; the deadline allows 0.2 s.
+        retry = Retry(attempts=40, base=0.05, cap=0.05, deadline=0.2, rng=random.Random(7))
+        executor = ThreadExecutor()
+        pipeline = Pipeline(
+            [
+                Stage("a", _double, kind="thread", executor=executor),
+                Stage("b", down, kind="thread", executor=executor, retry=retry),
+            ]
+        )
+        with anyio.fail_after(20):
+            [item] = await _run(pipeline, [1])
+        assert item.error is not None and item.error.stage == "b"
+        assert item.error.attempts == tries
+        assert 1 < tries < 40
 
     async def test_each_stage_of_a_chain_has_its_own_tries(self) -> None:
         """b and c each fail once with 2 tries each: the item succeeds, as it does when

@@ -162,6 +162,37 @@ class TestInPipeline:
         assert item.error.attempts == 4
         assert item.error.type == "RetryableError"
 
+    async def test_deadline_ends_the_tries(self) -> None:
+        """
+        With ``deadline``, an item stops being tried once it has spent that long in the
+        stage: far fewer tries than ``attempts`` when the waits alone would take longer
+        (round 32's review: the pipeline never told the policy how long the item had
+        been at it, so all 40 tries ran, over 0.9 s).
+        """
+        calls = 0
+
+        async def down(value: int) -> int:
+            nonlocal calls
+            calls += 1
+            raise RetryableError("503 Service Unavailable")
+
+        # 39 waits drawn from [0, 0.05] take about 1 s; the deadline allows 0.2 s.
+        retry = Retry(attempts=40, base=0.05, cap=0.05, deadline=0.2, rng=random.Random(7))
+        with anyio.fail_after(20):
+            [item] = await run_one(Stage("call", down, retry=retry), [0])
+        assert item.error is not None and item.error.attempts == calls
+        assert 1 < calls < 40
+
+    def test_an_exception_s_own_elapsed_wins(self) -> None:
+        """A stage that says how long its call has run (the LLM stages' ``elapsed``,
+        which leaves out the wait for a free slot) is believed over the pipeline's clock."""
+        retry = Retry(deadline=10.0)
+        own = RetryableError("busy")
+        own.elapsed = 2.0  # type: ignore[attr-defined]
+        assert retry.remaining(own, elapsed=9.0) == 8.0
+        assert retry.remaining(RetryableError("busy"), elapsed=9.0) == 1.0
+        assert retry.remaining(RetryableError("busy")) is None
+
     async def test_custom_predicate(self) -> None:
         """A stage's own predicate decides what is retried."""
         calls = 0
