@@ -12,9 +12,10 @@ and run-wide overrides by stage name in `_overrides`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Self
 
 import anyio
 
@@ -99,9 +100,13 @@ class Pipeline:
         executor: Executor | None = None,
         executor_stages: Collection[str] | None = None,
         limits: Mapping[str, RateLimit] | None = None,
-    ) -> Pipeline:
+    ) -> Self:
         """
         A copy of the pipeline with run-wide overrides applied by stage or group name.
+
+        The copy is of the pipeline's own class (a subclass's stays one, its own
+        attributes copied as they are), so it can be configured again; the pipeline it
+        is called on is left as it was.
 
         Args:
             workers: worker counts by stage or group name (a stage's own name wins).
@@ -124,8 +129,12 @@ class Pipeline:
             stages = apply_executor(stages, executor, executor_stages)
         elif executor_stages:
             raise ConfigError("executor stages were named, but no executor was given")
-        merged = {**self.limits, **(limits or {})}
-        return Pipeline(stages, max_buffer_size=self.max_buffer_size, limits=merged)
+        configured = copy.copy(self)
+        configured.stages = list(stages)
+        configured.groups = stage_groups(stages)
+        configured.limits = {**self.limits, **(limits or {})}
+        configured._run = None
+        return configured
 
     def statistics(self) -> list[StageStatistics]:
         """

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from asyncpipe import ConfigError, Executor, Item, Pipeline, RateLimit, Retry, Stage
 
@@ -199,7 +199,7 @@ class DocumentPipeline(Pipeline):
         executor: Executor | None = None,
         executor_stages: Collection[str] | None = None,
         limits: Mapping[str, RateLimit] | None = None,
-    ) -> Pipeline:
+    ) -> Self:
         if workers:
             names = [stage.name for stage in self.stages]
             unknown = sorted(set(workers) - set(names) - set(GROUPS) - set(self.groups))

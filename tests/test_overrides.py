@@ -71,6 +71,27 @@ class TestWorkers:
             Pipeline([Stage("a", identity), Stage("b", identity, group="a")])
 
 
+class TestConfigureCopy:
+    """What ``configure`` returns."""
+
+    def test_a_subclass_stays_itself(self) -> None:
+        """A subclass's ``configure`` returns that subclass, its attributes copied, and
+        leaves the pipeline it was called on as it was (round 32's review: it returned
+        a plain `Pipeline`, which lost the subclass's own ``configure``)."""
+
+        class Named(Pipeline):
+            label = "class"
+
+        pipeline = Named([Stage("a", identity, workers=2)], limits={"x": RateLimit(5, 1)})
+        pipeline.label = "mine"
+        slower = RateLimit(1, 1)
+        configured = pipeline.configure(workers={"a": 3}, limits={"x": slower})
+        assert type(configured) is Named and configured.label == "mine"
+        assert [s.workers for s in configured.stages] == [3]
+        assert configured.limits["x"] is slower
+        assert [s.workers for s in pipeline.stages] == [2] and pipeline.limits["x"] is not slower
+
+
 class TestExecutor:
     """--executor and --ray-stages move thread stages by name."""
 

@@ -17,7 +17,7 @@ import pytest
 
 from asyncpipe import ConfigError
 from asyncpipe._executor import Executor
-from stages.pipeline import DocumentSettings, build_pipeline
+from stages.pipeline import DocumentPipeline, DocumentSettings, build_pipeline
 from stages.testing.llm_server.testing import ServerHandle, run_server
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -111,6 +111,16 @@ class TestGroups:
         assert [s.name for s in moved.stages if s.executor is executor] == ["ocr"]
         with pytest.raises(ConfigError, match="no stage of this run is in 'llm'"):
             pipeline.configure(executor=executor, executor_stages=["llm"])
+
+    def test_a_configured_pipeline_can_be_configured_again(self) -> None:
+        """``configure`` returns a `DocumentPipeline`, so a second ``configure`` still
+        notes the empty ``llm`` group as unused (round 32's review: the copy was a plain
+        `Pipeline`, and ``workers={'llm': 4}`` then raised 'no stage or group named')."""
+        once = build_pipeline(DocumentSettings()).configure(workers={"ocr": 1})
+        assert isinstance(once, DocumentPipeline)
+        twice = once.configure(workers={"llm": 4})
+        assert isinstance(twice, DocumentPipeline)
+        assert {s.name: s.workers for s in twice.stages}["ocr"] == 1
 
     def test_a_typo_is_still_refused(self, tmp_path: Path) -> None:
         """``--workers lmm=2`` is exit 2 before anything runs, the names listed."""
