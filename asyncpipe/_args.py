@@ -30,6 +30,9 @@ EPILOG = (
     "interrupted (continue with --resume)"
 )
 
+#: The ``--log-level`` names (logging's), in any case on the command line.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 #: ``asyncpipe journal ACTION``, and what each does.
 JOURNAL_ACTIONS = {
     "show": "count the journal's events, items done (ok and error), items not done ok "
@@ -124,7 +127,13 @@ def add_run_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ())
         "json: one JSON object per interval on stdout ($ASYNCPIPE_PROGRESS_INTERVAL s, "
         "default 5)",
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        type=_log_level,
+        default="INFO",
+        metavar="LEVEL",
+        help=f"logging level, any case: {', '.join(LOG_LEVELS)} (default INFO)",
+    )
     parser.add_argument(
         "--executor",
         choices=("threads", "ray"),
@@ -143,6 +152,19 @@ def add_run_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ())
         help="thread stages (or groups) to run on Ray, e.g. ocr (default: the thread "
         "stages with a per-worker resource)",
     )
+
+
+def _log_level(text: str) -> str:
+    """``--log-level``'s value in logging's case, or a usage error (exit 2) that lists
+    the levels: `logging.basicConfig` raised ``ValueError`` at a name it lacks, a
+    traceback.  A type and not ``choices``, since argparse checks ``choices`` on the
+    command line only, and this is also how a ``--config`` file's value is read."""
+    level = text.upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a log level (choose from {', '.join(LOG_LEVELS)}, any case)"
+        )
+    return level
 
 
 def pairs_option(

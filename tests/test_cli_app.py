@@ -352,6 +352,29 @@ class TestRunOptions:
         assert "e.g. --rate-limit llm=10/s" in said
         assert "Did you mean --rate-limit x=10/s? ('10/s' was read as an INPUT)" in said
 
+    def test_a_log_level_that_is_none_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """``--log-level verbose`` exits 2 listing the levels, as does a ``--config`` file's
+        (round 32's review: a ValueError traceback from logging); any case is a level."""
+        source = numbers(tmp_path / "n.txt", 1)
+        out = tmp_path / "o.jsonl"
+        done = cli(*APP_RUN, source, "--out", out, "--side", "s", "--log-level", "verbose")
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        assert "argument --log-level: 'verbose' is not a log level (choose from DEBUG," in (
+            done.stderr
+        )
+        assert not out.exists()
+        config = tmp_path / "c.toml"
+        config.write_text('log_level = "loud"\n')
+        said = usage_error(tmp_path, capsys, "--config", str(config))
+        assert "argument --log-level: 'loud' is not a log level" in said
+        args, _ = parse(
+            ["run", "a", "--out", str(out), "--side", "s", "--log-level", "debug"], CountingApp()
+        )
+        assert args.log_level == "DEBUG"
+
     def test_a_space_for_the_equals_sign_in_workers(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
