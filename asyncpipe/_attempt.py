@@ -81,17 +81,18 @@ async def serve(
             started = now()
             counters.calls_running += 1
             counters.calls_since += started
+            failure = None
             try:
                 value = await call(item.value)
-            except BaseException as exc:
+            except Exception as exc:
+                failure = exc
+            finally:  # cancelled too: the call is no longer running
                 counters.calls_running -= 1
                 counters.calls_since -= started
-                if not isinstance(exc, Exception):
-                    raise  # cancelled: the call is no longer running
-                await _after_failure(run, index, call, item, exc, started)
+            if failure is not None:
+                await _after_failure(run, index, call, item, failure, started)
+                failure = None  # the traceback holds this frame
             else:
-                counters.calls_running -= 1
-                counters.calls_since -= started
                 elapsed = now() - started
                 counters.busy += elapsed
                 record_latency(elapsed)
