@@ -430,6 +430,35 @@ async def process_chain(run: Run, chain: Chain, call: StageCall, item: Item) -> 
             start, value = failed, outcome.value
         # else: the executor failed (a lost worker), or the failed stage's input could not
         # travel back: the chain runs again from where this call began.
+    _account_chain(run, chain, item, begin, outcome, tries, timings, checkpoints)
+
+
+def _account_chain(
+    run: Run,
+    chain: Chain,
+    item: Item,
+    begin: int,
+    outcome: ChainOutcome,
+    tries: dict[int, int],
+    timings: dict[str, float],
+    checkpoints: dict[str, Any],
+) -> None:
+    """
+    The accounting of `process_chain`, once its last call on ``item`` returned
+    ``outcome``: each stage of ``chain`` from ``begin`` on is counted as if it had run
+    alone, up to the stage that failed, if one did.  When none did, the item takes the
+    chain's output and goes on past it.
+
+    Args:
+        tries: the failed tries of each stage, by index (a stage that finished made one
+            more).
+        timings: the seconds each stage took, by name, in the latest call that ran it.
+        checkpoints: the encoded outputs of the inner stages, by name.
+
+    Raises:
+        JournalError: the journal cannot take a checkpoint (the run must stop).
+    """
+    stages = run.stages
     for index in range(begin, chain.last + 1):
         stage, counters = stages[index], run.counters[index]
         attempt = tries.get(index, 0) + (outcome.failed != stage.name)
