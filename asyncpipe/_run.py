@@ -46,10 +46,68 @@ __all__: list[str] = []
 
 log = logging.getLogger("asyncpipe")
 
+#: The most items the collector hands the sink in one write.  Batching makes one sink
+#: write (and one wait for the journal's room) of what is ready, not one per item; the
+#: bound keeps one write, and the time before the collector awaits again, small when a
+#: large ``max_buffer_size`` holds thousands in the last queue.  It holds 16 by default,
+#: so the bound rarely bites.
+_MOST_PER_WRITE = 256
+
 
 class Run:
     """
     The state of one run of a pipeline.
+
+    `Pipeline.run` makes one and calls `execute`.  Most of the state is the run's own;
+    the per-item work lives in other modules, which read it and write some of it: the
+    source's task (`_source.feed`), a stage's workers (`_attempt.serve` and its
+    retries) and a fused chain's (`_attempt.process_chain`).  Written by this class
+    unless said otherwise.
+
+    Attributes:
+        stages: the pipeline's stages, in order (read everywhere, by index).
+        limiters: each stage's rate limit, named limits resolved, or ``None``.
+        sink: where finished items go (`_emit`), or ``None`` to drop them.
+        journal: the run's `Journal`, or ``None``; the workers journal checkpoints and
+            failures through it.
+        ordered: items reach the sink in input order (`reorder`).
+        key: the key function of input values (`feed`), or ``None`` for positions.
+        progress: the `ProgressReporter` updated every interval, or ``None``.
+        stop_on_signals: SIGINT and SIGTERM stop the run (`_watch_signals`).
+        chains: the fused chains of consecutive executor stages, by their first stage's
+            index; that stage's task runs the chain.
+        fused: the indexes of the other stages of a chain, which have no task.
+        plan: the `ResumePlan`: what is done and the checkpoints to restart from (set by
+            `execute` from the journal; read by `feed`, which skips and restores items,
+            and by `_attempt.checkpoint` for the stages' fingerprints).
+        counters: each stage's `StageCounters`, written by its workers (`serve`,
+            `_after_failure`, `process_chain`: items in and out, failures, retries,
+            busy time, latencies, ``calls_running``) and by ``_chain_worker``.
+        senders, receivers: the queues' ends; ``senders[i]`` feeds stage ``i``
+            (``senders[0]`` is `feed`'s), and the last receiver is the collector's.
+        reorder: the `Reorderer` that puts items back in input order, if ``ordered``.
+        window: with ``ordered``, the `AdmissionWindow` that bounds the items in flight
+            (`feed` acquires it, the collector releases it).
+        intake: the cancel scope the source is read in; `stop_intake` cancels it.
+        started, finished: when the stages started and when the run ended (`now`).
+        ok, failed: items written by the sink, without and with an error record.
+        skipped: input values not run because the output holds them (`feed`).
+        deferred: items left unwritten for ``--resume`` (a stop, or `StopIntake`).
+        duplicates: input values skipped because an earlier one had their key (`feed`).
+        holding: with ``ordered``, an item has been left for ``--resume``, so every
+            later one is too.
+        interrupted: what stopped the intake (a signal's name, a `StopIntake` reason),
+            or ``None``.
+        stop_signal: set by a stop with a journal (`leave_waiting`); it ends the
+            stages' waits (rate limits, backoffs).
+        chains_running: items inside a fused chain's call (``_chain_worker``).
+        cancelled: a second signal cancelled the items in flight.
+        broken_by: the `ConfigError` that stopped the run at once (`broken`, called by
+            a worker whose resource could not be built and by `_attempt` for a stage
+            function of the wrong kind), which `execute` raises.
+        meter: the `RunMeter` of progress: ``admitted`` counted by `feed`,
+            ``finished`` and ``left`` by the collector.
+        losses_before: each executor's lost workers when the run began.
     """
 
     def __init__(
@@ -303,23 +361,28 @@ class Run:
     ) -> None:
         stage = self.stages[index]
         if stage.resource is None or threads is None or remote is not None:
-            await self._serve_with_resource(index, threads, remote, None)
+            await self._serve_worker(index, threads, remote, None)
             return
         # A thread worker with a resource has a thread of its own: the resource is built,
         # used and closed there (an engine may be bound to the thread that made it).
         pinned = PinnedThread(f"asyncpipe {stage.name}")
         try:
-            await self._serve_with_resource(index, threads, remote, pinned)
+            await self._serve_worker(index, threads, remote, pinned)
         finally:
             pinned.stop()
 
-    async def _serve_with_resource(
+    async def _serve_worker(
         self,
         index: int,
         threads: anyio.CapacityLimiter | None,
         remote: StageCall | None,
         pinned: PinnedThread | None,
     ) -> None:
+        """
+        One worker of stage ``index``, with a resource or without: build its resource
+        (when the stage has one and runs here, on ``pinned`` if given), serve its items,
+        and close the resource.
+        """
         stage = self.stages[index]
         resource = None
         if stage.resource is not None and remote is None:
@@ -404,7 +467,7 @@ class Run:
             except EndOfQueue:
                 break
             # Take whatever else is ready too: one sink write per batch, not per item.
-            batch += receive.receive_ready(255)
+            batch += receive.receive_ready(_MOST_PER_WRITE - 1)
             left = sum(item.deferred for item in batch)
             self.meter.finished += len(batch) - left  # through every stage, maybe held for order
             self.meter.left += left
