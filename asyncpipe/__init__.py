@@ -43,7 +43,6 @@ from ._meter import PerMinute as PerMinute
 from ._meter import ProgressSnapshot as ProgressSnapshot
 from ._meter import Total as Total
 from ._pipeline import Pipeline as Pipeline
-from ._pipeline import iterate_in_thread as iterate_in_thread
 from ._progress import JsonProgress as JsonProgress
 from ._progress import LogProgress as LogProgress
 from ._progress import ProgressReporter as ProgressReporter
@@ -69,6 +68,7 @@ from ._retry import retry_after as retry_after
 from ._sink import CallbackSink as CallbackSink
 from ._sink import JsonlSink as JsonlSink
 from ._sink import Sink as Sink
+from ._source import iterate_in_thread as iterate_in_thread
 from ._stage import ErrorRecord as ErrorRecord
 from ._stage import Item as Item
 from ._stage import ResourceFactory as ResourceFactory

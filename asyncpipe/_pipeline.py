@@ -35,11 +35,11 @@ from ._queue import ReceiveQueue, open_queue
 from ._ratelimit import RateLimit
 from ._run import Run
 from ._sink import CallbackSink, Sink
-from ._source import Source, iterate_in_thread
+from ._source import Source
 from ._stage import Item, Stage
 from ._stats import RunSummary, StageStatistics
 
-__all__ = ["Pipeline", "iterate_in_thread"]
+__all__ = ["Pipeline"]
 
 
 class Pipeline:
