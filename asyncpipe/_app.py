@@ -127,7 +127,9 @@ class RunOptions:
     fail_on_error: bool = False
     app_options: argparse.Namespace = field(default_factory=argparse.Namespace, repr=False)
 
-    _made: dict[str, RateLimit] = field(default_factory=dict, repr=False, compare=False)
+    # The limits `limit` made, by name, so that each is one object for the whole run:
+    # a cache, not an option (no constructor argument), mutable in a frozen dataclass.
+    _made: dict[str, RateLimit] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def limit(self, name: str, default: RateLimit) -> RateLimit:
         """

@@ -144,8 +144,8 @@ def check_limits(declared: Collection[str], limits: Mapping[str, RateLimit]) -> 
     unknown = sorted(set(limits) - set(declared))
     if unknown:
         raise ConfigError(
-            f"rate limit: no stage declares a limit named {', '.join(map(repr, unknown))} "
-            f"(declared: {', '.join(sorted(declared)) or 'none'})"
+            f"rate limit: neither a stage nor the pipeline declares a limit named "
+            f"{', '.join(map(repr, unknown))} (declared: {', '.join(sorted(declared)) or 'none'})"
         )
 
 

@@ -14,7 +14,16 @@ import pytest
 from cliapp import CountingApp
 
 import asyncpipe
-from asyncpipe import ConfigError, Journal, JournalError, Pipeline, RateLimit, Stage, load_app
+from asyncpipe import (
+    ConfigError,
+    Journal,
+    JournalError,
+    Pipeline,
+    RateLimit,
+    RunOptions,
+    Stage,
+    load_app,
+)
 from asyncpipe._args import build_parser, parse, run_options
 from asyncpipe._cli import main
 
@@ -245,7 +254,8 @@ class TestCountingApp:
             "llm=5/s",
         )
         assert done.returncode == 2
-        assert "no stage declares a limit named 'llm' (declared: calls)" in done.stderr
+        said = "neither a stage nor the pipeline declares a limit named 'llm' (declared: calls)"
+        assert said in done.stderr
 
     def test_resume_after_sigkill(self, tmp_path: Path) -> None:
         """A run killed mid-way and resumed writes every item once, without paying twice."""
@@ -341,6 +351,16 @@ class TestRunOptions:
         assert run_options(args, dests).inputs == ["a", "b", "c"]
         with pytest.raises(SystemExit):
             parse(["run", "a", "--out", out, "b", "--bogus"], CountingApp())
+
+    def test_run_options_cache_their_limits_out_of_reach(self, tmp_path: Path) -> None:
+        """`RunOptions.limit` gives one object per name, from a cache that is no
+        constructor argument (round 32's review: ``_made=`` was one, in a frozen class)."""
+        out, journal = tmp_path / "o", tmp_path / "j"
+        with pytest.raises(TypeError, match="_made"):
+            RunOptions(inputs=[], out=out, journal=journal, _made={})  # type: ignore[call-arg]
+        options = RunOptions(inputs=[], out=out, journal=journal, default_limit=RateLimit(5, 1))
+        made = options.limit("llm", RateLimit(1, 1))
+        assert options.limit("llm", RateLimit(1, 1)) is made and made.limit == 5
 
     def test_a_space_for_the_equals_sign_is_a_usage_error(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -136,10 +136,12 @@ class TestSharedLimits:
         assert limit.acquired == 40  # two stages x 20 items
 
     def test_undeclared_limit_is_a_config_error(self) -> None:
-        """A limit no stage declares is refused, naming the declared ones."""
+        """A limit neither a stage nor the pipeline declares is refused, naming the
+        declared ones (round 32's review: it said 'no stage', but the pipeline's own
+        limits count too)."""
         with pytest.raises(
             ConfigError,
-            match=r"no stage declares a limit named 'gpu'.*"
+            match=r"neither a stage nor the pipeline declares a limit named 'gpu'.*"
             r"declared: llm",
         ):
             document_like().configure(limits={"gpu": RateLimit(1, 1)})
