@@ -28,8 +28,10 @@ from ._errors import (
     LlmServerRefused,
     LlmServerWait,
     LlmStatusError,
+    error_detail,
 )
 from ._limits import LlmLimits
+from ._probe import Probe
 from ._types import CallState, ChatReply, Usage
 
 if TYPE_CHECKING:
@@ -59,8 +61,6 @@ _REFUSALS = {
 _REDACTED = "[REDACTED]"
 # The characters of an HTTP header's name (RFC 9110's token).
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-# A chat request every server refuses before any inference: it names no messages.
-_NO_CHAT = b"{}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +375,7 @@ class LlmClient:
         of an error record per page, when nothing answers at ``base_url`` or the server
         refuses the key.  A refused connection is tried again for ``grace`` seconds (a
         server started beside the job may still be loading its model).  A 404 asks the
-        URLs ``base_url`` was likely meant to be (see `_alternatives`); when none lists
+        URLs ``base_url`` was likely meant to be (see `stages.llm._probe`); when none lists
         models either, the server may just lack the endpoint: a warning, and the calls
         decide.  Any other answer (a 403 for a key that may chat but not list models, a
         5xx, a slow answer) is left to the calls.  Each request counts against the rate
@@ -385,152 +385,27 @@ class LlmClient:
             ConfigError: nothing answered within ``grace``, the server answered 401, or
                 ``base_url`` answered 404 where a likely alternative lists models.
         """
-        waited, pause = 0.0, 1.0
-        while True:
-            if self._limit is not None:
-                await self._limit.acquire()
-            try:
-                response = await self._http.get(self._with_query(f"{self._root}/models"))
-                break
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                    # Not a server still starting: no wait makes the certificate good.
-                    raise ConfigError(
-                        f"the LLM server at {self.base_url} showed a TLS certificate that "
-                        f"could not be verified ({self._redact(str(exc))}): for a server "
-                        "with its own certificate authority, set SSL_CERT_FILE to that "
-                        "authority's PEM file"
-                    ) from None
-                if waited >= grace:
-                    what = self._redact(str(exc) or type(exc).__name__)
-                    raise ConfigError(
-                        f"cannot reach the LLM server at {self.base_url} ({what}, for "
-                        f"{waited:g} s): is it running, and is --llm-url right?"
-                    ) from None
-            except httpx.TransportError as exc:  # reached, but slow or cut off: the calls decide
-                logger.warning("the LLM server's model list did not come (%s)", type(exc).__name__)
-                return
-            await anyio.sleep(pause)
-            waited += pause
-            pause = min(2 * pause, grace - waited) or 1.0
-        if response.status_code == 401:
-            why = "refused the API key" if self._api_key else "wants an API key, and none was set"
-            raise ConfigError(
-                f"the LLM server at {self.base_url} {why} (HTTP 401"
-                f"{_error_detail(response, self._redact)}): check --llm-key-env and the "
-                "variable it names, and --llm-key-header"
-            )
-        if response.status_code == 404:
-            await self._suggest_url()
-        elif response.status_code == 200:
-            self._check_model(response)
-            if self._slots is None and _served_by_llama_cpp(response):
-                await self._take_server_slots()
+        probe = Probe(
+            self._http,
+            self._root,
+            self._query,
+            self.model,
+            self._limit,
+            self._redact,
+            keyed=bool(self._api_key),
+        )
+        slots = await probe.check(grace=grace, want_slots=self._slots is None)
+        if slots is not None:
+            self._slots = anyio.CapacityLimiter(slots)
 
     @property
     def concurrency(self) -> int | None:
         """The most requests in flight at once, or ``None`` for no cap."""
         return None if self._slots is None else int(self._slots.total_tokens)
 
-    async def _take_server_slots(self) -> None:
-        """
-        Send no more requests at once than the llama.cpp server has slots.  It queues the
-        rest, and a request's timeout runs while it waits there: on 2 slots, 16 requests
-        at once timed out on 9 pages of 10 (round 26).
-        """
-        root = self._root.removesuffix("/v1")
-        try:
-            if self._limit is not None:
-                await self._limit.acquire()
-            answer = await self._http.get(self._with_query(f"{root}/props"))
-            slots = answer.json()["total_slots"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            return
-        if isinstance(slots, int) and slots >= 1:
-            self._slots = anyio.CapacityLimiter(slots)
-            logger.info(
-                "the llama.cpp server has %d slots: at most %d LLM requests at once "
-                "(--llm-concurrency changes it)",
-                slots,
-                slots,
-            )
-
-    async def _suggest_url(self) -> None:
-        """
-        ``base_url`` answered 404 at ``/models``: when a likely alternative lists models
-        and ``base_url`` has no chat endpoint either, name the alternative now (a missing
-        ``/v1``, round 25's audit, and a doubled one, round 29's, were a 404 per page or a
-        stop after the first call).  A server that lists models at a parent path but
-        chats at ``base_url`` (an Azure-style deployment URL, a gateway's per-model path)
-        is right as given: a warning, and the run goes on.  When no alternative lists
-        models, warn once and leave it to the calls: some OpenAI-compatible servers have
-        no ``/models``.
-        """
-        for url in _alternatives(self._root):
-            if self._limit is not None:
-                await self._limit.acquire()
-            try:
-                response = await self._http.get(self._with_query(f"{url}/models"))
-            except httpx.TransportError:
-                break  # the same server: the others would fare no better
-            if response.status_code == 200 and _lists_models(response):
-                there = self._with_query(url)
-                chat = await self._chat_status()
-                if chat == 404:
-                    raise ConfigError(
-                        f"the LLM server has no /models at {self.base_url}, nor "
-                        f"/chat/completions (HTTP 404), but has /models at {there}: "
-                        f"give --llm-url {there}"
-                    )
-                logger.warning(
-                    "the LLM server has no /models at %s, but has at %s; its "
-                    "/chat/completions there answers (%s), so --llm-url is kept as given",
-                    self.base_url,
-                    there,
-                    "no answer" if chat is None else f"HTTP {chat}",
-                )
-                return
-        logger.warning(
-            "the LLM server has no /models at %s (HTTP 404), nor at the URLs it may have "
-            "meant: if --llm-url is wrong, the calls will fail",
-            self.base_url,
-        )
-
-    async def _chat_status(self) -> int | None:
-        """
-        The status of a chat request at ``base_url`` that no server runs (no messages:
-        llama.cpp answers 400, vLLM and FastAPI servers 400 or 422, a missing route 404),
-        or ``None`` when no answer came.  Nothing is generated, so nothing is paid.
-        """
-        if self._limit is not None:
-            await self._limit.acquire()
-        try:
-            response = await self._http.post(
-                self._chat_url, content=_NO_CHAT, headers={"Content-Type": "application/json"}
-            )
-        except httpx.TransportError:
-            return None
-        return response.status_code
-
     def _with_query(self, url: str) -> str:
         """``url`` with the query ``base_url`` was given (``?api-version=...``), if any."""
         return f"{url}?{self._query}" if self._query else url
-
-    def _check_model(self, response: httpx.Response) -> None:
-        """Warn when the server lists several models and ``model`` is not one of them. A
-        server of one model is not judged: llama.cpp lists its file and answers under any
-        name (round 25's re-check: the warning came on every llama.cpp run)."""
-        try:
-            listed = [entry["id"] for entry in response.json()["data"]]
-        except (ValueError, KeyError, TypeError):
-            return
-        if len(listed) > 1 and self.model not in listed:
-            shown = ", ".join(map(str, listed[:5])) + (", ..." if len(listed) > 5 else "")
-            logger.warning(
-                "the LLM server does not list the model %r (it lists %s): check --llm-model",
-                self.model,
-                shown,
-            )
 
     def __repr__(self) -> str:
         key = "'***'" if self._api_key else "None"
@@ -848,7 +723,7 @@ class LlmClient:
         failure = _Failure(
             str(status),
             retryable,
-            f"HTTP {status}{_error_detail(response, self._redact)}",
+            f"HTTP {status}{error_detail(response, self._redact)}",
             status=status,
             retry_after=parse_retry_after(response.headers),
         )
@@ -899,51 +774,3 @@ def _not_sent(what: str) -> StopIntake:
     """The run stopped while ``what`` waited its turn: nothing was sent, and its page is
     left for --resume (`asyncpipe.stopping`)."""
     return StopIntake("the run's stop", f"{what}: not sent, the run is stopping")
-
-
-def _alternatives(base_url: str) -> list[str]:
-    """
-    The base URLs a 404 at ``base_url/models`` suggests, nearest first: ``/v1`` added
-    when the path has none, then each parent path (a doubled ``/v1``, or the chat
-    endpoint pasted whole: ``.../v1/chat/completions``).  At most four: a longer path is
-    not a slip these catch.
-    """
-    url = httpx.URL(base_url)
-    path = url.path.rstrip("/")
-    found = [] if "v1" in path.split("/") else [f"{base_url}/v1"]
-    while path:
-        path = path.rpartition("/")[0]
-        found.append(str(url.copy_with(path=path or "/")).rstrip("/"))
-    return found[:4]
-
-
-def _lists_models(response: httpx.Response) -> bool:
-    """Whether an answer is an OpenAI model list (not a catch-all page that says 200)."""
-    try:
-        return isinstance(response.json()["data"], list)
-    except (ValueError, KeyError, TypeError):
-        return False
-
-
-def _served_by_llama_cpp(models: httpx.Response) -> bool:
-    """Whether a ``/models`` answer comes from llama.cpp's server (``owned_by``)."""
-    try:
-        return any(entry.get("owned_by") == "llamacpp" for entry in models.json()["data"])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return False
-
-
-def _error_detail(response: httpx.Response, redact: Callable[[str], str]) -> str:
-    """The server's own error message, ``redact``-ed, then shortened (a key cut across
-    by the shortening would no longer be found whole: round 23's audit saw 45 of a key's
-    52 characters kept); servers put it in ``error.message``."""
-    try:
-        data = orjson.loads(response.content)
-        message = data["error"]["message"] if isinstance(data.get("error"), dict) else data["error"]
-        text = str(message)
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-        text = response.text
-    text = " ".join(redact(text).split())
-    if len(text) > 200:
-        text = text[:200] + "..."
-    return f" ({text})" if text else ""

@@ -18,12 +18,22 @@ There is one retry system: the client makes one attempt per request and reports 
 retryable failure as `LlmRetryableError` with the server's ``retry_after``; the pipeline
 stage's `asyncpipe.Retry` waits and tries again, so its statistics count the retries and
 the error record carries the true attempt count.  Messages never hold the API key (the
-client redacts it before building them).
+client redacts it before building them).  `error_detail` reads the server's own message
+out of an error answer, for the client's errors and its start-up checks.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import orjson
+
 from asyncpipe._exceptions import RetryableError, StageError, StopIntake
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import httpx
 
 __all__ = [
     "LlmDeadlineError",
@@ -34,6 +44,7 @@ __all__ = [
     "LlmServerRefused",
     "LlmServerWait",
     "LlmStatusError",
+    "error_detail",
 ]
 
 
@@ -156,3 +167,19 @@ class LlmServerWait(LlmError, StopIntake):
     def __init__(self, message: str, *, attempts: int = 0) -> None:
         LlmError.__init__(self, message, cause="429", attempts=attempts, status=429)
         self.reason = "the LLM server's Retry-After"
+
+
+def error_detail(response: httpx.Response, redact: Callable[[str], str]) -> str:
+    """The server's own error message, ``redact``-ed, then shortened (a key cut across
+    by the shortening would no longer be found whole: round 23's audit saw 45 of a key's
+    52 characters kept); servers put it in ``error.message``."""
+    try:
+        data = orjson.loads(response.content)
+        message = data["error"]["message"] if isinstance(data.get("error"), dict) else data["error"]
+        text = str(message)
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        text = response.text
+    text = " ".join(redact(text).split())
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f" ({text})" if text else ""
