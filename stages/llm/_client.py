@@ -10,7 +10,7 @@ import logging
 import time
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
 
+    from ._errors import LlmError
     from ._limits import Admission
     from ._types import Limiter, Message
 
@@ -546,19 +547,8 @@ class LlmClient:
         state: CallState,
         admission: Admission,
     ) -> ChatReply:
-        now = self._clock()
-        if state.started is None:
-            state.started = now
-        remaining = None if state.deadline is None else state.started + state.deadline - now
-        if remaining is not None and remaining <= 0:
-            admission.settle(None, charged=False)
-            raise self._give_up(
-                LlmDeadlineError,
-                f"{what} ran out of its {state.deadline:g}s deadline before attempt "
-                f"{state.attempt} (raise --llm-deadline)",
-                "deadline",
-                state,
-            )
+        """Send one attempt of a call the limits have admitted, and count what came back."""
+        remaining = self._time_left(state, admission, what)
         self._attempts += 1
         self.shared.sending()
         result, response = await self._attempt(body, headers, remaining)
@@ -577,43 +567,77 @@ class LlmClient:
             and wait >= remaining
         )
         if response is not None:
-            # Every call waits out the server's Retry-After (round 25's audit: a
-            # 'Retry-After: 120' was met by a request a second); one longer than a call
-            # may take holds every call instead, below, and stops the intake.
-            pause = self.shared.feedback_from(
-                response.headers, response.status_code, None if too_long else wait
-            )
-            hold = getattr(self._limit, "pause", None)  # a RateLimit can; any Limiter may not
-            if pause and hold is not None:
-                # The calls already admitted wait for the call limit, behind the pause's
-                # checks: pause it too, or they go on at its pace (round 24's audit: 52
-                # requests went out during a 6 s Retry-After).
-                hold(pause)
+            self._heed(response, None if too_long else wait)
         if isinstance(result, ChatReply):
-            self._succeeded += 1
-            self._refused_in_row = 0
-            self._seconds += result.seconds
-            if result.finish_reason == "length":
-                self._length_stops += 1
-            return ChatReply(
-                result.content,
-                result.usage,
-                state.attempt,
-                result.model,
-                result.finish_reason,
-                result.seconds,
-            )
+            return self._count_reply(result, state)
+        raise self._count_failure(result, state, what, too_long=too_long)
 
-        failure = result
+    def _time_left(self, state: CallState, admission: Admission, what: str) -> float | None:
+        """
+        The seconds left of the call's deadline, its clock started at the first attempt
+        (``None``: no deadline).
+
+        Raises:
+            LlmDeadlineError: none is left; nothing was sent, so nothing is charged.
+        """
+        now = self._clock()
+        if state.started is None:
+            state.started = now
+        remaining = None if state.deadline is None else state.started + state.deadline - now
+        if remaining is not None and remaining <= 0:
+            admission.settle(None, charged=False)
+            raise self._give_up(
+                LlmDeadlineError,
+                f"{what} ran out of its {state.deadline:g}s deadline before attempt "
+                f"{state.attempt} (raise --llm-deadline)",
+                "deadline",
+                state,
+            )
+        return remaining
+
+    def _heed(self, response: httpx.Response, wait: float | None) -> None:
+        """
+        Feed an answer's headers back to the shared limits, and pause every call for
+        ``wait``, the server's Retry-After (round 25's audit: a 'Retry-After: 120' was met
+        by a request a second); one longer than a call may take is ``None`` here, and
+        holds every call instead (`_count_failure`), and stops the intake.
+        """
+        pause = self.shared.feedback_from(response.headers, response.status_code, wait)
+        hold = getattr(self._limit, "pause", None)  # a RateLimit can; any Limiter may not
+        if pause and hold is not None:
+            # The calls already admitted wait for the call limit, behind the pause's
+            # checks: pause it too, or they go on at its pace (round 24's audit: 52
+            # requests went out during a 6 s Retry-After).
+            hold(pause)
+
+    def _count_reply(self, reply: ChatReply, state: CallState) -> ChatReply:
+        """Count a usable reply, and return it with the call's attempt number."""
+        self._succeeded += 1
+        self._refused_in_row = 0
+        self._seconds += reply.seconds
+        if reply.finish_reason == "length":
+            self._length_stops += 1
+        return replace(reply, attempts=state.attempt)
+
+    def _count_failure(
+        self, failure: _Failure, state: CallState, what: str, *, too_long: bool
+    ) -> LlmError:
+        """
+        Count a failed attempt, and return the error the call raises: `LlmServerWait` for
+        a 429 whose wait is ``too_long`` for the call (every call is held until it has
+        passed), `LlmDeadlineError`, `LlmServerRefused`, `LlmStatusError` when another
+        attempt cannot help, `LlmRetriesExhausted` after too many timeouts, else
+        `LlmRetryableError` for the stage's `asyncpipe.Retry`.
+        """
         if too_long:
-            assert wait is not None
-            self.shared.hold(wait)
+            assert failure.retry_after is not None
+            self.shared.hold(failure.retry_after)
             self._failed += 1
             self._failures["429"] += 1
-            raise self._server_wait(wait, state, what)
+            return self._server_wait(failure.retry_after, state, what)
         described = self._redact(failure.detail)
         if failure.cause == "deadline":
-            raise self._give_up(
+            return self._give_up(
                 LlmDeadlineError,
                 f"{what} ran out of its {state.deadline:g}s deadline during attempt "
                 f"{state.attempt} (raise --llm-deadline)",
@@ -625,14 +649,14 @@ class LlmClient:
             if self._succeeded == 0 or self._refused_in_row >= 3:
                 self._failed += 1
                 self._failures[failure.cause] += 1
-                raise LlmServerRefused(
+                return LlmServerRefused(
                     f"{what} failed: {described}: the LLM server refuses calls so "
                     f"({_REFUSALS[failure.status]}): no new pages; fix it, then --resume",
                     attempts=state.attempt,
                     status=failure.status,
                 )
         if not failure.retryable:
-            raise self._give_up(
+            return self._give_up(
                 LlmStatusError,
                 f"{what} failed: {described}; not retryable (attempt {state.attempt})",
                 failure.cause,
@@ -642,7 +666,7 @@ class LlmClient:
         if failure.cause == "timeout":
             state.timeouts += 1
             if state.timeouts > self.timeout_retries:
-                raise self._give_up(
+                return self._give_up(
                     LlmRetriesExhausted,
                     f"{what} timed out {state.timeouts} times (each attempt may take "
                     f"{self.timeout.read}s; a timed-out generation is retried at most "
@@ -651,18 +675,18 @@ class LlmClient:
                     "timeout",
                     state,
                 )
-        hint = failure.retry_after
         self._failed += 1
         self._failures[failure.cause] += 1
         message = f"{what} failed: {described} (attempt {state.attempt})"
         logger.debug("%s", message)
-        raise LlmRetryableError(
+        assert state.started is not None  # `_time_left` started the clock
+        return LlmRetryableError(
             message,
             cause=failure.cause,
             attempts=state.attempt,
             status=failure.status,
             elapsed=self._clock() - state.started,
-            retry_after=hint,
+            retry_after=failure.retry_after,
         )
 
     def _give_up(
