@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from asyncpipe import ConfigError
-from asyncpipe._durable import LineScanner
+from asyncpipe._durable import LineScanner  # private, but the app ships with asyncpipe
 
 from ._page import PageRef
 from .inputs._errors import InputError

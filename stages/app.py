@@ -39,7 +39,7 @@ from asyncpipe import (
     iterate_in_thread,
     parse_rate,
 )
-from asyncpipe._durable import atomic_write_text
+from asyncpipe._durable import atomic_write_text  # private, but the app ships with asyncpipe
 
 from ._malloc import start_environment as malloc_start_environment
 from ._page import PageRef

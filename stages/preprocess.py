@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import cv2
 import numpy as np
 
-from asyncpipe._exceptions import ConfigError, StageError
+from asyncpipe import ConfigError, StageError
 
 from ._paper import find_paper, find_print, is_blank
 from ._pixels import to_gray, u8

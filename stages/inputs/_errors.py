@@ -4,7 +4,7 @@ The error raised when an input page cannot be read or decoded.
 
 from __future__ import annotations
 
-from asyncpipe._exceptions import StageError
+from asyncpipe import StageError
 
 __all__ = ["InputError"]
 

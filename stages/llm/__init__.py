@@ -4,7 +4,7 @@ The LLM stages: an async OpenAI-compatible client and the ``correct``, ``fix`` a
 
 Example::
 
-    from asyncpipe._ratelimit import RateLimit
+    from asyncpipe import RateLimit
     from stages.llm import LlmClient, llm_stages
 
     async with LlmClient(url, model, api_key=key, rate_limit=RateLimit(150, 60)) as client:

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from asyncpipe._exceptions import RetryableError, StopIntake
-from asyncpipe._retry import Retry
+from asyncpipe import Retry, RetryableError, StopIntake
 
 from ._guard import DEFAULT_MIN_SIMILARITY, judge_edit
 from ._prompts import Prompts

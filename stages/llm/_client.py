@@ -18,8 +18,7 @@ import anyio
 import httpx
 import orjson
 
-from asyncpipe import move_on_stop, retry_after, stopping
-from asyncpipe._exceptions import ConfigError, StopIntake
+from asyncpipe import ConfigError, StopIntake, move_on_stop, retry_after, stopping
 
 from ._errors import (
     LlmDeadlineError,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from asyncpipe._exceptions import RetryableError, StageError, StopIntake
+from asyncpipe import RetryableError, StageError, StopIntake
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-from asyncpipe._exceptions import ConfigError
+from asyncpipe import ConfigError
 
 __all__ = ["DEFAULT_MIN_SIMILARITY", "Verdict", "judge_edit"]
 

@@ -11,10 +11,14 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from asyncpipe._budget import CostBudget, CostReservation
-from asyncpipe._exceptions import BudgetExceeded
-from asyncpipe._headers import parse_ratelimit_headers
-from asyncpipe._ratelimit import RateLimit, Reservation
+from asyncpipe import (
+    BudgetExceeded,
+    CostBudget,
+    CostReservation,
+    RateLimit,
+    Reservation,
+    parse_ratelimit_headers,
+)
 
 from ._errors import LlmError
 

@@ -13,10 +13,15 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from asyncpipe._budget import CostBudget, parse_cost, parse_prices
-from asyncpipe._exceptions import ConfigError
-from asyncpipe._ratelimit import RateLimit, parse_rate
-from asyncpipe._retry import Retry
+from asyncpipe import (
+    ConfigError,
+    CostBudget,
+    RateLimit,
+    Retry,
+    parse_cost,
+    parse_prices,
+    parse_rate,
+)
 
 from ._guard import DEFAULT_MIN_SIMILARITY
 from ._limits import LlmLimits, prompt_tokens

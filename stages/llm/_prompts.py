@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from asyncpipe._exceptions import ConfigError
+from asyncpipe import ConfigError
 
 __all__ = ["PROMPT_NAMES", "Prompts", "render"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 from jsonschema.validators import validator_for
 
-from asyncpipe._exceptions import ConfigError
+from asyncpipe import ConfigError
 
 __all__ = ["OutputInvalid", "Schema", "parse_json_object"]
 

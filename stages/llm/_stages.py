@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from asyncpipe._retry import Retry
+from asyncpipe import Retry
 
 from ._errors import LlmOutputError, LlmStatusError
 from ._guard import DEFAULT_MIN_SIMILARITY, judge_edit

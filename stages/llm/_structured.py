@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from asyncpipe._exceptions import ConfigError
+from asyncpipe import ConfigError
 
 from ._errors import LlmStatusError
 

@@ -117,7 +117,7 @@ class ChatModel(Protocol):
 
 class Limiter(Protocol):
     """
-    **Protocol:** a shared rate limit; `asyncpipe._ratelimit.RateLimit` is one.
+    **Protocol:** a shared rate limit; `asyncpipe.RateLimit` is one.
     """
 
     async def acquire(self) -> None:

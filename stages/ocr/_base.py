@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from asyncpipe._exceptions import StageError
+from asyncpipe import StageError
 from stages._page import Line, Page, centre_in
 from stages._rows import row_heights
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from asyncpipe._exceptions import ConfigError
+from asyncpipe import ConfigError
 
 from ._base import OcrEngine
 from ._paddle import PaddleOcrEngine

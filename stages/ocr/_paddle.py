@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asyncpipe._exceptions import ConfigError, StageError
+from asyncpipe import ConfigError, StageError
 from stages._page import Line
 
 from ._base import four_corners, polygon_to_box, reading_order

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asyncpipe._exceptions import ConfigError, StageError
+from asyncpipe import ConfigError, StageError
 from stages._page import Line
 from stages._rows import page_bow
 
