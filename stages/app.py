@@ -271,8 +271,6 @@ class DocumentApp:
                 f"--csv {args.csv} is a folder: give a file path, e.g. {args.csv / 'fields.csv'}"
             )
         passwords = pdf_passwords(args.pdf_password_env, os.environ)
-        # Read at the start: a path that is no truth (an SROIE folder's img/) is exit 2
-        # before any page is read, not a score of nothing after them all.
         if options.resume:
             started = await anyio.to_thread.run_sync(started_llm, options.journal)
             if started is not None and not args.llm_url:
@@ -284,6 +282,8 @@ class DocumentApp:
                     started.get("model"),
                     ",".join(started.get("stages") or ()),
                 )
+        # Read at the start: a path that is no truth (an SROIE folder's img/) is exit 2
+        # before any page is read, not a score of nothing after them all.
         truth = (
             None if args.truth is None else await anyio.to_thread.run_sync(load_truth, args.truth)
         )

@@ -70,7 +70,8 @@ UNSURE = 0.9
 
 LLM_STAGES = ("correct", "fix", "structure")
 
-# Thread stages get one worker per core (2 here); OCR engines each take one ONNX
+# Fixed numbers, whatever the machine's core count: sized for a 2-core machine, and
+# changed with --workers (e.g. --workers ocr=4,llm=32).  OCR engines each take one ONNX
 # thread, so two OCR workers fill two cores.  LLM stages wait on the network, so they
 # get many: the shared rate limit, not this number, is what bounds the calls.
 DEFAULT_WORKERS: Mapping[str, int] = {
