@@ -87,20 +87,29 @@ def config_defaults(path: Path, parser: argparse.ArgumentParser) -> dict[str, An
     """
     The options of the TOML file ``path``, as defaults for ``parser``.
 
+    argparse checks an option's ``choices`` on the command line only, never on a default,
+    so they are checked here: ``progress = "bogus"`` is an error, as ``--progress bogus``
+    is.
+
     Raises:
-        ConfigError: the file cannot be read, or names an option ``parser`` lacks.
+        ConfigError: the file cannot be read, names an option ``parser`` lacks, or gives
+            one with choices another value.
     """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    known = {action.dest for action in parser._actions}
+    actions = {action.dest: action for action in parser._actions}
     out: dict[str, Any] = {}
     for name, value in data.items():
         dest = name.replace("-", "_")
-        if dest not in known or dest in ("config", "help", "app"):
+        if dest not in actions or dest in ("config", "help", "app"):
             raise ConfigError(f"config {path}: unknown option {name!r}")
         if dest == "inputs" and isinstance(value, str):
             value = [value]
+        choices = actions[dest].choices
+        if choices is not None and value not in choices:
+            listed = ", ".join(repr(choice) for choice in choices)
+            raise ConfigError(f"config {path}: {name} must be one of {listed}, not {value!r}")
         out[dest] = value
     return out

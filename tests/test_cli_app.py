@@ -395,6 +395,38 @@ class TestRunOptions:
         )
         assert args.log_level == "DEBUG"
 
+    def test_a_config_files_value_out_of_an_options_choices_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """``progress = "bogus"`` in a ``--config`` file is a usage error listing the
+        choices, as ``--progress bogus`` is (argparse checks choices on the command line
+        only: the run went on with the value); a value among them is taken."""
+        config = tmp_path / "c.toml"
+        argv = ["run", "a", "--out", str(tmp_path / "o"), "--side", "s", "--config", str(config)]
+        for text, said in [
+            ('progress = "bogus"', "progress must be one of 'auto', 'rich', 'log', 'json'"),
+            ('executor = "dask"', "executor must be one of 'threads', 'ray', not 'dask'"),
+        ]:
+            config.write_text(text + "\n")
+            with pytest.raises(ConfigError, match=re.escape(said)):
+                parse(argv, CountingApp())
+        config.write_text('progress = "none"\nexecutor = "threads"\n')
+        args, _ = parse(argv, CountingApp())
+        assert (args.progress, args.executor) == ("none", "threads")
+        config.write_text('progress = "bogus"\n')
+        done = cli(
+            *APP_RUN,
+            numbers(tmp_path / "n.txt", 1),
+            "--out",
+            tmp_path / "o.jsonl",
+            "--side",
+            "s",
+            "--config",
+            config,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "progress must be one of" in done.stderr
+
     def test_a_space_for_the_equals_sign_in_workers(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
