@@ -313,8 +313,8 @@ def make_call(
 async def _take_turn(limiter: RateLimit) -> None:
     """
     Wait for ``limiter``; if the run stopped meanwhile, raise `StopIntake` so that the
-    call is not made and its item waits for --resume (`stopping`): after a Ctrl-C the
-    calls waiting for a rate limit went out one by one (round 26's re-check).
+    call is not made and its item waits for --resume (`stopping`): otherwise, after a
+    Ctrl-C, the calls waiting for a rate limit would go out one by one.
     """
     with move_on_stop():
         await limiter.acquire()

@@ -147,9 +147,8 @@ _CHATTY = ("httpx", "httpcore")
 
 def _check_journal(path: Path) -> None:
     """
-    Refuse a ``path`` that is no journal, saying what it is (a review: ``journal show``
-    of a missing file counted 0 events, and of a run's output called the output a
-    corrupt journal to move aside).
+    Refuse a ``path`` that is no journal, saying what it is: a missing file is not a
+    journal of 0 events, and a run's output is not a corrupt journal to move aside.
 
     Raises:
         ConfigError: ``path`` is missing, a folder, empty, a run's output, or any other

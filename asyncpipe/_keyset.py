@@ -8,7 +8,7 @@ about the key's length plus 5 bytes a key (``benchmarks/resume.py`` measures it)
 exact, unlike a set of hashes or a Bloom filter, which could skip an item never written.
 A lookup costs a few times a ``set`` lookup, about 2 µs on a loaded 2-core machine: a
 run of 1M no-op items keyed by ``str`` took 9.4-10.2 s with the duplicate check, 5.4 s
-without (round 31, helper-131), and any real stage's work dwarfs it.
+without, and any real stage's work dwarfs it.
 """
 
 from __future__ import annotations

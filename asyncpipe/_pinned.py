@@ -11,7 +11,7 @@ caller's context variables, and able to use `anyio.from_thread`.
 
 The thread starts when the object is made, not in a task of its own: a task can be
 cancelled before it first runs, and a call queued for a thread that never started would
-be waited for for ever (helper-97, on a version that started it in a task).
+be waited for for ever.
 """
 
 from __future__ import annotations

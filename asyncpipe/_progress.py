@@ -180,8 +180,8 @@ def interrupt_message(
     if not resume_command:
         return f"{said}finishing {in_flight} {unit} in flight; {again} to cancel them"
     # A run that can be resumed has a journal: an item in flight finishes the step it is
-    # in and is checkpointed, and waits there with the rest (helper-109: "finishing 2
-    # pages in flight" while their first LLM call was all they would finish).
+    # in and is checkpointed, and waits there with the rest ("finishing 2 pages in
+    # flight" would promise more than the one step they finish).
     return (
         f"{said}{in_flight} {unit} in flight finish the step they are in; {again} to cancel "
         f"them. They and the others wait. To finish the run later: {resume_command}"

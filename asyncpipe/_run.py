@@ -186,8 +186,8 @@ class Run:
     def leave_waiting(self) -> bool:
         """
         After a stop, with a journal: a stage begins no item, so the items waiting between
-        stages are left for --resume at their last checkpoint (round 25's audit: one
-        Ctrl-C went on for 58 s and 128 paid LLM calls, draining the queues).
+        stages are left for --resume at their last checkpoint, rather than drained through
+        paid calls (draining can take a minute and a hundred LLM calls).
         """
         return self.stop_signal.is_set
 
@@ -528,8 +528,8 @@ class Run:
         if self.progress is not None:
             if self.leave_waiting:
                 # What the stop finishes: the calls and chains running, but those whose
-                # wait it has just ended (round 28: "finishing 19 pages in flight" with
-                # 18 of them waiting for the LLM rate limit, and 1 request sent).
+                # wait it has just ended (a page waiting for the LLM rate limit is not
+                # "in flight": the stop ends its wait, and it sends nothing).
                 running = self.chains_running + sum(c.calls_running for c in self.counters)
                 in_flight = max(0, running - given_up)  # a wait in a task of its own
             else:

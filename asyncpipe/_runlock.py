@@ -30,8 +30,8 @@ __all__: list[str] = []
 
 class _JournalInUse(JournalError, ConfigError):
     """Another run holds the journal: a `JournalError` as documented, and a usage error
-    (exit 2) on the command line, as for an output in use, not a failed run (exit 1, with
-    "finish the run" advice that names the very command refused: round 26's audit)."""
+    (exit 2) on the command line, as for an output in use, not a failed run (exit 1, whose
+    "finish the run" advice would name the very command refused)."""
 
 
 def lock_path(target: Path) -> Path:

@@ -140,7 +140,7 @@ class JsonlSink(Sink):
             of the lines that replace it.  Once all of those are in the file, it is
             rewritten without the old line, atomically, like the error lines of a
             retry; a run stopped before keeps the old line for the next resume to
-            replace (round 27's re-check: a Ctrl-C left neither version).
+            replace, so that a stop never leaves neither version.
 
     .. versionadded:: 0.1
     .. versionchanged:: Unreleased

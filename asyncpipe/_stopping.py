@@ -73,8 +73,8 @@ def stopping() -> bool:
     checks it after the wait and raises `StopIntake` if so: its item is left for
     ``--resume`` too, and nothing is spent on it.  A stop lets the calls running finish,
     and such a call has begun, so only the stage itself can tell that it has not spent
-    yet (round 26: after a Ctrl-C, 14 LLM requests went out, one per rate-limit slot, for
-    calls that had been waiting for one).  Wait inside `move_on_stop` so that the stop
+    yet (without the check, a Ctrl-C lets every call waiting for a rate-limit slot send
+    its request as its slot comes).  Wait inside `move_on_stop` so that the stop
     ends the wait too.
 
     Example::
@@ -100,10 +100,10 @@ def move_on_stop() -> AbstractContextManager[anyio.CancelScope]:
     short, or if the stop came just as the block ended.
 
     For a wait before a call spends: a rate limit, a server's free slot, a retry's
-    backoff.  Without it, each call waiting for a rate limit waited its turn before it
-    gave up (round 26's re-check: the exit took 38 s at 30 calls/min, with nothing
-    sent).  Put nothing in the block that must finish once begun: a request sent and
-    cancelled halfway may still be paid for.  Outside a run, and in a run without a
+    backoff.  Without it, each call waiting for a rate limit waits its turn before it
+    gives up, and a stop at 30 calls/min can take half a minute with nothing sent.  Put
+    nothing in the block that must finish once begun: a request sent and cancelled
+    halfway may still be paid for.  Outside a run, and in a run without a
     journal, nothing cancels the block.
 
     A call waiting in the block when the run stops gives up, so the stop's word does not

@@ -99,7 +99,7 @@ class PageRef:
         ref = cls(data["id"], data["source"], data["page"], data["kind"], data.get("problem"))
         if data.get("locked"):
             ref = replace(ref, locked=True)
-        if data.get("path"):  # a checkpoint written before round 32 has none
+        if data.get("path"):  # a checkpoint of an older version has none
             ref = replace(ref, path=data["path"])
         if data.get("receipt"):
             k, n = data["receipt"]

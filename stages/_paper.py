@@ -118,8 +118,8 @@ def find_paper(image: npt.NDArray[np.uint8]) -> Box | None:
         return None
     if float((small[y : y + bh, x : x + bw] < paper - PRINT_BELOW_PAPER).mean()) < MIN_PRINT:
         # A blank bright region: the white lid of a flatbed around a greyer receipt, say,
-        # not the paper (helper-96: the blank half of a long page was cut to, and the
-        # receipt thrown away).
+        # not the paper (else the blank half of a long page is cut to, and the receipt
+        # thrown away).
         return None
     return _scaled_box(x, y, bw, bh, 0.01 * max(sh, sw), shrink, image.shape)
 

@@ -109,7 +109,7 @@ class Changes:
         Each earlier line to drop, with the lines that replace it: the output drops it
         once those are all written.  A line whose id this walk still gave (the same
         content under another path, which discovery had skipped as a duplicate of it)
-        is kept: it is that input's line too (round 27's re-check lost one such page).
+        is kept: it is that input's line too.
         """
         with self._lock:
             return {
@@ -274,7 +274,7 @@ def _read_earlier(out: Path) -> Earlier:
         for record in read_records(out):
             named = str(record.get("source"))
             # ``path``: the absolute path, when ``source`` is relative to the directory the
-            # line was written from (a line written before round 32 has none: its source is
+            # line was written from (a line an older version wrote has none: its source is
             # taken as relative to this run's).
             path = record.get("path") or os.path.abspath(named)
             source = named if named == STDIN_SOURCE else str(path)

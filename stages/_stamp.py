@@ -17,7 +17,7 @@ receipts read exactly as before.
 Red is measured against the paper. Pink or yellow paper (a carbon copy, coloured stock),
 or a photo taken under warm light, is itself 25-45 redder than it is green or blue, so the
 whole page would count as red ink, pass for one tall stamp, and lose the print's soft
-edges (``D.I.Y.`` read as ``U.1.Y.``; round 23's audit). When the paper's own redness is
+edges (``D.I.Y.`` read as ``U.1.Y.``). When the paper's own redness is
 over :data:`PAPER_TINT`, the page is white-balanced first (each channel scaled so the
 paper's median is 255) and red is found on that; the SROIE scans' paper is at most 4. A
 tinted page without a stamp is returned as it was, one with a stamp balanced as well as
@@ -42,7 +42,7 @@ The grey a stamp leaves is not the paper's: pale pink ink is 216-235 in red on p
 245-250 in the SROIE scans, and the detector still found the stamp's letters and date in
 it: on the development receipts it read the tail of a stamp's ``2018`` as an ``O`` after
 an address, and missed an address row that a stamp's date crossed. So the stamp's ink on
-bare paper is wiped (round 19). Red ink takes the paper's colour (per channel, the median
+bare paper is wiped. Red ink takes the paper's colour (per channel, the median
 of the pixels that are neither red ink nor print) where it is
 - lighter in red than halfway from the print's red level to the paper's: not over print;
 - in a shape taller than :data:`GLYPH_HEIGHT` characters: no glyph printed in red;

@@ -8,7 +8,7 @@ measuring OCR character error rate on the 40 SROIE receipts with the default rap
 "grayscale + deskew + max_side 2000 + min_side 400" set 0.0689 (worse). Until each step is
 shown to help on its own, it is off by default. On photographed or badly scanned pages
 (grainy, faded, shadowed, recompressed, blurred) the denoise filters and the binarize
-step were measured one by one in round 22, and none reads the fields better
+step were each measured alone, and none reads the fields better
 (``benchmarks/robustness.py``; docs/pages.md, "Pages turned, tilted or lying on a table").
 The exceptions are red ink lightened and the crops.
 

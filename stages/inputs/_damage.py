@@ -3,7 +3,7 @@ A JPEG damaged in the middle: bytes overwritten, not cut off.
 
 Pillow decodes such a file without a word: libjpeg resynchronises a few blocks on, so the
 page comes out whole, smeared and often shifted in colour below the damage, and OCR reads
-whatever is there (helper-114, round 29: of 10 receipts with 64 random bytes at 60 % of
+whatever is there (of 10 receipts with 64 random bytes at 60 % of
 the file, 9 decoded silently and one total came out wrong).  libjpeg itself knows: it
 warns "Corrupt JPEG data: ..." as it goes, and Pillow drops the warning.  simplejpeg's
 strict mode turns libjpeg-turbo's warnings into an exception; decoding at an eighth of

@@ -179,7 +179,7 @@ def estimate_pages(
     for path in paths:
         try:
             if not stat.S_ISREG(path.stat().st_mode):
-                continue  # a FIFO's open would wait for a writer for ever (round 26's audit)
+                continue  # a FIFO's open would wait for a writer for ever
             with path.open("rb") as fh:
                 kind = sniff(fh.read(1024))
             if kind in ("pdf", "tiff"):

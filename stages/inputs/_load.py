@@ -425,7 +425,7 @@ def _decode(
         if kind == "jpeg" and (divisor := _jpeg_divisor(width, height, max_side, max_pixels)) > 1:
             image.draft(image.mode, (width // divisor, height // divisor))
         # The pixels decoded count, as a PDF page's rendered ones do: a 1200 dpi JPEG
-        # scan decoded at 1/8 is no bomb (round 23's audit: refused, read in a PDF).
+        # scan decoded at 1/8 is no bomb (the same page in a PDF is read).
         what = f"page {page}" if kind == "tiff" else "the image"
         _check_size(*image.size, max_pixels, what)
         image.load()
@@ -458,7 +458,7 @@ def _jpeg_divisor(width: int, height: int, max_side: int | None, max_pixels: int
     4 or 8): the largest that still gives ``max_side`` on the longer side (1 without it),
     doubled while the pixels it gives pass ``max_pixels``.  So a page too large to decode
     whole, such as a 1200 dpi flatbed scan of several receipts (139 Mpx), is read at 600
-    dpi rather than refused (round 23's audit); one too large even at 1/8 is refused.
+    dpi rather than refused; one too large even at 1/8 is refused.
     """
     divisor = 1
     if max_side is not None and max(width, height) > max_side:

@@ -49,8 +49,8 @@ def cut_unread(image: Image.Image) -> tuple[Image.Image, float]:
     no byte reached, and the row of blocks the file ends in, which it reached only in
     part.  A page whose last row is not all that grey is left whole: a progressive JPEG,
     whose first passes hold the whole page, or one that lost only its last bytes, whose
-    paper may end in a flat white that is no filler (helper-96: five receipts missing
-    their last 2 bytes were cut to nothing).
+    paper may end in a flat white that is no filler (a receipt missing only its last 2
+    bytes would otherwise be cut to nothing).
     """
     pixels = np.asarray(image)
     rows = pixels.reshape(pixels.shape[0], -1)

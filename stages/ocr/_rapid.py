@@ -201,7 +201,7 @@ class RapidOcrEngine:
             can be narrow: between two letters, or after a mark that ends a word
             (``stages/ocr/_spacing.py``, ``space_limits``). These are the narrow spaces
             of a proportional face, which the recogniser drops (``NASIKANDAR``).
-            ``None``: ``space_gap`` alone, as before round 18.
+            ``None``: ``space_gap`` alone.
             Chosen on receipts printed in a proportional font (``benchmarks/
             fields_rendered.py --font aileron``); see the README for what it does there
             and on the SROIE scans.

@@ -13,7 +13,7 @@ shares meet in the middle of each overlap. A line up to half the overlap tall on
 side of that meeting point lies whole inside the strip that keeps it, so no line is lost
 or read twice.
 
-Degenerate pages (round 26's audit) are read in bounded time:
+Degenerate pages are read in bounded time:
 - a page is cut into at most :data:`MAX_STRIPS` strips, and only when it is at least
   :data:`NARROWEST_CUT` pixels wide (a 1x20000 pixel PNG was cut into 10,000 and read for
   more than 10 minutes; the detector scales a narrow strip's short side up to 736

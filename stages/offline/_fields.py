@@ -31,7 +31,7 @@ DEFAULT_FIELDS = ("company", "date", "address", "total")
 #: header's name and address on the left, the document's number and date on the
 #: right). Between the header boxes of the 40 SROIE scans' development half the widest
 #: gap is 6.2 (a salesperson and the time, below the header); the two-column headers
-#: of helper-99's receipts (round 25) are 4.8 or more apart.
+#: of the drawn receipts of new layouts (docs/accuracy.md) are 4.8 or more apart.
 COLUMN_GAP = 4.0
 
 # What lies right of a row's gap when it is the row's own value, not a second column:
@@ -75,7 +75,7 @@ def _column_texts(text: str, lines: Sequence[Line] | None) -> list[str] | None:
     cuts = [_cut(row, height) for row in grouped]
     # A second column is one: its parts line up (their left or right edges within a line
     # height and a half) on two rows or more. One row's far part alone is the row's own
-    # (round 25's re-check: "BAKERI" ... "ROTI MANIS IDAMAN", one name in two boxes).
+    # (a shop's name read as two boxes far apart on one row is still one name).
     edges = [
         (row[cut].box[0], row[-1].box[2]) for row, cut in zip(grouped, cuts, strict=True) if cut
     ]
