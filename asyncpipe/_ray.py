@@ -41,6 +41,7 @@ from ._pinned import PinnedThread
 from ._stats import WorkerLosses
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from ._stage import Stage
@@ -60,9 +61,15 @@ CONNECT_TIMEOUT = 5.0
 #: after this the actors are killed with their resources open.
 CLOSE_TIMEOUT = 10.0
 
-#: Seconds before the first try again of a call whose actor was lost; it doubles with
-#: each further try, up to 30 s.
+#: Seconds before a lost actor is first asked whether it is up again; the pause doubles
+#: with each further look, up to 30 s.
 RERUN_PAUSE = 2.0
+
+#: Seconds a lost actor is kept out of the idle pool while Ray restarts it.  Its calls go
+#: to the other actors meanwhile; after this it takes calls again even if it never
+#: answered (a call on it then fails at once, and so counts against the item's
+#: ``max_call_retries``), so that a run whose actors are all gone ends.
+REVIVE_TIMEOUT = 60.0
 
 #: Ray settings for the driver process that only turn observability off: task events
 #: (``ray list tasks``, the dashboard's task table), the driver's metrics export, the
@@ -262,7 +269,9 @@ class RayExecutor(Executor):
             running it was lost and Ray did not re-run it (a whole node lost answers "the
             task may or may not have been executed").  A lost machine is not the item's
             fault, so this does not spend the stage's own `Retry` attempts; after these
-            the call raises `RetryableError`.  Default 3, with a wait of 2, 4 and 8 s.
+            the call raises `RetryableError`.  Default 3.  The call runs again at once on
+            the next idle actor; the lost one takes calls again once Ray has restarted
+            it (or after `REVIVE_TIMEOUT` seconds if it never comes back).
             The actors lost, the calls run again and the actors replaced are counted
             (`losses`) and reported in the run's summary (``RunSummary.worker_losses``,
             and a closing line of ``asyncpipe run``).
@@ -387,10 +396,13 @@ class RayExecutor(Executor):
             # each actor and at most ``workers`` are in flight, without blocking the loop.
             send, receive = anyio.create_memory_object_stream[_Slot](len(slots))
             try:
+                # Lost actors wait for their restart in this group's tasks, out of the pool.
                 with send, receive:
-                    for slot in slots:
-                        send.send_nowait(slot)
-                    yield self._caller(ray, stage, send, receive)
+                    async with anyio.create_task_group() as revivals:
+                        for slot in slots:
+                            send.send_nowait(slot)
+                        yield self._caller(ray, stage, send, receive, revivals)
+                        revivals.cancel_scope.cancel()
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._stop(ray, slots, close=stage.resource is not None, name=stage.name)
@@ -615,15 +627,33 @@ class RayExecutor(Executor):
         stage: Stage,
         send: MemoryObjectSendStream[_Slot],
         receive: MemoryObjectReceiveStream[_Slot],
+        revivals: TaskGroup,
     ) -> StageCall:
         actor_error = ray.exceptions.RayActorError
         task_error = ray.exceptions.RayTaskError
         payload = (stage.fn, stage.resource)
 
+        async def revive(slot: _Slot) -> None:
+            """
+            Put a lost actor back in the pool once it answers again (Ray restarted it),
+            or after `REVIVE_TIMEOUT` seconds.  Ray needs a moment to notice a lost node;
+            until then, and while the actor is restarting, ``ready`` fails at once.
+            """
+            pause = RERUN_PAUSE
+            with anyio.move_on_after(REVIVE_TIMEOUT):
+                while True:
+                    await anyio.sleep(pause)
+                    with contextlib.suppress(actor_error):
+                        await slot.actor.ready.remote()
+                        break
+                    pause = min(2 * pause, 30.0)
+            send.send_nowait(slot)
+
         async def call(value: Any) -> Any:
             lost = 0
             while True:
                 slot = await receive.receive()
+                back = True  # whether the slot goes straight back to the pool
                 try:
                     pid, result = await slot.actor.call.remote(value)
                     if slot.lost:
@@ -652,6 +682,9 @@ class RayExecutor(Executor):
                         ) from None
                     raise
                 except actor_error as exc:
+                    # The actor stays out of the pool until it is up again: this item and
+                    # the next ones run on the other actors meanwhile.
+                    back = False
                     if not slot.lost:
                         # One loss, however many calls fail with it before the restart.
                         slot.lost = True
@@ -679,19 +712,16 @@ class RayExecutor(Executor):
                         self._rerun += 1
                     log.warning(
                         "ray: stage %r: the actor running an item was lost (%s); "
-                        "running the item again on a restarted actor (%d of %d)",
+                        "running the item again on the next idle actor (%d of %d)",
                         stage.name,
                         reason[:200],
                         lost,
                         self.max_call_retries,
                     )
-                    # Ray needs a moment to notice a lost node and restart its actors
-                    # elsewhere; until then calls fail at once.  Wait, then wait for the
-                    # actor to be up again (Ray queues ``ready`` until it is).
-                    await anyio.sleep(min(RERUN_PAUSE * 2.0 ** (lost - 1), 30.0))
-                    with contextlib.suppress(actor_error), anyio.move_on_after(60):
-                        await slot.actor.ready.remote()
                 finally:
-                    send.send_nowait(slot)
+                    if back:
+                        send.send_nowait(slot)
+                    else:
+                        revivals.start_soon(revive, slot)
 
         return call

@@ -168,7 +168,7 @@ class WorkerLosses:
     def describe(self) -> str:
         """
         The losses in words, e.g. ``"1 actor lost (its process or node died); 1 call ran
-        again on a restarted actor"``.
+        again after its actor was lost"``.
         """
         parts = []
         if self.lost:
@@ -184,9 +184,9 @@ class WorkerLosses:
             parts.append(
                 _count(self.rerun, "call", "calls")
                 + (
-                    " ran again on a restarted actor"
+                    " ran again after its actor was lost"
                     if self.rerun == 1
-                    else " ran again on restarted actors"
+                    else " ran again after their actors were lost"
                 )
             )
         if self.replaced:

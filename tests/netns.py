@@ -16,7 +16,12 @@ import pytest
 __all__ = ["RAY_TEST_MODULES", "loopback_only", "require_loopback_namespace"]
 
 # The modules that start or join a Ray cluster; test_ray_netns.py runs exactly these.
-RAY_TEST_MODULES = ("tests/test_ray.py", "tests/test_ray_cluster.py", "tests/test_ray_local.py")
+RAY_TEST_MODULES = (
+    "tests/test_ray.py",
+    "tests/test_ray_cluster.py",
+    "tests/test_ray_local.py",
+    "tests/test_ray_node_gone.py",
+)
 
 
 def loopback_only() -> bool:

@@ -62,7 +62,7 @@ def cluster() -> Iterator[Any]:
 
 
 #: The closing line that reports lost actors, e.g. "ray: 1 actor lost (its process or
-#: node died); 1 call ran again on a restarted actor".
+#: node died); 1 call ran again after its actor was lost".
 LOSS_LINE = re.compile(r"^ray: (\d+) actors? lost \(.*?\)(?:; (\d+) calls? ran again)?", re.M)
 
 

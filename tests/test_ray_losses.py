@@ -11,8 +11,8 @@ between an executor's counts at the start and the end of a run reaches
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -97,15 +97,17 @@ def _short_pause(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_ray, "RERUN_PAUSE", 0.001)
 
 
-@contextmanager
-def _caller(executor: RayExecutor, actors: list[FakeActor]) -> Iterator[StageCall]:
+@asynccontextmanager
+async def _caller(executor: RayExecutor, actors: list[FakeActor]) -> AsyncIterator[StageCall]:
     """The executor's call over ``actors``, as `RayExecutor.open` makes it."""
     send, receive = anyio.create_memory_object_stream[_Slot](len(actors))
     with send, receive:
-        for actor in actors:
-            send.send_nowait(_Slot(actor))
-        stage = Stage("ocr", lambda v: v, kind="thread", workers=len(actors))
-        yield executor._caller(FAKE_RAY, stage, send, receive)  # type: ignore[arg-type]
+        async with anyio.create_task_group() as revivals:
+            for actor in actors:
+                send.send_nowait(_Slot(actor))
+            stage = Stage("ocr", lambda v: v, kind="thread", workers=len(actors))
+            yield executor._caller(FAKE_RAY, stage, send, receive, revivals)  # type: ignore[arg-type]
+            revivals.cancel_scope.cancel()
 
 
 class TestRayExecutorLosses:
@@ -114,7 +116,7 @@ class TestRayExecutorLosses:
     async def test_no_loss_counts_nothing(self) -> None:
         """Calls answered by the same process leave every count at zero."""
         executor = RayExecutor()
-        with _caller(executor, [FakeActor([7, 7, 7])]) as call:
+        async with _caller(executor, [FakeActor([7, 7, 7])]) as call:
             assert [await call(v) for v in (1, 2, 3)] == [10, 20, 30]
         assert executor.losses() == WorkerLosses()
         assert not executor.losses()
@@ -126,7 +128,7 @@ class TestRayExecutorLosses:
         """
         executor = RayExecutor()
         actor = FakeActor([7, LOST, LOST, 8, 8])
-        with _caller(executor, [actor]) as call:
+        async with _caller(executor, [actor]) as call:
             assert await call(1) == 10
             assert await call(2) == 20
             assert await call(3) == 30
@@ -136,7 +138,7 @@ class TestRayExecutorLosses:
     async def test_restart_while_idle_is_a_loss_without_rerun(self) -> None:
         """An answer from a new process after an idle spell counts a loss, no rerun."""
         executor = RayExecutor()
-        with _caller(executor, [FakeActor([7, 9])]) as call:
+        async with _caller(executor, [FakeActor([7, 9])]) as call:
             await call(1)
             await call(2)
         assert executor.losses() == WorkerLosses(lost=1, rerun=0, replaced=0)
@@ -146,7 +148,7 @@ class TestRayExecutorLosses:
         executor = RayExecutor(max_restarts=0)
         fresh = FakeActor([11])
         monkeypatch.setattr(executor, "_make_actor", lambda ray, stage, payload: fresh)
-        with _caller(executor, [FakeActor([7, LOST])]) as call:
+        async with _caller(executor, [FakeActor([7, LOST])]) as call:
             assert await call(1) == 10
             assert await call(2) == 20
             assert fresh.calls == 1
@@ -155,17 +157,15 @@ class TestRayExecutorLosses:
     async def test_retries_used_up_raise_and_stay_counted(self) -> None:
         """After max_call_retries the call raises RetryableError; the loss is counted."""
         executor = RayExecutor(max_call_retries=1)
-        with (
-            _caller(executor, [FakeActor([LOST, LOST])]) as call,
-            pytest.raises(RetryableError, match="died"),
-        ):
-            await call(1)
+        async with _caller(executor, [FakeActor([LOST, LOST])]) as call:
+            with pytest.raises(RetryableError, match="died"):
+                await call(1)
         assert executor.losses() == WorkerLosses(lost=1, rerun=1, replaced=0)
 
     async def test_two_actors_lost_count_two(self) -> None:
         """Two actors lost with one node are two losses, each call run again once."""
         executor = RayExecutor()
-        with _caller(executor, [FakeActor([LOST, 8]), FakeActor([LOST, 9])]) as call:
+        async with _caller(executor, [FakeActor([LOST, 8]), FakeActor([LOST, 9])]) as call:
 
             async def one(value: int) -> None:
                 await call(value)
@@ -229,10 +229,10 @@ class TestSummaryReportsLosses:
             worker_losses={"ray": WorkerLosses(lost=1, rerun=2)},
         )
         lines = await closing_lines(lost, **options)
-        assert "ray: 1 actor lost (its process or node died); 2 calls ran again on " in (
+        assert "ray: 1 actor lost (its process or node died); 2 calls ran again after " in (
             "\n".join(lines)
         )
-        assert "restarted actors" in "\n".join(lines)
+        assert "after their actors were lost" in "\n".join(lines)
         clean = RunSummary(stages=[], elapsed=1.0, ok=6, failed=0, skipped=0)
         assert not [line for line in await closing_lines(clean, **options) if "ray" in line]
 
@@ -240,11 +240,11 @@ class TestSummaryReportsLosses:
         """describe() names replaced actors and gets singular and plural right."""
         text = WorkerLosses(lost=2, rerun=1, replaced=1).describe()
         assert text == (
-            "2 actors lost (their process or node died); 1 call ran again on a restarted "
-            "actor; 1 actor replaced (restarts used up)"
+            "2 actors lost (their process or node died); 1 call ran again after its "
+            "actor was lost; 1 actor replaced (restarts used up)"
         )
 
     def test_describe_names_only_what_happened(self) -> None:
         """A count of zero is left out: a rerun with no loss seen says nothing of losses."""
-        assert WorkerLosses(rerun=2).describe() == "2 calls ran again on restarted actors"
+        assert WorkerLosses(rerun=2).describe() == "2 calls ran again after their actors were lost"
         assert WorkerLosses(lost=1).describe() == "1 actor lost (its process or node died)"
