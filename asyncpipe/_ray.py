@@ -551,7 +551,7 @@ class RayExecutor(Executor):
         else:
             if error is None:
                 return
-            # As on local threads (`Run._serve_with_resource`), caused by the factory's error.
+            # As on local threads (`Run._serve_worker`), caused by the factory's error.
             failed.append(
                 ConfigError(
                     f"stage {stage.name!r}: a worker's resource could not be built "
