@@ -30,11 +30,12 @@ from ._errors import (
     error_detail,
 )
 from ._limits import LlmLimits
+from ._outage import OUTAGE_CAUSES, Outage
 from ._probe import Probe
 from ._types import CallState, ChatReply, Usage
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
     from types import TracebackType
 
     from ._errors import LlmError
@@ -211,17 +212,23 @@ class LlmClient:
     call's deadline raises `LlmServerWait` (a `StopIntake`: no new pages, and no call is
     sent until the wait has passed); openai-python drops a hint over 60 s and retries on
     its backoff, which is how a quota's long wait was met with a request a second.
-    Otherwise the stage's `asyncpipe.Retry` waits (full jitter, 0.5 s doubling to 8 s by
-    default, or the hint) and calls again.  After a 429 the shared limits (and the call
-    limit) pause for the whole ``Retry-After``, so no call goes out before it has passed.
+    A server that cannot be reached (a refused connection, a 502 or a 503) is waited for
+    within the call's deadline, not retried by the stage: every call of the client waits
+    while one tries again, after 1 s, then 2, 4 and 8 s at most (see `Outage`), so a
+    server restarted mid-run costs no page; a call without a deadline raises
+    `LlmRetryableError` at once instead.  Otherwise the stage's `asyncpipe.Retry` waits
+    (full jitter, 0.5 s doubling to 8 s by default, or the hint) and calls again.  After a
+    429 the shared limits (and the call limit) pause for the whole ``Retry-After``, so no
+    call goes out before it has passed.
     A 401, 403 or 404 before any call has succeeded, or three in a row, raises
     `LlmServerRefused` (a `StopIntake`): a wrong key, URL or model, which would
     otherwise make an error record of every page.
 
     A `CallState` ties the attempts of one call together: its deadline runs from the moment
     the first attempt is admitted by the rate limit (time spent queueing for that first
-    slot is the pipeline's backpressure, not a fault) to the last byte, so an attempt never
-    outlives it.  A timed-out generation starts over on a retry, so it is retried at most
+    slot is the pipeline's backpressure, not a fault; waiting for an unreachable server is
+    one, and starts it too) to the last byte, so an attempt never outlives it.  A
+    timed-out generation starts over on a retry, so it is retried at most
     ``timeout_retries`` times (default 1); after that `LlmRetriesExhausted` is raised.
 
     The API key goes into one header only (``Authorization: Bearer``, or the bare key in
@@ -258,6 +265,7 @@ class LlmClient:
             rate limit had spaced out and then release them in a burst.
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
         clock: the monotonic clock of the deadline (tests inject a fake).
+        sleep: how a call waits for an unreachable server (tests inject a fake).
 
     Raises:
         ConfigError: an argument is out of range.
@@ -284,6 +292,7 @@ class LlmClient:
         limits: httpx.Limits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(
@@ -331,6 +340,7 @@ class LlmClient:
         self.shared = shared if shared is not None else LlmLimits()
         self._prices = prices
         self._clock = clock
+        self._outage = Outage(clock=clock, sleep=sleep)
         all_headers = {"User-Agent": "asyncpipe-llm/0.1", **(headers or {})}
         if self._api_key is not None:
             bearer = api_key_header.lower() == "authorization"
@@ -496,7 +506,7 @@ class LlmClient:
         # and then held back (by a pause after a 429, or the token limit) would reach the
         # server late and crowd the units granted after it into one of its windows.
         if self._slots is None:
-            return await self._admit_and_send(messages, limit, body, headers, what, state)
+            return await self._send(messages, limit, body, headers, what, state)
         # Each wait before the request goes ends when the run stops (`move_on_stop`): the
         # call gives up at once, unsent, instead of at its turn.
         taken = False
@@ -506,9 +516,55 @@ class LlmClient:
         if not taken:
             raise _not_sent(what)
         try:
-            return await self._admit_and_send(messages, limit, body, headers, what, state)
+            return await self._send(messages, limit, body, headers, what, state)
         finally:
             self._slots.release()
+
+    async def _send(
+        self,
+        messages: Sequence[Message],
+        limit: int | None,
+        body: bytes,
+        headers: dict[str, str],
+        what: str,
+        state: CallState,
+    ) -> ChatReply:
+        """Send the call, and again each time it finds the server unreachable (`_reach`)."""
+        while True:
+            await self._reach(state, what)
+            try:
+                return await self._admit_and_send(messages, limit, body, headers, what, state)
+            except _Unreachable:
+                continue
+
+    async def _reach(self, state: CallState, what: str) -> None:
+        """
+        Wait, while the server is unreachable, until this call may try it again.
+
+        Raises:
+            LlmDeadlineError: the call's deadline came first.
+            StopIntake: the run stopped meanwhile; nothing was sent.
+        """
+        outage = self._outage
+        if not outage.down:
+            return
+        if state.started is None:
+            state.started = self._clock()  # a fault, not the pipeline's backpressure
+        until = None if state.deadline is None else state.started + state.deadline
+        reached = False
+        with move_on_stop():
+            reached = await outage.wait(until)
+        if stopping():
+            raise _not_sent(what)
+        if not reached:
+            raise self._give_up(
+                LlmDeadlineError,
+                f"{what} ran out of its {state.deadline:g}s deadline waiting for the LLM "
+                f"server, unreachable for {self._clock() - outage.since:.0f} s (last: "
+                f"{outage.detail}); raise --llm-deadline to wait longer",
+                "deadline",
+                state,
+            )
 
     async def _admit_and_send(
         self,
@@ -568,7 +624,18 @@ class LlmClient:
         if response is not None:
             self._heed(response, None if too_long else wait)
         if isinstance(result, ChatReply):
+            self._outage.answered()
             return self._count_reply(result, state)
+        if result.cause in OUTAGE_CAUSES and result.retryable and state.deadline is not None:
+            # Waited for within the deadline (`_reach`): the call is not at fault.
+            self._failed += 1
+            self._failures[result.cause] += 1
+            detail = self._redact(result.detail)
+            logger.debug("%s: the LLM server is unreachable (%s): waiting for it", what, detail)
+            self._outage.failed(detail, result.retry_after)
+            raise _Unreachable
+        if response is not None:
+            self._outage.answered()
         raise self._count_failure(result, state, what, too_long=too_long)
 
     def _time_left(self, state: CallState, admission: Admission, what: str) -> float | None:
@@ -791,6 +858,10 @@ class LlmClient:
         return ChatReply(
             content, usage, 0, model, str(finish) if finish is not None else None, seconds
         )
+
+
+class _Unreachable(Exception):
+    """An attempt found the server unreachable: the call waits for it and tries again."""
 
 
 def _not_sent(what: str) -> StopIntake:
