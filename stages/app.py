@@ -431,7 +431,10 @@ class DocumentApp:
                     lines += llm.summary(llm_options.stages)
                     lines += limits.summary(summary.elapsed, call_limit)
                     if advice := timeout_advice(
-                        client.statistics(), args.llm_timeout, client.concurrency
+                        client.statistics(),
+                        args.llm_timeout,
+                        client.concurrency,
+                        llm_options.stages,
                     ):
                         lines.append(advice)
                 # Both read the output as a stream: a long run's output need not fit in memory.

@@ -7,10 +7,12 @@ with a shared rate limit, one attempt per request (retries belong to the stage's
 from __future__ import annotations
 
 import logging
+import math
 import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -57,7 +59,8 @@ _RETRY_STATUSES = frozenset({408, 409, 429})
 _REFUSALS = {
     401: "check the key: --llm-key-env and the variable it names, and --llm-key-header",
     403: "the key may not make this call: check its rights, and --llm-model",
-    404: "check --llm-url, which ends in /v1, and --llm-model",
+    404: "check --llm-url {url} (an OpenAI-compatible API's most often ends in /v1) and "
+    "--llm-model",
 }
 _REDACTED = "[REDACTED]"
 # The characters of an HTTP header's name (RFC 9110's token).
@@ -84,6 +87,8 @@ class LlmStatistics:
         cost: the price of those tokens, if the client was given ``prices``.
         no_usage: replies that said nothing of their tokens (``usage`` missing): they
             are not in the counts above.
+        gave_up: calls that gave up before sending their next attempt, their deadline
+            run out during the wait: no request, so in none of the counts above.
     """
 
     attempts: int = 0
@@ -97,6 +102,7 @@ class LlmStatistics:
     seconds: float = 0.0
     cost: float | None = None
     no_usage: int = 0
+    gave_up: int = 0
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -115,8 +121,16 @@ class LlmStatistics:
         """
         failures = " ".join(f"{k}={v}" for k, v in sorted(self.failures.items())) or "none"
         line = (
-            f"llm: {self.attempts} requests ({self.succeeded} ok, {self.failed} failed: "
-            f"{failures}), tokens: {self.total_tokens} (prompt {self.prompt_tokens} + "
+            f"llm: {self.attempts} requests ({self.succeeded} ok, {self.failed} failed: {failures})"
+        )
+        if self.gave_up:
+            # Not requests: nothing was sent (a retry's wait outlasted the call's deadline).
+            line += (
+                f", {self.gave_up} call{'' if self.gave_up == 1 else 's'} gave up before "
+                "sending again (--llm-deadline ran out)"
+            )
+        line += (
+            f", tokens: {self.total_tokens} (prompt {self.prompt_tokens} + "
             f"completion {self.completion_tokens})"
         )
         if (speed := self.tokens_per_second) is not None:
@@ -124,7 +138,9 @@ class LlmStatistics:
         if self.length_stops:
             line += f", {self.length_stops} replies cut by max_tokens"
         if self.cost is not None:
-            line += f", cost: {self.cost:.4f}"
+            # What the replies' usage costs; the cost ceiling's count (`LlmLimits.summary`)
+            # adds the worst case of the calls that reported none (a timeout).
+            line += f", usage cost: {self.cost:.4g}"
         if self.no_usage:
             # The cost ceiling kept their estimates (round 25's audit: "cost: 0.0000" beside
             # "0.0995 of the 0.1 ceiling").
@@ -359,6 +375,7 @@ class LlmClient:
         self._failures: Counter[str] = Counter()
         self._usage = [0, 0, 0]
         self._no_usage = 0
+        self._gave_up = 0  # calls whose deadline ran out before their next attempt
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -444,6 +461,7 @@ class LlmClient:
             seconds=self._seconds,
             cost=cost,
             no_usage=self._no_usage,
+            gave_up=self._gave_up,
         )
 
     # -- the call --------------------------------------------------------------------------
@@ -658,6 +676,7 @@ class LlmClient:
                 f"{state.attempt} (raise --llm-deadline)",
                 "deadline",
                 state,
+                sent=False,
             )
         return remaining
 
@@ -717,7 +736,8 @@ class LlmClient:
                 self._failures[failure.cause] += 1
                 return LlmServerRefused(
                     f"{what} failed: {described}: the LLM server refuses calls so "
-                    f"({_REFUSALS[failure.status]}): no new pages; fix it, then --resume",
+                    f"({_REFUSALS[failure.status].format(url=self.base_url)}): no new pages; "
+                    "fix it, then --resume",
                     attempts=state.attempt,
                     status=failure.status,
                 )
@@ -762,19 +782,28 @@ class LlmClient:
         cause: str,
         state: CallState,
         status: int | None = None,
+        *,
+        sent: bool = True,
     ) -> LlmStatusError | LlmRetriesExhausted | LlmDeadlineError:
-        self._failed += 1
-        self._failures[cause] += 1
+        """The error a call gives up with, counted as a failed request if one was ``sent``."""
+        if sent:
+            self._failed += 1
+            self._failures[cause] += 1
+        else:
+            self._gave_up += 1
         message = self._redact(message)
         logger.debug("%s", message)
         elapsed = None if state.started is None else self._clock() - state.started
         return kind(message, cause=cause, attempts=state.attempt, status=status, elapsed=elapsed)
 
     def _server_wait(self, wait: float, state: CallState, what: str) -> LlmServerWait:
+        # UTC, said so: the log lines' times are local, and a resume may run elsewhere.
+        until = datetime.now(UTC) + timedelta(seconds=math.ceil(wait))
         return LlmServerWait(
             f"{what}: the LLM server asked to wait {wait:.0f} s (Retry-After), longer than "
             f"a call may take ({state.deadline or 0:g} s, --llm-deadline): no new pages, and "
-            "none sent until then; --resume once it has passed",
+            f"none sent until then; --resume once it has passed, after "
+            f"{until:%Y-%m-%d %H:%M:%S} UTC",
             attempts=state.attempt,
         )
 

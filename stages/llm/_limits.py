@@ -133,6 +133,9 @@ class LlmLimits:
         # more than the client's usage figure, which counts only what was reported.
         self.estimated = 0
         self._sent_at: deque[float] = deque()  # when, for the last minute's count
+        # The most requests sent in any 60 s: the run's mean can pass a call limit that
+        # held in every window (two windows' worth in a run of 61 s).
+        self.busiest_minute = 0
         self._held_until = 0.0  # a server wait too long for any call: none is sent
 
     def hold(self, seconds: float) -> None:
@@ -224,7 +227,7 @@ class LlmLimits:
         self.sent += 1
         now = time.monotonic()
         self._sent_at.append(now)
-        self._last_minute(now)  # bounded even when no progress display asks
+        self.busiest_minute = max(self.busiest_minute, self._last_minute(now))
 
     def _last_minute(self, now: float) -> int:
         """The attempts sent in the minute before ``now``, older ones forgotten."""
@@ -261,7 +264,7 @@ class LlmLimits:
         )
         if self.budget is not None:
             budget = self.budget
-            out["cost"] = (
+            out["worst-case cost"] = (
                 f"{budget.spent:.4g}/{budget.max_cost:g}"
                 if budget.max_cost is not None
                 else f"{budget.spent:.4g}"
@@ -277,10 +280,13 @@ class LlmLimits:
             minutes = elapsed / 60.0
             calls = self.sent / minutes
             used = self._tokens.units / minutes
-            line = f"llm rates: {calls:.1f} calls/min"
+            line = (
+                f"llm rates: {calls:.1f} calls/min mean over the run, at most "
+                f"{self.busiest_minute} in any 60 s"
+            )
             if call_limit:
                 line += f" (limit {call_limit})"
-            line += f", {used:.0f} tokens/min"
+            line += f", {used:.0f} tokens/min mean"
         else:
             # A run under a minute: its counts, not a per-minute rate extrapolated from a
             # burst (round 25's audit: "205.2 calls/min (limit 150/min)" for 26 calls in
@@ -300,12 +306,16 @@ class LlmLimits:
             line += f"; paused {self.pauses} times after a 429"
         lines = [line]
         if (budget := self.budget) is not None:
-            text = f"llm cost: {budget.spent:.6g}"
+            text = f"llm worst-case cost: {budget.spent:.4g}"
             if budget.max_cost is not None:
                 text += f" of the {budget.max_cost:g} ceiling"
-                if budget.refused:
-                    text += (
-                        f"; {budget.refused} call{'' if budget.refused == 1 else 's'} refused by it"
-                    )
+            # The usage cost (the `llm:` line) counts only the replies that reported their
+            # usage; a timed-out call may still have been billed.
+            text += (
+                " (the usage cost, plus each call that timed out or reported no usage at its "
+                "prompt and max_tokens)"
+            )
+            if budget.refused:
+                text += f"; {budget.refused} call{'' if budget.refused == 1 else 's'} refused by it"
             lines.append(text)
         return lines

@@ -29,6 +29,8 @@ from ._stages import DEFAULT_RETRY, structure_max_tokens, text_max_tokens
 from ._structured import STRUCTURED_MODES
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ._client import LlmStatistics
     from ._schema import Schema
 
@@ -348,7 +350,10 @@ def _deadline(args: argparse.Namespace) -> float:
 
 
 def timeout_advice(
-    statistics: LlmStatistics, timeout: float | None, concurrency: int | None = None
+    statistics: LlmStatistics,
+    timeout: float | None,
+    concurrency: int | None = None,
+    stages: Sequence[str] = LLM_STAGE_NAMES,
 ) -> str | None:
     """
     One plain sentence for the run summary when most requests timed out, else ``None``.
@@ -358,6 +363,8 @@ def timeout_advice(
         timeout: the per-attempt timeout in seconds.
         concurrency: the client's cap on requests at once, or ``None`` (no cap: a server
             that queues requests may have timed them out in its queue).
+        stages: the text stages that called the LLM: the advice names the max_tokens
+            options of these only.
     """
     timeouts = statistics.failures.get("timeout", 0)
     if not timeouts or timeouts * 2 <= statistics.attempts:
@@ -374,8 +381,17 @@ def timeout_advice(
         else "; a server that serves few requests at once queues the rest, and their "
         "timeouts run there: give --llm-concurrency (an Ollama server's OLLAMA_NUM_PARALLEL)"
     )
+    shorter = [
+        option
+        for option, names in (
+            ("--llm-text-max-tokens", {"correct", "fix"}),
+            ("--llm-structure-max-tokens", {"structure"}),
+        )
+        if names & set(stages)
+    ]
+    lower = f" (or lower {' or '.join(shorter)})" if shorter else ""
     return (
         f"Most LLM requests timed out ({timeouts} of {statistics.attempts}, "
-        f"--llm-timeout {timeout}s): {measured}; raise --llm-timeout (or lower "
-        f"--llm-text-max-tokens) for this server{queued}."
+        f"--llm-timeout {timeout}s): {measured}; raise --llm-timeout{lower} for this "
+        f"server{queued}."
     )

@@ -8,6 +8,7 @@ instead of an error record per page.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -224,14 +225,19 @@ class Probe:
 
 def _alternatives(base_url: str) -> list[str]:
     """
-    The base URLs a 404 at ``base_url/models`` suggests, nearest first: ``/v1`` added
-    when the path has none, then each parent path (a doubled ``/v1``, or the chat
-    endpoint pasted whole: ``.../v1/chat/completions``).  At most four: a longer path is
-    not a slip these catch.
+    The base URLs a 404 at ``base_url/models`` suggests, nearest first: when the path
+    has no ``/v1``, another version (``/v2``) made ``/v1``, and ``/v1`` added; then each
+    parent path (a doubled ``/v1``, or the chat endpoint pasted whole:
+    ``.../v1/chat/completions``).  At most four: a longer path is not a slip these catch.
     """
     url = httpx.URL(base_url)
     path = url.path.rstrip("/")
-    found = [] if "v1" in path.split("/") else [f"{base_url}/v1"]
+    found = []
+    if "v1" not in path.split("/"):
+        parent, _, last = path.rpartition("/")
+        if re.fullmatch(r"v\d+", last):
+            found.append(str(url.copy_with(path=f"{parent}/v1")))
+        found.append(f"{base_url}/v1")
     while path:
         path = path.rpartition("/")[0]
         found.append(str(url.copy_with(path=path or "/")).rstrip("/"))

@@ -8,7 +8,9 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import re
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -264,6 +266,19 @@ class TestRetryable:
                 await call(client, FakeTime(), task="correct")
         assert len(script.requests) == 5
 
+    async def test_a_404_names_the_url_as_given(self) -> None:
+        """A 404's advice quotes --llm-url as given (a review: it said 'which ends in /v1'
+        of a URL that ended in /v2)."""
+        refusal = httpx.Response(404, json={})
+        transport = httpx.MockTransport(lambda r: refusal)
+        async with LlmClient("http://llm.test/v2", "m", transport=transport) as client:
+            with pytest.raises(LlmServerRefused) as info:
+                await client.chat(MESSAGES, task="correct")
+        assert "check --llm-url http://llm.test/v2 (an OpenAI-compatible API's most often " in (
+            str(info.value)
+        )
+        assert "which ends in /v1" not in str(info.value)
+
     async def test_x_should_retry_overrides_status(self) -> None:
         """``x-should-retry`` wins over the status, both ways."""
         script = Script(
@@ -398,9 +413,17 @@ class TestWaiting:
         time = FakeTime()
         script = Script(httpx.Response(429, headers={"retry-after": "3600"}), ok())
         async with make_client(script, time) as client:
+            before = datetime.now(UTC).replace(microsecond=0)
             with pytest.raises(LlmServerWait, match=r"asked to wait 3600 s") as info:
                 await call(client, time, task="correct")
+            after = datetime.now(UTC)
             assert isinstance(info.value, StopIntake)
+            # The clock time to resume after, in UTC (a review: only '--resume once it
+            # has passed').
+            found = re.search(r"--resume once it has passed, after (.{19}) UTC$", str(info.value))
+            assert found is not None, str(info.value)
+            until = datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+            assert before + timedelta(hours=1) <= until <= after + timedelta(hours=1)
             with pytest.raises(LlmServerWait):
                 await call(client, time, task="fix")
         assert time.sleeps == []
@@ -507,6 +530,11 @@ class TestWaiting:
                 await client.chat(MESSAGES, task="correct", call=state)
         assert script.requests == []
         assert "5s deadline" in str(info.value)
+        stats = client.statistics()
+        assert (stats.attempts, stats.failed, stats.failures, stats.gave_up) == (0, 0, {}, 1)
+        assert "llm: 0 requests (0 ok, 0 failed: none), 1 call gave up before sending" in (
+            stats.summary()
+        )
 
     async def test_deadline_cuts_a_slow_attempt(self) -> None:
         """An attempt that outlives the deadline is abandoned (real time, short)."""
@@ -691,7 +719,11 @@ class TestCheck:
             return httpx.Response(404, json={})
 
         transport = httpx.MockTransport(server)
-        for given in ("http://llm.test/v1/v1", "http://llm.test/v1/chat/completions/"):
+        for given in (
+            "http://llm.test/v1/v1",
+            "http://llm.test/v1/chat/completions/",
+            "http://llm.test/v2",  # another version: a review's exit 4 after one call
+        ):
             async with LlmClient(given, "m", transport=transport) as client:
                 with pytest.raises(ConfigError, match=r"give --llm-url http://llm.test/v1$"):
                     await client.check()

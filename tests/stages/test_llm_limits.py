@@ -82,7 +82,12 @@ class TestTokenLimit:
         [short] = llm.shared.summary(7.5, "150/min")
         assert short == "llm rates: 3 calls in 7.5 s (limit 150/min), 111 tokens (limit 10000/60s)"
         [long] = llm.shared.summary(120.0, "150/min")
-        assert long.startswith("llm rates: 1.5 calls/min (limit 150/min)")
+        # A mean over the run may pass a limit that held in every 60 s window (a review:
+        # '10.1 calls/min (limit 10/min)'): the line says it is a mean, and the busiest
+        # minute's count.
+        assert long.startswith(
+            "llm rates: 1.5 calls/min mean over the run, at most 3 in any 60 s (limit 150/min)"
+        )
 
     async def test_tokens_the_server_never_reported_are_said_to_be_estimates(self) -> None:
         """A reply with no usage (a proxy's HTML page) settles at the tokens reserved, so
@@ -155,6 +160,36 @@ class TestTokenLimit:
                 await llm.chat(MESSAGES, task="t", max_tokens=200)
         stats = tokens.statistics()
         assert stats.in_window == prompt_tokens(MESSAGES) + 200 and stats.outstanding == 0
+
+    async def test_the_two_costs_are_labelled(self) -> None:
+        """The summary's two costs say which is which: the replies' usage, and the
+        ceiling's count with a timed-out call at its worst case (both were 'cost')."""
+        answers = iter([completion(30, 7)])
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            reply = next(answers, None)
+            if reply is None:
+                raise httpx.ReadTimeout("slow", request=request)
+            return reply
+
+        limits = LlmLimits(budget=CostBudget(1000, 1000, max_cost=10))
+        async with LlmClient(
+            "http://llm.test/v1",
+            "m",
+            transport=httpx.MockTransport(answer),
+            shared=limits,
+            prices=(1000, 1000),
+        ) as llm:
+            await llm.chat(MESSAGES, task="t", max_tokens=200)
+            with pytest.raises(LlmRetryableError):
+                await llm.chat(MESSAGES, task="t", max_tokens=200)
+        assert ", usage cost: 0.037" in llm.statistics().summary()
+        worst = 0.037 + (prompt_tokens(MESSAGES) + 200) / 1000
+        assert limits.summary(5.0, None)[1].startswith(
+            f"llm worst-case cost: {worst:.4g} of the 10 ceiling (the usage cost, plus each "
+            "call that timed out"
+        )
+        assert limits.live(None)["worst-case cost"] == f"{worst:.4g}/10"
 
     async def test_cancelled_call_is_settled(self) -> None:
         """A call cancelled mid-flight settles its reservation (nothing left outstanding)."""

@@ -636,6 +636,13 @@ class TestOptions:
         assert capped is not None and "--llm-concurrency" not in capped
         fine = LlmStatistics(attempts=4, succeeded=3, failed=1, failures={"timeout": 1})
         assert timeout_advice(fine, 60.0) is None
+        # The max_tokens options of the stages that ran, only (a review: a structure-only
+        # run was told to lower --llm-text-max-tokens, which it does not use).
+        assert "(or lower --llm-text-max-tokens or --llm-structure-max-tokens)" in advice
+        structure = timeout_advice(slow, 60.0, stages=("structure",))
+        assert structure is not None and "(or lower --llm-structure-max-tokens)" in structure
+        text = timeout_advice(slow, 60.0, stages=("correct", "fix"))
+        assert text is not None and "(or lower --llm-text-max-tokens)" in text
 
     async def test_only_chosen_stages_call_the_llm(self) -> None:
         """--llm-stages structure: correct and fix run offline, structure is async with the

@@ -154,7 +154,9 @@ class TestCostCeiling:
             first = len(records(out))
             assert 0 < first < PAGES
             for _ in range(PAGES):
-                spent = float(re.findall(r"llm cost: ([\d.]+) of the 2.5", done.stderr)[0])
+                spent = float(
+                    re.findall(r"llm worst-case cost: ([\d.]+) of the 2.5", done.stderr)[0]
+                )
                 assert spent <= 2.5
                 if done.returncode == 0:
                     break
