@@ -296,5 +296,7 @@ class TestCostCeilingBelowOneCall:
         assert "which can never fit under the cost ceiling of 0.5: raise --max-cost" in (
             done.stderr
         )
-        assert re.search(r"llm cost: .* of the 0\.5 ceiling.*\b1 call refused by it", done.stderr)
+        assert re.search(
+            r"llm worst-case cost: .* of the 0\.5 ceiling.*\b1 call refused by it", done.stderr
+        )
         assert statuses(out) == []
