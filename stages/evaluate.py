@@ -64,6 +64,9 @@ class Accuracy:
             their text is not scored.
         unmatched: records whose page the ground truth does not hold (not scored).
         unmatched_example: the first of them, as ``file name, page``.
+        errors: scored pages whose record is an error record (a stage failed for good).
+        fallback: of them, those scored on the offline rules' fields the record keeps
+            (``fallback_fields``), which the CSV holds too; the others count as missed.
     """
 
     pages: int = 0
@@ -75,6 +78,8 @@ class Accuracy:
     split: int = 0
     unmatched: int = 0
     unmatched_example: str | None = None
+    errors: int = 0
+    fallback: int = 0
 
     def rate(self, name: str) -> float:
         """
@@ -104,9 +109,17 @@ class Accuracy:
                 else "the output holds no records"
             )
             return [f"no accuracy: no page with ground truth was scored: {seen}"]
-        split = f" ({self.split} cut into receipts: their fields missed)" if self.split else ""
+        notes = []
+        if self.split:
+            notes.append(f"{self.split} cut into receipts: their fields missed")
+        if self.errors:
+            notes.append(
+                f"{self.errors} error record(s), {self.fallback} of them scored on the "
+                "offline fields kept in the record and the CSV"
+            )
+        said = f" ({'; '.join(notes)})" if notes else ""
         out = [
-            f"accuracy over {self.pages} pages with ground truth{split}:",
+            f"accuracy over {self.pages} pages with ground truth{said}:",
             f"  OCR character accuracy {1 - self.cer_text:.3f} (CER {self.cer_text:.4f}); "
             f"after correct+fix {1 - self.cer_corrected:.3f} (CER {self.cer_corrected:.4f})",
         ]
@@ -199,7 +212,9 @@ def evaluate(
     upper-cased text with whitespace runs collapsed.  The OCR and corrected texts are
     put in reading order from their line boxes first, as the reference is.  Fields are
     scored by exact match after whitespace and case normalisation (the SROIE rule),
-    with the mean similarity beside it.
+    with the mean similarity beside it.  An error record is scored on the offline fields
+    it keeps (``fallback_fields``) when it has no fields of its own, as the CSV holds
+    them; `Accuracy.errors` and `Accuracy.fallback` count such pages.
     """
     acc = Accuracy(
         fields={name: (0, 0) for name in fields}, similarity={name: 0.0 for name in fields}
@@ -235,6 +250,12 @@ def evaluate(
             reference
         )
         predicted = record.get("fields") or {}
+        if record.get("status") == "error":
+            acc.errors += 1
+            if not predicted and record.get("fallback_fields"):
+                # What the output offers for the page, as the CSV writes it.
+                predicted = record["fallback_fields"]
+                acc.fallback += 1
         for name in fields:
             value = expected.fields.get(name, "")
             if not str(value).strip():

@@ -101,6 +101,32 @@ class TestEvaluate:
         assert accuracy.misses["company"] == {"split": 1}
         assert "1 cut into receipts: their fields missed" in "\n".join(accuracy.lines())
 
+    def test_an_error_record_is_scored_on_the_fields_it_keeps(self) -> None:
+        """A page whose LLM stage failed keeps the offline rules' fields, which the CSV
+        writes: the score judges them too, and says how many pages were error records."""
+        fields = {"company": "PUNCAK PAINT", "date": "09-10-2019", "address": "", "total": ""}
+        failed = {
+            "source": "in/a.jpg",
+            "page": 1,
+            "status": "error",
+            "text": "PUNCAK PAINT",
+            "fields": None,
+            "fallback_fields": {"company": "PUNCAK PAINT", "date": "09-10-2019"},
+            "error": {"stage": "structure", "type": "LlmOutputError", "message": "invalid"},
+        }
+        bare = {**failed, "source": "in/b.jpg"}
+        del bare["fallback_fields"]
+        truth = {(name, 1): Truth("PUNCAK PAINT", fields) for name in ("a.jpg", "b.jpg")}
+        accuracy = evaluate(iter([failed, bare]), truth)
+        assert accuracy.fields["company"] == (1, 2)
+        assert accuracy.fields["date"] == (1, 2)
+        assert accuracy.misses["company"] == {"missing": 1}
+        assert (accuracy.errors, accuracy.fallback) == (2, 1)
+        assert accuracy.lines()[0] == (
+            "accuracy over 2 pages with ground truth (2 error record(s), 1 of them scored on "
+            "the offline fields kept in the record and the CSV):"
+        )
+
     def test_consumes_any_iterable_once(self) -> None:
         """A generator is read once, in order, to its end."""
         consumed: list[str] = []
