@@ -47,6 +47,9 @@ class LlmStages:
         retry: the policy to give the three pipeline stages.
         structured: the run's structured-output mode (see `StructuredOutputs`).
         rejected: task → corrections the guard rejected so far.
+        replaced: ``"field (reason)"`` → structure fields the field guard replaced by
+            the offline rules' so far (empty, or not read from the page; see
+            `ground_fields`).
     """
 
     correct: Callable[[Page], Coroutine[Any, Any, Page]]
@@ -55,6 +58,7 @@ class LlmStages:
     retry: Retry
     structured: StructuredOutputs
     rejected: Counter[str] = field(default_factory=Counter)
+    replaced: Counter[str] = field(default_factory=Counter)
 
     def summary(self, used: Collection[str] = ("correct", "fix", "structure")) -> list[str]:
         """
@@ -62,10 +66,17 @@ class LlmStages:
             used: the stages that called the LLM (the others ran their offline rules).
 
         Returns:
-            Lines for the run summary: the structured-output mode, when ``structure``
-            called the LLM, and the guard's rejections, when ``correct`` or ``fix`` did.
+            Lines for the run summary: the structured-output mode and the fields the
+            field guard replaced, when ``structure`` called the LLM, and the guard's
+            rejections, when ``correct`` or ``fix`` did.
         """
-        lines = [self.structured.describe()] if "structure" in used else []
+        lines = []
+        if "structure" in used:
+            replaced = ", ".join(f"{k} {v}" for k, v in sorted(self.replaced.items())) or "none"
+            lines += [
+                self.structured.describe(),
+                f"LLM fields replaced by the offline rules' by the field guard: {replaced}",
+            ]
         if {"correct", "fix"} & set(used):
             rejected = " ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())) or "none"
             lines.append(f"corrections rejected by the guard: {rejected}")
@@ -144,8 +155,10 @@ def llm_stages(
             input's length, see `text_max_tokens`).
         structure_max_tokens: a fixed ``max_tokens`` for structure (default: from the
             schema).
-        fallback: computes the offline fields of a page whose LLM stage failed for good;
-            they go to ``page.fallback_fields`` (run in a worker thread).
+        fallback: computes the offline fields of a page: those of a page whose LLM stage
+            failed for good go to ``page.fallback_fields``, and the structure stage's
+            field guard keeps them for the fields the model did not read from the page
+            (run in a worker thread).
 
     Returns:
         The bound stages.
@@ -158,6 +171,7 @@ def llm_stages(
     modes = StructuredOutputs(structured, schema)
     judge_edit("x", "x", min_similarity=min_similarity)  # validates the threshold
     rejected: Counter[str] = Counter()
+    replaced: Counter[str] = Counter()
 
     def count(page: Page, task: str) -> None:
         if page.notes.get("llm", {}).get(task, {}).get("rejected"):
@@ -183,7 +197,7 @@ def llm_stages(
     correct_page, fix_page = edit(correct, "correct"), edit(fix, "fix")
 
     async def structure_page(page: Page, call: CallState, memo: dict[str, Any]) -> Page:
-        return await structure(
+        await structure(
             client,
             page,
             prompts=prompts,
@@ -192,7 +206,11 @@ def llm_stages(
             call=call,
             max_tokens=structure_max_tokens,
             memo=memo,
+            offline=fallback,
         )
+        for name, reason in page.notes["llm"]["structure"].get("replaced", {}).items():
+            replaced[f"{name} ({reason})"] += 1
+        return page
 
     return LlmStages(
         correct=_Tracker(retry, fallback).wrap(correct_page),
@@ -201,4 +219,5 @@ def llm_stages(
         retry=retry,
         structured=modes,
         rejected=rejected,
+        replaced=replaced,
     )

@@ -4,7 +4,8 @@ The three LLM stages: ``correct``, ``fix`` and ``structure`` (`_bind` binds them
 Every request is bounded by ``max_tokens`` (for correct and fix, from the input's length;
 for structure, from the schema), a reply cut by that limit is never passed on as complete,
 and correct and fix replies go through the correction guard (see `judge_edit`): a rewrite
-keeps the input text and is recorded as rejected.
+keeps the input text and is recorded as rejected.  Structure's fields go through the
+field guard (see `ground_fields`): one not read from the page keeps the offline rules'.
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from asyncpipe import Retry
 
 from ._errors import LlmOutputError, LlmStatusError
+from ._grounding import ground_fields
 from ._guard import DEFAULT_MIN_SIMILARITY, judge_edit
 from ._prompts import Prompts, render
 from ._schema import OutputInvalid, Schema, parse_json_object
 from ._structured import StructuredOutputs
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from stages._page import Page
 
     from ._types import CallState, ChatModel, ChatReply, Message
@@ -224,6 +230,7 @@ async def structure(
     call: CallState | None = None,
     max_tokens: int | None = None,
     memo: dict[str, Any] | None = None,
+    offline: Callable[[Page], dict[str, Any]] | None = None,
 ) -> Page:
     """
     Extract fields as JSON valid against ``schema`` → ``page.fields``.
@@ -233,6 +240,11 @@ async def structure(
     dropped, and the rest is validated; every value must be a string or ``null``.  An
     invalid reply gets exactly one repair request, which sends the bad answer back with the
     reason.  A reply cut by ``max_tokens`` fails at once: retrying would cut it again.
+
+    The fields then go through the field guard (`ground_fields`): a company, date, address
+    or total that is empty or not read from the page's text is replaced by the offline
+    rules' value (``offline``, run in a worker thread; ``None`` without it), and
+    ``notes["llm"]["structure"]["replaced"]`` says which and why.
 
     Args:
         client: the chat model.
@@ -245,6 +257,7 @@ async def structure(
         max_tokens: the reply's limit (default `structure_max_tokens` of the schema).
         memo: where replies already received are kept across retries, so a retry of the
             repair request does not pay for the first request again.
+        offline: computes the offline rules' fields of the page, for the field guard.
 
     Returns:
         The same page, with ``fields`` set and ``notes["llm"]["structure"]`` recorded.
@@ -272,7 +285,6 @@ async def structure(
             client, page, prompts, schema, structured, call, limit, memo, messages, replies
         )
         settled = True
-        return result
     except Exception:
         # Any answer but a refusal (a timeout, a 5xx, an invalid reply) says nothing
         # against the mode: the others go on in it, all at once (round 25's re-check:
@@ -282,6 +294,19 @@ async def structure(
     finally:
         if probe:
             structured.end_turn(settled=settled)
+    await _guard_fields(result, source, offline)
+    return result
+
+
+async def _guard_fields(
+    page: Page, source: str, offline: Callable[[Page], dict[str, Any]] | None
+) -> None:
+    """Replace the fields the model did not read from ``source`` (see `ground_fields`)."""
+    rules = await anyio.to_thread.run_sync(offline, page) if offline is not None else {}
+    kept, problems = ground_fields(page.fields or {}, source, rules)
+    if problems:
+        page.fields = kept
+        page.notes["llm"]["structure"]["replaced"] = problems
 
 
 async def _structure_replies(

@@ -124,7 +124,10 @@ def _assert_records(records: list[dict[str, Any]], requests: list[dict[str, Any]
     for record in records:
         if record["status"] == "ok":
             fields = rule_structure(rule_fix(rule_correct(record["text"])))
-            assert record["fields"] == fields, record
+            # The field guard gives an empty field the offline rules' value, and says so.
+            replaced = record["llm"]["structure"].get("replaced", {})
+            assert set(replaced.values()) <= {"empty"}, record
+            assert record["fields"] | dict.fromkeys(replaced) == fields | dict.fromkeys(replaced)
             endings["ok"] += 1
             continue
         error = record["error"]

@@ -240,13 +240,19 @@ class TestInjection:
         pwned = Path("/tmp/asyncpipe-pwned")
         records, requests = self._run(tmp_path, "hostile", faults={"hostile_output": 1.0})
         assert {r["fault"] for r in requests if r["task"] == "structure"} == {"hostile_output"}
+        hostile = {
+            "company": "../../../../etc/passwd",
+            "date": "$(touch /tmp/asyncpipe-pwned); `id`",
+            "address": "A" * 1000,
+            "total": "999",
+        }
         for record in records:
-            assert record["fields"] == {
-                "company": "../../../../etc/passwd",
-                "date": "$(touch /tmp/asyncpipe-pwned); `id`",
-                "address": "A" * 1000,
-                "total": "999",
-            }
+            # A value the receipt does not hold gives way to the offline rules' (the field
+            # guard); the shell line and the 1000 As are on no receipt.
+            replaced = record["llm"]["structure"].get("replaced", {})
+            assert {"date", "address"} <= set(replaced)
+            for name, value in record["fields"].items():
+                assert value == hostile[name] or name in replaced
             dropped = record["llm"]["structure"]["dropped_keys"]
             assert {"id", "status", "error", "fields", "source"} <= set(dropped)
             assert max(len(k) for k in dropped) <= 50

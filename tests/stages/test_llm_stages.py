@@ -101,6 +101,8 @@ def schema() -> Schema:
 
 
 GOOD = '{"company": "A", "date": "1/1/2020", "address": null, "total": "9.00"}'
+GOOD_PAGE = "A\nDATE: 1/1/2020\nTOTAL 9.00"
+"""A page that holds GOOD's fields, so the field guard keeps them."""
 
 
 class TestStageLogic:
@@ -176,7 +178,7 @@ class TestStageLogic:
         """A structure reply stopped by max_tokens fails at once, without a repair call."""
         model = FakeModel(GOOD, GOOD, finish="length")
         with pytest.raises(LlmOutputError, match="max_tokens") as info:
-            await structure(model, page("t"), prompts=prompts, schema=schema)
+            await structure(model, page(GOOD_PAGE), prompts=prompts, schema=schema)
         assert info.value.cause == "length"
         assert len(model.calls) == 1
         assert model.max_tokens == [structure_max_tokens(schema)]
@@ -185,7 +187,7 @@ class TestStageLogic:
         """A valid answer is kept; unexpected keys are dropped and noted."""
         answer = GOOD[:-1] + ', "__class__": "x", "cmd": "rm -rf /"}'
         model = FakeModel(answer)
-        p = await structure(model, page("t"), prompts=prompts, schema=schema)
+        p = await structure(model, page(GOOD_PAGE), prompts=prompts, schema=schema)
         assert p.fields == {"company": "A", "date": "1/1/2020", "address": None, "total": "9.00"}
         assert p.notes["llm"]["structure"]["dropped_keys"] == ["__class__", "cmd"]
         assert p.notes["llm"]["structure"]["repaired"] is False
@@ -207,7 +209,9 @@ class TestStageLogic:
 
         modes = StructuredOutputs("auto", schema)
         model = FakeModel(refusal("json_schema"), refusal("json_object"), GOOD, GOOD)
-        p = await structure(model, page("t"), prompts=prompts, schema=schema, structured=modes)
+        p = await structure(
+            model, page(GOOD_PAGE), prompts=prompts, schema=schema, structured=modes
+        )
         assert p.fields is not None
         await structure(model, page("u"), prompts=prompts, schema=schema, structured=modes)
         sent = [c[3]["type"] if c[3] else None for c in model.calls]
@@ -293,14 +297,14 @@ class TestStageLogic:
         error = LlmStatusError("HTTP 400 (response_format)", cause="400", status=400)
         with pytest.raises(LlmStatusError):
             await structure(
-                FakeModel(error), page("t"), prompts=prompts, schema=schema, structured=modes
+                FakeModel(error), page(GOOD_PAGE), prompts=prompts, schema=schema, structured=modes
             )
         assert modes.mode == "json_schema"
 
     async def test_structure_one_repair(self, prompts: Prompts, schema: Schema) -> None:
         """An invalid answer is sent back once with the reason, then the fix is kept."""
         model = FakeModel('Sure: {"company": 12, "total": 9.0}', f"```json\n{GOOD}\n```")
-        p = await structure(model, page("t"), prompts=prompts, schema=schema)
+        p = await structure(model, page(GOOD_PAGE), prompts=prompts, schema=schema)
         assert p.fields is not None
         assert p.fields["total"] == "9.00"
         repair = model.calls[1][0]
@@ -317,7 +321,7 @@ class TestStageLogic:
         """Two invalid answers raise with the reason; no third call is made."""
         model = FakeModel("not json", "[1, 2]", GOOD)
         with pytest.raises(LlmOutputError, match=r"after one repair attempt: .*not an object"):
-            await structure(model, page("t"), prompts=prompts, schema=schema)
+            await structure(model, page(GOOD_PAGE), prompts=prompts, schema=schema)
         assert len(model.calls) == 2
 
     def test_parse_json_object(self) -> None:
@@ -476,6 +480,38 @@ class TestEndToEnd:
         assert fallback_calls == ["receipts/000.jpg#1@abc"]
         assert len(records) == 2
 
+    async def test_invented_fields_keep_the_offline_rules(self) -> None:
+        """Fields the page does not hold, and an empty one, give way to the offline rules'."""
+        offline = {"company": "BOOK SHOP", "date": "25/12/2018", "address": None, "total": "9.00"}
+        async with open_server(faults={"invented_output": 1.0}) as srv, client_for(srv) as client:
+            stages = await load_stages(client, fallback=lambda p: dict(offline))
+            [item], _ = await run_stage(stages, "structure", page(OCR))
+        assert item.ok and item.value.fields == offline
+        assert item.value.notes["llm"]["structure"]["replaced"] == {
+            "company": "words not in the text",
+            "date": "a date not in the text",
+            "address": "words not in the text",
+            "total": "empty",
+        }
+        assert stages.replaced["date (a date not in the text)"] == 1
+        assert (
+            "LLM fields replaced by the offline rules' by the field guard: "
+            "address (words not in the text) 1, company (words not in the text) 1, "
+            "date (a date not in the text) 1, total (empty) 1"
+        ) in stages.summary(("structure",))
+
+    async def test_fields_read_from_the_page_are_kept(self) -> None:
+        """The guard keeps what the model read, even where the offline rules found nothing."""
+        missed = dict.fromkeys(("company", "date", "address", "total"))
+        text = rule_fix(rule_correct(OCR))
+        async with open_server() as srv, client_for(srv) as client:
+            stages = await load_stages(client, fallback=lambda p: dict(missed))
+            [item], _ = await run_stage(stages, "structure", page(text))
+        assert item.ok and item.value.fields == rule_structure(text)
+        assert all(item.value.fields.values())
+        assert "replaced" not in item.value.notes["llm"]["structure"]
+        assert stages.replaced == {}
+
     async def test_persistent_500_exhausts(self) -> None:
         """A server that always fails: the record carries the true attempt count."""
         retry = Retry(attempts=3, base=0.05, cap=0.1, deadline=20.0)
@@ -515,7 +551,10 @@ class TestEndToEnd:
         # Only what called the LLM is summarised (helper-86's audit: a structured-output
         # mode was printed for a run whose structure ran its offline rules).
         assert stages.summary(("correct",)) == ["corrections rejected by the guard: correct=1"]
-        assert stages.summary(("structure",)) == [stages.structured.describe()]
+        assert stages.summary(("structure",)) == [
+            stages.structured.describe(),
+            "LLM fields replaced by the offline rules' by the field guard: none",
+        ]
 
     async def test_down_window(self) -> None:
         """

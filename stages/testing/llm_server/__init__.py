@@ -9,6 +9,7 @@ it can add latency, enforce its own rate limit, inject faults and keep a request
 from __future__ import annotations
 
 from ._app import INVALID_OUTPUT as INVALID_OUTPUT
+from ._app import INVENTED_OUTPUT as INVENTED_OUTPUT
 from ._app import REWRITE_OUTPUT as REWRITE_OUTPUT
 from ._app import create_app as create_app
 from ._app import document_text as document_text
@@ -21,6 +22,7 @@ from ._rules import rule_structure as rule_structure
 __all__ = [
     "FAULTS",
     "INVALID_OUTPUT",
+    "INVENTED_OUTPUT",
     "REWRITE_OUTPUT",
     "ServerOptions",
     "rule_correct",

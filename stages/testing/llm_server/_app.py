@@ -38,7 +38,14 @@ if TYPE_CHECKING:
 
     from ._options import ServerOptions
 
-__all__ = ["HOSTILE_OUTPUT", "INVALID_OUTPUT", "REWRITE_OUTPUT", "create_app", "document_text"]
+__all__ = [
+    "HOSTILE_OUTPUT",
+    "INVALID_OUTPUT",
+    "INVENTED_OUTPUT",
+    "REWRITE_OUTPUT",
+    "create_app",
+    "document_text",
+]
 
 REWRITE_OUTPUT = (
     "The company has recently announced a new initiative to reduce carbon emissions across "
@@ -65,6 +72,15 @@ HOSTILE_OUTPUT: dict[str, Any] = {
     "K" * 10_000: "a huge key",
 }
 """The message content (as JSON) of the ``hostile_output`` fault."""
+
+INVENTED_OUTPUT: dict[str, Any] = {
+    "company": "NORTHWIND TRADERS",
+    "date": "2022-01-01",
+    "address": "1 INFINITE LOOP, CUPERTINO",
+    "total": "",
+}
+"""The message content (as JSON) of the ``invented_output`` fault: valid fields that no
+receipt the tests send holds, and an empty total (what a small model answers)."""
 
 _TASKS = ("correct", "fix", "structure")
 
@@ -366,6 +382,8 @@ def create_app(options: ServerOptions) -> Starlette:
             content = INVALID_OUTPUT
         elif fault == "hostile_output":
             content = orjson.dumps(HOSTILE_OUTPUT).decode()
+        elif fault == "invented_output":
+            content = orjson.dumps(INVENTED_OUTPUT).decode()
         elif fault == "rewrite":
             content = REWRITE_OUTPUT
         elif task == "correct":

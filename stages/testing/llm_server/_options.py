@@ -17,7 +17,16 @@ __all__ = ["ENV_VAR", "FAULTS", "ServerOptions", "parse_args"]
 ENV_VAR = "ASYNCPIPE_LLM_SERVER"
 """An environment variable holding the options as a JSON object (lowest precedence)."""
 
-FAULTS = ("500", "429", "hang", "malformed", "invalid_output", "hostile_output", "rewrite")
+FAULTS = (
+    "500",
+    "429",
+    "hang",
+    "malformed",
+    "invalid_output",
+    "hostile_output",
+    "invented_output",
+    "rewrite",
+)
 """
 The faults the server can inject:
 
@@ -32,6 +41,8 @@ The faults the server can inject:
   fields with path-like, shell-like and huge values, plus extra keys named like the
   output record's own (``id``, ``status``, ``error``...) and like paths (see
   ``HOSTILE_OUTPUT`` in ``_app.py``).  Like ``invalid_output``, it only hits structure.
+- ``invented_output``: a structure reply valid against the schema whose fields the text
+  does not hold (``INVENTED_OUTPUT`` in ``_app.py``).  It only hits structure.
 - ``rewrite``: a correct or fix reply that is not an edit of the text but an unrelated
   paragraph (``REWRITE_OUTPUT`` in ``_app.py``); it only hits correct and fix.
 """
