@@ -24,6 +24,7 @@ import logging
 import os
 import pickle
 import socket
+import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -53,7 +54,8 @@ log = logging.getLogger("asyncpipe.ray")
 
 INSTALL_HINT = "pip install 'asyncpipe[ray]'"
 
-#: Seconds a head's address may take to accept a TCP connection before ``ray.init``.
+#: Seconds a head's address may take to accept a TCP connection before ``ray.init``, and
+#: then again to answer as a gRPC server does (`_probe`).
 CONNECT_TIMEOUT = 5.0
 
 #: Seconds the actors of a stage with a resource may take to close it when the stage
@@ -122,28 +124,81 @@ def _endpoint(address: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
+#: What a client sends first on an HTTP/2 connection: the preface and an empty SETTINGS
+#: frame.  A gRPC server (a Ray head's GCS, its Ray Client server) answers with a SETTINGS
+#: frame of its own (RFC 9113, section 3.4).
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+#: The type of an HTTP/2 SETTINGS frame (the fourth byte of its 9-byte header).
+_H2_SETTINGS = 4
+
+
+def _tls() -> bool:
+    """Whether Ray talks TLS (``RAY_USE_TLS``), which a plain HTTP/2 preface cannot reach."""
+    return os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true")
+
+
+def _first_frame(connection: socket.socket, timeout: float) -> bytes:
+    """
+    Send the HTTP/2 preface and return the first 9 bytes the server answers (fewer if it
+    closes the connection); a `TimeoutError` when they take over ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    connection.sendall(_H2_PREFACE)
+    answer = b""
+    while len(answer) < 9:
+        connection.settimeout(max(deadline - time.monotonic(), 0.001))
+        chunk = connection.recv(9 - len(answer))
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
 def _probe(address: str, timeout: float) -> None:
     """
-    Raise `ConfigError` unless something accepts a TCP connection at the host and port of
-    ``address`` within ``timeout`` seconds (blocking: run it in a thread).
+    Raise `ConfigError` unless a gRPC server answers at the host and port of ``address``
+    within ``timeout`` seconds (blocking: run it in a thread).
 
-    ``ray.init`` with a head's address where nothing listens retries for many minutes,
-    in a call that cannot be interrupted; this look fails in at most ``timeout``.
+    ``ray.init`` with a head's address where nothing listens, or where something else
+    listens (a silent socket, a web server), retries for many minutes in a call that
+    cannot be interrupted; this look fails in at most twice ``timeout``.  With
+    ``RAY_USE_TLS`` only the TCP connection is checked.
     """
     endpoint = _endpoint(address)
     if endpoint is None:
         return
+    where = f"{endpoint[0]}:{endpoint[1]}"
+    hint = (
+        "Is the head running (`ray start --head`), and is this its GCS address (port 6379 "
+        "by default) or, with ray://, its Ray Client server (port 10001)?"
+    )
     try:
-        with socket.create_connection(endpoint, timeout=timeout):
-            pass
+        connection = socket.create_connection(endpoint, timeout=timeout)
     except OSError as exc:
         why = f"no answer in {timeout:g} s" if isinstance(exc, TimeoutError) else exc.strerror
         raise ConfigError(
             f"cannot connect to the Ray cluster at {address!r}: nothing accepts a connection "
-            f"at {endpoint[0]}:{endpoint[1]} ({why or exc}).  Is the head running "
-            "(`ray start --head`), and is this its GCS address (port 6379 by default) or, "
-            "with ray://, its Ray Client server (port 10001)?"
+            f"at {where} ({why or exc}).  {hint}"
         ) from exc
+    with connection:
+        if _tls():
+            return
+        try:
+            answer = _first_frame(connection, timeout)
+        except TimeoutError:
+            why = f"it says nothing to an HTTP/2 connection in {timeout:g} s"
+        except OSError as exc:
+            why = f"the connection failed: {exc.strerror or exc}"
+        else:
+            if len(answer) == 9 and answer[3] == _H2_SETTINGS:
+                return
+            why = f"it answers {answer[:16]!r}" if answer else "it closes the connection"
+    raise ConfigError(
+        f"cannot connect to the Ray cluster at {address!r}: something at {where} accepts a "
+        f"connection but is no Ray head: {why}, where a Ray head (gRPC) answers with HTTP/2 "
+        f"settings.  {hint}"
+    )
 
 
 def _cloudpickled(value: object) -> bytes:

@@ -7,11 +7,15 @@ of its own, apart from the session cluster of `tests/test_ray.py`.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # leaves idle threads behind, and the next call retires those idle the longest, among
 # them the one that ran ray.init if ray.init ran on one of anyio's threads.
 LOCAL_CLUSTER_DRIVER = """
+import contextlib
+import http.server
 import os
 import socket
 import subprocess
@@ -127,6 +133,41 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@contextlib.contextmanager
+def _no_ray_head(server: str) -> Iterator[int]:
+    """
+    The port of something on 127.0.0.1 that accepts TCP connections but is no Ray head:
+    ``"silent"``, a socket that listens and says nothing; ``"web"``, an HTTP/1 server.
+    """
+    if server == "silent":
+        # A listening socket completes TCP connections without accepting them.
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            yield int(listener.getsockname()[1])
+        return
+    with http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler
+    ) as web:
+        threading.Thread(target=web.serve_forever, daemon=True).start()
+        try:
+            yield int(web.server_address[1])
+        finally:
+            web.shutdown()
+
+
+def _run_on(tmp_path: Path, address: str, *, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``asyncpipe run`` of one page with ``--ray-address address``."""
+    page = tmp_path / "page.txt"
+    page.write_text("a page\n")
+    cmd = [sys.executable, "-m", "asyncpipe", "run", str(page), "--out", "out.jsonl"]
+    cmd += ["--executor", "ray", "--ray-address", address, "--progress", "none"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 class TestUnreachableCluster:
     """An address where no Ray head answers."""
 
@@ -136,14 +177,23 @@ class TestUnreachableCluster:
         """``--ray-address`` where nothing listens exits 2 with a message naming it; Ray's
         own ray.init retried for more than ten minutes, deaf to SIGTERM."""
         address = f"{scheme}127.0.0.1:{_free_port()}"
-        page = tmp_path / "page.txt"
-        page.write_text("a page\n")
-        cmd = [sys.executable, "-m", "asyncpipe", "run", str(page), "--out", "out.jsonl"]
-        cmd += ["--executor", "ray", "--ray-address", address, "--progress", "none"]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        done = subprocess.run(
-            cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=100, check=False
-        )
+        done = _run_on(tmp_path, address, timeout=100)
         assert done.returncode == 2, done.stderr[-3000:]
         assert f"cannot connect to the Ray cluster at {address!r}" in done.stderr, done.stderr
         assert "nothing accepts a connection" in done.stderr, done.stderr
+
+    @pytest.mark.timeout(150)
+    @pytest.mark.parametrize("scheme", ["", "ray://"])
+    @pytest.mark.parametrize("server", ["silent", "web"])
+    def test_a_port_that_is_no_ray_head_fails_at_once(
+        self, tmp_path: Path, scheme: str, server: str
+    ) -> None:
+        """``--ray-address`` where something accepts connections but is no Ray head (a
+        socket that says nothing, a web server) exits 2 naming it, within seconds; the TCP
+        look passed it, and ray.init retried for over ten minutes."""
+        with _no_ray_head(server) as port:
+            address = f"{scheme}127.0.0.1:{port}"
+            done = _run_on(tmp_path, address, timeout=90)
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert f"cannot connect to the Ray cluster at {address!r}" in done.stderr, done.stderr
+        assert "accepts a connection but is no Ray head" in done.stderr, done.stderr
