@@ -23,7 +23,9 @@ import importlib.util
 import logging
 import os
 import pickle
+import signal
 import socket
+import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -111,6 +113,27 @@ def driver_env(settings: Mapping[str, str]) -> Iterator[None]:
     finally:
         for name in added:
             os.environ.pop(name, None)
+
+
+@contextlib.contextmanager
+def _sigterm_kept() -> Iterator[None]:
+    """
+    Keep this process's SIGTERM handler across ``ray.init`` (the block).
+
+    ``ray.init`` installs Ray's crash handler (abseil's) for SIGTERM: it prints a stack
+    trace, calls the handler that was there, and arms an alarm that aborts the process
+    3 s later (ray-project/ray#64830).  A run that a SIGTERM stops finishes the calls
+    running and closes its journal, which takes longer: it died of SIGABRT, its summary
+    unwritten.  Setting the Python handler again puts Python's own in place of Ray's.
+    Only the main thread sets handlers (and runs Python's): elsewhere this does nothing.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)
 
 
 def _endpoint(address: str) -> tuple[str, int] | None:
@@ -497,7 +520,8 @@ class RayExecutor(Executor):
         # on a thread of the executor's own, kept as long as the cluster.
         home = PinnedThread("asyncpipe ray")
         try:
-            await home.run(init)
+            with _sigterm_kept():
+                await home.run(init)
         except BaseException as exc:
             home.stop()
             if not isinstance(
