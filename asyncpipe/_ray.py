@@ -37,11 +37,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._exceptions import ConfigError, RetryableError, StageError
+from ._exceptions import ConfigError, RetryableError, StageError, StopIntake
 from ._executor import Executor, StageCall
 from ._fuse import shippable
 from ._pinned import PinnedThread
 from ._stats import WorkerLosses
+from ._stopping import move_on_stop_between_calls
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -222,6 +223,11 @@ def _probe(address: str, timeout: float) -> None:
         f"connection but is no Ray head: {why}, where a Ray head (gRPC) answers with HTTP/2 "
         f"settings.  {hint}"
     )
+
+
+async def _left_for_resume(value: Any) -> Any:
+    """The call of a stage whose actors a stop kept from starting: no call runs."""
+    raise StopIntake("the run stopped before the stage's Ray actors started")
 
 
 def _cloudpickled(value: object) -> bytes:
@@ -468,8 +474,16 @@ class RayExecutor(Executor):
         try:
             # One stage at a time checks the free CPUs and starts its actors, so that two
             # stages cannot both count the same free CPUs.
+            slots: list[_Slot] | None = None
             async with self._lock:
-                slots = await self._start(ray, stage)
+                # A stop with a journal (a first SIGTERM) leaves every item waiting for
+                # --resume: no call will run, so it ends the actors' start (a resource
+                # such as an OCR engine can take minutes to build) instead of waiting.
+                with move_on_stop_between_calls():
+                    slots = await self._start(ray, stage)
+            if slots is None:
+                yield _left_for_resume
+                return
             # Idle actors wait in a stream: a call takes one, so at most one call runs on
             # each actor and at most ``workers`` are in flight, without blocking the loop.
             send, receive = anyio.create_memory_object_stream[_Slot](len(slots))

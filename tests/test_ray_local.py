@@ -138,6 +138,52 @@ anyio.run(main)
 """
 
 
+# A journaled run on RayExecutor() whose actor takes an hour to build its resource (an
+# OCR engine loading its models takes a while); it makes the file named on the command
+# line as it starts building.
+SLOW_START_DRIVER = """
+import pathlib
+import sys
+import time
+
+import anyio
+
+from asyncpipe import Journal, Pipeline, RayExecutor, Stage
+
+MARKER = sys.argv[1]
+
+
+def engine():
+    pathlib.Path(MARKER).touch()
+    time.sleep(3600)
+    return "engine"
+
+
+def read(engine, value):
+    return value
+
+
+async def drop(item):
+    pass
+
+
+async def main():
+    executor = RayExecutor(init_options={"num_cpus": 2}, object_store_memory=100 * 1024**2)
+    stage = Stage("ocr", read, kind="thread", workers=1, resource=engine, executor=executor)
+    summary = await Pipeline([stage]).run(
+        ["a", "b"],
+        sink=drop,
+        journal=Journal("run.journal"),
+        key=str,
+        stop_on_signals=True,
+    )
+    print("interrupted by", summary.interrupted, "ok", summary.ok, flush=True)
+
+
+anyio.run(main)
+"""
+
+
 def _driver(
     tmp_path: Path, source: str, *args: str, timeout: float
 ) -> subprocess.CompletedProcess[str]:
@@ -213,6 +259,15 @@ class TestSigterm:
         done = _terminated_once(tmp_path, SLOW_CALL_DRIVER, timeout=120)
         assert done.returncode == 0, done.stderr[-4000:]
         assert "interrupted by SIGTERM ok 1" in done.stdout, done.stderr[-4000:]
+
+    @pytest.mark.timeout(240)
+    def test_sigterm_while_the_actors_start_stops_at_once(self, tmp_path: Path) -> None:
+        """A SIGTERM while the actors build their resource ends a journaled run without
+        waiting for them (its items wait for --resume); it waited for every actor's
+        resource, up to `start_timeout` (600 s)."""
+        done = _terminated_once(tmp_path, SLOW_START_DRIVER, timeout=90)
+        assert done.returncode == 0, done.stderr[-4000:]
+        assert "interrupted by SIGTERM ok 0" in done.stdout, done.stderr[-4000:]
 
 
 def _free_port() -> int:
