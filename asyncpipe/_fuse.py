@@ -158,6 +158,28 @@ def _run_chain(
 
 
 @dataclass(frozen=True)
+class FusedStage(Stage):
+    """
+    The thread stage that runs a chain's stages in one call; ``members`` names them, so
+    that an executor's messages can name the stages a user wrote.
+    """
+
+    members: tuple[str, ...] = ()
+
+
+def stage_label(stage: Stage) -> str:
+    """
+    How a message names ``stage``: ``stage 'ocr'``, or for a fused chain the stages it runs,
+    ``stages 'load', 'preprocess' and 'ocr' (run in one call)``.
+    """
+    members = stage.members if isinstance(stage, FusedStage) else ()
+    if len(members) < 2:
+        return f"stage {stage.name!r}"
+    names = ", ".join(repr(name) for name in members[:-1])
+    return f"stages {names} and {members[-1]!r} (run in one call)"
+
+
+@dataclass(frozen=True)
 class Chain:
     """
     Stages ``first`` to ``last`` (indexes into the pipeline), fused.
@@ -193,7 +215,7 @@ def _fuse(stages: Sequence[Stage], first: int, last: int) -> Chain:
         if resource is not None
         else partial(_run_chain, links, serialize, None)
     )
-    fused = Stage(
+    fused = FusedStage(
         "+".join(s.name for s in members),
         fn,
         kind="thread",
@@ -202,6 +224,7 @@ def _fuse(stages: Sequence[Stage], first: int, last: int) -> Chain:
         # The runner applies each member's own retry policy to that member's failures.
         retry=Retry(attempts=1),
         executor=members[0].executor,
+        members=tuple(s.name for s in members),
     )
     return Chain(first, last, fused)
 

@@ -39,7 +39,7 @@ import anyio.to_thread
 
 from ._exceptions import ConfigError, RetryableError, StageError, StopIntake
 from ._executor import Executor, StageCall
-from ._fuse import shippable
+from ._fuse import shippable, stage_label
 from ._pinned import PinnedThread
 from ._stats import WorkerLosses
 from ._stopping import move_on_stop_between_calls
@@ -497,7 +497,9 @@ class RayExecutor(Executor):
                         revivals.cancel_scope.cancel()
             finally:
                 with anyio.CancelScope(shield=True):
-                    await self._stop(ray, slots, close=stage.resource is not None, name=stage.name)
+                    await self._stop(
+                        ray, slots, close=stage.resource is not None, label=stage_label(stage)
+                    )
         finally:
             with anyio.CancelScope(shield=True):
                 async with self._lock:
@@ -608,7 +610,7 @@ class RayExecutor(Executor):
             )
         except Exception as exc:
             raise ConfigError(
-                f"stage {stage.name!r}: cannot send the stage to Ray ({exc}); its function "
+                f"{stage_label(stage)}: cannot send the stage to Ray ({exc}); its function "
                 "and resource factory must pickle with cloudpickle"
             ) from exc
         slots = [_Slot(actor) for actor in actors]
@@ -639,7 +641,7 @@ class RayExecutor(Executor):
         try:
             error = await actor.ready.remote()
         except ray.exceptions.RayActorError as exc:
-            failed.append(StageError(f"stage {stage.name!r}: a Ray actor failed to start: {exc}"))
+            failed.append(StageError(f"{stage_label(stage)}: a Ray actor failed to start: {exc}"))
             failed[-1].__cause__ = exc
         else:
             if error is None:
@@ -647,7 +649,7 @@ class RayExecutor(Executor):
             # As on local threads (`Run._serve_worker`), caused by the factory's error.
             failed.append(
                 ConfigError(
-                    f"stage {stage.name!r}: a worker's resource could not be built "
+                    f"{stage_label(stage)}: a worker's resource could not be built "
                     f"({type(error).__name__}: {error})"
                 )
             )
@@ -672,14 +674,14 @@ class RayExecutor(Executor):
             pause = min(2 * pause, 2.0)
         if needed > available:
             raise ConfigError(
-                f"stage {stage.name!r} needs {stage.workers} Ray actors x {self.num_cpus:g} "
+                f"{stage_label(stage)} needs {stage.workers} Ray actors x {self.num_cpus:g} "
                 f"CPU = {needed:g} CPUs, but the Ray cluster has {available:g} of "
                 f"{total:g} CPUs free; Ray would wait for them forever.  Lower the stage's "
                 "workers or num_cpus, or add nodes"
             )
 
     async def _stop(
-        self, ray: ModuleType, slots: list[_Slot], *, close: bool = False, name: str = ""
+        self, ray: ModuleType, slots: list[_Slot], *, close: bool = False, label: str = ""
     ) -> None:
         """
         Kill the actors; with ``close``, first let them close their resources (as local
@@ -693,9 +695,9 @@ class RayExecutor(Executor):
                         tg.start_soon(self._close_one, ray, slot.actor)
             if waited.cancelled_caught:
                 log.warning(
-                    "ray: stage %r: the actors did not close their resources within %g s "
+                    "ray: %s: the actors did not close their resources within %g s "
                     "(a call still running); stopping them with their resources open",
-                    name,
+                    label,
                     CLOSE_TIMEOUT,
                 )
 
@@ -725,6 +727,7 @@ class RayExecutor(Executor):
         actor_error = ray.exceptions.RayActorError
         task_error = ray.exceptions.RayTaskError
         payload = (stage.fn, stage.resource)
+        label = stage_label(stage)
 
         async def revive(slot: _Slot) -> None:
             """
@@ -756,9 +759,9 @@ class RayExecutor(Executor):
                         # our back: while idle, or during this call, which Ray then ran again.
                         self._lost += 1
                         log.warning(
-                            "ray: stage %r: an actor was restarted (its process or node "
+                            "ray: %s: an actor was restarted (its process or node "
                             "was lost); this item's call ran on the new one",
-                            stage.name,
+                            label,
                         )
                     slot.pid = pid
                     return result
@@ -786,8 +789,8 @@ class RayExecutor(Executor):
                     if self.max_restarts != -1 and slot.deaths > self.max_restarts:
                         # Ray will not restart it again: put a new actor in its place.
                         log.warning(
-                            "ray: stage %r: an actor died %d times; replacing it",
-                            stage.name,
+                            "ray: %s: an actor died %d times; replacing it",
+                            label,
                             slot.deaths,
                         )
                         slot.actor = await anyio.to_thread.run_sync(
@@ -804,9 +807,9 @@ class RayExecutor(Executor):
                     if lost == 1:
                         self._rerun += 1
                     log.warning(
-                        "ray: stage %r: the actor running an item was lost (%s); "
+                        "ray: %s: the actor running an item was lost (%s); "
                         "running the item again on the next idle actor (%d of %d)",
-                        stage.name,
+                        label,
                         reason[:200],
                         lost,
                         self.max_call_retries,

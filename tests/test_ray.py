@@ -249,6 +249,27 @@ class TestRayExecutor:
         # No restarts allowed: the dead actor was replaced; the stage's retry re-ran it.
         assert summary.worker_losses == {"ray": WorkerLosses(lost=1, rerun=0, replaced=1)}
 
+    async def test_warnings_name_the_fused_stages(
+        self, ray_cluster: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A lost actor of two stages fused into one call is logged with the stages' own
+        names, not the fused group's ('die+keep', a stage no one wrote)."""
+        executor = RayExecutor(max_restarts=0, max_task_retries=0, max_call_retries=1)
+        stages = [
+            Stage("die", partial(_die_once, str(tmp_path)), kind="thread", executor=executor),
+            Stage("keep", _noop, kind="thread", executor=executor),
+        ]
+
+        async def drop(item: Item) -> None:
+            pass
+
+        with caplog.at_level(logging.WARNING, logger="asyncpipe.ray"):
+            summary = await Pipeline(stages).run(range(5), sink=drop)
+        assert summary.ok == 5
+        warnings = [r.getMessage() for r in caplog.records if r.name == "asyncpipe.ray"]
+        assert any("the actor running an item was lost" in w for w in warnings), warnings
+        assert all("stages 'die' and 'keep' (run in one call)" in w for w in warnings), warnings
+
     async def test_actor_death_absorbed_by_ray(self, ray_cluster: None, tmp_path: Path) -> None:
         """With the default max_task_retries Ray re-runs the lost call itself."""
         stage = Stage(
