@@ -26,7 +26,7 @@ COMMANDS = ("run", "journal")
 EPILOG = (
     "exit codes: 0 done, 1 failed, 2 usage or no input, 3 done with error records "
     "(--fail-on-error), 4 stopped by the app (e.g. its cost ceiling, or a server asking "
-    "for a long wait or refusing every call; continue with --resume), 130/143 "
+    "for a long wait, refusing every call or unreachable; continue with --resume), 130/143 "
     "interrupted (continue with --resume)"
 )
 

@@ -27,6 +27,7 @@ from ._errors import LlmError as LlmError
 from ._errors import LlmOutputError as LlmOutputError
 from ._errors import LlmRetriesExhausted as LlmRetriesExhausted
 from ._errors import LlmRetryableError as LlmRetryableError
+from ._errors import LlmServerDown as LlmServerDown
 from ._errors import LlmServerRefused as LlmServerRefused
 from ._errors import LlmServerWait as LlmServerWait
 from ._errors import LlmStatusError as LlmStatusError
@@ -80,6 +81,7 @@ __all__ = [
     "LlmRetryableError",
     "LlmStages",
     "LlmStatistics",
+    "LlmServerDown",
     "LlmServerRefused",
     "LlmServerWait",
     "LlmStatusError",

@@ -26,6 +26,7 @@ from ._errors import (
     LlmDeadlineError,
     LlmRetriesExhausted,
     LlmRetryableError,
+    LlmServerDown,
     LlmServerRefused,
     LlmServerWait,
     LlmStatusError,
@@ -228,14 +229,15 @@ class LlmClient:
     call's deadline raises `LlmServerWait` (a `StopIntake`: no new pages, and no call is
     sent until the wait has passed); openai-python drops a hint over 60 s and retries on
     its backoff, which is how a quota's long wait was met with a request a second.
-    A server that cannot be reached (a refused connection, a 502 or a 503) is waited for
-    within the call's deadline, not retried by the stage: every call of the client waits
-    while one tries again, after 1 s, then 2, 4 and 8 s at most (see `Outage`), so a
-    server restarted mid-run costs no page; a call without a deadline raises
-    `LlmRetryableError` at once instead.  Otherwise the stage's `asyncpipe.Retry` waits
-    (full jitter, 0.5 s doubling to 8 s by default, or the hint) and calls again.  After a
-    429 the shared limits (and the call limit) pause for the whole ``Retry-After``, so no
-    call goes out before it has passed.
+    A server that cannot be reached (a refused connection, a 502 or a 503) is waited for,
+    not retried by the stage: every call of the client waits while one tries again, after
+    1 s, then 2, 4 and 8 s at most (see `Outage`), so a server restarted mid-run costs no
+    page.  Once it has been unreachable for a call's deadline, `LlmServerDown` (a
+    `StopIntake`) stops the run, and the pages are left for ``--resume``; a call without
+    a deadline raises `LlmRetryableError` at once instead.  Otherwise the stage's
+    `asyncpipe.Retry` waits (full jitter, 0.5 s doubling to 8 s by default, or the hint)
+    and calls again.  After a 429 the shared limits (and the call limit) pause for the
+    whole ``Retry-After``, so no call goes out before it has passed.
     A 401, 403 or 404 before any call has succeeded, or three in a row, raises
     `LlmServerRefused` (a `StopIntake`): a wrong key, URL or model, which would
     otherwise make an error record of every page.
@@ -557,10 +559,13 @@ class LlmClient:
 
     async def _reach(self, state: CallState, what: str) -> None:
         """
-        Wait, while the server is unreachable, until this call may try it again.
+        Wait, while the server is unreachable, until this call may try it again.  Every
+        call waits until the outage has lasted one deadline at most (counted from its
+        start, not from each call's: a page that begins to wait late waits no longer):
+        a server unreachable so long is not coming back soon, and the run stops.
 
         Raises:
-            LlmDeadlineError: the call's deadline came first.
+            LlmServerDown: the server has been unreachable for the call's deadline.
             StopIntake: the run stopped meanwhile; nothing was sent.
         """
         outage = self._outage
@@ -568,21 +573,24 @@ class LlmClient:
             return
         if state.started is None:
             state.started = self._clock()  # a fault, not the pipeline's backpressure
-        until = None if state.deadline is None else state.started + state.deadline
-        reached = False
-        with move_on_stop():
-            reached = await outage.wait(until)
-        if stopping():
-            raise _not_sent(what)
-        if not reached:
-            raise self._give_up(
-                LlmDeadlineError,
-                f"{what} ran out of its {state.deadline:g}s deadline waiting for the LLM "
-                f"server, unreachable for {self._clock() - outage.since:.0f} s (last: "
-                f"{outage.detail}); raise --llm-deadline to wait longer",
-                "deadline",
-                state,
-            )
+        while True:
+            until = None if state.deadline is None else outage.since + state.deadline
+            reached = False
+            with move_on_stop():
+                reached = await outage.wait(until)
+            if stopping():
+                raise _not_sent(what)
+            if reached:
+                return
+            assert state.deadline is not None  # without an until, the wait ends reached
+            if outage.down and self._clock() >= outage.since + state.deadline:
+                raise LlmServerDown(
+                    f"{what}: the LLM server has been unreachable for "
+                    f"{self._clock() - outage.since:.0f} s, a whole call's deadline "
+                    f"(--llm-deadline {state.deadline:g}; last: {outage.detail}): no new "
+                    "pages; --resume once it is back",
+                    attempts=state.attempt,
+                )
 
     async def _admit_and_send(
         self,

@@ -11,6 +11,7 @@ The errors of the LLM client and stages.
         ├── LlmRetriesExhausted a timed-out generation was already retried as often as allowed
         ├── LlmDeadlineError   the call's total time budget ran out
         ├── LlmServerWait      a Retry-After longer than a call may take (a ``StopIntake``)
+        ├── LlmServerDown      the server unreachable for a whole deadline (a ``StopIntake``)
         └── LlmOutputError     the answer is unusable (structure: invalid after one repair,
                                or cut by ``max_tokens``)
 
@@ -41,6 +42,7 @@ __all__ = [
     "LlmOutputError",
     "LlmRetriesExhausted",
     "LlmRetryableError",
+    "LlmServerDown",
     "LlmServerRefused",
     "LlmServerWait",
     "LlmStatusError",
@@ -167,6 +169,23 @@ class LlmServerWait(LlmError, StopIntake):
     def __init__(self, message: str, *, attempts: int = 0) -> None:
         LlmError.__init__(self, message, cause="429", attempts=attempts, status=429)
         self.reason = "the LLM server's Retry-After"
+
+
+class LlmServerDown(LlmError, StopIntake):
+    """
+    The server has been unreachable (a refused connection, a 502 or a 503) for a whole
+    call's deadline, with no answer in between: it is not coming back soon.  The run
+    takes no new pages and the pages waiting for it are left for ``--resume``, rather
+    than each page waiting out its own deadline and becoming an error record.
+
+    Args:
+        message: how long the server has been unreachable, and what to do.
+        attempts: the attempt number that was waiting.
+    """
+
+    def __init__(self, message: str, *, attempts: int = 0) -> None:
+        LlmError.__init__(self, message, cause="unreachable", attempts=attempts)
+        self.reason = "the LLM server's outage"
 
 
 def error_detail(response: httpx.Response, redact: Callable[[str], str]) -> str:

@@ -101,13 +101,15 @@ class Outage:
         """
         while (retry_at := self._retry_at) is not None:
             now = self._clock()
+            if until is not None and now >= until:
+                return False
             if now >= retry_at:
                 return True
-            if until is not None and retry_at >= until:
-                await self._sleep(max(0.0, until - now))  # another call may reach it
-                return self._retry_at is None
             wake = retry_at + self._rng.uniform(0.0, self._wait / 2)
-            await self._sleep((wake if until is None else min(wake, until)) - now)
+            if until is not None and wake >= until:
+                await self._sleep(until - now)  # another call may reach it meanwhile
+                return self._retry_at is None
+            await self._sleep(wake - now)
             if self._retry_at == retry_at:
                 return True  # no try failed meanwhile: this call tries
         return True

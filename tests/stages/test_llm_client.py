@@ -32,6 +32,7 @@ from stages.llm import (
     LlmDeadlineError,
     LlmRetriesExhausted,
     LlmRetryableError,
+    LlmServerDown,
     LlmServerRefused,
     LlmServerWait,
     LlmStatusError,
@@ -324,18 +325,37 @@ class TestUnreachable:
         """
         A server down longer than the stage's 5 attempts would last (they were spent
         within 20 s: round 31's review, a server restarted mid-run failed every page in
-        flight) is waited for until the deadline; then the call fails, saying so, having
-        tried no more often than the backoff allows.
+        flight) is waited for until the deadline; then the run stops (`LlmServerDown`, a
+        `StopIntake`: the page is left for --resume), having tried no more often than the
+        backoff allows.
         """
         time = FakeTime()
         script = Script(*[httpx.ConnectError("refused")] * 100)
         async with make_client(script, time, sleep=time.sleep) as client:
-            with pytest.raises(LlmDeadlineError, match=r"unreachable for \d+ s") as info:
+            with pytest.raises(LlmServerDown, match=r"unreachable for 60 s") as info:
                 await call(client, time, policy(deadline=60.0), task="correct")
-        assert "cannot connect" in str(info.value)
+        assert isinstance(info.value, StopIntake)
+        assert "cannot connect" in str(info.value) and "--resume" in str(info.value)
         # More than the 5 attempts, and far fewer than 60: after 1, 2, 4, then every 8-12 s.
         assert 5 < len(script.requests) < 15
         assert time.now == pytest.approx(60.0)
+
+    async def test_a_call_begun_late_waits_no_longer_than_the_outage_allows(self) -> None:
+        """
+        The outage's deadline counts from its start, not from each call's: a call that
+        begins once the server has been unreachable for a deadline stops the run at once,
+        sending nothing (each page waited its own 180 s, so a run of 1000 pages against a
+        dead server took pages / concurrency x 180 s to write error records).
+        """
+        time = FakeTime()
+        script = Script(*[httpx.ConnectError("refused")] * 100)
+        async with make_client(script, time, sleep=time.sleep) as client:
+            with pytest.raises(LlmServerDown):
+                await call(client, time, policy(deadline=60.0), task="correct")
+            sent, now = len(script.requests), time.now
+            with pytest.raises(LlmServerDown, match=r"unreachable for 60 s"):
+                await call(client, time, policy(deadline=60.0), task="fix")
+        assert (len(script.requests), time.now) == (sent, now)
 
     async def test_without_a_deadline_one_attempt_raises(self) -> None:
         """A call without a deadline could wait for ever: it raises as any failure."""
