@@ -53,6 +53,7 @@ from .llm._options import LlmOptions, add_arguments, timeout_advice
 from .ocr import ENGINES
 from .offline import load_dictionary
 from .pipeline import (
+    LLM_STAGES,
     DocumentSettings,
     build_pipeline,
     offline_fields,
@@ -352,6 +353,7 @@ class DocumentApp:
                         rate_limit=rate,
                         timeout=args.llm_timeout,
                         shared=limits,
+                        task_order=LLM_STAGES,
                         **llm_options.client_kwargs(),
                     )
                 )

@@ -35,6 +35,7 @@ from ._errors import (
 from ._limits import LlmLimits
 from ._outage import OUTAGE_CAUSES, Outage
 from ._probe import Probe
+from ._slots import Slots
 from ._types import CallState, ChatReply, Usage
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ _REFUSALS = {
     "--llm-model",
 }
 _REDACTED = "[REDACTED]"
+# The pages whose order `LlmClient._rank` remembers: far more than are ever in flight.
+_ITEMS_REMEMBERED = 10_000
 # The characters of an HTTP header's name (RFC 9110's token).
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -278,12 +281,17 @@ class LlmClient:
             server says it serves at once, when it says (`check` reads a llama.cpp
             server's slots), else as many as the callers make.  A request waiting for a
             free one has not begun: neither its timeout nor its call's deadline runs.
+            The calls waiting get a free one by rank (see ``task_order``), not first come.
         limits: httpx pool limits.  The default has no cap on connections: the caller's
             worker count bounds concurrency, and a capped pool would queue requests the
             rate limit had spaced out and then release them in a burst.
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
         clock: the monotonic clock of the deadline (tests inject a fake).
         sleep: how a call waits for an unreachable server (tests inject a fake).
+        task_order: the stages' tasks in pipeline order (``("correct", "fix",
+            "structure")``): when the concurrency is capped, a later stage's call gets a
+            free place first, then the call for the page the client saw first, so pages
+            finish in order; a task not listed comes after those listed.
 
     Raises:
         ConfigError: an argument is out of range.
@@ -311,6 +319,7 @@ class LlmClient:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        task_order: Sequence[str] = (),
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(
@@ -354,7 +363,11 @@ class LlmClient:
         self.max_tokens = max_tokens
         self._api_key = _checked_key(api_key)
         self._limit = rate_limit
-        self._slots = anyio.CapacityLimiter(concurrency) if concurrency is not None else None
+        self._slots = Slots(concurrency) if concurrency is not None else None
+        # A capped server's slots go to the later stage first, then the earlier page.
+        self._task_order = {task: -place for place, task in enumerate(task_order)}
+        self._item_order: dict[str, int] = {}
+        self._items_seen = 0
         self.shared = shared if shared is not None else LlmLimits()
         self._prices = prices
         self._clock = clock
@@ -425,12 +438,26 @@ class LlmClient:
         )
         slots = await probe.check(grace=grace, want_slots=self._slots is None)
         if slots is not None:
-            self._slots = anyio.CapacityLimiter(slots)
+            self._slots = Slots(slots)
 
     @property
     def concurrency(self) -> int | None:
         """The most requests in flight at once, or ``None`` for no cap."""
-        return None if self._slots is None else int(self._slots.total_tokens)
+        return None if self._slots is None else self._slots.total
+
+    def _rank(self, task: str, item: str | None) -> tuple[int, int]:
+        """
+        A call's place in the queue for the server's slots: the later stage first (as
+        ``task_order`` lists them), then the page the client saw first, so that pages
+        finish in the order they began rather than all waiting behind the first stage.
+        """
+        order = self._items_seen
+        if item is not None:
+            order = self._item_order.setdefault(item, order)
+            if len(self._item_order) > _ITEMS_REMEMBERED:
+                del self._item_order[next(iter(self._item_order))]  # the oldest
+        self._items_seen += 1
+        return self._task_order.get(task, 0), order
 
     def _with_query(self, url: str) -> str:
         """``url`` with the query ``base_url`` was given (``?api-version=...``), if any."""
@@ -531,7 +558,7 @@ class LlmClient:
         # call gives up at once, unsent, instead of at its turn.
         taken = False
         with move_on_stop():
-            await self._slots.acquire()
+            await self._slots.acquire(self._rank(task, item))
             taken = True
         if not taken:
             raise _not_sent(what)

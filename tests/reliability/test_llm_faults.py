@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from reliability_helpers import (
     LLM_STAGES,
+    RECEIPTS,
     llm_run_args,
     read_lines,
     request_key,
@@ -274,3 +275,26 @@ class TestLlmFaults:
         assert len(final) == pages
         assert all(r["status"] == "ok" for r in final), final
         print(f"\ndown for good: {len(records)} of {pages} pages before the stop, then all")
+
+    @pytest.mark.timeout(150)
+    def test_pages_finish_in_order_with_one_slot(self, tmp_path: Path) -> None:
+        """With one request at a time (--llm-concurrency 1), the first page's structure
+        call goes before the third page's correct call: a later stage first, then the
+        page begun first (the calls queued first come first served, so every page's
+        correct call went before any structure call, and no page was written until all
+        were corrected: 0 lines after 7 minutes with 2 slots)."""
+        inputs = tmp_path / "in"
+        write_receipts(inputs, list(RECEIPTS)[:3])
+        out, log = tmp_path / "r.jsonl", tmp_path / "cli.log"
+        with run_server(workdir=tmp_path, latency=1.5) as server:
+            args = llm_run_args(
+                inputs, out, server.url, "--llm-concurrency", "1", workers="ocr=2,llm=8"
+            )
+            result = run_cli(args, log=log)
+            requests = server.read_log()
+        assert result.returncode == 0, result.output
+        sent = [request_key(r) for r in sorted(requests, key=lambda r: r["ts"])]
+        corrected = [item for item, task in sent if task == "correct"]
+        assert len(corrected) == 3, sent
+        first, last = corrected[0], corrected[-1]
+        assert sent.index((first, "structure")) < sent.index((last, "correct")), sent
