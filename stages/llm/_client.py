@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ import orjson
 
 from asyncpipe import ConfigError, StopIntake, move_on_stop, retry_after, stopping
 
+from ._checks import check_base_url, check_key_header, checked_key
 from ._errors import (
     LlmDeadlineError,
     LlmRetriesExhausted,
@@ -30,10 +30,10 @@ from ._errors import (
     LlmServerRefused,
     LlmServerWait,
     LlmStatusError,
-    error_detail,
 )
 from ._limits import LlmLimits
 from ._outage import OUTAGE_CAUSES, Outage
+from ._post import Failure, post_once
 from ._probe import Probe
 from ._slots import Slots
 from ._types import CallState, ChatReply, Usage
@@ -56,7 +56,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 openai-python waits 600 s for a read; a pipeline item should not, and the call's deadline
 caps a whole call anyway."""
 
-_RETRY_STATUSES = frozenset({408, 409, 429})
 # Answers every call would get, and what to check for each (`LlmServerRefused`).
 _REFUSALS = {
     401: "check the key: --llm-key-env and the variable it names, and --llm-key-header",
@@ -67,8 +66,6 @@ _REFUSALS = {
 _REDACTED = "[REDACTED]"
 # The pages whose order `LlmClient._rank` remembers: far more than are ever in flight.
 _ITEMS_REMEMBERED = 10_000
-# The characters of an HTTP header's name (RFC 9110's token).
-_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,67 +152,8 @@ class LlmStatistics:
         return line
 
 
-@dataclass(slots=True)
-class _Failure:
-    cause: str
-    retryable: bool
-    detail: str
-    status: int | None = None
-    retry_after: float | None = None
-
-
 #: Read the wait a server asked for (see `asyncpipe.retry_after`).
 parse_retry_after = retry_after
-
-
-def _checked_key(key: str | None) -> str | None:
-    """
-    ``key`` without the spaces and line ends around it (a secret file, a CRLF ``.env``).
-
-    Raises:
-        ConfigError: it holds a character an HTTP header cannot carry (httpx's error
-            would quote the header, key and all); the message never shows the key.
-    """
-    key = (key or "").strip()
-    bad = next((char for char in key if not " " < char < "\x7f"), None)
-    if bad is not None:
-        raise ConfigError(
-            f"the API key holds a character an HTTP header cannot carry "
-            f"({unicodedata.name(bad, hex(ord(bad)))}, at position {key.index(bad) + 1}): "
-            "check the variable that holds it; the key is not shown"
-        )
-    return key or None
-
-
-#: Words that make a query parameter's name a secret's, whole or as a part between
-#: ``-``, ``_`` and ``.`` (``api-key``, ``apiKey``, ``access_token``, ``sig``; ``code`` is
-#: Azure Functions' key).
-_SECRET_WORDS = frozenset(
-    [
-        "key",
-        "apikey",
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "pass",
-        "sig",
-        "signature",
-        "code",
-        "auth",
-        "credential",
-    ]
-)
-
-
-def _secret_parameter(url: str) -> str | None:
-    """The name of the first parameter of ``url``'s query that reads as a secret, if any."""
-    for pair in url.partition("?")[2].split("&"):
-        name = pair.partition("=")[0]
-        parts = name.lower().replace("-", "_").replace(".", "_").split("_")
-        if name and _SECRET_WORDS & {name.lower(), *parts}:
-            return name
-    return None
 
 
 class LlmClient:
@@ -321,23 +259,8 @@ class LlmClient:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         task_order: Sequence[str] = (),
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"the LLM base URL must start with http:// or https://, got {base_url!r}"
-            )
-        if httpx.URL(base_url).userinfo:
-            # httpx would log it on every request, and the command line echoes it.
-            raise ConfigError(
-                "the LLM base URL holds a user name or key (user:key@host): give the key "
-                "in an environment variable instead (--llm-key-env); the URL is not shown"
-            )
-        if secret := _secret_parameter(base_url):
-            # Our own messages and the resume command a run prints show the URL whole.
-            raise ConfigError(
-                f"the LLM base URL's query holds {secret!r}, which reads as a key: give the "
-                "key in an environment variable instead (--llm-key-env, and --llm-key-header "
-                "for a header other than Authorization); the URL is not shown"
-            )
+        check_base_url(base_url)
+        check_key_header(api_key_header)
         if not isinstance(timeout, httpx.Timeout) and not timeout > 0:  # NaN is not > 0
             raise ConfigError(f"the LLM timeout (--llm-timeout) must be over 0 s, got {timeout}")
         if timeout_retries < 0:
@@ -346,11 +269,6 @@ class LlmClient:
             raise ConfigError(f"max_tokens must be >= 1, got {max_tokens}")
         if concurrency is not None and concurrency < 1:
             raise ConfigError(f"the LLM concurrency must be at least 1, got {concurrency}")
-        if not api_key_header or not set(api_key_header) <= _TOKEN:
-            raise ConfigError(
-                f"the API key's header name must be a word of letters, digits and -, got "
-                f"{api_key_header!r} (--llm-key-header)"
-            )
         # httpx would add the endpoint's path after the query ("?api-version=1/models"):
         # the query is kept apart and put back on each request's URL.
         given, _, self._query = base_url.partition("?")
@@ -361,7 +279,7 @@ class LlmClient:
         self.timeout_retries = timeout_retries
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self._api_key = _checked_key(api_key)
+        self._api_key = checked_key(api_key)
         self._limit = rate_limit
         self._slots = Slots(concurrency) if concurrency is not None else None
         # A capped server's slots go to the later stage first, then the earlier page.
@@ -740,7 +658,7 @@ class LlmClient:
         return replace(reply, attempts=state.attempt)
 
     def _count_failure(
-        self, failure: _Failure, state: CallState, what: str, *, too_long: bool
+        self, failure: Failure, state: CallState, what: str, *, too_long: bool
     ) -> LlmError:
         """
         Count a failed attempt, and return the error the call raises: `LlmServerWait` for
@@ -849,41 +767,17 @@ class LlmClient:
 
     async def _attempt(
         self, body: bytes, headers: dict[str, str], remaining: float | None
-    ) -> tuple[ChatReply | _Failure, httpx.Response | None]:
+    ) -> tuple[ChatReply | Failure, httpx.Response | None]:
         sent = self._clock()
-        try:
-            with anyio.move_on_after(remaining) as scope:
-                response = await self._http.post(self._chat_url, content=body, headers=headers)
-            if scope.cancelled_caught:
-                return _Failure("deadline", False, "deadline passed"), None
-        except httpx.ConnectTimeout as exc:
-            return _Failure("connect", True, f"connect timeout ({type(exc).__name__})"), None
-        except httpx.TimeoutException as exc:
-            return _Failure("timeout", True, f"timed out ({type(exc).__name__})"), None
-        except httpx.ConnectError as exc:
-            return _Failure("connect", True, f"cannot connect ({exc})"), None
-        except httpx.TransportError as exc:
-            failure = _Failure("network", True, f"network error ({type(exc).__name__}: {exc})")
-            return failure, None
-
-        status = response.status_code
-        if 200 <= status < 300:
-            return self._parse(response, self._clock() - sent), response
-        should = response.headers.get("x-should-retry")
-        if should in ("true", "false"):
-            retryable = should == "true"
-        else:
-            retryable = status in _RETRY_STATUSES or status >= 500
-        failure = _Failure(
-            str(status),
-            retryable,
-            f"HTTP {status}{error_detail(response, self._redact)}",
-            status=status,
-            retry_after=parse_retry_after(response.headers),
+        failure, response = await post_once(
+            self._http, self._chat_url, body, headers, remaining, self._redact
         )
-        return failure, response
+        if failure is not None:
+            return failure, response
+        assert response is not None
+        return self._parse(response, self._clock() - sent), response
 
-    def _parse(self, response: httpx.Response, seconds: float) -> ChatReply | _Failure:
+    def _parse(self, response: httpx.Response, seconds: float) -> ChatReply | Failure:
         try:
             data = orjson.loads(response.content)
             choice = data["choices"][0]
@@ -905,16 +799,14 @@ class LlmClient:
             ValueError,
             AttributeError,
         ) as exc:
-            return _Failure(
+            return Failure(
                 "malformed",
                 True,
                 f"HTTP {response.status_code} with a malformed body ({type(exc).__name__})",
                 status=response.status_code,
             )
         if not isinstance(content, str):
-            return _Failure(
-                "malformed", True, "the reply has no text content", response.status_code
-            )
+            return Failure("malformed", True, "the reply has no text content", response.status_code)
         self._no_usage += not said
         self._usage[0] += usage.prompt_tokens
         self._usage[1] += usage.completion_tokens
