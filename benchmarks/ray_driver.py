@@ -80,7 +80,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from soak import make_a4
 
 from asyncpipe import Journal, JsonlSink, Pipeline, RayExecutor, Stage, StageCall
-from asyncpipe._ray import QUIET_DRIVER_ENV, driver_env
+from asyncpipe._ray_connect import QUIET_DRIVER_ENV, driver_env
 from stages._page import PageRef
 from stages.inputs import discover
 from stages.pipeline import DocumentSettings, build_pipeline, output_record

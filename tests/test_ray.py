@@ -20,7 +20,8 @@ import pytest
 from netns import require_loopback_namespace
 
 from asyncpipe import ConfigError, Item, Pipeline, Retry, Stage, StageCall, WorkerLosses
-from asyncpipe._ray import RayExecutor, _import_ray
+from asyncpipe._ray import RayExecutor
+from asyncpipe._ray_connect import import_ray
 from stages._page import PageRef
 from stages.inputs import discover
 from stages.pipeline import DocumentSettings, build_pipeline, output_record
@@ -524,7 +525,7 @@ class TestRayExecutor:
 _QUIET_SCRIPT = """
 import json, os, anyio
 from asyncpipe import Pipeline, RayExecutor, Stage
-from asyncpipe._ray import QUIET_DRIVER_ENV
+from asyncpipe._ray_connect import QUIET_DRIVER_ENV
 
 def env(_):
     return {name: os.environ.get(name) for name in QUIET_DRIVER_ENV}
@@ -591,10 +592,13 @@ class TestWithoutRay:
         with pytest.raises(ConfigError, match=r"pip install 'asyncpipe\[ray\]'"):
             RayExecutor()
         with pytest.raises(ConfigError, match=r"pip install 'asyncpipe\[ray\]'"):
-            _import_ray()
+            import_ray()
 
     def test_import_asyncpipe_does_not_import_ray(self) -> None:
         """``import asyncpipe`` (and the CLI module) never imports ray."""
-        code = "import sys, asyncpipe, asyncpipe._cli, asyncpipe._ray; print('ray' in sys.modules)"
+        code = (
+            "import sys, asyncpipe, asyncpipe._cli, asyncpipe._ray, asyncpipe._ray_actors, "
+            "asyncpipe._ray_connect; print('ray' in sys.modules)"
+        )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
         assert done.stdout.strip() == b"False"

@@ -34,7 +34,8 @@ from asyncpipe import (
 pytest.importorskip("ray", reason="RayExecutor needs ray installed: pip install 'asyncpipe[ray]'")
 
 from asyncpipe import _ray
-from asyncpipe._ray import RayExecutor, _Slot
+from asyncpipe._ray import RayExecutor
+from asyncpipe._ray_actors import Slot
 
 __all__: list[str] = []
 
@@ -100,11 +101,11 @@ def _short_pause(monkeypatch: pytest.MonkeyPatch) -> None:
 @asynccontextmanager
 async def _caller(executor: RayExecutor, actors: list[FakeActor]) -> AsyncIterator[StageCall]:
     """The executor's call over ``actors``, as `RayExecutor.open` makes it."""
-    send, receive = anyio.create_memory_object_stream[_Slot](len(actors))
+    send, receive = anyio.create_memory_object_stream[Slot](len(actors))
     with send, receive:
         async with anyio.create_task_group() as revivals:
             for actor in actors:
-                send.send_nowait(_Slot(actor))
+                send.send_nowait(Slot(actor))
             stage = Stage("ocr", lambda v: v, kind="thread", workers=len(actors))
             yield executor._caller(FAKE_RAY, stage, send, receive, revivals)  # type: ignore[arg-type]
             revivals.cancel_scope.cancel()
@@ -147,7 +148,7 @@ class TestRayExecutorLosses:
         """With no restarts left the actor is replaced, and the call runs on the new one."""
         executor = RayExecutor(max_restarts=0)
         fresh = FakeActor([11])
-        monkeypatch.setattr(executor, "_make_actor", lambda ray, stage, payload: fresh)
+        monkeypatch.setattr(executor, "_make_actor", lambda ray, stage: fresh)
         async with _caller(executor, [FakeActor([7, LOST])]) as call:
             assert await call(1) == 10
             assert await call(2) == 20
