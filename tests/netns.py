@@ -19,6 +19,7 @@ __all__ = ["RAY_TEST_MODULES", "loopback_only", "require_loopback_namespace"]
 RAY_TEST_MODULES = (
     "tests/test_ray.py",
     "tests/test_ray_cluster.py",
+    "tests/test_ray_example.py",
     "tests/test_ray_local.py",
     "tests/test_ray_node_gone.py",
 )
