@@ -136,9 +136,9 @@ async def _after_failure(
         if not retry:
             counters.busy += busy
             _record(counters, item, stage.name, now() - started)
-            _log_failure(stage.name, item, exc, attempt)
             message = str(exc) or repr(exc)
-            fail(run, item, counters, ErrorRecord(stage.name, type(exc).__name__, message, attempt))
+            error = ErrorRecord(stage.name, type(exc).__name__, message, attempt)
+            fail(run, item, counters, error, exc)
             return
         counters.retried += 1
         with move_on_stop_between_calls():  # calls_running does not count the item now
@@ -208,42 +208,79 @@ def checkpoint(
     except JournalError:
         raise
     except Exception as exc:
-        _log_failure(stage.name, item, exc, attempt)
         message = f"cannot checkpoint output: {exc}"
-        fail(run, item, counters, ErrorRecord(stage.name, type(exc).__name__, message, attempt))
+        error = ErrorRecord(stage.name, type(exc).__name__, message, attempt)
+        fail(run, item, counters, error, exc)
         return False
     return True
 
 
-def _log_failure(name: str, item: Item, exc: BaseException, attempt: int) -> None:
-    """
-    Log the traceback of ``item``'s final failure in stage ``name``, at DEBUG: the error
-    record keeps only the type and message, and whoever debugs the stage wants the line
-    that raised.  Once per item, not per try (a retried try is not the item's failure).
-    An LLM error's message and its chain hold no API key: the client redacts it from
-    every message and raises them outside its ``except`` blocks.
-    """
-    log.debug(
-        "stage %s failed on item %r (try %d): %s: %s",
-        name,
-        item.key,
-        attempt,
-        type(exc).__name__,
-        exc,
-        exc_info=exc,
-    )
+#: The failed items a run logs one WARNING line each for; from the next one on, failures
+#: are only counted (one line says so), so that a run where every item fails does not
+#: flood the log.  Every failure's line and traceback is still logged at DEBUG.
+FAILURES_LOGGED = 20
+
+#: The most characters of an error's message in its WARNING line (the record keeps it all).
+_MESSAGE_SHOWN = 300
 
 
-def fail(run: Run, item: Item, counters: StageCounters, error: ErrorRecord) -> None:
+def fail(
+    run: Run, item: Item, counters: StageCounters, error: ErrorRecord, exc: BaseException
+) -> None:
     """
-    Mark ``item`` failed with ``error``, count it and journal it.
+    Mark ``item`` failed with ``error`` (its final failure, ``exc``), count it, log it and
+    journal it.
     """
     # item.value stays what the failing stage was given, so the sink can still say
     # which input it was (and keep what earlier stages produced).
     item.error = error
     counters.failed += 1
+    run.failures += 1
+    _log_failure(run.failures, item, error, exc)
     if run.journal is not None:
         run.journal.failed_nowait(item.key, error)
+
+
+def _log_failure(count: int, item: Item, error: ErrorRecord, exc: BaseException) -> None:
+    """
+    Log ``item``'s final failure, the run's ``count``-th: once per item, not per try (a
+    retried try is not the item's failure).
+
+    Up to `FAILURES_LOGGED` failures, a WARNING line says the stage, the item's key and
+    the error record's type and message (its first line, trimmed): what a user watching
+    the run wants as it happens.  After that one line says that failures are counted only.
+    Every failure is also logged at DEBUG with its traceback, for whoever debugs the
+    stage.  The message is the record's, so it holds no API key: the LLM client redacts
+    it from every message and raises them outside its ``except`` blocks.
+    """
+    message = _one_line(error.message)
+    if count <= FAILURES_LOGGED:
+        log.warning("stage %s failed on %r: %s: %s", error.stage, item.key, error.type, message)
+    elif count == FAILURES_LOGGED + 1:
+        log.warning(
+            "%d items have failed: further failures are counted only (the summary at the "
+            "end counts them, the output has their error records; --log-level debug logs "
+            "each)",
+            count,
+        )
+    log.debug(
+        "stage %s failed on item %r (try %d): %s: %s",
+        error.stage,
+        item.key,
+        error.attempts,
+        error.type,
+        message,
+        exc_info=exc,
+    )
+
+
+def _one_line(message: str) -> str:
+    """The first line of ``message``, at most `_MESSAGE_SHOWN` characters."""
+    lines = message.strip().splitlines() or [""]
+    line = lines[0]
+    if len(line) > _MESSAGE_SHOWN or len(lines) > 1:
+        line = line[:_MESSAGE_SHOWN].rstrip() + " …"
+    return line
 
 
 def make_call(
@@ -474,11 +511,9 @@ def _account_chain(
                 item.deferred = True
                 run.stop_intake(error.reason, str(error))
                 return
-            _log_failure(stage.name, item, error, attempt)
             message = str(error) or repr(error)
-            fail(
-                run, item, counters, ErrorRecord(stage.name, type(error).__name__, message, attempt)
-            )
+            record = ErrorRecord(stage.name, type(error).__name__, message, attempt)
+            fail(run, item, counters, record, error)
             return
         # Inner stages' outputs come back encoded (only the last output travels whole).
         if index < chain.last:

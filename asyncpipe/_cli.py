@@ -191,13 +191,25 @@ def _check_journal(path: Path) -> None:
     )
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """
+    Writes each record to ``sys.stderr`` as it is then: the terminal's progress display
+    (`RichProgress`) puts its own ``sys.stderr`` in place while it is shown, which prints
+    a line above the bar and table rather than through them.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _configure_logging(level: str) -> None:
     """
     Log at ``level`` to stderr, the HTTP client's per-request lines only when debugging.
     """
     logging.basicConfig(
         level=level.upper(),
-        stream=sys.stderr,
+        handlers=[_StderrHandler()],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:

@@ -91,6 +91,8 @@ class Run:
         intake: the cancel scope the source is read in; `stop_intake` cancels it.
         started, finished: when the stages started and when the run ended (`now`).
         ok, failed: items written by the sink, without and with an error record.
+        failures: items failed in a stage so far, counted by `_attempt.fail` as they
+            fail (its log lines stop at a cap).
         skipped: input values not run because the output holds them (`feed`).
         deferred: items left unwritten for ``--resume`` (a stop, or `StopIntake`).
         duplicates: input values skipped because an earlier one had their key (`feed`).
@@ -161,6 +163,7 @@ class Run:
         self.finished: float | None = None
         self.ok = 0
         self.failed = 0
+        self.failures = 0
         self.skipped = 0
         self.deferred = 0  # items a stage left for --resume (`StopIntake`)
         self.duplicates = 0  # input values skipped: an earlier one had their key

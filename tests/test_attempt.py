@@ -1,6 +1,7 @@
 """
 One item in one stage: a stage function of the wrong kind, and the log a failing stage
-leaves (its traceback at DEBUG, once per failed item, and never an API key).
+leaves (a WARNING line per failed item up to a cap, its traceback at DEBUG, and never an
+API key).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import orjson
 import pytest
 
 from asyncpipe import ConfigError, Item, Journal, JsonlSink, Pipeline, Retry, Stage
+from asyncpipe._attempt import FAILURES_LOGGED
 from stages.llm import LlmClient, Message
 
 KEY = "sk-attempt-log-5e1d9b7c3a"
@@ -139,8 +141,23 @@ def lookup(value: int) -> int:
     return table["missing"] + value
 
 
+def failure_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
+    """The records of the ``asyncpipe`` logger at ``level`` that tell a failed item."""
+    return [
+        r
+        for r in caplog.records
+        if r.name == "asyncpipe" and r.levelno == level and " failed on " in r.getMessage()
+    ]
+
+
+async def fail_always(value: int) -> int:
+    """A stage function that fails on every value, with a two-line message."""
+    raise ValueError(f"bad value {value}\nsecond line")
+
+
 class TestFailureLog:
-    """An item's final failure in a stage is logged with its traceback at DEBUG only."""
+    """An item's final failure in a stage is logged as it fails: one line at WARNING (up
+    to a cap), its traceback at DEBUG."""
 
     async def test_the_traceback_is_logged_at_debug(self, caplog: pytest.LogCaptureFixture) -> None:
         """The failing line of the stage is in the DEBUG log, once per item, not per try."""
@@ -148,22 +165,77 @@ class TestFailureLog:
         retry = Retry(attempts=3, base=0.0, retryable=lambda exc: True)
         items = await run_all(Stage("bad", lookup, kind="thread", retry=retry), [1, 2])
         assert [item.error and item.error.attempts for item in items] == [3, 3]
-        failures = [r for r in caplog.records if r.getMessage().startswith("stage bad failed")]
-        assert [r.levelno for r in failures] == [logging.DEBUG] * 2
+        failures = failure_lines(caplog, logging.DEBUG)
+        assert len(failures) == 2
         assert "on item '0' (try 3): KeyError: 'missing'" in failures[0].getMessage()
         assert failures[0].exc_info is not None
         assert 'return table["missing"] + value' in caplog.text  # the stage's own line
 
-    async def test_nothing_is_logged_at_info(self, caplog: pytest.LogCaptureFixture) -> None:
-        """At INFO a failing item leaves its error record and no log line."""
+    async def test_one_warning_line_per_failed_item(self, caplog: pytest.LogCaptureFixture) -> None:
+        """At INFO each failed item leaves one WARNING line, not one per try, with its
+        stage, key and error and no traceback (there was no line at all)."""
         caplog.set_level(logging.INFO, logger="asyncpipe")
-        items = await run_all(Stage("bad", lookup, kind="thread"), [1])
-        assert items[0].error is not None
-        assert caplog.records == []
+        retry = Retry(attempts=3, base=0.0, retryable=lambda exc: True)
+        items = await run_all(Stage("bad", lookup, kind="thread", retry=retry), [1, 2])
+        assert all(item.error is not None for item in items)
+        assert [r.getMessage() for r in caplog.records] == [
+            "stage bad failed on '0': KeyError: 'missing'",
+            "stage bad failed on '1': KeyError: 'missing'",
+        ]
+        assert all(r.levelno == logging.WARNING and r.exc_info is None for r in caplog.records)
+        assert "Traceback" not in caplog.text
+
+    async def test_the_line_is_the_first_line_of_the_message_trimmed(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A message of several lines, or a long one, is one line in the log; the error
+        record keeps it whole."""
+        caplog.set_level(logging.INFO, logger="asyncpipe")
+
+        async def long_message(value: int) -> int:
+            raise RuntimeError("x" * 1000)
+
+        items = await run_all(Stage("bad", fail_always), [7])
+        items += await run_all(Stage("long", long_message), [8])
+        assert items[0].error is not None and items[0].error.message == "bad value 7\nsecond line"
+        assert items[1].error is not None and len(items[1].error.message) == 1000
+        lines = [r.getMessage() for r in failure_lines(caplog, logging.WARNING)]
+        assert lines[0] == "stage bad failed on '0': ValueError: bad value 7 …"
+        assert lines[1] == f"stage long failed on '0': RuntimeError: {'x' * 300} …"
+
+    async def test_many_failures_log_the_cap_then_one_line(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A run where each of 500 items fails logs FAILURES_LOGGED lines at WARNING, then
+        one line saying the rest are counted only; at DEBUG every one is still there."""
+        caplog.set_level(logging.DEBUG, logger="asyncpipe")
+        items = await run_all(Stage("bad", fail_always, workers=8), list(range(500)))
+        assert len(items) == 500 and all(item.error is not None for item in items)
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == FAILURES_LOGGED + 1
+        assert all(" failed on " in r.getMessage() for r in warnings[:-1])
+        last = warnings[-1].getMessage()
+        assert last.startswith(f"{FAILURES_LOGGED + 1} items have failed: further failures")
+        assert len(failure_lines(caplog, logging.DEBUG)) == 500
+
+    async def test_the_cap_is_per_run(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A second run of the same pipeline logs its own first failures again."""
+        caplog.set_level(logging.INFO, logger="asyncpipe")
+        pipeline = Pipeline([Stage("bad", fail_always)])
+
+        async def drop(item: Item) -> None:
+            pass
+
+        for _ in range(2):
+            await pipeline.run(range(FAILURES_LOGGED + 5), sink=drop)
+        warnings = [r.getMessage() for r in caplog.records]
+        assert len(warnings) == 2 * (FAILURES_LOGGED + 1)
+        assert warnings[FAILURES_LOGGED + 1] == "stage bad failed on '0': ValueError: bad value 0 …"
 
     async def test_an_llm_failure_logs_no_api_key(self, caplog: pytest.LogCaptureFixture) -> None:
         """A server that echoes the key, and a connection error that holds it, leave it
-        nowhere in the DEBUG log, tracebacks and their chained errors included."""
+        nowhere in the log, tracebacks and their chained errors included; the WARNING
+        line of each item is its error record's redacted text."""
         caplog.set_level(logging.DEBUG)
         echo = {"error": {"message": f"Incorrect API key provided: {KEY}"}}
         steps: list[httpx.Response | Exception] = [
@@ -189,8 +261,19 @@ class TestFailureLog:
         async with client:
             items = await run_all(Stage("llm", ask, retry=Retry(attempts=1)), [1, 2, 3])
         assert all(item.error is not None for item in items)
-        failures = [r for r in caplog.records if r.getMessage().startswith("stage llm failed")]
-        assert len(failures) == 3
-        assert all(r.exc_info is not None for r in failures)
+        debug = failure_lines(caplog, logging.DEBUG)
+        assert len(debug) == 3
+        assert all(r.exc_info is not None for r in debug)
         assert "Traceback" in caplog.text
         assert KEY not in caplog.text
+        warnings = failure_lines(caplog, logging.WARNING)
+        assert len(warnings) == 3
+        said = {r.getMessage() for r in warnings}
+        expected = set()
+        for item in items:
+            assert item.error is not None
+            expected.add(
+                f"stage llm failed on {item.key!r}: {item.error.type}: {item.error.message}"
+            )
+        assert said == expected
+        assert any("[REDACTED]" in line for line in said), said

@@ -4,6 +4,7 @@ import contextlib
 import errno
 import fcntl
 import io
+import logging
 import os
 import re
 import select
@@ -214,6 +215,42 @@ class TestSharedCounters:
         assert cells["correct"][-2] == ""  # not the first LLM stage's
         line = progress_line(snap, "pages", reporter.extras())
         assert line.endswith(" · llm 3/150 calls/min")
+
+
+class Terminal(io.StringIO):
+    """What a terminal receives, kept as text."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class TestLogLinesBesideTheBar:
+    """A log line said while the bar is shown prints above it, not through it."""
+
+    def test_the_cli_handler_writes_through_the_display(self) -> None:
+        """The command line's log handler writes to the stderr the terminal display puts
+        in place, so the line reaches the terminal above the bar (it wrote to the
+        stderr of its start, under the display, which then drew over it)."""
+        from asyncpipe._cli import _StderrHandler
+
+        stage = StageCounters("load", "thread", 2).snapshot(1.0, None)
+        snap = RunMeter(3).snapshot([stage], elapsed=1.0, ok=0, failed=1, skipped=0, previous=0)
+        terminal = Terminal()
+        reporter = RichProgress(file=terminal)
+        logger = logging.getLogger("asyncpipe.test-terminal")
+        handler = _StderrHandler()
+        logger.addHandler(handler)
+        logger.propagate = False
+        try:
+            reporter.update(snap)
+            logger.warning("stage load failed on 'a.png#1': InputError: bad")
+            reporter.update(snap)
+        finally:
+            if reporter._live is not None:
+                reporter._live.stop()  # puts sys.stderr back
+            logger.removeHandler(handler)
+            logger.propagate = True
+        assert "stage load failed on 'a.png#1': InputError: bad" in terminal.getvalue()
 
 
 class TestCallsRunning:

@@ -7,14 +7,19 @@ same run still completes.
 from __future__ import annotations
 
 import os
+import random
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from corpus import blank_pdf, bomb_png, corrupt_pdf, encrypted_pdf
 from reliability_helpers import (
     RECEIPTS,
+    cli_env,
     count_lines,
     make_receipt,
     read_lines,
@@ -341,3 +346,65 @@ class TestBadInputs:
         assert result.returncode == 0, result.output
         assert "left out of the folders: .mov 2, .txt 1 (" in result.output
         assert len(read_lines(out)[0]) == 1
+
+
+class TestFailuresAsTheyHappen:
+    """A page that fails is told as it fails: one WARNING line naming it and its error."""
+
+    @staticmethod
+    def bad_folder(folder: Path) -> dict[str, str]:
+        """Write a truncated PNG, random bytes named .jpg and an empty .jpg; return each
+        file's name and the words its line must hold."""
+        png = make_receipt(folder / "cut.png", RECEIPTS["kedai.png"])
+        png.write_bytes(png.read_bytes()[:80])
+        (folder / "noise.jpg").write_bytes(random.Random(7).randbytes(5000))
+        (folder / "empty.jpg").write_bytes(b"")
+        return {
+            "cut.png": "cannot decode PNG",
+            "noise.jpg": "not a JPEG, PNG, TIFF, HEIC, WebP, BMP, GIF or PDF",
+            "empty.jpg": "empty file",
+        }
+
+    def test_one_warning_line_per_bad_page(self, tmp_path: Path) -> None:
+        """At the default level each bad page has one WARNING line with its stage, its
+        page id and its error, and no traceback (it was only '3 failed' in the progress
+        line until the summary at the end)."""
+        folder = tmp_path / "in"
+        folder.mkdir()
+        bad = self.bad_folder(folder)
+        out = tmp_path / "r.jsonl"
+        result = run_cli(["run", str(folder), "--out", str(out)], log=tmp_path / "cli.log")
+        assert result.returncode == 0, result.output
+        records = _by_name(read_lines(out)[0])
+        lines = [line for line in result.output.splitlines() if " WARNING asyncpipe: " in line]
+        assert len(lines) == len(bad), result.output
+        for name, words in bad.items():
+            record = records[name]
+            said = [line for line in lines if f"on {record['id']!r}: " in line]
+            assert len(said) == 1, lines
+            assert said[0].endswith(
+                f"WARNING asyncpipe: stage load failed on {record['id']!r}: InputError: "
+                f"{record['error']['message']}"
+            )
+            assert words in said[0]
+        assert "Traceback" not in result.output
+
+    def test_json_progress_keeps_stdout_json(self, tmp_path: Path) -> None:
+        """With --progress json the lines go to stderr: stdout holds only the progress
+        objects, as that mode promises."""
+        folder = tmp_path / "in"
+        folder.mkdir()
+        bad = self.bad_folder(folder)
+        out = tmp_path / "r.jsonl"
+        command = [sys.executable, "-m", "asyncpipe", "run", str(folder), "--out", str(out)]
+        done = subprocess.run(
+            [*command, "--progress", "json"],
+            capture_output=True,
+            text=True,
+            timeout=100,
+            env=cli_env(),
+        )
+        assert done.returncode == 0, done.stderr
+        events = [orjson.loads(line) for line in done.stdout.splitlines()]
+        assert events[-1]["event"] == "finished" and events[-1]["failed"] == len(bad)
+        assert done.stderr.count(" WARNING asyncpipe: stage load failed on ") == len(bad)
