@@ -20,7 +20,6 @@ from ._bind import LlmStages as LlmStages
 from ._bind import llm_stages as llm_stages
 from ._client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._client import LlmClient as LlmClient
-from ._client import LlmStatistics as LlmStatistics
 from ._client import parse_retry_after as parse_retry_after
 from ._errors import LlmDeadlineError as LlmDeadlineError
 from ._errors import LlmError as LlmError
@@ -51,6 +50,7 @@ from ._stages import fix as fix
 from ._stages import structure as structure
 from ._stages import structure_max_tokens as structure_max_tokens
 from ._stages import text_max_tokens as text_max_tokens
+from ._statistics import LlmStatistics as LlmStatistics
 from ._structured import STRUCTURED_MODES as STRUCTURED_MODES
 from ._structured import StructuredOutputs as StructuredOutputs
 from ._types import CallState as CallState
@@ -80,10 +80,10 @@ __all__ = [
     "LlmRetriesExhausted",
     "LlmRetryableError",
     "LlmStages",
-    "LlmStatistics",
     "LlmServerDown",
     "LlmServerRefused",
     "LlmServerWait",
+    "LlmStatistics",
     "LlmStatusError",
     "Message",
     "OutputInvalid",

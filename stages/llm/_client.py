@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -36,6 +36,7 @@ from ._outage import OUTAGE_CAUSES, Outage
 from ._post import Failure, post_once
 from ._probe import Probe
 from ._slots import Slots
+from ._statistics import LlmStatistics
 from ._types import CallState, ChatReply, Usage
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from ._limits import Admission
     from ._types import Limiter, Message
 
-__all__ = ["DEFAULT_TIMEOUT", "LlmClient", "LlmStatistics", "parse_retry_after"]
+__all__ = ["DEFAULT_TIMEOUT", "LlmClient", "parse_retry_after"]
 
 logger = logging.getLogger("stages.llm")
 
@@ -66,90 +67,6 @@ _REFUSALS = {
 _REDACTED = "[REDACTED]"
 # The pages whose order `LlmClient._rank` remembers: far more than are ever in flight.
 _ITEMS_REMEMBERED = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class LlmStatistics:
-    """
-    What one `LlmClient` has done so far.  Retries are counted by the pipeline stages
-    (their ``retried`` statistic); here every request is one attempt.
-
-    Attributes:
-        attempts: HTTP requests sent (each one acquired the rate limit).
-        succeeded: requests that returned a usable reply.
-        failed: requests that failed.
-        failures: cause → failed requests (``"timeout"``, ``"connect"``, ``"network"``,
-            ``"malformed"``, ``"deadline"``, or the HTTP status such as ``"429"``).
-        length_stops: replies cut by ``max_tokens`` (``finish_reason: "length"``).
-        prompt_tokens: prompt tokens of every completion received.
-        completion_tokens: completion tokens of every completion received.
-        total_tokens: total tokens of every completion received.
-        seconds: time spent in requests that returned a reply.
-        cost: the price of those tokens, if the client was given ``prices``.
-        no_usage: replies that said nothing of their tokens (``usage`` missing): they
-            are not in the counts above.
-        gave_up: calls that gave up before sending their next attempt, their deadline
-            run out during the wait: no request, so in none of the counts above.
-    """
-
-    attempts: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    failures: Mapping[str, int] = field(default_factory=dict)
-    length_stops: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    seconds: float = 0.0
-    cost: float | None = None
-    no_usage: int = 0
-    gave_up: int = 0
-
-    @property
-    def tokens_per_second(self) -> float | None:
-        """
-        Completion tokens per second of request time, per request (what one server slot
-        generated, prompt processing included), or ``None`` before the first reply.
-        """
-        if self.seconds <= 0 or not self.succeeded:
-            return None
-        return self.completion_tokens / self.seconds
-
-    def summary(self) -> str:
-        """
-        Returns:
-            One line for a run summary.
-        """
-        failures = " ".join(f"{k}={v}" for k, v in sorted(self.failures.items())) or "none"
-        line = (
-            f"llm: {self.attempts} requests ({self.succeeded} ok, {self.failed} failed: {failures})"
-        )
-        if self.gave_up:
-            # Not requests: nothing was sent (a retry's wait outlasted the call's deadline).
-            line += (
-                f", {self.gave_up} call{'' if self.gave_up == 1 else 's'} gave up before "
-                "sending again (--llm-deadline ran out)"
-            )
-        line += (
-            f", tokens: {self.total_tokens} (prompt {self.prompt_tokens} + "
-            f"completion {self.completion_tokens})"
-        )
-        if (speed := self.tokens_per_second) is not None:
-            line += f", {speed:.1f} completion tokens/s per request"
-        if self.length_stops:
-            line += f", {self.length_stops} replies cut by max_tokens"
-        if self.cost is not None:
-            # What the replies' usage costs; the cost ceiling's count (`LlmLimits.summary`)
-            # adds the worst case of the calls that reported none (a timeout).
-            line += f", usage cost: {self.cost:.4g}"
-        if self.no_usage:
-            # The cost ceiling kept their estimates (round 25's audit: "cost: 0.0000" beside
-            # "0.0995 of the 0.1 ceiling").
-            line += (
-                f"; {self.no_usage} replies gave no usage, so their tokens and cost are not "
-                "counted here (a cost ceiling counts their estimates)"
-            )
-        return line
 
 
 #: Read the wait a server asked for (see `asyncpipe.retry_after`).
@@ -445,6 +362,10 @@ class LlmClient:
             LlmStatusError: a status that retrying cannot fix (400, 401, 404...).
             LlmRetriesExhausted: a timed-out generation may not be retried again.
             LlmDeadlineError: the call's deadline ran out.
+            LlmServerWait: the server asked for a wait longer than the call may take.
+            LlmServerRefused: the server refuses calls (a wrong key, URL or model).
+            LlmServerDown: the server has been unreachable for the call's deadline.
+            StopIntake: the run stopped while the call waited its turn; nothing was sent.
         """
         state = call if call is not None else CallState()
         payload: dict[str, Any] = {"model": self.model, "messages": list(messages)}

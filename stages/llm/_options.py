@@ -31,8 +31,8 @@ from ._structured import STRUCTURED_MODES
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ._client import LlmStatistics
     from ._schema import Schema
+    from ._statistics import LlmStatistics
 
 __all__ = ["LLM_STAGE_NAMES", "LlmOptions", "add_arguments", "timeout_advice"]
 
