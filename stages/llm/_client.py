@@ -557,16 +557,16 @@ class LlmClient:
     def _heed(self, response: httpx.Response, wait: float | None) -> None:
         """
         Feed an answer's headers back to the shared limits, and pause every call for
-        ``wait``, the server's Retry-After (round 25's audit: a 'Retry-After: 120' was met
-        by a request a second); one longer than a call may take is ``None`` here, and
-        holds every call instead (`_count_failure`), and stops the intake.
+        ``wait``, the server's Retry-After (else a 'Retry-After: 120' is met by a request a
+        second); one longer than a call may take is ``None`` here, and holds every call
+        instead (`_count_failure`), and stops the intake.
         """
         pause = self.shared.feedback_from(response.headers, response.status_code, wait)
         hold = getattr(self._limit, "pause", None)  # a RateLimit can; any Limiter may not
         if pause and hold is not None:
             # The calls already admitted wait for the call limit, behind the pause's
-            # checks: pause it too, or they go on at its pace (round 24's audit: 52
-            # requests went out during a 6 s Retry-After).
+            # checks: pause it too, or they go on at its pace (52 requests went out
+            # during a 6 s Retry-After).
             hold(pause)
 
     def _count_reply(self, reply: ChatReply, state: CallState) -> ChatReply:

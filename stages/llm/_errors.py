@@ -190,8 +190,8 @@ class LlmServerDown(LlmError, StopIntake):
 
 def error_detail(response: httpx.Response, redact: Callable[[str], str]) -> str:
     """The server's own error message, ``redact``-ed, then shortened (a key cut across
-    by the shortening would no longer be found whole: round 23's audit saw 45 of a key's
-    52 characters kept); servers put it in ``error.message``."""
+    by the shortening would no longer be found whole, and 45 of a key's 52 characters
+    could be kept); servers put it in ``error.message``."""
     try:
         data = orjson.loads(response.content)
         message = data["error"]["message"] if isinstance(data.get("error"), dict) else data["error"]

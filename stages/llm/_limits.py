@@ -125,8 +125,8 @@ class LlmLimits:
         self._requests = RateLimit(_OPEN, 60.0, burst=_OPEN)
         self.pauses = 0
         # Requests that went out: an attempt admitted here and then given up unsent (the
-        # run stopped while it waited for the call limit) is not one (round 26's
-        # re-check: "22 calls" for 3 requests after a Ctrl-C).
+        # run stopped while it waited for the call limit) is not one, or a Ctrl-C after
+        # 3 requests reads "22 calls".
         self.sent = 0
         # Attempts counted at their reserved estimate: the server reported no usage (a
         # body that is no completion, a timeout), so the tokens the summary counts are
@@ -289,8 +289,8 @@ class LlmLimits:
             line += f", {used:.0f} tokens/min mean"
         else:
             # A run under a minute: its counts, not a per-minute rate extrapolated from a
-            # burst (round 25's audit: "205.2 calls/min (limit 150/min)" for 26 calls in
-            # 7.6 s, though no 60 s window held more than 150).
+            # burst: 26 calls in 7.6 s read "205.2 calls/min (limit 150/min)", though no
+            # 60 s window held more than 150.
             line = f"llm rates: {self.sent} calls in {elapsed:.1f} s"
             if call_limit:
                 line += f" (limit {call_limit})"

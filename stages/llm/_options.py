@@ -331,7 +331,7 @@ def _deadline(args: argparse.Namespace) -> float:
     """``--llm-deadline``, or its default: long enough for ``--llm-timeout``'s tries.
 
     A deadline under one request's timeout cut every slow generation short at 180 s
-    whatever ``--llm-timeout 300`` said (round 23's audit, against llama.cpp on 2 cores).
+    whatever ``--llm-timeout 300`` said (llama.cpp on 2 cores).
     One given shorter than the timeout is the user's to choose (a fast failure), and is
     only warned of.
     """

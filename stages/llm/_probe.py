@@ -123,7 +123,7 @@ class Probe:
         """
         How many slots the llama.cpp server has, so no more requests than that are sent
         at once.  It queues the rest, and a request's timeout runs while it waits there:
-        on 2 slots, 16 requests at once timed out on 9 pages of 10 (round 26).
+        on 2 slots, 16 requests at once timed out on 9 pages of 10.
         """
         root = self.root.removesuffix("/v1")
         try:
@@ -146,13 +146,12 @@ class Probe:
     async def _suggest_url(self) -> None:
         """
         ``base_url`` answered 404 at ``/models``: when a likely alternative lists models
-        and ``base_url`` has no chat endpoint either, name the alternative now (a missing
-        ``/v1``, round 25's audit, and a doubled one, round 29's, were a 404 per page or a
-        stop after the first call).  A server that lists models at a parent path but
-        chats at ``base_url`` (an Azure-style deployment URL, a gateway's per-model path)
-        is right as given: a warning, and the run goes on.  When no alternative lists
-        models, warn once and leave it to the calls: some OpenAI-compatible servers have
-        no ``/models``.
+        and ``base_url`` has no chat endpoint either, name the alternative now (else a
+        missing or a doubled ``/v1`` is a 404 per page, or a stop after the first call).
+        A server that lists models at a parent path but chats at ``base_url`` (an
+        Azure-style deployment URL, a gateway's per-model path) is right as given: a
+        warning, and the run goes on.  When no alternative lists models, warn once and
+        leave it to the calls: some OpenAI-compatible servers have no ``/models``.
         """
         for url in _alternatives(self.root):
             if self.limit is not None:
@@ -205,7 +204,7 @@ class Probe:
     def _check_model(self, response: httpx.Response) -> None:
         """Warn when the server lists several models and ``model`` is not one of them. A
         server of one model is not judged: llama.cpp lists its file and answers under any
-        name (round 25's re-check: the warning came on every llama.cpp run)."""
+        name, so the warning would come on every llama.cpp run."""
         try:
             listed = [entry["id"] for entry in response.json()["data"]]
         except (ValueError, KeyError, TypeError):

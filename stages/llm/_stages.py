@@ -56,7 +56,7 @@ def text_max_tokens(source: str) -> int:
     stops.  It was half the characters, for GPT-4's tokenizer (3 to 4 characters a token
     on receipt text); SmolLM2's spends about 1.5 (llama.cpp's ``/tokenize``: 343 tokens for
     receipt 000's 513 characters), so no correction of the real llama.cpp server could
-    ever finish (round 25's audit). A token is at least one byte in every BPE tokenizer
+    ever finish. A token is at least one byte in every BPE tokenizer
     asyncpipe was run with, the bound the token limit uses for prompts too.
     """
     return len(source.encode()) + 32
@@ -287,8 +287,8 @@ async def structure(
         settled = True
     except Exception:
         # Any answer but a refusal (a timeout, a 5xx, an invalid reply) says nothing
-        # against the mode: the others go on in it, all at once (round 25's re-check:
-        # with every call timing out they went one at a time).
+        # against the mode: the others go on in it, all at once (else, with every call
+        # timing out, they go one at a time).
         settled = True
         raise
     finally:

@@ -88,8 +88,8 @@ class LlmStatistics:
             # adds the worst case of the calls that reported none (a timeout).
             line += f", usage cost: {self.cost:.4g}"
         if self.no_usage:
-            # The cost ceiling kept their estimates (round 25's audit: "cost: 0.0000" beside
-            # "0.0995 of the 0.1 ceiling").
+            # The cost ceiling keeps their estimates: say why this cost is lower, or
+            # "cost: 0.0000" beside "0.0995 of the 0.1 ceiling" reads as a contradiction.
             line += (
                 f"; {self.no_usage} replies gave no usage, so their tokens and cost are not "
                 "counted here (a cost ceiling counts their estimates)"

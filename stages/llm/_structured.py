@@ -60,8 +60,8 @@ class StructuredOutputs:
         self.mode: StructuredMode = "json_schema" if mode == "auto" else mode  # type: ignore[assignment]
         self.refusals: list[str] = []
         # In auto mode the first call finds out what the server takes while the others
-        # wait: sent together, each would be refused on its own (round 25's audit: 8
-        # refused requests with 16 workers).
+        # wait: sent together, each would be refused on its own (8 refused requests
+        # with 16 workers).
         self.settled = not self.auto
         self._probing = False
         self._changed = anyio.Event()
