@@ -138,7 +138,7 @@ class DocumentApp:
         group.add_argument(
             "--llm-timeout",
             type=_seconds,
-            default=60.0,
+            default=None,  # 60: None tells a timeout given from the default
             help="seconds one LLM request may take (default 60)",
         )
         add_arguments(group)
@@ -351,7 +351,7 @@ class DocumentApp:
                         args.llm_model,
                         api_key=key,
                         rate_limit=rate,
-                        timeout=args.llm_timeout,
+                        timeout=llm_options.timeout,
                         shared=limits,
                         task_order=LLM_STAGES,
                         **llm_options.client_kwargs(),
@@ -359,6 +359,7 @@ class DocumentApp:
                 )
                 if llm_options.stages:
                     await client.check()
+                    llm_options.check_timeout(client)
                 fallback = partial(offline_fields, fields=settings.fields)
                 llm = await anyio.to_thread.run_sync(
                     lambda: llm_stages(
@@ -434,7 +435,7 @@ class DocumentApp:
                     lines += limits.summary(summary.elapsed, call_limit)
                     if advice := timeout_advice(
                         client.statistics(),
-                        args.llm_timeout,
+                        llm_options.timeout,
                         client.concurrency,
                         llm_options.stages,
                     ):

@@ -226,6 +226,7 @@ class LlmClient:
         self._usage = [0, 0, 0]
         self._no_usage = 0
         self._gave_up = 0  # calls whose deadline ran out before their next attempt
+        self._llama_cpp = False  # `check` found a llama.cpp server
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -271,9 +272,15 @@ class LlmClient:
             self._redact,
             keyed=bool(self._api_key),
         )
-        slots = await probe.check(grace=grace, want_slots=self._slots is None)
-        if slots is not None:
-            self._slots = Slots(slots)
+        found = await probe.check(grace=grace, want_slots=self._slots is None)
+        self._llama_cpp = found.llama_cpp
+        if found.slots is not None:
+            self._slots = Slots(found.slots)
+
+    @property
+    def llama_cpp(self) -> bool:
+        """Whether `check` found a llama.cpp server (``False`` before it ran)."""
+        return self._llama_cpp
 
     @property
     def concurrency(self) -> int | None:

@@ -31,12 +31,17 @@ from ._structured import STRUCTURED_MODES
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ._client import LlmClient
     from ._schema import Schema
     from ._statistics import LlmStatistics
 
 __all__ = ["LLM_STAGE_NAMES", "LlmOptions", "add_arguments", "timeout_advice"]
 
 LLM_STAGE_NAMES = ("correct", "fix", "structure")
+
+# --llm-timeout's default, in seconds (its --help says so).  The option's own default is
+# None, so that a run can tell a timeout given from this one.
+_TIMEOUT = 60.0
 
 
 def _stage_list(text: str) -> tuple[str, ...]:
@@ -179,6 +184,9 @@ class LlmOptions:
         feedback: follow the server's rate-limit headers and pause all calls after a 429.
         concurrency: the most requests in flight at once, or ``None`` (see `LlmClient`).
         key_header: the header that carries the API key (see `LlmClient`).
+        timeout: seconds one request may take (``--llm-timeout``).
+        timeout_given: whether ``--llm-timeout`` was given (on the command line or in a
+            ``--config`` file), not its default.
     """
 
     stages: tuple[str, ...] = LLM_STAGE_NAMES
@@ -195,6 +203,8 @@ class LlmOptions:
     feedback: bool = True
     concurrency: int | None = None
     key_header: str = "Authorization"
+    timeout: float = _TIMEOUT
+    timeout_given: bool = False
 
     def __post_init__(self) -> None:
         if self.max_cost is not None and self.prices is None:
@@ -212,12 +222,15 @@ class LlmOptions:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LlmOptions:
         """
-        Read the options `add_arguments` added.
+        Read the options `add_arguments` added, and ``--llm-timeout`` (``None``: not
+        given, 60 s).
         """
+        given: float | None = getattr(args, "llm_timeout", None)
+        timeout = _TIMEOUT if given is None else given
         return cls(
             stages=tuple(args.llm_stages),
             structured=args.llm_structured,
-            deadline=_deadline(args),
+            deadline=_deadline(args, timeout),
             attempts=args.llm_attempts,
             timeout_retries=args.llm_timeout_retries,
             min_similarity=args.llm_min_similarity,
@@ -229,6 +242,8 @@ class LlmOptions:
             feedback=args.llm_feedback,
             concurrency=args.llm_concurrency,
             key_header=args.llm_key_header,
+            timeout=timeout,
+            timeout_given=given is not None,
         )
 
     def token_rate(self) -> RateLimit | None:
@@ -291,6 +306,21 @@ class LlmOptions:
                     f"{option}"
                 )
 
+    def check_timeout(self, client: LlmClient) -> None:
+        """
+        Warn, once at the start, when `LlmClient.check` found a llama.cpp server and
+        ``--llm-timeout`` was not given: its 60 s default suits a hosted API or a GPU,
+        and is often too short for a model served on CPU, where every page would time out
+        before the summary's advice came.  A timeout given, even 60, is the user's choice.
+        """
+        if client.llama_cpp and not self.timeout_given:
+            logging.getLogger("stages.llm").warning(
+                "the LLM server is llama.cpp: each request may take %g s (--llm-timeout's "
+                "default), often too short for a model served on CPU; give --llm-timeout "
+                "300 for one (a longer timeout costs a fast server nothing)",
+                self.timeout,
+            )
+
     def retry(self) -> Retry:
         """
         The retry policy of the LLM stages.
@@ -327,7 +357,7 @@ class LlmOptions:
         }
 
 
-def _deadline(args: argparse.Namespace) -> float:
+def _deadline(args: argparse.Namespace, timeout: float) -> float:
     """``--llm-deadline``, or its default: long enough for ``--llm-timeout``'s tries.
 
     A deadline under one request's timeout cut every slow generation short at 180 s
@@ -335,11 +365,10 @@ def _deadline(args: argparse.Namespace) -> float:
     One given shorter than the timeout is the user's to choose (a fast failure), and is
     only warned of.
     """
-    timeout: float | None = getattr(args, "llm_timeout", None)
     if args.llm_deadline is None:
         tries: int = args.llm_timeout_retries + 1
-        return max(float(DEFAULT_RETRY.deadline or 0.0), timeout * tries if timeout else 0.0)
-    if timeout and 0 < args.llm_deadline < timeout:
+        return max(float(DEFAULT_RETRY.deadline or 0.0), timeout * tries)
+    if 0 < args.llm_deadline < timeout:
         logging.getLogger("stages.llm").warning(
             "--llm-deadline %g is shorter than one request's timeout (--llm-timeout %g): "
             "a slower generation is cut at the deadline",

@@ -24,12 +24,27 @@ if TYPE_CHECKING:
 
     from ._types import Limiter
 
-__all__ = ["Probe"]
+__all__ = ["Found", "Probe"]
 
 logger = logging.getLogger("stages.llm")
 
 # A chat request every server refuses before any inference: it names no messages.
 _NO_CHAT = b"{}"
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """
+    What the checks found out about the server.
+
+    Attributes:
+        llama_cpp: the server is llama.cpp's (its ``/models`` says ``owned_by: llamacpp``).
+        slots: how many requests the llama.cpp server serves at once, when asked and it
+            said; else ``None``.
+    """
+
+    llama_cpp: bool = False
+    slots: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +76,7 @@ class Probe:
         """The URL as the user gave it (and as the messages show it)."""
         return self._with_query(self.root)
 
-    async def check(self, *, grace: float, want_slots: bool) -> int | None:
+    async def check(self, *, grace: float, want_slots: bool) -> Found:
         """
         Ask the server for its models (see `LlmClient.check`).
 
@@ -70,7 +85,7 @@ class Probe:
             want_slots: ask a llama.cpp server how many requests it serves at once.
 
         Returns:
-            The llama.cpp server's slots, when asked for and it said; else ``None``.
+            Whether the server is llama.cpp's, and its slots when asked for and it said.
 
         Raises:
             ConfigError: nothing answered within ``grace``, the server answered 401, or
@@ -100,7 +115,7 @@ class Probe:
                     ) from None
             except httpx.TransportError as exc:  # reached, but slow or cut off: the calls decide
                 logger.warning("the LLM server's model list did not come (%s)", type(exc).__name__)
-                return None
+                return Found()
             await anyio.sleep(pause)
             waited += pause
             pause = min(2 * pause, grace - waited) or 1.0
@@ -115,9 +130,9 @@ class Probe:
             await self._suggest_url()
         elif response.status_code == 200:
             self._check_model(response)
-            if want_slots and _served_by_llama_cpp(response):
-                return await self._server_slots()
-        return None
+            if _served_by_llama_cpp(response):
+                return Found(True, await self._server_slots() if want_slots else None)
+        return Found()
 
     async def _server_slots(self) -> int | None:
         """

@@ -9,7 +9,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
@@ -194,6 +196,7 @@ class TestHelp:
         assert "--pdf-dpi PDF_DPI PDF render resolution (default 200;" in text
         assert "--max-side MAX_SIDE shrink pages whose longest side is larger, before" in text
         assert "larger, before OCR (default: none)" in text
+        assert "--llm-timeout LLM_TIMEOUT seconds one LLM request may take (default 60)" in text
 
     def test_every_option_is_in_the_readme(self) -> None:
         """Each option ``run --help`` lists is in the README's option table (a review found
@@ -300,3 +303,66 @@ class TestCostCeilingBelowOneCall:
             r"llm worst-case cost: .* of the 0\.5 ceiling.*\b1 call refused by it", done.stderr
         )
         assert statuses(out) == []
+
+
+class _LlamaCpp(BaseHTTPRequestHandler):
+    """Answers as a llama.cpp server: its model list, its slots, and a chat reply."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/v1/models"):
+            self._json({"data": [{"id": "m", "object": "model", "owned_by": "llamacpp"}]})
+        elif self.path.startswith("/props"):
+            self._json({"total_slots": 2})
+        else:
+            self.send_error(404)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        message = {"role": "assistant", "content": "x"}
+        usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+        self._json({"choices": [{"message": message, "finish_reason": "stop"}], "usage": usage})
+
+    def _json(self, body: object) -> None:
+        data = orjson.dumps(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def llama_cpp() -> Iterator[str]:
+    """The base URL of a stub that answers as a llama.cpp server."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LlamaCpp)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class TestLlamaCppTimeout:
+    """A llama.cpp server with the default ``--llm-timeout``."""
+
+    WARNING = "WARNING stages.llm: the LLM server is llama.cpp: each request may take 60 s"
+
+    def test_warned_once_at_the_start(self, tmp_path: Path, llama_cpp: str) -> None:
+        """No --llm-timeout: one warning that 60 s is often too short on CPU, naming
+        --llm-timeout 300 (the run went on silently, every page timing out on a slow
+        model); a timeout given, even 60, is not warned of."""
+        llm = ("--llm-url", llama_cpp, "--llm-model", "m", "--llm-stages", "correct")
+        done = run_cli(SAMPLE, "--out", tmp_path / "out.jsonl", *llm)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stderr.count(self.WARNING) == 1, done.stderr[-3000:]
+        assert "give --llm-timeout 300 for one" in done.stderr
+        given = run_cli(SAMPLE, "--out", tmp_path / "given.jsonl", *llm, "--llm-timeout", "60")
+        assert given.returncode == 0, given.stderr[-3000:]
+        assert "the llama.cpp server has 2 slots" in given.stderr
+        assert self.WARNING not in given.stderr

@@ -931,6 +931,28 @@ class TestCheck:
         with pytest.raises(ConfigError, match="concurrency must be at least 1"):
             LlmClient("http://x.test/v1", "m", concurrency=0)
 
+    async def test_a_llama_cpp_server_is_told_apart(self) -> None:
+        """``llama_cpp`` says whether `check` found a llama.cpp server, ``concurrency``
+        given or not (the run warns of the default --llm-timeout for one)."""
+
+        def server(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/props":
+                return httpx.Response(200, json={"total_slots": 2})
+            owner = request.url.host.split(".")[0]
+            return httpx.Response(200, json={"data": [{"id": "x", "owned_by": owner}]})
+
+        transport = httpx.MockTransport(server)
+        for url, concurrency, found in [
+            ("http://llamacpp.test/v1", None, True),
+            ("http://llamacpp.test/v1", 4, True),
+            ("http://vllm.test/v1", None, False),
+        ]:
+            client = LlmClient(url, "x", transport=transport, concurrency=concurrency)
+            async with client:
+                assert not client.llama_cpp
+                await client.check()
+                assert client.llama_cpp is found
+
     async def test_an_unverified_certificate_is_no_wait(self) -> None:
         """A TLS certificate the client cannot verify fails the check at once and names
         SSL_CERT_FILE (round 25's audit: retried for 30 s, then 'is it running')."""

@@ -657,6 +657,18 @@ class TestOptions:
         with pytest.raises(ConfigError, match="must be positive"):
             LlmOptions.from_args(parser.parse_args(["--llm-deadline", "0"]))
 
+    def test_a_timeout_given_is_told_from_the_default(self) -> None:
+        """``--llm-timeout`` not given is 60 s and not given; given, even 60, it is the
+        user's (only then is the start's warning for a llama.cpp server left out)."""
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--llm-timeout", type=float, default=None)
+        add_arguments(parser)
+        default = LlmOptions.from_args(parser.parse_args([]))
+        assert (default.timeout, default.timeout_given) == (60.0, False)
+        assert default.deadline == DEFAULT_RETRY.deadline
+        given = LlmOptions.from_args(parser.parse_args(["--llm-timeout", "60"]))
+        assert (given.timeout, given.timeout_given) == (60.0, True)
+
     def test_timeout_advice(self) -> None:
         """Most requests timed out: one sentence with the measured speed and the option."""
         slow = LlmStatistics(
