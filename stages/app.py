@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import orjson
@@ -41,6 +41,7 @@ from asyncpipe import (
 )
 from asyncpipe._durable import atomic_write_text  # private, but the app ships with asyncpipe
 
+from ._arguments import DEFAULT_KEY_ENV, add_arguments, llm_options_given
 from ._malloc import start_environment as malloc_start_environment
 from ._page import PageRef
 from ._resumed import Changes, against_output, read_records
@@ -48,9 +49,8 @@ from .evaluate import evaluate, load_truth
 from .inputs import discover, estimate_pages
 from .inputs._receipts import FINDER_VERSION
 from .inputs._sniff import Hidden
-from .inputs._stdin import DEFAULT_MAX_STDIN_BYTES, is_piped, piped_input
-from .llm._options import LlmOptions, add_arguments, timeout_advice
-from .ocr import ENGINES
+from .inputs._stdin import is_piped, piped_input
+from .llm._options import LlmOptions, timeout_advice
 from .offline import load_dictionary
 from .pipeline import (
     LLM_STAGES,
@@ -62,38 +62,15 @@ from .pipeline import (
 )
 from .preprocess import PreprocessOptions
 
+if TYPE_CHECKING:
+    from .evaluate import Truth
+    from .llm import LlmClient, LlmLimits, LlmStages
+
 __all__ = ["DocumentApp", "app"]
 
 log = logging.getLogger("asyncpipe.documents")
 
-DEFAULT_KEY_ENV = "ASYNCPIPE_LLM_API_KEY"
-DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_RATE_LIMIT = "150/min"
-
-# The options only an LLM reads: given without --llm-url, a warning names them.
-_LLM_DESTS = frozenset(
-    {
-        "llm_model",
-        "llm_key_env",
-        "llm_key_header",
-        "llm_timeout",
-        "llm_stages",
-        "llm_structured",
-        "llm_deadline",
-        "llm_attempts",
-        "llm_timeout_retries",
-        "llm_concurrency",
-        "llm_min_similarity",
-        "llm_text_max_tokens",
-        "llm_structure_max_tokens",
-        "token_limit",
-        "llm_feedback",
-        "llm_prices",
-        "max_cost",
-        "prompts",
-        "schema",
-    }
-)
 
 
 class DocumentApp:
@@ -111,265 +88,46 @@ class DocumentApp:
         return malloc_start_environment()
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        group = parser.add_argument_group("documents")
-        group.add_argument(
-            "--ocr-engine",
-            default="rapidocr",
-            choices=sorted(ENGINES),
-            help="OCR engine (default rapidocr: PP-OCR models as ONNX, offline)",
-        )
-        group.add_argument(
-            "--llm-url",
-            help="an OpenAI-compatible base URL, e.g. "
-            "http://127.0.0.1:8000/v1; without it the offline fallbacks run",
-        )
-        group.add_argument(
-            "--llm-model",
-            default=DEFAULT_MODEL,
-            help=f"the model name to ask for (default {DEFAULT_MODEL})",
-        )
-        group.add_argument(
-            "--llm-key-env",
-            default=None,
-            help=f"environment variable holding the API key (default "
-            f"{DEFAULT_KEY_ENV}, then OPENAI_API_KEY; a variable named here is the only "
-            "one read); never logged",
-        )
-        group.add_argument(
-            "--llm-timeout",
-            type=_seconds,
-            default=None,  # 60: None tells a timeout given from the default
-            help="seconds one LLM request may take (default 60)",
-        )
-        add_arguments(group)
-        group.add_argument("--prompts", type=Path, help="a folder of prompt files overriding ours")
-        group.add_argument("--schema", type=Path, help="the JSON schema of the fields")
-        group.add_argument("--csv", type=Path, help="also write the fields as CSV here")
-        group.add_argument(
-            "--truth", type=Path, help="score the output against truth.json or an SROIE folder"
-        )
-        group.add_argument("--deskew", action="store_true", help="straighten skewed scans")
-        group.add_argument(
-            "--no-orient",
-            action="store_true",
-            help="read every page as it lies (by default rapidocr turns a page that lies "
-            "sideways or upside down upright first)",
-        )
-        group.add_argument(
-            "--no-unbend",
-            action="store_true",
-            help="read a curled page once, as it lies (by default rapidocr reads a page "
-            "whose lines bow under a fitted curve again, straightened: about twice the OCR "
-            "time on such a page)",
-        )
-        group.add_argument(
-            "--no-crop",
-            action="store_true",
-            help="read the page as framed (by default a dark background around the paper "
-            "is cut away, and a bright page the print fills less than half of is cut down "
-            "to the print)",
-        )
-        group.add_argument(
-            "--keep-red",
-            action="store_true",
-            help="read red ink as printed (by default red ink over the print, such as a "
-            "PAID stamp, is lightened before OCR; keep it when the text itself is red)",
-        )
-        group.add_argument(
-            "--read-blank",
-            action="store_true",
-            help="OCR blank pages too (by default a page with no ink, such as the back of "
-            'a sheet scanned two-sided, is not read: its record says "blank page")',
-        )
-        group.add_argument(
-            "--whole-pages",
-            action="store_true",
-            help="read every page as one receipt (by default a scan holding several receipts "
-            "side by side gives one record per receipt)",
-        )
-        group.add_argument(
-            "--denoise", choices=("median", "bilateral", "nlmeans"), help="denoise before OCR"
-        )
-        group.add_argument(
-            "--max-side",
-            type=int,
-            help="shrink pages whose longest side is larger, before OCR (default: none)",
-        )
-        group.add_argument(
-            "--max-pixels",
-            type=_megapixels,
-            default=100_000_000,
-            metavar="MPX",
-            help="refuse a page that decodes to more megapixels than this (default 100): "
-            "a decompression bomb. A PNG or TIFF is decoded whole, about 7 MB of memory per "
-            "megapixel at the peak; a JPEG or a PDF page counts the pixels read at OCR's "
-            "resolution, so a larger one is read",
-        )
-        group.add_argument(
-            "--max-stdin",
-            type=_megabytes,
-            default=DEFAULT_MAX_STDIN_BYTES,
-            metavar="MB",
-            help=f"with the input - (a document piped in on standard input, held in memory "
-            f"whole): refuse more than this many megabytes (default "
-            f"{DEFAULT_MAX_STDIN_BYTES >> 20}); a larger document is better named as a file",
-        )
-        group.add_argument(
-            "--pdf-dpi",
-            type=int,
-            default=200,
-            help="PDF render resolution (default 200; a page holding a finer scan renders "
-            "at the scan's, up to 600)",
-        )
-        group.add_argument(
-            "--no-pdf-text",
-            action="store_true",
-            help="OCR every PDF page (by default a page that draws its own text and holds no "
-            "scan is read from the PDF, exactly)",
-        )
-        group.add_argument(
-            "--pdf-password-env",
-            action="append",
-            metavar="NAME",
-            help="an environment variable holding the password of encrypted PDFs; give it "
-            "again for more passwords, each tried in turn. Never logged, and there is no "
-            "option taking the password itself: a command line shows in ps and the shell's "
-            "history",
-        )
-        group.add_argument(
-            "--inputs-shared",
-            action="store_true",
-            help="with a remote executor: every worker reads the inputs at the same paths "
-            "(shared storage), so pages travel as paths; by default each page's file "
-            "travels as bytes, and decoding happens on the worker",
-        )
-
-    def _llm_options_given(self, args: argparse.Namespace) -> list[str]:
-        """The LLM options ``args`` hold at other than their defaults, by flag."""
-        parser = argparse.ArgumentParser(add_help=False)
-        self.add_arguments(parser)
-        return [
-            action.option_strings[0]
-            for action in parser._actions
-            if action.dest in _LLM_DESTS
-            and getattr(args, action.dest, action.default) != action.default
-        ]
+        """The app's options (`stages._arguments.add_arguments`)."""
+        add_arguments(parser)
 
     @asynccontextmanager
     async def open(self, options: RunOptions) -> AsyncIterator[Job]:
+        """
+        One run's job: check the options, read a document piped in, open the LLM client
+        (with ``--llm-url``), and hand the pipeline, the pages and the summary's lines to
+        the command line. The client closes when the run ends.
+
+        Raises:
+            ConfigError: an option is wrong, or the inputs hold nothing to read; either
+                before the output is opened (exit 2).
+        """
         args = options.app_options
         llm_options = LlmOptions.from_args(args)
-        if not args.llm_url and (given := self._llm_options_given(args)):
-            log.warning(
-                "no --llm-url, so the offline fallbacks run, and %s %s unused",
-                ", ".join(given),
-                "is" if len(given) == 1 else "are",
-            )
-        if args.csv is not None and args.csv.is_dir():
-            # The CSV is written as the run closes: a folder failed there, with a
-            # traceback, after every page was read.
-            raise ConfigError(
-                f"--csv {args.csv} is a folder: give a file path, e.g. {args.csv / 'fields.csv'}"
-            )
+        _check_options(args)
         passwords = pdf_passwords(args.pdf_password_env, os.environ)
         if options.resume:
-            started = await anyio.to_thread.run_sync(started_llm, options.journal)
-            if started is not None and not args.llm_url:
-                log.warning(
-                    "this run was started with an LLM (--llm-model %s, --llm-stages %s), "
-                    "and is resumed without --llm-url: the pages left get the offline "
-                    "rules' text and fields, beside the LLM's in the pages written (give "
-                    "the same --llm-url to finish it as it started)",
-                    started.get("model"),
-                    ",".join(started.get("stages") or ()),
-                )
+            await _warn_resumed_offline(options.journal, args)
         # Read at the start: a path that is no truth (an SROIE folder's img/) is exit 2
         # before any page is read, not a score of nothing after them all.
         truth = (
             None if args.truth is None else await anyio.to_thread.run_sync(load_truth, args.truth)
         )
-        settings = DocumentSettings(
-            ocr_engine=args.ocr_engine,
-            # Only rapidocr turns and straightens pages; paddle reads them as they lie.
-            ocr_options={
-                option: False
-                for option, off in (("orient", args.no_orient), ("unbend", args.no_unbend))
-                if off and args.ocr_engine == "rapidocr"
-            },
-            preprocess=PreprocessOptions(
-                lighten_red=not args.keep_red,
-                crop_paper=not args.no_crop,
-                crop_print=not args.no_crop,
-                deskew=args.deskew,
-                denoise=args.denoise,
-                max_side=args.max_side,
-                skip_blank=not args.read_blank,
-            ),
-            pdf_dpi=args.pdf_dpi,
-            max_pixels=args.max_pixels,
-            pdf_text=not args.no_pdf_text,
-            pdf_passwords=passwords,
-            model=args.llm_model if args.llm_url else None,
-            llm_stages=llm_options.stages,
-            ship_bytes=options.executor is not None and not args.inputs_shared,
-        )
+        settings = _settings(options, args, llm_options, passwords)
         # Read once, whole, before anything else: discovery, the progress's estimate and
         # a resume's walk all take these bytes, and a piped page carries them to its
         # worker (with --inputs-shared too: there is no path to share).
         stdin = await piped_input(options.inputs, max_bytes=args.max_stdin)
-        if why := await anyio.to_thread.run_sync(_nothing_to_read, options.inputs, stdin):
-            # Exit 2 before the output is opened: an empty folder (a share not mounted)
-            # must not empty an earlier run's output under --overwrite, nor a resume add
-            # an error record for it to a run that is done.
-            if options.resume:
-                why += f" (nothing written: {options.out} is as it was)"
-            raise ConfigError(why)
+        await _refuse_nothing_to_read(options, stdin)
         async with AsyncExitStack() as stack:
-            llm = None
-            client = None
             limits = llm_options.limits()
-            # Declared with an LLM or without, so one --config serves both runs: offline
-            # no stage acquires it, and a rate given for it is noted as unused.
-            rate = options.limit("llm", parse_rate(DEFAULT_RATE_LIMIT))
+            rate = _llm_rate(options, args)
             call_limit = _rate_text(rate)
-            if not args.llm_url and "llm" in options.limits:
-                log.info(
-                    "--rate-limit llm=%s: no LLM is called (no --llm-url), so it is unused",
-                    call_limit,
-                )
-            if args.llm_url:
-                from .llm import LlmClient, llm_stages
-                from .llm._schema import Schema
-
-                key = api_key(args.llm_key_env, os.environ)
-                if llm_options.max_cost is not None:
-                    schema = await anyio.to_thread.run_sync(Schema.load, args.schema)
-                    llm_options.check_ceiling(schema)
-                client = await stack.enter_async_context(
-                    LlmClient(
-                        args.llm_url,
-                        args.llm_model,
-                        api_key=key,
-                        rate_limit=rate,
-                        timeout=llm_options.timeout,
-                        shared=limits,
-                        task_order=LLM_STAGES,
-                        **llm_options.client_kwargs(),
-                    )
-                )
-                if llm_options.stages:
-                    await client.check()
-                    llm_options.check_timeout(client)
-                fallback = partial(offline_fields, fields=settings.fields)
-                llm = await anyio.to_thread.run_sync(
-                    lambda: llm_stages(
-                        client,
-                        prompts_dir=args.prompts,
-                        schema_path=args.schema,
-                        fallback=fallback,
-                        **llm_options.stage_kwargs(),
-                    )
-                )
+            client, llm = (
+                await _open_llm(stack, args, llm_options, settings, rate, limits)
+                if args.llm_url
+                else (None, None)
+            )
             if not args.llm_url or len(llm_options.stages) < 3:
                 # Load the spelling dictionary once, before the workers race for it.
                 await anyio.to_thread.run_sync(load_dictionary)
@@ -377,23 +135,7 @@ class DocumentApp:
             # the client, not the stages, acquires it.
             pipeline = build_pipeline(settings, llm, limits={"llm": rate})
 
-            left_out: Counter[str] = Counter()
-            warned: Counter[str] = Counter()
-
-            written = [0]  # pages written by this run (the cost ceiling's intake reads it)
-
-            def record(item: Item) -> dict[str, Any]:
-                written[0] += 1
-                line = output_record(item)
-                for warning in line.get("warnings", ()):
-                    warned[warning.split(":", 1)[0]] += 1
-                return line
-
-            def skipped(path: str, reason: str) -> None:
-                log.info("skipped %s: %s", path, reason)
-                if reason != "hidden":
-                    left_out[_left_out_kind(path, reason)] += 1
-
+            tally = _Tally()
             receipts = await anyio.to_thread.run_sync(
                 partial(
                     receipts_mode, options.journal, resume=options.resume, whole=args.whole_pages
@@ -403,7 +145,7 @@ class DocumentApp:
             source = iterate_in_thread(
                 _discovered(
                     options,
-                    skipped,
+                    tally.skipped,
                     receipts=receipts,
                     keep=not options.resume,
                     changes=changes,
@@ -423,70 +165,26 @@ class DocumentApp:
                     if options.resume
                     else frozenset()
                 )
-                source = _within_budget(
-                    source, limits.budget, len(llm_options.stages), written, done
-                )
+                source = _within_budget(source, limits.budget, len(llm_options.stages), tally, done)
 
             async def report(summary: RunSummary) -> list[str]:
                 lines: list[str] = []
                 if client is not None and llm is not None:
-                    lines.append(client.statistics().summary())
-                    lines += llm.summary(llm_options.stages)
-                    lines += limits.summary(summary.elapsed, call_limit)
-                    if advice := timeout_advice(
-                        client.statistics(),
-                        llm_options.timeout,
-                        client.concurrency,
-                        llm_options.stages,
-                    ):
-                        lines.append(advice)
-                # Both read the output as a stream: a long run's output need not fit in memory.
-                if args.csv is not None:
-                    await anyio.to_thread.run_sync(
-                        _write_csv, args.csv, options.out, settings.fields
+                    lines += _llm_lines(
+                        client, llm, llm_options, limits, summary, call_limit, llm_options.timeout
                     )
-                    lines.append(f"wrote {args.csv}")
-                if truth is not None:
-                    accuracy = await anyio.to_thread.run_sync(
-                        lambda: evaluate(read_records(options.out), truth, fields=settings.fields)
-                    )
-                    if accuracy.pages:
-                        lines += accuracy.lines()
-                    else:
-                        name, page = next(iter(truth))
-                        log.warning(
-                            "%s; --truth %s holds %d %s, e.g. %r page %d",
-                            accuracy.lines()[0],
-                            args.truth,
-                            len(truth),
-                            "page" if len(truth) == 1 else "pages",
-                            name,
-                            page,
-                        )
-                if warned:
-                    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(warned.items()))
-                    lines.append(
-                        f"pages written with a warning: {kinds} (their records' warnings say what)"
-                    )
+                lines += await _csv_and_score(args, options.out, settings.fields, truth)
+                lines += tally.warned_lines()
                 lines += _kept_lines(changes.kept_inputs())
-                if left_out:
-                    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(left_out.items()))
-                    lines.append(
-                        f"left out of the folders: {kinds} (--log-level INFO names each file)"
-                    )
-                pages = summary.ok + summary.failed
-                if summary.elapsed > 0 and pages:
-                    lines.append(
-                        f"{pages} {'page' if pages == 1 else 'pages'} in {summary.elapsed:.1f} s: "
-                        f"{pages / summary.elapsed:.2f} pages/s"
-                    )
+                lines += tally.left_out_lines()
+                lines += _pace_lines(summary)
                 return lines
 
             yield Job(
                 pipeline=pipeline,
                 source=source,
                 key=_key,
-                record=record,
+                record=tally.record,
                 report=report,
                 total=lambda: iterate_in_thread(
                     estimate_pages(options.inputs, pdf_passwords=passwords, stdin=stdin),
@@ -504,11 +202,274 @@ class DocumentApp:
             )
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """
+    Warn of LLM options given without ``--llm-url`` (the offline fallbacks run), and
+    refuse a ``--csv`` that is a folder.
+
+    Raises:
+        ConfigError: ``--csv`` names a folder.
+    """
+    if not args.llm_url and (given := llm_options_given(args)):
+        log.warning(
+            "no --llm-url, so the offline fallbacks run, and %s %s unused",
+            ", ".join(given),
+            "is" if len(given) == 1 else "are",
+        )
+    if args.csv is not None and args.csv.is_dir():
+        # The CSV is written as the run closes: a folder would fail there, with a
+        # traceback, after every page was read.
+        raise ConfigError(
+            f"--csv {args.csv} is a folder: give a file path, e.g. {args.csv / 'fields.csv'}"
+        )
+
+
+async def _warn_resumed_offline(journal: Path, args: argparse.Namespace) -> None:
+    """
+    Warn when a run started with an LLM (`started_llm`) is resumed without ``--llm-url``:
+    the pages left get the offline rules' text and fields.
+    """
+    started = await anyio.to_thread.run_sync(started_llm, journal)
+    if started is not None and not args.llm_url:
+        log.warning(
+            "this run was started with an LLM (--llm-model %s, --llm-stages %s), "
+            "and is resumed without --llm-url: the pages left get the offline "
+            "rules' text and fields, beside the LLM's in the pages written (give "
+            "the same --llm-url to finish it as it started)",
+            started.get("model"),
+            ",".join(started.get("stages") or ()),
+        )
+
+
+def _settings(
+    options: RunOptions, args: argparse.Namespace, llm_options: LlmOptions, passwords: Hidden
+) -> DocumentSettings:
+    """The pipeline's settings, from the app's options."""
+    return DocumentSettings(
+        ocr_engine=args.ocr_engine,
+        # Only rapidocr turns and straightens pages; paddle reads them as they lie.
+        ocr_options={
+            option: False
+            for option, off in (("orient", args.no_orient), ("unbend", args.no_unbend))
+            if off and args.ocr_engine == "rapidocr"
+        },
+        preprocess=PreprocessOptions(
+            lighten_red=not args.keep_red,
+            crop_paper=not args.no_crop,
+            crop_print=not args.no_crop,
+            deskew=args.deskew,
+            denoise=args.denoise,
+            max_side=args.max_side,
+            skip_blank=not args.read_blank,
+        ),
+        pdf_dpi=args.pdf_dpi,
+        max_pixels=args.max_pixels,
+        pdf_text=not args.no_pdf_text,
+        pdf_passwords=passwords,
+        model=args.llm_model if args.llm_url else None,
+        llm_stages=llm_options.stages,
+        ship_bytes=options.executor is not None and not args.inputs_shared,
+    )
+
+
+async def _refuse_nothing_to_read(options: RunOptions, stdin: bytes | None) -> None:
+    """
+    Refuse inputs that hold nothing to read (`_nothing_to_read`).
+
+    Raises:
+        ConfigError: no document in the inputs, or no input there at all.
+    """
+    if why := await anyio.to_thread.run_sync(_nothing_to_read, options.inputs, stdin):
+        # Exit 2 before the output is opened: an empty folder (a share not mounted)
+        # must not empty an earlier run's output under --overwrite, nor a resume add
+        # an error record for it to a run that is done.
+        if options.resume:
+            why += f" (nothing written: {options.out} is as it was)"
+        raise ConfigError(why)
+
+
+def _llm_rate(options: RunOptions, args: argparse.Namespace) -> RateLimit:
+    """
+    The run's shared ``llm`` call limit (``--rate-limit llm=RATE``, default
+    `DEFAULT_RATE_LIMIT`). It is declared with an LLM or without, so one ``--config``
+    serves both runs: offline no stage acquires it, and a rate given for it is noted as
+    unused.
+    """
+    rate = options.limit("llm", parse_rate(DEFAULT_RATE_LIMIT))
+    if not args.llm_url and "llm" in options.limits:
+        log.info(
+            "--rate-limit llm=%s: no LLM is called (no --llm-url), so it is unused",
+            _rate_text(rate),
+        )
+    return rate
+
+
+async def _open_llm(
+    stack: AsyncExitStack,
+    args: argparse.Namespace,
+    llm_options: LlmOptions,
+    settings: DocumentSettings,
+    rate: RateLimit,
+    limits: LlmLimits,
+) -> tuple[LlmClient, LlmStages]:
+    """
+    The LLM client, open on ``stack`` (checked at the start when a stage will call it),
+    and the LLM stages that call it, each falling back to the offline rules' fields.
+
+    Raises:
+        ConfigError: the key's variable is not set, a call of a stage cannot fit under
+            the cost ceiling, or the server fails its start-up check.
+    """
+    from .llm import LlmClient, llm_stages
+    from .llm._schema import Schema
+
+    key = api_key(args.llm_key_env, os.environ)
+    if llm_options.max_cost is not None:
+        schema = await anyio.to_thread.run_sync(Schema.load, args.schema)
+        llm_options.check_ceiling(schema)
+    client = await stack.enter_async_context(
+        LlmClient(
+            args.llm_url,
+            args.llm_model,
+            api_key=key,
+            rate_limit=rate,
+            timeout=llm_options.timeout,
+            shared=limits,
+            task_order=LLM_STAGES,
+            **llm_options.client_kwargs(),
+        )
+    )
+    if llm_options.stages:
+        await client.check()
+        llm_options.check_timeout(client)
+    fallback = partial(offline_fields, fields=settings.fields)
+    llm = await anyio.to_thread.run_sync(
+        lambda: llm_stages(
+            client,
+            prompts_dir=args.prompts,
+            schema_path=args.schema,
+            fallback=fallback,
+            **llm_options.stage_kwargs(),
+        )
+    )
+    return client, llm
+
+
+class _Tally:
+    """
+    What a run counts as it goes: the pages it wrote (the cost ceiling's intake reads
+    them), their warnings by kind, and the folder entries discovery left out.
+    """
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.warned: Counter[str] = Counter()
+        self.left_out: Counter[str] = Counter()
+
+    def record(self, item: Item) -> dict[str, Any]:
+        """The output line of ``item`` (`output_record`), counted."""
+        self.written += 1
+        line = output_record(item)
+        for warning in line.get("warnings", ()):
+            self.warned[warning.split(":", 1)[0]] += 1
+        return line
+
+    def skipped(self, path: str, reason: str) -> None:
+        """Discovery left ``path`` out for ``reason``: logged, and counted unless hidden."""
+        log.info("skipped %s: %s", path, reason)
+        if reason != "hidden":
+            self.left_out[_left_out_kind(path, reason)] += 1
+
+    def warned_lines(self) -> list[str]:
+        """The summary's count of the pages written with a warning, by kind."""
+        if not self.warned:
+            return []
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.warned.items()))
+        return [f"pages written with a warning: {kinds} (their records' warnings say what)"]
+
+    def left_out_lines(self) -> list[str]:
+        """The summary's count of the folder entries left out, by kind."""
+        if not self.left_out:
+            return []
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.left_out.items()))
+        return [f"left out of the folders: {kinds} (--log-level INFO names each file)"]
+
+
+def _llm_lines(
+    client: LlmClient,
+    llm: LlmStages,
+    llm_options: LlmOptions,
+    limits: LlmLimits,
+    summary: RunSummary,
+    call_limit: str,
+    timeout: float,
+) -> list[str]:
+    """
+    The summary's lines on the LLM: the client's calls, the stages' work, the shared
+    limits, and advice on ``--llm-timeout`` when calls ran out of it.
+    """
+    lines = [client.statistics().summary()]
+    lines += llm.summary(llm_options.stages)
+    lines += limits.summary(summary.elapsed, call_limit)
+    if advice := timeout_advice(
+        client.statistics(), timeout, client.concurrency, llm_options.stages
+    ):
+        lines.append(advice)
+    return lines
+
+
+async def _csv_and_score(
+    args: argparse.Namespace,
+    out: Path,
+    fields: tuple[str, ...],
+    truth: dict[tuple[str, int], Truth] | None,
+) -> list[str]:
+    """
+    Write ``--csv`` and score the output against ``--truth``, when given; the summary's
+    lines on them. A truth that matches no page written is a warning, with an example
+    of the pages it holds.
+    """
+    lines: list[str] = []
+    # Both read the output as a stream: a long run's output need not fit in memory.
+    if args.csv is not None:
+        await anyio.to_thread.run_sync(_write_csv, args.csv, out, fields)
+        lines.append(f"wrote {args.csv}")
+    if truth is not None:
+        accuracy = await anyio.to_thread.run_sync(
+            lambda: evaluate(read_records(out), truth, fields=fields)
+        )
+        if accuracy.pages:
+            lines += accuracy.lines()
+        else:
+            name, page = next(iter(truth))
+            log.warning(
+                "%s; --truth %s holds %d %s, e.g. %r page %d",
+                accuracy.lines()[0],
+                args.truth,
+                len(truth),
+                "page" if len(truth) == 1 else "pages",
+                name,
+                page,
+            )
+    return lines
+
+
+def _pace_lines(summary: RunSummary) -> list[str]:
+    """The summary's pages per second, when the run wrote any."""
+    pages = summary.ok + summary.failed
+    if summary.elapsed > 0 and pages:
+        return [
+            f"{pages} {'page' if pages == 1 else 'pages'} in {summary.elapsed:.1f} s: "
+            f"{pages / summary.elapsed:.2f} pages/s"
+        ]
+    return []
+
+
 async def _within_budget(
     source: AsyncIterator[Any],
     budget: CostBudget,
     calls: int,
-    written: list[int],
+    tally: _Tally,
     done: frozenset[str],
 ) -> AsyncIterator[Any]:
     """
@@ -516,10 +477,12 @@ async def _within_budget(
     then stop the run's intake (`StopIntake`).
 
     A page is let in only while what is left under the ceiling holds the pages in flight
-    and it, each at its ``calls`` calls of the mean worst-case cost reserved so far (one
-    page at a time until a call was reserved). Letting in pages as fast as the queues
-    take them started more than the ceiling could pay for: the later calls of every
-    page were refused, and with ordered output nothing was written (round 25's audit).
+    (let in, not yet written: ``tally.written``) and it, each at its ``calls`` calls of
+    the mean worst-case cost reserved so far (one page at a time until a call was
+    reserved). Pages let in as fast as the queues take them would start more than the
+    ceiling can pay for: the later calls of every page would be refused, and with
+    ordered output nothing would be written. Pages in ``done`` (written by an earlier
+    run) pass at once.
     """
     admitted = 0
     async for value in source:
@@ -527,7 +490,7 @@ async def _within_budget(
             yield value  # written by an earlier run: the pipeline skips it
             continue
         while not budget.closed:
-            in_flight = admitted - written[0]
+            in_flight = admitted - tally.written
             mean = budget.mean_reservation
             if in_flight <= 0:
                 break  # nothing in flight to wait for: the page tries its own calls
@@ -546,31 +509,6 @@ async def _within_budget(
         yield value
 
 
-def _seconds(text: str) -> float:
-    """``--llm-timeout``: a positive number of seconds, refused alike with ``--llm-url``
-    and without (the client refused it only when there was one)."""
-    value = float(text)
-    if not value > 0:  # NaN is not > 0
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
-    return value
-
-
-def _megabytes(text: str) -> int:
-    """``--max-stdin``: a positive number of megabytes (MiB), as bytes."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return round(value * 2**20)
-
-
-def _megapixels(text: str) -> int:
-    """``--max-pixels``: a positive number of megapixels, as pixels."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return int(value * 1_000_000)
-
-
 def api_key(named: str | None, environ: Mapping[str, str]) -> str | None:
     """
     The LLM API key: from the variable ``--llm-key-env`` names and no other (so a typo
@@ -587,7 +525,7 @@ def api_key(named: str | None, environ: Mapping[str, str]) -> str | None:
                 f"--llm-key-env out to read {DEFAULT_KEY_ENV}, then OPENAI_API_KEY)"
             )
         return environ[named].strip() or None
-    # A blank first variable does not hide the second (round 25's re-check).
+    # A blank first variable (exported but empty) does not hide the second.
     first = environ.get(DEFAULT_KEY_ENV, "").strip()
     return first or environ.get("OPENAI_API_KEY", "").strip() or None
 

@@ -879,7 +879,7 @@ def test_max_pixels_option() -> None:
     refused with no way to raise the limit)."""
     import argparse
 
-    from stages.app import _megapixels
+    from stages._arguments import _megapixels
     from stages.inputs._load import _check_size, _TooLarge
 
     assert _megapixels("110") == 110_000_000 and _megapixels("0.5") == 500_000
