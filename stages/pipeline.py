@@ -58,14 +58,16 @@ log = logging.getLogger("asyncpipe.documents")
 #: warning in its record. The 40 SROIE scans' is 17 to 52; shrunk to 0.4 of their size
 #: (7 to 21) the development half lost 5 to 8 of 20 per field, at 0.25 9 to 13, at 0.6
 #: (10 to 31) 0 to 4 (`benchmarks/robustness.py --half dev --transforms small,tiny,thumb`).
-#: It was 10 until round 25: on helper-99's 119 new receipts 7 of the 10 pages with
-#: 10 to 12 px print had a wrong field, against 35 of the 107 with taller print.
+#: It is 12 because print of 10 to 12 px is misread too: among 119 receipts of other
+#: layouts, 7 of the 10 pages with such print had a wrong field, against 35 of the 107
+#: with taller print (README.md, "small print"; the set: docs/accuracy.md, "New layouts").
 SMALL_PRINT = 12
 
 #: A page whose median OCR line was read with less confidence than this gets a warning:
 #: the engine was guessing (motion blur, a smeared print). The 40 SROIE scans' median
-#: is 0.987 or more; helper-99's motion-blurred receipts (round 25) read 0.66 to 0.76,
-#: with wrong fields on every one, and every other page of its 119 0.978 or more.
+#: is 0.987 or more; among 119 receipts of other layouts, the 5 motion-blurred ones read
+#: 0.66 to 0.76, with wrong fields on every one, and every other page 0.978 or more
+#: (README.md, "unsure reading"; docs/accuracy.md, "New layouts").
 UNSURE = 0.9
 
 LLM_STAGES = ("correct", "fix", "structure")
@@ -143,7 +145,7 @@ class DocumentSettings:
             1.0 GB and did 0.94, 0.96 and 1.02 of a hand-written pool's pages/s in three
             runs; after every 4th (the default) 0.99 and 0.96 in two, with a peak of
             about 1.3 GB; never, 0.97-1.02 and 1.4 GB, with 0.9 GB left resident
-            (``benchmarks/README.md``, round 6).
+            (``benchmarks/README.md``, "trim every 4th page").
     """
 
     workers: Mapping[str, int] = field(default_factory=dict)
@@ -563,8 +565,9 @@ def _warnings(page: Page) -> list[str]:
     scanned = read.get("line_height")
     height = read.get("read_height", scanned)
     if height is not None and height < SMALL_PRINT:
-        # Scanning finer helps only when the scan itself is what is small (helper-96: a
-        # long 600 dpi receipt is read at 1/8 of its size, and the advice was wrong).
+        # Scanning finer helps only when the scan itself is what is small: a long 600 dpi
+        # receipt is read at 1/8 of its size, and "scan at 200 dpi or more" would be
+        # wrong advice for it.
         why = (
             f"the page was read at {height / scanned:.0%} of its size"
             if scanned is not None and scanned >= SMALL_PRINT
