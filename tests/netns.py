@@ -9,11 +9,14 @@ namespace (``unshare -n``, then ``ip link set lo up``) as a child pytest.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-__all__ = ["RAY_TEST_MODULES", "loopback_only", "require_loopback_namespace"]
+__all__ = ["RAY_TEST_MODULES", "loopback_only", "require_loopback_namespace", "two_worker_cluster"]
 
 # The modules that start or join a Ray cluster; test_ray_netns.py runs exactly these.
 RAY_TEST_MODULES = (
@@ -42,3 +45,24 @@ def require_loopback_namespace() -> None:
             "tests/test_ray_netns.py runs them there",
             allow_module_level=True,
         )
+
+
+@contextlib.contextmanager
+def two_worker_cluster() -> Iterator[Any]:
+    """
+    A `ray.cluster_utils.Cluster` of a head with no CPUs (so no actor lands on it) and
+    two 1-CPU worker nodes: one actor on each.
+    """
+    from ray import cluster_utils
+
+    cluster: Any = cluster_utils.Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 0, "include_dashboard": False},
+    )
+    try:
+        for _ in range(2):
+            cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster
+    finally:
+        cluster.shutdown()

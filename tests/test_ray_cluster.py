@@ -23,12 +23,12 @@ from typing import Any
 
 import orjson
 import pytest
-from netns import require_loopback_namespace
+from netns import require_loopback_namespace, two_worker_cluster
 
 require_loopback_namespace()
 
 ray = pytest.importorskip("ray", reason="the Ray tests need ray: pip install 'asyncpipe[ray]'")
-cluster_utils = pytest.importorskip("ray.cluster_utils")
+pytest.importorskip("ray.cluster_utils")
 
 __all__: list[str] = []
 
@@ -48,17 +48,8 @@ def cluster() -> Iterator[Any]:
     A head with no CPUs (so no actor lands on it) and two 1-CPU worker nodes, shared by
     the tests below in order: the fault-free run first, then the one that loses a node.
     """
-    cluster = cluster_utils.Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 0, "include_dashboard": False},
-    )
-    try:
-        for _ in range(2):
-            cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
+    with two_worker_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.shutdown()
 
 
 #: The closing line that reports lost actors, e.g. "ray: 1 actor lost (its process or

@@ -22,12 +22,12 @@ from typing import Any
 
 import orjson
 import pytest
-from netns import require_loopback_namespace
+from netns import require_loopback_namespace, two_worker_cluster
 
 require_loopback_namespace()
 
 ray = pytest.importorskip("ray", reason="the Ray tests need ray: pip install 'asyncpipe[ray]'")
-cluster_utils = pytest.importorskip("ray.cluster_utils")
+pytest.importorskip("ray.cluster_utils")
 
 __all__: list[str] = []
 
@@ -83,17 +83,8 @@ DRIVER = textwrap.dedent(
 @pytest.fixture
 def cluster() -> Iterator[Any]:
     """A head with no CPUs and two 1-CPU worker nodes: one actor on each."""
-    cluster = cluster_utils.Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 0, "include_dashboard": False},
-    )
-    try:
-        for _ in range(2):
-            cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
+    with two_worker_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.shutdown()
 
 
 def _trace(path: Path) -> list[dict[str, Any]]:
