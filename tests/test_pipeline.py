@@ -776,9 +776,12 @@ class TestCrash:
         """A second worker's factory failing once the first wrote an item is the same
         ConfigError; what was written stays, and a resume writes every item exactly once."""
         out, journal = tmp_path / "out.jsonl", tmp_path / "journal"
-        first_written = threading.Event()
         builds = 0
         lock = threading.Lock()
+
+        def written() -> bool:
+            # On disk, not just made into a record: the sink writes after `record`.
+            return out.exists() and out.read_bytes().count(b"\n") >= 1
 
         def flaky() -> object:
             nonlocal builds
@@ -786,12 +789,14 @@ class TestCrash:
                 builds += 1
                 second = builds == 2
             if second:
-                assert first_written.wait(10)
+                waited = time.monotonic() + 60
+                while not written() and time.monotonic() < waited:
+                    time.sleep(0.01)
+                assert written()
                 raise FileNotFoundError("model.onnx not found")
             return object()
 
         def record(item: Item) -> dict[str, Any]:
-            first_written.set()
             return {"id": item.key, "value": item.value}
 
         def work(resource: object, value: int) -> int:
