@@ -4,15 +4,17 @@ Reading a checkpoint journal, and rewriting it without what no run needs any mor
 The journal is JSON lines, one event a line (see `asyncpipe.Journal`).  A compacted
 journal starts with a header and a run of ``done`` lines::
 
-    {"ev":"start","at":1700000000.0,"compacted":4096                }   header
-    {"ev":"done","k":"a","status":"ok"}                                 4096 bytes of
-    ...                                                                 done lines
+    {"ev":"start","at":1700000000.0,"compacted":4096                ,"crc":31415926  }
+    {"ev":"done","k":"a","status":"ok"}         the run of done lines: 4096 bytes,
+    ...                                         whose CRC-32 is 31415926
     {"ev":"ckpt","k":"b",...}        checkpoints and failures of unfinished items,
     ...                              then whatever was appended since
 
 The header says how long the run of ``done`` lines is, so a resume whose sink knows what
 it holds seeks past them: its start-up reads only the part of the journal that holds
-checkpoints of unfinished items.  Old journals (no header) read as before.
+checkpoints of unfinished items; and its CRC-32, so a compaction checks the run it copies
+cheaply (see `asyncpipe._doneblock`).  Old journals (no header, or a header without a
+CRC) read as before.
 
 Every reader streams the file: memory follows the items in flight, not the run's length.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import zlib
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from ._doneblock import scan_done_block
+from ._doneblock import check_done_block, error_keys, scan_done_block
 from ._durable import CHUNK, LineScanner, atomic_write
 from ._exceptions import JournalError
 from ._keyset import KeySet
@@ -37,8 +40,10 @@ from ._stage import ErrorRecord
 
 __all__ = ["Checkpoint", "JournalState"]
 
-#: Width of the header's byte count: written as a placeholder, filled in at the end.
+#: Width of the header's byte count and of its CRC: written as placeholders, filled in at
+#: the end.
 _WIDTH = 20
+_CRC_WIDTH = 10
 _FLUSH = CHUNK  # bytes of the new file gathered per write (see `CHUNK`)
 
 
@@ -85,12 +90,14 @@ class JournalState:
 @dataclass
 class Layout:
     """
-    Where the parts of a journal file are: header, run of done lines, whole lines.
+    Where the parts of a journal file are: header, run of done lines, whole lines; and
+    the run's CRC-32, if the header holds it.
     """
 
     header: int = 0
     done: int = 0
     size: int = 0
+    crc: int | None = None
 
     @property
     def tail(self) -> int:
@@ -336,11 +343,14 @@ def read_header(path: Path) -> Layout:
                 return Layout(size=size)
             if done and os.pread(fh.fileno(), 1, len(first) + done - 1) != b"\n":
                 return Layout(size=size)
+            crc = event.get("crc") if event is not None else None
+            if not isinstance(crc, int) or isinstance(crc, bool) or not 0 <= crc < 1 << 32:
+                crc = None  # none (an older journal), or not one: the run is read line by line
     except FileNotFoundError:
         return Layout()
     except OSError as exc:
         raise JournalError(f"cannot read journal {path}: {exc}") from exc
-    return Layout(len(first), done, size)
+    return Layout(len(first), done, size, crc)
 
 
 def _header(first: bytes) -> dict[str, Any] | None:
@@ -463,13 +473,14 @@ def compact(
     """
     Rewrite a journal without the checkpoints of finished items, atomically.
 
-    The new file: a header, the old run of done lines (checked by `scan_done_block`, then
+    The new file: a header (the run of done lines' length and CRC-32), the old run of done
+    lines (checked by its CRC, or by `scan_done_block` where the header holds none, then
     copied by the kernel, not parsed), the done lines found after it, then for each
     unfinished item (or item done with an error, which ``retry_failed`` restarts) its
     latest checkpoint of each stage and its last failure, then the lines from ``safe``
     on, unchanged.  Start lines go, and so do the corrupt lines of the part read (see
-    `EventReader`); a run of done lines with a line in it that is no plain done line is
-    read as the rest is, so its corrupt lines go too.
+    `EventReader`); a run of done lines that fails its CRC, or (with none) holds a line
+    that is no plain done line, is read as the rest is, so its corrupt lines go too.
 
     Args:
         path: the journal; no one may append to it meanwhile.
@@ -491,12 +502,21 @@ def compact(
     """
     full = full or keep_done is not None
     errored: set[str] = set()  # items the journal says are done with an error
-    if not full and layout.done:
+    # The error keys of a run of done lines checked by its CRC, looked for only if needed.
+    block_errors: Callable[[], set[str]] | None = None
+    crc = 0  # of the new run of done lines, so far
+    if not full and layout.done and layout.crc is not None:
+        if check_done_block(path, layout.header, layout.tail, layout.crc):
+            crc = layout.crc
+            block_errors = lambda: error_keys(path, layout.header, layout.tail)  # noqa: E731
+        else:
+            full = True  # the run is not the one its header describes: read it as the rest
+    elif not full and layout.done:
         found = scan_done_block(path, layout.header, layout.tail)
         if found is None:
             full = True  # a line in it is no plain done line: read it as the rest
         else:
-            errored = found
+            errored, crc = found
     start = 0 if full else layout.tail
     stop = layout.size if safe is None else max(start, min(safe, layout.size))
     checkpoints: dict[str, dict[str, bytes]] = {}
@@ -509,7 +529,7 @@ def compact(
         raise JournalError(f"cannot read journal {path}: {exc}") from exc
     try:
         with atomic_write(path) as out:
-            buffer = bytearray(header + b" " * _WIDTH + b"}\n")
+            buffer = bytearray(_header_line(header, b"", b""))
             out.write(buffer)
             buffer.clear()
             if not full and layout.done:
@@ -537,16 +557,18 @@ def compact(
                             else:
                                 errored.add(key)
                             if len(buffer) >= _FLUSH:
+                                crc = zlib.crc32(buffer, crc)
                                 out.write(buffer)
                                 buffer.clear()
                 except _NOT_AN_EVENT:
                     events.drop(where, line)
             read = events.lines
             if sink_keys is not None:
-                _drop_written(checkpoints, sink_keys, failures, errored)
+                _drop_written(checkpoints, sink_keys, failures, errored, block_errors)
+            crc = zlib.crc32(buffer, crc)
             out.write(buffer)
             buffer.clear()
-            done = out.size - len(header) - _WIDTH - 2
+            done = out.size - _header_size(header)
             for line in _chain(checkpoints, failures):
                 buffer += line
                 buffer += b"\n"
@@ -557,13 +579,25 @@ def compact(
             out.write(buffer)
             if stop < layout.size:
                 out.copy_from(source, stop, layout.size - stop)
-            out.write_at(0, header + str(done).ljust(_WIDTH).encode() + b"}\n")
+            out.write_at(0, _header_line(header, b"%d" % done, b"%d" % crc))
             size = out.size
     except OSError as exc:
         raise JournalError(f"cannot compact journal {path}: {exc}") from exc
     finally:
         os.close(source)
-    return Layout(len(header) + _WIDTH + 2, done, size), read, written, events.corrupt
+    return Layout(_header_size(header), done, size, crc), read, written, events.corrupt
+
+
+def _header_line(start: bytes, done: bytes, crc: bytes) -> bytes:
+    """
+    A compacted journal's header: ``start`` and the run of done lines' length and CRC-32,
+    each padded to its width so that the header is written first and filled in last.
+    """
+    return start + done.ljust(_WIDTH) + b',"crc":' + crc.ljust(_CRC_WIDTH) + b"}\n"
+
+
+def _header_size(start: bytes) -> int:
+    return len(_header_line(start, b"", b""))
 
 
 def _drop_written(
@@ -571,14 +605,21 @@ def _drop_written(
     sink_keys: Container[str],
     failures: dict[str, bytes],
     errored: set[str],
+    block_errors: Callable[[], set[str]] | None = None,
 ) -> None:
     """
     Drop the checkpoints of items the sink holds that the journal knows neither as done
-    nor as failed: their done lines were lost (see `compact`).
+    nor as failed: their done lines were lost (see `compact`).  ``block_errors`` gives
+    the items done with an error in a run of done lines not read yet: it is called only
+    when some item's checkpoints would go.
     """
-    for key in [key for key in checkpoints if key in sink_keys]:
-        if key not in failures and key not in errored:
-            del checkpoints[key]
+    lost = [key for key in checkpoints if key in sink_keys]
+    lost = [key for key in lost if key not in failures and key not in errored]
+    if lost and block_errors is not None:
+        errored = block_errors()
+        lost = [key for key in lost if key not in errored]
+    for key in lost:
+        del checkpoints[key]
 
 
 def _chain(checkpoints: dict[str, dict[str, bytes]], failures: dict[str, bytes]) -> Iterator[bytes]:
