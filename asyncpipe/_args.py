@@ -36,11 +36,12 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: ``asyncpipe journal ACTION``, and what each does.
 JOURNAL_ACTIONS = {
     "show": "count the journal's events, items done (ok and error), items not done ok "
-    "with checkpoints and a torn tail's bytes, and name its corrupt lines",
+    "with checkpoints, dead checkpoints (of items the output holds written ok, whose done "
+    "lines the journal lost) and a torn tail's bytes, and name its corrupt lines",
     "compact": "rewrite the journal with only what a resume needs: one line per item "
     "done, and for the others the latest checkpoint of each stage (a stage whose version "
-    "changed restarts after the one before it) and their last failure; corrupt lines are "
-    "dropped (refused while a run has it open)",
+    "changed restarts after the one before it) and their last failure; dead checkpoints "
+    "and corrupt lines are dropped (refused while a run has it open)",
 }
 
 
@@ -291,6 +292,14 @@ def build_parser(
     for action, text in JOURNAL_ACTIONS.items():
         command = actions.add_parser(action, help=text, description=text[0].upper() + text[1:])
         command.add_argument("path", type=Path, metavar="JOURNAL", help="the journal file")
+        command.add_argument(
+            "--out",
+            type=Path,
+            metavar="OUTPUT",
+            help="the run's output, which says which items are written (default: the "
+            "journal's name without .journal, results.jsonl for results.jsonl.journal, if "
+            "that file exists)",
+        )
     return parser, run
 
 

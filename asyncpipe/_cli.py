@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from pathlib import Path
 
 import anyio
@@ -26,9 +26,11 @@ import orjson
 
 from ._app import App, RunOptions, load_app, start_environment
 from ._args import app_spec, parse, run_options
+from ._durable import LineScanner
 from ._exceptions import AsyncpipeError, ConfigError, JournalError, OutputError
 from ._journal import Journal, compact_file
 from ._journal_state import JOURNAL_HEAD, corrupt_lines
+from ._keyset import KeySet
 from ._progress import make_progress
 from ._restart import restart_with
 from ._sink import JsonlSink
@@ -102,22 +104,37 @@ async def run_command(options: RunOptions, app: App) -> int:
     return 0
 
 
-async def journal_command(action: str, path: Path) -> int:
+async def journal_command(action: str, path: Path, out: Path | None = None) -> int:
     """
-    ``asyncpipe journal compact|show PATH``.
+    ``asyncpipe journal compact|show PATH [--out OUTPUT]``.
 
     A corrupt line (see `asyncpipe._journal_state.EventReader`) is no error here, as it
     is none for a run: ``show`` names it, ``compact`` drops it and names it.
 
+    The output (``out``, or the journal's name without ``.journal`` where that file
+    exists, as a run names its journal by default) says which items are written: an item
+    it holds written ok whose done line the journal lost (a crash between the two
+    writes, a corrupt line) has dead checkpoints, which ``show`` counts and ``compact``
+    drops, by the rule of a run's closing compaction: items written with an error, or
+    that the journal knows failed, keep theirs.  Without an output they are kept.
+
     Raises:
-        ConfigError: ``path`` is no journal: missing, a folder, or a run's output.
+        ConfigError: ``path`` is no journal: missing, a folder, or a run's output; or
+            ``out`` is missing or no run's output.
     """
     await anyio.to_thread.run_sync(_check_journal, path)
+    output, written = await anyio.to_thread.run_sync(_output, path, out)
     if action == "compact":
-        before, after, corrupt = await anyio.to_thread.run_sync(compact_file, path)
+        before, after, corrupt, dropped = await anyio.to_thread.run_sync(
+            lambda: compact_file(path, written=written)
+        )
         print(f"{path}: {before} lines -> {after}")
         if corrupt:
             print(f"dropped the corrupt {corrupt_lines(corrupt)}: {_CORRUPT}")
+        if written is None:
+            print(f"dead checkpoints: kept, {_unknown(output)}")
+        elif dropped:
+            print(f"dead checkpoints: dropped those of {dropped} {_dead(output)}")
         return 0
     state = await Journal.read(path)
     ok = sum(1 for status in state.done.values() if status == "ok")
@@ -128,9 +145,88 @@ async def journal_command(action: str, path: Path) -> int:
         f"{len(state.done) - ok} error); {kept} items not done ok with checkpoints; "
         f"torn tail: {state.torn} bytes"
     )
+    if written is None:
+        print(f"dead checkpoints: not counted, {_unknown(output)}")
+    else:
+        dead = sum(
+            1
+            for key in state.checkpoints
+            if key not in state.done and key not in state.failed and key in written
+        )
+        print(f"dead checkpoints: {dead} {_dead(output)} (compact drops them)")
     if state.corrupt:
         print(f"corrupt (skipped): {corrupt_lines(state.corrupt)}: {_CORRUPT}")
     return 0
+
+
+def _dead(output: Path | None) -> str:
+    return f"items written ok to {output} whose done lines the journal lost"
+
+
+def _unknown(output: Path | None) -> str:
+    """
+    Why the dead checkpoints are not known: no output to say which items are written.
+    """
+    where = f"no output at {output}" if output is not None else "no output named"
+    return f"{where} to say which items are written (give --out OUTPUT)"
+
+
+class _WrittenOk(Container[str]):
+    """
+    The keys of an output's lines written ok, less any it holds with an error too.
+    """
+
+    def __init__(self, ok: KeySet, errors: set[str]) -> None:
+        self.ok = ok
+        self.errors = errors
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.ok and key not in self.errors
+
+
+def _output(journal: Path, out: Path | None) -> tuple[Path | None, Container[str] | None]:
+    """
+    The output that says which items are written (``out``, or the journal's name
+    without ``.journal`` if that file exists), and the keys of its lines written ok.
+
+    A line of it that is no record (its torn last line, one garbled) counts as not
+    written: its item keeps its checkpoints, which costs at most their bytes.
+
+    Raises:
+        ConfigError: ``out`` is given and missing, or the file is no run's output.
+    """
+    output = out
+    if output is None and journal.suffix == ".journal":
+        output = journal.with_suffix("")
+    if output is None or (out is None and not output.is_file()):
+        return output, None
+    ok = KeySet()
+    errors: set[str] = set()
+    first = True
+    try:
+        for _, line in LineScanner(output):
+            try:
+                record = orjson.loads(line)
+                key = str(record["id"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                if first:
+                    raise ConfigError(
+                        f"{output} is not a run's output: its first line is no record with "
+                        'an "id" (give the run\'s --out as --out)'
+                    ) from None
+                continue
+            first = False
+            if record.get("status") == "ok":
+                ok.add(key)
+            else:
+                errors.add(key)
+    except FileNotFoundError:
+        raise ConfigError(f"no such output: {output}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{output} is a folder: give the run's output file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the output {output}: {exc}") from exc
+    return output, _WrittenOk(ok, errors)
 
 
 #: What `journal_command` says of corrupt lines.
@@ -239,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             app = load_app(spec or os.environ.get("ASYNCPIPE_APP") or None)
         args, app_dests = parse(argv, app)
         if args.command == "journal":
-            return anyio.run(journal_command, args.action, args.path)
+            return anyio.run(journal_command, args.action, args.path, args.out)
         assert app is not None
         if process:
             restart_with(start_environment(app))

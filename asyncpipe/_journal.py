@@ -403,7 +403,7 @@ class Journal:
         safe = self._safe() if grace else self._layout.size
         before = self._layout.size
         try:
-            self._layout, _, _, corrupt = compact(
+            self._layout, _, _, corrupt, _ = compact(
                 self.path, self._layout, safe=safe, sink_keys=sink_keys
             )
             if corrupt:
@@ -508,18 +508,31 @@ class Journal:
             JournalError: the journal cannot be read, is no journal, or cannot be
                 rewritten.  Corrupt lines are dropped, with a warning that names them.
         """
-        before, after, corrupt = await anyio.to_thread.run_sync(compact_file, Path(path), keep_done)
+        before, after, corrupt, _ = await anyio.to_thread.run_sync(
+            compact_file, Path(path), keep_done
+        )
         if corrupt:
             log.warning("journal %s: compacted without %s", path, _skipped(corrupt))
         return before, after
 
 
 def compact_file(
-    file: Path, keep_done: Callable[[str], bool] | None = None
-) -> tuple[int, int, list[str]]:
+    file: Path,
+    keep_done: Callable[[str], bool] | None = None,
+    *,
+    written: Container[str] | None = None,
+) -> tuple[int, int, list[str], int]:
     """
     `Journal.compact`, in the calling thread; also returns where the corrupt lines it
-    dropped were (for ``asyncpipe journal compact`` to say).
+    dropped were and how many items' checkpoints went as written (for ``asyncpipe journal
+    compact`` to say).
+
+    Args:
+        file: the journal.
+        keep_done: as for `Journal.compact`.
+        written: the keys of the items the output holds written without an error: those
+            the journal knows neither as done nor as failed lost their done lines, and
+            their checkpoints go, as a run's closing compaction drops them.
     """
     if not file.exists():
         raise JournalError(f"cannot compact journal {file}: it does not exist")
@@ -535,10 +548,12 @@ def compact_file(
     try:
         temporary(file).unlink(missing_ok=True)
         layout = Layout(size=file.stat().st_size)
-        _, before, after, corrupt = compact(file, layout, keep_done=keep_done, full=True)
+        _, before, after, corrupt, dropped = compact(
+            file, layout, keep_done=keep_done, full=True, sink_keys=written
+        )
     finally:
         _runlock.release(lock)
-    return before, after, corrupt
+    return before, after, corrupt, dropped
 
 
 #: What `compact_file` says of a journal a run has open.

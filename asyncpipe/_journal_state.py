@@ -469,7 +469,7 @@ def compact(
     keep_done: Callable[[str], bool] | None = None,
     full: bool = False,
     sink_keys: Container[str] | None = None,
-) -> tuple[Layout, int, int, list[str]]:
+) -> tuple[Layout, int, int, list[str], int]:
     """
     Rewrite a journal without the checkpoints of finished items, atomically.
 
@@ -497,8 +497,8 @@ def compact(
 
     Returns:
         The new layout, the number of lines of the part read and of the new file
-        (done lines copied unparsed are in neither), and where the corrupt lines dropped
-        were.
+        (done lines copied unparsed are in neither), where the corrupt lines dropped
+        were, and how many items' checkpoints went as written (``sink_keys``).
     """
     full = full or keep_done is not None
     errored: set[str] = set()  # items the journal says are done with an error
@@ -523,6 +523,7 @@ def compact(
     failures: dict[str, bytes] = {}
     header = b'{"ev":"start","at":%.3f,"compacted":' % time.time()
     read = written = 1  # the header
+    dropped = 0
     try:
         source = os.open(path, os.O_RDONLY)
     except OSError as exc:
@@ -564,7 +565,7 @@ def compact(
                     events.drop(where, line)
             read = events.lines
             if sink_keys is not None:
-                _drop_written(checkpoints, sink_keys, failures, errored, block_errors)
+                dropped = _drop_written(checkpoints, sink_keys, failures, errored, block_errors)
             crc = zlib.crc32(buffer, crc)
             out.write(buffer)
             buffer.clear()
@@ -585,7 +586,8 @@ def compact(
         raise JournalError(f"cannot compact journal {path}: {exc}") from exc
     finally:
         os.close(source)
-    return Layout(_header_size(header), done, size, crc), read, written, events.corrupt
+    layout = Layout(_header_size(header), done, size, crc)
+    return layout, read, written, events.corrupt, dropped
 
 
 def _header_line(start: bytes, done: bytes, crc: bytes) -> bytes:
@@ -606,12 +608,12 @@ def _drop_written(
     failures: dict[str, bytes],
     errored: set[str],
     block_errors: Callable[[], set[str]] | None = None,
-) -> None:
+) -> int:
     """
     Drop the checkpoints of items the sink holds that the journal knows neither as done
     nor as failed: their done lines were lost (see `compact`).  ``block_errors`` gives
     the items done with an error in a run of done lines not read yet: it is called only
-    when some item's checkpoints would go.
+    when some item's checkpoints would go.  Returns how many items' checkpoints went.
     """
     lost = [key for key in checkpoints if key in sink_keys]
     lost = [key for key in lost if key not in failures and key not in errored]
@@ -620,6 +622,7 @@ def _drop_written(
         lost = [key for key in lost if key not in errored]
     for key in lost:
         del checkpoints[key]
+    return len(lost)
 
 
 def _chain(checkpoints: dict[str, dict[str, bytes]], failures: dict[str, bytes]) -> Iterator[bytes]:

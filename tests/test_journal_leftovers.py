@@ -159,3 +159,35 @@ def test_a_garbled_line_in_the_run_of_done_lines_is_dropped(
     assert state.corrupt == [] and set(state.done) == set(keys) - {"k2"}
     assert main(["journal", "show", str(journal)]) == 0
     assert "corrupt" not in capsys.readouterr().out
+
+
+def test_journal_compact_keeps_the_checkpoints_of_items_written_with_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    ``journal compact`` drops the checkpoints of an item the output holds written ok
+    whose done line is lost, by the output beside the journal; the items the output
+    holds with an error keep theirs (``odd`` has no fail line: only the output says it
+    failed), so a ``retry_failed`` resume restarts them with no paid call.  An output
+    that is no run's output is refused.
+    """
+    journal = tmp_path / "out.jsonl.journal"
+    _run(tmp_path, Paid(), KEYS, compact=False)
+    data = journal.read_bytes()
+    for key, status in (("a", "ok"), ("bad", "error"), ("odd", "error")):
+        line = orjson.dumps({"ev": "done", "k": key, "status": status}) + b"\n"
+        assert data.count(line) == 1
+        data = data.replace(line, b"")
+    journal.write_bytes(data)  # as a crash between the output's write and the journal's
+
+    assert main(["journal", "show", str(journal)]) == 0
+    assert "dead checkpoints: 1 items written ok to" in capsys.readouterr().out
+    assert main(["journal", "compact", str(journal), "--out", str(journal)]) == 2
+    assert "is not a run's output" in capsys.readouterr().err
+    assert set(_read(journal).checkpoints) == set(KEYS)  # refused: nothing rewritten
+    assert main(["journal", "compact", str(journal)]) == 0
+    assert "dropped those of 1 items written ok to" in capsys.readouterr().out
+    assert set(_read(journal).checkpoints) == {"bad", "odd"}
+    retried = Paid()
+    _run(tmp_path, retried, KEYS, resume=True, retry_failed=True)
+    assert retried.calls == Counter()  # both restarted after their paid checkpoint
