@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -395,11 +395,12 @@ class LlmClient:
 
         if (held := self.shared.held_for()) > 0:
             raise self._server_wait(held, state, what)
+        request = _Request(messages, limit, body, headers, what, state)
         # The call limit is acquired last, right before the request goes: a unit granted
         # and then held back (by a pause after a 429, or the token limit) would reach the
         # server late and crowd the units granted after it into one of its windows.
         if self._slots is None:
-            return await self._send(messages, limit, body, headers, what, state)
+            return await self._send(request)
         # Each wait before the request goes ends when the run stops (`move_on_stop`): the
         # call gives up at once, unsent, instead of at its turn.
         taken = False
@@ -409,24 +410,16 @@ class LlmClient:
         if not taken:
             raise _not_sent(what)
         try:
-            return await self._send(messages, limit, body, headers, what, state)
+            return await self._send(request)
         finally:
             self._slots.release()
 
-    async def _send(
-        self,
-        messages: Sequence[Message],
-        limit: int | None,
-        body: bytes,
-        headers: dict[str, str],
-        what: str,
-        state: CallState,
-    ) -> ChatReply:
+    async def _send(self, request: _Request) -> ChatReply:
         """Send the call, and again each time it finds the server unreachable (`_reach`)."""
         while True:
-            await self._reach(state, what)
+            await self._reach(request.state, request.what)
             try:
-                return await self._admit_and_send(messages, limit, body, headers, what, state)
+                return await self._admit_and_send(request)
             except _Unreachable:
                 continue
 
@@ -465,18 +458,11 @@ class LlmClient:
                     attempts=state.attempt,
                 )
 
-    async def _admit_and_send(
-        self,
-        messages: Sequence[Message],
-        limit: int | None,
-        body: bytes,
-        headers: dict[str, str],
-        what: str,
-        state: CallState,
-    ) -> ChatReply:
+    async def _admit_and_send(self, request: _Request) -> ChatReply:
+        what = request.what
         admission = None
         with move_on_stop():
-            admission = await self.shared.admit(messages, limit, what)
+            admission = await self.shared.admit(request.messages, request.max_tokens, what)
         if admission is None:
             raise _not_sent(what)
         try:
@@ -489,23 +475,17 @@ class LlmClient:
                 # leave the page for --resume (`asyncpipe.stopping`).
                 admission.settle(None, charged=False)
                 raise _not_sent(what)
-            return await self._admitted(body, headers, what, state, admission)
+            return await self._admitted(request, admission)
         finally:
             admission.settle(None)  # not settled yet: cancelled, so the estimate stands
 
-    async def _admitted(
-        self,
-        body: bytes,
-        headers: dict[str, str],
-        what: str,
-        state: CallState,
-        admission: Admission,
-    ) -> ChatReply:
+    async def _admitted(self, request: _Request, admission: Admission) -> ChatReply:
         """Send one attempt of a call the limits have admitted, and count what came back."""
+        what, state = request.what, request.state
         remaining = self._time_left(state, admission, what)
         self._attempts += 1
         self.shared.sending()
-        result, response = await self._attempt(body, headers, remaining)
+        result, response = await self._attempt(request.body, request.headers, remaining)
         if isinstance(result, ChatReply):
             admission.settle(result.usage)
         elif result.cause == "connect" or (response is not None and response.status_code >= 300):
@@ -742,6 +722,22 @@ class LlmClient:
         return ChatReply(
             content, usage, 0, model, str(finish) if finish is not None else None, seconds
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """
+    One call's request, as `LlmClient.chat` builds it once for all its sends: what the
+    limits admit (``messages``, ``max_tokens``), what goes out (``body``, ``headers``),
+    how messages name it (``what``) and the call it is an attempt of (``state``).
+    """
+
+    messages: Sequence[Message]
+    max_tokens: int | None
+    body: bytes
+    headers: dict[str, str]
+    what: str
+    state: CallState
 
 
 class _Unreachable(Exception):
