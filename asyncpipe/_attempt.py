@@ -236,26 +236,40 @@ def fail(
     item.error = error
     counters.failed += 1
     run.failures += 1
-    _log_failure(run.failures, item, error, exc)
+    _log_failure(run.failures, f"stage {error.stage}", item, error, exc)
     if run.journal is not None:
         run.journal.failed_nowait(item.key, error)
 
 
-def _log_failure(count: int, item: Item, error: ErrorRecord, exc: BaseException) -> None:
+def output_failed(run: Run, item: Item) -> None:
     """
-    Log ``item``'s final failure, the run's ``count``-th: once per item, not per try (a
-    retried try is not the item's failure).
+    Log that the sink could not write ``item`` as it was and wrote its error record
+    instead (a value JSON cannot hold): a failure as a stage's is, so it gets the same
+    line, within the same `FAILURES_LOGGED` of the run.
+    """
+    assert item.error is not None
+    run.failures += 1
+    _log_failure(run.failures, "the output", item, item.error, None)
 
-    Up to `FAILURES_LOGGED` failures, a WARNING line says the stage, the item's key and
+
+def _log_failure(
+    count: int, place: str, item: Item, error: ErrorRecord, exc: BaseException | None
+) -> None:
+    """
+    Log ``item``'s final failure in ``place`` (a stage, or the output), the run's
+    ``count``-th: once per item, not per try (a retried try is not the item's failure).
+
+    Up to `FAILURES_LOGGED` failures, a WARNING line says the place, the item's key and
     the error record's type and message (its first line, trimmed): what a user watching
     the run wants as it happens.  After that one line says that failures are counted only.
-    Every failure is also logged at DEBUG with its traceback, for whoever debugs the
-    stage.  The message is the record's, so it holds no API key: the LLM client redacts
-    it from every message and raises them outside its ``except`` blocks.
+    Every failure is also logged at DEBUG, with its traceback when there is one, for
+    whoever debugs the stage.  The message is the record's, so it holds no API key: the
+    LLM client redacts it from every message and raises them outside its ``except``
+    blocks, and the sink's message names a value's type, never the value.
     """
     message = _one_line(error.message)
     if count <= FAILURES_LOGGED:
-        log.warning("stage %s failed on %r: %s: %s", error.stage, item.key, error.type, message)
+        log.warning("%s failed on %r: %s: %s", place, item.key, error.type, message)
     elif count == FAILURES_LOGGED + 1:
         log.warning(
             "%d items have failed: further failures are counted only (the summary at the "
@@ -264,8 +278,8 @@ def _log_failure(count: int, item: Item, error: ErrorRecord, exc: BaseException)
             count,
         )
     log.debug(
-        "stage %s failed on item %r (try %d): %s: %s",
-        error.stage,
+        "%s failed on item %r (try %d): %s: %s",
+        place,
         item.key,
         error.attempts,
         error.type,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._attempt import make_call, process_chain, serve
+from ._attempt import make_call, output_failed, process_chain, serve
 from ._exceptions import ConfigError, EndOfQueue
 from ._executor import StageCall
 from ._fuse import Chain, plan_chains
@@ -91,8 +91,9 @@ class Run:
         intake: the cancel scope the source is read in; `stop_intake` cancels it.
         started, finished: when the stages started and when the run ended (`now`).
         ok, failed: items written by the sink, without and with an error record.
-        failures: items failed in a stage so far, counted by `_attempt.fail` as they
-            fail (its log lines stop at a cap).
+        failures: items failed so far, in a stage (counted by `_attempt.fail`) or in
+            the sink (`_attempt.output_failed`), as they fail (their log lines stop at a
+            cap).
         skipped: input values not run because the output holds them (`feed`).
         deferred: items left unwritten for ``--resume`` (a stop, or `StopIntake`).
         duplicates: input values skipped because an earlier one had their key (`feed`).
@@ -494,7 +495,11 @@ class Run:
             batch = [item for item in batch if not item.deferred]  # left for --resume
             self.deferred += deferred
         if self.sink is not None and batch:
+            unfailed = [item for item in batch if item.error is None]
             await self.sink.write(batch)
+            for item in unfailed:
+                if item.error is not None:  # the sink wrote its error record instead
+                    output_failed(self, item)
         # Counted after the write: an item the sink could not write is an error record.
         failed = sum(1 for item in batch if item.error is not None)
         self.ok += len(batch) - failed
