@@ -34,7 +34,7 @@ from ._errors import (
 from ._limits import LlmLimits
 from ._outage import OUTAGE_CAUSES, Outage
 from ._post import Failure, post_once
-from ._probe import Probe
+from ._probe import Probe, shown_models
 from ._slots import Slots
 from ._statistics import LlmStatistics
 from ._types import CallState, ChatReply, Usage
@@ -57,12 +57,12 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 openai-python waits 600 s for a read; a pipeline item should not, and the call's deadline
 caps a whole call anyway."""
 
-# Answers every call would get, and what to check for each (`LlmServerRefused`).
+# Answers every call would get, and what to check for each (`LlmClient._advice`).
 _REFUSALS = {
     401: "check the key: --llm-key-env and the variable it names, and --llm-key-header",
     403: "the key may not make this call: check its rights, and --llm-model",
-    404: "check --llm-url {url} (an OpenAI-compatible API's most often ends in /v1) and "
-    "--llm-model",
+    404: "check --llm-url {url} (an OpenAI-compatible API's most often ends in /v1{where}) "
+    "and --llm-model {model!r}{listed}",
 }
 _REDACTED = "[REDACTED]"
 # The pages whose order `LlmClient._rank` remembers: far more than are ever in flight.
@@ -98,7 +98,8 @@ class LlmClient:
     whole ``Retry-After``, so no call goes out before it has passed.
     A 401, 403 or 404 before any call has succeeded, or three in a row, raises
     `LlmServerRefused` (a `StopIntake`): a wrong key, URL or model, which would
-    otherwise make an error record of every page.
+    otherwise make an error record of every page.  One between successes fails its page
+    alone, and only the first such page's error says what to check.
 
     A `CallState` ties the attempts of one call together: its deadline runs from the moment
     the first attempt is admitted by the rate limit (time spent queueing for that first
@@ -227,6 +228,9 @@ class LlmClient:
         self._no_usage = 0
         self._gave_up = 0  # calls whose deadline ran out before their next attempt
         self._llama_cpp = False  # `check` found a llama.cpp server
+        self._models: tuple[str, ...] | None = None  # what `check` found listed
+        self._no_models = False  # `check` found no /models at the URL or near it
+        self._advised: set[int] = set()  # refusals whose advice a page's error gave
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -254,10 +258,11 @@ class LlmClient:
         refuses the key.  A refused connection is tried again for ``grace`` seconds (a
         server started beside the job may still be loading its model).  A 404 asks the
         URLs ``base_url`` was likely meant to be (see `stages.llm._probe`); when none lists
-        models either, the server may just lack the endpoint: a warning, and the calls
-        decide.  Any other answer (a 403 for a key that may chat but not list models, a
-        5xx, a slow answer) is left to the calls.  Each request counts against the rate
-        limit.
+        models either, the server may just lack the endpoint: the calls decide, and a
+        refused call's error says it too.  Any other answer (a 403 for a key that may chat
+        but not list models, a 5xx, a slow answer) is left to the calls.  The models the
+        server lists go into a refused model's error.  Each request counts against the
+        rate limit.
 
         Raises:
             ConfigError: nothing answered within ``grace``, the server answered 401, or
@@ -274,6 +279,7 @@ class LlmClient:
         )
         found = await probe.check(grace=grace, want_slots=self._slots is None)
         self._llama_cpp = found.llama_cpp
+        self._models, self._no_models = found.models, found.no_models
         if found.slots is not None:
             self._slots = Slots(found.slots)
 
@@ -590,6 +596,7 @@ class LlmClient:
                 "deadline",
                 state,
             )
+        advice = ""
         if failure.status in _REFUSALS:
             self._refused_in_row += 1
             if self._succeeded == 0 or self._refused_in_row >= 3:
@@ -597,15 +604,19 @@ class LlmClient:
                 self._failures[failure.cause] += 1
                 return LlmServerRefused(
                     f"{what} failed: {described}: the LLM server refuses calls so "
-                    f"({_REFUSALS[failure.status].format(url=self.base_url)}): no new pages; "
-                    "fix it, then --resume",
+                    f"({self._advice(failure.status)}): no new pages; fix it, then --resume",
                     attempts=state.attempt,
                     status=failure.status,
                 )
+            if failure.status not in self._advised:
+                # Between successes each refused page fails alone, one line each: what
+                # to check is said with the first, not again with every page.
+                self._advised.add(failure.status)
+                advice = f": {self._advice(failure.status)}"
         if not failure.retryable:
             return self._give_up(
                 LlmStatusError,
-                f"{what} failed: {described}; not retryable (attempt {state.attempt})",
+                f"{what} failed: {described}; not retryable (attempt {state.attempt}){advice}",
                 failure.cause,
                 state,
                 failure.status,
@@ -634,6 +645,20 @@ class LlmClient:
             status=failure.status,
             elapsed=self._clock() - state.started,
             retry_after=failure.retry_after,
+        )
+
+    def _advice(self, status: int) -> str:
+        """What to check after a refusal (401, 403, 404) every call would get, with what
+        `check` found: for a 404, whether the URL has /models, and the models listed."""
+        if status != 404:
+            return _REFUSALS[status]
+        where = "; it has no /models there, nor at the URLs it may have meant"
+        listed = f" (the server lists {shown_models(self._models)})" if self._models else ""
+        return _REFUSALS[404].format(
+            url=self.base_url,
+            where=where if self._no_models else "",
+            model=self.model,
+            listed=listed,
         )
 
     def _give_up(

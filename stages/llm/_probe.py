@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from ._types import Limiter
 
-__all__ = ["Found", "Probe"]
+__all__ = ["Found", "Probe", "shown_models"]
 
 logger = logging.getLogger("stages.llm")
 
@@ -41,10 +41,16 @@ class Found:
         llama_cpp: the server is llama.cpp's (its ``/models`` says ``owned_by: llamacpp``).
         slots: how many requests the llama.cpp server serves at once, when asked and it
             said; else ``None``.
+        models: the models ``/models`` listed, or ``None`` when no list came.
+        no_models: ``/models`` was a 404, at ``base_url`` and at every URL it may have
+            meant.  Not warned of: some servers have no ``/models``, and when the calls
+            are refused too, their error says it with the rest (one line, not two).
     """
 
     llama_cpp: bool = False
     slots: int | None = None
+    models: tuple[str, ...] | None = None
+    no_models: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +133,13 @@ class Probe:
                 "variable it names, and --llm-key-header"
             )
         if response.status_code == 404:
-            await self._suggest_url()
-        elif response.status_code == 200:
-            self._check_model(response)
+            return Found(no_models=await self._suggest_url())
+        if response.status_code == 200:
+            models = self._check_model(response)
             if _served_by_llama_cpp(response):
-                return Found(True, await self._server_slots() if want_slots else None)
+                slots = await self._server_slots() if want_slots else None
+                return Found(True, slots, models)
+            return Found(models=models)
         return Found()
 
     async def _server_slots(self) -> int | None:
@@ -158,15 +166,18 @@ class Probe:
         )
         return slots
 
-    async def _suggest_url(self) -> None:
+    async def _suggest_url(self) -> bool:
         """
         ``base_url`` answered 404 at ``/models``: when a likely alternative lists models
         and ``base_url`` has no chat endpoint either, name the alternative now (else a
         missing or a doubled ``/v1`` is a 404 per page, or a stop after the first call).
         A server that lists models at a parent path but chats at ``base_url`` (an
         Azure-style deployment URL, a gateway's per-model path) is right as given: a
-        warning, and the run goes on.  When no alternative lists models, warn once and
-        leave it to the calls: some OpenAI-compatible servers have no ``/models``.
+        warning, and the run goes on.  When no alternative lists models, leave it to the
+        calls: some OpenAI-compatible servers have no ``/models``.
+
+        Returns:
+            Whether no alternative lists models (`Found.no_models`).
         """
         for url in _alternatives(self.root):
             if self.limit is not None:
@@ -191,12 +202,13 @@ class Probe:
                     there,
                     "no answer" if chat is None else f"HTTP {chat}",
                 )
-                return
-        logger.warning(
+                return False
+        logger.debug(
             "the LLM server has no /models at %s (HTTP 404), nor at the URLs it may have "
-            "meant: if --llm-url is wrong, the calls will fail",
+            "meant: the calls will tell whether --llm-url is right",
             self.base_url,
         )
+        return True
 
     async def _chat_status(self) -> int | None:
         """
@@ -216,25 +228,35 @@ class Probe:
             return None
         return response.status_code
 
-    def _check_model(self, response: httpx.Response) -> None:
-        """Warn when the server lists several models and ``model`` is not one of them. A
+    def _check_model(self, response: httpx.Response) -> tuple[str, ...] | None:
+        """
+        Warn when the server lists several models and ``model`` is not one of them. A
         server of one model is not judged: llama.cpp lists its file and answers under any
-        name, so the warning would come on every llama.cpp run."""
+        name, so the warning would come on every llama.cpp run.
+
+        Returns:
+            The models listed, or ``None`` when the answer is no model list.
+        """
         try:
-            listed = [entry["id"] for entry in response.json()["data"]]
+            listed = tuple(str(entry["id"]) for entry in response.json()["data"])
         except (ValueError, KeyError, TypeError):
-            return
+            return None
         if len(listed) > 1 and self.model not in listed:
-            shown = ", ".join(map(str, listed[:5])) + (", ..." if len(listed) > 5 else "")
             logger.warning(
                 "the LLM server does not list the model %r (it lists %s): check --llm-model",
                 self.model,
-                shown,
+                shown_models(listed),
             )
+        return listed
 
     def _with_query(self, url: str) -> str:
         """``url`` with the query the root was given, as `LlmClient` sends it."""
         return f"{url}?{self.query}" if self.query else url
+
+
+def shown_models(listed: tuple[str, ...]) -> str:
+    """The first five of the models a server lists, for a message."""
+    return ", ".join(listed[:5]) + (", ..." if len(listed) > 5 else "")
 
 
 def _alternatives(base_url: str) -> list[str]:

@@ -748,12 +748,12 @@ class TestCheck:
                 with pytest.raises(ConfigError, match=r"give --llm-url http://llm.test/v1$"):
                     await client.check()
 
-    async def test_a_404_nothing_else_answers_is_one_warning(
+    async def test_a_404_nothing_else_answers_is_left_to_the_calls(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
         """A 404 at /models that no alternative answers with a model list (a catch-all
-        page is not one) is one warning, and the calls decide: some servers have no
-        /models."""
+        page is not one) is no warning, and the calls decide: some servers have no
+        /models.  A refused call says it with what to check, in its one line."""
         seen: list[str] = []
 
         def server(request: httpx.Request) -> httpx.Response:
@@ -765,12 +765,15 @@ class TestCheck:
         transport = httpx.MockTransport(server)
         async with LlmClient("http://llm.test/v1", "m", transport=transport) as client:
             await client.check()
-        assert seen == ["/v1/models", "/models"]
-        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-        assert warnings == [
-            "the LLM server has no /models at http://llm.test/v1 (HTTP 404), nor at the "
-            "URLs it may have meant: if --llm-url is wrong, the calls will fail"
-        ]
+            assert seen == ["/v1/models", "/models"]
+            assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+            with pytest.raises(LlmServerRefused) as info:
+                await client.chat(MESSAGES, task="correct")
+        assert (
+            "(check --llm-url http://llm.test/v1 (an OpenAI-compatible API's most often ends "
+            "in /v1; it has no /models there, nor at the URLs it may have meant) and "
+            "--llm-model 'm'): no new pages"
+        ) in str(info.value)
         cut = Script(httpx.Response(404, json={}), httpx.ConnectError("gone"))
         async with make_client(cut) as client:
             await client.check()
