@@ -649,16 +649,19 @@ class LlmClient:
 
     def _advice(self, status: int) -> str:
         """What to check after a refusal (401, 403, 404) every call would get, with what
-        `check` found: for a 404, whether the URL has /models, and the models listed."""
+        `check` found: for a 404, whether the URL has /models, and the models listed
+        (redacted: a server's list is its own text, and may echo the key)."""
         if status != 404:
             return _REFUSALS[status]
         where = "; it has no /models there, nor at the URLs it may have meant"
         listed = f" (the server lists {shown_models(self._models)})" if self._models else ""
-        return _REFUSALS[404].format(
-            url=self.base_url,
-            where=where if self._no_models else "",
-            model=self.model,
-            listed=listed,
+        return self._redact(
+            _REFUSALS[404].format(
+                url=self.base_url,
+                where=where if self._no_models else "",
+                model=self.model,
+                listed=listed,
+            )
         )
 
     def _give_up(

@@ -245,7 +245,7 @@ class Probe:
             logger.warning(
                 "the LLM server does not list the model %r (it lists %s): check --llm-model",
                 self.model,
-                shown_models(listed),
+                self.redact(shown_models(listed)),
             )
         return listed
 

@@ -77,14 +77,16 @@ class TestRefusalOnTheCommandLine:
             assert KEY not in done.stdout + done.stderr
 
 
-def serve(*answers: httpx.Response) -> tuple[httpx.MockTransport, list[httpx.Request]]:
-    """A transport that lists models ``a`` and ``b`` and answers the chat calls in turn."""
+def serve(
+    *answers: httpx.Response, models: tuple[str, ...] = ("a", "b")
+) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    """A transport that lists ``models`` and answers the chat calls in turn."""
     sent: list[httpx.Request] = []
     left = list(answers)
 
     def server(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/models"):
-            return httpx.Response(200, json={"data": [{"id": "a"}, {"id": "b"}]})
+            return httpx.Response(200, json={"data": [{"id": model} for model in models]})
         sent.append(request)
         return left.pop(0)
 
@@ -123,3 +125,16 @@ class TestAdviceOnce:
             with pytest.raises(LlmServerRefused) as info:
                 await client.chat(MESSAGES, task="correct")
         assert "and --llm-model 'c' (the server lists a, b)): no new pages" in str(info.value)
+
+    async def test_a_listed_key_is_redacted(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A server whose model list echoes the key leaves it out of the refusal and of
+        the start-up check's warning."""
+        refusal = httpx.Response(404, json={})
+        transport, _ = serve(refusal, models=("a", KEY))
+        async with LlmClient("http://llm.test/v1", "c", api_key=KEY, transport=transport) as c:
+            await c.check()
+            with pytest.raises(LlmServerRefused) as info:
+                await c.chat(MESSAGES, task="correct")
+        assert KEY not in caplog.text
+        assert "it lists a, [REDACTED]" in caplog.text
+        assert "(the server lists a, [REDACTED])" in str(info.value)
