@@ -144,10 +144,93 @@ def _first_frame(connection: socket.socket, timeout: float) -> bytes:
     return answer
 
 
-def _probe(address: str, timeout: float) -> None:
+#: What ends the message when no Ray head answers at an address.
+_HINT = (
+    "Is the head running (`ray start --head`), and is this its GCS address (port 6379 "
+    "by default) or, with ray://, its Ray Client server (port 10001)?"
+)
+
+#: What ends the message when the address that ``ray start`` recorded does not answer.
+_STALE_HINT = (
+    "A cluster that stopped leaves its address recorded there: start one with "
+    "`ray start --head`, or give its address with --ray-address."
+)
+
+
+def _ray_temp_dir(init_options: Mapping[str, Any]) -> str:
+    """
+    The directory where ``ray start`` records its cluster's address, as Ray 2.60 finds it
+    (``ray._common.utils.get_default_ray_temp_dir``): ``_temp_dir`` given to ``ray.init``,
+    else ``$RAY_TMPDIR/ray``, else ``$TMPDIR/ray``, else ``/tmp/ray``.
+    """
+    given = init_options.get("_temp_dir")
+    if given:
+        return str(given)
+    system = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
+    return os.path.join(system, "ray")
+
+
+def _running_gcs_addresses() -> frozenset[str]:
+    """
+    The GCS addresses that the raylets running on this machine name (``--gcs-address=``
+    in their command lines), found as Ray's ``services.find_gcs_addresses`` finds them and
+    in the same order, so that the one picked first is the one ``ray.init`` picks.
+    """
+    import psutil  # a dependency of ray
+
+    found: set[str] = set()
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            cmdline = process.info["cmdline"]
+            if not cmdline or "raylet" not in os.path.basename(cmdline[0]):
+                continue
+            for argument in " ".join(cmdline).split(" "):
+                if argument.startswith("--gcs-address="):
+                    value = argument.split("=")[1]
+                    if value not in ("", "None"):
+                        found.add(value)
+    return frozenset(found)
+
+
+def _auto_address(init_options: Mapping[str, Any]) -> tuple[str, str, str]:
+    """
+    The address ``ray.init(address="auto")`` connects to, where it comes from and what to
+    say if it does not answer, found
+    as Ray 2.60 finds it (``services.get_ray_address_from_environment``): ``$RAY_ADDRESS``;
+    else, with several raylets running here, the address that the last ``ray start``
+    recorded; else a running raylet's head; else the recorded address.
+
+    Raises:
+        ConfigError: none of them names a cluster (Ray says only that it found none).
+    """
+    variable = os.environ.get("RAY_ADDRESS", "")
+    if variable and variable != "auto":
+        return variable, "from $RAY_ADDRESS", _HINT
+    record = os.path.join(_ray_temp_dir(init_options), "ray_current_cluster")
+    try:
+        with open(record, encoding="utf-8") as file:
+            recorded = file.read().strip() or None
+    except FileNotFoundError:
+        recorded = None
+    running = _running_gcs_addresses()
+    if recorded is not None and len(running) != 1:
+        return recorded, f"recorded in {record} by the last `ray start` here", _STALE_HINT
+    if running:
+        return next(iter(running)), "the head of a raylet running on this machine", _HINT
+    raise ConfigError(
+        "cannot connect to the Ray cluster at 'auto': no Ray cluster found on this machine: "
+        f"$RAY_ADDRESS is not set, {record} does not exist (`ray start` writes it there; "
+        "$RAY_TMPDIR moves it), and no raylet runs here.  Start a cluster with `ray start "
+        "--head`, give its address (--ray-address HOST:6379 or ray://HOST:10001), or give "
+        "--executor ray without an address for a local cluster of this run's own."
+    )
+
+
+def _probe(address: str, timeout: float, *, named: str | None = None, hint: str = _HINT) -> None:
     """
     Raise `ConfigError` unless a gRPC server answers at the host and port of ``address``
-    within ``timeout`` seconds (blocking: run it in a thread).
+    within ``timeout`` seconds (blocking: run it in a thread).  ``named`` is how the
+    message names the address, when it is not what the user gave; ``hint`` ends it.
 
     ``ray.init`` with a head's address where nothing listens, or where something else
     listens (a silent socket, a web server), retries for many minutes in a call that
@@ -158,16 +241,13 @@ def _probe(address: str, timeout: float) -> None:
     if endpoint is None:
         return
     where = f"{endpoint[0]}:{endpoint[1]}"
-    hint = (
-        "Is the head running (`ray start --head`), and is this its GCS address (port 6379 "
-        "by default) or, with ray://, its Ray Client server (port 10001)?"
-    )
+    address = named or repr(address)
     try:
         connection = socket.create_connection(endpoint, timeout=timeout)
     except OSError as exc:
         why = f"no answer in {timeout:g} s" if isinstance(exc, TimeoutError) else exc.strerror
         raise ConfigError(
-            f"cannot connect to the Ray cluster at {address!r}: nothing accepts a connection "
+            f"cannot connect to the Ray cluster at {address}: nothing accepts a connection "
             f"at {where} ({why or exc}).  {hint}"
         ) from exc
     with connection:
@@ -184,10 +264,28 @@ def _probe(address: str, timeout: float) -> None:
                 return
             why = f"it answers {answer[:16]!r}" if answer else "it closes the connection"
     raise ConfigError(
-        f"cannot connect to the Ray cluster at {address!r}: something at {where} accepts a "
+        f"cannot connect to the Ray cluster at {address}: something at {where} accepts a "
         f"connection but is no Ray head: {why}, where a Ray head (gRPC) answers with HTTP/2 "
         f"settings.  {hint}"
     )
+
+
+def _look_before_init(address: str, init_options: Mapping[str, Any]) -> None:
+    """
+    Probe the head that ``ray.init(address=address)`` will connect to (blocking: run it in
+    a thread).  For ``"auto"``, that is the head Ray finds: ``ray.init`` given one that
+    is gone (the address a stopped cluster left recorded) retries for many minutes, deaf
+    to SIGTERM.
+
+    Raises:
+        ConfigError: no head is found, or it does not answer as a Ray head.
+    """
+    if address != "auto":
+        _probe(address, CONNECT_TIMEOUT)
+        return
+    found, origin, hint = _auto_address(init_options)
+    log.info("ray: 'auto' is %s (%s)", found, origin)
+    _probe(found, CONNECT_TIMEOUT, named=f"'auto' ({found}, {origin})", hint=hint)
 
 
 def import_ray() -> ModuleType:
@@ -247,7 +345,9 @@ class RayConnection:
             return
         started = anyio.current_time()
         if address is not None:
-            await anyio.to_thread.run_sync(_probe, address, CONNECT_TIMEOUT, abandon_on_cancel=True)
+            await anyio.to_thread.run_sync(
+                _look_before_init, address, init_options, abandon_on_cancel=True
+            )
 
         def init() -> None:
             with driver_env(driver_settings):

@@ -16,11 +16,18 @@ from typing import Any
 
 import pytest
 
-__all__ = ["RAY_TEST_MODULES", "loopback_only", "require_loopback_namespace", "two_worker_cluster"]
+__all__ = [
+    "RAY_TEST_MODULES",
+    "in_own_pid_namespace",
+    "loopback_only",
+    "require_loopback_namespace",
+    "two_worker_cluster",
+]
 
 # The modules that start or join a Ray cluster; test_ray_netns.py runs exactly these.
 RAY_TEST_MODULES = (
     "tests/test_ray.py",
+    "tests/test_ray_auto.py",
     "tests/test_ray_cluster.py",
     "tests/test_ray_example.py",
     "tests/test_ray_local.py",
@@ -66,3 +73,13 @@ def two_worker_cluster() -> Iterator[Any]:
         yield cluster
     finally:
         cluster.shutdown()
+
+
+def in_own_pid_namespace(script: str) -> list[str]:
+    """
+    The command that runs the shell ``script`` as the first process of a new PID namespace
+    (with its own ``/proc``): it sees no process started outside it (another test's Ray
+    cluster).  When it ends, or ``unshare`` is killed (a test's timeout), the kernel kills
+    every process left in the namespace.
+    """
+    return ["unshare", "-pf", "--mount-proc", "--kill-child", "sh", "-c", script]
