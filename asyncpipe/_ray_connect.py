@@ -235,7 +235,7 @@ def _probe(address: str, timeout: float, *, named: str | None = None, hint: str 
     ``ray.init`` with a head's address where nothing listens, or where something else
     listens (a silent socket, a web server), retries for many minutes in a call that
     cannot be interrupted; this look fails in at most twice ``timeout``.  With
-    ``RAY_USE_TLS`` only the TCP connection is checked.
+    ``RAY_USE_TLS`` only the TCP connection is checked, and a warning says so.
     """
     endpoint = _endpoint(address)
     if endpoint is None:
@@ -252,6 +252,14 @@ def _probe(address: str, timeout: float, *, named: str | None = None, hint: str 
         ) from exc
     with connection:
         if _tls():
+            # A TLS head answers HTTP/2 only after a TLS handshake with Ray's certificates,
+            # which this look does not make: anything that accepts a connection passes.
+            log.warning(
+                "ray: RAY_USE_TLS is set: the head at %s is checked for a TCP connection "
+                "only, not that it is a Ray head; if ray.init then waits for minutes, "
+                "check the address",
+                where,
+            )
             return
         try:
             answer = _first_frame(connection, timeout)
