@@ -83,8 +83,14 @@ class PinnedThread:
         self._thread = threading.Thread(target=self._serve, args=(token,), name=name, daemon=True)
         self._thread.start()
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` on this thread; return what it returns, or raise what it raises."""
+    async def run(self, fn: Callable[..., T], *args: Any, abandon_on_cancel: bool = False) -> T:
+        """
+        Run ``fn(*args)`` on this thread; return what it returns, or raise what it raises.
+
+        With ``abandon_on_cancel``, a task cancelled while the call runs stops waiting for
+        it (as `anyio.to_thread.run_sync`'s flag of that name): the call runs on, and what
+        it returns is dropped.
+        """
         # A cancelled run starts no call (the queues that feed a worker do not always
         # check): as anyio.to_thread.run_sync, which checks first.
         await anyio.lowlevel.checkpoint_if_cancelled()
@@ -99,7 +105,7 @@ class PinnedThread:
                 soon(done.set)
 
         self._jobs.put((contextvars.copy_context(), fn, args, report))
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=not abandon_on_cancel):
             await done.wait()
         value, error = outcomes[0]
         if error is not None:

@@ -211,12 +211,20 @@ class RayExecutor(Executor):
         # for a new local cluster): they all run in worker threads, never on the loop.
         ray = await anyio.to_thread.run_sync(import_ray)
         async with self._lock:
-            await self._connection.connect(
-                ray,
-                address=self.address,
-                init_options=self.init_options,
-                driver_settings=self.driver_settings,
-            )
+            # A stop with a journal while Ray starts (or connects) ends the wait for it,
+            # as for the actors below.
+            connected = False
+            with move_on_stop_between_calls():
+                await self._connection.connect(
+                    ray,
+                    address=self.address,
+                    init_options=self.init_options,
+                    driver_settings=self.driver_settings,
+                )
+                connected = True
+            if not connected:
+                yield _left_for_resume
+                return
             if self._connection.users == 1:
                 self._actor_class = None  # a new connection: perhaps to another cluster
         try:

@@ -296,6 +296,24 @@ def _look_before_init(address: str, init_options: Mapping[str, Any]) -> None:
     _probe(found, CONNECT_TIMEOUT, named=f"'auto' ({found}, {origin})", hint=hint)
 
 
+def _kill_local_cluster(ray: ModuleType) -> None:
+    """
+    Kill the Ray processes this process started (the children that run a program of
+    ray's package: gcs_server, raylet, log monitor) and every process under them.
+    """
+    import psutil  # a dependency of ray
+
+    package = os.path.dirname(str(ray.__file__))
+    doomed: list[psutil.Process] = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if any(part.startswith(package) for part in child.cmdline()[:3]):
+                doomed += [child, *child.children(recursive=True)]
+    for process in doomed:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+
+
 def import_ray() -> ModuleType:
     """
     Import ray, or raise the `ConfigError` that says how to install it.
@@ -357,22 +375,39 @@ class RayConnection:
                 _look_before_init, address, init_options, abandon_on_cancel=True
             )
 
+        abandoned = threading.Event()
+
         def init() -> None:
             with driver_env(driver_settings):
                 # "local" always starts a new cluster: a bare ray.init() would join one
                 # that `ray start` left running on this machine, or fail on a stale one.
                 ray.init(address=address or "local", **init_options)
+            if abandoned.is_set():
+                # The run stopped while Ray started, and left: nobody uses this cluster.
+                ray.shutdown()
 
         # Ray starts a local cluster's gcs_server and raylet with PR_SET_PDEATHSIG, which
         # the kernel ties to the *thread* that started them: they are killed when it ends.
         # anyio retires a worker thread idle for 10 s, so ray.init (and ray.shutdown) run
         # on a thread of the connection's own, kept as long as the cluster.
         home = PinnedThread("asyncpipe ray")
+        log.info(
+            "ray: %s",
+            "starting a local cluster" if address is None else f"connecting to {address}",
+        )
         try:
             with _sigterm_kept():
-                await home.run(init)
+                # A stop (a SIGTERM) while Ray starts leaves the start to finish alone:
+                # a local cluster takes seconds to start and as long to shut down.
+                await home.run(init, abandon_on_cancel=True)
         except BaseException as exc:
+            abandoned.set()
             home.stop()
+            if address is None and isinstance(exc, anyio.get_cancelled_exc_class()):
+                # The local cluster is half started.  The kernel ends its gcs_server and
+                # raylet with the thread that started them, but not the raylet's own
+                # children (its agents, its workers): they would outlive the run.
+                _kill_local_cluster(ray)
             if not isinstance(
                 exc, ConnectionError | RuntimeError | ValueError | ray.exceptions.RayError
             ):

@@ -32,6 +32,7 @@ RAY_TEST_MODULES = (
     "tests/test_ray_example.py",
     "tests/test_ray_local.py",
     "tests/test_ray_node_gone.py",
+    "tests/test_ray_stop.py",
 )
 
 
