@@ -31,13 +31,14 @@ from ._overrides import (
     stage_groups,
 )
 from ._progress import ProgressReporter
-from ._queue import ReceiveQueue, open_queue
+from ._queue import ReceiveQueue
 from ._ratelimit import RateLimit
 from ._run import Run
 from ._sink import CallbackSink, Sink
 from ._source import Source
 from ._stage import Item, Stage
 from ._stats import RunSummary, StageStatistics
+from ._stream import StreamSink
 
 __all__ = ["Pipeline"]
 
@@ -263,26 +264,40 @@ class Pipeline:
                 async for item in items:
                     ...
 
-        Leaving the block early cancels the run.  ``options`` are those of `run`.
-        """
-        send, receive = open_queue[Item](self.max_buffer_size)
+        ``options`` are those of `run`.  Leaving the block early cancels the run.
 
-        async def forward(item: Item) -> None:
-            await send.send(item)
+        With a ``journal``, the stream is at-least-once for the code in the block: an
+        item counts as done (a resume skips it) only once that code has taken it and
+        come back for the next, or left the block without an error.  The item it was
+        handling when it raised (or the process died) and the items not yet handed to it
+        are delivered again by a resume, so make what the block does with an item
+        idempotent.  To stop early without losing the item just taken, leave by
+        ``break`` (it counts as done) or by raising (it does not).  Items are handed over
+        one at a time; those behind wait in the pipeline's queues, whose stages keep
+        working meanwhile.
+
+        .. versionchanged:: Unreleased
+            An item counts as done once the code in the block is done with it, not once
+            it waits in the stream's buffer.
+        """
+        sink = StreamSink()
 
         async def produce() -> None:
             try:
-                await self.run(source, sink=forward, ordered=ordered, key=key, **options)
+                await self.run(source, sink=sink, ordered=ordered, key=key, **options)
             finally:
-                send.close()
+                sink.end()
 
         error: Exception | None = None  # the consumer's own error comes out as itself
         async with anyio.create_task_group() as tg:
             tg.start_soon(produce)
             try:
-                yield receive
+                yield sink.items
             except Exception as exc:
                 error = exc
+            else:
+                # The item just taken was handled: let the run journal it before it stops.
+                await sink.settle()
             finally:
                 tg.cancel_scope.cancel()
         if error is not None:

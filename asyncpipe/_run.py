@@ -37,6 +37,7 @@ from ._source import Source, feed
 from ._stage import Item
 from ._stats import RunSummary, StageCounters, StageStatistics, WorkerLosses, now
 from ._stopping import _STOPPING, StopSignal, begin_calls
+from ._stream import StreamSink
 
 if TYPE_CHECKING:
     from ._pipeline import Pipeline
@@ -129,6 +130,9 @@ class Run:
         self.stages = pipeline.stages
         self.limiters = resolve_limiters(self.stages, pipeline.limits)
         self.sink = sink
+        # A stream's consumer finishes with one item at a time: each is written alone, so
+        # that it is journaled as done once the consumer is done with it, and no sooner.
+        self.one_by_one = isinstance(sink, StreamSink)
         self.journal = journal
         self.ordered = ordered
         self.key = key
@@ -470,8 +474,9 @@ class Run:
                 batch = [await receive.receive()]
             except EndOfQueue:
                 break
-            # Take whatever else is ready too: one sink write per batch, not per item.
-            batch += receive.receive_ready(_MOST_PER_WRITE - 1)
+            if not self.one_by_one:
+                # Take whatever else is ready too: one sink write per batch, not per item.
+                batch += receive.receive_ready(_MOST_PER_WRITE - 1)
             left = sum(item.deferred for item in batch)
             self.meter.finished += len(batch) - left  # through every stage, maybe held for order
             self.meter.left += left
@@ -479,7 +484,10 @@ class Run:
                 batch = reorder.push(batch)
                 if self.window is not None:
                     self.window.check()
-            if batch:
+            if self.one_by_one:
+                for item in batch:
+                    await self._emit([item])
+            elif batch:
                 await self._emit(batch)
         if reorder is not None and len(reorder):
             raise RuntimeError(f"asyncpipe bug: {len(reorder)} items never left the reorder buffer")
