@@ -177,7 +177,10 @@ class Pipeline:
                 the stages have changed since (a stage's ``version`` renews checkpoints,
                 not lines written): start over to apply new stages to every item.
             retry_failed: on resume, run failed items again.  Their lines are replaced,
-                so they come after the others in the output, not in input order.
+                so they come after the others in the output, not in input order.  With a
+                `JsonlSink`, an error line stays until its replacement is written (it
+                goes as the run closes, or at the next resume after a kill): an item
+                the run stopped or was killed before keeps its error line.
             ordered: hand items to the sink in input order (the default, here and in
                 ``asyncpipe run``).  ``False`` hands each item over as soon as it is
                 done: with uneven items that keeps fast items from waiting for slow ones.

@@ -9,6 +9,7 @@ import contextlib
 import inspect
 import os
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Container, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import anyio
 import orjson
 
 from . import _runlock
-from ._durable import CHUNK, LineScanner, atomic_write, cut_tail, temporary
+from ._durable import CHUNK, LineScanner, atomic_write, cut_tail, fsync_dir, temporary
 from ._exceptions import ConfigError, JournalError, OutputError
 from ._keyindex import KeyIndex, OrderedKeys
 from ._keyset import KeySet
@@ -126,6 +127,12 @@ class JsonlSink(Sink):
     whole output, checks it against the output, and scans only the output past it.
     Delete it at will: the next resume scans the output whole and writes it again.
 
+    A ``retry_failed`` resume keeps each error line until the line that replaces it is
+    written, and drops it as the run closes; ``<path>.retrying`` marks the output
+    meanwhile, so that a resume after a run killed half way drops the error lines whose
+    replacements are in (and keeps those whose are not): a kill never leaves an item
+    with neither line.
+
     Args:
         path: the output file.
         record: builds the JSON-safe line of an item (default: id, status, value or error,
@@ -170,6 +177,8 @@ class JsonlSink(Sink):
         self._index = KeyIndex(self.path)
         self._offset = 0  # the output's size
         self._unindexed: list[str] = []  # the keys written since the last index record
+        self._retrying: set[str] = set()  # error lines this run replaces (`_drop_retried`)
+        self._marker = self.path.with_name(self.path.name + ".retrying")
         self.lines_written = 0
 
     async def open(self, *, resume: bool, retry_failed: bool) -> Container[str] | None:
@@ -194,6 +203,7 @@ class JsonlSink(Sink):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary(self.path).unlink(missing_ok=True)  # left by a rewrite cut short
         self._unindexed = []
+        self._retrying = set()
         if not resume:
             if self.path.exists() and self.path.stat().st_size and not self._overwrite:
                 raise ConfigError(
@@ -201,15 +211,18 @@ class JsonlSink(Sink):
                     "overwriting it"
                 )
             self.path.write_bytes(b"")
+            self._marker.unlink(missing_ok=True)
             self._offset = 0
             self._index.create(self.path.stat().st_ino)
             return OrderedKeys()
         with open(self.path, "ab") as fh:
             stat = os.fstat(fh.fileno())
         # The index vouches for the keys of the output's first ``start`` bytes (unless
-        # error lines are to be dropped: it does not know which lines are errors).
+        # error lines are to be retried, or a retry cut short left some beside their
+        # replacements: it does not know which lines are errors).
+        replacing = retry_failed or self._marker.exists()
         keys, start = OrderedKeys(), 0
-        if not retry_failed:
+        if not replacing:
             keys, start = self._index.load(
                 size=stat.st_size, ino=stat.st_ino, key_at=self._key_ending_at
             )
@@ -229,17 +242,33 @@ class JsonlSink(Sink):
         # after the last newline.  Anything else that does not parse is corruption: cutting
         # the file there would throw away the results after it, so refuse instead.
         scanner = LineScanner(self.path, start=start)
-        errors = self._scan(scanner, keys, retry_failed, tail)
+        errors: Counter[str] = Counter()
+        self._scan(scanner, keys, replacing, tail, errors)
+        failed: set[str] = set()  # the keys whose last line is an error
         if errors:
-            self._drop_lines(scanner.end, lambda key, status: status == "error")
+            # Every line is indexed, error lines too (the scan left them out of ``keys``).
+            if not self._drop_replaced(scanner.end, errors):
+                cut_tail(self.path, scanner.end)  # (and fsync it, before it is indexed)
+                self._index.create(self.path.stat().st_ino)
+                self._scan(LineScanner(self.path), None, False, None)
+            failed = {key for key in errors if key not in keys}
             tail = None
         elif scanner.torn:
             cut_tail(self.path, scanner.end)
+        if failed and retry_failed:
+            # Their error lines stay until replaced: mark the output before any is.
+            self._retrying = failed
+            self._marker.touch()
+            fsync_dir(self.path.parent)
+        else:
+            keys.update_new(list(failed))  # failed and not to be retried: done
+            self._marker.unlink(missing_ok=True)
         self._offset = self.path.stat().st_size
         self._unindexed = list(tail or ())  # (the source reads ``tail`` meanwhile)
         # The index and the tail list every key, in output order: the source skips them
-        # fast.
-        keys.order = (self._index.path, self._index.size(), tail or [])
+        # fast.  Not with items to retry: the index lists their error lines.
+        if not self._retrying:
+            keys.order = (self._index.path, self._index.size(), tail or [])
         return keys
 
     def _scan(
@@ -248,11 +277,12 @@ class JsonlSink(Sink):
         keys: KeySet | None,
         retry_failed: bool,
         tail: list[str] | None,
-    ) -> int:
+        errors: Counter[str] | None = None,
+    ) -> None:
         """
         Add the key of every whole line to ``keys`` (if given), and to ``tail`` or else
-        the index, block by block; return how many error lines were left out (with
-        ``retry_failed``).
+        the index, block by block.  With ``retry_failed`` every line is parsed, and the
+        keys of error lines go to ``errors`` instead, counted.
         """
         if keys is None:
             keys = KeySet()  # unused: only the index is filled
@@ -266,7 +296,7 @@ class JsonlSink(Sink):
         skip = len(prefix)
         # A block at once: every line starts with the key and ends with "}"?
         pattern = re.compile(b"\n" + re.escape(prefix) + b'([^"\\\\\n\x00]*)"')
-        number = errors = 0
+        number = 0
         for offset, block in scanner.blocks():
             batch: list[str] = []
             if not retry_failed:
@@ -297,7 +327,8 @@ class JsonlSink(Sink):
                             pass
                 key, status = self._parse(block[pos:stop], number, scanner.start)
                 if retry_failed and status == "error":
-                    errors += 1
+                    if errors is not None:
+                        errors[key] += 1
                 else:
                     add(key)
                     batch.append(key)
@@ -306,7 +337,6 @@ class JsonlSink(Sink):
                 tail.extend(batch)
             elif batch:
                 self._index.append(KeyIndex.record(offset + len(block), batch))
-        return errors
 
     def _line(self, item: Item) -> bytes:
         """
@@ -394,6 +424,29 @@ class JsonlSink(Sink):
         self._index.create(self.path.stat().st_ino)
         self._scan(LineScanner(self.path), None, False, None)
 
+    def _drop_replaced(self, end: int, keys: Collection[str]) -> bool:
+        """
+        Drop every line of ``keys`` but each key's last one (an error line a retry has
+        replaced), within the file's first ``end`` bytes; return whether any was.
+        """
+        lines = Counter(
+            key
+            for number, (_, line) in enumerate(LineScanner(self.path, stop=end), start=1)
+            if (key := self._parse(line, number)[0]) in keys
+        )
+        earlier = {key: count - 1 for key, count in lines.items() if count > 1}
+        if not earlier:
+            return False
+
+        def drop(key: str, status: object) -> bool:
+            if earlier.get(key, 0) > 0:
+                earlier[key] -= 1
+                return True
+            return False
+
+        self._drop_lines(end, drop)
+        return True
+
     async def write(self, items: Sequence[Item]) -> None:
         data = b"".join(map(self._line, items))
         try:
@@ -451,6 +504,17 @@ class JsonlSink(Sink):
             self._index.sync()
             self._index.close()
 
+    def _drop_retried(self) -> None:
+        """
+        Rewrite the closed file without the error lines this run has replaced; those of
+        items it stopped before stay.
+        """
+        if self._retrying:
+            if self._drop_replaced(self.path.stat().st_size, self._retrying):
+                self._index.sync()
+                self._index.close()
+            self._marker.unlink(missing_ok=True)
+
     async def aclose(self) -> None:
         try:
             if self._file is not None:
@@ -468,6 +532,7 @@ class JsonlSink(Sink):
                             )
                             await self._file.close()
                             await anyio.to_thread.run_sync(self._drop_superseded)
+                            await anyio.to_thread.run_sync(self._drop_retried)
                         except OSError as exc:
                             error = self._cannot_write(exc)
                             with contextlib.suppress(OSError):
