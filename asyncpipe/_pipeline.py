@@ -203,7 +203,8 @@ class Pipeline:
                 running and return (``summary.interrupted`` says which).  With a journal
                 the items waiting between stages are left for ``resume`` at their last
                 checkpoint; without one they are finished too.  A second signal cancels
-                the calls running.
+                the calls running.  Every run going with it gets each signal: two
+                pipelines run side by side in one process both stop.
             total: how many items the source holds, for the ETA: a number, or an async
                 iterable (or a function returning one) of refined estimates.
 

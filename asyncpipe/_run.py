@@ -13,6 +13,7 @@ drained; the helpers (journal writer, progress, signal watcher) are then cancell
 from __future__ import annotations
 
 import logging
+import math
 import signal
 from collections.abc import Callable, Sized
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from ._pinned import PinnedThread
 from ._progress import ProgressReporter
 from ._queue import ReceiveQueue, SendQueue, open_queue
 from ._resume import ResumePlan
+from ._signals import signals_to
 from ._sink import Sink
 from ._source import Source, feed
 from ._stage import Item
@@ -558,8 +560,11 @@ class Run:
         self.intake.cancel()
 
     async def _watch_signals(self, everything: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
+        # Every run that watches the signals gets each one (see `_signals`); it is acted
+        # on in this task, so that what it raises stops this run.
+        send, receive = anyio.create_memory_object_stream[int](math.inf)
+        with send, receive, signals_to(send.send_nowait):
+            async for signum in receive:
                 name = signal.Signals(signum).name
                 if self.interrupted is None:
                     rest = (
