@@ -273,8 +273,8 @@ def _log_failure(
     elif count == FAILURES_LOGGED + 1:
         log.warning(
             "%d items have failed: further failures are counted only (the summary at the "
-            "end counts them, the output has their error records; --log-level debug logs "
-            "each)",
+            "end counts them, the output has their error records; the asyncpipe logger "
+            "logs each at DEBUG)",
             count,
         )
     log.debug(

@@ -568,7 +568,7 @@ class Run:
                 name = signal.Signals(signum).name
                 if self.interrupted is None:
                     rest = (
-                        "the calls running, leaving the items waiting for --resume"
+                        "the calls running, leaving the items waiting for a resume"
                         if self.journal is not None
                         else "the items in flight"
                     )

@@ -1,6 +1,7 @@
 """
 A journaled run whose every third item fails until ``--fixed``, run as a subprocess by
-the ``retry_failed`` kill test.
+the ``retry_failed`` kill test and the wording test (``--stop-on-signals``: the run
+stops on SIGINT and SIGTERM).
 
 Each call of the stage appends the item's key to ``--calls`` (one ``os.write`` on an
 ``O_APPEND`` descriptor) before it returns.
@@ -36,6 +37,7 @@ async def _run(args: argparse.Namespace) -> None:
             resume=args.resume,
             retry_failed=args.retry_failed,
             key=str,
+            stop_on_signals=args.stop_on_signals,
         )
     finally:
         os.close(calls)
@@ -51,6 +53,7 @@ def main() -> None:
     parser.add_argument("--fixed", action="store_true")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--retry-failed", action="store_true")
+    parser.add_argument("--stop-on-signals", action="store_true")
     anyio.run(_run, parser.parse_args())
 
 
