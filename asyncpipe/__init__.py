@@ -73,6 +73,7 @@ from ._stage import ErrorRecord as ErrorRecord
 from ._stage import Item as Item
 from ._stage import ResourceFactory as ResourceFactory
 from ._stage import Stage as Stage
+from ._stage import StageKind as StageKind
 from ._stats import RunSummary as RunSummary
 from ._stats import StageStatistics as StageStatistics
 from ._stats import WorkerLosses as WorkerLosses
@@ -131,6 +132,7 @@ __all__ = [
     "StageCall",
     "StageError",
     "StageExtras",
+    "StageKind",
     "StageStatistics",
     "StopIntake",
     "Total",

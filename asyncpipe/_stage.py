@@ -16,7 +16,7 @@ from ._ratelimit import RateLimit
 from ._retry import Retry
 
 # `stage_fingerprints` is internal to the pipeline and the journal.
-__all__ = ["ErrorRecord", "Item", "ResourceFactory", "Stage"]
+__all__ = ["ErrorRecord", "Item", "ResourceFactory", "Stage", "StageKind"]
 
 StageKind = Literal["async", "thread"]
 
