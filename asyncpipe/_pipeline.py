@@ -171,6 +171,10 @@ class Pipeline:
             source: an iterable or async iterable of input values.  A plain iterable is
                 iterated on the event loop, so it must not block (see `iterate_in_thread`).
             sink: a `Sink`, or an ``async def f(item)`` callback, or ``None`` to drop results.
+                An item counts as done once the sink's ``write`` of its batch returns, so
+                a batch the sink raised on, or the run stopped in, is handed to it again
+                by a resume, items it already took included: make the callback idempotent
+                (an upsert, say), or the sink exactly-once as `JsonlSink` is.
             journal: a `Journal` for checkpoints and resume, or ``None``.
             resume: skip items already written, and restart unfinished items at their first
                 stage without a checkpoint.  An item already written is not run again when
@@ -203,8 +207,10 @@ class Pipeline:
                 running and return (``summary.interrupted`` says which).  With a journal
                 the items waiting between stages are left for ``resume`` at their last
                 checkpoint; without one they are finished too.  A second signal cancels
-                the calls running.  Every run going with it gets each signal: two
-                pipelines run side by side in one process both stop.
+                the calls running, but for a ``thread`` stage's: a thread cannot be
+                cancelled, so the run returns once those calls have returned (their
+                items are not written; a resume runs them).  Every run going with it gets
+                each signal: two pipelines run side by side in one process both stop.
             total: how many items the source holds, for the ETA: a number, or an async
                 iterable (or a function returning one) of refined estimates.
 
@@ -221,8 +227,11 @@ class Pipeline:
                 The same for a stage function of the wrong kind (see `Stage`), at its
                 first call, and for a ``sink`` callback that returns what cannot be
                 awaited (a plain ``def``).
-            Exception: anything the framework itself (or the sink) raised.  Item failures
-                never raise: they become error records.
+            Exception: what the ``source`` raised (as itself): the run stops at once, the
+                lines written stay, and the items in flight are not written (with a
+                journal, ``resume`` completes them).  The same for the sink's own error,
+                and for anything the framework itself raised.  Item failures never
+                raise: they become error records.
         """
         if retry_failed and not resume:
             raise ConfigError("retry_failed only makes sense with resume")

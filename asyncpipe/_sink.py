@@ -75,6 +75,10 @@ class CallbackSink(Sink):
     """
     A sink that awaits ``callback(item)`` for each item.
 
+    The batch's items count as done once the callback has returned for all of them: when
+    it raises (or the run stops) half way, a resume hands it the whole batch again, items
+    it already took included.  Make it idempotent (an upsert, say).
+
     Raises:
         ConfigError: from `write`, ``callback`` returned what cannot be awaited (a plain
             ``def``; one that returns a coroutine, a ``lambda`` say, is fine).
@@ -136,7 +140,8 @@ class JsonlSink(Sink):
     Args:
         path: the output file.
         record: builds the JSON-safe line of an item (default: id, status, value or error,
-            timings).  It must put the item key in ``key_field``.
+            timings).  It must put the item key in ``key_field``.  NaN and the
+            infinities are written as ``null`` (JSON has none of them).
         key_field: the field that holds the item key.
         fsync_interval: seconds between fsyncs of the output (power-loss safety); it is
             always fsynced on close.

@@ -135,6 +135,7 @@ class Stage:
             What a resume reads back is what JSON holds: a dataclass comes back as a dict,
             a tuple or a numpy array as a list, a datetime as a string, NaN as ``None``;
             give ``decode`` (and ``encode``) when the next stage needs the type itself.
+            (`JsonlSink` writes NaN and the infinities as ``null`` too.)
         version: change it when the stage's behaviour changes: its checkpoints (and those of
             the stages after it) are then not reused.
         encode: turns the output into JSON-safe data for the journal.
