@@ -284,16 +284,15 @@ class Pipeline:
         come back for the next, or left the block without an error.  The item it was
         handling when it raised (or the process died) and the items not yet handed to it
         are delivered again by a resume, so make what the block does with an item
-        idempotent.  To stop early without losing the item just taken, leave by
-        ``break`` (it counts as done) or by raising (it does not).  Items are handed over
-        one at a time; those behind wait in the pipeline's queues, whose stages keep
-        working meanwhile.
+        idempotent.  Leave by ``break`` and the item just taken counts as done; raise,
+        and it does not.  Up to ``max_buffer_size`` finished items wait for the block,
+        as they wait between stages, so the stages keep working while it handles one.
 
         .. versionchanged:: Unreleased
             An item counts as done once the code in the block is done with it, not once
             it waits in the stream's buffer.
         """
-        sink = StreamSink()
+        sink = StreamSink(self.max_buffer_size)
 
         async def produce() -> None:
             try:
@@ -309,8 +308,7 @@ class Pipeline:
             except Exception as exc:
                 error = exc
             else:
-                # The item just taken was handled: let the run journal it before it stops.
-                await sink.settle()
+                sink.came_back()  # the item just taken was handled: it is done
             finally:
                 tg.cancel_scope.cancel()
         if error is not None:

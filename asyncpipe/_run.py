@@ -71,6 +71,8 @@ class Run:
         stages: the pipeline's stages, in order (read everywhere, by index).
         limiters: each stage's rate limit, named limits resolved, or ``None``.
         sink: where finished items go (`_emit`), or ``None`` to drop them.
+        stream: the sink again when it is `Pipeline.stream`'s, which counts and journals
+            each item (`_written`) as its consumer finishes with it; else ``None``.
         journal: the run's `Journal`, or ``None``; the workers journal checkpoints and
             failures through it.
         ordered: items reach the sink in input order (`reorder`).
@@ -132,9 +134,11 @@ class Run:
         self.stages = pipeline.stages
         self.limiters = resolve_limiters(self.stages, pipeline.limits)
         self.sink = sink
-        # A stream's consumer finishes with one item at a time: each is written alone, so
-        # that it is journaled as done once the consumer is done with it, and no sooner.
-        self.one_by_one = isinstance(sink, StreamSink)
+        # A stream's sink says when its consumer is done with each item: it is counted and
+        # journaled then (`_written`), not once it is handed over.
+        self.stream = sink if isinstance(sink, StreamSink) else None
+        if self.stream is not None:
+            self.stream.done = self._written
         self.journal = journal
         self.ordered = ordered
         self.key = key
@@ -476,9 +480,8 @@ class Run:
                 batch = [await receive.receive()]
             except EndOfQueue:
                 break
-            if not self.one_by_one:
-                # Take whatever else is ready too: one sink write per batch, not per item.
-                batch += receive.receive_ready(_MOST_PER_WRITE - 1)
+            # Take whatever else is ready too: one sink write per batch, not per item.
+            batch += receive.receive_ready(_MOST_PER_WRITE - 1)
             left = sum(item.deferred for item in batch)
             self.meter.finished += len(batch) - left  # through every stage, maybe held for order
             self.meter.left += left
@@ -486,11 +489,10 @@ class Run:
                 batch = reorder.push(batch)
                 if self.window is not None:
                     self.window.check()
-            if self.one_by_one:
-                for item in batch:
-                    await self._emit([item])
-            elif batch:
+            if batch:
                 await self._emit(batch)
+        if self.stream is not None:
+            await self.stream.drained()  # its last items are journaled as it finishes them
         if reorder is not None and len(reorder):
             raise RuntimeError(f"asyncpipe bug: {len(reorder)} items never left the reorder buffer")
 
@@ -510,7 +512,18 @@ class Run:
             for item in unfailed:
                 if item.error is not None:  # the sink wrote its error record instead
                     output_failed(self, item)
-        # Counted after the write: an item the sink could not write is an error record.
+        if self.stream is None:
+            # Counted after the write: an item the sink could not write is an error record.
+            self._written(batch)
+        if self.journal is not None:
+            await self.journal.room()
+        if self.window is not None:
+            self.window.release(released)
+
+    def _written(self, batch: list[Item]) -> None:
+        """
+        Count the items of ``batch`` written, and journal them done.
+        """
         failed = sum(1 for item in batch if item.error is not None)
         self.ok += len(batch) - failed
         self.failed += failed
@@ -518,9 +531,6 @@ class Run:
         if journal is not None:
             for item in batch:
                 journal.done_nowait(item.key, "ok" if item.error is None else "error")
-            await journal.room()
-        if self.window is not None:
-            self.window.release(released)
 
     # -- helpers -----------------------------------------------------------------------
 

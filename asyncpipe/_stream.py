@@ -1,19 +1,21 @@
 """
-The hand-off of `Pipeline.stream`: the run's sink gives each finished item to the code
-iterating over the stream, and the item counts as done (is journaled) only once that
+The hand-off of `Pipeline.stream`: the run's sink gives finished items to the code
+iterating over the stream, and an item counts as done (is journaled) only once that
 code has finished with it.
 
 "Finished with it" is known by the consumer coming back: asking for the next item, or
-leaving the ``async with`` block without an error.  Until then the sink's ``write`` does
-not return, so the run neither journals the item nor hands over the next; the items
-behind it wait in the pipeline's own bounded queues, which keep the stages busy.  An
-item the consumer took but never came back from (it raised, or the process died) is not
-done, and a resume delivers it again: the stream is at-least-once for its consumer.
+leaving the ``async with`` block without an error.  The item is journaled right then, in
+the consumer's task.  The items handed over wait in a bounded buffer, as they wait
+between stages, and are not done until then; the run ends only once the consumer has
+finished with the last.  An item the consumer took but never came back from (it
+raised, or the process died) is not done, nor is any in the buffer, and a resume
+delivers them again: the stream is at-least-once for its consumer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 
 import anyio
 
@@ -52,65 +54,74 @@ class StreamItems(ReceiveQueue[Item]):
 
     def close(self) -> None:
         super().close()
-        self._sink.changed()  # a `write` waiting for this consumer gives up
+        self._sink.wake()  # a `write` waiting for this consumer gives up
 
 
 class StreamSink(Sink):
     """
-    The sink of a stream's run.  `write` returns once the consumer has come back for
-    the next item after the last one written; the run writes one item at a time to it
-    (`Run`), so each is journaled as soon as the consumer is done with it, and no sooner.
+    The sink of a stream's run.  `write` puts items in the consumer's buffer (waiting
+    while it is full, as any queue of the pipeline does); ``done`` (set by the run) is
+    called with the items the consumer has finished with, as it finishes with them.
+
+    Args:
+        max_buffer_size: how many items wait for the consumer.
     """
 
-    def __init__(self) -> None:
-        self._send, receive = open_queue[Item](1)
+    def __init__(self, max_buffer_size: int) -> None:
+        self._send, receive = open_queue[Item](max_buffer_size)
         self.items = StreamItems(receive, self)
-        self._handed = 0  # items put in the hand-off
-        self._finished = 0  # items the consumer has come back from
-        self._returned = 0  # items whose `write` has returned
-        self._ended = False  # the run is over: nothing more will be written
-        self._changed = anyio.Event()
-
-    def changed(self) -> None:
-        """Wake whoever waits for the counts above."""
-        self._changed.set()
-        self._changed = anyio.Event()
+        # Handed over, not yet finished with: those taken, then those in the buffer.
+        self._pending: deque[Item] = deque()
+        self._drained = anyio.Event()
+        self.done: Callable[[list[Item]], None] = _ignore
 
     def came_back(self) -> None:
         """
         The consumer asks for more: every item it has taken is finished with.
         """
-        taken = self._handed - len(self.items._state.buffer)
-        if taken > self._finished:
-            self._finished = taken
-            self.changed()
+        pending = self._pending
+        taken = len(pending) - len(self.items._state.buffer)
+        if taken:
+            if taken == 1:
+                self.done([pending.popleft()])
+            else:
+                self.done([pending.popleft() for _ in range(taken)])
+            if not pending:
+                self._drained.set()
+
+    def wake(self) -> None:
+        """Wake a `drained` waiting for the consumer."""
+        self._drained.set()
 
     async def write(self, items: Sequence[Item]) -> None:
-        state = self.items._state
+        send, pending = self._send, self._pending
         for item in items:
-            await self._send.send(item)
-            self._handed += 1
-            while self._finished < self._handed:
-                if state.receive_closed:
-                    raise QueueBroken("the stream's consumer closed its end")
-                await self._changed.wait()
-        self._returned = self._handed
-        self.changed()
+            await send.send(item)
+            pending.append(item)  # (``send`` put it in the buffer and did not yield since)
 
-    async def settle(self) -> None:
+    async def drained(self) -> None:
         """
-        The consumer left without an error: count the items it took as finished, and
-        wait until the run has journaled them (or has ended).
+        Wait until the consumer has finished with every item handed over: the run ends
+        (and closes its journal) only then.
         """
-        self.came_back()
-        while self._returned < self._finished and not self._ended:
-            await self._changed.wait()
+        while self._pending:
+            if self.items._state.receive_closed:
+                raise QueueBroken("the stream's consumer closed its end")
+            self._drained = anyio.Event()
+            await self._drained.wait()
+
+    async def aclose(self) -> None:
+        # The run is closing its journal: what the consumer finishes with from now on
+        # (after a failed run; a clean one waited for it, `drained`) is not journaled.
+        self.done = _ignore
 
     def end(self) -> None:
         """
         The run is over: the consumer gets the end of the items once it has taken those
         handed over.
         """
-        self._ended = True
         self._send.close()
-        self.changed()
+
+
+def _ignore(items: list[Item]) -> None:
+    pass

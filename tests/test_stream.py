@@ -76,7 +76,7 @@ class TestStreamJournal:
 
         async def work(value: int) -> int:
             done.append(value)
-            # The item held, a full last queue (8), the workers' two waiting to send.
+            # More than the item held and one full queue (8) behind it.
             if len(done) == 11:
                 enough.set()
             return value
