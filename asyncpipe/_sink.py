@@ -266,8 +266,10 @@ class JsonlSink(Sink):
             self._marker.touch()
             fsync_dir(self.path.parent)
         else:
-            keys.update_new(list(failed))  # failed and not to be retried: done
-            self._marker.unlink(missing_ok=True)
+            if failed:
+                keys.update_new(list(failed))  # failed and not to be retried: done
+            if replacing:
+                self._marker.unlink(missing_ok=True)
         self._offset = self.path.stat().st_size
         self._unindexed = list(tail or ())  # (the source reads ``tail`` meanwhile)
         # The index and the tail list every key, in output order: the source skips them
