@@ -262,9 +262,11 @@ def shown_models(listed: tuple[str, ...]) -> str:
 def _alternatives(base_url: str) -> list[str]:
     """
     The base URLs a 404 at ``base_url/models`` suggests, nearest first: when the path
-    has no ``/v1``, another version (``/v2``) made ``/v1``, and ``/v1`` added; then each
-    parent path (a doubled ``/v1``, or the chat endpoint pasted whole:
-    ``.../v1/chat/completions``).  At most four: a longer path is not a slip these catch.
+    has no ``/v1``, another version (``/v2``) made ``/v1``, ``/v1`` added, and for a
+    path of one name, ``/v1`` at the root (Ollama's native API is at ``/api``, its
+    OpenAI one at ``/v1``); then each parent path (a doubled ``/v1``, or the chat
+    endpoint pasted whole: ``.../v1/chat/completions``).  At most four: a longer path is
+    not a slip these catch.
     """
     url = httpx.URL(base_url)
     path = url.path.rstrip("/")
@@ -274,10 +276,12 @@ def _alternatives(base_url: str) -> list[str]:
         if re.fullmatch(r"v\d+", last):
             found.append(str(url.copy_with(path=f"{parent}/v1")))
         found.append(f"{base_url}/v1")
+        if not parent:  # one name, as Ollama's /api: a deeper path has its parents to try
+            found.append(str(url.copy_with(path="/v1")))
     while path:
         path = path.rpartition("/")[0]
         found.append(str(url.copy_with(path=path or "/")).rstrip("/"))
-    return found[:4]
+    return list(dict.fromkeys(found))[:4]
 
 
 def _lists_models(response: httpx.Response) -> bool:

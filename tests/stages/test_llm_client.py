@@ -743,6 +743,7 @@ class TestCheck:
             "http://llm.test/v1/v1",
             "http://llm.test/v1/chat/completions/",
             "http://llm.test/v2",  # another version: a review's exit 4 after one call
+            "http://llm.test/api",  # Ollama's native API; its OpenAI one is at /v1
         ):
             async with LlmClient(given, "m", transport=transport) as client:
                 with pytest.raises(ConfigError, match=r"give --llm-url http://llm.test/v1$"):
