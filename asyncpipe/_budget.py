@@ -108,7 +108,8 @@ class CostBudget:
         if self.max_cost is not None and cost > self.max_cost:
             raise StageError(
                 f"a call that may cost {cost:.6g} can never fit under the cost ceiling of "
-                f"{self.max_cost:g}: raise --max-cost or lower the max_tokens options"
+                f"{self.max_cost:g}: raise the ceiling (CostBudget's max_cost, the app's "
+                "--max-cost) or lower the call's max_tokens"
             )
         if cost > self.remaining:
             self.refused += 1

@@ -35,6 +35,18 @@ class TestCostBudget:
         assert budget.spent == pytest.approx(0.2) and budget.reserved == 0
         assert (budget.prompt_tokens, budget.completion_tokens) == (100_000, 50_000)
 
+    def test_a_call_that_can_never_fit_names_the_library_option(self) -> None:
+        """A call dearer than the whole ceiling says what to change in the API a library
+        user holds (max_cost, max_tokens), with the app's option beside it."""
+        budget = CostBudget(1.0, 1.0, max_cost=0.1)
+        with pytest.raises(StageError) as info:
+            budget.reserve(200_000, 100_000)
+        assert not isinstance(info.value, BudgetExceeded)  # this call only, not the run
+        assert str(info.value).endswith(
+            "raise the ceiling (CostBudget's max_cost, the app's --max-cost) or lower the "
+            "call's max_tokens"
+        )
+
     def test_in_flight_calls_cannot_overshoot_together(self) -> None:
         """Reservations in flight count: the call that would pass the ceiling is refused."""
         budget = CostBudget(1.0, 1.0, max_cost=1.0)
