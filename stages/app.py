@@ -45,6 +45,7 @@ from ._arguments import DEFAULT_KEY_ENV, add_arguments, llm_options_given
 from ._malloc import start_environment as malloc_start_environment
 from ._page import PageRef
 from ._resumed import Changes, against_output, read_records
+from ._shaping import refuse_changed, shaping_options
 from .evaluate import evaluate, load_truth
 from .inputs import discover, estimate_pages
 from .inputs._receipts import FINDER_VERSION
@@ -107,6 +108,8 @@ class DocumentApp:
         _check_options(args)
         passwords = pdf_passwords(args.pdf_password_env, os.environ)
         if options.resume:
+            kept = _mode_file(options.journal)
+            await anyio.to_thread.run_sync(refuse_changed, kept, args, options.out)
             await _warn_resumed_offline(options.journal, args)
         # Read at the start: a path that is no truth (an SROIE folder's img/) is exit 2
         # before any page is read, not a score of nothing after them all.
@@ -157,6 +160,7 @@ class DocumentApp:
                         if args.llm_url
                         else None
                     ),
+                    shaping=shaping_options(args),
                 )
             )
             if client is not None and limits.budget is not None:
@@ -605,10 +609,12 @@ def _discovered(
     passwords: Sequence[str] = (),
     stdin: bytes | None = None,
     llm: Mapping[str, Any] | None = None,
+    shaping: Mapping[str, Any] | None = None,
 ) -> Iterator[PageRef]:
     """The run's pages; a run that starts keeps how it reads scans (see `receipts_mode`),
-    and its LLM (``llm``: model and stages, or ``None``; see `started_llm`), once it
-    holds its journal: when the pipeline first asks for a page.  A resumed run notes in
+    its LLM (``llm``: model and stages, or ``None``; see `started_llm`) and the options
+    that shape its pages (``shaping``: `stages._shaping`), once it holds its journal:
+    when the pipeline first asks for a page.  A resumed run notes in
     ``changes`` the inputs replaced in place, and keeps the earlier pages of one that
     ``loads`` (the load stage's work) cannot decode now (`against_output`)."""
     if keep:
@@ -617,6 +623,7 @@ def _discovered(
             kept.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write_text(kept) as fh:
                 kept_mode = {"receipts": receipts, "finder": FINDER_VERSION, "llm": llm}
+                kept_mode["options"] = shaping
                 fh.write(orjson.dumps(kept_mode).decode())
         except OSError as exc:
             # Without it a resume would read every scan whole (as a journal from before

@@ -243,13 +243,25 @@ class TestLlmOptionsOffline:
         assert "--llm-timeout: must be more than 0 seconds, got -1" in done.stderr
         assert not out.exists()
 
-    def test_a_resume_without_the_llm_warns(self, tmp_path: Path, server: ServerHandle) -> None:
-        """A run started with --llm-url and resumed without it warns that the pages left
-        get the offline rules (it finished them so silently)."""
+    def test_a_resume_without_the_llm_is_refused(
+        self, tmp_path: Path, server: ServerHandle
+    ) -> None:
+        """A run started with --llm-url and resumed without it is refused, as the pages
+        left would get the offline rules (it finished them so silently); one started by a
+        version that kept no options warns, and finishes."""
         out = tmp_path / "out.jsonl"
         llm = ("--llm-url", server.url, "--llm-model", "t", "--llm-stages", "fix,structure")
         first = run_cli(SAMPLE, "--out", out, *llm)
         assert first.returncode == 0, first.stderr[-3000:]
+        refused = run_cli(SAMPLE, "--out", out, "--resume")
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        assert "--llm-url given then, not given now" in refused.stderr
+        assert "(--llm-url URL)" in refused.stderr
+        kept = tmp_path / "out.jsonl.journal.receipts"
+        mode = orjson.loads(kept.read_bytes())
+        assert mode["options"]["--llm-stages"] == ["fix", "structure"]
+        del mode["options"]
+        kept.write_bytes(orjson.dumps(mode))
         resumed = run_cli(SAMPLE, "--out", out, "--resume")
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert (

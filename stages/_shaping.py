@@ -1,0 +1,155 @@
+"""
+The options that shape what a page's stages produce, kept beside a run's journal when it
+starts, and a resume given other values of them refused.
+
+A resumed run keeps the pages the output holds and restores the checkpoints the journal
+holds, both made under the options the run started with: pages read again under other
+ones (``--pdf-dpi 100`` where it started at 200, ``--no-orient``) would sit beside them,
+and the output would mix two configurations without a word.
+
+Not kept, so a resume may change them: the options that change only speed, limits,
+progress or logging (``--workers``, ``--llm-concurrency``, ``--max-cost``, the timeouts
+and token caps); ``--llm-url`` itself, of which only whether one is given is kept (the
+same model may move to another server); ``--llm-structured``, a way of asking for the
+same schema's fields; and ``--whole-pages``, which a resume takes from how the run
+started (`stages.app.receipts_mode`).  ``--max-pixels`` is kept: it also sets the scale
+a large JPEG is decoded at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from asyncpipe import ConfigError
+
+__all__ = ["refuse_changed", "shaping_options"]
+
+# The options every page depends on, by flag, with their ``argparse`` destination.
+_PAGE = (
+    ("--ocr-engine", "ocr_engine"),
+    ("--no-orient", "no_orient"),
+    ("--no-unbend", "no_unbend"),
+    ("--no-crop", "no_crop"),
+    ("--keep-red", "keep_red"),
+    ("--read-blank", "read_blank"),
+    ("--deskew", "deskew"),
+    ("--denoise", "denoise"),
+    ("--max-side", "max_side"),
+    ("--max-pixels", "max_pixels"),
+    ("--pdf-dpi", "pdf_dpi"),
+    ("--no-pdf-text", "no_pdf_text"),
+)
+
+# The options only a run with an LLM reads: weighed only when both runs have one (a
+# change of ``--llm-url`` says the rest).
+_LLM = (
+    ("--llm-model", "llm_model"),
+    ("--llm-stages", "llm_stages"),
+    ("--llm-min-similarity", "llm_min_similarity"),
+    ("--prompts", "prompts"),
+    ("--schema", "schema"),
+)
+
+_PATHS = frozenset({"--prompts", "--schema"})
+
+
+def shaping_options(args: argparse.Namespace) -> dict[str, Any]:
+    """
+    The options of ``args`` that shape a page's output, by flag, as JSON values: a
+    folder or file as its absolute path (a resume may start in another directory), the
+    LLM's options only with ``--llm-url``.
+    """
+    kept: dict[str, Any] = {flag: _json(getattr(args, dest)) for flag, dest in _PAGE}
+    kept["--llm-url"] = bool(args.llm_url)
+    if args.llm_url:
+        for flag, dest in _LLM:
+            value = getattr(args, dest)
+            if flag in _PATHS and value is not None:
+                value = os.path.abspath(value)
+            kept[flag] = _json(value)
+    return kept
+
+
+def refuse_changed(mode_file: Path, args: argparse.Namespace, out: Path) -> None:
+    """
+    Refuse to resume a run with other values of the options that shaped its pages than
+    those kept in ``mode_file`` when it started (`shaping_options`).
+
+    An option the file does not hold (one kept by a later version, or a file written
+    before they were kept at all) is not known, and not weighed; nor is a file that is
+    missing or cannot be read (`stages.app.receipts_mode` says so).
+
+    Raises:
+        ConfigError: some option differs: the message names each, with the value the run
+            started with and the one given now, and the two ways on.
+    """
+    then = _started(mode_file)
+    if then is None:
+        return
+    now = shaping_options(args)
+    flags = [flag for flag, _ in _PAGE] + ["--llm-url"]
+    if then.get("--llm-url") and now["--llm-url"]:
+        flags += [flag for flag, _ in _LLM]
+    changed = [flag for flag in flags if flag in then and then[flag] != now.get(flag)]
+    if not changed:
+        return
+    said = "; ".join(
+        f"{flag} {_shown(flag, then[flag])} then, {_shown(flag, now.get(flag))} now"
+        for flag in changed
+    )
+    back = ", ".join(_given(flag, then[flag]) for flag in changed)
+    raise ConfigError(
+        f"this run was started with other options that shape its pages ({said}): the "
+        "pages and checkpoints it holds were made with the first, and the output would mix "
+        f"the two. Resume it with the options it started with ({back}), or start over with "
+        f"--overwrite (nothing written: {out} is as it was)"
+    )
+
+
+def _json(value: object) -> object:
+    """``value`` as JSON holds it (a tuple as a list, a path as text)."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _shown(flag: str, value: object) -> str:
+    """An option's value as the message shows it."""
+    if isinstance(value, bool):
+        return "given" if value else "not given"
+    if value is None:
+        return "not given"
+    if flag == "--max-pixels" and isinstance(value, int | float):
+        return f"{value / 1_000_000:g}"  # given in megapixels, kept in pixels
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _given(flag: str, value: object) -> str:
+    """How to give ``flag`` its value ``value`` on the command line."""
+    if value is False or value is None:
+        return f"without {flag}"
+    if value is True:
+        return f"{flag} URL" if flag == "--llm-url" else flag
+    return f"{flag} {_shown(flag, value)}"
+
+
+def _started(mode_file: Path) -> Mapping[str, Any] | None:
+    """The options ``mode_file`` keeps, or ``None`` when it keeps none."""
+    try:
+        started = orjson.loads(mode_file.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    options = started.get("options") if isinstance(started, dict) else None
+    return options if isinstance(options, dict) else None
