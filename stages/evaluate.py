@@ -64,6 +64,9 @@ class Accuracy:
             their text is not scored.
         unmatched: records whose page the ground truth does not hold (not scored).
         unmatched_example: the first of them, as ``file name, page``.
+        truth: the pages the ground truth holds.
+        missing: those of them no record matched (not scored), as ``file name, page``,
+            in the ground truth's order: a page left out of the run, or named otherwise.
         errors: scored pages whose record is an error record (a stage failed for good).
         fallback: of them, those scored on the offline rules' fields the record keeps
             (``fallback_fields``), which the CSV holds too; the others count as missed.
@@ -78,6 +81,8 @@ class Accuracy:
     split: int = 0
     unmatched: int = 0
     unmatched_example: str | None = None
+    truth: int = 0
+    missing: list[str] = field(default_factory=list)
     errors: int = 0
     fallback: int = 0
 
@@ -134,7 +139,23 @@ class Accuracy:
                     "           misses: "
                     + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
                 )
+        if self.missing:
+            out.append(self._missing_line())
         return out
+
+    def _missing_line(self) -> str:
+        """The pages with ground truth that no record matched: how many, the first few."""
+        n = len(self.missing)
+        named = ", ".join(self.missing[:_NAMED])
+        more = f", and {n - _NAMED} more" if n > _NAMED else ""
+        return (
+            f"{n} of the {self.truth} pages with ground truth {'has' if n == 1 else 'have'} "
+            f"no page in the output (not scored): {named}{more}"
+        )
+
+
+#: How many pages with ground truth but no record the report names.
+_NAMED = 5
 
 
 def _in_reading_order(record: dict[str, Any]) -> tuple[str, str]:
@@ -214,11 +235,15 @@ def evaluate(
     scored by exact match after whitespace and case normalisation (the SROIE rule),
     with the mean similarity beside it.  An error record is scored on the offline fields
     it keeps (``fallback_fields``) when it has no fields of its own, as the CSV holds
-    them; `Accuracy.errors` and `Accuracy.fallback` count such pages.
+    them; `Accuracy.errors` and `Accuracy.fallback` count such pages.  The pages of
+    ``truth`` no record matched are `Accuracy.missing`, which the report counts and names.
     """
     acc = Accuracy(
-        fields={name: (0, 0) for name in fields}, similarity={name: 0.0 for name in fields}
+        fields={name: (0, 0) for name in fields},
+        similarity={name: 0.0 for name in fields},
+        truth=len(truth),
     )
+    matched: set[tuple[str, int]] = set()
     ref_chars = edits_text = edits_corrected = 0.0
     for record in records:
         key = (Path(record.get("source") or "").name, record.get("page") or 1)
@@ -228,6 +253,7 @@ def evaluate(
             if acc.unmatched_example is None:
                 acc.unmatched_example = f"{key[0]!r} page {key[1]}"
             continue
+        matched.add(key)
         receipt = record.get("receipt")
         if receipt:
             # A page the truth holds whole, cut into receipts: no record has its fields.
@@ -268,6 +294,7 @@ def evaluate(
                 counts = acc.misses.setdefault(name, {})
                 counts[kind] = counts.get(kind, 0) + 1
             acc.similarity[name] += text_similarity(str(value), got) if got else 0.0
+    acc.missing = [f"{name!r} page {page}" for name, page in truth if (name, page) not in matched]
     if ref_chars:
         acc.cer_text = edits_text / ref_chars
         acc.cer_corrected = edits_corrected / ref_chars

@@ -168,6 +168,22 @@ class TestTruth:
         assert f"--truth {truth} holds 1 page, e.g. '000.jpg' page 1" in done.stderr
         assert "character accuracy" not in done.stderr
 
+    def test_truth_of_pages_not_in_the_output_is_counted(self, tmp_path: Path) -> None:
+        """A truth file of the page read and one no input gave: the score is over the
+        one, and the other is counted and named (it was left out without a word)."""
+        truth = tmp_path / "truth.json"
+        page = {"lines": ["FARMASI"], "fields": {"company": "FARMASI"}}
+        truth.write_bytes(orjson.dumps({SAMPLE.name: [page], "nothere.jpg": [page]}))
+        out = tmp_path / "out.jsonl"
+        done = run_cli(SAMPLE, "--out", out, "--truth", truth)
+        assert done.returncode == 0, done.stderr[-3000:]
+        said = done.stdout + done.stderr
+        assert "accuracy over 1 pages with ground truth" in said
+        assert (
+            "1 of the 2 pages with ground truth has no page in the output (not scored): "
+            "'nothere.jpg' page 1"
+        ) in said
+
 
 class TestKeyEnv:
     """``--llm-key-env`` naming a variable that is not set."""

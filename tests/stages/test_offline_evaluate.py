@@ -127,6 +127,29 @@ class TestEvaluate:
             "the offline fields kept in the record and the CSV):"
         )
 
+    def test_pages_with_truth_but_no_record_are_counted_and_named(self) -> None:
+        """Truth of pages the output lacks: the report counts them and names the first
+        five, in the truth's order (they were dropped without a word)."""
+        truth = _truth()
+        extra = Truth("X", {})
+        truth[("a.jpg", 2)] = extra
+        for n in range(7):
+            truth[(f"nothere{n}.jpg", 1)] = extra
+        accuracy = evaluate(_records([]), truth)
+        assert accuracy.pages == 2 and accuracy.truth == 10
+        assert accuracy.missing[:2] == ["'a.jpg' page 2", "'nothere0.jpg' page 1"]
+        assert accuracy.lines()[-1] == (
+            "8 of the 10 pages with ground truth have no page in the output (not scored): "
+            "'a.jpg' page 2, 'nothere0.jpg' page 1, 'nothere1.jpg' page 1, 'nothere2.jpg' "
+            "page 1, 'nothere3.jpg' page 1, and 3 more"
+        )
+
+    def test_every_page_with_truth_matched_says_nothing_more(self) -> None:
+        """With a record for each page of the truth, no such line."""
+        accuracy = evaluate(_records([]), _truth())
+        assert accuracy.missing == []
+        assert not any("no page in the output" in line for line in accuracy.lines())
+
     def test_consumes_any_iterable_once(self) -> None:
         """A generator is read once, in order, to its end."""
         consumed: list[str] = []
