@@ -107,8 +107,8 @@ def refuse_changed(mode_file: Path, args: argparse.Namespace, out: Path) -> None
     raise ConfigError(
         f"this run was started with other options that shape its pages ({said}): the "
         "pages and checkpoints it holds were made with the first, and the output would mix "
-        f"the two. Resume it with the options it started with ({back}), or start over with "
-        f"--overwrite (nothing written: {out} is as it was)"
+        f"the two, so nothing was written ({out} is as it was). Resume it with the options "
+        f"it started with ({back}), or start over with --overwrite"
     )
 
 

@@ -224,7 +224,8 @@ class TestStoppedRun:
             assert first.returncode == 130, err.decode(errors="replace")[-3000:]
         written = len(_lines(out))
         assert 1 <= written < len(STEMS), "the stop came too late"
-        before = {path: path.read_bytes() for path in (out, journal)}
+        mode_file = journal.with_name(journal.name + ".receipts")
+        before = {path: path.read_bytes() for path in (out, journal, mode_file)}
 
         refused = _run(folder, out, "--resume", "--no-orient", "--pdf-dpi", "100")
         assert refused.returncode == 2, refused.stderr[-3000:]
@@ -234,6 +235,7 @@ class TestStoppedRun:
         said = "Resume it with the options it started with (without --no-orient, --pdf-dpi 200)"
         assert said in refused.stderr
         assert "or start over with --overwrite" in refused.stderr
+        assert f"nothing was written ({out} is as it was)" in refused.stderr
         assert {path: path.read_bytes() for path in before} == before
 
         done = _run(folder, out, "--resume")
