@@ -89,11 +89,14 @@ def config_defaults(path: Path, parser: argparse.ArgumentParser) -> dict[str, An
 
     argparse checks an option's ``choices`` on the command line only, never on a default,
     so they are checked here: ``progress = "bogus"`` is an error, as ``--progress bogus``
-    is.
+    is.  It converts a default by the option's ``type`` only when it is a string, so a
+    TOML number is converted and checked here as its text would be: ``max-pixels = 50``
+    is 50 megapixels, as ``--max-pixels 50`` is, not 50 pixels, and ``llm-timeout = 0``
+    is refused.
 
     Raises:
-        ConfigError: the file cannot be read, names an option ``parser`` lacks, or gives
-            one with choices another value.
+        ConfigError: the file cannot be read, names an option ``parser`` lacks, gives one
+            a value its ``type`` refuses, or one with choices another value.
     """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -107,6 +110,12 @@ def config_defaults(path: Path, parser: argparse.ArgumentParser) -> dict[str, An
             raise ConfigError(f"config {path}: unknown option {name!r}")
         if dest == "inputs" and isinstance(value, str):
             value = [value]
+        convert = actions[dest].type
+        if callable(convert) and isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                value = convert(str(value))
+            except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
+                raise ConfigError(f"config {path}: {name} {value!r}: {exc}") from exc
         choices = actions[dest].choices
         if choices is not None and value not in choices:
             listed = ", ".join(repr(choice) for choice in choices)

@@ -5,6 +5,7 @@ without one, and which settings are refused before anything runs.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -394,3 +395,31 @@ class TestLlamaCppTimeout:
         assert given.returncode == 0, given.stderr[-3000:]
         assert "the llama.cpp server has 2 slots" in given.stderr
         assert self.WARNING not in given.stderr
+
+
+class TestConfigNumbers:
+    """A number in a ``--config`` file goes through its option's conversion and checks,
+    as its text on the command line does (argparse converts string defaults only)."""
+
+    @staticmethod
+    def defaults(tmp_path: Path, text: str) -> dict[str, object]:
+        from asyncpipe._config import config_defaults
+        from stages._arguments import add_arguments
+
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        config = tmp_path / "c.toml"
+        config.write_text(text + "\n")
+        return config_defaults(config, parser)
+
+    def test_a_number_is_read_in_the_options_unit(self, tmp_path: Path) -> None:
+        """``max-pixels = 50`` is 50 megapixels, as ``--max-pixels 50`` is; it was 50
+        pixels, and every page was refused as a decompression bomb."""
+        got = self.defaults(tmp_path, "max-pixels = 50\nmax-stdin = 2\nllm-timeout = 300")
+        assert got == {"max_pixels": 50_000_000, "max_stdin": 2 * 2**20, "llm_timeout": 300.0}
+
+    @pytest.mark.parametrize("text", ["llm-timeout = 0", "max-pixels = -1", "max-stdin = 0.0"])
+    def test_a_number_the_option_refuses_is_a_config_error(self, tmp_path: Path, text: str) -> None:
+        name = text.split(" ")[0]
+        with pytest.raises(ConfigError, match=rf"{name} .*: must be more than 0"):
+            self.defaults(tmp_path, text)
