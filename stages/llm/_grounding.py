@@ -10,6 +10,12 @@ also extract is checked against the text the model was sent, by what kind of val
 - ``total``: an amount whose value is one of the amounts printed in the text;
 - ``company`` and ``address``: text whose words are mostly words of the text
   (`MIN_WORD_SHARE`), and not the same as each other (one of the two is misplaced).
+  Each must also be whole lines of the text (`lines_spanned`), not a piece of one: a
+  name's last word, or a town cut from its postcode's line, is a fragment the page holds
+  but not the field.  An address must span at least as many lines as the offline rules'
+  address does (one row of a two-row address is not the address), and a company must
+  not lie within the lines of the offline rules' address (a town or a state alone is not
+  the name).
 
 An empty value, or one that fails its check, is replaced by the offline rules' value;
 the reason is noted in the record.  Other fields of a custom schema are not checked: a
@@ -29,7 +35,15 @@ from stages.offline._total import find_amounts
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["FIELD_KINDS", "MIN_WORD_SHARE", "field_problem", "ground_fields"]
+__all__ = [
+    "FIELD_KINDS",
+    "LINE_SHARE",
+    "MAX_RUN",
+    "MIN_WORD_SHARE",
+    "field_problem",
+    "ground_fields",
+    "lines_spanned",
+]
 
 FIELD_KINDS = {"company": "text", "date": "date", "address": "text", "total": "amount"}
 """The kind of each field the guard checks (the fields the offline rules extract)."""
@@ -39,6 +53,15 @@ MIN_WORD_SHARE = 0.6
 
 A value copied from the page holds all its words, bar a character the model mended or
 a word OCR split; one made up, or read from another document, holds few."""
+
+LINE_SHARE = 0.8
+"""The share of a company's or an address's words that the lines it spans must hold, and
+of those lines' words that it must hold: a word in five may be mended, split or left
+out, while a line of three words is not one of its words, nor two lines one of them."""
+
+MAX_RUN = 6
+"""The most lines of the page a company or an address may span: six rows is a longer
+address than the offline rules read (I pulled the number out of the air)."""
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 # The Malay names that differ from the English ones by their first three letters.
@@ -111,6 +134,63 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(comparable_text(text))
 
 
+def _covers(words: list[str], others: set[str]) -> bool:
+    return sum(word in others for word in words) >= LINE_SHARE * len(words)
+
+
+def _span(value: str, text: str) -> tuple[int, int] | None:
+    """The first and last line (0-based, of the lines with words) of the shortest run of
+    consecutive lines of ``text`` that ``value`` is, or ``None``."""
+    words = _words(value)
+    if not words:
+        return None
+    mine = set(words)
+    rows = [row for line in text.splitlines() if (row := _words(line))]
+    for size in range(1, MAX_RUN + 1):
+        for start in range(len(rows) - size + 1):
+            run = [word for row in rows[start : start + size] for word in row]
+            if _covers(words, set(run)) and _covers(run, mine):
+                return start, start + size - 1
+    return None
+
+
+def lines_spanned(value: str, text: str) -> int | None:
+    """
+    How many consecutive lines of ``text`` ``value`` is, or ``None`` when it is no run of
+    whole lines (of at most `MAX_RUN`).
+
+    The value's words must be mostly the run's and the run's mostly the value's (as
+    `LINE_SHARE` counts), so a word mended or split still matches, while a word or two
+    cut from a longer line does not.  The shortest
+    run that matches is counted.
+
+    Args:
+        value: a company or an address.
+        text: the page's text, one printed line a line.
+
+    Returns:
+        The number of lines, or ``None``.
+    """
+    span = _span(value, text)
+    return None if span is None else span[1] - span[0] + 1
+
+
+def _lines_problem(name: str, value: str, text: str, offline: str | None) -> str | None:
+    """Why a company or an address that passed `field_problem` is a fragment of the page,
+    or ``None`` (see the module's docstring)."""
+    span = _span(value, text)
+    if span is None:
+        return "not whole lines of the text"
+    rules = _span(offline, text) if offline else None
+    if rules is None:
+        return None
+    if name == "address" and span[1] - span[0] < rules[1] - rules[0]:
+        return "fewer lines than the address"
+    if name == "company" and rules[0] <= span[0] and span[1] <= rules[1]:
+        return "within the address"
+    return None
+
+
 def field_problem(kind: str, value: str, text: str) -> str | None:
     """
     Why a field's value is not read from the page, or ``None`` when it is.
@@ -177,6 +257,10 @@ def ground_fields(
             problems[name] = problem
         elif kind == "text" and (twin := _twin(name, value, fields)) is not None:
             problems[name] = f"the same as {twin}"
+        elif name in ("company", "address") and (
+            fragment := _lines_problem(name, value, text, offline.get("address"))
+        ):
+            problems[name] = fragment
         if name in problems:
             kept[name] = offline.get(name)
     return kept, problems

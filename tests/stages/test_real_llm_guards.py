@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stages._page import Line
-from stages.llm._grounding import FIELD_KINDS, field_problem
+from stages.llm._grounding import FIELD_KINDS, field_problem, lines_spanned
 from stages.offline import comparable_text, extract_fields
 from stages.testing.llama_server import LlamaServer, llama_server
 from stages.testing.pdf import text_pdf
@@ -148,6 +148,11 @@ def summary_replaced(stderr: str) -> Counter[str]:
     return counts
 
 
+def words(text: str) -> list[str]:
+    """The words of a text as the guard compares them."""
+    return re.findall(r"[A-Z0-9]+", comparable_text(text))
+
+
 def copy_samples(folder: Path, names: tuple[str, ...]) -> Path:
     """Copy some bundled sample scans into ``folder`` (the CLI reads a folder)."""
     folder.mkdir(parents=True)
@@ -200,10 +205,10 @@ class TestFieldGuard:
                 kept = record["fields"][name]
                 if name not in replaced:
                     assert kept == answer.get(name), (name, kept, answer)
-                    assert not value.strip() or field_problem(kind, value, text) is None, (
-                        name,
-                        value,
-                    )
+                    if value.strip():
+                        assert field_problem(kind, value, text) is None, (name, value)
+                    if value.strip() and kind == "text":
+                        assert lines_spanned(value, text), (name, value)
                     continue
                 reason = replaced[name]
                 total[f"{name} ({reason})"] += 1
@@ -213,6 +218,13 @@ class TestFieldGuard:
                 elif reason.startswith("the same as "):
                     twin = answer.get(reason.removeprefix("the same as ")) or ""
                     assert comparable_text(twin) == comparable_text(value), (name, answer)
+                elif reason == "not whole lines of the text":
+                    assert lines_spanned(value, text) is None, (name, value)
+                elif reason == "fewer lines than the address":
+                    spanned = lines_spanned(value, text) or 0
+                    assert spanned < (lines_spanned(offline["address"] or "", text) or 0)
+                elif reason == "within the address":
+                    assert set(words(value)) <= set(words(offline["address"] or "")), value
                 else:
                     assert field_problem(kind, value, text) == reason, (name, value)
         assert total, f"the model's answers gave the guard nothing to replace: {said}"
