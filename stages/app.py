@@ -12,10 +12,8 @@ HTTP request, so a stage call that sends a repair request counts twice.
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import os
-import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -42,11 +40,12 @@ from asyncpipe import (
 from asyncpipe._durable import atomic_write_text  # private, but the app ships with asyncpipe
 
 from ._arguments import DEFAULT_KEY_ENV, add_arguments, llm_options_given
+from ._csv import csv_and_score
 from ._malloc import start_environment as malloc_start_environment
 from ._page import PageRef
-from ._resumed import Changes, against_output, read_records
+from ._resumed import Changes, against_output
 from ._shaping import refuse_changed, shaping_options
-from .evaluate import evaluate, load_truth
+from .evaluate import load_truth
 from .inputs import discover, estimate_pages
 from .inputs._receipts import FINDER_VERSION
 from .inputs._sniff import Hidden
@@ -64,7 +63,6 @@ from .pipeline import (
 from .preprocess import PreprocessOptions
 
 if TYPE_CHECKING:
-    from .evaluate import Truth
     from .llm import LlmClient, LlmLimits, LlmStages
 
 __all__ = ["DocumentApp", "app"]
@@ -177,7 +175,7 @@ class DocumentApp:
                     lines += _llm_lines(
                         client, llm, llm_options, limits, summary, call_limit, llm_options.timeout
                     )
-                lines += await _csv_and_score(args, options.out, settings.fields, truth)
+                lines += await csv_and_score(args, options.out, settings.fields, truth)
                 lines += tally.warned_lines()
                 lines += _kept_lines(changes.kept_inputs())
                 lines += tally.left_out_lines()
@@ -419,42 +417,6 @@ def _llm_lines(
         client.statistics(), timeout, client.concurrency, llm_options.stages
     ):
         lines.append(advice)
-    return lines
-
-
-async def _csv_and_score(
-    args: argparse.Namespace,
-    out: Path,
-    fields: tuple[str, ...],
-    truth: dict[tuple[str, int], Truth] | None,
-) -> list[str]:
-    """
-    Write ``--csv`` and score the output against ``--truth``, when given; the summary's
-    lines on them. A truth that matches no page written is a warning, with an example
-    of the pages it holds.
-    """
-    lines: list[str] = []
-    # Both read the output as a stream: a long run's output need not fit in memory.
-    if args.csv is not None:
-        await anyio.to_thread.run_sync(_write_csv, args.csv, out, fields)
-        lines.append(f"wrote {args.csv}")
-    if truth is not None:
-        accuracy = await anyio.to_thread.run_sync(
-            lambda: evaluate(read_records(out), truth, fields=fields)
-        )
-        if accuracy.pages:
-            lines += accuracy.lines()
-        else:
-            name, page = next(iter(truth))
-            log.warning(
-                "%s; --truth %s holds %d %s, e.g. %r page %d",
-                accuracy.lines()[0],
-                args.truth,
-                len(truth),
-                "page" if len(truth) == 1 else "pages",
-                name,
-                page,
-            )
     return lines
 
 
@@ -720,63 +682,6 @@ def receipts_mode(journal: Path, *, resume: bool, whole: bool) -> bool:
             "the version that started it, or start over with --overwrite"
         )
     return True
-
-
-def _write_csv(path: Path, out: Path, fields: tuple[str, ...]) -> None:
-    """
-    The fields of every page as CSV, one row per output line (``receipt`` is ``k/n`` for
-    one of several receipts on a scan, else empty), written whole from the
-    (exactly-once) JSON lines, so crashes and resumes never duplicate a row.  The file is
-    replaced atomically and durably: a crash leaves the old CSV or the new one.
-
-    A page whose LLM stage failed for good has the offline rules' fields
-    (``fallback_fields``) in its row, and its error cell says so: the JSON line keeps them
-    apart, a spreadsheet would otherwise show the page empty.  The last cell holds the
-    record's warnings, if any, joined by ``; ``.  No cell starts as a formula
-    (see `_inert`).
-    """
-    if path.parent:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write_text(path) as fh:
-        writer = csv.writer(fh)
-        header = ["id", "source", "page", "receipt", "status", *fields, "error", "warnings"]
-        writer.writerow(header)
-        for record in read_records(out):
-            fallback = not record.get("fields") and record.get("fallback_fields")
-            values = (record.get("fallback_fields") if fallback else record.get("fields")) or {}
-            error = record.get("error")
-            receipt = record.get("receipt")
-            said = f"{error['stage']}: {error['type']}: {error['message']}" if error else ""
-            row = [
-                record["id"],
-                record.get("source"),
-                record.get("page"),
-                f"{receipt['index']}/{receipt['of']}" if receipt else "",
-                record["status"],
-                *(values.get(name) or "" for name in fields),
-                f"{said} (fields: the offline rules')" if fallback else said,
-                "; ".join(record.get("warnings", ())),
-            ]
-            writer.writerow([_inert(cell) for cell in row])
-
-
-def _inert(cell: object) -> object:
-    """
-    ``cell`` as a spreadsheet shows it and never runs it: text that starts as a formula
-    does (``=``, ``+``, ``-``, ``@``, a tab or a carriage return: a receipt's
-    ``@SUM(1+1) ENTERPRISE`` or a file named ``=HYPERLINK(…).pdf``) gets a leading ``'``,
-    as OWASP advises against CSV injection.  A number a spreadsheet would read (``-5.00``)
-    is left as it is.
-    """
-    if not isinstance(cell, str) or not cell.startswith(_FORMULA_STARTS):
-        return cell
-    if _NUMBER.fullmatch(cell):
-        return cell
-    return "'" + cell
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)*")
 
 
 app = DocumentApp()

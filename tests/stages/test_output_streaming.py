@@ -18,8 +18,8 @@ import orjson
 import pytest
 
 from asyncpipe._summary import _count_outcomes
+from stages._csv import write_csv
 from stages._resumed import read_records
-from stages.app import _write_csv
 from stages.evaluate import Truth, evaluate
 
 PAGES = 12_000
@@ -89,7 +89,7 @@ class TestOutputReadAsAStream:
     def test_csv_export_streams(self, output: Path, tmp_path: Path) -> None:
         """--csv: one row a page, within the bound."""
         csv = tmp_path / "fields.csv"
-        _, peak = _peak(lambda: _write_csv(csv, output, ("company", "date", "total")))
+        _, peak = _peak(lambda: write_csv(csv, output, ("company", "date", "total")))
         rows = csv.read_text(encoding="utf-8").splitlines()
         assert len(rows) == PAGES + 1
         assert peak < BOUND
@@ -111,7 +111,7 @@ class TestOutputReadAsAStream:
             {"id": "c", "status": "error", "fields": None, "error": error},
         ]
         out.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
-        _write_csv(csv, out, ("total",))
+        write_csv(csv, out, ("total",))
         rows = csv.read_text(encoding="utf-8").splitlines()[1:]
         assert rows[0] == "a,,,,ok,9.00,,w1; w2"
         assert (
@@ -131,7 +131,7 @@ class TestOutputReadAsAStream:
         ]
         records.append({"id": '=HYPERLINK("x")', "status": "ok", "fields": {"total": "+3"}})
         out.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
-        _write_csv(csv, out, ("company", "total"))
+        write_csv(csv, out, ("company", "total"))
         with csv.open(newline="", encoding="utf-8") as fh:
             rows = list(reader(fh))[1:]
         assert [row[5] for row in rows[:-1]] == [
