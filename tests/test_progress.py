@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 import pytest
+from clirun import cli_env, run_cli
 
 from asyncpipe import (
     Journal,
@@ -420,24 +421,23 @@ def make_inputs(folder: Path, count: int, bad: set[int] = frozenset()) -> Path: 
     return folder
 
 
-def cli_env(**extra: str) -> dict[str, str]:
+#: The test app, and no terminal width handed down from the test run.
+APP: dict[str, str | None] = {"ASYNCPIPE_APP": "progressapp:app", "COLUMNS": None}
+
+
+def app_env(**extra: str) -> dict[str, str]:
     """The environment of a CLI run of the test app."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT)])
-    env["ASYNCPIPE_APP"] = "progressapp:app"
-    env.pop("COLUMNS", None)
-    env.update(extra)
-    return env
+    return cli_env({**APP, **extra}, test_apps=True)
 
 
-def run_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m asyncpipe`` with the test app, capturing its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "asyncpipe", *args],
+def run_app(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``asyncpipe run ARGS`` with the test app from ``cwd``, capturing its output."""
+    return run_cli(
+        *args,
+        progress=None,
         cwd=cwd,
-        env=cli_env(**env),
-        capture_output=True,
-        text=True,
+        env={**APP, **env},
+        test_apps=True,
         timeout=120,
     )
 
@@ -448,9 +448,8 @@ class TestLogAndJson:
     def test_log_lines(self, tmp_path: Path) -> None:
         """Every progress line has counts, percentage, rate, ETA, failures."""
         make_inputs(tmp_path / "in", 30, bad={4})
-        done = run_cli(
+        done = run_app(
             [
-                "run",
                 "in",
                 "--out",
                 "out.jsonl",
@@ -480,9 +479,8 @@ class TestLogAndJson:
     def test_json_objects(self, tmp_path: Path) -> None:
         """One JSON object per line: progress events with total, rate, ETA, then finished."""
         make_inputs(tmp_path / "in", 200)  # more than the queues hold: the source waits
-        done = run_cli(
+        done = run_app(
             [
-                "run",
                 "in",
                 "--out",
                 "out.jsonl",
@@ -522,7 +520,7 @@ class TestTerminal:
         pid, fd = os.forkpty()
         if pid == 0:  # the child: become the CLI
             os.chdir(tmp_path)
-            env = cli_env(TERM="xterm-256color")
+            env = app_env(TERM="xterm-256color")
             os.execve(
                 sys.executable,
                 [
@@ -572,7 +570,7 @@ class TestClosingSummary:
     def test_retry_command_finishes_the_failed_items(self, tmp_path: Path) -> None:
         """The printed --resume --retry-failed command, run as printed, fixes the failures."""
         make_inputs(tmp_path / "in", 12, bad={2, 5, 9})
-        first = run_cli(["run", "in", "--out", "out/r.jsonl", "--progress", "none"], tmp_path)
+        first = run_app(["in", "--out", "out/r.jsonl", "--progress", "none"], tmp_path)
         assert first.returncode == 0, first.stderr
         assert "12 files in the output, 9 ok, 3 failed" in first.stderr
         assert "output:  out/r.jsonl" in first.stderr
@@ -585,7 +583,7 @@ class TestClosingSummary:
         assert command[-2:] == ["--resume", "--retry-failed"]
         make_inputs(tmp_path / "in", 12)  # the bad files are fixed
         second = subprocess.run(
-            command, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120
+            command, cwd=tmp_path, env=app_env(), capture_output=True, text=True, timeout=120
         )
         assert second.returncode == 0, second.stderr
         assert "12 files in the output, 12 ok, 0 failed" in second.stderr
@@ -617,7 +615,7 @@ class TestClosingSummary:
                 "work=3",
             ],
             cwd=tmp_path,
-            env=cli_env(ASYNCPIPE_PROGRESS_INTERVAL="0.2"),
+            env=app_env(ASYNCPIPE_PROGRESS_INTERVAL="0.2"),
             stderr=subprocess.PIPE,
             text=True,
         ) as proc:
@@ -643,7 +641,7 @@ class TestClosingSummary:
         again = subprocess.run(
             command,
             cwd=tmp_path,
-            env=cli_env(ASYNCPIPE_PROGRESS_INTERVAL="0.1"),
+            env=app_env(ASYNCPIPE_PROGRESS_INTERVAL="0.1"),
             capture_output=True,
             text=True,
             timeout=120,

@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import clirun
 import orjson
 import pytest
 
@@ -28,30 +28,13 @@ SAMPLE = PROJECT / "samples" / "receipt_farmasi.jpg"
 pytestmark = pytest.mark.timeout(300)
 
 
-def run_cli(
-    *args: str | Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``asyncpipe run`` in a subprocess and return what it did."""
-    return subprocess.run(
-        [sys.executable, "-m", "asyncpipe", "run", *map(str, args), "--progress", "none"],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, "PYTHONPATH": str(PROJECT), **(env or {})},
-    )
+#: A run is killed before the module's 300 s timeout, so a hung one names its command.
+run_cli = partial(clirun.run_cli, timeout=240)
 
 
 def run_help() -> str:
     """``asyncpipe run --help`` at 200 columns."""
-    done = subprocess.run(
-        [sys.executable, "-m", "asyncpipe", "run", "--help"],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(PROJECT), "COLUMNS": "200"},
-    )
+    done = run_cli("--help", progress=None, env={"COLUMNS": "200"}, timeout=60)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 

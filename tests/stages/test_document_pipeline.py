@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from csv import reader
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import clirun
 import cv2
 import numpy as np
 import orjson
@@ -25,23 +24,12 @@ from stages.testing.flatbed import in_columns, side_by_side
 from stages.testing.llm_server.testing import ServerHandle, run_server
 from stages.testing.stamp import red_stamp
 
-PROJECT = Path(__file__).resolve().parents[2]
 REQUIRED = {"id", "source", "page", "status", "text", "lines", "corrected", "fields", "timings"}
 SECRET = "sk-test-0123456789abcdef-SECRET"
 
 
-def run_cli(
-    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """Run the asyncpipe command in a subprocess and return what it did."""
-    return subprocess.run(
-        [sys.executable, "-m", "asyncpipe", "run", *map(str, args), "--progress", "log"],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+#: Each run logs its progress, so a failed run's stderr shows how far it got.
+run_cli = partial(clirun.run_cli, progress="log")
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from clirun import run_cli
 from PIL import Image, ImageDraw, ImageFont
 
 from stages.testing.llm_server.testing import ServerHandle, run_server
@@ -55,34 +56,22 @@ def run(
     pages: Path, out: Path, server: ServerHandle, *extra: str
 ) -> subprocess.CompletedProcess[str]:
     """One document run against ``server``, all calls unthrottled but by the options."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "asyncpipe",
-            "run",
-            str(pages),
-            "--out",
-            str(out),
-            "--llm-url",
-            server.url,
-            "--llm-model",
-            "t",
-            "--rate-limit",
-            "llm=6000/min",
-            "--llm-attempts",
-            "30",
-            "--llm-deadline",
-            "400",
-            "--progress",
-            "none",
-            *extra,
-        ],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
+    return run_cli(
+        pages,
+        "--out",
+        out,
+        "--llm-url",
+        server.url,
+        "--llm-model",
+        "t",
+        "--rate-limit",
+        "llm=6000/min",
+        "--llm-attempts",
+        "30",
+        "--llm-deadline",
+        "400",
+        *extra,
         timeout=500,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
     )
 
 

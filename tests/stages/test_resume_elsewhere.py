@@ -5,27 +5,11 @@ continues, its inputs named relative to each: the same files are matched as the 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
-
-PROJECT = Path(__file__).resolve().parents[2]
-
-
-def run_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``asyncpipe run ARGS`` from ``cwd``, to its end."""
-    return subprocess.run(
-        [sys.executable, "-m", "asyncpipe", "run", *args, "--progress", "none"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-    )
+from clirun import run_cli
 
 
 def records(out: Path) -> list[dict[str, Any]]:
@@ -53,19 +37,19 @@ class TestResumeElsewhere:
         record beside it)."""
         first, second = two_folders(tmp_path, sroie)
         out = tmp_path / "r.jsonl"
-        started = run_in(first, "in/", "--out", "../r.jsonl")
+        started = run_cli("in/", "--out", "../r.jsonl", cwd=first)
         assert started.returncode == 0, started.stderr
         before = records(out)
         assert [r["source"] for r in before] == ["in/000.jpg", "in/002.jpg"]
 
-        same = run_in(second, "../a/in/", "--out", "../r.jsonl", "--resume")
+        same = run_cli("../a/in/", "--out", "../r.jsonl", "--resume", cwd=second)
         assert same.returncode == 0, same.stderr
         assert records(out) == before
 
         replaced, cut = first / "in" / "002.jpg", first / "in" / "000.jpg"
         replaced.write_bytes((sroie / "img" / "004.jpg").read_bytes())
         cut.write_bytes(cut.read_bytes()[:400])
-        resumed = run_in(second, "../a/in/", "--out", "../r.jsonl", "--resume")
+        resumed = run_cli("../a/in/", "--out", "../r.jsonl", "--resume", cwd=second)
         assert resumed.returncode == 0, resumed.stderr
         after = records(out)
         assert [r["id"].partition("#")[0] for r in after] == ["000.jpg", "002.jpg"], after
@@ -85,13 +69,13 @@ class TestResumeElsewhere:
         replaced in place has its line replaced."""
         first, _ = two_folders(tmp_path, sroie)
         out = tmp_path / "r.jsonl"
-        started = run_in(first, "in/", "--out", "../r.jsonl")
+        started = run_cli("in/", "--out", "../r.jsonl", cwd=first)
         assert started.returncode == 0, started.stderr
         old = [{k: v for k, v in r.items() if k != "path"} for r in records(out)]
         out.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in old))
 
         (first / "in" / "002.jpg").write_bytes((sroie / "img" / "004.jpg").read_bytes())
-        resumed = run_in(first, "in/", "--out", "../r.jsonl", "--resume")
+        resumed = run_cli("in/", "--out", "../r.jsonl", "--resume", cwd=first)
         assert resumed.returncode == 0, resumed.stderr
         after = records(out)
         assert [r["source"] for r in after] == ["in/000.jpg", "in/002.jpg"]

@@ -5,29 +5,12 @@ with bytes that still sniff as a JPEG but whose pixels do not decode: the good l
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
-
-PROJECT = Path(__file__).resolve().parents[2]
-COMMAND = [sys.executable, "-m", "asyncpipe", "run"]
-
-
-def run(folder: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """The CLI on ``folder``, to its end."""
-    return subprocess.run(
-        [*COMMAND, str(folder), "--out", str(out), "--progress", "none", *extra],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-    )
+from clirun import run_cli
 
 
 def lines(out: Path) -> dict[str, dict[str, Any]]:
@@ -48,7 +31,7 @@ class TestResumeUndecodable:
         folder.mkdir()
         for stem in ("000", "002"):
             (folder / f"{stem}.jpg").write_bytes((sroie / "img" / f"{stem}.jpg").read_bytes())
-        first = run(folder, out)
+        first = run_cli(folder, "--out", out)
         assert first.returncode == 0, first.stderr
         before = out.read_bytes()
         assert [r["status"] for r in lines(out).values()] == ["ok", "ok"]
@@ -59,7 +42,7 @@ class TestResumeUndecodable:
         data = garbled.read_bytes()
         noise = random.Random(0).randbytes(len(data) - 2002)  # markers where data should be
         garbled.write_bytes(data[:2000] + noise + data[-2:])
-        resumed = run(folder, out, "--resume")
+        resumed = run_cli(folder, "--out", out, "--resume")
         assert resumed.returncode == 0, resumed.stderr
         assert out.read_bytes() == before
         said = resumed.stderr
@@ -70,12 +53,12 @@ class TestResumeUndecodable:
         assert "0 ok, 0 failed, 2 skipped (written by an earlier run)" in said
         assert "changed since" not in said
 
-        again = run(folder, out, "--resume")
+        again = run_cli(folder, "--out", out, "--resume")
         assert again.returncode == 0, again.stderr
         assert out.read_bytes() == before
 
         cut.write_bytes((sroie / "img" / "004.jpg").read_bytes())
-        replaced = run(folder, out, "--resume")
+        replaced = run_cli(folder, "--out", out, "--resume")
         assert replaced.returncode == 0, replaced.stderr
         now = lines(out)
         assert now["000.jpg"]["status"] == "ok"
@@ -96,18 +79,18 @@ class TestResumeUndecodable:
         receipt = folder / "000.jpg"
         data = (sroie / "img" / "000.jpg").read_bytes()
         receipt.write_bytes(data)
-        first = run(folder, out, "--fail-on-error")
+        first = run_cli(folder, "--out", out, "--fail-on-error")
         assert first.returncode == 0, first.stderr
         before = out.read_bytes()
 
         receipt.write_bytes(data[:400])
-        resumed = run(folder, out, "--resume", "--fail-on-error")
+        resumed = run_cli(folder, "--out", out, "--resume", "--fail-on-error")
         assert resumed.returncode == 3, resumed.stderr
         assert out.read_bytes() == before
         assert f"  {receipt}: cannot decode JPEG" in resumed.stderr
 
         receipt.write_bytes(data)
-        again = run(folder, out, "--resume", "--fail-on-error")
+        again = run_cli(folder, "--out", out, "--resume", "--fail-on-error")
         assert again.returncode == 0, again.stderr
         assert out.read_bytes() == before
 
