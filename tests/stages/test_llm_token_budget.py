@@ -28,6 +28,13 @@ PAGES = 8
 # The server's budget: a page's three calls use about 750 of its tokens, and the client
 # reserves up to 1610 for one call (every prompt byte a token, plus max_tokens).
 BUDGET, PERIOD = 2400, 6
+# A server budget under one page's three calls (the heaviest call reserves 547 tokens,
+# prompt plus max_tokens), over a window far longer than the 0.1 s between them: a client
+# that retries each call alone gets a 429 on every page's structure call, however slowly
+# OCR hands pages on.  BUDGET fits two pages' calls, so it refuses a call only when pages
+# reach the LLM within PERIOD of each other: at load 8 OCR hands on a pair every 6.5 s,
+# and a run retrying alone got no 429 at all.
+TIGHT, TIGHT_PERIOD = 600, 2
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -110,18 +117,22 @@ class TestTokenBudget:
 
     def test_budget_set_too_high_recovers(self, pages: Path, tmp_path: Path) -> None:
         """At 10x the server's budget every page still ends ok, and the headers and the
-        global pause get fewer 429s than retrying each call alone."""
+        global pause get under half the 429s of retrying each call alone (one a page)."""
         refused = {}
         for mode in ("alone", "feedback"):
-            with run_server(latency=0.05, token_limit=BUDGET, token_period=PERIOD) as server:
+            with run_server(latency=0.05, token_limit=TIGHT, token_period=TIGHT_PERIOD) as server:
                 out = tmp_path / f"{mode}.jsonl"
                 extra = ["--no-llm-feedback"] if mode == "alone" else []
-                done = run(pages, out, server, "--token-limit", f"{BUDGET * 10}/{PERIOD}", *extra)
+                limit = f"{TIGHT * 10}/{TIGHT_PERIOD}"
+                done = run(pages, out, server, "--token-limit", limit, *extra)
                 assert done.returncode == 0, done.stderr[-3000:]
                 assert [r["status"] for r in records(out)] == ["ok"] * PAGES
                 refused[mode] = health(server)["refused"]
         print(f"429s: {refused['alone']} retrying alone, {refused['feedback']} with feedback")
-        assert refused["feedback"] < refused["alone"]
+        # Measured 0 with feedback against 26 and 48 alone (load 6 to 13); a client that
+        # ignored the feedback would get about as many as alone, not half.
+        assert refused["alone"] >= PAGES
+        assert 2 * refused["feedback"] < refused["alone"]
 
 
 class TestCostCeiling:
