@@ -113,7 +113,7 @@ class TestTokenBudget:
         assert [r["status"] for r in records(out)] == ["ok"] * PAGES
         assert seen["refused"] == 0 and seen["requests"] == 3 * PAGES
         assert seen["heaviest_tokens"] <= BUDGET
-        assert re.search(r"tokens(/min)? \(limit 2160/6s\)", done.stderr), done.stderr[-2000:]
+        assert re.search(r"tokens(/min mean)? \(limit 2160/6s\)", done.stderr), done.stderr[-2000:]
 
     def test_budget_set_too_high_recovers(self, pages: Path, tmp_path: Path) -> None:
         """At 10x the server's budget every page still ends ok, and the headers and the
