@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from clirun import run_cli
+
+# Each test runs the command three or four times over real receipts, OCR and all: the
+# suite's 120 s is too little for that on a loaded machine.
+pytestmark = pytest.mark.timeout(600)
 
 
 def records(out: Path) -> list[dict[str, Any]]:
