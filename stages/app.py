@@ -137,10 +137,13 @@ class DocumentApp:
             pipeline = build_pipeline(settings, llm, limits={"llm": rate})
 
             tally = _Tally()
+            # A resume of a run stopped before it asked for its first page starts it: it
+            # reads scans as asked and keeps how, as the run would have.
+            starts = not options.resume or await anyio.to_thread.run_sync(
+                stopped_before_reading, options.journal, options.out
+            )
             receipts = await anyio.to_thread.run_sync(
-                partial(
-                    receipts_mode, options.journal, resume=options.resume, whole=args.whole_pages
-                )
+                partial(receipts_mode, options.journal, resume=not starts, whole=args.whole_pages)
             )
             changes = Changes()  # inputs replaced in place, found by a resumed walk
             source = iterate_in_thread(
@@ -148,7 +151,7 @@ class DocumentApp:
                     options,
                     tally.skipped,
                     receipts=receipts,
-                    keep=not options.resume,
+                    keep=starts,
                     changes=changes,
                     loads=page_loader(settings),
                     passwords=passwords,
@@ -638,6 +641,28 @@ def started_llm(journal: Path) -> dict[str, Any] | None:
         return None
     llm = started.get("llm") if isinstance(started, dict) else None
     return llm if isinstance(llm, dict) else None
+
+
+def stopped_before_reading(journal: Path, out: Path) -> bool:
+    """
+    Whether the run of ``journal`` stopped before it asked for its first page: it kept no
+    mode beside its journal (`receipts_mode`), its journal holds nothing but start lines
+    and its output no line.  A run of a version that read every page whole also kept no
+    mode, but it journaled or wrote the pages it read.
+    """
+    if _mode_file(journal).exists() or (out.exists() and out.stat().st_size):
+        return False
+    try:
+        with journal.open("rb") as fh:
+            for line in fh:
+                event = orjson.loads(line)
+                if not (isinstance(event, dict) and event.get("ev") == "start"):
+                    return False
+    except FileNotFoundError:
+        return True  # no journal either: nothing was begun
+    except (OSError, orjson.JSONDecodeError):
+        return False  # a torn line was something written: not known to be a start
+    return True
 
 
 def receipts_mode(journal: Path, *, resume: bool, whole: bool) -> bool:

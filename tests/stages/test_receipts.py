@@ -10,13 +10,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from clirun import run_cli
 from PIL import Image
 
 from asyncpipe import ConfigError, JournalError, RunOptions
 from stages._page import Page, PageRef, centre_in
 from stages._paper import _receipt_parts, find_receipts
 from stages._resumed import Changes
-from stages.app import _discovered, receipts_mode
+from stages.app import _discovered, receipts_mode, stopped_before_reading
 from stages.inputs import discover, load_page
 from stages.inputs._receipts import FINDER_VERSION
 from stages.offline import read_box_file
@@ -343,3 +344,53 @@ class TestResumeMode:
         )
         with pytest.raises(JournalError, match="cannot keep how this run reads scans"):
             next(pages)
+
+
+class TestStoppedBeforeReading:
+    """A resume of a run stopped before it asked for its first page reads scans as a start
+    does (`stages.app.stopped_before_reading`): it kept no mode beside its journal, and a
+    missing mode means a version that read every page whole."""
+
+    def test_what_counts_as_stopped_before_reading(self, tmp_path: Path) -> None:
+        journal, out = tmp_path / "out.jsonl.journal", tmp_path / "out.jsonl"
+        assert stopped_before_reading(journal, out)  # nothing at all
+        journal.write_bytes(b'{"ev":"start","at":1.0,"stages":["load","ocr"]}\n')
+        out.write_bytes(b"")
+        assert stopped_before_reading(journal, out)
+        with journal.open("ab") as fh:
+            fh.write(b'{"ev":"ckpt","k":"a","s":"load","fp":"x","out":1}\n')
+        assert not stopped_before_reading(journal, out)  # it read a page
+        journal.write_bytes(b'{"ev":"start","at":1.0,"stages":["load"]}\n{"ev":"ck')
+        assert not stopped_before_reading(journal, out)  # a torn line was something
+        journal.write_bytes(b'{"ev":"start","at":1.0,"stages":["load"]}\n')
+        out.write_bytes(b'{"id":"a.png#1"}\n')
+        assert not stopped_before_reading(journal, out)  # it wrote a page
+        out.write_bytes(b"")
+        journal.with_name(journal.name + ".receipts").write_text("{}")
+        assert not stopped_before_reading(journal, out)  # its mode is kept
+
+    def test_its_resume_cuts_scans_and_keeps_the_mode(self, tmp_path: Path) -> None:
+        """Two receipts side by side are two pages in the resume, and the mode is kept for
+        the next; the resume read the scan whole, as one page, and kept no mode."""
+        first = cafe_receipt()
+        second = np.vstack([np.full((15, first.shape[1], 3), 255, np.uint8), first])
+        page, _ = side_by_side([first, second], stagger=0)
+        folder = tmp_path / "in"
+        folder.mkdir()
+        cv2.imwrite(str(folder / "scan.png"), page)
+        out = tmp_path / "out.jsonl"
+        journal = out.with_name(out.name + ".journal")
+        done = run_cli(folder, "--out", out, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert len(out.read_bytes().splitlines()) == 2
+        # The disk as a run stopped before its first page leaves it: the output opened
+        # empty, the journal its start line, nothing kept beside it.
+        journal.write_bytes(journal.read_bytes().splitlines(keepends=True)[0])
+        assert b'"ev":"start"' in journal.read_bytes()
+        out.write_bytes(b"")
+        journal.with_name(journal.name + ".receipts").unlink()
+        done = run_cli(folder, "--out", out, "--resume", timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert len(out.read_bytes().splitlines()) == 2
+        kept = json.loads(journal.with_name(journal.name + ".receipts").read_text())
+        assert kept["receipts"] is True
