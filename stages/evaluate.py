@@ -123,8 +123,9 @@ class Accuracy:
                 "offline fields kept in the record and the CSV"
             )
         said = f" ({'; '.join(notes)})" if notes else ""
+        pages = f"{self.pages} {'page' if self.pages == 1 else 'pages'}"
         out = [
-            f"accuracy over {self.pages} pages with ground truth{said}:",
+            f"accuracy over {pages} with ground truth{said}:",
             f"  OCR character accuracy {1 - self.cer_text:.3f} (CER {self.cer_text:.4f}); "
             f"after correct+fix {1 - self.cer_corrected:.3f} (CER {self.cer_corrected:.4f})",
         ]

@@ -162,7 +162,7 @@ class TestTruth:
         done = run_cli(SAMPLE, "--out", out, "--truth", truth)
         assert done.returncode == 0, done.stderr[-3000:]
         said = done.stdout + done.stderr
-        assert "accuracy over 1 pages with ground truth" in said
+        assert "accuracy over 1 page with ground truth" in said
         assert (
             "1 of the 2 pages with ground truth has no page in the output (not scored): "
             "'nothere.jpg' page 1"
