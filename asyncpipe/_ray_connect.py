@@ -303,7 +303,7 @@ def _kill_local_cluster(ray: ModuleType) -> None:
     """
     import psutil  # a dependency of ray
 
-    package = os.path.dirname(str(ray.__file__))
+    package = os.path.dirname(str(ray.__file__)) + os.sep  # not a sibling, as raydp
     doomed: list[psutil.Process] = []
     for child in psutil.Process().children():
         with contextlib.suppress(psutil.Error):

@@ -5,12 +5,17 @@ The look at a Ray head's address before ``ray.init``, without Ray: a socket on 1
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+import subprocess
+import sys
+import types
+from pathlib import Path
 
 import pytest
 
 from asyncpipe import ConfigError
-from asyncpipe._ray_connect import _probe
+from asyncpipe._ray_connect import _kill_local_cluster, _probe
 
 __all__: list[str] = []
 
@@ -45,3 +50,28 @@ class TestProbe:
             in record.getMessage()
             for record in caplog.records
         ), caplog.text
+
+
+class TestKillLocalCluster:
+    """After a stop abandons ``ray.init``, the processes of ray's package it started are
+    killed, and no other child of the driver."""
+
+    def test_only_children_running_rays_own_programs(self, tmp_path: Path) -> None:
+        package = tmp_path / "ray"
+        sibling = tmp_path / "raydp"  # another package whose name begins with "ray"
+        for folder in (package, sibling):
+            folder.mkdir()
+            (folder / "serve.py").write_text("import time\ntime.sleep(60)\n")
+        (package / "__init__.py").write_text("")
+        ray = types.ModuleType("ray")
+        ray.__file__ = str(package / "__init__.py")
+        ours = subprocess.Popen([sys.executable, str(package / "serve.py")])
+        theirs = subprocess.Popen([sys.executable, str(sibling / "serve.py")])
+        try:
+            _kill_local_cluster(ray)
+            assert ours.wait(timeout=10) == -signal.SIGKILL
+            assert theirs.poll() is None, "a process of another package was killed"
+        finally:
+            for process in (ours, theirs):
+                process.kill()
+                process.wait()
