@@ -13,12 +13,15 @@ and token caps); ``--llm-url`` itself, of which only whether one is given is kep
 same model may move to another server); ``--llm-structured``, a way of asking for the
 same schema's fields; and ``--whole-pages``, which a resume takes from how the run
 started (`stages.app.receipts_mode`).  ``--max-pixels`` is kept: it also sets the scale
-a large JPEG is decoded at.
+a large JPEG is decoded at.  ``--prompts`` and ``--schema`` are kept as their path and a
+digest of what they hold, so a file edited in place between the start and the resume is
+a change too.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,6 +61,9 @@ _LLM = (
 
 _PATHS = frozenset({"--prompts", "--schema"})
 
+#: The key that keeps a digest of what a path option's file or folder holds.
+_CONTENT = " content"
+
 
 def shaping_options(args: argparse.Namespace) -> dict[str, Any]:
     """
@@ -72,6 +78,7 @@ def shaping_options(args: argparse.Namespace) -> dict[str, Any]:
             value = getattr(args, dest)
             if flag in _PATHS and value is not None:
                 value = os.path.abspath(value)
+                kept[flag + _CONTENT] = _digest(Path(value))
             kept[flag] = _json(value)
     return kept
 
@@ -97,19 +104,51 @@ def refuse_changed(mode_file: Path, args: argparse.Namespace, out: Path) -> None
     if then.get("--llm-url") and now["--llm-url"]:
         flags += [flag for flag, _ in _LLM]
     changed = [flag for flag in flags if flag in then and then[flag] != now.get(flag)]
-    if not changed:
+    edited = [
+        flag
+        for flag in flags
+        if flag in _PATHS
+        and flag not in changed
+        and flag + _CONTENT in then
+        and then[flag + _CONTENT] != now.get(flag + _CONTENT)
+    ]
+    if not changed and not edited:
         return
     said = "; ".join(
-        f"{flag} {_shown(flag, then[flag])} then, {_shown(flag, now.get(flag))} now"
-        for flag in changed
+        [
+            f"{flag} {_shown(flag, then[flag])} then, {_shown(flag, now.get(flag))} now"
+            for flag in changed
+        ]
+        + [f"{flag} {now.get(flag)} holds other text than then" for flag in edited]
     )
-    back = ", ".join(_given(flag, then[flag]) for flag in changed)
+    back = ", ".join(
+        [_given(flag, then[flag]) for flag in changed]
+        + [f"{flag} as it was then" for flag in edited]
+    )
     raise ConfigError(
         f"this run was started with other options that shape its pages ({said}): the "
         "pages and checkpoints it holds were made with the first, and the output would mix "
         f"the two, so nothing was written ({out} is as it was). Resume it with the options "
         f"it started with ({back}), or start over with --overwrite"
     )
+
+
+def _digest(path: Path) -> str | None:
+    """
+    A digest of what the file or folder ``path`` holds (a folder's files by their names
+    in it), or ``None`` when it cannot be read (the option's own check says why).
+    """
+    digest = hashlib.sha256()
+    try:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(path) if file != path else "").encode())
+            digest.update(b"\0")
+            digest.update(file.read_bytes())
+            digest.update(b"\0")
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _json(value: object) -> object:

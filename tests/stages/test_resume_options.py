@@ -143,6 +143,35 @@ class TestRefused:
         assert "(without --no-orient, --pdf-dpi 200)" in message
 
 
+class TestEditedInPlace:
+    """A schema or prompts folder edited between the start and the resume, at the same
+    path, is a change: the pages before were structured by the other text."""
+
+    def test_a_schema_or_a_prompt_edited_is_refused(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.chdir(tmp_path)
+        schema, prompts = tmp_path / "s.json", tmp_path / "prompts"
+        schema.write_text('{"type": "object"}')
+        prompts.mkdir()
+        (prompts / "structure.txt").write_text("Give the fields.")
+        given = ("--llm-url", "http://x/v1", "--schema", "s.json", "--prompts", "prompts")
+        mode_file = tmp_path / "m"
+        _keep(mode_file, *given)
+        refuse_changed(mode_file, _args(*given), tmp_path)  # as it was: resumes
+        schema.write_text('{"type": "object", "required": ["total"]}')
+        with pytest.raises(ConfigError) as info:
+            refuse_changed(mode_file, _args(*given), tmp_path)
+        assert f"--schema {schema} holds other text than then" in str(info.value)
+        assert "(--schema as it was then)" in str(info.value)
+        schema.write_text('{"type": "object"}')
+        (prompts / "structure.txt").write_text("Give the fields, briefly.")
+        with pytest.raises(ConfigError, match=r"--prompts .* holds other text than then"):
+            refuse_changed(mode_file, _args(*given), tmp_path)
+        (prompts / "structure.txt").write_text("Give the fields.")
+        refuse_changed(mode_file, _args(*given), tmp_path)  # put back: resumes
+
+
 class TestNotRefused:
     """What a resume may change, and what a mode file does not know."""
 
