@@ -15,7 +15,8 @@ also extract is checked against the text the model was sent, by what kind of val
   but not the field.  An address must span at least as many lines as the offline rules'
   address does (one row of a two-row address is not the address), and a company must
   not lie within the lines of the offline rules' address (a town or a state alone is not
-  the name).
+  the name).  A company's line may also print its registration number (``(81109-A)``),
+  which need not be in it.
 
 An empty value, or one that fails its check, is replaced by the offline rules' value;
 the reason is noted in the record.  Other fields of a custom schema are not checked: a
@@ -68,6 +69,10 @@ _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
 _MALAY_MONTHS = {"MAC": 3, "MEI": 5, "OGO": 8, "OKT": 10, "DIS": 12}
 _NUMERIC_DATE = re.compile(r"^(\d{1,4})\s*([/.-])\s*(\d{1,2})\s*\2\s*(\d{1,4})$")
 _WORD = re.compile(r"[A-Z0-9]+")
+#: A registration number printed beside a name: a token with a digit and a bracket or a
+#: hyphen (``(81109-A)``, ``123456-K``).  A bare number (a postcode) is not one: the town
+#: after it is a piece of the address's line, not a name.
+_NUMBERED = re.compile(r"\S*(?:\d\S*[(\-)]|[(\-)]\S*\d)\S*")
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 # A time after the date ("25/12/2018 10:30 PM"): the day is what is checked.
 _TIME = re.compile(r"\s*\d{1,2}:\d{2}(?::\d{2})?\s*(?:AM|PM)?$")
@@ -138,18 +143,22 @@ def _covers(words: list[str], others: set[str]) -> bool:
     return sum(word in others for word in words) >= LINE_SHARE * len(words)
 
 
-def _span(value: str, text: str) -> tuple[int, int] | None:
+def _span(value: str, text: str, *, numbers: bool = True) -> tuple[int, int] | None:
     """The first and last line (0-based, of the lines with words) of the shortest run of
-    consecutive lines of ``text`` that ``value`` is, or ``None``."""
+    consecutive lines of ``text`` that ``value`` is, or ``None``.  Without ``numbers``,
+    the registration numbers the run prints need not be in ``value``."""
     words = _words(value)
     if not words:
         return None
     mine = set(words)
-    rows = [row for line in text.splitlines() if (row := _words(line))]
+    lines = [line for line in text.splitlines() if _words(line)]
+    rows = [_words(line) for line in lines]
+    kept = rows if numbers else [_words(_NUMBERED.sub(" ", line)) for line in lines]
     for size in range(1, MAX_RUN + 1):
         for start in range(len(rows) - size + 1):
             run = [word for row in rows[start : start + size] for word in row]
-            if _covers(words, set(run)) and _covers(run, mine):
+            needed = [word for row in kept[start : start + size] for word in row]
+            if _covers(words, set(run)) and _covers(needed, mine):
                 return start, start + size - 1
     return None
 
@@ -178,7 +187,7 @@ def lines_spanned(value: str, text: str) -> int | None:
 def _lines_problem(name: str, value: str, text: str, offline: str | None) -> str | None:
     """Why a company or an address that passed `field_problem` is a fragment of the page,
     or ``None`` (see the module's docstring)."""
-    span = _span(value, text)
+    span = _span(value, text, numbers=name != "company")
     if span is None:
         return "not whole lines of the text"
     rules = _span(offline, text) if offline else None

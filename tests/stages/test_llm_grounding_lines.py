@@ -66,6 +66,16 @@ class TestGroundFields:
         assert kept == {"company": "BLUE HERON STATIONERY"}
         assert problems == {"company": "not whole lines of the text"}
 
+    def test_a_name_printed_beside_its_registration_number_is_kept(self) -> None:
+        """The number on the name's line is not the name: the name alone is the whole
+        line's name (it was 'not whole lines of the text', and a wrong offline value or
+        none took its place)."""
+        page = "GOLDEN KETTLE TRADING CO (445566-K)\nLOT 7, MAIN ROAD,\n88100 EASTVALE.\n"
+        fields = {"company": "GOLDEN KETTLE TRADING CO"}
+        assert ground_fields(fields, page, {"company": None}) == (fields, {})
+        _, problems = ground_fields({"company": "KETTLE TRADING"}, page, {"company": None})
+        assert problems == {"company": "not whole lines of the text"}  # still a piece
+
     def test_a_company_within_the_address_lines_is_replaced(self) -> None:
         """A row of the address on a line of its own is not the name."""
         kept, problems = ground_fields({"company": "HILLVIEW PARK"}, PAGE, OFFLINE)
