@@ -280,13 +280,16 @@ class Pipeline:
         ``options`` are those of `run`.  Leaving the block early cancels the run.
 
         With a ``journal``, the stream is at-least-once for the code in the block: an
-        item counts as done (a resume skips it) only once that code has taken it and
-        come back for the next, or left the block without an error.  The item it was
-        handling when it raised (or the process died) and the items not yet handed to it
-        are delivered again by a resume, so make what the block does with an item
-        idempotent.  Leave by ``break`` and the item just taken counts as done; raise,
-        and it does not.  Up to ``max_buffer_size`` finished items wait for the block,
-        as they wait between stages, so the stages keep working while it handles one.
+        item counts as done (a resume skips it) only once the task that took it has come
+        back for the next, or the block is left without an error.  Several tasks may
+        share the stream (workers in a task group inside the block): a task coming back
+        finishes only the items it took.  The items being handled when the block raised
+        (or the process died), and the items not yet handed over (also those a ``close``
+        drops), are delivered again by a resume, so make what the block does with an
+        item idempotent.  Leave by ``break`` and the item just taken counts as done;
+        raise, and it does not.  Up to ``max_buffer_size`` finished items wait for the
+        block, as they wait between stages, so the stages keep working while it handles
+        one.
 
         .. versionchanged:: Unreleased
             An item counts as done once the code in the block is done with it, not once
@@ -308,7 +311,7 @@ class Pipeline:
             except Exception as exc:
                 error = exc
             else:
-                sink.came_back()  # the item just taken was handled: it is done
+                sink.left()  # the items still held were handled: they are done
             finally:
                 tg.cancel_scope.cancel()
         if error is not None:
