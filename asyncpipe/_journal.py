@@ -446,11 +446,13 @@ class Journal:
         the sink first, so that their output lines are durable (the pipeline does).
 
         Args:
-            written: the keys the sink held when it opened, once it has closed (its
-                output durable): the compaction drops the checkpoints of those items
+            written: the keys of the items the sink held when it opened written ok
+                (without an error record), once it has closed (its output durable; see
+                `Sink.written_ok`): the compaction drops the checkpoints of those items
                 too, when the journal lost their done lines (a crash between the
                 output's write and the journal's, a corrupt line).  It keeps those of
-                items the journal knows failed.
+                items the journal knows failed.  An item written with an error must not
+                be in it: its checkpoints spare a ``retry_failed`` resume its paid calls.
 
         .. versionchanged:: Unreleased
             ``written``.

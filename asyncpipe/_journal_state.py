@@ -87,6 +87,37 @@ class JournalState:
     done_keys: Container[str] = field(default_factory=KeySet, compare=False)
 
 
+class Written(Container[str]):
+    """
+    The keys of the items an output holds written ok, read on demand: a compaction drops
+    the checkpoints of those whose done lines the journal lost.
+
+    `held` says cheaply which keys the output holds, whatever their status; ``in`` also
+    asks ``statuses`` once, for the keys written ok and those written with an error
+    (which costs a read of the output), so a compaction asks it only of the items whose
+    checkpoints would otherwise go.  A key held but written with an error (an output
+    the sink could not encode has no ``fail`` line in the journal), or no longer in the
+    output, is not in it.
+    """
+
+    def __init__(
+        self,
+        held: Container[str],
+        statuses: Callable[[], tuple[Container[str], Container[str]]],
+    ) -> None:
+        self.held = held
+        self._statuses = statuses
+        self._read: tuple[Container[str], Container[str]] | None = None
+
+    def __contains__(self, key: object) -> bool:
+        if key not in self.held:
+            return False
+        if self._read is None:
+            self._read = self._statuses()
+        ok, errors = self._read
+        return key in ok and key not in errors
+
+
 @dataclass
 class Layout:
     """
@@ -490,10 +521,12 @@ def compact(
         keep_done: which finished items stay finished (the others keep their
             checkpoints).  Implies ``full``.
         full: read and check the whole file, the run of done lines too.
-        sink_keys: the keys the sink holds, durably (its output is closed): an item among
+        sink_keys: the keys of the items the sink holds written ok, durably (its output
+            is closed; a `Written` reads their statuses only if needed): an item among
             them that the journal knows neither as done nor as failed was written, and its
             done line lost (a crash between the output's write and the journal's, a
-            corrupt line): its checkpoints go.  Those of items done with an error stay.
+            corrupt line): its checkpoints go.  Those of items done with an error stay,
+            whether the journal or the output says so.
 
     Returns:
         The new layout, the number of lines of the part read and of the new file
@@ -610,16 +643,21 @@ def _drop_written(
     block_errors: Callable[[], set[str]] | None = None,
 ) -> int:
     """
-    Drop the checkpoints of items the sink holds that the journal knows neither as done
-    nor as failed: their done lines were lost (see `compact`).  ``block_errors`` gives
-    the items done with an error in a run of done lines not read yet: it is called only
-    when some item's checkpoints would go.  Returns how many items' checkpoints went.
+    Drop the checkpoints of items the sink holds written ok that the journal knows
+    neither as done nor as failed: their done lines were lost (see `compact`).
+    ``block_errors`` gives the items done with an error in a run of done lines not read
+    yet, and a `Written` the output's statuses: each is asked only when some item's
+    checkpoints would still go, the output last.  Returns how many items' checkpoints
+    went.
     """
-    lost = [key for key in checkpoints if key in sink_keys]
+    held = sink_keys.held if isinstance(sink_keys, Written) else sink_keys
+    lost = [key for key in checkpoints if key in held]
     lost = [key for key in lost if key not in failures and key not in errored]
     if lost and block_errors is not None:
         errored = block_errors()
         lost = [key for key in lost if key not in errored]
+    if lost and held is not sink_keys:
+        lost = [key for key in lost if key in sink_keys]  # the output's statuses, read now
     for key in lost:
         del checkpoints[key]
     return len(lost)

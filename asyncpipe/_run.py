@@ -311,8 +311,14 @@ class Run:
                 finally:
                     if self.journal is not None:
                         # What the sink held at the start is on disk now: the items of
-                        # it whose done lines the journal lost keep no checkpoints.
-                        await self.journal.aclose(written=written if durable else None)
+                        # it written ok whose done lines the journal lost keep no
+                        # checkpoints.  A sink that cannot tell an error record keeps them.
+                        ok = None
+                        try:
+                            if durable and written is not None and self.sink is not None:
+                                ok = self.sink.written_ok()
+                        finally:
+                            await self.journal.aclose(written=ok)
         summary = self.summary()
         if self.progress is not None:
             self.progress.finish(summary)

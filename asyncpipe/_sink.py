@@ -21,6 +21,7 @@ import orjson
 from . import _runlock
 from ._durable import CHUNK, LineScanner, atomic_write, cut_tail, fsync_dir, temporary
 from ._exceptions import ConfigError, JournalError, OutputError
+from ._journal_state import Written
 from ._keyindex import KeyIndex, OrderedKeys
 from ._keyset import KeySet
 from ._stage import ErrorRecord, Item
@@ -56,6 +57,22 @@ class Sink:
             The keys of items already written (a ``set``, or anything that supports
             ``in``), which the run will skip; or ``None`` if the sink cannot tell, and the
             journal's word is taken instead.
+        """
+        return None
+
+    def written_ok(self) -> Container[str] | None:
+        """
+        Which of the keys `open` returned the sink holds written without an error record,
+        once it has closed; ``None`` (the default) if it cannot tell.
+
+        A journaled run's closing compaction drops the checkpoints of those items whose
+        done lines the journal lost (a crash between the output's write and the
+        journal's), and keeps them for every other item: one written with an error may
+        be retried (``retry_failed``), and its checkpoints spare its paid calls.  A sink
+        that returns ``None`` here keeps them all, which costs only their bytes.  ``in``
+        is asked in a worker thread, after `aclose`, so it may read the output.
+
+        .. versionadded:: Unreleased
         """
         return None
 
@@ -184,6 +201,7 @@ class JsonlSink(Sink):
         self._unindexed: list[str] = []  # the keys written since the last index record
         self._retrying: set[str] = set()  # error lines this run replaces (`_drop_retried`)
         self._marker = self.path.with_name(self.path.name + ".retrying")
+        self._held: Container[str] | None = None  # the keys `open` returned
         self.lines_written = 0
 
     async def open(self, *, resume: bool, retry_failed: bool) -> Container[str] | None:
@@ -197,7 +215,33 @@ class JsonlSink(Sink):
             self._release_lock()
             raise
         self._last_sync = anyio.current_time()
+        self._held = keys
         return keys
+
+    def written_ok(self) -> Container[str] | None:
+        # The statuses are read from the closed output only if a compaction asks: the
+        # keys came from the index and a scan that parses no line.
+        if self._held is None:
+            return None
+        return Written(self._held, self._statuses)
+
+    def _statuses(self) -> tuple[Container[str], Container[str]]:
+        """
+        The keys of the output's lines with status ``ok``, and those of its lines with
+        any other status (or none: a record without one may stand for an error).  An
+        output that cannot be read or parsed counts every key as an error.
+        """
+        ok, errors = KeySet(), set()
+        try:
+            for number, (_, line) in enumerate(LineScanner(self.path), start=1):
+                key, status = self._parse(line, number)
+                if status == "ok":
+                    ok.add(key)
+                else:
+                    errors.add(key)
+        except (OSError, JournalError):
+            return KeySet(), set()
+        return ok, errors
 
     def _release_lock(self) -> None:
         lock, self._lock = self._lock, None
