@@ -483,7 +483,10 @@ class Journal:
 
     @staticmethod
     async def compact(
-        path: str | os.PathLike[str], *, keep_done: Callable[[str], bool] | None = None
+        path: str | os.PathLike[str],
+        *,
+        keep_done: Callable[[str], bool] | None = None,
+        written: Container[str] | None = None,
     ) -> tuple[int, int]:
         """
         Rewrite a journal with only what resume needs: one ``done`` line per finished
@@ -502,6 +505,11 @@ class Journal:
                 loss the journal may say "done" for a line that never reached the disk).
                 An item it rejects is kept as unfinished, with its checkpoints.  Default:
                 every item the journal says is done.
+            written: the keys of the items the output holds written ok (without an error
+                record): those the journal knows neither as done nor as failed lost
+                their done lines, and their checkpoints go, as a run's closing
+                compaction drops them (see `aclose`).  Default: every checkpoint of an
+                item the journal does not know as done ok stays.
 
         Returns:
             The number of lines before and after.
@@ -509,9 +517,12 @@ class Journal:
         Raises:
             JournalError: the journal cannot be read, is no journal, or cannot be
                 rewritten.  Corrupt lines are dropped, with a warning that names them.
+
+        .. versionchanged:: Unreleased
+            ``written``.
         """
         before, after, corrupt, _ = await anyio.to_thread.run_sync(
-            compact_file, Path(path), keep_done
+            lambda: compact_file(Path(path), keep_done, written=written)
         )
         if corrupt:
             log.warning("journal %s: compacted without %s", path, _skipped(corrupt))

@@ -1,7 +1,7 @@
 """
 What a compaction may drop of the items an output holds: the checkpoints of those
 written ok whose done lines the journal lost, and only when the sink says which those
-are (`Sink.written_ok`).
+are (`Sink.written_ok`), or the caller of `Journal.compact` does (``written=``).
 
 Each journal comes from a real run whose journal (never compacted) is then cut on disk
 at a done line's start, as a power loss takes a journal's last lines.
@@ -77,3 +77,15 @@ class TestClosingCompaction:
         sink = JsonlSink(out)
         await _pipeline().run(KEYS, sink=sink, journal=Journal(path), key=str, resume=True)
         assert (await Journal.read(path)).checkpoints == {}
+
+
+class TestCompact:
+    async def test_written_drops_the_dead_checkpoints(self, tmp_path: Path) -> None:
+        """`Journal.compact` drops the checkpoints of the items ``written`` names."""
+        path = await _cut_run(tmp_path, _MemorySink(set()))
+        assert await Journal.compact(path) == (5, 5)  # the start line and 4 checkpoints
+        assert set((await Journal.read(path)).checkpoints) == set(KEYS)
+        await Journal.compact(path, written={"a", "c", "elsewhere"})
+        state = await Journal.read(path)
+        assert set(state.checkpoints) == {"b", "d"}
+        assert state.done == {} and state.failed == {}
