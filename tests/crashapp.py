@@ -22,10 +22,12 @@ import contextlib
 import hashlib
 import os
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -247,6 +249,28 @@ async def _main(args: argparse.Namespace) -> int:
     if summary.interrupted is not None:
         return EXIT_CODES.get(summary.interrupted, 1)
     return 0
+
+
+def launch(
+    root: Path, run: int, *, resume: bool, hold: int, items: int, journal: str
+) -> subprocess.Popen[bytes]:
+    """
+    Start this app on ``items`` items in ``root`` (its output ``out.jsonl``, its journal
+    ``journal``, its paid calls counted in ``calls.txt``, its log ``run<run>.log``),
+    holding after ``hold`` items are written (``-1``: never) so a test can kill it there.
+    """
+    args = [
+        sys.executable,
+        __file__,
+        *("--items", str(items), "--out", str(root / "out.jsonl")),
+        *("--journal", str(root / journal), "--side", str(root / "calls.txt")),
+        *("--run-id", str(run), "--workers", "4,2,4,2", "--sleep", "0.04"),
+        *("--hold-after", str(hold)),
+    ]
+    if resume:
+        args.append("--resume")
+    with open(root / f"run{run}.log", "wb") as log:
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
 
 
 def main(argv: list[str] | None = None) -> int:

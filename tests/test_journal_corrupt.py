@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,28 +28,16 @@ from pathlib import Path
 import anyio
 import orjson
 import pytest
-from crashapp import expected_value, key_of
+from crashapp import expected_value, key_of, launch
 
 from asyncpipe import Journal
 from asyncpipe._cli import main
 
-APP = Path(__file__).with_name("crashapp.py")
 ITEMS = 40
 
 
 def _start(root: Path, run: int, *, resume: bool, hold: int) -> subprocess.Popen[bytes]:
-    args = [
-        sys.executable,
-        str(APP),
-        *("--items", str(ITEMS), "--out", str(root / "out.jsonl")),
-        *("--journal", str(root / "j.journal"), "--side", str(root / "calls.txt")),
-        *("--run-id", str(run), "--workers", "4,2,4,2", "--sleep", "0.04"),
-        *("--hold-after", str(hold)),
-    ]
-    if resume:
-        args.append("--resume")
-    with open(root / f"run{run}.log", "wb") as log:
-        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    return launch(root, run, resume=resume, hold=hold, items=ITEMS, journal="j.journal")
 
 
 def _in_flight(root: Path) -> set[str]:

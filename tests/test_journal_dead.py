@@ -17,35 +17,22 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import orjson
 import pytest
-from crashapp import expected_value, key_of
+from crashapp import expected_value, key_of, launch
 
 from asyncpipe._cli import main
 from asyncpipe._journal_state import read_all
 
-APP = Path(__file__).with_name("crashapp.py")
 ITEMS = 40
 
 
 def _start(root: Path, run: int, *, resume: bool, hold: int) -> subprocess.Popen[bytes]:
-    args = [
-        sys.executable,
-        str(APP),
-        *("--items", str(ITEMS), "--out", str(root / "out.jsonl")),
-        *("--journal", str(root / "out.jsonl.journal"), "--side", str(root / "calls.txt")),
-        *("--run-id", str(run), "--workers", "4,2,4,2", "--sleep", "0.04"),
-        *("--hold-after", str(hold)),
-    ]
-    if resume:
-        args.append("--resume")
-    with open(root / f"run{run}.log", "wb") as log:
-        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    return launch(root, run, resume=resume, hold=hold, items=ITEMS, journal="out.jsonl.journal")
 
 
 def _ids(out: Path) -> list[str]:
