@@ -279,6 +279,18 @@ class Hidden(tuple[str, ...]):
         return f"Hidden(<{len(self)} hidden>)"
 
 
+def _fresh_error() -> None:
+    """
+    Set PDFium's last error to a data format error, by opening an empty buffer.
+
+    PDFium leaves its last error as it was when some opens fail (a PDF with no pages, or
+    no page tree), so an earlier file's "password" error would name this one encrypted:
+    after this, a password error is this open's own, and a stale format error leads to
+    the checks of the file's own bytes. Call it holding :data:`pdfium_lock`.
+    """
+    pdfium_c.FPDF_LoadMemDocument(b"", 0, None)
+
+
 def _open(path: Path | bytes, passwords: Sequence[str]) -> pdfium.PdfDocument:
     """
     ``path`` opened without a password, else with the first of ``passwords`` that opens it.
@@ -288,6 +300,7 @@ def _open(path: Path | bytes, passwords: Sequence[str]) -> pdfium.PdfDocument:
     its owner's.
     """
     try:
+        _fresh_error()
         return pdfium.PdfDocument(path)
     except pdfium.PdfiumError as exc:
         if exc.err_code != pdfium_c.FPDF_ERR_PASSWORD or not passwords:
@@ -295,6 +308,7 @@ def _open(path: Path | bytes, passwords: Sequence[str]) -> pdfium.PdfDocument:
         refused = exc
     for password in passwords:
         try:
+            _fresh_error()
             return pdfium.PdfDocument(path, password=password)
         except pdfium.PdfiumError as exc:
             if exc.err_code != pdfium_c.FPDF_ERR_PASSWORD:

@@ -6,6 +6,7 @@ and the passwords never shown.
 from __future__ import annotations
 
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio
@@ -17,6 +18,7 @@ from stages._page import PageRef
 from stages.app import pdf_passwords
 from stages.inputs import InputError, discover, estimate_pages, load_page, read_page
 from stages.pipeline import DocumentSettings, page_loader
+from stages.testing.pdf import pdf_file
 
 PASSWORD = "pw-0123456789-SECRET"
 
@@ -113,6 +115,44 @@ class TestWrongPassword:
             load_page(manual, pdf_passwords=["nope", "nor this"])
         assert "none of the 2 passwords given opens it" in str(raised.value)
         assert "corrupt" not in str(raised.value)
+
+
+class TestAfterALockedPdf:
+    """A PDF PDFium refuses without saying why is not called encrypted after a locked one
+    (PDFium's last error is then the locked PDF's)."""
+
+    @staticmethod
+    def _broken(folder: Path) -> tuple[Path, Path]:
+        empty = pdf_file(
+            folder / "empty.pdf",
+            [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"],
+        )
+        return empty, pdf_file(folder / "no_tree.pdf", [b"<< /Type /Catalog >>"])
+
+    @pytest.mark.parametrize("given", [[], ["nope"]])
+    def test_in_one_discovery(self, tmp_path: Path, given: list[str]) -> None:
+        """Each of the two PDFs after the locked one says what is wrong with it."""
+        locked = _locked(tmp_path)
+        empty, no_tree = self._broken(tmp_path)
+        refs = list(discover([locked, empty, no_tree], pdf_passwords=given))
+        assert [ref.locked for ref in refs] == [True, False, False]
+        assert [ref.problem for ref in refs[1:]] == [
+            f"{empty}: PDF has no pages (its page tree is empty)",
+            f"{no_tree}: corrupt or unreadable PDF: PDFium cannot parse it",
+        ]
+        manual = PageRef("empty.pdf#1@000000000000", str(empty), 1, "pdf")
+        with pytest.raises(InputError, match=r"empty\.pdf: PDF has no pages"):
+            load_page(manual, pdf_passwords=given)
+
+    def test_locked_one_opened_in_another_thread(self, tmp_path: Path) -> None:
+        """The locked PDF opened in one worker thread does not show in another's."""
+        locked = _locked(tmp_path)
+        empty, _ = self._broken(tmp_path)
+        with ThreadPoolExecutor(1) as first, ThreadPoolExecutor(1) as second:
+            (opened,) = first.submit(lambda: list(discover([locked]))).result()
+            (ref,) = second.submit(lambda: list(discover([empty]))).result()
+        assert opened.locked
+        assert ref.problem == f"{empty}: PDF has no pages (its page tree is empty)"
 
 
 class TestPasswordsNeverShow:
