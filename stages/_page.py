@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["Line", "Page", "PageRef", "centre_in", "utf8_text"]
+__all__ = ["Line", "Page", "PageRef", "PictureImage", "centre_in", "utf8_text"]
 
 
 def centre_in(box: Sequence[float], area: Sequence[float]) -> bool:
@@ -146,13 +146,32 @@ class Line:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PictureImage:
+    """
+    A picture of a PDF page rendered apart, finer than its page: a small fine scan on a
+    large page, which the page's own render shrinks past reading.
+
+    Attributes:
+        box: the area rendered, ``[x0, y0, x1, y1]`` in the pixels of the page as loaded
+            (those of ``notes["load"]["pictures"]``).
+        scale: the picture's pixels per pixel of ``box``.
+        image: its BGR pixels.
+    """
+
+    box: list[float]
+    scale: float
+    image: npt.NDArray[np.uint8]
+
+
 @dataclass(slots=True)
 class Page:
     """
     A page as it moves through load → preprocess → ocr → correct → fix → structure.
 
-    ``image`` holds pixels (uint8, gray or BGR) until OCR is done; OCR drops it so that
-    checkpoints and memory stay small.  ``fallback_fields`` holds the offline rules' fields
+    ``image`` holds pixels (uint8, gray or BGR) until OCR is done; OCR drops it, and
+    ``picture_images`` (`PictureImage`) with it, so that checkpoints and memory stay
+    small.  ``fallback_fields`` holds the offline rules' fields
     of a page whose LLM stage failed for good, so its error record loses nothing.
     """
 
@@ -165,6 +184,7 @@ class Page:
     fields: dict[str, Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     fallback_fields: dict[str, Any] | None = None
+    picture_images: list[PictureImage] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """

@@ -31,11 +31,12 @@ from PIL import (
 )
 from pillow_heif.as_plugin import HeifImageFile
 
-from stages._page import Page, PageRef
+from stages._page import Page, PageRef, PictureImage
 
 from ._damage import bad_marker, jpeg_damage
 from ._drawing import page_bounds
 from ._errors import InputError
+from ._pictures import finest_dpi, render_pictures
 from ._png_cut import png_cut
 from ._salvage import SALVAGE_MIN, cut_unread, ended, is_truncated
 from ._sniff import Hidden, describe, open_pdf, show_path
@@ -166,13 +167,14 @@ def load_page(
         if max_side is not None:
             max_side = math.ceil(max_side / min(width, height))
     layer = TextLayer()
+    pictures: list[PictureImage] = []
     salvaged: float | None = None
     damaged: str | None = None  # what is wrong with a JPEG's data (`stages.inputs._damage`)
     # A page of a multi-page TIFF is named in its errors: its other pages may be fine.
     what = f"TIFF page {ref.page}" if ref.kind == "tiff" else ref.kind.upper()
     try:
         if ref.kind == "pdf":
-            image, drafted, layer = _render_pdf(
+            image, drafted, layer, pictures = _render_pdf(
                 ref.data if ref.data is not None else path,
                 ref.page,
                 max_pixels=max_pixels,
@@ -245,6 +247,7 @@ def load_page(
         page.notes.setdefault("load", {})["text_layer"] = len(layer.lines)
         if layer.pictures:
             page.notes["load"]["pictures"] = layer.pictures
+            page.picture_images = pictures
     return page
 
 
@@ -363,7 +366,9 @@ def page_bytes(value: object) -> float:
     the ``weight`` that bounds the queues in front of the image stages.
     """
     image = getattr(value, "image", None)
-    return float(image.nbytes) if isinstance(image, np.ndarray) else 0.0
+    pictures = getattr(value, "picture_images", None) or ()
+    held = sum(picture.image.nbytes for picture in pictures)
+    return float(image.nbytes + held) if isinstance(image, np.ndarray) else 0.0
 
 
 def _shrink(
@@ -584,7 +589,7 @@ def _render_pdf(
     whole_pixels: int | None,
     text: bool,
     passwords: Sequence[str],
-) -> tuple[npt.NDArray[np.uint8], float, TextLayer]:
+) -> tuple[npt.NDArray[np.uint8], float, TextLayer, list[PictureImage]]:
     if dpi <= 0:
         raise ValueError(f"pdf_dpi must be positive, not {dpi}")
     scale = dpi / 72.0
@@ -604,6 +609,7 @@ def _render_pdf(
             if turn in (90, 270):
                 width_pt, height_pt = height_pt, width_pt
             render = max(scale, scan / 72.0)
+            wanted = render
             longest = max(width_pt, height_pt) * render
             whole = whole_pixels is not None and width_pt * height_pt * render**2 <= whole_pixels
             if max_side is not None and longest > max_side and not whole:
@@ -623,6 +629,23 @@ def _render_pdf(
                 array: npt.NDArray[np.uint8] = np.array(bitmap.to_numpy(), dtype=np.uint8)
             finally:
                 bitmap.close()
+            pictures: list[PictureImage] = []
+            if layer.pictures and render < wanted:
+                # A page shrunk to its cap shrinks its pictures too, past reading when a
+                # fine scan is small on a large page: each renders apart at the finest
+                # image's resolution (at least the page's own), within the same caps.
+                fine = max(wanted * 72.0, min(finest_dpi(pdf_page), MAX_SCAN_DPI))
+                pictures = render_pictures(
+                    pdf_page,
+                    layer.pictures,
+                    scale=scale,
+                    shown=render,
+                    dpi=fine,
+                    size=(width_pt, height_pt),
+                    turn=turn,
+                    max_side=max_side,
+                    budget=min(max_pixels, whole_pixels or max_pixels),
+                )
         finally:
             pdf_page.close()
     if array.ndim == 3 and array.shape[2] == 4:  # BGRx / BGRA: drop the fourth byte
@@ -630,4 +653,4 @@ def _render_pdf(
     shrunk = 1.0
     if not whole:  # PDFium may round a side up past max_side
         array, shrunk = _shrink(array, max_side)
-    return array, render / scale * shrunk, layer
+    return array, render / scale * shrunk, layer, pictures

@@ -177,13 +177,25 @@ def _read_pictures(
     60 px logo cut alone was read enlarged 12 times, slower than the whole page and worse.
     When the canvases would hold more pixels than the page (many small pictures), the
     page is read once instead, its lines painted over the same way.
+
+    A picture the load stage rendered apart (``page.picture_images``: a large page shrunk
+    its small fine scan) is read from that render instead, on a canvas of the same side.
     """
     crop = page.notes.get("preprocess", {}).get("crop") or (0.0, 0.0)
     height, width = image.shape[:2]
     side = min(height, width)
     pictures = page.notes["load"]["pictures"]
+    apart = page.picture_images
+    found: list[Line] = []
+    for fine in apart:
+        lines = engine.recognize(
+            _on_canvas(fine.image, side, page.lines, fine.scale, fine.box[:2], (0, 0))
+        )
+        _keep(engine, lines, fine.scale, fine.box[:2], (0, 0), fine.image.shape, page, found)
     cuts = []
     for picture in pictures:
+        if any(centre_in(picture, fine.box) for fine in apart):
+            continue
         x0, y0, x1, y1 = _in_image(picture, scale, crop)
         left, top = max(0, int(x0) - _PICTURE_MARGIN), max(0, int(y0) - _PICTURE_MARGIN)
         right = min(width, int(x1) + _PICTURE_MARGIN)
@@ -193,28 +205,45 @@ def _read_pictures(
     canvases = sum(max(side, x1 - x0) * max(side, y1 - y0) for x0, y0, x1, y1 in cuts)
     if canvases > height * width:
         cuts = [(0, 0, width, height)]
-    found: list[Line] = []
     for left, top, right, bottom in cuts:
         lines = engine.recognize(
             _on_canvas(image[top:bottom, left:right], side, page.lines, scale, crop, (left, top))
         )
-        if getattr(engine, "last_turns", 0) and lines:
-            # Read turned (sideways text, a stamp): the boxes are in the turned cut, not in
-            # the page. Its text, in its own reading order, stands as one line for the
-            # picture.
-            lines = [
-                Line(
-                    " ".join(line.text for line in reading_order(lines)),
-                    [0.0, 0.0, float(right - left), float(bottom - top)],
-                    min(line.confidence for line in lines),
-                )
-            ]
-        for line in _to_page(lines, scale, crop, (left, top)):
-            if any(centre_in(line.box, picture) for picture in pictures) and not _given(
-                line.box, [given.box for given in (*page.lines, *found)]
-            ):
-                found.append(line)
+        shape = (bottom - top, right - left)
+        _keep(engine, lines, scale, crop, (left, top), shape, page, found)
     return found
+
+
+def _keep(
+    engine: OcrEngine,
+    lines: list[Line],
+    scale: float,
+    crop: Sequence[float],
+    offset: tuple[int, int],
+    shape: Sequence[int],
+    page: Page,
+    found: list[Line],
+) -> None:
+    """Add to ``found`` the lines OCR read in a cut of ``shape`` (moved to the page by
+    ``scale``, ``crop`` and ``offset``, as `_to_page` does) that fall in a picture and
+    that no line already there holds (`_given`)."""
+    if getattr(engine, "last_turns", 0) and lines:
+        # Read turned (sideways text, a stamp): the boxes are in the turned cut, not in
+        # the page. Its text, in its own reading order, stands as one line for the
+        # picture.
+        lines = [
+            Line(
+                " ".join(line.text for line in reading_order(lines)),
+                [0.0, 0.0, float(shape[1]), float(shape[0])],
+                min(line.confidence for line in lines),
+            )
+        ]
+    pictures = page.notes["load"]["pictures"]
+    for line in _to_page(lines, scale, crop, offset):
+        if any(centre_in(line.box, picture) for picture in pictures) and not _given(
+            line.box, [given.box for given in (*page.lines, *found)]
+        ):
+            found.append(line)
 
 
 def _on_canvas(
@@ -316,7 +345,7 @@ def ocr_page(engine: OcrEngine, page: Page) -> Page:
         pictured = _read_pictures(engine, page, page.image, scale) if "pictures" in load else []
         page.lines = reading_order([*page.lines, *pictured])
         page.text = "\n".join(line.text for line in page.lines)
-        page.image = None
+        page.image, page.picture_images = None, []
         page.notes["ocr"] = {"engine": "pdf text", "lines": len(page.lines), "seconds": 0.0}
         if "pictures" in load:
             page.notes["ocr"].update(

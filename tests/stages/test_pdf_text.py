@@ -391,6 +391,64 @@ class TestTextLayer:
         assert read.notes["ocr"]["engine"] == "pdf text + reads"
         assert read.notes["ocr"]["pictures"] == 1
 
+    def test_a_small_fine_picture_on_a_large_page_keeps_its_pixels(self, tmp_path: Path) -> None:
+        """A 640-pixel picture an inch wide on an A0 page, which renders shrunk to 2000
+        pixels (42 dpi), is rendered apart at its own resolution and read from that; the
+        lines read come back in the page's pixels, inside the picture."""
+        fine = np.full((200, 640), 255, dtype=np.uint8)
+        cv2.putText(fine, "STAMP 7", (20, 130), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 0, 8)
+        path = text_pdf(
+            tmp_path / "a0.pdf",
+            [("SHEET 7", 100, 100, 72)],
+            2384,
+            3370,
+            pictures=[(fine, 1000, 1500, 72)],
+        )
+        page = page_loader(DocumentSettings(malloc_tuning=False))(_ref(path))
+        assert page.image is not None and max(page.image.shape) == 2000
+        (picture,) = page.notes["load"]["pictures"]
+        assert picture[2] - picture[0] < 2000 / 3370 * 72 * 1.2 / page.scale
+        (apart,) = page.picture_images
+        assert apart.image.shape[1] >= 640  # its own pixels, not the page's 42 dpi
+        assert apart.box[0] <= picture[0] and apart.box[2] >= picture[2]
+        engine = _Reads()
+        left, top = apart.image.shape[1] // 3, apart.image.shape[0] // 3
+        engine.found = [Line("STAMP 7", [left, top, 2.0 * left, 2.0 * top], 0.9)]
+        read = ocr_page(engine, page)  # type: ignore[arg-type]
+        assert page.picture_images == []
+        ((image),) = engine.images
+        ink = np.argwhere(image.min(axis=2) < 128)
+        drawn = np.argwhere(fine < 128)
+        words = drawn.max(axis=0)[1] - drawn.min(axis=0)[1]
+        # Rendered at 600 dpi (the cap on a scan's), the words are nearly as wide as drawn.
+        assert ink.max(axis=0)[1] - ink.min(axis=0)[1] > 0.9 * words
+        assert read.text.splitlines() == ["SHEET 7", "STAMP 7"]
+        x0, y0, x1, y1 = read.lines[1].box
+        assert picture[0] < x0 < x1 < picture[2] and picture[1] < y0 < y1 < picture[3]
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(600)
+    def test_a_small_fine_picture_on_a_large_page_is_read_by_ocr(self, tmp_path: Path) -> None:
+        """A real engine reads the words of a fine picture an inch wide on an A0 page."""
+        fine = np.full((200, 640), 255, dtype=np.uint8)
+        cv2.putText(fine, "STAMP 7", (20, 130), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 0, 8)
+        path = text_pdf(
+            tmp_path / "a0.pdf",
+            [("SHEET 7", 100, 100, 72)],
+            2384,
+            3370,
+            pictures=[(fine, 1000, 1500, 72)],
+        )
+        settings = DocumentSettings(malloc_tuning=False)
+        page = preprocess(page_loader(settings)(_ref(path)), settings.preprocess)
+        engine = make_engine()
+        try:
+            read = ocr_page(engine, page)
+        finally:
+            engine.close()
+        assert read.text.splitlines() == ["SHEET 7", "STAMP 7"]
+        assert read.notes["ocr"]["pictures"] == 1
+
     @pytest.mark.slow
     @pytest.mark.timeout(600)
     def test_a_name_in_a_logo_is_read_by_ocr(self, tmp_path: Path) -> None:
