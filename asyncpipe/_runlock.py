@@ -34,6 +34,12 @@ class _JournalInUse(JournalError, ConfigError):
     "finish the run" advice would name the very command refused)."""
 
 
+class _Unwritable(JournalError, ConfigError):
+    """The journal's folder cannot be written (read-only, another user's, ``/proc``): a
+    `JournalError` as documented, and a usage error on the command line, since the run has
+    written nothing yet (its "finish the run" advice would name a run that never began)."""
+
+
 def lock_path(target: Path) -> Path:
     """
     Returns:
@@ -63,6 +69,7 @@ def take(journal: Path, *, advice: str = "") -> int:
         JournalError,
         advice or "give this run another output (each output has its own journal)",
         in_use=_JournalInUse,
+        unwritable=_Unwritable,
     )
 
 
@@ -83,16 +90,20 @@ def _take(
     error: type[Exception],
     advice: str,
     in_use: type[Exception] | None = None,
+    unwritable: type[Exception] | None = None,
 ) -> int:
     path = lock_path(target)
+    # The lock is the first file a run writes beside its output or journal, so a folder
+    # it cannot write is met here, before anything is written: said as such.
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise error(f"cannot open {what} {target}: {exc}") from exc
-    try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise error(f"cannot open the {what}'s lock {path}: {exc}") from exc
+        reason = exc.strerror or type(exc).__name__
+        raise (unwritable or error)(
+            f"cannot write in {target.parent}, the folder of the {what} {target} ({reason}: "
+            f"{exc.filename}): give the run a folder it can write"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -138,6 +138,22 @@ class TestCountingApp:
         assert "Traceback" not in done.stderr
         assert done.stderr.rstrip().endswith(" --progress none --resume")
 
+    def test_a_folder_it_cannot_write_is_said_so(self, tmp_path: Path) -> None:
+        """An output in a folder the run cannot write (``/proc``: not even root can) says
+        so, exit 2, with no advice to resume a run that wrote nothing (a review: a
+        JournalError, exit 1, and "The lines written so far are kept ... --resume")."""
+        if not Path("/proc/self").is_dir():
+            pytest.skip("no /proc")
+        source = numbers(tmp_path / "n.txt", 3)
+        out = Path("/proc") / f"asyncpipe-{os.getpid()}.jsonl"
+        done = cli(*APP_RUN, source, "--out", out, "--side", tmp_path / "side")
+        assert done.returncode == 2, done.stderr
+        journal = f"{out}.journal"
+        assert done.stderr == (
+            f"asyncpipe: cannot write in /proc, the folder of the journal {journal} (No such "
+            f"file or directory: {journal}.lock): give the run a folder it can write\n"
+        )
+
     def test_resume_and_overwrite_together_are_refused(self, tmp_path: Path) -> None:
         """--resume --overwrite is a contradiction, refused (round 24's audit: --overwrite
         was silently ignored)."""
