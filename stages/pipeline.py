@@ -561,6 +561,8 @@ def _warnings(page: Page) -> list[str]:
                 else "the page decoded, but below the damage it may be smeared and read wrong"
             )
         )
+    for warned in page.notes.get("load", {}).get("pillow", []):
+        warnings.append(f"decoder: Pillow warned while reading the page: {warned}")
     read = page.notes.get("ocr", {})
     scanned = read.get("line_height")
     height = read.get("read_height", scanned)

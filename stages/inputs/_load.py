@@ -37,6 +37,7 @@ from ._damage import bad_marker, jpeg_damage
 from ._drawing import page_bounds
 from ._errors import InputError
 from ._pictures import finest_dpi, render_pictures
+from ._pillow_warnings import pillow_warnings
 from ._png_cut import png_cut
 from ._salvage import SALVAGE_MIN, cut_unread, ended, is_truncated
 from ._sniff import Hidden, describe, open_pdf, show_path
@@ -169,6 +170,7 @@ def load_page(
     layer = TextLayer()
     pictures: list[PictureImage] = []
     salvaged: float | None = None
+    pillow_said: list[str] = []  # what Pillow warned of while reading the page
     damaged: str | None = None  # what is wrong with a JPEG's data (`stages.inputs._damage`)
     # A page of a multi-page TIFF is named in its errors: its other pages may be fine.
     what = f"TIFF page {ref.page}" if ref.kind == "tiff" else ref.kind.upper()
@@ -192,7 +194,10 @@ def load_page(
             data = ref.data
             if data is None and ref.kind == "jpeg":
                 data = path.read_bytes()
-            with io.BytesIO(data) if data is not None else path.open("rb") as stream:
+            with (
+                pillow_warnings() as pillow_said,
+                io.BytesIO(data) if data is not None else path.open("rb") as stream,
+            ):
                 decode = partial(
                     _decode, max_pixels=max_pixels, max_side=max_side, whole_pixels=whole_pixels
                 )
@@ -230,6 +235,8 @@ def load_page(
     if ref.data is not None:
         ref = dataclasses.replace(ref, data=None)
     page = Page(ref=ref, image=image, scale=drafted)
+    if pillow_said:
+        page.notes.setdefault("load", {})["pillow"] = pillow_said
     if damaged is not None:
         page.notes.setdefault("load", {})["damaged"] = damaged
         if salvaged is not None:

@@ -22,6 +22,7 @@ from PIL import TiffImagePlugin
 
 from stages._page import utf8_text
 
+from ._pillow_warnings import pillow_warnings
 from ._tiff_cut import tiff_cut
 
 if TYPE_CHECKING:
@@ -394,9 +395,15 @@ def count_pages(path: Path | bytes, kind: str, *, passwords: Sequence[str] = ())
     if kind == "tiff":
         try:
             opened = io.BytesIO(path) if isinstance(path, bytes) else path.open("rb")
-            with opened as stream, TiffImagePlugin.TiffImageFile(stream) as image:
-                # The plugin class reads the header only; Image.open() would also run
-                # Pillow's decompression-bomb check, which load_page does itself.
+            # Pillow's warnings on the way (a directory cut short) are not printed: the
+            # page they concern says what is wrong with it when it is loaded. The plugin
+            # class reads the header only; Image.open() would also run Pillow's
+            # decompression-bomb check, which load_page does itself.
+            with (
+                pillow_warnings(),
+                opened as stream,
+                TiffImagePlugin.TiffImageFile(stream) as image,
+            ):
                 return _tiff_pages(image)
         except Exception as exc:  # Pillow raises many types (SyntaxError, struct.error...)
             if isinstance(exc, OSError) and exc.errno is not None:

@@ -9,6 +9,7 @@ import io
 import re
 import struct
 import tracemalloc
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ import pytest
 from corpus import bigtiff, receipt_images
 from PIL import Image
 
+from asyncpipe import Item
 from stages._page import PageRef
 from stages.inputs import InputError, discover, load_page
 from stages.inputs._damage import jpeg_damage
 from stages.inputs._tiff_cut import tiff_cut
+from stages.pipeline import output_record
 
 
 def _bgr(image: Image.Image) -> npt.NDArray[np.uint8]:
@@ -380,3 +383,57 @@ class TestGarbledJpeg:
         early.write_bytes(data[:start] + b"\xff\x36" + data[start + 2 :])
         with pytest.raises(InputError, match=r"its data is damaged .* under 10% of its page"):
             load_page(_refs(early)[0])
+
+
+class TestPillowWarnings:
+    """Pillow's warnings about a damaged TIFF are not printed: a page's own become its
+    record's warnings."""
+
+    @staticmethod
+    def _gradient() -> Image.Image:
+        return Image.fromarray(np.tile(np.arange(0, 256, 2, dtype=np.uint8), (96, 1)))
+
+    def test_a_cut_stack_prints_nothing(self, tmp_path: Path) -> None:
+        """A two-page TIFF cut before its second page's directory: discovery counts its
+        pages and the first loads, with no warning left to print."""
+        whole = tmp_path / "stack.tif"
+        first = self._gradient()
+        first.save(whole, "TIFF", save_all=True, append_images=[first.rotate(180)])
+        data = whole.read_bytes()
+        (directory,) = struct.unpack_from("<I", data, 4)
+        (entries,) = struct.unpack_from("<H", data, directory)
+        (second,) = struct.unpack_from("<I", data, directory + 2 + 12 * entries)
+        cut = tmp_path / "cut.tif"
+        cut.write_bytes(data[:second])  # the file ends where the second page's directory starts
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            one, two = discover([cut])
+            page = load_page(one)
+            with pytest.raises(InputError, match=r"cut\.tif: "):
+                load_page(two)
+        assert [str(warning.message) for warning in seen] == []
+        assert page.image is not None and "load" not in page.notes
+
+    def test_a_damaged_tag_is_the_page_s_warning(self, tmp_path: Path) -> None:
+        """A tag whose value lies past the file's end: the page loads whole, and what
+        Pillow warned of is in its record's warnings, not printed."""
+        image = self._gradient()
+        buffer = io.BytesIO()
+        image.save(buffer, "TIFF", tiffinfo={315: "A" * 40})  # Artist, after the strips'
+        data = bytearray(buffer.getvalue())
+        (ifd,) = struct.unpack_from("<I", data, 4)
+        (count,) = struct.unpack_from("<H", data, ifd)
+        tags = [struct.unpack_from("<H", data, ifd + 2 + 12 * n)[0] for n in range(count)]
+        struct.pack_into("<I", data, ifd + 2 + 12 * tags.index(315) + 8, len(data) + 1000)
+        damaged = tmp_path / "tag.tif"
+        damaged.write_bytes(bytes(data))
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            (ref,) = discover([damaged])
+            page = load_page(ref)
+        assert [str(warning.message) for warning in seen] == []
+        assert page.image is not None
+        assert (page.image.reshape(96, 128, -1)[:, :, 0] == np.asarray(image)).all()
+        (warned,) = page.notes["load"]["pillow"]
+        (warning,) = output_record(Item("p", 0, page))["warnings"]
+        assert warning == f"decoder: Pillow warned while reading the page: {warned}"
