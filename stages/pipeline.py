@@ -561,6 +561,9 @@ def _warnings(page: Page) -> list[str]:
                 else "the page decoded, but below the damage it may be smeared and read wrong"
             )
         )
+    frames = page.notes.get("load", {}).get("frames")
+    if frames is not None:
+        warnings.append(f"animated: the file holds {frames} pictures and only the first was read")
     for warned in page.notes.get("load", {}).get("pillow", []):
         warnings.append(f"decoder: Pillow warned while reading the page: {warned}")
     read = page.notes.get("ocr", {})

@@ -83,8 +83,9 @@ def discover(
     the root of a pattern is its longest folder prefix without wildcards.  ``<hash>`` is the
     first 12 hex digits of the SHA-256 of the file's content (of its absolute path if it
     cannot be read).  The same file reached twice (given twice, through two patterns, via a
-    symbolic link) is yielded once; so is a second file with the same id (same relative
-    name and same content under two roots), which is reported through ``on_skip``.
+    symbolic link) is yielded once, and each later time reported through ``on_skip``; so
+    is a second file with the same id (same relative name and same content under two
+    roots).
 
     Symbolic links are followed, but a folder is never walked twice, so link loops end.
 
@@ -92,8 +93,9 @@ def discover(
         inputs: files, folders and glob patterns, as the user typed them.
         recursive: walk into subfolders of a folder.
         suffixes: file name endings taken from inside folders (lower case, with the dot).
-        on_skip: called with ``(path, reason)`` for each folder entry left out (hidden,
-            not a document name, duplicate id), e.g. to print "skipped 3 files".
+        on_skip: called with ``(path, reason)`` for each folder entry or file left out
+            (hidden, not a document name, a repeat, duplicate id), e.g. to print "skipped
+            3 files".
         receipts: split a scan holding several receipts side by side into one ref per
             receipt (this decodes every scan once, small).
         pdf_passwords: the passwords to try, in turn, on an encrypted PDF that does not
@@ -333,6 +335,9 @@ class _Discovery:
         except OSError:
             key = os.path.abspath(path)
         if key in self.seen_files:
+            # Said, as a folder walked twice is: the user gave it on purpose, or twice by
+            # mistake, and may count the records against the inputs.
+            self.skip(str(path), "file already given (a repeat, or the same file by a link)")
             return
         self.seen_files.add(key)
         if self.list_only:

@@ -171,6 +171,7 @@ def load_page(
     pictures: list[PictureImage] = []
     salvaged: float | None = None
     pillow_said: list[str] = []  # what Pillow warned of while reading the page
+    frames = 1  # an animation's pictures, of which the first is read
     damaged: str | None = None  # what is wrong with a JPEG's data (`stages.inputs._damage`)
     # A page of a multi-page TIFF is named in its errors: its other pages may be fine.
     what = f"TIFF page {ref.page}" if ref.kind == "tiff" else ref.kind.upper()
@@ -212,6 +213,8 @@ def load_page(
                 else:
                     if ref.kind == "jpeg" and data is not None and (warned := jpeg_damage(data)):
                         damaged = f"libjpeg: {warned}"
+                    elif ref.kind in ("gif", "webp"):
+                        frames = _frames(data if data is not None else path, ref.kind)
         else:
             raise ValueError(f"unsupported file type {ref.kind!r}")
     except InputError:
@@ -237,6 +240,8 @@ def load_page(
     page = Page(ref=ref, image=image, scale=drafted)
     if pillow_said:
         page.notes.setdefault("load", {})["pillow"] = pillow_said
+    if frames > 1:
+        page.notes.setdefault("load", {})["frames"] = frames
     if damaged is not None:
         page.notes.setdefault("load", {})["damaged"] = damaged
         if salvaged is not None:
@@ -462,6 +467,20 @@ def _decode(
             return array, reduced.size[0] / width * shrunk, 1.0
         finally:
             reduced.close()
+
+
+def _frames(source: bytes | Path, kind: str) -> int:
+    """The pictures of an animated GIF or WebP (1 for a still one, or one whose count
+    cannot be read: the picture read is what counts). The file is opened again: decoding an
+    animated GIF's first picture closes its stream."""
+    try:
+        with (
+            io.BytesIO(source) if isinstance(source, bytes) else source.open("rb") as stream,
+            _OPENERS[kind](stream) as image,
+        ):
+            return max(1, int(getattr(image, "n_frames", 1)))
+    except Exception:  # Pillow raises many types on a damaged animation's later frames
+        return 1
 
 
 def _jpeg_divisor(width: int, height: int, max_side: int | None, max_pixels: int) -> int:
