@@ -18,12 +18,17 @@ if TYPE_CHECKING:
 __all__ = ["Amount", "find_amounts", "find_total"]
 
 # A money amount with two decimals. OCR noise tolerated: "RM9.00", "RM 9.00", "9,00",
-# "9. 00", "1,234.50", "-0.02", "$8.20", and a thousands comma read as a full stop
-# ("2.480.40").
+# "9. 00", "1,234.50", "$8.20", and a thousands comma read as a full stop ("2.480.40").
+# Negative in the three forms receipts and invoices print: "-0.02" (also "-RM5.00",
+# "RM-5.00"), a till's "5.00-" and an accountant's "(5.00)". A sign is glued to its
+# amount: a dash with a space after it, or after another dash, a colon or an equals sign,
+# is a separator or a leader ("TOTAL - 12.00", "TOTAL ---- 12.00", "TOTAL:-12.00").
 _AMOUNT = re.compile(
-    r"(?<![\w.,])(?P<cur>RM|MYR|\$)?[ :]?(?P<neg>-)?(?P<cur2>RM|\$)?[ ]?"
+    r"(?<![\w.,])(?P<open>\()?(?P<cur>RM|MYR|\$)?[ :]?"
+    r"(?:(?<![-:=])(?P<neg>-)(?=RM|\$|\d))?(?P<cur2>RM|\$)?[ ]?"
     r"(?P<int>\d{1,3}(?:,\d{3})+|\d{1,3}(?:\.\d{3})+(?=\.\d{2}(?!\d))|\d{1,7})"
     r"(?:\.|,(?=\d{2}(?!\d))) ?(?P<dec>\d{2})(?![\d%]|\.\d)"
+    r"(?(open)\)|(?P<trail>-(?![-\w]))?)"
 )
 # An O read for a zero in an amount: "46.6O", "21.0O", "9.O0", "11O.00".
 _O_IN_AMOUNT = re.compile(
@@ -90,7 +95,8 @@ class Amount:
     A money amount found in a row.
 
     Attributes:
-        printed: the normalised printed form: ``[$]digits.dd`` (thousands commas kept).
+        printed: the normalised printed form: ``[-][$]digits.dd`` (thousands commas
+            kept; ``-`` for any of the minus sign's forms).
         value: the numeric value (negative for a printed minus sign).
         start: where it starts in the row text.
     """
@@ -116,9 +122,10 @@ def find_amounts(row: str) -> list[Amount]:
         digits = f"{match['int'].replace('.', ',')}.{match['dec']}"
         dollar = "$" if "$" in (match["cur"] or "", match["cur2"] or "") else ""
         value = Decimal(digits.replace(",", ""))
-        if match["neg"]:
-            value = -value
-        found.append(Amount(dollar + digits, value, match.start()))
+        sign = ""
+        if match["neg"] or match["open"] or match["trail"]:
+            value, sign = -value, "-"
+        found.append(Amount(sign + dollar + digits, value, match.start()))
     return found
 
 
@@ -263,8 +270,8 @@ def _paid(found: _Found) -> tuple[Decimal, Amount] | None:
 
 def _printed(value: Decimal, like: str) -> str:
     """``value`` written the way ``like`` was printed (``$`` prefix, thousands commas)."""
-    digits = f"{value:,.2f}" if "," in like else f"{value:.2f}"
-    return ("$" if like.startswith("$") else "") + digits
+    digits = f"{abs(value):,.2f}" if "," in like else f"{abs(value):.2f}"
+    return ("-" if value < 0 else "") + ("$" if "$" in like else "") + digits
 
 
 def _settle(best: _Candidate, found: _Found, paid: Decimal | None) -> str:

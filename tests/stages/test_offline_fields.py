@@ -325,6 +325,34 @@ class TestTotal:
         assert find_total(["NETT TOTAL: $8.20"]) == "$8.20"
         assert find_total(["GRAND TOTAL RM 1,234.50"]) == "1,234.50"
 
+    @pytest.mark.parametrize(
+        ("row", "expected"),
+        [
+            ("TOTAL -12.00", "-12.00"),
+            ("TOTAL: -12.00", "-12.00"),
+            ("TOTAL RM-12.00", "-12.00"),
+            ("TOTAL -RM 12.00", "-12.00"),
+            ("NETT TOTAL -$8.20", "-$8.20"),
+            ("TOTAL 12.00-", "-12.00"),
+            ("TOTAL (1,234.50)", "-1,234.50"),
+            # A dash apart from the digits, or in a run of dashes, separates.
+            ("TOTAL - 12.00", "12.00"),
+            ("TOTAL: - 12.00", "12.00"),
+            ("TOTAL ---- 12.00", "12.00"),
+            ("TOTAL ----12.00", "12.00"),
+            ("TOTAL:-12.00", "12.00"),
+            ("TOTAL 12.00 - 3 ITEMS", "12.00"),
+            ("TOTAL (12.00", "12.00"),
+        ],
+    )
+    def test_a_refunds_minus_is_kept(self, row: str, expected: str) -> None:
+        """A minus glued to the total (a refund) is kept; a dash that separates is not."""
+        assert find_total(["REFUND", row, "THANK YOU"]) == expected
+
+    def test_a_negative_total_is_rounded_with_its_sign(self) -> None:
+        """A refund's unrounded total and its rounding line give the rounded refund."""
+        assert find_total(["TOTAL -60.31", "ROUNDING 0.01", "THANK YOU"]) == "-60.30"
+
     def test_cash_minus_change_decides(self) -> None:
         """Without a total label, CASH - CHANGE is what was paid."""
         assert find_total(["ITEM 4.50", "ITEM 4.50", "CASH 10.00", "CHANGE 1.00"]) == "9.00"
