@@ -13,6 +13,7 @@ from stages._page import Line, Page, PageRef
 from stages.ocr import RapidOcrEngine, ocr_page
 from stages.ocr._orient import VOTERS, is_sideways, quarter_turns
 from stages.offline import edit_distance
+from stages.preprocess import PreprocessOptions, preprocess
 
 __all__: list[str] = []
 
@@ -20,8 +21,9 @@ Crops = list[npt.NDArray[np.uint8]]
 
 
 def _line(x0: float, y0: float, x1: float, y1: float, text: str = "") -> Line:
-    """A line; its text is its box unless given (voters are one per distinct text)."""
-    return Line(text=text or f"{x0} {y0} {x1} {y1}", box=[x0, y0, x1, y1], confidence=0.9)
+    """A line; its text names its box unless given (voters are one per distinct text, and
+    hold a letter)."""
+    return Line(text=text or f"at {x0} {y0} {x1} {y1}", box=[x0, y0, x1, y1], confidence=0.9)
 
 
 def _across(count: int = 8) -> list[Line]:
@@ -91,6 +93,20 @@ class TestQuarterTurns:
         votes = Votes(["180"])
         assert quarter_turns(PAGE, [_line(10, 10, 20, 30)], votes) == 0
         assert votes.seen == []
+
+    def test_lines_of_digits_alone_do_not_vote(self) -> None:
+        """0, 6, 8 and 9 read as digits either way up: such lines are no evidence."""
+        digits = [
+            _line(x0, y0, x1, y1, text=f"{i:03d}.00 -1{i}")
+            for i, (x0, y0, x1, y1) in enumerate(line.box for line in _across())
+        ]
+        votes = Votes(["180"])
+        assert quarter_turns(PAGE, digits, votes) == 0
+        assert votes.seen == []
+        # One line with a letter among them votes alone.
+        worded = [*digits, _line(10, 300, 200, 320, text="TOTAL 12.00")]
+        assert quarter_turns(PAGE, worded, votes) == 2
+        assert len(votes.seen) == 1
 
     def test_voters_are_the_middles_of_the_widest_lines(self) -> None:
         """At most VOTERS crops, each the line's middle 4:1, turned to run across."""
@@ -171,6 +187,18 @@ class TestRealReceipts:
             plain.close()
         assert plain.last_turns == 0
         assert edit_distance(expected, got) > 0.5 * len(expected)
+
+    @pytest.mark.parametrize("number", ["006", "060"])
+    def test_a_label_of_digits_is_not_turned(self, engine: RapidOcrEngine, number: str) -> None:
+        """A tiny label of digits that read as digits upside down too stays upright."""
+        drawn = np.full((20, 60), 255, dtype=np.uint8)
+        cv2.putText(drawn, number, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1)
+        bgr = np.asarray(cv2.cvtColor(drawn, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+        page = Page(ref=PageRef(id="t", source="t.png", page=1, kind="png"), image=bgr)
+        # Cropped to its print, as a run does.
+        ocr_page(engine, preprocess(page, PreprocessOptions()))
+        assert engine.last_turns == 0
+        assert read_text(page.lines) == number
 
     def test_ocr_page_notes_the_turn(self, engine: RapidOcrEngine, sroie: Path) -> None:
         image = np.ascontiguousarray(np.rot90(receipt_bgr(sroie, "000"), 2))
