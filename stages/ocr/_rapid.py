@@ -19,7 +19,7 @@ from ._base import four_corners, polygon_to_box, reading_order
 from ._level import level_quads
 from ._orient import quarter_turns
 from ._spacing import space_line
-from ._tiles import THINNEST, read_in_strips, readable
+from ._tiles import THINNEST, detector_side, read_in_strips, readable
 from ._unbend import MIN_BOW, MIN_KEPT, bend_back, confident_characters, straighten
 
 if TYPE_CHECKING:
@@ -153,6 +153,11 @@ def respace_lines(ocr: Any, respace: Callable[[str, list[int], float, Any], str]
         return result
 
     ocr.recognize_txt = spaced
+
+
+def _text_detector(ocr: Any) -> Any:
+    """rapidocr's text detector (loaded), whose short side is set page by page."""
+    return ocr.text_det
 
 
 def _bgr(crop: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -332,6 +337,12 @@ class RapidOcrEngine:
         self.last_bend = 0.0
         #: The longest side rapidocr reads a page at (``Global.max_side_len``).
         self.max_side = rapidocr_max_side(params)
+        # The detector, its short side for a page of a receipt's size (a smaller page is
+        # enlarged less: `detector_side`) and the short side rapidocr enlarges a page to
+        # before it.
+        self._detector = _text_detector(self._ocr)
+        self._detector_limit = int(self._detector.limit_side_len)
+        self._min_side = int(self._ocr.min_side_len)
         #: Quarter turns counter-clockwise (``np.rot90``) the last page was given before
         #: its lines were read: 0 upright, 1, 2 or 3. Its boxes are in the turned page.
         self.last_turns = 0
@@ -386,8 +397,12 @@ class RapidOcrEngine:
 
     def _lines(self, image: npt.NDArray[np.uint8]) -> list[Line]:
         height, width = image.shape[:2]
+        page = readable(image, self.max_side)
+        self._detector.limit_side_len = detector_side(
+            page.shape[0], page.shape[1], self._detector_limit, self.max_side, self._min_side
+        )
         try:
-            result = self._ocr(readable(image, self.max_side))
+            result = self._ocr(page)
         except Exception as exc:
             why = str(exc) or type(exc).__name__
             raise StageError(f"rapidocr failed on a {width}x{height} image: {why}") from exc

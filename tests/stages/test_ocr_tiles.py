@@ -16,6 +16,8 @@ from stages.ocr._tiles import (
     LONG_PAGE,
     MAX_ASPECT,
     MAX_STRIPS,
+    MOST_ENLARGED,
+    detector_side,
     read_in_strips,
     readable,
     strips,
@@ -101,6 +103,56 @@ class TestDegeneratePages:
         engine._ocr = counted
         assert engine.recognize(np.full((*shape, 3), 255, dtype=np.uint8)) == []
         assert len(calls) == reads
+
+
+class TestSmallPages:
+    """A small page is enlarged at most MOST_ENLARGED times for the detector."""
+
+    def test_detector_side(self) -> None:
+        # rapidocr enlarges a 17x34 crop to a short side of 30 first.
+        assert detector_side(17, 34) == 30 * MOST_ENLARGED
+        assert detector_side(50, 150) == 50 * MOST_ENLARGED
+        # A receipt, or any page with a short side of 92 or more, as before.
+        assert detector_side(1000, 700) == detector_side(92, 400) == 736
+        # Shrunk to 1500 on its long side first.
+        assert detector_side(3000, 80) == 40 * MOST_ENLARGED
+        assert detector_side(100, 300, limit=960) == 100 * MOST_ENLARGED
+
+    @staticmethod
+    def _label(text: str) -> npt.NDArray[np.uint8]:
+        """A label 60x20 pixels, cropped to its print (as a run's preprocess does)."""
+        drawn = np.full((20, 60), 255, dtype=np.uint8)
+        cv2.putText(drawn, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1)
+        ys, xs = np.nonzero(drawn < 128)
+        crop = drawn[ys.min() - 2 : ys.max() + 3, xs.min() - 2 : xs.max() + 3]
+        return np.asarray(cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+
+    def test_the_detector_reads_a_label_at_a_fitting_size(self) -> None:
+        """Enlarged to a short side of 736 (24 times), these labels' print was not found
+        and each cost as much as a receipt; enlarged 8 times they read."""
+        engine = RapidOcrEngine()
+        seen: list[tuple[int, ...]] = []
+        detector = engine._ocr.text_det
+        session = detector.session
+
+        def detect(image: npt.NDArray[np.float32]) -> object:
+            seen.append(image.shape)
+            return session(image)
+
+        detector.session = detect
+        try:
+            for text in ("120", "160", "180"):
+                lines = engine.recognize(self._label(text))
+                assert [line.text for line in lines] == [text]
+            page = np.full((900, 700, 3), 255, dtype=np.uint8)
+            cv2.putText(page, "TOTAL 12.00", (50, 400), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 0, 3)
+            assert [line.text for line in engine.recognize(page)] == ["TOTAL 12.00"]
+        finally:
+            engine.close()
+        # (batch, channels, height, width): the labels at most 8 times 30 pixels tall,
+        # the page at 736 pixels wide, as before.
+        assert all(shape[2] <= 32 * round(30 * MOST_ENLARGED / 32) for shape in seen[:3])
+        assert seen[-1][3] == 736
 
 
 def _bars(page: npt.NDArray[np.uint8]) -> list[Line]:
