@@ -5,10 +5,8 @@ neither line: not after a SIGKILL half way, nor after a stop.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 
 import anyio
 import orjson
+from killing import kill_when
 
 from asyncpipe import Journal, JsonlSink, Pipeline, RunSummary, Stage, StopIntake
 
@@ -67,14 +66,8 @@ class TestRetryFailedKill:
         assert {k for k, s in app.statuses().items() if s == {"error"}} == FAILING
         app.calls.unlink()
         proc = app.start("--resume", "--retry-failed", "--fixed", "--pause", "0.1")
-        deadline = time.monotonic() + 30
-        while len(app.retried()) < 2:  # a few replacements are in, most are not
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-        assert proc.returncode == -signal.SIGKILL
+        # A few replacements are in, most are not.
+        kill_when(proc, lambda: len(app.retried()) >= 2, within=30)
         statuses = app.statuses()
         assert set(statuses) == {str(n) for n in range(ITEMS)}  # never neither line
         retried = {k for k, s in statuses.items() if "ok" in s and k in FAILING}

@@ -5,14 +5,13 @@ with it, so a resume delivers again what the consumer had not finished.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import anyio
 import pytest
+from killing import kill_when
 
 from asyncpipe import Item, Journal, Pipeline, QueueBroken, ReceiveQueue, Stage
 
@@ -22,6 +21,11 @@ WORKERS_APP = Path(__file__).with_name("streamworkersapp.py")
 
 async def double(value: int) -> int:
     return value * 2
+
+
+def lines(path: Path) -> int:
+    """How many lines ``path`` holds (0 before it exists)."""
+    return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
 def pipeline() -> Pipeline:
@@ -184,14 +188,7 @@ class TestStreamWorkers:
             return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
         proc = start("--hold", "--held", str(held))
-        deadline = time.monotonic() + 60
-        while not held.exists() or not consumed.exists() or consumed.read_bytes().count(b"\n") < 20:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-        assert proc.returncode == -signal.SIGKILL
+        kill_when(proc, lambda: held.exists() and lines(consumed) >= 20)
         key = held.read_text()
         handled = set(consumed.read_text().split())
         journaled = anyio.run(done_keys, journal)
@@ -218,14 +215,7 @@ class TestStreamKill:
             return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
         proc = start()
-        deadline = time.monotonic() + 60
-        while not consumed.exists() or consumed.read_bytes().count(b"\n") < 20:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-        assert proc.returncode == -signal.SIGKILL
+        kill_when(proc, lambda: lines(consumed) >= 20)
         handled = set(consumed.read_text().split())
         journaled = anyio.run(done_keys, journal)
         assert 20 <= len(handled) < 200
