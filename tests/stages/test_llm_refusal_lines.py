@@ -65,13 +65,13 @@ class TestRefusalOnTheCommandLine:
         check's 'no /models' warning, then the refusal)."""
         with run_server(workdir=tmp_path / "server", api_key=KEY) as server:
             refused = run(tmp_path / "refused.jsonl", server.url, KEY + "-wrong")
-            missing = run(tmp_path / "missing.jsonl", f"{server.root_url}/api", KEY)
+            missing = run(tmp_path / "missing.jsonl", f"{server.root_url}/no/api", KEY)
         assert refused.returncode == 4, refused.stderr[-3000:]
         [line] = warnings(refused.stderr)
         assert "HTTP 401" in line and "check the key: --llm-key-env" in line
         assert missing.returncode == 4, missing.stderr[-3000:]
         [line] = warnings(missing.stderr)
-        assert "HTTP 404" in line and f"check --llm-url {server.root_url}/api " in line
+        assert "HTTP 404" in line and f"check --llm-url {server.root_url}/no/api " in line
         assert "it has no /models there, nor at the URLs it may have meant" in line
         for done in (refused, missing):
             assert KEY not in done.stdout + done.stderr
