@@ -26,11 +26,9 @@ import orjson
 
 from ._app import App, RunOptions, load_app, start_environment
 from ._args import app_spec, parse, run_options
-from ._durable import LineScanner
 from ._exceptions import AsyncpipeError, ConfigError, JournalError, OutputError
 from ._journal import Journal, compact_file
-from ._journal_state import JOURNAL_HEAD, corrupt_lines
-from ._keyset import KeySet
+from ._journal_state import JOURNAL_HEAD, NotAnOutput, Written, corrupt_lines, read_statuses
 from ._progress import make_progress
 from ._restart import restart_with
 from ._sink import JsonlSink
@@ -171,19 +169,6 @@ def _unknown(output: Path | None) -> str:
     return f"{where} to say which items are written (give --out OUTPUT)"
 
 
-class _WrittenOk(Container[str]):
-    """
-    The keys of an output's lines written ok, less any it holds with an error too.
-    """
-
-    def __init__(self, ok: KeySet, errors: set[str]) -> None:
-        self.ok = ok
-        self.errors = errors
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.ok and key not in self.errors
-
-
 def _output(journal: Path, out: Path | None) -> tuple[Path | None, Container[str] | None]:
     """
     The output that says which items are written (``out``, or the journal's name
@@ -200,33 +185,20 @@ def _output(journal: Path, out: Path | None) -> tuple[Path | None, Container[str
         output = journal.with_suffix("")
     if output is None or (out is None and not output.is_file()):
         return output, None
-    ok = KeySet()
-    errors: set[str] = set()
-    first = True
     try:
-        for _, line in LineScanner(output):
-            try:
-                record = orjson.loads(line)
-                key = str(record["id"])
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                if first:
-                    raise ConfigError(
-                        f"{output} is not a run's output: its first line is no record with "
-                        'an "id" (give the run\'s --out as --out)'
-                    ) from None
-                continue
-            first = False
-            if record.get("status") == "ok":
-                ok.add(key)
-            else:
-                errors.add(key)
+        ok, errors = read_statuses(output)
+    except NotAnOutput:
+        raise ConfigError(
+            f"{output} is not a run's output: its first line is no record with an "
+            '"id" (give the run\'s --out as --out)'
+        ) from None
     except FileNotFoundError:
         raise ConfigError(f"no such output: {output}") from None
     except IsADirectoryError:
         raise ConfigError(f"{output} is a folder: give the run's output file") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the output {output}: {exc}") from exc
-    return output, _WrittenOk(ok, errors)
+    return output, Written(ok, lambda: (ok, errors))
 
 
 #: What `journal_command` says of corrupt lines.

@@ -118,6 +118,52 @@ class Written(Container[str]):
         return key in ok and key not in errors
 
 
+class NotAnOutput(ValueError):
+    """
+    A line of a file read as a run's output is no record with the key field.
+    """
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"line {number} is no record with the key field")
+        self.number = number
+
+
+def read_statuses(
+    path: Path, key_field: str = "id", *, strict: bool = False
+) -> tuple[KeySet, set[str]]:
+    """
+    The keys of a run's output's lines with status ``ok``, and those of its lines with
+    any other status (or none: a record without one may stand for an error).
+
+    A line that is no record with ``key_field`` (one garbled) is skipped, as if its item
+    were not written: it keeps its checkpoints, which costs at most their bytes.  Its
+    first line is not skipped: a file that begins so is no run's output.
+
+    Args:
+        path: the output.
+        key_field: the field of a record that holds its item's key.
+        strict: any line that is no record makes the file no run's output.
+
+    Raises:
+        NotAnOutput: its first line (with ``strict``, any line) is no record.
+        OSError: it cannot be read (`FileNotFoundError`, `IsADirectoryError`...).
+    """
+    ok, errors = KeySet(), set()
+    for number, (_, line) in enumerate(LineScanner(path), start=1):
+        try:
+            record = orjson.loads(line)
+            key = str(record[key_field])
+        except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+            if strict or number == 1:
+                raise NotAnOutput(number) from None
+            continue
+        if record.get("status") == "ok":
+            ok.add(key)
+        else:
+            errors.add(key)
+    return ok, errors
+
+
 @dataclass
 class Layout:
     """

@@ -21,7 +21,7 @@ import orjson
 from . import _runlock
 from ._durable import CHUNK, LineScanner, atomic_write, cut_tail, fsync_dir, temporary
 from ._exceptions import ConfigError, JournalError, OutputError
-from ._journal_state import Written
+from ._journal_state import NotAnOutput, Written, read_statuses
 from ._keyindex import KeyIndex, OrderedKeys
 from ._keyset import KeySet
 from ._stage import ErrorRecord, Item
@@ -227,21 +227,14 @@ class JsonlSink(Sink):
 
     def _statuses(self) -> tuple[Container[str], Container[str]]:
         """
-        The keys of the output's lines with status ``ok``, and those of its lines with
-        any other status (or none: a record without one may stand for an error).  An
-        output that cannot be read or parsed counts every key as an error.
+        The keys of the output's lines written ok and with an error (`read_statuses`).
+        An output that cannot be read, or holds a line that is no record, counts every
+        key as an error.
         """
-        ok, errors = KeySet(), set()
         try:
-            for number, (_, line) in enumerate(LineScanner(self.path), start=1):
-                key, status = self._parse(line, number)
-                if status == "ok":
-                    ok.add(key)
-                else:
-                    errors.add(key)
-        except (OSError, JournalError):
+            return read_statuses(self.path, self._key_field, strict=True)
+        except (OSError, NotAnOutput):
             return KeySet(), set()
-        return ok, errors
 
     def _release_lock(self) -> None:
         lock, self._lock = self._lock, None
