@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Container, Sequence
 from pathlib import Path
 
@@ -28,7 +29,15 @@ from ._app import App, RunOptions, load_app, start_environment
 from ._args import app_spec, parse, run_options
 from ._exceptions import AsyncpipeError, ConfigError, JournalError, OutputError
 from ._journal import Journal, compact_file
-from ._journal_state import JOURNAL_HEAD, NotAnOutput, Written, corrupt_lines, read_statuses
+from ._journal_state import (
+    JOURNAL_HEAD,
+    NotAnOutput,
+    Written,
+    corrupt_lines,
+    journal_run,
+    read_statuses,
+)
+from ._keyindex import index_path, index_run
 from ._progress import make_progress
 from ._restart import restart_with
 from ._sink import JsonlSink
@@ -50,6 +59,7 @@ async def run_command(options: RunOptions, app: App) -> int:
             f"{options.journal} exists from an earlier run: add --resume to continue it, "
             "or --overwrite to start over"
         )
+    run_id = await anyio.to_thread.run_sync(_run_id, options)
     async with app.open(options) as job:
         pipeline = options.configure(job.pipeline)
         summary = await pipeline.run(
@@ -59,8 +69,9 @@ async def run_command(options: RunOptions, app: App) -> int:
                 record=job.record,
                 overwrite=options.overwrite,
                 superseded=job.superseded,
+                run_id=run_id,
             ),
-            journal=Journal(options.journal),
+            journal=Journal(options.journal, run_id=run_id),
             resume=options.resume,
             retry_failed=options.retry_failed,
             ordered=options.ordered,
@@ -102,6 +113,21 @@ async def run_command(options: RunOptions, app: App) -> int:
     return 0
 
 
+def _run_id(options: RunOptions) -> str | None:
+    """
+    The id the run gives its journal and its output's key index, by which ``journal
+    compact`` tells this run's output from another's: a new one for a new run; a
+    resumed run's own, from its journal, or else its output (``None`` when neither holds
+    one: files of a version that gave none keep none).
+    """
+    if not options.resume:
+        return uuid.uuid4().hex
+    try:
+        return journal_run(options.journal) or index_run(options.out)
+    except JournalError:
+        return index_run(options.out)  # the run's own opening says what is wrong
+
+
 async def journal_command(action: str, path: Path, out: Path | None = None) -> int:
     """
     ``asyncpipe journal compact|show PATH [--out OUTPUT]``.
@@ -116,9 +142,17 @@ async def journal_command(action: str, path: Path, out: Path | None = None) -> i
     drops, by the rule of a run's closing compaction: items written with an error, or
     that the journal knows failed, keep theirs.  Without an output they are kept.
 
+    Only the output of the journal's own run can say so: another run's (over the same
+    inputs, or others whose keys overlap) holds items this run never wrote, whose
+    checkpoints a resume needs.  A run of ``asyncpipe run`` writes its id in the
+    journal and in the output's key index (``OUTPUT.keys``), and an output whose index
+    names another run is refused.  Where either holds no id (a journal or an output of
+    an older version, a library run given no ``run_id``, an index deleted or naming
+    another file), the output is taken at its word.
+
     Raises:
         ConfigError: ``path`` is no journal: missing, a folder, or a run's output; or
-            ``out`` is missing or no run's output.
+            ``out`` is missing, no run's output, or another run's.
     """
     await anyio.to_thread.run_sync(_check_journal, path)
     output, written = await anyio.to_thread.run_sync(_output, path, out)
@@ -178,13 +212,15 @@ def _output(journal: Path, out: Path | None) -> tuple[Path | None, Container[str
     written: its item keeps its checkpoints, which costs at most their bytes.
 
     Raises:
-        ConfigError: ``out`` is given and missing, or the file is no run's output.
+        ConfigError: ``out`` is given and missing, or the file is no run's output, or
+            another run's than the journal's (`_check_run`).
     """
     output = out
     if output is None and journal.suffix == ".journal":
         output = journal.with_suffix("")
     if output is None or (out is None and not output.is_file()):
         return output, None
+    _check_run(journal, output, named=out is not None)
     try:
         ok, errors = read_statuses(output)
     except NotAnOutput:
@@ -199,6 +235,27 @@ def _output(journal: Path, out: Path | None) -> tuple[Path | None, Container[str
     except OSError as exc:
         raise ConfigError(f"cannot read the output {output}: {exc}") from exc
     return output, Written(ok, lambda: (ok, errors))
+
+
+def _check_run(journal: Path, output: Path, *, named: bool) -> None:
+    """
+    Refuse an output written by another run than the journal's: both name their run
+    (the journal's first line, the output's key index), and the ids differ.
+
+    Raises:
+        ConfigError: they do.
+    """
+    ours = journal_run(journal)
+    theirs = index_run(output) if ours is not None else None
+    if theirs is None or theirs == ours:
+        return
+    found = "given as --out" if named else "found beside the journal"
+    raise ConfigError(
+        f"{output} ({found}) is another run's output, not this journal's: its key index "
+        f"{index_path(output)} names the run {theirs}, the journal the run {ours}; "
+        "compacting by it would drop the checkpoints of items this run never wrote.  Give "
+        "this run's own output as --out OUTPUT (the --out of the run that wrote the journal)"
+    )
 
 
 #: What `journal_command` says of corrupt lines.

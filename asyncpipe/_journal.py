@@ -4,7 +4,7 @@ compaction that keeps it about as large as the work in flight.
 
 Each line is one event::
 
-    {"ev": "start", "at": 1700000000.0, "stages": ["load", "ocr"]}
+    {"ev": "start", "at": 1700000000.0, "stages": ["load", "ocr"], "run": "9f2c..."}
     {"ev": "ckpt", "k": KEY, "s": STAGE, "fp": FP, "out": ..., "t": {...}}   a stage output
     {"ev": "fail", "k": KEY, "s": STAGE, "err": {...}}                 an item failed
     {"ev": "done", "k": KEY, "status": "ok" | "error"}                 its output is written
@@ -103,8 +103,15 @@ class Journal:
             still find its checkpoints.  Keep it above the sink's fsync interval.
         max_pending: `room` waits while more than this many bytes of events are queued
             for the writer, so memory stays bounded while it writes or compacts.
+        run_id: the id of the run, written in its start lines and kept by every
+            compaction in the journal's header.  Give a `JsonlSink` the same
+            ``run_id`` (``asyncpipe run`` does), and ``asyncpipe journal compact`` can
+            tell this run's output from another run's, and refuses the other's.
+            ``None``: a journal given none keeps the id its file holds, if any.
 
     .. versionadded:: 0.1
+    .. versionchanged:: Unreleased
+        ``run_id``.
     """
 
     def __init__(
@@ -116,8 +123,10 @@ class Journal:
         compact_bytes: int | None = COMPACT_BYTES,
         compact_grace: float = 2.0,
         max_pending: int = MAX_PENDING,
+        run_id: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.run_id = run_id
         self.fsync_every = fsync_every
         self.fsync_interval = fsync_interval
         self.compact_bytes = compact_bytes
@@ -246,6 +255,8 @@ class Journal:
                 self._fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+        if self.run_id is not None:
+            self._layout.run = self.run_id  # which its compactions keep in the header
         return state
 
     @staticmethod
@@ -282,7 +293,10 @@ class Journal:
             await self._room.wait()
 
     def start_nowait(self, stages: list[str]) -> None:
-        self._append({"ev": "start", "at": time.time(), "stages": stages})
+        event: dict[str, Any] = {"ev": "start", "at": time.time(), "stages": stages}
+        if self.run_id is not None:
+            event["run"] = self.run_id
+        self._append(event)
 
     def checkpoint_nowait(
         self, key: str, stage: str, fingerprint: str, output: Any, timings: dict[str, float]
@@ -560,7 +574,7 @@ def compact_file(
     lock = _runlock.take(file, advice=_LIVE)  # not while a run has it open
     try:
         temporary(file).unlink(missing_ok=True)
-        layout = Layout(size=file.stat().st_size)
+        layout = Layout(size=file.stat().st_size, run=read_header(file).run)
         _, before, after, corrupt, dropped = compact(
             file, layout, keep_done=keep_done, full=True, sink_keys=written
         )

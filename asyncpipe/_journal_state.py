@@ -4,7 +4,7 @@ Reading a checkpoint journal, and rewriting it without what no run needs any mor
 The journal is JSON lines, one event a line (see `asyncpipe.Journal`).  A compacted
 journal starts with a header and a run of ``done`` lines::
 
-    {"ev":"start","at":1700000000.0,"compacted":4096                ,"crc":31415926  }
+    {"ev":"start","at":1700000000.0,"run":"9f2c...","compacted":4096  ,"crc":31415926  }
     {"ev":"done","k":"a","status":"ok"}         the run of done lines: 4096 bytes,
     ...                                         whose CRC-32 is 31415926
     {"ev":"ckpt","k":"b",...}        checkpoints and failures of unfinished items,
@@ -13,8 +13,9 @@ journal starts with a header and a run of ``done`` lines::
 The header says how long the run of ``done`` lines is, so a resume whose sink knows what
 it holds seeks past them: its start-up reads only the part of the journal that holds
 checkpoints of unfinished items; and its CRC-32, so a compaction checks the run it copies
-cheaply (see `asyncpipe._doneblock`).  Old journals (no header, or a header without a
-CRC) read as before.
+cheaply (see `asyncpipe._doneblock`); and the id of the run that wrote the journal, if
+it was given one (the start line's ``run``; see `journal_run`).  Old journals (no
+header, or a header without a CRC or a run id) read as before.
 
 Every reader streams the file: memory follows the items in flight, not the run's length.
 """
@@ -167,14 +168,16 @@ def read_statuses(
 @dataclass
 class Layout:
     """
-    Where the parts of a journal file are: header, run of done lines, whole lines; and
-    the run's CRC-32, if the header holds it.
+    Where the parts of a journal file are: header, run of done lines, whole lines; the
+    run's CRC-32, if the header holds it; and the id of the run that wrote the journal,
+    if its first line holds one (see `journal_run`).
     """
 
     header: int = 0
     done: int = 0
     size: int = 0
     crc: int | None = None
+    run: str | None = None
 
     @property
     def tail(self) -> int:
@@ -415,11 +418,13 @@ def read_header(path: Path) -> Layout:
             first = fh.readline(4096)
             size = os.fstat(fh.fileno()).st_size
             event = _header(first)
+            run = event.get("run") if event is not None else None
+            run = run if isinstance(run, str) else None
             done = event.get("compacted") if event is not None else None
             if not isinstance(done, int) or done < 0 or len(first) + done > size:
-                return Layout(size=size)
+                return Layout(size=size, run=run)
             if done and os.pread(fh.fileno(), 1, len(first) + done - 1) != b"\n":
-                return Layout(size=size)
+                return Layout(size=size, run=run)
             crc = event.get("crc") if event is not None else None
             if not isinstance(crc, int) or isinstance(crc, bool) or not 0 <= crc < 1 << 32:
                 crc = None  # none (an older journal), or not one: the run is read line by line
@@ -427,7 +432,19 @@ def read_header(path: Path) -> Layout:
         return Layout()
     except OSError as exc:
         raise JournalError(f"cannot read journal {path}: {exc}") from exc
-    return Layout(len(first), done, size, crc)
+    return Layout(len(first), done, size, crc, run)
+
+
+def journal_run(path: Path) -> str | None:
+    """
+    The id of the run that wrote a journal: the ``run`` of its first line, the start
+    line of that run or the header a compaction carried it to (``None``: a journal of a
+    run given no id, or of a version that gave none).
+
+    Raises:
+        JournalError: the journal cannot be read.
+    """
+    return read_header(path).run
 
 
 def _header(first: bytes) -> dict[str, Any] | None:
@@ -550,7 +567,8 @@ def compact(
     """
     Rewrite a journal without the checkpoints of finished items, atomically.
 
-    The new file: a header (the run of done lines' length and CRC-32), the old run of done
+    The new file: a header (the run of done lines' length and CRC-32, and the layout's
+    ``run``, the id of the run that wrote the journal), the old run of done
     lines (checked by its CRC, or by `scan_done_block` where the header holds none, then
     copied by the kernel, not parsed), the done lines found after it, then for each
     unfinished item (or item done with an error, which ``retry_failed`` restarts) its
@@ -600,7 +618,10 @@ def compact(
     stop = layout.size if safe is None else max(start, min(safe, layout.size))
     checkpoints: dict[str, dict[str, bytes]] = {}
     failures: dict[str, bytes] = {}
-    header = b'{"ev":"start","at":%.3f,"compacted":' % time.time()
+    header = b'{"ev":"start","at":%.3f,' % time.time()
+    if layout.run is not None:
+        header += b'"run":' + orjson.dumps(layout.run) + b","  # the run's id stays
+    header += b'"compacted":'
     read = written = 1  # the header
     dropped = 0
     try:
@@ -665,7 +686,7 @@ def compact(
         raise JournalError(f"cannot compact journal {path}: {exc}") from exc
     finally:
         os.close(source)
-    layout = Layout(_header_size(header), done, size, crc)
+    layout = Layout(_header_size(header), done, size, crc, layout.run)
     return layout, read, written, events.corrupt, dropped
 
 

@@ -3,9 +3,10 @@ The key index of a JSON-lines output: which keys its first bytes hold, so that a
 reads a few bytes a key instead of the whole output.
 
 Beside ``out.jsonl`` the sink keeps ``out.jsonl.keys``: a header naming the output file
-by its inode, then a record each time the output is fsynced::
+by its inode (and the id of the run that writes it, if it was given one: see
+`index_run`), then a record each time the output is fsynced::
 
-    {"index":1,"ino":1234}
+    {"index":1,"ino":1234,"run":"9f2c..."}
     {"end":1048576,"n":903,"keys":["a","b",...]}
 
 A record says: the output's first ``end`` bytes hold, with the records before it,
@@ -77,6 +78,27 @@ def index_path(output: Path) -> Path:
     The key index of the output ``output``.
     """
     return output.with_name(output.name + ".keys")
+
+
+def index_run(output: Path) -> str | None:
+    """
+    The id of the run that wrote ``output``, as its key index's header holds it.
+
+    ``None`` when that is not known: no index (deleted, or never written), one that
+    names another file (its inode is not the output's: a copy, a replaced output), or a
+    header without an id (a run given none, or a version that gave none).
+    """
+    try:
+        with open(index_path(output), "rb") as fh:
+            first = fh.readline(4096)
+        header = orjson.loads(first)
+        ino = os.stat(output).st_ino
+    except (OSError, ValueError):
+        return None
+    if not isinstance(header, dict) or header.get("ino") != ino:
+        return None
+    run = header.get("run")
+    return run if isinstance(run, str) else None
 
 
 class KeyIndex:
@@ -181,9 +203,10 @@ class KeyIndex:
 
     # -- writing ------------------------------------------------------------------------
 
-    def create(self, ino: int) -> None:
+    def create(self, ino: int, run: str | None = None) -> None:
         """
-        Start a new, empty index of the output with inode ``ino``.
+        Start a new, empty index of the output with inode ``ino``, written by the run
+        ``run`` (``None``: a run given no id).
         """
         self.close()
         try:
@@ -194,7 +217,10 @@ class KeyIndex:
             with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)  # it may describe another file
             return
-        self.append(orjson.dumps({"index": 1, "ino": ino}) + b"\n")
+        header: dict[str, object] = {"index": 1, "ino": ino}
+        if run is not None:
+            header["run"] = run
+        self.append(orjson.dumps(header) + b"\n")
 
     def reopen(self) -> None:
         """

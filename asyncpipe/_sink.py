@@ -170,10 +170,14 @@ class JsonlSink(Sink):
             rewritten without the old line, atomically, like the error lines of a
             retry; a run stopped before keeps the old line for the next resume to
             replace, so that a stop never leaves neither version.
+        run_id: the id of the run, written in the header of the key index each time
+            the index is started (not in the output's lines).  Give the run's `Journal`
+            the same ``run_id`` (``asyncpipe run`` does), and ``asyncpipe journal
+            compact`` can tell this run's output from another run's.
 
     .. versionadded:: 0.1
     .. versionchanged:: Unreleased
-        ``superseded``.
+        ``superseded``, ``run_id``.
     """
 
     def __init__(
@@ -185,8 +189,10 @@ class JsonlSink(Sink):
         fsync_interval: float = 1.0,
         overwrite: bool = False,
         superseded: Callable[[], Mapping[str, Collection[str]]] | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.run_id = run_id
         self._record = record
         self._key_field = key_field
         self._fsync_interval = fsync_interval
@@ -255,7 +261,7 @@ class JsonlSink(Sink):
             self.path.write_bytes(b"")
             self._marker.unlink(missing_ok=True)
             self._offset = 0
-            self._index.create(self.path.stat().st_ino)
+            self._index.create(self.path.stat().st_ino, self.run_id)
             return OrderedKeys()
         with open(self.path, "ab") as fh:
             stat = os.fstat(fh.fileno())
@@ -275,7 +281,7 @@ class JsonlSink(Sink):
         if start:
             self._index.reopen()
         else:
-            self._index.create(stat.st_ino)
+            self._index.create(stat.st_ino, self.run_id)
         if stat.st_size - start > _DEFERRED:
             with open(self.path, "ab") as fh:
                 os.fsync(fh.fileno())
@@ -291,7 +297,7 @@ class JsonlSink(Sink):
             # Every line is indexed, error lines too (the scan left them out of ``keys``).
             if not self._drop_replaced(scanner.end, errors):
                 cut_tail(self.path, scanner.end)  # (and fsync it, before it is indexed)
-                self._index.create(self.path.stat().st_ino)
+                self._index.create(self.path.stat().st_ino, self.run_id)
                 self._scan(LineScanner(self.path), None, False, None)
             failed = {key for key in errors if key not in keys}
             tail = None
@@ -465,7 +471,7 @@ class JsonlSink(Sink):
                         out.write(kept)
                         kept.clear()
             out.write(kept)
-        self._index.create(self.path.stat().st_ino)
+        self._index.create(self.path.stat().st_ino, self.run_id)
         self._scan(LineScanner(self.path), None, False, None)
 
     def _drop_replaced(self, end: int, keys: Collection[str]) -> bool:
