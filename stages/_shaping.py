@@ -49,6 +49,13 @@ _PAGE = (
     ("--no-pdf-text", "no_pdf_text"),
 )
 
+# The page options only some engines read, with the engines that read them: the app
+# passes ``orient`` and ``unbend`` to rapidocr alone (`stages.app._settings`).
+_ENGINE_READS = {
+    "--no-orient": frozenset({"rapidocr"}),
+    "--no-unbend": frozenset({"rapidocr"}),
+}
+
 # The options only a run with an LLM reads: weighed only when both runs have one (a
 # change of ``--llm-url`` says the rest).
 _LLM = (
@@ -90,7 +97,8 @@ def refuse_changed(mode_file: Path, args: argparse.Namespace, out: Path) -> None
 
     An option the file does not hold (one kept by a later version, or a file written
     before they were kept at all) is not known, and not weighed; nor is a file that is
-    missing or cannot be read (`stages.app.receipts_mode` says so).
+    missing or cannot be read (`stages.app.receipts_mode` says so); nor an option the
+    engine the run started with does not read (``--no-orient`` under paddle).
 
     Raises:
         ConfigError: some option differs: the message names each, with the value the run
@@ -100,7 +108,13 @@ def refuse_changed(mode_file: Path, args: argparse.Namespace, out: Path) -> None
     if then is None:
         return
     now = shaping_options(args)
-    flags = [flag for flag, _ in _PAGE] + ["--llm-url"]
+    engine = then.get("--ocr-engine")
+    flags = [
+        flag
+        for flag, _ in _PAGE
+        if not isinstance(engine, str) or engine in _ENGINE_READS.get(flag, (engine,))
+    ]
+    flags.append("--llm-url")
     if then.get("--llm-url") and now["--llm-url"]:
         flags += [flag for flag, _ in _LLM]
     changed = [flag for flag in flags if flag in then and then[flag] != now.get(flag)]

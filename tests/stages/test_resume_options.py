@@ -13,13 +13,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import orjson
 import pytest
 
 from asyncpipe import ConfigError
 from stages._arguments import add_arguments
-from stages._shaping import refuse_changed, shaping_options
+from stages._shaping import _ENGINE_READS, refuse_changed, shaping_options
+from stages.app import _settings
+from stages.inputs._sniff import Hidden
+from stages.llm import LlmOptions
+from stages.ocr import ENGINES
 
 PROJECT = Path(__file__).resolve().parents[2]
 STEMS = ["000", "001", "002", "003", "004", "005"]
@@ -218,6 +224,117 @@ class TestNotRefused:
         refuse_changed(mode_file, _args("--pdf-dpi", "100"), tmp_path)
         with pytest.raises(ConfigError, match="--no-orient not given then"):
             refuse_changed(mode_file, _args("--pdf-dpi", "100", "--no-orient"), tmp_path)
+
+
+class TestEngineReads:
+    """An option the engine the run started with does not read is not weighed: paddle
+    reads a page as it lies, whatever ``--no-orient`` and ``--no-unbend`` say."""
+
+    @pytest.mark.parametrize(
+        ("started", "resumed"),
+        [
+            ((), ("--no-orient",)),
+            ((), ("--no-unbend",)),
+            (("--no-orient", "--no-unbend"), ()),
+            (("--no-orient",), ("--no-unbend",)),
+        ],
+    )
+    def test_paddle_resumes_with_them_changed(
+        self, tmp_path: Path, started: tuple[str, ...], resumed: tuple[str, ...]
+    ) -> None:
+        """Started and resumed with paddle, either changed: resumes."""
+        mode_file = tmp_path / "m"
+        _keep(mode_file, "--ocr-engine", "paddle", *started)
+        refuse_changed(mode_file, _args("--ocr-engine", "paddle", *resumed), tmp_path)
+
+    def test_paddle_refuses_what_it_reads(self, tmp_path: Path) -> None:
+        """Started with paddle, an option every engine's pages depend on is still weighed,
+        and named alone beside an ignored one."""
+        mode_file = tmp_path / "m"
+        _keep(mode_file, "--ocr-engine", "paddle")
+        with pytest.raises(ConfigError) as refused:
+            refuse_changed(
+                mode_file,
+                _args("--ocr-engine", "paddle", "--no-orient", "--pdf-dpi", "100"),
+                tmp_path,
+            )
+        message = str(refused.value)
+        assert "(--pdf-dpi 200 then, 100 now)" in message
+        assert "(--pdf-dpi 200)" in message and "--no-orient" not in message
+
+    def test_a_change_of_engine_is_refused(self, tmp_path: Path) -> None:
+        """Paddle then, rapidocr now: refused for the engine; rapidocr then with
+        ``--no-orient``, paddle now: the engine and ``--no-orient`` both, the way back
+        to the pages made then."""
+        mode_file = tmp_path / "m"
+        _keep(mode_file, "--ocr-engine", "paddle", "--no-orient")
+        with pytest.raises(ConfigError) as refused:
+            refuse_changed(mode_file, _args(), tmp_path)
+        assert "(--ocr-engine paddle then, rapidocr now)" in str(refused.value)
+        assert "(--ocr-engine paddle)" in str(refused.value)
+        _keep(mode_file, "--no-orient")
+        with pytest.raises(ConfigError) as refused:
+            refuse_changed(mode_file, _args("--ocr-engine", "paddle"), tmp_path)
+        assert "(--ocr-engine rapidocr, --no-orient)" in str(refused.value)
+
+    def test_rapidocr_still_weighs_them(self, tmp_path: Path) -> None:
+        """Rapidocr then and now (or an engine the file does not keep): both weighed."""
+        mode_file = tmp_path / "m"
+        _keep(mode_file, "--ocr-engine", "rapidocr")
+        with pytest.raises(ConfigError, match="--no-unbend not given then, given now"):
+            refuse_changed(mode_file, _args("--no-unbend"), tmp_path)
+        options = shaping_options(_args("--ocr-engine", "paddle"))
+        del options["--ocr-engine"]
+        mode_file.write_bytes(orjson.dumps({"receipts": True, "options": options}))
+        with pytest.raises(ConfigError, match="--no-orient not given then, given now"):
+            refuse_changed(mode_file, _args("--ocr-engine", "paddle", "--no-orient"), tmp_path)
+
+    @pytest.mark.parametrize("engine", sorted(ENGINES))
+    @pytest.mark.parametrize("flag", sorted(_ENGINE_READS))
+    def test_the_engines_named_are_those_given_the_option(self, engine: str, flag: str) -> None:
+        """The app passes the option to an engine exactly when it is named as reading it."""
+        args = _args("--ocr-engine", engine, flag)
+        args.inputs_shared = False
+        run: Any = SimpleNamespace(executor=None)
+        settings = _settings(run, args, LlmOptions.from_args(args), Hidden())
+        assert bool(settings.ocr_options) == (engine in _ENGINE_READS[flag])
+
+    def test_a_paddle_run_resumed(self, sroie: Path, tmp_path: Path) -> None:
+        """A real paddle run, resumed with ``--no-orient --no-unbend``: not refused; with
+        ``--pdf-dpi 100`` or another engine: exit 2 naming that alone, nothing written.
+        With paddle installed the run finishes and the resume is exit 0; without it the
+        run stops at its first OCR worker (exit 2, its options kept), and the resume gets
+        past the options to the same stop."""
+        folder = tmp_path / "in"
+        folder.mkdir()
+        for stem in STEMS[:2]:
+            (folder / f"{stem}.jpg").symlink_to(sroie / "img" / f"{stem}.jpg")
+        out = tmp_path / "results.jsonl"
+        paddle = ("--ocr-engine", "paddle")
+        first = _run(folder, out, *paddle)
+        missing = "the paddle OCR engine is not installed"
+        assert first.returncode == 0 or missing in first.stderr, first.stderr[-3000:]
+        mode_file = tmp_path / "results.jsonl.journal.receipts"
+        assert orjson.loads(mode_file.read_bytes())["options"]["--ocr-engine"] == "paddle"
+
+        ignored = _run(folder, out, "--resume", *paddle, "--no-orient", "--no-unbend")
+        assert "other options that shape its pages" not in ignored.stderr
+        if first.returncode == 0:
+            assert ignored.returncode == 0, ignored.stderr[-3000:]
+            assert sorted(Path(str(r["source"])).stem for r in _lines(out)) == STEMS[:2]
+        else:
+            assert ignored.returncode == 2 and missing in ignored.stderr, ignored.stderr[-3000:]
+
+        before = {path: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
+        for resumed, said, back in [
+            ((*paddle, "--no-orient", "--pdf-dpi", "100"), "--pdf-dpi 200 then, 100 now", ""),
+            (("--no-orient",), "--ocr-engine paddle then, rapidocr now", "--ocr-engine paddle"),
+        ]:
+            refused = _run(folder, out, "--resume", *resumed)
+            assert refused.returncode == 2, refused.stderr[-3000:]
+            assert f"shape its pages ({said}):" in refused.stderr
+            assert f"it started with ({back or '--pdf-dpi 200'})" in refused.stderr
+            assert {path: path.read_bytes() for path in before} == before
 
 
 class TestStoppedRun:
