@@ -50,6 +50,8 @@ class LlmStages:
         replaced: ``"field (reason)"`` → structure fields the field guard replaced by
             the offline rules' so far (empty, or not read from the page; see
             `ground_fields`).
+        unfound: ``"field (reason)"`` → a custom schema's fields kept though the page's
+            text does not hold them, so far (see `unfound_fields`).
     """
 
     correct: Callable[[Page], Coroutine[Any, Any, Page]]
@@ -59,6 +61,7 @@ class LlmStages:
     structured: StructuredOutputs
     rejected: Counter[str] = field(default_factory=Counter)
     replaced: Counter[str] = field(default_factory=Counter)
+    unfound: Counter[str] = field(default_factory=Counter)
 
     def summary(self, used: Collection[str] = ("correct", "fix", "structure")) -> list[str]:
         """
@@ -67,7 +70,8 @@ class LlmStages:
 
         Returns:
             Lines for the run summary: the structured-output mode and the fields the
-            field guard replaced, when ``structure`` called the LLM, and the guard's
+            field guard replaced (and those it kept though not found, if any), when
+            ``structure`` called the LLM, and the guard's
             rejections, when ``correct`` or ``fix`` did.
         """
         lines = []
@@ -77,6 +81,12 @@ class LlmStages:
                 self.structured.describe(),
                 f"LLM fields replaced by the offline rules' by the field guard: {replaced}",
             ]
+            if self.unfound:
+                unfound = ", ".join(f"{k} {v}" for k, v in sorted(self.unfound.items()))
+                lines.append(
+                    f"LLM fields kept though not found in the text (llm.structure.unfound): "
+                    f"{unfound}"
+                )
         if {"correct", "fix"} & set(used):
             rejected = " ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())) or "none"
             lines.append(f"corrections rejected by the guard: {rejected}")
@@ -172,6 +182,7 @@ def llm_stages(
     judge_edit("x", "x", min_similarity=min_similarity)  # validates the threshold
     rejected: Counter[str] = Counter()
     replaced: Counter[str] = Counter()
+    unfound: Counter[str] = Counter()
 
     def count(page: Page, task: str) -> None:
         if page.notes.get("llm", {}).get(task, {}).get("rejected"):
@@ -210,6 +221,8 @@ def llm_stages(
         )
         for name, reason in page.notes["llm"]["structure"].get("replaced", {}).items():
             replaced[f"{name} ({reason})"] += 1
+        for name, reason in page.notes["llm"]["structure"].get("unfound", {}).items():
+            unfound[f"{name} ({reason})"] += 1
         return page
 
     return LlmStages(
@@ -220,4 +233,5 @@ def llm_stages(
         structured=modes,
         rejected=rejected,
         replaced=replaced,
+        unfound=unfound,
     )

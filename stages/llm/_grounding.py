@@ -19,8 +19,15 @@ also extract is checked against the text the model was sent, by what kind of val
   which need not be in it.
 
 An empty value, or one that fails its check, is replaced by the offline rules' value;
-the reason is noted in the record.  Other fields of a custom schema are not checked: a
-field may be derived, not copied, and the offline rules have no value to put instead.
+the reason is noted in the record.
+
+The other fields of a custom schema are checked too (`unfound_fields`), each by what its
+value reads as: a date must be one printed, a number one of the printed amounts or whole
+numbers, any other text mostly words of the page.  One that fails is flagged, not
+replaced: the offline rules have no value to put instead, and a field may be derived,
+not copied (a category, a count), so the value stays and the record says why it was not
+found.  A field whose schema lists its values (``enum``, ``const``) is a label chosen
+from the schema, not read from the page, and is not checked.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from stages.offline._metrics import comparable_text
 from stages.offline._total import find_amounts
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
 __all__ = [
     "FIELD_KINDS",
@@ -44,6 +51,7 @@ __all__ = [
     "field_problem",
     "ground_fields",
     "lines_spanned",
+    "unfound_fields",
 ]
 
 FIELD_KINDS = {"company": "text", "date": "date", "address": "text", "total": "amount"}
@@ -74,6 +82,10 @@ _WORD = re.compile(r"[A-Z0-9]+")
 #: after it is a piece of the address's line, not a name.
 _NUMBERED = re.compile(r"\S*(?:\d\S*[(\-)]|[(\-)]\S*\d)\S*")
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+# A value that is a number alone: a sign, a currency, thousands' commas, a decimal part.
+_NUMBER_ALONE = re.compile(
+    r"[(\-+]?\s*(?:RM|MYR|\$)?\s*[(\-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?[)\-]?"
+)
 # A time after the date ("25/12/2018 10:30 PM"): the day is what is checked.
 _TIME = re.compile(r"\s*\d{1,2}:\d{2}(?::\d{2})?\s*(?:AM|PM)?$")
 
@@ -282,4 +294,68 @@ def _twin(name: str, value: str, fields: Mapping[str, str | None]) -> str | None
     for other, kind in FIELD_KINDS.items():
         if other != name and kind == "text" and comparable_text(fields.get(other) or "") == same:
             return other
+    return None
+
+
+def unfound_fields(
+    fields: Mapping[str, str | None],
+    text: str,
+    *,
+    labels: Collection[str] = (),
+) -> dict[str, str]:
+    """
+    The fields of a custom schema whose value the page's text does not hold, with why.
+
+    A field `FIELD_KINDS` names is `ground_fields`' to check, and an empty one, or one in
+    ``labels``, is not checked.  Each other value is weighed by what it reads as: a date
+    (``2018-04-03``, ``3 APR 2018``) must be one of the dates printed (``"a date not in
+    the text"``); a number alone (``42``, ``RM 1,204.50``, ``-3.00``) one of the printed
+    amounts or whole numbers (``"a number not in the text"``); any other text must be
+    mostly words of the page, as a company is (``"words not in the text"``), and each of
+    its words that holds a digit (``INV-20417``'s ``20417``) must be printed (``"a
+    number not in the text"``): a name's letter may be mended, an identifier's digits are
+    not.  Case, spacing and punctuation do not count, nor OCR's ``O`` for ``0`` and ``I``
+    or ``L`` for ``1`` in a word with a digit.
+
+    Args:
+        fields: the model's fields.
+        text: the page's text, as the model was sent it.
+        labels: the fields whose values the schema lists (``enum``, ``const``).
+
+    Returns:
+        Per field not found, why; the values themselves are the caller's to keep.
+    """
+    unfound: dict[str, str] = {}
+    for name, value in fields.items():
+        if name in FIELD_KINDS or name in labels or value is None or not value.strip():
+            continue
+        if _days(value):
+            problem = field_problem("date", value, text)
+        elif _NUMBER_ALONE.fullmatch(value.strip().upper()):
+            problem = field_problem("amount", value, text) and "a number not in the text"
+        else:
+            problem = _text_problem(value, text)
+        if problem is not None:
+            unfound[name] = problem
+    return unfound
+
+
+_ALIKE = str.maketrans("OIL", "011")
+
+
+def _alike(word: str) -> str:
+    """A word with a digit with OCR's look-alikes of digits read as digits."""
+    return word.translate(_ALIKE) if any(c.isdigit() for c in word) else word
+
+
+def _text_problem(value: str, text: str) -> str | None:
+    """Why a custom field's text is not the page's (see `unfound_fields`), or ``None``."""
+    words = [_alike(word) for word in _words(value)]
+    if not words:
+        return "no words"
+    page = {_alike(word) for word in _words(text)}
+    if sum(word in page for word in words) < MIN_WORD_SHARE * len(words):
+        return "words not in the text"
+    if any(word not in page for word in words if any(c.isdigit() for c in word)):
+        return "a number not in the text"
     return None

@@ -90,6 +90,13 @@ class Schema:
         self.name = name
         self.schema = schema
         self.properties: tuple[str, ...] = tuple(properties)
+        #: The properties whose values the schema lists (``enum``, ``const``): labels the
+        #: model chooses, not text it reads from the page (`unfound_fields`).
+        self.labels: frozenset[str] = frozenset(
+            name
+            for name, spec in properties.items()
+            if isinstance(spec, dict) and ("enum" in spec or "const" in spec)
+        )
         self.text = json.dumps(schema, indent=2, ensure_ascii=False)
         self._validator = cls(schema)
 

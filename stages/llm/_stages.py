@@ -18,7 +18,7 @@ import anyio
 from asyncpipe import Retry
 
 from ._errors import LlmOutputError, LlmStatusError
-from ._grounding import ground_fields
+from ._grounding import ground_fields, unfound_fields
 from ._guard import DEFAULT_MIN_SIMILARITY, judge_edit
 from ._prompts import Prompts, render
 from ._schema import OutputInvalid, Schema, parse_json_object
@@ -244,7 +244,9 @@ async def structure(
     The fields then go through the field guard (`ground_fields`): a company, date, address
     or total that is empty or not read from the page's text is replaced by the offline
     rules' value (``offline``, run in a worker thread; ``None`` without it), and
-    ``notes["llm"]["structure"]["replaced"]`` says which and why.
+    ``notes["llm"]["structure"]["replaced"]`` says which and why.  A custom schema's
+    other fields that the text does not hold (`unfound_fields`) are kept, and
+    ``notes["llm"]["structure"]["unfound"]`` says which and why.
 
     Args:
         client: the chat model.
@@ -294,19 +296,25 @@ async def structure(
     finally:
         if probe:
             structured.end_turn(settled=settled)
-    await _guard_fields(result, source, offline)
+    await _guard_fields(result, source, offline, schema.labels)
     return result
 
 
 async def _guard_fields(
-    page: Page, source: str, offline: Callable[[Page], dict[str, Any]] | None
+    page: Page,
+    source: str,
+    offline: Callable[[Page], dict[str, Any]] | None,
+    labels: frozenset[str],
 ) -> None:
-    """Replace the fields the model did not read from ``source`` (see `ground_fields`)."""
+    """Replace the fields the model did not read from ``source`` (see `ground_fields`),
+    and flag a custom schema's other fields it does not hold (see `unfound_fields`)."""
     rules = await anyio.to_thread.run_sync(offline, page) if offline is not None else {}
     kept, problems = ground_fields(page.fields or {}, source, rules)
     if problems:
         page.fields = kept
         page.notes["llm"]["structure"]["replaced"] = problems
+    if unfound := unfound_fields(page.fields or {}, source, labels=labels):
+        page.notes["llm"]["structure"]["unfound"] = unfound
 
 
 async def _structure_replies(
