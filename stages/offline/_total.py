@@ -79,6 +79,11 @@ _CASH = re.compile(r"\bCASH\b|TENDER|PAYMENT|\bPAID\b|\bTUNAI\b")
 _SETTLED = re.compile(r"(?:TOTAL|AMOUNT|AMT|NETT?) ?PAID|PAID ?AMOUNT")
 _CHANGE = re.compile(r"CHANGE|\bBAKI\b")
 _ROUNDING = re.compile(r"ROUND|PEMBUNDARAN|BUNDAR")
+# A single dash that ends a rounding line's label, spaced from the amount or after a
+# colon or an equals sign ("ROUNDING - 0.02", "ROUNDING:-0.02"): an adjustment is signed,
+# so the dash is its minus, where on a total's line it separates.  A run of dashes is
+# still a leader ("ROUNDING ---- 0.02").
+_DASH_SIGN = re.compile(r"(?<!-)-\s*$")
 # The heading of a tax summary ("GST SUMMARY", "SUMMARY OF TAX", "RINGKASAN GST"), whose
 # table sums the bill before tax and the tax, column by column.
 _SUMMARY = re.compile(
@@ -249,12 +254,19 @@ def _candidates(rows: Sequence[str]) -> _Found:
         elif _CASH.search(label):
             found.cash.append((row_index, value))
         elif _ROUNDING.search(label) and abs(value.value) < _FIVE_SEN:
-            found.rounding.append((row_index, value))
+            found.rounding.append((row_index, _signed(value, label)))
     if not found.change:
         # Nothing was given back: an amount the customer paid is a total of the lowest
         # rank ("TOTAL 36.72", "ROUNDING -0.02", "TOTAL PAID 36.70").
         found.candidates += settled
     return found
+
+
+def _signed(adjustment: Amount, label: str) -> Amount:
+    """A rounding adjustment, negative when its label ends in a dash (`_DASH_SIGN`)."""
+    if adjustment.value <= 0 or not _DASH_SIGN.search(label):
+        return adjustment
+    return Amount("-" + adjustment.printed, -adjustment.value, adjustment.start)
 
 
 def _paid(found: _Found) -> tuple[Decimal, Amount] | None:
@@ -313,8 +325,10 @@ def find_total(rows: Sequence[str]) -> str | None:
        37.57``, ``ROUNDING -0.02``, ``TOTAL 37.55``).
     4. Malaysian cash totals are rounded to 5 sen: a chosen total that is not, followed
        by a ``ROUNDING`` adjustment, is adjusted (``60.31`` and ``-0.01`` give
-       ``60.30``); failing that, a ``CASH - CHANGE`` within 5 sen of it that is rounded
-       is taken (OCR misread the last digit of one of them, and paid sums agree).
+       ``60.30``; a single dash before the adjustment is its minus, spaced or after a
+       colon: ``ROUNDING - 0.01``, ``ROUNDING:-0.01``); failing that, a ``CASH -
+       CHANGE`` within 5 sen of it that is rounded is taken (OCR misread the last digit
+       of one of them, and paid sums agree).
     5. With no labelled candidate: ``CASH - CHANGE`` when both are printed, else the
        largest amount on the receipt.
 

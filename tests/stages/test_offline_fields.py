@@ -353,6 +353,26 @@ class TestTotal:
         """A refund's unrounded total and its rounding line give the rounded refund."""
         assert find_total(["TOTAL -60.31", "ROUNDING 0.01", "THANK YOU"]) == "-60.30"
 
+    @pytest.mark.parametrize(
+        ("rounding", "expected"),
+        [
+            ("ROUNDING - 0.02", "60.30"),
+            ("ROUNDING: - 0.02", "60.30"),
+            ("ROUNDING:-0.02", "60.30"),
+            ("ROUNDING=-0.02", "60.30"),
+            ("ROUNDING ADJ RM - 0.02", "60.30"),
+            ("ROUNDING -0.02", "60.30"),
+            ("ROUNDING 0.02-", "60.30"),
+            # A run of dashes is a leader; no dash, a positive adjustment.
+            ("ROUNDING ---- 0.03", "60.35"),
+            ("ROUNDING 0.03", "60.35"),
+        ],
+    )
+    def test_a_dash_before_a_rounding_is_its_minus(self, rounding: str, expected: str) -> None:
+        """An adjustment is signed: a single dash ending its label is a minus, spaced or
+        not, while the total's own dash still separates."""
+        assert find_total(["A1001 - 0.04", "TOTAL - 60.32", rounding, "CASH 100.00"]) == expected
+
     def test_cash_minus_change_decides(self) -> None:
         """Without a total label, CASH - CHANGE is what was paid."""
         assert find_total(["ITEM 4.50", "ITEM 4.50", "CASH 10.00", "CHANGE 1.00"]) == "9.00"
