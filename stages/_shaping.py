@@ -109,11 +109,7 @@ def refuse_changed(mode_file: Path, args: argparse.Namespace, out: Path) -> None
         return
     now = shaping_options(args)
     engine = then.get("--ocr-engine")
-    flags = [
-        flag
-        for flag, _ in _PAGE
-        if not isinstance(engine, str) or engine in _ENGINE_READS.get(flag, (engine,))
-    ]
+    flags = [flag for flag, _ in _PAGE if _read_by(flag, engine)]
     flags.append("--llm-url")
     if then.get("--llm-url") and now["--llm-url"]:
         flags += [flag for flag, _ in _LLM]
@@ -145,6 +141,13 @@ def refuse_changed(mode_file: Path, args: argparse.Namespace, out: Path) -> None
         f"the two, so nothing was written ({out} is as it was). Resume it with the options "
         f"it started with ({back}), or start over with --overwrite"
     )
+
+
+def _read_by(flag: str, engine: object) -> bool:
+    """Whether a run started with ``engine`` reads the page option ``flag`` (when the mode
+    file does not say which engine, every option is taken to be read)."""
+    readers = _ENGINE_READS.get(flag)
+    return readers is None or not isinstance(engine, str) or engine in readers
 
 
 def _digest(path: Path) -> str | None:
