@@ -244,7 +244,11 @@ def _candidates(rows: Sequence[str]) -> _Found:
     settled: list[_Candidate] = []
     for row_index, label, value in _pairs(rows):
         priority = _priority(label)
-        if priority and value.value:  # "BALANCE DUE 0.00" after payment: not the total
+        if _ROUNDING.search(label) and abs(value.value) < _FIVE_SEN:
+            # An adjustment, even where its label says total ("TOTAL ROUNDING -0.02"):
+            # a rounded total is not under 5 sen.
+            found.rounding.append((row_index, _signed(value, label)))
+        elif priority and value.value:  # "BALANCE DUE 0.00" after payment: not the total
             found.candidates.append(_Candidate(value, priority, row_index))
         elif _CHANGE.search(label):
             found.change.append((row_index, value))
@@ -253,8 +257,6 @@ def _candidates(rows: Sequence[str]) -> _Found:
             found.cash.append((row_index, value))
         elif _CASH.search(label):
             found.cash.append((row_index, value))
-        elif _ROUNDING.search(label) and abs(value.value) < _FIVE_SEN:
-            found.rounding.append((row_index, _signed(value, label)))
     if not found.change:
         # Nothing was given back: an amount the customer paid is a total of the lowest
         # rank ("TOTAL 36.72", "ROUNDING -0.02", "TOTAL PAID 36.70").

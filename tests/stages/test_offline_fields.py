@@ -373,6 +373,16 @@ class TestTotal:
         not, while the total's own dash still separates."""
         assert find_total(["A1001 - 0.04", "TOTAL - 60.32", rounding, "CASH 100.00"]) == expected
 
+    @pytest.mark.parametrize("rounding", ["TOTAL ROUNDING -0.02", "TOTAL ROUNDING ADJ - 0.02"])
+    def test_a_rounding_labelled_total_is_an_adjustment(self, rounding: str) -> None:
+        """A rounding line whose label says total adjusts the total; it is not one."""
+        assert find_total(["TOTAL 60.32", rounding, "CASH 100.00"]) == "60.30"
+
+    def test_a_rounded_total_is_still_a_total(self) -> None:
+        """A rounded total (5 sen or more) under a rounding label stays the total."""
+        assert find_total(["TOTAL 60.32", "ROUNDED TOTAL 60.30", "CASH 100.00"]) == "60.30"
+        assert find_total(["TOTAL ROUNDED 7.05", "THANK YOU"]) == "7.05"
+
     def test_cash_minus_change_decides(self) -> None:
         """Without a total label, CASH - CHANGE is what was paid."""
         assert find_total(["ITEM 4.50", "ITEM 4.50", "CASH 10.00", "CHANGE 1.00"]) == "9.00"
