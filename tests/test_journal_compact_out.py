@@ -13,50 +13,19 @@ for the first's journal, while it takes the first's own, beside the journal or g
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import anyio
 import orjson
 import pytest
-from clirun import cli_env, run_cli
-from killing import kill_when
+from clirun import run_cli
+from countingruns import APP, LINES, args, ids, killed_run, paid_calls
 
 from asyncpipe import Journal, JsonlSink, Pipeline, Stage
 from asyncpipe._cli import main
 from asyncpipe._journal_state import journal_run, read_all
 from asyncpipe._keyindex import index_path, index_run
-
-LINES = 40
-APP = {"ASYNCPIPE_APP": "cliapp:app"}
-
-
-def _args(folder: Path, run: str) -> list[str]:
-    out = folder / "out.jsonl"
-    return ["n.txt", "--out", str(out), "--side", str(folder / "calls.txt"), "--run-id", run]
-
-
-def _ids(out: Path) -> list[str]:
-    data = out.read_bytes()
-    return [orjson.loads(line)["id"] for line in data[: data.rfind(b"\n") + 1].splitlines()]
-
-
-def _killed_run(folder: Path) -> None:
-    """Run slowly (0.1 s a paid call) until the output holds 10 lines, then SIGKILL it."""
-    folder.mkdir()
-    (folder / "n.txt").write_text("".join(f"{n}\n" for n in range(LINES)))
-    command = [sys.executable, "-m", "asyncpipe", "run", *_args(folder, "0")]
-    process = subprocess.Popen(
-        [*command, "--delay", "0.1", "--progress", "none"],
-        cwd=folder,
-        env=cli_env(APP, test_apps=True),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out = folder / "out.jsonl"
-    kill_when(process, lambda: out.exists() and len(_ids(out)) >= 10)
 
 
 def _cut(journal: Path, written: set[str]) -> tuple[set[str], set[str]] | None:
@@ -86,17 +55,11 @@ def _cut_run(root: Path) -> tuple[Path, set[str], set[str]]:
     """A killed run whose journal is cut to hold dead and in-flight checkpoints."""
     for attempt in range(5):
         folder = root / f"a{attempt}"
-        _killed_run(folder)
-        found = _cut(folder / "out.jsonl.journal", set(_ids(folder / "out.jsonl")))
+        killed_run(folder)
+        found = _cut(folder / "out.jsonl.journal", set(ids(folder / "out.jsonl")))
         if found is not None:
             return folder, *found
     raise AssertionError("no cut of five killed runs' journals left both kinds of item")
-
-
-def _paid_calls(side: Path, run: str) -> Counter[str]:
-    return Counter(
-        key for tag, key in (line.split() for line in side.read_text().splitlines()) if tag == run
-    )
 
 
 class TestAnotherRunsOutput:
@@ -110,9 +73,9 @@ class TestAnotherRunsOutput:
         other = tmp_path / "b"
         other.mkdir()
         (other / "n.txt").write_text((folder / "n.txt").read_text())
-        done = run_cli(*_args(other, "b"), cwd=other, env=APP, test_apps=True)
+        done = run_cli(*args(other, "b"), cwd=other, env=APP, test_apps=True)
         assert done.returncode == 0, done.stderr
-        assert set(_ids(other / "out.jsonl")) >= dead | in_flight  # every key overlaps
+        assert set(ids(other / "out.jsonl")) >= dead | in_flight  # every key overlaps
         before = journal.read_bytes()
         checkpoints = set(read_all(journal).checkpoints)
         assert in_flight <= checkpoints
@@ -136,11 +99,11 @@ class TestAnotherRunsOutput:
         assert not dead & set(after.checkpoints)
         assert journal_run(journal) == index_run(out) != index_run(other / "out.jsonl")
 
-        written = set(_ids(out))
-        resumed = run_cli(*_args(folder, "r"), "--resume", cwd=folder, env=APP, test_apps=True)
+        written = set(ids(out))
+        resumed = run_cli(*args(folder, "r"), "--resume", cwd=folder, env=APP, test_apps=True)
         assert resumed.returncode == 0, resumed.stderr
-        assert Counter(_ids(out)) == Counter(f"n.txt:{n}" for n in range(1, LINES + 1))
-        assert not set(_paid_calls(folder / "calls.txt", "r")) & written
+        assert Counter(ids(out)) == Counter(f"n.txt:{n}" for n in range(1, LINES + 1))
+        assert not set(paid_calls(folder / "calls.txt", "r")) & written
 
     def test_an_output_whose_index_names_no_run_is_taken_at_its_word(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -151,7 +114,7 @@ class TestAnotherRunsOutput:
             folder = tmp_path / name
             folder.mkdir()
             (folder / "n.txt").write_text("1\n2\n")
-            done = run_cli(*_args(folder, name), cwd=folder, env=APP, test_apps=True)
+            done = run_cli(*args(folder, name), cwd=folder, env=APP, test_apps=True)
             assert done.returncode == 0, done.stderr
             runs.append(folder)
         journal, other = runs[0] / "out.jsonl.journal", runs[1] / "out.jsonl"
