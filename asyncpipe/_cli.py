@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import uuid
 from collections.abc import Container, Sequence
 from pathlib import Path
 
@@ -34,12 +33,12 @@ from ._journal_state import (
     NotAnOutput,
     Written,
     corrupt_lines,
-    journal_run,
     read_statuses,
 )
-from ._keyindex import index_path, index_run
+from ._keyindex import index_path
 from ._progress import make_progress
 from ._restart import restart_with
+from ._runid import other_run
 from ._sink import JsonlSink
 from ._startup import INTERRUPTED, leave_startup
 from ._summary import closing_lines, command_line, resume_command
@@ -59,7 +58,6 @@ async def run_command(options: RunOptions, app: App) -> int:
             f"{options.journal} exists from an earlier run: add --resume to continue it, "
             "or --overwrite to start over"
         )
-    run_id = await anyio.to_thread.run_sync(_run_id, options)
     async with app.open(options) as job:
         pipeline = options.configure(job.pipeline)
         summary = await pipeline.run(
@@ -69,9 +67,8 @@ async def run_command(options: RunOptions, app: App) -> int:
                 record=job.record,
                 overwrite=options.overwrite,
                 superseded=job.superseded,
-                run_id=run_id,
             ),
-            journal=Journal(options.journal, run_id=run_id),
+            journal=Journal(options.journal),
             resume=options.resume,
             retry_failed=options.retry_failed,
             ordered=options.ordered,
@@ -113,21 +110,6 @@ async def run_command(options: RunOptions, app: App) -> int:
     return 0
 
 
-def _run_id(options: RunOptions) -> str | None:
-    """
-    The id the run gives its journal and its output's key index, by which ``journal
-    compact`` tells this run's output from another's: a new one for a new run; a
-    resumed run's own, from its journal, or else its output (``None`` when neither holds
-    one: files of a version that gave none keep none).
-    """
-    if not options.resume:
-        return uuid.uuid4().hex
-    try:
-        return journal_run(options.journal) or index_run(options.out)
-    except JournalError:
-        return index_run(options.out)  # the run's own opening says what is wrong
-
-
 async def journal_command(action: str, path: Path, out: Path | None = None) -> int:
     """
     ``asyncpipe journal compact|show PATH [--out OUTPUT]``.
@@ -144,11 +126,11 @@ async def journal_command(action: str, path: Path, out: Path | None = None) -> i
 
     Only the output of the journal's own run can say so: another run's (over the same
     inputs, or others whose keys overlap) holds items this run never wrote, whose
-    checkpoints a resume needs.  A run of ``asyncpipe run`` writes its id in the
-    journal and in the output's key index (``OUTPUT.keys``), and an output whose index
-    names another run is refused.  Where either holds no id (a journal or an output of
-    an older version, a library run given no ``run_id``, an index deleted or naming
-    another file), the output is taken at its word.
+    checkpoints a resume needs.  A run with a journal and a `JsonlSink` (every run of
+    ``asyncpipe run``) writes its id in the journal and in the output's key index
+    (``OUTPUT.keys``), and an output whose index names another run is refused.  Where
+    either holds no id (a journal or an output of an older version, an index deleted or
+    naming another file), the output is taken at its word.
 
     Raises:
         ConfigError: ``path`` is no journal: missing, a folder, or a run's output; or
@@ -245,10 +227,10 @@ def _check_run(journal: Path, output: Path, *, named: bool) -> None:
     Raises:
         ConfigError: they do.
     """
-    ours = journal_run(journal)
-    theirs = index_run(output) if ours is not None else None
-    if theirs is None or theirs == ours:
+    ids = other_run(journal, output)
+    if ids is None:
         return
+    ours, theirs = ids
     found = "given as --out" if named else "found beside the journal"
     raise ConfigError(
         f"{output} ({found}) is another run's output, not this journal's: its key index "

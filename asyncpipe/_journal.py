@@ -104,10 +104,11 @@ class Journal:
         max_pending: `room` waits while more than this many bytes of events are queued
             for the writer, so memory stays bounded while it writes or compacts.
         run_id: the id of the run, written in its start lines and kept by every
-            compaction in the journal's header.  Give a `JsonlSink` the same
-            ``run_id`` (``asyncpipe run`` does), and ``asyncpipe journal compact`` can
-            tell this run's output from another run's, and refuses the other's.
-            ``None``: a journal given none keeps the id its file holds, if any.
+            compaction in the journal's header; its output's key index keeps it too, so
+            that a resume and ``asyncpipe journal compact`` tell this run's output from
+            another run's, and refuse the other's.  ``None`` (the default): a run with
+            a `JsonlSink` gives both one id, a new one for a new run and on resume the
+            one the journal holds, which a resume keeps over one given here.
 
     .. versionadded:: 0.1
     .. versionchanged:: Unreleased

@@ -12,6 +12,7 @@ drained; the helpers (journal writer, progress, signal watcher) are then cancell
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import signal
@@ -33,6 +34,7 @@ from ._pinned import PinnedThread
 from ._progress import ProgressReporter
 from ._queue import ReceiveQueue, SendQueue, open_queue
 from ._resume import ResumePlan
+from ._runid import settle_run_id
 from ._signals import signals_to
 from ._sink import Sink
 from ._source import Source, feed
@@ -255,6 +257,20 @@ class Run:
         return out
 
     async def execute(self, source: Source, *, resume: bool, retry_failed: bool) -> RunSummary:
+        """
+        Give the journal and the sink the run's id, and run (`_execute`).
+        """
+        # One id for the journal and the output's key index; on resume, another run's
+        # output is refused here, before either file (or a lock beside it) is touched.
+        restore = await anyio.to_thread.run_sync(
+            functools.partial(settle_run_id, self.journal, self.sink, resume=resume)
+        )
+        try:
+            return await self._execute(source, resume=resume, retry_failed=retry_failed)
+        finally:
+            restore()
+
+    async def _execute(self, source: Source, *, resume: bool, retry_failed: bool) -> RunSummary:
         """
         Open the sink and the journal, plan the resume, run every task, and close up.
         """

@@ -171,9 +171,9 @@ class JsonlSink(Sink):
             retry; a run stopped before keeps the old line for the next resume to
             replace, so that a stop never leaves neither version.
         run_id: the id of the run, written in the header of the key index each time
-            the index is started (not in the output's lines).  Give the run's `Journal`
-            the same ``run_id`` (``asyncpipe run`` does), and ``asyncpipe journal
-            compact`` can tell this run's output from another run's.
+            the index is started (not in the output's lines).  ``None`` (the default):
+            a run with a `Journal` gives both one id (see `Journal`'s ``run_id``).  A
+            sink and a journal given different ids are refused.
 
     .. versionadded:: 0.1
     .. versionchanged:: Unreleased
