@@ -38,7 +38,7 @@ from ._journal_state import (
 from ._keyindex import index_path
 from ._progress import make_progress
 from ._restart import restart_with
-from ._runid import other_run
+from ._runid import check_resume, other_run
 from ._sink import JsonlSink
 from ._startup import INTERRUPTED, leave_startup
 from ._summary import closing_lines, command_line, resume_command
@@ -58,6 +58,9 @@ async def run_command(options: RunOptions, app: App) -> int:
             f"{options.journal} exists from an earlier run: add --resume to continue it, "
             "or --overwrite to start over"
         )
+    if options.resume:
+        # As the run itself does, but before the app starts (an LLM server, a cluster).
+        await anyio.to_thread.run_sync(check_resume, options.journal, options.out)
     async with app.open(options) as job:
         pipeline = options.configure(job.pipeline)
         summary = await pipeline.run(

@@ -78,7 +78,7 @@ def check_resume(journal: Path, output: Path) -> None:
         "and drop the journal's checkpoints of them, so that this run's unfinished items "
         "lose theirs.  Nothing was changed.  Resume with the journal that belongs to "
         f"{output} (the --journal of the run that wrote it), or this journal with its own "
-        "output; or start a new run"
+        "output; or start a new run (without --resume)"
     )
 
 

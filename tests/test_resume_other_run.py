@@ -61,9 +61,10 @@ class TestCommand:
         before = _files(journal, out, index_path(out), theirs, index_path(theirs))
 
         wrong = ["n.txt", "--out", str(theirs), "--journal", str(journal)]
+        opened = tmp_path / "opened.txt"  # the app writes it as it opens
         refused = run_cli(
             *wrong, "--side", str(mine / "calls.txt"), "--run-id", "x", "--resume",
-            cwd=mine, env=APP, test_apps=True,
+            "--env-log", str(opened), cwd=mine, env=APP, test_apps=True,
         )  # fmt: skip
         assert refused.returncode == 2, refused.stderr
         said = " ".join(refused.stderr.split())
@@ -75,6 +76,7 @@ class TestCommand:
         assert "or start a new run" in said
         assert _files(*before) == before
         assert not paid_calls(mine / "calls.txt", "x")
+        assert not opened.exists()  # refused before the app started
 
         # The journal's own resume finishes the run; no paid call is made again.
         resumed = run_cli(*args(mine, "r"), "--resume", cwd=mine, env=APP, test_apps=True)
