@@ -45,6 +45,7 @@ from ._ray import RayComparison, require_ray, run_comparison
 from ._report import (
     bound_warnings,
     compare_baselines,
+    failed_runs,
     format_table,
     headline,
     plot,
@@ -106,7 +107,9 @@ def _parser() -> argparse.ArgumentParser:
         "several times longer (one engine's page: 2.9 s idle, 8-24 s at load 4-7): --quick "
         "--items 2 --ocr-pages 2 --rss-items 1 --ocr-workers 1,2 --llm-workers 1,8 took "
         "582 s and 377 s at load 4-7.  Exit status: 0 whatever the goals say, unless "
-        "--check; 3 a goal missed under --check; 1 the --ray comparison failed; 2 bad "
+        "--check; 3 a goal missed under --check; 4 items failed in a run (with or without "
+        "--check: its items/s and every ratio built on it are no result, and none is "
+        "reported); 1 the --ray comparison failed; 2 bad "
         "arguments, or a run refused before it starts (no receipts, ray not installed, "
         "--check on a run too small to judge).",
     )
@@ -541,6 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seq_row = rows[0]
     for r in rows:
         r["speedup_vs_sequential"] = r["items_per_s"] / seq_row["items_per_s"]
+    broken = failed_runs(rows)
     best = headline(rows)
     fair = compare_baselines(rows)
     checks = _advice_checks(rows, advice, rated_advice)
@@ -570,7 +574,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "advice": advice.to_json(),
         "advice_rate_limited": rated_advice.to_json(),
         "advice_checks": checks,
-        "speedup_vs_threadpool": fair["best_vs_best"] if fair is not None else math.nan,
+        "speedup_vs_threadpool": fair["best_vs_best"] if fair and not broken else math.nan,
+        "failed_runs": broken,
         "best_ratio_by_regime": best,
         "rss": rss,
         "ocr_bound": ocr.to_json(),
@@ -629,7 +634,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{rate[0]}/{rate[1]:g}s in the steady window; max {rated_row.get('max_calls_in_period')}"
         f" calls in any {rate[1]:g}s window; {rated_row.get('llm_429')} x 429"
     )
-    if fair is not None:
+    if broken and any(r["name"] == "stage-by-stage" for r in rows):
+        print("vs stage-by-stage: no result, as items failed (FAILED below names the runs)")
+    elif fair is not None:
         print(
             f"vs stage-by-stage, best against best: asyncpipe {fair['asyncpipe_best']} "
             f"{fair['asyncpipe_items_per_s']:.3f} items/s vs stage-by-stage "
@@ -664,11 +671,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdict, status = goals_verdict(len(missed), small, check=args.check)
     if verdict:
         print(verdict)
-    headline_speedup = fair["best_vs_best"] if fair is not None else math.nan
+    if broken:
+        print(failed_line(broken))
+        best = {}
+    headline_speedup = fair["best_vs_best"] if fair is not None and not broken else math.nan
     print(summary_line(best, headline_speedup, rss.get("growth", math.nan)))
+    if broken:
+        return FAILED_ITEMS
     if isinstance(ray, str):
         return 1
     return status
+
+
+#: The exit status of a run in which items failed (with or without ``--check``).
+FAILED_ITEMS = 4
+
+
+def failed_line(broken: Sequence[str]) -> str:
+    """
+    The closing line of a run in which items failed (`failed_runs`): its figures count
+    fewer items than it was given, so they are no result, whatever else it printed.
+    """
+    return (
+        f"FAILED: items failed in {len(broken)} run(s): {'; '.join(broken)}; their items/s "
+        "and every ratio and comparison built on them are no result (the last line has "
+        f"nan; exit {FAILED_ITEMS})"
+    )
 
 
 #: The smallest run whose goals are judged: the ``--quick`` defaults' items and OCR pages,
@@ -796,7 +824,9 @@ def _advice_checks(rows: Sequence[dict[str, Any]], *advices: Advice) -> list[str
         if row is None:
             continue
         measured = measured_limiter(row)
-        if measured != adv.bottleneck:
+        if row.get("failed"):
+            verdict = f"{row['failed']} items failed: no result"
+        elif measured != adv.bottleneck:
             verdict = (
                 f"DIFFERS from the prediction: predicted {adv.bottleneck}, measured {measured}"
             )

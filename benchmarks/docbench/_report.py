@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "BOUND_SLACK",
     "bound_warnings",
+    "failed_runs",
     "format_table",
     "headline",
     "plot",
@@ -35,19 +36,21 @@ def _num(x: Any, fmt: str) -> str:
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """
-    One line per run: contender, worker counts, items/s, the bound, the ratio to it, the
-    bottleneck (predicted and measured), per-stage utilisation and peak RSS.
+    One line per run: contender, worker counts, items done ok (``n``) and failed, items/s
+    (of the items done ok), the bound, the ratio to it, the bottleneck (predicted and
+    measured), per-stage utilisation and peak RSS.
     """
     head = (
-        f"{'run':<15} {'config':<28} {'n':>3} {'items/s':>8} {'bound':>7} {'bound@n':>7} "
-        f"{'ratio':>6} {'steady':>6} {'limiter':<15} {'busiest':<10} {'rss MB':>7}  "
+        f"{'run':<15} {'config':<28} {'n':>3} {'failed':>6} {'items/s':>8} {'bound':>7} "
+        f"{'bound@n':>7} {'ratio':>6} {'steady':>6} {'limiter':<15} {'busiest':<10} {'rss MB':>7}  "
         "utilisation"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         util = " ".join(f"{k[:4]}={v:.2f}" for k, v in r.get("utilisation", {}).items())
         lines.append(
-            f"{r['name']:<15} {r['config']:<28} {r['items']:>3} {_num(r['items_per_s'], '8.3f')} "
+            f"{r['name']:<15} {r['config']:<28} {r['items']:>3} {r.get('failed', 0):>6} "
+            f"{_num(r['items_per_s'], '8.3f')} "
             f"{_num(r.get('bound'), '7.3f')} {_num(r.get('bound_n'), '7.3f')} "
             f"{_num(r.get('ratio'), '6.3f')} {_num(r.get('ratio_steady'), '6.3f')} "
             f"{r.get('limiter') or '-':<15} {r.get('bottleneck') or '-':<10} "
@@ -56,13 +59,28 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def failed_runs(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """
+    The runs in which items failed, each as ``NAME CONFIG (F of N items failed)``: their
+    items/s count fewer items than they were given, so no ratio of theirs is a result.
+    """
+    return [
+        f"{r['name']} {r['config']} ({r['failed']} of {r['items'] + r['failed']} items failed)"
+        for r in rows
+        if r.get("failed")
+    ]
+
+
 def headline(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """
-    The best ratio to the bound of the asyncpipe runs in each regime (``ocr``/``llm``).
+    The best ratio to the bound of the asyncpipe runs in each regime (``ocr``/``llm``);
+    a run in which items failed is left out.
     """
     best: dict[str, float] = {}
     for r in rows:
         if r["name"] != "asyncpipe" or r.get("ratio") is None or r.get("extra"):
+            continue
+        if r.get("failed"):
             continue
         regime = r["regime"]
         best[regime] = max(best.get(regime, -math.inf), r["ratio"])
@@ -73,11 +91,16 @@ def compare_baselines(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | Non
     """
     asyncpipe against the stage-by-stage pattern over the same configs (no rate limit):
     best against best (each at its own best config, both named: the headline) and the
-    min, median and max of the ratio at equal configs.  ``None`` without both.
+    min, median and max of the ratio at equal configs.  ``None`` without both.  A config
+    at which either side failed items is left out (`failed_runs` names it).
     """
     ours = {r["config"]: r for r in rows if r["name"] == "asyncpipe" and not r.get("rate")}
     theirs = {r["config"]: r for r in rows if r["name"] == "stage-by-stage"}
-    common = [config for config in ours if config in theirs]
+    common = [
+        config
+        for config in ours
+        if config in theirs and not ours[config].get("failed") and not theirs[config].get("failed")
+    ]
     if not common:
         return None
     ratios = sorted(ours[c]["items_per_s"] / theirs[c]["items_per_s"] for c in common)

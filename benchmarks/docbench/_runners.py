@@ -61,7 +61,8 @@ class RunResult:
     Attributes:
         name: ``sequential``, ``stage-by-stage`` or ``asyncpipe``.
         config: the worker counts (``None`` for sequential).
-        items: items written.
+        items: items done ok (written with their result), the same count for every
+            contender: the throughput counts only these.
         failed: items that ended as errors.
         elapsed: wall seconds of the run (engines built inside it).
         done_at: seconds from the start at which each item was written.
@@ -194,7 +195,7 @@ async def _sequential(refs: list[PageRef], url: str, out: Path) -> RunResult:
     return RunResult(
         name="sequential",
         config=None,
-        items=len(refs),
+        items=len(refs) - failed,
         failed=failed,
         elapsed=elapsed,
         done_at=done_at,
@@ -387,7 +388,7 @@ async def _asyncpipe(refs: list[PageRef], url: str, config: Config, out: Path) -
     return RunResult(
         name="asyncpipe",
         config=config,
-        items=summary.ok + summary.failed,
+        items=summary.ok,
         failed=summary.failed,
         elapsed=summary.elapsed,
         done_at=sink.done_at,

@@ -5,6 +5,7 @@ end-to-end smoke run (slow: it runs the real OCR).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
@@ -56,6 +57,7 @@ from docbench._ocrbound import (  # noqa: E402
 from docbench._report import (  # noqa: E402
     bound_warnings,
     compare_baselines,
+    failed_runs,
     format_table,
     headline,
     regime_report,
@@ -528,6 +530,9 @@ def test_smoke(tmp_path: Path, sroie: Path) -> None:
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=580, check=False)
     # A one-item run is too small to judge the goals: it says so and exits 0.
     assert done.returncode == 0, done.stderr
+    rows = json.loads((tmp_path / "smoke.json").read_text())["rows"]
+    assert [r["failed"] for r in rows] == [0] * len(rows) and all(r["items"] for r in rows)
+    assert "FAILED" not in done.stdout
     assert "goals: too small to judge the goals (items 1 < 4, OCR pages 1 < 16)" in done.stdout
     last = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
@@ -713,3 +718,170 @@ class TestOcrBound:
         assert 1 <= len(built) <= 2
         with pytest.raises(StageError):
             built[0].recognize(decode_pages(refs[:1])[0].image)
+
+
+class FakeBench:
+    """
+    `main` with every measurement replaced by made-up results (no OCR, no server), so
+    that what it prints and returns for given results can be checked in a second.
+    ``failed`` maps a contender's name to the items its runs fail; ``ran`` records the
+    contenders in the order they ran.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, failed: dict[str, int]) -> None:
+        from contextlib import contextmanager
+
+        from docbench import _main
+
+        self.failed = failed
+        self.ran: list[tuple[str, str]] = []
+        self.bound_refs: list[list[str]] = []
+
+        class Server:
+            url = "http://fake"
+
+            def read_log(self) -> list[dict[str, Any]]:
+                return [{"ts": 1.0, "task": task, "status": 200} for task in ONE_CALL_EACH]
+
+        @contextmanager
+        def server(**kwargs: Any) -> Any:
+            yield Server()
+
+        def ocr(refs: Any, cores: int, contenders: Any, **kw: Any) -> list[OcrTiming]:
+            self.bound_refs.append([ref.source for ref in refs])
+            first = kw.get("first_round", 0)
+            out = [OcrTiming("bare", w, len(refs), 10.0, 10.0, first) for w in kw.get("bare", ())]
+            return out + [
+                OcrTiming(name, cores, len(refs), 8.0, 16.0, first) for name in contenders
+            ]
+
+        def run(name: str) -> Any:
+            def fake(refs: Any, url: str, *rest: Any) -> RunResult:
+                config = rest[0] if len(rest) > 1 else None
+                self.ran.append((name, config.label() if config else "1 thread"))
+                bad = min(self.failed.get(name, 0), len(refs))
+                stage = {"workers": 1, "busy": 1.0, "utilisation": 0.5}
+                return RunResult(
+                    name,
+                    config,
+                    len(refs) - bad,
+                    bad,
+                    10.0,
+                    [10.0] * len(refs),
+                    {"ocr": stage},
+                    "ocr",
+                    0,
+                    (0.0, 2.0),
+                    stage_seconds={
+                        "load": 0.0,
+                        "preprocess": 0.0,
+                        "ocr": 2.0,
+                        "correct": 1.0,
+                        "fix": 1.0,
+                        "structure": 1.0,
+                    },
+                    engine_seconds=0.5,
+                )
+
+            return fake
+
+        monkeypatch.setattr(_main, "run_server", server)
+        monkeypatch.setattr(_main, "measure_ocr", ocr)
+        monkeypatch.setattr(_main, "run_sequential", run("sequential"))
+        monkeypatch.setattr(_main, "run_asyncpipe", run("asyncpipe"))
+        monkeypatch.setattr(_main, "run_stage_by_stage", run("stage-by-stage"))
+
+    @staticmethod
+    def run(tmp_path: Path, *extra: str) -> int:
+        pages = tmp_path / "pages"
+        pages.mkdir(exist_ok=True)
+        for i in range(20):
+            (pages / f"{i:03d}.jpg").write_bytes(b"\xff\xd8\xff")
+        args = ["--skip-rss", "--no-plot", "--out", str(tmp_path / "out"), *extra]
+        return main([*args, str(pages)])
+
+
+class TestFailedItems:
+    """Throughput counts only the items done ok, for every contender, and a run in which
+    items failed is no result: said plainly, no ratio reported, exit 4."""
+
+    def test_the_table_has_a_failed_column(self) -> None:
+        row = _row("asyncpipe", "ocr=2 llm=8", 0.0, failed=4, items=0)
+        head, _, line = format_table([row]).splitlines()
+        assert head.split()[:5] == ["run", "config", "n", "failed", "items/s"]
+        assert line.split()[3:6] == ["0", "4", "0.000"]
+
+    def test_a_config_with_failures_is_no_comparison(self) -> None:
+        """The reviewer's run: asyncpipe failed every item, yet printed x25.58."""
+        rows = [
+            _row("asyncpipe", "ocr=2 llm=8", 1.47, failed=4),
+            _row("stage-by-stage", "ocr=2 llm=8", 0.0575),
+            _row("asyncpipe", "ocr=1 llm=8", 0.4, ratio=0.9, regime="ocr"),
+            _row("stage-by-stage", "ocr=1 llm=8", 0.2),
+        ]
+        fair = compare_baselines(rows)
+        assert fair is not None and fair["configs"] == 1
+        assert fair["best_vs_best"] == pytest.approx(2.0)
+        assert compare_baselines(rows[:2]) is None
+        assert failed_runs(rows) == ["asyncpipe ocr=2 llm=8 (4 of 8 items failed)"]
+        assert headline([{**rows[2], "failed": 1}]) == {}
+
+    def test_the_advisor_check_does_not_pass_a_run_with_failures(self) -> None:
+        agree = Advice(Config(ocr=2, llm=8), predicted=0.3, bottleneck="ocr", reasons=[])
+        (line,) = _advice_checks([{**TestAdviceCheck.ROW, "failed": 2}], agree)
+        assert line.endswith("2 items failed: no result (MISSED)")
+
+    def test_a_run_with_failed_items_exits_4_without_check(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        FakeBench(monkeypatch, {"asyncpipe": 4})
+        status = FakeBench.run(tmp_path, "--quick", "--llm-workers", "8")
+        out = capsys.readouterr().out
+        assert status == 4
+        assert "vs stage-by-stage: no result, as items failed" in out
+        assert "vs stage-by-stage, best against best" not in out
+        assert re.search(
+            r"^FAILED: items failed in \d run\(s\): asyncpipe ocr=1 llm=8 \(4 of 4", out, re.M
+        )
+        assert (
+            out.strip()
+            .splitlines()[-1]
+            .startswith("bench best_ratio_to_bound=nan speedup_vs_threadpool=nan")
+        )
+        data = (tmp_path / "out" / "bench-quick.json").read_text()
+        assert '"failed_runs": [' in data
+
+    def test_a_run_without_failures_is_reported(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The guard of the test above: the same made-up run with no failure exits 0."""
+        FakeBench(monkeypatch, {})
+        assert FakeBench.run(tmp_path, "--quick", "--llm-workers", "8") == 0
+        out = capsys.readouterr().out
+        assert "vs stage-by-stage, best against best" in out
+        assert "FAILED" not in out
+
+    @pytest.mark.timeout(120)
+    def test_the_real_runners_count_only_items_done_ok(
+        self, tmp_path: Path, blockbuster: Any
+    ) -> None:
+        """Four missing files fail at load in every contender: none is counted as done
+        (asyncpipe counted all four and reported 1.47 items/s).  The harness samples its
+        memory on the event loop (a benchmark, not the library), so blocking calls pass."""
+        from docbench._runners import run_asyncpipe, run_sequential, run_stage_by_stage
+
+        from stages._page import PageRef
+        from stages.testing.llm_server.testing import run_server
+
+        blockbuster.deactivate()
+        refs = [PageRef(id=f"m{i}", source=f"/nonexistent/{i}.jpg", page=1, kind="jpeg")
+                for i in range(4)]  # fmt: skip
+        with run_server(latency=0.01, workdir=tmp_path) as server:
+            results = [
+                run_asyncpipe(refs, server.url, Config(1, 2), tmp_path / "a.jsonl"),
+                run_stage_by_stage(refs, server.url, Config(1, 2), tmp_path / "s.csv"),
+                run_sequential(refs, server.url, tmp_path / "q.jsonl"),
+            ]
+        for result in results:
+            assert (result.name, result.items, result.failed) == (result.name, 0, 4)
+            assert result.items_per_second == 0.0
