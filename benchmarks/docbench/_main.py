@@ -140,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
         "--ocr-pages",
         type=int,
         help="pages of the OCR bound: bare engine and OCR-bound pipeline (default 16; at 8 a "
-        "pass's ratio moves by about 0.1 between runs)",
+        "pass's ratio moves by about 0.1 between runs): the runs' pages, each repeated as "
+        "often to reach at least this many",
     )
     p.add_argument("--rss-items", type=int, help="items of the 1x RSS run (default 2 quick, 6)")
     p.add_argument(
@@ -179,6 +180,17 @@ def pick_refs(inputs: Sequence[str], n: int) -> list[PageRef]:
     if not refs:
         _refuse(f"{_PROG}: no documents found in {' '.join(inputs)}")
     return list(islice(cycle(refs), n))
+
+
+def bound_pages(refs: Sequence[PageRef], count: int) -> list[PageRef]:
+    """
+    The runs' pages ``refs`` repeated to at least ``count`` pages, each as often: the
+    pages the OCR bound (and the rate-limited run) reads, so that a bound costs what the
+    runs it judges cost a page (``--quick``'s 4 receipts cost 2.43 CPU s a page, the
+    first 16 receipts 2.52).
+    """
+    times = max(1, math.ceil(count / max(1, len(refs))))
+    return list(refs) * times
 
 
 def _calls(server: ServerHandle, wall: tuple[float, float]) -> list[dict[str, Any]]:
@@ -447,8 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the pipeline runs used to differ in both, not only in load.
     tune_malloc()
     # The OCR bound comes first and from the bare engine alone: it is independent of the
-    # runs it judges.  The pool and the OCR-bound pipeline alternate on the same pages.
-    ocr_refs = pick_refs(inputs, ocr_pages)
+    # runs it judges.  The pool and the OCR-bound pipeline alternate on the same pages,
+    # which are the runs' pages (`bound_pages`).
+    ocr_refs = bound_pages(refs, ocr_pages)
     ocr_timings = measure_ocr(ocr_refs, cores, list(BOUND_CONTENDERS), bare=[1], say=say)
     with tempfile.TemporaryDirectory(prefix="asyncpipe-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -509,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"LLM-bound: asyncpipe {rated_advice.config.label()}")
             result = _timed(
                 run_asyncpipe,
-                pick_refs(inputs, 2 * n),
+                bound_pages(refs, 2 * n),
                 rated.url,
                 rated_advice.config,
                 tmp / "rated.jsonl",
@@ -522,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # with its worker count.
     counts = sorted({min(r.config.ocr, cores) for r in runs if r.config} - {cores})
     ocr_timings += measure_ocr(
-        ocr_refs, cores, list(BOUND_CONTENDERS), first_round=1, bare=counts, say=say
+        ocr_refs, cores, list(BOUND_CONTENDERS), first_round=1, bare=counts, warm=False, say=say
     )
     ocr = OcrComparison(cores, tuple(ocr_timings))
     ray: RayComparison | str | None = None
