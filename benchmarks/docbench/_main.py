@@ -182,6 +182,15 @@ def pick_refs(inputs: Sequence[str], n: int) -> list[PageRef]:
     return list(islice(cycle(refs), n))
 
 
+def run_order(index: int, *, baseline: bool = True) -> list[str]:
+    """
+    The contenders at the ``index``-th config, in the order they run: asyncpipe first at
+    even indexes, the stage-by-stage pattern first at odd ones.
+    """
+    names = ["asyncpipe", "stage-by-stage"] if baseline else ["asyncpipe"]
+    return names[::-1] if index % 2 else names
+
+
 def bound_pages(refs: Sequence[PageRef], count: int) -> list[PageRef]:
     """
     The runs' pages ``refs`` repeated to at least ``count`` pages, each as often: the
@@ -494,24 +503,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 configs.append(advice.config)
             # Every config of both patterns runs on the same items, the two patterns back to
             # back at each config, so that a change of load moves both: best against best
-            # and the ratios at equal configs compare like with like.
-            for config in configs:
-                say(f"asyncpipe {config.label()}")
-                result = _timed(run_asyncpipe, refs, server.url, config, tmp / "ap.jsonl")
-                runs.append(result)
-                rows.append(
-                    make_row(
-                        result,
-                        server,
-                        sweep=config.ocr in ocr_list and config.llm in llm_list,
-                        advised=config == advice.config,
-                    )
-                )
-                if not args.skip_baselines:
-                    say(f"stage-by-stage {config.label()}")
-                    tp = _timed(run_stage_by_stage, refs, server.url, config, tmp / "tp.csv")
-                    runs.append(tp)
-                    rows.append(make_row(tp, server))
+            # and the ratios at equal configs compare like with like.  Which runs first
+            # alternates from config to config (`run_order`), so that neither side always
+            # meets the load the other left.
+            for index, config in enumerate(configs):
+                for name in run_order(index, baseline=not args.skip_baselines):
+                    say(f"{name} {config.label()}")
+                    if name == "asyncpipe":
+                        result = _timed(run_asyncpipe, refs, server.url, config, tmp / "ap.jsonl")
+                        row = make_row(
+                            result,
+                            server,
+                            sweep=config.ocr in ocr_list and config.llm in llm_list,
+                            advised=config == advice.config,
+                        )
+                    else:
+                        result = _timed(
+                            run_stage_by_stage, refs, server.url, config, tmp / "tp.csv"
+                        )
+                        row = make_row(result, server)
+                    runs.append(result)
+                    rows.append(row)
             rss: dict[str, Any] = {}
             if not args.skip_rss:
                 say(f"RSS: {rss_n} and {4 * rss_n} items in two fresh processes")
@@ -654,9 +666,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"vs stage-by-stage, best against best: asyncpipe {fair['asyncpipe_best']} "
             f"{fair['asyncpipe_items_per_s']:.3f} items/s vs stage-by-stage "
             f"{fair['baseline_best']} {fair['baseline_items_per_s']:.3f}: "
-            f"x{fair['best_vs_best']:.2f}; at equal configs ({fair['configs']}): min "
-            f"x{fair['min']:.2f} median x{fair['median']:.2f} max x{fair['max']:.2f}"
+            f"x{fair['best_vs_best']:.2f} (cpu_share {_share(fair['asyncpipe_cpu_share'])} vs "
+            f"{_share(fair['baseline_cpu_share'])}); at equal configs ({fair['configs']}): "
+            f"min x{fair['min']:.2f} median x{fair['median']:.2f} max x{fair['max']:.2f}"
         )
+        for line in equal_config_lines(fair):
+            print(f"    {line}")
     for line in ocr_report(ocr):
         print(line)
     if rss:
@@ -694,6 +709,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(ray, str):
         return 1
     return status
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def equal_config_lines(fair: dict[str, Any]) -> list[str]:
+    """
+    One line per config both patterns ran: the ratio, each side's items/s and CPU share
+    (this process's CPU seconds over the wall seconds: a side the machine gave less shows
+    a lower share), the side that ran first named first.
+    """
+    out = []
+    for config, sides in fair["sides"].items():
+        parts = [
+            f"{side['name']} {side['items_per_s']:.3f} items/s "
+            f"cpu_share {_share(side['cpu_share'])}"
+            for side in sides
+        ]
+        out.append(f"at {config}: x{fair['at_equal_configs'][config]:.2f}; " + " then ".join(parts))
+    return out
 
 
 #: The exit status of a run in which items failed (with or without ``--check``).

@@ -91,8 +91,9 @@ def compare_baselines(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | Non
     """
     asyncpipe against the stage-by-stage pattern over the same configs (no rate limit):
     best against best (each at its own best config, both named: the headline) and the
-    min, median and max of the ratio at equal configs.  ``None`` without both.  A config
-    at which either side failed items is left out (`failed_runs` names it).
+    min, median and max of the ratio at equal configs, with each side's CPU share
+    (``sides``: per config, the two runs in the order they ran).  ``None`` without both.
+    A config at which either side failed items is left out (`failed_runs` names it).
     """
     ours = {r["config"]: r for r in rows if r["name"] == "asyncpipe" and not r.get("rate")}
     theirs = {r["config"]: r for r in rows if r["name"] == "stage-by-stage"}
@@ -106,6 +107,14 @@ def compare_baselines(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | Non
     ratios = sorted(ours[c]["items_per_s"] / theirs[c]["items_per_s"] for c in common)
     best_ours = max((ours[c] for c in common), key=lambda r: r["items_per_s"])
     best_theirs = max((theirs[c] for c in common), key=lambda r: r["items_per_s"])
+    order = {id(r): i for i, r in enumerate(rows)}
+    sides = {
+        c: [
+            {"name": r["name"], "items_per_s": r["items_per_s"], "cpu_share": r.get("cpu_share")}
+            for r in sorted((ours[c], theirs[c]), key=lambda r: order[id(r)])
+        ]
+        for c in common
+    }
     return {
         "asyncpipe_best": best_ours["config"],
         "asyncpipe_items_per_s": best_ours["items_per_s"],
@@ -117,6 +126,9 @@ def compare_baselines(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | Non
         "median": statistics.median(ratios),
         "max": ratios[-1],
         "at_equal_configs": {c: ours[c]["items_per_s"] / theirs[c]["items_per_s"] for c in common},
+        "asyncpipe_cpu_share": best_ours.get("cpu_share"),
+        "baseline_cpu_share": best_theirs.get("cpu_share"),
+        "sides": sides,
     }
 
 

@@ -43,6 +43,7 @@ from docbench._main import (  # noqa: E402
     main,
     measured_limiter,
     ocr_capacities,
+    run_order,
     sweep_configs,
     too_small,
 )
@@ -608,6 +609,24 @@ class TestFairBaselines:
         assert fair["best_vs_best"] == pytest.approx(0.5 / 0.45)
         assert fair["configs"] == 3
         assert (fair["min"], fair["median"], fair["max"]) == pytest.approx((0.5 / 0.45, 2.0, 3.0))
+
+    def test_the_two_sides_alternate_and_their_cpu_share_is_printed(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """asyncpipe ran first at every config, so a rising load always fell on the
+        baseline; the order now alternates, and each side's cpu_share is printed beside
+        the ratio at its config."""
+        bench = FakeBench(monkeypatch, {})
+        assert FakeBench.run(tmp_path, "--quick") == 0
+        pairs = [name for name, config in bench.ran if config != "1 thread"][:6]
+        assert pairs == (["asyncpipe", "stage-by-stage", "stage-by-stage", "asyncpipe"] * 2)[:6]
+        out = capsys.readouterr().out
+        assert re.search(r"x\S+ \(cpu_share \S+ vs \S+\); at equal configs", out)
+        lines = re.findall(r"^    at ocr=\S+ llm=\S+: x\S+; (\S+) .*then (\S+) ", out, re.M)
+        assert lines[:2] == [("asyncpipe", "stage-by-stage"), ("stage-by-stage", "asyncpipe")]
+        assert run_order(0) == ["asyncpipe", "stage-by-stage"]
+        assert run_order(1) == ["stage-by-stage", "asyncpipe"]
+        assert run_order(1, baseline=False) == ["asyncpipe"]
 
     def test_no_baseline_no_comparison(self) -> None:
         """Without stage-by-stage rows there is nothing to compare."""
