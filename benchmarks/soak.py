@@ -7,7 +7,10 @@ made by enlarging a shared SROIE receipt onto a white A4 canvas; the small ones 
 receipts themselves.  The corpus takes them two by two (half the pages are large, a harsher mix
 than the unseen receipts, where a quarter are) and cycles them to the item count.  Each run
 is a fresh child process running the default document pipeline (default workers, offline
-text stages, ordered output dropped), so its peak RSS (``ru_maxrss``) is that run's alone.
+text stages, ordered output dropped), so its peak RSS is that run's alone: the child's
+``VmHWM``, read from ``/proc/self/status`` before it exits (`peak_rss_mb`; its
+``ru_maxrss`` would not do, as Linux carries the parent's peak over to a child started by
+``subprocess``: 1035 MB in a child whose own peak was 10 MB).
 
 The default 1x is 48 pages: each of the 8 distinct pages (4 A4 scans, 4 receipts) six
 times, and 4x (192 pages) 24 times.  1x must be at least twice the decoded pages the
@@ -88,7 +91,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from stages._page import PageRef
 
-__all__ = ["main", "make_corpus", "page_refs", "pages_in_flight"]
+__all__ = ["main", "make_corpus", "page_refs", "pages_in_flight", "peak_rss_mb"]
 
 A4_600DPI = (4961, 7016)  # width, height in pixels
 GOAL_GROWTH = 1.10
@@ -401,11 +404,27 @@ def child(
                 "failed": summary.failed,
                 "seconds": round(time.perf_counter() - started, 1),
                 "cpu_s_per_page": round((usage.ru_utime + usage.ru_stime) / pages, 2),
-                "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+                "peak_rss_mb": peak_rss_mb(),
                 "end_rss_mb": _resident_mb(),
             }
         )
     )
+
+
+def peak_rss_mb() -> float:
+    """
+    This process's peak resident set in MB: ``VmHWM``, which belongs to its own address
+    space.  Off Linux, ``ru_maxrss`` (which on Linux includes the peak of the parent that
+    started the process, so it is not used there).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _resident_mb() -> float | None:

@@ -953,3 +953,23 @@ class TestFailedItems:
         for result in results:
             assert (result.name, result.items, result.failed) == (result.name, 0, 4)
             assert result.items_per_second == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_soak_child_reports_its_own_peak(tmp_path: Path, sroie: Path) -> None:
+    """
+    A soak child's peak RSS is its own (``VmHWM``), not the peak of the process that
+    started it: after this process held 1.5 GB, a child that runs the pipeline over no
+    page reported ``ru_maxrss``, over 1.5 GB.
+    """
+    held = bytearray(3 << 29)
+    held[:: 1 << 12] = b"\x01" * len(range(0, len(held), 1 << 12))
+    command = [sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--child"]
+    command += ["--data", str(sroie), "--cache", str(tmp_path), "--items", "0", "--window", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=280, check=False)
+    del held
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert line["items"] == 0
+    assert 20 < line["peak_rss_mb"] < 1000
