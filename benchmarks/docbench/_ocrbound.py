@@ -68,6 +68,7 @@ __all__ = [
     "OcrTiming",
     "PIPELINES",
     "decode_pages",
+    "goal_verdict",
     "measure_ocr",
     "ocr_on_engines",
     "ocr_report",
@@ -376,6 +377,33 @@ def measure_ocr(
     return out
 
 
+#: The OCR-bound goal: the pipeline as it ships at this share of the hand-written pool.
+OCR_GOAL = 0.95
+#: The fewest rounds whose median judges the goal; with fewer (``bench.py`` runs 2, one
+#: before its LLM runs and one after) the goal is judged best against best.  The median of
+#: two rounds is their mean: 0.83 and 1.33 made 1.08, "met".
+MEDIAN_ROUNDS = 3
+
+
+def goal_verdict(ratios: dict[str, Any]) -> str:
+    """
+    The OCR-bound goal's verdict for a pipeline's `OcrComparison.ratios` entry, saying
+    which figure judged it: the median of the per-round ratios with `MEDIAN_ROUNDS` rounds
+    or more, else the pipeline's best pass over the pool's best (best against best).
+    """
+    rounds = len(ratios["rounds"])
+    if rounds >= MEDIAN_ROUNDS:
+        value, how = ratios["vs_hand"], f"judged by the median of {rounds} rounds"
+    else:
+        value = ratios["best_vs_best"]
+        how = (
+            f"judged best against best, as {rounds} round(s) are too few for a median "
+            f"({MEDIAN_ROUNDS} needed)"
+        )
+    verdict = "met" if value >= OCR_GOAL else "NOT met"
+    return f"goal >= {OCR_GOAL} of the pool, {how}: {value:.2f}, {verdict}"
+
+
 def ocr_report(comparison: OcrComparison) -> list[str]:
     """
     The comparison as report lines: one per pass, then the ratios and the goal.
@@ -402,10 +430,11 @@ def ocr_report(comparison: OcrComparison) -> list[str]:
             continue
         p = r[name]
         rounds = " ".join(f"{x:.2f}" for x in p["rounds"])
+        if len(p["rounds"]) > 1:
+            rounds += f", spread {max(p['rounds']) - min(p['rounds']):.2f}"
         head = f"OCR-bound {name} x{comparison.cores}"
         if name == "pipeline":
-            verdict = "met" if p["vs_hand"] >= 0.95 else "NOT met"
-            head += f" (as it ships; goal >= 0.95 of the pool: {verdict})"
+            head += f" (as it ships; {goal_verdict(p)})"
         lines.append(
             f"{head}: median over rounds {p['vs_hand']:.2f} of the hand-written pool "
             f"(rounds: {rounds}); best {p['best_pages_per_s']:.3f} pages/s = "
