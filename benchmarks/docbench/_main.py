@@ -879,6 +879,9 @@ def _advice_checks(rows: Sequence[dict[str, Any]], *advices: Advice) -> list[str
             verdict = (
                 f"DIFFERS from the prediction: predicted {adv.bottleneck}, measured {measured}"
             )
+        elif row["ratio"] > 1:
+            # A run faster than its bound shows the bound wrong, so it confirms nothing.
+            verdict = f"above its bound ({row['ratio']:.2f}): the bound was not one"
         elif row["ratio"] < ADVICE_MIN:
             # The right bottleneck at a fraction of the rate the advice promised is no
             # confirmation (round 24's audit: 0.27 of it passed as predicted).

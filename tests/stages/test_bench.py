@@ -503,6 +503,13 @@ class TestAdviceCheck:
         (line,) = _advice_checks([{**self.ROW, "ratio": 0.27}], agree)
         assert line.endswith("bottleneck as predicted, but under 0.8 of its bound (MISSED)")
 
+    def test_a_run_above_its_bound_confirms_nothing(self) -> None:
+        """The predicted bottleneck at 1.60 of the bound is no confirmation either: a
+        run that beats its bound shows the bound wrong."""
+        agree = Advice(Config(ocr=2, llm=8), predicted=0.3, bottleneck="ocr", reasons=[])
+        (line,) = _advice_checks([{**self.ROW, "ratio": 1.6}], agree)
+        assert line.endswith("above its bound (1.60): the bound was not one (MISSED)")
+
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
