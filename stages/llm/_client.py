@@ -31,10 +31,11 @@ from ._errors import (
     LlmServerWait,
     LlmStatusError,
 )
+from ._guard import context_full
 from ._limits import LlmLimits
 from ._outage import OUTAGE_CAUSES, Outage
 from ._post import Failure, post_once
-from ._probe import Probe, shown_models
+from ._probe import Probe, key_advice, shown_models, tell_slots
 from ._slots import Slots
 from ._statistics import LlmStatistics
 from ._types import CallState, ChatReply, Usage
@@ -59,7 +60,7 @@ caps a whole call anyway."""
 
 # Answers every call would get, and what to check for each (`LlmClient._advice`).
 _REFUSALS = {
-    401: "check the key: --llm-key-env and the variable it names, and --llm-key-header",
+    401: "check the key and --llm-key-header",  # `_advice` names where it was looked for
     403: "the key may not make this call: check its rights, and --llm-model",
     404: "check --llm-url {url} (an OpenAI-compatible API's most often ends in /v1{where}) "
     "and --llm-model {model!r}{listed}",
@@ -148,6 +149,8 @@ class LlmClient:
             "structure")``): when the concurrency is capped, a later stage's call gets a
             free place first, then the call for the page the client saw first, so pages
             finish in order; a task not listed comes after those listed.
+        key_env: the environment variables ``api_key`` was looked for in, in order: a
+            refused or missing key's message names them (never their values).
 
     Raises:
         ConfigError: an argument is out of range.
@@ -176,6 +179,7 @@ class LlmClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         task_order: Sequence[str] = (),
+        key_env: Sequence[str] = (),
     ) -> None:
         check_base_url(base_url)
         check_key_header(api_key_header)
@@ -198,8 +202,10 @@ class LlmClient:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self._api_key = checked_key(api_key)
+        self._key_env = tuple(key_env)
         self._limit = rate_limit
         self._slots = Slots(concurrency) if concurrency is not None else None
+        self._given = concurrency
         # A capped server's slots go to the later stage first, then the earlier page.
         self._task_order = {task: -place for place, task in enumerate(task_order)}
         self._item_order: dict[str, int] = {}
@@ -207,7 +213,7 @@ class LlmClient:
         self.shared = shared if shared is not None else LlmLimits()
         self._prices = prices
         self._clock = clock
-        self._outage = Outage(clock=clock, sleep=sleep)
+        self._outage = Outage(clock=clock, sleep=sleep, url=self.base_url)
         all_headers = {"User-Agent": "asyncpipe-llm/0.1", **(headers or {})}
         if self._api_key is not None:
             bearer = api_key_header.lower() == "authorization"
@@ -221,6 +227,7 @@ class LlmClient:
             transport=transport,
         )
         self._succeeded = self._failed = self._attempts = self._length_stops = 0
+        self._context_stops = 0
         self._refused_in_row = 0  # 401, 403 and 404 answers since the last success
         self._seconds = 0.0
         self._failures: Counter[str] = Counter()
@@ -230,6 +237,8 @@ class LlmClient:
         self._llama_cpp = False  # `check` found a llama.cpp server
         self._models: tuple[str, ...] | None = None  # what `check` found listed
         self._no_models = False  # `check` found no /models at the URL or near it
+        self._server_slots: int | None = None  # what a llama.cpp server said at `check`
+        self._context: int | None = None  # its context per slot, in tokens
         self._advised: set[int] = set()  # refusals whose advice a page's error gave
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -276,12 +285,16 @@ class LlmClient:
             self._limit,
             self._redact,
             keyed=bool(self._api_key),
+            key_env=self._key_env,
         )
-        found = await probe.check(grace=grace, want_slots=self._slots is None)
+        found = await probe.check(grace=grace)
         self._llama_cpp = found.llama_cpp
         self._models, self._no_models = found.models, found.no_models
+        self._server_slots, self._context = found.slots, found.context
         if found.slots is not None:
-            self._slots = Slots(found.slots)
+            tell_slots(found.slots, self._given, self.timeout.read)
+            if self._given is None:
+                self._slots = Slots(found.slots)
 
     @property
     def llama_cpp(self) -> bool:
@@ -332,6 +345,7 @@ class LlmClient:
             failed=self._failed,
             failures=dict(self._failures),
             length_stops=self._length_stops,
+            context_stops=self._context_stops,
             prompt_tokens=prompt,
             completion_tokens=completion,
             total_tokens=total,
@@ -339,6 +353,8 @@ class LlmClient:
             cost=cost,
             no_usage=self._no_usage,
             gave_up=self._gave_up,
+            server_slots=self._server_slots,
+            context=self._context,
         )
 
     # -- the call --------------------------------------------------------------------------
@@ -510,14 +526,14 @@ class LlmClient:
             self._heed(response, None if too_long else wait)
         if isinstance(result, ChatReply):
             self._outage.answered()
-            return self._count_reply(result, state)
+            return self._count_reply(result, request)
         if result.cause in OUTAGE_CAUSES and result.retryable and state.deadline is not None:
             # Waited for within the deadline (`_reach`): the call is not at fault.
             self._failed += 1
             self._failures[result.cause] += 1
             detail = self._redact(result.detail)
             logger.debug("%s: the LLM server is unreachable (%s): waiting for it", what, detail)
-            self._outage.failed(detail, result.retry_after)
+            self._outage.failed(detail, result.retry_after, deadline=state.deadline)
             raise _Unreachable
         if response is not None:
             self._outage.answered()
@@ -562,14 +578,25 @@ class LlmClient:
             # during a 6 s Retry-After).
             hold(pause)
 
-    def _count_reply(self, reply: ChatReply, state: CallState) -> ChatReply:
-        """Count a usable reply, and return it with the call's attempt number."""
+    def _count_reply(self, reply: ChatReply, request: _Request) -> ChatReply:
+        """
+        Count a usable reply, and return it with the call's attempt number, and, when
+        the context cut it, not ``max_tokens``, a `ContextFull` for its ``finish_reason``.
+        """
         self._succeeded += 1
         self._refused_in_row = 0
         self._seconds += reply.seconds
         if reply.finish_reason == "length":
-            self._length_stops += 1
-        return replace(reply, attempts=state.attempt)
+            usage, slots = reply.usage, self._server_slots
+            full = context_full(usage, request.max_tokens, context=self._context, slots=slots)
+            if full is None:
+                self._length_stops += 1
+            else:
+                self._context_stops += 1
+                if self._context_stops == 1:
+                    logger.warning("%s: %s", request.what, full.reason)
+                reply = replace(reply, finish_reason=full)
+        return replace(reply, attempts=request.state.attempt)
 
     def _count_failure(
         self, failure: Failure, state: CallState, what: str, *, too_long: bool
@@ -651,6 +678,8 @@ class LlmClient:
         """What to check after a refusal (401, 403, 404) every call would get, with what
         `check` found: for a 404, whether the URL has /models, and the models listed
         (redacted: a server's list is its own text, and may echo the key)."""
+        if status == 401:
+            return key_advice(self._key_env)
         if status != 404:
             return _REFUSALS[status]
         where = "; it has no /models there, nor at the URLs it may have meant"

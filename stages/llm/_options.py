@@ -187,6 +187,8 @@ class LlmOptions:
         timeout: seconds one request may take (``--llm-timeout``).
         timeout_given: whether ``--llm-timeout`` was given (on the command line or in a
             ``--config`` file), not its default.
+        key_env: the environment variables the API key is read from, in order (the one
+            ``--llm-key-env`` names, else the two it defaults to), for the messages.
     """
 
     stages: tuple[str, ...] = LLM_STAGE_NAMES
@@ -205,6 +207,7 @@ class LlmOptions:
     key_header: str = "Authorization"
     timeout: float = _TIMEOUT
     timeout_given: bool = False
+    key_env: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_cost is not None and self.prices is None:
@@ -225,8 +228,11 @@ class LlmOptions:
         Read the options `add_arguments` added, and ``--llm-timeout`` (``None``: not
         given, 60 s).
         """
+        from .._arguments import DEFAULT_KEY_ENV  # it imports this module
+
         given: float | None = getattr(args, "llm_timeout", None)
         timeout = _TIMEOUT if given is None else given
+        named: str | None = getattr(args, "llm_key_env", None)
         return cls(
             stages=tuple(args.llm_stages),
             structured=args.llm_structured,
@@ -244,6 +250,7 @@ class LlmOptions:
             key_header=args.llm_key_header,
             timeout=timeout,
             timeout_given=given is not None,
+            key_env=(named,) if named else (DEFAULT_KEY_ENV, "OPENAI_API_KEY"),
         )
 
     def token_rate(self) -> RateLimit | None:
@@ -342,6 +349,7 @@ class LlmOptions:
             "prices": self.prices,
             "concurrency": self.concurrency,
             "api_key_header": self.key_header,
+            "key_env": self.key_env,
         }
 
     def stage_kwargs(self) -> dict[str, Any]:
@@ -404,6 +412,17 @@ def timeout_advice(
         if speed is not None
         else "no request finished, so no speed could be measured"
     )
+    slots = statistics.server_slots
+    if concurrency is not None and slots is not None and concurrency > slots:
+        # The requests beyond the server's slots queued there, their timeouts running.
+        return (
+            f"Most LLM requests timed out ({timeouts} of {statistics.attempts}, "
+            f"--llm-timeout {timeout}s): --llm-concurrency {concurrency} is more than the "
+            f"server's {slots} slot{'' if slots == 1 else 's'}, so requests queued at the "
+            f"server and their wait there counted against --llm-timeout ({measured}, that "
+            f"wait included): give --llm-concurrency {slots}, or leave it out (the client "
+            "then sends as many at once as the server has slots)."
+        )
     queued = (
         ""
         if concurrency is not None

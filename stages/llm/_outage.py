@@ -6,12 +6,15 @@ wait that doubles from 1 s to 8 s, until the server answers.
 A server restarted mid-run (killed, then back after 40 s) is ridden out this way within a
 call's deadline, and the calls waiting for it send nothing: without the shared wait,
 every call in flight tried on its own, spent its attempts within 20 s and failed its page.
+An outage is said once as it begins (a warning) and once as it ends, not by each call.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import anyio
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 __all__ = ["OUTAGE_CAUSES", "Outage"]
+
+logger = logging.getLogger("stages.llm")
 
 OUTAGE_CAUSES = frozenset({"connect", "502", "503"})
 """The failures that say the server cannot be reached now, rather than that the call is
@@ -43,6 +48,8 @@ class Outage:
         clock: the monotonic clock (tests inject a fake).
         sleep: how to wait (tests inject a fake).
         rng: where the random part comes from.
+        url: the server's URL, for the warning as an outage begins and the line as it
+            ends; ``None`` says nothing.
     """
 
     def __init__(
@@ -53,7 +60,9 @@ class Outage:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: random.Random | None = None,
+        url: str | None = None,
     ) -> None:
+        self._url = url
         self.base = base
         self.cap = cap
         self._clock = clock
@@ -70,10 +79,13 @@ class Outage:
         """Whether the last word from the server was that it cannot be reached."""
         return self._retry_at is not None
 
-    def failed(self, detail: str, hint: float | None = None) -> None:
+    def failed(
+        self, detail: str, hint: float | None = None, *, deadline: float | None = None
+    ) -> None:
         """
         A try found the server unreachable (``detail`` says how); ``hint`` is the wait it
-        asked for (Retry-After), if any.
+        asked for (Retry-After), if any; ``deadline`` how long the calls wait, for the
+        warning as an outage begins.
         """
         now = self._clock()
         self.detail = detail
@@ -81,6 +93,20 @@ class Outage:
             self.outages += 1
             self.since = now
             self._wait = self.base
+            if self._url is not None:
+                waiting = (
+                    "waiting"
+                    if deadline is None
+                    else f"waiting up to --llm-deadline {deadline:g} s"
+                )
+                logger.warning(
+                    "cannot reach the LLM server at %s since %s (last: %s): %s; pages "
+                    "needing it wait",
+                    self._url,
+                    datetime.now().astimezone().strftime("%H:%M:%S"),
+                    detail,
+                    waiting,
+                )
         elif now < self._retry_at:
             return  # a try sent before the wait began: the wait stands
         else:
@@ -89,6 +115,9 @@ class Outage:
 
     def answered(self) -> None:
         """The server answered: the outage, if any, is over."""
+        if self._retry_at is not None and self._url is not None:
+            lasted = self._clock() - self.since
+            logger.info("the LLM server at %s answers again, after %.0f s", self._url, lasted)
         self._retry_at = None
 
     async def wait(self, until: float | None) -> bool:

@@ -1,8 +1,8 @@
 """
 The start-up checks of an `LlmClient` (`LlmClient.check`): does a server answer at the
 URL, does it take the key, is the URL one ``/v1`` short or long, does it list the model,
-and how many requests a llama.cpp server serves at once.  One clear error before a run
-instead of an error record per page.
+and how many requests a llama.cpp server serves at once, with how large a context each.
+One clear error before a run instead of an error record per page.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from ._types import Limiter
 
-__all__ = ["Found", "Probe", "shown_models"]
+__all__ = ["Found", "Probe", "key_advice", "shown_models", "tell_slots"]
 
 logger = logging.getLogger("stages.llm")
 
@@ -39,8 +39,10 @@ class Found:
 
     Attributes:
         llama_cpp: the server is llama.cpp's (its ``/models`` says ``owned_by: llamacpp``).
-        slots: how many requests the llama.cpp server serves at once, when asked and it
-            said; else ``None``.
+        slots: how many requests the llama.cpp server serves at once, when it said; else
+            ``None``.
+        context: the tokens of context each of the llama.cpp server's slots has (its
+            ``-c`` divided among its slots), when it said; else ``None``.
         models: the models ``/models`` listed, or ``None`` when no list came.
         no_models: ``/models`` was a 404, at ``base_url`` and at every URL it may have
             meant.  Not warned of: some servers have no ``/models``, and when the calls
@@ -51,6 +53,7 @@ class Found:
     slots: int | None = None
     models: tuple[str, ...] | None = None
     no_models: bool = False
+    context: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,8 @@ class Probe:
         limit: the client's rate limit, or ``None``.
         redact: takes the API key out of a message.
         keyed: whether the client sends an API key.
+        key_env: the environment variables the key was looked for in (their names only),
+            for the advice after a 401; empty when the key came from elsewhere.
     """
 
     http: httpx.AsyncClient
@@ -76,22 +81,22 @@ class Probe:
     limit: Limiter | None
     redact: Callable[[str], str]
     keyed: bool
+    key_env: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:
         """The URL as the user gave it (and as the messages show it)."""
         return self._with_query(self.root)
 
-    async def check(self, *, grace: float, want_slots: bool) -> Found:
+    async def check(self, *, grace: float) -> Found:
         """
         Ask the server for its models (see `LlmClient.check`).
 
         Args:
             grace: how long a refused connection is tried again, in seconds.
-            want_slots: ask a llama.cpp server how many requests it serves at once.
 
         Returns:
-            Whether the server is llama.cpp's, and its slots when asked for and it said.
+            Whether the server is llama.cpp's, and its slots and context when it said.
 
         Raises:
             ConfigError: nothing answered within ``grace``, the server answered 401, or
@@ -126,45 +131,64 @@ class Probe:
             waited += pause
             pause = min(2 * pause, grace - waited) or 1.0
         if response.status_code == 401:
-            why = "refused the API key" if self.keyed else "wants an API key, and none was set"
+            why, advice = self._key_refused()
             raise ConfigError(
                 f"the LLM server at {self.base_url} {why} (HTTP 401"
-                f"{error_detail(response, self.redact)}): check --llm-key-env and the "
-                "variable it names, and --llm-key-header"
+                f"{error_detail(response, self.redact)}): {advice}"
             )
         if response.status_code == 404:
             return Found(no_models=await self._suggest_url())
         if response.status_code == 200:
-            models = self._check_model(response)
-            if _served_by_llama_cpp(response):
-                slots = await self._server_slots() if want_slots else None
-                return Found(True, slots, models)
+            llama_cpp = _served_by_llama_cpp(response)
+            models = self._check_model(response, llama_cpp=llama_cpp)
+            if llama_cpp:
+                slots, context = await self._server_props()
+                return Found(True, slots, models, context=context)
             return Found(models=models)
         return Found()
 
-    async def _server_slots(self) -> int | None:
+    def _key_refused(self) -> tuple[str, str]:
+        """Why a 401 came (the key sent, or none), and what to do: the variables the key
+        was looked for in are named, never their values."""
+        if self.keyed:
+            return "refused the API key", key_advice(self.key_env)
+        if not self.key_env:
+            return "wants an API key, and none was set", (
+                "check --llm-key-env and the variable it names, and --llm-key-header"
+            )
+        if len(self.key_env) == 1:
+            return "wants an API key, and none was set", (
+                f"{self.key_env[0]} is unset or empty: set it"
+            )
+        return "wants an API key, and none was set", (
+            f"{' and '.join(self.key_env)} are unset or empty: set one, or name another "
+            "variable with --llm-key-env"
+        )
+
+    async def _server_props(self) -> tuple[int | None, int | None]:
         """
         How many slots the llama.cpp server has, so no more requests than that are sent
-        at once.  It queues the rest, and a request's timeout runs while it waits there:
-        on 2 slots, 16 requests at once timed out on 9 pages of 10.
+        at once (it queues the rest, and a request's timeout runs while it waits there:
+        on 2 slots, 16 requests at once timed out on 9 pages of 10), and the context of
+        each slot (``default_generation_settings.n_ctx``: the server's ``-c`` divided
+        among its slots), so a reply the context cut is not blamed on ``max_tokens``.
+
+        Returns:
+            The slots and the context per slot, each ``None`` when not said.
         """
         root = self.root.removesuffix("/v1")
         try:
             if self.limit is not None:
                 await self.limit.acquire()
             answer = await self.http.get(self._with_query(f"{root}/props"))
-            slots = answer.json()["total_slots"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            return None
-        if not (isinstance(slots, int) and slots >= 1):
-            return None
-        logger.info(
-            "the llama.cpp server has %d slots: at most %d LLM requests at once "
-            "(--llm-concurrency changes it)",
-            slots,
-            slots,
-        )
-        return slots
+            props = answer.json()
+        except (httpx.HTTPError, ValueError):
+            return None, None
+        if not isinstance(props, dict):
+            return None, None
+        settings = props.get("default_generation_settings")
+        context = settings.get("n_ctx") if isinstance(settings, dict) else None
+        return _count(props.get("total_slots")), _count(context)
 
     async def _suggest_url(self) -> bool:
         """
@@ -228,17 +252,20 @@ class Probe:
             return None
         return response.status_code
 
-    def _check_model(self, response: httpx.Response) -> tuple[str, ...] | None:
+    def _check_model(self, response: httpx.Response, *, llama_cpp: bool) -> tuple[str, ...] | None:
         """
-        Warn when the server lists several models and ``model`` is not one of them. A
-        server of one model is not judged: llama.cpp lists its file and answers under any
-        name, so the warning would come on every llama.cpp run.
+        Warn when the server lists several models and ``model`` is not one of them: a
+        call may be refused.  A llama.cpp server of one model answers under any name, so
+        ``model`` not being it is no error, but the run is not what ``--llm-model`` says,
+        and the records name the model served: warned of too, once.  Another server of
+        one model may refuse the name, and a refusal says what to check.
 
         Returns:
             The models listed, or ``None`` when the answer is no model list.
         """
         try:
-            listed = tuple(str(entry["id"]) for entry in response.json()["data"])
+            entries = response.json()["data"]
+            listed = tuple(str(entry["id"]) for entry in entries)
         except (ValueError, KeyError, TypeError):
             return None
         if len(listed) > 1 and self.model not in listed:
@@ -247,11 +274,56 @@ class Probe:
                 self.model,
                 self.redact(shown_models(listed)),
             )
+        elif llama_cpp and len(listed) == 1 and not _names(entries[0], self.model):
+            logger.warning(
+                "the LLM server serves one model, %s, whatever --llm-model says (%r): the "
+                "records name the model served",
+                self.redact(listed[0]),
+                self.model,
+            )
         return listed
 
     def _with_query(self, url: str) -> str:
         """``url`` with the query the root was given, as `LlmClient` sends it."""
         return f"{url}?{self.query}" if self.query else url
+
+
+def tell_slots(slots: int, given: int | None, timeout: float | None) -> None:
+    """
+    Say what a llama.cpp server's ``slots`` mean for the run: the cap on requests at
+    once when no concurrency was ``given``; a warning when more was given, since the
+    server queues the rest and their wait counts against the ``timeout`` of each.
+    """
+    if given is None:
+        logger.info(
+            "the llama.cpp server has %s: at most %s at once (--llm-concurrency changes it)",
+            _plural(slots, "slot"),
+            _plural(slots, "LLM request"),
+        )
+    elif given > slots:
+        logger.warning(
+            "--llm-concurrency %d is more than the llama.cpp server's %s: it queues the "
+            "other requests, and their wait there counts against --llm-timeout (%gs): give "
+            "--llm-concurrency %d (or leave it out: as many at once as the server has "
+            "slots), or start the server with more slots (-np/--parallel)",
+            given,
+            _plural(slots, "slot"),
+            timeout,
+            slots,
+        )
+
+
+def _plural(count: int, noun: str) -> str:
+    """``1 slot``, ``2 slots``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def key_advice(key_env: tuple[str, ...]) -> str:
+    """What to check after a 401: where the key was looked for (names, never values)."""
+    if not key_env:
+        return "check the key: --llm-key-env and the variable it names, and --llm-key-header"
+    read = f"variable{'s' if len(key_env) > 1 else ''} read ({', then '.join(key_env)})"
+    return f"check the key: --llm-key-env and the {read}, and --llm-key-header"
 
 
 def shown_models(listed: tuple[str, ...]) -> str:
@@ -282,6 +354,25 @@ def _alternatives(base_url: str) -> list[str]:
         path = path.rpartition("/")[0]
         found.append(str(url.copy_with(path=path or "/")).rstrip("/"))
     return list(dict.fromkeys(found))[:4]
+
+
+def _count(value: object) -> int | None:
+    """A count the server said (at least 1), or ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
+def _names(entry: object, model: str) -> bool:
+    """
+    Whether a ``/models`` entry answers to ``model``: its id, one of its aliases
+    (llama.cpp's ``--alias``), or the file name of an id that is a path.
+    """
+    if not isinstance(entry, dict):
+        return True  # nothing to judge by
+    names = {str(entry.get("id")), *map(str, entry.get("aliases") or ())}
+    for name in list(names):
+        file = name.replace("\\", "/").rpartition("/")[2]
+        names |= {file, file.removesuffix(".gguf")}
+    return model in names
 
 
 def _lists_models(response: httpx.Response) -> bool:

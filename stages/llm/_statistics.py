@@ -26,6 +26,8 @@ class LlmStatistics:
         failures: cause → failed requests (``"timeout"``, ``"connect"``, ``"network"``,
             ``"malformed"``, ``"deadline"``, or the HTTP status such as ``"429"``).
         length_stops: replies cut by ``max_tokens`` (``finish_reason: "length"``).
+        context_stops: replies cut short because the prompt and the reply filled the
+            server's context (``finish_reason: "length"`` too, see `ContextFull`).
         prompt_tokens: prompt tokens of every completion received.
         completion_tokens: completion tokens of every completion received.
         total_tokens: total tokens of every completion received.
@@ -35,6 +37,8 @@ class LlmStatistics:
             are not in the counts above.
         gave_up: calls that gave up before sending their next attempt, their deadline
             run out during the wait: no request, so in none of the counts above.
+        server_slots: the slots a llama.cpp server said it has, or ``None``.
+        context: the context per slot a llama.cpp server said, in tokens, or ``None``.
     """
 
     attempts: int = 0
@@ -49,6 +53,9 @@ class LlmStatistics:
     cost: float | None = None
     no_usage: int = 0
     gave_up: int = 0
+    context_stops: int = 0
+    server_slots: int | None = None
+    context: int | None = None
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -82,7 +89,14 @@ class LlmStatistics:
         if (speed := self.tokens_per_second) is not None:
             line += f", {speed:.1f} completion tokens/s per request"
         if self.length_stops:
-            line += f", {self.length_stops} replies cut by max_tokens"
+            line += f", {_replies(self.length_stops)} cut by max_tokens"
+        if self.context_stops:
+            # Not max_tokens: raising it cannot help, and the user would try it first.
+            size = f" of {self.context} tokens per slot" if self.context is not None else ""
+            line += (
+                f", {_replies(self.context_stops)} cut by a full context{size} (give the "
+                "server a larger context: llama.cpp -c/--ctx-size; max_tokens cannot help)"
+            )
         if self.cost is not None:
             # What the replies' usage costs; the cost ceiling's count (`LlmLimits.summary`)
             # adds the worst case of the calls that reported none (a timeout).
@@ -95,3 +109,7 @@ class LlmStatistics:
                 "counted here (a cost ceiling counts their estimates)"
             )
         return line
+
+
+def _replies(count: int) -> str:
+    return f"{count} repl{'y' if count == 1 else 'ies'}"

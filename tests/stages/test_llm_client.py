@@ -649,7 +649,7 @@ class TestRequests:
 
     async def test_max_tokens_and_finish_reason(self) -> None:
         """max_tokens per request wins over the client's; finish_reason comes back."""
-        cut = ok()
+        cut = ok(completion=7)  # cut at max_tokens: a shorter reply was cut by the context
         cut_body = orjson.loads(cut.content)
         cut_body["choices"][0]["finish_reason"] = "length"
         script = Script(httpx.Response(200, json=cut_body))
