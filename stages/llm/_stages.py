@@ -19,7 +19,7 @@ from asyncpipe import Retry
 
 from ._errors import LlmOutputError, LlmStatusError
 from ._grounding import ground_fields, unfound_fields
-from ._guard import DEFAULT_MIN_SIMILARITY, judge_edit
+from ._guard import DEFAULT_MIN_SIMILARITY, ContextFull, judge_edit
 from ._prompts import Prompts, render
 from ._schema import OutputInvalid, Schema, parse_json_object
 from ._structured import StructuredOutputs
@@ -347,9 +347,15 @@ async def _structure_replies(
             raise
         replies.append(reply)
         if reply.finish_reason == "length":
+            # A full context is no max_tokens cut: its reason says what can help.
+            why = (
+                reply.finish_reason.reason
+                if isinstance(reply.finish_reason, ContextFull)
+                else f"cut at max_tokens={limit} (finish_reason: length); "
+                "raise --llm-structure-max-tokens"
+            )
             raise LlmOutputError(
-                f"LLM structure reply for item {page.ref.id!r} was cut at max_tokens={limit} "
-                "(finish_reason: length); raise --llm-structure-max-tokens",
+                f"LLM structure reply for item {page.ref.id!r} was {why}",
                 cause="length",
                 attempts=reply.attempts,
             )

@@ -48,6 +48,7 @@ from stages.llm import (
     text_max_tokens,
     timeout_advice,
 )
+from stages.llm._guard import ContextFull
 from stages.pipeline import DocumentSettings, build_pipeline
 from stages.testing.llm_server import REWRITE_OUTPUT, rule_correct, rule_fix, rule_structure
 from stages.testing.llm_server.testing import ServerHandle, open_server
@@ -182,6 +183,19 @@ class TestStageLogic:
         assert info.value.cause == "length"
         assert len(model.calls) == 1
         assert model.max_tokens == [structure_max_tokens(schema)]
+
+    async def test_structure_cut_by_a_full_context_says_so(
+        self, prompts: Prompts, schema: Schema
+    ) -> None:
+        """A structure reply cut because the context filled names the context, not
+        max_tokens, which cannot help."""
+        full = ContextFull("context full: prompt 300 + reply 212 tokens filled 512")
+        model = FakeModel(GOOD, finish=full)
+        with pytest.raises(LlmOutputError) as info:
+            await structure(model, page(GOOD_PAGE), prompts=prompts, schema=schema)
+        assert "context full: prompt 300 + reply 212 tokens filled 512" in str(info.value)
+        assert "max_tokens" not in str(info.value)
+        assert info.value.cause == "length"
 
     async def test_structure_first_try(self, prompts: Prompts, schema: Schema) -> None:
         """A valid answer is kept; unexpected keys are dropped and noted."""
