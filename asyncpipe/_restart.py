@@ -11,13 +11,13 @@ restarted process carries `RESTARTED` and never restarts again.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Mapping
 
-__all__ = ["restart_with"]
+from ._startup import RESTARTED
 
-#: Set in a restarted process, so that it never restarts twice.
-RESTARTED = "ASYNCPIPE_RESTARTED"
+__all__ = ["RESTARTED", "restart_with"]
 
 
 def _missing(environment: Mapping[str, str]) -> dict[str, str]:
@@ -43,4 +43,15 @@ def restart_with(environment: Mapping[str, str]) -> None:
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, *argv[1:]], {**os.environ, **needed, RESTARTED: "1"})
+    # A Ctrl-C landing while the new interpreter starts, before the package's start-up
+    # handler is in place, would end it by the signal or in the middle of ``site``'s
+    # import (a traceback, "Fatal Python error").  SIGINT stays blocked across the exec
+    # (the mask is inherited) until `asyncpipe._startup` has its handler in place.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        os.execve(
+            sys.executable, [sys.executable, *argv[1:]], {**os.environ, **needed, RESTARTED: "1"}
+        )
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        raise

@@ -17,7 +17,8 @@ This module is the package's first import.  It changes SIGINT only when the proc
 the command (``-m asyncpipe`` or the ``asyncpipe`` script), never for a program that
 imports the library, and not when SIGINT came in ignored (a command started in the
 background).  What Python does before it imports the package (about 0.05 s: ``site``
-and the path finders) is out of its reach.
+and the path finders) is out of its reach, except in a process `restart_with` restarted:
+there SIGINT comes blocked across the exec, and is taken here.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ import signal
 import sys
 from types import FrameType
 
-__all__ = ["INTERRUPTED", "leave_startup", "run_as_command"]
+__all__ = ["INTERRUPTED", "RESTARTED", "leave_startup", "run_as_command"]
 
 INTERRUPTED = "asyncpipe: interrupted while starting (SIGINT)"
+
+#: Set in a process `asyncpipe._restart.restart_with` restarted, so that it never
+#: restarts twice (here, where the package's first import reads it).
+RESTARTED = "ASYNCPIPE_RESTARTED"
 
 
 def run_as_command(orig_argv: list[str], argv0: str) -> bool:
@@ -76,3 +81,9 @@ if (
     and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 ):
     signal.signal(signal.SIGINT, _interrupted)
+
+# `asyncpipe._restart.restart_with` blocks SIGINT across its exec: a Ctrl-C that came
+# while this process started is delivered now, to the handler above (or, in a program
+# importing the library, to Python's own).
+if os.environ.get(RESTARTED) and signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set()):
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

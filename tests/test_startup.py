@@ -68,6 +68,48 @@ class TestStartup:
         assert "Traceback" not in text and "KeyboardInterrupt" not in text
         assert not out.exists()
 
+    def test_ctrl_c_while_the_restarted_command_starts(self, tmp_path: Path) -> None:
+        """SIGINT while the process `restart_with` restarted is still in ``site`` (held
+        there by a ``sitecustomize`` that sleeps): the message and 130, not death by
+        the signal or "Fatal Python error: init_import_site"."""
+        hold = tmp_path / "hold"
+        hold.mkdir()
+        reached = tmp_path / "in-site"
+        (hold / "sitecustomize.py").write_text(
+            "import os, time\n"
+            "if os.environ.get('ASYNCPIPE_RESTARTED'):\n"
+            f"    open({str(reached)!r}, 'w').close()\n"
+            "    time.sleep(3)\n"
+        )
+        source = tmp_path / "n.txt"
+        source.write_text("1\n2\n")
+        out = tmp_path / "out.jsonl"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ASYNCPIPE_", "CLIAPP_"))}
+        env["PYTHONPATH"] = os.pathsep.join([str(hold), str(PROJECT / "tests")])
+        command = ["--app", "cliapp:app", "run", str(source), "--out", str(out)]
+        run = subprocess.Popen(
+            [sys.executable, "-m", "asyncpipe", *command, "--side", str(tmp_path / "side")],
+            cwd=PROJECT,
+            env=env,
+            stderr=subprocess.PIPE,
+            preexec_fn=_sigint_default,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not reached.exists():
+                assert run.poll() is None and time.monotonic() < deadline
+                time.sleep(0.01)
+            run.send_signal(signal.SIGINT)
+            _, err = run.communicate(timeout=60)
+        finally:
+            run.kill()
+            run.wait()
+        text = err.decode()
+        assert run.returncode == 130, text[-3000:]
+        assert "asyncpipe: interrupted while starting (SIGINT)" in text
+        assert "Traceback" not in text and "Fatal Python error" not in text
+        assert not out.exists()
+
     def test_a_program_importing_the_library_keeps_keyboard_interrupt(self) -> None:
         """``import asyncpipe`` elsewhere leaves SIGINT as Python has it."""
         done = subprocess.run(
