@@ -2,16 +2,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import anyio
 import orjson
 import pytest
 from cliapp import CountingApp
+from killing import kill_when
 
 import asyncpipe
 from asyncpipe import (
@@ -294,22 +293,22 @@ class TestCountingApp:
             "--progress",
             "none",
         ]
-        first = subprocess.Popen(
-            [sys.executable, "-m", "asyncpipe", *map(str, args), "--run-id", "1"],
-            cwd=ROOT,
-            env=_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        log = tmp_path / "run1.log"
+        with open(log, "wb") as sink:
+            first = subprocess.Popen(
+                [sys.executable, "-m", "asyncpipe", *map(str, args), "--run-id", "1"],
+                cwd=ROOT,
+                env=_env(),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        kill_when(
+            first,
+            lambda: out.exists() and out.read_bytes().count(b"\n") >= 10,
+            within=30,
+            every=0.02,
+            log=log,
         )
-        try:
-            deadline = time.monotonic() + 30
-            while not (out.exists() and out.read_bytes().count(b"\n") >= 10):
-                assert first.poll() is None, "the first run ended before it was killed"
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-        finally:
-            first.send_signal(signal.SIGKILL)
-            first.wait()
         written = {line["id"] for line in read_lines(out)}
         assert 10 <= len(written) < count
         again = cli(*args, "--run-id", "2")

@@ -19,16 +19,16 @@ start over", and following that advice with ``--overwrite`` redid every paid cal
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import anyio
 import orjson
 import pytest
 from crashapp import expected_value, key_of, launch
+from killing import kill_when
 
 from asyncpipe import Journal
 from asyncpipe._cli import main
@@ -51,6 +51,17 @@ def _in_flight(root: Path) -> set[str]:
     return paid - set(_ids(root / "out.jsonl"))
 
 
+def _killable(root: Path) -> bool:
+    """
+    Whether the output holds 10 lines and the journal the ``paid`` checkpoints of two
+    items not written yet, or the output all 20 lines the run can write.
+    """
+    if not ((root / "out.jsonl").exists() and (root / "j.journal").exists()):
+        return False
+    written = len(_ids(root / "out.jsonl"))
+    return written >= 20 or (written >= 10 and len(_in_flight(root)) >= 2)
+
+
 def _killed_run(root: Path) -> Path:
     """
     Run until the output holds 10 lines and the journal the ``paid`` checkpoints of items
@@ -64,16 +75,7 @@ def _killed_run(root: Path) -> Path:
         folder = root / f"try{attempt}"
         folder.mkdir()
         proc = _start(folder, 0, resume=False, hold=20)
-        try:
-            while proc.poll() is None:
-                if (folder / "out.jsonl").exists() and (folder / "j.journal").exists():
-                    written = len(_ids(folder / "out.jsonl"))
-                    if written >= 20 or (written >= 10 and len(_in_flight(folder)) >= 2):
-                        break
-                time.sleep(0.002)
-            proc.send_signal(signal.SIGKILL)
-        finally:
-            assert proc.wait(timeout=60) == -signal.SIGKILL
+        kill_when(proc, partial(_killable, folder), log=folder / "run0.log")
         if _in_flight(folder):
             return folder
     raise AssertionError("every item paid for was written before each kill landed")

@@ -15,15 +15,14 @@ then pays for no item twice.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
 import orjson
 import pytest
 from crashapp import expected_value, key_of, launch
+from killing import kill_when
 
 from asyncpipe._cli import main
 from asyncpipe._journal_state import read_all
@@ -42,15 +41,9 @@ def _ids(out: Path) -> list[str]:
 
 def _killed_run(root: Path) -> None:
     """Run until the output holds 12 lines (its loads past 20 hang), then SIGKILL it."""
+    out = root / "out.jsonl"
     proc = _start(root, 0, resume=False, hold=20)
-    try:
-        while proc.poll() is None:
-            if (root / "out.jsonl").exists() and len(_ids(root / "out.jsonl")) >= 12:
-                break
-            time.sleep(0.002)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        assert proc.wait(timeout=60) == -signal.SIGKILL
+    kill_when(proc, lambda: out.exists() and len(_ids(out)) >= 12, log=root / "run0.log")
 
 
 def _after_cut(journal: Path, written: set[str], cut: int) -> tuple[set[str], set[str]]:

@@ -11,15 +11,14 @@ at that done line, as a power loss takes a journal's last lines and leaves the o
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import orjson
 import pytest
+from killing import kill_when
 from outputerrorapp import key_of
 
 from asyncpipe._journal_state import read_all
@@ -59,15 +58,9 @@ def _killed_and_cut(root: Path) -> None:
     """
     journal = root / "out.jsonl.journal"
     proc = _start(root, 0, "--hold-after", "6")
-    try:
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
-            if journal.exists() and DONE in journal.read_bytes():
-                break
-            time.sleep(0.002)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        assert proc.wait(timeout=60) == -signal.SIGKILL, (root / "run0.log").read_text()
+    kill_when(
+        proc, lambda: journal.exists() and DONE in journal.read_bytes(), log=root / "run0.log"
+    )
     data = journal.read_bytes()
     at = data.index(b"\n" + DONE) + 1
     os.truncate(journal, at)
