@@ -11,12 +11,8 @@ the model's accuracy, which benchmarks/real_llm.py reports.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,7 +20,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from clirun import PROJECT, cli_command, llm_args, llm_env, records, run_llm
 from jsonschema import Draft202012Validator
+from killing import kill_when
 from rapidfuzz import fuzz
 
 from asyncpipe._exceptions import ConfigError
@@ -32,13 +30,10 @@ from stages.llm import DEFAULT_MIN_SIMILARITY, LlmClient, Schema
 from stages.testing.llama_server import LlamaServer
 from stages.testing.proxy import CountingProxy
 
-ROOT = Path(__file__).resolve().parents[2]
 # Small receipts (short OCR text), so that a 135M model on two cores answers in seconds.
 RECEIPTS = ("003", "012", "021", "034")
 
-# Generous per-attempt timeouts: the point is the protocol, and a shared CI machine can be
-# many times slower than an idle one.
-SLOW = ("--llm-timeout", "300", "--llm-deadline", "900")
+WORKERS = "ocr=1,llm=2"
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -48,50 +43,6 @@ def receipts(sroie: Path, folder: Path, names: tuple[str, ...]) -> Path:
     for name in names:
         (folder / f"{name}.jpg").write_bytes((sroie / "img" / f"{name}.jpg").read_bytes())
     return folder
-
-
-def cli(inputs: Path, out: Path, url: str, *extra: str) -> list[str]:
-    """The command line of a document run against ``url``."""
-    return [
-        sys.executable,
-        "-m",
-        "asyncpipe",
-        "run",
-        str(inputs),
-        "--out",
-        str(out),
-        "--llm-url",
-        url,
-        "--llm-model",
-        "smollm2",
-        "--workers",
-        "ocr=1,llm=2",
-        "--progress",
-        "none",
-        *SLOW,
-        *extra,
-    ]
-
-
-def env() -> dict[str, str]:
-    """The CLI's environment: this checkout first on the path, no API keys."""
-    variables = {k: v for k, v in os.environ.items() if not k.endswith("API_KEY")}
-    variables["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), variables.get("PYTHONPATH", "")) if p
-    )
-    return variables
-
-
-def run(args: list[str], timeout: float = 800) -> subprocess.CompletedProcess[str]:
-    """Run the CLI to the end."""
-    return subprocess.run(
-        args, capture_output=True, text=True, env=env(), cwd=ROOT, timeout=timeout, check=False
-    )
-
-
-def records(path: Path) -> list[dict[str, Any]]:
-    """The output's JSON lines."""
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
 def assert_clear_endings(found: list[dict[str, Any]]) -> None:
@@ -116,8 +67,8 @@ class TestRealLlamaCpp:
         """json_schema mode: structure output validates on >= 95 % of pages; bounded calls."""
         inputs = receipts(sroie, tmp_path / "in", RECEIPTS[:2])
         out = tmp_path / "out.jsonl"
-        args = cli(inputs, out, counting_proxy.url, "--llm-stages", "structure")
-        result = run([*args, "--llm-structured", "json_schema"])
+        structure = ("--llm-stages", "structure", "--llm-structured", "json_schema")
+        result = run_llm(*llm_args(inputs, out, counting_proxy.url, *structure, workers=WORKERS))
         assert result.returncode in (0, 1), result.stderr[-2000:]
         found = records(out)
         assert len(found) == 2
@@ -138,7 +89,7 @@ class TestRealLlamaCpp:
         """correct → fix → structure: the corrected text is an edit of the OCR, or the OCR."""
         inputs = receipts(sroie, tmp_path / "in", RECEIPTS[:1])
         out = tmp_path / "out.jsonl"
-        result = run(cli(inputs, out, counting_proxy.url))
+        result = run_llm(*llm_args(inputs, out, counting_proxy.url, workers=WORKERS))
         assert result.returncode in (0, 1), result.stderr[-2000:]
         [record] = records(out)
         assert_clear_endings([record])
@@ -166,30 +117,26 @@ class TestRealLlamaCpp:
         inputs = receipts(sroie, tmp_path / "in", RECEIPTS[:3])
         out = tmp_path / "out.jsonl"
         journal = tmp_path / "out.jsonl.journal"
-        args = cli(inputs, out, counting_proxy.url, "--llm-stages", "structure")
-        args[args.index("ocr=1,llm=2")] = "ocr=2,llm=1"
-        process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=ROOT
+        args = llm_args(
+            inputs, out, counting_proxy.url, "--llm-stages", "structure", workers="ocr=2,llm=1"
         )
-        try:
-            deadline = time.monotonic() + 600
-            journaled: set[str] = set()
-            while not journaled:
-                assert process.poll() is None, "the run ended before it could be killed"
-                assert time.monotonic() < deadline, "no structure checkpoint in time"
-                time.sleep(0.2)
-                journaled = structure_checkpoints(journal)
-            process.send_signal(signal.SIGKILL)
-            process.wait(10)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        log = tmp_path / "run.log"
+        with open(log, "wb") as sink:
+            process = subprocess.Popen(
+                cli_command(*args),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=llm_env(),
+                cwd=PROJECT,
+            )
+        kill_when(
+            process, lambda: bool(structure_checkpoints(journal)), within=600, every=0.2, log=log
+        )
         journaled = structure_checkpoints(journal)
         before = Counter(c["item"] for c in counting_proxy.calls() if c["task"] == "structure")
         assert journaled and len(journaled) < 3
 
-        result = run([*args, "--resume"])
+        result = run_llm(*args, "--resume")
         assert result.returncode in (0, 1), result.stderr[-2000:]
         after = Counter(c["item"] for c in counting_proxy.calls() if c["task"] == "structure")
         for item in journaled:
@@ -218,7 +165,7 @@ def test_a_doubled_v1_is_named_at_the_start(
     29: llama.cpp answered the first chat call 404 and the run stopped, exit 4)."""
     inputs = receipts(sroie, tmp_path / "in", RECEIPTS[:1])
     out = tmp_path / "out.jsonl"
-    result = run(cli(inputs, out, f"{real_llm.url}/v1"), timeout=120)
+    result = run_llm(*llm_args(inputs, out, f"{real_llm.url}/v1", workers=WORKERS), timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
     assert f"give --llm-url {real_llm.url}\n" in result.stderr
     assert not out.exists() or not records(out)
@@ -255,16 +202,10 @@ def test_the_shared_llm_limit_is_labelled_llm(
     not under the first LLM stage's name (round 29: ``structure 1/150 calls/min``)."""
     inputs = receipts(sroie, tmp_path / "in", RECEIPTS[:1])
     out = tmp_path / "out.jsonl"
-    args = cli(inputs, out, real_llm.url, "--llm-stages", "structure")
-    args[args.index("--progress") + 1] = "json"
-    done = subprocess.run(
-        args,
-        capture_output=True,
-        text=True,
-        env=env() | {"ASYNCPIPE_PROGRESS_INTERVAL": "0.2"},
-        cwd=ROOT,
-        timeout=800,
-        check=False,
+    done = run_llm(
+        *llm_args(inputs, out, real_llm.url, "--llm-stages", "structure", workers=WORKERS),
+        progress="json",
+        env={"ASYNCPIPE_PROGRESS_INTERVAL": "0.2"},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     events = [orjson.loads(line) for line in done.stdout.splitlines()]

@@ -11,10 +11,7 @@ answers, never about how good those answers are.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 
 import orjson
 import pytest
+from clirun import PROJECT, llm_args, records, run_llm
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -33,8 +31,7 @@ from stages.testing.llama_server import LlamaServer, llama_server
 from stages.testing.pdf import text_pdf
 from stages.testing.proxy import CountingProxy
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "samples"
+SAMPLES = PROJECT / "samples"
 # Two scans whose structure replies fit the schema's max_tokens on this model; the other
 # samples' replies may be cut, and a cut reply is an error record, not the guard's work.
 GUARDED = ("receipt_farmasi.jpg", "receipt_restoran.jpg")
@@ -42,8 +39,6 @@ ORDERED = ("receipt_kedai_runcit.jpg", "receipt_farmasi.jpg", "receipt_restoran.
 # The lines of each sample drawn on its PDF page: its name, address and date, a short
 # prompt for a call whose order, not its answer, is the point.
 PDF_LINES = 8
-# Generous per-attempt timeouts: a shared CI machine can be many times slower than an idle one.
-SLOW = ("--llm-timeout", "300", "--llm-deadline", "900")
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -82,43 +77,6 @@ def one_slot_llm() -> Iterator[LlamaServer]:
     """A second llama.cpp server serving SmolLM2 with one slot: one request at a time."""
     with llama_server(n_parallel=1, n_ctx=2048, n_threads=2) as server:
         yield server
-
-
-def cli(inputs: Path, out: Path, url: str, *extra: str) -> list[str]:
-    """The command line of a document run against ``url``."""
-    return [
-        sys.executable,
-        "-m",
-        "asyncpipe",
-        "run",
-        str(inputs),
-        "--out",
-        str(out),
-        "--llm-url",
-        url,
-        "--llm-model",
-        "smollm2",
-        "--progress",
-        "none",
-        *SLOW,
-        *extra,
-    ]
-
-
-def run(args: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run the CLI to the end: this checkout first on the path, no API keys."""
-    variables = {k: v for k, v in os.environ.items() if not k.endswith("API_KEY")}
-    variables["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), variables.get("PYTHONPATH", "")) if p
-    )
-    return subprocess.run(
-        args, capture_output=True, text=True, env=variables, cwd=ROOT, timeout=800, check=False
-    )
-
-
-def records(path: Path) -> list[dict[str, Any]]:
-    """The output's JSON lines."""
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
 def answers(proxy: ReplyProxy) -> dict[str, dict[str, Any]]:
@@ -187,8 +145,8 @@ class TestFieldGuard:
         out = tmp_path / "out.jsonl"
         proxy = ReplyProxy(real_llm.url)
         with proxy:
-            args = cli(inputs, out, proxy.url, "--llm-stages", "structure")
-            result = run([*args, "--llm-structured", "json_schema", "--workers", "ocr=1,llm=2"])
+            structure = ("--llm-stages", "structure", "--llm-structured", "json_schema")
+            result = run_llm(*llm_args(inputs, out, proxy.url, *structure, workers="ocr=1,llm=2"))
             said = answers(proxy)
         assert result.returncode in (0, 1), result.stderr[-2000:]
         found = [r for r in records(out) if r["status"] == "ok"]
@@ -244,12 +202,15 @@ class TestSlotOrder:
         out = tmp_path / "out.jsonl"
         proxy = ReplyProxy(one_slot_llm.url)
         with proxy:
-            args = cli(tmp_path / "in", out, proxy.url, "--llm-stages", "correct,structure")
+            stages = ("--llm-stages", "correct,structure")
             tiny = ("--llm-text-max-tokens", "1", "--llm-structure-max-tokens", "1")
             # A fixed structured-output mode: in auto mode the first structure call asks
             # alone, and the others wait for its answer before they wait for a slot.
-            fixed = ("--llm-structured", "json_schema", "--workers", "llm=4")
-            result = run([*args, *tiny, *fixed])
+            fixed = ("--llm-structured", "json_schema")
+            args = llm_args(
+                tmp_path / "in", out, proxy.url, *stages, *tiny, *fixed, workers="llm=4"
+            )
+            result = run_llm(*args)
             calls = proxy.calls()
         assert result.returncode in (0, 1), result.stderr[-2000:]
         assert "the llama.cpp server has 1 slots" in result.stderr
