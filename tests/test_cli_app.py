@@ -59,6 +59,12 @@ def numbers(path: Path, count: int) -> Path:
     return path
 
 
+def run_three(tmp_path: Path, *extra: object) -> subprocess.CompletedProcess[str]:
+    """Run the counting app over three numbers in ``tmp_path``, with ``extra`` options."""
+    source = numbers(tmp_path / "n.txt", 3)
+    return cli(*APP_RUN, source, "--out", tmp_path / "o.jsonl", "--side", tmp_path / "side", *extra)
+
+
 def usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], *options: str) -> str:
     """What ``run a --out o --side s OPTIONS`` says on stderr as it exits 2."""
     argv = ["run", "a", "--out", str(tmp_path / "o"), "--side", "s", *options]
@@ -238,36 +244,14 @@ class TestCountingApp:
 
     def test_unknown_stage_in_workers(self, tmp_path: Path) -> None:
         """A name that is no stage or group exits 2 naming the stages and groups."""
-        done = cli(
-            "--app",
-            "cliapp:app",
-            "run",
-            numbers(tmp_path / "n.txt", 3),
-            "--out",
-            tmp_path / "o.jsonl",
-            "--side",
-            tmp_path / "side",
-            "--workers",
-            "ocr=2",
-        )
+        done = run_three(tmp_path, "--workers", "ocr=2")
         assert done.returncode == 2
         assert "no stage or group named 'ocr'" in done.stderr
         assert "stages: parse, square, paid; groups: math" in done.stderr
 
     def test_unknown_limit_name(self, tmp_path: Path) -> None:
         """A named rate limit that no stage declares exits 2."""
-        done = cli(
-            "--app",
-            "cliapp:app",
-            "run",
-            numbers(tmp_path / "n.txt", 3),
-            "--out",
-            tmp_path / "o.jsonl",
-            "--side",
-            tmp_path / "side",
-            "--rate-limit",
-            "llm=5/s",
-        )
+        done = run_three(tmp_path, "--rate-limit", "llm=5/s")
         assert done.returncode == 2
         said = "neither a stage nor the pipeline declares a limit named 'llm' (declared: calls)"
         assert said in done.stderr
