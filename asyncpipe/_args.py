@@ -71,7 +71,12 @@ def add_run_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ())
     parser.add_argument(
         "inputs", nargs="*", metavar="INPUT", help="the inputs, as the app reads them"
     )
-    parser.add_argument("--config", type=Path, help="a TOML file of these options")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="a TOML file of these options, each under its name: unordered = true, "
+        'workers = "ocr=2" (the command line wins)',
+    )
     # Text, not a Path: a Path drops the trailing slash of ``--out results/``.
     parser.add_argument("--out", "-o", help="the JSON-lines output file (required)")
     parser.add_argument("--journal", help="the checkpoint journal (default: OUT.journal)")

@@ -419,10 +419,11 @@ class TestOffline:
         out = tmp_path / "results.jsonl"
         config = tmp_path / "asyncpipe.toml"
         config.write_text(
-            f'inputs = ["{folder}"]\nout = "{out}"\nunordered = false\nworkers = "ocr=1"\n'
+            f'inputs = ["{folder}"]\nout = "{out}"\nunorderd = false\nworkers = "ocr=1"\n'
         )
         bad = run_cli("--config", config)
-        assert bad.returncode == 2 and "unknown option 'unordered'" in bad.stderr
+        assert bad.returncode == 2
+        assert "unknown option 'unorderd'; did you mean 'unordered'?" in bad.stderr
         config.write_text(f'inputs = ["{folder}"]\nout = "{out}"\nworkers = "ocr=1"\n')
         done = run_cli("--config", config)
         assert done.returncode == 0, done.stderr[-3000:]
