@@ -82,10 +82,12 @@ def discover(
     the root of a named file is its parent folder, the root of a folder is the folder, and
     the root of a pattern is its longest folder prefix without wildcards.  ``<hash>`` is the
     first 12 hex digits of the SHA-256 of the file's content (of its absolute path if it
-    cannot be read).  The same file reached twice (given twice, through two patterns, via a
-    symbolic link) is yielded once, and each later time reported through ``on_skip``; so
-    is a second file with the same id (same relative name and same content under two
-    roots).
+    cannot be read).  A second file that would have the id of an earlier one (the same
+    relative name and content under two roots: ``d1/x.jpg`` and ``d2/x.jpg``) has its
+    root's folder name before its path (``d2/x.jpg#1@...``), or as many folders above as
+    tell it apart, so both are yielded; the first keeps the plain id, so ids follow the
+    inputs' order.  The same file reached twice (given twice, through two patterns, via a
+    symbolic link) is yielded once, and each later time reported through ``on_skip``.
 
     Symbolic links are followed, but a folder is never walked twice, so link loops end.
 
@@ -94,7 +96,7 @@ def discover(
         recursive: walk into subfolders of a folder.
         suffixes: file name endings taken from inside folders (lower case, with the dot).
         on_skip: called with ``(path, reason)`` for each folder entry or file left out
-            (hidden, not a document name, a repeat, duplicate id), e.g. to print "skipped
+            (hidden, not a document name, a repeat), e.g. to print "skipped
             3 files".
         receipts: split a scan holding several receipts side by side into one ref per
             receipt (this decodes every scan once, small).
@@ -148,7 +150,7 @@ def estimate_pages(
     alone, without reading a file.  Then each document's first bytes are read and every
     PDF and TIFF is opened to count its pages; the refined estimate is yielded at most
     every ``every`` seconds, and once more at the end (the exact count, unless a file
-    changes meanwhile or two files share an id). A scan holding several receipts counts
+    changes meanwhile). A scan holding several receipts counts
     as one page here; the run's total grows when discovery finds them.
 
     This is a blocking generator: run it in a worker thread.
@@ -358,10 +360,8 @@ class _Discovery:
                 pages = 1
         else:
             pages = 1
-        first_id = f"{rel}#1@{found.digest}"
-        if first_id in self.seen_ids:
-            self.skip(source, f"same id as an earlier file ({first_id})")
-            return
+        if f"{rel}#1@{found.digest}" in self.seen_ids:
+            rel = self.apart(rel, root, found.digest)
         for page in range(1, pages + 1):
             ref_id = f"{rel}#{page}@{found.digest}"
             self.seen_ids.add(ref_id)
@@ -374,6 +374,22 @@ class _Discovery:
                 locked=locked,
                 path=os.path.abspath(source),
             )
+
+    def apart(self, rel: str, root: Path, digest: str) -> str:
+        """
+        The name in the ids of a file whose ``rel`` and ``digest`` an earlier file's ids
+        hold (the same name and content under another root): ``rel`` under its root's
+        folder name, or under as many of the folders above as tell it apart, up to its
+        root's absolute path, which no other file has.
+        """
+        folders = [utf8_text(part) for part in Path(os.path.abspath(root)).parts[1:]]
+        for count in range(1, len(folders) + 1):
+            name = "/".join([*folders[-count:], rel])
+            if count == len(folders):
+                name = "/" + name
+            if f"{name}#1@{digest}" not in self.seen_ids:
+                return name
+        return "/" + "/".join([*folders, rel])
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
