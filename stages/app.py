@@ -47,6 +47,7 @@ from ._resumed import Changes, against_output
 from ._shaping import refuse_changed, shaping_options
 from .evaluate import load_truth
 from .inputs import discover, estimate_pages
+from .inputs._discover import REPEATED_FILE, REPEATED_FOLDER
 from .inputs._receipts import FINDER_VERSION
 from .inputs._sniff import Hidden
 from .inputs._stdin import is_piped, piped_input
@@ -363,13 +364,15 @@ async def _open_llm(
 class _Tally:
     """
     What a run counts as it goes: the pages it wrote (the cost ceiling's intake reads
-    them), their warnings by kind, and the folder entries discovery left out.
+    them), their warnings by kind, the folder entries discovery left out, and the files
+    and folders it reached again (read once).
     """
 
     def __init__(self) -> None:
         self.written = 0
         self.warned: Counter[str] = Counter()
         self.left_out: Counter[str] = Counter()
+        self.repeats: Counter[str] = Counter()
 
     def record(self, item: Item) -> dict[str, Any]:
         """The output line of ``item`` (`output_record`), counted."""
@@ -382,7 +385,9 @@ class _Tally:
     def skipped(self, path: str, reason: str) -> None:
         """Discovery left ``path`` out for ``reason``: logged, and counted unless hidden."""
         log.info("skipped %s: %s", path, reason)
-        if reason != "hidden":
+        if reason in _REPEATS:
+            self.repeats[_REPEATS[reason]] += 1
+        elif reason != "hidden":
             self.left_out[_left_out_kind(path, reason)] += 1
 
     def warned_lines(self) -> list[str]:
@@ -393,11 +398,25 @@ class _Tally:
         return [f"pages written with a warning: {kinds} (their records' warnings say what)"]
 
     def left_out_lines(self) -> list[str]:
-        """The summary's count of the folder entries left out, by kind."""
-        if not self.left_out:
-            return []
-        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.left_out.items()))
-        return [f"left out of the folders: {kinds} (--log-level INFO names each file)"]
+        """
+        The summary's count of the folder entries left out, by kind, and of the files
+        and folders given twice (read once); with how to see them named, when the log
+        level hides the lines that name them.
+        """
+        lines = []
+        if self.left_out:
+            kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.left_out.items()))
+            lines.append(f"left out of the folders: {kinds}")
+        if self.repeats:
+            kinds = ", ".join(
+                f"{n} {kind if n == 1 else kind + 's'}"
+                for kind in ("file", "folder")
+                if (n := self.repeats[kind])
+            )
+            lines.append(f"given twice, read once: {kinds}")
+        if not log.isEnabledFor(logging.INFO):
+            return [f"{line} (--log-level INFO names each file)" for line in lines]
+        return lines
 
 
 def _llm_lines(
@@ -553,6 +572,10 @@ def _nothing_to_read(inputs: Sequence[str], stdin: bytes | None = None) -> str |
     if not absent:
         return f"no documents found in: {' '.join(inputs)}"
     return f"nothing to read: {'; '.join(absent)}" if len(absent) == len(inputs) else None
+
+
+#: The kind the summary counts each repeat under (`_Tally.left_out_lines`).
+_REPEATS = {REPEATED_FILE: "file", REPEATED_FOLDER: "folder"}
 
 
 def _left_out_kind(path: str, reason: str) -> str:

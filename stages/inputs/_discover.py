@@ -33,7 +33,14 @@ from ._receipts import receipts_of
 from ._sniff import Hidden, LockedPdf, count_pages, describe, examine, path_digest, show_path, sniff
 from ._stdin import STDIN, as_file, stdin_refs
 
-__all__ = ["DOCUMENT_SUFFIXES", "SkipCallback", "discover", "estimate_pages"]
+__all__ = [
+    "DOCUMENT_SUFFIXES",
+    "REPEATED_FILE",
+    "REPEATED_FOLDER",
+    "SkipCallback",
+    "discover",
+    "estimate_pages",
+]
 
 #: File name endings taken from inside folders (compared case-insensitively).
 DOCUMENT_SUFFIXES: frozenset[str] = frozenset(
@@ -43,6 +50,11 @@ DOCUMENT_SUFFIXES: frozenset[str] = frozenset(
 
 #: ``on_skip(path, reason)``: told about every folder entry that discovery leaves out.
 SkipCallback = Callable[[str, str], None]
+
+#: The ``on_skip`` reason of a file reached again: read once, not lost.
+REPEATED_FILE = "file already given (a repeat, or the same file by a link)"
+#: The ``on_skip`` reason of a folder reached again: walked once, not lost.
+REPEATED_FOLDER = "folder already walked (symbolic link loop or repeat)"
 
 
 def discover(
@@ -321,7 +333,7 @@ class _Discovery:
             info = folder.stat()
             key = (info.st_dev, info.st_ino)
             if key in self.seen_dirs:
-                self.skip(str(folder), "folder already walked (symbolic link loop or repeat)")
+                self.skip(str(folder), REPEATED_FOLDER)
                 return None
             self.seen_dirs.add(key)
             with os.scandir(folder) as listing:
@@ -339,7 +351,7 @@ class _Discovery:
         if key in self.seen_files:
             # Said, as a folder walked twice is: the user gave it on purpose, or twice by
             # mistake, and may count the records against the inputs.
-            self.skip(str(path), "file already given (a repeat, or the same file by a link)")
+            self.skip(str(path), REPEATED_FILE)
             return
         self.seen_files.add(key)
         if self.list_only:

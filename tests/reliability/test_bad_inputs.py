@@ -344,7 +344,7 @@ class TestBadInputs:
             ["run", str(folder), "--out", str(out), "--progress", "none"], log=tmp_path / "cli.log"
         )
         assert result.returncode == 0, result.output
-        assert "left out of the folders: .mov 2, .txt 1 (" in result.output
+        assert "left out of the folders: .mov 2, .txt 1\n" in result.output
         assert len(read_lines(out)[0]) == 1
 
 
