@@ -63,19 +63,25 @@ def app_spec(argv: Sequence[str]) -> tuple[str | None, str | None]:
     return spec, command
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ()) -> None:
+def add_run_arguments(
+    parser: argparse.ArgumentParser, argv: Sequence[str] = (), app: App | None = None
+) -> None:
     """
     The framework's ``run`` options; ``argv``, the command line, lets a malformed
     ``--workers`` or ``--rate-limit`` say what was meant (`pairs_option`).
+
+    The app may say what its inputs are (``inputs_help``, a string: INPUT's help) and
+    give a ``--workers`` value that names its own stages (``workers_example``, e.g.
+    ``"ocr=2,llm=32"``); without them the help says neither, in words not to be copied.
     """
-    parser.add_argument(
-        "inputs", nargs="*", metavar="INPUT", help="the inputs, as the app reads them"
-    )
+    inputs_help = getattr(app, "inputs_help", None) or "the inputs, as the app reads them"
+    example = getattr(app, "workers_example", None)
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help=inputs_help)
     parser.add_argument(
         "--config",
         type=Path,
         help="a TOML file of these options, each under its name: unordered = true, "
-        'workers = "ocr=2" (the command line wins)',
+        'log-level = "DEBUG" (the command line wins)',
     )
     # Text, not a Path: a Path drops the trailing slash of ``--out results/``.
     parser.add_argument("--out", "-o", help="the JSON-lines output file (required)")
@@ -104,7 +110,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ())
     parser.add_argument(
         "--workers",
         type=pairs_option("--workers", parse_workers, "not NAME=COUNT", "--workers llm=32", argv),
-        help="worker counts by stage or group name, e.g. parse=2,llm=32",
+        metavar="NAME=COUNT,...",
+        help=f"worker counts by stage or group name, e.g. {example}"
+        if example
+        else "worker counts by the app's stage or group names, as NAME=COUNT pairs "
+        "separated by commas",
     )
     parser.add_argument(
         "--rate-limit",
@@ -283,7 +293,7 @@ def build_parser(
     run = commands.add_parser(
         "run", help=app.description if app is not None else "run the app", epilog=EPILOG
     )
-    add_run_arguments(run, argv)
+    add_run_arguments(run, argv, app)
     run.add_argument("--app", metavar="NAME", help=argparse.SUPPRESS)
     if app is not None:
         app.add_arguments(run)

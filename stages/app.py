@@ -79,6 +79,14 @@ class DocumentApp:
     """
 
     description = "OCR scans and PDFs into structured JSON lines"
+    #: ``run --help``'s words on INPUT.
+    inputs_help = (
+        "scans and PDFs: files, folders (searched recursively) or glob patterns; - is a "
+        "document piped in on standard input"
+    )
+    #: ``run --help``'s ``--workers`` value: stages of `stages.pipeline.STAGE_NAMES` and
+    #: the ``llm`` group, noted as unused in a run without ``--llm-url``.
+    workers_example = "ocr=2,llm=32"
 
     def start_environment(self) -> dict[str, str]:
         """
