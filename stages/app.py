@@ -45,6 +45,7 @@ from ._malloc import start_environment as malloc_start_environment
 from ._page import PageRef
 from ._resumed import Changes, against_output
 from ._shaping import refuse_changed, shaping_options
+from ._written_ids import as_written
 from .evaluate import load_truth
 from .inputs import discover, estimate_pages
 from .inputs._discover import REPEATED_FILE, REPEATED_FOLDER
@@ -632,7 +633,11 @@ def _discovered(
         pdf_passwords=passwords,
         stdin=stdin,
     )
-    yield from against_output(refs, options.out, changes, loads=loads) if options.resume else refs
+    if not options.resume:
+        yield from refs
+        return
+    refs = as_written(refs, partial(changes.earlier, options.out))
+    yield from against_output(refs, options.out, changes, loads=loads)
 
 
 #: How many inputs kept from before the summary names; the warnings name all of them.

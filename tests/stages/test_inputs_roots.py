@@ -145,3 +145,24 @@ class TestRun:
         assert again.returncode == 0, again.stderr
         assert _lines(out) == lines
         assert os.path.getsize(out) == sum(len(orjson.dumps(line)) + 1 for line in lines)
+
+    def test_a_resume_after_the_first_copy_changed(self, tmp_path: Path) -> None:
+        """``d1/x.png`` replaced in place before a resume: ``d2/x.png``, its old twin, is
+        not written again under the twin's old id (which kept that stale line of
+        ``d1``): the output holds one line per file, the new one for ``d1``."""
+        for folder in ("d1", "d2"):
+            (tmp_path / folder).mkdir()
+            Image.new("RGB", (200, 100), "white").save(tmp_path / folder / "x.png")
+        out = tmp_path / "out.jsonl"
+        args: list[str | Path] = [tmp_path / "d1", tmp_path / "d2", "--out", out]
+        done = clirun.run_cli(*args)
+        assert done.returncode == 0, done.stderr
+        old = _digest(tmp_path / "d1" / "x.png")
+        Image.new("RGB", (200, 100), "grey").save(tmp_path / "d1" / "x.png")
+        new = _digest(tmp_path / "d1" / "x.png")
+        again = clirun.run_cli(*args, "--resume")
+        assert again.returncode == 0, again.stderr
+        assert sorted((line["id"], line["source"]) for line in _lines(out)) == [
+            (f"d2/x.png#1@{old}", str(tmp_path / "d2" / "x.png")),
+            (f"x.png#1@{new}", str(tmp_path / "d1" / "x.png")),
+        ]
