@@ -238,7 +238,8 @@ class TestDiscoverFiles:
         assert [ref.source for ref in discover(inputs)] == [str(scan)]
 
     def test_same_name_and_content_in_two_roots(self, sroie: Path, tmp_path: Path) -> None:
-        """Two copies with the same relative name and content would share an id: one is kept."""
+        """Two copies with the same relative name and content in two roots are both read:
+        the second's id holds its root's folder name."""
         copy_receipt(sroie, 0, tmp_path / "one" / "scan.jpg")
         copy_receipt(sroie, 0, tmp_path / "two" / "scan.jpg")
         copy_receipt(sroie, 1, tmp_path / "three" / "scan.jpg")
@@ -249,8 +250,9 @@ class TestDiscoverFiles:
                 on_skip=lambda path, why: skipped.append(path),
             )
         )
-        assert len({ref.id for ref in refs}) == len(refs) == 2
-        assert skipped == [str(tmp_path / "two" / "scan.jpg")]
+        assert len({ref.id for ref in refs}) == len(refs) == 3
+        assert [ref.id.split("#")[0] for ref in refs] == ["scan.jpg", "two/scan.jpg", "scan.jpg"]
+        assert skipped == []
 
     def test_odd_names(self, sroie: Path, tmp_path: Path) -> None:
         """Spaces, non-ASCII and a newline in file names work end to end."""
