@@ -171,7 +171,10 @@ class App(Protocol):
     An app may also define ``start_environment() -> Mapping[str, str]``: variables the
     process must have when it starts, because a library reads them only then (glibc's
     malloc tunables, OpenMP's thread count).  ``asyncpipe run`` restarts itself once with
-    those it lacks (`asyncpipe._restart`; same process id).
+    those it lacks (`asyncpipe._restart`; same process id).  It may also set
+    ``inputs_help`` (a string: the help of ``run``'s INPUT) and ``workers_example`` (a
+    ``--workers`` value naming its own stages, e.g. ``"ocr=2,llm=32"``, for that option's
+    help).
 
     .. versionadded:: 0.1
     """
