@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from ._startup import RESTARTED
 
-__all__ = ["RESTARTED", "restart_with"]
+__all__ = ["restart_with"]
 
 
 def _missing(environment: Mapping[str, str]) -> dict[str, str]:
