@@ -27,7 +27,7 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence, Sized
 from pathlib import Path
 
 import orjson
@@ -71,6 +71,39 @@ class OrderedKeys(KeySet):
         except (OSError, ValueError, KeyError, TypeError):
             return
         yield tail
+
+
+class InputOrder:
+    """
+    The keys a resume's source gives, in its order, kept compactly (each key's UTF-8
+    bytes and 4 bytes of length): asked ``key in order`` for each of them, it records the
+    key and answers from ``done``, the keys to skip.  An ordered ``retry_failed`` resume
+    reads it back to put the retried lines in input order (`JsonlSink.put_in_order`).
+    """
+
+    def __init__(self, done: Container[str]) -> None:
+        self.done = done
+        self._keys = bytearray()
+        self._count = 0
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            data = key.encode("utf-8", "surrogatepass")
+            self._keys += len(data).to_bytes(4, "little")
+            self._keys += data
+            self._count += 1
+        return key in self.done
+
+    def __len__(self) -> int:
+        # What the progress line counts as done before: the keys to skip.
+        return len(self.done) if isinstance(self.done, Sized) else 0
+
+    def __iter__(self) -> Iterator[str]:
+        keys, pos = self._keys, 0
+        for _ in range(self._count):
+            size = int.from_bytes(keys[pos : pos + 4], "little")
+            yield keys[pos + 4 : pos + 4 + size].decode("utf-8", "surrogatepass")
+            pos += 4 + size
 
 
 def index_path(output: Path) -> Path:

@@ -27,6 +27,7 @@ from ._exceptions import ConfigError, EndOfQueue
 from ._executor import StageCall
 from ._fuse import Chain, plan_chains
 from ._journal import Journal
+from ._keyindex import InputOrder
 from ._meter import ProgressSnapshot, RunMeter, Total
 from ._ordering import AdmissionWindow, Reorderer
 from ._overrides import resolve_limiters
@@ -36,7 +37,7 @@ from ._queue import ReceiveQueue, SendQueue, open_queue
 from ._resume import ResumePlan
 from ._runid import settle_run_id
 from ._signals import signals_to
-from ._sink import Sink
+from ._sink import JsonlSink, Sink
 from ._source import Source, feed
 from ._stage import Item
 from ._stats import RunSummary, StageCounters, StageStatistics, WorkerLosses, now
@@ -302,6 +303,12 @@ class Run:
                     _warn_positional(resume and bool(written or state.done or state.checkpoints))
             elif written is not None:
                 self.plan.done_keys = written
+            if self.ordered and isinstance(self.sink, JsonlSink) and self.sink.reordering:
+                # The source's keys, as it gives them: the sink puts the retried lines
+                # in input order as it closes.
+                order = InputOrder(self.plan.done_keys)
+                self.plan.done_keys = order
+                self.sink.put_in_order(order)
             self.started = now()
             try:
                 await self._run_tasks(source)

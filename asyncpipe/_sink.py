@@ -10,7 +10,15 @@ import inspect
 import os
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Container, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Container,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +27,13 @@ import anyio
 import orjson
 
 from . import _runlock
-from ._durable import CHUNK, LineScanner, atomic_write, cut_tail, fsync_dir, temporary
+from ._durable import (
+    CHUNK,
+    LineScanner,
+    atomic_write,
+    cut_tail,
+    temporary,
+)
 from ._exceptions import ConfigError, JournalError, OutputError
 from ._journal_state import NotAnOutput, Written, read_statuses
 from ._keyindex import KeyIndex, OrderedKeys
@@ -152,7 +166,10 @@ class JsonlSink(Sink):
     written, and drops it as the run closes; ``<path>.retrying`` marks the output
     meanwhile, so that a resume after a run killed half way drops the error lines whose
     replacements are in (and keeps those whose are not): a kill never leaves an item
-    with neither line.
+    with neither line.  The marker lists the retried keys: when the run is ordered, the
+    closing rewrite also moves each retried item's line to its place in input order
+    (`put_in_order`), and a run killed before that leaves the marker for the next
+    ordered resume to do it.
 
     Args:
         path: the output file.
@@ -206,6 +223,8 @@ class JsonlSink(Sink):
         self._offset = 0  # the output's size
         self._unindexed: list[str] = []  # the keys written since the last index record
         self._retrying: set[str] = set()  # error lines this run replaces (`_drop_retried`)
+        self._movable: set[str] = set()  # the marker's keys: lines out of input order
+        self._order: Iterable[str] | None = None  # `put_in_order`
         self._marker = self.path.with_name(self.path.name + ".retrying")
         self._held: Container[str] | None = None  # the keys `open` returned
         self.lines_written = 0
@@ -252,6 +271,8 @@ class JsonlSink(Sink):
         temporary(self.path).unlink(missing_ok=True)  # left by a rewrite cut short
         self._unindexed = []
         self._retrying = set()
+        self._movable = set()
+        self._order = None
         if not resume:
             if self.path.exists() and self.path.stat().st_size and not self._overwrite:
                 raise ConfigError(
@@ -269,6 +290,7 @@ class JsonlSink(Sink):
         # error lines are to be retried, or a retry cut short left some beside their
         # replacements: it does not know which lines are errors).
         replacing = retry_failed or self._marker.exists()
+        marked = self._marked() if replacing else set()
         keys, start = OrderedKeys(), 0
         if not replacing:
             keys, start = self._index.load(
@@ -306,12 +328,14 @@ class JsonlSink(Sink):
         if failed and retry_failed:
             # Their error lines stay until replaced: mark the output before any is.
             self._retrying = failed
-            self._marker.touch()
-            fsync_dir(self.path.parent)
+            self._movable = marked | failed
+            with atomic_write(self._marker) as out:
+                out.write(orjson.dumps(sorted(self._movable)))
         else:
             if failed:
                 keys.update_new(list(failed))  # failed and not to be retried: done
-            if replacing:
+            self._movable = marked
+            if replacing and not marked:
                 self._marker.unlink(missing_ok=True)
         self._offset = self.path.stat().st_size
         self._unindexed = list(tail or ())  # (the source reads ``tail`` meanwhile)
@@ -320,6 +344,32 @@ class JsonlSink(Sink):
         if not self._retrying:
             keys.order = (self._index.path, self._index.size(), tail or [])
         return keys
+
+    def _marked(self) -> set[str]:
+        """
+        The keys the ``.retrying`` marker lists (none if it is absent or unreadable).
+        """
+        try:
+            keys = orjson.loads(self._marker.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return set()
+        return {key for key in keys if isinstance(key, str)} if isinstance(keys, list) else set()
+
+    @property
+    def reordering(self) -> bool:
+        """
+        Whether the output holds lines of a retry out of input order (after `open`): an
+        ordered run then gives `put_in_order` its keys.
+        """
+        return bool(self._movable)
+
+    def put_in_order(self, keys: Iterable[str]) -> None:
+        """
+        The run is ordered: have `aclose` put the lines of the retried items in the order
+        of ``keys``, the keys of the run's source in input order, as far as it read it
+        (read in `aclose`).
+        """
+        self._order = keys
 
     def _scan(
         self,
@@ -556,14 +606,74 @@ class JsonlSink(Sink):
 
     def _drop_retried(self) -> None:
         """
-        Rewrite the closed file without the error lines this run has replaced; those of
-        items it stopped before stay.
+        Rewrite the closed file without the error lines this run has replaced (those of
+        items it stopped before stay), and in input order if `put_in_order` gave it.
         """
-        if self._retrying:
-            if self._drop_replaced(self.path.stat().st_size, self._retrying):
+        if self._order is not None and self._movable:
+            self._reorder(self._order)
+            self._index.sync()
+            self._index.close()
+            self._marker.unlink(missing_ok=True)
+        else:
+            if self._retrying and self._drop_replaced(self.path.stat().st_size, self._retrying):
                 self._index.sync()
                 self._index.close()
-            self._marker.unlink(missing_ok=True)
+            if self._movable:
+                self._marker.unlink(missing_ok=True)
+
+    def _reorder(self, order: Iterable[str]) -> None:
+        """
+        Rewrite the closed file with the last line of each marked key (the earlier ones
+        are error lines it replaced) put after the line of the key before it in ``order``
+        that the file holds; atomically, then index it anew.  The other lines keep their
+        order (an ordered run wrote them in input order), and so does the last line of a
+        marked key that ``order`` lacks.  Held meanwhile: the offsets of the marked keys'
+        lines, the keys of the others.
+        """
+        movable = self._movable
+        last: dict[str, tuple[int, int]] = {}
+        others = KeySet()
+        for number, (offset, line) in enumerate(LineScanner(self.path), start=1):
+            key = self._parse(line, number)[0]
+            if key in movable:
+                last[key] = (offset, len(line) + 1)
+            else:
+                others.add(key)
+        after: dict[str | None, list[str]] = {}
+        anchor: str | None = None
+        placed: set[str] = set()
+        seen = KeySet()  # a key the source gave twice is placed at its first
+        for key in order:
+            if key in last:
+                if key not in placed:
+                    after.setdefault(anchor, []).append(key)
+                    placed.add(key)
+            elif key in others and seen.add(key):
+                anchor = key
+        with atomic_write(self.path) as out, open(self.path, "rb") as fh:
+
+            def put(keys: Iterable[str]) -> None:
+                for key in keys:
+                    if (where := last.pop(key, None)) is not None:
+                        out.write(os.pread(fh.fileno(), where[1], where[0]))
+
+            put(after.pop(None, ()))
+            kept = bytearray()
+            for number, (offset, line) in enumerate(LineScanner(self.path), start=1):
+                key = self._parse(line, number)[0]
+                if key in movable:
+                    if key in placed or last.get(key, (-1, 0))[0] != offset:
+                        continue
+                    last.pop(key)
+                kept += line
+                kept += b"\n"
+                if key in after or len(kept) >= CHUNK:
+                    out.write(kept)
+                    kept.clear()
+                    put(after.pop(key, ()))
+            out.write(kept)
+        self._index.create(self.path.stat().st_ino, self.run_id)
+        self._scan(LineScanner(self.path), None, False, None)
 
     async def aclose(self) -> None:
         try:
