@@ -5,21 +5,15 @@ text does not hold is kept, and flagged in the record with why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 import pytest
+from fakemodel import FakeModel
 
 from stages._page import Page, PageRef
 from stages.llm import (
-    CallState,
-    ChatReply,
     LlmStages,
-    Message,
     Prompts,
     Schema,
     StructuredOutputs,
-    Usage,
     structure,
 )
 from stages.llm._grounding import ground_fields, unfound_fields
@@ -110,25 +104,6 @@ class TestUnfoundFields:
         assert problems == {"company": "words not in the text"}
 
 
-class _Scripted:
-    """A chat model that answers each call with the next of ``answers``."""
-
-    def __init__(self, *answers: str) -> None:
-        self.answers = list(answers)
-
-    async def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        task: str,
-        item: str | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        max_tokens: int | None = None,
-        call: CallState | None = None,
-    ) -> ChatReply:
-        return ChatReply(self.answers.pop(0), Usage(5, 2, 7), 1, "scripted", "stop")
-
-
 @pytest.fixture(scope="module")
 def prompts() -> Prompts:
     """The shipped prompts (read here: the test's event loop may not read files)."""
@@ -148,7 +123,7 @@ class TestStructure:
         )
         page = Page(ref=PageRef(id="p#1", source="p.jpg", page=1, kind="jpeg"), text=PAGE)
         done = await structure(
-            _Scripted(answer),
+            FakeModel(answer),
             page,
             prompts=prompts,
             schema=schema,

@@ -8,7 +8,7 @@ import argparse
 import contextlib
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from fakemodel import FakeModel
 
 from asyncpipe import Item, Pipeline, RunSummary, Stage
 from asyncpipe._exceptions import ConfigError
@@ -24,7 +25,6 @@ from asyncpipe._retry import Retry
 from stages._page import Page, PageRef
 from stages.llm import (
     DEFAULT_RETRY,
-    CallState,
     ChatReply,
     LlmClient,
     LlmOptions,
@@ -37,7 +37,6 @@ from stages.llm import (
     Prompts,
     Schema,
     StructuredOutputs,
-    Usage,
     add_arguments,
     correct,
     fix,
@@ -60,33 +59,6 @@ LAYOUT = "THANK Y0U for the pay-\nment of the\ncustorner |\n***"
 def page(text: str, item: str = "receipts/000.jpg#1@abc") -> Page:
     """A page after OCR."""
     return Page(ref=PageRef(id=item, source="receipts/000.jpg", page=1, kind="jpeg"), text=text)
-
-
-class FakeModel:
-    """A ChatModel that replays canned answers and records the conversations."""
-
-    def __init__(self, *answers: str | Exception, finish: str = "stop") -> None:
-        self.answers = list(answers)
-        self.finish = finish
-        self.calls: list[tuple[list[Message], str, str | None, Any]] = []
-        self.max_tokens: list[int | None] = []
-
-    async def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        task: str,
-        item: str | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        max_tokens: int | None = None,
-        call: CallState | None = None,
-    ) -> ChatReply:
-        self.calls.append((list(messages), task, item, response_format))
-        self.max_tokens.append(max_tokens)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return ChatReply(answer, Usage(5, 2, 7), 1, "fake", self.finish)
 
 
 @pytest.fixture(scope="module")
