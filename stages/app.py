@@ -219,8 +219,9 @@ class DocumentApp:
 
 def _check_options(args: argparse.Namespace) -> None:
     """
-    Warn of LLM options given without ``--llm-url`` (the offline fallbacks run), and
-    refuse a ``--csv`` that is a folder.
+    Warn of LLM options given without ``--llm-url`` (the offline fallbacks run) and of
+    rapidocr's page options given to another engine, and refuse a ``--csv`` that is a
+    folder.
 
     Raises:
         ConfigError: ``--csv`` names a folder.
@@ -230,6 +231,18 @@ def _check_options(args: argparse.Namespace) -> None:
             "no --llm-url, so the offline fallbacks run, and %s %s unused",
             ", ".join(given),
             "is" if len(given) == 1 else "are",
+        )
+    ignored = [
+        flag for flag in ("--no-orient", "--no-unbend") if getattr(args, flag[2:].replace("-", "_"))
+    ]
+    if ignored and args.ocr_engine != "rapidocr":
+        # `_settings` passes them to rapidocr alone: paddle reads pages as they lie.
+        log.warning(
+            "%s %s rapidocr's: the %s engine reads pages as they lie, so %s nothing",
+            " and ".join(ignored),
+            "is" if len(ignored) == 1 else "are",
+            args.ocr_engine,
+            "it changes" if len(ignored) == 1 else "they change",
         )
     if args.csv is not None and args.csv.is_dir():
         # The CSV is written as the run closes: a folder would fail there, with a

@@ -20,6 +20,8 @@ import pytest
 
 from asyncpipe import ConfigError
 from asyncpipe._executor import Executor
+from stages._arguments import add_arguments
+from stages.app import _check_options
 from stages.pipeline import DocumentPipeline, DocumentSettings, build_pipeline
 from stages.testing.llm_server.testing import ServerHandle, run_server
 
@@ -406,3 +408,40 @@ class TestConfigNumbers:
         name = text.split(" ")[0]
         with pytest.raises(ConfigError, match=rf"{name} .*: must be more than 0"):
             self.defaults(tmp_path, text)
+
+
+class TestEngineOptions:
+    """rapidocr's page options given to another engine."""
+
+    @staticmethod
+    def _args(*argv: str) -> argparse.Namespace:
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        return parser.parse_args(list(argv))
+
+    @pytest.mark.parametrize(
+        ("argv", "said"),
+        [
+            (
+                ("--ocr-engine", "paddle", "--no-orient"),
+                "--no-orient is rapidocr's: the paddle engine reads pages as they lie, "
+                "so it changes nothing",
+            ),
+            (
+                ("--ocr-engine", "paddle", "--no-orient", "--no-unbend"),
+                "--no-orient and --no-unbend are rapidocr's: the paddle engine reads pages "
+                "as they lie, so they change nothing",
+            ),
+            (("--no-orient", "--no-unbend"), None),
+            (("--ocr-engine", "paddle"), None),
+        ],
+    )
+    def test_warned_when_the_engine_ignores_them(
+        self, argv: tuple[str, ...], said: str | None, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """paddle reads pages as they lie: ``--no-orient``/``--no-unbend`` with it are
+        named in one warning (they were ignored without a word); with rapidocr, none."""
+        with caplog.at_level("WARNING", logger="asyncpipe.documents"):
+            _check_options(self._args(*argv))
+        warned = [r.getMessage() for r in caplog.records if "rapidocr's" in r.getMessage()]
+        assert warned == ([said] if said else [])
