@@ -10,11 +10,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import anyio
 import orjson
 from clirun import cli_env
 from killing import kill_when
 
-__all__ = ["APP", "LINES", "args", "ids", "killed_run", "paid_calls"]
+from asyncpipe._journal_state import journal_run
+from asyncpipe._keyindex import index_run
+
+__all__ = ["APP", "LINES", "args", "ids", "killed_run", "paid_calls", "run_ids"]
 
 #: The lines of a run's input, ``n.txt``: its items are ``n.txt:1`` to ``n.txt:LINES``.
 LINES = 40
@@ -56,3 +60,8 @@ def paid_calls(side: Path, run: str) -> Counter[str]:
     return Counter(
         key for tag, key in (line.split() for line in side.read_text().splitlines()) if tag == run
     )
+
+
+async def run_ids(journal: Path, out: Path) -> tuple[str | None, str | None]:
+    """The run ids the journal and the output's key index hold."""
+    return await anyio.to_thread.run_sync(lambda: (journal_run(journal), index_run(out)))

@@ -25,6 +25,7 @@ import random
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ import orjson
 
 from asyncpipe import Item, Journal, JsonlSink, Pipeline, Stage
 
-__all__ = ["EXIT_CODES", "Result", "expected_value", "main"]
+__all__ = ["EXIT_CODES", "Result", "calls_of", "expected_value", "main", "written_ids"]
 
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
@@ -46,6 +47,22 @@ class Result:
 
     digest: str
     total: int
+
+
+def written_ids(out: Path) -> list[str]:
+    """The ids of the output's whole lines, in order (a torn last line left out)."""
+    data = out.read_bytes()
+    return [orjson.loads(line)["id"] for line in data[: data.rfind(b"\n") + 1].splitlines()]
+
+
+def calls_of(side: Path, run: int) -> Counter[tuple[str, str]]:
+    """The paid calls run number ``run`` made, by key and stage, from the side file."""
+    found: Counter[tuple[str, str]] = Counter()
+    for line in side.read_text().splitlines():
+        number, key, stage = line.split()
+        if int(number) == run:
+            found[key, stage] += 1
+    return found
 
 
 def key_of(value: int) -> str:

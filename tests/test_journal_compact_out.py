@@ -20,7 +20,7 @@ import anyio
 import orjson
 import pytest
 from clirun import run_cli
-from countingruns import APP, LINES, args, ids, killed_run, paid_calls
+from countingruns import APP, LINES, args, ids, killed_run, paid_calls, run_ids
 
 from asyncpipe import Journal, JsonlSink, Pipeline, Stage
 from asyncpipe._cli import main
@@ -128,11 +128,6 @@ async def _upper(value: str) -> str:
     return value.upper()
 
 
-async def _ids_of(journal: Path, out: Path) -> tuple[str | None, str | None]:
-    """The run ids the journal and the output's key index hold."""
-    return await anyio.to_thread.run_sync(lambda: (journal_run(journal), index_run(out)))
-
-
 class TestRunId:
     @pytest.mark.anyio
     async def test_the_id_outlasts_compactions_resumes_and_rewrites(self, tmp_path: Path) -> None:
@@ -147,7 +142,7 @@ class TestRunId:
         )
         head = (await anyio.Path(journal).read_bytes()).split(b"\n", 1)[0]
         assert b'"compacted":' in head
-        assert await _ids_of(journal, out) == ("r1", "r1")
+        assert await run_ids(journal, out) == ("r1", "r1")
         await pipeline.run(
             ["a", "b", "c"],
             sink=JsonlSink(out),
@@ -156,7 +151,7 @@ class TestRunId:
             resume=True,
         )
         # A Journal given no id: its closing compaction keeps the header's.
-        assert await _ids_of(journal, out) == ("r1", "r1")
+        assert await run_ids(journal, out) == ("r1", "r1")
         await anyio.Path(index_path(out)).unlink()
         await pipeline.run(
             ["a", "b", "c", "d"],
@@ -165,7 +160,7 @@ class TestRunId:
             key=str,
             resume=True,
         )
-        assert await _ids_of(journal, out) == ("r1", "r1")  # the new index names the run
+        assert await run_ids(journal, out) == ("r1", "r1")  # the new index names the run
 
     def test_a_journal_without_an_id_reads_as_none(self, tmp_path: Path) -> None:
         """A journal of an older version names no run: its output is taken at its word."""

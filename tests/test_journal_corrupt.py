@@ -20,14 +20,13 @@ start over", and following that advice with ``--overwrite`` redid every paid cal
 from __future__ import annotations
 
 import subprocess
-from collections import Counter
 from functools import partial
 from pathlib import Path
 
 import anyio
 import orjson
 import pytest
-from crashapp import expected_value, key_of, launch
+from crashapp import calls_of, expected_value, key_of, launch, written_ids
 from killing import kill_when
 
 from asyncpipe import Journal
@@ -48,7 +47,7 @@ def _in_flight(root: Path) -> set[str]:
             event = orjson.loads(line)
             if event["ev"] == "ckpt" and event["s"] == "paid":
                 paid.add(event["k"])
-    return paid - set(_ids(root / "out.jsonl"))
+    return paid - set(written_ids(root / "out.jsonl"))
 
 
 def _killable(root: Path) -> bool:
@@ -58,7 +57,7 @@ def _killable(root: Path) -> bool:
     """
     if not ((root / "out.jsonl").exists() and (root / "j.journal").exists()):
         return False
-    written = len(_ids(root / "out.jsonl"))
+    written = len(written_ids(root / "out.jsonl"))
     return written >= 20 or (written >= 10 and len(_in_flight(root)) >= 2)
 
 
@@ -79,20 +78,6 @@ def _killed_run(root: Path) -> Path:
         if _in_flight(folder):
             return folder
     raise AssertionError("every item paid for was written before each kill landed")
-
-
-def _ids(out: Path) -> list[str]:
-    data = out.read_bytes()
-    return [orjson.loads(line)["id"] for line in data[: data.rfind(b"\n") + 1].splitlines()]
-
-
-def _calls(side: Path, run: int) -> Counter[tuple[str, str]]:
-    found: Counter[tuple[str, str]] = Counter()
-    for line in side.read_text().splitlines():
-        number, key, stage = line.split()
-        if int(number) == run:
-            found[key, stage] += 1
-    return found
 
 
 def _corrupt(journal: Path, written: set[str]) -> tuple[int, int, str, str]:
@@ -129,7 +114,7 @@ def test_a_corrupt_line_costs_only_what_it_held(
     """
     tmp_path = _killed_run(tmp_path)
     journal = tmp_path / "j.journal"
-    written = set(_ids(tmp_path / "out.jsonl"))
+    written = set(written_ids(tmp_path / "out.jsonl"))
     assert 10 <= len(written) < ITEMS
     # The paid calls whose checkpoints the killed run journaled (a call may be in the side
     # file and not in the journal: killed before its checkpoint was written).
@@ -151,14 +136,14 @@ def test_a_corrupt_line_costs_only_what_it_held(
     log = (tmp_path / "run1.log").read_text()
     assert f"skipped the corrupt 2 lines (line {first}, line {second})" in log, log
 
-    ids = _ids(tmp_path / "out.jsonl")
+    ids = written_ids(tmp_path / "out.jsonl")
     assert sorted(ids) == sorted(key_of(n) for n in range(ITEMS))  # each item once
     for line in (tmp_path / "out.jsonl").read_bytes().splitlines():
         record = orjson.loads(line)
         assert record["value"] == expected_value(int(record["id"][1:]))
     # Paid again: the items the killed run journaled no paid checkpoint of, and the one
     # whose checkpoint line was lost; none written before, each once.
-    paid = _calls(tmp_path / "calls.txt", 1)
+    paid = calls_of(tmp_path / "calls.txt", 1)
     again = {key for key, stage in paid if stage == "paid"}
     assert again == {key_of(n) for n in range(ITEMS)} - paid_before | {lost}
     assert lost in paid_before and not again & written
@@ -184,7 +169,7 @@ def test_compact_drops_what_show_names(tmp_path: Path, capsys: pytest.CaptureFix
     """
     tmp_path = _killed_run(tmp_path)
     journal = tmp_path / "j.journal"
-    written = set(_ids(tmp_path / "out.jsonl"))
+    written = set(written_ids(tmp_path / "out.jsonl"))
     _, _, lost, _ = _corrupt(journal, written)
     before = anyio.run(Journal.read, journal)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from crashapp import expected_value, key_of, launch
+from crashapp import calls_of, expected_value, key_of, launch, written_ids
 from killing import kill_when
 
 from asyncpipe._cli import main
@@ -34,16 +34,11 @@ def _start(root: Path, run: int, *, resume: bool, hold: int) -> subprocess.Popen
     return launch(root, run, resume=resume, hold=hold, items=ITEMS, journal="out.jsonl.journal")
 
 
-def _ids(out: Path) -> list[str]:
-    data = out.read_bytes()
-    return [orjson.loads(line)["id"] for line in data[: data.rfind(b"\n") + 1].splitlines()]
-
-
 def _killed_run(root: Path) -> None:
     """Run until the output holds 12 lines (its loads past 20 hang), then SIGKILL it."""
     out = root / "out.jsonl"
     proc = _start(root, 0, resume=False, hold=20)
-    kill_when(proc, lambda: out.exists() and len(_ids(out)) >= 12, log=root / "run0.log")
+    kill_when(proc, lambda: out.exists() and len(written_ids(out)) >= 12, log=root / "run0.log")
 
 
 def _after_cut(journal: Path, written: set[str], cut: int) -> tuple[set[str], set[str]]:
@@ -70,7 +65,7 @@ def _cut_run(root: Path) -> tuple[Path, set[str]]:
         folder.mkdir()
         _killed_run(folder)
         journal = folder / "out.jsonl.journal"
-        written = set(_ids(folder / "out.jsonl"))
+        written = set(written_ids(folder / "out.jsonl"))
         data = journal.read_bytes()
         starts = [0, *(i + 1 for i, byte in enumerate(data[:-1]) if byte == ord("\n"))]
         done = [at for at in starts if data.startswith(b'{"ev":"done"', at)]
@@ -80,15 +75,6 @@ def _cut_run(root: Path) -> tuple[Path, set[str]]:
             os.truncate(journal, best)
             return folder, dead
     raise AssertionError("no cut of five killed runs' journals left both kinds of item")
-
-
-def _calls(side: Path, run: int) -> Counter[tuple[str, str]]:
-    found: Counter[tuple[str, str]] = Counter()
-    for line in side.read_text().splitlines():
-        number, key, stage = line.split()
-        if int(number) == run:
-            found[key, stage] += 1
-    return found
 
 
 @pytest.mark.timeout(180)
@@ -104,7 +90,7 @@ def test_compact_drops_the_dead_checkpoints_of_a_killed_run(
     """
     folder, dead = _cut_run(tmp_path)
     journal, out = folder / "out.jsonl.journal", folder / "out.jsonl"
-    written = set(_ids(out))
+    written = set(written_ids(out))
     state = read_all(journal)
     kept = set(state.checkpoints) - dead - {k for k, s in state.done.items() if s == "ok"}
     assert kept and not kept & written
@@ -132,10 +118,10 @@ def test_compact_drops_the_dead_checkpoints_of_a_killed_run(
 
     resumed = _start(folder, 1, resume=True, hold=-1)
     assert resumed.wait(timeout=120) == 0, (folder / "run1.log").read_text()
-    ids = _ids(out)
+    ids = written_ids(out)
     assert Counter(ids) == Counter(key_of(n) for n in range(ITEMS))  # each written once
     for line in out.read_bytes().splitlines():
         record = orjson.loads(line)
         assert record["value"] == expected_value(int(record["id"][1:]))
-    paid_again = {key for key, stage in _calls(folder / "calls.txt", 1) if stage == "paid"}
+    paid_again = {key for key, stage in calls_of(folder / "calls.txt", 1) if stage == "paid"}
     assert not paid_again & (written | paid_before)

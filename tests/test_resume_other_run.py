@@ -18,7 +18,7 @@ import anyio
 import orjson
 import pytest
 from clirun import run_cli
-from countingruns import APP, LINES, args, ids, killed_run, paid_calls
+from countingruns import APP, LINES, args, ids, killed_run, paid_calls, run_ids
 
 from asyncpipe import ConfigError, Journal, JsonlSink, Pipeline, Stage
 from asyncpipe._cli import main
@@ -90,11 +90,6 @@ async def _upper(value: str) -> str:
     return value.upper()
 
 
-async def _ids_of(journal: Path, out: Path) -> tuple[str | None, str | None]:
-    """The run ids the journal and the output's key index hold."""
-    return await anyio.to_thread.run_sync(lambda: (journal_run(journal), index_run(out)))
-
-
 async def _snapshot(*paths: Path) -> dict[Path, bytes]:
     return await anyio.to_thread.run_sync(_files, *paths)
 
@@ -119,13 +114,13 @@ class TestLibrary:
         first, second = tmp_path / "a", tmp_path / "b"
         await _run(first, ["a", "b"])
         await _run(second, ["a", "b"])
-        ours = await _ids_of(first / "run.journal", first / "out.jsonl")
-        theirs = await _ids_of(second / "run.journal", second / "out.jsonl")
+        ours = await run_ids(first / "run.journal", first / "out.jsonl")
+        theirs = await run_ids(second / "run.journal", second / "out.jsonl")
         assert ours[0] is not None and ours[0] == ours[1]
         assert theirs[0] is not None and theirs[0] == theirs[1] != ours[0]
         await anyio.Path(index_path(first / "out.jsonl")).unlink()  # the resume writes anew
         await _run(first, ["a", "b", "c"], resume=True)
-        assert await _ids_of(first / "run.journal", first / "out.jsonl") == ours
+        assert await run_ids(first / "run.journal", first / "out.jsonl") == ours
 
     @pytest.mark.anyio
     async def test_a_resume_into_another_runs_output_is_refused(self, tmp_path: Path) -> None:
@@ -178,7 +173,7 @@ class TestLibrary:
         await PIPELINE.run(
             ["a"], sink=JsonlSink(out, run_id="r1"), journal=Journal(journal, run_id="r1"), key=str
         )
-        assert await _ids_of(journal, out) == ("r1", "r1")
+        assert await run_ids(journal, out) == ("r1", "r1")
         files = await _snapshot(journal, out, index_path(out))
         with pytest.raises(ConfigError, match=r"run_id \(r1\) and the sink's \(r2\) differ"):
             await PIPELINE.run(
