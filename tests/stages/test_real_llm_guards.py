@@ -213,7 +213,7 @@ class TestSlotOrder:
             result = run_llm(*args)
             calls = proxy.calls()
         assert result.returncode in (0, 1), result.stderr[-2000:]
-        assert "the llama.cpp server has 1 slots" in result.stderr
+        assert "the llama.cpp server has 1 slot: at most 1 LLM request " in result.stderr
         names = [path.name for path in pages]
         page = {r["id"]: names.index(Path(r["source"]).name) for r in records(out)}
         order = [(c["task"], page[c["item"]]) for c in calls]
