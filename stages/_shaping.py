@@ -31,7 +31,7 @@ import orjson
 
 from asyncpipe import ConfigError
 
-__all__ = ["refuse_changed", "shaping_options"]
+__all__ = ["ENGINE_READS", "read_by", "refuse_changed", "shaping_options"]
 
 # The options every page depends on, by flag, with their ``argparse`` destination.
 _PAGE = (
@@ -51,7 +51,7 @@ _PAGE = (
 
 # The page options only some engines read, with the engines that read them: the app
 # passes ``orient`` and ``unbend`` to rapidocr alone (`stages.app._settings`).
-_ENGINE_READS = {
+ENGINE_READS = {
     "--no-orient": frozenset({"rapidocr"}),
     "--no-unbend": frozenset({"rapidocr"}),
 }
@@ -109,7 +109,7 @@ def refuse_changed(mode_file: Path, args: argparse.Namespace, out: Path) -> None
         return
     now = shaping_options(args)
     engine = then.get("--ocr-engine")
-    flags = [flag for flag, _ in _PAGE if _read_by(flag, engine)]
+    flags = [flag for flag, _ in _PAGE if read_by(flag, engine)]
     flags.append("--llm-url")
     if then.get("--llm-url") and now["--llm-url"]:
         flags += [flag for flag, _ in _LLM]
@@ -143,10 +143,10 @@ def refuse_changed(mode_file: Path, args: argparse.Namespace, out: Path) -> None
     )
 
 
-def _read_by(flag: str, engine: object) -> bool:
+def read_by(flag: str, engine: object) -> bool:
     """Whether a run started with ``engine`` reads the page option ``flag`` (when the mode
     file does not say which engine, every option is taken to be read)."""
-    readers = _ENGINE_READS.get(flag)
+    readers = ENGINE_READS.get(flag)
     return readers is None or not isinstance(engine, str) or engine in readers
 
 

@@ -44,7 +44,7 @@ from ._csv import csv_and_score
 from ._malloc import start_environment as malloc_start_environment
 from ._page import PageRef
 from ._resumed import Changes, against_output
-from ._shaping import refuse_changed, shaping_options
+from ._shaping import ENGINE_READS, read_by, refuse_changed, shaping_options
 from ._written_ids import as_written
 from .evaluate import load_truth
 from .inputs import discover, estimate_pages
@@ -233,9 +233,11 @@ def _check_options(args: argparse.Namespace) -> None:
             "is" if len(given) == 1 else "are",
         )
     ignored = [
-        flag for flag in ("--no-orient", "--no-unbend") if getattr(args, flag[2:].replace("-", "_"))
+        flag
+        for flag in ENGINE_READS
+        if getattr(args, flag[2:].replace("-", "_")) and not read_by(flag, args.ocr_engine)
     ]
-    if ignored and args.ocr_engine != "rapidocr":
+    if ignored:
         # `_settings` passes them to rapidocr alone: paddle reads pages as they lie.
         log.warning(
             "%s %s rapidocr's: the %s engine reads pages as they lie, so %s nothing",
@@ -279,7 +281,7 @@ def _settings(
         ocr_options={
             option: False
             for option, off in (("orient", args.no_orient), ("unbend", args.no_unbend))
-            if off and args.ocr_engine == "rapidocr"
+            if off and read_by(f"--no-{option}", args.ocr_engine)
         },
         preprocess=PreprocessOptions(
             lighten_red=not args.keep_red,

@@ -21,7 +21,7 @@ import pytest
 
 from asyncpipe import ConfigError
 from stages._arguments import add_arguments
-from stages._shaping import _ENGINE_READS, refuse_changed, shaping_options
+from stages._shaping import ENGINE_READS, refuse_changed, shaping_options
 from stages.app import _settings
 from stages.inputs._sniff import Hidden
 from stages.llm import LlmOptions
@@ -290,14 +290,14 @@ class TestEngineReads:
             refuse_changed(mode_file, _args("--ocr-engine", "paddle", "--no-orient"), tmp_path)
 
     @pytest.mark.parametrize("engine", sorted(ENGINES))
-    @pytest.mark.parametrize("flag", sorted(_ENGINE_READS))
+    @pytest.mark.parametrize("flag", sorted(ENGINE_READS))
     def test_the_engines_named_are_those_given_the_option(self, engine: str, flag: str) -> None:
         """The app passes the option to an engine exactly when it is named as reading it."""
         args = _args("--ocr-engine", engine, flag)
         args.inputs_shared = False
         run: Any = SimpleNamespace(executor=None)
         settings = _settings(run, args, LlmOptions.from_args(args), Hidden())
-        assert bool(settings.ocr_options) == (engine in _ENGINE_READS[flag])
+        assert bool(settings.ocr_options) == (engine in ENGINE_READS[flag])
 
     def test_a_paddle_run_resumed(self, sroie: Path, tmp_path: Path) -> None:
         """A real paddle run, resumed with ``--no-orient --no-unbend``: not refused; with
